@@ -1,0 +1,163 @@
+/**
+ * Every failure the SDK reports is a {@link FeatError} with a stable string `code`.
+ * One mapping from HTTP statuses, PouchDB errors and fetch failures to codes lives here.
+ */
+
+/** Stable error codes. New codes may be added; existing ones never change meaning. */
+export type FeatErrorCode =
+  | 'unauthorized'
+  | 'forbidden'
+  | 'not_found'
+  | 'conflict'
+  | 'too_large'
+  | 'invalid_key'
+  | 'invalid_value'
+  | 'invalid_argument'
+  | 'network'
+  | 'timeout'
+  | 'server'
+  | 'bad_response'
+  | 'closed'
+  | 'aborted';
+
+/** Context attached to an error: what was being done, where, and why it failed underneath. */
+export interface FeatErrorContext {
+  /** The underlying error (a PouchDB error, a `TypeError` from fetch, …). */
+  cause?: unknown;
+  /** HTTP status of the failed response, when there was one. */
+  status?: number;
+  /** URL of the failed request (never includes credentials). */
+  url?: string;
+  /** Store key the failed operation was about. */
+  key?: string;
+}
+
+export class FeatError extends Error {
+  override name = 'FeatError';
+  readonly code: FeatErrorCode;
+  readonly status: number | undefined;
+  readonly url: string | undefined;
+  readonly key: string | undefined;
+
+  constructor(code: FeatErrorCode, message: string, context: FeatErrorContext = {}) {
+    super(message, context.cause === undefined ? undefined : { cause: context.cause });
+    this.code = code;
+    this.status = context.status;
+    this.url = context.url;
+    this.key = context.key;
+  }
+}
+
+/** Bad arguments: `invalid_key`, `invalid_value`, `invalid_argument`. Nothing was written or sent. */
+export class FeatValidationError extends FeatError {
+  override name = 'FeatValidationError';
+}
+
+/** The server answered with an error status (`unauthorized`, `forbidden`, `not_found`, `too_large`, `server`, …). */
+export class FeatHttpError extends FeatError {
+  override name = 'FeatHttpError';
+}
+
+/** A write conflict that the resolver could not settle within the retry budget. */
+export class FeatConflictError extends FeatError {
+  override name = 'FeatConflictError';
+}
+
+/** True when `error` is a {@link FeatError}, optionally with the given code. */
+export function isFeatError(error: unknown, code?: FeatErrorCode): error is FeatError {
+  return error instanceof FeatError && (code === undefined || error.code === code);
+}
+
+const HINTS: Partial<Record<FeatErrorCode, string>> = {
+  unauthorized: 'check the auth value or provider and that the accounts service issues tokens for this user',
+  forbidden: 'a user may only open their own database and create only their own account',
+  too_large: 'split the value with setParts() or raise the server limits',
+  network: 'the server could not be reached; local-first mode keeps writing offline',
+  server: 'the server failed; the call may be retried',
+  bad_response: 'the server answered with something that is not the documented shape',
+};
+
+/** Maps an HTTP status to a code. */
+export function codeForStatus(status: number): FeatErrorCode {
+  if (status === 401) return 'unauthorized';
+  if (status === 403) return 'forbidden';
+  if (status === 404) return 'not_found';
+  if (status === 409 || status === 412) return 'conflict';
+  if (status === 413) return 'too_large';
+  if (status === 408 || status === 504) return 'timeout';
+  if (status >= 500) return 'server';
+  return 'bad_response';
+}
+
+/** Builds the error for a failed HTTP response. `reason` is the server's own explanation, if any. */
+export function httpError(status: number, context: FeatErrorContext & { reason?: string | undefined } = {}): FeatHttpError {
+  const code = codeForStatus(status);
+  const what = context.key === undefined ? '' : ` for key "${context.key}"`;
+  const reason = context.reason ? `: ${context.reason}` : '';
+  const hint = HINTS[code] ? ` (${HINTS[code]})` : '';
+  const { reason: _ignored, ...rest } = context;
+  return new FeatHttpError(code, `HTTP ${status}${what}${reason}${hint}`, { ...rest, status });
+}
+
+interface PouchLikeError {
+  status?: unknown;
+  name?: unknown;
+  error?: unknown;
+  reason?: unknown;
+  message?: unknown;
+  code?: unknown;
+}
+
+function isAbortError(error: unknown): boolean {
+  return (
+    typeof error === 'object' &&
+    error !== null &&
+    ((error as { name?: unknown }).name === 'AbortError' || (error as { code?: unknown }).code === 'ABORT_ERR')
+  );
+}
+
+/**
+ * Maps anything thrown by PouchDB, fetch or our transport to a {@link FeatError}.
+ * FeatErrors pass through unchanged (context is added where missing).
+ */
+export function toFeatError(error: unknown, context: FeatErrorContext = {}): FeatError {
+  if (error instanceof FeatError) return error;
+  if (isAbortError(error)) return new FeatError('aborted', 'The operation was aborted', { ...context, cause: error });
+  if (typeof error === 'object' && error !== null) {
+    const e = error as PouchLikeError;
+    const status = typeof e.status === 'number' ? e.status : undefined;
+    const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : undefined;
+    if (e.name === 'FetchError' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || error instanceof TypeError) {
+      // fetch() rejects with TypeError('fetch failed') on connection failures.
+      if (status === undefined || status === 0 || status === 500) {
+        return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${HINTS.network})`, {
+          ...context,
+          cause: error,
+        });
+      }
+    }
+    if (e.name === 'bad_request' && /invalid json/i.test(String(reason))) {
+      return new FeatError('bad_response', `The server sent a body that is not JSON: ${reason}`, { ...context, cause: error });
+    }
+    if (status !== undefined && status > 0) {
+      return httpError(status, { ...context, cause: error, reason });
+    }
+    if (e.name === 'unknown_error' || /fetch failed|Failed to fetch|NetworkError|ECONNREFUSED|ECONNRESET|socket/i.test(String(reason))) {
+      return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${HINTS.network})`, {
+        ...context,
+        cause: error,
+      });
+    }
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  return new FeatError('bad_response', `Unexpected failure: ${message}`, { ...context, cause: error });
+}
+
+/** The error a call receives when its `signal` was aborted. Keeps the signal's reason as `cause`. */
+export function abortError(signal: AbortSignal, context: FeatErrorContext = {}): FeatError {
+  return new FeatError('aborted', 'The operation was aborted', { ...context, cause: signal.reason });
+}
+
+export function closedError(): FeatError {
+  return new FeatError('closed', 'The client is closed; create a new client with createFeatClient()');
+}
