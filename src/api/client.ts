@@ -1,0 +1,290 @@
+import ky, { HTTPError, TimeoutError, type KyInstance, type Options as KyOptions } from 'ky';
+import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
+import { createAuthSource, type AuthSource } from '../session/auth.js';
+import {
+  isAuthSource,
+  resolveCallOptions,
+  resolveOptions,
+  type CallOptions,
+  type FeatApiOptions,
+  type ResolvedOptions,
+} from './options.js';
+
+/** One request as the endpoint modules describe it. */
+export interface ApiRequest<T = unknown> {
+  method: 'get' | 'post';
+  /** Absolute URL (without query). */
+  url: string;
+  /** Query parameters, already turned into strings. */
+  searchParams?: Record<string, string> | undefined;
+  /** JSON body (POST). */
+  json?: unknown;
+  /** Checks the parsed body and returns the typed result; throws `bad_response` otherwise. */
+  parse: (body: unknown, response: Response) => T;
+  /** When set, a 404 resolves to this value instead of rejecting with `not_found`. */
+  on404?: { value: T } | undefined;
+  /** The caller's `{ signal, timeout }` (checked here). */
+  options?: CallOptions | undefined;
+}
+
+/**
+ * The ky instance every endpoint goes through, with the SDK's auth, retry and error policy.
+ * Lower level than {@link FeatApi}: use it to call an endpoint this package does not wrap yet.
+ */
+export interface ApiClient {
+  /** Sends the request and resolves with `parse(body)`; rejects with a {@link FeatError} only. */
+  request<T = unknown>(request: ApiRequest<T>): Promise<T>;
+  /** The shared Authorization source. */
+  readonly auth: AuthSource;
+  /** The underlying ky instance (hooks: auth, 401 refresh, credential scrubbing). Errors it throws are not mapped. */
+  readonly ky: KyInstance;
+  /** Checked options. */
+  readonly options: Readonly<ResolvedOptions>;
+}
+
+/** Per-call state shared with the instance hooks through ky's `context`. */
+interface CallState {
+  /** The Authorization value of the last attempt. */
+  sent?: string;
+  /** True once a 401 made us ask for fresh credentials (we do that once per call). */
+  refreshed: boolean;
+}
+
+const STATE = 'featCall';
+
+const stateOf = (options: { context: Record<string, unknown> }): CallState | undefined =>
+  options.context[STATE] as CallState | undefined;
+
+/** Removes the Authorization value from anything that may end up in an error's `cause`. */
+function scrub(error: unknown): void {
+  const request = (error as { request?: unknown } | null)?.request;
+  if (request instanceof Request) request.headers.delete('authorization');
+}
+
+const plainUrl = (url: string): string => {
+  try {
+    const u = new URL(url);
+    u.username = '';
+    u.password = '';
+    return u.href;
+  } catch {
+    return url;
+  }
+};
+
+/** Calls the auth source; a failing provider becomes `unauthorized` (with its error as `cause`). */
+async function askAuth(ask: () => Promise<string>): Promise<string> {
+  try {
+    return await ask();
+  } catch (error) {
+    if (error instanceof FeatError) throw error;
+    const message = error instanceof Error ? error.message : String(error);
+    throw new FeatError('unauthorized', `The auth provider failed: ${message}`, { cause: error });
+  }
+}
+
+function toAuthSource(auth: ResolvedOptions['auth']): AuthSource {
+  return isAuthSource(auth) ? auth : createAuthSource(auth);
+}
+
+/**
+ * Builds the ky-based client: `beforeRequest` sets `Authorization` from the auth source, `afterResponse` turns the first
+ * 401 of a call into `auth.refresh()` plus one forced retry, `beforeError` scrubs the credentials off ky's errors, and GETs
+ * are retried on network errors, 408, 429 and 5xx with capped exponential backoff (POSTs never).
+ */
+export function createApiClient(options: FeatApiOptions): ApiClient;
+/** @internal `requireApiUrl: false` for accounts-only clients. */
+export function createApiClient(options: unknown, flags: { requireApiUrl?: boolean }): ApiClient;
+export function createApiClient(options: unknown, flags: { requireApiUrl?: boolean } = {}): ApiClient {
+  const resolved = resolveOptions(options, flags);
+  const auth = toAuthSource(resolved.auth);
+  let refreshing: Promise<string> | undefined;
+
+  /** One refresh at a time: concurrent 401s share it; a call that already saw a newer value just retries. */
+  const refreshAfter401 = async (sent: string | undefined): Promise<void> => {
+    if (refreshing) {
+      await refreshing;
+      return;
+    }
+    const current = await askAuth(() => auth.get());
+    if (sent !== undefined && current !== sent) return;
+    const p = askAuth(() => auth.refresh());
+    refreshing = p;
+    try {
+      await p;
+    } finally {
+      if (refreshing === p) refreshing = undefined;
+    }
+  };
+
+  const instance = ky.create({
+    timeout: resolved.timeout,
+    throwHttpErrors: true,
+    ...(resolved.fetch === undefined ? {} : { fetch: resolved.fetch as NonNullable<KyOptions['fetch']> }),
+    retry: {
+      // One more than the user's limit: the forced retry after a 401 also counts against ky's limit.
+      // `shouldRetry` (per call, below) enforces the user's limit for ordinary retries.
+      limit: resolved.retry.limit + 1,
+      methods: ['get'],
+      statusCodes: [408, 429, 500, 502, 503, 504],
+      afterStatusCodes: [429, 503],
+      backoffLimit: resolved.retry.backoffLimit,
+      maxRetryAfter: resolved.retry.backoffLimit,
+    },
+    hooks: {
+      beforeRequest: [
+        async (request, options) => {
+          const value = await askAuth(() => auth.get());
+          const state = stateOf(options);
+          if (state) state.sent = value;
+          request.headers.set('Authorization', value);
+          if (!request.headers.has('accept')) request.headers.set('Accept', 'application/json');
+        },
+      ],
+      afterResponse: [
+        async (_request, options, response) => {
+          const state = stateOf(options);
+          if (response.status !== 401 || !state || state.refreshed) return;
+          state.refreshed = true;
+          await refreshAfter401(state.sent);
+          return ky.retry({ delay: 0, code: 'UNAUTHORIZED' });
+        },
+      ],
+      beforeError: [
+        (error) => {
+          scrub(error);
+          return error;
+        },
+      ],
+    },
+  });
+
+  const request = async <T>(req: ApiRequest<T>): Promise<T> => {
+    const call = resolveCallOptions(req.options);
+    const url = plainUrl(req.url);
+    const { signal } = call;
+    if (signal?.aborted) throw abortError(signal, { url });
+    const state: CallState = { refreshed: false };
+    const limit = resolved.retry.limit;
+    const kyOptions: KyOptions = {
+      method: req.method,
+      context: { [STATE]: state },
+      retry: {
+        shouldRetry: ({ error, retryCount }) => {
+          if (error instanceof FeatError || signal?.aborted) return false;
+          // The forced retry after a 401 does not count against the user's limit.
+          if (retryCount - (state.refreshed ? 1 : 0) > limit) return false;
+          return undefined;
+        },
+      },
+      ...(req.searchParams === undefined ? {} : { searchParams: req.searchParams }),
+      ...(req.json === undefined ? {} : { json: req.json }),
+      ...(call.timeout === undefined ? {} : { timeout: call.timeout }),
+      ...(signal === undefined ? {} : { signal }),
+    };
+    let response: Response;
+    let fullUrl = url;
+    try {
+      response = await instance(req.url, kyOptions);
+      fullUrl = plainUrl(response.url || url);
+    } catch (error) {
+      scrub(error);
+      if (error instanceof HTTPError) {
+        fullUrl = plainUrl(error.request.url);
+        if (error.response.status === 404 && req.on404) return req.on404.value;
+        throw await statusError(error, fullUrl);
+      }
+      throw mapError(error, signal, fullUrl, searchUrl(url, req.searchParams));
+    }
+    let text: string;
+    try {
+      text = await response.text();
+    } catch (error) {
+      throw mapError(error, signal, fullUrl, fullUrl, response.status);
+    }
+    let body: unknown;
+    try {
+      body = JSON.parse(text);
+    } catch (error) {
+      throw new FeatError('bad_response', `${req.method.toUpperCase()} ${pathOf(fullUrl)} answered with a body that is not JSON: ${snippet(text)}`, {
+        cause: error,
+        status: response.status,
+        url: fullUrl,
+      });
+    }
+    try {
+      return req.parse(body, response);
+    } catch (error) {
+      if (error instanceof FeatError && error.code === 'bad_response' && (error.status === undefined || error.url === undefined)) {
+        throw new FeatError('bad_response', error.message, { cause: error.cause ?? error, status: response.status, url: fullUrl });
+      }
+      throw toFeatError(error, { status: response.status, url: fullUrl });
+    }
+  };
+
+  return { request, auth, ky: instance, options: resolved };
+}
+
+function searchUrl(url: string, params: Record<string, string> | undefined): string {
+  if (params === undefined) return url;
+  const u = new URL(url);
+  for (const [k, v] of Object.entries(params)) u.searchParams.set(k, v);
+  return u.href;
+}
+
+const pathOf = (url: string): string => {
+  try {
+    const u = new URL(url);
+    return u.pathname;
+  } catch {
+    return url;
+  }
+};
+
+const snippet = (text: string): string => (text === '' ? '(empty body)' : JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text));
+
+/** The server's explanation, when its error body has one (`detail`, `message`, `error`, `reason`). */
+async function reasonOf(response: Response): Promise<string | undefined> {
+  try {
+    const text = await response.clone().text();
+    try {
+      const body: unknown = JSON.parse(text);
+      if (typeof body === 'object' && body !== null) {
+        for (const key of ['detail', 'message', 'reason', 'error']) {
+          const value = (body as Record<string, unknown>)[key];
+          if (typeof value === 'string' && value !== '') return value.slice(0, 200);
+        }
+      }
+    } catch {
+      // not JSON: HTML error pages are not worth quoting
+    }
+  } catch {
+    // body unavailable
+  }
+  return undefined;
+}
+
+async function statusError(error: HTTPError, url: string): Promise<FeatError> {
+  const { status } = error.response;
+  return httpError(status, { cause: error, url, reason: await reasonOf(error.response) });
+}
+
+/** Non-HTTP failures: abort, timeout, connection errors, anything else. */
+function mapError(error: unknown, signal: AbortSignal | undefined, url: string, requestUrl: string, status?: number): FeatError {
+  const context = status === undefined ? { url: requestUrl } : { url, status };
+  if (signal?.aborted) return abortError(signal, context);
+  if (error instanceof FeatError) {
+    if (error.url !== undefined) return error;
+    return new (error.constructor as typeof FeatError)(error.code, error.message, { ...context, cause: error.cause ?? error });
+  }
+  if (error instanceof TimeoutError) {
+    return new FeatError('timeout', `The request to ${pathOf(requestUrl)} timed out (raise "timeout" or check the server)`, { ...context, cause: error });
+  }
+  const mapped = toFeatError(error, context);
+  // `toFeatError` reports unknown failures as bad_response; a failed fetch without a response is a network failure.
+  if (mapped.code === 'bad_response' && status === undefined) {
+    const message = error instanceof Error ? error.message : String(error);
+    return new FeatError('network', `Network request failed: ${message}`, { ...context, cause: error });
+  }
+  return mapped;
+}
