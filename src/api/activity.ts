@@ -16,24 +16,24 @@ export const CommentTargetType = {
 export type CommentTargetType = (typeof CommentTargetType)[keyof typeof CommentTargetType];
 
 /** Meta of `Dimzou_Reword` comments; give a subset to count comments whose meta contains it. */
-export interface DimzouRewordMeta {
+export type DimzouRewordMeta = {
   node_id?: number;
   paragraph_id?: number;
-}
+};
 
-export interface CommentCountQuery<Meta = unknown> {
+export interface CommentCountQuery {
   /** `Comment.TargetType` value, e.g. `CommentTargetType.Dimzou_Reword` (400). */
   target_type: CommentTargetType | (number & {});
   /**
    * Counts only comments whose meta contains these entries; sent as URL-encoded JSON (`meta=%7B%22node_id%22%3A8553%7D`).
    * Must be a plain object of JSON values.
    */
-  meta?: (unknown extends Meta ? Readonly<Record<string, unknown>> : Meta) | undefined;
+  meta?: Readonly<Record<string, unknown>> | undefined;
 }
 
 export interface ActivityApi {
   /** Number of comments matching the filter (`{ data: { count } }`). */
-  commentCount<Meta = unknown>(query: CommentCountQuery<Meta>, options?: CallOptions): Promise<number>;
+  commentCount(query: CommentCountQuery, options?: CallOptions): Promise<number>;
 }
 
 export const COMMENT_COUNT_PATH = '/api/activity/comment/comment_count/';

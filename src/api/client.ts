@@ -44,8 +44,6 @@ export interface ApiClient {
 
 /** Per-call state shared with the instance hooks through ky's `context`. */
 interface CallState {
-  /** The Authorization value of the last attempt. */
-  sent?: string;
   /** True once a 401 made us ask for fresh credentials (we do that once per call). */
   refreshed: boolean;
 }
@@ -98,23 +96,23 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
 export function createApiClient(options: unknown, flags: { requireApiUrl?: boolean } = {}): ApiClient {
   const resolved = resolveOptions(options, flags);
   const auth = toAuthSource(resolved.auth);
-  let refreshing: Promise<string> | undefined;
+  let refreshing: Promise<void> | undefined;
+  /** The Authorization value each call sent last; kept out of ky's options so errors never carry it. */
+  const sentBy = new WeakMap<CallState, string>();
 
-  /** One refresh at a time: concurrent 401s share it; a call that already saw a newer value just retries. */
-  const refreshAfter401 = async (sent: string | undefined): Promise<void> => {
-    if (refreshing) {
-      await refreshing;
-      return;
-    }
-    const current = await askAuth(() => auth.get());
-    if (sent !== undefined && current !== sent) return;
-    const p = askAuth(() => auth.refresh());
-    refreshing = p;
-    try {
-      await p;
-    } finally {
-      if (refreshing === p) refreshing = undefined;
-    }
+  /**
+   * Asks for fresh credentials after a 401, once for a burst of calls: concurrent 401s share one refresh, and a call whose
+   * 401 answered an Authorization value that has been replaced since just retries with the new one.
+   */
+  const refreshAfter401 = (sent: string | undefined): Promise<void> => {
+    refreshing ??= (async () => {
+      const current = await askAuth(() => auth.get());
+      if (sent !== undefined && current !== sent) return;
+      await askAuth(() => auth.refresh());
+    })().finally(() => {
+      refreshing = undefined;
+    });
+    return refreshing;
   };
 
   const instance = ky.create({
@@ -136,7 +134,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
         async (request, options) => {
           const value = await askAuth(() => auth.get());
           const state = stateOf(options);
-          if (state) state.sent = value;
+          if (state) sentBy.set(state, value);
           request.headers.set('Authorization', value);
           if (!request.headers.has('accept')) request.headers.set('Accept', 'application/json');
         },
@@ -146,7 +144,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
           const state = stateOf(options);
           if (response.status !== 401 || !state || state.refreshed) return;
           state.refreshed = true;
-          await refreshAfter401(state.sent);
+          await refreshAfter401(sentBy.get(state));
           return ky.retry({ delay: 0, code: 'UNAUTHORIZED' });
         },
       ],

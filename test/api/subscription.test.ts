@@ -1,3 +1,4 @@
+import { inspect } from 'node:util';
 import { http, HttpResponse, delay } from 'msw';
 import { describe, expect, it, vi } from 'vitest';
 import { createFeatApi, FeatHttpError, FeatValidationError, type Subscription } from '@feat/sdk/api';
@@ -78,6 +79,7 @@ describe('subscription.fetch', () => {
     expect(JSON.stringify({ m: error.message, u: error.url })).not.toContain('secret-value');
     const cause = error.cause as { request?: Request };
     expect(cause.request?.headers.get('authorization') ?? null).toBeNull();
+    expect(inspect(error, { depth: 20, showHidden: true })).not.toContain('secret-value');
   });
 
   it('5xx → retried (GET), then succeeds', async () => {
