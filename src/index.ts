@@ -1,0 +1,18 @@
+export { createFeatClient } from './client.js';
+export type { FeatClient, FeatStore, LogoutOptions, ReadyOptions, Session } from './client.js';
+export {
+  FeatError,
+  FeatConflictError,
+  FeatHttpError,
+  FeatValidationError,
+  isFeatError,
+  type FeatErrorCode,
+  type FeatErrorContext,
+} from './errors.js';
+export type { FeatClientOptions, LocalOptions, Mode, SessionOption } from './options.js';
+export type { AuthOption } from './session/auth.js';
+export type { Conflict, ConflictResolver, ConflictSide } from './store/conflicts.js';
+export type { ConflictEvent, SetOptions, SetPartsOptions } from './store/store.js';
+export type { FeatSync, WaitForPushOptions } from './sync/controller.js';
+export type { SyncStatus } from './sync/status.js';
+export type { ChangeEvent } from './sync/watch.js';

@@ -1,0 +1,176 @@
+import { FeatValidationError } from './errors.js';
+import { validateAuthOption, type AuthOption } from './session/auth.js';
+import type { ConflictResolver } from './store/conflicts.js';
+
+/** Proxy-auth session used instead of the accounts service (any CouchDB-compatible server). */
+export interface SessionOption {
+  /** The user's database name, e.g. `userdb-616c696365`. */
+  dbName: string;
+  /** Headers sent with every CouchDB request, e.g. `X-Auth-CouchDB-UserName` / `X-Auth-CouchDB-Token`. */
+  headers: Record<string, string>;
+  /** The CouchDB user name; taken from `X-Auth-CouchDB-UserName` when omitted. */
+  userName?: string;
+}
+
+/** Where the local replica lives (local-first mode). */
+export interface LocalOptions {
+  /**
+   * PouchDB adapter name for the local replica: `'idb'` / `'indexeddb'` in browsers, `'memory'` or `'leveldb'` in Node.
+   * @default 'idb' in browsers, 'memory' in Node
+   */
+  adapter?: string;
+  /**
+   * Name of the local database (a directory path for `leveldb`).
+   * @default `feat-<dbName>`; with the memory adapter a per-client name, so that two clients in one process act as two devices
+   */
+  name?: string;
+}
+
+export type Mode = 'local-first' | 'remote';
+
+export interface FeatClientOptions {
+  /** CouchDB base URL, behind the reverse proxy (e.g. `https://couchdb.feat.com`). */
+  couchUrl: string;
+  /** Accounts service base URL; the token comes from `GET {accountsUrl}/couchdb/token/`. Not needed with `session`. */
+  accountsUrl?: string;
+  /** Authorization value for the accounts service (and REST API), or a function returning the current one. */
+  auth?: AuthOption;
+  /** Skip the accounts service and use these proxy headers and database directly. */
+  session?: SessionOption;
+  /** Base URL of the REST API; enables `client.api`. */
+  apiUrl?: string;
+  /**
+   * `'local-first'`: reads and writes go to a local replica that syncs live with the server.
+   * `'remote'`: every operation goes to the server.
+   * @default 'local-first'
+   */
+  mode?: Mode;
+  /** Local replica settings (local-first mode). */
+  local?: LocalOptions;
+  /**
+   * Decides which value wins when a write conflicts with another device's.
+   * @default latest `updatedAt` wins; ties go to the higher revision
+   */
+  onConflict?: ConflictResolver;
+  /**
+   * The fetch used for every request the client makes (accounts, CouchDB, REST).
+   * @default globalThis.fetch
+   */
+  fetch?: typeof fetch;
+  /**
+   * Largest document the server accepts, in UTF-8 JSON bytes (CouchDB `max_document_size`).
+   * @default 8_000_000
+   */
+  maxDocumentBytes?: number;
+  /**
+   * Largest request body the proxy accepts (nginx `client_max_body_size`); 0 = no limit.
+   * @default 1_048_576
+   */
+  maxRequestBytes?: number;
+  /**
+   * How long `ready()` waits for the first pull on a replica that has never synced, in ms.
+   * @default 10_000
+   */
+  initialSyncTimeout?: number;
+  /**
+   * How long bootstrap waits for the per-user database to appear after creating the user, in ms.
+   * @default 15_000
+   */
+  bootstrapTimeout?: number;
+  /**
+   * How many times a conflicting write is resolved and retried before it fails with `conflict`.
+   * @default 5
+   */
+  conflictRetries?: number;
+  /**
+   * How many document revisions the store remembers (LRU); older keys cost one extra round trip on their next write.
+   * @default 10_000
+   */
+  revCacheSize?: number;
+}
+
+export const DEFAULTS = {
+  mode: 'local-first' as Mode,
+  maxDocumentBytes: 8_000_000,
+  maxRequestBytes: 1_048_576,
+  initialSyncTimeout: 10_000,
+  bootstrapTimeout: 15_000,
+  conflictRetries: 5,
+  revCacheSize: 10_000,
+};
+
+export type ResolvedOptions = Omit<FeatClientOptions, keyof typeof DEFAULTS | 'fetch' | 'couchUrl'> &
+  typeof DEFAULTS & { couchUrl: string; fetch: typeof fetch };
+
+const invalid = (message: string) => new FeatValidationError('invalid_argument', message);
+
+function checkUrl(name: string, value: unknown): string {
+  if (typeof value !== 'string') throw invalid(`"${name}" must be an absolute http(s) URL string`);
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    throw invalid(`"${name}" must be an absolute http(s) URL, got "${value}"`);
+  }
+  if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`"${name}" must use http or https`);
+  return value.replace(/\/+$/, '');
+}
+
+function checkCount(name: string, value: unknown, min: number): void {
+  if (value === undefined) return;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || !Number.isInteger(value)) {
+    throw invalid(`"${name}" must be an integer ≥ ${min}`);
+  }
+}
+
+/** Validates the options and fills in defaults, in one place. */
+export function resolveOptions(options: unknown): ResolvedOptions {
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new TypeError('createFeatClient() expects an options object');
+  }
+  const o = options as FeatClientOptions;
+  const couchUrl = checkUrl('couchUrl', o.couchUrl);
+  if (o.accountsUrl !== undefined) checkUrl('accountsUrl', o.accountsUrl);
+  if (o.apiUrl !== undefined) checkUrl('apiUrl', o.apiUrl);
+  if (o.session === undefined) {
+    if (o.accountsUrl === undefined) throw invalid('Pass "accountsUrl" and "auth", or a ready "session"');
+    validateAuthOption(o.auth);
+  } else {
+    const s = o.session as unknown as Record<string, unknown>;
+    if (typeof s !== 'object' || s === null) throw invalid('"session" must be { dbName, headers, userName? }');
+    if (typeof s.dbName !== 'string' || s.dbName === '') throw invalid('"session.dbName" must be a non-empty string');
+    if (typeof s.headers !== 'object' || s.headers === null) throw invalid('"session.headers" must be an object of strings');
+    for (const [k, v] of Object.entries(s.headers)) {
+      if (typeof v !== 'string') throw invalid(`"session.headers.${k}" must be a string`);
+    }
+    if (s.userName !== undefined && typeof s.userName !== 'string') throw invalid('"session.userName" must be a string');
+  }
+  if (o.auth !== undefined) validateAuthOption(o.auth);
+  if (o.mode !== undefined && o.mode !== 'local-first' && o.mode !== 'remote') {
+    throw invalid(`"mode" must be 'local-first' or 'remote', got ${JSON.stringify(o.mode)}`);
+  }
+  if (o.local !== undefined) {
+    if (typeof o.local !== 'object' || o.local === null) throw invalid('"local" must be an object');
+    if (o.local.adapter !== undefined && (typeof o.local.adapter !== 'string' || !o.local.adapter)) {
+      throw invalid('"local.adapter" must be an adapter name such as "idb", "memory" or "leveldb"');
+    }
+    if (o.local.name !== undefined && (typeof o.local.name !== 'string' || !o.local.name)) {
+      throw invalid('"local.name" must be a non-empty string');
+    }
+  }
+  if (o.onConflict !== undefined && typeof o.onConflict !== 'function') throw invalid('"onConflict" must be a function');
+  if (o.fetch !== undefined && typeof o.fetch !== 'function') throw invalid('"fetch" must be a fetch-compatible function');
+  checkCount('maxDocumentBytes', o.maxDocumentBytes, 1024);
+  checkCount('maxRequestBytes', o.maxRequestBytes, 0);
+  if (o.maxRequestBytes !== undefined && o.maxRequestBytes > 0 && o.maxRequestBytes < 4096) {
+    throw invalid('"maxRequestBytes" must be 0 (no limit) or at least 4096');
+  }
+  checkCount('initialSyncTimeout', o.initialSyncTimeout, 0);
+  checkCount('bootstrapTimeout', o.bootstrapTimeout, 0);
+  checkCount('conflictRetries', o.conflictRetries, 0);
+  checkCount('revCacheSize', o.revCacheSize, 1);
+  const fetchFn = o.fetch ?? globalThis.fetch;
+  if (typeof fetchFn !== 'function') throw invalid('No global fetch: pass the "fetch" option');
+  const defined = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
+  return { ...DEFAULTS, ...defined, couchUrl, fetch: fetchFn } as ResolvedOptions;
+}

@@ -1,0 +1,48 @@
+import PouchDB from 'pouchdb-core';
+import HttpAdapter from 'pouchdb-adapter-http';
+import replication from 'pouchdb-replication';
+import { FeatValidationError } from './errors.js';
+import type { Db } from './store/db.js';
+
+PouchDB.plugin(HttpAdapter).plugin(replication);
+
+type PouchCtor = new (name: string, options?: Record<string, unknown>) => Db & Record<string, unknown>;
+const Pouch = PouchDB as unknown as PouchCtor & { adapters: Record<string, unknown>; plugin(p: unknown): unknown };
+
+/** Loads a local adapter on demand, so a bundle carries only the adapter it uses. */
+async function loadAdapter(name: string): Promise<void> {
+  if (Pouch.adapters[name]) return;
+  let plugin: unknown;
+  switch (name) {
+    case 'memory':
+      plugin = (await import('pouchdb-adapter-memory')).default;
+      break;
+    case 'idb':
+      plugin = (await import('pouchdb-adapter-idb')).default;
+      break;
+    case 'leveldb':
+      plugin = (await import('pouchdb-adapter-leveldb')).default;
+      break;
+    default:
+      throw new FeatValidationError(
+        'invalid_argument',
+        `Unknown local adapter "${name}": use "idb" (browsers), "memory" or "leveldb" (Node), or register the plugin on pouchdb-core yourself`,
+      );
+  }
+  Pouch.plugin(plugin);
+}
+
+export function defaultAdapter(): string {
+  return typeof indexedDB !== 'undefined' ? 'idb' : 'memory';
+}
+
+/** The server's database through PouchDB's http adapter, with our transport's fetch. */
+export function openRemote(url: string, fetchFn: typeof fetch): Db {
+  return new Pouch(url, { adapter: 'http', fetch: fetchFn, skip_setup: true });
+}
+
+/** The local replica. */
+export async function openLocal(name: string, adapter: string): Promise<Db> {
+  await loadAdapter(adapter);
+  return new Pouch(name, { adapter, auto_compaction: true });
+}

@@ -1,0 +1,124 @@
+import { FeatError, httpError, toFeatError } from '../errors.js';
+import type { SessionOption } from '../options.js';
+import { sleep } from '../util/abort.js';
+import type { AuthSource } from './auth.js';
+import { parseCouchToken } from './token.js';
+
+/** Who the client is on the server: resolved by `ready()`. */
+export interface Session {
+  userName: string;
+  dbName: string;
+}
+
+interface SessionState extends Session {
+  headers: Record<string, string>;
+}
+
+export interface SessionSourceOptions {
+  accountsUrl?: string | undefined;
+  auth?: AuthSource | undefined;
+  session?: SessionOption | undefined;
+  fetch: typeof fetch;
+  /** Aborted when the client closes: pending waits end. */
+  signal: AbortSignal;
+}
+
+/** The minimum pause between two token refreshes that did not help (CouchDB ≥ 3.4 locks out repeated failures). */
+const REFRESH_BACKOFF_MS = 500;
+const REFRESH_BACKOFF_MAX_MS = 30_000;
+
+/**
+ * The session: token from the accounts service, fetched once and shared by concurrent callers (single flight),
+ * refreshed after a 401 with backoff between refreshes that did not help.
+ */
+export class SessionSource {
+  #options: SessionSourceOptions;
+  #current: Promise<SessionState> | undefined;
+  #failedRefreshes = 0;
+
+  constructor(options: SessionSourceOptions) {
+    this.#options = options;
+    if (options.session) {
+      const { dbName, headers } = options.session;
+      const userName = options.session.userName ?? headers['X-Auth-CouchDB-UserName'] ?? '';
+      this.#current = Promise.resolve({ dbName, headers: { ...headers }, userName });
+    }
+  }
+
+  /** The current session (fetched on first use). */
+  get(): Promise<SessionState> {
+    return (this.#current ??= this.#fetchToken(false));
+  }
+
+  async headers(): Promise<Record<string, string>> {
+    return (await this.get()).headers;
+  }
+
+  /** After a 401 from CouchDB: fetch a new token (single flight), waiting first if the last refreshes did not help. */
+  async refresh(): Promise<void> {
+    if (this.#options.session) throw new FeatError('unauthorized', 'The session headers were refused and no accountsUrl is set to refresh them');
+    const before = this.#current;
+    if (this.#failedRefreshes > 0) {
+      const delay = Math.min(REFRESH_BACKOFF_MAX_MS, REFRESH_BACKOFF_MS * 2 ** (this.#failedRefreshes - 1));
+      await sleep(delay, this.#options.signal);
+    }
+    this.#failedRefreshes++;
+    // Someone else refreshed while we waited: use theirs.
+    if (this.#current !== before && this.#current) {
+      await this.#current;
+      return;
+    }
+    const next = this.#fetchToken(true);
+    this.#current = next;
+    await next;
+  }
+
+  /** An authenticated request succeeded: the next 401 may refresh at once. */
+  succeeded(): void {
+    this.#failedRefreshes = 0;
+  }
+
+  async #fetchToken(refreshAuth: boolean): Promise<SessionState> {
+    const { accountsUrl, auth } = this.#options;
+    if (!accountsUrl || !auth) throw new FeatError('invalid_argument', 'accountsUrl and auth are required without a session');
+    const url = `${accountsUrl.replace(/\/+$/, '')}/couchdb/token/`;
+    const promise = (async () => {
+      let authorization = refreshAuth ? await auth.refresh() : await auth.get();
+      for (let attempt = 0; ; attempt++) {
+        let response: Response;
+        try {
+          response = await this.#options.fetch(url, {
+            headers: { Authorization: authorization, Accept: 'application/json' },
+            credentials: 'omit',
+            signal: this.#options.signal,
+          });
+        } catch (error) {
+          throw toFeatError(error, { url });
+        }
+        if (response.status === 401 && attempt === 0) {
+          await response.body?.cancel().catch(() => undefined);
+          authorization = await auth.refresh();
+          continue;
+        }
+        if (!response.ok) {
+          const body = (await response.json().catch(() => ({}))) as { reason?: unknown; detail?: unknown };
+          const reason = typeof body.reason === 'string' ? body.reason : typeof body.detail === 'string' ? body.detail : undefined;
+          throw httpError(response.status, { url, reason: reason ?? 'the accounts service refused the token request' });
+        }
+        let body: unknown;
+        try {
+          body = await response.json();
+        } catch (error) {
+          throw new FeatError('bad_response', 'The accounts service answered with a body that is not JSON', { url, cause: error, status: response.status });
+        }
+        const token = parseCouchToken(body, url);
+        return { dbName: token.dbname, headers: token.headers, userName: token.headers['X-Auth-CouchDB-UserName'] };
+      }
+    })();
+    // A failed fetch is not memoized: the next call tries again.
+    promise.catch(() => {
+      if (this.#current === promise) this.#current = undefined;
+    });
+    return promise;
+  }
+}

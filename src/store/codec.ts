@@ -1,0 +1,73 @@
+/**
+ * The document layout. A value is stored as `{ _id: key, doc: value, feat: { updatedAt, expiresAt? } }`, readable by
+ * existing apps that store `{ _id, doc }` (and their documents are read as values).
+ */
+
+export interface FeatMeta {
+  /** Write time, ms since the epoch. */
+  updatedAt: number;
+  /** Expiry time (ttl), ms since the epoch. */
+  expiresAt?: number;
+}
+
+export interface StoredDoc {
+  _id: string;
+  _rev?: string;
+  _deleted?: boolean;
+  _conflicts?: string[];
+  doc?: unknown;
+  feat?: FeatMeta;
+}
+
+/** A pending write of one document. */
+export interface WriteOp {
+  deleted: boolean;
+  value: unknown;
+  /** When the write was asked for (ms). */
+  at: number;
+  expiresAt?: number | undefined;
+}
+
+export function encode(id: string, op: WriteOp, rev: string | undefined): StoredDoc {
+  const feat: FeatMeta = { updatedAt: op.at };
+  if (op.expiresAt !== undefined) feat.expiresAt = op.expiresAt;
+  const doc: StoredDoc = op.deleted ? { _id: id, _deleted: true, feat } : { _id: id, doc: op.value, feat };
+  if (rev !== undefined) doc._rev = rev;
+  return doc;
+}
+
+export interface Decoded {
+  value: unknown;
+  updatedAt: number;
+  expiresAt: number | undefined;
+  rev: string | undefined;
+  deleted: boolean;
+}
+
+export function decode(raw: StoredDoc): Decoded {
+  const meta = raw.feat;
+  const updatedAt = typeof meta?.updatedAt === 'number' ? meta.updatedAt : 0;
+  const expiresAt = typeof meta?.expiresAt === 'number' ? meta.expiresAt : undefined;
+  const deleted = raw._deleted === true;
+  return { value: deleted ? undefined : raw.doc, updatedAt, expiresAt, rev: raw._rev, deleted };
+}
+
+export function isExpired(decoded: { expiresAt?: number | undefined }, now = Date.now()): boolean {
+  return decoded.expiresAt !== undefined && decoded.expiresAt <= now;
+}
+
+/** Deep equality of two JSON values by their canonical serialization. */
+export function sameJson(a: unknown, b: unknown): boolean {
+  return a === b || canonical(a) === canonical(b);
+}
+
+function canonical(value: unknown): string {
+  return JSON.stringify(value, (_k, v: unknown) => {
+    if (v && typeof v === 'object' && !Array.isArray(v)) {
+      const sorted: Record<string, unknown> = {};
+      for (const k of Object.keys(v).sort()) Object.defineProperty(sorted, k, { value: (v as Record<string, unknown>)[k], enumerable: true });
+      return sorted;
+    }
+    return v;
+  }) ?? 'undefined';
+}

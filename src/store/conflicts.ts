@@ -1,0 +1,44 @@
+/** One side of a conflict. */
+export interface ConflictSide<T = unknown> {
+  /** The value (undefined when deleted). */
+  value: T | undefined;
+  deleted: boolean;
+  /** Write time in ms since the epoch, as recorded by the writer (0 when unknown, e.g. written by another app). */
+  updatedAt: number;
+  /** The revision (for a local write not yet stored: the revision it was based on, if any). */
+  rev: string | undefined;
+}
+
+export interface Conflict<T = unknown> {
+  /** The document id: the store key, or `key:subkey` for a part. */
+  key: string;
+  /** This device's version. */
+  local: ConflictSide<T>;
+  /** The other version (the server's, or another device's replicated revision). */
+  remote: ConflictSide<T>;
+}
+
+/** Returns the value to keep (or a promise of it); `undefined` keeps the key deleted. */
+export type ConflictResolver<T = unknown> = (conflict: Conflict<T>) => T | undefined | Promise<T | undefined>;
+
+/** Orders revisions: by generation, then by hash (CouchDB's winner order). */
+export function compareRevs(a: string | undefined, b: string | undefined): number {
+  if (a === b) return 0;
+  if (a === undefined) return -1;
+  if (b === undefined) return 1;
+  const [ga, ha = ''] = a.split('-');
+  const [gb, hb = ''] = b.split('-');
+  const d = Number(ga) - Number(gb);
+  if (d !== 0) return d;
+  return ha < hb ? -1 : ha > hb ? 1 : 0;
+}
+
+/** The side that wins under the default rule: latest `updatedAt`, ties to the higher revision. */
+export function latestSide<T>(conflict: Conflict<T>): ConflictSide<T> {
+  const { local, remote } = conflict;
+  if (local.updatedAt !== remote.updatedAt) return local.updatedAt > remote.updatedAt ? local : remote;
+  return compareRevs(local.rev, remote.rev) > 0 ? local : remote;
+}
+
+/** Default resolver: latest write wins; ties go to the higher revision. */
+export const latestWriteWins: ConflictResolver = (conflict) => latestSide(conflict).value;

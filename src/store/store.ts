@@ -1,0 +1,379 @@
+import { FeatConflictError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { hashString } from '../util/hash.js';
+import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } from './codec.js';
+import { latestWriteWins, type Conflict, type ConflictResolver, type ConflictSide } from './conflicts.js';
+import type { Db } from './db.js';
+import { RevCache } from './rev-cache.js';
+import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey } from './validate.js';
+import { WriteQueue } from './write-queue.js';
+import type { ChangeEvent, WatchSource } from '../sync/watch.js';
+
+export interface SetOptions {
+  /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
+  ttl?: number;
+}
+
+export interface SetPartsOptions {
+  /** Delete the parts of `key` that are not in `parts`. @default false */
+  replace?: boolean;
+}
+
+/** A conflict and how it was resolved, as emitted on `client.sync.on('conflict')`. */
+export interface ConflictEvent<T = unknown> extends Conflict<T> {
+  /** The value that was kept (`undefined`: the key is deleted). */
+  resolved: T | undefined;
+  /** `'write'`: a write met a newer server version (409); `'replication'`: two devices' revisions met. */
+  source: 'write' | 'replication';
+}
+
+export interface StoreContext {
+  /** The database to use; waits for `ready()`. Rejects with `closed` after close. */
+  db(): Promise<Db>;
+  onConflict: ConflictResolver | undefined;
+  conflictRetries: number;
+  revCacheSize: number;
+  /** Batches in flight at once (remote: a few; local: one). */
+  concurrency: number;
+  emitConflict(event: ConflictEvent): void;
+  /** Records revisions this client wrote (so watch can tell local from remote changes). */
+  wrote(id: string, rev: string): void;
+  watch: WatchSource;
+}
+
+const PART_SEPARATOR = ':';
+const HIGH = '\ufff0';
+
+function hashOf(op: WriteOp): string {
+  return op.deleted ? 'deleted' : hashString(JSON.stringify(op.value));
+}
+
+function checkOptions(options: unknown, name: string): Record<string, unknown> {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new FeatValidationError('invalid_argument', `The ${name} options must be an object`);
+  }
+  return options as Record<string, unknown>;
+}
+
+/**
+ * The document store: validation → write queue (coalescing per key) → codec → database → conflict resolution.
+ * Works the same over the local replica (local-first) and over the server's database (remote).
+ */
+export class DocumentStore {
+  #ctx: StoreContext;
+  #known: RevCache;
+  #queue: WriteQueue<WriteOp>;
+
+  constructor(ctx: StoreContext) {
+    this.#ctx = ctx;
+    this.#known = new RevCache(ctx.revCacheSize);
+    this.#queue = new WriteQueue<WriteOp>((batch) => this.#writeBatch(batch), {
+      maxBatch: 500,
+      maxConcurrent: ctx.concurrency,
+    });
+  }
+
+  /** Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. */
+  async get<T = unknown>(key: string): Promise<T | undefined> {
+    validateKey(key);
+    const pending = this.#queue.peek(key);
+    if (pending) return (pending.deleted || isExpired(pending) ? undefined : structuredClone(pending.value)) as T | undefined;
+    const db = await this.#ctx.db();
+    const raw = await this.#read(db, key);
+    if (!raw) return undefined;
+    const decoded = decode(raw);
+    return (isExpired(decoded) ? undefined : decoded.value) as T | undefined;
+  }
+
+  /** Writes a value; resolves once it (or a later value of the key) is durable. */
+  set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
+    try {
+      validateKey(key);
+      const opts = checkOptions(options, 'set');
+      const ttl = opts.ttl;
+      if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0)) {
+        throw new FeatValidationError('invalid_argument', '"ttl" must be a positive number of milliseconds', { key });
+      }
+      if (value === undefined) {
+        throw new FeatValidationError('invalid_value', `The value of "${key}" is undefined; use remove() to delete a key`, { key });
+      }
+      const at = Date.now();
+      const op: WriteOp = { deleted: false, value: snapshotValue(value, key), at, expiresAt: ttl === undefined ? undefined : at + ttl };
+      return this.#queue.enqueue(key, op);
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** Deletes a key; resolves once the deletion is durable. Removing an absent key succeeds. */
+  remove(key: string): Promise<void> {
+    try {
+      validateKey(key);
+      return this.#queue.enqueue(key, { deleted: true, value: undefined, at: Date.now() });
+    } catch (error) {
+      return Promise.reject(error);
+    }
+  }
+
+  /** The string API (redux-persist / localStorage shape): `null` when absent. */
+  async getItem(key: string): Promise<string | null> {
+    const value = await this.get(key);
+    if (value === undefined) return null;
+    // Strings round-trip exactly; values written by other apps as JSON are returned serialized.
+    return typeof value === 'string' ? value : JSON.stringify(value);
+  }
+
+  setItem(key: string, value: string): Promise<void> {
+    if (typeof value !== 'string') {
+      return Promise.reject(
+        new FeatValidationError('invalid_value', `setItem("${String(key)}") takes a string value; use set() for other values`, {
+          ...(typeof key === 'string' ? { key } : {}),
+        }),
+      );
+    }
+    return this.set(key, value);
+  }
+
+  removeItem(key: string): Promise<void> {
+    return this.remove(key);
+  }
+
+  /** Every `key:subkey` part of `key`, in one request. */
+  async getParts<T = unknown>(key: string): Promise<Record<string, T>> {
+    validateKey(key);
+    const db = await this.#ctx.db();
+    const prefix = key + PART_SEPARATOR;
+    const result = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true }, key);
+    const parts: Record<string, T> = {};
+    const put = (subkey: string, value: unknown) =>
+      Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
+    for (const row of result.rows) {
+      if (!row.doc || row.value.deleted) continue;
+      const decoded = decode(row.doc);
+      this.#known.set(row.id, decoded.rev, hashString(JSON.stringify(decoded.value)));
+      if (!isExpired(decoded)) put(row.id.slice(prefix.length), decoded.value);
+    }
+    for (const id of this.#queue.ids()) {
+      if (!id.startsWith(prefix)) continue;
+      const op = this.#queue.peek(id)!;
+      const subkey = id.slice(prefix.length);
+      if (op.deleted || isExpired(op)) delete parts[subkey];
+      else put(subkey, structuredClone(op.value));
+    }
+    return parts;
+  }
+
+  /** Writes the parts whose content changed (each its own document and revision); `replace` deletes the others. */
+  async setParts<T>(key: string, parts: Record<string, T>, options?: SetPartsOptions): Promise<void> {
+    validateKey(key);
+    const opts = checkOptions(options, 'setParts');
+    if (typeof parts !== 'object' || parts === null || Array.isArray(parts) || Object.getPrototypeOf(parts) !== Object.prototype) {
+      throw new FeatValidationError('invalid_value', `setParts("${key}") takes a plain object of subkey → value`, { key });
+    }
+    if (opts.replace !== undefined && typeof opts.replace !== 'boolean') {
+      throw new FeatValidationError('invalid_argument', '"replace" must be a boolean', { key });
+    }
+    const prefix = key + PART_SEPARATOR;
+    const at = Date.now();
+    // Validate everything before anything is written: a bad part rejects the whole call.
+    const ops = Object.keys(parts).map((subkey) => {
+      validateSubkey(key, subkey);
+      const value = parts[subkey];
+      if (value === undefined) {
+        throw new FeatValidationError('invalid_value', `The part "${subkey}" of "${key}" is undefined`, { key: prefix + subkey });
+      }
+      return { id: prefix + subkey, op: { deleted: false, value: snapshotValue(value, prefix + subkey), at } as WriteOp };
+    });
+    const db = await this.#ctx.db();
+    // Current revisions of the stored parts: a cached hash only counts while its revision is still current.
+    const existing = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, key);
+    const current = new Map(existing.rows.filter((r) => !r.value.deleted).map((r) => [r.id, r.value.rev]));
+    const writes: Promise<void>[] = [];
+    for (const { id, op } of ops) {
+      const pending = this.#queue.peek(id);
+      const known = this.#known.get(id);
+      const hash = hashOf(op);
+      const unchanged = pending
+        ? hashOf(pending) === hash
+        : known !== undefined && current.get(id) === known.rev && known.hash === hash;
+      if (!unchanged) writes.push(this.#queue.enqueue(id, op));
+    }
+    if (opts.replace) {
+      const keep = new Set(ops.map((o) => o.id));
+      const stale = new Set([...current.keys(), ...[...this.#queue.ids()].filter((id) => id.startsWith(prefix))]);
+      for (const id of stale) {
+        if (!keep.has(id)) writes.push(this.#queue.enqueue(id, { deleted: true, value: undefined, at }));
+      }
+    }
+    await Promise.all(writes);
+  }
+
+  /** Deletes every part of `key`. */
+  async removeParts(key: string): Promise<void> {
+    validateKey(key);
+    const db = await this.#ctx.db();
+    const prefix = key + PART_SEPARATOR;
+    const existing = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, key);
+    const ids = new Set(existing.rows.filter((r) => !r.value.deleted).map((r) => r.id));
+    for (const id of this.#queue.ids()) if (id.startsWith(prefix)) ids.add(id);
+    const at = Date.now();
+    await Promise.all([...ids].map((id) => this.#queue.enqueue(id, { deleted: true, value: undefined, at })));
+  }
+
+  /** Keys (including `key:subkey` parts) that start with `prefix`, sorted. */
+  async keys(prefix = ''): Promise<string[]> {
+    if (typeof prefix !== 'string') throw new FeatValidationError('invalid_argument', 'keys(prefix) takes a string prefix');
+    const db = await this.#ctx.db();
+    const rows = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true });
+    const keys = new Set<string>();
+    const now = Date.now();
+    for (const row of rows.rows) {
+      if (!row.doc || row.value.deleted || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
+      if (!isExpired(decode(row.doc), now)) keys.add(row.id);
+    }
+    for (const id of this.#queue.ids()) {
+      if (!id.startsWith(prefix)) continue;
+      const op = this.#queue.peek(id)!;
+      if (op.deleted || isExpired(op, now)) keys.delete(id);
+      else keys.add(id);
+    }
+    return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  }
+
+  /** Calls `listener` for every change (local and remote) of `keyOrPrefix` or of keys starting with it. */
+  watch(keyOrPrefix: string, listener: (event: ChangeEvent) => void): () => void {
+    if (typeof keyOrPrefix !== 'string') throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix string');
+    if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
+    return this.#ctx.watch.subscribe(keyOrPrefix, listener);
+  }
+
+  /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */
+  flush(): Promise<void> {
+    return this.#queue.flush();
+  }
+
+  /** Number of keys with a write that is not yet durable. */
+  get pendingWrites(): number {
+    return this.#queue.size;
+  }
+
+  /** Forgets what this store knew of `id` (after another device changed it). */
+  forget(id: string): void {
+    this.#known.delete(id);
+  }
+
+  async #read(db: Db, id: string): Promise<StoredDoc | undefined> {
+    try {
+      const raw = await db.get(id);
+      this.#known.set(id, raw._rev, raw._deleted ? undefined : hashString(JSON.stringify(raw.doc)));
+      return raw;
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) {
+        this.#known.delete(id);
+        return undefined;
+      }
+      throw toFeatError(error, { key: id });
+    }
+  }
+
+  async #allDocs(db: Db, options: Record<string, unknown>, key?: string) {
+    try {
+      return await db.allDocs(options);
+    } catch (error) {
+      throw toFeatError(error, key === undefined ? {} : { key });
+    }
+  }
+
+  /** One batch of the write queue: one `_bulk_docs`, then per-document conflict resolution. */
+  async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
+    const db = await this.#ctx.db();
+    const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
+    // Deleting needs the current revision; look up the unknown ones in one request.
+    const unknownDeletes = batch.filter((b) => b.op.deleted && this.#known.rev(b.id) === undefined).map((b) => b.id);
+    const skip = new Set<string>();
+    if (unknownDeletes.length > 0) {
+      const found = await this.#allDocs(db, { keys: unknownDeletes });
+      for (const row of found.rows) {
+        if (row.error || !row.value || row.value.deleted) skip.add(row.id ?? row.key);
+        else this.#known.set(row.id, row.value.rev);
+      }
+    }
+    const todo = batch.map((b, i) => ({ ...b, i })).filter((b) => !skip.has(b.id));
+    if (todo.length === 0) return results;
+    let written;
+    try {
+      written = await db.bulkDocs(todo.map(({ id, op }) => encode(id, op, this.#known.rev(id))));
+    } catch (error) {
+      const failure = toFeatError(error);
+      return batch.map((b) => (skip.has(b.id) ? undefined : failure));
+    }
+    await Promise.all(
+      todo.map(async ({ id, op, i }, j) => {
+        const r = written[j];
+        if (r && !r.error && r.rev) {
+          this.#stored(id, r.rev, op);
+          return;
+        }
+        if (r?.status === 409 || r?.name === 'conflict') {
+          try {
+            await this.#resolveAndWrite(db, id, op);
+          } catch (error) {
+            results[i] = toFeatError(error, { key: id });
+          }
+          return;
+        }
+        results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
+      }),
+    );
+    return results;
+  }
+
+  #stored(id: string, rev: string, op: WriteOp): void {
+    this.#known.set(id, rev, op.deleted ? undefined : hashOf(op));
+    this.#ctx.wrote(id, rev);
+  }
+
+  /** A write met another version (409): ask the resolver, then write the result on top of that version. */
+  async #resolveAndWrite(db: Db, id: string, op: WriteOp): Promise<void> {
+    const resolver = this.#ctx.onConflict ?? latestWriteWins;
+    for (let attempt = 0; attempt <= this.#ctx.conflictRetries; attempt++) {
+      const raw = await this.#read(db, id);
+      const decoded = raw ? decode(raw) : undefined;
+      const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
+      const remote: ConflictSide = {
+        value: remoteDeleted ? undefined : decoded.value,
+        deleted: remoteDeleted,
+        updatedAt: decoded?.updatedAt ?? 0,
+        rev: decoded?.rev,
+      };
+      const local: ConflictSide = { value: op.deleted ? undefined : op.value, deleted: op.deleted, updatedAt: op.at, rev: undefined };
+      const conflict: Conflict = { key: id, local, remote };
+      let resolved: unknown;
+      try {
+        resolved = await resolver(conflict);
+      } catch (error) {
+        throw new FeatConflictError('conflict', `The conflict resolver failed for "${id}"; nothing was written`, { key: id, cause: error });
+      }
+      if (resolved !== undefined) resolved = snapshotValue(resolved, id);
+      this.#ctx.emitConflict({ ...conflict, resolved, source: 'write' });
+      const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);
+      if (keepsRemote) return;
+      const next: WriteOp =
+        resolved === undefined
+          ? { deleted: true, value: undefined, at: Math.max(op.at, remote.updatedAt) }
+          : { deleted: false, value: resolved, at: Math.max(op.at, remote.updatedAt), expiresAt: op.expiresAt };
+      try {
+        const r = await db.put(encode(id, next, raw && !raw._deleted ? raw._rev : undefined));
+        this.#stored(id, r.rev, next);
+        return;
+      } catch (error) {
+        if ((error as { status?: number }).status !== 409) throw toFeatError(error, { key: id });
+      }
+    }
+    throw new FeatConflictError(
+      'conflict',
+      `"${id}" kept changing on the server while its conflict was resolved (${this.#ctx.conflictRetries + 1} attempts); try again`,
+      { key: id },
+    );
+  }
+}

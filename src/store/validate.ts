@@ -1,0 +1,109 @@
+import { FeatValidationError } from '../errors.js';
+
+/** Ids starting with this prefix are the SDK's own documents (chunks); user keys may not use it. */
+export const INTERNAL_PREFIX = 'feat~';
+
+const MAX_DEPTH = 256;
+
+const wellFormed = (s: string): boolean =>
+  typeof (s as { isWellFormed?: () => boolean }).isWellFormed === 'function'
+    ? (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s);
+
+/** Keys are non-empty strings that do not start with `_` (reserved by CouchDB) or `feat~` (the SDK's own documents). */
+export function validateKey(key: unknown, what = 'key'): asserts key is string {
+  if (typeof key !== 'string' || key === '') {
+    throw new FeatValidationError('invalid_key', `The ${what} must be a non-empty string, got ${describe(key)}`);
+  }
+  if (key.startsWith('_')) {
+    throw new FeatValidationError('invalid_key', `The ${what} "${key}" starts with "_", which CouchDB reserves; choose another key`, { key });
+  }
+  if (key.startsWith(INTERNAL_PREFIX)) {
+    throw new FeatValidationError('invalid_key', `The ${what} "${key}" starts with "${INTERNAL_PREFIX}", which the SDK reserves`, { key });
+  }
+  if (!wellFormed(key)) {
+    throw new FeatValidationError('invalid_key', `The ${what} contains a lone UTF-16 surrogate, which cannot be stored as UTF-8`, { key });
+  }
+}
+
+/** A subkey of `setParts`: non-empty, well-formed. */
+export function validateSubkey(key: string, subkey: string): void {
+  if (subkey === '') throw new FeatValidationError('invalid_key', `A part of "${key}" has an empty subkey`, { key });
+  if (!wellFormed(subkey)) {
+    throw new FeatValidationError('invalid_key', `The subkey of a part of "${key}" contains a lone UTF-16 surrogate`, { key });
+  }
+}
+
+function describe(value: unknown): string {
+  if (value === null) return 'null';
+  if (Array.isArray(value)) return 'an array';
+  if (typeof value === 'object') {
+    const name = Object.getPrototypeOf(value)?.constructor?.name;
+    return name && name !== 'Object' ? `a ${name}` : 'an object';
+  }
+  if (typeof value === 'number') return String(value);
+  return `a ${typeof value}`;
+}
+
+function isPlainObject(value: object): boolean {
+  const proto = Object.getPrototypeOf(value);
+  return proto === Object.prototype || proto === null;
+}
+
+/**
+ * Checks that `value` is a JSON value and returns a deep copy of it (so later mutation by the caller changes nothing).
+ * `undefined`, functions, symbols, bigints, cycles, `NaN`/`Infinity`, non-plain objects and lone surrogates → `invalid_value`.
+ */
+export function snapshotValue<T>(value: T, key: string): T {
+  const stack = new Set<object>();
+  const bad = (path: string, what: string) =>
+    new FeatValidationError(
+      'invalid_value',
+      `The value of "${key}" is not JSON: ${what} at ${path || 'the top level'}; store only plain objects, arrays, strings, finite numbers, booleans and null`,
+      { key },
+    );
+
+  const walk = (v: unknown, path: string, depth: number): unknown => {
+    switch (typeof v) {
+      case 'string':
+        if (!wellFormed(v)) throw bad(path, 'a string with a lone UTF-16 surrogate');
+        return v;
+      case 'boolean':
+        return v;
+      case 'number':
+        if (!Number.isFinite(v)) throw bad(path, String(v));
+        return v;
+      case 'object': {
+        if (v === null) return null;
+        if (depth > MAX_DEPTH) throw bad(path, `nesting deeper than ${MAX_DEPTH} levels`);
+        if (stack.has(v)) throw bad(path, 'a cycle');
+        stack.add(v);
+        let out: unknown;
+        if (Array.isArray(v)) {
+          const arr = new Array<unknown>(v.length);
+          for (let i = 0; i < v.length; i++) {
+            if (!(i in v)) throw bad(`${path}[${i}]`, 'a hole in an array');
+            arr[i] = walk(v[i], `${path}[${i}]`, depth + 1);
+          }
+          out = arr;
+        } else {
+          if (!isPlainObject(v)) throw bad(path, describe(v));
+          if (Object.getOwnPropertySymbols(v).length > 0) throw bad(path, 'a symbol key');
+          const obj: Record<string, unknown> = {};
+          for (const k of Object.keys(v)) {
+            if (!wellFormed(k)) throw bad(path, 'a property name with a lone UTF-16 surrogate');
+            const item = walk((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
+            // defineProperty: a "__proto__" key stays data, never a prototype.
+            Object.defineProperty(obj, k, { value: item, enumerable: true, writable: true, configurable: true });
+          }
+          out = obj;
+        }
+        stack.delete(v);
+        return out;
+      }
+      default:
+        throw bad(path, describe(v));
+    }
+  };
+  return walk(value, '', 0) as T;
+}

@@ -1,0 +1,120 @@
+import { FeatError, FeatValidationError } from '../errors.js';
+import { anySignal, sleep, throwIfAborted } from '../util/abort.js';
+import type { Emitter } from '../util/emitter.js';
+import type { PushTracker } from './push-tracker.js';
+import type { Replicator } from './replicator.js';
+import type { SyncEvents, SyncStatus } from './status.js';
+
+export interface WaitForPushOptions {
+  signal?: AbortSignal;
+  /** Give up after this many ms with a `timeout` error. @default no limit */
+  timeout?: number;
+}
+
+/** `client.sync`: replication status, pending writes and events. */
+export interface FeatSync {
+  readonly status: SyncStatus;
+  on<K extends 'status' | 'conflict' | 'error'>(event: K, listener: (event: SyncEvents[K]) => void): () => void;
+  /** Local changes not yet on the server (including writes still being stored). */
+  pending(): Promise<number>;
+  /** Resolves when every write made before the call is on the server. */
+  waitForPush(options?: WaitForPushOptions): Promise<void>;
+  pause(): void;
+  resume(): void;
+}
+
+export interface SyncControllerDeps {
+  emitter: Emitter<SyncEvents>;
+  /** Writes still in the store's queue. */
+  queued(): number;
+  flush(): Promise<void>;
+  ready(): Promise<unknown>;
+  /** Local-first parts, once ready (undefined in remote mode). */
+  replication(): { replicator: Replicator; tracker: PushTracker } | undefined;
+  /** Remote-mode status. */
+  remoteStatus(): SyncStatus;
+  setPaused(paused: boolean): void;
+}
+
+export class SyncController implements FeatSync {
+  #deps: SyncControllerDeps;
+
+  constructor(deps: SyncControllerDeps) {
+    this.#deps = deps;
+  }
+
+  get status(): SyncStatus {
+    return this.#deps.replication()?.replicator.status ?? this.#deps.remoteStatus();
+  }
+
+  on<K extends 'status' | 'conflict' | 'error'>(event: K, listener: (event: SyncEvents[K]) => void): () => void {
+    if (event !== 'status' && event !== 'conflict' && event !== 'error') {
+      throw new FeatValidationError('invalid_argument', `Unknown sync event "${String(event)}"; use status, conflict or error`);
+    }
+    return this.#deps.emitter.on(event, listener);
+  }
+
+  async pending(): Promise<number> {
+    const rep = this.#deps.replication();
+    const queued = this.#deps.queued();
+    if (!rep) return queued;
+    return queued + (await rep.tracker.count());
+  }
+
+  async waitForPush(options: WaitForPushOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'waitForPush() takes an options object');
+    const { timeout } = options;
+    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) {
+      throw new FeatValidationError('invalid_argument', '"timeout" must be a number of milliseconds ≥ 0');
+    }
+    const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+    const { signal, dispose } = anySignal([options.signal, timer]);
+    const fail = (): never => {
+      if (timer?.aborted && !options.signal?.aborted) {
+        throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${this.status})`);
+      }
+      throwIfAborted(signal);
+      throw new FeatError('aborted', 'The operation was aborted');
+    };
+    try {
+      await race(this.#deps.ready(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+      await race(this.#deps.flush(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+      const rep = this.#deps.replication();
+      if (!rep) return;
+      const target = await rep.tracker.localSeq();
+      for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+        if (signal.aborted) fail();
+        if (rep.tracker.verifiedSeq >= target) return;
+        const status = rep.replicator.status;
+        if (status === 'idle' || status === 'active') {
+          try {
+            await rep.tracker.verify();
+            if (rep.tracker.verifiedSeq >= target) return;
+          } catch {
+            // offline again: keep waiting
+          }
+        }
+        await sleep(delay, signal).catch(() => fail());
+      }
+    } finally {
+      dispose();
+    }
+  }
+
+  pause(): void {
+    this.#deps.setPaused(true);
+  }
+
+  resume(): void {
+    this.#deps.setPaused(false);
+  }
+}
+
+function race<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

@@ -1,0 +1,124 @@
+import { toFeatError } from '../errors.js';
+import type { Db } from '../store/db.js';
+
+const MARKER = '_local/feat-push';
+const REVS_DIFF_BATCH = 200;
+
+interface RemoteWithRevsDiff extends Db {
+  revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>>;
+}
+
+interface LocalChange {
+  id: string;
+  seq: number;
+  rev: string;
+}
+
+/**
+ * Knows which local changes are on the server. `verifiedSeq` is the local sequence up to which every change is known
+ * to be there (kept in a `_local` document, which never replicates); later changes are checked with `_revs_diff`,
+ * so the answer does not depend on PouchDB's internal checkpoints. Revisions that arrived by pull never count.
+ */
+export class PushTracker {
+  #local: Db;
+  #remote: RemoteWithRevsDiff;
+  #verifiedSeq = 0;
+  #loaded: Promise<void> | undefined;
+  #pulled = new Map<string, string>();
+
+  constructor(local: Db, remote: Db) {
+    this.#local = local;
+    this.#remote = remote as RemoteWithRevsDiff;
+  }
+
+  /** A revision that came from the server. */
+  pulled(id: string, rev: string): void {
+    this.#pulled.set(id, rev);
+    if (this.#pulled.size > 50_000) this.#pulled.delete(this.#pulled.keys().next().value!);
+  }
+
+  async #load(): Promise<void> {
+    this.#loaded ??= this.#local
+      .get(MARKER)
+      .then((doc) => {
+        const seq = (doc as unknown as { seq?: unknown }).seq;
+        if (typeof seq === 'number') this.#verifiedSeq = Math.max(this.#verifiedSeq, seq);
+      })
+      .catch(() => undefined);
+    return this.#loaded;
+  }
+
+  async #unverified(): Promise<{ changes: LocalChange[]; lastSeq: number }> {
+    await this.#load();
+    const result = (await this.#local.changes({ since: this.#verifiedSeq, style: 'main_only', return_docs: true })) as {
+      results: { id: string; seq: number; changes: { rev: string }[] }[];
+      last_seq: number;
+    };
+    const changes: LocalChange[] = [];
+    for (const c of result.results) {
+      const rev = c.changes[0]?.rev;
+      if (!rev || c.id.startsWith('_local/')) continue;
+      if (this.#pulled.get(c.id) === rev) continue;
+      changes.push({ id: c.id, seq: c.seq, rev });
+    }
+    return { changes, lastSeq: result.last_seq };
+  }
+
+  /** Local changes not yet known to be on the server (no network). */
+  async count(): Promise<number> {
+    return (await this.#unverified()).changes.length;
+  }
+
+  /** Asks the server which unverified changes it has; advances `verifiedSeq`. Returns how many are still missing. */
+  async verify(): Promise<number> {
+    const { changes, lastSeq } = await this.#unverified();
+    let firstMissingSeq = Infinity;
+    let missingCount = 0;
+    for (let i = 0; i < changes.length; i += REVS_DIFF_BATCH) {
+      const batch = changes.slice(i, i + REVS_DIFF_BATCH);
+      const diff: Record<string, string[]> = {};
+      for (const c of batch) Object.defineProperty(diff, c.id, { value: [c.rev], enumerable: true });
+      let missing: Record<string, { missing?: string[] }>;
+      try {
+        missing = await this.#remote.revsDiff(diff);
+      } catch (error) {
+        throw toFeatError(error);
+      }
+      for (const c of batch) {
+        if (Object.prototype.hasOwnProperty.call(missing, c.id) && missing[c.id]?.missing?.includes(c.rev)) {
+          missingCount++;
+          firstMissingSeq = Math.min(firstMissingSeq, c.seq);
+        }
+      }
+    }
+    const next = missingCount === 0 ? lastSeq : firstMissingSeq - 1;
+    if (next > this.#verifiedSeq) {
+      this.#verifiedSeq = next;
+      await this.#save();
+    }
+    return missingCount;
+  }
+
+  /** The local sequence now (for waitForPush). */
+  async localSeq(): Promise<number> {
+    const info = await this.#local.info();
+    return Number(info.update_seq) || 0;
+  }
+
+  get verifiedSeq(): number {
+    return this.#verifiedSeq;
+  }
+
+  async #save(): Promise<void> {
+    const seq = this.#verifiedSeq;
+    for (let attempt = 0; attempt < 3; attempt++) {
+      try {
+        const existing = await this.#local.get(MARKER).catch(() => undefined);
+        await this.#local.put({ _id: MARKER, ...(existing?._rev ? { _rev: existing._rev } : {}), seq } as never);
+        return;
+      } catch {
+        // a concurrent save won; try again with its revision
+      }
+    }
+  }
+}

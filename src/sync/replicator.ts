@@ -1,0 +1,158 @@
+import { toFeatError, type FeatError } from '../errors.js';
+import type { Db } from '../store/db.js';
+import { statusForError, type SyncStatus } from './status.js';
+
+type Direction = 'push' | 'pull';
+
+interface Replication {
+  on(event: string, listener: (arg: never) => void): Replication;
+  cancel(): void;
+}
+
+interface ReplicatingDb extends Db {
+  replicate: {
+    to(target: Db, options: Record<string, unknown>): Replication;
+    from(source: Db, options: Record<string, unknown>): Replication;
+  };
+}
+
+export interface ReplicatorEvents {
+  status(status: SyncStatus): void;
+  error(error: FeatError): void;
+  /** Documents that arrived from the server. */
+  pulled(docs: { _id: string; _rev: string }[]): void;
+  /** The push side wrote a batch or went idle. */
+  pushed(): void;
+}
+
+/** Capped exponential backoff for PouchDB's retry (ms). */
+export function backOff(delay: number): number {
+  return delay === 0 ? 500 : Math.min(delay * 2, 8_000);
+}
+
+/**
+ * Live replication in both directions, as two PouchDB replications so that each side's failures are seen
+ * (PouchDB's combined sync hides the error of a `paused` event). The state of each side combines into one status.
+ */
+export class Replicator {
+  #local: ReplicatingDb;
+  #remote: Db;
+  #events: ReplicatorEvents;
+  #reps: Replication[] = [];
+  #state: Record<Direction, SyncStatus> = { push: 'connecting', pull: 'connecting' };
+  #status: SyncStatus = 'paused';
+  #restart: ReturnType<typeof setTimeout> | undefined;
+  #failures = 0;
+  #running = false;
+
+  constructor(local: Db, remote: Db, events: ReplicatorEvents) {
+    this.#local = local as ReplicatingDb;
+    this.#remote = remote;
+    this.#events = events;
+  }
+
+  get status(): SyncStatus {
+    return this.#status;
+  }
+
+  start(): void {
+    if (this.#running) return;
+    this.#running = true;
+    this.#state = { push: 'connecting', pull: 'connecting' };
+    this.#update();
+    const options = { live: true, retry: true, batch_size: 100, back_off_function: backOff, heartbeat: 10_000 };
+    this.#watch('push', this.#local.replicate.to(this.#remote, options));
+    this.#watch('pull', this.#local.replicate.from(this.#remote, options));
+  }
+
+  /** Stops both directions; `status` becomes `paused`. */
+  stop(): void {
+    this.#running = false;
+    if (this.#restart) clearTimeout(this.#restart);
+    this.#restart = undefined;
+    const reps = this.#reps;
+    this.#reps = [];
+    for (const rep of reps) rep.cancel();
+    this.#set('paused');
+  }
+
+  /** Restarts at once (e.g. the browser came back online). */
+  kick(): void {
+    if (!this.#running) return;
+    if (this.#status === 'offline' || this.#status === 'error') {
+      this.stop();
+      this.start();
+    }
+  }
+
+  #watch(direction: Direction, rep: Replication): void {
+    this.#reps.push(rep);
+    const mine = () => this.#reps.includes(rep);
+    rep.on('active', () => {
+      if (!mine()) return;
+      this.#failures = 0;
+      this.#state[direction] = 'active';
+      this.#update();
+    });
+    rep.on('paused', (error: unknown) => {
+      if (!mine()) return;
+      if (error) {
+        const failure = toFeatError(error);
+        const next = statusForError(failure);
+        if (next !== 'offline' || this.#state[direction] !== 'offline') this.#events.error(failure);
+        this.#state[direction] = next;
+      } else {
+        this.#state[direction] = 'idle';
+        if (direction === 'push') this.#events.pushed();
+      }
+      this.#update();
+    });
+    rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
+      if (!mine()) return;
+      if (direction === 'pull' && info.docs?.length) this.#events.pulled(info.docs);
+      if (direction === 'push') this.#events.pushed();
+    });
+    rep.on('denied', (error: unknown) => {
+      if (!mine()) return;
+      this.#events.error(toFeatError((error as { doc?: unknown })?.doc ?? error));
+      this.#state[direction] = 'denied';
+      this.#update();
+    });
+    rep.on('error', (error: unknown) => {
+      if (!mine()) return;
+      // A fatal replication error: PouchDB stopped this direction. Surface it and start again after a pause.
+      const failure = toFeatError(error);
+      this.#events.error(failure);
+      this.#state[direction] = statusForError(failure);
+      this.#update();
+      this.#scheduleRestart();
+    });
+  }
+
+  #scheduleRestart(): void {
+    if (this.#restart || !this.#running) return;
+    const delay = backOff(this.#failures++ === 0 ? 0 : 500 * 2 ** Math.min(this.#failures, 5));
+    const reps = this.#reps;
+    this.#reps = [];
+    for (const rep of reps) rep.cancel();
+    this.#restart = setTimeout(() => {
+      this.#restart = undefined;
+      if (!this.#running) return;
+      this.#running = false;
+      this.start();
+    }, delay);
+  }
+
+  #update(): void {
+    const states = [this.#state.push, this.#state.pull];
+    const order: SyncStatus[] = ['denied', 'offline', 'error', 'connecting', 'active'];
+    const next = order.find((s) => states.includes(s)) ?? 'idle';
+    this.#set(next);
+  }
+
+  #set(status: SyncStatus): void {
+    if (status === this.#status) return;
+    this.#status = status;
+    this.#events.status(status);
+  }
+}

@@ -1,0 +1,78 @@
+import { FeatConflictError, toFeatError } from '../errors.js';
+import { decode, isExpired, sameJson, type StoredDoc } from '../store/codec.js';
+import { compareRevs, latestWriteWins, type ConflictResolver, type ConflictSide } from '../store/conflicts.js';
+import type { Db } from '../store/db.js';
+import type { ConflictEvent } from '../store/store.js';
+import { snapshotValue } from '../store/validate.js';
+
+function sideOf(doc: StoredDoc): ConflictSide {
+  const d = decode(doc);
+  const deleted = d.deleted || isExpired(d);
+  return { value: deleted ? undefined : d.value, deleted, updatedAt: d.updatedAt, rev: d.rev };
+}
+
+/**
+ * Resolves a document with `_conflicts` (two devices' revisions met in replication). Deterministic, so every device
+ * that resolves the same conflict writes the same revisions (PouchDB's revisions are content hashes) and no new
+ * conflict appears: the leaves are folded in CouchDB's winner order — `local` is the current winner, `remote` the
+ * other leaf — the result is written on top of the winner with the latest `updatedAt` of the leaves, and the losing
+ * leaves are deleted.
+ */
+export async function resolveLeaves(
+  db: Db,
+  id: string,
+  resolver: ConflictResolver | undefined,
+  emit: (event: ConflictEvent) => void,
+): Promise<boolean> {
+  let doc: StoredDoc;
+  try {
+    doc = await db.get(id, { conflicts: true });
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) return false;
+    throw toFeatError(error, { key: id });
+  }
+  const losers = (doc._conflicts ?? []).slice().sort((a, b) => -compareRevs(a, b));
+  if (losers.length === 0) return false;
+  const leaves: StoredDoc[] = [];
+  for (const rev of losers) {
+    try {
+      leaves.push(await db.get(id, { rev }));
+    } catch (error) {
+      if ((error as { status?: number }).status !== 404) throw toFeatError(error, { key: id });
+    }
+  }
+  const resolve = resolver ?? latestWriteWins;
+  const winner = sideOf(doc);
+  let current = winner;
+  let updatedAt = winner.updatedAt;
+  for (const leaf of leaves) {
+    const other = sideOf(leaf);
+    updatedAt = Math.max(updatedAt, other.updatedAt);
+    let value: unknown;
+    try {
+      value = await resolve({ key: id, local: current, remote: other });
+    } catch (error) {
+      throw new FeatConflictError('conflict', `The conflict resolver failed for "${id}"; the conflict stays until it succeeds`, {
+        key: id,
+        cause: error,
+      });
+    }
+    if (value !== undefined) value = snapshotValue(value, id);
+    emit({ key: id, local: current, remote: other, resolved: value, source: 'replication' });
+    current = { value, deleted: value === undefined, updatedAt, rev: current.rev };
+  }
+  const docs: StoredDoc[] = losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true }));
+  const keepsWinner = current.deleted ? winner.deleted : !winner.deleted && sameJson(current.value, winner.value);
+  if (!keepsWinner) {
+    docs.push(
+      current.deleted
+        ? { _id: id, _rev: doc._rev!, _deleted: true }
+        : { _id: id, _rev: doc._rev!, doc: current.value, feat: { updatedAt } },
+    );
+  }
+  const results = await db.bulkDocs(docs);
+  for (const r of results) {
+    if (r.error && r.status !== 409) throw toFeatError(r, { key: id });
+  }
+  return true;
+}

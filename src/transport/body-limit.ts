@@ -1,0 +1,99 @@
+import { jsonResponse, utf8Bytes } from './responses.js';
+
+type Send = (url: string, init: RequestInit) => Promise<Response>;
+
+interface BulkResult {
+  id?: string;
+  error?: string;
+  reason?: string;
+  status?: number;
+}
+
+/**
+ * Sends a `_bulk_docs` request in as few requests as the body limit allows and merges the per-document results
+ * back into one response, so PouchDB (and its replicator) never sees a 413 for a batch that could have passed.
+ * A batch refused with 413 anyway is halved and retried; a single document that cannot pass gets a per-document
+ * `too_large` error (status 413) instead of failing its neighbours.
+ */
+export async function splitBulkDocs(url: string, init: RequestInit, body: string, maxBytes: number, send: Send): Promise<Response> {
+  if (maxBytes <= 0) return send(url, init);
+  let parsed: { docs?: unknown; [k: string]: unknown };
+  try {
+    parsed = JSON.parse(body) as typeof parsed;
+  } catch {
+    return send(url, init);
+  }
+  const docs = parsed.docs;
+  if (!Array.isArray(docs)) return send(url, init);
+  if (utf8Bytes(body) <= maxBytes) {
+    const response = await send(url, init);
+    if (response.status !== 413 || docs.length <= 1) return response;
+    await response.body?.cancel().catch(() => undefined);
+  }
+
+  const { docs: _docs, ...rest } = parsed;
+  const envelope = JSON.stringify({ ...rest, docs: [] });
+  const overhead = utf8Bytes(envelope);
+  const sized = docs.map((doc) => {
+    const json = JSON.stringify(doc);
+    return { doc, json, bytes: utf8Bytes(json) };
+  });
+
+  const results: BulkResult[] = [];
+  let status = 201;
+  const tooLarge = (doc: unknown): BulkResult => ({
+    id: typeof (doc as { _id?: unknown })?._id === 'string' ? (doc as { _id: string })._id : '',
+    error: 'too_large',
+    reason: `The document does not fit in a request body of ${maxBytes} bytes (the proxy's limit); store it in parts or chunks`,
+    status: 413,
+  });
+
+  async function sendBatch(batch: typeof sized): Promise<void> {
+    if (batch.length === 0) return;
+    if (batch.length === 1 && overhead + batch[0]!.bytes > maxBytes) {
+      results.push(tooLarge(batch[0]!.doc));
+      return;
+    }
+    const text = envelope.slice(0, -2) + '[' + batch.map((d) => d.json).join(',') + ']}';
+    const response = await send(url, { ...init, body: text });
+    if (response.status === 413) {
+      await response.body?.cancel().catch(() => undefined);
+      if (batch.length === 1) {
+        results.push(tooLarge(batch[0]!.doc));
+        return;
+      }
+      const half = Math.ceil(batch.length / 2);
+      await sendBatch(batch.slice(0, half));
+      await sendBatch(batch.slice(half));
+      return;
+    }
+    if (!response.ok) {
+      // Report the failure per document so that earlier, successful batches still count.
+      const error = (await response.json().catch(() => ({}))) as BulkResult;
+      for (const d of batch) {
+        const id = (d.doc as { _id?: string })?._id ?? '';
+        results.push({ id, error: error.error ?? 'unknown_error', reason: error.reason ?? `HTTP ${response.status}`, status: response.status });
+      }
+      return;
+    }
+    status = response.status;
+    const part = (await response.json()) as BulkResult[];
+    results.push(...part);
+  }
+
+  // Greedy packing in order: each batch as large as the limit allows.
+  let batch: typeof sized = [];
+  let bytes = overhead;
+  for (const d of sized) {
+    const add = d.bytes + (batch.length > 0 ? 1 : 0);
+    if (batch.length > 0 && bytes + add > maxBytes) {
+      await sendBatch(batch);
+      batch = [];
+      bytes = overhead;
+    }
+    batch.push(d);
+    bytes += d.bytes + (batch.length > 1 ? 1 : 0);
+  }
+  await sendBatch(batch);
+  return jsonResponse(status, results);
+}

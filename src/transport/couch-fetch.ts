@@ -1,0 +1,107 @@
+import { splitBulkDocs } from './body-limit.js';
+import { jsonErrorResponse } from './responses.js';
+
+/** The parts of the session the transport needs. */
+export interface CouchAuth {
+  /** Current proxy headers. */
+  headers(): Promise<Record<string, string>>;
+  /** Called after a 401 from CouchDB: fetch a new token. Rejects when no refresh is possible. */
+  refresh(): Promise<void>;
+  /** Called after any authenticated, non-401 response (resets refresh backoff). */
+  succeeded?(): void;
+}
+
+export interface CouchFetchOptions {
+  /** CouchDB base URL without trailing slash. Proxy headers go to URLs below it and nowhere else. */
+  couchUrl: string;
+  fetch: typeof fetch;
+  auth: CouchAuth;
+  /** Largest request body; 0 = no limit. */
+  maxRequestBytes: number;
+}
+
+/** True when `url` is below `base` (same origin, path prefix). */
+export function isBelow(url: string, base: string): boolean {
+  return url === base || url.startsWith(base + '/') || url.startsWith(base + '?');
+}
+
+function urlOf(input: RequestInfo | URL): string {
+  if (typeof input === 'string') return input;
+  if (input instanceof URL) return input.href;
+  return input.url;
+}
+
+/**
+ * The one fetch every CouchDB request goes through (PouchDB's http adapter and bootstrap use it):
+ * - proxy headers only for `couchUrl`, `credentials: 'omit'`, redirects never followed with credentials;
+ * - 401 → refresh the token once and retry; a second 401 is returned as is;
+ * - `_bulk_docs` bodies split to fit `maxRequestBytes` (413 → halve and retry);
+ * - non-JSON error bodies (an nginx HTML 413) turned into CouchDB-style JSON errors.
+ */
+export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
+  const { couchUrl, auth, maxRequestBytes } = options;
+  const base = couchUrl.replace(/\/+$/, '');
+
+  async function send(url: string, init: RequestInit): Promise<Response> {
+    const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(await auth.headers())) headers.set(name, value);
+    // No client may grant itself roles; the proxy overwrites this anyway.
+    headers.delete('X-Auth-CouchDB-Roles');
+    const response = await options.fetch(url, { ...init, headers, credentials: 'omit', redirect: 'manual' });
+    if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+      return jsonErrorResponse(
+        response.status || 502,
+        'redirect',
+        `CouchDB answered with a redirect${response.headers.get('location') ? ` to ${response.headers.get('location')}` : ''}; point couchUrl at the final address (credentials are never sent across redirects)`,
+      );
+    }
+    return response;
+  }
+
+  async function authed(url: string, init: RequestInit): Promise<Response> {
+    let response = await send(url, init);
+    if (response.status === 401) {
+      await response.body?.cancel().catch(() => undefined);
+      try {
+        await auth.refresh();
+      } catch {
+        return jsonErrorResponse(401, 'unauthorized', 'Authentication required and the token could not be refreshed');
+      }
+      response = await send(url, init);
+    }
+    if (response.status !== 401) auth.succeeded?.();
+    return normalizeErrorBody(response);
+  }
+
+  return async function couchFetch(input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> {
+    const url = urlOf(input);
+    if (!isBelow(url, base)) {
+      // Not CouchDB: no proxy headers, no credentials.
+      return options.fetch(input, { ...init, credentials: 'omit' });
+    }
+    const method = (init.method ?? 'GET').toUpperCase();
+    if (method === 'POST' && typeof init.body === 'string' && /\/_bulk_docs(\?|$)/.test(url)) {
+      return splitBulkDocs(url, init, init.body, maxRequestBytes, authed);
+    }
+    return authed(url, init);
+  };
+}
+
+/** CouchDB always answers JSON; anything else (an HTML error page from a proxy) becomes a JSON error with the same status. */
+async function normalizeErrorBody(response: Response): Promise<Response> {
+  if (response.ok) return response;
+  const type = response.headers.get('content-type') ?? '';
+  if (type.includes('json')) return response;
+  const text = await response.text().catch(() => '');
+  if (text) {
+    try {
+      JSON.parse(text);
+      return new Response(text, { status: response.status, headers: { 'content-type': 'application/json' } });
+    } catch {
+      // fall through: not JSON
+    }
+  }
+  const title = /<title>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
+  const name = response.status === 413 ? 'too_large' : response.status >= 500 ? 'server_error' : 'http_error';
+  return jsonErrorResponse(response.status, name, title || `HTTP ${response.status} with a non-JSON body`);
+}
