@@ -87,6 +87,7 @@ describe('subscription.fetch', () => {
     server.use(http.get(PATH, () => (++n < 3 ? new HttpResponse('oops', { status: 503 }) : HttpResponse.json(seedSubscription))));
     await expect(api().subscription.fetch(query)).resolves.toEqual(seedSubscription);
     expect(requests).toHaveLength(3);
+    expect(requests.map((r) => r.headers.get('authorization'))).toEqual(['Bearer tok', 'Bearer tok', 'Bearer tok']);
   });
 
   it('5xx every time → server, after limit + 1 attempts', async () => {
