@@ -184,7 +184,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
     let fullUrl = url;
     try {
       response = await instance(req.url, kyOptions);
-      fullUrl = plainUrl(response.url || url);
+      fullUrl = plainUrl(response.url || searchUrl(url, req.searchParams));
     } catch (error) {
       scrub(error);
       if (error instanceof HTTPError) {
