@@ -1,0 +1,281 @@
+/**
+ * The CouchDB service: the seed's reverse proxy (body limit, `@newuser`/`@normal` routing, roles overwritten) and
+ * CouchDB's own rules (proxy auth, require_valid_user, admin-only `_users` and server endpoints, per-user database
+ * access, max_document_size) in front of express-pouchdb, which serves everything that passes.
+ */
+import { randomUUID } from 'node:crypto';
+import { createRequire } from 'node:module';
+import express from 'express';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { isStreamingFeed, serveStreamingChanges } from './changes-feed.js';
+import { cors, sendJson, sendNginxError } from './http.js';
+import { hasBody, oversizeDocument, readBody } from './limits.js';
+import { authenticate, decodePath, DENIALS, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
+import type { ProxyRoute, UserContext } from './proxy-auth.js';
+import type { RequestLog } from './request-log.js';
+import type { Database, Storage } from './storage.js';
+import { userDbName } from './tokens.js';
+import type { Users } from './users.js';
+import { USERS_DB } from './users.js';
+
+const require = createRequire(import.meta.url);
+
+export interface CouchContext {
+  storage: Storage;
+  users: Users;
+  log: RequestLog;
+  secret: () => string;
+  maxDocumentBytes: number;
+  maxRequestBytes: number;
+}
+
+interface Locals {
+  body: Buffer | undefined;
+  route: ProxyRoute;
+  user: UserContext;
+  segments: string[];
+}
+
+const COUCH_VERSION = '3.4.3';
+/** Server endpoints any authenticated user may call; every other `/_…` needs a server admin. */
+const PUBLIC_SERVER_PATHS = new Set(['_session', '_up', '_uuids']);
+
+const locals = (res: Response) => res.locals as Locals;
+
+function deny(res: Response, denial: { status: number; body: unknown }): void {
+  sendJson(res, denial.status, denial.body);
+}
+
+function pouchError(res: Response, err: unknown): void {
+  const e = err as { status?: unknown; name?: unknown; message?: unknown; reason?: unknown };
+  const status = typeof e.status === 'number' ? e.status : 500;
+  const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : String(err);
+  sendJson(res, status, { error: typeof e.name === 'string' ? e.name : 'unknown_error', reason });
+}
+
+/** Path segments of the raw path, each percent-decoded (so `%2F` stays inside its segment). */
+function segmentsOf(rawPath: string): string[] {
+  return rawPath
+    .split('/')
+    .filter((s) => s !== '')
+    .map(decodePath);
+}
+
+/** `[docId, attachmentName]` for a document path below a database (`_design/x` and `_local/x` ids included). */
+function documentPath(segments: string[]): [string, string | undefined] | undefined {
+  const [, first, second, ...rest] = segments;
+  if (first === undefined) return undefined;
+  if (first === '_design' || first === '_local') {
+    if (second === undefined) return undefined;
+    const att = first === '_design' && rest.length > 0 ? rest.join('/') : undefined;
+    return [`${first}/${second}`, att];
+  }
+  if (first.startsWith('_')) return undefined;
+  const att = second === undefined ? undefined : [second, ...rest].join('/');
+  return [first, att];
+}
+
+export function createCouchApp(ctx: CouchContext): express.Express {
+  const { storage, users, log } = ctx;
+  const serverUuid = randomUUID().replace(/-/g, '');
+  const securityObjects = new Map<string, unknown>();
+  const app = express();
+  app.disable('x-powered-by');
+  app.disable('etag');
+
+  app.use((req, res, next) => {
+    log.observe('couch', req, res);
+    next();
+  });
+  app.use(cors({ strict: true }));
+
+  // nginx: client_max_body_size, before anything else sees the body.
+  app.use(async (req, res, next) => {
+    locals(res).body = undefined;
+    if (!hasBody(req)) return next();
+    const result = await readBody(req, ctx.maxRequestBytes);
+    if (!result.ok) {
+      if (result.reason === 'too_large') sendNginxError(res, 413);
+      return;
+    }
+    locals(res).body = result.body;
+    next();
+  });
+
+  // nginx: location rules.
+  app.use((req, res, next) => {
+    const route = routeLikeNginx(req.method, decodePath(req.path), req.headers);
+    if (route.kind === 'not_allowed') return sendNginxError(res, 405);
+    locals(res).route = route;
+    next();
+  });
+
+  // CouchDB: proxy authentication + require_valid_user.
+  app.use((req, res, next) => {
+    const user = authenticate(req.headers, ctx.secret(), locals(res).route);
+    if (!user) return deny(res, DENIALS.authenticationRequired);
+    locals(res).user = user;
+    locals(res).segments = segmentsOf(req.path);
+    next();
+  });
+
+  // @newuser: PUT /_users/org.couchdb.user:<name> with the proxy's body, as _admin.
+  app.use(async (req, res, next) => {
+    const route = locals(res).route;
+    if (route.kind !== 'newuser') return next();
+    if (req.method === 'OPTIONS') return void res.status(204).end();
+    try {
+      const result = await users.create(route.userName);
+      sendJson(res, result.status, result.body);
+    } catch (err) {
+      pouchError(res, err);
+    }
+  });
+
+  // CouchDB: server endpoints and database access.
+  app.use((req, res, next) => {
+    const { user, segments } = locals(res);
+    const [db] = segments;
+    if (db === undefined) {
+      if (req.method !== 'GET' && req.method !== 'HEAD') {
+        return sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET,HEAD allowed' }, { Allow: 'GET,HEAD' });
+      }
+      return sendJson(res, 200, {
+        couchdb: 'Welcome',
+        version: COUCH_VERSION,
+        git_sha: 'emulator',
+        uuid: serverUuid,
+        features: ['access-ready', 'partitioned', 'pluggable-storage-engines', 'reshard', 'scheduler'],
+        vendor: { name: 'The Apache Software Foundation' },
+      });
+    }
+    if (db === USERS_DB) return deny(res, DENIALS.forbiddenDb);
+    if (db.startsWith('_')) {
+      if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin);
+      if (db === '_up') return sendJson(res, 200, { status: 'ok', seeds: {} });
+      if (db === '_uuids') {
+        const count = Math.min(Math.max(Number(req.query.count ?? 1) || 1, 1), 1000);
+        return sendJson(res, 200, { uuids: Array.from({ length: count }, () => randomUUID().replace(/-/g, '')) });
+      }
+      if (req.method !== 'GET') return sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET allowed' });
+      return sendJson(res, 200, {
+        ok: true,
+        userCtx: { name: user.name, roles: user.roles },
+        info: { authentication_handlers: ['cookie', 'proxy', 'default'], authenticated: 'proxy' },
+      });
+    }
+    const isAdmin = user.roles.includes('_admin');
+    if (segments.length === 1 && (req.method === 'PUT' || req.method === 'DELETE') && !isAdmin) return deny(res, DENIALS.notServerAdmin);
+    if (!storage.exists(db)) return deny(res, DENIALS.noDatabase);
+    if (db !== userDbName(user.name) && !isAdmin) return deny(res, DENIALS.forbiddenDb);
+    next();
+  });
+
+  // CouchDB: max_document_size; JSON bodies are parsed here once (express-pouchdb's parser then skips them).
+  app.use((req, res, next) => {
+    const { body, segments } = locals(res);
+    if (body === undefined) return next();
+    const doc = documentPath(segments);
+    const isAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
+    if (isAttachment || /^multipart\//i.test(req.headers['content-type'] ?? '')) return next();
+    let parsed: unknown;
+    try {
+      parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+    } catch {
+      return sendJson(res, 400, { error: 'bad_request', reason: 'invalid UTF-8 JSON' });
+    }
+    let docs: unknown[] = [];
+    if (segments.length === 2 && segments[1] === '_bulk_docs' && req.method === 'POST') {
+      const list = (parsed as { docs?: unknown } | null)?.docs;
+      docs = Array.isArray(list) ? list : [];
+    } else if ((segments.length === 1 && req.method === 'POST') || (doc !== undefined && req.method === 'PUT')) {
+      docs = [parsed];
+    }
+    const tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);
+    if (tooLarge !== undefined) return sendJson(res, 413, { error: 'document_too_large', reason: tooLarge });
+    const r = req as Request & { _body?: boolean };
+    r.body = parsed;
+    r._body = true;
+    next();
+  });
+
+  // Handled here rather than by express-pouchdb: streaming _changes, attachment uploads, _security, _find.
+  app.use((req, res, next) => {
+    const { segments, body } = locals(res);
+    const [dbName, first] = segments;
+    if (dbName === undefined) return next();
+    const db = storage.db(dbName);
+    if (first === '_changes' && segments.length === 2 && isStreamingFeed(req.query as Record<string, unknown>)) {
+      serveStreamingChanges(db, req, res, req.body).catch((err: unknown) => (res.headersSent ? res.end() : pouchError(res, err)));
+      return;
+    }
+    if (first === '_security' && segments.length === 2) {
+      if (req.method === 'PUT') {
+        securityObjects.set(dbName, req.body);
+        return sendJson(res, 200, { ok: true });
+      }
+      const names = { names: [locals(res).user.name], roles: [] };
+      return sendJson(res, 200, securityObjects.get(dbName) ?? { admins: names, members: names });
+    }
+    if ((first === '_find' || first === '_index' || first === '_explain') && segments.length <= 3) {
+      return void serveFind(db, req, res, segments).catch((err: unknown) => pouchError(res, err));
+    }
+    const doc = documentPath(segments);
+    if (req.method === 'PUT' && doc?.[1] !== undefined) {
+      const [docId, attachment] = doc;
+      const rev = typeof req.query.rev === 'string' ? req.query.rev : req.headers['if-match']?.replace(/"/g, '');
+      const type = req.headers['content-type'] ?? 'application/octet-stream';
+      const data = body ?? Buffer.alloc(0);
+      const put = rev
+        ? db.putAttachment(docId, attachment as string, rev, data, type)
+        : db.putAttachment(docId, attachment as string, data, type);
+      put.then(
+        (result) => sendJson(res, 201, { ok: true, id: result.id, rev: result.rev }, { ETag: `"${result.rev}"` }),
+        (err: unknown) => pouchError(res, err),
+      );
+      return;
+    }
+    next();
+  });
+
+  // The proxy never forwards client credentials or roles to CouchDB.
+  app.use((req, _res, next) => {
+    delete req.headers[USERNAME_HEADER];
+    delete req.headers[TOKEN_HEADER];
+    delete req.headers[ROLES_HEADER];
+    delete req.headers.authorization;
+    delete req.headers.cookie;
+    next();
+  });
+
+  const expressPouchdb = require('express-pouchdb') as (Pouch: unknown, options: unknown) => RequestHandler;
+  app.use(
+    expressPouchdb(storage.Pouch, {
+      mode: 'minimumForPouchDB',
+      inMemoryConfig: true,
+      // compression would buffer streamed responses; CouchDB behind nginx does not compress either.
+      overrideMode: { exclude: ['compression'] },
+    }),
+  );
+
+  app.use((err: unknown, _req: Request, res: Response, _next: NextFunction) => {
+    if (res.headersSent) return void res.end();
+    pouchError(res, err);
+  });
+  return app;
+}
+
+type FindPlugin = Record<'find' | 'createIndex' | 'getIndexes' | 'deleteIndex' | 'explain', (this: Database, ...args: unknown[]) => Promise<unknown>>;
+let findPlugin: FindPlugin | undefined;
+
+/** Mango (`_find`, `_index`, `_explain`) through pouchdb-find, called on the database without installing it globally. */
+async function serveFind(db: Database, req: Request, res: Response, segments: string[]): Promise<void> {
+  findPlugin ??= require('pouchdb-find') as FindPlugin;
+  const [, endpoint, ...rest] = segments;
+  const body = req.body as unknown;
+  if (endpoint === '_find' && req.method === 'POST') return sendJson(res, 200, await findPlugin.find.call(db, body));
+  if (endpoint === '_explain' && req.method === 'POST') return sendJson(res, 200, await findPlugin.explain.call(db, body));
+  if (endpoint === '_index' && req.method === 'POST') return sendJson(res, 200, await findPlugin.createIndex.call(db, body));
+  if (endpoint === '_index' && req.method === 'GET' && rest.length === 0) return sendJson(res, 200, await findPlugin.getIndexes.call(db));
+  sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET,POST allowed' });
+}

@@ -1,0 +1,72 @@
+/**
+ * The two size limits of the deployment:
+ * - the reverse proxy's request body limit (nginx `client_max_body_size`, default 1 MiB): checked on `Content-Length`
+ *   before reading, and on the streamed byte count for chunked bodies; refused with nginx's HTML 413;
+ * - CouchDB's `max_document_size` (8,000,000 bytes): a document whose JSON is larger → 413 `document_too_large`,
+ *   and a `_bulk_docs` holding one fails whole.
+ */
+import type { IncomingMessage } from 'node:http';
+import { noteBytesIn } from './request-log.js';
+
+export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' };
+
+/** True when the request announces or streams a body. */
+export function hasBody(req: IncomingMessage): boolean {
+  const length = req.headers['content-length'];
+  if (length !== undefined) return Number(length) > 0;
+  return req.headers['transfer-encoding'] !== undefined;
+}
+
+/**
+ * Reads the whole request body, refusing it once it exceeds `limit` bytes (`0` = no limit). A body refused on its
+ * `Content-Length` is never read; one refused while streaming is drained and discarded.
+ */
+export function readBody(req: IncomingMessage, limit: number): Promise<BodyResult> {
+  const declared = Number(req.headers['content-length'] ?? NaN);
+  if (limit > 0 && Number.isFinite(declared) && declared > limit) {
+    noteBytesIn(req, 0);
+    return Promise.resolve({ ok: false, reason: 'too_large' });
+  }
+  return new Promise((resolve) => {
+    const chunks: Uint8Array[] = [];
+    let total = 0;
+    let settled = false;
+    const settle = (result: BodyResult) => {
+      if (settled) return;
+      settled = true;
+      noteBytesIn(req, total);
+      resolve(result);
+    };
+    req.on('data', (chunk: Uint8Array) => {
+      total += chunk.byteLength;
+      if (settled) return; // draining a refused body
+      if (limit > 0 && total > limit) {
+        chunks.length = 0;
+        settle({ ok: false, reason: 'too_large' });
+        return;
+      }
+      chunks.push(chunk);
+    });
+    req.on('end', () => settle({ ok: true, body: Buffer.concat(chunks) }));
+    req.on('error', () => settle({ ok: false, reason: 'aborted' }));
+    req.on('close', () => settle({ ok: false, reason: 'aborted' }));
+  });
+}
+
+/** Size CouchDB compares with `max_document_size`: the document's JSON without its attachments. */
+export function documentBytes(doc: unknown): number {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return Buffer.byteLength(JSON.stringify(doc) ?? '');
+  const { _attachments: _ignored, ...rest } = doc as Record<string, unknown>;
+  return Buffer.byteLength(JSON.stringify(rest));
+}
+
+/** The `_id` (or `''`) of the first document over `max` bytes, or undefined when all fit. */
+export function oversizeDocument(docs: readonly unknown[], max: number): string | undefined {
+  for (const doc of docs) {
+    if (documentBytes(doc) > max) {
+      const id = typeof doc === 'object' && doc !== null ? (doc as { _id?: unknown })._id : undefined;
+      return typeof id === 'string' ? id : '';
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,130 @@
+/**
+ * Observation: every request any service answers is recorded (for tests and benchmarks) and optionally logged.
+ * Nothing recorded or logged contains headers, so tokens, bearers and the secret never appear.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { LogSink } from './options.js';
+
+export type ServiceName = 'couch' | 'accounts' | 'api';
+
+export interface RequestRecord {
+  service: ServiceName;
+  method: string;
+  /** URL path without the query string. */
+  path: string;
+  /** Final status; for a response cut off by the client or by `suspend()`, the status that was being sent. */
+  status: number;
+  /** Request body bytes received. */
+  bytesIn: number;
+  /** Response body bytes sent. */
+  bytesOut: number;
+  /** When the request arrived (ms since the epoch). */
+  at: number;
+  /** How long the response took (ms). */
+  durationMs: number;
+  /** False when the connection closed before the response was complete (aborted long-poll, suspend, …). */
+  completed: boolean;
+}
+
+export interface ServiceStats {
+  requests: number;
+  bytesIn: number;
+  bytesOut: number;
+}
+
+export interface EmulatorStats extends ServiceStats {
+  byService: Record<ServiceName, ServiceStats>;
+  /** Request counts per status code, e.g. `{ '200': 12, '401': 1 }`. */
+  byStatus: Record<string, number>;
+}
+
+const bodyBytes = new WeakMap<IncomingMessage, number>();
+
+/** Called by body readers so the log reports what was actually received. */
+export function noteBytesIn(req: IncomingMessage, bytes: number): void {
+  bodyBytes.set(req, bytes);
+}
+
+function chunkLength(chunk: unknown, encoding?: unknown): number {
+  if (chunk === undefined || chunk === null || typeof chunk === 'function') return 0;
+  if (typeof chunk === 'string') return Buffer.byteLength(chunk, typeof encoding === 'string' ? (encoding as BufferEncoding) : 'utf8');
+  if (chunk instanceof Uint8Array) return chunk.byteLength;
+  return 0;
+}
+
+export class RequestLog {
+  readonly requests: RequestRecord[] = [];
+  readonly #sink: LogSink | undefined;
+
+  constructor(sink: LogSink | undefined) {
+    this.#sink = sink;
+  }
+
+  reset(): void {
+    this.requests.length = 0;
+  }
+
+  stats(): EmulatorStats {
+    const empty = (): ServiceStats => ({ requests: 0, bytesIn: 0, bytesOut: 0 });
+    const out: EmulatorStats = { ...empty(), byService: { couch: empty(), accounts: empty(), api: empty() }, byStatus: {} };
+    for (const r of this.requests) {
+      for (const s of [out, out.byService[r.service]]) {
+        s.requests += 1;
+        s.bytesIn += r.bytesIn;
+        s.bytesOut += r.bytesOut;
+      }
+      out.byStatus[String(r.status)] = (out.byStatus[String(r.status)] ?? 0) + 1;
+    }
+    return out;
+  }
+
+  /** Writes a line to the log sink, if any. Callers never pass credentials. */
+  line(text: string): void {
+    this.#sink?.(text);
+  }
+
+  /** Starts observing one request; the record is added when the response finishes or the connection closes. */
+  observe(service: ServiceName, req: IncomingMessage, res: ServerResponse): void {
+    const at = Date.now();
+    let bytesOut = 0;
+    const write = res.write.bind(res) as (...args: unknown[]) => boolean;
+    const end = res.end.bind(res) as (...args: unknown[]) => ServerResponse;
+    res.write = ((...args: unknown[]) => {
+      bytesOut += chunkLength(args[0], args[1]);
+      return write(...args);
+    }) as typeof res.write;
+    res.end = ((...args: unknown[]) => {
+      bytesOut += chunkLength(args[0], args[1]);
+      return end(...args);
+    }) as typeof res.end;
+
+    let done = false;
+    const finish = () => {
+      if (done) return;
+      done = true;
+      const url = req.url ?? '/';
+      const q = url.indexOf('?');
+      const declared = Number(req.headers['content-length'] ?? 0);
+      const record: RequestRecord = {
+        service,
+        method: req.method ?? 'GET',
+        path: q === -1 ? url : url.slice(0, q),
+        status: res.statusCode,
+        bytesIn: bodyBytes.get(req) ?? (Number.isFinite(declared) ? declared : 0),
+        bytesOut,
+        at,
+        durationMs: Date.now() - at,
+        completed: res.writableFinished,
+      };
+      this.requests.push(record);
+      if (this.#sink) {
+        const cut = record.completed ? '' : ' (closed early)';
+        this.#sink(
+          `[${service}] ${record.method} ${record.path} ${record.status} in=${record.bytesIn}B out=${record.bytesOut}B ${record.durationMs}ms${cut}`,
+        );
+      }
+    };
+    res.on('finish', finish);
+    res.on('close', finish);
+  }
+}

@@ -1,0 +1,100 @@
+/**
+ * The emulator's private storage: a PouchDB constructor of its own (memory, or LevelDB under `dataDir`) with a unique
+ * name prefix, so it never shares databases with client code in the same process or with another emulator, and the
+ * registry of which databases exist (used instead of pouchdb-all-dbs, whose global event listeners would register
+ * every database created anywhere in the process).
+ */
+import { randomBytes } from 'node:crypto';
+import { mkdir } from 'node:fs/promises';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import PouchDB from 'pouchdb-core';
+
+const require = createRequire(import.meta.url);
+
+export type Database = PouchDB.Database<Record<string, unknown>>;
+
+/** The per-instance PouchDB constructor, with the static `allDbs` express-pouchdb relies on. */
+export type EmulatorPouch = PouchDB.Static & {
+  allDbs: (callback?: (err: unknown, names?: string[]) => void) => Promise<string[]>;
+  __dbCacheMap: Map<string, Database>;
+};
+
+/** PouchDB's adapter registry (missing from its type definitions). */
+const adapters = () => (PouchDB as unknown as { adapters: Record<string, unknown> }).adapters;
+
+let adaptersLoaded: Promise<void> | undefined;
+function loadMemoryAdapter(): Promise<void> {
+  adaptersLoaded ??= Promise.resolve().then(() => {
+    if (!('memory' in adapters())) PouchDB.plugin(require('pouchdb-adapter-memory') as PouchDB.Plugin);
+  });
+  return adaptersLoaded;
+}
+
+export class Storage {
+  readonly Pouch: EmulatorPouch;
+  readonly #known = new Set<string>();
+  readonly #persistent: boolean;
+
+  private constructor(Pouch: EmulatorPouch, persistent: boolean) {
+    this.Pouch = Pouch;
+    this.#persistent = persistent;
+  }
+
+  static async open(dataDir: string | undefined): Promise<Storage> {
+    let defaults: PouchDB.Configuration.DatabaseConfiguration & { prefix: string };
+    if (dataDir === undefined) {
+      await loadMemoryAdapter();
+      defaults = { adapter: 'memory', prefix: `feat-emu-${randomBytes(6).toString('hex')}-` } as typeof defaults;
+    } else {
+      const dir = path.resolve(dataDir);
+      await mkdir(dir, { recursive: true });
+      if (!('leveldb' in adapters())) PouchDB.plugin(require('pouchdb-adapter-leveldb') as PouchDB.Plugin);
+      defaults = { adapter: 'leveldb', prefix: `${dir}${path.sep}` } as typeof defaults;
+    }
+    const Pouch = PouchDB.defaults(defaults) as unknown as EmulatorPouch;
+    const storage = new Storage(Pouch, dataDir !== undefined);
+    Pouch.__dbCacheMap = new Map();
+    Pouch.allDbs = (callback) => {
+      const names = storage.names();
+      callback?.(null, names);
+      return Promise.resolve(names);
+    };
+    return storage;
+  }
+
+  /** True when the database exists (was created and not deleted). */
+  exists(name: string): boolean {
+    return this.#known.has(name);
+  }
+
+  names(): string[] {
+    return [...this.#known].sort();
+  }
+
+  /** The shared handle of a database (the same object express-pouchdb uses); does not register it. */
+  db(name: string): Database {
+    let db = this.Pouch.__dbCacheMap.get(name);
+    if (!db) {
+      db = new this.Pouch(name) as Database;
+      this.Pouch.__dbCacheMap.set(name, db);
+    }
+    return db;
+  }
+
+  /** Creates (or opens) a database and registers it as existing. */
+  async create(name: string): Promise<Database> {
+    const db = this.db(name);
+    await db.info();
+    this.#known.add(name);
+    return db;
+  }
+
+  /** Closes every database; in memory, also drops their data. */
+  async close(): Promise<void> {
+    const dbs = [...this.Pouch.__dbCacheMap.values()];
+    this.Pouch.__dbCacheMap.clear();
+    this.#known.clear();
+    await Promise.all(dbs.map((db) => (this.#persistent ? db.close() : db.destroy()).catch(() => undefined)));
+  }
+}

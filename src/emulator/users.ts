@@ -1,0 +1,81 @@
+/**
+ * `_users` and couch_peruser: user documents, and the per-user database that appears `peruserDelayMs` after its user
+ * document (asynchronously, as in CouchDB).
+ */
+import type { Storage } from './storage.js';
+import { userDbName } from './tokens.js';
+
+export const USERS_DB = '_users';
+export const USER_PREFIX = 'org.couchdb.user:';
+
+export type CreateUserResult = { status: 201; body: { ok: true; id: string; rev: string } } | { status: 409; body: { error: 'conflict'; reason: string } };
+
+export class Users {
+  readonly #storage: Storage;
+  readonly #delayMs: number;
+  readonly #pending = new Map<string, { timer: NodeJS.Timeout; done: Promise<void>; resolve: () => void }>();
+
+  constructor(storage: Storage, delayMs: number) {
+    this.#storage = storage;
+    this.#delayMs = delayMs;
+  }
+
+  /** Opens `_users` and makes sure every existing user has their database (couch_peruser does so on start). */
+  async start(): Promise<void> {
+    const users = await this.#storage.create(USERS_DB);
+    const { rows } = await users.allDocs({ startkey: USER_PREFIX, endkey: `${USER_PREFIX}\uffff`, include_docs: true });
+    for (const row of rows) {
+      const name = (row.doc as { name?: unknown } | undefined)?.name;
+      if (typeof name === 'string') await this.#storage.create(userDbName(name));
+    }
+  }
+
+  /**
+   * Creates the user document `{name, roles: [], type: "user"}` (the proxy's replacement body). 409 when it exists.
+   * The user's database is created `peruserDelayMs` later.
+   */
+  async create(name: string): Promise<CreateUserResult> {
+    const users = this.#storage.db(USERS_DB);
+    const id = `${USER_PREFIX}${name}`;
+    try {
+      const result = await users.put({ _id: id, name, roles: [], type: 'user' });
+      this.#schedulePeruser(name);
+      return { status: 201, body: { ok: true, id, rev: result.rev } };
+    } catch (error) {
+      if ((error as { status?: unknown }).status === 409) {
+        return { status: 409, body: { error: 'conflict', reason: 'Document update conflict.' } };
+      }
+      throw error;
+    }
+  }
+
+  /** Resolves once the user's database exists (or at once, when no creation is pending). */
+  async whenDatabaseReady(name: string): Promise<void> {
+    await this.#pending.get(name)?.done;
+  }
+
+  #schedulePeruser(name: string): void {
+    if (this.#pending.has(name)) return;
+    let resolve!: () => void;
+    const done = new Promise<void>((r) => (resolve = r));
+    const timer = setTimeout(() => {
+      this.#storage
+        .create(userDbName(name))
+        .catch(() => undefined)
+        .finally(() => {
+          this.#pending.delete(name);
+          resolve();
+        });
+    }, this.#delayMs);
+    this.#pending.set(name, { timer, done, resolve });
+  }
+
+  /** Cancels pending database creations (their waiters are released). */
+  stop(): void {
+    for (const { timer, resolve } of this.#pending.values()) {
+      clearTimeout(timer);
+      resolve();
+    }
+    this.#pending.clear();
+  }
+}
