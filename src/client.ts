@@ -1,3 +1,4 @@
+import { createFeatApi, type FeatApi } from './api/index.js';
 import { closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
 import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './options.js';
 import { defaultAdapter, openLocal, openRemote } from './pouch.js';
@@ -36,6 +37,8 @@ export interface LogoutOptions {
 export interface FeatClient {
   readonly store: FeatStore;
   readonly sync: FeatSync;
+  /** Typed REST clients sharing the client's auth; present when `apiUrl` is set. */
+  readonly api: FeatApi | undefined;
   /** The session once `ready()` resolved. */
   readonly session: Session | undefined;
   ready(options?: ReadyOptions): Promise<Session>;
@@ -54,6 +57,7 @@ interface Replication {
 class Client implements FeatClient {
   readonly store: DocumentStore;
   readonly sync: SyncController;
+  readonly api: FeatApi | undefined;
   session: Session | undefined;
 
   #options: ResolvedOptions;
@@ -78,9 +82,14 @@ class Client implements FeatClient {
     this.#options = resolveOptions(options);
     const o = this.#options;
     this.#emitter = new Emitter<SyncEvents>((error) => this.#reportError(toFeatError(error)));
+    const auth = o.auth === undefined ? undefined : createAuthSource(o.auth);
+    this.api =
+      o.apiUrl === undefined || auth === undefined
+        ? undefined
+        : createFeatApi({ apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch });
     this.#sessionSource = new SessionSource({
       accountsUrl: o.accountsUrl,
-      auth: o.auth === undefined ? undefined : createAuthSource(o.auth),
+      auth,
       session: o.session,
       fetch: o.fetch,
       signal: this.#lifetime.signal,

@@ -52,7 +52,8 @@ function isPlainObject(value: object): boolean {
 
 /**
  * Checks that `value` is a JSON value and returns a deep copy of it (so later mutation by the caller changes nothing).
- * `undefined`, functions, symbols, bigints, cycles, `NaN`/`Infinity`, non-plain objects and lone surrogates → `invalid_value`.
+ * `undefined`, functions, symbols, bigints, cycles, `NaN`/`Infinity`, non-plain objects, lone surrogates and
+ * `__proto__` property names → `invalid_value`.
  */
 export function snapshotValue<T>(value: T, key: string): T {
   const stack = new Set<object>();
@@ -92,6 +93,8 @@ export function snapshotValue<T>(value: T, key: string): T {
           const obj: Record<string, unknown> = {};
           for (const k of Object.keys(v)) {
             if (!wellFormed(k)) throw bad(path, 'a property name with a lone UTF-16 surrogate');
+            // PouchDB copies documents by assignment, which would turn this key into a prototype: refuse, never lose it.
+            if (k === '__proto__') throw bad(path, 'a "__proto__" property name (it cannot be stored safely)');
             const item = walk((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
             // defineProperty: a "__proto__" key stays data, never a prototype.
             Object.defineProperty(obj, k, { value: item, enumerable: true, writable: true, configurable: true });
