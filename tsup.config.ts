@@ -3,7 +3,6 @@ import { defineConfig } from 'tsup';
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
-    'redux/index': 'src/redux/index.ts',
     'api/index': 'src/api/index.ts',
     'emulator/index': 'src/emulator/index.ts',
     'emulator/cli': 'src/emulator/cli.ts',

@@ -1,4 +1,5 @@
-import { createFeatApi, type FeatApi } from './api/index.js';
+import type { FeatApi } from './api/index.js';
+import { lazyApi } from './api-lazy.js';
 import { closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
 import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './options.js';
 import { defaultAdapter, openLocal, openRemote } from './pouch.js';
@@ -86,7 +87,7 @@ class Client implements FeatClient {
     this.api =
       o.apiUrl === undefined || auth === undefined
         ? undefined
-        : createFeatApi({ apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch });
+        : lazyApi({ apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch });
     this.#sessionSource = new SessionSource({
       accountsUrl: o.accountsUrl,
       auth,

@@ -142,7 +142,9 @@ describe.each(modes)('store contract: $name', ({ options }) => {
     }
     let deep: unknown = 'leaf';
     for (let i = 0; i < 1000; i++) deep = { d: deep };
-    const bad = [undefined, () => 1, Symbol('s'), 10n, NaN, Infinity, new Date(), new Map(), new Custom(), cyclic, { nested: undefined }, [1, , 3], 'lone \udc00', deep];
+    const holey = [1, 2, 3];
+    delete holey[1];
+    const bad = [undefined, () => 1, Symbol('s'), 10n, NaN, Infinity, new Date(), new Map(), new Custom(), cyclic, { nested: undefined }, holey, 'lone \udc00', deep];
     for (const value of bad) await expectCode(c.store.set('bad', value), 'invalid_value');
     await expectCode(c.store.setParts('bad', { a: 1, b: undefined }), 'invalid_value');
     expect(await c.store.keys()).toEqual([]);
