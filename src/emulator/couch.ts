@@ -75,7 +75,30 @@ function documentPath(segments: string[]): [string, string | undefined] | undefi
   return [first, att];
 }
 
+let errorsPatched = false;
+/**
+ * express-pouchdb reports PouchDB errors with their generic `message`; CouchDB sends the specific reason
+ * (`deleted` for a deleted document, `Document update conflict.` for 409). Patched once, in its utils module.
+ */
+function patchExpressPouchdbErrors(): void {
+  if (errorsPatched) return;
+  errorsPatched = true;
+  const utils = require('express-pouchdb/lib/utils') as { sendError: (res: unknown, err: unknown, base?: number) => void };
+  const original = utils.sendError;
+  utils.sendError = (res, err, base) => {
+    if (typeof err === 'object' && err !== null) {
+      const e = err as { name?: unknown; reason?: unknown; message?: unknown; status?: unknown };
+      if (e.name === 'conflict' && e.status === 409) return original(res, { error: 'conflict', reason: 'Document update conflict.' }, 409);
+      if (typeof e.reason === 'string' && typeof e.name === 'string' && typeof e.status === 'number') {
+        return original(res, { error: e.name, reason: e.reason }, e.status);
+      }
+    }
+    original(res, err, base);
+  };
+}
+
 export function createCouchApp(ctx: CouchContext): express.Express {
+  patchExpressPouchdbErrors();
   const { storage, users, log } = ctx;
   const serverUuid = randomUUID().replace(/-/g, '');
   const securityObjects = new Map<string, unknown>();

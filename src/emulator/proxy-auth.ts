@@ -21,9 +21,16 @@ export type ProxyRoute =
 const USER_DOC_LOCATION = /\/_users\/org.couchdb.user:(.+)/;
 const CREATE_NEW_USER_LOCATION = '/_users/create-new-user';
 
+/**
+ * A header value as CouchDB sees it: raw bytes read as UTF-8 (Node hands header bytes over as Latin-1). ASCII names are
+ * unchanged; a client sends a non-ASCII user name as its UTF-8 bytes.
+ */
 function header(headers: IncomingHttpHeaders, name: string): string {
-  const value = headers[name];
-  return Array.isArray(value) ? (value[0] ?? '') : (value ?? '');
+  const raw = headers[name];
+  const value = Array.isArray(raw) ? (raw[0] ?? '') : (raw ?? '');
+  if (!/[\u0080-\u00ff]/.test(value)) return value;
+  const utf8 = Buffer.from(value, 'latin1').toString('utf8');
+  return utf8.includes('\ufffd') ? value : utf8;
 }
 
 /** Decodes a path as nginx normalises `$uri` (percent-decoding; invalid escapes are kept). */

@@ -1,0 +1,130 @@
+#!/usr/bin/env node
+/**
+ * `feat-emulator` — runs the local backend emulator until Ctrl-C.
+ *
+ *   feat-emulator [--port 5984] [--accounts-port N] [--api-port N] [--host 127.0.0.1] [--data DIR]
+ *                 [--secret S] [--max-request-bytes N] [--max-document-bytes N] [--peruser-delay-ms N]
+ *                 [--user NAME] [--quiet]
+ *
+ * (A later `feat-emulator export …` subcommand will be dispatched from `main` on the first argument.)
+ */
+import { parseArgs } from 'node:util';
+import { startEmulator } from './index.js';
+import type { Emulator, EmulatorOptions } from './index.js';
+
+const USAGE = `Usage: feat-emulator [options]
+
+  --port N                CouchDB port (default 5984; 0 = free port)
+  --accounts-port N       accounts service port (default port+1)
+  --api-port N            REST API port (default port+2)
+  --host HOST             interface to listen on (default 127.0.0.1)
+  --data DIR              keep data on disk in DIR (default: in memory)
+  --secret S              proxy-auth secret (default: random)
+  --max-request-bytes N   proxy body limit, 0 = none (default 1048576)
+  --max-document-bytes N  CouchDB document limit (default 8000000)
+  --peruser-delay-ms N    delay before a new user's database appears (default 50)
+  --user NAME             user of the printed demo bearer (default demo)
+  --quiet                 do not log requests
+  -h, --help              show this help
+`;
+
+function integer(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  if (!/^\d+$/.test(value)) throw new Error(`--${name} must be a non-negative integer, got "${value}"`);
+  return Number(value);
+}
+
+export function parseCli(argv: string[]): { options: EmulatorOptions; user: string; help: boolean } {
+  const { values } = parseArgs({
+    args: argv,
+    strict: true,
+    options: {
+      port: { type: 'string' },
+      'accounts-port': { type: 'string' },
+      'api-port': { type: 'string' },
+      host: { type: 'string' },
+      data: { type: 'string' },
+      secret: { type: 'string' },
+      'max-request-bytes': { type: 'string' },
+      'max-document-bytes': { type: 'string' },
+      'peruser-delay-ms': { type: 'string' },
+      user: { type: 'string' },
+      quiet: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const options: EmulatorOptions = {
+    port: integer('port', values.port) ?? 5984,
+    log: values.quiet !== true,
+  };
+  const set = <K extends keyof EmulatorOptions>(key: K, value: EmulatorOptions[K] | undefined) => {
+    if (value !== undefined) options[key] = value;
+  };
+  set('accountsPort', integer('accounts-port', values['accounts-port']));
+  set('apiPort', integer('api-port', values['api-port']));
+  set('host', values.host);
+  set('dataDir', values.data);
+  set('secret', values.secret);
+  set('maxRequestBytes', integer('max-request-bytes', values['max-request-bytes']));
+  set('maxDocumentBytes', integer('max-document-bytes', values['max-document-bytes']));
+  set('peruserDelayMs', integer('peruser-delay-ms', values['peruser-delay-ms']));
+  return { options, user: values.user ?? 'demo', help: values.help === true };
+}
+
+function banner(emu: Emulator, user: string): string {
+  return [
+    'feat emulator running',
+    `  couchUrl:    ${emu.couchUrl}`,
+    `  accountsUrl: ${emu.accountsUrl}`,
+    `  apiUrl:      ${emu.apiUrl}`,
+    `  bearer for "${user}": ${emu.bearerFor(user)}`,
+    '',
+    `  try: curl -H 'Authorization: ${emu.bearerFor(user)}' ${emu.accountsUrl}/couchdb/token/`,
+    'Ctrl-C to stop.',
+  ].join('\n');
+}
+
+export async function main(argv: string[]): Promise<number> {
+  let parsed: ReturnType<typeof parseCli>;
+  try {
+    parsed = parseCli(argv);
+  } catch (err) {
+    process.stderr.write(`${(err as Error).message}\n\n${USAGE}`);
+    return 2;
+  }
+  if (parsed.help) {
+    process.stdout.write(USAGE);
+    return 0;
+  }
+  const emu = await startEmulator(parsed.options);
+  process.stdout.write(`${banner(emu, parsed.user)}\n`);
+  await new Promise<void>((resolve) => {
+    const shutdown = (signal: string) => {
+      process.stderr.write(`\n${signal}: stopping…\n`);
+      process.off('SIGINT', onInt);
+      process.off('SIGTERM', onTerm);
+      emu.stop().then(resolve, resolve);
+    };
+    const onInt = () => shutdown('SIGINT');
+    const onTerm = () => shutdown('SIGTERM');
+    process.on('SIGINT', onInt);
+    process.on('SIGTERM', onTerm);
+  });
+  return 0;
+}
+
+const invokedDirectly = (() => {
+  const entry = process.argv[1];
+  if (entry === undefined) return false;
+  return /(^|[\\/])(cli\.(ts|js|mjs)|feat-emulator)$/.test(entry);
+})();
+
+if (invokedDirectly) {
+  main(process.argv.slice(2)).then(
+    (code) => process.exit(code),
+    (err: unknown) => {
+      process.stderr.write(`feat-emulator: ${err instanceof Error ? err.message : String(err)}\n`);
+      process.exit(1);
+    },
+  );
+}
