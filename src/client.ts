@@ -267,7 +267,7 @@ class Client implements FeatClient {
     this.#paused = paused;
     const rep = this.#replication?.replicator;
     if (!rep) return;
-    if (paused) rep.stop();
+    if (paused) void rep.stop();
     else rep.start();
   }
 
@@ -281,8 +281,8 @@ class Client implements FeatClient {
     await this.store.flush().catch(() => undefined);
     await this.#conflictChain;
     globalThis.removeEventListener?.('online', this.#onOnline);
-    this.#replication?.replicator.stop();
-    this.#watcher.close();
+    await this.#replication?.replicator.stop();
+    await this.#watcher.close();
     this.#lifetime.abort(closedError());
     await Promise.allSettled([this.#local?.close(), this.#remote?.close()]);
     this.#emitter.clear();

@@ -4,7 +4,7 @@ import { statusForError, type SyncStatus } from './status.js';
 
 type Direction = 'push' | 'pull';
 
-interface Replication {
+interface Replication extends PromiseLike<unknown> {
   on(event: string, listener: (arg: never) => void): Replication;
   cancel(): void;
 }
@@ -65,22 +65,33 @@ export class Replicator {
     this.#watch('pull', this.#local.replicate.from(this.#remote, options));
   }
 
-  /** Stops both directions; `status` becomes `paused`. */
-  stop(): void {
+  /** Stops both directions; `status` becomes `paused`. Resolves when both have finished their current batch. */
+  stop(): Promise<void> {
     this.#running = false;
     if (this.#restart) clearTimeout(this.#restart);
     this.#restart = undefined;
+    const stopped = this.#cancel();
+    this.#set('paused');
+    return stopped;
+  }
+
+  #cancel(): Promise<void> {
     const reps = this.#reps;
     this.#reps = [];
     for (const rep of reps) rep.cancel();
-    this.#set('paused');
+    // A cancelled replication settles once its in-flight reads and writes are done; closing the database before
+    // that makes PouchDB's adapters fail in callbacks nobody can catch.
+    const done = reps.map((rep) => Promise.resolve(rep).then(() => undefined, () => undefined));
+    const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref?.());
+    return Promise.race([Promise.all(done).then(() => undefined), bound]);
   }
 
   /** Restarts at once (e.g. the browser came back online). */
   kick(): void {
     if (!this.#running) return;
     if (this.#status === 'offline' || this.#status === 'error') {
-      this.stop();
+      void this.#cancel();
+      this.#running = false;
       this.start();
     }
   }
@@ -132,9 +143,7 @@ export class Replicator {
   #scheduleRestart(): void {
     if (this.#restart || !this.#running) return;
     const delay = backOff(this.#failures++ === 0 ? 0 : 500 * 2 ** Math.min(this.#failures, 5));
-    const reps = this.#reps;
-    this.#reps = [];
-    for (const rep of reps) rep.cancel();
+    void this.#cancel();
     this.#restart = setTimeout(() => {
       this.#restart = undefined;
       if (!this.#running) return;

@@ -54,14 +54,15 @@ export class ChangeWatcher implements WatchSource {
     this.#start();
     return () => {
       this.#subs.delete(sub);
-      if (this.#subs.size === 0) this.#stop();
+      if (this.#subs.size === 0) void this.#stop();
     };
   }
 
-  close(): void {
+  /** Stops the feed; resolves when it has finished (so the database can be closed safely). */
+  close(): Promise<void> {
     this.#closed = true;
     this.#subs.clear();
-    this.#stop();
+    return this.#stop();
   }
 
   #start(): void {
@@ -105,12 +106,17 @@ export class ChangeWatcher implements WatchSource {
     }, delay);
   }
 
-  #stop(): void {
+  #stop(): Promise<void> {
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
     const feed = this.#feed;
     this.#feed = undefined;
-    feed?.cancel();
+    if (!feed) return Promise.resolve();
+    feed.cancel();
+    return Promise.race([
+      Promise.resolve(feed).then(() => undefined, () => undefined),
+      new Promise<void>((resolve) => setTimeout(resolve, 2_000).unref?.()),
+    ]);
   }
 
   async #dispatch(change: Change): Promise<void> {

@@ -1,0 +1,18 @@
+/** `npm run bench [name…]`: runs the benchmark scripts in this folder one after another (each prints its figures). */
+import { spawnSync } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+
+const dir = fileURLToPath(new URL('.', import.meta.url));
+const wanted = process.argv.slice(2);
+const scripts = readdirSync(dir)
+  .filter((f) => /^w\d.*\.ts$/.test(f))
+  .filter((f) => wanted.length === 0 || wanted.some((w) => f.startsWith(w)))
+  .sort();
+let failed = 0;
+for (const script of scripts) {
+  const result = spawnSync(process.execPath, ['--import', 'tsx', `${dir}${script}`], { stdio: 'inherit' });
+  if (result.status !== 0) failed++;
+  console.log();
+}
+process.exit(failed ? 1 : 0);
