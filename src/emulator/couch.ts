@@ -211,8 +211,11 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     if (segments.length === 2 && segments[1] === '_bulk_docs' && req.method === 'POST') {
       const list = (parsed as { docs?: unknown } | null)?.docs;
       docs = Array.isArray(list) ? list : [];
-    } else if ((segments.length === 1 && req.method === 'POST') || (doc !== undefined && req.method === 'PUT')) {
+    } else if (segments.length === 1 && req.method === 'POST') {
       docs = [parsed];
+    } else if (doc !== undefined && req.method === 'PUT') {
+      // The id comes from the path (CouchDB reports it even when the body has none).
+      docs = [typeof parsed === 'object' && parsed !== null ? { ...parsed, _id: doc[0] } : parsed];
     }
     const tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);
     if (tooLarge !== undefined) return sendJson(res, 413, { error: 'document_too_large', reason: tooLarge });
