@@ -1,4 +1,5 @@
 import { FeatError, httpError, toFeatError } from '../errors.js';
+import { discard } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
 
 export interface BootstrapOptions {
@@ -34,9 +35,9 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
   const { couchUrl, dbName, userName, fetch: fetchFn, signal } = options;
   const dbUrl = `${couchUrl}/${encodeURIComponent(dbName)}/`;
   const info = await request(fetchFn, dbUrl, { method: 'GET', signal });
-  if (info.ok) return void (await info.body?.cancel().catch(() => undefined));
+  if (info.ok) return discard(info);
   if (info.status !== 404) throw await failure(info, dbUrl);
-  await info.body?.cancel().catch(() => undefined);
+  discard(info);
 
   if (!userName) throw new FeatError('bad_response', 'The session has no user name, so the account cannot be created');
   const userUrl = `${couchUrl}/_users/${encodeURIComponent(`org.couchdb.user:${userName}`)}`;
@@ -46,20 +47,20 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
     signal,
   });
   if (created.status === 404 || created.status === 405) {
-    await created.body?.cancel().catch(() => undefined);
+    discard(created);
     const altUrl = `${couchUrl}/_users/create-new-user`;
     created = await request(fetchFn, altUrl, { method: 'POST', signal });
   }
   if (!created.ok && created.status !== 409 && created.status !== 412) throw await failure(created, userUrl);
-  await created.body?.cancel().catch(() => undefined);
+  discard(created);
 
   // The per-user database appears shortly after the user document (real CouchDB: 50–100 ms).
   const deadline = Date.now() + options.timeout;
   for (let delay = 25; ; delay = Math.min(delay * 2, 1000)) {
     const check = await request(fetchFn, dbUrl, { method: 'GET', signal });
-    if (check.ok) return void (await check.body?.cancel().catch(() => undefined));
+    if (check.ok) return discard(check);
     if (check.status !== 404) throw await failure(check, dbUrl);
-    await check.body?.cancel().catch(() => undefined);
+    discard(check);
     if (Date.now() + delay > deadline) {
       throw new FeatError(
         'not_found',

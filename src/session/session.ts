@@ -1,5 +1,6 @@
 import { FeatError, httpError, toFeatError } from '../errors.js';
 import type { SessionOption } from '../options.js';
+import { discard } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
 import type { AuthSource } from './auth.js';
 import { parseCouchToken } from './token.js';
@@ -96,7 +97,7 @@ export class SessionSource {
           throw toFeatError(error, { url });
         }
         if (response.status === 401 && attempt === 0) {
-          await response.body?.cancel().catch(() => undefined);
+          discard(response);
           authorization = await auth.refresh();
           continue;
         }

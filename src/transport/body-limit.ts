@@ -1,4 +1,4 @@
-import { jsonResponse, utf8Bytes } from './responses.js';
+import { discard, jsonResponse, utf8Bytes } from './responses.js';
 
 type Send = (url: string, init: RequestInit) => Promise<Response>;
 
@@ -28,7 +28,7 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
   if (utf8Bytes(body) <= maxBytes) {
     const response = await send(url, init);
     if (response.status !== 413 || docs.length <= 1) return response;
-    await response.body?.cancel().catch(() => undefined);
+    discard(response);
   }
 
   const { docs: _docs, ...rest } = parsed;
@@ -57,7 +57,7 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
     const text = envelope.slice(0, -2) + '[' + batch.map((d) => d.json).join(',') + ']}';
     const response = await send(url, { ...init, body: text });
     if (response.status === 413) {
-      await response.body?.cancel().catch(() => undefined);
+      discard(response);
       if (batch.length === 1) {
         results.push(tooLarge(batch[0]!.doc));
         return;

@@ -1,5 +1,5 @@
 import { splitBulkDocs } from './body-limit.js';
-import { jsonErrorResponse } from './responses.js';
+import { discard, jsonErrorResponse } from './responses.js';
 
 /** The parts of the session the transport needs. */
 export interface CouchAuth {
@@ -61,7 +61,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
   async function authed(url: string, init: RequestInit): Promise<Response> {
     let response = await send(url, init);
     if (response.status === 401) {
-      await response.body?.cancel().catch(() => undefined);
+      discard(response);
       try {
         await auth.refresh();
       } catch {

@@ -21,3 +21,11 @@ export function utf8Bytes(text: string): number {
   }
   return bytes;
 }
+
+/**
+ * Releases a response body we do not read, without waiting: cancelling a body whose response was cloned (by a
+ * logging fetch wrapper, msw, a service worker) only settles once every clone is consumed, so awaiting it can hang.
+ */
+export function discard(response: Response): void {
+  response.body?.cancel().catch(() => undefined);
+}
