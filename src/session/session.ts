@@ -79,11 +79,13 @@ export class SessionSource {
     this.#failedRefreshes = 0;
   }
 
-  async #fetchToken(refreshAuth: boolean): Promise<SessionState> {
-    const { accountsUrl, auth } = this.#options;
-    if (!accountsUrl || !auth) throw new FeatError('invalid_argument', 'accountsUrl and auth are required without a session');
-    const url = `${accountsUrl.replace(/\/+$/, '')}/couchdb/token/`;
+  // Not `async`: the promise returned must be the one whose failure clears `#current` below (an async method would
+  // wrap it in another promise, and a failed token fetch would then stay memoized forever).
+  #fetchToken(refreshAuth: boolean): Promise<SessionState> {
     const promise = (async () => {
+      const { accountsUrl, auth } = this.#options;
+      if (!accountsUrl || !auth) throw new FeatError('invalid_argument', 'accountsUrl and auth are required without a session');
+      const url = `${accountsUrl.replace(/\/+$/, '')}/couchdb/token/`;
       let authorization = refreshAuth ? await auth.refresh() : await auth.get();
       for (let attempt = 0; ; attempt++) {
         let response: Response;
