@@ -3,7 +3,7 @@ import { discard, jsonErrorResponse } from './responses.js';
 
 /** The parts of the session the transport needs. */
 export interface CouchAuth {
-  /** Current proxy headers. */
+  /** Current proxy headers: the same object until the session changes (a refresh yields a new one). */
   headers(): Promise<Record<string, string>>;
   /** Called after a 401 from CouchDB: fetch a new token. Rejects when no refresh is possible. */
   refresh(): Promise<void>;
@@ -42,9 +42,9 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
   const { couchUrl, auth, maxRequestBytes } = options;
   const base = couchUrl.replace(/\/+$/, '');
 
-  async function send(url: string, init: RequestInit): Promise<Response> {
+  async function send(url: string, init: RequestInit, credentials: Record<string, string>): Promise<Response> {
     const headers = new Headers(init.headers);
-    for (const [name, value] of Object.entries(await auth.headers())) headers.set(name, value);
+    for (const [name, value] of Object.entries(credentials)) headers.set(name, value);
     // No client may grant itself roles; the proxy overwrites this anyway.
     headers.delete('X-Auth-CouchDB-Roles');
     const response = await options.fetch(url, { ...init, headers, credentials: 'omit', redirect: 'manual' });
@@ -59,15 +59,23 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
   }
 
   async function authed(url: string, init: RequestInit): Promise<Response> {
-    let response = await send(url, init);
+    const used = await auth.headers();
+    let response = await send(url, init, used);
     if (response.status === 401) {
       discard(response);
+      let next: Record<string, string>;
       try {
-        await auth.refresh();
+        // Concurrent requests refused with the same headers share one refresh: when the session already moved on
+        // (another request refreshed it, or is refreshing it), retry with its headers instead of refreshing again.
+        next = await auth.headers();
+        if (next === used) {
+          await auth.refresh();
+          next = await auth.headers();
+        }
       } catch {
         return jsonErrorResponse(401, 'unauthorized', 'Authentication required and the token could not be refreshed');
       }
-      response = await send(url, init);
+      response = await send(url, init, next);
     }
     if (response.status !== 401) auth.succeeded?.();
     return normalizeErrorBody(response);
