@@ -84,7 +84,19 @@ function banner(emu: Emulator, user: string): string {
   ].join('\n');
 }
 
+/** Subcommands (`feat-emulator <command> …`); running the emulator is the default. `export` arrives with a later issue. */
+const COMMANDS: Record<string, ((argv: string[]) => Promise<number>) | undefined> = {};
+
 export async function main(argv: string[]): Promise<number> {
+  const [first, ...rest] = argv;
+  if (first !== undefined && !first.startsWith('-')) {
+    const command = COMMANDS[first];
+    if (!command) {
+      process.stderr.write(`feat-emulator: unknown command "${first}"\n\n${USAGE}`);
+      return 2;
+    }
+    return command(rest);
+  }
   let parsed: ReturnType<typeof parseCli>;
   try {
     parsed = parseCli(argv);
