@@ -54,7 +54,8 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
       results.push(tooLarge(batch[0]!.doc));
       return;
     }
-    const text = envelope.slice(0, -2) + '[' + batch.map((d) => d.json).join(',') + ']}';
+    // `{…,"docs":[]}` → `{…,"docs":[` + the documents + `]}`
+    const text = envelope.slice(0, -2) + batch.map((d) => d.json).join(',') + ']}';
     const response = await send(url, { ...init, body: text });
     if (response.status === 413) {
       discard(response);
