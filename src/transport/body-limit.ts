@@ -16,20 +16,23 @@ interface BulkResult {
  * `too_large` error (status 413) instead of failing its neighbours.
  */
 export async function splitBulkDocs(url: string, init: RequestInit, body: string, maxBytes: number, send: Send): Promise<Response> {
-  if (maxBytes <= 0) return send(url, init);
+  // maxBytes 0 means no known limit, not that the proxy has none: a 413 is split as well.
+  const limit = maxBytes > 0 ? maxBytes : Infinity;
+  let refused: Response | undefined;
+  if (maxBytes <= 0 || utf8Bytes(body) <= maxBytes) {
+    const response = await send(url, init);
+    if (response.status !== 413) return response;
+    refused = response;
+  }
   let parsed: { docs?: unknown; [k: string]: unknown };
   try {
     parsed = JSON.parse(body) as typeof parsed;
   } catch {
-    return send(url, init);
+    return refused ?? send(url, init);
   }
   const docs = parsed.docs;
-  if (!Array.isArray(docs)) return send(url, init);
-  if (utf8Bytes(body) <= maxBytes) {
-    const response = await send(url, init);
-    if (response.status !== 413 || docs.length <= 1) return response;
-    discard(response);
-  }
+  if (!Array.isArray(docs) || docs.length === 0) return refused ?? send(url, init);
+  if (refused) discard(refused);
 
   const { docs: _docs, ...rest } = parsed;
   const envelope = JSON.stringify({ ...rest, docs: [] });
@@ -44,13 +47,16 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
   const tooLarge = (doc: unknown): BulkResult => ({
     id: typeof (doc as { _id?: unknown })?._id === 'string' ? (doc as { _id: string })._id : '',
     error: 'too_large',
-    reason: `The document does not fit in a request body of ${maxBytes} bytes (the proxy's limit); store it in parts or chunks`,
+    reason:
+      maxBytes > 0
+        ? `The document does not fit in a request body of ${maxBytes} bytes (the proxy's limit); store it in parts or chunks`
+        : 'The server refused the document as too large (413); store it in parts or chunks',
     status: 413,
   });
 
   async function sendBatch(batch: typeof sized): Promise<void> {
     if (batch.length === 0) return;
-    if (batch.length === 1 && overhead + batch[0]!.bytes > maxBytes) {
+    if (batch.length === 1 && overhead + batch[0]!.bytes > limit) {
       results.push(tooLarge(batch[0]!.doc));
       return;
     }
@@ -59,13 +65,7 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
     const response = await send(url, { ...init, body: text });
     if (response.status === 413) {
       discard(response);
-      if (batch.length === 1) {
-        results.push(tooLarge(batch[0]!.doc));
-        return;
-      }
-      const half = Math.ceil(batch.length / 2);
-      await sendBatch(batch.slice(0, half));
-      await sendBatch(batch.slice(half));
+      await halve(batch);
       return;
     }
     if (!response.ok) {
@@ -82,12 +82,27 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
     results.push(...part);
   }
 
+  /** A batch refused with 413: a single document gets its own `too_large`, more are sent in two halves. */
+  async function halve(batch: typeof sized): Promise<void> {
+    if (batch.length === 1) {
+      results.push(tooLarge(batch[0]!.doc));
+      return;
+    }
+    const half = Math.ceil(batch.length / 2);
+    await sendBatch(batch.slice(0, half));
+    await sendBatch(batch.slice(half));
+  }
+
+  if (refused) {
+    await halve(sized);
+    return jsonResponse(status, results);
+  }
   // Greedy packing in order: each batch as large as the limit allows.
   let batch: typeof sized = [];
   let bytes = overhead;
   for (const d of sized) {
     const add = d.bytes + (batch.length > 0 ? 1 : 0);
-    if (batch.length > 0 && bytes + add > maxBytes) {
+    if (batch.length > 0 && bytes + add > limit) {
       await sendBatch(batch);
       batch = [];
       bytes = overhead;
