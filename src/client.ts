@@ -109,6 +109,7 @@ class Client implements FeatClient {
     this.#watcher = new ChangeWatcher({
       db: () => this.#db(),
       isOwn: (id, rev) => this.#ownRevs.has(id + '\u0000' + rev),
+      reassemble: async (change) => this.store.valueOf(await this.#db(), change.doc!),
       onError: (error) => this.#reportError(error),
     });
     this.store = new DocumentStore({
@@ -116,6 +117,9 @@ class Client implements FeatClient {
       onConflict: o.onConflict,
       conflictRetries: o.conflictRetries,
       revCacheSize: o.revCacheSize,
+      maxDocumentBytes: o.maxDocumentBytes,
+      maxRequestBytes: o.maxRequestBytes,
+      chunkWaitMs: 5_000,
       concurrency: o.mode === 'remote' ? 4 : 1,
       emitConflict: (event: ConflictEvent) => this.#emitter.emit('conflict', event),
       wrote: (id, rev) => this.#rememberOwn(id, rev),
@@ -235,7 +239,13 @@ class Client implements FeatClient {
       for (const id of ids) {
         if (this.#closing) return;
         try {
-          await resolveLeaves(local, id, this.#options.onConflict, (event) => this.#emitter.emit('conflict', event));
+          await resolveLeaves(
+            local,
+            id,
+            this.#options.onConflict,
+            (event) => this.#emitter.emit('conflict', event),
+            (doc) => this.store.valueOf(local, doc),
+          );
         } catch (error) {
           this.#reportError(toFeatError(error, { key: id }));
         }

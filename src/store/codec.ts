@@ -8,6 +8,8 @@ export interface FeatMeta {
   updatedAt: number;
   /** Expiry time (ttl), ms since the epoch. */
   expiresAt?: number;
+  /** For a value too big for one document: the ids of the chunk documents holding its JSON text, in order. */
+  chunks?: string[];
 }
 
 export interface StoredDoc {
@@ -28,10 +30,12 @@ export interface WriteOp {
   expiresAt?: number | undefined;
 }
 
-export function encode(id: string, op: WriteOp, rev: string | undefined): StoredDoc {
+/** The document for a write; with `chunks`, the value lives in those chunk documents and this is its manifest. */
+export function encode(id: string, op: WriteOp, rev: string | undefined, chunks?: string[]): StoredDoc {
   const feat: FeatMeta = { updatedAt: op.at };
   if (op.expiresAt !== undefined) feat.expiresAt = op.expiresAt;
-  const doc: StoredDoc = op.deleted ? { _id: id, _deleted: true, feat } : { _id: id, doc: op.value, feat };
+  if (chunks && !op.deleted) feat.chunks = chunks;
+  const doc: StoredDoc = op.deleted ? { _id: id, _deleted: true, feat } : chunks ? { _id: id, feat } : { _id: id, doc: op.value, feat };
   if (rev !== undefined) doc._rev = rev;
   return doc;
 }
@@ -42,6 +46,8 @@ export interface Decoded {
   expiresAt: number | undefined;
   rev: string | undefined;
   deleted: boolean;
+  /** Set for a chunked value: `value` is undefined until the chunks are read. */
+  chunks: string[] | undefined;
 }
 
 export function decode(raw: StoredDoc): Decoded {
@@ -49,7 +55,8 @@ export function decode(raw: StoredDoc): Decoded {
   const updatedAt = typeof meta?.updatedAt === 'number' ? meta.updatedAt : 0;
   const expiresAt = typeof meta?.expiresAt === 'number' ? meta.expiresAt : undefined;
   const deleted = raw._deleted === true;
-  return { value: deleted ? undefined : raw.doc, updatedAt, expiresAt, rev: raw._rev, deleted };
+  const chunks = Array.isArray(meta?.chunks) && meta.chunks.every((c) => typeof c === 'string') ? meta.chunks : undefined;
+  return { value: deleted ? undefined : raw.doc, updatedAt, expiresAt, rev: raw._rev, deleted, chunks };
 }
 
 export function isExpired(decoded: { expiresAt?: number | undefined }, now = Date.now()): boolean {

@@ -1,5 +1,7 @@
 import { FeatConflictError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
+import { utf8Bytes } from '../transport/responses.js';
+import { CHUNK_PREFIX, inlineLimit, isChunkId, readChunks, toChunks, type ChunkDoc } from './chunks.js';
 import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } from './codec.js';
 import { latestWriteWins, type Conflict, type ConflictResolver, type ConflictSide } from './conflicts.js';
 import type { Db } from './db.js';
@@ -32,6 +34,10 @@ export interface StoreContext {
   onConflict: ConflictResolver | undefined;
   conflictRetries: number;
   revCacheSize: number;
+  maxDocumentBytes: number;
+  maxRequestBytes: number;
+  /** How long a read waits for chunks that replication has not brought yet. */
+  chunkWaitMs: number;
   /** Batches in flight at once (remote: a few; local: one). */
   concurrency: number;
   emitConflict(event: ConflictEvent): void;
@@ -63,9 +69,13 @@ export class DocumentStore {
   #ctx: StoreContext;
   #known: RevCache;
   #queue: WriteQueue<WriteOp>;
+  /** Chunk ids known to be stored (content-addressed, so never written twice). */
+  #chunksStored = new Set<string>();
+  #inline: number;
 
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
+    this.#inline = inlineLimit(ctx.maxDocumentBytes, ctx.maxRequestBytes);
     this.#known = new RevCache(ctx.revCacheSize);
     this.#queue = new WriteQueue<WriteOp>((batch) => this.#writeBatch(batch), {
       maxBatch: 500,
@@ -81,8 +91,20 @@ export class DocumentStore {
     const db = await this.#ctx.db();
     const raw = await this.#read(db, key);
     if (!raw) return undefined;
+    return (await this.valueOf(db, raw)) as T | undefined;
+  }
+
+  /** The value a stored document holds: `undefined` when deleted or expired; chunked values reassembled. */
+  async valueOf(db: Db, raw: StoredDoc): Promise<unknown> {
     const decoded = decode(raw);
-    return (isExpired(decoded) ? undefined : decoded.value) as T | undefined;
+    if (decoded.deleted || isExpired(decoded)) return undefined;
+    if (!decoded.chunks) return decoded.value;
+    const json = await readChunks(db, decoded.chunks, this.#ctx.chunkWaitMs, raw._id);
+    try {
+      return JSON.parse(json) as unknown;
+    } catch (error) {
+      throw new FeatError('bad_response', `The chunks of "${raw._id}" do not form a JSON value`, { key: raw._id, cause: error });
+    }
   }
 
   /** Writes a value; resolves once it (or a later value of the key) is durable. */
@@ -149,9 +171,9 @@ export class DocumentStore {
       Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
     for (const row of result.rows) {
       if (!row.doc || row.value.deleted) continue;
-      const decoded = decode(row.doc);
-      this.#known.set(row.id, decoded.rev, hashString(JSON.stringify(decoded.value)));
-      if (!isExpired(decoded)) put(row.id.slice(prefix.length), decoded.value);
+      const value = await this.valueOf(db, row.doc);
+      if (!decode(row.doc).chunks) this.#known.set(row.id, row.doc._rev, hashString(JSON.stringify(value)));
+      if (value !== undefined) put(row.id.slice(prefix.length), value);
     }
     for (const id of this.#queue.ids()) {
       if (!id.startsWith(prefix)) continue;
@@ -265,7 +287,7 @@ export class DocumentStore {
   async #read(db: Db, id: string): Promise<StoredDoc | undefined> {
     try {
       const raw = await db.get(id);
-      this.#known.set(id, raw._rev, raw._deleted ? undefined : hashString(JSON.stringify(raw.doc)));
+      this.#known.set(id, raw._rev, raw._deleted || raw.feat?.chunks ? undefined : hashString(JSON.stringify(raw.doc)));
       return raw;
     } catch (error) {
       if ((error as { status?: number }).status === 404) {
@@ -298,14 +320,28 @@ export class DocumentStore {
         else this.#known.set(row.id, row.value.rev);
       }
     }
-    const todo = batch.map((b, i) => ({ ...b, i })).filter((b) => !skip.has(b.id));
+    let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined })).filter((b) => !skip.has(b.id));
+    // Values too big for one document: their chunks are stored first, the manifest goes in this batch.
+    for (const item of todo) {
+      if (item.op.deleted) continue;
+      const json = JSON.stringify(item.op.value);
+      if (utf8Bytes(json) <= this.#inline) continue;
+      try {
+        const chunks = await toChunks(json, this.#chunkDocLimit());
+        await this.#storeChunks(db, chunks, item.id);
+        item.chunks = chunks.map((c) => c._id);
+      } catch (error) {
+        results[item.i] = toFeatError(error, { key: item.id });
+      }
+    }
+    todo = todo.filter((item) => results[item.i] === undefined);
     if (todo.length === 0) return results;
     let written;
     try {
-      written = await db.bulkDocs(todo.map(({ id, op }) => encode(id, op, this.#known.rev(id))));
+      written = await db.bulkDocs(todo.map(({ id, op, chunks }) => encode(id, op, this.#known.rev(id), chunks)));
     } catch (error) {
       const failure = toFeatError(error);
-      return batch.map((b) => (skip.has(b.id) ? undefined : failure));
+      return batch.map((b, i) => (skip.has(b.id) ? undefined : (results[i] ?? failure)));
     }
     await Promise.all(
       todo.map(async ({ id, op, i }, j) => {
@@ -328,6 +364,79 @@ export class DocumentStore {
     return results;
   }
 
+  /** The largest chunk document: what one request (and one document) may carry. */
+  #chunkDocLimit(): number {
+    const { maxDocumentBytes, maxRequestBytes } = this.#ctx;
+    const limit = maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes;
+    return limit - 256; // the _bulk_docs envelope
+  }
+
+  /** Writes the chunks the database does not have yet (content-addressed: an existing chunk is never sent again). */
+  async #storeChunks(db: Db, chunks: ChunkDoc[], key: string): Promise<void> {
+    const unique = [...new Map(chunks.map((c) => [c._id, c])).values()];
+    const unknown = unique.filter((c) => !this.#chunksStored.has(c._id));
+    if (unknown.length === 0) return;
+    const present = await this.#allDocs(db, { keys: unknown.map((c) => c._id) }, key);
+    const missing: ChunkDoc[] = [];
+    for (const [i, row] of present.rows.entries()) {
+      const chunk = unknown[i]!;
+      if (row.value && !row.value.deleted && !row.error) this.#chunksStored.add(chunk._id);
+      else missing.push(chunk);
+    }
+    for (let i = 0; i < missing.length; i += 16) {
+      const group = missing.slice(i, i + 16);
+      const written = await db.bulkDocs(group as unknown as StoredDoc[]);
+      written.forEach((r, j) => {
+        const id = group[j]!._id;
+        if (r.error && r.status !== 409) throw toFeatError(r, { key });
+        this.#chunksStored.add(id);
+      });
+    }
+  }
+
+  /**
+   * Deletes chunk documents no value refers to. A chunk is deleted only when it was unreferenced in a run at least
+   * `graceMs` earlier too, so that a chunk written just before its manifest (here or on another device) survives.
+   */
+  async collectGarbage(options: { graceMs?: number } = {}): Promise<{ deleted: number; kept: number }> {
+    const graceMs = options.graceMs ?? 10 * 60_000;
+    if (typeof graceMs !== 'number' || !(graceMs >= 0)) throw new FeatValidationError('invalid_argument', '"graceMs" must be ≥ 0');
+    const db = await this.#ctx.db();
+    await this.flush().catch(() => undefined);
+    const chunkRows = (await this.#allDocs(db, { startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH })).rows;
+    const referenced = new Set<string>();
+    const ranges = [{ endkey: CHUNK_PREFIX }, { startkey: CHUNK_PREFIX + HIGH }];
+    for (const range of ranges) {
+      const rows = (await this.#allDocs(db, { ...range, include_docs: true, conflicts: true })).rows;
+      for (const row of rows) {
+        const doc = row.doc;
+        if (!doc || isChunkId(row.id)) continue;
+        for (const id of doc.feat?.chunks ?? []) referenced.add(id);
+        for (const rev of doc._conflicts ?? []) {
+          const leaf = await db.get(row.id, { rev }).catch(() => undefined);
+          for (const id of leaf?.feat?.chunks ?? []) referenced.add(id);
+        }
+      }
+    }
+    const MARK = '_local/feat-gc';
+    const now = Date.now();
+    const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number> }) | undefined;
+    const since: Record<string, number> = {};
+    const doomed: StoredDoc[] = [];
+    for (const row of chunkRows) {
+      if (referenced.has(row.id)) continue;
+      const first = marked?.since?.[row.id] ?? now;
+      if (now - first >= graceMs) doomed.push({ _id: row.id, _rev: row.value.rev, _deleted: true });
+      else since[row.id] = first;
+    }
+    if (doomed.length > 0) {
+      for (const d of doomed) this.#chunksStored.delete(d._id);
+      await db.bulkDocs(doomed);
+    }
+    await db.put({ _id: MARK, ...(marked?._rev ? { _rev: marked._rev } : {}), since } as StoredDoc).catch(() => undefined);
+    return { deleted: doomed.length, kept: chunkRows.length - doomed.length };
+  }
+
   #stored(id: string, rev: string, op: WriteOp): void {
     this.#known.set(id, rev, op.deleted ? undefined : hashOf(op));
     this.#ctx.wrote(id, rev);
@@ -341,7 +450,7 @@ export class DocumentStore {
       const decoded = raw ? decode(raw) : undefined;
       const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
       const remote: ConflictSide = {
-        value: remoteDeleted ? undefined : decoded.value,
+        value: remoteDeleted || !raw ? undefined : await this.valueOf(db, raw),
         deleted: remoteDeleted,
         updatedAt: decoded?.updatedAt ?? 0,
         rev: decoded?.rev,
@@ -363,7 +472,14 @@ export class DocumentStore {
           ? { deleted: true, value: undefined, at: Math.max(op.at, remote.updatedAt) }
           : { deleted: false, value: resolved, at: Math.max(op.at, remote.updatedAt), expiresAt: op.expiresAt };
       try {
-        const r = await db.put(encode(id, next, raw && !raw._deleted ? raw._rev : undefined));
+        let chunks: string[] | undefined;
+        const json = next.deleted ? '' : JSON.stringify(next.value);
+        if (utf8Bytes(json) > this.#inline) {
+          const docs = await toChunks(json, this.#chunkDocLimit());
+          await this.#storeChunks(db, docs, id);
+          chunks = docs.map((c) => c._id);
+        }
+        const r = await db.put(encode(id, next, raw && !raw._deleted ? raw._rev : undefined, chunks));
         this.#stored(id, r.rev, next);
         return;
       } catch (error) {

@@ -5,10 +5,10 @@ import type { Db } from '../store/db.js';
 import type { ConflictEvent } from '../store/store.js';
 import { snapshotValue } from '../store/validate.js';
 
-function sideOf(doc: StoredDoc): ConflictSide {
+async function sideOf(doc: StoredDoc, valueOf: (doc: StoredDoc) => Promise<unknown>): Promise<ConflictSide> {
   const d = decode(doc);
   const deleted = d.deleted || isExpired(d);
-  return { value: deleted ? undefined : d.value, deleted, updatedAt: d.updatedAt, rev: d.rev };
+  return { value: deleted ? undefined : await valueOf(doc), deleted, updatedAt: d.updatedAt, rev: d.rev };
 }
 
 /**
@@ -23,6 +23,7 @@ export async function resolveLeaves(
   id: string,
   resolver: ConflictResolver | undefined,
   emit: (event: ConflictEvent) => void,
+  valueOf: (doc: StoredDoc) => Promise<unknown>,
 ): Promise<boolean> {
   let doc: StoredDoc;
   try {
@@ -42,11 +43,14 @@ export async function resolveLeaves(
     }
   }
   const resolve = resolver ?? latestWriteWins;
-  const winner = sideOf(doc);
+  const winner = await sideOf(doc, valueOf);
+  const sides: ConflictSide[] = [winner];
+  const all: StoredDoc[] = [doc, ...leaves];
   let current = winner;
   let updatedAt = winner.updatedAt;
   for (const leaf of leaves) {
-    const other = sideOf(leaf);
+    const other = await sideOf(leaf, valueOf);
+    sides.push(other);
     updatedAt = Math.max(updatedAt, other.updatedAt);
     let value: unknown;
     try {
@@ -67,7 +71,9 @@ export async function resolveLeaves(
     docs.push(
       current.deleted
         ? { _id: id, _rev: doc._rev!, _deleted: true }
-        : { _id: id, _rev: doc._rev!, doc: current.value, feat: { updatedAt } },
+        : keptLeafChunks(current.value, sides, all)
+          ? { _id: id, _rev: doc._rev!, feat: { updatedAt, chunks: keptLeafChunks(current.value, sides, all)! } }
+          : { _id: id, _rev: doc._rev!, doc: current.value, feat: { updatedAt } },
     );
   }
   const results = await db.bulkDocs(docs);
@@ -75,4 +81,10 @@ export async function resolveLeaves(
     if (r.error && r.status !== 409) throw toFeatError(r, { key: id });
   }
   return true;
+}
+
+/** When the kept value is a chunked leaf's value, its manifest's chunks (so a big value is never written inline). */
+function keptLeafChunks(value: unknown, sides: ConflictSide[], docs: StoredDoc[]): string[] | undefined {
+  const i = sides.findIndex((s) => !s.deleted && sameJson(s.value, value));
+  return i >= 0 ? docs[i]?.feat?.chunks : undefined;
 }

@@ -1,0 +1,139 @@
+/**
+ * Values too big for one document are stored as the JSON text cut into content-addressed chunk documents
+ * (`feat~chunk~<sha-256>`) plus a manifest in the key's own document (`feat.chunks`). Cuts are content-defined
+ * (a rolling hash picks them), so an edit in the middle of a big value changes one or two chunks, not every chunk
+ * after it; an unchanged chunk has the same id and is never sent again.
+ */
+import { FeatError } from '../errors.js';
+import { INTERNAL_PREFIX } from './validate.js';
+
+export const CHUNK_PREFIX = `${INTERNAL_PREFIX}chunk~`;
+
+/** Room left in a document for the SDK's envelope and replication's `_revisions` (up to 1,000 revision ids). */
+export const DOC_OVERHEAD_BYTES = 64 * 1024;
+/** Room left in a chunk document for its envelope (`_id`, `_rev`, `_revisions` of one revision). */
+const CHUNK_ENVELOPE_BYTES = 512;
+
+export interface ChunkDoc {
+  _id: string;
+  _rev?: string;
+  data: string;
+}
+
+/** The largest value (UTF-8 JSON bytes) stored inline, for the given server limits. */
+export function inlineLimit(maxDocumentBytes: number, maxRequestBytes: number): number {
+  const limit = maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes;
+  return Math.max(1024, limit - DOC_OVERHEAD_BYTES);
+}
+
+// Gear table for the rolling hash: 256 fixed pseudo-random 32-bit numbers (xorshift, fixed seed).
+const GEAR = (() => {
+  const table = new Uint32Array(256);
+  let x = 0x9e3779b9;
+  for (let i = 0; i < 256; i++) {
+    x ^= x << 13;
+    x ^= x >>> 17;
+    x ^= x << 5;
+    table[i] = x >>> 0;
+  }
+  return table;
+})();
+
+/** Bytes a character costs inside a JSON string literal, in UTF-8. */
+function escapedCost(c: number): number {
+  if (c === 0x22 || c === 0x5c) return 2; // " and \
+  if (c < 0x20) return 6; // \u00XX
+  if (c < 0x80) return 1;
+  if (c < 0x800) return 2;
+  if (c >= 0xd800 && c <= 0xdfff) return 2; // half of a 4-byte pair
+  return 3;
+}
+
+/**
+ * Cuts `text` into pieces whose JSON-escaped UTF-8 size is at most `maxBytes`. Cut points are chosen by content
+ * (a gear rolling hash), with an average of about a quarter of the maximum, and never inside a surrogate pair.
+ */
+export function splitText(text: string, maxBytes: number): string[] {
+  const minBytes = Math.floor(maxBytes / 8);
+  const bits = Math.max(4, Math.floor(Math.log2(maxBytes / 4)));
+  const shift = 32 - bits;
+  const pieces: string[] = [];
+  let start = 0;
+  let bytes = 0;
+  let hash = 0;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    const cost = escapedCost(c);
+    if (bytes + cost > maxBytes) {
+      // Never split a surrogate pair.
+      const cut = c >= 0xdc00 && c <= 0xdfff && i - 1 > start ? i - 1 : i;
+      pieces.push(text.slice(start, cut));
+      start = cut;
+      bytes = 0;
+      hash = 0;
+      for (let j = cut; j <= i; j++) bytes += escapedCost(text.charCodeAt(j));
+      continue;
+    }
+    bytes += cost;
+    hash = ((hash << 1) + GEAR[c & 0xff]!) >>> 0;
+    if (bytes >= minBytes && hash >>> shift === 0) {
+      const next = text.charCodeAt(i + 1);
+      if (c >= 0xd800 && c <= 0xdbff && next >= 0xdc00 && next <= 0xdfff) continue;
+      pieces.push(text.slice(start, i + 1));
+      start = i + 1;
+      bytes = 0;
+      hash = 0;
+    }
+  }
+  if (start < text.length || pieces.length === 0) pieces.push(text.slice(start));
+  return pieces;
+}
+
+const hex = (buffer: ArrayBuffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
+const encoder = new TextEncoder();
+
+/** The content address of a piece. */
+export async function chunkIdOf(piece: string): Promise<string> {
+  return CHUNK_PREFIX + hex(await crypto.subtle.digest('SHA-256', encoder.encode(piece)));
+}
+
+/** Cuts a value's JSON text into chunk documents. */
+export async function toChunks(json: string, maxDocBytes: number): Promise<ChunkDoc[]> {
+  const pieces = splitText(json, maxDocBytes - CHUNK_ENVELOPE_BYTES);
+  return Promise.all(pieces.map(async (data) => ({ _id: await chunkIdOf(data), data })));
+}
+
+export function isChunkId(id: string): boolean {
+  return id.startsWith(CHUNK_PREFIX);
+}
+
+interface ChunkReader {
+  allDocs(options: Record<string, unknown>): Promise<{ rows: { id?: string; key: string; value?: { deleted?: boolean }; doc?: unknown; error?: string }[] }>;
+}
+
+/**
+ * Reads a chunked value's JSON text. Chunks are written before the manifest, so they are normally there; on a
+ * replica where replication is still bringing them, the read waits up to `waitMs` and then fails with `not_found`
+ * rather than return a torn value.
+ */
+export async function readChunks(db: ChunkReader, ids: string[], waitMs: number, key: string): Promise<string> {
+  const deadline = Date.now() + waitMs;
+  const found = new Map<string, string>();
+  for (;;) {
+    const missing = [...new Set(ids)].filter((id) => !found.has(id));
+    const result = await db.allDocs({ keys: missing, include_docs: true });
+    for (const row of result.rows) {
+      const data = (row.doc as { data?: unknown } | null | undefined)?.data;
+      if (typeof data === 'string' && !row.value?.deleted) found.set(row.key, data);
+    }
+    if (ids.every((id) => found.has(id))) return ids.map((id) => found.get(id)!).join('');
+    if (Date.now() >= deadline) {
+      throw new FeatError(
+        'not_found',
+        `Part of the value of "${key}" has not arrived yet (${ids.filter((id) => !found.has(id)).length} of ${ids.length} chunks missing); it is still syncing — try again shortly`,
+        { key },
+      );
+    }
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
