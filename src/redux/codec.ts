@@ -1,0 +1,95 @@
+/**
+ * How redux-persist's serialized state maps onto parts.
+ *
+ * redux-persist 6 writes `persist:<key>` as `JSON.stringify({ [slice]: JSON.stringify(sliceState), …, _persist: '…' })`.
+ * Each slice string is stored as its own part, parsed (so the documents are readable JSON) when parsing and serializing
+ * again gives back the very same string; otherwise (a custom serializer, a value the store refuses) the string is kept
+ * verbatim inside a `{ "$featPersistRaw": string }` wrapper. Either way the round trip is exact.
+ */
+
+/** The property of the wrapper that keeps a slice string verbatim. */
+export const RAW = '$featPersistRaw';
+
+const MAX_DEPTH = 200;
+
+export const wellFormed = (s: string): boolean =>
+  typeof (s as { isWellFormed?: () => boolean }).isWellFormed === 'function'
+    ? (s as unknown as { isWellFormed(): boolean }).isWellFormed()
+    : !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s);
+
+function isRawWrapper(value: unknown): value is { [RAW]: string } {
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
+  const keys = Object.keys(value);
+  return keys.length === 1 && keys[0] === RAW && typeof (value as Record<string, unknown>)[RAW] === 'string';
+}
+
+/** True when the store accepts `value` as it is (no `__proto__` names, no lone surrogates, not too deep). */
+function storable(value: unknown, depth: number): boolean {
+  if (typeof value === 'string') return wellFormed(value);
+  if (typeof value !== 'object' || value === null) return true;
+  if (depth > MAX_DEPTH) return false;
+  if (Array.isArray(value)) return value.every((item) => storable(item, depth + 1));
+  for (const key of Object.keys(value)) {
+    if (key === '__proto__' || !wellFormed(key)) return false;
+    if (!storable((value as Record<string, unknown>)[key], depth + 1)) return false;
+  }
+  return true;
+}
+
+/** The document value stored for one slice string. */
+export function sliceToValue(slice: string): unknown {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(slice);
+  } catch {
+    return { [RAW]: slice };
+  }
+  if (isRawWrapper(parsed) || !storable(parsed, 0) || JSON.stringify(parsed) !== slice) return { [RAW]: slice };
+  return parsed;
+}
+
+/** The slice string of a stored document value. */
+export function valueToSlice(value: unknown): string {
+  return isRawWrapper(value) ? value[RAW] : JSON.stringify(value);
+}
+
+/**
+ * Parses what redux-persist hands to `setItem`: a JSON object whose values are strings.
+ * `undefined` when it is anything else (then the engine cannot store it slice by slice).
+ */
+export function parseOuter(serialized: string): Map<string, string> | undefined {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(serialized);
+  } catch {
+    return undefined;
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) return undefined;
+  const slices = new Map<string, string>();
+  for (const key of Object.keys(parsed)) {
+    const value = (parsed as Record<string, unknown>)[key];
+    if (typeof value !== 'string') return undefined;
+    slices.set(key, value);
+  }
+  return slices;
+}
+
+/** The string redux-persist expects from `getItem`: `JSON.stringify` of the slice strings, in `order` first. */
+export function composeOuter(slices: ReadonlyMap<string, string>, order: readonly string[]): string {
+  const keys: string[] = [];
+  const seen = new Set<string>();
+  for (const key of order) {
+    if (slices.has(key) && !seen.has(key)) {
+      keys.push(key);
+      seen.add(key);
+    }
+  }
+  const rest = [...slices.keys()].filter((k) => !seen.has(k));
+  // redux-persist writes `_persist` last (it is added after the reducers' keys).
+  rest.sort((a, b) => (a === '_persist' ? 1 : b === '_persist' ? -1 : 0));
+  keys.push(...rest);
+  // Built from an object so the key order is exactly JSON.stringify's (integer-like keys first), as redux-persist's is.
+  const out: Record<string, string> = {};
+  for (const key of keys) Object.defineProperty(out, key, { value: slices.get(key)!, enumerable: true, writable: true, configurable: true });
+  return JSON.stringify(out);
+}

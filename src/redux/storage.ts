@@ -1,0 +1,373 @@
+import type { FeatStore } from '../client.js';
+import { FeatValidationError } from '../errors.js';
+import { composeOuter, parseOuter, sliceToValue, valueToSlice, wellFormed } from './codec.js';
+
+/** What the engine needs of `client.store`. */
+export type PersistBackingStore = Pick<FeatStore, 'get' | 'set' | 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'watch' | 'flush'>;
+
+/** A redux-persist `Storage` (structurally compatible with redux-persist 6's `Storage` and `WebStorage`). */
+export interface FeatPersistStorage {
+  /** `persist:<key>`: the serialized state, composed from the stored slices; `null` when nothing is stored. */
+  getItem(key: string): Promise<string | null>;
+  /** `persist:<key>`: writes only the slices that this device changed since it loaded them; other keys: a plain string. */
+  setItem(key: string, value: string): Promise<void>;
+  /** `persist:<key>`: deletes every slice (redux-persist's `purge`). */
+  removeItem(key: string): Promise<void>;
+  /** Resolves when every write the engine started so far is durable (local replica, or server in remote mode). */
+  flush(): Promise<void>;
+}
+
+/** Only the engine's prefix is stored slice by slice; other keys use the store's plain string API. */
+export const PERSIST_PREFIX = 'persist:';
+
+/** Hidden link from a storage to its engine (used by `syncPersistedState`). */
+export const ENGINE: unique symbol = Symbol.for('@feat/sdk/redux.engine');
+
+/** A slice whose last write failed: it is written again by the next `setItem`, whatever its value. */
+const DIRTY = Symbol('dirty');
+type Base = Map<string, string | typeof DIRTY>;
+
+interface Stored {
+  slices: Map<string, string>;
+  order: string[];
+}
+
+/** Per `persist:<key>` bookkeeping. */
+interface KeyState {
+  /**
+   * The slice strings this device's redux state is derived from (what it loaded, wrote, or was rehydrated with).
+   * A slice is written only when its new string differs from this. `undefined` until known.
+   */
+  base: Base | undefined;
+  /** `setItem` was called before any `getItem` had been answered: redux-persist did not rehydrate from storage. */
+  unloaded: boolean;
+  /** The one read in flight (shared by `getItem` and the first unloaded `setItem`). */
+  loading: Promise<Stored> | undefined;
+  /** Serializes `setItem`/`removeItem` decisions (not the writes themselves). */
+  chain: Promise<unknown>;
+  /** Slice order as last seen, so `getItem` answers in redux-persist's own order. */
+  order: string[];
+  /** Writes in flight per slice, and a counter bumped whenever one starts. */
+  writing: Map<string, Promise<unknown>>;
+  seq: Map<string, number>;
+  /** Resolved once `base` is known. */
+  established: Promise<void>;
+  establish: () => void;
+  /** Listeners told about stored slices the device did not rehydrate from (its rehydrate timed out or failed). */
+  adoptListeners: Set<(slices: Map<string, string>) => void>;
+  /** Slices stored but not in this device's redux state, recorded for a `syncPersistedState` attached later. */
+  unapplied: Map<string, string> | undefined;
+}
+
+/** The engine behind a {@link FeatPersistStorage}; `syncPersistedState` reaches it through {@link ENGINE}. */
+export class PersistEngine {
+  readonly store: PersistBackingStore;
+  #keys = new Map<string, KeyState>();
+  #pending = new Set<Promise<unknown>>();
+
+  constructor(store: PersistBackingStore) {
+    this.store = store;
+  }
+
+  state(key: string): KeyState {
+    let st = this.#keys.get(key);
+    if (!st) {
+      let establish!: () => void;
+      const established = new Promise<void>((resolve) => (establish = resolve));
+      st = {
+        base: undefined,
+        unloaded: false,
+        loading: undefined,
+        chain: Promise.resolve(),
+        order: [],
+        writing: new Map(),
+        seq: new Map(),
+        established,
+        establish,
+        adoptListeners: new Set(),
+        unapplied: undefined,
+      };
+      this.#keys.set(key, st);
+    }
+    return st;
+  }
+
+  async getItem(key: string): Promise<string | null> {
+    if (!key.startsWith(PERSIST_PREFIX)) return this.store.getItem(key);
+    const st = this.state(key);
+    const stored = await this.#load(key, st);
+    // Only a load answered before any write tells what redux-persist rehydrated from.
+    if (st.base === undefined && !st.unloaded) {
+      st.base = new Map(stored.slices);
+      st.order = stored.order;
+      st.establish();
+    }
+    if (stored.slices.size === 0) return null;
+    return composeOuter(stored.slices, st.order.length > 0 ? st.order : stored.order);
+  }
+
+  setItem(key: string, value: string): Promise<void> {
+    if (typeof value !== 'string') {
+      return Promise.reject(
+        new FeatValidationError('invalid_value', `setItem("${String(key)}") takes a string (keep redux-persist's default serialize)`, {
+          ...(typeof key === 'string' ? { key } : {}),
+        }),
+      );
+    }
+    if (!key.startsWith(PERSIST_PREFIX)) return this.#track(this.store.setItem(key, value));
+    const slices = parseOuter(value);
+    if (!slices) {
+      return Promise.reject(
+        new FeatValidationError(
+          'invalid_value',
+          `setItem("${key}") expects redux-persist's serialized state (a JSON object of slice strings); keep the default serialize`,
+          { key },
+        ),
+      );
+    }
+    for (const slice of slices.keys()) {
+      if (slice === '' || !wellFormed(slice)) {
+        return Promise.reject(new FeatValidationError('invalid_value', `The persisted state "${key}" has a slice name that cannot be stored`, { key }));
+      }
+    }
+    const st = this.state(key);
+    if (st.base === undefined) st.unloaded = true;
+    const step = st.chain.then(() => this.#apply(key, st, slices));
+    st.chain = step.catch(() => undefined);
+    // The decision is serialized; the writes it starts run (and are awaited) outside the chain.
+    return this.#track(step.then((writes) => writes.done));
+  }
+
+  removeItem(key: string): Promise<void> {
+    if (!key.startsWith(PERSIST_PREFIX)) return this.#track(this.store.removeItem(key));
+    const st = this.state(key);
+    const step = st.chain.then(async () => {
+      st.base = new Map();
+      st.unloaded = false;
+      st.unapplied = undefined;
+      st.establish();
+      const stored = await this.#readStored(key);
+      const removals = [...stored.slices.keys()].map((slice) => this.#write(key, st, slice, undefined));
+      await Promise.all([...removals, this.store.removeItem(key)]);
+    });
+    st.chain = step.catch(() => undefined);
+    return this.#track(step);
+  }
+
+  async flush(): Promise<void> {
+    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    await this.store.flush();
+  }
+
+  /** Stored value of one slice as a slice string (`undefined`: absent). Sees this device's own pending writes. */
+  async readSlice(key: string, slice: string): Promise<string | undefined> {
+    const value = await this.store.get(`${key}:${slice}`);
+    return value === undefined ? undefined : valueToSlice(value);
+  }
+
+  /** Resolves when no write of `slice` is in flight. */
+  async settled(key: string, slice: string): Promise<void> {
+    const st = this.state(key);
+    for (let w = st.writing.get(slice); w; w = st.writing.get(slice)) await w.catch(() => undefined);
+  }
+
+  /** Waits for every `setItem`/`removeItem` decision queued so far. */
+  idle(key: string): Promise<void> {
+    return this.state(key).chain.then(() => undefined);
+  }
+
+  onAdopt(key: string, listener: (slices: Map<string, string>) => void): () => void {
+    const st = this.state(key);
+    st.adoptListeners.add(listener);
+    if (st.unapplied && st.unapplied.size > 0) listener(new Map(st.unapplied));
+    return () => st.adoptListeners.delete(listener);
+  }
+
+  /** The slice string this device's redux state holds as far as the engine knows (`undefined`: unknown or dirty). */
+  base(key: string, slice: string): string | undefined {
+    const value = this.state(key).base?.get(slice);
+    return typeof value === 'string' ? value : undefined;
+  }
+
+  /** Every slice string the engine knows this device's redux state holds. */
+  known(key: string): Map<string, string> {
+    const out = new Map<string, string>();
+    for (const [slice, value] of this.state(key).base ?? []) if (typeof value === 'string') out.set(slice, value);
+    return out;
+  }
+
+  /** True once the engine knows what the redux state of `key` was derived from. */
+  whenEstablished(key: string): Promise<void> {
+    return this.state(key).established;
+  }
+
+  /** Counter of writes started for `slice` (a write since a remote change means the device changed it too). */
+  writes(key: string, slice: string): number {
+    return this.state(key).seq.get(slice) ?? 0;
+  }
+
+  isWriting(key: string, slice: string): boolean {
+    return this.state(key).writing.has(slice);
+  }
+
+  /** Records that the redux state now holds `slice` as `value` (after a REHYDRATE by `syncPersistedState`). */
+  adopted(key: string, slice: string, value: string): void {
+    const st = this.state(key);
+    st.base?.set(slice, value);
+    st.unapplied?.delete(slice);
+  }
+
+  #track<T>(promise: Promise<T>): Promise<T> {
+    this.#pending.add(promise);
+    const done = () => this.#pending.delete(promise);
+    promise.then(done, done);
+    return promise;
+  }
+
+  #load(key: string, st: KeyState): Promise<Stored> {
+    if (!st.loading) {
+      const loading = this.#readStored(key);
+      st.loading = loading;
+      const clear = () => {
+        if (st.loading === loading) st.loading = undefined;
+      };
+      loading.then(clear, clear);
+    }
+    return st.loading;
+  }
+
+  /**
+   * The stored slices: the parts `persist:<key>:<slice>`, over a whole-string document `persist:<key>` left by a plain
+   * string engine (e.g. `client.store` used directly as redux-persist storage). Such a document is migrated to parts.
+   */
+  async #readStored(key: string): Promise<Stored> {
+    const [parts, whole] = await Promise.all([this.store.getParts(key), this.store.getItem(key)]);
+    const slices = new Map<string, string>();
+    const order: string[] = [];
+    const legacy = whole === null ? undefined : parseOuter(whole);
+    for (const [slice, value] of legacy ?? []) {
+      slices.set(slice, value);
+      order.push(slice);
+    }
+    for (const subkey of Object.keys(parts)) {
+      if (!slices.has(subkey)) order.push(subkey);
+      slices.set(subkey, valueToSlice(parts[subkey]));
+    }
+    // Parts come in id order; redux-persist writes `_persist` last.
+    const at = order.indexOf('_persist');
+    if (at !== -1) order.push(...order.splice(at, 1));
+    if (legacy) {
+      // One-time migration: the whole-string document becomes parts, then goes away.
+      try {
+        const missing = [...legacy].filter(([slice]) => !Object.hasOwn(parts, slice));
+        await Promise.all(missing.map(([slice, value]) => this.store.set(`${key}:${slice}`, sliceToValue(value))));
+        await this.store.removeItem(key);
+      } catch {
+        // Migrated on a later load; reads merge both meanwhile.
+      }
+    }
+    return { slices, order };
+  }
+
+  async #apply(key: string, st: KeyState, next: Map<string, string>): Promise<{ done: Promise<void> }> {
+    if (st.base === undefined) {
+      // Never clobber: redux-persist did not rehydrate from storage (timeout, error, or no getItem at all), so this state
+      // is the device's initial state. Slices already stored are kept; this state becomes the device's base, and only
+      // slices it changes from here on are written. Slices absent from storage are written (nothing to lose).
+      const stored = await this.#load(key, st);
+      if (st.base === undefined) {
+        const base: Base = new Map();
+        const unapplied = new Map<string, string>();
+        for (const [slice, value] of next) {
+          const kept = stored.slices.get(slice);
+          if (kept === undefined) continue;
+          base.set(slice, value);
+          if (kept !== value) unapplied.set(slice, kept);
+        }
+        st.base = base;
+        st.order = [...next.keys()];
+        st.unapplied = unapplied;
+        st.establish();
+        if (unapplied.size > 0) for (const listener of st.adoptListeners) listener(new Map(unapplied));
+      }
+    }
+    const base = st.base;
+    const writes: Promise<void>[] = [];
+    for (const [slice, value] of next) {
+      if (base.get(slice) === value) continue;
+      base.set(slice, value);
+      st.unapplied?.delete(slice);
+      writes.push(this.#write(key, st, slice, value));
+    }
+    for (const slice of [...base.keys()]) {
+      if (next.has(slice)) continue;
+      base.delete(slice);
+      writes.push(this.#write(key, st, slice, undefined));
+    }
+    st.order = [...next.keys()];
+    return { done: Promise.all(writes).then(() => undefined) };
+  }
+
+  /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
+  #write(key: string, st: KeyState, slice: string, value: string | undefined): Promise<void> {
+    const id = `${key}:${slice}`;
+    st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
+    const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value));
+    st.writing.set(slice, write);
+    const done = () => {
+      if (st.writing.get(slice) === write) st.writing.delete(slice);
+    };
+    return write.then(done, (error: unknown) => {
+      done();
+      const base = st.base;
+      if (base && (value === undefined ? !base.has(slice) : base.get(slice) === value)) base.set(slice, DIRTY);
+      throw error;
+    });
+  }
+}
+
+/** True when `value` is a storage made by {@link createPersistStorage}. */
+export function engineOf(value: unknown): PersistEngine | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  const engine = (value as { [ENGINE]?: unknown })[ENGINE];
+  return engine instanceof PersistEngine ? engine : undefined;
+}
+
+const STORE_METHODS = ['get', 'set', 'remove', 'getItem', 'setItem', 'removeItem', 'getParts', 'watch', 'flush'] as const;
+
+function asStore(value: unknown): PersistBackingStore | undefined {
+  if (typeof value !== 'object' || value === null) return undefined;
+  if (STORE_METHODS.every((m) => typeof (value as Record<string, unknown>)[m] === 'function')) return value as PersistBackingStore;
+  return undefined;
+}
+
+/**
+ * A redux-persist storage engine over the feat store: each top-level slice of `persist:<key>` is its own part
+ * (`persist:<key>:<slice>`), so a change to one slice writes one small document, and nothing is written when nothing
+ * changed. Never clobbers: a device whose rehydrate timed out writes only the slices it changed afterwards.
+ *
+ * ```ts
+ * const storage = createPersistStorage(client.store);
+ * const reducer = persistReducer({ key: 'root', storage }, rootReducer);
+ * ```
+ */
+export function createPersistStorage(store: PersistBackingStore | { readonly store: PersistBackingStore }): FeatPersistStorage {
+  if (typeof store !== 'object' || store === null) throw new TypeError('createPersistStorage() takes client.store (or the client)');
+  const backing = asStore(store) ?? asStore((store as { store?: unknown }).store);
+  if (!backing) {
+    throw new FeatValidationError('invalid_argument', 'createPersistStorage() takes client.store (or the client): an object with get/set/getParts/watch/flush…');
+  }
+  const engine = new PersistEngine(backing);
+  const storage: FeatPersistStorage = {
+    getItem: (key) => (typeof key === 'string' ? engine.getItem(key) : Promise.reject(badKey(key))),
+    setItem: (key, value) => (typeof key === 'string' ? engine.setItem(key, value) : Promise.reject(badKey(key))),
+    removeItem: (key) => (typeof key === 'string' ? engine.removeItem(key) : Promise.reject(badKey(key))),
+    flush: () => engine.flush(),
+  };
+  Object.defineProperty(storage, ENGINE, { value: engine, enumerable: false });
+  return Object.freeze(storage);
+}
+
+function badKey(key: unknown): FeatValidationError {
+  return new FeatValidationError('invalid_key', `The storage key must be a string, got ${key === null ? 'null' : typeof key}`);
+}

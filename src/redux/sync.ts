@@ -1,0 +1,203 @@
+import { FeatValidationError } from '../errors.js';
+import type { ChangeEvent } from '../sync/watch.js';
+import { valueToSlice } from './codec.js';
+import { engineOf, PERSIST_PREFIX, type FeatPersistStorage } from './storage.js';
+
+/** redux-persist's REHYDRATE action type (`redux-persist/es/constants`), kept here so this entry has no runtime dependency. */
+export const REHYDRATE = 'persist/REHYDRATE';
+
+/** The REHYDRATE action `syncPersistedState` dispatches (redux-persist's `RehydrateAction`). */
+export interface FeatRehydrateAction {
+  type: typeof REHYDRATE;
+  key: string;
+  payload: Record<string, unknown>;
+  err: undefined;
+}
+
+/** The parts of a redux-persist `PersistConfig` that syncing uses (a real `PersistConfig` fits). */
+export interface SyncPersistConfig {
+  key: string;
+  keyPrefix?: string | undefined;
+  storage?: unknown;
+  whitelist?: readonly string[] | undefined;
+  blacklist?: readonly string[] | undefined;
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- redux-persist's Transform is typed with any
+  transforms?: readonly { out: (subState: any, key: any, rawState: any) => unknown }[] | undefined;
+  /** redux-persist's runtime option (not in its types): how each slice string is parsed. @default JSON.parse */
+  deserialize?: ((serialized: string) => unknown) | false | undefined;
+}
+
+export interface SyncPersistedStateOptions {
+  /** The redux store (anything with `dispatch`). */
+  store: { dispatch(action: FeatRehydrateAction): unknown };
+  /** The same config given to `persistReducer`. */
+  persistConfig: SyncPersistConfig;
+  /** The storage made by `createPersistStorage`. @default persistConfig.storage */
+  storage?: FeatPersistStorage;
+  /** Remote changes arriving within this many ms are applied in one REHYDRATE. @default 10 */
+  delay?: number;
+  /**
+   * `'changed'`: the payload holds only the slices another device changed (right for the default `autoMergeLevel1` and
+   * for `autoMergeLevel2`: the other slices keep their current state). `'all'`: every slice, for `hardSet`.
+   * @default 'changed'
+   */
+  payload?: 'changed' | 'all';
+  /** Failures while applying remote changes (reading a slice, deserializing). @default console.warn */
+  onError?: (error: unknown) => void;
+}
+
+interface Dirty {
+  /** The slice string as the change carried it (`undefined`: deleted); ignored when `read` is set. */
+  value: string | undefined;
+  /** The engine's write counter for the slice when the change arrived. */
+  seq: number;
+  /** Read the stored slice instead of trusting `value` (this device wrote it meanwhile). */
+  read: boolean;
+}
+
+/**
+ * Keeps a persisted redux state in step with the user's other devices: when another device changes slices of
+ * `persistConfig.key`, this store gets a REHYDRATE with them. The engine knows the redux state now holds those values, so
+ * redux-persist's write that follows sends nothing back (no echo), and devices editing different slices never ping-pong.
+ * Also applies the stored slices a device missed when its own rehydrate timed out.
+ *
+ * Returns a function that stops syncing.
+ */
+export function syncPersistedState(options: SyncPersistedStateOptions): () => void {
+  if (typeof options !== 'object' || options === null) throw new TypeError('syncPersistedState() takes an options object');
+  const { store, persistConfig, payload: payloadMode = 'changed', delay = 10 } = options;
+  if (typeof store !== 'object' || store === null || typeof store.dispatch !== 'function') {
+    throw new FeatValidationError('invalid_argument', 'syncPersistedState(): "store" must be a redux store (with dispatch)');
+  }
+  if (typeof persistConfig !== 'object' || persistConfig === null || typeof persistConfig.key !== 'string' || persistConfig.key === '') {
+    throw new FeatValidationError('invalid_argument', 'syncPersistedState(): "persistConfig" must be the persistReducer config (with a key)');
+  }
+  const engine = engineOf(options.storage ?? persistConfig.storage);
+  if (!engine) {
+    throw new FeatValidationError(
+      'invalid_argument',
+      'syncPersistedState(): "storage" (or persistConfig.storage) must be a storage made by createPersistStorage()',
+    );
+  }
+  if (typeof delay !== 'number' || !Number.isFinite(delay) || delay < 0) {
+    throw new FeatValidationError('invalid_argument', 'syncPersistedState(): "delay" must be a number of milliseconds ≥ 0');
+  }
+  if (payloadMode !== 'changed' && payloadMode !== 'all') {
+    throw new FeatValidationError('invalid_argument', 'syncPersistedState(): "payload" must be "changed" or "all"');
+  }
+  if (options.onError !== undefined && typeof options.onError !== 'function') {
+    throw new FeatValidationError('invalid_argument', 'syncPersistedState(): "onError" must be a function');
+  }
+  const deserialize = persistConfig.deserialize;
+  if (deserialize === false || (deserialize !== undefined && typeof deserialize !== 'function')) {
+    throw new FeatValidationError('invalid_argument', 'syncPersistedState(): the persisted state must be serialized (deserialize: false is not supported)');
+  }
+  const storageKey = (persistConfig.keyPrefix ?? PERSIST_PREFIX) + persistConfig.key;
+  if (!storageKey.startsWith(PERSIST_PREFIX)) {
+    throw new FeatValidationError('invalid_argument', `syncPersistedState(): keyPrefix must start with "${PERSIST_PREFIX}" to store slices`);
+  }
+  const parse = deserialize ?? ((s: string) => JSON.parse(s) as unknown);
+  const transforms = persistConfig.transforms ?? [];
+  const whitelist = persistConfig.whitelist;
+  const blacklist = persistConfig.blacklist;
+  const allowed = (slice: string) =>
+    slice === '_persist' || ((!whitelist || whitelist.includes(slice)) && (!blacklist || !blacklist.includes(slice)));
+  const report =
+    options.onError ??
+    ((error: unknown) => console.warn(`[@feat/sdk/redux] could not apply a change of "${storageKey}" from another device:`, error));
+
+  let stopped = false;
+  const dirty = new Map<string, Dirty>();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let running: Promise<void> = Promise.resolve();
+
+  const schedule = () => {
+    if (timer !== undefined || stopped) return;
+    timer = setTimeout(() => {
+      timer = undefined;
+      running = running.then(apply).catch(report);
+    }, delay);
+  };
+
+  const mark = (slice: string, value: string | undefined) => {
+    if (!allowed(slice)) return;
+    dirty.set(slice, { value, seq: engine.writes(storageKey, slice), read: false });
+    schedule();
+  };
+
+  const unwatch = engine.store.watch(storageKey, (event: ChangeEvent) => {
+    if (event.key !== storageKey || event.subkey === undefined || event.origin !== 'remote') return;
+    mark(event.subkey, event.value === undefined ? undefined : valueToSlice(event.value));
+  });
+  // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
+  const unadopt = engine.onAdopt(storageKey, (slices) => {
+    for (const [slice, value] of slices) mark(slice, value);
+  });
+
+  async function apply(): Promise<void> {
+    // Nothing is applied before redux-persist has loaded (or written) this key: its own REHYDRATE comes first.
+    await engine!.whenEstablished(storageKey);
+    await engine!.idle(storageKey);
+    if (stopped || dirty.size === 0) return;
+    const batch = [...dirty];
+    dirty.clear();
+    const resolved = new Map<string, Dirty>();
+    for (const [slice, entry] of batch) {
+      if (entry.read || engine!.isWriting(storageKey, slice) || engine!.writes(storageKey, slice) !== entry.seq) {
+        // This device wrote the slice too: once its write settled (conflicts resolved), what is stored decides.
+        await engine!.settled(storageKey, slice);
+        const seq = engine!.writes(storageKey, slice);
+        resolved.set(slice, { value: await engine!.readSlice(storageKey, slice), seq, read: true });
+      } else {
+        resolved.set(slice, entry);
+      }
+    }
+    if (stopped) return;
+    const changed = new Map<string, string>();
+    for (const [slice, entry] of resolved) {
+      // A slice deleted elsewhere stays in this device's state (see docs/redux.md).
+      if (entry.value === undefined) continue;
+      if (engine!.isWriting(storageKey, slice) || engine!.writes(storageKey, slice) !== entry.seq) {
+        // Changed here meanwhile: look again once that write settled.
+        dirty.set(slice, { value: undefined, seq: entry.seq, read: true });
+        schedule();
+        continue;
+      }
+      if (engine!.base(storageKey, slice) === entry.value) continue;
+      changed.set(slice, entry.value);
+    }
+    if (changed.size === 0) return;
+    const strings = payloadMode === 'all' ? new Map([...engine!.known(storageKey), ...changed]) : changed;
+    const rawState: Record<string, string> = {};
+    for (const [slice, value] of strings) define(rawState, slice, value);
+    const payload: Record<string, unknown> = {};
+    for (const [slice, value] of strings) {
+      let state: unknown;
+      try {
+        state = transforms.reduceRight((sub: unknown, transform) => transform.out(sub, slice, rawState), parse(value));
+      } catch (error) {
+        report(error);
+        continue;
+      }
+      define(payload, slice, state);
+      const value2 = changed.get(slice);
+      if (value2 !== undefined) engine!.adopted(storageKey, slice, value2);
+    }
+    if (Object.keys(payload).length === 0) return;
+    store.dispatch({ type: REHYDRATE, key: persistConfig.key, payload, err: undefined });
+  }
+
+  return () => {
+    if (stopped) return;
+    stopped = true;
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
+    dirty.clear();
+    unwatch();
+    unadopt();
+  };
+}
+
+function define(target: Record<string, unknown>, key: string, value: unknown): void {
+  Object.defineProperty(target, key, { value, enumerable: true, writable: true, configurable: true });
+}

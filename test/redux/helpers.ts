@@ -1,0 +1,122 @@
+/** Shared setup of the redux tests: emulator clients, a spying store, a small persisted redux app. */
+import { combineReducers, legacy_createStore, type Reducer } from 'redux';
+import { persistReducer, persistStore, type PersistConfig, type Persistor } from 'redux-persist';
+import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatStore } from '@feat/sdk';
+import { createPersistStorage, type FeatPersistStorage } from '@feat/sdk/redux';
+import type { startEmulator } from '@feat/sdk/emulator';
+
+export type Emulator = Awaited<ReturnType<typeof startEmulator>>;
+
+let counter = 0;
+export const uniqueUser = () => `redux-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+
+export const modes = [
+  { name: 'remote', options: { mode: 'remote' } },
+  { name: 'local-first', options: { mode: 'local-first', local: { adapter: 'memory' } } },
+] as const satisfies readonly { name: string; options: Partial<FeatClientOptions> }[];
+
+export function makeClient(emu: Emulator, user: string, options: Partial<FeatClientOptions> = {}): FeatClient {
+  return createFeatClient({
+    couchUrl: emu.couchUrl,
+    accountsUrl: emu.accountsUrl,
+    auth: emu.bearerFor(user),
+    local: { adapter: 'memory' },
+    ...options,
+  } as FeatClientOptions);
+}
+
+/** Wraps `client.store`, recording every write (`set`/`remove`/`setItem`/`setParts`…) by key; `getParts` may be slowed. */
+export function spyStore(store: FeatStore, opts: { readDelayMs?: number } = {}) {
+  const writes: string[] = [];
+  const delay = <T>(p: () => Promise<T>) =>
+    opts.readDelayMs ? new Promise<void>((r) => setTimeout(r, opts.readDelayMs)).then(p) : p();
+  const spy: FeatStore = {
+    get: (key) => store.get(key),
+    set: (key, value, ...rest) => {
+      writes.push(key);
+      return store.set(key, value, ...rest);
+    },
+    remove: (key) => {
+      writes.push(`-${key}`);
+      return store.remove(key);
+    },
+    getItem: (key) => delay(() => store.getItem(key)),
+    setItem: (key, value) => {
+      writes.push(key);
+      return store.setItem(key, value);
+    },
+    removeItem: (key) => {
+      writes.push(`-${key}`);
+      return store.removeItem(key);
+    },
+    getParts: (key) => delay(() => store.getParts(key)),
+    setParts: (key, parts, o) => {
+      writes.push(...Object.keys(parts).map((k) => `${key}:${k}`));
+      return store.setParts(key, parts, o);
+    },
+    removeParts: (key) => {
+      writes.push(`-${key}:*`);
+      return store.removeParts(key);
+    },
+    keys: (prefix) => store.keys(prefix),
+    watch: (key, listener) => store.watch(key, listener),
+    flush: () => store.flush(),
+  } as FeatStore;
+  return { store: spy, writes };
+}
+
+export interface Draft {
+  text: string;
+}
+export type AppState = Record<'a' | 'b' | 'c', Draft>;
+export type SetAction = { type: 'set'; slice: keyof AppState; text: string } | { type: 'touch' };
+
+const draft =
+  (name: keyof AppState): Reducer<Draft, SetAction, Draft | undefined> =>
+  (state = { text: `initial ${name}` }, action) => {
+    if (action.type === 'set' && action.slice === name) return { text: action.text };
+    // A new object with the same content: redux-persist serializes it again.
+    if (action.type === 'touch') return { ...state };
+    return state;
+  };
+
+export const rootReducer = combineReducers({ a: draft('a'), b: draft('b'), c: draft('c') });
+
+/** A redux store persisted with the engine, rehydrated (or timed out) before it resolves. */
+export async function persistedApp(storage: FeatPersistStorage, extra: Partial<PersistConfig<AppState>> = {}) {
+  const persistConfig: PersistConfig<AppState> = { key: 'root', storage, ...extra };
+  const reducer = persistReducer(persistConfig, rootReducer as unknown as Reducer<AppState>);
+  const store = legacy_createStore(reducer);
+  const persistor: Persistor = persistStore(store);
+  await new Promise<void>((resolve) => {
+    if (persistor.getState().bootstrapped) return resolve();
+    const unsubscribe = persistor.subscribe(() => {
+      if (persistor.getState().bootstrapped) {
+        unsubscribe();
+        resolve();
+      }
+    });
+  });
+  /** redux-persist's pending writes, then the engine's. */
+  const settle = async () => {
+    await persistor.flush();
+    await storage.flush();
+  };
+  return { store, persistor, persistConfig, settle };
+}
+
+export { createPersistStorage };
+
+export function waitFor(predicate: () => boolean | Promise<boolean>, timeout = 10_000): Promise<void> {
+  const deadline = Date.now() + timeout;
+  return new Promise((resolve, reject) => {
+    const tick = async () => {
+      if (await predicate()) return resolve();
+      if (Date.now() > deadline) return reject(new Error('waitFor timed out'));
+      setTimeout(tick, 20);
+    };
+    void tick();
+  });
+}
+
+export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));

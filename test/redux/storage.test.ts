@@ -1,0 +1,207 @@
+/**
+ * The engine with real redux + redux-persist against the emulator, in remote and local-first modes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { isFeatError, type FeatClient } from '@feat/sdk';
+import { startEmulator } from '@feat/sdk/emulator';
+import { createPersistStorage } from '@feat/sdk/redux';
+import { makeClient, modes, persistedApp, sleep, spyStore, uniqueUser, type Emulator } from './helpers.js';
+
+let emu: Emulator;
+beforeAll(async () => {
+  emu = await startEmulator({ port: 0 });
+});
+afterAll(async () => {
+  await emu?.stop();
+});
+
+describe.each(modes)('persist storage: $name', ({ options }) => {
+  const clients: FeatClient[] = [];
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+  });
+  const client = (user: string) => {
+    const c = makeClient(emu, user, options);
+    clients.push(c);
+    return c;
+  };
+
+  it('getItem returns exactly what redux-persist wrote; each slice is its own readable part', async () => {
+    const user = uniqueUser();
+    const c = client(user);
+    const storage = createPersistStorage(c.store);
+    const written: string[] = [];
+    const recording = { ...storage, setItem: (k: string, v: string) => (written.push(v), storage.setItem(k, v)) };
+    const app = await persistedApp(recording);
+    app.store.dispatch({ type: 'set', slice: 'b', text: 'héllo 👋 "quoted"' });
+    await app.settle();
+    const last = written.at(-1)!;
+    expect(await storage.getItem('persist:root')).toBe(last);
+    expect(JSON.parse(last)).toEqual({
+      a: JSON.stringify({ text: 'initial a' }),
+      b: JSON.stringify({ text: 'héllo 👋 "quoted"' }),
+      c: JSON.stringify({ text: 'initial c' }),
+      _persist: JSON.stringify({ version: -1, rehydrated: true }),
+    });
+    // Readable documents: the slice values, parsed.
+    expect(await c.store.getParts('persist:root')).toEqual({
+      a: { text: 'initial a' },
+      b: { text: 'héllo 👋 "quoted"' },
+      c: { text: 'initial c' },
+      _persist: { version: -1, rehydrated: true },
+    });
+    // A fresh engine (another device, or a reload) answers the same string.
+    const other = createPersistStorage(client(user).store);
+    expect(await other.getItem('persist:root')).toBe(last);
+    // …and redux-persist rehydrates from it.
+    const reloaded = await persistedApp(other);
+    expect(reloaded.store.getState().b).toEqual({ text: 'héllo 👋 "quoted"' });
+    expect(await other.getItem('persist:missing')).toBeNull();
+  });
+
+  it('a change to one slice writes one part; nothing changed writes nothing', async () => {
+    const c = client(uniqueUser());
+    const spy = spyStore(c.store);
+    const storage = createPersistStorage(spy.store);
+    const app = await persistedApp(storage);
+    await app.settle();
+    // First run on an empty account: every slice once (a, b, c, _persist).
+    expect(spy.writes.sort()).toEqual(['persist:root:_persist', 'persist:root:a', 'persist:root:b', 'persist:root:c']);
+    spy.writes.length = 0;
+    for (let i = 0; i < 5; i++) {
+      app.store.dispatch({ type: 'set', slice: 'b', text: `edit ${i}` });
+      await app.settle();
+    }
+    expect(spy.writes).toEqual(Array(5).fill('persist:root:b'));
+    spy.writes.length = 0;
+    // Every slice re-serialized by redux-persist, same content: zero writes.
+    app.store.dispatch({ type: 'touch' });
+    await app.settle();
+    await storage.setItem('persist:root', (await storage.getItem('persist:root'))!);
+    await storage.flush();
+    expect(spy.writes).toEqual([]);
+    // A reload rehydrates and writes nothing either.
+    const again = await persistedApp(createPersistStorage(spy.store));
+    await again.settle();
+    expect(again.store.getState().b).toEqual({ text: 'edit 4' });
+    expect(spy.writes).toEqual([]);
+  });
+
+  it('a device whose rehydrate timed out (timeout: 1) never clobbers the stored state', async () => {
+    const user = uniqueUser();
+    const first = await persistedApp(createPersistStorage(client(user).store));
+    first.store.dispatch({ type: 'set', slice: 'a', text: 'stored a' });
+    first.store.dispatch({ type: 'set', slice: 'b', text: 'stored b' });
+    await first.settle();
+
+    // A second device whose store is slow: redux-persist gives up after 1 ms and starts from the initial state.
+    const slow = spyStore(client(user).store, { readDelayMs: 150 });
+    const storage = createPersistStorage(slow.store);
+    const errors: unknown[] = [];
+    const origError = console.error;
+    console.error = (...args: unknown[]) => errors.push(args); // redux-persist's "called after timeout" notice
+    try {
+      const late = await persistedApp(storage, { timeout: 1 });
+      expect(late.store.getState().a).toEqual({ text: 'initial a' });
+      await late.settle();
+      await sleep(200);
+      await late.settle();
+      // Its initial state was not written over the stored slices: no write at all.
+      expect(slow.writes).toEqual([]);
+      expect(errors.length).toBeGreaterThan(0); // redux-persist did time out
+      const fresh = createPersistStorage(client(user).store);
+      expect(JSON.parse((await fresh.getItem('persist:root'))!)).toMatchObject({
+        a: JSON.stringify({ text: 'stored a' }),
+        b: JSON.stringify({ text: 'stored b' }),
+      });
+      // What it changes afterwards is written, and only that.
+      late.store.dispatch({ type: 'set', slice: 'a', text: 'changed after the timeout' });
+      await late.settle();
+      expect(slow.writes.filter((w) => w.startsWith('persist:root:a'))).toEqual(['persist:root:a']);
+      const after = JSON.parse((await createPersistStorage(client(user).store).getItem('persist:root'))!) as Record<string, string>;
+      expect(after.a).toBe(JSON.stringify({ text: 'changed after the timeout' }));
+      expect(after.b).toBe(JSON.stringify({ text: 'stored b' }));
+    } finally {
+      console.error = origError;
+    }
+  });
+
+  it('purge (removeItem) deletes every slice; plain keys use the string API', async () => {
+    const c = client(uniqueUser());
+    const storage = createPersistStorage(c.store);
+    const app = await persistedApp(storage);
+    await app.settle();
+    await app.persistor.purge();
+    await storage.flush();
+    expect(await c.store.keys('persist:root')).toEqual([]);
+    expect(await storage.getItem('persist:root')).toBeNull();
+    await storage.setItem('other', 'plain string');
+    expect(await c.store.get('other')).toBe('plain string');
+    expect(await storage.getItem('other')).toBe('plain string');
+    await storage.removeItem('other');
+    expect(await storage.getItem('other')).toBeNull();
+  });
+});
+
+describe('persist storage: details', () => {
+  const clients: FeatClient[] = [];
+  afterAll(async () => {
+    await Promise.all(clients.map((c) => c.close()));
+  });
+  const client = (user: string) => {
+    const c = makeClient(emu, user, { mode: 'remote' });
+    clients.push(c);
+    return c;
+  };
+
+  it('round-trips slice strings exactly, whatever the serializer produced', async () => {
+    const c = client(uniqueUser());
+    const storage = createPersistStorage(c.store);
+    const slices = {
+      canonical: '{"a":[1,2,{"b":null}]}',
+      spaced: '{ "a": 1.0 }',
+      notJson: 'base64:AAAA',
+      proto: '{"__proto__":{"x":1}}',
+      wrapperLookalike: '{"$featPersistRaw":"x"}',
+      string: '"just a string"',
+      '10': '10',
+    };
+    const serialized = JSON.stringify(slices);
+    await storage.setItem('persist:raw', serialized);
+    await storage.flush();
+    expect(await storage.getItem('persist:raw')).toBe(serialized);
+    // Another engine (another device) gets the same slice strings; their order is the parts' order.
+    const fresh = (await createPersistStorage(c.store).getItem('persist:raw'))!;
+    expect(JSON.parse(fresh)).toEqual(slices);
+    expect(await c.store.get('persist:raw:canonical')).toEqual({ a: [1, 2, { b: null }] });
+  });
+
+  it('reads and migrates state that a plain string engine stored whole', async () => {
+    const user = uniqueUser();
+    const c = client(user);
+    const whole = JSON.stringify({ a: JSON.stringify({ text: 'old a' }), _persist: JSON.stringify({ version: -1, rehydrated: true }) });
+    await c.store.setItem('persist:root', whole);
+    const storage = createPersistStorage(c.store);
+    expect(await storage.getItem('persist:root')).toBe(whole);
+    expect(await c.store.get('persist:root')).toBeUndefined();
+    expect(await c.store.getParts('persist:root')).toEqual({ a: { text: 'old a' }, _persist: { version: -1, rehydrated: true } });
+    const app = await persistedApp(createPersistStorage(c.store));
+    expect(app.store.getState().a).toEqual({ text: 'old a' });
+  });
+
+  it('validates its arguments', async () => {
+    const c = client(uniqueUser());
+    expect(() => createPersistStorage(null as never)).toThrow(TypeError);
+    expect(() => createPersistStorage({} as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    // The client itself is accepted too.
+    expect(typeof createPersistStorage(c).getItem).toBe('function');
+    const storage = createPersistStorage(c.store);
+    const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isFeatError(e) ? e.code : String(e)));
+    expect(await code(storage.setItem('persist:root', 42 as never))).toBe('invalid_value');
+    expect(await code(storage.setItem('persist:root', '[1,2]'))).toBe('invalid_value');
+    expect(await code(storage.setItem('persist:root', '{"a":1}'))).toBe('invalid_value');
+    expect(await code(storage.setItem('persist:root', '{"":"1"}'))).toBe('invalid_value');
+    expect(await code(storage.getItem(7 as never))).toBe('invalid_key');
+    expect(await code(storage.setItem('_bad', 'x'))).toBe('invalid_key');
+  });
+});
