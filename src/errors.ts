@@ -108,6 +108,21 @@ interface PouchLikeError {
   code?: unknown;
 }
 
+/** How fetch implementations (undici, browsers) and Node sockets say that the connection failed. */
+const NETWORK_FAILURE =
+  /fetch failed|Failed to fetch|NetworkError|Load failed|terminated|other side closed|socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET|socket/i;
+
+/** The `code` of an error's `cause` chain (undici puts the socket error there). */
+function causeCode(error: unknown): string {
+  let current: unknown = error;
+  for (let depth = 0; depth < 4 && typeof current === 'object' && current !== null; depth++) {
+    const code = (current as { code?: unknown }).code;
+    if (typeof code === 'string' && code) return code;
+    current = (current as { cause?: unknown }).cause;
+  }
+  return '';
+}
+
 function isAbortError(error: unknown): boolean {
   return (
     typeof error === 'object' &&
@@ -142,7 +157,7 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
     if (status !== undefined && status > 0) {
       return httpError(status, { ...context, cause: error, reason });
     }
-    if (e.name === 'unknown_error' || /fetch failed|Failed to fetch|NetworkError|ECONNREFUSED|ECONNRESET|socket/i.test(String(reason))) {
+    if (e.name === 'unknown_error' || NETWORK_FAILURE.test(String(reason)) || NETWORK_FAILURE.test(causeCode(error))) {
       return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${HINTS.network})`, {
         ...context,
         cause: error,
