@@ -4,15 +4,15 @@ import { valueToSlice } from './codec.js';
 import { engineOf, PERSIST_PREFIX, type FeatPersistStorage } from './storage.js';
 
 /** redux-persist's REHYDRATE action type (`redux-persist/es/constants`), kept here so this entry has no runtime dependency. */
-export const REHYDRATE = 'persist/REHYDRATE';
+export const REHYDRATE = 'persist/REHYDRATE' as const;
 
 /** The REHYDRATE action `syncPersistedState` dispatches (redux-persist's `RehydrateAction`). */
-export interface FeatRehydrateAction {
+export type FeatRehydrateAction = {
   type: typeof REHYDRATE;
   key: string;
   payload: Record<string, unknown>;
   err: undefined;
-}
+};
 
 /** The parts of a redux-persist `PersistConfig` that syncing uses (a real `PersistConfig` fits). */
 export interface SyncPersistConfig {

@@ -185,8 +185,12 @@ describe('persist storage: details', () => {
     expect(await storage.getItem('persist:root')).toBe(whole);
     expect(await c.store.get('persist:root')).toBeUndefined();
     expect(await c.store.getParts('persist:root')).toEqual({ a: { text: 'old a' }, _persist: { version: -1, rehydrated: true } });
-    const app = await persistedApp(createPersistStorage(c.store));
+    const spy = spyStore(c.store);
+    const app = await persistedApp(createPersistStorage(spy.store));
     expect(app.store.getState().a).toEqual({ text: 'old a' });
+    await app.settle();
+    // Only the slices the old state lacked are written.
+    expect(spy.writes.sort()).toEqual(['persist:root:b', 'persist:root:c']);
   });
 
   it('validates its arguments', async () => {
