@@ -110,7 +110,7 @@ interface PouchLikeError {
 
 /** How fetch implementations (undici, browsers) and Node sockets say that the connection failed. */
 const NETWORK_FAILURE =
-  /fetch failed|Failed to fetch|NetworkError|Load failed|terminated|other side closed|socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET|socket/i;
+  /fetch failed|Failed to fetch|NetworkError|Load failed|\bterminated\b|other side closed|socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET|socket/i;
 
 /** The `code` of an error's `cause` chain (undici puts the socket error there). */
 function causeCode(error: unknown): string {
