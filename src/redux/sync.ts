@@ -119,15 +119,16 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     }, delay);
   };
 
-  const mark = (slice: string, value: string | undefined) => {
+  const mark = (slice: string, value: string | undefined, read = false) => {
     if (!allowed(slice)) return;
-    dirty.set(slice, { value, seq: engine.writes(storageKey, slice), read: false });
+    dirty.set(slice, { value, seq: engine.writes(storageKey, slice), read });
     schedule();
   };
 
   const unwatch = engine.store.watch(storageKey, (event: ChangeEvent) => {
     if (event.key !== storageKey || event.subkey === undefined || event.origin !== 'remote') return;
-    mark(event.subkey, event.value === undefined ? undefined : valueToSlice(event.value));
+    // A change without its value (not a delete): read what is stored.
+    mark(event.subkey, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
   });
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
   const unadopt = engine.onAdopt(storageKey, (slices) => {

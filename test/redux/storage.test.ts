@@ -176,6 +176,16 @@ describe('persist storage: details', () => {
     expect(await c.store.get('persist:raw:canonical')).toEqual({ a: [1, 2, { b: null }] });
   });
 
+  it('a slice too big for one request round-trips (the store chunks it)', async () => {
+    const c = client(uniqueUser());
+    const storage = createPersistStorage(c.store);
+    const big = JSON.stringify({ text: 'x'.repeat(1_500_000) });
+    const serialized = JSON.stringify({ big, small: '1', _persist: '{"version":-1,"rehydrated":true}' });
+    await storage.setItem('persist:big', serialized);
+    await storage.flush();
+    expect(await createPersistStorage(c.store).getItem('persist:big')).toBe(serialized);
+  });
+
   it('reads and migrates state that a plain string engine stored whole', async () => {
     const user = uniqueUser();
     const c = client(user);
