@@ -4,16 +4,14 @@ import { closedError, FeatError, toFeatError, type FeatError as FeatErrorType } 
 import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './options.js';
 import { defaultAdapter, openLocal, openRemote } from './pouch.js';
 import { createAuthSource } from './session/auth.js';
-import { bootstrap } from './session/bootstrap.js';
 import { SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
 import { DocumentStore, type ConflictEvent } from './store/store.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
-import { PushTracker } from './sync/push-tracker.js';
-import { Replicator } from './sync/replicator.js';
-import { resolveLeaves } from './sync/resolve-leaves.js';
+import type { PushTracker } from './sync/push-tracker.js';
+import type { Replicator } from './sync/replicator.js';
 import type { SyncEvents, SyncStatus } from './sync/status.js';
-import { ChangeWatcher } from './sync/watch.js';
+import { LazyWatch } from './sync/lazy-watch.js';
 import { createCouchFetch } from './transport/couch-fetch.js';
 import { withSignal } from './util/abort.js';
 import { Emitter } from './util/emitter.js';
@@ -71,7 +69,7 @@ class Client implements FeatClient {
   #local: Db | undefined;
   #localName: string | undefined;
   #replication: Replication | undefined;
-  #watcher: ChangeWatcher;
+  #watcher: LazyWatch;
   #ownRevs = new Set<string>();
   #closing: Promise<void> | undefined;
   #paused = false;
@@ -106,7 +104,7 @@ class Client implements FeatClient {
         succeeded: () => session.succeeded(),
       },
     });
-    this.#watcher = new ChangeWatcher({
+    this.#watcher = new LazyWatch({
       db: () => this.#db(),
       isOwn: (id, rev) => this.#ownRevs.has(id + '\u0000' + rev),
       reassemble: async (change) => this.store.valueOf(await this.#db(), change.doc!),
@@ -123,6 +121,8 @@ class Client implements FeatClient {
       concurrency: o.mode === 'remote' ? 4 : 1,
       emitConflict: (event: ConflictEvent) => this.#emitter.emit('conflict', event),
       wrote: (id, rev) => this.#rememberOwn(id, rev),
+      isOwn: (id, rev) => this.#ownRevs.has(id + '\u0000' + rev),
+      local: o.mode === 'local-first',
       watch: this.#watcher,
     });
     this.sync = new SyncController({
@@ -163,6 +163,7 @@ class Client implements FeatClient {
     this.#setRemoteStatus('connecting');
     try {
       const state = await this.#sessionSource.get();
+      const { bootstrap } = await import('./session/bootstrap.js');
       await bootstrap({
         couchUrl: o.couchUrl,
         dbName: state.dbName,
@@ -190,7 +191,12 @@ class Client implements FeatClient {
     const adapter = o.local?.adapter ?? defaultAdapter();
     const name =
       o.local?.name ?? (adapter === 'memory' ? `feat-${dbName}-${Math.random().toString(36).slice(2, 10)}` : `feat-${dbName}`);
-    const local = await openLocal(name, adapter);
+    // The replication layer loads while the replica opens (remote-mode apps never load it).
+    const [local, { PushTracker }, { Replicator }] = await Promise.all([
+      openLocal(name, adapter),
+      import('./sync/push-tracker.js'),
+      import('./sync/replicator.js'),
+    ]);
     this.#local = local;
     this.#localName = name;
     const tracker = new PushTracker(local, remote);
@@ -236,6 +242,8 @@ class Client implements FeatClient {
 
   #resolveConflicts(local: Db, ids: string[]): void {
     this.#conflictChain = this.#conflictChain.then(async () => {
+      // Loaded on first use: only replicated documents with conflicts need it.
+      const { resolveLeaves } = await import('./sync/resolve-leaves.js');
       for (const id of ids) {
         if (this.#closing) return;
         try {

@@ -9,24 +9,29 @@ PouchDB.plugin(HttpAdapter).plugin(replication);
 type PouchCtor = new (name: string, options?: Record<string, unknown>) => Db & Record<string, unknown>;
 const Pouch = PouchDB as unknown as PouchCtor & { adapters: Record<string, unknown>; plugin(p: unknown): unknown };
 
+/**
+ * Node-only adapters are loaded by a specifier bundlers do not follow, so a browser bundle never pulls in
+ * leveldown or Node built-ins; `idb` is a plain dynamic import, so browser bundles carry it as a lazy chunk.
+ */
+const nodeOnly = (specifier: string): Promise<{ default: unknown }> =>
+  import(/* @vite-ignore */ /* webpackIgnore: true */ specifier) as Promise<{ default: unknown }>;
+
 /** Loads a local adapter on demand, so a bundle carries only the adapter it uses. */
 async function loadAdapter(name: string): Promise<void> {
   if (Pouch.adapters[name]) return;
   let plugin: unknown;
   switch (name) {
-    case 'memory':
-      plugin = (await import('pouchdb-adapter-memory')).default;
-      break;
     case 'idb':
       plugin = (await import('pouchdb-adapter-idb')).default;
       break;
+    case 'memory':
     case 'leveldb':
-      plugin = (await import('pouchdb-adapter-leveldb')).default;
+      plugin = (await nodeOnly(`pouchdb-adapter-${name}`)).default;
       break;
     default:
       throw new FeatValidationError(
         'invalid_argument',
-        `Unknown local adapter "${name}": use "idb" (browsers), "memory" or "leveldb" (Node), or register the plugin on pouchdb-core yourself`,
+        `Unknown local adapter "${name}": use "idb" (browsers), "memory" or "leveldb" (Node), or register a PouchDB adapter plugin on pouchdb-core yourself`,
       );
   }
   Pouch.plugin(plugin);

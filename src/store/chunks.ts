@@ -5,26 +5,7 @@
  * after it; an unchanged chunk has the same id and is never sent again.
  */
 import { FeatError } from '../errors.js';
-import { INTERNAL_PREFIX } from './validate.js';
-
-export const CHUNK_PREFIX = `${INTERNAL_PREFIX}chunk~`;
-
-/** Room left in a document for the SDK's envelope and replication's `_revisions` (up to 1,000 revision ids). */
-export const DOC_OVERHEAD_BYTES = 64 * 1024;
-/** Room left in a chunk document for its envelope (`_id`, `_rev`, `_revisions` of one revision). */
-const CHUNK_ENVELOPE_BYTES = 512;
-
-export interface ChunkDoc {
-  _id: string;
-  _rev?: string;
-  data: string;
-}
-
-/** The largest value (UTF-8 JSON bytes) stored inline, for the given server limits. */
-export function inlineLimit(maxDocumentBytes: number, maxRequestBytes: number): number {
-  const limit = maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes;
-  return Math.max(1024, limit - DOC_OVERHEAD_BYTES);
-}
+import { CHUNK_ENVELOPE_BYTES, CHUNK_PREFIX, type ChunkDoc } from './codec.js';
 
 // Gear table for the rolling hash: 256 fixed pseudo-random 32-bit numbers (xorshift, fixed seed).
 const GEAR = (() => {
@@ -103,9 +84,6 @@ export async function toChunks(json: string, maxDocBytes: number): Promise<Chunk
   return Promise.all(pieces.map(async (data) => ({ _id: await chunkIdOf(data), data })));
 }
 
-export function isChunkId(id: string): boolean {
-  return id.startsWith(CHUNK_PREFIX);
-}
 
 interface ChunkReader {
   allDocs(options: Record<string, unknown>): Promise<{ rows: { id?: string; key: string; value?: { deleted?: boolean }; doc?: unknown; error?: string }[] }>;

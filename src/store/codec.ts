@@ -3,6 +3,31 @@
  * existing apps that store `{ _id, doc }` (and their documents are read as values).
  */
 
+import { INTERNAL_PREFIX } from './validate.js';
+
+export const CHUNK_PREFIX = `${INTERNAL_PREFIX}chunk~`;
+
+/** Room left in a document for the SDK's envelope and replication's `_revisions` (up to 1,000 revision ids). */
+export const DOC_OVERHEAD_BYTES = 64 * 1024;
+/** Room left in a chunk document for its envelope (`_id`, `_rev`, `_revisions` of one revision). */
+export const CHUNK_ENVELOPE_BYTES = 512;
+
+export interface ChunkDoc {
+  _id: string;
+  _rev?: string;
+  data: string;
+}
+
+/** The largest value (UTF-8 JSON bytes) stored inline, for the given server limits. */
+export function inlineLimit(maxDocumentBytes: number, maxRequestBytes: number): number {
+  const limit = maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes;
+  return Math.max(1024, limit - DOC_OVERHEAD_BYTES);
+}
+
+export function isChunkId(id: string): boolean {
+  return id.startsWith(CHUNK_PREFIX);
+}
+
 export interface FeatMeta {
   /** Write time, ms since the epoch. */
   updatedAt: number;

@@ -1,9 +1,8 @@
-import { FeatConflictError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { CHUNK_PREFIX, inlineLimit, isChunkId, readChunks, toChunks, type ChunkDoc } from './chunks.js';
-import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } from './codec.js';
-import { latestWriteWins, type Conflict, type ConflictResolver, type ConflictSide } from './conflicts.js';
+import { decode, encode, inlineLimit, isExpired, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
+import { latestWriteWins, type Conflict, type ConflictResolver } from './conflicts.js';
 import type { Db } from './db.js';
 import { RevCache } from './rev-cache.js';
 import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey } from './validate.js';
@@ -43,6 +42,10 @@ export interface StoreContext {
   emitConflict(event: ConflictEvent): void;
   /** Records revisions this client wrote (so watch can tell local from remote changes). */
   wrote(id: string, rev: string): void;
+  /** True when this client wrote `rev` of `id`. */
+  isOwn(id: string, rev: string): boolean;
+  /** The database is the local replica (local-first), not the server. */
+  local: boolean;
   watch: WatchSource;
 }
 
@@ -99,6 +102,7 @@ export class DocumentStore {
     const decoded = decode(raw);
     if (decoded.deleted || isExpired(decoded)) return undefined;
     if (!decoded.chunks) return decoded.value;
+    const { readChunks } = await import('./chunks.js');
     const json = await readChunks(db, decoded.chunks, this.#ctx.chunkWaitMs, raw._id);
     try {
       return JSON.parse(json) as unknown;
@@ -310,26 +314,24 @@ export class DocumentStore {
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
     const db = await this.#ctx.db();
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
-    // Deleting needs the current revision; look up the unknown ones in one request.
-    const unknownDeletes = batch.filter((b) => b.op.deleted && this.#known.rev(b.id) === undefined).map((b) => b.id);
+    // Unknown revisions, looked up in one request: a delete needs one; on the local replica a write simply goes on
+    // top of the current revision (conflicts between devices surface in replication). On the server, a write with
+    // an unknown revision meets 409 and goes through the resolver.
+    const lookup = batch.filter((b) => (b.op.deleted || this.#ctx.local) && this.#known.rev(b.id) === undefined);
     const skip = new Set<string>();
-    if (unknownDeletes.length > 0) {
-      const found = await this.#allDocs(db, { keys: unknownDeletes });
-      for (const row of found.rows) {
-        if (row.error || !row.value || row.value.deleted) skip.add(row.id ?? row.key);
-        else this.#known.set(row.id, row.value.rev);
-      }
+    if (lookup.length > 0) {
+      const found = await this.#allDocs(db, { keys: lookup.map((b) => b.id) });
+      found.rows.forEach((row, i) => {
+        const item = lookup[i]!;
+        if (!row.error && row.value && !row.value.deleted) this.#known.set(item.id, row.value.rev);
+        else if (item.op.deleted) skip.add(item.id);
+      });
     }
     let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined })).filter((b) => !skip.has(b.id));
     // Values too big for one document: their chunks are stored first, the manifest goes in this batch.
     for (const item of todo) {
-      if (item.op.deleted) continue;
-      const json = JSON.stringify(item.op.value);
-      if (utf8Bytes(json) <= this.#inline) continue;
       try {
-        const chunks = await toChunks(json, this.#chunkDocLimit());
-        await this.#storeChunks(db, chunks, item.id);
-        item.chunks = chunks.map((c) => c._id);
+        item.chunks = await this.chunkIfLarge(db, item.id, item.op);
       } catch (error) {
         results[item.i] = toFeatError(error, { key: item.id });
       }
@@ -364,11 +366,18 @@ export class DocumentStore {
     return results;
   }
 
-  /** The largest chunk document: what one request (and one document) may carry. */
-  #chunkDocLimit(): number {
+  /** For a value too big for one document: stores its chunks (those not stored yet) and returns their ids. */
+  async chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined> {
+    if (op.deleted) return undefined;
+    const json = JSON.stringify(op.value);
+    if (utf8Bytes(json) <= this.#inline) return undefined;
     const { maxDocumentBytes, maxRequestBytes } = this.#ctx;
-    const limit = maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes;
-    return limit - 256; // the _bulk_docs envelope
+    // The largest chunk document is what one request (and one document) may carry, less the _bulk_docs envelope.
+    const limit = (maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes) - 256;
+    const { toChunks } = await import('./chunks.js');
+    const chunks = await toChunks(json, limit);
+    await this.#storeChunks(db, chunks, id);
+    return chunks.map((c) => c._id);
   }
 
   /** Writes the chunks the database does not have yet (content-addressed: an existing chunk is never sent again). */
@@ -403,38 +412,10 @@ export class DocumentStore {
     if (typeof graceMs !== 'number' || !(graceMs >= 0)) throw new FeatValidationError('invalid_argument', '"graceMs" must be ≥ 0');
     const db = await this.#ctx.db();
     await this.flush().catch(() => undefined);
-    const chunkRows = (await this.#allDocs(db, { startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH })).rows;
-    const referenced = new Set<string>();
-    const ranges = [{ endkey: CHUNK_PREFIX }, { startkey: CHUNK_PREFIX + HIGH }];
-    for (const range of ranges) {
-      const rows = (await this.#allDocs(db, { ...range, include_docs: true, conflicts: true })).rows;
-      for (const row of rows) {
-        const doc = row.doc;
-        if (!doc || isChunkId(row.id)) continue;
-        for (const id of doc.feat?.chunks ?? []) referenced.add(id);
-        for (const rev of doc._conflicts ?? []) {
-          const leaf = await db.get(row.id, { rev }).catch(() => undefined);
-          for (const id of leaf?.feat?.chunks ?? []) referenced.add(id);
-        }
-      }
-    }
-    const MARK = '_local/feat-gc';
-    const now = Date.now();
-    const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number> }) | undefined;
-    const since: Record<string, number> = {};
-    const doomed: StoredDoc[] = [];
-    for (const row of chunkRows) {
-      if (referenced.has(row.id)) continue;
-      const first = marked?.since?.[row.id] ?? now;
-      if (now - first >= graceMs) doomed.push({ _id: row.id, _rev: row.value.rev, _deleted: true });
-      else since[row.id] = first;
-    }
-    if (doomed.length > 0) {
-      for (const d of doomed) this.#chunksStored.delete(d._id);
-      await db.bulkDocs(doomed);
-    }
-    await db.put({ _id: MARK, ...(marked?._rev ? { _rev: marked._rev } : {}), since } as StoredDoc).catch(() => undefined);
-    return { deleted: doomed.length, kept: chunkRows.length - doomed.length };
+    const { collectChunks } = await import('./gc.js');
+    const result = await collectChunks(db, graceMs);
+    for (const id of result.deletedIds) this.#chunksStored.delete(id);
+    return { deleted: result.deletedIds.length, kept: result.kept };
   }
 
   #stored(id: string, rev: string, op: WriteOp): void {
@@ -442,54 +423,18 @@ export class DocumentStore {
     this.#ctx.wrote(id, rev);
   }
 
-  /** A write met another version (409): ask the resolver, then write the result on top of that version. */
+  /** A write met another version (409): the resolver decides (loaded on first use: conflicts are rare). */
   async #resolveAndWrite(db: Db, id: string, op: WriteOp): Promise<void> {
-    const resolver = this.#ctx.onConflict ?? latestWriteWins;
-    for (let attempt = 0; attempt <= this.#ctx.conflictRetries; attempt++) {
-      const raw = await this.#read(db, id);
-      const decoded = raw ? decode(raw) : undefined;
-      const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
-      const remote: ConflictSide = {
-        value: remoteDeleted || !raw ? undefined : await this.valueOf(db, raw),
-        deleted: remoteDeleted,
-        updatedAt: decoded?.updatedAt ?? 0,
-        rev: decoded?.rev,
-      };
-      const local: ConflictSide = { value: op.deleted ? undefined : op.value, deleted: op.deleted, updatedAt: op.at, rev: undefined };
-      const conflict: Conflict = { key: id, local, remote };
-      let resolved: unknown;
-      try {
-        resolved = await resolver(conflict);
-      } catch (error) {
-        throw new FeatConflictError('conflict', `The conflict resolver failed for "${id}"; nothing was written`, { key: id, cause: error });
-      }
-      if (resolved !== undefined) resolved = snapshotValue(resolved, id);
-      this.#ctx.emitConflict({ ...conflict, resolved, source: 'write' });
-      const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);
-      if (keepsRemote) return;
-      const next: WriteOp =
-        resolved === undefined
-          ? { deleted: true, value: undefined, at: Math.max(op.at, remote.updatedAt) }
-          : { deleted: false, value: resolved, at: Math.max(op.at, remote.updatedAt), expiresAt: op.expiresAt };
-      try {
-        let chunks: string[] | undefined;
-        const json = next.deleted ? '' : JSON.stringify(next.value);
-        if (utf8Bytes(json) > this.#inline) {
-          const docs = await toChunks(json, this.#chunkDocLimit());
-          await this.#storeChunks(db, docs, id);
-          chunks = docs.map((c) => c._id);
-        }
-        const r = await db.put(encode(id, next, raw && !raw._deleted ? raw._rev : undefined, chunks));
-        this.#stored(id, r.rev, next);
-        return;
-      } catch (error) {
-        if ((error as { status?: number }).status !== 409) throw toFeatError(error, { key: id });
-      }
-    }
-    throw new FeatConflictError(
-      'conflict',
-      `"${id}" kept changing on the server while its conflict was resolved (${this.#ctx.conflictRetries + 1} attempts); try again`,
-      { key: id },
-    );
+    const { resolveWrite } = await import('./resolve-write.js');
+    await resolveWrite(db, id, op, {
+      read: (d, key) => this.#read(d, key),
+      valueOf: (d, raw) => this.valueOf(d, raw),
+      chunkIfLarge: (d, key, next) => this.chunkIfLarge(d, key, next),
+      stored: (key, rev, next) => this.#stored(key, rev, next),
+      resolver: this.#ctx.onConflict ?? latestWriteWins,
+      retries: this.#ctx.conflictRetries,
+      isOwn: this.#ctx.isOwn,
+      emit: this.#ctx.emitConflict,
+    });
   }
 }

@@ -1,4 +1,3 @@
-import { splitBulkDocs } from './body-limit.js';
 import { discard, jsonErrorResponse } from './responses.js';
 
 /** The parts of the session the transport needs. */
@@ -89,7 +88,9 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     }
     const method = (init.method ?? 'GET').toUpperCase();
     if (method === 'POST' && typeof init.body === 'string' && /\/_bulk_docs(\?|$)/.test(url)) {
-      return splitBulkDocs(url, init, init.body, maxRequestBytes, authed);
+      const body = init.body;
+      // Loaded on first use: most apps never send a body near the limit.
+      return import('./body-limit.js').then((m) => m.splitBulkDocs(url, init, body, maxRequestBytes, authed));
     }
     return authed(url, init);
   };
