@@ -155,7 +155,8 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
       return new FeatError('bad_response', `The server sent a body that is not JSON: ${reason}`, { ...context, cause: error });
     }
     if (status !== undefined && status > 0) {
-      return httpError(status, { ...context, cause: error, reason });
+      const url = context.url ?? (typeof (e as { url?: unknown }).url === 'string' ? (e as { url: string }).url : undefined);
+      return httpError(status, { ...context, ...(url === undefined ? {} : { url }), cause: error, reason });
     }
     if (e.name === 'unknown_error' || NETWORK_FAILURE.test(String(reason)) || NETWORK_FAILURE.test(causeCode(error))) {
       return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${HINTS.network})`, {

@@ -342,8 +342,7 @@ export class DocumentStore {
     try {
       written = await db.bulkDocs(todo.map(({ id, op, chunks }) => encode(id, op, this.#known.rev(id), chunks)));
     } catch (error) {
-      const failure = toFeatError(error);
-      return batch.map((b, i) => (skip.has(b.id) ? undefined : (results[i] ?? failure)));
+      return batch.map((b, i) => (skip.has(b.id) ? undefined : (results[i] ?? toFeatError(error, { key: b.id }))));
     }
     await Promise.all(
       todo.map(async ({ id, op, i }, j) => {

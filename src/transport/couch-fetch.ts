@@ -1,4 +1,4 @@
-import { discard, jsonErrorResponse } from './responses.js';
+import { discard, jsonErrorResponse, jsonResponse } from './responses.js';
 
 /** The parts of the session the transport needs. */
 export interface CouchAuth {
@@ -77,7 +77,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
       response = await send(url, init, next);
     }
     if (response.status !== 401) auth.succeeded?.();
-    return normalizeErrorBody(response);
+    return normalizeErrorBody(response, url);
   }
 
   return async function couchFetch(input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> {
@@ -96,21 +96,24 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
   };
 }
 
-/** CouchDB always answers JSON; anything else (an HTML error page from a proxy) becomes a JSON error with the same status. */
-async function normalizeErrorBody(response: Response): Promise<Response> {
+/**
+ * CouchDB always answers JSON; anything else (an HTML error page from a proxy) becomes a JSON error with the same
+ * status. Error bodies also get the request URL, which PouchDB copies onto its error (so ours can carry it).
+ */
+async function normalizeErrorBody(response: Response, url: string): Promise<Response> {
   if (response.ok) return response;
-  const type = response.headers.get('content-type') ?? '';
-  if (type.includes('json')) return response;
   const text = await response.text().catch(() => '');
-  if (text) {
-    try {
-      JSON.parse(text);
-      return new Response(text, { status: response.status, headers: { 'content-type': 'application/json' } });
-    } catch {
-      // fall through: not JSON
-    }
+  let body: Record<string, unknown> | undefined;
+  try {
+    const parsed: unknown = JSON.parse(text);
+    if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) body = parsed as Record<string, unknown>;
+  } catch {
+    // not JSON
   }
-  const title = /<title>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
-  const name = response.status === 413 ? 'too_large' : response.status >= 500 ? 'server_error' : 'http_error';
-  return jsonErrorResponse(response.status, name, title || `HTTP ${response.status} with a non-JSON body`);
+  if (!body) {
+    const title = /<title>([^<]*)<\/title>/i.exec(text)?.[1]?.trim();
+    const error = response.status === 413 ? 'too_large' : response.status >= 500 ? 'server_error' : 'http_error';
+    body = { error, reason: title || `HTTP ${response.status} with a non-JSON body` };
+  }
+  return jsonResponse(response.status, { ...body, url: url.split('?')[0] });
 }

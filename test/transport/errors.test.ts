@@ -146,19 +146,15 @@ describe('server failures → server', () => {
     await expect(c.store.get('k')).resolves.toBe('v3');
   });
 
-  // BUG (src/store/store.ts, #writeBatch): when the whole _bulk_docs request fails, every write of the batch gets
-  // `toFeatError(error)` without `{ key }`, so a failed set('k') carries no key. Issue 3: errors carry "cause,
-  // status, key and URL". Remove `.fails` once the store attaches each item's id.
-  it.fails('a failed write carries its key', async () => {
+  // Issue 3: errors carry cause, status, key and URL — also when the whole _bulk_docs request fails.
+  it('a failed write carries its key', async () => {
     const { c, db } = await seeded('write500key');
     server.use(http.post(`${db}/_bulk_docs`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 }), { once: true }));
     const error = await rejectsWith(c.store.set('k', 'v2'), 'server');
     expect(error.key).toBe('k');
   });
 
-  // BUG (src/store/store.ts, #read / #allDocs / #writeBatch): no store error has `url` set (toFeatError is never
-  // given one, and PouchDB's errors do not carry it). Issue 3 asks for the URL to be attached.
-  it.fails('a failed read carries the URL of the request', async () => {
+  it('a failed read carries the URL of the request', async () => {
     const { c, db } = await seeded('read500url');
     server.use(http.get(`${db}/k`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 }), { once: true }));
     const error = await rejectsWith(c.store.get('k'), 'server');
