@@ -2,14 +2,13 @@ import type { FeatApi } from './api/index.js';
 import { lazyApi } from './api-lazy.js';
 import { closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
 import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './options.js';
-import { defaultAdapter, openLocal, openRemote } from './pouch.js';
+import { openRemote } from './pouch.js';
 import { createAuthSource } from './session/auth.js';
 import { SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
 import { DocumentStore, type ConflictEvent } from './store/store.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
-import type { PushTracker } from './sync/push-tracker.js';
-import type { Replicator } from './sync/replicator.js';
+import type { LocalFirst } from './sync/local-first.js';
 import type { SyncEvents, SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
 import { createCouchFetch } from './transport/couch-fetch.js';
@@ -45,13 +44,7 @@ export interface FeatClient {
   logout(options?: LogoutOptions): Promise<void>;
 }
 
-const SYNCED_MARKER = '_local/feat-synced';
 const OWN_REVS_MAX = 20_000;
-
-interface Replication {
-  replicator: Replicator;
-  tracker: PushTracker;
-}
 
 class Client implements FeatClient {
   readonly store: DocumentStore;
@@ -66,16 +59,12 @@ class Client implements FeatClient {
   #emitter: Emitter<SyncEvents>;
   #ready: Promise<Session> | undefined;
   #remote: Db | undefined;
-  #local: Db | undefined;
-  #localName: string | undefined;
-  #replication: Replication | undefined;
+  #localFirst: LocalFirst | undefined;
   #watcher: LazyWatch;
   #ownRevs = new Set<string>();
   #closing: Promise<void> | undefined;
   #paused = false;
-  #remoteStatus: SyncStatus = 'idle';
-  #conflictChain: Promise<void> = Promise.resolve();
-  #onOnline = () => this.#replication?.replicator.kick();
+  #status: SyncStatus = 'idle';
 
   constructor(options: FeatClientOptions) {
     this.#options = resolveOptions(options);
@@ -94,9 +83,20 @@ class Client implements FeatClient {
       signal: this.#lifetime.signal,
     });
     const session = this.#sessionSource;
+    // Remote mode has no replication to report on its connection: its requests do.
+    const tracked: typeof fetch = async (input, init) => {
+      try {
+        const response = await o.fetch(input, init);
+        if (o.mode === 'remote' && this.session) this.#setStatus(response.status >= 500 ? 'error' : 'idle');
+        return response;
+      } catch (error) {
+        if (o.mode === 'remote' && this.session && !init?.signal?.aborted) this.#setStatus('offline');
+        throw error;
+      }
+    };
     this.#couchFetch = createCouchFetch({
       couchUrl: o.couchUrl,
-      fetch: o.fetch,
+      fetch: tracked,
       maxRequestBytes: o.maxRequestBytes,
       auth: {
         headers: () => session.headers(),
@@ -130,8 +130,8 @@ class Client implements FeatClient {
       queued: () => this.store.pendingWrites,
       flush: () => this.store.flush(),
       ready: () => this.ready(),
-      replication: () => this.#replication,
-      remoteStatus: () => this.#remoteStatus,
+      localFirst: () => this.#localFirst,
+      status: () => this.#status,
       setPaused: (paused) => this.#setPaused(paused),
     });
   }
@@ -152,113 +152,59 @@ class Client implements FeatClient {
   async #db(): Promise<Db> {
     if (this.#closing) throw closedError();
     await this.ready();
-    const db = this.#options.mode === 'remote' ? this.#remote : this.#local;
+    const db = this.#options.mode === 'remote' ? this.#remote : this.#localFirst?.local;
     if (!db || this.#closing) throw closedError();
     return db;
   }
 
+  /** Token (single flight) and bootstrap: the user and their database exist. */
+  async #connect(): Promise<Session> {
+    const o = this.#options;
+    const state = await this.#sessionSource.get();
+    const { bootstrap } = await import('./session/bootstrap.js');
+    await bootstrap({
+      couchUrl: o.couchUrl,
+      dbName: state.dbName,
+      userName: state.userName,
+      fetch: this.#couchFetch,
+      timeout: o.bootstrapTimeout,
+      signal: this.#lifetime.signal,
+    });
+    if (this.#closing) throw closedError();
+    return { userName: state.userName, dbName: state.dbName };
+  }
+
   async #start(): Promise<Session> {
     const o = this.#options;
-    const signal = this.#lifetime.signal;
-    this.#setRemoteStatus('connecting');
+    this.#setStatus('connecting');
     try {
-      const state = await this.#sessionSource.get();
-      const { bootstrap } = await import('./session/bootstrap.js');
-      await bootstrap({
-        couchUrl: o.couchUrl,
-        dbName: state.dbName,
-        userName: state.userName,
-        fetch: this.#couchFetch,
-        timeout: o.bootstrapTimeout,
-        signal,
-      });
-      if (this.#closing) throw closedError();
-      const remote = openRemote(`${o.couchUrl}/${encodeURIComponent(state.dbName)}`, this.#couchFetch);
-      this.#remote = remote;
-      if (o.mode === 'local-first') await this.#startLocal(state.dbName, remote);
-      this.#setRemoteStatus('idle');
-      this.session = { userName: state.userName, dbName: state.dbName };
+      if (o.mode === 'local-first') {
+        // The replication layer loads while the token is fetched (remote-mode apps never load it).
+        const { LocalFirst } = await import('./sync/local-first.js');
+        this.#localFirst ??= new LocalFirst({
+          options: o,
+          store: this.store,
+          connect: () => this.#connect(),
+          couchFetch: this.#couchFetch,
+          status: (status) => this.#emitter.emit('status', status),
+          error: (error) => this.#reportError(error),
+          conflict: (event) => this.#emitter.emit('conflict', event),
+          signal: this.#lifetime.signal,
+        });
+        if (this.#paused) this.#localFirst.setPaused(true);
+        this.session = await this.#localFirst.open();
+      } else {
+        const session = await this.#connect();
+        this.#remote = openRemote(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#couchFetch);
+        this.session = session;
+        this.#setStatus('idle');
+      }
       return this.session;
     } catch (error) {
       const failure = toFeatError(error);
-      this.#setRemoteStatus(failure.code === 'network' ? 'offline' : failure.code === 'unauthorized' || failure.code === 'forbidden' ? 'denied' : 'error');
+      this.#setStatus(failure.code === 'network' ? 'offline' : failure.code === 'unauthorized' || failure.code === 'forbidden' ? 'denied' : 'error');
       throw failure;
     }
-  }
-
-  async #startLocal(dbName: string, remote: Db): Promise<void> {
-    const o = this.#options;
-    const adapter = o.local?.adapter ?? defaultAdapter();
-    const name =
-      o.local?.name ?? (adapter === 'memory' ? `feat-${dbName}-${Math.random().toString(36).slice(2, 10)}` : `feat-${dbName}`);
-    // The replication layer loads while the replica opens (remote-mode apps never load it).
-    const [local, { PushTracker }, { Replicator }] = await Promise.all([
-      openLocal(name, adapter),
-      import('./sync/push-tracker.js'),
-      import('./sync/replicator.js'),
-    ]);
-    this.#local = local;
-    this.#localName = name;
-    const tracker = new PushTracker(local, remote);
-    const replicator = new Replicator(local, remote, {
-      status: (status) => this.#emitter.emit('status', status),
-      error: (error) => this.#reportError(error),
-      pulled: (docs) => {
-        for (const doc of docs) {
-          tracker.pulled(doc._id, doc._rev);
-          this.store.forget(doc._id);
-        }
-        this.#resolveConflicts(local, docs.map((d) => d._id));
-      },
-      pushed: () => undefined,
-    });
-    // A device that has never synced waits for its first pull, so that first reads see the user's data.
-    const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
-    if (!synced) await this.#initialPull(local, remote, tracker);
-    if (this.#closing) throw closedError();
-    this.#replication = { replicator, tracker };
-    if (!this.#paused) replicator.start();
-    globalThis.addEventListener?.('online', this.#onOnline);
-  }
-
-  async #initialPull(local: Db, remote: Db, tracker: PushTracker): Promise<void> {
-    const rep = (local as unknown as { replicate: { from(db: Db, o: object): PromiseLike<unknown> & { cancel(): void; on(e: string, l: (i: never) => void): void } } })
-      .replicate.from(remote, { batch_size: 100 });
-    rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
-      for (const doc of info.docs ?? []) tracker.pulled(doc._id, doc._rev);
-    });
-    const timer = setTimeout(() => rep.cancel(), this.#options.initialSyncTimeout);
-    try {
-      await rep;
-      await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
-    } catch (error) {
-      // Offline or failing: start with what is local; live sync catches up.
-      const failure = toFeatError(error);
-      if (failure.code !== 'network') this.#reportError(failure);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  #resolveConflicts(local: Db, ids: string[]): void {
-    this.#conflictChain = this.#conflictChain.then(async () => {
-      // Loaded on first use: only replicated documents with conflicts need it.
-      const { resolveLeaves } = await import('./sync/resolve-leaves.js');
-      for (const id of ids) {
-        if (this.#closing) return;
-        try {
-          await resolveLeaves(
-            local,
-            id,
-            this.#options.onConflict,
-            (event) => this.#emitter.emit('conflict', event),
-            (doc) => this.store.valueOf(local, doc),
-          );
-        } catch (error) {
-          this.#reportError(toFeatError(error, { key: id }));
-        }
-      }
-    });
   }
 
   #rememberOwn(id: string, rev: string): void {
@@ -274,19 +220,17 @@ class Client implements FeatClient {
     }
   }
 
-  #setRemoteStatus(status: SyncStatus): void {
-    if (this.#options.mode !== 'remote' || this.#remoteStatus === status) return;
-    this.#remoteStatus = status;
+  /** The status while there is no replication: remote mode, or local-first before it connects. */
+  #setStatus(status: SyncStatus): void {
+    if (this.#localFirst?.replicator || this.#status === status) return;
+    this.#status = status;
     this.#emitter.emit('status', status);
   }
 
   #setPaused(paused: boolean): void {
     if (this.#closing) return;
     this.#paused = paused;
-    const rep = this.#replication?.replicator;
-    if (!rep) return;
-    if (paused) void rep.stop();
-    else rep.start();
+    this.#localFirst?.setPaused(paused);
   }
 
   close(): Promise<void> {
@@ -297,24 +241,18 @@ class Client implements FeatClient {
   async #close(): Promise<void> {
     // Writes made before close() are stored first; a failure of theirs was already reported to their callers.
     await this.store.flush().catch(() => undefined);
-    await this.#conflictChain;
-    globalThis.removeEventListener?.('online', this.#onOnline);
-    await this.#replication?.replicator.stop();
-    await this.#watcher.close();
     this.#lifetime.abort(closedError());
-    await Promise.allSettled([this.#local?.close(), this.#remote?.close()]);
+    await this.#watcher.close();
+    await this.#localFirst?.close();
+    await this.#remote?.close().catch(() => undefined);
+    this.#setStatus('paused');
     this.#emitter.clear();
   }
 
   async logout(options: LogoutOptions = {}): Promise<void> {
     if (typeof options !== 'object' || options === null) throw new TypeError('logout() takes an options object');
     await this.close();
-    if (options.destroyLocal && this.#localName) {
-      const adapter = this.#options.local?.adapter ?? defaultAdapter();
-      const db = await openLocal(this.#localName, adapter);
-      await db.destroy();
-      this.#localName = undefined;
-    }
+    if (options.destroyLocal) await this.#localFirst?.destroy();
     this.session = undefined;
   }
 }

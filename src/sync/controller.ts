@@ -1,8 +1,7 @@
 import { FeatError, FeatValidationError } from '../errors.js';
 import { anySignal, sleep, throwIfAborted } from '../util/abort.js';
 import type { Emitter } from '../util/emitter.js';
-import type { PushTracker } from './push-tracker.js';
-import type { Replicator } from './replicator.js';
+import type { LocalFirst } from './local-first.js';
 import type { SyncEvents, SyncStatus } from './status.js';
 
 export interface WaitForPushOptions {
@@ -29,10 +28,10 @@ export interface SyncControllerDeps {
   queued(): number;
   flush(): Promise<void>;
   ready(): Promise<unknown>;
-  /** Local-first parts, once ready (undefined in remote mode). */
-  replication(): { replicator: Replicator; tracker: PushTracker } | undefined;
-  /** Remote-mode status. */
-  remoteStatus(): SyncStatus;
+  /** Local-first mode: the replica and its replication (undefined in remote mode). */
+  localFirst(): LocalFirst | undefined;
+  /** The status while there is no replication (remote mode, or before local-first connects). */
+  status(): SyncStatus;
   setPaused(paused: boolean): void;
 }
 
@@ -44,7 +43,7 @@ export class SyncController implements FeatSync {
   }
 
   get status(): SyncStatus {
-    return this.#deps.replication()?.replicator.status ?? this.#deps.remoteStatus();
+    return this.#deps.localFirst()?.status ?? this.#deps.status();
   }
 
   on<K extends 'status' | 'conflict' | 'error'>(event: K, listener: (event: SyncEvents[K]) => void): () => void {
@@ -55,10 +54,10 @@ export class SyncController implements FeatSync {
   }
 
   async pending(): Promise<number> {
-    const rep = this.#deps.replication();
+    const tracker = this.#deps.localFirst()?.tracker;
     const queued = this.#deps.queued();
-    if (!rep) return queued;
-    return queued + (await rep.tracker.count());
+    if (!tracker) return queued;
+    return queued + (await tracker.count());
   }
 
   async waitForPush(options: WaitForPushOptions = {}): Promise<void> {
@@ -79,17 +78,17 @@ export class SyncController implements FeatSync {
     try {
       await race(this.#deps.ready(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
       await race(this.#deps.flush(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
-      const rep = this.#deps.replication();
-      if (!rep) return;
-      const target = await rep.tracker.localSeq();
+      const lf = this.#deps.localFirst();
+      if (!lf?.tracker) return;
+      const tracker = lf.tracker;
+      const target = await tracker.localSeq();
       for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
         if (signal.aborted) fail();
-        if (rep.tracker.verifiedSeq >= target) return;
-        const status = rep.replicator.status;
-        if (status === 'idle' || status === 'active') {
+        if (tracker.verifiedSeq >= target) return;
+        if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
           try {
-            await rep.tracker.verify();
-            if (rep.tracker.verifiedSeq >= target) return;
+            await tracker.verify();
+            if (tracker.verifiedSeq >= target) return;
           } catch {
             // offline again: keep waiting
           }

@@ -1,4 +1,4 @@
-import { toFeatError } from '../errors.js';
+import { FeatError, toFeatError } from '../errors.js';
 import type { Db } from '../store/db.js';
 
 const MARKER = '_local/feat-push';
@@ -21,14 +21,14 @@ interface LocalChange {
  */
 export class PushTracker {
   #local: Db;
-  #remote: RemoteWithRevsDiff;
+  /** The server's database, once connected. */
+  remote: Db | undefined;
   #verifiedSeq = 0;
   #loaded: Promise<void> | undefined;
   #pulled = new Map<string, string>();
 
-  constructor(local: Db, remote: Db) {
+  constructor(local: Db) {
     this.#local = local;
-    this.#remote = remote as RemoteWithRevsDiff;
   }
 
   /** A revision that came from the server. */
@@ -80,7 +80,8 @@ export class PushTracker {
       for (const c of batch) Object.defineProperty(diff, c.id, { value: [c.rev], enumerable: true });
       let missing: Record<string, { missing?: string[] }>;
       try {
-        missing = await this.#remote.revsDiff(diff);
+        if (!this.remote) throw new FeatError('network', 'Not connected to the server yet');
+        missing = await (this.remote as RemoteWithRevsDiff).revsDiff(diff);
       } catch (error) {
         throw toFeatError(error);
       }

@@ -46,7 +46,17 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     for (const [name, value] of Object.entries(credentials)) headers.set(name, value);
     // No client may grant itself roles; the proxy overwrites this anyway.
     headers.delete('X-Auth-CouchDB-Roles');
-    const response = await options.fetch(url, { ...init, headers, credentials: 'omit', redirect: 'manual' });
+    const request = { ...init, headers, credentials: 'omit', redirect: 'manual' } as const;
+    let response: Response;
+    try {
+      response = await options.fetch(url, request);
+    } catch (error) {
+      // A kept-alive connection the server had just closed fails at once: try once more on a fresh one.
+      // (Writes are safe to repeat: a write that did land comes back as a conflict with identical content.)
+      if (init.signal?.aborted || !(error instanceof TypeError)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      response = await options.fetch(url, request);
+    }
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
       return jsonErrorResponse(
         response.status || 502,

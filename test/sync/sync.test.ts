@@ -187,4 +187,48 @@ describe('local-first sync', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   }, 30_000);
+
+  it('an app started offline opens the replica it used before, works, and syncs once the server is back', async () => {
+    const user = uniqueUser();
+    const dir = mkdtempSync(join(tmpdir(), 'feat-offline-start-'));
+    try {
+      const name = join(dir, 'replica');
+      const first = device(user, { local: { adapter: 'leveldb', name } });
+      await first.store.set('draft', 'v1');
+      await first.sync.waitForPush({ timeout: 10_000 });
+      await first.close();
+      await emu.suspend();
+      let reopened: FeatClient;
+      try {
+        reopened = device(user, { local: { adapter: 'leveldb', name } });
+        const session = await reopened.ready();
+        expect(session.userName).toBe(user);
+        expect(reopened.sync.status).toBe('offline');
+        expect(await reopened.store.get('draft')).toBe('v1');
+        await reopened.store.set('draft', 'v2 written offline');
+        expect(await reopened.sync.pending()).toBe(1);
+      } finally {
+        await emu.resume();
+      }
+      await reopened.sync.waitForPush({ timeout: 30_000 });
+      const other = device(user);
+      await other.ready();
+      expect(await other.store.get('draft')).toBe('v2 written offline');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+
+  it('a new device started offline fails ready() with network, and a later ready() succeeds', async () => {
+    const user = uniqueUser();
+    const c = device(user);
+    await emu.suspend();
+    try {
+      await expect(c.ready()).rejects.toMatchObject({ code: 'network' });
+      expect(c.sync.status).toBe('offline');
+    } finally {
+      await emu.resume();
+    }
+    await expect(c.ready()).resolves.toMatchObject({ userName: user });
+  }, 30_000);
 });

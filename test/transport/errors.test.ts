@@ -107,9 +107,18 @@ describe('unreachable servers → network', () => {
     await expect(c.store.get('k')).resolves.toBe('v1');
   });
 
-  it('a connection reset on one request (msw) → network', async () => {
-    const { c, db } = await seeded('reset');
+  it('a connection reset on one attempt is retried once on a fresh connection', async () => {
+    const { c, db } = await seeded('reset-once');
     server.use(http.get(`${db}/k`, () => HttpResponse.error(), { once: true }));
+    await expect(c.store.get('k')).resolves.toBe('v1');
+  });
+
+  it('a connection reset twice in a row (msw) → network; the next read works', async () => {
+    const { c, db } = await seeded('reset');
+    server.use(
+      http.get(`${db}/k`, () => HttpResponse.error(), { once: true }),
+      http.get(`${db}/k`, () => HttpResponse.error(), { once: true }),
+    );
     await rejectsWith(c.store.get('k'), 'network');
     await expect(c.store.get('k')).resolves.toBe('v1');
   });

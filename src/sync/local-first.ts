@@ -1,0 +1,258 @@
+import { closedError, toFeatError, type FeatError } from '../errors.js';
+import type { ResolvedOptions } from '../options.js';
+import { defaultAdapter, openLocal, openRemote } from '../pouch.js';
+import type { Session } from '../session/session.js';
+import type { Db } from '../store/db.js';
+import type { ConflictEvent, DocumentStore } from '../store/store.js';
+import { sleep } from '../util/abort.js';
+import { PushTracker } from './push-tracker.js';
+import { backOff, Replicator } from './replicator.js';
+import type { SyncStatus } from './status.js';
+
+const SYNCED_MARKER = '_local/feat-synced';
+const SESSION_MARKER = '_local/feat-session';
+
+export interface LocalFirstDeps {
+  options: ResolvedOptions;
+  store: DocumentStore;
+  /** Session + bootstrap; rejects with `network` when the server cannot be reached. */
+  connect(): Promise<Session>;
+  couchFetch: typeof fetch;
+  status(status: SyncStatus): void;
+  error(error: FeatError): void;
+  conflict(event: ConflictEvent): void;
+  signal: AbortSignal;
+}
+
+/** Where the last session of this device is remembered, so an app started offline reopens its replica. */
+function lastSessionKey(options: ResolvedOptions): string {
+  return `feat:last-session:${options.couchUrl}`;
+}
+
+function storage(): Storage | undefined {
+  try {
+    return globalThis.localStorage ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Local-first mode: the local replica (opened first, usable offline), live replication once the server is
+ * reachable (reconnecting with backoff), the first pull of a new device, and replication conflicts.
+ */
+export class LocalFirst {
+  local: Db | undefined;
+  localName: string | undefined;
+  tracker: PushTracker | undefined;
+  replicator: Replicator | undefined;
+  #deps: LocalFirstDeps;
+  #remote: Db | undefined;
+  #status: SyncStatus = 'connecting';
+  #paused = false;
+  #conflictChain: Promise<void> = Promise.resolve();
+  #reconnecting = false;
+  #wake: (() => void) | undefined;
+  #onOnline = () => {
+    this.#wake?.();
+    this.replicator?.kick();
+  };
+
+  constructor(deps: LocalFirstDeps) {
+    this.#deps = deps;
+  }
+
+  get status(): SyncStatus {
+    return this.replicator?.status ?? this.#status;
+  }
+
+  /**
+   * Connects and opens the replica. Offline, a device that has used a replica before opens it from what it
+   * remembers and connects in the background; a device with nothing local fails with `network`.
+   */
+  async open(): Promise<Session> {
+    globalThis.addEventListener?.('online', this.#onOnline);
+    let session: Session;
+    try {
+      session = await this.#deps.connect();
+    } catch (error) {
+      const failure = toFeatError(error);
+      const last = failure.code === 'network' ? await this.#lastSession() : undefined;
+      if (!last) {
+        this.#setStatus(failure.code === 'network' ? 'offline' : 'error');
+        throw failure;
+      }
+      await this.#openReplica(last);
+      this.#setStatus('offline');
+      void this.#reconnect(last);
+      return last;
+    }
+    await this.#openReplica(session);
+    await this.#attach(session);
+    return session;
+  }
+
+  async #lastSession(): Promise<Session | undefined> {
+    const o = this.#deps.options;
+    const remembered = storage()?.getItem(lastSessionKey(o));
+    if (remembered) {
+      try {
+        const s = JSON.parse(remembered) as Session;
+        if (typeof s.dbName === 'string' && typeof s.userName === 'string') return s;
+      } catch {
+        // ignore a damaged entry
+      }
+    }
+    // Without localStorage (Node), a replica named explicitly remembers its own session.
+    if (o.local?.name && (o.local.adapter ?? defaultAdapter()) !== 'memory') {
+      const db = await openLocal(o.local.name, o.local.adapter ?? defaultAdapter());
+      const doc = (await db.get(SESSION_MARKER).catch(() => undefined)) as unknown as Session | undefined;
+      await db.close();
+      if (doc && typeof doc.dbName === 'string') return { userName: doc.userName, dbName: doc.dbName };
+    }
+    return undefined;
+  }
+
+  async #openReplica(session: Session): Promise<void> {
+    const o = this.#deps.options;
+    const adapter = o.local?.adapter ?? defaultAdapter();
+    const name =
+      o.local?.name ??
+      (adapter === 'memory' ? `feat-${session.dbName}-${Math.random().toString(36).slice(2, 10)}` : `feat-${session.dbName}`);
+    const local = await openLocal(name, adapter);
+    if (this.#deps.signal.aborted) {
+      await local.close();
+      throw closedError();
+    }
+    this.local = local;
+    this.localName = name;
+    this.tracker = new PushTracker(local);
+  }
+
+  /** Starts replication with the server (the session is known to work). */
+  async #attach(session: Session): Promise<void> {
+    const local = this.local!;
+    const tracker = this.tracker!;
+    const o = this.#deps.options;
+    const remote = openRemote(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#deps.couchFetch);
+    this.#remote = remote;
+    tracker.remote = remote;
+    storage()?.setItem(lastSessionKey(o), JSON.stringify(session));
+    const marker = (await local.get(SESSION_MARKER).catch(() => undefined)) as { _rev?: string } | undefined;
+    await local.put({ _id: SESSION_MARKER, ...(marker?._rev ? { _rev: marker._rev } : {}), ...session } as never).catch(() => undefined);
+    // A device that has never synced waits for its first pull, so that first reads see the user's data.
+    const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
+    if (!synced) await this.#initialPull(local, remote, tracker);
+    if (this.#deps.signal.aborted) throw closedError();
+    const replicator = new Replicator(local, remote, {
+      status: (status) => this.#deps.status(status),
+      error: (error) => this.#deps.error(error),
+      pulled: (docs) => {
+        for (const doc of docs) {
+          tracker.pulled(doc._id, doc._rev);
+          this.#deps.store.forget(doc._id);
+        }
+        this.#resolveConflicts(local, docs.map((d) => d._id));
+      },
+      pushed: () => undefined,
+    });
+    this.replicator = replicator;
+    if (!this.#paused) replicator.start();
+  }
+
+  /** Offline start: keep trying to connect, with backoff (and at once when the browser comes back online). */
+  async #reconnect(expected: Session): Promise<void> {
+    if (this.#reconnecting) return;
+    this.#reconnecting = true;
+    for (let delay = 0; !this.#deps.signal.aborted; ) {
+      delay = backOff(delay);
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        sleep(delay, this.#deps.signal).then(resolve, resolve);
+      });
+      if (this.#deps.signal.aborted) break;
+      try {
+        const session = await this.#deps.connect();
+        if (session.dbName !== expected.dbName) {
+          this.#setStatus('denied');
+          this.#deps.error(
+            toFeatError({ status: 403, reason: `The account now signed in (${session.userName}) is not the one whose replica was opened offline; call logout() and create a new client` }),
+          );
+          break;
+        }
+        await this.#attach(session);
+        break;
+      } catch (error) {
+        const failure = toFeatError(error);
+        if (failure.code !== 'network') this.#deps.error(failure);
+        this.#setStatus(failure.code === 'network' ? 'offline' : 'error');
+      }
+    }
+    this.#reconnecting = false;
+  }
+
+  async #initialPull(local: Db, remote: Db, tracker: PushTracker): Promise<void> {
+    const rep = (local as unknown as { replicate: { from(db: Db, o: object): PromiseLike<unknown> & { cancel(): void; on(e: string, l: (i: never) => void): void } } })
+      .replicate.from(remote, { batch_size: 100 });
+    rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
+      for (const doc of info.docs ?? []) tracker.pulled(doc._id, doc._rev);
+    });
+    const timer = setTimeout(() => rep.cancel(), this.#deps.options.initialSyncTimeout);
+    try {
+      await rep;
+      await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
+    } catch (error) {
+      // Offline or failing: start with what is local; live sync catches up.
+      const failure = toFeatError(error);
+      if (failure.code !== 'network') this.#deps.error(failure);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #resolveConflicts(local: Db, ids: string[]): void {
+    this.#conflictChain = this.#conflictChain.then(async () => {
+      // Loaded on first use: only replicated documents with conflicts need it.
+      const { resolveLeaves } = await import('./resolve-leaves.js');
+      for (const id of ids) {
+        if (this.#deps.signal.aborted) return;
+        try {
+          await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => this.#deps.store.valueOf(local, doc));
+        } catch (error) {
+          this.#deps.error(toFeatError(error, { key: id }));
+        }
+      }
+    });
+  }
+
+  #setStatus(status: SyncStatus): void {
+    if (this.replicator || this.#status === status) return;
+    this.#status = status;
+    this.#deps.status(status);
+  }
+
+  setPaused(paused: boolean): void {
+    this.#paused = paused;
+    if (!this.replicator) return;
+    if (paused) void this.replicator.stop();
+    else this.replicator.start();
+  }
+
+  /** Stops replication and closes the databases (pending writes were flushed by the caller). */
+  async close(): Promise<void> {
+    globalThis.removeEventListener?.('online', this.#onOnline);
+    this.#wake?.();
+    await this.#conflictChain;
+    await this.replicator?.stop();
+    await Promise.allSettled([this.local?.close(), this.#remote?.close()]);
+  }
+
+  /** Deletes the local replica and forgets the session this device remembered. */
+  async destroy(): Promise<void> {
+    storage()?.removeItem(lastSessionKey(this.#deps.options));
+    if (!this.localName) return;
+    const db = await openLocal(this.localName, this.#deps.options.local?.adapter ?? defaultAdapter());
+    await db.destroy();
+    this.localName = undefined;
+  }
+}
