@@ -72,22 +72,34 @@ export class LocalFirst {
    */
   async open(): Promise<Session> {
     globalThis.addEventListener?.('online', this.#onOnline);
+    // A replica that has synced before opens at once and catches up live; the connection is made in the background.
+    const last = await this.#lastSession();
+    if (last) {
+      await this.#openReplica(last);
+      if (await this.local!.get(SYNCED_MARKER).catch(() => undefined)) {
+        void this.#reconnect(last, true);
+        return last;
+      }
+    }
     let session: Session;
     try {
       session = await this.#deps.connect();
     } catch (error) {
       const failure = toFeatError(error);
-      const last = failure.code === 'network' ? await this.#lastSession() : undefined;
-      if (!last) {
+      if (failure.code !== 'network' || !last) {
         this.#setStatus(failure.code === 'network' ? 'offline' : 'error');
         throw failure;
       }
-      await this.#openReplica(last);
+      // Offline with a replica that never finished its first pull: use what it has.
       this.#setStatus('offline');
-      void this.#reconnect(last);
+      void this.#reconnect(last, false);
       return last;
     }
-    await this.#openReplica(session);
+    if (last && last.dbName !== session.dbName) {
+      await this.local?.close();
+      this.local = undefined;
+    }
+    if (!this.local) await this.#openReplica(session);
     await this.#attach(session);
     return session;
   }
@@ -161,15 +173,17 @@ export class LocalFirst {
   }
 
   /** Offline start: keep trying to connect, with backoff (and at once when the browser comes back online). */
-  async #reconnect(expected: Session): Promise<void> {
+  async #reconnect(expected: Session, now: boolean): Promise<void> {
     if (this.#reconnecting) return;
     this.#reconnecting = true;
-    for (let delay = 0; !this.#deps.signal.aborted; ) {
-      delay = backOff(delay);
-      await new Promise<void>((resolve) => {
-        this.#wake = resolve;
-        sleep(delay, this.#deps.signal).then(resolve, resolve);
-      });
+    for (let delay = 0, first = true; !this.#deps.signal.aborted; first = false) {
+      if (!(first && now)) {
+        delay = backOff(delay);
+        await new Promise<void>((resolve) => {
+          this.#wake = resolve;
+          sleep(delay, this.#deps.signal).then(resolve, resolve);
+        });
+      }
       if (this.#deps.signal.aborted) break;
       try {
         const session = await this.#deps.connect();

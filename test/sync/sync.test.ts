@@ -183,6 +183,7 @@ describe('local-first sync', () => {
       const c = device(user, { local: { adapter: 'leveldb', name: join(dir, 'kept') } });
       await c.ready();
       expect(await c.store.get('kept')).toBe(1);
+      await c.close();
     } finally {
       rmSync(dir, { recursive: true, force: true });
     }
@@ -203,7 +204,7 @@ describe('local-first sync', () => {
         reopened = device(user, { local: { adapter: 'leveldb', name } });
         const session = await reopened.ready();
         expect(session.userName).toBe(user);
-        expect(reopened.sync.status).toBe('offline');
+        await waitFor(() => reopened.sync.status === 'offline', 10_000, 'offline status');
         expect(await reopened.store.get('draft')).toBe('v1');
         await reopened.store.set('draft', 'v2 written offline');
         expect(await reopened.sync.pending()).toBe(1);
@@ -211,6 +212,7 @@ describe('local-first sync', () => {
         await emu.resume();
       }
       await reopened.sync.waitForPush({ timeout: 30_000 });
+      await reopened.close();
       const other = device(user);
       await other.ready();
       expect(await other.store.get('draft')).toBe('v2 written offline');
