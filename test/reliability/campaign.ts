@@ -1,0 +1,75 @@
+/**
+ * Shared driver of the model-based campaign: the short run (default suite) and the long run (`FEAT_LONG=1`,
+ * `npm run test:long`). Seeded and reproducible: `FEAT_SEED=<seed>` replays a run; the seed is printed up front
+ * and fast-check's failure report repeats it with the shrunk counterexample and its path.
+ */
+import { appendFileSync } from 'node:fs';
+import fc from 'fast-check';
+import { expect } from 'vitest';
+import { collectGarbage, commandsArb, knownBugHits, runSequence, type Config, type RunResult } from './model.js';
+
+export const LONG = process.env.FEAT_LONG === '1';
+
+/** Unhandled rejections seen in this test file's process. */
+export const unhandled: unknown[] = [];
+process.on('unhandledRejection', (reason) => unhandled.push(reason));
+
+export interface CampaignOptions {
+  config: Config;
+  shortRuns: number;
+  longRuns: number;
+  /** Long run: stop starting new sequences after this long (the count run is reported). */
+  longBudgetMs: number;
+  maxCommands?: number;
+}
+
+export async function campaign(o: CampaignOptions): Promise<void> {
+  const seed = process.env.FEAT_SEED ? Number(process.env.FEAT_SEED) : Date.now() ^ (process.pid << 8);
+  const numRuns = Number(process.env.FEAT_RUNS) || (LONG ? o.longRuns : o.shortRuns);
+  const started = Date.now();
+  const results: RunResult[] = [];
+  const heap: number[] = [];
+  console.info(`[reliability] ${o.config}: seed ${seed}, numRuns ${numRuns}${LONG ? ` (long, budget ${o.longBudgetMs} ms)` : ''}`);
+  await collectGarbage();
+  const heapStart = process.memoryUsage().heapUsed;
+  await fc.assert(
+    fc.asyncProperty(commandsArb(o.config, o.maxCommands ?? 14), async ({ clients, cmds }) => {
+      results.push(await runSequence(o.config, clients, cmds, { unhandled }));
+      if (results.length % 10 === 0) {
+        await collectGarbage();
+        heap.push(process.memoryUsage().heapUsed);
+      }
+    }),
+    {
+      seed,
+      numRuns,
+      ...(LONG ? { interruptAfterTimeLimit: o.longBudgetMs, markInterruptAsFailure: false, endOnFailure: true } : { endOnFailure: true }),
+    },
+  );
+  await collectGarbage();
+  const heapEnd = process.memoryUsage().heapUsed;
+  const ms = Date.now() - started;
+  const sum = (f: (r: RunResult) => number) => results.reduce((a, r) => a + f(r), 0);
+  const line = {
+    config: o.config,
+    seed,
+    sequences: results.length,
+    ms,
+    meanRunMs: Math.round(ms / Math.max(1, results.length)),
+    writes: sum((r) => r.writes),
+    acked: sum((r) => r.acked),
+    failed: sum((r) => r.failed),
+    faults: sum((r) => r.faults),
+    heapStartMB: +(heapStart / 2 ** 20).toFixed(1),
+    heapEndMB: +(heapEnd / 2 ** 20).toFixed(1),
+    heapSamplesMB: heap.map((h) => +(h / 2 ** 20).toFixed(1)),
+    unhandled: unhandled.length,
+    knownBugHits,
+  };
+  console.info(`[reliability] ${JSON.stringify(line)}`);
+  if (process.env.FEAT_REPORT) appendFileSync(process.env.FEAT_REPORT, JSON.stringify(line) + '\n');
+  expect(unhandled).toEqual([]);
+  // Memory bounded: every sequence runs on its own emulator and closes its clients, so after GC the heap must not
+  // keep growing with the number of sequences (coarse: < 64 MB over the whole campaign, whatever its length).
+  expect(heapEnd - heapStart).toBeLessThan(64 * 2 ** 20);
+}

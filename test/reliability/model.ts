@@ -1,0 +1,438 @@
+/**
+ * Model-based random testing of convergence and durability (issue 9).
+ *
+ * A sequence of commands (writes by 2–3 clients of one user, network faults, secret rotation, pause/resume, close and
+ * re-open) runs against a fresh emulator. Every write is recorded with the time window in which the SDK stamped it
+ * (`Date.now()` just before and after the synchronous part of `set`/`remove`/`setParts`, which is where `updatedAt` is
+ * taken) and with its outcome (acknowledged, rejected). After healing (network back, sync resumed, `waitForPush` on
+ * every client, convergence awaited with a bound) the invariants are checked:
+ *
+ * 1. every client reads the same keys and values, and so does a fresh remote-mode observer (the server);
+ * 2. no document on the server has `_conflicts`;
+ * 3. per key, the converged value is the value of a write that is not strictly older than any acknowledged write of
+ *    that key (latest `updatedAt` wins; writes in the same millisecond may go either way; a rejected write may or may
+ *    not have landed). In particular every acknowledged write is present or superseded by a later one;
+ * 4. a chunked value (≥ 1.5 MB) reads back byte for byte;
+ * 5. no rejection other than the ones the configuration allows (remote mode: `network` while the server is down).
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import fc from 'fast-check';
+import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
+import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+
+export type Config = 'remote' | 'memory' | 'leveldb';
+
+export type Cmd =
+  | { t: 'set'; c: number; k: string; big: boolean }
+  | { t: 'remove'; c: number; k: string }
+  | { t: 'parts'; c: number; fresh: string[]; keep: string[]; replace: boolean }
+  | { t: 'settle' }
+  | { t: 'delay'; ms: number }
+  | { t: 'suspend' }
+  | { t: 'resume' }
+  | { t: 'rotate' }
+  | { t: 'pause'; c: number }
+  | { t: 'unpause'; c: number }
+  | { t: 'reopen'; c: number };
+
+const KEYS = ['a', 'b', 'c'];
+export const PART_KEY = 'doc';
+const SUBKEYS = ['x', 'y', 'z'];
+
+/** The command generator for a configuration (2–3 clients). */
+export function commandsArb(config: Config, maxCommands = 14): fc.Arbitrary<{ clients: number; cmds: Cmd[] }> {
+  return fc.integer({ min: 2, max: 3 }).chain((clients) => {
+    const c = fc.integer({ min: 0, max: clients - 1 });
+    const k = fc.constantFrom(...KEYS);
+    const subs = fc.subarray(SUBKEYS);
+    const weighted: fc.WeightedArbitrary<Cmd>[] = [
+      { weight: 10, arbitrary: fc.record({ t: fc.constant('set' as const), c, k, big: fc.constant(false) }) },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant('set' as const), c, k, big: fc.constant(true) }) },
+      { weight: 3, arbitrary: fc.record({ t: fc.constant('remove' as const), c, k }) },
+      {
+        weight: 3,
+        arbitrary: fc
+          .record({ c, fresh: subs, keep: subs, replace: fc.boolean() })
+          .map(({ c, fresh, keep, replace }) => ({ t: 'parts' as const, c, fresh, keep: keep.filter((s) => !fresh.includes(s)), replace })),
+      },
+      { weight: 3, arbitrary: fc.constant({ t: 'settle' as const }) },
+      { weight: 3, arbitrary: fc.record({ t: fc.constant('delay' as const), ms: fc.integer({ min: 0, max: 60 }) }) },
+      { weight: 1, arbitrary: fc.constant({ t: 'suspend' as const }) },
+      { weight: 2, arbitrary: fc.constant({ t: 'resume' as const }) },
+      { weight: 1, arbitrary: fc.constant({ t: 'rotate' as const }) },
+    ];
+    if (config !== 'remote') {
+      weighted.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('pause' as const), c }) });
+      weighted.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('unpause' as const), c }) });
+    }
+    if (config !== 'memory') {
+      // A memory replica that is closed is gone, with its unpushed writes: only persistent replicas and remote clients re-open.
+      weighted.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('reopen' as const), c }) });
+    }
+    return fc.record({ clients: fc.constant(clients), cmds: fc.array(fc.oneof(...weighted), { minLength: 1, maxLength: maxCommands }) });
+  });
+}
+
+interface Write {
+  id: string;
+  /** Tag of the value written; `null` = deletion. */
+  tag: string | null;
+  lo: number;
+  hi: number;
+  client: number;
+  state: 'pending' | 'acked' | 'failed';
+  /** A write the SDK may legitimately skip (unchanged part, replace's deletion of a part this client may not see). */
+  weak: boolean;
+  error?: unknown;
+  cmd: number;
+  /** Its client was closed and re-opened after the write was made. */
+  reopenedAfter?: boolean;
+}
+
+// ---------------------------------------------------------------- values
+
+let base: string | undefined;
+/** A 1.5 MB+ string, unique per `n` (content-defined chunks overlap between values, so dedup is exercised too). */
+export function bigValue(n: number): string {
+  if (!base) {
+    let x = 12345;
+    const alphabet = Array.from('abcdefghijklmnopqrstuvwxyz ABCDEFGHIJ.,"\\é中😀\n');
+    const out: string[] = [];
+    for (let i = 0; i < 1_000_000; i++) {
+      x = (x * 1103515245 + 12345) & 0x7fffffff;
+      out.push(alphabet[x % alphabet.length]!);
+    }
+    base = out.join('');
+  }
+  const offset = (n * 7919) % 200_000;
+  return `big-${n}:` + base.slice(offset, offset + 780_000) + base.slice(0, 780_000);
+}
+
+/** What identifies a written value (values are unique per command). */
+export function tagOf(value: unknown): string | null {
+  if (value === undefined) return null;
+  if (typeof value === 'string' && value.startsWith('big-')) {
+    const tag = value.slice(0, value.indexOf(':'));
+    const n = Number(tag.slice(4));
+    return value === bigValue(n) ? tag : `${tag}(CORRUPT length ${value.length})`;
+  }
+  return JSON.stringify(value);
+}
+
+// ---------------------------------------------------------------- helpers
+
+export const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+export async function waitFor(predicate: () => Promise<boolean> | boolean, timeout: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeout;
+  for (let delay = 25; ; delay = Math.min(delay * 2, 250)) {
+    if (await predicate()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeout} ms waiting for ${what}`);
+    await sleep(delay);
+  }
+}
+
+/** The server's documents with `_conflicts`, read with the user's own proxy headers (no SDK involved). */
+export async function serverConflicts(emu: Emulator, user: string): Promise<{ id: string; conflicts: string[] }[]> {
+  const token = (await (await fetch(`${emu.accountsUrl}/couchdb/token/`, { headers: { Authorization: emu.bearerFor(user) } })).json()) as {
+    data: { headers: Record<string, string>; dbname: string };
+  };
+  const res = await fetch(`${emu.couchUrl}/${token.data.dbname}/_all_docs?include_docs=true&conflicts=true`, { headers: token.data.headers });
+  const body = (await res.json()) as { rows: { id: string; doc?: { _conflicts?: string[] } }[] };
+  return body.rows.filter((r) => r.doc?._conflicts?.length).map((r) => ({ id: r.id, conflicts: r.doc!._conflicts! }));
+}
+
+type Snapshot = Map<string, string | null>;
+
+async function snapshot(client: FeatClient): Promise<Snapshot> {
+  const keys = await client.store.keys();
+  const out: Snapshot = new Map();
+  for (const key of keys) {
+    const tag = tagOf(await client.store.get(key));
+    if (tag !== null) out.set(key, tag);
+  }
+  return out;
+}
+
+const show = (s: Snapshot) => JSON.stringify([...s.entries()].sort());
+
+// ---------------------------------------------------------------- runner
+
+export interface RunResult {
+  ms: number;
+  writes: number;
+  acked: number;
+  failed: number;
+  faults: number;
+}
+
+export interface RunEnv {
+  /** Unhandled rejections seen by the process so far (the test file registers the listener). */
+  unhandled: unknown[];
+  /** Per-run deadline for healing and convergence. */
+  healTimeout?: number;
+}
+
+const ALLOWED_REMOTE_FAILURES = new Set(['network']);
+const STRICT = process.env.FEAT_STRICT === '1';
+/** How often a known (pinned, open) bug was hit and tolerated. */
+export const knownBugHits = { B1: 0, B2: 0 };
+
+/**
+ * Runs one command sequence on a fresh emulator and checks the invariants; throws a descriptive Error on violation.
+ */
+export async function runSequence(config: Config, clientsCount: number, cmds: Cmd[], env: RunEnv): Promise<RunResult> {
+  const started = Date.now();
+  const healTimeout = env.healTimeout ?? 40_000;
+  const unhandledBefore = env.unhandled.length;
+  const emu = await startEmulator({ port: 0, peruserDelayMs: 0 });
+  const dir = config === 'leveldb' ? mkdtempSync(join(tmpdir(), 'feat-rel-')) : undefined;
+  const user = `rel-${process.pid}-${Math.random().toString(36).slice(2, 10)}`;
+  const backgroundErrors: FeatError[] = [];
+  const open: FeatClient[] = [];
+  const writes: Write[] = [];
+  const inflight: Promise<unknown>[] = [];
+  const lastPart = new Map<string, string>(); // `${client}|${subkey}` → tag last written by that client
+  let suspended = false;
+  let faults = 0;
+  const paused = new Set<number>();
+  const log: string[] = [];
+
+  const make = (i: number): FeatClient => {
+    const options: FeatClientOptions = {
+      couchUrl: emu.couchUrl,
+      accountsUrl: emu.accountsUrl,
+      auth: emu.bearerFor(user),
+      mode: config === 'remote' ? 'remote' : 'local-first',
+      initialSyncTimeout: 3_000,
+      ...(config === 'memory' ? { local: { adapter: 'memory' } } : {}),
+      ...(config === 'leveldb' ? { local: { adapter: 'leveldb', name: join(dir!, `replica-${i}`) } } : {}),
+    };
+    const client = createFeatClient(options);
+    client.sync.on('error', (e) => backgroundErrors.push(e));
+    open.push(client);
+    return client;
+  };
+
+  const clients: FeatClient[] = [];
+  try {
+    for (let i = 0; i < clientsCount; i++) clients.push(make(i));
+    await Promise.all(clients.map((c) => c.ready()));
+
+    const track = (promise: Promise<unknown>, ws: Write[]) => {
+      const p = promise.then(
+        () => ws.forEach((w) => (w.state = 'acked')),
+        (error: unknown) =>
+          ws.forEach((w) => {
+            w.state = 'failed';
+            w.error = error;
+          }),
+      );
+      inflight.push(p);
+    };
+    const settle = async () => {
+      await Promise.all(inflight.splice(0));
+    };
+
+    for (const [n, cmd] of cmds.entries()) {
+      log.push(`${n}: ${JSON.stringify(cmd)}${suspended ? ' (suspended)' : ''}`);
+      switch (cmd.t) {
+        case 'set': {
+          const value = cmd.big ? bigValue(n) : { n, c: cmd.c };
+          const lo = Date.now();
+          const p = clients[cmd.c]!.store.set(cmd.k, value);
+          const hi = Date.now();
+          const w: Write = { id: cmd.k, tag: tagOf(value), lo, hi, client: cmd.c, state: 'pending', weak: false, cmd: n };
+          writes.push(w);
+          track(p, [w]);
+          break;
+        }
+        case 'remove': {
+          const lo = Date.now();
+          const p = clients[cmd.c]!.store.remove(cmd.k);
+          const hi = Date.now();
+          const w: Write = { id: cmd.k, tag: null, lo, hi, client: cmd.c, state: 'pending', weak: false, cmd: n };
+          writes.push(w);
+          track(p, [w]);
+          break;
+        }
+        case 'parts': {
+          const parts: Record<string, unknown> = {};
+          const ws: Write[] = [];
+          const pending: Omit<Write, 'lo' | 'hi'>[] = [];
+          for (const s of cmd.fresh) {
+            parts[s] = { n, c: cmd.c, s };
+            pending.push({ id: `${PART_KEY}:${s}`, tag: tagOf(parts[s]), client: cmd.c, state: 'pending', weak: false, cmd: n });
+          }
+          for (const s of cmd.keep) {
+            const last = lastPart.get(`${cmd.c}|${s}`);
+            if (last === undefined) continue;
+            parts[s] = JSON.parse(last);
+            pending.push({ id: `${PART_KEY}:${s}`, tag: last, client: cmd.c, state: 'pending', weak: true, cmd: n });
+          }
+          if (cmd.replace) {
+            for (const s of SUBKEYS) {
+              if (!(s in parts)) pending.push({ id: `${PART_KEY}:${s}`, tag: null, client: cmd.c, state: 'pending', weak: true, cmd: n });
+            }
+          }
+          const lo = Date.now();
+          const p = clients[cmd.c]!.store.setParts(PART_KEY, parts, { replace: cmd.replace });
+          const hi = Date.now();
+          for (const w of pending) ws.push({ ...w, lo, hi });
+          for (const s of Object.keys(parts)) lastPart.set(`${cmd.c}|${s}`, tagOf(parts[s])!);
+          writes.push(...ws);
+          track(p, ws);
+          break;
+        }
+        case 'settle':
+          await settle();
+          break;
+        case 'delay':
+          await sleep(cmd.ms);
+          break;
+        case 'suspend':
+          if (!suspended) {
+            faults++;
+            suspended = true;
+            await emu.suspend();
+          }
+          break;
+        case 'resume':
+          if (suspended) {
+            suspended = false;
+            await emu.resume();
+          }
+          break;
+        case 'rotate':
+          faults++;
+          emu.rotateSecret();
+          break;
+        case 'pause':
+          paused.add(cmd.c);
+          clients[cmd.c]!.sync.pause();
+          break;
+        case 'unpause':
+          paused.delete(cmd.c);
+          clients[cmd.c]!.sync.resume();
+          break;
+        case 'reopen': {
+          // Remote clients re-open as a new client; a persistent replica re-opens with its data (offline too).
+          if (config === 'remote' && suspended) break;
+          faults++;
+          for (const w of writes) if (w.client === cmd.c && w.state === 'pending') w.reopenedAfter = true;
+          const old = clients[cmd.c]!;
+          await old.close();
+          const next = make(cmd.c);
+          clients[cmd.c] = next;
+          paused.delete(cmd.c);
+          try {
+            await next.ready();
+          } catch (error) {
+            // Known bug B2 (bugs.test.ts): after a network blip the first token fetch fails on a dead kept-alive
+            // connection. ready() may be retried (documented), so retry once unless FEAT_STRICT=1.
+            if (STRICT || !isFeatError(error, 'network')) throw error;
+            knownBugHits.B2++;
+            await next.ready();
+          }
+          break;
+        }
+      }
+    }
+
+    // ---- heal
+    log.push('heal');
+    if (suspended) {
+      suspended = false;
+      await emu.resume();
+    }
+    await settle();
+    for (const i of paused) clients[i]!.sync.resume();
+    for (const c of clients) await c.sync.waitForPush({ timeout: healTimeout });
+
+    const observerRemote = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+    open.push(observerRemote);
+    let last: { server: Snapshot; views: Snapshot[]; conflicts: unknown[] } | undefined;
+    try {
+      await waitFor(
+        async () => {
+          for (const c of clients) await c.sync.waitForPush({ timeout: healTimeout });
+          const server = await snapshot(observerRemote);
+          const views = await Promise.all(clients.map((c) => snapshot(c)));
+          const conflicts = await serverConflicts(emu, user);
+          last = { server, views, conflicts };
+          return conflicts.length === 0 && views.every((v) => show(v) === show(server));
+        },
+        healTimeout,
+        'convergence',
+      );
+    } catch (error) {
+      throw new Error(
+        `${(error as Error).message}\nserver: ${last && show(last.server)}\nclients: ${last?.views.map(show).join('\n         ')}\nconflicts: ${JSON.stringify(last?.conflicts)}\nlog:\n${log.join('\n')}`,
+      );
+    }
+    const state = last!.server;
+
+    // ---- the model
+    const problems: string[] = [];
+    for (const w of writes) {
+      if (w.state === 'pending') problems.push(`write of cmd ${w.cmd} to ${w.id} never settled`);
+      if (w.state === 'failed') {
+        // Known bug B1 (see bugs.test.ts): a write made just before close() is rejected with `closed` instead of
+        // being flushed. Tolerated here (it is pinned there) unless FEAT_STRICT=1, so the campaign can look further.
+        if (!STRICT && isFeatError(w.error, 'closed') && w.reopenedAfter) {
+          knownBugHits.B1++;
+          continue;
+        }
+        const ok = config === 'remote' && isFeatError(w.error) && ALLOWED_REMOTE_FAILURES.has(w.error.code);
+        if (!ok) problems.push(`write of cmd ${w.cmd} to ${w.id} rejected unexpectedly: ${String(w.error)} (${(w.error as FeatError)?.code})`);
+      }
+    }
+    const ids = new Set([...writes.map((w) => w.id), ...state.keys()]);
+    for (const id of ids) {
+      const mine = writes.filter((w) => w.id === id);
+      const final = state.get(id) ?? null;
+      const strongAcked = mine.filter((w) => w.state === 'acked' && !w.weak);
+      // A write is an acceptable final value when no acknowledged (non-weak) write of the key is strictly later.
+      const candidates = mine.filter((w) => !strongAcked.some((a) => a.lo > w.hi));
+      const acceptable = new Set<string | null>(candidates.map((w) => w.tag));
+      if (strongAcked.length === 0) acceptable.add(null); // nothing acknowledged: absent is possible
+      if (!acceptable.has(final)) {
+        const describeW = (w: Write) => `cmd ${w.cmd} c${w.client} ${w.tag ?? 'DELETE'} [${w.lo}..${w.hi}] ${w.state}${w.weak ? ' weak' : ''}`;
+        problems.push(
+          `key ${id}: converged to ${final ?? 'absent'}, expected one of ${JSON.stringify([...acceptable])}\n    writes: ${mine.map(describeW).join('\n            ')}`,
+        );
+      }
+    }
+    const newUnhandled = env.unhandled.slice(unhandledBefore);
+    if (newUnhandled.length) problems.push(`unhandled rejections: ${newUnhandled.map(String).join('; ')}`);
+    const unexpected = backgroundErrors.filter((e) => !isFeatError(e));
+    if (unexpected.length) problems.push(`background errors without a FeatError code: ${unexpected.map(String).join('; ')}`);
+    if (problems.length) throw new Error(`${problems.join('\n')}\nserver: ${show(state)}\nlog:\n${log.join('\n')}`);
+
+    return {
+      ms: Date.now() - started,
+      writes: writes.length,
+      acked: writes.filter((w) => w.state === 'acked').length,
+      failed: writes.filter((w) => w.state === 'failed').length,
+      faults,
+    };
+  } finally {
+    if (emu.suspended) await emu.resume().catch(() => undefined);
+    await Promise.allSettled(open.map((c) => c.close()));
+    await emu.stop();
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+/** Forces a full GC when the runtime allows it (`--expose-gc`, or enabled on the fly through V8 flags). */
+export async function collectGarbage(): Promise<void> {
+  const { setFlagsFromString } = await import('node:v8');
+  const { runInNewContext } = await import('node:vm');
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  gc();
+  await sleep(10);
+  gc();
+}
