@@ -4,7 +4,10 @@ import replication from 'pouchdb-replication';
 import { FeatValidationError } from './errors.js';
 import type { Db } from './store/db.js';
 
-PouchDB.plugin(HttpAdapter).plugin(replication);
+// pouchdb-core is shared with the app: register only what is missing (registering twice throws).
+const shared = PouchDB as unknown as { adapters: Record<string, unknown>; prototype: object };
+if (!shared.adapters.http) PouchDB.plugin(HttpAdapter);
+if (!('replicate' in shared.prototype)) PouchDB.plugin(replication);
 
 type PouchCtor = new (name: string, options?: Record<string, unknown>) => Db & Record<string, unknown>;
 const Pouch = PouchDB as unknown as PouchCtor & { adapters: Record<string, unknown>; plugin(p: unknown): unknown };
@@ -49,5 +52,6 @@ export function openRemote(url: string, fetchFn: typeof fetch): Db {
 /** The local replica. */
 export async function openLocal(name: string, adapter: string): Promise<Db> {
   await loadAdapter(adapter);
-  return new Pouch(name, { adapter, auto_compaction: true });
+  // No auto-compaction: it costs I/O on every write; scheduled maintenance compacts instead.
+  return new Pouch(name, { adapter });
 }

@@ -53,6 +53,13 @@ export interface WriteOp {
   /** When the write was asked for (ms). */
   at: number;
   expiresAt?: number | undefined;
+  /** The value's JSON text, computed once when first needed (size check, content hash). */
+  json?: string;
+}
+
+/** The value's JSON text (cached on the op). */
+export function jsonOf(op: WriteOp): string {
+  return (op.json ??= JSON.stringify(op.value));
 }
 
 /** The document for a write; with `chunks`, the value lives in those chunk documents and this is its manifest. */

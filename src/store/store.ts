@@ -1,7 +1,7 @@
 import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { decode, encode, inlineLimit, isExpired, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, inlineLimit, isExpired, jsonOf, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
 import { latestWriteWins, type Conflict, type ConflictResolver } from './conflicts.js';
 import type { Db } from './db.js';
 import { RevCache } from './rev-cache.js';
@@ -53,7 +53,7 @@ const PART_SEPARATOR = ':';
 const HIGH = '\ufff0';
 
 function hashOf(op: WriteOp): string {
-  return op.deleted ? 'deleted' : hashString(JSON.stringify(op.value));
+  return op.deleted ? 'deleted' : hashString(jsonOf(op));
 }
 
 function checkOptions(options: unknown, name: string): Record<string, unknown> {
@@ -330,6 +330,7 @@ export class DocumentStore {
     let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined })).filter((b) => !skip.has(b.id));
     // Values too big for one document: their chunks are stored first, the manifest goes in this batch.
     for (const item of todo) {
+      if (!this.#isLarge(item.op)) continue;
       try {
         item.chunks = await this.chunkIfLarge(db, item.id, item.op);
       } catch (error) {
@@ -344,32 +345,36 @@ export class DocumentStore {
     } catch (error) {
       return batch.map((b, i) => (skip.has(b.id) ? undefined : (results[i] ?? toFeatError(error, { key: b.id }))));
     }
-    await Promise.all(
-      todo.map(async ({ id, op, i }, j) => {
-        const r = written[j];
-        if (r && !r.error && r.rev) {
-          this.#stored(id, r.rev, op);
-          return;
-        }
-        if (r?.status === 409 || r?.name === 'conflict') {
-          try {
-            await this.#resolveAndWrite(db, id, op);
-          } catch (error) {
+    const conflicts: Promise<void>[] = [];
+    todo.forEach(({ id, op, i }, j) => {
+      const r = written[j];
+      if (r && !r.error && r.rev) this.#stored(id, r.rev, op);
+      else if (r?.status === 409 || r?.name === 'conflict') {
+        conflicts.push(
+          this.#resolveAndWrite(db, id, op).catch((error: unknown) => {
             results[i] = toFeatError(error, { key: id });
-          }
-          return;
-        }
+          }),
+        );
+      } else {
         results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
-      }),
-    );
+      }
+    });
+    if (conflicts.length > 0) await Promise.all(conflicts);
     return results;
+  }
+
+  /** True when the value does not fit in one document. */
+  #isLarge(op: WriteOp): boolean {
+    if (op.deleted) return false;
+    const json = jsonOf(op);
+    // At most 3 UTF-8 bytes per UTF-16 code unit: most values are known to fit without counting.
+    return json.length * 3 > this.#inline && utf8Bytes(json) > this.#inline;
   }
 
   /** For a value too big for one document: stores its chunks (those not stored yet) and returns their ids. */
   async chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined> {
-    if (op.deleted) return undefined;
-    const json = JSON.stringify(op.value);
-    if (utf8Bytes(json) <= this.#inline) return undefined;
+    if (!this.#isLarge(op)) return undefined;
+    const json = jsonOf(op);
     const { maxDocumentBytes, maxRequestBytes } = this.#ctx;
     // The largest chunk document is what one request (and one document) may carry, less the _bulk_docs envelope.
     const limit = (maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes) - 256;

@@ -57,47 +57,55 @@ function isPlainObject(value: object): boolean {
  */
 export function snapshotValue<T>(value: T, key: string): T {
   const stack = new Set<object>();
-  const bad = (path: string, what: string) =>
-    new FeatValidationError(
+  // The path is only spelled out when something is wrong (no string building on the hot path).
+  const path: (string | number)[] = [];
+  const bad = (what: string, last?: string | number) => {
+    const at = [...path, ...(last === undefined ? [] : [last])]
+      .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
+      .join('');
+    return new FeatValidationError(
       'invalid_value',
-      `The value of "${key}" is not JSON: ${what} at ${path || 'the top level'}; store only plain objects, arrays, strings, finite numbers, booleans and null`,
+      `The value of "${key}" is not JSON: ${what} at ${at || 'the top level'}; store only plain objects, arrays, strings, finite numbers, booleans and null`,
       { key },
     );
+  };
 
-  const walk = (v: unknown, path: string, depth: number): unknown => {
+  const walk = (v: unknown, depth: number): unknown => {
     switch (typeof v) {
       case 'string':
-        if (!wellFormed(v)) throw bad(path, 'a string with a lone UTF-16 surrogate');
+        if (!wellFormed(v)) throw bad('a string with a lone UTF-16 surrogate');
         return v;
       case 'boolean':
         return v;
       case 'number':
-        if (!Number.isFinite(v)) throw bad(path, String(v));
+        if (!Number.isFinite(v)) throw bad(String(v));
         return v;
       case 'object': {
         if (v === null) return null;
-        if (depth > MAX_DEPTH) throw bad(path, `nesting deeper than ${MAX_DEPTH} levels`);
-        if (stack.has(v)) throw bad(path, 'a cycle');
+        if (depth > MAX_DEPTH) throw bad(`nesting deeper than ${MAX_DEPTH} levels`);
+        if (stack.has(v)) throw bad('a cycle');
         stack.add(v);
         let out: unknown;
         if (Array.isArray(v)) {
           const arr = new Array<unknown>(v.length);
           for (let i = 0; i < v.length; i++) {
-            if (!(i in v)) throw bad(`${path}[${i}]`, 'a hole in an array');
-            arr[i] = walk(v[i], `${path}[${i}]`, depth + 1);
+            if (!(i in v)) throw bad('a hole in an array', i);
+            path.push(i);
+            arr[i] = walk(v[i], depth + 1);
+            path.pop();
           }
           out = arr;
         } else {
-          if (!isPlainObject(v)) throw bad(path, describe(v));
-          if (Object.getOwnPropertySymbols(v).length > 0) throw bad(path, 'a symbol key');
+          if (!isPlainObject(v)) throw bad(describe(v));
+          if (Object.getOwnPropertySymbols(v).length > 0) throw bad('a symbol key');
           const obj: Record<string, unknown> = {};
           for (const k of Object.keys(v)) {
-            if (!wellFormed(k)) throw bad(path, 'a property name with a lone UTF-16 surrogate');
+            if (!wellFormed(k)) throw bad('a property name with a lone UTF-16 surrogate');
             // PouchDB copies documents by assignment, which would turn this key into a prototype: refuse, never lose it.
-            if (k === '__proto__') throw bad(path, 'a "__proto__" property name (it cannot be stored safely)');
-            const item = walk((v as Record<string, unknown>)[k], `${path}.${k}`, depth + 1);
-            // defineProperty: a "__proto__" key stays data, never a prototype.
-            Object.defineProperty(obj, k, { value: item, enumerable: true, writable: true, configurable: true });
+            if (k === '__proto__') throw bad('a "__proto__" property name (it cannot be stored safely)');
+            path.push(k);
+            obj[k] = walk((v as Record<string, unknown>)[k], depth + 1);
+            path.pop();
           }
           out = obj;
         }
@@ -105,8 +113,8 @@ export function snapshotValue<T>(value: T, key: string): T {
         return out;
       }
       default:
-        throw bad(path, describe(v));
+        throw bad(describe(v));
     }
   };
-  return walk(value, '', 0) as T;
+  return walk(value, 0) as T;
 }

@@ -1,4 +1,4 @@
-import { startEmulator } from '@feat/sdk/emulator';
+import type { startEmulator } from '@feat/sdk/emulator';
 
 export type Emulator = Awaited<ReturnType<typeof startEmulator>>;
 
