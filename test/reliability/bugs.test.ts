@@ -55,3 +55,125 @@ describe('B2: the first token fetch after a network blip', () => {
     await expect(b.ready()).resolves.toMatchObject({ userName: name });
   });
 });
+
+async function waitFor(predicate: () => Promise<boolean>, timeout: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
+
+describe('B3: a later remove() loses to an earlier concurrent set() of another device', () => {
+  // B3 — src/sync/resolve-leaves.ts resolveLeaves() folds only `_conflicts`, and CouchDB never lists deleted leaves
+  // there (a deleted leaf always loses to a live one, whatever its feat.updatedAt). So when device B deletes a key on
+  // top of the revision it had while device A wrote a newer-but-earlier value, the deletion — acknowledged, and the
+  // latest write by updatedAt — is silently undone everywhere. Same family: src/store/store.ts #writeBatch() skips the
+  // deletion of a key that is absent from the database it writes to (not pulled yet, or not written yet by the other
+  // client in remote mode), leaving no tombstone, so an earlier concurrent set() wins. Found by the model campaign
+  // (all three configurations). Suggested fix: include deleted leaves (`open_revs=all` / `_deleted_conflicts`; deletion
+  // documents already carry feat.updatedAt) in resolveLeaves' fold, and always write a tombstone for a deletion.
+  it.fails('local-first: deletion on a device that had not seen the newer value wins by updatedAt', async () => {
+    const name = user();
+    const a = client(name);
+    const b = client(name);
+    await Promise.all([a.ready(), b.ready()]);
+    await a.store.set('k', 'v1');
+    await a.sync.waitForPush({ timeout: 10_000 });
+    await waitFor(async () => (await b.store.get('k')) === 'v1', 10_000, 'b to see v1');
+    b.sync.pause();
+    await a.store.set('k', 'v2'); // earlier
+    await a.sync.waitForPush({ timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 5));
+    await b.store.remove('k'); // later: latest write wins → the key is deleted
+    b.sync.resume();
+    await b.sync.waitForPush({ timeout: 10_000 });
+    await new Promise((r) => setTimeout(r, 1_500));
+    await a.sync.waitForPush({ timeout: 10_000 });
+    expect(await b.store.get('k')).toBeUndefined();
+    expect(await a.store.get('k')).toBeUndefined();
+  }, 30_000);
+});
+
+describe('B4: a `signal` that is not an AbortSignal', () => {
+  // B4 — src/client.ts Client.ready() and src/sync/controller.ts waitForPush() hand options.signal to withSignal() /
+  // anySignal() (src/util/abort.ts) unchecked: `ready({ signal: 'x' })` rejects with a raw TypeError
+  // ("signal.addEventListener is not a function"), `waitForPush({ signal: 5 })` likewise ("s.addEventListener…"), and
+  // `ready(null)` throws TypeError "Cannot read properties of null". The contract says every rejection is a FeatError;
+  // waitForPush(null) already answers invalid_argument. Found by fuzz.test.ts. Suggested fix: check
+  // `signal === undefined || signal instanceof AbortSignal` (and an object `options`) → else invalid_argument.
+  it.fails('ready({ signal: "x" }) and waitForPush({ signal: 5 }) reject with invalid_argument', async () => {
+    const c = client(user());
+    await c.ready();
+    await expect(c.ready({ signal: 'x' } as never)).rejects.toMatchObject({ code: 'invalid_argument' });
+    await expect(c.sync.waitForPush({ signal: 5 } as never)).rejects.toMatchObject({ code: 'invalid_argument' });
+  });
+  it.fails('ready(null) rejects with a FeatError instead of throwing TypeError', async () => {
+    const c = client(user());
+    await expect(Promise.resolve().then(() => c.ready(null as never))).rejects.toMatchObject({ code: 'invalid_argument' });
+  });
+});
+
+describe('B5: sync.on() with a null-prototype object as event name', () => {
+  // B5 — src/sync/controller.ts SyncController.on(): the error message is built with String(event), which throws
+  // "TypeError: Cannot convert object to primitive value" for an object without a prototype, so the caller gets a
+  // TypeError instead of the intended FeatValidationError('invalid_argument'). Found by fuzz.test.ts. Minor.
+  it.fails('on(Object.create(null), fn) throws invalid_argument', () => {
+    const c = client(user());
+    expect(() => c.sync.on(Object.create(null) as never, () => undefined)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+  });
+});
+
+describe('B6: waitForPush({ timeout }) outside what AbortSignal.timeout accepts', () => {
+  // B6 — src/sync/controller.ts SyncController.waitForPush(): `timeout` is only checked to be a number ≥ 0, then given
+  // to AbortSignal.timeout(), which throws a raw RangeError for a non-integer (0.5) or a value above 4294967295
+  // (1e12). The contract: bad `timeout` → invalid_argument. Found by fuzz.test.ts. Suggested fix: require an integer
+  // in [0, 2^32 − 1] (or round and clamp).
+  it.fails('waitForPush({ timeout: 1e12 }) and ({ timeout: 0.5 }) → invalid_argument (or accepted), never RangeError', async () => {
+    const c = client(user());
+    await c.ready();
+    for (const timeout of [1e12, 0.5]) {
+      const r = await c.sync.waitForPush({ timeout }).then(() => 'ok', (e: unknown) => e);
+      expect(r === 'ok' || (r as { code?: string }).code === 'invalid_argument', String(r)).toBe(true);
+    }
+  });
+});
+
+describe('B7: setParts()/removeParts() of one client apply out of order', () => {
+  // B7 — src/store/store.ts DocumentStore.setParts() takes `at = Date.now()`, then awaits db() and an `_all_docs` of the
+  // current parts, and only then enqueues its writes; removeParts() likewise. When an earlier call's `_all_docs` answers
+  // after a later call's (a slow or retried request — in the campaign: the first request after a network blip fails on
+  // a dead connection and is retried 50 ms later, while the next call's request goes through), the earlier call's
+  // values are enqueued last and written on top — with the older updatedAt and this client's own revision, so no
+  // conflict is raised. An acknowledged later write is silently replaced by an earlier one. Found by the model campaign
+  // (remote configuration, reproduced 5/6 with its seed). Suggested fix: reserve the queue order synchronously (chain
+  // setParts/removeParts per key, or enqueue placeholders before the await), and/or make WriteQueue.enqueue and the
+  // batch writer refuse to replace an op by one with an older `at` (keep the newest per id).
+  const slowFirstAllDocs = (): typeof fetch => {
+    let slowed = false;
+    return async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (!slowed && url.includes('/_all_docs?startkey=')) {
+        slowed = true;
+        await new Promise((r) => setTimeout(r, 150));
+      }
+      return fetch(input, init);
+    };
+  };
+  it.fails('setParts(k, {y: 1}) then setParts(k, {y: 2}) ends with y = 2', async () => {
+    const c = client(user(), { mode: 'remote', fetch: slowFirstAllDocs() });
+    await c.ready();
+    const first = c.store.setParts('doc', { y: 1 });
+    const second = c.store.setParts('doc', { y: 2 });
+    await Promise.all([first, second]);
+    expect(await c.store.get('doc:y')).toBe(2);
+  });
+  it.fails('removeParts(k) then set(k:y) keeps the later set', async () => {
+    const c = client(user(), { mode: 'remote', fetch: slowFirstAllDocs() });
+    await c.ready();
+    const removed = c.store.removeParts('doc');
+    const written = c.store.set('doc:y', 'after');
+    await Promise.all([removed, written]);
+    expect(await c.store.get('doc:y')).toBe('after');
+  });
+});

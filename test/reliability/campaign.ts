@@ -43,6 +43,7 @@ export async function campaign(o: CampaignOptions): Promise<void> {
     {
       seed,
       numRuns,
+      ...(process.env.FEAT_PATH ? { path: process.env.FEAT_PATH } : {}),
       ...(LONG ? { interruptAfterTimeLimit: o.longBudgetMs, markInterruptAsFailure: false, endOnFailure: true } : { endOnFailure: true }),
     },
   );

@@ -160,6 +160,20 @@ const show = (s: Snapshot) => JSON.stringify([...s.entries()].sort());
 
 // ---------------------------------------------------------------- runner
 
+/**
+ * ready(), tolerating known bug B2 (bugs.test.ts): after a network blip the first token fetch fails on a dead
+ * kept-alive connection. ready() may be retried (documented), so it is retried once unless FEAT_STRICT=1.
+ */
+async function readyTolerant(client: FeatClient): Promise<void> {
+  try {
+    await client.ready();
+  } catch (error) {
+    if (STRICT || !isFeatError(error, 'network')) throw error;
+    knownBugHits.B2++;
+    await client.ready();
+  }
+}
+
 export interface RunResult {
   ms: number;
   writes: number;
@@ -178,7 +192,7 @@ export interface RunEnv {
 const ALLOWED_REMOTE_FAILURES = new Set(['network']);
 const STRICT = process.env.FEAT_STRICT === '1';
 /** How often a known (pinned, open) bug was hit and tolerated. */
-export const knownBugHits = { B1: 0, B2: 0 };
+export const knownBugHits = { B1: 0, B2: 0, B3: 0, B7: 0 };
 
 /**
  * Runs one command sequence on a fresh emulator and checks the invariants; throws a descriptive Error on violation.
@@ -327,15 +341,7 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
           const next = make(cmd.c);
           clients[cmd.c] = next;
           paused.delete(cmd.c);
-          try {
-            await next.ready();
-          } catch (error) {
-            // Known bug B2 (bugs.test.ts): after a network blip the first token fetch fails on a dead kept-alive
-            // connection. ready() may be retried (documented), so retry once unless FEAT_STRICT=1.
-            if (STRICT || !isFeatError(error, 'network')) throw error;
-            knownBugHits.B2++;
-            await next.ready();
-          }
+          await readyTolerant(next);
           break;
         }
       }
@@ -353,6 +359,7 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
 
     const observerRemote = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
     open.push(observerRemote);
+    await readyTolerant(observerRemote);
     let last: { server: Snapshot; views: Snapshot[]; conflicts: unknown[] } | undefined;
     try {
       await waitFor(
@@ -398,6 +405,27 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
       const candidates = mine.filter((w) => !strongAcked.some((a) => a.lo > w.hi));
       const acceptable = new Set<string | null>(candidates.map((w) => w.tag));
       if (strongAcked.length === 0) acceptable.add(null); // nothing acknowledged: absent is possible
+      if (!acceptable.has(final) && !STRICT) {
+        // Known bug B3 (bugs.test.ts): a later deletion loses to an earlier concurrent write of another client. Tolerated
+        // (and counted) when the final value would be acceptable if acknowledged deletions did not dominate.
+        const valueAcked = strongAcked.filter((w) => w.tag !== null);
+        const loose = mine.filter((w) => !valueAcked.some((a) => a.lo > w.hi)).map((w) => w.tag);
+        if (final !== null && loose.includes(final)) {
+          knownBugHits.B3++;
+          continue;
+        }
+        // Known bug B7 (bugs.test.ts): setParts()/removeParts() of one client may apply out of order, so an earlier
+        // call of that client replaces a later one. Tolerated (and counted) when every acknowledged write that should
+        // have superseded the final value came from the same client as it.
+        const source = mine.find((w) => w.tag === final);
+        if (source && id.startsWith(`${PART_KEY}:`)) {
+          const later = strongAcked.filter((a) => a.lo > source.hi);
+          if (later.every((a) => a.client === source.client)) {
+            knownBugHits.B7++;
+            continue;
+          }
+        }
+      }
       if (!acceptable.has(final)) {
         const describeW = (w: Write) => `cmd ${w.cmd} c${w.client} ${w.tag ?? 'DELETE'} [${w.lo}..${w.hi}] ${w.state}${w.weak ? ' weak' : ''}`;
         problems.push(
