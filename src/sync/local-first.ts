@@ -52,6 +52,8 @@ export class LocalFirst {
   #paused = false;
   #conflictChain: Promise<void> = Promise.resolve();
   #reconnecting = false;
+  /** The replica, when finding the last session already opened it. */
+  #opened: Db | undefined;
   #wake: (() => void) | undefined;
   #onOnline = () => {
     this.#wake?.();
@@ -119,8 +121,12 @@ export class LocalFirst {
     if (o.local?.name && (o.local.adapter ?? defaultAdapter()) !== 'memory') {
       const db = await openLocal(o.local.name, o.local.adapter ?? defaultAdapter());
       const doc = (await db.get(SESSION_MARKER).catch(() => undefined)) as unknown as Session | undefined;
+      if (doc && typeof doc.dbName === 'string') {
+        // Keep it open: it is the replica to use.
+        this.#opened = db;
+        return { userName: doc.userName, dbName: doc.dbName };
+      }
       await db.close();
-      if (doc && typeof doc.dbName === 'string') return { userName: doc.userName, dbName: doc.dbName };
     }
     return undefined;
   }
@@ -131,7 +137,9 @@ export class LocalFirst {
     const name =
       o.local?.name ??
       (adapter === 'memory' ? `feat-${session.dbName}-${Math.random().toString(36).slice(2, 10)}` : `feat-${session.dbName}`);
-    const local = await openLocal(name, adapter);
+    const opened = this.#opened;
+    this.#opened = undefined;
+    const local = opened ?? (await openLocal(name, adapter));
     if (this.#deps.signal.aborted) {
       await local.close();
       throw closedError();
@@ -197,6 +205,7 @@ export class LocalFirst {
         await this.#attach(session);
         break;
       } catch (error) {
+        if (this.#deps.signal.aborted) break;
         const failure = toFeatError(error);
         if (failure.code !== 'network') this.#deps.error(failure);
         this.#setStatus(failure.code === 'network' ? 'offline' : 'error');
