@@ -408,8 +408,10 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
       if (!acceptable.has(final) && !STRICT) {
         // Known bug B3 (bugs.test.ts): a later deletion loses to an earlier concurrent write of another client. Tolerated
         // (and counted) when the final value would be acceptable if acknowledged deletions did not dominate.
-        const valueAcked = strongAcked.filter((w) => w.tag !== null);
-        const loose = mine.filter((w) => !valueAcked.some((a) => a.lo > w.hi)).map((w) => w.tag);
+        // A dominating write "is a deletion" also when the same client deleted the key right after it (coalesced).
+        const deletedAfter = (d: Write) =>
+          d.tag === null || mine.some((x) => x.client === d.client && x.tag === null && x.state === 'acked' && x.cmd > d.cmd && x.lo >= d.hi);
+        const loose = mine.filter((w) => strongAcked.filter((a) => a.lo > w.hi).every(deletedAfter)).map((w) => w.tag);
         if (final !== null && loose.includes(final)) {
           knownBugHits.B3++;
           continue;
@@ -448,7 +450,9 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
     };
   } finally {
     if (emu.suspended) await emu.resume().catch(() => undefined);
-    await Promise.allSettled(open.map((c) => c.close()));
+    // Memory replicas are destroyed (logout) rather than closed: a closed one stays in the process (known bug B8,
+    // pinned in bugs.test.ts), which would swamp the campaign's own memory check.
+    await Promise.allSettled(open.map((c) => (config === 'memory' ? c.logout({ destroyLocal: true }) : c.close())));
     await emu.stop();
     if (dir) rmSync(dir, { recursive: true, force: true });
   }
