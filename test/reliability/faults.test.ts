@@ -1,0 +1,252 @@
+/**
+ * Server misbehaviour (issue 9): truncated responses, HTML error pages, slow responses, connection resets in the middle
+ * of `_bulk_docs`, a 500 from the accounts service. Faults are injected by the client's `fetch` option (real HTTP to the
+ * emulator otherwise). Each fault must map to a documented code, be retried or surfaced as documented, and lose
+ * nothing: every acknowledged write is readable by a fresh device once the fault clears.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
+import { createFeatApi } from '@feat/sdk/api';
+import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+
+let emu: Emulator;
+const clients: FeatClient[] = [];
+const unhandled: unknown[] = [];
+const onUnhandled = (reason: unknown) => unhandled.push(reason);
+beforeAll(async () => {
+  process.on('unhandledRejection', onUnhandled);
+  emu = await startEmulator({ port: 0, peruserDelayMs: 0 });
+});
+afterAll(async () => {
+  await Promise.allSettled(clients.map((c) => c.close()));
+  await emu?.stop();
+  process.off('unhandledRejection', onUnhandled);
+  expect(unhandled).toEqual([]);
+});
+
+let n = 0;
+const user = () => `fault-${process.pid}-${n++}-${Math.random().toString(36).slice(2, 8)}`;
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
+
+type Fault = 'reset-before' | 'reset-after' | 'truncate' | 'html502' | 'html502-after' | 'slow' | 'status500';
+interface Req {
+  url: string;
+  method: string;
+  body: string | undefined;
+}
+/** A fetch that applies `rule` to each request (undefined: pass through). */
+function faulty(rule: (req: Req) => Fault | undefined, slowMs = 1_500) {
+  const seen = { faults: 0 };
+  const f: typeof fetch = async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const req: Req = { url, method: (init?.method ?? 'GET').toUpperCase(), body: typeof init?.body === 'string' ? init.body : undefined };
+    const fault = rule(req);
+    if (!fault) return fetch(input, init);
+    seen.faults++;
+    switch (fault) {
+      case 'reset-before':
+        throw new TypeError('fetch failed', { cause: Object.assign(new Error('read ECONNRESET'), { code: 'ECONNRESET' }) });
+      case 'reset-after': {
+        // The request reaches the server (and is applied); the connection dies before the answer arrives.
+        const r = await fetch(input, init);
+        await r.arrayBuffer();
+        throw new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
+      }
+      case 'truncate': {
+        const r = await fetch(input, init);
+        const text = await r.text();
+        return new Response(text.slice(0, Math.max(1, Math.floor(text.length / 2))), { status: r.status, headers: { 'content-type': 'application/json' } });
+      }
+      case 'html502':
+        return new Response('<html><head><title>502 Bad Gateway</title></head><body>nginx</body></html>', { status: 502, headers: { 'content-type': 'text/html' } });
+      case 'html502-after': {
+        const r = await fetch(input, init);
+        await r.arrayBuffer();
+        return new Response('<html><head><title>502 Bad Gateway</title></head></html>', { status: 502, headers: { 'content-type': 'text/html' } });
+      }
+      case 'status500':
+        return new Response(JSON.stringify({ detail: 'internal error' }), { status: 500, headers: { 'content-type': 'application/json' } });
+      case 'slow':
+        await sleep(slowMs);
+        return fetch(input, init);
+    }
+  };
+  return { fetch: f, seen };
+}
+
+function client(name: string, extra: Partial<FeatClientOptions> = {}): FeatClient {
+  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(name), local: { adapter: 'memory' }, ...extra });
+  clients.push(c);
+  return c;
+}
+
+/** What a fresh device (remote mode, no faults) reads for `keys`. */
+async function serverValues(name: string, keys: string[]): Promise<Record<string, unknown>> {
+  const observer = client(name, { mode: 'remote' });
+  const out: Record<string, unknown> = {};
+  for (const k of keys) out[k] = await observer.store.get(k);
+  await observer.close();
+  return out;
+}
+
+const isBulk = (r: Req) => r.method === 'POST' && /\/_bulk_docs$/.test(r.url.split('?')[0]!);
+const once = (pred: (r: Req) => boolean, fault: Fault, times = 1) => {
+  let left = times;
+  return (r: Req): Fault | undefined => (left > 0 && pred(r) ? (left--, fault) : undefined);
+};
+
+describe('remote mode: each fault → a documented code; acknowledged writes survive', () => {
+  it('connection reset before _bulk_docs is sent, once → retried transparently on a fresh connection', async () => {
+    const name = user();
+    const { fetch: f, seen } = faulty(once(isBulk, 'reset-before'));
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.store.set('k', 'v1');
+    expect(seen.faults).toBe(1);
+    expect(await serverValues(name, ['k'])).toEqual({ k: 'v1' });
+  });
+
+  it('connection reset after _bulk_docs was applied, once → the retry meets its own write: resolves, value stored once', async () => {
+    const name = user();
+    const { fetch: f } = faulty(once(isBulk, 'reset-after'));
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.store.set('k', 'v1');
+    await c.store.set('k', 'v2'); // the revision cache must not be confused by the repeated write
+    expect(await serverValues(name, ['k'])).toEqual({ k: 'v2' });
+  });
+
+  it('connection reset after _bulk_docs was applied, twice → network; the write may have landed; the next write wins', async () => {
+    const name = user();
+    let armed = false;
+    const rule = once((r) => armed && isBulk(r), 'reset-after', 2);
+    const { fetch: f } = faulty(rule);
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.store.set('base', 1);
+    armed = true;
+    const error = await c.store.set('k', 'v1').then(() => undefined, (e: FeatError) => e);
+    expect(error?.code).toBe('network');
+    await c.store.set('k', 'v2');
+    expect(await serverValues(name, ['base', 'k'])).toEqual({ base: 1, k: 'v2' });
+  });
+
+  it('truncated _bulk_docs answer → bad_response (not reported as done); a retry stores the value', async () => {
+    const name = user();
+    const { fetch: f } = faulty(once(isBulk, 'truncate'));
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.ready();
+    const error = await c.store.set('k', 'v1').then(() => undefined, (e: FeatError) => e);
+    expect(error?.code).toBe('bad_response');
+    await c.store.set('k', 'v1');
+    expect(await serverValues(name, ['k'])).toEqual({ k: 'v1' });
+  });
+
+  it("a proxy's HTML 502 on _bulk_docs → server, with the status; nothing half-written", async () => {
+    const name = user();
+    const { fetch: f } = faulty(once(isBulk, 'html502'));
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.ready();
+    const error = await c.store.setParts('p', { a: 1, b: 2 }).then(() => undefined, (e: FeatError) => e);
+    expect(error).toMatchObject({ code: 'server', status: 502 });
+    expect(await serverValues(name, ['p:a', 'p:b'])).toEqual({ 'p:a': undefined, 'p:b': undefined });
+    await c.store.setParts('p', { a: 1, b: 2 });
+    expect(await serverValues(name, ['p:a', 'p:b'])).toEqual({ 'p:a': 1, 'p:b': 2 });
+  });
+
+  it('truncated / HTML answers on reads → bad_response / server; the value is intact afterwards', async () => {
+    const name = user();
+    let mode: Fault | undefined;
+    const { fetch: f } = faulty((r) => (r.method === 'GET' && r.url.endsWith('/k') ? mode : undefined));
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.store.set('k', { deep: ['v'] });
+    mode = 'truncate';
+    await expect(c.store.get('k')).rejects.toMatchObject({ code: 'bad_response' });
+    mode = 'html502';
+    await expect(c.store.get('k')).rejects.toMatchObject({ code: 'server', status: 502 });
+    mode = undefined;
+    expect(await c.store.get('k')).toEqual({ deep: ['v'] });
+  });
+
+  it('a 500 from the accounts service → ready() rejects with server; a later ready() succeeds', async () => {
+    const name = user();
+    let broken = true;
+    const { fetch: f } = faulty((r) => (broken && r.url.includes('/couchdb/token/') ? 'status500' : undefined));
+    const c = client(name, { mode: 'remote', fetch: f });
+    await expect(c.ready()).rejects.toMatchObject({ code: 'server', status: 500 });
+    broken = false;
+    await expect(c.ready()).resolves.toMatchObject({ userName: name });
+    await c.store.set('k', 1);
+    expect(await serverValues(name, ['k'])).toEqual({ k: 1 });
+  });
+
+  it('a 500 from the accounts service during a token refresh → the write fails with a code; after recovery writes work', async () => {
+    const name = user();
+    let broken = false;
+    const { fetch: f } = faulty((r) => (broken && r.url.includes('/couchdb/token/') ? 'status500' : undefined));
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.store.set('before', 1);
+    broken = true;
+    emu.rotateSecret();
+    const error = await c.store.set('during', 1).then(() => undefined, (e: FeatError) => e);
+    expect(isFeatError(error), String(error)).toBe(true);
+    expect(['unauthorized', 'server']).toContain(error!.code);
+    broken = false;
+    // The refresh backoff (500 ms after a failed refresh) must not wedge the client.
+    await sleep(600);
+    await c.store.set('after', 1);
+    expect(await serverValues(name, ['before', 'after'])).toEqual({ before: 1, after: 1 });
+  });
+
+  it('a slow server: waitForPush({ timeout }) → timeout, the write still lands; a REST call over its timeout → timeout', async () => {
+    const name = user();
+    const { fetch: f } = faulty(once(isBulk, 'slow'), 800);
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.ready();
+    const write = c.store.set('k', 'slow');
+    await expect(c.sync.waitForPush({ timeout: 100 })).rejects.toMatchObject({ code: 'timeout' });
+    await write;
+    expect(await serverValues(name, ['k'])).toEqual({ k: 'slow' });
+    const api = createFeatApi({
+      apiUrl: emu.apiUrl,
+      auth: emu.bearerFor(name),
+      retry: 0,
+      fetch: (input, init) => faulty(() => 'slow', 800).fetch(input, init),
+    });
+    await expect(api.weixin.sign({ url: 'https://www.feat.com/x' }, { timeout: 100 })).rejects.toMatchObject({ code: 'timeout' });
+  });
+});
+
+describe('local-first: faults under live sync are retried until the writes are on the server', () => {
+  const cases: [string, (r: Req) => boolean, Fault, number][] = [
+    ['truncated _bulk_docs answers', isBulk, 'truncate', 2],
+    ['HTML 502 pages on _bulk_docs (after it was applied)', isBulk, 'html502-after', 2],
+    ['connection resets after _bulk_docs was applied', isBulk, 'reset-after', 3],
+    ['truncated _revs_diff answers', (r) => r.url.includes('/_revs_diff'), 'truncate', 2],
+    ['truncated _changes answers (pull)', (r) => r.url.includes('/_changes'), 'truncate', 2],
+    ['HTML 502 on _bulk_get (pull)', (r) => r.url.includes('/_bulk_get'), 'html502', 2],
+  ];
+  it.each(cases)('%s', async (_what, pred, fault, times) => {
+    const name = user();
+    const writer = client(name);
+    const reader = client(name);
+    await Promise.all([writer.ready(), reader.ready()]);
+    // Faults start now, for the first `times` matching requests of the writer (push) — or the reader (pull).
+    const injected = faulty(once(pred, fault, times));
+    const a = client(name, { fetch: injected.fetch });
+    const errors: FeatError[] = [];
+    a.sync.on('error', (e) => errors.push(e));
+    await a.ready();
+    await a.store.set('k', { v: 1 });
+    await a.store.setParts('p', { x: 'x'.repeat(2_000), y: 2 });
+    await writer.store.set('from-writer', 'w');
+    await writer.sync.waitForPush({ timeout: 20_000 });
+    await a.sync.waitForPush({ timeout: 30_000 });
+    expect(await serverValues(name, ['k', 'p:x', 'p:y'])).toEqual({ k: { v: 1 }, 'p:x': 'x'.repeat(2_000), 'p:y': 2 });
+    // Pull faults: the value from the other device arrives anyway.
+    const deadline = Date.now() + 20_000;
+    while ((await a.store.get('from-writer')) !== 'w' && Date.now() < deadline) await sleep(100);
+    expect(await a.store.get('from-writer')).toBe('w');
+    for (const e of errors) expect(isFeatError(e), String(e)).toBe(true);
+    if (injected.seen.faults > 0 && errors.length > 0) {
+      expect(errors.every((e) => ['bad_response', 'server', 'network'].includes(e.code)), errors.map((e) => e.code).join()).toBe(true);
+    }
+  }, 60_000);
+});
