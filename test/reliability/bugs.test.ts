@@ -211,3 +211,48 @@ describe('B8: memory replicas outlive close()', () => {
     expect(grown, `${(grown / 2 ** 20).toFixed(1)} MB`).toBeLessThan(3 * 2 ** 20);
   }, 60_000);
 });
+
+describe('B9: an unhandled rejection from pull replication when the server drops', () => {
+  // B9 — pouchdb-replication 9 (node_modules/pouchdb-replication/lib/index.js:300, in finishBatch) calls
+  // `src.info().then(...)` without a catch, for progress reporting only. When the server cannot be reached at that moment
+  // (network drop right after a pull batch), the rejection is unhandled — seen as "Unhandled Rejection: TypeError: fetch
+  // failed … ECONNREFUSED" from HttpPouch.api._info in security.test.ts (1 run in 3). The SDK owns the remote database it
+  // hands to replication (src/pouch.ts openRemote / src/sync/local-first.ts #attach), so it can guard: wrap the remote's
+  // `info` so the returned promise also has a no-op catch attached (`const p = info(); p.catch(() => {}); return p;`),
+  // keeping the rejection for callers that await it. Reproduced here: the two GETs of the database root that follow a pull batch fail.
+  it.fails('a pull batch followed by an unreachable server leaves no unhandled rejection', async () => {
+    const name = user();
+    let armed = false;
+    let failures = 0;
+    const f: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (armed && failures < 2 && (init?.method ?? 'GET') === 'GET' && /\/userdb-[0-9a-f]+\/?$/.test(url.split('?')[0]!)) {
+        failures++; // the info() after the pull batch, and the transport's one retry
+        throw new TypeError('fetch failed', { cause: Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' }) });
+      }
+      return fetch(input, init);
+    };
+    const saved = process.listeners('unhandledRejection');
+    process.removeAllListeners('unhandledRejection');
+    const seen: unknown[] = [];
+    process.on('unhandledRejection', (r) => seen.push(r));
+    try {
+      const writer = client(name);
+      const reader = client(name, { fetch: f });
+      await Promise.all([writer.ready(), reader.ready()]);
+      await new Promise((r) => setTimeout(r, 300));
+      armed = true;
+      for (let i = 0; i < 3; i++) {
+        await writer.store.set(`k${i}`, i);
+        await writer.sync.waitForPush({ timeout: 10_000 });
+        await waitFor(async () => (await reader.store.get(`k${i}`)) === i, 10_000, 'the pull');
+      }
+      await new Promise((r) => setTimeout(r, 300));
+      await reader.close();
+    } finally {
+      process.removeAllListeners('unhandledRejection');
+      for (const l of saved) process.on('unhandledRejection', l);
+    }
+    expect(seen.map(String)).toEqual([]);
+  }, 30_000);
+});
