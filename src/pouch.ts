@@ -1,13 +1,18 @@
 import PouchDB from 'pouchdb-core';
 import HttpAdapter from 'pouchdb-adapter-http';
-import replication from 'pouchdb-replication';
 import { FeatValidationError } from './errors.js';
 import type { Db } from './store/db.js';
 
 // pouchdb-core is shared with the app: register only what is missing (registering twice throws).
 const shared = PouchDB as unknown as { adapters: Record<string, unknown>; prototype: object };
 if (!shared.adapters.http) PouchDB.plugin(HttpAdapter);
-if (!('replicate' in shared.prototype)) PouchDB.plugin(replication);
+
+/** Replication is registered when local-first mode starts (remote-mode apps never load it). */
+export async function ensureReplication(): Promise<void> {
+  if ('replicate' in shared.prototype) return;
+  const plugin = (await import('pouchdb-replication')).default;
+  if (!('replicate' in shared.prototype)) PouchDB.plugin(plugin);
+}
 
 type PouchCtor = new (name: string, options?: Record<string, unknown>) => Db & Record<string, unknown>;
 const Pouch = PouchDB as unknown as PouchCtor & { adapters: Record<string, unknown>; plugin(p: unknown): unknown };

@@ -1,6 +1,6 @@
 import { closedError, toFeatError, type FeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { defaultAdapter, openLocal, openRemote } from '../pouch.js';
+import { defaultAdapter, ensureReplication, openLocal, openRemote } from '../pouch.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
@@ -52,6 +52,8 @@ export class LocalFirst {
   #paused = false;
   #conflictChain: Promise<void> = Promise.resolve();
   #reconnecting = false;
+  #confirming: ReturnType<typeof setTimeout> | undefined;
+  #confirmAgain = false;
   /** The replica, when finding the last session already opened it. */
   #opened: Db | undefined;
   #wake: (() => void) | undefined;
@@ -74,6 +76,7 @@ export class LocalFirst {
    */
   async open(): Promise<Session> {
     globalThis.addEventListener?.('online', this.#onOnline);
+    await ensureReplication();
     // A replica that has synced before opens at once and catches up live; the connection is made in the background.
     const last = await this.#lastSession();
     if (last) {
@@ -174,10 +177,33 @@ export class LocalFirst {
         }
         this.#resolveConflicts(local, docs.map((d) => d._id));
       },
-      pushed: () => undefined,
+      pushed: () => this.#confirmPushed(),
     });
     this.replicator = replicator;
     if (!this.#paused) replicator.start();
+  }
+
+  /**
+   * After the push side wrote or went idle, confirm with the server (`_revs_diff`) what is there, so `pending()`
+   * drops to 0 by itself. Debounced and single-flight.
+   */
+  #confirmPushed(): void {
+    if (this.#confirming) {
+      this.#confirmAgain = true;
+      return;
+    }
+    this.#confirming = setTimeout(() => {
+      void this.tracker
+        ?.verify()
+        .catch(() => undefined)
+        .finally(() => {
+          this.#confirming = undefined;
+          if (this.#confirmAgain && !this.#deps.signal.aborted) {
+            this.#confirmAgain = false;
+            this.#confirmPushed();
+          }
+        });
+    }, 100);
   }
 
   /** Offline start: keep trying to connect, with backoff (and at once when the browser comes back online). */
@@ -265,6 +291,7 @@ export class LocalFirst {
   async close(): Promise<void> {
     globalThis.removeEventListener?.('online', this.#onOnline);
     this.#wake?.();
+    if (this.#confirming) clearTimeout(this.#confirming);
     await this.#conflictChain;
     await this.replicator?.stop();
     await Promise.allSettled([this.local?.close(), this.#remote?.close()]);

@@ -233,4 +233,13 @@ describe('local-first sync', () => {
     }
     await expect(c.ready()).resolves.toMatchObject({ userName: user });
   }, 30_000);
+
+  it('pending() drops back to 0 by itself once the push is confirmed (no waitForPush needed)', async () => {
+    const user = uniqueUser();
+    const a = device(user);
+    await a.ready();
+    await a.store.set('counted', 1);
+    expect(await a.sync.pending()).toBeGreaterThanOrEqual(0);
+    await waitFor(async () => (await a.sync.pending()) === 0, 10_000, 'pending to reach 0');
+  }, 20_000);
 });
