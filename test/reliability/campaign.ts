@@ -32,6 +32,7 @@ export async function campaign(o: CampaignOptions): Promise<void> {
   console.info(`[reliability] ${o.config}: seed ${seed}, numRuns ${numRuns}${LONG ? ` (long, budget ${o.longBudgetMs} ms)` : ''}`);
   await collectGarbage();
   const heapStart = process.memoryUsage().heapUsed;
+  let failure: unknown;
   await fc.assert(
     fc.asyncProperty(commandsArb(o.config, o.maxCommands ?? 14), async ({ clients, cmds }) => {
       results.push(await runSequence(o.config, clients, cmds, { unhandled }));
@@ -46,7 +47,9 @@ export async function campaign(o: CampaignOptions): Promise<void> {
       ...(process.env.FEAT_PATH ? { path: process.env.FEAT_PATH } : {}),
       ...(LONG ? { interruptAfterTimeLimit: o.longBudgetMs, markInterruptAsFailure: false, endOnFailure: true } : { endOnFailure: true }),
     },
-  );
+  ).catch((error: unknown) => {
+    failure = error;
+  });
   await collectGarbage();
   const heapEnd = process.memoryUsage().heapUsed;
   const ms = Date.now() - started;
@@ -66,9 +69,11 @@ export async function campaign(o: CampaignOptions): Promise<void> {
     heapSamplesMB: heap.map((h) => +(h / 2 ** 20).toFixed(1)),
     unhandled: unhandled.length,
     knownBugHits,
+    failure: failure ? String((failure as Error).message).split('\n').slice(0, 3).join(' | ') : undefined,
   };
   console.info(`[reliability] ${JSON.stringify(line)}`);
   if (process.env.FEAT_REPORT) appendFileSync(process.env.FEAT_REPORT, JSON.stringify(line) + '\n');
+  if (failure) throw failure;
   expect(unhandled).toEqual([]);
   // Memory bounded: every sequence runs on its own emulator and closes its clients, so after GC the heap must not
   // keep growing with the number of sequences (coarse: < 64 MB over the whole campaign, whatever its length).

@@ -5,7 +5,7 @@
  * - `logout({ destroyLocal: true })` leaves no user data behind (leveldb directory, memory replica);
  * - the emulator's denial rules hold under a fuzzer: another user's token never reads or changes a user's data.
  */
-import { createServer, type IncomingHttpHeaders, type Server } from 'node:http';
+import { createServer, type IncomingHttpHeaders, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -55,7 +55,7 @@ const below = (url: string, base: string) => url === base || url.startsWith(base
 const proxyHeaderNames = (h: Headers) => [...h.keys()].filter((k) => k.toLowerCase().startsWith('x-auth-couchdb'));
 
 /** A tiny HTTP server that records every request it receives (an "evil" origin) or redirects to one. */
-async function httpServer(handler: (req: { url: string; headers: IncomingHttpHeaders }, res: import('node:http').ServerResponse) => void) {
+async function httpServer(handler: (req: { url: string; headers: IncomingHttpHeaders }, res: ServerResponse) => void) {
   const got: { url: string; headers: IncomingHttpHeaders }[] = [];
   const server: Server = createServer((req, res) => {
     const r = { url: req.url ?? '', headers: req.headers };
@@ -288,7 +288,7 @@ describe("the emulator's denial rules under a fuzzer", () => {
         requests++;
         const headers: Record<string, string> = { ...bobHeaders, 'Content-Type': 'application/json' };
         for (const [k, v] of extra) headers[k] = v;
-        const res = await fetch(`${emu.couchUrl}${path}`, { method: m, headers, body: m === 'GET' || m === 'HEAD' ? undefined : payload, redirect: 'manual' });
+        const res = await fetch(`${emu.couchUrl}${path}`, { method: m, headers, ...(m === 'GET' || m === 'HEAD' || payload === undefined ? {} : { body: payload }), redirect: 'manual' });
         const text = await res.text();
         const decoded = decodeURIComponent(path.replace(/%(?![0-9a-f]{2})/gi, '%25')).toLowerCase();
         const aboutAlice = decoded.includes(aliceDb.toLowerCase()) && !decoded.startsWith(`/${bobDb}/_users/`) || decoded.includes(`user:${alice}`) || decoded.startsWith('/_users/_') || decoded === '/_users';
