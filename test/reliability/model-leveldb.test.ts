@@ -7,7 +7,7 @@ const budget = Number(process.env.FEAT_BUDGET_MS) || 25 * 60_000;
 describe('reliability campaign: leveldb', () => {
   it(
     'random command sequences converge to the model (seeded; FEAT_SEED replays)',
-    () => campaign({ config: 'leveldb', shortRuns: 5, longRuns: 400, longBudgetMs: budget }),
+    () => campaign({ config: 'leveldb', shortRuns: 8, longRuns: 400, longBudgetMs: budget }),
     LONG ? budget + 300_000 : 60_000,
   );
 });

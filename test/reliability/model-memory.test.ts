@@ -7,7 +7,7 @@ const budget = Number(process.env.FEAT_BUDGET_MS) || 25 * 60_000;
 describe('reliability campaign: memory', () => {
   it(
     'random command sequences converge to the model (seeded; FEAT_SEED replays)',
-    () => campaign({ config: 'memory', shortRuns: 8, longRuns: 500, longBudgetMs: budget }),
+    () => campaign({ config: 'memory', shortRuns: 12, longRuns: 500, longBudgetMs: budget }),
     LONG ? budget + 300_000 : 60_000,
   );
 });
