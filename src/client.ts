@@ -1,6 +1,9 @@
 import type { FeatApi } from './api/index.js';
 import { lazyApi } from './api-lazy.js';
 import { closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
+import type { Extras } from './export/lazy.js';
+import type { ExportOptions, ImportOptions, ImportResult, ImportSource } from './export/types.js';
+import type { FeatMaintenance } from './maintenance/scheduler.js';
 import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './options.js';
 import { openRemote } from './pouch.js';
 import { createAuthSource } from './session/auth.js';
@@ -39,7 +42,18 @@ export interface FeatClient {
   readonly api: FeatApi | undefined;
   /** The session once `ready()` resolved. */
   readonly session: Session | undefined;
+  /** Scheduled upkeep: purge of expired values, chunk garbage collection, replica compaction (docs/export.md). */
+  readonly maintenance: FeatMaintenance;
   ready(options?: ReadyOptions): Promise<Session>;
+  /** Every key of the account as NDJSON: a header line, then one line per key (docs/export.md). */
+  exportData(options?: ExportOptions & { format?: 'text' | undefined }): Promise<string>;
+  /**
+   * The same export as an async iterable of its lines (without line breaks), for streaming it to a file: memory stays
+   * bounded by a page of documents.
+   */
+  exportData(options: ExportOptions & { format: 'lines' }): Promise<AsyncIterable<string>>;
+  /** Restores an export into this account (every line validated first; see docs/export.md for the guarantees). */
+  importData(data: ImportSource, options?: ImportOptions): Promise<ImportResult>;
   close(): Promise<void>;
   logout(options?: LogoutOptions): Promise<void>;
 }
@@ -50,6 +64,10 @@ class Client implements FeatClient {
   readonly store: DocumentStore;
   readonly sync: SyncController;
   readonly api: FeatApi | undefined;
+  // Assigned in the constructor (declared only: no class field code in the bundle).
+  declare readonly maintenance: FeatMaintenance;
+  declare readonly exportData: FeatClient['exportData'];
+  declare readonly importData: FeatClient['importData'];
   session: Session | undefined;
 
   #options: ResolvedOptions;
@@ -65,6 +83,9 @@ class Client implements FeatClient {
   #closing: Promise<void> | undefined;
   #paused = false;
   #status: SyncStatus = 'idle';
+  /** Loads export, import and maintenance (`due`: by the maintenance timer, so a run is due now). */
+  #extras: (due?: boolean) => Promise<Extras>;
+  #loaded: Promise<Extras> | undefined;
 
   constructor(options: FeatClientOptions) {
     this.#options = resolveOptions(options);
@@ -134,6 +155,25 @@ class Client implements FeatClient {
       status: () => this.#status,
       setPaused: (paused) => this.#setPaused(paused),
     });
+    // Export, import and maintenance load on first use; maintenance keeps only an unref'd timer up front.
+    const m = o.maintenance;
+    if (m?.enabled !== false) (setTimeout(() => this.#closing || this.#extras(true), m?.intervalMs ?? 300_000) as { unref?(): void }).unref?.();
+    const later =
+      <K extends keyof Extras>(name: K) =>
+      (...args: unknown[]) =>
+        this.#extras().then((x) => (x[name] as (...a: unknown[]) => unknown)(...args)) as never;
+    this.exportData = later('exportData');
+    this.importData = later('importData');
+    this.maintenance = {
+      on: (event, listener) => this.#emitter.on(event, listener as (event: unknown) => void),
+      run: later('run'),
+      pause: later('pause'),
+      resume: later('resume'),
+    };
+    this.#extras = (due) =>
+      (this.#loaded ??= import('./export/lazy.js').then((x) =>
+        x.extras(this, o, due, this.#emitter, () => this.#db(), (id, rev) => this.#rememberOwn(id, rev)),
+      ));
   }
 
   ready(options: ReadyOptions = {}): Promise<Session> {
@@ -242,6 +282,7 @@ class Client implements FeatClient {
     // Writes made before close() are stored first; a failure of theirs was already reported to their callers.
     await this.store.flush().catch(() => undefined);
     this.#lifetime.abort(closedError());
+    await this.#loaded?.then((x) => x.close());
     await this.#watcher.close();
     await this.#localFirst?.close();
     await this.#remote?.close().catch(() => undefined);

@@ -9,7 +9,9 @@ export {
   type FeatErrorCode,
   type FeatErrorContext,
 } from './errors.js';
-export type { FeatClientOptions, LocalOptions, Mode, SessionOption } from './options.js';
+export type { FeatClientOptions, LocalOptions, MaintenanceOptions, Mode, SessionOption } from './options.js';
+export type { ExportHeader, ExportLine, ExportOptions, ImportOptions, ImportResult, ImportSource, ProgressEvent } from './export/types.js';
+export type { FeatMaintenance, MaintenanceReport, MaintenanceRunOptions } from './maintenance/scheduler.js';
 export type { AuthOption } from './session/auth.js';
 export type { Conflict, ConflictResolver, ConflictSide } from './store/conflicts.js';
 export type { ConflictEvent, SetOptions, SetPartsOptions } from './store/store.js';

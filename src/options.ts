@@ -28,6 +28,21 @@ export interface LocalOptions {
 
 export type Mode = 'local-first' | 'remote';
 
+/** Scheduled maintenance: purge expired values, collect orphaned chunks, compact the local replica (docs/export.md). */
+export interface MaintenanceOptions {
+  /**
+   * Run maintenance on a schedule (`client.maintenance.run()` works either way).
+   * @default true
+   */
+  enabled?: boolean;
+  /**
+   * Time between runs, in ms. A run starts only while the client is ready, online and idle (sync idle, no writes
+   * queued); a busy client is tried again within 30 s.
+   * @default 300_000 (5 minutes)
+   */
+  intervalMs?: number;
+}
+
 export interface FeatClientOptions {
   /** CouchDB base URL, behind the reverse proxy (e.g. `https://couchdb.feat.com`). */
   couchUrl: string;
@@ -87,6 +102,8 @@ export interface FeatClientOptions {
    * @default 10_000
    */
   revCacheSize?: number;
+  /** Scheduled maintenance. @default { enabled: true, intervalMs: 300_000 } */
+  maintenance?: MaintenanceOptions;
 }
 
 export const DEFAULTS = {
@@ -171,6 +188,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   checkCount('revCacheSize', o.revCacheSize, 1);
   const fetchFn = o.fetch ?? globalThis.fetch;
   if (typeof fetchFn !== 'function') throw invalid('No global fetch: pass the "fetch" option');
+  checkCount('maintenance.intervalMs', o.maintenance?.intervalMs, 1);
   const defined = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return { ...DEFAULTS, ...defined, couchUrl, fetch: fetchFn } as ResolvedOptions;
 }

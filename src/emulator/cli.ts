@@ -6,7 +6,9 @@
  *                 [--secret S] [--max-request-bytes N] [--max-document-bytes N] [--peruser-delay-ms N]
  *                 [--user NAME] [--quiet]
  *
- * (A later `feat-emulator export …` subcommand will be dispatched from `main` on the first argument.)
+ *   feat-emulator export --user NAME [--out FILE] [--data DIR | --couch-url URL --secret S] [--progress|--quiet]
+ *
+ * Subcommands are dispatched from `main` on the first argument.
  */
 import { parseArgs } from 'node:util';
 import { startEmulator } from './index.js';
@@ -26,6 +28,9 @@ const USAGE = `Usage: feat-emulator [options]
   --user NAME             user of the printed demo bearer (default demo)
   --quiet                 do not log requests
   -h, --help              show this help
+
+Commands:
+  export --user NAME      write a user's data as NDJSON (feat-emulator export --help)
 `;
 
 function integer(name: string, value: string | undefined): number | undefined {
@@ -84,8 +89,10 @@ function banner(emu: Emulator, user: string): string {
   ].join('\n');
 }
 
-/** Subcommands (`feat-emulator <command> …`); running the emulator is the default. `export` arrives with a later issue. */
-const COMMANDS: Record<string, ((argv: string[]) => Promise<number>) | undefined> = {};
+/** Subcommands (`feat-emulator <command> …`); running the emulator is the default. Each loads on use. */
+const COMMANDS: Record<string, ((argv: string[]) => Promise<number>) | undefined> = {
+  export: async (argv) => (await import('../export/cli.js')).exportCommand(argv),
+};
 
 export async function main(argv: string[]): Promise<number> {
   const [first, ...rest] = argv;

@@ -1,0 +1,143 @@
+/**
+ * Export: the user's keys as NDJSON — a header line, then one line per key. Two passes over the database, each a page
+ * at a time, so memory holds one page (plus the list of exported ids), never the whole data set:
+ *
+ * 1. scan — every user document (chunk documents skipped), to decide which keys are exported (live, not expired at
+ *    `exportedAt`, holding a value) and count them, so the header carries exact counts;
+ * 2. export — those keys' current documents, in pages bounded by count and by size, big values reassembled.
+ */
+import { FeatError, FeatValidationError } from '../errors.js';
+import { decode, isExpired, type StoredDoc } from '../store/codec.js';
+import { throwIfAborted, withSignal } from '../util/abort.js';
+import type { ClientIo } from './io.js';
+import { allDocs, userDocPages } from './pages.js';
+import type { ExportHeader, ExportLine, ExportOptions, ProgressEvent } from './types.js';
+
+export const FORMAT = 'feat-export';
+export const VERSION = 1;
+
+/** Documents per page of the scan. */
+const SCAN_PAGE = 100;
+/** Most documents, and most bytes (estimated from the scan), per page of the export. */
+const EXPORT_PAGE = 100;
+const EXPORT_PAGE_BYTES = 4 * 1024 * 1024;
+
+export function checkOptions(options: unknown, name: string): { onProgress?: (e: ProgressEvent) => void; signal?: AbortSignal } {
+  if (options === undefined) return {};
+  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+    throw new FeatValidationError('invalid_argument', `${name}() takes an options object`);
+  }
+  const o = options as Record<string, unknown>;
+  if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
+    throw new FeatValidationError('invalid_argument', '"onProgress" must be a function');
+  }
+  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
+    throw new FeatValidationError('invalid_argument', '"signal" must be an AbortSignal');
+  }
+  return o as { onProgress?: (e: ProgressEvent) => void; signal?: AbortSignal };
+}
+
+/** Calls `onProgress` only when something changed, so listeners see a clean, monotone sequence. */
+export function progress(onProgress: ((e: ProgressEvent) => void) | undefined) {
+  let last = '';
+  return (phase: ProgressEvent['phase'], done: number, total: number) => {
+    const key = `${phase}:${done}:${total}`;
+    if (!onProgress || key === last) return;
+    last = key;
+    onProgress({ phase, done, total });
+  };
+}
+
+/** The scan's decision for one document: is it a key to export? */
+function exported(doc: StoredDoc, now: number): boolean {
+  const d = decode(doc);
+  return !d.deleted && !isExpired(d, now) && (d.chunks !== undefined || d.value !== undefined);
+}
+
+/** The export line of a document that the scan counted. */
+async function lineOf(io: ClientIo, db: Parameters<ClientIo['store']['valueOf']>[0], id: string, doc: StoredDoc | null | undefined, now: number) {
+  const line: ExportLine = { key: id };
+  if (!doc || !exported(doc, now)) {
+    // Deleted (or replaced by a document without a value) after the scan counted it.
+    line.deleted = true;
+    return JSON.stringify(line);
+  }
+  const d = decode(doc);
+  line.value = await io.store.valueOf(db, doc);
+  if (d.updatedAt > 0) line.updatedAt = d.updatedAt;
+  if (d.expiresAt !== undefined) line.expiresAt = d.expiresAt;
+  return JSON.stringify(line);
+}
+
+/** The export, one line at a time (without line breaks): the header first. Memory stays bounded by a page. */
+export async function* exportLines(io: ClientIo, options?: ExportOptions): AsyncGenerator<string, void, undefined> {
+  const { onProgress, signal } = checkOptions(options, 'exportLines');
+  const report = progress(onProgress);
+  throwIfAborted(signal);
+  const session = await withSignal(io.session(), signal);
+  const db = await withSignal(io.db(), signal);
+  const exportedAt = Date.now();
+
+  // Pass 1: which keys, and about how big each is (to size the pages of pass 2).
+  const ids: string[] = [];
+  const sizes: number[] = [];
+  let parts = 0;
+  let scanned = 0;
+  let total = 0;
+  for await (const page of userDocPages(db, { limit: SCAN_PAGE, signal, total: (n) => (total = Math.max(total, n)) })) {
+    for (const { id, doc } of page) {
+      scanned++;
+      if (!exported(doc, exportedAt)) continue;
+      ids.push(id);
+      // Chunked values are read on their own page.
+      sizes.push(doc.feat?.chunks ? EXPORT_PAGE_BYTES : JSON.stringify(doc.doc).length);
+      if (id.includes(':')) parts++;
+    }
+    report('scan', scanned, Math.max(total, scanned));
+  }
+  report('scan', scanned, Math.max(total, scanned));
+
+  const header: ExportHeader = {
+    format: FORMAT,
+    version: VERSION,
+    userName: session.userName,
+    dbName: session.dbName,
+    exportedAt: new Date(exportedAt).toISOString(),
+    counts: { keys: ids.length, parts },
+  };
+  report('export', 0, ids.length);
+  yield JSON.stringify(header);
+
+  // Pass 2: the current documents of those keys.
+  let done = 0;
+  for (let start = 0; start < ids.length; ) {
+    let end = start;
+    let bytes = 0;
+    while (end < ids.length && end - start < EXPORT_PAGE && (end === start || bytes + sizes[end]! <= EXPORT_PAGE_BYTES)) {
+      bytes += sizes[end]!;
+      end++;
+    }
+    throwIfAborted(signal);
+    const keys = ids.slice(start, end);
+    const page = await withSignal(allDocs(db, { keys, include_docs: true }), signal);
+    const lines: string[] = [];
+    for (const [i, row] of page.rows.entries()) {
+      throwIfAborted(signal);
+      lines.push(await lineOf(io, db, keys[i]!, row.value?.deleted ? undefined : row.doc, exportedAt));
+    }
+    for (const line of lines) {
+      yield line;
+      report('export', ++done, ids.length);
+    }
+    start = end;
+  }
+  if (done !== ids.length) throw new FeatError('bad_response', `The export produced ${done} of ${ids.length} lines`);
+}
+
+/** The whole export as one NDJSON string (the header line, then one line per key; each line ends with `\n`). */
+export async function exportData(io: ClientIo, options?: ExportOptions): Promise<string> {
+  const lines: string[] = [];
+  for await (const line of exportLines(io, options)) lines.push(line);
+  lines.push('');
+  return lines.join('\n');
+}

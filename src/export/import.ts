@@ -1,0 +1,229 @@
+/**
+ * Import: an export's NDJSON restored into the current account through the store (so big values are chunked and
+ * writes are batched like any other). Every line is validated before it is written:
+ *
+ * - a string or a Blob is read twice: pass 1 validates every line (and the header's count), pass 2 writes — malformed
+ *   input writes nothing;
+ * - an (async) iterable can be read once only: each page of lines is validated before that page is written, so a bad
+ *   line later in the stream stops the import after the pages before it (the error says how many keys were written).
+ *
+ * Writes go a page at a time (bounded by count and bytes) and each page is awaited, so memory holds one page.
+ */
+import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { snapshotValue, validateKey } from '../store/validate.js';
+import { throwIfAborted } from '../util/abort.js';
+import { checkOptions, FORMAT, progress, VERSION } from './export.js';
+import type { ClientIo } from './io.js';
+import type { ExportHeader, ImportResult, ImportSource } from './types.js';
+
+const WRITE_PAGE = 100;
+const WRITE_PAGE_BYTES = 4 * 1024 * 1024;
+
+interface Entry {
+  line: number;
+  key: string;
+  value: unknown;
+  expiresAt: number | undefined;
+  deleted: boolean;
+  bytes: number;
+}
+
+const bad = (line: number, message: string) => new FeatValidationError('invalid_argument', `Import input, line ${line}: ${message}`);
+
+/** Lines of a string, without copying it into an array; a final line break ends the last line. */
+function* stringLines(text: string): Generator<string> {
+  let start = 0;
+  while (start < text.length) {
+    let end = text.indexOf('\n', start);
+    if (end === -1) end = text.length;
+    yield text.slice(start, end);
+    start = end + 1;
+  }
+}
+
+/** Lines of a Blob, decoded as UTF-8 a chunk at a time. */
+async function* blobLines(blob: Blob): AsyncGenerator<string> {
+  const reader = blob.stream().getReader();
+  const decoder = new TextDecoder('utf-8', { fatal: true });
+  let carry = '';
+  try {
+    for (;;) {
+      const { done, value } = await reader.read();
+      carry += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      let nl: number;
+      while ((nl = carry.indexOf('\n')) !== -1) {
+        yield carry.slice(0, nl);
+        carry = carry.slice(nl + 1);
+      }
+      if (done) break;
+    }
+    if (carry !== '') yield carry;
+  } finally {
+    reader.releaseLock();
+  }
+}
+
+/** Items of an iterable of lines; an item holding several lines is split. */
+async function* iterableLines(source: Iterable<string> | AsyncIterable<string>): AsyncGenerator<string> {
+  let n = 0;
+  for await (const item of source as AsyncIterable<string>) {
+    n++;
+    if (typeof item !== 'string') throw bad(n, `the iterable yielded ${item === null ? 'null' : typeof item}, not a string`);
+    const text = item.endsWith('\n') ? item.slice(0, -1) : item;
+    if (text.includes('\n')) yield* stringLines(text);
+    else yield text;
+  }
+}
+
+function parseJson(text: string, line: number, what: string): Record<string, unknown> {
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(text);
+  } catch (error) {
+    throw bad(line, `${what} is not valid JSON (${(error as Error).message}); the input may be truncated or not an export`);
+  }
+  if (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed)) throw bad(line, `${what} must be a JSON object`);
+  return parsed as Record<string, unknown>;
+}
+
+function parseHeader(text: string | undefined): ExportHeader {
+  if (text === undefined || text.trim() === '') throw bad(1, 'the input is empty; expected the export header');
+  const h = parseJson(text.replace(/^\uFEFF/, ''), 1, 'the header');
+  if (h.format !== FORMAT) throw bad(1, `not a feat export (the header's "format" is ${JSON.stringify(h.format)}, expected "${FORMAT}")`);
+  if (h.version !== VERSION) throw bad(1, `unsupported export version ${JSON.stringify(h.version)} (this SDK reads version ${VERSION})`);
+  const counts = h.counts as Record<string, unknown> | undefined;
+  const keys = counts?.keys;
+  if (typeof keys !== 'number' || !Number.isInteger(keys) || keys < 0) throw bad(1, 'the header\'s "counts.keys" must be an integer ≥ 0');
+  return h as unknown as ExportHeader;
+}
+
+const isTime = (v: unknown): v is number => typeof v === 'number' && Number.isFinite(v) && v >= 0;
+
+function parseEntry(text: string, line: number): Entry {
+  const o = parseJson(text, line, 'the line');
+  const key = o.key;
+  try {
+    validateKey(key);
+  } catch (error) {
+    throw bad(line, (error as Error).message);
+  }
+  if (o.deleted !== undefined && o.deleted !== true) throw bad(line, '"deleted" must be true when present');
+  const deleted = o.deleted === true;
+  if (!deleted && !('value' in o)) throw bad(line, `the line of "${key}" has no "value"`);
+  if (o.updatedAt !== undefined && !isTime(o.updatedAt)) throw bad(line, '"updatedAt" must be a time in ms');
+  if (o.expiresAt !== undefined && !isTime(o.expiresAt)) throw bad(line, '"expiresAt" must be a time in ms');
+  let value: unknown;
+  if (!deleted) {
+    try {
+      value = snapshotValue(o.value, key);
+    } catch (error) {
+      throw bad(line, (error as Error).message);
+    }
+  }
+  return { line, key, value, expiresAt: o.expiresAt as number | undefined, deleted, bytes: text.length };
+}
+
+/** Parses and validates the input, a page at a time; checks the count against the header at the end. */
+async function* pages(lines: AsyncIterable<string> | Iterable<string>, signal: AbortSignal | undefined, onHeader: (h: ExportHeader) => void) {
+  const seen = new Set<string>();
+  let header: ExportHeader | undefined;
+  let n = 0;
+  let count = 0;
+  let page: Entry[] = [];
+  let bytes = 0;
+  for await (const raw of lines) {
+    n++;
+    const text = raw.endsWith('\r') ? raw.slice(0, -1) : raw;
+    if (!header) {
+      header = parseHeader(text);
+      onHeader(header);
+      continue;
+    }
+    if (text.trim() === '') continue;
+    if (n % 64 === 0) throwIfAborted(signal);
+    const entry = parseEntry(text, n);
+    if (seen.has(entry.key)) throw bad(n, `the key "${entry.key}" appears twice`);
+    seen.add(entry.key);
+    if (++count > header.counts.keys) throw bad(n, `more key lines than the ${header.counts.keys} the header announces`);
+    page.push(entry);
+    bytes += entry.bytes;
+    if (page.length >= WRITE_PAGE || bytes >= WRITE_PAGE_BYTES) {
+      yield page;
+      page = [];
+      bytes = 0;
+    }
+  }
+  if (!header) throw bad(1, 'the input is empty; expected the export header');
+  if (count < header.counts.keys) {
+    throw bad(n + 1, `the input ends after ${count} of the ${header.counts.keys} keys the header announces (truncated?)`);
+  }
+  if (page.length > 0) yield page;
+}
+
+/** Restores an export into the current account. */
+export async function importData(io: ClientIo, data: ImportSource, options?: unknown): Promise<ImportResult> {
+  const { onProgress, signal } = checkOptions(options, 'importData');
+  const report = progress(onProgress);
+  let open: () => AsyncIterable<string> | Iterable<string>;
+  let rereadable = true;
+  if (typeof data === 'string') open = () => stringLines(data);
+  else if (typeof Blob !== 'undefined' && data instanceof Blob) open = () => blobLines(data);
+  else if (data !== null && typeof data === 'object' && (Symbol.asyncIterator in data || Symbol.iterator in data)) {
+    open = () => iterableLines(data);
+    rereadable = false;
+  } else {
+    throw new FeatValidationError('invalid_argument', 'importData() takes a string, a Blob or an (async) iterable of lines');
+  }
+  throwIfAborted(signal);
+  let total = 0;
+
+  let imported = 0;
+  let skipped = 0;
+  let processed = 0;
+  const stopped = (cause: FeatError, what: string): FeatError => {
+    const written = imported === 0 ? 'nothing was written' : `${imported} key(s) were written before it`;
+    return new FeatError(cause.code, `${what}; ${written} (running the same import again is safe)`, { cause, ...(cause.key ? { key: cause.key } : {}) });
+  };
+  try {
+    // Pass 1 (strings and Blobs): validate everything before the first write.
+    if (rereadable) {
+      let done = 0;
+      for await (const page of pages(open(), signal, (h) => report('validate', 0, (total = h.counts.keys)))) {
+        done += page.length;
+        report('validate', done, total);
+        throwIfAborted(signal);
+      }
+    }
+    // Pass 2: write, a page at a time.
+    await io.db();
+    for await (const page of pages(open(), signal, (h) => report('write', 0, (total = h.counts.keys)))) {
+      throwIfAborted(signal);
+      const now = Date.now();
+      const writes: Promise<void>[] = [];
+      for (const e of page) {
+        if (e.deleted || (e.expiresAt !== undefined && e.expiresAt <= now)) {
+          skipped++;
+          continue;
+        }
+        const ttl = e.expiresAt === undefined ? undefined : e.expiresAt - now;
+        writes.push(io.store.set(e.key, e.value, ttl === undefined ? undefined : { ttl }));
+      }
+      // Each write is awaited before the next page, so what is reported written is written.
+      const results = await Promise.allSettled(writes);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      imported += results.filter((r) => r.status === 'fulfilled').length;
+      processed += page.length;
+      if (failed) throw toFeatError(failed.reason);
+      report('write', processed, total);
+    }
+  } catch (error) {
+    const failure = toFeatError(error);
+    if (failure.code === 'aborted') throw stopped(failure, 'The import was aborted');
+    if (failure instanceof FeatValidationError) {
+      if (imported === 0) throw failure;
+      throw new FeatValidationError(failure.code, `${failure.message}; ${imported} key(s) from the lines before it were written`, { cause: failure });
+    }
+    throw stopped(failure, `The import stopped: ${failure.message}`);
+  }
+  return { imported, skipped };
+}

@@ -1,0 +1,51 @@
+import { toFeatError } from '../errors.js';
+import { CHUNK_PREFIX, isChunkId, type StoredDoc } from '../store/codec.js';
+import type { AllDocsRow, Db } from '../store/db.js';
+import { INTERNAL_PREFIX } from '../store/validate.js';
+import { throwIfAborted } from '../util/abort.js';
+
+const HIGH = '\ufff0';
+
+/** True for ids that are not user keys: CouchDB's (`_design/…`) and the SDK's own (`feat~…`, chunks). */
+export function isInternalId(id: string): boolean {
+  return id.startsWith('_') || id.startsWith(INTERNAL_PREFIX);
+}
+
+export async function allDocs(db: Db, options: Record<string, unknown>): Promise<{ rows: AllDocsRow[]; total_rows?: number }> {
+  try {
+    return await db.allDocs(options);
+  } catch (error) {
+    throw toFeatError(error);
+  }
+}
+
+/**
+ * The user documents (with bodies), a page at a time: every id outside the chunk range, in id order. Chunk documents
+ * are never fetched (they hold the text of big values, which only their manifests' readers need).
+ */
+export async function* userDocPages(
+  db: Db,
+  options: { limit: number; signal?: AbortSignal | undefined; total?: (n: number) => void },
+): AsyncGenerator<{ id: string; doc: StoredDoc }[]> {
+  for (const range of [{ endkey: CHUNK_PREFIX }, { startkey: CHUNK_PREFIX + HIGH }]) {
+    let last: string | undefined;
+    for (;;) {
+      throwIfAborted(options.signal);
+      const page = await allDocs(db, {
+        ...range,
+        ...(last === undefined ? {} : { startkey: last, skip: 1 }),
+        limit: options.limit,
+        include_docs: true,
+      });
+      if (page.total_rows !== undefined) options.total?.(page.total_rows);
+      throwIfAborted(options.signal);
+      const docs: { id: string; doc: StoredDoc }[] = [];
+      for (const row of page.rows) {
+        if (row.doc && !row.value.deleted && !isInternalId(row.id) && !isChunkId(row.id)) docs.push({ id: row.id, doc: row.doc });
+      }
+      if (docs.length > 0) yield docs;
+      if (page.rows.length < options.limit) break;
+      last = page.rows[page.rows.length - 1]!.id;
+    }
+  }
+}

@@ -1,0 +1,76 @@
+/**
+ * One maintenance run (loaded on the first run): purge expired values, collect orphaned chunks, compact the local
+ * replica. Abort takes effect between steps and between pages of a step.
+ */
+import { FeatValidationError, toFeatError } from '../errors.js';
+import type { ClientIo } from '../export/io.js';
+import { CHUNK_PREFIX } from '../store/codec.js';
+import type { Db } from '../store/db.js';
+import { anySignal, throwIfAborted, withSignal } from '../util/abort.js';
+import { allDocs } from '../export/pages.js';
+import { purgeExpired } from './purge.js';
+import type { MaintenanceDeps, MaintenanceReport, MaintenanceRunOptions } from './scheduler.js';
+
+const GC_MARK = '_local/feat-gc';
+
+/** True when some chunk was found unreferenced in an earlier garbage collection (it waits for its grace period). */
+async function gcPending(db: Db): Promise<boolean> {
+  const mark = (await db.get(GC_MARK).catch(() => undefined)) as { since?: Record<string, number> } | undefined;
+  return Object.keys(mark?.since ?? {}).length > 0;
+}
+
+async function hasChunks(db: Db): Promise<boolean> {
+  const rows = (await allDocs(db, { startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + '\ufff0', limit: 1 })).rows;
+  return rows.length > 0;
+}
+
+/** One run: its report is emitted as `run` whether it succeeds or fails; the promise rejects with the failure. */
+export async function runMaintenance(deps: MaintenanceDeps, options: MaintenanceRunOptions): Promise<MaintenanceReport> {
+  const report: MaintenanceReport = { startedAt: Date.now(), durationMs: 0, purged: 0, chunksDeleted: 0, compacted: false };
+  const { signal, dispose } = anySignal([deps.signal, options.signal]);
+  try {
+    await work(deps.io(), signal, options, report);
+    return report;
+  } catch (error) {
+    throw (report.error = toFeatError(error));
+  } finally {
+    dispose();
+    report.durationMs = Date.now() - report.startedAt;
+    deps.emit(report);
+  }
+}
+
+async function work(io: ClientIo, signal: AbortSignal, options: MaintenanceRunOptions, report: MaintenanceReport): Promise<void> {
+  const graceMs = options.chunkGraceMs ?? 10 * 60_000;
+  if (typeof graceMs !== 'number' || !(graceMs >= 0)) throw new FeatValidationError('invalid_argument', '"chunkGraceMs" must be a number of ms ≥ 0');
+  throwIfAborted(signal);
+  const db = await withSignal(io.db(), signal);
+  // Writes made before the run are stored first (a failure of theirs was reported to their callers).
+  await io.store.flush().catch(() => undefined);
+
+  // 1. Expired values.
+  const purge = await purgeExpired(db, { signal, forget: (id) => io.store.forget(id), wrote: io.wrote });
+  report.purged = purge.purged;
+  throwIfAborted(signal);
+
+  // 2. Orphaned chunks — a full scan, so only when there are chunks and something changed since the last run (which
+  //    may have orphaned some) or some found unreferenced earlier wait for their grace period to end.
+  if ((purge.changed > 0 || (await gcPending(db))) && (await hasChunks(db))) {
+    throwIfAborted(signal);
+    report.chunksDeleted = (await io.store.collectGarbage({ graceMs })).deleted;
+  }
+  throwIfAborted(signal);
+
+  // 3. The local replica: drop old revisions' bodies (the server compacts its own databases).
+  if (io.local) {
+    const compact = (db as unknown as { compact?: () => Promise<unknown> }).compact;
+    if (typeof compact === 'function') {
+      try {
+        await compact.call(db);
+      } catch (error) {
+        throw toFeatError(error);
+      }
+      report.compacted = true;
+    }
+  }
+}

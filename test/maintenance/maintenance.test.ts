@@ -1,0 +1,202 @@
+/**
+ * TTL across devices and scheduled maintenance (purge of expired values, chunk GC, replica compaction) against the
+ * emulator, in both modes.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatError, type MaintenanceReport } from '@feat/sdk';
+import { startEmulator } from '@feat/sdk/emulator';
+
+type Emulator = Awaited<ReturnType<typeof startEmulator>>;
+let emu: Emulator;
+const clients: FeatClient[] = [];
+beforeAll(async () => {
+  emu = await startEmulator({ port: 0 });
+});
+afterAll(async () => {
+  await Promise.all(clients.map((c) => c.close()));
+  await emu?.stop();
+});
+
+let counter = 0;
+const uniqueUser = () => `maint-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+async function waitFor(predicate: () => boolean | Promise<boolean>, timeout = 10_000, what = 'condition'): Promise<void> {
+  const deadline = Date.now() + timeout;
+  while (!(await predicate())) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    await sleep(20);
+  }
+}
+
+/** The ids on the server (`_all_docs`: live documents only). */
+async function serverIds(user: string): Promise<string[]> {
+  const res = await fetch(`${emu.couchUrl}/${userDbNameOf(user)}/_all_docs`, { headers: emu.couchHeadersFor(user) });
+  return ((await res.json()) as { rows: { id: string }[] }).rows.map((r) => r.id);
+}
+
+function userDbNameOf(user: string): string {
+  return `userdb-${[...Buffer.from(user, 'utf8')].map((b) => b.toString(16)).join('')}`;
+}
+
+const modes = [
+  { name: 'remote', options: { mode: 'remote' }, local: false },
+  { name: 'local-first (memory)', options: { mode: 'local-first', local: { adapter: 'memory' } }, local: true },
+] as const;
+
+describe.each(modes)('ttl and maintenance: $name', ({ options, local }) => {
+  function client(user: string, extra: Partial<FeatClientOptions> = {}): FeatClient {
+    const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), ...options, ...extra } as FeatClientOptions);
+    clients.push(c);
+    return c;
+  }
+  /** Local-first: wait until the server has what this device wrote. */
+  const pushed = (c: FeatClient) => c.sync.waitForPush({ timeout: 10_000 });
+
+  it('a value with a ttl expires on a second device too; maintenance deletes it (server doc count down), keeps the rest', async () => {
+    const user = uniqueUser();
+    const a = client(user, { maintenance: { enabled: false } });
+    const b = client(user, { maintenance: { enabled: false } });
+    await Promise.all([a.ready(), b.ready()]);
+    await a.store.set('draft', { text: 'half-typed' }, { ttl: 800 });
+    await a.store.set('keep', 1);
+    await a.store.set('later', 2, { ttl: 3_600_000 });
+    if (local) await pushed(a);
+    await waitFor(async () => (await b.store.get('draft')) !== undefined, 10_000, 'the second device to see the draft');
+    expect(await b.store.keys()).toEqual(['draft', 'keep', 'later']);
+    await sleep(850);
+    // Expired everywhere, with no maintenance run yet: reads and keys() on both devices.
+    expect(await b.store.get('draft')).toBeUndefined();
+    expect(await a.store.get('draft')).toBeUndefined();
+    expect(await b.store.keys()).toEqual(['keep', 'later']);
+    expect(await serverIds(user)).toContain('draft');
+
+    const reports: MaintenanceReport[] = [];
+    a.maintenance.on('run', (r) => reports.push(r));
+    const report = await a.maintenance.run();
+    expect(report).toMatchObject({ purged: 1, compacted: local });
+    expect(report.error).toBeUndefined();
+    expect(reports).toEqual([report]);
+    if (local) await pushed(a);
+    await waitFor(async () => !(await serverIds(user)).includes('draft'), 10_000, 'the server to drop the purged document');
+    expect(await serverIds(user)).toEqual(['keep', 'later']);
+    // Nothing more to purge; the other device's run finds nothing either (or the same tombstone, already there).
+    expect((await a.maintenance.run()).purged).toBe(0);
+    expect((await b.maintenance.run()).purged).toBe(0);
+    // The key can be written again after its purge, with no conflict.
+    const conflicts: unknown[] = [];
+    a.sync.on('conflict', (e) => conflicts.push(e));
+    await a.store.set('draft', { text: 'again' });
+    expect(await a.store.get('draft')).toEqual({ text: 'again' });
+    expect(conflicts).toEqual([]);
+  });
+
+  it('a write made after the purge read the document wins: only the expired revision is deleted', async () => {
+    const user = uniqueUser();
+    const a = client(user, { maintenance: { enabled: false } });
+    await a.store.set('x', 'old', { ttl: 50 });
+    await sleep(80);
+    // The run learns about x, then x is rewritten before its deletion would land: the new value stays.
+    const run = a.maintenance.run();
+    await a.store.set('x', 'new');
+    await run;
+    await a.maintenance.run();
+    expect(await a.store.get('x')).toBe('new');
+  });
+
+  it('collects orphaned chunks (chunkGraceMs 0) and reports it', async () => {
+    const user = uniqueUser();
+    const a = client(user, { maintenance: { enabled: false } });
+    await a.store.set('big', 'x'.repeat(50_000) + 'y'.repeat(2_000_000));
+    await a.store.set('big', 'small now');
+    const report = await a.maintenance.run({ chunkGraceMs: 0 });
+    expect(report.chunksDeleted).toBeGreaterThan(0);
+    if (local) await pushed(a);
+    await waitFor(async () => !(await serverIds(user)).some((id) => id.startsWith('feat~chunk~')), 10_000, 'chunks gone on the server');
+    expect(await a.store.get('big')).toBe('small now');
+    await expect(a.maintenance.run({ chunkGraceMs: -1 })).rejects.toMatchObject({ code: 'invalid_argument' });
+  });
+
+  it('runs on its schedule while idle, never twice at once, pauses and resumes, and stops with close()', async () => {
+    const a = client(uniqueUser(), { maintenance: { intervalMs: 60 } });
+    const reports: MaintenanceReport[] = [];
+    a.maintenance.on('run', (r) => reports.push(r));
+    await sleep(200);
+    // Not ready yet: nothing runs (and nothing goes to the network).
+    expect(reports).toEqual([]);
+    await a.ready();
+    await a.store.set('k', 1);
+    await waitFor(() => reports.length >= 3, 10_000, 'three scheduled runs');
+    for (let i = 1; i < reports.length; i++) expect(reports[i]!.startedAt).toBeGreaterThanOrEqual(reports[i - 1]!.startedAt + reports[i - 1]!.durationMs);
+    expect(reports.every((r) => r.compacted === local && r.error === undefined)).toBe(true);
+    // Concurrent requests share one run.
+    const [r1, r2] = await Promise.all([a.maintenance.run(), a.maintenance.run()]);
+    expect(r1).toBe(r2);
+
+    a.maintenance.pause();
+    await sleep(50);
+    const paused = reports.length;
+    await sleep(300);
+    expect(reports.length).toBe(paused);
+    a.maintenance.resume();
+    await waitFor(() => reports.length >= paused + 2, 10_000, 'runs after resume');
+
+    await a.close();
+    const closed = reports.length;
+    await sleep(300);
+    expect(reports.length).toBe(closed);
+    await expect(a.maintenance.run()).rejects.toMatchObject({ code: 'closed' });
+  });
+
+  it('disabled: no scheduled runs, run() still works; abort rejects with aborted; failures go to the error event', async () => {
+    const user = uniqueUser();
+    const a = client(user, { maintenance: { enabled: false, intervalMs: 30 } });
+    const reports: MaintenanceReport[] = [];
+    a.maintenance.on('run', (r) => reports.push(r));
+    await a.ready();
+    await sleep(200);
+    expect(reports).toEqual([]);
+    expect((await a.maintenance.run()).error).toBeUndefined();
+    const aborted = new AbortController();
+    aborted.abort();
+    await expect(a.maintenance.run({ signal: aborted.signal })).rejects.toMatchObject({ code: 'aborted' });
+
+    if (local) return;
+    // Remote mode: the server gone → the run fails; its report carries the error.
+    const errors: FeatError[] = [];
+    a.sync.on('error', (e) => errors.push(e));
+    await emu.suspend();
+    try {
+      await expect(a.maintenance.run()).rejects.toMatchObject({ code: 'network' });
+    } finally {
+      await emu.resume();
+    }
+    expect(reports.at(-1)!.error).toMatchObject({ code: 'network' });
+  });
+});
+
+describe('scheduled failures', () => {
+  it('a scheduled run that fails reports to the client error event', async () => {
+    const user = uniqueUser();
+    const c = createFeatClient({
+      couchUrl: emu.couchUrl,
+      accountsUrl: emu.accountsUrl,
+      auth: emu.bearerFor(user),
+      mode: 'remote',
+      maintenance: { intervalMs: 50 },
+      // The changes feed fails (a server bug): everything else works, so the client stays idle.
+      fetch: (input, init) =>
+        String(input instanceof Request ? input.url : input).includes('/_changes')
+          ? Promise.resolve(new Response(JSON.stringify({ error: 'internal', reason: 'boom' }), { status: 500 }))
+          : fetch(input, init),
+    });
+    clients.push(c);
+    const errors: FeatError[] = [];
+    c.sync.on('error', (e) => errors.push(e));
+    await c.ready();
+    await c.store.set('x', 1);
+    await waitFor(() => errors.length > 0, 10_000, 'an error event');
+    expect(errors[0]).toMatchObject({ code: 'server' });
+    await c.close();
+  });
+});
