@@ -10,9 +10,15 @@ import { collectGarbage, commandsArb, knownBugHits, runSequence, type Config, ty
 
 export const LONG = process.env.FEAT_LONG === '1';
 
-/** Unhandled rejections seen in this test file's process. */
+/** Unhandled rejections seen in this test file's process (known bug B9 excluded, counted in `knownBugHits`). */
 export const unhandled: unknown[] = [];
-process.on('unhandledRejection', (reason) => unhandled.push(reason));
+const onUnhandled = (reason: unknown) => {
+  // Known bug B9 (bugs.test.ts): pouchdb-replication's uncaught `src.info()` after a pull batch when the server
+  // drops. Tolerated (and counted) unless FEAT_STRICT=1; anything else is a failure.
+  const stack = String((reason as Error)?.stack ?? '');
+  if (process.env.FEAT_STRICT !== '1' && String(reason).includes('fetch failed') && stack.includes('_info')) knownBugHits.B9++;
+  else unhandled.push(reason);
+};
 
 export interface CampaignOptions {
   config: Config;
@@ -24,12 +30,26 @@ export interface CampaignOptions {
 }
 
 export async function campaign(o: CampaignOptions): Promise<void> {
+  // Own the process's unhandled-rejection reporting for the campaign (vitest's listeners are restored afterwards), so
+  // a known one (B9) does not end the campaign; every other one fails it below.
+  const saved = process.listeners('unhandledRejection');
+  process.removeAllListeners('unhandledRejection');
+  process.on('unhandledRejection', onUnhandled);
+  try {
+    await run(o);
+  } finally {
+    process.removeAllListeners('unhandledRejection');
+    for (const l of saved) process.on('unhandledRejection', l);
+  }
+}
+
+async function run(o: CampaignOptions): Promise<void> {
   const seed = process.env.FEAT_SEED ? Number(process.env.FEAT_SEED) : Date.now() ^ (process.pid << 8);
   const numRuns = Number(process.env.FEAT_RUNS) || (LONG ? o.longRuns : o.shortRuns);
+  console.info(`[reliability] ${o.config}: seed ${seed}, numRuns ${numRuns}${LONG ? ` (long, budget ${o.longBudgetMs} ms)` : ''}`);
   const started = Date.now();
   const results: RunResult[] = [];
   const heap: number[] = [];
-  console.info(`[reliability] ${o.config}: seed ${seed}, numRuns ${numRuns}${LONG ? ` (long, budget ${o.longBudgetMs} ms)` : ''}`);
   let heapStart = process.memoryUsage().heapUsed;
   let failure: unknown;
   await fc.assert(
