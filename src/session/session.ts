@@ -89,11 +89,17 @@ export class SessionSource {
       let authorization = refreshAuth ? await auth.refresh() : await auth.get();
       for (let attempt = 0; ; attempt++) {
         let response: Response;
+        const init: RequestInit = {
+          headers: { Authorization: authorization, Accept: 'application/json' },
+          credentials: 'omit',
+          signal: this.#options.signal,
+        };
         try {
-          response = await this.#options.fetch(url, {
-            headers: { Authorization: authorization, Accept: 'application/json' },
-            credentials: 'omit',
-            signal: this.#options.signal,
+          response = await this.#options.fetch(url, init).catch(async (error: unknown) => {
+            // A kept-alive connection the network had dropped fails at once: one more try on a fresh connection.
+            if (this.#options.signal.aborted || !(error instanceof TypeError)) throw error;
+            await new Promise((resolve) => setTimeout(resolve, 50));
+            return this.#options.fetch(url, init);
           });
         } catch (error) {
           throw toFeatError(error, { url });

@@ -74,6 +74,8 @@ export class DocumentStore {
   #queue: WriteQueue<WriteOp>;
   /** Chunk ids known to be stored (content-addressed, so never written twice). */
   #chunksStored = new Set<string>();
+  /** Parts calls still planning (looking up stored parts), per key: later writes to those parts wait for them. */
+  #reserved = new Map<string, Promise<void>>();
   #inline: number;
 
   constructor(ctx: StoreContext) {
@@ -125,7 +127,7 @@ export class DocumentStore {
       }
       const at = Date.now();
       const op: WriteOp = { deleted: false, value: snapshotValue(value, key), at, expiresAt: ttl === undefined ? undefined : at + ttl };
-      return this.#queue.enqueue(key, op);
+      return this.#enqueue(key, op);
     } catch (error) {
       return Promise.reject(error);
     }
@@ -135,7 +137,7 @@ export class DocumentStore {
   remove(key: string): Promise<void> {
     try {
       validateKey(key);
-      return this.#queue.enqueue(key, { deleted: true, value: undefined, at: Date.now() });
+      return this.#enqueue(key, { deleted: true, value: undefined, at: Date.now() });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -210,6 +212,7 @@ export class DocumentStore {
       }
       return { id: prefix + subkey, op: { deleted: false, value: snapshotValue(value, prefix + subkey), at } as WriteOp };
     });
+    return this.#ordered(key, async () => {
     const db = await this.#ctx.db();
     // Current revisions of the stored parts: a cached hash only counts while its revision is still current.
     const existing = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, key);
@@ -231,19 +234,52 @@ export class DocumentStore {
         if (!keep.has(id)) writes.push(this.#queue.enqueue(id, { deleted: true, value: undefined, at }));
       }
     }
-    await Promise.all(writes);
+    return writes;
+    });
   }
 
   /** Deletes every part of `key`. */
   async removeParts(key: string): Promise<void> {
     validateKey(key);
-    const db = await this.#ctx.db();
     const prefix = key + PART_SEPARATOR;
-    const existing = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, key);
-    const ids = new Set(existing.rows.filter((r) => !r.value.deleted).map((r) => r.id));
-    for (const id of this.#queue.ids()) if (id.startsWith(prefix)) ids.add(id);
     const at = Date.now();
-    await Promise.all([...ids].map((id) => this.#queue.enqueue(id, { deleted: true, value: undefined, at })));
+    return this.#ordered(key, async () => {
+      const db = await this.#ctx.db();
+      const existing = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, key);
+      const ids = new Set(existing.rows.filter((r) => !r.value.deleted).map((r) => r.id));
+      for (const id of this.#queue.ids()) if (id.startsWith(prefix)) ids.add(id);
+      return [...ids].map((id) => this.#queue.enqueue(id, { deleted: true, value: undefined, at }));
+    });
+  }
+
+  /**
+   * Keeps the calls on the parts of `key` in call order: `plan` looks up the stored parts, then enqueues its writes;
+   * it runs only after the previous plan for `key` has enqueued, and a later set()/remove() of one of the parts waits
+   * for it too. Resolves when the planned writes are durable.
+   */
+  #ordered(key: string, plan: () => Promise<Promise<void>[]>): Promise<void> {
+    const previous = this.#reserved.get(key) ?? Promise.resolve();
+    const enqueued = previous.then(plan);
+    const reservation = enqueued.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#reserved.set(key, reservation);
+    void reservation.then(() => {
+      if (this.#reserved.get(key) === reservation) this.#reserved.delete(key);
+    });
+    return enqueued.then((writes) => Promise.all(writes)).then(() => undefined);
+  }
+
+  /** Enqueues a write of one id, after any parts call on a key it belongs to that is still planning. */
+  #enqueue(id: string, op: WriteOp): Promise<void> {
+    if (this.#reserved.size > 0) {
+      for (let i = id.indexOf(PART_SEPARATOR); i > 0; i = id.indexOf(PART_SEPARATOR, i + 1)) {
+        const key = id.slice(0, i);
+        if (this.#reserved.has(key)) return this.#ordered(key, async () => [this.#queue.enqueue(id, op)]);
+      }
+    }
+    return this.#queue.enqueue(id, op);
   }
 
   /** Keys (including `key:subkey` parts) that start with `prefix`, sorted. */
@@ -274,7 +310,9 @@ export class DocumentStore {
   }
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */
-  flush(): Promise<void> {
+  async flush(): Promise<void> {
+    // Parts calls still looking up stored parts enqueue first.
+    if (this.#reserved.size > 0) await Promise.all(this.#reserved.values());
     return this.#queue.flush();
   }
 
@@ -314,7 +352,7 @@ export class DocumentStore {
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
     const db = await this.#ctx.db();
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
-    // Unknown revisions, looked up in one request: a delete needs one; on the local replica a write simply goes on
+    // Unknown revisions, looked up in one request: a delete needs one (if the document exists); on the local replica a write simply goes on
     // top of the current revision (conflicts between devices surface in replication). On the server, a write with
     // an unknown revision meets 409 and goes through the resolver.
     const lookup = batch.filter((b) => (b.op.deleted || this.#ctx.local) && this.#known.rev(b.id) === undefined);
@@ -324,7 +362,9 @@ export class DocumentStore {
       found.rows.forEach((row, i) => {
         const item = lookup[i]!;
         if (!row.error && row.value && !row.value.deleted) this.#known.set(item.id, row.value.rev);
-        else if (item.op.deleted) skip.add(item.id);
+        // Already deleted: nothing to do. Never stored here: the deletion is still written (a tombstone with its time),
+        // so that a concurrent earlier write of another device, arriving later, does not win over it.
+        else if (item.op.deleted && row.value?.deleted) skip.add(item.id);
       });
     }
     let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined })).filter((b) => !skip.has(b.id));

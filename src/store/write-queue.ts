@@ -70,10 +70,13 @@ export class WriteQueue<Op> {
     return n;
   }
 
-  /** Resolves when every op enqueued before the call is written; rejects with the first failure. */
+  /** Resolves when every op enqueued before the call is written; rejects with the first failure, once all settled. */
   async flush(): Promise<void> {
     const waits = [...this.#pending.values(), ...this.#inFlight.values()].map((e) => e.settled);
-    await Promise.all(waits);
+    // Wait for every write, even after one failed; then report the first failure.
+    const results = await Promise.allSettled(waits);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   #schedule(): void {

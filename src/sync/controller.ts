@@ -1,5 +1,5 @@
 import { FeatError, FeatValidationError } from '../errors.js';
-import { anySignal, sleep, throwIfAborted } from '../util/abort.js';
+import { anySignal, checkSignal, sleep, throwIfAborted } from '../util/abort.js';
 import type { Emitter } from '../util/emitter.js';
 import type { LocalFirst } from './local-first.js';
 import type { SyncEvents, SyncStatus } from './status.js';
@@ -35,6 +35,9 @@ export interface SyncControllerDeps {
   setPaused(paused: boolean): void;
 }
 
+/** The longest timer JavaScript engines keep (2^31 − 1 ms, about 24.8 days). */
+const MAX_TIMEOUT_MS = 2_147_483_647;
+
 export class SyncController implements FeatSync {
   #deps: SyncControllerDeps;
 
@@ -48,7 +51,8 @@ export class SyncController implements FeatSync {
 
   on<K extends 'status' | 'conflict' | 'error'>(event: K, listener: (event: SyncEvents[K]) => void): () => void {
     if (event !== 'status' && event !== 'conflict' && event !== 'error') {
-      throw new FeatValidationError('invalid_argument', `Unknown sync event "${String(event)}"; use status, conflict or error`);
+      const name = typeof event === 'string' ? `"${event}"` : `of type ${typeof event}`;
+      throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use status, conflict or error`);
     }
     return this.#deps.emitter.on(event, listener);
   }
@@ -63,10 +67,11 @@ export class SyncController implements FeatSync {
   async waitForPush(options: WaitForPushOptions = {}): Promise<void> {
     if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'waitForPush() takes an options object');
     const { timeout } = options;
-    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0))) {
-      throw new FeatValidationError('invalid_argument', '"timeout" must be a number of milliseconds ≥ 0');
+    if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0) || timeout > MAX_TIMEOUT_MS)) {
+      throw new FeatValidationError('invalid_argument', `"timeout" must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`);
     }
-    const timer = timeout === undefined ? undefined : AbortSignal.timeout(timeout);
+    checkSignal(options.signal);
+    const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout));
     const { signal, dispose } = anySignal([options.signal, timer]);
     const fail = (): never => {
       if (timer?.aborted && !options.signal?.aborted) {

@@ -294,7 +294,9 @@ export class LocalFirst {
     if (this.#confirming) clearTimeout(this.#confirming);
     await this.#conflictChain;
     await this.replicator?.stop();
-    await Promise.allSettled([this.local?.close(), this.#remote?.close()]);
+    // A memory replica under a generated name can never be opened again: free it rather than keep it for the process.
+    const ephemeral = !this.#deps.options.local?.name && (this.#deps.options.local?.adapter ?? defaultAdapter()) === 'memory';
+    await Promise.allSettled([ephemeral ? this.local?.destroy() : this.local?.close(), this.#remote?.close()]);
   }
 
   /** Deletes the local replica and forgets the session this device remembered. */

@@ -5,6 +5,8 @@ import type { Db } from '../store/db.js';
 import type { ConflictEvent } from '../store/store.js';
 import { snapshotValue } from '../store/validate.js';
 
+const MAX_DELETED_LEAVES = 8;
+
 async function sideOf(doc: StoredDoc, valueOf: (doc: StoredDoc) => Promise<unknown>): Promise<ConflictSide> {
   const d = decode(doc);
   const deleted = d.deleted || isExpired(d);
@@ -25,23 +27,26 @@ export async function resolveLeaves(
   emit: (event: ConflictEvent) => void,
   valueOf: (doc: StoredDoc) => Promise<unknown>,
 ): Promise<boolean> {
-  let doc: StoredDoc;
+  // Every leaf, deleted ones included (one read): CouchDB's winner is the highest live leaf.
+  let found: { ok?: StoredDoc }[];
   try {
-    doc = await db.get(id, { conflicts: true });
+    found = (await db.get(id, { open_revs: 'all' })) as unknown as { ok?: StoredDoc }[];
   } catch (error) {
     if ((error as { status?: number }).status === 404) return false;
     throw toFeatError(error, { key: id });
   }
-  const losers = (doc._conflicts ?? []).slice().sort((a, b) => -compareRevs(a, b));
-  if (losers.length === 0) return false;
-  const leaves: StoredDoc[] = [];
-  for (const rev of losers) {
-    try {
-      leaves.push(await db.get(id, { rev }));
-    } catch (error) {
-      if ((error as { status?: number }).status !== 404) throw toFeatError(error, { key: id });
-    }
-  }
+  const byRev = (a: StoredDoc, b: StoredDoc) => -compareRevs(a._rev, b._rev);
+  const live = found.flatMap((l) => (l.ok && !l.ok._deleted ? [l.ok] : [])).sort(byRev);
+  const doc = live[0];
+  if (!doc) return false;
+  const losers = live.slice(1).map((l) => l._rev!);
+  const leaves: StoredDoc[] = live.slice(1);
+  // A live leaf beats a deleted one in CouchDB whatever their times; a removal written later than every live leaf
+  // (another device deleted the key while this one wrote it) takes part too. Only the newest few are looked at.
+  const liveAt = Math.max(...live.map((l) => decode(l).updatedAt));
+  const deleted = found.flatMap((l) => (l.ok && l.ok._deleted ? [l.ok] : [])).sort(byRev).slice(0, MAX_DELETED_LEAVES);
+  for (const leaf of deleted) if (decode(leaf).updatedAt > liveAt) leaves.push(leaf);
+  if (leaves.length === 0) return false;
   const resolve = resolver ?? latestWriteWins;
   const winner = await sideOf(doc, valueOf);
   const sides: ConflictSide[] = [winner];
@@ -70,7 +75,7 @@ export async function resolveLeaves(
   if (!keepsWinner) {
     docs.push(
       current.deleted
-        ? { _id: id, _rev: doc._rev!, _deleted: true }
+        ? { _id: id, _rev: doc._rev!, _deleted: true, feat: { updatedAt } }
         : keptLeafChunks(current.value, sides, all)
           ? { _id: id, _rev: doc._rev!, feat: { updatedAt, chunks: keptLeafChunks(current.value, sides, all)! } }
           : { _id: id, _rev: doc._rev!, doc: current.value, feat: { updatedAt } },

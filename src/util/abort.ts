@@ -1,4 +1,4 @@
-import { abortError } from '../errors.js';
+import { abortError, FeatValidationError } from '../errors.js';
 
 /** Rejects with an `aborted` FeatError if the signal is aborted. */
 export function throwIfAborted(signal: AbortSignal | undefined): void {
@@ -61,4 +61,11 @@ export function anySignal(signals: (AbortSignal | undefined)[]): { signal: Abort
     signal: controller.signal,
     dispose: () => present.forEach((s) => s.removeEventListener('abort', onAbort)),
   };
+}
+
+/** `signal` must be an AbortSignal (or absent): anything else is a caller's mistake → `invalid_argument`. */
+export function checkSignal(signal: unknown): asserts signal is AbortSignal | undefined {
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new FeatValidationError('invalid_argument', '"signal" must be an AbortSignal (e.g. from an AbortController)');
+  }
 }
