@@ -6,7 +6,7 @@
 import { appendFileSync } from 'node:fs';
 import fc from 'fast-check';
 import { expect } from 'vitest';
-import { collectGarbage, commandsArb, knownBugHits, runSequence, type Config, type RunResult } from './model.js';
+import { collectGarbage, commandsArb, knownBugHits, runSequence, tolerate, type Config, type RunResult } from './model.js';
 
 export const LONG = process.env.FEAT_LONG === '1';
 
@@ -16,7 +16,7 @@ const onUnhandled = (reason: unknown) => {
   // Known bug B9 (bugs.test.ts): pouchdb-replication's uncaught `src.info()` after a pull batch when the server
   // drops. Tolerated (and counted) unless FEAT_STRICT=1; anything else is a failure.
   const stack = String((reason as Error)?.stack ?? '');
-  if (process.env.FEAT_STRICT !== '1' && String(reason).includes('fetch failed') && stack.includes('_info')) knownBugHits.B9++;
+  if (tolerate('B9') && String(reason).includes('fetch failed') && stack.includes('_info')) knownBugHits.B9++;
   else unhandled.push(reason);
 };
 
