@@ -1,6 +1,6 @@
 import type { FeatApi } from './api/index.js';
 import { lazyApi } from './api-lazy.js';
-import { closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
+import { closedError, FeatError, FeatValidationError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
 import type { Extras } from './export/lazy.js';
 import type { ExportOptions, ImportOptions, ImportResult, ImportSource } from './export/types.js';
 import type { FeatMaintenance } from './maintenance/scheduler.js';
@@ -15,7 +15,7 @@ import type { LocalFirst } from './sync/local-first.js';
 import type { SyncEvents, SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
 import { createCouchFetch } from './transport/couch-fetch.js';
-import { withSignal } from './util/abort.js';
+import { checkSignal, withSignal } from './util/abort.js';
 import { Emitter } from './util/emitter.js';
 
 export type { Session };
@@ -81,6 +81,9 @@ class Client implements FeatClient {
   #watcher: LazyWatch;
   #ownRevs = new Set<string>();
   #closing: Promise<void> | undefined;
+  /** Set once close() has flushed: from then on nothing reaches the databases. */
+  #closed = false;
+  #timer: ReturnType<typeof setTimeout> | undefined;
   #paused = false;
   #status: SyncStatus = 'idle';
   /** Loads export, import and maintenance (`due`: by the maintenance timer, so a run is due now). */
@@ -144,6 +147,7 @@ class Client implements FeatClient {
       wrote: (id, rev) => this.#rememberOwn(id, rev),
       isOwn: (id, rev) => this.#ownRevs.has(id + '\u0000' + rev),
       local: o.mode === 'local-first',
+      closing: () => this.#closing !== undefined,
       watch: this.#watcher,
     });
     this.sync = new SyncController({
@@ -157,7 +161,10 @@ class Client implements FeatClient {
     });
     // Export, import and maintenance load on first use; maintenance keeps only an unref'd timer up front.
     const m = o.maintenance;
-    if (m?.enabled !== false) (setTimeout(() => this.#closing || this.#extras(true), m?.intervalMs ?? 300_000) as { unref?(): void }).unref?.();
+    if (m?.enabled !== false) {
+      this.#timer = setTimeout(() => this.#closing || this.#extras(true), m?.intervalMs ?? 300_000);
+      (this.#timer as { unref?(): void }).unref?.();
+    }
     const later =
       <K extends keyof Extras>(name: K) =>
       (...args: unknown[]) =>
@@ -178,6 +185,12 @@ class Client implements FeatClient {
 
   ready(options: ReadyOptions = {}): Promise<Session> {
     if (this.#closing) return Promise.reject(closedError());
+    try {
+      if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'ready() takes an options object');
+      checkSignal(options.signal);
+    } catch (error) {
+      return Promise.reject(error);
+    }
     if (!this.#ready) {
       const started = this.#start();
       this.#ready = started;
@@ -189,12 +202,17 @@ class Client implements FeatClient {
     return withSignal(this.#ready, options.signal);
   }
 
-  async #db(): Promise<Db> {
-    if (this.#closing) throw closedError();
-    await this.ready();
+  /** The database for store calls; while close() flushes, the writes made before it still get through. */
+  #db(): Promise<Db> {
+    if (this.#closed) return Promise.reject(closedError());
     const db = this.#options.mode === 'remote' ? this.#remote : this.#localFirst?.local;
-    if (!db || this.#closing) throw closedError();
-    return db;
+    // Ready already: no detour through the ready() promise on every call.
+    if (db && this.session) return Promise.resolve(db);
+    return this.ready().then(() => {
+      const opened = this.#options.mode === 'remote' ? this.#remote : this.#localFirst?.local;
+      if (!opened || this.#closed) throw closedError();
+      return opened;
+    });
   }
 
   /** Token (single flight) and bootstrap: the user and their database exist. */
@@ -280,7 +298,9 @@ class Client implements FeatClient {
 
   async #close(): Promise<void> {
     // Writes made before close() are stored first; a failure of theirs was already reported to their callers.
+    clearTimeout(this.#timer);
     await this.store.flush().catch(() => undefined);
+    this.#closed = true;
     this.#lifetime.abort(closedError());
     await this.#loaded?.then((x) => x.close());
     await this.#watcher.close();

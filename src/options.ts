@@ -186,9 +186,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   checkCount('bootstrapTimeout', o.bootstrapTimeout, 0);
   checkCount('conflictRetries', o.conflictRetries, 0);
   checkCount('revCacheSize', o.revCacheSize, 1);
-  const fetchFn = o.fetch ?? globalThis.fetch;
-  if (typeof fetchFn !== 'function') throw invalid('No global fetch: pass the "fetch" option');
   checkCount('maintenance.intervalMs', o.maintenance?.intervalMs, 1);
+  const given = o.fetch ?? globalThis.fetch;
+  if (typeof given !== 'function') throw invalid('No global fetch: pass the "fetch" option');
+  // Always called as a plain function: browsers' fetch throws "Illegal invocation" when called as a method of
+  // another object (`options.fetch(…)`), which is how the transport and the session call it.
+  const fetchFn: typeof fetch = (input, init) => given(input, init);
   const defined = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
   return { ...DEFAULTS, ...defined, couchUrl, fetch: fetchFn } as ResolvedOptions;
 }

@@ -3,7 +3,6 @@ import type { SessionOption } from '../options.js';
 import { discard } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
 import type { AuthSource } from './auth.js';
-import { parseCouchToken } from './token.js';
 
 /** Who the client is on the server: resolved by `ready()`. */
 export interface Session {
@@ -120,6 +119,7 @@ export class SessionSource {
         } catch (error) {
           throw new FeatError('bad_response', 'The accounts service answered with a body that is not JSON', { url, cause: error, status: response.status });
         }
+        const { parseCouchToken } = await import('./token.js');
         const token = parseCouchToken(body, url);
         return { dbName: token.dbname, headers: token.headers, userName: token.headers['X-Auth-CouchDB-UserName'] };
       }

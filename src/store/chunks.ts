@@ -4,8 +4,9 @@
  * (a rolling hash picks them), so an edit in the middle of a big value changes one or two chunks, not every chunk
  * after it; an unchanged chunk has the same id and is never sent again.
  */
-import { FeatError } from '../errors.js';
-import { CHUNK_ENVELOPE_BYTES, CHUNK_PREFIX, type ChunkDoc } from './codec.js';
+import { FeatError, toFeatError } from '../errors.js';
+import { CHUNK_ENVELOPE_BYTES, CHUNK_PREFIX, type ChunkDoc, type StoredDoc } from './codec.js';
+import type { Db } from './db.js';
 
 // Gear table for the rolling hash: 256 fixed pseudo-random 32-bit numbers (xorshift, fixed seed).
 const GEAR = (() => {
@@ -113,5 +114,35 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
       );
     }
     await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+/**
+ * Writes the chunks the database does not have yet: content-addressed, so a chunk known to be stored (`stored`, kept
+ * by the store) or found there is never sent again.
+ */
+export async function storeChunks(db: Db, chunks: ChunkDoc[], key: string, stored: Set<string>): Promise<void> {
+  const unique = [...new Map(chunks.map((c) => [c._id, c])).values()];
+  const unknown = unique.filter((c) => !stored.has(c._id));
+  if (unknown.length === 0) return;
+  let present;
+  try {
+    present = await db.allDocs({ keys: unknown.map((c) => c._id) });
+  } catch (error) {
+    throw toFeatError(error, { key });
+  }
+  const missing: ChunkDoc[] = [];
+  present.rows.forEach((row, i) => {
+    const chunk = unknown[i]!;
+    if (row.value && !row.value.deleted && !row.error) stored.add(chunk._id);
+    else missing.push(chunk);
+  });
+  for (let i = 0; i < missing.length; i += 16) {
+    const group = missing.slice(i, i + 16);
+    const written = await db.bulkDocs(group as unknown as StoredDoc[]);
+    written.forEach((r, j) => {
+      if (r.error && r.status !== 409) throw toFeatError(r, { key });
+      stored.add(group[j]!._id);
+    });
   }
 }

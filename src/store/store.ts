@@ -1,13 +1,14 @@
-import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { closedError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { decode, encode, inlineLimit, isExpired, jsonOf, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
 import { latestWriteWins, type Conflict, type ConflictResolver } from './conflicts.js';
 import type { Db } from './db.js';
 import { RevCache } from './rev-cache.js';
 import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey } from './validate.js';
 import { WriteQueue } from './write-queue.js';
 import type { ChangeEvent, WatchSource } from '../sync/watch.js';
+import type { PartsIO } from './parts.js';
 
 export interface SetOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
@@ -46,6 +47,8 @@ export interface StoreContext {
   isOwn(id: string, rev: string): boolean;
   /** The database is the local replica (local-first), not the server. */
   local: boolean;
+  /** close() was called: new calls reject with `closed` (calls made before it still complete). */
+  closing(): boolean;
   watch: WatchSource;
 }
 
@@ -78,6 +81,16 @@ export class DocumentStore {
   #reserved = new Map<string, Promise<void>>();
   #inline: number;
 
+  /** What the parts module (loaded on demand) uses of the store. */
+  #io: PartsIO = {
+    db: () => this.#ctx.db(),
+    allDocs: (db, options, key) => this.#allDocs(db, options, key),
+    valueOf: (db, doc) => this.valueOf(db, doc),
+    queue: () => this.#queue,
+    known: () => this.#known,
+    hashOf,
+  };
+
   constructor(ctx: StoreContext) {
     this.#ctx = ctx;
     this.#inline = inlineLimit(ctx.maxDocumentBytes, ctx.maxRequestBytes);
@@ -90,6 +103,7 @@ export class DocumentStore {
 
   /** Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. */
   async get<T = unknown>(key: string): Promise<T | undefined> {
+    this.#open();
     validateKey(key);
     const pending = this.#queue.peek(key);
     if (pending) return (pending.deleted || isExpired(pending) ? undefined : structuredClone(pending.value)) as T | undefined;
@@ -116,6 +130,7 @@ export class DocumentStore {
   /** Writes a value; resolves once it (or a later value of the key) is durable. */
   set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
     try {
+      this.#open();
       validateKey(key);
       const opts = checkOptions(options, 'set');
       const ttl = opts.ttl;
@@ -136,6 +151,7 @@ export class DocumentStore {
   /** Deletes a key; resolves once the deletion is durable. Removing an absent key succeeds. */
   remove(key: string): Promise<void> {
     try {
+      this.#open();
       validateKey(key);
       return this.#enqueue(key, { deleted: true, value: undefined, at: Date.now() });
     } catch (error) {
@@ -168,31 +184,15 @@ export class DocumentStore {
 
   /** Every `key:subkey` part of `key`, in one request. */
   async getParts<T = unknown>(key: string): Promise<Record<string, T>> {
+    this.#open();
     validateKey(key);
-    const db = await this.#ctx.db();
-    const prefix = key + PART_SEPARATOR;
-    const result = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true }, key);
-    const parts: Record<string, T> = {};
-    const put = (subkey: string, value: unknown) =>
-      Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
-    for (const row of result.rows) {
-      if (!row.doc || row.value.deleted) continue;
-      const value = await this.valueOf(db, row.doc);
-      if (!decode(row.doc).chunks) this.#known.set(row.id, row.doc._rev, hashString(JSON.stringify(value)));
-      if (value !== undefined) put(row.id.slice(prefix.length), value);
-    }
-    for (const id of this.#queue.ids()) {
-      if (!id.startsWith(prefix)) continue;
-      const op = this.#queue.peek(id)!;
-      const subkey = id.slice(prefix.length);
-      if (op.deleted || isExpired(op)) delete parts[subkey];
-      else put(subkey, structuredClone(op.value));
-    }
-    return parts;
+    const { readParts } = await import('./parts.js');
+    return readParts<T>(this.#io, key);
   }
 
   /** Writes the parts whose content changed (each its own document and revision); `replace` deletes the others. */
   async setParts<T>(key: string, parts: Record<string, T>, options?: SetPartsOptions): Promise<void> {
+    this.#open();
     validateKey(key);
     const opts = checkOptions(options, 'setParts');
     if (typeof parts !== 'object' || parts === null || Array.isArray(parts) || Object.getPrototypeOf(parts) !== Object.prototype) {
@@ -212,44 +212,17 @@ export class DocumentStore {
       }
       return { id: prefix + subkey, op: { deleted: false, value: snapshotValue(value, prefix + subkey), at } as WriteOp };
     });
-    return this.#ordered(key, async () => {
-    const db = await this.#ctx.db();
-    // Current revisions of the stored parts: a cached hash only counts while its revision is still current.
-    const existing = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, key);
-    const current = new Map(existing.rows.filter((r) => !r.value.deleted).map((r) => [r.id, r.value.rev]));
-    const writes: Promise<void>[] = [];
-    for (const { id, op } of ops) {
-      const pending = this.#queue.peek(id);
-      const known = this.#known.get(id);
-      const hash = hashOf(op);
-      const unchanged = pending
-        ? hashOf(pending) === hash
-        : known !== undefined && current.get(id) === known.rev && known.hash === hash;
-      if (!unchanged) writes.push(this.#queue.enqueue(id, op));
-    }
-    if (opts.replace) {
-      const keep = new Set(ops.map((o) => o.id));
-      const stale = new Set([...current.keys(), ...[...this.#queue.ids()].filter((id) => id.startsWith(prefix))]);
-      for (const id of stale) {
-        if (!keep.has(id)) writes.push(this.#queue.enqueue(id, { deleted: true, value: undefined, at }));
-      }
-    }
-    return writes;
-    });
+    // The order is reserved now; the lookup and the writes are planned in the parts module, loaded on first use.
+    return this.#ordered(key, async () => (await import('./parts.js')).planSetParts(this.#io, prefix, ops, opts.replace === true, at));
   }
 
   /** Deletes every part of `key`. */
   async removeParts(key: string): Promise<void> {
+    this.#open();
     validateKey(key);
     const prefix = key + PART_SEPARATOR;
     const at = Date.now();
-    return this.#ordered(key, async () => {
-      const db = await this.#ctx.db();
-      const existing = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, key);
-      const ids = new Set(existing.rows.filter((r) => !r.value.deleted).map((r) => r.id));
-      for (const id of this.#queue.ids()) if (id.startsWith(prefix)) ids.add(id);
-      return [...ids].map((id) => this.#queue.enqueue(id, { deleted: true, value: undefined, at }));
-    });
+    return this.#ordered(key, async () => (await import('./parts.js')).planRemoveParts(this.#io, prefix, at));
   }
 
   /**
@@ -284,6 +257,7 @@ export class DocumentStore {
 
   /** Keys (including `key:subkey` parts) that start with `prefix`, sorted. */
   async keys(prefix = ''): Promise<string[]> {
+    this.#open();
     if (typeof prefix !== 'string') throw new FeatValidationError('invalid_argument', 'keys(prefix) takes a string prefix');
     const db = await this.#ctx.db();
     const rows = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true });
@@ -319,6 +293,11 @@ export class DocumentStore {
   /** Number of keys with a write that is not yet durable. */
   get pendingWrites(): number {
     return this.#queue.size;
+  }
+
+  /** New calls after close() reject with `closed`. */
+  #open(): void {
+    if (this.#ctx.closing()) throw closedError();
   }
 
   /** Forgets what this store knew of `id` (after another device changed it). */
@@ -418,33 +397,10 @@ export class DocumentStore {
     const { maxDocumentBytes, maxRequestBytes } = this.#ctx;
     // The largest chunk document is what one request (and one document) may carry, less the _bulk_docs envelope.
     const limit = (maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes) - 256;
-    const { toChunks } = await import('./chunks.js');
+    const { toChunks, storeChunks } = await import('./chunks.js');
     const chunks = await toChunks(json, limit);
-    await this.#storeChunks(db, chunks, id);
+    await storeChunks(db, chunks, id, this.#chunksStored);
     return chunks.map((c) => c._id);
-  }
-
-  /** Writes the chunks the database does not have yet (content-addressed: an existing chunk is never sent again). */
-  async #storeChunks(db: Db, chunks: ChunkDoc[], key: string): Promise<void> {
-    const unique = [...new Map(chunks.map((c) => [c._id, c])).values()];
-    const unknown = unique.filter((c) => !this.#chunksStored.has(c._id));
-    if (unknown.length === 0) return;
-    const present = await this.#allDocs(db, { keys: unknown.map((c) => c._id) }, key);
-    const missing: ChunkDoc[] = [];
-    for (const [i, row] of present.rows.entries()) {
-      const chunk = unknown[i]!;
-      if (row.value && !row.value.deleted && !row.error) this.#chunksStored.add(chunk._id);
-      else missing.push(chunk);
-    }
-    for (let i = 0; i < missing.length; i += 16) {
-      const group = missing.slice(i, i + 16);
-      const written = await db.bulkDocs(group as unknown as StoredDoc[]);
-      written.forEach((r, j) => {
-        const id = group[j]!._id;
-        if (r.error && r.status !== 409) throw toFeatError(r, { key });
-        this.#chunksStored.add(id);
-      });
-    }
   }
 
   /**

@@ -1,0 +1,89 @@
+/**
+ * `key:subkey` parts: each part is its own document (and revision), read back in one `_all_docs` range request.
+ * Loaded on first use; the store keeps the call order and the validation.
+ */
+import type { StoredDoc, WriteOp } from './codec.js';
+import { decode, isExpired } from './codec.js';
+import type { AllDocsRow, Db } from './db.js';
+import type { RevCache } from './rev-cache.js';
+import { hashString } from '../util/hash.js';
+import type { WriteQueue } from './write-queue.js';
+
+const HIGH = '\ufff0';
+
+export interface PartsIO {
+  db(): Promise<Db>;
+  allDocs(db: Db, options: Record<string, unknown>, key?: string): Promise<{ rows: AllDocsRow[] }>;
+  valueOf(db: Db, doc: StoredDoc): Promise<unknown>;
+  queue(): WriteQueue<WriteOp>;
+  known(): RevCache;
+  hashOf(op: WriteOp): string;
+}
+
+/** Every stored part of `key`, with this client's unwritten ones on top. */
+export async function readParts<T>(io: PartsIO, key: string): Promise<Record<string, T>> {
+  const db = await io.db();
+  const prefix = key + ':';
+  const result = await io.allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true }, key);
+  const parts: Record<string, T> = {};
+  const put = (subkey: string, value: unknown) =>
+    Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
+  for (const row of result.rows) {
+    if (!row.doc || row.value.deleted) continue;
+    const value = await io.valueOf(db, row.doc);
+    if (!decode(row.doc).chunks) io.known().set(row.id, row.doc._rev, hashString(JSON.stringify(value)));
+    if (value !== undefined) put(row.id.slice(prefix.length), value);
+  }
+  const queue = io.queue();
+  for (const id of queue.ids()) {
+    if (!id.startsWith(prefix)) continue;
+    const op = queue.peek(id)!;
+    const subkey = id.slice(prefix.length);
+    if (op.deleted || isExpired(op)) delete parts[subkey];
+    else put(subkey, structuredClone(op.value));
+  }
+  return parts;
+}
+
+/** The ids of the parts stored under `prefix`, with their current revisions. */
+async function current(io: PartsIO, db: Db, prefix: string): Promise<Map<string, string>> {
+  const existing = await io.allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, prefix.slice(0, -1));
+  return new Map(existing.rows.filter((r) => !r.value.deleted).map((r) => [r.id, r.value.rev]));
+}
+
+/** Enqueues the parts whose content changed (a cached hash only counts while its revision is current). */
+export async function planSetParts(
+  io: PartsIO,
+  prefix: string,
+  ops: { id: string; op: WriteOp }[],
+  replace: boolean,
+  at: number,
+): Promise<Promise<void>[]> {
+  const db = await io.db();
+  const revs = await current(io, db, prefix);
+  const queue = io.queue();
+  const known = io.known();
+  const writes: Promise<void>[] = [];
+  for (const { id, op } of ops) {
+    const pending = queue.peek(id);
+    const cached = known.get(id);
+    const hash = io.hashOf(op);
+    const unchanged = pending ? io.hashOf(pending) === hash : cached !== undefined && revs.get(id) === cached.rev && cached.hash === hash;
+    if (!unchanged) writes.push(queue.enqueue(id, op));
+  }
+  if (replace) {
+    const keep = new Set(ops.map((o) => o.id));
+    const stale = new Set([...revs.keys(), ...[...queue.ids()].filter((id) => id.startsWith(prefix))]);
+    for (const id of stale) if (!keep.has(id)) writes.push(queue.enqueue(id, { deleted: true, value: undefined, at }));
+  }
+  return writes;
+}
+
+/** Enqueues the deletion of every part under `prefix` (stored or still queued). */
+export async function planRemoveParts(io: PartsIO, prefix: string, at: number): Promise<Promise<void>[]> {
+  const db = await io.db();
+  const ids = new Set((await current(io, db, prefix)).keys());
+  const queue = io.queue();
+  for (const id of queue.ids()) if (id.startsWith(prefix)) ids.add(id);
+  return [...ids].map((id) => queue.enqueue(id, { deleted: true, value: undefined, at }));
+}
