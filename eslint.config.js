@@ -16,4 +16,8 @@ export default tseslint.config(
     files: ['test/**', 'examples/**', 'src/emulator/cli.ts', 'scripts/**'],
     rules: { 'no-console': 'off' },
   },
+  {
+    files: ['scripts/**/*.mjs'],
+    languageOptions: { globals: { process: 'readonly', Buffer: 'readonly', console: 'readonly' } },
+  },
 );
