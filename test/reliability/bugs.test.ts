@@ -1,6 +1,6 @@
 /**
- * Bugs found by the reliability campaign, each pinned by a minimal reproduction. Fixed ones (B1 second face, B2, B3,
- * B4 for waitForPush, B5, B6, B7, B8, B9 — commit d455f95) are plain regression tests now. A test marked `it.fails` documents an
+ * Bugs found by the reliability campaign, each pinned by a minimal reproduction. Fixed ones (B1–B10) are plain
+ * regression tests now. A test marked `it.fails` documents an
  * OPEN bug: it fails today (so the suite stays green) and starts "passing unexpectedly" — i.e. failing the suite — once
  * the bug is fixed; then drop the `.fails`. See docs/reliability.md for the list and status.
  */
@@ -30,7 +30,7 @@ describe.each([{ mode: 'remote' as const }, { mode: 'local-first' as const }])('
   // B1 — src/client.ts Client.#close() / #db(): close() sets #closing synchronously, then awaits store.flush(); the
   // write queue drains on a microtask and its batch calls #db(), which throws `closed` because #closing is set. So a
   // write made before close() is rejected with `closed` instead of being flushed ("close() flushes pending writes").
-  it.fails('a set() made just before close() is stored, not rejected with closed', async () => {
+  it('a set() made just before close() is stored, not rejected with closed', async () => {
     const name = user();
     const a = client(name, { mode });
     await a.ready();
@@ -72,7 +72,7 @@ describe('B1 (third face): close() does not wait for a setParts() that has not e
   // of the current parts. close() then aborts the session under it: after a secret rotation its 401 cannot be
   // refreshed and the call rejects with `unauthorized` ("token could not be refreshed"); otherwise with `closed`.
   // Found by the final long campaign (remote, seed 348388865 path 141, reproduced).
-  it.fails('setParts() then close() stores the parts', async () => {
+  it('setParts() then close() stores the parts', async () => {
     const name = user();
     const c = client(name, { mode: 'remote' });
     await c.ready();
@@ -146,7 +146,7 @@ describe('B4: a `signal` that is not an AbortSignal', () => {
   // `ready(null)` throws TypeError "Cannot read properties of null". The contract says every rejection is a FeatError;
   // waitForPush(null) already answers invalid_argument. Found by fuzz.test.ts. Suggested fix: check
   // `signal === undefined || signal instanceof AbortSignal` (and an object `options`) → else invalid_argument.
-  it.fails('ready({ signal: "x" }) rejects with invalid_argument', async () => {
+  it('ready({ signal: "x" }) rejects with invalid_argument', async () => {
     const c = client(user());
     await c.ready();
     await expect(c.ready({ signal: 'x' } as never)).rejects.toMatchObject({ code: 'invalid_argument' });
@@ -156,7 +156,7 @@ describe('B4: a `signal` that is not an AbortSignal', () => {
     await c.ready();
     await expect(c.sync.waitForPush({ signal: 5 } as never)).rejects.toMatchObject({ code: 'invalid_argument' });
   });
-  it.fails('ready(null) rejects with a FeatError instead of throwing TypeError', async () => {
+  it('ready(null) rejects with a FeatError instead of throwing TypeError', async () => {
     const c = client(user());
     await expect(Promise.resolve().then(() => c.ready(null as never))).rejects.toMatchObject({ code: 'invalid_argument' });
   });
@@ -317,19 +317,21 @@ describe('B10: a closed client stays reachable (and its memory held) for 5 minut
   // and a heap snapshot: Timeout(300000)._onTimeout → closure context `this` → Client (235 of 235 closed clients).
   // Measured with the emulator out of process: 17 KB per closed remote client, 41 KB per local-first one. Suggested
   // fix: keep the handle and clearTimeout() it in #close() (or hold the client through a WeakRef in the callback).
-  it.fails('a closed remote client can be garbage-collected', async () => {
+  it('a closed remote client can be garbage-collected', async () => {
     const { setFlagsFromString } = await import('node:v8');
     const { runInNewContext } = await import('node:vm');
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
     const refs: WeakRef<FeatClient>[] = [];
-    for (let i = 0; i < 3; i++) {
+    // Each client lives in its own function: a variable of this test's own async frame would keep the last one alive.
+    const useAndClose = async (): Promise<WeakRef<FeatClient>> => {
       const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user()), mode: 'remote' });
       await c.ready();
       await c.store.get('k');
       await c.close();
-      refs.push(new WeakRef(c));
-    }
+      return new WeakRef(c);
+    };
+    for (let i = 0; i < 3; i++) refs.push(await useAndClose());
     await new Promise((r) => setTimeout(r, 50));
     gc();
     await new Promise((r) => setTimeout(r, 50));
