@@ -511,12 +511,8 @@ describe('client and sync methods under bad arguments', () => {
       }),
       { seed: SEED, numRuns: RUNS },
     );
-    // Known open bug B4 (ready() with a `signal` that is no AbortSignal, or null options → raw TypeError) is pinned in
-    // bugs.test.ts; tolerated here unless FEAT_STRICT=1. B5 and B6 are fixed: they fail this test again.
-    const known = (f: string) => process.env.FEAT_STRICT !== '1' && /^ready\(.*(addEventListener is not a function|reading 'signal')/.test(f);
-    const open = [...new Set(failures)].filter((f) => !known(f));
-    console.info(`[reliability] fuzz client/sync: ${failures.length - open.length} calls hit known bug B4`);
-    expect(open.slice(0, 12)).toEqual([]);
+    // B4, B5 and B6 are fixed: any raw TypeError/RangeError fails this test.
+    expect([...new Set(failures)].slice(0, 12)).toEqual([]);
   }, 60_000);
 
   it('logout(non-object) rejects with the documented TypeError; logout({ destroyLocal }) with junk values never crashes', async () => {
