@@ -2,38 +2,14 @@
  * Big objects, in every storage mode: `key:subkey` parts and values larger than one document or one request body,
  * through the proxy's default 1 MiB body limit and with the limit lifted.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import type { Emulator } from '@feat/sdk/emulator';
+import { text, uniqueUser as uniqueName, useEmulator } from '../support/backend.js';
 
-type Emulator = Awaited<ReturnType<typeof startEmulator>>;
-
-let limited: Emulator;
-let unlimited: Emulator;
-beforeAll(async () => {
-  [limited, unlimited] = await Promise.all([startEmulator({ port: 0 }), startEmulator({ port: 0, maxRequestBytes: 0 })]);
-});
-afterAll(async () => {
-  await Promise.all([limited?.stop(), unlimited?.stop()]);
-});
-
-let counter = 0;
-const uniqueUser = () => `big-${process.pid}-${Date.now().toString(36)}-${counter++}`;
-
-/** Deterministic pseudo-random text (so chunks differ and compression tricks don't hide sizes). */
-function text(bytes: number, seed = 1): string {
-  let x = seed;
-  const alphabet = Array.from('abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,"\\é中😀\n');
-  const out: string[] = [];
-  let n = 0;
-  while (n < bytes) {
-    x = (x * 1103515245 + 12345) & 0x7fffffff;
-    const ch = alphabet[x % alphabet.length]!;
-    out.push(ch);
-    n += ch.length;
-  }
-  return out.join('');
-}
+const limited = useEmulator();
+const unlimited = useEmulator({ maxRequestBytes: 0 });
+const uniqueUser = () => uniqueName('big');
 
 const modes = [
   { name: 'remote', options: { mode: 'remote' } },

@@ -1,43 +1,11 @@
 /**
  * The store contract: one suite, run in every storage mode, over real HTTP against the emulator.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFeatClient, isFeatError, type ChangeEvent, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createFeatClient, type ChangeEvent, type FeatClient, type FeatClientOptions } from '@feat/sdk';
+import { expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
-type Emulator = Awaited<ReturnType<typeof startEmulator>>;
-
-let emu: Emulator;
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await emu?.stop();
-});
-
-let counter = 0;
-const uniqueUser = () => `user-${process.pid}-${Date.now().toString(36)}-${counter++}`;
-
-async function expectCode(promise: Promise<unknown>, code: string): Promise<void> {
-  const error = await promise.then(
-    () => undefined,
-    (e: unknown) => e,
-  );
-  expect(isFeatError(error), `expected a FeatError with code ${code}, got ${String(error)}`).toBe(true);
-  expect((error as { code: string }).code).toBe(code);
-}
-
-function waitFor(predicate: () => boolean | Promise<boolean>, timeout = 10_000): Promise<void> {
-  const deadline = Date.now() + timeout;
-  return new Promise((resolve, reject) => {
-    const tick = async () => {
-      if (await predicate()) return resolve();
-      if (Date.now() > deadline) return reject(new Error('waitFor timed out'));
-      setTimeout(tick, 20);
-    };
-    void tick();
-  });
-}
+const emu = useEmulator();
 
 const modes = [
   { name: 'remote', options: { mode: 'remote' } },

@@ -2,18 +2,11 @@
  * Browsers' fetch throws "Illegal invocation" unless called as a plain function (or on window). The client must call
  * the given or global fetch that way everywhere: accounts, CouchDB, and replication.
  */
-import { afterAll, beforeAll, expect, it } from 'vitest';
+import { expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { useEmulator } from '../support/backend.js';
 
-type Emulator = Awaited<ReturnType<typeof startEmulator>>;
-let emu: Emulator;
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await emu?.stop();
-});
+const emu = useEmulator();
 
 /** A fetch that behaves like a browser's: it refuses to run with any `this` but undefined or the global object. */
 function strictFetch(this: unknown, input: RequestInfo | URL, init?: RequestInit): Promise<Response> {

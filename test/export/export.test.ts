@@ -2,38 +2,13 @@
  * `client.exportData` / `client.importData` against the emulator, in both modes: a round trip into another account,
  * progress, abort, malformed input, the streaming variant.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type ExportHeader, type FeatClient, type FeatClientOptions, type ProgressEvent } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { text, uniqueUser as uniqueName, useEmulator } from '../support/backend.js';
 
-type Emulator = Awaited<ReturnType<typeof startEmulator>>;
-let emu: Emulator;
-const clients: FeatClient[] = [];
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await emu?.stop();
-});
-
-let counter = 0;
-const uniqueUser = () => `export-${process.pid}-${Date.now().toString(36)}-${counter++}`;
-
-/** Deterministic text with multi-byte characters and JSON escapes. */
-function text(bytes: number, seed = 1): string {
-  let x = seed;
-  const alphabet = Array.from('abcdefghijklmnopqrstuvwxyz ABCDEFGHIJKLMNOPQRSTUVWXYZ.,"\\é中😀\n');
-  const out: string[] = [];
-  let n = 0;
-  while (n < bytes) {
-    x = (x * 1103515245 + 12345) & 0x7fffffff;
-    const ch = alphabet[x % alphabet.length]!;
-    out.push(ch);
-    n += ch.length;
-  }
-  return out.join('');
-}
+const emu = useEmulator();
+const clients = { push: (c: FeatClient) => emu.track(c) };
+const uniqueUser = () => uniqueName('export');
 
 /** Phases in order, `total` fixed within a phase, `done` never decreasing and never above `total`. */
 function expectMonotone(events: ProgressEvent[], phases: ProgressEvent['phase'][]): void {

@@ -2,32 +2,13 @@
  * TTL across devices and scheduled maintenance (purge of expired values, chunk GC, replica compaction) against the
  * emulator, in both modes.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatError, type MaintenanceReport } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { sleep, uniqueUser as uniqueName, useEmulator, waitFor } from '../support/backend.js';
 
-type Emulator = Awaited<ReturnType<typeof startEmulator>>;
-let emu: Emulator;
-const clients: FeatClient[] = [];
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await emu?.stop();
-});
-
-let counter = 0;
-const uniqueUser = () => `maint-${process.pid}-${Date.now().toString(36)}-${counter++}`;
-const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
-
-async function waitFor(predicate: () => boolean | Promise<boolean>, timeout = 10_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await sleep(20);
-  }
-}
+const emu = useEmulator();
+const clients = { push: (c: FeatClient) => emu.track(c) };
+const uniqueUser = () => uniqueName('maint');
 
 /** The ids on the server (`_all_docs`: live documents only). */
 async function serverIds(user: string): Promise<string[]> {

@@ -5,36 +5,17 @@
 import { mkdtempSync, rmSync, existsSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatError, type SyncStatus } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { uniqueUser as uniqueName, useEmulator, waitFor } from '../support/backend.js';
 
-type Emulator = Awaited<ReturnType<typeof startEmulator>>;
-let emu: Emulator;
-const clients: FeatClient[] = [];
-beforeAll(async () => {
-  emu = await startEmulator({ port: 0 });
-});
-afterAll(async () => {
-  await Promise.all(clients.map((c) => c.close()));
-  await emu?.stop();
-});
-
-let counter = 0;
-const uniqueUser = () => `sync-${process.pid}-${Date.now().toString(36)}-${counter++}`;
+const emu = useEmulator();
+const uniqueUser = () => uniqueName('sync');
 
 function device(user: string, extra: Partial<FeatClientOptions> = {}): FeatClient {
-  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' }, ...extra });
-  clients.push(c);
-  return c;
-}
-
-async function waitFor(predicate: () => boolean | Promise<boolean>, timeout = 15_000, what = 'condition'): Promise<void> {
-  const deadline = Date.now() + timeout;
-  while (!(await predicate())) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 25));
-  }
+  return emu.track(
+    createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' }, ...extra }),
+  );
 }
 
 async function serverDocs(user: string): Promise<{ id: string; doc: { _conflicts?: string[]; doc?: unknown } }[]> {
