@@ -331,10 +331,10 @@ export class DocumentStore {
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
     const db = await this.#ctx.db();
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
-    // Unknown revisions, looked up in one request: a delete needs one (if the document exists); on the local replica a write simply goes on
-    // top of the current revision (conflicts between devices surface in replication). On the server, a write with
-    // an unknown revision meets 409 and goes through the resolver.
-    const lookup = batch.filter((b) => (b.op.deleted || this.#ctx.local) && this.#known.rev(b.id) === undefined);
+    // Unknown revisions. On the local replica they are looked up in one request and a write goes on top of the current
+    // revision (conflicts between devices surface in replication). On the server a write or a deletion with an unknown
+    // revision meets 409 and goes through the resolver: never a blind overwrite of a newer write by another client.
+    const lookup = this.#ctx.local ? batch.filter((b) => this.#known.rev(b.id) === undefined) : [];
     const skip = new Set<string>();
     if (lookup.length > 0) {
       const found = await this.#allDocs(db, { keys: lookup.map((b) => b.id) });

@@ -339,3 +339,26 @@ describe('B10: a closed client stays reachable (and its memory held) for 5 minut
     expect(refs.filter((r) => r.deref() !== undefined).length).toBe(0);
   });
 });
+
+describe('B11 (one face, fixed): a removal with an unknown revision never blindly deletes a newer write (remote)', () => {
+  // B11, one face — src/store/store.ts #writeBatch(): in remote mode a removal whose revision the client did not know
+  // looked the revision up and deleted on top of it, so a remove() issued at t could delete another client's set() at
+  // t+5 that reached the server first. Now it meets 409 and goes through the resolver (latest updatedAt wins).
+  it('remove() at t, delayed, loses to another client\'s set() at t+5 that landed first', async () => {
+    const name = user();
+    const slow: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (/_bulk_docs|_all_docs/.test(url)) await new Promise((r) => setTimeout(r, 300));
+      return fetch(input, init);
+    };
+    const a = client(name, { mode: 'remote', fetch: slow });
+    const b = client(name, { mode: 'remote' });
+    await Promise.all([a.ready(), b.ready()]);
+    await b.store.set('k', 'v1');
+    const removal = a.store.remove('k');
+    await new Promise((r) => setTimeout(r, 5));
+    await b.store.set('k', 'v2 (later)');
+    await removal;
+    expect(await b.store.get('k')).toBe('v2 (later)');
+  });
+});
