@@ -5,8 +5,11 @@
  */
 import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { expect } from 'vitest';
-import { FeatError, isFeatError, type FeatErrorCode } from '@feat/sdk';
+import { setupServer } from 'msw/node';
+import { afterAll, afterEach, beforeAll, expect } from 'vitest';
+import { FeatError, isFeatError, type FeatClient, type FeatErrorCode } from '@feat/sdk';
+import type { Emulator, EmulatorOptions } from '@feat/sdk/emulator';
+import { useEmulator } from '../support/backend.js';
 
 export interface Call {
   method: string;
@@ -140,4 +143,25 @@ export function couchJson(status: number, body: unknown): Response {
 export function nginxHtml(status: number, title: string): Response {
   const html = `<html>\r\n<head><title>${status} ${title}</title></head>\r\n<body>\r\n<center><h1>${status} ${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
   return new Response(html, { status, headers: { 'content-type': 'text/html' } });
+}
+
+/**
+ * The scaffolding every session/transport test file shares: the emulator (started once per file), the clients a test
+ * created (closed after each test) and an msw server that lets other requests through to the emulator (faults only).
+ */
+export function useBackend(options: { emulator?: EmulatorOptions } = {}): {
+  emu: Emulator;
+  clients: FeatClient[];
+  server: ReturnType<typeof setupServer>;
+} {
+  const server = setupServer();
+  const clients: FeatClient[] = [];
+  beforeAll(() => server.listen({ onUnhandledRequest: 'bypass' }));
+  const emu = useEmulator(options.emulator);
+  afterEach(async () => {
+    server.resetHandlers();
+    await Promise.all(clients.splice(0).map((c) => c.close()));
+  });
+  afterAll(() => server.close());
+  return { emu, clients, server };
 }

@@ -2,23 +2,12 @@
  * 401 from CouchDB (issue 3): fetch a new token once and retry; still 401 → `unauthorized`; never loop (CouchDB ≥ 3.4
  * locks out an address after repeated failed authentications), back off between refreshes that did not help.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
-import { couchJson, dbNameOf, recorder, rejectsWith, uniqueName, type Recorder } from './harness.js';
+import { couchJson, dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, useBackend } from './harness.js';
 
-let emu: Emulator;
-const clients: FeatClient[] = [];
-
-beforeAll(async () => {
-  emu = await startEmulator();
-});
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await emu?.stop();
-});
+const { emu, clients } = useBackend();
 
 function client(on: Emulator, userName: string, rec: Recorder, extra: Partial<FeatClientOptions> = {}): FeatClient {
   const c = createFeatClient({

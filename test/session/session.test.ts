@@ -4,28 +4,11 @@
  * that skips the accounts service. Real HTTP against the emulator; msw only injects malformed token responses.
  */
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatErrorCode } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
-import { dbNameOf, recorder, rejectsWith, uniqueName, type Recorder } from './harness.js';
+import { dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, useBackend } from './harness.js';
 
-const server = setupServer();
-let emu: Emulator;
-const clients: FeatClient[] = [];
-
-beforeAll(async () => {
-  server.listen({ onUnhandledRequest: 'bypass' });
-  emu = await startEmulator();
-});
-afterEach(async () => {
-  server.resetHandlers();
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  server.close();
-  await emu?.stop();
-});
+const { emu, clients, server } = useBackend();
 
 function client(rec: Recorder, options: Partial<FeatClientOptions>): FeatClient {
   const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, mode: 'remote', fetch: rec.fetch, ...options });

@@ -3,24 +3,12 @@
  * 1,048,576); `_bulk_docs` is split to fit; a 413 anyway (the proxy's HTML page) → split smaller and retry; a single
  * document that still cannot pass → `too_large` with its key. Real HTTP against the emulator's emulated nginx limit.
  */
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
-import { recorder, rejectsWith, uniqueName, type Recorder } from '../session/harness.js';
+import { recorder, type Recorder, rejectsWith, uniqueName, useBackend } from '../session/harness.js';
 
 const LIMIT = 1_048_576;
-let emu: Emulator;
-const clients: FeatClient[] = [];
-
-beforeAll(async () => {
-  emu = await startEmulator({ maxRequestBytes: LIMIT });
-});
-afterEach(async () => {
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  await emu?.stop();
-});
+const { emu, clients } = useBackend({ emulator: { maxRequestBytes: LIMIT } });
 
 function client(name: string, rec: Recorder, extra: Partial<FeatClientOptions> = {}): FeatClient {
   const c = createFeatClient({

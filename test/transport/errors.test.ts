@@ -4,28 +4,12 @@
  * Real HTTP against the emulator; msw only injects the faults (one request at a time).
  */
 import { delay, http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
-import { closedPort, recorder, rejectsWith, uniqueName, type Recorder } from '../session/harness.js';
+import { closedPort, recorder, type Recorder, rejectsWith, uniqueName, useBackend } from '../session/harness.js';
 
-const server = setupServer();
-let emu: Emulator;
-const clients: FeatClient[] = [];
-
-beforeAll(async () => {
-  server.listen({ onUnhandledRequest: 'bypass' });
-  emu = await startEmulator();
-});
-afterEach(async () => {
-  server.resetHandlers();
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  server.close();
-  await emu?.stop();
-});
+const { emu, clients, server } = useBackend();
 
 function client(on: Emulator, name: string, rec: Recorder = recorder(), extra: Partial<FeatClientOptions> = {}): FeatClient {
   const c = createFeatClient({ couchUrl: on.couchUrl, accountsUrl: on.accountsUrl, auth: on.bearerFor(name), mode: 'remote', fetch: rec.fetch, ...extra });

@@ -3,28 +3,12 @@
  * client-chosen roles, redirects never followed with credentials, and a `fetch` option that may wrap or clone freely.
  */
 import { http, HttpResponse } from 'msw';
-import { setupServer } from 'msw/node';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
-import { dbNameOf, recorder, rejectsWith, uniqueName, urlOf, type Recorder } from '../session/harness.js';
+import { startEmulator } from '@feat/sdk/emulator';
+import { dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, urlOf, useBackend } from '../session/harness.js';
 
-const server = setupServer();
-let emu: Emulator;
-const clients: FeatClient[] = [];
-
-beforeAll(async () => {
-  server.listen({ onUnhandledRequest: 'bypass' });
-  emu = await startEmulator();
-});
-afterEach(async () => {
-  server.resetHandlers();
-  await Promise.all(clients.splice(0).map((c) => c.close()));
-});
-afterAll(async () => {
-  server.close();
-  await emu?.stop();
-});
+const { emu, clients, server } = useBackend();
 
 function client(name: string, rec: Recorder, extra: Partial<FeatClientOptions> = {}): FeatClient {
   const c = createFeatClient({
