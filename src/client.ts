@@ -6,7 +6,7 @@ import type { ExportOptions, ImportOptions, ImportResult, ImportSource } from '.
 import type { FeatMaintenance } from './maintenance/scheduler.js';
 import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './options.js';
 import { openRemote } from './pouch.js';
-import { createAuthSource } from './session/auth.js';
+import { createAuthSource, type AuthSource } from './session/auth.js';
 import { SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
 import { DocumentStore, type ConflictEvent } from './store/store.js';
@@ -16,6 +16,7 @@ import type { SyncEvents, SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
 import { createCouchFetch } from './transport/couch-fetch.js';
 import { checkSignal, withSignal } from './util/abort.js';
+import { credentialFingerprint } from './util/hash.js';
 import { Emitter } from './util/emitter.js';
 
 export type { Session };
@@ -85,7 +86,8 @@ class Client implements FeatClient {
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #paused = false;
-  #status: SyncStatus = 'idle';
+  #status: SyncStatus = 'paused';
+  #auth: AuthSource | undefined;
   /** Loads export, import and maintenance (`due`: by the maintenance timer, so a run is due now). */
   #extras: (due?: boolean) => Promise<Extras>;
   #loaded: Promise<Extras> | undefined;
@@ -95,6 +97,7 @@ class Client implements FeatClient {
     const o = this.#options;
     this.#emitter = new Emitter<SyncEvents>((error) => this.#reportError(toFeatError(error)));
     const auth = o.auth === undefined ? undefined : createAuthSource(o.auth);
+    this.#auth = auth;
     this.api =
       o.apiUrl === undefined || auth === undefined
         ? undefined
@@ -107,20 +110,9 @@ class Client implements FeatClient {
       signal: this.#lifetime.signal,
     });
     const session = this.#sessionSource;
-    // Remote mode has no replication to report on its connection: its requests do.
-    const tracked: typeof fetch = async (input, init) => {
-      try {
-        const response = await o.fetch(input, init);
-        if (o.mode === 'remote' && this.session) this.#setStatus(response.status >= 500 ? 'error' : 'idle');
-        return response;
-      } catch (error) {
-        if (o.mode === 'remote' && this.session && !init?.signal?.aborted) this.#setStatus('offline');
-        throw error;
-      }
-    };
-    this.#couchFetch = createCouchFetch({
+    const couchFetch = createCouchFetch({
       couchUrl: o.couchUrl,
-      fetch: tracked,
+      fetch: o.fetch,
       maxRequestBytes: o.maxRequestBytes,
       auth: {
         headers: () => session.headers(),
@@ -128,6 +120,21 @@ class Client implements FeatClient {
         succeeded: () => session.succeeded(),
       },
     });
+    // Remote mode has no replication to report on its connection: its requests do (after the transport's own
+    // refresh and retry, so a 401 that a new token fixed never shows).
+    this.#couchFetch = async (input, init) => {
+      try {
+        const response = await couchFetch(input, init);
+        if (o.mode === 'remote' && this.session) {
+          const s = response.status;
+          this.#setStatus(s === 401 || s === 403 ? 'denied' : s >= 500 ? 'error' : 'idle');
+        }
+        return response;
+      } catch (error) {
+        if (o.mode === 'remote' && this.session && !init?.signal?.aborted) this.#setStatus('offline');
+        throw error;
+      }
+    };
     this.#watcher = new LazyWatch({
       db: () => this.#db(),
       isOwn: (id, rev) => this.#ownRevs.has(id + '\u0000' + rev),
@@ -243,6 +250,7 @@ class Client implements FeatClient {
           options: o,
           store: this.store,
           connect: () => this.#connect(),
+          fingerprint: async () => (this.#auth ? credentialFingerprint(await this.#auth.get()) : undefined),
           couchFetch: this.#couchFetch,
           status: (status) => this.#emitter.emit('status', status),
           error: (error) => this.#reportError(error),
@@ -314,6 +322,7 @@ class Client implements FeatClient {
     if (typeof options !== 'object' || options === null) throw new TypeError('logout() takes an options object');
     await this.close();
     if (options.destroyLocal) await this.#localFirst?.destroy();
+    else await this.#localFirst?.forget();
     this.session = undefined;
   }
 }

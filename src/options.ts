@@ -15,7 +15,8 @@ export interface SessionOption {
 /** Where the local replica lives (local-first mode). */
 export interface LocalOptions {
   /**
-   * PouchDB adapter name for the local replica: `'idb'` / `'indexeddb'` in browsers, `'memory'` or `'leveldb'` in Node.
+   * PouchDB adapter name for the local replica: `'idb'` in browsers, `'memory'` or `'leveldb'` in Node (any other
+   * adapter works once its plugin is registered on `pouchdb-core`).
    * @default 'idb' in browsers, 'memory' in Node
    */
   adapter?: string;

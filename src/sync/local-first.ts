@@ -17,6 +17,8 @@ export interface LocalFirstDeps {
   store: DocumentStore;
   /** Session + bootstrap; rejects with `network` when the server cannot be reached. */
   connect(): Promise<Session>;
+  /** A short hash of the current credentials (no network), or undefined when there are none to ask. */
+  fingerprint(): Promise<string | undefined>;
   couchFetch: typeof fetch;
   status(status: SyncStatus): void;
   error(error: FeatError): void;
@@ -24,9 +26,12 @@ export interface LocalFirstDeps {
   signal: AbortSignal;
 }
 
-/** Where the last session of this device is remembered, so an app started offline reopens its replica. */
-function lastSessionKey(options: ResolvedOptions): string {
-  return `feat:last-session:${options.couchUrl}`;
+/**
+ * Where the last session is remembered, so an app started offline reopens its replica: per server and per credential
+ * (a fingerprint of the Authorization value or of the fixed session headers), so another account never gets it.
+ */
+function lastSessionKey(options: ResolvedOptions, fingerprint: string): string {
+  return `feat:last-session:${options.couchUrl}:${fingerprint}`;
 }
 
 function storage(): Storage | undefined {
@@ -52,6 +57,7 @@ export class LocalFirst {
   #paused = false;
   #conflictChain: Promise<void> = Promise.resolve();
   #reconnecting = false;
+  #fingerprint: string | undefined;
   #confirming: ReturnType<typeof setTimeout> | undefined;
   #confirmAgain = false;
   /** The replica, when finding the last session already opened it. */
@@ -111,7 +117,14 @@ export class LocalFirst {
 
   async #lastSession(): Promise<Session | undefined> {
     const o = this.#deps.options;
-    const remembered = storage()?.getItem(lastSessionKey(o));
+    // A fixed `session` names its database: nothing to remember.
+    if (o.session) {
+      const userName = o.session.userName ?? o.session.headers['X-Auth-CouchDB-UserName'] ?? '';
+      return { userName, dbName: o.session.dbName };
+    }
+    const fingerprint = (this.#fingerprint = await this.#deps.fingerprint().catch(() => undefined));
+    if (!fingerprint) return undefined;
+    const remembered = storage()?.getItem(lastSessionKey(o, fingerprint));
     if (remembered) {
       try {
         const s = JSON.parse(remembered) as Session;
@@ -120,11 +133,11 @@ export class LocalFirst {
         // ignore a damaged entry
       }
     }
-    // Without localStorage (Node), a replica named explicitly remembers its own session.
+    // Without localStorage (Node), a replica named explicitly remembers its own session (for the same credentials).
     if (o.local?.name && (o.local.adapter ?? defaultAdapter()) !== 'memory') {
       const db = await openLocal(o.local.name, o.local.adapter ?? defaultAdapter());
-      const doc = (await db.get(SESSION_MARKER).catch(() => undefined)) as unknown as Session | undefined;
-      if (doc && typeof doc.dbName === 'string') {
+      const doc = (await db.get(SESSION_MARKER).catch(() => undefined)) as unknown as (Session & { fingerprint?: string }) | undefined;
+      if (doc && typeof doc.dbName === 'string' && doc.fingerprint === fingerprint) {
         // Keep it open: it is the replica to use.
         this.#opened = db;
         return { userName: doc.userName, dbName: doc.dbName };
@@ -160,9 +173,14 @@ export class LocalFirst {
     const remote = openRemote(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#deps.couchFetch);
     this.#remote = remote;
     tracker.remote = remote;
-    storage()?.setItem(lastSessionKey(o), JSON.stringify(session));
-    const marker = (await local.get(SESSION_MARKER).catch(() => undefined)) as { _rev?: string } | undefined;
-    await local.put({ _id: SESSION_MARKER, ...(marker?._rev ? { _rev: marker._rev } : {}), ...session } as never).catch(() => undefined);
+    const fingerprint = (this.#fingerprint ??= await this.#deps.fingerprint().catch(() => undefined));
+    if (fingerprint && !o.session) {
+      storage()?.setItem(lastSessionKey(o, fingerprint), JSON.stringify(session));
+      const marker = (await local.get(SESSION_MARKER).catch(() => undefined)) as { _rev?: string } | undefined;
+      await local
+        .put({ _id: SESSION_MARKER, ...(marker?._rev ? { _rev: marker._rev } : {}), ...session, fingerprint } as never)
+        .catch(() => undefined);
+    }
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
     const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
     if (!synced) await this.#initialPull(local, remote, tracker);
@@ -299,9 +317,21 @@ export class LocalFirst {
     await Promise.allSettled([ephemeral ? this.local?.destroy() : this.local?.close(), this.#remote?.close()]);
   }
 
+  /** Forgets the session this device remembered for these credentials (logout), so no offline start reopens it. */
+  async forget(): Promise<void> {
+    if (this.#fingerprint) storage()?.removeItem(lastSessionKey(this.#deps.options, this.#fingerprint));
+    const adapter = this.#deps.options.local?.adapter ?? defaultAdapter();
+    if (this.localName && adapter !== 'memory') {
+      const db = await openLocal(this.localName, adapter);
+      const marker = await db.get(SESSION_MARKER).catch(() => undefined);
+      if (marker?._rev) await db.put({ _id: SESSION_MARKER, _rev: marker._rev, _deleted: true } as never).catch(() => undefined);
+      await db.close();
+    }
+  }
+
   /** Deletes the local replica and forgets the session this device remembered. */
   async destroy(): Promise<void> {
-    storage()?.removeItem(lastSessionKey(this.#deps.options));
+    if (this.#fingerprint) storage()?.removeItem(lastSessionKey(this.#deps.options, this.#fingerprint));
     if (!this.localName) return;
     const db = await openLocal(this.localName, this.#deps.options.local?.adapter ?? defaultAdapter());
     await db.destroy();

@@ -5,7 +5,7 @@ import type { ConflictEvent } from '../store/store.js';
  * - `idle`: up to date, waiting for changes (remote mode: connected, nothing pending)
  * - `connecting`: starting or reconnecting
  * - `active`: transferring changes
- * - `paused`: stopped by `pause()` (or not started yet)
+ * - `paused`: stopped by `pause()`, not started yet (before `ready()`), or closed
  * - `offline`: the server cannot be reached; writes are kept and retried
  * - `error`: the server fails for another reason; retried with backoff (see the `error` event)
  * - `denied`: the server refused the credentials or a document

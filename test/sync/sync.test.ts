@@ -223,4 +223,37 @@ describe('local-first sync', () => {
     expect(await a.sync.pending()).toBeGreaterThanOrEqual(0);
     await waitFor(async () => (await a.sync.pending()) === 0, 10_000, 'pending to reach 0');
   }, 20_000);
+
+  it('offline start never opens another account\'s replica, and logout() forgets the session', async () => {
+    const alice = uniqueUser();
+    const bob = uniqueUser();
+    const dir = mkdtempSync(join(tmpdir(), 'feat-offline-identity-'));
+    try {
+      const name = join(dir, 'replica');
+      const a = device(alice, { local: { adapter: 'leveldb', name } });
+      await a.store.set('private', 'alice only');
+      await a.sync.waitForPush({ timeout: 10_000 });
+      await a.close();
+      await emu.suspend();
+      try {
+        // Bob's credentials, the same replica path, no network: Alice's session is not his.
+        const b = device(bob, { local: { adapter: 'leveldb', name } });
+        await expect(b.ready()).rejects.toMatchObject({ code: 'network' });
+        await b.close();
+        // Alice herself starts offline from it…
+        const again = device(alice, { local: { adapter: 'leveldb', name } });
+        await expect(again.ready()).resolves.toMatchObject({ userName: alice });
+        expect(await again.store.get('private')).toBe('alice only');
+        // …until she logs out: then the session is forgotten.
+        await again.logout();
+        const after = device(alice, { local: { adapter: 'leveldb', name } });
+        await expect(after.ready()).rejects.toMatchObject({ code: 'network' });
+        await after.close();
+      } finally {
+        await emu.resume();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
 });

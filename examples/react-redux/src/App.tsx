@@ -13,9 +13,8 @@ function useSyncStatus(app: App): SyncStatus {
 }
 
 /**
- * Local changes not yet confirmed on the server. `pending()` needs no network; `waitForPush()` asks the server which
- * of them it has (`_revs_diff`), which is what brings the count down, so it runs whenever something is pending and
- * the connection is up.
+ * Local changes not yet confirmed on the server. `pending()` needs no network and drops by itself once the SDK has
+ * confirmed a push; calling `waitForPush()` while something is pending and the connection is up only confirms sooner.
  */
 function usePending(app: App): number | null {
   const [pending, setPending] = useState<number | null>(null);
