@@ -59,6 +59,8 @@ export interface FeatClient {
   logout(options?: LogoutOptions): Promise<void>;
 }
 
+type LocalFirstClass = typeof LocalFirst;
+
 const OWN_REVS_MAX = 20_000;
 
 class Client implements FeatClient {
@@ -95,13 +97,21 @@ class Client implements FeatClient {
   constructor(options: FeatClientOptions) {
     this.#options = resolveOptions(options);
     const o = this.#options;
-    this.#emitter = new Emitter<SyncEvents>((error) => this.#reportError(toFeatError(error)));
+    // A listener that throws is reported as an error event; one that throws from the error event itself is rethrown
+    // on its own (never reported again, which would loop).
+    this.#emitter = new Emitter<SyncEvents>((error, event) =>
+      event === 'error'
+        ? queueMicrotask(() => {
+            throw error;
+          })
+        : this.#reportError(toFeatError(error)),
+    );
     const auth = o.auth === undefined ? undefined : createAuthSource(o.auth);
     this.#auth = auth;
     this.api =
       o.apiUrl === undefined || auth === undefined
         ? undefined
-        : lazyApi({ apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch });
+        : lazyApi({ apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch }, () => this.#closing !== undefined);
     this.#sessionSource = new SessionSource({
       accountsUrl: o.accountsUrl,
       auth,
@@ -162,6 +172,7 @@ class Client implements FeatClient {
       queued: () => this.store.pendingWrites,
       flush: () => this.store.flush(),
       ready: () => this.ready(),
+      closed: () => this.#closing !== undefined,
       localFirst: () => this.#localFirst,
       status: () => this.#status,
       setPaused: (paused) => this.#setPaused(paused),
@@ -185,7 +196,9 @@ class Client implements FeatClient {
       resume: later('resume'),
     };
     this.#extras = (due) =>
-      (this.#loaded ??= import('./export/lazy.js').then((x) =>
+      this.#closing
+        ? Promise.reject(closedError())
+        : (this.#loaded ??= import('./export/lazy.js').then((x) =>
         x.extras(this, o, due, this.#emitter, () => this.#db(), (id, rev) => this.#rememberOwn(id, rev)),
       ));
   }
@@ -222,6 +235,20 @@ class Client implements FeatClient {
     });
   }
 
+  #newLocalFirst(LocalFirst: LocalFirstClass): LocalFirst {
+    return new LocalFirst({
+      options: this.#options,
+      store: this.store,
+      connect: () => this.#connect(),
+      fingerprint: async () => (this.#auth ? credentialFingerprint(await this.#auth.get()) : undefined),
+      couchFetch: this.#couchFetch,
+      status: (status) => this.#emitter.emit('status', status),
+      error: (error) => this.#reportError(error),
+      conflict: (event) => this.#emitter.emit('conflict', event),
+      signal: this.#lifetime.signal,
+    });
+  }
+
   /** Token (single flight) and bootstrap: the user and their database exist. */
   async #connect(): Promise<Session> {
     const o = this.#options;
@@ -246,17 +273,8 @@ class Client implements FeatClient {
       if (o.mode === 'local-first') {
         // The replication layer loads while the token is fetched (remote-mode apps never load it).
         const { LocalFirst } = await import('./sync/local-first.js');
-        this.#localFirst ??= new LocalFirst({
-          options: o,
-          store: this.store,
-          connect: () => this.#connect(),
-          fingerprint: async () => (this.#auth ? credentialFingerprint(await this.#auth.get()) : undefined),
-          couchFetch: this.#couchFetch,
-          status: (status) => this.#emitter.emit('status', status),
-          error: (error) => this.#reportError(error),
-          conflict: (event) => this.#emitter.emit('conflict', event),
-          signal: this.#lifetime.signal,
-        });
+        if (this.#closing) throw closedError();
+        this.#localFirst ??= this.#newLocalFirst(LocalFirst);
         if (this.#paused) this.#localFirst.setPaused(true);
         this.session = await this.#localFirst.open();
       } else {
@@ -310,7 +328,7 @@ class Client implements FeatClient {
     await this.store.flush().catch(() => undefined);
     this.#closed = true;
     this.#lifetime.abort(closedError());
-    await this.#loaded?.then((x) => x.close());
+    await this.#loaded?.then((x) => x.close()).catch(() => undefined);
     await this.#watcher.close();
     await this.#localFirst?.close();
     await this.#remote?.close().catch(() => undefined);
@@ -321,8 +339,16 @@ class Client implements FeatClient {
   async logout(options: LogoutOptions = {}): Promise<void> {
     if (typeof options !== 'object' || options === null) throw new TypeError('logout() takes an options object');
     await this.close();
-    if (options.destroyLocal) await this.#localFirst?.destroy();
-    else await this.#localFirst?.forget();
+    try {
+      if (options.destroyLocal && !this.#localFirst && this.#options.mode === 'local-first') {
+        // Never opened here: still wipe what this device holds for these credentials.
+        const { LocalFirst } = await import('./sync/local-first.js');
+        await this.#newLocalFirst(LocalFirst).wipe();
+      } else if (options.destroyLocal) await this.#localFirst?.destroy();
+      else await this.#localFirst?.forget();
+    } catch (error) {
+      throw toFeatError(error);
+    }
     this.session = undefined;
   }
 }

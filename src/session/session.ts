@@ -1,4 +1,4 @@
-import { FeatError, httpError, toFeatError } from '../errors.js';
+import { FeatError, httpError, isFeatError, toFeatError } from '../errors.js';
 import type { SessionOption } from '../options.js';
 import { discard } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
@@ -85,7 +85,14 @@ export class SessionSource {
       const { accountsUrl, auth } = this.#options;
       if (!accountsUrl || !auth) throw new FeatError('invalid_argument', 'accountsUrl and auth are required without a session');
       const url = `${accountsUrl.replace(/\/+$/, '')}/couchdb/token/`;
-      let authorization = refreshAuth ? await auth.refresh() : await auth.get();
+      // A provider that throws (a token store locked, an OAuth refresh failing) means no credentials: unauthorized.
+      const ask = (fresh: boolean) =>
+        (fresh ? auth.refresh() : auth.get()).catch((error: unknown) => {
+          throw isFeatError(error)
+            ? error
+            : new FeatError('unauthorized', 'The auth provider failed to give an Authorization value; see the cause', { cause: error });
+        });
+      let authorization = await ask(refreshAuth);
       for (let attempt = 0; ; attempt++) {
         let response: Response;
         const init: RequestInit = {
@@ -105,7 +112,7 @@ export class SessionSource {
         }
         if (response.status === 401 && attempt === 0) {
           discard(response);
-          authorization = await auth.refresh();
+          authorization = await ask(true);
           continue;
         }
         if (!response.ok) {

@@ -285,6 +285,7 @@ export class DocumentStore {
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */
   async flush(): Promise<void> {
+    this.#open();
     // Parts calls still looking up stored parts enqueue first.
     if (this.#reserved.size > 0) await Promise.all(this.#reserved.values());
     return this.#queue.flush();

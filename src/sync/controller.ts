@@ -1,5 +1,5 @@
-import { FeatError, FeatValidationError } from '../errors.js';
-import { anySignal, checkSignal, sleep, throwIfAborted } from '../util/abort.js';
+import { closedError, FeatValidationError } from '../errors.js';
+import { checkSignal } from '../util/abort.js';
 import type { Emitter } from '../util/emitter.js';
 import type { LocalFirst } from './local-first.js';
 import type { SyncEvents, SyncStatus } from './status.js';
@@ -28,6 +28,8 @@ export interface SyncControllerDeps {
   queued(): number;
   flush(): Promise<void>;
   ready(): Promise<unknown>;
+  /** close() was called. */
+  closed(): boolean;
   /** Local-first mode: the replica and its replication (undefined in remote mode). */
   localFirst(): LocalFirst | undefined;
   /** The status while there is no replication (remote mode, or before local-first connects). */
@@ -58,6 +60,7 @@ export class SyncController implements FeatSync {
   }
 
   async pending(): Promise<number> {
+    if (this.#deps.closed()) throw closedError();
     const tracker = this.#deps.localFirst()?.tracker;
     const queued = this.#deps.queued();
     if (!tracker) return queued;
@@ -71,38 +74,9 @@ export class SyncController implements FeatSync {
       throw new FeatValidationError('invalid_argument', `"timeout" must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`);
     }
     checkSignal(options.signal);
-    const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout));
-    const { signal, dispose } = anySignal([options.signal, timer]);
-    const fail = (): never => {
-      if (timer?.aborted && !options.signal?.aborted) {
-        throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${this.status})`);
-      }
-      throwIfAborted(signal);
-      throw new FeatError('aborted', 'The operation was aborted');
-    };
-    try {
-      await race(this.#deps.ready(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
-      await race(this.#deps.flush(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
-      const lf = this.#deps.localFirst();
-      if (!lf?.tracker) return;
-      const tracker = lf.tracker;
-      const target = await tracker.localSeq();
-      for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
-        if (signal.aborted) fail();
-        if (tracker.verifiedSeq >= target) return;
-        if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
-          try {
-            await tracker.verify();
-            if (tracker.verifiedSeq >= target) return;
-          } catch {
-            // offline again: keep waiting
-          }
-        }
-        await sleep(delay, signal).catch(() => fail());
-      }
-    } finally {
-      dispose();
-    }
+    // The waiting itself loads on first use.
+    const { waitForPush } = await import('./wait-for-push.js');
+    return waitForPush(this.#deps, options, () => this.status);
   }
 
   pause(): void {
@@ -112,13 +86,4 @@ export class SyncController implements FeatSync {
   resume(): void {
     this.#deps.setPaused(false);
   }
-}
-
-function race<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
-  if (signal.aborted) return Promise.reject(signal.reason);
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = () => reject(signal.reason);
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
-  });
 }

@@ -1,4 +1,4 @@
-import { closedError, toFeatError, type FeatError } from '../errors.js';
+import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { defaultAdapter, ensureReplication, openLocal, openRemote } from '../pouch.js';
 import type { Session } from '../session/session.js';
@@ -7,10 +7,12 @@ import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { sleep } from '../util/abort.js';
 import { PushTracker } from './push-tracker.js';
 import { backOff, Replicator } from './replicator.js';
-import type { SyncStatus } from './status.js';
+import { statusForError, type SyncStatus } from './status.js';
 
 const SYNCED_MARKER = '_local/feat-synced';
 const SESSION_MARKER = '_local/feat-session';
+/** How long close() lets an ephemeral (memory) replica push before it is freed. */
+const DISCARD_WAIT_MS = 5_000;
 
 export interface LocalFirstDeps {
   options: ResolvedOptions;
@@ -98,7 +100,7 @@ export class LocalFirst {
     } catch (error) {
       const failure = toFeatError(error);
       if (failure.code !== 'network' || !last) {
-        this.#setStatus(failure.code === 'network' ? 'offline' : 'error');
+        this.#setStatus(statusForError(failure));
         throw failure;
       }
       // Offline with a replica that never finished its first pull: use what it has.
@@ -252,7 +254,7 @@ export class LocalFirst {
         if (this.#deps.signal.aborted) break;
         const failure = toFeatError(error);
         if (failure.code !== 'network') this.#deps.error(failure);
-        this.#setStatus(failure.code === 'network' ? 'offline' : 'error');
+        this.#setStatus(statusForError(failure));
       }
     }
     this.#reconnecting = false;
@@ -264,10 +266,15 @@ export class LocalFirst {
     rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
       for (const doc of info.docs ?? []) tracker.pulled(doc._id, doc._rev);
     });
-    const timer = setTimeout(() => rep.cancel(), this.#deps.options.initialSyncTimeout);
+    let timedOut = false;
+    const timer = setTimeout(() => {
+      timedOut = true;
+      rep.cancel();
+    }, this.#deps.options.initialSyncTimeout);
     try {
       await rep;
-      await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
+      // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
+      if (!timedOut) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
     } catch (error) {
       // Offline or failing: start with what is local; live sync catches up.
       const failure = toFeatError(error);
@@ -311,10 +318,33 @@ export class LocalFirst {
     this.#wake?.();
     if (this.#confirming) clearTimeout(this.#confirming);
     await this.#conflictChain;
-    await this.replicator?.stop();
-    // A memory replica under a generated name can never be opened again: free it rather than keep it for the process.
+    // A memory replica under a generated name can never be opened again: it is freed rather than kept for the
+    // process — after giving its unpushed writes a bounded chance to reach the server, and saying so if they did not.
     const ephemeral = !this.#deps.options.local?.name && (this.#deps.options.local?.adapter ?? defaultAdapter()) === 'memory';
+    if (ephemeral) await this.#pushBeforeDiscard();
+    await this.replicator?.stop();
     await Promise.allSettled([ephemeral ? this.local?.destroy() : this.local?.close(), this.#remote?.close()]);
+  }
+
+  async #pushBeforeDiscard(): Promise<void> {
+    const tracker = this.tracker;
+    if (!tracker) return;
+    const target = await tracker.localSeq().catch(() => 0);
+    const deadline = Date.now() + DISCARD_WAIT_MS;
+    while (tracker.verifiedSeq < target && this.replicator && !this.#paused && Date.now() < deadline) {
+      await tracker.verify().catch(() => undefined);
+      if (tracker.verifiedSeq >= target) return;
+      await new Promise((resolve) => setTimeout(resolve, 100));
+    }
+    const left = await tracker.count().catch(() => 0);
+    if (left > 0) {
+      this.#deps.error(
+        new FeatError(
+          'network',
+          `close() discarded ${left} local change(s) not yet on the server: the memory replica cannot be reopened. Call waitForPush() before close(), or use a persistent adapter`,
+        ),
+      );
+    }
   }
 
   /** Forgets the session this device remembered for these credentials (logout), so no offline start reopens it. */
@@ -327,6 +357,22 @@ export class LocalFirst {
       if (marker?._rev) await db.put({ _id: SESSION_MARKER, _rev: marker._rev, _deleted: true } as never).catch(() => undefined);
       await db.close();
     }
+  }
+
+  /**
+   * logout({ destroyLocal }) of a client that never opened its replica: find the replica this device would open for
+   * these credentials (its name, or the remembered session) and delete it.
+   */
+  async wipe(): Promise<void> {
+    const o = this.#deps.options;
+    const adapter = o.local?.adapter ?? defaultAdapter();
+    const last = await this.#lastSession().catch(() => undefined);
+    const opened = this.#opened;
+    this.#opened = undefined;
+    const name = o.local?.name ?? (last ? `feat-${last.dbName}` : undefined);
+    if (this.#fingerprint) storage()?.removeItem(lastSessionKey(o, this.#fingerprint));
+    if (opened) await opened.destroy();
+    else if (name && adapter !== 'memory') await (await openLocal(name, adapter)).destroy();
   }
 
   /** Deletes the local replica and forgets the session this device remembered. */

@@ -1,16 +1,18 @@
+import { FeatValidationError } from '../errors.js';
+
 type Listener<T> = (event: T) => void;
 
 /** A tiny typed event emitter: `on` returns the unsubscribe function; a throwing listener never breaks the others. */
 export class Emitter<Events extends Record<string, unknown>> {
   #listeners = new Map<keyof Events, Set<Listener<never>>>();
-  #onListenerError: (error: unknown) => void;
+  #onListenerError: (error: unknown, event: keyof Events) => void;
 
-  constructor(onListenerError: (error: unknown) => void = (error) => queueMicrotask(() => { throw error; })) {
+  constructor(onListenerError: (error: unknown, event: keyof Events) => void = (error) => queueMicrotask(() => { throw error; })) {
     this.#onListenerError = onListenerError;
   }
 
   on<K extends keyof Events>(name: K, listener: Listener<Events[K]>): () => void {
-    if (typeof listener !== 'function') throw new TypeError('The listener must be a function');
+    if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'The listener must be a function');
     let set = this.#listeners.get(name);
     if (!set) this.#listeners.set(name, (set = new Set()));
     const entry = listener as Listener<never>;
@@ -27,7 +29,7 @@ export class Emitter<Events extends Record<string, unknown>> {
       try {
         (listener as Listener<Events[K]>)(event);
       } catch (error) {
-        this.#onListenerError(error);
+        this.#onListenerError(error, name);
       }
     }
   }

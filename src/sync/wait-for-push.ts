@@ -1,0 +1,53 @@
+import { FeatError } from '../errors.js';
+import { anySignal, sleep, throwIfAborted } from '../util/abort.js';
+import type { SyncControllerDeps, WaitForPushOptions } from './controller.js';
+import type { SyncStatus } from './status.js';
+
+/**
+ * `client.sync.waitForPush()`: ready, flush the write queue, then (local-first) wait until the server has every local
+ * change made before the call — confirmed with `_revs_diff`, not assumed from replication events.
+ */
+export async function waitForPush(deps: SyncControllerDeps, options: WaitForPushOptions, status: () => SyncStatus): Promise<void> {
+  const { timeout } = options;
+  const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout));
+  const { signal, dispose } = anySignal([options.signal, timer]);
+  const fail = (): never => {
+    if (timer?.aborted && !options.signal?.aborted) {
+      throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${status()})`);
+    }
+    throwIfAborted(signal);
+    throw new FeatError('aborted', 'The operation was aborted');
+  };
+  try {
+    await race(deps.ready(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+    await race(deps.flush(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+    const lf = deps.localFirst();
+    if (!lf?.tracker) return;
+    const tracker = lf.tracker;
+    const target = await tracker.localSeq();
+    for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
+      if (signal.aborted) fail();
+      if (tracker.verifiedSeq >= target) return;
+      if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
+        try {
+          await tracker.verify();
+          if (tracker.verifiedSeq >= target) return;
+        } catch {
+          // offline again: keep waiting
+        }
+      }
+      await sleep(delay, signal).catch(() => fail());
+    }
+  } finally {
+    dispose();
+  }
+}
+
+function race<T>(promise: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(signal.reason);
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason);
+    signal.addEventListener('abort', onAbort, { once: true });
+    promise.then(resolve, reject).finally(() => signal.removeEventListener('abort', onAbort));
+  });
+}

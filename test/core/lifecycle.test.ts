@@ -1,0 +1,108 @@
+/**
+ * Lifecycle edges found in review: listeners that throw, calls after close, a never-opened replica wiped by logout,
+ * a memory replica closed right after a write, credential providers that fail.
+ */
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { createFeatClient, type FeatClientOptions, type SyncStatus } from '@feat/sdk';
+import { expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+
+const emu = useEmulator();
+const options = (user: string, extra: Partial<FeatClientOptions> = {}): FeatClientOptions => ({
+  couchUrl: emu.couchUrl,
+  accountsUrl: emu.accountsUrl,
+  apiUrl: emu.apiUrl,
+  auth: emu.bearerFor(user),
+  local: { adapter: 'memory' },
+  ...extra,
+});
+
+describe('client lifecycle', () => {
+  it('a throwing error listener never loops: ready() and close() still work', async () => {
+    const c = createFeatClient(options(uniqueUser('throwing')));
+    let calls = 0;
+    c.sync.on('error', () => {
+      calls++;
+      throw new Error('listener bug');
+    });
+    c.sync.on('status', () => {
+      throw new Error('listener bug');
+    });
+    const uncaught: unknown[] = [];
+    const onUncaught = (e: unknown) => uncaught.push(e);
+    process.on('uncaughtException', onUncaught);
+    try {
+      await expect(c.ready()).resolves.toBeTruthy();
+      await c.close();
+      await new Promise((r) => setTimeout(r, 20));
+    } finally {
+      process.off('uncaughtException', onUncaught);
+    }
+    expect(calls).toBeLessThan(10);
+  });
+
+  it.each(['remote', 'local-first'] as const)('calls after close() reject with closed (%s)', async (mode) => {
+    const c = createFeatClient(options(uniqueUser('after-close'), { mode }));
+    await c.ready();
+    await c.close();
+    await expectCode(c.sync.pending(), 'closed');
+    await expectCode(c.store.flush(), 'closed');
+    await expectCode(c.exportData(), 'closed');
+    await expectCode(c.api!.activity.commentCount({ target_type: 400 }), 'closed');
+    await expectCode(c.store.keys(), 'closed');
+  });
+
+  it('close() right after a write on a memory replica pushes it before freeing the replica', async () => {
+    const user = uniqueUser('close-push');
+    const a = createFeatClient(options(user));
+    await a.ready();
+    await a.store.set('last-words', 'kept');
+    await a.close();
+    const b = createFeatClient(options(user, { mode: 'remote' }));
+    expect(await b.store.get('last-words')).toBe('kept');
+    await b.close();
+  });
+
+  it('a bad bearer makes a local-first status denied, consistent with its event', async () => {
+    const c = createFeatClient(options('nobody', { auth: 'Bearer forged' }));
+    const seen: SyncStatus[] = [];
+    c.sync.on('status', (s) => seen.push(s));
+    await expectCode(c.ready(), 'unauthorized');
+    expect(c.sync.status).toBe('denied');
+    expect(seen.at(-1)).toBe('denied');
+    await c.close();
+  });
+
+  it('an auth provider that throws → unauthorized, with its error as cause', async () => {
+    const c = createFeatClient(
+      options('nobody', {
+        auth: () => {
+          throw new Error('token store locked');
+        },
+      }),
+    );
+    const error = await expectCode(c.ready(), 'unauthorized');
+    expect((error.cause as Error).message).toBe('token store locked');
+    await c.close();
+  });
+
+  it('logout({ destroyLocal: true }) wipes the replica even if this client never opened it', async () => {
+    const user = uniqueUser('wipe');
+    const dir = mkdtempSync(join(tmpdir(), 'feat-wipe-'));
+    try {
+      const name = join(dir, 'replica');
+      const a = createFeatClient(options(user, { local: { adapter: 'leveldb', name } }));
+      await a.store.set('secret', 'private');
+      await a.sync.waitForPush({ timeout: 10_000 });
+      await a.close();
+      expect(existsSync(name)).toBe(true);
+      const b = createFeatClient(options(user, { local: { adapter: 'leveldb', name } }));
+      await b.logout({ destroyLocal: true });
+      await waitFor(() => !existsSync(name) || readdirSync(name).length === 0, 5_000, 'the replica to be gone');
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
