@@ -106,3 +106,34 @@ describe('client lifecycle', () => {
     }
   });
 });
+
+describe('first pull of a new device', () => {
+  it('a first pull cut short by initialSyncTimeout is not taken for a complete one', async () => {
+    const user = uniqueUser('first-pull');
+    const dir = mkdtempSync(join(tmpdir(), 'feat-first-pull-'));
+    try {
+      const seed = createFeatClient(options(user, { mode: 'remote' }));
+      const parts: Record<string, number> = {};
+      for (let i = 0; i < 60; i++) parts[`p${i}`] = i;
+      await seed.store.setParts('doc', parts);
+      await seed.close();
+      const name = join(dir, 'replica');
+      const slow: typeof fetch = async (input, init) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        if (/_bulk_get|_changes/.test(url)) await new Promise((r) => setTimeout(r, 400));
+        return fetch(input, init);
+      };
+      const first = createFeatClient(options(user, { local: { adapter: 'leveldb', name }, fetch: slow, initialSyncTimeout: 100 }));
+      await first.ready();
+      first.sync.pause();
+      await first.close();
+      // The next start must wait for a complete pull again, so its first reads see everything.
+      const second = createFeatClient(options(user, { local: { adapter: 'leveldb', name } }));
+      await second.ready();
+      expect(Object.keys(await second.store.getParts('doc'))).toHaveLength(60);
+      await second.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 30_000);
+});
