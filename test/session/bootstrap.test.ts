@@ -4,9 +4,9 @@
  * Real HTTP against the emulator; faults come from the client's `fetch` option.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
+import type { FeatClient, FeatClientOptions } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
-import { couchJson, dbNameOf, nginxHtml, recorder, rejectsWith, uniqueName, type Recorder } from './harness.js';
+import { couchJson, dbNameOf, nginxHtml, recorder, rejectsWith, uniqueName, type Recorder, recordingClient } from './harness.js';
 
 let emu: Emulator;
 /** couch_peruser takes 400 ms: the database appears well after the user document. */
@@ -29,17 +29,8 @@ afterAll(async () => {
   await Promise.all([emu?.stop(), lateEmu?.stop(), neverEmu?.stop()]);
 });
 
-function client(on: Emulator, userName: string, rec: Recorder, extra: Partial<FeatClientOptions> = {}): FeatClient {
-  const c = createFeatClient({
-    couchUrl: on.couchUrl,
-    accountsUrl: on.accountsUrl,
-    auth: on.bearerFor(userName),
-    mode: 'remote',
-    fetch: rec.fetch,
-    ...extra,
-  });
-  clients.push(c);
-  return c;
+function client(on: Emulator, userName: string, rec: Recorder = recorder(), extra: Partial<FeatClientOptions> = {}): FeatClient {
+  return recordingClient(clients, on, userName, rec, extra);
 }
 
 const userDocPath = (name: string) => `/_users/${encodeURIComponent(`org.couchdb.user:${name}`)}`;

@@ -7,7 +7,7 @@ import { createServer } from 'node:net';
 import type { AddressInfo } from 'node:net';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
-import { FeatError, isFeatError, type FeatClient, type FeatErrorCode } from '@feat/sdk';
+import { createFeatClient, FeatError, isFeatError, type FeatClient, type FeatClientOptions, type FeatErrorCode } from '@feat/sdk';
 import type { Emulator, EmulatorOptions } from '@feat/sdk/emulator';
 import { useEmulator } from '../support/backend.js';
 
@@ -164,4 +164,24 @@ export function useBackend(options: { emulator?: EmulatorOptions } = {}): {
   });
   afterAll(() => server.close());
   return { emu, clients, server };
+}
+
+/** A remote-mode client of `userName` on `on` whose requests `rec` records; tracked in `clients` for cleanup. */
+export function recordingClient(
+  clients: FeatClient[],
+  on: Emulator,
+  userName: string,
+  rec: Recorder = recorder(),
+  extra: Partial<FeatClientOptions> = {},
+): FeatClient {
+  const c = createFeatClient({
+    couchUrl: on.couchUrl,
+    accountsUrl: on.accountsUrl,
+    auth: on.bearerFor(userName),
+    mode: 'remote',
+    fetch: rec.fetch,
+    ...extra,
+  });
+  clients.push(c);
+  return c;
 }

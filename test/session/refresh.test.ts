@@ -5,21 +5,12 @@
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
-import { couchJson, dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, useBackend } from './harness.js';
+import { couchJson, dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, useBackend, recordingClient } from './harness.js';
 
 const { emu, clients } = useBackend();
 
-function client(on: Emulator, userName: string, rec: Recorder, extra: Partial<FeatClientOptions> = {}): FeatClient {
-  const c = createFeatClient({
-    couchUrl: on.couchUrl,
-    accountsUrl: on.accountsUrl,
-    auth: on.bearerFor(userName),
-    mode: 'remote',
-    fetch: rec.fetch,
-    ...extra,
-  });
-  clients.push(c);
-  return c;
+function client(on: Emulator, userName: string, rec: Recorder = recorder(), extra: Partial<FeatClientOptions> = {}): FeatClient {
+  return recordingClient(clients, on, userName, rec, extra);
 }
 
 const tokens = (rec: Recorder, on: Emulator) => rec.to(on.accountsUrl).length;

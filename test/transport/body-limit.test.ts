@@ -4,23 +4,14 @@
  * document that still cannot pass → `too_large` with its key. Real HTTP against the emulator's emulated nginx limit.
  */
 import { describe, expect, it } from 'vitest';
-import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { recorder, type Recorder, rejectsWith, uniqueName, useBackend } from '../session/harness.js';
+import type { FeatClient, FeatClientOptions } from '@feat/sdk';
+import { recorder, type Recorder, rejectsWith, uniqueName, useBackend, recordingClient } from '../session/harness.js';
 
 const LIMIT = 1_048_576;
 const { emu, clients } = useBackend({ emulator: { maxRequestBytes: LIMIT } });
 
 function client(name: string, rec: Recorder, extra: Partial<FeatClientOptions> = {}): FeatClient {
-  const c = createFeatClient({
-    couchUrl: emu.couchUrl,
-    accountsUrl: emu.accountsUrl,
-    auth: emu.bearerFor(name),
-    mode: 'remote',
-    fetch: rec.fetch,
-    ...extra,
-  });
-  clients.push(c);
-  return c;
+  return recordingClient(clients, emu, name, rec, extra);
 }
 
 /** A ~size-byte string value, distinct per index. */

@@ -7,14 +7,12 @@ import { delay, http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
-import { closedPort, recorder, type Recorder, rejectsWith, uniqueName, useBackend } from '../session/harness.js';
+import { closedPort, recorder, type Recorder, rejectsWith, uniqueName, useBackend, recordingClient } from '../session/harness.js';
 
 const { emu, clients, server } = useBackend();
 
-function client(on: Emulator, name: string, rec: Recorder = recorder(), extra: Partial<FeatClientOptions> = {}): FeatClient {
-  const c = createFeatClient({ couchUrl: on.couchUrl, accountsUrl: on.accountsUrl, auth: on.bearerFor(name), mode: 'remote', fetch: rec.fetch, ...extra });
-  clients.push(c);
-  return c;
+function client(on: Emulator, userName: string, rec: Recorder = recorder(), extra: Partial<FeatClientOptions> = {}): FeatClient {
+  return recordingClient(clients, on, userName, rec, extra);
 }
 
 /** A ready client with `k` = 'v1' stored, and its database URL. */

@@ -6,21 +6,12 @@ import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { startEmulator } from '@feat/sdk/emulator';
-import { dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, urlOf, useBackend } from '../session/harness.js';
+import { dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, urlOf, useBackend, recordingClient } from '../session/harness.js';
 
 const { emu, clients, server } = useBackend();
 
 function client(name: string, rec: Recorder, extra: Partial<FeatClientOptions> = {}): FeatClient {
-  const c = createFeatClient({
-    couchUrl: emu.couchUrl,
-    accountsUrl: emu.accountsUrl,
-    auth: emu.bearerFor(name),
-    mode: 'remote',
-    fetch: rec.fetch,
-    ...extra,
-  });
-  clients.push(c);
-  return c;
+  return recordingClient(clients, emu, name, rec, extra);
 }
 
 /** A bit of everything the store does over the wire. */
