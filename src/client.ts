@@ -147,7 +147,7 @@ class Client implements FeatClient {
     };
     this.#watcher = new LazyWatch({
       db: () => this.#db(),
-      isOwn: (id, rev) => this.#ownRevs.has(id + '\u0000' + rev),
+      isOwn: (id, rev) => this.#isOwn(id, rev),
       reassemble: async (change) => this.store.valueOf(await this.#db(), change.doc!),
       onError: (error) => this.#reportError(error),
     });
@@ -162,7 +162,7 @@ class Client implements FeatClient {
       concurrency: o.mode === 'remote' ? 4 : 1,
       emitConflict: (event: ConflictEvent) => this.#emitter.emit('conflict', event),
       wrote: (id, rev) => this.#rememberOwn(id, rev),
-      isOwn: (id, rev) => this.#ownRevs.has(id + '\u0000' + rev),
+      isOwn: (id, rev) => this.#isOwn(id, rev),
       local: o.mode === 'local-first',
       closing: () => this.#closing !== undefined,
       watch: this.#watcher,
@@ -289,6 +289,10 @@ class Client implements FeatClient {
       this.#setStatus(failure.code === 'network' ? 'offline' : failure.code === 'unauthorized' || failure.code === 'forbidden' ? 'denied' : 'error');
       throw failure;
     }
+  }
+
+  #isOwn(id: string, rev: string): boolean {
+    return this.#ownRevs.has(id + '\u0000' + rev);
   }
 
   #rememberOwn(id: string, rev: string): void {

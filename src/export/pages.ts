@@ -1,10 +1,8 @@
 import { toFeatError } from '../errors.js';
-import { CHUNK_PREFIX, isChunkId, type StoredDoc } from '../store/codec.js';
+import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from '../store/codec.js';
 import type { AllDocsRow, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { throwIfAborted } from '../util/abort.js';
-
-const HIGH = '\ufff0';
 
 /** True for ids that are not user keys: CouchDB's (`_design/…`) and the SDK's own (`feat~…`, chunks). */
 export function isInternalId(id: string): boolean {

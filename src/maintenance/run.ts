@@ -4,7 +4,7 @@
  */
 import { FeatValidationError, toFeatError } from '../errors.js';
 import type { ClientIo } from '../export/io.js';
-import { CHUNK_PREFIX } from '../store/codec.js';
+import { CHUNK_PREFIX, HIGH } from '../store/codec.js';
 import type { Db } from '../store/db.js';
 import { anySignal, throwIfAborted, withSignal } from '../util/abort.js';
 import { allDocs } from '../export/pages.js';
@@ -20,7 +20,7 @@ async function gcPending(db: Db): Promise<boolean> {
 }
 
 async function hasChunks(db: Db): Promise<boolean> {
-  const rows = (await allDocs(db, { startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + '\ufff0', limit: 1 })).rows;
+  const rows = (await allDocs(db, { startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH, limit: 1 })).rows;
   return rows.length > 0;
 }
 

@@ -5,6 +5,9 @@
 
 import { INTERNAL_PREFIX } from './validate.js';
 
+/** Sorts after every key a user writes: `prefix + HIGH` ends an `_all_docs` range of ids starting with `prefix`. */
+export const HIGH = '\ufff0';
+
 export const CHUNK_PREFIX = `${INTERNAL_PREFIX}chunk~`;
 
 /** Room left in a document for the SDK's envelope and replication's `_revisions` (up to 1,000 revision ids). */

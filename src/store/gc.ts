@@ -1,8 +1,7 @@
 import { toFeatError } from '../errors.js';
-import { CHUNK_PREFIX, isChunkId, type StoredDoc } from './codec.js';
+import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from './codec.js';
 import type { Db } from './db.js';
 
-const HIGH = '\ufff0';
 const MARK = '_local/feat-gc';
 
 /**

@@ -3,13 +3,11 @@
  * Loaded on first use; the store keeps the call order and the validation.
  */
 import type { StoredDoc, WriteOp } from './codec.js';
-import { decode, isExpired } from './codec.js';
+import { decode, HIGH, isExpired } from './codec.js';
 import type { AllDocsRow, Db } from './db.js';
 import type { RevCache } from './rev-cache.js';
 import { hashString } from '../util/hash.js';
 import type { WriteQueue } from './write-queue.js';
-
-const HIGH = '\ufff0';
 
 export interface PartsIO {
   db(): Promise<Db>;

@@ -1,7 +1,7 @@
 import { closedError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { decode, encode, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, HIGH, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
 import { latestWriteWins, type Conflict, type ConflictResolver } from './conflicts.js';
 import type { Db } from './db.js';
 import { RevCache } from './rev-cache.js';
@@ -53,8 +53,6 @@ export interface StoreContext {
 }
 
 const PART_SEPARATOR = ':';
-const HIGH = '\ufff0';
-
 function hashOf(op: WriteOp): string {
   return op.deleted ? 'deleted' : hashString(jsonOf(op));
 }
@@ -309,7 +307,9 @@ export class DocumentStore {
   async #read(db: Db, id: string): Promise<StoredDoc | undefined> {
     try {
       const raw = await db.get(id);
-      this.#known.set(id, raw._rev, raw._deleted || raw.feat?.chunks ? undefined : hashString(JSON.stringify(raw.doc)));
+      // The content hash (used by setParts) is kept while the revision is the same; a read does not compute one.
+      const known = this.#known.get(id);
+      this.#known.set(id, raw._rev, known?.rev === raw._rev ? known?.hash : undefined);
       return raw;
     } catch (error) {
       if ((error as { status?: number }).status === 404) {
