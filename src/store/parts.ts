@@ -29,7 +29,7 @@ export async function readParts<T>(io: PartsIO, key: string): Promise<Record<str
   for (const row of result.rows) {
     if (!row.doc || row.value.deleted) continue;
     const value = await io.valueOf(db, row.doc);
-    if (!decode(row.doc).chunks) io.known().set(row.id, row.doc._rev, hashString(JSON.stringify(value)));
+    if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, hashString(JSON.stringify(value)));
     if (value !== undefined) put(row.id.slice(prefix.length), value);
   }
   const queue = io.queue();

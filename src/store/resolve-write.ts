@@ -6,7 +6,8 @@ import type { ConflictEvent } from './store.js';
 import { snapshotValue } from './validate.js';
 
 export interface ResolveWriteDeps {
-  read(db: Db, id: string): Promise<StoredDoc | undefined>;
+  /** The current version of a document, a deletion (tombstone) included; `undefined` when it never existed. */
+  readLatest(db: Db, id: string): Promise<StoredDoc | undefined>;
   valueOf(db: Db, raw: StoredDoc): Promise<unknown>;
   chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined>;
   stored(id: string, rev: string, op: WriteOp): void;
@@ -17,44 +18,60 @@ export interface ResolveWriteDeps {
 }
 
 /**
- * A write met another version (409): read that version, let the resolver decide, write the result on top of it.
- * A version this client wrote itself is no conflict (its revision was only forgotten): the write goes on top.
- * Bounded retries while the document keeps changing, then `conflict`.
+ * Lets the resolver decide between this client's write and the version `raw` it did not see. Returns the outcome as
+ * a write (the kept value or a deletion, stamped with the later of both times) and whether it is `raw`'s own content.
+ */
+async function decide(
+  db: Db,
+  id: string,
+  op: WriteOp,
+  raw: StoredDoc | undefined,
+  deps: ResolveWriteDeps,
+): Promise<{ next: WriteOp; keepsRemote: boolean }> {
+  const decoded = raw ? decode(raw) : undefined;
+  const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
+  const remote: ConflictSide = {
+    value: remoteDeleted || !raw ? undefined : await deps.valueOf(db, raw),
+    deleted: remoteDeleted,
+    updatedAt: decoded?.updatedAt ?? 0,
+    rev: decoded?.rev,
+  };
+  const local: ConflictSide = { value: op.deleted ? undefined : op.value, deleted: op.deleted, updatedAt: op.at, rev: undefined };
+  const conflict: Conflict = { key: id, local, remote };
+  let resolved: unknown;
+  try {
+    resolved = await deps.resolver(conflict);
+  } catch (error) {
+    throw new FeatConflictError('conflict', `The conflict resolver failed for "${id}"; nothing was written`, { key: id, cause: error });
+  }
+  if (resolved !== undefined) resolved = snapshotValue(resolved, id);
+  deps.emit({ ...conflict, resolved, source: 'write' });
+  const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);
+  const at = Math.max(op.at, remote.updatedAt);
+  const next: WriteOp =
+    resolved === undefined ? { deleted: true, value: undefined, at } : { deleted: false, value: resolved, at, expiresAt: op.expiresAt };
+  return { next, keepsRemote };
+}
+
+/**
+ * A write met a version it did not see (409, or a revision this client learned of after the write was made): read
+ * that version, let the resolver decide, write the result on top of it. A version this client wrote itself is no
+ * conflict (its revision was only forgotten): the write goes on top. Bounded retries while the document keeps
+ * changing, then `conflict`.
  */
 export async function resolveWrite(db: Db, id: string, op: WriteOp, deps: ResolveWriteDeps): Promise<void> {
   for (let attempt = 0; attempt <= deps.retries; attempt++) {
-    const raw = await deps.read(db, id);
-    const decoded = raw ? decode(raw) : undefined;
-    const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
+    const raw = await deps.readLatest(db, id);
     let next = op;
-    if (!raw || !decoded?.rev || !deps.isOwn(id, decoded.rev)) {
-      const remote: ConflictSide = {
-        value: remoteDeleted || !raw ? undefined : await deps.valueOf(db, raw),
-        deleted: remoteDeleted,
-        updatedAt: decoded?.updatedAt ?? 0,
-        rev: decoded?.rev,
-      };
-      const local: ConflictSide = { value: op.deleted ? undefined : op.value, deleted: op.deleted, updatedAt: op.at, rev: undefined };
-      const conflict: Conflict = { key: id, local, remote };
-      let resolved: unknown;
-      try {
-        resolved = await deps.resolver(conflict);
-      } catch (error) {
-        throw new FeatConflictError('conflict', `The conflict resolver failed for "${id}"; nothing was written`, { key: id, cause: error });
-      }
-      if (resolved !== undefined) resolved = snapshotValue(resolved, id);
-      deps.emit({ ...conflict, resolved, source: 'write' });
-      const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);
-      if (keepsRemote) return;
-      const at = Math.max(op.at, remote.updatedAt);
-      next =
-        resolved === undefined
-          ? { deleted: true, value: undefined, at }
-          : { deleted: false, value: resolved, at, expiresAt: op.expiresAt };
+    if (!raw?._rev || !deps.isOwn(id, raw._rev)) {
+      const decision = await decide(db, id, op, raw, deps);
+      if (decision.keepsRemote) return;
+      next = decision.next;
     }
     try {
       const chunks = await deps.chunkIfLarge(db, id, next);
-      const r = await db.put(encode(id, next, raw && !raw._deleted ? raw._rev : undefined, chunks));
+      // On top of the current version, a deletion included (so that its history, and its time, is kept).
+      const r = await db.put(encode(id, next, raw?._rev, chunks));
       deps.stored(id, r.rev, next);
       return;
     } catch (error) {
@@ -66,4 +83,36 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, deps: Resolv
     `"${id}" kept changing on the server while its conflict was resolved (${deps.retries + 1} attempts); try again`,
     { key: id },
   );
+}
+
+/**
+ * A write sent without a revision landed on a deleted document (`rev` is not a first revision): CouchDB re-creates
+ * a deleted document silently. When that deletion was made after the write (another client removed the key while
+ * the write travelled), the write did not see it: the resolver decides, as for a 409.
+ */
+export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: string, deps: ResolveWriteDeps): Promise<void> {
+  if (op.deleted) return;
+  try {
+    const written = (await db.get(id, { rev, revs: true })) as StoredDoc & { _revisions?: { start: number; ids: string[] } };
+    const history = written._revisions;
+    const parentId = history?.ids[1];
+    if (!history || parentId === undefined) return;
+    const parentRev = `${history.start - 1}-${parentId}`;
+    if (deps.isOwn(id, parentRev)) return;
+    const parent = await db.get(id, { rev: parentRev });
+    const deletion = decode(parent);
+    if (!deletion.deleted || deletion.updatedAt <= op.at) return;
+    // Here "the remote version" is the deletion the write went over: keeping it means deleting again.
+    const { next } = await decide(db, id, op, parent, deps);
+    if (!next.deleted && sameJson(next.value, op.value)) return;
+    try {
+      const r = await db.put(encode(id, next, rev, await deps.chunkIfLarge(db, id, next)));
+      deps.stored(id, r.rev, next);
+    } catch (error) {
+      if ((error as { status?: number }).status !== 409) throw error;
+      await resolveWrite(db, id, next, deps);
+    }
+  } catch (error) {
+    throw toFeatError(error, { key: id });
+  }
 }

@@ -3,12 +3,13 @@ import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
 import { decode, encode, HIGH, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
 import { latestWriteWins, type Conflict, type ConflictResolver } from './conflicts.js';
-import type { Db } from './db.js';
+import type { BulkResult, Db } from './db.js';
 import { RevCache } from './rev-cache.js';
 import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey } from './validate.js';
 import { WriteQueue } from './write-queue.js';
 import type { ChangeEvent, WatchSource } from '../sync/watch.js';
 import type { PartsIO } from './parts.js';
+import type { ResolveWriteDeps } from './resolve-write.js';
 
 export interface SetOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
@@ -307,15 +308,30 @@ export class DocumentStore {
   async #read(db: Db, id: string): Promise<StoredDoc | undefined> {
     try {
       const raw = await db.get(id);
-      // The content hash (used by setParts) is kept while the revision is the same; a read does not compute one.
-      const known = this.#known.get(id);
-      this.#known.set(id, raw._rev, known?.rev === raw._rev ? known?.hash : undefined);
+      if (raw._rev) this.#known.learn(id, raw._rev);
       return raw;
     } catch (error) {
       if ((error as { status?: number }).status === 404) {
         this.#known.delete(id);
         return undefined;
       }
+      throw toFeatError(error, { key: id });
+    }
+  }
+
+  /** The current version of `id` for conflict resolution: a deletion is read too (it has a time and a revision). */
+  async #readLatest(db: Db, id: string): Promise<StoredDoc | undefined> {
+    const raw = await this.#read(db, id);
+    if (raw) return raw;
+    const found = await this.#allDocs(db, { keys: [id] }, id);
+    const row = found.rows[0];
+    if (!row?.value?.deleted || row.error) return undefined;
+    try {
+      const tombstone = await db.get(id, { rev: row.value.rev });
+      this.#known.learn(id, row.value.rev);
+      return tombstone;
+    } catch (error) {
+      if ((error as { status?: number }).status === 404) return undefined;
       throw toFeatError(error, { key: id });
     }
   }
@@ -332,22 +348,29 @@ export class DocumentStore {
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
     const db = await this.#ctx.db();
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
+    const skip = new Set<string>();
     // Unknown revisions. On the local replica they are looked up in one request and a write goes on top of the current
     // revision (conflicts between devices surface in replication). On the server a write or a deletion with an unknown
     // revision meets 409 and goes through the resolver: never a blind overwrite of a newer write by another client.
-    const lookup = this.#ctx.local ? batch.filter((b) => this.#known.rev(b.id) === undefined) : [];
-    const skip = new Set<string>();
-    if (lookup.length > 0) {
-      const found = await this.#allDocs(db, { keys: lookup.map((b) => b.id) });
-      found.rows.forEach((row, i) => {
-        const item = lookup[i]!;
-        if (!row.error && row.value && !row.value.deleted) this.#known.set(item.id, row.value.rev);
-        // Already deleted: nothing to do. Never stored here: the deletion is still written (a tombstone with its time),
-        // so that a concurrent earlier write of another device, arriving later, does not win over it.
-        else if (item.op.deleted && row.value?.deleted) skip.add(item.id);
-      });
-    }
+    if (this.#ctx.local) await this.#lookUp(db, batch, skip);
     let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined })).filter((b) => !skip.has(b.id));
+    // A write goes blindly on top of a revision only when it was made after this client knew that revision; one made
+    // before (the revision was read since, e.g. while an earlier write of the key met a conflict) is resolved first.
+    const conflicts: Promise<void>[] = [];
+    const resolve = (id: string, op: WriteOp, i: number) =>
+      conflicts.push(
+        this.#conflictDeps()
+          .then(({ resolveWrite, deps }) => resolveWrite(db, id, op, deps))
+          .catch((error: unknown) => {
+            results[i] = toFeatError(error, { key: id });
+          }),
+      );
+    todo = todo.filter(({ id, op, i }) => {
+      const known = this.#known.get(id);
+      if (known === undefined || known.seen <= op.at) return true;
+      resolve(id, op, i);
+      return false;
+    });
     // Values too big for one document: their chunks are stored first, the manifest goes in this batch.
     for (const item of todo) {
       if (!this.#isLarge(item.op)) continue;
@@ -358,29 +381,56 @@ export class DocumentStore {
       }
     }
     todo = todo.filter((item) => results[item.i] === undefined);
-    if (todo.length === 0) return results;
-    let written;
-    try {
-      written = await db.bulkDocs(todo.map(({ id, op, chunks }) => encode(id, op, this.#known.rev(id), chunks)));
-    } catch (error) {
-      return batch.map((b, i) => (skip.has(b.id) ? undefined : (results[i] ?? toFeatError(error, { key: b.id }))));
-    }
-    const conflicts: Promise<void>[] = [];
-    todo.forEach(({ id, op, i }, j) => {
-      const r = written[j];
-      if (r && !r.error && r.rev) this.#stored(id, r.rev, op);
-      else if (r?.status === 409 || r?.name === 'conflict') {
-        conflicts.push(
-          this.#resolveAndWrite(db, id, op).catch((error: unknown) => {
-            results[i] = toFeatError(error, { key: id });
-          }),
-        );
-      } else {
-        results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
+    if (todo.length > 0) {
+      const docs = todo.map(({ id, op, chunks }) => encode(id, op, this.#known.rev(id), chunks));
+      let written: BulkResult[];
+      try {
+        written = await db.bulkDocs(docs);
+      } catch (error) {
+        for (const { id, i } of todo) results[i] = toFeatError(error, { key: id });
+        written = [];
       }
-    });
+      todo.forEach(({ id, op, i }, j) => {
+        const r = written[j];
+        if (results[i] !== undefined) return;
+        if (r && !r.error && r.rev) {
+          this.#stored(id, r.rev, op);
+          // Sent without a revision, it landed on a deleted document (not a first revision): see checkRecreated().
+          if (docs[j]!._rev === undefined && !r.rev.startsWith('1-')) {
+            conflicts.push(
+              this.#conflictDeps()
+                .then(({ checkRecreated, deps }) => checkRecreated(db, id, op, r.rev!, deps))
+                .catch((error: unknown) => {
+                  results[i] = toFeatError(error, { key: id });
+                }),
+            );
+          }
+        } else if (r?.status === 409 || r?.name === 'conflict') resolve(id, op, i);
+        else results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
+      });
+    }
     if (conflicts.length > 0) await Promise.all(conflicts);
     return results;
+  }
+
+  /**
+   * Local replica: looks up the revisions this store does not know, in one request. A live one counts as seen at its
+   * write time (a write made before that time did not see it); a key already deleted needs no second deletion.
+   */
+  async #lookUp(db: Db, batch: { id: string; op: WriteOp }[], skip: Set<string>): Promise<void> {
+    const lookup = batch.filter((b) => this.#known.rev(b.id) === undefined);
+    if (lookup.length === 0) return;
+    const found = await this.#allDocs(db, { keys: lookup.map((b) => b.id), include_docs: true });
+    found.rows.forEach((row, i) => {
+      const item = lookup[i]!;
+      if (!row.error && row.value && !row.value.deleted) {
+        const seen = this.#ctx.isOwn(item.id, row.value.rev) || !row.doc ? 0 : decode(row.doc).updatedAt;
+        this.#known.set(item.id, row.value.rev, undefined, seen);
+      }
+      // Already deleted: nothing to do. Never stored here: the deletion is still written (a tombstone with its time),
+      // so that a concurrent earlier write of another device, arriving later, does not win over it.
+      else if (item.op.deleted && row.value?.deleted) skip.add(item.id);
+    });
   }
 
   /** True when the value does not fit in one document. */
@@ -424,11 +474,11 @@ export class DocumentStore {
     this.#ctx.wrote(id, rev);
   }
 
-  /** A write met another version (409): the resolver decides (loaded on first use: conflicts are rare). */
-  async #resolveAndWrite(db: Db, id: string, op: WriteOp): Promise<void> {
-    const { resolveWrite } = await import('./resolve-write.js');
-    await resolveWrite(db, id, op, {
-      read: (d, key) => this.#read(d, key),
+  /** Conflict resolution, loaded on first use (conflicts are rare), with what it uses of the store. */
+  async #conflictDeps() {
+    const { resolveWrite, checkRecreated } = await import('./resolve-write.js');
+    const deps: ResolveWriteDeps = {
+      readLatest: (d, key) => this.#readLatest(d, key),
       valueOf: (d, raw) => this.valueOf(d, raw),
       chunkIfLarge: (d, key, next) => this.chunkIfLarge(d, key, next),
       stored: (key, rev, next) => this.#stored(key, rev, next),
@@ -436,6 +486,7 @@ export class DocumentStore {
       retries: this.#ctx.conflictRetries,
       isOwn: this.#ctx.isOwn,
       emit: this.#ctx.emitConflict,
-    });
+    };
+    return { resolveWrite, checkRecreated, deps };
   }
 }

@@ -340,11 +340,29 @@ describe('B10: a closed client stays reachable (and its memory held) for 5 minut
   });
 });
 
-describe('B11 (one face, fixed): a removal with an unknown revision never blindly deletes a newer write (remote)', () => {
-  // B11, one face — src/store/store.ts #writeBatch(): in remote mode a removal whose revision the client did not know
-  // looked the revision up and deleted on top of it, so a remove() issued at t could delete another client's set() at
-  // t+5 that reached the server first. Now it meets 409 and goes through the resolver (latest updatedAt wins).
-  it('remove() at t, delayed, loses to another client\'s set() at t+5 that landed first', async () => {
+describe('B11: a write never goes blindly over a version it did not see (remote)', () => {
+  // B11 — src/store/store.ts #writeBatch() / resolve-write.ts. Four faces, all "an acknowledged later write of one client
+  // lost to an earlier write of another":
+  // 1. a removal with an unknown revision looked the revision up and deleted on top of it;
+  // 2. a write queued behind an in-flight write of the same key went on top of the revision that write's conflict
+  //    resolution had just read (a newer write of another client), although it was made before that version existed;
+  // 3. a write sent without a revision re-created a key another client had deleted after the write was made (CouchDB
+  //    silently re-creates a deleted document);
+  // 4. a write meeting 409 against such a deletion read it as "absent since forever" (time 0) and won over it.
+  // Now: a revision learned after a write was made sends that write through the resolver; a 409 reads the deletion
+  // with its time; a re-creation over a newer deletion is resolved after the fact.
+  let hold = false;
+  const slowOnce: typeof fetch = async (input, init) => {
+    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    if (hold && /_bulk_docs/.test(url)) {
+      hold = false;
+      await new Promise((r) => setTimeout(r, 300));
+    }
+    return fetch(input, init);
+  };
+  const tick = () => new Promise((r) => setTimeout(r, 5));
+
+  it('1: remove() at t, delayed, loses to another client\'s set() at t+5 that landed first', async () => {
     const name = user();
     const slow: typeof fetch = async (input, init) => {
       const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
@@ -356,9 +374,62 @@ describe('B11 (one face, fixed): a removal with an unknown revision never blindl
     await Promise.all([a.ready(), b.ready()]);
     await b.store.set('k', 'v1');
     const removal = a.store.remove('k');
-    await new Promise((r) => setTimeout(r, 5));
+    await tick();
     await b.store.set('k', 'v2 (later)');
     await removal;
     expect(await b.store.get('k')).toBe('v2 (later)');
+  });
+
+  it('2: a removal queued behind an in-flight set does not delete the newer value that set\'s conflict revealed', async () => {
+    const name = user();
+    const x = client(name, { mode: 'remote', fetch: slowOnce });
+    const y = client(name, { mode: 'remote' });
+    await Promise.all([x.ready(), y.ready()]);
+    await y.store.set('k', 'v1');
+    hold = true;
+    const first = x.store.set('k', 'a');
+    await tick();
+    const removal = x.store.remove('k'); // made before y's write below: it never saw it
+    await tick();
+    await y.store.set('k', 'b (latest)');
+    await Promise.all([first, removal]);
+    expect(await y.store.get('k')).toBe('b (latest)');
+    expect(await x.store.get('k')).toBe('b (latest)');
+  });
+
+  it.each([
+    { face: 3, knows: false },
+    { face: 4, knows: true },
+  ])('$face: an earlier set() arriving after another client\'s later remove() does not bring the key back (revision known: $knows)', async ({ knows }) => {
+    const name = user();
+    const x = client(name, { mode: 'remote' });
+    const y = client(name, { mode: 'remote', fetch: slowOnce });
+    await Promise.all([x.ready(), y.ready()]);
+    await x.store.set('k', 'v1');
+    if (knows) expect(await y.store.get('k')).toBe('v1');
+    const conflicts: unknown[] = [];
+    y.sync.on('conflict', (e) => conflicts.push(e));
+    hold = true;
+    const early = y.store.set('k', 'y (earlier)');
+    await tick();
+    await x.store.remove('k');
+    await early;
+    expect(await x.store.get('k')).toBeUndefined();
+    expect(await y.store.get('k')).toBeUndefined();
+    expect(conflicts).toEqual([expect.objectContaining({ key: 'k', source: 'write', resolved: undefined })]);
+  });
+
+  it('a set() over an older deletion of another client stands (no conflict)', async () => {
+    const name = user();
+    const x = client(name, { mode: 'remote' });
+    const y = client(name, { mode: 'remote' });
+    await Promise.all([x.ready(), y.ready()]);
+    await x.store.set('k', 'v1');
+    await x.store.remove('k');
+    const conflicts: unknown[] = [];
+    y.sync.on('conflict', (e) => conflicts.push(e));
+    await y.store.set('k', 'v2');
+    expect(await x.store.get('k')).toBe('v2');
+    expect(conflicts).toEqual([]);
   });
 });
