@@ -2,24 +2,14 @@
  * `key:subkey` parts: each part is its own document (and revision), read back in one `_all_docs` range request.
  * Loaded on first use; the store keeps the call order and the validation.
  */
-import type { StoredDoc, WriteOp } from './codec.js';
+import type { WriteOp } from './codec.js';
 import { decode, HIGH, isExpired } from './codec.js';
-import type { AllDocsRow, Db } from './db.js';
-import type { RevCache } from './rev-cache.js';
+import type { Db } from './db.js';
+import type { StoreIO } from './io.js';
 import { hashString } from '../util/hash.js';
-import type { WriteQueue } from './write-queue.js';
-
-export interface PartsIO {
-  db(): Promise<Db>;
-  allDocs(db: Db, options: Record<string, unknown>, key?: string): Promise<{ rows: AllDocsRow[] }>;
-  valueOf(db: Db, doc: StoredDoc): Promise<unknown>;
-  queue(): WriteQueue<WriteOp>;
-  known(): RevCache;
-  hashOf(op: WriteOp): string;
-}
 
 /** Every stored part of `key`, with this client's unwritten ones on top. */
-export async function readParts<T>(io: PartsIO, key: string): Promise<Record<string, T>> {
+export async function readParts<T>(io: StoreIO, key: string): Promise<Record<string, T>> {
   const db = await io.db();
   const prefix = key + ':';
   const result = await io.allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true }, key);
@@ -44,14 +34,14 @@ export async function readParts<T>(io: PartsIO, key: string): Promise<Record<str
 }
 
 /** The ids of the parts stored under `prefix`, with their current revisions. */
-async function current(io: PartsIO, db: Db, prefix: string): Promise<Map<string, string>> {
+async function current(io: StoreIO, db: Db, prefix: string): Promise<Map<string, string>> {
   const existing = await io.allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, prefix.slice(0, -1));
   return new Map(existing.rows.filter((r) => !r.value.deleted).map((r) => [r.id, r.value.rev]));
 }
 
 /** Enqueues the parts whose content changed (a cached hash only counts while its revision is current). */
 export async function planSetParts(
-  io: PartsIO,
+  io: StoreIO,
   prefix: string,
   ops: { id: string; op: WriteOp }[],
   replace: boolean,
@@ -78,7 +68,7 @@ export async function planSetParts(
 }
 
 /** Enqueues the deletion of every part under `prefix` (stored or still queued). */
-export async function planRemoveParts(io: PartsIO, prefix: string, at: number): Promise<Promise<void>[]> {
+export async function planRemoveParts(io: StoreIO, prefix: string, at: number): Promise<Promise<void>[]> {
   const db = await io.db();
   const ids = new Set((await current(io, db, prefix)).keys());
   const queue = io.queue();

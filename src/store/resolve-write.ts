@@ -1,20 +1,24 @@
 import { FeatConflictError, toFeatError } from '../errors.js';
 import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } from './codec.js';
-import type { Conflict, ConflictResolver, ConflictSide } from './conflicts.js';
+import { latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
+import type { StoreIO } from './io.js';
 import type { Db } from './db.js';
-import type { ConflictEvent } from './store.js';
 import { snapshotValue } from './validate.js';
 
-export interface ResolveWriteDeps {
-  /** The current version of a document, a deletion (tombstone) included; `undefined` when it never existed. */
-  readLatest(db: Db, id: string): Promise<StoredDoc | undefined>;
-  valueOf(db: Db, raw: StoredDoc): Promise<unknown>;
-  chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined>;
-  stored(id: string, rev: string, op: WriteOp): void;
-  resolver: ConflictResolver;
-  retries: number;
-  isOwn(id: string, rev: string): boolean;
-  emit(event: ConflictEvent): void;
+/** The current version of a document for conflict resolution, a deletion included (it has a time and a revision). */
+async function readLatest(io: StoreIO, db: Db, id: string): Promise<StoredDoc | undefined> {
+  const raw = await io.read(db, id);
+  if (raw) return raw;
+  const row = (await io.allDocs(db, { keys: [id] }, id)).rows[0];
+  if (!row?.value?.deleted || row.error) return undefined;
+  try {
+    const tombstone = await db.get(id, { rev: row.value.rev });
+    io.known().learn(id, row.value.rev);
+    return tombstone;
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) return undefined;
+    throw error;
+  }
 }
 
 /**
@@ -26,12 +30,12 @@ async function decide(
   id: string,
   op: WriteOp,
   raw: StoredDoc | undefined,
-  deps: ResolveWriteDeps,
+  io: StoreIO,
 ): Promise<{ next: WriteOp; keepsRemote: boolean }> {
   const decoded = raw ? decode(raw) : undefined;
   const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
   const remote: ConflictSide = {
-    value: remoteDeleted || !raw ? undefined : await deps.valueOf(db, raw),
+    value: remoteDeleted || !raw ? undefined : await io.valueOf(db, raw),
     deleted: remoteDeleted,
     updatedAt: decoded?.updatedAt ?? 0,
     rev: decoded?.rev,
@@ -40,12 +44,12 @@ async function decide(
   const conflict: Conflict = { key: id, local, remote };
   let resolved: unknown;
   try {
-    resolved = await deps.resolver(conflict);
+    resolved = await (io.ctx.onConflict ?? latestWriteWins)(conflict);
   } catch (error) {
     throw new FeatConflictError('conflict', `The conflict resolver failed for "${id}"; nothing was written`, { key: id, cause: error });
   }
   if (resolved !== undefined) resolved = snapshotValue(resolved, id);
-  deps.emit({ ...conflict, resolved, source: 'write' });
+  io.ctx.emitConflict({ ...conflict, resolved, source: 'write' });
   const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);
   const at = Math.max(op.at, remote.updatedAt);
   const next: WriteOp =
@@ -59,20 +63,20 @@ async function decide(
  * conflict (its revision was only forgotten): the write goes on top. Bounded retries while the document keeps
  * changing, then `conflict`.
  */
-export async function resolveWrite(db: Db, id: string, op: WriteOp, deps: ResolveWriteDeps): Promise<void> {
-  for (let attempt = 0; attempt <= deps.retries; attempt++) {
-    const raw = await deps.readLatest(db, id);
+export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO): Promise<void> {
+  for (let attempt = 0; attempt <= io.ctx.conflictRetries; attempt++) {
+    const raw = await readLatest(io, db, id);
     let next = op;
-    if (!raw?._rev || !deps.isOwn(id, raw._rev)) {
-      const decision = await decide(db, id, op, raw, deps);
+    if (!raw?._rev || !io.ctx.isOwn(id, raw._rev)) {
+      const decision = await decide(db, id, op, raw, io);
       if (decision.keepsRemote) return;
       next = decision.next;
     }
     try {
-      const chunks = await deps.chunkIfLarge(db, id, next);
+      const chunks = await io.chunkIfLarge(db, id, next);
       // On top of the current version, a deletion included (so that its history, and its time, is kept).
       const r = await db.put(encode(id, next, raw?._rev, chunks));
-      deps.stored(id, r.rev, next);
+      io.stored(id, r.rev, next);
       return;
     } catch (error) {
       if ((error as { status?: number }).status !== 409) throw toFeatError(error, { key: id });
@@ -80,7 +84,7 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, deps: Resolv
   }
   throw new FeatConflictError(
     'conflict',
-    `"${id}" kept changing on the server while its conflict was resolved (${deps.retries + 1} attempts); try again`,
+    `"${id}" kept changing on the server while its conflict was resolved (${io.ctx.conflictRetries + 1} attempts); try again`,
     { key: id },
   );
 }
@@ -90,7 +94,7 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, deps: Resolv
  * a deleted document silently. When that deletion was made after the write (another client removed the key while
  * the write travelled), the write did not see it: the resolver decides, as for a 409.
  */
-export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: string, deps: ResolveWriteDeps): Promise<void> {
+export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: string, io: StoreIO): Promise<void> {
   if (op.deleted) return;
   try {
     const written = (await db.get(id, { rev, revs: true })) as StoredDoc & { _revisions?: { start: number; ids: string[] } };
@@ -98,19 +102,19 @@ export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: strin
     const parentId = history?.ids[1];
     if (!history || parentId === undefined) return;
     const parentRev = `${history.start - 1}-${parentId}`;
-    if (deps.isOwn(id, parentRev)) return;
+    if (io.ctx.isOwn(id, parentRev)) return;
     const parent = await db.get(id, { rev: parentRev });
     const deletion = decode(parent);
     if (!deletion.deleted || deletion.updatedAt <= op.at) return;
     // Here "the remote version" is the deletion the write went over: keeping it means deleting again.
-    const { next } = await decide(db, id, op, parent, deps);
+    const { next } = await decide(db, id, op, parent, io);
     if (!next.deleted && sameJson(next.value, op.value)) return;
     try {
-      const r = await db.put(encode(id, next, rev, await deps.chunkIfLarge(db, id, next)));
-      deps.stored(id, r.rev, next);
+      const r = await db.put(encode(id, next, rev, await io.chunkIfLarge(db, id, next)));
+      io.stored(id, r.rev, next);
     } catch (error) {
       if ((error as { status?: number }).status !== 409) throw error;
-      await resolveWrite(db, id, next, deps);
+      await resolveWrite(db, id, next, io);
     }
   } catch (error) {
     throw toFeatError(error, { key: id });

@@ -2,14 +2,13 @@ import { closedError, FeatError, FeatValidationError, toFeatError } from '../err
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
 import { decode, encode, HIGH, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
-import { latestWriteWins, type Conflict, type ConflictResolver } from './conflicts.js';
+import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache } from './rev-cache.js';
 import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey } from './validate.js';
 import { WriteQueue } from './write-queue.js';
 import type { ChangeEvent, WatchSource } from '../sync/watch.js';
-import type { PartsIO } from './parts.js';
-import type { ResolveWriteDeps } from './resolve-write.js';
+import type { StoreIO } from './io.js';
 
 export interface SetOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
@@ -80,18 +79,22 @@ export class DocumentStore {
   #reserved = new Map<string, Promise<void>>();
   #inline: number;
 
-  /** What the parts module (loaded on demand) uses of the store. */
-  #io: PartsIO = {
+  /** What the modules loaded on demand (parts, conflict resolution) use of the store. */
+  #io: StoreIO = {
+    ctx: undefined as unknown as StoreContext, // set in the constructor
     db: () => this.#ctx.db(),
     allDocs: (db, options, key) => this.#allDocs(db, options, key),
+    read: (db, id) => this.#read(db, id),
     valueOf: (db, doc) => this.valueOf(db, doc),
+    chunkIfLarge: (db, id, op) => this.chunkIfLarge(db, id, op),
+    stored: (id, rev, op) => this.#stored(id, rev, op),
     queue: () => this.#queue,
     known: () => this.#known,
     hashOf,
   };
 
   constructor(ctx: StoreContext) {
-    this.#ctx = ctx;
+    this.#ctx = this.#io.ctx = ctx;
     this.#inline = inlineLimit(ctx.maxDocumentBytes, ctx.maxRequestBytes);
     this.#known = new RevCache(ctx.revCacheSize);
     this.#queue = new WriteQueue<WriteOp>((batch) => this.#writeBatch(batch), {
@@ -319,23 +322,6 @@ export class DocumentStore {
     }
   }
 
-  /** The current version of `id` for conflict resolution: a deletion is read too (it has a time and a revision). */
-  async #readLatest(db: Db, id: string): Promise<StoredDoc | undefined> {
-    const raw = await this.#read(db, id);
-    if (raw) return raw;
-    const found = await this.#allDocs(db, { keys: [id] }, id);
-    const row = found.rows[0];
-    if (!row?.value?.deleted || row.error) return undefined;
-    try {
-      const tombstone = await db.get(id, { rev: row.value.rev });
-      this.#known.learn(id, row.value.rev);
-      return tombstone;
-    } catch (error) {
-      if ((error as { status?: number }).status === 404) return undefined;
-      throw toFeatError(error, { key: id });
-    }
-  }
-
   async #allDocs(db: Db, options: Record<string, unknown>, key?: string) {
     try {
       return await db.allDocs(options);
@@ -359,8 +345,8 @@ export class DocumentStore {
     const conflicts: Promise<void>[] = [];
     const resolve = (id: string, op: WriteOp, i: number) =>
       conflicts.push(
-        this.#conflictDeps()
-          .then(({ resolveWrite, deps }) => resolveWrite(db, id, op, deps))
+        import('./resolve-write.js')
+          .then(({ resolveWrite }) => resolveWrite(db, id, op, this.#io))
           .catch((error: unknown) => {
             results[i] = toFeatError(error, { key: id });
           }),
@@ -398,8 +384,8 @@ export class DocumentStore {
           // Sent without a revision, it landed on a deleted document (not a first revision): see checkRecreated().
           if (docs[j]!._rev === undefined && !r.rev.startsWith('1-')) {
             conflicts.push(
-              this.#conflictDeps()
-                .then(({ checkRecreated, deps }) => checkRecreated(db, id, op, r.rev!, deps))
+              import('./resolve-write.js')
+                .then(({ checkRecreated }) => checkRecreated(db, id, op, r.rev!, this.#io))
                 .catch((error: unknown) => {
                   results[i] = toFeatError(error, { key: id });
                 }),
@@ -472,21 +458,5 @@ export class DocumentStore {
   #stored(id: string, rev: string, op: WriteOp): void {
     this.#known.set(id, rev, op.deleted ? undefined : hashOf(op));
     this.#ctx.wrote(id, rev);
-  }
-
-  /** Conflict resolution, loaded on first use (conflicts are rare), with what it uses of the store. */
-  async #conflictDeps() {
-    const { resolveWrite, checkRecreated } = await import('./resolve-write.js');
-    const deps: ResolveWriteDeps = {
-      readLatest: (d, key) => this.#readLatest(d, key),
-      valueOf: (d, raw) => this.valueOf(d, raw),
-      chunkIfLarge: (d, key, next) => this.chunkIfLarge(d, key, next),
-      stored: (key, rev, next) => this.#stored(key, rev, next),
-      resolver: this.#ctx.onConflict ?? latestWriteWins,
-      retries: this.#ctx.conflictRetries,
-      isOwn: this.#ctx.isOwn,
-      emit: this.#ctx.emitConflict,
-    };
-    return { resolveWrite, checkRecreated, deps };
   }
 }

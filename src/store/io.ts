@@ -1,0 +1,21 @@
+import type { StoredDoc, WriteOp } from './codec.js';
+import type { AllDocsRow, Db } from './db.js';
+import type { RevCache } from './rev-cache.js';
+import type { StoreContext } from './store.js';
+import type { WriteQueue } from './write-queue.js';
+
+/** What the modules loaded on demand (parts, conflict resolution) use of the store. */
+export interface StoreIO {
+  ctx: StoreContext;
+  db(): Promise<Db>;
+  allDocs(db: Db, options: Record<string, unknown>, key?: string): Promise<{ rows: AllDocsRow[] }>;
+  /** The current version of a document; `undefined` when absent or deleted. Records its revision as seen now. */
+  read(db: Db, id: string): Promise<StoredDoc | undefined>;
+  valueOf(db: Db, doc: StoredDoc): Promise<unknown>;
+  chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined>;
+  /** Records a revision this client wrote. */
+  stored(id: string, rev: string, op: WriteOp): void;
+  queue(): WriteQueue<WriteOp>;
+  known(): RevCache;
+  hashOf(op: WriteOp): string;
+}
