@@ -401,17 +401,20 @@ export class DocumentStore {
 
   /**
    * Local replica: looks up the revisions this store does not know, in one request. A live one counts as seen at its
-   * write time (a write made before that time did not see it); a key already deleted needs no second deletion.
+   * write time (a write made before that did not see it: it may have just been pulled) — unless that time is ahead of
+   * this device's clock (a clock set back, or another device's fast clock): then the write, made now, goes on top.
+   * A key already deleted needs no second deletion.
    */
   async #lookUp(db: Db, batch: { id: string; op: WriteOp }[], skip: Set<string>): Promise<void> {
     const lookup = batch.filter((b) => this.#known.rev(b.id) === undefined);
     if (lookup.length === 0) return;
     const found = await this.#allDocs(db, { keys: lookup.map((b) => b.id), include_docs: true });
+    const now = Date.now();
     found.rows.forEach((row, i) => {
       const item = lookup[i]!;
       if (!row.error && row.value && !row.value.deleted) {
-        const seen = this.#ctx.isOwn(item.id, row.value.rev) || !row.doc ? 0 : decode(row.doc).updatedAt;
-        this.#known.set(item.id, row.value.rev, undefined, seen);
+        const at = row.doc && !this.#ctx.isOwn(item.id, row.value.rev) ? decode(row.doc).updatedAt : 0;
+        this.#known.set(item.id, row.value.rev, undefined, at <= now ? at : 0);
       }
       // Already deleted: nothing to do. Never stored here: the deletion is still written (a tombstone with its time),
       // so that a concurrent earlier write of another device, arriving later, does not win over it.

@@ -4,7 +4,10 @@
  * OPEN bug: it fails today (so the suite stays green) and starts "passing unexpectedly" — i.e. failing the suite — once
  * the bug is fixed; then drop the `.fails`. See docs/reliability.md for the list and status.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
 
@@ -417,6 +420,32 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
     expect(await x.store.get('k')).toBeUndefined();
     expect(await y.store.get('k')).toBeUndefined();
     expect(conflicts).toEqual([expect.objectContaining({ key: 'k', source: 'write', resolved: undefined })]);
+  });
+
+  it('local-first, a clock set back: the first write of a key after a restart still goes over the device\'s own later-stamped value', async () => {
+    const name = user();
+    const dir = mkdtempSync(join(tmpdir(), 'feat-b11-'));
+    const options = { mode: 'local-first' as const, local: { adapter: 'leveldb' as const, name: join(dir, 'replica') } };
+    try {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 10 * 60_000); // the device clock runs 10 minutes ahead…
+      const before = client(name, options);
+      await before.ready();
+      await before.store.set('k', 'written with the fast clock');
+      await before.close();
+      vi.useRealTimers(); // …and is corrected
+      const after = client(name, options);
+      await after.ready();
+      const conflicts: unknown[] = [];
+      after.sync.on('conflict', (e) => conflicts.push(e));
+      await after.store.set('k', 'written after the correction');
+      expect(await after.store.get('k')).toBe('written after the correction');
+      expect(conflicts).toEqual([]);
+      await after.close();
+    } finally {
+      vi.useRealTimers();
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 
   it('a set() over an older deletion of another client stands (no conflict)', async () => {
