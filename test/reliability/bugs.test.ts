@@ -1,8 +1,8 @@
 /**
- * Bugs found by the reliability campaign, each pinned by a minimal reproduction. Fixed ones (B1–B10) are plain
- * regression tests now. A test marked `it.fails` documents an
- * OPEN bug: it fails today (so the suite stays green) and starts "passing unexpectedly" — i.e. failing the suite — once
- * the bug is fixed; then drop the `.fails`. See docs/reliability.md for the list and status.
+ * Bugs found by the reliability campaign, each pinned by a minimal reproduction. All are fixed (B1–B11) and are plain
+ * regression tests now. A new bug found open gets an `it.fails` test: it fails while the bug is open (so the suite stays
+ * green) and starts "passing unexpectedly" — failing the suite — once fixed; then drop the `.fails`. See
+ * docs/reliability.md for the list and status.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
