@@ -55,6 +55,8 @@ export interface WriteOp {
   value: unknown;
   /** When the write was asked for (ms). */
   at: number;
+  /** The call's place in the app's order of calls and reads (`tick()` in rev-cache.ts). */
+  seq: number;
   expiresAt?: number | undefined;
   /** The value's JSON text, computed once when first needed (size check, content hash). */
   json?: string;

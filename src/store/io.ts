@@ -9,12 +9,12 @@ export interface StoreIO {
   ctx: StoreContext;
   db(): Promise<Db>;
   allDocs(db: Db, options: Record<string, unknown>, key?: string): Promise<{ rows: AllDocsRow[] }>;
-  /** The current version of a document; `undefined` when absent or deleted. Records its revision as seen now. */
-  read(db: Db, id: string): Promise<StoredDoc | undefined>;
+  /** The current version of a document; `undefined` when absent or deleted. Records its revision as seen from `seen`. */
+  read(db: Db, id: string, seen?: number): Promise<StoredDoc | undefined>;
   valueOf(db: Db, doc: StoredDoc): Promise<unknown>;
   chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined>;
-  /** Records a revision this client wrote. */
-  stored(id: string, rev: string, op: WriteOp): void;
+  /** Records a revision this client wrote; `seen` as in `Known` (0: the app's own value). */
+  stored(id: string, rev: string, op: WriteOp, seen?: number): void;
   queue(): WriteQueue<WriteOp>;
   known(): RevCache;
   hashOf(op: WriteOp): string;

@@ -7,19 +7,21 @@ import { decode, HIGH, isExpired } from './codec.js';
 import type { Db } from './db.js';
 import type { StoreIO } from './io.js';
 import { hashString } from '../util/hash.js';
+import { tick } from './rev-cache.js';
 
 /** Every stored part of `key`, with this client's unwritten ones on top. */
 export async function readParts<T>(io: StoreIO, key: string): Promise<Record<string, T>> {
   const db = await io.db();
   const prefix = key + ':';
   const result = await io.allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true }, key);
+  const seen = tick(); // the app sees these revisions from here on
   const parts: Record<string, T> = {};
   const put = (subkey: string, value: unknown) =>
     Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
   for (const row of result.rows) {
     if (!row.doc || row.value.deleted) continue;
     const value = await io.valueOf(db, row.doc);
-    if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, hashString(JSON.stringify(value)));
+    if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, hashString(JSON.stringify(value)));
     if (value !== undefined) put(row.id.slice(prefix.length), value);
   }
   const queue = io.queue();
@@ -46,6 +48,7 @@ export async function planSetParts(
   ops: { id: string; op: WriteOp }[],
   replace: boolean,
   at: number,
+  seq: number,
 ): Promise<Promise<void>[]> {
   const db = await io.db();
   const revs = await current(io, db, prefix);
@@ -53,25 +56,25 @@ export async function planSetParts(
   const known = io.known();
   const writes: Promise<void>[] = [];
   for (const { id, op } of ops) {
-    const pending = queue.peek(id);
     const cached = known.get(id);
-    const hash = io.hashOf(op);
-    const unchanged = pending ? io.hashOf(pending) === hash : cached !== undefined && revs.get(id) === cached.rev && cached.hash === hash;
+    // Skipped only when the stored content is already this, and no write of the part is on its way: a queued one is
+    // replaced (same content, this call's time), and one in flight may still lose a conflict, so this call writes too.
+    const unchanged = !queue.peek(id) && cached !== undefined && revs.get(id) === cached.rev && cached.hash === io.hashOf(op);
     if (!unchanged) writes.push(queue.enqueue(id, op));
   }
   if (replace) {
     const keep = new Set(ops.map((o) => o.id));
     const stale = new Set([...revs.keys(), ...[...queue.ids()].filter((id) => id.startsWith(prefix))]);
-    for (const id of stale) if (!keep.has(id)) writes.push(queue.enqueue(id, { deleted: true, value: undefined, at }));
+    for (const id of stale) if (!keep.has(id)) writes.push(queue.enqueue(id, { deleted: true, value: undefined, at, seq }));
   }
   return writes;
 }
 
 /** Enqueues the deletion of every part under `prefix` (stored or still queued). */
-export async function planRemoveParts(io: StoreIO, prefix: string, at: number): Promise<Promise<void>[]> {
+export async function planRemoveParts(io: StoreIO, prefix: string, at: number, seq: number): Promise<Promise<void>[]> {
   const db = await io.db();
   const ids = new Set((await current(io, db, prefix)).keys());
   const queue = io.queue();
   for (const id of queue.ids()) if (id.startsWith(prefix)) ids.add(id);
-  return [...ids].map((id) => queue.enqueue(id, { deleted: true, value: undefined, at }));
+  return [...ids].map((id) => queue.enqueue(id, { deleted: true, value: undefined, at, seq }));
 }

@@ -5,21 +5,28 @@ import type { StoreIO } from './io.js';
 import type { Db } from './db.js';
 import { snapshotValue } from './validate.js';
 
-/** The current version of a document for conflict resolution, a deletion included (it has a time and a revision). */
+/**
+ * The current version of a document for conflict resolution, a deletion included (it has a time and a revision).
+ * Its revision is recorded as not seen by the app (unless it was already).
+ */
 async function readLatest(io: StoreIO, db: Db, id: string): Promise<StoredDoc | undefined> {
-  const raw = await io.read(db, id);
+  const raw = await io.read(db, id, Infinity);
   if (raw) return raw;
   const row = (await io.allDocs(db, { keys: [id] }, id)).rows[0];
   if (!row?.value?.deleted || row.error) return undefined;
   try {
     const tombstone = await db.get(id, { rev: row.value.rev });
-    io.known().learn(id, row.value.rev);
+    io.known().learn(id, row.value.rev, Infinity);
     return tombstone;
   } catch (error) {
     if ((error as { status?: number }).status === 404) return undefined;
     throw error;
   }
 }
+
+/** A resolved write made of the app's own value is seen by the app; a merge (or a kept deletion) is not. */
+const seenOf = (next: WriteOp, op: WriteOp): number =>
+  next.deleted === op.deleted && (op.deleted || sameJson(next.value, op.value)) ? 0 : Infinity;
 
 /**
  * Lets the resolver decide between this client's write and the version `raw` it did not see. Returns the outcome as
@@ -53,21 +60,25 @@ async function decide(
   const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);
   const at = Math.max(op.at, remote.updatedAt);
   const next: WriteOp =
-    resolved === undefined ? { deleted: true, value: undefined, at } : { deleted: false, value: resolved, at, expiresAt: op.expiresAt };
+    resolved === undefined
+      ? { deleted: true, value: undefined, at, seq: op.seq }
+      : { deleted: false, value: resolved, at, seq: op.seq, expiresAt: op.expiresAt };
   return { next, keepsRemote };
 }
 
 /**
- * A write met a version it did not see (409, or a revision this client learned of after the write was made): read
- * that version, let the resolver decide, write the result on top of it. A version this client wrote itself is no
- * conflict (its revision was only forgotten): the write goes on top. Bounded retries while the document keeps
- * changing, then `conflict`.
+ * A write met a version it did not see (409, or a revision the app had not seen when it made the write): read that
+ * version, let the resolver decide, write the result on top of it. A version this client wrote with the app's own
+ * value is no conflict (its revision was only forgotten): the write goes on top — not a resolver's merge the app did
+ * not see. Bounded retries while the document keeps changing, then `conflict`.
  */
 export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO): Promise<void> {
   for (let attempt = 0; attempt <= io.ctx.conflictRetries; attempt++) {
+    const known = io.known().get(id); // before the read records what it finds
     const raw = await readLatest(io, db, id);
     let next = op;
-    if (!raw?._rev || !io.ctx.isOwn(id, raw._rev)) {
+    const unseenMerge = known !== undefined && known.rev === raw?._rev && known.seen >= op.seq;
+    if (!raw?._rev || !io.ctx.isOwn(id, raw._rev) || unseenMerge) {
       const decision = await decide(db, id, op, raw, io);
       if (decision.keepsRemote) return;
       next = decision.next;
@@ -76,7 +87,7 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
       const chunks = await io.chunkIfLarge(db, id, next);
       // On top of the current version, a deletion included (so that its history, and its time, is kept).
       const r = await db.put(encode(id, next, raw?._rev, chunks));
-      io.stored(id, r.rev, next);
+      io.stored(id, r.rev, next, seenOf(next, op));
       return;
     } catch (error) {
       if ((error as { status?: number }).status !== 409) throw toFeatError(error, { key: id });
@@ -92,7 +103,10 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
 /**
  * A write sent without a revision landed on a deleted document (`rev` is not a first revision): CouchDB re-creates
  * a deleted document silently. When that deletion was made after the write (another client removed the key while
- * the write travelled), the write did not see it: the resolver decides, as for a 409.
+ * the write travelled), the write did not see it: the resolver decides, as for a 409. A deletion stamped ahead of
+ * this device's clock is not held against the write (a clock set back; as for the replica's look-up), and one that
+ * can no longer be read (compacted) leaves the write as it is. Limit: this runs after the write landed, so others
+ * may see the re-created value for a moment, and if this check fails (network) the write rejects but stays.
  */
 export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: string, io: StoreIO): Promise<void> {
   if (op.deleted) return;
@@ -103,18 +117,22 @@ export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: strin
     if (!history || parentId === undefined) return;
     const parentRev = `${history.start - 1}-${parentId}`;
     if (io.ctx.isOwn(id, parentRev)) return;
-    const parent = await db.get(id, { rev: parentRev });
-    const deletion = decode(parent);
-    if (!deletion.deleted || deletion.updatedAt <= op.at) return;
+    const parent = await db.get(id, { rev: parentRev }).catch((error: { status?: number }) => {
+      if (error.status === 404) return undefined;
+      throw error;
+    });
+    const deletion = parent && decode(parent);
+    if (!deletion?.deleted || deletion.updatedAt <= op.at || deletion.updatedAt > Date.now()) return;
     // Here "the remote version" is the deletion the write went over: keeping it means deleting again.
     const { next } = await decide(db, id, op, parent, io);
     if (!next.deleted && sameJson(next.value, op.value)) return;
     try {
       const r = await db.put(encode(id, next, rev, await io.chunkIfLarge(db, id, next)));
-      io.stored(id, r.rev, next);
+      io.stored(id, r.rev, next, seenOf(next, op));
     } catch (error) {
       if ((error as { status?: number }).status !== 409) throw error;
-      await resolveWrite(db, id, next, io);
+      // Changed again meanwhile: this write meets the newer version as a plain conflict.
+      await resolveWrite(db, id, op, io);
     }
   } catch (error) {
     throw toFeatError(error, { key: id });

@@ -3,11 +3,17 @@ export interface Known {
   rev: string;
   hash?: string | undefined;
   /**
-   * When this client learned of the revision (its own clock, ms); 0 for a revision it wrote itself. A write made
-   * before that did not see the revision, so it must not go blindly on top of it.
+   * From which write on the app could have seen this revision (a {@link tick} value): 0 for a revision this client
+   * wrote with the app's own value, the tick of the app's read for one it read, `Infinity` for one only the SDK saw
+   * (read while resolving a conflict, or a resolver's merge). A write made before that did not see it, so it must not
+   * go blindly on top of it: it asks the resolver.
    */
   seen: number;
 }
+
+let clock = 0;
+/** A logical clock: orders the app's calls and reads within the process (wall-clock time can repeat or go back). */
+export const tick = (): number => ++clock;
 
 /** The last known revision per document id, bounded (least recently used ids are forgotten first). */
 export class RevCache {
@@ -31,7 +37,7 @@ export class RevCache {
     return this.get(id)?.rev;
   }
 
-  /** Records a revision this client wrote (`seen` 0) or learned of at `seen`. */
+  /** Records a revision this client wrote (`seen` 0: the app's own value) or learned of. */
   set(id: string, rev: string | undefined, hash?: string, seen = 0): void {
     this.#known.delete(id);
     if (rev === undefined) return;
@@ -42,11 +48,14 @@ export class RevCache {
     }
   }
 
-  /** Records a revision read from the database: what was known of the same revision (hash, when seen) is kept. */
-  learn(id: string, rev: string, hash?: string, now = Date.now()): void {
+  /**
+   * Records a revision read from the database, seen by the app from `seen` on (`Infinity`: not by the app). For the
+   * revision already known, what was known is kept and the earliest sighting counts.
+   */
+  learn(id: string, rev: string, seen: number, hash?: string): void {
     const known = this.#known.get(id);
-    const same = known?.rev === rev;
-    this.set(id, rev, hash ?? (same ? known?.hash : undefined), same ? known!.seen : now);
+    if (known?.rev === rev) this.set(id, rev, hash ?? known.hash, Math.min(known.seen, seen));
+    else this.set(id, rev, hash, seen);
   }
 
   delete(id: string): void {

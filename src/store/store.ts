@@ -4,7 +4,7 @@ import { utf8Bytes } from '../transport/responses.js';
 import { decode, encode, HIGH, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
-import { RevCache } from './rev-cache.js';
+import { RevCache, tick } from './rev-cache.js';
 import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey } from './validate.js';
 import { WriteQueue } from './write-queue.js';
 import type { ChangeEvent, WatchSource } from '../sync/watch.js';
@@ -84,10 +84,10 @@ export class DocumentStore {
     ctx: undefined as unknown as StoreContext, // set in the constructor
     db: () => this.#ctx.db(),
     allDocs: (db, options, key) => this.#allDocs(db, options, key),
-    read: (db, id) => this.#read(db, id),
+    read: (db, id, seen) => this.#read(db, id, seen),
     valueOf: (db, doc) => this.valueOf(db, doc),
     chunkIfLarge: (db, id, op) => this.chunkIfLarge(db, id, op),
-    stored: (id, rev, op) => this.#stored(id, rev, op),
+    stored: (id, rev, op, seen) => this.#stored(id, rev, op, seen),
     queue: () => this.#queue,
     known: () => this.#known,
     hashOf,
@@ -143,7 +143,7 @@ export class DocumentStore {
         throw new FeatValidationError('invalid_value', `The value of "${key}" is undefined; use remove() to delete a key`, { key });
       }
       const at = Date.now();
-      const op: WriteOp = { deleted: false, value: snapshotValue(value, key), at, expiresAt: ttl === undefined ? undefined : at + ttl };
+      const op: WriteOp = { deleted: false, value: snapshotValue(value, key), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
       return this.#enqueue(key, op);
     } catch (error) {
       return Promise.reject(error);
@@ -155,7 +155,7 @@ export class DocumentStore {
     try {
       this.#open();
       validateKey(key);
-      return this.#enqueue(key, { deleted: true, value: undefined, at: Date.now() });
+      return this.#enqueue(key, { deleted: true, value: undefined, at: Date.now(), seq: tick() });
     } catch (error) {
       return Promise.reject(error);
     }
@@ -205,6 +205,7 @@ export class DocumentStore {
     }
     const prefix = key + PART_SEPARATOR;
     const at = Date.now();
+    const seq = tick();
     // Validate everything before anything is written: a bad part rejects the whole call.
     const ops = Object.keys(parts).map((subkey) => {
       validateSubkey(key, subkey);
@@ -212,10 +213,10 @@ export class DocumentStore {
       if (value === undefined) {
         throw new FeatValidationError('invalid_value', `The part "${subkey}" of "${key}" is undefined`, { key: prefix + subkey });
       }
-      return { id: prefix + subkey, op: { deleted: false, value: snapshotValue(value, prefix + subkey), at } as WriteOp };
+      return { id: prefix + subkey, op: { deleted: false, value: snapshotValue(value, prefix + subkey), at, seq } as WriteOp };
     });
     // The order is reserved now; the lookup and the writes are planned in the parts module, loaded on first use.
-    return this.#ordered(key, async () => (await import('./parts.js')).planSetParts(this.#io, prefix, ops, opts.replace === true, at));
+    return this.#ordered(key, async () => (await import('./parts.js')).planSetParts(this.#io, prefix, ops, opts.replace === true, at, seq));
   }
 
   /** Deletes every part of `key`. */
@@ -224,7 +225,8 @@ export class DocumentStore {
     validateKey(key);
     const prefix = key + PART_SEPARATOR;
     const at = Date.now();
-    return this.#ordered(key, async () => (await import('./parts.js')).planRemoveParts(this.#io, prefix, at));
+    const seq = tick();
+    return this.#ordered(key, async () => (await import('./parts.js')).planRemoveParts(this.#io, prefix, at, seq));
   }
 
   /**
@@ -308,16 +310,18 @@ export class DocumentStore {
     this.#known.delete(id);
   }
 
-  async #read(db: Db, id: string): Promise<StoredDoc | undefined> {
+  /**
+   * Reads the current version of `id` (`undefined` when absent or deleted) and records its revision as seen by the app
+   * from now on, or from `seen` (`Infinity`: a read the app does not see). A 404 keeps what was known: the revision
+   * may be this client's own deletion, which a later write then extends.
+   */
+  async #read(db: Db, id: string, seen?: number): Promise<StoredDoc | undefined> {
     try {
       const raw = await db.get(id);
-      if (raw._rev) this.#known.learn(id, raw._rev);
+      if (raw._rev) this.#known.learn(id, raw._rev, seen ?? tick());
       return raw;
     } catch (error) {
-      if ((error as { status?: number }).status === 404) {
-        this.#known.delete(id);
-        return undefined;
-      }
+      if ((error as { status?: number }).status === 404) return undefined;
       throw toFeatError(error, { key: id });
     }
   }
@@ -340,8 +344,8 @@ export class DocumentStore {
     // revision meets 409 and goes through the resolver: never a blind overwrite of a newer write by another client.
     if (this.#ctx.local) await this.#lookUp(db, batch, skip);
     let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined })).filter((b) => !skip.has(b.id));
-    // A write goes blindly on top of a revision only when it was made after this client knew that revision; one made
-    // before (the revision was read since, e.g. while an earlier write of the key met a conflict) is resolved first.
+    // A write goes blindly on top of a revision only when the app could have seen that revision when it made the write;
+    // otherwise (read since, or seen only by the SDK while an earlier write of the key met a conflict) it is resolved.
     const conflicts: Promise<void>[] = [];
     const resolve = (id: string, op: WriteOp, i: number) =>
       conflicts.push(
@@ -353,7 +357,7 @@ export class DocumentStore {
       );
     todo = todo.filter(({ id, op, i }) => {
       const known = this.#known.get(id);
-      if (known === undefined || known.seen <= op.at) return true;
+      if (known === undefined || known.seen < op.seq) return true;
       resolve(id, op, i);
       return false;
     });
@@ -400,10 +404,10 @@ export class DocumentStore {
   }
 
   /**
-   * Local replica: looks up the revisions this store does not know, in one request. A live one counts as seen at its
-   * write time (a write made before that did not see it: it may have just been pulled) — unless that time is ahead of
-   * this device's clock (a clock set back, or another device's fast clock): then the write, made now, goes on top.
-   * A key already deleted needs no second deletion.
+   * Local replica: looks up the revisions this store does not know, in one request. A live one stamped after the write
+   * was made (by the other device's clock; it may have just been pulled) was not seen by it: the write asks the
+   * resolver. One stamped ahead of this device's clock (a clock set back, another device's fast clock) is not held
+   * against the write. A key already deleted needs no second deletion.
    */
   async #lookUp(db: Db, batch: { id: string; op: WriteOp }[], skip: Set<string>): Promise<void> {
     const lookup = batch.filter((b) => this.#known.rev(b.id) === undefined);
@@ -414,7 +418,7 @@ export class DocumentStore {
       const item = lookup[i]!;
       if (!row.error && row.value && !row.value.deleted) {
         const at = row.doc && !this.#ctx.isOwn(item.id, row.value.rev) ? decode(row.doc).updatedAt : 0;
-        this.#known.set(item.id, row.value.rev, undefined, at <= now ? at : 0);
+        this.#known.set(item.id, row.value.rev, undefined, at > item.op.at && at <= now ? Infinity : 0);
       }
       // Already deleted: nothing to do. Never stored here: the deletion is still written (a tombstone with its time),
       // so that a concurrent earlier write of another device, arriving later, does not win over it.
@@ -458,8 +462,8 @@ export class DocumentStore {
     return { deleted: result.deletedIds.length, kept: result.kept };
   }
 
-  #stored(id: string, rev: string, op: WriteOp): void {
-    this.#known.set(id, rev, op.deleted ? undefined : hashOf(op));
+  #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
+    this.#known.set(id, rev, op.deleted ? undefined : hashOf(op), seen);
     this.#ctx.wrote(id, rev);
   }
 }

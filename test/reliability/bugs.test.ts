@@ -448,6 +448,71 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
     }
   });
 
+  it('5: with a merging resolver, a write queued behind the merge is merged too (the app never saw the merge)', async () => {
+    const name = user();
+    const union = ({ local, remote }: { local: { value: unknown }; remote: { value: unknown } }) => [
+      ...new Set([...((remote.value as string[] | undefined) ?? []), ...((local.value as string[] | undefined) ?? [])]),
+    ];
+    const x = client(name, { mode: 'remote', fetch: slowOnce, onConflict: union as FeatClientOptions['onConflict'] });
+    const y = client(name, { mode: 'remote' });
+    await Promise.all([x.ready(), y.ready()]);
+    await y.store.set('k', ['v1']);
+    hold = true;
+    const first = x.store.set('k', ['a']);
+    await tick();
+    const second = x.store.set('k', ['a', 'a2']); // queued; made before y's write below
+    await tick();
+    await y.store.set('k', ['v1', 'b']);
+    await Promise.all([first, second]);
+    expect(new Set(await y.store.get<string[]>('k'))).toEqual(new Set(['v1', 'b', 'a', 'a2']));
+  });
+
+  it('6: setParts() of content still in flight writes again, so a deletion of another client in between does not win', async () => {
+    const name = user();
+    const x = client(name, { mode: 'remote', fetch: slowOnce });
+    const y = client(name, { mode: 'remote' });
+    await Promise.all([x.ready(), y.ready()]);
+    await y.store.setParts('doc', { p: 'v1' });
+    hold = true;
+    const first = x.store.setParts('doc', { p: 'x' });
+    await tick();
+    await y.store.removeParts('doc'); // after the first call
+    await tick();
+    let secondDone = false;
+    const second = x.store.setParts('doc', { p: 'x' }).then(() => (secondDone = true)); // after the removal
+    await tick();
+    expect(secondDone).toBe(false); // not acknowledged before anything is durable
+    await Promise.all([first, second]);
+    expect(await y.store.getParts('doc')).toEqual({ p: 'x' });
+  });
+
+  it('local-first, a clock set back: a set() after the device\'s own later-stamped remove() stands', async () => {
+    const name = user();
+    const dir = mkdtempSync(join(tmpdir(), 'feat-b11-'));
+    const options = { mode: 'local-first' as const, local: { adapter: 'leveldb' as const, name: join(dir, 'replica') } };
+    try {
+      vi.useFakeTimers({ toFake: ['Date'] });
+      vi.setSystemTime(Date.now() + 10 * 60_000);
+      const before = client(name, options);
+      await before.ready();
+      await before.store.set('k', 'fast clock');
+      await before.store.remove('k');
+      await before.close();
+      vi.useRealTimers();
+      const after = client(name, options);
+      await after.ready();
+      const conflicts: unknown[] = [];
+      after.sync.on('conflict', (e) => conflicts.push(e));
+      await after.store.set('k', 'after the correction');
+      expect(await after.store.get('k')).toBe('after the correction');
+      expect(conflicts).toEqual([]);
+      await after.close();
+    } finally {
+      vi.useRealTimers();
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+
   it('a set() over an older deletion of another client stands (no conflict)', async () => {
     const name = user();
     const x = client(name, { mode: 'remote' });
