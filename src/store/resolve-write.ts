@@ -78,7 +78,11 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
     const raw = await readLatest(io, db, id);
     let next = op;
     const unseenMerge = known !== undefined && known.rev === raw?._rev && known.seen >= op.seq;
-    if (!raw?._rev || !io.ctx.isOwn(id, raw._rev) || unseenMerge) {
+    if (op.deleted && raw?._deleted) {
+      // Deleted on both sides: nothing to resolve, but the later deletion's time is kept (a tombstone on top), so that
+      // a concurrent write made between the two does not win over it later.
+      if (decode(raw).updatedAt >= op.at) return;
+    } else if (!raw?._rev || !io.ctx.isOwn(id, raw._rev) || unseenMerge) {
       const decision = await decide(db, id, op, raw, io);
       if (decision.keepsRemote) return;
       next = decision.next;

@@ -338,12 +338,13 @@ export class DocumentStore {
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
     const db = await this.#ctx.db();
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
-    const skip = new Set<string>();
     // Unknown revisions. On the local replica they are looked up in one request and a write goes on top of the current
     // revision (conflicts between devices surface in replication). On the server a write or a deletion with an unknown
     // revision meets 409 and goes through the resolver: never a blind overwrite of a newer write by another client.
-    if (this.#ctx.local) await this.#lookUp(db, batch, skip);
-    let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined })).filter((b) => !skip.has(b.id));
+    if (this.#ctx.local && batch.some((b) => this.#known.rev(b.id) === undefined)) {
+      await (await import('./look-up.js')).lookUp(this.#io, db, batch);
+    }
+    let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined }));
     // A write goes blindly on top of a revision only when the app could have seen that revision when it made the write;
     // otherwise (read since, or seen only by the SDK while an earlier write of the key met a conflict) it is resolved.
     const conflicts: Promise<void>[] = [];
@@ -401,29 +402,6 @@ export class DocumentStore {
     }
     if (conflicts.length > 0) await Promise.all(conflicts);
     return results;
-  }
-
-  /**
-   * Local replica: looks up the revisions this store does not know, in one request. A live one stamped after the write
-   * was made (by the other device's clock; it may have just been pulled) was not seen by it: the write asks the
-   * resolver. One stamped ahead of this device's clock (a clock set back, another device's fast clock) is not held
-   * against the write. A key already deleted needs no second deletion.
-   */
-  async #lookUp(db: Db, batch: { id: string; op: WriteOp }[], skip: Set<string>): Promise<void> {
-    const lookup = batch.filter((b) => this.#known.rev(b.id) === undefined);
-    if (lookup.length === 0) return;
-    const found = await this.#allDocs(db, { keys: lookup.map((b) => b.id), include_docs: true });
-    const now = Date.now();
-    found.rows.forEach((row, i) => {
-      const item = lookup[i]!;
-      if (!row.error && row.value && !row.value.deleted) {
-        const at = row.doc && !this.#ctx.isOwn(item.id, row.value.rev) ? decode(row.doc).updatedAt : 0;
-        this.#known.set(item.id, row.value.rev, undefined, at > item.op.at && at <= now ? Infinity : 0);
-      }
-      // Already deleted: nothing to do. Never stored here: the deletion is still written (a tombstone with its time),
-      // so that a concurrent earlier write of another device, arriving later, does not win over it.
-      else if (item.op.deleted && row.value?.deleted) skip.add(item.id);
-    });
   }
 
   /** True when the value does not fit in one document. */

@@ -14,6 +14,11 @@ const SESSION_MARKER = '_local/feat-session';
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
 const DISCARD_WAIT_MS = 5_000;
 
+// The store's local write path loads these on demand; re-exported here so that they arrive with local-first mode (one
+// chunk, there before the first write — offline too) rather than as chunks of their own on the first write.
+export { lookUp } from '../store/look-up.js';
+export { resolveWrite } from '../store/resolve-write.js';
+
 export interface LocalFirstDeps {
   options: ResolvedOptions;
   store: DocumentStore;

@@ -50,7 +50,8 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
       c: { text: 'initial c' },
       _persist: { version: -1, rehydrated: true },
     });
-    // A fresh engine (another device, or a reload) answers the same string.
+    // A fresh engine (another device, or a reload) answers the same string, once this device's writes are on the server.
+    await c.sync.waitForPush({ timeout: 10_000 });
     const other = createPersistStorage(client(user).store);
     expect(await other.getItem('persist:root')).toBe(last);
     // …and redux-persist rehydrates from it.

@@ -453,7 +453,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
     const union = ({ local, remote }: { local: { value: unknown }; remote: { value: unknown } }) => [
       ...new Set([...((remote.value as string[] | undefined) ?? []), ...((local.value as string[] | undefined) ?? [])]),
     ];
-    const x = client(name, { mode: 'remote', fetch: slowOnce, onConflict: union as FeatClientOptions['onConflict'] });
+    const x = client(name, { mode: 'remote', fetch: slowOnce, onConflict: union as NonNullable<FeatClientOptions['onConflict']> });
     const y = client(name, { mode: 'remote' });
     await Promise.all([x.ready(), y.ready()]);
     await y.store.set('k', ['v1']);
@@ -511,6 +511,39 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
       vi.useRealTimers();
       rmSync(dir, { recursive: true, force: true });
     }
+  });
+
+  it('8 (remote): removing a key already deleted records the later time, so an earlier concurrent set() does not win', async () => {
+    const name = user();
+    const x = client(name, { mode: 'remote' });
+    const y = client(name, { mode: 'remote', fetch: slowOnce });
+    await Promise.all([x.ready(), y.ready()]);
+    await y.store.set('k', 'v0');
+    await y.store.remove('k');
+    hold = true;
+    const early = y.store.set('k', 'y (earlier)'); // on its own deletion's revision, delayed
+    await tick();
+    await x.store.remove('k'); // later, of a key already deleted
+    await early;
+    expect(await x.store.get('k')).toBeUndefined();
+  });
+
+  it('8 (local-first): removing a key the replica has as deleted still writes the later deletion', async () => {
+    const name = user();
+    const x = client(name, { mode: 'local-first' });
+    const y = client(name, { mode: 'remote', fetch: slowOnce });
+    await Promise.all([x.ready(), y.ready()]);
+    await y.store.set('k', 'v0');
+    await waitFor(async () => (await x.store.get('k')) === 'v0', 10_000, 'x to pull v0');
+    await y.store.remove('k');
+    await waitFor(async () => (await x.store.get('k')) === undefined, 10_000, 'x to pull the deletion');
+    hold = true;
+    const early = y.store.set('k', 'y (earlier)');
+    await tick();
+    await x.store.remove('k');
+    await early;
+    await x.sync.waitForPush({ timeout: 10_000 });
+    await waitFor(async () => (await x.store.get('k')) === undefined && (await y.store.get('k')) === undefined, 10_000, 'the deletion to win');
   });
 
   it('a set() over an older deletion of another client stands (no conflict)', async () => {

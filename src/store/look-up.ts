@@ -1,0 +1,30 @@
+/**
+ * Local replica only, loaded on first use: the revisions of the documents a write batch goes to that the store does not
+ * know yet (after a start, or after replication changed them).
+ */
+import { decode, type WriteOp } from './codec.js';
+import type { Db } from './db.js';
+import type { StoreIO } from './io.js';
+
+/**
+ * Looks up the unknown revisions in one request. A live one stamped after the write was made (by the other device's
+ * clock; it may have just been pulled) was not seen by it: the write asks the resolver. One stamped ahead of this
+ * device's clock (a clock set back, another device's fast clock) is not held against the write. The deletion of a key
+ * already deleted goes to the resolver's path, which compares both deletions' times (the later one is kept, so that
+ * an earlier concurrent write of another device does not win over it); a set over a deletion is sent without a
+ * revision and checked after it landed (`checkRecreated`).
+ */
+export async function lookUp(io: StoreIO, db: Db, batch: { id: string; op: WriteOp }[]): Promise<void> {
+  const known = io.known();
+  const lookup = batch.filter((b) => known.rev(b.id) === undefined);
+  const found = await io.allDocs(db, { keys: lookup.map((b) => b.id), include_docs: true });
+  const now = Date.now();
+  found.rows.forEach((row, i) => {
+    const item = lookup[i]!;
+    if (!row.error && row.value && !row.value.deleted) {
+      const at = row.doc && !io.ctx.isOwn(item.id, row.value.rev) ? decode(row.doc).updatedAt : 0;
+      known.set(item.id, row.value.rev, undefined, at > item.op.at && at <= now ? Infinity : 0);
+    }
+    else if (item.op.deleted && row.value?.deleted) known.set(item.id, row.value.rev, undefined, Infinity);
+  });
+}
