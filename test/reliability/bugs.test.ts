@@ -364,6 +364,14 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
     return fetch(input, init);
   };
   const tick = () => new Promise((r) => setTimeout(r, 5));
+  /** Two clients of one new user, ready. */
+  const pair = async (xOptions: Partial<FeatClientOptions>, yOptions: Partial<FeatClientOptions>) => {
+    const name = user();
+    const x = client(name, xOptions);
+    const y = client(name, yOptions);
+    await Promise.all([x.ready(), y.ready()]);
+    return { x, y };
+  };
 
   it('1: remove() at t, delayed, loses to another client\'s set() at t+5 that landed first', async () => {
     const name = user();
@@ -384,10 +392,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
   });
 
   it('2: a removal queued behind an in-flight set does not delete the newer value that set\'s conflict revealed', async () => {
-    const name = user();
-    const x = client(name, { mode: 'remote', fetch: slowOnce });
-    const y = client(name, { mode: 'remote' });
-    await Promise.all([x.ready(), y.ready()]);
+    const { x, y } = await pair({ mode: 'remote', fetch: slowOnce }, { mode: 'remote' });
     await y.store.set('k', 'v1');
     hold = true;
     const first = x.store.set('k', 'a');
@@ -404,10 +409,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
     { face: 3, knows: false },
     { face: 4, knows: true },
   ])('$face: an earlier set() arriving after another client\'s later remove() does not bring the key back (revision known: $knows)', async ({ knows }) => {
-    const name = user();
-    const x = client(name, { mode: 'remote' });
-    const y = client(name, { mode: 'remote', fetch: slowOnce });
-    await Promise.all([x.ready(), y.ready()]);
+    const { x, y } = await pair({ mode: 'remote' }, { mode: 'remote', fetch: slowOnce });
     await x.store.set('k', 'v1');
     if (knows) expect(await y.store.get('k')).toBe('v1');
     const conflicts: unknown[] = [];
@@ -422,7 +424,16 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
     expect(conflicts).toEqual([expect.objectContaining({ key: 'k', source: 'write', resolved: undefined })]);
   });
 
-  it('local-first, a clock set back: the first write of a key after a restart still goes over the device\'s own later-stamped value', async () => {
+  it.each([
+    { last: 'set()', before: async (store: FeatClient['store']) => store.set('k', 'written with the fast clock') },
+    {
+      last: 'remove()',
+      before: async (store: FeatClient['store']) => {
+        await store.set('k', 'written with the fast clock');
+        await store.remove('k');
+      },
+    },
+  ])('local-first, a clock set back: a set() after a restart goes over the device\'s own later-stamped $last', async ({ before: writeFast }) => {
     const name = user();
     const dir = mkdtempSync(join(tmpdir(), 'feat-b11-'));
     const options = { mode: 'local-first' as const, local: { adapter: 'leveldb' as const, name: join(dir, 'replica') } };
@@ -431,7 +442,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
       vi.setSystemTime(Date.now() + 10 * 60_000); // the device clock runs 10 minutes ahead…
       const before = client(name, options);
       await before.ready();
-      await before.store.set('k', 'written with the fast clock');
+      await writeFast(before.store);
       await before.close();
       vi.useRealTimers(); // …and is corrected
       const after = client(name, options);
@@ -468,10 +479,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
   });
 
   it('6: setParts() of content still in flight writes again, so a deletion of another client in between does not win', async () => {
-    const name = user();
-    const x = client(name, { mode: 'remote', fetch: slowOnce });
-    const y = client(name, { mode: 'remote' });
-    await Promise.all([x.ready(), y.ready()]);
+    const { x, y } = await pair({ mode: 'remote', fetch: slowOnce }, { mode: 'remote' });
     await y.store.setParts('doc', { p: 'v1' });
     hold = true;
     const first = x.store.setParts('doc', { p: 'x' });
@@ -486,38 +494,8 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
     expect(await y.store.getParts('doc')).toEqual({ p: 'x' });
   });
 
-  it('local-first, a clock set back: a set() after the device\'s own later-stamped remove() stands', async () => {
-    const name = user();
-    const dir = mkdtempSync(join(tmpdir(), 'feat-b11-'));
-    const options = { mode: 'local-first' as const, local: { adapter: 'leveldb' as const, name: join(dir, 'replica') } };
-    try {
-      vi.useFakeTimers({ toFake: ['Date'] });
-      vi.setSystemTime(Date.now() + 10 * 60_000);
-      const before = client(name, options);
-      await before.ready();
-      await before.store.set('k', 'fast clock');
-      await before.store.remove('k');
-      await before.close();
-      vi.useRealTimers();
-      const after = client(name, options);
-      await after.ready();
-      const conflicts: unknown[] = [];
-      after.sync.on('conflict', (e) => conflicts.push(e));
-      await after.store.set('k', 'after the correction');
-      expect(await after.store.get('k')).toBe('after the correction');
-      expect(conflicts).toEqual([]);
-      await after.close();
-    } finally {
-      vi.useRealTimers();
-      rmSync(dir, { recursive: true, force: true });
-    }
-  });
-
   it('8 (remote): removing a key already deleted records the later time, so an earlier concurrent set() does not win', async () => {
-    const name = user();
-    const x = client(name, { mode: 'remote' });
-    const y = client(name, { mode: 'remote', fetch: slowOnce });
-    await Promise.all([x.ready(), y.ready()]);
+    const { x, y } = await pair({ mode: 'remote' }, { mode: 'remote', fetch: slowOnce });
     await y.store.set('k', 'v0');
     await y.store.remove('k');
     hold = true;
@@ -529,10 +507,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
   });
 
   it('8 (local-first): removing a key the replica has as deleted still writes the later deletion', async () => {
-    const name = user();
-    const x = client(name, { mode: 'local-first' });
-    const y = client(name, { mode: 'remote', fetch: slowOnce });
-    await Promise.all([x.ready(), y.ready()]);
+    const { x, y } = await pair({ mode: 'local-first' }, { mode: 'remote', fetch: slowOnce });
     await y.store.set('k', 'v0');
     await waitFor(async () => (await x.store.get('k')) === 'v0', 10_000, 'x to pull v0');
     await y.store.remove('k');
@@ -547,10 +522,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
   });
 
   it('a set() over an older deletion of another client stands (no conflict)', async () => {
-    const name = user();
-    const x = client(name, { mode: 'remote' });
-    const y = client(name, { mode: 'remote' });
-    await Promise.all([x.ready(), y.ready()]);
+    const { x, y } = await pair({ mode: 'remote' }, { mode: 'remote' });
     await x.store.set('k', 'v1');
     await x.store.remove('k');
     const conflicts: unknown[] = [];
