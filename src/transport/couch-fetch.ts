@@ -33,7 +33,8 @@ function urlOf(input: RequestInfo | URL): string {
 /**
  * The one fetch every CouchDB request goes through (PouchDB's http adapter and bootstrap use it):
  * - proxy headers only for `couchUrl`, `credentials: 'omit'`, redirects never followed with credentials;
- * - 401 → refresh the token once and retry; a second 401 is returned as is;
+ * - 401 → retry with newer headers if another request refreshed meanwhile, else refresh once and retry; a 401 after
+ *   our own refresh is returned as is;
  * - `_bulk_docs` bodies split to fit `maxRequestBytes` (413 → halve and retry);
  * - non-JSON error bodies (an nginx HTML 413) turned into CouchDB-style JSON errors.
  */
@@ -68,23 +69,29 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
   }
 
   async function authed(url: string, init: RequestInit): Promise<Response> {
-    const used = await auth.headers();
+    let used = await auth.headers();
     let response = await send(url, init, used);
-    if (response.status === 401) {
-      discard(response);
+    let refreshed = false;
+    // A 401: when the session moved on meanwhile (another request refreshed it, or is refreshing it), retry with its
+    // headers; otherwise refresh once ourselves. Those headers may be refused too (the secret rotated again), so a few
+    // rounds, but one refresh of our own: a second 401 after it is returned as is.
+    for (let round = 0; response.status === 401 && round < 3; round++) {
       let next: Record<string, string>;
       try {
-        // Concurrent requests refused with the same headers share one refresh: when the session already moved on
-        // (another request refreshed it, or is refreshing it), retry with its headers instead of refreshing again.
         next = await auth.headers();
         if (next === used) {
+          if (refreshed) break;
+          refreshed = true;
           await auth.refresh();
           next = await auth.headers();
         }
       } catch {
+        discard(response);
         return jsonErrorResponse(401, 'unauthorized', 'Authentication required and the token could not be refreshed');
       }
-      response = await send(url, init, next);
+      discard(response);
+      used = next;
+      response = await send(url, init, used);
     }
     if (response.status !== 401) auth.succeeded?.();
     return normalizeErrorBody(response, url);

@@ -532,3 +532,32 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
     expect(conflicts).toEqual([]);
   });
 });
+
+describe('B12: a request refused after two secret rotations gets through', () => {
+  // B12 — src/transport/couch-fetch.ts authed(): a request sent with the headers of before a rotation met 401; the
+  // session had meanwhile moved on (another request refreshed it), so it retried with those headers without a refresh
+  // of its own — but a second rotation had made them stale too, and the second 401 went to the caller as
+  // `unauthorized`. Found by the remote campaign (seed 352149903 path 425: rotate, big set, …, rotate).
+  it('a write sent with stale headers, retried with headers that a second rotation made stale, refreshes once and lands', async () => {
+    const name = user();
+    let holdNext = false;
+    const held: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (holdNext && /_bulk_docs/.test(url)) {
+        holdNext = false;
+        await new Promise((r) => setTimeout(r, 300)); // sent late, with the headers it was given
+      }
+      return fetch(input, init);
+    };
+    const a = client(name, { mode: 'remote', fetch: held });
+    await a.ready();
+    emu.rotateSecret(); // the headers a holds are now refused
+    holdNext = true;
+    const write = a.store.set('k', 'v');
+    await new Promise((r) => setTimeout(r, 20));
+    expect(await a.store.get('other')).toBeUndefined(); // 401 → refresh: the session moves on
+    emu.rotateSecret(); // …and is refused again
+    await expect(write).resolves.toBeUndefined();
+    expect(await a.store.get('k')).toBe('v');
+  });
+});
