@@ -1,5 +1,6 @@
 import { toFeatError } from '../errors.js';
 import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from '../store/codec.js';
+import { rangesFrom } from '../store/ranges.js';
 import type { AllDocsRow, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { throwIfAborted } from '../util/abort.js';
@@ -25,7 +26,9 @@ export async function* userDocPages(
   db: Db,
   options: { limit: number; signal?: AbortSignal | undefined; total?: (n: number) => void },
 ): AsyncGenerator<{ id: string; doc: StoredDoc }[]> {
-  for (const range of [{ endkey: CHUNK_PREFIX }, { startkey: CHUNK_PREFIX + HIGH }]) {
+  // Ids starting with a surrogate pair come twice where ids are ordered by UTF-16 code units (see rangesFrom).
+  const astral = new Set<string>();
+  for (const range of [{ endkey: CHUNK_PREFIX }, ...rangesFrom(CHUNK_PREFIX + HIGH)]) {
     let last: string | undefined;
     for (;;) {
       throwIfAborted(options.signal);
@@ -39,7 +42,9 @@ export async function* userDocPages(
       throwIfAborted(options.signal);
       const docs: { id: string; doc: StoredDoc }[] = [];
       for (const row of page.rows) {
-        if (row.doc && !row.value.deleted && !isInternalId(row.id) && !isChunkId(row.id)) docs.push({ id: row.id, doc: row.doc });
+        if (!row.doc || row.value.deleted || isInternalId(row.id) || isChunkId(row.id) || astral.has(row.id)) continue;
+        if ((row.id.codePointAt(0) ?? 0) > 0xffff) astral.add(row.id);
+        docs.push({ id: row.id, doc: row.doc });
       }
       if (docs.length > 0) yield docs;
       if (page.rows.length < options.limit) break;

@@ -5,7 +5,7 @@
 
 import { INTERNAL_PREFIX } from './validate.js';
 
-/** Sorts after every key a user writes: `prefix + HIGH` ends an `_all_docs` range of ids starting with `prefix`. */
+/** Sorts after every chunk id (hex after the chunk prefix): `CHUNK_PREFIX + HIGH` ends the chunk range. */
 export const HIGH = '\ufff0';
 
 export const CHUNK_PREFIX = `${INTERNAL_PREFIX}chunk~`;

@@ -1,5 +1,6 @@
 import { toFeatError } from '../errors.js';
 import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from './codec.js';
+import { rangesFrom } from './ranges.js';
 import type { Db } from './db.js';
 
 const MARK = '_local/feat-gc';
@@ -18,7 +19,8 @@ export async function collectChunks(db: Db, graceMs: number): Promise<{ deletedI
   };
   const chunkRows = await all({ startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH });
   const referenced = new Set<string>();
-  for (const range of [{ endkey: CHUNK_PREFIX }, { startkey: CHUNK_PREFIX + HIGH }]) {
+  // Every manifest: the ids before the chunk range and after it, to the end of either id order (see rangesFrom).
+  for (const range of [{ endkey: CHUNK_PREFIX }, ...rangesFrom(CHUNK_PREFIX + HIGH)]) {
     for (const row of await all({ ...range, include_docs: true, conflicts: true })) {
       const doc = row.doc;
       if (!doc || isChunkId(row.id)) continue;

@@ -3,7 +3,8 @@
  * Loaded on first use; the store keeps the call order and the validation.
  */
 import type { WriteOp } from './codec.js';
-import { decode, HIGH, isExpired } from './codec.js';
+import { decode, isExpired } from './codec.js';
+import { prefixRanges, rangeRows } from './ranges.js';
 import type { Db } from './db.js';
 import type { StoreIO } from './io.js';
 import { hashString } from '../util/hash.js';
@@ -13,13 +14,13 @@ import { tick } from './rev-cache.js';
 export async function readParts<T>(io: StoreIO, key: string): Promise<Record<string, T>> {
   const db = await io.db();
   const prefix = key + ':';
-  const result = await io.allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true }, key);
+  const rows = await rangeRows(io.allDocs, db, prefixRanges(prefix), { include_docs: true }, key);
   const seen = tick(); // the app sees these revisions from here on
   const parts: Record<string, T> = {};
   const put = (subkey: string, value: unknown) =>
     Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
-  for (const row of result.rows) {
-    if (!row.doc || row.value.deleted) continue;
+  for (const row of rows) {
+    if (!row.doc || row.value.deleted || !row.id.startsWith(prefix)) continue;
     const value = await io.valueOf(db, row.doc);
     if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, hashString(JSON.stringify(value)));
     if (value !== undefined) put(row.id.slice(prefix.length), value);
@@ -37,8 +38,8 @@ export async function readParts<T>(io: StoreIO, key: string): Promise<Record<str
 
 /** The ids of the parts stored under `prefix`, with their current revisions. */
 async function current(io: StoreIO, db: Db, prefix: string): Promise<Map<string, string>> {
-  const existing = await io.allDocs(db, { startkey: prefix, endkey: prefix + HIGH }, prefix.slice(0, -1));
-  return new Map(existing.rows.filter((r) => !r.value.deleted).map((r) => [r.id, r.value.rev]));
+  const existing = await rangeRows(io.allDocs, db, prefixRanges(prefix), {}, prefix.slice(0, -1));
+  return new Map(existing.filter((r) => !r.value.deleted && r.id.startsWith(prefix)).map((r) => [r.id, r.value.rev]));
 }
 
 /** Enqueues the parts whose content changed (a cached hash only counts while its revision is current). */

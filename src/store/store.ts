@@ -1,7 +1,7 @@
 import { closedError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { decode, encode, HIGH, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
@@ -264,11 +264,12 @@ export class DocumentStore {
     this.#open();
     if (typeof prefix !== 'string') throw new FeatValidationError('invalid_argument', 'keys(prefix) takes a string prefix');
     const db = await this.#ctx.db();
-    const rows = await this.#allDocs(db, { startkey: prefix, endkey: prefix + HIGH, include_docs: true });
+    const { prefixRanges, rangeRows } = await import('./ranges.js');
+    const rows = await rangeRows((d, o) => this.#allDocs(d, o), db, prefixRanges(prefix), { include_docs: true });
     const keys = new Set<string>();
     const now = Date.now();
-    for (const row of rows.rows) {
-      if (!row.doc || row.value.deleted || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
+    for (const row of rows) {
+      if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
       if (!isExpired(decode(row.doc), now)) keys.add(row.id);
     }
     for (const id of this.#queue.ids()) {

@@ -85,6 +85,21 @@ describe.each(modes)('ttl and maintenance: $name', ({ options, local }) => {
     expect(await a.store.get('x')).toBe('new');
   });
 
+  it('keeps the chunks of big values under any key (CJK, emoji, U+FFF0): their manifests are found, export lists them', async () => {
+    // PouchDB's LevelDB-based adapters (memory, leveldb — and so the emulator) list no id past U+00FF in an _all_docs
+    // range without an explicit end: a manifest under such a key was not seen, and GC deleted the chunks of a live value.
+    const user = uniqueUser();
+    const a = client(user, { maintenance: { enabled: false } });
+    const big = (tag: string) => tag + 'x'.repeat(50_000) + 'y'.repeat(1_600_000);
+    const keys = ['\u6587\u6863', '\u{1F4DD}draft', '\ufff0z', 'plain'];
+    for (const key of keys) await a.store.set(key, big(key));
+    const report = await a.maintenance.run({ chunkGraceMs: 0 });
+    expect(report.chunksDeleted).toBe(0);
+    for (const key of keys) expect(await a.store.get(key)).toBe(big(key));
+    const lines = (await a.exportData()).split('\n').slice(1, -1).map((l) => (JSON.parse(l) as { key: string }).key);
+    expect(lines.sort()).toEqual([...keys].sort());
+  });
+
   it('collects orphaned chunks (chunkGraceMs 0) and reports it', async () => {
     const user = uniqueUser();
     const a = client(user, { maintenance: { enabled: false } });
