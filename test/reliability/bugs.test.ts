@@ -1,8 +1,8 @@
 /**
- * Bugs found by the reliability campaign, each pinned by a minimal reproduction. All are fixed (B1–B13; B13 is pinned in the contract and maintenance suites) and are plain
- * regression tests now. A new bug found open gets an `it.fails` test: it fails while the bug is open (so the suite stays
- * green) and starts "passing unexpectedly" — failing the suite — once fixed; then drop the `.fails`. See
- * docs/reliability.md for the list and status.
+ * Bugs found by the reliability campaign, each pinned by a minimal reproduction. All are fixed (B1–B13; B13 is pinned
+ * in the contract and maintenance suites) and are plain regression tests now. A new bug found open gets an `it.fails`
+ * test: it fails while the bug is open (so the suite stays green) and starts "passing unexpectedly" — failing the
+ * suite — once fixed; then drop the `.fails`. See docs/reliability.md for the list and status.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
