@@ -126,7 +126,7 @@ class Client implements FeatClient {
       maxRequestBytes: o.maxRequestBytes,
       auth: {
         headers: () => session.headers(),
-        refresh: () => session.refresh(),
+        refresh: (refused) => session.refresh(refused),
         succeeded: () => session.succeeded(),
       },
     });

@@ -35,6 +35,7 @@ export class SessionSource {
   #options: SessionSourceOptions;
   #current: Promise<SessionState> | undefined;
   #failedRefreshes = 0;
+  #refreshing: Promise<void> | undefined;
 
   constructor(options: SessionSourceOptions) {
     this.#options = options;
@@ -54,20 +55,26 @@ export class SessionSource {
     return (await this.get()).headers;
   }
 
-  /** After a 401 from CouchDB: fetch a new token (single flight), waiting first if the last refreshes did not help. */
-  async refresh(): Promise<void> {
+  /**
+   * After a 401 from CouchDB for the headers `refused`: fetch a new token — unless the session moved on since those
+   * were used. One refresh at a time, shared by every caller; it waits first if the last refreshes did not help.
+   */
+  async refresh(refused?: Record<string, string>): Promise<void> {
     if (this.#options.session) throw new FeatError('unauthorized', 'The session headers were refused and no accountsUrl is set to refresh them');
-    const before = this.#current;
+    if (refused && this.#current) {
+      const current = await this.#current.catch(() => undefined);
+      if (current && current.headers !== refused) return;
+    }
+    this.#refreshing ??= this.#refresh().finally(() => (this.#refreshing = undefined));
+    return this.#refreshing;
+  }
+
+  async #refresh(): Promise<void> {
     if (this.#failedRefreshes > 0) {
       const delay = Math.min(REFRESH_BACKOFF_MAX_MS, REFRESH_BACKOFF_MS * 2 ** (this.#failedRefreshes - 1));
       await sleep(delay, this.#options.signal);
     }
     this.#failedRefreshes++;
-    // Someone else refreshed while we waited: use theirs.
-    if (this.#current !== before && this.#current) {
-      await this.#current;
-      return;
-    }
     const next = this.#fetchToken(true);
     this.#current = next;
     await next;

@@ -10,22 +10,28 @@ export interface IdRange {
 }
 
 /**
- * `_all_docs` ranges that together hold every id from `start` on. Ids are ordered by UTF-16 code units in PouchDB's
- * memory and IndexedDB adapters, by code points (UTF-8 bytes) in its LevelDB adapter and in CouchDB, and PouchDB's
- * LevelDB-based adapters list nothing past U+00FF without an explicit end. So: one range to the top of each order.
- * In UTF-16 order the second range repeats ids of the first (those starting with a surrogate pair): dedupe by id.
+ * Ids are ordered by UTF-16 code units in PouchDB's memory and IndexedDB adapters, by code points (UTF-8 bytes) in its
+ * LevelDB adapter and in CouchDB; PouchDB's LevelDB-based adapters list nothing past U+00FF in a range without an
+ * explicit end, and CouchDB refuses a range whose start is above its end. Two ranges, valid in both orders, hold every
+ * id from `start` on that begins with `base` (aside from ids made mostly of the noncharacters U+FFFF and U+10FFFF): the first, to
+ * U+10FFFF…, is complete in code point order and, in UTF-16 order, stops before the ids that start with U+E000–U+FFFF;
+ * the second holds those. In code point order the second repeats ids of the first: dedupe by id.
  */
-export function rangesFrom(start: string): IdRange[] {
-  const astral = (start.codePointAt(0) ?? 0) > 0xffff;
-  const ranges: IdRange[] = [{ startkey: astral ? start : '\u{10000}', endkey: '\u{10FFFF}'.repeat(3) }];
-  if (!astral) ranges.unshift({ startkey: start, endkey: '\uffff'.repeat(4) });
-  return ranges;
+function toTheEnd(start: string, base: string): IdRange[] {
+  const high = base + '\ue000';
+  return [
+    { startkey: start, endkey: base + '\u{10FFFF}'.repeat(8) },
+    { startkey: start > high ? start : high, endkey: base + '\uffff'.repeat(8) },
+  ];
 }
 
+/** Every id from `start` on (`start` below U+D800 in its first character); see {@link toTheEnd}. */
+export const rangesFrom = (start: string): IdRange[] => toTheEnd(start, '');
+
 /**
- * `_all_docs` ranges holding the ids that start with `prefix` (a user key may start with U+FFF0 or an emoji): up to
- * the prefix's successor, which bounds the range in both orders; or, without one, {@link rangesFrom}. The rows may
- * include ids without the prefix: filter them with `startsWith(prefix)` (and dedupe by id).
+ * The ids that start with `prefix` (a user key may start with U+FFF0 or an emoji): up to the prefix's successor, which
+ * bounds the range in both orders; without one (a prefix made of U+FFFF / U+10FFFF only), {@link toTheEnd}. The rows
+ * may include ids without the prefix: filter them with `startsWith(prefix)`, and dedupe by id.
  */
 export function prefixRanges(prefix: string): IdRange[] {
   let p = prefix;
@@ -37,7 +43,7 @@ export function prefixRanges(prefix: string): IdRange[] {
     if (cp === 0xffff || cp === 0x10ffff) continue; // no successor here: end after the previous character instead
     return [{ startkey: prefix, endkey: p + String.fromCodePoint(cp === 0xd7ff ? 0xe000 : cp + 1), inclusive_end: false }];
   }
-  return rangesFrom(prefix);
+  return toTheEnd(prefix, prefix);
 }
 
 /** The rows of `ranges`, each id once (`allDocs` maps errors). */

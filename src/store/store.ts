@@ -5,7 +5,7 @@ import { decode, encode, inlineLimit, isExpired, jsonOf, type StoredDoc, type Wr
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
-import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey } from './validate.js';
+import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey, wellFormed } from './validate.js';
 import { WriteQueue } from './write-queue.js';
 import type { ChangeEvent, WatchSource } from '../sync/watch.js';
 import type { StoreIO } from './io.js';
@@ -262,7 +262,9 @@ export class DocumentStore {
   /** Keys (including `key:subkey` parts) that start with `prefix`, sorted. */
   async keys(prefix = ''): Promise<string[]> {
     this.#open();
-    if (typeof prefix !== 'string') throw new FeatValidationError('invalid_argument', 'keys(prefix) takes a string prefix');
+    if (typeof prefix !== 'string' || !wellFormed(prefix)) {
+      throw new FeatValidationError('invalid_argument', 'keys(prefix) takes a string prefix without lone UTF-16 surrogates');
+    }
     const db = await this.#ctx.db();
     const { prefixRanges, rangeRows } = await import('./ranges.js');
     const rows = await rangeRows((d, o) => this.#allDocs(d, o), db, prefixRanges(prefix), { include_docs: true });

@@ -5,7 +5,7 @@ export const INTERNAL_PREFIX = 'feat~';
 
 const MAX_DEPTH = 256;
 
-const wellFormed = (s: string): boolean =>
+export const wellFormed = (s: string): boolean =>
   typeof (s as { isWellFormed?: () => boolean }).isWellFormed === 'function'
     ? (s as unknown as { isWellFormed(): boolean }).isWellFormed()
     : !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s);

@@ -4,8 +4,8 @@ import { discard, jsonErrorResponse, jsonResponse } from './responses.js';
 export interface CouchAuth {
   /** Current proxy headers: the same object until the session changes (a refresh yields a new one). */
   headers(): Promise<Record<string, string>>;
-  /** Called after a 401 from CouchDB: fetch a new token. Rejects when no refresh is possible. */
-  refresh(): Promise<void>;
+  /** Called after a 401 from CouchDB for the headers `refused`: fetch a new token. Rejects when no refresh is possible. */
+  refresh(refused?: Record<string, string>): Promise<void>;
   /** Called after any authenticated, non-401 response (resets refresh backoff). */
   succeeded?(): void;
 }
@@ -82,7 +82,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
         if (next === used) {
           if (refreshed) break;
           refreshed = true;
-          await auth.refresh();
+          await auth.refresh(used);
           next = await auth.headers();
         }
       } catch {

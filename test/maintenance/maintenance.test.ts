@@ -2,6 +2,9 @@
  * TTL across devices and scheduled maintenance (purge of expired values, chunk GC, replica compaction) against the
  * emulator, in both modes.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatError, type MaintenanceReport } from '@feat/sdk';
 import { sleep, uniqueUser as uniqueName, useEmulator, waitFor } from '../support/backend.js';
@@ -91,7 +94,7 @@ describe.each(modes)('ttl and maintenance: $name', ({ options, local }) => {
     const user = uniqueUser();
     const a = client(user, { maintenance: { enabled: false } });
     const big = (tag: string) => tag + 'x'.repeat(50_000) + 'y'.repeat(1_600_000);
-    const keys = ['\u6587\u6863', '\u{1F4DD}draft', '\ufff0z', 'plain'];
+    const keys = ['\u6587\u6863', '\u{1F4DD}draft', '\ufff0z', '\uffff\u{1F4DD}', 'plain'];
     for (const key of keys) await a.store.set(key, big(key));
     const report = await a.maintenance.run({ chunkGraceMs: 0 });
     expect(report.chunksDeleted).toBe(0);
@@ -194,5 +197,34 @@ describe('scheduled failures', () => {
     await waitFor(() => errors.length > 0, 10_000, 'an error event');
     expect(errors[0]).toMatchObject({ code: 'server' });
     await c.close();
+  });
+});
+
+describe('a leveldb replica (ids in code point order)', () => {
+  it('lists every key and keeps the chunks of big values under any key', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'feat-maint-'));
+    try {
+      const user = uniqueUser();
+      const a = emu.track(
+        createFeatClient({
+          couchUrl: emu.couchUrl,
+          accountsUrl: emu.accountsUrl,
+          auth: emu.bearerFor(user),
+          local: { adapter: 'leveldb', name: join(dir, 'replica') },
+          maintenance: { enabled: false },
+        }),
+      );
+      const big = (tag: string) => tag + 'x'.repeat(50_000) + 'y'.repeat(1_600_000);
+      const keys = ['\u6587\u6863', '\u{1F4DD}draft', '\ufff0z', '\uffff\u{1F4DD}', '\ue000', 'plain'];
+      for (const key of keys) await a.store.set(key, big(key));
+      expect(await a.store.keys()).toEqual([...keys].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)));
+      expect((await a.maintenance.run({ chunkGraceMs: 0 })).chunksDeleted).toBe(0);
+      for (const key of keys) expect(await a.store.get(key)).toBe(big(key));
+      const exported = (await a.exportData()).split('\n').slice(1, -1).map((l) => (JSON.parse(l) as { key: string }).key);
+      expect(exported.sort()).toEqual([...keys].sort());
+      await a.close();
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
   });
 });

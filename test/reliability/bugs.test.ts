@@ -561,3 +561,32 @@ describe('B12: a request refused after two secret rotations gets through', () =>
     expect(await a.store.get('k')).toBe('v');
   });
 });
+
+describe('B12 follow-up: a burst of refused requests counts as one failed refresh', () => {
+  // Found by a review of B12's fix: every request refused again called refresh(), and each call counted as a failed
+  // refresh, so after a burst the backoff reached its 30 s cap and the next refused request waited that long.
+  it('after 20 requests refused at once, a request refused after the next rotation is not held back for long', async () => {
+    const name = user();
+    let refuse = false;
+    const refusing: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (refuse && url.startsWith(emu.couchUrl)) {
+        return new Response(JSON.stringify({ error: 'unauthorized', reason: 'refused by the test' }), {
+          status: 401,
+          headers: { 'content-type': 'application/json' },
+        });
+      }
+      return fetch(input, init);
+    };
+    const a = client(name, { mode: 'remote', fetch: refusing });
+    await a.ready();
+    refuse = true;
+    const burst = await Promise.allSettled(Array.from({ length: 20 }, (_, i) => a.store.get(`k${i}`)));
+    expect(burst.every((r) => r.status === 'rejected')).toBe(true);
+    refuse = false;
+    emu.rotateSecret();
+    const started = Date.now();
+    await a.store.set('k', 'v');
+    expect(Date.now() - started).toBeLessThan(5_000);
+  }, 60_000);
+});
