@@ -21,6 +21,8 @@ afterAll(async () => {
   await emu?.stop();
 });
 
+/** The URL of a fetch call's input. */
+const urlOf = (input: RequestInfo | URL): string => (typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
 let n = 0;
 const user = () => `bug-${process.pid}-${n++}-${Math.random().toString(36).slice(2, 8)}`;
 function client(name: string, extra: Partial<FeatClientOptions> = {}): FeatClient {
@@ -53,7 +55,7 @@ describe('B1 (second face): close() does not wait for writes in flight once one 
   // writes made before close() (do not make #db() reject while close() is still flushing).
   it('a write in flight when close() is called settles on its own, not with "database is closed"', async () => {
     const slow: typeof fetch = async (input, init) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const url = urlOf(input);
       if (url.includes('/_all_docs')) await new Promise((r) => setTimeout(r, 300));
       return fetch(input, init);
     };
@@ -203,7 +205,7 @@ describe('B7: setParts()/removeParts() of one client apply out of order', () => 
   const slowFirstAllDocs = (): typeof fetch => {
     let slowed = false;
     return async (input, init) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const url = urlOf(input);
       if (!slowed && url.includes('/_all_docs?startkey=')) {
         slowed = true;
         await new Promise((r) => setTimeout(r, 150));
@@ -277,7 +279,7 @@ describe('B9: an unhandled rejection from pull replication when the server drops
     let armed = false;
     let failNextRoot = 0;
     const f: typeof fetch = async (input, init) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const url = urlOf(input);
       const isRoot = (init?.method ?? 'GET') === 'GET' && /\/userdb-[0-9a-f]+\/?$/.test(url.split('?')[0]!);
       if (armed && isRoot && failNextRoot > 0) {
         failNextRoot--; // the info() right after a pull batch, and the transport's one retry
@@ -356,7 +358,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
   // with its time; a re-creation over a newer deletion is resolved after the fact.
   let hold = false;
   const slowOnce: typeof fetch = async (input, init) => {
-    const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+    const url = urlOf(input);
     if (hold && /_bulk_docs/.test(url)) {
       hold = false;
       await new Promise((r) => setTimeout(r, 300));
@@ -376,7 +378,7 @@ describe('B11: a write never goes blindly over a version it did not see (remote)
   it('1: remove() at t, delayed, loses to another client\'s set() at t+5 that landed first', async () => {
     const name = user();
     const slow: typeof fetch = async (input, init) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const url = urlOf(input);
       if (/_bulk_docs|_all_docs/.test(url)) await new Promise((r) => setTimeout(r, 300));
       return fetch(input, init);
     };
@@ -542,7 +544,7 @@ describe('B12: a request refused after two secret rotations gets through', () =>
     const name = user();
     let holdNext = false;
     const held: typeof fetch = async (input, init) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const url = urlOf(input);
       if (holdNext && /_bulk_docs/.test(url)) {
         holdNext = false;
         await new Promise((r) => setTimeout(r, 300)); // sent late, with the headers it was given
@@ -569,7 +571,7 @@ describe('B12 follow-up: a burst of refused requests counts as one failed refres
     const name = user();
     let refuse = false;
     const refusing: typeof fetch = async (input, init) => {
-      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const url = urlOf(input);
       if (refuse && url.startsWith(emu.couchUrl)) {
         return new Response(JSON.stringify({ error: 'unauthorized', reason: 'refused by the test' }), {
           status: 401,
