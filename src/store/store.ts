@@ -9,6 +9,7 @@ import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey, wellFormed
 import { WriteQueue } from './write-queue.js';
 import type { ChangeEvent, WatchSource } from '../sync/watch.js';
 import type { StoreIO } from './io.js';
+import type * as ResolveWriteModule from './resolve-write.js';
 
 export interface SetOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
@@ -341,9 +342,9 @@ export class DocumentStore {
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
     const db = await this.#ctx.db();
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
-    // Unknown revisions. On the local replica they are looked up in one request and a write goes on top of the current
-    // revision (conflicts between devices surface in replication). On the server a write or a deletion with an unknown
-    // revision meets 409 and goes through the resolver: never a blind overwrite of a newer write by another client.
+    // Unknown revisions. On the local replica they are looked up in one request (conflicts between devices surface in
+    // replication). On the server a write or a deletion with an unknown revision meets 409 and goes through the
+    // resolver: never a blind overwrite of a newer write by another client.
     if (this.#ctx.local && batch.some((b) => this.#known.rev(b.id) === undefined)) {
       await (await import('./look-up.js')).lookUp(this.#io, db, batch);
     }
@@ -351,14 +352,13 @@ export class DocumentStore {
     // A write goes blindly on top of a revision only when the app could have seen that revision when it made the write;
     // otherwise (read since, or seen only by the SDK while an earlier write of the key met a conflict) it is resolved.
     const conflicts: Promise<void>[] = [];
-    const resolve = (id: string, op: WriteOp, i: number) =>
+    const later = (id: string, i: number, work: (m: typeof ResolveWriteModule) => Promise<void>) =>
       conflicts.push(
-        import('./resolve-write.js')
-          .then(({ resolveWrite }) => resolveWrite(db, id, op, this.#io))
-          .catch((error: unknown) => {
-            results[i] = toFeatError(error, { key: id });
-          }),
+        import('./resolve-write.js').then(work).catch((error: unknown) => {
+          results[i] = toFeatError(error, { key: id });
+        }),
       );
+    const resolve = (id: string, op: WriteOp, i: number) => later(id, i, (m) => m.resolveWrite(db, id, op, this.#io));
     todo = todo.filter(({ id, op, i }) => {
       const known = this.#known.get(id);
       if (known === undefined || known.seen < op.seq) return true;
@@ -390,15 +390,7 @@ export class DocumentStore {
         if (r && !r.error && r.rev) {
           this.#stored(id, r.rev, op);
           // Sent without a revision, it landed on a deleted document (not a first revision): see checkRecreated().
-          if (docs[j]!._rev === undefined && !r.rev.startsWith('1-')) {
-            conflicts.push(
-              import('./resolve-write.js')
-                .then(({ checkRecreated }) => checkRecreated(db, id, op, r.rev!, this.#io))
-                .catch((error: unknown) => {
-                  results[i] = toFeatError(error, { key: id });
-                }),
-            );
-          }
+          if (docs[j]!._rev === undefined && !r.rev.startsWith('1-')) later(id, i, (m) => m.checkRecreated(db, id, op, r.rev!, this.#io));
         } else if (r?.status === 409 || r?.name === 'conflict') resolve(id, op, i);
         else results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
       });
