@@ -193,11 +193,11 @@ export interface RunEnv {
 
 const ALLOWED_REMOTE_FAILURES = new Set(['network']);
 const STRICT = process.env.FEAT_STRICT === '1';
-/** Bugs still open: only their signatures are tolerated (fixed ones — B2, B3, B7, B9 — fail the campaign again). */
+/** Bugs still open: only their signatures are tolerated (none today; the fixed ones fail the campaign again). */
 const OPEN = new Set<string>([]);
 const tolerate = (bug: string) => !STRICT && OPEN.has(bug);
 /** How often a known (pinned, open) bug was hit and tolerated. */
-export const knownBugHits = { B1: 0, B2: 0, B3: 0, B7: 0, B9: 0, B11: 0 };
+export const knownBugHits = { B1: 0, B2: 0, B3: 0, B7: 0, B9: 0 };
 export { tolerate };
 
 /**
@@ -456,17 +456,6 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
         // Known bug B7 (bugs.test.ts): setParts()/removeParts() of one client may apply out of order, so an earlier
         // call of that client replaces a later one. Tolerated (and counted) when every acknowledged write that should
         // have superseded the final value came from the same client as it.
-        // Open bug B11 (not minimized yet; docs/reliability.md): remote mode, a later acknowledged write of another
-        // client lost to an earlier acknowledged write stamped ≤ 50 ms before it (2 sequences in ~1,100). Tolerated (and
-        // counted) only there and only within that window.
-        const origin = mine.find((w) => w.tag === final && w.state === 'acked');
-        if (tolerate('B11') && config === 'remote' && origin) {
-          const later = strongAcked.filter((a) => a.lo > origin.hi);
-          if (later.length > 0 && later.every((a) => a.client !== origin.client && a.lo - origin.hi <= 50)) {
-            knownBugHits.B11++;
-            continue;
-          }
-        }
         const source = mine.find((w) => w.tag === final);
         if (tolerate('B7') && source && id.startsWith(`${PART_KEY}:`)) {
           const later = strongAcked.filter((a) => a.lo > source.hi);
