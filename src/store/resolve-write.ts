@@ -24,9 +24,10 @@ async function readLatest(io: StoreIO, db: Db, id: string): Promise<StoredDoc | 
   }
 }
 
+/** The resolved write is the app's own value (or deletion), not a merge. */
+const isAppsOwn = (next: WriteOp, op: WriteOp): boolean => next.deleted === op.deleted && (op.deleted || sameJson(next.value, op.value));
 /** A resolved write made of the app's own value is seen by the app; a merge (or a kept deletion) is not. */
-const seenOf = (next: WriteOp, op: WriteOp): number =>
-  next.deleted === op.deleted && (op.deleted || sameJson(next.value, op.value)) ? 0 : Infinity;
+const seenOf = (next: WriteOp, op: WriteOp): number => (isAppsOwn(next, op) ? 0 : Infinity);
 
 /**
  * Lets the resolver decide between this client's write and the version `raw` it did not see. Returns the outcome as
@@ -129,7 +130,7 @@ export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: strin
     if (!deletion?.deleted || deletion.updatedAt <= op.at || deletion.updatedAt > Date.now()) return;
     // Here "the remote version" is the deletion the write went over: keeping it means deleting again.
     const { next } = await decide(db, id, op, parent, io);
-    if (!next.deleted && sameJson(next.value, op.value)) return;
+    if (isAppsOwn(next, op)) return;
     try {
       const r = await db.put(encode(id, next, rev, await io.chunkIfLarge(db, id, next)));
       io.stored(id, r.rev, next, seenOf(next, op));
