@@ -81,21 +81,22 @@ export class DocumentStore {
   #inline: number;
 
   /** What the modules loaded on demand (parts, conflict resolution) use of the store. */
-  #io: StoreIO = {
-    ctx: undefined as unknown as StoreContext, // set in the constructor
-    db: () => this.#ctx.db(),
-    allDocs: (db, options, key) => this.#allDocs(db, options, key),
-    read: (db, id, seen) => this.#read(db, id, seen),
-    valueOf: (db, doc) => this.valueOf(db, doc),
-    chunkIfLarge: (db, id, op) => this.chunkIfLarge(db, id, op),
-    stored: (id, rev, op, seen) => this.#stored(id, rev, op, seen),
-    queue: () => this.#queue,
-    known: () => this.#known,
-    hashOf,
-  };
+  #io: StoreIO;
 
   constructor(ctx: StoreContext) {
-    this.#ctx = this.#io.ctx = ctx;
+    this.#ctx = ctx;
+    this.#io = {
+      ctx,
+      db: () => ctx.db(),
+      allDocs: (db, options, key) => this.#allDocs(db, options, key),
+      read: (db, id, seen) => this.#read(db, id, seen),
+      valueOf: (db, doc) => this.valueOf(db, doc),
+      chunkIfLarge: (db, id, op) => this.chunkIfLarge(db, id, op),
+      stored: (id, rev, op, seen) => this.#stored(id, rev, op, seen),
+      queue: () => this.#queue,
+      known: () => this.#known,
+      hashOf,
+    };
     this.#inline = inlineLimit(ctx.maxDocumentBytes, ctx.maxRequestBytes);
     this.#known = new RevCache(ctx.revCacheSize);
     this.#queue = new WriteQueue<WriteOp>((batch) => this.#writeBatch(batch), {
@@ -348,7 +349,7 @@ export class DocumentStore {
     if (this.#ctx.local && batch.some((b) => this.#known.rev(b.id) === undefined)) {
       await (await import('./look-up.js')).lookUp(this.#io, db, batch);
     }
-    let todo = batch.map((b, i) => ({ ...b, i, chunks: undefined as string[] | undefined }));
+    let todo = batch.map((b, i) => ({ ...b, i, rev: undefined as string | undefined, chunks: undefined as string[] | undefined }));
     // A write goes blindly on top of a revision only when the app could have seen that revision when it made the write;
     // otherwise (read since, or seen only by the SDK while an earlier write of the key met a conflict) it is resolved.
     const conflicts: Promise<void>[] = [];
@@ -359,10 +360,11 @@ export class DocumentStore {
         }),
       );
     const resolve = (id: string, op: WriteOp, i: number) => later(id, i, (m) => m.resolveWrite(db, id, op, this.#io));
-    todo = todo.filter(({ id, op, i }) => {
-      const known = this.#known.get(id);
-      if (known === undefined || known.seen < op.seq) return true;
-      resolve(id, op, i);
+    todo = todo.filter((item) => {
+      const known = this.#known.get(item.id);
+      item.rev = known?.rev;
+      if (known === undefined || known.seen < item.op.seq) return true;
+      resolve(item.id, item.op, item.i);
       return false;
     });
     // Values too big for one document: their chunks are stored first, the manifest goes in this batch.
@@ -376,7 +378,7 @@ export class DocumentStore {
     }
     todo = todo.filter((item) => results[item.i] === undefined);
     if (todo.length > 0) {
-      const docs = todo.map(({ id, op, chunks }) => encode(id, op, this.#known.rev(id), chunks));
+      const docs = todo.map(({ id, op, rev, chunks }) => encode(id, op, rev, chunks));
       let written: BulkResult[];
       try {
         written = await db.bulkDocs(docs);
