@@ -1,7 +1,10 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
 
-const src = (path: string) => fileURLToPath(new URL(`./src/${path}`, import.meta.url));
+const here = (path: string) => fileURLToPath(new URL(`./${path}`, import.meta.url));
+const src = (path: string) => here(`src/${path}`);
+/** `FEAT_BACKEND=real`: every test that starts "the emulator" gets Apache CouchDB 3.4 behind nginx instead (issue #22). */
+const real = process.env.FEAT_BACKEND === 'real';
 
 export default defineConfig({
   resolve: {
@@ -9,15 +12,17 @@ export default defineConfig({
     alias: [
       { find: /^@feat\/sdk\/redux$/, replacement: src('redux/index.ts') },
       { find: /^@feat\/sdk\/api$/, replacement: src('api/index.ts') },
-      { find: /^@feat\/sdk\/emulator$/, replacement: src('emulator/index.ts') },
+      { find: /^@feat\/sdk\/emulator$/, replacement: real ? here('test/support/real-emulator.ts') : src('emulator/index.ts') },
       { find: /^@feat\/sdk$/, replacement: src('index.ts') },
     ],
   },
   test: {
     include: ['test/**/*.test.ts'],
-    testTimeout: 30_000,
-    hookTimeout: 30_000,
+    testTimeout: real ? 60_000 : 30_000,
+    hookTimeout: real ? 60_000 : 30_000,
     pool: 'forks',
-    typecheck: { enabled: true, include: ['test/**/*.test-d.ts'] },
+    // One CouchDB and one proxy secret for every stack: files take turns on the real server.
+    fileParallelism: !real,
+    typecheck: { enabled: !real, include: ['test/**/*.test-d.ts'] },
   },
 });
