@@ -16,7 +16,7 @@ async function readLatest(io: StoreIO, db: Db, id: string): Promise<StoredDoc | 
   if (!row?.value?.deleted || row.error) return undefined;
   try {
     const tombstone = await db.get(id, { rev: row.value.rev });
-    io.known().learn(id, row.value.rev, Infinity);
+    io.known().learn(id, row.value.rev, Infinity, undefined, true);
     return tombstone;
   } catch (error) {
     if ((error as { status?: number }).status === 404) return undefined;
@@ -83,6 +83,7 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
       // Deleted on both sides: nothing to resolve, but the later deletion's time is kept (a tombstone on top), so that
       // a concurrent write made between the two does not win over it later.
       if (decode(raw).updatedAt >= op.at) return;
+      if (!io.ctx.local) return extendTombstone(db, id, op, raw._rev!, io);
     } else if (!raw?._rev || !io.ctx.isOwn(id, raw._rev) || unseenMerge) {
       const decision = await decide(db, id, op, raw, io);
       if (decision.keepsRemote) return;
@@ -90,8 +91,11 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
     }
     try {
       const chunks = await io.chunkIfLarge(db, id, next);
-      // On top of the current version, a deletion included (so that its history, and its time, is kept).
-      const r = await db.put(encode(id, next, raw?._rev, chunks));
+      // On top of the current version, a deletion included (so that its history, and its time, is kept). CouchDB
+      // refuses a write naming a deletion's revision (409, however often it is retried): a value goes without one
+      // and CouchDB re-creates the document on top of the deletion. The local replica (PouchDB) takes either.
+      const rev = raw?._deleted && !io.ctx.local ? undefined : raw?._rev;
+      const r = await db.put(encode(id, next, rev, chunks));
       io.stored(id, r.rev, next, seenOf(next, op));
       return;
     } catch (error) {
@@ -103,6 +107,28 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
     `"${id}" kept changing on the server while its conflict was resolved (${io.ctx.conflictRetries + 1} attempts); try again`,
     { key: id },
   );
+}
+
+/**
+ * A later deletion of a key the server already has deleted: CouchDB refuses a tombstone on top of a tombstone in an
+ * ordinary write (409), so this one is added as replication adds it (`new_edits: false`, a child revision of the
+ * deletion): its time is kept, so a concurrent write made between the two deletions does not win over it later.
+ */
+async function extendTombstone(db: Db, id: string, op: WriteOp, parent: string, io: StoreIO): Promise<void> {
+  const [start, parentId] = [Number.parseInt(parent, 10), parent.slice(parent.indexOf('-') + 1)];
+  const childId = randomRevId();
+  const rev = `${start + 1}-${childId}`;
+  const doc = { ...encode(id, op, rev), _revisions: { start: start + 1, ids: [childId, parentId] } };
+  const result = await db.bulkDocs([doc], { new_edits: false });
+  const failed = result.find((r) => r.error);
+  if (failed) throw toFeatError(failed, { key: id });
+  io.stored(id, rev, op);
+}
+
+/** A revision id in CouchDB's shape (32 hex digits). */
+function randomRevId(): string {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
 }
 
 /**

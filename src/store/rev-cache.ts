@@ -9,6 +9,8 @@ export interface Known {
    * go blindly on top of it: it asks the resolver.
    */
   seen: number;
+  /** The revision is a deletion (a tombstone). CouchDB refuses a write that names it: see `revToSend`. */
+  deleted?: boolean;
 }
 
 let clock = 0;
@@ -38,10 +40,10 @@ export class RevCache {
   }
 
   /** Records a revision this client wrote (`seen` 0: the app's own value) or learned of. */
-  set(id: string, rev: string | undefined, hash?: string, seen = 0): void {
+  set(id: string, rev: string | undefined, hash?: string, seen = 0, deleted = false): void {
     this.#known.delete(id);
     if (rev === undefined) return;
-    this.#known.set(id, { rev, hash, seen });
+    this.#known.set(id, deleted ? { rev, hash, seen, deleted } : { rev, hash, seen });
     if (this.#known.size > this.#max) {
       const oldest = this.#known.keys().next().value;
       if (oldest !== undefined) this.#known.delete(oldest);
@@ -52,10 +54,10 @@ export class RevCache {
    * Records a revision read from the database, seen by the app from `seen` on (`Infinity`: not by the app). For the
    * revision already known, what was known is kept and the earliest sighting counts.
    */
-  learn(id: string, rev: string, seen: number, hash?: string): void {
+  learn(id: string, rev: string, seen: number, hash?: string, deleted = false): void {
     const known = this.#known.get(id);
-    if (known?.rev === rev) this.set(id, rev, hash ?? known.hash, Math.min(known.seen, seen));
-    else this.set(id, rev, hash, seen);
+    if (known?.rev === rev) this.set(id, rev, hash ?? known.hash, Math.min(known.seen, seen), deleted);
+    else this.set(id, rev, hash, seen, deleted);
   }
 
   delete(id: string): void {

@@ -360,9 +360,20 @@ export class DocumentStore {
         }),
       );
     const resolve = (id: string, op: WriteOp, i: number) => later(id, i, (m) => m.resolveWrite(db, id, op, this.#io));
+    // On the server, a write never names a deletion's revision (CouchDB answers 409): a value goes without one (CouchDB
+    // re-creates the document on top of its deletion), a deletion of a deleted key goes through resolve-write.
+    const overTombstone = new Map<number, string>();
     todo = todo.filter((item) => {
       const known = this.#known.get(item.id);
       item.rev = known?.rev;
+      if (known?.deleted && !this.#ctx.local) {
+        if (item.op.deleted) {
+          resolve(item.id, item.op, item.i);
+          return false;
+        }
+        overTombstone.set(item.i, known.rev);
+        item.rev = undefined;
+      }
       if (known === undefined || known.seen < item.op.seq) return true;
       resolve(item.id, item.op, item.i);
       return false;
@@ -392,7 +403,12 @@ export class DocumentStore {
         if (r && !r.error && r.rev) {
           this.#stored(id, r.rev, op);
           // Sent without a revision, it landed on a deleted document (not a first revision): see checkRecreated().
-          if (docs[j]!._rev === undefined && !r.rev.startsWith('1-')) later(id, i, (m) => m.checkRecreated(db, id, op, r.rev!, this.#io));
+          // Over a deletion it knew of, the check is needed only when the write landed on another one.
+          const tombstone = overTombstone.get(i);
+          const extendsKnown = tombstone !== undefined && Number.parseInt(r.rev, 10) === Number.parseInt(tombstone, 10) + 1;
+          if (docs[j]!._rev === undefined && !r.rev.startsWith('1-') && !extendsKnown) {
+            later(id, i, (m) => m.checkRecreated(db, id, op, r.rev!, this.#io));
+          }
         } else if (r?.status === 409 || r?.name === 'conflict') resolve(id, op, i);
         else results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
       });
@@ -438,7 +454,7 @@ export class DocumentStore {
   }
 
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
-    this.#known.set(id, rev, op.deleted ? undefined : hashOf(op), seen);
+    this.#known.set(id, rev, op.deleted ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev);
   }
 }
