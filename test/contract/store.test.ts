@@ -4,6 +4,7 @@
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFeatClient, type ChangeEvent, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { recording } from '../support/recorder.js';
 
 const emu = useEmulator();
 
@@ -23,6 +24,7 @@ describe.each(modes)('store contract: $name', ({ options }) => {
       couchUrl: emu.couchUrl,
       accountsUrl: emu.accountsUrl,
       auth: emu.bearerFor(user),
+      ...recording(), // FEAT_RECORD: the differential test's recording of what the SDK sends
       ...options,
       ...extra,
     } as FeatClientOptions);

@@ -13,7 +13,7 @@
  * honoured by a real server: tests that need them are skipped on this backend by name, with the reason
  * ({@link emulatorOnly} in `./target.ts`).
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
@@ -29,7 +29,60 @@ import { BearerSigner, proxyToken, userDbName } from '../../src/emulator/tokens.
 export * from '../../src/emulator/index.js';
 
 const COUCH = process.env.COUCH_URL ?? 'http://127.0.0.1:5984';
-const ADMIN = `Basic ${Buffer.from(process.env.COUCH_ADMIN ?? 'admin:adminpass').toString('base64')}`;
+const GIVEN_ADMIN = process.env.COUCH_ADMIN ?? 'admin:adminpass';
+/**
+ * The harness's own server admin, made once with `COUCH_ADMIN`: tests that attack the server (wrong admin passwords
+ * through the proxy) lock out `admin` from loopback for minutes (CouchDB ≥ 3.4's lockout is per user and address), and
+ * the harness must still reach the configuration then.
+ */
+const HARNESS_ADMIN = `feat-harness:${createHash('sha256').update(`feat-harness\0${GIVEN_ADMIN}`).digest('hex').slice(0, 24)}`;
+const basic = (credentials: string) => `Basic ${Buffer.from(credentials).toString('base64')}`;
+
+let harnessAdmin: Promise<string> | undefined;
+/**
+ * A session cookie of the harness admin, made once (the admin is created with `COUCH_ADMIN` when missing). A cookie,
+ * because every Basic-authenticated request costs CouchDB a 600,000-round PBKDF2 (~0.7 s here).
+ */
+function adminCookie(): Promise<string> {
+  return (harnessAdmin ??= (async () => {
+    const [name, password] = HARNESS_ADMIN.split(':') as [string, string];
+    const login = async () => {
+      const r = await fetch(`${COUCH}/_session`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ name, password }),
+        signal: AbortSignal.timeout(10_000),
+      });
+      return r.ok ? (r.headers.get('set-cookie') ?? '').split(';')[0] : undefined;
+    };
+    let cookie = await login();
+    if (cookie) return cookie;
+    const made = await fetch(`${COUCH}/_node/_local/_config/admins/${name}`, {
+      method: 'PUT',
+      headers: { Authorization: basic(GIVEN_ADMIN), 'Content-Type': 'application/json' },
+      body: JSON.stringify(password),
+      signal: AbortSignal.timeout(10_000),
+    });
+    if (!made.ok) throw new Error(`Cannot create the test harness's admin with COUCH_ADMIN: HTTP ${made.status} ${await made.text()}`);
+    // CouchDB hashes the new password a moment later.
+    for (let i = 0; i < 50 && !cookie; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      cookie = await login();
+    }
+    if (!cookie) throw new Error("The test harness's admin was created but cannot log in");
+    return cookie;
+  })().catch((error: unknown) => {
+    harnessAdmin = undefined;
+    throw error;
+  }));
+}
+
+/** A request as the harness admin. */
+async function adminFetch(url: string, init: RequestInit = {}): Promise<Response> {
+  const headers = { ...(init.headers as Record<string, string>), Cookie: await adminCookie() };
+  return fetch(url, { ...init, headers, signal: AbortSignal.timeout(10_000) });
+}
+
 const here = path.dirname(fileURLToPath(import.meta.url));
 /** `../shared/tools/couchdb/realstack.mjs` beside the repository, or `FEAT_REALSTACK`. */
 export const REALSTACK = process.env.FEAT_REALSTACK ?? path.resolve(here, '../../../shared/tools/couchdb/realstack.mjs');
@@ -40,11 +93,10 @@ interface RealStack {
 }
 
 async function setCouchSecret(secret: string): Promise<void> {
-  const r = await fetch(`${COUCH}/_node/_local/_config/chttpd_auth/secret`, {
+  const r = await adminFetch(`${COUCH}/_node/_local/_config/chttpd_auth/secret`, {
     method: 'PUT',
-    headers: { Authorization: ADMIN, 'Content-Type': 'application/json' },
+    headers: { 'Content-Type': 'application/json' },
     body: JSON.stringify(secret),
-    signal: AbortSignal.timeout(10_000),
   });
   if (!r.ok) throw new Error(`Cannot set the CouchDB proxy secret: HTTP ${r.status} from ${COUCH}`);
 }
@@ -57,10 +109,25 @@ const randomSecret = () => randomBytes(16).toString('hex');
  * effect for the next request exactly as the emulator's synchronous `rotateSecret()` does.
  */
 let shared: { secret: string; applied: Promise<void> } | undefined;
-function useSecret(secret: string): void {
+function useSecret(secret: string, apply = true): void {
   if (shared?.secret === secret) return;
   const previous = shared?.applied ?? Promise.resolve();
-  shared = { secret, applied: previous.catch(() => undefined).then(() => setCouchSecret(secret)) };
+  shared = { secret, applied: apply ? previous.catch(() => undefined).then(() => setCouchSecret(secret)) : previous };
+}
+
+/** The secret CouchDB has now (another process sharing the server may have rotated it). */
+async function couchSecret(): Promise<string | undefined> {
+  const r = await adminFetch(`${COUCH}/_node/_local/_config/chttpd_auth/secret`);
+  if (r.status === 404) return undefined;
+  if (!r.ok) throw new Error(`Cannot read the CouchDB proxy secret: HTTP ${r.status} from ${COUCH}`);
+  return (await r.json()) as string;
+}
+
+/** Before issuing a token: CouchDB's current secret, so a rotation made by another test process is followed. */
+async function followSecret(): Promise<void> {
+  await shared?.applied.catch(() => undefined);
+  const now = await couchSecret();
+  if (now !== undefined && now !== shared?.secret) useSecret(now, false);
 }
 
 /** The recording front: forwards every request to nginx as it comes, streams the answer back, records it. */
@@ -98,17 +165,25 @@ function front(target: string, log: RequestLog): (req: IncomingMessage, res: Ser
 
 /** The real stack with the emulator's interface. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  await adminCookie();
+  process.env.COUCH_ADMIN = HARNESS_ADMIN; // what realstack.mjs reads when it is first loaded, below
   const { startEmulator: startRealStack } = (await import(pathToFileURL(REALSTACK).href)) as {
     startEmulator(o: { secret?: string; maxRequestBytes?: number }): Promise<RealStack>;
   };
-  useSecret(options.secret ?? shared?.secret ?? randomSecret());
+  // The secret CouchDB already has, unless the test names one: test processes sharing the server leave it alone.
+  if (options.secret !== undefined) useSecret(options.secret);
+  else if (!shared) {
+    const existing = await couchSecret();
+    useSecret(existing ?? randomSecret(), existing === undefined);
+  }
   const current = () => shared!.secret;
   const bearers = new BearerSigner(current());
   const stack = await startRealStack({ secret: current(), ...(options.maxRequestBytes === undefined ? {} : { maxRequestBytes: options.maxRequestBytes }) });
   const log = new RequestLog(undefined);
   const host = options.host ?? '127.0.0.1';
   const couch = new Listener(front(stack.couchUrl, log), host, 0);
-  const accounts = new Listener(createAccountsApp({ bearers, secret: current, log }), host, 0);
+  const accountsApp = createAccountsApp({ bearers, secret: current, log });
+  const accounts = new Listener((req, res) => void followSecret().finally(() => accountsApp(req, res)), host, 0);
   const api = new Listener(createRestApp({ bearers, fixtures: resolveFixtures(options.fixtures ?? {}), log }), host, 0);
   const listeners = [couch, accounts, api];
   for (const l of listeners) await l.listen();
@@ -140,6 +215,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     couchHeadersFor: headersFor,
     async createUser(userName) {
       const url = `${couch.url}/_users/org.couchdb.user:${encodeURIComponent(checkName(userName))}`;
+      await followSecret(); // another process sharing the server may have changed it
       const created = await fetch(url, {
         method: 'PUT',
         headers: { ...headersFor(userName), 'Content-Type': 'application/json' },
