@@ -1,6 +1,6 @@
 import type { FeatStore } from '../client.js';
 import { FeatValidationError } from '../errors.js';
-import { composeOuter, parseOuter, sliceToValue, valueToSlice, wellFormed } from './codec.js';
+import { composeOuter, escapeName, parseOuter, sliceToValue, unescapeName, valueToSlice, wellFormed } from './codec.js';
 
 /** What the engine needs of `client.store`. */
 export type PersistBackingStore = Pick<FeatStore, 'get' | 'set' | 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'watch' | 'flush'>;
@@ -34,6 +34,10 @@ interface Stored {
 
 /** Per `persist:<key>` bookkeeping. */
 interface KeyState {
+  /** The store key whose parts are the slices: `persist:<escaped name>` (see `escapeName`). */
+  doc: string;
+  /** A whole-string document left by a plain string engine may sit at the key itself (its name has no `:`). */
+  legacy: boolean;
   /**
    * The slice strings this device's redux state is derived from (what it loaded, wrote, or was rehydrated with).
    * A slice is written only when its new string differs from this. `undefined` until known.
@@ -74,7 +78,10 @@ export class PersistEngine {
     if (!st) {
       let establish!: () => void;
       const established = new Promise<void>((resolve) => (establish = resolve));
+      const name = key.slice(PERSIST_PREFIX.length);
       st = {
+        doc: PERSIST_PREFIX + escapeName(name),
+        legacy: !name.includes(':'),
         base: undefined,
         unloaded: false,
         loading: undefined,
@@ -148,7 +155,7 @@ export class PersistEngine {
       st.establish();
       const stored = await this.#readStored(key);
       const removals = [...stored.slices.keys()].map((slice) => this.#write(key, st, slice, undefined));
-      await Promise.all([...removals, this.store.removeItem(key)]);
+      await Promise.all(st.legacy ? [...removals, this.store.removeItem(key)] : removals);
     });
     st.chain = step.catch(() => undefined);
     return this.#track(step);
@@ -161,8 +168,18 @@ export class PersistEngine {
 
   /** Stored value of one slice as a slice string (`undefined`: absent). Sees this device's own pending writes. */
   async readSlice(key: string, slice: string): Promise<string | undefined> {
-    const value = await this.store.get(`${key}:${slice}`);
+    const value = await this.store.get(this.sliceId(key, slice));
     return value === undefined ? undefined : valueToSlice(value);
+  }
+
+  /** The store key whose parts hold the slices of `key`. */
+  docKey(key: string): string {
+    return this.state(key).doc;
+  }
+
+  /** The document id of one slice. */
+  sliceId(key: string, slice: string): string {
+    return `${this.state(key).doc}:${escapeName(slice)}`;
   }
 
   /** Resolves when no write of `slice` is in flight. */
@@ -237,21 +254,27 @@ export class PersistEngine {
   }
 
   /**
-   * The stored slices: the parts `persist:<key>:<slice>`, over a whole-string document `persist:<key>` left by a plain
-   * string engine (e.g. `client.store` used directly as redux-persist storage). Such a document is migrated to parts.
+   * The stored slices: the parts of `persist:<escaped name>` (a subkey with a `:` belongs to no slice of this key), over a
+   * whole-string document `persist:<name>` left by a plain string engine (e.g. `client.store` used directly as
+   * redux-persist storage). Such a document is migrated to parts.
    */
   async #readStored(key: string): Promise<Stored> {
-    const [parts, whole] = await Promise.all([this.store.getParts(key), this.store.getItem(key)]);
+    const st = this.state(key);
+    const [parts, whole] = await Promise.all([this.store.getParts(st.doc), st.legacy ? this.store.get(key) : undefined]);
     const slices = new Map<string, string>();
     const order: string[] = [];
-    const legacy = whole === null ? undefined : parseOuter(whole);
+    const legacy = typeof whole === 'string' ? parseOuter(whole) : undefined;
     for (const [slice, value] of legacy ?? []) {
       slices.set(slice, value);
       order.push(slice);
     }
+    const own = new Set<string>();
     for (const subkey of Object.keys(parts)) {
-      if (!slices.has(subkey)) order.push(subkey);
-      slices.set(subkey, valueToSlice(parts[subkey]));
+      if (subkey.includes(':')) continue;
+      const slice = unescapeName(subkey);
+      own.add(slice);
+      if (!slices.has(slice)) order.push(slice);
+      slices.set(slice, valueToSlice(parts[subkey]));
     }
     // Parts come in id order; redux-persist writes `_persist` last.
     const at = order.indexOf('_persist');
@@ -259,8 +282,8 @@ export class PersistEngine {
     if (legacy) {
       // One-time migration: the whole-string document becomes parts, then goes away.
       try {
-        const missing = [...legacy].filter(([slice]) => !Object.hasOwn(parts, slice));
-        await Promise.all(missing.map(([slice, value]) => this.store.set(`${key}:${slice}`, sliceToValue(value))));
+        const missing = [...legacy].filter(([slice]) => !own.has(slice));
+        await Promise.all(missing.map(([slice, value]) => this.store.set(this.sliceId(key, slice), sliceToValue(value))));
         await this.store.removeItem(key);
       } catch {
         // Migrated on a later load; reads merge both meanwhile.
@@ -310,7 +333,7 @@ export class PersistEngine {
 
   /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
   #write(key: string, st: KeyState, slice: string, value: string | undefined): Promise<void> {
-    const id = `${key}:${slice}`;
+    const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value));
     st.writing.set(slice, write);

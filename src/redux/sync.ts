@@ -1,6 +1,6 @@
 import { FeatValidationError } from '../errors.js';
 import type { ChangeEvent } from '../sync/watch.js';
-import { valueToSlice } from './codec.js';
+import { unescapeName, valueToSlice } from './codec.js';
 import { engineOf, PERSIST_PREFIX, type FeatPersistStorage } from './storage.js';
 
 /** redux-persist's REHYDRATE action type (`redux-persist/es/constants`), kept here so this entry has no runtime dependency. */
@@ -125,10 +125,13 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     schedule();
   };
 
-  const unwatch = engine.store.watch(storageKey, (event: ChangeEvent) => {
-    if (event.key !== storageKey || event.subkey === undefined || event.origin !== 'remote') return;
+  const docKey = engine.docKey(storageKey);
+  const unwatch = engine.store.watch(docKey, (event: ChangeEvent) => {
+    // A subkey with a `:` is a document of another (nested) key, not a slice of this one.
+    if (event.key !== docKey || event.subkey === undefined || event.subkey.includes(':') || event.origin !== 'remote') return;
     // A change without its value (not a delete): read what is stored.
-    mark(event.subkey, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
+    const slice = unescapeName(event.subkey);
+    mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
   });
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
   const unadopt = engine.onAdopt(storageKey, (slices) => {

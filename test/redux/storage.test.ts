@@ -127,6 +127,37 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
     }
   });
 
+  it('nested and ":"-containing persist keys never see or delete each other\'s slices (#15)', async () => {
+    const c = client(uniqueUser());
+    const s = createPersistStorage(c.store);
+    const P = JSON.stringify({ version: -1, rehydrated: true });
+    const nested = JSON.stringify({ token: '"t"', _persist: P });
+    await s.setItem('persist:app:auth', nested);
+    // The issue's minimal repro: the root key saw the nested key's slices.
+    expect(await s.getItem('persist:app')).toBeNull();
+    const root = JSON.stringify({ auth: JSON.stringify({ token: 't' }), 'a:b': '1', '%3A': '2', _persist: P });
+    await s.setItem('persist:app', root);
+    // `persist:app:a` (slice `b`) against the root's slice `a:b`.
+    const colon = JSON.stringify({ b: '"colon"', _persist: P });
+    await s.setItem('persist:app:a', colon);
+    await s.flush();
+    await c.sync.waitForPush({ timeout: 10_000 });
+    // A fresh engine (a reload, another device) reads each key exactly as written.
+    const fresh = createPersistStorage(c.store);
+    expect(await fresh.getItem('persist:app:auth')).toBe(nested);
+    expect(JSON.parse((await fresh.getItem('persist:app'))!)).toEqual(JSON.parse(root));
+    expect(await fresh.getItem('persist:app:a')).toBe(colon);
+    // Deleting one key (redux-persist's purge) leaves the others.
+    await fresh.removeItem('persist:app');
+    expect(await createPersistStorage(c.store).getItem('persist:app:auth')).toBe(nested);
+    expect(await createPersistStorage(c.store).getItem('persist:app:a')).toBe(colon);
+    expect(await createPersistStorage(c.store).getItem('persist:app')).toBeNull();
+    await fresh.setItem('persist:app', root);
+    await fresh.removeItem('persist:app:auth');
+    await fresh.removeItem('persist:app:a');
+    expect(JSON.parse((await createPersistStorage(c.store).getItem('persist:app'))!)).toEqual(JSON.parse(root));
+  });
+
   it('purge (removeItem) deletes every slice; plain keys use the string API', async () => {
     const c = client(uniqueUser());
     const storage = createPersistStorage(c.store);
