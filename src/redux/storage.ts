@@ -47,7 +47,7 @@ interface KeyState {
   unloaded: boolean;
   /** The one read in flight (shared by `getItem` and the first unloaded `setItem`). */
   loading: Promise<Stored> | undefined;
-  /** Serializes `setItem`/`removeItem` decisions (not the writes themselves). */
+  /** Serializes `getItem` reads and `setItem`/`removeItem` decisions, in call order (not the writes themselves). */
   chain: Promise<unknown>;
   /** Slice order as last seen, so `getItem` answers in redux-persist's own order. */
   order: string[];
@@ -99,18 +99,24 @@ export class PersistEngine {
     return st;
   }
 
-  async getItem(key: string): Promise<string | null> {
+  getItem(key: string): Promise<string | null> {
     if (!key.startsWith(PERSIST_PREFIX)) return this.store.getItem(key);
     const st = this.state(key);
-    const stored = await this.#load(key, st);
-    // Only a load answered before any write tells what redux-persist rehydrated from.
-    if (st.base === undefined && !st.unloaded) {
-      st.base = new Map(stored.slices);
-      st.order = stored.order;
-      st.establish();
-    }
-    if (stored.slices.size === 0) return null;
-    return composeOuter(stored.slices, st.order.length > 0 ? st.order : stored.order);
+    // In call order: after every setItem/removeItem called before, and after the writes they started.
+    const step = st.chain.then(async () => {
+      await Promise.allSettled([...st.writing.values()]);
+      const stored = await this.#load(key, st);
+      // Only a load answered before any write tells what redux-persist rehydrated from.
+      if (st.base === undefined && !st.unloaded) {
+        st.base = new Map(stored.slices);
+        st.order = stored.order;
+        st.establish();
+      }
+      if (stored.slices.size === 0) return null;
+      return composeOuter(stored.slices, st.order.length > 0 ? st.order : stored.order);
+    });
+    st.chain = step.catch(() => undefined);
+    return step;
   }
 
   setItem(key: string, value: string): Promise<void> {

@@ -158,6 +158,40 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
     expect(JSON.parse((await createPersistStorage(c.store).getItem('persist:app'))!)).toEqual(JSON.parse(root));
   });
 
+  it('a read sees every earlier not-awaited setItem/removeItem, in call order (#15)', async () => {
+    const s = createPersistStorage(client(uniqueUser()).store);
+    const P = JSON.stringify({ version: -1, rehydrated: true });
+    const v1 = JSON.stringify({ a: '1', _persist: P });
+    const v2 = JSON.stringify({ b: '3', a: '2', _persist: P });
+    void s.setItem('persist:root', v1);
+    const r1 = s.getItem('persist:root');
+    void s.setItem('persist:root', v2);
+    const r2 = s.getItem('persist:root');
+    void s.removeItem('persist:root');
+    const r3 = s.getItem('persist:root');
+    void s.setItem('persist:root', v1);
+    const r4 = s.getItem('persist:root');
+    expect(await Promise.all([r1, r2, r3, r4])).toEqual([v1, v2, null, v1]);
+    await s.flush();
+  });
+
+  it('pause + purge (not awaited), then a new persistStore on the same storage starts empty (#15)', async () => {
+    const user = uniqueUser();
+    const c = client(user);
+    const storage = createPersistStorage(c.store);
+    const app = await persistedApp(storage);
+    app.store.dispatch({ type: 'set', slice: 'a', text: 'purged' });
+    await app.settle();
+    app.persistor.pause();
+    void app.persistor.purge();
+    const next = await persistedApp(storage);
+    expect(next.store.getState().a).toEqual({ text: 'initial a' });
+    await next.settle();
+    await c.sync.waitForPush({ timeout: 10_000 });
+    const stored = JSON.parse((await createPersistStorage(client(user).store).getItem('persist:root')) ?? '{}') as Record<string, string>;
+    expect(stored.a).toBe(JSON.stringify({ text: 'initial a' }));
+  });
+
   it('purge (removeItem) deletes every slice; plain keys use the string API', async () => {
     const c = client(uniqueUser());
     const storage = createPersistStorage(c.store);
