@@ -1,5 +1,5 @@
 import type { FeatStore } from '../client.js';
-import { FeatValidationError } from '../errors.js';
+import { FeatError, FeatValidationError } from '../errors.js';
 import { composeOuter, escapeName, parseOuter, sliceToValue, unescapeName, valueToSlice, wellFormed } from './codec.js';
 
 /** What the engine needs of `client.store`. */
@@ -16,6 +16,24 @@ export interface FeatPersistStorage {
   /** Resolves when every write the engine started so far is durable (local replica, or server in remote mode). */
   flush(): Promise<void>;
 }
+
+/** Options of {@link createPersistStorage}. */
+export interface PersistStorageOptions {
+  /**
+   * redux-persist's `timeout` for the keys persisted through this storage: the same number as `persistConfig.timeout`
+   * (`0` when the timeout is disabled). The read that rehydrates a key is given up {@link TIMEOUT_MARGIN_MS} before
+   * redux-persist would give up: `getItem` rejects with `timeout`, redux-persist starts from the initial state, and the
+   * engine knows that state was not derived from storage, so it never writes it over the stored slices.
+   * @default 5000 (redux-persist's default)
+   */
+  timeout?: number;
+}
+
+/** @see PersistStorageOptions.timeout */
+export const DEFAULT_REHYDRATE_TIMEOUT_MS = 5000;
+
+/** The engine gives up the rehydrating read this long before redux-persist's own timer (registered just before) fires. */
+export const TIMEOUT_MARGIN_MS = 5;
 
 /** Only the engine's prefix is stored slice by slice; other keys use the store's plain string API. */
 export const PERSIST_PREFIX = 'persist:';
@@ -69,8 +87,12 @@ export class PersistEngine {
   #keys = new Map<string, KeyState>();
   #pending = new Set<Promise<unknown>>();
 
-  constructor(store: PersistBackingStore) {
+  /** redux-persist's timeout in ms (`0`: none). */
+  readonly timeout: number;
+
+  constructor(store: PersistBackingStore, timeout: number) {
     this.store = store;
+    this.timeout = timeout;
   }
 
   state(key: string): KeyState {
@@ -102,11 +124,13 @@ export class PersistEngine {
   getItem(key: string): Promise<string | null> {
     if (!key.startsWith(PERSIST_PREFIX)) return this.store.getItem(key);
     const st = this.state(key);
+    // A read before anything is known of the key is redux-persist's rehydrate: bounded by its timeout (see below).
+    const rehydrating = this.timeout > 0 && st.base === undefined && !st.unloaded;
     // In call order: after every setItem/removeItem called before, and after the writes they started.
     const step = st.chain.then(async () => {
       await Promise.allSettled([...st.writing.values()]);
       const stored = await this.#load(key, st);
-      // Only a load answered before any write tells what redux-persist rehydrated from.
+      // Only a load answered in time, before any write, tells what redux-persist rehydrated from.
       if (st.base === undefined && !st.unloaded) {
         st.base = new Map(stored.slices);
         st.order = stored.order;
@@ -116,7 +140,47 @@ export class PersistEngine {
       return composeOuter(stored.slices, st.order.length > 0 ? st.order : stored.order);
     });
     st.chain = step.catch(() => undefined);
-    return step;
+    return rehydrating ? this.#bounded(key, st, step) : step;
+  }
+
+  /**
+   * redux-persist starts its timeout timer right before it calls `getItem`, and ignores an answer that comes after the
+   * timer fired: its state is then the initial state, and writing it would clobber the stored one. This timer is shorter
+   * and started after, so it always fires first: when the answer comes before it, redux-persist uses the answer (the
+   * rest of its rehydrate runs in microtasks, before any timer); otherwise `getItem` rejects, redux-persist rehydrates
+   * with that error, and the key is marked unloaded (never clobber: see `#apply`).
+   */
+  #bounded(key: string, st: KeyState, step: Promise<string | null>): Promise<string | null> {
+    return new Promise((resolve, reject) => {
+      let late = false;
+      const giveUp = () => {
+        late = true;
+        st.unloaded = true;
+        reject(
+          new FeatError(
+            'timeout',
+            `Reading "${key}" took longer than the rehydrate timeout (${this.timeout} ms): redux-persist starts from the initial state; ` +
+              'the stored state is kept, and syncPersistedState applies it when it arrives. Give createPersistStorage the same "timeout" as persistConfig.',
+            { key },
+          ),
+        );
+      };
+      const wait = this.timeout - TIMEOUT_MARGIN_MS;
+      const timer = wait > 0 ? setTimeout(giveUp, wait) : undefined;
+      if (timer === undefined) giveUp();
+      step.then(
+        (value) => {
+          if (late) return;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (late) return;
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   setItem(key: string, value: string): Promise<void> {
@@ -380,13 +444,21 @@ function asStore(value: unknown): PersistBackingStore | undefined {
  * const reducer = persistReducer({ key: 'root', storage }, rootReducer);
  * ```
  */
-export function createPersistStorage(store: PersistBackingStore | { readonly store: PersistBackingStore }): FeatPersistStorage {
+export function createPersistStorage(
+  store: PersistBackingStore | { readonly store: PersistBackingStore },
+  options: PersistStorageOptions = {},
+): FeatPersistStorage {
   if (typeof store !== 'object' || store === null) throw new TypeError('createPersistStorage() takes client.store (or the client)');
   const backing = asStore(store) ?? asStore((store as { store?: unknown }).store);
   if (!backing) {
     throw new FeatValidationError('invalid_argument', 'createPersistStorage() takes client.store (or the client): an object with get/set/getParts/watch/flush…');
   }
-  const engine = new PersistEngine(backing);
+  if (typeof options !== 'object' || options === null) throw new TypeError('createPersistStorage() takes an options object');
+  const { timeout = DEFAULT_REHYDRATE_TIMEOUT_MS } = options;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
+    throw new FeatValidationError('invalid_argument', 'createPersistStorage(): "timeout" must be persistConfig.timeout: a number of milliseconds ≥ 0 (0: none)');
+  }
+  const engine = new PersistEngine(backing, timeout);
   const storage: FeatPersistStorage = {
     getItem: (key) => (typeof key === 'string' ? engine.getItem(key) : Promise.reject(badKey(key))),
     setItem: (key, value) => (typeof key === 'string' ? engine.setItem(key, value) : Promise.reject(badKey(key))),

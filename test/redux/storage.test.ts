@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFeatError, type FeatClient } from '@feat/sdk';
 import { startEmulator } from '@feat/sdk/emulator';
 import { createPersistStorage } from '@feat/sdk/redux';
-import { makeClient, modes, persistedApp, sleep, spyStore, uniqueUser, type Emulator } from './helpers.js';
+import { makeClient, modes, persistedApp, sleep, spyStore, uniqueUser, waitFor, wideReducer, type Emulator } from './helpers.js';
 
 let emu: Emulator;
 beforeAll(async () => {
@@ -192,6 +192,32 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
     expect(stored.a).toBe(JSON.stringify({ text: 'initial a' }));
   });
 
+  it('a device whose rehydrate timed out never overwrites the stored state: 50 slices, timeout 1 (#15)', async () => {
+    const user = uniqueUser();
+    const first = client(user);
+    const a = await persistedApp(createPersistStorage(first.store), {}, wideReducer(50));
+    a.store.dispatch({ type: 'fill', text: 'A' });
+    await a.settle();
+    await first.sync.waitForPush({ timeout: 10_000 });
+
+    const other = client(user);
+    await other.ready();
+    const spy = spyStore(other.store);
+    const c = await persistedApp(createPersistStorage(spy.store, { timeout: 1 }), { timeout: 1 }, wideReducer(50));
+    expect(c.store.getState().s7).toBe('initial 7'); // redux-persist gave up: the initial state
+    // The stored state arrives after redux-persist gave up, before its first write.
+    await waitFor(() => spy.reads.done > 0);
+    await c.settle();
+    await other.sync.waitForPush({ timeout: 10_000 });
+    expect(spy.writes).toEqual([]);
+    const read = JSON.parse((await createPersistStorage(client(user).store).getItem('persist:root')) ?? '{}') as Record<string, string>;
+    for (let i = 0; i < 50; i++) expect(read[`s${i}`]).toBe(JSON.stringify(`A ${i}`));
+    // What the device changes from then on is written.
+    c.store.dispatch({ type: 'fill', text: 'C' });
+    await c.settle();
+    expect(spy.writes).toHaveLength(50);
+  });
+
   it('purge (removeItem) deletes every slice; plain keys use the string API', async () => {
     const c = client(uniqueUser());
     const storage = createPersistStorage(c.store);
@@ -275,6 +301,10 @@ describe('persist storage: details', () => {
     expect(() => createPersistStorage({} as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     // The client itself is accepted too.
     expect(typeof createPersistStorage(c).getItem).toBe('function');
+    for (const timeout of [-1, Number.NaN, '10', Infinity]) {
+      expect(() => createPersistStorage(c.store, { timeout } as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    }
+    expect(() => createPersistStorage(c.store, null as never)).toThrow(TypeError);
     const storage = createPersistStorage(c.store);
     const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isFeatError(e) ? e.code : String(e)));
     expect(await code(storage.setItem('persist:root', 42 as never))).toBe('invalid_value');

@@ -29,7 +29,7 @@ describe.each(modes)('syncPersistedState: $name', ({ options }) => {
     clients.push(client);
     await client.ready();
     const spy = spyStore(client.store, extra.readDelayMs === undefined ? {} : { readDelayMs: extra.readDelayMs });
-    const storage = createPersistStorage(spy.store);
+    const storage = createPersistStorage(spy.store, extra.timeout === undefined ? {} : { timeout: extra.timeout });
     const app = await persistedApp(storage, extra.timeout === undefined ? {} : { timeout: extra.timeout });
     const rehydrates: FeatRehydrateAction[] = [];
     const store = {
@@ -164,12 +164,17 @@ describe('syncPersistedState: arguments', () => {
       { payload: 'some' },
       { persistConfig: { key: 'root', storage, deserialize: false } },
       { persistConfig: { key: 'root', storage, keyPrefix: 'mine:' } },
+      // redux-persist's timeout must be the storage's (default 5000 both).
+      { persistConfig: { key: 'root', storage, timeout: 1 } },
+      { persistConfig: { key: 'root', storage, timeout: 0 } },
+      { persistConfig: { key: 'root', storage: createPersistStorage(client.store, { timeout: 1 }) } },
     ]) {
       expect(bad(o)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     }
     const stop = syncPersistedState({ store, persistConfig });
     stop();
     stop();
+    syncPersistedState({ store, persistConfig: { key: 'root', storage: createPersistStorage(client.store, { timeout: 0 }), timeout: null } })();
     await client.close();
   });
 });
