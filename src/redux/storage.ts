@@ -61,7 +61,10 @@ interface KeyState {
    * A slice is written only when its new string differs from this. `undefined` until known.
    */
   base: Base | undefined;
-  /** `setItem` was called before any `getItem` had been answered: redux-persist did not rehydrate from storage. */
+  /**
+   * `setItem` was called before any `getItem` had been answered (redux-persist did not rehydrate from storage), or the
+   * rehydrating read timed out, or `removeItem` was called first: a later answer is not what the redux state derives from.
+   */
   unloaded: boolean;
   /** The one read in flight (shared by `getItem` and the first unloaded `setItem`). */
   loading: Promise<Stored> | undefined;
@@ -218,6 +221,8 @@ export class PersistEngine {
   removeItem(key: string): Promise<void> {
     if (!key.startsWith(PERSIST_PREFIX)) return this.#track(this.store.removeItem(key));
     const st = this.state(key);
+    // What is stored is known from here on (nothing): a later read is not a rehydrate to bound, nor a base to take.
+    if (st.base === undefined) st.unloaded = true;
     const step = st.chain.then(async () => {
       st.base = new Map();
       st.unloaded = false;

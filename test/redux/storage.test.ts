@@ -218,6 +218,42 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
     expect(spy.writes).toHaveLength(50);
   });
 
+  it('never clobber vs reset: setItem on a fresh storage keeps stored slices; removeItem then setItem resets (#15)', async () => {
+    const user = uniqueUser();
+    const c = client(user);
+    const P = JSON.stringify({ version: -1, rehydrated: true });
+    const old = JSON.stringify({ a: '"old a"', b: '"old b"', _persist: P });
+    await createPersistStorage(c.store).setItem('persist:root', old); // nothing stored yet: written
+    const reset = JSON.stringify({ a: '"new a"', _persist: P });
+    // The rule: a setItem before anything was read is a device's initial state; the slices already stored are kept.
+    const plain = createPersistStorage(c.store);
+    await plain.setItem('persist:root', reset);
+    expect(JSON.parse((await plain.getItem('persist:root'))!)).toEqual(JSON.parse(old));
+    // The reset path: removeItem, then setItem (in call order; awaiting is not needed), whatever the timeout.
+    for (const timeout of [5000, 1]) {
+      const purged = createPersistStorage(c.store, { timeout });
+      void purged.removeItem('persist:root');
+      expect(await purged.getItem('persist:root')).toBeNull();
+      await purged.setItem('persist:root', old);
+      await purged.flush();
+      const storage = createPersistStorage(c.store, { timeout });
+      void storage.removeItem('persist:root');
+      void storage.setItem('persist:root', reset);
+      expect(await storage.getItem('persist:root')).toBe(reset);
+      await storage.flush();
+      void storage.setItem('persist:root', old);
+      await storage.flush();
+    }
+    await c.sync.waitForPush({ timeout: 10_000 });
+    expect(await createPersistStorage(client(user).store).getItem('persist:root')).toBe(old);
+    const last = createPersistStorage(c.store);
+    void last.removeItem('persist:root');
+    void last.setItem('persist:root', reset);
+    await last.flush();
+    await c.sync.waitForPush({ timeout: 10_000 });
+    expect(await createPersistStorage(client(user).store).getItem('persist:root')).toBe(reset);
+  });
+
   it('purge (removeItem) deletes every slice; plain keys use the string API', async () => {
     const c = client(uniqueUser());
     const storage = createPersistStorage(c.store);
