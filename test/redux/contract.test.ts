@@ -13,6 +13,7 @@ import {
   makeClient,
   modes,
   persistedApp,
+  persistWideState,
   rootReducer,
   spyStore,
   uniqueUser,
@@ -97,6 +98,8 @@ describe.each(matrix)('contract: $mode, $server server', ({ options, timeout }) 
       spaced: '{ "a": 1.0 }',
       notJson: 'base64:AAAA',
       proto: '{"__proto__":{"x":1}}',
+      wrapperLookalike: '{"$featPersistRaw":"x"}',
+      string: '"just a string"',
       unicode: JSON.stringify('héllo 👋 "quoted" \u2028'),
       'a:b%3A': '"colon and percent"',
       '10': '10',
@@ -106,7 +109,10 @@ describe.each(matrix)('contract: $mode, $server server', ({ options, timeout }) 
     await s.setItem('persist:exact', serialized);
     expect(await s.getItem('persist:exact')).toBe(serialized);
     await s.flush();
+    // Another device gets the same slice strings (in the parts' order); documents are the slices' JSON values.
     expect(JSON.parse((await elsewhere(c, user, 'persist:exact'))!)).toEqual(slices);
+    expect(await c.store.get('persist:exact:canonical')).toEqual({ a: [1, 2, { b: null }] });
+    expect(await c.store.get('persist:exact:a%3Ab%253A')).toBe('colon and percent');
   });
 
   it('nested and ":" keys are isolated: nested persistReducers reload, and purging one keeps the other', async () => {
@@ -168,12 +174,7 @@ describe.each(matrix)('contract: $mode, $server server', ({ options, timeout }) 
 
   it('timeout: a device whose rehydrate timed out never overwrites the stored state, and catches up', async () => {
     const user = uniqueUser();
-    const first = client(user);
-    const a = await persistedApp(createPersistStorage(first.store), {}, wideReducer(20));
-    a.store.dispatch({ type: 'fill', text: 'A' });
-    await a.settle();
-    await first.sync.waitForPush({ timeout: 15_000 });
-
+    await persistWideState(client(user), 20);
     const late = client(user);
     await late.ready();
     const spy = spyStore(late.store);

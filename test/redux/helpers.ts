@@ -131,6 +131,14 @@ export async function persistedApp<S extends object = AppState>(
   return { store, persistor, persistConfig, settle };
 }
 
+/** A device persists `wideReducer(width)` filled with `'A <i>'`; resolves once that is on the server. */
+export async function persistWideState(client: FeatClient, width: number): Promise<void> {
+  const app = await persistedApp(createPersistStorage(client.store), {}, wideReducer(width));
+  app.store.dispatch({ type: 'fill', text: 'A' });
+  await app.settle();
+  await client.sync.waitForPush({ timeout: 15_000 });
+}
+
 export { createPersistStorage };
 
 export function waitFor(predicate: () => boolean | Promise<boolean>, timeout = 10_000): Promise<void> {

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFeatError, type FeatClient } from '@feat/sdk';
 import { startEmulator } from '@feat/sdk/emulator';
 import { createPersistStorage } from '@feat/sdk/redux';
-import { makeClient, modes, persistedApp, sleep, spyStore, uniqueUser, waitFor, wideReducer, type Emulator } from './helpers.js';
+import { makeClient, modes, persistedApp, persistWideState, sleep, spyStore, uniqueUser, waitFor, wideReducer, type Emulator } from './helpers.js';
 
 let emu: Emulator;
 beforeAll(async () => {
@@ -158,48 +158,9 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
     expect(JSON.parse((await createPersistStorage(c.store).getItem('persist:app'))!)).toEqual(JSON.parse(root));
   });
 
-  it('a read sees every earlier not-awaited setItem/removeItem, in call order (#15)', async () => {
-    const s = createPersistStorage(client(uniqueUser()).store);
-    const P = JSON.stringify({ version: -1, rehydrated: true });
-    const v1 = JSON.stringify({ a: '1', _persist: P });
-    const v2 = JSON.stringify({ b: '3', a: '2', _persist: P });
-    void s.setItem('persist:root', v1);
-    const r1 = s.getItem('persist:root');
-    void s.setItem('persist:root', v2);
-    const r2 = s.getItem('persist:root');
-    void s.removeItem('persist:root');
-    const r3 = s.getItem('persist:root');
-    void s.setItem('persist:root', v1);
-    const r4 = s.getItem('persist:root');
-    expect(await Promise.all([r1, r2, r3, r4])).toEqual([v1, v2, null, v1]);
-    await s.flush();
-  });
-
-  it('pause + purge (not awaited), then a new persistStore on the same storage starts empty (#15)', async () => {
-    const user = uniqueUser();
-    const c = client(user);
-    const storage = createPersistStorage(c.store);
-    const app = await persistedApp(storage);
-    app.store.dispatch({ type: 'set', slice: 'a', text: 'purged' });
-    await app.settle();
-    app.persistor.pause();
-    void app.persistor.purge();
-    const next = await persistedApp(storage);
-    expect(next.store.getState().a).toEqual({ text: 'initial a' });
-    await next.settle();
-    await c.sync.waitForPush({ timeout: 10_000 });
-    const stored = JSON.parse((await createPersistStorage(client(user).store).getItem('persist:root')) ?? '{}') as Record<string, string>;
-    expect(stored.a).toBe(JSON.stringify({ text: 'initial a' }));
-  });
-
   it('a device whose rehydrate timed out never overwrites the stored state: 50 slices, timeout 1 (#15)', async () => {
     const user = uniqueUser();
-    const first = client(user);
-    const a = await persistedApp(createPersistStorage(first.store), {}, wideReducer(50));
-    a.store.dispatch({ type: 'fill', text: 'A' });
-    await a.settle();
-    await first.sync.waitForPush({ timeout: 10_000 });
-
+    await persistWideState(client(user), 50);
     const other = client(user);
     await other.ready();
     const spy = spyStore(other.store);
@@ -281,28 +242,6 @@ describe('persist storage: details', () => {
     clients.push(c);
     return c;
   };
-
-  it('round-trips slice strings exactly, whatever the serializer produced', async () => {
-    const c = client(uniqueUser());
-    const storage = createPersistStorage(c.store);
-    const slices = {
-      canonical: '{"a":[1,2,{"b":null}]}',
-      spaced: '{ "a": 1.0 }',
-      notJson: 'base64:AAAA',
-      proto: '{"__proto__":{"x":1}}',
-      wrapperLookalike: '{"$featPersistRaw":"x"}',
-      string: '"just a string"',
-      '10': '10',
-    };
-    const serialized = JSON.stringify(slices);
-    await storage.setItem('persist:raw', serialized);
-    await storage.flush();
-    expect(await storage.getItem('persist:raw')).toBe(serialized);
-    // Another engine (another device) gets the same slice strings; their order is the parts' order.
-    const fresh = (await createPersistStorage(c.store).getItem('persist:raw'))!;
-    expect(JSON.parse(fresh)).toEqual(slices);
-    expect(await c.store.get('persist:raw:canonical')).toEqual({ a: [1, 2, { b: null }] });
-  });
 
   it('a slice too big for one request round-trips (the store chunks it)', async () => {
     const c = client(uniqueUser());
