@@ -63,7 +63,8 @@ interface KeyState {
   base: Base | undefined;
   /**
    * `setItem` was called before any `getItem` had been answered (redux-persist did not rehydrate from storage), or the
-   * rehydrating read timed out, or `removeItem` was called first: a later answer is not what the redux state derives from.
+   * rehydrating read failed or timed out, or `removeItem` was called first: a later answer is not what the redux state
+   * derives from.
    */
   unloaded: boolean;
   /** The one read in flight (shared by `getItem` and the first unloaded `setItem`). */
@@ -132,7 +133,14 @@ export class PersistEngine {
     // In call order: after every setItem/removeItem called before, and after the writes they started.
     const step = st.chain.then(async () => {
       await Promise.allSettled([...st.writing.values()]);
-      const stored = await this.#load(key, st);
+      let stored: Stored;
+      try {
+        stored = await this.#load(key, st);
+      } catch (error) {
+        // redux-persist rehydrates from nothing after a failed read: a later answer is not what its state derives from.
+        if (st.base === undefined) st.unloaded = true;
+        throw error;
+      }
       // Only a load answered in time, before any write, tells what redux-persist rehydrated from.
       if (st.base === undefined && !st.unloaded) {
         st.base = new Map(stored.slices);

@@ -1,7 +1,7 @@
 /** Shared setup of the redux tests: emulator clients, a spying store, a small persisted redux app. */
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
 import { persistReducer, persistStore, type PersistConfig, type Persistor } from 'redux-persist';
-import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatStore } from '@feat/sdk';
+import { createFeatClient, FeatError, type FeatClient, type FeatClientOptions, type FeatStore } from '@feat/sdk';
 import { createPersistStorage, type FeatPersistStorage } from '@feat/sdk/redux';
 import type { startEmulator } from '@feat/sdk/emulator';
 
@@ -27,11 +27,11 @@ export function makeClient(emu: Emulator, user: string, options: Partial<FeatCli
 
 /**
  * Wraps `client.store`, recording every write (`set`/`remove`/`setItem`/`setParts`…) by key and counting the `getParts`
- * reads that answered; `getParts` may be slowed.
+ * reads that answered; `getParts` may be slowed, and its first `failReads` calls fail with `network`.
  */
-export function spyStore(store: FeatStore, opts: { readDelayMs?: number } = {}) {
+export function spyStore(store: FeatStore, opts: { readDelayMs?: number; failReads?: number } = {}) {
   const writes: string[] = [];
-  const reads = { done: 0 };
+  const reads = { done: 0, failed: 0 };
   const delay = <T>(p: () => Promise<T>) =>
     opts.readDelayMs ? new Promise<void>((r) => setTimeout(r, opts.readDelayMs)).then(p) : p();
   const spy: FeatStore = {
@@ -54,7 +54,9 @@ export function spyStore(store: FeatStore, opts: { readDelayMs?: number } = {}) 
       return store.removeItem(key);
     },
     getParts: (key) =>
-      delay(() => store.getParts(key)).then((parts) => {
+      delay(() =>
+        reads.failed < (opts.failReads ?? 0) ? Promise.reject(new FeatError('network', `${++reads.failed}: a failing read`)) : store.getParts(key),
+      ).then((parts) => {
         reads.done++;
         return parts;
       }),

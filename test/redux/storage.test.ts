@@ -179,6 +179,22 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
     expect(spy.writes).toHaveLength(50);
   });
 
+  it('after a failed rehydrate read, a later answer never makes the initial state overwrite the stored one (#15)', async () => {
+    const user = uniqueUser();
+    await persistWideState(client(user), 5);
+    const other = client(user);
+    await other.ready();
+    const spy = spyStore(other.store, { failReads: 1 });
+    const storage = createPersistStorage(spy.store);
+    // A throttled first write (6 keys × 300 ms): the app's read below answers before it.
+    const c = await persistedApp(storage, { throttle: 300 }, wideReducer(5));
+    expect(c.store.getState().s1).toBe('initial 1'); // redux-persist rehydrated with the read's error
+    // The app reads the key itself before redux-persist's first write: the answer is not what the state derives from.
+    expect(JSON.parse((await storage.getItem('persist:root'))!)).toMatchObject({ s1: JSON.stringify('A 1') });
+    await c.settle();
+    expect(spy.writes).toEqual([]);
+  });
+
   it('never clobber vs reset: setItem on a fresh storage keeps stored slices; removeItem then setItem resets (#15)', async () => {
     const user = uniqueUser();
     const c = client(user);
