@@ -13,7 +13,7 @@
  *
  * No runtime dependency on redux or redux-persist: the types are structural.
  */
-export { createPersistStorage, type FeatPersistStorage, type PersistBackingStore } from './storage.js';
+export { createPersistStorage, type FeatPersistStorage, type PersistBackingStore, type PersistStorageOptions } from './storage.js';
 export {
   syncPersistedState,
   REHYDRATE,

@@ -1,6 +1,6 @@
 import type { FeatStore } from '../client.js';
-import { FeatValidationError } from '../errors.js';
-import { composeOuter, parseOuter, sliceToValue, valueToSlice, wellFormed } from './codec.js';
+import { FeatError, FeatValidationError } from '../errors.js';
+import { composeOuter, escapeName, parseOuter, sliceToValue, unescapeName, valueToSlice, wellFormed } from './codec.js';
 
 /** What the engine needs of `client.store`. */
 export type PersistBackingStore = Pick<FeatStore, 'get' | 'set' | 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'watch' | 'flush'>;
@@ -16,6 +16,24 @@ export interface FeatPersistStorage {
   /** Resolves when every write the engine started so far is durable (local replica, or server in remote mode). */
   flush(): Promise<void>;
 }
+
+/** Options of {@link createPersistStorage}. */
+export interface PersistStorageOptions {
+  /**
+   * redux-persist's `timeout` for the keys persisted through this storage: the same number as `persistConfig.timeout`
+   * (`0` when the timeout is disabled). The read that rehydrates a key is given up {@link TIMEOUT_MARGIN_MS} before
+   * redux-persist would give up: `getItem` rejects with `timeout`, redux-persist starts from the initial state, and the
+   * engine knows that state was not derived from storage, so it never writes it over the stored slices.
+   * @default 5000 (redux-persist's default)
+   */
+  timeout?: number;
+}
+
+/** @see PersistStorageOptions.timeout */
+export const DEFAULT_REHYDRATE_TIMEOUT_MS = 5000;
+
+/** The engine gives up the rehydrating read this long before redux-persist's own timer (registered just before) fires. */
+export const TIMEOUT_MARGIN_MS = 5;
 
 /** Only the engine's prefix is stored slice by slice; other keys use the store's plain string API. */
 export const PERSIST_PREFIX = 'persist:';
@@ -34,16 +52,24 @@ interface Stored {
 
 /** Per `persist:<key>` bookkeeping. */
 interface KeyState {
+  /** The store key whose parts are the slices: `persist:<escaped name>` (see `escapeName`). */
+  doc: string;
+  /** A whole-string document left by a plain string engine may sit at the key itself (its name has no `:`). */
+  legacy: boolean;
   /**
    * The slice strings this device's redux state is derived from (what it loaded, wrote, or was rehydrated with).
    * A slice is written only when its new string differs from this. `undefined` until known.
    */
   base: Base | undefined;
-  /** `setItem` was called before any `getItem` had been answered: redux-persist did not rehydrate from storage. */
+  /**
+   * `setItem` was called before any `getItem` had been answered (redux-persist did not rehydrate from storage), or the
+   * rehydrating read failed or timed out, or `removeItem` was called first: a later answer is not what the redux state
+   * derives from.
+   */
   unloaded: boolean;
   /** The one read in flight (shared by `getItem` and the first unloaded `setItem`). */
   loading: Promise<Stored> | undefined;
-  /** Serializes `setItem`/`removeItem` decisions (not the writes themselves). */
+  /** Serializes `getItem` reads and `setItem`/`removeItem` decisions, in call order (not the writes themselves). */
   chain: Promise<unknown>;
   /** Slice order as last seen, so `getItem` answers in redux-persist's own order. */
   order: string[];
@@ -65,8 +91,12 @@ export class PersistEngine {
   #keys = new Map<string, KeyState>();
   #pending = new Set<Promise<unknown>>();
 
-  constructor(store: PersistBackingStore) {
+  /** redux-persist's timeout in ms (`0`: none). */
+  readonly timeout: number;
+
+  constructor(store: PersistBackingStore, timeout: number) {
     this.store = store;
+    this.timeout = timeout;
   }
 
   state(key: string): KeyState {
@@ -74,7 +104,10 @@ export class PersistEngine {
     if (!st) {
       let establish!: () => void;
       const established = new Promise<void>((resolve) => (establish = resolve));
+      const name = key.slice(PERSIST_PREFIX.length);
       st = {
+        doc: PERSIST_PREFIX + escapeName(name),
+        legacy: !name.includes(':'),
         base: undefined,
         unloaded: false,
         loading: undefined,
@@ -92,18 +125,73 @@ export class PersistEngine {
     return st;
   }
 
-  async getItem(key: string): Promise<string | null> {
+  getItem(key: string): Promise<string | null> {
     if (!key.startsWith(PERSIST_PREFIX)) return this.store.getItem(key);
     const st = this.state(key);
-    const stored = await this.#load(key, st);
-    // Only a load answered before any write tells what redux-persist rehydrated from.
-    if (st.base === undefined && !st.unloaded) {
-      st.base = new Map(stored.slices);
-      st.order = stored.order;
-      st.establish();
-    }
-    if (stored.slices.size === 0) return null;
-    return composeOuter(stored.slices, st.order.length > 0 ? st.order : stored.order);
+    // A read before anything is known of the key is redux-persist's rehydrate: bounded by its timeout (see below).
+    const rehydrating = this.timeout > 0 && st.base === undefined && !st.unloaded;
+    // In call order: after every setItem/removeItem called before, and after the writes they started.
+    const step = st.chain.then(async () => {
+      await Promise.allSettled([...st.writing.values()]);
+      let stored: Stored;
+      try {
+        stored = await this.#load(key, st);
+      } catch (error) {
+        // redux-persist rehydrates from nothing after a failed read: a later answer is not what its state derives from.
+        if (st.base === undefined) st.unloaded = true;
+        throw error;
+      }
+      // Only a load answered in time, before any write, tells what redux-persist rehydrated from.
+      if (st.base === undefined && !st.unloaded) {
+        st.base = new Map(stored.slices);
+        st.order = stored.order;
+        st.establish();
+      }
+      if (stored.slices.size === 0) return null;
+      return composeOuter(stored.slices, st.order.length > 0 ? st.order : stored.order);
+    });
+    st.chain = step.catch(() => undefined);
+    return rehydrating ? this.#bounded(key, st, step) : step;
+  }
+
+  /**
+   * redux-persist starts its timeout timer right before it calls `getItem`, and ignores an answer that comes after the
+   * timer fired: its state is then the initial state, and writing it would clobber the stored one. This timer is shorter
+   * and started after, so it always fires first: when the answer comes before it, redux-persist uses the answer (the
+   * rest of its rehydrate runs in microtasks, before any timer); otherwise `getItem` rejects, redux-persist rehydrates
+   * with that error, and the key is marked unloaded (never clobber: see `#apply`).
+   */
+  #bounded(key: string, st: KeyState, step: Promise<string | null>): Promise<string | null> {
+    return new Promise((resolve, reject) => {
+      let late = false;
+      const giveUp = () => {
+        late = true;
+        st.unloaded = true;
+        reject(
+          new FeatError(
+            'timeout',
+            `Reading "${key}" took longer than the rehydrate timeout (${this.timeout} ms): redux-persist starts from the initial state; ` +
+              'the stored state is kept, and syncPersistedState applies it when it arrives. Give createPersistStorage the same "timeout" as persistConfig.',
+            { key },
+          ),
+        );
+      };
+      const wait = this.timeout - TIMEOUT_MARGIN_MS;
+      const timer = wait > 0 ? setTimeout(giveUp, wait) : undefined;
+      if (timer === undefined) giveUp();
+      step.then(
+        (value) => {
+          if (late) return;
+          clearTimeout(timer);
+          resolve(value);
+        },
+        (error: unknown) => {
+          if (late) return;
+          clearTimeout(timer);
+          reject(error);
+        },
+      );
+    });
   }
 
   setItem(key: string, value: string): Promise<void> {
@@ -141,6 +229,8 @@ export class PersistEngine {
   removeItem(key: string): Promise<void> {
     if (!key.startsWith(PERSIST_PREFIX)) return this.#track(this.store.removeItem(key));
     const st = this.state(key);
+    // What is stored is known from here on (nothing): a later read is not a rehydrate to bound, nor a base to take.
+    if (st.base === undefined) st.unloaded = true;
     const step = st.chain.then(async () => {
       st.base = new Map();
       st.unloaded = false;
@@ -148,7 +238,7 @@ export class PersistEngine {
       st.establish();
       const stored = await this.#readStored(key);
       const removals = [...stored.slices.keys()].map((slice) => this.#write(key, st, slice, undefined));
-      await Promise.all([...removals, this.store.removeItem(key)]);
+      await Promise.all(st.legacy ? [...removals, this.store.removeItem(key)] : removals);
     });
     st.chain = step.catch(() => undefined);
     return this.#track(step);
@@ -161,8 +251,18 @@ export class PersistEngine {
 
   /** Stored value of one slice as a slice string (`undefined`: absent). Sees this device's own pending writes. */
   async readSlice(key: string, slice: string): Promise<string | undefined> {
-    const value = await this.store.get(`${key}:${slice}`);
+    const value = await this.store.get(this.sliceId(key, slice));
     return value === undefined ? undefined : valueToSlice(value);
+  }
+
+  /** The store key whose parts hold the slices of `key`. */
+  docKey(key: string): string {
+    return this.state(key).doc;
+  }
+
+  /** The document id of one slice. */
+  sliceId(key: string, slice: string): string {
+    return `${this.state(key).doc}:${escapeName(slice)}`;
   }
 
   /** Resolves when no write of `slice` is in flight. */
@@ -237,21 +337,27 @@ export class PersistEngine {
   }
 
   /**
-   * The stored slices: the parts `persist:<key>:<slice>`, over a whole-string document `persist:<key>` left by a plain
-   * string engine (e.g. `client.store` used directly as redux-persist storage). Such a document is migrated to parts.
+   * The stored slices: the parts of `persist:<escaped name>` (a subkey with a `:` belongs to no slice of this key), over a
+   * whole-string document `persist:<name>` left by a plain string engine (e.g. `client.store` used directly as
+   * redux-persist storage). Such a document is migrated to parts.
    */
   async #readStored(key: string): Promise<Stored> {
-    const [parts, whole] = await Promise.all([this.store.getParts(key), this.store.getItem(key)]);
+    const st = this.state(key);
+    const [parts, whole] = await Promise.all([this.store.getParts(st.doc), st.legacy ? this.store.get(key) : undefined]);
     const slices = new Map<string, string>();
     const order: string[] = [];
-    const legacy = whole === null ? undefined : parseOuter(whole);
+    const legacy = typeof whole === 'string' ? parseOuter(whole) : undefined;
     for (const [slice, value] of legacy ?? []) {
       slices.set(slice, value);
       order.push(slice);
     }
+    const own = new Set<string>();
     for (const subkey of Object.keys(parts)) {
-      if (!slices.has(subkey)) order.push(subkey);
-      slices.set(subkey, valueToSlice(parts[subkey]));
+      if (subkey.includes(':')) continue;
+      const slice = unescapeName(subkey);
+      own.add(slice);
+      if (!slices.has(slice)) order.push(slice);
+      slices.set(slice, valueToSlice(parts[subkey]));
     }
     // Parts come in id order; redux-persist writes `_persist` last.
     const at = order.indexOf('_persist');
@@ -259,8 +365,8 @@ export class PersistEngine {
     if (legacy) {
       // One-time migration: the whole-string document becomes parts, then goes away.
       try {
-        const missing = [...legacy].filter(([slice]) => !Object.hasOwn(parts, slice));
-        await Promise.all(missing.map(([slice, value]) => this.store.set(`${key}:${slice}`, sliceToValue(value))));
+        const missing = [...legacy].filter(([slice]) => !own.has(slice));
+        await Promise.all(missing.map(([slice, value]) => this.store.set(this.sliceId(key, slice), sliceToValue(value))));
         await this.store.removeItem(key);
       } catch {
         // Migrated on a later load; reads merge both meanwhile.
@@ -310,7 +416,7 @@ export class PersistEngine {
 
   /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
   #write(key: string, st: KeyState, slice: string, value: string | undefined): Promise<void> {
-    const id = `${key}:${slice}`;
+    const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value));
     st.writing.set(slice, write);
@@ -351,13 +457,21 @@ function asStore(value: unknown): PersistBackingStore | undefined {
  * const reducer = persistReducer({ key: 'root', storage }, rootReducer);
  * ```
  */
-export function createPersistStorage(store: PersistBackingStore | { readonly store: PersistBackingStore }): FeatPersistStorage {
+export function createPersistStorage(
+  store: PersistBackingStore | { readonly store: PersistBackingStore },
+  options: PersistStorageOptions = {},
+): FeatPersistStorage {
   if (typeof store !== 'object' || store === null) throw new TypeError('createPersistStorage() takes client.store (or the client)');
   const backing = asStore(store) ?? asStore((store as { store?: unknown }).store);
   if (!backing) {
     throw new FeatValidationError('invalid_argument', 'createPersistStorage() takes client.store (or the client): an object with get/set/getParts/watch/flush…');
   }
-  const engine = new PersistEngine(backing);
+  if (typeof options !== 'object' || options === null) throw new TypeError('createPersistStorage() takes an options object');
+  const { timeout = DEFAULT_REHYDRATE_TIMEOUT_MS } = options;
+  if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
+    throw new FeatValidationError('invalid_argument', 'createPersistStorage(): "timeout" must be persistConfig.timeout: a number of milliseconds ≥ 0 (0: none)');
+  }
+  const engine = new PersistEngine(backing, timeout);
   const storage: FeatPersistStorage = {
     getItem: (key) => (typeof key === 'string' ? engine.getItem(key) : Promise.reject(badKey(key))),
     setItem: (key, value) => (typeof key === 'string' ? engine.setItem(key, value) : Promise.reject(badKey(key))),

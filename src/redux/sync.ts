@@ -1,7 +1,7 @@
 import { FeatValidationError } from '../errors.js';
 import type { ChangeEvent } from '../sync/watch.js';
-import { valueToSlice } from './codec.js';
-import { engineOf, PERSIST_PREFIX, type FeatPersistStorage } from './storage.js';
+import { unescapeName, valueToSlice } from './codec.js';
+import { DEFAULT_REHYDRATE_TIMEOUT_MS, engineOf, PERSIST_PREFIX, type FeatPersistStorage } from './storage.js';
 
 /** redux-persist's REHYDRATE action type (`redux-persist/es/constants`), kept here so this entry has no runtime dependency. */
 export const REHYDRATE = 'persist/REHYDRATE' as const;
@@ -23,6 +23,8 @@ export interface SyncPersistConfig {
   blacklist?: readonly string[] | undefined;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- redux-persist's Transform is typed with any
   transforms?: readonly { out: (subState: any, key: any, rawState: any) => unknown }[] | undefined;
+  /** redux-persist's rehydrate timeout; must be the storage's `timeout`. @default 5000 */
+  timeout?: number | null | undefined;
   /** redux-persist's runtime option (not in its types): how each slice string is parsed. @default JSON.parse */
   deserialize?: ((serialized: string) => unknown) | false | undefined;
 }
@@ -96,6 +98,15 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
   if (!storageKey.startsWith(PERSIST_PREFIX)) {
     throw new FeatValidationError('invalid_argument', `syncPersistedState(): keyPrefix must start with "${PERSIST_PREFIX}" to store slices`);
   }
+  // redux-persist: `timeout` undefined → 5000; any other falsy value disables it.
+  const timeout = persistConfig.timeout === undefined ? DEFAULT_REHYDRATE_TIMEOUT_MS : persistConfig.timeout || 0;
+  if (timeout !== engine.timeout) {
+    throw new FeatValidationError(
+      'invalid_argument',
+      `syncPersistedState(): persistConfig.timeout (${timeout} ms) differs from the storage's (${engine.timeout} ms); ` +
+        `create the storage with the same timeout: createPersistStorage(store, { timeout: ${timeout} }), or a stale rehydrate could be written over the stored state`,
+    );
+  }
   const parse = deserialize ?? ((s: string) => JSON.parse(s) as unknown);
   const transforms = persistConfig.transforms ?? [];
   const whitelist = persistConfig.whitelist;
@@ -125,10 +136,13 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     schedule();
   };
 
-  const unwatch = engine.store.watch(storageKey, (event: ChangeEvent) => {
-    if (event.key !== storageKey || event.subkey === undefined || event.origin !== 'remote') return;
+  const docKey = engine.docKey(storageKey);
+  const unwatch = engine.store.watch(docKey, (event: ChangeEvent) => {
+    // A subkey with a `:` is a document of another (nested) key, not a slice of this one.
+    if (event.key !== docKey || event.subkey === undefined || event.subkey.includes(':') || event.origin !== 'remote') return;
     // A change without its value (not a delete): read what is stored.
-    mark(event.subkey, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
+    const slice = unescapeName(event.subkey);
+    mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
   });
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
   const unadopt = engine.onAdopt(storageKey, (slices) => {

@@ -2,7 +2,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { startEmulator } from '@feat/sdk/emulator';
 import { createPersistStorage, flushOnHide } from '@feat/sdk/redux';
-import { makeClient, persistedApp, uniqueUser, type Emulator } from './helpers.js';
+import { makeClient, persistedApp, uniqueUser, waitFor, type Emulator } from './helpers.js';
 
 class FakePage extends EventTarget {
   visibilityState: 'visible' | 'hidden' = 'visible';
@@ -30,12 +30,12 @@ describe('flushOnHide', () => {
     await tick();
     expect(calls).toEqual([]);
     page.hide('pagehide');
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => calls.length === 4);
     expect(calls).toEqual(['persistor:start', 'persistor:end', 'storage:start', 'storage:end']);
     calls.length = 0;
     page.hide('visibilitychange');
-    await new Promise((r) => setTimeout(r, 20));
-    expect(calls).toHaveLength(4);
+    await waitFor(() => calls.length === 4);
+    expect(calls).toEqual(['persistor:start', 'persistor:end', 'storage:start', 'storage:end']);
     calls.length = 0;
     stop();
     page.hide('pagehide');
@@ -52,7 +52,7 @@ describe('flushOnHide', () => {
       { target: page, onError: (e) => errors.push(e) },
     );
     page.hide('pagehide');
-    await new Promise((r) => setTimeout(r, 20));
+    await waitFor(() => flushed);
     expect(errors).toEqual([new Error('boom')]);
     expect(flushed).toBe(true);
   });

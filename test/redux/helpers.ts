@@ -1,7 +1,7 @@
 /** Shared setup of the redux tests: emulator clients, a spying store, a small persisted redux app. */
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
 import { persistReducer, persistStore, type PersistConfig, type Persistor } from 'redux-persist';
-import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatStore } from '@feat/sdk';
+import { createFeatClient, FeatError, type FeatClient, type FeatClientOptions, type FeatStore } from '@feat/sdk';
 import { createPersistStorage, type FeatPersistStorage } from '@feat/sdk/redux';
 import type { startEmulator } from '@feat/sdk/emulator';
 
@@ -25,9 +25,13 @@ export function makeClient(emu: Emulator, user: string, options: Partial<FeatCli
   } as FeatClientOptions);
 }
 
-/** Wraps `client.store`, recording every write (`set`/`remove`/`setItem`/`setParts`…) by key; `getParts` may be slowed. */
-export function spyStore(store: FeatStore, opts: { readDelayMs?: number } = {}) {
+/**
+ * Wraps `client.store`, recording every write (`set`/`remove`/`setItem`/`setParts`…) by key and counting the `getParts`
+ * reads that answered; `getParts` may be slowed, and its first `failReads` calls fail with `network`.
+ */
+export function spyStore(store: FeatStore, opts: { readDelayMs?: number; failReads?: number } = {}) {
   const writes: string[] = [];
+  const reads = { done: 0, failed: 0 };
   const delay = <T>(p: () => Promise<T>) =>
     opts.readDelayMs ? new Promise<void>((r) => setTimeout(r, opts.readDelayMs)).then(p) : p();
   const spy: FeatStore = {
@@ -49,7 +53,13 @@ export function spyStore(store: FeatStore, opts: { readDelayMs?: number } = {}) 
       writes.push(`-${key}`);
       return store.removeItem(key);
     },
-    getParts: (key) => delay(() => store.getParts(key)),
+    getParts: (key) =>
+      delay(() =>
+        reads.failed < (opts.failReads ?? 0) ? Promise.reject(new FeatError('network', `${++reads.failed}: a failing read`)) : store.getParts(key),
+      ).then((parts) => {
+        reads.done++;
+        return parts;
+      }),
     setParts: (key, parts, o) => {
       writes.push(...Object.keys(parts).map((k) => `${key}:${k}`));
       return store.setParts(key, parts, o);
@@ -62,7 +72,7 @@ export function spyStore(store: FeatStore, opts: { readDelayMs?: number } = {}) 
     watch: (key, listener) => store.watch(key, listener),
     flush: () => store.flush(),
   } as FeatStore;
-  return { store: spy, writes };
+  return { store: spy, writes, reads };
 }
 
 export interface Draft {
@@ -82,13 +92,18 @@ const draft =
 
 export const rootReducer = combineReducers({ a: draft('a'), b: draft('b'), c: draft('c') });
 
-/** A redux store persisted with the engine, rehydrated (or timed out) before it resolves. */
-export async function persistedApp(storage: FeatPersistStorage, extra: Partial<PersistConfig<AppState>> = {}) {
-  const persistConfig: PersistConfig<AppState> = { key: 'root', storage, ...extra };
-  const reducer = persistReducer(persistConfig, rootReducer as unknown as Reducer<AppState>);
-  const store = legacy_createStore(reducer);
-  const persistor: Persistor = persistStore(store);
-  await new Promise<void>((resolve) => {
+/** `width` slices `s0`…: `'initial <i>'`, and `'<text> <i>'` after `{ type: 'fill', text }`. */
+export function wideReducer(width: number): Reducer<Record<string, string>> {
+  const slices: Record<string, Reducer<string, { type: string; text?: string }, string | undefined>> = {};
+  for (let i = 0; i < width; i++) {
+    slices[`s${i}`] = (state = `initial ${i}`, action) => (action.type === 'fill' ? `${action.text} ${i}` : state);
+  }
+  return combineReducers(slices) as unknown as Reducer<Record<string, string>>;
+}
+
+/** Resolves once redux-persist has rehydrated (or given up on) every persisted key. */
+export function bootstrapped(persistor: Persistor): Promise<void> {
+  return new Promise<void>((resolve) => {
     if (persistor.getState().bootstrapped) return resolve();
     const unsubscribe = persistor.subscribe(() => {
       if (persistor.getState().bootstrapped) {
@@ -97,12 +112,33 @@ export async function persistedApp(storage: FeatPersistStorage, extra: Partial<P
       }
     });
   });
+}
+
+/** A redux store persisted with the engine (`rootReducer` unless told), rehydrated (or timed out) before it resolves. */
+export async function persistedApp<S extends object = AppState>(
+  storage: FeatPersistStorage,
+  extra: Partial<PersistConfig<S>> = {},
+  baseReducer: Reducer<S> = rootReducer as unknown as Reducer<S>,
+) {
+  const persistConfig: PersistConfig<S> = { key: 'root', storage, ...extra };
+  const reducer = persistReducer(persistConfig, baseReducer);
+  const store = legacy_createStore(reducer);
+  const persistor: Persistor = persistStore(store);
+  await bootstrapped(persistor);
   /** redux-persist's pending writes, then the engine's. */
   const settle = async () => {
     await persistor.flush();
     await storage.flush();
   };
   return { store, persistor, persistConfig, settle };
+}
+
+/** A device persists `wideReducer(width)` filled with `'A <i>'`; resolves once that is on the server. */
+export async function persistWideState(client: FeatClient, width: number): Promise<void> {
+  const app = await persistedApp(createPersistStorage(client.store), {}, wideReducer(width));
+  app.store.dispatch({ type: 'fill', text: 'A' });
+  await app.settle();
+  await client.sync.waitForPush({ timeout: 15_000 });
 }
 
 export { createPersistStorage };

@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFeatError, type FeatClient } from '@feat/sdk';
 import { startEmulator } from '@feat/sdk/emulator';
 import { createPersistStorage } from '@feat/sdk/redux';
-import { makeClient, modes, persistedApp, sleep, spyStore, uniqueUser, type Emulator } from './helpers.js';
+import { makeClient, modes, persistedApp, persistWideState, sleep, spyStore, uniqueUser, waitFor, wideReducer, type Emulator } from './helpers.js';
 
 let emu: Emulator;
 beforeAll(async () => {
@@ -127,6 +127,110 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
     }
   });
 
+  it('nested and ":"-containing persist keys never see or delete each other\'s slices (#15)', async () => {
+    const c = client(uniqueUser());
+    const s = createPersistStorage(c.store);
+    const P = JSON.stringify({ version: -1, rehydrated: true });
+    const nested = JSON.stringify({ token: '"t"', _persist: P });
+    await s.setItem('persist:app:auth', nested);
+    // The issue's minimal repro: the root key saw the nested key's slices.
+    expect(await s.getItem('persist:app')).toBeNull();
+    const root = JSON.stringify({ auth: JSON.stringify({ token: 't' }), 'a:b': '1', '%3A': '2', _persist: P });
+    await s.setItem('persist:app', root);
+    // `persist:app:a` (slice `b`) against the root's slice `a:b`.
+    const colon = JSON.stringify({ b: '"colon"', _persist: P });
+    await s.setItem('persist:app:a', colon);
+    await s.flush();
+    await c.sync.waitForPush({ timeout: 10_000 });
+    // A fresh engine (a reload, another device) reads each key exactly as written.
+    const fresh = createPersistStorage(c.store);
+    expect(await fresh.getItem('persist:app:auth')).toBe(nested);
+    expect(JSON.parse((await fresh.getItem('persist:app'))!)).toEqual(JSON.parse(root));
+    expect(await fresh.getItem('persist:app:a')).toBe(colon);
+    // Deleting one key (redux-persist's purge) leaves the others.
+    await fresh.removeItem('persist:app');
+    expect(await createPersistStorage(c.store).getItem('persist:app:auth')).toBe(nested);
+    expect(await createPersistStorage(c.store).getItem('persist:app:a')).toBe(colon);
+    expect(await createPersistStorage(c.store).getItem('persist:app')).toBeNull();
+    await fresh.setItem('persist:app', root);
+    await fresh.removeItem('persist:app:auth');
+    await fresh.removeItem('persist:app:a');
+    expect(JSON.parse((await createPersistStorage(c.store).getItem('persist:app'))!)).toEqual(JSON.parse(root));
+  });
+
+  it('a device whose rehydrate timed out never overwrites the stored state: 50 slices, timeout 1 (#15)', async () => {
+    const user = uniqueUser();
+    await persistWideState(client(user), 50);
+    const other = client(user);
+    await other.ready();
+    const spy = spyStore(other.store);
+    const c = await persistedApp(createPersistStorage(spy.store, { timeout: 1 }), { timeout: 1 }, wideReducer(50));
+    expect(c.store.getState().s7).toBe('initial 7'); // redux-persist gave up: the initial state
+    // The stored state arrives after redux-persist gave up, before its first write.
+    await waitFor(() => spy.reads.done > 0);
+    await c.settle();
+    await other.sync.waitForPush({ timeout: 10_000 });
+    expect(spy.writes).toEqual([]);
+    const read = JSON.parse((await createPersistStorage(client(user).store).getItem('persist:root')) ?? '{}') as Record<string, string>;
+    for (let i = 0; i < 50; i++) expect(read[`s${i}`]).toBe(JSON.stringify(`A ${i}`));
+    // What the device changes from then on is written.
+    c.store.dispatch({ type: 'fill', text: 'C' });
+    await c.settle();
+    expect(spy.writes).toHaveLength(50);
+  });
+
+  it('after a failed rehydrate read, a later answer never makes the initial state overwrite the stored one (#15)', async () => {
+    const user = uniqueUser();
+    await persistWideState(client(user), 5);
+    const other = client(user);
+    await other.ready();
+    const spy = spyStore(other.store, { failReads: 1 });
+    const storage = createPersistStorage(spy.store);
+    // A throttled first write (6 keys × 300 ms): the app's read below answers before it.
+    const c = await persistedApp(storage, { throttle: 300 }, wideReducer(5));
+    expect(c.store.getState().s1).toBe('initial 1'); // redux-persist rehydrated with the read's error
+    // The app reads the key itself before redux-persist's first write: the answer is not what the state derives from.
+    expect(JSON.parse((await storage.getItem('persist:root'))!)).toMatchObject({ s1: JSON.stringify('A 1') });
+    await c.settle();
+    expect(spy.writes).toEqual([]);
+  });
+
+  it('never clobber vs reset: setItem on a fresh storage keeps stored slices; removeItem then setItem resets (#15)', async () => {
+    const user = uniqueUser();
+    const c = client(user);
+    const P = JSON.stringify({ version: -1, rehydrated: true });
+    const old = JSON.stringify({ a: '"old a"', b: '"old b"', _persist: P });
+    await createPersistStorage(c.store).setItem('persist:root', old); // nothing stored yet: written
+    const reset = JSON.stringify({ a: '"new a"', _persist: P });
+    // The rule: a setItem before anything was read is a device's initial state; the slices already stored are kept.
+    const plain = createPersistStorage(c.store);
+    await plain.setItem('persist:root', reset);
+    expect(JSON.parse((await plain.getItem('persist:root'))!)).toEqual(JSON.parse(old));
+    // The reset path: removeItem, then setItem (in call order; awaiting is not needed), whatever the timeout.
+    for (const timeout of [5000, 1]) {
+      const purged = createPersistStorage(c.store, { timeout });
+      void purged.removeItem('persist:root');
+      expect(await purged.getItem('persist:root')).toBeNull();
+      await purged.setItem('persist:root', old);
+      await purged.flush();
+      const storage = createPersistStorage(c.store, { timeout });
+      void storage.removeItem('persist:root');
+      void storage.setItem('persist:root', reset);
+      expect(await storage.getItem('persist:root')).toBe(reset);
+      await storage.flush();
+      void storage.setItem('persist:root', old);
+      await storage.flush();
+    }
+    await c.sync.waitForPush({ timeout: 10_000 });
+    expect(await createPersistStorage(client(user).store).getItem('persist:root')).toBe(old);
+    const last = createPersistStorage(c.store);
+    void last.removeItem('persist:root');
+    void last.setItem('persist:root', reset);
+    await last.flush();
+    await c.sync.waitForPush({ timeout: 10_000 });
+    expect(await createPersistStorage(client(user).store).getItem('persist:root')).toBe(reset);
+  });
+
   it('purge (removeItem) deletes every slice; plain keys use the string API', async () => {
     const c = client(uniqueUser());
     const storage = createPersistStorage(c.store);
@@ -154,28 +258,6 @@ describe('persist storage: details', () => {
     clients.push(c);
     return c;
   };
-
-  it('round-trips slice strings exactly, whatever the serializer produced', async () => {
-    const c = client(uniqueUser());
-    const storage = createPersistStorage(c.store);
-    const slices = {
-      canonical: '{"a":[1,2,{"b":null}]}',
-      spaced: '{ "a": 1.0 }',
-      notJson: 'base64:AAAA',
-      proto: '{"__proto__":{"x":1}}',
-      wrapperLookalike: '{"$featPersistRaw":"x"}',
-      string: '"just a string"',
-      '10': '10',
-    };
-    const serialized = JSON.stringify(slices);
-    await storage.setItem('persist:raw', serialized);
-    await storage.flush();
-    expect(await storage.getItem('persist:raw')).toBe(serialized);
-    // Another engine (another device) gets the same slice strings; their order is the parts' order.
-    const fresh = (await createPersistStorage(c.store).getItem('persist:raw'))!;
-    expect(JSON.parse(fresh)).toEqual(slices);
-    expect(await c.store.get('persist:raw:canonical')).toEqual({ a: [1, 2, { b: null }] });
-  });
 
   it('a slice too big for one request round-trips (the store chunks it)', async () => {
     const c = client(uniqueUser());
@@ -210,6 +292,10 @@ describe('persist storage: details', () => {
     expect(() => createPersistStorage({} as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     // The client itself is accepted too.
     expect(typeof createPersistStorage(c).getItem).toBe('function');
+    for (const timeout of [-1, Number.NaN, '10', Infinity]) {
+      expect(() => createPersistStorage(c.store, { timeout } as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    }
+    expect(() => createPersistStorage(c.store, null as never)).toThrow(TypeError);
     const storage = createPersistStorage(c.store);
     const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isFeatError(e) ? e.code : String(e)));
     expect(await code(storage.setItem('persist:root', 42 as never))).toBe('invalid_value');

@@ -29,7 +29,7 @@ describe.each(modes)('syncPersistedState: $name', ({ options }) => {
     clients.push(client);
     await client.ready();
     const spy = spyStore(client.store, extra.readDelayMs === undefined ? {} : { readDelayMs: extra.readDelayMs });
-    const storage = createPersistStorage(spy.store);
+    const storage = createPersistStorage(spy.store, extra.timeout === undefined ? {} : { timeout: extra.timeout });
     const app = await persistedApp(storage, extra.timeout === undefined ? {} : { timeout: extra.timeout });
     const rehydrates: FeatRehydrateAction[] = [];
     const store = {
@@ -140,6 +140,30 @@ describe.each(modes)('syncPersistedState: $name', ({ options }) => {
     }
   });
 
+  it('nested keys: a change of persist:app:auth is a change of that key only, never of persist:app (#15)', async () => {
+    const user = uniqueUser();
+    const writer = makeClient(emu, user, options);
+    const reader = makeClient(emu, user, options);
+    clients.push(writer, reader);
+    await reader.ready();
+    const storage = createPersistStorage(reader.store);
+    const got = new Map<string, FeatRehydrateAction[]>();
+    for (const key of ['app', 'app:auth']) {
+      got.set(key, []);
+      await storage.getItem(`persist:${key}`); // loaded (nothing stored): syncing may dispatch
+      const store = { dispatch: (action: FeatRehydrateAction) => got.get(key)!.push(action) };
+      stops.push(syncPersistedState({ store, persistConfig: { key, storage } }));
+    }
+    const P = JSON.stringify({ version: -1, rehydrated: true });
+    await createPersistStorage(writer.store).setItem('persist:app:auth', JSON.stringify({ token: '"t"', _persist: P }));
+    await writer.sync.waitForPush({ timeout: 10_000 });
+    const received = () => Object.assign({}, ...got.get('app:auth')!.map((action) => action.payload)) as Record<string, unknown>;
+    await waitFor(() => received().token !== undefined && received()._persist !== undefined);
+    expect(received()).toEqual({ token: 't', _persist: { version: -1, rehydrated: true } });
+    await sleep(300);
+    expect(got.get('app')).toEqual([]);
+  });
+
   function makeClientFor(user: string) {
     const c = makeClient(emu, user, { mode: 'remote' });
     clients.push(c);
@@ -164,12 +188,17 @@ describe('syncPersistedState: arguments', () => {
       { payload: 'some' },
       { persistConfig: { key: 'root', storage, deserialize: false } },
       { persistConfig: { key: 'root', storage, keyPrefix: 'mine:' } },
+      // redux-persist's timeout must be the storage's (default 5000 both).
+      { persistConfig: { key: 'root', storage, timeout: 1 } },
+      { persistConfig: { key: 'root', storage, timeout: 0 } },
+      { persistConfig: { key: 'root', storage: createPersistStorage(client.store, { timeout: 1 }) } },
     ]) {
       expect(bad(o)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     }
     const stop = syncPersistedState({ store, persistConfig });
     stop();
     stop();
+    syncPersistedState({ store, persistConfig: { key: 'root', storage: createPersistStorage(client.store, { timeout: 0 }), timeout: null } })();
     await client.close();
   });
 });

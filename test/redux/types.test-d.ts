@@ -28,11 +28,14 @@ describe('@feat/sdk/redux types', () => {
     expectTypeOf(storage.flush).returns.toEqualTypeOf<Promise<void>>();
     // @ts-expect-error not a store
     createPersistStorage({ getItem: () => null });
+    expectTypeOf(createPersistStorage(client.store, { timeout: 1 })).toEqualTypeOf<FeatPersistStorage>();
+    // @ts-expect-error the timeout is a number of ms
+    createPersistStorage(client.store, { timeout: '1' });
   });
 
   it('syncPersistedState takes a redux store and the persistReducer config, and returns an unsubscribe', () => {
     const storage = createPersistStorage(client.store);
-    const persistConfig: PersistConfig<{ draft: string }> = { key: 'root', storage, whitelist: ['draft'] };
+    const persistConfig: PersistConfig<{ draft: string }> = { key: 'root', storage, whitelist: ['draft'], timeout: 5000 };
     const store = legacy_createStore(persistReducer(persistConfig, rootReducer));
     const persistor = persistStore(store);
     const stop = syncPersistedState({ store, persistConfig, storage });
