@@ -1,6 +1,7 @@
-import { toFeatError, type FeatError } from '../errors.js';
+import type { FeatError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { statusForError, type SyncStatus } from './status.js';
+import { toStorageAwareError as toFeatError } from './storage-errors.js';
 
 type Direction = 'push' | 'pull';
 
@@ -44,6 +45,8 @@ export class Replicator {
   #restart: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
   #running = false;
+  /** The local replica is full (device-storage.ts): the status says `error` until a write succeeds again. */
+  #full = false;
 
   constructor(local: Db, remote: Db, events: ReplicatorEvents) {
     this.#local = local as ReplicatingDb;
@@ -84,6 +87,11 @@ export class Replicator {
     const done = reps.map((rep) => Promise.resolve(rep).then(() => undefined, () => undefined));
     const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref?.());
     return Promise.race([Promise.all(done).then(() => undefined), bound]);
+  }
+
+  setStorageFull(full: boolean): void {
+    this.#full = full;
+    if (this.#running) this.#update();
   }
 
   /** Restarts at once (e.g. the browser came back online). */
@@ -153,7 +161,7 @@ export class Replicator {
   }
 
   #update(): void {
-    const states = [this.#state.push, this.#state.pull];
+    const states = [this.#state.push, this.#state.pull, this.#full ? 'error' : 'idle'];
     const order: SyncStatus[] = ['denied', 'offline', 'error', 'connecting', 'active'];
     const next = order.find((s) => states.includes(s)) ?? 'idle';
     this.#set(next);
