@@ -95,9 +95,15 @@ export class LocalFirst {
     if (this.#deps.options.local?.persist) this.#persisted ??= askPersist();
     await ensureReplication();
     // A replica that has synced before opens at once and catches up live; the connection is made in the background.
-    const last = await this.#lastSession();
+    let last: Session | undefined;
+    try {
+      last = await this.#lastSession();
+      if (last) await this.#openReplica(last);
+    } catch (error) {
+      // A device too full to open the replica (`storage_full`): ready() says so; it can be called again.
+      throw this.#failed(error);
+    }
     if (last) {
-      await this.#openReplica(last);
       if (await this.local!.get(SYNCED_MARKER).catch(() => undefined)) {
         void this.#reconnect(last, true);
         return last;
@@ -108,10 +114,7 @@ export class LocalFirst {
       session = await this.#deps.connect();
     } catch (error) {
       const failure = toFeatError(error);
-      if (failure.code !== 'network' || !last) {
-        this.#setStatus(statusForError(failure));
-        throw failure;
-      }
+      if (failure.code !== 'network' || !last) throw this.#failed(failure);
       // Offline with a replica that never finished its first pull: use what it has.
       this.#setStatus('offline');
       void this.#reconnect(last, false);
@@ -121,9 +124,16 @@ export class LocalFirst {
       await this.local?.close();
       this.local = undefined;
     }
-    if (!this.local) await this.#openReplica(session);
+    if (!this.local) await this.#openReplica(session).catch((error: unknown) => Promise.reject(this.#failed(error)));
     await this.#attach(session);
     return session;
+  }
+
+  /** A start that failed: the status says why. */
+  #failed(error: unknown): FeatError {
+    const failure = toFeatError(error);
+    this.#setStatus(statusForError(failure));
+    return failure;
   }
 
   async #identityNow(): Promise<string | undefined> {
