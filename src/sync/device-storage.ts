@@ -125,9 +125,38 @@ export async function adapterFor(name: string, asked: string | undefined, fallba
 
 type RawDb = Db & { compact?(): Promise<unknown>; replicate?: unknown };
 
+interface TransactionLike {
+  error?: unknown;
+  addEventListener?(type: 'abort', listener: () => void): void;
+}
+
+/** Why the replica's last IndexedDB transaction aborted (see {@link recordAborts}). */
+const aborts = new WeakMap<object, unknown>();
+
+/**
+ * The `indexeddb` adapter answers a transaction aborted for lack of quota with a bare `unknown_error` ("transaction
+ * was aborted"), dropping the transaction's QuotaExceededError: keep it, to tell a full device from other failures.
+ */
+function recordAborts(db: RawDb): void {
+  const raw = db as unknown as { _openTransactionSafely?: (stores: unknown, mode: unknown, cb: (e: unknown, t?: TransactionLike) => void) => void };
+  const open = raw._openTransactionSafely;
+  if (typeof open !== 'function') return;
+  raw._openTransactionSafely = (stores, mode, callback) =>
+    open.call(db, stores, mode, (error, txn) => {
+      txn?.addEventListener?.('abort', () => aborts.set(db, txn.error));
+      callback(error, txn);
+    });
+}
+
+/** True when `error`, or the abort behind it, says the device is full. */
+function fullOn(db: RawDb | undefined, error: unknown): boolean {
+  return isStorageFull(error) || (db !== undefined && isStorageFull(aborts.get(db)) && /transaction was aborted/.test(String((error as { reason?: unknown })?.reason)));
+}
+
 /** Opens a replica and checks that it can be used; a device too full to open it fails with `storage_full`. */
 async function openChecked(name: string, adapter: string): Promise<RawDb> {
   const db = (await openLocal(name, adapter)) as RawDb;
+  recordAborts(db);
   try {
     await db.info();
   } catch (error) {
@@ -176,6 +205,11 @@ export class GuardedDb implements Db {
 
   static async open(name: string, adapter: string, events: GuardEvents): Promise<GuardedDb> {
     return new GuardedDb(await openChecked(name, adapter), name, adapter, events);
+  }
+
+  /** The error to report for a failure of the replica (replication's included): `storage_full` when the device is full. */
+  explain(error: unknown): FeatError {
+    return fullOn(this.#db, error) ? storageFullError(error) : toStorageAwareError(error);
   }
 
   /** True while the last write failed for lack of space. */
@@ -233,17 +267,19 @@ export class GuardedDb implements Db {
     try {
       return await call(await this.#ready(false));
     } catch (error) {
-      throw isStorageFull(error) ? storageFullError(error) : error;
+      throw fullOn(this.#db, error) ? storageFullError(error) : error;
     }
   }
 
   async #write<T>(call: (db: RawDb) => Promise<T>, key?: string): Promise<T> {
     try {
-      const result = await call(await this.#ready(true));
+      const db = await this.#ready(true);
+      aborts.delete(db);
+      const result = await call(db);
       this.#sawRoom();
       return result;
     } catch (error) {
-      throw isStorageFull(error) ? this.#sawFull(error, key) : error;
+      throw fullOn(this.#db, error) ? this.#sawFull(error, key) : error;
     }
   }
 
@@ -271,7 +307,7 @@ export class GuardedDb implements Db {
     const results = await this.#write((db) => db.bulkDocs(docs, options));
     let failure: FeatError | undefined;
     const mapped = results.map((r) => {
-      if (!r.error || !isStorageFull(r)) return r;
+      if (!r.error || !fullOn(this.#db, r)) return r;
       failure = this.#sawFull(r, r.id);
       return Object.assign(storageFullError(r, r.id === undefined ? {} : { key: r.id }), { error: 'storage_full' }) as unknown as BulkResult;
     });
@@ -297,7 +333,7 @@ function tolerateCheckpoints(db: RawDb): void {
   (db as { put: unknown }).put = (doc: StoredDoc, options?: unknown, callback?: unknown) => {
     const done = typeof options === 'function' ? options : callback;
     const result = put(doc, typeof options === 'object' && options !== null ? (options as Record<string, unknown>) : {}).catch((error: unknown) => {
-      if (isCheckpoint(doc._id) && isStorageFull(error)) return { ok: true, id: doc._id, rev: typeof doc._rev === 'string' ? doc._rev : '0-1' };
+      if (isCheckpoint(doc._id) && fullOn(db, error)) return { ok: true, id: doc._id, rev: typeof doc._rev === 'string' ? doc._rev : '0-1' };
       throw error;
     });
     if (typeof done === 'function') result.then((r) => done(null, r), (e: unknown) => done(e));
