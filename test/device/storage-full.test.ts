@@ -95,6 +95,7 @@ describe('a full device, in every wrapping', () => {
       await expectCode(client.store.setItem('another', 'y'), 'storage_full');
       await waitFor(() => seen.errors.some((e) => e.code === 'storage_full'), 5_000, 'a storage_full error event');
       expect(seen.errors.filter((e) => e.code === 'storage_full')).toHaveLength(1);
+      expect(await client.storage()).toEqual({ full: true });
       expect(seen.errors.map((e) => e.code)).not.toContain('server');
       expect(seen.errors.map((e) => e.code)).not.toContain('bad_response');
       // Reads keep working.
@@ -110,6 +111,7 @@ describe('a full device, in every wrapping', () => {
     }
     // Room again: the same client writes, the status recovers.
     await client.store.set('one-more', 'after room');
+    expect(await client.storage()).toEqual({});
     await waitFor(() => client.sync.status === 'idle', 10_000, 'status idle once there is room');
     await onServer(user, ['one-more']);
     await client.close();
