@@ -194,6 +194,8 @@ export class GuardedDb implements Db {
   #events: GuardEvents;
   #full = false;
   #healing: Promise<void> | undefined;
+  /** Live changes feeds handed out: ended when the database is reopened, so their owners start new ones. */
+  #feeds = new Set<ChangesFeed>();
 
   private constructor(db: RawDb, name: string, adapter: string, events: GuardEvents) {
     this.#db = db;
@@ -236,16 +238,15 @@ export class GuardedDb implements Db {
   async #heal(): Promise<void> {
     if (!(await hasRoom(this.name, this.adapter))) return;
     await this.#events.reopening();
+    for (const feed of this.#feeds) feed.cancel();
+    this.#feeds.clear();
     const old = this.#db;
     this.#db = undefined;
     await old?.close().catch(() => undefined);
-    try {
-      const db = await openChecked(this.name, this.adapter);
-      tolerateCheckpoints(db);
-      this.#db = db;
-    } finally {
-      this.#events.reopened();
-    }
+    const db = await openChecked(this.name, this.adapter);
+    tolerateCheckpoints(db);
+    this.#db = db;
+    this.#events.reopened();
   }
 
   #sawFull(error: unknown, key?: string): FeatError {
@@ -296,7 +297,13 @@ export class GuardedDb implements Db {
   }
 
   changes(options: Record<string, unknown>): ChangesFeed {
-    return this.#raw().changes(options);
+    const feed = this.#raw().changes(options);
+    if (options.live) {
+      this.#feeds.add(feed);
+      feed.on('complete', () => this.#feeds.delete(feed));
+      feed.on('error', () => this.#feeds.delete(feed));
+    }
+    return feed;
   }
 
   put(doc: StoredDoc, options?: Record<string, unknown>) {

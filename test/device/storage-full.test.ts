@@ -166,6 +166,8 @@ describe.skipIf(!canTry)('a full disk under a leveldb replica (6 MB tmpfs)', () 
     const client = device(user, { local: { adapter: 'leveldb', name } });
     const seen = observe(client);
     await client.ready();
+    const watched: string[] = [];
+    client.store.watch('watched', (event) => watched.push(event.key));
     let failure: FeatError | undefined;
     for (let i = 0; i < 60 && !failure; i++) {
       const key = `big${i}`;
@@ -196,6 +198,12 @@ describe.skipIf(!canTry)('a full disk under a leveldb replica (6 MB tmpfs)', () 
     expect(info.usage).toBeGreaterThan(0);
     expect(info.quota).toBeGreaterThan(info.usage!);
     expect(info.quota).toBeLessThanOrEqual(6 * 1024 * 1024);
+    // Watch goes on on the reopened replica.
+    let n = 0;
+    await waitFor(async () => {
+      await client.store.set('watched', n++);
+      return watched.includes('watched');
+    }, 15_000, 'watch to see a write after the replica was reopened');
     await onServer(user, ['after']);
     await client.sync.waitForPush({ timeout: 10_000 });
     await client.close();
