@@ -12,11 +12,11 @@ import type { Db } from './store/db.js';
 import { DocumentStore, type ConflictEvent } from './store/store.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
 import type { LocalFirst } from './sync/local-first.js';
+import type { StorageInfo } from './sync/device-storage.js';
 import type { SyncEvents, SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
 import { createCouchFetch } from './transport/couch-fetch.js';
 import { checkSignal, withSignal } from './util/abort.js';
-import { credentialFingerprint } from './util/hash.js';
 import { Emitter } from './util/emitter.js';
 
 export type { Session };
@@ -55,6 +55,11 @@ export interface FeatClient {
   exportData(options: ExportOptions & { format: 'lines' }): Promise<AsyncIterable<string>>;
   /** Restores an export into this account (every line validated first; see docs/export.md for the guarantees). */
   importData(data: ImportSource, options?: ImportOptions): Promise<ImportResult>;
+  /**
+   * How much room the local replica has: `{ usage?, quota?, persisted?, full? }`, estimates where the platform gives
+   * them (browsers: the site's usage and quota; Node `leveldb`: the replica's files and the disk's free space).
+   */
+  storage(): Promise<StorageInfo>;
   close(): Promise<void>;
   logout(options?: LogoutOptions): Promise<void>;
 }
@@ -222,6 +227,10 @@ class Client implements FeatClient {
     return withSignal(this.#ready, options.signal);
   }
 
+  storage(): Promise<StorageInfo> {
+    return this.#localFirst?.storage() ?? import('./sync/device-storage.js').then((m) => m.storageInfo());
+  }
+
   /** The database for store calls; while close() flushes, the writes made before it still get through. */
   #db(): Promise<Db> {
     if (this.#closed) return Promise.reject(closedError());
@@ -240,7 +249,7 @@ class Client implements FeatClient {
       options: this.#options,
       store: this.store,
       connect: () => this.#connect(),
-      fingerprint: async () => (this.#auth ? credentialFingerprint(await this.#auth.get()) : undefined),
+      authorization: async () => this.#auth?.get(),
       couchFetch: this.#couchFetch,
       status: (status) => this.#emitter.emit('status', status),
       error: (error) => this.#reportError(error),

@@ -18,7 +18,9 @@ export type FeatErrorCode =
   | 'server'
   | 'bad_response'
   | 'closed'
-  | 'aborted';
+  | 'aborted'
+  /** The device (or the browser's quota for the origin) has no room left for the local replica. */
+  | 'storage_full';
 
 /** Context attached to an error: what was being done, where, and why it failed underneath. */
 export interface FeatErrorContext {

@@ -25,6 +25,19 @@ export interface LocalOptions {
    * @default `feat-<dbName>`; with the memory adapter a per-client name, so that two clients in one process act as two devices
    */
   name?: string;
+  /**
+   * Who is signed in (an account id, a user name), under which the device remembers the last session so that an app
+   * started offline reopens this user's replica. Needed for an offline start when `auth` is a short token or one that
+   * rotates (OAuth); never a secret (it is stored as is).
+   * @default the user name of HTTP Basic `auth`; a digest of a token of 32 characters or more; else none
+   */
+  identity?: string;
+  /**
+   * Ask the browser once (`navigator.storage.persist()`) to keep the site's storage, so that the replica and its
+   * unsynced writes are not evicted under storage pressure; `client.storage()` reports the answer.
+   * @default false
+   */
+  persist?: boolean;
 }
 
 export type Mode = 'local-first' | 'remote';
@@ -175,6 +188,10 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     if (o.local.name !== undefined && (typeof o.local.name !== 'string' || !o.local.name)) {
       throw invalid('"local.name" must be a non-empty string');
     }
+    if (o.local.identity !== undefined && (typeof o.local.identity !== 'string' || !o.local.identity)) {
+      throw invalid('"local.identity" must be a non-empty string (a user or account id, never a secret)');
+    }
+    if (o.local.persist !== undefined && typeof o.local.persist !== 'boolean') throw invalid('"local.persist" must be a boolean');
   }
   if (o.onConflict !== undefined && typeof o.onConflict !== 'function') throw invalid('"onConflict" must be a function');
   if (o.fetch !== undefined && typeof o.fetch !== 'function') throw invalid('"fetch" must be a fetch-compatible function');

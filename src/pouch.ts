@@ -21,7 +21,7 @@ const Pouch = PouchDB as unknown as PouchCtor & { adapters: Record<string, unkno
  * Node-only adapters are loaded by a specifier bundlers do not follow, so a browser bundle never pulls in
  * leveldown or Node built-ins; `idb` is a plain dynamic import, so browser bundles carry it as a lazy chunk.
  */
-const nodeOnly = (specifier: string): Promise<{ default: unknown }> =>
+export const nodeOnly = (specifier: string): Promise<{ default: unknown }> =>
   import(/* @vite-ignore */ /* webpackIgnore: true */ specifier) as Promise<{ default: unknown }>;
 
 /** Loads a local adapter on demand, so a bundle carries only the adapter it uses. */
@@ -32,6 +32,9 @@ async function loadAdapter(name: string): Promise<void> {
     case 'idb':
       plugin = (await import('pouchdb-adapter-idb')).default;
       break;
+    case 'indexeddb':
+      plugin = (await import('pouchdb-adapter-indexeddb')).default;
+      break;
     case 'memory':
     case 'leveldb':
       plugin = (await nodeOnly(`pouchdb-adapter-${name}`)).default;
@@ -39,14 +42,19 @@ async function loadAdapter(name: string): Promise<void> {
     default:
       throw new FeatValidationError(
         'invalid_argument',
-        `Unknown local adapter "${name}": use "idb" (browsers), "memory" or "leveldb" (Node), or register a PouchDB adapter plugin on pouchdb-core yourself`,
+        `Unknown local adapter "${name}": use "indexeddb" or "idb" (browsers), "memory" or "leveldb" (Node), or register a PouchDB adapter plugin on pouchdb-core yourself`,
       );
   }
   Pouch.plugin(plugin);
 }
 
+/**
+ * The adapter for a new replica: `indexeddb` where IndexedDB exists (it keeps a replica readable when the origin's
+ * quota is full, where `idb` closes its connection), else `memory`. A replica that `idb` created keeps being opened
+ * with `idb` (see device-storage.ts).
+ */
 export function defaultAdapter(): string {
-  return typeof indexedDB !== 'undefined' ? 'idb' : 'memory';
+  return typeof indexedDB !== 'undefined' ? 'indexeddb' : 'memory';
 }
 
 /** The server's database through PouchDB's http adapter, with our transport's fetch. */

@@ -3,6 +3,18 @@ import type { ResolvedOptions } from '../options.js';
 import { defaultAdapter, ensureReplication, openLocal, openRemote } from '../pouch.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
+import { adapterFor, askPersist, GuardedDb, storageInfo, type GuardEvents, type StorageInfo } from './device-storage.js';
+import {
+  DIRECTORY_NAME,
+  dropLegacyEntries,
+  identityOf,
+  recallFromDirectory,
+  recallFromReplica,
+  rememberInDirectory,
+  rememberInReplica,
+  type DirectoryAccess,
+  type Remembered,
+} from './last-session.js';
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { sleep } from '../util/abort.js';
 import { PushTracker } from './push-tracker.js';
@@ -10,7 +22,6 @@ import { backOff, Replicator } from './replicator.js';
 import { statusForError, type SyncStatus } from './status.js';
 
 const SYNCED_MARKER = '_local/feat-synced';
-const SESSION_MARKER = '_local/feat-session';
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
 const DISCARD_WAIT_MS = 5_000;
 
@@ -24,8 +35,8 @@ export interface LocalFirstDeps {
   store: DocumentStore;
   /** Session + bootstrap; rejects with `network` when the server cannot be reached. */
   connect(): Promise<Session>;
-  /** A short hash of the current credentials (no network), or undefined when there are none to ask. */
-  fingerprint(): Promise<string | undefined>;
+  /** The current Authorization value (no network), or undefined when there is none to ask. */
+  authorization(): Promise<string | undefined>;
   couchFetch: typeof fetch;
   status(status: SyncStatus): void;
   error(error: FeatError): void;
@@ -33,28 +44,15 @@ export interface LocalFirstDeps {
   signal: AbortSignal;
 }
 
-/**
- * Where the last session is remembered, so an app started offline reopens its replica: per server and per credential
- * (a fingerprint of the Authorization value or of the fixed session headers), so another account never gets it.
- */
-function lastSessionKey(options: ResolvedOptions, fingerprint: string): string {
-  return `feat:last-session:${options.couchUrl}:${fingerprint}`;
-}
-
-function storage(): Storage | undefined {
-  try {
-    return globalThis.localStorage ?? undefined;
-  } catch {
-    return undefined;
-  }
-}
+/** Browsers and Web Workers keep the directory of last sessions in IndexedDB (see last-session.ts). */
+const hasIndexedDb = () => typeof indexedDB !== 'undefined';
 
 /**
  * Local-first mode: the local replica (opened first, usable offline), live replication once the server is
  * reachable (reconnecting with backoff), the first pull of a new device, and replication conflicts.
  */
 export class LocalFirst {
-  local: Db | undefined;
+  local: GuardedDb | undefined;
   localName: string | undefined;
   tracker: PushTracker | undefined;
   replicator: Replicator | undefined;
@@ -64,11 +62,16 @@ export class LocalFirst {
   #paused = false;
   #conflictChain: Promise<void> = Promise.resolve();
   #reconnecting = false;
-  #fingerprint: string | undefined;
+  /** The identity the last session is remembered under (last-session.ts); null: none. */
+  #identity: string | null | undefined;
+  /** What the directory remembered of the replica (its name and adapter). */
+  #remembered: Remembered | undefined;
+  /** The answer of `navigator.storage.persist()` (`local.persist`). */
+  #persisted: Promise<boolean | undefined> | undefined;
   #confirming: ReturnType<typeof setTimeout> | undefined;
   #confirmAgain = false;
   /** The replica, when finding the last session already opened it. */
-  #opened: Db | undefined;
+  #opened: GuardedDb | undefined;
   #wake: (() => void) | undefined;
   #onOnline = () => {
     this.#wake?.();
@@ -89,11 +92,18 @@ export class LocalFirst {
    */
   async open(): Promise<Session> {
     globalThis.addEventListener?.('online', this.#onOnline);
+    if (this.#deps.options.local?.persist) this.#persisted ??= askPersist();
     await ensureReplication();
     // A replica that has synced before opens at once and catches up live; the connection is made in the background.
-    const last = await this.#lastSession();
+    let last: Session | undefined;
+    try {
+      last = await this.#lastSession();
+      if (last) await this.#openReplica(last);
+    } catch (error) {
+      // A device too full to open the replica (`storage_full`): ready() says so; it can be called again.
+      throw this.#failed(error);
+    }
     if (last) {
-      await this.#openReplica(last);
       if (await this.local!.get(SYNCED_MARKER).catch(() => undefined)) {
         void this.#reconnect(last, true);
         return last;
@@ -104,10 +114,7 @@ export class LocalFirst {
       session = await this.#deps.connect();
     } catch (error) {
       const failure = toFeatError(error);
-      if (failure.code !== 'network' || !last) {
-        this.#setStatus(statusForError(failure));
-        throw failure;
-      }
+      if (failure.code !== 'network' || !last) throw this.#failed(failure);
       // Offline with a replica that never finished its first pull: use what it has.
       this.#setStatus('offline');
       void this.#reconnect(last, false);
@@ -117,9 +124,32 @@ export class LocalFirst {
       await this.local?.close();
       this.local = undefined;
     }
-    if (!this.local) await this.#openReplica(session);
+    if (!this.local) await this.#openReplica(session).catch((error: unknown) => Promise.reject(this.#failed(error)));
     await this.#attach(session);
     return session;
+  }
+
+  /** A start that failed: the status says why. */
+  #failed(error: unknown): FeatError {
+    const failure = toFeatError(error);
+    this.#setStatus(statusForError(failure));
+    return failure;
+  }
+
+  async #identityNow(): Promise<string | undefined> {
+    if (this.#identity === undefined) {
+      const authorization = await this.#deps.authorization().catch(() => undefined);
+      this.#identity = (await identityOf(authorization, this.#deps.options.local?.identity)) ?? null;
+    }
+    return this.#identity ?? undefined;
+  }
+
+  #directory(): DirectoryAccess {
+    return { couchUrl: this.#deps.options.couchUrl, open: () => (hasIndexedDb() ? openLocal(DIRECTORY_NAME, defaultAdapter()) : undefined) };
+  }
+
+  #adapterAsked(): string {
+    return this.#deps.options.local?.adapter ?? defaultAdapter();
   }
 
   async #lastSession(): Promise<Session | undefined> {
@@ -129,40 +159,65 @@ export class LocalFirst {
       const userName = o.session.userName ?? o.session.headers['X-Auth-CouchDB-UserName'] ?? '';
       return { userName, dbName: o.session.dbName };
     }
-    const fingerprint = (this.#fingerprint = await this.#deps.fingerprint().catch(() => undefined));
-    if (!fingerprint) return undefined;
-    const remembered = storage()?.getItem(lastSessionKey(o, fingerprint));
+    const identity = await this.#identityNow();
+    if (!identity || this.#adapterAsked() === 'memory') return undefined;
+    // Browsers and workers: the directory in IndexedDB.
+    const remembered = await recallFromDirectory(this.#directory(), identity);
     if (remembered) {
-      try {
-        const s = JSON.parse(remembered) as Session;
-        if (typeof s.dbName === 'string' && typeof s.userName === 'string') return s;
-      } catch {
-        // ignore a damaged entry
-      }
+      this.#remembered = remembered;
+      return { userName: remembered.userName, dbName: remembered.dbName };
     }
-    // Without localStorage (Node), a replica named explicitly remembers its own session (for the same credentials).
-    if (o.local?.name && (o.local.adapter ?? defaultAdapter()) !== 'memory') {
-      const db = await openLocal(o.local.name, o.local.adapter ?? defaultAdapter());
-      const doc = (await db.get(SESSION_MARKER).catch(() => undefined)) as unknown as (Session & { fingerprint?: string }) | undefined;
-      if (doc && typeof doc.dbName === 'string' && doc.fingerprint === fingerprint) {
+    // A replica named explicitly remembers its own session (for the same identity).
+    if (o.local?.name) {
+      const adapter = await adapterFor(o.local.name, o.local.adapter, defaultAdapter());
+      let db: GuardedDb;
+      try {
+        db = await GuardedDb.open(o.local.name, adapter, this.#guardEvents());
+      } catch (error) {
+        // A device too full to open the replica says so; any other failure is met again when it is opened for real.
+        if (toFeatError(error).code === 'storage_full') throw error;
+        return undefined;
+      }
+      const session = await recallFromReplica(db, identity);
+      if (session) {
         // Keep it open: it is the replica to use.
         this.#opened = db;
-        return { userName: doc.userName, dbName: doc.dbName };
+        return session;
       }
       await db.close();
     }
     return undefined;
   }
 
+  /** What a full device, and room again, mean for the client (device-storage.ts). */
+  #guardEvents(): GuardEvents {
+    return {
+      full: (error) => {
+        this.#deps.error(error);
+        this.replicator?.setStorageFull(true);
+      },
+      room: () => this.replicator?.setStorageFull(false),
+      reopening: async () => {
+        await this.replicator?.stop();
+      },
+      reopened: () => {
+        if (this.replicator && !this.#paused && !this.#deps.signal.aborted) this.replicator.start();
+      },
+    };
+  }
+
   async #openReplica(session: Session): Promise<void> {
     const o = this.#deps.options;
-    const adapter = o.local?.adapter ?? defaultAdapter();
+    const asked = this.#adapterAsked();
+    const remembered = this.#remembered?.dbName === session.dbName ? this.#remembered : undefined;
     const name =
       o.local?.name ??
-      (adapter === 'memory' ? `feat-${session.dbName}-${Math.random().toString(36).slice(2, 10)}` : `feat-${session.dbName}`);
+      remembered?.name ??
+      (asked === 'memory' ? `feat-${session.dbName}-${Math.random().toString(36).slice(2, 10)}` : `feat-${session.dbName}`);
+    const adapter = !o.local?.adapter && remembered?.adapter ? remembered.adapter : await adapterFor(name, o.local?.adapter, asked);
     const opened = this.#opened;
     this.#opened = undefined;
-    const local = opened ?? (await openLocal(name, adapter));
+    const local = opened ?? (await GuardedDb.open(name, adapter, this.#guardEvents()));
     if (this.#deps.signal.aborted) {
       await local.close();
       throw closedError();
@@ -170,6 +225,15 @@ export class LocalFirst {
     this.local = local;
     this.localName = name;
     this.tracker = new PushTracker(local);
+  }
+
+  /** Remembers the session for an offline start: by identity, never by a credential or a digest of a short one. */
+  async #remember(local: GuardedDb, session: Session): Promise<void> {
+    if (local.adapter === 'memory') return;
+    const identity = await this.#identityNow();
+    await rememberInReplica(local, identity, session);
+    if (identity) await rememberInDirectory(this.#directory(), identity, { ...session, name: local.name, adapter: local.adapter });
+    else dropLegacyEntries();
   }
 
   /** Starts replication with the server (the session is known to work). */
@@ -180,14 +244,7 @@ export class LocalFirst {
     const remote = openRemote(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#deps.couchFetch);
     this.#remote = remote;
     tracker.remote = remote;
-    const fingerprint = (this.#fingerprint ??= await this.#deps.fingerprint().catch(() => undefined));
-    if (fingerprint && !o.session) {
-      storage()?.setItem(lastSessionKey(o, fingerprint), JSON.stringify(session));
-      const marker = (await local.get(SESSION_MARKER).catch(() => undefined)) as { _rev?: string } | undefined;
-      await local
-        .put({ _id: SESSION_MARKER, ...(marker?._rev ? { _rev: marker._rev } : {}), ...session, fingerprint } as never)
-        .catch(() => undefined);
-    }
+    if (!o.session) await this.#remember(local, session);
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
     const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
     if (!synced) await this.#initialPull(local, remote, tracker);
@@ -354,14 +411,19 @@ export class LocalFirst {
 
   /** Forgets the session this device remembered for these credentials (logout), so no offline start reopens it. */
   async forget(): Promise<void> {
-    if (this.#fingerprint) storage()?.removeItem(lastSessionKey(this.#deps.options, this.#fingerprint));
-    const adapter = this.#deps.options.local?.adapter ?? defaultAdapter();
+    await this.#forgetDirectory();
+    const adapter = this.local?.adapter ?? this.#adapterAsked();
     if (this.localName && adapter !== 'memory') {
       const db = await openLocal(this.localName, adapter);
-      const marker = await db.get(SESSION_MARKER).catch(() => undefined);
-      if (marker?._rev) await db.put({ _id: SESSION_MARKER, _rev: marker._rev, _deleted: true } as never).catch(() => undefined);
+      await rememberInReplica(db, undefined, undefined);
       await db.close();
     }
+  }
+
+  async #forgetDirectory(): Promise<void> {
+    dropLegacyEntries();
+    const identity = this.#identity ?? undefined;
+    if (identity && this.#deps.options.session === undefined) await rememberInDirectory(this.#directory(), identity, undefined);
   }
 
   /**
@@ -370,22 +432,31 @@ export class LocalFirst {
    */
   async wipe(): Promise<void> {
     const o = this.#deps.options;
-    const adapter = o.local?.adapter ?? defaultAdapter();
     const last = await this.#lastSession().catch(() => undefined);
     const opened = this.#opened;
     this.#opened = undefined;
-    const name = o.local?.name ?? (last ? `feat-${last.dbName}` : undefined);
-    if (this.#fingerprint) storage()?.removeItem(lastSessionKey(o, this.#fingerprint));
+    const name = o.local?.name ?? this.#remembered?.name ?? (last ? `feat-${last.dbName}` : undefined);
+    await this.#forgetDirectory();
     if (opened) await opened.destroy();
-    else if (name && adapter !== 'memory') await (await openLocal(name, adapter)).destroy();
+    else if (name && this.#adapterAsked() !== 'memory') {
+      await (await openLocal(name, this.#remembered?.adapter ?? (await adapterFor(name, o.local?.adapter, this.#adapterAsked())))).destroy();
+    }
   }
 
   /** Deletes the local replica and forgets the session this device remembered. */
   async destroy(): Promise<void> {
-    if (this.#fingerprint) storage()?.removeItem(lastSessionKey(this.#deps.options, this.#fingerprint));
+    await this.#forgetDirectory();
     if (!this.localName) return;
-    const db = await openLocal(this.localName, this.#deps.options.local?.adapter ?? defaultAdapter());
+    const db = await openLocal(this.localName, this.local?.adapter ?? this.#adapterAsked());
     await db.destroy();
     this.localName = undefined;
+  }
+
+  /** Estimates of the replica's storage (`client.storage()`). */
+  async storage(): Promise<StorageInfo> {
+    const info = await storageInfo({ name: this.localName, adapter: this.local?.adapter, full: this.local?.full });
+    const persisted = await this.#persisted;
+    if (info.persisted === undefined && persisted !== undefined) info.persisted = persisted;
+    return info;
   }
 }

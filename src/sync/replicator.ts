@@ -1,6 +1,7 @@
-import { toFeatError, type FeatError } from '../errors.js';
+import type { FeatError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { statusForError, type SyncStatus } from './status.js';
+import { toStorageAwareError } from './storage-errors.js';
 
 type Direction = 'push' | 'pull';
 
@@ -44,9 +45,15 @@ export class Replicator {
   #restart: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
   #running = false;
+  /** The local replica is full (device-storage.ts): the status says `error` until a write succeeds again. */
+  #full = false;
+  /** Maps a failure to its error; a full local replica reads `storage_full` (device-storage.ts). */
+  #explain: (error: unknown) => FeatError;
 
   constructor(local: Db, remote: Db, events: ReplicatorEvents) {
     this.#local = local as ReplicatingDb;
+    const explain = (local as { explain?: (error: unknown) => FeatError }).explain?.bind(local);
+    this.#explain = explain ?? ((error) => toStorageAwareError(error));
     this.#remote = remote;
     this.#events = events;
   }
@@ -86,6 +93,11 @@ export class Replicator {
     return Promise.race([Promise.all(done).then(() => undefined), bound]);
   }
 
+  setStorageFull(full: boolean): void {
+    this.#full = full;
+    if (this.#running) this.#update();
+  }
+
   /** Restarts at once (e.g. the browser came back online). */
   kick(): void {
     if (!this.#running) return;
@@ -108,7 +120,7 @@ export class Replicator {
     rep.on('paused', (error: unknown) => {
       if (!mine()) return;
       if (error) {
-        const failure = toFeatError(error);
+        const failure = this.#explain(error);
         const next = statusForError(failure);
         if (next !== 'offline' || this.#state[direction] !== 'offline') this.#events.error(failure);
         this.#state[direction] = next;
@@ -125,14 +137,14 @@ export class Replicator {
     });
     rep.on('denied', (error: unknown) => {
       if (!mine()) return;
-      this.#events.error(toFeatError((error as { doc?: unknown })?.doc ?? error));
+      this.#events.error(this.#explain((error as { doc?: unknown })?.doc ?? error));
       this.#state[direction] = 'denied';
       this.#update();
     });
     rep.on('error', (error: unknown) => {
       if (!mine()) return;
       // A fatal replication error: PouchDB stopped this direction. Surface it and start again after a pause.
-      const failure = toFeatError(error);
+      const failure = this.#explain(error);
       this.#events.error(failure);
       this.#state[direction] = statusForError(failure);
       this.#update();
@@ -153,7 +165,7 @@ export class Replicator {
   }
 
   #update(): void {
-    const states = [this.#state.push, this.#state.pull];
+    const states = [this.#state.push, this.#state.pull, this.#full ? 'error' : 'idle'];
     const order: SyncStatus[] = ['denied', 'offline', 'error', 'connecting', 'active'];
     const next = order.find((s) => states.includes(s)) ?? 'idle';
     this.#set(next);

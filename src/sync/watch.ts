@@ -81,6 +81,12 @@ export class ChangeWatcher implements WatchSource {
           this.#failures = 0;
           chain = chain.then(() => this.#dispatch(change)).catch((error: unknown) => this.#options.onError(toFeatError(error)));
         });
+        // A feed that ends without being cancelled here (its database was reopened) starts again.
+        feed.on('complete', () => {
+          if (this.#feed !== feed || this.#closed) return;
+          this.#feed = undefined;
+          this.#scheduleRestart();
+        });
         feed.on('error', (error) => {
           if (this.#feed !== feed) return;
           this.#feed = undefined;

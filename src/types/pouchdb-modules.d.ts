@@ -10,3 +10,7 @@ declare module 'pouchdb-adapter-leveldb' {
   const plugin: PouchDB.Plugin;
   export default plugin;
 }
+declare module 'pouchdb-adapter-indexeddb' {
+  const plugin: PouchDB.Plugin;
+  export default plugin;
+}

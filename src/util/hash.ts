@@ -12,8 +12,3 @@ export function hashString(text: string, seed = 0): string {
   return (4294967296 * (2097151 & h2) + (h1 >>> 0)).toString(16) + ':' + text.length.toString(16);
 }
 
-/** A short SHA-256 fingerprint of a credential: identifies it without storing it. */
-export async function credentialFingerprint(value: string): Promise<string> {
-  const digest = await crypto.subtle.digest('SHA-256', new TextEncoder().encode(value));
-  return Array.from(new Uint8Array(digest).subarray(0, 12), (b) => b.toString(16).padStart(2, '0')).join('');
-}

@@ -1,0 +1,349 @@
+/**
+ * The local replica on the device: which adapter opens it, what a full device does to it, and how much room it has.
+ *
+ * Every call the SDK makes on the replica goes through {@link GuardedDb}, which turns a full device in any wrapping
+ * (IndexedDB's QuotaExceededError, PouchDB's `indexed_db_went_bad` / `unknown_error`, LevelDB's ENOSPC) into a
+ * `storage_full` error, tells the client (status, `error` event), and recovers by itself once there is room again:
+ * LevelDB keeps its background error until the database is reopened (and `idb` closes its connection), so those
+ * replicas are reopened — after the platform reports free space — on the next write.
+ */
+import type { FeatError } from '../errors.js';
+import { nodeOnly, openLocal } from '../pouch.js';
+import type { BulkResult, ChangesFeed, Db } from '../store/db.js';
+import type { StoredDoc } from '../store/codec.js';
+import { isStorageFull, storageFullError, toStorageAwareError } from './storage-errors.js';
+
+/** What `client.storage()` answers: estimates where the platform gives them. */
+export interface StorageInfo {
+  /** Bytes used: the origin's usage in browsers (every database of the site), the replica's files in Node. */
+  usage?: number;
+  /** Bytes the replica may grow to: the origin's quota in browsers, usage plus the disk's free space in Node. */
+  quota?: number;
+  /** Browsers: whether the site's storage is persistent (never evicted under storage pressure). */
+  persisted?: boolean;
+  /** True while the last write to the replica failed for lack of space (until a write succeeds again). */
+  full?: boolean;
+}
+
+/** Room that must be free before a replica that hit a full device is reopened. */
+const ROOM_BYTES = 1024 * 1024;
+
+interface StorageManagerLike {
+  estimate?(): Promise<{ usage?: number; quota?: number }>;
+  persisted?(): Promise<boolean>;
+  persist?(): Promise<boolean>;
+}
+
+function storageManager(): StorageManagerLike | undefined {
+  return (globalThis as { navigator?: { storage?: StorageManagerLike } }).navigator?.storage;
+}
+
+/**
+ * `local.persist`: asks the browser once to keep the site's storage (so the replica, unsynced writes included, is not
+ * evicted under storage pressure). Resolves with the answer, or undefined where the platform has no such notion.
+ */
+export async function askPersist(): Promise<boolean | undefined> {
+  const storage = storageManager();
+  if (!storage?.persist) return undefined;
+  try {
+    if (await storage.persisted?.()) return true;
+    return await storage.persist();
+  } catch {
+    return undefined;
+  }
+}
+
+interface NodeFs {
+  readdir(path: string, options: { withFileTypes: true }): Promise<{ name: string; isFile(): boolean }[]>;
+  stat(path: string): Promise<{ size: number }>;
+  statfs(path: string): Promise<{ bavail: number; bsize: number }>;
+}
+
+const nodeFs = () => nodeOnly('node:fs/promises') as unknown as Promise<NodeFs>;
+
+async function directoryBytes(fs: NodeFs, dir: string): Promise<number> {
+  let total = 0;
+  for (const entry of await fs.readdir(dir, { withFileTypes: true })) {
+    if (entry.isFile()) total += (await fs.stat(`${dir}/${entry.name}`).catch(() => ({ size: 0 }))).size;
+  }
+  return total;
+}
+
+/** Estimates for the replica `name` opened with `adapter` (or for the site, before a replica is open). */
+export async function storageInfo(replica: { name?: string | undefined; adapter?: string | undefined; full?: boolean | undefined } = {}): Promise<StorageInfo> {
+  const info: StorageInfo = {};
+  if (replica.full) info.full = true;
+  const storage = storageManager();
+  if (storage?.estimate) {
+    const estimate = await storage.estimate().catch(() => undefined);
+    if (typeof estimate?.usage === 'number') info.usage = estimate.usage;
+    if (typeof estimate?.quota === 'number') info.quota = estimate.quota;
+    const persisted = await storage.persisted?.().catch(() => undefined);
+    if (typeof persisted === 'boolean') info.persisted = persisted;
+  } else if (replica.adapter === 'leveldb' && replica.name) {
+    try {
+      const fs = await nodeFs();
+      const usage = await directoryBytes(fs, replica.name);
+      const free = await fs.statfs(replica.name);
+      info.usage = usage;
+      info.quota = usage + free.bavail * free.bsize;
+    } catch {
+      // not Node, or the directory is gone: no estimate
+    }
+  }
+  return info;
+}
+
+/** True when the platform reports room for more (or cannot tell). */
+async function hasRoom(name: string, adapter: string): Promise<boolean> {
+  try {
+    if (adapter === 'leveldb') {
+      const free = await (await nodeFs()).statfs(name);
+      return free.bavail * free.bsize >= ROOM_BYTES;
+    }
+    const estimate = await storageManager()?.estimate?.();
+    if (estimate?.quota !== undefined && estimate.usage !== undefined) return estimate.quota - estimate.usage >= ROOM_BYTES;
+  } catch {
+    // cannot tell
+  }
+  return true;
+}
+
+/** The IndexedDB database PouchDB uses for `name`, and whether the `idb` adapter created it (version < 10^13). */
+async function madeByIdb(name: string): Promise<boolean> {
+  const factory = (globalThis as { indexedDB?: { databases?(): Promise<{ name?: string; version?: number }[]> } }).indexedDB;
+  const list = await factory?.databases?.().catch(() => undefined);
+  const found = list?.find((d) => d.name === `_pouch_${name}`);
+  return found?.version !== undefined && found.version < 1e13;
+}
+
+/** The adapter that opens `name`: the one asked for; by default `indexeddb`, or `idb` for a replica `idb` made. */
+export async function adapterFor(name: string, asked: string | undefined, fallback: string): Promise<string> {
+  if (asked !== undefined) return asked;
+  return fallback === 'indexeddb' && (await madeByIdb(name)) ? 'idb' : fallback;
+}
+
+type RawDb = Db & { compact?(): Promise<unknown>; replicate?: unknown };
+
+interface TransactionLike {
+  error?: unknown;
+  addEventListener?(type: 'abort', listener: () => void): void;
+}
+
+/** Why the replica's last IndexedDB transaction aborted (see {@link recordAborts}). */
+const aborts = new WeakMap<object, unknown>();
+
+/**
+ * The `indexeddb` adapter answers a transaction aborted for lack of quota with a bare `unknown_error` ("transaction
+ * was aborted"), dropping the transaction's QuotaExceededError: keep it, to tell a full device from other failures.
+ */
+function recordAborts(db: RawDb): void {
+  const raw = db as unknown as { _openTransactionSafely?: (stores: unknown, mode: unknown, cb: (e: unknown, t?: TransactionLike) => void) => void };
+  const open = raw._openTransactionSafely;
+  if (typeof open !== 'function') return;
+  raw._openTransactionSafely = (stores, mode, callback) =>
+    open.call(db, stores, mode, (error, txn) => {
+      txn?.addEventListener?.('abort', () => aborts.set(db, txn.error));
+      callback(error, txn);
+    });
+}
+
+/** True when `error`, or the abort behind it, says the device is full. */
+function fullOn(db: RawDb | undefined, error: unknown): boolean {
+  return isStorageFull(error) || (db !== undefined && isStorageFull(aborts.get(db)) && /transaction was aborted/.test(String((error as { reason?: unknown })?.reason)));
+}
+
+/** Opens a replica and checks that it can be used; a device too full to open it fails with `storage_full`. */
+async function openChecked(name: string, adapter: string): Promise<RawDb> {
+  const db = (await openLocal(name, adapter)) as RawDb;
+  recordAborts(db);
+  try {
+    await db.info();
+  } catch (error) {
+    await db.close().catch(() => undefined);
+    throw toStorageAwareError(error);
+  }
+  return db;
+}
+
+export interface GuardEvents {
+  /** A write failed for lack of space (once per episode). */
+  full(error: FeatError): void;
+  /** A write succeeded again after `full`. */
+  room(): void;
+  /** Before the replica is reopened (stop what runs on it) and after (start it again). */
+  reopening(): Promise<void>;
+  reopened(): void;
+}
+
+/** A `_local` document written by replication (a checkpoint), as opposed to the SDK's own markers. */
+const isCheckpoint = (id: unknown) => typeof id === 'string' && id.startsWith('_local/') && !id.startsWith('_local/feat-');
+
+/** Adapters whose database must be reopened after a full device (LevelDB's background error; idb's closed connection). */
+const REOPENS = new Set(['leveldb', 'idb']);
+
+/**
+ * The local replica as the SDK uses it (see the module comment). Replication runs on the underlying database
+ * ({@link GuardedDb.replicate}), whose checkpoint writes tolerate a full device: the documents of a batch are already
+ * on the server when its checkpoint is written, and a checkpoint that could not be kept only means a later rescan.
+ */
+export class GuardedDb implements Db {
+  readonly name: string;
+  readonly adapter: string;
+  #db: RawDb | undefined;
+  #events: GuardEvents;
+  #full = false;
+  #healing: Promise<void> | undefined;
+  /** Live changes feeds handed out: ended when the database is reopened, so their owners start new ones. */
+  #feeds = new Set<ChangesFeed>();
+
+  private constructor(db: RawDb, name: string, adapter: string, events: GuardEvents) {
+    this.#db = db;
+    this.name = name;
+    this.adapter = adapter;
+    this.#events = events;
+    tolerateCheckpoints(db);
+  }
+
+  static async open(name: string, adapter: string, events: GuardEvents): Promise<GuardedDb> {
+    return new GuardedDb(await openChecked(name, adapter), name, adapter, events);
+  }
+
+  /** The error to report for a failure of the replica (replication's included): `storage_full` when the device is full. */
+  explain(error: unknown): FeatError {
+    return fullOn(this.#db, error) ? storageFullError(error) : toStorageAwareError(error);
+  }
+
+  /** True while the last write failed for lack of space. */
+  get full(): boolean {
+    return this.#full;
+  }
+
+  /** PouchDB's replication API of the underlying database (used by the replicator and the first pull). */
+  get replicate(): unknown {
+    return this.#raw().replicate;
+  }
+
+  #raw(): RawDb {
+    if (!this.#db) throw storageFullError(undefined);
+    return this.#db;
+  }
+
+  async #ready(write: boolean): Promise<RawDb> {
+    if (this.#full && (write || !this.#db) && REOPENS.has(this.adapter)) await (this.#healing ??= this.#heal().finally(() => (this.#healing = undefined)));
+    return this.#raw();
+  }
+
+  /** Reopens the replica once the platform reports room (LevelDB keeps its background error until then). */
+  async #heal(): Promise<void> {
+    if (!(await hasRoom(this.name, this.adapter))) return;
+    await this.#events.reopening();
+    for (const feed of this.#feeds) feed.cancel();
+    this.#feeds.clear();
+    const old = this.#db;
+    this.#db = undefined;
+    await old?.close().catch(() => undefined);
+    const db = await openChecked(this.name, this.adapter);
+    tolerateCheckpoints(db);
+    this.#db = db;
+    this.#events.reopened();
+  }
+
+  #sawFull(error: unknown, key?: string): FeatError {
+    const failure = storageFullError(error, key === undefined ? {} : { key });
+    if (!this.#full) {
+      this.#full = true;
+      this.#events.full(failure);
+    }
+    return failure;
+  }
+
+  #sawRoom(): void {
+    if (!this.#full) return;
+    this.#full = false;
+    this.#events.room();
+  }
+
+  async #read<T>(call: (db: RawDb) => Promise<T>): Promise<T> {
+    try {
+      return await call(await this.#ready(false));
+    } catch (error) {
+      throw fullOn(this.#db, error) ? storageFullError(error) : error;
+    }
+  }
+
+  async #write<T>(call: (db: RawDb) => Promise<T>, key?: string): Promise<T> {
+    try {
+      const db = await this.#ready(true);
+      aborts.delete(db);
+      const result = await call(db);
+      this.#sawRoom();
+      return result;
+    } catch (error) {
+      throw fullOn(this.#db, error) ? this.#sawFull(error, key) : error;
+    }
+  }
+
+  get(id: string, options?: Record<string, unknown>): Promise<StoredDoc> {
+    return this.#read((db) => db.get(id, options));
+  }
+
+  allDocs(options: Record<string, unknown>) {
+    return this.#read((db) => db.allDocs(options));
+  }
+
+  info(): Promise<Record<string, unknown>> {
+    return this.#read((db) => db.info());
+  }
+
+  changes(options: Record<string, unknown>): ChangesFeed {
+    const feed = this.#raw().changes(options);
+    if (options.live) {
+      this.#feeds.add(feed);
+      feed.on('complete', () => this.#feeds.delete(feed));
+      feed.on('error', () => this.#feeds.delete(feed));
+    }
+    return feed;
+  }
+
+  put(doc: StoredDoc, options?: Record<string, unknown>) {
+    return this.#write((db) => db.put(doc, options), doc._id);
+  }
+
+  async bulkDocs(docs: StoredDoc[], options?: Record<string, unknown>): Promise<BulkResult[]> {
+    const results = await this.#write((db) => db.bulkDocs(docs, options));
+    let failure: FeatError | undefined;
+    const mapped = results.map((r) => {
+      if (!r.error || !fullOn(this.#db, r)) return r;
+      failure = this.#sawFull(r, r.id);
+      return Object.assign(storageFullError(r, r.id === undefined ? {} : { key: r.id }), { error: 'storage_full' }) as unknown as BulkResult;
+    });
+    return failure ? mapped : results;
+  }
+
+  compact(): Promise<unknown> {
+    return this.#write(async (db) => db.compact?.());
+  }
+
+  close(): Promise<void> {
+    return this.#db?.close() ?? Promise.resolve();
+  }
+
+  destroy(): Promise<void> {
+    return this.#db ? this.#db.destroy() : openLocal(this.name, this.adapter).then((db) => db.destroy());
+  }
+}
+
+/** Lets replication's checkpoint writes on `db` succeed on a full device (see {@link GuardedDb}). */
+function tolerateCheckpoints(db: RawDb): void {
+  const put = db.put.bind(db) as (doc: StoredDoc, options?: Record<string, unknown>) => Promise<{ ok: boolean; id: string; rev: string }>;
+  (db as { put: unknown }).put = (doc: StoredDoc, options?: unknown, callback?: unknown) => {
+    const done = typeof options === 'function' ? options : callback;
+    const result = put(doc, typeof options === 'object' && options !== null ? (options as Record<string, unknown>) : {}).catch((error: unknown) => {
+      if (isCheckpoint(doc._id) && fullOn(db, error)) return { ok: true, id: doc._id, rev: typeof doc._rev === 'string' ? doc._rev : '0-1' };
+      throw error;
+    });
+    if (typeof done === 'function') result.then((r) => done(null, r), (e: unknown) => done(e));
+    return result;
+  };
+}

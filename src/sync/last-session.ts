@@ -1,0 +1,160 @@
+/**
+ * The last session a device remembers, so that an app started offline reopens its replica — with no credential
+ * verifier on the device. Entries are keyed by the identity the credentials name, which needs no secret to compute
+ * and lets no one test a guessed password:
+ *
+ * - `local.identity` when the app gives one (for example the account id behind a rotating OAuth token);
+ * - else, for HTTP Basic credentials, the user name (the password is never stored, hashed or compared);
+ * - else, for a token of at least {@link MIN_TOKEN_CHARS} characters (a bearer token, a personal access token), a
+ *   domain-separated SHA-256 of it: such a token is high-entropy, so its digest cannot be searched;
+ * - else (a short token, which could be guessed from a digest): nothing is remembered, and an offline start needs
+ *   `local.identity`.
+ *
+ * Where: in browsers and Web Workers, in a `_local` document of a small well-known PouchDB database (`feat-sessions`,
+ * in IndexedDB, one entry per server and identity); in every persistent replica, in its `_local/feat-session`
+ * document (how a named `leveldb` replica in Node finds its own session). Nothing goes to `localStorage` any more;
+ * entries an older version left there (keyed by an unsalted digest of the Authorization value) are deleted.
+ */
+import type { Session } from '../session/session.js';
+import type { Db } from '../store/db.js';
+
+/** Tokens shorter than this are not digested: they might be guessed from it. */
+export const MIN_TOKEN_CHARS = 32;
+
+/** The replica's own record of its session. */
+export const SESSION_MARKER = '_local/feat-session';
+/** The well-known database of remembered sessions (browsers and workers). */
+export const DIRECTORY_NAME = 'feat-sessions';
+const LEGACY_PREFIX = 'feat:last-session:';
+const TAG = 'feat-sdk/last-session/v1\n';
+
+export interface Remembered extends Session {
+  /** The replica's database name and adapter, when the directory knows them. */
+  name?: string;
+  adapter?: string;
+}
+
+function decodeBase64(text: string): string | undefined {
+  try {
+    const binary = atob(text);
+    return new TextDecoder('utf-8', { fatal: true }).decode(Uint8Array.from(binary, (c) => c.charCodeAt(0)));
+  } catch {
+    return undefined;
+  }
+}
+
+async function digest(text: string): Promise<string> {
+  const bytes = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(TAG + text)));
+  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+}
+
+/**
+ * The identity under which the last session is remembered, or undefined when the credentials name none that is safe
+ * to keep (see the module comment).
+ */
+export async function identityOf(authorization: string | undefined, given: string | undefined): Promise<string | undefined> {
+  if (given !== undefined) return `app:${given}`;
+  if (!authorization) return undefined;
+  const match = /^(\S+)\s+(.+)$/.exec(authorization.trim());
+  if (!match) return undefined;
+  const [, scheme, value] = match as unknown as [string, string, string];
+  if (scheme.toLowerCase() === 'basic') {
+    const decoded = decodeBase64(value);
+    const colon = decoded?.indexOf(':') ?? -1;
+    return colon > 0 ? `user:${decoded!.slice(0, colon)}` : undefined;
+  }
+  return value.length >= MIN_TOKEN_CHARS ? `token:${await digest(authorization.trim())}` : undefined;
+}
+
+function legacyStorage(): Storage | undefined {
+  try {
+    return globalThis.localStorage ?? undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** Deletes what older versions kept in localStorage (a credential digest: a password oracle). */
+export function dropLegacyEntries(): void {
+  const storage = legacyStorage();
+  if (!storage) return;
+  try {
+    const doomed: string[] = [];
+    for (let i = 0; i < storage.length; i++) {
+      const key = storage.key(i);
+      if (key?.startsWith(LEGACY_PREFIX)) doomed.push(key);
+    }
+    for (const key of doomed) storage.removeItem(key);
+  } catch {
+    // storage disabled: nothing to drop
+  }
+}
+
+const entryId = (couchUrl: string, identity: string) => `_local/${couchUrl}|${identity}`;
+
+/** Reads a `_local` document, or undefined. */
+async function read(db: Db, id: string): Promise<(Remembered & { _rev?: string; identity?: string }) | undefined> {
+  const doc = (await db.get(id).catch(() => undefined)) as unknown as (Remembered & { _rev?: string; identity?: string }) | undefined;
+  return doc && typeof doc.dbName === 'string' && typeof doc.userName === 'string' ? doc : undefined;
+}
+
+/** Replaces a `_local` document (one retry on a concurrent update); best effort. */
+async function write(db: Db, id: string, body: Record<string, unknown> | undefined): Promise<void> {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    const existing = (await db.get(id).catch(() => undefined)) as { _rev?: string } | undefined;
+    if (!existing && !body) return;
+    const doc = { _id: id, ...(existing?._rev ? { _rev: existing._rev } : {}), ...(body ?? { _deleted: true }) };
+    const ok = await db.put(doc as never).then(
+      () => true,
+      () => false,
+    );
+    if (ok) return;
+  }
+}
+
+export interface DirectoryAccess {
+  couchUrl: string;
+  /** Opens the directory database (browsers), or undefined where there is none. */
+  open(): Promise<Db> | undefined;
+}
+
+/** The browser directory of last sessions. */
+export async function recallFromDirectory(access: DirectoryAccess, identity: string): Promise<Remembered | undefined> {
+  const db = await access.open()?.catch(() => undefined);
+  if (!db) return undefined;
+  try {
+    const doc = await read(db, entryId(access.couchUrl, identity));
+    if (!doc) return undefined;
+    return {
+      userName: doc.userName,
+      dbName: doc.dbName,
+      ...(typeof doc.name === 'string' ? { name: doc.name } : {}),
+      ...(typeof doc.adapter === 'string' ? { adapter: doc.adapter } : {}),
+    };
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
+
+/** Records (or, with `undefined`, forgets) the session of `identity` in the browser directory. */
+export async function rememberInDirectory(access: DirectoryAccess, identity: string, entry: Remembered | undefined): Promise<void> {
+  dropLegacyEntries();
+  const db = await access.open()?.catch(() => undefined);
+  if (!db) return;
+  try {
+    await write(db, entryId(access.couchUrl, identity), entry && { ...entry });
+  } finally {
+    await db.close().catch(() => undefined);
+  }
+}
+
+/** The session a replica recorded for `identity`, or undefined. */
+export async function recallFromReplica(db: Db, identity: string): Promise<Session | undefined> {
+  const doc = await read(db, SESSION_MARKER);
+  return doc && doc.identity === identity ? { userName: doc.userName, dbName: doc.dbName } : undefined;
+}
+
+/** Records the replica's session (user, database and the identity, never a credential or a digest of a short one). */
+export function rememberInReplica(db: Db, identity: string | undefined, session: Session | undefined): Promise<void> {
+  return write(db, SESSION_MARKER, session && identity ? { userName: session.userName, dbName: session.dbName, identity } : undefined);
+}
