@@ -70,8 +70,11 @@ export class LocalFirst {
   /** The replica, when finding the last session already opened it. */
   #opened: Db | undefined;
   #wake: (() => void) | undefined;
+  /** The session an offline start opened, while the connection is not made yet (for `online` to try again). */
+  #expected: Session | undefined;
   #onOnline = () => {
     this.#wake?.();
+    if (this.#expected && !this.replicator && !this.#reconnecting) void this.#reconnect(this.#expected, true);
     this.replicator?.kick();
   };
 
@@ -104,7 +107,7 @@ export class LocalFirst {
       session = await this.#deps.connect();
     } catch (error) {
       const failure = toFeatError(error);
-      if (failure.code !== 'network' || !last) {
+      if ((failure.code !== 'network' && failure.code !== 'timeout') || !last) {
         this.#setStatus(statusForError(failure));
         throw failure;
       }
@@ -231,10 +234,25 @@ export class LocalFirst {
     }, 100);
   }
 
-  /** Offline start: keep trying to connect, with backoff (and at once when the browser comes back online). */
+  /**
+   * A failure that asking again cannot fix: a fixed credential refused, or a token whose headers fetch cannot send.
+   * Reported once; the next `online` event (or a new client) tries again.
+   */
+  #permanent(failure: FeatError): boolean {
+    const o = this.#deps.options;
+    const fixed = o.session !== undefined || typeof o.auth === 'string';
+    return (fixed && (failure.code === 'unauthorized' || failure.code === 'forbidden')) || failure.code === 'bad_response';
+  }
+
+  /**
+   * Offline start: keep trying to connect, with backoff (and at once when the browser comes back online). A request
+   * that hangs fails with `timeout` (requestTimeout) and is tried again like a network failure.
+   */
   async #reconnect(expected: Session, now: boolean): Promise<void> {
     if (this.#reconnecting) return;
     this.#reconnecting = true;
+    this.#expected = expected;
+    let reported: string | undefined;
     for (let delay = 0, first = true; !this.#deps.signal.aborted; first = false) {
       if (!(first && now)) {
         delay = backOff(delay);
@@ -254,12 +272,16 @@ export class LocalFirst {
           break;
         }
         await this.#attach(session);
+        this.#expected = undefined;
         break;
       } catch (error) {
         if (this.#deps.signal.aborted) break;
         const failure = toFeatError(error);
-        if (failure.code !== 'network') this.#deps.error(failure);
+        // The same failure round after round is reported once.
+        if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== reported) this.#deps.error(failure);
+        reported = failure.code;
         this.#setStatus(statusForError(failure));
+        if (this.#permanent(failure)) break;
       }
     }
     this.#reconnecting = false;
@@ -283,7 +305,7 @@ export class LocalFirst {
     } catch (error) {
       // Offline or failing: start with what is local; live sync catches up.
       const failure = toFeatError(error);
-      if (failure.code !== 'network') this.#deps.error(failure);
+      if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== 'aborted') this.#deps.error(failure);
     } finally {
       clearTimeout(timer);
     }

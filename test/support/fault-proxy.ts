@@ -107,8 +107,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   };
 
   const handle = async (req: IncomingMessage, res: ServerResponse) => {
-    const chunks: Buffer[] = [];
-    for await (const chunk of req) chunks.push(chunk as Buffer);
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of req) chunks.push(chunk as Uint8Array);
     const body = Buffer.concat(chunks);
     const url = req.url ?? '/';
     const info: FaultRequest = { method: (req.method ?? 'GET').toUpperCase(), url, path: url.split('?')[0]! };
