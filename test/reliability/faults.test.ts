@@ -4,7 +4,7 @@
  * emulator otherwise). Each fault must map to a documented code, be retried or surfaced as documented, and lose
  * nothing: every acknowledged write is readable by a fresh device once the fault clears.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
 import { createFeatApi } from '@feat/sdk/api';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
@@ -337,4 +337,39 @@ describe('issue 20: conflict retries back off with jitter', () => {
       await proxy.close();
     }
   }, 120_000);
+});
+
+describe('issue 20: resolve-and-retry rounds are spaced by growing, random pauses', () => {
+  it('a key that keeps changing: each round waits a random share of 25 ms × 2^round (capped at 1 s), then conflict', async () => {
+    const name = user();
+    const puts: number[] = [];
+    const conflict = () => new Response(JSON.stringify({ error: 'conflict', reason: 'Document update conflict.' }), { status: 409, headers: { 'content-type': 'application/json' } });
+    const f: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const path = new URL(url).pathname;
+      if (init?.method === 'PUT' && path.endsWith('/busy')) {
+        puts.push(Date.now());
+        return conflict();
+      }
+      if (init?.method === 'POST' && path.endsWith('/_bulk_docs') && String(init.body).includes('"busy"')) {
+        return new Response(JSON.stringify([{ id: 'busy', error: 'conflict', reason: 'Document update conflict.' }]), { status: 201, headers: { 'content-type': 'application/json' } });
+      }
+      return fetch(input, init);
+    };
+    const c = client(name, { mode: 'remote', fetch: f, conflictRetries: 8 });
+    await c.ready();
+    // The random share pinned at its top: the pauses become deterministic (the old code retried back to back).
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999);
+    let error: FeatError | undefined;
+    try {
+      error = await c.store.set('busy', 1).then(() => undefined, (e: FeatError) => e);
+    } finally {
+      random.mockRestore();
+    }
+    expect(error?.code).toBe('conflict');
+    expect(puts).toHaveLength(9);
+    const gaps = puts.slice(1).map((t, i) => t - puts[i]!);
+    const pauses = gaps.map((_, i) => Math.min(1_000, 25 * 2 ** (i + 1)) * 0.999);
+    for (const [i, gap] of gaps.entries()) expect(gap, `gap before round ${i + 1}: ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(pauses[i]! - 2);
+  }, 30_000);
 });
