@@ -100,7 +100,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     const method = (init.method ?? 'GET').toUpperCase();
     const resendable = !(method === 'POST' && /^\/[^/?]+\/?(\?|$)/.test(url.slice(base.length)));
     let response = await authedOnce(url, init);
-    for (let resend = 0; resendable && TRANSIENT.has(response.status) && resend < RESENDS && !init.signal?.aborted; resend++) {
+    for (let resend = 0; resendable && (await isTransient(response)) && resend < RESENDS && !init.signal?.aborted; resend++) {
       discard(response);
       const pause = (options.resendDelayMs ?? 200) * 2 ** resend;
       await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * pause));
@@ -158,6 +158,17 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     }
     return authed(url, init);
   };
+}
+
+/** A 500/502/503, or CouchDB's `412 nodedown` ("progress not possible" while a cluster node goes down). */
+async function isTransient(response: Response): Promise<boolean> {
+  if (TRANSIENT.has(response.status)) return true;
+  if (response.status !== 412) return false;
+  const body = (await response
+    .clone()
+    .json()
+    .catch(() => undefined)) as { error?: unknown } | undefined;
+  return body?.error === 'nodedown';
 }
 
 function acceptedWrite(method: string, url: string, body: BodyInit | null | undefined): AcceptedWrite {

@@ -153,11 +153,22 @@ describe('server failures → server', () => {
     await expect(c.store.get('k')).resolves.toBe('v2');
   });
 
-  it('issue 20: 412 nodedown → server (never conflict)', async () => {
+  it('issue 20: 412 nodedown → resent like a 5xx, then server (never conflict)', async () => {
     const { c, db } = await seeded('nodedown');
-    server.use(http.get(`${db}/k`, () => HttpResponse.json({ error: 'nodedown', reason: 'progress not possible' }, { status: 412 })));
+    let answered = 0;
+    server.use(
+      http.get(`${db}/k`, () => {
+        answered++;
+        return HttpResponse.json({ error: 'nodedown', reason: 'progress not possible' }, { status: 412 });
+      }),
+    );
     const error = await rejectsWith(c.store.get('k'), 'server');
     expect(error.status).toBe(412);
+    expect(answered).toBe(3);
+    server.resetHandlers();
+    let once = 0;
+    server.use(http.get(`${db}/k`, () => (once++ === 0 ? HttpResponse.json({ error: 'nodedown', reason: 'progress not possible' }, { status: 412 }) : undefined)));
+    await expect(c.store.get('k')).resolves.toBe('v1');
   });
 
   // Issue 3: errors carry cause, status, key and URL — also when the whole _bulk_docs request fails.
