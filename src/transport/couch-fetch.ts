@@ -148,7 +148,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     const url = urlOf(input);
     if (!isBelow(url, base)) {
       // Not CouchDB: no proxy headers, no credentials.
-      return fetchWithTimeout(options.fetch, url, { ...init, credentials: 'omit' }, silenceLimit(url, options.requestTimeout));
+      return fetchWithTimeout(options.fetch, input, { ...init, credentials: 'omit' }, silenceLimit(url, options.requestTimeout));
     }
     const method = (init.method ?? 'GET').toUpperCase();
     if (method === 'POST' && typeof init.body === 'string' && /\/_bulk_docs(\?|$)/.test(url)) {

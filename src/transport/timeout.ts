@@ -23,10 +23,11 @@ const pathOf = (url: string) => url.split('?')[0]!.replace(/\/\/[^/@]*@/, '//');
  * a byte of its body arrived for `ms` (a server that accepted the connection and went quiet, a proxy holding the
  * request). The caller's `signal` still aborts it as before (with the caller's reason).
  */
-export async function fetchWithTimeout(fetchFn: typeof fetch, url: string, init: RequestInit, ms: number): Promise<Response> {
-  if (!(ms > 0) || !Number.isFinite(ms)) return fetchFn(url, init);
+export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo | URL, init: RequestInit, ms: number): Promise<Response> {
+  if (!(ms > 0) || !Number.isFinite(ms)) return fetchFn(input, init);
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
   const controller = new AbortController();
-  const outer = init.signal ?? undefined;
+  const outer = init.signal ?? (input instanceof Request ? input.signal : undefined);
   let timer: ReturnType<typeof setTimeout> | undefined;
   const onOuter = () => {
     cleanup();
@@ -53,7 +54,7 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, url: string, init:
   arm();
   let response: Response;
   try {
-    response = await fetchFn(url, { ...init, signal: controller.signal });
+    response = await fetchFn(input, { ...init, signal: controller.signal });
   } catch (error) {
     cleanup();
     // Some fetch implementations reject with a generic AbortError rather than the signal's reason.
