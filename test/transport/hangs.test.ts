@@ -203,6 +203,22 @@ describe('recovery once the servers answer again', () => {
     await waitFor(() => c.sync.status === 'idle', 10_000, 'idle');
   });
 
+  it('a held long-poll of the pull is abandoned after its heartbeat + requestTimeout; the pull resumes', async () => {
+    const name = uniqueName('held-pull');
+    const reader = client(name, { requestTimeout: 500 });
+    await reader.ready();
+    await waitFor(() => reader.sync.status === 'idle', 10_000, 'idle');
+    // Every long-poll from now on is held (until the fault is removed below).
+    const off = couch.fault((r) => r.path.endsWith('/_changes') && /feed=longpoll/.test(r.url), 'hold');
+    const writer = client(name, { mode: 'remote' });
+    await writer.store.set('first', 1); // ends the poll in flight: the next one is held
+    await waitFor(() => couch.held > 0, 15_000, 'a long-poll to be held');
+    off();
+    await writer.store.set('late', 1);
+    // The held poll ends after 10 s (heartbeat) + 0.5 s; the next one brings the change.
+    await waitFor(async () => (await reader.store.get('late')) === 1, 20_000, 'the pull after the held long-poll');
+  }, 40_000);
+
   it('a LevelDB replica reopened while the accounts service is silent connects by itself once it answers', async () => {
     const name = uniqueName('ldb-reopen');
     const dir = mkdtempSync(join(tmpdir(), 'feat-i20-'));
