@@ -235,13 +235,12 @@ export class LocalFirst {
   }
 
   /**
-   * A failure that asking again cannot fix: a fixed credential refused, or a token whose headers fetch cannot send.
-   * Reported once; the next `online` event (or a new client) tries again.
+   * A failure that asking again cannot fix: a fixed credential (a static `auth` string, or `session` headers) refused.
+   * Reported once, and not asked again; the next `online` event (or a new client) tries again.
    */
   #permanent(failure: FeatError): boolean {
     const o = this.#deps.options;
-    const fixed = o.session !== undefined || typeof o.auth === 'string';
-    return (fixed && (failure.code === 'unauthorized' || failure.code === 'forbidden')) || failure.code === 'bad_response';
+    return failure.code === 'unauthorized' && (o.session !== undefined || typeof o.auth === 'string');
   }
 
   /**

@@ -117,9 +117,10 @@ describe('header values fetch cannot send', () => {
   });
 });
 
-describe('a refused fixed credential: denied once, no loop', () => {
-  it('a replica reopened with a static bearer the service now refuses: one denied, one token request', async () => {
-    const name = uniqueName('denied-once');
+describe('a replica reopened offline whose connection keeps failing the same way: reported once', () => {
+  /** Syncs a LevelDB replica, then reopens it with `answer` standing in for the token endpoint. */
+  async function reopenWith(answer: (input: RequestInfo | URL, init?: RequestInit) => Promise<Response>) {
+    const name = uniqueName('once');
     const dir = mkdtempSync(join(tmpdir(), 'feat-i20-'));
     dirs.push(dir);
     const local = { adapter: 'leveldb', name: join(dir, 'replica') };
@@ -127,23 +128,40 @@ describe('a refused fixed credential: denied once, no loop', () => {
     await first.ready();
     await first.sync.waitForPush({ timeout: 10_000 });
     await first.close();
-    let tokenCalls = 0;
-    const refusing: typeof fetch = (input, init) => {
+    const seen = { tokenCalls: 0, errors: [] as FeatError[], statuses: [] as SyncStatus[] };
+    const fetchFn: typeof fetch = (input, init) => {
       if (!isToken(input)) return fetch(input, init);
-      tokenCalls++;
-      return Promise.resolve(new Response(JSON.stringify({ detail: 'Invalid token.' }), { status: 401, headers: { 'content-type': 'application/json' } }));
+      seen.tokenCalls++;
+      return answer(input, init);
     };
-    const again = client({ auth: emu.bearerFor(name), local, fetch: refusing });
-    const errors: FeatError[] = [];
-    const statuses: SyncStatus[] = [];
-    again.sync.on('error', (e) => errors.push(e));
-    again.sync.on('status', (s) => statuses.push(s));
+    const again = client({ auth: emu.bearerFor(name), local, fetch: fetchFn });
+    again.sync.on('error', (e) => seen.errors.push(e));
+    again.sync.on('status', (s) => seen.statuses.push(s));
     await again.ready(); // offline start from the replica; the connection is made in the background
+    return { again, seen };
+  }
+
+  it('a static bearer the service now refuses: one denied, one token request (no loop)', async () => {
+    const { again, seen } = await reopenWith(() =>
+      Promise.resolve(new Response(JSON.stringify({ detail: 'Invalid token.' }), { status: 401, headers: { 'content-type': 'application/json' } })),
+    );
     await waitFor(() => again.sync.status === 'denied', 5_000, 'denied');
     await new Promise((resolve) => setTimeout(resolve, 3_000)); // the old code asked again 8 times in this window
-    expect(tokenCalls).toBe(1);
-    expect(errors.map((e) => e.code)).toEqual(['unauthorized']);
-    expect(statuses.filter((s) => s === 'denied')).toHaveLength(1);
+    expect(seen.tokenCalls).toBe(1);
+    expect(seen.errors.map((e) => e.code)).toEqual(['unauthorized']);
+    expect(seen.statuses.filter((s) => s === 'denied')).toHaveLength(1);
+  });
+
+  it('token headers fetch cannot send: bad_response reported once while the connection is retried with backoff', async () => {
+    const { again, seen } = await reopenWith(async (input, init) => {
+      const body = (await (await fetch(input, init)).json()) as { data: { headers: Record<string, string> } };
+      body.data.headers['X-Auth-CouchDB-Token'] = '€';
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    });
+    await waitFor(() => again.sync.status === 'error', 5_000, 'error');
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    expect(seen.tokenCalls).toBeGreaterThanOrEqual(2);
+    expect(seen.errors.map((e) => e.code)).toEqual(['bad_response']);
   });
 });
 
