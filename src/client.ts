@@ -15,8 +15,8 @@ import type { LocalFirst } from './sync/local-first.js';
 import type { StorageInfo } from './sync/device-storage.js';
 import type { SyncEvents, SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
-import { createCouchFetch } from './transport/couch-fetch.js';
-import { checkSignal, withSignal } from './util/abort.js';
+import { createCouchFetch, type AcceptedWrite } from './transport/couch-fetch.js';
+import { checkSignal, sleep, withSignal } from './util/abort.js';
 import { Emitter } from './util/emitter.js';
 
 export type { Session };
@@ -94,7 +94,21 @@ class Client implements FeatClient {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #paused = false;
   #status: SyncStatus = 'paused';
+  /** The last status emitted. */
+  #published: SyncStatus = 'paused';
+  #listening = false;
+  #browserOffline = false;
+  #onOffline = () => {
+    this.#browserOffline = true;
+    this.#publish();
+  };
+  #onOnline = () => {
+    this.#browserOffline = false;
+    this.#publish();
+  };
   #auth: AuthSource | undefined;
+  /** While close() flushes: called for every write stored. */
+  #onStored: ((id: string) => void) | undefined;
   /** Loads export, import and maintenance (`due`: by the maintenance timer, so a run is due now). */
   #extras: (due?: boolean) => Promise<Extras>;
   #loaded: Promise<Extras> | undefined;
@@ -116,12 +130,16 @@ class Client implements FeatClient {
     this.api =
       o.apiUrl === undefined || auth === undefined
         ? undefined
-        : lazyApi({ apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch }, () => this.#closing !== undefined);
+        : lazyApi(
+            { apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch, timeout: o.requestTimeout },
+            () => this.#closing !== undefined,
+          );
     this.#sessionSource = new SessionSource({
       accountsUrl: o.accountsUrl,
       auth,
       session: o.session,
       fetch: o.fetch,
+      requestTimeout: o.requestTimeout,
       signal: this.#lifetime.signal,
     });
     const session = this.#sessionSource;
@@ -129,6 +147,11 @@ class Client implements FeatClient {
       couchUrl: o.couchUrl,
       fetch: o.fetch,
       maxRequestBytes: o.maxRequestBytes,
+      requestTimeout: o.requestTimeout,
+      accepted: (info: AcceptedWrite) => {
+        this.sync.accepted++;
+        this.#emitter.emit('accepted', info);
+      },
       auth: {
         headers: () => session.headers(),
         refresh: (refused) => session.refresh(refused),
@@ -179,7 +202,7 @@ class Client implements FeatClient {
       ready: () => this.ready(),
       closed: () => this.#closing !== undefined,
       localFirst: () => this.#localFirst,
-      status: () => this.#status,
+      status: () => this.#effectiveStatus(),
       setPaused: (paused) => this.#setPaused(paused),
     });
     // Export, import and maintenance load on first use; maintenance keeps only an unref'd timer up front.
@@ -251,7 +274,7 @@ class Client implements FeatClient {
       connect: () => this.#connect(),
       authorization: async () => this.#auth?.get(),
       couchFetch: this.#couchFetch,
-      status: (status) => this.#emitter.emit('status', status),
+      status: () => this.#publish(),
       error: (error) => this.#reportError(error),
       conflict: (event) => this.#emitter.emit('conflict', event),
       signal: this.#lifetime.signal,
@@ -277,6 +300,12 @@ class Client implements FeatClient {
 
   async #start(): Promise<Session> {
     const o = this.#options;
+    if (!this.#listening) {
+      this.#listening = true;
+      this.#browserOffline = globalThis.navigator?.onLine === false;
+      globalThis.addEventListener?.('offline', this.#onOffline);
+      globalThis.addEventListener?.('online', this.#onOnline);
+    }
     this.#setStatus('connecting');
     try {
       if (o.mode === 'local-first') {
@@ -305,6 +334,7 @@ class Client implements FeatClient {
   }
 
   #rememberOwn(id: string, rev: string): void {
+    this.#onStored?.(id);
     this.#ownRevs.add(id + '\u0000' + rev);
     if (this.#ownRevs.size > OWN_REVS_MAX) this.#ownRevs.delete(this.#ownRevs.values().next().value!);
   }
@@ -321,6 +351,23 @@ class Client implements FeatClient {
   #setStatus(status: SyncStatus): void {
     if (this.#localFirst?.replicator || this.#status === status) return;
     this.#status = status;
+    this.#publish();
+  }
+
+  /**
+   * The status the app sees: the browser saying it is offline (`navigator.onLine`, the `offline` event) wins over
+   * whatever the connection was doing (except `paused`), until its `online` event.
+   */
+  #effectiveStatus(): SyncStatus {
+    const status = this.#localFirst?.status ?? this.#status;
+    return this.#browserOffline && status !== 'paused' ? 'offline' : status;
+  }
+
+  /** Emits the status when it changed. */
+  #publish(): void {
+    const status = this.#effectiveStatus();
+    if (status === this.#published) return;
+    this.#published = status;
     this.#emitter.emit('status', status);
   }
 
@@ -336,9 +383,41 @@ class Client implements FeatClient {
   }
 
   async #close(): Promise<void> {
-    // Writes made before close() are stored first; a failure of theirs was already reported to their callers.
+    // Writes made before close() are stored first; a failure of theirs was already reported to their callers. A server
+    // that does not answer makes them fail with `timeout`; close() waits that long at most (plus a margin) and says
+    // which writes were not confirmed.
     clearTimeout(this.#timer);
-    await this.store.flush().catch(() => undefined);
+    globalThis.removeEventListener?.('offline', this.#onOffline);
+    globalThis.removeEventListener?.('online', this.#onOnline);
+    const waiting = this.store.pendingKeys();
+    const stored = new Set<string>();
+    this.#onStored = (id) => stored.add(id);
+    const limit = this.#options.requestTimeout * 2 + 1_000;
+    const bound = new AbortController();
+    const flushed = await Promise.race([
+      this.store.flush().then(
+        () => true,
+        () => true,
+      ),
+      sleep(limit, bound.signal).then(
+        () => false,
+        () => true,
+      ),
+    ]);
+    bound.abort();
+    this.#onStored = undefined;
+    const unconfirmed = waiting.filter((key) => !stored.has(key));
+    if (unconfirmed.length > 0) {
+      const list = unconfirmed.slice(0, 20).map((k) => JSON.stringify(k)).join(', ') + (unconfirmed.length > 20 ? ', …' : '');
+      const where = this.#options.mode === 'remote' ? 'the server' : 'the local replica';
+      this.#reportError(
+        new FeatError(
+          flushed ? 'network' : 'timeout',
+          `close(): ${unconfirmed.length} write(s) made before close() were not confirmed by ${where}${flushed ? '' : ` within ${limit} ms`}: ${list}. Write them again after reconnecting`,
+          { key: unconfirmed[0]! },
+        ),
+      );
+    }
     this.#closed = true;
     this.#lifetime.abort(closedError());
     await this.#loaded?.then((x) => x.close()).catch(() => undefined);

@@ -79,8 +79,20 @@ const HINTS: Partial<Record<FeatErrorCode, string>> = {
   bad_response: 'the server answered with something that is not the documented shape',
 };
 
-/** Maps an HTTP status to a code. */
-export function codeForStatus(status: number): FeatErrorCode {
+const CODES = new Set<string>([
+  'unauthorized', 'forbidden', 'not_found', 'conflict', 'too_large', 'invalid_key', 'invalid_value', 'invalid_argument',
+  'network', 'timeout', 'server', 'bad_response', 'closed', 'aborted',
+]);
+
+/**
+ * CouchDB error names that mean "the server is not able to right now", whatever the status: a cluster losing a node
+ * answers `412 nodedown` ("progress not possible") — transient, never a conflict.
+ */
+const TRANSIENT_NAMES = new Set(['nodedown', 'no_majority', 'service_unavailable']);
+
+/** Maps an HTTP status (and CouchDB's error name, when known) to a code. */
+export function codeForStatus(status: number, name?: string): FeatErrorCode {
+  if (name !== undefined && TRANSIENT_NAMES.has(name)) return 'server';
   if (status === 401) return 'unauthorized';
   if (status === 403) return 'forbidden';
   if (status === 404) return 'not_found';
@@ -92,12 +104,15 @@ export function codeForStatus(status: number): FeatErrorCode {
 }
 
 /** Builds the error for a failed HTTP response. `reason` is the server's own explanation, if any. */
-export function httpError(status: number, context: FeatErrorContext & { reason?: string | undefined } = {}): FeatHttpError {
-  const code = codeForStatus(status);
+export function httpError(
+  status: number,
+  context: FeatErrorContext & { reason?: string | undefined; error?: string | undefined } = {},
+): FeatHttpError {
+  const code = codeForStatus(status, context.error);
   const what = context.key === undefined ? '' : ` for key "${context.key}"`;
   const reason = context.reason ? `: ${context.reason}` : '';
   const hint = HINTS[code] ? ` (${HINTS[code]})` : '';
-  const { reason: _ignored, ...rest } = context;
+  const { reason: _ignored, error: _name, ...rest } = context;
   return new FeatHttpError(code, `HTTP ${status}${what}${reason}${hint}`, { ...rest, status });
 }
 
@@ -142,6 +157,21 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
   if (isAbortError(error)) return new FeatError('aborted', 'The operation was aborted', { ...context, cause: error });
   if (typeof error === 'object' && error !== null) {
     const e = error as PouchLikeError;
+    // A FeatError copied by PouchDB (its replicator re-creates errors property by property): keep its code.
+    if (typeof e.name === 'string' && /^Feat\w*Error$/.test(e.name) && typeof e.code === 'string' && CODES.has(e.code)) {
+      const { status, url, key } = e as { status?: unknown; url?: unknown; key?: unknown };
+      return new FeatError(e.code as FeatErrorCode, typeof e.message === 'string' ? e.message : e.code, {
+        ...(typeof status === 'number' ? { status } : {}),
+        ...(typeof url === 'string' ? { url } : {}),
+        ...(typeof key === 'string' ? { key } : {}),
+        ...context,
+        cause: error,
+      });
+    }
+    // An aborted request copied the same way (the DOMException's name is not an own property, its message is).
+    if (e.status === undefined && typeof e.message === 'string' && /^(This|The) operation was aborted/.test(e.message)) {
+      return new FeatError('aborted', 'The operation was aborted', { ...context, cause: error });
+    }
     const status = typeof e.status === 'number' ? e.status : undefined;
     const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : undefined;
     if (e.name === 'FetchError' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || error instanceof TypeError) {
@@ -158,7 +188,8 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
     }
     if (status !== undefined && status > 0) {
       const url = context.url ?? (typeof (e as { url?: unknown }).url === 'string' ? (e as { url: string }).url : undefined);
-      return httpError(status, { ...context, ...(url === undefined ? {} : { url }), cause: error, reason });
+      const name = typeof e.error === 'string' ? e.error : typeof e.name === 'string' ? e.name : undefined;
+      return httpError(status, { ...context, ...(url === undefined ? {} : { url }), cause: error, reason, error: name });
     }
     if (e.name === 'unknown_error' || NETWORK_FAILURE.test(String(reason)) || NETWORK_FAILURE.test(causeCode(error))) {
       return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${HINTS.network})`, {

@@ -15,7 +15,7 @@ export type { FeatMaintenance, MaintenanceReport, MaintenanceRunOptions } from '
 export type { AuthOption } from './session/auth.js';
 export type { Conflict, ConflictResolver, ConflictSide } from './store/conflicts.js';
 export type { ConflictEvent, SetOptions, SetPartsOptions } from './store/store.js';
-export type { FeatSync, WaitForPushOptions } from './sync/controller.js';
+export type { AcceptedWrite, FeatSync, FeatSyncEvents, WaitForPushOptions } from './sync/controller.js';
 export type { StorageInfo } from './sync/device-storage.js';
 export type { SyncStatus } from './sync/status.js';
 export type { ChangeEvent } from './sync/watch.js';

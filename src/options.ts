@@ -1,5 +1,6 @@
 import { FeatValidationError } from './errors.js';
 import { validateAuthOption, type AuthOption } from './session/auth.js';
+import { isLatin1 } from './session/token.js';
 import type { ConflictResolver } from './store/conflicts.js';
 
 /** Proxy-auth session used instead of the accounts service (any CouchDB-compatible server). */
@@ -97,6 +98,13 @@ export interface FeatClientOptions {
    */
   maxRequestBytes?: number;
   /**
+   * How long a request may stay silent (no response headers, no body bytes) before it fails with `timeout`: every
+   * request to CouchDB, the accounts service and the REST API. A long-poll of the changes feed waits on purpose: its
+   * limit is its heartbeat plus this. Also bounds how long `close()` and `logout()` wait for writes in flight.
+   * @default 30_000
+   */
+  requestTimeout?: number;
+  /**
    * How long `ready()` waits for the first pull on a replica that has never synced, in ms.
    * @default 10_000
    */
@@ -124,6 +132,7 @@ export const DEFAULTS = {
   mode: 'local-first' as Mode,
   maxDocumentBytes: 8_000_000,
   maxRequestBytes: 1_048_576,
+  requestTimeout: 30_000,
   initialSyncTimeout: 10_000,
   bootstrapTimeout: 15_000,
   conflictRetries: 5,
@@ -135,15 +144,24 @@ export type ResolvedOptions = Omit<FeatClientOptions, keyof typeof DEFAULTS | 'f
 
 const invalid = (message: string) => new FeatValidationError('invalid_argument', message);
 
+/** A URL as it may appear in a message: whatever sits between `//` and `@` (credentials) is left out. */
+export function printableUrl(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/?#]*@/i, '$1…@');
+}
+
 function checkUrl(name: string, value: unknown): string {
   if (typeof value !== 'string') throw invalid(`"${name}" must be an absolute http(s) URL string`);
   let url: URL;
   try {
     url = new URL(value);
   } catch {
-    throw invalid(`"${name}" must be an absolute http(s) URL, got "${value}"`);
+    throw invalid(`"${name}" must be an absolute http(s) URL, got "${printableUrl(value)}"`);
   }
   if (url.protocol !== 'http:' && url.protocol !== 'https:') throw invalid(`"${name}" must use http or https`);
+  if (url.username || url.password) {
+    // Never echoed: the value holds a password. Credentials in a URL would be sent by some fetches, logged by others.
+    throw invalid(`"${name}" must not contain credentials (user:password@); pass them with "auth" or "session.headers"`);
+  }
   return value.replace(/\/+$/, '');
 }
 
@@ -173,6 +191,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
     if (typeof s.headers !== 'object' || s.headers === null) throw invalid('"session.headers" must be an object of strings');
     for (const [k, v] of Object.entries(s.headers)) {
       if (typeof v !== 'string') throw invalid(`"session.headers.${k}" must be a string`);
+      if (!isLatin1(v)) throw invalid(`"session.headers.${k}" holds a character a header cannot carry (HTTP header values are Latin-1)`);
     }
     if (s.userName !== undefined && typeof s.userName !== 'string') throw invalid('"session.userName" must be a string');
   }
@@ -200,6 +219,7 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (o.maxRequestBytes !== undefined && o.maxRequestBytes > 0 && o.maxRequestBytes < 4096) {
     throw invalid('"maxRequestBytes" must be 0 (no limit) or at least 4096');
   }
+  checkCount('requestTimeout', o.requestTimeout, 1);
   checkCount('initialSyncTimeout', o.initialSyncTimeout, 0);
   checkCount('bootstrapTimeout', o.bootstrapTimeout, 0);
   checkCount('conflictRetries', o.conflictRetries, 0);

@@ -1,6 +1,7 @@
 import ky, { HTTPError, TimeoutError, type KyInstance, type Options as KyOptions } from 'ky';
 import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
 import { createAuthSource, type AuthSource } from '../session/auth.js';
+import { refuseRedirect } from '../session/session.js';
 import {
   isAuthSource,
   resolveCallOptions,
@@ -118,6 +119,8 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
   const instance = ky.create({
     timeout: resolved.timeout,
     throwHttpErrors: true,
+    // Answers are taken only from the configured origins: a redirect is refused (afterResponse), never followed.
+    redirect: 'manual',
     ...(resolved.fetch === undefined ? {} : { fetch: resolved.fetch as NonNullable<KyOptions['fetch']> }),
     retry: {
       // One more than the user's limit: the forced retry after a 401 also counts against ky's limit.
@@ -140,6 +143,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
         },
       ],
       afterResponse: [
+        (request, _options, response) => refuseRedirect(response, plainUrl(request.url)),
         async (_request, options, response) => {
           const state = stateOf(options);
           if (response.status !== 401 || !state || state.refreshed) return;

@@ -1,4 +1,5 @@
 import { FeatError, FeatValidationError } from '../errors.js';
+import { isLatin1 } from './token.js';
 
 /**
  * The `Authorization` value for the accounts service (and the REST API): a fixed value such as a personal access token,
@@ -19,12 +20,18 @@ function normalize(value: unknown): string {
     throw new FeatError('unauthorized', 'The auth provider returned no Authorization value; return a non-empty string');
   }
   const trimmed = value.trim();
+  if (!isLatin1(trimmed)) {
+    throw new FeatError('unauthorized', 'The auth provider returned an Authorization value a header cannot carry (HTTP header values are Latin-1)');
+  }
   return /^\S+\s+\S/.test(trimmed) ? trimmed : `Bearer ${trimmed}`;
 }
 
 export function validateAuthOption(auth: unknown, name = 'auth'): asserts auth is AuthOption {
   if (typeof auth === 'function') return;
-  if (typeof auth === 'string' && auth.trim() !== '') return;
+  if (typeof auth === 'string' && auth.trim() !== '') {
+    if (isLatin1(auth)) return;
+    throw new FeatValidationError('invalid_argument', `"${name}" holds a character a header cannot carry (HTTP header values are Latin-1)`);
+  }
   throw new FeatValidationError(
     'invalid_argument',
     `"${name}" must be a non-empty Authorization value (e.g. "Bearer <token>") or a function returning one`,

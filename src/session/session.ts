@@ -1,6 +1,7 @@
 import { FeatError, httpError, isFeatError, toFeatError } from '../errors.js';
 import type { SessionOption } from '../options.js';
 import { discard } from '../transport/responses.js';
+import { fetchWithTimeout } from '../transport/timeout.js';
 import { sleep } from '../util/abort.js';
 import type { AuthSource } from './auth.js';
 
@@ -19,8 +20,25 @@ export interface SessionSourceOptions {
   auth?: AuthSource | undefined;
   session?: SessionOption | undefined;
   fetch: typeof fetch;
+  /** How long the token request may stay silent before it fails with `timeout`. */
+  requestTimeout: number;
   /** Aborted when the client closes: pending waits end. */
   signal: AbortSignal;
+}
+
+/**
+ * Token answers are taken only from the configured origin: a redirect (`redirect: 'manual'` gives an opaque one in
+ * browsers, the 3xx itself in Node) or a response a fetch wrapper followed elsewhere is refused.
+ */
+export function refuseRedirect(response: Response, url: string): void {
+  const elsewhere = response.redirected && response.url !== '' && new URL(response.url).origin !== new URL(url).origin;
+  if (response.type !== 'opaqueredirect' && !(response.status >= 300 && response.status < 400) && !elsewhere) return;
+  discard(response);
+  throw new FeatError(
+    'bad_response',
+    `${new URL(url).pathname} answered with a redirect; answers are taken only from the configured origin (point the URL option at the final address)`,
+    { url, ...(response.status ? { status: response.status } : {}) },
+  );
 }
 
 /** The minimum pause between two token refreshes that did not help (CouchDB ≥ 3.4 locks out repeated failures). */
@@ -105,22 +123,29 @@ export class SessionSource {
         const init: RequestInit = {
           headers: { Authorization: authorization, Accept: 'application/json' },
           credentials: 'omit',
+          // The session comes from accountsUrl and nowhere else: a redirect is refused, never followed.
+          redirect: 'manual',
           signal: this.#options.signal,
         };
+        const send = () => fetchWithTimeout(this.#options.fetch, url, init, this.#options.requestTimeout);
         try {
-          response = await this.#options.fetch(url, init).catch(async (error: unknown) => {
+          response = await send().catch(async (error: unknown) => {
             // A kept-alive connection the network had dropped fails at once: one more try on a fresh connection.
             if (this.#options.signal.aborted || !(error instanceof TypeError)) throw error;
             await new Promise((resolve) => setTimeout(resolve, 50));
-            return this.#options.fetch(url, init);
+            return send();
           });
         } catch (error) {
           throw toFeatError(error, { url });
         }
+        refuseRedirect(response, url);
         if (response.status === 401 && attempt === 0) {
           discard(response);
+          const previous = authorization;
           authorization = await ask(true);
-          continue;
+          // A fixed credential (or a provider that has nothing newer) would only be refused again.
+          if (authorization !== previous) continue;
+          throw httpError(401, { url, reason: 'the accounts service refused the Authorization value' });
         }
         if (!response.ok) {
           const body = (await response.json().catch(() => ({}))) as { reason?: unknown; detail?: unknown };

@@ -10,6 +10,11 @@ export interface CouchToken {
   dbname: string;
 }
 
+/** True when `value` can be sent as an HTTP header value (fetch refuses anything beyond U+00FF, and line breaks). */
+export function isLatin1(value: string): boolean {
+  return /^[\t\x20-\x7e\x80-\xff]*$/.test(value);
+}
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -27,6 +32,8 @@ export function parseCouchToken(body: unknown, url?: string): CouchToken {
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
     if (typeof value !== 'string') throw bad(`a string value for header "${name}"`);
+    // fetch would refuse to send it (a TypeError that looks like a network failure, retried forever).
+    if (!isLatin1(value)) throw bad(`a header value fetch can send for "${name}" (HTTP header values are Latin-1)`);
     out[name] = value;
   }
   if (!out['X-Auth-CouchDB-UserName']) throw bad('an "X-Auth-CouchDB-UserName" header');

@@ -305,6 +305,11 @@ export class DocumentStore {
     return this.#queue.size;
   }
 
+  /** Keys with a write not yet stored (queued or in flight). */
+  pendingKeys(): string[] {
+    return [...this.#queue.ids()];
+  }
+
   /** New calls after close() reject with `closed`. */
   #open(): void {
     if (this.#ctx.closing()) throw closedError();

@@ -1,5 +1,6 @@
 import { closedError, FeatValidationError } from '../errors.js';
 import { checkSignal } from '../util/abort.js';
+import type { AcceptedWrite } from '../transport/couch-fetch.js';
 import type { Emitter } from '../util/emitter.js';
 import type { LocalFirst } from './local-first.js';
 import type { SyncEvents, SyncStatus } from './status.js';
@@ -10,10 +11,26 @@ export interface WaitForPushOptions {
   timeout?: number;
 }
 
+export type { AcceptedWrite };
+
+/** The events of `client.sync.on()`. */
+export interface FeatSyncEvents {
+  status: SyncStatus;
+  conflict: SyncEvents['conflict'];
+  error: SyncEvents['error'];
+  /**
+   * A write the server answered with `202 Accepted`: a CouchDB cluster stored it on fewer copies than its write quorum
+   * (a node is down). It is stored and will reach the other copies when the node is back; nothing to redo.
+   */
+  accepted: AcceptedWrite;
+}
+
 /** `client.sync`: replication status, pending writes and events. */
 export interface FeatSync {
   readonly status: SyncStatus;
-  on<K extends 'status' | 'conflict' | 'error'>(event: K, listener: (event: SyncEvents[K]) => void): () => void;
+  /** How many writes (requests) the server answered with `202 Accepted` so far (see the `accepted` event). */
+  readonly accepted: number;
+  on<K extends keyof FeatSyncEvents>(event: K, listener: (event: FeatSyncEvents[K]) => void): () => void;
   /** Local changes not yet on the server (including writes still being stored). */
   pending(): Promise<number>;
   /** Resolves when every write made before the call is on the server. */
@@ -32,7 +49,7 @@ export interface SyncControllerDeps {
   closed(): boolean;
   /** Local-first mode: the replica and its replication (undefined in remote mode). */
   localFirst(): LocalFirst | undefined;
-  /** The status while there is no replication (remote mode, or before local-first connects). */
+  /** The status the app sees (the replication's, or the connection's before it / in remote mode). */
   status(): SyncStatus;
   setPaused(paused: boolean): void;
 }
@@ -40,23 +57,26 @@ export interface SyncControllerDeps {
 /** The longest timer JavaScript engines keep (2^31 − 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 
+const EVENTS = new Set(['status', 'conflict', 'error', 'accepted']);
+
 export class SyncController implements FeatSync {
   #deps: SyncControllerDeps;
+  accepted = 0;
 
   constructor(deps: SyncControllerDeps) {
     this.#deps = deps;
   }
 
   get status(): SyncStatus {
-    return this.#deps.localFirst()?.status ?? this.#deps.status();
+    return this.#deps.status();
   }
 
-  on<K extends 'status' | 'conflict' | 'error'>(event: K, listener: (event: SyncEvents[K]) => void): () => void {
-    if (event !== 'status' && event !== 'conflict' && event !== 'error') {
+  on<K extends keyof FeatSyncEvents>(event: K, listener: (event: FeatSyncEvents[K]) => void): () => void {
+    if (!EVENTS.has(event)) {
       const name = typeof event === 'string' ? `"${event}"` : `of type ${typeof event}`;
-      throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use status, conflict or error`);
+      throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use status, conflict, error or accepted`);
     }
-    return this.#deps.emitter.on(event, listener);
+    return this.#deps.emitter.on(event, listener as (event: unknown) => void);
   }
 
   async pending(): Promise<number> {

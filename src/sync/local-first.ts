@@ -73,8 +73,11 @@ export class LocalFirst {
   /** The replica, when finding the last session already opened it. */
   #opened: GuardedDb | undefined;
   #wake: (() => void) | undefined;
+  /** The session an offline start opened, while the connection is not made yet (for `online` to try again). */
+  #expected: Session | undefined;
   #onOnline = () => {
     this.#wake?.();
+    if (this.#expected && !this.replicator && !this.#reconnecting) void this.#reconnect(this.#expected, true);
     this.replicator?.kick();
   };
 
@@ -114,7 +117,7 @@ export class LocalFirst {
       session = await this.#deps.connect();
     } catch (error) {
       const failure = toFeatError(error);
-      if (failure.code !== 'network' || !last) throw this.#failed(failure);
+      if ((failure.code !== 'network' && failure.code !== 'timeout') || !last) throw this.#failed(failure);
       // Offline with a replica that never finished its first pull: use what it has.
       this.#setStatus('offline');
       void this.#reconnect(last, false);
@@ -288,10 +291,24 @@ export class LocalFirst {
     }, 100);
   }
 
-  /** Offline start: keep trying to connect, with backoff (and at once when the browser comes back online). */
+  /**
+   * A failure that asking again cannot fix: a fixed credential (a static `auth` string, or `session` headers) refused.
+   * Reported once, and not asked again; the next `online` event (or a new client) tries again.
+   */
+  #permanent(failure: FeatError): boolean {
+    const o = this.#deps.options;
+    return failure.code === 'unauthorized' && (o.session !== undefined || typeof o.auth === 'string');
+  }
+
+  /**
+   * Offline start: keep trying to connect, with backoff (and at once when the browser comes back online). A request
+   * that hangs fails with `timeout` (requestTimeout) and is tried again like a network failure.
+   */
   async #reconnect(expected: Session, now: boolean): Promise<void> {
     if (this.#reconnecting) return;
     this.#reconnecting = true;
+    this.#expected = expected;
+    let reported: string | undefined;
     for (let delay = 0, first = true; !this.#deps.signal.aborted; first = false) {
       if (!(first && now)) {
         delay = backOff(delay);
@@ -311,12 +328,16 @@ export class LocalFirst {
           break;
         }
         await this.#attach(session);
+        this.#expected = undefined;
         break;
       } catch (error) {
         if (this.#deps.signal.aborted) break;
         const failure = toFeatError(error);
-        if (failure.code !== 'network') this.#deps.error(failure);
+        // The same failure round after round is reported once.
+        if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== reported) this.#deps.error(failure);
+        reported = failure.code;
         this.#setStatus(statusForError(failure));
+        if (this.#permanent(failure)) break;
       }
     }
     this.#reconnecting = false;
@@ -340,7 +361,7 @@ export class LocalFirst {
     } catch (error) {
       // Offline or failing: start with what is local; live sync catches up.
       const failure = toFeatError(error);
-      if (failure.code !== 'network') this.#deps.error(failure);
+      if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== 'aborted') this.#deps.error(failure);
     } finally {
       clearTimeout(timer);
     }

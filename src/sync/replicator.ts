@@ -26,9 +26,21 @@ export interface ReplicatorEvents {
   pushed(): void;
 }
 
-/** Capped exponential backoff for PouchDB's retry (ms). */
+/** Capped exponential backoff for PouchDB's retry (ms), with ±20 % jitter so that devices do not retry in step. */
 export function backOff(delay: number): number {
-  return delay === 0 ? 500 : Math.min(delay * 2, 8_000);
+  const next = delay === 0 ? 500 : Math.min(delay * 2, 8_000);
+  return Math.round(next * (0.8 + Math.random() * 0.4));
+}
+
+/**
+ * A request the replication cancelled itself, read back as a failure: an aborted fetch, or PouchDB's replicator
+ * reading the `{status: 'cancelled'}` of a `_changes` it replaced (retry: true) as a result — "Cannot read properties of
+ * undefined (reading 'length')". Neither is the server's doing: never reported.
+ */
+export function isCancelledRequest(error: unknown, failure: FeatError): boolean {
+  if (failure.code === 'aborted') return true;
+  const message = (error as { message?: unknown } | null)?.message;
+  return typeof message === 'string' && /Cannot read propert(y|ies) of undefined \(reading 'length'\)|results is undefined|evaluating '[\w.]*results\.length'/.test(message);
 }
 
 /**
@@ -121,6 +133,11 @@ export class Replicator {
       if (!mine()) return;
       if (error) {
         const failure = this.#explain(error);
+        if (isCancelledRequest(error, failure)) {
+          // PouchDB retries it by itself.
+          this.#state[direction] = 'connecting';
+          return this.#update();
+        }
         const next = statusForError(failure);
         if (next !== 'offline' || this.#state[direction] !== 'offline') this.#events.error(failure);
         this.#state[direction] = next;
@@ -145,8 +162,9 @@ export class Replicator {
       if (!mine()) return;
       // A fatal replication error: PouchDB stopped this direction. Surface it and start again after a pause.
       const failure = this.#explain(error);
-      this.#events.error(failure);
-      this.#state[direction] = statusForError(failure);
+      const cancelled = isCancelledRequest(error, failure);
+      if (!cancelled) this.#events.error(failure);
+      this.#state[direction] = cancelled ? 'connecting' : statusForError(failure);
       this.#update();
       this.#scheduleRestart();
     });

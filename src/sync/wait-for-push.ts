@@ -24,16 +24,17 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     const lf = deps.localFirst();
     if (!lf?.tracker) return;
     const tracker = lf.tracker;
-    const target = await tracker.localSeq();
+    // Every await is raced with the signal: a request stuck behind a hung token refresh must not hold the caller.
+    const target = await race(tracker.localSeq(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       if (signal.aborted) fail();
       if (tracker.verifiedSeq >= target) return;
       if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
         try {
-          await tracker.verify();
+          await race(tracker.verify(), signal);
           if (tracker.verifiedSeq >= target) return;
         } catch {
-          // offline again: keep waiting
+          // offline again: keep waiting (an abort is handled at the top of the loop)
         }
       }
       await sleep(delay, signal).catch(() => fail());

@@ -1,4 +1,6 @@
+import { toFeatError } from '../errors.js';
 import { discard, jsonErrorResponse, jsonResponse } from './responses.js';
+import { fetchWithTimeout, silenceLimit } from './timeout.js';
 
 /** The parts of the session the transport needs. */
 export interface CouchAuth {
@@ -17,7 +19,27 @@ export interface CouchFetchOptions {
   auth: CouchAuth;
   /** Largest request body; 0 = no limit. */
   maxRequestBytes: number;
+  /** How long a request may stay silent before it fails with `timeout` (long-polls: plus their heartbeat). */
+  requestTimeout: number;
+  /** A write answered `202 Accepted` (stored on fewer copies than the cluster's quorum). */
+  accepted?(info: AcceptedWrite): void;
+  /** Base of the pause between resends of a request that met a transient 5xx, in ms. @default 200 */
+  resendDelayMs?: number;
 }
+
+/** What the `accepted` event carries: a write the server stored on fewer copies than its quorum (`202 Accepted`). */
+export interface AcceptedWrite {
+  /** Method and path of the request (no query, no credentials). */
+  method: string;
+  path: string;
+  /** The document ids of the request, when known (`_bulk_docs`, a document PUT or DELETE). */
+  ids: string[];
+}
+
+/** Transient statuses of a proxy or a cluster losing a node (nginx 502/503, CouchDB 500 during failover). */
+const TRANSIENT = new Set([500, 502, 503]);
+/** Resends of one request after a transient status. */
+const RESENDS = 2;
 
 /** True when `url` is below `base` (same origin, path prefix). */
 export function isBelow(url: string, base: string): boolean {
@@ -49,14 +71,15 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     headers.delete('X-Auth-CouchDB-Roles');
     const request = { ...init, headers, credentials: 'omit', redirect: 'manual' } as const;
     let response: Response;
+    const limit = silenceLimit(url, options.requestTimeout);
     try {
-      response = await options.fetch(url, request);
+      response = await fetchWithTimeout(options.fetch, url, request, limit);
     } catch (error) {
       // A kept-alive connection the server had just closed fails at once: try once more on a fresh one.
       // (Writes are safe to repeat: a write that did land comes back as a conflict with identical content.)
       if (init.signal?.aborted || !(error instanceof TypeError)) throw error;
       await new Promise((resolve) => setTimeout(resolve, 50));
-      response = await options.fetch(url, request);
+      response = await fetchWithTimeout(options.fetch, url, request, limit);
     }
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
       return jsonErrorResponse(
@@ -68,7 +91,27 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     return response;
   }
 
+  /**
+   * A transient 5xx (a node going down behind the proxy) is resent, with backoff and jitter, when resending is safe:
+   * every request the SDK and PouchDB send is, except a `POST` to the database itself (a new id each time). A write
+   * that did land the first time meets its own revision on the resend: a 409 the store resolves to the same content.
+   */
   async function authed(url: string, init: RequestInit): Promise<Response> {
+    const method = (init.method ?? 'GET').toUpperCase();
+    const resendable = !(method === 'POST' && /^\/[^/?]+\/?(\?|$)/.test(url.slice(base.length)));
+    let response = await authedOnce(url, init);
+    for (let resend = 0; resendable && (await isTransient(response)) && resend < RESENDS && !init.signal?.aborted; resend++) {
+      discard(response);
+      const pause = (options.resendDelayMs ?? 200) * 2 ** resend;
+      await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * pause));
+      if (init.signal?.aborted) break;
+      response = await authedOnce(url, init);
+    }
+    if (response.status === 202 && method !== 'GET' && options.accepted) options.accepted(acceptedWrite(method, url, init.body));
+    return normalizeErrorBody(response, url);
+  }
+
+  async function authedOnce(url: string, init: RequestInit): Promise<Response> {
     let used = await auth.headers();
     let response = await send(url, init, used);
     let refreshed = false;
@@ -85,8 +128,12 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
           await auth.refresh(used);
           next = await auth.headers();
         }
-      } catch {
+      } catch (error) {
         discard(response);
+        // The accounts service could not be reached or did not answer (a hung refresh ends with `timeout`): that
+        // failure, retried like any network failure — not a refusal of the credentials.
+        const failure = toFeatError(error);
+        if (failure.code === 'network' || failure.code === 'timeout' || failure.code === 'server' || failure.code === 'aborted') throw failure;
         return jsonErrorResponse(401, 'unauthorized', 'Authentication required and the token could not be refreshed');
       }
       discard(response);
@@ -94,14 +141,14 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
       response = await send(url, init, used);
     }
     if (response.status !== 401) auth.succeeded?.();
-    return normalizeErrorBody(response, url);
+    return response;
   }
 
   return async function couchFetch(input: RequestInfo | URL, init: RequestInit = {}): Promise<Response> {
     const url = urlOf(input);
     if (!isBelow(url, base)) {
       // Not CouchDB: no proxy headers, no credentials.
-      return options.fetch(input, { ...init, credentials: 'omit' });
+      return fetchWithTimeout(options.fetch, input, { ...init, credentials: 'omit' }, silenceLimit(url, options.requestTimeout));
     }
     const method = (init.method ?? 'GET').toUpperCase();
     if (method === 'POST' && typeof init.body === 'string' && /\/_bulk_docs(\?|$)/.test(url)) {
@@ -111,6 +158,34 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     }
     return authed(url, init);
   };
+}
+
+/** A 500/502/503, or CouchDB's `412 nodedown` ("progress not possible" while a cluster node goes down). */
+async function isTransient(response: Response): Promise<boolean> {
+  if (TRANSIENT.has(response.status)) return true;
+  if (response.status !== 412) return false;
+  const body = (await response
+    .clone()
+    .json()
+    .catch(() => undefined)) as { error?: unknown } | undefined;
+  return body?.error === 'nodedown';
+}
+
+function acceptedWrite(method: string, url: string, body: BodyInit | null | undefined): AcceptedWrite {
+  const path = url.split('?')[0]!;
+  let ids: string[] = [];
+  if (/\/_bulk_docs$/.test(path) && typeof body === 'string') {
+    try {
+      const docs = (JSON.parse(body) as { docs?: { _id?: unknown }[] }).docs ?? [];
+      ids = docs.map((d) => d._id).filter((id): id is string => typeof id === 'string');
+    } catch {
+      // not JSON: no ids
+    }
+  } else {
+    const last = path.split('/').pop();
+    if (last && !last.startsWith('_')) ids = [decodeURIComponent(last)];
+  }
+  return { method, path: new URL(path).pathname, ids };
 }
 
 /**

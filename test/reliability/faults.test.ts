@@ -4,7 +4,7 @@
  * emulator otherwise). Each fault must map to a documented code, be retried or surfaced as documented, and lose
  * nothing: every acknowledged write is readable by a fresh device once the fault clears.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
 import { createFeatApi } from '@feat/sdk/api';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
@@ -139,9 +139,9 @@ describe('remote mode: each fault → a documented code; acknowledged writes sur
     expect(await serverValues(name, ['k'])).toEqual({ k: 'v1' });
   });
 
-  it("a proxy's HTML 502 on _bulk_docs → server, with the status; nothing half-written", async () => {
+  it("a proxy's HTML 502 on _bulk_docs (again on both resends) → server, with the status; nothing half-written", async () => {
     const name = user();
-    const { fetch: f } = faulty(once(isBulk, 'html502'));
+    const { fetch: f } = faulty(once(isBulk, 'html502', 3));
     const c = client(name, { mode: 'remote', fetch: f });
     await c.ready();
     const error = await c.store.setParts('p', { a: 1, b: 2 }).then(() => undefined, (e: FeatError) => e);
@@ -149,6 +149,19 @@ describe('remote mode: each fault → a documented code; acknowledged writes sur
     expect(await serverValues(name, ['p:a', 'p:b'])).toEqual({ 'p:a': undefined, 'p:b': undefined });
     await c.store.setParts('p', { a: 1, b: 2 });
     expect(await serverValues(name, ['p:a', 'p:b'])).toEqual({ 'p:a': 1, 'p:b': 2 });
+  });
+
+  it('issue 20: a 502 after _bulk_docs was applied (a node dying behind nginx) → resent; its 409 meets its own revision: resolves, stored once', async () => {
+    const name = user();
+    const { fetch: f, seen } = faulty(once(isBulk, 'html502-after'));
+    const c = client(name, { mode: 'remote', fetch: f });
+    await c.ready();
+    const conflicts: unknown[] = [];
+    c.sync.on('conflict', (e) => conflicts.push(e));
+    await c.store.set('k', 'v1');
+    expect(seen.faults).toBe(1);
+    await c.store.set('k', 'v2');
+    expect(await serverValues(name, ['k'])).toEqual({ k: 'v2' });
   });
 
   it('truncated / HTML answers on reads → bad_response / server; the value is intact afterwards', async () => {
@@ -249,4 +262,114 @@ describe('local-first: faults under live sync are retried until the writes are o
       expect(errors.every((e) => ['bad_response', 'server', 'network'].includes(e.code)), errors.map((e) => e.code).join()).toBe(true);
     }
   }, 60_000);
+});
+
+describe('issue 20: transient server states under live sync are retried, never misnamed', () => {
+  it("412 nodedown on _changes and a cut mid-sync: no conflict, no bad_response (a cancelled request is not a failure)", async () => {
+    const name = user();
+    let nodedown = 3;
+    let resets = 4;
+    const f: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (url.includes('/_changes') && nodedown > 0) {
+        nodedown--;
+        return new Response(JSON.stringify({ error: 'nodedown', reason: 'progress not possible' }), { status: 412, headers: { 'content-type': 'application/json' } });
+      }
+      if ((url.includes('/_changes') || url.includes('/_bulk_docs')) && resets > 0 && nodedown === 0) {
+        resets--;
+        throw new TypeError('fetch failed', { cause: Object.assign(new Error('other side closed'), { code: 'UND_ERR_SOCKET' }) });
+      }
+      return fetch(input, init);
+    };
+    const a = client(name, { fetch: f });
+    const errors: FeatError[] = [];
+    a.sync.on('error', (e) => errors.push(e));
+    await a.ready();
+    const other = client(name);
+    await other.ready();
+    await other.store.set('from-other', 1);
+    await a.store.set('k', 'v');
+    await a.sync.waitForPush({ timeout: 30_000 });
+    const deadline = Date.now() + 20_000;
+    while ((await a.store.get('from-other')) !== 1 && Date.now() < deadline) await sleep(100);
+    expect(await a.store.get('from-other')).toBe(1);
+    const codes = errors.map((e) => e.code);
+    expect(codes).not.toContain('conflict');
+    expect(codes).not.toContain('bad_response');
+    if (errors.some((e) => e.status === 412)) expect(errors.find((e) => e.status === 412)?.code).toBe('server');
+  }, 60_000);
+});
+
+describe('issue 20: conflict retries back off with jitter', () => {
+  it('3 devices hammering the same 8 keys in remote mode, with latency and secret rotations: 0 failed writes, all on the latest write', async () => {
+    const { startFaultProxy } = await import('../support/fault-proxy.js');
+    const proxy = await startFaultProxy(emu.couchUrl);
+    // The real server's write latency (COUCHDB-FACTS.md: a PUT ~6–8 ms): every write is delayed on the way.
+    proxy.fault(() => true, 'delay', { delayMs: 8 });
+    try {
+      const name = user();
+      const devices = [0, 1, 2].map(() => client(name, { mode: 'remote', couchUrl: proxy.url }));
+      await Promise.all(devices.map((d) => d.ready()));
+      const keys = Array.from({ length: 8 }, (_, i) => `k${i}`);
+      const rounds = 10;
+      const failures: FeatError[] = [];
+      let rotations = 0;
+      const rotating = setInterval(() => {
+        if (rotations++ < 3) emu.rotateSecret();
+      }, 1_200);
+      try {
+        await Promise.all(
+          devices.map(async (d, device) => {
+            for (let round = 0; round < rounds; round++) {
+              await Promise.all(keys.map((k) => d.store.set(k, { device, round }).catch((e: FeatError) => void failures.push(e))));
+            }
+          }),
+        );
+      } finally {
+        clearInterval(rotating);
+      }
+      expect(failures.map((e) => `${e.code}: ${e.message}`)).toEqual([]);
+      const reads = await Promise.all(devices.map((d) => Promise.all(keys.map((k) => d.store.get<{ round: number }>(k)))));
+      expect(reads[1]).toEqual(reads[0]);
+      expect(reads[2]).toEqual(reads[0]);
+      for (const value of reads[0]!) expect(value?.round).toBe(rounds - 1);
+    } finally {
+      await proxy.close();
+    }
+  }, 120_000);
+});
+
+describe('issue 20: resolve-and-retry rounds are spaced by growing, random pauses', () => {
+  it('a key that keeps changing: each round waits a random share of 25 ms × 2^round (capped at 1 s), then conflict', async () => {
+    const name = user();
+    const puts: number[] = [];
+    const conflict = () => new Response(JSON.stringify({ error: 'conflict', reason: 'Document update conflict.' }), { status: 409, headers: { 'content-type': 'application/json' } });
+    const f: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const path = new URL(url).pathname;
+      if (init?.method === 'PUT' && path.endsWith('/busy')) {
+        puts.push(Date.now());
+        return conflict();
+      }
+      if (init?.method === 'POST' && path.endsWith('/_bulk_docs') && String(init.body).includes('"busy"')) {
+        return new Response(JSON.stringify([{ id: 'busy', error: 'conflict', reason: 'Document update conflict.' }]), { status: 201, headers: { 'content-type': 'application/json' } });
+      }
+      return fetch(input, init);
+    };
+    const c = client(name, { mode: 'remote', fetch: f, conflictRetries: 8 });
+    await c.ready();
+    // The random share pinned at its top: the pauses become deterministic (the old code retried back to back).
+    const random = vi.spyOn(Math, 'random').mockReturnValue(0.999);
+    let error: FeatError | undefined;
+    try {
+      error = await c.store.set('busy', 1).then(() => undefined, (e: FeatError) => e);
+    } finally {
+      random.mockRestore();
+    }
+    expect(error?.code).toBe('conflict');
+    expect(puts).toHaveLength(9);
+    const gaps = puts.slice(1).map((t, i) => t - puts[i]!);
+    const pauses = gaps.map((_, i) => Math.min(1_000, 25 * 2 ** (i + 1)) * 0.999);
+    for (const [i, gap] of gaps.entries()) expect(gap, `gap before round ${i + 1}: ${gaps.join(', ')} ms`).toBeGreaterThanOrEqual(pauses[i]! - 2);
+  }, 30_000);
 });

@@ -13,7 +13,8 @@
  *    that key (latest `updatedAt` wins; writes in the same millisecond may go either way; a rejected write may or may
  *    not have landed). In particular every acknowledged write is present or superseded by a later one;
  * 4. a chunked value (≥ 1.5 MB) reads back byte for byte;
- * 5. no rejection other than the ones the configuration allows (remote mode: `network` while the server is down).
+ * 5. no rejection other than the ones the configuration allows (remote mode: `network` while the server is down,
+ *    `timeout` while a fault proxy holds its requests: issue 20's `hold` and `reset` commands).
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -21,6 +22,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
 
 export type Config = 'remote' | 'memory' | 'leveldb';
 
@@ -33,6 +35,10 @@ export type Cmd =
   | { t: 'suspend' }
   | { t: 'resume' }
   | { t: 'rotate' }
+  /** Issue 20: a server that accepts requests and never answers (a proxy in front holds them) for `ms`, then resets them. */
+  | { t: 'hold'; target: 'couch' | 'accounts'; ms: number }
+  /** Issue 20: the next `times` connections to CouchDB are reset. */
+  | { t: 'reset'; times: number }
   | { t: 'pause'; c: number }
   | { t: 'unpause'; c: number }
   | { t: 'reopen'; c: number };
@@ -62,6 +68,11 @@ export function commandsArb(config: Config, maxCommands = 14): fc.Arbitrary<{ cl
       { weight: 1, arbitrary: fc.constant({ t: 'suspend' as const }) },
       { weight: 2, arbitrary: fc.constant({ t: 'resume' as const }) },
       { weight: 1, arbitrary: fc.constant({ t: 'rotate' as const }) },
+      {
+        weight: 1,
+        arbitrary: fc.record({ t: fc.constant('hold' as const), target: fc.constantFrom('couch' as const, 'accounts' as const), ms: fc.integer({ min: 100, max: 1_500 }) }),
+      },
+      { weight: 1, arbitrary: fc.record({ t: fc.constant('reset' as const), times: fc.integer({ min: 1, max: 3 }) }) },
     ];
     if (config !== 'remote') {
       weighted.push({ weight: 1, arbitrary: fc.record({ t: fc.constant('pause' as const), c }) });
@@ -191,7 +202,24 @@ export interface RunEnv {
   healTimeout?: number;
 }
 
-const ALLOWED_REMOTE_FAILURES = new Set(['network']);
+/** Remote writes may fail while the server is down (`network`) or holds requests (`timeout`, requestTimeout below). */
+const ALLOWED_REMOTE_FAILURES = new Set(['network', 'timeout']);
+/** The clients' `requestTimeout` in the campaign: short, so that `hold` faults end in `timeout` within a sequence. */
+const REQUEST_TIMEOUT = 1_000;
+
+/**
+ * Fault proxies in front of CouchDB and the accounts service, kept across sequences (the emulator comes back on the same
+ * ports; a proxy per sequence would grow undici's per-origin connection pools, see startOnSamePorts).
+ */
+const proxies = new Map<string, FaultProxy>();
+async function proxyFor(target: string): Promise<FaultProxy> {
+  let proxy = proxies.get(target);
+  if (!proxy) {
+    proxy = await startFaultProxy(target);
+    proxies.set(target, proxy);
+  }
+  return proxy;
+}
 const STRICT = process.env.FEAT_STRICT === '1';
 /** Bugs still open: only their signatures are tolerated (none today; the fixed ones fail the campaign again). */
 const OPEN = new Set<string>([]);
@@ -236,11 +264,23 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
   const rotations: number[] = [];
   const paused = new Set<number>();
   const log: string[] = [];
+  const couchProxy = await proxyFor(emu.couchUrl);
+  const accountsProxy = await proxyFor(emu.accountsUrl);
+  const holds = new Set<ReturnType<typeof setTimeout>>();
+  const unfault = () => {
+    for (const t of holds) clearTimeout(t);
+    holds.clear();
+    for (const proxy of [couchProxy, accountsProxy]) {
+      proxy.clear();
+      proxy.release();
+    }
+  };
 
   const make = (i: number): FeatClient => {
     const options: FeatClientOptions = {
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
+      couchUrl: couchProxy.url,
+      accountsUrl: accountsProxy.url,
+      requestTimeout: REQUEST_TIMEOUT,
       auth: emu.bearerFor(user),
       mode: config === 'remote' ? 'remote' : 'local-first',
       initialSyncTimeout: 3_000,
@@ -347,6 +387,22 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
             await emu.resume();
           }
           break;
+        case 'hold': {
+          faults++;
+          const proxy = cmd.target === 'couch' ? couchProxy : accountsProxy;
+          const off = proxy.fault(() => true, 'hold');
+          const timer = setTimeout(() => {
+            holds.delete(timer);
+            off();
+            proxy.release();
+          }, cmd.ms);
+          holds.add(timer);
+          break;
+        }
+        case 'reset':
+          faults++;
+          couchProxy.fault(() => true, 'reset', { times: cmd.times });
+          break;
         case 'rotate':
           faults++;
           rotations.push(Date.now());
@@ -362,7 +418,7 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
           break;
         case 'reopen': {
           // Remote clients re-open as a new client; a persistent replica re-opens with its data (offline too).
-          if (config === 'remote' && suspended) break;
+          if (config === 'remote' && (suspended || holds.size > 0)) break;
           faults++;
           for (const w of writes) if (w.client === cmd.c && w.state === 'pending') w.reopenedAfter = true;
           const old = clients[cmd.c]!;
@@ -378,6 +434,7 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
 
     // ---- heal
     log.push('heal');
+    unfault();
     if (suspended) {
       suspended = false;
       await emu.resume();
@@ -486,6 +543,7 @@ export async function runSequence(config: Config, clientsCount: number, cmds: Cm
       faults,
     };
   } finally {
+    unfault();
     if (emu.suspended) await emu.resume().catch(() => undefined);
     // Memory replicas are destroyed (logout) rather than closed: a closed one stays in the process (known bug B8,
     // pinned in bugs.test.ts), which would swamp the campaign's own memory check.

@@ -109,19 +109,19 @@ describe('unreachable servers → network', () => {
 describe('server failures → server', () => {
   it('a 500 on a read → server, with status and key; the next read works', async () => {
     const { c, db } = await seeded('read500');
-    server.use(http.get(`${db}/k`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 }), { once: true }));
+    // Issue 20: a transient 5xx is resent (twice, backed off): only a server that keeps failing is reported.
+    server.use(http.get(`${db}/k`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 })));
     const error = await rejectsWith(c.store.get('k'), 'server');
     expect(error.status).toBe(500);
     expect(error.key).toBe('k');
+    server.resetHandlers();
     await expect(c.store.get('k')).resolves.toBe('v1');
   });
 
   it("a proxy's HTML 502 on a read → server", async () => {
     const { c, db } = await seeded('read502');
     server.use(
-      http.get(`${db}/k`, () => new HttpResponse('<html><body><h1>502 Bad Gateway</h1></body></html>', { status: 502, headers: { 'content-type': 'text/html' } }), {
-        once: true,
-      }),
+      http.get(`${db}/k`, () => new HttpResponse('<html><body><h1>502 Bad Gateway</h1></body></html>', { status: 502, headers: { 'content-type': 'text/html' } })),
     );
     const error = await rejectsWith(c.store.get('k'), 'server');
     expect(error.status).toBe(502);
@@ -129,25 +129,59 @@ describe('server failures → server', () => {
 
   it('a 500 on the write → server; nothing is written and the next write succeeds', async () => {
     const { c, db } = await seeded('write500');
-    server.use(http.post(`${db}/_bulk_docs`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 }), { once: true }));
+    server.use(http.post(`${db}/_bulk_docs`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 })));
     const error = await rejectsWith(c.store.set('k', 'v2'), 'server');
     expect(error.status).toBe(500);
+    server.resetHandlers();
     await expect(c.store.get('k')).resolves.toBe('v1');
     await c.store.set('k', 'v3');
     await expect(c.store.get('k')).resolves.toBe('v3');
   });
 
+  it('issue 20: a 502/503 once on a read and on a write → resent after a backed-off pause, both succeed', async () => {
+    const { c, db } = await seeded('resend');
+    let reads = 0;
+    let writes = 0;
+    server.use(
+      http.get(`${db}/k`, () => (reads++ === 0 ? new HttpResponse('<html>502</html>', { status: 502, headers: { 'content-type': 'text/html' } }) : undefined)),
+      http.post(`${db}/_bulk_docs`, () => (writes++ === 0 ? HttpResponse.json({ error: 'unavailable', reason: 'node down' }, { status: 503 }) : undefined)),
+    );
+    await expect(c.store.get('k')).resolves.toBe('v1');
+    await c.store.set('k', 'v2');
+    expect([reads, writes]).toEqual([2, 2]);
+    server.resetHandlers();
+    await expect(c.store.get('k')).resolves.toBe('v2');
+  });
+
+  it('issue 20: 412 nodedown → resent like a 5xx, then server (never conflict)', async () => {
+    const { c, db } = await seeded('nodedown');
+    let answered = 0;
+    server.use(
+      http.get(`${db}/k`, () => {
+        answered++;
+        return HttpResponse.json({ error: 'nodedown', reason: 'progress not possible' }, { status: 412 });
+      }),
+    );
+    const error = await rejectsWith(c.store.get('k'), 'server');
+    expect(error.status).toBe(412);
+    expect(answered).toBe(3);
+    server.resetHandlers();
+    let once = 0;
+    server.use(http.get(`${db}/k`, () => (once++ === 0 ? HttpResponse.json({ error: 'nodedown', reason: 'progress not possible' }, { status: 412 }) : undefined)));
+    await expect(c.store.get('k')).resolves.toBe('v1');
+  });
+
   // Issue 3: errors carry cause, status, key and URL — also when the whole _bulk_docs request fails.
   it('a failed write carries its key', async () => {
     const { c, db } = await seeded('write500key');
-    server.use(http.post(`${db}/_bulk_docs`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 }), { once: true }));
+    server.use(http.post(`${db}/_bulk_docs`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 })));
     const error = await rejectsWith(c.store.set('k', 'v2'), 'server');
     expect(error.key).toBe('k');
   });
 
   it('a failed read carries the URL of the request', async () => {
     const { c, db } = await seeded('read500url');
-    server.use(http.get(`${db}/k`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 }), { once: true }));
+    server.use(http.get(`${db}/k`, () => HttpResponse.json({ error: 'internal_server_error', reason: 'boom' }, { status: 500 })));
     const error = await rejectsWith(c.store.get('k'), 'server');
     expect(error.url).toBe(`${db}/k`);
   });
@@ -182,8 +216,9 @@ describe('malformed responses → bad_response', () => {
   it('a database info answer that is not JSON during bootstrap → ready() rejects, and a retry succeeds', async () => {
     const name = uniqueName('boot-html');
     const c = client(emu, name);
-    server.use(http.get(`${emu.couchUrl}/*`, () => new HttpResponse('<html>oops</html>', { status: 500, headers: { 'content-type': 'text/html' } }), { once: true }));
+    server.use(http.get(`${emu.couchUrl}/*`, () => new HttpResponse('<html>oops</html>', { status: 500, headers: { 'content-type': 'text/html' } })));
     await rejectsWith(c.ready(), 'server');
+    server.resetHandlers();
     await expect(c.ready()).resolves.toMatchObject({ userName: name });
   });
 });

@@ -1,0 +1,81 @@
+import { FeatError } from '../errors.js';
+
+/** Statuses whose responses have no body (a Response cannot be built with one). */
+const NULL_BODY = new Set([101, 103, 204, 205, 304]);
+
+/**
+ * How long a request may stay silent, in ms. A long-poll (`feed=longpoll|continuous`) waits on purpose: the server
+ * sends a newline every `heartbeat` ms (or answers after `timeout` ms), so its limit is that wait plus `requestTimeout`.
+ */
+export function silenceLimit(url: string, requestTimeout: number): number {
+  const query = url.split('?')[1];
+  if (!query || !/(^|&)feed=(longpoll|continuous)(&|$)/.test(query)) return requestTimeout;
+  const param = (name: string) => Number(new RegExp(`(?:^|&)${name}=(\\d+)`).exec(query)?.[1] ?? NaN);
+  const heartbeat = param('heartbeat');
+  const wait = Number.isFinite(heartbeat) ? heartbeat : Number.isFinite(param('timeout')) ? param('timeout') : 60_000;
+  return wait + requestTimeout;
+}
+
+const pathOf = (url: string) => url.split('?')[0]!.replace(/\/\/[^/@]*@/, '//');
+
+/**
+ * `fetch` with a silence limit: the request is aborted with a `timeout` FeatError when neither the response headers nor
+ * a byte of its body arrived for `ms` (a server that accepted the connection and went quiet, a proxy holding the
+ * request). The caller's `signal` still aborts it as before (with the caller's reason).
+ */
+export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo | URL, init: RequestInit, ms: number): Promise<Response> {
+  if (!(ms > 0) || !Number.isFinite(ms)) return fetchFn(input, init);
+  const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+  const controller = new AbortController();
+  const outer = init.signal ?? (input instanceof Request ? input.signal : undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const onOuter = () => {
+    cleanup();
+    controller.abort(outer!.reason);
+  };
+  const cleanup = () => {
+    clearTimeout(timer);
+    outer?.removeEventListener('abort', onOuter);
+  };
+  const arm = () => {
+    clearTimeout(timer);
+    timer = setTimeout(() => {
+      cleanup();
+      controller.abort(
+        new FeatError('timeout', `No answer from ${pathOf(url)} within ${ms} ms; the server may be overloaded or unreachable (option "requestTimeout")`, {
+          url: pathOf(url),
+        }),
+      );
+    }, ms);
+    (timer as { unref?(): void }).unref?.();
+  };
+  if (outer?.aborted) controller.abort(outer.reason);
+  else outer?.addEventListener('abort', onOuter, { once: true });
+  arm();
+  let response: Response;
+  try {
+    response = await fetchFn(input, { ...init, signal: controller.signal });
+  } catch (error) {
+    cleanup();
+    // Some fetch implementations reject with a generic AbortError rather than the signal's reason.
+    const reason: unknown = controller.signal.reason;
+    if (controller.signal.aborted && reason instanceof FeatError && !outer?.aborted) throw reason;
+    throw error;
+  }
+  if (!response.body || response.type === 'opaqueredirect' || NULL_BODY.has(response.status) || response.status < 200) {
+    cleanup();
+    return response;
+  }
+  arm();
+  // The body is watched too: every chunk that arrives restarts the limit (a long-poll's heartbeats included).
+  const body = response.body.pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, output) {
+        arm();
+        output.enqueue(chunk);
+      },
+      flush: cleanup,
+    }),
+  );
+  return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
+}

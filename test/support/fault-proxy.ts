@@ -1,0 +1,181 @@
+/**
+ * A real HTTP proxy on loopback in front of one emulator service (CouchDB, accounts or REST), for fault injection at
+ * the socket level: what a client meets when a server or a middlebox misbehaves, with no change to the client's fetch.
+ *
+ * Faults are chosen per request by a predicate on method and path:
+ * - `hold`: never forwarded, never answered (the connection stays open until `release()` or `close()`);
+ * - `swallow`: forwarded (the server applies it), the answer never comes back (held like `hold`);
+ * - `reset`: the socket is destroyed before the request is forwarded;
+ * - `reset-after`: forwarded, then the socket is destroyed instead of answering;
+ * - `delay`: forwarded after `delayMs`.
+ *
+ * ```ts
+ * const proxy = await startFaultProxy(emu.couchUrl);
+ * const off = proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'hold', { times: 1 });
+ * ```
+ */
+import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo, Socket } from 'node:net';
+
+export type FaultAction = 'hold' | 'swallow' | 'reset' | 'reset-after' | 'delay';
+
+export interface FaultRequest {
+  method: string;
+  /** Path without the query string. */
+  path: string;
+  /** Path with the query string. */
+  url: string;
+}
+
+/** Which requests a fault applies to: a predicate, or a method and/or a path pattern (both must match). */
+export type FaultMatch = ((req: FaultRequest) => boolean) | { method?: string; path?: RegExp | string };
+
+export interface FaultOptions {
+  /** How many matching requests get the fault; afterwards it is removed. @default Infinity */
+  times?: number;
+  /** For `delay`: how long, in ms. @default 500 */
+  delayMs?: number;
+}
+
+export interface FaultProxy {
+  /** Base URL of the proxy (use it as `couchUrl` / `accountsUrl`). */
+  readonly url: string;
+  /** Adds a fault; returns a function removing it. The first matching fault (in insertion order) applies. */
+  fault(match: FaultMatch, action: FaultAction, options?: FaultOptions): () => void;
+  /** Removes every fault (held requests stay held: see `release`). */
+  clear(): void;
+  /** Requests held right now (`hold`, `swallow`). */
+  readonly held: number;
+  /** How many requests met each action so far. */
+  readonly counts: Readonly<Record<FaultAction | 'pass', number>>;
+  /** Every request seen, in order. */
+  readonly log: readonly (FaultRequest & { action: FaultAction | 'pass' })[];
+  /** Ends the held requests: their sockets are destroyed (the client sees a reset). */
+  release(): void;
+  /** Stops the proxy and destroys every connection. */
+  close(): Promise<void>;
+}
+
+interface Rule {
+  test(req: FaultRequest): boolean;
+  action: FaultAction;
+  left: number;
+  delayMs: number;
+}
+
+function toPredicate(match: FaultMatch): (req: FaultRequest) => boolean {
+  if (typeof match === 'function') return match;
+  return (req) => {
+    if (match.method !== undefined && match.method.toUpperCase() !== req.method) return false;
+    if (match.path === undefined) return true;
+    return typeof match.path === 'string' ? req.path === match.path : match.path.test(req.path);
+  };
+}
+
+/** Starts a proxy on 127.0.0.1 (a free port) forwarding to `target` (an http origin, with or without a path). */
+export async function startFaultProxy(target: string): Promise<FaultProxy> {
+  const base = new URL(target);
+  const rules: Rule[] = [];
+  const sockets = new Set<Socket>();
+  const held = new Set<Socket>();
+  const counts: Record<FaultAction | 'pass', number> = { hold: 0, swallow: 0, reset: 0, 'reset-after': 0, delay: 0, pass: 0 };
+  const log: (FaultRequest & { action: FaultAction | 'pass' })[] = [];
+
+  const pick = (req: FaultRequest): Rule | undefined => {
+    const rule = rules.find((r) => r.left > 0 && r.test(req));
+    if (!rule) return undefined;
+    rule.left--;
+    if (rule.left <= 0) rules.splice(rules.indexOf(rule), 1);
+    return rule;
+  };
+
+  /** Forwards the request; resolves with the server's response (body not read yet), or undefined if it failed. */
+  const forward = (req: IncomingMessage, body: Buffer): Promise<IncomingMessage | undefined> =>
+    new Promise((resolve) => {
+      const headers = { ...req.headers, host: base.host };
+      const upstream = httpRequest(
+        { host: base.hostname, port: base.port, method: req.method, path: req.url, headers, agent: false },
+        resolve,
+      );
+      upstream.on('error', () => resolve(undefined));
+      upstream.end(body);
+    });
+
+  const hold = (socket: Socket) => {
+    held.add(socket);
+    socket.once('close', () => held.delete(socket));
+  };
+
+  const handle = async (req: IncomingMessage, res: ServerResponse) => {
+    const chunks: Uint8Array[] = [];
+    for await (const chunk of req) chunks.push(chunk as Uint8Array);
+    const body = Buffer.concat(chunks);
+    const url = req.url ?? '/';
+    const info: FaultRequest = { method: (req.method ?? 'GET').toUpperCase(), url, path: url.split('?')[0]! };
+    const rule = pick(info);
+    const action = rule?.action ?? 'pass';
+    counts[action]++;
+    log.push({ ...info, action });
+    const socket = req.socket;
+    switch (action) {
+      case 'hold':
+        return hold(socket);
+      case 'reset':
+        return void socket.destroy();
+      case 'delay':
+        await new Promise((resolve) => setTimeout(resolve, rule!.delayMs));
+        break;
+      default:
+        break;
+    }
+    const answer = await forward(req, body);
+    if (!answer) return void socket.destroy();
+    if (action === 'swallow' || action === 'reset-after') {
+      answer.resume();
+      await new Promise((resolve) => answer.once('end', resolve).once('error', resolve));
+      return action === 'swallow' ? hold(socket) : void socket.destroy();
+    }
+    res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+    answer.pipe(res);
+    answer.once('error', () => socket.destroy());
+  };
+
+  const server: Server = createServer((req, res) => {
+    handle(req, res).catch(() => req.socket.destroy());
+  });
+  server.keepAliveTimeout = 5_000;
+  server.on('connection', (socket) => {
+    sockets.add(socket);
+    socket.once('close', () => sockets.delete(socket));
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  const { port } = server.address() as AddressInfo;
+  const path = base.pathname.replace(/\/+$/, '');
+
+  return {
+    url: `http://127.0.0.1:${port}${path}`,
+    fault(match, action, options = {}) {
+      const rule: Rule = { test: toPredicate(match), action, left: options.times ?? Infinity, delayMs: options.delayMs ?? 500 };
+      rules.push(rule);
+      return () => {
+        const i = rules.indexOf(rule);
+        if (i >= 0) rules.splice(i, 1);
+      };
+    },
+    clear: () => void (rules.length = 0),
+    get held() {
+      return held.size;
+    },
+    counts,
+    log,
+    release() {
+      for (const socket of held) socket.destroy();
+      held.clear();
+    },
+    async close() {
+      rules.length = 0;
+      for (const socket of sockets) socket.destroy();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}

@@ -1,0 +1,243 @@
+/**
+ * Issue 20: no hangs. Servers that accept the connection and never answer (a real proxy in front of the emulator that
+ * holds, swallows, resets or delays chosen requests — test/support/fault-proxy.ts): every call ends with `timeout`
+ * within `requestTimeout`, close()/logout() settle and name the writes not confirmed, waitForPush's timeout and signals
+ * hold while a token refresh hangs, and sync recovers by itself once the servers answer again.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
+import { useEmulator, waitFor } from '../support/backend.js';
+import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { rejectsWith, uniqueName } from '../session/harness.js';
+
+const emu = useEmulator({ peruserDelayMs: 0 });
+let couch: FaultProxy;
+let accounts: FaultProxy;
+const clients: FeatClient[] = [];
+const dirs: string[] = [];
+beforeAll(async () => {
+  couch = await startFaultProxy(emu.couchUrl);
+  accounts = await startFaultProxy(emu.accountsUrl);
+});
+afterEach(async () => {
+  couch.clear();
+  accounts.clear();
+  couch.release();
+  accounts.release();
+  await Promise.allSettled(clients.splice(0).map((c) => c.close()));
+});
+afterAll(async () => {
+  await couch.close();
+  await accounts.close();
+  for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A client whose CouchDB and accounts service are behind the fault proxies. */
+function client(name: string, extra: Partial<FeatClientOptions> = {}): FeatClient {
+  const c = createFeatClient({
+    couchUrl: couch.url,
+    accountsUrl: accounts.url,
+    auth: emu.bearerFor(name),
+    local: { adapter: 'memory' },
+    requestTimeout: 800,
+    ...extra,
+  });
+  clients.push(c);
+  return c;
+}
+
+/** Elapsed ms of `promise` settling (it must settle). */
+async function timed<T>(promise: Promise<T>): Promise<number> {
+  const started = Date.now();
+  await promise.catch(() => undefined);
+  return Date.now() - started;
+}
+
+const all = () => true;
+const bulkDocs = { method: 'POST', path: /\/_bulk_docs$/ };
+
+describe('a silent server → timeout within requestTimeout', () => {
+  it('silent accounts service: ready() rejects with timeout (remote and local-first)', async () => {
+    accounts.fault(all, 'hold');
+    for (const mode of ['remote', 'local-first'] as const) {
+      const c = client(uniqueName('silent-acc'), { mode });
+      const ms = await timed(rejectsWith(c.ready(), 'timeout'));
+      expect(ms).toBeLessThan(5_000);
+    }
+  });
+
+  it('silent CouchDB: ready() rejects with timeout', async () => {
+    couch.fault(all, 'hold');
+    const c = client(uniqueName('silent-couch'), { mode: 'remote' });
+    const error = await rejectsWith(c.ready(), 'timeout');
+    expect(error.message).toMatch(/requestTimeout/);
+  });
+
+  it('remote get and set on a CouchDB gone silent reject with timeout; the client works again once it answers', async () => {
+    const c = client(uniqueName('silent-rw'), { mode: 'remote' });
+    await c.ready();
+    await c.store.set('k', 'v1');
+    couch.fault(all, 'hold');
+    await rejectsWith(c.store.get('k'), 'timeout');
+    await rejectsWith(c.store.set('k', 'v2'), 'timeout');
+    couch.clear();
+    await c.store.set('k', 'v3');
+    await expect(c.store.get('k')).resolves.toBe('v3');
+  });
+
+  it('a long-poll keeps its heartbeat: a live pull outlives requestTimeout and still delivers', async () => {
+    const name = uniqueName('longpoll');
+    const reader = client(name, { requestTimeout: 500 });
+    const writer = client(name, { mode: 'remote' });
+    await reader.ready();
+    await new Promise((resolve) => setTimeout(resolve, 1_500)); // three limits with nothing to pull
+    await writer.store.set('late', 1);
+    await waitFor(async () => (await reader.store.get('late')) === 1, 10_000, 'the pull after a quiet long-poll');
+    expect(reader.sync.status).not.toBe('offline');
+  });
+});
+
+describe('close() and logout() with writes in flight', () => {
+  it('remote: close() settles in bounded time and names the write the server never confirmed', async () => {
+    const c = client(uniqueName('close-hang'), { mode: 'remote' });
+    await c.ready();
+    const errors: FeatError[] = [];
+    c.sync.on('error', (e) => errors.push(e));
+    couch.fault(bulkDocs, 'hold');
+    const write = c.store.set('draft', 'text');
+    write.catch(() => undefined);
+    await waitFor(() => couch.held > 0, 5_000, 'the write to reach the proxy');
+    const ms = await timed(c.close());
+    expect(ms).toBeLessThan(5_000);
+    await rejectsWith(write, 'timeout');
+    expect(errors.map((e) => e.message).join('\n')).toMatch(/1 write\(s\).*not confirmed.*"draft"/);
+  });
+
+  it('remote: logout() settles in bounded time with a write in flight', async () => {
+    const c = client(uniqueName('logout-hang'), { mode: 'remote' });
+    await c.ready();
+    couch.fault(bulkDocs, 'hold');
+    const write = c.store.set('k', 1);
+    write.catch(() => undefined);
+    await waitFor(() => couch.held > 0, 5_000, 'the write to reach the proxy');
+    expect(await timed(c.logout())).toBeLessThan(5_000);
+  });
+});
+
+describe('waitForPush and signals while a token refresh hangs', () => {
+  it('waitForPush({ timeout }) rejects on time; a signal aborts it; once the service answers the push completes', async () => {
+    const name = uniqueName('refresh-hang');
+    // A long requestTimeout: only waitForPush's own timeout may end the wait.
+    const c = client(name, { requestTimeout: 30_000 });
+    await c.ready();
+    await c.store.set('a', 1);
+    await c.sync.waitForPush({ timeout: 10_000 });
+    accounts.fault({ path: /\/couchdb\/token\/$/ }, 'hold');
+    emu.rotateSecret();
+    await c.store.set('b', 2);
+    let ms = await timed(rejectsWith(c.sync.waitForPush({ timeout: 1_000 }), 'timeout'));
+    expect(ms).toBeLessThan(3_000);
+    const controller = new AbortController();
+    setTimeout(() => controller.abort(), 300);
+    ms = await timed(rejectsWith(c.sync.waitForPush({ signal: controller.signal }), 'aborted'));
+    expect(ms).toBeLessThan(3_000);
+    expect(accounts.held).toBeGreaterThan(0);
+    // The service answers again; the held refresh is abandoned (reset) and tried again.
+    accounts.clear();
+    accounts.release();
+    await c.sync.waitForPush({ timeout: 30_000 });
+  });
+});
+
+describe('recovery once the servers answer again', () => {
+  it('a swallowed push (applied, never answered) does not stall replication: later writes are pushed', async () => {
+    const name = uniqueName('swallow');
+    const c = client(name);
+    await c.ready();
+    couch.fault(bulkDocs, 'swallow', { times: 1 });
+    await c.store.set('k', 'v');
+    await waitFor(() => couch.counts.swallow > 0, 5_000, 'the push to be swallowed');
+    await c.store.set('k2', 'v2');
+    await c.sync.waitForPush({ timeout: 20_000 });
+    const other = client(name, { mode: 'remote' });
+    await expect(other.store.get('k')).resolves.toBe('v');
+    await expect(other.store.get('k2')).resolves.toBe('v2');
+  });
+
+  it('a held push (never forwarded, never answered) is retried after requestTimeout', async () => {
+    const name = uniqueName('held-push');
+    const c = client(name);
+    await c.ready();
+    couch.fault(bulkDocs, 'hold', { times: 1 });
+    await c.store.set('k', 'v');
+    await c.sync.waitForPush({ timeout: 20_000 });
+    expect(couch.counts.hold).toBeGreaterThanOrEqual(1);
+    await expect(c.sync.pending()).resolves.toBe(0);
+    const other = client(name, { mode: 'remote' });
+    await expect(other.store.get('k')).resolves.toBe('v');
+  });
+
+  it('a push whose connection is reset (three times) is retried', async () => {
+    const name = uniqueName('reset');
+    const c = client(name);
+    await c.ready();
+    couch.fault(bulkDocs, 'reset', { times: 3 });
+    await c.store.set('k', 'v');
+    await c.sync.waitForPush({ timeout: 20_000 });
+    const other = client(name, { mode: 'remote' });
+    await expect(other.store.get('k')).resolves.toBe('v');
+  });
+
+  it('a hung token refresh is abandoned and retried: live sync recovers by itself', async () => {
+    const name = uniqueName('refresh-retry');
+    const c = client(name);
+    await c.ready();
+    accounts.fault({ path: /\/couchdb\/token\/$/ }, 'hold', { times: 1 });
+    emu.rotateSecret();
+    await c.store.set('k', 'after-rotation');
+    await c.sync.waitForPush({ timeout: 20_000 });
+    expect(accounts.counts.hold).toBeGreaterThanOrEqual(1);
+    await waitFor(() => c.sync.status === 'idle', 10_000, 'idle');
+  });
+
+  it('a held long-poll of the pull is abandoned after its heartbeat + requestTimeout; the pull resumes', async () => {
+    const name = uniqueName('held-pull');
+    const reader = client(name, { requestTimeout: 500 });
+    await reader.ready();
+    await waitFor(() => reader.sync.status === 'idle', 10_000, 'idle');
+    // Every long-poll from now on is held (until the fault is removed below).
+    const off = couch.fault((r) => r.path.endsWith('/_changes') && /feed=longpoll/.test(r.url), 'hold');
+    const writer = client(name, { mode: 'remote' });
+    await writer.store.set('first', 1); // ends the poll in flight: the next one is held
+    await waitFor(() => couch.held > 0, 15_000, 'a long-poll to be held');
+    off();
+    await writer.store.set('late', 1);
+    // The held poll ends after 10 s (heartbeat) + 0.5 s; the next one brings the change.
+    await waitFor(async () => (await reader.store.get('late')) === 1, 20_000, 'the pull after the held long-poll');
+  }, 40_000);
+
+  it('a LevelDB replica reopened while the accounts service is silent connects by itself once it answers', async () => {
+    const name = uniqueName('ldb-reopen');
+    const dir = mkdtempSync(join(tmpdir(), 'feat-i20-'));
+    dirs.push(dir);
+    const local = { adapter: 'leveldb', name: join(dir, 'replica') };
+    const first = client(name, { local });
+    await first.ready();
+    await first.store.set('k', 'v1');
+    await first.sync.waitForPush({ timeout: 10_000 });
+    await first.close();
+    accounts.fault(all, 'hold');
+    const again = client(name, { local });
+    await again.ready(); // opens offline from what it remembers
+    await again.store.set('k', 'v2');
+    await waitFor(() => accounts.held > 0, 5_000, 'the token request to hang');
+    accounts.clear();
+    await again.sync.waitForPush({ timeout: 30_000 });
+    await waitFor(() => again.sync.status === 'idle', 10_000, 'idle');
+    const other = client(name, { mode: 'remote' });
+    await expect(other.store.get('k')).resolves.toBe('v2');
+  });
+});
