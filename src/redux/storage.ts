@@ -1,6 +1,7 @@
 import type { FeatStore } from '../client.js';
 import { FeatValidationError } from '../errors.js';
 import { composeOuter, parseOuter, sliceToValue, valueToSlice, wellFormed } from './codec.js';
+import { partId } from '../store/ids.js';
 
 /** What the engine needs of `client.store`. */
 export type PersistBackingStore = Pick<FeatStore, 'get' | 'set' | 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'watch' | 'flush'>;
@@ -161,7 +162,7 @@ export class PersistEngine {
 
   /** Stored value of one slice as a slice string (`undefined`: absent). Sees this device's own pending writes. */
   async readSlice(key: string, slice: string): Promise<string | undefined> {
-    const value = await this.store.get(`${key}:${slice}`);
+    const value = await this.store.get(partId(key, slice));
     return value === undefined ? undefined : valueToSlice(value);
   }
 
@@ -260,7 +261,7 @@ export class PersistEngine {
       // One-time migration: the whole-string document becomes parts, then goes away.
       try {
         const missing = [...legacy].filter(([slice]) => !Object.hasOwn(parts, slice));
-        await Promise.all(missing.map(([slice, value]) => this.store.set(`${key}:${slice}`, sliceToValue(value))));
+        await Promise.all(missing.map(([slice, value]) => this.store.set(partId(key, slice), sliceToValue(value))));
         await this.store.removeItem(key);
       } catch {
         // Migrated on a later load; reads merge both meanwhile.
@@ -310,7 +311,7 @@ export class PersistEngine {
 
   /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
   #write(key: string, st: KeyState, slice: string, value: string | undefined): Promise<void> {
-    const id = `${key}:${slice}`;
+    const id = partId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value));
     st.writing.set(slice, write);

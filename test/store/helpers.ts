@@ -1,0 +1,49 @@
+/**
+ * Scaffolding for the key-space tests: both storage modes, clients of one emulator, and a log of every request line.
+ */
+import { afterAll } from 'vitest';
+import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
+import type { useEmulator } from '../support/backend.js';
+
+export const modes = [
+  { name: 'remote', options: { mode: 'remote' } },
+  { name: 'local-first (memory)', options: { mode: 'local-first', local: { adapter: 'memory' } } },
+] as const satisfies readonly { name: string; options: Partial<FeatClientOptions> }[];
+
+export type Mode = (typeof modes)[number];
+
+/** The request lines (`METHOD path?query`) a client sent, as nginx would count them. */
+export interface Wire {
+  lines: string[];
+}
+
+/** Makes clients of `emu` in `mode`, closed after the file; each records the request lines it sends. */
+export function clientsOf(emu: ReturnType<typeof useEmulator>, mode: Mode) {
+  const clients: FeatClient[] = [];
+  afterAll(async () => {
+    await Promise.allSettled(clients.map((c) => c.close()));
+  });
+  return function client(user: string, extra: Partial<FeatClientOptions> = {}): FeatClient & { wire: Wire } {
+    const wire: Wire = { lines: [] };
+    const recording: typeof fetch = (input, init) => {
+      const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
+      wire.lines.push(`${(init?.method ?? 'GET').toUpperCase()} ${url.pathname}${url.search}`);
+      return fetch(input, init);
+    };
+    const c = createFeatClient({
+      couchUrl: emu.couchUrl,
+      accountsUrl: emu.accountsUrl,
+      auth: emu.bearerFor(user),
+      fetch: recording,
+      ...mode.options,
+      ...extra,
+    } as FeatClientOptions);
+    clients.push(c);
+    return Object.assign(c, { wire });
+  };
+}
+
+/** Waits until the client's writes are where other clients read them (the server). */
+export async function settle(...cs: FeatClient[]): Promise<void> {
+  for (const c of cs) await c.sync.waitForPush({ timeout: 10_000 });
+}
