@@ -301,7 +301,7 @@ export class DocumentStore {
           : typeof t.prefix === 'string' && t.key === undefined
             ? { prefix: t.prefix }
             : undefined;
-    if (!subscription) throw new FeatValidationError('invalid_argument', 'watch() takes a key (a string or { key }) or a prefix ({ prefix })');
+    if (!subscription) throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix: a key string (or { key }), or { prefix }');
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
     return this.#ctx.watch.subscribe(subscription, listener);
   }

@@ -23,11 +23,15 @@ export function clientsOf(emu: ReturnType<typeof useEmulator>, mode: Mode) {
   afterAll(async () => {
     await Promise.allSettled(clients.map((c) => c.close()));
   });
-  return function client(user: string, extra: Partial<FeatClientOptions> = {}): FeatClient & { wire: Wire } {
+  /** `delay(line)`: ms to hold a request back before sending it (a slow server for some requests). */
+  return function client(user: string, extra: Partial<FeatClientOptions> = {}, delay?: (line: string) => number): FeatClient & { wire: Wire } {
     const wire: Wire = { lines: [] };
-    const recording: typeof fetch = (input, init) => {
+    const recording: typeof fetch = async (input, init) => {
       const url = new URL(typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
-      wire.lines.push(`${(init?.method ?? 'GET').toUpperCase()} ${url.pathname}${url.search}`);
+      const line = `${(init?.method ?? 'GET').toUpperCase()} ${url.pathname}${url.search}`;
+      wire.lines.push(line);
+      const ms = delay?.(line) ?? 0;
+      if (ms > 0) await new Promise((resolve) => setTimeout(resolve, ms));
       return fetch(input, init);
     };
     const c = createFeatClient({
