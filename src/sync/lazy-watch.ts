@@ -7,6 +7,8 @@ import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, WatchSource } fr
 export class LazyWatch implements WatchSource {
   #options: ChangeWatcherOptions;
   #watcher: Promise<ChangeWatcher> | undefined;
+  /** The watcher once loaded (writes then ask it directly). */
+  #loaded: ChangeWatcher | undefined;
   #closed = false;
 
   constructor(options: ChangeWatcherOptions) {
@@ -16,7 +18,7 @@ export class LazyWatch implements WatchSource {
   subscribe(target: { key: string } | { prefix: string }, listener: (event: ChangeEvent) => void): () => void {
     let unsubscribe: (() => void) | undefined;
     let cancelled = false;
-    this.#watcher ??= import('./watch.js').then((m) => new m.ChangeWatcher(this.#options));
+    this.#watcher ??= import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher(this.#options)));
     this.#watcher.then(
       (watcher) => {
         if (!cancelled && !this.#closed) unsubscribe = watcher.subscribe(target, listener);
@@ -30,6 +32,7 @@ export class LazyWatch implements WatchSource {
   }
 
   async started(ms: number): Promise<void> {
+    if (this.#loaded) return this.#loaded.started(ms);
     if (!this.#watcher) return;
     const deadline = Date.now() + ms;
     let timer: ReturnType<typeof setTimeout> | undefined;

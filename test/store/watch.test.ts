@@ -64,7 +64,9 @@ describe.each(modes)('watch: $name', (mode) => {
     a.store.watch('two', (e) => second.push(e));
     await a.store.set('two', 2);
     await waitFor(() => second.length === 1, 10_000, 'the second event');
-    // Another client's change reaches both.
+    // Another client's change (made on top of what it read) reaches the first subscription.
+    await settle(a);
+    await waitFor(async () => (await b.store.get('one')) === 1, 10_000, "the other client to read a's value");
     await b.store.set('one', 3);
     await settle(b);
     await waitFor(() => first.some((e) => e.origin === 'remote'), 10_000, "the other client's change");
