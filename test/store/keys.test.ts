@@ -52,6 +52,24 @@ describe.each(modes)('keys through the proxy: $name', (mode) => {
     for (const line of [...a.wire.lines, ...b.wire.lines]) expect(line).not.toMatch(/^(PUT|DELETE) \/(\?|$)|^(PUT|DELETE|GET) \/[^/]+\/\?/);
   });
 
+  it('keys "." and "..": two clients writing without reading each other meet a conflict, resolved like any key', async () => {
+    const user = uniqueUser();
+    const a = client(user);
+    const b = client(user);
+    await Promise.all([a.ready(), b.ready()]);
+    const conflicts: unknown[] = [];
+    a.sync.on('conflict', (c) => conflicts.push(c));
+    await b.store.set('..', 'first');
+    await settle(b);
+    // a has not read "..": in remote mode its write meets b's revision (409) and goes through the resolver.
+    await a.store.set('..', 'second');
+    await a.store.remove('.');
+    await settle(a);
+    expect(await a.store.get('..')).toBe('second');
+    await waitFor(async () => (await b.store.get('..')) === 'second', 10_000, 'the resolved value on the other client');
+    if (mode.options.mode === 'remote') expect(conflicts).toHaveLength(1);
+  });
+
   it('keys at the length limit round-trip, and every request line stays under nginx 8 KB with headroom', async () => {
     const c = client(uniqueUser());
     // The costliest characters per byte of key: control characters (JSON escapes), quotes, CJK, emoji; and plain ASCII.
