@@ -122,7 +122,11 @@ export class ChangeWatcher implements WatchSource {
       .then(async (db) => {
         if (this.#since === undefined) this.#since = await currentSeq(db);
         this.#starting = false;
-        if (this.#closed || this.#subs.size === 0 || this.#feed) return done();
+        if (this.#closed || this.#subs.size === 0 || this.#feed) {
+          // Nobody is left to resume for: the next subscription pins its own starting point.
+          if (this.#subs.size === 0) this.#since = undefined;
+          return done();
+        }
         const feed = db.changes({ since: this.#since, live: true, include_docs: true, timeout: false, heartbeat: 10_000 });
         this.#feed = feed;
         done();
