@@ -302,6 +302,7 @@ export class DocumentStore {
             ? { prefix: t.prefix }
             : undefined;
     if (!subscription) throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix: a key string (or { key }), or { prefix }');
+    if (subscription.key === '') throw new FeatValidationError('invalid_argument', 'watch("") names no key; watch({ prefix: "" }) reports every key');
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
     return this.#ctx.watch.subscribe(subscription, listener);
   }

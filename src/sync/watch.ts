@@ -156,7 +156,7 @@ export class ChangeWatcher implements WatchSource {
 
   #scheduleRestart(): void {
     if (this.#retry || this.#closed) return;
-    // Exponential backoff with full jitter, so clients that lost the server together do not come back together.
+    // Exponential backoff with jitter (50–100 % of the step), so clients that lost the server together come back apart.
     const delay = Math.min(30_000, 500 * 2 ** this.#failures++) * (0.5 + Math.random() / 2);
     this.#retry = setTimeout(() => {
       this.#retry = undefined;

@@ -35,6 +35,7 @@ describe.each(modes)('watch: $name', (mode) => {
     for (const stop of stops) stop();
     expect(() => c.store.watch({ key: 'a', prefix: 'a' } as never, () => undefined)).toThrow(/key or prefix/);
     expect(() => c.store.watch({} as never, () => undefined)).toThrow(/key or prefix/);
+    expect(() => c.store.watch('', () => undefined)).toThrow(/prefix: ""/);
   });
 
   it("a subscription sees the client's own change made right after it returned (every run)", async () => {
