@@ -11,6 +11,7 @@ import { createFeatClient, FeatError, isFeatError, type FeatClient } from '@feat
 import { createFeatApi } from '@feat/sdk/api';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { partIdOf, partOf } from '../store/helpers.js';
 
 const SEED = process.env.FEAT_SEED ? Number(process.env.FEAT_SEED) : Date.now() ^ (process.pid << 8);
 const RUNS = Number(process.env.FEAT_FUZZ_RUNS) || (process.env.FEAT_LONG === '1' ? 2_000 : 150);
@@ -224,10 +225,10 @@ describe.each([
             if (m === 'set' || m === 'setItem' || m === 'remove' || m === 'removeItem') volatile.delete(key as string);
             if (m === 'set' && typeof (opts as { ttl?: unknown } | undefined)?.ttl === 'number') volatile.add(key as string);
             if (m === 'remove' || m === 'removeItem') model.delete(key as string);
-            if (m === 'removeParts') for (const id of [...model.keys()]) if (partOwner(id) === key) model.delete(id);
+            if (m === 'removeParts') for (const id of [...model.keys()]) if (partOf(id)?.key === key) model.delete(id);
             if (m === 'setParts') {
               if ((opts as { replace?: boolean } | undefined)?.replace) {
-                for (const id of [...model.keys()]) if (partOwner(id) === key) model.delete(id);
+                for (const id of [...model.keys()]) if (partOf(id)?.key === key) model.delete(id);
               }
               for (const [s, v] of Object.entries(value as object)) model.set(partIdOf(key as string, s), asStored(v));
             }
@@ -258,16 +259,6 @@ describe.each([
     console.info(`[reliability] fuzz store ${mode}: ${accepted} accepted, ${rejected} rejected calls`);
   }, 120_000);
 });
-
-/** The README's id rule: the part `s` of `key` is `key:` + `s` with `%` → `%25`, `:` → `%3A`; the last `:` splits. */
-const escapeSubkey = (s: string) => s.replace(/%/g, '%25').replace(/:/g, '%3A');
-const partIdOf = (key: string, s: string) => `${key}:${escapeSubkey(s)}`;
-function partOwner(id: string): string | undefined {
-  const at = id.lastIndexOf(':');
-  if (at <= 0 || at === id.length - 1) return undefined;
-  const rest = id.slice(at + 1);
-  return escapeSubkey(rest.replace(/%(25|3A)/g, (x) => (x === '%25' ? '%' : ':'))) === rest ? id.slice(0, at) : undefined;
-}
 
 function sameModel(a: Model, b: Model, ignore: Set<string> = new Set()): boolean {
   const keys = new Set([...a.keys(), ...b.keys()]);

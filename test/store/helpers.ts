@@ -51,3 +51,15 @@ export function clientsOf(emu: ReturnType<typeof useEmulator>, mode: Mode) {
 export async function settle(...cs: FeatClient[]): Promise<void> {
   for (const c of cs) await c.sync.waitForPush({ timeout: 10_000 });
 }
+
+/** The README's id rule: the part `s` of `key` is `key + ':' + s` with `%` → `%25`, `:` → `%3A`. */
+export const escapeSubkey = (s: string) => s.replace(/%/g, '%25').replace(/:/g, '%3A');
+export const partIdOf = (key: string, s: string) => `${key}:${escapeSubkey(s)}`;
+/** The key and subkey `id` names as a part (its last `:` splits, the subkey spelled as above); `undefined`: no part. */
+export function partOf(id: string): { key: string; subkey: string } | undefined {
+  const at = id.lastIndexOf(':');
+  if (at <= 0 || at === id.length - 1) return undefined;
+  const rest = id.slice(at + 1);
+  const subkey = rest.replace(/%(25|3A)/g, (m) => (m === '%25' ? '%' : ':'));
+  return escapeSubkey(subkey) === rest ? { key: id.slice(0, at), subkey } : undefined;
+}

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import fc from 'fast-check';
 import { isFeatError } from '@feat/sdk';
 import { uniqueUser, useEmulator } from '../support/backend.js';
-import { clientsOf, modes, settle } from './helpers.js';
+import { clientsOf, modes, partIdOf, partOf, settle } from './helpers.js';
 
 const emu = useEmulator();
 
@@ -16,18 +16,6 @@ const LIMIT = 3_000;
 const wellFormed = (s: string) => !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s);
 const fits = (id: string) => wellFormed(id) && !id.includes('\u0000') && encodeURIComponent(JSON.stringify(id)).length <= LIMIT;
 const validKey = (k: string) => k !== '' && !k.startsWith('_') && !k.startsWith('feat~') && fits(k);
-const escapeSub = (s: string) => s.replace(/%/g, '%25').replace(/:/g, '%3A');
-const partId = (k: string, s: string) => `${k}:${escapeSub(s)}`;
-/** The key whose part `id` is, per the README; `undefined` when `id` is no part. */
-function ownerOf(id: string): string | undefined {
-  const at = id.lastIndexOf(':');
-  if (at <= 0 || at === id.length - 1) return undefined;
-  const rest = id.slice(at + 1);
-  const subkey = rest.replace(/%(25|3A)/g, (m) => (m === '%25' ? '%' : ':'));
-  return escapeSub(subkey) === rest ? id.slice(0, at) : undefined;
-}
-const subkeyOf = (id: string) => id.slice(id.lastIndexOf(':') + 1).replace(/%(25|3A)/g, (m) => (m === '%25' ? '%' : ':'));
-
 const piece = fc.oneof(
   fc.constantFrom('.', '..', '/', '%', '%25', '%3A', '%2E', ':', '::', '+', ' ', '?', '#', '"', '\\', '\u0001', '\u0000', '\ud800', '\uffff', '😀', '中', 'é', '\u{10FFFF}', '_', 'feat~'),
   fc.string({ unit: 'binary', maxLength: 3 }),
@@ -64,7 +52,7 @@ describe.each(modes)('property: random keys round-trip and stay apart: $name', (
         const user = uniqueUser('prop');
         const a = client(user);
         const model = new Map<string, unknown>();
-        const partsOf = (key: string) => [...model.keys()].filter((id) => ownerOf(id) === key);
+        const partsOf = (key: string) => [...model.keys()].filter((id) => partOf(id)?.key === key);
         for (const op of ops) {
           const key = keyOf(op.k, op.j);
           let accepted: boolean;
@@ -80,11 +68,11 @@ describe.each(modes)('property: random keys round-trip and stay apart: $name', (
           } else if (op.m === 'setParts') {
             const entries = op.parts.map(([s, v]) => [pool[s % pool.length]!, v] as const);
             const parts = Object.fromEntries(entries);
-            accepted = validKey(key) && Object.keys(parts).every((s) => s !== '' && fits(partId(key, s)));
+            accepted = validKey(key) && Object.keys(parts).every((s) => s !== '' && fits(partIdOf(key, s)));
             call = a.store.setParts(key, parts, { replace: op.replace });
             if (accepted) {
               if (op.replace) for (const id of partsOf(key)) model.delete(id);
-              for (const [s, v] of Object.entries(parts)) model.set(partId(key, s), v);
+              for (const [s, v] of Object.entries(parts)) model.set(partIdOf(key, s), v);
             }
           } else {
             accepted = validKey(key);
@@ -102,7 +90,7 @@ describe.each(modes)('property: random keys round-trip and stay apart: $name', (
         expect(await a.store.keys()).toEqual(expected);
         for (const [id, v] of model) expect(await a.store.get(id)).toEqual(v);
         for (const key of new Set(pool.filter(validKey))) {
-          expect(await a.store.getParts(key)).toEqual(Object.fromEntries(partsOf(key).map((id) => [subkeyOf(id), model.get(id)])));
+          expect(await a.store.getParts(key)).toEqual(Object.fromEntries(partsOf(key).map((id) => [partOf(id)!.subkey, model.get(id)])));
         }
         // Another device of the user reads the same, through the server.
         await settle(a);
