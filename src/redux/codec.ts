@@ -8,13 +8,12 @@
  */
 
 /**
- * Document ids. The key's name (after `persist:`) and each slice name have `%` and `:` escaped (`%25`, `%3A`), so the
+ * Document ids. The key's name (after `persist:`) and each slice name have `%` and `:` escaped (`%25`, `%3A`: the
+ * store's `escapeSubkey`, src/store/ids.ts), so the
  * slice `s` of `persist:<k>` is the document `persist:<esc k>:<esc s>`: exactly two `:`. Nested keys (`app` and
  * `app:auth`) and `:`-containing slice names never share, list or delete each other's documents. Names without `%` and
  * `:` (the usual ones) are stored as they are.
  */
-export const escapeName = (name: string): string => name.replace(/[%:]/g, (c) => (c === '%' ? '%25' : '%3A'));
-export const unescapeName = (name: string): string => name.replace(/%(25|3A)/g, (_, hex: string) => (hex === '25' ? '%' : ':'));
 
 /** The property of the wrapper that keeps a slice string verbatim. */
 export const RAW = '$featPersistRaw';

@@ -1,6 +1,7 @@
 import type { FeatStore } from '../client.js';
 import { FeatError, FeatValidationError } from '../errors.js';
-import { composeOuter, escapeName, parseOuter, sliceToValue, unescapeName, valueToSlice, wellFormed } from './codec.js';
+import { composeOuter, parseOuter, sliceToValue, valueToSlice, wellFormed } from './codec.js';
+import { escapeSubkey, partId } from '../store/ids.js';
 
 /** What the engine needs of `client.store`. */
 export type PersistBackingStore = Pick<FeatStore, 'get' | 'set' | 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'watch' | 'flush'>;
@@ -52,7 +53,7 @@ interface Stored {
 
 /** Per `persist:<key>` bookkeeping. */
 interface KeyState {
-  /** The store key whose parts are the slices: `persist:<escaped name>` (see `escapeName`). */
+  /** The store key whose parts are the slices: `persist:<escaped name>` (escaped as a subkey: `escapeSubkey`). */
   doc: string;
   /** A whole-string document left by a plain string engine may sit at the key itself (its name has no `:`). */
   legacy: boolean;
@@ -106,7 +107,7 @@ export class PersistEngine {
       const established = new Promise<void>((resolve) => (establish = resolve));
       const name = key.slice(PERSIST_PREFIX.length);
       st = {
-        doc: PERSIST_PREFIX + escapeName(name),
+        doc: PERSIST_PREFIX + escapeSubkey(name),
         legacy: !name.includes(':'),
         base: undefined,
         unloaded: false,
@@ -262,7 +263,7 @@ export class PersistEngine {
 
   /** The document id of one slice. */
   sliceId(key: string, slice: string): string {
-    return `${this.state(key).doc}:${escapeName(slice)}`;
+    return partId(this.state(key).doc, slice);
   }
 
   /** Resolves when no write of `slice` is in flight. */
@@ -352,12 +353,11 @@ export class PersistEngine {
       order.push(slice);
     }
     const own = new Set<string>();
-    for (const subkey of Object.keys(parts)) {
-      if (subkey.includes(':')) continue;
-      const slice = unescapeName(subkey);
+    // The store's id rule keeps a nested key's documents (`persist:<name>%3A…`) apart: every part is a slice.
+    for (const slice of Object.keys(parts)) {
       own.add(slice);
       if (!slices.has(slice)) order.push(slice);
-      slices.set(slice, valueToSlice(parts[subkey]));
+      slices.set(slice, valueToSlice(parts[slice]));
     }
     // Parts come in id order; redux-persist writes `_persist` last.
     const at = order.indexOf('_persist');

@@ -1,6 +1,6 @@
 import { FeatValidationError } from '../errors.js';
 import type { ChangeEvent } from '../sync/watch.js';
-import { unescapeName, valueToSlice } from './codec.js';
+import { valueToSlice } from './codec.js';
 import { DEFAULT_REHYDRATE_TIMEOUT_MS, engineOf, PERSIST_PREFIX, type FeatPersistStorage } from './storage.js';
 
 /** redux-persist's REHYDRATE action type (`redux-persist/es/constants`), kept here so this entry has no runtime dependency. */
@@ -138,10 +138,9 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
 
   const docKey = engine.docKey(storageKey);
   const unwatch = engine.store.watch(docKey, (event: ChangeEvent) => {
-    // A subkey with a `:` is a document of another (nested) key, not a slice of this one.
-    if (event.key !== docKey || event.subkey === undefined || event.subkey.includes(':') || event.origin !== 'remote') return;
+    if (event.key !== docKey || event.subkey === undefined || event.origin !== 'remote') return;
     // A change without its value (not a delete): read what is stored.
-    const slice = unescapeName(event.subkey);
+    const slice = event.subkey;
     mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
   });
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.

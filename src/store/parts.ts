@@ -9,50 +9,58 @@ import type { Db } from './db.js';
 import type { StoreIO } from './io.js';
 import { hashString } from '../util/hash.js';
 import { tick } from './rev-cache.js';
+import { PART_SEPARATOR, subkeyOf } from './ids.js';
 
-/** Every stored part of `key`, with this client's unwritten ones on top. */
+/** The rows of the documents that may be parts of `key` (filter them with {@link subkeyOf}). */
+const partRows = (io: StoreIO, db: Db, key: string, options: Record<string, unknown>) =>
+  rangeRows(io.allDocs, db, prefixRanges(key + PART_SEPARATOR), options, key);
+
+/** Every stored part of `key` (and no part of another key, such as `key:b`), with this client's unwritten ones on top. */
 export async function readParts<T>(io: StoreIO, key: string): Promise<Record<string, T>> {
   const db = await io.db();
-  const prefix = key + ':';
-  const rows = await rangeRows(io.allDocs, db, prefixRanges(prefix), { include_docs: true }, key);
+  const rows = await partRows(io, db, key, { include_docs: true });
   const seen = tick(); // the app sees these revisions from here on
   const parts: Record<string, T> = {};
   const put = (subkey: string, value: unknown) =>
     Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
   for (const row of rows) {
-    if (!row.doc || row.value.deleted || !row.id.startsWith(prefix)) continue;
+    const subkey = subkeyOf(row.id, key);
+    if (!row.doc || row.value.deleted || subkey === undefined) continue;
     const value = await io.valueOf(db, row.doc);
     if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, hashString(JSON.stringify(value)));
-    if (value !== undefined) put(row.id.slice(prefix.length), value);
+    if (value !== undefined) put(subkey, value);
   }
   const queue = io.queue();
   for (const id of queue.ids()) {
-    if (!id.startsWith(prefix)) continue;
+    const subkey = subkeyOf(id, key);
+    if (subkey === undefined) continue;
     const op = queue.peek(id)!;
-    const subkey = id.slice(prefix.length);
     if (op.deleted || isExpired(op)) delete parts[subkey];
     else put(subkey, structuredClone(op.value));
   }
   return parts;
 }
 
-/** The ids of the parts stored under `prefix`, with their current revisions. */
-async function current(io: StoreIO, db: Db, prefix: string): Promise<Map<string, string>> {
-  const existing = await rangeRows(io.allDocs, db, prefixRanges(prefix), {}, prefix.slice(0, -1));
-  return new Map(existing.filter((r) => !r.value.deleted && r.id.startsWith(prefix)).map((r) => [r.id, r.value.rev]));
+/** The ids of the stored parts of `key`, with their current revisions. */
+async function current(io: StoreIO, db: Db, key: string): Promise<Map<string, string>> {
+  const existing = await partRows(io, db, key, {});
+  return new Map(existing.filter((r) => !r.value.deleted && subkeyOf(r.id, key) !== undefined).map((r) => [r.id, r.value.rev]));
 }
+
+/** The ids of the parts of `key` this client has yet to write. */
+const queuedParts = (io: StoreIO, key: string): string[] => [...io.queue().ids()].filter((id) => subkeyOf(id, key) !== undefined);
 
 /** Enqueues the parts whose content changed (a cached hash only counts while its revision is current). */
 export async function planSetParts(
   io: StoreIO,
-  prefix: string,
+  key: string,
   ops: { id: string; op: WriteOp }[],
   replace: boolean,
   at: number,
   seq: number,
 ): Promise<Promise<void>[]> {
   const db = await io.db();
-  const revs = await current(io, db, prefix);
+  const revs = await current(io, db, key);
   const queue = io.queue();
   const known = io.known();
   const writes: Promise<void>[] = [];
@@ -65,17 +73,16 @@ export async function planSetParts(
   }
   if (replace) {
     const keep = new Set(ops.map((o) => o.id));
-    const stale = new Set([...revs.keys(), ...[...queue.ids()].filter((id) => id.startsWith(prefix))]);
+    const stale = new Set([...revs.keys(), ...queuedParts(io, key)]);
     for (const id of stale) if (!keep.has(id)) writes.push(queue.enqueue(id, { deleted: true, value: undefined, at, seq }));
   }
   return writes;
 }
 
-/** Enqueues the deletion of every part under `prefix` (stored or still queued). */
-export async function planRemoveParts(io: StoreIO, prefix: string, at: number, seq: number): Promise<Promise<void>[]> {
+/** Enqueues the deletion of every part of `key` (stored or still queued). */
+export async function planRemoveParts(io: StoreIO, key: string, at: number, seq: number): Promise<Promise<void>[]> {
   const db = await io.db();
-  const ids = new Set((await current(io, db, prefix)).keys());
+  const ids = new Set([...(await current(io, db, key)).keys(), ...queuedParts(io, key)]);
   const queue = io.queue();
-  for (const id of queue.ids()) if (id.startsWith(prefix)) ids.add(id);
   return [...ids].map((id) => queue.enqueue(id, { deleted: true, value: undefined, at, seq }));
 }

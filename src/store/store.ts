@@ -7,7 +7,9 @@ import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
 import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey, wellFormed } from './validate.js';
 import { WriteQueue } from './write-queue.js';
-import type { ChangeEvent, WatchSource } from '../sync/watch.js';
+import type { ChangeEvent, WatchSource, WatchTarget } from '../sync/watch.js';
+import { idTooLong, parsePartId, partId } from './ids.js';
+import { dotSafe } from './dot-ids.js';
 import type { StoreIO } from './io.js';
 import type * as ResolveWriteModule from './resolve-write.js';
 
@@ -53,7 +55,9 @@ export interface StoreContext {
   watch: WatchSource;
 }
 
-const PART_SEPARATOR = ':';
+/** How long a write waits for a watch subscription made before it to start its feed (so the feed sees the write). */
+const WATCH_START_WAIT_MS = 10_000;
+
 function hashOf(op: WriteOp): string {
   return op.deleted ? 'deleted' : hashString(jsonOf(op));
 }
@@ -87,7 +91,7 @@ export class DocumentStore {
     this.#ctx = ctx;
     this.#io = {
       ctx,
-      db: () => ctx.db(),
+      db: () => this.#db(),
       allDocs: (db, options, key) => this.#allDocs(db, options, key),
       read: (db, id, seen) => this.#read(db, id, seen),
       valueOf: (db, doc) => this.valueOf(db, doc),
@@ -111,7 +115,7 @@ export class DocumentStore {
     validateKey(key);
     const pending = this.#queue.peek(key);
     if (pending) return (pending.deleted || isExpired(pending) ? undefined : structuredClone(pending.value)) as T | undefined;
-    const db = await this.#ctx.db();
+    const db = await this.#db();
     const raw = await this.#read(db, key);
     if (!raw) return undefined;
     return (await this.valueOf(db, raw)) as T | undefined;
@@ -205,30 +209,29 @@ export class DocumentStore {
     if (opts.replace !== undefined && typeof opts.replace !== 'boolean') {
       throw new FeatValidationError('invalid_argument', '"replace" must be a boolean', { key });
     }
-    const prefix = key + PART_SEPARATOR;
     const at = Date.now();
     const seq = tick();
     // Validate everything before anything is written: a bad part rejects the whole call.
     const ops = Object.keys(parts).map((subkey) => {
       validateSubkey(key, subkey);
+      const id = partId(key, subkey);
       const value = parts[subkey];
       if (value === undefined) {
-        throw new FeatValidationError('invalid_value', `The part "${subkey}" of "${key}" is undefined`, { key: prefix + subkey });
+        throw new FeatValidationError('invalid_value', `The part "${subkey}" of "${key}" is undefined`, { key: id });
       }
-      return { id: prefix + subkey, op: { deleted: false, value: snapshotValue(value, prefix + subkey), at, seq } as WriteOp };
+      return { id, op: { deleted: false, value: snapshotValue(value, id), at, seq } as WriteOp };
     });
     // The order is reserved now; the lookup and the writes are planned in the parts module, loaded on first use.
-    return this.#ordered(key, async () => (await import('./parts.js')).planSetParts(this.#io, prefix, ops, opts.replace === true, at, seq));
+    return this.#ordered(key, async () => (await import('./parts.js')).planSetParts(this.#io, key, ops, opts.replace === true, at, seq));
   }
 
   /** Deletes every part of `key`. */
   async removeParts(key: string): Promise<void> {
     this.#open();
     validateKey(key);
-    const prefix = key + PART_SEPARATOR;
     const at = Date.now();
     const seq = tick();
-    return this.#ordered(key, async () => (await import('./parts.js')).planRemoveParts(this.#io, prefix, at, seq));
+    return this.#ordered(key, async () => (await import('./parts.js')).planRemoveParts(this.#io, key, at, seq));
   }
 
   /**
@@ -250,14 +253,10 @@ export class DocumentStore {
     return enqueued.then((writes) => Promise.all(writes)).then(() => undefined);
   }
 
-  /** Enqueues a write of one id, after any parts call on a key it belongs to that is still planning. */
+  /** Enqueues a write of one id, after any parts call on the key it is a part of that is still planning. */
   #enqueue(id: string, op: WriteOp): Promise<void> {
-    if (this.#reserved.size > 0) {
-      for (let i = id.indexOf(PART_SEPARATOR); i > 0; i = id.indexOf(PART_SEPARATOR, i + 1)) {
-        const key = id.slice(0, i);
-        if (this.#reserved.has(key)) return this.#ordered(key, async () => [this.#queue.enqueue(id, op)]);
-      }
-    }
+    const key = this.#reserved.size > 0 ? parsePartId(id)?.key : undefined;
+    if (key !== undefined && this.#reserved.has(key)) return this.#ordered(key, async () => [this.#queue.enqueue(id, op)]);
     return this.#queue.enqueue(id, op);
   }
 
@@ -267,7 +266,9 @@ export class DocumentStore {
     if (typeof prefix !== 'string' || !wellFormed(prefix)) {
       throw new FeatValidationError('invalid_argument', 'keys(prefix) takes a string prefix without lone UTF-16 surrogates');
     }
-    const db = await this.#ctx.db();
+    // No key is longer than the limit: nothing to ask (and a request line that long would be refused).
+    if (idTooLong(prefix) !== undefined) return [];
+    const db = await this.#db();
     const { prefixRanges, rangeRows } = await import('./ranges.js');
     const rows = await rangeRows((d, o) => this.#allDocs(d, o), db, prefixRanges(prefix), { include_docs: true });
     const keys = new Set<string>();
@@ -285,11 +286,25 @@ export class DocumentStore {
     return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
-  /** Calls `listener` for every change (local and remote) of `keyOrPrefix` or of keys starting with it. */
-  watch(keyOrPrefix: string, listener: (event: ChangeEvent) => void): () => void {
-    if (typeof keyOrPrefix !== 'string') throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix string');
+  /**
+   * Calls `listener` for every change (local and remote) made after this call returns:
+   * - `watch(key)` or `watch({ key })`: the key itself and its parts (`getParts(key)`), nothing else;
+   * - `watch({ prefix })`: every key starting with `prefix` (and the parts of those keys).
+   */
+  watch(target: WatchTarget, listener: (event: ChangeEvent) => void): () => void {
+    const t = (typeof target === 'object' && target !== null ? target : {}) as { key?: unknown; prefix?: unknown };
+    const subscription =
+      typeof target === 'string'
+        ? { key: target }
+        : typeof t.key === 'string' && t.prefix === undefined
+          ? { key: t.key }
+          : typeof t.prefix === 'string' && t.key === undefined
+            ? { prefix: t.prefix }
+            : undefined;
+    if (!subscription) throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix: a key string (or { key }), or { prefix }');
+    if (subscription.key === '') throw new FeatValidationError('invalid_argument', 'watch("") names no key; watch({ prefix: "" }) reports every key');
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
-    return this.#ctx.watch.subscribe(keyOrPrefix, listener);
+    return this.#ctx.watch.subscribe(subscription, listener);
   }
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */
@@ -308,6 +323,11 @@ export class DocumentStore {
   /** Keys with a write not yet stored (queued or in flight). */
   pendingKeys(): string[] {
     return [...this.#queue.ids()];
+  }
+
+  /** The database; the server's with reads and writes of the ids `.` and `..` kept out of URLs. */
+  #db(): Promise<Db> {
+    return this.#ctx.local ? this.#ctx.db() : this.#ctx.db().then(dotSafe);
   }
 
   /** New calls after close() reject with `closed`. */
@@ -346,7 +366,9 @@ export class DocumentStore {
 
   /** One batch of the write queue: one `_bulk_docs`, then per-document conflict resolution. */
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
-    const db = await this.#ctx.db();
+    const db = await this.#db();
+    // A watch subscribed before these writes were asked for sees them: its feed starts first (bounded wait).
+    await this.#ctx.watch.started(WATCH_START_WAIT_MS);
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
     // Unknown revisions. On the local replica they are looked up in one request (conflicts between devices surface in
     // replication). On the server a write or a deletion with an unknown revision meets 409 and goes through the
@@ -450,7 +472,7 @@ export class DocumentStore {
   async collectGarbage(options: { graceMs?: number } = {}): Promise<{ deleted: number; kept: number }> {
     const graceMs = options.graceMs ?? 10 * 60_000;
     if (typeof graceMs !== 'number' || !(graceMs >= 0)) throw new FeatValidationError('invalid_argument', '"graceMs" must be ≥ 0');
-    const db = await this.#ctx.db();
+    const db = await this.#db();
     await this.flush().catch(() => undefined);
     const { collectChunks } = await import('./gc.js');
     const result = await collectChunks(db, graceMs);

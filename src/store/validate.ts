@@ -1,4 +1,5 @@
 import { FeatValidationError } from '../errors.js';
+import { idTooLong, MAX_ENCODED_ID_BYTES, partId } from './ids.js';
 
 /** Ids starting with this prefix are the SDK's own documents (chunks); user keys may not use it. */
 export const INTERNAL_PREFIX = 'feat~';
@@ -10,7 +11,10 @@ export const wellFormed = (s: string): boolean =>
     ? (s as unknown as { isWellFormed(): boolean }).isWellFormed()
     : !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s);
 
-/** Keys are non-empty strings that do not start with `_` (reserved by CouchDB) or `feat~` (the SDK's own documents). */
+/**
+ * Keys are non-empty strings that do not start with `_` (reserved by CouchDB) or `feat~` (the SDK's own documents), with
+ * no lone surrogate, no NUL (nginx answers 400 to a URL holding one) and an id within {@link MAX_ENCODED_ID_BYTES}.
+ */
 export function validateKey(key: unknown, what = 'key'): asserts key is string {
   if (typeof key !== 'string' || key === '') {
     throw new FeatValidationError('invalid_key', `The ${what} must be a non-empty string, got ${describe(key)}`);
@@ -21,16 +25,34 @@ export function validateKey(key: unknown, what = 'key'): asserts key is string {
   if (key.startsWith(INTERNAL_PREFIX)) {
     throw new FeatValidationError('invalid_key', `The ${what} "${key}" starts with "${INTERNAL_PREFIX}", which the SDK reserves`, { key });
   }
-  if (!wellFormed(key)) {
-    throw new FeatValidationError('invalid_key', `The ${what} contains a lone UTF-16 surrogate, which cannot be stored as UTF-8`, { key });
-  }
+  checkId(key, `The ${what}`, key);
 }
 
-/** A subkey of `setParts`: non-empty, well-formed. */
+/** A subkey of `setParts`: non-empty, and the part's id passes the key rules. */
 export function validateSubkey(key: string, subkey: string): void {
   if (subkey === '') throw new FeatValidationError('invalid_key', `A part of "${key}" has an empty subkey`, { key });
-  if (!wellFormed(subkey)) {
-    throw new FeatValidationError('invalid_key', `The subkey of a part of "${key}" contains a lone UTF-16 surrogate`, { key });
+  checkId(partId(key, subkey), `The part "${short(subkey)}" of "${short(key)}"`, key);
+}
+
+const short = (s: string): string => (s.length > 40 ? `${s.slice(0, 40)}…` : s);
+
+/** What every id needs to travel through the deployment's proxy: UTF-8, no NUL, a request line under 8 KB. */
+function checkId(text: string, what: string, key: string): void {
+  if (!wellFormed(text)) {
+    throw new FeatValidationError('invalid_key', `${what} contains a lone UTF-16 surrogate, which cannot be stored as UTF-8`, { key });
+  }
+  if (text.includes('\0')) {
+    throw new FeatValidationError('invalid_key', `${what} contains a NUL character (U+0000), which the server's proxy refuses in a URL; remove it`, {
+      key,
+    });
+  }
+  const bytes = idTooLong(text);
+  if (bytes !== undefined) {
+    throw new FeatValidationError(
+      'invalid_key',
+      `${what} is too long: ${bytes} bytes in a URL (JSON, percent-encoded) where the limit is ${MAX_ENCODED_ID_BYTES} (nginx refuses request lines over 8 KB); use a shorter key`,
+      { key },
+    );
   }
 }
 

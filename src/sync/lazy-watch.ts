@@ -7,19 +7,21 @@ import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, WatchSource } fr
 export class LazyWatch implements WatchSource {
   #options: ChangeWatcherOptions;
   #watcher: Promise<ChangeWatcher> | undefined;
+  /** The watcher once loaded (writes then ask it directly). */
+  #loaded: ChangeWatcher | undefined;
   #closed = false;
 
   constructor(options: ChangeWatcherOptions) {
     this.#options = options;
   }
 
-  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void): () => void {
+  subscribe(target: { key: string } | { prefix: string }, listener: (event: ChangeEvent) => void): () => void {
     let unsubscribe: (() => void) | undefined;
     let cancelled = false;
-    this.#watcher ??= import('./watch.js').then((m) => new m.ChangeWatcher(this.#options));
+    this.#watcher ??= import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher(this.#options)));
     this.#watcher.then(
       (watcher) => {
-        if (!cancelled && !this.#closed) unsubscribe = watcher.subscribe(keyOrPrefix, listener);
+        if (!cancelled && !this.#closed) unsubscribe = watcher.subscribe(target, listener);
       },
       (error: unknown) => this.#options.onError(error as never),
     );
@@ -27,6 +29,21 @@ export class LazyWatch implements WatchSource {
       cancelled = true;
       unsubscribe?.();
     };
+  }
+
+  async started(ms: number): Promise<void> {
+    if (this.#loaded) return this.#loaded.started(ms);
+    if (!this.#watcher) return;
+    const deadline = Date.now() + ms;
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const loaded = await Promise.race([
+      this.#watcher.catch(() => undefined),
+      new Promise<undefined>((resolve) => {
+        timer = setTimeout(() => resolve(undefined), ms);
+      }),
+    ]);
+    clearTimeout(timer);
+    await loaded?.started(Math.max(0, deadline - Date.now()));
   }
 
   async close(): Promise<void> {

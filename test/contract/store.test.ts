@@ -95,7 +95,7 @@ describe.each(modes)('store contract: $name', ({ options }) => {
 
   it('rejects bad keys with invalid_key and writes nothing', async () => {
     const c = client(uniqueUser());
-    for (const key of ['', '_design/x', '_secret', 'feat~chunk', '\ud800lone', 42, null, undefined, {}]) {
+    for (const key of ['', '_design/x', '_secret', 'feat~chunk', '\ud800lone', 'nul\u0000', 'x'.repeat(3_000), 42, null, undefined, {}]) {
       await expectCode(c.store.set(key as string, 1), 'invalid_key');
       await expectCode(c.store.get(key as string), 'invalid_key');
       await expectCode(c.store.remove(key as string), 'invalid_key');

@@ -11,6 +11,7 @@ import { createFeatClient, FeatError, isFeatError, type FeatClient } from '@feat
 import { createFeatApi } from '@feat/sdk/api';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { partIdOf, partOf } from '../store/helpers.js';
 
 const SEED = process.env.FEAT_SEED ? Number(process.env.FEAT_SEED) : Date.now() ^ (process.pid << 8);
 const RUNS = Number(process.env.FEAT_FUZZ_RUNS) || (process.env.FEAT_LONG === '1' ? 2_000 : 150);
@@ -224,12 +225,12 @@ describe.each([
             if (m === 'set' || m === 'setItem' || m === 'remove' || m === 'removeItem') volatile.delete(key as string);
             if (m === 'set' && typeof (opts as { ttl?: unknown } | undefined)?.ttl === 'number') volatile.add(key as string);
             if (m === 'remove' || m === 'removeItem') model.delete(key as string);
-            if (m === 'removeParts') for (const id of [...model.keys()]) if (id.startsWith(`${key as string}:`)) model.delete(id);
+            if (m === 'removeParts') for (const id of [...model.keys()]) if (partOf(id)?.key === key) model.delete(id);
             if (m === 'setParts') {
               if ((opts as { replace?: boolean } | undefined)?.replace) {
-                for (const id of [...model.keys()]) if (id.startsWith(`${key as string}:`)) model.delete(id);
+                for (const id of [...model.keys()]) if (partOf(id)?.key === key) model.delete(id);
               }
-              for (const [s, v] of Object.entries(value as object)) model.set(`${key as string}:${s}`, asStored(v));
+              for (const [s, v] of Object.entries(value as object)) model.set(partIdOf(key as string, s), asStored(v));
             }
           } else {
             rejected++;
