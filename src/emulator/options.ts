@@ -3,6 +3,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RestFixtures } from './fixtures.js';
+import { PROFILES } from './fidelity.js';
+import type { Profile } from './fidelity.js';
 
 /** A line of the emulator's log. Never contains tokens, bearers or the secret. */
 export type LogSink = (line: string) => void;
@@ -68,6 +70,20 @@ export interface EmulatorOptions {
    * @default false (the CLI turns it on)
    */
   log?: boolean | LogSink;
+  /**
+   * How faithful to a real CouchDB 3.4 behind nginx the CouchDB service is. `'emulator'`: answers at once, lenient.
+   * `'couchdb'`: the real server's measured latencies, the per-user database's admin-only window right after sign-up
+   * (403 `forbidden`), opaque sequences and CouchDB's refusals (invalid UTF-8, content types, query parameters,
+   * revisions); see docs/emulator.md for the full list.
+   * @default 'emulator'
+   */
+  profile?: Profile;
+  /**
+   * How many request records {@link Emulator.requests} keeps (the oldest are dropped; `stats()` still counts every
+   * request). `0` keeps none.
+   * @default 10_000
+   */
+  maxRequestRecords?: number;
 }
 
 /** Every option's default. `accountsPort`/`apiPort` are derived from `port` when not given. */
@@ -78,6 +94,8 @@ export const DEFAULTS = {
   maxRequestBytes: 1_048_576,
   peruserDelayMs: 50,
   log: false,
+  profile: 'emulator',
+  maxRequestRecords: 10_000,
 } as const satisfies EmulatorOptions;
 
 export interface ResolvedOptions {
@@ -92,6 +110,8 @@ export interface ResolvedOptions {
   dataDir: string | undefined;
   fixtures: Partial<RestFixtures>;
   log: LogSink | undefined;
+  profile: Profile;
+  maxRequestRecords: number;
 }
 
 const KNOWN = new Set([
@@ -106,6 +126,8 @@ const KNOWN = new Set([
   'dataDir',
   'fixtures',
   'log',
+  'profile',
+  'maxRequestRecords',
 ]);
 
 function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -165,5 +187,25 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   else if (typeof merged.log === 'function') log = merged.log;
   else if (merged.log !== false) throw new TypeError('startEmulator: option "log" must be a boolean or a function');
 
-  return { port, accountsPort, apiPort, host, secret, maxDocumentBytes, maxRequestBytes, peruserDelayMs, dataDir, fixtures, log };
+  const profile = merged.profile;
+  if (!PROFILES.includes(profile)) {
+    throw new TypeError(`startEmulator: option "profile" must be one of ${PROFILES.map((p) => `'${p}'`).join(', ')}, got ${String(profile)}`);
+  }
+  const maxRequestRecords = checkInteger('maxRequestRecords', merged.maxRequestRecords, 0, 10_000_000);
+
+  return {
+    port,
+    accountsPort,
+    apiPort,
+    host,
+    secret,
+    maxDocumentBytes,
+    maxRequestBytes,
+    peruserDelayMs,
+    dataDir,
+    fixtures,
+    log,
+    profile,
+    maxRequestRecords,
+  };
 }
