@@ -26,6 +26,7 @@ export const LATENCY: Record<LatencyKind, readonly [min: number, median: number,
   notice: [1, 2, 3.5],
   signup: [8, 15, 30],
   adminOnly: [5, 20, 40],
+  // p90 40 → the slowest tenth reach 60 ms, like the 3-node cluster's widest window (59 ms).
 };
 
 /** A draw from the piecewise-linear distribution through min, median and p90 (the top 10 % reach p90 + (p90 − median)). */

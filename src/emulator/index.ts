@@ -80,7 +80,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const log = new RequestLog(opts.log, opts.maxRequestRecords);
   const fidelity = createFidelity(opts.profile);
   const storage = await Storage.open(opts.dataDir);
-  const users = new Users(storage, opts.peruserDelayMs, () => fidelity.latency('adminOnly'));
+  const { peruserAdminOnlyMs } = opts;
+  const users = new Users(storage, opts.peruserDelayMs, () => peruserAdminOnlyMs ?? fidelity.latency('adminOnly'));
   await users.start();
 
   const couch = new Listener(

@@ -55,6 +55,12 @@ export interface EmulatorOptions {
    */
   peruserDelayMs?: number;
   /**
+   * How long a new per-user database stays admin-only once it appears (couch_peruser sets its members a moment later;
+   * meanwhile the user's own requests get `403 forbidden`). A number fixes it, e.g. to test a client's handling.
+   * @default drawn per database from 5–60 ms under `profile: 'couchdb'`, 0 under `'emulator'`
+   */
+  peruserAdminOnlyMs?: number;
+  /**
    * Directory for on-disk (LevelDB) storage; data survives restarts. Without it everything lives in memory and is
    * dropped by {@link Emulator.stop}.
    * @default undefined (in memory)
@@ -107,6 +113,7 @@ export interface ResolvedOptions {
   maxDocumentBytes: number;
   maxRequestBytes: number;
   peruserDelayMs: number;
+  peruserAdminOnlyMs: number | undefined;
   dataDir: string | undefined;
   fixtures: Partial<RestFixtures>;
   log: LogSink | undefined;
@@ -123,6 +130,7 @@ const KNOWN = new Set([
   'maxDocumentBytes',
   'maxRequestBytes',
   'peruserDelayMs',
+  'peruserAdminOnlyMs',
   'dataDir',
   'fixtures',
   'log',
@@ -175,6 +183,7 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   const maxDocumentBytes = checkInteger('maxDocumentBytes', merged.maxDocumentBytes, 1);
   const maxRequestBytes = checkInteger('maxRequestBytes', merged.maxRequestBytes, 0);
   const peruserDelayMs = checkInteger('peruserDelayMs', merged.peruserDelayMs, 0, 600_000);
+  const peruserAdminOnlyMs = merged.peruserAdminOnlyMs === undefined ? undefined : checkInteger('peruserAdminOnlyMs', merged.peruserAdminOnlyMs, 0, 600_000);
   const dataDir = merged.dataDir === undefined ? undefined : checkString('dataDir', merged.dataDir);
 
   const fixtures = merged.fixtures ?? {};
@@ -202,6 +211,7 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
     maxDocumentBytes,
     maxRequestBytes,
     peruserDelayMs,
+    peruserAdminOnlyMs,
     dataDir,
     fixtures,
     log,
