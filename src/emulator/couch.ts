@@ -262,7 +262,8 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     }
     const putsDoc = req.method === 'PUT' && doc !== undefined && !isAttachment;
     if (body === undefined || body.length === 0) {
-      if (fidelity.strict && (putsDoc || postsJson)) return sendJson(res, 400, INVALID_UTF8_JSON);
+      // CouchDB reads an empty `_changes` POST as no body at all.
+      if (fidelity.strict && (putsDoc || (postsJson && op !== '_changes'))) return sendJson(res, 400, INVALID_UTF8_JSON);
       if (body === undefined) return next();
     }
     if (isAttachment || body === undefined) return next();
