@@ -17,7 +17,8 @@ type Query = Record<string, unknown>;
 type Change = PouchDB.Core.ChangesResponseChange<Record<string, unknown>>;
 type ChangesOptions = PouchDB.Core.ChangesOptions & Record<string, unknown>;
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
+/** The first string of a query parameter (express parses repeated ones as arrays). */
+export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
 const bool = (v: unknown): boolean => str(v) === 'true';
 
 const FEEDS: Record<string, 'normal' | 'longpoll' | 'continuous'> = {

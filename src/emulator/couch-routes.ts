@@ -5,7 +5,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
-import { serveChanges } from './changes-feed.js';
+import { serveChanges, str } from './changes-feed.js';
 import { badRequest, bulkGet, HttpError, isRev, openRevs, parseOpenRevs, revsDiff } from './couch-docs.js';
 import type { ReadOptions , LocalDocs} from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
@@ -14,7 +14,6 @@ import { sendJson } from './http.js';
 import type { Database } from './storage.js';
 
 type Query = Record<string, unknown>;
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
 
 export interface RouteContext {
   fidelity: Fidelity;
