@@ -3,7 +3,7 @@
  * emulator itself: express-pouchdb's version never ends a continuous feed's heartbeat timer, ignores `timeout`, and runs
  * filter functions from design documents in the emulator's process. Semantics follow CouchDB 3.4: heartbeats are
  * newlines; without a heartbeat a waiting feed ends after `timeout` ms (default 60 s); `pending` counts the changes
- * after the last row; only the built-in filters `_doc_ids`, `_selector` and `_design` run (`_view` and
+ * after the last row (in every feed); only the built-in filters `_doc_ids`, `_selector` and `_design` run (`_view` and
  * `ddoc/filter` answer 404 when the design document is missing, otherwise 501: no JavaScript here).
  */
 import type { Request, Response } from 'express';
@@ -77,8 +77,10 @@ async function changesOptions(db: Database, query: Query, body: unknown): Promis
   } else if (filter === '_design') {
     opts.filter = isDesign;
   } else {
-    const ddoc = filter === '_view' ? str(query.view)?.split('/')[0] : filter.includes('/') ? filter.split('/')[0] : undefined;
-    if (ddoc === undefined) throw badRequest('`filter` parameter is not of the form `designname/filtername`');
+    const view = str(query.view);
+    if (filter === '_view' && view === undefined) throw badRequest('`view` filter parameter is not provided.');
+    const ddoc = filter === '_view' ? view?.split('/')[0] : filter.includes('/') ? filter.split('/')[0] : undefined;
+    if (ddoc === undefined) throw badRequest('`filter` must be of the form `designname/filtername`');
     if (!(await ddocExists(db, ddoc))) throw new HttpError(404, 'not_found', 'missing');
     throw new HttpError(NO_JAVASCRIPT.status, NO_JAVASCRIPT.body.error, NO_JAVASCRIPT.body.reason);
   }
@@ -157,8 +159,12 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   const finish = (results: Change[]) => {
     if (ended) return;
     stop();
-    const tail = { last_seq: enc(lastSeq), pending: 0 };
-    res.end(`${JSON.stringify(continuous ? tail : { results: results.map((c) => row(c)), ...tail })}\n`);
+    void pendingAfter(db, lastSeq)
+      .catch(() => 0)
+      .then((pending) => {
+        const tail = { last_seq: enc(lastSeq), pending };
+        res.end(`${JSON.stringify(continuous ? tail : { results: results.map((c) => row(c)), ...tail })}\n`);
+      });
   };
   const armTimeout = () => {
     if (timeout === undefined) return;

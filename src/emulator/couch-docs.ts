@@ -140,8 +140,12 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
       continue;
     }
     const { id, rev } = entry as { id?: unknown; rev?: unknown };
+    if (id === undefined || id === null) {
+      fail(null, rev ?? null, 'bad_request', 'document id missed');
+      continue;
+    }
     if (typeof id !== 'string' || id === '') {
-      fail(id ?? null, rev ?? null, 'illegal_docid', 'Document id must be a non-empty string');
+      fail(id, rev ?? null, 'illegal_docid', 'Document id must be a non-empty string');
       continue;
     }
     if (rev !== undefined && !isRev(rev)) {
