@@ -20,6 +20,26 @@ export class HttpError extends Error {
 
 export const badRequest = (reason: string): HttpError => new HttpError(400, 'bad_request', reason);
 
+/** PouchDB's reasons for a bad document id, which CouchDB reports as `illegal_docid`. */
+const ILLEGAL_ID = /underscore|_id field must contain a string|Document id must be/i;
+
+/**
+ * The status and `{error, reason}` CouchDB 3.4 sends for an error thrown by PouchDB or by the emulator: PouchDB's
+ * generic texts become CouchDB's (`Document update conflict.`, `Bad special document member: _foo`, `illegal_docid`).
+ */
+export function couchErrorOf(err: unknown, fallbackStatus = 500): { status: number; body: { error: string; reason: string } } {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { status?: unknown; name?: unknown; message?: unknown; reason?: unknown };
+  let status = typeof e.status === 'number' ? e.status : fallbackStatus;
+  let error = typeof e.name === 'string' ? e.name : 'unknown_error';
+  let reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : String(err);
+  if (error === 'conflict') reason = 'Document update conflict.';
+  else if (error === 'doc_validation') {
+    status = 400;
+    if (reason.startsWith('_')) reason = `Bad special document member: ${reason}`;
+  } else if (error === 'bad_request' && ILLEGAL_ID.test(reason)) error = 'illegal_docid';
+  return { status, body: { error, reason } };
+}
+
 type Doc = Record<string, unknown> & { _id: string; _rev: string; _revisions?: { start: number; ids: string[] } };
 type OpenRev = { ok: Doc } | { missing: string };
 
@@ -173,6 +193,20 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
     });
   }
   return { results };
+}
+
+/** `POST /{db}/_bulk_docs`: per-document errors with CouchDB's texts; `all_or_nothing` is refused by the caller. */
+export async function bulkDocs(db: Database, body: unknown): Promise<unknown[]> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+  const { docs, new_edits } = body as { docs?: unknown; new_edits?: unknown };
+  if (!Array.isArray(docs)) throw badRequest('POST body must include `docs` parameter.');
+  if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
+  const results = (await db.bulkDocs(docs as never[], new_edits === false ? { new_edits: false } : {})) as unknown[];
+  return results.map((r) => {
+    const info = r as { error?: unknown; id?: unknown };
+    if (!info.error) return r;
+    return { id: info.id, ...couchErrorOf(r).body };
+  });
 }
 
 /** `POST /{db}/_revs_diff`: the body is `{id: [rev, …]}`; anything else fails like CouchDB (400 or 500). */

@@ -6,7 +6,7 @@
 import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { serveChanges, str } from './changes-feed.js';
-import { badRequest, bulkGet, HttpError, isRev, openRevs, parseOpenRevs, revsDiff } from './couch-docs.js';
+import { badRequest, bulkDocs, bulkGet, HttpError, isRev, openRevs, parseOpenRevs, revsDiff } from './couch-docs.js';
 import type { ReadOptions , LocalDocs} from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
@@ -132,20 +132,29 @@ export async function serveOwnRoute(
     return true;
   }
   if ((first === '_all_docs' || first === '_design_docs') && segments.length === 2 && fidelity.strict) checkViewQuery(query);
-  if (first === '_bulk_docs' && segments.length === 2 && method === 'POST') {
+  if (first === '_design_docs' && segments.length === 2 && (method === 'GET' || method === 'HEAD')) {
+    const includeDocs = str(query.include_docs) === 'true';
+    const page = await db.allDocs({ startkey: '_design/', endkey: '_design0', inclusive_end: false, include_docs: includeDocs });
+    sendJson(res, 200, { total_rows: page.rows.length, offset: 0, rows: page.rows });
+    return true;
+  }
+  if (first === '_bulk_docs' && segments.length === 2) {
+    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
     const body = req.body as { all_or_nothing?: unknown; docs?: unknown } | undefined;
-    if (body?.all_or_nothing === true) {
-      const docs = Array.isArray(body.docs) ? body.docs : [];
-      sendJson(
-        res,
-        417,
-        docs.map((d) => {
-          const doc = (typeof d === 'object' && d !== null ? d : {}) as { _id?: unknown; _rev?: unknown };
-          return { id: doc._id ?? null, rev: doc._rev ?? '0-', error: 'not_implemented', reason: 'all_or_nothing is not supported' };
-        }),
-      );
+    if (body?.all_or_nothing !== true) {
+      sendJson(res, 201, await bulkDocs(db, body));
       return true;
     }
+    const docs = Array.isArray(body.docs) ? body.docs : [];
+    sendJson(
+      res,
+      417,
+      docs.map((d) => {
+        const doc = (typeof d === 'object' && d !== null ? d : {}) as { _id?: unknown; _rev?: unknown };
+        return { id: doc._id ?? null, rev: doc._rev ?? '0-', error: 'not_implemented', reason: 'all_or_nothing is not supported' };
+      }),
+    );
+    return true;
   }
 
   if (docPath === undefined || docPath[1] !== undefined) return false;

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { LocalDocs } from './couch-docs.js';
+import { couchErrorOf, LocalDocs } from './couch-docs.js';
 import { serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, isCouchJsonText, sleep } from './fidelity.js';
@@ -55,10 +55,8 @@ function deny(res: Response, denial: { status: number; body: unknown }): void {
 }
 
 function pouchError(res: Response, err: unknown): void {
-  const e = err as { status?: unknown; name?: unknown; message?: unknown; reason?: unknown };
-  const status = typeof e.status === 'number' ? e.status : 500;
-  const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : String(err);
-  sendJson(res, status, { error: typeof e.name === 'string' ? e.name : 'unknown_error', reason });
+  const { status, body } = couchErrorOf(err);
+  sendJson(res, status, body);
 }
 
 /** Path segments of the raw path, each percent-decoded (so `%2F` stays inside its segment). */
@@ -94,12 +92,9 @@ function patchExpressPouchdbErrors(): void {
   const utils = require('express-pouchdb/lib/utils') as { sendError: (res: unknown, err: unknown, base?: number) => void };
   const original = utils.sendError;
   utils.sendError = (res, err, base) => {
-    if (typeof err === 'object' && err !== null) {
-      const e = err as { name?: unknown; reason?: unknown; message?: unknown; status?: unknown };
-      if (e.name === 'conflict' && e.status === 409) return original(res, { error: 'conflict', reason: 'Document update conflict.' }, 409);
-      if (typeof e.reason === 'string' && typeof e.name === 'string' && typeof e.status === 'number') {
-        return original(res, { error: e.name, reason: e.reason }, e.status);
-      }
+    if (typeof err === 'object' && err !== null && typeof (err as { name?: unknown }).name === 'string') {
+      const { status, body } = couchErrorOf(err, base);
+      return original(res, body, status);
     }
     original(res, err, base);
   };
@@ -227,7 +222,8 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin);
       if (db === '_up') return sendJson(res, 200, { status: 'ok', seeds: {} });
       if (db === '_uuids') {
-        const count = Math.min(Math.max(Number(req.query.count ?? 1) || 1, 1), 1000);
+        const requested = Number(req.query.count ?? 1);
+        const count = Math.min(Math.max(Number.isFinite(requested) ? Math.floor(requested) : 1, 0), 1000);
         return sendJson(res, 200, { uuids: Array.from({ length: count }, () => randomUUID().replace(/-/g, '')) });
       }
       if (req.method !== 'GET') return sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET allowed' });
@@ -275,6 +271,10 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       return sendJson(res, 400, INVALID_UTF8_JSON);
     }
     if (fidelity.strict && hasLoneSurrogate(parsed)) return sendJson(res, 400, INVALID_UTF8_JSON);
+    const writesOneDoc = (segments.length === 1 && req.method === 'POST') || putsDoc;
+    if (writesOneDoc && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) {
+      return sendJson(res, 400, { error: 'bad_request', reason: 'Document must be a JSON object' });
+    }
     let docs: unknown[] = [];
     if (segments.length === 2 && op === '_bulk_docs' && req.method === 'POST') {
       const list = (parsed as { docs?: unknown } | null)?.docs;
@@ -313,8 +313,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
           securityObjects.set(dbName, req.body);
           return sendJson(res, 200, { ok: true });
         }
-        const names = { names: [locals(res).user.name], roles: [] };
-        return sendJson(res, 200, securityObjects.get(dbName) ?? { admins: names, members: names });
+        // couch_peruser's: the user and server admins are members and admins.
+        const names = { roles: ['_admin'], names: [locals(res).user.name] };
+        return sendJson(res, 200, securityObjects.get(dbName) ?? { members: names, admins: names });
       }
       if ((first === '_find' || first === '_index' || first === '_explain') && segments.length <= 3) {
         return serveFind(db, req, res, segments);

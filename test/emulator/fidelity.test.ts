@@ -206,6 +206,24 @@ describe("profile 'emulator' (default): fast and lenient", () => {
     await fast.stop();
   });
 
+  it("CouchDB's error texts and shapes in both profiles (16, _design_docs, _security)", async () => {
+    const as2 = (path: string, init: Parameters<typeof couch>[3] = {}) => couch(fast, 'bo', path, init);
+    expect((await as2(`/${fastDb}`, { method: 'POST', body: '"str"' })).json).toEqual({ error: 'bad_request', reason: 'Document must be a JSON object' });
+    const member = await as2(`/${fastDb}/m`, { method: 'PUT', body: { _foo: 1 } });
+    expect(member.status).toBe(400);
+    expect(member.json).toEqual({ error: 'doc_validation', reason: 'Bad special document member: _foo' });
+    expect((await as2(`/${fastDb}/_bad`, { method: 'PUT', body: { a: 1 } })).json).toMatchObject({ error: 'illegal_docid' });
+    await as2(`/${fastDb}/k`, { method: 'PUT', body: { a: 1 } });
+    const bulk = await as2(`/${fastDb}/_bulk_docs`, { method: 'POST', body: { docs: [{ _id: 'k' }] } });
+    expect(bulk.status).toBe(201);
+    expect(bulk.json).toEqual([{ id: 'k', error: 'conflict', reason: 'Document update conflict.' }]);
+    expect((await as2(`/${fastDb}/_design_docs`)).json).toEqual({ total_rows: 0, offset: 0, rows: [] });
+    expect((await as2(`/${fastDb}/_security`)).json).toEqual({
+      members: { roles: ['_admin'], names: ['bo'] },
+      admins: { roles: ['_admin'], names: ['bo'] },
+    });
+  });
+
   it('integer sequences, text/plain accepted, no admin-only window', async () => {
     const feed = (await couch(fast, 'bo', `/${fastDb}/_changes?since=0`)).json as { last_seq: unknown; pending: number };
     expect(typeof feed.last_seq).toBe('number');
