@@ -110,9 +110,10 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   const limit = limitParam === '0' ? 0 : positive(limitParam);
   const seqInterval = fidelity.strict ? positive(str(query.seq_interval)) : undefined;
   const enc = (seq: unknown) => (typeof seq === 'number' ? fidelity.encodeSeq(dbName, seq) : seq);
-  const row = (change: Change, i = 0, last = true) => ({
-    ...change,
-    seq: seqInterval !== undefined && i % seqInterval !== 0 && !last ? null : enc(change.seq),
+  // `seq` first, as CouchDB writes it.
+  const row = ({ seq, ...rest }: Change, i = 0, last = true) => ({
+    seq: seqInterval !== undefined && i % seqInterval !== 0 && !last ? null : enc(seq),
+    ...rest,
   });
 
   let since = decoded === 'now' ? Number((await db.info()).update_seq) : decoded;
