@@ -50,8 +50,23 @@ const INVALID_UTF8_JSON = { error: 'bad_request', reason: 'invalid UTF-8 JSON' }
 
 const locals = (res: Response) => res.locals as Locals;
 
-function deny(res: Response, denial: { status: number; body: unknown }): void {
-  sendJson(res, denial.status, denial.body);
+/** CouchDB's 401s challenge for Basic auth (profile 'couchdb': a browser may prompt unless credentials are omitted). */
+const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="server"' };
+
+function deny(res: Response, denial: { status: number; body: unknown }, challenge = false): void {
+  sendJson(res, denial.status, denial.body, challenge && denial.status === 401 ? BASIC_CHALLENGE : {});
+}
+
+/** nginx's `large_client_header_buffers 4 8k`: a longer request line → 414, a longer header line → 400. */
+const NGINX_LINE_LIMIT = 8192;
+
+function nginxLineRefusal(req: Request): number | undefined {
+  if (`${req.method} ${req.url} HTTP/1.1`.length > NGINX_LINE_LIMIT) return 414;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).length + 2 + (raw[i + 1] as string).length > NGINX_LINE_LIMIT) return 400;
+  }
+  return undefined;
 }
 
 function pouchError(res: Response, err: unknown): void {
@@ -141,6 +156,13 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     log.observe('couch', req, res);
     next();
   });
+  // nginx (in front of everything): request and header line limits (profile 'couchdb').
+  app.use((req, res, next) => {
+    const refusal = fidelity.strict ? nginxLineRefusal(req) : undefined;
+    if (refusal === undefined) return next();
+    sendNginxError(res, refusal);
+  });
+
   app.use(cors({ strict: true }));
 
   // nginx: client_max_body_size, before anything else sees the body.
@@ -169,7 +191,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
   // CouchDB: proxy authentication + require_valid_user.
   app.use((req, res, next) => {
     const user = authenticate(req.headers, ctx.secret(), locals(res).route);
-    if (!user) return deny(res, DENIALS.authenticationRequired);
+    if (!user) return deny(res, DENIALS.authenticationRequired, fidelity.strict);
     locals(res).user = user;
     // CouchDB (mochiweb) reads a raw `+` in the path as a space.
     if (fidelity.strict && req.path.includes('+')) {
@@ -219,7 +241,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     }
     if (db === USERS_DB) return deny(res, DENIALS.forbiddenDb);
     if (db.startsWith('_')) {
-      if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin);
+      if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin, fidelity.strict);
       if (db === '_up') return sendJson(res, 200, { status: 'ok', seeds: {} });
       if (db === '_uuids') {
         const requested = Number(req.query.count ?? 1);
@@ -234,7 +256,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       });
     }
     const isAdmin = user.roles.includes('_admin');
-    if (segments.length === 1 && (req.method === 'PUT' || req.method === 'DELETE') && !isAdmin) return deny(res, DENIALS.notServerAdmin);
+    if (segments.length === 1 && (req.method === 'PUT' || req.method === 'DELETE') && !isAdmin) return deny(res, DENIALS.notServerAdmin, fidelity.strict);
     if (!storage.exists(db)) return deny(res, DENIALS.noDatabase);
     if (db !== userDbName(user.name) && !isAdmin) return deny(res, DENIALS.forbiddenDb);
     // couch_peruser creates the database admin-only and sets its members a moment later.

@@ -158,6 +158,18 @@ describe("profile 'couchdb': the differences of COUCHDB-FACTS.md", () => {
     expect(zero.pending).toBeGreaterThan(5);
   });
 
+  it('12–13. nginx line limits (414 / 400 HTML); every 401 challenges for Basic auth', async () => {
+    const longUrl = await call(`${emu.couchUrl}/${db}/${'x'.repeat(8_300)}`);
+    expect(longUrl.status).toBe(414);
+    expect(longUrl.text).toContain('<center>nginx</center>');
+    const longHeader = await call(`${emu.couchUrl}/`, { headers: { 'X-Big': 'y'.repeat(9_000) } });
+    expect(longHeader.status).toBe(400);
+    expect(longHeader.headers.get('content-type')).toBe('text/html');
+    const anonymous = await call(`${emu.couchUrl}/${db}`);
+    expect(anonymous.status).toBe(401);
+    expect(anonymous.headers.get('www-authenticate')).toBe('Basic realm="server"');
+  });
+
   it('11. _changes normal feed with _selector / _design filters → 200, pending counts what follows', async () => {
     const selector = await as(`/${db}/_changes?filter=_selector`, { method: 'POST', body: { selector: { a: 1 } } });
     expect(selector.status).toBe(200);
