@@ -54,7 +54,8 @@ export interface Emulator {
   /** The proxy-auth headers for `userName` under the current secret (what the token endpoint returns). */
   couchHeadersFor(userName: string): { 'X-Auth-CouchDB-UserName': string; 'X-Auth-CouchDB-Token': string };
   /**
-   * Creates the user (as `PUT /_users/org.couchdb.user:{name}` would) and waits for their database.
+   * Creates the user (as `PUT /_users/org.couchdb.user:{name}` would) and waits for their database, including its
+   * admin-only window (`peruserAdminOnlyMs`).
    * Resolves `false` when the user already existed.
    */
   createUser(userName: string): Promise<boolean>;
