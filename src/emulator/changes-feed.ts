@@ -1,15 +1,33 @@
 /**
- * `_changes?feed=longpoll|continuous`, served by the emulator itself (express-pouchdb's version never ends a continuous
- * feed's heartbeat timer and ignores `timeout`). Semantics follow CouchDB: heartbeats are newlines; without a heartbeat
- * the feed ends after `timeout` ms (default 60 s) with the last sequence.
+ * `GET|POST /{db}/_changes`, every feed (`normal`, `longpoll`, `continuous`/`live`/`eventsource`), served by the
+ * emulator itself: express-pouchdb's version never ends a continuous feed's heartbeat timer, ignores `timeout`, and runs
+ * filter functions from design documents in the emulator's process. Semantics follow CouchDB 3.4: heartbeats are
+ * newlines; without a heartbeat a waiting feed ends after `timeout` ms (default 60 s); `pending` counts the changes
+ * after the last row (in every feed); only the built-in filters `_doc_ids`, `_selector` and `_design` run (`_view` and
+ * `ddoc/filter` answer 404 when the design document is missing, otherwise 501: no JavaScript here).
  */
 import type { Request, Response } from 'express';
+import { badRequest, HttpError } from './couch-docs.js';
+import type { Fidelity } from './fidelity.js';
+import { sleep } from './fidelity.js';
+import { checkSelectorRegexes, NO_JAVASCRIPT } from './guard.js';
 import type { Database } from './storage.js';
 
 type Query = Record<string, unknown>;
+type Change = PouchDB.Core.ChangesResponseChange<Record<string, unknown>>;
+type ChangesOptions = PouchDB.Core.ChangesOptions & Record<string, unknown>;
 
-const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
+/** The first string of a query parameter (express parses repeated ones as arrays). */
+export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
 const bool = (v: unknown): boolean => str(v) === 'true';
+
+const FEEDS: Record<string, 'normal' | 'longpoll' | 'continuous'> = {
+  normal: 'normal',
+  longpoll: 'longpoll',
+  continuous: 'continuous',
+  live: 'continuous',
+  eventsource: 'continuous',
+};
 
 function json(v: string | undefined): unknown {
   if (v === undefined) return undefined;
@@ -20,16 +38,26 @@ function json(v: string | undefined): unknown {
   }
 }
 
-function parseSince(v: string | undefined): number | string {
-  if (v === undefined || v === '') return 0;
-  return /^\d+$/.test(v) ? Number(v) : v;
+function positive(v: string | undefined): number | undefined {
+  if (v === undefined) return undefined;
+  const n = Number(v);
+  return Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
-/** PouchDB changes() options from CouchDB query parameters and body. */
-function changesOptions(query: Query, body: unknown): PouchDB.Core.ChangesOptions & Record<string, unknown> {
+/** Whether a design document exists (for the 404 CouchDB gives a filter naming a missing one). */
+async function ddocExists(db: Database, name: string): Promise<boolean> {
+  return db.get(`_design/${name}`).then(
+    () => true,
+    () => false,
+  );
+}
+
+const isDesign = (doc: { _id?: unknown }) => typeof doc._id === 'string' && doc._id.startsWith('_design/');
+
+/** PouchDB changes() options from CouchDB query parameters and body; throws {@link HttpError} like CouchDB. */
+async function changesOptions(db: Database, query: Query, body: unknown): Promise<{ opts: ChangesOptions; filtered: boolean }> {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
-  const opts: PouchDB.Core.ChangesOptions & Record<string, unknown> = {
-    since: parseSince(str(query.since)) as number,
+  const opts: ChangesOptions = {
     include_docs: bool(query.include_docs),
     conflicts: bool(query.conflicts),
     attachments: bool(query.attachments),
@@ -37,97 +65,107 @@ function changesOptions(query: Query, body: unknown): PouchDB.Core.ChangesOption
   };
   if (str(query.style) === 'all_docs') opts.style = 'all_docs';
   const filter = str(query.filter);
+  if (filter === undefined || filter === '') return { opts, filtered: false };
   if (filter === '_doc_ids') {
     const ids = b.doc_ids ?? json(str(query.doc_ids));
-    if (Array.isArray(ids)) opts.doc_ids = ids.map(String);
+    if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw badRequest('`doc_ids` filter parameter is not a list of doc ids.');
+    opts.doc_ids = ids;
   } else if (filter === '_selector') {
-    if (b.selector !== undefined) opts.selector = b.selector as PouchDB.Core.ChangesOptions['selector'];
-  } else if (filter === '_view') {
+    if (typeof b.selector !== 'object' || b.selector === null) throw badRequest('Selector must be specified in POST payload');
+    checkSelectorRegexes(b.selector);
+    opts.selector = b.selector as PouchDB.Find.Selector;
+  } else if (filter === '_design') {
+    opts.filter = isDesign;
+  } else {
     const view = str(query.view);
-    if (view !== undefined) {
-      opts.filter = '_view';
-      opts.view = view;
-    }
-  } else if (filter !== undefined) {
-    opts.filter = filter;
+    if (filter === '_view' && view === undefined) throw badRequest('`view` filter parameter is not provided.');
+    const ddoc = filter === '_view' ? view?.split('/')[0] : filter.includes('/') ? filter.split('/')[0] : undefined;
+    if (ddoc === undefined) throw badRequest('`filter` must be of the form `designname/filtername`');
+    if (!(await ddocExists(db, ddoc))) throw new HttpError(404, 'not_found', 'missing');
+    throw new HttpError(NO_JAVASCRIPT.status, NO_JAVASCRIPT.body.error, NO_JAVASCRIPT.body.reason);
   }
-  opts.query_params = Object.fromEntries(Object.entries(query).map(([k, v]) => [k, str(v)]));
-  return opts;
+  return { opts, filtered: true };
 }
 
-function positive(v: string | undefined): number | undefined {
-  if (v === undefined) return undefined;
-  const n = Number(v);
-  return Number.isFinite(n) && n > 0 ? n : undefined;
+/** How many changes (any document) come after `seq`: CouchDB's `pending`. */
+async function pendingAfter(db: Database, seq: number): Promise<number> {
+  const rest = await db.changes({ since: seq, return_docs: true });
+  return rest.results.length;
 }
 
-/** True for the feeds this module serves. */
-export function isStreamingFeed(query: Query): boolean {
-  const feed = str(query.feed);
-  return feed === 'continuous' || feed === 'longpoll' || feed === 'eventsource';
-}
-
-function errorBody(err: unknown): { status: number; body: { error: string; reason: string } } {
-  const e = err as { status?: unknown; name?: unknown; message?: unknown };
-  return {
-    status: typeof e.status === 'number' ? e.status : 500,
-    body: { error: typeof e.name === 'string' ? e.name : 'unknown_error', reason: typeof e.message === 'string' ? e.message : String(err) },
-  };
-}
-
-export async function serveStreamingChanges(db: Database, req: Request, res: Response, body: unknown): Promise<void> {
+/** Serves `_changes`; `dbName` keys the opaque sequences of the `'couchdb'` profile. */
+export async function serveChanges(db: Database, dbName: string, req: Request, res: Response, fidelity: Fidelity): Promise<void> {
   const query = req.query as Query;
-  const continuous = str(query.feed) !== 'longpoll';
-  const opts = changesOptions(query, body);
+  const feedParam = str(query.feed) ?? 'normal';
+  let feed = FEEDS[feedParam];
+  if (feed === undefined) {
+    if (fidelity.strict) throw badRequest('Supported `feed` types: normal, continuous, live, longpoll, eventsource');
+    feed = 'normal';
+  }
+  const sinceParam = str(query.since) ?? str((req.body as { since?: unknown } | undefined)?.since) ?? '0';
+  const decoded = fidelity.decodeSeq(dbName, sinceParam);
+  if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");
+  const { opts, filtered } = await changesOptions(db, query, req.body);
+  const limitParam = str(query.limit);
+  const limit = limitParam === '0' ? 0 : positive(limitParam);
+  const seqInterval = fidelity.strict ? positive(str(query.seq_interval)) : undefined;
+  const enc = (seq: unknown) => (typeof seq === 'number' ? fidelity.encodeSeq(dbName, seq) : seq);
+  // `seq` first, as CouchDB writes it.
+  const row = ({ seq, ...rest }: Change, i = 0, last = true) => ({
+    seq: seqInterval !== undefined && i % seqInterval !== 0 && !last ? null : enc(seq),
+    ...rest,
+  });
+
+  let since = decoded === 'now' ? Number((await db.info()).update_seq) : decoded;
+
+  if (feed !== 'continuous') {
+    // Normal feed, or a long poll with something to report at once.
+    const first: { results: Change[]; last_seq: number | string } =
+      limit === 0 ? { results: [], last_seq: since } : await db.changes({ ...opts, since, live: false, ...(limit === undefined ? {} : { limit }) });
+    if (feed === 'normal' || first.results.length > 0) {
+      const lastRow = first.results[first.results.length - 1];
+      const exhausted = !filtered && limit !== 0 && (limit === undefined || first.results.length < limit);
+      const pending = opts.descending || exhausted ? 0 : await pendingAfter(db, Number(lastRow?.seq ?? since));
+      const results = first.results.map((c, i) => row(c, i, i === first.results.length - 1));
+      res.status(200).type('application/json').end(`${JSON.stringify({ results, last_seq: enc(first.last_seq), pending })}\n`);
+      return;
+    }
+    since = Number(first.last_seq);
+  }
+
   const heartbeatParam = str(query.heartbeat);
   const heartbeat = heartbeatParam === 'true' ? 60_000 : positive(heartbeatParam);
   const timeout = heartbeat === undefined ? (positive(str(query.timeout)) ?? 60_000) : undefined;
-  const limit = positive(str(query.limit));
-
-  let lastSeq: number | string = opts.since ?? 0;
-  if (lastSeq === 'now') lastSeq = (await db.info()).update_seq;
-  opts.since = lastSeq as number;
-
-  if (!continuous) {
-    // Long poll: answer at once when there is something to report.
-    let first: PouchDB.Core.ChangesResponse<Record<string, unknown>>;
-    try {
-      first = await db.changes({ ...opts, live: false, ...(limit === undefined ? {} : { limit }) });
-    } catch (err) {
-      const { status, body: b } = errorBody(err);
-      res.status(status).json(b);
-      return;
-    }
-    if (first.results.length > 0) {
-      res.status(200).type('application/json').end(`${JSON.stringify({ results: first.results, last_seq: first.last_seq, pending: 0 })}\n`);
-      return;
-    }
-    lastSeq = first.last_seq;
-    opts.since = lastSeq as number;
-  }
+  const continuous = feed === 'continuous';
 
   res.status(200);
   res.setHeader('Content-Type', req.accepts(['text', 'json']) === 'json' ? 'application/json' : 'text/plain; charset=utf-8');
   res.setHeader('Cache-Control', 'must-revalidate');
   res.flushHeaders();
 
+  let lastSeq = since;
   let count = 0;
   let ended = false;
   let idle: NodeJS.Timeout | undefined;
+  let delivery = Promise.resolve();
   const beat = heartbeat === undefined ? undefined : setInterval(() => res.write('\n'), heartbeat);
-  const feed = db.changes({ ...opts, live: true, return_docs: false });
+  const live = db.changes({ ...opts, since, live: true, return_docs: false });
 
   const stop = () => {
     ended = true;
     if (beat) clearInterval(beat);
     if (idle) clearTimeout(idle);
-    feed.cancel();
+    live.cancel();
   };
-  const finish = (results: unknown[]) => {
+  const finish = (results: Change[]) => {
     if (ended) return;
     stop();
-    if (continuous) res.end(`${JSON.stringify({ last_seq: lastSeq, pending: 0 })}\n`);
-    else res.end(`${JSON.stringify({ results, last_seq: lastSeq, pending: 0 })}\n`);
+    void pendingAfter(db, lastSeq)
+      .catch(() => 0)
+      .then((pending) => {
+        const tail = { last_seq: enc(lastSeq), pending };
+        res.end(`${JSON.stringify(continuous ? tail : { results: results.map((c) => row(c)), ...tail })}\n`);
+      });
   };
   const armTimeout = () => {
     if (timeout === undefined) return;
@@ -136,20 +174,24 @@ export async function serveStreamingChanges(db: Database, req: Request, res: Res
   };
 
   res.on('close', stop);
+  if (limit === 0) return finish([]);
   armTimeout();
-  feed.on('change', (change) => {
+  live.on('change', (change: Change) => {
     if (ended) return;
-    lastSeq = change.seq;
-    count += 1;
-    if (!continuous) {
-      finish([change]);
-      return;
-    }
-    res.write(`${JSON.stringify(change)}\n`);
-    if (limit !== undefined && count >= limit) finish([]);
-    else armTimeout();
+    // The real server notices a change a few ms after the write; deliveries keep their order.
+    const wait = fidelity.latency('notice');
+    delivery = delivery.then(async () => {
+      await sleep(wait);
+      if (ended) return;
+      lastSeq = Number(change.seq);
+      count += 1;
+      if (!continuous) return finish([change]);
+      res.write(`${JSON.stringify(row(change))}\n`);
+      if (limit !== undefined && count >= limit) finish([]);
+      else armTimeout();
+    });
   });
-  feed.on('error', () => {
+  live.on('error', () => {
     if (!ended) {
       stop();
       res.end();

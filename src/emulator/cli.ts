@@ -4,7 +4,8 @@
  *
  *   feat-emulator [--port 5984] [--accounts-port N] [--api-port N] [--host 127.0.0.1] [--data DIR]
  *                 [--secret S] [--max-request-bytes N] [--max-document-bytes N] [--peruser-delay-ms N]
- *                 [--user NAME] [--quiet]
+ *                 [--peruser-admin-only-ms N]
+ *                 [--profile emulator|couchdb] [--max-request-records N] [--user NAME] [--quiet]
  *
  *   feat-emulator export --user NAME [--out FILE] [--data DIR | --couch-url URL --secret S] [--progress|--quiet]
  *
@@ -13,6 +14,8 @@
 import { parseArgs } from 'node:util';
 import { startEmulator } from './index.js';
 import type { Emulator, EmulatorOptions } from './index.js';
+import { PROFILES } from './fidelity.js';
+import type { Profile } from './fidelity.js';
 
 const USAGE = `Usage: feat-emulator [options]
 
@@ -25,6 +28,11 @@ const USAGE = `Usage: feat-emulator [options]
   --max-request-bytes N   proxy body limit, 0 = none (default 1048576)
   --max-document-bytes N  CouchDB document limit (default 8000000)
   --peruser-delay-ms N    delay before a new user's database appears (default 50)
+  --peruser-admin-only-ms N  how long a new user's database answers the user 403
+                          (default 5-60 ms under --profile couchdb, else 0)
+  --profile P             emulator (fast, lenient; default) or couchdb (real
+                          CouchDB 3.4 timing, sign-up 403 window and quirks)
+  --max-request-records N request records kept in memory (default 10000)
   --user NAME             user of the printed demo bearer (default demo)
   --quiet                 do not log requests
   -h, --help              show this help
@@ -53,6 +61,9 @@ export function parseCli(argv: string[]): { options: EmulatorOptions; user: stri
       'max-request-bytes': { type: 'string' },
       'max-document-bytes': { type: 'string' },
       'peruser-delay-ms': { type: 'string' },
+      'peruser-admin-only-ms': { type: 'string' },
+      profile: { type: 'string' },
+      'max-request-records': { type: 'string' },
       user: { type: 'string' },
       quiet: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -73,6 +84,12 @@ export function parseCli(argv: string[]): { options: EmulatorOptions; user: stri
   set('maxRequestBytes', integer('max-request-bytes', values['max-request-bytes']));
   set('maxDocumentBytes', integer('max-document-bytes', values['max-document-bytes']));
   set('peruserDelayMs', integer('peruser-delay-ms', values['peruser-delay-ms']));
+  set('peruserAdminOnlyMs', integer('peruser-admin-only-ms', values['peruser-admin-only-ms']));
+  set('maxRequestRecords', integer('max-request-records', values['max-request-records']));
+  if (values.profile !== undefined) {
+    if (!(PROFILES as readonly string[]).includes(values.profile)) throw new Error(`--profile must be one of ${PROFILES.join(', ')}, got "${values.profile}"`);
+    options.profile = values.profile as Profile;
+  }
   return { options, user: values.user ?? 'demo', help: values.help === true };
 }
 
@@ -82,6 +99,7 @@ function banner(emu: Emulator, user: string): string {
     `  couchUrl:    ${emu.couchUrl}`,
     `  accountsUrl: ${emu.accountsUrl}`,
     `  apiUrl:      ${emu.apiUrl}`,
+    `  profile:     ${emu.profile}`,
     `  bearer for "${user}": ${emu.bearerFor(user)}`,
     '',
     `  try: curl -H 'Authorization: ${emu.bearerFor(user)}' ${emu.accountsUrl}/couchdb/token/`,

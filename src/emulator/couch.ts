@@ -7,7 +7,12 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { isStreamingFeed, serveStreamingChanges } from './changes-feed.js';
+import { couchErrorOf, LocalDocs } from './couch-docs.js';
+import { serveOwnRoute } from './couch-routes.js';
+import type { RouteContext } from './couch-routes.js';
+import { hasLoneSurrogate, isCouchJsonText, sleep } from './fidelity.js';
+import type { Fidelity, LatencyKind } from './fidelity.js';
+import { checkSelectorRegexes, enableRegexFallback, holdsCode, NO_JAVASCRIPT } from './guard.js';
 import { cors, sendJson, sendNginxError } from './http.js';
 import { hasBody, oversizeDocument, readBody } from './limits.js';
 import { authenticate, decodePath, DENIALS, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
@@ -27,6 +32,7 @@ export interface CouchContext {
   secret: () => string;
   maxDocumentBytes: number;
   maxRequestBytes: number;
+  fidelity: Fidelity;
 }
 
 interface Locals {
@@ -40,17 +46,32 @@ const COUCH_VERSION = '3.4.3';
 /** Server endpoints any authenticated user may call; every other `/_…` needs a server admin. */
 const PUBLIC_SERVER_PATHS = new Set(['_session', '_up', '_uuids']);
 
+const INVALID_UTF8_JSON = { error: 'bad_request', reason: 'invalid UTF-8 JSON' };
+
 const locals = (res: Response) => res.locals as Locals;
 
-function deny(res: Response, denial: { status: number; body: unknown }): void {
-  sendJson(res, denial.status, denial.body);
+/** CouchDB's 401s challenge for Basic auth (profile 'couchdb': a browser may prompt unless credentials are omitted). */
+const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="server"' };
+
+function deny(res: Response, denial: { status: number; body: unknown }, challenge = false): void {
+  sendJson(res, denial.status, denial.body, challenge && denial.status === 401 ? BASIC_CHALLENGE : {});
+}
+
+/** nginx's `large_client_header_buffers 4 8k`: a longer request line → 414, a longer header line → 400. */
+const NGINX_LINE_LIMIT = 8192;
+
+function nginxLineRefusal(req: Request): number | undefined {
+  if (`${req.method} ${req.url} HTTP/1.1`.length > NGINX_LINE_LIMIT) return 414;
+  const raw = req.rawHeaders;
+  for (let i = 0; i + 1 < raw.length; i += 2) {
+    if ((raw[i] as string).length + 2 + (raw[i + 1] as string).length > NGINX_LINE_LIMIT) return 400;
+  }
+  return undefined;
 }
 
 function pouchError(res: Response, err: unknown): void {
-  const e = err as { status?: unknown; name?: unknown; message?: unknown; reason?: unknown };
-  const status = typeof e.status === 'number' ? e.status : 500;
-  const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : String(err);
-  sendJson(res, status, { error: typeof e.name === 'string' ? e.name : 'unknown_error', reason });
+  const { status, body } = couchErrorOf(err);
+  sendJson(res, status, body);
 }
 
 /** Path segments of the raw path, each percent-decoded (so `%2F` stays inside its segment). */
@@ -86,20 +107,45 @@ function patchExpressPouchdbErrors(): void {
   const utils = require('express-pouchdb/lib/utils') as { sendError: (res: unknown, err: unknown, base?: number) => void };
   const original = utils.sendError;
   utils.sendError = (res, err, base) => {
-    if (typeof err === 'object' && err !== null) {
-      const e = err as { name?: unknown; reason?: unknown; message?: unknown; status?: unknown };
-      if (e.name === 'conflict' && e.status === 409) return original(res, { error: 'conflict', reason: 'Document update conflict.' }, 409);
-      if (typeof e.reason === 'string' && typeof e.name === 'string' && typeof e.status === 'number') {
-        return original(res, { error: e.name, reason: e.reason }, e.status);
-      }
+    if (typeof err === 'object' && err !== null && typeof (err as { name?: unknown }).name === 'string') {
+      const { status, body } = couchErrorOf(err, base);
+      return original(res, body, status);
     }
     original(res, err, base);
   };
 }
 
+/** Database endpoints CouchDB refuses (415) unless the body is sent as `application/json`. */
+const JSON_ONLY = new Set(['_bulk_docs', '_bulk_get', '_all_docs', '_revs_diff', '_find', '_explain', '_index', '_changes', '_missing_revs', '_purge']);
+
+function isJsonType(req: Request): boolean {
+  return /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+}
+
+/** Which latency figure a request pays under the `'couchdb'` profile. */
+function latencyKind(req: Request, segments: string[], route: ProxyRoute): LatencyKind {
+  if (route.kind === 'newuser') return 'signup';
+  const op = segments[1];
+  if (op === '_bulk_docs' || op === '_bulk_get') return 'bulk';
+  if (req.method === 'GET' || req.method === 'HEAD' || (op !== undefined && op.startsWith('_') && op !== '_design' && op !== '_local')) return 'read';
+  return 'write';
+}
+
+/** Wraps an async middleware: any rejection becomes a JSON error answer, never an unhandled rejection. */
+function guarded(fn: (req: Request, res: Response, next: NextFunction) => Promise<void>): RequestHandler {
+  return (req, res, next) => {
+    fn(req, res, next).catch((err: unknown) => {
+      if (res.headersSent) res.end();
+      else pouchError(res, err);
+    });
+  };
+}
+
 export function createCouchApp(ctx: CouchContext): express.Express {
   patchExpressPouchdbErrors();
-  const { storage, users, log } = ctx;
+  enableRegexFallback();
+  const { storage, users, log, fidelity } = ctx;
+  const routes: RouteContext = { fidelity, local: new LocalDocs() };
   const serverUuid = randomUUID().replace(/-/g, '');
   const securityObjects = new Map<string, unknown>();
   const app = express();
@@ -110,20 +156,29 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     log.observe('couch', req, res);
     next();
   });
+  // nginx (in front of everything): request and header line limits (profile 'couchdb').
+  app.use((req, res, next) => {
+    const refusal = fidelity.strict ? nginxLineRefusal(req) : undefined;
+    if (refusal === undefined) return next();
+    sendNginxError(res, refusal);
+  });
+
   app.use(cors({ strict: true }));
 
   // nginx: client_max_body_size, before anything else sees the body.
-  app.use(async (req, res, next) => {
-    locals(res).body = undefined;
-    if (!hasBody(req)) return next();
-    const result = await readBody(req, ctx.maxRequestBytes);
-    if (!result.ok) {
-      if (result.reason === 'too_large') sendNginxError(res, 413);
-      return;
-    }
-    locals(res).body = result.body;
-    next();
-  });
+  app.use(
+    guarded(async (req, res, next) => {
+      locals(res).body = undefined;
+      if (!hasBody(req)) return next();
+      const result = await readBody(req, ctx.maxRequestBytes);
+      if (!result.ok) {
+        if (result.reason === 'too_large') sendNginxError(res, 413);
+        return;
+      }
+      locals(res).body = result.body;
+      next();
+    }),
+  );
 
   // nginx: location rules.
   app.use((req, res, next) => {
@@ -136,24 +191,36 @@ export function createCouchApp(ctx: CouchContext): express.Express {
   // CouchDB: proxy authentication + require_valid_user.
   app.use((req, res, next) => {
     const user = authenticate(req.headers, ctx.secret(), locals(res).route);
-    if (!user) return deny(res, DENIALS.authenticationRequired);
+    if (!user) return deny(res, DENIALS.authenticationRequired, fidelity.strict);
     locals(res).user = user;
+    // CouchDB (mochiweb) reads a raw `+` in the path as a space.
+    if (fidelity.strict && req.path.includes('+')) {
+      const q = req.url.indexOf('?');
+      const path = q === -1 ? req.url : req.url.slice(0, q);
+      req.url = `${path.replace(/\+/g, '%20')}${q === -1 ? '' : req.url.slice(q)}`;
+    }
     locals(res).segments = segmentsOf(req.path);
     next();
   });
 
+  // The real server's time (profile 'couchdb').
+  app.use(
+    guarded(async (req, res, next) => {
+      await sleep(fidelity.latency(latencyKind(req, locals(res).segments, locals(res).route)));
+      next();
+    }),
+  );
+
   // @newuser: PUT /_users/org.couchdb.user:<name> with the proxy's body, as _admin.
-  app.use(async (req, res, next) => {
-    const route = locals(res).route;
-    if (route.kind !== 'newuser') return next();
-    if (req.method === 'OPTIONS') return void res.status(204).end();
-    try {
+  app.use(
+    guarded(async (req, res, next) => {
+      const route = locals(res).route;
+      if (route.kind !== 'newuser') return next();
+      if (req.method === 'OPTIONS') return void res.status(204).end();
       const result = await users.create(route.userName);
       sendJson(res, result.status, result.body);
-    } catch (err) {
-      pouchError(res, err);
-    }
-  });
+    }),
+  );
 
   // CouchDB: server endpoints and database access.
   app.use((req, res, next) => {
@@ -174,10 +241,11 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     }
     if (db === USERS_DB) return deny(res, DENIALS.forbiddenDb);
     if (db.startsWith('_')) {
-      if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin);
+      if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin, fidelity.strict);
       if (db === '_up') return sendJson(res, 200, { status: 'ok', seeds: {} });
       if (db === '_uuids') {
-        const count = Math.min(Math.max(Number(req.query.count ?? 1) || 1, 1), 1000);
+        const requested = Number(req.query.count ?? 1);
+        const count = Math.min(Math.max(Number.isFinite(requested) ? Math.floor(requested) : 1, 0), 1000);
         return sendJson(res, 200, { uuids: Array.from({ length: count }, () => randomUUID().replace(/-/g, '')) });
       }
       if (req.method !== 'GET') return sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET allowed' });
@@ -188,35 +256,62 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       });
     }
     const isAdmin = user.roles.includes('_admin');
-    if (segments.length === 1 && (req.method === 'PUT' || req.method === 'DELETE') && !isAdmin) return deny(res, DENIALS.notServerAdmin);
+    if (segments.length === 1 && (req.method === 'PUT' || req.method === 'DELETE') && !isAdmin) return deny(res, DENIALS.notServerAdmin, fidelity.strict);
     if (!storage.exists(db)) return deny(res, DENIALS.noDatabase);
     if (db !== userDbName(user.name) && !isAdmin) return deny(res, DENIALS.forbiddenDb);
+    // couch_peruser creates the database admin-only and sets its members a moment later.
+    if (!isAdmin && users.adminOnly(user.name)) return deny(res, DENIALS.forbiddenDb);
     next();
   });
 
-  // CouchDB: max_document_size; JSON bodies are parsed here once (express-pouchdb's parser then skips them).
+  // CouchDB: content type, UTF-8, max_document_size, no JavaScript; JSON bodies are parsed here once (express-pouchdb's
+  // parser then skips them).
   app.use((req, res, next) => {
     const { body, segments } = locals(res);
-    if (body === undefined) return next();
     const doc = documentPath(segments);
     const isAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
-    if (isAttachment || /^multipart\//i.test(req.headers['content-type'] ?? '')) return next();
+    const [, op] = segments;
+    const postsJson = req.method === 'POST' && (segments.length === 1 || (segments.length === 2 && op !== undefined && JSON_ONLY.has(op)));
+    if (fidelity.strict && postsJson && !isJsonType(req)) {
+      return sendJson(res, 415, { error: 'bad_content_type', reason: 'Content-Type must be application/json' });
+    }
+    if (/^multipart\//i.test(req.headers['content-type'] ?? '') && !isAttachment) {
+      return sendJson(res, 415, { error: 'bad_content_type', reason: 'The emulator accepts documents as application/json only (no multipart).' });
+    }
+    const putsDoc = req.method === 'PUT' && doc !== undefined && !isAttachment;
+    if (body === undefined || body.length === 0) {
+      // CouchDB reads an empty `_changes` POST as no body at all.
+      if (fidelity.strict && (putsDoc || (postsJson && op !== '_changes'))) return sendJson(res, 400, INVALID_UTF8_JSON);
+      if (body === undefined) return next();
+    }
+    if (isAttachment || body === undefined) return next();
+    if (fidelity.strict && !isCouchJsonText(body)) return sendJson(res, 400, INVALID_UTF8_JSON);
     let parsed: unknown;
     try {
       parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
     } catch {
-      return sendJson(res, 400, { error: 'bad_request', reason: 'invalid UTF-8 JSON' });
+      return sendJson(res, 400, INVALID_UTF8_JSON);
+    }
+    if (fidelity.strict && hasLoneSurrogate(parsed)) return sendJson(res, 400, INVALID_UTF8_JSON);
+    const writesOneDoc = (segments.length === 1 && req.method === 'POST') || putsDoc;
+    if (writesOneDoc && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) {
+      return sendJson(res, 400, { error: 'bad_request', reason: 'Document must be a JSON object' });
     }
     let docs: unknown[] = [];
-    if (segments.length === 2 && segments[1] === '_bulk_docs' && req.method === 'POST') {
+    if (segments.length === 2 && op === '_bulk_docs' && req.method === 'POST') {
       const list = (parsed as { docs?: unknown } | null)?.docs;
       docs = Array.isArray(list) ? list : [];
     } else if (segments.length === 1 && req.method === 'POST') {
       docs = [parsed];
-    } else if (doc !== undefined && req.method === 'PUT') {
+    } else if (putsDoc) {
       // The id comes from the path (CouchDB reports it even when the body has none).
-      docs = [typeof parsed === 'object' && parsed !== null ? { ...parsed, _id: doc[0] } : parsed];
+      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+        const asObject = parsed as Record<string, unknown>;
+        if (fidelity.strict) asObject._id = doc[0];
+        docs = [{ ...asObject, _id: doc[0] }];
+      } else docs = [parsed];
     }
+    if (docs.some(holdsCode)) return sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
     const tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);
     if (tooLarge !== undefined) return sendJson(res, 413, { error: 'document_too_large', reason: tooLarge });
     const r = req as Request & { _body?: boolean };
@@ -225,44 +320,41 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     next();
   });
 
-  // Handled here rather than by express-pouchdb: streaming _changes, attachment uploads, _security, _find.
-  app.use((req, res, next) => {
-    const { segments, body } = locals(res);
-    const [dbName, first] = segments;
-    if (dbName === undefined) return next();
-    const db = storage.db(dbName);
-    if (first === '_changes' && segments.length === 2 && isStreamingFeed(req.query as Record<string, unknown>)) {
-      serveStreamingChanges(db, req, res, req.body).catch((err: unknown) => (res.headersSent ? res.end() : pouchError(res, err)));
-      return;
-    }
-    if (first === '_security' && segments.length === 2) {
-      if (req.method === 'PUT') {
-        securityObjects.set(dbName, req.body);
-        return sendJson(res, 200, { ok: true });
+  // Handled here rather than by express-pouchdb: everything that runs code, crashes PouchDB or differs from CouchDB,
+  // attachment uploads, _security, _find.
+  app.use(
+    guarded(async (req, res, next) => {
+      const { segments, body } = locals(res);
+      const [dbName, first] = segments;
+      if (dbName === undefined) return next();
+      const db = storage.db(dbName);
+      const doc = documentPath(segments);
+      if (await serveOwnRoute(routes, db, req, res, segments, doc)) return;
+      if (first === '_security' && segments.length === 2) {
+        if (req.method === 'PUT') {
+          securityObjects.set(dbName, req.body);
+          return sendJson(res, 200, { ok: true });
+        }
+        // couch_peruser's: the user and server admins are members and admins.
+        const names = { roles: ['_admin'], names: [locals(res).user.name] };
+        return sendJson(res, 200, securityObjects.get(dbName) ?? { members: names, admins: names });
       }
-      const names = { names: [locals(res).user.name], roles: [] };
-      return sendJson(res, 200, securityObjects.get(dbName) ?? { admins: names, members: names });
-    }
-    if ((first === '_find' || first === '_index' || first === '_explain') && segments.length <= 3) {
-      return void serveFind(db, req, res, segments).catch((err: unknown) => pouchError(res, err));
-    }
-    const doc = documentPath(segments);
-    if (req.method === 'PUT' && doc?.[1] !== undefined) {
-      const [docId, attachment] = doc;
-      const rev = typeof req.query.rev === 'string' ? req.query.rev : req.headers['if-match']?.replace(/"/g, '');
-      const type = req.headers['content-type'] ?? 'application/octet-stream';
-      const data = body ?? Buffer.alloc(0);
-      const put = rev
-        ? db.putAttachment(docId, attachment as string, rev, data, type)
-        : db.putAttachment(docId, attachment as string, data, type);
-      put.then(
-        (result) => sendJson(res, 201, { ok: true, id: result.id, rev: result.rev }, { ETag: `"${result.rev}"` }),
-        (err: unknown) => pouchError(res, err),
-      );
-      return;
-    }
-    next();
-  });
+      if ((first === '_find' || first === '_index' || first === '_explain') && segments.length <= 3) {
+        return serveFind(db, req, res, segments);
+      }
+      if (req.method === 'PUT' && doc?.[1] !== undefined) {
+        const [docId, attachment] = doc;
+        const rev = typeof req.query.rev === 'string' ? req.query.rev : req.headers['if-match']?.replace(/"/g, '');
+        const type = req.headers['content-type'] ?? 'application/octet-stream';
+        const data = body ?? Buffer.alloc(0);
+        const result = rev
+          ? await db.putAttachment(docId, attachment as string, rev, data, type)
+          : await db.putAttachment(docId, attachment as string, data, type);
+        return sendJson(res, 201, { ok: true, id: result.id, rev: result.rev }, { ETag: `"${result.rev}"` });
+      }
+      next();
+    }),
+  );
 
   // The proxy never forwards client credentials or roles to CouchDB.
   app.use((req, _res, next) => {
@@ -279,8 +371,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     expressPouchdb(storage.Pouch, {
       mode: 'minimumForPouchDB',
       inMemoryConfig: true,
-      // compression would buffer streamed responses; CouchDB behind nginx does not compress either.
-      overrideMode: { exclude: ['compression'] },
+      // compression would buffer streamed responses; CouchDB behind nginx does not compress either. Views and temporary
+      // views would run JavaScript from the request (answered above instead).
+      overrideMode: { exclude: ['compression', 'routes/temp-views', 'routes/views', 'routes/changes'] },
     }),
   );
 
@@ -299,6 +392,8 @@ async function serveFind(db: Database, req: Request, res: Response, segments: st
   findPlugin ??= require('pouchdb-find') as FindPlugin;
   const [, endpoint, ...rest] = segments;
   const body = req.body as unknown;
+  const query = (typeof body === 'object' && body !== null ? body : {}) as { selector?: unknown; partial_filter_selector?: unknown; index?: unknown };
+  checkSelectorRegexes([query.selector, query.partial_filter_selector, query.index]);
   if (endpoint === '_find' && req.method === 'POST') return sendJson(res, 200, await findPlugin.find.call(db, body));
   if (endpoint === '_explain' && req.method === 'POST') return sendJson(res, 200, await findPlugin.explain.call(db, body));
   if (endpoint === '_index' && req.method === 'POST') return sendJson(res, 200, await findPlugin.createIndex.call(db, body));

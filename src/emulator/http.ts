@@ -13,6 +13,7 @@ const REASONS: Record<number, string> = {
   400: 'Bad Request',
   405: 'Not Allowed',
   413: 'Request Entity Too Large',
+  414: 'Request-URI Too Large',
 };
 
 /** An error page exactly as nginx renders it (e.g. `413 Request Entity Too Large`). */

@@ -10,10 +10,12 @@
  */
 import { createAccountsApp } from './accounts.js';
 import { createCouchApp } from './couch.js';
+import { createFidelity } from './fidelity.js';
 import { resolveFixtures } from './fixtures.js';
 import { Listener } from './listeners.js';
 import { randomSecret, resolveOptions } from './options.js';
 import type { EmulatorOptions } from './options.js';
+import type { Profile } from './fidelity.js';
 import { RequestLog } from './request-log.js';
 import type { EmulatorStats, RequestRecord } from './request-log.js';
 import { createRestApp } from './rest.js';
@@ -23,6 +25,7 @@ import { Users } from './users.js';
 
 export type { EmulatorOptions, LogSink } from './options.js';
 export { DEFAULTS } from './options.js';
+export type { Profile } from './fidelity.js';
 export type { CommentCountEntry, RestFixtures, Subscription, SubscriptionQuery, WeixinFixture } from './fixtures.js';
 export { DEFAULT_FIXTURES, EXAMPLE_SUBSCRIPTION } from './fixtures.js';
 export type { EmulatorStats, RequestRecord, ServiceName, ServiceStats } from './request-log.js';
@@ -40,8 +43,10 @@ export interface Emulator {
   readonly ports: { couch: number; accounts: number; api: number };
   /** The current proxy-auth secret (changes with {@link rotateSecret}). */
   readonly secret: string;
-  /** Every request any service answered, oldest first. */
+  /** The last requests any service answered (up to `maxRequestRecords`), oldest first. */
   readonly requests: readonly RequestRecord[];
+  /** The fidelity profile it runs with. */
+  readonly profile: Profile;
   /** True between {@link suspend} and {@link resume}. */
   readonly suspended: boolean;
   /** A full `Authorization` value (`'Bearer …'`) the accounts service and REST API accept for `userName`. */
@@ -49,7 +54,8 @@ export interface Emulator {
   /** The proxy-auth headers for `userName` under the current secret (what the token endpoint returns). */
   couchHeadersFor(userName: string): { 'X-Auth-CouchDB-UserName': string; 'X-Auth-CouchDB-Token': string };
   /**
-   * Creates the user (as `PUT /_users/org.couchdb.user:{name}` would) and waits for their database.
+   * Creates the user (as `PUT /_users/org.couchdb.user:{name}` would) and waits for their database, including its
+   * admin-only window (`peruserAdminOnlyMs`).
    * Resolves `false` when the user already existed.
    */
   createUser(userName: string): Promise<boolean>;
@@ -63,7 +69,7 @@ export interface Emulator {
   stop(): Promise<void>;
   /** Clears {@link requests}. */
   resetRequests(): void;
-  /** Counts and bytes of {@link requests}, in total, per service and per status. */
+  /** Counts and bytes of every request since the start or the last {@link resetRequests}, in total, per service and per status. */
   stats(): EmulatorStats;
 }
 
@@ -72,9 +78,11 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const opts = resolveOptions(options);
   let secret = opts.secret;
   const bearers = new BearerSigner(opts.secret);
-  const log = new RequestLog(opts.log);
+  const log = new RequestLog(opts.log, opts.maxRequestRecords);
+  const fidelity = createFidelity(opts.profile);
   const storage = await Storage.open(opts.dataDir);
-  const users = new Users(storage, opts.peruserDelayMs);
+  const { peruserAdminOnlyMs } = opts;
+  const users = new Users(storage, opts.peruserDelayMs, () => peruserAdminOnlyMs ?? fidelity.latency('adminOnly'));
   await users.start();
 
   const couch = new Listener(
@@ -85,6 +93,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       secret: () => secret,
       maxDocumentBytes: opts.maxDocumentBytes,
       maxRequestBytes: opts.maxRequestBytes,
+      fidelity,
     }),
     opts.host,
     opts.port,
@@ -120,6 +129,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     get requests() {
       return log.requests;
     },
+    profile: opts.profile,
     get suspended() {
       return suspended;
     },

@@ -3,6 +3,8 @@
  */
 import { randomBytes } from 'node:crypto';
 import type { RestFixtures } from './fixtures.js';
+import { PROFILES } from './fidelity.js';
+import type { Profile } from './fidelity.js';
 
 /** A line of the emulator's log. Never contains tokens, bearers or the secret. */
 export type LogSink = (line: string) => void;
@@ -53,6 +55,12 @@ export interface EmulatorOptions {
    */
   peruserDelayMs?: number;
   /**
+   * How long a new per-user database stays admin-only once it appears (couch_peruser sets its members a moment later;
+   * meanwhile the user's own requests get `403 forbidden`). A number fixes it, e.g. to test a client's handling.
+   * @default drawn per database from 5–60 ms under `profile: 'couchdb'`, 0 under `'emulator'`
+   */
+  peruserAdminOnlyMs?: number;
+  /**
    * Directory for on-disk (LevelDB) storage; data survives restarts. Without it everything lives in memory and is
    * dropped by {@link Emulator.stop}.
    * @default undefined (in memory)
@@ -68,6 +76,20 @@ export interface EmulatorOptions {
    * @default false (the CLI turns it on)
    */
   log?: boolean | LogSink;
+  /**
+   * How faithful to a real CouchDB 3.4 behind nginx the CouchDB service is. `'emulator'`: answers at once, lenient.
+   * `'couchdb'`: the real server's measured latencies, the per-user database's admin-only window right after sign-up
+   * (403 `forbidden`), opaque sequences and CouchDB's refusals (invalid UTF-8, content types, query parameters,
+   * revisions); see docs/emulator.md for the full list.
+   * @default 'emulator'
+   */
+  profile?: Profile;
+  /**
+   * How many request records {@link Emulator.requests} keeps (the oldest are dropped; `stats()` still counts every
+   * request). `0` keeps none.
+   * @default 10_000
+   */
+  maxRequestRecords?: number;
 }
 
 /** Every option's default. `accountsPort`/`apiPort` are derived from `port` when not given. */
@@ -78,6 +100,8 @@ export const DEFAULTS = {
   maxRequestBytes: 1_048_576,
   peruserDelayMs: 50,
   log: false,
+  profile: 'emulator',
+  maxRequestRecords: 10_000,
 } as const satisfies EmulatorOptions;
 
 export interface ResolvedOptions {
@@ -89,9 +113,12 @@ export interface ResolvedOptions {
   maxDocumentBytes: number;
   maxRequestBytes: number;
   peruserDelayMs: number;
+  peruserAdminOnlyMs: number | undefined;
   dataDir: string | undefined;
   fixtures: Partial<RestFixtures>;
   log: LogSink | undefined;
+  profile: Profile;
+  maxRequestRecords: number;
 }
 
 const KNOWN = new Set([
@@ -103,9 +130,12 @@ const KNOWN = new Set([
   'maxDocumentBytes',
   'maxRequestBytes',
   'peruserDelayMs',
+  'peruserAdminOnlyMs',
   'dataDir',
   'fixtures',
   'log',
+  'profile',
+  'maxRequestRecords',
 ]);
 
 function checkInteger(name: string, value: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
@@ -153,6 +183,7 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   const maxDocumentBytes = checkInteger('maxDocumentBytes', merged.maxDocumentBytes, 1);
   const maxRequestBytes = checkInteger('maxRequestBytes', merged.maxRequestBytes, 0);
   const peruserDelayMs = checkInteger('peruserDelayMs', merged.peruserDelayMs, 0, 600_000);
+  const peruserAdminOnlyMs = merged.peruserAdminOnlyMs === undefined ? undefined : checkInteger('peruserAdminOnlyMs', merged.peruserAdminOnlyMs, 0, 600_000);
   const dataDir = merged.dataDir === undefined ? undefined : checkString('dataDir', merged.dataDir);
 
   const fixtures = merged.fixtures ?? {};
@@ -165,5 +196,26 @@ export function resolveOptions(options: unknown = {}): ResolvedOptions {
   else if (typeof merged.log === 'function') log = merged.log;
   else if (merged.log !== false) throw new TypeError('startEmulator: option "log" must be a boolean or a function');
 
-  return { port, accountsPort, apiPort, host, secret, maxDocumentBytes, maxRequestBytes, peruserDelayMs, dataDir, fixtures, log };
+  const profile = merged.profile;
+  if (!PROFILES.includes(profile)) {
+    throw new TypeError(`startEmulator: option "profile" must be one of ${PROFILES.map((p) => `'${p}'`).join(', ')}, got ${String(profile)}`);
+  }
+  const maxRequestRecords = checkInteger('maxRequestRecords', merged.maxRequestRecords, 0, 10_000_000);
+
+  return {
+    port,
+    accountsPort,
+    apiPort,
+    host,
+    secret,
+    maxDocumentBytes,
+    maxRequestBytes,
+    peruserDelayMs,
+    peruserAdminOnlyMs,
+    dataDir,
+    fixtures,
+    log,
+    profile,
+    maxRequestRecords,
+  };
 }

@@ -52,30 +52,55 @@ function chunkLength(chunk: unknown, encoding?: unknown): number {
   return 0;
 }
 
-export class RequestLog {
-  readonly requests: RequestRecord[] = [];
-  readonly #sink: LogSink | undefined;
+/** Longest path a record keeps (longer ones are cut and end with `…`). */
+export const MAX_RECORDED_PATH = 1024;
 
-  constructor(sink: LogSink | undefined) {
+const emptyStats = (): EmulatorStats => {
+  const empty = (): ServiceStats => ({ requests: 0, bytesIn: 0, bytesOut: 0 });
+  return { ...empty(), byService: { couch: empty(), accounts: empty(), api: empty() }, byStatus: {} };
+};
+
+/**
+ * The records of the last `maxRecords` requests (oldest dropped first, paths cut at {@link MAX_RECORDED_PATH}) and the
+ * totals of every request since the last reset, so memory stays bounded however long the emulator runs.
+ */
+export class RequestLog {
+  readonly #records: RequestRecord[] = [];
+  readonly #sink: LogSink | undefined;
+  readonly #maxRecords: number;
+  #totals = emptyStats();
+
+  constructor(sink: LogSink | undefined, maxRecords = 10_000) {
     this.#sink = sink;
+    this.#maxRecords = maxRecords;
+  }
+
+  /** The kept records, oldest first. */
+  get requests(): readonly RequestRecord[] {
+    return this.#records;
   }
 
   reset(): void {
-    this.requests.length = 0;
+    this.#records.length = 0;
+    this.#totals = emptyStats();
   }
 
   stats(): EmulatorStats {
-    const empty = (): ServiceStats => ({ requests: 0, bytesIn: 0, bytesOut: 0 });
-    const out: EmulatorStats = { ...empty(), byService: { couch: empty(), accounts: empty(), api: empty() }, byStatus: {} };
-    for (const r of this.requests) {
-      for (const s of [out, out.byService[r.service]]) {
-        s.requests += 1;
-        s.bytesIn += r.bytesIn;
-        s.bytesOut += r.bytesOut;
-      }
-      out.byStatus[String(r.status)] = (out.byStatus[String(r.status)] ?? 0) + 1;
+    return structuredClone(this.#totals);
+  }
+
+  #add(r: RequestRecord): void {
+    const out = this.#totals;
+    for (const s of [out, out.byService[r.service]]) {
+      s.requests += 1;
+      s.bytesIn += r.bytesIn;
+      s.bytesOut += r.bytesOut;
     }
-    return out;
+    out.byStatus[String(r.status)] = (out.byStatus[String(r.status)] ?? 0) + 1;
+    if (this.#maxRecords === 0) return;
+    this.#records.push(r);
+    // Dropped in batches, so keeping the newest costs O(1) per request on average.
+    if (this.#records.length > this.#maxRecords) this.#records.splice(0, this.#records.length - this.#maxRecords + Math.ceil(this.#maxRecords / 10));
   }
 
   /** Writes a line to the log sink, if any. Callers never pass credentials. */
@@ -105,10 +130,11 @@ export class RequestLog {
       const url = req.url ?? '/';
       const q = url.indexOf('?');
       const declared = Number(req.headers['content-length'] ?? 0);
+      const path = q === -1 ? url : url.slice(0, q);
       const record: RequestRecord = {
         service,
         method: req.method ?? 'GET',
-        path: q === -1 ? url : url.slice(0, q),
+        path: path.length > MAX_RECORDED_PATH ? `${path.slice(0, MAX_RECORDED_PATH - 1)}…` : path,
         status: res.statusCode,
         bytesIn: bodyBytes.get(req) ?? (Number.isFinite(declared) ? declared : 0),
         bytesOut,
@@ -116,7 +142,7 @@ export class RequestLog {
         durationMs: Date.now() - at,
         completed: res.writableFinished,
       };
-      this.requests.push(record);
+      this.#add(record);
       if (this.#sink) {
         const cut = record.completed ? '' : ' (closed early)';
         this.#sink(

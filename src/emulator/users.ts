@@ -1,6 +1,7 @@
 /**
  * `_users` and couch_peruser: user documents, and the per-user database that appears `peruserDelayMs` after its user
- * document (asynchronously, as in CouchDB).
+ * document (asynchronously, as in CouchDB) — admin-only for `adminOnlyMs()` more before its members are set, as
+ * CouchDB creates it (0 unless the `'couchdb'` profile is on).
  */
 import type { Storage } from './storage.js';
 import { userDbName } from './tokens.js';
@@ -13,11 +14,24 @@ export type CreateUserResult = { status: 201; body: { ok: true; id: string; rev:
 export class Users {
   readonly #storage: Storage;
   readonly #delayMs: number;
-  readonly #pending = new Map<string, { timer: NodeJS.Timeout; done: Promise<void>; resolve: () => void }>();
+  readonly #adminOnlyMs: () => number;
+  readonly #pending = new Map<string, { timer: NodeJS.Timeout | undefined; done: Promise<void>; resolve: () => void }>();
+  /** Users whose database exists but has no members yet → when its members are set (ms since the epoch). */
+  readonly #membersAt = new Map<string, number>();
 
-  constructor(storage: Storage, delayMs: number) {
+  constructor(storage: Storage, delayMs: number, adminOnlyMs: () => number = () => 0) {
     this.#storage = storage;
     this.#delayMs = delayMs;
+    this.#adminOnlyMs = adminOnlyMs;
+  }
+
+  /** True while the user's new database is still admin-only (CouchDB: their requests get 403 `forbidden`). */
+  adminOnly(name: string): boolean {
+    const at = this.#membersAt.get(name);
+    if (at === undefined) return false;
+    if (Date.now() < at) return true;
+    this.#membersAt.delete(name);
+    return false;
   }
 
   /** Opens `_users` and makes sure every existing user has their database (couch_peruser does so on start). */
@@ -58,16 +72,24 @@ export class Users {
     if (this.#pending.has(name)) return;
     let resolve!: () => void;
     const done = new Promise<void>((r) => (resolve = r));
-    const timer = setTimeout(() => {
+    const entry: { timer: NodeJS.Timeout | undefined; done: Promise<void>; resolve: () => void } = { timer: undefined, done, resolve };
+    const release = () => {
+      this.#pending.delete(name);
+      resolve();
+    };
+    entry.timer = setTimeout(() => {
+      const window = Math.round(this.#adminOnlyMs());
+      if (window > 0) this.#membersAt.set(name, Date.now() + window);
       this.#storage
         .create(userDbName(name))
         .catch(() => undefined)
         .finally(() => {
-          this.#pending.delete(name);
-          resolve();
+          if (window <= 0) return release();
+          // The members are set a moment later.
+          entry.timer = setTimeout(release, Math.max(0, (this.#membersAt.get(name) ?? 0) - Date.now()));
         });
     }, this.#delayMs);
-    this.#pending.set(name, { timer, done, resolve });
+    this.#pending.set(name, entry);
   }
 
   /** Cancels pending database creations (their waiters are released). */
@@ -77,5 +99,6 @@ export class Users {
       resolve();
     }
     this.#pending.clear();
+    this.#membersAt.clear();
   }
 }

@@ -21,10 +21,35 @@ async function request(fetchFn: typeof fetch, url: string, init: RequestInit): P
   }
 }
 
-async function failure(response: Response, url: string): Promise<FeatError> {
-  const body = (await response.json().catch(() => ({}))) as { reason?: unknown };
+interface ErrorBody {
+  error?: unknown;
+  reason?: unknown;
+}
+
+async function errorBody(response: Response): Promise<ErrorBody> {
+  const body = (await response.json().catch(() => ({}))) as unknown;
+  return typeof body === 'object' && body !== null ? (body as ErrorBody) : {};
+}
+
+function failureOf(response: Response, body: ErrorBody, url: string): FeatError {
   return httpError(response.status, { url, reason: typeof body.reason === 'string' ? body.reason : undefined });
 }
+
+async function failure(response: Response, url: string): Promise<FeatError> {
+  return failureOf(response, await errorBody(response), url);
+}
+
+/**
+ * couch_peruser creates the per-user database admin-only and sets its members a moment later (5–60 ms measured on
+ * CouchDB 3.4): meanwhile the user's own requests get `403 {"error":"forbidden"}`. That means "not ready yet".
+ */
+const isNotReadyYet = (response: Response, body: ErrorBody) => response.status === 403 && body.error === 'forbidden';
+
+/** First delay between checks for the per-user database, and the cap of the exponential backoff, in ms. */
+const FIRST_DELAY = 25;
+const MAX_DELAY = 1000;
+/** `delay` spread over ±50 % so clients that signed up together do not poll in lockstep. */
+const jittered = (delay: number) => Math.round(delay * (0.5 + Math.random()));
 
 /**
  * Makes sure the user and their database exist: database info → 404 → create the user (own user document, or
@@ -36,7 +61,12 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
   const dbUrl = `${couchUrl}/${encodeURIComponent(dbName)}/`;
   const info = await request(fetchFn, dbUrl, { method: 'GET', signal });
   if (info.ok) return discard(info);
-  if (info.status !== 404) throw await failure(info, dbUrl);
+  if (info.status !== 404) {
+    const body = await errorBody(info);
+    // The user was created a moment ago (another device, an earlier attempt): wait for the database's members.
+    if (isNotReadyYet(info, body)) return waitForDatabase(options, dbUrl);
+    throw failureOf(info, body, dbUrl);
+  }
   discard(info);
 
   if (!userName) throw new FeatError('bad_response', 'The session has no user name, so the account cannot be created');
@@ -53,21 +83,37 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
   }
   if (!created.ok && created.status !== 409 && created.status !== 412) throw await failure(created, userUrl);
   discard(created);
+  return waitForDatabase(options, dbUrl);
+}
 
-  // The per-user database appears shortly after the user document (real CouchDB: 50–100 ms).
+/**
+ * Waits for the per-user database, which CouchDB creates asynchronously after the user document (real: 404 for
+ * ~15–65 ms, then 403 while it is still admin-only, then 200). Bounded by `timeout`, backoff with jitter, abortable.
+ */
+async function waitForDatabase(options: BootstrapOptions, dbUrl: string): Promise<void> {
+  const { dbName, fetch: fetchFn, signal } = options;
   const deadline = Date.now() + options.timeout;
-  for (let delay = 25; ; delay = Math.min(delay * 2, 1000)) {
+  for (let delay = FIRST_DELAY; ; delay = Math.min(delay * 2, MAX_DELAY)) {
     const check = await request(fetchFn, dbUrl, { method: 'GET', signal });
     if (check.ok) return discard(check);
-    if (check.status !== 404) throw await failure(check, dbUrl);
-    discard(check);
-    if (Date.now() + delay > deadline) {
+    const body = check.status === 404 ? undefined : await errorBody(check);
+    if (body !== undefined && !isNotReadyYet(check, body)) throw failureOf(check, body, dbUrl);
+    if (body === undefined) discard(check);
+    const wait = jittered(delay);
+    if (Date.now() + wait > deadline) {
+      if (body !== undefined) {
+        throw new FeatError(
+          'forbidden',
+          `The database "${dbName}" still refused its own user (403 forbidden) ${options.timeout} ms after the user was created; check its _security members`,
+          { url: dbUrl, status: 403 },
+        );
+      }
       throw new FeatError(
         'not_found',
         `The database "${dbName}" did not appear within ${options.timeout} ms after the user was created; is couch_peruser enabled?`,
         { url: dbUrl, status: 404 },
       );
     }
-    await sleep(delay, signal);
+    await sleep(wait, signal);
   }
 }

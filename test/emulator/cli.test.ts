@@ -16,10 +16,11 @@ describe('parseCli', () => {
     const { options, user } = parseCli([
       '--port', '0', '--accounts-port', '7001', '--api-port', '7002', '--host', '0.0.0.0', '--data', '/tmp/x',
       '--secret', 's', '--max-request-bytes', '0', '--max-document-bytes', '100', '--peruser-delay-ms', '5', '--user', 'bob', '--quiet',
+      '--profile', 'couchdb', '--max-request-records', '7', '--peruser-admin-only-ms', '9',
     ]);
     expect(options).toEqual({
       port: 0, accountsPort: 7001, apiPort: 7002, host: '0.0.0.0', dataDir: '/tmp/x', secret: 's',
-      maxRequestBytes: 0, maxDocumentBytes: 100, peruserDelayMs: 5, log: false,
+      maxRequestBytes: 0, maxDocumentBytes: 100, peruserDelayMs: 5, log: false, profile: 'couchdb', maxRequestRecords: 7, peruserAdminOnlyMs: 9,
     });
     expect(user).toBe('bob');
   });
@@ -27,6 +28,7 @@ describe('parseCli', () => {
   it('rejects unknown flags and bad numbers', () => {
     expect(() => parseCli(['--prot', '1'])).toThrow();
     expect(() => parseCli(['--port', 'abc'])).toThrow(/--port/);
+    expect(() => parseCli(['--profile', 'couch'])).toThrow(/--profile must be one of emulator, couchdb/);
   });
 });
 

@@ -37,7 +37,7 @@ describe('options', () => {
   });
 
   it('documents its defaults in one place', () => {
-    expect(DEFAULTS).toEqual({ port: 0, host: '127.0.0.1', maxDocumentBytes: 8_000_000, maxRequestBytes: 1_048_576, peruserDelayMs: 50, log: false });
+    expect(DEFAULTS).toEqual({ port: 0, host: '127.0.0.1', maxDocumentBytes: 8_000_000, maxRequestBytes: 1_048_576, peruserDelayMs: 50, log: false, profile: 'emulator', maxRequestRecords: 10_000 });
   });
 
   it('three services on three free ports; URLs without trailing slashes', async () => {

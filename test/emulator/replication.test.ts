@@ -48,70 +48,80 @@ afterAll(async () => {
   await emu.stop();
 });
 
-describe('replication through the proxy', () => {
-  it('one-shot push and pull, with _local checkpoints, _revs_diff, _bulk_docs, _bulk_get', async () => {
-    const user = unique('rep');
-    await signUp(emu, user);
-    const db = await remote(emu, user);
-    const a = local();
-    await a.bulkDocs(Array.from({ length: 30 }, (_, i) => ({ _id: `d${i}`, n: i })));
-    emu.resetRequests();
-    const pushed = await a.replicate.to(db);
-    expect(pushed.ok).toBe(true);
-    expect(pushed.docs_written).toBe(30);
-    const paths = emu.requests.filter((r) => r.service === 'couch').map((r) => `${r.method} ${r.path.replace(/^\/[^/]+/, '')}`);
-    expect(paths).toContain('POST /_revs_diff');
-    expect(paths).toContain('POST /_bulk_docs');
-    expect(paths.some((p) => p.startsWith('PUT /_local/'))).toBe(true);
-    expect(emu.requests.every((r) => r.status < 400 || r.status === 404)).toBe(true);
+for (const profile of ['emulator', 'couchdb'] as const) {
+  describe(`replication through the proxy (${profile} profile)`, () => {
+    let emu: Emulator;
+    beforeAll(async () => {
+      emu = await startEmulator({ profile, peruserDelayMs: 0 });
+    });
+    afterAll(async () => {
+      await emu.stop();
+    });
 
-    const b = local();
-    const pulled = await b.replicate.from(db);
-    expect(pulled.docs_written).toBe(30);
-    expect((await b.get('d7')).n).toBe(7);
-    // A second pull resumes from the checkpoint and writes nothing.
-    expect((await b.replicate.from(db)).docs_written).toBe(0);
-    await Promise.all([a.destroy(), b.destroy()]);
-  });
+    it('one-shot push and pull, with _local checkpoints, _revs_diff, _bulk_docs, _bulk_get', async () => {
+      const user = unique('rep');
+      await signUp(emu, user);
+      const db = await remote(emu, user);
+      const a = local();
+      await a.bulkDocs(Array.from({ length: 30 }, (_, i) => ({ _id: `d${i}`, n: i })));
+      emu.resetRequests();
+      const pushed = await a.replicate.to(db);
+      expect(pushed.ok).toBe(true);
+      expect(pushed.docs_written).toBe(30);
+      const paths = emu.requests.filter((r) => r.service === 'couch').map((r) => `${r.method} ${r.path.replace(/^\/[^/]+/, '')}`);
+      expect(paths).toContain('POST /_revs_diff');
+      expect(paths).toContain('POST /_bulk_docs');
+      expect(paths.some((p) => p.startsWith('PUT /_local/'))).toBe(true);
+      expect(emu.requests.every((r) => r.status < 400 || r.status === 404)).toBe(true);
 
-  it('live sync in both directions between two devices', async () => {
-    const user = unique('live');
-    await signUp(emu, user);
-    const db = await remote(emu, user);
-    const phone = local();
-    const laptop = local();
-    const syncs = [phone.sync(db, { live: true, retry: true }), laptop.sync(db, { live: true, retry: true })];
-    try {
-      await phone.put({ _id: 'draft', text: 'from phone' });
-      await until(async () => (await laptop.get('draft').catch(() => null))?.text === 'from phone');
-      const doc = await laptop.get('draft');
-      await laptop.put({ ...doc, text: 'edited on laptop' });
-      await until(async () => (await phone.get('draft')).text === 'edited on laptop');
-      expect((await couch(emu, user, `/${db.name.split('/').pop()}/draft`)).json).toMatchObject({ text: 'edited on laptop' });
-    } finally {
-      for (const s of syncs) s.cancel();
-      await Promise.all([phone.destroy(), laptop.destroy()]);
-    }
-  });
+      const b = local();
+      const pulled = await b.replicate.from(db);
+      expect(pulled.docs_written).toBe(30);
+      expect((await b.get('d7')).n).toBe(7);
+      // A second pull resumes from the checkpoint and writes nothing.
+      expect((await b.replicate.from(db)).docs_written).toBe(0);
+      await Promise.all([a.destroy(), b.destroy()]);
+    });
 
-  it('another user cannot replicate from the database (403)', async () => {
-    const owner = unique('owner');
-    await signUp(emu, owner);
-    const { dbname } = await tokenFor(emu, owner);
-    const { headers } = await tokenFor(emu, 'intruder');
-    const foreign = new PouchDB<Doc>(`${emu.couchUrl}/${dbname}`, {
-      skip_setup: true,
-      fetch: (url: string | Request, opts?: RequestInit) => {
-        const h = new Headers(opts?.headers);
-        for (const [k, v] of Object.entries(headers)) h.set(k, v);
-        return PouchDB.fetch(url, { ...opts, headers: h });
-      },
-    } as PouchDB.HttpAdapter.HttpAdapterConfiguration);
-    const target = local();
-    await expect(target.replicate.from(foreign)).rejects.toMatchObject({ status: 403 });
-    await target.destroy();
+    it('live sync in both directions between two devices', async () => {
+      const user = unique('live');
+      await signUp(emu, user);
+      const db = await remote(emu, user);
+      const phone = local();
+      const laptop = local();
+      const syncs = [phone.sync(db, { live: true, retry: true }), laptop.sync(db, { live: true, retry: true })];
+      try {
+        await phone.put({ _id: 'draft', text: 'from phone' });
+        await until(async () => (await laptop.get('draft').catch(() => null))?.text === 'from phone');
+        const doc = await laptop.get('draft');
+        await laptop.put({ ...doc, text: 'edited on laptop' });
+        await until(async () => (await phone.get('draft')).text === 'edited on laptop');
+        expect((await couch(emu, user, `/${db.name.split('/').pop()}/draft`)).json).toMatchObject({ text: 'edited on laptop' });
+      } finally {
+        for (const s of syncs) s.cancel();
+        await Promise.all([phone.destroy(), laptop.destroy()]);
+      }
+    });
+
+    it('another user cannot replicate from the database (403)', async () => {
+      const owner = unique('owner');
+      await signUp(emu, owner);
+      const { dbname } = await tokenFor(emu, owner);
+      const { headers } = await tokenFor(emu, 'intruder');
+      const foreign = new PouchDB<Doc>(`${emu.couchUrl}/${dbname}`, {
+        skip_setup: true,
+        fetch: (url: string | Request, opts?: RequestInit) => {
+          const h = new Headers(opts?.headers);
+          for (const [k, v] of Object.entries(headers)) h.set(k, v);
+          return PouchDB.fetch(url, { ...opts, headers: h });
+        },
+      } as PouchDB.HttpAdapter.HttpAdapterConfiguration);
+      const target = local();
+      await expect(target.replicate.from(foreign)).rejects.toMatchObject({ status: 403 });
+      await target.destroy();
+    });
   });
-});
+}
 
 describe('_changes feeds through the proxy', () => {
   let user: string;

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatError, type SyncStatus } from '@feat/sdk';
 import { uniqueUser as uniqueName, useEmulator, waitFor } from '../support/backend.js';
 
-const emu = useEmulator();
+const emu = useEmulator({ profile: 'couchdb' });
 const uniqueUser = () => uniqueName('sync');
 
 function device(user: string, extra: Partial<FeatClientOptions> = {}): FeatClient {

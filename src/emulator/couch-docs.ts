@@ -1,0 +1,290 @@
+/**
+ * Document endpoints the emulator answers itself rather than through express-pouchdb, because PouchDB either crashes
+ * the process on them (`open_revs` + `latest` with an unknown revision, an empty `_bulk_get`, `_revs_diff` with a
+ * non-list) or answers differently from CouchDB 3.4 (leaf order, per-entry `_bulk_get` results and errors, `_local`
+ * documents). Every function validates its input first and reports failures as {@link HttpError}.
+ */
+import type { Database } from './storage.js';
+
+/** An answer with a CouchDB error body (`{error, reason}`). `name` is the `error` member. */
+export class HttpError extends Error {
+  readonly status: number;
+  readonly reason: string;
+  constructor(status: number, error: string, reason: string) {
+    super(reason);
+    this.name = error;
+    this.status = status;
+    this.reason = reason;
+  }
+}
+
+export const badRequest = (reason: string): HttpError => new HttpError(400, 'bad_request', reason);
+
+/** PouchDB's reasons for a bad document id, which CouchDB reports as `illegal_docid`. */
+const ILLEGAL_ID = /underscore|_id field must contain a string|Document id must be/i;
+
+/**
+ * The status and `{error, reason}` CouchDB 3.4 sends for an error thrown by PouchDB or by the emulator: PouchDB's
+ * generic texts become CouchDB's (`Document update conflict.`, `Bad special document member: _foo`, `illegal_docid`).
+ */
+export function couchErrorOf(err: unknown, fallbackStatus = 500): { status: number; body: { error: string; reason: string } } {
+  const e = (typeof err === 'object' && err !== null ? err : {}) as { status?: unknown; name?: unknown; message?: unknown; reason?: unknown };
+  let status = typeof e.status === 'number' ? e.status : fallbackStatus;
+  let error = typeof e.name === 'string' ? e.name : 'unknown_error';
+  let reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : String(err);
+  if (error === 'conflict') reason = 'Document update conflict.';
+  else if (error === 'doc_validation') {
+    status = 400;
+    if (reason.startsWith('_')) reason = `Bad special document member: ${reason}`;
+  } else if (error === 'bad_request' && ILLEGAL_ID.test(reason)) error = 'illegal_docid';
+  return { status, body: { error, reason } };
+}
+
+type Doc = Record<string, unknown> & { _id: string; _rev: string; _revisions?: { start: number; ids: string[] } };
+type OpenRev = { ok: Doc } | { missing: string };
+
+const REV = /^(\d{1,15})-([^\s]+)$/;
+
+export function isRev(value: unknown): value is string {
+  return typeof value === 'string' && REV.test(value);
+}
+
+function revParts(rev: string): [number, string] {
+  const m = REV.exec(rev);
+  return m ? [Number(m[1]), m[2] as string] : [0, rev];
+}
+
+/** Ascending revision order (position, then hash), as CouchDB lists `open_revs=all`. */
+function byRev(a: Doc, b: Doc): number {
+  const [pa, ha] = revParts(a._rev);
+  const [pb, hb] = revParts(b._rev);
+  return pa - pb || (ha < hb ? -1 : ha > hb ? 1 : 0);
+}
+
+export interface ReadOptions {
+  revs: boolean;
+  latest: boolean;
+  attachments: boolean;
+}
+
+function shape(doc: Doc, opts: ReadOptions): Doc {
+  if (opts.revs) return doc;
+  const { _revisions: _dropped, ...rest } = doc;
+  return rest as Doc;
+}
+
+/** Every leaf of `id` with its revision history; `[]` when the document does not exist. */
+async function leaves(db: Database, id: string, attachments: boolean): Promise<Doc[]> {
+  let rows: unknown[];
+  try {
+    rows = (await db.get(id, { open_revs: 'all', revs: true, attachments } as never)) as unknown as unknown[];
+  } catch (err) {
+    if ((err as { status?: unknown }).status === 404) return [];
+    throw err;
+  }
+  return rows.flatMap((r) => ((r as { ok?: Doc }).ok ? [(r as { ok: Doc }).ok] : []));
+}
+
+/** True when `rev` is in the history of `leaf` (the leaf itself included). */
+function descends(leaf: Doc, rev: string): boolean {
+  const [pos, hash] = revParts(rev);
+  const history = leaf._revisions;
+  if (!history) return leaf._rev === rev;
+  const i = history.start - pos;
+  return i >= 0 && history.ids[i] === hash;
+}
+
+/**
+ * `GET /{db}/{id}?open_revs=…`: `'all'` lists the leaves in ascending order; a list answers each revision in turn
+ * (`latest` resolves it to the leaves descending from it), unknown ones as `{missing}`.
+ */
+export async function openRevs(db: Database, id: string, revs: 'all' | string[], opts: ReadOptions): Promise<OpenRev[]> {
+  if (revs === 'all') {
+    const all = await leaves(db, id, opts.attachments);
+    if (all.length === 0) throw new HttpError(404, 'not_found', 'missing');
+    return all.sort(byRev).map((doc) => ({ ok: shape(doc, opts) }));
+  }
+  for (const rev of revs) if (!isRev(rev)) throw badRequest('Invalid rev format');
+  const all = await leaves(db, id, opts.attachments);
+  const out: OpenRev[] = [];
+  for (const rev of revs) {
+    if (opts.latest) {
+      const found = all.filter((leaf) => descends(leaf, rev));
+      if (found.length === 0) out.push({ missing: rev });
+      for (const doc of found) out.push({ ok: shape(doc, opts) });
+      continue;
+    }
+    const leaf = all.find((d) => d._rev === rev);
+    if (leaf) {
+      out.push({ ok: shape(leaf, opts) });
+      continue;
+    }
+    try {
+      const doc = (await db.get(id, { rev, revs: opts.revs, attachments: opts.attachments })) as unknown as Doc;
+      out.push({ ok: doc });
+    } catch {
+      out.push({ missing: rev });
+    }
+  }
+  return out;
+}
+
+/** Parses the `open_revs` query parameter like CouchDB (`all` or a JSON list). */
+export function parseOpenRevs(raw: string): 'all' | string[] {
+  if (raw === 'all') return 'all';
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(raw);
+  } catch {
+    throw badRequest('invalid UTF-8 JSON');
+  }
+  if (!Array.isArray(parsed)) throw badRequest('Invalid rev format');
+  return parsed.map((r) => {
+    if (!isRev(r)) throw badRequest('Invalid rev format');
+    return r;
+  });
+}
+
+type BulkGetDoc = { ok: Doc } | { error: { id: unknown; rev: unknown; error: string; reason: string } };
+
+/** `POST /{db}/_bulk_get`: one result per request entry, in order, each with its own documents or errors. */
+export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): Promise<{ results: { id: unknown; docs: BulkGetDoc[] }[] }> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+  const docs = (body as { docs?: unknown }).docs;
+  if (!Array.isArray(docs)) throw badRequest("Missing JSON list of 'docs'.");
+  const results: { id: unknown; docs: BulkGetDoc[] }[] = [];
+  for (const entry of docs) {
+    const fail = (id: unknown, rev: unknown, error: string, reason: string) => results.push({ id, docs: [{ error: { id, rev, error, reason } }] });
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+      fail(null, null, 'bad_request', 'document must be a JSON object');
+      continue;
+    }
+    const { id, rev } = entry as { id?: unknown; rev?: unknown };
+    if (id === undefined || id === null) {
+      fail(null, rev ?? null, 'bad_request', 'document id missed');
+      continue;
+    }
+    if (typeof id !== 'string' || id === '') {
+      fail(id, rev ?? null, 'illegal_docid', 'Document id must be a non-empty string');
+      continue;
+    }
+    if (rev !== undefined && !isRev(rev)) {
+      fail(id, rev, 'bad_request', 'Invalid rev format');
+      continue;
+    }
+    if (rev === undefined) {
+      const all = await leaves(db, id, opts.attachments);
+      if (all.length === 0) {
+        fail(id, 'undefined', 'not_found', 'missing');
+        continue;
+      }
+      // The winner first (as CouchDB answers), then the other leaves.
+      const winner = await db.get(id, { revs: true, attachments: opts.attachments }).catch(() => undefined);
+      const ordered = [...all].sort((a, b) => byRev(b, a));
+      const first = ordered.findIndex((d) => d._rev === winner?._rev);
+      if (first > 0) ordered.unshift(...ordered.splice(first, 1));
+      results.push({ id, docs: ordered.map((doc) => ({ ok: shape(doc, opts) })) });
+      continue;
+    }
+    const answers = await openRevs(db, id, [rev], opts);
+    results.push({
+      id,
+      docs: answers.map((a): BulkGetDoc => ('ok' in a ? a : { error: { id, rev: a.missing, error: 'not_found', reason: 'missing' } })),
+    });
+  }
+  return { results };
+}
+
+/** `POST /{db}/_bulk_docs`: per-document errors with CouchDB's texts; `all_or_nothing` is refused by the caller. */
+export async function bulkDocs(db: Database, body: unknown): Promise<unknown[]> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+  const { docs, new_edits } = body as { docs?: unknown; new_edits?: unknown };
+  if (!Array.isArray(docs)) throw badRequest('POST body must include `docs` parameter.');
+  if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
+  const results = (await db.bulkDocs(docs as never[], new_edits === false ? { new_edits: false } : {})) as unknown[];
+  return results.map((r) => {
+    const info = r as { error?: unknown; id?: unknown };
+    if (!info.error) return r;
+    return { id: info.id, ...couchErrorOf(r).body };
+  });
+}
+
+/** `POST /{db}/_revs_diff`: the body is `{id: [rev, …]}`; anything else fails like CouchDB (400 or 500). */
+export async function revsDiff(db: Database, body: unknown): Promise<unknown> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+  const clean: Record<string, string[]> = {};
+  for (const [id, revs] of Object.entries(body)) {
+    if (!Array.isArray(revs) || !revs.every((r) => typeof r === 'string')) throw new HttpError(500, 'unknown_error', 'function_clause');
+    if (!revs.every(isRev)) throw badRequest('Invalid rev format');
+    Object.defineProperty(clean, id, { value: revs, enumerable: true });
+  }
+  return db.revsDiff(clean);
+}
+
+/**
+ * `_local` documents the way CouchDB keeps them (under the `'couchdb'` profile): no revision checks — a write with no
+ * or a stale `_rev` overwrites, a delete needs no rev — and listed by `GET /{db}/_local_docs`.
+ */
+export class LocalDocs {
+  /** Ids of the `_local` documents written through the emulator, per database (PouchDB cannot list them). */
+  readonly #ids = new Map<string, Set<string>>();
+
+  #set(dbName: string): Set<string> {
+    let set = this.#ids.get(dbName);
+    if (!set) {
+      set = new Set();
+      this.#ids.set(dbName, set);
+    }
+    return set;
+  }
+
+  noteWritten(dbName: string, id: string): void {
+    this.#set(dbName).add(id);
+  }
+
+  noteDeleted(dbName: string, id: string): void {
+    this.#ids.get(dbName)?.delete(id);
+  }
+
+  async #current(db: Database, id: string): Promise<string | undefined> {
+    try {
+      return (await db.get(id))._rev;
+    } catch {
+      return undefined;
+    }
+  }
+
+  /** Overwrites `_local/…` whatever revision the body names. */
+  async put(db: Database, dbName: string, id: string, body: Record<string, unknown>): Promise<{ ok: true; id: string; rev: string }> {
+    const rev = await this.#current(db, id);
+    const doc: Record<string, unknown> = { ...body, _id: id };
+    if (rev === undefined) delete doc._rev;
+    else doc._rev = rev;
+    const result = await db.put(doc as never);
+    this.noteWritten(dbName, id);
+    return { ok: true, id, rev: result.rev };
+  }
+
+  /** Deletes `_local/…` without a revision. */
+  async remove(db: Database, dbName: string, id: string): Promise<{ ok: true; id: string; rev: string }> {
+    const rev = await this.#current(db, id);
+    if (rev === undefined) throw new HttpError(404, 'not_found', 'missing');
+    await db.remove(id, rev);
+    this.noteDeleted(dbName, id);
+    return { ok: true, id, rev: '0-0' };
+  }
+
+  /** `GET /{db}/_local_docs` (CouchDB: `total_rows` and `offset` are null). */
+  async list(db: Database, dbName: string, includeDocs: boolean): Promise<unknown> {
+    const rows: unknown[] = [];
+    for (const id of [...(this.#ids.get(dbName) ?? [])].sort()) {
+      try {
+        const doc = await db.get(id);
+        rows.push({ id, key: id, value: { rev: doc._rev }, ...(includeDocs ? { doc } : {}) });
+      } catch {
+        this.noteDeleted(dbName, id);
+      }
+    }
+    return { total_rows: null, offset: null, rows };
+  }
+}

@@ -1,0 +1,195 @@
+/**
+ * The CouchDB routes the emulator answers itself, in front of express-pouchdb: the ones that would run code (refused),
+ * crash PouchDB (answered safely) or differ from CouchDB 3.4 (answered like it). Returns false when express-pouchdb
+ * should serve the request.
+ */
+import { randomBytes } from 'node:crypto';
+import type { Request, Response } from 'express';
+import { serveChanges, str } from './changes-feed.js';
+import { badRequest, bulkDocs, bulkGet, HttpError, isRev, openRevs, parseOpenRevs, revsDiff } from './couch-docs.js';
+import type { ReadOptions , LocalDocs} from './couch-docs.js';
+import type { Fidelity } from './fidelity.js';
+import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
+import { sendJson } from './http.js';
+import type { Database } from './storage.js';
+
+type Query = Record<string, unknown>;
+
+export interface RouteContext {
+  fidelity: Fidelity;
+  local: LocalDocs;
+}
+
+function readOptions(query: Query): ReadOptions {
+  return { revs: str(query.revs) === 'true', latest: str(query.latest) === 'true', attachments: str(query.attachments) === 'true' };
+}
+
+const BOOLEAN_PARAMS = ['include_docs', 'descending', 'conflicts', 'inclusive_end', 'update_seq', 'attachments', 'att_encoding_info', 'sorted', 'reduce', 'group'];
+
+/** CouchDB's 400 for malformed `_all_docs` query parameters. */
+function checkViewQuery(query: Query): void {
+  for (const name of ['limit', 'skip']) {
+    const v = str(query[name]);
+    if (v !== undefined && !/^\d+$/.test(v)) throw new HttpError(400, 'query_parse_error', `Invalid value for positive integer: "${v}"`);
+  }
+  for (const name of BOOLEAN_PARAMS) {
+    const v = str(query[name]);
+    if (v !== undefined && v !== 'true' && v !== 'false') throw new HttpError(400, 'query_parse_error', `Invalid boolean parameter: "${v}"`);
+  }
+}
+
+/** A database's info as CouchDB 3.4 answers it (opaque sequences, no PouchDB fields). */
+async function dbInfo(db: Database, dbName: string, fidelity: Fidelity): Promise<unknown> {
+  const info = await db.info();
+  return {
+    instance_start_time: '0',
+    db_name: dbName,
+    purge_seq: fidelity.encodeSeq(dbName, 0),
+    update_seq: fidelity.encodeSeq(dbName, Number(info.update_seq)),
+    sizes: { file: 0, external: 0, active: 0 },
+    props: {},
+    doc_del_count: 0,
+    doc_count: info.doc_count,
+    disk_format_version: 8,
+    compact_running: false,
+    cluster: { q: 2, n: 1, w: 1, r: 1 },
+  };
+}
+
+/** CouchDB accepts a new document whose `_rev` names an unknown revision: it writes it at the next position. */
+async function putUnknownRev(db: Database, id: string, doc: Record<string, unknown>, rev: string): Promise<unknown> {
+  const [pos, hash] = rev.split('-') as [string, string];
+  const next = randomBytes(16).toString('hex');
+  const start = Number(pos) + 1;
+  const written = { ...doc, _id: id, _rev: `${start}-${next}`, _revisions: { start, ids: [next, hash] } };
+  await db.bulkDocs([written as never], { new_edits: false });
+  return { ok: true, id, rev: written._rev };
+}
+
+async function exists(db: Database, id: string): Promise<'yes' | 'no' | 'deleted'> {
+  try {
+    await db.get(id);
+    return 'yes';
+  } catch (err) {
+    return (err as { reason?: unknown }).reason === 'deleted' ? 'deleted' : 'no';
+  }
+}
+
+/**
+ * Serves the request when it is one of the emulator's own routes. `segments` are the decoded path segments
+ * (`[db, …]`), `docPath` the `[docId, attachment]` of a document path.
+ */
+export async function serveOwnRoute(
+  ctx: RouteContext,
+  db: Database,
+  req: Request,
+  res: Response,
+  segments: string[],
+  docPath: [string, string | undefined] | undefined,
+): Promise<boolean> {
+  const { fidelity, local } = ctx;
+  const [dbName = '', first] = segments;
+  const query = req.query as Query;
+  const method = req.method;
+
+  if (first === '_temp_view') {
+    sendJson(res, TEMP_VIEW_GONE.status, TEMP_VIEW_GONE.body);
+    return true;
+  }
+  if (runsCode(segments)) {
+    sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
+    return true;
+  }
+  if (method === 'COPY') {
+    const dest = String(req.headers.destination ?? '');
+    if (decodeURIComponent(dest.replace(/%(?![0-9a-fA-F]{2})/g, '%25')).startsWith('_design/')) {
+      sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
+      return true;
+    }
+  }
+  if (segments.length === 1 && (method === 'GET' || method === 'HEAD') && fidelity.strict) {
+    sendJson(res, 200, await dbInfo(db, dbName, fidelity));
+    return true;
+  }
+  if (first === '_changes' && segments.length === 2) {
+    if (method !== 'GET' && method !== 'POST' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', 'Only GET,HEAD,POST allowed');
+    await serveChanges(db, dbName, req, res, fidelity);
+    return true;
+  }
+  if (first === '_bulk_get' && segments.length === 2) {
+    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
+    sendJson(res, 200, await bulkGet(db, req.body, readOptions(query)));
+    return true;
+  }
+  if (first === '_revs_diff' && segments.length === 2) {
+    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
+    sendJson(res, 200, await revsDiff(db, req.body));
+    return true;
+  }
+  if (first === '_local_docs' && segments.length === 2) {
+    if (fidelity.strict) checkViewQuery(query);
+    sendJson(res, 200, await local.list(db, dbName, str(query.include_docs) === 'true'));
+    return true;
+  }
+  if ((first === '_all_docs' || first === '_design_docs') && segments.length === 2 && fidelity.strict) checkViewQuery(query);
+  if (first === '_design_docs' && segments.length === 2 && (method === 'GET' || method === 'HEAD')) {
+    const includeDocs = str(query.include_docs) === 'true';
+    const page = await db.allDocs({ startkey: '_design/', endkey: '_design0', inclusive_end: false, include_docs: includeDocs });
+    sendJson(res, 200, { total_rows: page.rows.length, offset: 0, rows: page.rows });
+    return true;
+  }
+  if (first === '_bulk_docs' && segments.length === 2) {
+    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
+    const body = req.body as { all_or_nothing?: unknown; docs?: unknown } | undefined;
+    if (body?.all_or_nothing !== true) {
+      sendJson(res, 201, await bulkDocs(db, body));
+      return true;
+    }
+    const docs = Array.isArray(body.docs) ? body.docs : [];
+    sendJson(
+      res,
+      417,
+      docs.map((d) => {
+        const doc = (typeof d === 'object' && d !== null ? d : {}) as { _id?: unknown; _rev?: unknown };
+        return { id: doc._id ?? null, rev: doc._rev ?? '0-', error: 'not_implemented', reason: 'all_or_nothing is not supported' };
+      }),
+    );
+    return true;
+  }
+
+  if (docPath === undefined || docPath[1] !== undefined) return false;
+  const [docId] = docPath;
+  const openRevsParam = str(query.open_revs);
+  if ((method === 'GET' || method === 'HEAD') && openRevsParam !== undefined) {
+    sendJson(res, 200, await openRevs(db, docId, parseOpenRevs(openRevsParam), readOptions(query)));
+    return true;
+  }
+  if (docId.startsWith('_local/')) {
+    if (method === 'PUT') local.noteWritten(dbName, docId);
+    if (!fidelity.strict) return false;
+    if (method === 'PUT') {
+      const body = req.body as unknown;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Document must be a JSON object');
+      sendJson(res, 201, await local.put(db, dbName, docId, body as Record<string, unknown>));
+      return true;
+    }
+    if (method === 'DELETE') {
+      sendJson(res, 200, await local.remove(db, dbName, docId));
+      return true;
+    }
+    return false;
+  }
+  if (!fidelity.strict) return false;
+  if (method === 'DELETE' && str(query.rev) === undefined && req.headers['if-match'] === undefined) {
+    throw new HttpError(409, 'conflict', 'Document update conflict.');
+  }
+  if (method === 'PUT') {
+    const body = req.body as Record<string, unknown> | undefined;
+    const rev = body?._rev ?? str(query.rev);
+    if (body && typeof body === 'object' && !Array.isArray(body) && isRev(rev) && (await exists(db, docId)) === 'no') {
+      sendJson(res, 201, await putUnknownRev(db, docId, body, rev));
+      return true;
+    }
+  }
+  return false;
+}
