@@ -198,6 +198,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     'X-Auth-CouchDB-Token': proxyToken(current(), userName),
   });
   return {
+    profile: 'couchdb', // it is the real thing
     accountsUrl: accounts.url,
     couchUrl: couch.url,
     apiUrl: api.url,
