@@ -16,6 +16,16 @@ export interface SetOptions {
   ttl?: number;
 }
 
+export interface WatchOptions {
+  /**
+   * Deliver what is stored now first (events with `current: true`), then every later change, in order and with no
+   * gap between the two. @default false
+   */
+  current?: boolean;
+  /** Called when reading the current values fails; without it the failure goes to `client.sync.on('error')`. */
+  onError?: (error: FeatError) => void;
+}
+
 export interface SetPartsOptions {
   /** Delete the parts of `key` that are not in `parts`. @default false */
   replace?: boolean;
@@ -285,11 +295,55 @@ export class DocumentStore {
     return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
   }
 
-  /** Calls `listener` for every change (local and remote) of `keyOrPrefix` or of keys starting with it. */
-  watch(keyOrPrefix: string, listener: (event: ChangeEvent) => void): () => void {
+  /**
+   * Calls `listener` for every change (local and remote) of `keyOrPrefix` or of keys starting with it; with
+   * `{ current: true }`, for what is stored now first.
+   */
+  watch(keyOrPrefix: string, listener: (event: ChangeEvent) => void, options?: WatchOptions): () => void {
     if (typeof keyOrPrefix !== 'string') throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix string');
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
-    return this.#ctx.watch.subscribe(keyOrPrefix, listener);
+    const { current, onError } = checkOptions(options, 'watch');
+    if (current !== undefined && typeof current !== 'boolean') throw new FeatValidationError('invalid_argument', '"current" must be a boolean');
+    if (onError !== undefined && typeof onError !== 'function') throw new FeatValidationError('invalid_argument', '"onError" must be a function');
+    const source = this.#ctx.watch;
+    if (!current) return source.subscribe(keyOrPrefix, listener);
+    // Changes that arrive while the current values are read wait for them, so the listener sees one ordered story.
+    let held: ChangeEvent[] | undefined = [];
+    let stopped = false;
+    const deliver = (event: ChangeEvent) => {
+      if (stopped) return;
+      try {
+        listener(event);
+      } catch (error) {
+        queueMicrotask(() => {
+          throw error;
+        });
+      }
+    };
+    const unsubscribe = source.subscribe(
+      keyOrPrefix,
+      (event) => (held ? held.push(event) : deliver(event)),
+      // Read once the feed is live: every change after the read is in it. (A feed that failed to start retries on
+      // its own; the read is tried at once all the same.)
+      () => {
+        if (stopped) return;
+        void import('./current.js')
+          .then((m) => m.currentEvents(this.#io, keyOrPrefix))
+          .then(
+            (events) => events.forEach(deliver),
+            (error: unknown) => !stopped && ((onError as WatchOptions['onError']) ?? ((e) => source.report(e)))(toFeatError(error)),
+          )
+          .finally(() => {
+            const later = held ?? [];
+            held = undefined;
+            later.forEach(deliver);
+          });
+      },
+    );
+    return () => {
+      stopped = true;
+      unsubscribe();
+    };
   }
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */

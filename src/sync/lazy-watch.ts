@@ -1,3 +1,4 @@
+import { closedError, toFeatError, type FeatError } from '../errors.js';
 import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, WatchSource } from './watch.js';
 
 /**
@@ -13,20 +14,28 @@ export class LazyWatch implements WatchSource {
     this.#options = options;
   }
 
-  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void): () => void {
+  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, live?: (error?: FeatError) => void): () => void {
     let unsubscribe: (() => void) | undefined;
     let cancelled = false;
     this.#watcher ??= import('./watch.js').then((m) => new m.ChangeWatcher(this.#options));
     this.#watcher.then(
       (watcher) => {
-        if (!cancelled && !this.#closed) unsubscribe = watcher.subscribe(keyOrPrefix, listener);
+        if (this.#closed) live?.(closedError());
+        else if (!cancelled) unsubscribe = watcher.subscribe(keyOrPrefix, listener, live);
       },
-      (error: unknown) => this.#options.onError(error as never),
+      (error: unknown) => {
+        live?.(toFeatError(error));
+        this.#options.onError(toFeatError(error));
+      },
     );
     return () => {
       cancelled = true;
       unsubscribe?.();
     };
+  }
+
+  report(error: FeatError): void {
+    this.#options.onError(error);
   }
 
   async close(): Promise<void> {

@@ -13,10 +13,15 @@ export interface ChangeEvent<T = unknown> {
   kind: 'insert' | 'update' | 'delete';
   /** `'local'`: written by this client; `'remote'`: arrived from the server (another device). */
   origin: 'local' | 'remote';
+  /** Set on the values delivered first by `watch(…, { current: true })`: what is stored now, not a change. */
+  current?: true;
 }
 
 export interface WatchSource {
-  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void): () => void;
+  /** `live` is called once the feed reports every change from now on (or with the error that stopped it starting). */
+  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, live?: (error?: FeatError) => void): () => void;
+  /** Reports a background failure the way the feed's own failures are reported. */
+  report(error: FeatError): void;
 }
 
 interface Subscription {
@@ -33,6 +38,15 @@ export interface ChangeWatcherOptions {
   onError(error: FeatError): void;
 }
 
+/** The event a watch of `prefix` gets for a change of `id`: a part of the watched key names its subkey. */
+export function eventFor(prefix: string, id: string, value: unknown, kind: ChangeEvent['kind'], origin: ChangeEvent['origin']): ChangeEvent {
+  return id === prefix
+    ? { key: id, value, kind, origin }
+    : id.startsWith(prefix + ':')
+      ? { key: prefix, subkey: id.slice(prefix.length + 1), value, kind, origin }
+      : { key: id, value, kind, origin };
+}
+
 /** Turns the database's live changes feed into {@link ChangeEvent}s for the subscribed keys and prefixes. */
 export class ChangeWatcher implements WatchSource {
   #options: ChangeWatcherOptions;
@@ -43,25 +57,43 @@ export class ChangeWatcher implements WatchSource {
   #closed = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
+  /** Waiting for the feed to be live (see subscribe). */
+  #waiting = new Set<(error?: FeatError) => void>();
+  /** The last sequence the feed reported: a restarted feed resumes from it, so no change is missed. */
+  #since: unknown;
 
   constructor(options: ChangeWatcherOptions) {
     this.#options = options;
   }
 
-  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void): () => void {
+  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, live?: (error?: FeatError) => void): () => void {
     const sub = { prefix: keyOrPrefix, listener };
     this.#subs.add(sub);
+    if (live && this.#feed) queueMicrotask(() => live());
+    else if (live) this.#waiting.add(live);
     this.#start();
     return () => {
+      if (live) this.#waiting.delete(live);
       this.#subs.delete(sub);
       if (this.#subs.size === 0) void this.#stop();
     };
+  }
+
+  report(error: FeatError): void {
+    this.#options.onError(error);
+  }
+
+  #live(error?: FeatError): void {
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    for (const live of waiting) live(error);
   }
 
   /** Stops the feed; resolves when it has finished (so the database can be closed safely). */
   close(): Promise<void> {
     this.#closed = true;
     this.#subs.clear();
+    this.#waiting.clear();
     return this.#stop();
   }
 
@@ -70,15 +102,19 @@ export class ChangeWatcher implements WatchSource {
     this.#starting = true;
     this.#options
       .db()
-      .then((db) => {
+      // From a known sequence (not 'now', which the feed resolves later): once it starts, no change is missed.
+      .then(async (db) => [db, this.#since ?? (await db.info()).update_seq] as const)
+      .then(([db, since]) => {
         this.#starting = false;
         if (this.#closed || this.#subs.size === 0 || this.#feed) return;
-        const feed = db.changes({ since: 'now', live: true, include_docs: true, timeout: false, heartbeat: 10_000 });
+        const feed = db.changes({ since, live: true, include_docs: true, timeout: false, heartbeat: 10_000 });
         this.#feed = feed;
+        this.#live();
         // Events are delivered in order even when a value needs async work to reassemble.
         let chain = Promise.resolve();
         feed.on('change', (change) => {
           this.#failures = 0;
+          this.#since = change.seq;
           chain = chain.then(() => this.#dispatch(change)).catch((error: unknown) => this.#options.onError(toFeatError(error)));
         });
         feed.on('error', (error) => {
@@ -91,6 +127,7 @@ export class ChangeWatcher implements WatchSource {
       })
       .catch((error: unknown) => {
         this.#starting = false;
+        this.#live(toFeatError(error));
         if (this.#closed) return;
         this.#options.onError(toFeatError(error));
         this.#scheduleRestart();
@@ -107,6 +144,8 @@ export class ChangeWatcher implements WatchSource {
   }
 
   #stop(): Promise<void> {
+    // Stopped for good (no subscriber left, or closed): the next feed starts from then, not from here.
+    this.#since = undefined;
     if (this.#retry) clearTimeout(this.#retry);
     this.#retry = undefined;
     const feed = this.#feed;
@@ -141,12 +180,7 @@ export class ChangeWatcher implements WatchSource {
     const origin = this.#options.isOwn(id, rev) ? 'local' : 'remote';
     for (const sub of matching) {
       if (!this.#subs.has(sub)) continue;
-      const event: ChangeEvent =
-        id === sub.prefix
-          ? { key: id, value, kind, origin }
-          : id.startsWith(sub.prefix + ':')
-            ? { key: sub.prefix, subkey: id.slice(sub.prefix.length + 1), value, kind, origin }
-            : { key: id, value, kind, origin };
+      const event = eventFor(sub.prefix, id, value, kind, origin);
       try {
         sub.listener(value === undefined ? event : { ...event, value: structuredClone(value) });
       } catch (error) {
