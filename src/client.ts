@@ -166,6 +166,7 @@ class Client implements FeatClient {
       local: o.mode === 'local-first',
       closing: () => this.#closing !== undefined,
       watch: this.#watcher,
+      queueChanged: () => this.sync.recount(),
     });
     this.sync = new SyncController({
       emitter: this.#emitter,
@@ -243,6 +244,8 @@ class Client implements FeatClient {
       fingerprint: async () => (this.#auth ? credentialFingerprint(await this.#auth.get()) : undefined),
       couchFetch: this.#couchFetch,
       status: (status) => this.#emitter.emit('status', status),
+      pendingChanged: () => this.sync.recount(),
+      initialSync: (event) => this.#emitter.emit('initialSync', event),
       error: (error) => this.#reportError(error),
       conflict: (event) => this.#emitter.emit('conflict', event),
       signal: this.#lifetime.signal,

@@ -16,5 +16,5 @@ export type { AuthOption } from './session/auth.js';
 export type { Conflict, ConflictResolver, ConflictSide } from './store/conflicts.js';
 export type { ConflictEvent, SetOptions, SetPartsOptions } from './store/store.js';
 export type { FeatSync, WaitForPushOptions } from './sync/controller.js';
-export type { SyncStatus } from './sync/status.js';
+export type { InitialSyncEvent, SyncEventName, SyncStatus } from './sync/status.js';
 export type { ChangeEvent } from './sync/watch.js';

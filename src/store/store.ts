@@ -61,6 +61,8 @@ export interface StoreContext {
   /** close() was called: new calls reject with `closed` (calls made before it still complete). */
   closing(): boolean;
   watch: WatchSource;
+  /** The number of queued writes may have changed. */
+  queueChanged?(): void;
 }
 
 const PART_SEPARATOR = ':';
@@ -112,6 +114,7 @@ export class DocumentStore {
     this.#queue = new WriteQueue<WriteOp>((batch) => this.#writeBatch(batch), {
       maxBatch: 500,
       maxConcurrent: ctx.concurrency,
+      changed: () => ctx.queueChanged?.(),
     });
   }
 

@@ -2,7 +2,7 @@ import { closedError, FeatValidationError } from '../errors.js';
 import { checkSignal } from '../util/abort.js';
 import type { Emitter } from '../util/emitter.js';
 import type { LocalFirst } from './local-first.js';
-import type { SyncEvents, SyncStatus } from './status.js';
+import type { SyncEventName, SyncEvents, SyncStatus } from './status.js';
 
 export interface WaitForPushOptions {
   signal?: AbortSignal;
@@ -13,7 +13,11 @@ export interface WaitForPushOptions {
 /** `client.sync`: replication status, pending writes and events. */
 export interface FeatSync {
   readonly status: SyncStatus;
-  on<K extends 'status' | 'conflict' | 'error'>(event: K, listener: (event: SyncEvents[K]) => void): () => void;
+  /**
+   * `status`, `conflict`, `error`; `pending`: the new `pending()` count, whenever it changes; `initialSync`: the
+   * progress of a new device's first pull.
+   */
+  on<K extends SyncEventName>(event: K, listener: (event: SyncEvents[K]) => void): () => void;
   /** Local changes not yet on the server (including writes still being stored). */
   pending(): Promise<number>;
   /** Resolves when every write made before the call is on the server. */
@@ -40,8 +44,14 @@ export interface SyncControllerDeps {
 /** The longest timer JavaScript engines keep (2^31 − 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 
+const EVENTS: readonly string[] = ['status', 'conflict', 'error', 'pending', 'initialSync'] satisfies SyncEventName[];
+
 export class SyncController implements FeatSync {
   #deps: SyncControllerDeps;
+  /** The count last emitted as `pending`, and a recount in flight (with another one asked for meanwhile). */
+  #count: number | undefined;
+  #counting = false;
+  #recountAgain = false;
 
   constructor(deps: SyncControllerDeps) {
     this.#deps = deps;
@@ -51,12 +61,40 @@ export class SyncController implements FeatSync {
     return this.#deps.localFirst()?.status ?? this.#deps.status();
   }
 
-  on<K extends 'status' | 'conflict' | 'error'>(event: K, listener: (event: SyncEvents[K]) => void): () => void {
-    if (event !== 'status' && event !== 'conflict' && event !== 'error') {
+  on<K extends SyncEventName>(event: K, listener: (event: SyncEvents[K]) => void): () => void {
+    if (!EVENTS.includes(event)) {
       const name = typeof event === 'string' ? `"${event}"` : `of type ${typeof event}`;
-      throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use status, conflict or error`);
+      throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use ${EVENTS.join(', ')}`);
     }
-    return this.#deps.emitter.on(event, listener);
+    const off = this.#deps.emitter.on(event, listener);
+    if (event === 'pending') this.recount();
+    return off;
+  }
+
+  /** The pending count may have changed: count again (single flight) and emit `pending` if it did. */
+  recount(): void {
+    if (this.#deps.emitter.listenerCount('pending') === 0 || this.#deps.closed()) return;
+    if (this.#counting) {
+      this.#recountAgain = true;
+      return;
+    }
+    this.#counting = true;
+    this.pending()
+      .then(
+        (n) => {
+          if (n === this.#count || this.#deps.closed()) return;
+          this.#count = n;
+          this.#deps.emitter.emit('pending', n);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        this.#counting = false;
+        if (this.#recountAgain) {
+          this.#recountAgain = false;
+          this.recount();
+        }
+      });
   }
 
   async pending(): Promise<number> {
