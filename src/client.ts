@@ -9,7 +9,8 @@ import { openRemote } from './pouch.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
 import { SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
-import { DocumentStore, type ConflictEvent } from './store/store.js';
+import { DocumentStore, type ConflictEvent, type SetOptions } from './store/store.js';
+import type { StoredAs, ValueFor } from './store/typed.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
 import type { LocalFirst } from './sync/local-first.js';
 import type { SyncEvents, SyncStatus } from './sync/status.js';
@@ -21,11 +22,18 @@ import { Emitter } from './util/emitter.js';
 
 export type { Session };
 
-/** The document store: `client.store`. */
-export type FeatStore = Pick<
-  DocumentStore,
-  'get' | 'set' | 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'setParts' | 'removeParts' | 'keys' | 'watch' | 'flush'
->;
+/**
+ * The document store: `client.store`. `S` is the optional schema given to `createFeatClient<S>()` (key → value type):
+ * `get()` and `set()` of a key it names are typed by it; other keys are `unknown` unless a type is given.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema, every key is free
+export interface FeatStore<S extends {} = {}>
+  extends Pick<DocumentStore, 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'setParts' | 'removeParts' | 'keys' | 'watch' | 'flush'> {
+  /** Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. */
+  get<T = unknown, K extends string = string>(key: K): Promise<StoredAs<S, K, T> | undefined>;
+  /** Writes a JSON value (a `Date`, a function or `undefined` does not compile); resolves once it is durable. */
+  set<K extends string, T>(key: K, value: ValueFor<S, K, T>, options?: SetOptions): Promise<void>;
+}
 
 export interface ReadyOptions {
   signal?: AbortSignal;
@@ -36,8 +44,9 @@ export interface LogoutOptions {
   destroyLocal?: boolean;
 }
 
-export interface FeatClient {
-  readonly store: FeatStore;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema
+export interface FeatClient<S extends {} = {}> {
+  readonly store: FeatStore<S>;
   readonly sync: FeatSync;
   /** Typed REST clients sharing the client's auth; present when `apiUrl` is set. */
   readonly api: FeatApi | undefined;
@@ -360,7 +369,11 @@ class Client implements FeatClient {
   }
 }
 
-/** Creates a client for one user. Nothing happens on the network until `ready()` or the first store call. */
-export function createFeatClient(options: FeatClientOptions): FeatClient {
-  return new Client(options);
+/**
+ * Creates a client for one user. Nothing happens on the network until `ready()` or the first store call.
+ * `createFeatClient<{ draft: Draft }>(…)` types `store.get('draft')` and `store.set('draft', …)` by key.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema
+export function createFeatClient<S extends {} = {}>(options: FeatClientOptions): FeatClient<S> {
+  return new Client(options) as unknown as FeatClient<S>;
 }
