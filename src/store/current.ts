@@ -16,3 +16,4 @@ export async function currentEvents(io: StoreIO, keyOrPrefix: string): Promise<C
   add(keyOrPrefix, values.get(keyOrPrefix));
   return events;
 }
+

@@ -306,47 +306,12 @@ export class DocumentStore {
     if (typeof keyOrPrefix !== 'string') throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix string');
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
     const { current, onError } = checkOptions(options, 'watch');
-    if (current !== undefined && typeof current !== 'boolean') throw new FeatValidationError('invalid_argument', '"current" must be a boolean');
-    if (onError !== undefined && typeof onError !== 'function') throw new FeatValidationError('invalid_argument', '"onError" must be a function');
-    const source = this.#ctx.watch;
-    if (!current) return source.subscribe(keyOrPrefix, listener);
-    // Changes that arrive while the current values are read wait for them, so the listener sees one ordered story.
-    let held: ChangeEvent[] | undefined = [];
-    let stopped = false;
-    const deliver = (event: ChangeEvent) => {
-      if (stopped) return;
-      try {
-        listener(event);
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    };
-    const unsubscribe = source.subscribe(
-      keyOrPrefix,
-      (event) => (held ? held.push(event) : deliver(event)),
-      // Read once the feed is live: every change after the read is in it. (A feed that failed to start retries on
-      // its own; the read is tried at once all the same.)
-      () => {
-        if (stopped) return;
-        void import('./current.js')
-          .then((m) => m.currentEvents(this.#io, keyOrPrefix))
-          .then(
-            (events) => events.forEach(deliver),
-            (error: unknown) => !stopped && ((onError as WatchOptions['onError']) ?? ((e) => source.report(e)))(toFeatError(error)),
-          )
-          .finally(() => {
-            const later = held ?? [];
-            held = undefined;
-            later.forEach(deliver);
-          });
-      },
-    );
-    return () => {
-      stopped = true;
-      unsubscribe();
-    };
+    if ((current ?? false) !== !!current || (onError !== undefined && typeof onError !== 'function')) {
+      throw new FeatValidationError('invalid_argument', 'watch() options: "current" is a boolean, "onError" a function');
+    }
+    // The current values are read by a module loaded on first use, like the changes feed itself.
+    const read = () => import('./current.js').then((m) => m.currentEvents(this.#io, keyOrPrefix));
+    return this.#ctx.watch.subscribe(keyOrPrefix, listener, current ? { read, onError: onError as WatchOptions['onError'] } : undefined);
   }
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */

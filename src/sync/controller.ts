@@ -44,14 +44,12 @@ export interface SyncControllerDeps {
 /** The longest timer JavaScript engines keep (2^31 − 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 
-const EVENTS: readonly string[] = ['status', 'conflict', 'error', 'pending', 'initialSync'] satisfies SyncEventName[];
+const EVENTS: string[] = ['status', 'conflict', 'error', 'pending', 'initialSync'] satisfies SyncEventName[];
 
 export class SyncController implements FeatSync {
   #deps: SyncControllerDeps;
-  /** The count last emitted as `pending`, and a recount in flight (with another one asked for meanwhile). */
-  #count: number | undefined;
-  #counting = false;
-  #recountAgain = false;
+  /** Recounts for the `pending` event (loaded with its first listener). */
+  #recount: (() => void) | undefined;
 
   constructor(deps: SyncControllerDeps) {
     this.#deps = deps;
@@ -67,34 +65,18 @@ export class SyncController implements FeatSync {
       throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use ${EVENTS.join(', ')}`);
     }
     const off = this.#deps.emitter.on(event, listener);
-    if (event === 'pending') this.recount();
+    if (event === 'pending') {
+      void import('./pending-count.js').then((m) => {
+        this.#recount ??= m.pendingCounter(this, this.#deps);
+        this.#recount();
+      });
+    }
     return off;
   }
 
-  /** The pending count may have changed: count again (single flight) and emit `pending` if it did. */
+  /** The pending count may have changed: emit `pending` if it did. */
   recount(): void {
-    if (this.#deps.emitter.listenerCount('pending') === 0 || this.#deps.closed()) return;
-    if (this.#counting) {
-      this.#recountAgain = true;
-      return;
-    }
-    this.#counting = true;
-    this.pending()
-      .then(
-        (n) => {
-          if (n === this.#count || this.#deps.closed()) return;
-          this.#count = n;
-          this.#deps.emitter.emit('pending', n);
-        },
-        () => undefined,
-      )
-      .finally(() => {
-        this.#counting = false;
-        if (this.#recountAgain) {
-          this.#recountAgain = false;
-          this.recount();
-        }
-      });
+    this.#recount?.();
   }
 
   async pending(): Promise<number> {

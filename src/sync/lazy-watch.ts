@@ -1,5 +1,4 @@
-import { closedError, toFeatError, type FeatError } from '../errors.js';
-import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, WatchSource } from './watch.js';
+import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, CurrentRead, WatchSource } from './watch.js';
 
 /**
  * The watch source the store talks to: subscribes at once (the unsubscribe function is returned synchronously) and
@@ -14,28 +13,20 @@ export class LazyWatch implements WatchSource {
     this.#options = options;
   }
 
-  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, live?: (error?: FeatError) => void): () => void {
+  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void {
     let unsubscribe: (() => void) | undefined;
     let cancelled = false;
     this.#watcher ??= import('./watch.js').then((m) => new m.ChangeWatcher(this.#options));
     this.#watcher.then(
       (watcher) => {
-        if (this.#closed) live?.(closedError());
-        else if (!cancelled) unsubscribe = watcher.subscribe(keyOrPrefix, listener, live);
+        if (!cancelled && !this.#closed) unsubscribe = watcher.subscribe(keyOrPrefix, listener, current);
       },
-      (error: unknown) => {
-        live?.(toFeatError(error));
-        this.#options.onError(toFeatError(error));
-      },
+      (error: unknown) => this.#options.onError(error as never),
     );
     return () => {
       cancelled = true;
       unsubscribe?.();
     };
-  }
-
-  report(error: FeatError): void {
-    this.#options.onError(error);
   }
 
   async close(): Promise<void> {

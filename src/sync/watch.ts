@@ -17,16 +17,23 @@ export interface ChangeEvent<T = unknown> {
   current?: true;
 }
 
+/** A watch that starts with what is stored now (`watch(…, { current: true })`). */
+export interface CurrentRead {
+  /** Reads the current values, as events; called once the feed is live, so that no later change is missed. */
+  read(): Promise<ChangeEvent[]>;
+  /** Where a failed read goes (else to the watcher's `onError`). */
+  onError?: ((error: FeatError) => void) | undefined;
+}
+
 export interface WatchSource {
-  /** `live` is called once the feed reports every change from now on (or with the error that stopped it starting). */
-  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, live?: (error?: FeatError) => void): () => void;
-  /** Reports a background failure the way the feed's own failures are reported. */
-  report(error: FeatError): void;
+  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void;
 }
 
 interface Subscription {
   prefix: string;
   listener: (event: ChangeEvent) => void;
+  /** Changes held back while the current values are read (they come first). */
+  held?: ChangeEvent[] | undefined;
 }
 
 export interface ChangeWatcherOptions {
@@ -57,8 +64,8 @@ export class ChangeWatcher implements WatchSource {
   #closed = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
-  /** Waiting for the feed to be live (see subscribe). */
-  #waiting = new Set<(error?: FeatError) => void>();
+  /** Current reads waiting for the feed to be live. */
+  #waiting = new Set<() => void>();
   /** The last sequence the feed reported: a restarted feed resumes from it, so no change is missed. */
   #since: unknown;
 
@@ -66,27 +73,49 @@ export class ChangeWatcher implements WatchSource {
     this.#options = options;
   }
 
-  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, live?: (error?: FeatError) => void): () => void {
-    const sub = { prefix: keyOrPrefix, listener };
+  subscribe(keyOrPrefix: string, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void {
+    const sub: Subscription = { prefix: keyOrPrefix, listener, held: current && [] };
     this.#subs.add(sub);
-    if (live && this.#feed) queueMicrotask(() => live());
-    else if (live) this.#waiting.add(live);
+    // The read starts once the feed is live (or failed to start: it retries on its own; the read is tried all the same).
+    const read = () =>
+      this.#subs.has(sub) &&
+      current!
+        .read()
+        .then(
+          (events) => events.forEach((event) => this.#deliver(sub, event)),
+          (error: unknown) => this.#subs.has(sub) && (current!.onError ?? this.#options.onError)(toFeatError(error)),
+        )
+        .finally(() => {
+          const held = sub.held ?? [];
+          sub.held = undefined;
+          held.forEach((event) => this.#deliver(sub, event));
+        });
+    if (current && this.#feed) queueMicrotask(read);
+    else if (current) this.#waiting.add(read);
     this.#start();
     return () => {
-      if (live) this.#waiting.delete(live);
+      this.#waiting.delete(read);
       this.#subs.delete(sub);
       if (this.#subs.size === 0) void this.#stop();
     };
   }
 
-  report(error: FeatError): void {
-    this.#options.onError(error);
-  }
-
-  #live(error?: FeatError): void {
+  #live(): void {
     const waiting = [...this.#waiting];
     this.#waiting.clear();
-    for (const live of waiting) live(error);
+    waiting.forEach((read) => read());
+  }
+
+  #deliver(sub: Subscription, event: ChangeEvent): void {
+    if (!this.#subs.has(sub)) return;
+    if (sub.held) return void sub.held.push(event);
+    try {
+      sub.listener(event.value === undefined ? event : { ...event, value: structuredClone(event.value) });
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   /** Stops the feed; resolves when it has finished (so the database can be closed safely). */
@@ -127,7 +156,7 @@ export class ChangeWatcher implements WatchSource {
       })
       .catch((error: unknown) => {
         this.#starting = false;
-        this.#live(toFeatError(error));
+        this.#live();
         if (this.#closed) return;
         this.#options.onError(toFeatError(error));
         this.#scheduleRestart();
@@ -178,16 +207,6 @@ export class ChangeWatcher implements WatchSource {
       value = isExpired(decoded) ? undefined : this.#options.reassemble ? await this.#options.reassemble(change) : decoded.value;
     }
     const origin = this.#options.isOwn(id, rev) ? 'local' : 'remote';
-    for (const sub of matching) {
-      if (!this.#subs.has(sub)) continue;
-      const event = eventFor(sub.prefix, id, value, kind, origin);
-      try {
-        sub.listener(value === undefined ? event : { ...event, value: structuredClone(value) });
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    for (const sub of matching) this.#deliver(sub, eventFor(sub.prefix, id, value, kind, origin));
   }
 }
