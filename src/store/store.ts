@@ -114,7 +114,7 @@ export class DocumentStore {
     this.#queue = new WriteQueue<WriteOp>((batch) => this.#writeBatch(batch), {
       maxBatch: 500,
       maxConcurrent: ctx.concurrency,
-      changed: () => ctx.queueChanged?.(),
+      changed: ctx.queueChanged,
     });
   }
 
@@ -309,9 +309,7 @@ export class DocumentStore {
     if ((current ?? false) !== !!current || (onError !== undefined && typeof onError !== 'function')) {
       throw new FeatValidationError('invalid_argument', 'watch() options: "current" is a boolean, "onError" a function');
     }
-    // The current values are read by a module loaded on first use, like the changes feed itself.
-    const read = () => import('./current.js').then((m) => m.currentEvents(this.#io, keyOrPrefix));
-    return this.#ctx.watch.subscribe(keyOrPrefix, listener, current ? { read, onError: onError as WatchOptions['onError'] } : undefined);
+    return this.#ctx.watch.subscribe(keyOrPrefix, listener, current ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
   }
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */

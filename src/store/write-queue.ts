@@ -15,7 +15,7 @@ export interface WriteQueueOptions {
   /** Most batches in flight at once (never two for the same id). */
   maxConcurrent: number;
   /** Called when `size` may have changed (an id was queued, a batch settled). */
-  changed?: () => void;
+  changed?: (() => void) | undefined;
 }
 
 /**

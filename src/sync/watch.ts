@@ -1,6 +1,7 @@
 import { toFeatError, type FeatError } from '../errors.js';
 import { decode, isExpired } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
+import type { StoreIO } from '../store/io.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 
 export interface ChangeEvent<T = unknown> {
@@ -19,8 +20,8 @@ export interface ChangeEvent<T = unknown> {
 
 /** A watch that starts with what is stored now (`watch(…, { current: true })`). */
 export interface CurrentRead {
-  /** Reads the current values, as events; called once the feed is live, so that no later change is missed. */
-  read(): Promise<ChangeEvent[]>;
+  /** The store the current values are read from, once the feed is live (so that no later change is missed). */
+  io: StoreIO;
   /** Where a failed read goes (else to the watcher's `onError`). */
   onError?: ((error: FeatError) => void) | undefined;
 }
@@ -79,16 +80,16 @@ export class ChangeWatcher implements WatchSource {
     // The read starts once the feed is live (or failed to start: it retries on its own; the read is tried all the same).
     const read = () =>
       this.#subs.has(sub) &&
-      current!
-        .read()
-        .then(
-          (events) => events.forEach((event) => this.#deliver(sub, event)),
-          (error: unknown) => this.#subs.has(sub) && (current!.onError ?? this.#options.onError)(toFeatError(error)),
-        )
-        .finally(() => {
+      import('../store/current.js')
+        .then((m) => m.currentEvents(current!.io, keyOrPrefix))
+        .catch((error: unknown) => {
+          if (this.#subs.has(sub)) (current!.onError ?? this.#options.onError)(toFeatError(error));
+          return [];
+        })
+        .then((events) => {
           const held = sub.held ?? [];
           sub.held = undefined;
-          held.forEach((event) => this.#deliver(sub, event));
+          [...events, ...held].forEach((event) => this.#deliver(sub, event));
         });
     if (current && this.#feed) queueMicrotask(read);
     else if (current) this.#waiting.add(read);
