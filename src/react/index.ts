@@ -25,10 +25,14 @@ import { Source, sourceOf, valueSource, watchSource, type LoadStatus, type Snaps
 
 export type { LoadStatus, Snapshot };
 
-const Context = createContext<FeatClient | undefined>(undefined);
+/** A client with any schema (a schema makes `FeatClient<S>` invariant in `S`; the hooks type values themselves). */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above
+export type AnyFeatClient = FeatClient<any>;
+
+const Context = createContext<AnyFeatClient | undefined>(undefined);
 
 export interface FeatProviderProps {
-  client: FeatClient;
+  client: AnyFeatClient;
   children?: ReactNode;
 }
 

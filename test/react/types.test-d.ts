@@ -43,7 +43,7 @@ describe('@feat/sdk/react types', () => {
   });
 
   it('FeatProvider takes a client; useFeatClient can carry a schema', () => {
-    expectTypeOf(FeatProvider).parameter(0).toHaveProperty('client').toEqualTypeOf<FeatClient>();
+    expectTypeOf(FeatProvider).toBeCallableWith({ client: {} as FeatClient });
     expectTypeOf(FeatProvider).returns.toEqualTypeOf<ReactNode>();
     expectTypeOf(useFeatClient()).toEqualTypeOf<FeatClient>();
     expectTypeOf(useFeatClient<{ draft: Draft }>().store.get('draft')).resolves.toEqualTypeOf<Draft | undefined>();
