@@ -3,7 +3,7 @@
  * `@feat/sdk/react` with react-dom in jsdom, against the emulator: live values (this device's and another device's
  * writes), parts and keys, the sync status and the pending count — and renders only for what a component reads.
  */
-import { createElement as h, useRef } from 'react';
+import { StrictMode, createElement as h } from 'react';
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { useFeatClient, useKeys, useParts, usePending, useSyncStatus, useValue, type ValueState } from '@feat/sdk/react';
@@ -107,6 +107,35 @@ describe('useValue', () => {
     await view.unmount();
   });
 
+  it('in StrictMode (subscribe, unsubscribe, subscribe again) it loads and follows changes', async () => {
+    const c = client(uniqueUser('react'));
+    await inAct(() => c.store.set('strict', 'one'));
+    const view = await mount(c, h(StrictMode, null, h(Value, { k: 'strict' })));
+    await until(() => view.text('strict') === 'ready:"one"', 'the value');
+    await inAct(() => c.store.set('strict', 'two'));
+    await until(() => view.text('strict') === 'ready:"two"', 'the change');
+    // Unmounted and mounted again later: it shows the last value, then what changed meanwhile.
+    await view.rerender(h('p', null, 'away'));
+    await inAct(() => c.store.set('strict', 'three'));
+    await view.rerender(h(StrictMode, null, h(Value, { k: 'strict' })));
+    expect(view.text('strict')).toMatch(/^ready:"(two|three)"$/);
+    await until(() => view.text('strict') === 'ready:"three"', 'the change made while unmounted');
+    await view.unmount();
+  });
+
+  it('a write the store refuses: the setter rejects and the stored value comes back with the error', async () => {
+    const c = client(uniqueUser('react'));
+    await inAct(() => c.store.set('bad', 'kept'));
+    const out: { state?: ValueState<unknown> } = {};
+    const view = await mount(c, h(Value, { k: 'bad', out }));
+    await until(() => view.text('bad') === 'ready:"kept"', 'loaded');
+    const rejected = await inAct(() => out.state!.set({ n: Number.NaN }).then(() => undefined, (e: unknown) => e));
+    expect(rejected).toMatchObject({ code: 'invalid_value' });
+    await until(() => view.text('bad') === 'error:"kept"', 'the stored value, with the error');
+    expect(out.state!.error?.code).toBe('invalid_value');
+    await view.unmount();
+  });
+
   it('reports a failed read as status error', async () => {
     const c = createFeatClient({ couchUrl: 'http://127.0.0.1:9', accountsUrl: 'http://127.0.0.1:9', auth: 'Bearer x', mode: 'remote' });
     function Failing() {
@@ -155,8 +184,6 @@ describe('useSyncStatus and usePending', () => {
     function Status() {
       const status = useSyncStatus();
       const pending = usePending();
-      const renders = useRef(0);
-      renders.current++;
       return h('p', { 'data-testid': 'status' }, `${status} ${pending ?? '?'}`);
     }
     const view = await mount(c, h(Status));
