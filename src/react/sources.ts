@@ -131,12 +131,15 @@ export function valueSource<T>(client: FeatClient, key: string): ValueSource<T> 
       // The feed has not shown the last write: a later write (not through this source) may have replaced it, or the
       // write failed. Ask the store what is there now.
       const last = mine.at(-1);
-      const stored = await store.get(key).catch(() => last);
-      if (writing > 0) return;
-      if (json(stored) !== last || error) {
-        mine = [];
-        source.put(snap(stored as T | undefined, error ? 'error' : 'ready', error ? toFeatError(error) : undefined));
-      }
+      let stored = source.snapshot.value;
+      let read = true;
+      await store.get<T>(key).then(
+        (v) => (stored = v),
+        () => (read = false),
+      );
+      if (writing > 0 || (!error && (!read || json(stored) === last))) return;
+      mine = [];
+      source.put(snap(stored, error ? 'error' : 'ready', error ? toFeatError(error) : undefined));
     };
     return write.then(
       () => settled(),

@@ -38,10 +38,10 @@ export async function mount(client: FeatClient, node: ReactNode): Promise<Mounte
 }
 
 /** Lets React and the SDK work (inside act) until `predicate` holds; fails with `what` after `timeout` ms. */
-export async function until(predicate: () => boolean, what: string, timeout = 10_000): Promise<void> {
+export async function until(predicate: () => boolean, what: string | (() => string), timeout = 10_000): Promise<void> {
   const deadline = Date.now() + timeout;
   while (!predicate()) {
-    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${typeof what === 'string' ? what : what()}`);
     await act(() => new Promise<void>((resolve) => setTimeout(resolve, 20)));
   }
 }

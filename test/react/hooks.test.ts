@@ -7,7 +7,7 @@ import { StrictMode, createElement as h } from 'react';
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { useFeatClient, useKeys, useParts, usePending, useSyncStatus, useValue, type ValueState } from '@feat/sdk/react';
-import { uniqueUser, useEmulator } from '../support/backend.js';
+import { uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 import { inAct, mount, until } from './harness.js';
 
 const emu = useEmulator();
@@ -46,12 +46,14 @@ describe('useValue', () => {
     expect(view.text('draft')).toBe('ready:{"text":"typed on b"}');
     await inAct(() => write);
     expect(await b.store.get('draft')).toEqual({ text: 'typed on b' });
-    // Another device.
+    // Another device (once it has this device's write: no conflict here).
+    await inAct(() => waitFor(async () => JSON.stringify(await a.store.get('draft')) === '{"text":"typed on b"}', 20_000, 'a to receive'));
     await inAct(() => a.store.set('draft', { text: 'from a' }));
     await until(() => view.text('draft') === 'ready:{"text":"from a"}', "the other device's write", 20_000);
     // Removed (set(undefined)).
     await inAct(() => out.state!.set(undefined));
-    await until(() => view.text('draft') === 'ready:-', 'the removal');
+    await until(() => view.text('draft') === 'ready:-', () => `the removal (shown: ${view.text('draft')})`);
+    expect(await b.store.get('draft')).toBeUndefined();
     await view.unmount();
   }, 40_000);
 
