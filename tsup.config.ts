@@ -5,6 +5,7 @@ export default defineConfig({
     index: 'src/index.ts',
     'api/index': 'src/api/index.ts',
     'redux/index': 'src/redux/index.ts',
+    'react/index': 'src/react/index.ts',
     'emulator/index': 'src/emulator/index.ts',
     'emulator/cli': 'src/emulator/cli.ts',
   },

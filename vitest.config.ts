@@ -11,6 +11,7 @@ export default defineConfig({
     // Tests import the public entry points, exactly as users do.
     alias: [
       { find: /^@feat\/sdk\/redux$/, replacement: src('redux/index.ts') },
+      { find: /^@feat\/sdk\/react$/, replacement: src('react/index.ts') },
       { find: /^@feat\/sdk\/api$/, replacement: src('api/index.ts') },
       { find: /^@feat\/sdk\/emulator$/, replacement: real ? here('test/support/real-emulator.ts') : src('emulator/index.ts') },
       { find: /^@feat\/sdk$/, replacement: src('index.ts') },

@@ -7,7 +7,8 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
-const BUDGET = 12 * 1024;
+// 12 kB until #17 (the pending event, watch { current }, initialSync: +0.19 kB up front, measured 12.15 kB).
+const BUDGET = 12.25 * 1024;
 const entries = { '@feat/sdk': 'dist/index.js', '@feat/sdk/api': 'dist/api/index.js' };
 const outdir = mkdtempSync(join(tmpdir(), 'feat-size-'));
 let failed = false;

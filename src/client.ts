@@ -9,7 +9,8 @@ import { openRemote } from './pouch.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
 import { SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
-import { DocumentStore, type ConflictEvent } from './store/store.js';
+import { DocumentStore, type ConflictEvent, type SetOptions } from './store/store.js';
+import type { StoredAs, ValueFor } from './store/typed.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
 import type { LocalFirst } from './sync/local-first.js';
 import type { StorageInfo } from './sync/device-storage.js';
@@ -21,11 +22,18 @@ import { Emitter } from './util/emitter.js';
 
 export type { Session };
 
-/** The document store: `client.store`. */
-export type FeatStore = Pick<
-  DocumentStore,
-  'get' | 'set' | 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'setParts' | 'removeParts' | 'keys' | 'watch' | 'flush'
->;
+/**
+ * The document store: `client.store`. `S` is the optional schema given to `createFeatClient<S>()` (key → value type):
+ * `get()` and `set()` of a key it names are typed by it; other keys are `unknown` unless a type is given.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema, every key is free
+export interface FeatStore<S extends {} = {}>
+  extends Pick<DocumentStore, 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'setParts' | 'removeParts' | 'keys' | 'watch' | 'flush'> {
+  /** Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. */
+  get<T = unknown, K extends string = string>(key: K): Promise<StoredAs<S, K, T> | undefined>;
+  /** Writes a JSON value (a `Date`, a function or `undefined` does not compile); resolves once it is durable. */
+  set<K extends string, T>(key: K, value: ValueFor<S, K, T>, options?: SetOptions): Promise<void>;
+}
 
 export interface ReadyOptions {
   signal?: AbortSignal;
@@ -36,8 +44,9 @@ export interface LogoutOptions {
   destroyLocal?: boolean;
 }
 
-export interface FeatClient {
-  readonly store: FeatStore;
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema
+export interface FeatClient<S extends {} = {}> {
+  readonly store: FeatStore<S>;
   readonly sync: FeatSync;
   /** Typed REST clients sharing the client's auth; present when `apiUrl` is set. */
   readonly api: FeatApi | undefined;
@@ -194,6 +203,7 @@ class Client implements FeatClient {
       local: o.mode === 'local-first',
       closing: () => this.#closing !== undefined,
       watch: this.#watcher,
+      queueChanged: () => this.sync.recount(),
     });
     this.sync = new SyncController({
       emitter: this.#emitter,
@@ -275,6 +285,8 @@ class Client implements FeatClient {
       authorization: async () => this.#auth?.get(),
       couchFetch: this.#couchFetch,
       status: () => this.#publish(),
+      pendingChanged: () => this.sync.recount(),
+      initialSync: (event) => this.#emitter.emit('initialSync', event),
       error: (error) => this.#reportError(error),
       conflict: (event) => this.#emitter.emit('conflict', event),
       signal: this.#lifetime.signal,
@@ -445,7 +457,11 @@ class Client implements FeatClient {
   }
 }
 
-/** Creates a client for one user. Nothing happens on the network until `ready()` or the first store call. */
-export function createFeatClient(options: FeatClientOptions): FeatClient {
-  return new Client(options);
+/**
+ * Creates a client for one user. Nothing happens on the network until `ready()` or the first store call.
+ * `createFeatClient<{ draft: Draft }>(…)` types `store.get('draft')` and `store.set('draft', …)` by key.
+ */
+// eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema
+export function createFeatClient<S extends {} = {}>(options: FeatClientOptions): FeatClient<S> {
+  return new Client(options) as unknown as FeatClient<S>;
 }

@@ -14,8 +14,9 @@ export type { ExportHeader, ExportLine, ExportOptions, ImportOptions, ImportResu
 export type { FeatMaintenance, MaintenanceReport, MaintenanceRunOptions } from './maintenance/scheduler.js';
 export type { AuthOption } from './session/auth.js';
 export type { Conflict, ConflictResolver, ConflictSide } from './store/conflicts.js';
-export type { ConflictEvent, SetOptions, SetPartsOptions } from './store/store.js';
+export type { ConflictEvent, SetOptions, SetPartsOptions, WatchOptions } from './store/store.js';
+export type { JsonCompatible, SchemaKey } from './store/typed.js';
 export type { AcceptedWrite, FeatSync, FeatSyncEvents, WaitForPushOptions } from './sync/controller.js';
 export type { StorageInfo } from './sync/device-storage.js';
-export type { SyncStatus } from './sync/status.js';
-export type { ChangeEvent } from './sync/watch.js';
+export type { InitialSyncEvent, SyncEventName, SyncStatus } from './sync/status.js';
+export type { ChangeEvent, WatchTarget } from './sync/watch.js';

@@ -12,6 +12,7 @@ export default defineConfig({
   resolve: {
     alias: [
       { find: /^@feat\/sdk\/redux$/, replacement: repo('src/redux/index.ts') },
+      { find: /^@feat\/sdk\/react$/, replacement: repo('src/react/index.ts') },
       { find: /^@feat\/sdk$/, replacement: repo('src/index.ts') },
     ],
   },

@@ -10,33 +10,43 @@ import type { StoreIO } from './io.js';
 import { hashString } from '../util/hash.js';
 import { tick } from './rev-cache.js';
 import { PART_SEPARATOR, subkeyOf } from './ids.js';
+import { INTERNAL_PREFIX } from './validate.js';
 
 /** The rows of the documents that may be parts of `key` (filter them with {@link subkeyOf}). */
 const partRows = (io: StoreIO, db: Db, key: string, options: Record<string, unknown>) =>
   rangeRows(io.allDocs, db, prefixRanges(key + PART_SEPARATOR), options, key);
 
-/** Every stored part of `key` (and no part of another key, such as `key:b`), with this client's unwritten ones on top. */
-export async function readParts<T>(io: StoreIO, key: string): Promise<Record<string, T>> {
+/**
+ * Every stored id that starts with `prefix` and its value (in id order), with this client's unwritten ones on top;
+ * `key` names the call in errors.
+ */
+export async function readPrefix(io: StoreIO, prefix: string, key = prefix): Promise<Map<string, unknown>> {
   const db = await io.db();
-  const rows = await partRows(io, db, key, { include_docs: true });
+  const rows = await rangeRows(io.allDocs, db, prefixRanges(prefix), { include_docs: true }, key);
   const seen = tick(); // the app sees these revisions from here on
-  const parts: Record<string, T> = {};
-  const put = (subkey: string, value: unknown) =>
-    Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
+  const values = new Map<string, unknown>();
   for (const row of rows) {
-    const subkey = subkeyOf(row.id, key);
-    if (!row.doc || row.value.deleted || subkey === undefined) continue;
+    if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
     const value = await io.valueOf(db, row.doc);
     if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, hashString(JSON.stringify(value)));
-    if (value !== undefined) put(subkey, value);
+    if (value !== undefined) values.set(row.id, value);
   }
   const queue = io.queue();
   for (const id of queue.ids()) {
-    const subkey = subkeyOf(id, key);
-    if (subkey === undefined) continue;
+    if (!id.startsWith(prefix)) continue;
     const op = queue.peek(id)!;
-    if (op.deleted || isExpired(op)) delete parts[subkey];
-    else put(subkey, structuredClone(op.value));
+    if (op.deleted || isExpired(op)) values.delete(id);
+    else values.set(id, structuredClone(op.value));
+  }
+  return new Map([...values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
+}
+
+/** Every stored part of `key` (and no part of another key, such as `key:b`), with this client's unwritten ones on top. */
+export async function readParts<T>(io: StoreIO, key: string): Promise<Record<string, T>> {
+  const parts: Record<string, T> = {};
+  for (const [id, value] of await readPrefix(io, key + PART_SEPARATOR, key)) {
+    const subkey = subkeyOf(id, key);
+    if (subkey !== undefined) Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
   }
   return parts;
 }

@@ -18,6 +18,16 @@ export interface SetOptions {
   ttl?: number;
 }
 
+export interface WatchOptions {
+  /**
+   * Deliver what is stored now first (events with `current: true`), then every later change, in order and with no
+   * gap between the two. @default false
+   */
+  current?: boolean;
+  /** Called when reading the current values fails; without it the failure goes to `client.sync.on('error')`. */
+  onError?: (error: FeatError) => void;
+}
+
 export interface SetPartsOptions {
   /** Delete the parts of `key` that are not in `parts`. @default false */
   replace?: boolean;
@@ -53,6 +63,8 @@ export interface StoreContext {
   /** close() was called: new calls reject with `closed` (calls made before it still complete). */
   closing(): boolean;
   watch: WatchSource;
+  /** The number of queued writes may have changed. */
+  queueChanged?(): void;
 }
 
 /** How long a write waits for a watch subscription made before it to start its feed (so the feed sees the write). */
@@ -106,6 +118,7 @@ export class DocumentStore {
     this.#queue = new WriteQueue<WriteOp>((batch) => this.#writeBatch(batch), {
       maxBatch: 500,
       maxConcurrent: ctx.concurrency,
+      changed: ctx.queueChanged,
     });
   }
 
@@ -290,8 +303,10 @@ export class DocumentStore {
    * Calls `listener` for every change (local and remote) made after this call returns:
    * - `watch(key)` or `watch({ key })`: the key itself and its parts (`getParts(key)`), nothing else;
    * - `watch({ prefix })`: every key starting with `prefix` (and the parts of those keys).
+   * With `{ current: true }`, what is stored now comes first (events marked `current`, the one for the watched key or
+   * prefix itself last), then every later change, with no gap between the two.
    */
-  watch(target: WatchTarget, listener: (event: ChangeEvent) => void): () => void {
+  watch(target: WatchTarget, listener: (event: ChangeEvent) => void, options?: WatchOptions): () => void {
     const t = (typeof target === 'object' && target !== null ? target : {}) as { key?: unknown; prefix?: unknown };
     const subscription =
       typeof target === 'string'
@@ -304,7 +319,11 @@ export class DocumentStore {
     if (!subscription) throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix: a key string (or { key }), or { prefix }');
     if (subscription.key === '') throw new FeatValidationError('invalid_argument', 'watch("") names no key; watch({ prefix: "" }) reports every key');
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
-    return this.#ctx.watch.subscribe(subscription, listener);
+    const { current, onError } = checkOptions(options, 'watch');
+    if ((current ?? false) !== !!current || (onError !== undefined && typeof onError !== 'function')) {
+      throw new FeatValidationError('invalid_argument', 'watch() options: "current" is a boolean, "onError" a function');
+    }
+    return this.#ctx.watch.subscribe(subscription, listener, current ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
   }
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */

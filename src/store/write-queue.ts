@@ -14,6 +14,8 @@ export interface WriteQueueOptions {
   maxBatch: number;
   /** Most batches in flight at once (never two for the same id). */
   maxConcurrent: number;
+  /** Called when `size` may have changed (an id was queued, a batch settled). */
+  changed?: (() => void) | undefined;
 }
 
 /**
@@ -50,6 +52,7 @@ export class WriteQueue<Op> {
     settled.catch(() => undefined);
     this.#pending.set(id, { op, resolve, reject, settled });
     this.#schedule();
+    this.#options.changed?.();
     return settled;
   }
 
@@ -111,6 +114,7 @@ export class WriteQueue<Op> {
         });
         this.#running--;
         if (this.#pending.size > 0) this.#drain();
+        this.#options.changed?.();
       };
       this.#write(batch.map(({ id, entry }) => ({ id, op: entry.op }))).then(
         (results) => settleAll(results),

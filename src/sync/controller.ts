@@ -3,7 +3,7 @@ import { checkSignal } from '../util/abort.js';
 import type { AcceptedWrite } from '../transport/couch-fetch.js';
 import type { Emitter } from '../util/emitter.js';
 import type { LocalFirst } from './local-first.js';
-import type { SyncEvents, SyncStatus } from './status.js';
+import type { SyncEventName, SyncEvents, SyncStatus } from './status.js';
 
 export interface WaitForPushOptions {
   signal?: AbortSignal;
@@ -23,6 +23,10 @@ export interface FeatSyncEvents {
    * (a node is down). It is stored and will reach the other copies when the node is back; nothing to redo.
    */
   accepted: AcceptedWrite;
+  /** The new `pending()` count, whenever it changes. */
+  pending: SyncEvents['pending'];
+  /** The progress of a new device's first pull (the wait in its first `ready()`). */
+  initialSync: SyncEvents['initialSync'];
 }
 
 /** `client.sync`: replication status, pending writes and events. */
@@ -30,7 +34,11 @@ export interface FeatSync {
   readonly status: SyncStatus;
   /** How many writes (requests) the server answered with `202 Accepted` so far (see the `accepted` event). */
   readonly accepted: number;
-  on<K extends keyof FeatSyncEvents>(event: K, listener: (event: FeatSyncEvents[K]) => void): () => void;
+  /**
+   * `status`, `conflict`, `error`; `pending`: the new `pending()` count, whenever it changes; `initialSync`: the
+   * progress of a new device's first pull; `accepted`: a write stored on fewer copies than the cluster's quorum.
+   */
+  on<K extends SyncEventName>(event: K, listener: (event: FeatSyncEvents[K]) => void): () => void;
   /** Local changes not yet on the server (including writes still being stored). */
   pending(): Promise<number>;
   /** Resolves when every write made before the call is on the server. */
@@ -57,11 +65,13 @@ export interface SyncControllerDeps {
 /** The longest timer JavaScript engines keep (2^31 − 1 ms, about 24.8 days). */
 const MAX_TIMEOUT_MS = 2_147_483_647;
 
-const EVENTS = new Set(['status', 'conflict', 'error', 'accepted']);
+const EVENTS: string[] = ['status', 'conflict', 'error', 'pending', 'initialSync', 'accepted'] satisfies SyncEventName[];
 
 export class SyncController implements FeatSync {
   #deps: SyncControllerDeps;
   accepted = 0;
+  /** Recounts for the `pending` event (loaded with its first listener). */
+  #recount: (() => void) | undefined;
 
   constructor(deps: SyncControllerDeps) {
     this.#deps = deps;
@@ -71,12 +81,24 @@ export class SyncController implements FeatSync {
     return this.#deps.status();
   }
 
-  on<K extends keyof FeatSyncEvents>(event: K, listener: (event: FeatSyncEvents[K]) => void): () => void {
-    if (!EVENTS.has(event)) {
+  on<K extends SyncEventName>(event: K, listener: (event: FeatSyncEvents[K]) => void): () => void {
+    if (!EVENTS.includes(event)) {
       const name = typeof event === 'string' ? `"${event}"` : `of type ${typeof event}`;
-      throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use status, conflict, error or accepted`);
+      throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use ${EVENTS.join(', ')}`);
     }
-    return this.#deps.emitter.on(event, listener as (event: unknown) => void);
+    const off = this.#deps.emitter.on(event, listener as (event: unknown) => void);
+    if (event === 'pending') {
+      void import('./pending-count.js').then((m) => {
+        this.#recount ??= m.pendingCounter(this, this.#deps);
+        this.#recount();
+      });
+    }
+    return off;
+  }
+
+  /** The pending count may have changed: emit `pending` if it did. */
+  recount(): void {
+    this.#recount?.();
   }
 
   async pending(): Promise<number> {

@@ -1,4 +1,4 @@
-import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, WatchSource } from './watch.js';
+import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, CurrentRead, WatchScope, WatchSource } from './watch.js';
 
 /**
  * The watch source the store talks to: subscribes at once (the unsubscribe function is returned synchronously) and
@@ -15,13 +15,13 @@ export class LazyWatch implements WatchSource {
     this.#options = options;
   }
 
-  subscribe(target: { key: string } | { prefix: string }, listener: (event: ChangeEvent) => void): () => void {
+  subscribe(target: WatchScope, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void {
     let unsubscribe: (() => void) | undefined;
     let cancelled = false;
     this.#watcher ??= import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher(this.#options)));
     this.#watcher.then(
       (watcher) => {
-        if (!cancelled && !this.#closed) unsubscribe = watcher.subscribe(target, listener);
+        if (!cancelled && !this.#closed) unsubscribe = watcher.subscribe(target, listener, current);
       },
       (error: unknown) => this.#options.onError(error as never),
     );

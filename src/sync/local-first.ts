@@ -19,7 +19,7 @@ import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { sleep } from '../util/abort.js';
 import { PushTracker } from './push-tracker.js';
 import { backOff, Replicator } from './replicator.js';
-import { statusForError, type SyncStatus } from './status.js';
+import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
 
 const SYNCED_MARKER = '_local/feat-synced';
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
@@ -39,6 +39,9 @@ export interface LocalFirstDeps {
   authorization(): Promise<string | undefined>;
   couchFetch: typeof fetch;
   status(status: SyncStatus): void;
+  /** The pending count may have changed. */
+  pendingChanged(): void;
+  initialSync(event: InitialSyncEvent): void;
   error(error: FeatError): void;
   conflict(event: ConflictEvent): void;
   signal: AbortSignal;
@@ -227,7 +230,7 @@ export class LocalFirst {
     }
     this.local = local;
     this.localName = name;
-    this.tracker = new PushTracker(local);
+    this.tracker = new PushTracker(local, () => this.#deps.pendingChanged());
   }
 
   /** Remembers the session for an offline start: by identity, never by a credential or a digest of a short one. */
@@ -346,24 +349,35 @@ export class LocalFirst {
   async #initialPull(local: Db, remote: Db, tracker: PushTracker): Promise<void> {
     const rep = (local as unknown as { replicate: { from(db: Db, o: object): PromiseLike<unknown> & { cancel(): void; on(e: string, l: (i: never) => void): void } } })
       .replicate.from(remote, { batch_size: 100 });
-    rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
+    const timeoutMs = this.#deps.options.initialSyncTimeout;
+    const progress: InitialSyncEvent = { phase: 'start', docs: 0, pending: undefined, startedAt: Date.now(), timeoutMs, complete: false };
+    const report = (changes: Partial<InitialSyncEvent>) => {
+      Object.assign(progress, changes);
+      this.#deps.initialSync({ ...progress });
+    };
+    report({});
+    rep.on('change', (info: { docs?: { _id: string; _rev: string }[]; pending?: number }) => {
       for (const doc of info.docs ?? []) tracker.pulled(doc._id, doc._rev);
+      report({ phase: 'progress', docs: progress.docs + (info.docs?.length ?? 0), pending: info.pending });
     });
     let timedOut = false;
     const timer = setTimeout(() => {
       timedOut = true;
       rep.cancel();
-    }, this.#deps.options.initialSyncTimeout);
+    }, timeoutMs);
+    let complete = false;
     try {
       await rep;
       // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
-      if (!timedOut) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
+      complete = !timedOut;
+      if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
     } catch (error) {
       // Offline or failing: start with what is local; live sync catches up.
       const failure = toFeatError(error);
       if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== 'aborted') this.#deps.error(failure);
     } finally {
       clearTimeout(timer);
+      report({ phase: 'done', complete, ...(complete ? { pending: 0 } : {}) });
     }
   }
 

@@ -26,9 +26,12 @@ export class PushTracker {
   #verifiedSeq = 0;
   #loaded: Promise<void> | undefined;
   #pulled = new Map<string, string>();
+  #verified: (() => void) | undefined;
 
-  constructor(local: Db) {
+  /** `verified` is called when more changes are known to be on the server. */
+  constructor(local: Db, verified?: () => void) {
     this.#local = local;
+    this.#verified = verified;
   }
 
   /** A revision that came from the server. */
@@ -95,6 +98,7 @@ export class PushTracker {
     const next = missingCount === 0 ? lastSeq : firstMissingSeq - 1;
     if (next > this.#verifiedSeq) {
       this.#verifiedSeq = next;
+      this.#verified?.();
       await this.#save();
     }
     return missingCount;

@@ -12,12 +12,33 @@ import type { ConflictEvent } from '../store/store.js';
  */
 export type SyncStatus = 'idle' | 'connecting' | 'active' | 'paused' | 'offline' | 'error' | 'denied';
 
+/** The first pull of a device that has never synced, which `ready()` waits for (up to `initialSyncTimeout`). */
+export interface InitialSyncEvent {
+  /** `start`: the pull began; `progress`: a batch arrived; `done`: it ended and `ready()` goes on. */
+  phase: 'start' | 'progress' | 'done';
+  /** Documents pulled so far. */
+  docs: number;
+  /** Changes the server still has to send, when it says so (CouchDB 2+). */
+  pending: number | undefined;
+  /** When the pull began (ms since the epoch) and how long `ready()` waits for it at most: for a countdown. */
+  startedAt: number;
+  timeoutMs: number;
+  /** `true` once the whole first pull is in; `false` on `done` when the timeout or a failure cut it short. */
+  complete: boolean;
+}
+
 export interface SyncEvents {
   [name: string]: unknown;
   status: SyncStatus;
   conflict: ConflictEvent;
   error: FeatError;
+  /** `pending()` changed (emitted while someone listens). */
+  pending: number;
+  initialSync: InitialSyncEvent;
 }
+
+/** The events of `client.sync.on()`. */
+export type SyncEventName = 'status' | 'conflict' | 'error' | 'pending' | 'initialSync' | 'accepted';
 
 /** What a failure means for the status. */
 export function statusForError(error: FeatError): SyncStatus {

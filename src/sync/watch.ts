@@ -1,4 +1,5 @@
 import { FeatError, toFeatError } from '../errors.js';
+import type { StoreIO } from '../store/io.js';
 import { decode, isExpired } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
@@ -14,6 +15,16 @@ export interface ChangeEvent<T = unknown> {
   kind: 'insert' | 'update' | 'delete';
   /** `'local'`: written by this client; `'remote'`: arrived from the server (another device). */
   origin: 'local' | 'remote';
+  /** Set on the values delivered first by `watch(…, { current: true })`: what is stored now, not a change. */
+  current?: true;
+}
+
+/** A watch that starts with what is stored now (`watch(…, { current: true })`). */
+export interface CurrentRead {
+  /** The store the current values are read from, once the feed is live (so that no later change is missed). */
+  io: StoreIO;
+  /** Where a failed read goes (else to the watcher's `onError`). */
+  onError?: ((error: FeatError) => void) | undefined;
 }
 
 /**
@@ -22,8 +33,11 @@ export interface ChangeEvent<T = unknown> {
  */
 export type WatchTarget = string | { key: string } | { prefix: string };
 
+/** A subscription's target, normalized: exactly one key (and its parts), or a prefix. */
+export type WatchScope = { key: string; prefix?: undefined } | { prefix: string; key?: undefined };
+
 export interface WatchSource {
-  subscribe(target: { key: string } | { prefix: string }, listener: (event: ChangeEvent) => void): () => void;
+  subscribe(target: WatchScope, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void;
   /**
    * Resolves once every subscription made so far reports the changes made from now on (its feed has its starting
    * point), or after `ms`, or when starting failed. Writes wait for it, so a subscription sees the client's own writes.
@@ -31,12 +45,18 @@ export interface WatchSource {
   started(ms: number): Promise<void>;
 }
 
-type Subscription = ({ key: string; prefix?: undefined } | { prefix: string; key?: undefined }) & {
+type Subscription = WatchScope & {
   listener: (event: ChangeEvent) => void;
+  /** Changes held back while the current values are read (they come first). */
+  held?: ChangeEvent[] | undefined;
 };
 
-/** The event `sub` gets for a change of `id` (`part`: the key and subkey `id` names as a part); `undefined`: none. */
-function eventFor(sub: Subscription, id: string, part: { key: string; subkey: string } | undefined) {
+/**
+ * Which key (and subkey) a subscription to `scope` reports a change of `id` as (`part`: the key and subkey `id` names
+ * as a part, `parsePartId(id)`); `undefined`: not reported.
+ */
+export function eventFor(scope: WatchScope, id: string, part: { key: string; subkey: string } | undefined) {
+  const sub = scope;
   if (sub.key !== undefined) {
     if (id === sub.key) return { key: id };
     return part?.key === sub.key ? part : undefined;
@@ -71,19 +91,57 @@ export class ChangeWatcher implements WatchSource {
   #since: number | string | undefined;
   /** Settles when the feed has its starting point (pending only while the first subscription's feed starts). */
   #startup: Promise<void> | undefined;
+  /** Current reads waiting for the feed to be live. */
+  #waiting = new Set<() => void>();
 
   constructor(options: ChangeWatcherOptions) {
     this.#options = options;
   }
 
-  subscribe(target: { key: string } | { prefix: string }, listener: (event: ChangeEvent) => void): () => void {
-    const sub: Subscription = 'key' in target ? { key: target.key, listener } : { prefix: target.prefix, listener };
+  subscribe(target: WatchScope, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void {
+    const sub: Subscription = { ...(target.key !== undefined ? { key: target.key } : { prefix: target.prefix }), listener, held: current && [] };
     this.#subs.add(sub);
+    // The read starts once the feed is live (or failed to start: it retries on its own; the read is tried all the same).
+    const read = () =>
+      this.#subs.has(sub) &&
+      import('../store/current.js')
+        .then((m) => m.currentEvents(current!.io, target))
+        .catch((error: unknown) => {
+          if (this.#subs.has(sub)) (current!.onError ?? this.#options.onError)(toFeatError(error));
+          return [];
+        })
+        .then((events) => {
+          const held = sub.held ?? [];
+          sub.held = undefined;
+          [...events, ...held].forEach((event) => this.#deliver(sub, event));
+        });
+    if (current && this.#feed) queueMicrotask(read);
+    else if (current) this.#waiting.add(read);
     this.#start();
     return () => {
+      this.#waiting.delete(read);
       this.#subs.delete(sub);
       if (this.#subs.size === 0) void this.#stop();
     };
+  }
+
+  /** The feed is live (or failed to start): the current reads waiting for it go. */
+  #live(): void {
+    const waiting = [...this.#waiting];
+    this.#waiting.clear();
+    waiting.forEach((read) => read());
+  }
+
+  #deliver(sub: Subscription, event: ChangeEvent): void {
+    if (!this.#subs.has(sub)) return;
+    if (sub.held) return void sub.held.push(event);
+    try {
+      sub.listener(event.value === undefined ? event : { ...event, value: structuredClone(event.value) });
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
   }
 
   started(ms: number): Promise<void> {
@@ -102,6 +160,7 @@ export class ChangeWatcher implements WatchSource {
   close(): Promise<void> {
     this.#closed = true;
     this.#subs.clear();
+    this.#waiting.clear();
     return this.#stop();
   }
 
@@ -113,6 +172,7 @@ export class ChangeWatcher implements WatchSource {
     const startup = this.#since === undefined ? new Promise<void>((resolve) => (started = resolve)) : undefined;
     if (startup) this.#startup = startup;
     const done = () => {
+      this.#live();
       if (!startup) return;
       started();
       if (this.#startup === startup) this.#startup = undefined;
@@ -209,17 +269,7 @@ export class ChangeWatcher implements WatchSource {
       value = isExpired(decoded) ? undefined : this.#options.reassemble ? await this.#options.reassemble(change) : decoded.value;
     }
     const origin = this.#options.isOwn(id, rev) ? 'local' : 'remote';
-    for (const { sub, target } of matching) {
-      if (!this.#subs.has(sub)) continue;
-      const event: ChangeEvent = { ...target, value, kind, origin };
-      try {
-        sub.listener(value === undefined ? event : { ...event, value: structuredClone(value) });
-      } catch (error) {
-        queueMicrotask(() => {
-          throw error;
-        });
-      }
-    }
+    for (const { sub, target } of matching) this.#deliver(sub, { ...target, value, kind, origin });
   }
 }
 

@@ -110,6 +110,40 @@ describe.skipIf(!hasChromium)('react-redux example in Chromium', () => {
     await Promise.all([settled(laptop), settled(phone)]);
   });
 
+  it('React hooks: a note typed on one device appears in the other; the offline indicator and pending follow the network', async () => {
+    const laptop = await device('dave', 'laptop');
+    const phone = await device('dave', 'phone');
+    const note = (page: Page) => page.getByTestId('note').inputValue();
+    const pending = (page: Page) => page.getByTestId('pending').textContent();
+    await expect.poll(() => laptop.getByTestId('note').getAttribute('data-status'), { timeout: WAIT }).toBe('ready');
+    await laptop.getByTestId('note').pressSequentially('Hello from the laptop', { delay: 5 });
+    // useValue shows what is typed at once, and never an older value of its own on the way.
+    expect(await note(laptop)).toBe('Hello from the laptop');
+    await expect.poll(() => note(phone), { timeout: WAIT }).toBe('Hello from the laptop');
+    await Promise.all([settled(laptop), settled(phone)]);
+    expect(await laptop.getByTestId('offline').count()).toBe(0);
+
+    await example.emulator.suspend();
+    try {
+      await laptop.getByTestId('note').press('End');
+      await laptop.getByTestId('note').pressSequentially(', typed offline', { delay: 5 });
+      await expectStatus(laptop, 'offline');
+      await laptop.getByTestId('offline').waitFor({ timeout: WAIT });
+      // usePending: the count rises from the pending event alone (the example no longer polls).
+      await expect.poll(async () => Number(await pending(laptop)), { timeout: WAIT }).toBeGreaterThan(0);
+      expect(await note(phone)).toBe('Hello from the laptop');
+    } finally {
+      await example.emulator.resume();
+    }
+
+    await expect.poll(() => note(phone), { timeout: WAIT }).toBe('Hello from the laptop, typed offline');
+    await Promise.all([settled(laptop), settled(phone)]);
+    expect(await laptop.getByTestId('offline').count()).toBe(0);
+    // The other direction, while the laptop shows it live.
+    await phone.getByTestId('note').fill('Rewritten on the phone');
+    await expect.poll(() => note(laptop), { timeout: WAIT }).toBe('Rewritten on the phone');
+  });
+
   it('a reload restores the draft', async () => {
     const laptop = await device('bob', 'laptop');
     await laptop.getByTestId('title').fill('Reload me');

@@ -1,51 +1,9 @@
 import { useEffect, useState, useSyncExternalStore } from 'react';
 import { useDispatch, useSelector } from 'react-redux';
-import type { SyncStatus } from '@feat/sdk';
+import type { InitialSyncEvent } from '@feat/sdk';
+import { useFeatClient, usePending, useSyncStatus, useValue } from '@feat/sdk/react';
 import type { AppConfig } from './config';
 import { actions, type App, type RootState } from './state';
-
-/** `client.sync.status`, kept current by the `status` event. */
-function useSyncStatus(app: App): SyncStatus {
-  return useSyncExternalStore(
-    (onChange) => app.client.sync.on('status', onChange),
-    () => app.client.sync.status,
-  );
-}
-
-/**
- * Local changes not yet confirmed on the server. `pending()` needs no network and drops by itself once the SDK has
- * confirmed a push; calling `waitForPush()` while something is pending and the connection is up only confirms sooner.
- */
-function usePending(app: App): number | null {
-  const [pending, setPending] = useState<number | null>(null);
-  useEffect(() => {
-    const stop = new AbortController();
-    let confirming = false;
-    const tick = async () => {
-      const n = await app.client.sync.pending().catch(() => null);
-      if (stop.signal.aborted) return;
-      setPending(n);
-      const status = app.client.sync.status;
-      if (n && !confirming && (status === 'idle' || status === 'active')) {
-        confirming = true;
-        void app.client.sync
-          .waitForPush({ timeout: 10_000, signal: stop.signal })
-          .catch(() => undefined)
-          .finally(() => {
-            confirming = false;
-            void tick();
-          });
-      }
-    };
-    void tick();
-    const timer = setInterval(tick, 300);
-    return () => {
-      stop.abort();
-      clearInterval(timer);
-    };
-  }, [app]);
-  return pending;
-}
 
 /** Whether everything the redux state holds is durable on this device (in the local replica). */
 function useSavedLocally(app: App): boolean {
@@ -97,14 +55,42 @@ function useLastError(app: App): string | null {
   return message;
 }
 
+/** The first pull of a device that has never synced (what opening waits for, up to 10 s), while it runs. */
+function useInitialSync(): InitialSyncEvent | null {
+  const client = useFeatClient();
+  const [progress, setProgress] = useState<InitialSyncEvent | null>(null);
+  useEffect(() => client.sync.on('initialSync', (e) => setProgress(e.phase === 'done' ? null : e)), [client]);
+  return progress;
+}
+
+/** A note kept with `useValue` alone — no redux: the hook reads it, follows other devices and writes it. */
+function Note() {
+  const note = useValue<string>('note');
+  return (
+    <label className="note">
+      Quick note{' '}
+      <input
+        data-testid="note"
+        data-status={note.status}
+        placeholder={note.status === 'loading' ? 'loading…' : 'A note, synced by the React hooks'}
+        disabled={note.status === 'loading'}
+        value={note.value ?? ''}
+        onChange={(e) => void note.set(e.target.value).catch(() => undefined)}
+      />
+      {note.error && <span className="error">{note.error.code}</span>}
+    </label>
+  );
+}
+
 const time = (at: number | null) => (at === null ? '—' : new Date(at).toLocaleTimeString());
 
 export function Editor({ app, config }: { app: App; config: AppConfig }) {
   const draft = useSelector((state: RootState) => state.draft);
   const prefs = useSelector((state: RootState) => state.prefs);
   const dispatch = useDispatch();
-  const status = useSyncStatus(app);
-  const pending = usePending(app);
+  const status = useSyncStatus();
+  const pending = usePending();
+  const initialSync = useInitialSync();
   const savedLocally = useSavedLocally(app);
   const rehydrated = useRehydrated(app);
   const lastError = useLastError(app);
@@ -125,7 +111,11 @@ export function Editor({ app, config }: { app: App; config: AppConfig }) {
   if (!rehydrated) {
     return (
       <main className="card" data-testid="loading">
-        <p className="muted">Opening the local replica…</p>
+        <p className="muted">
+          {initialSync
+            ? `Downloading your data… ${initialSync.docs} documents${initialSync.pending ? `, ${initialSync.pending} to go` : ''}`
+            : 'Opening the local replica…'}
+        </p>
       </main>
     );
   }
@@ -155,6 +145,8 @@ export function Editor({ app, config }: { app: App; config: AppConfig }) {
         value={draft.body}
         onChange={(e) => edit({ body: e.target.value })}
       />
+
+      <Note />
 
       <div className="meta">
         <span>
@@ -206,6 +198,11 @@ export function Editor({ app, config }: { app: App; config: AppConfig }) {
         <span>
           sync <b data-testid="sync-status">{status}</b>
         </span>
+        {status === 'offline' && (
+          <span className="offline" data-testid="offline">
+            offline — changes are kept on this device
+          </span>
+        )}
         <span data-testid="saved" data-saved={savedLocally}>
           {savedLocally ? 'saved on this device' : 'saving…'}
         </span>

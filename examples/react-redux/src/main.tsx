@@ -1,6 +1,7 @@
 import { StrictMode } from 'react';
 import { createRoot } from 'react-dom/client';
 import { Provider } from 'react-redux';
+import { FeatProvider } from '@feat/sdk/react';
 import { Editor } from './App';
 import { loadConfig } from './config';
 import { createApp } from './state';
@@ -13,9 +14,11 @@ try {
   const app = createApp(config);
   root.render(
     <StrictMode>
-      <Provider store={app.store}>
-        <Editor app={app} config={config} />
-      </Provider>
+      <FeatProvider client={app.client}>
+        <Provider store={app.store}>
+          <Editor app={app} config={config} />
+        </Provider>
+      </FeatProvider>
     </StrictMode>,
   );
 } catch (error) {

@@ -1,0 +1,35 @@
+/** The `pending` event: counts again when the count may have changed, emits when it did. Loaded with its first listener. */
+import type { FeatSync, SyncControllerDeps } from './controller.js';
+
+/** Returns the recount function: single flight (a call while counting counts once more after). */
+export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): () => void {
+  let last: number | undefined;
+  let counting = false;
+  let again = false;
+  const count = (): void => {
+    if (deps.emitter.listenerCount('pending') === 0 || deps.closed()) return;
+    if (counting) {
+      again = true;
+      return;
+    }
+    counting = true;
+    sync
+      .pending()
+      .then(
+        (n) => {
+          if (n === last || deps.closed()) return;
+          last = n;
+          deps.emitter.emit('pending', n);
+        },
+        () => undefined,
+      )
+      .finally(() => {
+        counting = false;
+        if (again) {
+          again = false;
+          count();
+        }
+      });
+  };
+  return count;
+}
