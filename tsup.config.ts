@@ -5,8 +5,6 @@ export default defineConfig({
     index: 'src/index.ts',
     'api/index': 'src/api/index.ts',
     'redux/index': 'src/redux/index.ts',
-    'emulator/index': 'src/emulator/index.ts',
-    'emulator/cli': 'src/emulator/cli.ts',
   },
   format: ['esm'],
   dts: true,

@@ -9,6 +9,8 @@ export default defineConfig({
     alias: [
       { find: /^@feat\/sdk\/redux$/, replacement: src('redux/index.ts') },
       { find: /^@feat\/sdk\/api$/, replacement: src('api/index.ts') },
+      { find: /^@feat\/emulator$/, replacement: src('emulator/index.ts') },
+      // The emulator's former entry point, until every import says @feat/emulator.
       { find: /^@feat\/sdk\/emulator$/, replacement: src('emulator/index.ts') },
       { find: /^@feat\/sdk$/, replacement: src('index.ts') },
     ],
