@@ -1,4 +1,60 @@
+import { readdirSync, readFileSync } from 'node:fs';
+import { dirname, join, relative, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Plugin } from 'esbuild';
 import { defineConfig } from 'tsup';
+
+const src = fileURLToPath(new URL('./src/', import.meta.url));
+/** `import('./x.js')` with a relative specifier: the SDK's own lazily loaded modules. */
+const LAZY_IMPORT = /import\((['"])(\.{1,2}\/[^'"]+)\.js\1\)/g;
+/** Lazy modules that stay their own chunk: the entry points (`client.api` loads `@feat/sdk/api`). */
+const OWN_CHUNK = new Set(['api/index.ts']);
+/** The virtual module of the lazy group (a relative specifier, so that nothing takes it for a package). */
+const VIRTUAL = 'feat-lazy-group';
+
+const sources = (dir: string): string[] =>
+  readdirSync(dir, { withFileTypes: true }).flatMap((e) =>
+    e.isDirectory() ? (e.name === 'emulator' ? [] : sources(join(dir, e.name))) : e.name.endsWith('.ts') ? [join(dir, e.name)] : [],
+  );
+const lazyTarget = (importer: string, specifier: string) => resolve(dirname(importer), `${specifier}.ts`);
+const exportName = (file: string) => relative(src, file).replace(/\.ts$/, '').replace(/[^A-Za-z0-9]/g, '_');
+
+/**
+ * Fewer, larger lazy chunks. The sources load many small modules on demand (`await import('./parts.js')`); left
+ * alone, an app's bundler emits each as its own file (30+ requests). This plugin points every such import at one
+ * virtual module that re-exports them all, so everything the SDK loads after start-up (local-first
+ * sync with PouchDB replication and the idb adapter, export/import, multi-part values, …) is one lazy chunk, loaded
+ * once. The sources keep their plain dynamic imports (tests and tsx run them as they are).
+ */
+function lazyGroups(): Plugin {
+  const members = new Set<string>();
+  for (const file of sources(src)) {
+    for (const m of readFileSync(file, 'utf8').matchAll(LAZY_IMPORT)) {
+      const target = lazyTarget(file, m[2]!);
+      if (!OWN_CHUNK.has(relative(src, target))) members.add(target);
+    }
+  }
+  return {
+    name: 'feat-lazy-groups',
+    setup(build) {
+      build.onLoad({ filter: /\/src\/.*\.ts$/ }, (args) => {
+        if (args.path.includes('/src/emulator/')) return undefined;
+        const text = readFileSync(args.path, 'utf8');
+        const contents = text.replace(LAZY_IMPORT, (all, _quote: string, specifier: string) => {
+          const target = lazyTarget(args.path, specifier);
+          return members.has(target) ? `import('./${VIRTUAL}.js').then((g) => g.${exportName(target)})` : all;
+        });
+        return { contents, loader: 'ts' };
+      });
+      build.onResolve({ filter: new RegExp(`^\\./${VIRTUAL}\\.js$`) }, () => ({ path: 'lazy', namespace: 'feat-lazy' }));
+      build.onLoad({ filter: /.*/, namespace: 'feat-lazy' }, () => ({
+        contents: [...members].map((file) => `export * as ${exportName(file)} from ${JSON.stringify(file)};`).join('\n'),
+        loader: 'ts',
+        resolveDir: src,
+      }));
+    },
+  };
+}
 
 export default defineConfig({
   entry: {
@@ -6,8 +62,6 @@ export default defineConfig({
     'api/index': 'src/api/index.ts',
     'redux/index': 'src/redux/index.ts',
     'react/index': 'src/react/index.ts',
-    'emulator/index': 'src/emulator/index.ts',
-    'emulator/cli': 'src/emulator/cli.ts',
   },
   format: ['esm'],
   dts: true,
@@ -19,4 +73,5 @@ export default defineConfig({
   sourcemap: true,
   // Every dependency stays external: users' bundlers pick only the PouchDB modules we import.
   skipNodeModulesBundle: true,
+  esbuildPlugins: [lazyGroups()],
 });

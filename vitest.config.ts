@@ -5,6 +5,7 @@ const here = (path: string) => fileURLToPath(new URL(`./${path}`, import.meta.ur
 const src = (path: string) => here(`src/${path}`);
 /** `FEAT_BACKEND=real`: every test that starts "the emulator" gets Apache CouchDB 3.4 behind nginx instead (issue #22). */
 const real = process.env.FEAT_BACKEND === 'real';
+const emulator = real ? here('test/support/real-emulator.ts') : src('emulator/index.ts');
 
 export default defineConfig({
   resolve: {
@@ -13,7 +14,10 @@ export default defineConfig({
       { find: /^@feat\/sdk\/redux$/, replacement: src('redux/index.ts') },
       { find: /^@feat\/sdk\/react$/, replacement: src('react/index.ts') },
       { find: /^@feat\/sdk\/api$/, replacement: src('api/index.ts') },
-      { find: /^@feat\/sdk\/emulator$/, replacement: real ? here('test/support/real-emulator.ts') : src('emulator/index.ts') },
+      // The emulator (its own package); FEAT_BACKEND=real: the real CouchDB stack behind the same interface.
+      { find: /^@feat\/emulator$/, replacement: emulator },
+      // The emulator's former entry point, until every import says @feat/emulator.
+      { find: /^@feat\/sdk\/emulator$/, replacement: emulator },
       { find: /^@feat\/sdk$/, replacement: src('index.ts') },
     ],
   },

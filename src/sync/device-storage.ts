@@ -8,7 +8,7 @@
  * replicas are reopened — after the platform reports free space — on the next write.
  */
 import type { FeatError } from '../errors.js';
-import { nodeOnly, openLocal } from '../pouch.js';
+import { nodeOnly, openLocal } from '../pouch-local.js';
 import type { BulkResult, ChangesFeed, Db } from '../store/db.js';
 import type { StoredDoc } from '../store/codec.js';
 import { isStorageFull, storageFullError, toStorageAwareError } from './storage-errors.js';

@@ -1,6 +1,7 @@
 import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { defaultAdapter, ensureReplication, openLocal, openRemote } from '../pouch.js';
+import { openRemote } from '../pouch.js';
+import { defaultAdapter, openLocal } from '../pouch-local.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
 import { adapterFor, askPersist, GuardedDb, storageInfo, type GuardEvents, type StorageInfo } from './device-storage.js';
@@ -99,7 +100,6 @@ export class LocalFirst {
   async open(): Promise<Session> {
     globalThis.addEventListener?.('online', this.#onOnline);
     if (this.#deps.options.local?.persist) this.#persisted ??= askPersist();
-    await ensureReplication();
     // A replica that has synced before opens at once and catches up live; the connection is made in the background.
     let last: Session | undefined;
     try {
