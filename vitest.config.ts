@@ -16,8 +16,6 @@ export default defineConfig({
       { find: /^@feat\/sdk\/api$/, replacement: src('api/index.ts') },
       // The emulator (its own package); FEAT_BACKEND=real: the real CouchDB stack behind the same interface.
       { find: /^@feat\/emulator$/, replacement: emulator },
-      // The emulator's former entry point, until every import says @feat/emulator.
-      { find: /^@feat\/sdk\/emulator$/, replacement: emulator },
       { find: /^@feat\/sdk$/, replacement: src('index.ts') },
     ],
   },

@@ -3,7 +3,7 @@
  * and read on the other, a conflicting edit resolved, and what went over the wire.
  */
 import { createFeatClient, type FeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
 
 const step = (text: string) => console.log(`\n▸ ${text}`);
 

@@ -11,7 +11,7 @@ import type { AddressInfo } from 'node:net';
 import { extname, join, normalize, relative, sep } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { gzipSync } from 'node:zlib';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 
 export const EXAMPLE_ROOT = fileURLToPath(new URL('.', import.meta.url));
 const CONFIG_FILE = join(EXAMPLE_ROOT, 'vite.config.ts');

@@ -1,5 +1,5 @@
 /**
- * `@feat/sdk/emulator` — a local stand-in for the whole deployment (Node only): the accounts service, CouchDB with
+ * `@feat/emulator` — a local stand-in for the whole deployment (Node only): the accounts service, CouchDB with
  * proxy authentication and per-user databases behind the seed's nginx rules, and the REST endpoints.
  *
  * ```ts

@@ -1,4 +1,4 @@
-import type { startEmulator } from '@feat/sdk/emulator';
+import type { startEmulator } from '@feat/emulator';
 
 export type Emulator = Awaited<ReturnType<typeof startEmulator>>;
 

@@ -4,7 +4,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import type { Emulator } from '@feat/sdk/emulator';
+import type { Emulator } from '@feat/emulator';
 import { text, uniqueUser as uniqueName, useEmulator } from '../support/backend.js';
 
 const limited = useEmulator();

@@ -14,7 +14,7 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
-// Both backends at once: the emulator from its source (the `@feat/sdk/emulator` alias may point at the real stack).
+// Both backends at once: the emulator from its source (the `@feat/emulator` alias may point at the real stack).
 import { startEmulator as startEmulatorBackend, userDbName, type Emulator } from '../../src/emulator/index.js';
 import { startEmulator as startRealBackend } from '../support/real-emulator.js';
 import type { Exchange } from '../support/recorder.js';

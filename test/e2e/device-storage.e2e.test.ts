@@ -19,7 +19,7 @@ import { build } from 'esbuild';
 import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 
 const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
 const hasChromium = existsSync(CHROMIUM);

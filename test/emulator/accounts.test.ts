@@ -1,8 +1,8 @@
 /** Accounts service: bearer → proxy-auth headers + dbname; 401s; secret rotation. */
 import { createHmac } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { proxyToken, proxyTokenSha256, startEmulator, userDbName } from '@feat/sdk/emulator';
-import type { Emulator } from '@feat/sdk/emulator';
+import { proxyToken, proxyTokenSha256, startEmulator, userDbName } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
 import { call, couch, signUp } from './helpers.js';
 
 const SECRET = '609e42e49def19dcb2428027d95b9db7';

@@ -1,7 +1,7 @@
 /** The CouchDB side: proxy auth, the proxy's account creation rules, couch_peruser and database access. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { proxyToken, proxyTokenSha256, startEmulator, userDbName } from '@feat/sdk/emulator';
-import type { Emulator } from '@feat/sdk/emulator';
+import { proxyToken, proxyTokenSha256, startEmulator, userDbName } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
 import { call, couch, signUp, sleep } from './helpers.js';
 
 const AUTH_REQUIRED = { error: 'unauthorized', reason: 'Authentication required.' };

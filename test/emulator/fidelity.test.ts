@@ -4,8 +4,8 @@
  * keeps the lenient answers.
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator, userDbName } from '@feat/sdk/emulator';
-import type { Emulator } from '@feat/sdk/emulator';
+import { startEmulator, userDbName } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
 import { call, couch, signUp, tokenFor } from './helpers.js';
 
 const INVALID = { error: 'bad_request', reason: 'invalid UTF-8 JSON' };

@@ -7,8 +7,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator } from '@feat/sdk/emulator';
-import type { Emulator, Profile } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
+import type { Emulator, Profile } from '@feat/emulator';
 import { signUp, tokenFor } from './helpers.js';
 
 const SEED = Number(process.env.FEAT_FUZZ_SEED ?? 20261203);

@@ -1,6 +1,6 @@
 /** Shared helpers of the emulator tests: plain fetch calls as a client of the deployment would make them. */
-import type { Emulator } from '@feat/sdk/emulator';
-import { userDbName } from '@feat/sdk/emulator';
+import type { Emulator } from '@feat/emulator';
+import { userDbName } from '@feat/emulator';
 
 export interface Reply {
   status: number;

@@ -5,8 +5,8 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import PouchDB from 'pouchdb-core';
 import { afterAll, describe, expect, it } from 'vitest';
-import { DEFAULTS, startEmulator, userDbName } from '@feat/sdk/emulator';
-import type { Emulator, EmulatorOptions } from '@feat/sdk/emulator';
+import { DEFAULTS, startEmulator, userDbName } from '@feat/emulator';
+import type { Emulator, EmulatorOptions } from '@feat/emulator';
 import { call, couch, signUp, sleep, unique } from './helpers.js';
 
 const require = createRequire(import.meta.url);

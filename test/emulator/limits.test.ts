@@ -1,7 +1,7 @@
 /** The proxy's request body limit (HTML 413) and CouchDB's max_document_size (413 document_too_large). */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator } from '@feat/sdk/emulator';
-import type { Emulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
 import { call, couch, signUp, tokenFor } from './helpers.js';
 
 let emu: Emulator; // default limits

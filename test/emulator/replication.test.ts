@@ -7,8 +7,8 @@ import PouchDB from 'pouchdb-core';
 import HttpAdapter from 'pouchdb-adapter-http';
 import Replication from 'pouchdb-replication';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator } from '@feat/sdk/emulator';
-import type { Emulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
 import { call, couch, signUp, sleep, tokenFor, unique } from './helpers.js';
 
 const require = createRequire(import.meta.url);

@@ -1,8 +1,8 @@
 /** REST fixtures on apiUrl: subscription fetch, comment count, WeChat JS-SDK signature; 401 without a bearer. */
 import { createHash } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { EXAMPLE_SUBSCRIPTION, startEmulator } from '@feat/sdk/emulator';
-import type { Emulator } from '@feat/sdk/emulator';
+import { EXAMPLE_SUBSCRIPTION, startEmulator } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
 import { call } from './helpers.js';
 
 let emu: Emulator;

@@ -6,8 +6,8 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator } from '@feat/sdk/emulator';
-import type { Emulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
 import { couch, signUp } from './helpers.js';
 
 const NOT_IMPLEMENTED = { error: 'not_implemented', reason: expect.stringContaining('does not run JavaScript') as unknown };

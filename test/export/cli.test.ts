@@ -6,7 +6,7 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient, type ExportHeader } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
 import { parseExportArgs, progressBar } from '../../src/export/cli.js';
 
 const CLI = fileURLToPath(new URL('../../src/emulator/cli.ts', import.meta.url));

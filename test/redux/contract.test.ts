@@ -6,7 +6,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
 import { createMigrate, persistReducer, persistStore, purgeStoredState, type PersistedState } from 'redux-persist';
 import type { FeatClient, FeatClientOptions } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
 import { createPersistStorage, syncPersistedState, type FeatPersistStorage } from '@feat/sdk/redux';
 import {
   bootstrapped,

@@ -1,6 +1,6 @@
 /** flushOnHide with a fake EventTarget: flushes on pagehide and on visibilitychange to hidden, in order. */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { startEmulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
 import { createPersistStorage, flushOnHide } from '@feat/sdk/redux';
 import { makeClient, persistedApp, uniqueUser, waitFor, type Emulator } from './helpers.js';
 

@@ -3,7 +3,7 @@ import { combineReducers, legacy_createStore, type Reducer } from 'redux';
 import { persistReducer, persistStore, type PersistConfig, type Persistor } from 'redux-persist';
 import { createFeatClient, FeatError, type FeatClient, type FeatClientOptions, type FeatStore } from '@feat/sdk';
 import { createPersistStorage, type FeatPersistStorage } from '@feat/sdk/redux';
-import type { startEmulator } from '@feat/sdk/emulator';
+import type { startEmulator } from '@feat/emulator';
 
 export type Emulator = Awaited<ReturnType<typeof startEmulator>>;
 

@@ -3,7 +3,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { isFeatError, type FeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { makeClient, modes, persistedApp, persistWideState, sleep, spyStore, uniqueUser, waitFor, wideReducer, type Emulator } from './helpers.js';
 

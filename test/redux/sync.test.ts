@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { FeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
 import { createPersistStorage, syncPersistedState, type FeatRehydrateAction } from '@feat/sdk/redux';
 import { makeClient, modes, persistedApp, sleep, spyStore, uniqueUser, waitFor, type AppState, type Emulator } from './helpers.js';
 

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 
 let emu: Emulator;
 const clients: FeatClient[] = [];

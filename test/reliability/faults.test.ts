@@ -7,7 +7,7 @@
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
 import { createFeatApi } from '@feat/sdk/api';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 
 let emu: Emulator;
 const clients: FeatClient[] = [];

@@ -10,7 +10,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient, FeatError, isFeatError, type FeatClient } from '@feat/sdk';
 import { createFeatApi } from '@feat/sdk/api';
 import { createPersistStorage } from '@feat/sdk/redux';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 import { partIdOf, partOf } from '../store/helpers.js';
 
 const SEED = process.env.FEAT_SEED ? Number(process.env.FEAT_SEED) : Date.now() ^ (process.pid << 8);

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 
 const SEED = process.env.FEAT_SEED ? Number(process.env.FEAT_SEED) : Date.now() ^ (process.pid << 8);
 const RUNS = Number(process.env.FEAT_FUZZ_RUNS) || (process.env.FEAT_LONG === '1' ? 3_000 : 300);

@@ -5,7 +5,7 @@
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FeatClient, FeatClientOptions } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 import { couchJson, dbNameOf, nginxHtml, recorder, rejectsWith, uniqueName, type Recorder, recordingClient } from './harness.js';
 
 let emu: Emulator;

@@ -8,7 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { setupServer } from 'msw/node';
 import { afterAll, afterEach, beforeAll, expect } from 'vitest';
 import { createFeatClient, FeatError, isFeatError, type FeatClient, type FeatClientOptions, type FeatErrorCode } from '@feat/sdk';
-import type { Emulator, EmulatorOptions } from '@feat/sdk/emulator';
+import type { Emulator, EmulatorOptions } from '@feat/emulator';
 import { useEmulator } from '../support/backend.js';
 
 export interface Call {

@@ -4,7 +4,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 import { couchJson, dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, useBackend, recordingClient } from './harness.js';
 
 const { emu, clients } = useBackend();

@@ -6,7 +6,7 @@ import { expect } from 'vitest';
 import PouchDB from 'pouchdb-core';
 import replication from 'pouchdb-replication';
 import { createFeatClient, type FeatClient } from '@feat/sdk';
-import type { Emulator } from '@feat/sdk/emulator';
+import type { Emulator } from '@feat/emulator';
 import { uniqueUser } from './backend.js';
 
 /** What an app does at start-up: register replication and an adapter on pouchdb-core (throws if they clash). */

@@ -4,7 +4,7 @@
  */
 import { afterAll, beforeAll, expect } from 'vitest';
 import { isFeatError, type FeatClient, type FeatError } from '@feat/sdk';
-import { startEmulator, type Emulator, type EmulatorOptions } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator, type EmulatorOptions } from '@feat/emulator';
 
 /**
  * Starts an emulator for the current test file. Returns a stand-in that forwards to it once started, so files can keep

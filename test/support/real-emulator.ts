@@ -1,6 +1,6 @@
 /**
  * The real backend behind the emulator's interface (issue #22): `FEAT_BACKEND=real npm test` aliases
- * `@feat/sdk/emulator` to this module, so every integration test runs unchanged against Apache CouchDB 3.4 behind the
+ * `@feat/emulator` to this module, so every integration test runs unchanged against Apache CouchDB 3.4 behind the
  * deployment's nginx (`../shared/tools/couchdb/realstack.mjs`).
  *
  * What is real: CouchDB (shared by every stack; `COUCH_URL`, `COUCH_ADMIN`) and nginx with the deployment's rules and

@@ -6,7 +6,7 @@
 import { delay, http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 import { closedPort, recorder, type Recorder, rejectsWith, uniqueName, useBackend, recordingClient } from '../session/harness.js';
 
 const { emu, clients, server } = useBackend();

@@ -11,7 +11,7 @@ import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import { createFeatClient, type AcceptedWrite, type FeatClient, type FeatClientOptions, type FeatError, type SyncStatus } from '@feat/sdk';
 import { createFeatApi } from '@feat/sdk/api';
-import { startEmulator, type Emulator } from '@feat/sdk/emulator';
+import { startEmulator, type Emulator } from '@feat/emulator';
 import { useEmulator, waitFor } from '../support/backend.js';
 import { rejectsWith, uniqueName, urlOf } from '../session/harness.js';
 

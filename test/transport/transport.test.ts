@@ -5,7 +5,7 @@
 import { http, HttpResponse } from 'msw';
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator } from '@feat/sdk/emulator';
+import { startEmulator } from '@feat/emulator';
 import { dbNameOf, recorder, type Recorder, rejectsWith, uniqueName, urlOf, useBackend, recordingClient } from '../session/harness.js';
 
 const { emu, clients, server } = useBackend();
