@@ -195,13 +195,31 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
   return { results };
 }
 
-/** `POST /{db}/_bulk_docs`: per-document errors with CouchDB's texts; `all_or_nothing` is refused by the caller. */
-export async function bulkDocs(db: Database, body: unknown): Promise<unknown[]> {
+/**
+ * `POST /{db}/_bulk_docs`: per-document errors with CouchDB's texts; `all_or_nothing` is refused by the caller.
+ * `strict` (the couchdb profile): an interactive write that names a revision of a document whose winner is deleted is
+ * a conflict, as in CouchDB (it re-creates a deleted document only from a write without `_rev`).
+ */
+export async function bulkDocs(db: Database, body: unknown, strict = false): Promise<unknown[]> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
   const { docs, new_edits } = body as { docs?: unknown; new_edits?: unknown };
   if (!Array.isArray(docs)) throw badRequest('POST body must include `docs` parameter.');
   if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
-  const results = (await db.bulkDocs(docs as never[], new_edits === false ? { new_edits: false } : {})) as unknown[];
+  const conflicts = new Set<number>();
+  if (strict && new_edits !== false) {
+    const named = (docs as { _id?: unknown; _rev?: unknown }[]).flatMap((d, i) => (typeof d._id === 'string' && d._rev !== undefined ? [{ i, id: d._id }] : []));
+    if (named.length > 0) {
+      const rows = (await db.allDocs({ keys: named.map((n) => n.id) })).rows as { value?: { deleted?: boolean } }[];
+      named.forEach((n, j) => rows[j]?.value?.deleted === true && conflicts.add(n.i));
+    }
+  }
+  const toWrite = (docs as never[]).filter((_, i) => !conflicts.has(i));
+  const written = (await db.bulkDocs(toWrite, new_edits === false ? { new_edits: false } : {})) as unknown[];
+  let next = 0;
+  const results =
+    conflicts.size === 0
+      ? written
+      : (docs as { _id?: unknown }[]).map((d, i) => (conflicts.has(i) ? { id: d._id, error: true, name: 'conflict', status: 409 } : written[next++]));
   return results.map((r) => {
     const info = r as { error?: unknown; id?: unknown };
     if (!info.error) return r;

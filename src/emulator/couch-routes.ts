@@ -142,7 +142,7 @@ export async function serveOwnRoute(
     if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
     const body = req.body as { all_or_nothing?: unknown; docs?: unknown } | undefined;
     if (body?.all_or_nothing !== true) {
-      sendJson(res, 201, await bulkDocs(db, body));
+      sendJson(res, 201, await bulkDocs(db, body, fidelity.strict));
       return true;
     }
     const docs = Array.isArray(body.docs) ? body.docs : [];
@@ -182,6 +182,13 @@ export async function serveOwnRoute(
   if (!fidelity.strict) return false;
   if (method === 'DELETE' && str(query.rev) === undefined && req.headers['if-match'] === undefined) {
     throw new HttpError(409, 'conflict', 'Document update conflict.');
+  }
+  // CouchDB re-creates a deleted document only from a write that names no revision: one naming the deletion's (or any)
+  // revision is a conflict, a value or a deletion alike (couch_db_updater:merge_rev_tree; PouchDB accepts it).
+  if ((method === 'PUT' || method === 'DELETE') && (await exists(db, docId)) === 'deleted') {
+    const body = req.body as Record<string, unknown> | undefined;
+    const named = (method === 'PUT' ? body?._rev : undefined) ?? str(query.rev) ?? req.headers['if-match'];
+    if (named !== undefined) throw new HttpError(409, 'conflict', 'Document update conflict.');
   }
   if (method === 'PUT') {
     const body = req.body as Record<string, unknown> | undefined;

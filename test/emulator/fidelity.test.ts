@@ -181,6 +181,24 @@ describe("profile 'couchdb': the differences of COUCHDB-FACTS.md", () => {
     expect(firstOnly.results.length).toBe(1);
     expect(firstOnly.pending).toBeGreaterThan(5);
   });
+
+  it('a deleted document is re-created only by a write naming no revision (PUT, DELETE and _bulk_docs)', async () => {
+    const put = await as(`/${db}/tomb`, { method: 'PUT', body: { v: 1 } });
+    const rev1 = (put.json as { rev: string }).rev;
+    const del = await as(`/${db}/tomb?rev=${rev1}`, { method: 'DELETE' });
+    const tomb = (del.json as { rev: string }).rev;
+    const CONFLICT = { error: 'conflict', reason: 'Document update conflict.' };
+    // Naming the deletion's revision: a conflict, however often (CouchDB 3.4; PouchDB would accept it).
+    expect(await as(`/${db}/tomb`, { method: 'PUT', body: { _rev: tomb, v: 2 } })).toMatchObject({ status: 409, json: CONFLICT });
+    expect(await as(`/${db}/tomb?rev=${tomb}`, { method: 'DELETE' })).toMatchObject({ status: 409, json: CONFLICT });
+    const bulk = await as(`/${db}/_bulk_docs`, { method: 'POST', body: { docs: [{ _id: 'tomb', _rev: tomb, v: 2 }, { _id: 'other', v: 1 }] } });
+    expect(bulk.status).toBe(201);
+    expect(bulk.json).toMatchObject([{ id: 'tomb', ...CONFLICT }, { ok: true, id: 'other' }]);
+    // Without a revision the deletion is extended; replication's new_edits:false is not checked.
+    const again = await as(`/${db}/tomb`, { method: 'PUT', body: { v: 3 } });
+    expect(again.status).toBe(201);
+    expect((again.json as { rev: string }).rev.startsWith('3-')).toBe(true);
+  });
 });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)] as number;
