@@ -58,7 +58,13 @@ class Mapping {
       return;
     }
     if (Array.isArray(recorded) && Array.isArray(replayed)) {
-      recorded.forEach((r, i) => this.learn(r, replayed[i], key));
+      // Rows and results are matched by their document id (servers may list them in another order), else by position.
+      const idOf = (v: unknown) => (v && typeof v === 'object' ? ((v as { id?: unknown; _id?: unknown }).id ?? (v as { _id?: unknown })._id) : undefined);
+      const byId = new Map(replayed.map((r) => [idOf(r), r] as const).filter(([id]) => typeof id === 'string'));
+      recorded.forEach((r, i) => {
+        const id = idOf(r);
+        this.learn(r, typeof id === 'string' && byId.has(id) ? byId.get(id) : replayed[i], key);
+      });
     } else if (recorded && replayed && typeof recorded === 'object' && typeof replayed === 'object') {
       for (const [k, v] of Object.entries(recorded)) this.learn(v, (replayed as Record<string, unknown>)[k], k);
     }
@@ -207,14 +213,20 @@ describe.runIf(available)('differential: the SDK’s own requests, emulator vs C
     const exchanges = (await record(path.join(dir, 'recording.jsonl'))).filter((e) => !new URL(e.url).pathname.startsWith('/couchdb/'));
     const run = Date.now().toString(36);
     const targets: Target[] = [
-      { name: 'emulator', backend: await startEmulatorBackend({ port: 0 }), map: new Mapping(), users: new Map() },
+      { name: 'emulator', backend: await startEmulatorBackend({ port: 0, profile: 'couchdb' }), map: new Mapping(), users: new Map() },
       { name: 'real', backend: await startRealBackend(), map: new Mapping(), users: new Map() },
     ];
     const differences = new Map<string, number>();
-    const note = (signature: string) => differences.set(signature, (differences.get(signature) ?? 0) + 1);
+    const examples = new Map<string, string>();
+    let current: Exchange | undefined;
+    const note = (signature: string) => {
+      differences.set(signature, (differences.get(signature) ?? 0) + 1);
+      if (current && !examples.has(signature)) examples.set(signature, `${current.method} ${new URL(current.url).pathname}${new URL(current.url).search} ${current.body?.slice(0, 200) ?? ''}`);
+    };
     let n = 0;
     try {
       for (const exchange of exchanges) {
+        current = exchange;
         const recordedUser = exchange.headers['x-auth-couchdb-username'];
         if (recordedUser !== undefined && !targets[0]!.users.has(recordedUser)) {
           const user = `diff-${run}-${n++}`;
@@ -243,7 +255,8 @@ describe.runIf(available)('differential: the SDK’s own requests, emulator vs C
       rmSync(dir, { recursive: true, force: true });
     }
     const report = [...differences].map(([signature, count]) => `${count}× ${signature}`);
-    console.log(`differential: ${exchanges.length} requests replayed on both; ${differences.size} kinds of difference\n${report.join('\n')}`);
+    const detail = [...differences.keys()].map((signature) => `${signature}\n    e.g. ${examples.get(signature)}`);
+    console.log(`differential: ${exchanges.length} requests replayed on both; ${differences.size} kinds of difference\n${detail.join('\n')}`);
     const unexplained = report.filter((line) => !accepted.some((a) => new RegExp(a.match).test(line)));
     expect(unexplained, 'differences not listed in test/differential/accepted.json').toEqual([]);
   });

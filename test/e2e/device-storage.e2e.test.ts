@@ -241,9 +241,10 @@ describe.skipIf(!hasChromium)('device storage in Chromium', () => {
             failure = { code: (error as { code: string }).code, message: String((error as Error).message), cause: cause && JSON.stringify(cause, Object.getOwnPropertyNames(cause)) + ' ' + String(cause.constructor?.name) + ' ' + String(cause.error) };
           }
         }
+        // Right after the failure: a later write that succeeds (the device has room again) clears `full`.
+        const storage = await client.storage();
         let readable = 0;
         for (const key of acked) if ((await client.store.get(key)) === big(Number(key.slice(3)))) readable++;
-        const storage = await client.storage();
         return { acked, failure, readable, storage };
       },
     );

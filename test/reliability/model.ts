@@ -237,8 +237,10 @@ export { tolerate };
 let ports: { port: number; accountsPort: number; apiPort: number } | undefined;
 async function startOnSamePorts(): Promise<Emulator> {
   let emu: Emulator | undefined;
-  if (ports) emu = await startEmulator({ ...ports, peruserDelayMs: 0 }).catch(() => undefined);
-  emu ??= await startEmulator({ port: 0, peruserDelayMs: 0 });
+  // The real server's latency and quirks (profile 'couchdb'): races that the fast default profile hides show up.
+  const options = { peruserDelayMs: 0, profile: 'couchdb' } as const;
+  if (ports) emu = await startEmulator({ ...ports, ...options }).catch(() => undefined);
+  emu ??= await startEmulator({ port: 0, ...options });
   const port = (url: string) => Number(new URL(url).port);
   ports = { port: port(emu.couchUrl), accountsPort: port(emu.accountsUrl), apiPort: port(emu.apiUrl) };
   return emu;
