@@ -224,11 +224,15 @@ describe.each(modes)('export/import: $name', ({ options }) => {
 
   it('keeps expiry times: a value that expired since the export is skipped, the others keep their expiresAt', async () => {
     const alice = client(uniqueUser());
-    await alice.store.set('short', 1, { ttl: 300 });
+    // A TTL long enough that the export (several requests, on a slow or loaded server too) starts before it ends.
+    const shortTtl = 3_000;
+    const setAt = Date.now();
+    await alice.store.set('short', 1, { ttl: shortTtl });
     await alice.store.set('long', 2, { ttl: 3_600_000 });
     await alice.store.set('forever', 3);
     const ndjson = await alice.exportData();
-    await new Promise((r) => setTimeout(r, 350));
+    expect(ndjson, 'the short-lived value was exported while it lived').toContain('"short"');
+    await new Promise((r) => setTimeout(r, Math.max(0, setAt + shortTtl + 50 - Date.now())));
     const bob = client(uniqueUser());
     expect(await bob.importData(ndjson)).toEqual({ imported: 2, skipped: 1 });
     expect(await bob.store.keys()).toEqual(['forever', 'long']);

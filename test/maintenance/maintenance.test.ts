@@ -42,13 +42,16 @@ describe.each(modes)('ttl and maintenance: $name', ({ options, local }) => {
     const a = client(user, { maintenance: { enabled: false } });
     const b = client(user, { maintenance: { enabled: false } });
     await Promise.all([a.ready(), b.ready()]);
-    await a.store.set('draft', { text: 'half-typed' }, { ttl: 800 });
+    // Long enough for the second device to see the value before it expires, on a slow or loaded machine too.
+    const ttl = 4_000;
+    const setAt = Date.now();
+    await a.store.set('draft', { text: 'half-typed' }, { ttl });
     await a.store.set('keep', 1);
     await a.store.set('later', 2, { ttl: 3_600_000 });
     if (local) await pushed(a);
-    await waitFor(async () => (await b.store.keys()).length === 3, 10_000, 'the second device to see all three keys');
+    await waitFor(async () => (await b.store.keys()).length === 3, ttl - 500, 'the second device to see all three keys');
     expect(await b.store.keys()).toEqual(['draft', 'keep', 'later']);
-    await sleep(850);
+    await sleep(Math.max(0, setAt + ttl + 50 - Date.now()));
     // Expired everywhere, with no maintenance run yet: reads and keys() on both devices.
     expect(await b.store.get('draft')).toBeUndefined();
     expect(await a.store.get('draft')).toBeUndefined();
