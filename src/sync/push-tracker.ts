@@ -67,6 +67,12 @@ export class PushTracker {
     return { changes, lastSeq: result.last_seq };
   }
 
+  /** Reads the verified sequence again: another tab's client (the leader, leader.ts) may have advanced it. */
+  refresh(): Promise<void> {
+    this.#loaded = undefined;
+    return this.#load();
+  }
+
   /** Local changes not yet known to be on the server (no network). */
   async count(): Promise<number> {
     return (await this.#unverified()).changes.length;
