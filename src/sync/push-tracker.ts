@@ -104,8 +104,9 @@ export class PushTracker {
     const next = missingCount === 0 ? lastSeq : firstMissingSeq - 1;
     if (next > this.#verifiedSeq) {
       this.#verifiedSeq = next;
-      this.#verified?.();
+      // Saved first: another tab (leader.ts) reads it when told.
       await this.#save();
+      this.#verified?.();
     }
     return missingCount;
   }
