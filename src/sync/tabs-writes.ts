@@ -18,13 +18,13 @@ interface IndexedDbInternals {
   _freshen(): Promise<unknown>;
 }
 
-/** The highest sequence in the replica, read from IndexedDB itself (not from the connection's memory). */
-function storedSeq(db: IndexedDbInternals): Promise<number> {
+/** The highest sequence in the replica, read from IndexedDB itself (not from the connection's memory), and the connection. */
+function storedSeq(db: IndexedDbInternals): Promise<{ seq: number; connection: IDBDatabase }> {
   return new Promise((resolve, reject) => {
     db._openTransactionSafely(['docs'], 'readonly', (error, txn) => {
       if (error || !txn) return reject(error ?? new Error('no transaction'));
       const request = txn.objectStore('docs').index('seq').openCursor(null, 'prev');
-      request.onsuccess = () => resolve(Number(request.result?.key ?? 0) || 0);
+      request.onsuccess = () => resolve({ seq: Number(request.result?.key ?? 0) || 0, connection: txn.db });
       request.onerror = () => reject(request.error);
     });
   });
@@ -34,10 +34,18 @@ function knownSeq(db: IndexedDbInternals): Promise<number> {
   return new Promise((resolve, reject) => db._info((error, info) => (error ? reject(error) : resolve(Number(info?.update_seq) || 0))));
 }
 
-/** Reopens the connection when another tab wrote since it read the sequence. */
+/**
+ * Reopens the connection when another tab wrote since it read the sequence: through the adapter's own handling of a
+ * stale connection (its `versionchange` handler marks it stale and closes it; the next call reopens it at the same
+ * version and reads the sequence again), which leaves the other tabs' connections alone.
+ */
 async function refreshIfStale(db: IndexedDbInternals): Promise<void> {
   const known = await knownSeq(db);
-  if ((await storedSeq(db)) > known) await db._freshen();
+  const { seq, connection } = await storedSeq(db);
+  if (seq <= known) return;
+  const stale = connection.onversionchange as ((this: IDBDatabase, event: Event) => void) | null;
+  if (stale) stale.call(connection, new Event('versionchange'));
+  else await db._freshen();
 }
 
 /** Makes writes to `db` (an `indexeddb` PouchDB database named `name`) safe with other tabs writing to it too. */
