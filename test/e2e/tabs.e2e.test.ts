@@ -9,24 +9,14 @@
  *
  * Needs Debian's `chromium` (/usr/bin/chromium, or CHROMIUM_PATH); skipped with a loud warning without it.
  */
-import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
+import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  const line = '!'.repeat(100);
-  console.warn(`\n${line}\n!!! E2E SKIPPED: no Chromium at ${CHROMIUM}: the several-tabs browser tests did NOT run.\n${line}\n`);
-}
+warnIfNoChromium('the several-tabs browser tests');
 
-const ARGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage'];
 /** The page: the SDK as `self.feat`, and `tab()` (the page's global state, typed below) for the evaluated functions. */
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">import * as feat from '/sdk.js'; self.feat = feat; self.tab = () => self; self.loaded = true;</script>`;
 
@@ -39,49 +29,18 @@ interface TabState {
 const tab = () => self as unknown as TabState & { feat: { createFeatClient: typeof createFeatClient } };
 
 describe.skipIf(!hasChromium)('several tabs in Chromium', () => {
+  let harness: Harness;
   let emu: Emulator;
-  let browser: Browser;
-  let server: Server;
   let origin: string;
-  const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    const [bundle, emulator, launched] = await Promise.all([
-      build({
-        entryPoints: [fileURLToPath(new URL('../../src/index.ts', import.meta.url))],
-        bundle: true,
-        format: 'esm',
-        platform: 'browser',
-        write: false,
-        logLevel: 'error',
-      }),
-      startEmulator({ port: 0 }),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS }),
-    ]);
-    emu = emulator;
-    browser = launched;
-    const files: Record<string, [string, string]> = { '/': ['text/html', PAGE], '/sdk.js': ['text/javascript', bundle.outputFiles[0]!.text] };
-    server = createServer((req, res) => {
-      const file = files[req.url ?? ''];
-      if (!file) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    harness = await startHarness({ '/': ['text/html', PAGE] });
+    ({ emu, origin } = harness);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
-    await browser?.close();
-    await emu?.stop();
-    await new Promise((resolve) => server?.close(resolve));
-  });
+  afterAll(() => harness?.stop());
 
-  async function newContext(): Promise<BrowserContext> {
-    const context = await browser.newContext();
-    contexts.push(context);
-    return context;
-  }
+  const newContext = () => harness.newContext();
 
   /** Opens a tab of the app in `context` and starts its client for `user`; resolves with `sync.leader`. */
   async function openTab(context: BrowserContext, user: string, options: { noLocks?: boolean } = {}): Promise<{ page: Page; leader: boolean }> {
