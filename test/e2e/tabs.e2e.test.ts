@@ -4,7 +4,9 @@
  *
  * - 3 tabs: one leader; the server sees about one tab's requests (±10 %); followers see every change through `watch`,
  *   follow the leader's status and `pending()`; writes from every tab reach a second device.
- * - The leader's page closes: another tab takes over within 2 s; a write acknowledged just before is not lost.
+ * - The leader's page closes, or its renderer crashes: another tab takes over within 2 s; a write acknowledged just
+ *   before is not lost.
+ * - Without Web Locks (an old browser) every tab syncs on its own.
  * - `logout({ destroyLocal: true })` in one tab: the others report `closed` first, then the replica is deleted.
  *
  * Needs Debian's `chromium` (/usr/bin/chromium, or CHROMIUM_PATH); skipped with a loud warning without it.
@@ -45,7 +47,8 @@ describe.skipIf(!hasChromium)('several tabs in Chromium', () => {
   /** Opens a tab of the app in `context` and starts its client for `user`; resolves with `sync.leader`. */
   async function openTab(context: BrowserContext, user: string, options: { noLocks?: boolean } = {}): Promise<{ page: Page; leader: boolean }> {
     const page = await context.newPage();
-    page.on('console', (m) => { if (process.env.TABS_DEBUG) console.log(`[${user}] ${m.type()} ${m.text()}`); });
+    // TABS_DEBUG=1: the pages' console (PouchDB's own messages included).
+    if (process.env.TABS_DEBUG) page.on('console', (m) => console.log(`[${user}] ${m.type()} ${m.text()}`));
     await page.goto(`${origin}/`);
     await page.waitForFunction(() => (self as unknown as { loaded?: boolean }).loaded === true, undefined, { timeout: 15_000 });
     const leader = await page.evaluate(
@@ -95,9 +98,13 @@ describe.skipIf(!hasChromium)('several tabs in Chromium', () => {
     for (let i = 0; i < 9; i++) await writeAndSettle(pages[i % pages.length]!, `k${i}`, `from tab ${i % pages.length}`);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     if (process.env.TABS_DEBUG) {
+      // The requests by kind (method and endpoint).
       const db = `userdb-${Buffer.from(user).toString('hex')}`;
       const kinds: Record<string, number> = {};
-      for (const r of emu.requests) if (r.at >= since && r.path.includes(db)) { const k = `${r.method} ${r.path.replace(/.*userdb-[0-9a-f]+/, '').replace(/_local\/.*/, '_local/x').replace(/^\/k.*/, '/doc')}`; kinds[k] = (kinds[k] ?? 0) + 1; }
+      for (const r of emu.requests.filter((r) => r.at >= since && r.path.includes(db))) {
+        const kind = `${r.method} ${r.path.replace(/.*userdb-[0-9a-f]+/, '').replace(/_local\/.*/, '_local/…').replace(/^\/k.*/, '/<doc>')}`;
+        kinds[kind] = (kinds[kind] ?? 0) + 1;
+      }
       console.log(user, kinds);
     }
     return dbRequests(user, since);
