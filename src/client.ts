@@ -213,6 +213,7 @@ class Client implements FeatClient {
       closed: () => this.#closing !== undefined,
       localFirst: () => this.#localFirst,
       status: () => this.#effectiveStatus(),
+      leader: () => this.#localFirst?.leading ?? true,
       setPaused: (paused) => this.#setPaused(paused),
     });
     // Export, import and maintenance load on first use; maintenance keeps only an unref'd timer up front.
@@ -289,6 +290,10 @@ class Client implements FeatClient {
       initialSync: (event) => this.#emitter.emit('initialSync', event),
       error: (error) => this.#reportError(error),
       conflict: (event) => this.#emitter.emit('conflict', event),
+      closeRequested: () => {
+        this.#reportError(new FeatError('closed', 'Another tab called logout({ destroyLocal: true }): this client is closed; create a new client to sign in again'));
+        void this.close();
+      },
       signal: this.#lifetime.signal,
     });
   }

@@ -7,6 +7,7 @@ import IndexedDbAdapter from 'pouchdb-adapter-indexeddb';
 import { FeatValidationError } from './errors.js';
 import { Pouch } from './pouch.js';
 import type { Db } from './store/db.js';
+import { shareWritesAcrossTabs } from './sync/tabs-writes.js';
 
 interface Replicate {
   replicate(source: Db, target: Db, options?: Record<string, unknown>): unknown;
@@ -83,5 +84,8 @@ export function defaultAdapter(): string {
 export async function openLocal(name: string, adapter: string): Promise<Db> {
   await loadAdapter(adapter);
   // No auto-compaction: it costs I/O on every write; scheduled maintenance compacts instead.
-  return withReplicate(new Pouch(name, { adapter }));
+  const db = new Pouch(name, { adapter });
+  // Other tabs may write to the same IndexedDB replica (sync/tabs-writes.ts).
+  if (adapter === 'indexeddb') shareWritesAcrossTabs(db, name);
+  return withReplicate(db);
 }

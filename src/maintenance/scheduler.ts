@@ -47,7 +47,7 @@ export interface FeatMaintenance {
 /** The client's public state the scheduler looks at. */
 export interface MaintenanceClient {
   readonly session: unknown;
-  readonly sync: { readonly status: string };
+  readonly sync: { readonly status: string; readonly leader: boolean };
   readonly store: { readonly pendingWrites: number };
 }
 
@@ -127,7 +127,8 @@ export class Maintenance implements Omit<FeatMaintenance, 'on'> {
   /** Ready, not closing, sync idle (online, nothing transferring), no writes queued. */
   #idle(): boolean {
     const { client, signal } = this.#deps;
-    return !!client.session && !signal.aborted && client.sync.status === 'idle' && client.store.pendingWrites === 0;
+    // Only the tab that leads the replica's sync (README "Several tabs").
+    return !!client.session && !signal.aborted && client.sync.leader && client.sync.status === 'idle' && client.store.pendingWrites === 0;
   }
 
   #schedule(ms: number): void {

@@ -35,6 +35,12 @@ export interface FeatSync {
   /** How many writes (requests) the server answered with `202 Accepted` so far (see the `accepted` event). */
   readonly accepted: number;
   /**
+   * True when this client runs replication and maintenance. False in a browser tab while another tab of the same app
+   * and user leads (README "Several tabs"): this one reads and writes the shared replica, and its `status` and
+   * `pending()` follow the leader's sync.
+   */
+  readonly leader: boolean;
+  /**
    * `status`, `conflict`, `error`; `pending`: the new `pending()` count, whenever it changes; `initialSync`: the
    * progress of a new device's first pull; `accepted`: a write stored on fewer copies than the cluster's quorum.
    */
@@ -59,6 +65,8 @@ export interface SyncControllerDeps {
   localFirst(): LocalFirst | undefined;
   /** The status the app sees (the replication's, or the connection's before it / in remote mode). */
   status(): SyncStatus;
+  /** This client runs replication and maintenance (no other tab of its replica leads). */
+  leader(): boolean;
   setPaused(paused: boolean): void;
 }
 
@@ -79,6 +87,10 @@ export class SyncController implements FeatSync {
 
   get status(): SyncStatus {
     return this.#deps.status();
+  }
+
+  get leader(): boolean {
+    return this.#deps.leader();
   }
 
   on<K extends SyncEventName>(event: K, listener: (event: FeatSyncEvents[K]) => void): () => void {

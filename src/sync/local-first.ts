@@ -18,6 +18,7 @@ import {
 } from './last-session.js';
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { sleep } from '../util/abort.js';
+import { closeOtherTabs, Tabs } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { backOff, Replicator } from './replicator.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
@@ -45,8 +46,13 @@ export interface LocalFirstDeps {
   initialSync(event: InitialSyncEvent): void;
   error(error: FeatError): void;
   conflict(event: ConflictEvent): void;
+  /** Another tab deletes the replica (`logout({ destroyLocal: true })`): close the client. */
+  closeRequested(): void;
   signal: AbortSignal;
 }
+
+/** Adapters whose replica other tabs of the origin share (leader.ts). */
+const SHARED_ADAPTERS = new Set(['indexeddb', 'idb']);
 
 /** Browsers and Web Workers keep the directory of last sessions in IndexedDB (see last-session.ts). */
 const hasIndexedDb = () => typeof indexedDB !== 'undefined';
@@ -79,6 +85,12 @@ export class LocalFirst {
   #wake: (() => void) | undefined;
   /** The session an offline start opened, while the connection is not made yet (for `online` to try again). */
   #expected: Session | undefined;
+  /** The other tabs of this replica (leader.ts); undefined: this client syncs on its own. */
+  #tabs: Tabs | undefined;
+  /** Followers: the leader's status. */
+  #leaderStatus: SyncStatus | undefined;
+  /** Followers: the session to connect with once this tab leads. */
+  #standby: Session | undefined;
   #onOnline = () => {
     this.#wake?.();
     if (this.#expected && !this.replicator && !this.#reconnecting) void this.#reconnect(this.#expected, true);
@@ -90,7 +102,39 @@ export class LocalFirst {
   }
 
   get status(): SyncStatus {
-    return this.replicator?.status ?? this.#status;
+    return this.replicator?.status ?? (this.leading ? this.#status : (this.#leaderStatus ?? this.#status));
+  }
+
+  /** True when this client runs replication and maintenance: no other tab of the replica leads (leader.ts). */
+  get leading(): boolean {
+    return this.#tabs?.leading ?? true;
+  }
+
+  /** Joins the other tabs of a browser replica: elects the leader (leader.ts). */
+  async #joinTabs(local: GuardedDb): Promise<void> {
+    if (this.#tabs || !SHARED_ADAPTERS.has(local.adapter)) return;
+    this.#tabs = await Tabs.join(local.name, {
+      lead: () => {
+        this.#leaderStatus = undefined;
+        const session = this.#standby;
+        this.#standby = undefined;
+        if (session && !this.#deps.signal.aborted) void this.#reconnect(session, true);
+      },
+      status: (status) => {
+        this.#leaderStatus = status;
+        this.#deps.status(status);
+      },
+      pushed: () => void this.tracker?.refresh().then(() => this.#deps.pendingChanged(), () => undefined),
+      close: () => this.#deps.closeRequested(),
+      current: () => this.status,
+    });
+    if (this.#deps.signal.aborted) this.#tabs?.close();
+  }
+
+  /** A status change: the app hears it, and so do the follower tabs. */
+  #statusChanged(status: SyncStatus): void {
+    this.#tabs?.status(status);
+    this.#deps.status(status);
   }
 
   /**
@@ -230,7 +274,11 @@ export class LocalFirst {
     }
     this.local = local;
     this.localName = name;
-    this.tracker = new PushTracker(local, () => this.#deps.pendingChanged());
+    this.tracker = new PushTracker(local, () => {
+      this.#tabs?.pushed();
+      this.#deps.pendingChanged();
+    });
+    await this.#joinTabs(local);
   }
 
   /** Remembers the session for an offline start: by identity, never by a credential or a digest of a short one. */
@@ -251,12 +299,13 @@ export class LocalFirst {
     this.#remote = remote;
     tracker.remote = remote;
     if (!o.session) await this.#remember(local, session);
+    if (!this.leading) return this.#follow(local, session);
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
     const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
     if (!synced) await this.#initialPull(local, remote, tracker);
     if (this.#deps.signal.aborted) throw closedError();
     const replicator = new Replicator(local, remote, {
-      status: (status) => this.#deps.status(status),
+      status: (status) => this.#statusChanged(status),
       error: (error) => this.#deps.error(error),
       pulled: (docs) => {
         for (const doc of docs) {
@@ -269,6 +318,24 @@ export class LocalFirst {
     });
     this.replicator = replicator;
     if (!this.#paused) replicator.start();
+  }
+
+  /**
+   * A follower tab: the leader replicates. A device that has never synced waits (up to `initialSyncTimeout`) for the
+   * leader's first pull to complete, as the leader's own `ready()` does.
+   */
+  async #follow(local: Db, session: Session): Promise<void> {
+    this.#standby = session;
+    const deadline = Date.now() + this.#deps.options.initialSyncTimeout;
+    while (!this.leading && !this.#deps.signal.aborted && Date.now() < deadline) {
+      if (await local.get(SYNCED_MARKER).catch(() => undefined)) return;
+      await sleep(250, this.#deps.signal).catch(() => undefined);
+    }
+    // Took over meanwhile: replicate (the standby session was taken by the takeover when it came after the wait).
+    if (this.leading && this.#standby && !this.#deps.signal.aborted) {
+      this.#standby = undefined;
+      await this.#attach(session);
+    }
   }
 
   /**
@@ -308,6 +375,11 @@ export class LocalFirst {
    * that hangs fails with `timeout` (requestTimeout) and is tried again like a network failure.
    */
   async #reconnect(expected: Session, now: boolean): Promise<void> {
+    // A follower tab connects once it leads (leader.ts).
+    if (!this.leading) {
+      this.#standby = expected;
+      return;
+    }
     if (this.#reconnecting) return;
     this.#reconnecting = true;
     this.#expected = expected;
@@ -399,7 +471,7 @@ export class LocalFirst {
   #setStatus(status: SyncStatus): void {
     if (this.replicator || this.#status === status) return;
     this.#status = status;
-    this.#deps.status(status);
+    this.#statusChanged(status);
   }
 
   setPaused(paused: boolean): void {
@@ -421,6 +493,7 @@ export class LocalFirst {
     if (ephemeral) await this.#pushBeforeDiscard();
     await this.replicator?.stop();
     await Promise.allSettled([ephemeral ? this.local?.destroy() : this.local?.close(), this.#remote?.close()]);
+    this.#tabs?.close();
   }
 
   async #pushBeforeDiscard(): Promise<void> {
@@ -472,6 +545,7 @@ export class LocalFirst {
     this.#opened = undefined;
     const name = o.local?.name ?? this.#remembered?.name ?? (last ? `feat-${last.dbName}` : undefined);
     await this.#forgetDirectory();
+    if (name) await this.#closeOtherTabs(name, opened?.adapter ?? this.#adapterAsked());
     if (opened) await opened.destroy();
     else if (name && this.#adapterAsked() !== 'memory') {
       await (await openLocal(name, this.#remembered?.adapter ?? (await adapterFor(name, o.local?.adapter, this.#adapterAsked())))).destroy();
@@ -482,9 +556,18 @@ export class LocalFirst {
   async destroy(): Promise<void> {
     await this.#forgetDirectory();
     if (!this.localName) return;
+    await this.#closeOtherTabs(this.localName, this.local?.adapter ?? this.#adapterAsked());
     const db = await openLocal(this.localName, this.local?.adapter ?? this.#adapterAsked());
     await db.destroy();
     this.localName = undefined;
+  }
+
+  /** Before the replica is deleted: the other tabs using it close their clients first (bounded; leader.ts). */
+  async #closeOtherTabs(name: string, adapter: string): Promise<void> {
+    if (!SHARED_ADAPTERS.has(adapter)) return;
+    if (!(await closeOtherTabs(name))) {
+      this.#deps.error(new FeatError('timeout', 'logout(): other tabs did not close their clients in time; the local replica is deleted all the same'));
+    }
   }
 
   /** Estimates of the replica's storage (`client.storage()`). */

@@ -67,6 +67,12 @@ export class PushTracker {
     return { changes, lastSeq: result.last_seq };
   }
 
+  /** Reads the verified sequence again: another tab's client (the leader, leader.ts) may have advanced it. */
+  refresh(): Promise<void> {
+    this.#loaded = undefined;
+    return this.#load();
+  }
+
   /** Local changes not yet known to be on the server (no network). */
   async count(): Promise<number> {
     return (await this.#unverified()).changes.length;
@@ -98,8 +104,9 @@ export class PushTracker {
     const next = missingCount === 0 ? lastSeq : firstMissingSeq - 1;
     if (next > this.#verifiedSeq) {
       this.#verifiedSeq = next;
-      this.#verified?.();
+      // Saved first: another tab (leader.ts) reads it when told.
       await this.#save();
+      this.#verified?.();
     }
     return missingCount;
   }

@@ -29,7 +29,9 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       if (signal.aborted) fail();
       if (tracker.verifiedSeq >= target) return;
-      if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
+      // A follower tab: the leader confirms (leader.ts).
+      if (!lf.leading) await race(tracker.refresh(), signal).catch(() => undefined);
+      else if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
         try {
           await race(tracker.verify(), signal);
           if (tracker.verifiedSeq >= target) return;

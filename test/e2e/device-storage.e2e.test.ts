@@ -11,24 +11,13 @@
  * Needs Debian's `chromium` (/usr/bin/chromium, or CHROMIUM_PATH); skipped with a loud warning without it.
  */
 import { createHash } from 'node:crypto';
-import { existsSync } from 'node:fs';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
-import { chromium, type Browser, type BrowserContext, type Page } from 'playwright-core';
+import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator, type Emulator } from '@feat/emulator';
+import type { Emulator } from '@feat/emulator';
+import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
 
-const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
-const hasChromium = existsSync(CHROMIUM);
-if (!hasChromium) {
-  const line = '!'.repeat(100);
-  console.warn(`\n${line}\n!!! E2E SKIPPED: no Chromium at ${CHROMIUM}: the device-storage browser tests did NOT run.\n${line}\n`);
-}
-
-const ARGS = ['--no-sandbox', '--disable-gpu', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-dev-shm-usage'];
+warnIfNoChromium('the device-storage browser tests');
 
 /** The page and the worker: the SDK as `self.feat`, and a tiny command runner for the worker. */
 const PAGE = `<!doctype html><meta charset="utf-8"><script type="module">import * as feat from '/sdk.js'; self.feat = feat; self.loaded = true;</script>`;
@@ -53,51 +42,19 @@ self.onmessage = async (event) => {
 };`;
 
 describe.skipIf(!hasChromium)('device storage in Chromium', () => {
+  let harness: Harness;
   let emu: Emulator;
-  let browser: Browser;
-  let server: Server;
   let origin: string;
-  const contexts: BrowserContext[] = [];
 
   beforeAll(async () => {
-    const [bundle, emulator, launched] = await Promise.all([
-      build({
-        entryPoints: [fileURLToPath(new URL('../../src/index.ts', import.meta.url))],
-        bundle: true,
-        format: 'esm',
-        platform: 'browser',
-        write: false,
-        logLevel: 'error',
-      }),
-      startEmulator({ port: 0 }),
-      chromium.launch({ executablePath: CHROMIUM, headless: true, args: ARGS }),
-    ]);
-    emu = emulator;
-    browser = launched;
-    const files: Record<string, [string, string]> = {
-      '/': ['text/html', PAGE],
-      '/sdk.js': ['text/javascript', bundle.outputFiles[0]!.text],
-      '/worker.js': ['text/javascript', WORKER],
-    };
-    server = createServer((req, res) => {
-      const file = files[req.url ?? ''];
-      if (!file) return void res.writeHead(404).end();
-      res.writeHead(200, { 'content-type': file[0] }).end(file[1]);
-    });
-    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-    origin = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    harness = await startHarness({ '/': ['text/html', PAGE], '/worker.js': ['text/javascript', WORKER] });
+    ({ emu, origin } = harness);
   }, 60_000);
 
-  afterAll(async () => {
-    await Promise.all(contexts.map((c) => c.close().catch(() => undefined)));
-    await browser?.close();
-    await emu?.stop();
-    await new Promise((resolve) => server?.close(resolve));
-  });
+  afterAll(() => harness?.stop());
 
   async function open(context?: BrowserContext): Promise<Page> {
-    const ctx = context ?? (await browser.newContext());
-    if (!context) contexts.push(ctx);
+    const ctx = context ?? (await harness.newContext());
     const page = await ctx.newPage();
     await page.goto(`${origin}/`);
     await page.waitForFunction(() => (self as unknown as { loaded?: boolean }).loaded === true, undefined, { timeout: 15_000 });
@@ -183,8 +140,7 @@ describe.skipIf(!hasChromium)('device storage in Chromium', () => {
 
   it('a full quota: storage_full, reads keep working (also after a reload), acknowledged writes reach the server, room again → writes work', async () => {
     const user = `quota-${Date.now().toString(36)}`;
-    const context = await browser.newContext();
-    contexts.push(context);
+    const context = await harness.newContext();
     const page = await open(context);
     // The origin's quota cut to 4 MiB. Chromium applies the override once the origin's storage exists, to the
     // connections opened after it; navigator.storage.estimate() does not show it.

@@ -1,0 +1,75 @@
+/**
+ * Writes of several tabs to one `indexeddb` replica. PouchDB's `indexeddb` adapter keeps the database's update
+ * sequence in memory per connection (apache/pouchdb#8494): after another tab wrote, this tab's next write reuses a
+ * sequence number — the write fails ("Unable to add key to index 'seq'"), or, when the other tab's document at that
+ * sequence has been updated since, succeeds *below* the sequence replication has already read past, so it is never
+ * pushed. Every write (store, replication, checkpoints) therefore takes the Web Lock `feat-write:<replica>` and, if
+ * another tab wrote since this connection read the sequence, reopens the connection (which reads it again) first.
+ * Without Web Locks (Node, old browsers) nothing changes.
+ */
+import { webLocks } from './leader.js';
+
+type Callback = (error: unknown, result?: unknown) => void;
+
+interface IndexedDbInternals {
+  _bulkDocs(req: unknown, options: unknown, callback: Callback): void;
+  _info(callback: (error: unknown, info?: { update_seq?: unknown }) => void): void;
+  _openTransactionSafely(stores: string[], mode: string, callback: (error: unknown, txn?: IDBTransaction) => void): void;
+  _freshen(): Promise<unknown>;
+}
+
+/** The highest sequence in the replica, read from IndexedDB itself (not from the connection's memory), and the connection. */
+function storedSeq(db: IndexedDbInternals): Promise<{ seq: number; connection: IDBDatabase }> {
+  return new Promise((resolve, reject) => {
+    db._openTransactionSafely(['docs'], 'readonly', (error, txn) => {
+      if (error || !txn) return reject(error ?? new Error('no transaction'));
+      const request = txn.objectStore('docs').index('seq').openCursor(null, 'prev');
+      request.onsuccess = () => resolve({ seq: Number(request.result?.key ?? 0) || 0, connection: txn.db });
+      request.onerror = () => reject(request.error);
+    });
+  });
+}
+
+function knownSeq(db: IndexedDbInternals): Promise<number> {
+  return new Promise((resolve, reject) => db._info((error, info) => (error ? reject(error) : resolve(Number(info?.update_seq) || 0))));
+}
+
+/**
+ * Reopens the connection when another tab wrote since it read the sequence: through the adapter's own handling of a
+ * stale connection (its `versionchange` handler marks it stale and closes it; the next call reopens it at the same
+ * version and reads the sequence again), which leaves the other tabs' connections alone.
+ */
+async function refreshIfStale(db: IndexedDbInternals): Promise<void> {
+  const known = await knownSeq(db);
+  const { seq, connection } = await storedSeq(db);
+  if (seq <= known) return;
+  const stale = connection.onversionchange as ((this: IDBDatabase, event: Event) => void) | null;
+  if (stale) stale.call(connection, new Event('versionchange'));
+  else await db._freshen();
+}
+
+/** Makes writes to `db` (an `indexeddb` PouchDB database named `name`) safe with other tabs writing to it too. */
+export function shareWritesAcrossTabs(db: unknown, name: string): void {
+  const locks = webLocks();
+  const raw = db as IndexedDbInternals;
+  if (!locks || typeof raw._bulkDocs !== 'function' || typeof raw._freshen !== 'function') return;
+  const write = raw._bulkDocs.bind(raw);
+  raw._bulkDocs = (req, options, callback) => {
+    let answered = false;
+    const answer: Callback = (error, result) => {
+      if (answered) return;
+      answered = true;
+      callback(error, result);
+    };
+    locks
+      .request(`feat-write:${name}`, {}, () =>
+        refreshIfStale(raw)
+          .catch(() => undefined)
+          .then(() => new Promise<void>((release) => write(req, options, (error, result) => {
+            release();
+            answer(error, result);
+          }))),
+      )
+      .catch((error: unknown) => answer(error));
+  };
+}
