@@ -1,11 +1,16 @@
 import { fileURLToPath } from 'node:url';
 import { defineConfig } from 'vitest/config';
+import { EMULATOR_ONLY_FILES } from './test/support/emulator-only.js';
 
 const here = (path: string) => fileURLToPath(new URL(`./${path}`, import.meta.url));
 const src = (path: string) => here(`src/${path}`);
 /** `FEAT_BACKEND=real`: every test that starts "the emulator" gets Apache CouchDB 3.4 behind nginx instead (issue #22). */
 const real = process.env.FEAT_BACKEND === 'real';
 const emulator = real ? here('test/support/real-emulator.ts') : src('emulator/index.ts');
+if (real) {
+  console.warn('FEAT_BACKEND=real: Apache CouchDB behind nginx. Left out (they test the emulator itself):');
+  for (const [file, reason] of Object.entries(EMULATOR_ONLY_FILES)) console.warn(`  ${file} [emulator only: ${reason}]`);
+}
 
 export default defineConfig({
   resolve: {
@@ -21,6 +26,7 @@ export default defineConfig({
   },
   test: {
     include: ['test/**/*.test.ts'],
+    exclude: ['**/node_modules/**', ...(real ? Object.keys(EMULATOR_ONLY_FILES) : [])],
     testTimeout: real ? 60_000 : 30_000,
     hookTimeout: real ? 60_000 : 30_000,
     pool: 'forks',

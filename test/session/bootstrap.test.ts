@@ -3,6 +3,7 @@
  * to POST /_users/create-new-user) → 201/409 both fine → wait for the per-user database (bounded, abortable) → ready.
  * Real HTTP against the emulator; faults come from the client's `fetch` option.
  */
+import { emulatorOnly } from '../support/target.js';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { FeatClient, FeatClientOptions } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/emulator';
@@ -113,7 +114,7 @@ describe('first use', () => {
 });
 
 describe('waiting for the database', () => {
-  it('waits for a late database (peruserDelayMs 400) and succeeds', async () => {
+  emulatorOnly('peruserDelayMs: a database that appears 400 ms late')('waits for a late database (peruserDelayMs 400) and succeeds', async () => {
     const name = uniqueName('late');
     const rec = recorder();
     const c = client(lateEmu, name, rec);
@@ -130,7 +131,7 @@ describe('waiting for the database', () => {
     await expect(c.store.get('after-wait')).resolves.toBe(1);
   });
 
-  it('is bounded: bootstrapTimeout → not_found; a later ready() tries again (failure not memoized)', async () => {
+  emulatorOnly('peruserDelayMs: a database that never appears')('is bounded: bootstrapTimeout → not_found; a later ready() tries again (failure not memoized)', async () => {
     const name = uniqueName('never');
     const rec = recorder();
     const c = client(neverEmu, name, rec, { bootstrapTimeout: 300 });

@@ -77,10 +77,15 @@ function adminCookie(): Promise<string> {
   }));
 }
 
-/** A request as the harness admin. */
+/** A request as the harness admin; a session cookie that expired (CouchDB's last 10 minutes) is renewed once. */
 async function adminFetch(url: string, init: RequestInit = {}): Promise<Response> {
-  const headers = { ...(init.headers as Record<string, string>), Cookie: await adminCookie() };
-  return fetch(url, { ...init, headers, signal: AbortSignal.timeout(10_000) });
+  const send = async () =>
+    fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), Cookie: await adminCookie() }, signal: AbortSignal.timeout(10_000) });
+  const first = await send();
+  if (first.status !== 401) return first;
+  await first.body?.cancel();
+  harnessAdmin = undefined;
+  return send();
 }
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -177,7 +182,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     useSecret(existing ?? randomSecret(), existing === undefined);
   }
   const current = () => shared!.secret;
-  const bearers = new BearerSigner(current());
+  // Bearers of their own per stack (as each emulator has): another stack's bearer is refused, as the service would.
+  const bearers = new BearerSigner(options.secret ?? randomSecret());
   const stack = await startRealStack({ secret: current(), ...(options.maxRequestBytes === undefined ? {} : { maxRequestBytes: options.maxRequestBytes }) });
   const log = new RequestLog(undefined);
   const host = options.host ?? '127.0.0.1';
