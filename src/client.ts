@@ -185,6 +185,7 @@ class Client implements FeatClient {
     this.#watcher = new LazyWatch({
       db: () => this.#db(),
       isOwn: (id, rev) => this.#isOwn(id, rev),
+      writing: (id) => this.store.writing(id),
       reassemble: async (change) => this.store.valueOf(await this.#db(), change.doc!),
       onError: (error) => this.#reportError(error),
     });

@@ -339,6 +339,11 @@ export class DocumentStore {
     return this.#queue.size;
   }
 
+  /** Settles when this client's write of `id` now on its way (if any) has its answer (its revision is then known). */
+  writing(id: string): Promise<void> | undefined {
+    return this.#queue.inFlight(id);
+  }
+
   /** Keys with a write not yet stored (queued or in flight). */
   pendingKeys(): string[] {
     return [...this.#queue.ids()];

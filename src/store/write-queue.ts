@@ -61,6 +61,11 @@ export class WriteQueue<Op> {
     return (this.#pending.get(id) ?? this.#inFlight.get(id))?.op;
   }
 
+  /** Settles when the write of `id` that is on its way now (if any) has its answer. */
+  inFlight(id: string): Promise<void> | undefined {
+    return this.#inFlight.get(id)?.settled;
+  }
+
   /** Ids with a pending or in-flight op. */
   ids(): IterableIterator<string> {
     return new Set([...this.#pending.keys(), ...this.#inFlight.keys()]).values();

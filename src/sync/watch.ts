@@ -72,6 +72,11 @@ export interface ChangeWatcherOptions {
   db(): Promise<Db>;
   /** True when this client wrote `rev` of `id`. */
   isOwn(id: string, rev: string): boolean;
+  /**
+   * This client's write of `id` on its way, if any: a change can reach the feed before the write's answer does (a real
+   * server answers the long-poll first), so its origin is told once that write has its answer.
+   */
+  writing?(id: string): Promise<void> | undefined;
   /** Turns a stored document into the value readers see (chunked values are reassembled). */
   reassemble?(change: Change): Promise<unknown>;
   onError(error: FeatError): void;
@@ -268,7 +273,13 @@ export class ChangeWatcher implements WatchSource {
       const decoded = decode(doc);
       value = isExpired(decoded) ? undefined : this.#options.reassemble ? await this.#options.reassemble(change) : decoded.value;
     }
-    const origin = this.#options.isOwn(id, rev) ? 'local' : 'remote';
+    let own = this.#options.isOwn(id, rev);
+    const writing = own ? undefined : this.#options.writing?.(id);
+    if (writing) {
+      await writing.catch(() => undefined);
+      own = this.#options.isOwn(id, rev);
+    }
+    const origin = own ? 'local' : 'remote';
     for (const { sub, target } of matching) this.#deliver(sub, { ...target, value, kind, origin });
   }
 }
