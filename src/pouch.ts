@@ -15,9 +15,6 @@ export const Pouch = PouchDB as unknown as PouchCtor;
 
 if (!Pouch.adapters.http) Pouch.plugin(HttpAdapter);
 
-/** How long the server database's info() answer is reused. */
-const INFO_TTL_MS = 10_000;
-
 /** The server's database through PouchDB's http adapter, with our transport's fetch. */
 export function openRemote(url: string, fetchFn: typeof fetch): Db {
   const db = new Pouch(url, { adapter: 'http', fetch: fetchFn, skip_setup: true });
@@ -26,13 +23,6 @@ export function openRemote(url: string, fetchFn: typeof fetch): Db {
   // batch. Nothing else in the SDK asks the server's info through this object, so a failed info() answers with an
   // empty one; the next real request of the replication fails and is retried as usual.
   const info = db.info.bind(db);
-  // It asks after every batch, for progress only: one request per INFO_TTL_MS at most (W7, docs/benchmarks.md).
-  let cached: { at: number; answer: Promise<Record<string, unknown>> } | undefined;
-  db.info = () => {
-    if (cached && Date.now() - cached.at < INFO_TTL_MS) return cached.answer;
-    const answer = info().catch(() => ({ db_name: url, update_seq: 0, doc_count: 0, unavailable: true }));
-    cached = { at: Date.now(), answer };
-    return answer;
-  };
+  db.info = () => info().catch(() => ({ db_name: url, update_seq: 0, doc_count: 0, unavailable: true }));
   return db;
 }
