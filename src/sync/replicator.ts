@@ -52,6 +52,18 @@ export function isCancelledRequest(error: unknown, failure: FeatError): boolean 
 }
 
 /**
+ * An object that answers like `db` (its prototype) and whose own properties replace some of its methods. It has its
+ * own event listeners (as EventEmitter's constructor gives an object whose prototype is an emitter), so replication's
+ * listeners on it never stay behind on `db`.
+ */
+function viewOf(db: Db): Db {
+  const view = Object.create(db) as Db & { _events: unknown; _eventsCount: number };
+  view._events = Object.create(null);
+  view._eventsCount = 0;
+  return view;
+}
+
+/**
  * Live replication in both directions, as two PouchDB replications so that each side's failures are seen
  * (PouchDB's combined sync hides the error of a `paused` event). The state of each side combines into one status.
  */
@@ -110,7 +122,7 @@ export class Replicator {
   #pushTarget(): Db {
     const remote = this.#remote as RevsDiffDb;
     const pulled = this.#pulledRevs;
-    const target = Object.create(remote) as RevsDiffDb;
+    const target = viewOf(remote) as RevsDiffDb;
     target.revsDiff = (diff) => {
       if (!this.#pushCaughtUp) return remote.revsDiff(diff);
       const answer: Record<string, { missing: string[] }> = {};
@@ -130,7 +142,7 @@ export class Replicator {
    */
   #pullSource(): Db {
     const remote = this.#remote;
-    const source = Object.create(remote) as Db;
+    const source = viewOf(remote);
     let last: { at: number; answer: ReturnType<Db['info']> } | undefined;
     source.info = () => {
       if (!last || Date.now() - last.at > INFO_REUSE_MS) last = { at: Date.now(), answer: remote.info() };
