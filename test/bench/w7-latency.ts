@@ -16,7 +16,7 @@ import MemoryAdapter from 'pouchdb-adapter-memory';
 import replication from 'pouchdb-replication';
 import { createFeatClient } from '@feat/sdk';
 import { startEmulator } from '@feat/emulator';
-import { fmt, percentile, proxyHeaders } from './helpers.js';
+import { fmt, percentile, rawRemote } from './helpers.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown>; prototype: object };
 if (!core.adapters.http) PouchDB.plugin(HttpAdapter);
@@ -77,22 +77,9 @@ interface Setup {
   close(): Promise<void>;
 }
 
-async function withHeaders(user: string) {
-  const warm = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
-  await warm.ready();
-  await warm.close();
-  const { headers, dbname } = await proxyHeaders(emu, user);
-  const fetchFn: typeof fetch = (url, init) => {
-    const h = new Headers(init?.headers);
-    for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    return fetch(url, { ...init, headers: h });
-  };
-  return { fetchFn, dbUrl: `${emu.couchUrl}/${encodeURIComponent(dbname)}` };
-}
-
 /** The floor: a waiting long-poll, one PUT, the long-poll's answer with the document. */
 async function floor() {
-  const { fetchFn, dbUrl } = await withHeaders('w7-floor');
+  const { fetchFn, dbUrl } = await rawRemote(emu, 'w7-floor');
   const json = async (res: Response) => {
     if (!res.ok) throw new Error(`W7 floor: ${res.status} ${await res.text()}`);
     return (await res.json()) as Record<string, unknown>;
@@ -138,7 +125,7 @@ async function sdk(): Promise<Setup> {
 }
 
 async function raw(): Promise<Setup> {
-  const { fetchFn, dbUrl } = await withHeaders('w7-raw');
+  const { fetchFn, dbUrl } = await rawRemote(emu, 'w7-raw');
   const Memory = PouchDB.defaults({ adapter: 'memory' } as PouchDB.Configuration.DatabaseConfiguration);
   const remote = new PouchDB(dbUrl, { fetch: fetchFn, skip_setup: true } as PouchDB.Configuration.RemoteDatabaseConfiguration);
   const a = new Memory(`w7-raw-a-${Date.now()}`);
