@@ -272,12 +272,13 @@ export class GuardedDb implements Db {
     }
   }
 
-  async #write<T>(call: (db: RawDb) => Promise<T>, key?: string): Promise<T> {
+  /** `evidence`: a success shows room again (the SDK's own small `_local` markers do not: they may fit when nothing else does). */
+  async #write<T>(call: (db: RawDb) => Promise<T>, key?: string, evidence = true): Promise<T> {
     try {
       const db = await this.#ready(true);
       aborts.delete(db);
       const result = await call(db);
-      this.#sawRoom();
+      if (evidence) this.#sawRoom();
       return result;
     } catch (error) {
       throw fullOn(this.#db, error) ? this.#sawFull(error, key) : error;
@@ -307,7 +308,7 @@ export class GuardedDb implements Db {
   }
 
   put(doc: StoredDoc, options?: Record<string, unknown>) {
-    return this.#write((db) => db.put(doc, options), doc._id);
+    return this.#write((db) => db.put(doc, options), doc._id, !doc._id.startsWith('_local/'));
   }
 
   async bulkDocs(docs: StoredDoc[], options?: Record<string, unknown>): Promise<BulkResult[]> {

@@ -5,6 +5,14 @@ import { toStorageAwareError } from './storage-errors.js';
 
 type Direction = 'push' | 'pull';
 
+/** How long the pull side reuses the server database's `info()` answer (ms). */
+const INFO_REUSE_MS = 10_000;
+
+/** How many documents' pulled revisions the push side remembers. */
+const PULLED_KEPT = 50_000;
+
+type RevsDiffDb = Db & { revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing: string[] }>> };
+
 interface Replication extends PromiseLike<unknown> {
   on(event: string, listener: (arg: never) => void): Replication;
   cancel(): void;
@@ -44,6 +52,18 @@ export function isCancelledRequest(error: unknown, failure: FeatError): boolean 
 }
 
 /**
+ * An object that answers like `db` (its prototype) and whose own properties replace some of its methods. It has its
+ * own event listeners (as EventEmitter's constructor gives an object whose prototype is an emitter), so replication's
+ * listeners on it never stay behind on `db`.
+ */
+function viewOf(db: Db): Db {
+  const view = Object.create(db) as Db & { _events: unknown; _eventsCount: number };
+  view._events = Object.create(null);
+  view._eventsCount = 0;
+  return view;
+}
+
+/**
  * Live replication in both directions, as two PouchDB replications so that each side's failures are seen
  * (PouchDB's combined sync hides the error of a `paused` event). The state of each side combines into one status.
  */
@@ -59,6 +79,10 @@ export class Replicator {
   #running = false;
   /** The local replica is full (device-storage.ts): the status says `error` until a write succeeds again. */
   #full = false;
+  /** Revisions that arrived by pull, per document (the push side asks the server about these only). */
+  #pulledRevs = new Map<string, Set<string>>();
+  /** The push side went idle once since it started: every later local change was written or pulled since. */
+  #pushCaughtUp = false;
   /** Maps a failure to its error; a full local replica reads `storage_full` (device-storage.ts). */
   #explain: (error: unknown) => FeatError;
 
@@ -78,10 +102,53 @@ export class Replicator {
     if (this.#running) return;
     this.#running = true;
     this.#state = { push: 'connecting', pull: 'connecting' };
+    this.#pushCaughtUp = false;
     this.#update();
     const options = { live: true, retry: true, batch_size: 100, back_off_function: backOff, heartbeat: 10_000 };
-    this.#watch('push', this.#local.replicate.to(this.#remote, options));
-    this.#watch('pull', this.#local.replicate.from(this.#remote, options));
+    // Checkpoints are kept in the local replica only: a server checkpoint costs a GET and a PUT of a `_local` document
+    // after every batch, in the path of the next batch (see docs/benchmarks.md, W7).
+    this.#watch('push', this.#local.replicate.to(this.#pushTarget(), { ...options, checkpoint: 'source' }));
+    this.#watch('pull', this.#local.replicate.from(this.#pullSource(), { ...options, checkpoint: 'target' }));
+  }
+
+  /**
+   * The server database as the push side sees it, with a `_revs_diff` answered here once the push side has caught up
+   * (it went idle once since it started): a revision that arrived by live pull is on the server; any other one was
+   * written here since, and is sent. Sending a revision the server has is harmless (`new_edits: false` keeps what is
+   * there). This saves the round trip before each pushed batch, and the request the push side made after every pulled
+   * batch (the echo), see docs/benchmarks.md (W7). While catching up (what was written or pulled before, e.g. by the
+   * first pull) the server is asked as usual.
+   */
+  #pushTarget(): Db {
+    const remote = this.#remote as RevsDiffDb;
+    const pulled = this.#pulledRevs;
+    const target = viewOf(remote) as RevsDiffDb;
+    target.revsDiff = (diff) => {
+      if (!this.#pushCaughtUp) return remote.revsDiff(diff);
+      const answer: Record<string, { missing: string[] }> = {};
+      for (const [id, revs] of Object.entries(diff)) {
+        const known = pulled.get(id);
+        const missing = known ? revs.filter((rev) => !known.has(rev)) : revs;
+        if (missing.length) answer[id] = { missing };
+      }
+      return Promise.resolve(answer);
+    };
+    return target;
+  }
+
+  /**
+   * The server database as the pull side sees it: replication asks its `info()` after every batch, for progress only;
+   * here it is asked once per INFO_REUSE_MS at most (one request less per pulled batch, W7 in docs/benchmarks.md).
+   */
+  #pullSource(): Db {
+    const remote = this.#remote;
+    const source = viewOf(remote);
+    let last: { at: number; answer: ReturnType<Db['info']> } | undefined;
+    source.info = () => {
+      if (!last || Date.now() - last.at > INFO_REUSE_MS) last = { at: Date.now(), answer: remote.info() };
+      return last.answer;
+    };
+    return source;
   }
 
   /** Stops both directions; `status` becomes `paused`. Resolves when both have finished their current batch. */
@@ -143,13 +210,19 @@ export class Replicator {
         this.#state[direction] = next;
       } else {
         this.#state[direction] = 'idle';
-        if (direction === 'push') this.#events.pushed();
+        if (direction === 'push') {
+          this.#pushCaughtUp = true;
+          this.#events.pushed();
+        }
       }
       this.#update();
     });
     rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
       if (!mine()) return;
-      if (direction === 'pull' && info.docs?.length) this.#events.pulled(info.docs);
+      if (direction === 'pull' && info.docs?.length) {
+        for (const doc of info.docs) this.#notePulled(doc);
+        this.#events.pulled(info.docs);
+      }
       if (direction === 'push') this.#events.pushed();
     });
     rep.on('denied', (error: unknown) => {
@@ -168,6 +241,17 @@ export class Replicator {
       this.#update();
       this.#scheduleRestart();
     });
+  }
+
+  /** Remembers a pulled revision, and the ones before it that the pull named (`_revisions`): a few per document. */
+  #notePulled(doc: { _id: string; _rev: string; _revisions?: { start: number; ids: string[] } }): void {
+    const revs = new Set<string>([doc._rev]);
+    const history = doc._revisions;
+    if (history) for (let i = 0; i < Math.min(history.ids.length, 4); i++) revs.add(`${history.start - i}-${history.ids[i]}`);
+    this.#pulledRevs.delete(doc._id);
+    this.#pulledRevs.set(doc._id, revs);
+    // Bounded: a revision forgotten is only sent once more.
+    if (this.#pulledRevs.size > PULLED_KEPT) this.#pulledRevs.delete(this.#pulledRevs.keys().next().value!);
   }
 
   #scheduleRestart(): void {

@@ -1,3 +1,4 @@
+import { createFeatClient } from '@feat/sdk';
 import type { startEmulator } from '@feat/emulator';
 
 export type Emulator = Awaited<ReturnType<typeof startEmulator>>;
@@ -21,6 +22,23 @@ export function countingFetch() {
 export async function proxyHeaders(emu: Emulator, user: string): Promise<{ headers: Record<string, string>; dbname: string }> {
   const res = await fetch(`${emu.accountsUrl}/couchdb/token/`, { headers: { Authorization: emu.bearerFor(user) } });
   return ((await res.json()) as { data: { headers: Record<string, string>; dbname: string } }).data;
+}
+
+/**
+ * A user's server database as a plain client reaches it: signed up (through a remote-mode client), its URL, and a fetch
+ * that adds the proxy headers the accounts service issues (for raw PouchDB baselines).
+ */
+export async function rawRemote(emu: Emulator, user: string): Promise<{ fetchFn: typeof fetch; dbUrl: string }> {
+  const warm = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+  await warm.ready();
+  await warm.close();
+  const { headers, dbname } = await proxyHeaders(emu, user);
+  const fetchFn: typeof fetch = (url, init) => {
+    const h = new Headers(init?.headers);
+    for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    return fetch(url, { ...init, headers: h });
+  };
+  return { fetchFn, dbUrl: `${emu.couchUrl}/${encodeURIComponent(dbname)}` };
 }
 
 export function percentile(sorted: number[], p: number): number {

@@ -1,4 +1,7 @@
-/** `npm run bench [name…]`: runs the benchmark scripts in this folder one after another (each prints its figures). */
+/**
+ * `npm run bench [name…]`: runs the benchmark scripts in this folder (w1-… to w7-…) one after another, each printing its
+ * figures; `npm run bench -- w7` runs one. A script that fails (e.g. W7 finds a wrong last value) makes the run fail.
+ */
 import { spawnSync } from 'node:child_process';
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';

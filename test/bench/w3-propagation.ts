@@ -10,7 +10,7 @@ import MemoryAdapter from 'pouchdb-adapter-memory';
 import replication from 'pouchdb-replication';
 import { createFeatClient } from '@feat/sdk';
 import { startEmulator } from '@feat/emulator';
-import { fmt, percentile, proxyHeaders } from './helpers.js';
+import { fmt, percentile, rawRemote } from './helpers.js';
 
 // The SDK registers the http adapter and replication on the shared pouchdb-core when it loads.
 const core = PouchDB as unknown as { adapters: Record<string, unknown>; prototype: object };
@@ -62,18 +62,9 @@ async function sdk(): Promise<Setup> {
 }
 
 async function raw(): Promise<Setup> {
-  const user = 'w3-raw';
-  const warm = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
-  await warm.ready();
-  await warm.close();
-  const { headers, dbname } = await proxyHeaders(emu, user);
-  const withHeaders: typeof fetch = (url, init) => {
-    const h = new Headers(init?.headers);
-    for (const [k, v] of Object.entries(headers)) h.set(k, v);
-    return fetch(url, { ...init, headers: h });
-  };
+  const { fetchFn: withHeaders, dbUrl } = await rawRemote(emu, 'w3-raw');
   const Memory = PouchDB.defaults({ adapter: 'memory' } as PouchDB.Configuration.DatabaseConfiguration);
-  const remote = new PouchDB(`${emu.couchUrl}/${dbname}`, { fetch: withHeaders, skip_setup: true } as PouchDB.Configuration.RemoteDatabaseConfiguration);
+  const remote = new PouchDB(dbUrl, { fetch: withHeaders, skip_setup: true } as PouchDB.Configuration.RemoteDatabaseConfiguration);
   const a = new Memory(`w3-raw-a-${Date.now()}`);
   const b = new Memory(`w3-raw-b-${Date.now()}`);
   const syncs = [a.sync(remote, { live: true, retry: true }), b.sync(remote, { live: true, retry: true })];
