@@ -50,7 +50,8 @@ export async function signUp(emu: Emulator, user: string): Promise<string> {
     method: 'PUT',
     body: { _id: `org.couchdb.user:${user}`, name: user, roles: [], type: 'user' },
   });
-  if (created.status !== 201) throw new Error(`sign-up answered ${created.status}: ${created.text}`);
+  // 409: the user exists (the real server keeps its users from one run to the next).
+  if (created.status !== 201 && created.status !== 409) throw new Error(`sign-up answered ${created.status}: ${created.text}`);
   const db = userDbName(user);
   for (let i = 0; i < 100; i += 1) {
     if ((await couch(emu, user, `/${db}`)).status === 200) return db;
