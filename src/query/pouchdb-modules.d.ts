@@ -1,0 +1,8 @@
+declare module 'pouchdb-selector-core' {
+  export function matchesSelector(doc: unknown, selector: Record<string, unknown>): boolean;
+  export function getFieldFromDoc(doc: unknown, parsedField: string[]): unknown;
+  export function parseField(field: string): string[];
+}
+declare module 'pouchdb-collate' {
+  export function collate(a: unknown, b: unknown): number;
+}

@@ -1,0 +1,130 @@
+/**
+ * `store.find()`: Mango over the values' own fields, in both modes, against the emulator.
+ */
+import { describe, expect, it } from 'vitest';
+import { expectCode, text, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { clientsOf, modes } from '../store/helpers.js';
+
+const emu = useEmulator();
+
+type Todo = { title: string; done: boolean; prio: number; tags?: string[] };
+
+describe.each(modes)('store.find: $name', (mode) => {
+  const client = clientsOf(emu, mode);
+
+  it('matches on the value’s fields; parts match as their own value; no doc. or metadata in sight', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    await c.store.setParts('todo', {
+      a: { title: 'a', done: false, prio: 3, tags: ['x'] },
+      b: { title: 'b', done: true, prio: 5 },
+      c: { title: 'c', done: false, prio: 1 },
+      'd:1': { title: 'd', done: false, prio: 4, tags: ['x', 'y'] },
+    });
+    await c.store.set('other', { title: 'o', done: false, prio: 9 });
+    const open = await c.store.find<Todo>({ prefix: 'todo', selector: { done: false, prio: { $gte: 3 } } });
+    expect(open).toEqual([
+      { key: 'todo', subkey: 'a', value: { title: 'a', done: false, prio: 3, tags: ['x'] } },
+      { key: 'todo', subkey: 'd:1', value: { title: 'd', done: false, prio: 4, tags: ['x', 'y'] } },
+    ]);
+    // Without a prefix: every key, the other one too.
+    expect((await c.store.find({ selector: { prio: { $gt: 4 } } })).map((r) => r.value)).toEqual([
+      { title: 'o', done: false, prio: 9 },
+      { title: 'b', done: true, prio: 5 },
+    ]);
+    const ops = await c.store.find<Todo>({ prefix: 'todo', selector: { $or: [{ tags: { $elemMatch: { $eq: 'y' } } }, { title: { $regex: '^b' } }] } });
+    expect(ops.map((r) => r.value.title)).toEqual(['b', 'd']);
+    expect((await c.store.find<Todo>({ prefix: 'todo', selector: { tags: { $size: 1 }, prio: { $in: [3, 4] } } })).map((r) => r.value.title)).toEqual(['a']);
+    expect((await c.store.find<Todo>({ prefix: 'todo', selector: { $nor: [{ done: true }, { tags: { $exists: true } }] } })).map((r) => r.value.title)).toEqual(['c']);
+    // Metadata is not a field of the value: nothing matches it.
+    expect(await c.store.find({ selector: { updatedAt: { $exists: true } } })).toEqual([]);
+    expect(await c.store.find({ selector: { 'feat.updatedAt': { $exists: true } } })).toEqual([]);
+  });
+
+  it('sorts (creating the index it needs), with limit and skip; no limit means every match, never 25', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    const parts: Record<string, Todo> = {};
+    for (let i = 0; i < 60; i++) parts[`t${String(i).padStart(2, '0')}`] = { title: `t${i}`, done: i % 2 === 0, prio: (i * 7) % 60 };
+    await c.store.setParts('list', parts);
+    const all = await c.store.find<Todo>({ prefix: 'list' });
+    expect(all).toHaveLength(60);
+    const sorted = await c.store.find<Todo>({ prefix: 'list', selector: { done: false }, sort: [{ prio: 'desc' }] });
+    expect(sorted).toHaveLength(30);
+    expect(sorted.map((r) => r.value.prio)).toEqual([...sorted.map((r) => r.value.prio)].sort((a, b) => b - a));
+    const page = await c.store.find<Todo>({ prefix: 'list', sort: ['prio'], skip: 5, limit: 10 });
+    expect(page.map((r) => r.value.prio)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(await c.store.find({ prefix: 'list', limit: 0 })).toEqual([]);
+    // Idempotent index creation.
+    await c.store.createIndex({ fields: ['prio'] });
+    await c.store.createIndex({ fields: ['prio'] });
+    expect(await c.store.find<Todo>({ prefix: 'list', selector: { prio: { $lt: 2 } }, sort: ['prio'] })).toHaveLength(2);
+  });
+
+  it('an expired value never matches; a chunked value matches on its real fields', async () => {
+    const c = client(uniqueUser(), { maxDocumentBytes: 70_000 });
+    await c.ready();
+    await c.store.set('n:kept', { kind: 'note', n: 2 });
+    await c.store.set('n:big', { kind: 'note', n: 3, body: text(20_000) });
+    await c.store.set('n:bigother', { kind: 'other', n: 4, body: text(20_000, 2) });
+    await c.store.set('n:short', { kind: 'note', n: 1 }, { ttl: 3_000 });
+    const found = await c.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' } });
+    expect(found.map((r) => r.value.n)).toEqual([3, 2, 1]);
+    expect(found[0]!.value).toMatchObject({ body: text(20_000) });
+    const sorted = await c.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' }, sort: [{ n: 'desc' }], limit: 2 });
+    expect(sorted.map((r) => r.value.n)).toEqual([3, 2]);
+    let after: number[] = [];
+    await waitFor(async () => {
+      after = (await c.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' } })).map((r) => r.value.n);
+      return after.length < 3;
+    }, 15_000, 'the ttl value to expire');
+    expect(after).toEqual([3, 2]);
+  });
+
+  it('a malformed query is invalid_argument before any request', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    const before = c.wire.lines.length;
+    const bad: unknown[] = [
+      null,
+      { selector: { a: { $nonsense: 1 } } },
+      { selector: { $gt: 1 } },
+      { selector: { a: { $in: 1 } } },
+      { selector: { a: { $regex: '(' } } },
+      { selector: { a: { $size: -1 } } },
+      { selector: { $or: [] } },
+      { selector: [] },
+      { limit: -1 },
+      { skip: 1.5 },
+      { sort: [{ a: 'up' }] },
+      { sort: ['a', { b: 'desc' }] },
+      { prefix: 3 },
+      { where: {} },
+    ];
+    for (const q of bad) await expectCode(c.store.find(q as never), 'invalid_argument');
+    expect(() => c.store.watchQuery({ selector: { a: { $nope: 1 } } }, () => undefined)).toThrow(/\$nope/);
+    await expectCode(c.store.createIndex({ fields: [] }), 'invalid_argument');
+    expect(c.wire.lines.slice(before).filter((l) => /_find|_index/.test(l))).toEqual([]);
+  });
+});
+
+describe('store.find, remote: pages and warnings', () => {
+  const client = clientsOf(emu, modes[0]);
+
+  it('follows bookmark pages: 2,500 matches in 3 requests; a warning reaches onWarning', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    const parts: Record<string, { i: number; even: boolean }> = {};
+    for (let i = 0; i < 2_600; i++) parts[String(i).padStart(4, '0')] = { i, even: i < 2_500 };
+    await c.store.setParts('p', parts);
+    const warnings: string[] = [];
+    const before = c.wire.lines.length;
+    const found = await c.store.find<{ i: number }>({ prefix: 'p', selector: { even: true } }, { onWarning: (w) => warnings.push(w) });
+    expect(found).toHaveLength(2_500);
+    expect(new Set(found.map((r) => r.value.i)).size).toBe(2_500);
+    const finds = c.wire.lines.slice(before).filter((l) => l.includes('/_find'));
+    // One for the (empty) manifests of chunked values, three pages of 1,000.
+    expect(finds).toHaveLength(4);
+    expect(warnings.join('\n')).toMatch(/No matching index found/);
+  });
+});
