@@ -19,7 +19,7 @@ import { serveMango } from './mango.js';
 import { authenticate, decodePath, DENIALS, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
 import type { ProxyRoute, UserContext } from './proxy-auth.js';
 import type { RequestLog } from './request-log.js';
-import type { Database, Storage } from './storage.js';
+import type { Storage } from './storage.js';
 import { userDbName } from './tokens.js';
 import type { Users } from './users.js';
 import { USERS_DB } from './users.js';
