@@ -95,7 +95,9 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   if (!isObject(body)) throw bad('bad_request', 'Request body must be a JSON object');
   if (!('selector' in body)) throw bad('missing_required_key', 'Missing required key: selector');
   if (!isObject(body.selector)) throw bad('bad_arg', 'Selector must be a JSON object');
-  const request: Record<string, unknown> = { ...body, selector: checked(body.selector) };
+  // pouchdb-find fails on an empty selector once the database has an index; CouchDB answers every document.
+  const selector = Object.keys(body.selector).length === 0 ? { _id: { $gt: null } } : checked(body.selector);
+  const request: Record<string, unknown> = { ...body, selector };
   const limit = count(body, 'limit') ?? DEFAULT_FIND_LIMIT;
   let skip = count(body, 'skip') ?? 0;
   if (body.bookmark !== undefined && body.bookmark !== 'nil') skip = decodeBookmark(body.bookmark);
