@@ -4,6 +4,8 @@
 import { describe, expect, it } from 'vitest';
 import { expectCode, text, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 import { clientsOf, modes } from '../store/helpers.js';
+import { couch } from '../emulator/helpers.js';
+import { userDbName } from '@feat/emulator';
 
 const emu = useEmulator();
 
@@ -126,5 +128,29 @@ describe('store.find, remote: pages and warnings', () => {
     // One for the (empty) manifests of chunked values, three pages of 1,000.
     expect(finds).toHaveLength(4);
     expect(warnings.join('\n')).toMatch(/No matching index found/);
+  });
+});
+
+describe('index design documents replicate (local-first)', () => {
+  const local = clientsOf(emu, modes[1]);
+  const remote = clientsOf(emu, modes[0]);
+
+  it("an index made on the replica reaches the server (and the user's other devices), where _find uses it", async () => {
+    const user = uniqueUser();
+    const a = local(user);
+    await a.ready();
+    await a.store.setParts('s', { x: { n: 2 }, y: { n: 1 } });
+    await a.store.createIndex({ fields: ['n'] });
+    await a.sync.waitForPush({ timeout: 10_000 });
+    const listed = (await couch(emu, user, `/${userDbName(user)}/_index`)).json as { indexes: { def: { fields: Record<string, string>[] } }[] };
+    expect(listed.indexes.map((i) => i.def.fields.map((f) => Object.keys(f)[0]).join(','))).toContain('doc.n');
+    const b = remote(user);
+    await b.ready();
+    const before = b.wire.lines.length;
+    const warnings: string[] = [];
+    expect((await b.store.find<{ n: number }>({ prefix: 's', selector: { n: { $gt: 0 } }, sort: ['n'] }, { onWarning: (w) => warnings.push(w) })).map((r) => r.value.n)).toEqual([1, 2]);
+    // The sort's index was there already: created "exists" (one _index request), no 400.
+    expect(b.wire.lines.slice(before).filter((l) => l.includes('/_index'))).toHaveLength(2);
+    expect(warnings).toEqual([]);
   });
 });
