@@ -34,7 +34,7 @@ export const FIND_PAGE_SIZE = 1_000;
 const MANIFEST_INDEX = ['feat.chunks'];
 
 type FindResponse = { docs: StoredDoc[]; bookmark?: string; warning?: string };
-type FindPlugin = Record<'find' | 'createIndex', (this: Db, request: unknown) => Promise<unknown>>;
+type FindPlugin = Record<'find' | 'createIndex' | 'explain', (this: Db, request: unknown) => Promise<unknown>>;
 type FetchDb = Db & { fetch(path: string, init: RequestInit): Promise<Response> };
 
 let plugin: Promise<FindPlugin> | undefined;
@@ -47,18 +47,43 @@ function findPlugin(): Promise<FindPlugin> {
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /**
- * The conditions every query adds, as plain fields beside the app's (pouchdb-find merges `$and`s and `$or`s
- * unreliably): the key's prefix, and a value (`doc`: no chunk, manifest or design document). Internal and expired
- * documents are dropped as the pages come ({@link kept}).
+ * The condition every query adds beside the app's, as a plain field (pouchdb-find merges `$and`s and `$or`s
+ * unreliably): a value (`doc`: no chunk, manifest or design document). The key's prefix is added where the query runs
+ * ({@link withPrefix}); internal and expired documents are dropped as the pages come ({@link kept}).
  */
-function scoped(prefix: string, selector: Selector, value = true): Selector {
-  return { ...selector, _id: { $regex: `^${escapeRegex(prefix)}` }, ...(value ? { doc: { $exists: true } } : {}) };
+const scoped = (selector: Selector): Selector => ({ ...selector, doc: { $exists: true } });
+
+/**
+ * The selector with the key's prefix. On the server an anchored `_id` `$regex` (CouchDB still picks the app's index).
+ * On the replica pouchdb-find picks `_all_docs` whenever `_id` is in the selector: the prefix goes in as an `_id` range
+ * only when no other index serves the query, otherwise it is checked on the documents returned.
+ */
+async function withPrefix(io: StoreIO, db: Db, request: Record<string, unknown>, prefix: string): Promise<Record<string, unknown>> {
+  const selector = request.selector as Selector;
+  if (prefix === '') return request;
+  if (!io.ctx.local) return { ...request, selector: { ...selector, _id: { $regex: `^${escapeRegex(prefix)}` } } };
+  // The plan depends on the query's shape, not its values: remembered per shape (a stale answer costs time only,
+  // since the prefix is checked on every document returned anyway).
+  const shape = JSON.stringify([selector, request.sort], (_k, v: unknown) => (typeof v === 'object' && v !== null ? v : typeof v));
+  let plans = indexPlans.get(db);
+  if (!plans) indexPlans.set(db, (plans = new Map()));
+  let onIndex = plans.get(shape);
+  if (onIndex === undefined) {
+    const plan = (await (await findPlugin()).explain.call(pouchOf(db), { selector, ...(request.sort ? { sort: request.sort } : {}) })) as { index?: { ddoc?: string | null } };
+    onIndex = !!plan.index?.ddoc;
+    if (plans.size > 100) plans.clear();
+    plans.set(shape, onIndex);
+  }
+  if (onIndex) return request;
+  return { ...request, selector: { ...selector, _id: { $gte: prefix, $lt: `${prefix}\uffff` } } };
 }
 
-/** A document a query returns: not internal, not expired. */
-function kept(doc: StoredDoc, now: number): boolean {
+const indexPlans = new WeakMap<Db, Map<string, boolean>>();
+
+/** A document a query returns: under the prefix, not internal, not expired. */
+function kept(doc: StoredDoc, prefix: string, now: number): boolean {
   const expiresAt = doc.feat?.expiresAt;
-  return !doc._id.startsWith(INTERNAL_PREFIX) && !(typeof expiresAt === 'number' && expiresAt <= now);
+  return doc._id.startsWith(prefix) && !doc._id.startsWith(INTERNAL_PREFIX) && !(typeof expiresAt === 'number' && expiresAt <= now);
 }
 
 /** The database pouchdb-find runs on: the replica's PouchDB object itself (under the SDK's guard). */
@@ -79,7 +104,7 @@ export function ensureIndex(io: StoreIO, db: Db, fields: string[]): Promise<void
       () => undefined,
     );
     const map = done;
-    pending.catch(() => map.delete(name));
+    pending.then(() => indexPlans.delete(db), () => map.delete(name));
     done.set(name, pending);
   }
   return pending;
@@ -104,34 +129,45 @@ async function post(db: FetchDb, path: string, body: unknown): Promise<Record<st
 }
 
 /**
- * Runs one Mango request to completion: every page up to `limit` documents that are {@link kept} (all when
- * `undefined`). Remote: `_find` pages of {@link FIND_PAGE_SIZE} linked by their `bookmark`; local: one pouchdb-find
- * call (more only when dropped documents left the page short).
+ * Runs one Mango request to completion: the documents that are {@link kept}, after the first `skip` of them, up to
+ * `limit` (all when `undefined`). `skip` is applied here, on kept documents only. Remote: `_find` pages of
+ * {@link FIND_PAGE_SIZE} linked by their `bookmark`; local: one pouchdb-find call (more only when dropped documents
+ * left it short).
  */
-async function runMango(io: StoreIO, db: Db, request: Record<string, unknown>, limit: number | undefined, warn: (w: string) => void): Promise<StoredDoc[]> {
+async function runMango(
+  io: StoreIO,
+  db: Db,
+  query: Record<string, unknown>,
+  prefix: string,
+  range: { skip: number; limit: number | undefined },
+  warn: (w: string) => void,
+  /** The query has an index of its own (no need to see which index the replica would use). */
+  indexed = false,
+): Promise<StoredDoc[]> {
   const now = Date.now();
+  const request = indexed && io.ctx.local ? query : await withPrefix(io, db, query, prefix);
+  const total = range.limit === undefined ? undefined : range.skip + range.limit;
   const docs: StoredDoc[] = [];
   let bookmark: string | undefined;
-  let skip = typeof request.skip === 'number' ? request.skip : 0;
+  let offset = 0;
   for (let page = 0; ; page++) {
-    const missing = limit === undefined ? undefined : limit - docs.length;
+    const missing = total === undefined ? undefined : total - docs.length;
+    const asked = io.ctx.local ? (missing ?? Number.MAX_SAFE_INTEGER) : Math.min(FIND_PAGE_SIZE, missing ?? FIND_PAGE_SIZE);
     let answer: FindResponse;
     if (io.ctx.local) {
       const find = (await findPlugin()).find;
       // pouchdb-find's default limit is 25, like CouchDB's: the SDK always says how many it wants.
-      answer = (await find.call(pouchOf(db), { ...request, skip, limit: missing ?? Number.MAX_SAFE_INTEGER }).catch((error: unknown) => {
+      answer = (await find.call(pouchOf(db), { ...request, skip: offset, limit: asked }).catch((error: unknown) => {
         throw toFeatError(error);
       })) as FindResponse;
     } else {
-      const want = missing === undefined ? FIND_PAGE_SIZE : Math.min(FIND_PAGE_SIZE, missing);
-      answer = (await post(db as FetchDb, '_find', { ...request, limit: want, ...(bookmark ? { bookmark, skip: 0 } : { skip }) })) as FindResponse;
+      answer = (await post(db as FetchDb, '_find', { ...request, limit: asked, ...(bookmark ? { bookmark } : {}) })) as FindResponse;
     }
     if (!Array.isArray(answer.docs)) throw new FeatError('bad_response', 'The server answered _find without docs');
     if (answer.warning && page === 0) warn(answer.warning);
-    const asked = io.ctx.local ? (missing ?? Number.MAX_SAFE_INTEGER) : missing === undefined ? FIND_PAGE_SIZE : Math.min(FIND_PAGE_SIZE, missing);
-    for (const doc of answer.docs) if (kept(doc, now)) docs.push(doc);
-    skip += answer.docs.length;
-    if (answer.docs.length < asked || (limit !== undefined && docs.length >= limit)) return docs;
+    for (const doc of answer.docs) if (kept(doc, prefix, now)) docs.push(doc);
+    offset += answer.docs.length;
+    if (answer.docs.length < asked || (total !== undefined && docs.length >= total)) return docs.slice(range.skip, total);
     if (!io.ctx.local) {
       if (typeof answer.bookmark !== 'string') throw new FeatError('bad_response', 'The server answered a full _find page without a bookmark');
       bookmark = answer.bookmark;
@@ -164,8 +200,16 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
   const sort = query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
   const sortFields = query.sort.map((s) => s.field);
   await Promise.all([sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
-  // Chunked values: their manifests (rare, indexed) are read first; with any, paging is done here after merging them.
-  const manifests = await runMango(io, db, { selector: scoped(query.prefix, { 'feat.chunks': { $exists: true } }, false) }, undefined, () => undefined);
+  const request: Record<string, unknown> = { selector: scoped(query.selector) };
+  if (sort.length) request.sort = sort;
+  const main = (range: { skip: number; limit: number | undefined }) =>
+    query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn);
+  // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
+  const manifestQuery = { selector: { 'feat.chunks': { $exists: true } } };
+  const [manifests, first] = await Promise.all([
+    runMango(io, db, manifestQuery, query.prefix, { skip: 0, limit: undefined }, () => undefined, true),
+    main({ skip: query.skip, limit: query.limit }),
+  ]);
   const chunked: MatchDoc[] = [];
   if (manifests.length > 0) {
     const { matches } = await import('./memory.js');
@@ -176,18 +220,13 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
       if (value !== undefined && (await matches(doc, query.selector))) chunked.push(doc);
     }
   }
-  const merged = chunked.length > 0;
-  const request: Record<string, unknown> = { selector: scoped(query.prefix, query.selector) };
-  if (sort.length) request.sort = sort;
-  if (query.skip && !merged) request.skip = query.skip;
-  const limit = query.limit === undefined ? undefined : merged ? query.limit + query.skip : query.limit;
-  let docs: MatchDoc[] = limit === 0 ? [] : await runMango(io, db, request, limit, warn);
-  if (merged) {
-    const { compareDocs } = await import('./memory.js');
-    const order = await compareDocs(query.sort);
-    docs = [...docs, ...chunked].sort(order).slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
-  }
-  return docs;
+  if (chunked.length === 0) return first;
+  // Chunked matches are merged in order; the window is cut after merging.
+  const windowed = query.skip > 0 || query.limit !== undefined;
+  const docs: MatchDoc[] = windowed ? await main({ skip: 0, limit: query.limit === undefined ? undefined : query.limit + query.skip }) : first;
+  const { compareDocs } = await import('./memory.js');
+  const order = await compareDocs(query.sort);
+  return [...docs, ...chunked].sort(order).slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
 }
 
 /** `store.createIndex({ fields })`: an index of the value's fields, created once (idempotent). */
