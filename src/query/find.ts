@@ -211,22 +211,36 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
     main({ skip: query.skip, limit: query.limit }),
   ]);
   const chunked: MatchDoc[] = [];
+  const { matches } = manifests.length > 0 || io.queue().size > 0 ? await import('./memory.js') : { matches: undefined };
   if (manifests.length > 0) {
-    const { matches } = await import('./memory.js');
     const valueDb = await io.db();
     for (const manifest of manifests) {
       const value = await io.valueOf(valueDb, manifest);
       const doc = { _id: manifest._id, doc: value };
-      if (value !== undefined && (await matches(doc, query.selector))) chunked.push(doc);
+      if (value !== undefined && (await matches!(doc, query.selector))) chunked.push(doc);
     }
   }
-  if (chunked.length === 0) return first;
-  // Chunked matches are merged in order; the window is cut after merging.
+  // This client's writes not stored yet (as get() sees them): their stored versions give way to them.
+  const pending = io.queue().size > 0 ? [...io.queue().ids()].filter((id) => id.startsWith(query.prefix) && !id.startsWith(INTERNAL_PREFIX)) : [];
+  const replaced = new Set(pending);
+  const extra = chunked.filter((d) => !replaced.has(d._id));
+  const now = Date.now();
+  for (const id of pending) {
+    const op = io.queue().peek(id);
+    if (!op || op.deleted || (op.expiresAt !== undefined && op.expiresAt <= now)) continue;
+    const doc = { _id: id, doc: structuredClone(op.value) };
+    if (await matches!(doc, query.selector)) extra.push(doc);
+  }
+  if (extra.length === 0 && pending.length === 0) return first;
+  // The extra documents are merged in order; the window is cut after merging (wide enough for the ones given way).
   const windowed = query.skip > 0 || query.limit !== undefined;
-  const docs: MatchDoc[] = windowed ? await main({ skip: 0, limit: query.limit === undefined ? undefined : query.limit + query.skip }) : first;
+  const wide = query.limit === undefined ? undefined : query.limit + query.skip + pending.length;
+  const base: MatchDoc[] = windowed ? await main({ skip: 0, limit: wide }) : first;
   const { compareDocs } = await import('./memory.js');
   const order = await compareDocs(query.sort);
-  return [...docs, ...chunked].sort(order).slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
+  return [...base.filter((d) => !replaced.has(d._id)), ...extra]
+    .sort(order)
+    .slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
 }
 
 /** `store.createIndex({ fields })`: an index of the value's fields, created once (idempotent). */

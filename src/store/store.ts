@@ -334,7 +334,7 @@ export class DocumentStore {
   /**
    * The values matching a Mango query over their own fields (`{ prefix?, selector?, sort?, limit?, skip? }`), as
    * `{ key, subkey?, value }` — a part matches as its own value. Expired values never match. No `limit`: every match.
-   * Reads stored values: a write whose `set()` has not resolved yet may not be seen. See the README's "Queries".
+   * Sees this client's own writes not stored yet, as `get()` does. See the README's "Queries".
    */
   async find<T = unknown>(query: Query, options?: FindOptions): Promise<QueryResult<T>[]> {
     this.#open();
