@@ -94,6 +94,25 @@ describe.each(modes)('store.find: $name', (mode) => {
     expect((await c.store.find<{ n: number }>({ prefix: 'w', sort: ['n'] })).map((r) => `${r.subkey}=${r.value.n}`)).toEqual(['b=0', 'c=3', 'd=4']);
   });
 
+  it('a conflicted value matches by its winning value (the one get() reads)', async () => {
+    const user = uniqueUser();
+    const c = client(user);
+    await c.ready();
+    // Two leaf revisions of one key on the server (as two devices' offline edits leave them).
+    const docs = [
+      { _id: 'cf:1', _rev: '1-aaaa', doc: { side: 'a', open: true }, feat: { updatedAt: 1 } },
+      { _id: 'cf:1', _rev: '1-bbbb', doc: { side: 'b', open: false }, feat: { updatedAt: 1 } },
+    ];
+    const put = await couch(emu, user, `/${userDbName(user)}/_bulk_docs`, { method: 'POST', body: { docs, new_edits: false } });
+    expect(put.status).toBe(201);
+    let winner: unknown;
+    await waitFor(async () => (winner = await c.store.get('cf:1')) !== undefined, 10_000, 'the conflicted key');
+    const side = (winner as { side: string }).side;
+    const found = await c.store.find<{ side: string }>({ prefix: 'cf', selector: { side } });
+    expect(found.map((r) => r.value.side)).toEqual([side]);
+    expect(await c.store.find({ prefix: 'cf', selector: { side: side === 'a' ? 'b' : 'a' } })).toEqual([]);
+  });
+
   it('a malformed query is invalid_argument before any request', async () => {
     const c = client(uniqueUser());
     await c.ready();
