@@ -28,7 +28,7 @@ export type { Session };
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema, every key is free
 export interface FeatStore<S extends {} = {}>
-  extends Pick<DocumentStore, 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'setParts' | 'removeParts' | 'keys' | 'watch' | 'flush'> {
+  extends Pick<DocumentStore, 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'setParts' | 'removeParts' | 'keys' | 'watch' | 'flush' | 'find' | 'createIndex' | 'watchQuery'> {
   /** Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. */
   get<T = unknown, K extends string = string>(key: K): Promise<StoredAs<S, K, T> | undefined>;
   /** Writes a JSON value (a `Date`, a function or `undefined` does not compile); resolves once it is durable. */
@@ -205,6 +205,7 @@ class Client implements FeatClient {
       closing: () => this.#closing !== undefined,
       watch: this.#watcher,
       queueChanged: () => this.sync.recount(),
+      reportError: (error) => this.#reportError(error),
     });
     this.sync = new SyncController({
       emitter: this.#emitter,

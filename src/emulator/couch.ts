@@ -12,13 +12,14 @@ import { serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, isCouchJsonText, sleep } from './fidelity.js';
 import type { Fidelity, LatencyKind } from './fidelity.js';
-import { checkSelectorRegexes, enableRegexFallback, holdsCode, NO_JAVASCRIPT } from './guard.js';
+import { enableRegexFallback, holdsCode, NO_JAVASCRIPT } from './guard.js';
 import { cors, sendJson, sendNginxError } from './http.js';
 import { hasBody, oversizeDocument, readBody } from './limits.js';
+import { serveMango } from './mango.js';
 import { authenticate, decodePath, DENIALS, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
 import type { ProxyRoute, UserContext } from './proxy-auth.js';
 import type { RequestLog } from './request-log.js';
-import type { Database, Storage } from './storage.js';
+import type { Storage } from './storage.js';
 import { userDbName } from './tokens.js';
 import type { Users } from './users.js';
 import { USERS_DB } from './users.js';
@@ -339,8 +340,8 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         const names = { roles: ['_admin'], names: [locals(res).user.name] };
         return sendJson(res, 200, securityObjects.get(dbName) ?? { members: names, admins: names });
       }
-      if ((first === '_find' || first === '_index' || first === '_explain') && segments.length <= 3) {
-        return serveFind(db, req, res, segments);
+      if ((first === '_find' || first === '_index' || first === '_explain') && segments.length <= 5) {
+        return serveMango(db, req, res, segments);
       }
       if (req.method === 'PUT' && doc?.[1] !== undefined) {
         const [docId, attachment] = doc;
@@ -382,21 +383,4 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     pouchError(res, err);
   });
   return app;
-}
-
-type FindPlugin = Record<'find' | 'createIndex' | 'getIndexes' | 'deleteIndex' | 'explain', (this: Database, ...args: unknown[]) => Promise<unknown>>;
-let findPlugin: FindPlugin | undefined;
-
-/** Mango (`_find`, `_index`, `_explain`) through pouchdb-find, called on the database without installing it globally. */
-async function serveFind(db: Database, req: Request, res: Response, segments: string[]): Promise<void> {
-  findPlugin ??= require('pouchdb-find') as FindPlugin;
-  const [, endpoint, ...rest] = segments;
-  const body = req.body as unknown;
-  const query = (typeof body === 'object' && body !== null ? body : {}) as { selector?: unknown; partial_filter_selector?: unknown; index?: unknown };
-  checkSelectorRegexes([query.selector, query.partial_filter_selector, query.index]);
-  if (endpoint === '_find' && req.method === 'POST') return sendJson(res, 200, await findPlugin.find.call(db, body));
-  if (endpoint === '_explain' && req.method === 'POST') return sendJson(res, 200, await findPlugin.explain.call(db, body));
-  if (endpoint === '_index' && req.method === 'POST') return sendJson(res, 200, await findPlugin.createIndex.call(db, body));
-  if (endpoint === '_index' && req.method === 'GET' && rest.length === 0) return sendJson(res, 200, await findPlugin.getIndexes.call(db));
-  sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET,POST allowed' });
 }

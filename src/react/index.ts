@@ -25,6 +25,7 @@ import { partId } from '../store/ids.js';
 import { Source, sourceOf, valueSource, watchSource, type LoadStatus, type Snapshot, type ValueSource } from './sources.js';
 
 export type { LoadStatus, Snapshot };
+export { useQuery, type QueryState } from './query.js';
 
 /** A client with any schema (a schema makes `FeatClient<S>` invariant in `S`; the hooks type values themselves). */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any -- see above

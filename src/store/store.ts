@@ -12,6 +12,9 @@ import { idTooLong, parsePartId, partId } from './ids.js';
 import { dotSafe } from './dot-ids.js';
 import type { StoreIO } from './io.js';
 import type * as ResolveWriteModule from './resolve-write.js';
+import { planQuery, type Query, type QueryResult } from '../query/validate.js';
+import type { FindOptions } from '../query/find.js';
+import type { WatchQueryOptions } from '../query/live.js';
 
 export interface SetOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
@@ -65,6 +68,8 @@ export interface StoreContext {
   watch: WatchSource;
   /** The number of queued writes may have changed. */
   queueChanged?(): void;
+  /** Where a failure with no other place to go is reported (`client.sync.on('error')`). */
+  reportError?(error: FeatError): void;
 }
 
 /** How long a write waits for a watch subscription made before it to start its feed (so the feed sees the write). */
@@ -324,6 +329,70 @@ export class DocumentStore {
       throw new FeatValidationError('invalid_argument', 'watch() options: "current" is a boolean, "onError" a function');
     }
     return this.#ctx.watch.subscribe(subscription, listener, current ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
+  }
+
+  /**
+   * The values matching a Mango query over their own fields (`{ prefix?, selector?, sort?, limit?, skip? }`), as
+   * `{ key, subkey?, value }` — a part matches as its own value. Expired values never match. No `limit`: every match.
+   * Sees this client's own writes not stored yet, as `get()` does. See the README's "Queries".
+   */
+  async find<T = unknown>(query: Query, options?: FindOptions): Promise<QueryResult<T>[]> {
+    this.#open();
+    const planned = planQuery(query);
+    const { onWarning } = checkOptions(options, 'find');
+    if (onWarning !== undefined && typeof onWarning !== 'function') throw new FeatValidationError('invalid_argument', 'find(): "onWarning" must be a function');
+    return (await import('../query/find.js')).find<T>(this.#io, planned, options);
+  }
+
+  /**
+   * Creates the index of the value's `fields` (Mango, json) in the database this store reads — the replica in
+   * local-first mode, the server's database in remote mode. Idempotent. `find()` creates the index a sort needs itself.
+   */
+  async createIndex(index: { fields: string[] }): Promise<void> {
+    this.#open();
+    const fields = (typeof index === 'object' && index !== null ? (index as { fields?: unknown }).fields : undefined) as unknown;
+    if (!Array.isArray(fields) || fields.length === 0 || !fields.every((f) => typeof f === 'string' && f !== '' && !f.startsWith('$'))) {
+      throw new FeatValidationError('invalid_argument', 'createIndex() takes { fields: [...] }: a non-empty array of the value\'s field names');
+    }
+    return (await import('../query/find.js')).createIndex(this.#io, fields as string[]);
+  }
+
+  /**
+   * Calls `listener` with the results of `query` now, then with a new result set after every change (local or remote)
+   * that alters them — never for a change that does not. Returns the unsubscribe function.
+   */
+  watchQuery<T = unknown>(query: Query, listener: (results: QueryResult<T>[]) => void, options?: WatchQueryOptions): () => void {
+    this.#open();
+    const planned = planQuery(query);
+    if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watchQuery() takes a listener function');
+    const { onError, onWarning } = checkOptions(options, 'watchQuery');
+    if ((onError !== undefined && typeof onError !== 'function') || (onWarning !== undefined && typeof onWarning !== 'function')) {
+      throw new FeatValidationError('invalid_argument', 'watchQuery() options: "onError" and "onWarning" are functions');
+    }
+    let stop: (() => void) | undefined;
+    let stopped = false;
+    const report = (error: FeatError) => (options?.onError ?? this.#ctx.reportError ?? (() => undefined))(error);
+    import('../query/live.js').then(
+      (m) => {
+        if (stopped) return;
+        stop = m.watchQuery<T>(
+          {
+            io: this.#io,
+            subscribe: (scope, l) => this.#ctx.watch.subscribe(scope, l),
+            started: () => this.#ctx.watch.started(WATCH_START_WAIT_MS),
+            reportError: report,
+          },
+          planned,
+          listener,
+          options ?? {},
+        );
+      },
+      (error: unknown) => report(toFeatError(error)),
+    );
+    return () => {
+      stopped = true;
+      stop?.();
+    };
   }
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */

@@ -224,6 +224,11 @@ export class GuardedDb implements Db {
     return this.#raw().replicate;
   }
 
+  /** The PouchDB database underneath, for plugins that need it whole (pouchdb-find: src/query). */
+  get pouch(): unknown {
+    return this.#raw();
+  }
+
   #raw(): RawDb {
     if (!this.#db) throw storageFullError(undefined);
     return this.#db;

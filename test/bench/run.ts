@@ -9,7 +9,7 @@ import { fileURLToPath } from 'node:url';
 const dir = fileURLToPath(new URL('.', import.meta.url));
 const wanted = process.argv.slice(2);
 const scripts = readdirSync(dir)
-  .filter((f) => /^w\d.*\.ts$/.test(f))
+  .filter((f) => /^[wq]\d.*\.ts$/.test(f))
   .filter((f) => wanted.length === 0 || wanted.some((w) => f.startsWith(w)))
   .sort();
 let failed = 0;

@@ -1,0 +1,249 @@
+/**
+ * `store.find()`: Mango queries over stored values. Loaded on first use (with pouchdb-find in local-first mode).
+ *
+ * - Local-first: pouchdb-find on the replica. Remote: `POST _find` to CouchDB, following `bookmark` pages until the
+ *   query's `limit` (or every match: never CouchDB's default of 25).
+ * - The app's selector is over its values; here it runs over `doc.` with two more conditions: the key's prefix
+ *   (`_id`), and "not expired" (`feat.expiresAt`). Values too big for one document (a manifest listing chunks, no
+ *   `doc`) are found through an index of manifests, reassembled, and matched in memory.
+ * - A sort needs an index of its fields: it is created on first use (`store.createIndex`), the same in both modes.
+ */
+import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import type { StoredDoc } from '../store/codec.js';
+import type { Db } from '../store/db.js';
+import { parsePartId } from '../store/ids.js';
+import type { StoreIO } from '../store/io.js';
+import { INTERNAL_PREFIX } from '../store/validate.js';
+import { eventFor } from '../sync/watch.js';
+import { hashString } from '../util/hash.js';
+import type { MatchDoc } from './memory.js';
+import type { PlannedQuery, QueryResult, Selector } from './validate.js';
+
+/** Options of `store.find()`. */
+export interface FindOptions {
+  /**
+   * Receives the warnings of the query engine (CouchDB's or pouchdb-find's), e.g. "No matching index found, create an
+   * index to optimize query time." Without it, each distinct warning is written once to `console.warn`.
+   */
+  onWarning?: (warning: string) => void;
+}
+
+/** Matches asked for per `_find` request on the server (each page is one request). */
+export const FIND_PAGE_SIZE = 1_000;
+/** The index of chunked values' manifests (documents with `feat.chunks`). */
+const MANIFEST_INDEX = ['feat.chunks'];
+
+type FindResponse = { docs: StoredDoc[]; bookmark?: string; warning?: string };
+type FindPlugin = Record<'find' | 'createIndex' | 'explain', (this: Db, request: unknown) => Promise<unknown>>;
+type FetchDb = Db & { fetch(path: string, init: RequestInit): Promise<Response> };
+
+let plugin: Promise<FindPlugin> | undefined;
+/** pouchdb-find, called on the replica without installing it on the app's PouchDB. */
+function findPlugin(): Promise<FindPlugin> {
+  plugin ??= import('pouchdb-find').then((m) => ((m as { default?: FindPlugin }).default ?? (m as unknown as FindPlugin)));
+  return plugin;
+}
+
+const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+
+/**
+ * The condition every query adds beside the app's, as a plain field (pouchdb-find merges `$and`s and `$or`s
+ * unreliably): a value (`doc`: no chunk, manifest or design document). The key's prefix is added where the query runs
+ * ({@link withPrefix}); internal and expired documents are dropped as the pages come ({@link kept}).
+ */
+const scoped = (selector: Selector): Selector => ({ ...selector, doc: { $exists: true } });
+
+/**
+ * The selector with the key's prefix. On the server an anchored `_id` `$regex` (CouchDB still picks the app's index).
+ * On the replica pouchdb-find picks `_all_docs` whenever `_id` is in the selector: the prefix goes in as an `_id` range
+ * only when no other index serves the query, otherwise it is checked on the documents returned.
+ */
+async function withPrefix(io: StoreIO, db: Db, request: Record<string, unknown>, prefix: string): Promise<Record<string, unknown>> {
+  const selector = request.selector as Selector;
+  if (prefix === '') return request;
+  if (!io.ctx.local) return { ...request, selector: { ...selector, _id: { $regex: `^${escapeRegex(prefix)}` } } };
+  // The plan depends on the query's shape, not its values: remembered per shape (a stale answer costs time only,
+  // since the prefix is checked on every document returned anyway).
+  const shape = JSON.stringify([selector, request.sort], (_k, v: unknown) => (typeof v === 'object' && v !== null ? v : typeof v));
+  let plans = indexPlans.get(db);
+  if (!plans) indexPlans.set(db, (plans = new Map()));
+  let onIndex = plans.get(shape);
+  if (onIndex === undefined) {
+    const plan = (await (await findPlugin()).explain.call(pouchOf(db), { selector, ...(request.sort ? { sort: request.sort } : {}) })) as { index?: { ddoc?: string | null } };
+    onIndex = !!plan.index?.ddoc;
+    if (plans.size > 100) plans.clear();
+    plans.set(shape, onIndex);
+  }
+  if (onIndex) return request;
+  return { ...request, selector: { ...selector, _id: { $gte: prefix, $lt: `${prefix}\uffff` } } };
+}
+
+const indexPlans = new WeakMap<Db, Map<string, boolean>>();
+
+/** A document a query returns: under the prefix, not internal, not expired. */
+function kept(doc: StoredDoc, prefix: string, now: number): boolean {
+  const expiresAt = doc.feat?.expiresAt;
+  return doc._id.startsWith(prefix) && !doc._id.startsWith(INTERNAL_PREFIX) && !(typeof expiresAt === 'number' && expiresAt <= now);
+}
+
+/** The database pouchdb-find runs on: the replica's PouchDB object itself (under the SDK's guard). */
+const pouchOf = (db: Db): Db => ((db as { pouch?: Db }).pouch ?? db);
+
+const indexName = (fields: string[]) => `feat-${hashString(JSON.stringify(fields)).replace(":", "-")}`;
+const created = new WeakMap<Db, Map<string, Promise<void>>>();
+
+/** Creates (once per database and session) the Mango index of `fields` (stored fields, e.g. `doc.prio`). */
+export function ensureIndex(io: StoreIO, db: Db, fields: string[]): Promise<void> {
+  let done = created.get(db);
+  if (!done) created.set(db, (done = new Map()));
+  const name = indexName(fields);
+  let pending = done.get(name);
+  if (!pending) {
+    const request = { index: { fields }, ddoc: name, name, type: 'json' };
+    pending = (io.ctx.local ? findPlugin().then((p) => p.createIndex.call(pouchOf(db), request)) : post(db as FetchDb, '_index', request)).then(
+      () => undefined,
+    );
+    const map = done;
+    pending.then(() => indexPlans.delete(db), () => map.delete(name));
+    done.set(name, pending);
+  }
+  return pending;
+}
+
+/** A Mango request to the server; its error answer as a FeatError (400 → `invalid_argument`). */
+async function post(db: FetchDb, path: string, body: unknown): Promise<Record<string, unknown>> {
+  let response: Response;
+  try {
+    response = await db.fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+  } catch (error) {
+    throw toFeatError(error);
+  }
+  const json = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
+  if (!json || typeof json !== 'object') throw new FeatError('bad_response', `The server answered ${path} with no JSON object`, { status: response.status });
+  if (!response.ok) {
+    const reason = `${String(json.error)}: ${String(json.reason)}`;
+    if (response.status === 400) throw new FeatValidationError('invalid_argument', `The server refused the query (${reason})`, { status: 400 });
+    throw toFeatError({ ...json, status: response.status, message: reason });
+  }
+  return json;
+}
+
+/**
+ * Runs one Mango request to completion: the documents that are {@link kept}, after the first `skip` of them, up to
+ * `limit` (all when `undefined`). `skip` is applied here, on kept documents only. Remote: `_find` pages of
+ * {@link FIND_PAGE_SIZE} linked by their `bookmark`; local: one pouchdb-find call (more only when dropped documents
+ * left it short).
+ */
+async function runMango(
+  io: StoreIO,
+  db: Db,
+  query: Record<string, unknown>,
+  prefix: string,
+  range: { skip: number; limit: number | undefined },
+  warn: (w: string) => void,
+  /** The query has an index of its own (no need to see which index the replica would use). */
+  indexed = false,
+): Promise<StoredDoc[]> {
+  const now = Date.now();
+  const request = indexed && io.ctx.local ? query : await withPrefix(io, db, query, prefix);
+  const total = range.limit === undefined ? undefined : range.skip + range.limit;
+  const docs: StoredDoc[] = [];
+  let bookmark: string | undefined;
+  let offset = 0;
+  for (let page = 0; ; page++) {
+    const missing = total === undefined ? undefined : total - docs.length;
+    const asked = io.ctx.local ? (missing ?? Number.MAX_SAFE_INTEGER) : Math.min(FIND_PAGE_SIZE, missing ?? FIND_PAGE_SIZE);
+    let answer: FindResponse;
+    if (io.ctx.local) {
+      const find = (await findPlugin()).find;
+      // pouchdb-find's default limit is 25, like CouchDB's: the SDK always says how many it wants.
+      answer = (await find.call(pouchOf(db), { ...request, skip: offset, limit: asked }).catch((error: unknown) => {
+        throw toFeatError(error);
+      })) as FindResponse;
+    } else {
+      answer = (await post(db as FetchDb, '_find', { ...request, limit: asked, ...(bookmark ? { bookmark } : {}) })) as FindResponse;
+    }
+    if (!Array.isArray(answer.docs)) throw new FeatError('bad_response', 'The server answered _find without docs');
+    if (answer.warning && page === 0) warn(answer.warning);
+    for (const doc of answer.docs) if (kept(doc, prefix, now)) docs.push(doc);
+    offset += answer.docs.length;
+    if (answer.docs.length < asked || (total !== undefined && docs.length >= total)) return docs.slice(range.skip, total);
+    if (!io.ctx.local) {
+      if (typeof answer.bookmark !== 'string') throw new FeatError('bad_response', 'The server answered a full _find page without a bookmark');
+      bookmark = answer.bookmark;
+    }
+  }
+}
+
+const warned = new Set<string>();
+const consoleWarning = (warning: string) => {
+  if (warned.has(warning)) return;
+  warned.add(warning);
+  console.warn(`[feat] store.find(): ${warning}`);
+};
+
+/** The key (and subkey) a stored id reads as in a query over `prefix`, as `watch({ prefix })` reports it. */
+export function resultOf<T>(prefix: string, id: string, value: T): QueryResult<T> {
+  const target: { key: string; subkey?: string } = eventFor({ prefix }, id, parsePartId(id)) ?? { key: id };
+  return target.subkey === undefined ? { key: target.key, value } : { key: target.key, subkey: target.subkey, value };
+}
+
+/** `store.find()`: the query is planned (checked) already. */
+export async function find<T>(io: StoreIO, query: PlannedQuery, options: FindOptions = {}): Promise<QueryResult<T>[]> {
+  return (await findDocs(io, query, options)).map((d) => resultOf(query.prefix, d._id, d.doc as T));
+}
+
+/** The matching documents (`{ _id, doc: value }`), in the query's order. */
+export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions = {}): Promise<MatchDoc[]> {
+  const warn = options.onWarning ?? consoleWarning;
+  const db = await io.ctx.db();
+  const sort = query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
+  const sortFields = query.sort.map((s) => s.field);
+  await Promise.all([sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
+  const request: Record<string, unknown> = { selector: scoped(query.selector) };
+  if (sort.length) request.sort = sort;
+  const main = (range: { skip: number; limit: number | undefined }) =>
+    query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn);
+  // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
+  const manifestQuery = { selector: { 'feat.chunks': { $exists: true } } };
+  const [manifests, first] = await Promise.all([
+    runMango(io, db, manifestQuery, query.prefix, { skip: 0, limit: undefined }, () => undefined, true),
+    main({ skip: query.skip, limit: query.limit }),
+  ]);
+  const chunked: MatchDoc[] = [];
+  const { matches } = manifests.length > 0 || io.queue().size > 0 ? await import('./memory.js') : { matches: undefined };
+  if (manifests.length > 0) {
+    const valueDb = await io.db();
+    for (const manifest of manifests) {
+      const value = await io.valueOf(valueDb, manifest);
+      const doc = { _id: manifest._id, doc: value };
+      if (value !== undefined && (await matches!(doc, query.selector))) chunked.push(doc);
+    }
+  }
+  // This client's writes not stored yet (as get() sees them): their stored versions give way to them.
+  const pending = io.queue().size > 0 ? [...io.queue().ids()].filter((id) => id.startsWith(query.prefix) && !id.startsWith(INTERNAL_PREFIX)) : [];
+  const replaced = new Set(pending);
+  const extra = chunked.filter((d) => !replaced.has(d._id));
+  const now = Date.now();
+  for (const id of pending) {
+    const op = io.queue().peek(id);
+    if (!op || op.deleted || (op.expiresAt !== undefined && op.expiresAt <= now)) continue;
+    const doc = { _id: id, doc: structuredClone(op.value) };
+    if (await matches!(doc, query.selector)) extra.push(doc);
+  }
+  if (extra.length === 0 && pending.length === 0) return first;
+  // The extra documents are merged in order; the window is cut after merging (wide enough for the ones given way).
+  const windowed = query.skip > 0 || query.limit !== undefined;
+  const wide = query.limit === undefined ? undefined : query.limit + query.skip + pending.length;
+  const base: MatchDoc[] = windowed ? await main({ skip: 0, limit: wide }) : first;
+  const { compareDocs } = await import('./memory.js');
+  const order = await compareDocs(query.sort);
+  return [...base.filter((d) => !replaced.has(d._id)), ...extra]
+    .sort(order)
+    .slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
+}
+
+/** `store.createIndex({ fields })`: an index of the value's fields, created once (idempotent). */
+export async function createIndex(io: StoreIO, fields: string[]): Promise<void> {
+  await ensureIndex(io, await io.ctx.db(), fields.map((f) => `doc.${f}`));
+}

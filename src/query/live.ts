@@ -1,0 +1,137 @@
+/**
+ * `store.watchQuery()`: a query's results, kept current. Loaded on first use.
+ *
+ * Built on `watch({ prefix })`: the subscription starts first (so no change is missed), then the query runs once, then
+ * each change is folded into the results in memory — matched with the selector, placed by the sort — and a new result
+ * set goes to the listener only when the results changed. With `limit` or `skip` a change that touches the results
+ * (a match, or a value that was one) runs the query again instead (the window moves), and again only a different
+ * result set is delivered.
+ */
+import { toFeatError, type FeatError } from '../errors.js';
+import { sameJson } from '../store/codec.js';
+import { partId } from '../store/ids.js';
+import type { StoreIO } from '../store/io.js';
+import type { ChangeEvent, WatchScope } from '../sync/watch.js';
+import { findDocs, resultOf } from './find.js';
+import { matcher, type MatchDoc } from './memory.js';
+import type { PlannedQuery, QueryResult } from './validate.js';
+
+/** Options of `store.watchQuery()`. */
+export interface WatchQueryOptions {
+  /** Where a failed (re)run of the query goes; without it, to `client.sync.on('error')`. */
+  onError?: (error: FeatError) => void;
+  /** As in `find()`: receives the query engine's warnings. */
+  onWarning?: (warning: string) => void;
+}
+
+export interface LiveDeps {
+  io: StoreIO;
+  subscribe(scope: WatchScope, listener: (event: ChangeEvent) => void): () => void;
+  /** Resolves once the subscription's feed reports every later change. */
+  started(): Promise<void>;
+  reportError(error: FeatError): void;
+}
+
+export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (results: QueryResult<T>[]) => void, options: WatchQueryOptions): () => void {
+  const { prefix } = query;
+  const windowed = query.limit !== undefined || query.skip > 0;
+  let stopped = false;
+  /** The matches by id; `undefined` until the query has run. */
+  let state: Map<string, MatchDoc> | undefined;
+  let held: ChangeEvent[] = [];
+  let running: Promise<void> | undefined;
+  let again = false;
+  let delivered: MatchDoc[] | undefined;
+  const tools = matcher(query.sort);
+  const fail = (error: unknown) => (options.onError ?? deps.reportError)(toFeatError(error));
+  const findOptions = options.onWarning ? { onWarning: options.onWarning } : {};
+
+  const deliver = (docs: MatchDoc[]) => {
+    if (stopped) return;
+    if (delivered && delivered.length === docs.length && delivered.every((d, i) => d._id === docs[i]!._id && sameJson(d.doc, docs[i]!.doc))) return;
+    delivered = docs;
+    try {
+      listener(docs.map((d) => resultOf(prefix, d._id, structuredClone(d.doc) as T)));
+    } catch (error) {
+      queueMicrotask(() => {
+        throw error;
+      });
+    }
+  };
+
+  /** Runs the query (again), then folds in what came meanwhile; one run at a time. */
+  const run = (): Promise<void> => {
+    if (running) {
+      again = true;
+      return running;
+    }
+    running = (async () => {
+      do {
+        again = false;
+        try {
+          const docs = await findDocs(deps.io, query, findOptions);
+          if (stopped) return;
+          // Changes that came while the query ran: folded in (the query may have seen them already: folding is
+          // idempotent), or, for a window, one more run.
+          const pending = held;
+          held = [];
+          state = new Map(docs.map((d) => [d._id, d]));
+          if (windowed) {
+            if (pending.length > 0) again = true;
+            else deliver(docs);
+          } else {
+            const { compare, matches } = await tools;
+            for (const event of pending) fold(event, matches);
+            deliver([...state.values()].sort(compare));
+          }
+        } catch (error) {
+          if (!stopped) fail(error);
+        }
+      } while (again && !stopped);
+    })().finally(() => {
+      running = undefined;
+    });
+    return running;
+  };
+
+  /** Folds a change into `state`; true when the results changed. */
+  const fold = (event: ChangeEvent, matches: (doc: MatchDoc, selector: PlannedQuery['selector']) => boolean): boolean => {
+    const id = event.subkey === undefined ? event.key : partId(event.key, event.subkey);
+    const doc: MatchDoc = { _id: id, doc: event.value };
+    const match = event.value !== undefined && matches(doc, query.selector);
+    const had = state!.get(id);
+    if (match) {
+      if (had && sameJson(had.doc, doc.doc)) return false;
+      state!.set(id, doc);
+      return true;
+    }
+    return state!.delete(id);
+  };
+
+  const onChange = (event: ChangeEvent) => {
+    if (stopped) return;
+    if (!state || running) {
+      held.push(event);
+      if (!state && !running) void run();
+      return;
+    }
+    void tools.then(({ matches, compare }) => {
+      if (stopped) return;
+      if (running) return void held.push(event);
+      if (windowed) {
+        const id = event.subkey === undefined ? event.key : partId(event.key, event.subkey);
+        const touches = state!.has(id) || (event.value !== undefined && matches({ _id: id, doc: event.value }, query.selector));
+        if (touches) void run();
+        return;
+      }
+      if (fold(event, matches)) deliver([...state!.values()].sort(compare));
+    });
+  };
+
+  const stop = deps.subscribe({ prefix }, onChange);
+  void deps.started().then(() => (stopped ? undefined : run()));
+  return () => {
+    stopped = true;
+    stop();
+  };
+}

@@ -1,0 +1,151 @@
+/**
+ * Queries over stored values (`store.find`, `store.watchQuery`): their public shape, their validation (before any I/O)
+ * and their translation onto the stored document layout (`{ _id, doc: value, feat: {...} }`).
+ */
+import { FeatValidationError } from '../errors.js';
+
+/** A Mango selector over the value's own fields, e.g. `{ done: false, prio: { $gte: 3 } }`. */
+export type Selector = Record<string, unknown>;
+
+/** A sort field: `'prio'` (ascending) or `{ prio: 'asc' | 'desc' }`. Every field of one sort goes the same way. */
+export type SortField = string | Record<string, 'asc' | 'desc'>;
+
+/** What `store.find()` and `store.watchQuery()` take. */
+export interface Query {
+  /** Only keys (and parts of keys) starting with this prefix. @default '' (every key) */
+  prefix?: string;
+  /** Mango selector over the value's own fields (never `doc.` or metadata). @default {} (every value) */
+  selector?: Selector;
+  /**
+   * Order of the results (the SDK creates the index it needs, on first use). Values without a sort field are not in a
+   * sorted result, as in CouchDB. @default by key
+   */
+  sort?: SortField[];
+  /** The most results to return. @default every match (never CouchDB's silent 25) */
+  limit?: number;
+  /** Matches to skip first. @default 0 */
+  skip?: number;
+}
+
+/** One match: the key (for a part, the key and its subkey) and its value. */
+export interface QueryResult<T = unknown> {
+  key: string;
+  subkey?: string;
+  value: T;
+}
+
+/** A query, checked and translated onto the stored documents. */
+export interface PlannedQuery {
+  prefix: string;
+  /** The app's selector with every field under `doc.` (and the sort fields required to exist). */
+  selector: Selector;
+  /** Sort fields under `doc.`, one direction. */
+  sort: { field: string; desc: boolean }[];
+  limit: number | undefined;
+  skip: number;
+}
+
+const COMBINATORS = new Set(['$and', '$or', '$nor']);
+const ANY_VALUE = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte']);
+const ARRAYS = new Set(['$in', '$nin', '$all']);
+const SUB_SELECTORS = new Set(['$elemMatch', '$allMatch', '$keyMapMatch']);
+const TYPES = new Set(['null', 'boolean', 'number', 'string', 'array', 'object']);
+
+const fail = (message: string): never => {
+  throw new FeatValidationError('invalid_argument', `find(): ${message}`);
+};
+
+const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+
+/** Checks a selector at the level of whole values (`top`) or of one field's value (operators apply to it). */
+function checkSelector(selector: unknown, where: string, field: boolean): void {
+  if (!isPlainObject(selector)) fail(`${where} must be an object (a Mango selector)`);
+  for (const [name, arg] of Object.entries(selector as Record<string, unknown>)) {
+    const at = `${where} › ${name}`;
+    if (!name.startsWith('$')) {
+      if (name === '') fail(`${where} names an empty field`);
+      if (isPlainObject(arg)) checkSelector(arg, at, true);
+      continue;
+    }
+    if (COMBINATORS.has(name)) {
+      if (!Array.isArray(arg) || arg.length === 0) fail(`${at} takes a non-empty array of selectors`);
+      (arg as unknown[]).forEach((s, i) => checkSelector(s, `${at}[${i}]`, field));
+    } else if (name === '$not') {
+      checkSelector(arg, at, field);
+    } else if (!field) {
+      fail(`unknown operator "${name}" at ${where} (field names do not start with "$"; operators: $and $or $nor $not at this level)`);
+    } else if (ANY_VALUE.has(name)) {
+      if (arg === undefined) fail(`${at} needs a value`);
+    } else if (ARRAYS.has(name)) {
+      if (!Array.isArray(arg)) fail(`${at} takes an array`);
+    } else if (name === '$exists') {
+      if (typeof arg !== 'boolean') fail(`${at} takes true or false`);
+    } else if (name === '$type') {
+      if (typeof arg !== 'string' || !TYPES.has(arg)) fail(`${at} takes one of ${[...TYPES].join(', ')}`);
+    } else if (name === '$size') {
+      if (!Number.isInteger(arg) || (arg as number) < 0) fail(`${at} takes a non-negative integer`);
+    } else if (name === '$mod') {
+      const ok = Array.isArray(arg) && arg.length === 2 && arg.every((n) => Number.isInteger(n)) && arg[0] !== 0;
+      if (!ok) fail(`${at} takes [divisor, remainder], integers, the divisor not 0`);
+    } else if (name === '$regex') {
+      if (typeof arg !== 'string') fail(`${at} takes a regular expression as a string`);
+      try {
+        new RegExp(arg as string);
+      } catch (cause) {
+        throw new FeatValidationError('invalid_argument', `find(): ${at} is not a valid regular expression`, { cause });
+      }
+    } else if (SUB_SELECTORS.has(name)) {
+      checkSelector(arg, at, true);
+    } else {
+      fail(`unknown operator "${name}" at ${where} (supported: $eq $ne $gt $gte $lt $lte $in $nin $all $exists $type $size $mod $regex $elemMatch $allMatch $keyMapMatch $and $or $nor $not)`);
+    }
+  }
+}
+
+/** The selector with every field of the value moved under `doc.`; operators' own arguments are left as they are. */
+function underDoc(selector: Selector): Selector {
+  const out: Selector = {};
+  for (const [name, arg] of Object.entries(selector)) {
+    if (COMBINATORS.has(name)) out[name] = (arg as Selector[]).map(underDoc);
+    else if (name === '$not') out[name] = underDoc(arg as Selector);
+    else out[`doc.${name}`] = arg;
+  }
+  return out;
+}
+
+function checkCount(value: unknown, name: string): number | undefined {
+  if (value === undefined) return undefined;
+  if (!Number.isSafeInteger(value) || (value as number) < 0) fail(`"${name}" must be a non-negative integer`);
+  return value as number;
+}
+
+/** Checks a query (throwing `invalid_argument`, before any I/O) and translates it onto the stored documents. */
+export function planQuery(query: unknown): PlannedQuery {
+  if (!isPlainObject(query)) fail('takes a query object: { prefix?, selector?, sort?, limit?, skip? }');
+  const q = query as Record<string, unknown>;
+  for (const name of Object.keys(q)) {
+    if (!['prefix', 'selector', 'sort', 'limit', 'skip'].includes(name)) fail(`unknown query field "${name}" (prefix, selector, sort, limit, skip)`);
+  }
+  const prefix = q.prefix ?? '';
+  if (typeof prefix !== 'string') fail('"prefix" must be a string');
+  const selector = q.selector ?? {};
+  checkSelector(selector, 'selector', false);
+  const sortIn = q.sort ?? [];
+  if (!Array.isArray(sortIn)) fail('"sort" must be an array of field names or { field: "asc" | "desc" }');
+  const sort = (sortIn as unknown[]).map((item) => {
+    if (typeof item === 'string' && item !== '') return { field: `doc.${item}`, desc: false };
+    const entries = isPlainObject(item) ? Object.entries(item) : [];
+    const [entry] = entries;
+    if (entries.length !== 1 || entry![0] === '' || (entry![1] !== 'asc' && entry![1] !== 'desc')) {
+      return fail(`sort entry ${JSON.stringify(item)} must be a field name or { field: "asc" | "desc" }`);
+    }
+    return { field: `doc.${entry![0]}`, desc: entry![1] === 'desc' };
+  });
+  if (sort.some((s) => s.desc !== sort[0]!.desc)) fail('every sort field must go the same way (all "asc" or all "desc"), as in CouchDB');
+  const limit = checkCount(q.limit, 'limit');
+  const skip = checkCount(q.skip, 'skip') ?? 0;
+  const mapped = underDoc(selector as Selector);
+  // A sorted query runs on an index of its sort fields, which holds only the values that have them.
+  for (const s of sort) if (!(s.field in mapped)) mapped[s.field] = { $exists: true };
+  return { prefix: prefix as string, selector: mapped, sort, limit, skip };
+}

@@ -1,0 +1,186 @@
+/**
+ * `store.find()`: Mango over the values' own fields, in both modes, against the emulator.
+ */
+import { describe, expect, it } from 'vitest';
+import { expectCode, text, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { clientsOf, modes } from '../store/helpers.js';
+import { couch } from '../emulator/helpers.js';
+import { userDbName } from '@feat/emulator';
+
+const emu = useEmulator();
+
+type Todo = { title: string; done: boolean; prio: number; tags?: string[] };
+
+describe.each(modes)('store.find: $name', (mode) => {
+  const client = clientsOf(emu, mode);
+
+  it('matches on the value’s fields; parts match as their own value; no doc. or metadata in sight', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    await c.store.setParts('todo', {
+      a: { title: 'a', done: false, prio: 3, tags: ['x'] },
+      b: { title: 'b', done: true, prio: 5 },
+      c: { title: 'c', done: false, prio: 1 },
+      'd:1': { title: 'd', done: false, prio: 4, tags: ['x', 'y'] },
+    });
+    await c.store.set('other', { title: 'o', done: false, prio: 9 });
+    const open = await c.store.find<Todo>({ prefix: 'todo', selector: { done: false, prio: { $gte: 3 } } });
+    expect(open).toEqual([
+      { key: 'todo', subkey: 'a', value: { title: 'a', done: false, prio: 3, tags: ['x'] } },
+      { key: 'todo', subkey: 'd:1', value: { title: 'd', done: false, prio: 4, tags: ['x', 'y'] } },
+    ]);
+    // Without a prefix: every key, the other one too.
+    expect((await c.store.find({ selector: { prio: { $gt: 4 } } })).map((r) => r.value)).toEqual([
+      { title: 'o', done: false, prio: 9 },
+      { title: 'b', done: true, prio: 5 },
+    ]);
+    const ops = await c.store.find<Todo>({ prefix: 'todo', selector: { $or: [{ tags: { $elemMatch: { $eq: 'y' } } }, { title: { $regex: '^b' } }] } });
+    expect(ops.map((r) => r.value.title)).toEqual(['b', 'd']);
+    expect((await c.store.find<Todo>({ prefix: 'todo', selector: { tags: { $size: 1 }, prio: { $in: [3, 4] } } })).map((r) => r.value.title)).toEqual(['a']);
+    expect((await c.store.find<Todo>({ prefix: 'todo', selector: { $nor: [{ done: true }, { tags: { $exists: true } }] } })).map((r) => r.value.title)).toEqual(['c']);
+    // Metadata is not a field of the value: nothing matches it.
+    expect(await c.store.find({ selector: { updatedAt: { $exists: true } } })).toEqual([]);
+    expect(await c.store.find({ selector: { 'feat.updatedAt': { $exists: true } } })).toEqual([]);
+  });
+
+  it('sorts (creating the index it needs), with limit and skip; no limit means every match, never 25', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    const parts: Record<string, Todo> = {};
+    for (let i = 0; i < 60; i++) parts[`t${String(i).padStart(2, '0')}`] = { title: `t${i}`, done: i % 2 === 0, prio: (i * 7) % 60 };
+    await c.store.setParts('list', parts);
+    const all = await c.store.find<Todo>({ prefix: 'list' });
+    expect(all).toHaveLength(60);
+    const sorted = await c.store.find<Todo>({ prefix: 'list', selector: { done: false }, sort: [{ prio: 'desc' }] });
+    expect(sorted).toHaveLength(30);
+    expect(sorted.map((r) => r.value.prio)).toEqual([...sorted.map((r) => r.value.prio)].sort((a, b) => b - a));
+    const page = await c.store.find<Todo>({ prefix: 'list', sort: ['prio'], skip: 5, limit: 10 });
+    expect(page.map((r) => r.value.prio)).toEqual([5, 6, 7, 8, 9, 10, 11, 12, 13, 14]);
+    expect(await c.store.find({ prefix: 'list', limit: 0 })).toEqual([]);
+    // Idempotent index creation.
+    await c.store.createIndex({ fields: ['prio'] });
+    await c.store.createIndex({ fields: ['prio'] });
+    expect(await c.store.find<Todo>({ prefix: 'list', selector: { prio: { $lt: 2 } }, sort: ['prio'] })).toHaveLength(2);
+  });
+
+  it('an expired value never matches; a chunked value matches on its real fields', async () => {
+    const c = client(uniqueUser(), { maxDocumentBytes: 70_000 });
+    await c.ready();
+    await c.store.set('n:kept', { kind: 'note', n: 2 });
+    await c.store.set('n:big', { kind: 'note', n: 3, body: text(20_000) });
+    await c.store.set('n:bigother', { kind: 'other', n: 4, body: text(20_000, 2) });
+    await c.store.set('n:short', { kind: 'note', n: 1 }, { ttl: 3_000 });
+    const found = await c.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' } });
+    expect(found.map((r) => r.value.n)).toEqual([3, 2, 1]);
+    expect(found[0]!.value).toMatchObject({ body: text(20_000) });
+    const sorted = await c.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' }, sort: [{ n: 'desc' }], limit: 2 });
+    expect(sorted.map((r) => r.value.n)).toEqual([3, 2]);
+    let after: number[] = [];
+    await waitFor(async () => {
+      after = (await c.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' } })).map((r) => r.value.n);
+      return after.length < 3;
+    }, 15_000, 'the ttl value to expire');
+    expect(after).toEqual([3, 2]);
+  });
+
+  it("sees this client's own writes not stored yet, as get() does", async () => {
+    const c = client(uniqueUser(), {}, (line) => (line.includes('_bulk_docs') ? 300 : 0));
+    await c.ready();
+    await c.store.setParts('w', { a: { n: 1 }, b: { n: 2 }, c: { n: 3 } });
+    const writes = [c.store.set('w:d', { n: 4 }), c.store.remove('w:a'), c.store.set('w:b', { n: 0 })];
+    expect((await c.store.find<{ n: number }>({ prefix: 'w', sort: ['n'] })).map((r) => `${r.subkey}=${r.value.n}`)).toEqual(['b=0', 'c=3', 'd=4']);
+    expect((await c.store.find<{ n: number }>({ prefix: 'w', selector: { n: { $gt: 0 } }, limit: 1, skip: 1 })).map((r) => r.subkey)).toEqual(['d']);
+    await Promise.all(writes);
+    expect((await c.store.find<{ n: number }>({ prefix: 'w', sort: ['n'] })).map((r) => `${r.subkey}=${r.value.n}`)).toEqual(['b=0', 'c=3', 'd=4']);
+  });
+
+  it('a conflicted value matches by its winning value (the one get() reads)', async () => {
+    const user = uniqueUser();
+    const c = client(user);
+    await c.ready();
+    // Two leaf revisions of one key on the server (as two devices' offline edits leave them).
+    const docs = [
+      { _id: 'cf:1', _rev: '1-aaaa', doc: { side: 'a', open: true }, feat: { updatedAt: 1 } },
+      { _id: 'cf:1', _rev: '1-bbbb', doc: { side: 'b', open: false }, feat: { updatedAt: 1 } },
+    ];
+    const put = await couch(emu, user, `/${userDbName(user)}/_bulk_docs`, { method: 'POST', body: { docs, new_edits: false } });
+    expect(put.status).toBe(201);
+    let winner: unknown;
+    await waitFor(async () => (winner = await c.store.get('cf:1')) !== undefined, 10_000, 'the conflicted key');
+    const side = (winner as { side: string }).side;
+    const found = await c.store.find<{ side: string }>({ prefix: 'cf', selector: { side } });
+    expect(found.map((r) => r.value.side)).toEqual([side]);
+    expect(await c.store.find({ prefix: 'cf', selector: { side: side === 'a' ? 'b' : 'a' } })).toEqual([]);
+  });
+
+  it('a malformed query is invalid_argument before any request', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    const before = c.wire.lines.length;
+    const bad: unknown[] = [
+      null,
+      { selector: { a: { $nonsense: 1 } } },
+      { selector: { $gt: 1 } },
+      { selector: { a: { $in: 1 } } },
+      { selector: { a: { $regex: '(' } } },
+      { selector: { a: { $size: -1 } } },
+      { selector: { $or: [] } },
+      { selector: [] },
+      { limit: -1 },
+      { skip: 1.5 },
+      { sort: [{ a: 'up' }] },
+      { sort: ['a', { b: 'desc' }] },
+      { prefix: 3 },
+      { where: {} },
+    ];
+    for (const q of bad) await expectCode(c.store.find(q as never), 'invalid_argument');
+    expect(() => c.store.watchQuery({ selector: { a: { $nope: 1 } } }, () => undefined)).toThrow(/\$nope/);
+    await expectCode(c.store.createIndex({ fields: [] }), 'invalid_argument');
+    expect(c.wire.lines.slice(before).filter((l) => /_find|_index/.test(l))).toEqual([]);
+  });
+});
+
+describe('store.find, remote: pages and warnings', () => {
+  const client = clientsOf(emu, modes[0]);
+
+  it('follows bookmark pages: 2,500 matches in 3 requests; a warning reaches onWarning', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    const parts: Record<string, { i: number; even: boolean }> = {};
+    for (let i = 0; i < 2_600; i++) parts[String(i).padStart(4, '0')] = { i, even: i < 2_500 };
+    await c.store.setParts('p', parts);
+    const warnings: string[] = [];
+    const before = c.wire.lines.length;
+    const found = await c.store.find<{ i: number }>({ prefix: 'p', selector: { even: true } }, { onWarning: (w) => warnings.push(w) });
+    expect(found).toHaveLength(2_500);
+    expect(new Set(found.map((r) => r.value.i)).size).toBe(2_500);
+    const finds = c.wire.lines.slice(before).filter((l) => l.includes('/_find'));
+    // One for the (empty) manifests of chunked values, three pages of 1,000.
+    expect(finds).toHaveLength(4);
+    expect(warnings.join('\n')).toMatch(/No matching index found/);
+  });
+});
+
+describe('index design documents replicate (local-first)', () => {
+  const local = clientsOf(emu, modes[1]);
+  const remote = clientsOf(emu, modes[0]);
+
+  it("an index made on the replica reaches the server (and the user's other devices), where _find uses it", async () => {
+    const user = uniqueUser();
+    const a = local(user);
+    await a.ready();
+    await a.store.setParts('s', { x: { n: 2 }, y: { n: 1 } });
+    await a.store.createIndex({ fields: ['n'] });
+    await a.sync.waitForPush({ timeout: 10_000 });
+    const listed = (await couch(emu, user, `/${userDbName(user)}/_index`)).json as { indexes: { def: { fields: Record<string, string>[] } }[] };
+    expect(listed.indexes.map((i) => i.def.fields.map((f) => Object.keys(f)[0]).join(','))).toContain('doc.n');
+    const b = remote(user);
+    await b.ready();
+    const before = b.wire.lines.length;
+    const warnings: string[] = [];
+    expect((await b.store.find<{ n: number }>({ prefix: 's', selector: { n: { $gt: 0 } }, sort: ['n'] }, { onWarning: (w) => warnings.push(w) })).map((r) => r.value.n)).toEqual([1, 2]);
+    // The sort's index was there already: created "exists" (one _index request), no 400.
+    expect(b.wire.lines.slice(before).filter((l) => l.includes('/_index'))).toHaveLength(2);
+    expect(warnings).toEqual([]);
+  });
+});
