@@ -11,8 +11,9 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
 const BUDGET = { packages: 45, bytes: 8 * 1000 * 1000 };
-// Packages that only a server or a Node process needs (the emulator's stack, Node storage, native bindings).
-const SERVER = /^(express|express-pouchdb|body-parser|pouchdb-adapter-(leveldb|memory|leveldb-core)|leveldown|levelup|memdown|level|level-.*|classic-level|node-gyp-build|sqlite3|pouchdb-find|pouchdb-mapreduce.*)$/;
+// Packages that only a server or a Node process needs (the emulator's stack, Node storage, native bindings). pouchdb-find is
+// not one of them since queries (#24): the SDK runs it on the browser's replica, loaded on demand.
+const SERVER = /^(express|express-pouchdb|body-parser|pouchdb-adapter-(leveldb|memory|leveldb-core)|leveldown|levelup|memdown|level|level-.*|classic-level|node-gyp-build|sqlite3)$/;
 const INSTALL_SCRIPTS = ['preinstall', 'install', 'postinstall'];
 
 const repo = resolve(import.meta.dirname, '..');
