@@ -61,7 +61,10 @@ describe.skipIf(!hasChromium)('react-redux example in Chromium', () => {
   });
 
   /** A device: its own browser context (own IndexedDB, like another machine), with the editor open. */
-  async function device(user: string, name: string): Promise<Page> {
+  /** Users of this run only: a real server keeps the users (and drafts) of earlier runs. */
+  const run = `${process.pid}-${Date.now().toString(36)}`;
+  async function device(person: string, name: string): Promise<Page> {
+    const user = `${person}-${run}`;
     const context = await browser.newContext();
     contexts.push(context);
     const page = await context.newPage();
