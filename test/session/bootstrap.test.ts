@@ -78,7 +78,7 @@ describe('first use', () => {
     expect(emu.requests.filter((r) => r.method === 'PUT' && r.path === userDocPath(name))).toHaveLength(1);
   });
 
-  it('tolerates 409: the user already exists but its database does not yet', async () => {
+  emulatorOnly('peruserDelayMs: a database that appears late')('tolerates 409: the user already exists but its database does not yet', async () => {
     const name = uniqueName('exists');
     // Someone (another device) created the user a moment ago; its database appears 400 ms later.
     const made = await fetch(`${lateEmu.couchUrl}${userDocPath(name)}`, {
@@ -200,7 +200,7 @@ describe('user creation fallback', () => {
 });
 
 describe('abort and ordering', () => {
-  it('ready({ signal }) rejects with aborted when the signal fires while waiting for the database', async () => {
+  emulatorOnly('peruserDelayMs: a database that never appears')('ready({ signal }) rejects with aborted when the signal fires while waiting for the database', async () => {
     const name = uniqueName('abort');
     const rec = recorder();
     const c = client(neverEmu, name, rec, { bootstrapTimeout: 20_000 });
