@@ -131,7 +131,9 @@ async function couchSecret(): Promise<string | undefined> {
 /** Before issuing a token: CouchDB's current secret, so a rotation made by another test process is followed. */
 async function followSecret(): Promise<void> {
   await shared?.applied.catch(() => undefined);
-  const now = await couchSecret();
+  // Bounded: a slow configuration read (seen up to 10 s under load) must not hold the token request; the secret known
+  // here is used then.
+  const now = await Promise.race([couchSecret().catch(() => undefined), new Promise<undefined>((resolve) => setTimeout(resolve, 1_000))]);
   if (now !== undefined && now !== shared?.secret) useSecret(now, false);
 }
 
