@@ -5,9 +5,8 @@
  */
 import { it } from 'vitest';
 
-/** `'real'` when the suite runs against the real CouchDB stack, `'emulator'` otherwise. */
-export const BACKEND: 'real' | 'emulator' = process.env.FEAT_BACKEND === 'real' ? 'real' : 'emulator';
-export const ON_REAL = BACKEND === 'real';
+/** True when the suite runs against the real CouchDB stack. */
+const ON_REAL = process.env.FEAT_BACKEND === 'real';
 
 /**
  * A test that needs something only the emulator has (a fault it injects, an option a real server cannot honour). On
@@ -20,6 +19,3 @@ export function emulatorOnly(reason: string): typeof it {
     (it.skip as (...a: unknown[]) => void)(`${name} [emulator only: ${reason}]`, ...rest)) as unknown as typeof it;
   return skip;
 }
-
-/** The reason a whole file is emulator-only, for `describe.skipIf(ON_REAL)` titles. */
-export const emulatorOnlyTitle = (title: string, reason: string) => (ON_REAL ? `${title} [emulator only: ${reason}]` : title);
