@@ -49,6 +49,31 @@ const PUBLIC_SERVER_PATHS = new Set(['_session', '_up', '_uuids']);
 
 const INVALID_UTF8_JSON = { error: 'bad_request', reason: 'invalid UTF-8 JSON' };
 
+/** `/_node/{node}/…` endpoints for server admins and the `_metrics` role (another 401 reason). */
+const METRICS_PATHS = new Set(['_stats', '_system', '_prometheus']);
+
+/**
+ * `/_replicate` is open to any authenticated user in CouchDB 3.4. The emulator runs no server-side replication: it
+ * answers CouchDB's errors for a missing body or source, and 501 otherwise (clients replicate with PouchDB).
+ */
+function replicateAnswer(res: Response, body: Buffer | undefined): void {
+  if (body === undefined || body.length === 0) return sendJson(res, 400, { error: 'bad_request', reason: 'Missing request body' });
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body.toString('utf8'));
+  } catch {
+    return sendJson(res, 400, INVALID_UTF8_JSON);
+  }
+  const source = (parsed as { source?: unknown } | null)?.source;
+  if (typeof parsed !== 'object' || parsed === null || source === undefined) {
+    return sendJson(res, 500, { error: 'error', reason: 'Missing replicator database' });
+  }
+  sendJson(res, 501, {
+    error: 'not_implemented',
+    reason: 'The emulator does not run server-side replications (_replicate); replicate from the client with PouchDB.',
+  });
+}
+
 const locals = (res: Response) => res.locals as Locals;
 
 /** CouchDB's 401s challenge for Basic auth (profile 'couchdb': a browser may prompt unless credentials are omitted). */
@@ -240,8 +265,18 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         vendor: { name: 'The Apache Software Foundation' },
       });
     }
-    if (db === USERS_DB) return deny(res, DENIALS.forbiddenDb);
+    if (db === USERS_DB) {
+      // chttpd_auth_request: `_users/_all_docs`, `_users/_changes` and creating or deleting `_users` need a server
+      // admin (401); everything else in it is the database's security check (403).
+      const [, part] = segments;
+      const adminOnly = part === undefined ? req.method === 'PUT' || req.method === 'DELETE' : part === '_all_docs' || part === '_changes';
+      return deny(res, adminOnly ? DENIALS.notServerAdmin : DENIALS.forbiddenDb, fidelity.strict);
+    }
     if (db.startsWith('_')) {
+      if (db === '_replicate') return replicateAnswer(res, locals(res).body);
+      if (db === '_node' && segments.length >= 3 && METRICS_PATHS.has(segments[2] as string)) {
+        return deny(res, DENIALS.notMetricsUser, fidelity.strict);
+      }
       if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin, fidelity.strict);
       if (db === '_up') return sendJson(res, 200, { status: 'ok', seeds: {} });
       if (db === '_uuids') {

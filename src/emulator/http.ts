@@ -36,16 +36,23 @@ const EXPOSED = 'content-type, cache-control, accept-ranges, etag, server, x-cou
 
 /**
  * CORS like the seed's CouchDB config: every origin is reflected, credentials allowed, preflights answered without
- * authentication. `strict` (CouchDB) refuses preflights asking for other methods or headers by omitting the CORS headers,
- * as CouchDB does; otherwise requested headers are echoed back.
+ * authentication. `strict` is CouchDB's `chttpd_cors`: a preflight asking for another method or header, or without
+ * `Origin`, is not a preflight at all — it goes on as a plain `OPTIONS` request (which then needs authentication) —
+ * and `Access-Control-Allow-Headers` repeats the requested headers as sent. Otherwise (the accounts service and REST
+ * API) requested headers are accepted and echoed back.
  */
 export function cors(options: { strict: boolean; methods?: string[] }) {
   const methods = options.methods ?? CORS_METHODS;
+  const plainCors = (res: Response, origin: string): void => {
+    res.setHeader('Access-Control-Allow-Origin', origin);
+    res.setHeader('Access-Control-Allow-Credentials', 'true');
+    res.setHeader('Access-Control-Expose-Headers', EXPOSED);
+  };
   return (req: Request, res: Response, next: NextFunction): void => {
     const origin = req.headers.origin;
     const preflight = req.method === 'OPTIONS' && req.headers['access-control-request-method'] !== undefined;
     if (origin === undefined) {
-      if (preflight) {
+      if (preflight && !options.strict) {
         res.status(204).end();
         return;
       }
@@ -54,24 +61,28 @@ export function cors(options: { strict: boolean; methods?: string[] }) {
     }
     res.setHeader('Vary', 'Origin');
     if (!preflight) {
-      res.setHeader('Access-Control-Allow-Origin', origin);
-      res.setHeader('Access-Control-Allow-Credentials', 'true');
-      res.setHeader('Access-Control-Expose-Headers', EXPOSED);
+      plainCors(res, origin);
       next();
       return;
     }
-    const method = String(req.headers['access-control-request-method']).toUpperCase();
-    const requested = String(req.headers['access-control-request-headers'] ?? '')
+    const method = String(req.headers['access-control-request-method']);
+    const asked = String(req.headers['access-control-request-headers'] ?? '');
+    const requested = asked
       .split(',')
       .map((h) => h.trim().toLowerCase())
       .filter((h) => h !== '');
     const allowedHeaders = options.strict ? CORS_HEADERS : [...new Set([...CORS_HEADERS, ...requested])];
-    const ok = methods.includes(method) && requested.every((h) => allowedHeaders.includes(h));
+    const ok = (options.strict ? methods.includes(method) : methods.includes(method.toUpperCase())) && requested.every((h) => allowedHeaders.includes(h));
+    if (!ok && options.strict) {
+      plainCors(res, origin);
+      next();
+      return;
+    }
     if (ok) {
       res.setHeader('Access-Control-Allow-Origin', origin);
       res.setHeader('Access-Control-Allow-Credentials', 'true');
       res.setHeader('Access-Control-Allow-Methods', methods.join(', '));
-      res.setHeader('Access-Control-Allow-Headers', allowedHeaders.join(', '));
+      res.setHeader('Access-Control-Allow-Headers', options.strict ? asked : allowedHeaders.join(', '));
       res.setHeader('Access-Control-Max-Age', '600');
     }
     res.status(204).end();

@@ -78,6 +78,7 @@ export function authenticate(headers: IncomingHttpHeaders, secret: string, route
 export const DENIALS = {
   authenticationRequired: { status: 401, body: { error: 'unauthorized', reason: 'Authentication required.' } },
   notServerAdmin: { status: 401, body: { error: 'unauthorized', reason: 'You are not a server admin.' } },
+  notMetricsUser: { status: 401, body: { error: 'unauthorized', reason: 'You are not a server admin or read-only metrics user' } },
   forbiddenDb: { status: 403, body: { error: 'forbidden', reason: 'You are not allowed to access this db.' } },
   noDatabase: { status: 404, body: { error: 'not_found', reason: 'Database does not exist.' } },
   conflict: { status: 409, body: { error: 'conflict', reason: 'Document update conflict.' } },

@@ -25,10 +25,12 @@ function sameText(a: string, b: string): boolean {
   return diff === 0;
 }
 
-/** True when `token` is the SHA-1 or SHA-256 proxy token of `userName` under `secret` (hex, any case). */
+/**
+ * True when `token` is the SHA-1 or SHA-256 proxy token of `userName` under `secret`, in lowercase hex: CouchDB
+ * compares the text, so an uppercase token is refused (401).
+ */
 export function verifyProxyToken(secret: string, userName: string, token: string): boolean {
-  const t = token.toLowerCase();
-  return sameText(t, proxyToken(secret, userName)) || sameText(t, proxyTokenSha256(secret, userName));
+  return sameText(token, proxyToken(secret, userName)) || sameText(token, proxyTokenSha256(secret, userName));
 }
 
 /**

@@ -14,6 +14,4 @@ export const EMULATOR_ONLY_FILES: Record<string, string> = {
   'test/export/cli.test.ts': 'feat-emulator export from a running emulator and from its data directory',
   'test/api/emulator.test.ts': "the emulator's REST fixtures",
   'test/emulator/limits.test.ts': 'custom maxDocumentBytes / maxRequestBytes per emulator (one real CouchDB has one max_document_size)',
-  'test/emulator/couch-rules.test.ts':
-    "the emulator's model of the proxy rules, with fixed user names and per-emulator secrets (7 of 21 differ on the real stack: to reconcile)",
 };
