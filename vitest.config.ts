@@ -13,6 +13,8 @@ if (real) {
 }
 
 export default defineConfig({
+  // The real backend's stack script lives outside the project (../shared/tools/couchdb by default).
+  ...(real ? { server: { fs: { strict: false } } } : {}),
   resolve: {
     // Tests import the public entry points, exactly as users do.
     alias: [

@@ -17,7 +17,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { request as httpRequest } from 'node:http';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import path from 'node:path';
-import { fileURLToPath, pathToFileURL } from 'node:url';
+import { fileURLToPath } from 'node:url';
 import type { Emulator, EmulatorOptions, EmulatorStats, RequestRecord, ServiceName } from '../../src/emulator/index.js';
 import { createAccountsApp } from '../../src/emulator/accounts.js';
 import { resolveFixtures } from '../../src/emulator/fixtures.js';
@@ -174,7 +174,7 @@ function front(target: string, log: RequestLog): (req: IncomingMessage, res: Ser
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
   await adminCookie();
   process.env.COUCH_ADMIN = HARNESS_ADMIN; // what realstack.mjs reads when it is first loaded, below
-  const { startEmulator: startRealStack } = (await import(pathToFileURL(REALSTACK).href)) as {
+  const { startEmulator: startRealStack } = (await import(/* @vite-ignore */ REALSTACK)) as {
     startEmulator(o: { secret?: string; maxRequestBytes?: number }): Promise<RealStack>;
   };
   // The secret CouchDB already has, unless the test names one: test processes sharing the server leave it alone.
