@@ -18,6 +18,16 @@ type Change = PouchDB.Core.ChangesResponseChange<Record<string, unknown>>;
 type ChangesOptions = PouchDB.Core.ChangesOptions & Record<string, unknown>;
 
 /** The first string of a query parameter (express parses repeated ones as arrays). */
+/**
+ * A normal or long-poll feed's body laid out as CouchDB 3.4 writes it: `{"results":[` and a newline first, rows
+ * separated by `,\r\n`, then `\n],\n"last_seq":…,"pending":…}`. Any JSON parser reads the same object; a client
+ * that reads the stream sees what the real server sends.
+ */
+const RESULTS_OPEN = '{"results":[\n';
+const rowsText = (rows: unknown[]): string => rows.map((r) => JSON.stringify(r)).join(',\r\n');
+const resultsClose = (lastSeq: unknown, pending: number): string =>
+  `\n],\n"last_seq":${JSON.stringify(lastSeq)},"pending":${pending}}\n`;
+
 export const str = (v: unknown): string | undefined => (typeof v === 'string' ? v : Array.isArray(v) && typeof v[0] === 'string' ? v[0] : undefined);
 const bool = (v: unknown): boolean => str(v) === 'true';
 
@@ -127,7 +137,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
       const exhausted = !filtered && limit !== 0 && (limit === undefined || first.results.length < limit);
       const pending = opts.descending || exhausted ? 0 : await pendingAfter(db, Number(lastRow?.seq ?? since));
       const results = first.results.map((c, i) => row(c, i, i === first.results.length - 1));
-      res.status(200).type('application/json').end(`${JSON.stringify({ results, last_seq: enc(first.last_seq), pending })}\n`);
+      res.status(200).type('application/json').end(`${RESULTS_OPEN}${rowsText(results)}${resultsClose(enc(first.last_seq), pending)}`);
       return;
     }
     since = Number(first.last_seq);
@@ -148,6 +158,8 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   let ended = false;
   let idle: NodeJS.Timeout | undefined;
   let delivery = Promise.resolve();
+  // A long poll opens its results at once, as CouchDB does; heartbeats come inside them.
+  if (!continuous) res.write(RESULTS_OPEN);
   const beat = heartbeat === undefined ? undefined : setInterval(() => res.write('\n'), heartbeat);
   const live = db.changes({ ...opts, since, live: true, return_docs: false });
 
@@ -163,8 +175,9 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     void pendingAfter(db, lastSeq)
       .catch(() => 0)
       .then((pending) => {
-        const tail = { last_seq: enc(lastSeq), pending };
-        res.end(`${JSON.stringify(continuous ? tail : { results: results.map((c) => row(c)), ...tail })}\n`);
+        if (continuous) return void res.end(`${JSON.stringify({ last_seq: enc(lastSeq), pending })}\n`);
+        // A timed-out long poll ends with one more newline, like CouchDB's.
+        res.end(`${results.length === 0 ? '\n' : rowsText(results.map((c) => row(c)))}${resultsClose(enc(lastSeq), pending)}`);
       });
   };
   const armTimeout = () => {

@@ -144,7 +144,8 @@ describe('_changes feeds through the proxy', () => {
     await sleep(200);
     await couch(emu, user, `/${db}/two`, { method: 'PUT', body: { v: 2 } });
     const reply = await waiting;
-    expect(reply.text.startsWith('\n')).toBe(true); // heartbeats before the answer
+    // As CouchDB writes it: the results open at once, heartbeats inside them, then the change.
+    expect(reply.text).toMatch(/^\{"results":\[\n\n+\{"seq"/);
     expect(reply.json).toMatchObject({ results: [{ id: 'two' }] });
   });
 
@@ -152,6 +153,10 @@ describe('_changes feeds through the proxy', () => {
     const info = (await couch(emu, user, `/${db}`)).json as { update_seq: number };
     const reply = await couch(emu, user, `/${db}/_changes?feed=longpoll&since=${info.update_seq}&timeout=100`);
     expect(reply.json).toEqual({ results: [], last_seq: info.update_seq, pending: 0 });
+    expect(reply.text).toMatch(/^\{"results":\[\n\n\n\],\n"last_seq":/);
+    // A normal feed: rows separated by `,\r\n` as CouchDB writes them.
+    const normal = await couch(emu, user, `/${db}/_changes`);
+    expect(normal.text).toMatch(/^\{"results":\[\n\{"seq":.*\},\r\n\{"seq":.*\}\n\],\n"last_seq":.*,"pending":0\}\n/s);
   });
 
   it('continuous streams one JSON line per change with newline heartbeats', async () => {
