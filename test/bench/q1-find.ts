@@ -7,7 +7,7 @@ import PouchDB from 'pouchdb-core';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import { createRequire } from 'node:module';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { fmt, percentile } from './helpers.js';
 
 const VALUES = Number(process.env.Q1_VALUES ?? 10_000);

@@ -5,7 +5,7 @@
  * Goal: listener p50 ≤ 5 ms and ≤ 0.2× the re-run.
  */
 import { createFeatClient, type QueryResult } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { fmt, percentile } from './helpers.js';
 
 const VALUES = Number(process.env.Q2_VALUES ?? 10_000);

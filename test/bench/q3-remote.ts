@@ -4,7 +4,7 @@
  * Goal: requests = result pages (plus the SDK's own index and manifest requests), never one per document.
  */
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { countingFetch, fmt } from './helpers.js';
 
 const VALUES = Number(process.env.Q3_VALUES ?? 10_000);

@@ -4,7 +4,7 @@
  * Goal: HTTP writes ≤ 2 % of sets, wall time ≥ 20× better.
  */
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { countingFetch, fmt, proxyHeaders } from './helpers.js';
 
 const SETS = Number(process.env.W1_SETS ?? 2000);

@@ -5,7 +5,7 @@
  * default 1 MiB body limit.
  */
 import { createFeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { countingFetch, fmt } from './helpers.js';
 
 const MB = 1_000_000;

@@ -9,7 +9,7 @@ import HttpAdapter from 'pouchdb-adapter-http';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import replication from 'pouchdb-replication';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { fmt, percentile, rawRemote } from './helpers.js';
 
 // The SDK registers the http adapter and replication on the shared pouchdb-core when it loads.

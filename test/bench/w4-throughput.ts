@@ -7,7 +7,7 @@
 import PouchDB from 'pouchdb-core';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { fmt } from './helpers.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown> };

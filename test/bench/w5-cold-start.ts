@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import PouchDB from 'pouchdb-core';
 import LevelAdapter from 'pouchdb-adapter-leveldb';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { fmt } from './helpers.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown> };

@@ -7,7 +7,7 @@
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
 import { persistReducer, persistStore, type Persistor, type Storage } from 'redux-persist';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { countingFetch, fmt } from './helpers.js';
 

@@ -15,7 +15,7 @@ import HttpAdapter from 'pouchdb-adapter-http';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import replication from 'pouchdb-replication';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from '@feat/emulator';
+import { startEmulator } from './backend.js';
 import { fmt, percentile, rawRemote } from './helpers.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown>; prototype: object };

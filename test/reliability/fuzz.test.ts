@@ -12,6 +12,7 @@ import { createFeatApi } from '@feat/sdk/api';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { startEmulator, type Emulator } from '@feat/emulator';
 import { partIdOf, partOf } from '../store/helpers.js';
+import { emulatorOnly } from '../support/target.js';
 
 const SEED = process.env.FEAT_SEED ? Number(process.env.FEAT_SEED) : Date.now() ^ (process.pid << 8);
 const RUNS = Number(process.env.FEAT_FUZZ_RUNS) || (process.env.FEAT_LONG === '1' ? 2_000 : 150);
@@ -414,7 +415,7 @@ describe('entry points under bad options', () => {
     expect(calls).toBeGreaterThan(0);
   }, 120_000);
 
-  it('startEmulator(options): TypeError/RangeError for bad options, never another failure', async () => {
+  emulatorOnly("fuzzes the emulator's own options (a real server has none)")('startEmulator(options): TypeError/RangeError for bad options, never another failure', async () => {
     const failures: string[] = [];
     await fc.assert(
       fc.asyncProperty(
