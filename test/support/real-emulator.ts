@@ -23,6 +23,7 @@ import { createAccountsApp } from '../../src/emulator/accounts.js';
 import { resolveFixtures } from '../../src/emulator/fixtures.js';
 import { Listener } from '../../src/emulator/listeners.js';
 import { RequestLog } from '../../src/emulator/request-log.js';
+import { resolveOptions } from '../../src/emulator/options.js';
 import { createRestApp } from '../../src/emulator/rest.js';
 import { BearerSigner, proxyToken, userDbName } from '../../src/emulator/tokens.js';
 
@@ -116,8 +117,14 @@ const randomSecret = () => randomBytes(16).toString('hex');
 let shared: { secret: string; applied: Promise<void> } | undefined;
 function useSecret(secret: string, apply = true): void {
   if (shared?.secret === secret) return;
-  const previous = shared?.applied ?? Promise.resolve();
-  shared = { secret, applied: apply ? previous.catch(() => undefined).then(() => setCouchSecret(secret)) : previous };
+  const before = shared;
+  const previous = before?.applied ?? Promise.resolve();
+  const entry = { secret, applied: apply ? previous.catch(() => undefined).then(() => setCouchSecret(secret)) : previous };
+  shared = entry;
+  // A secret CouchDB refused is not kept: the requests that waited for it fail (502), later ones use the one it has.
+  entry.applied.catch(() => {
+    if (shared === entry) shared = before && { secret: before.secret, applied: Promise.resolve() };
+  });
 }
 
 /** The secret CouchDB has now (another process sharing the server may have rotated it). */
@@ -172,14 +179,18 @@ function front(target: string, log: RequestLog): (req: IncomingMessage, res: Ser
 
 /** The real stack with the emulator's interface. */
 export async function startEmulator(options: EmulatorOptions = {}): Promise<Emulator> {
+  // The emulator's own validation first: bad options are a TypeError/RangeError here too, before the server is touched.
+  resolveOptions(options);
   await adminCookie();
   process.env.COUCH_ADMIN = HARNESS_ADMIN; // what realstack.mjs reads when it is first loaded, below
   const { startEmulator: startRealStack } = (await import(/* @vite-ignore */ REALSTACK)) as {
     startEmulator(o: { secret?: string; maxRequestBytes?: number }): Promise<RealStack>;
   };
   // The secret CouchDB already has, unless the test names one: test processes sharing the server leave it alone.
-  if (options.secret !== undefined) useSecret(options.secret);
-  else if (!shared) {
+  if (options.secret !== undefined) {
+    useSecret(options.secret);
+    await shared!.applied;
+  } else if (!shared) {
     const existing = await couchSecret();
     useSecret(existing ?? randomSecret(), existing === undefined);
   }
