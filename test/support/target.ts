@@ -6,7 +6,7 @@
 import { it } from 'vitest';
 
 /** True when the suite runs against the real CouchDB stack. */
-const ON_REAL = process.env.FEAT_BACKEND === 'real';
+export const ON_REAL = process.env.FEAT_BACKEND === 'real';
 
 /**
  * A test that needs something only the emulator has (a fault it injects, an option a real server cannot honour). On
