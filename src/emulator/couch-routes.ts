@@ -192,6 +192,11 @@ export async function serveOwnRoute(
   }
   if (method === 'PUT') {
     const body = req.body as Record<string, unknown> | undefined;
+    if (body?._deleted === true) {
+      // CouchDB answers a deletion written by PUT with 200, not 201 (chttpd_db:update_doc).
+      const status = res.status.bind(res);
+      res.status = (code: number) => status(code === 201 ? 200 : code);
+    }
     const rev = body?._rev ?? str(query.rev);
     if (body && typeof body === 'object' && !Array.isArray(body) && isRev(rev) && (await exists(db, docId)) === 'no') {
       sendJson(res, 201, await putUnknownRev(db, docId, body, rev));

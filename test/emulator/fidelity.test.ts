@@ -126,6 +126,11 @@ describe("profile 'couchdb': the differences of COUCHDB-FACTS.md", () => {
     expect((created.json as { rev: string }).rev).toMatch(/^4-/);
     expect((await as(`/${db}/urlid`, { method: 'PUT', body: { _id: 'bodyid', a: 1 } })).json).toMatchObject({ ok: true, id: 'urlid' });
     expect((await as(`/${db}/bodyid`)).status).toBe(404);
+    // A deletion written by PUT answers 200 (a value 201).
+    const d = (await as(`/${db}/d`)).json as { _rev: string };
+    const deleted = await as(`/${db}/d`, { method: 'PUT', body: { _rev: d._rev, _deleted: true } });
+    expect(deleted.status).toBe(200);
+    expect(deleted.json).toMatchObject({ ok: true, id: 'd', rev: expect.stringMatching(/^2-/) });
   });
 
   it('8. a raw + in a path is a space', async () => {
