@@ -192,19 +192,26 @@ async function record(file: string): Promise<Exchange[]> {
   delete env.VITEST;
   delete env.VITEST_POOL_ID;
   delete env.VITEST_WORKER_ID;
+  let output = '';
   const code = await new Promise<number | null>((resolve) => {
     const child = spawn(process.execPath, [path.join(root, 'node_modules/vitest/vitest.mjs'), 'run', 'test/contract/store.test.ts'], {
       cwd: root,
-      env,
-      stdio: 'ignore',
+      env: { ...env, NO_COLOR: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // What the run printed last, for the failure message (the run's summary and its failures).
+    const keep = (chunk: Buffer) => {
+      output = (output + chunk.toString('utf8')).slice(-6_000);
+    };
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
     const timer = setTimeout(() => child.kill('SIGKILL'), 300_000);
     child.on('exit', (c) => {
       clearTimeout(timer);
       resolve(c);
     });
   });
-  expect(code, 'the recording run of the contract suite failed on the emulator').toBe(0);
+  expect(code, `the recording run of the contract suite failed on the emulator:\n${output}`).toBe(0);
   return readFileSync(file, 'utf8')
     .split('\n')
     .filter(Boolean)
