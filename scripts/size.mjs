@@ -9,6 +9,7 @@ import { existsSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { build } from 'vite';
+import { build as esbuild } from 'esbuild';
 
 /** The budget CI holds (kB, min+gz, all chunks) — the figure must not grow; the aim is 50 kB (issue #16). */
 // 72 kB before the `indexeddb` adapter (#23: a full quota keeps the replica readable, +~7 kB) and the React-era core
@@ -74,6 +75,36 @@ for (const c of sdk.chunks) {
   console.log(`  ${c.entry ? 'entry' : 'lazy '} ${kB(c.gz).padStart(9)}  ${c.name}${c.packages.length ? `  [${c.packages.join(' ')}]` : ''}`);
 }
 console.log(`with @feat/sdk/redux and @feat/sdk/api imported too: ${kB(total(all))} in ${all.chunks.length} files`);
+
+// Who the figure is: the sources bundled once more (esbuild, minified, lazy imports inlined: one file), its gzipped
+// size shared among its inputs by their minified bytes and scaled to the Vite total above. An apportioned figure
+// (gzip is not additive); it names the SDK's own code per area and each dependency.
+const breakdown = async () => {
+  const result = await esbuild({
+    entryPoints: [join(repo, 'src/index.ts')],
+    bundle: true, format: 'esm', minify: true, platform: 'browser', write: false, metafile: true,
+    outdir: join(tmpdir(), 'feat-size-breakdown'), logLevel: 'error',
+  });
+  const groups = new Map();
+  for (const file of result.outputFiles) {
+    const meta = result.metafile.outputs[relativeOut(file.path, result.metafile)];
+    if (!meta || !file.path.endsWith('.js')) continue;
+    const gz = gzipSync(file.contents, { level: 9 }).byteLength;
+    const inputs = Object.entries(meta.inputs);
+    const bytes = inputs.reduce((n, [, i]) => n + i.bytesInOutput, 0) || 1;
+    for (const [path, i] of inputs) {
+      const group = packageOf(path) ?? (/^src\/([^/]+)\//.exec(path)?.[1] ? `sdk ${/^src\/([^/]+)\//.exec(path)[1]}/` : 'sdk (top level: client, errors, options, pouch…)');
+      groups.set(group, (groups.get(group) ?? 0) + (gz * i.bytesInOutput) / bytes);
+    }
+  }
+  return [...groups].sort((a, b) => b[1] - a[1]);
+};
+const relativeOut = (path, metafile) => Object.keys(metafile.outputs).find((o) => path.endsWith(o.replace(/^.*feat-size-breakdown\//, '/')));
+const parts = await breakdown();
+const scale = sdkTotal / parts.reduce((n, [, gz]) => n + gz, 0);
+const sdkOwn = parts.filter(([g]) => g.startsWith('sdk')).reduce((n, [, gz]) => n + gz, 0) * scale;
+console.log(`breakdown (gz apportioned by minified bytes): the SDK's own code ${kB(sdkOwn)}, dependencies ${kB(sdkTotal - sdkOwn)}`);
+for (const [group, gz] of parts) if (gz * scale >= 50) console.log(`  ${kB(gz * scale).padStart(9)}  ${group}`);
 
 const failures = [];
 if (sdkTotal > BUDGET_KB * 1024) failures.push(`${kB(sdkTotal)} is over the budget of ${BUDGET_KB} kB`);
