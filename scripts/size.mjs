@@ -1,7 +1,8 @@
 // Size budget: ALL the JavaScript a browser app can load through the SDK, PouchDB included. A real Vite production
 // build of an app that imports `@feat/sdk` (the built dist/, as a published install resolves it); every emitted
 // chunk counts, minified and gzipped file by file, as a browser fetches them. `@feat/sdk/redux` and `@feat/sdk/api`
-// are reported on top. Exits non-zero over budget, over the file count, or when a module is emitted twice.
+// are reported on top. Exits non-zero over budget, over the file count, when a module is emitted twice, or when the
+// entry holds PouchDB.
 //
 //   npm run build && npm run size
 import { gzipSync } from 'node:zlib';
@@ -110,6 +111,9 @@ for (const [group, gz] of parts) if (gz * scale >= 50) console.log(`  ${kB(gz * 
 const failures = [];
 if (sdkTotal > BUDGET_KB * 1024) failures.push(`${kB(sdkTotal)} is over the budget of ${BUDGET_KB} kB`);
 if (sdk.chunks.length > MAX_FILES) failures.push(`${sdk.chunks.length} files, more than ${MAX_FILES}`);
+// PouchDB is the local engine: remote-mode apps never load it (the remote database is the SDK's own, #16).
+const upFrontPouch = sdk.chunks.filter((c) => c.entry).flatMap((c) => c.packages.filter((p) => p.startsWith('pouchdb')));
+if (upFrontPouch.length) failures.push(`the entry holds PouchDB (${upFrontPouch.join(', ')}); it belongs in the lazy local-first chunk`);
 for (const m of [sdk, all]) if (m.duplicated.length) failures.push(`emitted in more than one chunk: ${m.duplicated.join(', ')}`);
 console.log(`budget: ≤ ${BUDGET_KB} kB (aim ${AIM_KB} kB), ≤ ${MAX_FILES} files, nothing duplicated — ${failures.length ? `OVER: ${failures.join('; ')}` : 'ok'}`);
 process.exit(failures.length ? 1 : 0);
