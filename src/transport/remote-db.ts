@@ -79,6 +79,13 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
   const post = <T>(path: string, body: unknown, init: RequestInit = {}) => json<T>(path, { ...init, method: 'POST', body: JSON.stringify(body) });
 
+  async function info(): Promise<Json> {
+    const response = await fetchFn(dbUrl, { headers: new Headers() });
+    // As the http adapter: the body as it came (an error answer too), with the database's address.
+    const body = (await response.json()) as Json;
+    return { ...body, host: dbUrl, db_name: body.db_name ?? base, auto_compaction: false, adapter: 'http' };
+  }
+
   let taskIds = 0;
   const tasks = new Map<number, Json>();
 
@@ -100,12 +107,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
       return uuid ? `${String(uuid)}${dbSegment}` : dbUrl;
     },
 
-    async info() {
-      const response = await fetchFn(dbUrl, { headers: new Headers() });
-      // As the http adapter: the body as it came (an error answer too), with the database's address.
-      const info = (await response.json()) as Json;
-      return { ...info, host: dbUrl, db_name: info.db_name ?? base, auto_compaction: false, adapter: 'http' };
-    },
+    info,
 
     async get(id, options = {}) {
       const o = options;
@@ -252,7 +254,8 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
     let lastSeq: unknown;
 
     async function run(since: unknown): Promise<void> {
-      if (since === 'now' || since === 'latest') since = (await db.info()).update_seq;
+      // Its own info(), not the one openRemote makes lenient: a failure fails the feed (never `since` 0).
+      if (since === 'now' || since === 'latest') since = (await info()).update_seq;
       for (;;) {
         if (done) return;
         const page = o.descending ? left : left === undefined || left > batchSize ? batchSize : left;
