@@ -1,5 +1,4 @@
 import PouchDB from 'pouchdb-core';
-import HttpAdapter from 'pouchdb-adapter-http';
 import type { Db } from './store/db.js';
 
 /**
@@ -12,17 +11,3 @@ export type PouchCtor = (new (name: string, options?: Record<string, unknown>) =
   plugin(plugin: unknown): unknown;
 };
 export const Pouch = PouchDB as unknown as PouchCtor;
-
-if (!Pouch.adapters.http) Pouch.plugin(HttpAdapter);
-
-/** The server's database through PouchDB's http adapter, with our transport's fetch. */
-export function openRemote(url: string, fetchFn: typeof fetch): Db {
-  const db = new Pouch(url, { adapter: 'http', fetch: fetchFn, skip_setup: true });
-  // Replication calls info() for progress reporting and never handles its failure (pouchdb-replication 9,
-  // finishBatch: `src.info().then(…)`), which leaves an unhandled rejection when the server drops right after a
-  // batch. Nothing else in the SDK asks the server's info through this object, so a failed info() answers with an
-  // empty one; the next real request of the replication fails and is retried as usual.
-  const info = db.info.bind(db);
-  db.info = () => info().catch(() => ({ db_name: url, update_seq: 0, doc_count: 0, unavailable: true }));
-  return db;
-}

@@ -1,6 +1,6 @@
 import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { openRemote } from '../pouch.js';
+import { openRemote } from '../transport/remote-db.js';
 import { defaultAdapter, openLocal } from '../pouch-local.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';

@@ -1,0 +1,322 @@
+/**
+ * The server's database as a {@link Db}: the requests PouchDB's http adapter (pouchdb-adapter-http 9) sends, with the
+ * answers and errors shaped as it shapes them, over our transport (couch-fetch.ts: auth, resends, bounded requests).
+ * It answers what the store, the queries and PouchDB's replication (pouchdb-replication 9, with the server as source
+ * or target) call; it replaces the http adapter, pouchdb-fetch and the pouchdb-core they need (so remote-mode apps
+ * never load pouchdb-core).
+ */
+import type { StoredDoc } from '../store/codec.js';
+import type { BulkResult, Change, ChangesFeed, Db } from '../store/db.js';
+
+type Json = Record<string, unknown>;
+type Options = Record<string, unknown>;
+
+/** Rows asked for per `_changes` request when the caller names no `batch_size` (PouchDB's value). */
+const CHANGES_BATCH_SIZE = 25;
+/** A live feed's heartbeat when the caller names none (PouchDB's value, ms). */
+const DEFAULT_HEARTBEAT = 10_000;
+
+/** PouchDB's error of a CouchDB answer `{ error, reason }`: `status`, `name` (the CouchDB error), `message` (its reason). */
+function pouchError(body: Json, status?: number): Json {
+  const conflict = body.error === 'conflict';
+  return {
+    ...body,
+    name: conflict ? 'conflict' : (body.name ?? body.error ?? 'unknown'),
+    status: conflict ? 409 : (status ?? body.status ?? 500),
+    message: body.message ?? body.reason,
+  };
+}
+
+/** A thrown error: an `Error` (with a stack) carrying the same properties. */
+const thrown = (body: Json, status: number): Error => {
+  const shaped = pouchError(body, status);
+  return Object.assign(new Error(typeof shaped.message === 'string' ? shaped.message : `HTTP ${status}`), shaped);
+};
+
+/** A document id in a URL path: `_design/` and `_local/` keep their slash. */
+function encodeDocId(id: string): string {
+  for (const prefix of ['_design/', '_local/']) if (id.startsWith(prefix)) return prefix + encodeURIComponent(id.slice(prefix.length));
+  return encodeURIComponent(id);
+}
+
+function query(params: Options): string {
+  const keys = Object.keys(params).filter((k) => params[k] !== undefined);
+  return keys.length ? `?${keys.map((k) => `${k}=${encodeURIComponent(String(params[k]))}`).join('&')}` : '';
+}
+
+export interface RemoteDb extends Db {
+  readonly name: string;
+  readonly adapter: 'http';
+  /** pouchdb-utils' `isRemote`. */
+  readonly _remote: true;
+  id(): Promise<string>;
+  revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing: string[] }>>;
+  bulkGet(options: { docs: { id: string; rev?: string }[]; revs?: boolean; latest?: boolean }): Promise<{
+    results: { id: string; docs: ({ ok: StoredDoc } | Json)[] }[];
+  }>;
+  /** A request to `path` below the database (or, with a leading `/`, below the server), as the http adapter's `fetch`. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+}
+
+/** The server's database at `url` (`{couchUrl}/{encoded name}`), every request through `fetchFn`. */
+export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
+  const base = url.replace(/\/+$/, '');
+  const dbUrl = `${base}/`;
+  const serverUrl = base.slice(0, base.lastIndexOf('/') + 1);
+  const dbSegment = base.slice(base.lastIndexOf('/') + 1);
+
+  async function json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const headers = new Headers(init.headers);
+    if (!headers.has('Content-Type')) headers.set('Content-Type', 'application/json');
+    if (!headers.has('Accept')) headers.set('Accept', 'application/json');
+    const response = await fetchFn(dbUrl + path, { ...init, headers });
+    const data = (await response.json()) as unknown;
+    if (!response.ok) throw thrown((typeof data === 'object' && data !== null ? data : { error: 'unknown', reason: String(data) }) as Json, response.status);
+    // Entries of an array answer (`_bulk_docs`, `open_revs`) that are errors or missing revisions: PouchDB's errors.
+    if (Array.isArray(data)) return data.map((v: Json) => (v.error || v.missing ? pouchError(v) : v)) as T;
+    return data as T;
+  }
+
+  const post = <T>(path: string, body: unknown, init: RequestInit = {}) => json<T>(path, { ...init, method: 'POST', body: JSON.stringify(body) });
+
+  async function info(): Promise<Json> {
+    const response = await fetchFn(dbUrl, { headers: new Headers() });
+    // As the http adapter: the body as it came (an error answer too), with the database's address.
+    const body = (await response.json()) as Json;
+    return { ...body, host: dbUrl, db_name: body.db_name ?? base, auto_compaction: false, adapter: 'http' };
+  }
+
+  let taskIds = 0;
+  const tasks = new Map<number, Json>();
+
+  const db: RemoteDb & Record<string, unknown> = {
+    name: base,
+    adapter: 'http',
+    _remote: true,
+    type: () => 'http',
+
+    async id() {
+      // As the http adapter: the server's uuid and the database's name; its URL when the server does not say. (The
+      // replication's checkpoint id derives from it: the same answer keeps existing replicas' checkpoints.)
+      let uuid: unknown;
+      try {
+        uuid = ((await (await fetchFn(serverUrl, { headers: new Headers() })).json()) as Json | null)?.uuid;
+      } catch {
+        uuid = undefined;
+      }
+      return uuid ? `${String(uuid)}${dbSegment}` : dbUrl;
+    },
+
+    info,
+
+    async get(id, options = {}) {
+      const o = options;
+      const params: Options = {};
+      if (o.revs) params.revs = true;
+      if (o.revs_info) params.revs_info = true;
+      if (o.latest) params.latest = true;
+      if (o.open_revs) params.open_revs = o.open_revs === 'all' ? 'all' : JSON.stringify(o.open_revs);
+      if (o.rev) params.rev = o.rev;
+      if (o.conflicts) params.conflicts = o.conflicts;
+      try {
+        return await json<StoredDoc>(encodeDocId(id) + query(params));
+      } catch (error) {
+        throw Object.assign(error as object, { docId: encodeDocId(id) });
+      }
+    },
+
+    async put(doc) {
+      try {
+        return await json<{ ok: boolean; id: string; rev: string }>(encodeDocId(doc._id), { method: 'PUT', body: JSON.stringify(doc) });
+      } catch (error) {
+        throw Object.assign(error as object, { docId: doc._id });
+      }
+    },
+
+    async bulkDocs(docs, options = {}) {
+      // PouchDB accepts `{ docs, new_edits }` as well as the array (its replication sends the former).
+      const request = Array.isArray(docs) ? { docs } : (docs as { docs: StoredDoc[]; new_edits?: boolean });
+      const newEdits = 'new_edits' in options ? options.new_edits !== false : (request as { new_edits?: boolean }).new_edits !== false;
+      const results = await post<BulkResult[]>('_bulk_docs', { docs: request.docs, new_edits: newEdits });
+      // CouchDB answers every document; PouchDB keeps only the failures when revisions are given (`new_edits: false`).
+      return newEdits ? results : results.filter((r) => r.error);
+    },
+
+    allDocs(options = {}) {
+      const o = options;
+      const params: Options = {};
+      if (o.conflicts) params.conflicts = true;
+      if (o.update_seq) params.update_seq = true;
+      if (o.descending) params.descending = true;
+      if (o.include_docs) params.include_docs = true;
+      if (o.key) params.key = JSON.stringify(o.key);
+      const startkey = o.start_key ?? o.startkey;
+      const endkey = o.end_key ?? o.endkey;
+      if (startkey) params.startkey = JSON.stringify(startkey);
+      if (endkey) params.endkey = JSON.stringify(endkey);
+      if (o.inclusive_end !== undefined) params.inclusive_end = !!o.inclusive_end;
+      if (o.limit !== undefined) params.limit = o.limit;
+      if (o.skip !== undefined) params.skip = o.skip;
+      const path = '_all_docs' + query(params);
+      type Rows = Awaited<ReturnType<Db['allDocs']>>;
+      return o.keys === undefined ? json<Rows>(path) : post<Rows>(path, { keys: o.keys });
+    },
+
+    changes: (options) => changesFeed(options),
+
+    revsDiff: (diff) => post('_revs_diff', diff),
+
+    bulkGet: ({ docs, revs, latest }) => post<Awaited<ReturnType<RemoteDb['bulkGet']>>>('_bulk_get' + query({ revs: revs ? true : undefined, latest: latest ? true : undefined }), { docs }),
+
+    fetch: (path, init = {}) => fetchFn(path.startsWith('/') ? serverUrl + path.slice(1) : dbUrl + path, { ...init, headers: new Headers(init.headers) }),
+
+    close: () => Promise.resolve(),
+
+    async destroy() {
+      await json('', { method: 'DELETE' }).catch((error: { status?: number }) => {
+        if (error.status !== 404) throw error;
+      });
+    },
+
+    // What PouchDB's replication asks of a database besides its data: progress records (`activeTasks`) and the
+    // `destroyed` event it listens for (this object never emits it).
+    activeTasks: {
+      add: (task: Json) => {
+        tasks.set(++taskIds, { ...task, id: taskIds });
+        return taskIds;
+      },
+      get: (id: number) => tasks.get(id),
+      update: (id: number, update: Json) => {
+        const task = tasks.get(id);
+        if (task) Object.assign(task, update);
+        return task;
+      },
+      remove: (id: number) => tasks.delete(id),
+    },
+    once: () => db,
+    on: () => db,
+    removeListener: () => db,
+  };
+
+  /**
+   * PouchDB's changes feed over `_changes`: pages of `batch_size` (`limit` in all), each request answered before the
+   * next; `live` keeps asking with `feed=longpoll` (bounded: the transport's silence limit counts the heartbeat).
+   * Settles with `{ results, last_seq }`, or `{ status: 'cancelled' }` once cancelled; a failure rejects it and is
+   * emitted as `error`. `change` listeners get `(change, pending, lastSeq)` as the replication expects.
+   */
+  function changesFeed(options: Options): ChangesFeed {
+    const o = { ...options };
+    const live = !!(o.live ?? o.continuous);
+    const returnDocs = 'return_docs' in o ? !!o.return_docs : !live;
+    const batchSize = typeof o.batch_size === 'number' ? o.batch_size : CHANGES_BATCH_SIZE;
+    const limit = typeof o.limit === 'number' ? (o.limit === 0 ? 1 : o.limit) : undefined;
+    const listeners: Record<string, ((...args: never[]) => void)[]> = { change: [], complete: [], error: [] };
+    const controller = new AbortController();
+    let done = false;
+    let settle!: (error: unknown, result?: unknown) => void;
+    const promise = new Promise<unknown>((resolve, reject) => {
+      settle = (error, result) => {
+        if (done) return;
+        done = true;
+        if (error) {
+          for (const l of listeners.error!) (l as (e: unknown) => void)(error);
+          reject(error);
+        } else {
+          for (const l of listeners.complete!) (l as (r: unknown) => void)(result);
+          resolve(result);
+        }
+        for (const k of Object.keys(listeners)) listeners[k] = [];
+      };
+    });
+    // The feed's own handling of its result: a failure nobody awaits is reported through `error`, never unhandled.
+    promise.catch(() => undefined);
+
+    const params: Options = {};
+    if (o.timeout) params.timeout = o.timeout;
+    if (o.style) params.style = o.style;
+    if (o.include_docs) params.include_docs = true;
+    if (live) params.feed = 'longpoll';
+    if (o.conflicts) params.conflicts = true;
+    if (o.descending) params.descending = true;
+    const heartbeat = 'heartbeat' in o ? o.heartbeat : live ? DEFAULT_HEARTBEAT : undefined;
+    if (heartbeat) params.heartbeat = heartbeat;
+    let body: Json | undefined;
+    if (o.doc_ids) {
+      params.filter = '_doc_ids';
+      body = { doc_ids: o.doc_ids };
+    } else if (o.selector) {
+      params.filter = '_selector';
+      body = { selector: o.selector };
+    }
+
+    const results: Change[] = [];
+    let left = limit;
+    let lastSeq: unknown;
+
+    async function run(since: unknown): Promise<void> {
+      // Its own info(), not the one openRemote makes lenient: a failure fails the feed (never `since` 0).
+      if (since === 'now' || since === 'latest') since = (await info()).update_seq;
+      for (;;) {
+        if (done) return;
+        const page = o.descending ? left : left === undefined || left > batchSize ? batchSize : left;
+        const path = '_changes' + query({ ...params, since: typeof since === 'object' ? JSON.stringify(since) : since, limit: page });
+        const init: RequestInit = { signal: controller.signal, method: body ? 'POST' : 'GET', ...(body ? { body: JSON.stringify(body) } : {}) };
+        const res = await json<{ results?: Change[]; last_seq?: unknown; pending?: unknown }>(path, init);
+        if (done) return;
+        const rows = res.results ?? [];
+        lastSeq = res.last_seq;
+        const pending = typeof res.pending === 'number' ? res.pending : null;
+        const seq = typeof lastSeq === 'string' || typeof lastSeq === 'number' ? lastSeq : null;
+        for (const change of rows) {
+          if (left !== undefined) left--;
+          if (!o.include_docs) delete change.doc;
+          else change.doc ??= {} as StoredDoc;
+          if (returnDocs) results.push(change);
+          for (const l of listeners.change!) {
+            try {
+              (l as (c: Change, p: number | null, s: unknown) => void)(change, pending, seq);
+            } catch (error) {
+              // As PouchDB: a throwing listener is reported and the feed goes on.
+              console.error('Error in .on("change", function):', error);
+            }
+          }
+        }
+        if (res.last_seq) since = res.last_seq;
+        const limitReached = left !== undefined && left <= 0;
+        const finished = limitReached || rows.length < batchSize || !!o.descending;
+        if (!(live && !limitReached) && finished) return settle(undefined, { results, last_seq: lastSeq });
+      }
+    }
+
+    const feed = {
+      then: promise.then.bind(promise),
+      catch: promise.catch.bind(promise),
+      on(event: string, listener: (...args: never[]) => void) {
+        if (!done) (listeners[event] ??= []).push(listener);
+        return feed;
+      },
+      cancel() {
+        if (done) return;
+        controller.abort();
+        settle(undefined, { status: 'cancelled' });
+      },
+    };
+    // Started on the next tick, as PouchDB's: listeners added right after `changes()` see every change.
+    queueMicrotask(() => void run(o.since ?? 0).catch((error: unknown) => settle(error)));
+    return feed as unknown as ChangesFeed;
+  }
+
+  return db;
+}
+
+/**
+ * The server's database for the store and the replication. Its `info()` never rejects: replication calls it for
+ * progress reporting and never handles its failure (pouchdb-replication 9, finishBatch: `src.info().then(…)`), which
+ * would leave an unhandled rejection when the server drops right after a batch. A failed `info()` answers with an empty
+ * one marked `unavailable` (watch.ts retries on it); the next real request of the replication fails and is retried.
+ */
+export function openRemote(url: string, fetchFn: typeof fetch): RemoteDb {
+  const db = remoteDb(url, fetchFn);
+  const info = db.info.bind(db);
+  return Object.assign(db, { info: () => info().catch(() => ({ db_name: url, update_seq: 0, doc_count: 0, unavailable: true })) });
+}

@@ -1,0 +1,183 @@
+/**
+ * The SDK's remote database (src/transport/remote-db.ts) against PouchDB's http adapter, which it replaces: the same
+ * calls on the same server database answer alike — results, PouchDB's error shapes (status, name, message, error,
+ * reason), the changes feed's events and its cancellation, and `id()` (the replication's checkpoint id derives from
+ * it: a different answer would make every existing replica pull everything again).
+ */
+import PouchDB from 'pouchdb-core';
+import HttpAdapter from 'pouchdb-adapter-http';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { startEmulator, type Emulator } from '@feat/emulator';
+import { remoteDb, type RemoteDb } from '../../src/transport/remote-db.js';
+import type { Change, ChangesFeed, Db } from '../../src/store/db.js';
+import { signUp, tokenFor, unique } from '../emulator/helpers.js';
+
+if (!(PouchDB as unknown as { adapters: Any }).adapters.http) PouchDB.plugin(HttpAdapter);
+
+type Any = Record<string, unknown>;
+const ERROR_FIELDS = ['status', 'name', 'message', 'error', 'reason', 'docId'];
+const pick = (value: unknown, fields = ERROR_FIELDS): Any =>
+  Object.fromEntries(fields.filter((f) => (value as Any)[f] !== undefined).map((f) => [f, (value as Any)[f]]));
+const failure = (promise: Promise<unknown>): Promise<Any> =>
+  promise.then(
+    (): Any => ({ resolved: true }),
+    (error: unknown) => pick(error),
+  );
+/** PouchDB gives the entries of an array answer that are errors a `stack` (where it made them): not compared. */
+const noStack = (value: unknown): unknown => JSON.parse(JSON.stringify(value, (k, v: unknown) => (k === 'stack' ? undefined : v)));
+/** Revisions differ between two writes of the same content only by what was written before: compared as shapes. */
+const errorsOf = (rows: unknown[]) => rows.map((r) => ((r as Any).error ? pick(r, ['id', ...ERROR_FIELDS]) : { ok: (r as Any).ok, id: (r as Any).id }));
+
+let emu: Emulator;
+let ours: RemoteDb;
+let theirs: Db & Any;
+let url: string;
+
+beforeAll(async () => {
+  emu = await startEmulator({ peruserDelayMs: 0 });
+  const user = unique('remote-db');
+  const db = await signUp(emu, user);
+  const { headers } = await tokenFor(emu, user);
+  const withHeaders: typeof fetch = (input, init = {}) => {
+    const h = new Headers(init.headers);
+    for (const [k, v] of Object.entries(headers)) h.set(k, v);
+    return fetch(input, { ...init, headers: h, credentials: 'omit' });
+  };
+  url = `${emu.couchUrl}/${db}`;
+  ours = remoteDb(url, withHeaders);
+  theirs = new PouchDB(url, { adapter: 'http', fetch: withHeaders, skip_setup: true } as object) as unknown as Db & Any;
+  await ours.bulkDocs([{ _id: 'a', n: 1 }, { _id: 'b', n: 2 }, { _id: 'c', n: 3 }, { _id: '_design/x', views: {} }] as never);
+});
+
+afterAll(async () => {
+  await emu?.stop();
+});
+
+describe('the remote database answers as PouchDB http adapter did', () => {
+  it('id() and info()', async () => {
+    expect(await ours.id()).toBe(await (theirs.id as () => Promise<string>)());
+    const [a, b] = await Promise.all([ours.info(), theirs.info()]);
+    expect(pick(a, ['db_name', 'doc_count', 'update_seq', 'host', 'adapter'])).toEqual(pick(b, ['db_name', 'doc_count', 'update_seq', 'host', 'adapter']));
+  });
+
+  it('get: documents, revisions, open_revs, and the errors of a missing document or revision', async () => {
+    const a = await ours.get('a');
+    for (const options of [{}, { revs: true }, { rev: a._rev }, { conflicts: true }, { open_revs: 'all' }, { open_revs: [a._rev, '1-0000'] }, { rev: a._rev, revs: true }]) {
+      expect(noStack(await ours.get('a', options))).toEqual(noStack(await theirs.get('a', options)));
+    }
+    expect(await ours.get('_design/x')).toEqual(await theirs.get('_design/x'));
+    for (const [id, options] of [['nope', {}], ['a', { rev: '9-0000' }], ['_local/nope', {}]] as const) {
+      const mine = await failure(ours.get(id, options));
+      expect(mine).toEqual(await failure(theirs.get(id, options)));
+      expect(mine.status).toBe(404);
+    }
+  });
+
+  it('put, and the conflict error', async () => {
+    const id = unique('put');
+    const first = await ours.put({ _id: id, v: 1 } as never);
+    expect(first).toMatchObject({ ok: true, id });
+    const mine = await failure(ours.put({ _id: id, v: 2 } as never));
+    expect(mine).toEqual(await failure(theirs.put({ _id: id, v: 2 } as never)));
+    expect(mine).toMatchObject({ status: 409, name: 'conflict' });
+    // _local documents (the replication's checkpoints) too.
+    const local = await ours.put({ _id: `_local/${id}`, last_seq: 1 } as never);
+    expect(local).toEqual({ ok: true, id: `_local/${id}`, rev: '0-1' });
+  });
+
+  it('bulkDocs: per-document results and errors; with new_edits: false only the failures', async () => {
+    const [x, y] = [unique('bx'), unique('by')];
+    const mine = await ours.bulkDocs([{ _id: x }, { _id: 'a' }] as never);
+    const theirsRows = (await theirs.bulkDocs([{ _id: y }, { _id: 'a' }] as never)) as unknown[];
+    expect(errorsOf(mine).map((r) => ({ ...r, id: r.id === x ? 'new' : r.id }))).toEqual(errorsOf(theirsRows).map((r) => ({ ...r, id: r.id === y ? 'new' : r.id })));
+    expect(mine[1]).toMatchObject({ id: 'a', error: 'conflict', status: 409, name: 'conflict' });
+    const replicated = { docs: [{ _id: unique('r'), _rev: '3-abc', _revisions: { start: 3, ids: ['abc', 'def', 'fed'] } }], new_edits: false };
+    expect(await ours.bulkDocs(replicated as never)).toEqual([]);
+    expect(await ours.bulkDocs([{ _id: unique('r'), _rev: '1-abc' }] as never, { new_edits: false })).toEqual([]);
+  });
+
+  it('allDocs: ranges, keys, include_docs, limit, skip, descending', async () => {
+    for (const options of [
+      {},
+      { include_docs: true },
+      { keys: ['b', 'nope', 'a'], include_docs: true },
+      { startkey: 'a', endkey: 'c', inclusive_end: false, limit: 5 },
+      { start_key: 'b', skip: 1, limit: 1 },
+      { descending: true, limit: 2 },
+      { key: 'c', include_docs: true },
+    ]) {
+      const [mine, theirsAnswer] = await Promise.all([ours.allDocs(options), theirs.allDocs(options)]);
+      expect(mine).toEqual(theirsAnswer);
+    }
+  });
+
+  it('revsDiff and bulkGet', async () => {
+    const a = await ours.get('a');
+    const diff = { a: [a._rev!, '2-0000'], nope: ['1-0000'] };
+    expect(await ours.revsDiff(diff)).toEqual(await (theirs.revsDiff as (d: unknown) => Promise<unknown>)(diff));
+    const request = { docs: [{ id: 'a', rev: a._rev! }, { id: 'nope', rev: '1-0000' }], revs: true, latest: true };
+    expect(await ours.bulkGet(request)).toEqual(await (theirs.bulkGet as (r: unknown) => Promise<unknown>)(request));
+  });
+
+  it('changes, one-shot: pages of limit, style all_docs, include_docs, and its change events', async () => {
+    const run = async (db: Db, options: Any) => {
+      const seen: unknown[] = [];
+      const feed = db.changes(options).on('change', (change: Change) => seen.push(change));
+      const result = (await feed) as { results: Change[]; last_seq: unknown };
+      return { seen, result };
+    };
+    for (const options of [
+      { since: 0, limit: 2, batch_size: 2, style: 'all_docs', return_docs: true, heartbeat: 10_000 },
+      { since: 0, include_docs: true },
+      { since: 0, limit: 3, batch_size: 1 },
+    ]) {
+      const [mine, theirsAnswer] = await Promise.all([run(ours, options), run(theirs, options)]);
+      expect(mine).toEqual(theirsAnswer);
+    }
+    // Where the first page ended, the next one starts.
+    const first = (await ours.changes({ since: 0, limit: 2 })) as { last_seq: unknown };
+    const next = (await ours.changes({ since: first.last_seq, limit: 2 })) as { results: Change[] };
+    const theirsNext = (await theirs.changes({ since: first.last_seq, limit: 2 })) as { results: Change[] };
+    expect(next.results).toEqual(theirsNext.results);
+  });
+
+  it('changes, live: a long-poll delivers new changes; cancel() settles with { status: cancelled } and emits complete', async () => {
+    const live = (db: Db) => {
+      const changes: Change[] = [];
+      const completed: unknown[] = [];
+      const feed: ChangesFeed = db
+        .changes({ since: 'now', live: true, include_docs: true, heartbeat: 1_000 })
+        .on('change', (c) => changes.push(c))
+        .on('complete', (info) => completed.push(info));
+      return { feed, changes, completed };
+    };
+    const [mine, theirsFeed] = [live(ours), live(theirs)];
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const id = unique('live');
+    await ours.put({ _id: id, v: 1 } as never);
+    const deadline = Date.now() + 5_000;
+    while ((mine.changes.length === 0 || theirsFeed.changes.length === 0) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(mine.changes.map((c) => c.id)).toEqual([id]);
+    expect(mine.changes).toEqual(theirsFeed.changes);
+    mine.feed.cancel();
+    theirsFeed.feed.cancel();
+    expect(await mine.feed).toEqual({ status: 'cancelled' });
+    expect(await theirsFeed.feed).toEqual({ status: 'cancelled' });
+    expect(mine.completed).toEqual(theirsFeed.completed);
+  });
+
+  it('changes of a database that does not exist: rejected, with an error event, alike', async () => {
+    const gone = remoteDb(`${emu.couchUrl}/userdb-6e6f6e65`, fetch);
+    const errors: unknown[] = [];
+    const feed = gone.changes({ since: 0 }).on('error', (e) => errors.push(pick(e)));
+    const mine = await failure(Promise.resolve(feed));
+    expect(mine.status).toBeGreaterThanOrEqual(400);
+    expect(errors).toEqual([mine]);
+  });
+
+  it('fetch(path) goes below the database, or below the server with a leading slash', async () => {
+    expect((await (await ours.fetch('_all_docs?limit=0')).json()) as Any).toMatchObject({ rows: [] });
+    expect(((await (await ours.fetch('/')).json()) as Any).couchdb).toBe('Welcome');
+    expect(url.endsWith('/')).toBe(false);
+  });
+});
