@@ -37,7 +37,7 @@ try {
   const perDoc = lines.length;
 
   const pages = findLines.filter((l) => l.endsWith('_find')).length - 1;
-  console.log(`Q3 remote find: ${found.length} matches among ${VALUES} values, remote mode, emulator on loopback`);
+  console.log(`Q3 remote find: ${found.length} matches among ${VALUES} values, remote mode, loopback`);
   console.log(`  baseline (one get per matching key): ${perDoc} requests, ${fmt(perDocMs)} ms`);
   console.log(`  @feat/sdk store.find: ${findLines.length} requests, ${fmt(findMs)} ms — ${pages} _find pages of ≤ 1,000 + ${findLines.length - pages} others (${findLines.filter((l) => !/_find$/.test(l) || false).join(', ') || '-'}; one _find for chunked values' manifests)`);
   console.log(`  requests per result page: ${fmt(findLines.length / Math.max(1, pages), 2)} (goal: pages, never one per document)`);

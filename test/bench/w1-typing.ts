@@ -53,7 +53,7 @@ try {
   await client.close();
 
   const writes = counter.counts.writes;
-  console.log(`W1 typing: ${SETS} sets of one ~2 KB key, remote mode, emulator on loopback`);
+  console.log(`W1 typing: ${SETS} sets of one ~2 KB key, remote mode, loopback`);
   console.log(`  baseline (PUT per set, cached rev): ${SETS} writes, ${fmt(baselineMs)} ms`);
   console.log(`  @feat/sdk (coalesced):              ${writes} writes, ${fmt(sdkMs)} ms`);
   console.log(`  writes/sets: ${fmt((writes / SETS) * 100, 2)} % (goal ≤ 2 %); wall time: ${fmt(baselineMs / sdkMs)}× better (goal ≥ 20×)`);

@@ -62,7 +62,7 @@ async function run(mode: NonNullable<FeatClientOptions['mode']>, user: string) {
 }
 
 try {
-  console.log('W2 big objects (emulator, 1 MiB body limit)');
+  console.log('W2 big objects (1 MiB body limit)');
   for (const mode of ['remote', 'local-first'] as const) {
     const r = await run(mode, `w2-${mode}`);
     console.log(`  ${mode}:`);

@@ -104,7 +104,7 @@ try {
   ours.sort((a, b) => a - b);
   const row = (name: string, l: number[]) =>
     console.log(`  ${name.padEnd(34)} p50 ${fmt(percentile(l, 50)).padStart(7)} ms   p99 ${fmt(percentile(l, 99)).padStart(7)} ms`);
-  console.log(`W3 propagation: ${EDITS} edits on one device, time until the other device sees each (emulator, loopback)`);
+  console.log(`W3 propagation: ${EDITS} edits on one device, time until the other device sees each (loopback)`);
   row('raw PouchDB live sync (baseline)', base);
   row('@feat/sdk local-first', ours);
   console.log(
