@@ -17,7 +17,7 @@ import { INTERNAL_PREFIX } from '../store/validate.js';
 import { eventFor } from '../sync/watch.js';
 import { hashString } from '../util/hash.js';
 import type { MatchDoc } from './memory.js';
-import type { PlannedQuery, QueryResult, Selector } from './validate.js';
+import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
 
 /** Options of `store.find()`. */
 export interface FindOptions {
@@ -89,25 +89,40 @@ function kept(doc: StoredDoc, prefix: string, now: number): boolean {
 /** The database pouchdb-find runs on: the replica's PouchDB object itself (under the SDK's guard). */
 const pouchOf = (db: Db): Db => ((db as { pouch?: Db }).pouch ?? db);
 
-const indexName = (fields: string[]) => `feat-${hashString(JSON.stringify(fields)).replace(":", "-")}`;
+const indexName = (fields: string[]) => `feat-${hashString(JSON.stringify(fields)).replace(':', '-')}`;
 const created = new WeakMap<Db, Map<string, Promise<void>>>();
 
-/** Creates (once per database and session) the Mango index of `fields` (stored fields, e.g. `doc.prio`). */
-export function ensureIndex(io: StoreIO, db: Db, fields: string[]): Promise<void> {
+/**
+ * Creates (once per database and session) the Mango index of `fields` (stored fields, e.g. `doc.prio`). Remembered by
+ * its fields: an index declared under a name also serves a sort on the same fields (no second index). A failure is
+ * forgotten, so the next call tries again.
+ */
+export function ensureIndex(io: StoreIO, db: Db, fields: string[], name = indexName(fields)): Promise<void> {
   let done = created.get(db);
   if (!done) created.set(db, (done = new Map()));
-  const name = indexName(fields);
-  let pending = done.get(name);
+  const key = JSON.stringify(fields);
+  let pending = done.get(key);
   if (!pending) {
     const request = { index: { fields }, ddoc: name, name, type: 'json' };
     pending = (io.ctx.local ? findPlugin().then((p) => p.createIndex.call(pouchOf(db), request)) : post(db as FetchDb, '_index', request)).then(
       () => undefined,
+      (error: unknown) => {
+        throw toFeatError(error);
+      },
     );
     const map = done;
-    pending.then(() => indexPlans.delete(db), () => map.delete(name));
-    done.set(name, pending);
+    pending.then(
+      () => indexPlans.delete(db),
+      () => map.delete(key),
+    );
+    done.set(key, pending);
   }
   return pending;
+}
+
+/** The client's `indexes` option: each created once per database (see {@link ensureIndex}), before any query runs. */
+export async function declaredIndexes(io: StoreIO, db: Db): Promise<void> {
+  await Promise.all(io.ctx.indexes.map((index) => ensureIndex(io, db, index.fields.map((f) => `doc.${f}`), index.name)));
 }
 
 /** A Mango request to the server; its error answer as a FeatError (400 → `invalid_argument`). */
@@ -199,7 +214,8 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
   const db = await io.ctx.db();
   const sort = query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
   const sortFields = query.sort.map((s) => s.field);
-  await Promise.all([sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
+  // The declared indexes first: one of them may be the index of the sort fields.
+  await Promise.all([declaredIndexes(io, db), sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
   const request: Record<string, unknown> = { selector: scoped(query.selector) };
   if (sort.length) request.sort = sort;
   const main = (range: { skip: number; limit: number | undefined }) =>
@@ -244,6 +260,8 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
 }
 
 /** `store.createIndex({ fields })`: an index of the value's fields, created once (idempotent). */
-export async function createIndex(io: StoreIO, fields: string[]): Promise<void> {
-  await ensureIndex(io, await io.ctx.db(), fields.map((f) => `doc.${f}`));
+export async function createIndex(io: StoreIO, index: IndexSpec): Promise<void> {
+  const db = await io.ctx.db();
+  await declaredIndexes(io, db);
+  await ensureIndex(io, db, index.fields.map((f) => `doc.${f}`), index.name);
 }

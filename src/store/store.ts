@@ -12,7 +12,7 @@ import { idTooLong, parsePartId, partId } from './ids.js';
 import { dotSafe } from './dot-ids.js';
 import type { StoreIO } from './io.js';
 import type * as ResolveWriteModule from './resolve-write.js';
-import { planQuery, type Query, type QueryResult } from '../query/validate.js';
+import { checkIndex, planQuery, type IndexSpec, type Query, type QueryResult } from '../query/validate.js';
 import type { FindOptions } from '../query/find.js';
 import type { WatchQueryOptions } from '../query/live.js';
 
@@ -70,6 +70,8 @@ export interface StoreContext {
   queueChanged?(): void;
   /** Where a failure with no other place to go is reported (`client.sync.on('error')`). */
   reportError?(error: FeatError): void;
+  /** The client's `indexes` option (checked). */
+  indexes: readonly IndexSpec[];
 }
 
 /** How long a write waits for a watch subscription made before it to start its feed (so the feed sees the write). */
@@ -345,16 +347,28 @@ export class DocumentStore {
   }
 
   /**
-   * Creates the index of the value's `fields` (Mango, json) in the database this store reads — the replica in
-   * local-first mode, the server's database in remote mode. Idempotent. `find()` creates the index a sort needs itself.
+   * Creates the index of the value's `fields` (Mango, json; named `name` when given) in the database this store reads —
+   * the replica in local-first mode, the server's database in remote mode. Idempotent. `find()` creates the index a
+   * sort needs itself; the client's `indexes` option declares indexes once for the whole session.
    */
-  async createIndex(index: { fields: string[] }): Promise<void> {
+  async createIndex(index: IndexSpec): Promise<void> {
     this.#open();
-    const fields = (typeof index === 'object' && index !== null ? (index as { fields?: unknown }).fields : undefined) as unknown;
-    if (!Array.isArray(fields) || fields.length === 0 || !fields.every((f) => typeof f === 'string' && f !== '' && !f.startsWith('$'))) {
-      throw new FeatValidationError('invalid_argument', 'createIndex() takes { fields: [...] }: a non-empty array of the value\'s field names');
-    }
-    return (await import('../query/find.js')).createIndex(this.#io, fields as string[]);
+    const checked = checkIndex(index, 'createIndex()');
+    return (await import('../query/find.js')).createIndex(this.#io, checked);
+  }
+
+  /**
+   * Creates the client's declared indexes (`indexes` option) in the background, once the database is open; a failure
+   * goes to `client.sync.on('error')` (the queries that wait for the index get it too). Nothing when none are declared.
+   */
+  prepareIndexes(): void {
+    if (this.#ctx.indexes.length === 0) return;
+    const report = (error: unknown) => {
+      if (!this.#ctx.closing()) this.#ctx.reportError?.(toFeatError(error));
+    };
+    void Promise.all([import('../query/find.js'), this.#ctx.db()])
+      .then(([m, db]) => m.declaredIndexes(this.#io, db))
+      .catch(report);
   }
 
   /**
