@@ -46,12 +46,31 @@ function findPlugin(): Promise<FindPlugin> {
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** Operators no missing field satisfies: a condition with one of them holds only where the field exists. */
+const POSITIVE = new Set(['$eq', '$gt', '$gte', '$lt', '$lte', '$in', '$all', '$size', '$type', '$mod', '$regex', '$elemMatch', '$allMatch', '$keyMapMatch', '$beginsWith']);
+
+/** True when every document the selector matches has a `doc.…` field, hence is a value. */
+function onlyValues(selector: Selector): boolean {
+  return Object.entries(selector).some(([name, cond]) => {
+    if (name === '$and') return (cond as Selector[]).some(onlyValues);
+    if (!name.startsWith('doc.')) return false;
+    if (typeof cond !== 'object' || cond === null || Array.isArray(cond)) return true;
+    const ops = Object.entries(cond as Record<string, unknown>);
+    if (ops.length === 0 || !ops.every(([op]) => op.startsWith('$'))) return true;
+    return ops.some(([op, arg]) => POSITIVE.has(op) || (op === '$exists' && arg === true));
+  });
+}
+
 /**
- * The condition every query adds beside the app's, as a plain field (pouchdb-find merges `$and`s and `$or`s
- * unreliably): a value (`doc`: no chunk, manifest or design document). The key's prefix is added where the query runs
- * ({@link withPrefix}); internal and expired documents are dropped as the pages come ({@link kept}).
+ * The condition a query adds beside the app's, as a plain field (pouchdb-find merges `$and`s and `$or`s unreliably):
+ * a value (`doc`: no chunk, manifest or design document) — left out when the app's selector already implies it (a
+ * condition only an existing field meets), which spares the engine a filter. Either way {@link kept} drops what is
+ * not a value. Kept (`filtered`) for a `limit` on the replica: a filter left to do in memory stops pouchdb-find from
+ * handing `limit` to the index, where it counts the rows that a `$gt`'s exclusive start drops afterwards (a page
+ * comes back short, and reads as the last one). The key's prefix is added where the query runs ({@link withPrefix}); internal and expired documents are
+ * dropped as the pages come ({@link kept}).
  */
-const scoped = (selector: Selector): Selector => ({ ...selector, doc: { $exists: true } });
+const scoped = (selector: Selector, filtered: boolean): Selector => (!filtered && onlyValues(selector) ? selector : { ...selector, doc: { $exists: true } });
 
 /**
  * The selector with the key's prefix. On the server an anchored `_id` `$regex` (CouchDB still picks the app's index).
@@ -85,6 +104,9 @@ function kept(doc: StoredDoc, prefix: string, now: number): boolean {
   const expiresAt = doc.feat?.expiresAt;
   return doc._id.startsWith(prefix) && !doc._id.startsWith(INTERNAL_PREFIX) && !(typeof expiresAt === 'number' && expiresAt <= now);
 }
+
+/** A value the query returns: {@link kept}, and a value (not a manifest or a design document). */
+const keptValue = (doc: StoredDoc, prefix: string, now: number): boolean => 'doc' in doc && kept(doc, prefix, now);
 
 /** The database pouchdb-find runs on: the replica's PouchDB object itself (under the SDK's guard). */
 const pouchOf = (db: Db): Db => ((db as { pouch?: Db }).pouch ?? db);
@@ -156,11 +178,12 @@ async function runMango(
   prefix: string,
   range: { skip: number; limit: number | undefined },
   warn: (w: string) => void,
-  /** The query has an index of its own (no need to see which index the replica would use). */
-  indexed = false,
+  /** The query of manifests: on an index of its own (no need to see which index the replica would use), and what it returns are manifests, not values. */
+  manifests = false,
 ): Promise<StoredDoc[]> {
   const now = Date.now();
-  const request = indexed && io.ctx.local ? query : await withPrefix(io, db, query, prefix);
+  const request = manifests && io.ctx.local ? query : await withPrefix(io, db, query, prefix);
+  const keep = manifests ? kept : keptValue;
   const total = range.limit === undefined ? undefined : range.skip + range.limit;
   const docs: StoredDoc[] = [];
   let bookmark: string | undefined;
@@ -180,7 +203,7 @@ async function runMango(
     }
     if (!Array.isArray(answer.docs)) throw new FeatError('bad_response', 'The server answered _find without docs');
     if (answer.warning && page === 0) warn(answer.warning);
-    for (const doc of answer.docs) if (kept(doc, prefix, now)) docs.push(doc);
+    for (const doc of answer.docs) if (keep(doc, prefix, now)) docs.push(doc);
     offset += answer.docs.length;
     if (answer.docs.length < asked || (total !== undefined && docs.length >= total)) return docs.slice(range.skip, total);
     if (!io.ctx.local) {
@@ -216,16 +239,12 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
   const sortFields = query.sort.map((s) => s.field);
   // The declared indexes first: one of them may be the index of the sort fields.
   await Promise.all([declaredIndexes(io, db), sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
-  const request: Record<string, unknown> = { selector: scoped(query.selector) };
+  const request: Record<string, unknown> = { selector: scoped(query.selector, io.ctx.local && query.limit !== undefined) };
   if (sort.length) request.sort = sort;
   const main = (range: { skip: number; limit: number | undefined }) =>
     query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn);
   // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
-  const manifestQuery = { selector: { 'feat.chunks': { $exists: true } } };
-  const [manifests, first] = await Promise.all([
-    runMango(io, db, manifestQuery, query.prefix, { skip: 0, limit: undefined }, () => undefined, true),
-    main({ skip: query.skip, limit: query.limit }),
-  ]);
+  const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix), main({ skip: query.skip, limit: query.limit })]);
   const chunked: MatchDoc[] = [];
   const { matches } = manifests.length > 0 || io.queue().size > 0 ? await import('./memory.js') : { matches: undefined };
   if (manifests.length > 0) {
@@ -257,6 +276,29 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
   return [...base.filter((d) => !replaced.has(d._id)), ...extra]
     .sort(order)
     .slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
+}
+
+/** The replica's manifests of chunked values as last read, with the update sequence they were read at. */
+const manifestCache = new WeakMap<Db, { seq: unknown; docs: StoredDoc[] }>();
+
+/**
+ * The manifests of chunked values under `prefix` (not internal, not expired). On the replica, the last answer is
+ * reused while the replica's update sequence has not moved (nothing written, nothing replicated since): one `info()`
+ * instead of a query. On the server, one `_find` (a sequence would cost a request too).
+ */
+async function manifestsOf(io: StoreIO, db: Db, prefix: string): Promise<StoredDoc[]> {
+  const query = { selector: { 'feat.chunks': { $exists: true } } };
+  const all = { skip: 0, limit: undefined };
+  if (!io.ctx.local) return runMango(io, db, query, prefix, all, () => undefined, true);
+  // The sequence is read before the query: a write landing meanwhile leaves a cache entry older than what it saw.
+  const seq = (await pouchOf(db).info()).update_seq;
+  let cached = manifestCache.get(db);
+  if (!cached || cached.seq !== seq) {
+    cached = { seq, docs: await runMango(io, db, query, '', all, () => undefined, true) };
+    manifestCache.set(db, cached);
+  }
+  const now = Date.now();
+  return cached.docs.filter((doc) => kept(doc, prefix, now));
 }
 
 /** `store.createIndex({ fields })`: an index of the value's fields, created once (idempotent). */

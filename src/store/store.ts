@@ -13,6 +13,7 @@ import { dotSafe } from './dot-ids.js';
 import type { StoreIO } from './io.js';
 import type * as ResolveWriteModule from './resolve-write.js';
 import { checkIndex, planQuery, type IndexSpec, type Query, type QueryResult } from '../query/validate.js';
+import type * as FindModule from '../query/find.js';
 import type { FindOptions } from '../query/find.js';
 import type { WatchQueryOptions } from '../query/live.js';
 
@@ -333,6 +334,17 @@ export class DocumentStore {
     return this.#ctx.watch.subscribe(subscription, listener, current ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
   }
 
+  #findModule: Promise<typeof FindModule> | undefined;
+  /** The query module, loaded on first use; later calls reuse its promise (no `import()` per query). */
+  #queries(): Promise<typeof FindModule> {
+    if (!this.#findModule) {
+      const loading = import('../query/find.js');
+      loading.catch(() => this.#findModule === loading && (this.#findModule = undefined));
+      this.#findModule = loading;
+    }
+    return this.#findModule;
+  }
+
   /**
    * The values matching a Mango query over their own fields (`{ prefix?, selector?, sort?, limit?, skip? }`), as
    * `{ key, subkey?, value }` — a part matches as its own value. Expired values never match. No `limit`: every match.
@@ -343,7 +355,7 @@ export class DocumentStore {
     const planned = planQuery(query);
     const { onWarning } = checkOptions(options, 'find');
     if (onWarning !== undefined && typeof onWarning !== 'function') throw new FeatValidationError('invalid_argument', 'find(): "onWarning" must be a function');
-    return (await import('../query/find.js')).find<T>(this.#io, planned, options);
+    return (await this.#queries()).find<T>(this.#io, planned, options);
   }
 
   /**
@@ -354,7 +366,7 @@ export class DocumentStore {
   async createIndex(index: IndexSpec): Promise<void> {
     this.#open();
     const checked = checkIndex(index, 'createIndex()');
-    return (await import('../query/find.js')).createIndex(this.#io, checked);
+    return (await this.#queries()).createIndex(this.#io, checked);
   }
 
   /**
@@ -366,7 +378,7 @@ export class DocumentStore {
     const report = (error: unknown) => {
       if (!this.#ctx.closing()) this.#ctx.reportError?.(toFeatError(error));
     };
-    void Promise.all([import('../query/find.js'), this.#ctx.db()])
+    void Promise.all([this.#queries(), this.#ctx.db()])
       .then(([m, db]) => m.declaredIndexes(this.#io, db))
       .catch(report);
   }
