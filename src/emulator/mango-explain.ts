@@ -47,6 +47,8 @@ function conditions(selector: Json, prefix: string): Json[] {
         for (const [op, arg] of Object.entries(value)) {
           // `$not: { $eq: x }` reads as `$ne: x`.
           if (op === '$not' && isObject(arg) && Object.keys(arg).length === 1 && '$eq' in arg) out.push({ [field]: { $ne: arg.$eq } });
+          // A sub-selector of operators alone applies to the element itself: the field "".
+          else if ((op === '$elemMatch' || op === '$allMatch') && isObject(arg)) out.push({ [field]: { [op]: onlyOperators(arg) ? { '': arg } : normalizeSelector(arg) } });
           else out.push({ [field]: { [op]: arg } });
         }
       } else if (isObject(value) && Object.keys(value).length > 0) out.push(...conditions(value, `${field}.`));
@@ -59,7 +61,7 @@ function conditions(selector: Json, prefix: string): Json[] {
 /** The selector as CouchDB echoes it (`mango_selector:normalize`): dotted fields, `$eq` explicit, several as `$and`. */
 export function normalizeSelector(selector: Json): Json {
   const all = conditions(selector, '');
-  return all.length === 1 ? all[0]! : { $and: all };
+  return all.length === 0 ? {} : all.length === 1 ? all[0]! : { $and: all };
 }
 
 const top = (normalized: Json): Json[] => (Array.isArray(normalized.$and) ? (normalized.$and as Json[]) : Object.keys(normalized).length ? [normalized] : []);
@@ -87,6 +89,25 @@ export function indexableFields(normalized: Json): string[] {
   return [...fields].sort();
 }
 
+/**
+ * The fields every matching document has (`mango_selector:has_required_fields`): a condition other than
+ * `$exists: false`, at the top or through `$and`; through `$or`, only the fields all its branches require.
+ */
+function requiredFields(normalized: Json): Set<string> {
+  const out = new Set<string>();
+  for (const c of top(normalized)) {
+    const [field, cond] = Object.entries(c)[0] ?? [];
+    if (field === undefined) continue;
+    if (field === '$or' && Array.isArray(cond)) {
+      const branches = cond.map((b) => requiredFields(isObject(b) ? b : {}));
+      for (const f of branches[0] ?? []) if (branches.every((b) => b.has(f))) out.add(f);
+    } else if (field === '$and' && Array.isArray(cond)) {
+      for (const b of cond) if (isObject(b)) for (const f of requiredFields(b)) out.add(f);
+    } else if (!field.startsWith('$') && !(isObject(cond) && cond.$exists === false && Object.keys(cond).length === 1)) out.add(field);
+  }
+  return out;
+}
+
 const columns = (index: IndexInfo) => index.def.fields.map((f) => Object.keys(f)[0]!);
 
 interface Analysis {
@@ -96,13 +117,14 @@ interface Analysis {
   overlap: number;
 }
 
-function analyse(index: IndexInfo, indexable: string[], sort: string[], equalities: string[]): Analysis {
+/** Whether CouchDB can use the index (`mango_idx_view:is_usable`): every column not sorted on is required. */
+function analyse(index: IndexInfo, required: Set<string>, sort: string[], equalities: string[]): Analysis {
   if (index.type === 'special') {
     const usable = sort.length === 0 || sort.every((f) => f === '_id');
     return { usable, reason: usable ? 'unfavored_type' : 'field_mismatch', overlap: 0 };
   }
   const cols = columns(index);
-  if (!cols.every((c) => indexable.includes(c))) return { usable: false, reason: 'field_mismatch', overlap: 0 };
+  if (!cols.every((c) => required.has(c) || sort.includes(c) || c === '_id' || c === '_rev')) return { usable: false, reason: 'field_mismatch', overlap: 0 };
   if (sort.length > 0 && !sort.every((f, i) => cols[i] === f)) return { usable: false, reason: 'sort_order_mismatch', overlap: 0 };
   return { usable: true, reason: '', overlap: overlap(index, equalities) };
 }
@@ -121,9 +143,9 @@ function equalityFields(normalized: Json): string[] {
 /** The usable json indexes, best first (CouchDB: most columns served, then fewer columns, then by name). */
 export function usableJsonIndexes(indexes: IndexInfo[], selector: Json, sort: string[]): IndexInfo[] {
   const normalized = normalizeSelector(selector);
-  const [indexable, equalities] = [indexableFields(normalized), equalityFields(normalized)];
+  const [required, equalities] = [requiredFields(normalized), equalityFields(normalized)];
   return indexes
-    .map((index) => ({ index, ...analyse(index, indexable, sort, equalities) }))
+    .map((index) => ({ index, ...analyse(index, required, sort, equalities) }))
     .filter((a) => a.index.type === 'json' && a.usable)
     .sort(better)
     .map((a) => a.index);
@@ -239,18 +261,25 @@ export function explainAnswer(input: ExplainInput): Json {
   const { winner } = input;
   const sameIndex = (a: IndexInfo, b: IndexInfo | null) => b !== null && a.ddoc === b.ddoc && a.name === b.name;
   const others = input.indexes.filter((i) => !sameIndex(i, winner));
-  const analysed = others.map((index) => ({ index, ...analyse(index, indexable, sort, equalities) }));
-  const ranked = analysed.filter((a) => a.usable && a.index.type === 'json').sort(better);
+  const required = requiredFields(normalized);
+  const analysed = others.map((index) => ({ index, ...analyse(index, required, sort, equalities) }));
+  // `use_index` naming the index the query runs on: every other usable index is "excluded by user".
+  const chosen = winner !== null && winner.ddoc !== null && input.useIndex.length > 0 && winner.ddoc === `_design/${input.useIndex[0]!.replace(/^_design\//, '')}`;
+  const ranked = chosen ? [] : analysed.filter((a) => a.usable && a.index.type === 'json').sort(better);
   const usableJson = [...(winner && winner.type === 'json' ? [winner] : []), ...ranked];
   const winnerWidth = winner && winner.type === 'json' ? columns(winner).length : 0;
   const winnerOverlap = winner && winner.type === 'json' ? overlap(winner, equalities) : 0;
   const unfavoredRank = Math.max(1, usableJson.length);
-  const allDocsUnfavored = analysed.some((a) => a.index.type === 'special' && a.usable);
-  const notUsableRank = unfavoredRank + (allDocsUnfavored ? 1 : 0);
+  const unfavored = !chosen && analysed.some((a) => a.index.type === 'special' && a.usable);
+  const excluded = chosen && analysed.some((a) => a.usable);
+  const notUsableRank = unfavoredRank + (unfavored ? 1 : 0) + (excluded ? 1 : 0);
   const candidate = (a: (typeof analysed)[number]) => {
     let reason = a.reason;
     let ranking = notUsableRank;
-    if (a.usable && a.index.type === 'json') {
+    if (a.usable && chosen) {
+      reason = 'excluded_by_user';
+      ranking = unfavoredRank;
+    } else if (a.usable && a.index.type === 'json') {
       ranking = ranked.indexOf(a) + 1;
       reason = a.overlap < winnerOverlap ? 'less_overlap' : columns(a.index).length > winnerWidth ? 'too_many_fields' : 'alphabetically_comes_after';
     } else if (a.usable) ranking = unfavoredRank;

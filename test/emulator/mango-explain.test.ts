@@ -124,4 +124,46 @@ describe.each(['emulator', 'couchdb'] as const)('emulator _explain and _index as
     const listed = (await request('GET', '_index')).json as { total_rows: number; indexes: unknown[] };
     expect(listed).toEqual({ total_rows: 3, indexes: [allDocs, byDone, byPrio] });
   });
+
+  describe('more plans, as CouchDB 3.4.3 answered them (three indexes: p, dp, n)', () => {
+    let db2: string;
+    const user2 = uniqueUser('explain2');
+    const call2 = (method: string, path: string, body?: unknown) => couch(emu, user2, `/${db2}/${path}`, { method, ...(body === undefined ? {} : { body }) });
+
+    beforeAll(async () => {
+      db2 = await signUp(emu, user2);
+      for (const i of [1, 2, 3, 4]) await call2('PUT', `d${i}`, { doc: { prio: i, done: i % 2 === 0, tags: ['a'], name: `n${i}` } });
+      await call2('POST', '_index', { index: { fields: ['doc.prio'] }, ddoc: 'p', name: 'p', type: 'json' });
+      await call2('POST', '_index', { index: { fields: ['doc.done', 'doc.prio'] }, ddoc: 'dp', name: 'dp', type: 'json' });
+      await call2('POST', '_index', { index: { fields: ['doc.name'] }, ddoc: 'n', name: 'n', type: 'json' });
+    });
+
+    type Candidate = [name: string, usable: boolean, reason: string, ranking: number, covering: boolean | null];
+    // [request, index used, normalized selector, candidates, mrargs start_key, end_key]
+    const cases: [Record<string, unknown>, string, unknown, Candidate[], unknown, unknown][] = [
+      [{ selector: { 'doc.prio': { $in: [1, 2] } } }, 'p', { 'doc.prio': { $in: [1, 2] } }, [['n', false, 'field_mismatch', 2, false], ['dp', false, 'field_mismatch', 2, false], ['_all_docs', true, 'unfavored_type', 1, null]], [], [MAX]],
+      [{ selector: { $or: [{ 'doc.prio': 1 }, { 'doc.done': true }] } }, '_all_docs', { $or: [{ 'doc.prio': { $eq: 1 } }, { 'doc.done': { $eq: true } }] }, [['p', false, 'field_mismatch', 1, false], ['n', false, 'field_mismatch', 1, false], ['dp', false, 'field_mismatch', 1, false]], null, MAX],
+      [{ selector: { 'doc.done': true, 'doc.prio': { $gt: 1 } } }, 'dp', { $and: [{ 'doc.done': { $eq: true } }, { 'doc.prio': { $gt: 1 } }] }, [['p', true, 'less_overlap', 1, false], ['n', false, 'field_mismatch', 3, false], ['_all_docs', true, 'unfavored_type', 2, null]], [true, 1], [true, MAX]],
+      [{ selector: { 'doc.done': true, 'doc.prio': { $gt: 1 } }, sort: ['doc.done', 'doc.prio'] }, 'dp', { $and: [{ 'doc.done': { $eq: true } }, { 'doc.prio': { $gt: 1 } }] }, [['p', false, 'sort_order_mismatch', 1, false], ['n', false, 'field_mismatch', 1, false], ['_all_docs', false, 'field_mismatch', 1, null]], [true, 1], [true, MAX]],
+      [{ selector: { 'doc.prio': { $exists: true } }, sort: ['doc.prio'] }, 'p', { 'doc.prio': { $exists: true } }, [['n', false, 'field_mismatch', 1, false], ['dp', false, 'field_mismatch', 1, false], ['_all_docs', false, 'field_mismatch', 1, null]], [], [MAX]],
+      [{ selector: { 'doc.name': { $beginsWith: 'n' } } }, 'n', { 'doc.name': { $beginsWith: 'n' } }, [['p', false, 'field_mismatch', 2, false], ['dp', false, 'field_mismatch', 2, false], ['_all_docs', true, 'unfavored_type', 1, null]], ['n'], ['n\uffff', MAX]],
+      [{ selector: { 'doc.prio': { $lte: 3, $gte: 2 } }, fields: ['doc.prio'] }, 'p', { $and: [{ 'doc.prio': { $lte: 3 } }, { 'doc.prio': { $gte: 2 } }] }, [['n', false, 'field_mismatch', 2, false], ['dp', false, 'field_mismatch', 2, true], ['_all_docs', true, 'unfavored_type', 1, null]], [2], [3, MAX]],
+      [{ selector: { 'doc.tags': { $elemMatch: { $eq: 'a' } } } }, '_all_docs', { 'doc.tags': { $elemMatch: { '': { $eq: 'a' } } } }, [['p', false, 'field_mismatch', 1, false], ['n', false, 'field_mismatch', 1, false], ['dp', false, 'field_mismatch', 1, false]], null, MAX],
+      [{ selector: { 'doc.prio': 2 }, use_index: 'p' }, 'p', { 'doc.prio': { $eq: 2 } }, [['n', false, 'field_mismatch', 2, false], ['dp', false, 'field_mismatch', 2, false], ['_all_docs', true, 'excluded_by_user', 1, null]], [2], [2, MAX]],
+      [{ selector: { _id: 'd1' } }, '_all_docs', { _id: { $eq: 'd1' } }, [['p', false, 'field_mismatch', 1, false], ['n', false, 'field_mismatch', 1, false], ['dp', false, 'field_mismatch', 1, false]], 'd1', 'd1'],
+      [{ selector: { _id: { $gt: 'd1' } }, sort: ['_id'] }, '_all_docs', { _id: { $gt: 'd1' } }, [['p', false, 'field_mismatch', 1, false], ['n', false, 'field_mismatch', 1, false], ['dp', false, 'field_mismatch', 1, false]], 'd1', MAX],
+      [{ selector: {} }, '_all_docs', {}, [['p', false, 'field_mismatch', 1, false], ['n', false, 'field_mismatch', 1, false], ['dp', false, 'field_mismatch', 1, false]], null, MAX],
+    ];
+
+    it.each(cases)('%j', async (body, index, selector, candidates, start, end) => {
+      const reply = await call2('POST', '_explain', body);
+      expect(reply.status).toBe(200);
+      const answer = reply.json as { index: { name: string }; selector: unknown; index_candidates: { index: { name: string }; analysis: Record<string, unknown> }[]; mrargs: Record<string, unknown> };
+      expect(answer.index.name).toBe(index);
+      expect(answer.selector).toEqual(selector);
+      const seen = answer.index_candidates.map((c) => [c.index.name, c.analysis.usable, (c.analysis.reasons as { name: string }[])[0]!.name, c.analysis.ranking, c.analysis.covering]);
+      expect(seen).toEqual(candidates);
+      expect([answer.mrargs.start_key, answer.mrargs.end_key]).toEqual([start, end]);
+    });
+  });
 });
