@@ -131,6 +131,24 @@ describe('indexes option: bad values and failures', () => {
     expect((await serverIndexes(user)).map((i) => i.ddoc)).toContain('_design/by-prio');
   });
 
+  it('a server that never answers the index request: the query fails with timeout, bounded by requestTimeout', async () => {
+    const silent: typeof fetch = (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (init?.method === 'POST' && url.endsWith('/_index')) {
+        return new Promise<Response>((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal!.reason as Error)));
+      }
+      return fetch(input, init);
+    };
+    const c = client(uniqueUser(), { indexes: [{ fields: ['prio'] }], fetch: silent, requestTimeout: 400 });
+    const errors: FeatError[] = [];
+    c.sync.on('error', (e) => errors.push(e));
+    await c.ready();
+    const started = Date.now();
+    await expectCode(c.store.find({ selector: { prio: 1 } }), 'timeout');
+    expect(Date.now() - started).toBeLessThan(5_000);
+    await waitFor(() => errors.some((e) => e.code === 'timeout'), 5_000, 'the error event');
+  });
+
   it('without the option the same query is a full scan, and says so', async () => {
     const c = client(uniqueUser());
     await c.ready();
