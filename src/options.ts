@@ -136,7 +136,7 @@ export interface FeatClientOptions {
    * next query.
    * @default [] (none declared: `find()` still creates the index a sort needs on first use)
    */
-  indexes?: IndexSpec[];
+  indexes?: readonly IndexSpec[];
 }
 
 export const DEFAULTS = {

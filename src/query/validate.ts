@@ -48,7 +48,7 @@ export interface PlannedQuery {
 /** An index of the value's fields: `store.createIndex()` and the client's `indexes` option. */
 export interface IndexSpec {
   /** The value's field names (dotted for nested fields, e.g. `'due.day'`), in the index's order. */
-  fields: string[];
+  fields: readonly string[];
   /**
    * The index's name (and its design document's, `_design/<name>`), as CouchDB's `_index` takes it.
    * @default a name derived from the fields (`feat-<hash>`)

@@ -59,7 +59,9 @@ describe.each(modes)('indexes option: $name', (mode) => {
 
   it('a client of the same user declaring the same indexes finds them there ("exists"), and the same results', async () => {
     const user = uniqueUser();
-    const a = client(user, { indexes: [{ fields: ['prio'] }] });
+    // A readonly declaration (`as const`) is accepted as it is.
+    const declared = [{ fields: ['prio'] }] as const;
+    const a = client(user, { indexes: declared });
     await a.ready();
     await a.store.setParts('todo', { x: { title: 'x', done: false, prio: 2 }, y: { title: 'y', done: false, prio: 1 } });
     expect((await a.store.find<Todo>({ prefix: 'todo', sort: ['prio'] })).map((r) => r.key + ':' + r.subkey)).toEqual(['todo:y', 'todo:x']);
