@@ -67,8 +67,8 @@ function onlyValues(selector: Selector): boolean {
  * condition only an existing field meets), which spares the engine a filter. Either way {@link kept} drops what is
  * not a value. Kept (`filtered`) for a `limit` on the replica: a filter left to do in memory stops pouchdb-find from
  * handing `limit` to the index, where it counts the rows that a `$gt`'s exclusive start drops afterwards (a page
- * comes back short, and reads as the last one). The key's prefix is added where the query runs ({@link withPrefix}); internal and expired documents are
- * dropped as the pages come ({@link kept}).
+ * comes back short, and reads as the last one). The key's prefix is added where the query runs ({@link withPrefix});
+ * internal and expired documents are dropped as the pages come ({@link kept}).
  */
 const scoped = (selector: Selector, filtered: boolean): Selector => (!filtered && onlyValues(selector) ? selector : { ...selector, doc: { $exists: true } });
 
@@ -178,7 +178,10 @@ async function runMango(
   prefix: string,
   range: { skip: number; limit: number | undefined },
   warn: (w: string) => void,
-  /** The query of manifests: on an index of its own (no need to see which index the replica would use), and what it returns are manifests, not values. */
+  /**
+   * The query of manifests: on an index of its own (no need to see which index the replica would use), and what it
+   * returns are manifests, not values.
+   */
   manifests = false,
 ): Promise<StoredDoc[]> {
   const now = Date.now();
@@ -301,7 +304,7 @@ async function manifestsOf(io: StoreIO, db: Db, prefix: string): Promise<StoredD
   return cached.docs.filter((doc) => kept(doc, prefix, now));
 }
 
-/** `store.createIndex({ fields })`: an index of the value's fields, created once (idempotent). */
+/** `store.createIndex({ fields, name? })`: an index of the value's fields, created once (idempotent). */
 export async function createIndex(io: StoreIO, index: IndexSpec): Promise<void> {
   const db = await io.ctx.db();
   await declaredIndexes(io, db);
