@@ -385,7 +385,8 @@ export class DocumentStore {
 
   /**
    * Calls `listener` with the results of `query` now, then with a new result set after every change (local or remote)
-   * that alters them — never for a change that does not. Returns the unsubscribe function.
+   * that alters them — never for a change that does not. A result that did not change is the same object as in the
+   * set before (treat results as read-only). Returns the unsubscribe function.
    */
   watchQuery<T = unknown>(query: Query, listener: (results: QueryResult<T>[]) => void, options?: WatchQueryOptions): () => void {
     this.#open();
