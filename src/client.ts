@@ -206,6 +206,7 @@ class Client implements FeatClient {
       watch: this.#watcher,
       queueChanged: () => this.sync.recount(),
       reportError: (error) => this.#reportError(error),
+      indexes: o.indexes,
     });
     this.sync = new SyncController({
       emitter: this.#emitter,
@@ -340,6 +341,7 @@ class Client implements FeatClient {
         this.session = session;
         this.#setStatus('idle');
       }
+      this.store.prepareIndexes();
       return this.session;
     } catch (error) {
       const failure = toFeatError(error);

@@ -15,7 +15,7 @@ export type { FeatMaintenance, MaintenanceReport, MaintenanceRunOptions } from '
 export type { AuthOption } from './session/auth.js';
 export type { Conflict, ConflictResolver, ConflictSide } from './store/conflicts.js';
 export type { ConflictEvent, SetOptions, SetPartsOptions, WatchOptions } from './store/store.js';
-export type { Query, QueryResult, Selector, SortField } from './query/validate.js';
+export type { IndexSpec, Query, QueryResult, Selector, SortField } from './query/validate.js';
 export type { FindOptions } from './query/find.js';
 export type { WatchQueryOptions } from './query/live.js';
 export type { JsonCompatible, SchemaKey } from './store/typed.js';

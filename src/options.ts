@@ -2,6 +2,7 @@ import { FeatValidationError } from './errors.js';
 import { validateAuthOption, type AuthOption } from './session/auth.js';
 import { isLatin1 } from './session/token.js';
 import type { ConflictResolver } from './store/conflicts.js';
+import { checkIndex, type IndexSpec } from './query/validate.js';
 
 /** Proxy-auth session used instead of the accounts service (any CouchDB-compatible server). */
 export interface SessionOption {
@@ -126,6 +127,16 @@ export interface FeatClientOptions {
   revCacheSize?: number;
   /** Scheduled maintenance. @default { enabled: true, intervalMs: 300_000 } */
   maintenance?: MaintenanceOptions;
+  /**
+   * Indexes of the values' fields for `store.find()` and `store.watchQuery()`, declared once: e.g.
+   * `[{ fields: ['done', 'prio'] }, { fields: ['due'], name: 'by-due' }]`. Each is created, idempotently, in the
+   * database queries run on (the replica in local-first mode, the server's database in remote mode): in the
+   * background once `ready()` resolves, and in any case before the first query runs. A creation that fails rejects the
+   * queries waiting for it (with its `FeatError`), is reported on `client.sync.on('error')`, and is tried again by the
+   * next query.
+   * @default [] (none declared: `find()` still creates the index a sort needs on first use)
+   */
+  indexes?: readonly IndexSpec[];
 }
 
 export const DEFAULTS = {
@@ -137,6 +148,7 @@ export const DEFAULTS = {
   bootstrapTimeout: 15_000,
   conflictRetries: 5,
   revCacheSize: 10_000,
+  indexes: [] as readonly IndexSpec[],
 };
 
 export type ResolvedOptions = Omit<FeatClientOptions, keyof typeof DEFAULTS | 'fetch' | 'couchUrl'> &
@@ -225,11 +237,16 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   checkCount('conflictRetries', o.conflictRetries, 0);
   checkCount('revCacheSize', o.revCacheSize, 1);
   checkCount('maintenance.intervalMs', o.maintenance?.intervalMs, 1);
+  let indexes: IndexSpec[] | undefined;
+  if (o.indexes !== undefined) {
+    if (!Array.isArray(o.indexes)) throw invalid('"indexes" must be an array of { fields: [...], name? }');
+    indexes = o.indexes.map((index, i) => checkIndex(index, `"indexes[${i}]"`));
+  }
   const given = o.fetch ?? globalThis.fetch;
   if (typeof given !== 'function') throw invalid('No global fetch: pass the "fetch" option');
   // Always called as a plain function: browsers' fetch throws "Illegal invocation" when called as a method of
   // another object (`options.fetch(…)`), which is how the transport and the session call it.
   const fetchFn: typeof fetch = (input, init) => given(input, init);
   const defined = Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
-  return { ...DEFAULTS, ...defined, couchUrl, fetch: fetchFn } as ResolvedOptions;
+  return { ...DEFAULTS, ...defined, ...(indexes ? { indexes } : {}), couchUrl, fetch: fetchFn } as ResolvedOptions;
 }

@@ -5,12 +5,18 @@
  *   `warning` when no index serves the query; `400 no_usable_index` for a sort no index covers; 400 for bad queries
  *   (`missing_required_key`, `invalid_operator`, `invalid_non_neg_integer`, `bad_arg`, `invalid_bookmark`);
  *   `use_index` naming a missing index: 200 with CouchDB's warning; `$beginsWith`; never a design document.
- * - `_index`: `POST` → `{ result: 'created' | 'exists', id, name }`; `GET`; `DELETE /{db}/_index/<ddoc>/json/<name>`.
- * - `_explain`: pouchdb-find's plan (its shape differs from CouchDB's).
+ *   `execution_stats: true` adds CouchDB's counters (the keys and documents examined are a lower bound here).
+ * - Where pouchdb-find falls back to `_all_docs` (any `_id` condition makes it do so) but CouchDB would use a json
+ *   index (its planner ignores `_id` conditions it cannot serve, e.g. `$regex`), the query runs on that index.
+ * - `_index`: `POST` → `{ result: 'created' | 'exists', id, name }`; `GET`; `DELETE /{db}/_index/<ddoc>/json/<name>`;
+ *   CouchDB's errors (`missing_required_key`, `404 not_found "missing"`, `405` "Only GET,POST allowed").
+ * - `_explain`: CouchDB's answer, key for key (mango-explain.ts): `index` (`null` for a sort no index serves: 200, not
+ *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`.
  */
 import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
 import { checkSelectorRegexes } from './guard.js';
+import { dottedFields, explainAnswer, indexJson, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
 import { sendJson } from './http.js';
 import type { Database } from './storage.js';
 
@@ -96,7 +102,8 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   if (!('selector' in body)) throw bad('missing_required_key', 'Missing required key: selector');
   if (!isObject(body.selector)) throw bad('bad_arg', 'Selector must be a JSON object');
   // pouchdb-find fails on an empty selector once the database has an index; CouchDB answers every document.
-  const selector = Object.keys(body.selector).length === 0 ? { _id: { $gt: null } } : checked(body.selector);
+  // A field's sub-object of plain fields is a condition on each (`{ doc: { n: 1 } }` = `{ "doc.n": 1 }`), as in CouchDB.
+  const selector = Object.keys(body.selector).length === 0 ? { _id: { $gt: null } } : checked(dottedFields(body.selector));
   const request: Record<string, unknown> = { ...body, selector };
   const limit = count(body, 'limit') ?? DEFAULT_FIND_LIMIT;
   let skip = count(body, 'skip') ?? 0;
@@ -113,13 +120,30 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
     }
   }
   const fields = sortFields(body.sort);
-  let plan: { index?: { ddoc: string | null; def?: { fields?: unknown[] } } };
+  type Plan = { index?: IndexInfo & { ddoc: string | null; def?: { fields?: unknown[] } } };
+  const explain = async (useIndex: unknown) => {
+    const planned = { selector: request.selector, ...(fields.length ? { sort: body.sort } : {}), ...(useIndex ? { use_index: useIndex } : {}) };
+    return (await plugin.explain.call(db, planned)) as Plan;
+  };
+  let plan: Plan;
   try {
-    const planned = { selector: request.selector, ...(fields.length ? { sort: body.sort } : {}), ...(request.use_index ? { use_index: request.use_index } : {}) };
-    plan = (await plugin.explain.call(db, planned)) as typeof plan;
+    plan = await explain(request.use_index);
   } catch (error) {
     if (/sort/i.test(String((error as Error).message))) throw new MangoError(400, NO_USABLE_INDEX);
     throw error;
+  }
+  const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: IndexInfo[] };
+  if ((plan.index?.ddoc ?? null) === null && request.use_index === undefined) {
+    // CouchDB prefers any usable json index to `_all_docs`; pouchdb-find takes `_all_docs` on a tie (an `_id` condition).
+    const [best] = usableJsonIndexes(indexes, request.selector as Record<string, unknown>, fields);
+    if (best?.ddoc) {
+      const useIndex = [best.ddoc.slice('_design/'.length), best.name];
+      const better = await explain(useIndex).catch(() => undefined);
+      if (better?.index?.ddoc) {
+        plan = better;
+        request.use_index = useIndex;
+      }
+    }
   }
   // The default index (`_all_docs`) serves only a sort on `_id` of a selector on `_id` (CouchDB refuses the others);
   // used at all, CouchDB warns.
@@ -132,7 +156,35 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
     }
   }
   if (onDefault) warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
-  return { request, limit, skip, warning };
+  return { request, limit, skip, warning, index: plan.index ?? null, indexes };
+}
+
+/** The `_explain` answer: CouchDB's plan of the query as the emulator runs it (no usable index: `index: null`). */
+async function explained(plugin: FindPlugin, db: Database, body: unknown): Promise<Record<string, unknown>> {
+  let prepared: Awaited<ReturnType<typeof prepare>> | undefined;
+  try {
+    prepared = await prepare(plugin, db, body);
+  } catch (error) {
+    if (!(error instanceof MangoError && error.body.error === NO_USABLE_INDEX.error)) throw error;
+  }
+  const b = body as Record<string, unknown>;
+  const indexes = prepared?.indexes ?? ((await plugin.getIndexes.call(db)) as { indexes: IndexInfo[] }).indexes;
+  const useIndex = b.use_index === undefined ? [] : (Array.isArray(b.use_index) ? b.use_index : [b.use_index]).map(String);
+  return explainAnswer({
+    dbname: (db as unknown as { name: string }).name,
+    selector: b.selector as Record<string, unknown>,
+    sort: b.sort,
+    limit: prepared?.limit ?? count(b, 'limit') ?? DEFAULT_FIND_LIMIT,
+    skip: count(b, 'skip') ?? 0,
+    fields: Array.isArray(b.fields) ? b.fields.map(String) : undefined,
+    useIndex,
+    bookmark: b.bookmark,
+    winner: prepared?.index ?? null,
+    indexes,
+    executionStats: b.execution_stats === true,
+    r: Number.isSafeInteger(b.r) ? (b.r as number) : 1,
+    conflicts: b.conflicts === true,
+  });
 }
 
 /** Serves `/{db}/_find`, `/{db}/_explain` and `/{db}/_index[/…]`. */
@@ -144,30 +196,51 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
   const query = (isObject(body) ? body : {}) as { selector?: unknown; partial_filter_selector?: unknown; index?: unknown };
   checkSelectorRegexes([query.selector, query.partial_filter_selector, query.index]);
   try {
-    if ((endpoint === '_find' || endpoint === '_explain') && req.method === 'POST') {
+    if (endpoint === '_explain' && req.method === 'POST') return sendJson(res, 200, await explained(plugin, db, body));
+    if (endpoint === '_find' && req.method === 'POST') {
+      const started = performance.now();
       const { request, limit, skip, warning } = await prepare(plugin, db, body);
-      if (endpoint === '_explain') return sendJson(res, 200, await plugin.explain.call(db, { ...request, limit, skip }));
       const answer = (await plugin.find.call(db, { ...request, limit, skip })) as { docs: { _id: string }[]; warning?: string };
       const docs = answer.docs.filter((d) => !d._id.startsWith('_design/'));
-      return sendJson(res, 200, { docs, bookmark: encodeBookmark(skip + answer.docs.length), ...(warning ? { warning } : {}) });
+      const given = (body as { bookmark?: unknown }).bookmark;
+      // No document: CouchDB answers the bookmark it was given ("nil" on a first page).
+      const bookmark = answer.docs.length > 0 ? encodeBookmark(skip + answer.docs.length) : typeof given === 'string' ? given : 'nil';
+      const stats = (body as { execution_stats?: unknown }).execution_stats === true
+        ? {
+            execution_stats: {
+              total_keys_examined: skip + answer.docs.length,
+              total_docs_examined: skip + answer.docs.length,
+              total_quorum_docs_examined: 0,
+              results_returned: docs.length,
+              execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
+            },
+          }
+        : {};
+      return sendJson(res, 200, { docs, bookmark, ...(warning ? { warning } : {}), ...stats });
     }
     if (endpoint === '_index' && req.method === 'POST') {
-      const index = isObject(body) ? body.index : undefined;
+      if (!isObject(body) || !('index' in body)) throw bad('missing_required_key', 'Missing required key: index');
+      const index = body.index;
       const fields = isObject(index) ? index.fields : undefined;
-      if (!Array.isArray(fields) || fields.length === 0) throw bad('bad_request', 'Missing required key: index.fields (a non-empty array)');
+      if (!isObject(index) || !('fields' in index)) throw bad('missing_required_key', 'Missing required key: fields');
+      if (!Array.isArray(fields) || fields.length === 0) throw bad('invalid_index_fields', 'Index fields must be a non-empty array');
       return sendJson(res, 200, await plugin.createIndex.call(db, body));
     }
-    if (endpoint === '_index' && req.method === 'GET' && rest.length === 0) return sendJson(res, 200, await plugin.getIndexes.call(db));
+    if (endpoint === '_index' && req.method === 'GET' && rest.length === 0) {
+      const listed = (await plugin.getIndexes.call(db)) as { total_rows: number; indexes: IndexInfo[] };
+      return sendJson(res, 200, { total_rows: listed.total_rows, indexes: listed.indexes.map(indexJson) });
+    }
     if (endpoint === '_index' && req.method === 'DELETE' && rest.length === 3 && rest[1] === 'json') {
       const ddoc = rest[0]!.startsWith('_design/') ? rest[0]! : `_design/${rest[0]}`;
       const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: { ddoc: string | null; name: string }[] };
       if (!indexes.some((i) => i.ddoc === ddoc && i.name === rest[2])) {
-        return sendJson(res, 404, { error: 'not_found', reason: 'Index not found' });
+        return sendJson(res, 404, { error: 'not_found', reason: 'missing' });
       }
       await plugin.deleteIndex.call(db, { ddoc, name: rest[2] });
       return sendJson(res, 200, { ok: true });
     }
-    sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET,POST,DELETE allowed' });
+    const allowed = endpoint !== '_index' ? 'POST' : rest.length === 0 ? 'GET,POST' : 'DELETE';
+    sendJson(res, 405, { error: 'method_not_allowed', reason: `Only ${allowed} allowed` });
   } catch (error) {
     if (error instanceof MangoError) return sendJson(res, error.status, error.body);
     throw error;

@@ -17,7 +17,7 @@ import { INTERNAL_PREFIX } from '../store/validate.js';
 import { eventFor } from '../sync/watch.js';
 import { hashString } from '../util/hash.js';
 import type { MatchDoc } from './memory.js';
-import type { PlannedQuery, QueryResult, Selector } from './validate.js';
+import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
 
 /** Options of `store.find()`. */
 export interface FindOptions {
@@ -46,12 +46,31 @@ function findPlugin(): Promise<FindPlugin> {
 
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** Operators no missing field satisfies: a condition with one of them holds only where the field exists. */
+const POSITIVE = new Set(['$eq', '$gt', '$gte', '$lt', '$lte', '$in', '$all', '$size', '$type', '$mod', '$regex', '$elemMatch', '$allMatch', '$keyMapMatch', '$beginsWith']);
+
+/** True when every document the selector matches has a `doc.…` field, hence is a value. */
+function onlyValues(selector: Selector): boolean {
+  return Object.entries(selector).some(([name, cond]) => {
+    if (name === '$and') return (cond as Selector[]).some(onlyValues);
+    if (!name.startsWith('doc.')) return false;
+    if (typeof cond !== 'object' || cond === null || Array.isArray(cond)) return true;
+    const ops = Object.entries(cond as Record<string, unknown>);
+    if (ops.length === 0 || !ops.every(([op]) => op.startsWith('$'))) return true;
+    return ops.some(([op, arg]) => POSITIVE.has(op) || (op === '$exists' && arg === true));
+  });
+}
+
 /**
- * The condition every query adds beside the app's, as a plain field (pouchdb-find merges `$and`s and `$or`s
- * unreliably): a value (`doc`: no chunk, manifest or design document). The key's prefix is added where the query runs
- * ({@link withPrefix}); internal and expired documents are dropped as the pages come ({@link kept}).
+ * The condition a query adds beside the app's, as a plain field (pouchdb-find merges `$and`s and `$or`s unreliably):
+ * a value (`doc`: no chunk, manifest or design document) — left out when the app's selector already implies it (a
+ * condition only an existing field meets), which spares the engine a filter. Either way {@link kept} drops what is
+ * not a value. Kept (`filtered`) for a `limit` on the replica: a filter left to do in memory stops pouchdb-find from
+ * handing `limit` to the index, where it counts the rows that a `$gt`'s exclusive start drops afterwards (a page
+ * comes back short, and reads as the last one). The key's prefix is added where the query runs ({@link withPrefix});
+ * internal and expired documents are dropped as the pages come ({@link kept}).
  */
-const scoped = (selector: Selector): Selector => ({ ...selector, doc: { $exists: true } });
+const scoped = (selector: Selector, filtered: boolean): Selector => (!filtered && onlyValues(selector) ? selector : { ...selector, doc: { $exists: true } });
 
 /**
  * The selector with the key's prefix. On the server an anchored `_id` `$regex` (CouchDB still picks the app's index).
@@ -86,28 +105,46 @@ function kept(doc: StoredDoc, prefix: string, now: number): boolean {
   return doc._id.startsWith(prefix) && !doc._id.startsWith(INTERNAL_PREFIX) && !(typeof expiresAt === 'number' && expiresAt <= now);
 }
 
+/** A value the query returns: {@link kept}, and a value (not a manifest or a design document). */
+const keptValue = (doc: StoredDoc, prefix: string, now: number): boolean => 'doc' in doc && kept(doc, prefix, now);
+
 /** The database pouchdb-find runs on: the replica's PouchDB object itself (under the SDK's guard). */
 const pouchOf = (db: Db): Db => ((db as { pouch?: Db }).pouch ?? db);
 
-const indexName = (fields: string[]) => `feat-${hashString(JSON.stringify(fields)).replace(":", "-")}`;
+const indexName = (fields: string[]) => `feat-${hashString(JSON.stringify(fields)).replace(':', '-')}`;
 const created = new WeakMap<Db, Map<string, Promise<void>>>();
 
-/** Creates (once per database and session) the Mango index of `fields` (stored fields, e.g. `doc.prio`). */
-export function ensureIndex(io: StoreIO, db: Db, fields: string[]): Promise<void> {
+/**
+ * Creates (once per database and session) the Mango index of `fields` (stored fields, e.g. `doc.prio`). Remembered by
+ * its fields: an index declared under a name also serves a sort on the same fields (no second index). A failure is
+ * forgotten, so the next call tries again.
+ */
+export function ensureIndex(io: StoreIO, db: Db, fields: string[], name = indexName(fields)): Promise<void> {
   let done = created.get(db);
   if (!done) created.set(db, (done = new Map()));
-  const name = indexName(fields);
-  let pending = done.get(name);
+  const key = JSON.stringify(fields);
+  let pending = done.get(key);
   if (!pending) {
     const request = { index: { fields }, ddoc: name, name, type: 'json' };
     pending = (io.ctx.local ? findPlugin().then((p) => p.createIndex.call(pouchOf(db), request)) : post(db as FetchDb, '_index', request)).then(
       () => undefined,
+      (error: unknown) => {
+        throw toFeatError(error);
+      },
     );
     const map = done;
-    pending.then(() => indexPlans.delete(db), () => map.delete(name));
-    done.set(name, pending);
+    pending.then(
+      () => indexPlans.delete(db),
+      () => map.delete(key),
+    );
+    done.set(key, pending);
   }
   return pending;
+}
+
+/** The client's `indexes` option: each created once per database (see {@link ensureIndex}), before any query runs. */
+export async function declaredIndexes(io: StoreIO, db: Db): Promise<void> {
+  await Promise.all(io.ctx.indexes.map((index) => ensureIndex(io, db, index.fields.map((f) => `doc.${f}`), index.name)));
 }
 
 /** A Mango request to the server; its error answer as a FeatError (400 → `invalid_argument`). */
@@ -141,11 +178,15 @@ async function runMango(
   prefix: string,
   range: { skip: number; limit: number | undefined },
   warn: (w: string) => void,
-  /** The query has an index of its own (no need to see which index the replica would use). */
-  indexed = false,
+  /**
+   * The query of manifests: on an index of its own (no need to see which index the replica would use), and what it
+   * returns are manifests, not values.
+   */
+  manifests = false,
 ): Promise<StoredDoc[]> {
   const now = Date.now();
-  const request = indexed && io.ctx.local ? query : await withPrefix(io, db, query, prefix);
+  const request = manifests && io.ctx.local ? query : await withPrefix(io, db, query, prefix);
+  const keep = manifests ? kept : keptValue;
   const total = range.limit === undefined ? undefined : range.skip + range.limit;
   const docs: StoredDoc[] = [];
   let bookmark: string | undefined;
@@ -165,7 +206,7 @@ async function runMango(
     }
     if (!Array.isArray(answer.docs)) throw new FeatError('bad_response', 'The server answered _find without docs');
     if (answer.warning && page === 0) warn(answer.warning);
-    for (const doc of answer.docs) if (kept(doc, prefix, now)) docs.push(doc);
+    for (const doc of answer.docs) if (keep(doc, prefix, now)) docs.push(doc);
     offset += answer.docs.length;
     if (answer.docs.length < asked || (total !== undefined && docs.length >= total)) return docs.slice(range.skip, total);
     if (!io.ctx.local) {
@@ -199,17 +240,14 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
   const db = await io.ctx.db();
   const sort = query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
   const sortFields = query.sort.map((s) => s.field);
-  await Promise.all([sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
-  const request: Record<string, unknown> = { selector: scoped(query.selector) };
+  // The declared indexes first: one of them may be the index of the sort fields.
+  await Promise.all([declaredIndexes(io, db), sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
+  const request: Record<string, unknown> = { selector: scoped(query.selector, io.ctx.local && query.limit !== undefined) };
   if (sort.length) request.sort = sort;
   const main = (range: { skip: number; limit: number | undefined }) =>
     query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn);
   // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
-  const manifestQuery = { selector: { 'feat.chunks': { $exists: true } } };
-  const [manifests, first] = await Promise.all([
-    runMango(io, db, manifestQuery, query.prefix, { skip: 0, limit: undefined }, () => undefined, true),
-    main({ skip: query.skip, limit: query.limit }),
-  ]);
+  const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix), main({ skip: query.skip, limit: query.limit })]);
   const chunked: MatchDoc[] = [];
   const { matches } = manifests.length > 0 || io.queue().size > 0 ? await import('./memory.js') : { matches: undefined };
   if (manifests.length > 0) {
@@ -243,7 +281,32 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
     .slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
 }
 
-/** `store.createIndex({ fields })`: an index of the value's fields, created once (idempotent). */
-export async function createIndex(io: StoreIO, fields: string[]): Promise<void> {
-  await ensureIndex(io, await io.ctx.db(), fields.map((f) => `doc.${f}`));
+/** The replica's manifests of chunked values as last read, with the update sequence they were read at. */
+const manifestCache = new WeakMap<Db, { seq: unknown; docs: StoredDoc[] }>();
+
+/**
+ * The manifests of chunked values under `prefix` (not internal, not expired). On the replica, the last answer is
+ * reused while the replica's update sequence has not moved (nothing written, nothing replicated since): one `info()`
+ * instead of a query. On the server, one `_find` (a sequence would cost a request too).
+ */
+async function manifestsOf(io: StoreIO, db: Db, prefix: string): Promise<StoredDoc[]> {
+  const query = { selector: { 'feat.chunks': { $exists: true } } };
+  const all = { skip: 0, limit: undefined };
+  if (!io.ctx.local) return runMango(io, db, query, prefix, all, () => undefined, true);
+  // The sequence is read before the query: a write landing meanwhile leaves a cache entry older than what it saw.
+  const seq = (await pouchOf(db).info()).update_seq;
+  let cached = manifestCache.get(db);
+  if (!cached || cached.seq !== seq) {
+    cached = { seq, docs: await runMango(io, db, query, '', all, () => undefined, true) };
+    manifestCache.set(db, cached);
+  }
+  const now = Date.now();
+  return cached.docs.filter((doc) => kept(doc, prefix, now));
+}
+
+/** `store.createIndex({ fields, name? })`: an index of the value's fields, created once (idempotent). */
+export async function createIndex(io: StoreIO, index: IndexSpec): Promise<void> {
+  const db = await io.ctx.db();
+  await declaredIndexes(io, db);
+  await ensureIndex(io, db, index.fields.map((f) => `doc.${f}`), index.name);
 }

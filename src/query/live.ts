@@ -46,12 +46,26 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
   const fail = (error: unknown) => (options.onError ?? deps.reportError)(toFeatError(error));
   const findOptions = options.onWarning ? { onWarning: options.onWarning } : {};
 
+  /** The result last delivered for each match, by the match it was made from (reused while that match stands). */
+  let made = new Map<string, { from: MatchDoc; result: QueryResult<T> }>();
+  const resultFor = (d: MatchDoc, next: typeof made) => {
+    const before = made.get(d._id);
+    const entry = before && before.from === d ? before : { from: d, result: resultOf(prefix, d._id, structuredClone(d.doc) as T) };
+    next.set(d._id, entry);
+    return entry.result;
+  };
+
   const deliver = (docs: MatchDoc[]) => {
     if (stopped) return;
-    if (delivered && delivered.length === docs.length && delivered.every((d, i) => d._id === docs[i]!._id && sameJson(d.doc, docs[i]!.doc))) return;
+    if (delivered && delivered.length === docs.length && delivered.every((d, i) => d === docs[i] || (d._id === docs[i]!._id && sameJson(d.doc, docs[i]!.doc)))) return;
     delivered = docs;
+    // Only the changed matches are copied and named again: a result that did not change is the same object as in the
+    // last set (so a memoized row does not render again).
+    const next: typeof made = new Map();
+    const results = docs.map((d) => resultFor(d, next));
+    made = next;
     try {
-      listener(docs.map((d) => resultOf(prefix, d._id, structuredClone(d.doc) as T)));
+      listener(results);
     } catch (error) {
       queueMicrotask(() => {
         throw error;

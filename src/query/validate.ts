@@ -45,6 +45,35 @@ export interface PlannedQuery {
   skip: number;
 }
 
+/** An index of the value's fields: `store.createIndex()` and the client's `indexes` option. */
+export interface IndexSpec {
+  /** The value's field names (dotted for nested fields, e.g. `'due.day'`), in the index's order. */
+  fields: readonly string[];
+  /**
+   * The index's name (and its design document's, `_design/<name>`), as CouchDB's `_index` takes it.
+   * @default a name derived from the fields (`feat-<hash>`)
+   */
+  name?: string;
+}
+
+/**
+ * Checks an index (throwing `invalid_argument`, before any I/O): `{ fields: [non-empty strings, no "$"], name? }`; the
+ * result is a copy (a later change of the app's object changes nothing).
+ */
+export function checkIndex(index: unknown, where: string): IndexSpec {
+  const shape = `${where} takes { fields: [...], name? }: a non-empty array of the value's field names, and an optional name`;
+  if (!isPlainObject(index)) throw new FeatValidationError('invalid_argument', shape);
+  const { fields, name } = index;
+  for (const key of Object.keys(index)) if (key !== 'fields' && key !== 'name') throw new FeatValidationError('invalid_argument', `${shape} (unknown field "${key}")`);
+  if (!Array.isArray(fields) || fields.length === 0 || !fields.every((f) => typeof f === 'string' && f !== '' && !f.startsWith('$'))) {
+    throw new FeatValidationError('invalid_argument', shape);
+  }
+  if (name !== undefined && (typeof name !== 'string' || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name))) {
+    throw new FeatValidationError('invalid_argument', `${where}: "name" must be 1 to 100 letters, digits, "_", "-" or ".", starting with a letter or digit`);
+  }
+  return name === undefined ? { fields: [...(fields as string[])] } : { fields: [...(fields as string[])], name };
+}
+
 const COMBINATORS = new Set(['$and', '$or', '$nor']);
 const ANY_VALUE = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte']);
 const ARRAYS = new Set(['$in', '$nin', '$all']);

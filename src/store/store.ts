@@ -12,7 +12,8 @@ import { idTooLong, parsePartId, partId } from './ids.js';
 import { dotSafe } from './dot-ids.js';
 import type { StoreIO } from './io.js';
 import type * as ResolveWriteModule from './resolve-write.js';
-import { planQuery, type Query, type QueryResult } from '../query/validate.js';
+import { checkIndex, planQuery, type IndexSpec, type Query, type QueryResult } from '../query/validate.js';
+import type * as FindModule from '../query/find.js';
 import type { FindOptions } from '../query/find.js';
 import type { WatchQueryOptions } from '../query/live.js';
 
@@ -70,6 +71,8 @@ export interface StoreContext {
   queueChanged?(): void;
   /** Where a failure with no other place to go is reported (`client.sync.on('error')`). */
   reportError?(error: FeatError): void;
+  /** The client's `indexes` option (checked). */
+  indexes: readonly IndexSpec[];
 }
 
 /** How long a write waits for a watch subscription made before it to start its feed (so the feed sees the write). */
@@ -331,6 +334,17 @@ export class DocumentStore {
     return this.#ctx.watch.subscribe(subscription, listener, current ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
   }
 
+  #findModule: Promise<typeof FindModule> | undefined;
+  /** The query module, loaded on first use; later calls reuse its promise (no `import()` per query). */
+  #queries(): Promise<typeof FindModule> {
+    if (!this.#findModule) {
+      const loading = import('../query/find.js');
+      loading.catch(() => this.#findModule === loading && (this.#findModule = undefined));
+      this.#findModule = loading;
+    }
+    return this.#findModule;
+  }
+
   /**
    * The values matching a Mango query over their own fields (`{ prefix?, selector?, sort?, limit?, skip? }`), as
    * `{ key, subkey?, value }` — a part matches as its own value. Expired values never match. No `limit`: every match.
@@ -341,25 +355,38 @@ export class DocumentStore {
     const planned = planQuery(query);
     const { onWarning } = checkOptions(options, 'find');
     if (onWarning !== undefined && typeof onWarning !== 'function') throw new FeatValidationError('invalid_argument', 'find(): "onWarning" must be a function');
-    return (await import('../query/find.js')).find<T>(this.#io, planned, options);
+    return (await this.#queries()).find<T>(this.#io, planned, options);
   }
 
   /**
-   * Creates the index of the value's `fields` (Mango, json) in the database this store reads — the replica in
-   * local-first mode, the server's database in remote mode. Idempotent. `find()` creates the index a sort needs itself.
+   * Creates the index of the value's `fields` (Mango, json; named `name` when given) in the database this store reads —
+   * the replica in local-first mode, the server's database in remote mode. Idempotent. `find()` creates the index a
+   * sort needs itself; the client's `indexes` option declares indexes once for the whole session.
    */
-  async createIndex(index: { fields: string[] }): Promise<void> {
+  async createIndex(index: IndexSpec): Promise<void> {
     this.#open();
-    const fields = (typeof index === 'object' && index !== null ? (index as { fields?: unknown }).fields : undefined) as unknown;
-    if (!Array.isArray(fields) || fields.length === 0 || !fields.every((f) => typeof f === 'string' && f !== '' && !f.startsWith('$'))) {
-      throw new FeatValidationError('invalid_argument', 'createIndex() takes { fields: [...] }: a non-empty array of the value\'s field names');
-    }
-    return (await import('../query/find.js')).createIndex(this.#io, fields as string[]);
+    const checked = checkIndex(index, 'createIndex()');
+    return (await this.#queries()).createIndex(this.#io, checked);
+  }
+
+  /**
+   * Creates the client's declared indexes (`indexes` option) in the background, once the database is open; a failure
+   * goes to `client.sync.on('error')` (the queries that wait for the index get it too). Nothing when none are declared.
+   */
+  prepareIndexes(): void {
+    if (this.#ctx.indexes.length === 0) return;
+    const report = (error: unknown) => {
+      if (!this.#ctx.closing()) this.#ctx.reportError?.(toFeatError(error));
+    };
+    void Promise.all([this.#queries(), this.#ctx.db()])
+      .then(([m, db]) => m.declaredIndexes(this.#io, db))
+      .catch(report);
   }
 
   /**
    * Calls `listener` with the results of `query` now, then with a new result set after every change (local or remote)
-   * that alters them — never for a change that does not. Returns the unsubscribe function.
+   * that alters them — never for a change that does not. A result that did not change is the same object as in the
+   * set before (treat results as read-only). Returns the unsubscribe function.
    */
   watchQuery<T = unknown>(query: Query, listener: (results: QueryResult<T>[]) => void, options?: WatchQueryOptions): () => void {
     this.#open();

@@ -161,6 +161,27 @@ describe('store.find, remote: pages and warnings', () => {
   });
 });
 
+describe('store.find on the replica: chunked values that come later', () => {
+  const local = clientsOf(emu, modes[1]);
+  const remote = clientsOf(emu, modes[0]);
+
+  it('a chunked value written or replicated after a query is found by the next one', async () => {
+    const user = uniqueUser();
+    const a = local(user, { maxDocumentBytes: 70_000 });
+    await a.ready();
+    await a.store.set('n:small', { kind: 'note', n: 1 });
+    // The replica has no chunked value yet: this query reads (and remembers) no manifest.
+    expect((await a.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' } })).map((r) => r.value.n)).toEqual([1]);
+    await a.store.set('n:big', { kind: 'note', n: 2, body: text(20_000) });
+    expect((await a.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' } })).map((r) => r.value.n)).toEqual([2, 1]);
+    const b = remote(user, { maxDocumentBytes: 70_000 });
+    await b.ready();
+    await b.store.set('n:from-b', { kind: 'note', n: 3, body: text(20_000, 3) });
+    await waitFor(async () => (await a.store.get('n:from-b')) !== undefined, 15_000, 'the other device’s value to replicate');
+    expect((await a.store.find<{ n: number }>({ prefix: 'n', selector: { kind: 'note' } })).map((r) => r.value.n)).toEqual([2, 3, 1]);
+  });
+});
+
 describe('index design documents replicate (local-first)', () => {
   const local = clientsOf(emu, modes[1]);
   const remote = clientsOf(emu, modes[0]);

@@ -41,6 +41,9 @@ describe.each(modes)('store.watchQuery: $name', (mode) => {
     await settle(b);
     await waitFor(() => seen.length >= 3, 15_000, 'the set after a remote change');
     expect(titles(seen[2]!)).toEqual(['a', 'c', 'b']);
+    // A result that did not change is the same object as in the set before (a memoized row does not render again).
+    expect(seen[2]![0]).toBe(seen[1]![0]);
+    expect(seen[2]![1]).toBe(seen[1]![1]);
     // A deletion of a match.
     await a.store.remove('todo:c');
     await waitFor(() => seen.length >= 4, 10_000, 'the set after a deletion');

@@ -1,0 +1,320 @@
+/**
+ * CouchDB 3.4's query planning as far as the emulator shows it (src/mango/src/mango_cursor.erl, mango_idx_view.erl,
+ * mango_selector.erl): the normalized selector, which fields an index can serve, which indexes are usable and why not,
+ * and the `_explain` answer built from them. The query itself runs on pouchdb-find (mango.ts); this decides what
+ * CouchDB would report, and which json index it would pick where pouchdb-find falls back to `_all_docs`.
+ */
+
+/** An index as `GET _index` lists it. */
+export interface IndexInfo {
+  ddoc: string | null;
+  name: string;
+  type: string;
+  def: { fields: Record<string, string>[] };
+}
+
+type Json = Record<string, unknown>;
+const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
+const onlyOperators = (v: Json) => Object.keys(v).length > 0 && Object.keys(v).every((k) => k.startsWith('$'));
+
+/** CouchDB's spelling of the end of a range (`?MAX_JSON_OBJ`) in `_explain`. */
+const MAX = '<MAX>';
+/** Operators an index can serve (`mango_idx_view:indexable/1`). */
+const INDEXABLE = new Set(['$eq', '$gt', '$gte', '$lt', '$lte', '$beginsWith', '$exists']);
+
+/** The selector with each field's sub-object of plain fields (no operator) spelled as dotted fields. */
+export function dottedFields(selector: Json, prefix = ''): Json {
+  const out: Json = {};
+  for (const [key, value] of Object.entries(selector)) {
+    if (key.startsWith('$')) out[key] = Array.isArray(value) ? value.map((s) => (isObject(s) ? dottedFields(s) : s)) : isObject(value) && key === '$not' ? dottedFields(value) : value;
+    else if (isObject(value) && Object.keys(value).length > 0 && Object.keys(value).every((k) => !k.startsWith('$'))) Object.assign(out, dottedFields(value, `${prefix}${key}.`));
+    else out[prefix + key] = value;
+  }
+  return out;
+}
+
+/** One condition per field and operator, each `{ field: { op: arg } }`. */
+function conditions(selector: Json, prefix: string): Json[] {
+  const out: Json[] = [];
+  for (const [key, value] of Object.entries(selector)) {
+    if (key === '$and' && Array.isArray(value)) out.push(...value.flatMap((s) => (isObject(s) ? conditions(s, prefix) : [])));
+    else if ((key === '$or' || key === '$nor') && Array.isArray(value)) out.push({ [key]: value.map((s) => (isObject(s) ? normalizeSelector(s) : s)) });
+    else if (key === '$not' && isObject(value)) out.push({ $not: normalizeSelector(value) });
+    else if (key.startsWith('$')) out.push({ [key]: value });
+    else {
+      const field = prefix + key;
+      if (isObject(value) && onlyOperators(value)) {
+        for (const [op, arg] of Object.entries(value)) {
+          // `$not: { $eq: x }` reads as `$ne: x`.
+          if (op === '$not' && isObject(arg) && Object.keys(arg).length === 1 && '$eq' in arg) out.push({ [field]: { $ne: arg.$eq } });
+          // A sub-selector of operators alone applies to the element itself: the field "".
+          else if ((op === '$elemMatch' || op === '$allMatch') && isObject(arg)) out.push({ [field]: { [op]: onlyOperators(arg) ? { '': arg } : normalizeSelector(arg) } });
+          else out.push({ [field]: { [op]: arg } });
+        }
+      } else if (isObject(value) && Object.keys(value).length > 0) out.push(...conditions(value, `${field}.`));
+      else out.push({ [field]: { $eq: value } });
+    }
+  }
+  return out;
+}
+
+/** The selector as CouchDB echoes it (`mango_selector:normalize`): dotted fields, `$eq` explicit, several as `$and`. */
+export function normalizeSelector(selector: Json): Json {
+  const all = conditions(selector, '');
+  return all.length === 0 ? {} : all.length === 1 ? all[0]! : { $and: all };
+}
+
+const top = (normalized: Json): Json[] => (Array.isArray(normalized.$and) ? (normalized.$and as Json[]) : Object.keys(normalized).length ? [normalized] : []);
+
+/** Every field the selector names (`mango_selector:fields`). */
+function fieldsOf(normalized: Json, into = new Set<string>()): Set<string> {
+  for (const [key, value] of Object.entries(normalized)) {
+    if (key.startsWith('$')) {
+      if (Array.isArray(value)) for (const s of value) if (isObject(s)) fieldsOf(s, into);
+      if (isObject(value)) fieldsOf(value, into);
+    } else into.add(key);
+  }
+  return into;
+}
+
+/** The fields a json index can serve: top-level conditions (through `$and`) with an indexable operator. */
+export function indexableFields(normalized: Json): string[] {
+  const fields = new Set<string>();
+  for (const c of top(normalized)) {
+    const [field, cond] = Object.entries(c)[0] ?? [];
+    if (field === undefined || field.startsWith('$') || !isObject(cond)) continue;
+    const [op, arg] = Object.entries(cond)[0] ?? [];
+    if (op !== undefined && INDEXABLE.has(op) && !(op === '$exists' && arg !== true)) fields.add(field);
+  }
+  return [...fields].sort();
+}
+
+/**
+ * The fields every matching document has (`mango_selector:has_required_fields`): a condition other than
+ * `$exists: false`, at the top or through `$and`; through `$or`, only the fields all its branches require.
+ */
+function requiredFields(normalized: Json): Set<string> {
+  const out = new Set<string>();
+  for (const c of top(normalized)) {
+    const [field, cond] = Object.entries(c)[0] ?? [];
+    if (field === undefined) continue;
+    if (field === '$or' && Array.isArray(cond)) {
+      const branches = cond.map((b) => requiredFields(isObject(b) ? b : {}));
+      for (const f of branches[0] ?? []) if (branches.every((b) => b.has(f))) out.add(f);
+    } else if (field === '$and' && Array.isArray(cond)) {
+      for (const b of cond) if (isObject(b)) for (const f of requiredFields(b)) out.add(f);
+    } else if (!field.startsWith('$') && !(isObject(cond) && cond.$exists === false && Object.keys(cond).length === 1)) out.add(field);
+  }
+  return out;
+}
+
+const columns = (index: IndexInfo) => index.def.fields.map((f) => Object.keys(f)[0]!);
+
+interface Analysis {
+  usable: boolean;
+  reason: string;
+  /** Usable json indexes: how many of its columns the selector serves (more is better). */
+  overlap: number;
+}
+
+/** Whether CouchDB can use the index (`mango_idx_view:is_usable`): every column not sorted on is required. */
+function analyse(index: IndexInfo, required: Set<string>, sort: string[], equalities: string[]): Analysis {
+  if (index.type === 'special') {
+    const usable = sort.length === 0 || sort.every((f) => f === '_id');
+    return { usable, reason: usable ? 'unfavored_type' : 'field_mismatch', overlap: 0 };
+  }
+  const cols = columns(index);
+  if (!cols.every((c) => required.has(c) || sort.includes(c) || c === '_id' || c === '_rev')) return { usable: false, reason: 'field_mismatch', overlap: 0 };
+  if (sort.length > 0 && !sort.every((f, i) => cols[i] === f)) return { usable: false, reason: 'sort_order_mismatch', overlap: 0 };
+  return { usable: true, reason: '', overlap: overlap(index, equalities) };
+}
+
+/** How well an index narrows the query: its columns, those under an equality counting more (CouchDB's "distance"). */
+const overlap = (index: IndexInfo, equalities: string[]) => columns(index).reduce((n, c) => n + (equalities.includes(c) ? 2 : 1), 0);
+
+/** The fields under a top-level `$eq`. */
+function equalityFields(normalized: Json): string[] {
+  return top(normalized).flatMap((c) => {
+    const [field, cond] = Object.entries(c)[0] ?? [];
+    return field !== undefined && !field.startsWith('$') && isObject(cond) && '$eq' in cond ? [field] : [];
+  });
+}
+
+/** The usable json indexes, best first (CouchDB: most columns served, then fewer columns, then by name). */
+export function usableJsonIndexes(indexes: IndexInfo[], selector: Json, sort: string[]): IndexInfo[] {
+  const normalized = normalizeSelector(selector);
+  const [required, equalities] = [requiredFields(normalized), equalityFields(normalized)];
+  return indexes
+    .map((index) => ({ index, ...analyse(index, required, sort, equalities) }))
+    .filter((a) => a.index.type === 'json' && a.usable)
+    .sort(better)
+    .map((a) => a.index);
+}
+
+/** CouchDB's order of usable json indexes: the best overlap, then fewer columns, then by design document. */
+const better = (a: { index: IndexInfo; overlap: number }, b: { index: IndexInfo; overlap: number }) =>
+  b.overlap - a.overlap || columns(a.index).length - columns(b.index).length || (a.index.ddoc ?? '').localeCompare(b.index.ddoc ?? '');
+
+/** An index as `_explain` and `GET _index` show it (`mango_idx:to_json`). */
+export const indexJson = (index: IndexInfo) =>
+  index.type === 'special'
+    ? { ddoc: null, name: index.name, type: 'special', def: index.def }
+    : { ddoc: index.ddoc, name: index.name, type: index.type, partitioned: false, def: index.def };
+
+/** The range of one field over the selector's top-level conditions: `[low, lowOp, high, highOp]`, `undefined` = open. */
+function range(conds: Json[], field: string) {
+  let low: unknown;
+  let lowOp = '$gt';
+  let high: unknown;
+  let highOp = '$lt';
+  for (const c of conds) {
+    const cond = c[field];
+    if (!isObject(cond)) continue;
+    const [op, arg] = Object.entries(cond)[0] ?? [];
+    if (op === '$eq') [low, lowOp, high, highOp] = [arg, '$eq', arg, '$eq'];
+    else if (op === '$gt' || op === '$gte') [low, lowOp] = [arg, op];
+    else if (op === '$lt' || op === '$lte') [high, highOp] = [arg, op];
+    else if (op === '$beginsWith' && typeof arg === 'string') [low, lowOp, high, highOp] = [arg, '$gte', `${arg}\uffff`, '$lte'];
+  }
+  return { low, lowOp, high, highOp };
+}
+
+/** `mrargs` of the view behind the index (`mango_cursor_view:explain`). */
+function mrargs(index: IndexInfo, normalized: Json, desc: boolean, covering: boolean) {
+  const conds = top(normalized);
+  let start: unknown;
+  let end: unknown;
+  if (index.type === 'special') {
+    const r = range(conds, '_id');
+    start = r.low ?? null;
+    end = r.high ?? MAX;
+  } else {
+    const ranges = columns(index).map((c) => range(conds, c));
+    const startKey: unknown[] = [];
+    for (const r of ranges) {
+      if (r.low === undefined) break;
+      startKey.push(r.low);
+    }
+    const endKey: unknown[] = [];
+    for (const r of ranges) {
+      if (r.high === undefined) {
+        endKey.push(MAX);
+        break;
+      }
+      endKey.push(r.high);
+    }
+    if (endKey[endKey.length - 1] !== MAX) endKey.push(MAX);
+    [start, end] = [startKey, endKey];
+  }
+  if (desc) [start, end] = [end, start];
+  return {
+    include_docs: !covering,
+    view_type: 'map',
+    reduce: false,
+    partition: null,
+    start_key: start,
+    end_key: end,
+    direction: desc ? 'rev' : 'fwd',
+    stable: false,
+    update: true,
+    conflicts: 'undefined',
+  };
+}
+
+/** True when the index alone answers the query (`fields` given, all among its columns and `_id`). */
+function covers(index: IndexInfo, fields: string[] | undefined): boolean | null {
+  if (index.type === 'special') return null;
+  if (!fields || fields.length === 0) return false;
+  const cols = columns(index);
+  return fields.every((f) => f === '_id' || cols.includes(f));
+}
+
+export interface ExplainInput {
+  dbname: string;
+  selector: Json;
+  /** The `sort` of the request, as given. */
+  sort: unknown;
+  limit: number;
+  skip: number;
+  fields: string[] | undefined;
+  useIndex: string[];
+  bookmark: unknown;
+  /** The index the query runs on; `null`: none can serve its sort. */
+  winner: IndexInfo | null;
+  indexes: IndexInfo[];
+  executionStats: boolean;
+  r: number;
+  conflicts: boolean;
+}
+
+/** The `_explain` answer, key for key as CouchDB 3.4 gives it. */
+export function explainAnswer(input: ExplainInput): Json {
+  const normalized = normalizeSelector(input.selector);
+  const sortEntries = Array.isArray(input.sort)
+    ? input.sort.map((s): [string, string] => (typeof s === 'string' ? [s, 'asc'] : (Object.entries(s as Json)[0] as [string, string])))
+    : [];
+  const sort = sortEntries.map(([f]) => f);
+  const desc = sortEntries[0]?.[1] === 'desc';
+  const indexable = indexableFields(normalized);
+  const equalities = equalityFields(normalized);
+  const all = new Set(fieldsOf(normalized));
+  const { winner } = input;
+  const sameIndex = (a: IndexInfo, b: IndexInfo | null) => b !== null && a.ddoc === b.ddoc && a.name === b.name;
+  const others = input.indexes.filter((i) => !sameIndex(i, winner));
+  const required = requiredFields(normalized);
+  const analysed = others.map((index) => ({ index, ...analyse(index, required, sort, equalities) }));
+  // `use_index` naming the index the query runs on: every other usable index is "excluded by user".
+  const chosen = winner !== null && winner.ddoc !== null && input.useIndex.length > 0 && winner.ddoc === `_design/${input.useIndex[0]!.replace(/^_design\//, '')}`;
+  const ranked = chosen ? [] : analysed.filter((a) => a.usable && a.index.type === 'json').sort(better);
+  const usableJson = [...(winner && winner.type === 'json' ? [winner] : []), ...ranked];
+  const winnerWidth = winner && winner.type === 'json' ? columns(winner).length : 0;
+  const winnerOverlap = winner && winner.type === 'json' ? overlap(winner, equalities) : 0;
+  const unfavoredRank = Math.max(1, usableJson.length);
+  const unfavored = !chosen && analysed.some((a) => a.index.type === 'special' && a.usable);
+  const excluded = chosen && analysed.some((a) => a.usable);
+  const notUsableRank = unfavoredRank + (unfavored ? 1 : 0) + (excluded ? 1 : 0);
+  const candidate = (a: (typeof analysed)[number]) => {
+    let reason = a.reason;
+    let ranking = notUsableRank;
+    if (a.usable && chosen) {
+      reason = 'excluded_by_user';
+      ranking = unfavoredRank;
+    } else if (a.usable && a.index.type === 'json') {
+      ranking = ranked.indexOf(a) + 1;
+      reason = a.overlap < winnerOverlap ? 'less_overlap' : columns(a.index).length > winnerWidth ? 'too_many_fields' : 'alphabetically_comes_after';
+    } else if (a.usable) ranking = unfavoredRank;
+    return { index: indexJson(a.index), analysis: { usable: a.usable, reasons: [{ name: reason }], ranking, covering: covers(a.index, input.fields) } };
+  };
+  // CouchDB lists them in reverse order of their design documents, `_all_docs` last.
+  const order = [...analysed].sort((a, b) => (a.index.ddoc === null ? 1 : b.index.ddoc === null ? -1 : (b.index.ddoc ?? '').localeCompare(a.index.ddoc ?? '')));
+  const fields = input.fields ?? [];
+  const covering = winner ? (covers(winner, input.fields) ?? false) : false;
+  return {
+    dbname: input.dbname,
+    index: winner ? indexJson(winner) : null,
+    partitioned: false,
+    selector: normalized,
+    opts: {
+      use_index: input.useIndex,
+      bookmark: input.bookmark ?? 'nil',
+      limit: input.limit,
+      skip: input.skip,
+      sort: Object.fromEntries(sortEntries),
+      fields,
+      partition: '',
+      r: input.r,
+      conflicts: input.conflicts,
+      stale: false,
+      update: true,
+      stable: false,
+      execution_stats: input.executionStats,
+      allow_fallback: true,
+    },
+    limit: input.limit,
+    skip: input.skip,
+    fields,
+    index_candidates: order.map(candidate),
+    selector_hints: [{ type: 'json', indexable_fields: indexable, unindexable_fields: [...all].filter((f) => !indexable.includes(f)).sort() }],
+    ...(winner ? { mrargs: mrargs(winner, normalized, desc, covering), covering } : {}),
+  };
+}
