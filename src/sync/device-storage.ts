@@ -9,7 +9,7 @@
  */
 import type { FeatError } from '../errors.js';
 import { nodeOnly, openLocal } from '../pouch-local.js';
-import type { BulkResult, ChangesFeed, Db } from '../store/db.js';
+import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import type { StoredDoc } from '../store/codec.js';
 import { isStorageFull, storageFullError, toStorageAwareError } from './storage-errors.js';
 
@@ -300,6 +300,11 @@ export class GuardedDb implements Db {
 
   info(): Promise<Record<string, unknown>> {
     return this.#read((db) => db.info());
+  }
+
+  /** Which of these revisions the replica lacks (live-pull.ts). */
+  revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>> {
+    return this.#read((db) => (db as RawDb & Pick<ReplicaDb, 'revsDiff'>).revsDiff(diff));
   }
 
   changes(options: Record<string, unknown>): ChangesFeed {

@@ -20,6 +20,7 @@ import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { sleep } from '../util/abort.js';
 import { closeOtherTabs, Tabs } from './leader.js';
 import { PushTracker } from './push-tracker.js';
+import { savePullCheckpoint } from './live-pull.js';
 import { backOff, Replicator } from './replicator.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
 
@@ -439,7 +440,9 @@ export class LocalFirst {
     }, timeoutMs);
     let complete = false;
     try {
-      await rep;
+      const result = (await rep) as { last_seq?: unknown } | undefined;
+      // Live sync's pull (live-pull.ts) continues from there.
+      await savePullCheckpoint(local, result?.last_seq);
       // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
       complete = !timedOut;
       if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);

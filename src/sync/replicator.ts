@@ -1,17 +1,13 @@
 import type { FeatError } from '../errors.js';
-import type { Db } from '../store/db.js';
+import type { Db, ReplicaDb } from '../store/db.js';
+import { LivePull } from './live-pull.js';
 import { statusForError, type SyncStatus } from './status.js';
 import { toStorageAwareError } from './storage-errors.js';
 
 type Direction = 'push' | 'pull';
 
-/** How long the pull side reuses the server database's `info()` answer (ms). */
-const INFO_REUSE_MS = 10_000;
-
 /** How many documents' pulled revisions the push side remembers. */
 const PULLED_KEPT = 50_000;
-
-type RevsDiffDb = Db & { revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing: string[] }>> };
 
 interface Replication extends PromiseLike<unknown> {
   on(event: string, listener: (arg: never) => void): Replication;
@@ -64,8 +60,9 @@ function viewOf(db: Db): Db {
 }
 
 /**
- * Live replication in both directions, as two PouchDB replications so that each side's failures are seen
- * (PouchDB's combined sync hides the error of a `paused` event). The state of each side combines into one status.
+ * Live replication in both directions, each on its own so that each side's failures are seen (PouchDB's combined sync
+ * hides the error of a `paused` event): the push side is a PouchDB replication, the pull side our own (live-pull.ts)
+ * that answers like one. The state of each side combines into one status.
  */
 export class Replicator {
   #local: ReplicatingDb;
@@ -108,7 +105,8 @@ export class Replicator {
     // Checkpoints are kept in the local replica only: a server checkpoint costs a GET and a PUT of a `_local` document
     // after every batch, in the path of the next batch (see docs/benchmarks.md, W7).
     this.#watch('push', this.#local.replicate.to(this.#pushTarget(), { ...options, checkpoint: 'source' }));
-    this.#watch('pull', this.#local.replicate.from(this.#pullSource(), { ...options, checkpoint: 'target' }));
+    // The pull side is our own (live-pull.ts): documents straight from the long-poll feed, see docs/benchmarks.md (W7).
+    this.#watch('pull', new LivePull(this.#local, this.#remote, backOff, (docs) => docs.forEach((doc) => this.#notePulled(doc))));
   }
 
   /**
@@ -120,12 +118,12 @@ export class Replicator {
    * first pull) the server is asked as usual.
    */
   #pushTarget(): Db {
-    const remote = this.#remote as RevsDiffDb;
+    const remote = this.#remote as ReplicaDb;
     const pulled = this.#pulledRevs;
-    const target = viewOf(remote) as RevsDiffDb;
+    const target = viewOf(remote) as ReplicaDb;
     target.revsDiff = (diff) => {
       if (!this.#pushCaughtUp) return remote.revsDiff(diff);
-      const answer: Record<string, { missing: string[] }> = {};
+      const answer: Record<string, { missing?: string[] }> = {};
       for (const [id, revs] of Object.entries(diff)) {
         const known = pulled.get(id);
         const missing = known ? revs.filter((rev) => !known.has(rev)) : revs;
@@ -134,21 +132,6 @@ export class Replicator {
       return Promise.resolve(answer);
     };
     return target;
-  }
-
-  /**
-   * The server database as the pull side sees it: replication asks its `info()` after every batch, for progress only;
-   * here it is asked once per INFO_REUSE_MS at most (one request less per pulled batch, W7 in docs/benchmarks.md).
-   */
-  #pullSource(): Db {
-    const remote = this.#remote;
-    const source = viewOf(remote);
-    let last: { at: number; answer: ReturnType<Db['info']> } | undefined;
-    source.info = () => {
-      if (!last || Date.now() - last.at > INFO_REUSE_MS) last = { at: Date.now(), answer: remote.info() };
-      return last.answer;
-    };
-    return source;
   }
 
   /** Stops both directions; `status` becomes `paused`. Resolves when both have finished their current batch. */
