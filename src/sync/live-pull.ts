@@ -181,7 +181,6 @@ export class LivePull implements PromiseLike<void> {
       } catch (error) {
         if (this.#cancelled) break;
         this.#active = false;
-        if (process.env.H19_DEBUG) console.log('PULL ERR', error);
         this.#emit('paused', error);
         delay = this.#backOff(delay);
         await new Promise<void>((resolve) => {
