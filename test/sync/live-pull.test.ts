@@ -120,7 +120,7 @@ describe('live pull', () => {
         { id: '', seq: 1, changes: [{ rev: '1-abc' }] },
         { id: 'y', seq: 2, changes: 'nope' },
         { id: 'y', seq: 3, changes: [{ rev: 'not a rev' }] },
-        { id: '_local/feat-pull', seq: 4, changes: [{ rev: '1-abc' }], doc: { _id: '_local/feat-pull', seq: 0 } },
+        { id: '_local/sync-pull', seq: 4, changes: [{ rev: '1-abc' }], doc: { _id: '_local/sync-pull', seq: 0 } },
         { id: 'z', seq: 5, changes: [{ rev: '1-abc' }], doc: { _id: 'other', _rev: '1-abc', doc: 'wrong id' } },
         { id: 'w', seq: 6, changes: [{ rev: '1-abc' }], doc: { _id: 'w', _rev: '1-abc', _revisions: { start: 9, ids: ['q'] }, doc: 'hostile history' } },
       ];
