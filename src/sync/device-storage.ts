@@ -304,7 +304,12 @@ export class GuardedDb implements Db {
 
   /** Which of these revisions the replica lacks (live-pull.ts). */
   revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>> {
-    return this.#read((db) => (db as RawDb & Pick<ReplicaDb, 'revsDiff'>).revsDiff(diff));
+    return this.#read((db) => (db as RawDb & ReplicaDb).revsDiff(diff));
+  }
+
+  /** Revisions with their history (live-push.ts). */
+  bulkGet(options: Parameters<ReplicaDb['bulkGet']>[0]): ReturnType<ReplicaDb['bulkGet']> {
+    return this.#read((db) => (db as RawDb & ReplicaDb).bulkGet(options));
   }
 
   changes(options: Record<string, unknown>): ChangesFeed {

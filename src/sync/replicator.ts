@@ -1,6 +1,7 @@
 import type { FeatError } from '../errors.js';
 import type { Db, ReplicaDb } from '../store/db.js';
 import { LivePull } from './live-pull.js';
+import { LivePush } from './live-push.js';
 import { statusForError, type SyncStatus } from './status.js';
 import { toStorageAwareError } from './storage-errors.js';
 
@@ -14,13 +15,6 @@ interface Replication extends PromiseLike<unknown> {
   cancel(): void;
 }
 
-interface ReplicatingDb extends Db {
-  replicate: {
-    to(target: Db, options: Record<string, unknown>): Replication;
-    from(source: Db, options: Record<string, unknown>): Replication;
-  };
-}
-
 export interface ReplicatorEvents {
   status(status: SyncStatus): void;
   error(error: FeatError): void;
@@ -30,7 +24,7 @@ export interface ReplicatorEvents {
   pushed(): void;
 }
 
-/** Capped exponential backoff for PouchDB's retry (ms), with ±20 % jitter so that devices do not retry in step. */
+/** Capped exponential backoff for each side's retry (ms), with ±20 % jitter so that devices do not retry in step. */
 export function backOff(delay: number): number {
   const next = delay === 0 ? 500 : Math.min(delay * 2, 8_000);
   return Math.round(next * (0.8 + Math.random() * 0.4));
@@ -48,24 +42,12 @@ export function isCancelledRequest(error: unknown, failure: FeatError): boolean 
 }
 
 /**
- * An object that answers like `db` (its prototype) and whose own properties replace some of its methods. It has its
- * own event listeners (as EventEmitter's constructor gives an object whose prototype is an emitter), so replication's
- * listeners on it never stay behind on `db`.
- */
-function viewOf(db: Db): Db {
-  const view = Object.create(db) as Db & { _events: unknown; _eventsCount: number };
-  view._events = Object.create(null);
-  view._eventsCount = 0;
-  return view;
-}
-
-/**
- * Live replication in both directions, each on its own so that each side's failures are seen (PouchDB's combined sync
- * hides the error of a `paused` event): the push side is a PouchDB replication, the pull side our own (live-pull.ts)
- * that answers like one. The state of each side combines into one status.
+ * Live replication in both directions, each on its own so that each side's failures are seen: live-push.ts and
+ * live-pull.ts, which answer like PouchDB replications (events `active`, `paused`, `change`, `denied`, `error`). The
+ * state of each side combines into one status.
  */
 export class Replicator {
-  #local: ReplicatingDb;
+  #local: Db;
   #remote: Db;
   #events: ReplicatorEvents;
   #reps: Replication[] = [];
@@ -84,7 +66,7 @@ export class Replicator {
   #explain: (error: unknown) => FeatError;
 
   constructor(local: Db, remote: Db, events: ReplicatorEvents) {
-    this.#local = local as ReplicatingDb;
+    this.#local = local;
     const explain = (local as { explain?: (error: unknown) => FeatError }).explain?.bind(local);
     this.#explain = explain ?? ((error) => toStorageAwareError(error));
     this.#remote = remote;
@@ -101,37 +83,29 @@ export class Replicator {
     this.#state = { push: 'connecting', pull: 'connecting' };
     this.#pushCaughtUp = false;
     this.#update();
-    const options = { live: true, retry: true, batch_size: 100, back_off_function: backOff, heartbeat: 10_000 };
-    // Checkpoints are kept in the local replica only: a server checkpoint costs a GET and a PUT of a `_local` document
-    // after every batch, in the path of the next batch (see docs/benchmarks.md, W7).
-    this.#watch('push', this.#local.replicate.to(this.#pushTarget(), { ...options, checkpoint: 'source' }));
-    // The pull side is our own (live-pull.ts): documents straight from the long-poll feed, see docs/benchmarks.md (W7).
+    // Both sides are our own (live-push.ts, live-pull.ts), with checkpoints in the local replica only: see
+    // docs/benchmarks.md (W7).
+    this.#watch('push', new LivePush(this.#local, this.#remote, backOff, (diff) => this.#revsDiff(diff)));
     this.#watch('pull', new LivePull(this.#local, this.#remote, backOff, (docs) => docs.forEach((doc) => this.#notePulled(doc))));
   }
 
   /**
-   * The server database as the push side sees it, with a `_revs_diff` answered here once the push side has caught up
-   * (it went idle once since it started): a revision that arrived by live pull is on the server; any other one was
-   * written here since, and is sent. Sending a revision the server has is harmless (`new_edits: false` keeps what is
-   * there). This saves the round trip before each pushed batch, and the request the push side made after every pulled
-   * batch (the echo), see docs/benchmarks.md (W7). While catching up (what was written or pulled before, e.g. by the
-   * first pull) the server is asked as usual.
+   * Which revisions the server lacks, as the push side asks it: answered here once the push side has caught up (it went
+   * idle once since it started): a revision that arrived by live pull is on the server; any other one was written here
+   * since, and is sent. Sending a revision the server has is harmless (`new_edits: false` keeps what is there). This
+   * saves the round trip before each pushed batch, and the request the push side made after every pulled batch (the
+   * echo), see docs/benchmarks.md (W7). While catching up (what was written or pulled before, e.g. by the first pull)
+   * the server is asked as usual.
    */
-  #pushTarget(): Db {
-    const remote = this.#remote as ReplicaDb;
-    const pulled = this.#pulledRevs;
-    const target = viewOf(remote) as ReplicaDb;
-    target.revsDiff = (diff) => {
-      if (!this.#pushCaughtUp) return remote.revsDiff(diff);
-      const answer: Record<string, { missing?: string[] }> = {};
-      for (const [id, revs] of Object.entries(diff)) {
-        const known = pulled.get(id);
-        const missing = known ? revs.filter((rev) => !known.has(rev)) : revs;
-        if (missing.length) answer[id] = { missing };
-      }
-      return Promise.resolve(answer);
-    };
-    return target;
+  #revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>> {
+    if (!this.#pushCaughtUp) return (this.#remote as ReplicaDb).revsDiff(diff);
+    const answer: Record<string, { missing?: string[] }> = {};
+    for (const [id, revs] of Object.entries(diff)) {
+      const known = this.#pulledRevs.get(id);
+      const missing = known ? revs.filter((rev) => !known.has(rev)) : revs;
+      if (missing.length) answer[id] = { missing };
+    }
+    return Promise.resolve(answer);
   }
 
   /** Stops both directions; `status` becomes `paused`. Resolves when both have finished their current batch. */
@@ -184,7 +158,7 @@ export class Replicator {
       if (error) {
         const failure = this.#explain(error);
         if (isCancelledRequest(error, failure)) {
-          // PouchDB retries it by itself.
+          // The side retries it by itself.
           this.#state[direction] = 'connecting';
           return this.#update();
         }
@@ -216,7 +190,7 @@ export class Replicator {
     });
     rep.on('error', (error: unknown) => {
       if (!mine()) return;
-      // A fatal replication error: PouchDB stopped this direction. Surface it and start again after a pause.
+      // A fatal replication error: this direction stopped. Surface it and start again after a pause.
       const failure = this.#explain(error);
       const cancelled = isCancelledRequest(error, failure);
       if (!cancelled) this.#events.error(failure);
