@@ -104,12 +104,20 @@ export class LivePull extends LiveLoop {
   #remote: ReplicaDb;
   /** Called with the documents about to be written (before the local replica has them). */
   #incoming: (docs: PulledDoc[]) => void;
+  /** Whether the replica has this revision for sure (e.g. it sent it itself): the feed's entry is skipped. */
+  #has: (id: string, rev: string) => boolean;
   #draining: Promise<void> | undefined;
 
-  constructor(local: Db, remote: Db, backOff: (delay: number) => number, incoming: (docs: PulledDoc[]) => void) {
+  constructor(
+    local: Db,
+    remote: Db,
+    backOff: (delay: number) => number,
+    hooks: { incoming: (docs: PulledDoc[]) => void; has: (id: string, rev: string) => boolean },
+  ) {
     super(local, backOff, PULL_CHECKPOINT);
     this.#remote = remote as ReplicaDb;
-    this.#incoming = incoming;
+    this.#incoming = hooks.incoming;
+    this.#has = hooks.has;
     this.start();
   }
 
@@ -169,6 +177,8 @@ export class LivePull extends LiveLoop {
   /** Writes the documents of `entries` (feed entries) that the replica lacks, with their revision history. */
   async #write(entries: unknown[]): Promise<void> {
     const latest = latestPerDoc(entries.filter(isChange));
+    // The echo of what this device sent.
+    for (const [id, change] of latest) if (change.changes.length === 1 && this.#has(id, change.changes[0]!.rev)) latest.delete(id);
     if (!latest.size) return;
     const rows = (await this.local.allDocs({ keys: [...latest.keys()] })).rows;
     const current = new Map(rows.flatMap((row) => (row.value?.rev ? [[row.key, row.value.rev] as const] : [])));

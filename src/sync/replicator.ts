@@ -7,7 +7,7 @@ import { toStorageAwareError } from './storage-errors.js';
 
 type Direction = 'push' | 'pull';
 
-/** How many documents' pulled revisions the push side remembers. */
+/** How many documents' pulled (and pushed) revisions are remembered. */
 const PULLED_KEPT = 50_000;
 
 interface Replication extends PromiseLike<unknown> {
@@ -41,6 +41,13 @@ export function isCancelledRequest(error: unknown, failure: FeatError): boolean 
   return typeof message === 'string' && /Cannot read propert(y|ies) of undefined \(reading 'length'\)|results is undefined|evaluating '[\w.]*results\.length'/.test(message);
 }
 
+/** Sets `map[key]`, as its newest entry; the oldest goes beyond PULLED_KEPT entries. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > PULLED_KEPT) map.delete(map.keys().next().value!);
+}
+
 /**
  * Live replication in both directions, each on its own so that each side's failures are seen: live-push.ts and
  * live-pull.ts, which answer like PouchDB replications (events `active`, `paused`, `change`, `denied`, `error`). The
@@ -60,6 +67,8 @@ export class Replicator {
   #full = false;
   /** Revisions that arrived by pull, per document (the push side asks the server about these only). */
   #pulledRevs = new Map<string, Set<string>>();
+  /** The revision of each document that the push side sent last (its echo from the pull side needs no work). */
+  #pushedRevs = new Map<string, string>();
   /** The push side went idle once since it started: every later local change was written or pulled since. */
   #pushCaughtUp = false;
   /** Maps a failure to its error; a full local replica reads `storage_full` (device-storage.ts). */
@@ -86,7 +95,13 @@ export class Replicator {
     // Both sides are our own (live-push.ts, live-pull.ts), with checkpoints in the local replica only: see
     // docs/benchmarks.md (W7).
     this.#watch('push', new LivePush(this.#local, this.#remote, backOff, (diff) => this.#revsDiff(diff)));
-    this.#watch('pull', new LivePull(this.#local, this.#remote, backOff, (docs) => docs.forEach((doc) => this.#notePulled(doc))));
+    this.#watch(
+      'pull',
+      new LivePull(this.#local, this.#remote, backOff, {
+        incoming: (docs) => docs.forEach((doc) => this.#notePulled(doc)),
+        has: (id, rev) => this.#pushedRevs.get(id) === rev,
+      }),
+    );
   }
 
   /**
@@ -180,7 +195,10 @@ export class Replicator {
         for (const doc of info.docs) this.#notePulled(doc);
         this.#events.pulled(info.docs);
       }
-      if (direction === 'push') this.#events.pushed();
+      if (direction === 'push') {
+        for (const doc of info.docs ?? []) remember(this.#pushedRevs, doc._id, doc._rev);
+        this.#events.pushed();
+      }
     });
     rep.on('denied', (error: unknown) => {
       if (!mine()) return;
@@ -205,10 +223,8 @@ export class Replicator {
     const revs = new Set<string>([doc._rev]);
     const history = doc._revisions;
     if (history) for (let i = 0; i < Math.min(history.ids.length, 4); i++) revs.add(`${history.start - i}-${history.ids[i]}`);
-    this.#pulledRevs.delete(doc._id);
-    this.#pulledRevs.set(doc._id, revs);
     // Bounded: a revision forgotten is only sent once more.
-    if (this.#pulledRevs.size > PULLED_KEPT) this.#pulledRevs.delete(this.#pulledRevs.keys().next().value!);
+    remember(this.#pulledRevs, doc._id, revs);
   }
 
   #scheduleRestart(): void {
