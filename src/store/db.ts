@@ -53,7 +53,8 @@ export interface Change {
 }
 
 export interface ChangesFeed extends PromiseLike<unknown> {
-  on(event: 'change', listener: (change: Change) => void): ChangesFeed;
+  /** `pending`: how many changes the server has after this one (CouchDB ≥ 2's `pending`), when known. */
+  on(event: 'change', listener: (change: Change, pending?: unknown) => void): ChangesFeed;
   on(event: 'error', listener: (error: unknown) => void): ChangesFeed;
   on(event: 'complete', listener: (info: unknown) => void): ChangesFeed;
   cancel(): void;

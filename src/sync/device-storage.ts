@@ -123,7 +123,7 @@ export async function adapterFor(name: string, asked: string | undefined, fallba
   return fallback === 'indexeddb' && (await madeByIdb(name)) ? 'idb' : fallback;
 }
 
-type RawDb = Db & { compact?(): Promise<unknown>; replicate?: unknown };
+type RawDb = Db & { compact?(): Promise<unknown> };
 
 interface TransactionLike {
   error?: unknown;
@@ -183,9 +183,9 @@ const isCheckpoint = (id: unknown) => typeof id === 'string' && id.startsWith('_
 const REOPENS = new Set(['leveldb', 'idb']);
 
 /**
- * The local replica as the SDK uses it (see the module comment). Replication runs on the underlying database
- * ({@link GuardedDb.replicate}), whose checkpoint writes tolerate a full device: the documents of a batch are already
- * on the server when its checkpoint is written, and a checkpoint that could not be kept only means a later rescan.
+ * The local replica as the SDK uses it (see the module comment). Replication's checkpoint writes (`_local/sync-push`,
+ * `_local/sync-pull`: src/sync/live-*.ts) tolerate a full device: the documents of a batch are already on the server
+ * (or in the replica) when its checkpoint is written, and a checkpoint that could not be kept only means a later rescan.
  */
 export class GuardedDb implements Db {
   readonly name: string;
@@ -217,11 +217,6 @@ export class GuardedDb implements Db {
   /** True while the last write failed for lack of space. */
   get full(): boolean {
     return this.#full;
-  }
-
-  /** PouchDB's replication API of the underlying database (used by the replicator and the first pull). */
-  get replicate(): unknown {
-    return this.#raw().replicate;
   }
 
   /** The PouchDB database underneath, for plugins that need it whole (pouchdb-find: src/query). */

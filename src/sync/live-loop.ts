@@ -116,9 +116,20 @@ export abstract class LiveLoop implements PromiseLike<void> {
     return feed;
   }
 
+  /** Only reads what is new until caught up, once; a failure rejects (the first pull before live sync). */
+  protected once = false;
+
   async #run(): Promise<void> {
     const seq = await this.startSeq();
     if (seq !== undefined) this.since = seq;
+    if (this.once) {
+      try {
+        return await this.catchUp();
+      } finally {
+        await this.settled().catch(() => undefined);
+        await this.#checkpoint.saving;
+      }
+    }
     let delay = 0;
     while (!this.cancelled) {
       try {

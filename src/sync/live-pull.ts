@@ -1,7 +1,7 @@
 import { stringMd5 } from 'pouchdb-md5';
 import type { StoredDoc } from '../store/codec.js';
 import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
-import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH, readSeq } from './live-loop.js';
+import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js';
 
 /**
  * The local document holding the server sequence up to which the pull has written everything (local replica only; like
@@ -98,7 +98,8 @@ function isPulledDoc(doc: unknown, id: string, rev: string): doc is PulledDoc {
  * history is certain (`withHistory`) is written as it came (`new_edits: false` with a two-entry `_revisions`); any
  * other — several leaves, a parent the replica does not have as its current revision, a document written by another
  * kind of client, a malformed entry — is fetched with its history (`_bulk_get`, `revs: true`) as replication does.
- * The server sequence written up to is kept in the local replica (`PULL_CHECKPOINT`). Events: see `LiveLoop`.
+ * The server sequence written up to is kept in the local replica (`PULL_CHECKPOINT`). Events: see `LiveLoop`. With
+ * `once`, it stops when caught up (the first pull of a new device, local-first.ts).
  */
 export class LivePull extends LiveLoop {
   #remote: ReplicaDb;
@@ -107,17 +108,19 @@ export class LivePull extends LiveLoop {
   /** Whether the replica has this revision for sure (e.g. it sent it itself): the feed's entry is skipped. */
   #has: (id: string, rev: string) => boolean;
   #draining: Promise<void> | undefined;
+  #pending: number | undefined;
 
   constructor(
     local: Db,
     remote: Db,
     backOff: (delay: number) => number,
-    hooks: { incoming: (docs: PulledDoc[]) => void; has: (id: string, rev: string) => boolean },
+    hooks: { incoming?: (docs: PulledDoc[]) => void; has?: (id: string, rev: string) => boolean; once?: boolean },
   ) {
     super(local, backOff, PULL_CHECKPOINT);
     this.#remote = remote as ReplicaDb;
-    this.#incoming = hooks.incoming;
-    this.#has = hooks.has;
+    this.#incoming = hooks.incoming ?? (() => undefined);
+    this.#has = hooks.has ?? (() => false);
+    this.once = hooks.once === true;
     this.start();
   }
 
@@ -125,6 +128,10 @@ export class LivePull extends LiveLoop {
   protected async catchUp(): Promise<void> {
     for (;;) {
       const feed = this.changes(this.#remote, { since: this.since, include_docs: true, style: 'all_docs', limit: BATCH, batch_size: BATCH, return_docs: true });
+      // How many changes the server has after this batch (CouchDB's `pending`), for the first pull's progress.
+      feed.on('change', (_change, pending) => {
+        if (typeof pending === 'number') this.#pending = pending;
+      });
       const answer = (await feed) as { results?: unknown; last_seq?: unknown } | undefined;
       if (this.cancelled) return;
       const results = Array.isArray(answer?.results) ? (answer.results as unknown[]) : [];
@@ -197,7 +204,7 @@ export class LivePull extends LiveLoop {
     const results = await this.local.bulkDocs(docs, { new_edits: false });
     const failed = results.find((r) => r.error);
     if (failed) throw failed;
-    this.emit('change', { docs, docs_written: docs.length });
+    this.emit('change', { docs, docs_written: docs.length, pending: this.#pending });
   }
 
   /** The missing revisions of `leaves` with their history, from the server (`_bulk_get`), as replication fetches them. */
@@ -214,11 +221,4 @@ export class LivePull extends LiveLoop {
     }
     return docs;
   }
-}
-
-/** Sets the pull checkpoint (after the first pull, which PouchDB's replication does). */
-export async function savePullCheckpoint(local: Db, seq: unknown): Promise<void> {
-  if (!isSeq(seq)) return;
-  const { rev } = await readSeq(local, PULL_CHECKPOINT);
-  await local.put({ _id: PULL_CHECKPOINT, ...(rev ? { _rev: rev } : {}), seq } as StoredDoc).catch(() => undefined);
 }
