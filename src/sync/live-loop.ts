@@ -70,7 +70,10 @@ export abstract class LiveLoop implements PromiseLike<void> {
     return seq;
   }
 
-  protected abstract catchUp(): Promise<void>;
+  /** A changes request for one batch from `since` (`limit: BATCH`, `return_docs: true`), made with `changes()`. */
+  protected abstract batch(): ChangesFeed;
+  /** Handles entries of a changes feed (writes or sends them). */
+  protected abstract handle(entries: unknown[]): Promise<void>;
   /** Handles what the live feed queued. */
   protected abstract pump(): void;
   /** Resolves when the work in flight is done. */
@@ -157,6 +160,24 @@ export abstract class LiveLoop implements PromiseLike<void> {
     }
     await this.settled().catch(() => undefined);
     await this.#checkpoint.saving;
+  }
+
+  /** Batches of changes since the checkpoint, each handled before the next is asked, until fewer than a batch came. */
+  protected async catchUp(): Promise<void> {
+    for (;;) {
+      const answer = (await this.batch()) as { results?: unknown; last_seq?: unknown } | undefined;
+      if (this.cancelled) return;
+      const results = Array.isArray(answer?.results) ? (answer.results as unknown[]) : [];
+      if (results.length) {
+        this.setActive(true);
+        await this.handle(results);
+      }
+      if (isSeq(answer?.last_seq) && answer.last_seq !== this.since) {
+        this.since = answer.last_seq;
+        this.save(answer.last_seq);
+      }
+      if (results.length < BATCH) return;
+    }
   }
 
   /** The live feed from `since`; rejects when it or the handling of its entries fails, resolves when cancelled. */

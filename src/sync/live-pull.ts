@@ -124,27 +124,17 @@ export class LivePull extends LiveLoop {
     this.start();
   }
 
-  /** Batches of changes since the checkpoint, each written before the next is asked, until fewer than a batch came. */
-  protected async catchUp(): Promise<void> {
-    for (;;) {
-      const feed = this.changes(this.#remote, { since: this.since, include_docs: true, style: 'all_docs', limit: BATCH, batch_size: BATCH, return_docs: true });
-      // How many changes the server has after this batch (CouchDB's `pending`), for the first pull's progress.
-      feed.on('change', (_change, pending) => {
-        if (typeof pending === 'number') this.#pending = pending;
-      });
-      const answer = (await feed) as { results?: unknown; last_seq?: unknown } | undefined;
-      if (this.cancelled) return;
-      const results = Array.isArray(answer?.results) ? (answer.results as unknown[]) : [];
-      if (results.length) {
-        this.setActive(true);
-        await this.#write(results);
-      }
-      if (isSeq(answer?.last_seq) && answer.last_seq !== this.since) {
-        this.since = answer.last_seq;
-        this.save(answer.last_seq);
-      }
-      if (results.length < BATCH) return;
-    }
+  protected batch(): ChangesFeed {
+    const feed = this.changes(this.#remote, { since: this.since, include_docs: true, style: 'all_docs', limit: BATCH, batch_size: BATCH, return_docs: true });
+    // How many changes the server has after this batch (CouchDB's `pending`), for the first pull's progress.
+    feed.on('change', (_change, pending) => {
+      if (typeof pending === 'number') this.#pending = pending;
+    });
+    return feed;
+  }
+
+  protected handle(entries: unknown[]): Promise<void> {
+    return this.#write(entries);
   }
 
   protected feed(): ChangesFeed {

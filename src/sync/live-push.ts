@@ -1,5 +1,5 @@
 import type { BulkResult, Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
-import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH, readSeq, type Seq } from './live-loop.js';
+import { BATCH, latestPerDoc, LiveLoop, MAX_BATCH, readSeq, type Seq } from './live-loop.js';
 
 /** The local document holding the local sequence up to which every change was sent (local replica only). */
 export const PUSH_CHECKPOINT = '_local/sync-push';
@@ -41,23 +41,12 @@ export class LivePush extends LiveLoop {
     return own ?? verified;
   }
 
-  protected async catchUp(): Promise<void> {
-    for (;;) {
-      const answer = (await this.changes(this.local, { since: this.since, style: 'all_docs', limit: BATCH, return_docs: true })) as
-        | { results?: Change[]; last_seq?: unknown }
-        | undefined;
-      if (this.cancelled) return;
-      const results = answer?.results ?? [];
-      if (results.length) {
-        this.setActive(true);
-        await this.#send(results);
-      }
-      if (isSeq(answer?.last_seq) && answer.last_seq !== this.since) {
-        this.since = answer.last_seq;
-        this.save(answer.last_seq);
-      }
-      if (results.length < BATCH) return;
-    }
+  protected batch(): ChangesFeed {
+    return this.changes(this.local, { since: this.since, style: 'all_docs', limit: BATCH, return_docs: true });
+  }
+
+  protected handle(entries: unknown[]): Promise<void> {
+    return this.#send(entries as Change[]);
   }
 
   protected feed(): ChangesFeed {
