@@ -1,36 +1,12 @@
 /**
- * The local replica's PouchDB parts: replication and the browser adapter. Imported only by local-first code, so they
- * load together with it in one lazy chunk, and remote-mode apps never load them.
+ * The local replica's PouchDB parts: the browser adapter (replication is the SDK's own, src/sync/live-*.ts). Imported
+ * only by local-first code, so they load together with it in one lazy chunk, and remote-mode apps never load them.
  */
-import replication from 'pouchdb-replication';
 import IndexedDbAdapter from 'pouchdb-adapter-indexeddb';
 import { FeatValidationError } from './errors.js';
 import { Pouch } from './pouch.js';
 import type { Db } from './store/db.js';
 import { shareWritesAcrossTabs } from './sync/tabs-writes.js';
-
-interface Replicate {
-  replicate(source: Db, target: Db, options?: Record<string, unknown>): unknown;
-}
-
-/**
- * pouchdb-replication defines `replicate` on its target's prototype as a non-configurable property, so applying it
- * to the shared PouchDB class makes whichever registers second (the app or the SDK) fail with "Cannot redefine
- * property: replicate". It is applied to this private object instead; each local database gets its own
- * `replicate.to` / `replicate.from` (an own property, which a prototype's accessor does not affect).
- */
-const replicator = { prototype: {} } as unknown as Replicate;
-(replication as unknown as (target: unknown) => void)(replicator);
-
-function withReplicate(db: Db): Db {
-  Object.defineProperty(db, 'replicate', {
-    value: {
-      to: (target: Db, options?: Record<string, unknown>) => replicator.replicate(db, target, options),
-      from: (source: Db, options?: Record<string, unknown>) => replicator.replicate(source, db, options),
-    },
-  });
-  return db;
-}
 
 /**
  * Node-only adapters are optional peer dependencies, loaded by a specifier bundlers do not follow, so a browser
@@ -80,12 +56,12 @@ export function defaultAdapter(): string {
   return typeof indexedDB !== 'undefined' ? 'indexeddb' : 'memory';
 }
 
-/** The local replica, with its own `replicate.to` / `replicate.from`. */
+/** The local replica. */
 export async function openLocal(name: string, adapter: string): Promise<Db> {
   await loadAdapter(adapter);
   // No auto-compaction: it costs I/O on every write; scheduled maintenance compacts instead.
   const db = new Pouch(name, { adapter });
   // Other tabs may write to the same IndexedDB replica (sync/tabs-writes.ts).
   if (adapter === 'indexeddb') shareWritesAcrossTabs(db, name);
-  return withReplicate(db);
+  return db;
 }

@@ -30,6 +30,20 @@ export interface Db {
   destroy(): Promise<void>;
 }
 
+/**
+ * What replication needs beyond `Db` (both PouchDB databases have it; a remote `Db` used for live sync must too):
+ * which revisions are missing (`_revs_diff`), and documents with their revision history (`_bulk_get`, `revs: true`).
+ */
+export interface ReplicaDb extends Db {
+  revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>>;
+  bulkGet(options: { docs: { id: string; rev: string }[]; revs: boolean; attachments?: boolean }): Promise<{ results: BulkGetResult[] }>;
+}
+
+export interface BulkGetResult {
+  id: string;
+  docs: ({ ok: StoredDoc & { _revisions?: { start: number; ids: string[] } } } | { error: unknown })[];
+}
+
 export interface Change {
   id: string;
   seq: number | string;
@@ -39,7 +53,8 @@ export interface Change {
 }
 
 export interface ChangesFeed extends PromiseLike<unknown> {
-  on(event: 'change', listener: (change: Change) => void): ChangesFeed;
+  /** `pending`: how many changes the server has after this one (CouchDB ≥ 2's `pending`), when known. */
+  on(event: 'change', listener: (change: Change, pending?: unknown) => void): ChangesFeed;
   on(event: 'error', listener: (error: unknown) => void): ChangesFeed;
   on(event: 'complete', listener: (info: unknown) => void): ChangesFeed;
   cancel(): void;

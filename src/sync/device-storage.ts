@@ -9,7 +9,7 @@
  */
 import type { FeatError } from '../errors.js';
 import { nodeOnly, openLocal } from '../pouch-local.js';
-import type { BulkResult, ChangesFeed, Db } from '../store/db.js';
+import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import type { StoredDoc } from '../store/codec.js';
 import { isStorageFull, storageFullError, toStorageAwareError } from './storage-errors.js';
 
@@ -123,7 +123,7 @@ export async function adapterFor(name: string, asked: string | undefined, fallba
   return fallback === 'indexeddb' && (await madeByIdb(name)) ? 'idb' : fallback;
 }
 
-type RawDb = Db & { compact?(): Promise<unknown>; replicate?: unknown };
+type RawDb = Db & { compact?(): Promise<unknown> };
 
 interface TransactionLike {
   error?: unknown;
@@ -183,9 +183,9 @@ const isCheckpoint = (id: unknown) => typeof id === 'string' && id.startsWith('_
 const REOPENS = new Set(['leveldb', 'idb']);
 
 /**
- * The local replica as the SDK uses it (see the module comment). Replication runs on the underlying database
- * ({@link GuardedDb.replicate}), whose checkpoint writes tolerate a full device: the documents of a batch are already
- * on the server when its checkpoint is written, and a checkpoint that could not be kept only means a later rescan.
+ * The local replica as the SDK uses it (see the module comment). Replication's checkpoint writes (`_local/sync-push`,
+ * `_local/sync-pull`: src/sync/live-*.ts) tolerate a full device: the documents of a batch are already on the server
+ * (or in the replica) when its checkpoint is written, and a checkpoint that could not be kept only means a later rescan.
  */
 export class GuardedDb implements Db {
   readonly name: string;
@@ -217,11 +217,6 @@ export class GuardedDb implements Db {
   /** True while the last write failed for lack of space. */
   get full(): boolean {
     return this.#full;
-  }
-
-  /** PouchDB's replication API of the underlying database (used by the replicator and the first pull). */
-  get replicate(): unknown {
-    return this.#raw().replicate;
   }
 
   /** The PouchDB database underneath, for plugins that need it whole (pouchdb-find: src/query). */
@@ -271,7 +266,8 @@ export class GuardedDb implements Db {
 
   async #read<T>(call: (db: RawDb) => Promise<T>): Promise<T> {
     try {
-      return await call(await this.#ready(false));
+      // Not full: no await before the call (one promise hop less per read and write, W4 in docs/benchmarks.md).
+      return await call(this.#full ? await this.#ready(false) : this.#raw());
     } catch (error) {
       throw fullOn(this.#db, error) ? storageFullError(error) : error;
     }
@@ -280,7 +276,7 @@ export class GuardedDb implements Db {
   /** `evidence`: a success shows room again (the SDK's own small `_local` markers do not: they may fit when nothing else does). */
   async #write<T>(call: (db: RawDb) => Promise<T>, key?: string, evidence = true): Promise<T> {
     try {
-      const db = await this.#ready(true);
+      const db = this.#full ? await this.#ready(true) : this.#raw();
       aborts.delete(db);
       const result = await call(db);
       if (evidence) this.#sawRoom();
@@ -300,6 +296,16 @@ export class GuardedDb implements Db {
 
   info(): Promise<Record<string, unknown>> {
     return this.#read((db) => db.info());
+  }
+
+  /** Which of these revisions the replica lacks (live-pull.ts). */
+  revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>> {
+    return this.#read((db) => (db as RawDb & ReplicaDb).revsDiff(diff));
+  }
+
+  /** Revisions with their history (live-push.ts). */
+  bulkGet(options: Parameters<ReplicaDb['bulkGet']>[0]): ReturnType<ReplicaDb['bulkGet']> {
+    return this.#read((db) => (db as RawDb & ReplicaDb).bulkGet(options));
   }
 
   changes(options: Record<string, unknown>): ChangesFeed {

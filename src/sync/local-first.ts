@@ -20,6 +20,7 @@ import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { sleep } from '../util/abort.js';
 import { closeOtherTabs, Tabs } from './leader.js';
 import { PushTracker } from './push-tracker.js';
+import { LivePull } from './live-pull.js';
 import { backOff, Replicator } from './replicator.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
 
@@ -419,8 +420,7 @@ export class LocalFirst {
   }
 
   async #initialPull(local: Db, remote: Db, tracker: PushTracker): Promise<void> {
-    const rep = (local as unknown as { replicate: { from(db: Db, o: object): PromiseLike<unknown> & { cancel(): void; on(e: string, l: (i: never) => void): void } } })
-      .replicate.from(remote, { batch_size: 100 });
+    const rep = new LivePull(local, remote, backOff, { once: true });
     const timeoutMs = this.#deps.options.initialSyncTimeout;
     const progress: InitialSyncEvent = { phase: 'start', docs: 0, pending: undefined, startedAt: Date.now(), timeoutMs, complete: false };
     const report = (changes: Partial<InitialSyncEvent>) => {
@@ -439,6 +439,7 @@ export class LocalFirst {
     }, timeoutMs);
     let complete = false;
     try {
+      // Its checkpoint is saved: live sync's pull continues from there.
       await rep;
       // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
       complete = !timedOut;

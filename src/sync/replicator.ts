@@ -1,28 +1,18 @@
 import type { FeatError } from '../errors.js';
-import type { Db } from '../store/db.js';
+import type { Db, ReplicaDb } from '../store/db.js';
+import { LivePull } from './live-pull.js';
+import { LivePush } from './live-push.js';
 import { statusForError, type SyncStatus } from './status.js';
 import { toStorageAwareError } from './storage-errors.js';
 
 type Direction = 'push' | 'pull';
 
-/** How long the pull side reuses the server database's `info()` answer (ms). */
-const INFO_REUSE_MS = 10_000;
-
-/** How many documents' pulled revisions the push side remembers. */
+/** How many documents' pulled (and pushed) revisions are remembered. */
 const PULLED_KEPT = 50_000;
-
-type RevsDiffDb = Db & { revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing: string[] }>> };
 
 interface Replication extends PromiseLike<unknown> {
   on(event: string, listener: (arg: never) => void): Replication;
   cancel(): void;
-}
-
-interface ReplicatingDb extends Db {
-  replicate: {
-    to(target: Db, options: Record<string, unknown>): Replication;
-    from(source: Db, options: Record<string, unknown>): Replication;
-  };
 }
 
 export interface ReplicatorEvents {
@@ -34,7 +24,7 @@ export interface ReplicatorEvents {
   pushed(): void;
 }
 
-/** Capped exponential backoff for PouchDB's retry (ms), with ±20 % jitter so that devices do not retry in step. */
+/** Capped exponential backoff for each side's retry (ms), with ±20 % jitter so that devices do not retry in step. */
 export function backOff(delay: number): number {
   const next = delay === 0 ? 500 : Math.min(delay * 2, 8_000);
   return Math.round(next * (0.8 + Math.random() * 0.4));
@@ -51,24 +41,20 @@ export function isCancelledRequest(error: unknown, failure: FeatError): boolean 
   return typeof message === 'string' && /Cannot read propert(y|ies) of undefined \(reading 'length'\)|results is undefined|evaluating '[\w.]*results\.length'/.test(message);
 }
 
-/**
- * An object that answers like `db` (its prototype) and whose own properties replace some of its methods. It has its
- * own event listeners (as EventEmitter's constructor gives an object whose prototype is an emitter), so replication's
- * listeners on it never stay behind on `db`.
- */
-function viewOf(db: Db): Db {
-  const view = Object.create(db) as Db & { _events: unknown; _eventsCount: number };
-  view._events = Object.create(null);
-  view._eventsCount = 0;
-  return view;
+/** Sets `map[key]`, as its newest entry; the oldest goes beyond PULLED_KEPT entries. */
+function remember<V>(map: Map<string, V>, key: string, value: V): void {
+  map.delete(key);
+  map.set(key, value);
+  if (map.size > PULLED_KEPT) map.delete(map.keys().next().value!);
 }
 
 /**
- * Live replication in both directions, as two PouchDB replications so that each side's failures are seen
- * (PouchDB's combined sync hides the error of a `paused` event). The state of each side combines into one status.
+ * Live replication in both directions, each on its own so that each side's failures are seen: live-push.ts and
+ * live-pull.ts, which answer like PouchDB replications (events `active`, `paused`, `change`, `denied`, `error`). The
+ * state of each side combines into one status.
  */
 export class Replicator {
-  #local: ReplicatingDb;
+  #local: Db;
   #remote: Db;
   #events: ReplicatorEvents;
   #reps: Replication[] = [];
@@ -81,13 +67,15 @@ export class Replicator {
   #full = false;
   /** Revisions that arrived by pull, per document (the push side asks the server about these only). */
   #pulledRevs = new Map<string, Set<string>>();
+  /** The revision of each document that the push side sent last (its echo from the pull side needs no work). */
+  #pushedRevs = new Map<string, string>();
   /** The push side went idle once since it started: every later local change was written or pulled since. */
   #pushCaughtUp = false;
   /** Maps a failure to its error; a full local replica reads `storage_full` (device-storage.ts). */
   #explain: (error: unknown) => FeatError;
 
   constructor(local: Db, remote: Db, events: ReplicatorEvents) {
-    this.#local = local as ReplicatingDb;
+    this.#local = local;
     const explain = (local as { explain?: (error: unknown) => FeatError }).explain?.bind(local);
     this.#explain = explain ?? ((error) => toStorageAwareError(error));
     this.#remote = remote;
@@ -104,51 +92,35 @@ export class Replicator {
     this.#state = { push: 'connecting', pull: 'connecting' };
     this.#pushCaughtUp = false;
     this.#update();
-    const options = { live: true, retry: true, batch_size: 100, back_off_function: backOff, heartbeat: 10_000 };
-    // Checkpoints are kept in the local replica only: a server checkpoint costs a GET and a PUT of a `_local` document
-    // after every batch, in the path of the next batch (see docs/benchmarks.md, W7).
-    this.#watch('push', this.#local.replicate.to(this.#pushTarget(), { ...options, checkpoint: 'source' }));
-    this.#watch('pull', this.#local.replicate.from(this.#pullSource(), { ...options, checkpoint: 'target' }));
+    // Both sides are our own (live-push.ts, live-pull.ts), with checkpoints in the local replica only: see
+    // docs/benchmarks.md (W7).
+    this.#watch('push', new LivePush(this.#local, this.#remote, backOff, (diff) => this.#revsDiff(diff)));
+    this.#watch(
+      'pull',
+      new LivePull(this.#local, this.#remote, backOff, {
+        incoming: (docs) => docs.forEach((doc) => this.#notePulled(doc)),
+        has: (id, rev) => this.#pushedRevs.get(id) === rev,
+      }),
+    );
   }
 
   /**
-   * The server database as the push side sees it, with a `_revs_diff` answered here once the push side has caught up
-   * (it went idle once since it started): a revision that arrived by live pull is on the server; any other one was
-   * written here since, and is sent. Sending a revision the server has is harmless (`new_edits: false` keeps what is
-   * there). This saves the round trip before each pushed batch, and the request the push side made after every pulled
-   * batch (the echo), see docs/benchmarks.md (W7). While catching up (what was written or pulled before, e.g. by the
-   * first pull) the server is asked as usual.
+   * Which revisions the server lacks, as the push side asks it: answered here once the push side has caught up (it went
+   * idle once since it started): a revision that arrived by live pull is on the server; any other one was written here
+   * since, and is sent. Sending a revision the server has is harmless (`new_edits: false` keeps what is there). This
+   * saves the round trip before each pushed batch, and the request the push side made after every pulled batch (the
+   * echo), see docs/benchmarks.md (W7). While catching up (what was written or pulled before, e.g. by the first pull)
+   * the server is asked as usual.
    */
-  #pushTarget(): Db {
-    const remote = this.#remote as RevsDiffDb;
-    const pulled = this.#pulledRevs;
-    const target = viewOf(remote) as RevsDiffDb;
-    target.revsDiff = (diff) => {
-      if (!this.#pushCaughtUp) return remote.revsDiff(diff);
-      const answer: Record<string, { missing: string[] }> = {};
-      for (const [id, revs] of Object.entries(diff)) {
-        const known = pulled.get(id);
-        const missing = known ? revs.filter((rev) => !known.has(rev)) : revs;
-        if (missing.length) answer[id] = { missing };
-      }
-      return Promise.resolve(answer);
-    };
-    return target;
-  }
-
-  /**
-   * The server database as the pull side sees it: replication asks its `info()` after every batch, for progress only;
-   * here it is asked once per INFO_REUSE_MS at most (one request less per pulled batch, W7 in docs/benchmarks.md).
-   */
-  #pullSource(): Db {
-    const remote = this.#remote;
-    const source = viewOf(remote);
-    let last: { at: number; answer: ReturnType<Db['info']> } | undefined;
-    source.info = () => {
-      if (!last || Date.now() - last.at > INFO_REUSE_MS) last = { at: Date.now(), answer: remote.info() };
-      return last.answer;
-    };
-    return source;
+  #revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>> {
+    if (!this.#pushCaughtUp) return (this.#remote as ReplicaDb).revsDiff(diff);
+    const answer: Record<string, { missing?: string[] }> = {};
+    for (const [id, revs] of Object.entries(diff)) {
+      const known = this.#pulledRevs.get(id);
+      const missing = known ? revs.filter((rev) => !known.has(rev)) : revs;
+      if (missing.length) answer[id] = { missing };
+    }
+    return Promise.resolve(answer);
   }
 
   /** Stops both directions; `status` becomes `paused`. Resolves when both have finished their current batch. */
@@ -201,7 +173,7 @@ export class Replicator {
       if (error) {
         const failure = this.#explain(error);
         if (isCancelledRequest(error, failure)) {
-          // PouchDB retries it by itself.
+          // The side retries it by itself.
           this.#state[direction] = 'connecting';
           return this.#update();
         }
@@ -223,7 +195,10 @@ export class Replicator {
         for (const doc of info.docs) this.#notePulled(doc);
         this.#events.pulled(info.docs);
       }
-      if (direction === 'push') this.#events.pushed();
+      if (direction === 'push') {
+        for (const doc of info.docs ?? []) remember(this.#pushedRevs, doc._id, doc._rev);
+        this.#events.pushed();
+      }
     });
     rep.on('denied', (error: unknown) => {
       if (!mine()) return;
@@ -233,7 +208,7 @@ export class Replicator {
     });
     rep.on('error', (error: unknown) => {
       if (!mine()) return;
-      // A fatal replication error: PouchDB stopped this direction. Surface it and start again after a pause.
+      // A fatal replication error: this direction stopped. Surface it and start again after a pause.
       const failure = this.#explain(error);
       const cancelled = isCancelledRequest(error, failure);
       if (!cancelled) this.#events.error(failure);
@@ -248,10 +223,8 @@ export class Replicator {
     const revs = new Set<string>([doc._rev]);
     const history = doc._revisions;
     if (history) for (let i = 0; i < Math.min(history.ids.length, 4); i++) revs.add(`${history.start - i}-${history.ids[i]}`);
-    this.#pulledRevs.delete(doc._id);
-    this.#pulledRevs.set(doc._id, revs);
     // Bounded: a revision forgotten is only sent once more.
-    if (this.#pulledRevs.size > PULLED_KEPT) this.#pulledRevs.delete(this.#pulledRevs.keys().next().value!);
+    remember(this.#pulledRevs, doc._id, revs);
   }
 
   #scheduleRestart(): void {

@@ -1,9 +1,8 @@
 /**
  * The server's database as a {@link Db}: the requests PouchDB's http adapter (pouchdb-adapter-http 9) sends, with the
  * answers and errors shaped as it shapes them, over our transport (couch-fetch.ts: auth, resends, bounded requests).
- * It answers what the store, the queries and PouchDB's replication (pouchdb-replication 9, with the server as source
- * or target) call; it replaces the http adapter, pouchdb-fetch and the pouchdb-core they need (so remote-mode apps
- * never load pouchdb-core).
+ * It answers what the store, the queries and live sync (src/sync/live-*.ts) call; it replaces the http adapter,
+ * pouchdb-fetch and the pouchdb-core they need (so remote-mode apps never load pouchdb-core).
  */
 import type { StoredDoc } from '../store/codec.js';
 import type { BulkResult, Change, ChangesFeed, Db } from '../store/db.js';
@@ -85,9 +84,6 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
     const body = (await response.json()) as Json;
     return { ...body, host: dbUrl, db_name: body.db_name ?? base, auto_compaction: false, adapter: 'http' };
   }
-
-  let taskIds = 0;
-  const tasks = new Map<number, Json>();
 
   const db: RemoteDb & Record<string, unknown> = {
     name: base,
@@ -177,25 +173,6 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
         if (error.status !== 404) throw error;
       });
     },
-
-    // What PouchDB's replication asks of a database besides its data: progress records (`activeTasks`) and the
-    // `destroyed` event it listens for (this object never emits it).
-    activeTasks: {
-      add: (task: Json) => {
-        tasks.set(++taskIds, { ...task, id: taskIds });
-        return taskIds;
-      },
-      get: (id: number) => tasks.get(id),
-      update: (id: number, update: Json) => {
-        const task = tasks.get(id);
-        if (task) Object.assign(task, update);
-        return task;
-      },
-      remove: (id: number) => tasks.delete(id),
-    },
-    once: () => db,
-    on: () => db,
-    removeListener: () => db,
   };
 
   /**
@@ -310,10 +287,8 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 }
 
 /**
- * The server's database for the store and the replication. Its `info()` never rejects: replication calls it for
- * progress reporting and never handles its failure (pouchdb-replication 9, finishBatch: `src.info().then(…)`), which
- * would leave an unhandled rejection when the server drops right after a batch. A failed `info()` answers with an empty
- * one marked `unavailable` (watch.ts retries on it); the next real request of the replication fails and is retried.
+ * The server's database for the store and live sync. Its `info()` never rejects: a failed `info()` answers with an
+ * empty one marked `unavailable` (watch.ts retries on it); the next real request fails and is retried as usual.
  */
 export function openRemote(url: string, fetchFn: typeof fetch): RemoteDb {
   const db = remoteDb(url, fetchFn);

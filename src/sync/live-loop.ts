@@ -1,0 +1,225 @@
+import type { StoredDoc } from '../store/codec.js';
+import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
+
+export type Seq = string | number;
+
+/** Changes per catch-up read, and per long-poll answer. */
+export const BATCH = 100;
+/** Queued changes handled together at most (a document changed several times in them is handled once). */
+export const MAX_BATCH = 500;
+
+export function isSeq(seq: unknown): seq is Seq {
+  return (typeof seq === 'string' && seq.length > 0) || (typeof seq === 'number' && Number.isFinite(seq));
+}
+
+/** The latest entry of each document among `entries` (a later one's leaves are the document's current ones). */
+export function latestPerDoc(entries: Change[]): Map<string, Change> {
+  const latest = new Map<string, Change>();
+  for (const entry of entries) {
+    latest.delete(entry.id);
+    latest.set(entry.id, entry);
+  }
+  return latest;
+}
+
+/** The checkpoint document's sequence, or undefined. */
+export async function readSeq(local: Db, id: string): Promise<{ seq: Seq | undefined; rev: string | undefined }> {
+  const saved = (await local.get(id).catch(() => undefined)) as (StoredDoc & { seq?: unknown }) | undefined;
+  return { seq: isSeq(saved?.seq) ? saved.seq : undefined, rev: saved?._rev };
+}
+
+type Listener = (arg: never) => void;
+
+/**
+ * One direction of live sync, answering like a PouchDB replication for `Replicator`: events `active`, `paused` (with
+ * the error when something failed; it retries by itself after `backOff`), `change` (`{ docs }` written), `denied`;
+ * `cancel()`; awaitable until stopped. A subclass reads what is new in batches until caught up (`catchUp`), then follows
+ * a live changes feed (`follow`) whose entries it handles as they come (`pump`). Its checkpoint (the sequence handled up
+ * to) is a `_local` document of the local replica, saved one write at a time, off the path of the data.
+ */
+export abstract class LiveLoop implements PromiseLike<void> {
+  protected readonly local: ReplicaDb;
+  protected cancelled = false;
+  protected since: Seq = 0;
+  protected queue: Change[] = [];
+  #listeners = new Map<string, Listener[]>();
+  #backOff: (delay: number) => number;
+  #feed: ChangesFeed | undefined;
+  #wake: (() => void) | undefined;
+  #fail: ((error: unknown) => void) | undefined;
+  #active = false;
+  #checkpointId: string;
+  #checkpoint: { rev?: string | undefined; saving?: Promise<void> | undefined; next?: Seq | undefined } = {};
+  #done: Promise<void> | undefined;
+
+  protected constructor(local: Db, backOff: (delay: number) => number, checkpointId: string) {
+    this.local = local as ReplicaDb;
+    this.#backOff = backOff;
+    this.#checkpointId = checkpointId;
+  }
+
+  /** Starts the loop (the subclass's constructor calls it last). */
+  protected start(): void {
+    this.#done = this.#run();
+  }
+
+  /** The sequence to start from (the checkpoint's, by default). */
+  protected async startSeq(): Promise<Seq | undefined> {
+    const { seq, rev } = await readSeq(this.local, this.#checkpointId);
+    this.#checkpoint.rev = rev;
+    return seq;
+  }
+
+  /** A changes request for one batch from `since` (`limit: BATCH`, `return_docs: true`), made with `changes()`. */
+  protected abstract batch(): ChangesFeed;
+  /** Handles entries of a changes feed (writes or sends them). */
+  protected abstract handle(entries: unknown[]): Promise<void>;
+  /** Handles what the live feed queued. */
+  protected abstract pump(): void;
+  /** Resolves when the work in flight is done. */
+  protected abstract settled(): Promise<void>;
+
+  on(event: string, listener: Listener): this {
+    const list = this.#listeners.get(event) ?? [];
+    list.push(listener);
+    this.#listeners.set(event, list);
+    return this;
+  }
+
+  cancel(): void {
+    this.cancelled = true;
+    this.#feed?.cancel();
+    this.#wake?.();
+    this.#fail?.(undefined);
+  }
+
+  then<A = void, B = never>(onDone?: ((value: void) => A | PromiseLike<A>) | null, onFailed?: ((reason: unknown) => B | PromiseLike<B>) | null): PromiseLike<A | B> {
+    return (this.#done ?? Promise.resolve()).then(onDone, onFailed);
+  }
+
+  protected emit(event: string, arg?: unknown): void {
+    for (const listener of this.#listeners.get(event) ?? []) (listener as (arg: unknown) => void)(arg);
+  }
+
+  protected setActive(active: boolean): void {
+    if (this.#active === active) return;
+    this.#active = active;
+    this.emit(active ? 'active' : 'paused');
+  }
+
+  /** Stops following: the failure is reported and retried (`undefined`: stopped). */
+  protected fail(error: unknown): void {
+    this.#fail?.(error);
+  }
+
+  /** A changes request of `source` that `cancel()` stops. */
+  protected changes(source: Db, options: Record<string, unknown>): ChangesFeed {
+    const feed = source.changes(options);
+    this.#feed = feed;
+    return feed;
+  }
+
+  /** Only reads what is new until caught up, once; a failure rejects (the first pull before live sync). */
+  protected once = false;
+
+  async #run(): Promise<void> {
+    const seq = await this.startSeq();
+    if (seq !== undefined) this.since = seq;
+    if (this.once) {
+      try {
+        return await this.catchUp();
+      } finally {
+        await this.settled().catch(() => undefined);
+        await this.#checkpoint.saving;
+      }
+    }
+    let delay = 0;
+    while (!this.cancelled) {
+      try {
+        await this.catchUp();
+        if (this.cancelled) break;
+        this.#active = true;
+        this.setActive(false);
+        delay = 0;
+        await this.#follow();
+      } catch (error) {
+        await this.settled().catch(() => undefined);
+        if (this.cancelled) break;
+        this.#active = false;
+        this.emit('paused', error);
+        delay = this.#backOff(delay);
+        await new Promise<void>((resolve) => {
+          const timer = setTimeout(resolve, delay);
+          this.#wake = () => {
+            clearTimeout(timer);
+            resolve();
+          };
+        });
+        this.#wake = undefined;
+      }
+    }
+    await this.settled().catch(() => undefined);
+    await this.#checkpoint.saving;
+  }
+
+  /** Batches of changes since the checkpoint, each handled before the next is asked, until fewer than a batch came. */
+  protected async catchUp(): Promise<void> {
+    for (;;) {
+      const answer = (await this.batch()) as { results?: unknown; last_seq?: unknown } | undefined;
+      if (this.cancelled) return;
+      const results = Array.isArray(answer?.results) ? (answer.results as unknown[]) : [];
+      if (results.length) {
+        this.setActive(true);
+        await this.handle(results);
+      }
+      if (isSeq(answer?.last_seq) && answer.last_seq !== this.since) {
+        this.since = answer.last_seq;
+        this.save(answer.last_seq);
+      }
+      if (results.length < BATCH) return;
+    }
+  }
+
+  /** The live feed from `since`; rejects when it or the handling of its entries fails, resolves when cancelled. */
+  #follow(): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const feed = this.feed();
+      this.#fail = (error) => {
+        this.#fail = undefined;
+        this.queue = [];
+        feed.cancel();
+        if (error === undefined || this.cancelled) resolve();
+        else reject(error);
+      };
+      feed.on('change', (change) => {
+        this.queue.push(change);
+        this.pump();
+      });
+      feed.on('error', (error) => this.#fail?.(error ?? new Error('the changes feed stopped')));
+      feed.on('complete', () => this.#fail?.(this.cancelled ? undefined : new Error('the changes feed stopped')));
+    });
+  }
+
+  /** The live changes feed to follow (from `since`). */
+  protected abstract feed(): ChangesFeed;
+
+  /** Saves the checkpoint (everything up to `seq` handled), one save at a time; the latest one waiting wins. */
+  protected save(seq: Seq): void {
+    const state = this.#checkpoint;
+    state.next = seq;
+    if (state.saving) return;
+    state.saving = (async () => {
+      while (state.next !== undefined) {
+        const next = state.next;
+        state.next = undefined;
+        const doc = { _id: this.#checkpointId, ...(state.rev ? { _rev: state.rev } : {}), seq: next };
+        // A checkpoint not saved only means that some changes are handled again.
+        const result = await this.local.put(doc as StoredDoc).catch(async () => {
+          state.rev = (await readSeq(this.local, this.#checkpointId)).rev;
+          return undefined;
+        });
+        if (result) state.rev = result.rev;
+      }
+    })().finally(() => (state.saving = undefined));
+  }
+}

@@ -1,0 +1,214 @@
+import { stringMd5 } from 'pouchdb-md5';
+import type { StoredDoc } from '../store/codec.js';
+import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
+import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js';
+
+/**
+ * The local document holding the server sequence up to which the pull has written everything (local replica only; like
+ * replication's checkpoints, device-storage.ts lets its writes pass on a full device).
+ */
+export const PULL_CHECKPOINT = '_local/sync-pull';
+
+/** The live feed's heartbeat (ms): the transport's silence limit for the long-poll is this plus `requestTimeout`. */
+const HEARTBEAT_MS = 10_000;
+
+type PulledDoc = StoredDoc & { _rev: string; _revisions: { start: number; ids: string[] } };
+
+/** A revision `N-id`, or undefined. */
+function parseRev(rev: unknown): { pos: number; id: string } | undefined {
+  if (typeof rev !== 'string') return undefined;
+  const m = /^([1-9]\d{0,8})-([0-9a-zA-Z]{1,64})$/.exec(rev);
+  return m ? { pos: Number(m[1]), id: m[2]! } : undefined;
+}
+
+/** A feed entry this pull can use: an id, a sequence and the document's leaf revisions. */
+function isChange(change: unknown): change is Change {
+  const c = change as Partial<Change> | null;
+  return (
+    !!c &&
+    typeof c.id === 'string' &&
+    c.id.length > 0 &&
+    !c.id.startsWith('_local/') &&
+    isSeq(c.seq) &&
+    Array.isArray(c.changes) &&
+    c.changes.length > 0 &&
+    c.changes.every((r) => parseRev((r as { rev?: unknown } | null)?.rev) !== undefined)
+  );
+}
+
+/**
+ * Whether PouchDB wrote `doc` (as the feed gives it: `_id`, `_rev`, its fields, `_deleted`) on top of `parent`:
+ * PouchDB's revision id is the MD5 of the JSON of the document it was given, `_rev` (the parent) included
+ * (`deterministic_revs`, its default). The store writes `{ _id, [_deleted], fields…, _rev }`; other writers often
+ * `{ _id, _rev, [_deleted], fields… }`; both are tried. A match proves the parent; anything else (CouchDB's own
+ * revision ids, another order, other platforms' hashing) does not match and the history is asked of the server.
+ */
+export function writtenOnTop(doc: Record<string, unknown>, parent: string, id: string): boolean {
+  let body = '';
+  for (const key of Object.keys(doc)) if (key[0] !== '_') body += `,${JSON.stringify(key)}:${JSON.stringify(doc[key])}`;
+  const head = `{"_id":${JSON.stringify(doc._id)}`;
+  const rev = `"_rev":${JSON.stringify(parent)}`;
+  const deleted = doc._deleted === true ? ',"_deleted":true' : '';
+  const orders = [`${head}${deleted}${body},${rev}}`, `${head},${rev}${deleted}${body}}`];
+  return orders.some((json) => stringMd5(json) === id);
+}
+
+/**
+ * The feed's document with its revision history, when that history is certain: a first revision (`1-…`, no parent),
+ * or one PouchDB wrote on top of `localRev` (the replica's current revision, one below). Else undefined.
+ */
+export function withHistory(change: Change, localRev: string | undefined): PulledDoc | undefined {
+  const doc = change.doc as Record<string, unknown> | undefined;
+  const leaf = change.changes.length === 1 ? change.changes[0]!.rev : undefined;
+  if (!leaf || !doc || typeof doc !== 'object' || Array.isArray(doc)) return undefined;
+  if (doc._id !== change.id || doc._rev !== leaf) return undefined;
+  // Attachments, `_conflicts`, a `_revisions` of the server's or anything unknown: the long way.
+  for (const key of Object.keys(doc)) if (key[0] === '_' && key !== '_id' && key !== '_rev' && key !== '_deleted') return undefined;
+  if ('_deleted' in doc && doc._deleted !== true) return undefined;
+  const rev = parseRev(leaf)!;
+  if (rev.pos === 1) return { ...(doc as unknown as StoredDoc), _rev: leaf, _revisions: { start: 1, ids: [rev.id] } };
+  const parent = parseRev(localRev);
+  if (!parent || parent.pos !== rev.pos - 1 || !writtenOnTop(doc, localRev!, rev.id)) return undefined;
+  return { ...(doc as unknown as StoredDoc), _rev: leaf, _revisions: { start: rev.pos, ids: [rev.id, parent.id] } };
+}
+
+/** A document `_bulk_get` answered, checked before it is written. */
+function isPulledDoc(doc: unknown, id: string, rev: string): doc is PulledDoc {
+  const d = doc as Partial<PulledDoc> | null;
+  const parsed = parseRev(rev);
+  const history = d?._revisions;
+  return (
+    !!d &&
+    !!parsed &&
+    d._id === id &&
+    d._rev === rev &&
+    !!history &&
+    history.start === parsed.pos &&
+    Array.isArray(history.ids) &&
+    history.ids[0] === parsed.id &&
+    history.ids.length <= parsed.pos &&
+    history.ids.every((h) => typeof h === 'string' && /^[0-9a-zA-Z]{1,64}$/.test(h))
+  );
+}
+
+/**
+ * Live pull from the server database into the local replica, without PouchDB's batch loop. It reads the server's
+ * changes with their documents (`include_docs`, `style=all_docs`): first in batches until caught up, then from a
+ * long-poll feed whose next request is already waiting while the last answer is written. A document whose revision
+ * history is certain (`withHistory`) is written as it came (`new_edits: false` with a two-entry `_revisions`); any
+ * other — several leaves, a parent the replica does not have as its current revision, a document written by another
+ * kind of client, a malformed entry — is fetched with its history (`_bulk_get`, `revs: true`) as replication does.
+ * The server sequence written up to is kept in the local replica (`PULL_CHECKPOINT`). Events: see `LiveLoop`. With
+ * `once`, it stops when caught up (the first pull of a new device, local-first.ts).
+ */
+export class LivePull extends LiveLoop {
+  #remote: ReplicaDb;
+  /** Called with the documents about to be written (before the local replica has them). */
+  #incoming: (docs: PulledDoc[]) => void;
+  /** Whether the replica has this revision for sure (e.g. it sent it itself): the feed's entry is skipped. */
+  #has: (id: string, rev: string) => boolean;
+  #draining: Promise<void> | undefined;
+  #pending: number | undefined;
+
+  constructor(
+    local: Db,
+    remote: Db,
+    backOff: (delay: number) => number,
+    hooks: { incoming?: (docs: PulledDoc[]) => void; has?: (id: string, rev: string) => boolean; once?: boolean },
+  ) {
+    super(local, backOff, PULL_CHECKPOINT);
+    this.#remote = remote as ReplicaDb;
+    this.#incoming = hooks.incoming ?? (() => undefined);
+    this.#has = hooks.has ?? (() => false);
+    this.once = hooks.once === true;
+    this.start();
+  }
+
+  protected batch(): ChangesFeed {
+    const feed = this.changes(this.#remote, { since: this.since, include_docs: true, style: 'all_docs', limit: BATCH, batch_size: BATCH, return_docs: true });
+    // How many changes the server has after this batch (CouchDB's `pending`), for the first pull's progress.
+    feed.on('change', (_change, pending) => {
+      if (typeof pending === 'number') this.#pending = pending;
+    });
+    return feed;
+  }
+
+  protected handle(entries: unknown[]): Promise<void> {
+    return this.#write(entries);
+  }
+
+  protected feed(): ChangesFeed {
+    return this.changes(this.#remote, { live: true, since: this.since, include_docs: true, style: 'all_docs', heartbeat: HEARTBEAT_MS, batch_size: BATCH, return_docs: false });
+  }
+
+  protected pump(): void {
+    this.#draining ??= this.#drain().finally(() => (this.#draining = undefined));
+  }
+
+  protected async settled(): Promise<void> {
+    await this.#draining;
+  }
+
+  /** Writes what the live feed queued, all of it at once (up to MAX_BATCH changes), until the queue is empty. */
+  async #drain(): Promise<void> {
+    // The rest of the long-poll's answer arrives in the same turn: one write for all of it.
+    await Promise.resolve();
+    while (this.queue.length && !this.cancelled) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      this.setActive(true);
+      try {
+        await this.#write(batch);
+      } catch (error) {
+        this.fail(error);
+        return;
+      }
+      const last = batch.at(-1)?.seq;
+      if (isSeq(last)) {
+        this.since = last;
+        this.save(last);
+      }
+    }
+    if (!this.cancelled && !this.queue.length) this.setActive(false);
+  }
+
+  /** Writes the documents of `entries` (feed entries) that the replica lacks, with their revision history. */
+  async #write(entries: unknown[]): Promise<void> {
+    const latest = latestPerDoc(entries.filter(isChange));
+    // The echo of what this device sent.
+    for (const [id, change] of latest) if (change.changes.length === 1 && this.#has(id, change.changes[0]!.rev)) latest.delete(id);
+    if (!latest.size) return;
+    const rows = (await this.local.allDocs({ keys: [...latest.keys()] })).rows;
+    const current = new Map(rows.flatMap((row) => (row.value?.rev ? [[row.key, row.value.rev] as const] : [])));
+    const docs: PulledDoc[] = [];
+    const unsure: Record<string, string[]> = {};
+    for (const [id, change] of latest) {
+      const localRev = current.get(id);
+      if (change.changes.length === 1 && change.changes[0]!.rev === localRev) continue;
+      const doc = withHistory(change, localRev);
+      if (doc) docs.push(doc);
+      else unsure[id] = change.changes.map((c) => c.rev);
+    }
+    if (Object.keys(unsure).length) docs.push(...(await this.#fetch(unsure)));
+    if (!docs.length || this.cancelled) return;
+    this.#incoming(docs);
+    const results = await this.local.bulkDocs(docs, { new_edits: false });
+    const failed = results.find((r) => r.error);
+    if (failed) throw failed;
+    this.emit('change', { docs, docs_written: docs.length, pending: this.#pending });
+  }
+
+  /** The missing revisions of `leaves` with their history, from the server (`_bulk_get`), as replication fetches them. */
+  async #fetch(leaves: Record<string, string[]>): Promise<PulledDoc[]> {
+    const diff = await this.local.revsDiff(leaves);
+    const wanted = Object.entries(diff).flatMap(([id, d]) => (d.missing ?? []).filter((rev) => leaves[id]?.includes(rev)).map((rev) => ({ id, rev })));
+    if (!wanted.length) return [];
+    const answer = await this.#remote.bulkGet({ docs: wanted, revs: true, attachments: true });
+    const docs: PulledDoc[] = [];
+    for (const [i, result] of (answer.results ?? []).entries()) {
+      const asked = wanted[i];
+      // A revision the server no longer has (e.g. replaced meanwhile) comes with a later change.
+      for (const one of result?.docs ?? []) if (asked && 'ok' in one && isPulledDoc(one.ok, asked.id, asked.rev)) docs.push(one.ok);
+    }
+    return docs;
+  }
+}

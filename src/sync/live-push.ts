@@ -1,0 +1,123 @@
+import type { BulkResult, Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
+import { BATCH, latestPerDoc, LiveLoop, MAX_BATCH, readSeq, type Seq } from './live-loop.js';
+
+/** The local document holding the local sequence up to which every change was sent (local replica only). */
+export const PUSH_CHECKPOINT = '_local/sync-push';
+/** The push tracker's marker (push-tracker.ts): every change up to its `seq` is known to be on the server. */
+const VERIFIED_MARKER = '_local/feat-push';
+/** `_bulk_docs` requests in flight at once. */
+const IN_FLIGHT = 2;
+
+type RevsDiff = (diff: Record<string, string[]>) => Promise<Record<string, { missing?: string[] }>>;
+
+const isDenied = (r: BulkResult) => ['unauthorized', 'forbidden'].includes(String(r.name ?? r.error));
+
+/**
+ * Live push from the local replica to the server database, without PouchDB's batch loop: what is written locally is
+ * sent at once (no debounce), and while earlier batches are on their way the next ones start too (up to IN_FLIGHT
+ * `_bulk_docs` at once). A document changed again before it was sent is sent once, at its newest revision (with its
+ * whole revision history, as replication sends it, so the server links it to what it has). Which revisions the server
+ * lacks is `revsDiff`'s answer (replicator.ts). The local sequence sent up to is kept in the local replica
+ * (`PUSH_CHECKPOINT`; it starts from the push tracker's verified sequence when that is further). Events: `LiveLoop`.
+ */
+export class LivePush extends LiveLoop {
+  #remote: ReplicaDb;
+  #revsDiff: RevsDiff;
+  /** Batches sent and not yet checkpointed, in order. */
+  #inFlight: { seq: Seq | undefined; done: boolean; sent: Promise<void> }[] = [];
+  #scheduled = false;
+
+  constructor(local: Db, remote: Db, backOff: (delay: number) => number, revsDiff: RevsDiff) {
+    super(local, backOff, PUSH_CHECKPOINT);
+    this.#remote = remote as ReplicaDb;
+    this.#revsDiff = revsDiff;
+    this.start();
+  }
+
+  protected override async startSeq(): Promise<Seq | undefined> {
+    const own = await super.startSeq();
+    const verified = (await readSeq(this.local, VERIFIED_MARKER)).seq;
+    if (typeof own === 'number' && typeof verified === 'number') return Math.max(own, verified);
+    return own ?? verified;
+  }
+
+  protected batch(): ChangesFeed {
+    return this.changes(this.local, { since: this.since, style: 'all_docs', limit: BATCH, return_docs: true });
+  }
+
+  protected handle(entries: unknown[]): Promise<void> {
+    return this.#send(entries as Change[]);
+  }
+
+  protected feed(): ChangesFeed {
+    return this.changes(this.local, { live: true, since: this.since, style: 'all_docs', return_docs: false });
+  }
+
+  protected pump(): void {
+    // Changes of one local write arrive in the same turn: one batch for them.
+    if (this.#scheduled) return;
+    this.#scheduled = true;
+    queueMicrotask(() => {
+      this.#scheduled = false;
+      this.#next();
+    });
+  }
+
+  protected async settled(): Promise<void> {
+    await Promise.allSettled(this.#inFlight.map((b) => b.sent));
+    // What was not checkpointed is sent again from the checkpoint.
+    this.#inFlight = [];
+  }
+
+  /** Sends what is queued when a request slot is free. */
+  #next(): void {
+    while (this.queue.length && this.#inFlight.length < IN_FLIGHT && !this.cancelled) {
+      const batch = this.queue.splice(0, MAX_BATCH);
+      const entry = { seq: batch.at(-1)?.seq, done: false, sent: Promise.resolve() };
+      this.setActive(true);
+      entry.sent = this.#send(batch).then(
+        () => {
+          entry.done = true;
+          this.#settle();
+        },
+        (error: unknown) => this.fail(error),
+      );
+      this.#inFlight.push(entry);
+    }
+  }
+
+  /** Checkpoints the batches done in order, starts what waits, and goes idle when nothing is left. */
+  #settle(): void {
+    let seq: Seq | undefined;
+    while (this.#inFlight[0]?.done) seq = this.#inFlight.shift()!.seq ?? seq;
+    if (seq !== undefined) {
+      this.since = seq;
+      this.save(seq);
+    }
+    if (this.cancelled) return;
+    this.#next();
+    if (!this.#inFlight.length && !this.queue.length) this.setActive(false);
+  }
+
+  /** Sends the revisions of `changes` that the server lacks, with their history. */
+  async #send(changes: Change[]): Promise<void> {
+    const diff: Record<string, string[]> = {};
+    for (const [id, change] of latestPerDoc(changes)) {
+      if (!id.startsWith('_local/')) Object.defineProperty(diff, id, { value: change.changes.map((c) => c.rev), enumerable: true });
+    }
+    if (!Object.keys(diff).length) return;
+    const missing = await this.#revsDiff(diff);
+    const wanted = Object.entries(missing).flatMap(([id, d]) => (d.missing ?? []).map((rev) => ({ id, rev })));
+    if (!wanted.length || this.cancelled) return;
+    const found = await this.local.bulkGet({ docs: wanted, revs: true, attachments: true });
+    const docs = found.results.flatMap((r) => r.docs.flatMap((d) => ('ok' in d ? [d.ok] : [])));
+    if (!docs.length) return;
+    const results = await this.#remote.bulkDocs(docs, { new_edits: false });
+    for (const result of results) {
+      if (!result.error) continue;
+      if (!isDenied(result)) throw result;
+      this.emit('denied', result);
+    }
+    this.emit('change', { docs, docs_written: docs.length });
+  }
+}
