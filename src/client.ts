@@ -77,6 +77,9 @@ type LocalFirstClass = typeof LocalFirst;
 
 const OWN_REVS_MAX = 20_000;
 
+/** A revision's generation (`3-abc…` → 3; 0 for anything else). */
+const generation = (rev: string): number => Number.parseInt(rev, 10) || 0;
+
 class Client implements FeatClient {
   readonly store: DocumentStore;
   readonly sync: SyncController;
@@ -97,6 +100,8 @@ class Client implements FeatClient {
   #localFirst: LocalFirst | undefined;
   #watcher: LazyWatch;
   #ownRevs = new Set<string>();
+  /** The generation of the newest revision this client wrote, per id (bounded like `#ownRevs`). */
+  #ownGeneration = new Map<string, number>();
   #closing: Promise<void> | undefined;
   /** Set once close() has flushed: from then on nothing reaches the databases. */
   #closed = false;
@@ -185,6 +190,7 @@ class Client implements FeatClient {
     this.#watcher = new LazyWatch({
       db: () => this.#db(),
       isOwn: (id, rev) => this.#isOwn(id, rev),
+      supersededByOwn: (id, rev) => generation(rev) < (this.#ownGeneration.get(id) ?? 0),
       writing: (id) => this.store.writing(id),
       reassemble: async (change) => this.store.valueOf(await this.#db(), change.doc!),
       onError: (error) => this.#reportError(error),
@@ -358,6 +364,12 @@ class Client implements FeatClient {
     this.#onStored?.(id);
     this.#ownRevs.add(id + '\u0000' + rev);
     if (this.#ownRevs.size > OWN_REVS_MAX) this.#ownRevs.delete(this.#ownRevs.values().next().value!);
+    const gen = generation(rev);
+    if (gen > (this.#ownGeneration.get(id) ?? 0)) {
+      this.#ownGeneration.delete(id); // newest last, so the oldest go first
+      this.#ownGeneration.set(id, gen);
+      if (this.#ownGeneration.size > OWN_REVS_MAX) this.#ownGeneration.delete(this.#ownGeneration.keys().next().value!);
+    }
   }
 
   #reportError(error: FeatErrorType): void {

@@ -72,6 +72,8 @@ export interface ChangeWatcherOptions {
   db(): Promise<Db>;
   /** True when this client wrote `rev` of `id`. */
   isOwn(id: string, rev: string): boolean;
+  /** True when this client has since written a newer revision of `id` than `rev` (a later generation). */
+  supersededByOwn?(id: string, rev: string): boolean;
   /**
    * This client's write of `id` on its way, if any: a change can reach the feed before the write's answer does (a real
    * server answers the long-poll first), so its origin is told once that write has its answer.
@@ -279,6 +281,10 @@ export class ChangeWatcher implements WatchSource {
       await writing.catch(() => undefined);
       own = this.#options.isOwn(id, rev);
     }
+    // Another device's revision that this client's own later write already replaced (e.g. a remote-mode write that met
+    // it as a conflict and was written over it): its value is stale, and reporting it after the write settled would
+    // let a listener apply it over the newer value, whose own event says 'local'. The newer write's event follows.
+    if (!own && this.#options.supersededByOwn?.(id, rev)) return;
     const origin = own ? 'local' : 'remote';
     for (const { sub, target } of matching) this.#deliver(sub, { ...target, value, kind, origin });
   }

@@ -3,8 +3,8 @@
  * with the prefix; and every change made after the call returned, the client's own included, in both modes.
  */
 import { describe, expect, it } from 'vitest';
-import type { ChangeEvent } from '@feat/sdk';
-import { uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { createFeatClient, type ChangeEvent } from '@feat/sdk';
+import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 import { clientsOf, modes, settle } from './helpers.js';
 
 const emu = useEmulator();
@@ -72,5 +72,36 @@ describe.each(modes)('watch: $name', (mode) => {
     await settle(b);
     await waitFor(() => first.some((e) => e.origin === 'remote'), 10_000, "the other client's change");
     expect(first.find((e) => e.origin === 'remote')).toMatchObject({ key: 'one', value: 3, kind: 'update' });
+  });
+});
+
+describe('watch: a change this client already wrote over', () => {
+  it("another device's revision that met this client's write as a conflict is not reported after it (remote mode)", async () => {
+    const user = uniqueUser('over');
+    const base = { couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' as const };
+    const a = emu.track(createFeatClient(base));
+    // B's changes feed answers reach it 400 ms late: A's change comes after B has written over it.
+    const lateFeed: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      if (String(input instanceof Request ? input.url : input).includes('/_changes')) await sleep(400);
+      return response;
+    };
+    const b = emu.track(createFeatClient({ ...base, fetch: lateFeed }));
+    await a.ready();
+    await b.ready();
+    await b.store.set('k', 'b0');
+    const events: ChangeEvent[] = [];
+    const stop = b.store.watch('k', (e) => events.push(e));
+    await waitFor(() => events.length === 0 && b.store.get('k').then((v) => v === 'b0'), 5_000);
+    await sleep(500); // the feed is live and past b0
+    await a.store.set('k', 'from A');
+    await b.store.set('k', 'from B'); // 409 on A's revision, resolved: B's newer value is written over it
+    await waitFor(() => events.some((e) => e.value === 'from B'), 10_000, "B's own write");
+    await sleep(800);
+    stop();
+    // Before the fix: [remote 'from A', local 'from B'] — a listener applying remote changes (the redux sync) kept the
+    // stale 'from A' while the server had 'from B'.
+    expect(events.map((e) => `${e.origin} ${JSON.stringify(e.value)}`)).toEqual(['local "from B"']);
+    await expect(a.store.get('k')).resolves.toBe('from B');
   });
 });
