@@ -15,3 +15,7 @@ export const startEmulator = backend.startEmulator;
 
 // What the figures below were measured on.
 console.log(`backend: ${ON_REAL ? 'Apache CouchDB 3.4 behind nginx (FEAT_BACKEND=real)' : 'the emulator (FEAT_BACKEND=real for the real server)'}`);
+
+const RUN = Date.now().toString(36);
+/** A user name of this run: a real server keeps its users and databases, so every run starts from empty ones. */
+export const runUser = (name: string): string => `${name}-${RUN}`;

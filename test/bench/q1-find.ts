@@ -8,7 +8,7 @@ import PouchDB from 'pouchdb-core';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import { createRequire } from 'node:module';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { fmt, percentile } from './helpers.js';
 
 const VALUES = Number(process.env.Q1_VALUES ?? 10_000);
@@ -20,7 +20,7 @@ const find = createRequire(import.meta.url)('pouchdb-find') as Record<'find' | '
 const emu = await startEmulator({ port: 0 });
 const value = (i: number) => ({ cat: `c${i % 100}`, n: i, title: `item ${i}` });
 try {
-  const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor('q1'), local: { adapter: 'memory' } });
+  const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(runUser('q1')), local: { adapter: 'memory' } });
   await client.ready();
   const parts: Record<string, unknown> = {};
   for (let i = 0; i < VALUES; i++) parts[String(i).padStart(5, '0')] = value(i);

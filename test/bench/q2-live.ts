@@ -5,7 +5,7 @@
  * Goal: listener p50 ≤ 5 ms and ≤ 0.2× the re-run.
  */
 import { createFeatClient, type QueryResult } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { fmt, percentile } from './helpers.js';
 
 const VALUES = Number(process.env.Q2_VALUES ?? 10_000);
@@ -13,7 +13,7 @@ const WRITES = Number(process.env.Q2_WRITES ?? 50);
 const emu = await startEmulator({ port: 0 });
 type V = { hot: boolean; n: number };
 try {
-  const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor('q2'), local: { adapter: 'memory' } });
+  const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(runUser('q2')), local: { adapter: 'memory' } });
   await client.ready();
   const parts: Record<string, V> = {};
   for (let i = 0; i < VALUES; i++) parts[String(i).padStart(5, '0')] = { hot: i % (VALUES / 100) === 0, n: i };

@@ -4,7 +4,7 @@
  * Goal: requests = result pages (plus the SDK's own index and manifest requests), never one per document.
  */
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { countingFetch, fmt } from './helpers.js';
 
 const VALUES = Number(process.env.Q3_VALUES ?? 10_000);
@@ -17,7 +17,7 @@ try {
     lines.push(`${(init?.method ?? 'GET').toUpperCase()} ${url.pathname.split('/').slice(2).join('/')}`);
     return counter.fetch(input, init);
   };
-  const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor('q3'), mode: 'remote', fetch: fetchFn });
+  const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(runUser('q3')), mode: 'remote', fetch: fetchFn });
   await client.ready();
   const parts: Record<string, { match: boolean; n: number }> = {};
   for (let i = 0; i < VALUES; i++) parts[String(i).padStart(5, '0')] = { match: i % 10 === 0, n: i };

@@ -4,7 +4,7 @@
  * Goal: HTTP writes ≤ 2 % of sets, wall time ≥ 20× better.
  */
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { countingFetch, fmt, proxyHeaders } from './helpers.js';
 
 const SETS = Number(process.env.W1_SETS ?? 2000);
@@ -13,7 +13,7 @@ const value = (i: number) => ({ block: i, text: 'x'.repeat(2000) });
 
 try {
   // Baseline: one PUT per keystroke with the cached rev (the seed's PouchDBStorage.setItem, awaited in order).
-  const user = 'w1-baseline';
+  const user = runUser('w1-baseline');
   const warm = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
   await warm.ready();
   await warm.close();
@@ -36,7 +36,7 @@ try {
   const client = createFeatClient({
     couchUrl: emu.couchUrl,
     accountsUrl: emu.accountsUrl,
-    auth: emu.bearerFor('w1-sdk'),
+    auth: emu.bearerFor(runUser('w1-sdk')),
     mode: 'remote',
     fetch: counter.fetch,
   });

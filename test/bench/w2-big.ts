@@ -5,7 +5,7 @@
  * default 1 MiB body limit.
  */
 import { createFeatClient, type FeatClientOptions } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { countingFetch, fmt } from './helpers.js';
 
 const MB = 1_000_000;
@@ -64,7 +64,7 @@ async function run(mode: NonNullable<FeatClientOptions['mode']>, user: string) {
 try {
   console.log('W2 big objects (1 MiB body limit)');
   for (const mode of ['remote', 'local-first'] as const) {
-    const r = await run(mode, `w2-${mode}`);
+    const r = await run(mode, runUser(`w2-${mode}`));
     console.log(`  ${mode}:`);
     console.log(
       `    20 MB in 200 parts, one 100 KB part changed: ${r.partBytes} bytes sent = ${fmt(r.partBytes / 100_000, 2)}× the part (goal ≤ 1.2×), ${fmt(r.partMs)} ms`,

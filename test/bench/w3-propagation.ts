@@ -9,7 +9,7 @@ import HttpAdapter from 'pouchdb-adapter-http';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import replication from 'pouchdb-replication';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { fmt, percentile, rawRemote } from './helpers.js';
 
 // The SDK registers the http adapter and replication on the shared pouchdb-core when it loads.
@@ -41,7 +41,7 @@ async function measure({ edit, arrivals }: Setup, from: number, to: number, late
 }
 
 async function sdk(): Promise<Setup> {
-  const user = 'w3-sdk';
+  const user = runUser('w3-sdk');
   const mk = () => createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
   const a = mk();
   const b = mk();
@@ -62,7 +62,7 @@ async function sdk(): Promise<Setup> {
 }
 
 async function raw(): Promise<Setup> {
-  const { fetchFn: withHeaders, dbUrl } = await rawRemote(emu, 'w3-raw');
+  const { fetchFn: withHeaders, dbUrl } = await rawRemote(emu, runUser('w3-raw'));
   const Memory = PouchDB.defaults({ adapter: 'memory' } as PouchDB.Configuration.DatabaseConfiguration);
   const remote = new PouchDB(dbUrl, { fetch: withHeaders, skip_setup: true } as PouchDB.Configuration.RemoteDatabaseConfiguration);
   const a = new Memory(`w3-raw-a-${Date.now()}`);

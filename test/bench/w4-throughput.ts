@@ -7,7 +7,7 @@
 import PouchDB from 'pouchdb-core';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { fmt } from './helpers.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown> };
@@ -19,7 +19,7 @@ const emu = await startEmulator({ port: 0 });
 const value = (i: number) => ({ i, text: 'draft text '.repeat(20) });
 
 try {
-  const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor('w4'), local: { adapter: 'memory' } });
+  const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(runUser('w4')), local: { adapter: 'memory' } });
   await client.ready();
   client.sync.pause();
   const db = new PouchDB(`w4-raw-${Date.now()}`, { adapter: 'memory' });

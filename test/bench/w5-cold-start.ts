@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import PouchDB from 'pouchdb-core';
 import LevelAdapter from 'pouchdb-adapter-leveldb';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { fmt } from './helpers.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown> };
@@ -23,7 +23,7 @@ const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.len
 
 try {
   const name = join(dir, 'replica');
-  const options = { couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor('w5'), local: { adapter: 'leveldb', name } };
+  const options = { couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(runUser('w5')), local: { adapter: 'leveldb', name } };
   const seed = createFeatClient(options);
   for (let i = 0; i < DOCS; i++) void seed.store.set(`draft:${String(i).padStart(5, '0')}`, { i, text: 'some draft text '.repeat(8) });
   await seed.store.flush();

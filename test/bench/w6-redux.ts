@@ -7,7 +7,7 @@
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
 import { persistReducer, persistStore, type Persistor, type Storage } from 'redux-persist';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { countingFetch, fmt } from './helpers.js';
 
@@ -97,8 +97,8 @@ async function run(emu: Awaited<ReturnType<typeof startEmulator>>, user: string,
 
 const emu = await startEmulator({ port: 0 });
 try {
-  const plain = await run(emu, 'w6-plain', 'plain');
-  const slices = await run(emu, 'w6-slices', 'slices');
+  const plain = await run(emu, runUser('w6-plain'), 'plain');
+  const slices = await run(emu, runUser('w6-slices'), 'slices');
   const ratio = slices.bytes / plain.bytes;
   const mb = (n: number) => fmt(n / 1e6, 2) + ' MB';
   console.log(`W6 redux: ${fmt(plain.stored / 1e6, 2)} MB persisted state in ${SLICES} slices, one hot slice changed ${CHANGES} times (each flushed), remote mode`);

@@ -15,7 +15,7 @@ import HttpAdapter from 'pouchdb-adapter-http';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import replication from 'pouchdb-replication';
 import { createFeatClient } from '@feat/sdk';
-import { startEmulator } from './backend.js';
+import { runUser, startEmulator } from './backend.js';
 import { fmt, percentile, rawRemote } from './helpers.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown>; prototype: object };
@@ -79,7 +79,7 @@ interface Setup {
 
 /** The floor: a waiting long-poll, one PUT, the long-poll's answer with the document. */
 async function floor() {
-  const { fetchFn, dbUrl } = await rawRemote(emu, 'w7-floor');
+  const { fetchFn, dbUrl } = await rawRemote(emu, runUser('w7-floor'));
   const json = async (res: Response) => {
     if (!res.ok) throw new Error(`W7 floor: ${res.status} ${await res.text()}`);
     return (await res.json()) as Record<string, unknown>;
@@ -102,7 +102,7 @@ async function floor() {
 }
 
 async function sdk(): Promise<Setup> {
-  const user = 'w7-sdk';
+  const user = runUser('w7-sdk');
   const mk = () => createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
   const a = mk();
   const b = mk();
@@ -125,7 +125,7 @@ async function sdk(): Promise<Setup> {
 }
 
 async function raw(): Promise<Setup> {
-  const { fetchFn, dbUrl } = await rawRemote(emu, 'w7-raw');
+  const { fetchFn, dbUrl } = await rawRemote(emu, runUser('w7-raw'));
   const Memory = PouchDB.defaults({ adapter: 'memory' } as PouchDB.Configuration.DatabaseConfiguration);
   const remote = new PouchDB(dbUrl, { fetch: fetchFn, skip_setup: true } as PouchDB.Configuration.RemoteDatabaseConfiguration);
   const a = new Memory(`w7-raw-a-${Date.now()}`);
@@ -226,7 +226,7 @@ try {
   }
   await Promise.all(setups.map((s) => s.close()));
 
-  console.log(`W7 sync latency, emulator with profile 'couchdb' (the real server's latency), loopback`);
+  console.log(`W7 sync latency, loopback (the emulator runs with profile 'couchdb': the real server's latency)`);
   console.log(` at rest: ${REST} edits each, one at a time, interleaved`);
   row('floor (PUT → long-poll answer)', floorMs);
   row(rawSetup.name, restRaw);
