@@ -100,7 +100,10 @@ class Client implements FeatClient {
   #localFirst: LocalFirst | undefined;
   #watcher: LazyWatch;
   #ownRevs = new Set<string>();
-  /** The generation of the newest revision this client wrote, per id (bounded like `#ownRevs`). */
+  /**
+   * Remote mode: the generation of the newest value this client wrote, per id (bounded like `#ownRevs`); a deletion
+   * clears it, so that a value another device brings back (a branch winning over the tombstone) is always reported.
+   */
   #ownGeneration = new Map<string, number>();
   #closing: Promise<void> | undefined;
   /** Set once close() has flushed: from then on nothing reaches the databases. */
@@ -205,7 +208,7 @@ class Client implements FeatClient {
       chunkWaitMs: 5_000,
       concurrency: o.mode === 'remote' ? 4 : 1,
       emitConflict: (event: ConflictEvent) => this.#emitter.emit('conflict', event),
-      wrote: (id, rev) => this.#rememberOwn(id, rev),
+      wrote: (id, rev, deleted) => this.#rememberOwn(id, rev, deleted),
       isOwn: (id, rev) => this.#isOwn(id, rev),
       local: o.mode === 'local-first',
       closing: () => this.#closing !== undefined,
@@ -247,7 +250,7 @@ class Client implements FeatClient {
       this.#closing
         ? Promise.reject(closedError())
         : (this.#loaded ??= import('./export/lazy.js').then((x) =>
-        x.extras(this, o, due, this.#emitter, () => this.#db(), (id, rev) => this.#rememberOwn(id, rev)),
+        x.extras(this, o, due, this.#emitter, () => this.#db(), (id, rev, deleted) => this.#rememberOwn(id, rev, deleted)),
       ));
   }
 
@@ -360,10 +363,15 @@ class Client implements FeatClient {
     return this.#ownRevs.has(id + '\u0000' + rev);
   }
 
-  #rememberOwn(id: string, rev: string): void {
+  #rememberOwn(id: string, rev: string, deleted = false): void {
     this.#onStored?.(id);
     this.#ownRevs.add(id + '\u0000' + rev);
     if (this.#ownRevs.size > OWN_REVS_MAX) this.#ownRevs.delete(this.#ownRevs.values().next().value!);
+    if (this.#options.mode !== 'remote') return;
+    if (deleted) {
+      this.#ownGeneration.delete(id);
+      return;
+    }
     const gen = generation(rev);
     if (gen > (this.#ownGeneration.get(id) ?? 0)) {
       this.#ownGeneration.delete(id); // newest last, so the oldest go first

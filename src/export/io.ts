@@ -12,5 +12,5 @@ export interface ClientIo {
   /** Local-first mode (the database is the local replica). */
   local: boolean;
   /** Records a revision this client wrote (so watchers see it as a local change). */
-  wrote(id: string, rev: string): void;
+  wrote(id: string, rev: string, deleted?: boolean): void;
 }

@@ -28,7 +28,7 @@ export function extras(
   due: boolean | undefined,
   emitter: Emitter<SyncEvents>,
   db: () => Promise<Db>,
-  wrote: (id: string, rev: string) => void,
+  wrote: (id: string, rev: string, deleted?: boolean) => void,
 ) {
   const io: ClientIo = { db, session: () => client.ready(), store: client.store, local: options.mode === 'local-first', wrote };
   // Aborted by the client's close(), through close() below.

@@ -41,7 +41,7 @@ export interface PurgeDeps {
   signal: AbortSignal | undefined;
   /** The store must forget the revision of a purged document. */
   forget(id: string): void;
-  wrote(id: string, rev: string): void;
+  wrote(id: string, rev: string, deleted?: boolean): void;
 }
 
 export async function purgeExpired(db: Db, deps: PurgeDeps): Promise<PurgeResult> {
@@ -106,7 +106,7 @@ export async function purgeExpired(db: Db, deps: PurgeDeps): Promise<PurgeResult
       if (r.ok !== false && !r.error && r.rev) {
         purged++;
         deps.forget(id);
-        deps.wrote(id, r.rev);
+        deps.wrote(id, r.rev, true);
       }
     });
   }

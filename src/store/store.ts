@@ -58,8 +58,8 @@ export interface StoreContext {
   /** Batches in flight at once (remote: a few; local: one). */
   concurrency: number;
   emitConflict(event: ConflictEvent): void;
-  /** Records revisions this client wrote (so watch can tell local from remote changes). */
-  wrote(id: string, rev: string): void;
+  /** Records revisions this client wrote (so watch can tell local from remote changes); `deleted` for a deletion. */
+  wrote(id: string, rev: string, deleted?: boolean): void;
   /** True when this client wrote `rev` of `id`. */
   isOwn(id: string, rev: string): boolean;
   /** The database is the local replica (local-first), not the server. */
@@ -602,6 +602,6 @@ export class DocumentStore {
 
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
     this.#known.set(id, rev, op.deleted ? undefined : hashOf(op), seen, op.deleted);
-    this.#ctx.wrote(id, rev);
+    this.#ctx.wrote(id, rev, op.deleted === true);
   }
 }

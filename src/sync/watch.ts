@@ -72,7 +72,10 @@ export interface ChangeWatcherOptions {
   db(): Promise<Db>;
   /** True when this client wrote `rev` of `id`. */
   isOwn(id: string, rev: string): boolean;
-  /** True when this client has since written a newer revision of `id` than `rev` (a later generation). */
+  /**
+   * True when this client has since written a newer value of `id` than `rev` (a later generation). Remote mode only:
+   * a local replica's feed carries the current winner, which is never older than a live own write.
+   */
   supersededByOwn?(id: string, rev: string): boolean;
   /**
    * This client's write of `id` on its way, if any: a change can reach the feed before the write's answer does (a real
