@@ -205,6 +205,8 @@ export abstract class LiveLoop implements PromiseLike<void> {
 
   /** Saves the checkpoint (everything up to `seq` handled), one save at a time; the latest one waiting wins. */
   protected save(seq: Seq): void {
+    // A cancelled side may have stopped inside a batch (its write or send returned early): saving would skip it.
+    if (this.cancelled) return;
     const state = this.#checkpoint;
     state.next = seq;
     if (state.saving) return;

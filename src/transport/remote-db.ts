@@ -50,7 +50,7 @@ export interface RemoteDb extends Db {
   readonly _remote: true;
   id(): Promise<string>;
   revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing: string[] }>>;
-  bulkGet(options: { docs: { id: string; rev?: string }[]; revs?: boolean; latest?: boolean }): Promise<{
+  bulkGet(options: { docs: { id: string; rev?: string }[]; revs?: boolean; latest?: boolean; attachments?: boolean }): Promise<{
     results: { id: string; docs: ({ ok: StoredDoc } | Json)[] }[];
   }>;
   /** A request to `path` below the database (or, with a leading `/`, below the server), as the http adapter's `fetch`. */
@@ -80,8 +80,10 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
   async function info(): Promise<Json> {
     const response = await fetchFn(dbUrl, { headers: new Headers() });
-    // As the http adapter: the body as it came (an error answer too), with the database's address.
     const body = (await response.json()) as Json;
+    // An error answer is an error (the http adapter handed its body on as if it were the database's info, which left
+    // a changes feed from 'now' without a sequence, i.e. from 0).
+    if (!response.ok) throw thrown(body, response.status);
     return { ...body, host: dbUrl, db_name: body.db_name ?? base, auto_compaction: false, adapter: 'http' };
   }
 
@@ -162,7 +164,11 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
     revsDiff: (diff) => post('_revs_diff', diff),
 
-    bulkGet: ({ docs, revs, latest }) => post<Awaited<ReturnType<RemoteDb['bulkGet']>>>('_bulk_get' + query({ revs: revs ? true : undefined, latest: latest ? true : undefined }), { docs }),
+    bulkGet: ({ docs, revs, latest, attachments }) =>
+      post<Awaited<ReturnType<RemoteDb['bulkGet']>>>(
+        '_bulk_get' + query({ revs: revs ? true : undefined, latest: latest ? true : undefined, attachments: attachments ? true : undefined }),
+        { docs },
+      ),
 
     fetch: (path, init = {}) => fetchFn(path.startsWith('/') ? serverUrl + path.slice(1) : dbUrl + path, { ...init, headers: new Headers(init.headers) }),
 
@@ -232,7 +238,10 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
     async function run(since: unknown): Promise<void> {
       // Its own info(), not the one openRemote makes lenient: a failure fails the feed (never `since` 0).
-      if (since === 'now' || since === 'latest') since = (await info()).update_seq;
+      if (since === 'now' || since === 'latest') {
+        since = (await info()).update_seq;
+        if (since === undefined || since === null) throw thrown({ error: 'bad_response', reason: 'The database info has no update_seq' }, 502);
+      }
       for (;;) {
         if (done) return;
         const page = o.descending ? left : left === undefined || left > batchSize ? batchSize : left;

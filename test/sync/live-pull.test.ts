@@ -163,3 +163,26 @@ describe('live pull', () => {
     expect(await serverConflicts(user)).toEqual({});
   }, 60_000);
 });
+
+describe('live pull: documents with attachments', () => {
+  it('a document another client gave an attachment is pulled with it, and the pull goes on', async () => {
+    const user = uniqueUser('pull-att');
+    const b = device(user);
+    await b.c.ready();
+    await waitFor(() => b.c.sync.status === 'idle', 10_000, 'B idle');
+    // Another client of the same database (plain HTTP, as any CouchDB client) stores a document with an attachment.
+    const res = await fetch(`${emu.accountsUrl}/couchdb/token/`, { headers: { Authorization: emu.bearerFor(user) } });
+    const { data } = (await res.json()) as { data: { headers: Record<string, string>; dbname: string } };
+    const put = await fetch(`${emu.couchUrl}/${data.dbname}/other-app-doc`, {
+      method: 'PUT',
+      headers: { ...data.headers, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ note: 'x', _attachments: { 'a.txt': { content_type: 'text/plain', data: Buffer.from('hello').toString('base64') } } }),
+    });
+    expect(put.status).toBe(201);
+    const a = device(user);
+    await a.c.ready();
+    await a.c.store.set('after', 1);
+    // Stuck for good before the fix: _bulk_get answered attachment stubs the replica could not store.
+    await waitFor(async () => (await b.c.store.get('after')) === 1, 15_000, 'B pulled past the attachment');
+  }, 60_000);
+});

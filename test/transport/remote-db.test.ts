@@ -181,3 +181,23 @@ describe('the remote database answers as PouchDB http adapter did', () => {
     expect(url.endsWith('/')).toBe(false);
   });
 });
+
+describe('remote database: an error answer to the database info', () => {
+  it('info() rejects with it, and a changes feed from "now" fails instead of reading from 0', async () => {
+    const requests: string[] = [];
+    // A server that refuses the database info once (401), and answers every _changes.
+    const stub: typeof fetch = async (input) => {
+      const url = String(input instanceof Request ? input.url : input);
+      requests.push(url);
+      if (url.endsWith('/db/')) return new Response(JSON.stringify({ error: 'unauthorized', reason: 'Authentication required.' }), { status: 401 });
+      return new Response(JSON.stringify({ results: [{ seq: 1, id: 'x', changes: [{ rev: '1-a' }] }], last_seq: 1, pending: 0 }), { status: 200 });
+    };
+    const db = remoteDb('http://couch.test/db', stub);
+    expect(await failure(db.info())).toMatchObject({ status: 401, error: 'unauthorized' });
+    const seen: Change[] = [];
+    const feed = db.changes({ since: 'now' }).on('change', (c) => seen.push(c));
+    expect(await failure(Promise.resolve(feed))).toMatchObject({ status: 401 });
+    expect(seen).toEqual([]);
+    expect(requests.filter((u) => u.includes('/_changes'))).toEqual([]);
+  });
+});
