@@ -37,6 +37,9 @@ type Listener = (arg: never) => void;
  * a live changes feed (`follow`) whose entries it handles as they come (`pump`). Its checkpoint (the sequence handled up
  * to) is a `_local` document of the local replica, saved one write at a time, off the path of the data.
  */
+/** How long the live feed must have stayed up before a failure starts the backoff over (ms). */
+const FEED_PROVEN_MS = 30_000;
+
 export abstract class LiveLoop implements PromiseLike<void> {
   protected readonly local: ReplicaDb;
   protected cancelled = false;
@@ -134,17 +137,22 @@ export abstract class LiveLoop implements PromiseLike<void> {
       }
     }
     let delay = 0;
+    let following = 0;
     while (!this.cancelled) {
       try {
+        following = 0;
         await this.catchUp();
         if (this.cancelled) break;
         this.#active = true;
         this.setActive(false);
-        delay = 0;
+        following = Date.now();
         await this.#follow();
       } catch (error) {
         await this.settled().catch(() => undefined);
         if (this.cancelled) break;
+        // The backoff starts over only after the live feed stayed up a while: a feed that fails at once (while the
+        // catch-up works) keeps backing off instead of retrying every half second.
+        if (following && Date.now() - following > FEED_PROVEN_MS) delay = 0;
         this.#active = false;
         this.emit('paused', error);
         delay = this.#backOff(delay);
