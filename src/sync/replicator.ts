@@ -50,7 +50,7 @@ function remember<V>(map: Map<string, V>, key: string, value: V): void {
 
 /**
  * Live replication in both directions, each on its own so that each side's failures are seen: live-push.ts and
- * live-pull.ts, which answer like PouchDB replications (events `active`, `paused`, `change`, `denied`, `error`). The
+ * live-pull.ts, which answer like PouchDB replications (events `active`, `paused`, `change`, `denied`). The
  * state of each side combines into one status.
  */
 export class Replicator {
@@ -60,8 +60,6 @@ export class Replicator {
   #reps: Replication[] = [];
   #state: Record<Direction, SyncStatus> = { push: 'connecting', pull: 'connecting' };
   #status: SyncStatus = 'paused';
-  #restart: ReturnType<typeof setTimeout> | undefined;
-  #failures = 0;
   #running = false;
   /** The local replica is full (device-storage.ts): the status says `error` until a write succeeds again. */
   #full = false;
@@ -126,8 +124,6 @@ export class Replicator {
   /** Stops both directions; `status` becomes `paused`. Resolves when both have finished their current batch. */
   stop(): Promise<void> {
     this.#running = false;
-    if (this.#restart) clearTimeout(this.#restart);
-    this.#restart = undefined;
     const stopped = this.#cancel();
     this.#set('paused');
     return stopped;
@@ -164,7 +160,6 @@ export class Replicator {
     const mine = () => this.#reps.includes(rep);
     rep.on('active', () => {
       if (!mine()) return;
-      this.#failures = 0;
       this.#state[direction] = 'active';
       this.#update();
     });
@@ -192,7 +187,6 @@ export class Replicator {
     rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
       if (!mine()) return;
       if (direction === 'pull' && info.docs?.length) {
-        for (const doc of info.docs) this.#notePulled(doc);
         this.#events.pulled(info.docs);
       }
       if (direction === 'push') {
@@ -206,16 +200,6 @@ export class Replicator {
       this.#state[direction] = 'denied';
       this.#update();
     });
-    rep.on('error', (error: unknown) => {
-      if (!mine()) return;
-      // A fatal replication error: this direction stopped. Surface it and start again after a pause.
-      const failure = this.#explain(error);
-      const cancelled = isCancelledRequest(error, failure);
-      if (!cancelled) this.#events.error(failure);
-      this.#state[direction] = cancelled ? 'connecting' : statusForError(failure);
-      this.#update();
-      this.#scheduleRestart();
-    });
   }
 
   /** Remembers a pulled revision, and the ones before it that the pull named (`_revisions`): a few per document. */
@@ -225,18 +209,6 @@ export class Replicator {
     if (history) for (let i = 0; i < Math.min(history.ids.length, 4); i++) revs.add(`${history.start - i}-${history.ids[i]}`);
     // Bounded: a revision forgotten is only sent once more.
     remember(this.#pulledRevs, doc._id, revs);
-  }
-
-  #scheduleRestart(): void {
-    if (this.#restart || !this.#running) return;
-    const delay = backOff(this.#failures++ === 0 ? 0 : 500 * 2 ** Math.min(this.#failures, 5));
-    void this.#cancel();
-    this.#restart = setTimeout(() => {
-      this.#restart = undefined;
-      if (!this.#running) return;
-      this.#running = false;
-      this.start();
-    }, delay);
   }
 
   #update(): void {
