@@ -90,13 +90,17 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
 
   it('a device whose rehydrate timed out (timeout: 1) never clobbers the stored state', async () => {
     const user = uniqueUser();
-    const first = await persistedApp(createPersistStorage(client(user).store));
+    const firstClient = client(user);
+    const first = await persistedApp(createPersistStorage(firstClient.store));
     first.store.dispatch({ type: 'set', slice: 'a', text: 'stored a' });
     first.store.dispatch({ type: 'set', slice: 'b', text: 'stored b' });
     await first.settle();
+    // Other devices read what reached the server (local-first: once it is pushed).
+    await firstClient.sync.waitForPush({ timeout: 10_000 });
 
     // A second device whose store is slow: redux-persist gives up after 1 ms and starts from the initial state.
-    const slow = spyStore(client(user).store, { readDelayMs: 150 });
+    const slowClient = client(user);
+    const slow = spyStore(slowClient.store, { readDelayMs: 150 });
     const storage = createPersistStorage(slow.store);
     const errors: unknown[] = [];
     const origError = console.error;
@@ -118,6 +122,7 @@ describe.each(modes)('persist storage: $name', ({ options }) => {
       // What it changes afterwards is written, and only that.
       late.store.dispatch({ type: 'set', slice: 'a', text: 'changed after the timeout' });
       await late.settle();
+      await slowClient.sync.waitForPush({ timeout: 10_000 });
       expect(slow.writes.filter((w) => w.startsWith('persist:root:a'))).toEqual(['persist:root:a']);
       const after = JSON.parse((await createPersistStorage(client(user).store).getItem('persist:root'))!) as Record<string, string>;
       expect(after.a).toBe(JSON.stringify({ text: 'changed after the timeout' }));
