@@ -16,8 +16,11 @@ import type { StoreIO } from '../store/io.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { eventFor } from '../sync/watch.js';
 import { hashString } from '../util/hash.js';
+import { lazy } from '../util/lazy.js';
 import type { MatchDoc } from './memory.js';
 import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
+
+const loadMemory = lazy(() => import('./memory.js'));
 
 /** Options of `store.find()`. */
 export interface FindOptions {
@@ -249,7 +252,7 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
   // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
   const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix), main({ skip: query.skip, limit: query.limit })]);
   const chunked: MatchDoc[] = [];
-  const { matches } = manifests.length > 0 || io.queue().size > 0 ? await import('./memory.js') : { matches: undefined };
+  const { matches } = manifests.length > 0 || io.queue().size > 0 ? await loadMemory() : { matches: undefined };
   if (manifests.length > 0) {
     const valueDb = await io.db();
     for (const manifest of manifests) {
@@ -274,7 +277,7 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
   const windowed = query.skip > 0 || query.limit !== undefined;
   const wide = query.limit === undefined ? undefined : query.limit + query.skip + pending.length;
   const base: MatchDoc[] = windowed ? await main({ skip: 0, limit: wide }) : first;
-  const { compareDocs } = await import('./memory.js');
+  const { compareDocs } = await loadMemory();
   const order = await compareDocs(query.sort);
   return [...base.filter((d) => !replaced.has(d._id)), ...extra]
     .sort(order)

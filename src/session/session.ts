@@ -4,6 +4,9 @@ import { discard } from '../transport/responses.js';
 import { fetchWithTimeout } from '../transport/timeout.js';
 import { sleep } from '../util/abort.js';
 import type { AuthSource } from './auth.js';
+import { lazy } from '../util/lazy.js';
+
+const loadToken = lazy(() => import('./token.js'));
 
 /** Who the client is on the server: resolved by `ready()`. */
 export interface Session {
@@ -158,7 +161,7 @@ export class SessionSource {
         } catch (error) {
           throw new FeatError('bad_response', 'The accounts service answered with a body that is not JSON', { url, cause: error, status: response.status });
         }
-        const { parseCouchToken } = await import('./token.js');
+        const { parseCouchToken } = await loadToken();
         const token = parseCouchToken(body, url);
         return { dbName: token.dbname, headers: token.headers, userName: token.headers['X-Auth-CouchDB-UserName'] };
       }

@@ -16,6 +16,15 @@ import { checkIndex, planQuery, type IndexSpec, type Query, type QueryResult } f
 import type * as FindModule from '../query/find.js';
 import type { FindOptions } from '../query/find.js';
 import type { WatchQueryOptions } from '../query/live.js';
+import { lazy } from '../util/lazy.js';
+
+// Loaded on first use (code-split), each once.
+const loadChunks = lazy(() => import('./chunks.js'));
+const loadParts = lazy(() => import('./parts.js'));
+const loadRanges = lazy(() => import('./ranges.js'));
+const loadLookUp = lazy(() => import('./look-up.js'));
+const loadResolveWrite = lazy(() => import('./resolve-write.js'));
+const loadGc = lazy(() => import('./gc.js'));
 
 export interface SetOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
@@ -147,7 +156,7 @@ export class DocumentStore {
     const decoded = decode(raw);
     if (decoded.deleted || isExpired(decoded)) return undefined;
     if (!decoded.chunks) return decoded.value;
-    const { readChunks } = await import('./chunks.js');
+    const { readChunks } = await loadChunks();
     const json = await readChunks(db, decoded.chunks, this.#ctx.chunkWaitMs, raw._id);
     try {
       return JSON.parse(json) as unknown;
@@ -215,7 +224,7 @@ export class DocumentStore {
   async getParts<T = unknown>(key: string): Promise<Record<string, T>> {
     this.#open();
     validateKey(key);
-    const { readParts } = await import('./parts.js');
+    const { readParts } = await loadParts();
     return readParts<T>(this.#io, key);
   }
 
@@ -243,7 +252,7 @@ export class DocumentStore {
       return { id, op: { deleted: false, value: snapshotValue(value, id), at, seq } as WriteOp };
     });
     // The order is reserved now; the lookup and the writes are planned in the parts module, loaded on first use.
-    return this.#ordered(key, async () => (await import('./parts.js')).planSetParts(this.#io, key, ops, opts.replace === true, at, seq));
+    return this.#ordered(key, async () => (await loadParts()).planSetParts(this.#io, key, ops, opts.replace === true, at, seq));
   }
 
   /** Deletes every part of `key`. */
@@ -252,7 +261,7 @@ export class DocumentStore {
     validateKey(key);
     const at = Date.now();
     const seq = tick();
-    return this.#ordered(key, async () => (await import('./parts.js')).planRemoveParts(this.#io, key, at, seq));
+    return this.#ordered(key, async () => (await loadParts()).planRemoveParts(this.#io, key, at, seq));
   }
 
   /**
@@ -290,7 +299,7 @@ export class DocumentStore {
     // No key is longer than the limit: nothing to ask (and a request line that long would be refused).
     if (idTooLong(prefix) !== undefined) return [];
     const db = await this.#db();
-    const { prefixRanges, rangeRows } = await import('./ranges.js');
+    const { prefixRanges, rangeRows } = await loadRanges();
     const rows = await rangeRows((d, o) => this.#allDocs(d, o), db, prefixRanges(prefix), { include_docs: true });
     const keys = new Set<string>();
     const now = Date.now();
@@ -494,7 +503,7 @@ export class DocumentStore {
     // replication). On the server a write or a deletion with an unknown revision meets 409 and goes through the
     // resolver: never a blind overwrite of a newer write by another client.
     if (this.#ctx.local && batch.some((b) => this.#known.rev(b.id) === undefined)) {
-      await (await import('./look-up.js')).lookUp(this.#io, db, batch);
+      await (await loadLookUp()).lookUp(this.#io, db, batch);
     }
     let todo = batch.map((b, i) => ({ ...b, i, rev: undefined as string | undefined, chunks: undefined as string[] | undefined }));
     // A write goes blindly on top of a revision only when the app could have seen that revision when it made the write;
@@ -502,7 +511,7 @@ export class DocumentStore {
     const conflicts: Promise<void>[] = [];
     const later = (id: string, i: number, work: (m: typeof ResolveWriteModule) => Promise<void>) =>
       conflicts.push(
-        import('./resolve-write.js').then(work).catch((error: unknown) => {
+        loadResolveWrite().then(work).catch((error: unknown) => {
           results[i] = toFeatError(error, { key: id });
         }),
       );
@@ -579,7 +588,7 @@ export class DocumentStore {
     const { maxDocumentBytes, maxRequestBytes } = this.#ctx;
     // The largest chunk document is what one request (and one document) may carry, less the _bulk_docs envelope.
     const limit = (maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes) - 256;
-    const { toChunks, storeChunks } = await import('./chunks.js');
+    const { toChunks, storeChunks } = await loadChunks();
     const chunks = await toChunks(json, limit);
     await storeChunks(db, chunks, id, this.#chunksStored);
     return chunks.map((c) => c._id);
@@ -594,7 +603,7 @@ export class DocumentStore {
     if (typeof graceMs !== 'number' || !(graceMs >= 0)) throw new FeatValidationError('invalid_argument', '"graceMs" must be ≥ 0');
     const db = await this.#db();
     await this.flush().catch(() => undefined);
-    const { collectChunks } = await import('./gc.js');
+    const { collectChunks } = await loadGc();
     const result = await collectChunks(db, graceMs);
     for (const id of result.deletedIds) this.#chunksStored.delete(id);
     return { deleted: result.deletedIds.length, kept: result.kept };

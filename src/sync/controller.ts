@@ -4,6 +4,10 @@ import type { AcceptedWrite } from '../transport/couch-fetch.js';
 import type { Emitter } from '../util/emitter.js';
 import type { LocalFirst } from './local-first.js';
 import type { SyncEventName, SyncEvents, SyncStatus } from './status.js';
+import { lazy } from '../util/lazy.js';
+
+const loadPendingCount = lazy(() => import('./pending-count.js'));
+const loadWaitForPush = lazy(() => import('./wait-for-push.js'));
 
 export interface WaitForPushOptions {
   signal?: AbortSignal;
@@ -100,7 +104,7 @@ export class SyncController implements FeatSync {
     }
     const off = this.#deps.emitter.on(event, listener as (event: unknown) => void);
     if (event === 'pending') {
-      void import('./pending-count.js').then((m) => {
+      void loadPendingCount().then((m) => {
         this.#recount ??= m.pendingCounter(this, this.#deps);
         this.#recount();
       });
@@ -129,7 +133,7 @@ export class SyncController implements FeatSync {
     }
     checkSignal(options.signal);
     // The waiting itself loads on first use.
-    const { waitForPush } = await import('./wait-for-push.js');
+    const { waitForPush } = await loadWaitForPush();
     return waitForPush(this.#deps, options, () => this.status);
   }
 

@@ -9,7 +9,7 @@ import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js'
  */
 export const PULL_CHECKPOINT = '_local/sync-pull';
 
-/** The live feed's heartbeat (ms): the transport's silence limit for the long-poll is this plus `requestTimeout`. */
+/** The live feed's heartbeat (ms): the transport's silence limit for the stream is this plus `requestTimeout`. */
 const HEARTBEAT_MS = 10_000;
 
 type PulledDoc = StoredDoc & { _rev: string; _revisions: { start: number; ids: string[] } };
@@ -93,8 +93,10 @@ function isPulledDoc(doc: unknown, id: string, rev: string): doc is PulledDoc {
 
 /**
  * Live pull from the server database into the local replica, without PouchDB's batch loop. It reads the server's
- * changes with their documents (`include_docs`, `style=all_docs`): first in batches until caught up, then from a
- * long-poll feed whose next request is already waiting while the last answer is written. A document whose revision
+ * changes with their documents (`include_docs`, `style=all_docs`): first in batches until caught up, then from one
+ * streamed feed (`feed=continuous`, a line per change as the server commits it, a heartbeat every 10 s): no request per
+ * change, no gap between the answer of one long-poll and the next. A stream that ends or goes silent (heartbeat +
+ * `requestTimeout`, transport/timeout.ts) fails the feed; the loop starts again from its checkpoint with backoff. A document whose revision
  * history is certain (`withHistory`) is written as it came (`new_edits: false` with a two-entry `_revisions`); any
  * other — several leaves, a parent the replica does not have as its current revision, a document written by another
  * kind of client, a malformed entry — is fetched with its history (`_bulk_get`, `revs: true`) as replication does.
@@ -138,7 +140,7 @@ export class LivePull extends LiveLoop {
   }
 
   protected feed(): ChangesFeed {
-    return this.changes(this.#remote, { live: true, since: this.since, include_docs: true, style: 'all_docs', heartbeat: HEARTBEAT_MS, batch_size: BATCH, return_docs: false });
+    return this.changes(this.#remote, { live: true, feed: 'continuous', since: this.since, include_docs: true, style: 'all_docs', heartbeat: HEARTBEAT_MS, return_docs: false });
   }
 
   protected pump(): void {
@@ -151,7 +153,7 @@ export class LivePull extends LiveLoop {
 
   /** Writes what the live feed queued, all of it at once (up to MAX_BATCH changes), until the queue is empty. */
   async #drain(): Promise<void> {
-    // The rest of the long-poll's answer arrives in the same turn: one write for all of it.
+    // Changes that arrived together (one chunk of the stream, a catch-up page) are queued by now: one write for them.
     await Promise.resolve();
     while (this.queue.length && !this.cancelled) {
       const batch = this.queue.splice(0, MAX_BATCH);

@@ -23,6 +23,9 @@ import { PushTracker } from './push-tracker.js';
 import { LivePull } from './live-pull.js';
 import { backOff, Replicator } from './replicator.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
+import { lazy } from '../util/lazy.js';
+
+const loadResolveLeaves = lazy(() => import('./resolve-leaves.js'));
 
 const SYNCED_MARKER = '_local/feat-synced';
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
@@ -457,7 +460,7 @@ export class LocalFirst {
   #resolveConflicts(local: Db, ids: string[]): void {
     this.#conflictChain = this.#conflictChain.then(async () => {
       // Loaded on first use: only replicated documents with conflicts need it.
-      const { resolveLeaves } = await import('./resolve-leaves.js');
+      const { resolveLeaves } = await loadResolveLeaves();
       for (const id of ids) {
         if (this.#deps.signal.aborted) return;
         try {

@@ -4,6 +4,9 @@ import { decode, isExpired } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { parsePartId } from '../store/ids.js';
+import { lazy } from '../util/lazy.js';
+
+const loadCurrent = lazy(() => import('../store/current.js'));
 
 export interface ChangeEvent<T = unknown> {
   /** The changed key (for a part: the key it belongs to). */
@@ -114,7 +117,7 @@ export class ChangeWatcher implements WatchSource {
     // The read starts once the feed is live (or failed to start: it retries on its own; the read is tried all the same).
     const read = () =>
       this.#subs.has(sub) &&
-      import('../store/current.js')
+      loadCurrent()
         .then((m) => m.currentEvents(current!.io, target))
         .catch((error: unknown) => {
           if (this.#subs.has(sub)) (current!.onError ?? this.#options.onError)(toFeatError(error));

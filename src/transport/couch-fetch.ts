@@ -1,6 +1,9 @@
 import { toFeatError } from '../errors.js';
 import { discard, jsonErrorResponse, jsonResponse } from './responses.js';
 import { fetchWithTimeout, silenceLimit } from './timeout.js';
+import { lazy } from '../util/lazy.js';
+
+const loadBodyLimit = lazy(() => import('./body-limit.js'));
 
 /** The parts of the session the transport needs. */
 export interface CouchAuth {
@@ -154,7 +157,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     if (method === 'POST' && typeof init.body === 'string' && /\/_bulk_docs(\?|$)/.test(url)) {
       const body = init.body;
       // Loaded on first use: most apps never send a body near the limit.
-      return import('./body-limit.js').then((m) => m.splitBulkDocs(url, init, body, maxRequestBytes, authed));
+      return loadBodyLimit().then((m) => m.splitBulkDocs(url, init, body, maxRequestBytes, authed));
     }
     return authed(url, init);
   };

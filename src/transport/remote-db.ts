@@ -183,7 +183,8 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
   /**
    * PouchDB's changes feed over `_changes`: pages of `batch_size` (`limit` in all), each request answered before the
-   * next; `live` keeps asking with `feed=longpoll` (bounded: the transport's silence limit counts the heartbeat).
+   * next; `live` keeps asking with `feed=longpoll` (bounded: the transport's silence limit counts the heartbeat), or,
+   * with `feed: 'continuous'`, reads one streamed answer (see `follow`).
    * Settles with `{ results, last_seq }`, or `{ status: 'cancelled' }` once cancelled; a failure rejects it and is
    * emitted as `error`. `change` listeners get `(change, pending, lastSeq)` as the replication expects.
    */
@@ -214,11 +215,13 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
     // The feed's own handling of its result: a failure nobody awaits is reported through `error`, never unhandled.
     promise.catch(() => undefined);
 
+    // A streamed feed (`feed: 'continuous'`): one request whose answer is a line per change as the server commits it.
+    const stream = live && o.feed === 'continuous';
     const params: Options = {};
     if (o.timeout) params.timeout = o.timeout;
     if (o.style) params.style = o.style;
     if (o.include_docs) params.include_docs = true;
-    if (live) params.feed = 'longpoll';
+    if (live) params.feed = stream ? 'continuous' : 'longpoll';
     if (o.conflicts) params.conflicts = true;
     if (o.descending) params.descending = true;
     const heartbeat = 'heartbeat' in o ? o.heartbeat : live ? DEFAULT_HEARTBEAT : undefined;
@@ -242,6 +245,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
         since = (await info()).update_seq;
         if (since === undefined || since === null) throw thrown({ error: 'bad_response', reason: 'The database info has no update_seq' }, 502);
       }
+      if (stream) return follow(since);
       for (;;) {
         if (done) return;
         const page = o.descending ? left : left === undefined || left > batchSize ? batchSize : left;
@@ -255,22 +259,69 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
         const seq = typeof lastSeq === 'string' || typeof lastSeq === 'number' ? lastSeq : null;
         for (const change of rows) {
           if (left !== undefined) left--;
-          if (!o.include_docs) delete change.doc;
-          else change.doc ??= {} as StoredDoc;
-          if (returnDocs) results.push(change);
-          for (const l of listeners.change!) {
-            try {
-              (l as (c: Change, p: number | null, s: unknown) => void)(change, pending, seq);
-            } catch (error) {
-              // As PouchDB: a throwing listener is reported and the feed goes on.
-              console.error('Error in .on("change", function):', error);
-            }
-          }
+          deliver(change, pending, seq);
         }
         if (res.last_seq) since = res.last_seq;
         const limitReached = left !== undefined && left <= 0;
         const finished = limitReached || rows.length < batchSize || !!o.descending;
         if (!(live && !limitReached) && finished) return settle(undefined, { results, last_seq: lastSeq });
+      }
+    }
+
+    /** Hands one change to the listeners. */
+    function deliver(change: Change, pending: number | null, seq: unknown): void {
+      if (!o.include_docs) delete change.doc;
+      else change.doc ??= {} as StoredDoc;
+      if (returnDocs) results.push(change);
+      for (const l of listeners.change!) {
+        try {
+          (l as (c: Change, p: number | null, s: unknown) => void)(change, pending, seq);
+        } catch (error) {
+          // As PouchDB: a throwing listener is reported and the feed goes on.
+          console.error('Error in .on("change", function):', error);
+        }
+      }
+    }
+
+    /**
+     * The streamed feed: each line of the answer is a change (or, at its end, `{ last_seq }`), handed on as it arrives.
+     * With a heartbeat CouchDB keeps it open for good; when it ends anyway (a proxy's limit, a restart) the feed fails,
+     * and its owner starts again from what it handled (live-loop.ts, with backoff), so a server that ends every stream
+     * at once is never asked in a tight loop.
+     */
+    async function follow(since: unknown): Promise<void> {
+      const path = '_changes' + query({ ...params, since: typeof since === 'object' ? JSON.stringify(since) : since });
+      const init: RequestInit = { signal: controller.signal, method: body ? 'POST' : 'GET', ...(body ? { body: JSON.stringify(body) } : {}) };
+      const headers = new Headers({ Accept: 'application/json', 'Content-Type': 'application/json' });
+      const response = await fetchFn(dbUrl + path, { ...init, headers });
+      if (!response.ok || !response.body) {
+        const data = (await response.json().catch(() => ({ error: 'bad_response', reason: 'The changes feed answered without a body' }))) as Json;
+        throw thrown(data, response.ok ? 502 : response.status);
+      }
+      const reader = response.body.getReader();
+      const decoder = new TextDecoder();
+      let buffered = '';
+      for (;;) {
+        const { value, done: ended } = await reader.read();
+        if (done) return;
+        if (ended) throw thrown({ error: 'bad_response', reason: 'The changes feed stopped' }, 502);
+        buffered += decoder.decode(value, { stream: true });
+        let end: number;
+        while ((end = buffered.indexOf('\n')) >= 0 && !done) {
+          const line = buffered.slice(0, end).trim();
+          buffered = buffered.slice(end + 1);
+          if (!line) continue; // a heartbeat
+          let entry: Json;
+          try {
+            entry = JSON.parse(line) as Json;
+          } catch {
+            throw thrown({ error: 'bad_response', reason: 'The changes feed sent a line that is not JSON' }, 502);
+          }
+          if (entry.error) throw thrown(entry, 500);
+          if ('last_seq' in entry && !('id' in entry)) continue;
+          lastSeq = entry.seq;
+          deliver(entry as unknown as Change, null, lastSeq);
+        }
       }
     }
 

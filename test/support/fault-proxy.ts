@@ -7,7 +7,9 @@
  * - `swallow`: forwarded (the server applies it), the answer never comes back (held like `hold`);
  * - `reset`: the socket is destroyed before the request is forwarded;
  * - `reset-after`: forwarded, then the socket is destroyed instead of answering;
- * - `delay`: forwarded after `delayMs`.
+ * - `delay`: forwarded after `delayMs`;
+ * - `stall`: forwarded, the answer's status and headers come back, then nothing more (its body is dropped; the
+ *   connection stays open like `hold`): a stream that goes silent half-way, e.g. a half-open connection.
  *
  * ```ts
  * const proxy = await startFaultProxy(emu.couchUrl);
@@ -17,7 +19,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type FaultAction = 'hold' | 'swallow' | 'reset' | 'reset-after' | 'delay';
+export type FaultAction = 'hold' | 'swallow' | 'reset' | 'reset-after' | 'delay' | 'stall';
 
 export interface FaultRequest {
   method: string;
@@ -44,7 +46,7 @@ export interface FaultProxy {
   fault(match: FaultMatch, action: FaultAction, options?: FaultOptions): () => void;
   /** Removes every fault (held requests stay held: see `release`). */
   clear(): void;
-  /** Requests held right now (`hold`, `swallow`). */
+  /** Requests held right now (`hold`, `swallow`, `stall`). */
   readonly held: number;
   /** How many requests met each action so far. */
   readonly counts: Readonly<Record<FaultAction | 'pass', number>>;
@@ -78,7 +80,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const rules: Rule[] = [];
   const sockets = new Set<Socket>();
   const held = new Set<Socket>();
-  const counts: Record<FaultAction | 'pass', number> = { hold: 0, swallow: 0, reset: 0, 'reset-after': 0, delay: 0, pass: 0 };
+  const counts: Record<FaultAction | 'pass', number> = { hold: 0, swallow: 0, reset: 0, 'reset-after': 0, delay: 0, stall: 0, pass: 0 };
   const log: (FaultRequest & { action: FaultAction | 'pass' })[] = [];
 
   const pick = (req: FaultRequest): Rule | undefined => {
@@ -136,6 +138,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       return action === 'swallow' ? hold(socket) : void socket.destroy();
     }
     res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+    if (action === 'stall') {
+      res.flushHeaders();
+      answer.resume();
+      return hold(socket);
+    }
     answer.pipe(res);
     answer.once('error', () => socket.destroy());
   };

@@ -88,7 +88,7 @@ describe('a silent server → timeout within requestTimeout', () => {
     await expect(c.store.get('k')).resolves.toBe('v3');
   });
 
-  it('a long-poll keeps its heartbeat: a live pull outlives requestTimeout and still delivers', async () => {
+  it('the live feed keeps its heartbeat: a live pull outlives requestTimeout and still delivers', async () => {
     const name = uniqueName('longpoll');
     const reader = client(name, { requestTimeout: 500 });
     const writer = client(name, { mode: 'remote' });
@@ -203,21 +203,26 @@ describe('recovery once the servers answer again', () => {
     await waitFor(() => c.sync.status === 'idle', 10_000, 'idle');
   });
 
-  it('a held long-poll of the pull is abandoned after its heartbeat + requestTimeout; the pull resumes', async () => {
-    const name = uniqueName('held-pull');
-    const reader = client(name, { requestTimeout: 500 });
-    await reader.ready();
-    await waitFor(() => reader.sync.status === 'idle', 10_000, 'idle');
-    // Every long-poll from now on is held (until the fault is removed below).
-    const off = couch.fault((r) => r.path.endsWith('/_changes') && /feed=longpoll/.test(r.url), 'hold');
-    const writer = client(name, { mode: 'remote' });
-    await writer.store.set('first', 1); // ends the poll in flight: the next one is held
-    await waitFor(() => couch.held > 0, 15_000, 'a long-poll to be held');
-    off();
-    await writer.store.set('late', 1);
-    // The held poll ends after 10 s (heartbeat) + 0.5 s; the next one brings the change.
-    await waitFor(async () => (await reader.store.get('late')) === 1, 20_000, 'the pull after the held long-poll');
-  }, 40_000);
+  // The live pull reads one streamed feed (`feed=continuous`): a request never answered (`hold`) and a stream that
+  // goes silent after its headers (`stall`, e.g. a half-open connection) are both abandoned once neither data nor a
+  // heartbeat came for heartbeat (10 s) + requestTimeout; the pull starts again and delivers.
+  for (const action of ['hold', 'stall'] as const) {
+    it(`a live pull feed that goes silent (${action}) is abandoned after its heartbeat + requestTimeout; the pull resumes`, async () => {
+      const name = uniqueName(`silent-pull-${action}`);
+      const live = (r: { path: string; url: string }) => r.path.endsWith('/_changes') && /feed=continuous/.test(r.url);
+      couch.fault(live, action, { times: 1 });
+      const reader = client(name, { requestTimeout: 500 });
+      await reader.ready();
+      await waitFor(() => couch.held > 0, 15_000, 'the live feed to be held');
+      const writer = client(name, { mode: 'remote' });
+      const t0 = Date.now();
+      await writer.store.set('late', 1);
+      await waitFor(async () => (await reader.store.get('late')) === 1, 20_000, 'the pull after the silent feed');
+      // It came by a new feed, not the silent one.
+      expect(couch.log.filter((r) => live(r)).length).toBeGreaterThanOrEqual(2);
+      expect(Date.now() - t0).toBeLessThan(15_000);
+    }, 40_000);
+  }
 
   it('a LevelDB replica reopened while the accounts service is silent connects by itself once it answers', async () => {
     const name = uniqueName('ldb-reopen');

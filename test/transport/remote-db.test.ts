@@ -201,3 +201,74 @@ describe('remote database: an error answer to the database info', () => {
     expect(requests.filter((u) => u.includes('/_changes'))).toEqual([]);
   });
 });
+
+describe('remote database: the streamed live feed (feed: continuous), as the live pull reads it', () => {
+  it('delivers each change as its line arrives, the same changes as the long-poll feed; cancel() settles it', async () => {
+    const follow = (feed: 'continuous' | undefined) => {
+      const changes: Change[] = [];
+      const handle = ours
+        .changes({ since: 'now', live: true, include_docs: true, style: 'all_docs', heartbeat: 1_000, ...(feed ? { feed } : {}) })
+        .on('change', (c) => changes.push(c));
+      return { handle, changes };
+    };
+    const streamed = follow('continuous');
+    const polled = follow(undefined);
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const ids = [unique('s1'), unique('s2'), unique('s3')];
+    for (const id of ids) await ours.put({ _id: id, v: id } as never);
+    const deadline = Date.now() + 5_000;
+    while ((streamed.changes.length < 3 || polled.changes.length < 3) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 20));
+    expect(streamed.changes.map((c) => c.id)).toEqual(ids);
+    expect(streamed.changes).toEqual(polled.changes);
+    expect(streamed.changes.every((c) => (c.doc as { v?: string } | undefined)?.v === c.id)).toBe(true);
+    streamed.handle.cancel();
+    polled.handle.cancel();
+    expect(await streamed.handle).toEqual({ status: 'cancelled' });
+  });
+
+  /** A server whose `_changes` answers with `chunks`, one per tick, then ends (or stays open with `open`). */
+  const streamStub = (chunks: string[], requests: string[] = []): typeof fetch =>
+    (async (input: RequestInfo | URL) => {
+      requests.push(String(input));
+      const encoder = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          for (const chunk of chunks) {
+            await new Promise((resolve) => setTimeout(resolve, 5));
+            controller.enqueue(encoder.encode(chunk));
+          }
+          controller.close();
+        },
+      });
+      return new Response(body, { status: 200, headers: { 'Content-Type': 'application/json' } });
+    }) as typeof fetch;
+
+  it('lines split across chunks and heartbeats between them; a stream that ends fails the feed (its owner retries)', async () => {
+    const requests: string[] = [];
+    const db = remoteDb('http://couch.test/db', streamStub(['{"seq":"1-a","id":"x","chan', 'ges":[{"rev":"1-a"}]}\n\n', '\n{"seq":"2-b","id":"y","changes":[{"rev":"1-b"}]}\n'], requests));
+    const seen: Change[] = [];
+    const errors: unknown[] = [];
+    const feed = db.changes({ since: 0, live: true, feed: 'continuous', heartbeat: 10_000 }).on('change', (c) => seen.push(c)).on('error', (e) => errors.push(e));
+    expect(await failure(Promise.resolve(feed))).toMatchObject({ status: 502, error: 'bad_response', reason: 'The changes feed stopped' });
+    expect(seen.map((c) => [c.id, c.seq])).toEqual([
+      ['x', '1-a'],
+      ['y', '2-b'],
+    ]);
+    expect(errors).toHaveLength(1);
+    expect(requests).toHaveLength(1);
+    expect(requests[0]).toMatch(/_changes\?.*feed=continuous/);
+    expect(requests[0]).toMatch(/heartbeat=10000/);
+    expect(requests[0]).not.toMatch(/limit=/);
+  });
+
+  it('an error line ends the feed with that error; a line that is not JSON fails it; nothing after reaches the listeners', async () => {
+    const errorLine = remoteDb('http://couch.test/db', streamStub(['{"seq":"1-a","id":"x","changes":[{"rev":"1-a"}]}\n', '{"error":"unauthorized","reason":"gone"}\n', '{"seq":"2-b","id":"y","changes":[{"rev":"1-b"}]}\n']));
+    const seen: string[] = [];
+    const feed = errorLine.changes({ since: 0, live: true, feed: 'continuous' }).on('change', (c) => seen.push(c.id));
+    expect(await failure(Promise.resolve(feed))).toMatchObject({ error: 'unauthorized', reason: 'gone' });
+    expect(seen).toEqual(['x']);
+    const garbage = remoteDb('http://couch.test/db', streamStub(['<html>proxy error</html>\n']));
+    const failed = await failure(Promise.resolve(garbage.changes({ since: 0, live: true, feed: 'continuous' })));
+    expect(failed).toMatchObject({ status: 502, error: 'bad_response', reason: 'The changes feed sent a line that is not JSON' });
+  });
+});
