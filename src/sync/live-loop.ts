@@ -39,6 +39,8 @@ type Listener = (arg: never) => void;
  */
 /** How long the live feed must have stayed up before a failure starts the backoff over (ms). */
 const FEED_PROVEN_MS = 30_000;
+/** The checkpoint is written at most this often (ms). */
+const CHECKPOINT_EVERY_MS = 500;
 
 export abstract class LiveLoop implements PromiseLike<void> {
   protected readonly local: ReplicaDb;
@@ -52,7 +54,13 @@ export abstract class LiveLoop implements PromiseLike<void> {
   #fail: ((error: unknown) => void) | undefined;
   #active = false;
   #checkpointId: string;
-  #checkpoint: { rev?: string | undefined; saving?: Promise<void> | undefined; next?: Seq | undefined } = {};
+  #checkpoint: {
+    rev?: string | undefined;
+    saving?: Promise<void> | undefined;
+    next?: Seq | undefined;
+    timer?: ReturnType<typeof setTimeout> | undefined;
+    last?: number;
+  } = {};
   #done: Promise<void> | undefined;
 
   protected constructor(local: Db, backOff: (delay: number) => number, checkpointId: string) {
@@ -91,6 +99,8 @@ export abstract class LiveLoop implements PromiseLike<void> {
 
   cancel(): void {
     this.cancelled = true;
+    clearTimeout(this.#checkpoint.timer);
+    this.#checkpoint.timer = undefined;
     this.#feed?.cancel();
     this.#wake?.();
     this.#fail?.(undefined);
@@ -133,7 +143,7 @@ export abstract class LiveLoop implements PromiseLike<void> {
         return await this.catchUp();
       } finally {
         await this.settled().catch(() => undefined);
-        await this.#checkpoint.saving;
+        await this.#checkpointSaved();
       }
     }
     let delay = 0;
@@ -143,6 +153,8 @@ export abstract class LiveLoop implements PromiseLike<void> {
         following = 0;
         await this.catchUp();
         if (this.cancelled) break;
+        // Caught up: its checkpoint is written now, not after the interval.
+        if (this.#checkpoint.next !== undefined) this.save(this.#checkpoint.next, true);
         this.#active = true;
         this.setActive(false);
         following = Date.now();
@@ -167,7 +179,14 @@ export abstract class LiveLoop implements PromiseLike<void> {
       }
     }
     await this.settled().catch(() => undefined);
-    await this.#checkpoint.saving;
+    await this.#checkpointSaved();
+  }
+
+  /** Resolves when the checkpoint waiting (if any, and not cancelled) is written. */
+  async #checkpointSaved(): Promise<void> {
+    const state = this.#checkpoint;
+    if (state.next !== undefined) this.save(state.next, true);
+    while (state.saving) await state.saving;
   }
 
   /** Batches of changes since the checkpoint, each handled before the next is asked, until fewer than a batch came. */
@@ -211,25 +230,44 @@ export abstract class LiveLoop implements PromiseLike<void> {
   /** The live changes feed to follow (from `since`). */
   protected abstract feed(): ChangesFeed;
 
-  /** Saves the checkpoint (everything up to `seq` handled), one save at a time; the latest one waiting wins. */
-  protected save(seq: Seq): void {
+  /**
+   * Saves the checkpoint (everything up to `seq` handled): one save at a time, at most one per CHECKPOINT_EVERY_MS
+   * (the latest waiting wins). Under a stream of small batches that is a write now and then instead of one per batch;
+   * what a stop loses of it (a cancelled side drops the save waiting) is only handled again, which changes nothing.
+   */
+  protected save(seq: Seq, now = false): void {
     // A cancelled side may have stopped inside a batch (its write or send returned early): saving would skip it.
     if (this.cancelled) return;
     const state = this.#checkpoint;
     state.next = seq;
-    if (state.saving) return;
+    if (now && state.timer) {
+      clearTimeout(state.timer);
+      state.timer = undefined;
+    }
+    if (state.saving || state.timer) return;
+    const wait = now ? 0 : (state.last ?? -Infinity) + CHECKPOINT_EVERY_MS - Date.now();
+    if (wait > 0) {
+      state.timer = setTimeout(() => {
+        state.timer = undefined;
+        if (!this.cancelled && state.next !== undefined) this.save(state.next);
+      }, wait);
+      return;
+    }
+    const next = seq;
+    state.next = undefined;
+    state.last = Date.now();
     state.saving = (async () => {
-      while (state.next !== undefined) {
-        const next = state.next;
-        state.next = undefined;
-        const doc = { _id: this.#checkpointId, ...(state.rev ? { _rev: state.rev } : {}), seq: next };
-        // A checkpoint not saved only means that some changes are handled again.
-        const result = await this.local.put(doc as StoredDoc).catch(async () => {
-          state.rev = (await readSeq(this.local, this.#checkpointId)).rev;
-          return undefined;
-        });
-        if (result) state.rev = result.rev;
-      }
-    })().finally(() => (state.saving = undefined));
+      const doc = { _id: this.#checkpointId, ...(state.rev ? { _rev: state.rev } : {}), seq: next };
+      // A checkpoint not saved only means that some changes are handled again.
+      const result = await this.local.put(doc as StoredDoc).catch(async () => {
+        state.rev = (await readSeq(this.local, this.#checkpointId)).rev;
+        return undefined;
+      });
+      if (result) state.rev = result.rev;
+    })().finally(() => {
+      state.saving = undefined;
+      if (state.next !== undefined) this.save(state.next, now);
+    });
   }
+
 }

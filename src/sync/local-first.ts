@@ -25,6 +25,11 @@ import { backOff, Replicator } from './replicator.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
 import { lazy } from '../util/lazy.js';
 
+/** The server is asked what it has of the pushed changes (for `pending()`) once the push side was quiet this long (ms)… */
+const CONFIRM_QUIET_MS = 100;
+/** …or this long after the first push event not confirmed, while it keeps writing (ms). */
+const CONFIRM_MAX_WAIT_MS = 1_000;
+
 const loadResolveLeaves = lazy(() => import('./resolve-leaves.js'));
 
 const SYNCED_MARKER = '_local/feat-synced';
@@ -83,6 +88,9 @@ export class LocalFirst {
   /** The answer of `navigator.storage.persist()` (`local.persist`). */
   #persisted: Promise<boolean | undefined> | undefined;
   #confirming: ReturnType<typeof setTimeout> | undefined;
+  /** When the first push event not confirmed yet came. */
+  #confirmFirst: number | undefined;
+  #confirmRunning = false;
   #confirmAgain = false;
   /** The replica, when finding the last session already opened it. */
   #opened: GuardedDb | undefined;
@@ -344,25 +352,33 @@ export class LocalFirst {
 
   /**
    * After the push side wrote or went idle, confirm with the server (`_revs_diff`) what is there, so `pending()`
-   * drops to 0 by itself. Debounced and single-flight.
+   * drops to 0 by itself: once the push side has been quiet for CONFIRM_QUIET_MS, or CONFIRM_MAX_WAIT_MS after the
+   * first event not confirmed while writes keep coming (one request a second then, not one per batch). Single-flight.
    */
   #confirmPushed(): void {
-    if (this.#confirming) {
+    if (this.#confirmRunning) {
       this.#confirmAgain = true;
       return;
     }
+    const now = Date.now();
+    this.#confirmFirst ??= now;
+    const due = Math.min(now + CONFIRM_QUIET_MS, this.#confirmFirst + CONFIRM_MAX_WAIT_MS);
+    clearTimeout(this.#confirming);
     this.#confirming = setTimeout(() => {
+      this.#confirming = undefined;
+      this.#confirmFirst = undefined;
+      this.#confirmRunning = true;
       void this.tracker
         ?.verify()
         .catch(() => undefined)
         .finally(() => {
-          this.#confirming = undefined;
+          this.#confirmRunning = false;
           if (this.#confirmAgain && !this.#deps.signal.aborted) {
             this.#confirmAgain = false;
             this.#confirmPushed();
           }
         });
-    }, 100);
+    }, Math.max(0, due - now));
   }
 
   /**

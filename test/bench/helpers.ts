@@ -1,7 +1,7 @@
 import { createFeatClient } from '@feat/sdk';
 import type { startEmulator } from '@feat/emulator';
 
-export type Emulator = Awaited<ReturnType<typeof startEmulator>>;
+export type Emulator = Pick<Awaited<ReturnType<typeof startEmulator>>, 'couchUrl' | 'accountsUrl' | 'apiUrl' | 'bearerFor' | 'stop'>;
 
 /** A fetch that counts requests and request body bytes, by kind. */
 export function countingFetch() {
