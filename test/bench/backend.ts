@@ -33,8 +33,8 @@ export async function startEmulator(options: Record<string, unknown> = {}): Prom
   const flag = new SharedArrayBuffer(4);
   const signal = new Int32Array(flag);
   const { port1: replies, port2 } = new MessageChannel();
-  const worker = new Worker(new URL('./backend-worker.mjs', import.meta.url), {
-    workerData: { real: ON_REAL, options, flag, replies: port2 },
+  const worker = new Worker(new URL('./ts-worker.mjs', import.meta.url), {
+    workerData: { module: new URL('./backend-worker.ts', import.meta.url).href, real: ON_REAL, options, flag, replies: port2 },
     transferList: [port2],
   });
   const started = await new Promise<{ couchUrl: string; accountsUrl: string; apiUrl: string }>((resolve, reject) => {

@@ -5,6 +5,9 @@
  *   answers with the document — what any client needs at least;
  * - @feat/sdk: device A `store.set` → device B's `watch` event (both local-first, memory replicas);
  * - raw PouchDB live sync: A `put` → B's `changes` event (two memory databases, `sync({ live, retry })` each).
+ * Device B runs in a thread of its own (w7-device.ts), as the backend does (backend.ts): two devices never share an
+ * event loop, and under load one device's work would be timed as the other's latency. B stamps what it sees with a
+ * time comparable across threads. `W7_SAME_THREAD=1` keeps B in A's thread (as measured before 2026-12).
  * At rest (one edit at a time, the next after the last arrived and a pause), and under load (300 edits ~5 ms apart
  * over 30 keys, not waiting for arrivals). Under load an edit counts as delivered when B sees that value or a later
  * value of the same key (a newer revision may replace one not yet pulled); the last value of every key on B is
@@ -14,9 +17,11 @@ import PouchDB from 'pouchdb-core';
 import HttpAdapter from 'pouchdb-adapter-http';
 import MemoryAdapter from 'pouchdb-adapter-memory';
 import replication from 'pouchdb-replication';
+import { Worker } from 'node:worker_threads';
 import { createFeatClient } from '@feat/sdk';
 import { runUser, startEmulator } from './backend.js';
-import { fmt, percentile, rawRemote } from './helpers.js';
+import { fmt, percentile, proxyHeaders, rawRemote } from './helpers.js';
+import type { DeviceMessage, DeviceSetup } from './w7-device.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown>; prototype: object };
 if (!core.adapters.http) PouchDB.plugin(HttpAdapter);
@@ -32,6 +37,9 @@ const ARRIVAL_MS = 30_000;
 const emu = await startEmulator({ port: 0, profile: 'couchdb' });
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const key = (k: number) => `w7/k${k}`;
+const SAME_THREAD = process.env.W7_SAME_THREAD === '1';
+/** A time comparable across threads (ms). */
+const clock = () => performance.timeOrigin + performance.now();
 
 /** Arrivals on device B: for each key, the edits sent and not yet seen (an edit is seen with it or any later one). */
 class Arrivals {
@@ -47,8 +55,7 @@ class Arrivals {
     this.outstanding++;
   }
 
-  seen(id: string, i: number): void {
-    const now = performance.now();
+  seen(id: string, i: number, now = clock()): void {
     this.exact.add(i);
     const list = this.#waiting.get(id);
     if (!list) return;
@@ -101,13 +108,59 @@ async function floor() {
   };
 }
 
+/** Device B in its own thread: what it sees goes to `arrivals`; its values are asked for by message. */
+async function deviceB(setup: DeviceSetup, arrivals: Arrivals): Promise<{ valueOf(id: string): Promise<number | undefined>; close(): Promise<void> }> {
+  const worker = new Worker(new URL('./ts-worker.mjs', import.meta.url), { workerData: { module: new URL('./w7-device.ts', import.meta.url).href, setup } });
+  const asked = new Map<number, (i: number | undefined) => void>();
+  let closed: (() => void) | undefined;
+  let asks = 0;
+  await new Promise<void>((resolve, reject) => {
+    worker.on('message', (m: DeviceMessage) => {
+      if (m.kind === 'ready') resolve();
+      else if (m.kind === 'seen') arrivals.seen(m.id, m.i, m.at);
+      else if (m.kind === 'value') asked.get(m.ask)?.(m.i);
+      else closed?.();
+    });
+    worker.once('error', reject);
+  });
+  return {
+    valueOf: (id) =>
+      new Promise((resolve) => {
+        asked.set(++asks, resolve);
+        worker.postMessage({ kind: 'value', ask: asks, id });
+      }),
+    close: async () => {
+      await new Promise<void>((resolve) => {
+        closed = resolve;
+        worker.postMessage({ kind: 'close' });
+        setTimeout(resolve, 10_000).unref();
+      });
+      await worker.terminate();
+    },
+  };
+}
+
 async function sdk(): Promise<Setup> {
   const user = runUser('w7-sdk');
   const mk = () => createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
   const a = mk();
-  const b = mk();
-  await Promise.all([a.ready(), b.ready()]);
+  await a.ready();
   const arrivals = new Arrivals();
+  if (!SAME_THREAD) {
+    const b = await deviceB({ kind: 'sdk', couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), prefix: 'w7/' }, arrivals);
+    await sleep(500);
+    return {
+      name: '@feat/sdk local-first',
+      arrivals,
+      edit: (k, i) => a.store.set(key(k), { i }),
+      valueOnB: (k) => b.valueOf(key(k)),
+      close: async () => {
+        await Promise.all([a.close(), b.close()]);
+      },
+    };
+  }
+  const b = mk();
+  await b.ready();
   b.store.watch({ prefix: 'w7/' }, (e) => {
     const i = (e.value as { i?: number } | undefined)?.i;
     if (typeof i === 'number' && e.origin === 'remote') arrivals.seen(e.key, i);
@@ -125,17 +178,33 @@ async function sdk(): Promise<Setup> {
 }
 
 async function raw(): Promise<Setup> {
-  const { fetchFn, dbUrl } = await rawRemote(emu, runUser('w7-raw'));
+  const user = runUser('w7-raw');
+  const { fetchFn, dbUrl } = await rawRemote(emu, user);
   const Memory = PouchDB.defaults({ adapter: 'memory' } as PouchDB.Configuration.DatabaseConfiguration);
   const remote = new PouchDB(dbUrl, { fetch: fetchFn, skip_setup: true } as PouchDB.Configuration.RemoteDatabaseConfiguration);
   const a = new Memory(`w7-raw-a-${Date.now()}`);
-  const b = new Memory(`w7-raw-b-${Date.now()}`);
-  const syncs = [a.sync(remote, { live: true, retry: true }), b.sync(remote, { live: true, retry: true })];
   const arrivals = new Arrivals();
-  const feed = b.changes({ since: 'now', live: true, include_docs: true }).on('change', (c) => {
-    const i = (c.doc as { i?: number } | undefined)?.i;
-    if (typeof i === 'number') arrivals.seen(c.id, i);
-  });
+  const syncs = [a.sync(remote, { live: true, retry: true })];
+  let valueOnB: (k: number) => Promise<number | undefined>;
+  let closeB: () => Promise<void>;
+  if (!SAME_THREAD) {
+    const b = await deviceB({ kind: 'raw', dbUrl, headers: (await proxyHeaders(emu, user)).headers, prefix: 'w7/' }, arrivals);
+    valueOnB = (k) => b.valueOf(key(k));
+    closeB = () => b.close();
+  } else {
+    const b = new Memory(`w7-raw-b-${Date.now()}`);
+    syncs.push(b.sync(remote, { live: true, retry: true }));
+    const feed = b.changes({ since: 'now', live: true, include_docs: true }).on('change', (c) => {
+      const i = (c.doc as { i?: number } | undefined)?.i;
+      if (typeof i === 'number') arrivals.seen(c.id, i);
+    });
+    valueOnB = async (k) => ((await b.get(key(k)).catch(() => undefined)) as { i?: number } | undefined)?.i;
+    closeB = async () => {
+      feed.cancel();
+      await sleep(200);
+      await b.destroy();
+    };
+  }
   await sleep(500);
   const revs = new Map<string, Promise<string | undefined>>();
   return {
@@ -147,12 +216,10 @@ async function raw(): Promise<Setup> {
       revs.set(id, next);
       return next.then(() => undefined);
     },
-    valueOnB: async (k) => ((await b.get(key(k)).catch(() => undefined)) as { i?: number } | undefined)?.i,
+    valueOnB,
     close: async () => {
-      feed.cancel();
       syncs.forEach((s) => s.cancel());
-      await sleep(200);
-      await Promise.all([a.destroy(), b.destroy()]);
+      await Promise.all([closeB(), sleep(200).then(() => a.destroy())]);
     },
   };
 }
@@ -160,7 +227,7 @@ async function raw(): Promise<Setup> {
 /** One edit at a time: sent, then waited for on B. */
 async function atRest(setup: Setup, i: number): Promise<void> {
   const before = setup.arrivals.latencies.length;
-  setup.arrivals.sent(key(i % KEYS), i, performance.now());
+  setup.arrivals.sent(key(i % KEYS), i, clock());
   await setup.edit(i % KEYS, i);
   await setup.arrivals.drained(`${setup.name} at rest`);
   if (setup.arrivals.latencies.length !== before + 1) throw new Error('W7: one edit, one arrival');
@@ -176,7 +243,7 @@ async function underLoad(setup: Setup, base: number): Promise<{ superseded: numb
     if (wait > 0) await sleep(wait);
     const i = base + n;
     const k = n % KEYS;
-    setup.arrivals.sent(key(k), i, performance.now());
+    setup.arrivals.sent(key(k), i, clock());
     writes.push(setup.edit(k, i));
     last.set(k, i);
   }
@@ -227,6 +294,7 @@ try {
   await Promise.all(setups.map((s) => s.close()));
 
   console.log(`W7 sync latency, loopback (the emulator runs with profile 'couchdb': the real server's latency)`);
+  console.log(` device B ${SAME_THREAD ? "in device A's thread (W7_SAME_THREAD=1)" : 'in a thread of its own'}`);
   console.log(` at rest: ${REST} edits each, one at a time, interleaved`);
   row('floor (PUT → long-poll answer)', floorMs);
   row(rawSetup.name, restRaw);
