@@ -162,6 +162,7 @@ export abstract class LiveLoop implements PromiseLike<void> {
       } catch (error) {
         await this.settled().catch(() => undefined);
         if (this.cancelled) break;
+        if (following) this.feedFailed(error);
         // The backoff starts over only after the live feed stayed up a while: a feed that fails at once (while the
         // catch-up works) keeps backing off instead of retrying every half second.
         if (following && Date.now() - following > FEED_PROVEN_MS) delay = 0;
@@ -229,6 +230,11 @@ export abstract class LiveLoop implements PromiseLike<void> {
 
   /** The live changes feed to follow (from `since`). */
   protected abstract feed(): ChangesFeed;
+
+  /** The live feed (or the handling of its entries) failed with `error`; the loop starts again after its backoff. */
+  protected feedFailed(_error: unknown): void {
+    // nothing by default
+  }
 
   /**
    * Saves the checkpoint (everything up to `seq` handled): one save at a time, at most one per CHECKPOINT_EVERY_MS

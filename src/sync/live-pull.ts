@@ -111,6 +111,8 @@ export class LivePull extends LiveLoop {
   #has: (id: string, rev: string) => boolean;
   #draining: Promise<void> | undefined;
   #pending: number | undefined;
+  /** Whether the live feed is the streamed one; false once a stream went silent (see `feedFailed`). */
+  #streamed = true;
 
   constructor(
     local: Db,
@@ -140,7 +142,17 @@ export class LivePull extends LiveLoop {
   }
 
   protected feed(): ChangesFeed {
-    return this.changes(this.#remote, { live: true, feed: 'continuous', since: this.since, include_docs: true, style: 'all_docs', heartbeat: HEARTBEAT_MS, return_docs: false });
+    const streamed = this.#streamed ? { feed: 'continuous' } : { batch_size: BATCH };
+    return this.changes(this.#remote, { live: true, ...streamed, since: this.since, include_docs: true, style: 'all_docs', heartbeat: HEARTBEAT_MS, return_docs: false });
+  }
+
+  /**
+   * A stream silent past its heartbeat (`timeout`): a proxy on the way that buffers answers (it holds every line until
+   * the answer ends, which a stream never does) looks exactly like this, as does a half-open connection. From then on
+   * the pull reads long-polls, which such a proxy passes whole: slower, never stuck.
+   */
+  protected override feedFailed(error: unknown): void {
+    if (this.#streamed && (error as { code?: unknown } | null)?.code === 'timeout') this.#streamed = false;
   }
 
   protected pump(): void {

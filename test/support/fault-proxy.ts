@@ -9,7 +9,9 @@
  * - `reset-after`: forwarded, then the socket is destroyed instead of answering;
  * - `delay`: forwarded after `delayMs`;
  * - `stall`: forwarded, the answer's status and headers come back, then nothing more (its body is dropped; the
- *   connection stays open like `hold`): a stream that goes silent half-way, e.g. a half-open connection.
+ *   connection stays open like `hold`): a stream that goes silent half-way, e.g. a half-open connection;
+ * - `buffer`: forwarded, the answer passed on only once it has ended, whole (a proxy that buffers answers, as nginx
+ *   does with `proxy_buffering on`): a streamed answer that never ends never comes.
  *
  * ```ts
  * const proxy = await startFaultProxy(emu.couchUrl);
@@ -19,7 +21,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type FaultAction = 'hold' | 'swallow' | 'reset' | 'reset-after' | 'delay' | 'stall';
+export type FaultAction = 'hold' | 'swallow' | 'reset' | 'reset-after' | 'delay' | 'stall' | 'buffer';
 
 export interface FaultRequest {
   method: string;
@@ -80,7 +82,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const rules: Rule[] = [];
   const sockets = new Set<Socket>();
   const held = new Set<Socket>();
-  const counts: Record<FaultAction | 'pass', number> = { hold: 0, swallow: 0, reset: 0, 'reset-after': 0, delay: 0, stall: 0, pass: 0 };
+  const counts: Record<FaultAction | 'pass', number> = { hold: 0, swallow: 0, reset: 0, 'reset-after': 0, delay: 0, stall: 0, buffer: 0, pass: 0 };
   const log: (FaultRequest & { action: FaultAction | 'pass' })[] = [];
 
   const pick = (req: FaultRequest): Rule | undefined => {
@@ -136,6 +138,21 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       answer.resume();
       await new Promise((resolve) => answer.once('end', resolve).once('error', resolve));
       return action === 'swallow' ? hold(socket) : void socket.destroy();
+    }
+    if (action === 'buffer') {
+      hold(socket);
+      const parts: Uint8Array[] = [];
+      answer.on('data', (chunk: Uint8Array) => parts.push(chunk));
+      answer.once('error', () => socket.destroy());
+      answer.once('end', () => {
+        held.delete(socket);
+        const whole = Buffer.concat(parts);
+        const headers = { ...answer.headers, 'content-length': String(whole.length) };
+        delete headers['transfer-encoding'];
+        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, headers);
+        res.end(whole);
+      });
+      return;
     }
     res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
     if (action === 'stall') {
