@@ -14,6 +14,8 @@ type Options = Record<string, unknown>;
 const CHANGES_BATCH_SIZE = 25;
 /** A live feed's heartbeat when the caller names none (PouchDB's value, ms). */
 const DEFAULT_HEARTBEAT = 10_000;
+/** The longest line a streamed changes feed may send (characters): a change with a document of 8 MB, escaped. */
+const MAX_FEED_LINE = 32 * 1024 * 1024;
 
 /** PouchDB's error of a CouchDB answer `{ error, reason }`: `status`, `name` (the CouchDB error), `message` (its reason). */
 function pouchError(body: Json, status?: number): Json {
@@ -300,29 +302,43 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
       }
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
-      let buffered = '';
+      // The text after the last complete line; `scanned`: how much of it is known to hold no newline.
+      let rest = '';
+      let scanned = 0;
       for (;;) {
         const { value, done: ended } = await reader.read();
         if (done) return;
         if (ended) throw thrown({ error: 'bad_response', reason: 'The changes feed stopped' }, 502);
-        buffered += decoder.decode(value, { stream: true });
-        let end: number;
-        while ((end = buffered.indexOf('\n')) >= 0 && !done) {
-          const line = buffered.slice(0, end).trim();
-          buffered = buffered.slice(end + 1);
-          if (!line) continue; // a heartbeat
-          let entry: Json;
-          try {
-            entry = JSON.parse(line) as Json;
-          } catch {
-            throw thrown({ error: 'bad_response', reason: 'The changes feed sent a line that is not JSON' }, 502);
-          }
-          if (entry.error) throw thrown(entry, 500);
-          if ('last_seq' in entry && !('id' in entry)) continue;
-          lastSeq = entry.seq;
-          deliver(entry as unknown as Change, null, lastSeq);
+        rest += decoder.decode(value, { stream: true });
+        let start = 0;
+        for (let end = rest.indexOf('\n', scanned); end >= 0 && !done; end = rest.indexOf('\n', start)) {
+          const line = rest.slice(start, end).trim();
+          start = end + 1;
+          if (line) handleLine(line); // an empty one is a heartbeat
         }
+        rest = rest.slice(start);
+        scanned = rest.length;
+        // A line is one change with its document (at most the server's document size limit, 8 MB by default).
+        if (rest.length > MAX_FEED_LINE) throw thrown({ error: 'bad_response', reason: `The changes feed sent a line longer than ${MAX_FEED_LINE} characters` }, 502);
       }
+    }
+
+    /** One line of the streamed feed: a change, the closing `{ last_seq }`, or an error. */
+    function handleLine(line: string): void {
+      let entry: unknown;
+      try {
+        entry = JSON.parse(line);
+      } catch {
+        throw thrown({ error: 'bad_response', reason: 'The changes feed sent a line that is not JSON' }, 502);
+      }
+      if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+        throw thrown({ error: 'bad_response', reason: 'The changes feed sent a line that is not an object' }, 502);
+      }
+      const change = entry as Json;
+      if (change.error) throw thrown(change, 500);
+      if ('last_seq' in change && !('id' in change)) return;
+      lastSeq = change.seq;
+      deliver(change as unknown as Change, null, lastSeq);
     }
 
     const feed = {

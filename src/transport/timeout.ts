@@ -37,12 +37,14 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
     clearTimeout(timer);
     outer?.removeEventListener('abort', onOuter);
   };
+  let answered = false;
   const arm = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       cleanup();
+      const what = answered ? `The answer from ${pathOf(url)} went silent for` : `No answer from ${pathOf(url)} within`;
       controller.abort(
-        new FeatError('timeout', `No answer from ${pathOf(url)} within ${ms} ms; the server may be overloaded or unreachable (option "requestTimeout")`, {
+        new FeatError('timeout', `${what} ${ms} ms; the server may be overloaded or unreachable (option "requestTimeout")`, {
           url: pathOf(url),
         }),
       );
@@ -66,6 +68,7 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
     cleanup();
     return response;
   }
+  answered = true;
   arm();
   // The body is watched too: every chunk that arrives restarts the limit (a long-poll's heartbeats included).
   const body = response.body.pipeThrough(

@@ -218,6 +218,8 @@ describe('recovery once the servers answer again', () => {
       const live = (r: { path: string; url: string }) => r.path.endsWith('/_changes') && /feed=continuous/.test(r.url);
       couch.fault(live, action, { times: 1 });
       const reader = client(name, { requestTimeout: 500 });
+      const errors: FeatError[] = [];
+      reader.sync.on('error', (e) => errors.push(e));
       await reader.ready();
       await waitFor(() => couch.held > 0, 15_000, 'the live feed to be held');
       const writer = client(name, { mode: 'remote' });
@@ -229,6 +231,9 @@ describe('recovery once the servers answer again', () => {
       expect(feedsOf(name)).toEqual(expect.arrayContaining(['stream', 'poll']));
       expect(feedsOf(name)[0]).toBe('stream');
       expect(Date.now() - t0).toBeLessThan(15_000);
+      // Reported as what happened: no answer at all, or an answer that went silent.
+      const timeouts = errors.filter((e) => e.code === 'timeout').map((e) => e.message);
+      expect(timeouts.join('\n')).toMatch(action === 'hold' ? /No answer from .*_changes within 10500 ms/ : /The answer from .*_changes went silent for 10500 ms/);
     }, 40_000);
   }
 

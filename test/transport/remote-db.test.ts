@@ -270,5 +270,22 @@ describe('remote database: the streamed live feed (feed: continuous), as the liv
     const garbage = remoteDb('http://couch.test/db', streamStub(['<html>proxy error</html>\n']));
     const failed = await failure(Promise.resolve(garbage.changes({ since: 0, live: true, feed: 'continuous' })));
     expect(failed).toMatchObject({ status: 502, error: 'bad_response', reason: 'The changes feed sent a line that is not JSON' });
+    const number = remoteDb('http://couch.test/db', streamStub(['5\n']));
+    expect(await failure(Promise.resolve(number.changes({ since: 0, live: true, feed: 'continuous' })))).toMatchObject({
+      error: 'bad_response',
+      reason: 'The changes feed sent a line that is not an object',
+    });
+  });
+
+  it('many lines in one chunk, and one line over many chunks, arrive whole and in order', async () => {
+    const many = Array.from({ length: 300 }, (_, i) => `{"seq":"${i + 1}-x","id":"d${i}","changes":[{"rev":"1-a"}]}\n`).join('');
+    const big = 'x'.repeat(200_000);
+    const bigLine = `{"seq":"301-x","id":"big","changes":[{"rev":"1-a"}],"doc":{"_id":"big","_rev":"1-a","v":"${big}"}}\n`;
+    const pieces = [many, ...Array.from({ length: 20 }, (_, i) => bigLine.slice(i * 10_001, (i + 1) * 10_001)), bigLine.slice(20 * 10_001)];
+    const db = remoteDb('http://couch.test/db', streamStub(pieces));
+    const seen: Change[] = [];
+    await failure(Promise.resolve(db.changes({ since: 0, live: true, feed: 'continuous', include_docs: true }).on('change', (c) => seen.push(c))));
+    expect(seen.map((c) => c.id)).toEqual([...Array.from({ length: 300 }, (_, i) => `d${i}`), 'big']);
+    expect((seen.at(-1)!.doc as unknown as { v: string }).v).toHaveLength(200_000);
   });
 });
