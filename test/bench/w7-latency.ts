@@ -5,7 +5,7 @@
  *   answers with the document — what any client needs at least;
  * - @feat/sdk: device A `store.set` → device B's `watch` event (both local-first, memory replicas);
  * - raw PouchDB live sync: A `put` → B's `changes` event (two memory databases, `sync({ live, retry })` each).
- * Device B runs in a thread of its own (w7-device.ts), as the backend does (backend.ts): two devices never share an
+ * Device B runs in a thread of its own (device-b.ts), as the backend does (backend.ts): two devices never share an
  * event loop, and under load one device's work would be timed as the other's latency. B stamps what it sees with a
  * time comparable across threads. `W7_SAME_THREAD=1` keeps B in A's thread (as measured before 2026-12).
  * At rest (one edit at a time, the next after the last arrived and a pause), and under load (300 edits ~5 ms apart
@@ -21,7 +21,7 @@ import { Worker } from 'node:worker_threads';
 import { createFeatClient } from '@feat/sdk';
 import { runUser, startEmulator } from './backend.js';
 import { fmt, percentile, proxyHeaders, rawRemote } from './helpers.js';
-import type { DeviceMessage, DeviceSetup } from './w7-device.js';
+import type { DeviceMessage, DeviceSetup } from './device-b.js';
 
 const core = PouchDB as unknown as { adapters: Record<string, unknown>; prototype: object };
 if (!core.adapters.http) PouchDB.plugin(HttpAdapter);
@@ -110,7 +110,7 @@ async function floor() {
 
 /** Device B in its own thread: what it sees goes to `arrivals`; its values are asked for by message. */
 async function deviceB(setup: DeviceSetup, arrivals: Arrivals): Promise<{ valueOf(id: string): Promise<number | undefined>; close(): Promise<void> }> {
-  const worker = new Worker(new URL('./ts-worker.mjs', import.meta.url), { workerData: { module: new URL('./w7-device.ts', import.meta.url).href, setup } });
+  const worker = new Worker(new URL('./ts-worker.mjs', import.meta.url), { workerData: { module: new URL('./device-b.ts', import.meta.url).href, setup } });
   const asked = new Map<number, (i: number | undefined) => void>();
   let closed: (() => void) | undefined;
   let asks = 0;

@@ -1,5 +1,5 @@
 /**
- * W7's device B in a thread of its own (w7-latency.ts): two devices never share an event loop, so B's work must not
+ * W7's device B in a thread of its own (w7-latency.ts; named so that `npm run bench` does not take it for a benchmark): two devices never share an event loop, so B's work must not
  * delay A's (nor A's B's). It runs either the SDK (local-first, memory replica, `watch` on the prefix) or raw PouchDB
  * (a memory database in live sync with the server, its `changes` feed), reports each value it sees with the time it
  * saw it (`performance.timeOrigin + performance.now()`, comparable across threads), and answers its current values.
