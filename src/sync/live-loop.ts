@@ -150,6 +150,8 @@ export abstract class LiveLoop implements PromiseLike<void> {
     let following = 0;
     while (!this.cancelled) {
       try {
+        // After a feed that completed: what it queued and did not handle is read again, once the rest is handled.
+        if (following) await this.settled();
         following = 0;
         await this.catchUp();
         if (this.cancelled) break;
@@ -183,11 +185,14 @@ export abstract class LiveLoop implements PromiseLike<void> {
     await this.#checkpointSaved();
   }
 
-  /** Resolves when the checkpoint waiting (if any, and not cancelled) is written. */
+  /** Resolves when the checkpoint waiting (if any, and not cancelled) is written: no save left running or waiting. */
   async #checkpointSaved(): Promise<void> {
     const state = this.#checkpoint;
-    if (state.next !== undefined) this.save(state.next, true);
-    while (state.saving) await state.saving;
+    for (;;) {
+      if (state.saving) await state.saving;
+      else if (state.next !== undefined && !this.cancelled) this.save(state.next, true);
+      else return;
+    }
   }
 
   /** Batches of changes since the checkpoint, each handled before the next is asked, until fewer than a batch came. */
@@ -224,7 +229,8 @@ export abstract class LiveLoop implements PromiseLike<void> {
         this.pump();
       });
       feed.on('error', (error) => this.#fail?.(error ?? new Error('the changes feed stopped')));
-      feed.on('complete', () => this.#fail?.(this.cancelled ? undefined : new Error('the changes feed stopped')));
+      // A feed that completes (a stream the server ended after a while): read what was missed and follow again.
+      feed.on('complete', () => this.#fail?.(undefined));
     });
   }
 

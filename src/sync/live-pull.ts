@@ -11,6 +11,8 @@ export const PULL_CHECKPOINT = '_local/sync-pull';
 
 /** The live feed's heartbeat (ms): the transport's silence limit for the stream is this plus `requestTimeout`. */
 const HEARTBEAT_MS = 10_000;
+/** How long the pull reads long-polls after a stream of which nothing came (ms; see `LivePull.feedFailed`). */
+const POLL_AFTER_SILENT_MS = 10 * 60_000;
 
 type PulledDoc = StoredDoc & { _rev: string; _revisions: { start: number; ids: string[] } };
 
@@ -111,8 +113,8 @@ export class LivePull extends LiveLoop {
   #has: (id: string, rev: string) => boolean;
   #draining: Promise<void> | undefined;
   #pending: number | undefined;
-  /** Whether the live feed is the streamed one; false once a stream went silent (see `feedFailed`). */
-  #streamed = true;
+  /** Until when the live feed is read by long-polls instead of a stream (see `feedFailed`). */
+  #pollUntil = 0;
 
   constructor(
     local: Db,
@@ -142,17 +144,20 @@ export class LivePull extends LiveLoop {
   }
 
   protected feed(): ChangesFeed {
-    const streamed = this.#streamed ? { feed: 'continuous' } : { batch_size: BATCH };
+    const streamed = Date.now() >= this.#pollUntil ? { feed: 'continuous' } : { batch_size: BATCH };
     return this.changes(this.#remote, { live: true, ...streamed, since: this.since, include_docs: true, style: 'all_docs', heartbeat: HEARTBEAT_MS, return_docs: false });
   }
 
   /**
-   * A stream silent past its heartbeat (`timeout`): a proxy on the way that buffers answers (it holds every line until
-   * the answer ends, which a stream never does) looks exactly like this, as does a half-open connection. From then on
-   * the pull reads long-polls, which such a proxy passes whole: slower, never stuck.
+   * A stream of which not a byte came, not even a heartbeat, within heartbeat + `requestTimeout` (`silentFromStart`,
+   * remote-db.ts): what a proxy that buffers answers looks like (it holds every line until the answer ends, which a
+   * stream never does). For POLL_AFTER_SILENT_MS the pull then reads long-polls, which such a proxy passes whole:
+   * slower, never stuck; then it tries a stream again. A stream that went silent after some bytes (a device that
+   * slept, a connection that died) is simply streamed again.
    */
   protected override feedFailed(error: unknown): void {
-    if (this.#streamed && (error as { code?: unknown } | null)?.code === 'timeout') this.#streamed = false;
+    const e = error as { code?: unknown; silentFromStart?: unknown } | null;
+    if (e?.code === 'timeout' && e.silentFromStart === true) this.#pollUntil = Date.now() + POLL_AFTER_SILENT_MS;
   }
 
   protected pump(): void {

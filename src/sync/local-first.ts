@@ -29,6 +29,8 @@ import { lazy } from '../util/lazy.js';
 const CONFIRM_QUIET_MS = 100;
 /** …or this long after the first push event not confirmed, while it keeps writing (ms). */
 const CONFIRM_MAX_WAIT_MS = 1_000;
+/** Confirmations retried after a failure (with backoff from ~1 s) before waiting for the next push event. */
+const CONFIRM_RETRIES = 5;
 
 const loadResolveLeaves = lazy(() => import('./resolve-leaves.js'));
 
@@ -92,6 +94,8 @@ export class LocalFirst {
   #confirmFirst: number | undefined;
   #confirmRunning = false;
   #confirmAgain = false;
+  /** Failed confirmations in a row. */
+  #confirmRetry = 0;
   /** The replica, when finding the last session already opened it. */
   #opened: GuardedDb | undefined;
   #wake: (() => void) | undefined;
@@ -355,30 +359,41 @@ export class LocalFirst {
    * drops to 0 by itself: once the push side has been quiet for CONFIRM_QUIET_MS, or CONFIRM_MAX_WAIT_MS after the
    * first event not confirmed while writes keep coming (one request a second then, not one per batch). Single-flight.
    */
-  #confirmPushed(): void {
+  #confirmPushed(retryIn?: number): void {
+    if (this.#deps.signal.aborted) return;
     if (this.#confirmRunning) {
       this.#confirmAgain = true;
       return;
     }
     const now = Date.now();
     this.#confirmFirst ??= now;
-    const due = Math.min(now + CONFIRM_QUIET_MS, this.#confirmFirst + CONFIRM_MAX_WAIT_MS);
+    const due = retryIn !== undefined ? now + retryIn : Math.min(now + CONFIRM_QUIET_MS, this.#confirmFirst + CONFIRM_MAX_WAIT_MS);
     clearTimeout(this.#confirming);
     this.#confirming = setTimeout(() => {
       this.#confirming = undefined;
       this.#confirmFirst = undefined;
+      const tracker = this.tracker;
+      if (!tracker || this.#deps.signal.aborted) return;
       this.#confirmRunning = true;
-      void this.tracker
-        ?.verify()
-        .catch(() => undefined)
-        .finally(() => {
+      tracker.verify().then(
+        () => {
           this.#confirmRunning = false;
-          if (this.#confirmAgain && !this.#deps.signal.aborted) {
+          this.#confirmRetry = 0;
+          if (this.#confirmAgain) {
             this.#confirmAgain = false;
             this.#confirmPushed();
           }
-        });
+        },
+        () => {
+          // The server could not say (offline, 5xx, timeout): asked again with backoff, so pending() does not stay
+          // above 0 until the next write; a few times, then the next push event or waitForPush() asks.
+          this.#confirmRunning = false;
+          this.#confirmAgain = false;
+          if (this.#confirmRetry < CONFIRM_RETRIES) this.#confirmPushed(backOff(1_000 * 2 ** this.#confirmRetry++));
+        },
+      );
     }, Math.max(0, due - now));
+    (this.#confirming as { unref?(): void }).unref?.();
   }
 
   /**

@@ -16,6 +16,8 @@ const CHANGES_BATCH_SIZE = 25;
 const DEFAULT_HEARTBEAT = 10_000;
 /** The longest line a streamed changes feed may send (characters): a change with a document of 8 MB, escaped. */
 const MAX_FEED_LINE = 32 * 1024 * 1024;
+/** A stream that ends after this long (ms) completes its feed (its owner streams again); sooner, it fails it. */
+const STREAM_PROVEN_MS = 5_000;
 
 /** PouchDB's error of a CouchDB answer `{ error, reason }`: `status`, `name` (the CouchDB error), `message` (its reason). */
 function pouchError(body: Json, status?: number): Json {
@@ -204,12 +206,15 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
       settle = (error, result) => {
         if (done) return;
         done = true;
-        if (error) {
-          for (const l of listeners.error!) (l as (e: unknown) => void)(error);
-          reject(error);
-        } else {
-          for (const l of listeners.complete!) (l as (r: unknown) => void)(result);
-          resolve(result);
+        // Settled first: a listener that throws must not leave the feed's promise pending.
+        if (error) reject(error);
+        else resolve(result);
+        for (const l of error ? listeners.error! : listeners.complete!) {
+          try {
+            (l as (x: unknown) => void)(error ?? result);
+          } catch (thrownByListener) {
+            console.error(`Error in .on("${error ? 'error' : 'complete'}", function):`, thrownByListener);
+          }
         }
         for (const k of Object.keys(listeners)) listeners[k] = [];
       };
@@ -287,39 +292,68 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
     /**
      * The streamed feed: each line of the answer is a change (or, at its end, `{ last_seq }`), handed on as it arrives.
-     * With a heartbeat CouchDB keeps it open for good; when it ends anyway (a proxy's limit, a restart) the feed fails,
-     * and its owner starts again from what it handled (live-loop.ts, with backoff), so a server that ends every stream
-     * at once is never asked in a tight loop.
+     * With a heartbeat CouchDB keeps it open for good. When it ends anyway (a proxy's limit on a connection's life, a
+     * restart) after STREAM_PROVEN_MS, the feed completes and its owner reads what it missed and streams again
+     * (live-loop.ts); a stream that ends sooner fails the feed, so a server that ends every stream at once is asked
+     * again only after the owner's backoff. A stream silent past heartbeat + `requestTimeout` fails with `timeout`,
+     * marked `silentFromStart` when not a byte of it came (what a proxy that buffers answers looks like).
+     * Whatever ends it, the connection is closed.
      */
     async function follow(since: unknown): Promise<void> {
       const path = '_changes' + query({ ...params, since: typeof since === 'object' ? JSON.stringify(since) : since });
       const init: RequestInit = { signal: controller.signal, method: body ? 'POST' : 'GET', ...(body ? { body: JSON.stringify(body) } : {}) };
       const headers = new Headers({ Accept: 'application/json', 'Content-Type': 'application/json' });
-      const response = await fetchFn(dbUrl + path, { ...init, headers });
+      const started = Date.now();
+      const silent = (error: unknown) => {
+        if ((error as { code?: unknown } | null)?.code === 'timeout') Object.assign(error as object, { silentFromStart: true });
+        return error;
+      };
+      const response = await fetchFn(dbUrl + path, { ...init, headers }).catch((error: unknown) => Promise.reject(silent(error)));
       if (!response.ok || !response.body) {
         const data = (await response.json().catch(() => ({ error: 'bad_response', reason: 'The changes feed answered without a body' }))) as Json;
         throw thrown(data, response.ok ? 502 : response.status);
       }
       const reader = response.body.getReader();
       const decoder = new TextDecoder();
-      // The text after the last complete line; `scanned`: how much of it is known to hold no newline.
-      let rest = '';
-      let scanned = 0;
-      for (;;) {
-        const { value, done: ended } = await reader.read();
-        if (done) return;
-        if (ended) throw thrown({ error: 'bad_response', reason: 'The changes feed stopped' }, 502);
-        rest += decoder.decode(value, { stream: true });
-        let start = 0;
-        for (let end = rest.indexOf('\n', scanned); end >= 0 && !done; end = rest.indexOf('\n', start)) {
-          const line = rest.slice(start, end).trim();
-          start = end + 1;
-          if (line) handleLine(line); // an empty one is a heartbeat
+      // The pieces of the line not complete yet (joined once it is: no copy of a long line per chunk), their length.
+      let pieces: string[] = [];
+      let pending = 0;
+      let bytes = 0;
+      try {
+        for (;;) {
+          let next: ReadableStreamReadResult<Uint8Array>;
+          try {
+            next = await reader.read();
+          } catch (error) {
+            throw bytes === 0 ? silent(error) : error;
+          }
+          if (done) return;
+          if (next.done) {
+            if (Date.now() - started >= STREAM_PROVEN_MS) return settle(undefined, { results, last_seq: lastSeq });
+            throw thrown({ error: 'bad_response', reason: 'The changes feed stopped' }, 502);
+          }
+          bytes += next.value.byteLength;
+          const text = decoder.decode(next.value, { stream: true });
+          let start = 0;
+          for (let end = text.indexOf('\n'); end >= 0 && !done; end = text.indexOf('\n', start)) {
+            const piece = text.slice(start, end);
+            const line = (pieces.length ? pieces.join('') + piece : piece).trim();
+            pieces = [];
+            pending = 0;
+            start = end + 1;
+            if (line) handleLine(line); // an empty one is a heartbeat
+          }
+          if (start < text.length) {
+            pieces.push(text.slice(start));
+            pending += text.length - start;
+          }
+          // A line is one change with its document (at most the server's document size limit, 8 MB by default).
+          if (pending > MAX_FEED_LINE) throw thrown({ error: 'bad_response', reason: `The changes feed sent a line longer than ${MAX_FEED_LINE} characters` }, 502);
         }
-        rest = rest.slice(start);
-        scanned = rest.length;
-        // A line is one change with its document (at most the server's document size limit, 8 MB by default).
-        if (rest.length > MAX_FEED_LINE) throw thrown({ error: 'bad_response', reason: `The changes feed sent a line longer than ${MAX_FEED_LINE} characters` }, 502);
+      } finally {
+        // Ended by an error line, a bad line or the limit: the server's stream is closed, not left open until it
+        // times out (it would hold a connection while the next one opens).
+        reader.cancel().catch(() => undefined);
       }
     }
 

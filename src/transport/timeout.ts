@@ -38,16 +38,18 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
     outer?.removeEventListener('abort', onOuter);
   };
   let answered = false;
+  /** Fails the body read by the caller with the timeout itself (some fetches fail it with a bare AbortError). */
+  let failBody: ((reason: unknown) => void) | undefined;
   const arm = () => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       cleanup();
       const what = answered ? `The answer from ${pathOf(url)} went silent for` : `No answer from ${pathOf(url)} within`;
-      controller.abort(
-        new FeatError('timeout', `${what} ${ms} ms; the server may be overloaded or unreachable (option "requestTimeout")`, {
-          url: pathOf(url),
-        }),
-      );
+      const reason = new FeatError('timeout', `${what} ${ms} ms; the server may be overloaded or unreachable (option "requestTimeout")`, {
+        url: pathOf(url),
+      });
+      failBody?.(reason);
+      controller.abort(reason);
     }, ms);
     (timer as { unref?(): void }).unref?.();
   };
@@ -73,6 +75,9 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
   // The body is watched too: every chunk that arrives restarts the limit (a long-poll's heartbeats included).
   const body = response.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
+      start(output) {
+        failBody = (reason) => output.error(reason);
+      },
       transform(chunk, output) {
         arm();
         output.enqueue(chunk);

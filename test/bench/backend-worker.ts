@@ -11,13 +11,13 @@ const backend = (real ? await import('../support/real-emulator.js') : await impo
 const emu = await backend.startEmulator(options);
 const signal = new Int32Array(flag);
 
-parentPort!.on('message', (message: { kind: 'bearer'; user: string } | { kind: 'stop' }) => {
+parentPort!.on('message', (message: { kind: 'bearer'; user: string; ask: number } | { kind: 'stop' }) => {
   if (message.kind === 'bearer') {
-    let reply: { bearer?: string; error?: string };
+    let reply: { ask: number; bearer?: string; error?: string };
     try {
-      reply = { bearer: emu.bearerFor(message.user) };
+      reply = { ask: message.ask, bearer: emu.bearerFor(message.user) };
     } catch (error) {
-      reply = { error: String(error) };
+      reply = { ask: message.ask, error: String(error) };
     }
     replies.postMessage(reply);
     Atomics.store(signal, 0, 1);

@@ -42,18 +42,25 @@ export async function startEmulator(options: Record<string, unknown> = {}): Prom
     worker.once('error', reject);
   });
   worker.unref();
+  let asks = 0;
   return {
     couchUrl: started.couchUrl,
     accountsUrl: started.accountsUrl,
     apiUrl: started.apiUrl,
     // Synchronous, as the emulator's: the worker answers while this thread waits (setup only, never while timing).
     bearerFor(user) {
+      const ask = ++asks;
       Atomics.store(signal, 0, 0);
-      worker.postMessage({ kind: 'bearer', user });
+      worker.postMessage({ kind: 'bearer', user, ask });
       if (Atomics.wait(signal, 0, 0, 10_000) === 'timed-out') throw new Error('the backend thread did not answer');
-      const reply = receiveMessageOnPort(replies)?.message as { bearer?: string; error?: string } | undefined;
-      if (!reply?.bearer) throw new Error(reply?.error ?? 'the backend thread gave no bearer');
-      return reply.bearer;
+      // A late reply to an earlier call that timed out is skipped: the answer is the one to this call.
+      for (;;) {
+        const reply = receiveMessageOnPort(replies)?.message as { ask: number; bearer?: string; error?: string } | undefined;
+        if (!reply) throw new Error('the backend thread gave no bearer');
+        if (reply.ask !== ask) continue;
+        if (!reply.bearer) throw new Error(reply.error ?? 'the backend thread gave no bearer');
+        return reply.bearer;
+      }
     },
     async stop() {
       worker.postMessage({ kind: 'stop' });

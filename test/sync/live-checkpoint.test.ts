@@ -76,3 +76,27 @@ it('push: stopped with a save waiting → that save is dropped; a new side start
   await again;
   await local.destroy();
 });
+
+it('pull, first pull (once): resolves only once its last checkpoint is written, even when a save was running', async () => {
+  const { LivePull, PULL_CHECKPOINT } = await import('../../src/sync/live-pull.js');
+  const local = new PouchDB(`live-checkpoint-once-${Date.now()}`, { adapter: 'memory' }) as unknown as Db & PouchDB.Database;
+  // A slow replica: each checkpoint write takes 30 ms, so the second batch's save comes while the first one runs.
+  const put = local.put.bind(local);
+  (local as unknown as { put: typeof put }).put = (async (...args: unknown[]) => {
+    await sleep(30);
+    return (put as (...a: unknown[]) => Promise<unknown>)(...args);
+  }) as typeof put;
+  const change = (n: number) => ({ seq: n, id: `d${n}`, changes: [{ rev: '1-aaaa' }], doc: { _id: `d${n}`, _rev: '1-aaaa', doc: n } });
+  const pages = [
+    { results: Array.from({ length: 100 }, (_, i) => change(i + 1)), last_seq: 100 },
+    { results: [change(101)], last_seq: 101 },
+  ];
+  const feedOf = (answer: unknown) => Object.assign(Promise.resolve(answer), { on: function on(this: unknown) { return this; }, cancel: () => undefined });
+  let page = 0;
+  const remote = { changes: () => feedOf(pages[Math.min(page++, 1)] ?? { results: [], last_seq: 101 }) } as unknown as Db;
+  const pull = new LivePull(local, remote, backOff, { once: true });
+  await pull;
+  expect(((await local.get(PULL_CHECKPOINT)) as unknown as { seq: unknown }).seq).toBe(101);
+  expect((await local.allDocs()).rows).toHaveLength(101);
+  await local.destroy();
+});

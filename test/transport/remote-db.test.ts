@@ -243,7 +243,50 @@ describe('remote database: the streamed live feed (feed: continuous), as the liv
       return new Response(body, { status: 200, headers: { 'Content-Type': 'application/json' } });
     }) as typeof fetch;
 
-  it('lines split across chunks and heartbeats between them; a stream that ends fails the feed (its owner retries)', async () => {
+  /** A server whose `_changes` answers with `chunks`, one per tick, then fails the body with `error`. */
+  const failingStub = (chunks: string[], error: unknown): typeof fetch =>
+    (async () => {
+      const encoder = new TextEncoder();
+      const body = new ReadableStream<Uint8Array>({
+        async start(controller) {
+          for (const chunk of chunks) controller.enqueue(encoder.encode(chunk));
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          controller.error(error);
+        },
+      });
+      return new Response(body, { status: 200 });
+    }) as typeof fetch;
+
+  it('a stream silent from its start is marked silentFromStart (a buffering proxy); one that sent a heartbeat first is not', async () => {
+    const timeout = () => Object.assign(new Error('went silent'), { code: 'timeout' });
+    const never = remoteDb('http://couch.test/db', failingStub([], timeout()));
+    const neverError = await Promise.resolve(never.changes({ since: 0, live: true, feed: 'continuous' })).then(() => undefined, (e: unknown) => e);
+    expect(neverError).toMatchObject({ code: 'timeout', silentFromStart: true });
+    const beat = remoteDb('http://couch.test/db', failingStub(['\n'], timeout()));
+    const beatError = await Promise.resolve(beat.changes({ since: 0, live: true, feed: 'continuous' })).then(() => undefined, (e: unknown) => e);
+    expect(beatError).toMatchObject({ code: 'timeout' });
+    expect((beatError as { silentFromStart?: unknown }).silentFromStart).toBeUndefined();
+    // No answer at all (the request itself timed out) counts as silent from the start too.
+    const held = remoteDb('http://couch.test/db', (() => Promise.reject(timeout())) as typeof fetch);
+    const heldError = await Promise.resolve(held.changes({ since: 0, live: true, feed: 'continuous' })).then(() => undefined, (e: unknown) => e);
+    expect(heldError).toMatchObject({ code: 'timeout', silentFromStart: true });
+  });
+
+  it('a listener that throws on error or complete does not leave the feed pending', async () => {
+    const db = remoteDb('http://couch.test/db', streamStub(['{"seq":"1-a","id":"x","changes":[{"rev":"1-a"}]}\n']));
+    const feed = db.changes({ since: 0, live: true, feed: 'continuous' }).on('error', () => {
+      throw new Error('listener bug');
+    });
+    const errors = console.error;
+    console.error = () => undefined;
+    try {
+      expect(await failure(Promise.resolve(feed))).toMatchObject({ reason: 'The changes feed stopped' });
+    } finally {
+      console.error = errors;
+    }
+  });
+
+  it('lines split across chunks and heartbeats between them; a stream that ends at once fails the feed (its owner retries)', async () => {
     const requests: string[] = [];
     const db = remoteDb('http://couch.test/db', streamStub(['{"seq":"1-a","id":"x","chan', 'ges":[{"rev":"1-a"}]}\n\n', '\n{"seq":"2-b","id":"y","changes":[{"rev":"1-b"}]}\n'], requests));
     const seen: Change[] = [];
