@@ -191,10 +191,13 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   armTimeout();
   live.on('change', (change: Change) => {
     if (ended) return;
-    // The real server notices a change a few ms after the write; deliveries keep their order.
-    const wait = fidelity.latency('notice');
+    // The real server notices a change a few ms after the write; deliveries keep their order. The delay counts from
+    // the change's own write, not from the delivery before it: changes that came meanwhile go out together, as a
+    // backlog does from CouchDB.
+    const due = Date.now() + fidelity.latency('notice');
     delivery = delivery.then(async () => {
-      await sleep(wait);
+      const wait = due - Date.now();
+      if (wait > 0) await sleep(wait);
       if (ended) return;
       lastSeq = Number(change.seq);
       count += 1;
