@@ -11,6 +11,8 @@ export const PULL_CHECKPOINT = '_local/sync-pull';
 
 /** The live feed's heartbeat (ms): the transport's silence limit for the stream is this plus `requestTimeout`. */
 const HEARTBEAT_MS = 10_000;
+/** Changes waiting to be written at most, before the stream is closed and the backlog read in pages (see `pump`). */
+const BACKLOG = 2 * MAX_BATCH;
 /** How long the pull reads long-polls after a stream of which nothing came (ms; see `LivePull.feedFailed`). */
 const POLL_AFTER_SILENT_MS = 10 * 60_000;
 
@@ -161,6 +163,10 @@ export class LivePull extends LiveLoop {
   }
 
   protected pump(): void {
+    // A stream hands on what the server sends as fast as it comes, faster than a replica may write it (another device
+    // imported thousands of documents): past BACKLOG changes waiting, the stream is closed and what it queued is read
+    // again in pages (the catch-up), then followed again; memory stays bounded.
+    if (this.queue.length > BACKLOG) return this.fail(undefined);
     this.#draining ??= this.#drain().finally(() => (this.#draining = undefined));
   }
 
