@@ -68,11 +68,16 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
   const serverUrl = base.slice(0, base.lastIndexOf('/') + 1);
   const dbSegment = base.slice(base.lastIndexOf('/') + 1);
 
-  async function json<T>(path: string, init: RequestInit = {}): Promise<T> {
+  /** A request below the database, JSON both ways unless `init` says otherwise; the answer as it came. */
+  function send(path: string, init: RequestInit = {}): Promise<Response> {
     const headers = new Headers(init.headers);
     if (!headers.has('Content-Type')) headers.set('Content-Type', 'application/json');
     if (!headers.has('Accept')) headers.set('Accept', 'application/json');
-    const response = await fetchFn(dbUrl + path, { ...init, headers });
+    return fetchFn(dbUrl + path, { ...init, headers });
+  }
+
+  async function json<T>(path: string, init: RequestInit = {}): Promise<T> {
+    const response = await send(path, init);
     const data = (await response.json()) as unknown;
     if (!response.ok) throw thrown((typeof data === 'object' && data !== null ? data : { error: 'unknown', reason: String(data) }) as Json, response.status);
     // Entries of an array answer (`_bulk_docs`, `open_revs`) that are errors or missing revisions: PouchDB's errors.
@@ -245,6 +250,8 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
     const results: Change[] = [];
     let left = limit;
     let lastSeq: unknown;
+    /** Every `_changes` request of this feed: a filter's body makes it a POST; `cancel()` aborts it. */
+    const requestInit: RequestInit = { signal: controller.signal, method: body ? 'POST' : 'GET', ...(body ? { body: JSON.stringify(body) } : {}) };
 
     async function run(since: unknown): Promise<void> {
       // Its own info(), not the one openRemote makes lenient: a failure fails the feed (never `since` 0).
@@ -257,8 +264,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
         if (done) return;
         const page = o.descending ? left : left === undefined || left > batchSize ? batchSize : left;
         const path = '_changes' + query({ ...params, since: typeof since === 'object' ? JSON.stringify(since) : since, limit: page });
-        const init: RequestInit = { signal: controller.signal, method: body ? 'POST' : 'GET', ...(body ? { body: JSON.stringify(body) } : {}) };
-        const res = await json<{ results?: Change[]; last_seq?: unknown; pending?: unknown }>(path, init);
+        const res = await json<{ results?: Change[]; last_seq?: unknown; pending?: unknown }>(path, requestInit);
         if (done) return;
         const rows = res.results ?? [];
         lastSeq = res.last_seq;
@@ -301,14 +307,12 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
      */
     async function follow(since: unknown): Promise<void> {
       const path = '_changes' + query({ ...params, since: typeof since === 'object' ? JSON.stringify(since) : since });
-      const init: RequestInit = { signal: controller.signal, method: body ? 'POST' : 'GET', ...(body ? { body: JSON.stringify(body) } : {}) };
-      const headers = new Headers({ Accept: 'application/json', 'Content-Type': 'application/json' });
       const started = Date.now();
       const silent = (error: unknown) => {
         if ((error as { code?: unknown } | null)?.code === 'timeout') Object.assign(error as object, { silentFromStart: true });
         return error;
       };
-      const response = await fetchFn(dbUrl + path, { ...init, headers }).catch((error: unknown) => Promise.reject(silent(error)));
+      const response = await send(path, requestInit).catch((error: unknown) => Promise.reject(silent(error)));
       if (!response.ok || !response.body) {
         const data = (await response.json().catch(() => ({ error: 'bad_response', reason: 'The changes feed answered without a body' }))) as Json;
         throw thrown(data, response.ok ? 502 : response.status);
