@@ -30,17 +30,6 @@ export function backOff(delay: number): number {
   return Math.round(next * (0.8 + Math.random() * 0.4));
 }
 
-/**
- * A request the replication cancelled itself, read back as a failure: an aborted fetch, or PouchDB's replicator
- * reading the `{status: 'cancelled'}` of a `_changes` it replaced (retry: true) as a result — "Cannot read properties of
- * undefined (reading 'length')". Neither is the server's doing: never reported.
- */
-export function isCancelledRequest(error: unknown, failure: FeatError): boolean {
-  if (failure.code === 'aborted') return true;
-  const message = (error as { message?: unknown } | null)?.message;
-  return typeof message === 'string' && /Cannot read propert(y|ies) of undefined \(reading 'length'\)|results is undefined|evaluating '[\w.]*results\.length'/.test(message);
-}
-
 /** Sets `map[key]`, as its newest entry; the oldest goes beyond PULLED_KEPT entries. */
 function remember<V>(map: Map<string, V>, key: string, value: V): void {
   map.delete(key);
@@ -167,8 +156,8 @@ export class Replicator {
       if (!mine()) return;
       if (error) {
         const failure = this.#explain(error);
-        if (isCancelledRequest(error, failure)) {
-          // The side retries it by itself.
+        if (failure.code === 'aborted') {
+          // A request the side cancelled itself (not the server's doing): it retries by itself, nothing to report.
           this.#state[direction] = 'connecting';
           return this.#update();
         }
