@@ -254,7 +254,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
     const requestInit: RequestInit = { signal: controller.signal, method: body ? 'POST' : 'GET', ...(body ? { body: JSON.stringify(body) } : {}) };
 
     async function run(since: unknown): Promise<void> {
-      // Its own info(), not the one openRemote makes lenient: a failure fails the feed (never `since` 0).
+      // A failed info() fails the feed (never `since` 0).
       if (since === 'now' || since === 'latest') {
         since = (await info()).update_seq;
         if (since === undefined || since === null) throw thrown({ error: 'bad_response', reason: 'The database info has no update_seq' }, 502);
@@ -400,12 +400,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
   return db;
 }
 
-/**
- * The server's database for the store and live sync. Its `info()` never rejects: a failed `info()` answers with an
- * empty one marked `unavailable` (watch.ts retries on it); the next real request fails and is retried as usual.
- */
+/** The server's database for the store, the queries, `watch` and live sync (see {@link remoteDb}). */
 export function openRemote(url: string, fetchFn: typeof fetch): RemoteDb {
-  const db = remoteDb(url, fetchFn);
-  const info = db.info.bind(db);
-  return Object.assign(db, { info: () => info().catch(() => ({ db_name: url, update_seq: 0, doc_count: 0, unavailable: true })) });
+  return remoteDb(url, fetchFn);
 }

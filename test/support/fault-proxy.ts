@@ -12,6 +12,8 @@
  *   connection stays open like `hold`): a stream that goes silent half-way, e.g. a half-open connection;
  * - `buffer`: forwarded, the answer passed on only once it has ended, whole (a proxy that buffers answers, as nginx
  *   does with `proxy_buffering on`): a streamed answer that never ends never comes.
+ * - `answer`: never forwarded; answered with `status` and the JSON `body` of the options (e.g. CouchDB's 403 once an
+ *   admin took the user's access away).
  *
  * ```ts
  * const proxy = await startFaultProxy(emu.couchUrl);
@@ -21,7 +23,7 @@
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
-export type FaultAction = 'hold' | 'swallow' | 'reset' | 'reset-after' | 'delay' | 'stall' | 'buffer';
+export type FaultAction = 'hold' | 'swallow' | 'reset' | 'reset-after' | 'delay' | 'stall' | 'buffer' | 'answer';
 
 export interface FaultRequest {
   method: string;
@@ -39,6 +41,10 @@ export interface FaultOptions {
   times?: number;
   /** For `delay`: how long, in ms. @default 500 */
   delayMs?: number;
+  /** For `answer`: the status. @default 500 */
+  status?: number;
+  /** For `answer`: the JSON body. @default `{ error: 'unknown_error', reason: 'fault proxy' }` */
+  body?: unknown;
 }
 
 export interface FaultProxy {
@@ -65,6 +71,8 @@ interface Rule {
   action: FaultAction;
   left: number;
   delayMs: number;
+  status: number;
+  body: unknown;
 }
 
 function toPredicate(match: FaultMatch): (req: FaultRequest) => boolean {
@@ -82,7 +90,7 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   const rules: Rule[] = [];
   const sockets = new Set<Socket>();
   const held = new Set<Socket>();
-  const counts: Record<FaultAction | 'pass', number> = { hold: 0, swallow: 0, reset: 0, 'reset-after': 0, delay: 0, stall: 0, buffer: 0, pass: 0 };
+  const counts: Record<FaultAction | 'pass', number> = { hold: 0, swallow: 0, reset: 0, 'reset-after': 0, delay: 0, stall: 0, buffer: 0, answer: 0, pass: 0 };
   const log: (FaultRequest & { action: FaultAction | 'pass' })[] = [];
 
   const pick = (req: FaultRequest): Rule | undefined => {
@@ -129,6 +137,11 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       case 'delay':
         await new Promise((resolve) => setTimeout(resolve, rule!.delayMs));
         break;
+      case 'answer': {
+        const json = JSON.stringify(rule!.body);
+        res.writeHead(rule!.status, { 'Content-Type': 'application/json', 'Content-Length': String(Buffer.byteLength(json)) });
+        return void res.end(json);
+      }
       default:
         break;
     }
@@ -179,7 +192,14 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
   return {
     url: `http://127.0.0.1:${port}${path}`,
     fault(match, action, options = {}) {
-      const rule: Rule = { test: toPredicate(match), action, left: options.times ?? Infinity, delayMs: options.delayMs ?? 500 };
+      const rule: Rule = {
+        test: toPredicate(match),
+        action,
+        left: options.times ?? Infinity,
+        delayMs: options.delayMs ?? 500,
+        status: options.status ?? 500,
+        body: options.body ?? { error: 'unknown_error', reason: 'fault proxy' },
+      };
       rules.push(rule);
       return () => {
         const i = rules.indexOf(rule);

@@ -5,6 +5,7 @@
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type ChangeEvent, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { startFaultProxy } from '../support/fault-proxy.js';
 
 const emu = useEmulator();
 
@@ -78,5 +79,37 @@ describe('watch { current: true } failures', () => {
     const failed = new Promise<unknown>((resolve) => c.store.watch('k', () => undefined, { current: true, onError: resolve }));
     await expectCode(Promise.reject(await failed), 'network');
     await c.close();
+  });
+});
+
+describe('watch: the server refuses the database (remote mode)', () => {
+  it("the error event carries the server's own error (forbidden), not `network`; the watch resumes once access is back", async () => {
+    const proxy = await startFaultProxy(emu.couchUrl);
+    try {
+      const user = uniqueUser('refused');
+      const c = emu.track(createFeatClient({ couchUrl: proxy.url, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' }));
+      const { dbName } = await c.ready();
+      // An admin took the user's access away (the database's `_security`): CouchDB's answer to the user's requests.
+      const refuse = proxy.fault({ method: 'GET', path: new RegExp(`/${dbName}/?$`) }, 'answer', {
+        status: 403,
+        body: { error: 'forbidden', reason: 'You are not allowed to access this db.' },
+      });
+      const errors: unknown[] = [];
+      const events: ChangeEvent[] = [];
+      const off = c.sync.on('error', (error) => errors.push(error));
+      const stop = c.store.watch('k', (e) => events.push(e));
+      await waitFor(() => errors.length > 0, 10_000, 'the error');
+      await expectCode(Promise.reject(errors[0]), 'forbidden');
+      refuse();
+      // Retried with backoff (first step 250–500 ms): a write after access is back is reported.
+      await waitFor(async () => {
+        await c.store.set('k', events.length);
+        return events.length > 0;
+      }, 15_000, 'an event after access came back');
+      stop();
+      off();
+    } finally {
+      await proxy.close();
+    }
   });
 });
