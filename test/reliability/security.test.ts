@@ -177,7 +177,7 @@ describe('proxy headers go to couchUrl only; nothing secret reaches the console'
 });
 
 describe('logout({ destroyLocal: true }) leaves no user data behind', () => {
-  it('leveldb: the replica directory is empty or gone, also with chunked values and unpushed offline writes', async () => {
+  it('leveldb: the replica directory is empty or gone, also with chunked values, query indexes and unpushed offline writes', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'feat-sec-'));
     try {
       const name = user();
@@ -185,7 +185,10 @@ describe('logout({ destroyLocal: true }) leaves no user data behind', () => {
       const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(name), local: { adapter: 'leveldb', name: path } });
       clients.push(c);
       await c.store.set('big', 'b'.repeat(1_600_000));
-      await c.store.setParts('p', { a: 'private', b: 'words' });
+      await c.store.setParts('p', { a: { text: 'private', prio: 2 }, b: { text: 'words', prio: 1 } });
+      // Query indexes live in databases of their own next to the replica (`replica-mrview-…`).
+      expect(await c.store.find({ prefix: 'p', selector: { prio: { $gte: 1 } }, sort: ['prio'] })).toHaveLength(2);
+      expect(readdirSync(dir).filter((f) => f.startsWith('replica-mrview-')).length).toBeGreaterThan(0);
       await c.sync.waitForPush({ timeout: 20_000 });
       c.sync.pause();
       await c.store.set('unpushed', 'private words');
