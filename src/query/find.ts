@@ -8,7 +8,7 @@
  *   `doc`) are found through an index of manifests, reassembled, and matched in memory.
  * - A sort needs an index of its fields: it is created on first use (`store.createIndex`), the same in both modes.
  */
-import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { abortError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import type { StoredDoc } from '../store/codec.js';
 import type { Db } from '../store/db.js';
 import { parsePartId } from '../store/ids.js';
@@ -16,6 +16,7 @@ import type { StoreIO } from '../store/io.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { eventFor } from '../sync/watch.js';
 import { hashString } from '../util/hash.js';
+import { throwIfAborted, withSignal } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 import type { MatchDoc } from './memory.js';
 import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
@@ -29,6 +30,11 @@ export interface FindOptions {
    * index to optimize query time." Without it, each distinct warning is written once to `console.warn`.
    */
   onWarning?: (warning: string) => void;
+  /**
+   * Aborts the query: it rejects with `aborted` (`cause` = the signal's reason) at once; in remote mode the request in
+   * flight is cancelled and no further page is asked for.
+   */
+  signal?: AbortSignal;
 }
 
 /** Matches asked for per `_find` request on the server (each page is one request). */
@@ -151,10 +157,12 @@ export async function declaredIndexes(io: StoreIO, db: Db): Promise<void> {
 }
 
 /** A Mango request to the server; its error answer as a FeatError (400 → `invalid_argument`). */
-async function post(db: FetchDb, path: string, body: unknown): Promise<Record<string, unknown>> {
+async function post(db: FetchDb, path: string, body: unknown, signal?: AbortSignal): Promise<Record<string, unknown>> {
   let response: Response;
   try {
-    response = await db.fetch(path, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) });
+    const init: RequestInit = { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify(body) };
+    if (signal) init.signal = signal;
+    response = await db.fetch(path, init);
   } catch (error) {
     throw toFeatError(error);
   }
@@ -181,6 +189,7 @@ async function runMango(
   prefix: string,
   range: { skip: number; limit: number | undefined },
   warn: (w: string) => void,
+  signal: AbortSignal | undefined,
   /**
    * The query of manifests: on an index of its own (no need to see which index the replica would use), and what it
    * returns are manifests, not values.
@@ -195,6 +204,7 @@ async function runMango(
   let bookmark: string | undefined;
   let offset = 0;
   for (let page = 0; ; page++) {
+    throwIfAborted(signal);
     const missing = total === undefined ? undefined : total - docs.length;
     const asked = io.ctx.local ? (missing ?? Number.MAX_SAFE_INTEGER) : Math.min(FIND_PAGE_SIZE, missing ?? FIND_PAGE_SIZE);
     let answer: FindResponse;
@@ -205,7 +215,7 @@ async function runMango(
         throw toFeatError(error);
       })) as FindResponse;
     } else {
-      answer = (await post(db as FetchDb, '_find', { ...request, limit: asked, ...(bookmark ? { bookmark } : {}) })) as FindResponse;
+      answer = (await post(db as FetchDb, '_find', { ...request, limit: asked, ...(bookmark ? { bookmark } : {}) }, signal)) as FindResponse;
     }
     if (!Array.isArray(answer.docs)) throw new FeatError('bad_response', 'The server answered _find without docs');
     if (answer.warning && page === 0) warn(answer.warning);
@@ -237,9 +247,15 @@ export async function find<T>(io: StoreIO, query: PlannedQuery, options: FindOpt
   return (await findDocs(io, query, options)).map((d) => resultOf(query.prefix, d._id, d.doc as T));
 }
 
-/** The matching documents (`{ _id, doc: value }`), in the query's order. */
-export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions = {}): Promise<MatchDoc[]> {
+/** The matching documents (`{ _id, doc: value }`), in the query's order; `aborted` as soon as `options.signal` aborts. */
+export function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions = {}): Promise<MatchDoc[]> {
+  if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
+  return withSignal(findAll(io, query, options), options.signal);
+}
+
+async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): Promise<MatchDoc[]> {
   const warn = options.onWarning ?? consoleWarning;
+  const { signal } = options;
   const db = await io.ctx.db();
   const sort = query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
   const sortFields = query.sort.map((s) => s.field);
@@ -248,9 +264,9 @@ export async function findDocs(io: StoreIO, query: PlannedQuery, options: FindOp
   const request: Record<string, unknown> = { selector: scoped(query.selector, io.ctx.local && query.limit !== undefined) };
   if (sort.length) request.sort = sort;
   const main = (range: { skip: number; limit: number | undefined }) =>
-    query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn);
+    query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn, signal);
   // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
-  const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix), main({ skip: query.skip, limit: query.limit })]);
+  const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix, signal), main({ skip: query.skip, limit: query.limit })]);
   const chunked: MatchDoc[] = [];
   const { matches } = manifests.length > 0 || io.queue().size > 0 ? await loadMemory() : { matches: undefined };
   if (manifests.length > 0) {
@@ -292,15 +308,15 @@ const manifestCache = new WeakMap<Db, { seq: unknown; docs: StoredDoc[] }>();
  * reused while the replica's update sequence has not moved (nothing written, nothing replicated since): one `info()`
  * instead of a query. On the server, one `_find` (a sequence would cost a request too).
  */
-async function manifestsOf(io: StoreIO, db: Db, prefix: string): Promise<StoredDoc[]> {
+async function manifestsOf(io: StoreIO, db: Db, prefix: string, signal: AbortSignal | undefined): Promise<StoredDoc[]> {
   const query = { selector: { 'feat.chunks': { $exists: true } } };
   const all = { skip: 0, limit: undefined };
-  if (!io.ctx.local) return runMango(io, db, query, prefix, all, () => undefined, true);
+  if (!io.ctx.local) return runMango(io, db, query, prefix, all, () => undefined, signal, true);
   // The sequence is read before the query: a write landing meanwhile leaves a cache entry older than what it saw.
   const seq = (await pouchOf(db).info()).update_seq;
   let cached = manifestCache.get(db);
   if (!cached || cached.seq !== seq) {
-    cached = { seq, docs: await runMango(io, db, query, '', all, () => undefined, true) };
+    cached = { seq, docs: await runMango(io, db, query, '', all, () => undefined, signal, true) };
     manifestCache.set(db, cached);
   }
   const now = Date.now();

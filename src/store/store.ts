@@ -17,6 +17,7 @@ import type * as FindModule from '../query/find.js';
 import type { FindOptions } from '../query/find.js';
 import type { WatchQueryOptions } from '../query/live.js';
 import { lazy } from '../util/lazy.js';
+import { checkSignal, throwIfAborted } from '../util/abort.js';
 
 // Loaded on first use (code-split), each once.
 const loadChunks = lazy(() => import('./chunks.js'));
@@ -362,8 +363,10 @@ export class DocumentStore {
   async find<T = unknown>(query: Query, options?: FindOptions): Promise<QueryResult<T>[]> {
     this.#open();
     const planned = planQuery(query);
-    const { onWarning } = checkOptions(options, 'find');
+    const { onWarning, signal } = checkOptions(options, 'find');
     if (onWarning !== undefined && typeof onWarning !== 'function') throw new FeatValidationError('invalid_argument', 'find(): "onWarning" must be a function');
+    checkSignal(signal);
+    throwIfAborted(signal);
     return (await this.#queries()).find<T>(this.#io, planned, options);
   }
 

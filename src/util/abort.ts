@@ -28,7 +28,11 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 /** Races a promise against a signal; the listener is removed when either settles. */
 export function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
-  if (signal.aborted) return Promise.reject(abortError(signal));
+  if (signal.aborted) {
+    // Nobody waits for the promise any more: its failure must not surface as an unhandled rejection.
+    promise.catch(() => undefined);
+    return Promise.reject(abortError(signal));
+  }
   return new Promise<T>((resolve, reject) => {
     const onAbort = () => reject(abortError(signal));
     signal.addEventListener('abort', onAbort, { once: true });

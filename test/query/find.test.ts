@@ -138,6 +138,24 @@ describe.each(modes)('store.find: $name', (mode) => {
     await expectCode(c.store.createIndex({ fields: [] }), 'invalid_argument');
     expect(c.wire.lines.slice(before).filter((l) => /_find|_index/.test(l))).toEqual([]);
   });
+
+  it('signal: not a signal → invalid_argument, aborted before → aborted with its reason and no request; aborted during → aborted at once', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    await c.store.set('k', { n: 1 });
+    const before = c.wire.lines.length;
+    await expectCode(c.store.find({}, { signal: 'stop' as never }), 'invalid_argument');
+    const reason = new Error('user left the page');
+    const error = await expectCode(c.store.find({}, { signal: AbortSignal.abort(reason) }), 'aborted');
+    expect(error.cause).toBe(reason);
+    expect(c.wire.lines.slice(before).filter((l) => /_find|_index/.test(l))).toEqual([]);
+    const controller = new AbortController();
+    const pending = c.store.find({ selector: { n: 1 } }, { signal: controller.signal });
+    controller.abort();
+    await expectCode(pending, 'aborted');
+    // The client goes on working.
+    expect(await c.store.find({ selector: { n: 1 } })).toEqual([{ key: 'k', value: { n: 1 } }]);
+  });
 });
 
 describe('store.find, remote: pages and warnings', () => {
@@ -158,6 +176,30 @@ describe('store.find, remote: pages and warnings', () => {
     // One for the (empty) manifests of chunked values, three pages of 1,000.
     expect(finds).toHaveLength(4);
     expect(warnings.join('\n')).toMatch(/No matching index found/);
+  });
+});
+
+describe('store.find, remote: aborted while a page is on its way', () => {
+  const client = clientsOf(emu, modes[0]);
+
+  it('rejects with aborted at once and asks for no further page', async () => {
+    const c = client(uniqueUser(), {}, (line) => (line.includes('/_find') ? 1_500 : 0));
+    await c.ready();
+    const parts: Record<string, { i: number }> = {};
+    for (let i = 0; i < 1_200; i++) parts[String(i).padStart(4, '0')] = { i };
+    await c.store.setParts('p', parts);
+    const before = c.wire.lines.length;
+    const controller = new AbortController();
+    const started = Date.now();
+    const pending = c.store.find({ prefix: 'p', selector: { i: { $gte: 0 } } }, { signal: controller.signal });
+    setTimeout(() => controller.abort(), 200);
+    await expectCode(pending, 'aborted');
+    expect(Date.now() - started).toBeLessThan(1_000);
+    // Past the held first pages: a second page (1,200 matches, 1,000 per page) was never asked for.
+    await new Promise((resolve) => setTimeout(resolve, 2_000));
+    const finds = c.wire.lines.slice(before).filter((l) => l.includes('/_find'));
+    expect(finds.length).toBeLessThanOrEqual(2);
+    expect(finds.every((l) => !l.includes('bookmark'))).toBe(true);
   });
 });
 
