@@ -10,6 +10,8 @@ import {
   type ConflictResolver,
   type FeatClient,
   type FeatErrorCode,
+  type FindOptions,
+  type QueryResult,
   type Session,
   type SyncStatus,
 } from '@feat/sdk';
@@ -30,6 +32,16 @@ describe('@feat/sdk types', () => {
     expectTypeOf(client.store.getItem('k')).resolves.toEqualTypeOf<string | null>();
     expectTypeOf(client.store.keys()).resolves.toEqualTypeOf<string[]>();
     expectTypeOf(client.store.watch).returns.toEqualTypeOf<() => void>();
+  });
+
+  it('queries: results typed by the caller (unknown by default), options typed, watchQuery returns an unsubscribe', () => {
+    expectTypeOf(client.store.find({ selector: { done: false } })).resolves.toEqualTypeOf<QueryResult<unknown>[]>();
+    expectTypeOf(client.store.find<{ title: string }>({ prefix: 'todo' })).resolves.toEqualTypeOf<QueryResult<{ title: string }>[]>();
+    expectTypeOf<QueryResult<number>>().toEqualTypeOf<{ key: string; subkey?: string; value: number }>();
+    expectTypeOf<FindOptions['signal']>().toEqualTypeOf<AbortSignal | undefined>();
+    expectTypeOf<FindOptions['onWarning']>().toEqualTypeOf<((warning: string) => void) | undefined>();
+    expectTypeOf(client.store.watchQuery({ prefix: 'todo' }, () => undefined)).toEqualTypeOf<() => void>();
+    expectTypeOf(client.store.createIndex({ fields: ['prio'] })).resolves.toEqualTypeOf<void>();
   });
 
   it('ChangeEvent, conflicts and statuses have the documented shapes', () => {
