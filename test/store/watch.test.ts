@@ -80,10 +80,15 @@ describe('watch: a change this client already wrote over', () => {
     const user = uniqueUser('over');
     const base = { couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' as const };
     const a = emu.track(createFeatClient(base));
-    // B's changes feed answers reach it 400 ms late: A's change comes after B has written over it.
+    // B's changes feed answers reach it late — held until B's write is done while `hold.gate` is set (a fixed delay alone
+    // is not enough on a loaded machine): A's change comes after B has written over it.
+    const hold: { gate?: Promise<void> } = {};
     const lateFeed: typeof fetch = async (input, init) => {
       const response = await fetch(input, init);
-      if (String(input instanceof Request ? input.url : input).includes('/_changes')) await sleep(400);
+      if (String(input instanceof Request ? input.url : input).includes('/_changes')) {
+        await sleep(400);
+        await hold.gate;
+      }
       return response;
     };
     const b = emu.track(createFeatClient({ ...base, fetch: lateFeed }));
@@ -94,8 +99,11 @@ describe('watch: a change this client already wrote over', () => {
     const stop = b.store.watch('k', (e) => events.push(e));
     await waitFor(() => events.length === 0 && b.store.get('k').then((v) => v === 'b0'), 5_000);
     await sleep(500); // the feed is live and past b0
+    let open!: () => void;
+    hold.gate = new Promise((resolve) => (open = resolve));
     await a.store.set('k', 'from A');
     await b.store.set('k', 'from B'); // 409 on A's revision, resolved: B's newer value is written over it
+    open();
     await waitFor(() => events.some((e) => e.value === 'from B'), 10_000, "B's own write");
     await sleep(800);
     stop();
