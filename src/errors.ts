@@ -127,7 +127,7 @@ interface PouchLikeError {
 
 /** How fetch implementations (undici, browsers) and Node sockets say that the connection failed. */
 const NETWORK_FAILURE =
-  /fetch failed|Failed to fetch|NetworkError|Load failed|\bterminated\b|other side closed|socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET|socket/i;
+  /fetch failed|Failed to fetch|NetworkError|network (?:connection|request)|Load failed|\bterminated\b|other side closed|socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET|socket/i;
 
 /** The `code` of an error's `cause` chain (undici puts the socket error there). */
 function causeCode(error: unknown): string {
@@ -174,8 +174,10 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
     }
     const status = typeof e.status === 'number' ? e.status : undefined;
     const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : undefined;
-    if (e.name === 'FetchError' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || error instanceof TypeError) {
-      // fetch() rejects with TypeError('fetch failed') on connection failures.
+    // fetch() rejects with a TypeError on connection failures ("fetch failed", "Failed to fetch", "NetworkError …",
+    // "Load failed"); any other TypeError is a bug, not the network ("bad_response: Unexpected failure" below).
+    const fetchFailure = error instanceof TypeError && (NETWORK_FAILURE.test(String(reason)) || NETWORK_FAILURE.test(causeCode(error)));
+    if (e.name === 'FetchError' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || fetchFailure) {
       if (status === undefined || status === 0 || status === 500) {
         return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${HINTS.network})`, {
           ...context,

@@ -28,7 +28,8 @@ export async function readPrefix(io: StoreIO, prefix: string, key = prefix): Pro
   for (const row of rows) {
     if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
     const value = await io.valueOf(db, row.doc);
-    if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, hashString(JSON.stringify(value)));
+    // (An expired value reads as undefined: its revision is known, its content is not a value to compare with.)
+    if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, value === undefined ? undefined : hashString(JSON.stringify(value)));
     if (value !== undefined) values.set(row.id, value);
   }
   const queue = io.queue();

@@ -34,9 +34,11 @@ export interface SetOptions {
 
 export interface WatchOptions {
   /**
-   * Deliver what is stored now first (events with `current: true`), then every later change, in order and with no
-   * gap between the two. @default false
+   * Deliver what is stored now first (events with `current: true`; a stored value as `kind: 'insert'`, `origin:
+   * 'local'`), then every later change, in order and with no gap between the two. @default false
    */
+  initial?: boolean;
+  /** The same as `initial` (its earlier name). @default false */
   current?: boolean;
   /** Called when reading the current values fails; without it the failure goes to `client.sync.on('error')`. */
   onError?: (error: FeatError) => void;
@@ -337,11 +339,13 @@ export class DocumentStore {
     if (!subscription) throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix: a key string (or { key }), or { prefix }');
     if (subscription.key === '') throw new FeatValidationError('invalid_argument', 'watch("") names no key; watch({ prefix: "" }) reports every key');
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
-    const { current, onError } = checkOptions(options, 'watch');
-    if ((current ?? false) !== !!current || (onError !== undefined && typeof onError !== 'function')) {
-      throw new FeatValidationError('invalid_argument', 'watch() options: "current" is a boolean, "onError" a function');
+    const { initial, current, onError } = checkOptions(options, 'watch');
+    const bool = (v: unknown) => v === undefined || typeof v === 'boolean';
+    if (!bool(initial) || !bool(current) || (onError !== undefined && typeof onError !== 'function')) {
+      throw new FeatValidationError('invalid_argument', 'watch() options: "initial" (or "current") is a boolean, "onError" a function');
     }
-    return this.#ctx.watch.subscribe(subscription, listener, current ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
+    const first = initial === true || current === true;
+    return this.#ctx.watch.subscribe(subscription, listener, first ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
   }
 
   #findModule: Promise<typeof FindModule> | undefined;

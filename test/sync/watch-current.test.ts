@@ -18,11 +18,11 @@ describe.each(modes)('watch { current: true } ($name)', ({ options }) => {
   const client = (user: string): FeatClient =>
     emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), ...options }));
 
-  it('delivers the stored value first (marked current), then later changes', async () => {
+  it.each(['initial', 'current'] as const)('{ %s: true } delivers the stored value first (marked current), then later changes', async (option) => {
     const c = client(uniqueUser('current'));
     await c.store.set('draft', { title: 'stored' });
     const events: ChangeEvent[] = [];
-    const stop = c.store.watch('draft', (e) => events.push(e), { current: true });
+    const stop = c.store.watch('draft', (e) => events.push(e), { [option]: true });
     await waitFor(() => events.length === 1, 10_000, 'the current value');
     expect(events[0]).toEqual({ key: 'draft', value: { title: 'stored' }, kind: 'insert', origin: 'local', current: true });
     await c.store.set('draft', { title: 'changed' });
@@ -69,6 +69,7 @@ describe.each(modes)('watch { current: true } ($name)', ({ options }) => {
   it('rejects bad options before any I/O', () => {
     const c = client(uniqueUser('current'));
     expect(() => c.store.watch('k', () => undefined, { current: 'yes' as never })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    expect(() => c.store.watch('k', () => undefined, { initial: 1 as never })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     expect(() => c.store.watch('k', () => undefined, { onError: 1 as never })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
   });
 });
