@@ -470,7 +470,7 @@ class Client implements FeatClient {
   }
 
   async logout(options: LogoutOptions = {}): Promise<void> {
-    if (typeof options !== 'object' || options === null) throw new TypeError('logout() takes an options object');
+    if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'logout() takes an options object');
     await this.close();
     try {
       if (options.destroyLocal && !this.#localFirst && this.#options.mode === 'local-first') {

@@ -187,7 +187,7 @@ function checkCount(name: string, value: unknown, min: number): void {
 /** Validates the options and fills in defaults, in one place. */
 export function resolveOptions(options: unknown): ResolvedOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new TypeError('createFeatClient() expects an options object');
+    throw new FeatValidationError('invalid_argument', 'createFeatClient() expects an options object');
   }
   const o = options as FeatClientOptions;
   const couchUrl = checkUrl('couchUrl', o.couchUrl);

@@ -18,8 +18,8 @@ export interface FeatApi {
 }
 
 /**
- * Creates the REST clients. Options are checked at once: not an object → `TypeError`; a bad value (relative `apiUrl`,
- * empty `auth`, negative `timeout`, …) → `invalid_argument`.
+ * Creates the REST clients. Options are checked at once: not an object, or a bad value (relative `apiUrl`, empty
+ * `auth`, negative `timeout`, …) → `invalid_argument`.
  *
  * @example
  * const api = createFeatApi({ apiUrl: 'https://www.featapi.com', accountsUrl: 'https://accounts.feat.com', auth: 'Bearer …' });
@@ -34,7 +34,7 @@ export function createFeatApiFrom(client: ApiClient): FeatApi {
   const { apiUrl, accountsUrl } = client.options;
   const api = (name: string) => {
     if (apiUrl === undefined) {
-      throw new TypeError(`${name}: this client was created without "apiUrl"`);
+      throw new FeatValidationError('invalid_argument', `${name}: this client was created without "apiUrl"; pass apiUrl to use this endpoint`);
     }
     return apiUrl;
   };

@@ -133,12 +133,12 @@ export function describe(value: unknown): string {
 }
 
 /**
- * Checks client options. Not an object → `TypeError`; a bad value → `invalid_argument`.
+ * Checks client options. Not an object, or a bad value → `invalid_argument`.
  * `requireApiUrl: false` is for clients that only talk to the accounts service.
  */
 export function resolveOptions(options: unknown, { requireApiUrl = true } = {}): ResolvedOptions {
   if (!isRecord(options)) {
-    throw new TypeError(`The options must be an object like { apiUrl, auth } (got ${describe(options)})`);
+    throw new FeatValidationError('invalid_argument', `The options must be an object like { apiUrl, auth } (got ${describe(options)})`);
   }
   const apiUrl = requireApiUrl || options.apiUrl !== undefined ? checkBaseUrl(options.apiUrl, 'apiUrl') : undefined;
   const accountsUrl = options.accountsUrl === undefined ? undefined : checkBaseUrl(options.accountsUrl, 'accountsUrl');
@@ -178,11 +178,11 @@ export function resolveOptions(options: unknown, { requireApiUrl = true } = {}):
   };
 }
 
-/** Checks the optional last argument of a call. Not an object → `TypeError`; a bad value → `invalid_argument`. */
+/** Checks the optional last argument of a call. Not an object, or a bad value → `invalid_argument`. */
 export function resolveCallOptions(options: unknown): CallOptions {
   if (options === undefined) return {};
   if (!isRecord(options)) {
-    throw new TypeError(`The call options must be an object like { signal, timeout } (got ${describe(options)})`);
+    throw new FeatValidationError('invalid_argument', `The call options must be an object like { signal, timeout } (got ${describe(options)})`);
   }
   const { signal } = options;
   if (signal !== undefined && !(signal instanceof AbortSignal)) {

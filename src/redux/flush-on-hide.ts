@@ -29,9 +29,9 @@ export interface FlushOnHideOptions {
 export function flushOnHide(flushables: Flushable | readonly Flushable[], options: FlushOnHideOptions = {}): () => void {
   const list: readonly unknown[] = Array.isArray(flushables) ? flushables : [flushables];
   if (list.length === 0 || !list.every((f) => typeof f === 'object' && f !== null && typeof (f as Flushable).flush === 'function')) {
-    throw new TypeError('flushOnHide() takes an object with flush() (the persistor, the storage, client.store) or an array of them');
+    throw new FeatValidationError('invalid_argument', 'flushOnHide() takes an object with flush() (the persistor, the storage, client.store) or an array of them');
   }
-  if (typeof options !== 'object' || options === null) throw new TypeError('flushOnHide() takes an options object');
+  if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'flushOnHide() takes an options object');
   const { onError } = options;
   if (onError !== undefined && typeof onError !== 'function') {
     throw new FeatValidationError('invalid_argument', 'flushOnHide(): "onError" must be a function');

@@ -461,12 +461,12 @@ export function createPersistStorage(
   store: PersistBackingStore | { readonly store: PersistBackingStore },
   options: PersistStorageOptions = {},
 ): FeatPersistStorage {
-  if (typeof store !== 'object' || store === null) throw new TypeError('createPersistStorage() takes client.store (or the client)');
+  if (typeof store !== 'object' || store === null) throw new FeatValidationError('invalid_argument', 'createPersistStorage() takes client.store (or the client)');
   const backing = asStore(store) ?? asStore((store as { store?: unknown }).store);
   if (!backing) {
     throw new FeatValidationError('invalid_argument', 'createPersistStorage() takes client.store (or the client): an object with get/set/getParts/watch/flush…');
   }
-  if (typeof options !== 'object' || options === null) throw new TypeError('createPersistStorage() takes an options object');
+  if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'createPersistStorage() takes an options object');
   const { timeout = DEFAULT_REHYDRATE_TIMEOUT_MS } = options;
   if (typeof timeout !== 'number' || !Number.isFinite(timeout) || timeout < 0) {
     throw new FeatValidationError('invalid_argument', 'createPersistStorage(): "timeout" must be persistConfig.timeout: a number of milliseconds ≥ 0 (0: none)');

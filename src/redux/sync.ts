@@ -66,7 +66,7 @@ interface Dirty {
  * Returns a function that stops syncing.
  */
 export function syncPersistedState(options: SyncPersistedStateOptions): () => void {
-  if (typeof options !== 'object' || options === null) throw new TypeError('syncPersistedState() takes an options object');
+  if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'syncPersistedState() takes an options object');
   const { store, persistConfig, payload: payloadMode = 'changed', delay = 10 } = options;
   if (typeof store !== 'object' || store === null || typeof store.dispatch !== 'function') {
     throw new FeatValidationError('invalid_argument', 'syncPersistedState(): "store" must be a redux store (with dispatch)');

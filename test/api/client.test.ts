@@ -8,8 +8,8 @@ const COUNT = `${API}/api/activity/comment/comment_count/`;
 const q = { target_type: 400 } as const;
 
 describe('createFeatApi options', () => {
-  it.each([undefined, null, 'https://www.featapi.com', 42, []])('non-object options (%s) → TypeError', (options) => {
-    expect(() => createFeatApi(options as never)).toThrow(TypeError);
+  it.each([undefined, null, 'https://www.featapi.com', 42, []])('non-object options (%s) → invalid_argument', (options) => {
+    expect(() => createFeatApi(options as never)).toThrow(expect.objectContaining({ name: 'FeatValidationError', code: 'invalid_argument' }));
   });
 
   it.each([

@@ -58,8 +58,8 @@ describe('flushOnHide', () => {
   });
 
   it('validates; does nothing outside a browser without a target', () => {
-    expect(() => flushOnHide({} as never)).toThrow(TypeError);
-    expect(() => flushOnHide([] as never)).toThrow(TypeError);
+    expect(() => flushOnHide({} as never)).toThrow(expect.objectContaining({ name: 'FeatValidationError', code: 'invalid_argument' }));
+    expect(() => flushOnHide([] as never)).toThrow(expect.objectContaining({ name: 'FeatValidationError', code: 'invalid_argument' }));
     expect(() => flushOnHide({ flush: () => undefined }, { target: {} as never })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     expect(() => flushOnHide({ flush: () => undefined }, { onError: 1 as never, target: new FakePage() })).toThrow(
       expect.objectContaining({ code: 'invalid_argument' }),

@@ -293,14 +293,14 @@ describe('persist storage: details', () => {
 
   it('validates its arguments', async () => {
     const c = client(uniqueUser());
-    expect(() => createPersistStorage(null as never)).toThrow(TypeError);
+    expect(() => createPersistStorage(null as never)).toThrow(expect.objectContaining({ name: 'FeatValidationError', code: 'invalid_argument' }));
     expect(() => createPersistStorage({} as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     // The client itself is accepted too.
     expect(typeof createPersistStorage(c).getItem).toBe('function');
     for (const timeout of [-1, Number.NaN, '10', Infinity]) {
       expect(() => createPersistStorage(c.store, { timeout } as never)).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     }
-    expect(() => createPersistStorage(c.store, null as never)).toThrow(TypeError);
+    expect(() => createPersistStorage(c.store, null as never)).toThrow(expect.objectContaining({ name: 'FeatValidationError', code: 'invalid_argument' }));
     const storage = createPersistStorage(c.store);
     const code = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isFeatError(e) ? e.code : String(e)));
     expect(await code(storage.setItem('persist:root', 42 as never))).toBe('invalid_value');

@@ -177,7 +177,7 @@ describe('syncPersistedState: arguments', () => {
     const storage = createPersistStorage(client.store);
     const store = { dispatch: () => undefined };
     const persistConfig = { key: 'root', storage };
-    expect(() => syncPersistedState(undefined as never)).toThrow(TypeError);
+    expect(() => syncPersistedState(undefined as never)).toThrow(expect.objectContaining({ name: 'FeatValidationError', code: 'invalid_argument' }));
     const bad = (o: object) => () => syncPersistedState({ store, persistConfig, ...o } as never);
     for (const o of [
       { store: {} },

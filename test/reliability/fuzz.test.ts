@@ -1,7 +1,7 @@
 /**
  * Bad-input fuzzing of every public function (issue 9): random JSON, deep nesting, huge strings, lone surrogates,
  * unicode keys, prototype-polluting keys (`__proto__`, `constructor`, `prototype`), wrong types. Each call must give a
- * documented result or a typed `FeatError` (or the documented `TypeError` for a non-object options argument) — never
+ * documented result or a typed `FeatError` (`invalid_argument` for a non-object options argument too) — never
  * another exception, never a partial write (the store is compared with a model after every rejected call), never
  * prototype pollution.
  */
@@ -288,7 +288,7 @@ const urlish = fc.oneof(
 );
 const optionValue = fc.oneof(fc.anything({ maxDepth: 2, key: fc.oneof(fc.string(), nasty) }), urlish, polluting, fc.integer(), fc.double());
 
-/** Calls `f`; returns what kind of result it was. Only FeatError(invalid_argument) or TypeError (non-object) are allowed. */
+/** Calls `f`; returns what kind of result it was. Only FeatError(invalid_argument) is allowed (a non-object included). */
 function syncOutcome(f: () => unknown): { kind: 'ok' | 'feat' | 'type' | 'other'; error?: unknown; value?: unknown } {
   try {
     return { kind: 'ok', value: f() };
@@ -300,7 +300,7 @@ function syncOutcome(f: () => unknown): { kind: 'ok' | 'feat' | 'type' | 'other'
 }
 
 describe('entry points under bad options', () => {
-  it('createFeatClient(options): invalid_argument, TypeError only for a non-object, never a crash or pollution', async () => {
+  it('createFeatClient(options): invalid_argument (a non-object too, never a TypeError), never a crash or pollution', async () => {
     const failures: string[] = [];
     const made: FeatClient[] = [];
     await fc.assert(
@@ -331,10 +331,9 @@ describe('entry points under bad options', () => {
         ),
         (options) => {
           const r = syncOutcome(() => createFeatClient(options as never));
-          const isObject = typeof options === 'object' && options !== null && !Array.isArray(options);
           if (r.kind === 'other') failures.push(`createFeatClient → ${describeError(r.error)}`);
           if (r.kind === 'feat' && (r.error as FeatError).code !== 'invalid_argument') failures.push(`createFeatClient → ${describeError(r.error)}`);
-          if (r.kind === 'type' && isObject) failures.push(`createFeatClient(object) → TypeError: ${(r.error as Error).message}`);
+          if (r.kind === 'type') failures.push(`createFeatClient(${describeArg(options)}) → TypeError: ${(r.error as Error).message}`);
           if (r.kind === 'ok') made.push(r.value as FeatClient);
           if (({} as Record<string, unknown>).polluted !== undefined) failures.push('polluted');
         },
@@ -346,7 +345,7 @@ describe('entry points under bad options', () => {
     expect(failures.slice(0, 10)).toEqual([]);
   }, 60_000);
 
-  it('createFeatApi(options) and its methods: invalid_argument / TypeError before any request, bad_response or null after', async () => {
+  it('createFeatApi(options) and its methods: invalid_argument before any request, bad_response or null after', async () => {
     const failures: string[] = [];
     let requests = 0;
     const counting = (input: Request, init?: RequestInit) => {
@@ -365,7 +364,7 @@ describe('entry points under bad options', () => {
         ),
         (options) => {
           const r = syncOutcome(() => createFeatApi(options as never));
-          if (r.kind === 'other' || (r.kind === 'feat' && (r.error as FeatError).code !== 'invalid_argument')) {
+          if (r.kind === 'other' || r.kind === 'type' || (r.kind === 'feat' && (r.error as FeatError).code !== 'invalid_argument')) {
             failures.push(`createFeatApi → ${describeError(r.error)}`);
           }
         },
@@ -394,7 +393,6 @@ describe('entry points under bad options', () => {
           try {
             p = f(arg, opts ?? undefined);
           } catch (error) {
-            // Documented: the call options must be an object (TypeError) — synchronously thrown is a contract question.
             failures.push(`${name} threw synchronously: ${describeError(error)}`);
             return;
           }
@@ -402,8 +400,7 @@ describe('entry points under bad options', () => {
           if (!r.ok) {
             const e = r.error;
             const documented =
-              (isFeatError(e) && ['invalid_argument', 'bad_response', 'not_found', 'timeout', 'aborted', 'unauthorized'].includes(e.code)) ||
-              (e instanceof TypeError && (typeof opts !== 'object' || opts === null || Array.isArray(opts)) && opts !== undefined && opts !== null);
+              isFeatError(e) && ['invalid_argument', 'bad_response', 'not_found', 'timeout', 'aborted', 'unauthorized'].includes(e.code);
             if (!documented) failures.push(`${name}(${describeArg(arg)}, ${describeArg(opts)}) → ${describeError(e)}`);
             if (isFeatError(e, 'invalid_argument') && requests !== before) failures.push(`${name}: invalid_argument after a request was sent`);
           }
@@ -517,11 +514,11 @@ describe('client and sync methods under bad arguments', () => {
     expect([...new Set(failures)].slice(0, 12)).toEqual([]);
   }, 60_000);
 
-  it('logout(non-object) rejects with the documented TypeError; logout({ destroyLocal }) with junk values never crashes', async () => {
+  it('logout(non-object) rejects with invalid_argument; logout({ destroyLocal }) with junk values never crashes', async () => {
     for (const bad of [null, 1, 'x', true]) {
       const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user()), local: { adapter: 'memory' } });
       clients.push(c);
-      await expect(c.logout(bad as never)).rejects.toBeInstanceOf(TypeError);
+      await expect(c.logout(bad as never)).rejects.toMatchObject({ name: 'FeatValidationError', code: 'invalid_argument' });
     }
     for (const destroyLocal of [0, 'yes', {}, [], null, undefined]) {
       const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user()), local: { adapter: 'memory' } });

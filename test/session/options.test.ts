@@ -28,10 +28,10 @@ function expectInvalid(options: unknown, mentions: string): void {
 }
 
 describe('createFeatClient options', () => {
-  it.each([null, undefined, 'x', 42, [], true])('%j → TypeError', (options) => {
+  it.each([null, undefined, 'x', 42, [], true])('%j → invalid_argument (a FeatValidationError, not a TypeError)', (options) => {
     const error = thrown(options);
-    expect(error).toBeInstanceOf(TypeError);
-    expect(error).not.toBeInstanceOf(FeatError);
+    expect(error).toBeInstanceOf(FeatError);
+    expect(error).toMatchObject({ name: 'FeatValidationError', code: 'invalid_argument' });
   });
 
   it.each([undefined, '', 'couchdb.feat.com', 'not a url', 'ftp://couchdb.feat.com', 'file:///tmp/db', 42, {}])('couchUrl %j → invalid_argument', (couchUrl) => {
