@@ -250,8 +250,22 @@ export async function find<T>(io: StoreIO, query: PlannedQuery, options: FindOpt
 /** The matching documents (`{ _id, doc: value }`), in the query's order; `aborted` as soon as `options.signal` aborts. */
 export function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions = {}): Promise<MatchDoc[]> {
   if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
-  return withSignal(findAll(io, query, options), options.signal);
+  const run = findAll(io, query, options).catch(async (error: unknown) => {
+    // An index this session made was deleted or replaced meanwhile (another device, another app, a design document
+    // conflict): forget what was made and planned, make the indexes again, and run the query once more.
+    if (!missingIndex(error)) throw error;
+    const db = await io.ctx.db();
+    created.delete(db);
+    indexPlans.delete(db);
+    manifestCache.delete(db);
+    return findAll(io, query, options);
+  });
+  return withSignal(run, options.signal);
 }
+
+/** CouchDB's and pouchdb-find's answers when the index a query needs is gone or is being replaced. */
+const missingIndex = (error: unknown): boolean =>
+  /no_usable_index|Cannot sort on field|Design document was updated or deleted|no matching index/i.test(String((error as { message?: unknown } | null)?.message ?? ''));
 
 async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): Promise<MatchDoc[]> {
   const warn = options.onWarning ?? consoleWarning;

@@ -328,7 +328,9 @@ export class LocalFirst {
           tracker.pulled(doc._id, doc._rev);
           this.#deps.store.forget(doc._id);
         }
-        this.#resolveConflicts(local, docs.map((d) => d._id));
+        // Only values: a design document (a query index, made on two devices at once) is never the app's to resolve;
+        // CouchDB's winner is the same on every replica, and each of its leaves is a valid index.
+        this.#resolveConflicts(local, docs.flatMap((d) => (d._id.startsWith('_') ? [] : [d._id])));
       },
       pushed: () => this.#confirmPushed(),
     });

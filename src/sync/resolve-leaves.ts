@@ -27,6 +27,8 @@ export async function resolveLeaves(
   emit: (event: ConflictEvent) => void,
   valueOf: (doc: StoredDoc) => Promise<unknown>,
 ): Promise<boolean> {
+  // Design documents (query indexes) and other `_` documents are not values: never resolved, never deleted.
+  if (id.startsWith('_')) return false;
   // Every leaf, deleted ones included (one read): CouchDB's winner is the highest live leaf.
   let found: { ok?: StoredDoc }[];
   try {
