@@ -74,8 +74,8 @@ function isPlainObject(value: object): boolean {
 
 /**
  * Checks that `value` is a JSON value and returns a deep copy of it (so later mutation by the caller changes nothing).
- * `undefined`, functions, symbols, bigints, cycles, `NaN`/`Infinity`, non-plain objects, lone surrogates and
- * `__proto__` property names → `invalid_value`.
+ * `undefined`, functions, symbols, bigints, cycles, `NaN`/`Infinity`, ±5e-324 (CouchDB stores it as 0), non-plain
+ * objects, lone surrogates and `__proto__` property names → `invalid_value`.
  */
 export function snapshotValue<T>(value: T, key: string): T {
   const stack = new Set<object>();
@@ -101,6 +101,8 @@ export function snapshotValue<T>(value: T, key: string): T {
         return v;
       case 'number':
         if (!Number.isFinite(v)) throw bad(String(v));
+        // The smallest subnormal: CouchDB 3.4 (its JSON parser) stores 5e-324 as 0 — other devices would read 0.
+        if (v === Number.MIN_VALUE || v === -Number.MIN_VALUE) throw bad(`${v}, which CouchDB stores as 0 (store 0, or the number as a string)`);
         return v;
       case 'object': {
         if (v === null) return null;
