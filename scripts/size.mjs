@@ -19,8 +19,10 @@ import { build as esbuild } from 'esbuild';
 // live sync changes (#19): measured 100.9 kB. The remote database over our own transport instead of PouchDB's http
 // adapter (remote-mode apps load no PouchDB), queries' PouchDB modules in the lazy group (#16): measured 97.1 kB. The
 // `indexes` option and the query speed-ups (#24): +0.8 kB. Live sync of its own instead of pouchdb-replication (#19):
-// measured 95.6 kB.
-const BUDGET_KB = 97;
+// measured 95.6 kB. Fixes after a black-box review (remote-mode conflict leaves resolved on read, resolutions retried
+// when the winner moves, conflicted writes resolved 6 at a time, find's signal and index retry, `watch({ initial })`):
+// measured 97.2 kB.
+const BUDGET_KB = 98;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 

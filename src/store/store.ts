@@ -27,6 +27,7 @@ const loadRanges = lazy(() => import('./ranges.js'));
 const loadLookUp = lazy(() => import('./look-up.js'));
 const loadResolveWrite = lazy(() => import('./resolve-write.js'));
 const loadGc = lazy(() => import('./gc.js'));
+const loadResolveLeaves = lazy(() => import('../sync/resolve-leaves.js'));
 
 export interface SetOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
@@ -487,7 +488,14 @@ export class DocumentStore {
    */
   async #read(db: Db, id: string, seen?: number): Promise<StoredDoc | undefined> {
     try {
-      const raw = await db.get(id);
+      let raw = await db.get(id, this.#ctx.local ? undefined : { conflicts: true });
+      // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
+      // the value is read — through the resolver, as replication does on a replica: never left to hide data.
+      if (!this.#ctx.local && raw._conflicts?.length && !id.startsWith('_')) {
+        const { resolveLeaves } = await loadResolveLeaves();
+        await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc));
+        raw = await db.get(id);
+      }
       if (raw._rev) this.#known.learn(id, raw._rev, seen ?? tick());
       return raw;
     } catch (error) {
@@ -504,13 +512,13 @@ export class DocumentStore {
     }
   }
 
-  /** One batch of the write queue: one `_bulk_docs`, then per-document conflict resolution. */
   /**
    * Writes that met a conflict (or an unknown revision) are resolved one request after another each, at most
    * {@link RESOLVING_AT_ONCE} at a time (removing 1,200 unread parts on the server opened 1,200 connections at once).
    */
   #resolving = limiter(RESOLVING_AT_ONCE);
 
+  /** One batch of the write queue: one `_bulk_docs`, then per-document conflict resolution. */
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
     const db = await this.#db();
     // A watch subscribed before these writes were asked for sees them: its feed starts first (bounded wait).

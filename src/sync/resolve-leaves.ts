@@ -27,6 +27,29 @@ export async function resolveLeaves(
   emit: (event: ConflictEvent) => void,
   valueOf: (doc: StoredDoc) => Promise<unknown>,
 ): Promise<boolean> {
+  for (let attempt = 0; ; attempt++) {
+    const outcome = await resolveOnce(db, id, resolver, emit, valueOf);
+    if (outcome !== CHANGED) return outcome;
+    if (attempt >= MAX_ATTEMPTS) {
+      throw new FeatConflictError('conflict', `The conflict of "${id}" kept changing while it was resolved; it stays until the next change`, { key: id });
+    }
+    // Backoff with jitter: the write that moved the winner is usually done at once.
+    await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** attempt));
+  }
+}
+
+/** The winner moved while a conflict was resolved (its resolved value met 409): read the leaves again. */
+const CHANGED = 'changed';
+/** Resolutions tried again after the winner moved, before giving up until the next change of the document. */
+const MAX_ATTEMPTS = 5;
+
+async function resolveOnce(
+  db: Db,
+  id: string,
+  resolver: ConflictResolver | undefined,
+  emit: (event: ConflictEvent) => void,
+  valueOf: (doc: StoredDoc) => Promise<unknown>,
+): Promise<boolean | typeof CHANGED> {
   // Design documents (query indexes) and other `_` documents are not values: never resolved, never deleted.
   if (id.startsWith('_')) return false;
   // Every leaf, deleted ones included (one read): CouchDB's winner is the highest live leaf.
@@ -72,18 +95,23 @@ export async function resolveLeaves(
     emit({ key: id, local: current, remote: other, resolved: value, source: 'replication' });
     current = { value, deleted: value === undefined, updatedAt, rev: current.rev };
   }
-  const docs: StoredDoc[] = losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true }));
   const keepsWinner = current.deleted ? winner.deleted : !winner.deleted && sameJson(current.value, winner.value);
   if (!keepsWinner) {
-    docs.push(
-      current.deleted
-        ? { _id: id, _rev: doc._rev!, _deleted: true, feat: { updatedAt } }
-        : keptLeafChunks(current.value, sides, all)
-          ? { _id: id, _rev: doc._rev!, feat: { updatedAt, chunks: keptLeafChunks(current.value, sides, all)! } }
-          : { _id: id, _rev: doc._rev!, doc: current.value, feat: { updatedAt } },
-    );
+    const chunks = current.deleted ? undefined : keptLeafChunks(current.value, sides, all);
+    const merged: StoredDoc = current.deleted
+      ? { _id: id, _rev: doc._rev!, _deleted: true, feat: { updatedAt } }
+      : chunks
+        ? { _id: id, _rev: doc._rev!, feat: { updatedAt, chunks } }
+        : { _id: id, _rev: doc._rev!, doc: current.value, feat: { updatedAt } };
+    // The resolved value first, the losing leaves only once it is written: when the winner moved meanwhile (a write
+    // or a pull landed on it), deleting them anyway would drop their content, which the resolved value was to keep.
+    const [r] = await db.bulkDocs([merged]);
+    if (r?.error) {
+      if (r.status === 409 || r.name === 'conflict') return CHANGED;
+      throw toFeatError(r, { key: id });
+    }
   }
-  const results = await db.bulkDocs(docs);
+  const results = await db.bulkDocs(losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true })));
   for (const r of results) {
     if (r.error && r.status !== 409) throw toFeatError(r, { key: id });
   }
