@@ -89,7 +89,8 @@ const scoped = (selector: Selector, filtered: boolean): Selector => (!filtered &
 async function withPrefix(io: StoreIO, db: Db, request: Record<string, unknown>, prefix: string): Promise<Record<string, unknown>> {
   const selector = request.selector as Selector;
   if (prefix === '') return request;
-  if (!io.ctx.local) return { ...request, selector: { ...selector, _id: { $regex: `^${escapeRegex(prefix)}` } } };
+  const onId = typeof selector._id === 'object' && selector._id !== null ? (selector._id as Record<string, unknown>) : {};
+  if (!io.ctx.local) return { ...request, selector: { ...selector, _id: { ...onId, $regex: `^${escapeRegex(prefix)}` } } };
   // The plan depends on the query's shape, not its values: remembered per shape (a stale answer costs time only,
   // since the prefix is checked on every document returned anyway).
   const shape = JSON.stringify([selector, request.sort], (_k, v: unknown) => (typeof v === 'object' && v !== null ? v : typeof v));
@@ -263,6 +264,8 @@ export function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions 
   return withSignal(run, options.signal);
 }
 
+const byKey = (a: MatchDoc, b: MatchDoc): number => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
+
 /** CouchDB's and pouchdb-find's answers when the index a query needs is gone or is being replaced. */
 const missingIndex = (error: unknown): boolean =>
   /no_usable_index|Cannot sort on field|Design document was updated or deleted|no matching index/i.test(String((error as { message?: unknown } | null)?.message ?? ''));
@@ -271,16 +274,28 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
   const warn = options.onWarning ?? consoleWarning;
   const { signal } = options;
   const db = await io.ctx.db();
-  const sort = query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
-  const sortFields = query.sort.map((s) => s.field);
+  // Mixed directions (`['prio', { updatedAt: 'desc' }]`): neither engine sorts them (CouchDB answers 400
+  // unsupported_mixed_sort); every match is read and sorted here, then the window is cut.
+  const mixed = query.sort.some((s) => s.desc !== query.sort[0]!.desc);
+  const sort = mixed ? [] : query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
+  const sortFields = mixed ? [] : query.sort.map((s) => s.field);
   // The declared indexes first: one of them may be the index of the sort fields.
   await Promise.all([declaredIndexes(io, db), sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
-  const request: Record<string, unknown> = { selector: scoped(query.selector, io.ctx.local && query.limit !== undefined) };
+  const request: Record<string, unknown> = { selector: scoped(query.selector, io.ctx.local && query.limit !== undefined && !mixed) };
+  // No sort: key order. A window of it is cut by the engine in `_id` order (`_all_docs`, the prefix as its range);
+  // a whole result set comes through the best index and is put in key order here.
+  const windowed = query.skip > 0 || query.limit !== undefined;
   if (sort.length) request.sort = sort;
+  else if (windowed && !mixed) {
+    // CouchDB sorts by `_id` only on `_all_docs`, which it uses only with a condition on `_id` (`$gt: null`: any).
+    request.sort = [{ _id: 'asc' }];
+    request.selector = { ...(request.selector as Selector), _id: { $gt: null } };
+  }
   const main = (range: { skip: number; limit: number | undefined }) =>
     query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn, signal);
   // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
-  const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix, signal), main({ skip: query.skip, limit: query.limit })]);
+  const all = { skip: 0, limit: undefined };
+  const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix, signal), main(mixed ? all : { skip: query.skip, limit: query.limit })]);
   const chunked: MatchDoc[] = [];
   const { matches } = manifests.length > 0 || io.queue().size > 0 ? await loadMemory() : { matches: undefined };
   if (manifests.length > 0) {
@@ -302,11 +317,10 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
     const doc = { _id: id, doc: structuredClone(op.value) };
     if (await matches!(doc, query.selector)) extra.push(doc);
   }
-  if (extra.length === 0 && pending.length === 0) return first;
+  if (extra.length === 0 && pending.length === 0 && !mixed) return sort.length || windowed ? first : first.sort(byKey);
   // The extra documents are merged in order; the window is cut after merging (wide enough for the ones given way).
-  const windowed = query.skip > 0 || query.limit !== undefined;
   const wide = query.limit === undefined ? undefined : query.limit + query.skip + pending.length;
-  const base: MatchDoc[] = windowed ? await main({ skip: 0, limit: wide }) : first;
+  const base: MatchDoc[] = windowed && !mixed ? await main({ skip: 0, limit: wide }) : first;
   const { compareDocs } = await loadMemory();
   const order = await compareDocs(query.sort);
   return [...base.filter((d) => !replaced.has(d._id)), ...extra]

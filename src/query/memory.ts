@@ -33,15 +33,16 @@ export async function matches(doc: MatchDoc, selector: Selector): Promise<boolea
 /** The synchronous matcher and comparator (after {@link load}). */
 export async function matcher(sort: { field: string; desc: boolean }[]) {
   const [sc, { collate }] = await load();
-  const fields = sort.map((s) => sc.parseField(s.field));
+  const fields = sort.map((s) => ({ path: sc.parseField(s.field), desc: s.desc }));
   const desc = sort[0]?.desc === true;
   const byId = (a: MatchDoc, b: MatchDoc) => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
   const compare = (a: MatchDoc, b: MatchDoc): number => {
     for (const f of fields) {
-      const c = collate(sc.getFieldFromDoc(a, f), sc.getFieldFromDoc(b, f));
-      if (c !== 0) return desc ? -c : c;
+      const c = collate(sc.getFieldFromDoc(a, f.path), sc.getFieldFromDoc(b, f.path));
+      if (c !== 0) return f.desc ? -c : c;
     }
-    // Ties (and unsorted queries) in key order, as an index (or `_all_docs`) gives them.
+    // Ties (and unsorted queries) in key order, as an index (or `_all_docs`) gives them (reversed by a descending
+    // first sort field).
     return desc && fields.length ? -byId(a, b) : byId(a, b);
   };
   return { matches: (doc: MatchDoc, selector: Selector) => sc.matchesSelector(doc, selector), compare };

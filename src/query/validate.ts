@@ -7,7 +7,7 @@ import { FeatValidationError } from '../errors.js';
 /** A Mango selector over the value's own fields, e.g. `{ done: false, prio: { $gte: 3 } }`. */
 export type Selector = Record<string, unknown>;
 
-/** A sort field: `'prio'` (ascending) or `{ prio: 'asc' | 'desc' }`. Every field of one sort goes the same way. */
+/** A sort field: `'prio'` (ascending) or `{ prio: 'asc' | 'desc' }`; directions may be mixed (sorted in memory). */
 export type SortField = string | Record<string, 'asc' | 'desc'>;
 
 /** What `store.find()` and `store.watchQuery()` take. */
@@ -39,7 +39,7 @@ export interface PlannedQuery {
   prefix: string;
   /** The app's selector with every field under `doc.` (and the sort fields required to exist). */
   selector: Selector;
-  /** Sort fields under `doc.`, one direction. */
+  /** Sort fields under `doc.`, each with its direction (mixed directions are sorted in memory: see find.ts). */
   sort: { field: string; desc: boolean }[];
   limit: number | undefined;
   skip: number;
@@ -170,7 +170,6 @@ export function planQuery(query: unknown): PlannedQuery {
     }
     return { field: `doc.${entry![0]}`, desc: entry![1] === 'desc' };
   });
-  if (sort.some((s) => s.desc !== sort[0]!.desc)) fail('every sort field must go the same way (all "asc" or all "desc"), as in CouchDB');
   const limit = checkCount(q.limit, 'limit');
   const skip = checkCount(q.skip, 'skip') ?? 0;
   const mapped = underDoc(selector as Selector);
