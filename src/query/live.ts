@@ -5,7 +5,7 @@
  * each change is folded into the results in memory — matched with the selector, placed by the sort — and a new result
  * set goes to the listener only when the results changed. With `limit` or `skip` a change that touches the results
  * (a match, or a value that was one) runs the query again instead (the window moves), and again only a different
- * result set is delivered.
+ * result set is delivered. In remote mode every change under the prefix runs the query again on the server.
  */
 import { toFeatError, type FeatError } from '../errors.js';
 import { sameJson } from '../store/codec.js';
@@ -35,6 +35,10 @@ export interface LiveDeps {
 export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (results: QueryResult<T>[]) => void, options: WatchQueryOptions): () => void {
   const { prefix } = query;
   const windowed = query.limit !== undefined || query.skip > 0;
+  // On the server (remote mode) the query engine is CouchDB's — ICU collation, its own rules for missing fields and
+  // non-object values — which an in-memory fold would not reproduce: every change under the prefix runs the query
+  // again (changes coming meanwhile are coalesced into one more run), so the results always equal a fresh find().
+  const rerun = windowed || !deps.io.ctx.local;
   let stopped = false;
   /** The matches by id; `undefined` until the query has run. */
   let state: Map<string, MatchDoc> | undefined;
@@ -50,7 +54,9 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
   let made = new Map<string, { from: MatchDoc; result: QueryResult<T> }>();
   const resultFor = (d: MatchDoc, next: typeof made) => {
     const before = made.get(d._id);
-    const entry = before && before.from === d ? before : { from: d, result: resultOf(prefix, d._id, structuredClone(d.doc) as T) };
+    // (A query run again returns new objects: an equal value keeps its result object all the same.)
+    const same = before !== undefined && (before.from === d || sameJson(before.from.doc, d.doc));
+    const entry = same ? before : { from: d, result: resultOf(prefix, d._id, structuredClone(d.doc) as T) };
     next.set(d._id, entry);
     return entry.result;
   };
@@ -90,7 +96,7 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
           const pending = held;
           held = [];
           state = new Map(docs.map((d) => [d._id, d]));
-          if (windowed) {
+          if (rerun) {
             if (pending.length > 0) again = true;
             else deliver(docs);
           } else {
@@ -132,9 +138,9 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
     void tools.then(({ matches, compare }) => {
       if (stopped) return;
       if (running) return void held.push(event);
-      if (windowed) {
+      if (rerun) {
         const id = event.subkey === undefined ? event.key : partId(event.key, event.subkey);
-        const touches = state!.has(id) || (event.value !== undefined && matches({ _id: id, doc: event.value }, query.selector));
+        const touches = !deps.io.ctx.local || state!.has(id) || (event.value !== undefined && matches({ _id: id, doc: event.value }, query.selector));
         if (touches) void run();
         return;
       }
