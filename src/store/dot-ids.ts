@@ -27,10 +27,10 @@ export function dotSafe(db: Db): Db {
     async get(...args) {
       const [id, options] = args;
       if (!isDotId(id)) return db.get(...args);
-      const { rev, revs, ...rest } = options ?? {};
+      const { rev, revs, conflicts, ...rest } = options ?? {};
       if (Object.keys(rest).length > 0) throw new Error(`Reading "${id}" with ${Object.keys(rest).join(', ')} is not supported`);
       if (rev === undefined) {
-        const row = (await db.allDocs({ keys: [id], include_docs: true })).rows[0];
+        const row = (await db.allDocs({ keys: [id], include_docs: true, ...(conflicts ? { conflicts: true } : {}) })).rows[0];
         if (!row?.doc || row.error || row.value.deleted) throw notFound(id);
         return row.doc;
       }

@@ -491,7 +491,8 @@ export class DocumentStore {
       let raw = await db.get(id, this.#ctx.local ? undefined : { conflicts: true });
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
       // the value is read — through the resolver, as replication does on a replica: never left to hide data.
-      if (!this.#ctx.local && raw._conflicts?.length && !id.startsWith('_')) {
+      // (Not for `.` and `..`, which no URL can name: their leaves wait for a local-first device to resolve them.)
+      if (!this.#ctx.local && raw._conflicts?.length && !id.startsWith('_') && id !== '.' && id !== '..') {
         const { resolveLeaves } = await loadResolveLeaves();
         await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc));
         raw = await db.get(id);
