@@ -167,7 +167,7 @@ describe('remote mode: each fault → a documented code; acknowledged writes sur
   it('truncated / HTML answers on reads → bad_response / server; the value is intact afterwards', async () => {
     const name = user();
     let mode: Fault | undefined;
-    const { fetch: f } = faulty((r) => (r.method === 'GET' && r.url.endsWith('/k') ? mode : undefined));
+    const { fetch: f } = faulty((r) => (r.method === 'GET' && r.url.split('?')[0]!.endsWith('/k') ? mode : undefined));
     const c = client(name, { mode: 'remote', fetch: f });
     await c.store.set('k', { deep: ['v'] });
     mode = 'truncate';
