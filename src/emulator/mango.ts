@@ -155,7 +155,17 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
       if (!fields.every((f, i) => indexed[i] === f)) throw new MangoError(400, NO_USABLE_INDEX);
     }
   }
-  if (onDefault) warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
+  if (onDefault) {
+    warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
+    // pouchdb-find scans `_all_docs` with no end, and PouchDB's LevelDB-based adapters then list no id past U+00FF
+    // (CouchDB lists them all): an explicit end, the last id in the adapter's order (UTF-16 in memory, bytes in LevelDB).
+    const sel = request.selector as Record<string, unknown>;
+    const onId = isObject(sel._id) ? sel._id : sel._id === undefined ? {} : undefined;
+    if (onId && !['$lt', '$lte', '$eq'].some((op) => op in onId)) {
+      const last = (db as unknown as { adapter?: string }).adapter === 'leveldb' ? '\u{10FFFF}'.repeat(8) : '\uffff'.repeat(8);
+      request.selector = { ...sel, _id: { ...onId, $lte: last } };
+    }
+  }
   return { request, limit, skip, warning, index: plan.index ?? null, indexes };
 }
 

@@ -22,6 +22,7 @@ import type { MatchDoc } from './memory.js';
 import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
 
 const loadMemory = lazy(() => import('./memory.js'));
+const loadRanges = lazy(() => import('../store/ranges.js'));
 
 /** Options of `store.find()`. */
 export interface FindOptions {
@@ -81,30 +82,49 @@ function onlyValues(selector: Selector): boolean {
  */
 const scoped = (selector: Selector, filtered: boolean): Selector => (!filtered && onlyValues(selector) ? selector : { ...selector, doc: { $exists: true } });
 
-/**
- * The selector with the key's prefix. On the server an anchored `_id` `$regex` (CouchDB still picks the app's index).
- * On the replica pouchdb-find picks `_all_docs` whenever `_id` is in the selector: the prefix goes in as an `_id` range
- * only when no other index serves the query, otherwise it is checked on the documents returned.
- */
-async function withPrefix(io: StoreIO, db: Db, request: Record<string, unknown>, prefix: string): Promise<Record<string, unknown>> {
+/** The selector with the key's prefix, on the server: an anchored `_id` `$regex` (CouchDB still picks the app's index). */
+function withPrefix(request: Record<string, unknown>, prefix: string): Record<string, unknown> {
   const selector = request.selector as Selector;
   if (prefix === '') return request;
   const onId = typeof selector._id === 'object' && selector._id !== null ? (selector._id as Record<string, unknown>) : {};
-  if (!io.ctx.local) return { ...request, selector: { ...selector, _id: { ...onId, $regex: `^${escapeRegex(prefix)}` } } };
-  // The plan depends on the query's shape, not its values: remembered per shape (a stale answer costs time only,
-  // since the prefix is checked on every document returned anyway).
-  const shape = JSON.stringify([selector, request.sort], (_k, v: unknown) => (typeof v === 'object' && v !== null ? v : typeof v));
+  return { ...request, selector: { ...selector, _id: { ...onId, $regex: `^${escapeRegex(prefix)}` } } };
+}
+
+/**
+ * True when pouchdb-find runs this query on an index of the replica (else on `_all_docs`). The plan depends on the
+ * query's shape, not its values: remembered per shape (a stale answer costs time only).
+ */
+async function onReplicaIndex(db: Db, request: Record<string, unknown>): Promise<boolean> {
+  const { selector, sort } = request as { selector: Selector; sort?: unknown };
+  const shape = JSON.stringify([selector, sort], (_k, v: unknown) => (typeof v === 'object' && v !== null ? v : typeof v));
   let plans = indexPlans.get(db);
   if (!plans) indexPlans.set(db, (plans = new Map()));
   let onIndex = plans.get(shape);
   if (onIndex === undefined) {
-    const plan = (await (await findPlugin()).explain.call(pouchOf(db), { selector, ...(request.sort ? { sort: request.sort } : {}) })) as { index?: { ddoc?: string | null } };
+    const plan = (await (await findPlugin()).explain.call(pouchOf(db), { selector, ...(sort ? { sort } : {}) })) as { index?: { ddoc?: string | null } };
     onIndex = !!plan.index?.ddoc;
     if (plans.size > 100) plans.clear();
     plans.set(shape, onIndex);
   }
-  if (onIndex) return request;
-  return { ...request, selector: { ...selector, _id: { $gte: prefix, $lt: `${prefix}\uffff` } } };
+  return onIndex;
+}
+
+/** pouchdb-find's (and CouchDB's) warning for a query no index serves. */
+const NO_INDEX_WARNING = 'No matching index found, create an index to optimize query time.';
+
+/**
+ * A query no index serves, on the replica: every document under the prefix read through `_all_docs` ranges that are
+ * complete in every adapter, matched in memory, in key order. (pouchdb-find's own `_all_docs` scan has no end, and
+ * PouchDB's LevelDB-based adapters — `memory`, `leveldb` — list no id past U+00FF in such a range: values under keys
+ * in Greek, Cyrillic, CJK or emoji were never found.)
+ */
+async function scanReplica(io: StoreIO, db: Db, selector: Selector, prefix: string): Promise<StoredDoc[]> {
+  const [{ prefixRanges, rangesFrom, rangeRows }, { matcher }] = await Promise.all([loadRanges(), loadMemory()]);
+  const rows = await rangeRows(io.allDocs, db, prefix ? prefixRanges(prefix) : rangesFrom(''), { include_docs: true });
+  const { matches } = await matcher([]);
+  const docs: StoredDoc[] = [];
+  for (const row of rows) if (row.doc && !row.value.deleted && row.id.startsWith(prefix) && matches(row.doc, selector)) docs.push(row.doc);
+  return docs.sort(byKey);
 }
 
 const indexPlans = new WeakMap<Db, Map<string, boolean>>();
@@ -198,9 +218,15 @@ async function runMango(
   manifests = false,
 ): Promise<StoredDoc[]> {
   const now = Date.now();
-  const request = manifests && io.ctx.local ? query : await withPrefix(io, db, query, prefix);
   const keep = manifests ? kept : keptValue;
   const total = range.limit === undefined ? undefined : range.skip + range.limit;
+  if (io.ctx.local && !manifests && !(await onReplicaIndex(db, query))) {
+    warn(NO_INDEX_WARNING);
+    const all = await scanReplica(io, db, query.selector as Selector, prefix);
+    return all.filter((doc) => keep(doc, prefix, now)).slice(range.skip, total);
+  }
+  // On the replica the prefix is checked on the documents returned (pouchdb-find takes `_all_docs` for any `_id`).
+  const request = io.ctx.local ? query : withPrefix(query, prefix);
   const docs: StoredDoc[] = [];
   let bookmark: string | undefined;
   let offset = 0;

@@ -122,6 +122,21 @@ describe.each(modes)('store.find: $name', (mode) => {
     expect(await c.store.find({ prefix: 'cf', selector: { side: side === 'a' ? 'b' : 'a' } })).toEqual([]);
   });
 
+  it('values under keys in any script are found, with and without a prefix (no index, and on an index)', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    const keys = ['plain', 'été', 'Ωmega', 'Жук', '日本', '😀', '\uff01bang', '\ue000pua'];
+    await Promise.all(keys.map((key, n) => c.store.set(key, { n })));
+    const sorted = [...keys].sort();
+    const found = async (q: Parameters<typeof c.store.find>[0]) => (await c.store.find<{ n: number }>(q, { onWarning: () => undefined })).map((r) => r.key).sort();
+    expect(await found({ selector: { n: { $gte: 0 } } })).toEqual(sorted);
+    expect(await found({})).toEqual(sorted);
+    expect(await found({ prefix: '日' })).toEqual(['日本']);
+    expect(await found({ prefix: '😀', selector: { n: { $gte: 0 } } })).toEqual(['😀']);
+    expect(await found({ selector: { n: { $gte: 0 } }, limit: 3 })).toHaveLength(3);
+    expect(await found({ selector: { n: { $gte: 0 } }, sort: ['n'] })).toEqual(sorted);
+  });
+
   it('a malformed query is invalid_argument before any request', async () => {
     const c = client(uniqueUser());
     await c.ready();
