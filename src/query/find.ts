@@ -299,6 +299,9 @@ const missingIndex = (error: unknown): boolean =>
 async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): Promise<MatchDoc[]> {
   const warn = options.onWarning ?? consoleWarning;
   const { signal } = options;
+  // This client's writes not stored yet (as get() sees them), taken before the query runs: one that lands while it
+  // runs may be missing from its answer, and would be gone from the queue by the time the answer came.
+  const queued = io.queue().size > 0 ? [...io.queue().ids()].flatMap((id) => (id.startsWith(query.prefix) && !id.startsWith(INTERNAL_PREFIX) ? [[id, io.queue().peek(id)] as const] : [])) : [];
   const db = await io.ctx.db();
   // Mixed directions (`['prio', { updatedAt: 'desc' }]`): neither engine sorts them (CouchDB answers 400
   // unsupported_mixed_sort); every match is read and sorted here, then the window is cut.
@@ -323,7 +326,7 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
   const all = { skip: 0, limit: undefined };
   const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix, signal), main(mixed ? all : { skip: query.skip, limit: query.limit })]);
   const chunked: MatchDoc[] = [];
-  const { matches } = manifests.length > 0 || io.queue().size > 0 ? await loadMemory() : { matches: undefined };
+  const { matches } = manifests.length > 0 || queued.length > 0 ? await loadMemory() : { matches: undefined };
   if (manifests.length > 0) {
     const valueDb = await io.db();
     for (const manifest of manifests) {
@@ -332,13 +335,12 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
       if (value !== undefined && (await matches!(doc, query.selector))) chunked.push(doc);
     }
   }
-  // This client's writes not stored yet (as get() sees them): their stored versions give way to them.
-  const pending = io.queue().size > 0 ? [...io.queue().ids()].filter((id) => id.startsWith(query.prefix) && !id.startsWith(INTERNAL_PREFIX)) : [];
+  // This client's writes not stored yet: their stored versions give way to them.
+  const pending = queued.map(([id]) => id);
   const replaced = new Set(pending);
   const extra = chunked.filter((d) => !replaced.has(d._id));
   const now = Date.now();
-  for (const id of pending) {
-    const op = io.queue().peek(id);
+  for (const [id, op] of queued) {
     if (!op || op.deleted || (op.expiresAt !== undefined && op.expiresAt <= now)) continue;
     const doc = { _id: id, doc: structuredClone(op.value) };
     if (await matches!(doc, query.selector)) extra.push(doc);
