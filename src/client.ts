@@ -5,7 +5,7 @@ import type { Extras } from './export/lazy.js';
 import type { ExportOptions, ImportOptions, ImportResult, ImportSource } from './export/types.js';
 import type { FeatMaintenance } from './maintenance/scheduler.js';
 import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './options.js';
-import { openRemote } from './transport/remote-db.js';
+import { remoteDb } from './transport/remote-db.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
 import { SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
@@ -346,7 +346,7 @@ class Client implements FeatClient {
         this.session = await this.#localFirst.open();
       } else {
         const session = await this.#connect();
-        this.#remote = openRemote(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#couchFetch);
+        this.#remote = remoteDb(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#couchFetch);
         this.session = session;
         this.#setStatus('idle');
       }

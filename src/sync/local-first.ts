@@ -1,6 +1,6 @@
 import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { openRemote } from '../transport/remote-db.js';
+import { remoteDb } from '../transport/remote-db.js';
 import { defaultAdapter, openLocal } from '../pouch-local.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
@@ -311,7 +311,7 @@ export class LocalFirst {
     const local = this.local!;
     const tracker = this.tracker!;
     const o = this.#deps.options;
-    const remote = openRemote(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#deps.couchFetch);
+    const remote = remoteDb(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#deps.couchFetch);
     this.#remote = remote;
     tracker.remote = remote;
     if (!o.session) await this.#remember(local, session);

@@ -399,8 +399,3 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
   return db;
 }
-
-/** The server's database for the store, the queries, `watch` and live sync (see {@link remoteDb}). */
-export function openRemote(url: string, fetchFn: typeof fetch): RemoteDb {
-  return remoteDb(url, fetchFn);
-}

@@ -270,7 +270,7 @@ describe('B9: an unhandled rejection from pull replication when the server drops
   // `src.info().then(...)` without a catch, for progress reporting only. When the server cannot be reached at that moment
   // (network drop right after a pull batch), the rejection is unhandled — seen as "Unhandled Rejection: TypeError: fetch
   // failed … ECONNREFUSED" from HttpPouch.api._info in security.test.ts (1 run in 3). The SDK owns the remote database it
-  // hands to replication (src/pouch.ts openRemote / src/sync/local-first.ts #attach), so it can guard: wrap the remote's
+  // hands to replication (src/transport/remote-db.ts remoteDb / src/sync/local-first.ts #attach), so it can guard: wrap the remote's
   // `info` so the returned promise also has a no-op catch attached (`const p = info(); p.catch(() => {}); return p;`),
   // keeping the rejection for callers that await it. Reproduced here: the two GETs of the database root that follow the
   // fetch of a pull batch's documents fail.
