@@ -488,7 +488,7 @@ export class DocumentStore {
    */
   async #read(db: Db, id: string, seen?: number): Promise<StoredDoc | undefined> {
     try {
-      let raw = await db.get(id, this.#ctx.local ? undefined : { conflicts: true });
+      let raw = this.#ctx.local ? await db.get(id) : await db.get(id, { conflicts: true });
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
       // the value is read — through the resolver, as replication does on a replica: never left to hide data.
       // (Not for `.` and `..`, which no URL can name: their leaves wait for a local-first device to resolve them.)
