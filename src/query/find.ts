@@ -294,7 +294,7 @@ const byKey = (a: MatchDoc, b: MatchDoc): number => (a._id < b._id ? -1 : a._id 
 
 /** CouchDB's and pouchdb-find's answers when the index a query needs is gone or is being replaced. */
 const missingIndex = (error: unknown): boolean =>
-  /no_usable_index|Cannot sort on field|Design document was updated or deleted|no matching index/i.test(String((error as { message?: unknown } | null)?.message ?? ''));
+  /no_usable_index|Cannot sort on field|Design document was updated or deleted/i.test(String((error as { message?: unknown } | null)?.message ?? ''));
 
 async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): Promise<MatchDoc[]> {
   const warn = options.onWarning ?? consoleWarning;
