@@ -60,6 +60,8 @@ export interface WriteOp {
   expiresAt?: number | undefined;
   /** The value's JSON text, computed once when first needed (size check, content hash). */
   json?: string;
+  /** An upper bound of the value's JSON text in UTF-8 bytes, when known (see `snapshotValue`). */
+  maxBytes?: number;
 }
 
 /** The value's JSON text (cached on the op). */

@@ -99,6 +99,9 @@ function hashOf(op: WriteOp): string {
   return op.deleted ? 'deleted' : hashString(jsonOf(op));
 }
 
+/** Content hashes are compared only for parts (`planSetParts`): an id with no `:` after its first character is none. */
+const mayBePart = (id: string): boolean => id.lastIndexOf(':') > 0;
+
 function checkOptions(options: unknown, name: string): Record<string, unknown> {
   if (options === undefined) return {};
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
@@ -187,7 +190,9 @@ export class DocumentStore {
         throw new FeatValidationError('invalid_value', `The value of "${key}" is undefined; use remove() to delete a key`, { key });
       }
       const at = Date.now();
-      const op: WriteOp = { deleted: false, value: snapshotValue(value, key), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
+      const size = { bytes: 0 };
+      const op: WriteOp = { deleted: false, value: snapshotValue(value, key, size), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
+      op.maxBytes = size.bytes;
       return this.#enqueue(key, op);
     } catch (error) {
       return Promise.reject(error);
@@ -531,7 +536,7 @@ export class DocumentStore {
     if (this.#ctx.local && batch.some((b) => this.#known.rev(b.id) === undefined)) {
       await (await loadLookUp()).lookUp(this.#io, db, batch);
     }
-    let todo = batch.map((b, i) => ({ ...b, i, rev: undefined as string | undefined, chunks: undefined as string[] | undefined }));
+    let todo = batch.map(({ id, op }, i) => ({ id, op, i, rev: undefined as string | undefined, chunks: undefined as string[] | undefined }));
     // A write goes blindly on top of a revision only when the app could have seen that revision when it made the write;
     // otherwise (read since, or seen only by the SDK while an earlier write of the key met a conflict) it is resolved.
     const conflicts: Promise<void>[] = [];
@@ -601,7 +606,7 @@ export class DocumentStore {
 
   /** True when the value does not fit in one document. */
   #isLarge(op: WriteOp): boolean {
-    if (op.deleted) return false;
+    if (op.deleted || (op.maxBytes !== undefined && op.maxBytes <= this.#inline)) return false;
     const json = jsonOf(op);
     // At most 3 UTF-8 bytes per UTF-16 code unit: most values are known to fit without counting.
     return json.length * 3 > this.#inline && utf8Bytes(json) > this.#inline;
@@ -636,7 +641,7 @@ export class DocumentStore {
   }
 
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
-    this.#known.set(id, rev, op.deleted ? undefined : hashOf(op), seen, op.deleted);
+    this.#known.set(id, rev, op.deleted || !mayBePart(id) ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev, op.deleted === true);
   }
 }

@@ -76,9 +76,13 @@ function isPlainObject(value: object): boolean {
  * Checks that `value` is a JSON value and returns a deep copy of it (so later mutation by the caller changes nothing).
  * `undefined`, functions, symbols, bigints, cycles, `NaN`/`Infinity`, ±5e-324 (CouchDB stores it as 0), non-plain
  * objects, lone surrogates and `__proto__` property names → `invalid_value`.
+ *
+ * With `size`, adds to `size.bytes` an upper bound of the value's JSON text in UTF-8 bytes (at most 6 bytes per UTF-16
+ * unit of a string: `\u001f`; 25 per number), so a small value is known to fit in a document without serializing it.
  */
-export function snapshotValue<T>(value: T, key: string): T {
+export function snapshotValue<T>(value: T, key: string, size?: { bytes: number }): T {
   const stack = new Set<object>();
+  let bytes = 0;
   // The path is only spelled out when something is wrong (no string building on the hot path).
   const path: (string | number)[] = [];
   const bad = (what: string, last?: string | number) => {
@@ -96,15 +100,19 @@ export function snapshotValue<T>(value: T, key: string): T {
     switch (typeof v) {
       case 'string':
         if (!wellFormed(v)) throw bad('a string with a lone UTF-16 surrogate');
+        bytes += 6 * v.length + 3;
         return v;
       case 'boolean':
+        bytes += 6;
         return v;
       case 'number':
         if (!Number.isFinite(v)) throw bad(String(v));
         // The smallest subnormal: CouchDB 3.4 (its JSON parser) stores 5e-324 as 0 — other devices would read 0.
         if (v === Number.MIN_VALUE || v === -Number.MIN_VALUE) throw bad(`${v}, which CouchDB stores as 0 (store 0, or the number as a string)`);
+        bytes += 25;
         return v;
       case 'object': {
+        bytes += 6;
         if (v === null) return null;
         if (depth > MAX_DEPTH) throw bad(`nesting deeper than ${MAX_DEPTH} levels`);
         if (stack.has(v)) throw bad('a cycle');
@@ -127,6 +135,7 @@ export function snapshotValue<T>(value: T, key: string): T {
             if (!wellFormed(k)) throw bad('a property name with a lone UTF-16 surrogate');
             // PouchDB copies documents by assignment, which would turn this key into a prototype: refuse, never lose it.
             if (k === '__proto__') throw bad('a "__proto__" property name (it cannot be stored safely)');
+            bytes += 6 * k.length + 3;
             path.push(k);
             obj[k] = walk((v as Record<string, unknown>)[k], depth + 1);
             path.pop();
@@ -140,5 +149,7 @@ export function snapshotValue<T>(value: T, key: string): T {
         throw bad(describe(v));
     }
   };
-  return walk(value, 0) as T;
+  const copy = walk(value, 0) as T;
+  if (size) size.bytes += bytes;
+  return copy;
 }
