@@ -35,8 +35,9 @@ export class RevCache {
     return known;
   }
 
+  /** The known revision, without marking the id as recently used (a look, not a use). */
   rev(id: string): string | undefined {
-    return this.get(id)?.rev;
+    return this.#known.get(id)?.rev;
   }
 
   /** Records a revision this client wrote (`seen` 0: the app's own value) or learned of. */
