@@ -1,8 +1,8 @@
-import { FeatConflictError, toFeatError } from '../errors.js';
+import { FeatConflictError, FeatError, toFeatError } from '../errors.js';
 import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } from './codec.js';
 import { latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
 import type { StoreIO } from './io.js';
-import type { Db } from './db.js';
+import type { AllDocsRow, BulkResult, Db } from './db.js';
 import { snapshotValue } from './validate.js';
 
 /**
@@ -109,6 +109,83 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
     `"${id}" kept changing on the server while its conflict was resolved (${io.ctx.conflictRetries + 1} attempts); try again`,
     { key: id },
   );
+}
+
+/** Documents read per `_all_docs` request when several writes are resolved together (their values come along). */
+const READ_GROUP = 50;
+
+/**
+ * Several writes on the server that met versions they did not see (409s of one batch; e.g. `removeParts` over parts
+ * this client never read), resolved together: one `_all_docs` read of their current versions per
+ * {@link READ_GROUP} documents, the resolver for each (as {@link resolveWrite} does), one `_bulk_docs` of the
+ * outcomes — instead of a read and a write per document. A document this cannot settle that way (deleted, with
+ * conflicting leaves, gone, or changed again before the outcome landed) goes through {@link resolveWrite} on its
+ * own, through `one` (the store's bound on resolutions at once). Returns, per item, its error or `undefined`.
+ */
+export async function resolveWrites(
+  db: Db,
+  items: { id: string; op: WriteOp }[],
+  io: StoreIO,
+  one: (work: () => Promise<void>) => Promise<void>,
+): Promise<(unknown | undefined)[]> {
+  const results: (unknown | undefined)[] = new Array(items.length).fill(undefined);
+  const alone: number[] = [];
+  for (let start = 0; start < items.length; start += READ_GROUP) {
+    const group = items.slice(start, start + READ_GROUP).map((item, j) => ({ ...item, i: start + j }));
+    let rows: AllDocsRow[];
+    try {
+      rows = (await io.allDocs(db, { keys: group.map((g) => g.id), include_docs: true, conflicts: true }, group[0]!.id)).rows;
+    } catch (error) {
+      for (const g of group) results[g.i] = toFeatError(error, { key: g.id });
+      continue;
+    }
+    const writes: { i: number; id: string; op: WriteOp; next: WriteOp; doc: StoredDoc }[] = [];
+    for (const [j, g] of group.entries()) {
+      const row = rows[j];
+      const raw = row?.id === g.id && !row.error && !row.value?.deleted ? row.doc : undefined;
+      // Deleted, gone, or with leaves to resolve first: the read-and-write of resolveWrite, on its own.
+      if (!raw?._rev || raw._conflicts?.length) {
+        alone.push(g.i);
+        continue;
+      }
+      try {
+        const known = io.known().get(g.id); // before the read is recorded
+        io.known().learn(g.id, raw._rev, Infinity);
+        let next = g.op;
+        const unseenMerge = known !== undefined && known.rev === raw._rev && known.seen >= g.op.seq;
+        if (!io.ctx.isOwn(g.id, raw._rev) || unseenMerge) {
+          const decision = await decide(db, g.id, g.op, raw, io);
+          if (decision.keepsRemote) continue;
+          next = decision.next;
+        }
+        writes.push({ i: g.i, id: g.id, op: g.op, next, doc: encode(g.id, next, raw._rev, await io.chunkIfLarge(db, g.id, next)) });
+      } catch (error) {
+        results[g.i] = toFeatError(error, { key: g.id });
+      }
+    }
+    if (writes.length === 0) continue;
+    let written: BulkResult[];
+    try {
+      written = await db.bulkDocs(writes.map((w) => w.doc));
+    } catch (error) {
+      for (const w of writes) results[w.i] = toFeatError(error, { key: w.id });
+      continue;
+    }
+    writes.forEach((w, j) => {
+      const r = written[j];
+      if (r && !r.error && r.rev) io.stored(w.id, r.rev, w.next, seenOf(w.next, w.op));
+      else if (r?.status === 409 || r?.name === 'conflict') alone.push(w.i);
+      else results[w.i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: w.id });
+    });
+  }
+  await Promise.all(
+    alone.map((i) =>
+      one(() => resolveWrite(db, items[i]!.id, items[i]!.op, io)).catch((error: unknown) => {
+        results[i] = toFeatError(error, { key: items[i]!.id });
+      }),
+    ),
+  );
+  return results;
 }
 
 /**

@@ -546,7 +546,11 @@ export class DocumentStore {
           results[i] = toFeatError(error, { key: id });
         }),
       );
-    const resolve = (id: string, op: WriteOp, i: number) => later(id, i, (m) => m.resolveWrite(db, id, op, this.#io));
+    // On the server, the writes to resolve are gathered and resolved together once the batch is written (one read and
+    // one write for many documents: see resolveWrites); on the replica (local reads) each on its own at once.
+    const gathered: { id: string; op: WriteOp; i: number }[] = [];
+    const resolve = (id: string, op: WriteOp, i: number) =>
+      this.#ctx.local ? later(id, i, (m) => m.resolveWrite(db, id, op, this.#io)) : gathered.push({ id, op, i });
     // On the server, a write never names a deletion's revision (CouchDB answers 409): a value goes without one (CouchDB
     // re-creates the document on top of its deletion), a deletion of a deleted key goes through resolve-write.
     const overTombstone = new Map<number, string>();
@@ -599,6 +603,17 @@ export class DocumentStore {
         } else if (r?.status === 409 || r?.name === 'conflict') resolve(id, op, i);
         else results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
       });
+    }
+    if (gathered.length === 1) later(gathered[0]!.id, gathered[0]!.i, (m) => m.resolveWrite(db, gathered[0]!.id, gathered[0]!.op, this.#io));
+    else if (gathered.length > 1) {
+      conflicts.push(
+        loadResolveWrite()
+          .then((m) => m.resolveWrites(db, gathered, this.#io, (work) => this.#resolving(work)))
+          .then(
+            (errors) => errors.forEach((error, j) => (results[gathered[j]!.i] = error)),
+            (error: unknown) => gathered.forEach(({ id, i }) => (results[i] = toFeatError(error, { key: id }))),
+          ),
+      );
     }
     if (conflicts.length > 0) await Promise.all(conflicts);
     return results;

@@ -215,6 +215,9 @@ describe('remote mode: a write over many values this client never read', () => {
     expect(await a.store.getParts('fan')).toEqual({});
     console.info(`[attack] setParts(replace): ${afterSet - before} requests; removeParts: ${total - afterSet}; most in flight: ${most}`);
     expect(most).toBeLessThanOrEqual(16);
+    // Resolved together (a read per 50 parts and a write per batch), not a read and a write per part (2,404 before).
+    expect(afterSet - before).toBeLessThanOrEqual(120);
+    expect(total - afterSet).toBeLessThanOrEqual(120);
   }, 120_000);
 });
 
