@@ -1,4 +1,4 @@
-import { closedError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { closedError, FeatConflictError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
 import { decode, encode, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
@@ -497,10 +497,19 @@ export class DocumentStore {
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
       // the value is read — through the resolver, as replication does on a replica: never left to hide data.
       // (Not for `.` and `..`, which no URL can name: their leaves wait for a local-first device to resolve them.)
+      // A resolution that cannot finish (the resolver throws, or the winner keeps moving) does not fail the read: as in
+      // replication, it goes to the `error` event, the read returns the current winner, and the leaves wait for the
+      // next read or write of the key.
       if (!this.#ctx.local && raw._conflicts?.length && !id.startsWith('_') && id !== '.' && id !== '..') {
         const { resolveLeaves } = await loadResolveLeaves();
-        await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc));
-        raw = await db.get(id);
+        try {
+          await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc));
+          raw = await db.get(id);
+        } catch (error) {
+          if (!(error instanceof FeatConflictError)) throw error;
+          this.#ctx.reportError?.(error);
+          delete raw._conflicts;
+        }
       }
       if (raw._rev) this.#known.learn(id, raw._rev, seen ?? tick());
       return raw;

@@ -148,4 +148,38 @@ describe('a conflicted document on the server (another app wrote a conflicting r
     const leaves = (await (await fetch(`${db}/k?conflicts=true`, { headers: token.headers })).json()) as { _conflicts?: string[] };
     expect(leaves._conflicts ?? []).toEqual([]);
   });
+
+  it('a resolver that throws does not fail the read: the winner is returned, the failure is an error event, the leaves stay', async () => {
+    const user = uniqueUser('leaf-throw');
+    const a = device(user, REMOTE);
+    await a.ready();
+    await a.store.set('k', { items: ['a0'] });
+    const { createFeatApi } = await import('@feat/sdk/api');
+    const token = await createFeatApi({ apiUrl: emu.apiUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user) }).accounts.couchToken();
+    const db = `${emu.couchUrl}/${token.dbname}`;
+    const put = await fetch(`${db}/_bulk_docs`, {
+      method: 'POST',
+      headers: { ...token.headers, 'Content-Type': 'application/json' },
+      body: JSON.stringify({ new_edits: false, docs: [{ _id: 'k', _rev: '1-ffffffffffffffffffffffffffffffff', doc: { items: ['other'] }, feat: { updatedAt: Date.now() + 1_000 } }] }),
+    });
+    expect(put.status).toBe(201);
+    const b = clientFor(emu, user, {
+      ...REMOTE,
+      onConflict: () => {
+        throw new Error('refuse');
+      },
+    });
+    const errors: string[] = [];
+    b.sync.on('error', (e) => errors.push(`${e.code} ${e.key ?? ''}`));
+    // CouchDB's winner (the higher revision of the two first revisions).
+    expect(await b.store.get<Bag>('k')).toEqual({ items: ['other'] });
+    expect(errors).toEqual(['conflict k']);
+    const leaves = (await (await fetch(`${db}/k?conflicts=true`, { headers: token.headers })).json()) as { _conflicts?: string[] };
+    expect(leaves._conflicts).toHaveLength(1);
+    // A client whose resolver works resolves them on its next read.
+    const c = device(user, REMOTE);
+    expect((await c.store.get<Bag>('k'))?.items).toBeDefined();
+    const after = (await (await fetch(`${db}/k?conflicts=true`, { headers: token.headers })).json()) as { _conflicts?: string[] };
+    expect(after._conflicts ?? []).toEqual([]);
+  });
 });
