@@ -6,6 +6,7 @@ import IndexedDbAdapter from 'pouchdb-adapter-indexeddb';
 import { FeatValidationError } from './errors.js';
 import { Pouch } from './pouch.js';
 import type { Db } from './store/db.js';
+import { readByIds } from './store/keyed-reads.js';
 import { shareWritesAcrossTabs } from './sync/tabs-writes.js';
 
 /**
@@ -61,6 +62,9 @@ export async function openLocal(name: string, adapter: string): Promise<Db> {
   await loadAdapter(adapter);
   // No auto-compaction: it costs I/O on every write; scheduled maintenance compacts instead.
   const db = new Pouch(name, { adapter });
+  // Documents by id (pouchdb-find's matches, look-ups, chunks, export pages) in the LevelDB-based adapters: a `get`
+  // each, not an iterator each (2–5× faster there; in Chromium's IndexedDB adapters PouchDB's own reads are faster).
+  if (adapter === 'memory' || adapter === 'leveldb') readByIds(db as unknown as Parameters<typeof readByIds>[0]);
   // Other tabs may write to the same IndexedDB replica (sync/tabs-writes.ts).
   if (adapter === 'indexeddb') shareWritesAcrossTabs(db, name);
   return db;
