@@ -123,12 +123,11 @@ describe.each(pairs)('two devices writing the same keys: $name', ({ a: optsA, b:
 });
 
 describe('a conflicted document on the server (another app wrote a conflicting revision), remote mode', () => {
-  it('a read-modify-write on it never drops a leaf without the resolver; the leaves end resolved', async () => {
-    const user = uniqueUser('leaf');
+  /** `k` written by device a (remote), then a conflicting revision that wins replicated in by another app (same user). */
+  async function conflicted(user: string) {
     const a = device(user, REMOTE);
     await a.ready();
     await a.store.set('k', { items: ['a0'] });
-    // Another app (plain CouchDB client, same user) replicates in a conflicting revision that wins.
     const { createFeatApi } = await import('@feat/sdk/api');
     const token = await createFeatApi({ apiUrl: emu.apiUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user) }).accounts.couchToken();
     const db = `${emu.couchUrl}/${token.dbname}`;
@@ -138,6 +137,12 @@ describe('a conflicted document on the server (another app wrote a conflicting r
       body: JSON.stringify({ new_edits: false, docs: [{ _id: 'k', _rev: '1-ffffffffffffffffffffffffffffffff', doc: { items: ['other'] }, feat: { updatedAt: Date.now() + 1_000 } }] }),
     });
     expect(put.status).toBe(201);
+    return { a, db, token };
+  }
+
+  it('a read-modify-write on it never drops a leaf without the resolver; the leaves end resolved', async () => {
+    const user = uniqueUser('leaf');
+    const { a, db, token } = await conflicted(user);
     const read = (await a.store.get<Bag>('k'))!;
     await a.store.set('k', { items: [...read.items, 'a1'] });
     const b = device(user, REMOTE);
@@ -151,18 +156,7 @@ describe('a conflicted document on the server (another app wrote a conflicting r
 
   it('a resolver that throws does not fail the read: the winner is returned, the failure is an error event, the leaves stay', async () => {
     const user = uniqueUser('leaf-throw');
-    const a = device(user, REMOTE);
-    await a.ready();
-    await a.store.set('k', { items: ['a0'] });
-    const { createFeatApi } = await import('@feat/sdk/api');
-    const token = await createFeatApi({ apiUrl: emu.apiUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user) }).accounts.couchToken();
-    const db = `${emu.couchUrl}/${token.dbname}`;
-    const put = await fetch(`${db}/_bulk_docs`, {
-      method: 'POST',
-      headers: { ...token.headers, 'Content-Type': 'application/json' },
-      body: JSON.stringify({ new_edits: false, docs: [{ _id: 'k', _rev: '1-ffffffffffffffffffffffffffffffff', doc: { items: ['other'] }, feat: { updatedAt: Date.now() + 1_000 } }] }),
-    });
-    expect(put.status).toBe(201);
+    const { db, token } = await conflicted(user);
     const b = clientFor(emu, user, {
       ...REMOTE,
       onConflict: () => {
