@@ -17,6 +17,7 @@ import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
 import { checkSelectorRegexes } from './guard.js';
 import { dottedFields, explainAnswer, indexJson, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
+import { collate, compareBytes, found, getField, matches, normalize, parseField, project } from './mango-match.js';
 import { sendJson } from './http.js';
 import type { Database } from './storage.js';
 
@@ -169,6 +170,65 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   return { request, limit, skip, warning, index: plan.index ?? null, indexes };
 }
 
+type Doc = Record<string, unknown> & { _id: string };
+/** The last listings of documents (a few databases), each while its `update_seq` stays: bookmark pages ask again. */
+const listings = new Map<Database, { seq: unknown; docs: Doc[] }>();
+const LISTINGS_KEPT = 4;
+
+/** Every document but design documents, in `_all_docs` order (UTF-8 bytes of the ids). */
+async function allDocuments(db: Database, conflicts: boolean): Promise<Doc[]> {
+  const seq = conflicts ? undefined : (await db.info()).update_seq;
+  const cached = listings.get(db);
+  if (!conflicts && cached && cached.seq === seq) return cached.docs;
+  const { rows } = await db.allDocs({ include_docs: true, conflicts });
+  const docs = rows.flatMap((row) => (row.doc && !row.id.startsWith('_design/') ? [row.doc as unknown as Doc] : []));
+  // The memory adapter lists ids in UTF-16 order, which differs from the bytes' only around surrogates.
+  if (docs.some((d, i) => i > 0 && compareBytes(docs[i - 1]!._id, d._id) > 0)) docs.sort((a, b) => compareBytes(a._id, b._id));
+  if (!conflicts) {
+    listings.delete(db);
+    listings.set(db, { seq, docs });
+    for (const old of listings.keys()) if (listings.size > LISTINGS_KEPT) listings.delete(old);
+  }
+  return docs;
+}
+
+/**
+ * The documents of a `_find` page as CouchDB finds them (mango-match.ts): the used index's rows in its order (a json
+ * index lists the documents that have all its fields and pass its partial filter, by their values, then ids; the
+ * default index every document by id), reversed for a descending sort, kept where the selector matches, then `skip`
+ * and `limit`. `examined`: the rows read to fill the page.
+ */
+async function answer(db: Database, body: Record<string, unknown>, index: { ddoc: string | null; def?: unknown } | null, skip: number, limit: number) {
+  const all = await allDocuments(db, body.conflicts === true);
+  let rows = all;
+  const def = (index?.ddoc ? index.def : undefined) as { fields?: unknown[]; partial_filter_selector?: unknown } | undefined;
+  if (def?.fields) {
+    const paths = def.fields.map((f) => parseField(isObject(f) ? (Object.keys(f)[0] ?? '') : String(f)));
+    const partial = isObject(def.partial_filter_selector) ? normalize(def.partial_filter_selector) : null;
+    const keyed: { doc: Doc; key: unknown[] }[] = [];
+    for (const doc of all) {
+      const key = paths.map((p) => getField(doc, p));
+      if (key.every(found) && matches(partial, doc)) keyed.push({ doc, key });
+    }
+    keyed.sort((a, b) => collate(a.key, b.key) || compareBytes(a.doc._id, b.doc._id));
+    rows = keyed.map((k) => k.doc);
+  }
+  const [first] = Array.isArray(body.sort) ? (body.sort as unknown[]) : [];
+  if (isObject(first) && Object.values(first)[0] === 'desc') rows = [...rows].reverse();
+  const selector = normalize(body.selector as Record<string, unknown>);
+  const fields = Array.isArray(body.fields) && body.fields.length > 0 ? body.fields.map(String) : undefined;
+  const docs: Record<string, unknown>[] = [];
+  let matched = 0;
+  let examined = 0;
+  for (const doc of rows) {
+    if (docs.length >= limit) break;
+    examined++;
+    if (!matches(selector, doc) || matched++ < skip) continue;
+    docs.push(fields ? project(doc, fields) : doc);
+  }
+  return { docs, examined };
+}
+
 /** The `_explain` answer: CouchDB's plan of the query as the emulator runs it (no usable index: `index: null`). */
 async function explained(plugin: FindPlugin, db: Database, body: unknown): Promise<Record<string, unknown>> {
   let prepared: Awaited<ReturnType<typeof prepare>> | undefined;
@@ -209,17 +269,16 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
     if (endpoint === '_explain' && req.method === 'POST') return sendJson(res, 200, await explained(plugin, db, body));
     if (endpoint === '_find' && req.method === 'POST') {
       const started = performance.now();
-      const { request, limit, skip, warning } = await prepare(plugin, db, body);
-      const answer = (await plugin.find.call(db, { ...request, limit, skip })) as { docs: { _id: string }[]; warning?: string };
-      const docs = answer.docs.filter((d) => !d._id.startsWith('_design/'));
+      const { limit, skip, warning, index } = await prepare(plugin, db, body);
+      const { docs, examined } = await answer(db, body as Record<string, unknown>, index, skip, limit);
       const given = (body as { bookmark?: unknown }).bookmark;
       // No document: CouchDB answers the bookmark it was given ("nil" on a first page).
-      const bookmark = answer.docs.length > 0 ? encodeBookmark(skip + answer.docs.length) : typeof given === 'string' ? given : 'nil';
+      const bookmark = docs.length > 0 ? encodeBookmark(skip + docs.length) : typeof given === 'string' ? given : 'nil';
       const stats = (body as { execution_stats?: unknown }).execution_stats === true
         ? {
             execution_stats: {
-              total_keys_examined: skip + answer.docs.length,
-              total_docs_examined: skip + answer.docs.length,
+              total_keys_examined: examined,
+              total_docs_examined: examined,
               total_quorum_docs_examined: 0,
               results_returned: docs.length,
               execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,
