@@ -305,3 +305,12 @@ export function project(doc: Record<string, unknown>, fields: readonly string[])
   }
   return out;
 }
+
+/** A normalized selector in CouchDB's JSON spelling (`_explain` shows it so): dotted fields, one operator each. */
+export function selectorJson(node: Node | null): Record<string, unknown> {
+  if (node === null) return {};
+  if ('field' in node) return { [node.field.join('.')]: selectorJson(node.cond) };
+  if ('args' in node) return { [node.op]: node.args.map(selectorJson) };
+  if ('arg' in node) return { [node.op]: selectorJson(node.arg) };
+  return { [node.op]: node.value };
+}

@@ -134,16 +134,19 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
     throw error;
   }
   const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: IndexInfo[] };
-  if ((plan.index?.ddoc ?? null) === null && request.use_index === undefined) {
-    // CouchDB prefers any usable json index to `_all_docs`; pouchdb-find takes `_all_docs` on a tie (an `_id` condition).
+  if (request.use_index === undefined) {
+    // CouchDB's choice: the best usable json index, else `_all_docs`. pouchdb-find takes `_all_docs` on a tie (an `_id`
+    // condition) or where it cannot narrow the index (`$ne`: CouchDB reads the whole index), and takes an index whose
+    // field the selector does not require (`$exists: false`: CouchDB cannot, the index lacks documents without it).
     const [best] = usableJsonIndexes(indexes, request.selector as Record<string, unknown>, fields);
-    if (best?.ddoc) {
+    if (best?.ddoc && !(best.ddoc === plan.index?.ddoc && best.name === plan.index.name)) {
       const useIndex = [best.ddoc.slice('_design/'.length), best.name];
       const better = await explain(useIndex).catch(() => undefined);
-      if (better?.index?.ddoc) {
-        plan = better;
-        request.use_index = useIndex;
-      }
+      plan = better?.index?.ddoc === best.ddoc ? better : { index: best };
+      request.use_index = useIndex;
+    } else if (!best && plan.index?.ddoc && fields.length === 0) {
+      const allDocs = indexes.find((i) => i.ddoc === null);
+      if (allDocs) plan = { index: allDocs };
     }
   }
   // The default index (`_all_docs`) serves only a sort on `_id` of a selector on `_id` (CouchDB refuses the others);

@@ -1,0 +1,198 @@
+/**
+ * What `_find` matches and in which order, as CouchDB 3.4.3 answers it — measured on the real server, asserted on
+ * whichever backend runs (`FEAT_BACKEND=real` for the real stack): ICU collation of strings in ranges, sorts and values
+ * compared inside arrays; no match below a `null` or scalar value (not even `$exists: false`); `$ne`/`$nin`/`$not`/
+ * `$nor` never matching a missing field; `$regex` over UTF-8 bytes; index order without a sort; every operator.
+ * Then the same rules through the public API: `store.find` in remote mode.
+ */
+import { appendFileSync } from 'node:fs';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFeatClient, type FeatClient } from '@feat/sdk';
+import { startEmulator, type Emulator } from '@feat/emulator';
+import { uniqueUser } from '../support/backend.js';
+import { couch, signUp } from '../emulator/helpers.js';
+
+/** The corpus: mixed case and accents, numbers, null, missing fields, scalars where objects are expected, arrays. */
+const CORPUS: Record<string, Record<string, unknown>> = {
+  a01: { name: 'apple', n: 1, tags: ['x', 'y'], obj: { k: 'v', deep: { z: 1 } } },
+  a02: { name: 'Apple', n: 2, tags: ['y'], obj: null },
+  a03: { name: 'banana', n: 3.5, tags: [], obj: 'scalar' },
+  a04: { name: 'Zed', n: -1, tags: ['x', 'X', 'é'], obj: { k: 'V' } },
+  a05: { name: 'éclair', n: 10, obj: { k: null } },
+  a06: { name: 'eclair', n: 0, obj: { deep: 'flat' } },
+  a07: { name: 'Éclair', n: null, obj: [{ k: 'v' }] },
+  a08: { name: 'zed', n: true },
+  a09: { name: null, n: '5' },
+  a10: { n: [1, 2], tags: ['x'] },
+  a11: { name: 'a b', n: { x: 1 } },
+  a12: { name: 'ab', obj: {} },
+  a13: { name: '10', n: 7 },
+  a14: { name: '9', n: 8 },
+  a15: { name: ['apple'], n: 21 },
+  a16: { name: { first: 'x' } },
+  a17: { name: 'é', n: 4 },
+  a18: { name: 'e\u0301', n: 5 },
+};
+
+/** [what, the `_find` body (limit 100 unless given), the ids CouchDB 3.4.3 answers, in its order]. */
+const CASES: [string, Record<string, unknown>, string[]][] = [
+  // 1. Strings by ICU collation: in ranges, in sorts, and inside arrays and objects compared as values.
+  ['$gt on a string (index on doc.name: its order)', { selector: { 'doc.name': { $gt: 'apple' } } }, []],
+  ['$gte/$lt between "a" and "b"', { selector: { 'doc.name': { $gte: 'a', $lt: 'b' } } }, []],
+  ['$lt "Zed"', { selector: { 'doc.name': { $lt: 'Zed' } } }, []],
+  ['$gt "Z"', { selector: { 'doc.name': { $gt: 'Z' } } }, []],
+  ['sort asc on strings', { selector: { 'doc.name': { $gt: null } }, sort: ['doc.name'] }, []],
+  ['sort desc on strings', { selector: { 'doc.name': { $gt: null } }, sort: [{ 'doc.name': 'desc' }] }, []],
+  ['sort with skip and limit', { selector: { 'doc.name': { $gt: null } }, sort: ['doc.name'], skip: 2, limit: 3 }, []],
+  ['sort asc over mixed types', { selector: { 'doc.n': { $gt: null } }, sort: ['doc.n'] }, []],
+  ['$gt an array: arrays compare element by element, objects above', { selector: { 'doc.name': { $gt: ['Apple'] } } }, []],
+  ['$lt an array', { selector: { 'doc.name': { $lt: ['b'] } } }, []],
+  ['$eq on a string: canonically equivalent spellings', { selector: { 'doc.name': 'é' } }, []],
+  ['$elemMatch with a range on strings', { selector: { 'doc.tags': { $elemMatch: { $gt: 'x' } } } }, []],
+  ['$allMatch with a range on strings', { selector: { 'doc.tags': { $allMatch: { $lt: 'y' } } } }, []],
+  ['$in on strings', { selector: { 'doc.name': { $in: ['apple', 'Zed', 'nope'] } } }, []],
+  ['$in on an array field', { selector: { 'doc.tags': { $in: ['X', 'é'] } } }, []],
+  ['$or of a string range and a number range', { selector: { $or: [{ 'doc.name': { $lt: 'b' } }, { 'doc.n': { $gt: 20 } }] } }, []],
+  // 2. Missing fields and paths through null or scalars.
+  ['$ne never matches a missing field', { selector: { 'doc.name': { $ne: 'apple' } } }, []],
+  ['$nin never matches a missing field', { selector: { 'doc.name': { $nin: ['apple', 'Zed'] } } }, []],
+  ['$not never matches a missing field', { selector: { 'doc.name': { $not: { $eq: 'apple' } } } }, []],
+  ['$not of $regex', { selector: { 'doc.name': { $not: { $regex: '^a' } } } }, []],
+  ['$nor never matches a missing field', { selector: { $nor: [{ 'doc.name': 'apple' }, { 'doc.n': 1 }] } }, []],
+  ['$exists false', { selector: { 'doc.name': { $exists: false } } }, []],
+  ['$not $exists true', { selector: { $not: { 'doc.name': { $exists: true } } } }, []],
+  ['$exists false below null, scalars, arrays, objects', { selector: { 'doc.obj.k': { $exists: false } } }, []],
+  ['$exists false two levels below', { selector: { 'doc.obj.deep.z': { $exists: false } } }, []],
+  ['$exists true below', { selector: { 'doc.obj.k': { $exists: true } } }, []],
+  ['$ne below null and scalars', { selector: { 'doc.obj.k': { $ne: 'v' } } }, []],
+  ['an array entered by its index', { selector: { 'doc.obj.0.k': 'v' } }, []],
+  ['a sub-object of fields is a condition on each', { selector: { doc: { obj: { k: 'v' } } } }, []],
+  ['$eq null', { selector: { 'doc.obj': null } }, []],
+  // Other operators.
+  ['$all', { selector: { 'doc.tags': { $all: ['x', 'y'] } } }, []],
+  ['$size 0', { selector: { 'doc.tags': { $size: 0 } } }, []],
+  ['$type number', { selector: { 'doc.n': { $type: 'number' } } }, []],
+  ['$type string', { selector: { 'doc.name': { $type: 'string' } } }, []],
+  ['$type object', { selector: { 'doc.obj': { $type: 'object' } } }, []],
+  ['$mod', { selector: { 'doc.n': { $mod: [2, 0] } } }, []],
+  ['$keyMapMatch', { selector: { 'doc.obj': { $keyMapMatch: { $eq: 'deep' } } } }, []],
+  ['$beginsWith (bytes, case-sensitive)', { selector: { 'doc.name': { $beginsWith: 'a' } } }, []],
+  // 3. $regex over UTF-8 bytes.
+  ['$regex: "." is one byte', { selector: { 'doc.name': { $regex: '^.clair$' } } }, []],
+  ['$regex: two bytes', { selector: { 'doc.name': { $regex: '^..$' } } }, []],
+  ['$regex: a literal non-ASCII character', { selector: { 'doc.name': { $regex: '^é' } } }, []],
+  // _id compares raw (bytes), in _all_docs order.
+  ['_id range', { selector: { _id: { $gt: 'a10', $lte: 'a15' } } }, []],
+  ['every document, by id', { selector: {} }, []],
+  ['a range on doc.n (index on doc.n: its order)', { selector: { 'doc.n': { $gte: 0 } } }, []],
+  ['a range on doc.n, desc', { selector: { 'doc.n': { $gte: 0 } }, sort: [{ 'doc.n': 'desc' }] }, []],
+];
+
+/** `MANGO_RECORD=<file>`: write the answers to that file instead of asserting them (how the expectations were taken). */
+const RECORD = process.env.MANGO_RECORD;
+
+describe('Mango _find matches and orders as CouchDB 3.4.3 does', () => {
+  let emu: Emulator;
+  let db: string;
+  const user = uniqueUser('mango-sem');
+  const post = (path: string, body: unknown) => couch(emu, user, `/${db}/${path}`, { method: 'POST', body });
+  const recorded: unknown[] = [];
+
+  beforeAll(async () => {
+    emu = await startEmulator({ port: 0 });
+    db = await signUp(emu, user);
+    const docs = Object.entries(CORPUS).map(([_id, doc]) => ({ _id, doc, feat: { updatedAt: 1 } }));
+    expect((await post('_bulk_docs', { docs })).status).toBe(201);
+    for (const field of ['doc.name', 'doc.n']) {
+      const made = await post('_index', { index: { fields: [field] }, ddoc: `by-${field}`, name: `by-${field}` });
+      expect(made.status, made.text).toBe(200);
+    }
+  });
+  afterAll(async () => {
+    if (RECORD) appendFileSync(RECORD, `${JSON.stringify(recorded)}\n`);
+    await emu?.stop();
+  });
+
+  it.each(CASES)('%s', async (what, body, expected) => {
+    const reply = await post('_find', { limit: 100, ...body });
+    expect(reply.status, reply.text).toBe(200);
+    const ids = (reply.json as { docs: { _id: string }[] }).docs.map((d) => d._id);
+    if (RECORD) recorded.push([what, ids]);
+    else expect(ids).toEqual(expected);
+  });
+
+  it('bookmark pages follow the sort', async () => {
+    const query = { selector: { 'doc.name': { $gt: null } }, sort: ['doc.name'], limit: 4 };
+    const seen: string[] = [];
+    let bookmark: string | undefined;
+    for (let page = 0; page < 10; page++) {
+      const reply = (await post('_find', { ...query, ...(bookmark ? { bookmark } : {}) })).json as { docs: { _id: string }[]; bookmark: string };
+      seen.push(...reply.docs.map((d) => d._id));
+      if (reply.docs.length < 4) break;
+      bookmark = reply.bookmark;
+    }
+    const all = (await post('_find', { ...query, limit: 100 })).json as { docs: { _id: string }[] };
+    expect(seen).toEqual(all.docs.map((d) => d._id));
+  });
+
+  it('fields: only the fields named, nested as they were; none found below a scalar', async () => {
+    const reply = await post('_find', { selector: { 'doc.n': { $lte: 2 } }, fields: ['_id', 'doc.obj.k', 'doc.name'], sort: ['doc.n'] });
+    expect(reply.json).toMatchObject({
+      docs: [
+        { _id: 'a04', doc: { obj: { k: 'V' }, name: 'Zed' } },
+        { _id: 'a06', doc: { name: 'eclair' } },
+        { _id: 'a01', doc: { obj: { k: 'v' }, name: 'apple' } },
+        { _id: 'a02', doc: { name: 'Apple' } },
+      ],
+    });
+  });
+});
+
+describe('store.find in remote mode answers as CouchDB 3.4.3 does', () => {
+  let emu: Emulator;
+  let client: FeatClient;
+  const values: Record<string, unknown> = {
+    apple: { name: 'apple', obj: { k: 1 } },
+    Apple: { name: 'Apple', obj: null },
+    banana: { name: 'banana', obj: 'flat' },
+    Zed: { name: 'Zed', obj: {} },
+    eclair: { name: 'éclair' },
+    none: { other: 1 },
+  };
+
+  beforeAll(async () => {
+    emu = await startEmulator({ port: 0 });
+    const user = uniqueUser('mango-sem-sdk');
+    client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+    await client.ready();
+    for (const [key, value] of Object.entries(values)) await client.store.set(`s:${key}`, value);
+  });
+  afterAll(async () => {
+    await client?.close();
+    await emu?.stop();
+  });
+
+  const answers: unknown[] = [];
+  afterAll(() => {
+    if (RECORD) appendFileSync(RECORD, `${JSON.stringify(answers)}\n`);
+  });
+  /** The keys `store.find` answers, in order, equal `expected`. */
+  const expectKeys = async (query: Parameters<FeatClient['store']['find']>[0], expected: string[]) => {
+    const got = (await client.store.find(query, { onWarning: () => undefined })).map((r) => r.key);
+    if (RECORD) answers.push([JSON.stringify(query), got]);
+    else expect(got, JSON.stringify(query)).toEqual(expected);
+  };
+
+  it('a range on strings and a sort by ICU collation', async () => {
+    await expectKeys({ prefix: 's:', selector: { name: { $gt: 'apple' } } }, []);
+    await expectKeys({ prefix: 's:', selector: { name: { $gte: 'a', $lt: 'b' } } }, []);
+    await expectKeys({ prefix: 's:', sort: ['name'] }, []);
+    await expectKeys({ prefix: 's:', sort: [{ name: 'desc' }] }, []);
+  });
+
+  it('$ne and $not never match a missing field; nothing matches below null or a scalar', async () => {
+    await expectKeys({ prefix: 's:', selector: { name: { $ne: 'apple' } } }, []);
+    await expectKeys({ prefix: 's:', selector: { name: { $not: { $eq: 'apple' } } } }, []);
+    await expectKeys({ prefix: 's:', selector: { 'obj.k': { $exists: false } } }, []);
+  });
+});
