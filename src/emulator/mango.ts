@@ -159,18 +159,8 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
       if (!fields.every((f, i) => indexed[i] === f)) throw new MangoError(400, NO_USABLE_INDEX);
     }
   }
-  if (onDefault) {
-    warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
-    // pouchdb-find scans `_all_docs` with no end, and PouchDB's LevelDB-based adapters then list no id past U+00FF
-    // (CouchDB lists them all): an explicit end, the last id in the adapter's order (UTF-16 in memory, bytes in LevelDB).
-    const sel = request.selector as Record<string, unknown>;
-    const onId = isObject(sel._id) ? sel._id : sel._id === undefined ? {} : undefined;
-    if (onId && !['$lt', '$lte', '$eq'].some((op) => op in onId)) {
-      const last = (db as unknown as { adapter?: string }).adapter === 'leveldb' ? '\u{10FFFF}'.repeat(8) : '\uffff'.repeat(8);
-      request.selector = { ...sel, _id: { ...onId, $lte: last } };
-    }
-  }
-  return { request, limit, skip, warning, index: plan.index ?? null, indexes };
+  if (onDefault) warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
+  return { limit, skip, warning, index: plan.index ?? null, indexes };
 }
 
 type Doc = Record<string, unknown> & { _id: string };
@@ -183,7 +173,10 @@ async function allDocuments(db: Database, conflicts: boolean): Promise<Doc[]> {
   const seq = conflicts ? undefined : (await db.info()).update_seq;
   const cached = listings.get(db);
   if (!conflicts && cached && cached.seq === seq) return cached.docs;
-  const { rows } = await db.allDocs({ include_docs: true, conflicts });
+  // PouchDB's LevelDB-based adapters list no id past U+00FF without an end (CouchDB lists them all): an explicit one,
+  // the last id in the adapter's order (UTF-16 in memory, bytes in LevelDB).
+  const endkey = (db as unknown as { adapter?: string }).adapter === 'leveldb' ? '\u{10FFFF}'.repeat(8) : '\uffff'.repeat(8);
+  const { rows } = await db.allDocs({ include_docs: true, conflicts, endkey });
   const docs = rows.flatMap((row) => (row.doc && !row.id.startsWith('_design/') ? [row.doc as unknown as Doc] : []));
   // The memory adapter lists ids in UTF-16 order, which differs from the bytes' only around surrogates.
   if (docs.some((d, i) => i > 0 && compareBytes(docs[i - 1]!._id, d._id) > 0)) docs.sort((a, b) => compareBytes(a._id, b._id));
