@@ -1,8 +1,8 @@
 /**
  * CouchDB 3.4's query planning as far as the emulator shows it (src/mango/src/mango_cursor.erl, mango_idx_view.erl,
  * mango_selector.erl): the normalized selector, which fields an index can serve, which indexes are usable and why not,
- * and the `_explain` answer built from them. The query itself runs on pouchdb-find (mango.ts); this decides what
- * CouchDB would report, and which json index it would pick where pouchdb-find falls back to `_all_docs`.
+ * and the `_explain` answer built from them. pouchdb-find plans the query and mango-match.ts answers it (mango.ts); this
+ * decides what CouchDB would report, and which json index it would pick where pouchdb-find's choice differs.
  */
 
 /** An index as `GET _index` lists it. */

@@ -1,18 +1,21 @@
 /**
- * Mango (`_find`, `_index`, `_explain`) as CouchDB 3.4 answers it (COUCHDB-FACTS.md, "Mango"), on pouchdb-find called on
- * the database without installing it globally:
- * - `_find`: default `limit` 25; every answer carries a `bookmark` (passing it back returns the next page); the
- *   `warning` when no index serves the query; `400 no_usable_index` for a sort no index covers; 400 for bad queries
+ * Mango (`_find`, `_index`, `_explain`) as CouchDB 3.4 answers it (COUCHDB-FACTS.md, "Mango"). pouchdb-find, called on
+ * the database without installing it globally, keeps the indexes and plans; the answer is CouchDB's:
+ * - `_find`: which documents match, and in which order, by CouchDB's rules (mango-match.ts: ICU collation, no match
+ *   below `null` or a scalar, `$ne`/`$nin`/`$not`/`$nor` never on a missing field, `$regex` over UTF-8 bytes): the
+ *   used index's rows in its order (a json index: the documents with all its fields, by their values then ids;
+ *   `_all_docs`: by id bytes), reversed for a descending sort, filtered, then `skip`/`limit` and `fields`. Default
+ *   `limit` 25; every answer carries a `bookmark` (passing it back returns the next page); the `warning` when no
+ *   index serves the query; `400 no_usable_index` for a sort no index covers; 400 for bad queries
  *   (`missing_required_key`, `invalid_operator`, `invalid_non_neg_integer`, `bad_arg`, `invalid_bookmark`);
  *   `use_index` naming a missing index: 200 with CouchDB's warning; `$beginsWith`; never a design document.
- *   `execution_stats: true` adds CouchDB's counters (the keys and documents examined are a lower bound here).
- * - Where pouchdb-find falls back to `_all_docs` (any `_id` condition makes it do so) but CouchDB would use a json
- *   index (its planner ignores `_id` conditions it cannot serve, e.g. `$regex`), the query runs on that index.
+ *   `execution_stats: true` adds CouchDB's counters (keys and documents examined: the rows read to fill the page).
+ * - The index is CouchDB's choice (its best usable json index, else `_all_docs`) where pouchdb-find's differs: it
+ *   takes `_all_docs` for any `_id` condition or a `$ne`, and an index for a field the selector does not require.
  * - `_index`: `POST` → `{ result: 'created' | 'exists', id, name }`; `GET`; `DELETE /{db}/_index/<ddoc>/json/<name>`;
  *   CouchDB's errors (`missing_required_key`, `404 not_found "missing"`, `405` "Only GET,POST allowed").
  * - `_explain`: CouchDB's answer, key for key (mango-explain.ts): `index` (`null` for a sort no index serves: 200, not
- *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`.
- */
+ *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`. */
 import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
 import { checkSelectorRegexes } from './guard.js';
