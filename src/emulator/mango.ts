@@ -54,6 +54,27 @@ const bad = (error: string, reason: string) => new MangoError(400, { error, reas
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** The arguments `mango_selector:norm_ops/1` takes for the operators it checks (the others take any value). */
+function argumentFits(op: string, arg: unknown): boolean {
+  switch (op) {
+    case '$mod':
+      return Array.isArray(arg) && arg.length === 2 && arg.every(Number.isSafeInteger);
+    case '$size':
+      return Number.isSafeInteger(arg) && (arg as number) >= 0;
+    case '$exists':
+      return typeof arg === 'boolean';
+    case '$type':
+      return typeof arg === 'string';
+    case '$not':
+    case '$elemMatch':
+    case '$allMatch':
+    case '$keyMapMatch':
+      return isObject(arg);
+    default:
+      return true;
+  }
+}
+
 /** Checks every operator and rewrites `$beginsWith` (which pouchdb-find lacks) as an anchored `$regex`. */
 function checked(selector: unknown): unknown {
   if (Array.isArray(selector)) return selector.map(checked);
@@ -74,6 +95,8 @@ function checked(selector: unknown): unknown {
       out[key] = value;
     } else if (['$in', '$nin', '$all', '$and', '$or', '$nor'].includes(key) && !Array.isArray(value)) {
       throw bad('bad_arg', `Argument to ${key} must be an array`);
+    } else if (!argumentFits(key, value)) {
+      throw bad('bad_arg', `Bad argument for operator ${key}: ${JSON.stringify(value)}`);
     } else out[key] = checked(value);
   }
   return out;

@@ -121,6 +121,24 @@ describe('Mango _find matches and orders as CouchDB 3.4.3 does', () => {
     else expect(ids).toEqual(expected);
   });
 
+  it('an operator given the wrong kind of argument is 400 bad_arg', async () => {
+    const bad: Record<string, unknown>[] = [
+      { 'doc.n': { $mod: 2 } },
+      { 'doc.n': { $mod: [2] } },
+      { 'doc.n': { $mod: [2.5, 1] } },
+      { 'doc.tags': { $size: -1 } },
+      { 'doc.tags': { $size: 'x' } },
+      { 'doc.name': { $exists: 'yes' } },
+      { 'doc.name': { $type: 1 } },
+      { 'doc.name': { $not: 'apple' } },
+      { 'doc.tags': { $elemMatch: 'x' } },
+    ];
+    for (const selector of bad) {
+      const reply = await post('_find', { selector });
+      expect({ selector, status: reply.status, error: (reply.json as { error?: string }).error }).toEqual({ selector, status: 400, error: 'bad_arg' });
+    }
+  });
+
   it('bookmark pages follow the sort', async () => {
     const query = { selector: { 'doc.name': { $gt: null } }, sort: ['doc.name'], limit: 4 };
     const seen: string[] = [];
