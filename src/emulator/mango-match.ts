@@ -264,7 +264,9 @@ function match(node: Node, value: unknown, cmp: Cmp): boolean {
       return arg === typeName(value);
     case '$mod': {
       const [d, r] = arg as [number, number];
-      return Number.isInteger(value) && d !== 0 && (value as number) % d === r;
+      // An integer to Erlang is a JSON number written without a fraction or exponent: JSON.stringify writes one from
+      // 1e21 up with an exponent.
+      return Number.isInteger(value) && Math.abs(value as number) < 1e21 && d !== 0 && (value as number) % d === r;
     }
     case '$beginsWith':
       return typeof value === 'string' && typeof arg === 'string' && value.startsWith(arg);

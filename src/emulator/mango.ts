@@ -95,6 +95,8 @@ function checked(selector: unknown): unknown {
       out[key] = value;
     } else if (['$in', '$nin', '$all', '$and', '$or', '$nor'].includes(key) && !Array.isArray(value)) {
       throw bad('bad_arg', `Argument to ${key} must be an array`);
+    } else if (['$and', '$or', '$nor'].includes(key) && (value as unknown[]).length === 0) {
+      // pouchdb-find cannot plan an empty one (it fails); what it means is the matcher's business, not the plan's.
     } else if (!argumentFits(key, value)) {
       throw bad('bad_arg', `Bad argument for operator ${key}: ${JSON.stringify(value)}`);
     } else out[key] = checked(value);
@@ -130,7 +132,8 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   if (!isObject(body.selector)) throw bad('bad_arg', 'Selector must be a JSON object');
   // pouchdb-find fails on an empty selector once the database has an index; CouchDB answers every document.
   // A field's sub-object of plain fields is a condition on each (`{ doc: { n: 1 } }` = `{ "doc.n": 1 }`), as in CouchDB.
-  const selector = Object.keys(body.selector).length === 0 ? { _id: { $gt: null } } : checked(dottedFields(body.selector));
+  const planned = checked(dottedFields(body.selector)) as Record<string, unknown>;
+  const selector = Object.keys(planned).length === 0 ? { _id: { $gt: null } } : planned;
   const request: Record<string, unknown> = { ...body, selector };
   const limit = count(body, 'limit') ?? DEFAULT_FIND_LIMIT;
   let skip = count(body, 'skip') ?? 0;
@@ -187,6 +190,13 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   }
   if (onDefault) warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
   return { limit, skip, warning, index: plan.index ?? null, indexes };
+}
+
+/** A selector that is one operator, `$and`, `$or`, `$all` or `$in` (`$nor` normalizes to `$and`), of an empty list. */
+function noop(selector: Record<string, unknown>): boolean {
+  const entries = Object.entries(selector);
+  const [op, arg] = entries[0] ?? [];
+  return entries.length === 1 && ['$and', '$or', '$nor', '$all', '$in'].includes(op!) && Array.isArray(arg) && arg.length === 0;
 }
 
 type Doc = Record<string, unknown> & { _id: string };
@@ -292,6 +302,9 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
     if (endpoint === '_find' && req.method === 'POST') {
       const started = performance.now();
       const { limit, skip, warning, index } = await prepare(plugin, db, body);
+      // An empty `$and`/`$or`/`$nor`/`$all`/`$in` as the whole selector: CouchDB runs nothing and answers no
+      // documents, without a bookmark (mango_cursor:maybe_noop_range/2).
+      if (noop((body as { selector: Record<string, unknown> }).selector)) return sendJson(res, 200, { docs: [] });
       const { docs, examined } = await answer(db, body as Record<string, unknown>, index, skip, limit);
       const given = (body as { bookmark?: unknown }).bookmark;
       // No document: CouchDB answers the bookmark it was given ("nil" on a first page).
