@@ -192,11 +192,11 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   return { limit, skip, warning, index: plan.index ?? null, indexes };
 }
 
-/** A selector that is one operator, `$and`, `$or`, `$all` or `$in` (`$nor` normalizes to `$and`), of an empty list. */
+/** A selector that is one `$and`, `$or` or `$nor` (which normalizes to `$and`) of an empty list. */
 function noop(selector: Record<string, unknown>): boolean {
   const entries = Object.entries(selector);
   const [op, arg] = entries[0] ?? [];
-  return entries.length === 1 && ['$and', '$or', '$nor', '$all', '$in'].includes(op!) && Array.isArray(arg) && arg.length === 0;
+  return entries.length === 1 && ['$and', '$or', '$nor'].includes(op!) && Array.isArray(arg) && arg.length === 0;
 }
 
 type Doc = Record<string, unknown> & { _id: string };
@@ -302,8 +302,8 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
     if (endpoint === '_find' && req.method === 'POST') {
       const started = performance.now();
       const { limit, skip, warning, index } = await prepare(plugin, db, body);
-      // An empty `$and`/`$or`/`$nor`/`$all`/`$in` as the whole selector: CouchDB runs nothing and answers no
-      // documents, without a bookmark (mango_cursor:maybe_noop_range/2).
+      // An empty `$and`/`$or`/`$nor` as the whole selector: CouchDB runs nothing and answers no documents, without a
+      // bookmark (mango_cursor:maybe_noop_range/2).
       if (noop((body as { selector: Record<string, unknown> }).selector)) return sendJson(res, 200, { docs: [] });
       const { docs, examined } = await answer(db, body as Record<string, unknown>, index, skip, limit);
       const given = (body as { bookmark?: unknown }).bookmark;
