@@ -200,15 +200,28 @@ function noop(selector: Record<string, unknown>): boolean {
 }
 
 type Doc = Record<string, unknown> & { _id: string };
-/** The last listings of documents (a few databases), each while its `update_seq` stays: bookmark pages ask again. */
-const listings = new Map<Database, { seq: unknown; docs: Doc[] }>();
+/**
+ * The last listings of documents (a few databases), each while its `update_seq` stays: bookmark pages, and queries
+ * asked at once, share one.
+ */
+const listings = new Map<Database, { seq: unknown; docs: Promise<Doc[]> }>();
 const LISTINGS_KEPT = 4;
 
 /** Every document but design documents, in `_all_docs` order (UTF-8 bytes of the ids). */
 async function allDocuments(db: Database, conflicts: boolean): Promise<Doc[]> {
-  const seq = conflicts ? undefined : (await db.info()).update_seq;
+  if (conflicts) return listDocuments(db, true);
+  const seq = (await db.info()).update_seq;
   const cached = listings.get(db);
-  if (!conflicts && cached && cached.seq === seq) return cached.docs;
+  if (cached && cached.seq === seq) return cached.docs;
+  const docs = listDocuments(db, false);
+  listings.delete(db);
+  listings.set(db, { seq, docs });
+  for (const old of listings.keys()) if (listings.size > LISTINGS_KEPT) listings.delete(old);
+  docs.catch(() => listings.get(db)?.docs === docs && listings.delete(db));
+  return docs;
+}
+
+async function listDocuments(db: Database, conflicts: boolean): Promise<Doc[]> {
   // PouchDB's LevelDB-based adapters list no id past U+00FF without an end (CouchDB lists them all): an explicit one,
   // the last id in the adapter's order (UTF-16 in memory, bytes in LevelDB).
   const endkey = (db as unknown as { adapter?: string }).adapter === 'leveldb' ? '\u{10FFFF}'.repeat(8) : '\uffff'.repeat(8);
@@ -216,11 +229,6 @@ async function allDocuments(db: Database, conflicts: boolean): Promise<Doc[]> {
   const docs = rows.flatMap((row) => (row.doc && !row.id.startsWith('_design/') ? [row.doc as unknown as Doc] : []));
   // The memory adapter lists ids in UTF-16 order, which differs from the bytes' only around surrogates.
   if (docs.some((d, i) => i > 0 && compareBytes(docs[i - 1]!._id, d._id) > 0)) docs.sort((a, b) => compareBytes(a._id, b._id));
-  if (!conflicts) {
-    listings.delete(db);
-    listings.set(db, { seq, docs });
-    for (const old of listings.keys()) if (listings.size > LISTINGS_KEPT) listings.delete(old);
-  }
   return docs;
 }
 
