@@ -201,6 +201,17 @@ describe('Mango _find matches and orders as CouchDB 3.4.3 does', () => {
         { _id: 'a02', doc: { name: 'Apple' } },
       ]);
   });
+
+  it('a partial index lists only the documents its filter keeps, in its order (last: it adds an index)', async () => {
+    const index = { fields: ['doc.tags'], partial_filter_selector: { 'doc.n': { $gte: 2 } } };
+    const made = await post('_index', { index, ddoc: 'partial', name: 'partial' });
+    expect(made.status, made.text).toBe(200);
+    const reply = await post('_find', { selector: { 'doc.tags': { $exists: true } }, use_index: ['partial', 'partial'], limit: 100 });
+    expect(reply.status, reply.text).toBe(200);
+    const ids = (reply.json as { docs: { _id: string }[] }).docs.map((d) => d._id);
+    if (RECORD) appendFileSync(RECORD, `${JSON.stringify({ partial: ids })}\n`);
+    else expect(ids).toEqual(['a03', 'a10', 'a02', 'a21', 'a20']);
+  });
 });
 
 describe('store.find in remote mode answers as CouchDB 3.4.3 does', () => {
