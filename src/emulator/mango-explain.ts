@@ -1,8 +1,8 @@
 /**
  * CouchDB 3.4's query planning as far as the emulator shows it (src/mango/src/mango_cursor.erl, mango_idx_view.erl,
  * mango_selector.erl): the normalized selector, which fields an index can serve, which indexes are usable and why not,
- * and the `_explain` answer built from them. The query itself runs on pouchdb-find (mango.ts); this decides what
- * CouchDB would report, and which json index it would pick where pouchdb-find falls back to `_all_docs`.
+ * and the `_explain` answer built from them. pouchdb-find plans the query and mango-match.ts answers it (mango.ts); this
+ * decides what CouchDB would report, and which json index it would pick where pouchdb-find's choice differs.
  */
 
 /** An index as `GET _index` lists it. */
@@ -13,9 +13,10 @@ export interface IndexInfo {
   def: { fields: Record<string, string>[] };
 }
 
+import { normalize, selectorJson } from './mango-match.js';
+
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
-const onlyOperators = (v: Json) => Object.keys(v).length > 0 && Object.keys(v).every((k) => k.startsWith('$'));
 
 /** CouchDB's spelling of the end of a range (`?MAX_JSON_OBJ`) in `_explain`. */
 const MAX = '<MAX>';
@@ -33,38 +34,14 @@ export function dottedFields(selector: Json, prefix = ''): Json {
   return out;
 }
 
-/** One condition per field and operator, each `{ field: { op: arg } }`. */
-function conditions(selector: Json, prefix: string): Json[] {
-  const out: Json[] = [];
-  for (const [key, value] of Object.entries(selector)) {
-    if (key === '$and' && Array.isArray(value)) out.push(...value.flatMap((s) => (isObject(s) ? conditions(s, prefix) : [])));
-    else if ((key === '$or' || key === '$nor') && Array.isArray(value)) out.push({ [key]: value.map((s) => (isObject(s) ? normalizeSelector(s) : s)) });
-    else if (key === '$not' && isObject(value)) out.push({ $not: normalizeSelector(value) });
-    else if (key.startsWith('$')) out.push({ [key]: value });
-    else {
-      const field = prefix + key;
-      if (isObject(value) && onlyOperators(value)) {
-        for (const [op, arg] of Object.entries(value)) {
-          // `$not: { $eq: x }` reads as `$ne: x`.
-          if (op === '$not' && isObject(arg) && Object.keys(arg).length === 1 && '$eq' in arg) out.push({ [field]: { $ne: arg.$eq } });
-          // A sub-selector of operators alone applies to the element itself: the field "".
-          else if ((op === '$elemMatch' || op === '$allMatch') && isObject(arg)) out.push({ [field]: { [op]: onlyOperators(arg) ? { '': arg } : normalizeSelector(arg) } });
-          else out.push({ [field]: { [op]: arg } });
-        }
-      } else if (isObject(value) && Object.keys(value).length > 0) out.push(...conditions(value, `${field}.`));
-      else out.push({ [field]: { $eq: value } });
-    }
-  }
-  return out;
-}
-
 /** The selector as CouchDB echoes it (`mango_selector:normalize`): dotted fields, `$eq` explicit, several as `$and`. */
 export function normalizeSelector(selector: Json): Json {
-  const all = conditions(selector, '');
-  return all.length === 0 ? {} : all.length === 1 ? all[0]! : { $and: all };
+  return selectorJson(normalize(selector));
 }
 
-const top = (normalized: Json): Json[] => (Array.isArray(normalized.$and) ? (normalized.$and as Json[]) : Object.keys(normalized).length ? [normalized] : []);
+/** The top-level conditions, through nested `$and`s (an implicit `$and` inside a field's conditions stays one). */
+const top = (normalized: Json): Json[] =>
+  Array.isArray(normalized.$and) ? (normalized.$and as Json[]).flatMap((c) => (isObject(c) ? top(c) : [])) : Object.keys(normalized).length ? [normalized] : [];
 
 /** Every field the selector names (`mango_selector:fields`). */
 function fieldsOf(normalized: Json, into = new Set<string>()): Set<string> {

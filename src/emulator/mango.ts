@@ -1,22 +1,26 @@
 /**
- * Mango (`_find`, `_index`, `_explain`) as CouchDB 3.4 answers it (COUCHDB-FACTS.md, "Mango"), on pouchdb-find called on
- * the database without installing it globally:
- * - `_find`: default `limit` 25; every answer carries a `bookmark` (passing it back returns the next page); the
- *   `warning` when no index serves the query; `400 no_usable_index` for a sort no index covers; 400 for bad queries
+ * Mango (`_find`, `_index`, `_explain`) as CouchDB 3.4 answers it (COUCHDB-FACTS.md, "Mango"). pouchdb-find, called on
+ * the database without installing it globally, keeps the indexes and plans; the answer is CouchDB's:
+ * - `_find`: which documents match, and in which order, by CouchDB's rules (mango-match.ts: ICU collation, no match
+ *   below `null` or a scalar, `$ne`/`$nin`/`$not`/`$nor` never on a missing field, `$regex` over UTF-8 bytes): the
+ *   used index's rows in its order (a json index: the documents with all its fields, by their values then ids;
+ *   `_all_docs`: by id bytes), reversed for a descending sort, filtered, then `skip`/`limit` and `fields`. Default
+ *   `limit` 25; every answer carries a `bookmark` (passing it back returns the next page); the `warning` when no
+ *   index serves the query; `400 no_usable_index` for a sort no index covers; 400 for bad queries
  *   (`missing_required_key`, `invalid_operator`, `invalid_non_neg_integer`, `bad_arg`, `invalid_bookmark`);
  *   `use_index` naming a missing index: 200 with CouchDB's warning; `$beginsWith`; never a design document.
- *   `execution_stats: true` adds CouchDB's counters (the keys and documents examined are a lower bound here).
- * - Where pouchdb-find falls back to `_all_docs` (any `_id` condition makes it do so) but CouchDB would use a json
- *   index (its planner ignores `_id` conditions it cannot serve, e.g. `$regex`), the query runs on that index.
+ *   `execution_stats: true` adds CouchDB's counters (keys and documents examined: the rows read to fill the page).
+ * - The index is CouchDB's choice (its best usable json index, else `_all_docs`) where pouchdb-find's differs: it
+ *   takes `_all_docs` for any `_id` condition or a `$ne`, and an index for a field the selector does not require.
  * - `_index`: `POST` → `{ result: 'created' | 'exists', id, name }`; `GET`; `DELETE /{db}/_index/<ddoc>/json/<name>`;
  *   CouchDB's errors (`missing_required_key`, `404 not_found "missing"`, `405` "Only GET,POST allowed").
  * - `_explain`: CouchDB's answer, key for key (mango-explain.ts): `index` (`null` for a sort no index serves: 200, not
- *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`.
- */
+ *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`. */
 import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
 import { checkSelectorRegexes } from './guard.js';
 import { dottedFields, explainAnswer, indexJson, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
+import { collate, compareBytes, found, getField, matches, normalize, parseField, project } from './mango-match.js';
 import { sendJson } from './http.js';
 import type { Database } from './storage.js';
 
@@ -50,6 +54,27 @@ const bad = (error: string, reason: string) => new MangoError(400, { error, reas
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
+/** The arguments `mango_selector:norm_ops/1` takes for the operators it checks (the others take any value). */
+function argumentFits(op: string, arg: unknown): boolean {
+  switch (op) {
+    case '$mod':
+      return Array.isArray(arg) && arg.length === 2 && arg.every(Number.isSafeInteger);
+    case '$size':
+      return Number.isSafeInteger(arg) && (arg as number) >= 0;
+    case '$exists':
+      return typeof arg === 'boolean';
+    case '$type':
+      return typeof arg === 'string';
+    case '$not':
+    case '$elemMatch':
+    case '$allMatch':
+    case '$keyMapMatch':
+      return isObject(arg);
+    default:
+      return true;
+  }
+}
+
 /** Checks every operator and rewrites `$beginsWith` (which pouchdb-find lacks) as an anchored `$regex`. */
 function checked(selector: unknown): unknown {
   if (Array.isArray(selector)) return selector.map(checked);
@@ -70,6 +95,10 @@ function checked(selector: unknown): unknown {
       out[key] = value;
     } else if (['$in', '$nin', '$all', '$and', '$or', '$nor'].includes(key) && !Array.isArray(value)) {
       throw bad('bad_arg', `Argument to ${key} must be an array`);
+    } else if (['$and', '$or', '$nor'].includes(key) && (value as unknown[]).length === 0) {
+      // pouchdb-find cannot plan an empty one (it fails); what it means is the matcher's business, not the plan's.
+    } else if (!argumentFits(key, value)) {
+      throw bad('bad_arg', `Bad argument for operator ${key}: ${JSON.stringify(value)}`);
     } else out[key] = checked(value);
   }
   return out;
@@ -103,7 +132,8 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   if (!isObject(body.selector)) throw bad('bad_arg', 'Selector must be a JSON object');
   // pouchdb-find fails on an empty selector once the database has an index; CouchDB answers every document.
   // A field's sub-object of plain fields is a condition on each (`{ doc: { n: 1 } }` = `{ "doc.n": 1 }`), as in CouchDB.
-  const selector = Object.keys(body.selector).length === 0 ? { _id: { $gt: null } } : checked(dottedFields(body.selector));
+  const planned = checked(dottedFields(body.selector)) as Record<string, unknown>;
+  const selector = Object.keys(planned).length === 0 ? { _id: { $gt: null } } : planned;
   const request: Record<string, unknown> = { ...body, selector };
   const limit = count(body, 'limit') ?? DEFAULT_FIND_LIMIT;
   let skip = count(body, 'skip') ?? 0;
@@ -133,16 +163,19 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
     throw error;
   }
   const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: IndexInfo[] };
-  if ((plan.index?.ddoc ?? null) === null && request.use_index === undefined) {
-    // CouchDB prefers any usable json index to `_all_docs`; pouchdb-find takes `_all_docs` on a tie (an `_id` condition).
+  if (request.use_index === undefined) {
+    // CouchDB's choice: the best usable json index, else `_all_docs`. pouchdb-find takes `_all_docs` on a tie (an `_id`
+    // condition) or where it cannot narrow the index (`$ne`: CouchDB reads the whole index), and takes an index whose
+    // field the selector does not require (`$exists: false`: CouchDB cannot, the index lacks documents without it).
     const [best] = usableJsonIndexes(indexes, request.selector as Record<string, unknown>, fields);
-    if (best?.ddoc) {
+    if (best?.ddoc && !(best.ddoc === plan.index?.ddoc && best.name === plan.index.name)) {
       const useIndex = [best.ddoc.slice('_design/'.length), best.name];
       const better = await explain(useIndex).catch(() => undefined);
-      if (better?.index?.ddoc) {
-        plan = better;
-        request.use_index = useIndex;
-      }
+      plan = better?.index?.ddoc === best.ddoc ? better : { index: best };
+      request.use_index = useIndex;
+    } else if (!best && plan.index?.ddoc && fields.length === 0) {
+      const allDocs = indexes.find((i) => i.ddoc === null);
+      if (allDocs) plan = { index: allDocs };
     }
   }
   // The default index (`_all_docs`) serves only a sort on `_id` of a selector on `_id` (CouchDB refuses the others);
@@ -155,18 +188,85 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
       if (!fields.every((f, i) => indexed[i] === f)) throw new MangoError(400, NO_USABLE_INDEX);
     }
   }
-  if (onDefault) {
-    warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
-    // pouchdb-find scans `_all_docs` with no end, and PouchDB's LevelDB-based adapters then list no id past U+00FF
-    // (CouchDB lists them all): an explicit end, the last id in the adapter's order (UTF-16 in memory, bytes in LevelDB).
-    const sel = request.selector as Record<string, unknown>;
-    const onId = isObject(sel._id) ? sel._id : sel._id === undefined ? {} : undefined;
-    if (onId && !['$lt', '$lte', '$eq'].some((op) => op in onId)) {
-      const last = (db as unknown as { adapter?: string }).adapter === 'leveldb' ? '\u{10FFFF}'.repeat(8) : '\uffff'.repeat(8);
-      request.selector = { ...sel, _id: { ...onId, $lte: last } };
+  if (onDefault) warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
+  return { limit, skip, warning, index: plan.index ?? null, indexes };
+}
+
+/** A selector that is one `$and`, `$or` or `$nor` (which normalizes to `$and`) of an empty list. */
+function noop(selector: Record<string, unknown>): boolean {
+  const entries = Object.entries(selector);
+  const [op, arg] = entries[0] ?? [];
+  return entries.length === 1 && ['$and', '$or', '$nor'].includes(op!) && Array.isArray(arg) && arg.length === 0;
+}
+
+type Doc = Record<string, unknown> & { _id: string };
+/**
+ * The last listings of documents (a few databases), each while its `update_seq` stays: bookmark pages, and queries
+ * asked at once, share one.
+ */
+const listings = new Map<Database, { seq: unknown; docs: Promise<Doc[]> }>();
+const LISTINGS_KEPT = 4;
+
+/** Every document but design documents, in `_all_docs` order (UTF-8 bytes of the ids). */
+async function allDocuments(db: Database, conflicts: boolean): Promise<Doc[]> {
+  if (conflicts) return listDocuments(db, true);
+  const seq = (await db.info()).update_seq;
+  const cached = listings.get(db);
+  if (cached && cached.seq === seq) return cached.docs;
+  const docs = listDocuments(db, false);
+  listings.delete(db);
+  listings.set(db, { seq, docs });
+  for (const old of listings.keys()) if (listings.size > LISTINGS_KEPT) listings.delete(old);
+  docs.catch(() => listings.get(db)?.docs === docs && listings.delete(db));
+  return docs;
+}
+
+async function listDocuments(db: Database, conflicts: boolean): Promise<Doc[]> {
+  // PouchDB's LevelDB-based adapters list no id past U+00FF without an end (CouchDB lists them all): an explicit one,
+  // the last id in the adapter's order (UTF-16 in memory, bytes in LevelDB).
+  const endkey = (db as unknown as { adapter?: string }).adapter === 'leveldb' ? '\u{10FFFF}'.repeat(8) : '\uffff'.repeat(8);
+  const { rows } = await db.allDocs({ include_docs: true, conflicts, endkey });
+  const docs = rows.flatMap((row) => (row.doc && !row.id.startsWith('_design/') ? [row.doc as unknown as Doc] : []));
+  // The memory adapter lists ids in UTF-16 order, which differs from the bytes' only around surrogates.
+  if (docs.some((d, i) => i > 0 && compareBytes(docs[i - 1]!._id, d._id) > 0)) docs.sort((a, b) => compareBytes(a._id, b._id));
+  return docs;
+}
+
+/**
+ * The documents of a `_find` page as CouchDB finds them (mango-match.ts): the used index's rows in its order (a json
+ * index lists the documents that have all its fields and pass its partial filter, by their values, then ids; the
+ * default index every document by id), reversed for a descending sort, kept where the selector matches, then `skip`
+ * and `limit`. `examined`: the rows read to fill the page.
+ */
+async function answer(db: Database, body: Record<string, unknown>, index: { ddoc: string | null; def?: unknown } | null, skip: number, limit: number) {
+  const all = await allDocuments(db, body.conflicts === true);
+  let rows = all;
+  const def = (index?.ddoc ? index.def : undefined) as { fields?: unknown[]; partial_filter_selector?: unknown } | undefined;
+  if (def?.fields) {
+    const paths = def.fields.map((f) => parseField(isObject(f) ? (Object.keys(f)[0] ?? '') : String(f)));
+    const partial = isObject(def.partial_filter_selector) ? normalize(def.partial_filter_selector) : null;
+    const keyed: { doc: Doc; key: unknown[] }[] = [];
+    for (const doc of all) {
+      const key = paths.map((p) => getField(doc, p));
+      if (key.every(found) && matches(partial, doc)) keyed.push({ doc, key });
     }
+    keyed.sort((a, b) => collate(a.key, b.key) || compareBytes(a.doc._id, b.doc._id));
+    rows = keyed.map((k) => k.doc);
   }
-  return { request, limit, skip, warning, index: plan.index ?? null, indexes };
+  const [first] = Array.isArray(body.sort) ? (body.sort as unknown[]) : [];
+  if (isObject(first) && Object.values(first)[0] === 'desc') rows = [...rows].reverse();
+  const selector = normalize(body.selector as Record<string, unknown>);
+  const fields = Array.isArray(body.fields) && body.fields.length > 0 ? body.fields.map(String) : undefined;
+  const docs: Record<string, unknown>[] = [];
+  let matched = 0;
+  let examined = 0;
+  for (const doc of rows) {
+    if (docs.length >= limit) break;
+    examined++;
+    if (!matches(selector, doc) || matched++ < skip) continue;
+    docs.push(fields ? project(doc, fields) : doc);
+  }
+  return { docs, examined };
 }
 
 /** The `_explain` answer: CouchDB's plan of the query as the emulator runs it (no usable index: `index: null`). */
@@ -209,17 +309,19 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
     if (endpoint === '_explain' && req.method === 'POST') return sendJson(res, 200, await explained(plugin, db, body));
     if (endpoint === '_find' && req.method === 'POST') {
       const started = performance.now();
-      const { request, limit, skip, warning } = await prepare(plugin, db, body);
-      const answer = (await plugin.find.call(db, { ...request, limit, skip })) as { docs: { _id: string }[]; warning?: string };
-      const docs = answer.docs.filter((d) => !d._id.startsWith('_design/'));
+      const { limit, skip, warning, index } = await prepare(plugin, db, body);
+      // An empty `$and`/`$or`/`$nor` as the whole selector: CouchDB runs nothing and answers no documents, without a
+      // bookmark (mango_cursor:maybe_noop_range/2).
+      if (noop((body as { selector: Record<string, unknown> }).selector)) return sendJson(res, 200, { docs: [] });
+      const { docs, examined } = await answer(db, body as Record<string, unknown>, index, skip, limit);
       const given = (body as { bookmark?: unknown }).bookmark;
       // No document: CouchDB answers the bookmark it was given ("nil" on a first page).
-      const bookmark = answer.docs.length > 0 ? encodeBookmark(skip + answer.docs.length) : typeof given === 'string' ? given : 'nil';
+      const bookmark = docs.length > 0 ? encodeBookmark(skip + docs.length) : typeof given === 'string' ? given : 'nil';
       const stats = (body as { execution_stats?: unknown }).execution_stats === true
         ? {
             execution_stats: {
-              total_keys_examined: skip + answer.docs.length,
-              total_docs_examined: skip + answer.docs.length,
+              total_keys_examined: examined,
+              total_docs_examined: examined,
               total_quorum_docs_examined: 0,
               results_returned: docs.length,
               execution_time_ms: Math.round((performance.now() - started) * 1000) / 1000,

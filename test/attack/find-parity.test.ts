@@ -91,7 +91,7 @@ describe('find: prefixes are exact, in both modes', () => {
   });
 });
 
-// Left out, as known differences between the engines (README "Where the two modes differ"; on a real CouchDB only):
+// Left out, as known differences between the engines (README "Where the two modes differ"; the server, real or emulated):
 // mixed-case string ranges and sorts (ICU collation vs code points), `$regex` over non-ASCII text (bytes vs UTF-16),
 // `$not`/`$ne`/`$nor`/`$nin` on a missing field and any condition below a null or scalar value (CouchDB never matches).
 describe('find: results agree between the modes', () => {
