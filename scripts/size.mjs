@@ -21,8 +21,10 @@ import { build as esbuild } from 'esbuild';
 // `indexes` option and the query speed-ups (#24): +0.8 kB. Live sync of its own instead of pouchdb-replication (#19):
 // measured 95.6 kB. Fixes after a black-box review (remote-mode conflict leaves resolved on read, resolutions retried
 // when the winner moves, conflicted writes resolved 6 at a time, find's signal and index retry, `watch({ initial })`):
-// measured 97.5 kB.
-const BUDGET_KB = 98;
+// measured 97.5 kB. Seventh session: remote writes over many unseen versions resolved together (resolveWrites), a
+// remote read that reports a failing resolution instead of failing, the replica's reads by id for the LevelDB-based
+// adapters (keyed-reads.ts, Node only at run time but in the same lazy chunk): measured 98.4 kB.
+const BUDGET_KB = 99;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
