@@ -1,0 +1,302 @@
+/**
+ * Black-box attack, in real Chromium, on several tabs of one user (README "Several tabs"): what test/e2e/tabs.e2e.test.ts
+ * does not cover — concurrent writes of one key, watch order across tabs, a follower writing while the leader pushes,
+ * the leader reloading mid-write, pending()/status across tabs offline, a tab opened offline, close()/logout() in one tab
+ * while another writes. Every expectation cites the README line it comes from.
+ */
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Emulator } from '@feat/emulator';
+import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
+import { APP_PAGE, load, openApp, optionsFor, readOnServer, until, type App } from './browser-page.js';
+
+/** The page's own `app` (a function given to `page.evaluate` is serialized: it must name the page's globals, not an import). */
+const app = () => self as unknown as App;
+
+warnIfNoChromium('the browser tabs attack tests');
+
+describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', () => {
+  let harness: Harness;
+  let emu: Emulator;
+  let origin: string;
+  const run = Date.now().toString(36);
+  let n = 0;
+  const userFor = (what: string) => `tabs-${what}-${run}-${n++}`;
+
+  beforeAll(async () => {
+    harness = await startHarness({ '/': ['text/html', APP_PAGE] });
+    ({ emu, origin } = harness);
+  }, 60_000);
+  afterAll(() => harness?.stop());
+
+  /** `count` tabs of `user` in one new context (one origin's storage); the first leads. */
+  async function tabs(user: string, count: number): Promise<Page[]> {
+    const context = await harness.newContext();
+    const pages: Page[] = [];
+    for (let i = 0; i < count; i++) {
+      const { page, leader } = await openApp(context, origin, emu, user);
+      expect(leader, `tab ${i} leader`).toBe(i === 0);
+      pages.push(page);
+    }
+    return pages;
+  }
+  const leaderOf = (page: Page) => page.evaluate(() => app().client.sync.leader);
+  const seenOf = (page: Page) => page.evaluate(() => app().seen);
+
+  it('two tabs writing one key at once: no rejection, no replication conflict; every tab and the server end on one value; then the last write wins', async () => {
+    const user = userFor('same');
+    const [a, b] = await tabs(user, 2);
+    // README "Several tabs": "Two tabs writing the same key: each write goes on top of the replica's current revision
+    // (the last one wins)." — so no write fails and no conflicting revision is ever created.
+    const burst = (page: Page, who: string) =>
+      page.evaluate(async (who) => {
+        const failures: string[] = [];
+        await Promise.all(
+          Array.from({ length: 30 }, (_, i) =>
+            app()
+              .client.store.set('same', `${who}${i}`)
+              .catch((e: { code: string }) => void failures.push(e.code)),
+          ),
+        );
+        return failures;
+      }, who);
+    const [fa, fb] = await Promise.all([burst(a!, 'A'), burst(b!, 'B')]);
+    expect([...fa, ...fb]).toEqual([]);
+    await Promise.all([a!.evaluate(() => app().settled(20_000)), b!.evaluate(() => app().settled(20_000))]);
+    const [va, vb] = await Promise.all([a!.evaluate(() => app().client.store.get('same')), b!.evaluate(() => app().client.store.get('same'))]);
+    expect(va).toBe(vb);
+    expect((await readOnServer(emu, user, ['same'])).same).toBe(va);
+
+    // Sequential (awaited) writes: the later one wins everywhere.
+    await a!.evaluate(() => app().client.store.set('same', 'A-final'));
+    await b!.evaluate(() => app().client.store.set('same', 'B-final'));
+    await a!.evaluate(() => app().settled(20_000));
+    for (const page of [a!, b!]) expect(await page.evaluate(() => app().client.store.get('same'))).toBe('B-final');
+    expect((await readOnServer(emu, user, ['same'])).same).toBe('B-final');
+    for (const page of [a!, b!]) {
+      const seen = await seenOf(page);
+      expect(seen.conflicts.filter((c) => c.source === 'replication')).toEqual([]);
+      expect(seen.errors).toEqual([]);
+    }
+  }, 90_000);
+
+  it('watch in every tab reports every other tab\'s writes in order per key, never twice, and its own writes exactly once', async () => {
+    const user = userFor('watch');
+    const pages = await tabs(user, 3);
+    // README "Watch": "Events come in order"; "A subscription reports every change made after watch() returned: the
+    // client's own writes … so none is missed". README "Several tabs": "watch … report every change, whoever made it";
+    // "origin … 'local' for this tab's own writes, 'remote' for everything else — another tab's writes".
+    await Promise.all(
+      pages.map((page, i) =>
+        page.evaluate(async (i) => {
+          for (let v = 1; v <= 15; v++) await app().client.store.set(`w${i}`, v);
+        }, i),
+      ),
+    );
+    const lastOf = (events: { key: string; value: unknown }[], key: string) => events.filter((e) => e.key === key).at(-1)?.value;
+    for (const page of pages) {
+      await until(async () => {
+        const { events } = await seenOf(page);
+        return [0, 1, 2].every((i) => lastOf(events, `w${i}`) === 15);
+      }, 15_000, 'every tab sees the last value of every key');
+    }
+    for (const [t, page] of pages.entries()) {
+      const { events } = await seenOf(page);
+      for (let i = 0; i < 3; i++) {
+        const mine = events.filter((e) => e.key === `w${i}`);
+        const values = mine.map((e) => e.value as number);
+        if (i === t) {
+          expect(values, `tab ${t}: its own writes`).toEqual(Array.from({ length: 15 }, (_, k) => k + 1));
+          expect(new Set(mine.map((e) => e.origin))).toEqual(new Set(['local']));
+        } else {
+          expect(values.every((v, k) => k === 0 || v > values[k - 1]!), `tab ${t} sees w${i} in order, once each: ${values.join(',')}`).toBe(true);
+          expect(new Set(mine.map((e) => e.origin)), `tab ${t}: w${i} is another tab's`).toEqual(new Set(['remote']));
+        }
+      }
+    }
+  }, 90_000);
+
+  it('a follower writes while the leader pushes a burst: waitForPush in the follower means a new device reads all of it', async () => {
+    const user = userFor('burst');
+    const [leader, follower] = await tabs(user, 2);
+    // README "Several tabs": "the leader's live push picks their writes up"; "pending() and waitForPush() … hold in
+    // every tab". API.md: waitForPush — "writes made before the call are on the server".
+    const leaderBurst = leader!.evaluate(async () => {
+      const text = 'x'.repeat(2_000);
+      await Promise.all(Array.from({ length: 150 }, (_, i) => app().client.store.set(`L${i}`, `${i}${text}`)));
+    });
+    const followerWrites = follower!.evaluate(async () => {
+      for (let i = 0; i < 40; i++) await app().client.store.set(`F${i}`, i);
+      await app().client.sync.waitForPush({ timeout: 30_000 });
+    });
+    await Promise.all([leaderBurst, followerWrites]);
+    await leader!.evaluate(() => app().client.sync.waitForPush({ timeout: 30_000 }));
+    const keys = [...Array.from({ length: 150 }, (_, i) => `L${i}`), ...Array.from({ length: 40 }, (_, i) => `F${i}`)];
+    const got = await readOnServer(emu, user, keys, 5_000);
+    expect(got.F39).toBe(39);
+    expect(String(got.L149).startsWith('149x')).toBe(true);
+    for (const page of [leader!, follower!]) expect(await page.evaluate(() => app().client.sync.pending())).toBe(0);
+  }, 90_000);
+
+  it('the leader tab reloads mid-write: every acknowledged write of either tab reaches the server; no conflict, and the tabs agree', async () => {
+    const user = userFor('reload');
+    const context = await harness.newContext();
+    const { page: leader } = await openApp(context, origin, emu, user);
+    const { page: follower } = await openApp(context, origin, emu, user);
+    // README "Several tabs": "The browser releases the lock when the leader's tab … reloads …; the next tab waiting for it
+    // leads at once … Nothing acknowledged is lost: a write resolves once it is in the shared replica, and the new leader
+    // pushes it."
+    const acked = new Set<string>();
+    await leader.exposeFunction('ack', (key: string) => void acked.add(key));
+    await leader.evaluate(async () => {
+      for (let i = 0; i < 20; i++) await app().client.store.set(`r${i}`, `v${i}`);
+      for (let i = 20; i < 80; i++) void app().client.store.set(`r${i}`, `v${i}`).then(() => (self as unknown as { ack(k: string): void }).ack(`r${i}`));
+    });
+    const followerWriting = follower.evaluate(async () => {
+      for (let i = 0; i < 30; i++) await app().client.store.set(`f${i}`, `v${i}`);
+    });
+    await leader.reload();
+    await followerWriting;
+    await until(() => leaderOf(follower), 5_000, 'the follower takes over');
+    const { leader: reopenedLeads } = await openApp(context, origin, emu, user, leader);
+    expect(reopenedLeads).toBe(false);
+    await follower.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
+    const keys = [...Array.from({ length: 20 }, (_, i) => `r${i}`), ...acked, ...Array.from({ length: 30 }, (_, i) => `f${i}`)];
+    const got = await readOnServer(emu, user, keys, 5_000);
+    for (const [k, v] of Object.entries(got)) expect(v).toBe(`v${k.slice(1)}`);
+    // The reopened tab reads what the follower reads, for every key either wrote.
+    const all = Array.from({ length: 80 }, (_, i) => `r${i}`);
+    const read = (page: Page) => page.evaluate((all) => Promise.all(all.map((k) => app().client.store.get(k))), all);
+    expect(await read(leader)).toEqual(await read(follower));
+    const seen = await seenOf(follower);
+    expect(seen.conflicts).toEqual([]);
+  }, 90_000);
+
+  it('offline and back: pending() and status agree in every tab and come back to 0 / idle', async () => {
+    const user = userFor('pending');
+    const [leader, follower] = await tabs(user, 2);
+    await leader!.evaluate(() => app().settled(20_000));
+    // README "Several tabs": the leader tells the followers "its sync status, which is their status"; "pending() and
+    // waitForPush() count on the shared replica and the leader's confirmations …, so they hold in every tab".
+    await emu.suspend();
+    try {
+      await follower!.evaluate(async () => {
+        for (let i = 0; i < 5; i++) await app().client.store.set(`p${i}`, i);
+      });
+      const state = (page: Page) => page.evaluate(async () => ({ status: app().client.sync.status, pending: await app().client.sync.pending() }));
+      await until(async () => (await state(leader!)).status === 'offline' && (await state(follower!)).status === 'offline', 20_000, 'both tabs offline');
+      const [sl, sf] = [await state(leader!), await state(follower!)];
+      expect(sl.pending).toBe(5);
+      expect(sf.pending).toBe(5);
+    } finally {
+      await emu.resume();
+    }
+    for (const page of [leader!, follower!]) {
+      await page.evaluate(() => app().settled(30_000));
+      await until(() => page.evaluate(() => app().client.sync.status === 'idle'), 20_000, 'idle again');
+    }
+    expect(await readOnServer(emu, user, ['p4'])).toEqual({ p4: 4 });
+  }, 90_000);
+
+  it('a tab opened while the browser is offline starts from the shared replica, reads and writes; online again, the server gets both tabs\' writes', async () => {
+    const user = userFor('offline-open');
+    const context = await harness.newContext();
+    const { page: first } = await openApp(context, origin, emu, user);
+    await first.evaluate(async () => {
+      await app().client.store.set('before', 'synced');
+      await app().client.sync.waitForPush({ timeout: 10_000 });
+    });
+    // The second tab's page loads, then the browser goes offline before its app starts.
+    const second = await load(context, origin);
+    await context.setOffline(true);
+    try {
+      // README "Sync": "navigator.onLine === false and the offline event make the status offline at once".
+      await until(() => first.evaluate(() => app().client.sync.status === 'offline'), 5_000, 'the first tab is offline');
+      await first.evaluate(() => app().client.store.set('off-first', 'written offline in tab 1'));
+      // README "Tips / Offline": "a device whose replica synced before opens it at once in ready()".
+      const started = await second.evaluate(
+        (options) =>
+          Promise.race([
+            app().start(options).then(() => 'ready'),
+            new Promise((resolve) => setTimeout(() => resolve('ready() hung'), 8_000)),
+          ]),
+        optionsFor(emu, user),
+      );
+      expect(started).toBe('ready');
+      expect(await second.evaluate(() => Promise.all([app().client.store.get('before'), app().client.store.get('off-first')]))).toEqual([
+        'synced',
+        'written offline in tab 1',
+      ]);
+      expect(await second.evaluate(() => app().client.sync.status)).toBe('offline');
+      await second.evaluate(() => app().client.store.set('off-second', 'written offline in tab 2'));
+      expect(await second.evaluate(() => app().client.sync.pending())).toBeGreaterThanOrEqual(2);
+    } finally {
+      await context.setOffline(false);
+    }
+    await second.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
+    expect(await readOnServer(emu, user, ['off-first', 'off-second'])).toEqual({ 'off-first': 'written offline in tab 1', 'off-second': 'written offline in tab 2' });
+  }, 90_000);
+
+  it('close() in the leader tab while a follower keeps writing: the follower leads and its writes reach the server', async () => {
+    const user = userFor('close');
+    const [leader, follower] = await tabs(user, 2);
+    // API.md: "client.close() flushes pending writes, stops sync and closes databases". README "Several tabs": "the
+    // leader's live push picks their writes up"; "Nothing acknowledged is lost". A closed client syncs nothing, so
+    // the open tab must take over the sync.
+    const writing = follower!.evaluate(async () => {
+      for (let i = 0; i < 20; i++) await app().client.store.set(`c${i}`, i);
+    });
+    await leader!.evaluate(() => app().client.close());
+    await writing;
+    await until(() => leaderOf(follower!), 5_000, 'the follower takes over after the leader closed');
+    await follower!.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
+    expect((await readOnServer(emu, user, ['c19'])).c19).toBe(19);
+    expect(await leader!.evaluate(() => app().client.store.get('c1').catch((e: { code: string }) => e.code))).toBe('closed');
+  }, 60_000);
+
+  it('logout() without destroyLocal in the leader tab ends only that tab: the other keeps writing, takes over, and syncs', async () => {
+    const user = userFor('logout');
+    const [leader, follower] = await tabs(user, 2);
+    // README "Several tabs": "logout() without destroyLocal ends only this tab's client."
+    const writing = follower!.evaluate(async () => {
+      const codes: string[] = [];
+      for (let i = 0; i < 20; i++) await app().client.store.set(`l${i}`, i).catch((e: { code: string }) => void codes.push(e.code));
+      return codes;
+    });
+    await leader!.evaluate(() => app().client.logout());
+    expect(await writing).toEqual([]);
+    expect(await follower!.evaluate(() => app().client.store.get('l19'))).toBe(19);
+    expect((await seenOf(follower!)).errors).toEqual([]);
+    await until(() => leaderOf(follower!), 5_000, 'the follower takes over after the leader logged out');
+    await follower!.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
+    expect((await readOnServer(emu, user, ['l19'])).l19).toBe(19);
+  }, 60_000);
+
+  it('logout({ destroyLocal: true }) in a follower while the leader writes in a loop: the leader\'s calls fail with closed only; nothing of the replica is left', async () => {
+    const user = userFor('destroy');
+    const [leader, follower] = await tabs(user, 2);
+    // README "Several tabs": "logout({ destroyLocal: true }) in one tab first asks the others to close (they report an
+    // error event closed, and their calls fail with closed), waits until they have …, then deletes the replica."
+    const writing = leader!.evaluate(async () => {
+      const codes: string[] = [];
+      const deadline = Date.now() + 15_000;
+      for (let i = 0; Date.now() < deadline; i++) {
+        const code = await app()
+          .client.store.set(`d${i}`, i)
+          .then(() => 'ok', (e: { code?: string }) => e.code ?? String(e));
+        if (code !== 'ok') {
+          codes.push(code);
+          if (codes.length >= 3) break;
+        }
+      }
+      return codes;
+    });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    await follower!.evaluate(() => app().client.logout({ destroyLocal: true }));
+    expect(await writing).toEqual(['closed', 'closed', 'closed']);
+    const hex = Buffer.from(user).toString('hex');
+    const names = await leader!.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''));
+    expect(names.filter((name) => name.includes(hex))).toEqual([]);
+    expect((await seenOf(leader!)).errors).toContain('closed');
+  }, 60_000);
+});
