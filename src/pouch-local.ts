@@ -65,3 +65,22 @@ export async function openLocal(name: string, adapter: string): Promise<Db> {
   if (adapter === 'indexeddb') shareWritesAcrossTabs(db, name);
   return db;
 }
+
+/**
+ * After a replica is deleted: PouchDB's cross-tab change signals in `localStorage` (`_pouch_<name>` and its query
+ * indexes' `_pouch_<name>-mrview-…`, toggled on every write) go too — their keys name the user's database.
+ */
+export function dropChangeSignals(name: string): void {
+  let storage: Storage | undefined;
+  try {
+    storage = globalThis.localStorage ?? undefined;
+  } catch {
+    return; // a sandboxed frame: PouchDB could not use it either
+  }
+  if (!storage) return;
+  const own = `_pouch_${name}`;
+  for (let i = storage.length - 1; i >= 0; i--) {
+    const key = storage.key(i);
+    if (key === own || key?.startsWith(`${own}-mrview-`)) storage.removeItem(key);
+  }
+}
