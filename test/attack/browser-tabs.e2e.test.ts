@@ -6,6 +6,7 @@
  */
 import type { Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFeatClient } from '@feat/sdk';
 import type { Emulator } from '@feat/emulator';
 import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
 import { APP_PAGE, load, openApp, optionsFor, readOnServer, until, type App } from './browser-page.js';
@@ -65,6 +66,11 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     await Promise.all([a!.evaluate(() => app().settled(20_000)), b!.evaluate(() => app().settled(20_000))]);
     const [va, vb] = await Promise.all([a!.evaluate(() => app().client.store.get('same')), b!.evaluate(() => app().client.store.get('same'))]);
     expect(va).toBe(vb);
+    // README "Watch": "Events come in order" — an app that renders from watch ends on the stored value in every tab.
+    const lastEvent = (page: Page) => page.evaluate(() => app().seen.events.filter((e) => e.key === 'same').at(-1)?.value);
+    for (const page of [a!, b!]) await until(async () => (await lastEvent(page)) === va, 5_000, `watch ends on the stored value ${String(va)}`).catch(async (e: Error) => {
+      throw new Error(`${e.message}; last event ${String(await lastEvent(page))}`);
+    });
     expect((await readOnServer(emu, user, ['same'])).same).toBe(va);
 
     // Sequential (awaited) writes: the later one wins everywhere.
@@ -194,6 +200,9 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     for (const page of [leader!, follower!]) {
       await page.evaluate(() => app().settled(30_000));
       await until(() => page.evaluate(() => app().client.sync.status === 'idle'), 20_000, 'idle again');
+      // README "Sync": the pending event "carries the new count whenever it changes (writes queued, stored, confirmed on
+      // the server)"; "Several tabs": pending() holds in every tab — so its last event in every tab is 0.
+      await until(() => page.evaluate(() => app().seen.pending.at(-1) === 0), 10_000, 'the last pending event is 0');
     }
     expect(await readOnServer(emu, user, ['p4'])).toEqual({ p4: 4 });
   }, 90_000);
@@ -299,4 +308,90 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     expect(names.filter((name) => name.includes(hex))).toEqual([]);
     expect((await seenOf(leader!)).errors).toContain('closed');
   }, 60_000);
+
+  it('pause() in the leader pauses every tab; a follower writes meanwhile; resume() pushes it', async () => {
+    const user = userFor('pause');
+    const [leader, follower] = await tabs(user, 2);
+    // README "Several tabs": "sync.pause() in the leader pauses the sync of every tab (the followers show paused)".
+    await leader!.evaluate(() => app().client.sync.pause());
+    await until(() => follower!.evaluate(() => app().client.sync.status === 'paused'), 5_000, 'the follower shows paused');
+    await follower!.evaluate(() => app().client.store.set('while-paused', 'kept'));
+    expect(await follower!.evaluate(() => app().client.sync.pending())).toBe(1);
+    await leader!.evaluate(() => app().client.sync.resume());
+    await follower!.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
+    expect(await readOnServer(emu, user, ['while-paused'])).toEqual({ 'while-paused': 'kept' });
+    await until(() => follower!.evaluate(() => app().client.sync.status === 'idle'), 10_000, 'the follower idle again');
+  }, 60_000);
+
+  it('a follower waiting in waitForPush while the server is down and the leader tab closes: the new leader pushes, and the wait resolves', async () => {
+    const user = userFor('wait');
+    const context = await harness.newContext();
+    const { page: leader } = await openApp(context, origin, emu, user);
+    const { page: follower } = await openApp(context, origin, emu, user);
+    // README "Several tabs": "pending() and waitForPush() count on the shared replica and the leader's confirmations …,
+    // so they hold in every tab"; "Takeover … then it connects and replicates"; "Nothing acknowledged is lost".
+    await emu.suspend();
+    let waiting: Promise<string> | undefined;
+    try {
+      await follower.evaluate(() => app().client.store.set('waited', 'pushed by the new leader'));
+      waiting = follower.evaluate(() =>
+        app()
+          .client.sync.waitForPush({ timeout: 40_000 })
+          .then(() => 'resolved', (e: { code: string }) => e.code),
+      );
+      await new Promise((resolve) => setTimeout(resolve, 300));
+      await leader.close();
+      await until(() => leaderOf(follower), 5_000, 'the follower takes over');
+    } finally {
+      await emu.resume();
+    }
+    expect(await waiting).toBe('resolved');
+    expect(await readOnServer(emu, user, ['waited'])).toEqual({ waited: 'pushed by the new leader' });
+  }, 90_000);
+
+  it('another device\'s edits of one key reach a follower\'s watch in order, each at most once, ending on the last', async () => {
+    const user = userFor('remote-order');
+    const [, follower] = await tabs(user, 2);
+    // README "Several tabs": "watch … report every change, whoever made it"; "Watch": "Events come in order".
+    const device = createFeatClient({ ...optionsFor(emu, user), local: { adapter: 'memory' } });
+    try {
+      for (let v = 1; v <= 12; v++) {
+        await device.store.set('remote-key', v);
+        await device.sync.waitForPush({ timeout: 10_000 });
+      }
+    } finally {
+      await device.close();
+    }
+    const values = () => follower!.evaluate(() => app().seen.events.filter((e) => e.key === 'remote-key').map((e) => e.value as number));
+    await until(async () => (await values()).at(-1) === 12, 15_000, 'the follower sees the last value');
+    const seen = await values();
+    expect(seen.every((v, k) => k === 0 || v > seen[k - 1]!), `in order, once each: ${seen.join(',')}`).toBe(true);
+    expect(await follower!.evaluate(() => app().seen.events.filter((e) => e.key === 'remote-key').every((e) => e.origin === 'remote'))).toBe(true);
+  }, 60_000);
+
+  it('tabs and another device write one key: the latest write wins everywhere, and every tab\'s watch ends on it', async () => {
+    const user = userFor('devices');
+    const [a, b] = await tabs(user, 2);
+    // API.md "Conflicts": "The default keeps the latest updatedAt"; "Two devices resolving the same conflict converge".
+    const device = createFeatClient({ ...optionsFor(emu, user), local: { adapter: 'memory' } });
+    try {
+      await device.ready();
+      device.sync.pause();
+      await device.store.set('shared', 'device, older');
+      await a!.evaluate(() => app().client.store.set('shared', 'tab A'));
+      await new Promise((resolve) => setTimeout(resolve, 20));
+      await b!.evaluate(() => app().client.store.set('shared', 'tab B, latest'));
+      await a!.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
+      device.sync.resume();
+      await device.sync.waitForPush({ timeout: 10_000 });
+      await expect.poll(() => device.store.get('shared'), { timeout: 15_000 }).toBe('tab B, latest');
+    } finally {
+      await device.close();
+    }
+    for (const page of [a!, b!]) {
+      await until(() => page.evaluate(async () => (await app().client.store.get('shared')) === 'tab B, latest'), 15_000, 'the tab reads the latest');
+      await until(() => page.evaluate(() => app().seen.events.filter((e) => e.key === 'shared').at(-1)?.value === 'tab B, latest'), 10_000, 'watch ends on the latest');
+    }
+    expect(await readOnServer(emu, user, ['shared'])).toEqual({ shared: 'tab B, latest' });
+  }, 90_000);
 });
