@@ -7,6 +7,7 @@
 import { createHash } from 'node:crypto';
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFeatClient } from '@feat/sdk';
 import type { Emulator } from '@feat/emulator';
 import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
 import { APP_PAGE, load, openApp, optionsFor, readOnServer, until, type App } from './browser-page.js';
@@ -284,6 +285,9 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     await emu.suspend();
     let resumed = false;
     try {
+      // Written offline before the reload, so never pushed: README "A full device": "a later start rescans from the
+      // last checkpoint it kept"; "Offline": "everything is pushed when the server is back".
+      await page.evaluate(() => app().client.store.set('before-reload', 'written offline, then reloaded'));
       await load(ctx, origin, page);
       const started = await page.evaluate(async (options) => {
         const t0 = Date.now();
@@ -304,7 +308,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
       if (!resumed) await emu.resume();
     }
     await page.evaluate(() => app().client.sync.waitForPush({ timeout: 30_000 }));
-    expect(await readOnServer(emu, user, ['draft'])).toEqual({ draft: 'edited offline' });
+    expect(await readOnServer(emu, user, ['draft', 'before-reload'])).toEqual({ draft: 'edited offline', 'before-reload': 'written offline, then reloaded' });
     await expect.poll(() => page.evaluate(() => app().client.sync.status), { timeout: 20_000 }).toBe('idle');
   }, 90_000);
 
@@ -333,5 +337,67 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     } finally {
       await emu.resume();
     }
+  }, 60_000);
+
+  it('logout({ destroyLocal: true }) offline, with unpushed writes: it resolves promptly and leaves nothing; online again the server has none of them', async () => {
+    const user = userFor('offline-destroy');
+    const ctx = await context();
+    const { page } = await openApp(ctx, origin, emu, user);
+    await ctx.setOffline(true);
+    try {
+      await until(() => page.evaluate(() => app().client.sync.status === 'offline'), 5_000, 'offline');
+      // README "Tips / Offline": "logout({ destroyLocal: true }) also deletes the replica, unpushed writes included";
+      // "Nothing hangs": close()/logout() are bounded — and a local-first write is finished once in the replica.
+      const took = await page.evaluate(async () => {
+        await app().client.store.set('unpushed', 'never to be seen');
+        const t0 = Date.now();
+        await app().client.logout({ destroyLocal: true });
+        return Date.now() - t0;
+      });
+      expect(took).toBeLessThan(5_000);
+      const stored = await dump(page);
+      expect(stored).not.toContain('never to be seen');
+      expect(stored).not.toContain(hexOf(user));
+    } finally {
+      await ctx.setOffline(false);
+    }
+    const device = createFeatClient({ ...optionsFor(emu, user), local: { adapter: 'memory' } });
+    try {
+      await device.ready();
+      expect(await device.store.get('unpushed')).toBeUndefined();
+    } finally {
+      await device.close();
+    }
+  }, 60_000);
+
+  it('a brand-new device offline in the browser: ready() rejects with network at once (no hang), and succeeds when called again online', async () => {
+    const user = userFor('new-offline');
+    const ctx = await context();
+    const page = await load(ctx, origin);
+    await ctx.setOffline(true);
+    let code: unknown;
+    try {
+      // README "Starting offline": "A brand-new device signing in with auth has nothing local and cannot learn its
+      // database offline: ready() rejects with network; call it again when the browser is back online."
+      code = await page.evaluate(
+        (options) =>
+          Promise.race([
+            app().start(options).then(() => 'ready', (e: { code: string }) => e.code),
+            new Promise((resolve) => setTimeout(() => resolve('hung for 10 s'), 10_000)),
+          ]),
+        optionsFor(emu, user),
+      );
+    } finally {
+      await ctx.setOffline(false);
+    }
+    expect(code).toBe('network');
+    // API.md: "a failed ready() may be retried".
+    const session = await page.evaluate(() => app().client.ready());
+    expect(session.userName).toBe(user);
+    await page.evaluate(async () => {
+      await app().client.store.set('first', 'after all');
+      await app().client.sync.waitForPush({ timeout: 10_000 });
+    });
+    expect(await readOnServer(emu, user, ['first'])).toEqual({ first: 'after all' });
   }, 60_000);
 });
