@@ -394,4 +394,55 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     }
     expect(await readOnServer(emu, user, ['shared'])).toEqual({ shared: 'tab B, latest' });
   }, 90_000);
+
+  it('read-your-tab\'s-writes: once a set in one tab resolved, get, keys, getParts and find in the other tab see it at once', async () => {
+    const user = userFor('ryw');
+    const [a, b] = await tabs(user, 2);
+    // README "Several tabs": "The others (followers) read and write the shared replica directly"; "a write resolves once
+    // it is in the shared replica". README "Queries": find on the replica ("local-first runs pouchdb-find on the replica").
+    const mismatches: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      const [writer, reader] = i % 2 === 0 ? [a!, b!] : [b!, a!];
+      await writer.evaluate(async (i) => {
+        const { store } = app().client;
+        await store.set('ryw', i);
+        await store.setParts('todo', { [`t${i}`]: { title: `task ${i}`, prio: i } });
+      }, i);
+      const read = await reader.evaluate(async (i) => {
+        const { store } = app().client;
+        const [value, keys, parts, found, sorted] = await Promise.all([
+          store.get('ryw'),
+          store.keys('todo:'),
+          store.getParts('todo'),
+          store.find({ prefix: 'todo', selector: { prio: { $gte: i } } }),
+          store.find({ prefix: 'todo', selector: { prio: { $gte: 0 } }, sort: [{ prio: 'desc' }], limit: 1 }),
+        ]);
+        return { value, keys: keys.length, parts: Object.keys(parts).length, found: found.map((r) => r.subkey), top: sorted[0]?.subkey };
+      }, i);
+      const want = { value: i, keys: i + 1, parts: i + 1, found: [`t${i}`], top: `t${i}` };
+      if (JSON.stringify(read) !== JSON.stringify(want)) mismatches.push(`round ${i}: ${JSON.stringify(read)}`);
+    }
+    expect(mismatches).toEqual([]);
+  }, 60_000);
+
+  it('watchQuery in a follower updates on the leader\'s writes, and its results equal find', async () => {
+    const user = userFor('watchquery');
+    const [leader, follower] = await tabs(user, 2);
+    // README "Queries": watchQuery — "a new result set after every change (this device's or another's) that alters them".
+    await follower!.evaluate(() => {
+      const state = self as unknown as { results: string[][] };
+      state.results = [];
+      app().client.store.watchQuery<{ done: boolean }>({ prefix: 'q', selector: { done: false } }, (rows) => state.results.push(rows.map((r) => r.subkey ?? r.key)));
+    });
+    await leader!.evaluate(async () => {
+      await app().client.store.setParts('q', { a: { done: false }, b: { done: false } });
+      await app().client.store.setParts('q', { a: { done: true } });
+    });
+    const last = () => follower!.evaluate(() => (self as unknown as { results: string[][] }).results.at(-1));
+    await until(async () => JSON.stringify(await last()) === JSON.stringify(['b']), 10_000, 'the follower\'s watchQuery shows [b]').catch(async (e: Error) => {
+      throw new Error(`${e.message}; last results ${JSON.stringify(await last())}`);
+    });
+    const found = await follower!.evaluate(async () => (await app().client.store.find({ prefix: 'q', selector: { done: false } })).map((r) => r.subkey ?? r.key));
+    expect(found).toEqual(['b']);
+  }, 60_000);
 });
