@@ -445,4 +445,60 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     const found = await follower!.evaluate(async () => (await app().client.store.find({ prefix: 'q', selector: { done: false } })).map((r) => r.subkey ?? r.key));
     expect(found).toEqual(['b']);
   }, 60_000);
+
+  it('a big (chunked) value rewritten in one tab while another tab reads it in a loop: every read is one whole value', async () => {
+    const user = userFor('chunk-read');
+    const [writer, reader] = await tabs(user, 2);
+    // API.md: "A value or part too big for one document … is stored transparently across several documents; a reader
+    // never sees a torn or mixed value". README FAQ: "A reader whose replica has the manifest but not yet all its chunks
+    // waits up to 5 s, then gets not_found — never a torn value".
+    await writer.evaluate(async () => {
+      const big = (tag: string) => Array.from({ length: 150_000 }, (_, i) => `${tag}${i}`).join(' ');
+      await app().client.store.set('big', big('v0-'));
+    });
+    const reading = reader!.evaluate(async () => {
+      const seen: string[] = [];
+      const deadline = Date.now() + 60_000;
+      const self_ = self as unknown as { stopReading?: boolean };
+      while (!self_.stopReading && Date.now() < deadline) {
+        const v = await app().client.store.get('big').then(
+          (v) => (typeof v === 'string' ? `${v.slice(0, 3)}|${v.length}|${v.slice(-9)}` : `not a string: ${typeof v}`),
+          (e: { code: string }) => `rejected ${e.code}`,
+        );
+        seen.push(v);
+      }
+      return seen;
+    });
+    const shapes = await writer.evaluate(async () => {
+      const big = (tag: string) => Array.from({ length: 150_000 }, (_, i) => `${tag}${i}`).join(' ');
+      const out: string[] = [];
+      for (const tag of ['v0-', 'v1-', 'v2-', 'v3-']) {
+        const v = big(tag);
+        out.push(`${v.slice(0, 3)}|${v.length}|${v.slice(-9)}`);
+        if (tag !== 'v0-') await app().client.store.set('big', v);
+      }
+      return out;
+    });
+    await reader!.evaluate(() => void ((self as unknown as { stopReading?: boolean }).stopReading = true));
+    const seen = await reading;
+    console.log(`chunked value read ${seen.length} times while rewritten: ${[...new Set(seen)].length} distinct`);
+    expect(seen.length).toBeGreaterThan(2);
+    expect(seen.filter((v) => !shapes.includes(v))).toEqual([]);
+    expect(seen.at(-1)).toBe(shapes.at(-1));
+  }, 90_000);
+
+  it('remove in one tab: the other tab\'s watch gets the delete and reads undefined; a set in that tab brings the key back everywhere', async () => {
+    const user = userFor('remove');
+    const [a, b] = await tabs(user, 2);
+    // API.md: ChangeEvent kind 'delete'; README "Watch": "value … undefined for a delete"; "Several tabs": the last one wins.
+    await a!.evaluate(() => app().client.store.set('gone', 'here'));
+    await b!.evaluate(() => app().client.store.remove('gone'));
+    await until(() => a!.evaluate(() => app().seen.events.filter((e) => e.key === 'gone').at(-1)?.kind === 'delete'), 10_000, 'tab A sees the delete');
+    expect(await a!.evaluate(() => app().client.store.get('gone'))).toBeUndefined();
+    expect(await a!.evaluate(() => app().client.store.keys('gone'))).toEqual([]);
+    await a!.evaluate(() => app().client.store.set('gone', 'back'));
+    await until(() => b!.evaluate(async () => (await app().client.store.get('gone')) === 'back'), 10_000, 'tab B reads it back');
+    await a!.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
+    expect(await readOnServer(emu, user, ['gone'])).toEqual({ gone: 'back' });
+  }, 60_000);
 });
