@@ -16,6 +16,24 @@ const app = () => self as unknown as App;
 
 warnIfNoChromium('the browser tabs attack tests');
 
+/** A Web Worker of the app: starts a client, writes what it is told, and answers with its role and what it read. */
+const WORKER = `
+import * as feat from '/sdk.js';
+let client;
+self.onmessage = async ({ data }) => {
+  try {
+    if (data.start) {
+      client = feat.createFeatClient(data.start);
+      await client.ready();
+    }
+    if (data.write) await client.store.set(data.write[0], data.write[1]);
+    const read = data.read ? await client.store.get(data.read) : undefined;
+    self.postMessage({ ok: true, leader: client.sync.leader, read });
+  } catch (error) {
+    self.postMessage({ ok: false, code: error.code, message: String(error.message) });
+  }
+};`;
+
 describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', () => {
   let harness: Harness;
   let emu: Emulator;
@@ -25,7 +43,7 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
   const userFor = (what: string) => `tabs-${what}-${run}-${n++}`;
 
   beforeAll(async () => {
-    harness = await startHarness({ '/': ['text/html', APP_PAGE] });
+    harness = await startHarness({ '/': ['text/html', APP_PAGE], '/worker.js': ['text/javascript', WORKER] });
     ({ emu, origin } = harness);
   }, 60_000);
   afterAll(() => harness?.stop());
@@ -500,5 +518,93 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     await until(() => b!.evaluate(async () => (await app().client.store.get('gone')) === 'back'), 10_000, 'tab B reads it back');
     await a!.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
     expect(await readOnServer(emu, user, ['gone'])).toEqual({ gone: 'back' });
+  }, 60_000);
+
+  it('a follower that paused, then takes over, stays paused (its writes wait); resume() pushes them', async () => {
+    const user = userFor('follower-pause');
+    const context = await harness.newContext();
+    const { page: leader } = await openApp(context, origin, emu, user);
+    const { page: follower } = await openApp(context, origin, emu, user);
+    // README "Several tabs": "sync.pause() … in a follower it pauses nothing now, and keeps that tab's sync paused if it
+    // takes over".
+    await follower.evaluate(() => app().client.sync.pause());
+    await follower.evaluate(() => app().client.store.set('fp1', 'pushed by the leader'));
+    await follower.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
+    await leader.close();
+    await until(() => leaderOf(follower), 5_000, 'the follower takes over');
+    await follower.evaluate(() => app().client.store.set('fp2', 'waits for resume'));
+    await until(() => follower.evaluate(() => app().client.sync.status === 'paused'), 5_000, 'the new leader is paused');
+    const early = await follower.evaluate(() =>
+      app()
+        .client.sync.waitForPush({ timeout: 1_500 })
+        .then(() => 'pushed while paused', (e: { code: string }) => e.code),
+    );
+    expect(early).toBe('timeout');
+    await follower.evaluate(() => app().client.sync.resume());
+    await follower.evaluate(() => app().client.sync.waitForPush({ timeout: 15_000 }));
+    expect(await readOnServer(emu, user, ['fp1', 'fp2'])).toEqual({ fp1: 'pushed by the leader', fp2: 'waits for resume' });
+  }, 60_000);
+
+  it('watch({ initial: true }) in a tab opened while another tab writes: current value first, then in order, ending on the last', async () => {
+    const user = userFor('initial');
+    const context = await harness.newContext();
+    const { page: writer } = await openApp(context, origin, emu, user);
+    // README "Watch": "Current value first … then every later change. No gap … (a write made just before subscribing may
+    // also arrive as a change after the current values)"; "Events come in order".
+    const writing = writer.evaluate(async () => {
+      for (let v = 1; v <= 60; v++) await app().client.store.set('live', v);
+    });
+    const { page: late } = await openApp(context, origin, emu, user);
+    await late.evaluate(() => {
+      const state = self as unknown as { initial: { value: unknown; current?: boolean }[] };
+      state.initial = [];
+      app().client.store.watch('live', (e) => state.initial.push({ value: e.value, current: (e as { current?: boolean }).current }), { initial: true });
+    });
+    await writing;
+    const events = () => late.evaluate(() => (self as unknown as { initial: { value: number; current?: boolean }[] }).initial);
+    await until(async () => (await events()).at(-1)?.value === 60, 10_000, 'the late tab sees the last value');
+    const seen = await events();
+    expect(seen[0]!.current).toBe(true);
+    const values = seen.map((e) => e.value);
+    expect(values.every((v, k) => k === 0 || v >= values[k - 1]!), `in order: ${values.join(',')}`).toBe(true);
+  }, 60_000);
+
+  it('two users in one origin: each replica has its own leader; one user\'s logout({ destroyLocal: true }) closes none of the other\'s tabs', async () => {
+    const [alice, bob] = [userFor('alice'), userFor('bob')];
+    const context = await harness.newContext();
+    const a = await openApp(context, origin, emu, alice);
+    const b = await openApp(context, origin, emu, bob);
+    // README "Several tabs": "The clients of one replica elect a leader"; logout asks "the others" (of the replica) to close.
+    expect([a.leader, b.leader]).toEqual([true, true]);
+    await a.page.evaluate(() => app().client.logout({ destroyLocal: true }));
+    expect((await seenOf(b.page)).errors).toEqual([]);
+    await b.page.evaluate(async () => {
+      await app().client.store.set('bob-still', 'here');
+      await app().client.sync.waitForPush({ timeout: 10_000 });
+    });
+    expect(await readOnServer(emu, bob, ['bob-still'])).toEqual({ 'bob-still': 'here' });
+  }, 60_000);
+
+  it('a Web Worker takes part like a tab: it follows the page\'s leader, its writes reach the server, it reads the page\'s writes', async () => {
+    const user = userFor('worker');
+    const context = await harness.newContext();
+    const { page, leader } = await openApp(context, origin, emu, user);
+    expect(leader).toBe(true);
+    // README "Several tabs": "A Web Worker of the same origin takes part like a tab."
+    await page.evaluate(() => app().client.store.set('from-page', 'page'));
+    const answer = await page.evaluate(
+      (start) =>
+        new Promise<Record<string, unknown>>((resolve) => {
+          const worker = new Worker('/worker.js', { type: 'module' });
+          (self as unknown as { worker: Worker }).worker = worker;
+          worker.onmessage = (event) => resolve(event.data as Record<string, unknown>);
+          worker.postMessage({ start, write: ['from-worker', 'worker'], read: 'from-page' });
+        }),
+      optionsFor(emu, user),
+    );
+    expect(answer).toEqual({ ok: true, leader: false, read: 'page' });
+    await until(() => page.evaluate(async () => (await app().client.store.get('from-worker')) === 'worker'), 5_000, 'the page reads the worker\'s write');
+    await page.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
+    expect(await readOnServer(emu, user, ['from-page', 'from-worker'])).toEqual({ 'from-page': 'page', 'from-worker': 'worker' });
   }, 60_000);
 });
