@@ -607,4 +607,47 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     await page.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
     expect(await readOnServer(emu, user, ['from-page', 'from-worker'])).toEqual({ 'from-page': 'page', 'from-worker': 'worker' });
   }, 60_000);
+
+  it('after another tab\'s logout({ destroyLocal: true }), a new client in a closed tab signs in again: it leads, pulls the server\'s data, and syncs', async () => {
+    const user = userFor('again');
+    const [a, b] = await tabs(user, 2);
+    await a!.evaluate(async () => {
+      await app().client.store.set('server-side', 'kept on the server');
+      await app().client.sync.waitForPush({ timeout: 10_000 });
+    });
+    await a!.evaluate(() => app().client.logout({ destroyLocal: true }));
+    await until(async () => (await seenOf(b!)).errors.includes('closed'), 5_000, 'tab B was closed');
+    // README "Several tabs / Logout": the other tabs "report an error event closed, and their calls fail with closed";
+    // nothing says the tab cannot sign in again with a new client (API.md: "Calls after close reject with code closed").
+    const started = await b!.evaluate(
+      (options) =>
+        Promise.race([
+          app()
+            .start(options)
+            .then(async ({ leader }) => ({ leader, value: await app().client.store.get('server-side') })),
+          new Promise((resolve) => setTimeout(() => resolve('ready() hung'), 15_000)),
+        ]),
+      optionsFor(emu, user),
+    );
+    expect(started).toEqual({ leader: true, value: 'kept on the server' });
+    await b!.evaluate(async () => {
+      await app().client.store.set('after-relogin', 'yes');
+      await app().client.sync.waitForPush({ timeout: 10_000 });
+    });
+    expect(await readOnServer(emu, user, ['after-relogin'])).toEqual({ 'after-relogin': 'yes' });
+  }, 60_000);
+
+  it('close() then a new client in the same (only) tab: it leads again and syncs', async () => {
+    const user = userFor('reopen');
+    const [page] = await tabs(user, 1);
+    await page!.evaluate(() => app().client.close());
+    // README "Several tabs": the leader is the tab holding the lock; a closed client must not keep it from a new one.
+    const leader = await page!.evaluate((options) => app().start(options).then((r) => r.leader), optionsFor(emu, user));
+    expect(leader).toBe(true);
+    await page!.evaluate(async () => {
+      await app().client.store.set('reopened', 1);
+      await app().client.sync.waitForPush({ timeout: 10_000 });
+    });
+    expect(await readOnServer(emu, user, ['reopened'])).toEqual({ reopened: 1 });
+  }, 60_000);
 });
