@@ -62,8 +62,28 @@ export async function openLocal(name: string, adapter: string): Promise<Db> {
   // No auto-compaction: it costs I/O on every write; scheduled maintenance compacts instead.
   const db = new Pouch(name, { adapter });
   // Other tabs may write to the same IndexedDB replica (sync/tabs-writes.ts).
-  if (adapter === 'indexeddb') shareWritesAcrossTabs(db, name);
+  if (adapter === 'indexeddb') {
+    shareWritesAcrossTabs(db, name);
+    keepClosed(db);
+  }
   return db;
+}
+
+/**
+ * The `indexeddb` adapter never unregisters a live changes feed (its `_changes` drops the cancel handle), so a feed
+ * cancelled long ago still runs `changes()` whenever another tab signals the database (a `localStorage` event) — on a
+ * closed connection that reopens the database, and after another tab deleted it (`logout({ destroyLocal: true })`)
+ * creates it again, empty. Once this database object is closed or destroyed, such a run finds nothing instead.
+ */
+function keepClosed(db: unknown): void {
+  const raw = db as { _changes?: (opts: { complete?: (error: unknown, result?: unknown) => void }) => unknown; _closed?: boolean; _destroyed?: boolean };
+  const changes = raw._changes?.bind(raw);
+  if (!changes) return;
+  raw._changes = (opts) => {
+    if (!raw._closed && !raw._destroyed) return changes(opts);
+    opts.complete?.(null, { results: [], last_seq: 0 });
+    return undefined;
+  };
 }
 
 /**

@@ -48,11 +48,45 @@ async function refreshIfStale(db: IndexedDbInternals): Promise<void> {
   else await db._freshen();
 }
 
+function hasLocalStorage(): boolean {
+  try {
+    return typeof localStorage !== 'undefined' && localStorage !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * PouchDB tells the other tabs of a write through a `localStorage` event (`_pouch_<name>`), which wakes their live
+ * changes feeds (the leader's push among them). A Web Worker has no `localStorage`: its writes are announced on the
+ * BroadcastChannel `feat-writes:<replica>`, and a tab that hears one raises the same event for its own PouchDB.
+ */
+function relayWrites(db: unknown, name: string): (() => void) | undefined {
+  const events = db as { once?(event: string, listener: () => void): void };
+  const channel = new BroadcastChannel(`feat-writes:${name}`);
+  events.once?.('closed', () => channel.close());
+  events.once?.('destroyed', () => channel.close());
+  if (!hasLocalStorage()) {
+    return () => {
+      try {
+        channel.postMessage('wrote');
+      } catch {
+        // closed meanwhile
+      }
+    };
+  }
+  if (typeof StorageEvent === 'function' && typeof globalThis.dispatchEvent === 'function') {
+    channel.onmessage = () => globalThis.dispatchEvent(new StorageEvent('storage', { key: `_pouch_${name}` }));
+  }
+  return undefined;
+}
+
 /** Makes writes to `db` (an `indexeddb` PouchDB database named `name`) safe with other tabs writing to it too. */
 export function shareWritesAcrossTabs(db: unknown, name: string): void {
   const locks = webLocks();
   const raw = db as IndexedDbInternals;
   if (!locks || typeof raw._bulkDocs !== 'function' || typeof raw._freshen !== 'function') return;
+  const announce = relayWrites(db, name);
   const write = raw._bulkDocs.bind(raw);
   raw._bulkDocs = (req, options, callback) => {
     let answered = false;
@@ -67,6 +101,7 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
           .catch(() => undefined)
           .then(() => new Promise<void>((release) => write(req, options, (error, result) => {
             release();
+            if (!error) announce?.();
             answer(error, result);
           }))),
       )
