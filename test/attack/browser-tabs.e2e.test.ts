@@ -27,6 +27,7 @@ self.onmessage = async ({ data }) => {
       await client.ready();
     }
     if (data.write) await client.store.set(data.write[0], data.write[1]);
+    if (data.push) await client.sync.waitForPush({ timeout: 10000 });
     const read = data.read ? await client.store.get(data.read) : undefined;
     self.postMessage({ ok: true, leader: client.sync.leader, read });
   } catch (error) {
@@ -606,8 +607,20 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     );
     expect(answer).toEqual({ ok: true, leader: false, read: 'page' });
     await until(() => page.evaluate(async () => (await app().client.store.get('from-worker')) === 'worker'), 5_000, 'the page reads the worker\'s write');
+    // API.md: waitForPush — "writes made before the call are on the server": a new device reads both at once.
     await page.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
-    expect(await readOnServer(emu, user, ['from-page', 'from-worker'])).toEqual({ 'from-page': 'page', 'from-worker': 'worker' });
+    expect(await readOnServer(emu, user, ['from-page', 'from-worker'], 0)).toEqual({ 'from-page': 'page', 'from-worker': 'worker' });
+    // The worker's own waitForPush (README "Several tabs": waitForPush holds "in every tab").
+    const pushed = await page.evaluate(
+      () =>
+        new Promise<Record<string, unknown>>((resolve) => {
+          const worker = (self as unknown as { worker: Worker }).worker;
+          worker.onmessage = (event) => resolve(event.data as Record<string, unknown>);
+          worker.postMessage({ write: ['from-worker-2', 'pushed'], push: true });
+        }),
+    );
+    expect(pushed).toMatchObject({ ok: true, leader: false });
+    expect(await readOnServer(emu, user, ['from-worker-2'], 0)).toEqual({ 'from-worker-2': 'pushed' });
   }, 60_000);
 
   it('after another tab\'s logout({ destroyLocal: true }), a new client in a closed tab signs in again: it leads, pulls the server\'s data, and syncs', async () => {
