@@ -58,27 +58,28 @@ function hasLocalStorage(): boolean {
 
 /**
  * PouchDB tells the other tabs of a write through a `localStorage` event (`_pouch_<name>`), which wakes their live
- * changes feeds (the leader's push among them). A Web Worker has no `localStorage`: its writes are announced on the
- * BroadcastChannel `feat-writes:<replica>`, and a tab that hears one raises the same event for its own PouchDB.
+ * changes feeds (the leader's push among them). A Web Worker has no `localStorage`: it neither sends nor hears that
+ * event. So every write is also announced on the BroadcastChannel `feat-writes:<replica>` (saying whether a worker
+ * made it); a tab raises the `localStorage` event for a worker's write (it heard the other tabs' itself), and a worker
+ * wakes its own feeds for any write, with an empty write of its own (which makes PouchDB signal its listeners).
  */
-function relayWrites(db: unknown, name: string): (() => void) | undefined {
+function relayWrites(db: unknown, name: string, wake: () => void): () => void {
   const events = db as { once?(event: string, listener: () => void): void };
   const channel = new BroadcastChannel(`feat-writes:${name}`);
   events.once?.('closed', () => channel.close());
   events.once?.('destroyed', () => channel.close());
-  if (!hasLocalStorage()) {
-    return () => {
-      try {
-        channel.postMessage('wrote');
-      } catch {
-        // closed meanwhile
-      }
-    };
-  }
-  if (typeof StorageEvent === 'function' && typeof globalThis.dispatchEvent === 'function') {
-    channel.onmessage = () => globalThis.dispatchEvent(new StorageEvent('storage', { key: `_pouch_${name}` }));
-  }
-  return undefined;
+  const inTab = hasLocalStorage();
+  channel.onmessage = (event: MessageEvent) => {
+    if (!inTab) wake();
+    else if (event.data === 'worker' && typeof StorageEvent === 'function') globalThis.dispatchEvent(new StorageEvent('storage', { key: `_pouch_${name}` }));
+  };
+  return () => {
+    try {
+      channel.postMessage(inTab ? 'tab' : 'worker');
+    } catch {
+      // closed meanwhile
+    }
+  };
 }
 
 /** Makes writes to `db` (an `indexeddb` PouchDB database named `name`) safe with other tabs writing to it too. */
@@ -86,8 +87,8 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
   const locks = webLocks();
   const raw = db as IndexedDbInternals;
   if (!locks || typeof raw._bulkDocs !== 'function' || typeof raw._freshen !== 'function') return;
-  const announce = relayWrites(db, name);
   const write = raw._bulkDocs.bind(raw);
+  const announce = relayWrites(db, name, () => write({ docs: [] }, {}, () => undefined));
   raw._bulkDocs = (req, options, callback) => {
     let answered = false;
     const answer: Callback = (error, result) => {
@@ -101,7 +102,7 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
           .catch(() => undefined)
           .then(() => new Promise<void>((release) => write(req, options, (error, result) => {
             release();
-            if (!error) announce?.();
+            if (!error) announce();
             answer(error, result);
           }))),
       )

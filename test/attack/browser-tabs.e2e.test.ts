@@ -665,4 +665,33 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     });
     expect(await readOnServer(emu, user, ['reopened'])).toEqual({ reopened: 1 });
   }, 60_000);
+
+  it('a Web Worker that leads: a tab\'s writes reach the server, and the tab\'s waitForPush means they are there', async () => {
+    const user = userFor('worker-leads');
+    const context = await harness.newContext();
+    const page = await load(context, origin);
+    // README "Several tabs": "A Web Worker of the same origin takes part like a tab" — so it may lead, and "the leader's
+    // live push picks their writes up".
+    const answer = await page.evaluate(
+      (start) =>
+        new Promise<Record<string, unknown>>((resolve) => {
+          const worker = new Worker('/worker.js', { type: 'module' });
+          (self as unknown as { worker: Worker }).worker = worker;
+          worker.onmessage = (event) => resolve(event.data as Record<string, unknown>);
+          worker.postMessage({ start });
+        }),
+      optionsFor(emu, user),
+    );
+    expect(answer).toMatchObject({ ok: true, leader: true });
+    const { leader } = await page.evaluate((options) => app().start(options), optionsFor(emu, user));
+    expect(leader).toBe(false);
+    const result = await page.evaluate(async () => {
+      await app().client.store.set('from-tab', 'pushed by the worker');
+      return app()
+        .client.sync.waitForPush({ timeout: 10_000 })
+        .then(() => 'pushed', (e: { code: string }) => e.code);
+    });
+    expect(result).toBe('pushed');
+    expect(await readOnServer(emu, user, ['from-tab'], 0)).toEqual({ 'from-tab': 'pushed by the worker' });
+  }, 60_000);
 });
