@@ -88,6 +88,29 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     return harness.newContext();
   }
 
+  /**
+   * With the server down: reloads `page` and starts `user`'s app; resolves with the session's user name and the value
+   * of `key`, or with the code `ready()` rejected with.
+   */
+  async function startWhileDown(ctx: BrowserContext, page: Page, user: string, key = ''): Promise<string | { user: string; value: unknown }> {
+    await emu.suspend();
+    try {
+      await load(ctx, origin, page);
+      return await page.evaluate(
+        ({ options, key }) =>
+          app()
+            .start(options)
+            .then(
+              async ({ session }) => ({ user: session.userName, value: key ? await app().client.store.get(key) : undefined }),
+              (e: { code: string }) => e.code,
+            ),
+        { options: optionsFor(emu, user), key },
+      );
+    } finally {
+      await emu.resume();
+    }
+  }
+
   it('at rest, after writes, queries, parts, an offline restart and a token refresh: no bearer, no proxy token and no digest of either anywhere the origin keeps', async () => {
     const user = userFor('rest');
     const ctx = await context();
@@ -146,14 +169,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(secretsOf(user).filter((needle) => stored.includes(needle))).toEqual([]);
     // The remembered session is gone: offline, the same credentials cannot start (README "Starting offline": a device
     // with nothing local "cannot learn its database offline: ready() rejects with network").
-    await emu.suspend();
-    try {
-      await load(ctx, origin, page);
-      const code = await page.evaluate((options) => app().start(options).then(() => 'ready', (e: { code: string }) => e.code), optionsFor(emu, user));
-      expect(code).toBe('network');
-    } finally {
-      await emu.resume();
-    }
+    expect(await startWhileDown(ctx, page, user)).toBe('network');
   }, 90_000);
 
   it('logout() without destroyLocal forgets the session: an offline start of the same user afterwards does not open the replica', async () => {
@@ -167,14 +183,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     });
     // README "Starting offline": "The remembered session is per identity … and logout() forgets it"; API.md: logout
     // "also forgets the session".
-    await emu.suspend();
-    try {
-      await load(ctx, origin, page);
-      const code = await page.evaluate((options) => app().start(options).then(() => 'ready', (e: { code: string }) => e.code), optionsFor(emu, user));
-      expect(code).toBe('network');
-    } finally {
-      await emu.resume();
-    }
+    expect(await startWhileDown(ctx, page, user)).toBe('network');
     // Online again, the same user signs in and finds the data (the replica, or the server).
     await openApp(ctx, origin, emu, user, page);
     expect(await page.evaluate(() => app().client.store.get('kept'))).toBe('in the replica');
@@ -199,17 +208,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     const stored = await dump(page);
     expect(stored).toContain('bob was here');
     expect(stored).not.toContain('alice was here');
-    await emu.suspend();
-    try {
-      await load(ctx, origin, page);
-      const result = await page.evaluate(
-        (options) => app().start(options).then(async ({ session }) => ({ user: session.userName, note: await app().client.store.get('bob-note') }), (e: { code: string }) => e.code),
-        optionsFor(emu, bob),
-      );
-      expect(result).toEqual({ user: bob, note: 'bob was here' });
-    } finally {
-      await emu.resume();
-    }
+    expect(await startWhileDown(ctx, page, bob, 'bob-note')).toEqual({ user: bob, value: 'bob was here' });
   }, 60_000);
 
   it('a reload in the middle of a set burst: every acknowledged write survives with its value, nothing read back is corrupt, all acknowledged reach the server', async () => {

@@ -62,6 +62,18 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
   }
   const leaderOf = (page: Page) => page.evaluate(() => app().client.sync.leader);
   const seenOf = (page: Page) => page.evaluate(() => app().seen);
+  /** Sends `message` to the page's worker (started on first use) and resolves with its answer. */
+  const toWorker = (page: Page, message: Record<string, unknown>) =>
+    page.evaluate(
+      (message) =>
+        new Promise<Record<string, unknown>>((resolve) => {
+          const state = self as unknown as { worker?: Worker };
+          state.worker ??= new Worker('/worker.js', { type: 'module' });
+          state.worker.onmessage = (event) => resolve(event.data as Record<string, unknown>);
+          state.worker.postMessage(message);
+        }),
+      message,
+    );
 
   it('two tabs writing one key at once: no rejection, no replication conflict; every tab and the server end on one value; then the last write wins', async () => {
     const user = userFor('same');
@@ -595,30 +607,14 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     expect(leader).toBe(true);
     // README "Several tabs": "A Web Worker of the same origin takes part like a tab."
     await page.evaluate(() => app().client.store.set('from-page', 'page'));
-    const answer = await page.evaluate(
-      (start) =>
-        new Promise<Record<string, unknown>>((resolve) => {
-          const worker = new Worker('/worker.js', { type: 'module' });
-          (self as unknown as { worker: Worker }).worker = worker;
-          worker.onmessage = (event) => resolve(event.data as Record<string, unknown>);
-          worker.postMessage({ start, write: ['from-worker', 'worker'], read: 'from-page' });
-        }),
-      optionsFor(emu, user),
-    );
+    const answer = await toWorker(page, { start: optionsFor(emu, user), write: ['from-worker', 'worker'], read: 'from-page' });
     expect(answer).toEqual({ ok: true, leader: false, read: 'page' });
     await until(() => page.evaluate(async () => (await app().client.store.get('from-worker')) === 'worker'), 5_000, 'the page reads the worker\'s write');
     // API.md: waitForPush — "writes made before the call are on the server": a new device reads both at once.
     await page.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
     expect(await readOnServer(emu, user, ['from-page', 'from-worker'], 0)).toEqual({ 'from-page': 'page', 'from-worker': 'worker' });
     // The worker's own waitForPush (README "Several tabs": waitForPush holds "in every tab").
-    const pushed = await page.evaluate(
-      () =>
-        new Promise<Record<string, unknown>>((resolve) => {
-          const worker = (self as unknown as { worker: Worker }).worker;
-          worker.onmessage = (event) => resolve(event.data as Record<string, unknown>);
-          worker.postMessage({ write: ['from-worker-2', 'pushed'], push: true });
-        }),
-    );
+    const pushed = await toWorker(page, { write: ['from-worker-2', 'pushed'], push: true });
     expect(pushed).toMatchObject({ ok: true, leader: false });
     expect(await readOnServer(emu, user, ['from-worker-2'], 0)).toEqual({ 'from-worker-2': 'pushed' });
   }, 60_000);
@@ -672,16 +668,7 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     const page = await load(context, origin);
     // README "Several tabs": "A Web Worker of the same origin takes part like a tab" — so it may lead, and "the leader's
     // live push picks their writes up".
-    const answer = await page.evaluate(
-      (start) =>
-        new Promise<Record<string, unknown>>((resolve) => {
-          const worker = new Worker('/worker.js', { type: 'module' });
-          (self as unknown as { worker: Worker }).worker = worker;
-          worker.onmessage = (event) => resolve(event.data as Record<string, unknown>);
-          worker.postMessage({ start });
-        }),
-      optionsFor(emu, user),
-    );
+    const answer = await toWorker(page, { start: optionsFor(emu, user) });
     expect(answer).toMatchObject({ ok: true, leader: true });
     const { leader } = await page.evaluate((options) => app().start(options), optionsFor(emu, user));
     expect(leader).toBe(false);
