@@ -681,4 +681,19 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     expect(result).toBe('pushed');
     expect(await readOnServer(emu, user, ['from-tab'], 0)).toEqual({ 'from-tab': 'pushed by the worker' });
   }, 60_000);
+
+  it('logout({ destroyLocal: true }) in a tab while a Web Worker of the app has the replica open: the worker is closed, and nothing re-creates the replica', async () => {
+    const user = userFor('worker-destroy');
+    const context = await harness.newContext();
+    const page = await load(context, origin);
+    expect(await toWorker(page, { start: optionsFor(emu, user), write: ['w', 'from the worker'] })).toMatchObject({ ok: true, leader: true });
+    await page.evaluate((options) => app().start(options), optionsFor(emu, user));
+    // README "Several tabs": logout({ destroyLocal: true }) "first asks the others to close (… their calls fail with
+    // closed) …, then deletes the replica"; "A Web Worker of the same origin takes part like a tab".
+    await page.evaluate(() => app().client.logout({ destroyLocal: true }));
+    expect(await toWorker(page, { write: ['w2', 'after logout'] })).toMatchObject({ ok: false, code: 'closed' });
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const hex = Buffer.from(user).toString('hex');
+    expect((await page.evaluate(async () => (await indexedDB.databases()).map((d) => d.name ?? ''))).filter((n) => n.includes(hex))).toEqual([]);
+  }, 60_000);
 });
