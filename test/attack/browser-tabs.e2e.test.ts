@@ -610,6 +610,12 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     const answer = await toWorker(page, { start: optionsFor(emu, user), write: ['from-worker', 'worker'], read: 'from-page' });
     expect(answer).toEqual({ ok: true, leader: false, read: 'page' });
     await until(() => page.evaluate(async () => (await app().client.store.get('from-worker')) === 'worker'), 5_000, 'the page reads the worker\'s write');
+    // README "Several tabs": "watch and the hooks report every change, whoever made it".
+    await until(
+      () => page.evaluate(() => app().seen.events.some((e) => e.key === 'from-worker' && e.value === 'worker' && e.origin === 'remote')),
+      5_000,
+      'the page\'s watch reports the worker\'s write',
+    );
     // API.md: waitForPush — "writes made before the call are on the server": a new device reads both at once.
     await page.evaluate(() => app().client.sync.waitForPush({ timeout: 10_000 }));
     expect(await readOnServer(emu, user, ['from-page', 'from-worker'], 0)).toEqual({ 'from-page': 'page', 'from-worker': 'worker' });
@@ -680,6 +686,13 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     });
     expect(result).toBe('pushed');
     expect(await readOnServer(emu, user, ['from-tab'], 0)).toEqual({ 'from-tab': 'pushed by the worker' });
+    // The tab's watch reports what the leading worker writes (README "Several tabs": "watch … report every change").
+    expect(await toWorker(page, { write: ['from-leader', 'written by the worker'] })).toMatchObject({ ok: true });
+    await until(
+      () => page.evaluate(() => app().seen.events.some((e) => e.key === 'from-leader' && e.origin === 'remote')),
+      5_000,
+      'the tab\'s watch reports the leading worker\'s write',
+    );
   }, 60_000);
 
   it('logout({ destroyLocal: true }) in a tab while a Web Worker of the app has the replica open: the worker is closed, and nothing re-creates the replica', async () => {
