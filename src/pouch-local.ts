@@ -66,6 +66,45 @@ export async function openLocal(name: string, adapter: string): Promise<Db> {
   // each, not an iterator each (2–5× faster there; in Chromium's IndexedDB adapters PouchDB's own reads are faster).
   if (adapter === 'memory' || adapter === 'leveldb') readByIds(db as unknown as Parameters<typeof readByIds>[0]);
   // Other tabs may write to the same IndexedDB replica (sync/tabs-writes.ts).
-  if (adapter === 'indexeddb') shareWritesAcrossTabs(db, name);
+  if (adapter === 'indexeddb') {
+    shareWritesAcrossTabs(db, name);
+    keepClosed(db);
+  }
   return db;
+}
+
+/**
+ * The `indexeddb` adapter never unregisters a live changes feed (its `_changes` drops the cancel handle), so a feed
+ * cancelled long ago still runs `changes()` whenever another tab signals the database (a `localStorage` event) — on a
+ * closed connection that reopens the database, and after another tab deleted it (`logout({ destroyLocal: true })`)
+ * creates it again, empty. Once this database object is closed or destroyed, such a run finds nothing instead.
+ */
+function keepClosed(db: unknown): void {
+  const raw = db as { _changes?: (opts: { complete?: (error: unknown, result?: unknown) => void }) => unknown; _closed?: boolean; _destroyed?: boolean };
+  const changes = raw._changes?.bind(raw);
+  if (!changes) return;
+  raw._changes = (opts) => {
+    if (!raw._closed && !raw._destroyed) return changes(opts);
+    opts.complete?.(null, { results: [], last_seq: 0 });
+    return undefined;
+  };
+}
+
+/**
+ * After a replica is deleted: PouchDB's cross-tab change signals in `localStorage` (`_pouch_<name>` and its query
+ * indexes' `_pouch_<name>-mrview-…`, toggled on every write) go too — their keys name the user's database.
+ */
+export function dropChangeSignals(name: string): void {
+  let storage: Storage | undefined;
+  try {
+    storage = globalThis.localStorage ?? undefined;
+  } catch {
+    return; // a sandboxed frame: PouchDB could not use it either
+  }
+  if (!storage) return;
+  const own = `_pouch_${name}`;
+  for (let i = storage.length - 1; i >= 0; i--) {
+    const key = storage.key(i);
+    if (key === own || key?.startsWith(`${own}-mrview-`)) storage.removeItem(key);
+  }
 }

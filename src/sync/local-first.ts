@@ -1,7 +1,7 @@
 import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { remoteDb } from '../transport/remote-db.js';
-import { defaultAdapter, openLocal } from '../pouch-local.js';
+import { defaultAdapter, dropChangeSignals, openLocal } from '../pouch-local.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
 import { adapterFor, askPersist, GuardedDb, storageInfo, type GuardEvents, type StorageInfo } from './device-storage.js';
@@ -587,6 +587,7 @@ export class LocalFirst {
     else if (name && this.#adapterAsked() !== 'memory') {
       await (await openLocal(name, this.#remembered?.adapter ?? (await adapterFor(name, o.local?.adapter, this.#adapterAsked())))).destroy();
     }
+    if (name) dropChangeSignals(name);
   }
 
   /** Deletes the local replica and forgets the session this device remembered. */
@@ -596,6 +597,7 @@ export class LocalFirst {
     await this.#closeOtherTabs(this.localName, this.local?.adapter ?? this.#adapterAsked());
     const db = await openLocal(this.localName, this.local?.adapter ?? this.#adapterAsked());
     await db.destroy();
+    dropChangeSignals(this.localName);
     this.localName = undefined;
   }
 

@@ -48,12 +48,47 @@ async function refreshIfStale(db: IndexedDbInternals): Promise<void> {
   else await db._freshen();
 }
 
+function hasLocalStorage(): boolean {
+  try {
+    return typeof localStorage !== 'undefined' && localStorage !== null;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * PouchDB tells the other tabs of a write through a `localStorage` event (`_pouch_<name>`), which wakes their live
+ * changes feeds (the leader's push among them). A Web Worker has no `localStorage`: it neither sends nor hears that
+ * event. So every write is also announced on the BroadcastChannel `feat-writes:<replica>` (saying whether a worker
+ * made it); a tab raises the `localStorage` event for a worker's write (it heard the other tabs' itself), and a worker
+ * wakes its own feeds for any write, with an empty write of its own (which makes PouchDB signal its listeners).
+ */
+function relayWrites(db: unknown, name: string, wake: () => void): () => void {
+  const events = db as { once?(event: string, listener: () => void): void };
+  const channel = new BroadcastChannel(`feat-writes:${name}`);
+  events.once?.('closed', () => channel.close());
+  events.once?.('destroyed', () => channel.close());
+  const inTab = hasLocalStorage();
+  channel.onmessage = (event: MessageEvent) => {
+    if (!inTab) wake();
+    else if (event.data === 'worker' && typeof StorageEvent === 'function') globalThis.dispatchEvent(new StorageEvent('storage', { key: `_pouch_${name}` }));
+  };
+  return () => {
+    try {
+      channel.postMessage(inTab ? 'tab' : 'worker');
+    } catch {
+      // closed meanwhile
+    }
+  };
+}
+
 /** Makes writes to `db` (an `indexeddb` PouchDB database named `name`) safe with other tabs writing to it too. */
 export function shareWritesAcrossTabs(db: unknown, name: string): void {
   const locks = webLocks();
   const raw = db as IndexedDbInternals;
   if (!locks || typeof raw._bulkDocs !== 'function' || typeof raw._freshen !== 'function') return;
   const write = raw._bulkDocs.bind(raw);
+  const announce = relayWrites(db, name, () => write({ docs: [] }, {}, () => undefined));
   raw._bulkDocs = (req, options, callback) => {
     let answered = false;
     const answer: Callback = (error, result) => {
@@ -67,6 +102,7 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
           .catch(() => undefined)
           .then(() => new Promise<void>((release) => write(req, options, (error, result) => {
             release();
+            if (!error) announce();
             answer(error, result);
           }))),
       )
