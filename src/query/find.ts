@@ -18,6 +18,7 @@ import { eventFor } from '../sync/watch.js';
 import { hashString } from '../util/hash.js';
 import { throwIfAborted, withSignal } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
+import { designRun, forgetDesigns, type DesignRun } from './design-cache.js';
 import type { MatchDoc } from './memory.js';
 import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
 
@@ -92,19 +93,21 @@ function withPrefix(request: Record<string, unknown>, prefix: string): Record<st
 
 /**
  * True when pouchdb-find runs this query on an index of the replica (else on `_all_docs`). The plan depends on the
- * query's shape, not its values: remembered per shape (a stale answer costs time only).
+ * query's shape, not its values, and on the replica's indexes: remembered per shape while the design documents the
+ * run plans on are the same (an index made in another tab, or replicated, makes it plan again).
  */
-async function onReplicaIndex(db: Db, request: Record<string, unknown>): Promise<boolean> {
+async function onReplicaIndex(db: Db, request: Record<string, unknown>, run: DesignRun | undefined): Promise<boolean> {
   const { selector, sort } = request as { selector: Selector; sort?: unknown };
   const shape = JSON.stringify([selector, sort], (_k, v: unknown) => (typeof v === 'object' && v !== null ? v : typeof v));
+  const designs = run ? await run.designs() : '';
   let plans = indexPlans.get(db);
-  if (!plans) indexPlans.set(db, (plans = new Map()));
-  let onIndex = plans.get(shape);
+  if (!plans || plans.designs !== designs) indexPlans.set(db, (plans = { designs, byShape: new Map() }));
+  let onIndex = plans.byShape.get(shape);
   if (onIndex === undefined) {
-    const plan = (await (await findPlugin()).explain.call(pouchOf(db), { selector, ...(sort ? { sort } : {}) })) as { index?: { ddoc?: string | null } };
+    const plan = (await (await findPlugin()).explain.call(run?.db ?? pouchOf(db), { selector, ...(sort ? { sort } : {}) })) as { index?: { ddoc?: string | null } };
     onIndex = !!plan.index?.ddoc;
-    if (plans.size > 100) plans.clear();
-    plans.set(shape, onIndex);
+    if (plans.byShape.size > 100) plans.byShape.clear();
+    plans.byShape.set(shape, onIndex);
   }
   return onIndex;
 }
@@ -127,7 +130,7 @@ async function scanReplica(io: StoreIO, db: Db, selector: Selector, prefix: stri
   return docs.sort(byKey);
 }
 
-const indexPlans = new WeakMap<Db, Map<string, boolean>>();
+const indexPlans = new WeakMap<Db, { designs: string; byShape: Map<string, boolean> }>();
 
 /** A document a query returns: under the prefix, not internal, not expired. */
 function kept(doc: StoredDoc, prefix: string, now: number): boolean {
@@ -211,6 +214,8 @@ async function runMango(
   range: { skip: number; limit: number | undefined },
   warn: (w: string) => void,
   signal: AbortSignal | undefined,
+  /** On the replica: the run pouchdb-find reads it through. */
+  run: DesignRun | undefined,
   /**
    * The query of manifests: on an index of its own (no need to see which index the replica would use), and what it
    * returns are manifests, not values.
@@ -220,7 +225,8 @@ async function runMango(
   const now = Date.now();
   const keep = manifests ? kept : keptValue;
   const total = range.limit === undefined ? undefined : range.skip + range.limit;
-  if (io.ctx.local && !manifests && !(await onReplicaIndex(db, query))) {
+  const replica = run?.db ?? pouchOf(db);
+  if (io.ctx.local && !manifests && !(await onReplicaIndex(db, query, run))) {
     warn(NO_INDEX_WARNING);
     const all = await scanReplica(io, db, query.selector as Selector, prefix);
     return all.filter((doc) => keep(doc, prefix, now)).slice(range.skip, total);
@@ -238,7 +244,7 @@ async function runMango(
     if (io.ctx.local) {
       const find = (await findPlugin()).find;
       // pouchdb-find's default limit is 25, like CouchDB's: the SDK always says how many it wants.
-      answer = (await find.call(pouchOf(db), { ...request, skip: offset, limit: asked }).catch((error: unknown) => {
+      answer = (await find.call(replica, { ...request, skip: offset, limit: asked }).catch((error: unknown) => {
         throw toFeatError(error);
       })) as FindResponse;
     } else {
@@ -285,6 +291,7 @@ export function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions 
     created.delete(db);
     indexPlans.delete(db);
     manifestCache.delete(db);
+    forgetDesigns(pouchOf(db));
     return findAll(io, query, options);
   });
   return withSignal(run, options.signal);
@@ -296,7 +303,11 @@ const byKey = (a: MatchDoc, b: MatchDoc): number => (a._id < b._id ? -1 : a._id 
 const missingIndex = (error: unknown): boolean =>
   /no_usable_index|Cannot sort on field|Design document was updated or deleted/i.test(String((error as { message?: unknown } | null)?.message ?? ''));
 
-async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): Promise<MatchDoc[]> {
+/**
+ * `fresh`: on the replica, pouchdb-find reads the design documents itself (the query runs again because the ones it
+ * planned on had changed meanwhile: see query/design-cache.ts).
+ */
+async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions, fresh = false): Promise<MatchDoc[]> {
   const warn = options.onWarning ?? consoleWarning;
   const { signal } = options;
   // This client's writes not stored yet (as get() sees them), taken before the query runs: one that lands while it
@@ -310,6 +321,8 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
   const sortFields = mixed ? [] : query.sort.map((s) => s.field);
   // The declared indexes first: one of them may be the index of the sort fields.
   await Promise.all([declaredIndexes(io, db), sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
+  // On the replica, after the indexes are made: the version it reads is one they are in.
+  const run = io.ctx.local ? designRun(pouchOf(db), fresh) : undefined;
   const request: Record<string, unknown> = { selector: scoped(query.selector, io.ctx.local && query.limit !== undefined && !mixed) };
   // No sort: key order. A window of it is cut by the engine in `_id` order (`_all_docs`, the prefix as its range);
   // a whole result set comes through the best index and is put in key order here.
@@ -321,10 +334,11 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
     request.selector = { ...(request.selector as Selector), _id: { $gt: null } };
   }
   const main = (range: { skip: number; limit: number | undefined }) =>
-    query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn, signal);
+    query.limit === 0 ? Promise.resolve([]) : runMango(io, db, request, query.prefix, range, warn, signal, run);
   // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
   const all = { skip: 0, limit: undefined };
-  const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix, signal), main(mixed ? all : { skip: query.skip, limit: query.limit })]);
+  const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix, signal, run), main(mixed ? all : { skip: query.skip, limit: query.limit })]);
+  if (run && !(await run.current())) return findAll(io, query, options, true);
   const chunked: MatchDoc[] = [];
   const { matches } = manifests.length > 0 || queued.length > 0 ? await loadMemory() : { matches: undefined };
   if (manifests.length > 0) {
@@ -356,23 +370,24 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
     .slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
 }
 
-/** The replica's manifests of chunked values as last read, with the update sequence they were read at. */
-const manifestCache = new WeakMap<Db, { seq: unknown; docs: StoredDoc[] }>();
+/** The replica's manifests of chunked values as last read, with the replica's version they were read at. */
+const manifestCache = new WeakMap<Db, { version: number | undefined; docs: StoredDoc[] }>();
 
 /**
  * The manifests of chunked values under `prefix` (not internal, not expired). On the replica, the last answer is
- * reused while the replica's update sequence has not moved (nothing written, nothing replicated since): one `info()`
- * instead of a query. On the server, one `_find` (a sequence would cost a request too).
+ * reused while the replica's version has not moved (nothing written, nothing replicated since, in this tab or another:
+ * store/replica-version.ts), which the run reads anyway. On the server, one `_find` (a sequence would cost a request
+ * too).
  */
-async function manifestsOf(io: StoreIO, db: Db, prefix: string, signal: AbortSignal | undefined): Promise<StoredDoc[]> {
+async function manifestsOf(io: StoreIO, db: Db, prefix: string, signal: AbortSignal | undefined, run: DesignRun | undefined): Promise<StoredDoc[]> {
   const query = { selector: { 'feat.chunks': { $exists: true } } };
   const all = { skip: 0, limit: undefined };
-  if (!io.ctx.local) return runMango(io, db, query, prefix, all, () => undefined, signal, true);
-  // The sequence is read before the query: a write landing meanwhile leaves a cache entry older than what it saw.
-  const seq = (await pouchOf(db).info()).update_seq;
+  if (!run) return runMango(io, db, query, prefix, all, () => undefined, signal, undefined, true);
+  // The version is read before the query: a write landing meanwhile leaves a cache entry older than what it saw.
+  const version = await run.version;
   let cached = manifestCache.get(db);
-  if (!cached || cached.seq !== seq) {
-    cached = { seq, docs: await runMango(io, db, query, '', all, () => undefined, signal, true) };
+  if (!cached || version === undefined || cached.version !== version) {
+    cached = { version, docs: await runMango(io, db, query, '', all, () => undefined, signal, run, true) };
     manifestCache.set(db, cached);
   }
   const now = Date.now();

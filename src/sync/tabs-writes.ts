@@ -7,6 +7,7 @@
  * another tab wrote since this connection read the sequence, reopens the connection (which reads it again) first.
  * Without Web Locks (Node, old browsers) nothing changes.
  */
+import { storedSeq } from '../store/replica-version.js';
 import { webLocks } from './leader.js';
 
 type Callback = (error: unknown, result?: unknown) => void;
@@ -16,18 +17,6 @@ interface IndexedDbInternals {
   _info(callback: (error: unknown, info?: { update_seq?: unknown }) => void): void;
   _openTransactionSafely(stores: string[], mode: string, callback: (error: unknown, txn?: IDBTransaction) => void): void;
   _freshen(): Promise<unknown>;
-}
-
-/** The highest sequence in the replica, read from IndexedDB itself (not from the connection's memory), and the connection. */
-function storedSeq(db: IndexedDbInternals): Promise<{ seq: number; connection: IDBDatabase }> {
-  return new Promise((resolve, reject) => {
-    db._openTransactionSafely(['docs'], 'readonly', (error, txn) => {
-      if (error || !txn) return reject(error ?? new Error('no transaction'));
-      const request = txn.objectStore('docs').index('seq').openCursor(null, 'prev');
-      request.onsuccess = () => resolve({ seq: Number(request.result?.key ?? 0) || 0, connection: txn.db });
-      request.onerror = () => reject(request.error);
-    });
-  });
 }
 
 function knownSeq(db: IndexedDbInternals): Promise<number> {
