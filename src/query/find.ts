@@ -60,17 +60,23 @@ const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 /** Operators no missing field satisfies: a condition with one of them holds only where the field exists. */
 const POSITIVE = new Set(['$eq', '$gt', '$gte', '$lt', '$lte', '$in', '$all', '$size', '$type', '$mod', '$regex', '$elemMatch', '$allMatch', '$keyMapMatch', '$beginsWith']);
 
-/** True when every document the selector matches has a `doc.…` field, hence is a value. */
-function onlyValues(selector: Selector): boolean {
-  return Object.entries(selector).some(([name, cond]) => {
-    if (name === '$and') return (cond as Selector[]).some(onlyValues);
-    if (!name.startsWith('doc.')) return false;
-    if (typeof cond !== 'object' || cond === null || Array.isArray(cond)) return true;
+/** The fields every document the selector matches has (a condition no missing field meets), at its top or in its `$and`s. */
+function requiredFields(selector: Selector, into = new Set<string>()): Set<string> {
+  for (const [name, cond] of Object.entries(selector)) {
+    if (name === '$and') for (const part of cond as Selector[]) requiredFields(part, into);
+    if (name.startsWith('$')) continue;
+    if (typeof cond !== 'object' || cond === null || Array.isArray(cond)) {
+      into.add(name);
+      continue;
+    }
     const ops = Object.entries(cond as Record<string, unknown>);
-    if (ops.length === 0 || !ops.every(([op]) => op.startsWith('$'))) return true;
-    return ops.some(([op, arg]) => POSITIVE.has(op) || (op === '$exists' && arg === true));
-  });
+    if (ops.length === 0 || !ops.every(([op]) => op.startsWith('$')) || ops.some(([op, arg]) => POSITIVE.has(op) || (op === '$exists' && arg === true))) into.add(name);
+  }
+  return into;
 }
+
+/** True when every document the selector matches has a `doc.…` field, hence is a value. */
+const onlyValues = (selector: Selector): boolean => [...requiredFields(selector)].some((field) => field.startsWith('doc.'));
 
 /**
  * The condition a query adds beside the app's, as a plain field (pouchdb-find merges `$and`s and `$or`s unreliably):
@@ -104,8 +110,14 @@ async function onReplicaIndex(db: Db, request: Record<string, unknown>, run: Des
   if (!plans || plans.designs !== designs) indexPlans.set(db, (plans = { designs, byShape: new Map() }));
   let onIndex = plans.byShape.get(shape);
   if (onIndex === undefined) {
-    const plan = (await (await findPlugin()).explain.call(run?.db ?? pouchOf(db), { selector, ...(sort ? { sort } : {}) })) as { index?: { ddoc?: string | null } };
-    onIndex = !!plan.index?.ddoc;
+    const plan = (await (await findPlugin()).explain.call(run?.db ?? pouchOf(db), { selector, ...(sort ? { sort } : {}) })) as {
+      index?: { ddoc?: string | null; def?: { fields?: (string | Record<string, unknown>)[] } };
+    };
+    // An index holds only the documents that have all its fields: pouchdb-find also takes one for a condition that a
+    // missing field meets (`$exists: false`, `$nin`, `$not`…), where it misses documents (CouchDB takes none).
+    const required = requiredFields(selector);
+    const fields = (plan.index?.def?.fields ?? []).map((f) => (typeof f === 'string' ? f : Object.keys(f)[0]!));
+    onIndex = !!plan.index?.ddoc && fields.every((field) => required.has(field));
     if (plans.byShape.size > 100) plans.byShape.clear();
     plans.byShape.set(shape, onIndex);
   }
@@ -229,6 +241,8 @@ async function runMango(
   if (io.ctx.local && !manifests && !(await onReplicaIndex(db, query, run))) {
     warn(NO_INDEX_WARNING);
     const all = await scanReplica(io, db, query.selector as Selector, prefix);
+    const sort = ((query.sort ?? []) as Record<string, 'asc' | 'desc'>[]).map((s) => Object.entries(s)[0]!).filter(([field]) => field !== '_id');
+    if (sort.length > 0) all.sort(await (await loadMemory()).compareDocs(sort.map(([field, dir]) => ({ field, desc: dir === 'desc' }))));
     return all.filter((doc) => keep(doc, prefix, now)).slice(range.skip, total);
   }
   // On the replica the prefix is checked on the documents returned (pouchdb-find takes `_all_docs` for any `_id`).
@@ -303,13 +317,28 @@ const byKey = (a: MatchDoc, b: MatchDoc): number => (a._id < b._id ? -1 : a._id 
 const missingIndex = (error: unknown): boolean =>
   /no_usable_index|Cannot sort on field|Design document was updated or deleted/i.test(String((error as { message?: unknown } | null)?.message ?? ''));
 
-/**
- * `fresh`: on the replica, pouchdb-find reads the design documents itself (the query runs again because the ones it
- * planned on had changed meanwhile: see query/design-cache.ts).
- */
-async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions, fresh = false): Promise<MatchDoc[]> {
+/** The query's answer; its warnings go to `onWarning` only once it stands (not for a run done again). */
+async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): Promise<MatchDoc[]> {
+  const warnings: string[] = [];
+  const collect = (warning: string) => void warnings.push(warning);
+  let docs = await findOnce(io, query, options.signal, collect, false);
+  if (docs === AGAIN) {
+    warnings.length = 0;
+    docs = (await findOnce(io, query, options.signal, collect, true)) as MatchDoc[];
+  }
   const warn = options.onWarning ?? consoleWarning;
-  const { signal } = options;
+  for (const warning of warnings) warn(warning);
+  return docs;
+}
+
+/** {@link findOnce}'s answer when the design documents it planned on changed meanwhile: run it again. */
+const AGAIN = Symbol('again');
+
+/**
+ * One run of the query. `fresh`: on the replica, pouchdb-find reads the design documents itself (the run after one
+ * that planned on design documents changed meanwhile: see query/design-cache.ts).
+ */
+async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | undefined, warn: (warning: string) => void, fresh: boolean): Promise<MatchDoc[] | typeof AGAIN> {
   // This client's writes not stored yet (as get() sees them), taken before the query runs: one that lands while it
   // runs may be missing from its answer, and would be gone from the queue by the time the answer came.
   const queued = io.queue().size > 0 ? [...io.queue().ids()].flatMap((id) => (id.startsWith(query.prefix) && !id.startsWith(INTERNAL_PREFIX) ? [[id, io.queue().peek(id)] as const] : [])) : [];
@@ -338,7 +367,7 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions, f
   // Chunked values (rare): their manifests come from their own index, in parallel with the query itself.
   const all = { skip: 0, limit: undefined };
   const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix, signal, run), main(mixed ? all : { skip: query.skip, limit: query.limit })]);
-  if (run && !(await run.current())) return findAll(io, query, options, true);
+  if (run && !fresh && !(await run.current())) return AGAIN;
   const chunked: MatchDoc[] = [];
   const { matches } = manifests.length > 0 || queued.length > 0 ? await loadMemory() : { matches: undefined };
   if (manifests.length > 0) {

@@ -131,14 +131,35 @@ function checkSelector(selector: unknown, where: string, field: boolean): void {
   }
 }
 
-/** The selector with every field of the value moved under `doc.`; operators' own arguments are left as they are. */
+/**
+ * The selector with every field of the value moved under `doc.`, in CouchDB's normal form (its `mango_selector`): a
+ * field's object without operators names nested fields (`{ a: { b: 1 } }` is `{ 'a.b': 1 }`, beside the object's
+ * operators, if any), and an array or an empty object is an equality. pouchdb-find reads the nested form itself only
+ * where every value has an object at that field: one `null` there made it fail. Operators' own arguments are left as
+ * they are.
+ */
 function underDoc(selector: Selector): Selector {
   const out: Selector = {};
+  const more: Selector[] = [];
+  const add = (name: string, cond: unknown) => {
+    if (name in out) more.push({ [name]: cond });
+    else out[name] = cond;
+  };
+  const addField = (field: string, arg: unknown): void => {
+    if (Array.isArray(arg)) return add(field, { $eq: arg });
+    if (!isPlainObject(arg)) return add(field, arg);
+    const entries = Object.entries(arg);
+    if (entries.length === 0) return add(field, { $eq: {} });
+    const operators = entries.filter(([name]) => name.startsWith('$'));
+    if (operators.length > 0) add(field, Object.fromEntries(operators));
+    for (const [name, value] of entries) if (!name.startsWith('$')) addField(`${field}.${name}`, value);
+  };
   for (const [name, arg] of Object.entries(selector)) {
-    if (COMBINATORS.has(name)) out[name] = (arg as Selector[]).map(underDoc);
-    else if (name === '$not') out[name] = underDoc(arg as Selector);
-    else out[`doc.${name}`] = arg;
+    if (COMBINATORS.has(name)) add(name, (arg as Selector[]).map(underDoc));
+    else if (name === '$not') add(name, underDoc(arg as Selector));
+    else addField(`doc.${name}`, arg);
   }
+  if (more.length > 0) out.$and = [...((out.$and as Selector[] | undefined) ?? []), ...more];
   return out;
 }
 

@@ -137,6 +137,39 @@ describe.each(modes)('store.find: $name', (mode) => {
     expect(await found({ selector: { n: { $gte: 0 } }, sort: ['n'] })).toEqual(sorted);
   });
 
+  it("an object or array as a field's condition means what CouchDB makes of it (nested fields, equality), beside values holding null or scalars there", async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    await c.store.setParts('n', {
+      a: { meta: { kind: 'x', level: 2 }, tags: ['p', 'q'] },
+      b: { meta: null, tags: null },
+      c: { meta: 'plain', tags: 'p' },
+      d: { meta: { kind: 'y' }, tags: ['q', 'p'] },
+      e: { meta: { kind: 'x', level: 1, deep: { on: true } }, tags: [] },
+      f: { meta: {}, tags: [['p', 'q']] },
+    });
+    const found = async (selector: Record<string, unknown>, index?: string[]) => {
+      if (index) await c.store.createIndex({ fields: index });
+      return (await c.store.find({ prefix: 'n', selector }, { onWarning: () => undefined })).map((r) => r.subkey).join(',');
+    };
+    for (const index of [undefined, ['meta.kind'], ['tags']]) {
+      expect(await found({ meta: { kind: 'x' } }, index), `nested, index ${String(index)}`).toBe('a,e');
+      expect(await found({ meta: { kind: 'x', level: { $gt: 1 } } }, index), `{ meta: { kind: 'x', level: { $gt: 1 } } }, index ${String(index)}`).toBe('a');
+      expect(await found({ meta: { deep: { on: true } } }, index), `{ meta: { deep: { on: true } } }, index ${String(index)}`).toBe('e');
+      expect(await found({ meta: { $type: 'object', kind: { $exists: false } } }, index), `{ meta: { $type: 'object', kind: { $exists: false } } }, index ${String(index)}`).toBe('f');
+      expect(await found({ meta: {} }, index), `{ meta: {} }, index ${String(index)}`).toBe('f');
+      expect(await found({ tags: ['p', 'q'] }, index), `array equality, index ${String(index)}`).toBe('a');
+      expect(await found({ tags: [] }, index), `{ tags: [] }, index ${String(index)}`).toBe('e');
+      expect(await found({ 'meta.kind': 'x', meta: { level: 1 } }, index), `{ 'meta.kind': 'x', meta: { level: 1 } }, index ${String(index)}`).toBe('e');
+    }
+    const live: string[] = [];
+    const stop = c.store.watchQuery({ prefix: 'n', selector: { meta: { kind: 'y' } } }, (rows) => live.push(rows.map((r) => r.subkey).join(',')));
+    await waitFor(() => live.at(-1) === 'd');
+    await c.store.setParts('n', { b: { meta: { kind: 'y' } } });
+    await waitFor(() => live.at(-1) === 'b,d');
+    stop();
+  });
+
   it('a malformed query is invalid_argument before any request', async () => {
     const c = client(uniqueUser());
     await c.ready();
