@@ -74,21 +74,41 @@ export async function openLocal(name: string, adapter: string): Promise<Db> {
 }
 
 /**
- * The `indexeddb` adapter never unregisters a live changes feed (its `_changes` drops the cancel handle), so a feed
- * cancelled long ago still runs `changes()` whenever another tab signals the database (a `localStorage` event) — on a
- * closed connection that reopens the database, and after another tab deleted it (`logout({ destroyLocal: true })`)
- * creates it again, empty. Once this database object is closed or destroyed, such a run finds nothing instead.
+ * The `indexeddb` adapter opens its database again for any call made once this tab closed it — and opens it at a new
+ * version, which closes every other tab's connection (their reads and writes in flight fail: "The database connection
+ * is closing"), and after another tab deleted it (`logout({ destroyLocal: true })`) creates it again, empty, or leaves
+ * this tab unable to open it again. Such calls come from work that began before the close (a checkpoint, a write
+ * waiting for the tabs' write lock, a live changes feed: the adapter's `_changes` never unregisters one, so a feed
+ * cancelled long ago still runs whenever another tab signals the database). Once this database object is closed or
+ * destroyed, they fail with "database is closed" (a changes run finds nothing) instead.
  */
 function keepClosed(db: unknown): void {
-  const raw = db as { _changes?: (opts: { complete?: (error: unknown, result?: unknown) => void }) => unknown; _closed?: boolean; _destroyed?: boolean };
-  const changes = raw._changes?.bind(raw);
-  if (!changes) return;
-  raw._changes = (opts) => {
-    if (!raw._closed && !raw._destroyed) return changes(opts);
-    opts.complete?.(null, { results: [], last_seq: 0 });
-    return undefined;
-  };
+  const raw = db as Record<string, unknown> & { _closed?: boolean; _destroyed?: boolean };
+  const shut = () => raw._closed === true || raw._destroyed === true;
+  const changes = raw._changes as ((opts: { complete?: (error: unknown, result?: unknown) => void }) => unknown) | undefined;
+  if (typeof changes === 'function') {
+    raw._changes = (opts: { complete?: (error: unknown, result?: unknown) => void }) => {
+      if (!shut()) return changes.call(raw, opts);
+      opts.complete?.(null, { results: [], last_seq: 0 });
+      return undefined;
+    };
+  }
+  for (const name of CLOSED_CALLS) {
+    const call = raw[name];
+    if (typeof call !== 'function') continue;
+    raw[name] = (...args: unknown[]) => {
+      if (!shut()) return (call as (...a: unknown[]) => unknown).apply(raw, args);
+      let callback: ((error: unknown) => void) | undefined;
+      for (let i = args.length - 1; i >= 0 && !callback; i--) if (typeof args[i] === 'function') callback = args[i] as (error: unknown) => void;
+      const error = Object.assign(new Error('database is closed'), { name: 'closed', status: 500 });
+      if (callback) return void callback(error);
+      return Promise.reject(error);
+    };
+  }
 }
+
+/** The `indexeddb` adapter's calls that open its database (all but `_close` and `_destroy`, which must still run). */
+const CLOSED_CALLS = ['_info', '_id', '_get', '_getLocal', '_allDocs', '_bulkDocs', '_getRevisionTree', '_doCompaction', '_purge', '_getAttachment', '_openTransactionSafely', '_freshen'];
 
 /**
  * After a replica is deleted: PouchDB's cross-tab change signals in `localStorage` (`_pouch_<name>` and its query

@@ -19,23 +19,34 @@ interface IndexedDbInternals {
   _freshen(): Promise<unknown>;
 }
 
+const closed = (db: unknown): boolean => (db as { _closed?: boolean })._closed === true || (db as { _destroyed?: boolean })._destroyed === true;
+
 function knownSeq(db: IndexedDbInternals): Promise<number> {
   return new Promise((resolve, reject) => db._info((error, info) => (error ? reject(error) : resolve(Number(info?.update_seq) || 0))));
 }
 
 /**
  * Reopens the connection when another tab wrote since it read the sequence: through the adapter's own handling of a
- * stale connection (its `versionchange` handler marks it stale and closes it; the next call reopens it at the same
- * version and reads the sequence again), which leaves the other tabs' connections alone.
+ * connection closed under it (its `close` handler marks it stale; the next call opens a new one at the same version,
+ * which reads the sequence again), which leaves the other tabs' connections alone. The old connection is closed a
+ * moment later, not at once: reads of this tab that already hold it would fail ("The database connection is
+ * closing"). It still closes itself at once when another tab upgrades or deletes the database.
  */
 async function refreshIfStale(db: IndexedDbInternals): Promise<void> {
   const known = await knownSeq(db);
   const { seq, connection } = await storedSeq(db);
   if (seq <= known) return;
-  const stale = connection.onversionchange as ((this: IDBDatabase, event: Event) => void) | null;
-  if (stale) stale.call(connection, new Event('versionchange'));
-  else await db._freshen();
+  const markStale = connection.onclose as ((this: IDBDatabase, event: Event) => void) | null;
+  if (!markStale) return void (await db._freshen());
+  markStale.call(connection, new Event('close'));
+  // Another tab upgrading or deleting the database closes it at once (the adapter's own handler expects it to be the
+  // current connection).
+  connection.onversionchange = () => connection.close();
+  setTimeout(() => connection.close(), OLD_CONNECTION_MS);
 }
+
+/** How long a connection replaced by {@link refreshIfStale} stays open for the reads that hold it. */
+const OLD_CONNECTION_MS = 1_000;
 
 function hasLocalStorage(): boolean {
   try {
@@ -85,15 +96,24 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
       answered = true;
       callback(error, result);
     };
+    // Closed while this write waited for the lock or refreshed the connection: writing now would open the database
+    // again (see keepClosed in pouch-local.ts). Checked right before the write, which opens it synchronously.
+    const write_ = (release: () => void) => {
+      if (closed(raw)) {
+        release();
+        return answer(Object.assign(new Error('database is closed'), { name: 'closed', status: 500 }));
+      }
+      write(req, options, (error, result) => {
+        release();
+        if (!error) announce();
+        answer(error, result);
+      });
+    };
     locks
       .request(`feat-write:${name}`, {}, () =>
         refreshIfStale(raw)
           .catch(() => undefined)
-          .then(() => new Promise<void>((release) => write(req, options, (error, result) => {
-            release();
-            if (!error) announce();
-            answer(error, result);
-          }))),
+          .then(() => new Promise<void>(write_)),
       )
       .catch((error: unknown) => answer(error));
   };
