@@ -481,8 +481,9 @@ class Client implements FeatClient {
       else await this.#localFirst?.forget();
     } catch (error) {
       throw toFeatError(error);
+    } finally {
+      this.session = undefined;
     }
-    this.session = undefined;
   }
 }
 

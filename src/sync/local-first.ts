@@ -25,6 +25,9 @@ import { backOff, Replicator } from './replicator.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
 import { lazy } from '../util/lazy.js';
 
+/** How long `logout({ destroyLocal: true })` waits for the replica's deletion (see `LocalFirst.destroy`). */
+export const DESTROY_WAIT_MS = 10_000;
+
 /** The server is asked what it has of the pushed changes (for `pending()`) once the push side was quiet this long (ms)… */
 const CONFIRM_QUIET_MS = 100;
 /** …or this long after the first push event not confirmed, while it keeps writing (ms). */
@@ -596,9 +599,21 @@ export class LocalFirst {
     if (!this.localName) return;
     await this.#closeOtherTabs(this.localName, this.local?.adapter ?? this.#adapterAsked());
     const db = await openLocal(this.localName, this.local?.adapter ?? this.#adapterAsked());
-    await db.destroy();
+    // IndexedDB deletes a database only once every connection to it is closed: one that never closes (a tab that did
+    // not answer, the app's own PouchDB on it) would hold logout() forever. The deletion stays asked for and happens
+    // when they close.
+    const waited = new AbortController();
+    let deleted: boolean;
+    try {
+      deleted = await Promise.race([db.destroy().then(() => true), sleep(DESTROY_WAIT_MS, waited.signal).then(() => false, () => true)]);
+    } finally {
+      waited.abort();
+    }
     dropChangeSignals(this.localName);
     this.localName = undefined;
+    if (!deleted) {
+      throw new FeatError('timeout', `logout(): the local replica is still open elsewhere (another tab, or the app's own PouchDB on it) after ${DESTROY_WAIT_MS} ms; it is deleted as soon as that closes`);
+    }
   }
 
   /** Before the replica is deleted: the other tabs using it close their clients first (bounded; leader.ts). */

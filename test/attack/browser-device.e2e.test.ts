@@ -172,6 +172,42 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(await startWhileDown(ctx, page, user)).toBe('network');
   }, 90_000);
 
+  it('logout({ destroyLocal: true }) while something else keeps the replica open: it rejects with timeout (bounded), and the replica goes once that closes', async () => {
+    const user = userFor('held');
+    const ctx = await context();
+    const { page } = await openApp(ctx, origin, emu, user);
+    const replica = `_pouch_feat-userdb-${hexOf(user)}`;
+    const result = await page.evaluate(async (replica) => {
+      await app().client.store.set('k', 'v');
+      // A connection that never closes, not even when asked to (no versionchange handler): an app's own code, or a
+      // tab that does not answer.
+      const held = await new Promise<IDBDatabase>((resolve, reject) => {
+        const request = indexedDB.open(replica);
+        request.onsuccess = () => resolve(request.result);
+        request.onerror = () => reject(request.error);
+      });
+      const t0 = performance.now();
+      const outcome = await Promise.race([
+        app().client.logout({ destroyLocal: true }).then(() => 'resolved', (e: { code: string }) => `rejected ${e.code}`),
+        new Promise((resolve) => setTimeout(() => resolve('still waiting after 30 s'), 30_000)),
+      ]);
+      const ms = performance.now() - t0;
+      const listed = async () => (await indexedDB.databases()).some((d) => d.name === replica);
+      const before = await listed();
+      held.close();
+      const deadline = Date.now() + 10_000;
+      while ((await listed()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      return { outcome, ms, session: app().client.session ?? null, listedWhileHeld: before, listedAfter: await listed() };
+    }, replica);
+    // README "Nothing hangs"; "Several tabs / Logout": "if one stays open …, logout rejects after another 10 s with
+    // timeout — the session is forgotten all the same, and the replica is deleted as soon as that connection closes".
+    expect(result.outcome).toBe('rejected timeout');
+    expect(result.ms).toBeLessThan(20_000);
+    expect(result.session).toBeNull();
+    expect(result.listedWhileHeld).toBe(true);
+    expect(result.listedAfter).toBe(false);
+  }, 90_000);
+
   it('logout() without destroyLocal forgets the session: an offline start of the same user afterwards does not open the replica', async () => {
     const user = userFor('forget');
     const ctx = await context();
