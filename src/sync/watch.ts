@@ -97,6 +97,12 @@ export class ChangeWatcher implements WatchSource {
   #feed: ChangesFeed | undefined;
   #starting = false;
   #deleted = new Set<string>();
+  /**
+   * The last revision reported per id (bounded): a feed with the documents included can carry one revision twice —
+   * CouchDB reads the document when it answers, so an earlier change of it comes with its latest revision, and the
+   * change that made that revision comes again in the next answer.
+   */
+  #reported = new Map<string, string>();
   #closed = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
@@ -249,7 +255,10 @@ export class ChangeWatcher implements WatchSource {
     const feed = this.#feed;
     this.#feed = undefined;
     // With no subscription left, the next one starts from its own time.
-    if (this.#subs.size === 0) this.#since = undefined;
+    if (this.#subs.size === 0) {
+      this.#since = undefined;
+      this.#reported.clear();
+    }
     if (!feed) return Promise.resolve();
     feed.cancel();
     return Promise.race([
@@ -263,6 +272,12 @@ export class ChangeWatcher implements WatchSource {
     if (id.startsWith('_') || id.startsWith(INTERNAL_PREFIX) || !change.doc) return;
     const doc = change.doc;
     const rev = doc._rev ?? change.changes[0]?.rev ?? '';
+    if (rev !== '' && this.#reported.get(id) === rev) return;
+    if (rev !== '') {
+      this.#reported.delete(id);
+      this.#reported.set(id, rev);
+      if (this.#reported.size > REPORTED_IDS) this.#reported.delete(this.#reported.keys().next().value!);
+    }
     const deleted = change.deleted === true || doc._deleted === true;
     let kind: ChangeEvent['kind'];
     if (deleted) kind = 'delete';
@@ -295,6 +310,9 @@ export class ChangeWatcher implements WatchSource {
     for (const { sub, target } of matching) this.#deliver(sub, { ...target, value, kind, origin });
   }
 }
+
+/** How many ids' last reported revisions a watch keeps (to drop a revision the feed carries twice). */
+const REPORTED_IDS = 10_000;
 
 /** The database's current sequence, bounded in time. */
 async function currentSeq(db: Db): Promise<number | string> {
