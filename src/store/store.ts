@@ -237,8 +237,16 @@ export class DocumentStore {
   async getParts<T = unknown>(key: string): Promise<Record<string, T>> {
     this.#open();
     validateKey(key);
+    const planning = this.#planning((k) => k === key);
     const { readParts } = await loadParts();
+    if (planning.length > 0) await Promise.all(planning);
     return readParts<T>(this.#io, key);
+  }
+
+  /** The parts calls still planning (looking up stored parts before they enqueue) on the keys `which` names. */
+  #planning(which: (key: string) => boolean): Promise<void>[] {
+    if (this.#reserved.size === 0) return [];
+    return [...this.#reserved].flatMap(([key, reservation]) => (which(key) ? [reservation] : []));
   }
 
   /** Writes the parts whose content changed (each its own document and revision); `replace` deletes the others. */
@@ -311,8 +319,14 @@ export class DocumentStore {
     }
     // No key is longer than the limit: nothing to ask (and a request line that long would be refused).
     if (idTooLong(prefix) !== undefined) return [];
+    // Parts calls made before this one that are still looking up stored parts: their writes are pending too.
+    const planning = this.#planning((key) => (key + ':').startsWith(prefix) || prefix.startsWith(key + ':'));
     const db = await this.#db();
+    if (planning.length > 0) await Promise.all(planning);
     const { prefixRanges, rangeRows } = await loadRanges();
+    // This client's writes not stored yet, taken before the read: one that becomes durable while the read is on its way
+    // leaves the queue, and the read may not have seen it.
+    const pending = [...this.#queue.ids()].flatMap((id) => (id.startsWith(prefix) ? [[id, this.#queue.peek(id)!] as const] : []));
     const rows = await rangeRows((d, o) => this.#allDocs(d, o), db, prefixRanges(prefix), { include_docs: true });
     const keys = new Set<string>();
     const now = Date.now();
@@ -320,9 +334,7 @@ export class DocumentStore {
       if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
       if (!isExpired(decode(row.doc), now)) keys.add(row.id);
     }
-    for (const id of this.#queue.ids()) {
-      if (!id.startsWith(prefix)) continue;
-      const op = this.#queue.peek(id)!;
+    for (const [id, op] of pending) {
       if (op.deleted || isExpired(op, now)) keys.delete(id);
       else keys.add(id);
     }
