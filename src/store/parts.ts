@@ -22,6 +22,10 @@ const partRows = (io: StoreIO, db: Db, key: string, options: Record<string, unkn
  */
 export async function readPrefix(io: StoreIO, prefix: string, key = prefix): Promise<Map<string, unknown>> {
   const db = await io.db();
+  // This client's unwritten values, taken before the read: one that becomes durable while the read is on its way
+  // leaves the queue, and the read may not have seen it (as in keys()).
+  const queue = io.queue();
+  const pending = [...queue.ids()].flatMap((id) => (id.startsWith(prefix) ? [[id, queue.peek(id)!] as const] : []));
   const rows = await rangeRows(io.allDocs, db, prefixRanges(prefix), { include_docs: true }, key);
   const seen = tick(); // the app sees these revisions from here on
   const values = new Map<string, unknown>();
@@ -32,10 +36,7 @@ export async function readPrefix(io: StoreIO, prefix: string, key = prefix): Pro
     if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, value === undefined ? undefined : hashString(JSON.stringify(value)));
     if (value !== undefined) values.set(row.id, value);
   }
-  const queue = io.queue();
-  for (const id of queue.ids()) {
-    if (!id.startsWith(prefix)) continue;
-    const op = queue.peek(id)!;
+  for (const [id, op] of pending) {
     if (op.deleted || isExpired(op)) values.delete(id);
     else values.set(id, structuredClone(op.value));
   }
