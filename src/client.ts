@@ -206,6 +206,7 @@ class Client implements FeatClient {
       maxDocumentBytes: o.maxDocumentBytes,
       maxRequestBytes: o.maxRequestBytes,
       chunkWaitMs: 5_000,
+      dbNow: () => (this.#closed || !this.session ? undefined : this.#localFirst?.local),
       concurrency: o.mode === 'remote' ? 4 : 1,
       emitConflict: (event: ConflictEvent) => this.#emitter.emit('conflict', event),
       wrote: (id, rev, deleted) => this.#rememberOwn(id, rev, deleted),

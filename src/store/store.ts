@@ -62,6 +62,8 @@ export interface ConflictEvent<T = unknown> extends Conflict<T> {
 export interface StoreContext {
   /** The database to use; waits for `ready()`. Rejects with `closed` after close. */
   db(): Promise<Db>;
+  /** The local replica when it is open and ready (a write skips a promise hop), else `undefined`. */
+  dbNow?(): Db | undefined;
   onConflict: ConflictResolver | undefined;
   conflictRetries: number;
   revCacheSize: number;
@@ -444,7 +446,7 @@ export class DocumentStore {
           {
             io: this.#io,
             subscribe: (scope, l) => this.#ctx.watch.subscribe(scope, l),
-            started: () => this.#ctx.watch.started(WATCH_START_WAIT_MS),
+            started: async () => this.#ctx.watch.started(WATCH_START_WAIT_MS),
             reportError: report,
           },
           planned,
@@ -547,9 +549,10 @@ export class DocumentStore {
 
   /** One batch of the write queue: one `_bulk_docs`, then per-document conflict resolution. */
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
-    const db = await this.#db();
+    const db = this.#ctx.dbNow?.() ?? (await this.#db());
     // A watch subscribed before these writes were asked for sees them: its feed starts first (bounded wait).
-    await this.#ctx.watch.started(WATCH_START_WAIT_MS);
+    const starting = this.#ctx.watch.started(WATCH_START_WAIT_MS);
+    if (starting) await starting;
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
     // Unknown revisions. On the local replica they are looked up in one request (conflicts between devices surface in
     // replication). On the server a write or a deletion with an unknown revision meets 409 and goes through the

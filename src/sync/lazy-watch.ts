@@ -31,13 +31,16 @@ export class LazyWatch implements WatchSource {
     };
   }
 
-  async started(ms: number): Promise<void> {
+  started(ms: number): Promise<void> | undefined {
     if (this.#loaded) return this.#loaded.started(ms);
-    if (!this.#watcher) return;
+    return this.#watcher && this.#loading(this.#watcher, ms);
+  }
+
+  async #loading(watcher: Promise<ChangeWatcher>, ms: number): Promise<void> {
     const deadline = Date.now() + ms;
     let timer: ReturnType<typeof setTimeout> | undefined;
     const loaded = await Promise.race([
-      this.#watcher.catch(() => undefined),
+      watcher.catch(() => undefined),
       new Promise<undefined>((resolve) => {
         timer = setTimeout(() => resolve(undefined), ms);
       }),

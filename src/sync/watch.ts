@@ -44,8 +44,9 @@ export interface WatchSource {
   /**
    * Resolves once every subscription made so far reports the changes made from now on (its feed has its starting
    * point), or after `ms`, or when starting failed. Writes wait for it, so a subscription sees the client's own writes.
+   * `undefined` when there is nothing to wait for (no promise hop on every write, W4 in docs/benchmarks.md).
    */
-  started(ms: number): Promise<void>;
+  started(ms: number): Promise<void> | undefined;
 }
 
 type Subscription = WatchScope & {
@@ -163,9 +164,9 @@ export class ChangeWatcher implements WatchSource {
     }
   }
 
-  started(ms: number): Promise<void> {
+  started(ms: number): Promise<void> | undefined {
     const startup = this.#startup;
-    if (!startup) return Promise.resolve();
+    if (!startup) return undefined;
     return new Promise<void>((resolve) => {
       const timer = setTimeout(resolve, ms);
       void startup.then(() => {
