@@ -97,6 +97,7 @@ export class ChangeWatcher implements WatchSource {
   #subs = new Set<Subscription>();
   #feed: ChangesFeed | undefined;
   #starting = false;
+  /** Ids seen deleted (bounded, oldest first out): their next value is an `insert`. */
   #deleted = new Set<string>();
   /**
    * The last revision reported per id (bounded): a feed with the documents included can carry one revision twice —
@@ -284,8 +285,11 @@ export class ChangeWatcher implements WatchSource {
     if (deleted) kind = 'delete';
     else if (rev.startsWith('1-') || this.#deleted.has(id)) kind = 'insert';
     else kind = 'update';
-    if (deleted) this.#deleted.add(id);
-    else this.#deleted.delete(id);
+    this.#deleted.delete(id);
+    if (deleted) {
+      this.#deleted.add(id);
+      if (this.#deleted.size > REPORTED_IDS) this.#deleted.delete(this.#deleted.values().next().value!);
+    }
     const part = parsePartId(id);
     const matching = [...this.#subs].flatMap((sub) => {
       const target = eventFor(sub, id, part);
