@@ -341,7 +341,7 @@ const AGAIN = Symbol('again');
 async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | undefined, warn: (warning: string) => void, fresh: boolean): Promise<MatchDoc[] | typeof AGAIN> {
   // This client's writes not stored yet (as get() sees them), taken before the query runs: one that lands while it
   // runs may be missing from its answer, and would be gone from the queue by the time the answer came.
-  const queued = io.queue().size > 0 ? [...io.queue().ids()].flatMap((id) => (id.startsWith(query.prefix) && !id.startsWith(INTERNAL_PREFIX) ? [[id, io.queue().peek(id)] as const] : [])) : [];
+  const queued = io.queue().pendingUnder(query.prefix).filter(([id]) => !id.startsWith(INTERNAL_PREFIX));
   const db = await io.ctx.db();
   // Mixed directions (`['prio', { updatedAt: 'desc' }]`): neither engine sorts them (CouchDB answers 400
   // unsupported_mixed_sort); every match is read and sorted here, then the window is cut.

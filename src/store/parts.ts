@@ -22,10 +22,8 @@ const partRows = (io: StoreIO, db: Db, key: string, options: Record<string, unkn
  */
 export async function readPrefix(io: StoreIO, prefix: string, key = prefix): Promise<Map<string, unknown>> {
   const db = await io.db();
-  // This client's unwritten values, taken before the read: one that becomes durable while the read is on its way
-  // leaves the queue, and the read may not have seen it (as in keys()).
-  const queue = io.queue();
-  const pending = [...queue.ids()].flatMap((id) => (id.startsWith(prefix) ? [[id, queue.peek(id)!] as const] : []));
+  // This client's unwritten values, taken before the read (see pendingUnder).
+  const pending = io.queue().pendingUnder(prefix);
   const rows = await rangeRows(io.allDocs, db, prefixRanges(prefix), { include_docs: true }, key);
   const seen = tick(); // the app sees these revisions from here on
   const values = new Map<string, unknown>();

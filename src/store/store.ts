@@ -326,9 +326,8 @@ export class DocumentStore {
     const db = await this.#db();
     if (planning.length > 0) await Promise.all(planning);
     const { prefixRanges, rangeRows } = await loadRanges();
-    // This client's writes not stored yet, taken before the read: one that becomes durable while the read is on its way
-    // leaves the queue, and the read may not have seen it.
-    const pending = [...this.#queue.ids()].flatMap((id) => (id.startsWith(prefix) ? [[id, this.#queue.peek(id)!] as const] : []));
+    // This client's writes not stored yet, taken before the read (see pendingUnder).
+    const pending = this.#queue.pendingUnder(prefix);
     const rows = await rangeRows((d, o) => this.#allDocs(d, o), db, prefixRanges(prefix), { include_docs: true });
     const keys = new Set<string>();
     const now = Date.now();

@@ -61,6 +61,20 @@ export class WriteQueue<Op> {
     return (this.#pending.get(id) ?? this.#inFlight.get(id))?.op;
   }
 
+  /**
+   * The newest op of every id under `prefix` not yet known to be written. Readers take it before they read: a write
+   * that becomes durable while the read is on its way leaves the queue, and the read may not have seen it.
+   */
+  pendingUnder(prefix: string): [id: string, op: Op][] {
+    if (this.#pending.size === 0 && this.#inFlight.size === 0) return [];
+    const found = new Map<string, Op>();
+    // An id both in flight and pending: the pending op is the newer one.
+    for (const map of [this.#inFlight, this.#pending]) {
+      for (const [id, entry] of map) if (id.startsWith(prefix)) found.set(id, entry.op);
+    }
+    return [...found];
+  }
+
   /** Settles when the write of `id` that is on its way now (if any) has its answer. */
   inFlight(id: string): Promise<void> | undefined {
     return this.#inFlight.get(id)?.settled;
