@@ -586,11 +586,14 @@ export class LocalFirst {
     const name = o.local?.name ?? this.#remembered?.name ?? (last ? `feat-${last.dbName}` : undefined);
     await this.#forgetDirectory();
     if (name) await this.#closeOtherTabs(name, opened?.adapter ?? this.#adapterAsked());
-    if (opened) await opened.destroy();
-    else if (name && this.#adapterAsked() !== 'memory') {
-      await (await openLocal(name, this.#remembered?.adapter ?? (await adapterFor(name, o.local?.adapter, this.#adapterAsked())))).destroy();
+    try {
+      if (opened) await destroyBounded(opened);
+      else if (name && this.#adapterAsked() !== 'memory') {
+        await destroyBounded(await openLocal(name, this.#remembered?.adapter ?? (await adapterFor(name, o.local?.adapter, this.#adapterAsked()))));
+      }
+    } finally {
+      if (name) dropChangeSignals(name);
     }
-    if (name) dropChangeSignals(name);
   }
 
   /** Deletes the local replica and forgets the session this device remembered. */
@@ -599,29 +602,21 @@ export class LocalFirst {
     if (!this.localName) return;
     await this.#closeOtherTabs(this.localName, this.local?.adapter ?? this.#adapterAsked());
     const db = await openLocal(this.localName, this.local?.adapter ?? this.#adapterAsked());
-    // IndexedDB deletes a database only once every connection to it is closed: one that never closes (a tab that did
-    // not answer, the app's own PouchDB on it) would hold logout() forever. The deletion stays asked for and happens
-    // when they close.
-    const waited = new AbortController();
-    let deleted: boolean;
     try {
-      deleted = await Promise.race([db.destroy().then(() => true), sleep(DESTROY_WAIT_MS, waited.signal).then(() => false, () => true)]);
+      await destroyBounded(db);
     } finally {
-      waited.abort();
-    }
-    dropChangeSignals(this.localName);
-    this.localName = undefined;
-    if (!deleted) {
-      throw new FeatError('timeout', `logout(): the local replica is still open elsewhere (another tab, or the app's own PouchDB on it) after ${DESTROY_WAIT_MS} ms; it is deleted as soon as that closes`);
+      dropChangeSignals(this.localName);
+      this.localName = undefined;
     }
   }
 
-  /** Before the replica is deleted: the other tabs using it close their clients first (bounded; leader.ts). */
+  /**
+   * Before the replica is deleted: the other tabs using it close their clients first (bounded; leader.ts). A tab that
+   * does not answer in time is not reported here (logout() closed this client's listeners already): the deletion
+   * waits for its connection, and logout() rejects with `timeout` if it still holds the replica after DESTROY_WAIT_MS.
+   */
   async #closeOtherTabs(name: string, adapter: string): Promise<void> {
-    if (!SHARED_ADAPTERS.has(adapter)) return;
-    if (!(await closeOtherTabs(name))) {
-      this.#deps.error(new FeatError('timeout', 'logout(): other tabs did not close their clients in time; the local replica is deleted all the same'));
-    }
+    if (SHARED_ADAPTERS.has(adapter)) await closeOtherTabs(name);
   }
 
   /** Estimates of the replica's storage (`client.storage()`). */
@@ -630,5 +625,23 @@ export class LocalFirst {
     const persisted = await this.#persisted;
     if (info.persisted === undefined && persisted !== undefined) info.persisted = persisted;
     return info;
+  }
+}
+
+/**
+ * Deletes a replica, waiting at most DESTROY_WAIT_MS. IndexedDB deletes a database only once every connection to it is
+ * closed: one that never closes (a tab that did not answer, the app's own PouchDB on it) would hold logout() forever.
+ * The deletion stays asked for and happens when they close.
+ */
+async function destroyBounded(db: { destroy(): Promise<unknown> }): Promise<void> {
+  const waited = new AbortController();
+  let deleted: boolean;
+  try {
+    deleted = await Promise.race([db.destroy().then(() => true), sleep(DESTROY_WAIT_MS, waited.signal).then(() => false, () => true)]);
+  } finally {
+    waited.abort();
+  }
+  if (!deleted) {
+    throw new FeatError('timeout', `logout(): the local replica is still open elsewhere (another tab, or the app's own PouchDB on it) after ${DESTROY_WAIT_MS} ms; it is deleted as soon as that closes`);
   }
 }

@@ -208,6 +208,46 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(result.listedAfter).toBe(false);
   }, 90_000);
 
+  it('logout({ destroyLocal: true }) of a client that never opened the replica, while something else keeps it open: it rejects with timeout (bounded), and the replica goes once that closes', async () => {
+    const user = userFor('held-wipe');
+    const ctx = await context();
+    const { page } = await openApp(ctx, origin, emu, user);
+    const replica = `_pouch_feat-userdb-${hexOf(user)}`;
+    await page.evaluate(async () => {
+      await app().client.store.set('k', 'v');
+      await app().client.close();
+    });
+    await load(ctx, origin, page);
+    const result = await page.evaluate(
+      async ({ replica, options }) => {
+        const held = await new Promise<IDBDatabase>((resolve, reject) => {
+          const request = indexedDB.open(replica);
+          request.onsuccess = () => resolve(request.result);
+          request.onerror = () => reject(request.error);
+        });
+        // A new client of the same user: it never opens the replica, its logout finds it (the remembered session).
+        const client = app().feat.createFeatClient(options);
+        const t0 = performance.now();
+        const outcome = await Promise.race([
+          client.logout({ destroyLocal: true }).then(() => 'resolved', (e: { code: string }) => `rejected ${e.code}`),
+          new Promise((resolve) => setTimeout(() => resolve('still waiting after 30 s'), 30_000)),
+        ]);
+        const ms = performance.now() - t0;
+        const listed = async () => (await indexedDB.databases()).some((d) => d.name === replica);
+        const before = await listed();
+        held.close();
+        const deadline = Date.now() + 10_000;
+        while ((await listed()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+        return { outcome, ms, listedWhileHeld: before, listedAfter: await listed() };
+      },
+      { replica, options: optionsFor(emu, user) },
+    );
+    expect(result.outcome).toBe('rejected timeout');
+    expect(result.ms).toBeLessThan(20_000);
+    expect(result.listedWhileHeld).toBe(true);
+    expect(result.listedAfter).toBe(false);
+  }, 90_000);
+
   it('logout() without destroyLocal forgets the session: an offline start of the same user afterwards does not open the replica', async () => {
     const user = userFor('forget');
     const ctx = await context();
