@@ -7,7 +7,7 @@
  * LevelDB keeps its background error until the database is reopened (and `idb` closes its connection), so those
  * replicas are reopened — after the platform reports free space — on the next write.
  */
-import type { FeatError } from '../errors.js';
+import { FeatError } from '../errors.js';
 import { nodeOnly, openLocal } from '../pouch-local.js';
 import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import type { StoredDoc } from '../store/codec.js';
@@ -155,16 +155,44 @@ function fullOn(db: RawDb | undefined, error: unknown): boolean {
 
 /** Opens a replica and checks that it can be used; a device too full to open it fails with `storage_full`. */
 async function openChecked(name: string, adapter: string): Promise<RawDb> {
-  const db = (await openLocal(name, adapter)) as RawDb;
-  recordAborts(db);
-  try {
-    await db.info();
-  } catch (error) {
-    await db.close().catch(() => undefined);
-    throw toStorageAwareError(error);
+  const key = `${adapter}:${name}`;
+  // An open that timed out before goes on (IndexedDB completes it once the other connection closes): the next attempt
+  // waits for that one. A new one would queue behind it, and closing the old one would close the connection both get.
+  let attempt = stalled.get(key);
+  stalled.delete(key);
+  if (!attempt) {
+    const db = (await openLocal(name, adapter)) as RawDb;
+    recordAborts(db);
+    attempt = { db, opened: db.info() };
+    attempt.opened.catch(() => undefined);
   }
-  return db;
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const blocked = new Promise<'blocked'>((resolve) => {
+    timer = setTimeout(() => resolve('blocked'), OPEN_WAIT_MS);
+  });
+  try {
+    if ((await Promise.race([attempt.opened, blocked])) === 'blocked') {
+      stalled.set(key, attempt);
+      throw new FeatError('timeout', `The local replica "${name}" did not open within ${OPEN_WAIT_MS} ms: another connection to it (a tab that does not answer, or the app's own IndexedDB code) keeps it open. Close that connection, then call ready() again.`);
+    }
+  } catch (error) {
+    if (error instanceof FeatError) throw error;
+    await attempt.db.close().catch(() => undefined);
+    throw toStorageAwareError(error);
+  } finally {
+    clearTimeout(timer);
+  }
+  return attempt.db;
 }
+
+/** Opens that did not finish in time, by adapter and name (see openChecked). */
+const stalled = new Map<string, { db: RawDb; opened: Promise<unknown> }>();
+
+/**
+ * The most opening the replica may take. IndexedDB holds an open (a new version, as the `indexeddb` adapter asks for)
+ * for as long as another connection to the database does not close on `versionchange`.
+ */
+export const OPEN_WAIT_MS = 10_000;
 
 export interface GuardEvents {
   /** A write failed for lack of space (once per episode). */

@@ -248,6 +248,45 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(result.listedAfter).toBe(false);
   }, 90_000);
 
+  it('ready() while something else keeps the replica open without closing on versionchange: it rejects with timeout (bounded), and once that closes the same client opens it with its data', async () => {
+    const user = userFor('blocked-open');
+    const ctx = await context();
+    const { page } = await openApp(ctx, origin, emu, user);
+    const replica = `_pouch_feat-userdb-${hexOf(user)}`;
+    await page.evaluate(async () => {
+      await app().client.store.set('k', 'v');
+      await app().client.close();
+    });
+    await load(ctx, origin, page);
+    const result = await page.evaluate(
+      async ({ replica, options }) => {
+        const held = await new Promise<IDBDatabase>((resolve, reject) => {
+          const request = indexedDB.open(replica);
+          request.onsuccess = () => resolve(request.result);
+          request.onerror = () => reject(request.error);
+        });
+        const settle = (call: Promise<unknown>, ms: number) =>
+          Promise.race([
+            call.then((v) => `resolved ${typeof v === 'string' ? v : 'session'}`, (e: { code: string }) => `rejected ${e.code}`),
+            new Promise((resolve) => setTimeout(() => resolve(`still waiting after ${ms} ms`), ms)),
+          ]);
+        const client = app().feat.createFeatClient(options);
+        const t0 = performance.now();
+        const ready = await settle(client.ready(), 30_000);
+        const ms = performance.now() - t0;
+        held.close();
+        const read = await settle(client.store.get('k') as Promise<string>, 30_000);
+        await client.close();
+        return { ready, ms, read };
+      },
+      { replica, options: optionsFor(emu, user) },
+    );
+    // README "Nothing hangs": every call settles; a replica that cannot be opened is a `timeout`, not a wait forever.
+    expect(result.ready).toBe('rejected timeout');
+    expect(result.ms).toBeLessThan(20_000);
+    expect(result.read).toBe('resolved v');
+  }, 90_000);
+
   it('logout() without destroyLocal forgets the session: an offline start of the same user afterwards does not open the replica', async () => {
     const user = userFor('forget');
     const ctx = await context();
