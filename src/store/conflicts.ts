@@ -21,6 +21,25 @@ export interface Conflict<T = unknown> {
 /** Returns the value to keep (or a promise of it); `undefined` keeps the key deleted. */
 export type ConflictResolver<T = unknown> = (conflict: Conflict<T>) => T | undefined | Promise<T | undefined>;
 
+/** A side as the SDK stores it: with the expiry its writer set (`ttl`), which the resolver does not see. */
+export interface StoredSide extends ConflictSide {
+  expiresAt: number | undefined;
+}
+
+/**
+ * The expiry of a resolved value: a side's value keeps that side's expiry (the newest such side's when several hold
+ * it); a merge of them expires only when every live side would, at the latest of their times (a value is never lost
+ * to an expiry that one of its sources did not have).
+ */
+export function keptExpiry(value: unknown, sides: StoredSide[], same: (a: unknown, b: unknown) => boolean): number | undefined {
+  let kept: StoredSide | undefined;
+  for (const side of sides) if (!side.deleted && same(side.value, value) && (!kept || side.updatedAt > kept.updatedAt)) kept = side;
+  if (kept) return kept.expiresAt;
+  const live = sides.filter((side) => !side.deleted);
+  if (live.length === 0 || live.some((side) => side.expiresAt === undefined)) return undefined;
+  return Math.max(...live.map((side) => side.expiresAt!));
+}
+
 /** Orders revisions: by generation, then by hash (CouchDB's winner order). */
 export function compareRevs(a: string | undefined, b: string | undefined): number {
   if (a === b) return 0;

@@ -1,6 +1,6 @@
 import { FeatConflictError, FeatError, toFeatError } from '../errors.js';
 import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } from './codec.js';
-import { latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
+import { keptExpiry, latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
 import type { StoreIO } from './io.js';
 import type { AllDocsRow, BulkResult, Db } from './db.js';
 import { snapshotValue } from './validate.js';
@@ -63,7 +63,14 @@ async function decide(
   const next: WriteOp =
     resolved === undefined
       ? { deleted: true, value: undefined, at, seq: op.seq }
-      : { deleted: false, value: resolved, at, seq: op.seq, expiresAt: op.expiresAt };
+      : {
+          deleted: false,
+          value: resolved,
+          at,
+          seq: op.seq,
+          // The app's own value keeps its `ttl`; a merge expires only if both sides would (see keptExpiry).
+          expiresAt: keptExpiry(resolved, [{ ...local, expiresAt: op.expiresAt }, { ...remote, expiresAt: decoded?.expiresAt }], sameJson),
+        };
   return { next, keepsRemote };
 }
 

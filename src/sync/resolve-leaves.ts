@@ -1,17 +1,20 @@
 import { FeatConflictError, toFeatError } from '../errors.js';
 import { decode, isExpired, sameJson, type StoredDoc } from '../store/codec.js';
-import { compareRevs, latestWriteWins, type ConflictResolver, type ConflictSide } from '../store/conflicts.js';
+import { compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type ConflictSide, type StoredSide } from '../store/conflicts.js';
 import type { Db } from '../store/db.js';
 import type { ConflictEvent } from '../store/store.js';
 import { snapshotValue } from '../store/validate.js';
 
 const MAX_DELETED_LEAVES = 8;
 
-async function sideOf(doc: StoredDoc, valueOf: (doc: StoredDoc) => Promise<unknown>): Promise<ConflictSide> {
+async function sideOf(doc: StoredDoc, valueOf: (doc: StoredDoc) => Promise<unknown>): Promise<StoredSide> {
   const d = decode(doc);
   const deleted = d.deleted || isExpired(d);
-  return { value: deleted ? undefined : await valueOf(doc), deleted, updatedAt: d.updatedAt, rev: d.rev };
+  return { value: deleted ? undefined : await valueOf(doc), deleted, updatedAt: d.updatedAt, rev: d.rev, expiresAt: d.expiresAt };
 }
+
+/** What the resolver sees of a side (the expiry stays the SDK's). */
+const shown = ({ value, deleted, updatedAt, rev }: StoredSide): ConflictSide => ({ value, deleted, updatedAt, rev });
 
 /**
  * Resolves a document with `_conflicts` (two devices' revisions met in replication). Deterministic, so every device
@@ -74,13 +77,14 @@ async function resolveOnce(
   if (leaves.length === 0) return false;
   const resolve = resolver ?? latestWriteWins;
   const winner = await sideOf(doc, valueOf);
-  const sides: ConflictSide[] = [winner];
+  const sides: StoredSide[] = [winner];
   const all: StoredDoc[] = [doc, ...leaves];
-  let current = winner;
+  let current: ConflictSide = shown(winner);
   let updatedAt = winner.updatedAt;
   for (const leaf of leaves) {
-    const other = await sideOf(leaf, valueOf);
-    sides.push(other);
+    const stored = await sideOf(leaf, valueOf);
+    const other = shown(stored);
+    sides.push(stored);
     updatedAt = Math.max(updatedAt, other.updatedAt);
     let value: unknown;
     try {
@@ -98,11 +102,14 @@ async function resolveOnce(
   const keepsWinner = current.deleted ? winner.deleted : !winner.deleted && sameJson(current.value, winner.value);
   if (!keepsWinner) {
     const chunks = current.deleted ? undefined : keptLeafChunks(current.value, sides, all);
+    // The kept value keeps its expiry (a value written with `ttl` that wins still expires).
+    const expiresAt = current.deleted ? undefined : keptExpiry(current.value, sides, sameJson);
+    const feat = expiresAt === undefined ? { updatedAt } : { updatedAt, expiresAt };
     const merged: StoredDoc = current.deleted
       ? { _id: id, _rev: doc._rev!, _deleted: true, feat: { updatedAt } }
       : chunks
-        ? { _id: id, _rev: doc._rev!, feat: { updatedAt, chunks } }
-        : { _id: id, _rev: doc._rev!, doc: current.value, feat: { updatedAt } };
+        ? { _id: id, _rev: doc._rev!, feat: { ...feat, chunks } }
+        : { _id: id, _rev: doc._rev!, doc: current.value, feat };
     // The resolved value first, the losing leaves only once it is written: when the winner moved meanwhile (a write
     // or a pull landed on it), deleting them anyway would drop their content, which the resolved value was to keep.
     const [r] = await db.bulkDocs([merged]);
