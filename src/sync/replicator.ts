@@ -149,6 +149,10 @@ export class Replicator {
     const mine = () => this.#reps.includes(rep);
     rep.on('active', () => {
       if (!mine()) return;
+      // A retry after a failure transfers nothing yet (a stalled server answers nothing): the side stays `offline` (or
+      // `error`) until something goes through (`change`) or it catches up (`paused`), so the status does not flip to
+      // `active` on every retry.
+      if (this.#failed(direction)) return;
       this.#state[direction] = 'active';
       this.#update();
     });
@@ -175,6 +179,10 @@ export class Replicator {
     });
     rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
       if (!mine()) return;
+      if (this.#failed(direction)) {
+        this.#state[direction] = 'active';
+        this.#update();
+      }
       if (direction === 'pull' && info.docs?.length) {
         this.#events.pulled(info.docs);
       }
@@ -198,6 +206,11 @@ export class Replicator {
     if (history) for (let i = 0; i < Math.min(history.ids.length, 4); i++) revs.add(`${history.start - i}-${history.ids[i]}`);
     // Bounded: a revision forgotten is only sent once more.
     remember(this.#pulledRevs, doc._id, revs);
+  }
+
+  /** The side's last attempt failed (and nothing went through since). */
+  #failed(direction: Direction): boolean {
+    return this.#state[direction] === 'offline' || this.#state[direction] === 'error';
   }
 
   #update(): void {

@@ -281,4 +281,29 @@ describe('recovery once the servers answer again', () => {
     const other = client(name, { mode: 'remote' });
     await expect(other.store.get('k')).resolves.toBe('v2');
   });
+  it('a stalled server (connections accepted, nothing answered) with an unpushed write: the status stays offline through every retry, then idle once it answers', async () => {
+    const name = uniqueName('stalled-status');
+    const c = client(name);
+    const statuses: string[] = [];
+    c.sync.on('status', (status) => statuses.push(status));
+    await c.ready();
+    await c.store.set('k', 'v1');
+    await c.sync.waitForPush({ timeout: 10_000 });
+    await waitFor(() => c.sync.status === 'idle', 10_000, 'idle');
+    // New requests are held (the live feed already open keeps going: its side stays idle).
+    couch.fault(all, 'hold');
+    await c.store.set('k', 'v2');
+    await waitFor(() => c.sync.status === 'offline', 10_000, 'offline');
+    const from = statuses.length;
+    // Several push retries (backoff from 0.5 s, each held for requestTimeout): none of them is a transfer.
+    await new Promise((resolve) => setTimeout(resolve, 5_000));
+    expect(couch.counts.hold).toBeGreaterThanOrEqual(3);
+    expect(statuses.slice(from)).toEqual([]);
+    couch.clear();
+    couch.release();
+    await waitFor(() => c.sync.status === 'idle', 20_000, 'idle again');
+    await c.sync.waitForPush({ timeout: 10_000 });
+    const other = client(name, { mode: 'remote' });
+    await expect(other.store.get('k')).resolves.toBe('v2');
+  }, 60_000);
 });
