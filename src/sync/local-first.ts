@@ -27,6 +27,8 @@ import { lazy } from '../util/lazy.js';
 
 /** How long `logout({ destroyLocal: true })` waits for the replica's deletion (see `LocalFirst.destroy`). */
 export const DESTROY_WAIT_MS = 10_000;
+/** How long `client.storage()` waits for the answer of `navigator.storage.persist()` (`local.persist`). */
+const PERSIST_WAIT_MS = 1_000;
 
 /** The server is asked what it has of the pushed changes (for `pending()`) once the push side was quiet this long (ms)… */
 const CONFIRM_QUIET_MS = 100;
@@ -622,7 +624,11 @@ export class LocalFirst {
   /** Estimates of the replica's storage (`client.storage()`). */
   async storage(): Promise<StorageInfo> {
     const info = await storageInfo({ name: this.localName, adapter: this.local?.adapter, full: this.local?.full });
-    const persisted = await this.#persisted;
+    // persist() may wait for the user to answer a permission prompt (Firefox), for as long as they leave it open:
+    // unanswered within PERSIST_WAIT_MS, it is not known yet.
+    const waited = new AbortController();
+    const persisted = this.#persisted && (await Promise.race([this.#persisted, sleep(PERSIST_WAIT_MS, waited.signal).then(() => undefined, () => undefined)]));
+    waited.abort();
     if (info.persisted === undefined && persisted !== undefined) info.persisted = persisted;
     return info;
   }

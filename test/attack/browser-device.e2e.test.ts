@@ -287,6 +287,23 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(result.read).toBe('resolved v');
   }, 90_000);
 
+  it('local.persist while the permission prompt stays unanswered (persist() never settles): ready() and storage() do not wait for it', async () => {
+    const user = userFor('persist-prompt');
+    const ctx = await context();
+    const page = await load(ctx, origin);
+    const result = await page.evaluate(async (options) => {
+      const storage = navigator.storage as StorageManager & { persist(): Promise<boolean>; persisted(): Promise<boolean> };
+      storage.persisted = () => Promise.resolve(false);
+      storage.persist = () => new Promise<boolean>(() => undefined); // a prompt nobody answers
+      const t0 = performance.now();
+      await app().start({ ...options, local: { persist: true } });
+      const info = await Promise.race([app().client.storage(), new Promise((resolve) => setTimeout(() => resolve('still waiting after 10 s'), 10_000))]);
+      return { ms: performance.now() - t0, info };
+    }, optionsFor(emu, user));
+    expect(result.info).toMatchObject({ usage: expect.any(Number), quota: expect.any(Number) });
+    expect(result.ms).toBeLessThan(8_000);
+  }, 60_000);
+
   it('logout() without destroyLocal forgets the session: an offline start of the same user afterwards does not open the replica', async () => {
     const user = userFor('forget');
     const ctx = await context();
