@@ -17,7 +17,7 @@ import type { StorageInfo } from './sync/device-storage.js';
 import type { SyncEvents, SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
 import { createCouchFetch, type AcceptedWrite } from './transport/couch-fetch.js';
-import { checkSignal, sleep, withSignal } from './util/abort.js';
+import { checkSignal, LATE, within, withSignal } from './util/abort.js';
 import { Emitter } from './util/emitter.js';
 
 export type { Session };
@@ -435,18 +435,7 @@ class Client implements FeatClient {
     const stored = new Set<string>();
     this.#onStored = (id) => stored.add(id);
     const limit = this.#options.requestTimeout * 2 + 1_000;
-    const bound = new AbortController();
-    const flushed = await Promise.race([
-      this.store.flush().then(
-        () => true,
-        () => true,
-      ),
-      sleep(limit, bound.signal).then(
-        () => false,
-        () => true,
-      ),
-    ]);
-    bound.abort();
+    const flushed = (await within(this.store.flush(), limit).catch(() => undefined)) !== LATE;
     this.#onStored = undefined;
     const unconfirmed = waiting.filter((key) => !stored.has(key));
     if (unconfirmed.length > 0) {

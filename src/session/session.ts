@@ -135,7 +135,7 @@ export class SessionSource {
           response = await send().catch(async (error: unknown) => {
             // A kept-alive connection the network had dropped fails at once: one more try on a fresh connection.
             if (this.#options.signal.aborted || !(error instanceof TypeError)) throw error;
-            await new Promise((resolve) => setTimeout(resolve, 50));
+            await sleep(50);
             return send();
           });
         } catch (error) {

@@ -7,6 +7,7 @@
 import { FeatError, toFeatError } from '../errors.js';
 import { CHUNK_ENVELOPE_BYTES, CHUNK_PREFIX, type ChunkDoc, type StoredDoc } from './codec.js';
 import type { Db } from './db.js';
+import { sleep } from '../util/abort.js';
 
 // Gear table for the rolling hash: 256 fixed pseudo-random 32-bit numbers (xorshift, fixed seed).
 const GEAR = (() => {
@@ -113,7 +114,7 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
         { key },
       );
     }
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await sleep(100);
   }
 }
 

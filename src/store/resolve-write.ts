@@ -4,6 +4,7 @@ import { keptExpiry, latestWriteWins, type Conflict, type ConflictSide } from '.
 import type { StoreIO } from './io.js';
 import type { AllDocsRow, BulkResult, Db } from './db.js';
 import { snapshotValue } from './validate.js';
+import { sleep } from '../util/abort.js';
 
 /**
  * The current version of a document for conflict resolution, a deletion included (it has a time and a revision).
@@ -83,7 +84,7 @@ async function decide(
 export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO): Promise<void> {
   for (let attempt = 0; attempt <= io.ctx.conflictRetries; attempt++) {
     // Lost a race: wait a random while (full jitter, growing per round) so that contenders fall out of step.
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * Math.min(1_000, 25 * 2 ** attempt)));
+    await sleep(Math.random() * Math.min(1_000, 25 * 2 ** attempt));
     const known = io.known().get(id); // before the read records what it finds
     const raw = await readLatest(io, db, id);
     let next = op;

@@ -11,6 +11,7 @@ import { FeatError } from '../errors.js';
 import { nodeOnly, openLocal } from '../pouch-local.js';
 import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import type { StoredDoc } from '../store/codec.js';
+import { LATE, within } from '../util/abort.js';
 import { isStorageFull, storageFullError, toStorageAwareError } from './storage-errors.js';
 
 /** What `client.storage()` answers: estimates where the platform gives them. */
@@ -166,12 +167,8 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
     attempt = { db, opened: db.info() };
     attempt.opened.catch(() => undefined);
   }
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const blocked = new Promise<'blocked'>((resolve) => {
-    timer = setTimeout(() => resolve('blocked'), OPEN_WAIT_MS);
-  });
   try {
-    if ((await Promise.race([attempt.opened, blocked])) === 'blocked') {
+    if ((await within(attempt.opened, OPEN_WAIT_MS)) === LATE) {
       stalled.set(key, attempt);
       throw new FeatError('timeout', `The local replica "${name}" did not open within ${OPEN_WAIT_MS} ms: another connection to it (a tab that does not answer, or the app's own IndexedDB code) keeps it open. Close that connection, then call ready() again.`);
     }
@@ -179,8 +176,6 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
     if (error instanceof FeatError) throw error;
     await attempt.db.close().catch(() => undefined);
     throw toStorageAwareError(error);
-  } finally {
-    clearTimeout(timer);
   }
   return attempt.db;
 }

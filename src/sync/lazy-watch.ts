@@ -1,4 +1,5 @@
 import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, CurrentRead, WatchScope, WatchSource } from './watch.js';
+import { LATE, within } from '../util/abort.js';
 
 /**
  * The watch source the store talks to: subscribes at once (the unsubscribe function is returned synchronously) and
@@ -38,15 +39,8 @@ export class LazyWatch implements WatchSource {
 
   async #loading(watcher: Promise<ChangeWatcher>, ms: number): Promise<void> {
     const deadline = Date.now() + ms;
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const loaded = await Promise.race([
-      watcher.catch(() => undefined),
-      new Promise<undefined>((resolve) => {
-        timer = setTimeout(() => resolve(undefined), ms);
-      }),
-    ]);
-    clearTimeout(timer);
-    await loaded?.started(Math.max(0, deadline - Date.now()));
+    const loaded = await within(watcher.catch(() => undefined), ms);
+    if (loaded !== LATE) await loaded?.started(Math.max(0, deadline - Date.now()));
   }
 
   async close(): Promise<void> {

@@ -17,7 +17,7 @@ import {
   type Remembered,
 } from './last-session.js';
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
-import { sleep } from '../util/abort.js';
+import { LATE, sleep, within } from '../util/abort.js';
 import { closeOtherTabs, Tabs } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { LivePull } from './live-pull.js';
@@ -546,7 +546,7 @@ export class LocalFirst {
     while (tracker.verifiedSeq < target && this.replicator && !this.#paused && Date.now() < deadline) {
       await tracker.verify().catch(() => undefined);
       if (tracker.verifiedSeq >= target) return;
-      await new Promise((resolve) => setTimeout(resolve, 100));
+      await sleep(100);
     }
     const left = await tracker.count().catch(() => 0);
     if (left > 0) {
@@ -626,10 +626,8 @@ export class LocalFirst {
     const info = await storageInfo({ name: this.localName, adapter: this.local?.adapter, full: this.local?.full });
     // persist() may wait for the user to answer a permission prompt (Firefox), for as long as they leave it open:
     // unanswered within PERSIST_WAIT_MS, it is not known yet.
-    const waited = new AbortController();
-    const persisted = this.#persisted && (await Promise.race([this.#persisted, sleep(PERSIST_WAIT_MS, waited.signal).then(() => undefined, () => undefined)]));
-    waited.abort();
-    if (info.persisted === undefined && persisted !== undefined) info.persisted = persisted;
+    const persisted = this.#persisted && (await within(this.#persisted, PERSIST_WAIT_MS));
+    if (info.persisted === undefined && typeof persisted === 'boolean') info.persisted = persisted;
     return info;
   }
 }
@@ -640,14 +638,7 @@ export class LocalFirst {
  * The deletion stays asked for and happens when they close.
  */
 async function destroyBounded(db: { destroy(): Promise<unknown> }): Promise<void> {
-  const waited = new AbortController();
-  let deleted: boolean;
-  try {
-    deleted = await Promise.race([db.destroy().then(() => true), sleep(DESTROY_WAIT_MS, waited.signal).then(() => false, () => true)]);
-  } finally {
-    waited.abort();
-  }
-  if (!deleted) {
+  if ((await within(db.destroy(), DESTROY_WAIT_MS)) === LATE) {
     throw new FeatError('timeout', `logout(): the local replica is still open elsewhere (another tab, or the app's own PouchDB on it) after ${DESTROY_WAIT_MS} ms; it is deleted as soon as that closes`);
   }
 }

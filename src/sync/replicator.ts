@@ -1,5 +1,6 @@
 import type { FeatError } from '../errors.js';
 import type { Db, ReplicaDb } from '../store/db.js';
+import { within } from '../util/abort.js';
 import { LivePull } from './live-pull.js';
 import { LivePush } from './live-push.js';
 import { statusForError, type SyncStatus } from './status.js';
@@ -125,8 +126,7 @@ export class Replicator {
     // A cancelled replication settles once its in-flight reads and writes are done; closing the database before
     // that makes PouchDB's adapters fail in callbacks nobody can catch.
     const done = reps.map((rep) => Promise.resolve(rep).then(() => undefined, () => undefined));
-    const bound = new Promise<void>((resolve) => setTimeout(resolve, 5_000).unref?.());
-    return Promise.race([Promise.all(done).then(() => undefined), bound]);
+    return within(Promise.all(done), 5_000).then(() => undefined);
   }
 
   setStorageFull(full: boolean): void {

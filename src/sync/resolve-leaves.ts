@@ -4,6 +4,7 @@ import { compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type C
 import type { Db } from '../store/db.js';
 import type { ConflictEvent } from '../store/store.js';
 import { snapshotValue } from '../store/validate.js';
+import { sleep } from '../util/abort.js';
 
 const MAX_DELETED_LEAVES = 8;
 
@@ -37,7 +38,7 @@ export async function resolveLeaves(
       throw new FeatConflictError('conflict', `The conflict of "${id}" kept changing while it was resolved; it stays until the next change`, { key: id });
     }
     // Backoff with jitter: the write that moved the winner is usually done at once.
-    await new Promise((resolve) => setTimeout(resolve, Math.random() * 25 * 2 ** attempt));
+    await sleep(Math.random() * 25 * 2 ** attempt);
   }
 }
 

@@ -4,6 +4,7 @@ import { decode, isExpired } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { parsePartId } from '../store/ids.js';
+import { LATE, within } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 
 const loadCurrent = lazy(() => import('../store/current.js'));
@@ -168,13 +169,7 @@ export class ChangeWatcher implements WatchSource {
   started(ms: number): Promise<void> | undefined {
     const startup = this.#startup;
     if (!startup) return undefined;
-    return new Promise<void>((resolve) => {
-      const timer = setTimeout(resolve, ms);
-      void startup.then(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return within(startup, ms).then(() => undefined);
   }
 
   /** Stops the feed; resolves when it has finished (so the database can be closed safely). */
@@ -263,10 +258,7 @@ export class ChangeWatcher implements WatchSource {
     }
     if (!feed) return Promise.resolve();
     feed.cancel();
-    return Promise.race([
-      Promise.resolve(feed).then(() => undefined, () => undefined),
-      new Promise<void>((resolve) => setTimeout(resolve, 2_000).unref?.()),
-    ]);
+    return within(Promise.resolve(feed).then(() => undefined, () => undefined), 2_000).then(() => undefined);
   }
 
   async #dispatch(change: Change): Promise<void> {
@@ -321,15 +313,8 @@ const REPORTED_IDS = 10_000;
 
 /** The database's current sequence, bounded in time. */
 async function currentSeq(db: Db): Promise<number | string> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new FeatError('timeout', `The database did not answer within ${START_TIMEOUT_MS} ms; watch retries`)), START_TIMEOUT_MS);
-  });
-  try {
-    const info = await Promise.race([db.info(), timeout]);
-    const seq = info.update_seq;
-    return typeof seq === 'number' || typeof seq === 'string' ? seq : 'now';
-  } finally {
-    clearTimeout(timer);
-  }
+  const info = await within(db.info(), START_TIMEOUT_MS);
+  if (info === LATE) throw new FeatError('timeout', `The database did not answer within ${START_TIMEOUT_MS} ms; watch retries`);
+  const seq = info.update_seq;
+  return typeof seq === 'number' || typeof seq === 'string' ? seq : 'now';
 }

@@ -2,6 +2,7 @@ import { toFeatError } from '../errors.js';
 import { discard, jsonErrorResponse, jsonResponse } from './responses.js';
 import { fetchWithTimeout, silenceLimit } from './timeout.js';
 import { lazy } from '../util/lazy.js';
+import { sleep } from '../util/abort.js';
 
 const loadBodyLimit = lazy(() => import('./body-limit.js'));
 
@@ -81,7 +82,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
       // A kept-alive connection the server had just closed fails at once: try once more on a fresh one.
       // (Writes are safe to repeat: a write that did land comes back as a conflict with identical content.)
       if (init.signal?.aborted || !(error instanceof TypeError)) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 50));
+      await sleep(50);
       response = await fetchWithTimeout(options.fetch, url, request, limit);
     }
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
@@ -106,7 +107,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     for (let resend = 0; resendable && (await isTransient(response)) && resend < RESENDS && !init.signal?.aborted; resend++) {
       discard(response);
       const pause = (options.resendDelayMs ?? 200) * 2 ** resend;
-      await new Promise((resolve) => setTimeout(resolve, pause / 2 + Math.random() * pause));
+      await sleep(pause / 2 + Math.random() * pause);
       if (init.signal?.aborted) break;
       response = await authedOnce(url, init);
     }

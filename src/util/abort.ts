@@ -25,6 +25,19 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   });
 }
 
+/** What {@link within} answers when the time ran out first. */
+export const LATE = Symbol('late');
+
+/**
+ * The promise's value, or {@link LATE} once `ms` passed first (its timer cleared either way; a rejection passes through,
+ * and after LATE it is ignored).
+ */
+export function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof LATE> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  promise.catch(() => undefined);
+  return Promise.race([promise, new Promise<typeof LATE>((resolve) => (timer = setTimeout(resolve, ms, LATE)))]).finally(() => clearTimeout(timer));
+}
+
 /** Races a promise against a signal; the listener is removed when either settles. */
 export function withSignal<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
   if (!signal) return promise;
