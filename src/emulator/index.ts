@@ -140,6 +140,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     }),
     async createUser(userName) {
       const result = await users.create(checkName(userName));
+      if (result.status === 403) throw new Error(`createUser("${userName}"): ${result.body.reason}`);
       await users.whenDatabaseReady(userName);
       if (!storage.exists(userDbName(userName))) await storage.create(userDbName(userName));
       return result.status === 201;

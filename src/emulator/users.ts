@@ -9,7 +9,9 @@ import { userDbName } from './tokens.js';
 export const USERS_DB = '_users';
 export const USER_PREFIX = 'org.couchdb.user:';
 
-export type CreateUserResult = { status: 201; body: { ok: true; id: string; rev: string } } | { status: 409; body: { error: 'conflict'; reason: string } };
+export type CreateUserResult =
+  | { status: 201; body: { ok: true; id: string; rev: string } }
+  | { status: 403 | 409; body: { error: 'forbidden' | 'conflict'; reason: string } };
 
 export class Users {
   readonly #storage: Storage;
@@ -51,6 +53,9 @@ export class Users {
   async create(name: string): Promise<CreateUserResult> {
     const users = this.#storage.db(USERS_DB);
     const id = `${USER_PREFIX}${name}`;
+    // The `_users` database's validate_doc_update (CouchDB 3.4): 403 with these reasons.
+    const refused = name.startsWith('_') ? 'Username may not start with underscore.' : name.includes(':') ? 'Character `:` is not allowed in usernames.' : undefined;
+    if (refused) return { status: 403, body: { error: 'forbidden', reason: refused } };
     try {
       const result = await users.put({ _id: id, name, roles: [], type: 'user' });
       this.#schedulePeruser(name);

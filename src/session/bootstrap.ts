@@ -51,6 +51,9 @@ const MAX_DELAY = 1000;
 /** `delay` spread over ±50 % so clients that signed up together do not poll in lockstep. */
 const jittered = (delay: number) => Math.round(delay * (0.5 + Math.random()));
 
+/** The longest user name (UTF-8 bytes) whose per-user database name, `userdb-<hex>`, CouchDB accepts (238 characters). */
+const MAX_USER_NAME_BYTES = 115;
+
 /**
  * Makes sure the user and their database exist: database info → 404 → create the user (own user document, or
  * `POST /_users/create-new-user` where that route is not offered) → 201/409 both fine → wait for the per-user
@@ -58,6 +61,19 @@ const jittered = (delay: number) => Math.round(delay * (0.5 + Math.random()));
  */
 export async function bootstrap(options: BootstrapOptions): Promise<void> {
   const { couchUrl, dbName, userName, fetch: fetchFn, signal } = options;
+  // Names CouchDB cannot give an account and a database, refused before any request. A name whose database name
+  // (`userdb-` + its UTF-8 bytes in hex) is over CouchDB's 238 characters is accepted by `_users`, and then
+  // couch_peruser fails on it again and again: no new user of the server gets a database until it is purged.
+  const refused = userName.startsWith('_')
+    ? 'may not start with "_"'
+    : userName.includes(':')
+      ? 'may not contain ":"'
+      : new TextEncoder().encode(userName).length > MAX_USER_NAME_BYTES
+        ? `is longer than ${MAX_USER_NAME_BYTES} UTF-8 bytes (its database name would be over CouchDB's 238 characters)`
+        : undefined;
+  if (refused) {
+    throw new FeatError('forbidden', `The user name "${userName.slice(0, 40)}${userName.length > 40 ? '…' : ''}" ${refused}: CouchDB cannot create this account; sign in with another user name`);
+  }
   const dbUrl = `${couchUrl}/${encodeURIComponent(dbName)}/`;
   const info = await request(fetchFn, dbUrl, { method: 'GET', signal });
   if (info.ok) return discard(info);

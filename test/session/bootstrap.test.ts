@@ -113,6 +113,47 @@ describe('first use', () => {
   });
 });
 
+describe('user names CouchDB cannot give an account', () => {
+  // `_users` refuses a leading "_" and ":" (403); a name over 115 UTF-8 bytes is accepted there, but its database name
+  // (`userdb-<hex>`) is over CouchDB's 238 characters and couch_peruser then fails for every new user of the server.
+  for (const [what, name] of [
+    ['a leading "_"', `_${uniqueName('u')}`],
+    ['a ":"', `a:${uniqueName('u')}`],
+    ['116 ASCII bytes', uniqueName('long').padEnd(116, 'x')],
+    ['116 UTF-8 bytes in 58 characters', 'é'.repeat(58)],
+  ] as const) {
+    it(`${what}: ready() rejects with forbidden before any request to CouchDB`, async () => {
+      const rec = recorder();
+      const c = client(emu, name, rec);
+      const error = await rejectsWith(c.ready(), 'forbidden');
+      expect(error.message).toMatch(/cannot create this account/);
+      expect(rec.to(emu.couchUrl)).toEqual([]);
+    });
+  }
+
+  it('115 UTF-8 bytes (a 237-character database name) is fine', async () => {
+    const name = uniqueName('edge').padEnd(115, 'y');
+    const c = client(emu, name);
+    await expect(c.ready()).resolves.toMatchObject({ userName: name });
+    await c.store.set('k', 1);
+    await expect(c.store.get('k')).resolves.toBe(1);
+  });
+
+  emulatorOnly('couchHeadersFor: the emulator\'s own proxy headers')('the emulator refuses them at `_users` as CouchDB does (403 and its reasons)', async () => {
+    for (const [name, reason] of [
+      ['_under', 'Username may not start with underscore.'],
+      ['a:b', 'Character `:` is not allowed in usernames.'],
+    ] as const) {
+      const response = await fetch(`${emu.couchUrl}/_users/${encodeURIComponent(`org.couchdb.user:${name}`)}`, {
+        method: 'PUT',
+        headers: { ...emu.couchHeadersFor(name), 'Content-Type': 'application/json' },
+        body: JSON.stringify({ _id: `org.couchdb.user:${name}`, name, roles: [], type: 'user' }),
+      });
+      expect({ status: response.status, body: await response.json() }).toEqual({ status: 403, body: { error: 'forbidden', reason } });
+    }
+  });
+});
+
 describe('waiting for the database', () => {
   emulatorOnly('peruserDelayMs: a database that appears 400 ms late')('waits for a late database (peruserDelayMs 400) and succeeds', async () => {
     const name = uniqueName('late');
