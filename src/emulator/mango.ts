@@ -31,6 +31,11 @@ let findPlugin: FindPlugin | undefined;
 
 /** CouchDB's answer when no index covers a sort. */
 export const NO_USABLE_INDEX = { error: 'no_usable_index', reason: 'No index exists for this sort, try indexing by the sort fields.' };
+/** CouchDB's warning when a query examined many documents per result (over {@link SCAN_WARNING_RATIO}). */
+export const SCAN_WARNING =
+  'The number of documents examined is high in proportion to the number of results returned. Consider adding a more specific index to improve this.';
+const SCAN_WARNING_RATIO = 10;
+
 /** CouchDB's warning when `_all_docs` serves a query. */
 export const NO_INDEX_WARNING = 'No matching index found, create an index to optimize query time.';
 /** CouchDB's default `limit` of `_find`. */
@@ -328,7 +333,10 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
             },
           }
         : {};
-      return sendJson(res, 200, { docs, bookmark, ...(warning ? { warning } : {}), ...stats });
+      // mango_cursor:index_scan_warning/1: documents examined per result over `index_scan_warning_threshold` (10).
+      const scanned = examined / (docs.length || 1) > SCAN_WARNING_RATIO ? SCAN_WARNING : undefined;
+      const warnings = [warning, scanned].filter(Boolean).join('\n');
+      return sendJson(res, 200, { docs, bookmark, ...(warnings ? { warning: warnings } : {}), ...stats });
     }
     if (endpoint === '_index' && req.method === 'POST') {
       if (!isObject(body) || !('index' in body)) throw bad('missing_required_key', 'Missing required key: index');

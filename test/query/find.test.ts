@@ -233,6 +233,24 @@ describe('store.find, remote: pages and warnings', () => {
     expect(finds).toHaveLength(4);
     expect(warnings.join('\n')).toMatch(/No matching index found/);
   });
+
+  it('a query that examines many documents per result: CouchDB\'s second warning reaches onWarning too (more than 10 per result)', async () => {
+    const c = client(uniqueUser());
+    await c.ready();
+    const parts: Record<string, { i: number }> = {};
+    for (let i = 0; i < 40; i++) parts[String(i).padStart(2, '0')] = { i };
+    await c.store.setParts('w', parts);
+    const warnings: string[] = [];
+    const found = await c.store.find<{ i: number }>({ prefix: 'w', selector: { i: 7 } }, { onWarning: (w) => warnings.push(w) });
+    expect(found.map((r) => r.value.i)).toEqual([7]);
+    const all = warnings.join('\n');
+    expect(all).toMatch(/No matching index found/);
+    expect(all).toMatch(/The number of documents examined is high in proportion to the number of results returned\. Consider adding a more specific index to improve this\./);
+    // Few examined per result: no second warning.
+    const few: string[] = [];
+    await c.store.find({ prefix: 'w', selector: { i: { $gte: 0 } } }, { onWarning: (w) => few.push(w) });
+    expect(few.join('\n')).not.toMatch(/high in proportion/);
+  });
 });
 
 describe('store.find, remote: aborted while a page is on its way', () => {
