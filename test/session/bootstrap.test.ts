@@ -121,6 +121,10 @@ describe('user names CouchDB cannot give an account', () => {
     ['a ":"', `a:${uniqueName('u')}`],
     ['116 ASCII bytes', uniqueName('long').padEnd(116, 'x')],
     ['116 UTF-8 bytes in 58 characters', 'é'.repeat(58)],
+    ['a space', `a ${uniqueName('u')}`],
+    ['a "+"', `a+${uniqueName('u')}`],
+    ['a "/"', `a/${uniqueName('u')}`],
+    ['a non-ASCII character', `é${uniqueName('u')}`],
   ] as const) {
     it(`${what}: ready() rejects with forbidden before any request to CouchDB`, async () => {
       const rec = recorder();
