@@ -45,6 +45,9 @@ async function failure(response: Response, url: string): Promise<FeatError> {
  */
 const isNotReadyYet = (response: Response, body: ErrorBody) => response.status === 403 && body.error === 'forbidden';
 
+/** couch_peruser's database name for a user: `userdb-` and the name's UTF-8 bytes in hex. */
+const perUserDb = (userName: string) => `userdb-${Array.from(new TextEncoder().encode(userName), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+
 /** First delay between checks for the per-user database, and the cap of the exponential backoff, in ms. */
 const FIRST_DELAY = 25;
 const MAX_DELAY = 1000;
@@ -85,8 +88,9 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
   if (info.ok) return discard(info);
   if (info.status !== 404) {
     const body = await errorBody(info);
-    // The user was created a moment ago (another device, an earlier attempt): wait for the database's members.
-    if (isNotReadyYet(info, body)) return waitForDatabase(options, dbUrl);
+    // The user was created a moment ago (another device, an earlier attempt): wait for the database's members. Only
+    // the user's own per-user database has that moment; another database's 403 is final.
+    if (isNotReadyYet(info, body) && dbName === perUserDb(userName)) return waitForDatabase(options, dbUrl);
     throw failureOf(info, body, dbUrl);
   }
   discard(info);
@@ -126,13 +130,13 @@ async function waitForDatabase(options: BootstrapOptions, dbUrl: string): Promis
       if (body !== undefined) {
         throw new FeatError(
           'forbidden',
-          `The database "${dbName}" still refused its own user (403 forbidden) ${options.timeout} ms after the user was created; check its _security members`,
+          `The database "${dbName}" still refused its own user (403 forbidden) after ${options.timeout} ms; check its _security members`,
           { url: dbUrl, status: 403 },
         );
       }
       throw new FeatError(
         'not_found',
-        `The database "${dbName}" did not appear within ${options.timeout} ms after the user was created; is couch_peruser enabled?`,
+        `The database "${dbName}" did not appear within ${options.timeout} ms; is couch_peruser enabled, and is it this user's database?`,
         { url: dbUrl, status: 404 },
       );
     }

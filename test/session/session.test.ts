@@ -225,6 +225,19 @@ describe('session option', () => {
     expect(rec.calls.some((call) => call.method === 'PUT' && call.path.startsWith('/_users/') && call.status === 201)).toBe(true);
   });
 
+  it("one's own headers with another user's database: forbidden at once (no wait for a new database), and the message does not claim a user was created", async () => {
+    const me = uniqueName('own');
+    const other = uniqueName('other');
+    await emu.createUser(me);
+    await emu.createUser(other);
+    const c = createFeatClient({ couchUrl: emu.couchUrl, session: { dbName: dbNameOf(other), headers: emu.couchHeadersFor(me) }, mode: 'remote' });
+    clients.push(c);
+    const started = Date.now();
+    const error = await rejectsWith(c.ready(), 'forbidden');
+    expect(Date.now() - started).toBeLessThan(3_000);
+    expect(error.message).not.toMatch(/after the user was created/);
+  });
+
   it('an explicit session.userName is what ready() reports', async () => {
     const name = uniqueName('direct-name');
     await emu.createUser(name);
