@@ -88,6 +88,19 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     return harness.newContext();
   }
 
+  /** A user's app that stored `k` = 'v' and closed its client, then reloaded (no client yet): its page and replica. */
+  async function storedThenClosed(what: string): Promise<{ page: Page; user: string; replica: string }> {
+    const user = userFor(what);
+    const ctx = await context();
+    const { page } = await openApp(ctx, origin, emu, user);
+    await page.evaluate(async () => {
+      await app().client.store.set('k', 'v');
+      await app().client.close();
+    });
+    await load(ctx, origin, page);
+    return { page, user, replica: `_pouch_feat-userdb-${hexOf(user)}` };
+  }
+
   /**
    * With the server down: reloads `page` and starts `user`'s app; resolves with the session's user name and the value
    * of `key`, or with the code `ready()` rejected with.
@@ -179,25 +192,11 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     const replica = `_pouch_feat-userdb-${hexOf(user)}`;
     const result = await page.evaluate(async (replica) => {
       await app().client.store.set('k', 'v');
-      // A connection that never closes, not even when asked to (no versionchange handler): an app's own code, or a
-      // tab that does not answer.
-      const held = await new Promise<IDBDatabase>((resolve, reject) => {
-        const request = indexedDB.open(replica);
-        request.onsuccess = () => resolve(request.result);
-        request.onerror = () => reject(request.error);
-      });
+      const held = await app().hold(replica);
       const t0 = performance.now();
-      const outcome = await Promise.race([
-        app().client.logout({ destroyLocal: true }).then(() => 'resolved', (e: { code: string }) => `rejected ${e.code}`),
-        new Promise((resolve) => setTimeout(() => resolve('still waiting after 30 s'), 30_000)),
-      ]);
+      const outcome = await app().settle(app().client.logout({ destroyLocal: true }), 30_000);
       const ms = performance.now() - t0;
-      const listed = async () => (await indexedDB.databases()).some((d) => d.name === replica);
-      const before = await listed();
-      held.close();
-      const deadline = Date.now() + 10_000;
-      while ((await listed()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-      return { outcome, ms, session: app().client.session ?? null, listedWhileHeld: before, listedAfter: await listed() };
+      return { outcome, ms, session: app().client.session ?? null, ...(await held.release()) };
     }, replica);
     // README "Nothing hangs"; "Several tabs / Logout": "if one stays open …, logout rejects after another 10 s with
     // timeout — the session is forgotten all the same, and the replica is deleted as soon as that connection closes".
@@ -209,36 +208,16 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
   }, 90_000);
 
   it('logout({ destroyLocal: true }) of a client that never opened the replica, while something else keeps it open: it rejects with timeout (bounded), and the replica goes once that closes', async () => {
-    const user = userFor('held-wipe');
-    const ctx = await context();
-    const { page } = await openApp(ctx, origin, emu, user);
-    const replica = `_pouch_feat-userdb-${hexOf(user)}`;
-    await page.evaluate(async () => {
-      await app().client.store.set('k', 'v');
-      await app().client.close();
-    });
-    await load(ctx, origin, page);
+    const { page, user, replica } = await storedThenClosed('held-wipe');
     const result = await page.evaluate(
       async ({ replica, options }) => {
-        const held = await new Promise<IDBDatabase>((resolve, reject) => {
-          const request = indexedDB.open(replica);
-          request.onsuccess = () => resolve(request.result);
-          request.onerror = () => reject(request.error);
-        });
+        const held = await app().hold(replica);
         // A new client of the same user: it never opens the replica, its logout finds it (the remembered session).
         const client = app().feat.createFeatClient(options);
         const t0 = performance.now();
-        const outcome = await Promise.race([
-          client.logout({ destroyLocal: true }).then(() => 'resolved', (e: { code: string }) => `rejected ${e.code}`),
-          new Promise((resolve) => setTimeout(() => resolve('still waiting after 30 s'), 30_000)),
-        ]);
+        const outcome = await app().settle(client.logout({ destroyLocal: true }), 30_000);
         const ms = performance.now() - t0;
-        const listed = async () => (await indexedDB.databases()).some((d) => d.name === replica);
-        const before = await listed();
-        held.close();
-        const deadline = Date.now() + 10_000;
-        while ((await listed()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
-        return { outcome, ms, listedWhileHeld: before, listedAfter: await listed() };
+        return { outcome, ms, ...(await held.release()) };
       },
       { replica, options: optionsFor(emu, user) },
     );
@@ -249,33 +228,16 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
   }, 90_000);
 
   it('ready() while something else keeps the replica open without closing on versionchange: it rejects with timeout (bounded), and once that closes the same client opens it with its data', async () => {
-    const user = userFor('blocked-open');
-    const ctx = await context();
-    const { page } = await openApp(ctx, origin, emu, user);
-    const replica = `_pouch_feat-userdb-${hexOf(user)}`;
-    await page.evaluate(async () => {
-      await app().client.store.set('k', 'v');
-      await app().client.close();
-    });
-    await load(ctx, origin, page);
+    const { page, user, replica } = await storedThenClosed('blocked-open');
     const result = await page.evaluate(
       async ({ replica, options }) => {
-        const held = await new Promise<IDBDatabase>((resolve, reject) => {
-          const request = indexedDB.open(replica);
-          request.onsuccess = () => resolve(request.result);
-          request.onerror = () => reject(request.error);
-        });
-        const settle = (call: Promise<unknown>, ms: number) =>
-          Promise.race([
-            call.then((v) => `resolved ${typeof v === 'string' ? v : 'session'}`, (e: { code: string }) => `rejected ${e.code}`),
-            new Promise((resolve) => setTimeout(() => resolve(`still waiting after ${ms} ms`), ms)),
-          ]);
+        const held = await app().hold(replica);
         const client = app().feat.createFeatClient(options);
         const t0 = performance.now();
-        const ready = await settle(client.ready(), 30_000);
+        const ready = await app().settle(client.ready(), 30_000);
         const ms = performance.now() - t0;
-        held.close();
-        const read = await settle(client.store.get('k') as Promise<string>, 30_000);
+        await held.release(false);
+        const read = await app().settle(client.store.get('k'), 30_000);
         await client.close();
         return { ready, ms, read };
       },

@@ -33,6 +33,28 @@ self.settled = async (ms) => {
     await new Promise((r) => setTimeout(r, 50));
   }
 };
+// A connection to a database that never closes by itself, not even when asked to (no versionchange handler): an app's
+// own code, or a tab that does not answer. release() closes it and reports whether the database was listed while held
+// and whether it is still listed up to 10 s after (waitGone, by default).
+self.hold = (name) => new Promise((resolve, reject) => {
+  const request = indexedDB.open(name);
+  request.onerror = () => reject(request.error);
+  request.onsuccess = () => {
+    const listed = async () => (await indexedDB.databases()).some((d) => d.name === name);
+    resolve({ async release(waitGone = true) {
+      const listedWhileHeld = await listed();
+      request.result.close();
+      const deadline = Date.now() + (waitGone ? 10_000 : 0);
+      while ((await listed()) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 100));
+      return { listedWhileHeld, listedAfter: await listed() };
+    } });
+  };
+});
+// How a call settles within ms: 'resolved <value or "value">', 'rejected <code>' or 'still waiting after <ms> ms'.
+self.settle = (call, ms) => Promise.race([
+  call.then((v) => 'resolved ' + (typeof v === 'string' ? v : 'value'), (e) => 'rejected ' + e.code),
+  new Promise((resolve) => setTimeout(() => resolve('still waiting after ' + ms + ' ms'), ms)),
+]);
 self.loaded = true;
 </script>`;
 
@@ -51,6 +73,8 @@ export interface App {
   seen: Seen;
   start(options: Record<string, unknown>): Promise<{ leader: boolean; session: { userName: string; dbName: string } }>;
   settled(ms: number): Promise<void>;
+  hold(name: string): Promise<{ release(waitGone?: boolean): Promise<{ listedWhileHeld: boolean; listedAfter: boolean }> }>;
+  settle(call: Promise<unknown>, ms: number): Promise<string>;
 }
 export const app = () => self as unknown as App;
 
