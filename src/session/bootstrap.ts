@@ -1,6 +1,7 @@
 import { FeatError, httpError, toFeatError } from '../errors.js';
 import { discard } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
+import { hex } from '../util/hash.js';
 
 export interface BootstrapOptions {
   couchUrl: string;
@@ -46,7 +47,7 @@ async function failure(response: Response, url: string): Promise<FeatError> {
 const isNotReadyYet = (response: Response, body: ErrorBody) => response.status === 403 && body.error === 'forbidden';
 
 /** couch_peruser's database name for a user: `userdb-` and the name's UTF-8 bytes in hex. */
-const perUserDb = (userName: string) => `userdb-${Array.from(new TextEncoder().encode(userName), (b) => b.toString(16).padStart(2, '0')).join('')}`;
+const perUserDb = (userName: string) => `userdb-${hex(new TextEncoder().encode(userName))}`;
 
 /** First delay between checks for the per-user database, and the cap of the exponential backoff, in ms. */
 const FIRST_DELAY = 25;

@@ -8,6 +8,7 @@ import { FeatError, toFeatError } from '../errors.js';
 import { CHUNK_ENVELOPE_BYTES, CHUNK_PREFIX, type ChunkDoc, type StoredDoc } from './codec.js';
 import type { Db } from './db.js';
 import { sleep } from '../util/abort.js';
+import { hex } from '../util/hash.js';
 
 // Gear table for the rolling hash: 256 fixed pseudo-random 32-bit numbers (xorshift, fixed seed).
 const GEAR = (() => {
@@ -72,12 +73,11 @@ export function splitText(text: string, maxBytes: number): string[] {
   return pieces;
 }
 
-const hex = (buffer: ArrayBuffer) => Array.from(new Uint8Array(buffer), (b) => b.toString(16).padStart(2, '0')).join('');
 const encoder = new TextEncoder();
 
 /** The content address of a piece. */
 export async function chunkIdOf(piece: string): Promise<string> {
-  return CHUNK_PREFIX + hex(await crypto.subtle.digest('SHA-256', encoder.encode(piece)));
+  return CHUNK_PREFIX + hex(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(piece))));
 }
 
 /** Cuts a value's JSON text into chunk documents. */

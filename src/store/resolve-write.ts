@@ -5,6 +5,7 @@ import type { StoreIO } from './io.js';
 import type { AllDocsRow, BulkResult, Db } from './db.js';
 import { snapshotValue } from './validate.js';
 import { sleep } from '../util/abort.js';
+import { hex } from '../util/hash.js';
 
 /**
  * The current version of a document for conflict resolution, a deletion included (it has a time and a revision).
@@ -214,8 +215,7 @@ async function extendTombstone(db: Db, id: string, op: WriteOp, parent: string, 
 
 /** A revision id in CouchDB's shape (32 hex digits). */
 function randomRevId(): string {
-  const bytes = crypto.getRandomValues(new Uint8Array(16));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return hex(crypto.getRandomValues(new Uint8Array(16)));
 }
 
 /**

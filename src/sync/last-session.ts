@@ -17,6 +17,7 @@
  */
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
+import { hex } from '../util/hash.js';
 
 /** Tokens shorter than this are not digested: they might be guessed from it. */
 export const MIN_TOKEN_CHARS = 32;
@@ -45,7 +46,7 @@ function decodeBase64(text: string): string | undefined {
 
 async function digest(text: string): Promise<string> {
   const bytes = new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(TAG + text)));
-  return Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+  return hex(bytes);
 }
 
 /**

@@ -1,3 +1,6 @@
+/** Bytes as lowercase hex, two digits each. */
+export const hex = (bytes: Uint8Array): string => Array.from(bytes, (b) => b.toString(16).padStart(2, '0')).join('');
+
 /** A fast 53-bit string hash (cyrb53) as hex; used to notice unchanged content, not for security. */
 export function hashString(text: string, seed = 0): string {
   let h1 = 0xdeadbeef ^ seed;
