@@ -29,13 +29,17 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
 export const LATE = Symbol('late');
 
 /**
- * The promise's value, or {@link LATE} once `ms` passed first (its timer cleared either way; a rejection passes through,
- * and after LATE it is ignored).
+ * The promise's value, or {@link LATE} once `ms` passed first (its timer cleared either way, and in Node it never keeps
+ * the process alive; a rejection passes through, and after LATE it is ignored).
  */
 export function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof LATE> {
   let timer: ReturnType<typeof setTimeout> | undefined;
   promise.catch(() => undefined);
-  return Promise.race([promise, new Promise<typeof LATE>((resolve) => (timer = setTimeout(resolve, ms, LATE)))]).finally(() => clearTimeout(timer));
+  const late = new Promise<typeof LATE>((resolve) => {
+    timer = setTimeout(resolve, ms, LATE);
+    (timer as { unref?(): void }).unref?.();
+  });
+  return Promise.race([promise, late]).finally(() => clearTimeout(timer));
 }
 
 /** Races a promise against a signal; the listener is removed when either settles. */
