@@ -206,7 +206,7 @@ class Client implements FeatClient {
       maxDocumentBytes: o.maxDocumentBytes,
       maxRequestBytes: o.maxRequestBytes,
       chunkWaitMs: 5_000,
-      dbNow: () => (this.#closed || !this.session ? undefined : this.#localFirst?.local),
+      dbNow: () => this.#dbNow(),
       concurrency: o.mode === 'remote' ? 4 : 1,
       emitConflict: (event: ConflictEvent) => this.#emitter.emit('conflict', event),
       wrote: (id, rev, deleted) => this.#rememberOwn(id, rev, deleted),
@@ -278,15 +278,21 @@ class Client implements FeatClient {
     return this.#localFirst?.storage() ?? import('./sync/device-storage.js').then((m) => m.storageInfo());
   }
 
+  /** The database for store calls when it is open and ready, else `undefined`. */
+  #dbNow(): Db | undefined {
+    const db = this.#options.mode === 'remote' ? this.#remote : this.#localFirst?.local;
+    return db && this.session && !this.#closed ? db : undefined;
+  }
+
   /** The database for store calls; while close() flushes, the writes made before it still get through. */
   #db(): Promise<Db> {
     if (this.#closed) return Promise.reject(closedError());
-    const db = this.#options.mode === 'remote' ? this.#remote : this.#localFirst?.local;
     // Ready already: no detour through the ready() promise on every call.
-    if (db && this.session) return Promise.resolve(db);
+    const db = this.#dbNow();
+    if (db) return Promise.resolve(db);
     return this.ready().then(() => {
-      const opened = this.#options.mode === 'remote' ? this.#remote : this.#localFirst?.local;
-      if (!opened || this.#closed) throw closedError();
+      const opened = this.#dbNow();
+      if (!opened) throw closedError();
       return opened;
     });
   }

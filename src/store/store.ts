@@ -62,7 +62,7 @@ export interface ConflictEvent<T = unknown> extends Conflict<T> {
 export interface StoreContext {
   /** The database to use; waits for `ready()`. Rejects with `closed` after close. */
   db(): Promise<Db>;
-  /** The local replica when it is open and ready (a write skips a promise hop), else `undefined`. */
+  /** The database when it is open and ready (a write skips a promise hop), else `undefined`. */
   dbNow?(): Db | undefined;
   onConflict: ConflictResolver | undefined;
   conflictRetries: number;
@@ -548,7 +548,8 @@ export class DocumentStore {
 
   /** One batch of the write queue: one `_bulk_docs`, then per-document conflict resolution. */
   async #writeBatch(batch: { id: string; op: WriteOp }[]): Promise<(unknown | undefined)[]> {
-    const db = this.#ctx.dbNow?.() ?? (await this.#db());
+    // On the replica the database as it is; on the server #db() also wraps it (dotSafe).
+    const db = (this.#ctx.local ? this.#ctx.dbNow?.() : undefined) ?? (await this.#db());
     // A watch subscribed before these writes were asked for sees them: its feed starts first (bounded wait).
     const starting = this.#ctx.watch.started(WATCH_START_WAIT_MS);
     if (starting) await starting;
