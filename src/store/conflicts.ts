@@ -1,3 +1,5 @@
+import { sameJson } from './codec.js';
+
 /** One side of a conflict. */
 export interface ConflictSide<T = unknown> {
   /** The value (undefined when deleted). */
@@ -31,9 +33,9 @@ export interface StoredSide extends ConflictSide {
  * it); a merge of them expires only when every live side would, at the latest of their times (a value is never lost
  * to an expiry that one of its sources did not have).
  */
-export function keptExpiry(value: unknown, sides: StoredSide[], same: (a: unknown, b: unknown) => boolean): number | undefined {
+export function keptExpiry(value: unknown, sides: StoredSide[]): number | undefined {
   let kept: StoredSide | undefined;
-  for (const side of sides) if (!side.deleted && same(side.value, value) && (!kept || side.updatedAt > kept.updatedAt)) kept = side;
+  for (const side of sides) if (!side.deleted && sameJson(side.value, value) && (!kept || side.updatedAt > kept.updatedAt)) kept = side;
   if (kept) return kept.expiresAt;
   const live = sides.filter((side) => !side.deleted);
   if (live.length === 0 || live.some((side) => side.expiresAt === undefined)) return undefined;

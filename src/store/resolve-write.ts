@@ -71,7 +71,7 @@ async function decide(
           at,
           seq: op.seq,
           // The app's own value keeps its `ttl`; a merge expires only if both sides would (see keptExpiry).
-          expiresAt: keptExpiry(resolved, [{ ...local, expiresAt: op.expiresAt }, { ...remote, expiresAt: decoded?.expiresAt }], sameJson),
+          expiresAt: keptExpiry(resolved, [{ ...local, expiresAt: op.expiresAt }, { ...remote, expiresAt: decoded?.expiresAt }]),
         };
   return { next, keepsRemote };
 }

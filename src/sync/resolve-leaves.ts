@@ -104,7 +104,7 @@ async function resolveOnce(
   if (!keepsWinner) {
     const chunks = current.deleted ? undefined : keptLeafChunks(current.value, sides, all);
     // The kept value keeps its expiry (a value written with `ttl` that wins still expires).
-    const expiresAt = current.deleted ? undefined : keptExpiry(current.value, sides, sameJson);
+    const expiresAt = current.deleted ? undefined : keptExpiry(current.value, sides);
     const feat = expiresAt === undefined ? { updatedAt } : { updatedAt, expiresAt };
     const merged: StoredDoc = current.deleted
       ? { _id: id, _rev: doc._rev!, _deleted: true, feat: { updatedAt } }
