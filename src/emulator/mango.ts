@@ -18,6 +18,7 @@
  *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`. */
 import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
+import { forEngine } from '../query/engine.js';
 import { checkSelectorRegexes } from './guard.js';
 import { dottedFields, explainAnswer, indexJson, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
 import { collate, compareBytes, found, getField, matches, normalize, parseField, project } from './mango-match.js';
@@ -157,7 +158,8 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   const fields = sortFields(body.sort);
   type Plan = { index?: IndexInfo & { ddoc: string | null; def?: { fields?: unknown[] } } };
   const explain = async (useIndex: unknown) => {
-    const planned = { selector: request.selector, ...(fields.length ? { sort: body.sort } : {}), ...(useIndex ? { use_index: useIndex } : {}) };
+    // pouchdb-find plans on a form it reads right (with two `$or`s in an `$and` it failed: "reading 'startkey'").
+    const planned = { selector: forEngine(request.selector as Record<string, unknown>), ...(fields.length ? { sort: body.sort } : {}), ...(useIndex ? { use_index: useIndex } : {}) };
     return (await plugin.explain.call(db, planned)) as Plan;
   };
   let plan: Plan;

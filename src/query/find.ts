@@ -20,6 +20,7 @@ import { throwIfAborted, withSignal } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 import { designRun, forgetDesigns, type DesignRun } from './design-cache.js';
 import type { MatchDoc } from './memory.js';
+import { escapeRegex, forEngine } from './engine.js';
 import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
 
 const loadMemory = lazy(() => import('./memory.js'));
@@ -54,8 +55,6 @@ function findPlugin(): Promise<FindPlugin> {
   plugin ??= import('pouchdb-find').then((m) => ((m as { default?: FindPlugin }).default ?? (m as unknown as FindPlugin)));
   return plugin;
 }
-
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /** Operators no missing field satisfies: a condition with one of them holds only where the field exists. */
 const POSITIVE = new Set(['$eq', '$gt', '$gte', '$lt', '$lte', '$in', '$all', '$size', '$type', '$mod', '$regex', '$elemMatch', '$allMatch', '$keyMapMatch', '$beginsWith']);
@@ -352,7 +351,9 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   await Promise.all([declaredIndexes(io, db), sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
   // On the replica, after the indexes are made: the version it reads is one they are in.
   const run = io.ctx.local ? designRun(pouchOf(db), fresh) : undefined;
-  const request: Record<string, unknown> = { selector: scoped(query.selector, io.ctx.local && query.limit !== undefined && !mixed) };
+  // The replica's engine lacks `$beginsWith`: an anchored `$regex` there (the server reads an index range for it).
+  const selector = io.ctx.local ? forEngine(query.selector) : query.selector;
+  const request: Record<string, unknown> = { selector: scoped(selector, io.ctx.local && query.limit !== undefined && !mixed) };
   // No sort: key order. A window of it is cut by the engine in `_id` order (`_all_docs`, the prefix as its range);
   // a whole result set comes through the best index and is put in key order here.
   const windowed = query.skip > 0 || query.limit !== undefined;

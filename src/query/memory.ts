@@ -2,6 +2,7 @@
  * Mango in memory (pouchdb-selector-core, loaded on first use): for values matched outside the query engine
  * (chunked values, live queries' changes) and their order.
  */
+import { forEngine } from './engine.js';
 import type { Selector } from './validate.js';
 
 type SelectorCore = {
@@ -27,7 +28,7 @@ export interface MatchDoc {
 /** True when `doc` (`{ _id, doc: value }`) matches `selector` (over `doc.` fields). */
 export async function matches(doc: MatchDoc, selector: Selector): Promise<boolean> {
   const [sc] = await load();
-  return sc.matchesSelector(doc, selector);
+  return sc.matchesSelector(doc, forEngine(selector));
 }
 
 /** The synchronous matcher and comparator (after {@link load}). */
@@ -45,7 +46,7 @@ export async function matcher(sort: { field: string; desc: boolean }[]) {
     // first sort field).
     return desc && fields.length ? -byId(a, b) : byId(a, b);
   };
-  return { matches: (doc: MatchDoc, selector: Selector) => sc.matchesSelector(doc, selector), compare };
+  return { matches: (doc: MatchDoc, selector: Selector) => sc.matchesSelector(doc, forEngine(selector)), compare };
 }
 
 /** The order of a query's results (CouchDB's collation of the sort fields, then the key). */

@@ -3,6 +3,7 @@
  * and their translation onto the stored document layout (`{ _id, doc: value, feat: {...} }`).
  */
 import { FeatValidationError } from '../errors.js';
+import { wellFormed } from '../store/validate.js';
 
 /** A Mango selector over the value's own fields, e.g. `{ done: false, prio: { $gte: 3 } }`. */
 export type Selector = Record<string, unknown>;
@@ -123,10 +124,13 @@ function checkSelector(selector: unknown, where: string, field: boolean): void {
       } catch (cause) {
         throw new FeatValidationError('invalid_argument', `find(): ${at} is not a valid regular expression`, { cause });
       }
+    } else if (name === '$beginsWith') {
+      // CouchDB 3.4: a UTF-8 string (its bad_arg otherwise); matches the string values that start with it.
+      if (typeof arg !== 'string' || !wellFormed(arg)) fail(`${at} takes a string (without lone UTF-16 surrogates)`);
     } else if (SUB_SELECTORS.has(name)) {
       checkSelector(arg, at, true);
     } else {
-      fail(`unknown operator "${name}" at ${where} (supported: $eq $ne $gt $gte $lt $lte $in $nin $all $exists $type $size $mod $regex $elemMatch $allMatch $keyMapMatch $and $or $nor $not)`);
+      fail(`unknown operator "${name}" at ${where} (supported: $eq $ne $gt $gte $lt $lte $in $nin $all $exists $type $size $mod $regex $beginsWith $elemMatch $allMatch $keyMapMatch $and $or $nor $not)`);
     }
   }
 }
