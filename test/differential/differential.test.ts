@@ -18,6 +18,8 @@ import { describe, expect, it } from 'vitest';
 import { startEmulator as startEmulatorBackend, userDbName, type Emulator } from '../../src/emulator/index.js';
 import { startEmulator as startRealBackend } from '../support/real-emulator.js';
 import type { Exchange } from '../support/recorder.js';
+import { createFeatClient, type FeatClient } from '@feat/sdk';
+import { mangoCases } from './mango-fuzz.js';
 
 const COUCH = process.env.COUCH_URL ?? 'http://127.0.0.1:5984';
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -283,6 +285,71 @@ describe.runIf(available)('differential: the SDK’s own requests, emulator vs C
     console.log(`differential: ${exchanges.length} requests replayed on both; ${differences.size} kinds of difference\n${detail.join('\n')}`);
     const unexplained = report.filter((line) => !accepted.some((a) => new RegExp(a.match).test(line)));
     expect(unexplained, 'differences not listed in test/differential/accepted.json').toEqual([]);
+  });
+});
+
+describe.runIf(available)('differential: Mango, CouchDB 3.4 itself vs the SDK on the emulator (remote) and on the replica', () => {
+  /**
+   * Random selectors (seeded) over random values. Remote mode on the emulator must answer every one as CouchDB does.
+   * The replica must too where values have every field and no `null` (the README's "Where the two modes differ": on the
+   * server `$ne`/`$nin`/`$not`/`$nor` never match a missing field, nor does anything below `null`). A selector CouchDB
+   * itself fails on (500 "empty": two conditions of one field whose index ranges do not meet) is left out.
+   */
+  it.each([
+    [1, false],
+    [2, false],
+    [4, true],
+  ])('seed %i (missing fields and null: %s) answers alike', { timeout: 300_000 }, async (seed, missing) => {
+    const admin = `Basic ${Buffer.from(process.env.COUCH_ADMIN ?? 'admin:adminpass').toString('base64')}`;
+    const couch = async (p: string, method: string, body?: unknown) => {
+      const r = await fetch(COUCH + p, { method, headers: { authorization: admin, 'content-type': 'application/json' }, ...(body === undefined ? {} : { body: JSON.stringify(body) }) });
+      return { status: r.status, json: (await r.json()) as { docs?: { _id: string }[]; reason?: string } };
+    };
+    const cases = mangoCases(seed, { missing });
+    const db = `feat-mango-differential-${Date.now().toString(36)}-${seed}`;
+    const emulator = await startEmulatorBackend({ port: 0, profile: 'couchdb' });
+    const clients: FeatClient[] = [];
+    try {
+      expect((await couch(`/${db}`, 'PUT')).status).toBe(201);
+      await couch(`/${db}/_bulk_docs`, 'POST', { docs: Object.entries(cases.docs).map(([k, v]) => ({ _id: k, doc: v })) });
+      const open = (mode: 'remote' | 'local-first') => {
+        const c = createFeatClient({ couchUrl: emulator.couchUrl, accountsUrl: emulator.accountsUrl, auth: emulator.bearerFor('mango-fuzz'), mode, local: { adapter: 'memory' } });
+        clients.push(c);
+        return c;
+      };
+      const remote = open('remote');
+      await remote.ready();
+      await Promise.all(Object.entries(cases.docs).map(([k, v]) => remote.store.set(k, v)));
+      const local = open('local-first');
+      await local.ready();
+      const total = Object.keys(cases.docs).length;
+      for (let i = 0; (await local.store.keys()).length < total; i++) {
+        if (i > 200) throw new Error('the replica did not pull the values');
+        await new Promise((r) => setTimeout(r, 50));
+      }
+      const differences: string[] = [];
+      const quiet = { onWarning: () => undefined };
+      for (let i = 0; i < 150; i++) {
+        const selector = cases.selector();
+        const truth = await couch(`/${db}/_find`, 'POST', { selector: cases.underDoc(selector), limit: 1000 });
+        if (truth.status === 500 && truth.json.reason === 'empty') continue;
+        // A selector CouchDB refuses (400) must be refused by the SDK too (invalid_argument, before any request).
+        const expected = truth.status === 200 ? truth.json.docs!.map((d) => d._id).sort() : 'refused';
+        const answer = (c: FeatClient) =>
+          c.store.find({ selector }, quiet).then(
+            (rs) => rs.map((r) => r.key).sort(),
+            (e: Error & { code?: string }) => (truth.status === 400 && e.code === 'invalid_argument' ? 'refused' : `error: ${e.message}`),
+          );
+        const [r, l] = await Promise.all([answer(remote), answer(local)]);
+        const same = (x: unknown) => JSON.stringify(x) === JSON.stringify(expected);
+        if (!same(r) || (!missing && !same(l))) differences.push(`${JSON.stringify(selector)}: CouchDB ${JSON.stringify(expected)}, remote ${JSON.stringify(r)}, local ${JSON.stringify(l)}`);
+      }
+      expect(differences).toEqual([]);
+    } finally {
+      await Promise.allSettled(clients.map((c) => c.close()));
+      await emulator.stop();
+      await couch(`/${db}`, 'DELETE').catch(() => undefined);
+    }
   });
 });
 
