@@ -5,8 +5,11 @@
  * sequence has been updated since, succeeds *below* the sequence replication has already read past, so it is never
  * pushed. Every write (store, replication, checkpoints) therefore takes the Web Lock `feat-write:<replica>` and, if
  * another tab wrote since this connection read the sequence, reopens the connection (which reads it again) first.
- * Without Web Locks (Node, old browsers) nothing changes.
+ * Without Web Locks (Node, old browsers) nothing changes. Nothing waits forever: a write fails with `timeout` after
+ * {@link LOCK_WAIT_MS} without the lock (a tab that holds it does not answer), or holding it (its database does not
+ * answer: an upgrade blocked by a connection that ignores `versionchange`).
  */
+import { FeatError } from '../errors.js';
 import { storedSeq } from '../store/replica-version.js';
 import { webLocks } from './leader.js';
 
@@ -82,6 +85,12 @@ function relayWrites(db: unknown, name: string, wake: () => void): () => void {
   };
 }
 
+/**
+ * How long a write waits for the tabs' write lock, and then for IndexedDB once it holds it, before it fails with
+ * `timeout`. A healthy holder keeps the lock for one write (milliseconds; seconds for a large pull batch).
+ */
+export const LOCK_WAIT_MS = 30_000;
+
 /** Makes writes to `db` (an `indexeddb` PouchDB database named `name`) safe with other tabs writing to it too. */
 export function shareWritesAcrossTabs(db: unknown, name: string): void {
   const locks = webLocks();
@@ -96,25 +105,44 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
       answered = true;
       callback(error, result);
     };
+    const waiting = new AbortController();
+    const waited = setTimeout(() => waiting.abort(), LOCK_WAIT_MS);
+    let held: ReturnType<typeof setTimeout> | undefined;
     // Closed while this write waited for the lock or refreshed the connection: writing now would open the database
     // again (see keepClosed in pouch-local.ts). Checked right before the write, which opens it synchronously.
     const write_ = (release: () => void) => {
-      if (closed(raw)) {
+      const done = () => {
+        clearTimeout(held);
         release();
+      };
+      if (closed(raw)) {
+        done();
         return answer(Object.assign(new Error('database is closed'), { name: 'closed', status: 500 }));
       }
       write(req, options, (error, result) => {
-        release();
+        done();
         if (!error) announce();
         answer(error, result);
       });
     };
     locks
-      .request(`feat-write:${name}`, {}, () =>
-        refreshIfStale(raw)
+      .request(`feat-write:${name}`, { signal: waiting.signal }, () => {
+        clearTimeout(waited);
+        // The lock stays held until the write answers (another write at the same time would reuse its sequence); the
+        // caller is answered in time all the same.
+        held = setTimeout(
+          () => answer(new FeatError('timeout', `A write to the local replica "${name}" got no answer from IndexedDB within ${LOCK_WAIT_MS} ms: another connection (a tab that does not answer, or the app's own IndexedDB code) may be blocking it. It may still be stored; close that connection, then read the value back.`)),
+          LOCK_WAIT_MS,
+        );
+        return refreshIfStale(raw)
           .catch(() => undefined)
-          .then(() => new Promise<void>(write_)),
-      )
-      .catch((error: unknown) => answer(error));
+          .then(() => new Promise<void>(write_));
+      })
+      .catch((error: unknown) => {
+        clearTimeout(waited);
+        clearTimeout(held);
+        if (!waiting.signal.aborted) return answer(error);
+        answer(new FeatError('timeout', `A write to the local replica "${name}" waited ${LOCK_WAIT_MS} ms for another tab's write to finish (the Web Lock "feat-write:${name}"): a tab that does not answer holds it. Nothing was written; try again, or close or reload the other tabs.`));
+      });
   };
 }

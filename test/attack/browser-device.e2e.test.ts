@@ -249,6 +249,42 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(result.read).toBe('resolved v');
   }, 90_000);
 
+  it('a write while a tab that does not answer holds the tabs\' write lock: it rejects with timeout (bounded), writes nothing, and the next write after the lock is free goes through', async () => {
+    const user = userFor('held-lock');
+    const { page } = await openApp(await context(), origin, emu, user);
+    const result = await page.evaluate(
+      async ({ lock }) => {
+        const client = app().client;
+        await client.store.set('k', 'v1');
+        // Another tab's write that never finishes, as far as this tab can tell: it holds the lock and never lets go.
+        let free!: () => void;
+        const holding = new Promise<void>((granted) =>
+          void navigator.locks.request(lock, () => {
+            granted();
+            return new Promise<void>((resolve) => (free = resolve));
+          }),
+        );
+        await holding;
+        const t0 = performance.now();
+        const blocked = await app().settle(client.store.set('k', 'v2'), 60_000);
+        const ms = performance.now() - t0;
+        free();
+        const after = await app().settle(client.store.get('k'), 10_000);
+        const next = await app().settle(client.store.set('k', 'v3'), 10_000);
+        const last = await app().settle(client.store.get('k'), 10_000);
+        return { blocked, ms, after, next, last };
+      },
+      { lock: `feat-write:feat-userdb-${hexOf(user)}` },
+    );
+    // README "Nothing hangs": a write waits for the other tabs' writes at most 30 s, then fails with `timeout`.
+    expect(result.blocked).toBe('rejected timeout');
+    expect(result.ms).toBeGreaterThan(25_000);
+    expect(result.ms).toBeLessThan(45_000);
+    expect(result.after).toBe('resolved v1');
+    expect(result.next).toBe('resolved value');
+    expect(result.last).toBe('resolved v3');
+  }, 120_000);
+
   it('local.persist while the permission prompt stays unanswered (persist() never settles): ready() and storage() do not wait for it', async () => {
     const user = userFor('persist-prompt');
     const ctx = await context();
