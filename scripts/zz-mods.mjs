@@ -1,0 +1,13 @@
+import { build } from 'vite';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join, resolve } from 'node:path';
+const repo = resolve(import.meta.dirname, '..');
+const dir = mkdtempSync(join(tmpdir(), 'zz-'));
+writeFileSync(join(dir, 'index.html'), '<script type="module" src="./main.js"></script>');
+writeFileSync(join(dir, 'main.js'), `import * as m from '@feat/sdk'; console.log(m);`);
+const r = await build({ root: dir, configFile: false, logLevel: 'error', resolve: { alias: [{ find: /^@feat\/sdk$/, replacement: join(repo, 'dist/index.js') }] }, build: { write: false, minify: true } });
+const mods = [];
+for (const o of (Array.isArray(r) ? r : [r]).flatMap((x) => x.output)) if (o.type === 'chunk') for (const [id, m] of Object.entries(o.modules)) mods.push([m.renderedLength, id.replace(repo, '')]);
+mods.sort((a, b) => b[0] - a[0]);
+for (const [n, id] of mods) if (/node_modules.*node_modules/.test(id)) console.log(n, id);
