@@ -12,22 +12,80 @@ export const escapeRegex = (s: string): string => s.replace(/[.*+?^${}()|[\]\\/]
 const engineCache = new WeakMap<Selector, Selector>();
 
 /**
- * The selector for the replica's engine (pouchdb-find) and the in-memory matcher (pouchdb-selector-core), in a form
- * they get right:
+ * The selector for the replica's engine (pouchdb-find) and the in-memory matcher (pouchdb-selector-core), which match
+ * it as CouchDB 3.4 does:
+ * - CouchDB's normal form first (mango_selector:normalize): one operator per condition, and every negation (`$not`,
+ *   `$nor`, a field's `$not`) pushed down to the fields (`$gt` ↔ `$lte`, `$eq` ↔ `$ne`, `$in` ↔ `$nin`, `$exists`
+ *   flipped; any other operator keeps a `$not` of its own). Then, as CouchDB matches a condition, it never holds where
+ *   the field is missing or lies below a value that is not an object, save `$exists: false` where it is missing: the
+ *   engines matched `$ne`, `$nin` and negations on a missing field, and `$exists: false` below a scalar or `null`;
  * - no `$and`, at any level: their normalisation keeps only an `$and` and drops what is beside it (`{ n: { $lt: 9 },
  *   $and: [...] }` lost `n`), merges two `$or`s into a product that drops terms, and keeps one of two `$not`s. A
  *   conjunction is one object: conditions of one field are merged while no operator repeats; any other conjunct, and
  *   every negation, goes in one `$nor` list (`{ $nor: [{ $nor: [c] }] }` is `c`; `$nor: [c]` is "not c");
  * - `$beginsWith` (CouchDB 3.4) as an anchored `$regex`, which matches the same values (strings that start with it; a
- *   prefix of well-formed UTF-16 is one of UTF-8 bytes too; beside an app's `$regex`, both in one expression);
- * - a field's `$not` (`{ f: { $not: c } }`, which they refuse) as `{ f: { $exists: true } }` and "not `{ f: c }`": as
- *   in CouchDB, it never holds where the field is missing.
+ *   prefix of well-formed UTF-16 is one of UTF-8 bytes too).
  * The server gets the selector as the app wrote it. The same object for the same selector.
  */
 export function forEngine(selector: Selector): Selector {
   let out = engineCache.get(selector);
-  if (!out) engineCache.set(selector, (out = engineSelector(selector)));
+  if (!out) engineCache.set(selector, (out = emit(parse(selector))));
   return out;
+}
+
+/** A selector in CouchDB's normal form: conjunctions, disjunctions and one-operator conditions on a field. */
+type Node = { kind: 'and'; nodes: Node[] } | { kind: 'or'; nodes: Node[] } | Term;
+interface Term {
+  kind: 'term';
+  field: string;
+  op: string;
+  arg: unknown;
+  /** A condition CouchDB cannot turn into its opposite (`$regex`, `$size`, …): "the field exists and does not match". */
+  not: boolean;
+}
+
+const and = (nodes: Node[]): Node => (nodes.length === 1 ? nodes[0]! : { kind: 'and', nodes });
+const or = (nodes: Node[]): Node => (nodes.length === 1 ? nodes[0]! : { kind: 'or', nodes });
+const list = (arg: unknown): unknown[] => (Array.isArray(arg) ? arg : []);
+
+function parse(selector: Selector): Node {
+  const nodes: Node[] = [];
+  for (const [name, arg] of Object.entries(selector)) {
+    if (name === '$and') nodes.push(and(list(arg).filter(isPlainObject).map(parse)));
+    else if (name === '$or') nodes.push(or(list(arg).filter(isPlainObject).map(parse)));
+    else if (name === '$nor') nodes.push(and(list(arg).filter(isPlainObject).map((s) => negate(parse(s)))));
+    else if (name === '$not') nodes.push(negate(parse(isPlainObject(arg) ? arg : {})));
+    else nodes.push(parseCondition(name, arg));
+  }
+  return and(nodes);
+}
+
+/** A field's condition: a value (equality) or an object of operators (and, below it, nested fields). */
+function parseCondition(field: string, cond: unknown): Node {
+  if (!isPlainObject(cond)) return { kind: 'term', field, op: '$eq', arg: cond, not: false };
+  const nodes: Node[] = [];
+  for (const [op, arg] of Object.entries(cond)) {
+    if (!op.startsWith('$')) nodes.push(parseCondition(`${field}.${op}`, arg));
+    else if (op === '$and') nodes.push(and(list(arg).map((c) => parseCondition(field, c))));
+    else if (op === '$or') nodes.push(or(list(arg).map((c) => parseCondition(field, c))));
+    else if (op === '$nor') nodes.push(and(list(arg).map((c) => negate(parseCondition(field, c)))));
+    else if (op === '$not') nodes.push(negate(parseCondition(field, arg)));
+    else nodes.push({ kind: 'term', field, op, arg, not: false });
+  }
+  return nodes.length === 0 ? { kind: 'term', field, op: '$eq', arg: {}, not: false } : and(nodes);
+}
+
+const OPPOSITE: Record<string, string> = { $lt: '$gte', $lte: '$gt', $gt: '$lte', $gte: '$lt', $eq: '$ne', $ne: '$eq', $in: '$nin', $nin: '$in' };
+
+/** CouchDB's `negate` (De Morgan down to the fields). */
+function negate(node: Node): Node {
+  if (node.kind === 'and') return or(node.nodes.map(negate));
+  if (node.kind === 'or') return and(node.nodes.map(negate));
+  if (node.not) return { ...node, not: false };
+  const opposite = OPPOSITE[node.op];
+  if (opposite) return { ...node, op: opposite };
+  if (node.op === '$exists') return { ...node, arg: !node.arg };
+  return { ...node, not: true };
 }
 
 /** A conjunction being built as one object (see {@link forEngine}). */
@@ -35,17 +93,27 @@ class Conjunction {
   readonly out: Selector = {};
   readonly nor: Selector[] = [];
 
-  field(name: string, cond: unknown): void {
-    const ops = isPlainObject(cond) ? cond : { $eq: cond };
+  field(name: string, ops: Record<string, unknown>): void {
     const had = this.out[name] as Record<string, unknown> | undefined;
-    if (had === undefined) this.out[name] = ops;
-    else if (Object.keys(ops).every((op) => !(op in had))) this.out[name] = { ...had, ...ops };
+    if (had === undefined) return void (this.out[name] = ops);
+    const more = Object.entries(ops).filter(([op, arg]) => !(op in had) || JSON.stringify(had[op]) !== JSON.stringify(arg));
+    if (more.every(([op]) => !(op in had))) this.out[name] = { ...had, ...Object.fromEntries(more) };
     else this.nor.push({ $nor: [{ [name]: ops }] });
   }
 
   or(selectors: Selector[]): void {
+    if (selectors.length === 1) return this.merge(selectors[0]!);
     if (this.out.$or === undefined) this.out.$or = selectors;
     else this.nor.push({ $nor: [{ $or: selectors }] });
+  }
+
+  /** Another conjunction's object, merged in. */
+  merge(selector: Selector): void {
+    for (const [name, arg] of Object.entries(selector)) {
+      if (name === '$nor') this.nor.push(...(arg as Selector[]));
+      else if (name === '$or') this.or(arg as Selector[]);
+      else this.field(name, arg as Record<string, unknown>);
+    }
   }
 
   /** "Not `selector`". */
@@ -58,48 +126,116 @@ class Conjunction {
   }
 }
 
-function engineSelector(selector: Selector): Selector {
+function emit(node: Node): Selector {
   const conj = new Conjunction();
-  add(conj, selector);
+  add(conj, node);
   return conj.result();
 }
 
-const selectors = (arg: unknown): Selector[] => (Array.isArray(arg) ? arg.filter(isPlainObject).map(engineSelector) : []);
-
-function add(conj: Conjunction, selector: Selector): void {
-  // Operators on the value itself (in an `$elemMatch`, or a `$not` of a field): as a field's, on its own key.
-  const ops: Record<string, unknown> = {};
-  for (const [name, arg] of Object.entries(selector)) {
-    if (name === '$and') for (const part of selectors(arg)) add(conj, part);
-    else if (name === '$or') conj.or(selectors(arg));
-    else if (name === '$nor') for (const s of selectors(arg)) conj.not(s);
-    else if (name === '$not') {
-      if (isPlainObject(arg)) conj.not(engineSelector(arg));
-    }
-    else if (name.startsWith('$')) ops[name] = arg;
-    else if (!isPlainObject(arg)) conj.field(name, arg);
-    else {
-      const { $not: negated, ...rest } = arg;
-      if (negated !== undefined) {
-        conj.field(name, { $exists: true });
-        conj.not(engineSelector({ [name]: negated }));
-      }
-      if (Object.keys(rest).length > 0 || negated === undefined) conj.field(name, engineCondition(rest));
-    }
-  }
-  if (Object.keys(ops).length > 0) Object.assign(conj.out, engineCondition(ops));
+function add(conj: Conjunction, node: Node): void {
+  if (node.kind === 'and') for (const n of node.nodes) add(conj, n);
+  else if (node.kind === 'or') conj.or(node.nodes.map(emit));
+  else addTerm(conj, node);
 }
 
-/** A field's operators, for the engine: `$beginsWith` as a `$regex`; sub-selectors' own fields likewise. */
-function engineCondition(cond: Record<string, unknown>): Record<string, unknown> {
-  const out: Record<string, unknown> = {};
-  for (const [name, arg] of Object.entries(cond)) {
-    if (name === '$beginsWith') continue;
-    out[name] = SUB_SELECTORS.has(name) && isPlainObject(arg) ? engineSelector(arg) : arg;
+function addTerm(conj: Conjunction, { field, op, arg, not }: Term): void {
+  const ops =
+    op === '$beginsWith' && typeof arg === 'string'
+      ? { $regex: `^${escapeRegex(arg)}` }
+      : { [op]: SUB_SELECTORS.has(op) && isPlainObject(arg) ? subSelector(arg) : arg };
+  const path = field.split('.');
+  if (op === '$exists' && arg === false) {
+    // Missing from an object on its path; below a scalar, `null` or an array CouchDB finds a bad path (no match).
+    conj.or(
+      path.map((_, k) => {
+        const missing = { [path.slice(0, k + 1).join('.')]: { $exists: false } };
+        return k === 0 ? missing : { [path.slice(0, k).join('.')]: { $type: 'object' }, ...missing };
+      }),
+    );
+    return;
   }
-  if (typeof cond.$beginsWith === 'string') {
-    const prefix = escapeRegex(cond.$beginsWith);
-    out.$regex = typeof cond.$regex === 'string' ? `^(?=${prefix})[\\s\\S]*?(?:${cond.$regex})` : `^${prefix}`;
+  // Below anything but an object CouchDB finds a bad path (no match); pouchdb-selector-core reads a falsy value on
+  // the way (`0`, `null`, `''`) as the field's own. An array index (`tags.0`) is left as it is.
+  if (path.length > 1 && !/^\d+$/.test(path.at(-1)!)) conj.field(path.slice(0, -1).join('.'), { $type: 'object' });
+  if (not) {
+    conj.field(field, { $exists: true });
+    conj.not({ [field]: ops });
+  } else if (op === '$ne') {
+    conj.field(field, { $exists: true, ...ops });
+  } else if ((op === '$in' || op === '$nin') && Array.isArray(arg)) {
+    // pouchdb-selector-core's `$in`/`$nin` never hold for `null`; CouchDB's compare it as any other value.
+    const nullListed = arg.includes(null);
+    if (op === '$in' ? nullListed : !nullListed) conj.or([{ [field]: { $type: 'null' } }, { [field]: ops }]);
+    else conj.field(field, ops);
+  } else conj.field(field, ops);
+}
+
+/**
+ * The selector of an `$elemMatch`/`$allMatch` (over each element: its fields, or operators on the element itself): no
+ * `$and`, `$beginsWith` as a `$regex`; negations inside it are left as written.
+ */
+function subSelector(selector: Selector): Selector {
+  const conj = new Conjunction();
+  addSub(conj, selector);
+  return conj.result();
+}
+
+function addSub(conj: Conjunction, selector: Selector): void {
+  for (const [name, arg] of Object.entries(selector)) {
+    if (name === '$and') for (const part of list(arg).filter(isPlainObject)) addSub(conj, part);
+    else if (name === '$or') conj.or(list(arg).filter(isPlainObject).map(subSelector));
+    else if (name === '$nor') for (const s of list(arg).filter(isPlainObject)) conj.not(subSelector(s));
+    else if (name === '$not') conj.not(subSelector(isPlainObject(arg) ? arg : {}));
+    else if (name === '$beginsWith' && typeof arg === 'string') conj.out.$regex = `^${escapeRegex(arg)}`;
+    else if (name.startsWith('$')) conj.out[name] = SUB_SELECTORS.has(name) && isPlainObject(arg) ? subSelector(arg) : arg;
+    else if (!isPlainObject(arg)) conj.field(name, { $eq: arg });
+    else conj.field(name, subCondition(arg));
+  }
+}
+
+function subCondition(cond: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [op, arg] of Object.entries(cond)) {
+    if (op === '$beginsWith' && typeof arg === 'string') out.$regex = `^${escapeRegex(arg)}`;
+    else out[op] = SUB_SELECTORS.has(op) && isPlainObject(arg) ? subSelector(arg) : arg;
   }
   return out;
+}
+
+const serverCache = new WeakMap<Selector, Selector>();
+
+/** An `$in`/`$nin` list CouchDB 3.4.3 fails on (500 `function_clause`) once the database has a json index. */
+const crashes = (list: unknown): list is unknown[] => Array.isArray(list) && list.some((v) => v === null || (Array.isArray(v) && v.length === 0));
+
+/**
+ * The selector as sent to CouchDB: the same meaning, without what CouchDB 3.4.3 fails on — an `$in` or `$nin` list
+ * holding `null` or `[]` (500 `function_clause` as soon as the database has a json index, as every SDK database has),
+ * which becomes equalities (`$or` of `$eq`; `$and` of `$ne`). The same object for the same selector.
+ */
+export function forServer(selector: Selector): Selector {
+  let out = serverCache.get(selector);
+  if (!out) serverCache.set(selector, (out = serverSelector(selector)));
+  return out;
+}
+
+function serverSelector(selector: Selector): Selector {
+  const out: Selector = {};
+  const more: Selector[] = [];
+  for (const [name, arg] of Object.entries(selector)) {
+    if ((name === '$and' || name === '$or' || name === '$nor') && Array.isArray(arg)) out[name] = arg.map((s) => (isPlainObject(s) ? serverSelector(s) : s));
+    else if (name === '$not' && isPlainObject(arg)) out[name] = serverSelector(arg);
+    else if (name.startsWith('$') || !isPlainObject(arg)) out[name] = arg;
+    else {
+      const cond: Record<string, unknown> = {};
+      for (const [op, value] of Object.entries(arg)) {
+        if (op === '$in' && crashes(value)) more.push({ $or: value.map((v) => ({ [name]: { $eq: v } })) });
+        else if (op === '$nin' && crashes(value)) more.push({ $and: value.map((v) => ({ [name]: { $ne: v } })) });
+        else if (op === '$not' && isPlainObject(value)) more.push({ $not: serverSelector({ [name]: value }) });
+        else cond[op] = SUB_SELECTORS.has(op) && isPlainObject(value) ? serverSelector(value) : value;
+      }
+      if (Object.keys(cond).length > 0 || more.length === 0) out[name] = cond;
+    }
+  }
+  if (more.length === 0) return out;
+  return { $and: [out, ...more].filter((s) => Object.keys(s).length > 0) };
 }

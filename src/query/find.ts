@@ -20,7 +20,7 @@ import { throwIfAborted, withSignal } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 import { designRun, forgetDesigns, type DesignRun } from './design-cache.js';
 import type { MatchDoc } from './memory.js';
-import { escapeRegex, forEngine } from './engine.js';
+import { escapeRegex, forEngine, forServer } from './engine.js';
 import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
 
 const loadMemory = lazy(() => import('./memory.js'));
@@ -307,7 +307,13 @@ export function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions 
     forgetDesigns(pouchOf(db));
     return findAll(io, query, options);
   });
-  return withSignal(run, options.signal);
+  // Whatever the engine throws (pouchdb-find's own errors) reaches the app as a FeatError.
+  return withSignal(
+    run.catch((error: unknown) => {
+      throw toFeatError(error);
+    }),
+    options.signal,
+  );
 }
 
 const byKey = (a: MatchDoc, b: MatchDoc): number => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);
@@ -352,7 +358,7 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   // On the replica, after the indexes are made: the version it reads is one they are in.
   const run = io.ctx.local ? designRun(pouchOf(db), fresh) : undefined;
   // The replica's engine lacks `$beginsWith`: an anchored `$regex` there (the server reads an index range for it).
-  const selector = io.ctx.local ? forEngine(query.selector) : query.selector;
+  const selector = io.ctx.local ? forEngine(query.selector) : forServer(query.selector);
   const request: Record<string, unknown> = { selector: scoped(selector, io.ctx.local && query.limit !== undefined && !mixed) };
   // No sort: key order. A window of it is cut by the engine in `_id` order (`_all_docs`, the prefix as its range);
   // a whole result set comes through the best index and is put in key order here.
