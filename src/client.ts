@@ -224,6 +224,7 @@ class Client implements FeatClient {
       flush: () => this.store.flush(),
       ready: () => this.ready(),
       closed: () => this.#closing !== undefined,
+      lifetime: this.#lifetime.signal,
       localFirst: () => this.#localFirst,
       status: () => this.#effectiveStatus(),
       leader: () => this.#localFirst?.leading ?? true,

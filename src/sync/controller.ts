@@ -65,6 +65,8 @@ export interface SyncControllerDeps {
   ready(): Promise<unknown>;
   /** close() was called. */
   closed(): boolean;
+  /** Aborted (with the `closed` error) once close() has stored what it could: waits end there. */
+  lifetime: AbortSignal;
   /** Local-first mode: the replica and its replication (undefined in remote mode). */
   localFirst(): LocalFirst | undefined;
   /** The status the app sees (the replication's, or the connection's before it / in remote mode). */

@@ -10,8 +10,10 @@ import type { SyncStatus } from './status.js';
 export async function waitForPush(deps: SyncControllerDeps, options: WaitForPushOptions, status: () => SyncStatus): Promise<void> {
   const { timeout } = options;
   const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout));
-  const { signal, dispose } = anySignal([options.signal, timer]);
+  const { signal, dispose } = anySignal([options.signal, timer, deps.lifetime]);
   const fail = (): never => {
+    // close() or logout() meanwhile: nothing will push any more.
+    if (deps.lifetime.aborted && !options.signal?.aborted) throw deps.lifetime.reason;
     if (timer?.aborted && !options.signal?.aborted) {
       throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${status()})`);
     }

@@ -105,6 +105,30 @@ describe('client lifecycle', () => {
       rmSync(dir, { recursive: true, force: true });
     }
   });
+
+  it('a waitForPush() still waiting when close() or logout() is called rejects with closed (sync paused; leveldb replica)', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'feat-wfp-'));
+    try {
+      for (const end of ['close', 'logout'] as const) {
+        const c = createFeatClient(options(uniqueUser(`wfp-${end}`), { local: { adapter: 'leveldb', name: join(dir, end) } }));
+        await c.ready();
+        c.sync.pause();
+        await c.store.set('k', 'v');
+        const waiting = c.sync.waitForPush().then(
+          () => 'resolved',
+          (e: { code?: string }) => `rejected ${e.code}`,
+        );
+        await new Promise((r) => setTimeout(r, 200));
+        await (end === 'close' ? c.close() : c.logout());
+        const t0 = Date.now();
+        const outcome = await Promise.race([waiting, new Promise((r) => setTimeout(r, 5_000, 'still waiting'))]);
+        expect({ end, outcome }).toEqual({ end, outcome: 'rejected closed' });
+        expect(Date.now() - t0).toBeLessThan(2_000);
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
 });
 
 describe('first pull of a new device', () => {
