@@ -23,7 +23,8 @@ export interface LocalOptions {
    */
   adapter?: string;
   /**
-   * Name of the local database (a directory path for `leveldb`).
+   * Name of the local database (a directory path for `leveldb`). A replica holds one account's data: opened for
+   * another account it is refused with `forbidden` (give each account its own name).
    * @default `feat-<dbName>`; with the memory adapter a per-client name, so that two clients in one process act as two devices
    */
   name?: string;

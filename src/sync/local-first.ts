@@ -13,6 +13,7 @@ import {
   recallFromReplica,
   rememberInDirectory,
   rememberInReplica,
+  SESSION_MARKER,
   type DirectoryAccess,
   type Remembered,
 } from './last-session.js';
@@ -40,6 +41,27 @@ const CONFIRM_RETRIES = 5;
 const loadResolveLeaves = lazy(() => import('./resolve-leaves.js'));
 
 const SYNCED_MARKER = '_local/feat-synced';
+/** The account a replica holds the data of (its database name), written when it is first opened; kept until deleted. */
+const OWNER_MARKER = '_local/feat-owner';
+
+/**
+ * Checks that `local` holds `session`'s data, or none yet (then it becomes that account's): a replica named by the app
+ * (`local.name`) for one account and opened for another would show the first account's data to the second and push
+ * its unsynced writes into the second's database. An older replica without the owner record is judged by its session
+ * record, when it still has one.
+ */
+async function claimReplica(local: Db, session: Session): Promise<void> {
+  const owner = (await local.get(OWNER_MARKER).catch(() => undefined)) as { dbName?: unknown } | undefined;
+  const recorded = owner ?? ((await local.get(SESSION_MARKER).catch(() => undefined)) as { dbName?: unknown } | undefined);
+  if (typeof recorded?.dbName === 'string' && recorded.dbName !== session.dbName) {
+    throw new FeatError(
+      'forbidden',
+      `The local replica holds the data of another account (${recorded.dbName}), not of ${session.dbName}: give each account its own "local.name", or delete that replica with the other account's logout({ destroyLocal: true }) first`,
+    );
+  }
+  // Best effort (another tab may write it at the same moment; a full device keeps its session record).
+  if (!owner) await local.put({ _id: OWNER_MARKER, dbName: session.dbName } as never).catch(() => undefined);
+}
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
 const DISCARD_WAIT_MS = 5_000;
 
@@ -292,6 +314,12 @@ export class LocalFirst {
     if (this.#deps.signal.aborted) {
       await local.close();
       throw closedError();
+    }
+    try {
+      await claimReplica(local, session);
+    } catch (error) {
+      await local.close();
+      throw toFeatError(error);
     }
     this.local = local;
     this.localName = name;

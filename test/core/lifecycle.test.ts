@@ -161,3 +161,42 @@ describe('first pull of a new device', () => {
     }
   }, 30_000);
 });
+
+describe('a replica belongs to one account', () => {
+  it('an app-chosen local.name opened for another account after logout: forbidden, nothing of the first account read or pushed; the first account reopens it with its unsynced write', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'feat-owner-'));
+    try {
+      for (const adapter of ['leveldb', 'memory'] as const) {
+        const name = adapter === 'leveldb' ? join(dir, 'shared') : `feat-shared-${Date.now().toString(36)}`;
+        const [userA, userB] = [uniqueUser(`owner-a-${adapter}`), uniqueUser(`owner-b-${adapter}`)];
+        const a = createFeatClient(options(userA, { local: { adapter, name } }));
+        await a.store.set('a-synced', 'secret of A');
+        await a.sync.waitForPush({ timeout: 10_000 });
+        a.sync.pause();
+        await a.store.set('a-unsynced', 'also A');
+        // The memory replica lives as long as the process keeps it: only logout() without destroying it is tested here.
+        if (adapter === 'leveldb') await a.logout();
+        const b = createFeatClient(options(userB, { local: { adapter, name } }));
+        const refused = await expectCode(b.ready(), 'forbidden');
+        expect(refused.message).toMatch(/another account/);
+        await expectCode(b.store.get('a-synced'), 'forbidden');
+        await b.close();
+        // B's database got nothing of A's.
+        const reader = createFeatClient(options(userB, { mode: 'remote' }));
+        expect(await reader.store.keys()).toEqual([]);
+        await reader.close();
+        if (adapter === 'memory') {
+          await a.close();
+          continue;
+        }
+        // A, back on the same replica, still has its unsynced write and pushes it.
+        const again = createFeatClient(options(userA, { local: { adapter, name } }));
+        expect(await again.store.get('a-unsynced')).toBe('also A');
+        await again.sync.waitForPush({ timeout: 10_000 });
+        await again.close();
+      }
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  });
+});
