@@ -11,7 +11,7 @@ import type { ReadOptions , LocalDocs} from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
 import { sendJson } from './http.js';
-import type { Database } from './storage.js';
+import { CREATED, type Database } from './storage.js';
 
 type Query = Record<string, unknown>;
 
@@ -41,8 +41,10 @@ function checkViewQuery(query: Query): void {
 /** A database's info as CouchDB 3.4 answers it (opaque sequences, no PouchDB fields). */
 async function dbInfo(db: Database, dbName: string, fidelity: Fidelity): Promise<unknown> {
   const info = await db.info();
+  // CouchDB 3.4: the second the database was created (one deleted and made again has a new one).
+  const created = (await db.get(CREATED).catch(() => undefined)) as { at?: unknown } | undefined;
   return {
-    instance_start_time: '0',
+    instance_start_time: typeof created?.at === 'string' ? created.at : '0',
     db_name: dbName,
     purge_seq: fidelity.encodeSeq(dbName, 0),
     update_seq: fidelity.encodeSeq(dbName, Number(info.update_seq)),

@@ -31,6 +31,9 @@ function loadMemoryAdapter(): Promise<void> {
   return adaptersLoaded;
 }
 
+/** A `_local` document of each database holding when it was created (its `instance_start_time`, couch-routes.ts). */
+export const CREATED = '_local/feat-emulator-created';
+
 export class Storage {
   readonly Pouch: EmulatorPouch;
   readonly #known = new Set<string>();
@@ -86,6 +89,9 @@ export class Storage {
   async create(name: string): Promise<Database> {
     const db = this.db(name);
     await db.info();
+    // When it was made (CouchDB's `instance_start_time`: a database deleted and made again has a new one).
+    const marker = (await db.get(CREATED).catch(() => undefined)) as { at?: unknown } | undefined;
+    if (typeof marker?.at !== 'string') await db.put({ _id: CREATED, at: String(Math.floor(Date.now() / 1000)) } as never).catch(() => undefined);
     this.#known.add(name);
     return db;
   }

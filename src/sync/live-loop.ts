@@ -161,6 +161,8 @@ export abstract class LiveLoop implements PromiseLike<void> {
         this.setActive(false);
         following = Date.now();
         await this.#follow();
+        // The live feed ended (a proxy's limit on a connection's life, a server restart): it is read and followed again.
+        this.emit('restarted');
       } catch (error) {
         await this.settled().catch(() => undefined);
         if (this.cancelled) break;

@@ -4,7 +4,7 @@ import { BATCH, latestPerDoc, LiveLoop, MAX_BATCH, readSeq, type Seq } from './l
 /** The local document holding the local sequence up to which every change was sent (local replica only). */
 export const PUSH_CHECKPOINT = '_local/sync-push';
 /** The push tracker's marker (push-tracker.ts): every change up to its `seq` is known to be on the server. */
-const VERIFIED_MARKER = '_local/feat-push';
+export const VERIFIED_MARKER = '_local/feat-push';
 /** `_bulk_docs` requests in flight at once. */
 const IN_FLIGHT = 2;
 

@@ -366,6 +366,10 @@ export class LocalFirst {
         this.#resolveConflicts(local, docs.flatMap((d) => (d._id.startsWith('_') ? [] : [d._id])));
       },
       pushed: () => this.#confirmPushed(),
+      rewound: () => {
+        tracker.reset();
+        this.#deps.pendingChanged();
+      },
     });
     this.replicator = replicator;
     if (!this.#paused) replicator.start();

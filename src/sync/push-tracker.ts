@@ -117,6 +117,12 @@ export class PushTracker {
     return Number(info.update_seq) || 0;
   }
 
+  /** Forgets what was verified (the server lost it: continuity.ts); the marker is deleted by the caller. */
+  reset(): void {
+    this.#verifiedSeq = 0;
+    this.#loaded = Promise.resolve();
+  }
+
   get verifiedSeq(): number {
     return this.#verifiedSeq;
   }

@@ -1,12 +1,19 @@
 import type { FeatError } from '../errors.js';
 import type { Db, ReplicaDb } from '../store/db.js';
 import { within } from '../util/abort.js';
+import { restartFromScratch, serverBehind } from './continuity.js';
 import { LivePull } from './live-pull.js';
 import { LivePush } from './live-push.js';
 import { statusForError, type SyncStatus } from './status.js';
 import { toStorageAwareError } from './storage-errors.js';
 
 type Direction = 'push' | 'pull';
+
+/**
+ * The server's database is checked for a re-creation or a restore (continuity.ts) this often while idle, at most four
+ * times as often while changes go through, and at once after a failure.
+ */
+const CONTINUITY_EVERY_MS = 60_000;
 
 /** How many documents' pulled (and pushed) revisions are remembered. */
 const PULLED_KEPT = 50_000;
@@ -23,6 +30,8 @@ export interface ReplicatorEvents {
   pulled(docs: { _id: string; _rev: string }[]): void;
   /** The push side wrote a batch or went idle. */
   pushed(): void;
+  /** The server had lost changes (re-created, restored from a backup): sync starts over from the beginning. */
+  rewound(): void;
 }
 
 /** Capped exponential backoff for each side's retry (ms), with ±20 % jitter so that devices do not retry in step. */
@@ -59,6 +68,14 @@ export class Replicator {
   #pushedRevs = new Map<string, string>();
   /** The push side went idle once since it started: every later local change was written or pulled since. */
   #pushCaughtUp = false;
+  /** The server's continuity is to be checked when something goes through again (continuity.ts). */
+  #suspect = true;
+  #verifying = false;
+  /** Restarts from scratch so far (a bound, should the checkpoints not go away). */
+  #rewinds = 0;
+  #every: ReturnType<typeof setInterval> | undefined;
+  /** When the server's continuity was last checked (ms). */
+  #checked = 0;
   /** Maps a failure to its error; a full local replica reads `storage_full` (device-storage.ts). */
   #explain: (error: unknown) => FeatError;
 
@@ -90,6 +107,44 @@ export class Replicator {
         has: (id, rev) => this.#pushedRevs.get(id) === rev,
       }),
     );
+    this.#verify();
+    clearInterval(this.#every);
+    this.#every = setInterval(() => this.#status === 'idle' && this.#verify(true), CONTINUITY_EVERY_MS);
+    (this.#every as { unref?: () => void }).unref?.();
+  }
+
+  /**
+   * Checks that the server still has what this replica exchanged with it (continuity.ts), beside the live sync that
+   * has started; if not, starts it over from the beginning. A check that fails (offline) is made again once something
+   * goes through.
+   */
+  #verify(due = false): void {
+    if (this.#verifying || !this.#running) return;
+    if (!this.#suspect && !(due && Date.now() - this.#checked >= CONTINUITY_EVERY_MS / 4)) return;
+    this.#verifying = true;
+    this.#suspect = false;
+    this.#checked = Date.now();
+    void serverBehind(this.#local, this.#remote, true)
+      .then(async (behind) => {
+        if (!behind || !this.#running || this.#rewinds >= 3) return;
+        this.#rewinds++;
+        await this.#cancel();
+        if (!this.#running) return;
+        await restartFromScratch(this.#local);
+        this.#pushCaughtUp = false;
+        this.#pulledRevs.clear();
+        this.#pushedRevs.clear();
+        this.#events.rewound();
+        this.#running = false;
+        this.#verifying = false;
+        this.start();
+      })
+      .catch(() => {
+        this.#suspect = true;
+      })
+      .finally(() => {
+        this.#verifying = false;
+      });
   }
 
   /**
@@ -114,6 +169,7 @@ export class Replicator {
   /** Stops both directions; `status` becomes `paused`. Resolves when both have finished their current batch. */
   stop(): Promise<void> {
     this.#running = false;
+    clearInterval(this.#every);
     const stopped = this.#cancel();
     this.#set('paused');
     return stopped;
@@ -159,6 +215,7 @@ export class Replicator {
     rep.on('paused', (error: unknown) => {
       if (!mine()) return;
       if (error) {
+        this.#suspect = true;
         const failure = this.#explain(error);
         if (failure.code === 'aborted') {
           // A request the side cancelled itself (not the server's doing): it retries by itself, nothing to report.
@@ -169,6 +226,7 @@ export class Replicator {
         if (next !== 'offline' || this.#state[direction] !== 'offline') this.#events.error(failure);
         this.#state[direction] = next;
       } else {
+        this.#verify();
         this.#state[direction] = 'idle';
         if (direction === 'push') {
           this.#pushCaughtUp = true;
@@ -179,6 +237,8 @@ export class Replicator {
     });
     rep.on('change', (info: { docs?: { _id: string; _rev: string }[] }) => {
       if (!mine()) return;
+      // While sync is busy, checked now and then too (a restore from a backup may break no connection).
+      this.#verify(true);
       if (this.#failed(direction)) {
         this.#state[direction] = 'active';
         this.#update();
@@ -190,6 +250,10 @@ export class Replicator {
         for (const doc of info.docs ?? []) remember(this.#pushedRevs, doc._id, doc._rev);
         this.#events.pushed();
       }
+    });
+    // The live feed ended and starts again (a restart of the server ends it without an error): check once through.
+    rep.on('restarted', () => {
+      if (mine()) this.#suspect = true;
     });
     rep.on('denied', (error: unknown) => {
       if (!mine()) return;

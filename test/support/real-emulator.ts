@@ -79,7 +79,7 @@ function adminCookie(): Promise<string> {
 }
 
 /** A request as the harness admin; a session cookie that expired (CouchDB's last 10 minutes) is renewed once. */
-async function adminFetch(url: string, init: RequestInit = {}): Promise<Response> {
+export async function adminFetch(url: string, init: RequestInit = {}): Promise<Response> {
   const send = async () =>
     fetch(url, { ...init, headers: { ...(init.headers as Record<string, string>), Cookie: await adminCookie() }, signal: AbortSignal.timeout(10_000) });
   const first = await send();

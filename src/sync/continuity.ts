@@ -1,0 +1,72 @@
+/**
+ * A server database that lost what this replica already exchanged with it: re-created empty, or restored from an
+ * older backup (an admin's restore, a replication back from a copy). The replica's checkpoints live on the device
+ * only, so live sync would carry on from them: what was pushed before never went back (and `pending()` said 0), and a
+ * read position past the server's current sequence missed new changes. Checked when sync starts and after a failure
+ * (a database deleted and made again fails the live feeds first); when the server is behind, both checkpoints go
+ * back to the start: the push side sends what the server lacks (`_revs_diff` keeps it to that), the pull side reads
+ * the server's changes again (revisions the replica has are not written twice).
+ */
+import type { Db, ReplicaDb } from '../store/db.js';
+import { readSeq, type Seq } from './live-loop.js';
+import { PULL_CHECKPOINT } from './live-pull.js';
+import { PUSH_CHECKPOINT, VERIFIED_MARKER } from './live-push.js';
+
+/** Recent pushed changes asked about (`_revs_diff`): enough to see a restore, one small request. */
+const SAMPLE = 20;
+
+/** The number in front of a sequence (CouchDB's opaque `N-g1AAA…`, or an integer). */
+const seqNumber = (seq: unknown): number | undefined => {
+  const n = typeof seq === 'number' ? seq : typeof seq === 'string' ? Number.parseInt(seq, 10) : Number.NaN;
+  return Number.isFinite(n) ? n : undefined;
+};
+
+/** The server database this replica syncs with: CouchDB's `instance_start_time` (when it was created). */
+const SERVER_MARKER = '_local/feat-server';
+
+/**
+ * True when the server's database is behind what this replica pushed to it or read from it: made again since (its
+ * `instance_start_time` changed), its sequence below the one read up to, or (`sample`) recent pushed revisions
+ * missing from it.
+ */
+export async function serverBehind(local: Db, remote: Db, sample: boolean): Promise<boolean> {
+  const [pull, info, known] = await Promise.all([
+    readSeq(local, PULL_CHECKPOINT),
+    remote.info(),
+    local.get(SERVER_MARKER).catch(() => undefined) as Promise<{ _rev?: string; instance?: unknown } | undefined>,
+  ]);
+  const instance = typeof info.instance_start_time === 'string' && info.instance_start_time !== '0' ? info.instance_start_time : undefined;
+  if (instance !== undefined && known?.instance !== instance) {
+    if (typeof known?.instance === 'string') return true;
+    // First seen: remembered (best effort).
+    await local.put({ _id: SERVER_MARKER, ...(known?._rev ? { _rev: known._rev } : {}), instance } as never).catch(() => undefined);
+  }
+  const read = seqNumber(pull.seq);
+  const now = seqNumber(info.update_seq);
+  if (read !== undefined && now !== undefined && read > now) return true;
+  if (!sample) return false;
+  const pushed = Math.max(Number((await readSeq(local, PUSH_CHECKPOINT)).seq) || 0, Number((await readSeq(local, VERIFIED_MARKER)).seq) || 0);
+  if (pushed <= 0) return false;
+  // The last changes the push side is past, as the replica has them now (a later change of a document is not past).
+  const recent = (await local.changes({ since: Math.max(0, pushed - SAMPLE), limit: SAMPLE, include_docs: true, return_docs: true })) as {
+    results: { id: string; seq: Seq; deleted?: boolean; changes: { rev: string }[]; doc?: { feat?: { expiresAt?: unknown } } }[];
+  };
+  const diff: Record<string, string[]> = {};
+  for (const change of recent.results) {
+    // Expired values and deletions may be purged from the server by maintenance: not a sign of a restore.
+    if ((seqNumber(change.seq) ?? Infinity) > pushed || change.deleted || change.doc?.feat?.expiresAt !== undefined) continue;
+    const rev = change.changes[0]?.rev;
+    if (rev) Object.defineProperty(diff, change.id, { value: [rev], enumerable: true });
+  }
+  if (Object.keys(diff).length === 0) return false;
+  const missing = await (remote as ReplicaDb).revsDiff(diff);
+  return Object.values(missing).some((m) => (m.missing?.length ?? 0) > 0);
+}
+
+/** Sends the replica's checkpoints back to the start (the push tracker forgets what it verified: `reset`). */
+export async function restartFromScratch(local: Db): Promise<void> {
+  for (const id of [PUSH_CHECKPOINT, PULL_CHECKPOINT, VERIFIED_MARKER, SERVER_MARKER]) {
+    const doc = (await local.get(id).catch(() => undefined)) as { _rev?: string } | undefined;
+    if (doc?._rev) await local.put({ _id: id, _rev: doc._rev, _deleted: true } as never);
+  }
+}
