@@ -37,8 +37,10 @@ import { build as esbuild } from 'esbuild';
 // rewritten for it (query/engine.ts), the tabs' write lock bounded: 102.0 kB; one uuid instead of two nested copies
 // (the emulator workspace had hoisted express-pouchdb's uuid 3, so this repository bundled two copies of uuid 8 where
 // an app's install has one; a package bundled from two places now fails the check): measured 101.6 kB. CouchDB's
-// normal form for the local engine (negations, missing fields, null) and the server's `$in` with null: 102.5 kB.
-const BUDGET_KB = 102.6;
+// normal form for the local engine (negations, missing fields, null) and the server's `$in` with null: 102.5 kB. A
+// black-box attack's findings: a replica bound to its account, a server database made again or restored noticed by
+// live sync (sync/continuity.ts), waitForPush() ended by close(): measured 103.3 kB.
+const BUDGET_KB = 103.4;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
