@@ -309,8 +309,8 @@ export function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions 
   });
   // Whatever the engine throws (pouchdb-find's own errors) reaches the app as a FeatError.
   return withSignal(
-    run.catch((error: unknown) => {
-      throw toFeatError(error);
+    run.catch(async (error: unknown) => {
+      throw await explained(io.ctx.local ? await io.ctx.db().catch(() => undefined) : undefined, error);
     }),
     options.signal,
   );
@@ -350,11 +350,22 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   const db = await io.ctx.db();
   // Mixed directions (`['prio', { updatedAt: 'desc' }]`): neither engine sorts them (CouchDB answers 400
   // unsupported_mixed_sort); every match is read and sorted here, then the window is cut.
-  const mixed = query.sort.some((s) => s.desc !== query.sort[0]!.desc);
+  let mixed = query.sort.some((s) => s.desc !== query.sort[0]!.desc);
+  // The declared indexes first: one of them may be the index of the sort fields. On a full device (the replica's
+  // indexes cannot be made: storage_full) the query still runs — a scan, sorted here — as reads keep working there.
+  const full = async (making: Promise<void> | undefined): Promise<boolean> => {
+    try {
+      await making;
+      return false;
+    } catch (error) {
+      if (io.ctx.local && (await explained(db, error)).code === 'storage_full') return true;
+      throw error;
+    }
+  };
+  const wanted = mixed ? [] : query.sort.map((s) => s.field);
+  const [, sortIndexFull] = await Promise.all([full(declaredIndexes(io, db)), full(wanted.length ? ensureIndex(io, db, wanted) : undefined), full(ensureIndex(io, db, MANIFEST_INDEX))]);
+  if (sortIndexFull) mixed = true;
   const sort = mixed ? [] : query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
-  const sortFields = mixed ? [] : query.sort.map((s) => s.field);
-  // The declared indexes first: one of them may be the index of the sort fields.
-  await Promise.all([declaredIndexes(io, db), sortFields.length ? ensureIndex(io, db, sortFields) : undefined, ensureIndex(io, db, MANIFEST_INDEX)]);
   // On the replica, after the indexes are made: the version it reads is one they are in.
   const run = io.ctx.local ? designRun(pouchOf(db), fresh) : undefined;
   // The replica's engine lacks `$beginsWith`: an anchored `$regex` there (the server reads an index range for it).
@@ -433,6 +444,25 @@ async function manifestsOf(io: StoreIO, db: Db, prefix: string, signal: AbortSig
 /** `store.createIndex({ fields, name? })`: an index of the value's fields, created once (idempotent). */
 export async function createIndex(io: StoreIO, index: IndexSpec): Promise<void> {
   const db = await io.ctx.db();
-  await declaredIndexes(io, db);
-  await ensureIndex(io, db, index.fields.map((f) => `doc.${f}`), index.name);
+  try {
+    await declaredIndexes(io, db);
+    await ensureIndex(io, db, index.fields.map((f) => `doc.${f}`), index.name);
+  } catch (error) {
+    throw await explained(db, error);
+  }
+}
+
+/**
+ * A failure as the app should read it: on the replica, through its guard (a transaction aborted for lack of room is
+ * `storage_full`, not the `server` error its HTTP-like status suggests: device-storage.ts), else as a FeatError.
+ */
+async function explained(db: Db | undefined, error: unknown): Promise<FeatError> {
+  const explain = (db as { explain?: (e: unknown) => FeatError } | undefined)?.explain;
+  const failure = explain ? explain.call(db, error) : toFeatError(error);
+  // An index made on the replica upgrades its IndexedDB database, whose abort for lack of room no write path sees.
+  if (explain && failure.code === 'server' && /transaction was aborted/i.test(failure.message)) {
+    const { quotaUsedUp } = await import('../sync/device-storage.js');
+    if (await quotaUsedUp()) return new FeatError('storage_full', "The device (or the browser's quota for this site) has no room left for an index of the local replica. Free some space; queries keep working meanwhile (without the index).", { cause: error });
+  }
+  return failure;
 }

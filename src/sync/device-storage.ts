@@ -170,6 +170,13 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
   try {
     if ((await within(attempt.opened, OPEN_WAIT_MS)) === LATE) {
       stalled.set(key, attempt);
+      // A new database on a device whose quota is used up: IndexedDB never answers its first (creating) transaction.
+      if (await quotaUsedUp()) {
+        // That open never completes, even once there is room: the next attempt opens anew.
+        stalled.delete(key);
+        void within(attempt.db.close(), 1_000).catch(() => undefined);
+        throw new FeatError('storage_full', `The local replica "${name}" could not be created: the device (or the browser's quota for this site) has no room left. Free some space, then call ready() again.`);
+      }
       throw new FeatError('timeout', `The local replica "${name}" did not open within ${OPEN_WAIT_MS} ms: another connection to it (a tab that does not answer, or the app's own IndexedDB code) keeps it open. Close that connection, then call ready() again.`);
     }
   } catch (error) {
@@ -178,6 +185,43 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
     throw toStorageAwareError(error);
   }
   return attempt.db;
+}
+
+/**
+ * True when IndexedDB refuses to store a few bytes for lack of room (a scratch database, deleted after): what an
+ * open that never answers means on a full device. Within 2 s; false where there is no IndexedDB.
+ */
+export async function quotaUsedUp(): Promise<boolean> {
+  const idb = (globalThis as { indexedDB?: IDBFactory }).indexedDB;
+  if (!idb) return false;
+  const name = 'feat-room-probe';
+  const probe = new Promise<boolean>((resolve) => {
+    const full = (error: unknown) => resolve(isStorageFull(error));
+    const request = idb.open(name, 1);
+    request.onupgradeneeded = () => request.result.createObjectStore('probe');
+    request.onerror = () => full(request.error);
+    request.onsuccess = () => {
+      const db = request.result;
+      try {
+        const txn = db.transaction('probe', 'readwrite');
+        txn.objectStore('probe').put('x'.repeat(4096), 'x');
+        txn.oncomplete = () => resolve(false);
+        txn.onabort = () => full(txn.error);
+        txn.onerror = () => full(txn.error);
+      } catch (error) {
+        full(error);
+      } finally {
+        db.close();
+      }
+    };
+  });
+  const answer = await within(probe, 2_000).catch(() => false);
+  try {
+    idb.deleteDatabase(name);
+  } catch {
+    // nothing to delete
+  }
+  return answer === true;
 }
 
 /** Opens that did not finish in time, by adapter and name (see openChecked). */

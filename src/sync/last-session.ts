@@ -17,7 +17,21 @@
  */
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
+import { LATE, within } from '../util/abort.js';
 import { hex } from '../util/hash.js';
+
+/**
+ * The most a use of the browser directory may take (ms). It only helps an offline start; on a device whose quota is
+ * used up, IndexedDB never answers the open of a database that must be created (its first transaction is refused):
+ * the directory is then left alone.
+ */
+const DIRECTORY_WAIT_MS = 3_000;
+
+/** `promise`'s value, or undefined after DIRECTORY_WAIT_MS (or when it fails). */
+async function bounded<T>(promise: Promise<T>): Promise<T | undefined> {
+  const value = await within(promise, DIRECTORY_WAIT_MS).catch(() => undefined);
+  return value === LATE ? undefined : (value as T | undefined);
+}
 
 /** Tokens shorter than this are not digested: they might be guessed from it. */
 export const MIN_TOKEN_CHARS = 32;
@@ -121,10 +135,11 @@ export interface DirectoryAccess {
 
 /** The browser directory of last sessions. */
 export async function recallFromDirectory(access: DirectoryAccess, identity: string): Promise<Remembered | undefined> {
-  const db = await access.open()?.catch(() => undefined);
+  const opening = access.open();
+  const db = opening && (await bounded(opening));
   if (!db) return undefined;
   try {
-    const doc = await read(db, entryId(access.couchUrl, identity));
+    const doc = await bounded(read(db, entryId(access.couchUrl, identity)));
     if (!doc) return undefined;
     return {
       userName: doc.userName,
@@ -133,19 +148,20 @@ export async function recallFromDirectory(access: DirectoryAccess, identity: str
       ...(typeof doc.adapter === 'string' ? { adapter: doc.adapter } : {}),
     };
   } finally {
-    await db.close().catch(() => undefined);
+    await bounded(db.close());
   }
 }
 
-/** Records (or, with `undefined`, forgets) the session of `identity` in the browser directory. */
+/** Records (or, with `undefined`, forgets) the session of `identity` in the browser directory (bounded, best effort). */
 export async function rememberInDirectory(access: DirectoryAccess, identity: string, entry: Remembered | undefined): Promise<void> {
   dropLegacyEntries();
-  const db = await access.open()?.catch(() => undefined);
+  const opening = access.open();
+  const db = opening && (await bounded(opening));
   if (!db) return;
   try {
-    await write(db, entryId(access.couchUrl, identity), entry && { ...entry });
+    await bounded(write(db, entryId(access.couchUrl, identity), entry && { ...entry }));
   } finally {
-    await db.close().catch(() => undefined);
+    await bounded(db.close());
   }
 }
 

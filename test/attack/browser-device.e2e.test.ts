@@ -285,6 +285,70 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(result.last).toBe('resolved v3');
   }, 120_000);
 
+  // A device with no room left (the origin's quota set through CDP), found by a black-box attack.
+  /** The origin's quota set to `bytes` (its storage touched first, so that the override applies). */
+  async function quota(ctx: BrowserContext, page: Page, bytes: number) {
+    await page.evaluate(
+      () =>
+        new Promise<void>((resolve, reject) => {
+          const r = indexedDB.open('touch');
+          r.onsuccess = () => (r.result.close(), resolve());
+          r.onerror = () => reject(r.error);
+        }),
+    );
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send('Storage.overrideQuotaForOrigin', { origin, quotaSize: bytes });
+    return { lift: () => cdp.send('Storage.overrideQuotaForOrigin', { origin }) };
+  }
+
+  it('a new user on a full device: ready() rejects with storage_full in bounds (it waited forever), logout() settles, and after a reload with room the app starts', async () => {
+    const user = userFor('full-new');
+    const ctx = await harness.newContext();
+    const page = await load(ctx, origin);
+    const room = await quota(ctx, page, 1);
+    const t0 = Date.now();
+    const first = await page.evaluate((o) => app().settle(app().start(o), 45_000), { ...optionsFor(emu, user), requestTimeout: 5_000 });
+    expect(first).toBe('rejected storage_full');
+    expect(Date.now() - t0).toBeLessThan(30_000);
+    expect(await page.evaluate(() => app().client.sync.status)).toBe('error');
+    const logout = await page.evaluate(() => app().settle(app().client.logout({ destroyLocal: true }), 40_000));
+    expect(logout).toMatch(/^(resolved|rejected timeout)/);
+    await room.lift();
+    await load(ctx, origin, page);
+    expect(await page.evaluate((o) => app().settle(app().start(o).then(() => app().client.store.set('k', 'v')), 30_000), optionsFor(emu, user))).toBe('resolved value');
+  }, 150_000);
+
+  it('a full device: a sorted query whose index cannot be made still answers (sorted in memory), createIndex rejects with storage_full, plain reads work; with room the index is made', async () => {
+    const user = userFor('full-index');
+    const ctx = await harness.newContext();
+    const page = await load(ctx, origin);
+    const room = await quota(ctx, page, 3 * 1024 * 1024);
+    expect(await page.evaluate((o) => app().start(o).then(() => 'ok'), optionsFor(emu, user))).toBe('ok');
+    const r = await page.evaluate(async () => {
+      const c = app().client;
+      const pad = () => Array.from({ length: 2_000 }, () => String.fromCharCode(33 + Math.floor(Math.random() * 90))).join('');
+      for (let i = 0; i < 40; i++) await c.store.setParts('todos', { [`t${i}`]: { prio: i % 7, title: `t${i}`, pad: pad() } });
+      let filled = '';
+      for (let i = 0; i < 60 && !filled; i++) {
+        const bytes = new Uint8Array(150_000);
+        for (let k = 0; k < bytes.length; k += 65_536) crypto.getRandomValues(bytes.subarray(k, k + 65_536));
+        filled = await c.store.set(`fill${i}`, Array.from(bytes, (b) => String.fromCharCode(33 + (b % 90))).join('')).then(() => '', (e: { code: string }) => e.code);
+      }
+      const s = (p: Promise<unknown>) => p.then((v) => `resolved ${String(v)}`, (e: { code: string }) => `rejected ${e.code}`);
+      const sorted = await c.store.find({ prefix: 'todos', selector: { prio: { $gte: 3 } }, sort: ['prio'] }).catch(() => []);
+      return {
+        filled,
+        sortedInOrder: sorted.length === 22 && sorted.every((x, i) => i === 0 || (x.value as { prio: number }).prio >= (sorted[i - 1]!.value as { prio: number }).prio),
+        createIndex: await s(c.store.createIndex({ fields: ['title'] })),
+        plainFind: await s(c.store.find({ prefix: 'todos', selector: { prio: 2 } }).then((rs) => rs.length)),
+        keys: await s(c.store.keys('todos').then((k) => k.length)),
+      };
+    });
+    expect(r).toEqual({ filled: 'storage_full', sortedInOrder: true, createIndex: 'rejected storage_full', plainFind: 'resolved 6', keys: 'resolved 40' });
+    await room.lift();
+    expect(await page.evaluate(() => app().client.store.createIndex({ fields: ['title'] }).then(() => 'ok'))).toBe('ok');
+  }, 120_000);
+
   it('local.persist while the permission prompt stays unanswered (persist() never settles): ready() and storage() do not wait for it', async () => {
     const user = userFor('persist-prompt');
     const ctx = await context();
