@@ -506,14 +506,30 @@ export class LocalFirst {
       report({ phase: 'progress', docs: progress.docs + (info.docs?.length ?? 0), pending: info.pending });
     });
     let timedOut = false;
-    const timer = setTimeout(() => {
-      timedOut = true;
-      rep.cancel();
-    }, timeoutMs);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const signal = this.#deps.signal;
+    let onClose = () => {};
+    // Cut short by initialSyncTimeout or close(): it is given 2 s more to save its checkpoint, no more (a write to a
+    // replica closed under it never answers: LevelDB).
+    const cut = new Promise<void>((resolve) => {
+      const stop = () => {
+        rep.cancel();
+        setTimeout(resolve, 2_000);
+      };
+      timer = setTimeout(() => {
+        timedOut = true;
+        stop();
+      }, timeoutMs);
+      onClose = stop;
+      signal.addEventListener('abort', onClose, { once: true });
+      if (signal.aborted) stop();
+    });
     let complete = false;
     try {
       // Its checkpoint is saved: live sync's pull continues from there.
-      await rep;
+      await Promise.race([Promise.resolve(rep), cut.then(() => {
+        timedOut = true;
+      })]);
       // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
       complete = !timedOut;
       if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
@@ -523,6 +539,7 @@ export class LocalFirst {
       if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== 'aborted') this.#deps.error(failure);
     } finally {
       clearTimeout(timer);
+      signal.removeEventListener('abort', onClose);
       report({ phase: 'done', complete, ...(complete ? { pending: 0 } : {}) });
     }
   }

@@ -200,3 +200,39 @@ describe('a replica belongs to one account', () => {
     }
   });
 });
+
+describe('close() during a new device’s first pull', () => {
+  it.each([false, true])('leveldb: close() when the first pull asks its second page (calls made before ready(): %s): ready() and those calls settle (ready() waited forever)', async (withCalls) => {
+    const user = uniqueUser('close-first-pull');
+    const writer = createFeatClient(options(user, { mode: 'remote' }));
+    await Promise.all(Array.from({ length: 300 }, (_, i) => writer.store.set(`x${i}`, { i })));
+    await writer.close();
+    const dir = mkdtempSync(join(tmpdir(), 'feat-close-pull-'));
+    try {
+      let closing: Promise<void> | undefined;
+      const a = createFeatClient(
+        options(user, {
+          local: { adapter: 'leveldb', name: join(dir, 'replica') },
+          initialSyncTimeout: 30_000,
+          fetch: ((input: RequestInfo | URL, init?: RequestInit) => {
+            const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+            // The first pull's second page: its first one is being written to the replica.
+            if (!closing && url.includes('_changes') && !url.includes('since=0')) closing = a.close();
+            return fetch(input, init);
+          }) as typeof fetch,
+        }),
+      );
+      const tag = (p: Promise<unknown>) => p.then(() => 'resolved', (e: { code?: string }) => e.code ?? 'raw');
+      const t0 = Date.now();
+      const ready = tag(a.ready());
+      const calls = withCalls ? [tag(a.store.set('k', 1)), tag(a.store.get('x1'))] : [];
+      const outcome = (await Promise.race([ready, new Promise((r) => setTimeout(r, 15_000, 'still waiting'))])) as string;
+      expect(['closed', 'resolved']).toContain(outcome);
+      expect(Date.now() - t0).toBeLessThan(10_000);
+      for (const call of calls) expect(await Promise.race([call, new Promise((r) => setTimeout(r, 2_000, 'still waiting'))])).not.toBe('still waiting');
+      await closing;
+    } finally {
+      rmSync(dir, { recursive: true, force: true });
+    }
+  }, 60_000);
+});
