@@ -536,7 +536,9 @@ export class LocalFirst {
     } catch (error) {
       // Offline or failing: start with what is local; live sync catches up.
       const failure = toFeatError(error);
-      if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== 'aborted') this.#deps.error(failure);
+      // A full device is reported by the replica's guard, once per episode (device-storage.ts).
+      const guardSaidSo = failure.code === 'storage_full' && (local as { full?: boolean }).full === true;
+      if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== 'aborted' && !guardSaidSo) this.#deps.error(failure);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onClose);

@@ -68,6 +68,8 @@ export class Replicator {
   #pushedRevs = new Map<string, string>();
   /** The push side went idle once since it started: every later local change was written or pulled since. */
   #pushCaughtUp = false;
+  /** The code of each side's last reported failure (undefined once something went through). */
+  #reported: Record<Direction, string | undefined> = { push: undefined, pull: undefined };
   /** The server's continuity is to be checked when something goes through again (continuity.ts). */
   #suspect = true;
   #verifying = false;
@@ -223,9 +225,15 @@ export class Replicator {
           return this.#update();
         }
         const next = statusForError(failure);
-        if (next !== 'offline' || this.#state[direction] !== 'offline') this.#events.error(failure);
+        // Once per episode: a side that keeps failing the same way (offline, a full device) says so once.
+        const again = this.#state[direction] === next && (next === 'offline' || this.#reported[direction] === failure.code);
+        // A full device is reported by the replica's guard, once per episode (device-storage.ts).
+        const guardSaidSo = failure.code === 'storage_full' && (this.#local as { full?: boolean }).full === true;
+        if (!again && !guardSaidSo) this.#events.error(failure);
+        this.#reported[direction] = failure.code;
         this.#state[direction] = next;
       } else {
+        this.#reported[direction] = undefined;
         this.#verify();
         this.#state[direction] = 'idle';
         if (direction === 'push') {
@@ -241,6 +249,7 @@ export class Replicator {
       this.#verify(true);
       if (this.#failed(direction)) {
         this.#state[direction] = 'active';
+        this.#reported[direction] = undefined;
         this.#update();
       }
       if (direction === 'pull' && info.docs?.length) {

@@ -349,6 +349,24 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(await page.evaluate(() => app().client.store.createIndex({ fields: ['title'] }).then(() => 'ok'))).toBe('ok');
   }, 120_000);
 
+  it('a full device: a first pull that keeps failing for lack of room reports storage_full once per episode, not once per retry', async () => {
+    const user = userFor('full-once');
+    const seeder = createFeatClient({ ...optionsFor(emu, user), local: { adapter: 'memory' } });
+    await seeder.ready();
+    const big = (i: number) => Array.from({ length: 150_000 }, (_, k) => String.fromCharCode(33 + ((k * 7 + i * 13) % 90))).join('');
+    await Promise.all(Array.from({ length: 40 }, (_, i) => seeder.store.set(`v${i}`, big(i))));
+    await seeder.sync.waitForPush({ timeout: 30_000 });
+    await seeder.close();
+    const ctx = await harness.newContext();
+    const page = await load(ctx, origin);
+    await quota(ctx, page, 3 * 1024 * 1024);
+    await page.evaluate((o) => app().start(o).then(() => 'ok', () => 'rejected'), optionsFor(emu, user));
+    await new Promise((r) => setTimeout(r, 12_000));
+    const seen = await page.evaluate(async () => ({ errors: app().seen.errors, full: (await app().client.storage()).full }));
+    expect(seen.full).toBe(true);
+    expect(seen.errors.filter((c) => c === 'storage_full')).toEqual(['storage_full']);
+  }, 120_000);
+
   it('local.persist while the permission prompt stays unanswered (persist() never settles): ready() and storage() do not wait for it', async () => {
     const user = userFor('persist-prompt');
     const ctx = await context();
