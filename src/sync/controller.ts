@@ -1,4 +1,4 @@
-import { closedError, FeatValidationError } from '../errors.js';
+import { closedError, FeatValidationError, toFeatError } from '../errors.js';
 import { checkSignal } from '../util/abort.js';
 import type { AcceptedWrite } from '../transport/couch-fetch.js';
 import type { Emitter } from '../util/emitter.js';
@@ -124,7 +124,8 @@ export class SyncController implements FeatSync {
     const tracker = this.#deps.localFirst()?.tracker;
     const queued = this.#deps.queued();
     if (!tracker) return queued;
-    return queued + (await tracker.count());
+    // A failure of the replica (deleted under the client, say) reaches the app as a FeatError.
+    return queued + (await tracker.count().catch((error: unknown) => Promise.reject(toFeatError(error))));
   }
 
   async waitForPush(options: WaitForPushOptions = {}): Promise<void> {
@@ -136,7 +137,7 @@ export class SyncController implements FeatSync {
     checkSignal(options.signal);
     // The waiting itself loads on first use.
     const { waitForPush } = await loadWaitForPush();
-    return waitForPush(this.#deps, options, () => this.status);
+    return waitForPush(this.#deps, options, () => this.status).catch((error: unknown) => Promise.reject(toFeatError(error)));
   }
 
   pause(): void {
