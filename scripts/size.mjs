@@ -40,8 +40,9 @@ import { build as esbuild } from 'esbuild';
 // normal form for the local engine (negations, missing fields, null) and the server's `$in` with null: 102.5 kB. A
 // black-box attack's findings: a replica bound to its account, a server database made again or restored noticed by
 // live sync (sync/continuity.ts), waitForPush() ended by close(): measured 103.3 kB. A full device: a new replica
-// that cannot be created is `storage_full` in bounds, queries go on without the indexes it cannot make: 103.8 kB.
-const BUDGET_KB = 103.9;
+// that cannot be created is `storage_full` in bounds, queries go on without the indexes it cannot make: 103.8 kB;
+// failures once per episode, FeatErrors from pending()/waitForPush(): 104.0 kB.
+const BUDGET_KB = 104.1;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
