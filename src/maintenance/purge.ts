@@ -44,6 +44,9 @@ export interface PurgeDeps {
   wrote(id: string, rev: string, deleted?: boolean): void;
 }
 
+/** The most a purge waits after a value expired (see purgeExpired): clock skew between devices it absorbs. */
+export const PURGE_GRACE_MS = 10 * 60_000;
+
 export async function purgeExpired(db: Db, deps: PurgeDeps): Promise<PurgeResult> {
   const { signal } = deps;
   const state = ((await db.get(STATE_ID).catch(() => undefined)) as State | undefined) ?? { _id: STATE_ID };
@@ -85,8 +88,11 @@ export async function purgeExpired(db: Db, deps: PurgeDeps): Promise<PurgeResult
   }
 
   // 2. Delete the expired ones, each at the revision that was read (the tombstone keeps that revision's times).
+  // Deleted only once expired for as long again as the value was to live (at most PURGE_GRACE_MS): expiry is read
+  // against each device's clock, and a device whose clock runs ahead must not delete, for every device, a value the
+  // others still read.
   const now = Date.now();
-  const due = [...expiring].filter(([, [expiresAt]]) => expiresAt <= now);
+  const due = [...expiring].filter(([, [expiresAt, , updatedAt]]) => expiresAt + Math.min(PURGE_GRACE_MS, Math.max(0, expiresAt - updatedAt)) <= now);
   let purged = 0;
   for (let i = 0; i < due.length; i += DELETE_PAGE) {
     throwIfAborted(signal);

@@ -5,7 +5,7 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions, type FeatError, type MaintenanceReport } from '@feat/sdk';
 import { sleep, uniqueUser as uniqueName, useEmulator, waitFor } from '../support/backend.js';
 
@@ -58,6 +58,9 @@ describe.each(modes)('ttl and maintenance: $name', ({ options, local }) => {
     expect(await b.store.keys()).toEqual(['keep', 'later']);
     expect(await serverIds(user)).toContain('draft');
 
+    // Maintenance deletes it only once expired for as long again as it was to live (clock skew between devices).
+    expect((await a.maintenance.run()).purged).toBe(0);
+    await sleep(Math.max(0, setAt + 2 * ttl + 50 - Date.now()));
     const reports: MaintenanceReport[] = [];
     a.maintenance.on('run', (r) => reports.push(r));
     const report = await a.maintenance.run();
@@ -78,11 +81,32 @@ describe.each(modes)('ttl and maintenance: $name', ({ options, local }) => {
     expect(conflicts).toEqual([]);
   });
 
+  it('a device whose clock runs ahead does not purge, for every device, a value the others still read: only once expired for as long again as its ttl', async () => {
+    const user = uniqueUser();
+    const a = client(user, { maintenance: { enabled: false } });
+    await a.store.set('draft', 'x', { ttl: 60_000 });
+    const now = Date.now.bind(Date);
+    // This device's clock 90 s ahead: expired by 30 s for it, not for the writer.
+    const ahead = vi.spyOn(Date, 'now').mockImplementation(() => now() + 90_000);
+    try {
+      expect((await a.maintenance.run()).purged).toBe(0);
+    } finally {
+      ahead.mockRestore();
+    }
+    expect(await a.store.get('draft')).toBe('x');
+    const far = vi.spyOn(Date, 'now').mockImplementation(() => now() + 125_000);
+    try {
+      expect((await a.maintenance.run()).purged).toBe(1);
+    } finally {
+      far.mockRestore();
+    }
+  });
+
   it('a write made after the purge read the document wins: only the expired revision is deleted', async () => {
     const user = uniqueUser();
     const a = client(user, { maintenance: { enabled: false } });
     await a.store.set('x', 'old', { ttl: 50 });
-    await sleep(80);
+    await sleep(130);
     // The run learns about x, then x is rewritten before its deletion would land: the new value stays.
     const run = a.maintenance.run();
     await a.store.set('x', 'new');
