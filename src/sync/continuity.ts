@@ -26,12 +26,13 @@ const SERVER_MARKER = '_local/feat-server';
 
 /**
  * True when the server's database is behind what this replica pushed to it or read from it: made again since (its
- * `instance_start_time` changed), its sequence below the one read up to, or (`sample`) recent pushed revisions
- * missing from it.
+ * `instance_start_time` changed), its sequence below the one read up to, or recent pushed revisions missing from it.
  */
-export async function serverBehind(local: Db, remote: Db, sample: boolean): Promise<boolean> {
-  const [pull, info, known] = await Promise.all([
+export async function serverBehind(local: Db, remote: Db): Promise<boolean> {
+  const [pull, push, verified, info, known] = await Promise.all([
     readSeq(local, PULL_CHECKPOINT),
+    readSeq(local, PUSH_CHECKPOINT),
+    readSeq(local, VERIFIED_MARKER),
     remote.info(),
     local.get(SERVER_MARKER).catch(() => undefined) as Promise<{ _rev?: string; instance?: unknown } | undefined>,
   ]);
@@ -44,8 +45,7 @@ export async function serverBehind(local: Db, remote: Db, sample: boolean): Prom
   const read = seqNumber(pull.seq);
   const now = seqNumber(info.update_seq);
   if (read !== undefined && now !== undefined && read > now) return true;
-  if (!sample) return false;
-  const pushed = Math.max(Number((await readSeq(local, PUSH_CHECKPOINT)).seq) || 0, Number((await readSeq(local, VERIFIED_MARKER)).seq) || 0);
+  const pushed = Math.max(Number(push.seq) || 0, Number(verified.seq) || 0);
   if (pushed <= 0) return false;
   // The last changes the push side is past, as the replica has them now (a later change of a document is not past).
   const recent = (await local.changes({ since: Math.max(0, pushed - SAMPLE), limit: SAMPLE, include_docs: true, return_docs: true })) as {

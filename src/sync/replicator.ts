@@ -117,8 +117,8 @@ export class Replicator {
 
   /**
    * Checks that the server still has what this replica exchanged with it (continuity.ts), beside the live sync that
-   * has started; if not, starts it over from the beginning. A check that fails (offline) is made again once something
-   * goes through.
+   * has started; if not, starts it over from the beginning. Made when `#suspect` (start, a failure, a feed restart) and
+   * something goes through, or when `due` and the last one is a quarter of CONTINUITY_EVERY_MS old.
    */
   #verify(due = false): void {
     if (this.#verifying || !this.#running) return;
@@ -126,24 +126,28 @@ export class Replicator {
     this.#verifying = true;
     this.#suspect = false;
     this.#checked = Date.now();
-    void serverBehind(this.#local, this.#remote, true)
+    void serverBehind(this.#local, this.#remote)
       .then(async (behind) => {
         if (!behind || !this.#running || this.#rewinds >= 3) return;
         this.#rewinds++;
         await this.#cancel();
         if (!this.#running) return;
-        await restartFromScratch(this.#local);
+        try {
+          await restartFromScratch(this.#local);
+          this.#events.rewound();
+        } catch {
+          // The checkpoints stay (a full device): sync goes on from them, and the periodic check tries again.
+        }
         this.#pushCaughtUp = false;
         this.#pulledRevs.clear();
         this.#pushedRevs.clear();
-        this.#events.rewound();
         this.#running = false;
         this.#verifying = false;
         this.start();
       })
-      .catch(() => {
-        this.#suspect = true;
-      })
+      // A check that cannot be made (offline) is made again by the next failure's recovery or by the periodic one,
+      // not at every event.
+      .catch(() => undefined)
       .finally(() => {
         this.#verifying = false;
       });
