@@ -513,13 +513,12 @@ export class LocalFirst {
     // replica closed under it never answers: LevelDB).
     const cut = new Promise<void>((resolve) => {
       const stop = () => {
+        // Cut short: not a complete first pull, whichever comes first (the pull, cancelled, or this).
+        timedOut = true;
         rep.cancel();
         setTimeout(resolve, 2_000);
       };
-      timer = setTimeout(() => {
-        timedOut = true;
-        stop();
-      }, timeoutMs);
+      timer = setTimeout(stop, timeoutMs);
       onClose = stop;
       signal.addEventListener('abort', onClose, { once: true });
       if (signal.aborted) stop();
@@ -527,9 +526,7 @@ export class LocalFirst {
     let complete = false;
     try {
       // Its checkpoint is saved: live sync's pull continues from there.
-      await Promise.race([Promise.resolve(rep), cut.then(() => {
-        timedOut = true;
-      })]);
+      await Promise.race([Promise.resolve(rep), cut]);
       // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
       complete = !timedOut;
       if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
