@@ -18,7 +18,7 @@
  *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`. */
 import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
-import { forEngine } from '../query/engine.js';
+import { escapeRegex, forEngine } from '../query/engine.js';
 import { checkSelectorRegexes } from './guard.js';
 import { dottedFields, explainAnswer, indexJson, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
 import { collate, compareBytes, found, getField, matches, normalize, parseField, project } from './mango-match.js';
@@ -58,7 +58,6 @@ class MangoError extends Error {
 const bad = (error: string, reason: string) => new MangoError(400, { error, reason });
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const escapeRegex = (s: string) => s.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
 
 /** The arguments `mango_selector:norm_ops/1` takes for the operators it checks (the others take any value). */
 function argumentFits(op: string, arg: unknown): boolean {

@@ -57,7 +57,7 @@ function findPlugin(): Promise<FindPlugin> {
 }
 
 /** Operators no missing field satisfies: a condition with one of them holds only where the field exists. */
-const POSITIVE = new Set(['$eq', '$gt', '$gte', '$lt', '$lte', '$in', '$all', '$size', '$type', '$mod', '$regex', '$elemMatch', '$allMatch', '$keyMapMatch', '$beginsWith']);
+const POSITIVE = new Set(['$eq', '$gt', '$gte', '$lt', '$lte', '$in', '$all', '$size', '$type', '$mod', '$regex', '$elemMatch', '$allMatch', '$beginsWith']);
 
 /** The fields every document the selector matches has (a condition no missing field meets), at its top or in its `$and`s. */
 function requiredFields(selector: Selector, into = new Set<string>()): Set<string> {
@@ -368,7 +368,7 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   const sort = mixed ? [] : query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
   // On the replica, after the indexes are made: the version it reads is one they are in.
   const run = io.ctx.local ? designRun(pouchOf(db), fresh) : undefined;
-  // The replica's engine lacks `$beginsWith`: an anchored `$regex` there (the server reads an index range for it).
+  // Each engine gets the selector in a form it reads as CouchDB does (engine.ts).
   const selector = io.ctx.local ? forEngine(query.selector) : forServer(query.selector);
   const request: Record<string, unknown> = { selector: scoped(selector, io.ctx.local && query.limit !== undefined && !mixed) };
   // No sort: key order. A window of it is cut by the engine in `_id` order (`_all_docs`, the prefix as its range);
