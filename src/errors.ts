@@ -20,7 +20,12 @@ export type FeatErrorCode =
   | 'closed'
   | 'aborted'
   /** The device (or the browser's quota for the origin) has no room left for the local replica. */
-  | 'storage_full';
+  | 'storage_full'
+  /**
+   * The local replica was deleted under the running client (the site's data cleared by the user, DevTools or the
+   * browser): what had reached the server is safe; create the client again (reload the page) to go on.
+   */
+  | 'storage_lost';
 
 /** Context attached to an error: what was being done, where, and why it failed underneath. */
 export interface FeatErrorContext {
@@ -81,7 +86,7 @@ const HINTS: Partial<Record<FeatErrorCode, string>> = {
 
 const CODES = new Set<string>([
   'unauthorized', 'forbidden', 'not_found', 'conflict', 'too_large', 'invalid_key', 'invalid_value', 'invalid_argument',
-  'network', 'timeout', 'server', 'bad_response', 'closed', 'aborted',
+  'network', 'timeout', 'server', 'bad_response', 'closed', 'aborted', 'storage_full', 'storage_lost',
 ]);
 
 /**

@@ -182,6 +182,8 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
   } catch (error) {
     if (error instanceof FeatError) throw error;
     await attempt.db.close().catch(() => undefined);
+    // A replica deleted under a client of this page leaves the adapter unable to open it here again.
+    if ((error as { name?: unknown } | undefined)?.name === 'AbortError' && (await replicaGone(name, adapter, error))) throw lostError(name, error);
     throw toStorageAwareError(error);
   }
   return attempt.db;
@@ -241,6 +243,38 @@ export interface GuardEvents {
   /** Before the replica is reopened (stop what runs on it) and after (start it again). */
   reopening(): Promise<void>;
   reopened(): void;
+  /** The replica was deleted under this client (once): it cannot be used again in this page (see {@link replicaGone}). */
+  lost(error: FeatError): void;
+}
+
+/**
+ * True when the `indexeddb` replica `name` is gone from under its open connection: the site's data was cleared (by the
+ * user, DevTools or the browser). IndexedDB closes the connection; the adapter then reopens the database without a
+ * version, finds it new, deletes it again and fails ("Version change transaction was aborted") on every later call
+ * in this page — with nothing to tell it from an ordinary abort but that the database is no longer there (or is only
+ * that new one, below the adapter's versions). Asked only after a failure that is not a document's own (4xx); where
+ * `indexedDB.databases()` is missing, the failure's message decides.
+ */
+export async function replicaGone(name: string, adapter: string, error: unknown): Promise<boolean> {
+  if (adapter !== 'indexeddb') return false;
+  const status = (error as { status?: unknown } | undefined)?.status;
+  if (typeof status === 'number' && status >= 400 && status < 500) return false;
+  const factory = (globalThis as { indexedDB?: { databases?(): Promise<{ name?: string; version?: number }[]> } }).indexedDB;
+  if (!factory) return false;
+  if (typeof factory.databases !== 'function') return /deleted while open|Version change transaction was aborted/i.test(String((error as { message?: unknown })?.message));
+  const list = await within(factory.databases(), 2_000).catch(() => LATE);
+  if (typeof list === 'symbol') return false;
+  const found = list.find((d) => d.name === `_pouch_${name}`);
+  return found === undefined || (found.version !== undefined && found.version < 1e13);
+}
+
+/** The error every call on a replica that was deleted under the client receives. */
+function lostError(name: string, cause: unknown): FeatError {
+  return new FeatError(
+    'storage_lost',
+    `The local replica "${name}" was deleted while the app was running (the site's data was cleared, by the user, DevTools or the browser). What had reached the server is safe; changes made on this device that had not are gone. Reload the page (or create the client again in a new worker) to go on from the server.`,
+    { cause },
+  );
 }
 
 /** A `_local` document written by replication (a checkpoint), as opposed to the SDK's own markers. */
@@ -260,6 +294,8 @@ export class GuardedDb implements Db {
   #db: RawDb | undefined;
   #events: GuardEvents;
   #full = false;
+  /** Set once the replica was found deleted under the client: every later call fails with it at once. */
+  #lost: FeatError | undefined;
   #healing: Promise<void> | undefined;
   /** Live changes feeds handed out: ended when the database is reopened, so their owners start new ones. */
   #feeds = new Set<ChangesFeed>();
@@ -278,6 +314,7 @@ export class GuardedDb implements Db {
 
   /** The error to report for a failure of the replica (replication's included): `storage_full` when the device is full. */
   explain(error: unknown): FeatError {
+    if (this.#lost) return this.#lost;
     return fullOn(this.#db, error) ? storageFullError(error) : toStorageAwareError(error);
   }
 
@@ -291,7 +328,13 @@ export class GuardedDb implements Db {
     return this.#raw();
   }
 
+  /** The `storage_lost` error, once the replica was deleted under the client. */
+  get lost(): FeatError | undefined {
+    return this.#lost;
+  }
+
   #raw(): RawDb {
+    if (this.#lost) throw this.#lost;
     if (!this.#db) throw storageFullError(undefined);
     return this.#db;
   }
@@ -331,12 +374,25 @@ export class GuardedDb implements Db {
     this.#events.room();
   }
 
+  /** A failure of the replica that is neither a full device nor a document's own: was the replica deleted under us? */
+  async #lostOr(error: unknown): Promise<unknown> {
+    if (this.#lost) return this.#lost;
+    if (!(await replicaGone(this.name, this.adapter, error))) return error;
+    if (!this.#lost) {
+      this.#lost = lostError(this.name, error);
+      for (const feed of this.#feeds) feed.cancel();
+      this.#feeds.clear();
+      this.#events.lost(this.#lost);
+    }
+    return this.#lost;
+  }
+
   async #read<T>(call: (db: RawDb) => Promise<T>): Promise<T> {
     try {
       // Not full: no await before the call (one promise hop less per read and write, W4 in docs/benchmarks.md).
       return await call(this.#full ? await this.#ready(false) : this.#raw());
     } catch (error) {
-      throw fullOn(this.#db, error) ? storageFullError(error) : error;
+      throw fullOn(this.#db, error) ? storageFullError(error) : await this.#lostOr(error);
     }
   }
 
@@ -349,7 +405,7 @@ export class GuardedDb implements Db {
       if (evidence) this.#sawRoom();
       return result;
     } catch (error) {
-      throw fullOn(this.#db, error) ? this.#sawFull(error, key) : error;
+      throw fullOn(this.#db, error) ? this.#sawFull(error, key) : await this.#lostOr(error);
     }
   }
 
@@ -377,6 +433,8 @@ export class GuardedDb implements Db {
 
   changes(options: Record<string, unknown>): ChangesFeed {
     const feed = this.#raw().changes(options);
+    // Its failure is the caller's; whether the replica went is ours to notice (the next calls then say so).
+    feed.on('error', (error: unknown) => void this.#lostOr(error));
     if (options.live) {
       this.#feeds.add(feed);
       feed.on('complete', () => this.#feeds.delete(feed));
@@ -405,10 +463,13 @@ export class GuardedDb implements Db {
   }
 
   close(): Promise<void> {
+    // A replica deleted under the client: the adapter's every call (its close and destroy too) fails or never answers.
+    if (this.#lost) return Promise.resolve();
     return this.#db?.close() ?? Promise.resolve();
   }
 
   destroy(): Promise<void> {
+    if (this.#lost) return Promise.resolve();
     return this.#db ? this.#db.destroy() : openLocal(this.name, this.adapter).then((db) => db.destroy());
   }
 }

@@ -108,6 +108,8 @@ export class LocalFirst {
   #remote: Db | undefined;
   #status: SyncStatus = 'connecting';
   #paused = false;
+  /** The replica was deleted under the client (device-storage.ts): sync is not started again. */
+  #lost: FeatError | undefined;
   #conflictChain: Promise<void> = Promise.resolve();
   #reconnecting = false;
   /** The identity the last session is remembered under (last-session.ts); null: none. */
@@ -294,7 +296,15 @@ export class LocalFirst {
         await this.replicator?.stop();
       },
       reopened: () => {
-        if (this.replicator && !this.#paused && !this.#deps.signal.aborted) this.replicator.start();
+        if (this.replicator && !this.#paused && !this.#lost && !this.#deps.signal.aborted) this.replicator.start();
+      },
+      // Nothing more can be exchanged: sync stops, with status `error`, and says why once.
+      lost: (error) => {
+        this.#lost = error;
+        if (this.#deps.signal.aborted) return;
+        this.#deps.error(error);
+        if (this.replicator) void this.replicator.stop('error');
+        else this.#setStatus('error');
       },
     };
   }
@@ -568,7 +578,7 @@ export class LocalFirst {
     this.#paused = paused;
     if (!this.replicator) return;
     if (paused) void this.replicator.stop();
-    else this.replicator.start();
+    else if (!this.#lost) this.replicator.start();
   }
 
   /** Stops replication and closes the databases (pending writes were flushed by the caller). */
@@ -611,7 +621,7 @@ export class LocalFirst {
   async forget(): Promise<void> {
     await this.#forgetDirectory();
     const adapter = this.local?.adapter ?? this.#adapterAsked();
-    if (this.localName && adapter !== 'memory') {
+    if (this.localName && adapter !== 'memory' && !this.#lost) {
       const db = await openLocal(this.localName, adapter);
       await rememberInReplica(db, undefined, undefined);
       await db.close();
@@ -650,6 +660,12 @@ export class LocalFirst {
   async destroy(): Promise<void> {
     await this.#forgetDirectory();
     if (!this.localName) return;
+    if (this.#lost) {
+      // Deleted already (the site's data cleared): this page's adapter can no longer open it, not even to delete it.
+      dropChangeSignals(this.localName);
+      this.localName = undefined;
+      return;
+    }
     await this.#closeOtherTabs(this.localName, this.local?.adapter ?? this.#adapterAsked());
     const db = await openLocal(this.localName, this.local?.adapter ?? this.#adapterAsked());
     try {

@@ -172,12 +172,15 @@ export class Replicator {
     return Promise.resolve(answer);
   }
 
-  /** Stops both directions; `status` becomes `paused`. Resolves when both have finished their current batch. */
-  stop(): Promise<void> {
+  /**
+   * Stops both directions; `status` becomes `paused` (or `as`: `error` when the replica is gone). Resolves when both
+   * have finished their current batch.
+   */
+  stop(as: 'paused' | 'error' = 'paused'): Promise<void> {
     this.#running = false;
     clearInterval(this.#every);
     const stopped = this.#cancel();
-    this.#set('paused');
+    this.#set(as);
     return stopped;
   }
 
@@ -232,7 +235,7 @@ export class Replicator {
         // Once per episode: a side that keeps failing the same way (offline, a full device) says so once.
         const again = this.#state[direction] === next && (next === 'offline' || this.#reported[direction] === failure.code);
         // A full device is reported by the replica's guard, once per episode (device-storage.ts).
-        const guardSaidSo = failure.code === 'storage_full' && (this.#local as { full?: boolean }).full === true;
+        const guardSaidSo = (failure.code === 'storage_full' && (this.#local as { full?: boolean }).full === true) || failure.code === 'storage_lost';
         if (!again && !guardSaidSo) this.#events.error(failure);
         this.#reported[direction] = failure.code;
         this.#state[direction] = next;

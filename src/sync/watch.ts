@@ -222,18 +222,23 @@ export class ChangeWatcher implements WatchSource {
         feed.on('error', (error) => {
           if (this.#feed !== feed) return;
           this.#feed = undefined;
-          if (this.#closed) return;
-          this.#options.onError(toFeatError(error));
-          this.#scheduleRestart();
+          this.#failed(error);
         });
       })
       .catch((error: unknown) => {
         this.#starting = false;
         done();
-        if (this.#closed) return;
-        this.#options.onError(toFeatError(error));
-        this.#scheduleRestart();
+        this.#failed(error);
       });
+  }
+
+  /** The feed failed: reported, and started again later — unless the replica is gone (its guard said so once). */
+  #failed(error: unknown): void {
+    if (this.#closed) return;
+    const failure = toFeatError(error);
+    if (failure.code === 'storage_lost') return;
+    this.#options.onError(failure);
+    this.#scheduleRestart();
   }
 
   #scheduleRestart(): void {

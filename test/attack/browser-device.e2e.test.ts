@@ -611,4 +611,39 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     });
     expect(await readOnServer(emu, user, ['first'])).toEqual({ first: 'after all' });
   }, 60_000);
+
+  it("the site's data cleared under a running client: storage_lost once (error event, status error), every call says so, logout works, a reload goes on from the server", async () => {
+    const user = userFor('cleared');
+    const ctx = await context();
+    const { page } = await openApp(ctx, origin, emu, user);
+    await page.evaluate(async () => {
+      await app().client.store.set('a', 1);
+      await app().client.store.set('b', { deep: [2] });
+      await app().settled(15_000);
+    });
+    // What DevTools' "Clear site data" and the browser's settings do: IndexedDB closes the open connections.
+    const cdp = await ctx.newCDPSession(page);
+    await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'indexeddb,local_storage' });
+    const after = await page.evaluate(async () => {
+      const c = app().client;
+      const codes = [];
+      for (const call of [() => c.store.get('a'), () => c.store.set('c', 3), () => c.store.keys(), () => c.sync.pending()]) {
+        codes.push(await app().settle(call() as Promise<unknown>, 10_000));
+      }
+      // The guard's report is made once, whatever else still runs (the watch's feed, sync's loops) in the next seconds.
+      await new Promise((resolve) => setTimeout(resolve, 3_000));
+      codes.push(await app().settle(c.store.get('b'), 10_000));
+      return { codes, status: c.sync.status, errors: app().seen.errors, logout: await app().settle(c.logout({ destroyLocal: true }).then(() => 'ok'), 15_000) };
+    });
+    expect(after.codes).toEqual(Array(5).fill('rejected storage_lost'));
+    expect(after.errors).toEqual(['storage_lost']);
+    expect(after.status).toBe('error');
+    expect(after.logout).toBe('resolved ok');
+    // Another client in the same page cannot open it (PouchDB's adapter keeps the failed open): storage_lost, promptly.
+    expect(await page.evaluate((options) => app().settle(app().start(options), 15_000), optionsFor(emu, user))).toBe('rejected storage_lost');
+    // After a reload the device starts again from the server: nothing that had reached it is lost.
+    await openApp(ctx, origin, emu, user, page);
+    expect(await page.evaluate(async () => [await app().client.store.get('a'), await app().client.store.get('b')])).toEqual([1, { deep: [2] }]);
+    await page.evaluate(() => app().client.close());
+  }, 90_000);
 });
