@@ -7,7 +7,7 @@
  * LevelDB keeps its background error until the database is reopened (and `idb` closes its connection), so those
  * replicas are reopened — after the platform reports free space — on the next write.
  */
-import { FeatError } from '../errors.js';
+import { closedError, FeatError } from '../errors.js';
 import { nodeOnly, openLocal } from '../pouch-local.js';
 import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import type { StoredDoc } from '../store/codec.js';
@@ -245,6 +245,8 @@ export interface GuardEvents {
   reopened(): void;
   /** The replica was deleted under this client (once): it cannot be used again in this page (see {@link replicaGone}). */
   lost(error: FeatError): void;
+  /** The client is closing (its own close(), or another tab's logout deleting the replica): failures are `closed`. */
+  closing(): boolean;
 }
 
 /**
@@ -377,7 +379,11 @@ export class GuardedDb implements Db {
   /** A failure of the replica that is neither a full device nor a document's own: was the replica deleted under us? */
   async #lostOr(error: unknown): Promise<unknown> {
     if (this.#lost) return this.#lost;
+    const status = (error as { status?: unknown } | undefined)?.status;
+    if (typeof status === 'number' && status >= 400 && status < 500) return error;
+    if (this.#events.closing()) return closedError();
     if (!(await replicaGone(this.name, this.adapter, error))) return error;
+    if (this.#events.closing()) return closedError();
     if (!this.#lost) {
       this.#lost = lostError(this.name, error);
       for (const feed of this.#feeds) feed.cancel();

@@ -110,6 +110,8 @@ export class LocalFirst {
   #paused = false;
   /** The replica was deleted under the client (device-storage.ts): sync is not started again. */
   #lost: FeatError | undefined;
+  /** Another tab's logout({ destroyLocal: true }) asked this client to close: the replica's failures from now are `closed`. */
+  #closeAsked = false;
   #conflictChain: Promise<void> = Promise.resolve();
   #reconnecting = false;
   /** The identity the last session is remembered under (last-session.ts); null: none. */
@@ -170,7 +172,10 @@ export class LocalFirst {
         this.#deps.status(status);
       },
       pushed: () => void this.tracker?.refresh().then(() => this.#deps.pendingChanged(), () => undefined),
-      close: () => this.#deps.closeRequested(),
+      close: () => {
+        this.#closeAsked = true;
+        this.#deps.closeRequested();
+      },
       current: () => this.status,
     });
     if (this.#deps.signal.aborted) this.#tabs?.close();
@@ -298,6 +303,7 @@ export class LocalFirst {
       reopened: () => {
         if (this.replicator && !this.#paused && !this.#lost && !this.#deps.signal.aborted) this.replicator.start();
       },
+      closing: () => this.#closeAsked || this.#deps.signal.aborted,
       // Nothing more can be exchanged: sync stops, with status `error`, and says why once.
       lost: (error) => {
         this.#lost = error;
