@@ -107,6 +107,11 @@ export class Tabs {
     if (this.#leading) this.#post({ type: 'status', status });
   }
 
+  /** Followers: asks the leader for its status (it answers unless its JavaScript is busy: leader-watch.ts). */
+  ask(): void {
+    if (!this.#leading) this.#post({ type: 'hello' });
+  }
+
   /** Leader: tells the followers that more writes are confirmed on the server. */
   pushed(): void {
     if (this.#leading) this.#post({ type: 'pushed' });

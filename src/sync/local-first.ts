@@ -23,6 +23,7 @@ import { closeOtherTabs, Tabs } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { LivePull } from './live-pull.js';
 import { backOff, Replicator } from './replicator.js';
+import { LeaderWatch } from './leader-watch.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
 import { lazy } from '../util/lazy.js';
 
@@ -136,6 +137,8 @@ export class LocalFirst {
   #tabs: Tabs | undefined;
   /** Followers: the leader's status. */
   #leaderStatus: SyncStatus | undefined;
+  /** Followers: whether the leader still answers while this tab's writes wait (leader-watch.ts). */
+  #leaderWatch: LeaderWatch | undefined;
   /** Followers: the session to connect with once this tab leads. */
   #standby: Session | undefined;
   #onOnline = () => {
@@ -149,7 +152,10 @@ export class LocalFirst {
   }
 
   get status(): SyncStatus {
-    return this.replicator?.status ?? (this.leading ? this.#status : (this.#leaderStatus ?? this.#status));
+    if (this.replicator) return this.replicator.status;
+    if (this.leading) return this.#status;
+    const leader = this.#leaderStatus ?? this.#status;
+    return this.#leaderWatch ? this.#leaderWatch.statusFor(leader) : leader;
   }
 
   /** True when this client runs replication and maintenance: no other tab of the replica leads (leader.ts). */
@@ -162,6 +168,8 @@ export class LocalFirst {
     if (this.#tabs || !SHARED_ADAPTERS.has(local.adapter)) return;
     this.#tabs = await Tabs.join(local.name, {
       lead: () => {
+        this.#leaderWatch?.close();
+        this.#leaderWatch = undefined;
         this.#leaderStatus = undefined;
         const session = this.#standby;
         this.#standby = undefined;
@@ -169,9 +177,13 @@ export class LocalFirst {
       },
       status: (status) => {
         this.#leaderStatus = status;
+        this.#leaderWatch?.heard();
         this.#deps.status(status);
       },
-      pushed: () => void this.tracker?.refresh().then(() => this.#deps.pendingChanged(), () => undefined),
+      pushed: () => {
+        this.#leaderWatch?.heard();
+        void this.tracker?.refresh().then(() => this.#deps.pendingChanged(), () => undefined);
+      },
       close: () => {
         this.#closeAsked = true;
         this.#deps.closeRequested();
@@ -179,6 +191,14 @@ export class LocalFirst {
       current: () => this.status,
     });
     if (this.#deps.signal.aborted) this.#tabs?.close();
+    else if (this.#tabs && !this.#tabs.leading) {
+      const tabs = this.#tabs;
+      this.#leaderWatch = new LeaderWatch(
+        async () => (this.tracker ? this.tracker.count() : 0),
+        () => tabs.ask(),
+        () => this.#deps.status(this.status),
+      );
+    }
   }
 
   /** A status change: the app hears it, and so do the follower tabs. */
@@ -599,6 +619,7 @@ export class LocalFirst {
     if (ephemeral) await this.#pushBeforeDiscard();
     await this.replicator?.stop();
     await Promise.allSettled([ephemeral ? this.local?.destroy() : this.local?.close(), this.#remote?.close()]);
+    this.#leaderWatch?.close();
     this.#tabs?.close();
   }
 

@@ -238,6 +238,29 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
     expect(await readOnServer(emu, user, ['p4'])).toEqual({ p4: 4 });
   }, 90_000);
 
+  it('a leader tab whose JavaScript is busy: a follower whose writes wait stops saying idle (connecting, within seconds); once the leader is free they reach the server and it is idle again', async () => {
+    const user = userFor('busy');
+    const [leader, follower] = await tabs(user, 2);
+    await leader!.evaluate(() => app().settled(20_000));
+    await until(() => follower!.evaluate(() => app().client.sync.status === 'idle'), 10_000, 'the follower idle');
+    // A long task (a big synchronous computation, a paused debugger): the leader neither pushes nor answers.
+    const busy = leader!.evaluate(() => {
+      const end = Date.now() + 14_000;
+      while (Date.now() < end);
+    });
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    await follower!.evaluate(() => app().client.store.set('w', 'waits'));
+    // README "Sync": `idle` is "up to date": not while this tab's write waits on a leader that says nothing.
+    await until(() => follower!.evaluate(() => app().client.sync.status === 'connecting'), 10_000, 'the follower says connecting');
+    expect(await follower!.evaluate(() => app().client.sync.pending())).toBe(1);
+    await busy;
+    await follower!.evaluate(() => app().settled(20_000));
+    await until(() => follower!.evaluate(() => app().client.sync.status === 'idle'), 10_000, 'idle again');
+    const statuses = (await seenOf(follower!)).statuses;
+    expect(statuses.slice(statuses.lastIndexOf('connecting')).at(-1)).toBe('idle');
+    expect(await readOnServer(emu, user, ['w'])).toEqual({ w: 'waits' });
+  }, 90_000);
+
   it('a tab opened while the browser is offline starts from the shared replica, reads and writes; online again, the server gets both tabs\' writes', async () => {
     const user = userFor('offline-open');
     const context = await harness.newContext();
