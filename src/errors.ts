@@ -77,7 +77,7 @@ export function isFeatError(error: unknown, code?: FeatErrorCode): error is Feat
 
 const HINTS: Partial<Record<FeatErrorCode, string>> = {
   unauthorized: 'check the auth value or provider and that the accounts service issues tokens for this user',
-  forbidden: 'a user may only open their own database and create only their own account',
+  forbidden: "a user may only open their own database and create only their own account; creating an index (a query's sort) needs the database's admin role",
   too_large: 'split the value with setParts() or raise the server limits',
   network: 'the server could not be reached; local-first mode keeps writing offline',
   server: 'the server failed; the call may be retried',
@@ -113,7 +113,8 @@ export function httpError(
   status: number,
   context: FeatErrorContext & { reason?: string | undefined; error?: string | undefined } = {},
 ): FeatHttpError {
-  const code = codeForStatus(status, context.error);
+  // CouchDB's `_index` wraps the refusal of its design document (a member, not an admin, of the database) in a 500.
+  const code = status === 500 && /saving the design document: forbidden/.test(context.reason ?? '') ? 'forbidden' : codeForStatus(status, context.error);
   const what = context.key === undefined ? '' : ` for key "${context.key}"`;
   const reason = context.reason ? `: ${context.reason}` : '';
   const hint = HINTS[code] ? ` (${HINTS[code]})` : '';

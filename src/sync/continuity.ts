@@ -10,7 +10,7 @@
 import type { Db, ReplicaDb } from '../store/db.js';
 import { readSeq, type Seq } from './live-loop.js';
 import { PULL_CHECKPOINT } from './live-pull.js';
-import { PUSH_CHECKPOINT, VERIFIED_MARKER } from './live-push.js';
+import { isDesign, PUSH_CHECKPOINT, VERIFIED_MARKER } from './live-push.js';
 
 /** Recent pushed changes asked about (`_revs_diff`): enough to see a restore, one small request. */
 const SAMPLE = 20;
@@ -54,7 +54,8 @@ export async function serverBehind(local: Db, remote: Db): Promise<boolean> {
   const diff: Record<string, string[]> = {};
   for (const change of recent.results) {
     // Expired values and deletions may be purged from the server by maintenance: not a sign of a restore.
-    if ((seqNumber(change.seq) ?? Infinity) > pushed || change.deleted || change.doc?.feat?.expiresAt !== undefined) continue;
+    // Nor are index definitions (the server may refuse them: live-push.ts).
+    if ((seqNumber(change.seq) ?? Infinity) > pushed || change.deleted || change.doc?.feat?.expiresAt !== undefined || isDesign(change.id)) continue;
     const rev = change.changes[0]?.rev;
     if (rev) Object.defineProperty(diff, change.id, { value: [rev], enumerable: true });
   }

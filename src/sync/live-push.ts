@@ -12,6 +12,13 @@ type RevsDiff = (diff: Record<string, string[]>) => Promise<Record<string, { mis
 
 const isDenied = (r: BulkResult) => ['unauthorized', 'forbidden'].includes(String(r.name ?? r.error));
 
+/** The replica's index definitions: replicated like values, but one the server refuses is given up (not retried). */
+export const isDesign = (id: string) => id.startsWith('_design/');
+
+/** The first resend of documents the server refused, and the longest wait between resends (ms). */
+const REFUSED_RETRY_MS = 5_000;
+const REFUSED_RETRY_MAX_MS = 300_000;
+
 /**
  * Live push from the local replica to the server database, without PouchDB's batch loop: what is written locally is
  * sent at once (no debounce), and while earlier batches are on their way the next ones start too (up to IN_FLIGHT
@@ -26,6 +33,14 @@ export class LivePush extends LiveLoop {
   /** Batches sent and not yet checkpointed, in order. */
   #inFlight: { seq: Seq | undefined; done: boolean; sent: Promise<void> }[] = [];
   #scheduled = false;
+  /**
+   * Documents the server refused (a `validate_doc_update` throwing `forbidden`, a role the user lost), by id, with the
+   * revision refused and the local sequence of its change: sent again with backoff (a rule may be lifted), reported
+   * once per revision, and the checkpoint is not saved past them (a restart sends them again).
+   */
+  #refused = new Map<string, { rev: string; seq: Seq | undefined; reported: boolean }>();
+  #retry: ReturnType<typeof setTimeout> | undefined;
+  #retryDelay = 0;
 
   constructor(local: Db, remote: Db, backOff: (delay: number) => number, revsDiff: RevsDiff) {
     super(local, backOff, PUSH_CHECKPOINT);
@@ -43,6 +58,16 @@ export class LivePush extends LiveLoop {
 
   protected batch(): ChangesFeed {
     return this.changes(this.local, { since: this.since, style: 'all_docs', limit: BATCH, return_docs: true });
+  }
+
+  /** How many documents the server refuses now. */
+  get refused(): number {
+    return this.#refused.size;
+  }
+
+  override cancel(): void {
+    clearTimeout(this.#retry);
+    super.cancel();
   }
 
   protected handle(entries: unknown[]): Promise<void> {
@@ -92,17 +117,27 @@ export class LivePush extends LiveLoop {
     while (this.#inFlight[0]?.done) seq = this.#inFlight.shift()!.seq ?? seq;
     if (seq !== undefined) {
       this.since = seq;
-      this.save(seq);
+      this.save(this.#held(seq));
     }
     if (this.cancelled) return;
     this.#next();
     if (!this.#inFlight.length && !this.queue.length) this.setActive(false);
   }
 
+  /** The checkpoint to save for `seq`: never past a refused document's change. */
+  #held(seq: Seq): Seq {
+    let held = seq;
+    for (const { seq: refused } of this.#refused.values()) {
+      if (typeof refused === 'number' && typeof held === 'number' && refused - 1 < held) held = refused - 1;
+    }
+    return held;
+  }
+
   /** Sends the revisions of `changes` that the server lacks, with their history. */
   async #send(changes: Change[]): Promise<void> {
     const diff: Record<string, string[]> = {};
-    for (const [id, change] of latestPerDoc(changes)) {
+    const latest = latestPerDoc(changes);
+    for (const [id, change] of latest) {
       if (!id.startsWith('_local/')) Object.defineProperty(diff, id, { value: change.changes.map((c) => c.rev), enumerable: true });
     }
     if (!Object.keys(diff).length) return;
@@ -113,11 +148,51 @@ export class LivePush extends LiveLoop {
     const docs = found.results.flatMap((r) => r.docs.flatMap((d) => ('ok' in d ? [d.ok] : [])));
     if (!docs.length) return;
     const results = await this.#remote.bulkDocs(docs, { new_edits: false });
+    // With `new_edits: false` CouchDB lists only the documents it refused: the others are stored.
+    const refusedNow = new Set<string>();
     for (const result of results) {
       if (!result.error) continue;
-      if (!isDenied(result)) throw result;
-      this.emit('denied', result);
+      if (!isDenied(result) || typeof result.id !== 'string') throw result;
+      const id = result.id;
+      refusedNow.add(id);
+      const rev = typeof result.rev === 'string' ? result.rev : (docs.find((d) => d._id === id)?._rev ?? '');
+      if (isDesign(id)) {
+        // An index definition the user may not write there (a member, not an admin, of the database): said once,
+        // and given up — the indexes work on the replica all the same.
+        this.emit('denied', result);
+        this.emit('given-up', { id, rev });
+        continue;
+      }
+      const before = this.#refused.get(id);
+      const reported = before?.rev === rev && before.reported;
+      this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, reported: true });
+      if (!reported) this.emit('denied', result);
     }
-    this.emit('change', { docs, docs_written: docs.length });
+    const stored = docs.filter((d) => !refusedNow.has(d._id));
+    for (const doc of stored) this.#refused.delete(doc._id);
+    if (this.#refused.size) this.#retryLater();
+    if (stored.length) this.emit('change', { docs: stored, docs_written: stored.length });
+  }
+
+  /** Sends the refused documents again after a backoff (with jitter), until the server takes them or sync stops. */
+  #retryLater(): void {
+    if (this.#retry || this.cancelled) return;
+    this.#retryDelay = Math.min(REFUSED_RETRY_MAX_MS, this.#retryDelay ? this.#retryDelay * 2 : REFUSED_RETRY_MS);
+    this.#retry = setTimeout(() => {
+      this.#retry = undefined;
+      if (this.cancelled || !this.#refused.size) return;
+      const again: Change[] = [...this.#refused].map(([id, r]) => ({ id, seq: r.seq ?? 0, changes: [{ rev: r.rev }] }) as Change);
+      this.#send(again).then(
+        () => {
+          if (this.#refused.size) return;
+          this.#retryDelay = 0;
+          // Nothing refused any more: the side is up to date again (its status, the checkpoint held back).
+          this.save(this.since);
+          this.emit('paused');
+        },
+        () => this.#retryLater(),
+      );
+    }, this.#retryDelay * (0.5 + Math.random() / 2));
+    (this.#retry as { unref?: () => void }).unref?.();
   }
 }

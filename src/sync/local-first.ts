@@ -406,6 +406,10 @@ export class LocalFirst {
         tracker.reset();
         this.#deps.pendingChanged();
       },
+      givenUp: (id, rev) => {
+        tracker.givenUp(id, rev);
+        this.#deps.pendingChanged();
+      },
     });
     this.replicator = replicator;
     if (!this.#paused) replicator.start();

@@ -26,6 +26,11 @@ export class PushTracker {
   #verifiedSeq = 0;
   #loaded: Promise<void> | undefined;
   #pulled = new Map<string, string>();
+  /**
+   * Changes after `verifiedSeq` that the server was found to have (by id: the revision), while an earlier one is
+   * missing there (a document the server refuses): not pending, and not asked about again.
+   */
+  #onServer = new Map<string, string>();
   #verified: (() => void) | undefined;
 
   /** `verified` is called when more changes are known to be on the server. */
@@ -67,6 +72,11 @@ export class PushTracker {
     return { changes, lastSeq: result.last_seq };
   }
 
+  /** A revision that will not reach the server and is not to wait for (an index definition it refused: live-push.ts). */
+  givenUp(id: string, rev: string): void {
+    this.#onServer.set(id, rev);
+  }
+
   /** Reads the verified sequence again: another tab's client (the leader, leader.ts) may have advanced it. */
   refresh(): Promise<void> {
     this.#loaded = undefined;
@@ -75,14 +85,16 @@ export class PushTracker {
 
   /** Local changes not yet known to be on the server (no network). */
   async count(): Promise<number> {
-    return (await this.#unverified()).changes.length;
+    return (await this.#unverified()).changes.filter((c) => this.#onServer.get(c.id) !== c.rev).length;
   }
 
   /** Asks the server which unverified changes it has; advances `verifiedSeq`. Returns how many are still missing. */
   async verify(): Promise<number> {
-    const { changes, lastSeq } = await this.#unverified();
+    const { changes: all, lastSeq } = await this.#unverified();
+    const changes = all.filter((c) => this.#onServer.get(c.id) !== c.rev);
     let firstMissingSeq = Infinity;
     let missingCount = 0;
+    const present = new Map<string, string>();
     for (let i = 0; i < changes.length; i += REVS_DIFF_BATCH) {
       const batch = changes.slice(i, i + REVS_DIFF_BATCH);
       const diff: Record<string, string[]> = {};
@@ -98,10 +110,16 @@ export class PushTracker {
         if (Object.prototype.hasOwnProperty.call(missing, c.id) && missing[c.id]?.missing?.includes(c.rev)) {
           missingCount++;
           firstMissingSeq = Math.min(firstMissingSeq, c.seq);
-        }
+        } else present.set(c.id, c.rev);
       }
     }
     const next = missingCount === 0 ? lastSeq : firstMissingSeq - 1;
+    // Known on the server past the first missing change (by each document's latest revision); the rest forgotten.
+    const onServer = new Map<string, string>();
+    for (const c of all) {
+      if (c.seq > next && (this.#onServer.get(c.id) === c.rev || present.get(c.id) === c.rev)) onServer.set(c.id, c.rev);
+    }
+    this.#onServer = onServer;
     if (next > this.#verifiedSeq) {
       this.#verifiedSeq = next;
       // Saved first: another tab (leader.ts) reads it when told.
@@ -120,6 +138,7 @@ export class PushTracker {
   /** Forgets what was verified (the server lost it: continuity.ts); the marker is deleted by the caller. */
   reset(): void {
     this.#verifiedSeq = 0;
+    this.#onServer.clear();
     this.#loaded = Promise.resolve();
   }
 

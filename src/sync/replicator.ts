@@ -1,4 +1,4 @@
-import type { FeatError } from '../errors.js';
+import { toFeatError, type FeatError } from '../errors.js';
 import type { Db, ReplicaDb } from '../store/db.js';
 import { within } from '../util/abort.js';
 import { restartFromScratch, serverBehind } from './continuity.js';
@@ -32,6 +32,8 @@ export interface ReplicatorEvents {
   pushed(): void;
   /** The server had lost changes (re-created, restored from a backup): sync starts over from the beginning. */
   rewound(): void;
+  /** A revision the server refused and that is not sent again (an index definition: live-push.ts). */
+  givenUp(id: string, rev: string): void;
 }
 
 /** Capped exponential backoff for each side's retry (ms), with ±20 % jitter so that devices do not retry in step. */
@@ -242,7 +244,8 @@ export class Replicator {
       } else {
         this.#reported[direction] = undefined;
         this.#verify();
-        this.#state[direction] = 'idle';
+        // Documents the server still refuses keep the side `denied` (live-push.ts sends them again).
+        this.#state[direction] = (rep as { refused?: number }).refused ? 'denied' : 'idle';
         if (direction === 'push') {
           this.#pushCaughtUp = true;
           this.#events.pushed();
@@ -271,9 +274,15 @@ export class Replicator {
     rep.on('restarted', () => {
       if (mine()) this.#suspect = true;
     });
+    rep.on('given-up', (change: { id: string; rev: string }) => {
+      if (mine()) this.#events.givenUp(change.id, change.rev);
+    });
     rep.on('denied', (error: unknown) => {
       if (!mine()) return;
-      this.#events.error(this.#explain((error as { doc?: unknown })?.doc ?? error));
+      const id = (error as { id?: unknown })?.id;
+      const raw = (error as { doc?: unknown })?.doc ?? error;
+      // A document's refusal by the server names its key.
+      this.#events.error(typeof id === 'string' ? toFeatError(raw, { key: id }) : this.#explain(raw));
       this.#state[direction] = 'denied';
       this.#update();
     });

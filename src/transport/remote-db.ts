@@ -19,13 +19,28 @@ const MAX_FEED_LINE = 32 * 1024 * 1024;
 /** A stream that ends after this long (ms) completes its feed (its owner streams again); sooner, it fails it. */
 const STREAM_PROVEN_MS = 5_000;
 
+/**
+ * The status of an error row of an array answer (`_bulk_docs`), which carries none: CouchDB's own status for the error
+ * name (chttpd's `error_info`), e.g. a `validate_doc_update` that throws `{ forbidden }` refuses one document with 403.
+ */
+const ROW_STATUS: Record<string, number> = {
+  bad_request: 400,
+  unauthorized: 401,
+  forbidden: 403,
+  not_found: 404,
+  conflict: 409,
+  too_large: 413,
+  document_too_large: 413,
+};
+
 /** PouchDB's error of a CouchDB answer `{ error, reason }`: `status`, `name` (the CouchDB error), `message` (its reason). */
 function pouchError(body: Json, status?: number): Json {
   const conflict = body.error === 'conflict';
+  const named = typeof body.error === 'string' && Object.hasOwn(ROW_STATUS, body.error) ? ROW_STATUS[body.error] : undefined;
   return {
     ...body,
     name: conflict ? 'conflict' : (body.name ?? body.error ?? 'unknown'),
-    status: conflict ? 409 : (status ?? body.status ?? 500),
+    status: conflict ? 409 : (status ?? body.status ?? named ?? 500),
     message: body.message ?? body.reason,
   };
 }
