@@ -148,7 +148,7 @@ class Client implements FeatClient {
       o.apiUrl === undefined || auth === undefined
         ? undefined
         : lazyApi(
-            { apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch, timeout: o.requestTimeout },
+            { apiUrl: o.apiUrl, accountsUrl: o.accountsUrl, auth, fetch: o.fetch, timeout: o.requestTimeout, signal: this.#lifetime.signal },
             () => this.#closing !== undefined,
           );
     this.#sessionSource = new SessionSource({

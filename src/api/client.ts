@@ -1,5 +1,6 @@
 import ky, { HTTPError, TimeoutError, type KyInstance, type Options as KyOptions } from 'ky';
 import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
+import { anySignal, LATE, within } from '../util/abort.js';
 import { createAuthSource, type AuthSource } from '../session/auth.js';
 import { refuseRedirect } from '../session/session.js';
 import {
@@ -164,6 +165,23 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
   const request = async <T>(req: ApiRequest<T>): Promise<T> => {
     const call = resolveCallOptions(req.options);
     const url = plainUrl(req.url);
+    const ended = resolved.signal;
+    if (ended?.aborted) throw ended.reason instanceof FeatError ? ended.reason : abortError(ended, { url });
+    // What ends the request: the call's signal, the client's (`signal` option), and a body that stops coming.
+    const cut = new AbortController();
+    const joined = anySignal([call.signal, ended, cut.signal]);
+    try {
+      return await send(req, call, url, joined.signal, () => cut.abort());
+    } catch (error) {
+      if (ended?.aborted && !call.signal?.aborted) throw ended.reason instanceof FeatError ? ended.reason : abortError(ended, { url });
+      throw error;
+    } finally {
+      joined.dispose();
+    }
+  };
+
+  const send = async <T>(req: ApiRequest<T>, call: CallOptions, url: string, fetchSignal: AbortSignal, cut: () => void): Promise<T> => {
+    // Errors read as the app's own signal says (a cut body is a timeout, not an abort).
     const { signal } = call;
     if (signal?.aborted) throw abortError(signal, { url });
     const state: CallState = { refreshed: false };
@@ -173,7 +191,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
       context: { [STATE]: state },
       retry: {
         shouldRetry: ({ error, retryCount }) => {
-          if (error instanceof FeatError || signal?.aborted) return false;
+          if (error instanceof FeatError || fetchSignal.aborted) return false;
           // The forced retry after a 401 does not count against the user's limit.
           if (retryCount - (state.refreshed ? 1 : 0) > limit) return false;
           return undefined;
@@ -182,7 +200,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
       ...(req.searchParams === undefined ? {} : { searchParams: req.searchParams }),
       ...(req.json === undefined ? {} : { json: req.json }),
       ...(call.timeout === undefined ? {} : { timeout: call.timeout }),
-      ...(signal === undefined ? {} : { signal }),
+      signal: fetchSignal,
     };
     let response: Response;
     let fullUrl = url;
@@ -200,7 +218,8 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
     }
     let text: string;
     try {
-      text = await response.text();
+      // ky's timeout ends with the headers: a body that stops coming is bounded by the same limit.
+      text = await bodyWithin(response, call.timeout ?? resolved.timeout, fullUrl, cut);
     } catch (error) {
       throw mapError(error, signal, fullUrl, fullUrl, response.status);
     }
@@ -225,6 +244,17 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
   };
 
   return { request, auth, ky: instance, options: resolved };
+}
+
+/** The response's body as text, or `timeout` once `ms` pass without it (`cut` ends its request). */
+async function bodyWithin(response: Response, ms: number, url: string, cut: () => void): Promise<string> {
+  const result = await within(response.text(), ms);
+  if (result !== LATE) return result;
+  cut();
+  throw new FeatError('timeout', `The answer of ${pathOf(url)} stopped coming: its body did not arrive within ${ms} ms (raise "timeout" or check the server)`, {
+    status: response.status,
+    url,
+  });
 }
 
 function searchUrl(url: string, params: Record<string, string> | undefined): string {

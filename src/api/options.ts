@@ -46,6 +46,12 @@ export interface FeatApiOptions {
    * @default { limit: 2, backoffLimit: 3000 }
    */
   retry?: number | RetryPolicy | undefined;
+  /**
+   * Ends every call of this client, in flight or later (e.g. at logout): they reject with `aborted` (or with the
+   * signal's reason when it is a `FeatError`: `client.api` rejects with `closed` after `close()`).
+   * @default undefined
+   */
+  signal?: AbortSignal | undefined;
 }
 
 /** The optional last argument of every call. */
@@ -122,6 +128,7 @@ export interface ResolvedOptions {
   fetch: FetchLike | undefined;
   timeout: number;
   retry: { limit: number; backoffLimit: number };
+  signal: AbortSignal | undefined;
 }
 
 export function describe(value: unknown): string {
@@ -148,6 +155,7 @@ export function resolveOptions(options: unknown, { requireApiUrl = true } = {}):
     throw invalid(`"fetch" must be a function (got ${describe(options.fetch)})`);
   }
   const timeout = checkTimeout(options.timeout, 'timeout') ?? API_DEFAULTS.timeout;
+  if (options.signal !== undefined && !(options.signal instanceof AbortSignal)) throw invalid(`"signal" must be an AbortSignal (got ${describe(options.signal)})`);
   const retry: { limit: number; backoffLimit: number } = { limit: API_DEFAULTS.retryLimit, backoffLimit: API_DEFAULTS.backoffLimit };
   const r = options.retry;
   if (typeof r === 'number') {
@@ -175,6 +183,7 @@ export function resolveOptions(options: unknown, { requireApiUrl = true } = {}):
     fetch: options.fetch as FetchLike | undefined,
     timeout,
     retry,
+    signal: options.signal as AbortSignal | undefined,
   };
 }
 

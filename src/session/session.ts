@@ -159,6 +159,9 @@ export class SessionSource {
         try {
           body = await response.json();
         } catch (error) {
+          // A body that stopped coming (the transport's silence limit) or a dropped connection is not a malformed one.
+          const failure = toFeatError(error);
+          if (failure.code === 'timeout' || failure.code === 'network' || failure.code === 'aborted' || failure.code === 'closed') throw failure;
           throw new FeatError('bad_response', 'The accounts service answered with a body that is not JSON', { url, cause: error, status: response.status });
         }
         const { parseCouchToken } = await loadToken();
