@@ -19,9 +19,25 @@ export function silenceLimit(url: string, requestTimeout: number): number {
 const pathOf = (url: string) => url.split('?')[0]!.replace(/\/\/[^/@]*@/, '//');
 
 /**
+ * The slowest upload the silence limit allows for (bytes per ms: 16 kB/s). `fetch` tells nothing while it sends a body,
+ * so until the answer starts, a request with a body may stay silent `requestTimeout` plus the time its body takes at
+ * that rate: on a slow uplink a big write would otherwise time out while still sending, and be sent again forever.
+ */
+export const SLOWEST_UPLOAD = 16;
+
+/** Bytes of a request body, as far as they can be told without reading it (0 when unknown). */
+function bodyBytes(body: BodyInit | null | undefined): number {
+  if (typeof body === 'string') return body.length;
+  if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
+  if (typeof Blob !== 'undefined' && body instanceof Blob) return body.size;
+  return 0;
+}
+
+/**
  * `fetch` with a silence limit: the request is aborted with a `timeout` FeatError when neither the response headers nor
  * a byte of its body arrived for `ms` (a server that accepted the connection and went quiet, a proxy holding the
- * request). The caller's `signal` still aborts it as before (with the caller's reason).
+ * request) — plus, before the headers, the time its body may take to send ({@link SLOWEST_UPLOAD}). The caller's
+ * `signal` still aborts it as before (with the caller's reason).
  */
 export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo | URL, init: RequestInit, ms: number): Promise<Response> {
   if (!(ms > 0) || !Number.isFinite(ms)) return fetchFn(input, init);
@@ -40,7 +56,7 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
   let answered = false;
   /** Fails the body read by the caller with the timeout itself (some fetches fail it with a bare AbortError). */
   let failBody: ((reason: unknown) => void) | undefined;
-  const arm = () => {
+  const arm = (limit = ms) => {
     clearTimeout(timer);
     timer = setTimeout(() => {
       cleanup();
@@ -50,12 +66,12 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
       });
       failBody?.(reason);
       controller.abort(reason);
-    }, ms);
+    }, limit);
     (timer as { unref?(): void }).unref?.();
   };
   if (outer?.aborted) controller.abort(outer.reason);
   else outer?.addEventListener('abort', onOuter, { once: true });
-  arm();
+  arm(ms + Math.ceil(bodyBytes(init.body) / SLOWEST_UPLOAD));
   let response: Response;
   try {
     response = await fetchFn(input, { ...init, signal: controller.signal });
