@@ -466,8 +466,17 @@ class Client implements FeatClient {
     this.#emitter.clear();
   }
 
-  async logout(options: LogoutOptions = {}): Promise<void> {
-    if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'logout() takes an options object');
+  /** Logouts one after another: two at once (a double click) would open or delete the same replica together. */
+  #logouts: Promise<unknown> = Promise.resolve();
+
+  logout(options: LogoutOptions = {}): Promise<void> {
+    if (typeof options !== 'object' || options === null) return Promise.reject(new FeatValidationError('invalid_argument', 'logout() takes an options object'));
+    const run = this.#logouts.then(() => this.#logout(options));
+    this.#logouts = run.catch(() => undefined);
+    return run;
+  }
+
+  async #logout(options: LogoutOptions): Promise<void> {
     await this.close();
     try {
       if (options.destroyLocal && !this.#localFirst && this.#options.mode === 'local-first') {
