@@ -73,9 +73,8 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
     try {
       listener(results);
     } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
+      // As for `sync.on` listeners: an `error` event (not the query's own failure).
+      deps.reportError(toFeatError(error));
     }
   };
 

@@ -160,9 +160,8 @@ export class ChangeWatcher implements WatchSource {
     try {
       sub.listener(event.value === undefined ? event : { ...event, value: structuredClone(event.value) });
     } catch (error) {
-      queueMicrotask(() => {
-        throw error;
-      });
+      // As for `sync.on` listeners: an `error` event, and the other listeners still hear the change.
+      this.#options.onError(toFeatError(error));
     }
   }
 
