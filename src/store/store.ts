@@ -527,7 +527,9 @@ export class DocumentStore {
       if (raw._rev) this.#known.learn(id, raw._rev, seen ?? tick());
       return raw;
     } catch (error) {
-      if ((error as { status?: number }).status === 404) return undefined;
+      // A missing document is an absent key; a missing database is not (an app would show an empty draft and save it).
+      const e = error as { status?: number; reason?: unknown; message?: unknown };
+      if (e.status === 404 && !/Database does not exist/.test(String(e.reason ?? e.message))) return undefined;
       throw toFeatError(error, { key: id });
     }
   }

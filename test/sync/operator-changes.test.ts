@@ -1,5 +1,5 @@
 /**
- * Documents the server refuses one by one (a `validate_doc_update` the operator installed, a user who is a member but
+ * What the operator does to a user's database under running clients. Documents the server refuses one by one (a `validate_doc_update` the operator installed, a user who is a member but
  * not an admin of their database): the refusal is `forbidden` with its key, the status stays `denied` while it holds,
  * `pending()` counts only what is not on the server, the refused document is sent again once the server takes it, and
  * an index definition the server refuses is given up without blocking `pending()`/`waitForPush()`. The emulator runs no
@@ -82,5 +82,23 @@ describe.runIf(ON_REAL)('documents the server refuses (real CouchDB)', () => {
     const b = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
     open.push(b);
     await expect(b.store.find({ prefix: 'todo', sort: ['done'] })).rejects.toMatchObject({ code: 'forbidden' });
+  }, 60_000);
+
+  it('remote mode, the database deleted by the operator: every read and write rejects with not_found (a missing database is not an absent key)', async () => {
+    const user = uniqueUser('dropped');
+    const b = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+    open.push(b);
+    const { dbName } = await b.ready();
+    await b.store.set('draft', { title: 'important' });
+    await b.store.setParts('art', { p1: 'x' });
+    expect((await admin('DELETE', `/${dbName}`)).status).toBe(200);
+    const code = (p: Promise<unknown>) => p.then((v) => `resolved ${JSON.stringify(v)}`, (e: FeatError) => e.code);
+    expect({
+      get: await code(b.store.get('draft')),
+      getItem: await code(b.store.getItem('draft')),
+      getParts: await code(b.store.getParts('art')),
+      keys: await code(b.store.keys()),
+      set: await code(b.store.set('x', 1)),
+    }).toEqual({ get: 'not_found', getItem: 'not_found', getParts: 'not_found', keys: 'not_found', set: 'not_found' });
   }, 60_000);
 });
