@@ -121,11 +121,14 @@ export class SyncController implements FeatSync {
 
   async pending(): Promise<number> {
     if (this.#deps.closed()) throw closedError();
-    const tracker = this.#deps.localFirst()?.tracker;
+    const localFirst = this.#deps.localFirst();
+    const tracker = localFirst?.tracker;
     const queued = this.#deps.queued();
     if (!tracker) return queued;
     // A failure of the replica (deleted under the client, say) reaches the app as a FeatError.
-    return queued + (await tracker.count().catch((error: unknown) => Promise.reject(toFeatError(error))));
+    const unconfirmed = await tracker.count().catch((error: unknown) => Promise.reject(toFeatError(error)));
+    if (unconfirmed > 0) localFirst.pendingAsked();
+    return queued + unconfirmed;
   }
 
   async waitForPush(options: WaitForPushOptions = {}): Promise<void> {

@@ -38,6 +38,8 @@ const CONFIRM_QUIET_MS = 100;
 const CONFIRM_MAX_WAIT_MS = 1_000;
 /** Confirmations retried after a failure (with backoff from ~1 s) before waiting for the next push event. */
 const CONFIRM_RETRIES = 5;
+/** Then the confirmation is asked this often (ms, ±20 %) until the server answers. */
+const CONFIRM_SLOW_MS = 30_000;
 
 const loadResolveLeaves = lazy(() => import('./resolve-leaves.js'));
 
@@ -128,6 +130,8 @@ export class LocalFirst {
   #confirmAgain = false;
   /** Failed confirmations in a row. */
   #confirmRetry = 0;
+  /** The confirmation gave up retrying (the server could not answer): made when sync is `idle` again. */
+  #confirmOwed = false;
   /** The replica, when finding the last session already opened it. */
   #opened: GuardedDb | undefined;
   #wake: (() => void) | undefined;
@@ -390,7 +394,14 @@ export class LocalFirst {
     if (!synced) await this.#initialPull(local, remote, tracker);
     if (this.#deps.signal.aborted) throw closedError();
     const replicator = new Replicator(local, remote, {
-      status: (status) => this.#statusChanged(status),
+      status: (status) => {
+        if (status === 'idle' && this.#confirmOwed) {
+          this.#confirmOwed = false;
+          this.#confirmRetry = 0;
+          this.#confirmPushed();
+        }
+        this.#statusChanged(status);
+      },
       error: (error) => this.#deps.error(error),
       pulled: (docs) => {
         for (const doc of docs) {
@@ -433,6 +444,14 @@ export class LocalFirst {
     }
   }
 
+  /** `pending()` was asked while a confirmation is owed: the server is asked now (the app is showing the count). */
+  pendingAsked(): void {
+    if (!this.#confirmOwed || this.#confirmRunning) return;
+    this.#confirmOwed = false;
+    this.#confirmRetry = 0;
+    this.#confirmPushed(0);
+  }
+
   /**
    * After the push side wrote or went idle, confirm with the server (`_revs_diff`) what is there, so `pending()`
    * drops to 0 by itself: once the push side has been quiet for CONFIRM_QUIET_MS, or CONFIRM_MAX_WAIT_MS after the
@@ -465,10 +484,15 @@ export class LocalFirst {
         },
         () => {
           // The server could not say (offline, 5xx, timeout): asked again with backoff, so pending() does not stay
-          // above 0 until the next write; a few times, then the next push event or waitForPush() asks.
+          // above 0 until the next write; a few times, then every 30 s (with jitter) while the client is open — and at
+          // once when sync is back to `idle`.
           this.#confirmRunning = false;
           this.#confirmAgain = false;
           if (this.#confirmRetry < CONFIRM_RETRIES) this.#confirmPushed(backOff(1_000 * 2 ** this.#confirmRetry++));
+          else {
+            this.#confirmOwed = true;
+            this.#confirmPushed(CONFIRM_SLOW_MS * (0.8 + Math.random() * 0.4));
+          }
         },
       );
     }, Math.max(0, due - now));
