@@ -124,6 +124,8 @@ export class DocumentStore {
   #chunksStored = new Set<string>();
   /** Parts calls still planning (looking up stored parts), per key: later writes to those parts wait for them. */
   #reserved = new Map<string, Promise<void>>();
+  /** Parts calls (and writes ordered after them) not settled yet, as their callers see them (flush()). */
+  #orderedCalls = new Set<Promise<void>>();
   #inline: number;
 
   /** What the modules loaded on demand (parts, conflict resolution) use of the store. */
@@ -303,7 +305,14 @@ export class DocumentStore {
     void reservation.then(() => {
       if (this.#reserved.get(key) === reservation) this.#reserved.delete(key);
     });
-    return enqueued.then((writes) => Promise.all(writes)).then(() => undefined);
+    const done = enqueued.then((writes) => Promise.all(writes)).then(() => undefined);
+    // flush() waits for it as it is (its failure included: a lookup of the stored parts that failed is one).
+    this.#orderedCalls.add(done);
+    void done.then(
+      () => this.#orderedCalls.delete(done),
+      () => this.#orderedCalls.delete(done),
+    );
+    return done;
   }
 
   /** Enqueues a write of one id, after any parts call on the key it is a part of that is still planning. */
@@ -464,9 +473,11 @@ export class DocumentStore {
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */
   async flush(): Promise<void> {
     this.#open();
-    // Parts calls still looking up stored parts enqueue first.
-    if (this.#reserved.size > 0) await Promise.all(this.#reserved.values());
-    return this.#queue.flush();
+    // Taken now, together: what is queued, and the parts calls (and the writes waiting for them) still planning — a
+    // snapshot taken after waiting for those would miss the writes that failed meanwhile.
+    const results = await Promise.allSettled([this.#queue.flush(), ...this.#orderedCalls]);
+    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed) throw failed.reason;
   }
 
   /** Number of keys with a write that is not yet durable. */
