@@ -104,6 +104,8 @@ export function codeForStatus(status: number, name?: string): FeatErrorCode {
   if (status === 409 || status === 412) return 'conflict';
   if (status === 413) return 'too_large';
   if (status === 408 || status === 504) return 'timeout';
+  // Too Many Requests (a proxy's rate limit): the server's refusal for now, to be retried later.
+  if (status === 429) return 'server';
   if (status >= 500) return 'server';
   return 'bad_response';
 }

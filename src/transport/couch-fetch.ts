@@ -40,8 +40,22 @@ export interface AcceptedWrite {
   ids: string[];
 }
 
-/** Transient statuses of a proxy or a cluster losing a node (nginx 502/503, CouchDB 500 during failover). */
-const TRANSIENT = new Set([500, 502, 503]);
+/**
+ * Transient statuses: a proxy or a cluster losing a node (nginx 502/503/504, CouchDB 500 during failover), a proxy's
+ * rate limit (429, whose `Retry-After` is honoured up to MAX_RETRY_AFTER_MS).
+ */
+const TRANSIENT = new Set([429, 500, 502, 503, 504]);
+/** The longest `Retry-After` waited for before a resend (ms); a longer one is answered as it is. */
+const MAX_RETRY_AFTER_MS = 5_000;
+
+/** A response's `Retry-After` (seconds or an HTTP date) in ms, or undefined. */
+function retryAfterMs(response: Response): number | undefined {
+  const value = response.headers.get('retry-after');
+  if (!value) return undefined;
+  const seconds = Number(value);
+  const ms = Number.isFinite(seconds) ? seconds * 1000 : Date.parse(value) - Date.now();
+  return Number.isFinite(ms) ? Math.max(0, ms) : undefined;
+}
 /** Resends of one request after a transient status. */
 const RESENDS = 2;
 
@@ -105,9 +119,11 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     const resendable = !(method === 'POST' && /^\/[^/?]+\/?(\?|$)/.test(url.slice(base.length)));
     let response = await authedOnce(url, init);
     for (let resend = 0; resendable && (await isTransient(response)) && resend < RESENDS && !init.signal?.aborted; resend++) {
+      const asked = retryAfterMs(response);
+      if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) break;
       discard(response);
       const pause = (options.resendDelayMs ?? 200) * 2 ** resend;
-      await sleep(pause / 2 + Math.random() * pause);
+      await sleep(Math.max(asked ?? 0, pause / 2 + Math.random() * pause));
       if (init.signal?.aborted) break;
       response = await authedOnce(url, init);
     }

@@ -153,6 +153,33 @@ describe('server failures → server', () => {
     await expect(c.store.get('k')).resolves.toBe('v2');
   });
 
+  it("a proxy's 429 (Retry-After: 1) and a 504 once → resent (the 429 after its Retry-After), both succeed; a 429 that keeps coming → server, a Retry-After over 5 s is not waited for", async () => {
+    const { c, db } = await seeded('ratelimit');
+    let reads = 0;
+    let writes = 0;
+    server.use(
+      http.get(`${db}/k`, () => (reads++ === 0 ? new HttpResponse('<html>429 Too Many Requests</html>', { status: 429, headers: { 'content-type': 'text/html', 'retry-after': '1' } }) : undefined)),
+      http.post(`${db}/_bulk_docs`, () => (writes++ === 0 ? new HttpResponse('<html>504 Gateway Time-out</html>', { status: 504, headers: { 'content-type': 'text/html' } }) : undefined)),
+    );
+    const started = Date.now();
+    await expect(c.store.get('k')).resolves.toBe('v1');
+    expect(Date.now() - started).toBeGreaterThanOrEqual(950);
+    await c.store.set('k', 'v2');
+    expect([reads, writes]).toEqual([2, 2]);
+    server.resetHandlers();
+    let limited = 0;
+    server.use(
+      http.get(`${db}/k`, () => {
+        limited++;
+        return new HttpResponse('slow down', { status: 429, headers: { 'retry-after': '60' } });
+      }),
+    );
+    const error = await rejectsWith(c.store.get('k'), 'server');
+    expect(error.status).toBe(429);
+    expect(limited).toBe(1);
+    server.resetHandlers();
+  });
+
   it('issue 20: 412 nodedown → resent like a 5xx, then server (never conflict)', async () => {
     const { c, db } = await seeded('nodedown');
     let answered = 0;
