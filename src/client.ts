@@ -213,6 +213,7 @@ class Client implements FeatClient {
       isOwn: (id, rev) => this.#isOwn(id, rev),
       local: o.mode === 'local-first',
       closing: () => this.#closing !== undefined,
+      closed: this.#lifetime.signal,
       watch: this.#watcher,
       queueChanged: () => this.sync.recount(),
       reportError: (error) => this.#reportError(error),

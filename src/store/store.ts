@@ -18,7 +18,7 @@ import type { FindOptions } from '../query/find.js';
 import type { WatchQueryOptions } from '../query/live.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
-import { checkSignal, throwIfAborted } from '../util/abort.js';
+import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
 
 // Loaded on first use (code-split), each once.
 const loadChunks = lazy(() => import('./chunks.js'));
@@ -82,6 +82,8 @@ export interface StoreContext {
   local: boolean;
   /** close() was called: new calls reject with `closed` (calls made before it still complete). */
   closing(): boolean;
+  /** Aborted when the client closes (after its writes were flushed): calls still running end with `closed`. */
+  closed?: AbortSignal;
   watch: WatchSource;
   /** The number of queued writes may have changed. */
   queueChanged?(): void;
@@ -403,7 +405,19 @@ export class DocumentStore {
     if (onWarning !== undefined && typeof onWarning !== 'function') throw new FeatValidationError('invalid_argument', 'find(): "onWarning" must be a function');
     checkSignal(signal);
     throwIfAborted(signal);
-    return (await this.#queries()).find<T>(this.#io, planned, options);
+    return this.#untilClose((await this.#queries()).find<T>(this.#io, planned, options));
+  }
+
+  /**
+   * A query's work, ended by close(): `closed` once the client closes (pouchdb-find on a replica being closed may never
+   * answer), and a failure met while it closes (the replica's "database is closed") is `closed` too.
+   */
+  #untilClose<T>(work: Promise<T>): Promise<T> {
+    const closed = this.#ctx.closed;
+    return withSignal(work, closed).catch((error: unknown) => {
+      if (closed?.aborted || (this.#ctx.closing() && !(error instanceof FeatValidationError))) throw closedError();
+      throw error;
+    });
   }
 
   /**
@@ -414,7 +428,7 @@ export class DocumentStore {
   async createIndex(index: IndexSpec): Promise<void> {
     this.#open();
     const checked = checkIndex(index, 'createIndex()');
-    return (await this.#queries()).createIndex(this.#io, checked);
+    return this.#untilClose((await this.#queries()).createIndex(this.#io, checked));
   }
 
   /**
