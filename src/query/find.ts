@@ -331,7 +331,8 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
     warnings.length = 0;
     docs = (await findOnce(io, query, options.signal, collect, true)) as MatchDoc[];
   }
-  const warn = options.onWarning ?? consoleWarning;
+  // A query still answering once the client closed warns nobody.
+  const warn = options.onWarning ?? ((warning: string) => io.ctx.closing() || consoleWarning(warning));
   for (const warning of warnings) warn(warning);
   return docs;
 }

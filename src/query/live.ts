@@ -47,7 +47,8 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
   let again = false;
   let delivered: MatchDoc[] | undefined;
   const tools = matcher(query.sort);
-  const fail = (error: unknown) => (options.onError ?? deps.reportError)(toFeatError(error));
+  // Once the client closes, a run still going fails on the closed database: nothing to report (nobody listens).
+  const fail = (error: unknown) => deps.io.ctx.closing() || (options.onError ?? deps.reportError)(toFeatError(error));
   const findOptions = options.onWarning ? { onWarning: options.onWarning } : {};
 
   /** The result last delivered for each match, by the match it was made from (reused while that match stands). */
