@@ -265,15 +265,19 @@ class Client implements FeatClient {
     } catch (error) {
       return Promise.reject(error);
     }
+    return withSignal(this.#begin(), options.signal);
+  }
+
+  /** Starts the session once (a failed start is forgotten, so the next call tries again). */
+  #begin(): Promise<Session> {
     if (!this.#ready) {
       const started = this.#start();
       this.#ready = started;
-      // A failed ready() is forgotten, so the next call tries again.
       started.catch(() => {
         if (this.#ready === started) this.#ready = undefined;
       });
     }
-    return withSignal(this.#ready, options.signal);
+    return this.#ready;
   }
 
   storage(): Promise<StorageInfo> {
@@ -292,7 +296,8 @@ class Client implements FeatClient {
     // Ready already: no detour through the ready() promise on every call.
     const db = this.#dbNow();
     if (db) return Promise.resolve(db);
-    return this.ready().then(() => {
+    // A write made before close() (even before ready()) is stored while close() flushes: the session starts for it.
+    return (this.#closing ? this.#begin() : this.ready()).then(() => {
       const opened = this.#dbNow();
       if (!opened) throw closedError();
       return opened;
@@ -332,7 +337,7 @@ class Client implements FeatClient {
       timeout: o.bootstrapTimeout,
       signal: this.#lifetime.signal,
     });
-    if (this.#closing) throw closedError();
+    if (this.#closed) throw closedError();
     return { userName: state.userName, dbName: state.dbName };
   }
 
@@ -349,7 +354,7 @@ class Client implements FeatClient {
       if (o.mode === 'local-first') {
         // The replication layer loads while the token is fetched (remote-mode apps never load it).
         const { LocalFirst } = await import('./sync/local-first.js');
-        if (this.#closing) throw closedError();
+        if (this.#closed) throw closedError();
         this.#localFirst ??= this.#newLocalFirst(LocalFirst);
         if (this.#paused) this.#localFirst.setPaused(true);
         this.session = await this.#localFirst.open();
@@ -443,7 +448,8 @@ class Client implements FeatClient {
     const stored = new Set<string>();
     this.#onStored = (id) => stored.add(id);
     const limit = this.#options.requestTimeout * 2 + 1_000;
-    const flushed = (await within(this.store.flush(), limit).catch(() => undefined)) !== LATE;
+    let failure: unknown;
+    const flushed = (await within(this.store.flush(), limit).catch((error: unknown) => (failure = error))) !== LATE;
     this.#onStored = undefined;
     const unconfirmed = waiting.filter((key) => !stored.has(key));
     if (unconfirmed.length > 0) {
@@ -451,7 +457,7 @@ class Client implements FeatClient {
       const where = this.#options.mode === 'remote' ? 'the server' : 'the local replica';
       this.#reportError(
         new FeatError(
-          flushed ? 'network' : 'timeout',
+          flushed ? (failure instanceof FeatError && failure.code !== 'aborted' ? failure.code : 'network') : 'timeout',
           `close(): ${unconfirmed.length} write(s) made before close() were not confirmed by ${where}${flushed ? '' : ` within ${limit} ms`}: ${list}. Write them again after reconnecting`,
           { key: unconfirmed[0]! },
         ),
