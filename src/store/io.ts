@@ -18,4 +18,6 @@ export interface StoreIO {
   queue(): WriteQueue<WriteOp>;
   known(): RevCache;
   hashOf(op: WriteOp): string;
+  /** True when `raw` is this client's own write whose answer was lost (store.ts `#unanswered`). */
+  unanswered(id: string, raw: StoredDoc): boolean;
 }

@@ -95,7 +95,7 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
       // a concurrent write made between the two does not win over it later.
       if (decode(raw).updatedAt >= op.at) return;
       if (!io.ctx.local) return extendTombstone(db, id, op, raw._rev!, io);
-    } else if (!raw?._rev || !io.ctx.isOwn(id, raw._rev) || unseenMerge) {
+    } else if (!raw?._rev || !(io.ctx.isOwn(id, raw._rev) || io.unanswered(id, raw)) || unseenMerge) {
       const decision = await decide(db, id, op, raw, io);
       if (decision.keepsRemote) return;
       next = decision.next;
@@ -162,7 +162,7 @@ export async function resolveWrites(
         io.known().learn(g.id, raw._rev, Infinity);
         let next = g.op;
         const unseenMerge = known !== undefined && known.rev === raw._rev && known.seen >= g.op.seq;
-        if (!io.ctx.isOwn(g.id, raw._rev) || unseenMerge) {
+        if (!(io.ctx.isOwn(g.id, raw._rev) || io.unanswered(g.id, raw)) || unseenMerge) {
           const decision = await decide(db, g.id, g.op, raw, io);
           if (decision.keepsRemote) continue;
           next = decision.next;

@@ -1,7 +1,7 @@
 import { closedError, FeatConflictError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { decode, encode, inlineLimit, isExpired, jsonOf, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, inlineLimit, isExpired, jsonOf, sameJson, type StoredDoc, type WriteOp } from './codec.js';
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
@@ -95,6 +95,8 @@ export interface StoreContext {
 
 /** Conflicted writes resolved at once (each is a read and a write on the server; see `#resolving`). */
 const RESOLVING_AT_ONCE = 6;
+/** Writes whose answer was lost, remembered to recognise them on the server (store.ts `#unanswered`). */
+const LOST_KEPT = 1_000;
 
 /** How long a write waits for a watch subscription made before it to start its feed (so the feed sees the write). */
 const WATCH_START_WAIT_MS = 10_000;
@@ -146,6 +148,7 @@ export class DocumentStore {
       queue: () => this.#queue,
       known: () => this.#known,
       hashOf,
+      unanswered: (id, raw) => this.#unanswered(id, raw),
     };
     this.#inline = inlineLimit(ctx.maxDocumentBytes, ctx.maxRequestBytes);
     this.#known = new RevCache(ctx.revCacheSize);
@@ -637,6 +640,14 @@ export class DocumentStore {
         written = await db.bulkDocs(docs);
       } catch (error) {
         for (const { id, i } of todo) results[i] = toFeatError(error, { key: id });
+        // On the server, an answer lost on the way back: the writes may be stored (see #unanswered).
+        if (!this.#ctx.local && ['network', 'timeout'].includes(toFeatError(error).code)) {
+          for (const { id, op } of todo) {
+            this.#lost.delete(id);
+            this.#lost.set(id, op);
+            if (this.#lost.size > LOST_KEPT) this.#lost.delete(this.#lost.keys().next().value!);
+          }
+        }
         written = [];
       }
       todo.forEach(({ id, op, i }, j) => {
@@ -706,7 +717,24 @@ export class DocumentStore {
     return { deleted: result.deletedIds.length, kept: result.kept };
   }
 
+  /**
+   * Writes to the server whose answer never came (`network`/`timeout` after the request went): they may have landed.
+   * The version a later write of the key then meets is this client's own when it carries that write's time and value —
+   * no conflict, and no resolver merging the app's value with itself. Bounded (the oldest go first).
+   */
+  #lost = new Map<string, WriteOp>();
+
+  #unanswered(id: string, raw: StoredDoc): boolean {
+    const op = this.#lost.get(id);
+    if (!op) return false;
+    const seen = decode(raw);
+    const mine = seen.updatedAt === op.at && seen.deleted === (op.deleted === true) && (seen.deleted || seen.chunks !== undefined || sameJson(seen.value, op.value));
+    if (mine) this.#lost.delete(id);
+    return mine;
+  }
+
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
+    this.#lost.delete(id);
     this.#known.set(id, rev, op.deleted || !mayBePart(id) ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev, op.deleted === true);
   }
