@@ -41,8 +41,12 @@ import { build as esbuild } from 'esbuild';
 // black-box attack's findings: a replica bound to its account, a server database made again or restored noticed by
 // live sync (sync/continuity.ts), waitForPush() ended by close(): measured 103.3 kB. A full device: a new replica
 // that cannot be created is `storage_full` in bounds, queries go on without the indexes it cannot make: 103.8 kB;
-// failures once per episode, FeatErrors from pending()/waitForPush(): 104.0 kB.
-const BUDGET_KB = 104.1;
+// failures once per episode, FeatErrors from pending()/waitForPush(): 104.0 kB. Eleventh session, from three black-box
+// attacks: the site's data cleared under a running client (`storage_lost`), a busy leader tab's followers (leader-watch),
+// documents the server refuses (resent, checkpoint held, pending() counting only what is missing), REST bodies bounded
+// and ended by close(), the upload time of a big write on a slow link, 429/504 resent, a write whose answer was lost
+// recognised as the client's own, flush() with failed writes, queries ended by close(): measured 106.3 kB.
+const BUDGET_KB = 106.4;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
