@@ -17,7 +17,7 @@ import type { StorageInfo } from './sync/device-storage.js';
 import type { SyncEvents, SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
 import { createCouchFetch, type AcceptedWrite } from './transport/couch-fetch.js';
-import { checkSignal, LATE, within, withSignal } from './util/abort.js';
+import { checkSignal, LATE, manyListeners, within, withSignal } from './util/abort.js';
 import { Emitter } from './util/emitter.js';
 
 export type { Session };
@@ -131,6 +131,7 @@ class Client implements FeatClient {
   #loaded: Promise<Extras> | undefined;
 
   constructor(options: FeatClientOptions) {
+    manyListeners(this.#lifetime.signal);
     this.#options = resolveOptions(options);
     const o = this.#options;
     // A listener that throws is reported as an error event; one that throws from the error event itself is rethrown

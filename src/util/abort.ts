@@ -90,3 +90,18 @@ export function checkSignal(signal: unknown): asserts signal is AbortSignal | un
     throw new FeatValidationError('invalid_argument', '"signal" must be an AbortSignal (e.g. from an AbortController)');
   }
 }
+
+/**
+ * Lets any number of calls listen to a long-lived internal signal (the client's lifetime: every `waitForPush()` in
+ * flight listens to it). Node warns past 10 listeners on an EventTarget ("MaxListenersExceededWarning"); browsers do
+ * not count. Where Node's `events` module cannot be reached without an import (older Node), nothing is done.
+ */
+export function manyListeners(signal: AbortSignal): void {
+  const node = (globalThis as { process?: { getBuiltinModule?(id: string): unknown } }).process;
+  const events = node?.getBuiltinModule?.('node:events') as { setMaxListeners?(n: number, ...targets: EventTarget[]): void } | undefined;
+  try {
+    events?.setMaxListeners?.(0, signal);
+  } catch {
+    // not an EventTarget this Node version knows: the warning stays
+  }
+}
