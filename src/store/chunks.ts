@@ -106,7 +106,16 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
       const data = (row.doc as { data?: unknown } | null | undefined)?.data;
       if (typeof data === 'string' && !row.value?.deleted) found.set(row.key, data);
     }
-    if (ids.every((id) => found.has(id))) return ids.map((id) => found.get(id)!).join('');
+    if (ids.every((id) => found.has(id))) {
+      // Content-addressed: a chunk whose content is not what its address says (changed on the server, a broken copy)
+      // is an error, never a silently different value.
+      const wrong = await Promise.all([...found].map(async ([id, data]) => ((await chunkIdOf(data)) === id ? 0 : 1)));
+      const corrupt = wrong.reduce<number>((n, w) => n + w, 0);
+      if (corrupt > 0) {
+        throw new FeatError('bad_response', `The value of "${key}" cannot be read whole: ${corrupt} of its chunks do not hold what their address (SHA-256) says — changed outside the SDK. Write the value again`, { key });
+      }
+      return ids.map((id) => found.get(id)!).join('');
+    }
     if (Date.now() >= deadline) {
       throw new FeatError(
         'not_found',
