@@ -45,8 +45,9 @@ import { build as esbuild } from 'esbuild';
 // attacks: the site's data cleared under a running client (`storage_lost`), a busy leader tab's followers (leader-watch),
 // documents the server refuses (resent, checkpoint held, pending() counting only what is missing), REST bodies bounded
 // and ended by close(), the upload time of a big write on a slow link, 429/504 resent, a write whose answer was lost
-// recognised as the client's own, flush() with failed writes, queries ended by close(): measured 106.3 kB.
-const BUDGET_KB = 106.4;
+// recognised as the client's own, flush() with failed writes, queries ended by close(): measured 106.3 kB; chunks
+// checked against their address, the lifetime signal's listeners (shorter messages took some back): 106.4 kB.
+const BUDGET_KB = 106.5;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 

@@ -77,7 +77,7 @@ export function isFeatError(error: unknown, code?: FeatErrorCode): error is Feat
 
 const HINTS: Partial<Record<FeatErrorCode, string>> = {
   unauthorized: 'check the auth value or provider and that the accounts service issues tokens for this user',
-  forbidden: "a user may only open their own database and create only their own account; creating an index (a query's sort) needs the database's admin role",
+  forbidden: "a user may only open their own database and create only their own account; an index (a query's sort) needs the database's admin role",
   too_large: 'split the value with setParts() or raise the server limits',
   network: 'the server could not be reached; local-first mode keeps writing offline',
   server: 'the server failed; the call may be retried',

@@ -109,10 +109,8 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
     if (ids.every((id) => found.has(id))) {
       // Content-addressed: a chunk whose content is not what its address says (changed on the server, a broken copy)
       // is an error, never a silently different value.
-      const wrong = await Promise.all([...found].map(async ([id, data]) => ((await chunkIdOf(data)) === id ? 0 : 1)));
-      const corrupt = wrong.reduce<number>((n, w) => n + w, 0);
-      if (corrupt > 0) {
-        throw new FeatError('bad_response', `The value of "${key}" cannot be read whole: ${corrupt} of its chunks do not hold what their address (SHA-256) says — changed outside the SDK. Write the value again`, { key });
+      for (const [id, data] of found) {
+        if ((await chunkIdOf(data)) !== id) throw new FeatError('bad_response', `A chunk of "${key}" does not hold what its address (SHA-256) says: it was changed outside the SDK. Write the value again`, { key });
       }
       return ids.map((id) => found.get(id)!).join('');
     }

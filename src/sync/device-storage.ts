@@ -274,7 +274,7 @@ export async function replicaGone(name: string, adapter: string, error: unknown)
 function lostError(name: string, cause: unknown): FeatError {
   return new FeatError(
     'storage_lost',
-    `The local replica "${name}" was deleted while the app was running (the site's data was cleared, by the user, DevTools or the browser). What had reached the server is safe; changes made on this device that had not are gone. Reload the page (or create the client again in a new worker) to go on from the server.`,
+    `The local replica "${name}" was deleted while the app ran (the site's data was cleared). What reached the server is safe; changes only on this device are gone. Reload the page (in a worker: start a new one) to go on from the server.`,
     { cause },
   );
 }

@@ -97,10 +97,10 @@ export function checkSignal(signal: unknown): asserts signal is AbortSignal | un
  * not count. Where Node's `events` module cannot be reached without an import (older Node), nothing is done.
  */
 export function manyListeners(signal: AbortSignal): void {
-  const node = (globalThis as { process?: { getBuiltinModule?(id: string): unknown } }).process;
-  const events = node?.getBuiltinModule?.('node:events') as { setMaxListeners?(n: number, ...targets: EventTarget[]): void } | undefined;
   try {
-    events?.setMaxListeners?.(0, signal);
+    ((globalThis as { process?: { getBuiltinModule?(id: string): unknown } }).process?.getBuiltinModule?.('node:events') as
+      | { setMaxListeners?(n: number, ...targets: EventTarget[]): void }
+      | undefined)?.setMaxListeners?.(0, signal);
   } catch {
     // not an EventTarget this Node version knows: the warning stays
   }
