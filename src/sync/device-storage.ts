@@ -254,13 +254,11 @@ export interface GuardEvents {
  * user, DevTools or the browser). IndexedDB closes the connection; the adapter then reopens the database without a
  * version, finds it new, deletes it again and fails ("Version change transaction was aborted") on every later call
  * in this page — with nothing to tell it from an ordinary abort but that the database is no longer there (or is only
- * that new one, below the adapter's versions). Asked only after a failure that is not a document's own (4xx); where
- * `indexedDB.databases()` is missing, the failure's message decides.
+ * that new one, below the adapter's versions). Asked only after a failure that is not a document's own (see
+ * `GuardedDb`); where `indexedDB.databases()` is missing, the failure's message decides.
  */
 export async function replicaGone(name: string, adapter: string, error: unknown): Promise<boolean> {
   if (adapter !== 'indexeddb') return false;
-  const status = (error as { status?: unknown } | undefined)?.status;
-  if (typeof status === 'number' && status >= 400 && status < 500) return false;
   const factory = (globalThis as { indexedDB?: { databases?(): Promise<{ name?: string; version?: number }[]> } }).indexedDB;
   if (!factory) return false;
   if (typeof factory.databases !== 'function') return /deleted while open|Version change transaction was aborted/i.test(String((error as { message?: unknown })?.message));
@@ -328,11 +326,6 @@ export class GuardedDb implements Db {
   /** The PouchDB database underneath, for plugins that need it whole (pouchdb-find: src/query). */
   get pouch(): unknown {
     return this.#raw();
-  }
-
-  /** The `storage_lost` error, once the replica was deleted under the client. */
-  get lost(): FeatError | undefined {
-    return this.#lost;
   }
 
   #raw(): RawDb {

@@ -30,11 +30,6 @@ export class LeaderWatch {
     (this.#timer as { unref?: () => void }).unref?.();
   }
 
-  /** True while writes wait on a leader that has not been heard for SILENT_MS. */
-  get silent(): boolean {
-    return this.#silent;
-  }
-
   /** The leader said something (a status, writes confirmed). */
   heard(): void {
     this.#heardAt = Date.now();

@@ -38,7 +38,7 @@ export class LivePush extends LiveLoop {
    * revision refused and the local sequence of its change: sent again with backoff (a rule may be lifted), reported
    * once per revision, and the checkpoint is not saved past them (a restart sends them again).
    */
-  #refused = new Map<string, { rev: string; seq: Seq | undefined; reported: boolean }>();
+  #refused = new Map<string, { rev: string; seq: Seq | undefined }>();
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retryDelay = 0;
 
@@ -164,9 +164,9 @@ export class LivePush extends LiveLoop {
         continue;
       }
       const before = this.#refused.get(id);
-      const reported = before?.rev === rev && before.reported;
-      this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, reported: true });
-      if (!reported) this.emit('denied', result);
+      this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq });
+      // Once per revision: a resend refused again says nothing new.
+      if (before?.rev !== rev) this.emit('denied', result);
     }
     const stored = docs.filter((d) => !refusedNow.has(d._id));
     for (const doc of stored) this.#refused.delete(doc._id);
