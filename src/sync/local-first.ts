@@ -477,6 +477,8 @@ export class LocalFirst {
         () => {
           this.#confirmRunning = false;
           this.#confirmRetry = 0;
+          // Answered (by the slow retry, say): nothing owed any more — no extra request at the next `idle`.
+          this.#confirmOwed = false;
           if (this.#confirmAgain) {
             this.#confirmAgain = false;
             this.#confirmPushed();
