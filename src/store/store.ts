@@ -18,6 +18,7 @@ import type { FindOptions } from '../query/find.js';
 import type { WatchQueryOptions } from '../query/live.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
+import { remember } from '../util/remember.js';
 import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
 
 // Loaded on first use (code-split), each once.
@@ -130,6 +131,11 @@ export class DocumentStore {
   #reserved = new Map<string, Promise<void>>();
   /** Parts calls (and writes ordered after them) not settled yet, as their callers see them (flush()). */
   #orderedCalls = new Set<Promise<void>>();
+  /**
+   * Writes to the server whose answer never came (`network`/`timeout` after the request went): they may have landed
+   * (see `#unanswered`). Bounded (the oldest go first).
+   */
+  #answerLost = new Map<string, WriteOp>();
   #inline: number;
 
   /** What the modules loaded on demand (parts, conflict resolution) use of the store. */
@@ -642,11 +648,7 @@ export class DocumentStore {
         for (const { id, i } of todo) results[i] = toFeatError(error, { key: id });
         // On the server, an answer lost on the way back: the writes may be stored (see #unanswered).
         if (!this.#ctx.local && ['network', 'timeout'].includes(toFeatError(error).code)) {
-          for (const { id, op } of todo) {
-            this.#lost.delete(id);
-            this.#lost.set(id, op);
-            if (this.#lost.size > LOST_KEPT) this.#lost.delete(this.#lost.keys().next().value!);
-          }
+          for (const { id, op } of todo) remember(this.#answerLost, id, op, LOST_KEPT);
         }
         written = [];
       }
@@ -718,23 +720,20 @@ export class DocumentStore {
   }
 
   /**
-   * Writes to the server whose answer never came (`network`/`timeout` after the request went): they may have landed.
-   * The version a later write of the key then meets is this client's own when it carries that write's time and value —
-   * no conflict, and no resolver merging the app's value with itself. Bounded (the oldest go first).
+   * The version a later write of the key meets is this client's own write whose answer was lost when it carries that
+   * write's time and value: no conflict, and no resolver merging the app's value with itself.
    */
-  #lost = new Map<string, WriteOp>();
-
   #unanswered(id: string, raw: StoredDoc): boolean {
-    const op = this.#lost.get(id);
+    const op = this.#answerLost.get(id);
     if (!op) return false;
     const seen = decode(raw);
     const mine = seen.updatedAt === op.at && seen.deleted === (op.deleted === true) && (seen.deleted || seen.chunks !== undefined || sameJson(seen.value, op.value));
-    if (mine) this.#lost.delete(id);
+    if (mine) this.#answerLost.delete(id);
     return mine;
   }
 
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
-    this.#lost.delete(id);
+    this.#answerLost.delete(id);
     this.#known.set(id, rev, op.deleted || !mayBePart(id) ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev, op.deleted === true);
   }

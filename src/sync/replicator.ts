@@ -1,6 +1,7 @@
 import { toFeatError, type FeatError } from '../errors.js';
 import type { Db, ReplicaDb } from '../store/db.js';
 import { within } from '../util/abort.js';
+import { remember } from '../util/remember.js';
 import { restartFromScratch, serverBehind } from './continuity.js';
 import { LivePull } from './live-pull.js';
 import { LivePush } from './live-push.js';
@@ -40,13 +41,6 @@ export interface ReplicatorEvents {
 export function backOff(delay: number): number {
   const next = delay === 0 ? 500 : Math.min(delay * 2, 8_000);
   return Math.round(next * (0.8 + Math.random() * 0.4));
-}
-
-/** Sets `map[key]`, as its newest entry; the oldest goes beyond PULLED_KEPT entries. */
-function remember<V>(map: Map<string, V>, key: string, value: V): void {
-  map.delete(key);
-  map.set(key, value);
-  if (map.size > PULLED_KEPT) map.delete(map.keys().next().value!);
 }
 
 /**
@@ -266,7 +260,7 @@ export class Replicator {
         this.#events.pulled(info.docs);
       }
       if (direction === 'push') {
-        for (const doc of info.docs ?? []) remember(this.#pushedRevs, doc._id, doc._rev);
+        for (const doc of info.docs ?? []) remember(this.#pushedRevs, doc._id, doc._rev, PULLED_KEPT);
         this.#events.pushed();
       }
     });
@@ -294,7 +288,7 @@ export class Replicator {
     const history = doc._revisions;
     if (history) for (let i = 0; i < Math.min(history.ids.length, 4); i++) revs.add(`${history.start - i}-${history.ids[i]}`);
     // Bounded: a revision forgotten is only sent once more.
-    remember(this.#pulledRevs, doc._id, revs);
+    remember(this.#pulledRevs, doc._id, revs, PULLED_KEPT);
   }
 
   /** The side's last attempt failed (and nothing went through since). */
