@@ -7,7 +7,6 @@ import { closedError } from './errors.js';
  * not carry ky and the schemas in their bundle.
  */
 export function lazyApi(options: FeatApiOptions, closed: () => boolean): FeatApi {
-  // `options.signal`: the client's lifetime, so close() ends the calls in flight (with `closed`).
   let api: Promise<FeatApi> | undefined;
   // After close() / logout() the client's credentials are not used any more.
   const load = () =>

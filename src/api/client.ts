@@ -165,15 +165,17 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
   const request = async <T>(req: ApiRequest<T>): Promise<T> => {
     const call = resolveCallOptions(req.options);
     const url = plainUrl(req.url);
+    // The client's `signal` option ended it: its reason when a FeatError (`closed`), else `aborted`.
     const ended = resolved.signal;
-    if (ended?.aborted) throw ended.reason instanceof FeatError ? ended.reason : abortError(ended, { url });
-    // What ends the request: the call's signal, the client's (`signal` option), and a body that stops coming.
+    const endedError = (signal: AbortSignal) => (signal.reason instanceof FeatError ? signal.reason : abortError(signal, { url }));
+    if (ended?.aborted) throw endedError(ended);
+    // What ends the request: the call's signal, the client's, and a body that stops coming.
     const cut = new AbortController();
     const joined = anySignal([call.signal, ended, cut.signal]);
     try {
       return await send(req, call, url, joined.signal, () => cut.abort());
     } catch (error) {
-      if (ended?.aborted && !call.signal?.aborted) throw ended.reason instanceof FeatError ? ended.reason : abortError(ended, { url });
+      if (ended?.aborted && !call.signal?.aborted) throw endedError(ended);
       throw error;
     } finally {
       joined.dispose();
