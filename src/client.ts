@@ -216,7 +216,10 @@ class Client implements FeatClient {
       closing: () => this.#closing !== undefined,
       closed: this.#lifetime.signal,
       watch: this.#watcher,
-      queueChanged: () => this.sync.recount(),
+      queueChanged: () => {
+        this.sync.recount();
+        this.#localFirst?.wrote();
+      },
       reportError: (error) => this.#reportError(error),
       indexes: o.indexes,
     });

@@ -3,7 +3,8 @@
  * leader whose JavaScript is busy (a long task, a paused debugger, a frozen page) pushes nothing and says nothing, and
  * its last `idle` would then be a lie in the tab whose writes wait. While this tab has writes not yet on the server,
  * it asks the leader to speak (the `hello` a new tab sends, which the leader answers with its status) once a second;
- * a leader unheard for SILENT_MS while they wait is reported as `connecting` until it answers again.
+ * a leader unheard for SILENT_MS while they wait is reported as `connecting` until it answers again. It counts only
+ * while writes wait: from its start or this tab's next write (`poke`) until the count is 0.
  */
 import type { SyncStatus } from './status.js';
 
@@ -16,7 +17,9 @@ export class LeaderWatch {
   #pendingSince: number | undefined;
   #silent = false;
   #checking = false;
-  #timer: ReturnType<typeof setInterval>;
+  /** When this tab last wrote: a count read before that may have missed the write. */
+  #pokedAt = 0;
+  #timer: ReturnType<typeof setInterval> | undefined;
   #count: () => Promise<number>;
   #ask: () => void;
   #changed: () => void;
@@ -26,6 +29,13 @@ export class LeaderWatch {
     this.#count = count;
     this.#ask = ask;
     this.#changed = changed;
+    this.poke();
+  }
+
+  /** This tab wrote: counts (again) until nothing waits. */
+  poke(): void {
+    this.#pokedAt = Date.now();
+    if (this.#timer) return;
     this.#timer = setInterval(() => void this.#check(), CHECK_MS);
     (this.#timer as { unref?: () => void }).unref?.();
   }
@@ -45,10 +55,12 @@ export class LeaderWatch {
     if (this.#checking) return;
     this.#checking = true;
     try {
+      const asked = Date.now();
       const waiting = (await this.#count().catch(() => 0)) > 0;
       const now = Date.now();
       if (!waiting) {
         this.#pendingSince = undefined;
+        if (this.#pokedAt < asked) this.close();
         return this.#set(false);
       }
       this.#pendingSince ??= now;
@@ -67,5 +79,6 @@ export class LeaderWatch {
 
   close(): void {
     clearInterval(this.#timer);
+    this.#timer = undefined;
   }
 }

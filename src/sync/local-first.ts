@@ -444,6 +444,11 @@ export class LocalFirst {
     }
   }
 
+  /** This tab queued or stored a write (a follower watches its leader while writes wait: leader-watch.ts). */
+  wrote(): void {
+    this.#leaderWatch?.poke();
+  }
+
   /** `pending()` was asked while a confirmation is owed: the server is asked now (the app is showing the count). */
   pendingAsked(): void {
     if (!this.#confirmOwed || this.#confirmRunning) return;
