@@ -30,6 +30,12 @@ export async function readSeq(local: Db, id: string): Promise<{ seq: Seq | undef
 
 type Listener = (arg: never) => void;
 
+/** CouchDB's answer to a `since` it cannot read: 400 with "Malformed sequence …" (fabric_view_changes). */
+function refusedSince(error: unknown): boolean {
+  const e = error as { status?: unknown; reason?: unknown; message?: unknown } | null;
+  return e?.status === 400 && /sequence|since/i.test(String(e.reason ?? e.message));
+}
+
 /**
  * One direction of live sync, answering like a PouchDB replication for `Replicator`: events `active`, `paused` (with
  * the error when something failed; it retries by itself after `backOff`), `change` (`{ docs }` written), `denied`;
@@ -167,6 +173,10 @@ export abstract class LiveLoop implements PromiseLike<void> {
         await this.settled().catch(() => undefined);
         if (this.cancelled) break;
         if (following) this.feedFailed(error);
+        // A checkpoint the server refuses (400 "Malformed sequence supplied in 'since' parameter": one from another
+        // server or a database restored from elsewhere) is dropped: read again from the start, the replica skips what
+        // it has. Retried as it was, it failed forever.
+        if (this.since !== 0 && refusedSince(error)) this.since = 0;
         // The backoff starts over only after the live feed stayed up a while: a feed that fails at once (while the
         // catch-up works) keeps backing off instead of retrying every half second.
         if (following && Date.now() - following > FEED_PROVEN_MS) delay = 0;
