@@ -2,7 +2,7 @@ import { useSyncExternalStore } from 'react';
 import type { FeatError } from '../errors.js';
 import { planQuery, type Query, type QueryResult } from '../query/validate.js';
 import { useFeatClient, type AnyFeatClient } from './index.js';
-import { Source, sourceOf, type LoadStatus } from './sources.js';
+import { Source, sourceOf, startOr, type LoadStatus } from './sources.js';
 
 /** What {@link useQuery} returns. */
 export interface QueryState<T> {
@@ -34,9 +34,14 @@ export function useQuery<T = unknown>(query: Query): QueryState<T> {
 function querySource<T>(client: AnyFeatClient, query: Query): Source<QueryState<T>> {
   return sourceOf(client, 'q' + JSON.stringify(query), () => {
     return new Source<QueryState<T>>(LOADING, (source) =>
-      client.store.watchQuery<T>(query, (results) => source.put({ results, status: 'ready', error: undefined }), {
-        onError: (error) => source.put({ results: source.snapshot.results, status: 'error', error }),
-      }),
+      startOr(
+        source,
+        (error): QueryState<T> => ({ results: source.snapshot.results, status: 'error', error }),
+        () =>
+          client.store.watchQuery<T>(query, (results) => source.put({ results, status: 'ready', error: undefined }), {
+            onError: (error) => source.put({ results: source.snapshot.results, status: 'error', error }),
+          }),
+      ),
     );
   });
 }

@@ -78,7 +78,7 @@ export function watchSource<T>(
   return new Source<Snapshot<T>>(snap(initial, 'loading'), (source) => {
     let loaded: T | undefined;
     let loading = true;
-    return client.store.watch(
+    return startOr(source, (error) => snap(source.snapshot.value, 'error', error), () => client.store.watch(
       target,
       (event) => {
         if (loading) {
@@ -98,8 +98,21 @@ export function watchSource<T>(
           source.put(snap(source.snapshot.value, 'error', error));
         },
       },
-    );
+    ));
   });
+}
+
+/**
+ * Starts a source's subscription with `start`; when it throws (the client is closed), the source shows the error
+ * (`failed`) instead of throwing inside React's subscribe, and stays as it is.
+ */
+export function startOr<S>(source: Source<S>, failed: (error: FeatError) => S, start: () => () => void): () => void {
+  try {
+    return start();
+  } catch (error) {
+    source.put(failed(toFeatError(error)));
+    return () => undefined;
+  }
 }
 
 /** How values are compared (they are JSON): `''` stands for "absent". */

@@ -370,6 +370,7 @@ export class DocumentStore {
    * prefix itself last), then every later change, with no gap between the two.
    */
   watch(target: WatchTarget, listener: (event: ChangeEvent) => void, options?: WatchOptions): () => void {
+    this.#open();
     const t = (typeof target === 'object' && target !== null ? target : {}) as { key?: unknown; prefix?: unknown };
     const subscription =
       typeof target === 'string'
