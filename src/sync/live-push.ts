@@ -10,7 +10,17 @@ const IN_FLIGHT = 2;
 
 type RevsDiff = (diff: Record<string, string[]>) => Promise<Record<string, { missing?: string[] }>>;
 
-const isDenied = (r: BulkResult) => ['unauthorized', 'forbidden'].includes(String(r.name ?? r.error));
+/**
+ * A document the server (or its proxy) refuses, not the request: a rule or a role (`forbidden`), or a size no request
+ * can carry (`too_large`: the proxy's body limit is below `maxRequestBytes`, transport/body-limit.ts). What the side's
+ * status reads while it holds.
+ */
+const refusal = (r: BulkResult): 'denied' | 'error' | undefined => {
+  const name = String(r.name ?? r.error);
+  if (name === 'unauthorized' || name === 'forbidden') return 'denied';
+  if (name === 'too_large' || name === 'document_too_large') return 'error';
+  return undefined;
+};
 
 /** The replica's index definitions: replicated like values, but one the server refuses is given up (not retried). */
 export const isDesign = (id: string) => id.startsWith('_design/');
@@ -34,11 +44,12 @@ export class LivePush extends LiveLoop {
   #inFlight: { seq: Seq | undefined; done: boolean; sent: Promise<void> }[] = [];
   #scheduled = false;
   /**
-   * Documents the server refused (a `validate_doc_update` throwing `forbidden`, a role the user lost), by id, with the
-   * revision refused and the local sequence of its change: sent again with backoff (a rule may be lifted), reported
-   * once per revision, and the checkpoint is not saved past them (a restart sends them again).
+   * Documents the server refused (a `validate_doc_update` throwing `forbidden`, a role the user lost, a proxy's body
+   * limit), by id, with the revision refused, the local sequence of its change and the status it gives: sent again with
+   * backoff (a rule may be lifted, a limit raised), reported once per revision, and the checkpoint is not saved past
+   * them (a restart sends them again). The other documents go on.
    */
-  #refused = new Map<string, { rev: string; seq: Seq | undefined }>();
+  #refused = new Map<string, { rev: string; seq: Seq | undefined; status: 'denied' | 'error' }>();
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retryDelay = 0;
 
@@ -60,9 +71,14 @@ export class LivePush extends LiveLoop {
     return this.changes(this.local, { since: this.since, style: 'all_docs', limit: BATCH, return_docs: true });
   }
 
-  /** How many documents the server refuses now. */
-  get refused(): number {
-    return this.#refused.size;
+  /** The side's status while the server refuses documents (`denied` before `error`), or undefined when it takes all. */
+  get refused(): 'denied' | 'error' | undefined {
+    let status: 'error' | undefined;
+    for (const r of this.#refused.values()) {
+      if (r.status === 'denied') return 'denied';
+      status = r.status;
+    }
+    return status;
   }
 
   override cancel(): void {
@@ -152,7 +168,8 @@ export class LivePush extends LiveLoop {
     const refusedNow = new Set<string>();
     for (const result of results) {
       if (!result.error) continue;
-      if (!isDenied(result) || typeof result.id !== 'string') throw result;
+      const status = refusal(result);
+      if (!status || typeof result.id !== 'string') throw result;
       const id = result.id;
       refusedNow.add(id);
       const rev = typeof result.rev === 'string' ? result.rev : (docs.find((d) => d._id === id)?._rev ?? '');
@@ -164,7 +181,7 @@ export class LivePush extends LiveLoop {
         continue;
       }
       const before = this.#refused.get(id);
-      this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq });
+      this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, status });
       // Once per revision: a resend refused again says nothing new.
       if (before?.rev !== rev) this.emit('denied', result);
     }

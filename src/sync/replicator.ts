@@ -239,7 +239,7 @@ export class Replicator {
         this.#reported[direction] = undefined;
         this.#verify();
         // Documents the server still refuses keep the side `denied` (live-push.ts sends them again).
-        this.#state[direction] = (rep as { refused?: number }).refused ? 'denied' : 'idle';
+        this.#state[direction] = (rep as { refused?: SyncStatus | undefined }).refused ?? 'idle';
         if (direction === 'push') {
           this.#pushCaughtUp = true;
           this.#events.pushed();
@@ -276,8 +276,9 @@ export class Replicator {
       const id = (error as { id?: unknown })?.id;
       const raw = (error as { doc?: unknown })?.doc ?? error;
       // A document's refusal by the server names its key.
-      this.#events.error(typeof id === 'string' ? toFeatError(raw, { key: id }) : this.#explain(raw));
-      this.#state[direction] = 'denied';
+      const failure = typeof id === 'string' ? toFeatError(raw, { key: id }) : this.#explain(raw);
+      this.#events.error(failure);
+      this.#state[direction] = failure.code === 'too_large' ? 'error' : 'denied';
       this.#update();
     });
   }
