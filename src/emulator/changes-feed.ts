@@ -54,6 +54,23 @@ function positive(v: string | undefined): number | undefined {
   return Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+/**
+ * What CouchDB answers to parameters it cannot read (chttpd_db's `parse_changes_query`): a `limit`, `timeout` or
+ * `style` it cannot convert is a 500 `badarg` (a long poll with `timeout=abc` waited the 60 s default instead), a bad
+ * `heartbeat` a 400.
+ */
+function checkParams(query: Query): void {
+  const count = (v: string | undefined) => v === undefined || /^\d+$/.test(v);
+  const style = str(query.style);
+  if (!count(str(query.limit)) || !count(str(query.timeout)) || (style !== undefined && style !== 'main_only' && style !== 'all_docs')) {
+    throw new HttpError(500, 'unknown_error', 'badarg');
+  }
+  const heartbeat = str(query.heartbeat);
+  if (heartbeat !== undefined && heartbeat !== 'true' && !/^\d+$/.test(heartbeat)) {
+    throw badRequest('Invalid heartbeat value. Expecting a positive integer value (in milliseconds).');
+  }
+}
+
 /** Whether a design document exists (for the 404 CouchDB gives a filter naming a missing one). */
 async function ddocExists(db: Database, name: string): Promise<boolean> {
   return db.get(`_design/${name}`).then(
@@ -112,6 +129,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     if (fidelity.strict) throw badRequest('Supported `feed` types: normal, continuous, live, longpoll, eventsource');
     feed = 'normal';
   }
+  checkParams(query);
   const sinceParam = str(query.since) ?? str((req.body as { since?: unknown } | undefined)?.since) ?? '0';
   const decoded = fidelity.decodeSeq(dbName, sinceParam);
   if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");

@@ -40,6 +40,37 @@ export function couchErrorOf(err: unknown, fallbackStatus = 500): { status: numb
   return { status, body: { error, reason } };
 }
 
+/**
+ * CouchDB's checks of a document's special members (couch_doc's `transfer_fields`, chttpd_db's `validate_revs`) that
+ * PouchDB lacks: a malformed `_revisions` written with `new_edits: false` was stored, and every later read of the
+ * database threw inside PouchDB's adapter (an uncaught exception: the CLI exited). The answers are CouchDB's; `single`:
+ * a document's own PUT or POST, not `_bulk_docs`.
+ */
+export function specialMemberRefusal(doc: unknown, newEdits: boolean, single: boolean): HttpError | undefined {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const d = doc as Record<string, unknown>;
+  const invalid = (reason: string) => new HttpError(400, 'doc_validation', reason);
+  if ('_deleted' in d && typeof d._deleted !== 'boolean') return invalid('Bad special document member: _deleted');
+  if ('_revisions' in d) {
+    const revisions = d._revisions;
+    if (typeof revisions !== 'object' || revisions === null || Array.isArray(revisions)) return invalid('Bad special document member: _revisions');
+    const { start, ids } = revisions as { start?: unknown; ids?: unknown };
+    if (!Number.isInteger(start)) return invalid("_revisions.start isn't an integer.");
+    if (!Array.isArray(ids)) return invalid("_revisions.ids isn't a array.");
+    if (!ids.every((id) => typeof id === 'string')) return invalid("RevId isn't a string");
+    // CouchDB stores a start below 1 or more ids than the start (`-1-x`), which PouchDB cannot: refused here.
+    if ((start as number) < 1 || ids.length > (start as number) || ids.includes('')) return new HttpError(500, 'unknown_error', 'badarg');
+  }
+  const noRevs = d._rev === undefined && d._revisions === undefined;
+  const emptyRevs = (d._revisions as { ids?: unknown[] } | undefined)?.ids?.length === 0;
+  // An empty `ids` list: a single document's PUT reads it as no revision (400); `_bulk_docs` fails with a 500.
+  if (emptyRevs && !single) return new HttpError(500, 'error', 'internal_server_error');
+  if (!newEdits && (noRevs || emptyRevs)) {
+    return new HttpError(400, 'bad_request', 'When `new_edits: false`, the document needs `_rev` or `_revisions` specified');
+  }
+  return undefined;
+}
+
 type Doc = Record<string, unknown> & { _id: string; _rev: string; _revisions?: { start: number; ids: string[] } };
 type OpenRev = { ok: Doc } | { missing: string };
 

@@ -26,8 +26,21 @@ function readOptions(query: Query): ReadOptions {
 
 const BOOLEAN_PARAMS = ['include_docs', 'descending', 'conflicts', 'inclusive_end', 'update_seq', 'attachments', 'att_encoding_info', 'sorted', 'reduce', 'group'];
 
+/** Parameters of `_all_docs` (and views) CouchDB reads as JSON: not JSON → 400, as its body parser says it. */
+const JSON_PARAMS = ['key', 'keys', 'startkey', 'start_key', 'endkey', 'end_key'];
+
 /** CouchDB's 400 for malformed `_all_docs` query parameters. */
-function checkViewQuery(query: Query): void {
+function checkViewQuery(query: Query, strict: boolean): void {
+  for (const name of JSON_PARAMS) {
+    const v = str(query[name]);
+    if (v === undefined) continue;
+    try {
+      JSON.parse(v);
+    } catch {
+      throw new HttpError(400, 'bad_request', 'invalid UTF-8 JSON');
+    }
+  }
+  if (!strict) return;
   for (const name of ['limit', 'skip']) {
     const v = str(query[name]);
     if (v !== undefined && !/^\d+$/.test(v)) throw new HttpError(400, 'query_parse_error', `Invalid value for positive integer: "${v}"`);
@@ -66,6 +79,27 @@ async function putUnknownRev(db: Database, id: string, doc: Record<string, unkno
   const written = { ...doc, _id: id, _rev: `${start}-${next}`, _revisions: { start, ids: [next, hash] } };
   await db.bulkDocs([written as never], { new_edits: false });
   return { ok: true, id, rev: written._rev };
+}
+
+/**
+ * `COPY /{db}/{id}` with `Destination: {new id}[?rev=…]`: the document's body (and attachments) written under the new
+ * id, answered `{ ok, id, rev }` as CouchDB does (express-pouchdb answered `{ ok }` alone).
+ */
+async function copyDoc(db: Database, id: string, rev: string | undefined, destination: string): Promise<unknown> {
+  const [rawId = '', destQuery = ''] = destination.split('?');
+  let destId: string;
+  try {
+    destId = decodeURIComponent(rawId);
+  } catch {
+    throw badRequest('Destination header is mandatory for COPY.');
+  }
+  if (destId === '') throw badRequest('Destination header is mandatory for COPY.');
+  const destRev = new URLSearchParams(destQuery).get('rev') ?? undefined;
+  if (destRev !== undefined && !isRev(destRev)) throw badRequest('Invalid rev format');
+  const source = (await db.get(id, { attachments: true, ...(rev === undefined ? {} : { rev }) })) as Record<string, unknown>;
+  const { _id, _rev, _revisions, _conflicts, ...body } = source;
+  const written = await db.put({ ...body, _id: destId, ...(destRev === undefined ? {} : { _rev: destRev }) } as never);
+  return { ok: true, id: written.id, rev: written.rev };
 }
 
 async function exists(db: Database, id: string): Promise<'yes' | 'no' | 'deleted'> {
@@ -109,6 +143,20 @@ export async function serveOwnRoute(
       return true;
     }
   }
+  if (method === 'COPY' && docPath !== undefined && docPath[1] === undefined) {
+    sendJson(res, 201, await copyDoc(db, docPath[0], str(query.rev), String(req.headers.destination ?? '')));
+    return true;
+  }
+  // A revision that is not `N-hash` (couch_doc:parse_rev).
+  const rev = str(query.rev);
+  if (docPath !== undefined && rev !== undefined && !isRev(rev)) throw badRequest('Invalid rev format');
+  if (first === '_design' && segments.length === 2 && (method === 'PUT' || method === 'DELETE')) {
+    throw new HttpError(400, 'illegal_docid', 'Only reserved document ids may start with underscore.');
+  }
+  if (method === 'DELETE' && docPath?.[1] !== undefined) {
+    const doc = (await db.get(docPath[0], rev === undefined ? {} : { rev })) as { _attachments?: Record<string, unknown> };
+    if (!doc._attachments?.[docPath[1]]) throw new HttpError(404, 'not_found', 'Document is missing attachment');
+  }
   if (segments.length === 1 && (method === 'GET' || method === 'HEAD') && fidelity.strict) {
     sendJson(res, 200, await dbInfo(db, dbName, fidelity));
     return true;
@@ -129,11 +177,11 @@ export async function serveOwnRoute(
     return true;
   }
   if (first === '_local_docs' && segments.length === 2) {
-    if (fidelity.strict) checkViewQuery(query);
+    checkViewQuery(query, fidelity.strict);
     sendJson(res, 200, await local.list(db, dbName, str(query.include_docs) === 'true'));
     return true;
   }
-  if ((first === '_all_docs' || first === '_design_docs') && segments.length === 2 && fidelity.strict) checkViewQuery(query);
+  if ((first === '_all_docs' || first === '_design_docs') && segments.length === 2) checkViewQuery(query, fidelity.strict);
   if (first === '_design_docs' && segments.length === 2 && (method === 'GET' || method === 'HEAD')) {
     const includeDocs = str(query.include_docs) === 'true';
     const page = await db.allDocs({ startkey: '_design/', endkey: '_design0', inclusive_end: false, include_docs: includeDocs });

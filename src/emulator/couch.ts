@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { couchErrorOf, LocalDocs } from './couch-docs.js';
+import { couchErrorOf, LocalDocs, specialMemberRefusal } from './couch-docs.js';
 import { serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, isCouchJsonText, sleep } from './fidelity.js';
@@ -88,6 +88,8 @@ const NGINX_LINE_LIMIT = 8192;
 
 function nginxLineRefusal(req: Request): number | undefined {
   if (`${req.method} ${req.url} HTTP/1.1`.length > NGINX_LINE_LIMIT) return 414;
+  // A NUL in the path (`%00`): nginx refuses it with 400 before CouchDB sees it.
+  if (/%00/.test(req.url.split('?')[0] ?? '')) return 400;
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
     if ((raw[i] as string).length + 2 + (raw[i + 1] as string).length > NGINX_LINE_LIMIT) return 400;
@@ -346,6 +348,18 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         if (fidelity.strict) asObject._id = doc[0];
         docs = [{ ...asObject, _id: doc[0] }];
       } else docs = [parsed];
+    }
+    const newEdits = op === '_bulk_docs' ? (parsed as { new_edits?: unknown }).new_edits : req.query.new_edits === 'false' ? false : true;
+    if (op === '_bulk_docs' && newEdits !== undefined && typeof newEdits !== 'boolean') {
+      return sendJson(res, 400, { error: 'bad_request', reason: '`new_edits` parameter must be a boolean.' });
+    }
+    for (const d of docs) {
+      const refusal = specialMemberRefusal(d, newEdits !== false, op !== '_bulk_docs');
+      if (refusal) {
+        const body = { error: refusal.name, reason: refusal.reason };
+        // CouchDB's 500 for one document of a `_bulk_docs` is a list.
+        return sendJson(res, refusal.status, refusal.status === 500 && op === '_bulk_docs' ? [body] : body);
+      }
     }
     if (docs.some(holdsCode)) return sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
     const tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);

@@ -127,6 +127,11 @@ function decodeBookmark(bookmark: unknown): number {
   throw bad('invalid_bookmark', `Invalid bookmark value: ${JSON.stringify(bookmark)}`);
 }
 
+/** A sort (or index) field as CouchDB takes it: a name, or `{ name: "asc" | "desc" }`. */
+const sortSpec = (spec: unknown): boolean =>
+  typeof spec === 'string' ||
+  (isObject(spec) && Object.keys(spec).length === 1 && ['asc', 'desc'].includes(String(Object.values(spec)[0])) && typeof Object.values(spec)[0] === 'string');
+
 const sortFields = (sort: unknown): string[] =>
   Array.isArray(sort) ? sort.map((s) => (typeof s === 'string' ? s : isObject(s) ? (Object.keys(s)[0] ?? '') : '')) : [];
 
@@ -140,6 +145,12 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   const planned = checked(dottedFields(body.selector)) as Record<string, unknown>;
   const selector = Object.keys(planned).length === 0 ? { _id: { $gt: null } } : planned;
   const request: Record<string, unknown> = { ...body, selector };
+  // mango_opts: `fields` a list of field names, `sort` a list of names or `{ name: direction }`.
+  if (body.fields !== undefined && !(Array.isArray(body.fields) && body.fields.every((f) => typeof f === 'string'))) {
+    throw bad('invalid_fields', `Fields must be an array of strings, not: ${JSON.stringify(body.fields)}`);
+  }
+  if (body.sort !== undefined && !Array.isArray(body.sort)) throw bad('invalid_sort_json', `Sort must be an array of sort specs, not: ${JSON.stringify(body.sort)}`);
+  for (const spec of (body.sort ?? []) as unknown[]) if (!sortSpec(spec)) throw bad('invalid_sort_field', `Invalid sort field: ${JSON.stringify(spec)}`);
   const limit = count(body, 'limit') ?? DEFAULT_FIND_LIMIT;
   let skip = count(body, 'skip') ?? 0;
   if (body.bookmark !== undefined && body.bookmark !== 'nil') skip = decodeBookmark(body.bookmark);
@@ -345,6 +356,9 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
       const fields = isObject(index) ? index.fields : undefined;
       if (!isObject(index) || !('fields' in index)) throw bad('missing_required_key', 'Missing required key: fields');
       if (!Array.isArray(fields) || fields.length === 0) throw bad('invalid_index_fields', 'Index fields must be a non-empty array');
+      for (const f of fields as unknown[]) if (!sortSpec(f)) throw bad('invalid_sort_field', `Invalid sort field: ${JSON.stringify(f)}`);
+      const partial = index.partial_filter_selector;
+      if (partial !== undefined && !isObject(partial)) throw bad('invalid_selector_json', `Selector must be a JSON object, not: ${JSON.stringify(partial)}`);
       return sendJson(res, 200, await plugin.createIndex.call(db, body));
     }
     if (endpoint === '_index' && req.method === 'GET' && rest.length === 0) {
