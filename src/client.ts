@@ -250,8 +250,9 @@ class Client implements FeatClient {
     this.maintenance = {
       on: (event, listener) => this.#emitter.on(event, listener as (event: unknown) => void),
       run: later('run'),
-      pause: later('pause'),
-      resume: later('resume'),
+      // They return nothing (an unmount's cleanup calls them): after close() they do nothing, and nothing rejects.
+      pause: () => void this.#extras().then((x) => x.pause(), (e: unknown) => this.#closing || this.#reportError(toFeatError(e))),
+      resume: () => void this.#extras().then((x) => x.resume(), (e: unknown) => this.#closing || this.#reportError(toFeatError(e))),
     };
     this.#extras = (due) =>
       this.#closing

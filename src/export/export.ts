@@ -8,6 +8,7 @@
  */
 import { FeatError, FeatValidationError } from '../errors.js';
 import { decode, isExpired, type StoredDoc } from '../store/codec.js';
+import { parsePartId } from '../store/ids.js';
 import { throwIfAborted, withSignal } from '../util/abort.js';
 import type { ClientIo } from './io.js';
 import { allDocs, userDocPages } from './pages.js';
@@ -83,19 +84,22 @@ export async function* exportLines(io: ClientIo, options?: ExportOptions): Async
   const sizes: number[] = [];
   let parts = 0;
   let scanned = 0;
-  let total = 0;
-  for await (const page of userDocPages(db, { limit: SCAN_PAGE, signal, total: (n) => (total = Math.max(total, n)) })) {
+  let total: number | undefined;
+  // The database's count when the scan starts: `total` stays as it is for the whole phase, even while writes go on.
+  for await (const page of userDocPages(db, { limit: SCAN_PAGE, signal, total: (n) => (total ??= n) })) {
     for (const { id, doc } of page) {
       scanned++;
       if (!exported(doc, exportedAt)) continue;
       ids.push(id);
       // Chunked values are read on their own page.
       sizes.push(doc.feat?.chunks ? EXPORT_PAGE_BYTES : JSON.stringify(doc.doc).length);
-      if (id.includes(':')) parts++;
+      if (parsePartId(id)) parts++;
     }
-    report('scan', scanned, Math.max(total, scanned));
+    total ??= scanned;
+    report('scan', Math.min(scanned, total), total);
   }
-  report('scan', scanned, Math.max(total, scanned));
+  total ??= scanned;
+  report('scan', Math.min(scanned, total), total);
 
   const header: ExportHeader = {
     format: FORMAT,

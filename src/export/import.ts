@@ -46,12 +46,21 @@ async function* blobLines(blob: Blob): AsyncGenerator<string> {
   const reader = blob.stream().getReader();
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let carry = '';
+  let line = 0;
   try {
     for (;;) {
       const { done, value } = await reader.read();
-      carry += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      try {
+        carry += done ? decoder.decode() : decoder.decode(value, { stream: true });
+      } catch {
+        // Bytes that are not UTF-8: the line is counted up to the first character they decode to leniently.
+        const loose = carry + new TextDecoder().decode(value);
+        const at = Math.max(0, loose.indexOf('\uFFFD'));
+        throw bad(line + 1 + (loose.slice(0, at).match(/\n/g)?.length ?? 0), 'bytes that are not UTF-8 (an export file is UTF-8 text)');
+      }
       let nl: number;
       while ((nl = carry.indexOf('\n')) !== -1) {
+        line++;
         yield carry.slice(0, nl);
         carry = carry.slice(nl + 1);
       }

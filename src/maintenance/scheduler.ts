@@ -80,7 +80,11 @@ export class Maintenance implements Omit<FeatMaintenance, 'on'> {
   #timer: ReturnType<typeof setTimeout> | undefined;
   #interval: number;
   #paused: boolean;
-  #current: Promise<MaintenanceReport> | undefined;
+  /**
+   * The run in progress, shared by every caller: it stops (`stop`) only once every caller waiting for it has aborted
+   * its own signal (a caller without one, or the timer, keeps it going). A caller that joins it gets its report.
+   */
+  #current: { report: Promise<MaintenanceReport>; waiting: number; stop: AbortController } | undefined;
 
   constructor(deps: MaintenanceDeps) {
     this.#deps = deps;
@@ -99,12 +103,28 @@ export class Maintenance implements Omit<FeatMaintenance, 'on'> {
     if (typeof options !== 'object' || options === null) {
       return Promise.reject(new FeatValidationError('invalid_argument', 'run() takes an options object'));
     }
-    if (!this.#current) {
-      this.#current = runMaintenance(this.#deps, options).finally(() => (this.#current = undefined));
+    if (!this.#current || this.#current.stop.signal.aborted) {
+      // A run every caller left is stopping: a new one starts once it has stopped (runs never overlap).
+      const stopping = this.#current?.report.catch(() => undefined);
+      const stop = new AbortController();
+      const start = () => runMaintenance(this.#deps, { ...options, signal: stop.signal });
+      const current = { stop, waiting: 0, report: stopping ? stopping.then(start) : start() };
+      this.#current = current;
       // Callers that stopped waiting (their signal) leave the outcome to the `run` event.
-      this.#current.catch(() => undefined);
+      current.report.finally(() => this.#current === current && (this.#current = undefined)).catch(() => undefined);
     }
-    return withSignal(this.#current, options.signal);
+    const current = this.#current;
+    const signal = options.signal;
+    current.waiting++;
+    if (signal) {
+      const leave = () => --current.waiting === 0 && current.stop.abort(signal.reason);
+      if (signal.aborted) leave();
+      else {
+        signal.addEventListener('abort', leave, { once: true });
+        current.report.finally(() => signal.removeEventListener('abort', leave)).catch(() => undefined);
+      }
+    }
+    return withSignal(current.report, signal);
   }
 
   pause(): void {
@@ -121,7 +141,7 @@ export class Maintenance implements Omit<FeatMaintenance, 'on'> {
   /** Stops the timer and waits for a run in progress (aborted by the client's lifetime signal) to stop. */
   async close(): Promise<void> {
     this.pause();
-    await this.#current?.catch(() => undefined);
+    await this.#current?.report.catch(() => undefined);
   }
 
   /** Ready, not closing, sync idle (online, nothing transferring), no writes queued. */
