@@ -222,6 +222,7 @@ class Client implements FeatClient {
       },
       reportError: (error) => this.#reportError(error),
       indexes: o.indexes,
+      complete: async () => o.mode === 'remote' || ((await this.#localFirst?.complete()) ?? false),
     });
     this.sync = new SyncController({
       emitter: this.#emitter,

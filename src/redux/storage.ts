@@ -42,6 +42,9 @@ export const PERSIST_PREFIX = 'persist:';
 /** Hidden link from a storage to its engine (used by `syncPersistedState`). */
 export const ENGINE: unique symbol = Symbol.for('@feat/sdk/redux.engine');
 
+/** The store's hidden completeness probe (store.ts `COMPLETE`; a global symbol, so no import of the store). */
+const COMPLETE = Symbol.for('@feat/sdk.complete');
+
 /** A slice whose last write failed: it is written again by the next `setItem`, whatever its value. */
 const DIRTY = Symbol('dirty');
 type Base = Map<string, string | typeof DIRTY>;
@@ -142,7 +145,9 @@ export class PersistEngine {
         if (st.base === undefined) st.unloaded = true;
         throw error;
       }
-      // Only a load answered in time, before any write, tells what redux-persist rehydrated from.
+      // Only a load answered in time, before any write, tells what redux-persist rehydrated from — and only from a
+      // complete copy: a new device's replica before its first complete pull may lack slices the server has.
+      if (st.base === undefined && !st.unloaded && !(await this.#complete())) st.unloaded = true;
       if (st.base === undefined && !st.unloaded) {
         st.base = new Map(stored.slices);
         st.order = stored.order;
@@ -318,6 +323,12 @@ export class PersistEngine {
     st.unapplied?.delete(slice);
   }
 
+  /** Whether the store holds all the server has (the store's hidden `[COMPLETE]`; a store without it: yes). */
+  #complete(): Promise<boolean> {
+    const probe = (this.store as { [COMPLETE]?: () => Promise<boolean> })[COMPLETE];
+    return probe ? probe.call(this.store).catch(() => false) : Promise.resolve(true);
+  }
+
   #track<T>(promise: Promise<T>): Promise<T> {
     this.#pending.add(promise);
     const done = () => this.#pending.delete(promise);
@@ -379,14 +390,19 @@ export class PersistEngine {
     if (st.base === undefined) {
       // Never clobber: redux-persist did not rehydrate from storage (timeout, error, or no getItem at all), so this state
       // is the device's initial state. Slices already stored are kept; this state becomes the device's base, and only
-      // slices it changes from here on are written. Slices absent from storage are written (nothing to lose).
+      // slices it changes from here on are written. Slices absent from storage are written (nothing to lose) — unless
+      // the storage is a replica that may still lack them (its first pull not complete): then they are kept too.
       const stored = await this.#load(key, st);
+      const complete = await this.#complete();
       if (st.base === undefined) {
         const base: Base = new Map();
         const unapplied = new Map<string, string>();
         for (const [slice, value] of next) {
           const kept = stored.slices.get(slice);
-          if (kept === undefined) continue;
+          if (kept === undefined) {
+            if (!complete) base.set(slice, value);
+            continue;
+          }
           base.set(slice, value);
           if (kept !== value) unapplied.set(slice, kept);
         }

@@ -92,7 +92,12 @@ export interface StoreContext {
   reportError?(error: FeatError): void;
   /** The client's `indexes` option (checked). */
   indexes: readonly IndexSpec[];
+  /** False while the database may lack values the server has (a local replica before a complete first pull). */
+  complete?(): Promise<boolean>;
 }
+
+/** The store's hidden `[COMPLETE]()`: see `StoreContext.complete` (the redux engine's never-clobber rule). */
+export const COMPLETE: unique symbol = Symbol.for('@feat/sdk.complete');
 
 /** Conflicted writes resolved at once (each is a read and a write on the server; see `#resolving`). */
 const RESOLVING_AT_ONCE = 6;
@@ -492,6 +497,10 @@ export class DocumentStore {
       stopped = true;
       stop?.();
     };
+  }
+
+  [COMPLETE](): Promise<boolean> {
+    return this.#ctx.complete?.() ?? Promise.resolve(true);
   }
 
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */

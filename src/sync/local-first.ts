@@ -132,6 +132,8 @@ export class LocalFirst {
   #confirmRetry = 0;
   /** The confirmation gave up retrying (the server could not answer): made when sync is `idle` again. */
   #confirmOwed = false;
+  /** The replica has had a complete first pull (its `SYNCED_MARKER`): an absent value is absent on the server too. */
+  #synced = false;
   /** The replica, when finding the last session already opened it. */
   #opened: GuardedDb | undefined;
   #wake: (() => void) | undefined;
@@ -380,6 +382,15 @@ export class LocalFirst {
   }
 
   /** Starts replication with the server (the session is known to work). */
+  /**
+   * Whether the replica holds what the server held when it was first synced (a complete first pull, its own or another
+   * tab's): until then a value absent from it may exist on the server (the redux engine never writes over it).
+   */
+  async complete(): Promise<boolean> {
+    if (!this.#synced && this.local) this.#synced = !!(await this.local.get(SYNCED_MARKER).catch(() => undefined));
+    return this.#synced;
+  }
+
   async #attach(session: Session): Promise<void> {
     const local = this.local!;
     const tracker = this.tracker!;
@@ -392,9 +403,15 @@ export class LocalFirst {
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
     const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
     if (!synced) await this.#initialPull(local, remote, tracker);
+    else this.#synced = true;
     if (this.#deps.signal.aborted) throw closedError();
     const replicator = new Replicator(local, remote, {
       status: (status) => {
+        // A first pull cut short (initialSyncTimeout) is complete once live sync has caught up.
+        if (status === 'idle' && !this.#synced) {
+          this.#synced = true;
+          local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => (this.#synced = false));
+        }
         if (status === 'idle' && this.#confirmOwed) {
           this.#confirmOwed = false;
           this.#confirmRetry = 0;
@@ -600,7 +617,7 @@ export class LocalFirst {
       await Promise.race([Promise.resolve(rep), cut]);
       // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
       complete = !timedOut;
-      if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).catch(() => undefined);
+      if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).then(() => (this.#synced = true), () => undefined);
     } catch (error) {
       // Offline or failing: start with what is local; live sync catches up.
       const failure = toFeatError(error);
