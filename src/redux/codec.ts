@@ -31,9 +31,11 @@ function isRawWrapper(value: unknown): value is { [RAW]: string } {
   return keys.length === 1 && keys[0] === RAW && typeof (value as Record<string, unknown>)[RAW] === 'string';
 }
 
-/** True when the store accepts `value` as it is (no `__proto__` names, no lone surrogates, not too deep). */
+/** True when the store accepts `value` as it is (no `__proto__` names, no lone surrogates, not too deep, no ±5e-324). */
 function storable(value: unknown, depth: number): boolean {
   if (typeof value === 'string') return wellFormed(value);
+  // CouchDB stores ±5e-324 as 0 (the store refuses it).
+  if (typeof value === 'number') return Math.abs(value) !== Number.MIN_VALUE;
   if (typeof value !== 'object' || value === null) return true;
   if (depth > MAX_DEPTH) return false;
   if (Array.isArray(value)) return value.every((item) => storable(item, depth + 1));

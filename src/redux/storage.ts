@@ -2,6 +2,7 @@ import type { FeatStore } from '../client.js';
 import { FeatError, FeatValidationError } from '../errors.js';
 import { composeOuter, parseOuter, sliceToValue, valueToSlice, wellFormed } from './codec.js';
 import { escapeSubkey, partId } from '../store/ids.js';
+import { validateSubkey } from '../store/validate.js';
 
 /** What the engine needs of `client.store`. */
 export type PersistBackingStore = Pick<FeatStore, 'get' | 'set' | 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'watch' | 'flush'>;
@@ -87,6 +88,8 @@ interface KeyState {
   adoptListeners: Set<(slices: Map<string, string>) => void>;
   /** Slices stored but not in this device's redux state, recorded for a `syncPersistedState` attached later. */
   unapplied: Map<string, string> | undefined;
+  /** Slices whose last write failed, with the value (`undefined`: a removal) it was writing: `flush()` sends them again. */
+  failed: Map<string, string | undefined>;
 }
 
 /** The engine behind a {@link FeatPersistStorage}; `syncPersistedState` reaches it through {@link ENGINE}. */
@@ -123,6 +126,7 @@ export class PersistEngine {
         establish,
         adoptListeners: new Set(),
         unapplied: undefined,
+        failed: new Map(),
       };
       this.#keys.set(key, st);
     }
@@ -219,12 +223,18 @@ export class PersistEngine {
         ),
       );
     }
+    const st = this.state(key);
     for (const slice of slices.keys()) {
       if (slice === '' || !wellFormed(slice)) {
         return Promise.reject(new FeatValidationError('invalid_value', `The persisted state "${key}" has a slice name that cannot be stored`, { key }));
       }
+      // Its document id passes the store's rules (no NUL, within 3,000 bytes) before anything is written.
+      try {
+        validateSubkey(st.doc, slice);
+      } catch (error) {
+        return Promise.reject(error as Error);
+      }
     }
-    const st = this.state(key);
     if (st.base === undefined) st.unloaded = true;
     const step = st.chain.then(() => this.#apply(key, st, slices));
     st.chain = step.catch(() => undefined);
@@ -241,6 +251,7 @@ export class PersistEngine {
       st.base = new Map();
       st.unloaded = false;
       st.unapplied = undefined;
+      st.failed.clear();
       st.establish();
       const stored = await this.#readStored(key);
       const removals = [...stored.slices.keys()].map((slice) => this.#write(key, st, slice, undefined));
@@ -250,8 +261,16 @@ export class PersistEngine {
     return this.#track(step);
   }
 
+  /**
+   * Waits for every write started so far; a slice whose last write failed (and that no later write replaced) is sent
+   * again once, and if it fails again the flush rejects with that failure: it never reports a state durable that is not.
+   */
   async flush(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    const again: Promise<void>[] = [];
+    for (const [key, st] of this.#keys) for (const [slice, value] of st.failed) again.push(this.#track(this.#write(key, st, slice, value)));
+    const failure = (await Promise.allSettled(again)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failure) throw failure.reason;
     await this.store.flush();
   }
 
@@ -436,15 +455,28 @@ export class PersistEngine {
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value));
     st.writing.set(slice, write);
+    const seq = st.seq.get(slice);
     const done = () => {
       if (st.writing.get(slice) === write) st.writing.delete(slice);
     };
-    return write.then(done, (error: unknown) => {
-      done();
-      const base = st.base;
-      if (base && (value === undefined ? !base.has(slice) : base.get(slice) === value)) base.set(slice, DIRTY);
-      throw error;
-    });
+    return write.then(
+      () => {
+        done();
+        // The latest write of the slice: what it failed before is written now.
+        if (st.seq.get(slice) !== seq || !st.failed.has(slice)) return;
+        st.failed.delete(slice);
+        if (st.base?.get(slice) !== DIRTY) return;
+        if (value === undefined) st.base.delete(slice);
+        else st.base.set(slice, value);
+      },
+      (error: unknown) => {
+        done();
+        const base = st.base;
+        if (base && (value === undefined ? !base.has(slice) : base.get(slice) === value)) base.set(slice, DIRTY);
+        if (st.seq.get(slice) === seq) st.failed.set(slice, value);
+        throw error;
+      },
+    );
   }
 }
 

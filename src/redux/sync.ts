@@ -132,17 +132,25 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
 
   const mark = (slice: string, value: string | undefined, read = false) => {
     if (!allowed(slice)) return;
-    dirty.set(slice, { value, seq: engine.writes(storageKey, slice), read });
+    // A write of this device in flight already counts in `writes()`: the change may be older than it (the write lands
+    // over it), so what is stored once it settled decides.
+    dirty.set(slice, { value, seq: engine.writes(storageKey, slice), read: read || engine.isWriting(storageKey, slice) });
     schedule();
   };
 
   const docKey = engine.docKey(storageKey);
-  const unwatch = engine.store.watch(docKey, (event: ChangeEvent) => {
-    if (event.key !== docKey || event.subkey === undefined || event.origin !== 'remote') return;
-    // A change without its value (not a delete): read what is stored.
-    const slice = event.subkey;
-    mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
-  });
+  // `initial`: what is stored when the watch starts comes first (events marked `current`), so a change made by another
+  // device between this device's rehydrating read and the watch's start is applied too (without it, it was missed).
+  const unwatch = engine.store.watch(
+    docKey,
+    (event: ChangeEvent) => {
+      if (event.key !== docKey || event.subkey === undefined || (event.origin !== 'remote' && !event.current)) return;
+      // A change without its value (not a delete): read what is stored.
+      const slice = event.subkey;
+      mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
+    },
+    { initial: true, onError: (error) => report(error) },
+  );
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
   const unadopt = engine.onAdopt(storageKey, (slices) => {
     for (const [slice, value] of slices) mark(slice, value);
