@@ -126,31 +126,27 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
 }
 
 /**
- * Writes the chunks the database does not have yet: content-addressed, so a chunk known to be stored (`stored`, kept
- * by the store) or found there is never sent again.
+ * Writes the chunks the database does not have yet: content-addressed, so a chunk found there is never sent again. The
+ * database is asked each time (never a cache): another device's garbage collection may have deleted a chunk since; a
+ * deleted one is written again, over its tombstone.
  */
-export async function storeChunks(db: Db, chunks: ChunkDoc[], key: string, stored: Set<string>): Promise<void> {
+export async function storeChunks(db: Db, chunks: ChunkDoc[], key: string): Promise<void> {
   const unique = [...new Map(chunks.map((c) => [c._id, c])).values()];
-  const unknown = unique.filter((c) => !stored.has(c._id));
-  if (unknown.length === 0) return;
   let present;
   try {
-    present = await db.allDocs({ keys: unknown.map((c) => c._id) });
+    present = await db.allDocs({ keys: unique.map((c) => c._id) });
   } catch (error) {
     throw toFeatError(error, { key });
   }
-  const missing: ChunkDoc[] = [];
-  present.rows.forEach((row, i) => {
-    const chunk = unknown[i]!;
-    if (row.value && !row.value.deleted && !row.error) stored.add(chunk._id);
-    else missing.push(chunk);
+  const missing = unique.filter((_, i) => {
+    const row = present.rows[i];
+    return !row?.value || row.value.deleted || row.error;
   });
   for (let i = 0; i < missing.length; i += 16) {
     const group = missing.slice(i, i + 16);
     const written = await db.bulkDocs(group as unknown as StoredDoc[]);
-    written.forEach((r, j) => {
+    written.forEach((r) => {
       if (r.error && r.status !== 409) throw toFeatError(r, { key });
-      stored.add(group[j]!._id);
     });
   }
 }

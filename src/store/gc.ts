@@ -5,19 +5,17 @@ import type { Db } from './db.js';
 
 const MARK = '_local/feat-gc';
 
-/**
- * Deletes chunk documents that no value (winning or conflicting revision) refers to, once they have been found
- * unreferenced for at least `graceMs` (remembered in a `_local` document, which never replicates).
- */
-export async function collectChunks(db: Db, graceMs: number): Promise<{ deletedIds: string[]; kept: number }> {
-  const all = async (options: Record<string, unknown>) => {
-    try {
-      return (await db.allDocs(options)).rows;
-    } catch (error) {
-      throw toFeatError(error);
-    }
-  };
-  const chunkRows = await all({ startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH });
+const rowsOf = (db: Db) => async (options: Record<string, unknown>) => {
+  try {
+    return (await db.allDocs(options)).rows;
+  } catch (error) {
+    throw toFeatError(error);
+  }
+};
+
+/** The chunk ids that a manifest refers to, in a winning revision or a conflicting leaf. */
+async function referencedChunks(db: Db): Promise<Set<string>> {
+  const all = rowsOf(db);
   const referenced = new Set<string>();
   // Every manifest: the ids before the chunk range and after it, to the end of either id order (see rangesFrom).
   for (const range of [{ endkey: CHUNK_PREFIX }, ...rangesFrom(CHUNK_PREFIX + HIGH)]) {
@@ -31,6 +29,35 @@ export async function collectChunks(db: Db, graceMs: number): Promise<{ deletedI
       }
     }
   }
+  return referenced;
+}
+
+/**
+ * The pull is about to write deletions of the chunks `ids` (another device's garbage collection, which knows only the
+ * manifests it has: not those of a device that was offline and reused chunks its replica still had). Reads the content
+ * this replica still holds of them; the returned step, run once the deletions are written, writes again those a
+ * manifest here refers to — a new revision over the tombstone, which the push then sends to the server.
+ */
+export async function keepReferenced(db: Db, ids: string[]): Promise<() => Promise<unknown>> {
+  const held = (await db.allDocs({ keys: ids, include_docs: true })).rows.flatMap((row) => {
+    const data = (row.doc as { data?: unknown } | null | undefined)?.data;
+    return typeof data === 'string' && !row.value?.deleted ? [{ _id: row.key, data }] : [];
+  });
+  return async () => {
+    if (held.length === 0) return;
+    const referenced = await referencedChunks(db);
+    const again = held.filter((c) => referenced.has(c._id));
+    if (again.length > 0) await db.bulkDocs(again as unknown as StoredDoc[]);
+  };
+}
+
+/**
+ * Deletes chunk documents that no value (winning or conflicting revision) refers to, once they have been found
+ * unreferenced for at least `graceMs` (remembered in a `_local` document, which never replicates).
+ */
+export async function collectChunks(db: Db, graceMs: number): Promise<{ deletedIds: string[]; kept: number }> {
+  const chunkRows = await rowsOf(db)({ startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH });
+  const referenced = await referencedChunks(db);
   const now = Date.now();
   const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number> }) | undefined;
   const since: Record<string, number> = {};

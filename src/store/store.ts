@@ -130,8 +130,6 @@ export class DocumentStore {
   #ctx: StoreContext;
   #known: RevCache;
   #queue: WriteQueue<WriteOp>;
-  /** Chunk ids known to be stored (content-addressed, so never written twice). */
-  #chunksStored = new Set<string>();
   /** Parts calls still planning (looking up stored parts), per key: later writes to those parts wait for them. */
   #reserved = new Map<string, Promise<void>>();
   /** Parts calls (and writes ordered after them) not settled yet, as their callers see them (flush()). */
@@ -710,7 +708,7 @@ export class DocumentStore {
     const limit = (maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes) - 256;
     const { toChunks, storeChunks } = await loadChunks();
     const chunks = await toChunks(json, limit);
-    await storeChunks(db, chunks, id, this.#chunksStored);
+    await storeChunks(db, chunks, id);
     return chunks.map((c) => c._id);
   }
 
@@ -725,7 +723,6 @@ export class DocumentStore {
     await this.flush().catch(() => undefined);
     const { collectChunks } = await loadGc();
     const result = await collectChunks(db, graceMs);
-    for (const id of result.deletedIds) this.#chunksStored.delete(id);
     return { deleted: result.deletedIds.length, kept: result.kept };
   }
 

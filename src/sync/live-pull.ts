@@ -1,5 +1,5 @@
 import { stringMd5 } from 'pouchdb-md5';
-import type { StoredDoc } from '../store/codec.js';
+import { isChunkId, type StoredDoc } from '../store/codec.js';
 import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js';
 
@@ -215,10 +215,14 @@ export class LivePull extends LiveLoop {
     }
     if (Object.keys(unsure).length) docs.push(...(await this.#fetch(unsure)));
     if (!docs.length || this.cancelled) return;
+    // Chunk deletions (another device's garbage collection): those a manifest here still refers to are written again.
+    const gone = docs.flatMap((d) => (d._deleted && isChunkId(d._id) ? [d._id] : []));
+    const keep = gone.length ? await (await import('../store/gc.js')).keepReferenced(this.local, gone) : undefined;
     this.#incoming(docs);
     const results = await this.local.bulkDocs(docs, { new_edits: false });
     const failed = results.find((r) => r.error);
     if (failed) throw failed;
+    await keep?.();
     this.emit('change', { docs, docs_written: docs.length, pending: this.#pending });
   }
 

@@ -421,10 +421,9 @@ export class LocalFirst {
       },
       error: (error) => this.#deps.error(error),
       pulled: (docs) => {
-        for (const doc of docs) {
-          tracker.pulled(doc._id, doc._rev);
-          this.#deps.store.forget(doc._id);
-        }
+        // What the store knew of each document (the revision the app read or wrote) is kept: a write based on it meets
+        // the pulled revision as a conflict for the resolver, as a write in remote mode meets another client's (409).
+        for (const doc of docs) tracker.pulled(doc._id, doc._rev);
         // Only values: a design document (a query index, made on two devices at once) is never the app's to resolve;
         // CouchDB's winner is the same on every replica, and each of its leaves is a valid index.
         this.#resolveConflicts(local, docs.flatMap((d) => (d._id.startsWith('_') ? [] : [d._id])));
