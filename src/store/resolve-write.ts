@@ -43,6 +43,9 @@ async function decide(
   io: StoreIO,
 ): Promise<{ next: WriteOp; keepsRemote: boolean }> {
   const decoded = raw ? decode(raw) : undefined;
+  // A stamp ahead of this device's clock (another device's fast clock) is not held against a write made now, as on
+  // the local replica (look-up.ts): the write goes on top as it is.
+  if (decoded && decoded.updatedAt > Date.now()) return { next: op, keepsRemote: false };
   const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
   const remote: ConflictSide = {
     value: remoteDeleted || !raw ? undefined : await io.valueOf(db, raw),

@@ -558,7 +558,7 @@ export class DocumentStore {
       if (!this.#ctx.local && raw._conflicts?.length && !id.startsWith('_') && id !== '.' && id !== '..') {
         const { resolveLeaves } = await loadResolveLeaves();
         try {
-          await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc));
+          await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op));
           raw = await db.get(id);
         } catch (error) {
           if (!(error instanceof FeatConflictError)) throw error;

@@ -589,7 +589,15 @@ export class LocalFirst {
     };
     report({});
     rep.on('change', (info: { docs?: { _id: string; _rev: string }[]; pending?: number }) => {
-      for (const doc of info.docs ?? []) tracker.pulled(doc._id, doc._rev);
+      const seen = new Set<string>();
+      const conflicted = new Set<string>();
+      for (const doc of info.docs ?? []) {
+        tracker.pulled(doc._id, doc._rev);
+        if (seen.has(doc._id) && !doc._id.startsWith('_')) conflicted.add(doc._id);
+        seen.add(doc._id);
+      }
+      // A document the server holds in conflict comes with all its leaves at once: resolved as live sync does.
+      if (conflicted.size) this.#resolveConflicts(local, [...conflicted]);
       report({ phase: 'progress', docs: progress.docs + (info.docs?.length ?? 0), pending: info.pending });
     });
     let timedOut = false;
@@ -637,7 +645,8 @@ export class LocalFirst {
       for (const id of ids) {
         if (this.#deps.signal.aborted) return;
         try {
-          await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => this.#deps.store.valueOf(local, doc));
+          const store = this.#deps.store;
+          await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(local, doc), (key, op) => store.chunkIfLarge(local, key, op));
         } catch (error) {
           this.#deps.error(toFeatError(error, { key: id }));
         }

@@ -1,10 +1,11 @@
 import { FeatConflictError, toFeatError } from '../errors.js';
-import { decode, isExpired, sameJson, type StoredDoc } from '../store/codec.js';
+import { decode, isExpired, sameJson, type StoredDoc, type WriteOp } from '../store/codec.js';
 import { compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type ConflictSide, type StoredSide } from '../store/conflicts.js';
 import type { Db } from '../store/db.js';
 import type { ConflictEvent } from '../store/store.js';
 import { snapshotValue } from '../store/validate.js';
 import { sleep } from '../util/abort.js';
+import { hex } from '../util/hash.js';
 
 const MAX_DELETED_LEAVES = 8;
 
@@ -19,10 +20,13 @@ const shown = ({ value, deleted, updatedAt, rev }: StoredSide): ConflictSide => 
 
 /**
  * Resolves a document with `_conflicts` (two devices' revisions met in replication). Deterministic, so every device
- * that resolves the same conflict writes the same revisions (PouchDB's revisions are content hashes) and no new
- * conflict appears: the leaves are folded in CouchDB's winner order — `local` is the current winner, `remote` the
- * other leaf — the result is written on top of the winner with the latest `updatedAt` of the leaves, and the losing
- * leaves are deleted.
+ * that resolves the same conflict writes the same revisions and no new conflict appears: the leaves are folded in
+ * CouchDB's winner order — `local` is the current winner, `remote` the other leaf (one holding the same value as the
+ * fold so far is no conflict: the resolver is not asked) — and the result, on top of the winner with the latest
+ * `updatedAt` of the leaves, and the deletions of the losing leaves are written in one request, with revision ids
+ * derived from parent and content (`new_edits: false`): every device and a remote-mode reader write the very same
+ * revisions, and no one sees the merge next to a leaf it already holds. A merge too big for one document is chunked
+ * (`chunk`: the store's `chunkIfLarge`).
  */
 export async function resolveLeaves(
   db: Db,
@@ -30,19 +34,25 @@ export async function resolveLeaves(
   resolver: ConflictResolver | undefined,
   emit: (event: ConflictEvent) => void,
   valueOf: (doc: StoredDoc) => Promise<unknown>,
+  chunk: (id: string, op: WriteOp) => Promise<string[] | undefined>,
 ): Promise<boolean> {
+  let wrote = false;
   for (let attempt = 0; ; attempt++) {
-    const outcome = await resolveOnce(db, id, resolver, emit, valueOf);
-    if (outcome !== CHANGED) return outcome;
+    const outcome = await resolveOnce(db, id, resolver, emit, valueOf, chunk);
+    if (outcome === false) return wrote;
     if (attempt >= MAX_ATTEMPTS) {
       throw new FeatConflictError('conflict', `The conflict of "${id}" kept changing while it was resolved; it stays until the next change`, { key: id });
     }
-    // Backoff with jitter: the write that moved the winner is usually done at once.
-    await sleep(Math.random() * 25 * 2 ** attempt);
+    // Written: read the leaves once more (a write that landed meanwhile is a leaf next to the result). Changed before
+    // the write: backoff with jitter, the write that moved the winner is usually done at once.
+    if (outcome === true) wrote = true;
+    else await sleep(Math.random() * 25 * 2 ** attempt);
   }
 }
 
-/** The winner moved while a conflict was resolved (its resolved value met 409): read the leaves again. */
+const encoder = new TextEncoder();
+
+/** The leaves changed while a conflict was resolved (a write or a pull landed): read them again. */
 const CHANGED = 'changed';
 /** Resolutions tried again after the winner moved, before giving up until the next change of the document. */
 const MAX_ATTEMPTS = 5;
@@ -53,6 +63,7 @@ async function resolveOnce(
   resolver: ConflictResolver | undefined,
   emit: (event: ConflictEvent) => void,
   valueOf: (doc: StoredDoc) => Promise<unknown>,
+  chunk: (id: string, op: WriteOp) => Promise<string[] | undefined>,
 ): Promise<boolean | typeof CHANGED> {
   // Design documents (query indexes) and other `_` documents are not values: never resolved, never deleted.
   if (id.startsWith('_')) return false;
@@ -87,6 +98,8 @@ async function resolveOnce(
     const other = shown(stored);
     sides.push(stored);
     updatedAt = Math.max(updatedAt, other.updatedAt);
+    // The same value on both sides (a merge another device wrote too) is not a conflict: the resolver is not asked.
+    if (other.deleted === current.deleted && (current.deleted || sameJson(other.value, current.value))) continue;
     let value: unknown;
     try {
       value = await resolve({ key: id, local: current, remote: other });
@@ -101,29 +114,48 @@ async function resolveOnce(
     current = { value, deleted: value === undefined, updatedAt, rev: current.rev };
   }
   const keepsWinner = current.deleted ? winner.deleted : !winner.deleted && sameJson(current.value, winner.value);
+  const docs: StoredDoc[] = [];
   if (!keepsWinner) {
-    const chunks = current.deleted ? undefined : keptLeafChunks(current.value, sides, all);
     // The kept value keeps its expiry (a value written with `ttl` that wins still expires).
     const expiresAt = current.deleted ? undefined : keptExpiry(current.value, sides);
     const feat = expiresAt === undefined ? { updatedAt } : { updatedAt, expiresAt };
-    const merged: StoredDoc = current.deleted
-      ? { _id: id, _rev: doc._rev!, _deleted: true, feat: { updatedAt } }
-      : chunks
-        ? { _id: id, _rev: doc._rev!, feat: { ...feat, chunks } }
-        : { _id: id, _rev: doc._rev!, doc: current.value, feat };
-    // The resolved value first, the losing leaves only once it is written: when the winner moved meanwhile (a write
-    // or a pull landed on it), deleting them anyway would drop their content, which the resolved value was to keep.
-    const [r] = await db.bulkDocs([merged]);
-    if (r?.error) {
-      if (r.status === 409 || r.name === 'conflict') return CHANGED;
-      throw toFeatError(r, { key: id });
-    }
+    // A big value is never written inline: a kept leaf's manifest is reused, a merge is chunked like any write.
+    const chunks = current.deleted
+      ? undefined
+      : (keptLeafChunks(current.value, sides, all) ?? (await chunk(id, { deleted: false, value: current.value, at: updatedAt, seq: 0 })));
+    docs.push(
+      await child(
+        doc._rev!,
+        current.deleted ? { _id: id, _deleted: true, feat: { updatedAt } } : chunks ? { _id: id, feat: { ...feat, chunks } } : { _id: id, doc: current.value, feat },
+      ),
+    );
   }
-  const results = await db.bulkDocs(losers.map((rev) => ({ _id: id, _rev: rev, _deleted: true })));
-  for (const r of results) {
-    if (r.error && r.status !== 409) throw toFeatError(r, { key: id });
+  for (const rev of losers) docs.push(await child(rev, { _id: id, _deleted: true }));
+  if (docs.length === 0) return false;
+  // The leaves are still those resolved (a write or a pull that moved the winner meanwhile is resolved again, rather
+  // than branched next to); then the result and the deletions in one request, so that no one sees one without the
+  // other. With `new_edits: false` nothing is refused: a device that wrote the same revisions already is no conflict.
+  let now: StoredDoc;
+  try {
+    now = await db.get(id, { conflicts: true });
+  } catch (error) {
+    if ((error as { status?: number }).status === 404) return CHANGED;
+    throw toFeatError(error, { key: id });
   }
+  if (now._rev !== doc._rev || String(now._conflicts?.slice().sort() ?? []) !== String(losers.slice().sort())) return CHANGED;
+  const failed = (await db.bulkDocs(docs, { new_edits: false })).find((r) => r.error);
+  if (failed) throw toFeatError(failed, { key: id });
   return true;
+}
+
+/**
+ * A child revision of `parent` holding `body`, its id derived from both (the same on every device, whatever writes
+ * it: PouchDB here, CouchDB in remote mode), with the history `new_edits: false` needs.
+ */
+async function child(parent: string, body: StoredDoc): Promise<StoredDoc> {
+  const gen = Number.parseInt(parent, 10) + 1;
+  const revId = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(JSON.stringify([parent, body]))))).slice(0, 32);
+  return { ...body, _rev: `${gen}-${revId}`, _revisions: { start: gen, ids: [revId, parent.slice(parent.indexOf('-') + 1)] } } as StoredDoc;
 }
 
 /** When the kept value is a chunked leaf's value, its manifest's chunks (so a big value is never written inline). */
