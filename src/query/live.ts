@@ -11,7 +11,7 @@ import { toFeatError, type FeatError } from '../errors.js';
 import { sameJson } from '../store/codec.js';
 import { partId } from '../store/ids.js';
 import type { StoreIO } from '../store/io.js';
-import type { ChangeEvent, WatchScope } from '../sync/watch.js';
+import { backoff, type ChangeEvent, type WatchScope } from '../sync/watch.js';
 import { findDocs, resultOf } from './find.js';
 import { matcher, type MatchDoc } from './memory.js';
 import type { PlannedQuery, QueryResult } from './validate.js';
@@ -45,10 +45,11 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
   let held: ChangeEvent[] = [];
   let running: Promise<void> | undefined;
   let again = false;
+  /** A failed run is tried again with backoff (not only by the next change). */
+  let retry: ReturnType<typeof setTimeout> | undefined;
+  let failures = 0;
   let delivered: MatchDoc[] | undefined;
   const tools = matcher(query.sort);
-  // Once the client closes, a run still going fails on the closed database: nothing to report (nobody listens).
-  const fail = (error: unknown) => deps.io.ctx.closing() || (options.onError ?? deps.reportError)(toFeatError(error));
   const findOptions = options.onWarning ? { onWarning: options.onWarning } : {};
 
   /** The result last delivered for each match, by the match it was made from (reused while that match stands). */
@@ -88,9 +89,11 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
     running = (async () => {
       do {
         again = false;
+        clearTimeout(retry);
         try {
           const docs = await findDocs(deps.io, query, findOptions);
           if (stopped) return;
+          failures = 0;
           // Changes that came while the query ran: folded in (the query may have seen them already: folding is
           // idempotent), or, for a window, one more run.
           const pending = held;
@@ -105,7 +108,10 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
             deliver([...state.values()].sort(compare));
           }
         } catch (error) {
-          if (!stopped) fail(error);
+          // Once the client closes, a run still going fails on the closed database: nothing to report (nobody listens).
+          if (stopped || deps.io.ctx.closing()) return;
+          (options.onError ?? deps.reportError)(toFeatError(error));
+          retry = setTimeout(run, backoff(failures++));
         }
       } while (again && !stopped);
     })().finally(() => {
@@ -152,6 +158,7 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
   void deps.started().then(() => (stopped ? undefined : run()));
   return () => {
     stopped = true;
+    clearTimeout(retry);
     stop();
   };
 }

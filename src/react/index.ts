@@ -22,6 +22,7 @@ import type { FeatClient } from '../client.js';
 import { FeatValidationError } from '../errors.js';
 import type { SyncStatus } from '../sync/status.js';
 import { partId } from '../store/ids.js';
+import { validateKey } from '../store/validate.js';
 import { Source, sourceOf, valueSource, watchSource, type LoadStatus, type Snapshot, type ValueSource } from './sources.js';
 
 export type { LoadStatus, Snapshot };
@@ -60,10 +61,6 @@ const LOADING = loading(undefined);
 const NO_PARTS = loading({});
 const NO_KEYS = loading([]);
 
-function checkKey(key: unknown, hook: string): asserts key is string {
-  if (typeof key !== 'string') throw new FeatValidationError('invalid_argument', `${hook}() takes a string key`);
-}
-
 export interface ValueState<T> extends Snapshot<T | undefined> {
   /**
    * Writes a new value (or `undefined` to remove the key; or a function of the current value). Shown at once;
@@ -74,10 +71,11 @@ export interface ValueState<T> extends Snapshot<T | undefined> {
 
 /**
  * The value of `key`, kept current (this device's writes and other devices'), with its load status and error, and a
- * setter. `value` is `undefined` while loading and when the key is absent.
+ * setter. `value` is `undefined` while loading and when the key is absent. A key the store refuses throws
+ * `invalid_key` while rendering.
  */
 export function useValue<T = unknown>(key: string): ValueState<T> {
-  checkKey(key, 'useValue');
+  validateKey(key);
   const client = useFeatClient();
   const source = sourceOf<ValueSource<T>>(client, 'v' + key, () => valueSource<T>(client, key));
   const snapshot = useSource(source, LOADING as Snapshot<T | undefined>);
@@ -86,7 +84,7 @@ export function useValue<T = unknown>(key: string): ValueState<T> {
 
 /** The `key:subkey` parts of `key` as `{ subkey: value }`, kept current. */
 export function useParts<T = unknown>(key: string): Snapshot<Record<string, T>> {
-  checkKey(key, 'useParts');
+  validateKey(key);
   const client = useFeatClient();
   const source = sourceOf(client, 'p' + key, () =>
     watchSource<Record<string, T>>(client, { key }, {}, (parts, event) => {
@@ -103,7 +101,7 @@ export function useParts<T = unknown>(key: string): Snapshot<Record<string, T>> 
 
 /** The keys (including `key:subkey` parts) that start with `prefix`, sorted, kept current. */
 export function useKeys(prefix = ''): Snapshot<string[]> {
-  checkKey(prefix, 'useKeys');
+  if (typeof prefix !== 'string') throw new FeatValidationError('invalid_argument', 'useKeys() takes a string prefix');
   const client = useFeatClient();
   const source = sourceOf(client, 'k' + prefix, () =>
     watchSource<string[]>(client, { prefix }, [], (keys, event) => {

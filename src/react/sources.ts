@@ -2,7 +2,8 @@
  * The external stores behind the hooks: one per client and key (shared by every component that reads it), each with
  * an immutable snapshot that changes only when what it holds changes — so `useSyncExternalStore` never tears and a
  * component renders only for its own keys. A source starts its subscription with its first subscriber and stops with
- * its last; its snapshot is kept, so a remount (StrictMode) shows the last value while it re-reads.
+ * its last; then the client forgets it (a component that still holds it — StrictMode's remount — shows its last
+ * snapshot while it re-reads, and makes it the client's source again).
  */
 import type { FeatClient } from '../client.js';
 import { toFeatError, type FeatError } from '../errors.js';
@@ -23,6 +24,8 @@ export class Source<S> {
   #listeners = new Set<() => void>();
   #stop: (() => void) | undefined;
   #start: (source: Source<S>) => () => void;
+  /** Set by {@link sourceOf}: told when the source gets its first subscriber (`true`) and loses its last. */
+  keep?: (subscribed: boolean) => void;
 
   constructor(initial: S, start: (source: Source<S>) => () => void) {
     this.snapshot = initial;
@@ -31,15 +34,19 @@ export class Source<S> {
 
   subscribe = (listener: () => void): (() => void) => {
     this.#listeners.add(listener);
+    this.keep?.(true);
     this.#stop ??= this.#start(this);
     return () => {
       this.#listeners.delete(listener);
-      if (this.#listeners.size === 0) {
+      if (this.idle()) {
         this.#stop?.();
         this.#stop = undefined;
+        this.keep?.(false);
       }
     };
   };
+
+  idle = (): boolean => this.#listeners.size === 0;
 
   get = (): S => this.snapshot;
 
@@ -52,12 +59,25 @@ export class Source<S> {
 
 const sources = new WeakMap<FeatClient, Map<string, object>>();
 
-/** The client's source named `name`, created on first use. */
+/** Drops the source named `name` when it has no subscriber (a function of its own: a timer holds no source). */
+const forget = (map: Map<string, object>, name: string) => (map.get(name) as Source<unknown> | undefined)?.idle() && map.delete(name);
+
+/**
+ * The client's source named `name`, created on first use. A {@link Source} is kept while subscribed: dropped with its
+ * last subscriber, or soon after the render that made it when no component subscribed (a render React discarded).
+ */
 export function sourceOf<X extends object>(client: FeatClient, name: string, create: () => X): X {
-  let map = sources.get(client);
-  if (!map) sources.set(client, (map = new Map()));
+  const map = sources.get(client) ?? new Map<string, object>();
+  sources.set(client, map);
   let source = map.get(name);
-  if (!source) map.set(name, (source = create()));
+  if (!source) {
+    const made = (source = create());
+    map.set(name, made);
+    if (made instanceof Source) {
+      made.keep = (subscribed) => (subscribed ? map.has(name) || map.set(name, made) : forget(map, name));
+      (setTimeout(forget, 1000, map, name) as { unref?: () => void }).unref?.();
+    }
+  }
   return source as X;
 }
 
@@ -93,10 +113,8 @@ export function watchSource<T>(
       },
       {
         current: true,
-        onError: (error) => {
-          loading = false;
-          source.put(snap(source.snapshot.value, 'error', error));
-        },
+        // (Still loading: the read is tried again, and only a whole read of the current values shows them.)
+        onError: (error) => source.put(snap(source.snapshot.value, 'error', error)),
       },
     ));
   });
@@ -124,49 +142,64 @@ export interface ValueSource<T> extends Source<Snapshot<T | undefined>> {
 }
 
 export function valueSource<T>(client: FeatClient, key: string): ValueSource<T> {
-  /** The values this source wrote that the feed has not shown yet, oldest first; and how many writes are unsettled. */
-  let mine: string[] = [];
+  const store = client.store;
+  /**
+   * The values this source wrote that the feed has not shown yet, oldest first: while there are some, the newest is on
+   * screen. And how many of its writes are unsettled, and the functional updates waiting for the stored value.
+   */
+  let mine: (T | undefined)[] = [];
   let writing = 0;
+  let waiting: Promise<T | undefined> | undefined;
+  /**
+   * Once no write of this source is on its way: when the feed has not shown the newest one, shows what is stored if it
+   * differs (a later write replaced it, or the write failed) and forgets the writes.
+   */
+  const check = async (error?: unknown) => {
+    let stored = source.snapshot.value;
+    let read = true;
+    await store.get<T>(key).then(
+      (v) => (stored = v),
+      () => (read = false),
+    );
+    if (writing > 0 || mine.length === 0 || (!error && (!read || json(stored) === json(mine.at(-1))))) return;
+    mine = [];
+    source.put(snap(stored, error ? 'error' : 'ready', error ? toFeatError(error) : undefined));
+  };
   const source = watchSource<T | undefined>(client, { key }, undefined, (value, event) => {
     if (event.key !== key || event.subkey !== undefined) return value;
-    if (mine.length > 0 && event.origin === 'local') {
-      // One of this source's writes (or an older local one): the newest value written stays on screen until the feed
-      // catches up with it.
-      const seen = mine.indexOf(json(event.value));
+    if (mine.length > 0) {
+      const seen = mine.findIndex((v) => json(v) === json(event.value));
+      // One of this source's writes: the older ones before it will not come (or are stale).
       if (seen >= 0) mine = mine.slice(seen + 1);
-      return source.snapshot.value;
+      // Another value while this source's writes are on their way: older than them (their settling checks the store).
+      // Once they settled (the feed may never show the newest one), ask the store.
+      else if (!writing) void check();
+      if (mine.length > 0) return mine.at(-1);
     }
     return json(event.value) === json(value) ? value : (event.value as T | undefined);
   }) as ValueSource<T>;
-  source.set = (next) => {
-    const value = typeof next === 'function' ? (next as (previous: T | undefined) => T | undefined)(source.snapshot.value) : next;
-    mine.push(json(value));
+  const write = (value: T | undefined): Promise<void> => {
+    mine.push(value);
     writing++;
     source.put(snap(value));
-    const store = client.store;
-    const write = value === undefined ? store.remove(key) : store.set<string, unknown>(key, value);
-    const settled = async (error?: unknown) => {
-      if (--writing > 0 || mine.length === 0) return;
-      // The feed has not shown the last write: a later write (not through this source) may have replaced it, or the
-      // write failed. Ask the store what is there now.
-      const last = mine.at(-1);
-      let stored = source.snapshot.value;
-      let read = true;
-      await store.get<T>(key).then(
-        (v) => (stored = v),
-        () => (read = false),
-      );
-      if (writing > 0 || (!error && (!read || json(stored) === last))) return;
-      mine = [];
-      source.put(snap(stored, error ? 'error' : 'ready', error ? toFeatError(error) : undefined));
-    };
-    return write.then(
+    const settled = (error?: unknown) => (--writing > 0 ? undefined : check(error));
+    return (value === undefined ? store.remove(key) : store.set<string, unknown>(key, value)).then(
       () => settled(),
       async (error: unknown) => {
         await settled(error);
         throw error;
       },
     );
+  };
+  source.set = (next) => {
+    const update = typeof next === 'function' ? (next as (previous: T | undefined) => T | undefined) : () => next;
+    if (!waiting && (update !== next || source.snapshot.status === 'ready')) return write(update(source.snapshot.value));
+    // A function of a value not loaded yet: applied to the stored value (after the updates already waiting for it).
+    const value = (waiting ?? store.get<T>(key)).then(update);
+    const done = () => void (waiting === value && (waiting = undefined));
+    value.then(done, done);
+    waiting = value;
+    return value.then(write);
   };
   return source;
 }

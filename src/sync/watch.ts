@@ -54,7 +54,12 @@ type Subscription = WatchScope & {
   listener: (event: ChangeEvent) => void;
   /** Changes held back while the current values are read (they come first). */
   held?: ChangeEvent[] | undefined;
+  /** The next try of a failed read of the current values. */
+  retry?: ReturnType<typeof setTimeout>;
 };
+
+/** Exponential backoff with jitter (50–100 % of the step, at most 30 s), so clients that failed together retry apart. */
+export const backoff = (failures: number): number => Math.min(30_000, 500 * 2 ** failures) * (0.5 + Math.random() / 2);
 
 /**
  * Which key (and subkey) a subscription to `scope` reports a change of `id` as (`part`: the key and subkey `id` names
@@ -124,23 +129,31 @@ export class ChangeWatcher implements WatchSource {
     const sub: Subscription = { ...(target.key !== undefined ? { key: target.key } : { prefix: target.prefix }), listener, held: current && [] };
     this.#subs.add(sub);
     // The read starts once the feed is live (or failed to start: it retries on its own; the read is tried all the same).
-    const read = () =>
+    // A failed read is reported and tried again with backoff, the changes still held: the current values always come
+    // whole and first.
+    let failures = 0;
+    const read = (): unknown =>
       this.#subs.has(sub) &&
       loadCurrent()
         .then((m) => m.currentEvents(current!.io, target))
-        .catch((error: unknown) => {
-          if (this.#subs.has(sub)) (current!.onError ?? this.#options.onError)(toFeatError(error));
-          return [];
-        })
-        .then((events) => {
-          const held = sub.held ?? [];
-          sub.held = undefined;
-          [...events, ...held].forEach((event) => this.#deliver(sub, event));
-        });
+        .then(
+          (events) => {
+            const held = sub.held ?? [];
+            sub.held = undefined;
+            [...events, ...held].forEach((event) => this.#deliver(sub, event));
+          },
+          (error: unknown) => {
+            const failure = toFeatError(error);
+            if (!this.#subs.has(sub)) return;
+            (current!.onError ?? this.#options.onError)(failure);
+            if (failure.code !== 'storage_lost') sub.retry = setTimeout(read, backoff(failures++));
+          },
+        );
     if (current && this.#feed) queueMicrotask(read);
     else if (current) this.#waiting.add(read);
     this.#start();
     return () => {
+      clearTimeout(sub.retry);
       this.#waiting.delete(read);
       this.#subs.delete(sub);
       if (this.#subs.size === 0) void this.#stop();
@@ -174,6 +187,7 @@ export class ChangeWatcher implements WatchSource {
   /** Stops the feed; resolves when it has finished (so the database can be closed safely). */
   close(): Promise<void> {
     this.#closed = true;
+    this.#subs.forEach((sub) => clearTimeout(sub.retry));
     this.#subs.clear();
     this.#waiting.clear();
     return this.#stop();
@@ -242,12 +256,10 @@ export class ChangeWatcher implements WatchSource {
 
   #scheduleRestart(): void {
     if (this.#retry || this.#closed) return;
-    // Exponential backoff with jitter (50–100 % of the step), so clients that lost the server together come back apart.
-    const delay = Math.min(30_000, 500 * 2 ** this.#failures++) * (0.5 + Math.random() / 2);
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       this.#start();
-    }, delay);
+    }, backoff(this.#failures++));
   }
 
   #stop(): Promise<void> {
