@@ -68,9 +68,33 @@ export async function openLocal(name: string, adapter: string): Promise<Db> {
   // Other tabs may write to the same IndexedDB replica (sync/tabs-writes.ts).
   if (adapter === 'indexeddb') {
     shareWritesAcrossTabs(db, name);
+    freshenQuietly(db);
     keepClosed(db);
   }
   return db;
+}
+
+/**
+ * The `indexeddb` adapter makes a query's native index by closing its connection and opening it at a new version
+ * (`_freshen`), while transactions of that connection are still running (the one that found the index missing, a
+ * write, the changes feed): the new open is `blocked` until they end, which is harmless — and the adapter logs
+ * "onblocked, this should never happen" with `console.error` (the first `find` of an index, in every tab). That one
+ * message is left out while a `_freshen` runs; every other console output passes.
+ */
+function freshenQuietly(db: unknown): void {
+  const raw = db as { _freshen?: () => Promise<void> };
+  const freshen = raw._freshen;
+  if (typeof freshen !== 'function') return;
+  raw._freshen = () => {
+    const original = console.error;
+    const filtered = (...args: unknown[]) => {
+      if (typeof args[0] !== 'string' || !args[0].startsWith('onblocked, this should never happen')) original.apply(console, args);
+    };
+    console.error = filtered;
+    return freshen.call(raw).finally(() => {
+      if (console.error === filtered) console.error = original;
+    });
+  };
 }
 
 /**

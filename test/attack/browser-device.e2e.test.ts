@@ -124,6 +124,22 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     }
   }
 
+  it('the first find() of a replica (its native index made) logs no console error ("onblocked, this should never happen")', async () => {
+    const context = await harness.newContext();
+    const errors: string[] = [];
+    // (A 404 the SDK expects — a document not there yet — is logged by the browser itself as a failed resource load.)
+    context.on('console', (m) => m.type() === 'error' && !m.text().startsWith('Failed to load resource') && errors.push(m.text()));
+    const { page } = await openApp(context, origin, emu, userFor('find-blocked'));
+    const found = await page.evaluate(async () => {
+      const { client } = app();
+      await client.store.setParts('todo', { a: { title: 'a', done: false }, b: { title: 'b', done: true } });
+      return (await client.store.find({ prefix: 'todo', selector: { done: false } })).map((r) => r.subkey);
+    });
+    await page.waitForTimeout(1_000);
+    expect(found).toEqual(['a']);
+    expect(errors).toEqual([]);
+  }, 60_000);
+
   it('at rest, after writes, queries, parts, an offline restart and a token refresh: no bearer, no proxy token and no digest of either anywhere the origin keeps', async () => {
     const user = userFor('rest');
     const ctx = await context();
