@@ -288,7 +288,10 @@ export class ChangeWatcher implements WatchSource {
       this.#reported.set(id, rev);
       if (this.#reported.size > REPORTED_IDS) this.#reported.delete(this.#reported.keys().next().value!);
     }
-    const deleted = change.deleted === true || doc._deleted === true;
+    // A value already expired when its change arrives (a short `ttl`, a writer whose clock runs behind) reads as a
+    // deletion: `value` is undefined only for a delete.
+    const decoded = change.deleted === true || doc._deleted === true ? undefined : decode(doc);
+    const deleted = !decoded || isExpired(decoded);
     let kind: ChangeEvent['kind'];
     if (deleted) kind = 'delete';
     else if (rev.startsWith('1-') || this.#deleted.has(id)) kind = 'insert';
@@ -305,10 +308,7 @@ export class ChangeWatcher implements WatchSource {
     });
     if (matching.length === 0) return;
     let value: unknown;
-    if (!deleted) {
-      const decoded = decode(doc);
-      value = isExpired(decoded) ? undefined : this.#options.reassemble ? await this.#options.reassemble(change) : decoded.value;
-    }
+    if (decoded && !deleted) value = this.#options.reassemble ? await this.#options.reassemble(change) : decoded.value;
     let own = this.#options.isOwn(id, rev);
     const writing = own ? undefined : this.#options.writing?.(id);
     if (writing) {
