@@ -37,18 +37,27 @@ export async function resolveLeaves(
   chunk: (id: string, op: WriteOp) => Promise<string[] | undefined>,
 ): Promise<boolean> {
   let wrote = false;
-  for (let attempt = 0; ; attempt++) {
+  let changed = 0;
+  for (let round = 0; ; round++) {
     const outcome = await resolveOnce(db, id, resolver, emit, valueOf, chunk);
     if (outcome === false) return wrote;
-    if (attempt >= MAX_ATTEMPTS) {
+    // Written: read the leaves once more (a write that landed meanwhile is a leaf next to the result). Under a stream
+    // of changes that goes on, the rest waits for the next pull or read of the document (never counted as a failure).
+    if (outcome === true) {
+      wrote = true;
+      if (round >= MAX_ROUNDS) return true;
+      continue;
+    }
+    // Changed before the write: backoff with jitter, the write that moved the winner is usually done at once.
+    if (changed >= MAX_ATTEMPTS) {
       throw new FeatConflictError('conflict', `The conflict of "${id}" kept changing while it was resolved; it stays until the next change`, { key: id });
     }
-    // Written: read the leaves once more (a write that landed meanwhile is a leaf next to the result). Changed before
-    // the write: backoff with jitter, the write that moved the winner is usually done at once.
-    if (outcome === true) wrote = true;
-    else await sleep(Math.random() * 25 * 2 ** attempt);
+    await sleep(Math.random() * 25 * 2 ** changed++);
   }
 }
+
+/** Resolutions written in a row for one document at most, before the rest waits for its next change. */
+const MAX_ROUNDS = 20;
 
 const encoder = new TextEncoder();
 
