@@ -46,8 +46,13 @@ import { build as esbuild } from 'esbuild';
 // documents the server refuses (resent, checkpoint held, pending() counting only what is missing), REST bodies bounded
 // and ended by close(), the upload time of a big write on a slow link, 429/504 resent, a write whose answer was lost
 // recognised as the client's own, flush() with failed writes, queries ended by close(): measured 106.3 kB; chunks
-// checked against their address, the lifetime signal's listeners (shorter messages took some back): 106.4 kB.
-const BUDGET_KB = 106.5;
+// checked against their address, the lifetime signal's listeners (shorter messages took some back): 106.4 kB. Twelfth
+// session, from five black-box attacks (devices with skewed clocks, a redux app under faults, React under flaps,
+// export/maintenance, the emulator): chunks another device collected written again (pull) and never cached (writes),
+// a conflict merged once (one request, revisions derived from content) and a big merge chunked, the redux engine's
+// never-clobber on a new device's incomplete replica, hooks that reconcile their own writes and retry failed reads, a
+// refused pull checkpoint, a document too large for the proxy held like a refused one: measured 107.4 kB.
+const BUDGET_KB = 107.5;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
