@@ -278,7 +278,7 @@ export class Replicator {
       // A document's refusal by the server names its key.
       const failure = typeof id === 'string' ? toFeatError(raw, { key: id }) : this.#explain(raw);
       this.#events.error(failure);
-      this.#state[direction] = failure.code === 'too_large' ? 'error' : 'denied';
+      this.#state[direction] = statusForError(failure);
       this.#update();
     });
   }
