@@ -35,11 +35,16 @@ async function referencedChunks(db: Db): Promise<Set<string>> {
 /**
  * The pull is about to write deletions of the chunks `ids` (another device's garbage collection, which knows only the
  * manifests it has: not those of a device that was offline and reused chunks its replica still had). Reads the content
- * this replica still holds of them; the returned step, run once the deletions are written, writes again those a
+ * this replica still holds of those a manifest here refers to; the returned step, run once the deletions are written, writes again those a
  * manifest here refers to — a new revision over the tombstone, which the push then sends to the server.
  */
 export async function keepReferenced(db: Db, ids: string[]): Promise<() => Promise<unknown>> {
-  const held = (await db.allDocs({ keys: ids, include_docs: true })).rows.flatMap((row) => {
+  // Only the content of chunks a manifest refers to now is read (a collection deletes unreferenced ones: reading every
+  // deleted chunk's megabyte first held up to a batch of them in memory for nothing).
+  const before = await referencedChunks(db);
+  const wanted = ids.filter((id) => before.has(id));
+  if (wanted.length === 0) return async () => undefined;
+  const held = (await db.allDocs({ keys: wanted, include_docs: true })).rows.flatMap((row) => {
     const data = (row.doc as { data?: unknown } | null | undefined)?.data;
     return typeof data === 'string' && !row.value?.deleted ? [{ _id: row.key, data }] : [];
   });
