@@ -7,8 +7,9 @@ import type { Db } from './db.js';
 import type { StoreIO } from './io.js';
 
 /**
- * Looks up the unknown revisions in one request. A live one stamped after the write was made (by the other device's
- * clock; it may have just been pulled) was not seen by it: the write asks the resolver. One stamped ahead of this
+ * Looks up the unknown revisions in one request. A live one the app did not see asks the resolver: the key was read as
+ * absent before the write was made, or the revision is stamped after the write was made (by the other device's
+ * clock; it may have just been pulled). One stamped ahead of this
  * device's clock (a clock set back, another device's fast clock) is not held against the write. The deletion of a key
  * already deleted goes to the resolver's path, which compares both deletions' times (the later one is kept, so that
  * an earlier concurrent write of another device does not win over it); a set over a deletion is sent without a
@@ -22,8 +23,12 @@ export async function lookUp(io: StoreIO, db: Db, batch: { id: string; op: Write
   found.rows.forEach((row, i) => {
     const item = lookup[i]!;
     if (!row.error && row.value && !row.value.deleted) {
-      const at = row.doc && !io.ctx.isOwn(item.id, row.value.rev) ? decode(row.doc).updatedAt : 0;
-      known.set(item.id, row.value.rev, undefined, at > item.op.at && at <= now ? Infinity : 0);
+      const own = io.ctx.isOwn(item.id, row.value.rev);
+      const at = row.doc && !own ? decode(row.doc).updatedAt : 0;
+      // The app read the key as absent before making this write: a live revision now is one it did not see.
+      const absent = known.absentSince(item.id);
+      const unseen = !own && absent !== undefined && absent < item.op.seq;
+      known.set(item.id, row.value.rev, undefined, unseen || (at > item.op.at && at <= now) ? Infinity : 0);
     }
     else if (item.op.deleted && row.value?.deleted) known.set(item.id, row.value.rev, undefined, Infinity);
   });

@@ -21,6 +21,8 @@ export const tick = (): number => ++clock;
 export class RevCache {
   #max: number;
   #known = new Map<string, Known>();
+  /** Ids the app read as absent (no revision to record), with the tick of that read; bounded like the revisions. */
+  #absent = new Map<string, number>();
 
   constructor(max: number) {
     this.#max = max;
@@ -43,6 +45,7 @@ export class RevCache {
   /** Records a revision this client wrote (`seen` 0: the app's own value) or learned of. */
   set(id: string, rev: string | undefined, hash?: string, seen = 0, deleted = false): void {
     this.#known.delete(id);
+    this.#absent.delete(id);
     if (rev === undefined) return;
     this.#known.set(id, deleted ? { rev, hash, seen, deleted } : { rev, hash, seen });
     if (this.#known.size > this.#max) {
@@ -63,6 +66,26 @@ export class RevCache {
 
   delete(id: string): void {
     this.#known.delete(id);
+    this.#absent.delete(id);
+  }
+
+  /**
+   * Records that the app read `id` as absent at `seen` (a {@link tick} value) while no revision of it was known. A
+   * revision found later under a write made after that read is one the app did not see (see look-up.ts).
+   */
+  readAbsent(id: string, seen: number): void {
+    if (this.#known.has(id)) return;
+    this.#absent.delete(id);
+    this.#absent.set(id, seen);
+    if (this.#absent.size > this.#max) {
+      const oldest = this.#absent.keys().next().value;
+      if (oldest !== undefined) this.#absent.delete(oldest);
+    }
+  }
+
+  /** The tick of the app's last read of `id` as absent, while no revision of it is known. */
+  absentSince(id: string): number | undefined {
+    return this.#absent.get(id);
   }
 
   get size(): number {

@@ -571,7 +571,11 @@ export class DocumentStore {
     } catch (error) {
       // A missing document is an absent key; a missing database is not (an app would show an empty draft and save it).
       const e = error as { status?: number; reason?: unknown; message?: unknown };
-      if (e.status === 404 && !/Database does not exist/.test(String(e.reason ?? e.message))) return undefined;
+      if (e.status === 404 && !/Database does not exist/.test(String(e.reason ?? e.message))) {
+        // On the replica, a key the app read as absent: a revision pulled in before its write was not seen by it.
+        if (this.#ctx.local && seen !== Infinity) this.#known.readAbsent(id, seen ?? tick());
+        return undefined;
+      }
       throw toFeatError(error, { key: id });
     }
   }

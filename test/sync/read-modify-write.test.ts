@@ -41,4 +41,26 @@ describe('read-modify-write in local-first mode', () => {
     expect(await a.store.get('list')).toEqual({ items: ['base', 'from-A', 'from-B'] });
     expect(conflicts.map((c) => [c.source, c.key, c.resolved])).toEqual([['write', 'list', { items: ['base', 'from-A', 'from-B'] }]]);
   }, 60_000);
+
+  it('a key read as absent, then created by another device before the write: the resolver decides, nothing is lost', async () => {
+    const user = uniqueUser('rma');
+    const device = (extra: Partial<FeatClientOptions>) =>
+      emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), onConflict: union, ...extra } as FeatClientOptions));
+    const a = device({ mode: 'remote' });
+    const b = device({ mode: 'local-first', local: { adapter: 'memory' } });
+    const conflicts: ConflictEvent[] = [];
+    b.sync.on('conflict', (e) => conflicts.push(e));
+    await Promise.all([a.ready(), b.ready()]);
+    expect(await b.store.get('draft')).toBeUndefined(); // B's app reads: no draft yet...
+    const arrived: unknown[] = [];
+    const off = b.store.watch('draft', (e) => arrived.push(e.value));
+    await a.store.set('draft', { items: ['from-A'] }); // ...A creates one, which reaches B's replica...
+    await waitFor(() => arrived.length > 0, 20_000, "A's draft reached B");
+    off();
+    await b.store.set('draft', { items: ['from-B'] }); // ...and B creates its own, later by the clock
+    await b.sync.waitForPush({ timeout: 20_000 });
+    expect(await b.store.get('draft')).toEqual({ items: ['from-A', 'from-B'] });
+    await waitFor(async () => JSON.stringify(await a.store.get('draft')) === JSON.stringify({ items: ['from-A', 'from-B'] }), 20_000, 'A has the merge');
+    expect(conflicts.map((c) => [c.source, c.key, c.resolved])).toEqual([['write', 'draft', { items: ['from-A', 'from-B'] }]]);
+  }, 60_000);
 });
