@@ -13,8 +13,11 @@ const rowsOf = (db: Db) => async (options: Record<string, unknown>) => {
   }
 };
 
-/** The chunk ids that a manifest refers to, in a winning revision or a conflicting leaf. */
-async function referencedChunks(db: Db): Promise<Set<string>> {
+/**
+ * The chunk ids that a manifest refers to, in a winning revision or a conflicting leaf — leaving out the leaves
+ * `replaced(id, rev)` says are about to be replaced.
+ */
+async function referencedChunks(db: Db, replaced?: (id: string, rev: string) => boolean): Promise<Set<string>> {
   const all = rowsOf(db);
   const referenced = new Set<string>();
   // Every manifest: the ids before the chunk range and after it, to the end of either id order (see rangesFrom).
@@ -22,8 +25,9 @@ async function referencedChunks(db: Db): Promise<Set<string>> {
     for (const row of await all({ ...range, include_docs: true, conflicts: true })) {
       const doc = row.doc;
       if (!doc || isChunkId(row.id)) continue;
-      for (const id of doc.feat?.chunks ?? []) referenced.add(id);
+      if (!(doc._rev && replaced?.(row.id, doc._rev))) for (const id of doc.feat?.chunks ?? []) referenced.add(id);
       for (const rev of doc._conflicts ?? []) {
+        if (replaced?.(row.id, rev)) continue;
         const leaf = await db.get(row.id, { rev }).catch(() => undefined);
         for (const id of leaf?.feat?.chunks ?? []) referenced.add(id);
       }
@@ -32,28 +36,41 @@ async function referencedChunks(db: Db): Promise<Set<string>> {
   return referenced;
 }
 
+/** A pulled revision, with its history. */
+type Pulled = StoredDoc & { _revisions?: { start: number; ids: string[] } };
+
+/** `rev` is in `doc`'s history: writing `doc` replaces that leaf. */
+function extends_(doc: Pulled, rev: string): boolean {
+  const dash = rev.indexOf('-');
+  const i = (doc._revisions?.start ?? 0) - Number(rev.slice(0, dash));
+  return i >= 0 && doc._revisions?.ids[i] === rev.slice(dash + 1);
+}
+
 /**
- * The pull is about to write deletions of the chunks `ids` (another device's garbage collection, which knows only the
- * manifests it has: not those of a device that was offline and reused chunks its replica still had). Reads the content
- * this replica still holds of those a manifest here refers to; the returned step, run once the deletions are written, writes again those a
- * manifest here refers to — a new revision over the tombstone, which the push then sends to the server.
+ * The pull is about to write `incoming`, among them deletions of the chunks `ids` (another device's garbage collection,
+ * which knows only the manifests it has: not those of a device that was offline and reused chunks its replica still
+ * had). The chunks a manifest here still refers to once `incoming` is written are written again first, as a new
+ * revision of the live chunk: the pulled deletion then lands beside it as a losing leaf, and the push sends the chunk
+ * to the server, where it wins over the deletion too. Written before the batch, so that a failure here fails the pull
+ * pass before anything of it is written, and the pass is tried again whole (written after, a failure left the chunks
+ * deleted for good: the retried pass saw the deletions as already here).
  */
-export async function keepReferenced(db: Db, ids: string[]): Promise<() => Promise<unknown>> {
-  // Only the content of chunks a manifest refers to now is read (a collection deletes unreferenced ones: reading every
+export async function keepReferenced(db: Db, ids: string[], incoming: Pulled[]): Promise<void> {
+  const pulled = new Map<string, Pulled[]>();
+  for (const doc of incoming) pulled.set(doc._id, [...(pulled.get(doc._id) ?? []), doc]);
+  const referenced = await referencedChunks(db, (id, rev) => pulled.get(id)?.some((doc) => extends_(doc, rev)) === true);
+  for (const doc of incoming) if (!doc._deleted) for (const id of doc.feat?.chunks ?? []) referenced.add(id);
+  const wanted = ids.filter((id) => referenced.has(id));
+  if (wanted.length === 0) return;
+  // Only the content of chunks a manifest refers to is read (a collection deletes unreferenced ones: reading every
   // deleted chunk's megabyte first held up to a batch of them in memory for nothing).
-  const before = await referencedChunks(db);
-  const wanted = ids.filter((id) => before.has(id));
-  if (wanted.length === 0) return async () => undefined;
-  const held = (await db.allDocs({ keys: wanted, include_docs: true })).rows.flatMap((row) => {
+  const again = (await db.allDocs({ keys: wanted, include_docs: true })).rows.flatMap((row) => {
     const data = (row.doc as { data?: unknown } | null | undefined)?.data;
-    return typeof data === 'string' && !row.value?.deleted ? [{ _id: row.key, data }] : [];
+    return typeof data === 'string' && row.value?.rev && !row.value.deleted ? [{ _id: row.key, _rev: row.value.rev, data }] : [];
   });
-  return async () => {
-    if (held.length === 0) return;
-    const referenced = await referencedChunks(db);
-    const again = held.filter((c) => referenced.has(c._id));
-    if (again.length > 0) await db.bulkDocs(again as unknown as StoredDoc[]);
-  };
+  if (again.length === 0) return;
+  const failed = (await db.bulkDocs(again as unknown as StoredDoc[])).find((r) => r.error && r.status !== 409);
+  if (failed) throw toFeatError(failed);
 }
 
 /**

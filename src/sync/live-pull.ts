@@ -217,12 +217,11 @@ export class LivePull extends LiveLoop {
     if (!docs.length || this.cancelled) return;
     // Chunk deletions (another device's garbage collection): those a manifest here still refers to are written again.
     const gone = docs.flatMap((d) => (d._deleted && isChunkId(d._id) ? [d._id] : []));
-    const keep = gone.length ? await (await import('../store/gc.js')).keepReferenced(this.local, gone) : undefined;
+    if (gone.length) await (await import('../store/gc.js')).keepReferenced(this.local, gone, docs);
     this.#incoming(docs);
     const results = await this.local.bulkDocs(docs, { new_edits: false });
     const failed = results.find((r) => r.error);
     if (failed) throw failed;
-    await keep?.();
     this.emit('change', { docs, docs_written: docs.length, pending: this.#pending });
   }
 
