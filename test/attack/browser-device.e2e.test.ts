@@ -640,6 +640,9 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     // What DevTools' "Clear site data" and the browser's settings do: IndexedDB closes the open connections.
     const cdp = await ctx.newCDPSession(page);
     await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'indexeddb,local_storage' });
+    // The command may answer before IndexedDB has deleted the databases and closed the connections: calls made before
+    // that are calls made before the clear, and succeed. The test's calls come after it.
+    await page.waitForFunction(async () => !(await indexedDB.databases()).some((d) => d.name?.includes('feat-')), undefined, { timeout: 10_000, polling: 100 });
     const after = await page.evaluate(async () => {
       const c = app().client;
       const codes = [];
