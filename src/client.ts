@@ -223,6 +223,7 @@ class Client implements FeatClient {
       reportError: (error) => this.#reportError(error),
       indexes: o.indexes,
       complete: async () => o.mode === 'remote' || ((await this.#localFirst?.complete()) ?? false),
+      server: () => this.#localFirst?.server(),
     });
     this.sync = new SyncController({
       emitter: this.#emitter,

@@ -73,12 +73,52 @@ export async function keepReferenced(db: Db, ids: string[], incoming: Pulled[]):
   if (failed) throw toFeatError(failed);
 }
 
+/** The server's database, and the sequence up to which the scanned database holds every change the server has. */
+export interface GcServer {
+  db: Db;
+  since: string | number;
+}
+
+/** Server changes looked at before deleting (more: this run deletes nothing, the next one looks again). */
+const CHANGES_LOOKED_AT = 1_000;
+
+/**
+ * The chunks of `doomed` that a change on the server after `server.since` refers to (a manifest written meanwhile,
+ * by another device or another app's client, in its winning revision or a conflicting leaf) or that changed
+ * themselves; every one of them when there are too many changes to look at.
+ */
+async function spared(server: GcServer, doomed: Set<string>): Promise<Set<string>> {
+  const answer = (await server.db.changes({ since: server.since, include_docs: true, conflicts: true, style: 'all_docs', limit: CHANGES_LOOKED_AT })) as {
+    results?: { id: string; doc?: StoredDoc | null }[];
+  };
+  const results = answer.results ?? [];
+  if (results.length >= CHANGES_LOOKED_AT) return doomed;
+  const spare = new Set<string>();
+  for (const { id, doc } of results) {
+    if (isChunkId(id)) spare.add(id);
+    if (!doc || isChunkId(id)) continue;
+    for (const chunk of doc.feat?.chunks ?? []) spare.add(chunk);
+    for (const rev of doc._conflicts ?? []) {
+      const leaf = await server.db.get(id, { rev }).catch(() => undefined);
+      for (const chunk of leaf?.feat?.chunks ?? []) spare.add(chunk);
+    }
+  }
+  return spare;
+}
+
 /**
  * Deletes chunk documents that no value (winning or conflicting revision) refers to, once they have been found
  * unreferenced for at least `graceMs` (remembered in a `_local` document, which never replicates).
+ *
+ * `db` is scanned; the deletions go to `server` — the same database in remote mode, the server's in local-first mode,
+ * where they come back by pull — and only once `server.since` is known: a local replica that is offline or behind
+ * (a pull cut short) lacks manifests other devices wrote, and its deletions, pushed later, won over chunks those
+ * values use. Chunks a change on the server since then refers to are spared, and a deletion meets a conflict when the
+ * chunk was written again meanwhile. Without `server` (offline) nothing is deleted and nothing is marked.
  */
-export async function collectChunks(db: Db, graceMs: number): Promise<{ deletedIds: string[]; kept: number }> {
+export async function collectChunks(db: Db, graceMs: number, server: GcServer | undefined): Promise<{ deletedIds: string[]; kept: number }> {
   const chunkRows = await rowsOf(db)({ startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH });
+  if (!server) return { deletedIds: [], kept: chunkRows.length };
   const referenced = await referencedChunks(db);
   const now = Date.now();
   const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number> }) | undefined;
@@ -90,7 +130,16 @@ export async function collectChunks(db: Db, graceMs: number): Promise<{ deletedI
     if (now - first >= graceMs) doomed.push({ _id: row.id, _rev: row.value.rev, _deleted: true });
     else since[row.id] = first;
   }
-  if (doomed.length > 0) await db.bulkDocs(doomed);
+  let deletedIds: string[] = [];
+  if (doomed.length > 0) {
+    const spare = await spared(server, new Set(doomed.map((d) => d._id)));
+    const going = doomed.filter((d) => !spare.has(d._id));
+    for (const d of doomed) if (spare.has(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
+    const results = going.length > 0 ? await server.db.bulkDocs(going) : [];
+    deletedIds = going.filter((_, i) => results[i]?.ok === true || (results[i]?.rev !== undefined && !results[i]?.error)).map((d) => d._id);
+    // Not deleted (a conflict: written again meanwhile; or not on the server yet): looked at again next time.
+    for (const d of going) if (!deletedIds.includes(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
+  }
   await db.put({ _id: MARK, ...(marked?._rev ? { _rev: marked._rev } : {}), since } as StoredDoc).catch(() => undefined);
-  return { deletedIds: doomed.map((d) => d._id), kept: chunkRows.length - doomed.length };
+  return { deletedIds, kept: chunkRows.length - deletedIds.length };
 }

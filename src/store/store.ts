@@ -94,6 +94,11 @@ export interface StoreContext {
   indexes: readonly IndexSpec[];
   /** False while the database may lack values the server has (a local replica before a complete first pull). */
   complete?(): Promise<boolean>;
+  /**
+   * Local-first: the server's database and the sequence the replica holds everything up to, once live sync's pull is
+   * caught up and running; `undefined` otherwise (offline, paused, catching up, another tab leads).
+   */
+  server?(): Promise<{ db: Db; since: string | number } | undefined> | undefined;
 }
 
 /** The store's hidden `[COMPLETE]()`: see `StoreContext.complete` (the redux engine's never-clobber rule). */
@@ -726,7 +731,10 @@ export class DocumentStore {
     const db = await this.#db();
     await this.flush().catch(() => undefined);
     const { collectChunks } = await loadGc();
-    const result = await collectChunks(db, graceMs);
+    // On the server: changes made during the scan are looked at before deleting. On the replica: only while its
+    // pull is caught up, the deletions made on the server (see collectChunks).
+    const server = this.#ctx.local ? await this.#ctx.server?.() : { db, since: String((await db.info()).update_seq ?? 'now') };
+    const result = await collectChunks(db, graceMs, server);
     return { deleted: result.deletedIds.length, kept: result.kept };
   }
 

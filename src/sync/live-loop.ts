@@ -80,6 +80,11 @@ export abstract class LiveLoop implements PromiseLike<void> {
     this.#done = this.#run();
   }
 
+  /** The server sequence handled up to (the last change written to the replica, or the checkpoint's). */
+  get seq(): Seq {
+    return this.since;
+  }
+
   /** The sequence to start from (the checkpoint's, by default). */
   protected async startSeq(): Promise<Seq | undefined> {
     const { seq, rev } = await readSeq(this.local, this.#checkpointId);

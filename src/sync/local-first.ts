@@ -22,6 +22,7 @@ import { LATE, sleep, within } from '../util/abort.js';
 import { closeOtherTabs, Tabs } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { LivePull } from './live-pull.js';
+import type { Seq } from './live-loop.js';
 import { backOff, Replicator } from './replicator.js';
 import { LeaderWatch } from './leader-watch.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
@@ -102,6 +103,9 @@ const hasIndexedDb = () => typeof indexedDB !== 'undefined';
  * Local-first mode: the local replica (opened first, usable offline), live replication once the server is
  * reachable (reconnecting with backoff), the first pull of a new device, and replication conflicts.
  */
+/** How long a garbage collection waits for the pull to catch up before it deletes nothing (store.collectGarbage). */
+const CAUGHT_UP_WAIT_MS = 5_000;
+
 export class LocalFirst {
   local: GuardedDb | undefined;
   localName: string | undefined;
@@ -162,6 +166,22 @@ export class LocalFirst {
     if (this.leading) return this.#status;
     const leader = this.#leaderStatus ?? this.#status;
     return this.#leaderWatch ? this.#leaderWatch.statusFor(leader) : leader;
+  }
+
+  /**
+   * The server's database and the sequence the replica holds every change up to, once this client's pull runs caught
+   * up (waits up to CAUGHT_UP_WAIT_MS while it connects or catches up); `undefined` when offline, paused, failing,
+   * still behind, or another tab leads.
+   */
+  async server(): Promise<{ db: Db; since: Seq } | undefined> {
+    // A pull on its way (just woken, or catching up) is given a few seconds; one that cannot reach the server is not.
+    for (const deadline = Date.now() + CAUGHT_UP_WAIT_MS; ; ) {
+      const since = this.#paused ? undefined : this.replicator?.pulledTo();
+      if (since !== undefined && this.#remote) return { db: this.#remote, since };
+      const state = this.replicator?.pullState;
+      if (this.#paused || !state || !['connecting', 'active'].includes(state) || Date.now() >= deadline || this.#deps.signal.aborted) return undefined;
+      await sleep(100);
+    }
   }
 
   /** True when this client runs replication and maintenance: no other tab of the replica leads (leader.ts). */

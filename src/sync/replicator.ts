@@ -4,6 +4,7 @@ import { within } from '../util/abort.js';
 import { remember } from '../util/remember.js';
 import { restartFromScratch, serverBehind } from './continuity.js';
 import { LivePull } from './live-pull.js';
+import type { Seq } from './live-loop.js';
 import { LivePush } from './live-push.js';
 import { statusForError, type SyncStatus } from './status.js';
 import { toStorageAwareError } from './storage-errors.js';
@@ -53,6 +54,7 @@ export class Replicator {
   #remote: Db;
   #events: ReplicatorEvents;
   #reps: Replication[] = [];
+  #pull: LivePull | undefined;
   #state: Record<Direction, SyncStatus> = { push: 'connecting', pull: 'connecting' };
   #status: SyncStatus = 'paused';
   #running = false;
@@ -89,6 +91,16 @@ export class Replicator {
     return this.#status;
   }
 
+  /** The pull side's state, while running. */
+  get pullState(): SyncStatus | undefined {
+    return this.#running ? this.#state.pull : undefined;
+  }
+
+  /** The server sequence the replica holds every change up to, while the pull runs caught up; else `undefined`. */
+  pulledTo(): Seq | undefined {
+    return this.#running && this.#state.pull === 'idle' && this.#reps.includes(this.#pull!) ? this.#pull?.seq : undefined;
+  }
+
   start(): void {
     if (this.#running) return;
     this.#running = true;
@@ -98,13 +110,11 @@ export class Replicator {
     // Both sides are our own (live-push.ts, live-pull.ts), with checkpoints in the local replica only: see
     // docs/benchmarks.md (W7).
     this.#watch('push', new LivePush(this.#local, this.#remote, backOff, (diff) => this.#revsDiff(diff)));
-    this.#watch(
-      'pull',
-      new LivePull(this.#local, this.#remote, backOff, {
-        incoming: (docs) => docs.forEach((doc) => this.#notePulled(doc)),
-        has: (id, rev) => this.#pushedRevs.get(id) === rev,
-      }),
-    );
+    this.#pull = new LivePull(this.#local, this.#remote, backOff, {
+      incoming: (docs) => docs.forEach((doc) => this.#notePulled(doc)),
+      has: (id, rev) => this.#pushedRevs.get(id) === rev,
+    });
+    this.#watch('pull', this.#pull);
     this.#verify();
     clearInterval(this.#every);
     this.#every = setInterval(() => this.#status === 'idle' && this.#verify(true), CONTINUITY_EVERY_MS);
