@@ -84,8 +84,8 @@ const CHANGES_LOOKED_AT = 1_000;
 
 /**
  * The chunks of `doomed` that a change on the server after `server.since` refers to (a manifest written meanwhile,
- * by another device or another app's client, in its winning revision or a conflicting leaf) or that changed
- * themselves; every one of them when there are too many changes to look at.
+ * by another device or another app's client, in its winning revision or a conflicting leaf); every one of them when
+ * there are too many changes to look at.
  */
 async function spared(server: GcServer, doomed: Set<string>): Promise<Set<string>> {
   const answer = (await server.db.changes({ since: server.since, include_docs: true, conflicts: true, style: 'all_docs', limit: CHANGES_LOOKED_AT })) as {
@@ -94,8 +94,8 @@ async function spared(server: GcServer, doomed: Set<string>): Promise<Set<string
   const results = answer.results ?? [];
   if (results.length >= CHANGES_LOOKED_AT) return doomed;
   const spare = new Set<string>();
+  // (A chunk written again meanwhile needs no look: its deletion, at the revision scanned, meets a conflict.)
   for (const { id, doc } of results) {
-    if (isChunkId(id)) spare.add(id);
     if (!doc || isChunkId(id)) continue;
     for (const chunk of doc.feat?.chunks ?? []) spare.add(chunk);
     for (const rev of doc._conflicts ?? []) {
@@ -136,7 +136,21 @@ export async function collectChunks(db: Db, graceMs: number, server: GcServer | 
     const going = doomed.filter((d) => !spare.has(d._id));
     for (const d of doomed) if (spare.has(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
     const results = going.length > 0 ? await server.db.bulkDocs(going) : [];
-    deletedIds = going.filter((_, i) => results[i]?.ok === true || (results[i]?.rev !== undefined && !results[i]?.error)).map((d) => d._id);
+    const gone = going.flatMap((d, i) => {
+      const r = results[i];
+      return r && !r.error && typeof r.rev === 'string' ? [{ doc: d, rev: r.rev }] : [];
+    });
+    deletedIds = gone.map((g) => g.doc._id);
+    // A replica takes the server's deletions at once (the pull brings the same revisions later, a no-op): its next
+    // scan and its compaction see them.
+    if (server.db !== db && gone.length > 0) {
+      const tombstones = gone.map(({ doc, rev }) => {
+        const [pos, id] = [Number(rev.slice(0, rev.indexOf('-'))), rev.slice(rev.indexOf('-') + 1)];
+        const parent = doc._rev!.slice(doc._rev!.indexOf('-') + 1);
+        return { _id: doc._id, _rev: rev, _deleted: true, _revisions: { start: pos, ids: [id, parent] } };
+      });
+      await db.bulkDocs(tombstones as unknown as StoredDoc[], { new_edits: false }).catch(() => undefined);
+    }
     // Not deleted (a conflict: written again meanwhile; or not on the server yet): looked at again next time.
     for (const d of going) if (!deletedIds.includes(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
   }
