@@ -157,6 +157,14 @@ const invokedDirectly = (() => {
 })();
 
 if (invokedDirectly) {
+  // Last resort: an exception thrown asynchronously inside PouchDB while it serves one request (the emulator validates
+  // what it knows to crash it, but a library may hold more) is logged, and the emulator keeps serving every other user
+  // instead of exiting. The request it came from may stay unanswered.
+  const survive = (kind: string) => (err: unknown) => {
+    process.stderr.write(`feat-emulator: ${kind} (the emulator keeps running): ${err instanceof Error ? (err.stack ?? err.message) : String(err)}\n`);
+  };
+  process.on('uncaughtException', survive('uncaught exception'));
+  process.on('unhandledRejection', survive('unhandled rejection'));
   main(process.argv.slice(2)).then(
     (code) => process.exit(code),
     (err: unknown) => {

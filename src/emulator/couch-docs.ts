@@ -4,6 +4,7 @@
  * non-list) or answers differently from CouchDB 3.4 (leaf order, per-entry `_bulk_get` results and errors, `_local`
  * documents). Every function validates its input first and reports failures as {@link HttpError}.
  */
+import { randomBytes } from 'node:crypto';
 import type { Database } from './storage.js';
 
 /** An answer with a CouchDB error body (`{error, reason}`). `name` is the `error` member. */
@@ -69,6 +70,53 @@ export function specialMemberRefusal(doc: unknown, newEdits: boolean, single: bo
     return new HttpError(400, 'bad_request', 'When `new_edits: false`, the document needs `_rev` or `_revisions` specified');
   }
   return undefined;
+}
+
+/** Base64 as Erlang's `base64:decode` reads it (what CouchDB decodes inline attachment data with): padded, no stray characters. */
+const BASE64 = /^(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
+
+/**
+ * CouchDB's reading of a document's `_attachments` (couch_doc's `transfer_fields`, couch_att's `from_json`, chttpd_db's
+ * `validate_attachment_names`), before PouchDB sees it: an entry with `follows: true` in a JSON body made PouchDB throw
+ * asynchronously (pouchdb-md5 on undefined data: an uncaught TypeError, the database took no more writes and the CLI
+ * exited), an entry that is not an object threw too, and an inline entry without `content_type` was stored but
+ * every read of it failed. Normalises in place what CouchDB accepts (entries that are not objects are dropped, a
+ * missing `content_type` is `application/octet-stream`) and returns CouchDB's refusal for the rest.
+ */
+export function attachmentsRefusal(doc: unknown): HttpError | undefined {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc) || !('_attachments' in doc)) return undefined;
+  const atts = (doc as { _attachments?: unknown })._attachments;
+  if (typeof atts !== 'object' || atts === null || Array.isArray(atts)) return new HttpError(400, 'doc_validation', 'Bad special document member: _attachments');
+  const entries = atts as Record<string, unknown>;
+  let refusal: HttpError | undefined;
+  for (const [name, att] of Object.entries(entries)) {
+    // CouchDB's list comprehension skips members that are not objects.
+    if (typeof att !== 'object' || att === null || Array.isArray(att)) {
+      delete entries[name];
+      continue;
+    }
+    const a = att as Record<string, unknown>;
+    if (refusal || a.stub === true) continue;
+    // A `follows` attachment belongs to a multipart body; in a JSON body CouchDB fails on it.
+    if (a.follows === true) refusal = new HttpError(500, 'unknown_error', 'function_clause');
+    else {
+      // Erlang's decoder skips whitespace (PouchDB would take it too, but it is not kept).
+      const data = typeof a.data === 'string' ? a.data.replace(/[ \t\r\n]/g, '') : undefined;
+      if (data === undefined || !BASE64.test(data)) refusal = badRequest(`Invalid attachment data for ${name}`);
+      else {
+        a.data = data;
+        if (a.content_type === undefined) a.content_type = 'application/octet-stream';
+      }
+    }
+  }
+  if (refusal) return refusal;
+  // CouchDB keeps no empty `_attachments` member (PouchDB would).
+  if (Object.keys(entries).length === 0) delete (doc as { _attachments?: unknown })._attachments;
+  const prohibited = Object.keys(entries).find((name) => name.startsWith('_'));
+  if (prohibited !== undefined) return badRequest(`Attachment name '${prohibited}' starts with prohibited character '_'`);
+  // A content type that is not a string: CouchDB fails later, on writing it.
+  const odd = Object.values(entries).some((a) => (a as { stub?: unknown }).stub !== true && 'content_type' in (a as object) && typeof (a as { content_type?: unknown }).content_type !== 'string');
+  return odd ? new HttpError(500, 'unknown_error', 'function_clause') : undefined;
 }
 
 type Doc = Record<string, unknown> & { _id: string; _rev: string; _revisions?: { start: number; ids: string[] } };
@@ -237,25 +285,51 @@ export async function bulkDocs(db: Database, body: unknown, strict = false): Pro
   if (!Array.isArray(docs)) throw badRequest('POST body must include `docs` parameter.');
   if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
   const conflicts = new Set<number>();
+  /** Documents naming a revision of an id that never existed: CouchDB writes them at the next position. */
+  const unknownRevs = new Map<number, unknown>();
   if (strict && new_edits !== false) {
-    const named = (docs as { _id?: unknown; _rev?: unknown }[]).flatMap((d, i) => (typeof d._id === 'string' && d._rev !== undefined ? [{ i, id: d._id }] : []));
+    const named = (docs as { _id?: unknown; _rev?: unknown }[]).flatMap((d, i) => (typeof d._id === 'string' && d._rev !== undefined ? [{ i, id: d._id, rev: d._rev }] : []));
     if (named.length > 0) {
-      const rows = (await db.allDocs({ keys: named.map((n) => n.id) })).rows as { value?: { deleted?: boolean } }[];
-      named.forEach((n, j) => rows[j]?.value?.deleted === true && conflicts.add(n.i));
+      const rows = (await db.allDocs({ keys: named.map((n) => n.id) })).rows as { value?: { deleted?: boolean }; error?: unknown }[];
+      const fresh = new Set<string>();
+      for (const [j, n] of named.entries()) {
+        const row = rows[j];
+        if (row?.value?.deleted === true) conflicts.add(n.i);
+        else if (row?.error === 'not_found' && isRev(n.rev) && !n.id.startsWith('_local/') && !fresh.has(n.id)) {
+          fresh.add(n.id);
+          unknownRevs.set(n.i, await writeAtNextRev(db, n.id, docs[n.i] as Record<string, unknown>, n.rev));
+        }
+      }
     }
   }
-  const toWrite = (docs as never[]).filter((_, i) => !conflicts.has(i));
+  const toWrite = (docs as never[]).filter((_, i) => !conflicts.has(i) && !unknownRevs.has(i));
   const written = (await db.bulkDocs(toWrite, new_edits === false ? { new_edits: false } : {})) as unknown[];
   let next = 0;
   const results =
-    conflicts.size === 0
+    conflicts.size === 0 && unknownRevs.size === 0
       ? written
-      : (docs as { _id?: unknown }[]).map((d, i) => (conflicts.has(i) ? { id: d._id, error: true, name: 'conflict', status: 409 } : written[next++]));
+      : (docs as { _id?: unknown }[]).map((d, i) =>
+          conflicts.has(i) ? { id: d._id, error: true, name: 'conflict', status: 409 } : unknownRevs.has(i) ? unknownRevs.get(i) : written[next++],
+        );
   return results.map((r) => {
     const info = r as { error?: unknown; id?: unknown };
     if (!info.error) return r;
     return { id: info.id, ...couchErrorOf(r).body };
   });
+}
+
+/**
+ * CouchDB accepts a new document whose `_rev` names an unknown revision (a value or a deletion): it writes it at the
+ * next position, as a child of that revision. PouchDB answers a conflict.
+ */
+export async function writeAtNextRev(db: Database, id: string, doc: Record<string, unknown>, rev: string): Promise<{ ok: true; id: string; rev: string }> {
+  const [pos, hash] = revParts(rev);
+  const nextHash = randomBytes(16).toString('hex');
+  const start = pos + 1;
+  const { _revisions: _ignored, ...body } = doc;
+  const written = { ...body, _id: id, _rev: `${start}-${nextHash}`, _revisions: { start, ids: [nextHash, hash] } };
+  await db.bulkDocs([written as never], { new_edits: false });
+  return { ok: true, id, rev: written._rev };
 }
 
 /** `POST /{db}/_revs_diff`: the body is `{id: [rev, …]}`; anything else fails like CouchDB (400 or 500). */
@@ -307,6 +381,7 @@ export class LocalDocs {
   async put(db: Database, dbName: string, id: string, body: Record<string, unknown>): Promise<{ ok: true; id: string; rev: string }> {
     const rev = await this.#current(db, id);
     const doc: Record<string, unknown> = { ...body, _id: id };
+    delete doc._attachments;
     if (rev === undefined) delete doc._rev;
     else doc._rev = rev;
     const result = await db.put(doc as never);
@@ -314,11 +389,11 @@ export class LocalDocs {
     return { ok: true, id, rev: result.rev };
   }
 
-  /** Deletes `_local/…` without a revision. */
-  async remove(db: Database, dbName: string, id: string): Promise<{ ok: true; id: string; rev: string }> {
+  /** Deletes `_local/…` without a revision; `mustExist: false` (a PUT with `_deleted: true`) succeeds on none. */
+  async remove(db: Database, dbName: string, id: string, mustExist = true): Promise<{ ok: true; id: string; rev: string }> {
     const rev = await this.#current(db, id);
-    if (rev === undefined) throw new HttpError(404, 'not_found', 'missing');
-    await db.remove(id, rev);
+    if (rev === undefined && mustExist) throw new HttpError(404, 'not_found', 'missing');
+    if (rev !== undefined) await db.remove(id, rev);
     this.noteDeleted(dbName, id);
     return { ok: true, id, rev: '0-0' };
   }

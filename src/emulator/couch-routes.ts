@@ -3,10 +3,9 @@
  * crash PouchDB (answered safely) or differ from CouchDB 3.4 (answered like it). Returns false when express-pouchdb
  * should serve the request.
  */
-import { randomBytes } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { serveChanges, str } from './changes-feed.js';
-import { badRequest, bulkDocs, bulkGet, HttpError, isRev, openRevs, parseOpenRevs, revsDiff } from './couch-docs.js';
+import { badRequest, bulkDocs, bulkGet, HttpError, isRev, openRevs, parseOpenRevs, revsDiff, writeAtNextRev } from './couch-docs.js';
 import type { ReadOptions , LocalDocs} from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
@@ -18,6 +17,109 @@ type Query = Record<string, unknown>;
 export interface RouteContext {
   fidelity: Fidelity;
   local: LocalDocs;
+  /** `PUT /{db}/_revs_limit` values per database (kept, not applied: PouchDB keeps its own). */
+  revsLimits: Map<string, number>;
+}
+
+const methodNotAllowed = (allowed: string) => new HttpError(405, 'method_not_allowed', `Only ${allowed} allowed`);
+
+/** `_all_docs` options as PouchDB reads them, from CouchDB's query parameters or a `queries` entry. */
+function allDocsOptions(source: Query, fromQueryString: boolean): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  const read = (v: unknown) => (fromQueryString && typeof v === 'string' ? (JSON.parse(v) as unknown) : v);
+  for (const [name, value] of Object.entries(source)) {
+    if (value === undefined) continue;
+    const key = name === 'start_key' ? 'startkey' : name === 'end_key' ? 'endkey' : name;
+    if (JSON_PARAMS.includes(name)) out[key] = read(value);
+    else if (name === 'limit' || name === 'skip') out[key] = Number(value);
+    else if (BOOLEAN_PARAMS.includes(name)) out[key] = value === true || value === 'true';
+  }
+  return out;
+}
+
+/**
+ * `_all_docs` with `keys` holding something other than strings (`[null]`): CouchDB answers such a key
+ * `{"key":…,"error":"not_found"}`; PouchDB answered the first document instead. Undefined when PouchDB answers right.
+ */
+async function allDocsWithOddKeys(db: Database, options: Record<string, unknown>): Promise<unknown> {
+  const keys = options.keys;
+  if (!Array.isArray(keys) || keys.every((k) => typeof k === 'string')) return undefined;
+  const strings = keys.filter((k): k is string => typeof k === 'string');
+  const page = await db.allDocs({ ...options, keys: strings } as never);
+  const byKey = new Map<string, unknown[]>();
+  for (const row of page.rows as { key: string }[]) byKey.set(row.key, [...(byKey.get(row.key) ?? []), row]);
+  const rows = keys.map((k) => (typeof k === 'string' ? (byKey.get(k)?.shift() ?? { key: k, error: 'not_found' }) : { key: k, error: 'not_found' }));
+  return { total_rows: page.total_rows, offset: null, rows };
+}
+
+/** Database endpoints PouchDB lacks: `_revs_limit`, `_view_cleanup`, `_missing_revs`, `_all_docs/queries`. */
+async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, req: Request, res: Response, segments: string[]): Promise<boolean> {
+  const [, first, second] = segments;
+  const method = req.method;
+  if (first === '_revs_limit' && segments.length === 2) {
+    if (method === 'GET' || method === 'HEAD') {
+      sendJson(res, 200, ctx.revsLimits.get(dbName) ?? 1000);
+      return true;
+    }
+    if (method !== 'PUT') throw methodNotAllowed('PUT,GET');
+    const limit = req.body as unknown;
+    if (!Number.isInteger(limit) || (limit as number) < 1) throw new HttpError(500, 'unknown_error', 'function_clause');
+    ctx.revsLimits.set(dbName, limit as number);
+    sendJson(res, 200, { ok: true });
+    return true;
+  }
+  if (first === '_view_cleanup' && segments.length === 2) {
+    if (method !== 'POST') throw methodNotAllowed('POST');
+    sendJson(res, 202, { ok: true });
+    return true;
+  }
+  if (first === '_missing_revs' && segments.length === 2) {
+    if (method !== 'POST') throw methodNotAllowed('POST');
+    const diff = (await revsDiff(db, req.body)) as Record<string, { missing?: string[] }>;
+    const missing: Record<string, string[]> = {};
+    for (const [id, entry] of Object.entries(diff)) {
+      if (entry.missing && entry.missing.length > 0) Object.defineProperty(missing, id, { value: entry.missing, enumerable: true });
+    }
+    sendJson(res, 200, { missing_revs: missing });
+    return true;
+  }
+  if (first === '_all_docs' && method === 'GET' && segments.length === 2 && str((req.query as Query).keys) !== undefined) {
+    const options = allDocsOptions(req.query as Query, true);
+    if (!Array.isArray(options.keys)) throw badRequest('`keys` parameter must be an array.');
+    const answer = await allDocsWithOddKeys(db, options);
+    if (answer === undefined) return false;
+    sendJson(res, 200, answer);
+    return true;
+  }
+  if (first === '_all_docs' && method === 'POST' && segments.length === 2) {
+    const body = req.body as Query | undefined;
+    if (typeof body === 'object' && body !== null && body.keys !== undefined && !Array.isArray(body.keys)) {
+      throw badRequest('`keys` body member must be an array.');
+    }
+    if (typeof body !== 'object' || body === null || !Array.isArray(body.keys)) return false;
+    const answer = await allDocsWithOddKeys(db, { ...allDocsOptions(req.query as Query, true), keys: body.keys });
+    if (answer === undefined) return false;
+    sendJson(res, 200, answer);
+    return true;
+  }
+  if (first === '_all_docs' && second === 'queries' && segments.length === 3) {
+    if (method !== 'POST') throw methodNotAllowed('POST');
+    const body = req.body as unknown;
+    if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+    const queries = (body as { queries?: unknown }).queries;
+    if (!Array.isArray(queries)) throw badRequest('POST body must include `queries` parameter.');
+    const results: unknown[] = [];
+    for (const q of queries) {
+      if (typeof q !== 'object' || q === null || Array.isArray(q)) throw badRequest('Request body must be a JSON object');
+      const options = allDocsOptions(q as Query, false);
+      if (options.keys !== undefined && !Array.isArray(options.keys)) throw badRequest('`keys` member must be an array.');
+      const page = (await allDocsWithOddKeys(db, options)) ?? (await db.allDocs(options as never));
+      results.push(page);
+    }
+    sendJson(res, 200, { results });
+    return true;
+  }
+  return false;
 }
 
 function readOptions(query: Query): ReadOptions {
@@ -69,16 +171,6 @@ async function dbInfo(db: Database, dbName: string, fidelity: Fidelity): Promise
     compact_running: false,
     cluster: { q: 2, n: 1, w: 1, r: 1 },
   };
-}
-
-/** CouchDB accepts a new document whose `_rev` names an unknown revision: it writes it at the next position. */
-async function putUnknownRev(db: Database, id: string, doc: Record<string, unknown>, rev: string): Promise<unknown> {
-  const [pos, hash] = rev.split('-') as [string, string];
-  const next = randomBytes(16).toString('hex');
-  const start = Number(pos) + 1;
-  const written = { ...doc, _id: id, _rev: `${start}-${next}`, _revisions: { start, ids: [next, hash] } };
-  await db.bulkDocs([written as never], { new_edits: false });
-  return { ok: true, id, rev: written._rev };
 }
 
 /**
@@ -182,6 +274,7 @@ export async function serveOwnRoute(
     return true;
   }
   if ((first === '_all_docs' || first === '_design_docs') && segments.length === 2) checkViewQuery(query, fidelity.strict);
+  if (await serveDbExtras(ctx, db, dbName, req, res, segments)) return true;
   if (first === '_design_docs' && segments.length === 2 && (method === 'GET' || method === 'HEAD')) {
     const includeDocs = str(query.include_docs) === 'true';
     const page = await db.allDocs({ startkey: '_design/', endkey: '_design0', inclusive_end: false, include_docs: includeDocs });
@@ -220,9 +313,16 @@ export async function serveOwnRoute(
     if (method === 'PUT') {
       const body = req.body as unknown;
       if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Document must be a JSON object');
+      // A deletion written by PUT: 200 and rev `0-0`, whether or not the document existed.
+      if ((body as { _deleted?: unknown })._deleted === true) {
+        sendJson(res, 200, await local.remove(db, dbName, docId, false));
+        return true;
+      }
       sendJson(res, 201, await local.put(db, dbName, docId, body as Record<string, unknown>));
       return true;
     }
+    // CouchDB keeps no revisions of `_local` documents: a read naming one finds nothing, even the current one.
+    if ((method === 'GET' || method === 'HEAD') && str(query.rev) !== undefined) throw new HttpError(404, 'not_found', 'missing');
     if (method === 'DELETE') {
       sendJson(res, 200, await local.remove(db, dbName, docId));
       return true;
@@ -230,6 +330,21 @@ export async function serveOwnRoute(
     return false;
   }
   if (!fidelity.strict) return false;
+  // chttpd_db opens the document before deleting it: a deleted or missing one is a 404, whatever the revision.
+  if (method === 'DELETE') {
+    const state = await exists(db, docId);
+    if (state !== 'yes') throw new HttpError(404, 'not_found', state === 'deleted' ? 'deleted' : 'missing');
+  }
+  // `?deleted=true`: the tombstone of a deleted document (its winning revision).
+  if ((method === 'GET' || method === 'HEAD') && str(query.deleted) === 'true' && rev === undefined && (await exists(db, docId)) === 'deleted') {
+    const row = (await db.allDocs({ keys: [docId] })).rows[0] as { value?: { rev?: string } } | undefined;
+    const winner = row?.value?.rev;
+    if (winner !== undefined) {
+      const tombstone = await db.get(docId, { rev: winner, revs: str(query.revs) === 'true' });
+      sendJson(res, 200, tombstone, { ETag: `"${winner}"` });
+      return true;
+    }
+  }
   if (method === 'DELETE' && str(query.rev) === undefined && req.headers['if-match'] === undefined) {
     throw new HttpError(409, 'conflict', 'Document update conflict.');
   }
@@ -249,7 +364,7 @@ export async function serveOwnRoute(
     }
     const rev = body?._rev ?? str(query.rev);
     if (body && typeof body === 'object' && !Array.isArray(body) && isRev(rev) && (await exists(db, docId)) === 'no') {
-      sendJson(res, 201, await putUnknownRev(db, docId, body, rev));
+      sendJson(res, 201, await writeAtNextRev(db, docId, body, rev));
       return true;
     }
   }

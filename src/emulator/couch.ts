@@ -7,14 +7,14 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { couchErrorOf, LocalDocs, specialMemberRefusal } from './couch-docs.js';
+import { attachmentsRefusal, couchErrorOf, LocalDocs, specialMemberRefusal } from './couch-docs.js';
 import { serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, isCouchJsonText, sleep } from './fidelity.js';
 import type { Fidelity, LatencyKind } from './fidelity.js';
 import { enableRegexFallback, holdsCode, NO_JAVASCRIPT } from './guard.js';
-import { cors, sendJson, sendNginxError } from './http.js';
-import { hasBody, oversizeDocument, readBody } from './limits.js';
+import { cors, nginxPage, sendJson, sendNginxError } from './http.js';
+import { hasBody, MAX_NESTING, nestingDepth, oversizeDocument, readBody } from './limits.js';
 import { serveMango } from './mango.js';
 import { authenticate, decodePath, DENIALS, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
 import type { ProxyRoute, UserContext } from './proxy-auth.js';
@@ -146,8 +146,9 @@ function patchExpressPouchdbErrors(): void {
 /** Database endpoints CouchDB refuses (415) unless the body is sent as `application/json`. */
 const JSON_ONLY = new Set(['_bulk_docs', '_bulk_get', '_all_docs', '_revs_diff', '_find', '_explain', '_index', '_changes', '_missing_revs', '_purge']);
 
+/** couch_httpd:validate_ctype: the text before the first `;` is exactly `application/json` (case and spaces count). */
 function isJsonType(req: Request): boolean {
-  return /^application\/json\s*(;|$)/i.test(req.headers['content-type'] ?? '');
+  return /^application\/json(;|$)/.test(req.headers['content-type'] ?? '');
 }
 
 /** Which latency figure a request pays under the `'couchdb'` profile. */
@@ -157,6 +158,77 @@ function latencyKind(req: Request, segments: string[], route: ProxyRoute): Laten
   if (op === '_bulk_docs' || op === '_bulk_get') return 'bulk';
   if (req.method === 'GET' || req.method === 'HEAD' || (op !== undefined && op.startsWith('_') && op !== '_design' && op !== '_local')) return 'read';
   return 'write';
+}
+
+/**
+ * `?batch=ok` on a document write: CouchDB answers `202 {"ok":true,"id":…}` at once, with no revision, ETag or
+ * Location. The emulator writes the document as usual and rewrites the 201 on its way out (an error stays as it is).
+ */
+function answerAsBatch(res: Response): void {
+  const status = res.status.bind(res);
+  // 201, or 200 for a deletion written by PUT.
+  res.status = (code: number) => status(code === 201 || code === 200 ? 202 : code);
+  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (res.statusCode === 202 && chunk !== undefined && typeof chunk !== 'function' && !res.headersSent) {
+      try {
+        const written = JSON.parse(Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk)) as { ok?: unknown; id?: unknown };
+        const text = `${JSON.stringify({ ok: true, id: written.id })}\n`;
+        res.removeHeader('ETag');
+        res.removeHeader('Location');
+        res.setHeader('Content-Type', 'application/json');
+        res.setHeader('Content-Length', Buffer.byteLength(text));
+        return end(text);
+      } catch {
+        // not JSON: sent as it is
+      }
+    }
+    return end(chunk, ...rest);
+  }) as Response['end'];
+}
+
+/**
+ * nginx's `proxy_buffer_size` (4 KB): a CouchDB answer whose header block does not fit is dropped, and the client gets
+ * nginx's HTML 502 — although CouchDB did the work. It happens to a write of a document with a long id (≳ 3,700
+ * ASCII characters): its 201 carries the whole URL in `Location`. The block is modelled as CouchDB sends it: the fixed
+ * headers (status line, Cache-Control, Content-Type, Date, Server, X-Couch-Request-ID, X-CouchDB-Body-Time, the names
+ * and line ends of the others: 277 bytes, measured), ETag, Content-Length, Location and the CORS headers.
+ */
+const NGINX_PROXY_BUFFER = 4096;
+const COUCH_FIXED_HEADER_BYTES = 277;
+const CORS_RESPONSE_HEADERS = ['access-control-allow-origin', 'access-control-allow-credentials', 'access-control-expose-headers', 'vary'];
+
+function nginxUpstreamHeaderLimit(req: Request, res: Response, dbName: string, attachment: string | undefined): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (res.statusCode === 201 && !res.headersSent && chunk !== undefined && typeof chunk !== 'function') {
+      const text = Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk);
+      let written: { id?: unknown; rev?: unknown } = {};
+      try {
+        written = JSON.parse(text) as typeof written;
+      } catch {
+        // not a write's answer
+      }
+      if (typeof written.id === 'string') {
+        const id = written.id.startsWith('_design/') ? `_design/${encodeURIComponent(written.id.slice(8))}` : encodeURIComponent(written.id);
+        const location = `http://${req.hostname}/${encodeURIComponent(dbName)}/${id}${attachment === undefined ? '' : `/${encodeURIComponent(attachment)}`}`;
+        const etag = typeof written.rev === 'string' ? written.rev.length + 2 : 0;
+        const cors = CORS_RESPONSE_HEADERS.reduce((n, name) => {
+          const value = res.getHeader(name);
+          return value === undefined ? n : n + name.length + 4 + String(value).length;
+        }, 0);
+        const size = COUCH_FIXED_HEADER_BYTES + etag + String(Buffer.byteLength(text)).length + location.length + cors;
+        if (size > NGINX_PROXY_BUFFER) {
+          for (const name of res.getHeaderNames()) res.removeHeader(name);
+          res.statusCode = 502;
+          res.setHeader('Content-Type', 'text/html');
+          res.setHeader('Server', 'nginx');
+          return end(nginxPage(502));
+        }
+      }
+    }
+    return end(chunk, ...rest);
+  }) as Response['end'];
 }
 
 /** Wraps an async middleware: any rejection becomes a JSON error answer, never an unhandled rejection. */
@@ -173,7 +245,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
   patchExpressPouchdbErrors();
   enableRegexFallback();
   const { storage, users, log, fidelity } = ctx;
-  const routes: RouteContext = { fidelity, local: new LocalDocs() };
+  const routes: RouteContext = { fidelity, local: new LocalDocs(), revsLimits: new Map() };
   const serverUuid = randomUUID().replace(/-/g, '');
   const securityObjects = new Map<string, unknown>();
   const app = express();
@@ -306,6 +378,13 @@ export function createCouchApp(ctx: CouchContext): express.Express {
   // parser then skips them).
   app.use((req, res, next) => {
     const { body, segments } = locals(res);
+    // chttpd_db: `_local` paths without a name, or with more than one (an attachment), whatever the method and body.
+    if (fidelity.strict && (segments[1] === '_local' || segments[1] === '_local/')) {
+      if (segments.length === 2) return sendJson(res, 400, { error: 'bad_request', reason: 'Invalid _local document id.' });
+      if (segments[1] === '_local' && segments.length > 3) {
+        return sendJson(res, 400, { error: 'bad_request', reason: '_local documents do not accept attachments.' });
+      }
+    }
     const doc = documentPath(segments);
     const isAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
     const [, op] = segments;
@@ -331,6 +410,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       return sendJson(res, 400, INVALID_UTF8_JSON);
     }
     if (fidelity.strict && hasLoneSurrogate(parsed)) return sendJson(res, 400, INVALID_UTF8_JSON);
+    if (nestingDepth(parsed) > MAX_NESTING) {
+      return sendJson(res, 400, { error: 'bad_request', reason: `The emulator stores no JSON nested more than ${MAX_NESTING} levels deep (CouchDB does).` });
+    }
     const writesOneDoc = (segments.length === 1 && req.method === 'POST') || putsDoc;
     if (writesOneDoc && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) {
       return sendJson(res, 400, { error: 'bad_request', reason: 'Document must be a JSON object' });
@@ -346,20 +428,30 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
         const asObject = parsed as Record<string, unknown>;
         if (fidelity.strict) asObject._id = doc[0];
-        docs = [{ ...asObject, _id: doc[0] }];
+        docs = [fidelity.strict ? asObject : { ...asObject, _id: doc[0] }];
       } else docs = [parsed];
     }
     const newEdits = op === '_bulk_docs' ? (parsed as { new_edits?: unknown }).new_edits : req.query.new_edits === 'false' ? false : true;
     if (op === '_bulk_docs' && newEdits !== undefined && typeof newEdits !== 'boolean') {
       return sendJson(res, 400, { error: 'bad_request', reason: '`new_edits` parameter must be a boolean.' });
     }
+    // CouchDB: an empty `_id` in `POST /{db}` (PouchDB would make up an id) or `_bulk_docs` fails the request.
+    if (fidelity.strict && !putsDoc && docs.some((d) => (d as { _id?: unknown } | null)?._id === '')) {
+      return sendJson(res, 400, { error: 'illegal_docid', reason: 'Document id must not be empty' });
+    }
     for (const d of docs) {
-      const refusal = specialMemberRefusal(d, newEdits !== false, op !== '_bulk_docs');
+      const special = specialMemberRefusal(d, newEdits !== false, op !== '_bulk_docs');
+      const refusal = special ?? attachmentsRefusal(d);
       if (refusal) {
         const body = { error: refusal.name, reason: refusal.reason };
-        // CouchDB's 500 for one document of a `_bulk_docs` is a list.
-        return sendJson(res, refusal.status, refusal.status === 500 && op === '_bulk_docs' ? [body] : body);
+        // CouchDB's 500 for a `_revisions` of one document of a `_bulk_docs` is a list (for an attachment, not).
+        return sendJson(res, refusal.status, refusal.status === 500 && op === '_bulk_docs' && special ? [body] : body);
       }
+    }
+    // CouchDB keeps no attachments on `_local` documents (it drops them; PouchDB never answered such a write).
+    for (const d of [...docs, parsed] as { _id?: unknown; _attachments?: unknown }[]) {
+      const id = d === parsed && putsDoc ? doc[0] : d?._id;
+      if (typeof id === 'string' && id.startsWith('_local/') && d && typeof d === 'object') delete d._attachments;
     }
     if (docs.some(holdsCode)) return sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
     const tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);
@@ -379,6 +471,10 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       if (dbName === undefined) return next();
       const db = storage.db(dbName);
       const doc = documentPath(segments);
+      const writesDoc = (req.method === 'POST' && segments.length === 1) || (req.method === 'PUT' && doc !== undefined && doc[1] === undefined);
+      if (fidelity.strict && writesDoc && req.query.batch === 'ok') answerAsBatch(res);
+      const writesAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
+      if (fidelity.strict && (writesDoc || writesAttachment)) nginxUpstreamHeaderLimit(req, res, dbName, doc?.[1]);
       if (await serveOwnRoute(routes, db, req, res, segments, doc)) return;
       if (first === '_security' && segments.length === 2) {
         if (req.method === 'PUT') {

@@ -14,6 +14,7 @@ const REASONS: Record<number, string> = {
   405: 'Not Allowed',
   413: 'Request Entity Too Large',
   414: 'Request-URI Too Large',
+  502: 'Bad Gateway',
 };
 
 /** An error page exactly as nginx renders it (e.g. `413 Request Entity Too Large`). */

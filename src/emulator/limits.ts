@@ -70,3 +70,24 @@ export function oversizeDocument(docs: readonly unknown[], max: number): string 
   }
   return undefined;
 }
+
+/**
+ * The deepest nesting the emulator stores: PouchDB (and the emulator's answers) serialise documents with
+ * `JSON.stringify`, which runs out of stack at a few thousand levels (a RangeError: a 500, or a write that never
+ * settled). CouchDB stores deeper documents; nothing real nests this deep.
+ */
+export const MAX_NESTING = 2000;
+
+/** How deep a parsed JSON value nests (`1` for `[]`), counted without recursion; stops counting past `cap`. */
+export function nestingDepth(value: unknown, cap = MAX_NESTING + 1): number {
+  let deepest = 0;
+  const stack: [unknown, number][] = [[value, 1]];
+  while (stack.length > 0) {
+    const [v, depth] = stack.pop() as [unknown, number];
+    if (typeof v !== 'object' || v === null) continue;
+    if (depth > deepest) deepest = depth;
+    if (deepest >= cap) return deepest;
+    for (const child of Array.isArray(v) ? v : Object.values(v)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return deepest;
+}

@@ -80,6 +80,18 @@ function argumentFits(op: string, arg: unknown): boolean {
   }
 }
 
+/** The `$type` names of `mango_json:type/1`. */
+const TYPE_NAMES = new Set(['null', 'boolean', 'number', 'string', 'array', 'object']);
+
+/** mango_opts's `_find` (and `_explain`) request members: any other is `invalid_key`. */
+const FIND_KEYS = new Set([
+  'selector', 'use_index', 'bookmark', 'limit', 'skip', 'sort', 'fields', 'partition', 'r', 'conflicts', 'stale', 'update', 'stable',
+  'execution_stats', 'allow_fallback',
+]);
+
+/** A top-level condition with an empty field name (`{"": 1}`): mango_selector refuses it (inside `$and`, not). */
+const missesFieldName = (selector: Record<string, unknown>): boolean => Object.keys(selector).includes('');
+
 /** Checks every operator and rewrites `$beginsWith` (which pouchdb-find lacks) as an anchored `$regex`. */
 function checked(selector: unknown): unknown {
   if (Array.isArray(selector)) return selector.map(checked);
@@ -104,6 +116,9 @@ function checked(selector: unknown): unknown {
       // pouchdb-find cannot plan an empty one (it fails); what it means is the matcher's business, not the plan's.
     } else if (!argumentFits(key, value)) {
       throw bad('bad_arg', `Bad argument for operator ${key}: ${JSON.stringify(value)}`);
+    } else if (key === '$type' && !TYPE_NAMES.has(value as string)) {
+      // CouchDB matches nothing of a type it does not know; pouchdb-find (which only plans here) refuses it.
+      out[key] = 'null';
     } else out[key] = checked(value);
   }
   return out;
@@ -138,8 +153,11 @@ const sortFields = (sort: unknown): string[] =>
 /** The `_find` (or `_explain`) request as pouchdb-find takes it, with what the answer adds. */
 async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   if (!isObject(body)) throw bad('bad_request', 'Request body must be a JSON object');
+  const unknown = Object.keys(body).find((key) => !FIND_KEYS.has(key));
+  if (unknown !== undefined) throw bad('invalid_key', `Invalid key ${unknown} for this request.`);
   if (!('selector' in body)) throw bad('missing_required_key', 'Missing required key: selector');
   if (!isObject(body.selector)) throw bad('bad_arg', 'Selector must be a JSON object');
+  if (missesFieldName(body.selector)) throw bad('invalid_selector', 'One or more conditions is missing a field name.');
   // pouchdb-find fails on an empty selector once the database has an index; CouchDB answers every document.
   // A field's sub-object of plain fields is a condition on each (`{ doc: { n: 1 } }` = `{ "doc.n": 1 }`), as in CouchDB.
   const planned = checked(dottedFields(body.selector)) as Record<string, unknown>;
