@@ -90,6 +90,30 @@ interface KeyState {
   unapplied: Map<string, string> | undefined;
   /** Slices whose last write failed, with the value (`undefined`: a removal) it was writing: `flush()` sends them again. */
   failed: Map<string, string | undefined>;
+  /** The value (`undefined`: a removal) of the last write started per slice. */
+  written: Map<string, string | undefined>;
+  /** `setItem` calls so far, and the slice strings of the last one (what the redux state held then). */
+  calls: number;
+  lastCalled: Map<string, string> | undefined;
+  /**
+   * `removeItem` was called (redux-persist's `purge`): from then on redux-persist may ignore REHYDRATEs (it does after a
+   * purge, until the app reloads), so a slice `syncPersistedState` dispatched is taken as the state's only once a later
+   * `setItem` shows it. See {@link Adopting}.
+   */
+  removed: boolean;
+  adopting: Map<string, Adopting>;
+  /** Told the slices whose REHYDRATE redux-persist ignored. */
+  ignoredListeners: Set<(slices: string[]) => void>;
+}
+
+/** A slice dispatched by `syncPersistedState` after a `removeItem`, not yet seen in the redux state. */
+interface Adopting {
+  /** The dispatched slice string. */
+  value: string;
+  /** The string the redux state held before (`undefined`: it had no such slice). */
+  prior: string | undefined;
+  /** `setItem` calls made before the dispatch: those carry the state from before it. */
+  call: number;
 }
 
 /** The engine behind a {@link FeatPersistStorage}; `syncPersistedState` reaches it through {@link ENGINE}. */
@@ -127,6 +151,12 @@ export class PersistEngine {
         adoptListeners: new Set(),
         unapplied: undefined,
         failed: new Map(),
+        written: new Map(),
+        calls: 0,
+        lastCalled: undefined,
+        removed: false,
+        adopting: new Map(),
+        ignoredListeners: new Set(),
       };
       this.#keys.set(key, st);
     }
@@ -236,7 +266,9 @@ export class PersistEngine {
       }
     }
     if (st.base === undefined) st.unloaded = true;
-    const step = st.chain.then(() => this.#apply(key, st, slices));
+    const call = ++st.calls;
+    st.lastCalled = slices;
+    const step = st.chain.then(() => this.#apply(key, st, slices, call));
     st.chain = step.catch(() => undefined);
     // The decision is serialized; the writes it starts run (and are awaited) outside the chain.
     return this.#track(step.then((writes) => writes.done));
@@ -247,6 +279,7 @@ export class PersistEngine {
     const st = this.state(key);
     // What is stored is known from here on (nothing): a later read is not a rehydrate to bound, nor a base to take.
     if (st.base === undefined) st.unloaded = true;
+    st.removed = true;
     const step = st.chain.then(async () => {
       st.base = new Map();
       st.unloaded = false;
@@ -335,11 +368,33 @@ export class PersistEngine {
     return this.state(key).writing.has(slice);
   }
 
-  /** Records that the redux state now holds `slice` as `value` (after a REHYDRATE by `syncPersistedState`). */
+  /**
+   * Records that the redux state now holds `slice` as `value` (called right before `syncPersistedState` dispatches it as
+   * a REHYDRATE). After a `removeItem` (redux-persist's `purge`, after which redux-persist ignores every REHYDRATE until
+   * the app reloads) that is checked: a later `setItem` still carrying the slice's earlier string shows the REHYDRATE was
+   * ignored; the slice is then not written (the stored one is newer) and the `onIgnored` listeners are told.
+   */
   adopted(key: string, slice: string, value: string): void {
     const st = this.state(key);
+    if (st.removed) {
+      const before = st.base?.get(slice);
+      const prior = st.lastCalled ? st.lastCalled.get(slice) : typeof before === 'string' ? before : undefined;
+      if (prior !== value) st.adopting.set(slice, { value, prior, call: st.calls });
+    }
     st.base?.set(slice, value);
     st.unapplied?.delete(slice);
+  }
+
+  /** Listens for slices whose REHYDRATE redux-persist ignored (see {@link adopted}). */
+  onIgnored(key: string, listener: (slices: string[]) => void): () => void {
+    const st = this.state(key);
+    st.ignoredListeners.add(listener);
+    return () => st.ignoredListeners.delete(listener);
+  }
+
+  /** The value (`undefined`: a removal or nothing) of this device's last write of `slice`. */
+  lastWritten(key: string, slice: string): string | undefined {
+    return this.state(key).written.get(slice);
   }
 
   /** Whether the store holds all the server has (the store's hidden `[COMPLETE]`; a store without it: yes). */
@@ -405,7 +460,7 @@ export class PersistEngine {
     return { slices, order };
   }
 
-  async #apply(key: string, st: KeyState, next: Map<string, string>): Promise<{ done: Promise<void> }> {
+  async #apply(key: string, st: KeyState, next: Map<string, string>, call: number): Promise<{ done: Promise<void> }> {
     if (st.base === undefined) {
       // Never clobber: redux-persist did not rehydrate from storage (timeout, error, or no getItem at all), so this state
       // is the device's initial state. Slices already stored are kept; this state becomes the device's base, and only
@@ -433,15 +488,35 @@ export class PersistEngine {
       }
     }
     const base = st.base;
+    // Slices dispatched after a removeItem (see `adopted`): not written while the state may not hold them.
+    const keep = new Set<string>();
+    const ignored: string[] = [];
+    for (const [slice, adopting] of st.adopting) {
+      const value = next.get(slice);
+      if (call <= adopting.call) {
+        // Serialized before the REHYDRATE: the state from before it, not what it holds after.
+        keep.add(slice);
+        continue;
+      }
+      st.adopting.delete(slice);
+      if (value !== adopting.prior || value === adopting.value) continue;
+      // redux-persist ignored the REHYDRATE (it does after a purge): the state still holds its older value, the stored
+      // one is newer. Not written (nor deleted); the state's value is the base, so only a change of it is written.
+      keep.add(slice);
+      ignored.push(slice);
+      if (value === undefined) base.delete(slice);
+      else base.set(slice, value);
+    }
+    if (ignored.length > 0) for (const listener of st.ignoredListeners) listener(ignored);
     const writes: Promise<void>[] = [];
     for (const [slice, value] of next) {
-      if (base.get(slice) === value) continue;
+      if (keep.has(slice) || base.get(slice) === value) continue;
       base.set(slice, value);
       st.unapplied?.delete(slice);
       writes.push(this.#write(key, st, slice, value));
     }
     for (const slice of [...base.keys()]) {
-      if (next.has(slice)) continue;
+      if (next.has(slice) || keep.has(slice)) continue;
       base.delete(slice);
       writes.push(this.#write(key, st, slice, undefined));
     }
@@ -453,6 +528,7 @@ export class PersistEngine {
   #write(key: string, st: KeyState, slice: string, value: string | undefined): Promise<void> {
     const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
+    st.written.set(slice, value);
     const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value));
     st.writing.set(slice, write);
     const seq = st.seq.get(slice);

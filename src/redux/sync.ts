@@ -1,4 +1,4 @@
-import { FeatValidationError } from '../errors.js';
+import { FeatError, FeatValidationError } from '../errors.js';
 import type { ChangeEvent } from '../sync/watch.js';
 import { valueToSlice } from './codec.js';
 import { DEFAULT_REHYDRATE_TIMEOUT_MS, engineOf, PERSIST_PREFIX, type FeatPersistStorage } from './storage.js';
@@ -44,7 +44,11 @@ export interface SyncPersistedStateOptions {
    * @default 'changed'
    */
   payload?: 'changed' | 'all';
-  /** Failures while applying remote changes (reading a slice, deserializing). @default console.warn */
+  /**
+   * Failures while applying remote changes (reading a slice, deserializing), and (once) a `FeatError` `conflict` when
+   * redux-persist ignored a REHYDRATE after `persistor.purge()`: reload the app to follow other devices again.
+   * @default console.warn
+   */
   onError?: (error: unknown) => void;
 }
 
@@ -144,9 +148,20 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
   const unwatch = engine.store.watch(
     docKey,
     (event: ChangeEvent) => {
-      if (event.key !== docKey || event.subkey === undefined || (event.origin !== 'remote' && !event.current)) return;
-      // A change without its value (not a delete): read what is stored.
+      if (event.key !== docKey || event.subkey === undefined) return;
       const slice = event.subkey;
+      if (event.origin !== 'remote' && !event.current) {
+        // This device's own write, landed. Its event may come after another device's older change that was applied
+        // meanwhile (this write had resolved before either event came): then the state holds that older value, and
+        // this write's value, which is stored, is applied again. Only the value of the slice's last write counts (an
+        // earlier one is followed by the later one's event); a write in flight reports itself later; deletions stay.
+        // A slice whose write failed (its base unknown) is written again, not applied.
+        if (event.value === undefined || !allowed(slice) || engine.isWriting(storageKey, slice) || engine.base(storageKey, slice) === undefined) return;
+        const value = valueToSlice(event.value);
+        if (value === engine.lastWritten(storageKey, slice)) mark(slice, value);
+        return;
+      }
+      // A change without its value (not a delete): read what is stored.
       mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
     },
     { initial: true, onError: (error) => report(error) },
@@ -154,6 +169,22 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
   const unadopt = engine.onAdopt(storageKey, (slices) => {
     for (const [slice, value] of slices) mark(slice, value);
+  });
+  // redux-persist ignores every REHYDRATE after `persistor.purge()`, until the app reloads: this store cannot follow
+  // other devices any more. The engine writes none of the stale slices over the stored ones; the app is told (once).
+  let warned = false;
+  const unignored = engine.onIgnored(storageKey, (slices) => {
+    if (warned || stopped) return;
+    warned = true;
+    report(
+      new FeatError(
+        'conflict',
+        `redux-persist ignored the REHYDRATE of ${slices.map((s) => JSON.stringify(s)).join(', ')} of "${storageKey}" that another device (or tab) ` +
+          'changed: it ignores every REHYDRATE after persistor.purge() until the app reloads. The stored values are kept (this ' +
+          'state does not write its older ones over them); reload the app (or create the store again) after a purge to follow other devices again.',
+        { key: storageKey },
+      ),
+    );
   });
 
   async function apply(): Promise<void> {
@@ -217,6 +248,7 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     dirty.clear();
     unwatch();
     unadopt();
+    unignored();
   };
 }
 
