@@ -109,6 +109,8 @@ class Client implements FeatClient {
   /** Set once close() has flushed: from then on nothing reaches the databases. */
   #closed = false;
   #timer: ReturnType<typeof setTimeout> | undefined;
+  /** Set once close() has closed everything: the status is `paused` from then on, whatever was in flight. */
+  #shut = false;
   #paused = false;
   #status: SyncStatus = 'paused';
   /** The last status emitted. */
@@ -143,7 +145,8 @@ class Client implements FeatClient {
           })
         : this.#reportError(toFeatError(error)),
     );
-    const auth = o.auth === undefined ? undefined : createAuthSource(o.auth);
+    // One provider call may take requestTimeout at most; one that did not answer is forgotten and asked again later.
+    const auth = o.auth === undefined ? undefined : createAuthSource(o.auth, { timeout: o.requestTimeout });
     this.#auth = auth;
     this.api =
       o.apiUrl === undefined || auth === undefined
@@ -374,8 +377,13 @@ class Client implements FeatClient {
       this.store.prepareIndexes();
       return this.session;
     } catch (error) {
+      // Ended by close(): `closed` (not the `aborted` of a wait cut by the lifetime signal), and the status stays as
+      // close() leaves it (`paused`).
+      if (this.#closing !== undefined && (this.#lifetime.signal.aborted || this.#closed)) throw closedError();
       const failure = toFeatError(error);
-      this.#setStatus(failure.code === 'network' ? 'offline' : failure.code === 'unauthorized' || failure.code === 'forbidden' ? 'denied' : 'error');
+      if (this.#closing === undefined) {
+        this.#setStatus(failure.code === 'network' ? 'offline' : failure.code === 'unauthorized' || failure.code === 'forbidden' ? 'denied' : 'error');
+      }
       throw failure;
     }
   }
@@ -421,6 +429,7 @@ class Client implements FeatClient {
    * whatever the connection was doing (except `paused`), until its `online` event.
    */
   #effectiveStatus(): SyncStatus {
+    if (this.#shut) return 'paused';
     const status = this.#localFirst?.status ?? this.#status;
     return this.#browserOffline && status !== 'paused' ? 'offline' : status;
   }
@@ -477,6 +486,8 @@ class Client implements FeatClient {
     await this.#localFirst?.close();
     await this.#remote?.close().catch(() => undefined);
     this.#setStatus('paused');
+    this.#shut = true;
+    this.#publish();
     this.#emitter.clear();
   }
 

@@ -137,6 +137,9 @@ interface PouchLikeError {
 const NETWORK_FAILURE =
   /fetch failed|Failed to fetch|NetworkError|network (?:connection|request)|Load failed|\bterminated\b|other side closed|socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET|socket/i;
 
+/** zlib's (gzip, deflate) and brotli's decoding failures, as Node's zlib codes them. */
+const DECODE_FAILURE = /^(Z_(DATA|BUF|STREAM|NEED_DICT)_ERROR|ERR__ERROR_FORMAT\w*|ERR_BROTLI\w*)$/;
+
 /** The `code` of an error's `cause` chain (undici puts the socket error there). */
 function causeCode(error: unknown): string {
   let current: unknown = error;
@@ -179,6 +182,11 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
     // An aborted request copied the same way (the DOMException's name is not an own property, its message is).
     if (e.status === undefined && typeof e.message === 'string' && /^(This|The) operation was aborted/.test(e.message)) {
       return new FeatError('aborted', 'The operation was aborted', { ...context, cause: error });
+    }
+    // A body whose Content-Encoding does not decode (fetch ends it as "terminated", zlib's or brotli's error as its
+    // cause): the answer is unreadable, not the connection lost.
+    if (DECODE_FAILURE.test(causeCode(error))) {
+      return new FeatError('bad_response', 'The server sent a body that could not be decoded (invalid Content-Encoding)', { ...context, cause: error });
     }
     const status = typeof e.status === 'number' ? e.status : undefined;
     const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : undefined;

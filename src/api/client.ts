@@ -1,8 +1,9 @@
 import ky, { HTTPError, TimeoutError, type KyInstance, type Options as KyOptions } from 'ky';
 import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
-import { anySignal, LATE, within } from '../util/abort.js';
+import { anySignal } from '../util/abort.js';
 import { createAuthSource, type AuthSource } from '../session/auth.js';
-import { refuseRedirect } from '../session/session.js';
+import { askWithin, refuseRedirect } from '../session/session.js';
+import { MAX_ANSWER_BYTES, readText } from '../transport/responses.js';
 import {
   isAuthSource,
   resolveCallOptions,
@@ -48,6 +49,10 @@ export interface ApiClient {
 interface CallState {
   /** True once a 401 made us ask for fresh credentials (we do that once per call). */
   refreshed: boolean;
+  /** The call's time limit: also bounds each wait for the auth provider. */
+  ms: number;
+  /** What ends the call (its signal, the client's, a cut body): also ends a wait for the auth provider. */
+  signal: AbortSignal;
 }
 
 const STATE = 'featCall';
@@ -83,8 +88,8 @@ async function askAuth(ask: () => Promise<string>): Promise<string> {
   }
 }
 
-function toAuthSource(auth: ResolvedOptions['auth']): AuthSource {
-  return isAuthSource(auth) ? auth : createAuthSource(auth);
+function toAuthSource(auth: ResolvedOptions['auth'], timeout: number): AuthSource {
+  return isAuthSource(auth) ? auth : createAuthSource(auth, { timeout });
 }
 
 /**
@@ -97,7 +102,8 @@ export function createApiClient(options: FeatApiOptions): ApiClient;
 export function createApiClient(options: unknown, flags: { requireApiUrl?: boolean }): ApiClient;
 export function createApiClient(options: unknown, flags: { requireApiUrl?: boolean } = {}): ApiClient {
   const resolved = resolveOptions(options, flags);
-  const auth = toAuthSource(resolved.auth);
+  // A provider call that does not answer within `timeout` fails (`timeout`) and is not cached: the next call asks again.
+  const auth = toAuthSource(resolved.auth, resolved.timeout);
   let refreshing: Promise<void> | undefined;
   /** The Authorization value each call sent last; kept out of ky's options so errors never carry it. */
   const sentBy = new WeakMap<CallState, string>();
@@ -107,11 +113,16 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
    * 401 answered an Authorization value that has been replaced since just retries with the new one.
    */
   const refreshAfter401 = (sent: string | undefined): Promise<void> => {
-    refreshing ??= (async () => {
-      const current = await askAuth(() => auth.get());
-      if (sent !== undefined && current !== sent) return;
-      await askAuth(() => auth.refresh());
-    })().finally(() => {
+    // Bounded as a whole (also with an AuthSource of the app's own), so a refresh that hung is not shared forever.
+    refreshing ??= askWithin(
+      async () => {
+        const current = await askAuth(() => auth.get());
+        if (sent !== undefined && current !== sent) return;
+        await askAuth(() => auth.refresh());
+      },
+      2 * resolved.timeout,
+      undefined,
+    ).finally(() => {
       refreshing = undefined;
     });
     return refreshing;
@@ -136,8 +147,9 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
     hooks: {
       beforeRequest: [
         async (request, options) => {
-          const value = await askAuth(() => auth.get());
           const state = stateOf(options);
+          // The provider is asked outside ky's timeout: the call's own limit and signal bound the wait.
+          const value = await askWithin(() => askAuth(() => auth.get()), state?.ms ?? resolved.timeout, state?.signal ?? options.signal ?? undefined);
           if (state) sentBy.set(state, value);
           request.headers.set('Authorization', value);
           if (!request.headers.has('accept')) request.headers.set('Accept', 'application/json');
@@ -149,7 +161,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
           const state = stateOf(options);
           if (response.status !== 401 || !state || state.refreshed) return;
           state.refreshed = true;
-          await refreshAfter401(sentBy.get(state));
+          await askWithin(() => refreshAfter401(sentBy.get(state)), state.ms, state.signal);
           return ky.retry({ delay: 0, code: 'UNAUTHORIZED' });
         },
       ],
@@ -186,7 +198,8 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
     // Errors read as the app's own signal says (a cut body is a timeout, not an abort).
     const { signal } = call;
     if (signal?.aborted) throw abortError(signal, { url });
-    const state: CallState = { refreshed: false };
+    const ms = call.timeout ?? resolved.timeout;
+    const state: CallState = { refreshed: false, ms, signal: fetchSignal };
     const limit = resolved.retry.limit;
     const kyOptions: KyOptions = {
       method: req.method,
@@ -213,15 +226,24 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
       scrub(error);
       if (error instanceof HTTPError) {
         fullUrl = plainUrl(error.request.url);
-        if (error.response.status === 404 && req.on404) return req.on404.value;
-        throw await statusError(error, fullUrl);
+        if (error.response.status === 404 && req.on404) {
+          discardBody(error.response);
+          return req.on404.value;
+        }
+        let failure: FeatError;
+        try {
+          failure = await statusError(error, fullUrl, ms, fetchSignal);
+        } catch (abort) {
+          throw mapError(abort, signal, fullUrl, fullUrl, error.response.status);
+        }
+        throw failure;
       }
       throw mapError(error, signal, fullUrl, searchUrl(url, req.searchParams));
     }
     let text: string;
     try {
       // ky's timeout ends with the headers: a body that stops coming is bounded by the same limit.
-      text = await bodyWithin(response, call.timeout ?? resolved.timeout, fullUrl, cut);
+      text = await bodyWithin(response, ms, fullUrl, cut);
     } catch (error) {
       throw mapError(error, signal, fullUrl, fullUrl, response.status);
     }
@@ -248,16 +270,28 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
   return { request, auth, ky: instance, options: resolved };
 }
 
-/** The response's body as text, or `timeout` once `ms` pass without it (`cut` ends its request). */
+/**
+ * The response's body as text, or `timeout` once `ms` pass without it, or `bad_response` past {@link MAX_ANSWER_BYTES}
+ * (decompressed; `cut` ends its request either way).
+ */
 async function bodyWithin(response: Response, ms: number, url: string, cut: () => void): Promise<string> {
-  const result = await within(response.text(), ms);
-  if (result !== LATE) return result;
+  const result = await readText(response, { ms });
+  if ('text' in result) return result.text;
   cut();
+  if (result.hit === 'too_large') {
+    throw new FeatError('bad_response', `The answer of ${pathOf(url)} is larger than ${MAX_ANSWER_BYTES} bytes; no answer of this API is that large`, {
+      status: response.status,
+      url,
+    });
+  }
   throw new FeatError('timeout', `The answer of ${pathOf(url)} stopped coming: its body did not arrive within ${ms} ms (raise "timeout" or check the server)`, {
     status: response.status,
     url,
   });
 }
+
+/** Releases a body we do not read, without waiting for it. */
+const discardBody = (response: Response) => void response.body?.cancel().catch(() => undefined);
 
 function searchUrl(url: string, params: Record<string, string> | undefined): string {
   if (params === undefined) return url;
@@ -277,10 +311,21 @@ const pathOf = (url: string): string => {
 
 const snippet = (text: string): string => (text === '' ? '(empty body)' : JSON.stringify(text.length > 80 ? `${text.slice(0, 77)}...` : text));
 
-/** The server's explanation, when its error body has one (`detail`, `message`, `error`, `reason`). */
-async function reasonOf(response: Response): Promise<string | undefined> {
-  try {
-    const text = await response.clone().text();
+/** The most bytes of an error body read for its explanation. */
+const MAX_REASON_BYTES = 64 * 1024;
+
+/**
+ * The server's explanation, when its error body has one (`detail`, `message`, `error`, `reason`). Read within `ms` and
+ * up to {@link MAX_REASON_BYTES} (else no explanation); an aborted `signal` rejects with its reason.
+ */
+async function reasonOf(response: Response, ms: number, signal: AbortSignal): Promise<string | undefined> {
+  const read = await readText(response, { ms, maxBytes: MAX_REASON_BYTES, signal }).catch((error: unknown) => {
+    if (signal.aborted) throw error;
+    return undefined;
+  });
+  if (read === undefined || !('text' in read)) return undefined;
+  const { text } = read;
+  {
     try {
       const body: unknown = JSON.parse(text);
       if (typeof body === 'object' && body !== null) {
@@ -292,15 +337,13 @@ async function reasonOf(response: Response): Promise<string | undefined> {
     } catch {
       // not JSON: HTML error pages are not worth quoting
     }
-  } catch {
-    // body unavailable
   }
   return undefined;
 }
 
-async function statusError(error: HTTPError, url: string): Promise<FeatError> {
+async function statusError(error: HTTPError, url: string, ms: number, signal: AbortSignal): Promise<FeatError> {
   const { status } = error.response;
-  return httpError(status, { cause: error, url, reason: await reasonOf(error.response) });
+  return httpError(status, { cause: error, url, reason: await reasonOf(error.response, ms, signal) });
 }
 
 /** Non-HTTP failures: abort, timeout, connection errors, anything else. */

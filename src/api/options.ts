@@ -101,11 +101,17 @@ export function isAuthSource(auth: unknown): auth is AuthSource {
 
 function checkBaseUrl(value: unknown, name: string): string {
   if (!isHttpUrl(value)) {
-    throw invalid(`"${name}" must be an absolute http(s) URL such as "https://www.featapi.com" (got ${describe(value)})`);
+    // Whatever it is, credentials written into it (`scheme://user:password@`) are not repeated.
+    const shown = typeof value === 'string' ? value.replace(/\/\/[^/?#]*@/, '//***@') : value;
+    throw invalid(`"${name}" must be an absolute http(s) URL such as "https://www.featapi.com" (got ${describe(shown)})`);
   }
   const url = new URL(value);
+  // Credentials in the URL would travel in messages and causes (and fetch refuses them): auth goes in "auth".
+  if (url.username !== '' || url.password !== '') {
+    throw invalid(`"${name}" must not contain credentials (user:password@); pass them with the "auth" option`);
+  }
   if (url.search !== '' || url.hash !== '') {
-    throw invalid(`"${name}" must not have a query or fragment (got "${value}")`);
+    throw invalid(`"${name}" must not have a query or fragment (got "${url.origin}${url.pathname}")`);
   }
   return value.replace(/\/+$/, '');
 }

@@ -38,7 +38,11 @@ export function validateAuthOption(auth: unknown, name = 'auth'): asserts auth i
   );
 }
 
-export function createAuthSource(auth: AuthOption): AuthSource {
+/**
+ * `timeout` (ms): how long one provider call may take. A call that did not answer by then rejects with `timeout` and is
+ * forgotten, so the next `get()` asks the provider again (a lost OAuth refresh does not wedge the client).
+ */
+export function createAuthSource(auth: AuthOption, { timeout }: { timeout?: number | undefined } = {}): AuthSource {
   validateAuthOption(auth);
   if (typeof auth === 'string') {
     const value = normalize(auth);
@@ -46,9 +50,8 @@ export function createAuthSource(auth: AuthOption): AuthSource {
   }
   let current: Promise<string> | undefined;
   const ask = (): Promise<string> => {
-    const p = Promise.resolve()
-      .then(() => auth())
-      .then(normalize);
+    const answer = Promise.resolve().then(() => auth());
+    const p = (timeout === undefined ? answer : bounded(answer, timeout)).then(normalize);
     current = p;
     p.catch(() => {
       if (current === p) current = undefined;
@@ -59,4 +62,18 @@ export function createAuthSource(auth: AuthOption): AuthSource {
     get: () => current ?? ask(),
     refresh: ask,
   };
+}
+
+/** The provider's answer, or a `timeout` rejection once `ms` passed (the timer never keeps Node alive). */
+function bounded<T>(answer: Promise<T>, ms: number): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new FeatError('timeout', `The auth provider did not give an Authorization value within ${ms} ms; it is asked again on the next call`)),
+      ms,
+    );
+    (timer as { unref?(): void }).unref?.();
+  });
+  answer.catch(() => undefined);
+  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
 }

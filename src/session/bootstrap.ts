@@ -1,4 +1,4 @@
-import { FeatError, httpError, toFeatError } from '../errors.js';
+import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
 import { discard } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
@@ -14,10 +14,14 @@ export interface BootstrapOptions {
   signal: AbortSignal;
 }
 
-async function request(fetchFn: typeof fetch, url: string, init: RequestInit): Promise<Response> {
+/** The error of a wait ended by the client's lifetime: `closed` after close() (the signal's reason), else `aborted`. */
+const endedBy = (signal: AbortSignal): FeatError => (signal.reason instanceof FeatError ? signal.reason : abortError(signal));
+
+async function request(fetchFn: typeof fetch, url: string, init: RequestInit & { signal: AbortSignal }): Promise<Response> {
   try {
     return await fetchFn(url, { ...init, headers: { Accept: 'application/json', 'Content-Type': 'application/json' } });
   } catch (error) {
+    if (init.signal.aborted) throw endedBy(init.signal);
     throw toFeatError(error, { url });
   }
 }
@@ -141,6 +145,8 @@ async function waitForDatabase(options: BootstrapOptions, dbUrl: string): Promis
         { url: dbUrl, status: 404 },
       );
     }
-    await sleep(wait, signal);
+    await sleep(wait, signal).catch(() => {
+      throw endedBy(signal);
+    });
   }
 }

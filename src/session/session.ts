@@ -1,8 +1,8 @@
-import { FeatError, httpError, isFeatError, toFeatError } from '../errors.js';
+import { abortError, FeatError, httpError, isFeatError, toFeatError } from '../errors.js';
 import type { SessionOption } from '../options.js';
-import { discard } from '../transport/responses.js';
+import { discard, MAX_ANSWER_BYTES, readText } from '../transport/responses.js';
 import { fetchWithTimeout } from '../transport/timeout.js';
-import { sleep } from '../util/abort.js';
+import { LATE, sleep, within } from '../util/abort.js';
 import type { AuthSource } from './auth.js';
 import { lazy } from '../util/lazy.js';
 
@@ -42,6 +42,34 @@ export function refuseRedirect(response: Response, url: string): void {
     `${new URL(url).pathname} answered with a redirect; answers are taken only from the configured origin (point the URL option at the final address)`,
     { url, ...(response.status ? { status: response.status } : {}) },
   );
+}
+
+/** The error a wait ended by `signal` rejects with: its reason when a FeatError (`closed` after close()), else `aborted`. */
+export function endedBy(signal: AbortSignal): FeatError {
+  return signal.reason instanceof FeatError ? signal.reason : abortError(signal);
+}
+
+/**
+ * Waits for the auth provider at most `ms` (→ `timeout`) and no longer than `signal` lives (→ {@link endedBy}). The
+ * provider's own promise is left behind, never awaited again.
+ */
+export async function askWithin<T>(ask: () => Promise<T>, ms: number, signal: AbortSignal | undefined): Promise<T> {
+  if (signal?.aborted) throw endedBy(signal);
+  let onAbort: (() => void) | undefined;
+  const ended = new Promise<never>((_, reject) => {
+    onAbort = () => reject(endedBy(signal!));
+    signal?.addEventListener('abort', onAbort, { once: true });
+  });
+  ended.catch(() => undefined);
+  try {
+    const result = await Promise.race([within(ask(), ms), ended]);
+    if (result === LATE) {
+      throw new FeatError('timeout', `The auth provider did not give an Authorization value within ${ms} ms (option "requestTimeout" / "timeout")`);
+    }
+    return result;
+  } finally {
+    if (onAbort) signal?.removeEventListener('abort', onAbort);
+  }
 }
 
 /** The minimum pause between two token refreshes that did not help (CouchDB ≥ 3.4 locks out repeated failures). */
@@ -93,7 +121,9 @@ export class SessionSource {
   async #refresh(): Promise<void> {
     if (this.#failedRefreshes > 0) {
       const delay = Math.min(REFRESH_BACKOFF_MAX_MS, REFRESH_BACKOFF_MS * 2 ** (this.#failedRefreshes - 1));
-      await sleep(delay, this.#options.signal);
+      await sleep(delay, this.#options.signal).catch(() => {
+        throw endedBy(this.#options.signal);
+      });
     }
     this.#failedRefreshes++;
     const next = this.#fetchToken(true);
@@ -110,12 +140,13 @@ export class SessionSource {
   // wrap it in another promise, and a failed token fetch would then stay memoized forever).
   #fetchToken(refreshAuth: boolean): Promise<SessionState> {
     const promise = (async () => {
-      const { accountsUrl, auth } = this.#options;
+      const { accountsUrl, auth, signal, requestTimeout } = this.#options;
       if (!accountsUrl || !auth) throw new FeatError('invalid_argument', 'accountsUrl and auth are required without a session');
       const url = `${accountsUrl.replace(/\/+$/, '')}/couchdb/token/`;
       // A provider that throws (a token store locked, an OAuth refresh failing) means no credentials: unauthorized.
+      // One that does not answer fails with `timeout` after requestTimeout; close() ends the wait (`closed`).
       const ask = (fresh: boolean) =>
-        (fresh ? auth.refresh() : auth.get()).catch((error: unknown) => {
+        askWithin(() => (fresh ? auth.refresh() : auth.get()), requestTimeout, signal).catch((error: unknown) => {
           throw isFeatError(error)
             ? error
             : new FeatError('unauthorized', 'The auth provider failed to give an Authorization value; see the cause', { cause: error });
@@ -130,7 +161,8 @@ export class SessionSource {
           redirect: 'manual',
           signal: this.#options.signal,
         };
-        const send = () => fetchWithTimeout(this.#options.fetch, url, init, this.#options.requestTimeout);
+        // requestTimeout bounds the silence and, for this small answer, the whole exchange (a body trickling forever).
+        const send = () => fetchWithTimeout(this.#options.fetch, url, init, requestTimeout, requestTimeout);
         try {
           response = await send().catch(async (error: unknown) => {
             // A kept-alive connection the network had dropped fails at once: one more try on a fresh connection.
@@ -139,6 +171,7 @@ export class SessionSource {
             return send();
           });
         } catch (error) {
+          if (signal.aborted) throw endedBy(signal);
           throw toFeatError(error, { url });
         }
         refuseRedirect(response, url);
@@ -151,16 +184,32 @@ export class SessionSource {
           throw httpError(401, { url, reason: 'the accounts service refused the Authorization value' });
         }
         if (!response.ok) {
-          const body = (await response.json().catch(() => ({}))) as { reason?: unknown; detail?: unknown };
+          const read = await readText(response).catch(() => undefined);
+          if (signal.aborted) throw endedBy(signal);
+          let body: { reason?: unknown; detail?: unknown } = {};
+          try {
+            if (read && 'text' in read) body = (JSON.parse(read.text) as typeof body | null) ?? {};
+          } catch {
+            // not JSON: no reason to quote
+          }
           const reason = typeof body.reason === 'string' ? body.reason : typeof body.detail === 'string' ? body.detail : undefined;
           throw httpError(response.status, { url, reason: reason ?? 'the accounts service refused the token request' });
         }
         let body: unknown;
         try {
-          body = await response.json();
+          const read = await readText(response);
+          if ('hit' in read) {
+            throw new FeatError('bad_response', `The accounts service answered with a body over ${MAX_ANSWER_BYTES} bytes; a token answer is a few hundred`, {
+              url,
+              status: response.status,
+            });
+          }
+          body = JSON.parse(read.text);
         } catch (error) {
-          // A body that stopped coming (the transport's silence limit) or a dropped connection is not a malformed one.
-          const failure = toFeatError(error);
+          if (signal.aborted) throw endedBy(signal);
+          if (isFeatError(error, 'bad_response')) throw error;
+          // A body that stopped coming (the transport's limits) or a dropped connection is not a malformed one.
+          const failure = toFeatError(error, { url, status: response.status });
           if (failure.code === 'timeout' || failure.code === 'network' || failure.code === 'aborted' || failure.code === 'closed') throw failure;
           throw new FeatError('bad_response', 'The accounts service answered with a body that is not JSON', { url, cause: error, status: response.status });
         }

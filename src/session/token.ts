@@ -15,6 +15,16 @@ export function isLatin1(value: string): boolean {
   return /^[\t\x20-\x7e\x80-\xff]*$/.test(value);
 }
 
+/** An HTTP header name (RFC 9110 `token`). */
+const HEADER_NAME = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+
+/** Header names fetch will not send as given (the Fetch standard's forbidden request headers, hop-by-hop ones). */
+const FORBIDDEN_HEADERS = new Set([
+  'accept-charset', 'accept-encoding', 'access-control-request-headers', 'access-control-request-method', 'connection',
+  'content-length', 'cookie', 'cookie2', 'date', 'dnt', 'expect', 'host', 'keep-alive', 'origin', 'referer',
+  'set-cookie', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'via', 'proxy-connection', 'proxy-authorization',
+]);
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -31,6 +41,11 @@ export function parseCouchToken(body: unknown, url?: string): CouchToken {
   if (!isRecord(headers)) throw bad('"headers"');
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {
+    // fetch refuses (or silently drops) these: every request would fail like a network error, or go without them.
+    if (!HEADER_NAME.test(name)) throw bad('valid header names (one is not an HTTP token: empty, or with spaces or separators)');
+    if (FORBIDDEN_HEADERS.has(name.toLowerCase()) || /^(proxy-|sec-)/i.test(name)) {
+      throw bad(`headers fetch may send (it refuses or drops "${name}", a connection-level or forbidden header)`);
+    }
     if (typeof value !== 'string') throw bad(`a string value for header "${name}"`);
     // fetch would refuse to send it (a TypeError that looks like a network failure, retried forever).
     if (!isLatin1(value)) throw bad(`a header value fetch can send for "${name}" (HTTP header values are Latin-1)`);

@@ -1,8 +1,8 @@
-import { toFeatError } from '../errors.js';
-import { discard, jsonErrorResponse, jsonResponse } from './responses.js';
+import { FeatError, toFeatError } from '../errors.js';
+import { discard, jsonErrorResponse, jsonResponse, readText } from './responses.js';
 import { fetchWithTimeout, silenceLimit } from './timeout.js';
 import { lazy } from '../util/lazy.js';
-import { sleep } from '../util/abort.js';
+import { sleep, withSignal } from '../util/abort.js';
 
 const loadBodyLimit = lazy(() => import('./body-limit.js'));
 
@@ -118,7 +118,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     const method = (init.method ?? 'GET').toUpperCase();
     const resendable = !(method === 'POST' && /^\/[^/?]+\/?(\?|$)/.test(url.slice(base.length)));
     let response = await authedOnce(url, init);
-    for (let resend = 0; resendable && (await isTransient(response)) && resend < RESENDS && !init.signal?.aborted; resend++) {
+    for (let resend = 0; resendable && (await isTransient(response, options.requestTimeout)) && resend < RESENDS && !init.signal?.aborted; resend++) {
       const asked = retryAfterMs(response);
       if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) break;
       discard(response);
@@ -128,7 +128,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
       response = await authedOnce(url, init);
     }
     if (response.status === 202 && method !== 'GET' && options.accepted) options.accepted(acceptedWrite(method, url, init.body));
-    return normalizeErrorBody(response, url);
+    return normalizeErrorBody(response, url, options.requestTimeout);
   }
 
   async function authedOnce(url: string, init: RequestInit): Promise<Response> {
@@ -145,7 +145,8 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
         if (next === used) {
           if (refreshed) break;
           refreshed = true;
-          await auth.refresh(used);
+          // The caller's signal ends the wait (the shared refresh itself is bounded by the session).
+          await withSignal(auth.refresh(used), init.signal ?? undefined);
           next = await auth.headers();
         }
       } catch (error) {
@@ -181,14 +182,16 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
 }
 
 /** A 500/502/503, or CouchDB's `412 nodedown` ("progress not possible" while a cluster node goes down). */
-async function isTransient(response: Response): Promise<boolean> {
+async function isTransient(response: Response, ms: number): Promise<boolean> {
   if (TRANSIENT.has(response.status)) return true;
   if (response.status !== 412) return false;
-  const body = (await response
-    .clone()
-    .json()
-    .catch(() => undefined)) as { error?: unknown } | undefined;
-  return body?.error === 'nodedown';
+  // Bounded: an error body is small, and one that trickles must not hold the request (the original is read next).
+  const read = await readText(response.clone(), { ms, maxBytes: 64 * 1024 }).catch(() => undefined);
+  try {
+    return read !== undefined && 'text' in read && (JSON.parse(read.text) as { error?: unknown } | null)?.error === 'nodedown';
+  } catch {
+    return false;
+  }
 }
 
 function acceptedWrite(method: string, url: string, body: BodyInit | null | undefined): AcceptedWrite {
@@ -212,9 +215,18 @@ function acceptedWrite(method: string, url: string, body: BodyInit | null | unde
  * CouchDB always answers JSON; anything else (an HTML error page from a proxy) becomes a JSON error with the same
  * status. Error bodies also get the request URL, which PouchDB copies onto its error (so ours can carry it).
  */
-async function normalizeErrorBody(response: Response, url: string): Promise<Response> {
+async function normalizeErrorBody(response: Response, url: string, ms: number): Promise<Response> {
   if (response.ok) return response;
-  const text = await response.text().catch(() => '');
+  // An error body is small: read it within requestTimeout as a whole (one trickling a byte now and then is cut) and up
+  // to MAX_ANSWER_BYTES (a larger one is not quoted).
+  const read = await readText(response, { ms }).catch(() => ({ text: '' }));
+  if ('hit' in read && read.hit === 'late') {
+    throw new FeatError('timeout', `The error answer (HTTP ${response.status}) of ${new URL(url).pathname} did not arrive in full within ${ms} ms (option "requestTimeout")`, {
+      url: url.split('?')[0]!,
+      status: response.status,
+    });
+  }
+  const text = 'text' in read ? read.text : '';
   let body: Record<string, unknown> | undefined;
   try {
     const parsed: unknown = JSON.parse(text);

@@ -29,3 +29,71 @@ export function utf8Bytes(text: string): number {
 export function discard(response: Response): void {
   response.body?.cancel().catch(() => undefined);
 }
+
+/**
+ * The most bytes the SDK reads of a JSON answer that is not a CouchDB document stream: a token, a REST answer, an error
+ * body (decompressed bytes, so a gzip bomb stops here too). These answers are a few kB; 4 MiB is far beyond any of them.
+ */
+export const MAX_ANSWER_BYTES = 4 * 1024 * 1024;
+
+/** How {@link readText} ended early. */
+export type ReadLimitHit = 'too_large' | 'late';
+
+export interface ReadTextOptions {
+  /** Largest body in bytes (default {@link MAX_ANSWER_BYTES}). */
+  maxBytes?: number;
+  /** Give up after this many ms (whole body). */
+  ms?: number;
+  /** Give up when aborted (the read rejects with the signal's reason). */
+  signal?: AbortSignal | undefined;
+}
+
+/**
+ * Reads a body as UTF-8 text, bounded in size and time: resolves `{ text }`, or `{ hit }` after cancelling the body when
+ * it is larger than `maxBytes` or did not arrive within `ms`. A failing stream rejects with its error; an aborted
+ * `signal` rejects with its reason (the body is cancelled). Never waits for a cancel to settle (see {@link discard}).
+ */
+export async function readText(response: Response, options: ReadTextOptions = {}): Promise<{ text: string } | { hit: ReadLimitHit }> {
+  const { maxBytes = MAX_ANSWER_BYTES, ms, signal } = options;
+  if (!response.body) return { text: '' };
+  const reader = response.body.getReader();
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let stop: ((outcome: { hit: ReadLimitHit } | { aborted: unknown }) => void) | undefined;
+  const stopped = new Promise<{ hit: ReadLimitHit } | { aborted: unknown }>((resolve) => (stop = resolve));
+  if (ms !== undefined) {
+    timer = setTimeout(() => stop!({ hit: 'late' }), ms);
+    (timer as { unref?(): void }).unref?.();
+  }
+  const onAbort = () => stop!({ aborted: signal!.reason });
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener('abort', onAbort, { once: true });
+  const decoder = new TextDecoder();
+  let text = '';
+  let bytes = 0;
+  try {
+    for (;;) {
+      const next = reader.read();
+      next.catch(() => undefined);
+      const step = await Promise.race([next, stopped]);
+      if ('hit' in step) {
+        cancel();
+        return { hit: step.hit };
+      }
+      if ('aborted' in step) {
+        cancel();
+        throw step.aborted;
+      }
+      if (step.done) return { text: text + decoder.decode() };
+      bytes += step.value.byteLength;
+      if (bytes > maxBytes) {
+        cancel();
+        return { hit: 'too_large' };
+      }
+      text += decoder.decode(step.value, { stream: true });
+    }
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+}

@@ -38,8 +38,11 @@ function bodyBytes(body: BodyInit | null | undefined): number {
  * a byte of its body arrived for `ms` (a server that accepted the connection and went quiet, a proxy holding the
  * request) — plus, before the headers, the time its body may take to send ({@link SLOWEST_UPLOAD}). The caller's
  * `signal` still aborts it as before (with the caller's reason).
+ *
+ * `total` (ms), when given, also bounds the whole exchange — headers and every byte of the body — whatever trickles in:
+ * for small answers (a token) that a server must not keep open by sending a byte now and then.
  */
-export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo | URL, init: RequestInit, ms: number): Promise<Response> {
+export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo | URL, init: RequestInit, ms: number, total?: number): Promise<Response> {
   if (!(ms > 0) || !Number.isFinite(ms)) return fetchFn(input, init);
   const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
   const controller = new AbortController();
@@ -49,8 +52,10 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
     cleanup();
     controller.abort(outer!.reason);
   };
+  let deadline: ReturnType<typeof setTimeout> | undefined;
   const cleanup = () => {
     clearTimeout(timer);
+    clearTimeout(deadline);
     outer?.removeEventListener('abort', onOuter);
   };
   let answered = false;
@@ -72,6 +77,17 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
   if (outer?.aborted) controller.abort(outer.reason);
   else outer?.addEventListener('abort', onOuter, { once: true });
   arm(ms + Math.ceil(bodyBytes(init.body) / SLOWEST_UPLOAD));
+  if (total !== undefined && total > 0 && Number.isFinite(total)) {
+    deadline = setTimeout(() => {
+      cleanup();
+      const reason = new FeatError('timeout', `The answer from ${pathOf(url)} did not arrive in full within ${total} ms; the server may be overloaded or unreachable (option "requestTimeout")`, {
+        url: pathOf(url),
+      });
+      failBody?.(reason);
+      controller.abort(reason);
+    }, total + Math.ceil(bodyBytes(init.body) / SLOWEST_UPLOAD));
+    (deadline as { unref?(): void }).unref?.();
+  }
   let response: Response;
   try {
     response = await fetchFn(input, { ...init, signal: controller.signal });
