@@ -227,6 +227,7 @@ class Client implements FeatClient {
       indexes: o.indexes,
       complete: async () => o.mode === 'remote' || ((await this.#localFirst?.complete()) ?? false),
       server: () => this.#localFirst?.server(),
+      connected: () => ['idle', 'active'].includes(this.#localFirst?.status ?? 'paused'),
     });
     this.sync = new SyncController({
       emitter: this.#emitter,

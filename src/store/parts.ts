@@ -74,11 +74,14 @@ export async function planSetParts(
   const queue = io.queue();
   const known = io.known();
   const writes: Promise<void>[] = [];
+  // A replica cut off from the server (offline, paused, failing) may hold a part another device has since removed or
+  // changed: written anyway, so that this later call's time counts (skipped, the earlier removal won once pulled).
+  const upToDate = !io.ctx.local || io.ctx.connected?.() !== false;
   for (const { id, op } of ops) {
     const cached = known.get(id);
     // Skipped only when the stored content is already this, and no write of the part is on its way: a queued one is
     // replaced (same content, this call's time), and one in flight may still lose a conflict, so this call writes too.
-    const unchanged = !queue.peek(id) && cached !== undefined && revs.get(id) === cached.rev && cached.hash === io.hashOf(op);
+    const unchanged = upToDate && !queue.peek(id) && cached !== undefined && revs.get(id) === cached.rev && cached.hash === io.hashOf(op);
     if (!unchanged) writes.push(queue.enqueue(id, op));
   }
   if (replace) {

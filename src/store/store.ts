@@ -99,6 +99,8 @@ export interface StoreContext {
    * caught up and running; `undefined` otherwise (offline, paused, catching up, another tab leads).
    */
   server?(): Promise<{ db: Db; since: string | number } | undefined> | undefined;
+  /** Local-first: sync is connected (`idle` or `active`, this tab's or the leading tab's): the replica is not cut off. */
+  connected?(): boolean;
 }
 
 /** The store's hidden `[COMPLETE]()`: see `StoreContext.complete` (the redux engine's never-clobber rule). */
