@@ -13,10 +13,13 @@ import type { MaintenanceDeps, MaintenanceReport, MaintenanceRunOptions } from '
 
 const GC_MARK = '_local/feat-gc';
 
-/** True when some chunk was found unreferenced in an earlier garbage collection (it waits for its grace period). */
+/**
+ * True when some chunk was found unreferenced in an earlier garbage collection (it waits for its grace period), or an
+ * earlier one could not run (local-first, sync not caught up).
+ */
 async function gcPending(db: Db): Promise<boolean> {
-  const mark = (await db.get(GC_MARK).catch(() => undefined)) as { since?: Record<string, number> } | undefined;
-  return Object.keys(mark?.since ?? {}).length > 0;
+  const mark = (await db.get(GC_MARK).catch(() => undefined)) as { since?: Record<string, number>; retry?: boolean } | undefined;
+  return mark?.retry === true || Object.keys(mark?.since ?? {}).length > 0;
 }
 
 async function hasChunks(db: Db): Promise<boolean> {

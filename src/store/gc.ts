@@ -114,14 +114,29 @@ async function spared(server: GcServer, doomed: Set<string>): Promise<Set<string
  * where they come back by pull — and only once `server.since` is known: a local replica that is offline or behind
  * (a pull cut short) lacks manifests other devices wrote, and its deletions, pushed later, won over chunks those
  * values use. Chunks a change on the server since then refers to are spared, and a deletion meets a conflict when the
- * chunk was written again meanwhile. Without `server` (offline) nothing is deleted and nothing is marked.
+ * chunk was written again meanwhile. Without `server` (offline) nothing is deleted, and the next run looks again.
  */
+/** Waits (up to PULLED_WAIT_MS) until the replica holds the deletions of `ids`, brought by the pull. */
+async function pulled(db: Db, ids: string[]): Promise<void> {
+  for (const deadline = Date.now() + PULLED_WAIT_MS; Date.now() < deadline; ) {
+    const rows = await rowsOf(db)({ keys: ids }).catch(() => []);
+    if (rows.every((row) => row.value?.deleted === true || row.error !== undefined)) return;
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+}
+
+const PULLED_WAIT_MS = 5_000;
+
 export async function collectChunks(db: Db, graceMs: number, server: GcServer | undefined): Promise<{ deletedIds: string[]; kept: number }> {
   const chunkRows = await rowsOf(db)({ startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH });
-  if (!server) return { deletedIds: [], kept: chunkRows.length };
+  const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number>; retry?: boolean }) | undefined;
+  if (!server) {
+    // Not now: the next run looks again, even when nothing else changed by then (maintenance's `gcPending`).
+    if (chunkRows.length > 0 && !marked?.retry) await db.put({ ...(marked ?? { _id: MARK }), retry: true } as StoredDoc).catch(() => undefined);
+    return { deletedIds: [], kept: chunkRows.length };
+  }
   const referenced = await referencedChunks(db);
   const now = Date.now();
-  const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number> }) | undefined;
   const since: Record<string, number> = {};
   const doomed: StoredDoc[] = [];
   for (const row of chunkRows) {
@@ -136,21 +151,11 @@ export async function collectChunks(db: Db, graceMs: number, server: GcServer | 
     const going = doomed.filter((d) => !spare.has(d._id));
     for (const d of doomed) if (spare.has(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
     const results = going.length > 0 ? await server.db.bulkDocs(going) : [];
-    const gone = going.flatMap((d, i) => {
-      const r = results[i];
-      return r && !r.error && typeof r.rev === 'string' ? [{ doc: d, rev: r.rev }] : [];
-    });
-    deletedIds = gone.map((g) => g.doc._id);
-    // A replica takes the server's deletions at once (the pull brings the same revisions later, a no-op): its next
-    // scan and its compaction see them.
-    if (server.db !== db && gone.length > 0) {
-      const tombstones = gone.map(({ doc, rev }) => {
-        const [pos, id] = [Number(rev.slice(0, rev.indexOf('-'))), rev.slice(rev.indexOf('-') + 1)];
-        const parent = doc._rev!.slice(doc._rev!.indexOf('-') + 1);
-        return { _id: doc._id, _rev: rev, _deleted: true, _revisions: { start: pos, ids: [id, parent] } };
-      });
-      await db.bulkDocs(tombstones as unknown as StoredDoc[], { new_edits: false }).catch(() => undefined);
-    }
+    deletedIds = going.filter((_, i) => results[i] && !results[i]!.error && typeof results[i]!.rev === 'string').map((d) => d._id);
+    // A replica gets the deletions by pull (bounded wait, so that the run's compaction and the next scan see them). Not
+    // written here: a value written again meanwhile that uses one of them is then seen by the pull, which writes the
+    // chunk again (keepReferenced) — a deletion copied here would have passed it by.
+    if (server.db !== db && deletedIds.length > 0) await pulled(db, deletedIds);
     // Not deleted (a conflict: written again meanwhile; or not on the server yet): looked at again next time.
     for (const d of going) if (!deletedIds.includes(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
   }

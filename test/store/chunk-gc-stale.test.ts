@@ -69,6 +69,54 @@ const read = (c: FeatClient, key: string) =>
   );
 
 describe('chunk garbage collection on a replica that is behind the server', () => {
+  it('the app writes a value again on the collecting device while the deletions are on their way: it stays readable', async () => {
+    const user = uniqueUser('gc-stale-undo');
+    const hold: { gate?: Promise<void> } = {};
+    let held = false;
+    const a = device(user, {
+      fetch: async (input, init) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        const body = typeof init?.body === 'string' ? init.body : '';
+        if (hold.gate && !held && /_bulk_docs/.test(url) && body.includes('chunk~') && body.includes('"_deleted":true')) {
+          held = true;
+          await hold.gate;
+        }
+        return globalThis.fetch(input, init);
+      },
+    });
+    await a.ready();
+    await a.store.set('doc', V);
+    await a.sync.waitForPush({ timeout: 10_000 });
+    await a.store.set('doc', 'small');
+    await a.sync.waitForPush({ timeout: 10_000 });
+    await sleep(300);
+    let release!: () => void;
+    hold.gate = new Promise<void>((resolve) => (release = resolve));
+    const run = a.maintenance.run({ chunkGraceMs: 0 });
+    await waitFor(() => held, 10_000, "the collection's deletions are on their way");
+    await a.store.set('doc', V); // an undo, durable in the replica
+    await a.sync.waitForPush({ timeout: 10_000 });
+    release();
+    await run;
+    const server = device(user, { mode: 'remote' });
+    await waitFor(async () => (await read(server, 'doc')) === `len ${V.length}`, 10_000, 'the value is whole on the server').catch(() => undefined);
+    expect({ a: await read(a, 'doc'), server: await read(server, 'doc') }).toEqual({ a: `len ${V.length}`, server: `len ${V.length}` });
+  }, 60_000);
+
+  it('a run that could not collect (sync paused) leaves the chunks to the next run, even with nothing changed since', async () => {
+    const user = uniqueUser('gc-stale-retry');
+    const a = device(user);
+    await a.ready();
+    await a.store.set('big', V);
+    await a.store.set('big', 'small now');
+    await a.sync.waitForPush({ timeout: 20_000 });
+    a.sync.pause();
+    expect((await a.maintenance.run({ chunkGraceMs: 0 })).chunksDeleted).toBe(0);
+    a.sync.resume();
+    await waitFor(() => a.sync.status === 'idle', 10_000, 'A idle');
+    expect((await a.maintenance.run({ chunkGraceMs: 0 })).chunksDeleted).toBeGreaterThan(0);
+  }, 60_000);
+
   it('an offline device collects nothing: a remote writer that reused the chunks keeps its value once the device is back', async () => {
     const user = uniqueUser('gc-stale-off');
     const wire = await cable(emu.couchUrl);
