@@ -158,7 +158,9 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
         // A slice whose write failed (its base unknown) is written again, not applied.
         if (event.value === undefined || !allowed(slice) || engine.isWriting(storageKey, slice) || engine.base(storageKey, slice) === undefined) return;
         const value = valueToSlice(event.value);
-        if (value === engine.lastWritten(storageKey, slice)) mark(slice, value);
+        // Nothing else applied since, nor waiting to be (the state holds this value): nothing to do, and no read-back.
+        const settled = engine.base(storageKey, slice) === value && !dirty.has(slice);
+        if (value === engine.lastWritten(storageKey, slice) && !settled) mark(slice, value);
         return;
       }
       // A change without its value (not a delete): read what is stored.

@@ -154,7 +154,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
         // The accounts service could not be reached or did not answer (a hung refresh ends with `timeout`): that
         // failure, retried like any network failure — not a refusal of the credentials.
         const failure = toFeatError(error);
-        if (failure.code === 'network' || failure.code === 'timeout' || failure.code === 'server' || failure.code === 'aborted') throw failure;
+        if (['network', 'timeout', 'server', 'aborted', 'closed'].includes(failure.code)) throw failure;
         return jsonErrorResponse(401, 'unauthorized', 'Authentication required and the token could not be refreshed');
       }
       discard(response);
