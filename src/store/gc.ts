@@ -14,6 +14,19 @@ const rowsOf = (db: Db) => async (options: Record<string, unknown>) => {
 };
 
 /**
+ * A conflicting leaf, or `undefined` when it is gone (resolved meanwhile: 404). Any other failure fails the collection:
+ * a leaf that could not be read may refer to chunks (counted as referring to none, its value was deleted).
+ */
+async function leafOf(db: Db, id: string, rev: string): Promise<StoredDoc | undefined> {
+  try {
+    return await db.get(id, { rev });
+  } catch (error) {
+    if ((error as { status?: unknown } | null)?.status === 404) return undefined;
+    throw toFeatError(error, { key: id });
+  }
+}
+
+/**
  * The chunk ids that a manifest refers to, in a winning revision or a conflicting leaf — leaving out the leaves
  * `replaced(id, rev)` says are about to be replaced.
  */
@@ -28,7 +41,7 @@ async function referencedChunks(db: Db, replaced?: (id: string, rev: string) => 
       if (!(doc._rev && replaced?.(row.id, doc._rev))) for (const id of doc.feat?.chunks ?? []) referenced.add(id);
       for (const rev of doc._conflicts ?? []) {
         if (replaced?.(row.id, rev)) continue;
-        const leaf = await db.get(row.id, { rev }).catch(() => undefined);
+        const leaf = await leafOf(db, row.id, rev);
         for (const id of leaf?.feat?.chunks ?? []) referenced.add(id);
       }
     }
@@ -99,7 +112,7 @@ async function spared(server: GcServer, doomed: Set<string>): Promise<Set<string
     if (!doc || isChunkId(id)) continue;
     for (const chunk of doc.feat?.chunks ?? []) spare.add(chunk);
     for (const rev of doc._conflicts ?? []) {
-      const leaf = await server.db.get(id, { rev }).catch(() => undefined);
+      const leaf = await leafOf(server.db, id, rev);
       for (const chunk of leaf?.feat?.chunks ?? []) spare.add(chunk);
     }
   }

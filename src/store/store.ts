@@ -19,6 +19,7 @@ import type { WatchQueryOptions } from '../query/live.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
 import { remember } from '../util/remember.js';
+import { lockChunks } from '../util/chunk-lock.js';
 import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
 
 // Loaded on first use (code-split), each once.
@@ -648,44 +649,50 @@ export class DocumentStore {
       resolve(item.id, item.op, item.i);
       return false;
     });
-    // Values too big for one document: their chunks are stored first, the manifest goes in this batch.
-    for (const item of todo) {
-      if (!this.#isLarge(item.op)) continue;
-      try {
-        item.chunks = await this.chunkIfLarge(db, item.id, item.op);
-      } catch (error) {
-        results[item.i] = toFeatError(error, { key: item.id });
-      }
-    }
-    todo = todo.filter((item) => results[item.i] === undefined);
-    if (todo.length > 0) {
-      const docs = todo.map(({ id, op, rev, chunks }) => encode(id, op, rev, chunks));
-      let written: BulkResult[];
-      try {
-        written = await db.bulkDocs(docs);
-      } catch (error) {
-        for (const { id, i } of todo) results[i] = toFeatError(error, { key: id });
-        // On the server, an answer lost on the way back: the writes may be stored (see #unanswered).
-        if (!this.#ctx.local && ['network', 'timeout'].includes(toFeatError(error).code)) {
-          for (const { id, op } of todo) remember(this.#answerLost, id, op, LOST_KEPT);
+    // Values too big for one document: their chunks are stored first, the manifest goes in this batch — on the replica
+    // under the chunk lock, so that no pulled chunk deletion lands between the two (util/chunk-lock.ts).
+    const unlock = this.#ctx.local && todo.some((item) => this.#isLarge(item.op)) ? await lockChunks(db) : undefined;
+    try {
+      for (const item of todo) {
+        if (!this.#isLarge(item.op)) continue;
+        try {
+          item.chunks = await this.chunkIfLarge(db, item.id, item.op);
+        } catch (error) {
+          results[item.i] = toFeatError(error, { key: item.id });
         }
-        written = [];
       }
-      todo.forEach(({ id, op, i }, j) => {
-        const r = written[j];
-        if (results[i] !== undefined) return;
-        if (r && !r.error && r.rev) {
-          this.#stored(id, r.rev, op);
-          // Sent without a revision, it landed on a deleted document (not a first revision): see checkRecreated().
-          // Over a deletion it knew of, the check is needed only when the write landed on another one.
-          const tombstone = overTombstone.get(i);
-          const extendsKnown = tombstone !== undefined && Number.parseInt(r.rev, 10) === Number.parseInt(tombstone, 10) + 1;
-          if (docs[j]!._rev === undefined && !r.rev.startsWith('1-') && !extendsKnown) {
-            later(id, i, (m) => m.checkRecreated(db, id, op, r.rev!, this.#io));
+      todo = todo.filter((item) => results[item.i] === undefined);
+      if (todo.length > 0) {
+        const docs = todo.map(({ id, op, rev, chunks }) => encode(id, op, rev, chunks));
+        let written: BulkResult[];
+        try {
+          written = await db.bulkDocs(docs);
+        } catch (error) {
+          for (const { id, i } of todo) results[i] = toFeatError(error, { key: id });
+          // On the server, an answer lost on the way back: the writes may be stored (see #unanswered).
+          if (!this.#ctx.local && ['network', 'timeout'].includes(toFeatError(error).code)) {
+            for (const { id, op } of todo) remember(this.#answerLost, id, op, LOST_KEPT);
           }
-        } else if (r?.status === 409 || r?.name === 'conflict') resolve(id, op, i);
-        else results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
-      });
+          written = [];
+        }
+        todo.forEach(({ id, op, i }, j) => {
+          const r = written[j];
+          if (results[i] !== undefined) return;
+          if (r && !r.error && r.rev) {
+            this.#stored(id, r.rev, op);
+            // Sent without a revision, it landed on a deleted document (not a first revision): see checkRecreated().
+            // Over a deletion it knew of, the check is needed only when the write landed on another one.
+            const tombstone = overTombstone.get(i);
+            const extendsKnown = tombstone !== undefined && Number.parseInt(r.rev, 10) === Number.parseInt(tombstone, 10) + 1;
+            if (docs[j]!._rev === undefined && !r.rev.startsWith('1-') && !extendsKnown) {
+              later(id, i, (m) => m.checkRecreated(db, id, op, r.rev!, this.#io));
+            }
+          } else if (r?.status === 409 || r?.name === 'conflict') resolve(id, op, i);
+          else results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
+        });
+      }
+    } finally {
+      unlock?.();
     }
     if (gathered.length === 1) later(gathered[0]!.id, gathered[0]!.i, (m) => m.resolveWrite(db, gathered[0]!.id, gathered[0]!.op, this.#io));
     else if (gathered.length > 1) {

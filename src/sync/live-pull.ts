@@ -2,6 +2,7 @@ import { stringMd5 } from 'pouchdb-md5';
 import { isChunkId, type StoredDoc } from '../store/codec.js';
 import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js';
+import { lockChunks } from '../util/chunk-lock.js';
 
 /**
  * The local document holding the server sequence up to which the pull has written everything (local replica only; like
@@ -217,11 +218,17 @@ export class LivePull extends LiveLoop {
     if (!docs.length || this.cancelled) return;
     // Chunk deletions (another device's garbage collection): those a manifest here still refers to are written again.
     const gone = docs.flatMap((d) => (d._deleted && isChunkId(d._id) ? [d._id] : []));
-    if (gone.length) await (await import('../store/gc.js')).keepReferenced(this.local, gone, docs);
-    this.#incoming(docs);
-    const results = await this.local.bulkDocs(docs, { new_edits: false });
-    const failed = results.find((r) => r.error);
-    if (failed) throw failed;
+    // Under the chunk lock: a big write in progress here writes its manifest first, and is then seen (chunk-lock.ts).
+    const unlock = gone.length ? await lockChunks(this.local) : undefined;
+    try {
+      if (gone.length) await (await import('../store/gc.js')).keepReferenced(this.local, gone, docs);
+      this.#incoming(docs);
+      const results = await this.local.bulkDocs(docs, { new_edits: false });
+      const failed = results.find((r) => r.error);
+      if (failed) throw failed;
+    } finally {
+      unlock?.();
+    }
     this.emit('change', { docs, docs_written: docs.length, pending: this.#pending });
   }
 
