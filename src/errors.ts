@@ -225,6 +225,11 @@ export function abortError(signal: AbortSignal, context: FeatErrorContext = {}):
   return new FeatError('aborted', 'The operation was aborted', { ...context, cause: signal.reason });
 }
 
+/** The error a wait ended by `signal` reports: the FeatError it was aborted with (e.g. `closed`), else `aborted`. */
+export function endedBy(signal: AbortSignal): FeatError {
+  return signal.reason instanceof FeatError ? signal.reason : abortError(signal);
+}
+
 export function closedError(): FeatError {
   return new FeatError('closed', 'The client is closed; create a new client with createFeatClient()');
 }

@@ -3,7 +3,7 @@ import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
 import { anySignal } from '../util/abort.js';
 import { createAuthSource, type AuthSource } from '../session/auth.js';
 import { askWithin, refuseRedirect } from '../session/session.js';
-import { MAX_ANSWER_BYTES, readText } from '../transport/responses.js';
+import { discard, MAX_ANSWER_BYTES, readText } from '../transport/responses.js';
 import {
   isAuthSource,
   resolveCallOptions,
@@ -227,7 +227,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
       if (error instanceof HTTPError) {
         fullUrl = plainUrl(error.request.url);
         if (error.response.status === 404 && req.on404) {
-          discardBody(error.response);
+          discard(error.response);
           return req.on404.value;
         }
         let failure: FeatError;
@@ -291,8 +291,6 @@ async function bodyWithin(response: Response, ms: number, url: string, cut: () =
 }
 
 /** Releases a body we do not read, without waiting for it. */
-const discardBody = (response: Response) => void response.body?.cancel().catch(() => undefined);
-
 function searchUrl(url: string, params: Record<string, string> | undefined): string {
   if (params === undefined) return url;
   const u = new URL(url);

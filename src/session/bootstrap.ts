@@ -1,4 +1,4 @@
-import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
+import { endedBy, FeatError, httpError, toFeatError } from '../errors.js';
 import { discard } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
@@ -15,8 +15,6 @@ export interface BootstrapOptions {
 }
 
 /** The error of a wait ended by the client's lifetime: `closed` after close() (the signal's reason), else `aborted`. */
-const endedBy = (signal: AbortSignal): FeatError => (signal.reason instanceof FeatError ? signal.reason : abortError(signal));
-
 async function request(fetchFn: typeof fetch, url: string, init: RequestInit & { signal: AbortSignal }): Promise<Response> {
   try {
     return await fetchFn(url, { ...init, headers: { Accept: 'application/json', 'Content-Type': 'application/json' } });

@@ -1,4 +1,4 @@
-import { abortError, FeatError, httpError, isFeatError, toFeatError } from '../errors.js';
+import { endedBy, FeatError, httpError, isFeatError, toFeatError } from '../errors.js';
 import type { SessionOption } from '../options.js';
 import { discard, MAX_ANSWER_BYTES, readText } from '../transport/responses.js';
 import { fetchWithTimeout } from '../transport/timeout.js';
@@ -42,11 +42,6 @@ export function refuseRedirect(response: Response, url: string): void {
     `${new URL(url).pathname} answered with a redirect; answers are taken only from the configured origin (point the URL option at the final address)`,
     { url, ...(response.status ? { status: response.status } : {}) },
   );
-}
-
-/** The error a wait ended by `signal` rejects with: its reason when a FeatError (`closed` after close()), else `aborted`. */
-export function endedBy(signal: AbortSignal): FeatError {
-  return signal.reason instanceof FeatError ? signal.reason : abortError(signal);
 }
 
 /**
