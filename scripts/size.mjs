@@ -51,8 +51,13 @@ import { build as esbuild } from 'esbuild';
 // export/maintenance, the emulator): chunks another device collected written again (pull) and never cached (writes),
 // a conflict merged once (one request, revisions derived from content) and a big merge chunked, the redux engine's
 // never-clobber on a new device's incomplete replica, hooks that reconcile their own writes and retry failed reads, a
-// refused pull checkpoint, a document too large for the proxy held like a refused one: measured 107.4 kB.
-const BUDGET_KB = 107.5;
+// refused pull checkpoint, a document too large for the proxy held like a refused one: measured 107.4 kB. Thirteenth
+// session, from four black-box attacks, a review and an attack of the fixes: nothing waits forever in the session and
+// REST layers (a hung auth provider, stalled, trickling or endless bodies bounded in time and size — most of it in the
+// entry, which every app loads: +1.2 kB), chunk GC safe on a replica behind the server (deleted on the server, spared
+// by its changes, a lock between big writes and the pull's chunk deletions), redux tabs after purge and own writes,
+// absent reads and setParts while cut off: measured 109.7 kB.
+const BUDGET_KB = 109.8;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
