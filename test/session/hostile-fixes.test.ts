@@ -8,6 +8,7 @@ import { inspect } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
 import { uniqueUser, useEmulator } from '../support/backend.js';
+import { emulatorOnly } from '../support/target.js';
 
 const emu = useEmulator({ profile: 'couchdb', peruserDelayMs: 800, peruserAdminOnlyMs: 800 });
 
@@ -104,7 +105,8 @@ describe('an auth provider that does not answer', () => {
 
 describe('ready() ended by close()', () => {
   for (const mode of ['remote', 'local-first'] as const) {
-    it(`${mode}: close() while bootstrap waits for the new per-user database → closed; sync.status stays paused`, async () => {
+    // The real server makes the database in 5–60 ms: the wait closed here is the emulator's widened window.
+    emulatorOnly('peruserDelayMs: a per-user database that appears 800 ms late')(`${mode}: close() while bootstrap waits for the new per-user database → closed; sync.status stays paused`, async () => {
       const c = make({ auth: emu.bearerFor(uniqueUser('rc')), mode, requestTimeout: 2_000, local: { adapter: 'memory' } } as Partial<FeatClientOptions>);
       const ready = c.ready();
       ready.catch(() => undefined);
