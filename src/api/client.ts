@@ -290,7 +290,6 @@ async function bodyWithin(response: Response, ms: number, url: string, cut: () =
   });
 }
 
-/** Releases a body we do not read, without waiting for it. */
 function searchUrl(url: string, params: Record<string, string> | undefined): string {
   if (params === undefined) return url;
   const u = new URL(url);
@@ -322,19 +321,16 @@ async function reasonOf(response: Response, ms: number, signal: AbortSignal): Pr
     return undefined;
   });
   if (read === undefined || !('text' in read)) return undefined;
-  const { text } = read;
-  {
-    try {
-      const body: unknown = JSON.parse(text);
-      if (typeof body === 'object' && body !== null) {
-        for (const key of ['detail', 'message', 'reason', 'error']) {
-          const value = (body as Record<string, unknown>)[key];
-          if (typeof value === 'string' && value !== '') return value.slice(0, 200);
-        }
+  try {
+    const body: unknown = JSON.parse(read.text);
+    if (typeof body === 'object' && body !== null) {
+      for (const key of ['detail', 'message', 'reason', 'error']) {
+        const value = (body as Record<string, unknown>)[key];
+        if (typeof value === 'string' && value !== '') return value.slice(0, 200);
       }
-    } catch {
-      // not JSON: HTML error pages are not worth quoting
     }
+  } catch {
+    // not JSON: HTML error pages are not worth quoting
   }
   return undefined;
 }

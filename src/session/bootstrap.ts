@@ -14,7 +14,7 @@ export interface BootstrapOptions {
   signal: AbortSignal;
 }
 
-/** The error of a wait ended by the client's lifetime: `closed` after close() (the signal's reason), else `aborted`. */
+/** One bootstrap request; ended by the client's lifetime, it fails as `endedBy` says (`closed` after close()). */
 async function request(fetchFn: typeof fetch, url: string, init: RequestInit & { signal: AbortSignal }): Promise<Response> {
   try {
     return await fetchFn(url, { ...init, headers: { Accept: 'application/json', 'Content-Type': 'application/json' } });

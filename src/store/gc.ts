@@ -1,4 +1,5 @@
 import { toFeatError } from '../errors.js';
+import { sleep } from '../util/abort.js';
 import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from './codec.js';
 import { rangesFrom } from './ranges.js';
 import type { Db } from './db.js';
@@ -119,6 +120,17 @@ async function spared(server: GcServer, doomed: Set<string>): Promise<Set<string
   return spare;
 }
 
+const PULLED_WAIT_MS = 5_000;
+
+/** Waits (up to PULLED_WAIT_MS) until the replica holds the deletions of `ids`, brought by the pull. */
+async function pulled(db: Db, ids: string[]): Promise<void> {
+  for (const deadline = Date.now() + PULLED_WAIT_MS; Date.now() < deadline; ) {
+    const rows = await rowsOf(db)({ keys: ids }).catch(() => []);
+    if (rows.every((row) => row.value?.deleted === true || row.error !== undefined)) return;
+    await sleep(100);
+  }
+}
+
 /**
  * Deletes chunk documents that no value (winning or conflicting revision) refers to, once they have been found
  * unreferenced for at least `graceMs` (remembered in a `_local` document, which never replicates).
@@ -129,17 +141,6 @@ async function spared(server: GcServer, doomed: Set<string>): Promise<Set<string
  * values use. Chunks a change on the server since then refers to are spared, and a deletion meets a conflict when the
  * chunk was written again meanwhile. Without `server` (offline) nothing is deleted, and the next run looks again.
  */
-/** Waits (up to PULLED_WAIT_MS) until the replica holds the deletions of `ids`, brought by the pull. */
-async function pulled(db: Db, ids: string[]): Promise<void> {
-  for (const deadline = Date.now() + PULLED_WAIT_MS; Date.now() < deadline; ) {
-    const rows = await rowsOf(db)({ keys: ids }).catch(() => []);
-    if (rows.every((row) => row.value?.deleted === true || row.error !== undefined)) return;
-    await new Promise((resolve) => setTimeout(resolve, 100));
-  }
-}
-
-const PULLED_WAIT_MS = 5_000;
-
 export async function collectChunks(db: Db, graceMs: number, server: GcServer | undefined): Promise<{ deletedIds: string[]; kept: number }> {
   const chunkRows = await rowsOf(db)({ startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH });
   const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number>; retry?: boolean }) | undefined;
@@ -162,15 +163,15 @@ export async function collectChunks(db: Db, graceMs: number, server: GcServer | 
   if (doomed.length > 0) {
     const spare = await spared(server, new Set(doomed.map((d) => d._id)));
     const going = doomed.filter((d) => !spare.has(d._id));
-    for (const d of doomed) if (spare.has(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
     const results = going.length > 0 ? await server.db.bulkDocs(going) : [];
     deletedIds = going.filter((_, i) => results[i] && !results[i]!.error && typeof results[i]!.rev === 'string').map((d) => d._id);
+    // Not deleted (spared; a conflict: written again meanwhile; not on the server yet): looked at again next time.
+    const deleted = new Set(deletedIds);
+    for (const d of doomed) if (!deleted.has(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
     // A replica gets the deletions by pull (bounded wait, so that the run's compaction and the next scan see them). Not
     // written here: a value written again meanwhile that uses one of them is then seen by the pull, which writes the
     // chunk again (keepReferenced) — a deletion copied here would have passed it by.
     if (server.db !== db && deletedIds.length > 0) await pulled(db, deletedIds);
-    // Not deleted (a conflict: written again meanwhile; or not on the server yet): looked at again next time.
-    for (const d of going) if (!deletedIds.includes(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
   }
   await db.put({ _id: MARK, ...(marked?._rev ? { _rev: marked._rev } : {}), since } as StoredDoc).catch(() => undefined);
   return { deletedIds, kept: chunkRows.length - deletedIds.length };

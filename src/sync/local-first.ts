@@ -99,13 +99,13 @@ const SHARED_ADAPTERS = new Set(['indexeddb', 'idb']);
 /** Browsers and Web Workers keep the directory of last sessions in IndexedDB (see last-session.ts). */
 const hasIndexedDb = () => typeof indexedDB !== 'undefined';
 
+/** How long a garbage collection waits for the pull to catch up before it deletes nothing (store.collectGarbage). */
+const CAUGHT_UP_WAIT_MS = 5_000;
+
 /**
  * Local-first mode: the local replica (opened first, usable offline), live replication once the server is
  * reachable (reconnecting with backoff), the first pull of a new device, and replication conflicts.
  */
-/** How long a garbage collection waits for the pull to catch up before it deletes nothing (store.collectGarbage). */
-const CAUGHT_UP_WAIT_MS = 5_000;
-
 export class LocalFirst {
   local: GuardedDb | undefined;
   localName: string | undefined;
