@@ -3,7 +3,7 @@ import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
 import { anySignal } from '../util/abort.js';
 import { createAuthSource, type AuthSource } from '../session/auth.js';
 import { askWithin, refuseRedirect } from '../session/session.js';
-import { discard, MAX_ANSWER_BYTES, readText } from '../transport/responses.js';
+import { discard, MAX_ANSWER_BYTES, readJson, readText } from '../transport/responses.js';
 import {
   isAuthSource,
   resolveCallOptions,
@@ -316,21 +316,15 @@ const MAX_REASON_BYTES = 64 * 1024;
  * up to {@link MAX_REASON_BYTES} (else no explanation); an aborted `signal` rejects with its reason.
  */
 async function reasonOf(response: Response, ms: number, signal: AbortSignal): Promise<string | undefined> {
-  const read = await readText(response, { ms, maxBytes: MAX_REASON_BYTES, signal }).catch((error: unknown) => {
+  // Not JSON (HTML error pages are not worth quoting), too large or late: no explanation.
+  const body = await readJson(response, { ms, maxBytes: MAX_REASON_BYTES, signal }).catch((error: unknown) => {
     if (signal.aborted) throw error;
     return undefined;
   });
-  if (read === undefined || !('text' in read)) return undefined;
-  try {
-    const body: unknown = JSON.parse(read.text);
-    if (typeof body === 'object' && body !== null) {
-      for (const key of ['detail', 'message', 'reason', 'error']) {
-        const value = (body as Record<string, unknown>)[key];
-        if (typeof value === 'string' && value !== '') return value.slice(0, 200);
-      }
-    }
-  } catch {
-    // not JSON: HTML error pages are not worth quoting
+  if (typeof body !== 'object' || body === null) return undefined;
+  for (const key of ['detail', 'message', 'reason', 'error']) {
+    const value = (body as Record<string, unknown>)[key];
+    if (typeof value === 'string' && value !== '') return value.slice(0, 200);
   }
   return undefined;
 }

@@ -1,5 +1,6 @@
 import { FeatError, FeatValidationError } from '../errors.js';
 import { isLatin1 } from './token.js';
+import { LATE, within } from '../util/abort.js';
 
 /**
  * The `Authorization` value for the accounts service (and the REST API): a fixed value such as a personal access token,
@@ -64,16 +65,9 @@ export function createAuthSource(auth: AuthOption, { timeout }: { timeout?: numb
   };
 }
 
-/** The provider's answer, or a `timeout` rejection once `ms` passed (the timer never keeps Node alive). */
-function bounded<T>(answer: Promise<T>, ms: number): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () => reject(new FeatError('timeout', `The auth provider did not give an Authorization value within ${ms} ms; it is asked again on the next call`)),
-      ms,
-    );
-    (timer as { unref?(): void }).unref?.();
-  });
-  answer.catch(() => undefined);
-  return Promise.race([answer, late]).finally(() => clearTimeout(timer));
+/** The provider's answer, or a `timeout` rejection once `ms` passed. */
+async function bounded<T>(answer: Promise<T>, ms: number): Promise<T> {
+  const result = await within(answer, ms);
+  if (result === LATE) throw new FeatError('timeout', `The auth provider did not give an Authorization value within ${ms} ms; it is asked again on the next call`);
+  return result;
 }

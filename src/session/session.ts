@@ -1,6 +1,6 @@
 import { endedBy, FeatError, httpError, isFeatError, toFeatError } from '../errors.js';
 import type { SessionOption } from '../options.js';
-import { discard, MAX_ANSWER_BYTES, readText } from '../transport/responses.js';
+import { discard, MAX_ANSWER_BYTES, readJson, readText } from '../transport/responses.js';
 import { fetchWithTimeout } from '../transport/timeout.js';
 import { LATE, sleep, within } from '../util/abort.js';
 import type { AuthSource } from './auth.js';
@@ -179,15 +179,9 @@ export class SessionSource {
           throw httpError(401, { url, reason: 'the accounts service refused the Authorization value' });
         }
         if (!response.ok) {
-          const read = await readText(response).catch(() => undefined);
+          const body = (await readJson(response).catch(() => undefined)) as { reason?: unknown; detail?: unknown } | null | undefined;
           if (signal.aborted) throw endedBy(signal);
-          let body: { reason?: unknown; detail?: unknown } = {};
-          try {
-            if (read && 'text' in read) body = (JSON.parse(read.text) as typeof body | null) ?? {};
-          } catch {
-            // not JSON: no reason to quote
-          }
-          const reason = typeof body.reason === 'string' ? body.reason : typeof body.detail === 'string' ? body.detail : undefined;
+          const reason = typeof body?.reason === 'string' ? body.reason : typeof body?.detail === 'string' ? body.detail : undefined;
           throw httpError(response.status, { url, reason: reason ?? 'the accounts service refused the token request' });
         }
         let body: unknown;

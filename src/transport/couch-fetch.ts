@@ -1,5 +1,5 @@
 import { FeatError, toFeatError } from '../errors.js';
-import { discard, jsonErrorResponse, jsonResponse, readText } from './responses.js';
+import { discard, jsonErrorResponse, jsonResponse, readJson, readText } from './responses.js';
 import { fetchWithTimeout, silenceLimit } from './timeout.js';
 import { lazy } from '../util/lazy.js';
 import { sleep, withSignal } from '../util/abort.js';
@@ -186,12 +186,8 @@ async function isTransient(response: Response, ms: number): Promise<boolean> {
   if (TRANSIENT.has(response.status)) return true;
   if (response.status !== 412) return false;
   // Bounded: an error body is small, and one that trickles must not hold the request (the original is read next).
-  const read = await readText(response.clone(), { ms, maxBytes: 64 * 1024 }).catch(() => undefined);
-  try {
-    return read !== undefined && 'text' in read && (JSON.parse(read.text) as { error?: unknown } | null)?.error === 'nodedown';
-  } catch {
-    return false;
-  }
+  const body = (await readJson(response.clone(), { ms, maxBytes: 64 * 1024 }).catch(() => undefined)) as { error?: unknown } | null | undefined;
+  return body?.error === 'nodedown';
 }
 
 function acceptedWrite(method: string, url: string, body: BodyInit | null | undefined): AcceptedWrite {

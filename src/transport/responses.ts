@@ -97,3 +97,17 @@ export async function readText(response: Response, options: ReadTextOptions = {}
     signal?.removeEventListener('abort', onAbort);
   }
 }
+
+/**
+ * A small JSON answer (an error body, a token), read as {@link readText} reads it: `undefined` when it is not JSON, is
+ * larger than `maxBytes` or came too late. A failing stream or an aborted `signal` rejects.
+ */
+export async function readJson(response: Response, options: ReadTextOptions = {}): Promise<unknown> {
+  const read = await readText(response, options);
+  if (!('text' in read)) return undefined;
+  try {
+    return JSON.parse(read.text) as unknown;
+  } catch {
+    return undefined;
+  }
+}
