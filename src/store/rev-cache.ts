@@ -1,3 +1,5 @@
+import { remember } from '../util/remember.js';
+
 /** What the store last knew of a document: its revision and a hash of the content at that revision. */
 export interface Known {
   rev: string;
@@ -47,11 +49,7 @@ export class RevCache {
     this.#known.delete(id);
     this.#absent.delete(id);
     if (rev === undefined) return;
-    this.#known.set(id, deleted ? { rev, hash, seen, deleted } : { rev, hash, seen });
-    if (this.#known.size > this.#max) {
-      const oldest = this.#known.keys().next().value;
-      if (oldest !== undefined) this.#known.delete(oldest);
-    }
+    remember(this.#known, id, deleted ? { rev, hash, seen, deleted } : { rev, hash, seen }, this.#max);
   }
 
   /**
@@ -75,12 +73,7 @@ export class RevCache {
    */
   readAbsent(id: string, seen: number): void {
     if (this.#known.has(id)) return;
-    this.#absent.delete(id);
-    this.#absent.set(id, seen);
-    if (this.#absent.size > this.#max) {
-      const oldest = this.#absent.keys().next().value;
-      if (oldest !== undefined) this.#absent.delete(oldest);
-    }
+    remember(this.#absent, id, seen, this.#max);
   }
 
   /** The tick of the app's last read of `id` as absent, while no revision of it is known. */
