@@ -2,85 +2,39 @@
  * `createFeatApi` against a hostile local HTTP server: fixes for an auth provider that hangs, error bodies that stall,
  * credentials in URLs, endless bodies and bodies that do not decode. Every case is bounded by a small `timeout`.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
 import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatApi } from '@feat/sdk/api';
-import { isFeatError, type FeatError } from '@feat/sdk';
-
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+import type { FeatError } from '@feat/sdk';
+import { failure, json, useHostileServer, type Handler } from '../support/hostile-server.js';
 
 let handler: Handler = (_req, res) => res.end('{}');
-let url = '';
-let requests = 0;
-const sockets = new Set<Socket>();
-const server = createServer((req, res) => {
-  requests++;
-  req.resume();
-  req.on('end', () => handler(req, res));
-});
-server.on('connection', (s) => {
-  sockets.add(s);
-  s.on('close', () => sockets.delete(s));
-});
-
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => unhandled.push(e);
-beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(async () => {
-  process.off('unhandledRejection', onUnhandled);
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  expect(unhandled.map((e) => inspect(e))).toEqual([]);
-});
-
-const json = (res: ServerResponse, status: number, body: unknown) => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-};
+const srv = useHostileServer((req, res) => handler(req, res));
 const countOk = () => (handler = (_req, res) => json(res, 200, { data: { count: 7 } }));
-
-/** The call's FeatError, and how long it took; fails the test when it did not settle within `bound` ms. */
-async function failure(promise: Promise<unknown>, bound = 4_000): Promise<{ error: FeatError; ms: number }> {
-  const started = Date.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<'pending'>((resolve) => (timer = setTimeout(resolve, bound, 'pending')));
-  const outcome = await Promise.race([promise.then((value) => ({ value }), (error: unknown) => ({ error })), late]);
-  clearTimeout(timer);
-  expect(outcome, `still pending after ${bound} ms`).not.toBe('pending');
-  const error = (outcome as { error?: unknown }).error;
-  expect(isFeatError(error), `not a FeatError: ${inspect(outcome)}`).toBe(true);
-  return { error: error as FeatError, ms: Date.now() - started };
-}
 
 const never = () => new Promise<string>(() => undefined);
 
 describe('an auth provider that does not answer', () => {
   it('is bounded by the call timeout → timeout, without sending anything', async () => {
     countOk();
-    const before = requests;
-    const api = createFeatApi({ apiUrl: url, auth: never, retry: 0, timeout: 5_000 });
+    const before = srv.requests;
+    const api = createFeatApi({ apiUrl: srv.url, auth: never, retry: 0, timeout: 5_000 });
     const { error, ms } = await failure(api.activity.commentCount({ target_type: 400 }, { timeout: 200 }));
     expect(error.code).toBe('timeout');
     expect(ms).toBeLessThan(2_000);
-    expect(requests).toBe(before);
+    expect(srv.requests).toBe(before);
   });
 
   it('is bounded by the client timeout when the call has none', async () => {
     countOk();
-    const api = createFeatApi({ apiUrl: url, auth: never, retry: 0, timeout: 200 });
+    const api = createFeatApi({ apiUrl: srv.url, auth: never, retry: 0, timeout: 200 });
     const { error } = await failure(api.activity.commentCount({ target_type: 400 }));
     expect(error.code).toBe('timeout');
   });
 
   it("is ended by the call's signal → aborted", async () => {
     countOk();
-    const api = createFeatApi({ apiUrl: url, auth: never, retry: 0, timeout: 5_000 });
+    const api = createFeatApi({ apiUrl: srv.url, auth: never, retry: 0, timeout: 5_000 });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     const { error, ms } = await failure(api.activity.commentCount({ target_type: 400 }, { signal: ac.signal }));
@@ -91,7 +45,7 @@ describe('an auth provider that does not answer', () => {
   it("is ended by the client's signal (its FeatError reason)", async () => {
     countOk();
     const client = new AbortController();
-    const api = createFeatApi({ apiUrl: url, auth: never, retry: 0, timeout: 5_000, signal: client.signal });
+    const api = createFeatApi({ apiUrl: srv.url, auth: never, retry: 0, timeout: 5_000, signal: client.signal });
     setTimeout(() => client.abort(), 100);
     const { error } = await failure(api.activity.commentCount({ target_type: 400 }));
     expect(error.code).toBe('aborted');
@@ -100,7 +54,7 @@ describe('an auth provider that does not answer', () => {
   it('a refresh after a 401 that hangs: the call ends (signal → aborted), and is bounded by timeout', async () => {
     handler = (req, res) => (req.headers.authorization === 'Bearer two' ? json(res, 200, { data: { count: 7 } }) : json(res, 401, { detail: 'no' }));
     let asked = 0;
-    const api = createFeatApi({ apiUrl: url, retry: 0, timeout: 300, auth: () => (++asked === 1 ? 'one' : never()) });
+    const api = createFeatApi({ apiUrl: srv.url, retry: 0, timeout: 300, auth: () => (++asked === 1 ? 'one' : never()) });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 100);
     expect((await failure(api.activity.commentCount({ target_type: 400 }, { signal: ac.signal }))).error.code).toBe('aborted');
@@ -112,7 +66,7 @@ describe('an auth provider that does not answer', () => {
     handler = (req, res) => (req.headers.authorization === 'Bearer two' ? json(res, 200, { data: { count: 7 } }) : json(res, 401, { detail: 'no' }));
     let asked = 0;
     const api = createFeatApi({
-      apiUrl: url,
+      apiUrl: srv.url,
       retry: 0,
       timeout: 300,
       auth: () => {
@@ -136,7 +90,7 @@ describe('error answers whose body stalls', () => {
   for (const status of [403, 500]) {
     it(`${status} + a body that never ends → its status code within the timeout`, async () => {
       stall(status);
-      const api = createFeatApi({ apiUrl: url, auth: 'Bearer x', retry: 0 });
+      const api = createFeatApi({ apiUrl: srv.url, auth: 'Bearer x', retry: 0 });
       const { error, ms } = await failure(api.activity.commentCount({ target_type: 400 }, { timeout: 300 }));
       expect(error.status).toBe(status);
       expect(error.code).toBe(status === 403 ? 'forbidden' : 'server');
@@ -146,7 +100,7 @@ describe('error answers whose body stalls', () => {
 
   it('a signal aborted while a 403 body stalls → aborted (not the status)', async () => {
     stall(403);
-    const api = createFeatApi({ apiUrl: url, auth: 'Bearer x', retry: 0, timeout: 5_000 });
+    const api = createFeatApi({ apiUrl: srv.url, auth: 'Bearer x', retry: 0, timeout: 5_000 });
     const ac = new AbortController();
     setTimeout(() => ac.abort(), 150);
     const { error, ms } = await failure(api.weixin.sign({ url: 'https://m.feat.com/p/1' }, { signal: ac.signal }));
@@ -158,10 +112,10 @@ describe('error answers whose body stalls', () => {
 describe('credentials in URLs', () => {
   for (const option of ['apiUrl', 'accountsUrl'] as const) {
     it(`${option} with user:password@ → invalid_argument at creation, the password nowhere`, () => {
-      const withCreds = url.replace('http://', 'http://alice:pa55w0rd@');
+      const withCreds = srv.url.replace('http://', 'http://alice:pa55w0rd@');
       let thrown: unknown;
       try {
-        createFeatApi({ apiUrl: url, auth: 'Bearer x', [option]: withCreds });
+        createFeatApi({ apiUrl: srv.url, auth: 'Bearer x', [option]: withCreds });
       } catch (e) {
         thrown = e;
       }
@@ -199,7 +153,7 @@ describe('bodies', () => {
       });
       pump();
     };
-    const api = createFeatApi({ apiUrl: url, auth: 'Bearer x', retry: 0, timeout: 5_000 });
+    const api = createFeatApi({ apiUrl: srv.url, auth: 'Bearer x', retry: 0, timeout: 5_000 });
     const { error } = await failure(api.activity.commentCount({ target_type: 400 }), 8_000);
     expect(error.code).toBe('bad_response');
     expect(error.message).toMatch(/larger than/);
@@ -212,7 +166,7 @@ describe('bodies', () => {
       res.writeHead(200, { 'content-type': 'application/json', 'content-encoding': 'gzip' });
       res.end(Buffer.from('this is not gzip at all'));
     };
-    const api = createFeatApi({ apiUrl: url, auth: 'Bearer x', retry: 0 });
+    const api = createFeatApi({ apiUrl: srv.url, auth: 'Bearer x', retry: 0 });
     const { error } = await failure(api.activity.commentCount({ target_type: 400 }));
     expect(error.code).toBe('bad_response');
   });
@@ -223,7 +177,7 @@ describe('bodies', () => {
       res.write('{"data":');
       setTimeout(() => res.destroy(), 20);
     };
-    const api = createFeatApi({ apiUrl: url, auth: 'Bearer x', retry: 0 });
+    const api = createFeatApi({ apiUrl: srv.url, auth: 'Bearer x', retry: 0 });
     const { error } = await failure(api.activity.commentCount({ target_type: 400 }));
     expect(error.code).toBe('network');
   });

@@ -2,44 +2,20 @@
  * The session layer (token, bootstrap, ready(), close()) against an auth provider that hangs and a hostile accounts
  * service or CouchDB (a local HTTP server), with the emulator where a real CouchDB is needed. Small requestTimeouts.
  */
-import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
-import type { AddressInfo, Socket } from 'node:net';
-import { inspect } from 'node:util';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
+import { describe, expect, it } from 'vitest';
+import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { uniqueUser, useEmulator } from '../support/backend.js';
 import { emulatorOnly } from '../support/target.js';
+import { failure, json, useHostileServer, type Handler } from '../support/hostile-server.js';
 
 const emu = useEmulator({ profile: 'couchdb', peruserDelayMs: 800, peruserAdminOnlyMs: 800 });
 
-type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 let handler: Handler = (_req, res) => res.end('{}');
-let url = '';
-const sockets = new Set<Socket>();
-const server = createServer((req, res) => {
-  req.resume();
-  req.on('end', () => handler(req, res));
-});
-server.on('connection', (s) => {
-  sockets.add(s);
-  s.on('close', () => sockets.delete(s));
-});
-
 const clients: FeatClient[] = [];
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => unhandled.push(e);
-beforeAll(async () => {
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  process.on('unhandledRejection', onUnhandled);
-});
-afterAll(async () => {
-  await Promise.allSettled(clients.map((c) => c.close()));
-  for (const s of sockets) s.destroy();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled.map((e) => inspect(e))).toEqual([]);
-});
+const srv = useHostileServer(
+  (req, res) => handler(req, res),
+  () => Promise.allSettled(clients.map((c) => c.close())),
+);
 
 const make = (options: Partial<FeatClientOptions>): FeatClient => {
   const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, mode: 'remote', requestTimeout: 300, ...options } as FeatClientOptions);
@@ -47,25 +23,7 @@ const make = (options: Partial<FeatClientOptions>): FeatClient => {
   return c;
 };
 /** A client whose accounts service (and CouchDB) is the hostile server. */
-const hostile = (options: Partial<FeatClientOptions> = {}) => make({ couchUrl: url, accountsUrl: url, auth: 'Bearer x', ...options });
-
-const json = (res: ServerResponse, status: number, body: unknown) => {
-  res.writeHead(status, { 'content-type': 'application/json' });
-  res.end(JSON.stringify(body));
-};
-
-/** The promise's FeatError; fails the test when it did not reject within `bound` ms. */
-async function failure(promise: Promise<unknown>, bound = 4_000): Promise<{ error: FeatError; ms: number }> {
-  const started = Date.now();
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<'pending'>((resolve) => (timer = setTimeout(resolve, bound, 'pending')));
-  const outcome = await Promise.race([promise.then((value) => ({ value }), (error: unknown) => ({ error })), late]);
-  clearTimeout(timer);
-  expect(outcome, `still pending after ${bound} ms`).not.toBe('pending');
-  const error = (outcome as { error?: unknown }).error;
-  expect(isFeatError(error), `not a FeatError: ${inspect(outcome)}`).toBe(true);
-  return { error: error as FeatError, ms: Date.now() - started };
-}
+const hostile = (options: Partial<FeatClientOptions> = {}) => make({ couchUrl: srv.url, accountsUrl: srv.url, auth: 'Bearer x', ...options });
 
 const never = () => new Promise<string>(() => undefined);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
@@ -84,7 +42,7 @@ describe('an auth provider that does not answer', () => {
   });
 
   it('close() ends a pending ready(), store.get() and client.api call → closed', async () => {
-    const c = make({ auth: never, requestTimeout: 5_000, apiUrl: url });
+    const c = make({ auth: never, requestTimeout: 5_000, apiUrl: srv.url });
     const ready = c.ready();
     const get = c.store.get('k');
     const call = c.api!.activity.commentCount({ target_type: 400 });
