@@ -1,4 +1,5 @@
 import type { FeatStore } from '../client.js';
+import type { SetOptions } from '../store/store.js';
 import { FeatError, FeatValidationError } from '../errors.js';
 import { composeOuter, parseOuter, sliceToValue, valueToSlice, wellFormed } from './codec.js';
 import { escapeSubkey, partId } from '../store/ids.js';
@@ -45,6 +46,9 @@ export const ENGINE: unique symbol = Symbol.for('@feat/sdk/redux.engine');
 
 /** The store's hidden completeness probe (store.ts `COMPLETE`; a global symbol, so no import of the store). */
 const COMPLETE = Symbol.for('@feat/sdk.complete');
+
+/** The store's hidden `set()` option for a default value (store.ts `INITIAL`): another device's change wins over it. */
+const AS_INITIAL = { [Symbol.for('@feat/sdk.initial')]: true } as SetOptions;
 
 /** A slice whose last write failed: it is written again by the next `setItem`, whatever its value. */
 const DIRTY = Symbol('dirty');
@@ -511,9 +515,12 @@ export class PersistEngine {
     const writes: Promise<void>[] = [];
     for (const [slice, value] of next) {
       if (keep.has(slice) || base.get(slice) === value) continue;
+      // A slice storage did not hold, never written by this device: its value is the reducer's initial state (a
+      // rehydrate from nothing). Written as such, so that another device's change stored meanwhile wins over it.
+      const initial = !base.has(slice) && !st.removed && !st.seq.has(slice);
       base.set(slice, value);
       st.unapplied?.delete(slice);
-      writes.push(this.#write(key, st, slice, value));
+      writes.push(this.#write(key, st, slice, value, initial));
     }
     for (const slice of [...base.keys()]) {
       if (next.has(slice) || keep.has(slice)) continue;
@@ -525,11 +532,11 @@ export class PersistEngine {
   }
 
   /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
-  #write(key: string, st: KeyState, slice: string, value: string | undefined): Promise<void> {
+  #write(key: string, st: KeyState, slice: string, value: string | undefined, initial = false): Promise<void> {
     const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     st.written.set(slice, value);
-    const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value));
+    const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value), initial ? AS_INITIAL : undefined);
     st.writing.set(slice, write);
     const seq = st.seq.get(slice);
     const done = () => {

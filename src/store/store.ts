@@ -107,6 +107,13 @@ export interface StoreContext {
 /** The store's hidden `[COMPLETE]()`: see `StoreContext.complete` (the redux engine's never-clobber rule). */
 export const COMPLETE: unique symbol = Symbol.for('@feat/sdk.complete');
 
+/**
+ * A hidden `set()` option: the value is a default (a redux slice's initial state, written by a device that read it
+ * as absent), not a change. It is stamped with time 0, so under the default resolver any version another device wrote
+ * meanwhile wins over it, on the server (409) and between replicas alike.
+ */
+export const INITIAL: unique symbol = Symbol.for('@feat/sdk.initial');
+
 /** Conflicted writes resolved at once (each is a read and a write on the server; see `#resolving`). */
 const RESOLVING_AT_ONCE = 6;
 /** Writes whose answer was lost, remembered to recognise them on the server (store.ts `#unanswered`). */
@@ -215,7 +222,7 @@ export class DocumentStore {
       if (value === undefined) {
         throw new FeatValidationError('invalid_value', `The value of "${key}" is undefined; use remove() to delete a key`, { key });
       }
-      const at = Date.now();
+      const at = (options as { [INITIAL]?: unknown } | undefined)?.[INITIAL] === true ? 0 : Date.now();
       const size = { bytes: 0 };
       const op: WriteOp = { deleted: false, value: snapshotValue(value, key, size), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
       op.maxBytes = size.bytes;
