@@ -82,7 +82,7 @@ async function ddocExists(db: Database, name: string): Promise<boolean> {
 const isDesign = (doc: { _id?: unknown }) => typeof doc._id === 'string' && doc._id.startsWith('_design/');
 
 /** PouchDB changes() options from CouchDB query parameters and body; throws {@link HttpError} like CouchDB. */
-async function changesOptions(db: Database, query: Query, body: unknown): Promise<{ opts: ChangesOptions; filtered: boolean }> {
+async function changesOptions(db: Database, query: Query, body: unknown, post: boolean): Promise<{ opts: ChangesOptions; filtered: boolean }> {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const opts: ChangesOptions = {
     include_docs: bool(query.include_docs),
@@ -98,7 +98,9 @@ async function changesOptions(db: Database, query: Query, body: unknown): Promis
     if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw badRequest('`doc_ids` filter parameter is not a list of doc ids.');
     opts.doc_ids = ids;
   } else if (filter === '_selector') {
-    if (typeof b.selector !== 'object' || b.selector === null) throw badRequest('Selector must be specified in POST payload');
+    // couch_changes:get_selector_and_fields/1: a GET has no selector; a POST's must be an object.
+    if (!post) throw badRequest('Selector must be specified in POST payload');
+    if (typeof b.selector !== 'object' || b.selector === null || Array.isArray(b.selector)) throw badRequest('Selector error: expected a JSON object');
     checkSelectorRegexes(b.selector);
     opts.selector = b.selector as PouchDB.Find.Selector;
   } else if (filter === '_design') {
@@ -120,6 +122,12 @@ async function pendingAfter(db: Database, seq: number): Promise<number> {
   return rest.results.length;
 }
 
+/** How many changes come before `seq`: CouchDB's `pending` of a descending feed. */
+async function pendingBefore(db: Database, seq: number): Promise<number> {
+  const all = await db.changes({ since: 0, return_docs: true });
+  return all.results.filter((c) => Number(c.seq) < seq).length;
+}
+
 /** Serves `_changes`; `dbName` keys the opaque sequences of the `'couchdb'` profile. */
 export async function serveChanges(db: Database, dbName: string, req: Request, res: Response, fidelity: Fidelity): Promise<void> {
   const query = req.query as Query;
@@ -133,7 +141,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   const sinceParam = str(query.since) ?? str((req.body as { since?: unknown } | undefined)?.since) ?? '0';
   const decoded = fidelity.decodeSeq(dbName, sinceParam);
   if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");
-  const { opts, filtered } = await changesOptions(db, query, req.body);
+  const { opts, filtered } = await changesOptions(db, query, req.body, req.method === 'POST');
   const limitParam = str(query.limit);
   const limit = limitParam === '0' ? 0 : positive(limitParam);
   const seqInterval = fidelity.strict ? positive(str(query.seq_interval)) : undefined;
@@ -153,7 +161,8 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     if (feed === 'normal' || first.results.length > 0) {
       const lastRow = first.results[first.results.length - 1];
       const exhausted = !filtered && limit !== 0 && (limit === undefined || first.results.length < limit);
-      const pending = opts.descending || exhausted ? 0 : await pendingAfter(db, Number(lastRow?.seq ?? since));
+      // Descending: the changes older than the last row sent (none without a row or a limit reached).
+      const pending = exhausted || (opts.descending && lastRow === undefined) ? 0 : opts.descending ? await pendingBefore(db, Number(lastRow?.seq)) : await pendingAfter(db, Number(lastRow?.seq ?? since));
       const results = first.results.map((c, i) => row(c, i, i === first.results.length - 1));
       res.status(200).type('application/json').end(`${RESULTS_OPEN}${rowsText(results)}${resultsClose(enc(first.last_seq), pending)}`);
       return;

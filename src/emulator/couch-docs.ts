@@ -341,7 +341,29 @@ export async function revsDiff(db: Database, body: unknown): Promise<unknown> {
     if (!revs.every(isRev)) throw badRequest('Invalid rev format');
     Object.defineProperty(clean, id, { value: revs, enumerable: true });
   }
-  return db.revsDiff(clean);
+  const diff = (await db.revsDiff(clean)) as Record<string, { missing: string[]; possible_ancestors?: string[] }>;
+  // couch_db:possible_ancestors/2: the leaves older than the newest missing revision, in doc_info order (live ones
+  // first, then by revision, newest first). PouchDB names none.
+  for (const [id, entry] of Object.entries(diff)) {
+    delete entry.possible_ancestors;
+    const newest = Math.max(...entry.missing.map((r) => revParts(r)[0]));
+    const all = await leaves(db, id, false);
+    const older = all
+      .filter((leaf) => revParts(leaf._rev)[0] < newest)
+      .sort((a, b) => Number(a._deleted === true) - Number(b._deleted === true) || byRev(b, a))
+      .map((leaf) => leaf._rev);
+    if (older.length > 0) entry.possible_ancestors = older;
+  }
+  return diff;
+}
+
+/** Where a `_local` document keeps the revision CouchDB would give it (PouchDB's own counts its writes). */
+const LOCAL_REV = 'feat-emulator:local-rev';
+
+/** A stored `_local` document as CouchDB answers it: `_id`, `_rev` (the emulator's), then the body. */
+function localShape(stored: Record<string, unknown>): Record<string, unknown> {
+  const { _id, _rev, [LOCAL_REV]: rev, ...rest } = stored;
+  return { _id, _rev: typeof rev === 'string' ? rev : _rev, ...rest };
 }
 
 /**
@@ -377,16 +399,39 @@ export class LocalDocs {
     }
   }
 
-  /** Overwrites `_local/…` whatever revision the body names. */
-  async put(db: Database, dbName: string, id: string, body: Record<string, unknown>): Promise<{ ok: true; id: string; rev: string }> {
-    const rev = await this.#current(db, id);
-    const doc: Record<string, unknown> = { ...body, _id: id };
+  /**
+   * Overwrites `_local/…` whatever is stored (couch_db_updater:increment_local_doc_revs): the new revision is the sent
+   * one + 1 (`0-1` when none is sent). `rev` is the `_rev` the request names (body member, else `?rev=`; `undefined`
+   * for none): not a revision (`"garbage"`, `""`, `null`, a number) → 400 "Invalid rev format"; one not of the form
+   * `0-<integer>` → 500 with the same reason. PouchDB keeps its own counter: the emulator's is stored beside it.
+   */
+  async put(db: Database, dbName: string, id: string, body: Record<string, unknown>, rev: unknown): Promise<{ ok: true; id: string; rev: string }> {
+    let next = 1;
+    if (rev !== undefined) {
+      const m = typeof rev === 'string' ? /^([^-]*)-(.*)$/s.exec(rev) : null;
+      if (!m || !/^[+-]?\d+$/.test(m[1]!)) throw badRequest('Invalid rev format');
+      if (Number(m[1]) !== 0 || !/^[+-]?\d+$/.test(m[2]!)) throw new HttpError(500, 'error', 'Invalid rev format');
+      next = Number(m[2]) + 1;
+    }
+    const stored = await this.#current(db, id);
+    const doc: Record<string, unknown> = { ...body, _id: id, [LOCAL_REV]: `0-${next}` };
     delete doc._attachments;
-    if (rev === undefined) delete doc._rev;
-    else doc._rev = rev;
-    const result = await db.put(doc as never);
+    if (stored === undefined) delete doc._rev;
+    else doc._rev = stored;
+    await db.put(doc as never);
     this.noteWritten(dbName, id);
-    return { ok: true, id, rev: result.rev };
+    return { ok: true, id, rev: `0-${next}` };
+  }
+
+  /** `GET /{db}/_local/…`: the document with the emulator's revision; 404 missing when there is none. */
+  async get(db: Database, id: string): Promise<Record<string, unknown>> {
+    let doc: Record<string, unknown>;
+    try {
+      doc = (await db.get(id)) as Record<string, unknown>;
+    } catch {
+      throw new HttpError(404, 'not_found', 'missing');
+    }
+    return localShape(doc);
   }
 
   /** Deletes `_local/…` without a revision; `mustExist: false` (a PUT with `_deleted: true`) succeeds on none. */
@@ -403,7 +448,7 @@ export class LocalDocs {
     const rows: unknown[] = [];
     for (const id of [...(this.#ids.get(dbName) ?? [])].sort()) {
       try {
-        const doc = await db.get(id);
+        const doc = localShape((await db.get(id)) as Record<string, unknown>);
         rows.push({ id, key: id, value: { rev: doc._rev }, ...(includeDocs ? { doc } : {}) });
       } catch {
         this.noteDeleted(dbName, id);
@@ -411,4 +456,48 @@ export class LocalDocs {
     }
     return { total_rows: null, offset: null, rows };
   }
+}
+
+/**
+ * CouchDB's refusal of an attachment stub the document's revision lacks (couch_doc:merge_stubs): `412 missing_stub
+ * "Invalid attachment stub in <id> for <name>"`, naming the first such stub of the first such document. PouchDB
+ * answered `unknown stub attachment with digest undefined`. Only interactive writes (`new_edits` true) are checked,
+ * and only where CouchDB reaches that check: a document naming a revision that is one of its leaves, or naming none
+ * while it does not exist (or is deleted); anything else is left to the write (a conflict comes first). Stubs the
+ * revision has get its digest when they name none (PouchDB needs it).
+ */
+export async function missingStubRefusal(db: Database, docs: unknown[]): Promise<HttpError | undefined> {
+  for (const d of docs) {
+    if (typeof d !== 'object' || d === null || Array.isArray(d)) continue;
+    const { _id: id, _rev: rev, _attachments: atts } = d as { _id?: unknown; _rev?: unknown; _attachments?: unknown };
+    if (typeof id !== 'string' || id.startsWith('_local/') || typeof atts !== 'object' || atts === null) continue;
+    const stubs = Object.entries(atts as Record<string, unknown>).flatMap(([name, a]) =>
+      typeof a === 'object' && a !== null && (a as { stub?: unknown }).stub === true ? [name] : [],
+    );
+    if (stubs.length === 0) continue;
+    let onDisk: Record<string, unknown> | undefined;
+    if (rev === undefined) {
+      const state = await db.get(id).then(
+        () => 'live',
+        (err: unknown) => ((err as { status?: unknown }).status === 404 ? 'absent' : 'other'),
+      );
+      if (state !== 'absent') continue;
+      onDisk = {};
+    } else {
+      if (!isRev(rev)) continue;
+      const leaf = (await leaves(db, id, false)).find((l) => l._rev === rev);
+      if (!leaf) continue;
+      onDisk = (leaf._attachments ?? {}) as Record<string, unknown>;
+    }
+    const missing = stubs.find((name) => !Object.prototype.hasOwnProperty.call(onDisk, name));
+    if (missing !== undefined) return new HttpError(412, 'missing_stub', `Invalid attachment stub in ${id} for ${missing}`);
+    // CouchDB finds a stub's attachment by its name; PouchDB by its digest (a bare `{"stub": true}` → 412): the
+    // revision's own metadata is filled in.
+    for (const name of stubs) {
+      const entry = (atts as Record<string, Record<string, unknown>>)[name]!;
+      const disk = onDisk[name] as Record<string, unknown>;
+      if (typeof entry.digest !== 'string') Object.assign(entry, { content_type: disk.content_type, digest: disk.digest, length: disk.length, revpos: disk.revpos }, entry);
+    }
+  }
+  return undefined;
 }

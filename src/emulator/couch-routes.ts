@@ -5,20 +5,22 @@
  */
 import type { Request, Response } from 'express';
 import { serveChanges, str } from './changes-feed.js';
-import { badRequest, bulkDocs, bulkGet, HttpError, isRev, openRevs, parseOpenRevs, revsDiff, writeAtNextRev } from './couch-docs.js';
+import { badRequest, bulkDocs, bulkGet, couchErrorOf, HttpError, isRev, openRevs, parseOpenRevs, revsDiff, writeAtNextRev } from './couch-docs.js';
 import type { ReadOptions , LocalDocs} from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
 import { sendJson } from './http.js';
-import { CREATED, type Database } from './storage.js';
+import { CREATED, DEFAULT_REVS_LIMIT, type Database } from './storage.js';
 
 type Query = Record<string, unknown>;
 
 export interface RouteContext {
   fidelity: Fidelity;
   local: LocalDocs;
-  /** `PUT /{db}/_revs_limit` values per database (kept, not applied: PouchDB keeps its own). */
+  /** `PUT /{db}/_revs_limit` values per database (in memory: a restart with `dataDir` forgets them). */
   revsLimits: Map<string, number>;
+  /** Applies a `_revs_limit` to the database's later writes (storage.ts). */
+  applyRevsLimit(dbName: string, limit: number): Promise<void>;
 }
 
 const methodNotAllowed = (allowed: string) => new HttpError(405, 'method_not_allowed', `Only ${allowed} allowed`);
@@ -31,7 +33,11 @@ function allDocsOptions(source: Query, fromQueryString: boolean): Record<string,
     if (value === undefined) continue;
     const key = name === 'start_key' ? 'startkey' : name === 'end_key' ? 'endkey' : name;
     if (JSON_PARAMS.includes(name)) out[key] = read(value);
-    else if (name === 'limit' || name === 'skip') out[key] = Number(value);
+    else if (name === 'limit' || name === 'skip') {
+      // Not a count (the default profile lets it through): ignored, as express-pouchdb did.
+      const n = Number(value);
+      if (Number.isInteger(n) && n >= 0) out[key] = n;
+    }
     else if (BOOLEAN_PARAMS.includes(name)) out[key] = value === true || value === 'true';
   }
   return out;
@@ -58,12 +64,13 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
   const method = req.method;
   if (first === '_revs_limit' && segments.length === 2) {
     if (method === 'GET' || method === 'HEAD') {
-      sendJson(res, 200, ctx.revsLimits.get(dbName) ?? 1000);
+      sendJson(res, 200, ctx.revsLimits.get(dbName) ?? DEFAULT_REVS_LIMIT);
       return true;
     }
     if (method !== 'PUT') throw methodNotAllowed('PUT,GET');
     const limit = req.body as unknown;
     if (!Number.isInteger(limit) || (limit as number) < 1) throw new HttpError(500, 'unknown_error', 'function_clause');
+    if ((ctx.revsLimits.get(dbName) ?? DEFAULT_REVS_LIMIT) !== limit) await ctx.applyRevsLimit(dbName, limit as number);
     ctx.revsLimits.set(dbName, limit as number);
     sendJson(res, 200, { ok: true });
     return true;
@@ -83,23 +90,25 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
     sendJson(res, 200, { missing_revs: missing });
     return true;
   }
-  if (first === '_all_docs' && method === 'GET' && segments.length === 2 && str((req.query as Query).keys) !== undefined) {
-    const options = allDocsOptions(req.query as Query, true);
-    if (!Array.isArray(options.keys)) throw badRequest('`keys` parameter must be an array.');
-    const answer = await allDocsWithOddKeys(db, options);
-    if (answer === undefined) return false;
-    sendJson(res, 200, answer);
-    return true;
-  }
-  if (first === '_all_docs' && method === 'POST' && segments.length === 2) {
-    const body = req.body as Query | undefined;
-    if (typeof body === 'object' && body !== null && body.keys !== undefined && !Array.isArray(body.keys)) {
-      throw badRequest('`keys` body member must be an array.');
+  if (first === '_all_docs' && segments.length === 2 && (method === 'GET' || method === 'HEAD' || method === 'POST')) {
+    const query = req.query as Query;
+    let fromBody: Record<string, unknown> = {};
+    if (method === 'POST') {
+      const body = req.body as unknown;
+      if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
+      if ((body as Query).keys !== undefined && !Array.isArray((body as Query).keys)) throw badRequest('`keys` body member must be an array.');
+      fromBody = allDocsOptions(body as Query, false);
     }
-    if (typeof body !== 'object' || body === null || !Array.isArray(body.keys)) return false;
-    const answer = await allDocsWithOddKeys(db, { ...allDocsOptions(req.query as Query, true), keys: body.keys });
-    if (answer === undefined) return false;
-    sendJson(res, 200, answer);
+    const options = { ...fromBody, ...allDocsOptions(query, true) };
+    if (str(query.keys) !== undefined && !Array.isArray(options.keys)) throw badRequest('`keys` parameter must be an array.');
+    const page = ((await allDocsWithOddKeys(db, options)) ?? (await db.allDocs(options as never))) as { total_rows: number; offset?: number | null; update_seq?: unknown; rows: unknown[] };
+    // CouchDB's order of members; `offset` is null for `keys`; `update_seq` is the database's (opaque) sequence.
+    sendJson(res, 200, {
+      total_rows: page.total_rows,
+      offset: Array.isArray(options.keys) ? null : (page.offset ?? 0),
+      ...(page.update_seq === undefined ? {} : { update_seq: ctx.fidelity.encodeSeq(dbName, Number(page.update_seq)) }),
+      rows: page.rows,
+    });
     return true;
   }
   if (first === '_all_docs' && second === 'queries' && segments.length === 3) {
@@ -239,6 +248,16 @@ export async function serveOwnRoute(
     sendJson(res, 201, await copyDoc(db, docPath[0], str(query.rev), String(req.headers.destination ?? '')));
     return true;
   }
+  // A DELETE's `If-Match` names the revision (chttpd_db:extract_header_rev; quotes stripped); express-pouchdb ignored
+  // it and deleted whatever revision was current.
+  const ifMatch = req.headers['if-match'];
+  if (method === 'DELETE' && docPath !== undefined && typeof ifMatch === 'string') {
+    const etag = ifMatch.replace(/^"+|"+$/g, '');
+    if (!isRev(etag)) throw badRequest('Invalid rev format');
+    const given = str(query.rev);
+    if (given !== undefined && given !== etag) throw badRequest('Document rev and etag have different values');
+    query.rev = etag;
+  }
   // A revision that is not `N-hash` (couch_doc:parse_rev).
   const rev = str(query.rev);
   if (docPath !== undefined && rev !== undefined && !isRev(rev)) throw badRequest('Invalid rev format');
@@ -318,16 +337,35 @@ export async function serveOwnRoute(
         sendJson(res, 200, await local.remove(db, dbName, docId, false));
         return true;
       }
-      sendJson(res, 201, await local.put(db, dbName, docId, body as Record<string, unknown>));
+      const named = '_rev' in body ? (body as { _rev?: unknown })._rev : str(query.rev);
+      sendJson(res, 201, await local.put(db, dbName, docId, body as Record<string, unknown>, named));
       return true;
     }
     // CouchDB keeps no revisions of `_local` documents: a read naming one finds nothing, even the current one.
     if ((method === 'GET' || method === 'HEAD') && str(query.rev) !== undefined) throw new HttpError(404, 'not_found', 'missing');
+    if (method === 'GET' || method === 'HEAD') {
+      sendJson(res, 200, await local.get(db, docId));
+      return true;
+    }
     if (method === 'DELETE') {
       sendJson(res, 200, await local.remove(db, dbName, docId));
       return true;
     }
     return false;
+  }
+  // A replicated write of one document: CouchDB answers its revision (express-pouchdb answered PouchDB's `[]`).
+  if (method === 'PUT' && str(query.new_edits) === 'false') {
+    const body = req.body as Record<string, unknown>;
+    const revisions = body._revisions as { start: number; ids: string[] } | undefined;
+    const docRev = typeof body._rev === 'string' ? body._rev : revisions ? `${revisions.start}-${revisions.ids[0]}` : undefined;
+    const [result] = (await db.bulkDocs([{ ...body, _id: docId } as never], { new_edits: false })) as unknown[];
+    if (typeof result === 'object' && result !== null && 'error' in result) {
+      const { status, body: error } = couchErrorOf(result);
+      sendJson(res, status, error);
+      return true;
+    }
+    sendJson(res, 201, { ok: true, id: docId, rev: docRev }, docRev === undefined ? {} : { ETag: `"${docRev}"` });
+    return true;
   }
   if (!fidelity.strict) return false;
   // chttpd_db opens the document before deleting it: a deleted or missing one is a 404, whatever the revision.

@@ -7,7 +7,7 @@ import { randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { attachmentsRefusal, couchErrorOf, LocalDocs, specialMemberRefusal } from './couch-docs.js';
+import { attachmentsRefusal, couchErrorOf, LocalDocs, missingStubRefusal, specialMemberRefusal } from './couch-docs.js';
 import { serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, isCouchJsonText, sleep } from './fidelity.js';
@@ -41,6 +41,8 @@ interface Locals {
   route: ProxyRoute;
   user: UserContext;
   segments: string[];
+  /** The documents a write carries (after the body checks), for checks that need the database. */
+  writes?: { docs: unknown[]; newEdits: boolean };
 }
 
 const COUCH_VERSION = '3.4.3';
@@ -78,6 +80,40 @@ const locals = (res: Response) => res.locals as Locals;
 
 /** CouchDB's 401s challenge for Basic auth (profile 'couchdb': a browser may prompt unless credentials are omitted). */
 const BASIC_CHALLENGE = { 'WWW-Authenticate': 'Basic realm="server"' };
+
+/** The cookie CouchDB's `_session` sends on a logout or a failed login: an empty `AuthSession`. */
+function emptySessionCookie(): string {
+  const expires = new Date(Date.now() + 600_000).toUTCString().replace(/^(\w+), (\d+) (\w+) (\d+)/, '$1, $2-$3-$4');
+  return `AuthSession=; Version=1; Expires=${expires}; Max-Age=600; Path=/; HttpOnly`;
+}
+
+/**
+ * `/_session` other than GET (couch_httpd_auth:handle_session_req): `DELETE` → `200 {"ok":true}`; a `POST` login —
+ * which no proxy-made user can pass, having no password — → 401 "Name or password is incorrect." (400 without a name,
+ * 415 for another body type); other methods → 405.
+ */
+function sessionAnswer(req: Request, res: Response, body: Buffer | undefined): void {
+  const cookie = { 'Set-Cookie': emptySessionCookie(), 'Cache-Control': 'must-revalidate' };
+  if (req.method === 'DELETE') return sendJson(res, 200, { ok: true }, cookie);
+  if (req.method !== 'POST') {
+    return sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET,HEAD,POST,DELETE allowed' }, { Allow: 'GET,HEAD,POST,DELETE' });
+  }
+  const type = (req.headers['content-type'] ?? '').split(';')[0]!.trim().toLowerCase();
+  let name: unknown;
+  if (type === 'application/json') {
+    try {
+      name = (JSON.parse(body?.toString('utf8') ?? '') as { name?: unknown } | null)?.name;
+    } catch {
+      return sendJson(res, 400, INVALID_UTF8_JSON);
+    }
+  } else if (type === 'application/x-www-form-urlencoded') {
+    name = new URLSearchParams(body?.toString('utf8') ?? '').get('name') ?? undefined;
+  } else {
+    return sendJson(res, 415, { error: 'bad_content_type', reason: "Content-Type must be 'application/x-www-form-urlencoded' or 'application/json'" });
+  }
+  if (name === undefined || name === null) return sendJson(res, 400, { error: 'bad_request', reason: 'request body must contain a username' });
+  sendJson(res, 401, { error: 'unauthorized', reason: 'Name or password is incorrect.' }, cookie);
+}
 
 function deny(res: Response, denial: { status: number; body: unknown }, challenge = false): void {
   sendJson(res, denial.status, denial.body, challenge && denial.status === 401 ? BASIC_CHALLENGE : {});
@@ -245,7 +281,12 @@ export function createCouchApp(ctx: CouchContext): express.Express {
   patchExpressPouchdbErrors();
   enableRegexFallback();
   const { storage, users, log, fidelity } = ctx;
-  const routes: RouteContext = { fidelity, local: new LocalDocs(), revsLimits: new Map() };
+  const routes: RouteContext = {
+    fidelity,
+    local: new LocalDocs(),
+    revsLimits: new Map(),
+    applyRevsLimit: (dbName, limit) => storage.setRevsLimit(dbName, limit),
+  };
   const serverUuid = randomUUID().replace(/-/g, '');
   const securityObjects = new Map<string, unknown>();
   const app = express();
@@ -358,7 +399,10 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         const count = Math.min(Math.max(Number.isFinite(requested) ? Math.floor(requested) : 1, 0), 1000);
         return sendJson(res, 200, { uuids: Array.from({ length: count }, () => randomUUID().replace(/-/g, '')) });
       }
-      if (req.method !== 'GET') return sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET allowed' });
+      if (db === '_session' && req.method !== 'GET' && req.method !== 'HEAD') return sessionAnswer(req, res, locals(res).body);
+      if (req.method !== 'GET' && !(db === '_session' && req.method === 'HEAD')) {
+        return sendJson(res, 405, { error: 'method_not_allowed', reason: 'Only GET allowed' });
+      }
       return sendJson(res, 200, {
         ok: true,
         userCtx: { name: user.name, roles: user.roles },
@@ -456,6 +500,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     if (docs.some(holdsCode)) return sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
     const tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);
     if (tooLarge !== undefined) return sendJson(res, 413, { error: 'document_too_large', reason: tooLarge });
+    locals(res).writes = { docs, newEdits: newEdits !== false };
     const r = req as Request & { _body?: boolean };
     r.body = parsed;
     r._body = true;
@@ -475,6 +520,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       if (fidelity.strict && writesDoc && req.query.batch === 'ok') answerAsBatch(res);
       const writesAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
       if (fidelity.strict && (writesDoc || writesAttachment)) nginxUpstreamHeaderLimit(req, res, dbName, doc?.[1]);
+      const writes = locals(res).writes;
+      const stubRefusal = writes?.newEdits && (writesDoc || first === '_bulk_docs') ? await missingStubRefusal(db, writes.docs) : undefined;
+      if (stubRefusal) return sendJson(res, stubRefusal.status, { error: stubRefusal.name, reason: stubRefusal.reason });
       if (await serveOwnRoute(routes, db, req, res, segments, doc)) return;
       if (first === '_security' && segments.length === 2) {
         if (req.method === 'PUT') {

@@ -98,6 +98,17 @@ export function parseField(field: string): string[] {
   return field.split(/(?<!\\)\./).map((part) => part.replace(/\\/g, ''));
 }
 
+/**
+ * A field name with an empty part (`a.`, `.a`, `a..b`, or `{"a": {"": 1}}`, which is `a.`): CouchDB fails with
+ * `400 invalid_field_name "Invalid field name: <name>"` when it reads that field of a document (`mango_doc:get_field/2`
+ * parses the name then), so only once a document reaches that condition.
+ */
+export class InvalidFieldName extends Error {
+  constructor(readonly field: string) {
+    super(`Invalid field name: ${field}`);
+  }
+}
+
 const NOT_FOUND = Symbol('not_found');
 const BAD_PATH = Symbol('bad_path');
 
@@ -201,6 +212,8 @@ function byteRegex(pattern: string): RegExp | null {
 /** `mango_selector:match/3`: `value` against a normalized node. */
 function match(node: Node, value: unknown, cmp: Cmp): boolean {
   if ('field' in node) {
+    // A lone empty name (`{"$and": [{"": 1}]}`) reads as no field, which CouchDB answers without failing.
+    if (node.field.length > 1 && node.field.includes('')) throw new InvalidFieldName(node.field.join('.'));
     const sub = getField(value, node.field);
     if (sub === NOT_FOUND) return 'op' in node.cond && node.cond.op === '$exists' && (node.cond as { value: unknown }).value === false;
     if (sub === BAD_PATH) return false;
@@ -295,6 +308,7 @@ export function project(doc: Record<string, unknown>, fields: readonly string[])
   const out: Obj = {};
   for (const field of fields) {
     const path = parseField(field);
+    if (path.includes('')) throw new InvalidFieldName(field);
     const value = getField(doc, path);
     if (!found(value)) continue;
     let target = out;

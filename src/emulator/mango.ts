@@ -21,7 +21,7 @@ import type { Request, Response } from 'express';
 import { escapeRegex, forEngine } from '../query/engine.js';
 import { checkSelectorRegexes } from './guard.js';
 import { dottedFields, explainAnswer, indexJson, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
-import { collate, compareBytes, found, getField, matches, normalize, parseField, project } from './mango-match.js';
+import { collate, compareBytes, found, getField, InvalidFieldName, matches, normalize, parseField, project } from './mango-match.js';
 import { sendJson } from './http.js';
 import type { Database } from './storage.js';
 
@@ -396,6 +396,7 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
     sendJson(res, 405, { error: 'method_not_allowed', reason: `Only ${allowed} allowed` });
   } catch (error) {
     if (error instanceof MangoError) return sendJson(res, error.status, error.body);
+    if (error instanceof InvalidFieldName) return sendJson(res, 400, { error: 'invalid_field_name', reason: error.message });
     throw error;
   }
 }

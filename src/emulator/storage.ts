@@ -31,6 +31,9 @@ function loadMemoryAdapter(): Promise<void> {
   return adaptersLoaded;
 }
 
+/** CouchDB's `_revs_limit` of a new database. */
+export const DEFAULT_REVS_LIMIT = 1000;
+
 /** A `_local` document of each database holding when it was created (its `instance_start_time`, couch-routes.ts). */
 export const CREATED = '_local/feat-emulator-created';
 
@@ -79,10 +82,28 @@ export class Storage {
   db(name: string): Database {
     let db = this.Pouch.__dbCacheMap.get(name);
     if (!db) {
-      db = new this.Pouch(name) as Database;
+      // CouchDB's default `_revs_limit` (PouchDB's own default keeps every revision).
+      db = new this.Pouch(name, { revs_limit: DEFAULT_REVS_LIMIT } as PouchDB.Configuration.DatabaseConfiguration) as Database;
       this.Pouch.__dbCacheMap.set(name, db);
     }
     return db;
+  }
+
+  /** Handles replaced by {@link setRevsLimit}: still open (they share the store), closed with the rest. */
+  readonly #retired: Database[] = [];
+
+  /**
+   * Applies CouchDB's `_revs_limit` to later writes (their revision trees are stemmed to `limit` revisions): PouchDB
+   * reads `revs_limit` once, when a handle opens, so the database gets a new handle with it (the same store: an open
+   * store is shared by name), which replaces the old one for every later request. The old one stays open, as feeds
+   * may still listen through it.
+   */
+  async setRevsLimit(name: string, limit: number): Promise<void> {
+    const handle = new this.Pouch(name, { revs_limit: limit } as PouchDB.Configuration.DatabaseConfiguration) as Database;
+    await handle.info();
+    const old = this.Pouch.__dbCacheMap.get(name);
+    if (old) this.#retired.push(old);
+    this.Pouch.__dbCacheMap.set(name, handle);
   }
 
   /** Creates (or opens) a database and registers it as existing. */
@@ -102,5 +123,7 @@ export class Storage {
     this.Pouch.__dbCacheMap.clear();
     this.#known.clear();
     await Promise.all(dbs.map((db) => (this.#persistent ? db.close() : db.destroy()).catch(() => undefined)));
+    // Retired handles shared a store with one of those: it is closed (or gone) already.
+    await Promise.all(this.#retired.splice(0).map((db) => db.close().catch(() => undefined)));
   }
 }
