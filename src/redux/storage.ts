@@ -47,8 +47,8 @@ export const ENGINE: unique symbol = Symbol.for('@feat/sdk/redux.engine');
 /** The store's hidden completeness probe (store.ts `COMPLETE`; a global symbol, so no import of the store). */
 const COMPLETE = Symbol.for('@feat/sdk.complete');
 
-/** The store's hidden `set()` option for a default value (store.ts `INITIAL`): another device's change wins over it. */
-const AS_INITIAL = { [Symbol.for('@feat/sdk.initial')]: true } as SetOptions;
+/** The store's hidden `set()` option (store.ts `AS_OF`): the write's time, for a default value as old as the read that found nothing. */
+const AS_OF = Symbol.for('@feat/sdk.asOf');
 
 /** A slice whose last write failed: it is written again by the next `setItem`, whatever its value. */
 const DIRTY = Symbol('dirty');
@@ -57,6 +57,8 @@ type Base = Map<string, string | typeof DIRTY>;
 interface Stored {
   slices: Map<string, string>;
   order: string[];
+  /** When the read started (ms): what it found absent was absent then. */
+  at: number;
 }
 
 /** Per `persist:<key>` bookkeeping. */
@@ -70,6 +72,8 @@ interface KeyState {
    * A slice is written only when its new string differs from this. `undefined` until known.
    */
   base: Base | undefined;
+  /** When the read that established `base` started (ms): see {@link PersistEngine.#write}'s `initial`. */
+  readAt: number;
   /**
    * `setItem` was called before any `getItem` had been answered (redux-persist did not rehydrate from storage), or the
    * rehydrating read failed or timed out, or `removeItem` was called first: a later answer is not what the redux state
@@ -144,6 +148,7 @@ export class PersistEngine {
         doc: PERSIST_PREFIX + escapeSubkey(name),
         legacy: !name.includes(':'),
         base: undefined,
+        readAt: 0,
         unloaded: false,
         loading: undefined,
         chain: Promise.resolve(),
@@ -188,6 +193,7 @@ export class PersistEngine {
       if (st.base === undefined && !st.unloaded && !(await this.#complete())) st.unloaded = true;
       if (st.base === undefined && !st.unloaded) {
         st.base = new Map(stored.slices);
+        st.readAt = stored.at;
         st.order = stored.order;
         st.establish();
       }
@@ -433,6 +439,7 @@ export class PersistEngine {
    */
   async #readStored(key: string): Promise<Stored> {
     const st = this.state(key);
+    const at = Date.now();
     const [parts, whole] = await Promise.all([this.store.getParts(st.doc), st.legacy ? this.store.get(key) : undefined]);
     const slices = new Map<string, string>();
     const order: string[] = [];
@@ -449,8 +456,8 @@ export class PersistEngine {
       slices.set(slice, valueToSlice(parts[slice]));
     }
     // Parts come in id order; redux-persist writes `_persist` last.
-    const at = order.indexOf('_persist');
-    if (at !== -1) order.push(...order.splice(at, 1));
+    const last = order.indexOf('_persist');
+    if (last !== -1) order.push(...order.splice(last, 1));
     if (legacy) {
       // One-time migration: the whole-string document becomes parts, then goes away.
       try {
@@ -461,7 +468,7 @@ export class PersistEngine {
         // Migrated on a later load; reads merge both meanwhile.
       }
     }
-    return { slices, order };
+    return { slices, order, at };
   }
 
   async #apply(key: string, st: KeyState, next: Map<string, string>, call: number): Promise<{ done: Promise<void> }> {
@@ -485,6 +492,7 @@ export class PersistEngine {
           if (kept !== value) unapplied.set(slice, kept);
         }
         st.base = base;
+        st.readAt = stored.at;
         st.order = [...next.keys()];
         st.unapplied = unapplied;
         st.establish();
@@ -516,7 +524,8 @@ export class PersistEngine {
     for (const [slice, value] of next) {
       if (keep.has(slice) || base.get(slice) === value) continue;
       // A slice storage did not hold, never written by this device: its value is the reducer's initial state (a
-      // rehydrate from nothing). Written as such, so that another device's change stored meanwhile wins over it.
+      // rehydrate from nothing). Written as of the read that found nothing, so that another device's change stored
+      // after that read wins over it (and a deletion made before it, e.g. a purge, does not).
       const initial = !base.has(slice) && !st.removed && !st.seq.has(slice);
       base.set(slice, value);
       st.unapplied?.delete(slice);
@@ -532,11 +541,12 @@ export class PersistEngine {
   }
 
   /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
+  /** `initial`: the value is the reducer's initial state, stamped with the time of the read that found the slice absent. */
   #write(key: string, st: KeyState, slice: string, value: string | undefined, initial = false): Promise<void> {
     const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     st.written.set(slice, value);
-    const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value), initial ? AS_INITIAL : undefined);
+    const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value), initial ? ({ [AS_OF]: st.readAt } as SetOptions) : undefined);
     st.writing.set(slice, write);
     const seq = st.seq.get(slice);
     const done = () => {

@@ -163,8 +163,10 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
         if (value === engine.lastWritten(storageKey, slice) && !settled) mark(slice, value);
         return;
       }
-      // A change without its value (not a delete): read what is stored.
-      mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), event.value === undefined && event.kind !== 'delete');
+      // A change without its value (not a delete): read what is stored. So too for a current value of a slice this
+      // device has written: it may be that write, read while in flight and since resolved to another device's version.
+      const read = (event.value === undefined && event.kind !== 'delete') || (event.current === true && engine.writes(storageKey, slice) > 0);
+      mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), read);
     },
     { initial: true, onError: (error) => report(error) },
   );

@@ -108,11 +108,11 @@ export interface StoreContext {
 export const COMPLETE: unique symbol = Symbol.for('@feat/sdk.complete');
 
 /**
- * A hidden `set()` option: the value is a default (a redux slice's initial state, written by a device that read it
- * as absent), not a change. It is stamped with time 0, so under the default resolver any version another device wrote
- * meanwhile wins over it, on the server (409) and between replicas alike.
+ * A hidden `set()` option: the time (ms) the write is stamped with, when earlier than now. The redux engine writes a
+ * slice's initial state as of the read that found the slice absent: under the default resolver, a version another
+ * device stored after that read wins over it (on the server and between replicas alike); one stored before does not.
  */
-export const INITIAL: unique symbol = Symbol.for('@feat/sdk.initial');
+export const AS_OF: unique symbol = Symbol.for('@feat/sdk.asOf');
 
 /** Conflicted writes resolved at once (each is a read and a write on the server; see `#resolving`). */
 const RESOLVING_AT_ONCE = 6;
@@ -222,7 +222,8 @@ export class DocumentStore {
       if (value === undefined) {
         throw new FeatValidationError('invalid_value', `The value of "${key}" is undefined; use remove() to delete a key`, { key });
       }
-      const at = (options as { [INITIAL]?: unknown } | undefined)?.[INITIAL] === true ? 0 : Date.now();
+      const asOf = (options as { [AS_OF]?: unknown } | undefined)?.[AS_OF];
+      const at = typeof asOf === 'number' && asOf >= 0 ? Math.min(asOf, Date.now()) : Date.now();
       const size = { bytes: 0 };
       const op: WriteOp = { deleted: false, value: snapshotValue(value, key, size), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
       op.maxBytes = size.bytes;

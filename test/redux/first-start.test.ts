@@ -6,7 +6,7 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
-import { persistReducer, persistStore, type PersistConfig, type Persistor, type Storage } from 'redux-persist';
+import { createMigrate, persistReducer, persistStore, type PersistConfig, type PersistedState, type Persistor, type Storage } from 'redux-persist';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { createPersistStorage, syncPersistedState } from '@feat/sdk/redux';
 import { uniqueUser, useEmulator, waitFor } from '../support/backend.js';
@@ -127,7 +127,7 @@ describe('two devices starting at once, nothing stored', () => {
     await B.settle();
     await waitFor(async () => (await stored(bClient))?.draft === 'typed on A', 10_000, 'B’s storage holds A’s change');
     await waitFor(() => B.store.getState().draft === 'typed on A' && B.store.getState().counter === 1, 10_000, 'B’s state shows A’s change');
-    expect(A.store.getState()).toMatchObject({ draft: 'typed on A', counter: 1 });
+    await waitFor(() => A.store.getState().draft === 'typed on A' && A.store.getState().counter === 1, 10_000, 'A’s state keeps its change');
     B.store.dispatch({ type: 'draft', text: 'then typed on B' });
     await B.settle();
     await waitFor(() => A.store.getState().draft === 'then typed on B', 10_000, 'A sees B’s later change');
@@ -143,5 +143,45 @@ describe('two devices starting at once, nothing stored', () => {
     B.store.dispatch({ type: 'inc' });
     await B.settle();
     await waitFor(() => A.store.getState().counter === 1, 10_000, 'A sees B’s change');
+  });
+
+  it.each([
+    ['remote', remote],
+    ['local-first', localFirst],
+  ] as const)('(%s) after persistor.purge() and a reload, the initial state is stored again: an edit and the version survive the next reload', async (_, make) => {
+    // Version 2 renamed draft.text to draft.body: run again over version-2 data, the migration loses the draft.
+    type V2 = { draft: { body: string | undefined } };
+    const reducer = combineReducers({
+      draft: (state: { body: string | undefined } = { body: 'init' }, action: { type: string; body?: string }) => (action.type === 'edit' ? { body: action.body } : state),
+    }) as unknown as Reducer<V2>;
+    const migrate = createMigrate({ 2: (state: PersistedState) => ({ ...state, draft: { body: (state as unknown as { draft?: { text?: string } }).draft?.text } }) as PersistedState });
+    const user = uniqueUser('redux-purge-reload');
+    const start = async () => {
+      const c = make(user);
+      const storage = createPersistStorage(c.store);
+      const store = legacy_createStore(persistReducer({ key: 'root', storage, version: 2, migrate, throttle: 0 }, reducer));
+      const persistor = persistStore(store);
+      await bootstrapped(persistor);
+      const stop = async () => {
+        await persistor.flush();
+        await storage.flush();
+        persistor.pause();
+        if (make === localFirst) await c.sync.waitForPush({ timeout: 15_000 });
+        await c.close();
+      };
+      return { store, persistor, stop };
+    };
+    const first = await start();
+    first.store.dispatch({ type: 'edit', body: 'before logout' });
+    await first.persistor.flush();
+    await first.persistor.purge(); // logout
+    await first.stop();
+    const second = await start(); // reload
+    expect(second.store.getState().draft).toEqual({ body: 'init' });
+    second.store.dispatch({ type: 'edit', body: 'after logout' });
+    await second.stop();
+    const third = await start(); // reload
+    expect(third.store.getState().draft).toEqual({ body: 'after logout' });
+    await third.stop();
   });
 });
