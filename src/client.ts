@@ -14,7 +14,7 @@ import type { StoredAs, ValueFor } from './store/typed.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
 import type { LocalFirst } from './sync/local-first.js';
 import type { StorageInfo } from './sync/device-storage.js';
-import type { SyncEvents, SyncStatus } from './sync/status.js';
+import { statusForError, type SyncEvents, type SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
 import { createCouchFetch, type AcceptedWrite } from './transport/couch-fetch.js';
 import { checkSignal, LATE, manyListeners, within, withSignal } from './util/abort.js';
@@ -190,7 +190,8 @@ class Client implements FeatClient {
         }
         return response;
       } catch (error) {
-        if (o.mode === 'remote' && this.session && !init?.signal?.aborted) this.#setStatus('offline');
+        // `offline` only when the server could not be reached: a refused token is `denied`.
+        if (o.mode === 'remote' && this.session && !init?.signal?.aborted) this.#setStatus(statusForError(toFeatError(error)));
         throw error;
       }
     };
@@ -338,7 +339,8 @@ class Client implements FeatClient {
   /** Token (single flight) and bootstrap: the user and their database exist. */
   async #connect(): Promise<Session> {
     const o = this.#options;
-    const state = await this.#sessionSource.get();
+    // ready() asks the accounts service again even within the backoff after a refusal.
+    const state = await this.#sessionSource.get(true);
     const { bootstrap } = await import('./session/bootstrap.js');
     await bootstrap({
       couchUrl: o.couchUrl,

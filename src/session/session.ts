@@ -70,6 +70,7 @@ export async function askWithin<T>(ask: () => Promise<T>, ms: number, signal: Ab
 /** The minimum pause between two token refreshes that did not help (CouchDB ≥ 3.4 locks out repeated failures). */
 const REFRESH_BACKOFF_MS = 500;
 const REFRESH_BACKOFF_MAX_MS = 30_000;
+const backoff = (failures: number) => Math.min(REFRESH_BACKOFF_MAX_MS, REFRESH_BACKOFF_MS * 2 ** (failures - 1));
 
 /**
  * The session: token from the accounts service, fetched once and shared by concurrent callers (single flight),
@@ -80,6 +81,10 @@ export class SessionSource {
   #current: Promise<SessionState> | undefined;
   #failedRefreshes = 0;
   #refreshing: Promise<void> | undefined;
+  /** Token requests refused in a row (401/403), the last refusal and until when it is the answer (the same backoff). */
+  #refusals = 0;
+  #refused: FeatError | undefined;
+  #refusedUntil = 0;
 
   constructor(options: SessionSourceOptions) {
     this.#options = options;
@@ -90,8 +95,12 @@ export class SessionSource {
     }
   }
 
-  /** The current session (fetched on first use). */
-  get(): Promise<SessionState> {
+  /**
+   * The current session (fetched on first use). After the accounts service refused the token, calls within the backoff
+   * get that refusal at once (no request each); `retry` (ready()) asks again anyway.
+   */
+  get(retry = false): Promise<SessionState> {
+    if (!this.#current && !retry && this.#refused && Date.now() < this.#refusedUntil) return Promise.reject(this.#refused);
     return (this.#current ??= this.#fetchToken(false));
   }
 
@@ -115,8 +124,7 @@ export class SessionSource {
 
   async #refresh(): Promise<void> {
     if (this.#failedRefreshes > 0) {
-      const delay = Math.min(REFRESH_BACKOFF_MAX_MS, REFRESH_BACKOFF_MS * 2 ** (this.#failedRefreshes - 1));
-      await sleep(delay, this.#options.signal).catch(() => {
+      await sleep(backoff(this.#failedRefreshes), this.#options.signal).catch(() => {
         throw endedBy(this.#options.signal);
       });
     }
@@ -204,12 +212,18 @@ export class SessionSource {
         }
         const { parseCouchToken } = await loadToken();
         const token = parseCouchToken(body, url);
+        this.#refusals = 0;
+        this.#refused = undefined;
         return { dbName: token.dbname, headers: token.headers, userName: token.headers['X-Auth-CouchDB-UserName'] };
       }
     })();
-    // A failed fetch is not memoized: the next call tries again.
-    promise.catch(() => {
+    // A failed fetch is not memoized: the next call tries again (after a refusal, once its backoff passed).
+    promise.catch((error: unknown) => {
       if (this.#current === promise) this.#current = undefined;
+      if (isFeatError(error, 'unauthorized') || isFeatError(error, 'forbidden')) {
+        this.#refused = error;
+        this.#refusedUntil = Date.now() + backoff(++this.#refusals);
+      }
     });
     return promise;
   }

@@ -221,8 +221,8 @@ export class Replicator {
     rep.on('active', () => {
       if (!mine()) return;
       // A retry after a failure transfers nothing yet (a stalled server answers nothing): the side stays `offline` (or
-      // `error`) until something goes through (`change`) or it catches up (`paused`), so the status does not flip to
-      // `active` on every retry.
+      // `error`, `denied`) until something goes through (`change`) or it catches up (`paused`), so the status does not
+      // flip to `active` on every retry.
       if (this.#failed(direction)) return;
       this.#state[direction] = 'active';
       this.#update();
@@ -238,8 +238,11 @@ export class Replicator {
           return this.#update();
         }
         const next = statusForError(failure);
-        // Once per episode: a side that keeps failing the same way (offline, a full device) says so once.
-        const again = this.#state[direction] === next && (next === 'offline' || this.#reported[direction] === failure.code);
+        // Once per episode: a side that keeps failing the same way (offline, a full device, refused credentials: on
+        // either side, whether CouchDB or the accounts service said so) says so once.
+        const seen = (d: Direction) =>
+          this.#state[d] === next && (next === 'offline' || this.#reported[d] === failure.code || (next === 'denied' && this.#reported[d] !== undefined));
+        const again = seen(direction) || (next === 'denied' && seen(direction === 'push' ? 'pull' : 'push'));
         // A full device is reported by the replica's guard, once per episode (device-storage.ts).
         const guardSaidSo = (failure.code === 'storage_full' && (this.#local as { full?: boolean }).full === true) || failure.code === 'storage_lost';
         if (!again && !guardSaidSo) this.#events.error(failure);
@@ -302,9 +305,9 @@ export class Replicator {
     remember(this.#pulledRevs, doc._id, revs, PULLED_KEPT);
   }
 
-  /** The side's last attempt failed (and nothing went through since). */
+  /** The side's last attempt failed or was refused (and nothing went through since). */
   #failed(direction: Direction): boolean {
-    return this.#state[direction] === 'offline' || this.#state[direction] === 'error';
+    return ['offline', 'error', 'denied'].includes(this.#state[direction]);
   }
 
   #update(): void {
