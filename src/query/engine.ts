@@ -143,7 +143,8 @@ function addTerm(conj: Conjunction, { field, op, arg, not }: Term): void {
     op === '$beginsWith' && typeof arg === 'string'
       ? { $regex: `^${escapeRegex(arg)}` }
       : { [op]: SUB_SELECTORS.has(op) && isPlainObject(arg) ? subSelector(arg) : arg };
-  const path = field.split('.');
+  // Split at the dots as the engines read a field name: `a\\.b` is the one field `a.b` (CouchDB's escape).
+  const path = field.match(/(?:\\[.$]|[^.])+/g) ?? [field];
   if (op === '$exists' && arg === false) {
     // Missing from an object on its path; below a scalar, `null` or an array CouchDB finds a bad path (no match).
     conj.or(

@@ -18,6 +18,7 @@ import { eventFor } from '../sync/watch.js';
 import { hashString } from '../util/hash.js';
 import { throwIfAborted, withSignal } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
+import { limiter } from '../util/limit.js';
 import { designRun, forgetDesigns, type DesignRun } from './design-cache.js';
 import type { MatchDoc } from './memory.js';
 import { escapeRegex, forEngine, forServer } from './engine.js';
@@ -261,7 +262,8 @@ async function runMango(
         throw toFeatError(error);
       })) as FindResponse;
     } else {
-      answer = (await post(db as FetchDb, '_find', { ...request, limit: asked, ...(bookmark ? { bookmark } : {}) }, signal)) as FindResponse;
+      // `conflicts`: a document with conflicting leaves says so (see findOnce).
+      answer = (await post(db as FetchDb, '_find', { ...request, conflicts: true, limit: asked, ...(bookmark ? { bookmark } : {}) }, signal)) as FindResponse;
     }
     if (!Array.isArray(answer.docs)) throw new FeatError('bad_response', 'The server answered _find without docs');
     if (answer.warning && page === 0) warn(answer.warning);
@@ -337,7 +339,10 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
   return docs;
 }
 
-/** {@link findOnce}'s answer when the design documents it planned on changed meanwhile: run it again. */
+/** Conflicted documents a query resolves at once. */
+const resolving = limiter(8);
+
+/** {@link findOnce}'s answer when the design documents it planned on changed meanwhile (or it resolved conflicts): run it again. */
 const AGAIN = Symbol('again');
 
 /**
@@ -387,6 +392,15 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   const all = { skip: 0, limit: undefined };
   const [manifests, first] = await Promise.all([manifestsOf(io, db, query.prefix, signal, run), main(mixed ? all : { skip: query.skip, limit: query.limit })]);
   if (run && !fresh && !(await run.current())) return AGAIN;
+  // On the server, a document with conflicting leaves (another app's, or a local-first device's not resolved yet) is
+  // resolved as get() resolves it (the resolver's choice, written), then the query runs again: a query never shows
+  // a value get() would not return, and a live query never goes back to a losing leaf. (Once: a resolution that
+  // cannot finish leaves CouchDB's winner, as get() returns it then.)
+  const conflicted = fresh ? [] : [...first, ...manifests].filter((d) => (d as StoredDoc)._conflicts?.length);
+  if (conflicted.length > 0) {
+    await Promise.all(conflicted.map((d) => resolving(() => io.read(db, d._id, Infinity))));
+    return AGAIN;
+  }
   const chunked: MatchDoc[] = [];
   const { matches } = manifests.length > 0 || queued.length > 0 ? await loadMemory() : { matches: undefined };
   if (manifests.length > 0) {

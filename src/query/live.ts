@@ -7,7 +7,7 @@
  * (a match, or a value that was one) runs the query again instead (the window moves), and again only a different
  * result set is delivered. In remote mode every change under the prefix runs the query again on the server.
  */
-import { toFeatError, type FeatError } from '../errors.js';
+import { closedError, toFeatError, type FeatError } from '../errors.js';
 import { sameJson } from '../store/codec.js';
 import { partId } from '../store/ids.js';
 import type { StoreIO } from '../store/io.js';
@@ -100,8 +100,10 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
           held = [];
           state = new Map(docs.map((d) => [d._id, d]));
           if (rerun) {
+            // This run's result is newer than any delivered: delivered even when changes came meanwhile (else steady
+            // writes, faster than a run, would starve the listener), then one more run covers those changes.
+            deliver(docs);
             if (pending.length > 0) again = true;
-            else deliver(docs);
           } else {
             const { compare, matches } = await tools;
             for (const event of pending) fold(event, matches);
@@ -146,7 +148,8 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
       if (running) return void held.push(event);
       if (rerun) {
         const id = event.subkey === undefined ? event.key : partId(event.key, event.subkey);
-        const touches = !deps.io.ctx.local || state!.has(id) || (event.value !== undefined && matches({ _id: id, doc: event.value }, query.selector));
+        // With `skip`, a change of a key outside the window may be of a skipped match (which, leaving, moves it).
+        const touches = !deps.io.ctx.local || query.skip > 0 || state!.has(id) || (event.value !== undefined && matches({ _id: id, doc: event.value }, query.selector));
         if (touches) void run();
         return;
       }
@@ -156,9 +159,20 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
 
   const stop = deps.subscribe({ prefix }, onChange);
   void deps.started().then(() => (stopped ? undefined : run()));
-  return () => {
+  const end = () => {
     stopped = true;
     clearTimeout(retry);
     stop();
+    closed?.removeEventListener('abort', onClosed);
   };
+  // The client closed: the query ends, and says so to its own `onError` (a hook then shows `closed`).
+  const closed = deps.io.ctx.closed;
+  const onClosed = () => {
+    if (stopped) return;
+    end();
+    options.onError?.(closedError());
+  };
+  if (closed?.aborted) onClosed();
+  else closed?.addEventListener('abort', onClosed);
+  return end;
 }

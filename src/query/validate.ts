@@ -85,29 +85,55 @@ const fail = (message: string): never => {
   throw new FeatValidationError('invalid_argument', `find(): ${message}`);
 };
 
-const isPlainObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
+/** An object literal (or `Object.create(null)`, or one of another realm): not a Date, Map or class instance. */
+const isPlainObject = (v: unknown): v is Record<string, unknown> => {
+  const proto = typeof v === 'object' && v !== null && !Array.isArray(v) ? (Object.getPrototypeOf(v) as unknown) : 0;
+  return proto === null || (proto !== 0 && Object.getPrototypeOf(proto) === null);
+};
+
+/** How deeply a selector (with the values in it) may nest; a deeper one, or a cyclic one, is refused. */
+const MAX_SELECTOR_DEPTH = 64;
+
+const deeper = (depth: number, at: string): number =>
+  depth < MAX_SELECTOR_DEPTH ? depth + 1 : fail(`${at.slice(0, 120)}… is nested deeper than ${MAX_SELECTOR_DEPTH} levels (or is cyclic)`);
+
+/**
+ * Checks a value a selector compares with: JSON (JSON.stringify would drop `undefined` — `{ owner: undefined }` would
+ * match everything — and turn NaN, Infinity, a Date or a Map into something else).
+ */
+function checkValue(value: unknown, at: string, depth: number): void {
+  if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
+  if (typeof value === 'number') return void (Number.isFinite(value) || fail(`${at} is ${value}, which JSON cannot hold`));
+  const d = deeper(depth, at);
+  if (Array.isArray(value)) return value.forEach((v, i) => checkValue(v, `${at}[${i}]`, d));
+  if (!isPlainObject(value)) fail(`${at} is ${value === undefined ? 'undefined' : 'not a JSON value'}`);
+  for (const [name, v] of Object.entries(value as object)) checkValue(v, `${at} › ${name}`, d);
+}
 
 /** Checks a selector at the level of whole values (`top`) or of one field's value (operators apply to it). */
-function checkSelector(selector: unknown, where: string, field: boolean): void {
+function checkSelector(selector: unknown, where: string, field: boolean, depth = 0): void {
   if (!isPlainObject(selector)) fail(`${where} must be an object (a Mango selector)`);
+  const d = deeper(depth, where);
   for (const [name, arg] of Object.entries(selector as Record<string, unknown>)) {
     const at = `${where} › ${name}`;
     if (!name.startsWith('$')) {
       if (name === '') fail(`${where} names an empty field`);
-      if (isPlainObject(arg)) checkSelector(arg, at, true);
+      if (isPlainObject(arg)) checkSelector(arg, at, true, d);
+      else checkValue(arg, at, d);
       continue;
     }
     if (COMBINATORS.has(name)) {
       if (!Array.isArray(arg) || arg.length === 0) fail(`${at} takes a non-empty array of selectors`);
-      (arg as unknown[]).forEach((s, i) => checkSelector(s, `${at}[${i}]`, field));
+      (arg as unknown[]).forEach((s, i) => checkSelector(s, `${at}[${i}]`, field, d));
     } else if (name === '$not') {
-      checkSelector(arg, at, field);
+      checkSelector(arg, at, field, d);
     } else if (!field) {
       fail(`unknown operator "${name}" at ${where} (field names do not start with "$"; operators: $and $or $nor $not at this level)`);
     } else if (ANY_VALUE.has(name)) {
-      if (arg === undefined) fail(`${at} needs a value`);
+      checkValue(arg, at, d);
     } else if (ARRAYS.has(name)) {
       if (!Array.isArray(arg)) fail(`${at} takes an array`);
+      checkValue(arg, at, d);
     } else if (name === '$exists') {
       if (typeof arg !== 'boolean') fail(`${at} takes true or false`);
     } else if (name === '$type') {
@@ -124,6 +150,11 @@ function checkSelector(selector: unknown, where: string, field: boolean): void {
       } catch (cause) {
         throw new FeatValidationError('invalid_argument', `find(): ${at} is not a valid regular expression`, { cause });
       }
+      // What the two engines (JavaScript's here, CouchDB's PCRE) read otherwise: `\u0041`, `[^]` and `[]` (PCRE
+      // refuses them), `\x{41}`, `\p{L}`, `\A`, `\h`… (JavaScript reads a letter): refused, so both modes agree.
+      if (/\\(?![dDwWsSbBnrtf]|x[\da-fA-F]{2})|\[\^?\]/.test((arg as string).replace(/\\[^a-zA-Z]/g, '_'))) {
+        fail(`${at}: CouchDB's PCRE reads [], [^] and escaped letters but \\dDwWsSbBnrtf \\xHH otherwise`);
+      }
     } else if (name === '$beginsWith') {
       // CouchDB 3.4: a UTF-8 string (its bad_arg otherwise); matches the string values that start with it.
       if (typeof arg !== 'string' || !wellFormed(arg)) fail(`${at} takes a string (without lone UTF-16 surrogates)`);
@@ -132,7 +163,7 @@ function checkSelector(selector: unknown, where: string, field: boolean): void {
       // would answer on the server only while nothing is pending is refused instead.
       fail(`${at}: $keyMapMatch is not supported (the local engine lacks it); store the map's keys in an array and use $elemMatch or $all`);
     } else if (SUB_SELECTORS.has(name)) {
-      checkSelector(arg, at, true);
+      checkSelector(arg, at, true, d);
     } else {
       fail(`unknown operator "${name}" at ${where} (supported: $eq $ne $gt $gte $lt $lte $in $nin $all $exists $type $size $mod $regex $beginsWith $elemMatch $allMatch $and $or $nor $not)`);
     }
