@@ -15,6 +15,7 @@
  * document (how a named `leveldb` replica in Node finds its own session). Nothing goes to `localStorage` any more;
  * entries an older version left there (keyed by an unsalted digest of the Authorization value) are deleted.
  */
+import { FeatError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
 import { LATE, within } from '../util/abort.js';
@@ -113,18 +114,20 @@ async function read(db: Db, id: string): Promise<(Remembered & { _rev?: string; 
   return doc && typeof doc.dbName === 'string' && typeof doc.userName === 'string' ? doc : undefined;
 }
 
-/** Replaces a `_local` document (one retry on a concurrent update); best effort. */
-async function write(db: Db, id: string, body: Record<string, unknown> | undefined): Promise<void> {
+/** Replaces a `_local` document (one retry on a concurrent update); best effort: resolves with the last failure, if any. */
+async function write(db: Db, id: string, body: Record<string, unknown> | undefined): Promise<unknown> {
+  let failure: unknown;
   for (let attempt = 0; attempt < 2; attempt++) {
     const existing = (await db.get(id).catch(() => undefined)) as { _rev?: string } | undefined;
     if (!existing && !body) return;
     const doc = { _id: id, ...(existing?._rev ? { _rev: existing._rev } : {}), ...(body ?? { _deleted: true }) };
-    const ok = await db.put(doc as never).then(
-      () => true,
-      () => false,
+    failure = await db.put(doc as never).then(
+      () => undefined,
+      (error: unknown) => error ?? 'failed',
     );
-    if (ok) return;
+    if (!failure) return;
   }
+  return failure;
 }
 
 export interface DirectoryAccess {
@@ -165,6 +168,29 @@ export async function rememberInDirectory(access: DirectoryAccess, identity: str
   }
 }
 
+/**
+ * Forgets the session of `identity` in the browser directory (logout): unlike remembering, not best effort. Rejects
+ * when it could not, with `timeout` when the directory did not open within `waitMs` (another connection holds it
+ * open: IndexedDB keeps the open waiting, and the entry is deleted as soon as that connection closes). A directory
+ * IndexedDB does not list is not opened (that would create it; on a full device, never answering).
+ */
+export async function forgetInDirectory(access: DirectoryAccess, identity: string, waitMs: number): Promise<void> {
+  dropLegacyEntries();
+  const list = await bounded(Promise.resolve().then(() => indexedDB.databases()));
+  if (list && !list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`)) return;
+  const forgetting = access.open()?.then(async (db) => {
+    try {
+      const failure = await write(db, entryId(access.couchUrl, identity), undefined);
+      if (failure) throw failure;
+    } finally {
+      await db.close();
+    }
+  });
+  if (forgetting && (await within(forgetting, waitMs)) === LATE) {
+    throw new FeatError('timeout', `logout(): the IndexedDB database "${DIRECTORY_NAME}" is held open elsewhere (a tab that does not answer, or the app's own code): the session is forgotten once it closes`);
+  }
+}
+
 /** The session a replica recorded for `identity`, or undefined. */
 export async function recallFromReplica(db: Db, identity: string): Promise<Session | undefined> {
   const doc = await read(db, SESSION_MARKER);
@@ -172,6 +198,6 @@ export async function recallFromReplica(db: Db, identity: string): Promise<Sessi
 }
 
 /** Records the replica's session (user, database and the identity, never a credential or a digest of a short one). */
-export function rememberInReplica(db: Db, identity: string | undefined, session: Session | undefined): Promise<void> {
-  return write(db, SESSION_MARKER, session && identity ? { userName: session.userName, dbName: session.dbName, identity } : undefined);
+export async function rememberInReplica(db: Db, identity: string | undefined, session: Session | undefined): Promise<void> {
+  await write(db, SESSION_MARKER, session && identity ? { userName: session.userName, dbName: session.dbName, identity } : undefined);
 }

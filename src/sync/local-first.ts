@@ -8,6 +8,7 @@ import { adapterFor, askPersist, GuardedDb, storageInfo, type GuardEvents, type 
 import {
   DIRECTORY_NAME,
   dropLegacyEntries,
+  forgetInDirectory,
   identityOf,
   recallFromDirectory,
   recallFromReplica,
@@ -163,6 +164,7 @@ export class LocalFirst {
 
   get status(): SyncStatus {
     if (this.replicator) return this.replicator.status;
+    if (this.#lost) return 'error';
     if (this.leading) return this.#status;
     const leader = this.#leaderStatus ?? this.#status;
     return this.#leaderWatch ? this.#leaderWatch.statusFor(leader) : leader;
@@ -216,7 +218,7 @@ export class LocalFirst {
       },
       current: () => this.status,
     });
-    if (this.#deps.signal.aborted) this.#tabs?.close();
+    if (this.#deps.signal.aborted || this.#lost) this.#tabs?.close();
     else if (this.#tabs && !this.#tabs.leading) {
       const tabs = this.#tabs;
       this.#leaderWatch = new LeaderWatch(
@@ -353,6 +355,9 @@ export class LocalFirst {
       // Nothing more can be exchanged: sync stops, with status `error`, and says why once.
       lost: (error) => {
         this.#lost = error;
+        // Leaves the tabs' election at once (and never takes it again): the tab reloaded meanwhile syncs the new replica.
+        this.#tabs?.close();
+        this.#leaderWatch?.close();
         if (this.#deps.signal.aborted) return;
         this.#deps.error(error);
         if (this.replicator) void this.replicator.stop('error');
@@ -439,7 +444,8 @@ export class LocalFirst {
         }
         this.#statusChanged(status);
       },
-      error: (error) => this.#deps.error(error),
+      // The replica's guard said `storage_lost` once already.
+      error: (error) => error.code === 'storage_lost' || this.#deps.error(error),
       pulled: (docs) => {
         // What the store knew of each document (the revision the app read or wrote) is kept: a write based on it meets
         // the pulled revision as a conflict for the resolver, as a write in remote mode meets another client's (409).
@@ -469,7 +475,7 @@ export class LocalFirst {
   async #follow(local: Db, session: Session): Promise<void> {
     this.#standby = session;
     const deadline = Date.now() + this.#deps.options.initialSyncTimeout;
-    while (!this.leading && !this.#deps.signal.aborted && Date.now() < deadline) {
+    while (!this.leading && !this.#deps.signal.aborted && !this.#lost && Date.now() < deadline) {
       if (await local.get(SYNCED_MARKER).catch(() => undefined)) return;
       await sleep(250, this.#deps.signal).catch(() => undefined);
     }
@@ -565,7 +571,7 @@ export class LocalFirst {
     this.#reconnecting = true;
     this.#expected = expected;
     let reported: string | undefined;
-    for (let delay = 0, first = true; !this.#deps.signal.aborted; first = false) {
+    for (let delay = 0, first = true; !this.#deps.signal.aborted && !this.#lost; first = false) {
       if (!(first && now)) {
         delay = backOff(delay);
         await new Promise<void>((resolve) => {
@@ -573,7 +579,7 @@ export class LocalFirst {
           sleep(delay, this.#deps.signal).then(resolve, resolve);
         });
       }
-      if (this.#deps.signal.aborted) break;
+      if (this.#deps.signal.aborted || this.#lost) break;
       try {
         const session = await this.#deps.connect();
         if (session.dbName !== expected.dbName) {
@@ -587,7 +593,7 @@ export class LocalFirst {
         this.#expected = undefined;
         break;
       } catch (error) {
-        if (this.#deps.signal.aborted) break;
+        if (this.#deps.signal.aborted || this.#lost) break;
         const failure = toFeatError(error);
         // The same failure round after round is reported once.
         if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== reported) this.#deps.error(failure);
@@ -650,7 +656,7 @@ export class LocalFirst {
       const failure = toFeatError(error);
       // A full device is reported by the replica's guard, once per episode (device-storage.ts).
       const guardSaidSo = failure.code === 'storage_full' && (local as { full?: boolean }).full === true;
-      if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== 'aborted' && !guardSaidSo) this.#deps.error(failure);
+      if (!['network', 'timeout', 'aborted', 'storage_lost'].includes(failure.code) && !guardSaidSo) this.#deps.error(failure);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onClose);
@@ -726,19 +732,26 @@ export class LocalFirst {
 
   /** Forgets the session this device remembered for these credentials (logout), so no offline start reopens it. */
   async forget(): Promise<void> {
-    await this.#forgetDirectory();
+    const forgetting = this.#forgetDirectory();
     const adapter = this.local?.adapter ?? this.#adapterAsked();
     if (this.localName && adapter !== 'memory' && !this.#lost) {
       const db = await openLocal(this.localName, adapter);
       await rememberInReplica(db, undefined, undefined);
       await db.close();
     }
+    await forgetting;
   }
 
-  async #forgetDirectory(): Promise<void> {
+  /**
+   * Forgets the session in the directory (within DESTROY_WAIT_MS, else `timeout`: see forgetInDirectory). Started first
+   * and awaited last by logout, which meanwhile does the rest; its failure is never left unhandled.
+   */
+  #forgetDirectory(): Promise<void> {
     dropLegacyEntries();
     const identity = this.#identity ?? undefined;
-    if (identity && this.#deps.options.session === undefined) await rememberInDirectory(this.#directory(), identity, undefined);
+    const forgetting = identity && this.#deps.options.session === undefined ? forgetInDirectory(this.#directory(), identity, DESTROY_WAIT_MS) : Promise.resolve();
+    forgetting.catch(() => undefined);
+    return forgetting;
   }
 
   /**
@@ -751,7 +764,7 @@ export class LocalFirst {
     const opened = this.#opened;
     this.#opened = undefined;
     const name = o.local?.name ?? this.#remembered?.name ?? (last ? `feat-${last.dbName}` : undefined);
-    await this.#forgetDirectory();
+    const forgetting = this.#forgetDirectory();
     if (name) await this.#closeOtherTabs(name, opened?.adapter ?? this.#adapterAsked());
     try {
       if (opened) await destroyBounded(opened);
@@ -761,26 +774,27 @@ export class LocalFirst {
     } finally {
       if (name) dropChangeSignals(name);
     }
+    await forgetting;
   }
 
   /** Deletes the local replica and forgets the session this device remembered. */
   async destroy(): Promise<void> {
-    await this.#forgetDirectory();
-    if (!this.localName) return;
-    if (this.#lost) {
-      // Deleted already (the site's data cleared): this page's adapter can no longer open it, not even to delete it.
-      dropChangeSignals(this.localName);
-      this.localName = undefined;
-      return;
+    const forgetting = this.#forgetDirectory();
+    const name = this.localName;
+    if (name) {
+      try {
+        // A replica deleted already (the site's data cleared): this page's adapter can no longer open it, not even to delete it.
+        if (!this.#lost) {
+          const adapter = this.local?.adapter ?? this.#adapterAsked();
+          await this.#closeOtherTabs(name, adapter);
+          await destroyBounded(await openLocal(name, adapter));
+        }
+      } finally {
+        dropChangeSignals(name);
+        this.localName = undefined;
+      }
     }
-    await this.#closeOtherTabs(this.localName, this.local?.adapter ?? this.#adapterAsked());
-    const db = await openLocal(this.localName, this.local?.adapter ?? this.#adapterAsked());
-    try {
-      await destroyBounded(db);
-    } finally {
-      dropChangeSignals(this.localName);
-      this.localName = undefined;
-    }
+    await forgetting;
   }
 
   /**
