@@ -50,6 +50,12 @@ const COMPLETE = Symbol.for('@feat/sdk.complete');
 /** The store's hidden `set()` option (store.ts `AS_OF`): the write's time, for a default value as old as the read that found nothing. */
 const AS_OF = Symbol.for('@feat/sdk.asOf');
 
+/**
+ * Without a watch (`syncPersistedState`) reporting the stored `_persist`, the engine reads it again before writing when
+ * it last read it longer ago than this (ms): one small read at most per this period of writing.
+ */
+export const PERSIST_RECHECK_MS = 5000;
+
 /** A slice whose last write failed: it is written again by the next `setItem`, whatever its value. */
 const DIRTY = Symbol('dirty');
 type Base = Map<string, string | typeof DIRTY>;
@@ -112,6 +118,22 @@ interface KeyState {
   adopting: Map<string, Adopting>;
   /** Told the slices whose REHYDRATE redux-persist ignored. */
   ignoredListeners: Set<(slices: string[]) => void>;
+  /** The stored `_persist` string as last known (`undefined`: absent), when it was read, and the watches reporting it. */
+  persist: string | undefined;
+  persistAt: number;
+  watched: number;
+  /** The stored `_persist` was seen removed (by another device) after it was seen stored. */
+  gone: boolean;
+  /** `removeItem` was the last call: the next read is not bounded. */
+  cleared: boolean;
+  /**
+   * After a rehydrate given up: the slice strings of the redux state right after redux-persist applied its REHYDRATE
+   * (its initial state), from `syncPersistedState` (`undefined`: not known). A slice of the first `setItem` that differs
+   * was edited since.
+   */
+  initial: Map<string, string | undefined> | undefined;
+  /** A later rehydrating read was given up: `base` is dropped before the first `setItem` called after this many. */
+  resetAfter: number | undefined;
 }
 
 /** A slice dispatched by `syncPersistedState` after a `removeItem`, not yet seen in the redux state. */
@@ -166,6 +188,13 @@ export class PersistEngine {
         removed: false,
         adopting: new Map(),
         ignoredListeners: new Set(),
+        persist: undefined,
+        persistAt: 0,
+        watched: 0,
+        gone: false,
+        cleared: false,
+        initial: undefined,
+        resetAfter: undefined,
       };
       this.#keys.set(key, st);
     }
@@ -175,8 +204,10 @@ export class PersistEngine {
   getItem(key: string): Promise<string | null> {
     if (!key.startsWith(PERSIST_PREFIX)) return this.store.getItem(key);
     const st = this.state(key);
-    // A read before anything is known of the key is redux-persist's rehydrate: bounded by its timeout (see below).
-    const rehydrating = this.timeout > 0 && st.base === undefined && !st.unloaded;
+    // Any read may be redux-persist's rehydrate (a first one, or a store built again on this storage after an early
+    // getStoredState): bounded by its timeout (see below) — except the first after a removeItem (what is stored is known).
+    const rehydrating = this.timeout > 0 && !st.cleared;
+    st.cleared = false;
     // In call order: after every setItem/removeItem called before, and after the writes they started.
     const step = st.chain.then(async () => {
       await Promise.allSettled([...st.writing.values()]);
@@ -195,6 +226,7 @@ export class PersistEngine {
         st.base = new Map(stored.slices);
         st.readAt = stored.at;
         st.order = stored.order;
+        this.#sawPersist(st, stored);
         st.establish();
       }
       if (stored.slices.size === 0) return null;
@@ -216,6 +248,10 @@ export class PersistEngine {
       let late = false;
       const giveUp = () => {
         late = true;
+        // redux-persist starts from the initial state: what the engine knew the state held no longer holds for the
+        // setItem calls from now on (those called before carry the state derived from it).
+        if (st.base !== undefined) st.resetAfter = st.calls;
+        st.initial = undefined;
         st.unloaded = true;
         reject(
           new FeatError(
@@ -290,8 +326,10 @@ export class PersistEngine {
     // What is stored is known from here on (nothing): a later read is not a rehydrate to bound, nor a base to take.
     if (st.base === undefined) st.unloaded = true;
     st.removed = true;
+    st.cleared = true;
     const step = st.chain.then(async () => {
       st.base = new Map();
+      persistSeen(st, undefined, Date.now(), false);
       st.unloaded = false;
       st.unapplied = undefined;
       st.failed.clear();
@@ -395,6 +433,17 @@ export class PersistEngine {
     st.unapplied?.delete(slice);
   }
 
+  /** True while the engine would take the next `setItem` as redux-persist's initial state (its rehydrate was given up). */
+  wantsInitial(key: string): boolean {
+    const st = this.state(key);
+    return (st.base === undefined || st.resetAfter !== undefined) && st.unloaded && !st.initial;
+  }
+
+  /** The slice strings of the redux state redux-persist started from after its rehydrate was given up (see `initial`). */
+  setInitial(key: string, slices: Map<string, string | undefined>): void {
+    this.state(key).initial = slices;
+  }
+
   /** Listens for slices whose REHYDRATE redux-persist ignored (see {@link adopted}). */
   onIgnored(key: string, listener: (slices: string[]) => void): () => void {
     const st = this.state(key);
@@ -405,6 +454,28 @@ export class PersistEngine {
   /** The value (`undefined`: a removal or nothing) of this device's last write of `slice`. */
   lastWritten(key: string, slice: string): string | undefined {
     return this.state(key).written.get(slice);
+  }
+
+  /** Records the stored `_persist` a read found. */
+  #sawPersist(st: KeyState, stored: Stored): void {
+    persistSeen(st, stored.slices.get('_persist'), stored.at, false);
+  }
+
+  /**
+   * Keeps the engine told of the stored `_persist` (`syncPersistedState`'s watch): `watch()` while a watch reports it
+   * (no re-read before writes then), `seen(value)` for each value it reports (`undefined`: deleted).
+   */
+  watchPersist(key: string): { seen: (value: string | undefined) => void; stop: () => void } {
+    const st = this.state(key);
+    st.watched++;
+    let stopped = false;
+    return {
+      seen: (value) => persistSeen(st, value, Date.now()),
+      stop: () => {
+        if (!stopped) st.watched--;
+        stopped = true;
+      },
+    };
   }
 
   /** Whether the store holds all the server has (the store's hidden `[COMPLETE]`; a store without it: yes). */
@@ -472,6 +543,9 @@ export class PersistEngine {
   }
 
   async #apply(key: string, st: KeyState, next: Map<string, string>, call: number): Promise<{ done: Promise<void> }> {
+    if (st.resetAfter !== undefined && call > st.resetAfter) {
+      st.base = st.unapplied = st.resetAfter = undefined;
+    }
     if (st.base === undefined) {
       // Never clobber: redux-persist did not rehydrate from storage (timeout, error, or no getItem at all), so this state
       // is the device's initial state. Slices already stored are kept; this state becomes the device's base, and only
@@ -482,8 +556,16 @@ export class PersistEngine {
       if (st.base === undefined) {
         const base: Base = new Map();
         const unapplied = new Map<string, string>();
+        // The state redux-persist started from, when known (same slices): a slice that differs is an edit, written.
+        const initial = st.initial?.size === next.size && [...next.keys()].every((s) => st.initial!.has(s)) ? st.initial : undefined;
+        st.initial = undefined;
         for (const [slice, value] of next) {
           const kept = stored.slices.get(slice);
+          const from = initial?.get(slice);
+          if (from !== undefined && from !== value) {
+            base.set(slice, DIRTY);
+            continue;
+          }
           if (kept === undefined) {
             if (!complete) base.set(slice, value);
             continue;
@@ -493,6 +575,7 @@ export class PersistEngine {
         }
         st.base = base;
         st.readAt = stored.at;
+        this.#sawPersist(st, stored);
         st.order = [...next.keys()];
         st.unapplied = unapplied;
         st.establish();
@@ -520,9 +603,37 @@ export class PersistEngine {
       else base.set(slice, value);
     }
     if (ignored.length > 0) for (const listener of st.ignoredListeners) listener(ignored);
-    const writes: Promise<void>[] = [];
+    // Stored `_persist` seen removed by another device (a purge) while the state holds one: written again with a change.
+    const lost = st.gone && base.has('_persist');
+    const changes: [string, string | undefined][] = [];
     for (const [slice, value] of next) {
-      if (keep.has(slice) || base.get(slice) === value) continue;
+      if (!keep.has(slice) && (base.get(slice) !== value || (lost && slice === '_persist'))) changes.push([slice, value]);
+    }
+    for (const slice of base.keys()) if (!next.has(slice) && !keep.has(slice)) changes.push([slice, undefined]);
+    const mine = next.get('_persist');
+    if (changes.length > 0 && mine !== undefined) {
+      if (st.watched === 0 && Date.now() - st.persistAt > PERSIST_RECHECK_MS) {
+        const at = Date.now();
+        persistSeen(st, await this.readSlice(key, '_persist'), at);
+        if (st.gone && base.has('_persist') && !changes.some(([slice]) => slice === '_persist')) changes.push(['_persist', mine]);
+      }
+      // Slices are stored only in the shape the stored `_persist.version` describes (docs/redux.md, "Versions").
+      if (st.persist !== undefined && versionOf(st.persist) > versionOf(mine)) {
+        throw new FeatError(
+          'conflict',
+          `"${key}" is stored by a newer version of the app (state version ${versionOf(st.persist)}, this app's ${versionOf(mine)}): ` +
+            'nothing is written; reload the app to run the new version.',
+          { key },
+        );
+      }
+    }
+    const writes: Promise<void>[] = [];
+    for (const [slice, value] of changes) {
+      if (value === undefined) {
+        base.delete(slice);
+        writes.push(this.#write(key, st, slice, undefined));
+        continue;
+      }
       // A slice storage did not hold, never written by this device: its value is the reducer's initial state (a
       // rehydrate from nothing). Written as of the read that found nothing, so that another device's change stored
       // after that read wins over it (and a deletion made before it, e.g. a purge, does not).
@@ -530,11 +641,6 @@ export class PersistEngine {
       base.set(slice, value);
       st.unapplied?.delete(slice);
       writes.push(this.#write(key, st, slice, value, initial));
-    }
-    for (const slice of [...base.keys()]) {
-      if (next.has(slice) || keep.has(slice)) continue;
-      base.delete(slice);
-      writes.push(this.#write(key, st, slice, undefined));
     }
     st.order = [...next.keys()];
     return { done: Promise.all(writes).then(() => undefined) };
@@ -546,6 +652,7 @@ export class PersistEngine {
     const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     st.written.set(slice, value);
+    if (slice === '_persist') persistSeen(st, value, st.persistAt, false);
     const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value), initial ? ({ [AS_OF]: st.readAt } as SetOptions) : undefined);
     st.writing.set(slice, write);
     const seq = st.seq.get(slice);
@@ -621,6 +728,23 @@ export function createPersistStorage(
   };
   Object.defineProperty(storage, ENGINE, { value: engine, enumerable: false });
   return Object.freeze(storage);
+}
+
+/** Records the stored `_persist` (`undefined`: absent) as of `at`; `removal`: an absence after a presence is a removal. */
+function persistSeen(st: KeyState, value: string | undefined, at: number, removal = true): void {
+  st.gone = value === undefined && removal && (st.gone || st.persist !== undefined);
+  st.persist = value;
+  st.persistAt = at;
+}
+
+/** redux-persist's state version in a `_persist` string (createMigrate's rule: none → -1). */
+function versionOf(persist: string): number {
+  try {
+    const version = (JSON.parse(persist) as { version?: unknown } | null)?.version;
+    return typeof version === 'number' ? version : -1;
+  } catch {
+    return -1;
+  }
 }
 
 function badKey(key: unknown): FeatValidationError {

@@ -22,7 +22,10 @@ export interface SyncPersistConfig {
   whitelist?: readonly string[] | undefined;
   blacklist?: readonly string[] | undefined;
   // eslint-disable-next-line @typescript-eslint/no-explicit-any -- redux-persist's Transform is typed with any
-  transforms?: readonly { out: (subState: any, key: any, rawState: any) => unknown }[] | undefined;
+  transforms?: readonly { in?: (subState: any, key: any, state: any) => unknown; out: (subState: any, key: any, rawState: any) => unknown }[] | undefined;
+  /** redux-persist's runtime option (not in its types): how each slice is serialized. @default JSON.stringify */
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any -- as redux-persist's
+  serialize?: ((state: any) => string) | boolean | undefined;
   /** redux-persist's rehydrate timeout; must be the storage's `timeout`. @default 5000 */
   timeout?: number | null | undefined;
   /** redux-persist's runtime option (not in its types): how each slice string is parsed. @default JSON.parse */
@@ -30,8 +33,11 @@ export interface SyncPersistConfig {
 }
 
 export interface SyncPersistedStateOptions {
-  /** The redux store (anything with `dispatch`). */
-  store: { dispatch(action: FeatRehydrateAction): unknown };
+  /**
+   * The redux store (anything with `dispatch`). With `getState` and `subscribe` (a redux store), an edit made after a
+   * rehydrate that timed out but before redux-persist's first write (`throttle`) is told from the initial state.
+   */
+  store: { dispatch(action: FeatRehydrateAction): unknown; getState?(): unknown; subscribe?(listener: () => void): unknown };
   /** The same config given to `persistReducer`. */
   persistConfig: SyncPersistConfig;
   /** The storage made by `createPersistStorage`. @default persistConfig.storage */
@@ -115,8 +121,10 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
   const transforms = persistConfig.transforms ?? [];
   const whitelist = persistConfig.whitelist;
   const blacklist = persistConfig.blacklist;
+  // `_persist` is never dispatched nor adopted: it is redux-persist's own (its reconcilers ignore it), and this device's
+  // version stays its own. The engine is told what is stored (see docs/redux.md, "Versions").
   const allowed = (slice: string) =>
-    slice === '_persist' || ((!whitelist || whitelist.includes(slice)) && (!blacklist || !blacklist.includes(slice)));
+    slice !== '_persist' && (!whitelist || whitelist.includes(slice)) && (!blacklist || !blacklist.includes(slice));
   const report =
     options.onError ??
     ((error: unknown) => console.warn(`[@feat/sdk/redux] could not apply a change of "${storageKey}" from another device:`, error));
@@ -143,6 +151,7 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
   };
 
   const docKey = engine.docKey(storageKey);
+  const persisted = engine.watchPersist(storageKey);
   // `initial`: what is stored when the watch starts comes first (events marked `current`), so a change made by another
   // device between this device's rehydrating read and the watch's start is applied too (without it, it was missed).
   const unwatch = engine.store.watch(
@@ -150,6 +159,12 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     (event: ChangeEvent) => {
       if (event.key !== docKey || event.subkey === undefined) return;
       const slice = event.subkey;
+      if (slice === '_persist') {
+        if (event.origin !== 'remote' && !event.current) return;
+        if (event.value !== undefined || event.kind === 'delete') persisted.seen(event.value === undefined ? undefined : valueToSlice(event.value));
+        else engine.readSlice(storageKey, slice).then(persisted.seen, report);
+        return;
+      }
       if (event.origin !== 'remote' && !event.current) {
         // This device's own write, landed. Its event may come after another device's older change that was applied
         // meanwhile (this write had resolved before either event came): then the state holds that older value, and
@@ -170,6 +185,36 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     },
     { initial: true, onError: (error) => report(error) },
   );
+  // A rehydrate given up: the state right after redux-persist's REHYDRATE is its initial state; the engine writes the
+  // slices of its first setItem that differ from it (edits), and keeps the stored ones for the rest.
+  let unsubscribe: unknown;
+  if (typeof store.getState === 'function' && typeof store.subscribe === 'function') {
+    const serialize = typeof persistConfig.serialize === 'function' ? persistConfig.serialize : JSON.stringify;
+    const capture = () => {
+      if (stopped || !engine.wantsInitial(storageKey)) return;
+      const state = store.getState!() as Record<string, unknown> | null;
+      if (typeof state !== 'object' || state === null || (state._persist as { rehydrated?: unknown } | undefined)?.rehydrated !== true) return;
+      const slices = new Map<string, string | undefined>();
+      const serialized = (slice: string) => {
+        const end = transforms.reduce((sub: unknown, t) => (t.in ? t.in(sub, slice, state) : sub), state[slice]);
+        return end === undefined ? undefined : serialize(end);
+      };
+      try {
+        for (const slice of Object.keys(state)) {
+          if (slice !== '_persist' && !allowed(slice)) continue;
+          const once = serialized(slice);
+          // A transform that is not deterministic (encryption with a random IV): that slice is not known.
+          if (once !== undefined) slices.set(slice, serialized(slice) === once ? once : undefined);
+        }
+      } catch (error) {
+        report(error);
+        return;
+      }
+      engine.setInitial(storageKey, slices);
+    };
+    unsubscribe = store.subscribe(capture);
+    capture();
+  }
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
   const unadopt = engine.onAdopt(storageKey, (slices) => {
     for (const [slice, value] of slices) mark(slice, value);
@@ -225,6 +270,7 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     }
     if (changed.size === 0) return;
     const strings = payloadMode === 'all' ? new Map([...engine!.known(storageKey), ...changed]) : changed;
+    strings.delete('_persist');
     const rawState: Record<string, string> = {};
     for (const [slice, value] of strings) define(rawState, slice, value);
     const payload: Record<string, unknown> = {};
@@ -251,6 +297,8 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     timer = undefined;
     dirty.clear();
     unwatch();
+    persisted.stop();
+    if (typeof unsubscribe === 'function') unsubscribe();
     unadopt();
     unignored();
   };

@@ -156,3 +156,21 @@ export function waitFor(predicate: () => boolean | Promise<boolean>, timeout = 1
 }
 
 export const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+/** `store` with its `getParts` reads started `ctl.delayMs` late (changeable at any time); everything else as it is. */
+export function slowReads(store: FeatStore) {
+  const ctl = { delayMs: 0 };
+  const slow = new Proxy(store, {
+    get(target, property) {
+      const value = Reflect.get(target, property, target) as unknown;
+      if (typeof value !== 'function') return value;
+      const method = value as (...args: unknown[]) => unknown;
+      if (property !== 'getParts') return method.bind(target);
+      return (...args: unknown[]) => {
+        const delay = ctl.delayMs;
+        return delay > 0 ? sleep(delay).then(() => method.apply(target, args)) : method.apply(target, args);
+      };
+    },
+  });
+  return { store: slow, ctl };
+}
