@@ -51,6 +51,18 @@ const COMPLETE = Symbol.for('@feat/sdk.complete');
 const AS_OF = Symbol.for('@feat/sdk.asOf');
 
 /**
+ * The store's hidden `[DECIDING](decide)` and write option (store.ts `DECIDING`): a `setItem`/`removeItem` called before
+ * `client.close()` writes what it decides (later, in call order) even once the close started, and the close waits.
+ */
+const DECIDING = Symbol.for('@feat/sdk.deciding');
+const DECIDED = { [DECIDING]: true } as SetOptions;
+const remove = (store: PersistBackingStore, id: string) => (store.remove as (key: string, options: object) => Promise<void>).call(store, id, DECIDED);
+function deciding<T>(store: PersistBackingStore, decide: () => Promise<T>): Promise<T> {
+  const run = (store as { [DECIDING]?: (decide: () => Promise<T>) => Promise<T> })[DECIDING];
+  return run ? run.call(store, decide) : decide();
+}
+
+/**
  * Without a watch (`syncPersistedState`) reporting the stored `_persist`, the engine reads it again before writing when
  * it last read it longer ago than this (ms): one small read at most per this period of writing.
  */
@@ -314,7 +326,7 @@ export class PersistEngine {
     if (st.base === undefined) st.unloaded = true;
     const call = ++st.calls;
     st.lastCalled = slices;
-    const step = st.chain.then(() => this.#apply(key, st, slices, call));
+    const step = deciding(this.store, () => st.chain.then(() => this.#apply(key, st, slices, call)));
     st.chain = step.catch(() => undefined);
     // The decision is serialized; the writes it starts run (and are awaited) outside the chain.
     return this.#track(step.then((writes) => writes.done));
@@ -327,7 +339,7 @@ export class PersistEngine {
     if (st.base === undefined) st.unloaded = true;
     st.removed = true;
     st.cleared = true;
-    const step = st.chain.then(async () => {
+    const step = deciding(this.store, () => st.chain.then(async () => {
       st.base = new Map();
       persistSeen(st, undefined, Date.now(), false);
       st.unloaded = false;
@@ -336,8 +348,8 @@ export class PersistEngine {
       st.establish();
       const stored = await this.#readStored(key);
       const removals = [...stored.slices.keys()].map((slice) => this.#write(key, st, slice, undefined));
-      await Promise.all(st.legacy ? [...removals, this.store.removeItem(key)] : removals);
-    });
+      await Promise.all(st.legacy ? [...removals, remove(this.store, key)] : removals);
+    }));
     st.chain = step.catch(() => undefined);
     return this.#track(step);
   }
@@ -653,7 +665,10 @@ export class PersistEngine {
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     st.written.set(slice, value);
     if (slice === '_persist') persistSeen(st, value, st.persistAt, false);
-    const write = value === undefined ? this.store.remove(id) : this.store.set(id, sliceToValue(value), initial ? ({ [AS_OF]: st.readAt } as SetOptions) : undefined);
+    const write =
+      value === undefined
+        ? remove(this.store, id)
+        : this.store.set(id, sliceToValue(value), initial ? ({ ...DECIDED, [AS_OF]: st.readAt } as SetOptions) : DECIDED);
     st.writing.set(slice, write);
     const seq = st.seq.get(slice);
     const done = () => {

@@ -114,6 +114,17 @@ export const COMPLETE: unique symbol = Symbol.for('@feat/sdk.complete');
  */
 export const AS_OF: unique symbol = Symbol.for('@feat/sdk.asOf');
 
+/**
+ * Hidden, for the redux engine, whose writes are decided after its call (in call order, maybe after a read):
+ * `store[DECIDING](decide)` runs `decide` as a write made now. While it runs, `set()`/`remove()` given
+ * `{ [DECIDING]: true }`, and `get()`/`getParts()`, are taken even once close() started, and `flush()` (close()'s too)
+ * waits for their writes.
+ */
+export const DECIDING: unique symbol = Symbol.for('@feat/sdk.deciding');
+
+/** The reads a decision may make ({@link DECIDING}): taken too while one runs. */
+const READ = { [DECIDING]: true };
+
 /** Conflicted writes resolved at once (each is a read and a write on the server; see `#resolving`). */
 const RESOLVING_AT_ONCE = 6;
 /** Writes whose answer was lost, remembered to recognise them on the server (store.ts `#unanswered`). */
@@ -185,7 +196,7 @@ export class DocumentStore {
 
   /** Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. */
   async get<T = unknown>(key: string): Promise<T | undefined> {
-    this.#open();
+    this.#open(READ);
     validateKey(key);
     const pending = this.#queue.peek(key);
     if (pending) return (pending.deleted || isExpired(pending) ? undefined : structuredClone(pending.value)) as T | undefined;
@@ -212,9 +223,9 @@ export class DocumentStore {
   /** Writes a value; resolves once it (or a later value of the key) is durable. */
   set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
     try {
-      this.#open();
-      validateKey(key);
       const opts = checkOptions(options, 'set');
+      this.#open(opts);
+      validateKey(key);
       const ttl = opts.ttl;
       if (ttl !== undefined && (typeof ttl !== 'number' || !Number.isFinite(ttl) || ttl <= 0)) {
         throw new FeatValidationError('invalid_argument', '"ttl" must be a positive number of milliseconds', { key });
@@ -234,9 +245,9 @@ export class DocumentStore {
   }
 
   /** Deletes a key; resolves once the deletion is durable. Removing an absent key succeeds. */
-  remove(key: string): Promise<void> {
+  remove(key: string, options?: object): Promise<void> {
     try {
-      this.#open();
+      this.#open(options);
       validateKey(key);
       return this.#enqueue(key, { deleted: true, value: undefined, at: Date.now(), seq: tick() });
     } catch (error) {
@@ -269,7 +280,7 @@ export class DocumentStore {
 
   /** Every `key:subkey` part of `key`, in one request. */
   async getParts<T = unknown>(key: string): Promise<Record<string, T>> {
-    this.#open();
+    this.#open(READ);
     validateKey(key);
     const planning = this.#planning((k) => k === key);
     const { readParts } = await loadParts();
@@ -517,12 +528,25 @@ export class DocumentStore {
     return this.#ctx.complete?.() ?? Promise.resolve(true);
   }
 
+  [DECIDING]<T>(decide: () => Promise<T>): Promise<T> {
+    const decision = decide();
+    const settled = decision.then(
+      () => undefined,
+      () => undefined,
+    );
+    this.#deciding.add(settled);
+    void settled.then(() => this.#deciding.delete(settled));
+    return decision;
+  }
+
   /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */
   async flush(): Promise<void> {
     this.#open();
     // Taken now, together: what is queued, and the parts calls (and the writes waiting for them) still planning — a
-    // snapshot taken after waiting for those would miss the writes that failed meanwhile.
-    const results = await Promise.allSettled([this.#queue.flush(), ...this.#orderedCalls]);
+    // snapshot taken after waiting for those would miss the writes that failed meanwhile. Writes still being decided
+    // ([DECIDING]) are waited for once decided.
+    const decided = [...this.#deciding].map((d) => d.then(() => Promise.all([this.#queue.flush(), ...this.#orderedCalls])));
+    const results = await Promise.allSettled([this.#queue.flush(), ...this.#orderedCalls, ...decided]);
     const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failed) throw failed.reason;
   }
@@ -547,10 +571,13 @@ export class DocumentStore {
     return this.#ctx.local ? this.#ctx.db() : this.#ctx.db().then(dotSafe);
   }
 
-  /** New calls after close() reject with `closed`. */
-  #open(): void {
-    if (this.#ctx.closing()) throw closedError();
+  /** New calls after close() reject with `closed` (but writes decided for a call made before, see {@link DECIDING}). */
+  #open(options?: object): void {
+    if (this.#ctx.closing() && !(this.#deciding.size > 0 && (options as { [DECIDING]?: unknown } | undefined)?.[DECIDING] === true)) throw closedError();
   }
+
+  /** The decisions running ({@link DECIDING}), each settled when it is. */
+  #deciding = new Set<Promise<void>>();
 
   /** Forgets what this store knew of `id` (after another device changed it). */
   forget(id: string): void {
