@@ -47,8 +47,6 @@ export const ENGINE: unique symbol = Symbol.for('@feat/sdk/redux.engine');
 /** The store's hidden completeness probe (store.ts `COMPLETE`; a global symbol, so no import of the store). */
 const COMPLETE = Symbol.for('@feat/sdk.complete');
 
-/** The store's hidden `set()` option (store.ts `AS_OF`): the write's time, for a default value as old as the read that found nothing. */
-const AS_OF = Symbol.for('@feat/sdk.asOf');
 
 /**
  * The store's hidden `[DECIDING](decide)` and write option (store.ts `DECIDING`): a `setItem`/`removeItem` called before
@@ -56,6 +54,11 @@ const AS_OF = Symbol.for('@feat/sdk.asOf');
  */
 const DECIDING = Symbol.for('@feat/sdk.deciding');
 const DECIDED = { [DECIDING]: true } as SetOptions;
+/**
+ * A default value (a slice's initial state): stamped with the time 0 through the store's hidden `set()` option (store.ts
+ * `AS_OF`), so any version another device stored wins over it, and a deletion does not (resolve-write.ts `decide`).
+ */
+const AS_DEFAULT = { ...DECIDED, [Symbol.for('@feat/sdk.asOf')]: 0 } as SetOptions;
 const remove = (store: PersistBackingStore, id: string) => (store.remove as (key: string, options: object) => Promise<void>).call(store, id, DECIDED);
 function deciding<T>(store: PersistBackingStore, decide: () => Promise<T>): Promise<T> {
   const run = (store as { [DECIDING]?: (decide: () => Promise<T>) => Promise<T> })[DECIDING];
@@ -90,8 +93,6 @@ interface KeyState {
    * A slice is written only when its new string differs from this. `undefined` until known.
    */
   base: Base | undefined;
-  /** When the read that established `base` started (ms): see {@link PersistEngine.#write}'s `initial`. */
-  readAt: number;
   /**
    * `setItem` was called before any `getItem` had been answered (redux-persist did not rehydrate from storage), or the
    * rehydrating read failed or timed out, or `removeItem` was called first: a later answer is not what the redux state
@@ -182,7 +183,6 @@ export class PersistEngine {
         doc: PERSIST_PREFIX + escapeSubkey(name),
         legacy: !name.includes(':'),
         base: undefined,
-        readAt: 0,
         unloaded: false,
         loading: undefined,
         chain: Promise.resolve(),
@@ -236,7 +236,6 @@ export class PersistEngine {
       if (st.base === undefined && !st.unloaded && !(await this.#complete())) st.unloaded = true;
       if (st.base === undefined && !st.unloaded) {
         st.base = new Map(stored.slices);
-        st.readAt = stored.at;
         st.order = stored.order;
         this.#sawPersist(st, stored);
         st.establish();
@@ -586,7 +585,6 @@ export class PersistEngine {
           if (kept !== value) unapplied.set(slice, kept);
         }
         st.base = base;
-        st.readAt = stored.at;
         this.#sawPersist(st, stored);
         st.order = [...next.keys()];
         st.unapplied = unapplied;
@@ -647,8 +645,8 @@ export class PersistEngine {
         continue;
       }
       // A slice storage did not hold, never written by this device: its value is the reducer's initial state (a
-      // rehydrate from nothing). Written as of the read that found nothing, so that another device's change stored
-      // after that read wins over it (and a deletion made before it, e.g. a purge, does not).
+      // rehydrate from nothing). Written as a default: another device's version of it wins, even one this replica has
+      // not pulled yet; a deletion (a purge, then a reload) does not.
       const initial = !base.has(slice) && !st.removed && !st.seq.has(slice);
       base.set(slice, value);
       st.unapplied?.delete(slice);
@@ -659,7 +657,7 @@ export class PersistEngine {
   }
 
   /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
-  /** `initial`: the value is the reducer's initial state, stamped with the time of the read that found the slice absent. */
+  /** `initial`: the value is the reducer's initial state, written as a default (see `AS_DEFAULT`). */
   #write(key: string, st: KeyState, slice: string, value: string | undefined, initial = false): Promise<void> {
     const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
@@ -668,7 +666,7 @@ export class PersistEngine {
     const write =
       value === undefined
         ? remove(this.store, id)
-        : this.store.set(id, sliceToValue(value), initial ? ({ ...DECIDED, [AS_OF]: st.readAt } as SetOptions) : DECIDED);
+        : this.store.set(id, sliceToValue(value), initial ? AS_DEFAULT : DECIDED);
     st.writing.set(slice, write);
     const seq = st.seq.get(slice);
     const done = () => {

@@ -47,6 +47,9 @@ async function decide(
   // the local replica (look-up.ts): the write goes on top as it is.
   if (decoded && decoded.updatedAt > Date.now()) return { next: op, keepsRemote: false };
   const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
+  // A default (time 0: a redux slice's initial state, store.ts AS_OF) is written over a deletion: it is what the app's
+  // state holds (a reload after a purge); any live version wins over it (the resolver below).
+  if (op.at === 0 && !op.deleted && remoteDeleted) return { next: op, keepsRemote: false };
   const remote: ConflictSide = {
     value: remoteDeleted || !raw ? undefined : await io.valueOf(db, raw),
     deleted: remoteDeleted,

@@ -108,9 +108,10 @@ export interface StoreContext {
 export const COMPLETE: unique symbol = Symbol.for('@feat/sdk.complete');
 
 /**
- * A hidden `set()` option: the time (ms) the write is stamped with, when earlier than now. The redux engine writes a
- * slice's initial state as of the read that found the slice absent: under the default resolver, a version another
- * device stored after that read wins over it (on the server and between replicas alike); one stored before does not.
+ * A hidden `set()` option: the time (ms) the write is stamped with, when earlier than now (it bounds a `ttl` too). The
+ * redux engine writes a slice's initial state with the time 0, a default: under the default resolver any version
+ * another device stored wins over it (on the server and between replicas alike), and a deletion never does
+ * (resolve-write.ts `decide`).
  */
 export const AS_OF: unique symbol = Symbol.for('@feat/sdk.asOf');
 

@@ -43,7 +43,7 @@ describe.each(modes)('%s: engine calls made before close()', (_, options) => {
   };
   /** Local-first: what close() stored on the replica reaches the server with the next client. */
   const pushed = async (user: string) => {
-    if (options.mode === 'remote') return;
+    if ('mode' in options) return;
     const again = client(user);
     await again.ready();
     await again.sync.waitForPush({ timeout: 10_000 });

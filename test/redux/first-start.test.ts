@@ -184,4 +184,28 @@ describe('two devices starting at once, nothing stored', () => {
     expect(third.store.getState().draft).toEqual({ body: 'after logout' });
     await third.stop();
   });
+
+  it('(local-first) a replica behind the server: its initial state never replaces a change another device stored before this device’s read', async () => {
+    const user = uniqueUser('redux-first-lagging');
+    const a = localFirst(user);
+    await a.ready();
+    a.sync.pause(); // offline for a while
+    const b = remote(user);
+    const sb = createPersistStorage(b.store, { timeout: 0 });
+    const state = (settings: string) => JSON.stringify({ settings: JSON.stringify(settings), _persist: JSON.stringify({ version: -1, rehydrated: true }) });
+    expect(await sb.getItem('persist:root')).toBeNull();
+    await sb.setItem('persist:root', state('default'));
+    await sb.setItem('persist:root', state('B chose dark mode'));
+    await sb.flush();
+    // A's app starts on its replica, which lacks B's change: a rehydrate from nothing, then its initial state.
+    const sa = createPersistStorage(a.store, { timeout: 0 });
+    expect(await sa.getItem('persist:root')).toBeNull();
+    await sa.setItem('persist:root', state('default'));
+    await sa.flush();
+    a.sync.resume();
+    await waitFor(async () => a.sync.status === 'idle' && (await a.sync.pending()) === 0, 30_000, 'A synced');
+    for (const c of [a, b]) {
+      await waitFor(async () => JSON.parse((await createPersistStorage(c.store).getItem('persist:root'))!).settings === '"B chose dark mode"', 10_000, 'B’s change kept');
+    }
+  });
 });
