@@ -339,8 +339,8 @@ async function findAll(io: StoreIO, query: PlannedQuery, options: FindOptions): 
   return docs;
 }
 
-/** Conflicted documents a query resolves at once. */
-const resolving = limiter(8);
+/** Conflicted documents a query resolves at once, per store. */
+const resolvers = new WeakMap<StoreIO, <T>(work: () => Promise<T>) => Promise<T>>();
 
 /** {@link findOnce}'s answer when the design documents it planned on changed meanwhile (or it resolved conflicts): run it again. */
 const AGAIN = Symbol('again');
@@ -398,7 +398,10 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   // cannot finish leaves CouchDB's winner, as get() returns it then.)
   const conflicted = fresh ? [] : [...first, ...manifests].filter((d) => (d as StoredDoc)._conflicts?.length);
   if (conflicted.length > 0) {
-    await Promise.all(conflicted.map((d) => resolving(() => io.read(db, d._id, Infinity))));
+    let resolving = resolvers.get(io);
+    if (!resolving) resolvers.set(io, (resolving = limiter(8)));
+    // A resolution that fails (the server refuses the write, the network) leaves CouchDB's winner, as get() then does.
+    await Promise.all(conflicted.map((d) => resolving(() => io.read(db, d._id, Infinity)).catch(() => undefined)));
     return AGAIN;
   }
   const chunked: MatchDoc[] = [];

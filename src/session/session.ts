@@ -85,6 +85,9 @@ export class SessionSource {
   #refusals = 0;
   #refused: FeatError | undefined;
   #refusedUntil = 0;
+  /** The Authorization value last sent for a token (the refused one, after a refusal), and the check of a newer one. */
+  #sent: string | undefined;
+  #renewal: Promise<string | undefined> | undefined;
 
   constructor(options: SessionSourceOptions) {
     this.#options = options;
@@ -100,7 +103,21 @@ export class SessionSource {
    * get that refusal at once (no request each); `retry` (ready()) asks again anyway.
    */
   get(retry = false): Promise<SessionState> {
-    if (!this.#current && !retry && this.#refused && Date.now() < this.#refusedUntil) return Promise.reject(this.#refused);
+    if (!this.#current && !retry && this.#refused && Date.now() < this.#refusedUntil) return this.#renewed(this.#refused);
+    return (this.#current ??= this.#fetchToken(false));
+  }
+
+  /**
+   * Within the backoff after a refusal: the auth provider is asked again (one call at a time, shared): a new value
+   * (the user signed in again) is tried at once; the refused one gets the refusal, with no request.
+   */
+  async #renewed(refused: FeatError): Promise<SessionState> {
+    const { auth, requestTimeout, signal } = this.#options;
+    this.#renewal ??= askWithin(() => auth!.refresh(), requestTimeout, signal)
+      .catch(() => undefined)
+      .finally(() => (this.#renewal = undefined));
+    const value = await this.#renewal;
+    if (value === undefined || value === this.#sent) throw refused;
     return (this.#current ??= this.#fetchToken(false));
   }
 
@@ -156,6 +173,7 @@ export class SessionSource {
         });
       let authorization = await ask(refreshAuth);
       for (let attempt = 0; ; attempt++) {
+        this.#sent = authorization;
         let response: Response;
         const init: RequestInit = {
           headers: { Authorization: authorization, Accept: 'application/json' },

@@ -115,3 +115,33 @@ describe('a refused token request is not made by every call', () => {
     expect(tokens() - a3).toBe(2);
   }, 40_000);
 });
+
+describe('a refused credential, renewed by the auth provider (the user signed in again)', () => {
+  it('the new Authorization is tried at once, not refused for the rest of the backoff; an unchanged one makes no request', async () => {
+    const couch = await startFaultProxy(emu.couchUrl);
+    const accounts = await startFaultProxy(emu.accountsUrl);
+    cleanups.push(() => couch.close(), () => accounts.close());
+    const good = emu.bearerFor(uniqueUser('renewed'));
+    let token = good;
+    const c = createFeatClient({ couchUrl: couch.url, accountsUrl: accounts.url, auth: () => token, mode: 'remote', requestTimeout: 3_000, maintenance: { enabled: false } });
+    cleanups.push(() => c.close().catch(() => undefined));
+    await c.ready();
+    await c.store.set('a', 1);
+    // The OAuth session ends: the provider's token is refused, and CouchDB refuses the proxy token.
+    token = 'Bearer expired-oauth-token';
+    couch.fault(() => true, 'answer', { status: 401, body: { error: 'unauthorized', reason: 'Name or password is incorrect.' } });
+    expect(await code(c.store.get('a'))).toBe('unauthorized');
+    for (let i = 0; i < 4; i++) {
+      await sleep(2 ** i * 500 + 50);
+      expect(await code(c.store.get('a'))).toBe('unauthorized');
+    }
+    // Within the backoff (now seconds long), the unchanged credential gets the refusal without a token request.
+    const asked = accounts.log.length;
+    expect(await code(c.store.get('a'))).toBe('unauthorized');
+    expect(accounts.log.length).toBe(asked);
+    // The user signs in again: the provider gives a valid Authorization, used at once.
+    couch.clear();
+    token = good;
+    expect(await code(c.store.get('a'))).toBe('ok');
+  }, 30_000);
+});
