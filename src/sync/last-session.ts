@@ -118,7 +118,11 @@ async function read(db: Db, id: string): Promise<(Remembered & { _rev?: string; 
 async function write(db: Db, id: string, body: Record<string, unknown> | undefined): Promise<unknown> {
   let failure: unknown;
   for (let attempt = 0; attempt < 2; attempt++) {
-    const existing = (await db.get(id).catch(() => undefined)) as { _rev?: string } | undefined;
+    // Forgetting: only a missing entry is nothing to delete (a read that fails is a failure).
+    const existing = (await db.get(id).catch((error: { status?: number }) => {
+      if (!body && error?.status !== 404) throw error;
+      return undefined;
+    })) as { _rev?: string } | undefined;
     if (!existing && !body) return;
     const doc = { _id: id, ...(existing?._rev ? { _rev: existing._rev } : {}), ...(body ?? { _deleted: true }) };
     failure = await db.put(doc as never).then(
@@ -176,6 +180,7 @@ export async function rememberInDirectory(access: DirectoryAccess, identity: str
  */
 export async function forgetInDirectory(access: DirectoryAccess, identity: string, waitMs: number): Promise<void> {
   dropLegacyEntries();
+  const deadline = Date.now() + waitMs;
   const list = await bounded(Promise.resolve().then(() => indexedDB.databases()));
   if (list && !list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`)) return;
   const forgetting = access.open()?.then(async (db) => {
@@ -186,7 +191,7 @@ export async function forgetInDirectory(access: DirectoryAccess, identity: strin
       await db.close();
     }
   });
-  if (forgetting && (await within(forgetting, waitMs)) === LATE) {
+  if (forgetting && (await within(forgetting, Math.max(0, deadline - Date.now()))) === LATE) {
     throw new FeatError('timeout', `logout(): the IndexedDB database "${DIRECTORY_NAME}" is held open elsewhere (a tab that does not answer, or the app's own code): the session is forgotten once it closes`);
   }
 }
