@@ -201,6 +201,8 @@ class Client implements FeatClient {
       supersededByOwn: (id, rev) => generation(rev) < (this.#ownGeneration.get(id) ?? 0),
       writing: (id) => this.store.writing(id),
       reassemble: async (change) => this.store.valueOf(await this.#db(), change.doc!),
+      // Conflicting leaves on the server: the store's read resolves them (a replica's, the replicator after its pull).
+      resolve: o.mode === 'remote' ? (id) => this.store.get(id) : undefined,
       onError: (error) => this.#reportError(error),
     });
     this.store = new DocumentStore({

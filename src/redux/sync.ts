@@ -183,7 +183,7 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
       const read = (event.value === undefined && event.kind !== 'delete') || (event.current === true && engine.writes(storageKey, slice) > 0);
       mark(slice, event.value === undefined ? undefined : valueToSlice(event.value), read);
     },
-    { initial: true, onError: (error) => report(error) },
+    { initial: true, onError: (error) => error.code !== 'closed' && report(error) },
   );
   // A rehydrate given up: the state right after redux-persist's REHYDRATE is its initial state; the engine writes the
   // slices of its first setItem that differ from it (edits), and keeps the stored ones for the rest.

@@ -1,4 +1,5 @@
 /** The values `watch(target, listener, { current: true })` delivers first. Loaded on first use. */
+import type { FeatError } from '../errors.js';
 import { eventFor, type ChangeEvent, type WatchScope } from '../sync/watch.js';
 import { parsePartId } from './ids.js';
 import type { StoreIO } from './io.js';
@@ -7,10 +8,38 @@ import { readPrefix } from './parts.js';
 /**
  * One event per stored id the watch reports (in id order), then, always and last, one for the watched key or prefix
  * itself (its value `undefined` when no such key is stored): that last event marks the end of the current values.
+ * A document with conflicting leaves shows its resolution, as `get()` does after it (never the leaf it drops).
  */
 export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<ChangeEvent[]> {
   const self = scope.key ?? scope.prefix;
-  const values = await readPrefix(io, self);
+  const conflicted: string[] = [];
+  const values = await readPrefix(
+    {
+      ...io,
+      allDocs: async (db, options, key) => {
+        const answer = await io.allDocs(db, { ...options, conflicts: true }, key);
+        for (const row of answer.rows) if (row.doc?._conflicts?.length) conflicted.push(row.id);
+        return answer;
+      },
+    },
+    self,
+  );
+  for (const id of conflicted) {
+    // (This client's unwritten value is shown as it is.)
+    if (io.queue().peek(id)) continue;
+    const db = await io.db();
+    // On the server the store's read resolves them; on a replica, as the replicator does after a pull.
+    if (io.ctx.local) {
+      const { resolveLeaves } = await import('../sync/resolve-leaves.js');
+      await resolveLeaves(db, id, io.ctx.onConflict, io.ctx.emitConflict, (doc) => io.valueOf(db, doc), (key, op) => io.chunkIfLarge(db, key, op)).catch(
+        (error: FeatError) => io.ctx.reportError?.(error),
+      );
+    }
+    const raw = await io.read(db, id);
+    const value = raw && (await io.valueOf(db, raw));
+    if (value === undefined) values.delete(id);
+    else values.set(id, value);
+  }
   const events: ChangeEvent[] = [];
   for (const [id, value] of values) {
     if (id === self) continue;

@@ -10,7 +10,6 @@ export class LazyWatch implements WatchSource {
   #watcher: Promise<ChangeWatcher> | undefined;
   /** The watcher once loaded (writes then ask it directly). */
   #loaded: ChangeWatcher | undefined;
-  #closed = false;
 
   constructor(options: ChangeWatcherOptions) {
     this.#options = options;
@@ -22,7 +21,8 @@ export class LazyWatch implements WatchSource {
     this.#watcher ??= import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher(this.#options)));
     this.#watcher.then(
       (watcher) => {
-        if (!cancelled && !this.#closed) unsubscribe = watcher.subscribe(target, listener, current);
+        // (Even when the client closed meanwhile: a watch with its own `onError` is told `closed`.)
+        if (!cancelled) unsubscribe = watcher.subscribe(target, listener, current);
       },
       (error: unknown) => this.#options.onError(error as never),
     );
@@ -44,7 +44,6 @@ export class LazyWatch implements WatchSource {
   }
 
   async close(): Promise<void> {
-    this.#closed = true;
     await (await this.#watcher)?.close();
   }
 }

@@ -1,4 +1,4 @@
-import { FeatError, toFeatError } from '../errors.js';
+import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { StoreIO } from '../store/io.js';
 import { decode, isExpired } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
@@ -6,6 +6,7 @@ import { INTERNAL_PREFIX } from '../store/validate.js';
 import { parsePartId } from '../store/ids.js';
 import { LATE, within } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
+import { limiter } from '../util/limit.js';
 
 const loadCurrent = lazy(() => import('../store/current.js'));
 
@@ -94,6 +95,11 @@ export interface ChangeWatcherOptions {
   writing?(id: string): Promise<void> | undefined;
   /** Turns a stored document into the value readers see (chunked values are reassembled). */
   reassemble?(change: Change): Promise<unknown>;
+  /**
+   * Resolves the conflicting leaves of `id` (remote mode: the store's resolving read). Without it (a replica) the
+   * replicator resolves them after its pull batch.
+   */
+  resolve?: ((id: string) => Promise<unknown>) | undefined;
   onError(error: FeatError): void;
 }
 
@@ -120,6 +126,15 @@ export class ChangeWatcher implements WatchSource {
   #startup: Promise<void> | undefined;
   /** Current reads waiting for the feed to be live. */
   #waiting = new Set<() => void>();
+  /**
+   * Changes of documents with conflicting leaves, held per id until their resolution's revision arrives (the winner
+   * CouchDB picks may be the older value the resolver drops: shown, the watch would go back to it), at most HOLD_MS.
+   */
+  #held = new Map<string, { change: Change; timer: ReturnType<typeof setTimeout> }>();
+  /** Events are delivered in order even when a value needs async work to reassemble. */
+  #chain = Promise.resolve();
+  /** Resolutions asked for, a few at a time (a burst of conflicted documents must not open a connection each). */
+  #resolving = limiter(4);
 
   constructor(options: ChangeWatcherOptions) {
     this.#options = options;
@@ -151,8 +166,16 @@ export class ChangeWatcher implements WatchSource {
         );
     if (current && this.#feed) queueMicrotask(read);
     else if (current) this.#waiting.add(read);
+    // The client closes: a watch with its own `onError` (a hook) ends with `closed`, as a live query does.
+    const closed = current?.onError && current.io.ctx.closed;
+    const onClosed = () => {
+      if (this.#subs.delete(sub)) current!.onError!(closedError());
+    };
+    if (closed?.aborted) onClosed();
+    else closed?.addEventListener('abort', onClosed, { once: true });
     this.#start();
     return () => {
+      closed?.removeEventListener('abort', onClosed);
       clearTimeout(sub.retry);
       this.#waiting.delete(read);
       this.#subs.delete(sub);
@@ -216,15 +239,16 @@ export class ChangeWatcher implements WatchSource {
           if (this.#subs.size === 0) this.#since = undefined;
           return done();
         }
-        const feed = db.changes({ since: this.#since, live: true, include_docs: true, timeout: false, heartbeat: 10_000 });
+        const feed = db.changes({ since: this.#since, live: true, include_docs: true, conflicts: true, timeout: false, heartbeat: 10_000 });
         this.#feed = feed;
         done();
-        // Events are delivered in order even when a value needs async work to reassemble.
-        let chain = Promise.resolve();
         feed.on('change', (change) => {
           this.#failures = 0;
           if (this.#feed === feed) this.#since = change.seq;
-          chain = chain.then(() => this.#dispatch(change)).catch((error: unknown) => this.#options.onError(toFeatError(error)));
+          // A document with conflicting leaves waits for its resolution; any other change of it replaces what was held.
+          if (change.doc?._conflicts?.length) return this.#hold(change);
+          if (this.#held.size) this.#release(change.id);
+          this.#queue(change);
         });
         // A feed that ends without being cancelled here (its database was reopened) starts again.
         feed.on('complete', () => {
@@ -243,6 +267,38 @@ export class ChangeWatcher implements WatchSource {
         done();
         this.#failed(error);
       });
+  }
+
+  #queue(change: Change): void {
+    this.#chain = this.#chain.then(() => this.#dispatch(change)).catch((error: unknown) => this.#options.onError(toFeatError(error)));
+  }
+
+  /**
+   * Holds `change` (its document has conflicting leaves) and has them resolved; the resolution's revision, or any other
+   * change of the document, replaces it. Delivered as it is when nothing came within HOLD_MS or resolving failed.
+   */
+  #hold(change: Change): void {
+    const id = change.id;
+    const held = this.#held.get(id);
+    if (held) return void (held.change = change);
+    // Only what a subscription reports is held (and resolved): the rest goes on as any change.
+    const part = parsePartId(id);
+    if (id.startsWith('_') || id.startsWith(INTERNAL_PREFIX) || ![...this.#subs].some((sub) => eventFor(sub, id, part))) return this.#queue(change);
+    // A new key stays an insert when its resolution (a later generation) comes.
+    if (change.doc!._rev?.startsWith('1-') && !this.#reported.has(id)) this.#deleted.add(id);
+    const timer = setTimeout(() => this.#release(id, true), HOLD_MS);
+    this.#held.set(id, { change, timer });
+    const resolve = this.#options.resolve;
+    if (resolve) this.#resolving(() => resolve(id)).catch(() => this.#release(id, true));
+  }
+
+  /** Stops holding `id`'s change; `deliver`: it goes out as it is. */
+  #release(id: string, deliver?: boolean): void {
+    const held = this.#held.get(id);
+    if (!held) return;
+    clearTimeout(held.timer);
+    this.#held.delete(id);
+    if (deliver) this.#queue(held.change);
   }
 
   /** The feed failed: reported, and started again later — unless the replica is gone (its guard said so once). */
@@ -271,6 +327,8 @@ export class ChangeWatcher implements WatchSource {
     if (this.#subs.size === 0) {
       this.#since = undefined;
       this.#reported.clear();
+      this.#held.forEach((held) => clearTimeout(held.timer));
+      this.#held.clear();
     }
     if (!feed) return Promise.resolve();
     feed.cancel();
@@ -323,6 +381,9 @@ export class ChangeWatcher implements WatchSource {
     for (const { sub, target } of matching) this.#deliver(sub, { ...target, value, kind, origin });
   }
 }
+
+/** How long a change of a document with conflicting leaves waits for the resolution's revision. */
+const HOLD_MS = 2_000;
 
 /** How many ids' last reported revisions a watch keeps (to drop a revision the feed carries twice). */
 const REPORTED_IDS = 10_000;
