@@ -137,6 +137,10 @@ interface KeyState {
   watched: number;
   /** The stored `_persist` was seen removed (by another device) after it was seen stored. */
   gone: boolean;
+  /** The stored state's version when this device loaded it (a rollback deploy starts below it: not refused). */
+  loadedVersion: number;
+  /** The last `setItem` was refused (a newer version stored since): `flush()` rejects with it until one is written. */
+  refusal: FeatError | undefined;
   /** `removeItem` was the last call: the next read is not bounded. */
   cleared: boolean;
   /**
@@ -205,6 +209,8 @@ export class PersistEngine {
         watched: 0,
         gone: false,
         cleared: false,
+        loadedVersion: -Infinity,
+        refusal: undefined,
         initial: undefined,
         resetAfter: undefined,
       };
@@ -359,6 +365,7 @@ export class PersistEngine {
    */
   async flush(): Promise<void> {
     while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    for (const st of this.#keys.values()) if (st.refusal) throw st.refusal;
     const again: Promise<void>[] = [];
     for (const [key, st] of this.#keys) for (const [slice, value] of st.failed) again.push(this.#track(this.#write(key, st, slice, value)));
     const failure = (await Promise.allSettled(again)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -469,7 +476,9 @@ export class PersistEngine {
 
   /** Records the stored `_persist` a read found. */
   #sawPersist(st: KeyState, stored: Stored): void {
-    persistSeen(st, stored.slices.get('_persist'), stored.at, false);
+    const persist = stored.slices.get('_persist');
+    persistSeen(st, persist, stored.at, false);
+    st.loadedVersion = persist === undefined ? -Infinity : versionOf(persist);
   }
 
   /**
@@ -627,14 +636,17 @@ export class PersistEngine {
         persistSeen(st, await this.readSlice(key, '_persist'), at);
         if (st.gone && base.has('_persist') && !changes.some(([slice]) => slice === '_persist')) changes.push(['_persist', mine]);
       }
-      // Slices are stored only in the shape the stored `_persist.version` describes (docs/redux.md, "Versions").
-      if (st.persist !== undefined && versionOf(st.persist) > versionOf(mine)) {
-        throw new FeatError(
+      // Slices are stored only in the shape the stored `_persist.version` describes (docs/redux.md, "Versions"): not
+      // while another device stored a newer version since this one loaded (a version it loaded, a rollback, is its own).
+      const stored = st.persist === undefined ? -Infinity : versionOf(st.persist);
+      st.refusal = undefined;
+      if (stored > versionOf(mine) && stored > st.loadedVersion) {
+        throw (st.refusal = new FeatError(
           'conflict',
-          `"${key}" is stored by a newer version of the app (state version ${versionOf(st.persist)}, this app's ${versionOf(mine)}): ` +
+          `"${key}" is stored by a newer version of the app (state version ${stored}, this app's ${versionOf(mine)}): ` +
             'nothing is written; reload the app to run the new version.',
           { key },
-        );
+        ));
       }
     }
     const writes: Promise<void>[] = [];

@@ -28,7 +28,8 @@ export async function lookUp(io: StoreIO, db: Db, batch: { id: string; op: Write
       // The app read the key as absent before making this write: a live revision now is one it did not see.
       const absent = known.absentSince(item.id);
       const unseen = !own && absent !== undefined && absent < item.op.seq;
-      known.set(item.id, row.value.rev, undefined, unseen || (at > item.op.at && at <= now) ? Infinity : 0);
+      // (A default, time 0, meets any stamp: see store.ts AS_OF.)
+      known.set(item.id, row.value.rev, undefined, unseen || (at > item.op.at && (at <= now || item.op.at === 0)) ? Infinity : 0);
     }
     else if (item.op.deleted && row.value?.deleted) known.set(item.id, row.value.rev, undefined, Infinity);
   });

@@ -45,7 +45,8 @@ async function decide(
   const decoded = raw ? decode(raw) : undefined;
   // A stamp ahead of this device's clock (another device's fast clock) is not held against a write made now, as on
   // the local replica (look-up.ts): the write goes on top as it is.
-  if (decoded && decoded.updatedAt > Date.now()) return { next: op, keepsRemote: false };
+  // (Not a default, time 0: any version wins over it.)
+  if (decoded && decoded.updatedAt > Date.now() && op.at !== 0) return { next: op, keepsRemote: false };
   const remoteDeleted = !decoded || decoded.deleted || isExpired(decoded);
   // A default (time 0: a redux slice's initial state, store.ts AS_OF) is written over a deletion: it is what the app's
   // state holds (a reload after a purge); any live version wins over it (the resolver below).
