@@ -70,6 +70,8 @@ export async function askWithin<T>(ask: () => Promise<T>, ms: number, signal: Ab
 /** The minimum pause between two token refreshes that did not help (CouchDB ≥ 3.4 locks out repeated failures). */
 const REFRESH_BACKOFF_MS = 500;
 const REFRESH_BACKOFF_MAX_MS = 30_000;
+/** How long a call within the refusal backoff waits for the auth provider's current value before it gets the refusal. */
+const RENEWAL_WAIT_MS = 250;
 const backoff = (failures: number) => Math.min(REFRESH_BACKOFF_MAX_MS, REFRESH_BACKOFF_MS * 2 ** (failures - 1));
 
 /**
@@ -88,6 +90,8 @@ export class SessionSource {
   /** The Authorization value last sent for a token (the refused one, after a refusal), and the check of a newer one. */
   #sent: string | undefined;
   #renewal: Promise<string | undefined> | undefined;
+  /** A renewed value was tried since the last backoff ran out (at most one per backoff). */
+  #renewalTried = false;
 
   constructor(options: SessionSourceOptions) {
     this.#options = options;
@@ -104,6 +108,7 @@ export class SessionSource {
    */
   get(retry = false): Promise<SessionState> {
     if (!this.#current && !retry && this.#refused && Date.now() < this.#refusedUntil) return this.#renewed(this.#refused);
+    this.#renewalTried = false;
     return (this.#current ??= this.#fetchToken(false));
   }
 
@@ -112,12 +117,16 @@ export class SessionSource {
    * (the user signed in again) is tried at once; the refused one gets the refusal, with no request.
    */
   async #renewed(refused: FeatError): Promise<SessionState> {
+    // One new value tried per backoff step (a provider minting a new value per call must not make a request per call).
+    if (this.#renewalTried) throw refused;
     const { auth, requestTimeout, signal } = this.#options;
     this.#renewal ??= askWithin(() => auth!.refresh(), requestTimeout, signal)
       .catch(() => undefined)
       .finally(() => (this.#renewal = undefined));
-    const value = await this.#renewal;
-    if (value === undefined || value === this.#sent) throw refused;
+    // A slow provider: the refusal is the answer now (the check goes on for the next call).
+    const value = await within(this.#renewal, RENEWAL_WAIT_MS);
+    if (value === LATE || value === undefined || value === this.#sent) throw refused;
+    this.#renewalTried = true;
     return (this.#current ??= this.#fetchToken(false));
   }
 

@@ -264,8 +264,10 @@ export class Replicator {
       if (!mine()) return;
       // While sync is busy, checked now and then too (a restore from a backup may break no connection).
       this.#verify(true);
-      if (this.#failed(direction)) {
-        this.#state[direction] = 'active';
+      // Something went through: the side is active again — unless documents are still refused (it stays `denied`).
+      const refused = (rep as { refused?: SyncStatus | undefined }).refused;
+      if (this.#failed(direction) && this.#state[direction] !== refused) {
+        this.#state[direction] = refused ?? 'active';
         this.#reported[direction] = undefined;
         this.#update();
       }
