@@ -151,9 +151,10 @@ function checkSelector(selector: unknown, where: string, field: boolean, depth =
         throw new FeatValidationError('invalid_argument', `find(): ${at} is not a valid regular expression`, { cause });
       }
       // What the two engines (JavaScript's here, CouchDB's PCRE) read otherwise: `\u0041`, `[^]` and `[]` (PCRE
-      // refuses them), `\x{41}`, `\p{L}`, `\A`, `\h`… (JavaScript reads a letter): refused, so both modes agree.
-      if (/\\(?![dDwWsSbBnrtf]|x[\da-fA-F]{2})|\[\^?\]/.test((arg as string).replace(/\\[^a-zA-Z]/g, '_'))) {
-        fail(`${at}: CouchDB's PCRE reads [], [^] and escaped letters but \\dDwWsSbBnrtf \\xHH otherwise`);
+      // refuses them), `\x{41}`, `\p{L}`, `\A`, `\h`… (JavaScript reads a letter), POSIX classes `[[:alpha:]]`:
+      // refused, so both modes agree.
+      if (/\\(?![dDwWsSbBnrtf]|x[\da-fA-F]{2})/.test((arg as string).replace(/\\[^a-zA-Z]/g, '_')) || readsOtherwise(arg as string)) {
+        fail(`${at}: CouchDB's PCRE reads [], [^], [[:class:]] and escaped letters but \\dDwWsSbBnrtf \\xHH otherwise`);
       }
     } else if (name === '$beginsWith') {
       // CouchDB 3.4: a UTF-8 string (its bad_arg otherwise); matches the string values that start with it.
@@ -236,4 +237,20 @@ export function planQuery(query: unknown): PlannedQuery {
   // A sorted query runs on an index of its sort fields, which holds only the values that have them.
   for (const s of sort) if (!(s.field in mapped)) mapped[s.field] = { $exists: true };
   return { prefix: prefix as string, selector: mapped, sort, limit, skip };
+}
+
+/** A character class that opens empty (`[]`, `[^]`) or holds a POSIX class (`[:`, `[.`, `[=`): read otherwise by PCRE. */
+function readsOtherwise(pattern: string): boolean {
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const c = pattern[i];
+    if (c === '\\') i++;
+    else if (!inClass && c === '[') {
+      inClass = true;
+      if (pattern[i + 1] === '^') i++;
+      if (pattern[i + 1] === ']') return true;
+    } else if (inClass && c === '[' && /[:.=]/.test(pattern[i + 1] ?? '')) return true;
+    else if (inClass && c === ']') inClass = false;
+  }
+  return false;
 }

@@ -10,8 +10,8 @@ import { uniqueUser, useEmulator } from '../support/backend.js';
 import { clientsOf, modes } from '../store/helpers.js';
 
 const emu = useEmulator();
-const refused = ['\\u0041bc', '[^]bc', '[]a]', '\\x{41}bc', '\\p{L}bc', '\\Abc', '\\hbc'];
-const alike = ['^A', 'b.$', '\\x41bc', '[^a]bc', '[\\]a]bc', '^\\w\\wc$', '(b)c|\\d', '\\\\u'];
+const refused = ['\\u0041bc', '[^]bc', '[]a]', '\\x{41}bc', '\\p{L}bc', '\\Abc', '\\hbc', '^[[:alpha:]]$', 'a[[.-.]]'];
+const alike = ['^A', 'b.$', '\\x41bc', '[^a]bc', '[\\]a]bc', '^\\w\\wc$', '(b)c|\\d', '\\\\u', '^[[]', '^[^[]+$'];
 
 describe('$regex dialects', () => {
   const remote = clientsOf(emu, modes[0]);
