@@ -131,6 +131,8 @@ interface KeyState {
   adopting: Map<string, Adopting>;
   /** Told the slices whose REHYDRATE redux-persist ignored. */
   ignoredListeners: Set<(slices: string[]) => void>;
+  /** Told when a read is given up (`syncPersistedState` then records the state as it is: see `initial`). */
+  givenUpListeners: Set<() => void>;
   /** The stored `_persist` string as last known (`undefined`: absent), when it was read, and the watches reporting it. */
   persist: string | undefined;
   persistAt: number;
@@ -204,6 +206,7 @@ export class PersistEngine {
         removed: false,
         adopting: new Map(),
         ignoredListeners: new Set(),
+        givenUpListeners: new Set(),
         persist: undefined,
         persistAt: 0,
         watched: 0,
@@ -270,6 +273,8 @@ export class PersistEngine {
         if (st.base !== undefined) st.resetAfter = st.calls;
         st.initial = undefined;
         st.unloaded = true;
+        // The state now is what redux-persist starts from (a running store's, when the read was the app's own).
+        for (const listener of st.givenUpListeners) listener();
         reject(
           new FeatError(
             'timeout',
@@ -462,6 +467,13 @@ export class PersistEngine {
     this.state(key).initial = slices;
   }
 
+  /** Listens for reads given up (their timeout passed). */
+  onGiveUp(key: string, listener: () => void): () => void {
+    const st = this.state(key);
+    st.givenUpListeners.add(listener);
+    return () => st.givenUpListeners.delete(listener);
+  }
+
   /** Listens for slices whose REHYDRATE redux-persist ignored (see {@link adopted}). */
   onIgnored(key: string, listener: (slices: string[]) => void): () => void {
     const st = this.state(key);
@@ -565,6 +577,8 @@ export class PersistEngine {
   async #apply(key: string, st: KeyState, next: Map<string, string>, call: number): Promise<{ done: Promise<void> }> {
     if (st.resetAfter !== undefined && call > st.resetAfter) {
       st.base = st.unapplied = st.resetAfter = undefined;
+      // Known again once this call established it (syncPersistedState applies nothing meanwhile).
+      st.established = new Promise<void>((resolve) => (st.establish = resolve));
     }
     if (st.base === undefined) {
       // Never clobber: redux-persist did not rehydrate from storage (timeout, error, or no getItem at all), so this state

@@ -212,7 +212,10 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
       }
       engine.setInitial(storageKey, slices);
     };
-    unsubscribe = store.subscribe(capture);
+    // Recorded when a read is given up too: the app's own getItem on a running store gives it up with no REHYDRATE
+    // after it, and the user's next edit must not be taken as the state redux-persist started from.
+    const unsubscribed = [store.subscribe(capture), engine.onGiveUp(storageKey, capture)];
+    unsubscribe = () => unsubscribed.forEach((stop) => typeof stop === 'function' && stop());
     capture();
   }
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
@@ -240,6 +243,8 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     // Nothing is applied before redux-persist has loaded (or written) this key: its own REHYDRATE comes first.
     await engine!.whenEstablished(storageKey);
     await engine!.idle(storageKey);
+    // (Again: a read given up meanwhile makes the next setItem establish it anew.)
+    await engine!.whenEstablished(storageKey);
     if (stopped || dirty.size === 0) return;
     const batch = [...dirty];
     dirty.clear();
