@@ -5,8 +5,9 @@
  */
 import { describe, expect, it } from 'vitest';
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
-import { persistReducer, persistStore, type Persistor } from 'redux-persist';
+import { persistReducer, persistStore } from 'redux-persist';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
+import { bootstrapped } from './helpers.js';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { expectCode, uniqueUser, useEmulator } from '../support/backend.js';
 
@@ -20,16 +21,6 @@ const modes = [
 const P = JSON.stringify({ version: -1, rehydrated: true });
 const state = (a: string) => JSON.stringify({ a: JSON.stringify(a), _persist: P });
 
-function bootstrapped(persistor: Persistor): Promise<void> {
-  return new Promise((resolve) => {
-    if (persistor.getState().bootstrapped) return resolve();
-    const off = persistor.subscribe(() => {
-      if (!persistor.getState().bootstrapped) return;
-      off();
-      resolve();
-    });
-  });
-}
 
 describe.each(modes)('%s: engine calls made before close()', (_, options) => {
   const client = (user: string): FeatClient =>

@@ -6,8 +6,9 @@
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
-import { createMigrate, persistReducer, persistStore, type PersistConfig, type PersistedState, type Persistor, type Storage } from 'redux-persist';
+import { createMigrate, persistReducer, persistStore, type PersistConfig, type PersistedState, type Storage } from 'redux-persist';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
+import { bootstrapped } from './helpers.js';
 import { createPersistStorage, syncPersistedState } from '@feat/sdk/redux';
 import { uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
@@ -25,16 +26,6 @@ const counter: Reducer<number> = (state = 0, action) => (action.type === 'inc' ?
 const rootReducer = combineReducers({ draft, counter });
 type S = ReturnType<typeof rootReducer>;
 
-function bootstrapped(persistor: Persistor): Promise<void> {
-  return new Promise((resolve) => {
-    if (persistor.getState().bootstrapped) return resolve();
-    const off = persistor.subscribe(() => {
-      if (!persistor.getState().bootstrapped) return;
-      off();
-      resolve();
-    });
-  });
-}
 
 /**
  * A device; with `slowAnswer`, the answer to its rehydrate reaches redux-persist only once that promise resolves (a
