@@ -3,43 +3,17 @@
  * deployment's nginx (measured with both backends, `FEAT_BACKEND=real`): this file runs on both and states the real
  * server's answers, like differential-fidelity.test.ts.
  */
-import { request } from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { uniqueUser, useEmulator } from '../support/backend.js';
+import { rawRequest, type RawAnswer } from '../support/raw-http.js';
 
 const emu = useEmulator({ profile: 'couchdb' });
 
-interface Answer {
-  status: number;
-  body: unknown;
-  text: string;
-  headers: Record<string, string | string[] | undefined>;
-}
+type Answer = RawAnswer;
 
-/** Raw HTTP (node:http: the path goes out as written); a body is sent as `application/json` unless told otherwise. */
-function send(method: string, path: string, body?: string, extra: Record<string, string> = {}): Promise<Answer> {
-  const u = new URL(emu.couchUrl);
-  const headers = { ...userHeaders, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...extra };
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method, path, headers, agent: false, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          // not JSON
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed, text, headers: res.headers });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** Raw HTTP as this user (test/support/raw-http.ts). */
+const send = (method: string, path: string, body?: string, extra: Record<string, string> = {}): Promise<Answer> =>
+  rawRequest(emu.couchUrl, method, path, body, { ...userHeaders, ...extra });
 
 let userHeaders: Record<string, string>;
 /** A fresh database of a new user for each describe block that needs an exact history. */

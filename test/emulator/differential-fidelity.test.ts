@@ -4,44 +4,18 @@
  * first ones crashed the emulator (an inline attachment marked `follows` threw inside PouchDB, asynchronously: the
  * database took no more writes and `feat-emulator` exited).
  */
-import { request } from 'node:http';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { uniqueUser, useEmulator } from '../support/backend.js';
+import { rawRequest, type RawAnswer } from '../support/raw-http.js';
 import { ON_REAL } from '../support/target.js';
 
 const emu = useEmulator({ profile: 'couchdb' });
 
-interface Answer {
-  status: number;
-  body: unknown;
-  text: string;
-  headers: Record<string, string | string[] | undefined>;
-}
+type Answer = RawAnswer;
 
-/** Raw HTTP (node:http: the path goes out as written); a body is sent as `application/json` unless told otherwise. */
-function send(method: string, path: string, body?: string, extra: Record<string, string> = {}): Promise<Answer> {
-  const u = new URL(emu.couchUrl);
-  const headers = { ...userHeaders, ...(body === undefined ? {} : { 'Content-Type': 'application/json' }), ...extra };
-  return new Promise((resolve, reject) => {
-    const req = request({ host: u.hostname, port: u.port, method, path, headers, agent: false, timeout: 10_000 }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (c: string) => (text += c));
-      res.on('end', () => {
-        let parsed: unknown = text;
-        try {
-          parsed = JSON.parse(text);
-        } catch {
-          // nginx's HTML, or an attachment
-        }
-        resolve({ status: res.statusCode ?? 0, body: parsed, text, headers: res.headers });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${path}: no answer in 10 s`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
+/** Raw HTTP as this user (test/support/raw-http.ts). */
+const send = (method: string, path: string, body?: string, extra: Record<string, string> = {}): Promise<Answer> =>
+  rawRequest(emu.couchUrl, method, path, body, { ...userHeaders, ...extra });
 
 let userHeaders: Record<string, string>;
 let db: string;
