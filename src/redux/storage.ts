@@ -78,7 +78,7 @@ type Base = Map<string, string | typeof DIRTY>;
 interface Stored {
   slices: Map<string, string>;
   order: string[];
-  /** When the read started (ms): what it found absent was absent then. */
+  /** When the read started (ms): what it found is known as of then (the stored `_persist`, see `persistSeen`). */
   at: number;
 }
 
