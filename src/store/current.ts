@@ -1,5 +1,5 @@
 /** The values `watch(target, listener, { current: true })` delivers first. Loaded on first use. */
-import type { FeatError } from '../errors.js';
+import { toFeatError } from '../errors.js';
 import { eventFor, type ChangeEvent, type WatchScope } from '../sync/watch.js';
 import { parsePartId } from './ids.js';
 import type { StoreIO } from './io.js';
@@ -24,15 +24,15 @@ export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<Cha
     },
     self,
   );
+  const db = conflicted.length > 0 ? await io.db() : undefined;
   for (const id of conflicted) {
     // (This client's unwritten value is shown as it is.)
-    if (io.queue().peek(id)) continue;
-    const db = await io.db();
+    if (!db || io.queue().peek(id)) continue;
     // On the server the store's read resolves them; on a replica, as the replicator does after a pull.
     if (io.ctx.local) {
       const { resolveLeaves } = await import('../sync/resolve-leaves.js');
       await resolveLeaves(db, id, io.ctx.onConflict, io.ctx.emitConflict, (doc) => io.valueOf(db, doc), (key, op) => io.chunkIfLarge(db, key, op)).catch(
-        (error: FeatError) => io.ctx.reportError?.(error),
+        (error: unknown) => io.ctx.reportError?.(toFeatError(error)),
       );
     }
     const raw = await io.read(db, id);

@@ -19,6 +19,7 @@ import { FeatError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
 import { LATE, within } from '../util/abort.js';
+import { toStorageAwareError } from './storage-errors.js';
 import { hex } from '../util/hash.js';
 
 /**
@@ -187,6 +188,9 @@ export async function forgetInDirectory(access: DirectoryAccess, identity: strin
     try {
       const failure = await write(db, entryId(access.couchUrl, identity), undefined);
       if (failure) throw failure;
+    } catch (error) {
+      // A typed error (a full device: `storage_full`), as every other failure of logout().
+      throw toStorageAwareError(error);
     } finally {
       await db.close();
     }
