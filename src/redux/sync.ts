@@ -187,7 +187,7 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
   );
   // A rehydrate given up: the state right after redux-persist's REHYDRATE is its initial state; the engine writes the
   // slices of its first setItem that differ from it (edits), and keeps the stored ones for the rest.
-  let unsubscribe: unknown;
+  let unsubscribe: (() => void) | undefined;
   if (typeof store.getState === 'function' && typeof store.subscribe === 'function') {
     const serialize = typeof persistConfig.serialize === 'function' ? persistConfig.serialize : JSON.stringify;
     const capture = () => {
@@ -215,7 +215,7 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     // Recorded when a read is given up too: the app's own getItem on a running store gives it up with no REHYDRATE
     // after it, and the user's next edit must not be taken as the state redux-persist started from.
     const unsubscribed = [store.subscribe(capture), engine.onGiveUp(storageKey, capture)];
-    unsubscribe = () => unsubscribed.forEach((stop) => typeof stop === 'function' && stop());
+    unsubscribe = () => unsubscribed.forEach((stop) => typeof stop === 'function' && (stop as () => void)());
     capture();
   }
   // Stored slices this device did not rehydrate from (its rehydrate timed out): applied like another device's changes.
@@ -303,7 +303,7 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     dirty.clear();
     unwatch();
     persisted.stop();
-    if (typeof unsubscribe === 'function') unsubscribe();
+    unsubscribe?.();
     unadopt();
     unignored();
   };
