@@ -42,7 +42,8 @@ const migrate = createMigrate({
 });
 
 for (const mode of modes) {
-  describe(`state versions across devices: ${mode.name}`, () => {
+  // Every case is its own user, devices and persistors (closed and stopped after the file): they run side by side.
+  describe.concurrent(`state versions across devices: ${mode.name}`, () => {
     const client = (user: string): FeatClient =>
       emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), ...mode.options } as FeatClientOptions));
 

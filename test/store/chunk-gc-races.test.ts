@@ -120,7 +120,8 @@ describe('a local-first device writes a value reusing chunks just as the pull br
 });
 
 describe('a conflicting leaf that cannot be read during GC', () => {
-  for (const [closeB, failRead] of [[true, true], [true, false]] as const) it(`the device that wrote the later leaf gone: a GC whose read of that leaf ${failRead ? 'fails deletes nothing of it' : 'works keeps it'}; the leaf wins everywhere`, async () => {
+  // The two cases are two users, each with its own devices and fetch hooks: they run side by side.
+  for (const [closeB, failRead] of [[true, true], [true, false]] as const) it.concurrent(`the device that wrote the later leaf gone: a GC whose read of that leaf ${failRead ? 'fails deletes nothing of it' : 'works keeps it'}; the leaf wins everywhere`, async () => {
     const user = uniqueUser('leafread');
     const A = device(user, 'local-first');
     const B = device(user, 'local-first');

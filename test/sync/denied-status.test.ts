@@ -4,19 +4,20 @@
  * `active` (as for `offline`) — the refusal is reported once per episode, not at every retry, and once the account is
  * back sync recovers by itself and pushes everything written meanwhile.
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 import { startFaultProxy } from '../support/fault-proxy.js';
 
 const emu = useEmulator();
-const cleanups: (() => unknown)[] = [];
-afterEach(async () => {
-  for (const c of cleanups.splice(0).reverse()) await c();
-});
 
-describe.each([401, 403])('local-first, the account refused (accounts service %i, CouchDB 401)', (accountsStatus) => {
-  it('status stays `denied` until something goes through, one error event, recovery pushes what was written meanwhile', async () => {
+// The two cases share nothing (each its own user, proxies and client, cleaned up when it ends): they run side by side.
+describe.concurrent.each([401, 403])('local-first, the account refused (accounts service %i, CouchDB 401)', (accountsStatus) => {
+  it('status stays `denied` until something goes through, one error event, recovery pushes what was written meanwhile', async ({ onTestFinished }) => {
+    const cleanups: (() => unknown)[] = [];
+    onTestFinished(async () => {
+      for (const c of cleanups.splice(0).reverse()) await c();
+    });
     const user = uniqueUser('denied-lf');
     const couch = await startFaultProxy(emu.couchUrl);
     const accounts = await startFaultProxy(emu.accountsUrl);

@@ -29,7 +29,8 @@ async function leaves(user: string, id: string, which: ('newer' | 'older')[]) {
 
 type Seen = { key: string; kind: string; value: string | undefined; current?: true };
 
-describe.each(modes)('watch and conflicting leaves: $name', (mode) => {
+// Each case is its own user (its own database) and its own clients, closed after the file: they run side by side.
+describe.concurrent.each(modes)('watch and conflicting leaves: $name', (mode) => {
   const client = clientsOf(emu, mode);
 
   const watching = async (user: string, current = false, extra: Parameters<typeof client>[1] = {}) => {

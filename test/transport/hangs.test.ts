@@ -35,18 +35,42 @@ afterAll(async () => {
   for (const dir of dirs) rmSync(dir, { recursive: true, force: true });
 });
 
-/** A client whose CouchDB and accounts service are behind the fault proxies. */
-function client(name: string, extra: Partial<FeatClientOptions> = {}): FeatClient {
+/**
+ * A client whose CouchDB and accounts service are behind the fault proxies; with `own`, behind that test's own CouchDB
+ * proxy, and closed by that test (a test that runs side by side with others: see `ownCouch`).
+ */
+function client(name: string, extra: Partial<FeatClientOptions> = {}, own?: OwnCouch): FeatClient {
   const c = createFeatClient({
-    couchUrl: couch.url,
+    couchUrl: (own?.couch ?? couch).url,
     accountsUrl: accounts.url,
     auth: emu.bearerFor(name),
     local: { adapter: 'memory' },
     requestTimeout: 800,
     ...extra,
   });
-  clients.push(c);
+  (own?.clients ?? clients).push(c);
   return c;
+}
+
+interface OwnCouch {
+  couch: FaultProxy;
+  clients: FeatClient[];
+}
+/**
+ * The tests that wait out the live feed's heartbeat (10 s, a constant) run side by side: each has its own CouchDB proxy
+ * (its faults, held requests, counts and log are its own) and closes its own clients, so that no other test's faults,
+ * `afterEach` or release touch it. None of them faults the accounts service or rotates the secret.
+ */
+async function ownCouch(run: (own: OwnCouch) => Promise<void>): Promise<void> {
+  const own: OwnCouch = { couch: await startFaultProxy(emu.couchUrl), clients: [] };
+  try {
+    await run(own);
+  } finally {
+    own.couch.clear();
+    own.couch.release();
+    await Promise.allSettled(own.clients.map((c) => c.close()));
+    await own.couch.close();
+  }
 }
 
 /** Elapsed ms of `promise` settling (it must settle). */
@@ -203,63 +227,6 @@ describe('recovery once the servers answer again', () => {
     await waitFor(() => c.sync.status === 'idle', 10_000, 'idle');
   });
 
-  /** The kinds of live feed requests the pull of `user` made, in order. */
-  const feedsOf = (user: string) =>
-    couch.log
-      .filter((r) => r.path.includes(`/userdb-${Buffer.from(user).toString('hex')}/_changes`) && /feed=(continuous|longpoll)/.test(r.url))
-      .map((r) => (/feed=continuous/.test(r.url) ? 'stream' : 'poll'));
-
-  // The live pull reads one streamed feed (`feed=continuous`): a request never answered (`hold`) and a stream that
-  // goes silent after its headers (`stall`, e.g. a half-open connection) are both abandoned once neither data nor a
-  // heartbeat came for heartbeat (10 s) + requestTimeout; the pull starts again and delivers.
-  for (const action of ['hold', 'stall'] as const) {
-    it(`a live pull feed that goes silent (${action}) is abandoned after its heartbeat + requestTimeout; the pull resumes`, async () => {
-      const name = uniqueName(`silent-pull-${action}`);
-      const live = (r: { path: string; url: string }) => r.path.endsWith('/_changes') && /feed=continuous/.test(r.url);
-      couch.fault(live, action, { times: 1 });
-      const reader = client(name, { requestTimeout: 500 });
-      const errors: FeatError[] = [];
-      reader.sync.on('error', (e) => errors.push(e));
-      await reader.ready();
-      await waitFor(() => couch.held > 0, 15_000, 'the live feed to be held');
-      const writer = client(name, { mode: 'remote' });
-      const t0 = Date.now();
-      await writer.store.set('late', 1);
-      await waitFor(async () => (await reader.store.get('late')) === 1, 20_000, 'the pull after the silent feed');
-      // It came by a new feed, not the silent one: long-polls for a while (a stream of which not a byte came may be a
-      // proxy that buffers answers).
-      expect(feedsOf(name)).toEqual(expect.arrayContaining(['stream', 'poll']));
-      expect(feedsOf(name)[0]).toBe('stream');
-      expect(Date.now() - t0).toBeLessThan(15_000);
-      // Reported as what happened: no answer at all, or an answer that went silent.
-      const timeouts = errors.filter((e) => e.code === 'timeout').map((e) => e.message);
-      expect(timeouts.join('\n')).toMatch(action === 'hold' ? /No answer from .*_changes within 10500 ms/ : /The answer from .*_changes went silent for 10500 ms/);
-    }, 40_000);
-  }
-
-  it('behind a proxy that buffers answers (a stream never comes), the pull falls back to long-polls and delivers', async () => {
-    const name = uniqueName('buffering-proxy');
-    const live = (r: { path: string; url: string }) => r.path.endsWith('/_changes') && /feed=(continuous|longpoll)/.test(r.url);
-    // Every live feed request is buffered: a long-poll's answer passes (it ends), a stream's never does.
-    couch.fault(live, 'buffer');
-    const reader = client(name, { requestTimeout: 500 });
-    await reader.ready();
-    const writer = client(name, { mode: 'remote' });
-    const t0 = Date.now();
-    await writer.store.set('through-the-buffer', 1);
-    await waitFor(async () => (await reader.store.get('through-the-buffer')) === 1, 25_000, 'the value through the buffering proxy');
-    // The stream went silent past heartbeat (10 s) + requestTimeout; the pull then read long-polls.
-    const feeds = feedsOf(name);
-    expect(feeds[0]).toBe('stream');
-    expect(feeds).toContain('poll');
-    expect(Date.now() - t0).toBeLessThan(20_000);
-    // And it stays on long-polls: a later write comes through at once.
-    const t1 = Date.now();
-    await writer.store.set('next', 2);
-    await waitFor(async () => (await reader.store.get('next')) === 2, 5_000, 'the next value by long-poll');
-    expect(Date.now() - t1).toBeLessThan(5_000);
-  }, 40_000);
-
   it('a LevelDB replica reopened while the accounts service is silent connects by itself once it answers', async () => {
     const name = uniqueName('ldb-reopen');
     const dir = mkdtempSync(join(tmpdir(), 'feat-i20-'));
@@ -281,29 +248,92 @@ describe('recovery once the servers answer again', () => {
     const other = client(name, { mode: 'remote' });
     await expect(other.store.get('k')).resolves.toBe('v2');
   });
-  it('a stalled server (connections accepted, nothing answered) with an unpushed write: the status stays offline through every retry, then idle once it answers', async () => {
-    const name = uniqueName('stalled-status');
-    const c = client(name);
-    const statuses: string[] = [];
-    c.sync.on('status', (status) => statuses.push(status));
-    await c.ready();
-    await c.store.set('k', 'v1');
-    await c.sync.waitForPush({ timeout: 10_000 });
-    await waitFor(() => c.sync.status === 'idle', 10_000, 'idle');
-    // New requests are held (the live feed already open keeps going: its side stays idle).
-    couch.fault(all, 'hold');
-    await c.store.set('k', 'v2');
-    await waitFor(() => c.sync.status === 'offline', 10_000, 'offline');
-    const from = statuses.length;
-    // Several push retries (backoff from 0.5 s, each held for requestTimeout): none of them is a transfer.
-    await new Promise((resolve) => setTimeout(resolve, 5_000));
-    expect(couch.counts.hold).toBeGreaterThanOrEqual(3);
-    expect(statuses.slice(from)).toEqual([]);
-    couch.clear();
-    couch.release();
-    await waitFor(() => c.sync.status === 'idle', 20_000, 'idle again');
-    await c.sync.waitForPush({ timeout: 10_000 });
-    const other = client(name, { mode: 'remote' });
-    await expect(other.store.get('k')).resolves.toBe('v2');
-  }, 60_000);
+
+  /** The kinds of live feed requests the pull of `user` made (through `proxy`), in order. */
+  const feedsOf = (user: string, proxy: FaultProxy) =>
+    proxy.log
+      .filter((r) => r.path.includes(`/userdb-${Buffer.from(user).toString('hex')}/_changes`) && /feed=(continuous|longpoll)/.test(r.url))
+      .map((r) => (/feed=continuous/.test(r.url) ? 'stream' : 'poll'));
+
+  describe.concurrent('side by side (each its own CouchDB proxy)', () => {
+    // The live pull reads one streamed feed (`feed=continuous`): a request never answered (`hold`) and a stream that
+    // goes silent after its headers (`stall`, e.g. a half-open connection) are both abandoned once neither data nor a
+    // heartbeat came for heartbeat (10 s) + requestTimeout; the pull starts again and delivers.
+    for (const action of ['hold', 'stall'] as const) {
+      it(`a live pull feed that goes silent (${action}) is abandoned after its heartbeat + requestTimeout; the pull resumes`, () => ownCouch(async (own) => {
+        const { couch } = own;
+        const name = uniqueName(`silent-pull-${action}`);
+        const live = (r: { path: string; url: string }) => r.path.endsWith('/_changes') && /feed=continuous/.test(r.url);
+        couch.fault(live, action, { times: 1 });
+        const reader = client(name, { requestTimeout: 500 }, own);
+        const errors: FeatError[] = [];
+        reader.sync.on('error', (e) => errors.push(e));
+        await reader.ready();
+        await waitFor(() => couch.held > 0, 15_000, 'the live feed to be held');
+        const writer = client(name, { mode: 'remote' }, own);
+        const t0 = Date.now();
+        await writer.store.set('late', 1);
+        await waitFor(async () => (await reader.store.get('late')) === 1, 20_000, 'the pull after the silent feed');
+        // It came by a new feed, not the silent one: long-polls for a while (a stream of which not a byte came may be a
+        // proxy that buffers answers).
+        expect(feedsOf(name, couch)).toEqual(expect.arrayContaining(['stream', 'poll']));
+        expect(feedsOf(name, couch)[0]).toBe('stream');
+        expect(Date.now() - t0).toBeLessThan(15_000);
+        // Reported as what happened: no answer at all, or an answer that went silent.
+        const timeouts = errors.filter((e) => e.code === 'timeout').map((e) => e.message);
+        expect(timeouts.join('\n')).toMatch(action === 'hold' ? /No answer from .*_changes within 10500 ms/ : /The answer from .*_changes went silent for 10500 ms/);
+      }), 40_000);
+    }
+
+    it('behind a proxy that buffers answers (a stream never comes), the pull falls back to long-polls and delivers', () => ownCouch(async (own) => {
+      const { couch } = own;
+      const name = uniqueName('buffering-proxy');
+      const live = (r: { path: string; url: string }) => r.path.endsWith('/_changes') && /feed=(continuous|longpoll)/.test(r.url);
+      // Every live feed request is buffered: a long-poll's answer passes (it ends), a stream's never does.
+      couch.fault(live, 'buffer');
+      const reader = client(name, { requestTimeout: 500 }, own);
+      await reader.ready();
+      const writer = client(name, { mode: 'remote' }, own);
+      const t0 = Date.now();
+      await writer.store.set('through-the-buffer', 1);
+      await waitFor(async () => (await reader.store.get('through-the-buffer')) === 1, 25_000, 'the value through the buffering proxy');
+      // The stream went silent past heartbeat (10 s) + requestTimeout; the pull then read long-polls.
+      const feeds = feedsOf(name, couch);
+      expect(feeds[0]).toBe('stream');
+      expect(feeds).toContain('poll');
+      expect(Date.now() - t0).toBeLessThan(20_000);
+      // And it stays on long-polls: a later write comes through at once.
+      const t1 = Date.now();
+      await writer.store.set('next', 2);
+      await waitFor(async () => (await reader.store.get('next')) === 2, 5_000, 'the next value by long-poll');
+      expect(Date.now() - t1).toBeLessThan(5_000);
+    }), 40_000);
+
+    it('a stalled server (connections accepted, nothing answered) with an unpushed write: the status stays offline through every retry, then idle once it answers', () => ownCouch(async (own) => {
+      const { couch } = own;
+      const name = uniqueName('stalled-status');
+      const c = client(name, {}, own);
+      const statuses: string[] = [];
+      c.sync.on('status', (status) => statuses.push(status));
+      await c.ready();
+      await c.store.set('k', 'v1');
+      await c.sync.waitForPush({ timeout: 10_000 });
+      await waitFor(() => c.sync.status === 'idle', 10_000, 'idle');
+      // New requests are held (the live feed already open keeps going: its side stays idle).
+      couch.fault(all, 'hold');
+      await c.store.set('k', 'v2');
+      await waitFor(() => c.sync.status === 'offline', 10_000, 'offline');
+      const from = statuses.length;
+      // Several push retries (backoff from 0.5 s, each held for requestTimeout): none of them is a transfer.
+      await new Promise((resolve) => setTimeout(resolve, 5_000));
+      expect(couch.counts.hold).toBeGreaterThanOrEqual(3);
+      expect(statuses.slice(from)).toEqual([]);
+      couch.clear();
+      couch.release();
+      await waitFor(() => c.sync.status === 'idle', 20_000, 'idle again');
+      await c.sync.waitForPush({ timeout: 10_000 });
+      const other = client(name, { mode: 'remote' }, own);
+      await expect(other.store.get('k')).resolves.toBe('v2');
+    }), 60_000);
+  });
 });

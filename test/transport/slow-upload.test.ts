@@ -5,15 +5,11 @@
  * here: an app `fetch` that holds every request with a body for the time its bytes take at 40 kB/s, as the network
  * would (no answer before the whole body is sent).
  */
-import { afterEach, describe, expect, it } from 'vitest';
+import { describe, expect, it, type TestContext } from 'vitest';
 import { createFeatClient, type FeatClient } from '@feat/sdk';
 import { text, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
 const emu = useEmulator();
-const open: FeatClient[] = [];
-afterEach(async () => {
-  await Promise.all(open.splice(0).map((c) => c.close().catch(() => undefined)));
-});
 
 /** `fetch` over a 40 kB/s uplink. */
 const slowUplink: typeof fetch = async (input, init) => {
@@ -23,27 +19,30 @@ const slowUplink: typeof fetch = async (input, init) => {
   return fetch(input, init);
 };
 
-function client(user: string, mode: 'remote' | 'local-first', fetchFn: typeof fetch = slowUplink): FeatClient {
+/** A client closed when the test that made it ends. */
+function client(test: TestContext, user: string, mode: 'remote' | 'local-first', fetchFn: typeof fetch = slowUplink): FeatClient {
   const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode, local: { adapter: 'memory' }, requestTimeout: 2_000, fetch: fetchFn });
-  open.push(c);
+  test.onTestFinished(() => c.close().catch(() => undefined));
   return c;
 }
 
-describe('a big write over a slow uplink', () => {
-  it('remote mode: a 300 kB set that takes ~7.5 s to send (requestTimeout 2 s) succeeds', async () => {
+// The two cases are two users with their own clients (each closed when its case ends): they wait out their uploads
+// side by side.
+describe.concurrent('a big write over a slow uplink', () => {
+  it('remote mode: a 300 kB set that takes ~7.5 s to send (requestTimeout 2 s) succeeds', async (test) => {
     const user = uniqueUser('uplink');
     const value = text(300_000, 1);
-    const c = client(user, 'remote');
+    const c = client(test, user, 'remote');
     await c.ready();
     await c.store.set('big', value);
-    expect(await client(user, 'remote', fetch).store.get('big')).toBe(value);
+    expect(await client(test, user, 'remote', fetch).store.get('big')).toBe(value);
   }, 60_000);
 
-  it('local-first: the same value reaches the server in one push, not re-sent on every timeout', async () => {
+  it('local-first: the same value reaches the server in one push, not re-sent on every timeout', async (test) => {
     const user = uniqueUser('uplink');
     const value = text(300_000, 2);
     let bulk = 0;
-    const c = client(user, 'local-first', (input, init) => {
+    const c = client(test, user, 'local-first', (input, init) => {
       if (String(input instanceof Request ? input.url : input).includes('_bulk_docs')) bulk++;
       return slowUplink(input, init);
     });
@@ -51,6 +50,6 @@ describe('a big write over a slow uplink', () => {
     await c.store.set('big', value);
     await c.sync.waitForPush({ timeout: 40_000 });
     expect(bulk).toBe(1);
-    await waitFor(async () => (await client(user, 'remote', fetch).store.get('big')) === value, 10_000, 'the value on the server');
+    await waitFor(async () => (await client(test, user, 'remote', fetch).store.get('big')) === value, 10_000, 'the value on the server');
   }, 60_000);
 });
