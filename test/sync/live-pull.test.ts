@@ -75,6 +75,8 @@ describe('live pull', () => {
     await waitFor(async () => (await valueOn(b.c, 'x')) === 'first', 10_000, 'B has x');
     b.c.sync.pause();
     await b.c.store.set('x', 'from b');
+    // Stamps are milliseconds and a tie goes to the higher revision: make A's write strictly the later one.
+    await new Promise((resolve) => setTimeout(resolve, 5));
     await a.c.store.set('x', 'from a');
     await a.c.sync.waitForPush({ timeout: 10_000 });
     b.c.sync.resume();
