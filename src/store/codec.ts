@@ -45,6 +45,8 @@ export interface StoredDoc {
   _rev?: string;
   _deleted?: boolean;
   _conflicts?: string[];
+  /** Deleted leaves next to the winner (CouchDB, `deleted_conflicts=true`): a removal on another branch. */
+  _deleted_conflicts?: string[];
   doc?: unknown;
   feat?: FeatMeta;
 }

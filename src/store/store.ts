@@ -130,6 +130,8 @@ const READ = { [DECIDING]: true };
 const RESOLVING_AT_ONCE = 6;
 /** Writes whose answer was lost, remembered to recognise them on the server (store.ts `#unanswered`). */
 const LOST_KEPT = 1_000;
+/** Documents whose deleted leaves were looked at (remote mode, `#read`): kept for this many documents. */
+const DELETED_SEEN_MAX = 1_000;
 
 /** How long a write waits for a watch subscription made before it to start its feed (so the feed sees the write). */
 const WATCH_START_WAIT_MS = 10_000;
@@ -166,6 +168,8 @@ export class DocumentStore {
    * (see `#unanswered`). Bounded (the oldest go first).
    */
   #answerLost = new Map<string, WriteOp>();
+  /** Per document, the winner and deleted leaves last found to hold no later removal (remote mode, `#read`). */
+  #deletedSeen = new Map<string, string>();
   #inline: number;
 
   /** What the modules loaded on demand (parts, conflict resolution) use of the store. */
@@ -384,7 +388,9 @@ export class DocumentStore {
     const now = Date.now();
     for (const row of rows) {
       if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
-      if (!isExpired(decode(row.doc), now)) keys.add(row.id);
+      // Another app's document without a value reads as absent (get()): not a key either.
+      const d = decode(row.doc);
+      if (!isExpired(d, now) && (d.value !== undefined || d.chunks !== undefined)) keys.add(row.id);
     }
     for (const [id, op] of pending) {
       if (op.deleted || isExpired(op, now)) keys.delete(id);
@@ -592,24 +598,31 @@ export class DocumentStore {
    */
   async #read(db: Db, id: string, seen?: number): Promise<StoredDoc | undefined> {
     try {
-      let raw = this.#ctx.local ? await db.get(id) : await db.get(id, { conflicts: true });
+      let raw = this.#ctx.local ? await db.get(id) : await db.get(id, { conflicts: true, deleted_conflicts: true });
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
       // the value is read — through the resolver, as replication does on a replica: never left to hide data.
       // (Not for `.` and `..`, which no URL can name: their leaves wait for a local-first device to resolve them.)
       // A resolution that cannot finish (the resolver throws, or the winner keeps moving) does not fail the read: as in
       // replication, it goes to the `error` event, the read returns the current winner, and the leaves wait for the
       // next read or write of the key.
-      if (!this.#ctx.local && raw._conflicts?.length && !id.startsWith('_') && id !== '.' && id !== '..') {
+      // A removal on another branch (a device that deleted the key offline) is a deleted leaf, which CouchDB never
+      // lists in `_conflicts`: those are looked at once per winner and set of deleted leaves (the losers a resolution
+      // deleted stay deleted leaves for good, and are older than the winner: nothing to do).
+      const deletedLeaves = raw._deleted_conflicts?.length ? `${raw._rev} ${raw._deleted_conflicts.join(' ')}` : undefined;
+      const toResolve = raw._conflicts?.length || (deletedLeaves !== undefined && this.#deletedSeen.get(id) !== deletedLeaves);
+      if (!this.#ctx.local && toResolve && !id.startsWith('_') && id !== '.' && id !== '..') {
         const { resolveLeaves } = await loadResolveLeaves();
         try {
-          await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op));
-          raw = await db.get(id);
+          const wrote = await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op));
+          if (wrote || raw._conflicts?.length) raw = await db.get(id);
+          else if (deletedLeaves !== undefined) remember(this.#deletedSeen, id, deletedLeaves, DELETED_SEEN_MAX);
         } catch (error) {
           if (!(error instanceof FeatConflictError)) throw error;
           this.#ctx.reportError?.(error);
           delete raw._conflicts;
         }
       }
+      delete raw._deleted_conflicts;
       if (raw._rev) this.#known.learn(id, raw._rev, seen ?? tick());
       return raw;
     } catch (error) {

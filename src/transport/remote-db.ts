@@ -140,6 +140,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
       if (o.open_revs) params.open_revs = o.open_revs === 'all' ? 'all' : JSON.stringify(o.open_revs);
       if (o.rev) params.rev = o.rev;
       if (o.conflicts) params.conflicts = o.conflicts;
+      if (o.deleted_conflicts) params.deleted_conflicts = true;
       try {
         return await json<StoredDoc>(encodeDocId(id) + query(params));
       } catch (error) {
