@@ -201,7 +201,10 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(await startWhileDown(ctx, page, user)).toBe('network');
   }, 90_000);
 
-  it('logout({ destroyLocal: true }) while something else keeps the replica open: it rejects with timeout (bounded), and the replica goes once that closes', async () => {
+  // From here to the full-device tests, each case waits out a fixed bound (10 s, 10 s, 10 s, 30 s; the full device's
+  // retries, a 12 s window) in its own browser context (own user, own IndexedDB, Web Locks and quota: a context is its
+  // own storage partition), without suspending the emulator or rotating its secret: they run side by side.
+  it.concurrent('logout({ destroyLocal: true }) while something else keeps the replica open: it rejects with timeout (bounded), and the replica goes once that closes', async () => {
     const user = userFor('held');
     const ctx = await context();
     const { page } = await openApp(ctx, origin, emu, user);
@@ -223,7 +226,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(result.listedAfter).toBe(false);
   }, 90_000);
 
-  it('logout({ destroyLocal: true }) of a client that never opened the replica, while something else keeps it open: it rejects with timeout (bounded), and the replica goes once that closes', async () => {
+  it.concurrent('logout({ destroyLocal: true }) of a client that never opened the replica, while something else keeps it open: it rejects with timeout (bounded), and the replica goes once that closes', async () => {
     const { page, user, replica } = await storedThenClosed('held-wipe');
     const result = await page.evaluate(
       async ({ replica, options }) => {
@@ -243,7 +246,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(result.listedAfter).toBe(false);
   }, 90_000);
 
-  it('ready() while something else keeps the replica open without closing on versionchange: it rejects with timeout (bounded), and once that closes the same client opens it with its data', async () => {
+  it.concurrent('ready() while something else keeps the replica open without closing on versionchange: it rejects with timeout (bounded), and once that closes the same client opens it with its data', async () => {
     const { page, user, replica } = await storedThenClosed('blocked-open');
     const result = await page.evaluate(
       async ({ replica, options }) => {
@@ -265,7 +268,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(result.read).toBe('resolved v');
   }, 90_000);
 
-  it('a write while a tab that does not answer holds the tabs\' write lock: it rejects with timeout (bounded), writes nothing, and the next write after the lock is free goes through', async () => {
+  it.concurrent('a write while a tab that does not answer holds the tabs\' write lock: it rejects with timeout (bounded), writes nothing, and the next write after the lock is free goes through', async () => {
     const user = userFor('held-lock');
     const { page } = await openApp(await context(), origin, emu, user);
     const result = await page.evaluate(
@@ -317,7 +320,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     return { lift: () => cdp.send('Storage.overrideQuotaForOrigin', { origin }) };
   }
 
-  it('a new user on a full device: ready() rejects with storage_full in bounds (it waited forever), logout() settles, and after a reload with room the app starts', async () => {
+  it.concurrent('a new user on a full device: ready() rejects with storage_full in bounds (it waited forever), logout() settles, and after a reload with room the app starts', async () => {
     const user = userFor('full-new');
     const ctx = await harness.newContext();
     const page = await load(ctx, origin);
@@ -334,7 +337,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(await page.evaluate((o) => app().settle(app().start(o).then(() => app().client.store.set('k', 'v')), 30_000), optionsFor(emu, user))).toBe('resolved value');
   }, 150_000);
 
-  it('a full device: a sorted query whose index cannot be made still answers (sorted in memory), createIndex rejects with storage_full, plain reads work; with room the index is made', async () => {
+  it.concurrent('a full device: a sorted query whose index cannot be made still answers (sorted in memory), createIndex rejects with storage_full, plain reads work; with room the index is made', async () => {
     const user = userFor('full-index');
     const ctx = await harness.newContext();
     const page = await load(ctx, origin);
@@ -365,7 +368,7 @@ describe.skipIf(!hasChromium)('attack: what the device keeps, in Chromium', () =
     expect(await page.evaluate(() => app().client.store.createIndex({ fields: ['title'] }).then(() => 'ok'))).toBe('ok');
   }, 120_000);
 
-  it('a full device: a first pull that keeps failing for lack of room reports storage_full once per episode, not once per retry', async () => {
+  it.concurrent('a full device: a first pull that keeps failing for lack of room reports storage_full once per episode, not once per retry', async () => {
     const user = userFor('full-once');
     const seeder = createFeatClient({ ...optionsFor(emu, user), local: { adapter: 'memory' } });
     await seeder.ready();
