@@ -27,7 +27,8 @@ export function dotSafe(db: Db): Db {
     async get(...args) {
       const [id, options] = args;
       if (!isDotId(id)) return db.get(...args);
-      const { rev, revs, conflicts, ...rest } = options ?? {};
+      // (`deleted_conflicts`: `_all_docs` lists no deleted leaves; those of `.` and `..` wait for a local-first device.)
+      const { rev, revs, conflicts, deleted_conflicts: _deleted, ...rest } = options ?? {};
       if (Object.keys(rest).length > 0) throw new Error(`Reading "${id}" with ${Object.keys(rest).join(', ')} is not supported`);
       if (rev === undefined) {
         const row = (await db.allDocs({ keys: [id], include_docs: true, ...(conflicts ? { conflicts: true } : {}) })).rows[0];
