@@ -10,6 +10,7 @@ import { FeatError, FeatValidationError } from '../errors.js';
 import { decode, isExpired, type StoredDoc } from '../store/codec.js';
 import { parsePartId } from '../store/ids.js';
 import { throwIfAborted, withSignal } from '../util/abort.js';
+import type { Db } from '../store/db.js';
 import type { ClientIo } from './io.js';
 import { allDocs, userDocPages } from './pages.js';
 import type { ExportHeader, ExportLine, ExportOptions, ProgressEvent } from './types.js';
@@ -65,9 +66,24 @@ async function lineOf(io: ClientIo, db: Parameters<ClientIo['store']['valueOf']>
   }
   const d = decode(doc);
   line.value = await io.store.valueOf(db, doc);
-  if (d.updatedAt > 0) line.updatedAt = d.updatedAt;
+  // A default (stamped 0, store.ts AS_OF: a redux slice's initial state) stays one: an import writes it as a default.
+  if (d.updatedAt > 0 || doc.feat?.updatedAt === 0) line.updatedAt = d.updatedAt;
   if (d.expiresAt !== undefined) line.expiresAt = d.expiresAt;
   return JSON.stringify(line);
+}
+
+/**
+ * The current document of a key with conflicting leaves on the server, read as `get()` reads it: the store's read
+ * resolves them through the resolver (store.ts `#read`; a resolution that fails goes to the `error` event and leaves the
+ * current winner, which `get()` then returns). Then read again for the line's times.
+ */
+async function resolvedDoc(io: ClientIo, db: Db, id: string): Promise<StoredDoc | undefined> {
+  // (An id get() refuses, another app's: its winner as it is.)
+  await io.store.get(id).catch((error: unknown) => {
+    if (!(error instanceof FeatValidationError)) throw error;
+  });
+  const row = (await allDocs(db, { keys: [id], include_docs: true })).rows[0];
+  return row?.value?.deleted ? undefined : (row?.doc ?? undefined);
 }
 
 /** The export, one line at a time (without line breaks): the header first. Memory stays bounded by a page. */
@@ -123,11 +139,15 @@ export async function* exportLines(io: ClientIo, options?: ExportOptions): Async
     }
     throwIfAborted(signal);
     const keys = ids.slice(start, end);
-    const page = await withSignal(allDocs(db, { keys, include_docs: true }), signal);
+    // On the server, with the ids of conflicting leaves: such a document is read resolved, as get() reads it. (On the
+    // replica get() reads the winning leaf as it is; replication resolves leaves there.)
+    const page = await withSignal(allDocs(db, { keys, include_docs: true, ...(io.local ? {} : { conflicts: true }) }), signal);
     const lines: string[] = [];
     for (const [i, row] of page.rows.entries()) {
       throwIfAborted(signal);
-      lines.push(await lineOf(io, db, keys[i]!, row.value?.deleted ? undefined : row.doc, exportedAt));
+      let doc = row.value?.deleted ? undefined : row.doc;
+      if (doc?._conflicts?.length) doc = await withSignal(resolvedDoc(io, db, keys[i]!), signal);
+      lines.push(await lineOf(io, db, keys[i]!, doc, exportedAt));
     }
     for (const line of lines) {
       yield line;

@@ -10,6 +10,7 @@
  * Writes go a page at a time (bounded by count and bytes) and each page is awaited, so memory holds one page.
  */
 import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import type { SetOptions } from '../store/store.js';
 import { snapshotValue, validateKey } from '../store/validate.js';
 import { throwIfAborted } from '../util/abort.js';
 import { checkOptions, FORMAT, progress, VERSION } from './export.js';
@@ -24,9 +25,14 @@ interface Entry {
   key: string;
   value: unknown;
   expiresAt: number | undefined;
+  /** The line's `updatedAt` is 0: a default (store.ts AS_OF), which any value stored in the account wins over. */
+  asDefault: boolean;
   deleted: boolean;
   bytes: number;
 }
+
+/** The store's hidden `set()` option stamping a write earlier than now (store.ts `AS_OF`; a global symbol). */
+const AS_OF = Symbol.for('@feat/sdk.asOf');
 
 const bad = (line: number, message: string) => new FeatValidationError('invalid_argument', `Import input, line ${line}: ${message}`);
 
@@ -72,10 +78,23 @@ async function* blobLines(blob: Blob): AsyncGenerator<string> {
   }
 }
 
+/**
+ * Items of an iterable. Its own failure (the app's source: a file read, a stream) is neither the input's content nor a
+ * server's answer: `invalid_argument`, with its error as the cause.
+ */
+async function* items(source: Iterable<string> | AsyncIterable<string>): AsyncGenerator<unknown> {
+  try {
+    yield* source as AsyncIterable<string>;
+  } catch (error) {
+    const reason = error instanceof Error ? error.message : String(error);
+    throw new FeatValidationError('invalid_argument', `The import source failed: ${reason}`, { cause: error });
+  }
+}
+
 /** Items of an iterable of lines; an item holding several lines is split. */
 async function* iterableLines(source: Iterable<string> | AsyncIterable<string>): AsyncGenerator<string> {
   let n = 0;
-  for await (const item of source as AsyncIterable<string>) {
+  for await (const item of items(source)) {
     n++;
     if (typeof item !== 'string') throw bad(n, `the iterable yielded ${item === null ? 'null' : typeof item}, not a string`);
     const text = item.endsWith('\n') ? item.slice(0, -1) : item;
@@ -129,7 +148,7 @@ function parseEntry(text: string, line: number): Entry {
       throw bad(line, (error as Error).message);
     }
   }
-  return { line, key, value, expiresAt: o.expiresAt as number | undefined, deleted, bytes: text.length };
+  return { line, key, value, expiresAt: o.expiresAt as number | undefined, asDefault: o.updatedAt === 0, deleted, bytes: text.length };
 }
 
 /** Parses and validates the input, a page at a time; checks the count against the header at the end. */
@@ -208,19 +227,37 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
     for await (const page of pages(open(), signal, (h) => report('write', 0, (total = h.counts.keys)))) {
       throwIfAborted(signal);
       const now = Date.now();
-      const writes: Promise<void>[] = [];
+      const writes: Promise<boolean>[] = [];
       for (const e of page) {
         if (e.deleted || (e.expiresAt !== undefined && e.expiresAt <= now)) {
           skipped++;
           continue;
         }
-        const ttl = e.expiresAt === undefined ? undefined : e.expiresAt - now;
-        writes.push(io.store.set(e.key, e.value, ttl === undefined ? undefined : { ttl }));
+        if (!e.asDefault) {
+          const ttl = e.expiresAt === undefined ? undefined : e.expiresAt - now;
+          writes.push(io.store.set(e.key, e.value, ttl === undefined ? undefined : { ttl }).then(() => true));
+          continue;
+        }
+        // A default (updatedAt 0) stays one: written only where the key holds no value (a deletion does not count),
+        // stamped 0 (store.ts AS_OF), so a value stored meanwhile, or by another device, wins over it (resolve-write.ts).
+        // (Its expiry is kept: `ttl` counts from the stamp.)
+        const options = { [AS_OF]: 0, ...(e.expiresAt === undefined ? {} : { ttl: e.expiresAt }) } as SetOptions;
+        writes.push(
+          io.store.get(e.key).then(async (stored) => {
+            if (stored !== undefined) return false;
+            await io.store.set(e.key, e.value, options);
+            return true;
+          }),
+        );
       }
       // Each write is awaited before the next page, so what is reported written is written.
       const results = await Promise.allSettled(writes);
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-      imported += results.filter((r) => r.status === 'fulfilled').length;
+      for (const r of results) {
+        if (r.status !== 'fulfilled') continue;
+        if (r.value) imported++;
+        else skipped++;
+      }
       processed += page.length;
       if (failed) throw toFeatError(failed.reason);
       report('write', processed, total);
@@ -230,7 +267,8 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
     if (failure.code === 'aborted') throw stopped(failure, 'The import was aborted');
     if (failure instanceof FeatValidationError) {
       if (imported === 0) throw failure;
-      throw new FeatValidationError(failure.code, `${failure.message}; ${imported} key(s) from the lines before it were written`, { cause: failure });
+      // (The cause: the source's own error when it failed, else the validation error.)
+      throw new FeatValidationError(failure.code, `${failure.message}; ${imported} key(s) from the lines before it were written`, { cause: failure.cause ?? failure });
     }
     throw stopped(failure, `The import stopped: ${failure.message}`);
   }

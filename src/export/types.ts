@@ -46,7 +46,10 @@ export type ImportSource = string | Blob | Iterable<string> | AsyncIterable<stri
 export interface ImportResult {
   /** Keys written. */
   imported: number;
-  /** Key lines not written: values that expired since the export, and keys deleted while the export ran. */
+  /**
+   * Key lines not written: values that expired since the export, keys deleted while the export ran, and defaults
+   * (`updatedAt: 0`) for keys that hold a value.
+   */
   skipped: number;
 }
 
@@ -71,7 +74,10 @@ export interface ExportLine {
   key: string;
   /** The value (absent only on a `deleted` line). */
   value?: unknown;
-  /** When the value was written, ms since the epoch (informational: an import writes at import time). */
+  /**
+   * When the value was written, ms since the epoch (informational: an import writes at import time). `0`: a default
+   * (a redux slice's initial state), which an import writes only where the key holds no value, as a default again.
+   */
   updatedAt?: number;
   /** When the value expires, ms since the epoch; an import keeps this expiry time. */
   expiresAt?: number;
