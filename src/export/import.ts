@@ -12,7 +12,7 @@
 import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import type { SetOptions } from '../store/store.js';
 import { snapshotValue, validateKey } from '../store/validate.js';
-import { throwIfAborted } from '../util/abort.js';
+import { throwIfAborted, withSignal } from '../util/abort.js';
 import { checkOptions, FORMAT, progress, VERSION } from './export.js';
 import type { ClientIo } from './io.js';
 import type { ExportHeader, ImportResult, ImportSource } from './types.js';
@@ -208,8 +208,11 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
   let imported = 0;
   let skipped = 0;
   let processed = 0;
+  /** Writes of the page in flight when an abort ended the wait for them: not confirmed, they may still land. */
+  let inFlight = 0;
   const stopped = (cause: FeatError, what: string): FeatError => {
-    const written = imported === 0 ? 'nothing was written' : `${imported} key(s) were written before it`;
+    let written = imported === 0 ? 'nothing was written' : `${imported} key(s) were written before it`;
+    if (inFlight > 0) written += `, ${inFlight} more were being written and may still land`;
     return new FeatError(cause.code, `${what}; ${written} (running the same import again is safe)`, { cause, ...(cause.key ? { key: cause.key } : {}) });
   };
   try {
@@ -223,7 +226,7 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
       }
     }
     // Pass 2: write, a page at a time.
-    await io.db();
+    await withSignal(io.db(), signal);
     for await (const page of pages(open(), signal, (h) => report('write', 0, (total = h.counts.keys)))) {
       throwIfAborted(signal);
       const now = Date.now();
@@ -250,8 +253,11 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
           }),
         );
       }
-      // Each write is awaited before the next page, so what is reported written is written.
-      const results = await Promise.allSettled(writes);
+      // Each write is awaited before the next page, so what is reported written is written. An abort ends the wait at
+      // once (a held or stalled server would keep it up to the request timeout): those writes are reported in flight.
+      inFlight = writes.length;
+      const results = await withSignal(Promise.allSettled(writes), signal);
+      inFlight = 0;
       const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
       for (const r of results) {
         if (r.status !== 'fulfilled') continue;

@@ -3,7 +3,7 @@ import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from '../store/codec.js
 import { rangesFrom } from '../store/ranges.js';
 import type { AllDocsRow, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
-import { throwIfAborted } from '../util/abort.js';
+import { throwIfAborted, withSignal } from '../util/abort.js';
 
 /** True for ids that are not user keys: CouchDB's (`_design/…`) and the SDK's own (`feat~…`, chunks). */
 export function isInternalId(id: string): boolean {
@@ -32,12 +32,15 @@ export async function* userDocPages(
     let last: string | undefined;
     for (;;) {
       throwIfAborted(options.signal);
-      const page = await allDocs(db, {
-        ...range,
-        ...(last === undefined ? {} : { startkey: last, skip: 1 }),
-        limit: options.limit,
-        include_docs: true,
-      });
+      const page = await withSignal(
+        allDocs(db, {
+          ...range,
+          ...(last === undefined ? {} : { startkey: last, skip: 1 }),
+          limit: options.limit,
+          include_docs: true,
+        }),
+        options.signal,
+      );
       if (page.total_rows !== undefined) options.total?.(page.total_rows);
       throwIfAborted(options.signal);
       const docs: { id: string; doc: StoredDoc }[] = [];
