@@ -57,6 +57,9 @@ interface CallState {
 
 const STATE = 'featCall';
 
+/** The statuses a GET is retried on (ky's `retry.statusCodes`). */
+const RETRY_STATUSES = [408, 429, 500, 502, 503, 504];
+
 const stateOf = (options: { context: Record<string, unknown> }): CallState | undefined =>
   options.context[STATE] as CallState | undefined;
 
@@ -139,7 +142,7 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
       // `shouldRetry` (per call, below) enforces the user's limit for ordinary retries.
       limit: resolved.retry.limit + 1,
       methods: ['get'],
-      statusCodes: [408, 429, 500, 502, 503, 504],
+      statusCodes: RETRY_STATUSES,
       afterStatusCodes: [429, 503],
       backoffLimit: resolved.retry.backoffLimit,
       maxRetryAfter: resolved.retry.backoffLimit,
@@ -209,6 +212,10 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
           if (error instanceof FeatError || fetchSignal.aborted) return false;
           // The forced retry after a 401 does not count against the user's limit.
           if (retryCount - (state.refreshed ? 1 : 0) > limit) return false;
+          // ky retries this answer: its body is never read. Release it now, before the wait: left unread (ky keeps it,
+          // teed by the clone it gave the afterResponse hooks), an abort during the wait errors it, and that
+          // AbortError escaped as an unhandled rejection.
+          if (error instanceof HTTPError && RETRY_STATUSES.includes(error.response.status)) discard(error.response);
           return undefined;
         },
       },

@@ -15,6 +15,7 @@ import { parsePartId } from '../store/ids.js';
 import type { StoreIO } from '../store/io.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { eventFor } from '../sync/watch.js';
+import { readText } from '../transport/responses.js';
 import { hashString } from '../util/hash.js';
 import { throwIfAborted, withSignal } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
@@ -202,8 +203,30 @@ async function post(db: FetchDb, path: string, body: unknown, signal?: AbortSign
   } catch (error) {
     throw toFeatError(error);
   }
-  const json = (await response.json().catch(() => undefined)) as Record<string, unknown> | undefined;
-  if (!json || typeof json !== 'object') throw new FeatError('bad_response', `The server answered ${path} with no JSON object`, { status: response.status });
+  // A body that stops coming (the transport's silence limit), is cut or aborted keeps that error (`timeout`,
+  // `network`, `aborted`); only an answer that arrived and is not a JSON object is `bad_response`.
+  let text: string;
+  try {
+    // No size limit: a `_find` page may be far larger than a REST answer (it was never bounded here).
+    const read = await readText(response, { maxBytes: Number.POSITIVE_INFINITY, signal });
+    text = 'text' in read ? read.text : '';
+  } catch (error) {
+    if (signal?.aborted) throw abortError(signal, { status: response.status });
+    throw toFeatError(error, { status: response.status });
+  }
+  let json: Record<string, unknown> | undefined;
+  let cause: unknown;
+  try {
+    json = JSON.parse(text) as Record<string, unknown> | undefined;
+  } catch (error) {
+    cause = error;
+  }
+  if (!json || typeof json !== 'object') {
+    throw new FeatError('bad_response', `The server answered ${path} with no JSON object`, {
+      status: response.status,
+      ...(cause === undefined ? {} : { cause }),
+    });
+  }
   if (!response.ok) {
     const reason = `${String(json.error)}: ${String(json.reason)}`;
     if (response.status === 400) throw new FeatValidationError('invalid_argument', `The server refused the query (${reason})`, { status: 400 });
