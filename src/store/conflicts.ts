@@ -1,3 +1,5 @@
+import { endedBy, FeatConflictError } from '../errors.js';
+import { anySignal, LATE, within, withSignal } from '../util/abort.js';
 import { sameJson } from './codec.js';
 
 /** One side of a conflict. */
@@ -63,3 +65,43 @@ export function latestSide<T>(conflict: Conflict<T>): ConflictSide<T> {
 
 /** Default resolver: latest write wins; ties go to the higher revision. */
 export const latestWriteWins: ConflictResolver = (conflict) => latestSide(conflict).value;
+
+/**
+ * How long an `onConflict` resolver may take to return its value (or settle its promise): 10 s. One that has not
+ * settled by then is treated as one that throws (`conflict`): a write rejects and nothing is written; a replication
+ * conflict (or one a remote-mode read finds) stays as it is, the read returns CouchDB's winner and the failure goes to
+ * the `error` event. Its late answer is ignored. `close()` ends a wait for it at once (`closed`).
+ */
+export const RESOLVER_TIMEOUT_MS = 10_000;
+
+/**
+ * Asks the resolver, bounded by {@link RESOLVER_TIMEOUT_MS} and ended by `closed` (the client's lifetime signal):
+ * its value, or `conflict` when it throws or does not settle in time (`outcome` says what that leaves), or the
+ * FeatError `closed` was aborted with. Nothing stays attached to `closed` or to a timer once this settles.
+ */
+export async function askResolver(resolve: ConflictResolver, conflict: Conflict, closed: AbortSignal | undefined, outcome: string): Promise<unknown> {
+  const key = conflict.key;
+  if (closed?.aborted) throw endedBy(closed);
+  const settled = new AbortController();
+  const ended = anySignal([closed, settled.signal]);
+  let answer: unknown;
+  try {
+    // (A resolver that throws at once rejects this promise, as one whose promise rejects.)
+    answer = await within(withSignal(new Promise((r) => r(resolve(conflict))), ended.signal), RESOLVER_TIMEOUT_MS);
+  } catch (error) {
+    if (closed?.aborted) throw endedBy(closed);
+    throw new FeatConflictError('conflict', `The conflict resolver failed for "${key}"; ${outcome}`, { key, cause: error });
+  } finally {
+    settled.abort();
+    ended.dispose();
+  }
+  if (answer === LATE) {
+    const s = RESOLVER_TIMEOUT_MS / 1_000;
+    throw new FeatConflictError(
+      'conflict',
+      `The conflict resolver did not settle within ${s} s for "${key}"; ${outcome}. onConflict must return the value to keep (or settle its promise) within ${s} s: do not wait on user input or on the network there (return a value, e.g. the latest side, and merge later)`,
+      { key },
+    );
+  }
+  return answer;
+}

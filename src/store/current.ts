@@ -1,5 +1,5 @@
 /** The values `watch(target, listener, { current: true })` delivers first. Loaded on first use. */
-import { toFeatError } from '../errors.js';
+import { endedBy, toFeatError } from '../errors.js';
 import { eventFor, type ChangeEvent, type WatchScope } from '../sync/watch.js';
 import { parsePartId } from './ids.js';
 import type { StoreIO } from './io.js';
@@ -31,8 +31,14 @@ export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<Cha
     // On the server the store's read resolves them; on a replica, as the replicator does after a pull.
     if (io.ctx.local) {
       const { resolveLeaves } = await import('../sync/resolve-leaves.js');
-      await resolveLeaves(db, id, io.ctx.onConflict, io.ctx.emitConflict, (doc) => io.valueOf(db, doc), (key, op) => io.chunkIfLarge(db, key, op)).catch(
-        (error: unknown) => io.ctx.reportError?.(toFeatError(error)),
+      const closed = io.ctx.closed;
+      // A resolution that cannot finish (the resolver throws or does not settle in time) is reported, and the winner
+      // shown; one ended by close() ends the read.
+      await resolveLeaves(db, id, io.ctx.onConflict, io.ctx.emitConflict, (doc) => io.valueOf(db, doc), (key, op) => io.chunkIfLarge(db, key, op), closed).catch(
+        (error: unknown) => {
+          if (closed?.aborted) throw endedBy(closed);
+          io.ctx.reportError?.(toFeatError(error));
+        },
       );
     }
     const raw = await io.read(db, id);

@@ -1,6 +1,6 @@
 import { FeatConflictError, FeatError, toFeatError } from '../errors.js';
 import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } from './codec.js';
-import { keptExpiry, latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
+import { askResolver, keptExpiry, latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
 import type { StoreIO } from './io.js';
 import type { AllDocsRow, BulkResult, Db } from './db.js';
 import { snapshotValue } from './validate.js';
@@ -59,12 +59,8 @@ async function decide(
   };
   const local: ConflictSide = { value: op.deleted ? undefined : op.value, deleted: op.deleted, updatedAt: op.at, rev: undefined };
   const conflict: Conflict = { key: id, local, remote };
-  let resolved: unknown;
-  try {
-    resolved = await (io.ctx.onConflict ?? latestWriteWins)(conflict);
-  } catch (error) {
-    throw new FeatConflictError('conflict', `The conflict resolver failed for "${id}"; nothing was written`, { key: id, cause: error });
-  }
+  // Bounded (RESOLVER_TIMEOUT_MS) and ended by close(): a resolver that never settles does not hold the write.
+  let resolved = await askResolver(io.ctx.onConflict ?? latestWriteWins, conflict, io.ctx.closed, 'nothing was written');
   if (resolved !== undefined) resolved = snapshotValue(resolved, id);
   io.ctx.emitConflict({ ...conflict, resolved, source: 'write' });
   const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);

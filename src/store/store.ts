@@ -613,7 +613,7 @@ export class DocumentStore {
       if (!this.#ctx.local && toResolve && !id.startsWith('_') && id !== '.' && id !== '..') {
         const { resolveLeaves } = await loadResolveLeaves();
         try {
-          const wrote = await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op));
+          const wrote = await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op), this.#ctx.closed);
           if (wrote || raw._conflicts?.length) raw = await db.get(id);
           else if (deletedLeaves !== undefined) remember(this.#deletedSeen, id, deletedLeaves, DELETED_SEEN_MAX);
         } catch (error) {

@@ -1,6 +1,6 @@
 import { FeatConflictError, toFeatError } from '../errors.js';
 import { decode, isExpired, sameJson, type StoredDoc, type WriteOp } from '../store/codec.js';
-import { compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type ConflictSide, type StoredSide } from '../store/conflicts.js';
+import { askResolver, compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type ConflictSide, type StoredSide } from '../store/conflicts.js';
 import type { Db } from '../store/db.js';
 import type { ConflictEvent } from '../store/store.js';
 import { snapshotValue } from '../store/validate.js';
@@ -26,7 +26,9 @@ const shown = ({ value, deleted, updatedAt, rev }: StoredSide): ConflictSide => 
  * `updatedAt` of the leaves, and the deletions of the losing leaves are written in one request, with revision ids
  * derived from parent and content (`new_edits: false`): every device and a remote-mode reader write the very same
  * revisions, and no one sees the merge next to a leaf it already holds. A merge too big for one document is chunked
- * (`chunk`: the store's `chunkIfLarge`).
+ * (`chunk`: the store's `chunkIfLarge`). Each call of the resolver is bounded by `RESOLVER_TIMEOUT_MS` (then
+ * `conflict`, as when it throws) and ended by `closed` (the client's lifetime signal: the FeatError it was aborted
+ * with, `closed`).
  */
 export async function resolveLeaves(
   db: Db,
@@ -35,11 +37,12 @@ export async function resolveLeaves(
   emit: (event: ConflictEvent) => void,
   valueOf: (doc: StoredDoc) => Promise<unknown>,
   chunk: (id: string, op: WriteOp) => Promise<string[] | undefined>,
+  closed?: AbortSignal,
 ): Promise<boolean> {
   let wrote = false;
   let changed = 0;
   for (let round = 0; ; round++) {
-    const outcome = await resolveOnce(db, id, resolver, emit, valueOf, chunk);
+    const outcome = await resolveOnce(db, id, resolver, emit, valueOf, chunk, closed);
     if (outcome === false) return wrote;
     // Written: read the leaves once more (a write that landed meanwhile is a leaf next to the result). Under a stream
     // of changes that goes on, the rest waits for the next pull or read of the document (never counted as a failure).
@@ -73,6 +76,7 @@ async function resolveOnce(
   emit: (event: ConflictEvent) => void,
   valueOf: (doc: StoredDoc) => Promise<unknown>,
   chunk: (id: string, op: WriteOp) => Promise<string[] | undefined>,
+  closed: AbortSignal | undefined,
 ): Promise<boolean | typeof CHANGED> {
   // Design documents (query indexes) and other `_` documents are not values: never resolved, never deleted.
   if (id.startsWith('_')) return false;
@@ -109,15 +113,8 @@ async function resolveOnce(
     updatedAt = Math.max(updatedAt, other.updatedAt);
     // The same value on both sides (a merge another device wrote too) is not a conflict: the resolver is not asked.
     if (other.deleted === current.deleted && (current.deleted || sameJson(other.value, current.value))) continue;
-    let value: unknown;
-    try {
-      value = await resolve({ key: id, local: current, remote: other });
-    } catch (error) {
-      throw new FeatConflictError('conflict', `The conflict resolver failed for "${id}"; the conflict stays until it succeeds`, {
-        key: id,
-        cause: error,
-      });
-    }
+    // Bounded (RESOLVER_TIMEOUT_MS) and ended by `closed`: one that never settles leaves the leaves as they are.
+    let value = await askResolver(resolve, { key: id, local: current, remote: other }, closed, 'the conflict stays until it succeeds');
     if (value !== undefined) value = snapshotValue(value, id);
     emit({ key: id, local: current, remote: other, resolved: value, source: 'replication' });
     current = { value, deleted: value === undefined, updatedAt, rev: current.rev };
