@@ -143,8 +143,20 @@ interface KeyState {
   loadedVersion: number;
   /** The last `setItem` was refused (a newer version stored since): `flush()` rejects with it until one is written. */
   refusal: FeatError | undefined;
-  /** `removeItem` was the last call: the next read is not bounded. */
-  cleared: boolean;
+  /**
+   * After a `removeItem` (called; its decision may not have run yet): the slices this device stored since, as its calls
+   * tell (those of the last `setItem` called after it; none: empty). A read called then whose timeout passes answers
+   * this (see `#bounded`).
+   */
+  since: Map<string, string> | undefined;
+  /** `removeItem` calls so far. */
+  removals: number;
+  /**
+   * A read after a `removeItem` answered with `since` when its timeout passed: redux-persist rehydrated from it, so in
+   * the first `setItem` called after (`after`: the calls made before), the slices it lacked (not in `known`) hold the
+   * reducer's initial state: written as defaults. `removal`: the `removeItem` it followed (a later one drops it).
+   */
+  answered: { after: number; known: Set<string>; removal: number } | undefined;
   /**
    * After a rehydrate given up: the slice strings of the redux state right after redux-persist applied its REHYDRATE
    * (its initial state), from `syncPersistedState` (`undefined`: not known). A slice of the first `setItem` that differs
@@ -211,7 +223,9 @@ export class PersistEngine {
         persistAt: 0,
         watched: 0,
         gone: false,
-        cleared: false,
+        since: undefined,
+        removals: 0,
+        answered: undefined,
         loadedVersion: -Infinity,
         refusal: undefined,
         initial: undefined,
@@ -226,9 +240,10 @@ export class PersistEngine {
     if (!key.startsWith(PERSIST_PREFIX)) return this.store.getItem(key);
     const st = this.state(key);
     // Any read may be redux-persist's rehydrate (a first one, or a store built again on this storage after an early
-    // getStoredState): bounded by its timeout (see below) — except the first after a removeItem (what is stored is known).
-    const rehydrating = this.timeout > 0 && !st.cleared;
-    st.cleared = false;
+    // getStoredState or after a purge): bounded by its timeout (see below). After a removeItem, what this device stored
+    // since is known (`since`): that is the answer when the read takes too long.
+    const rehydrating = this.timeout > 0;
+    const known = st.since && { slices: st.since, removal: st.removals };
     // In call order: after every setItem/removeItem called before, and after the writes they started.
     const step = st.chain.then(async () => {
       await Promise.allSettled([...st.writing.values()]);
@@ -253,7 +268,7 @@ export class PersistEngine {
       return composeOuter(stored.slices, st.order.length > 0 ? st.order : stored.order);
     });
     st.chain = step.catch(() => undefined);
-    return rehydrating ? this.#bounded(key, st, step) : step;
+    return rehydrating ? this.#bounded(key, st, step, known) : step;
   }
 
   /**
@@ -262,12 +277,27 @@ export class PersistEngine {
    * and started after, so it always fires first: when the answer comes before it, redux-persist uses the answer (the
    * rest of its rehydrate runs in microtasks, before any timer); otherwise `getItem` rejects, redux-persist rehydrates
    * with that error, and the key is marked unloaded (never clobber: see `#apply`).
+   *
+   * A read called after a `removeItem` (`known`: what this device stored since) answers that instead of rejecting (the
+   * purge's reset path keeps its call order whatever the timeout): the state redux-persist rehydrates from it holds the
+   * reducer's initial state in every slice it lacks, and the next `setItem` writes those as defaults (`answered`), so
+   * another device's version stored since the purge wins over them.
    */
-  #bounded(key: string, st: KeyState, step: Promise<string | null>): Promise<string | null> {
+  #bounded(
+    key: string,
+    st: KeyState,
+    step: Promise<string | null>,
+    known: { slices: Map<string, string>; removal: number } | undefined,
+  ): Promise<string | null> {
     return new Promise((resolve, reject) => {
       let late = false;
       const giveUp = () => {
         late = true;
+        if (known) {
+          st.answered = { after: st.calls, known: new Set(known.slices.keys()), removal: known.removal };
+          resolve(known.slices.size === 0 ? null : composeOuter(known.slices, [...known.slices.keys()]));
+          return;
+        }
         // redux-persist starts from the initial state: what the engine knew the state held no longer holds for the
         // setItem calls from now on (those called before carry the state derived from it).
         if (st.base !== undefined) st.resetAfter = st.calls;
@@ -336,6 +366,7 @@ export class PersistEngine {
     if (st.base === undefined) st.unloaded = true;
     const call = ++st.calls;
     st.lastCalled = slices;
+    if (st.since) st.since = slices;
     const step = deciding(this.store, () => st.chain.then(() => this.#apply(key, st, slices, call)));
     st.chain = step.catch(() => undefined);
     // The decision is serialized; the writes it starts run (and are awaited) outside the chain.
@@ -345,14 +376,20 @@ export class PersistEngine {
   removeItem(key: string): Promise<void> {
     if (!key.startsWith(PERSIST_PREFIX)) return this.#track(this.store.removeItem(key));
     const st = this.state(key);
-    // What is stored is known from here on (nothing): a later read is not a rehydrate to bound, nor a base to take.
+    // What is stored is known from here on (nothing, then this device's writes): a later read's answer is not a base to
+    // take, and a read taking too long answers that (see `#bounded`).
     if (st.base === undefined) st.unloaded = true;
     st.removed = true;
-    st.cleared = true;
+    st.since = new Map();
+    const removal = ++st.removals;
     const step = deciding(this.store, () => st.chain.then(async () => {
       st.base = new Map();
       persistSeen(st, undefined, Date.now(), false);
       st.unloaded = false;
+      // The reset path: a setItem after this is the state that replaces the stored one, whatever read was given up or
+      // answered before this removeItem.
+      st.resetAfter = st.initial = undefined;
+      if (st.answered && st.answered.removal < removal) st.answered = undefined;
       st.unapplied = undefined;
       st.failed.clear();
       st.establish();
@@ -580,6 +617,9 @@ export class PersistEngine {
       // Known again once this call established it (syncPersistedState applies nothing meanwhile).
       st.established = new Promise<void>((resolve) => (st.establish = resolve));
     }
+    // Slices that this call writes from the device's initial state (absent from what redux-persist rehydrated from, or
+    // from storage after a rehydrate given up): written as defaults.
+    const defaults = new Set<string>();
     if (st.base === undefined) {
       // Never clobber: redux-persist did not rehydrate from storage (timeout, error, or no getItem at all), so this state
       // is the device's initial state. Slices already stored are kept; this state becomes the device's base, and only
@@ -601,7 +641,10 @@ export class PersistEngine {
             continue;
           }
           if (kept === undefined) {
+            // Nothing stored to lose: written, as a default (the reducer's initial state, also after a purge), so a
+            // version another device stores meanwhile wins over it.
             if (!complete) base.set(slice, value);
+            else defaults.add(slice);
             continue;
           }
           base.set(slice, value);
@@ -613,6 +656,28 @@ export class PersistEngine {
         st.unapplied = unapplied;
         st.establish();
         if (unapplied.size > 0) for (const listener of st.adoptListeners) listener(new Map(unapplied));
+      }
+    }
+    const answered = st.answered && call > st.answered.after ? st.answered : undefined;
+    if (answered && st.base !== undefined) {
+      // After a removeItem, redux-persist rehydrated from what this device stored since (a read that took too long,
+      // see `#bounded`): every other slice holds the reducer's initial state, as after a rehydrate given up. What another
+      // device stored since is kept (and applied by syncPersistedState); a slice absent is written as a default.
+      st.answered = undefined;
+      const stored = await this.#load(key, st);
+      const complete = await this.#complete();
+      persistSeen(st, stored.slices.get('_persist'), stored.at, false);
+      const unapplied = new Map<string, string>();
+      for (const [slice, value] of next) {
+        if (answered.known.has(slice) || st.base.has(slice)) continue;
+        const kept = stored.slices.get(slice);
+        if (kept === undefined && complete) defaults.add(slice);
+        else st.base.set(slice, value);
+        if (kept !== undefined && kept !== value) unapplied.set(slice, kept);
+      }
+      if (unapplied.size > 0) {
+        st.unapplied = new Map([...(st.unapplied ?? []), ...unapplied]);
+        for (const listener of st.adoptListeners) listener(new Map(unapplied));
       }
     }
     const base = st.base;
@@ -670,10 +735,10 @@ export class PersistEngine {
         writes.push(this.#write(key, st, slice, undefined));
         continue;
       }
-      // A slice storage did not hold, never written by this device: its value is the reducer's initial state (a
-      // rehydrate from nothing). Written as a default: another device's version of it wins, even one this replica has
-      // not pulled yet; a deletion (a purge, then a reload) does not.
-      const initial = !base.has(slice) && !st.removed && !st.seq.has(slice);
+      // A slice storage did not hold, never written by this device (or one of `defaults`): its value is the reducer's
+      // initial state (a rehydrate from nothing). Written as a default: another device's version of it wins, even one
+      // this replica has not pulled yet; a deletion (a purge, then a reload) does not.
+      const initial = defaults.has(slice) || (!base.has(slice) && !st.removed && !st.seq.has(slice));
       base.set(slice, value);
       st.unapplied?.delete(slice);
       writes.push(this.#write(key, st, slice, value, initial));

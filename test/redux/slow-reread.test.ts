@@ -2,8 +2,8 @@
  * A rehydrating read that is not the key's first read: the app read its state early (`getStoredState(persistConfig)`
  * before `persistStore`), or builds its store again on the same storage. When that read is slower than redux-persist's
  * timeout, redux-persist starts from the initial state; the engine used to bound only the key's first read, so it
- * took the late answer and then wrote the initial state over the stored slices. Every read is bounded now (but the
- * first after a removeItem): a read given up makes the next setItem a device's initial state (never clobber).
+ * took the late answer and then wrote the initial state over the stored slices. Every read is bounded now: a read given
+ * up makes the next setItem a device's initial state (never clobber; after a removeItem, see purge-slow-rebuild).
  */
 import { afterAll, describe, expect, it } from 'vitest';
 import { getStoredState, type PersistConfig } from 'redux-persist';
