@@ -19,6 +19,7 @@ import {
   type Remembered,
 } from './last-session.js';
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
+import { RESOLVER_TIMEOUT_MS } from '../store/conflicts.js';
 import { LATE, sleep, within } from '../util/abort.js';
 import { closeOtherTabs, Tabs } from './leader.js';
 import { PushTracker } from './push-tracker.js';
@@ -152,6 +153,8 @@ export class LocalFirst {
   #leaderWatch: LeaderWatch | undefined;
   /** Followers: the session to connect with once this tab leads. */
   #standby: Session | undefined;
+  /** #follow waits for the first pull: a takeover meanwhile is its to attach (within the same deadline). */
+  #following = false;
   #onOnline = () => {
     this.#wake?.();
     if (this.#expected && !this.replicator && !this.#reconnecting) void this.#reconnect(this.#expected, true);
@@ -199,9 +202,11 @@ export class LocalFirst {
         this.#leaderWatch?.close();
         this.#leaderWatch = undefined;
         this.#leaderStatus = undefined;
-        const session = this.#standby;
+        // #follow, still waiting for the first pull, attaches itself (its ready() waits for that pull).
+        const session = this.#following ? undefined : this.#standby;
+        if (!session) return;
         this.#standby = undefined;
-        if (session && !this.#deps.signal.aborted) void this.#reconnect(session, true);
+        if (!this.#deps.signal.aborted) void this.#reconnect(session, true);
       },
       status: (status) => {
         this.#leaderStatus = status;
@@ -416,7 +421,7 @@ export class LocalFirst {
     return this.#synced;
   }
 
-  async #attach(session: Session): Promise<void> {
+  async #attach(session: Session, deadline?: number): Promise<void> {
     const local = this.local!;
     const tracker = this.tracker!;
     const o = this.#deps.options;
@@ -427,7 +432,7 @@ export class LocalFirst {
     if (!this.leading) return this.#follow(local, session);
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
     const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
-    if (!synced) await this.#initialPull(local, remote, tracker);
+    if (!synced) await this.#initialPull(local, remote, tracker, deadline);
     else this.#synced = true;
     if (this.#deps.signal.aborted) throw closedError();
     const replicator = new Replicator(local, remote, {
@@ -474,15 +479,21 @@ export class LocalFirst {
    */
   async #follow(local: Db, session: Session): Promise<void> {
     this.#standby = session;
+    this.#following = true;
     const deadline = Date.now() + this.#deps.options.initialSyncTimeout;
-    while (!this.leading && !this.#deps.signal.aborted && !this.#lost && Date.now() < deadline) {
-      if (await local.get(SYNCED_MARKER).catch(() => undefined)) return;
-      await sleep(250, this.#deps.signal).catch(() => undefined);
+    try {
+      while (!this.leading && !this.#deps.signal.aborted && !this.#lost && Date.now() < deadline) {
+        if (await local.get(SYNCED_MARKER).catch(() => undefined)) break;
+        await sleep(100, this.#deps.signal).catch(() => undefined);
+      }
+    } finally {
+      this.#following = false;
     }
-    // Took over meanwhile: replicate (the standby session was taken by the takeover when it came after the wait).
+    // Took over meanwhile: replicate, and (never synced) wait for the first pull as the leader would have, within the
+    // same deadline (the standby session was taken by the takeover when it came after the wait).
     if (this.leading && this.#standby && !this.#deps.signal.aborted) {
       this.#standby = undefined;
-      await this.#attach(session);
+      await this.#attach(session, deadline);
     }
   }
 
@@ -605,9 +616,9 @@ export class LocalFirst {
     this.#reconnecting = false;
   }
 
-  async #initialPull(local: Db, remote: Db, tracker: PushTracker): Promise<void> {
+  async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number): Promise<void> {
     const rep = new LivePull(local, remote, backOff, { once: true });
-    const timeoutMs = this.#deps.options.initialSyncTimeout;
+    const timeoutMs = deadline === undefined ? this.#deps.options.initialSyncTimeout : Math.max(0, deadline - Date.now());
     const progress: InitialSyncEvent = { phase: 'start', docs: 0, pending: undefined, startedAt: Date.now(), timeoutMs, complete: false };
     const report = (changes: Partial<InitialSyncEvent>) => {
       Object.assign(progress, changes);
@@ -672,9 +683,10 @@ export class LocalFirst {
         if (this.#deps.signal.aborted) return;
         try {
           const store = this.#deps.store;
-          await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(local, doc), (key, op) => store.chunkIfLarge(local, key, op));
+          await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(local, doc), (key, op) => store.chunkIfLarge(local, key, op), this.#deps.signal);
         } catch (error) {
-          this.#deps.error(toFeatError(error, { key: id }));
+          // Ended by close(): nothing to report.
+          if (!this.#deps.signal.aborted) this.#deps.error(toFeatError(error, { key: id }));
         }
       }
     });
@@ -698,7 +710,8 @@ export class LocalFirst {
     globalThis.removeEventListener?.('online', this.#onOnline);
     this.#wake?.();
     if (this.#confirming) clearTimeout(this.#confirming);
-    await this.#conflictChain;
+    // Each resolution ends with close() (its resolver wait is ended by the lifetime signal); bounded all the same.
+    await within(this.#conflictChain, RESOLVER_TIMEOUT_MS);
     // A memory replica under a generated name can never be opened again: it is freed rather than kept for the
     // process — after giving its unpushed writes a bounded chance to reach the server, and saying so if they did not.
     const ephemeral = !this.#deps.options.local?.name && (this.#deps.options.local?.adapter ?? defaultAdapter()) === 'memory';
