@@ -7,7 +7,7 @@
  * `ddoc/filter` answer 404 when the design document is missing, otherwise 501: no JavaScript here).
  */
 import type { Request, Response } from 'express';
-import { badRequest, HttpError } from './couch-docs.js';
+import { badRequest, HttpError, leafRevsInDocInfoOrder } from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { sleep } from './fidelity.js';
 import { checkSelectorRegexes, NO_JAVASCRIPT } from './guard.js';
@@ -128,6 +128,17 @@ async function pendingBefore(db: Database, seq: number): Promise<number> {
   return all.results.filter((c) => Number(c.seq) < seq).length;
 }
 
+/** `style=all_docs`: a change's leaves in CouchDB's order (the winner, then the other live ones, then the deleted ones). */
+async function inLeafOrder(db: Database, change: Change): Promise<Change> {
+  if (change.changes.length < 2) return change;
+  const order = await leafRevsInDocInfoOrder(db, change.id);
+  const rank = (rev: string) => {
+    const i = order.indexOf(rev);
+    return i === -1 ? order.length : i;
+  };
+  return { ...change, changes: [...change.changes].sort((a, b) => rank(a.rev) - rank(b.rev)) };
+}
+
 /** Serves `_changes`; `dbName` keys the opaque sequences of the `'couchdb'` profile. */
 export async function serveChanges(db: Database, dbName: string, req: Request, res: Response, fidelity: Fidelity): Promise<void> {
   const query = req.query as Query;
@@ -158,13 +169,15 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     // Normal feed, or a long poll with something to report at once.
     const first: { results: Change[]; last_seq: number | string } =
       limit === 0 ? { results: [], last_seq: since } : await db.changes({ ...opts, since, live: false, ...(limit === undefined ? {} : { limit }) });
+    if (opts.style === 'all_docs') first.results = await Promise.all(first.results.map((c) => inLeafOrder(db, c)));
     if (feed === 'normal' || first.results.length > 0) {
       const lastRow = first.results[first.results.length - 1];
       const exhausted = !filtered && limit !== 0 && (limit === undefined || first.results.length < limit);
       // Descending: the changes older than the last row sent (none without a row or a limit reached).
       const pending = exhausted || (opts.descending && lastRow === undefined) ? 0 : opts.descending ? await pendingBefore(db, Number(lastRow?.seq)) : await pendingAfter(db, Number(lastRow?.seq ?? since));
       const results = first.results.map((c, i) => row(c, i, i === first.results.length - 1));
-      res.status(200).type('application/json').end(`${RESULTS_OPEN}${rowsText(results)}${resultsClose(enc(first.last_seq), pending)}`);
+      res.status(200).setHeader('Content-Type', 'application/json');
+      res.end(`${RESULTS_OPEN}${rowsText(results)}${resultsClose(enc(first.last_seq), pending)}`);
       return;
     }
     since = Number(first.last_seq);
@@ -172,11 +185,14 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
 
   const heartbeatParam = str(query.heartbeat);
   const heartbeat = heartbeatParam === 'true' ? 60_000 : positive(heartbeatParam);
-  const timeout = heartbeat === undefined ? (positive(str(query.timeout)) ?? 60_000) : undefined;
+  // `timeout=0` ends the feed at once (checkParams let only digits through).
+  const timeoutParam = str(query.timeout);
+  const timeout = heartbeat === undefined ? (timeoutParam === undefined ? 60_000 : Number(timeoutParam)) : undefined;
   const continuous = feed === 'continuous';
 
   res.status(200);
-  res.setHeader('Content-Type', req.accepts(['text', 'json']) === 'json' ? 'application/json' : 'text/plain; charset=utf-8');
+  // chttpd answers JSON as `application/json` whatever the `Accept`.
+  res.setHeader('Content-Type', fidelity.strict || req.accepts(['text', 'json']) === 'json' ? 'application/json' : 'text/plain; charset=utf-8');
   res.setHeader('Cache-Control', 'must-revalidate');
   res.flushHeaders();
 
@@ -216,7 +232,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   res.on('close', stop);
   if (limit === 0) return finish([]);
   armTimeout();
-  live.on('change', (change: Change) => {
+  live.on('change', (received: Change) => {
     if (ended) return;
     // The real server notices a change a few ms after the write; deliveries keep their order. The delay counts from
     // the change's own write, not from the delivery before it: changes that came meanwhile go out together, as a
@@ -225,6 +241,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     delivery = delivery.then(async () => {
       const wait = due - Date.now();
       if (wait > 0) await sleep(wait);
+      const change = opts.style === 'all_docs' ? await inLeafOrder(db, received).catch(() => received) : received;
       if (ended) return;
       lastSeq = Number(change.seq);
       count += 1;

@@ -154,6 +154,9 @@ function shape(doc: Doc, opts: ReadOptions): Doc {
 
 /** Every leaf of `id` with its revision history; `[]` when the document does not exist. */
 async function leaves(db: Database, id: string, attachments: boolean): Promise<Doc[]> {
+  // `_local` documents have no revision tree (CouchDB: `_revs_diff` finds none of their revisions, `_bulk_get` none of
+  // them); PouchDB answers `open_revs` on one with the document itself.
+  if (id.startsWith('_local/')) return [];
   let rows: unknown[];
   try {
     rows = (await db.get(id, { open_revs: 'all', revs: true, attachments } as never)) as unknown as unknown[];
@@ -162,6 +165,15 @@ async function leaves(db: Database, id: string, attachments: boolean): Promise<D
     throw err;
   }
   return rows.flatMap((r) => ((r as { ok?: Doc }).ok ? [(r as { ok: Doc }).ok] : []));
+}
+
+/**
+ * The leaves of `id` in couch_doc's doc_info order (what `_changes?style=all_docs` lists): live ones first, each group by
+ * revision, newest first — the winner comes first. `[]` when the document does not exist.
+ */
+export async function leafRevsInDocInfoOrder(db: Database, id: string): Promise<string[]> {
+  const all = await leaves(db, id, false);
+  return all.sort((a, b) => Number(a._deleted === true) - Number(b._deleted === true) || byRev(b, a)).map((l) => l._rev);
 }
 
 /** True when `rev` is in the history of `leaf` (the leaf itself included). */
@@ -188,7 +200,8 @@ export async function openRevs(db: Database, id: string, revs: 'all' | string[],
   const out: OpenRev[] = [];
   for (const rev of revs) {
     if (opts.latest) {
-      const found = all.filter((leaf) => descends(leaf, rev));
+      // The leaves descending from it in ascending revision order, as CouchDB answers them.
+      const found = all.filter((leaf) => descends(leaf, rev)).sort(byRev);
       if (found.length === 0) out.push({ missing: rev });
       for (const doc of found) out.push({ ok: shape(doc, opts) });
       continue;
@@ -196,6 +209,10 @@ export async function openRevs(db: Database, id: string, revs: 'all' | string[],
     const leaf = all.find((d) => d._rev === rev);
     if (leaf) {
       out.push({ ok: shape(leaf, opts) });
+      continue;
+    }
+    if (id.startsWith('_local/')) {
+      out.push({ missing: rev });
       continue;
     }
     try {
@@ -206,6 +223,41 @@ export async function openRevs(db: Database, id: string, revs: 'all' | string[],
     }
   }
   return out;
+}
+
+/** The meta members a document read can ask for (chttpd_db's `conflicts`, `deleted_conflicts`, `revs_info`, `meta`). */
+export interface MetaOptions {
+  revs: boolean;
+  revsInfo: boolean;
+  conflicts: boolean;
+  deletedConflicts: boolean;
+  attachments: boolean;
+}
+
+/**
+ * `GET /{db}/{id}` with `conflicts`, `deleted_conflicts` or `meta` (PouchDB knows no `deleted_conflicts`, and lists
+ * `_conflicts` in its own order): the winner as CouchDB's couch_doc:to_json_obj writes it — `_id`, `_rev`, the body,
+ * `_deleted`, `_revisions`, then the meta members (`_revs_info`, `_conflicts`, `_deleted_conflicts`) and
+ * `_attachments`. The other leaves come in couch_db:doc_meta_info's order (doc_info: by revision, newest first):
+ * live ones in `_conflicts`, deleted ones in `_deleted_conflicts`; a member with no revision is left out.
+ */
+export async function readWithMeta(db: Database, id: string, opts: MetaOptions): Promise<Record<string, unknown>> {
+  const winner = (await db.get(id, { revs: opts.revs, revs_info: opts.revsInfo, attachments: opts.attachments } as never)) as unknown as Doc;
+  const others = (await leaves(db, id, false)).filter((l) => l._rev !== winner._rev).sort((a, b) => byRev(b, a));
+  const live = others.filter((l) => l._deleted !== true).map((l) => l._rev);
+  const deleted = others.filter((l) => l._deleted === true).map((l) => l._rev);
+  const { _id, _rev, _deleted, _revisions, _revs_info, _conflicts, _attachments, ...body } = winner as Record<string, unknown>;
+  return {
+    _id,
+    _rev,
+    ...body,
+    ...(_deleted === true ? { _deleted } : {}),
+    ...(opts.revs && _revisions !== undefined ? { _revisions } : {}),
+    ...(opts.revsInfo && _revs_info !== undefined ? { _revs_info } : {}),
+    ...(opts.conflicts && live.length > 0 ? { _conflicts: live } : {}),
+    ...(opts.deletedConflicts && deleted.length > 0 ? { _deleted_conflicts: deleted } : {}),
+    ...(_attachments !== undefined ? { _attachments } : {}),
+  };
 }
 
 /** Parses the `open_revs` query parameter like CouchDB (`all` or a JSON list). */
@@ -224,6 +276,26 @@ export function parseOpenRevs(raw: string): 'all' | string[] {
   });
 }
 
+/**
+ * couch_doc's `atts_since`: attachments whose `revpos` is past the newest of `since` found in the document's history
+ * keep their data; the others become stubs. `doc` was read with its history and attachment data.
+ */
+function stubsSince(doc: Doc, since: string[]): Doc {
+  const atts = doc._attachments as Record<string, Record<string, unknown>> | undefined;
+  if (!atts) return doc;
+  const known = since.filter((r) => descends(doc, r)).map((r) => revParts(r)[0]);
+  const pos = known.length === 0 ? 0 : Math.max(...known);
+  const out: Record<string, unknown> = {};
+  for (const [name, att] of Object.entries(atts)) {
+    if (typeof att.revpos === 'number' && att.revpos > pos) out[name] = att;
+    else {
+      const length = typeof att.data === 'string' ? Buffer.from(att.data, 'base64').length : att.length;
+      out[name] = { content_type: att.content_type, revpos: att.revpos, digest: att.digest, length, stub: true };
+    }
+  }
+  return { ...doc, _attachments: out };
+}
+
 type BulkGetDoc = { ok: Doc } | { error: { id: unknown; rev: unknown; error: string; reason: string } };
 
 /** `POST /{db}/_bulk_get`: one result per request entry, in order, each with its own documents or errors. */
@@ -238,7 +310,11 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
       fail(null, null, 'bad_request', 'document must be a JSON object');
       continue;
     }
-    const { id, rev } = entry as { id?: unknown; rev?: unknown };
+    const { id, rev, atts_since: attsSince } = entry as { id?: unknown; rev?: unknown; atts_since?: unknown };
+    // `atts_since`: the attachments added after the newest of those revisions the document has come inline.
+    const since = Array.isArray(attsSince) ? attsSince.filter(isRev) : undefined;
+    const entryOpts = since === undefined ? opts : { ...opts, revs: true, attachments: true };
+    const send = (doc: Doc): Doc => shape(since === undefined ? doc : stubsSince(doc, since), opts);
     if (id === undefined || id === null) {
       fail(null, rev ?? null, 'bad_request', 'document id missed');
       continue;
@@ -252,23 +328,23 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
       continue;
     }
     if (rev === undefined) {
-      const all = await leaves(db, id, opts.attachments);
+      const all = await leaves(db, id, entryOpts.attachments);
       if (all.length === 0) {
         fail(id, 'undefined', 'not_found', 'missing');
         continue;
       }
       // The winner first (as CouchDB answers), then the other leaves.
-      const winner = await db.get(id, { revs: true, attachments: opts.attachments }).catch(() => undefined);
+      const winner = await db.get(id, { revs: true, attachments: entryOpts.attachments }).catch(() => undefined);
       const ordered = [...all].sort((a, b) => byRev(b, a));
       const first = ordered.findIndex((d) => d._rev === winner?._rev);
       if (first > 0) ordered.unshift(...ordered.splice(first, 1));
-      results.push({ id, docs: ordered.map((doc) => ({ ok: shape(doc, opts) })) });
+      results.push({ id, docs: ordered.map((doc) => ({ ok: send(doc) })) });
       continue;
     }
-    const answers = await openRevs(db, id, [rev], opts);
+    const answers = await openRevs(db, id, [rev], entryOpts);
     results.push({
       id,
-      docs: answers.map((a): BulkGetDoc => ('ok' in a ? a : { error: { id, rev: a.missing, error: 'not_found', reason: 'missing' } })),
+      docs: answers.map((a): BulkGetDoc => ('ok' in a ? { ok: send(a.ok) } : { error: { id, rev: a.missing, error: 'not_found', reason: 'missing' } })),
     });
   }
   return { results };
@@ -279,11 +355,27 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
  * `strict` (the couchdb profile): an interactive write that names a revision of a document whose winner is deleted is
  * a conflict, as in CouchDB (it re-creates a deleted document only from a write without `_rev`).
  */
-export async function bulkDocs(db: Database, body: unknown, strict = false): Promise<unknown[]> {
+export async function bulkDocs(db: Database, body: unknown, strict = false, local?: { docs: LocalDocs; dbName: string }): Promise<unknown[]> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
   const { docs, new_edits } = body as { docs?: unknown; new_edits?: unknown };
   if (!Array.isArray(docs)) throw badRequest('POST body must include `docs` parameter.');
   if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
+  // `_local` documents (the couchdb profile): written as CouchDB writes them, without revision checks — the sent
+  // revision + 1 (`0-1` without one), also with `new_edits: false`, whose answer lists only failures.
+  const localResults = new Map<number, unknown>();
+  if (strict && local) {
+    for (const [i, d] of (docs as Record<string, unknown>[]).entries()) {
+      const id = d._id;
+      if (typeof id !== 'string' || !id.startsWith('_local/')) continue;
+      try {
+        const result = d._deleted === true ? await local.docs.remove(db, local.dbName, id, false) : await local.docs.put(db, local.dbName, id, d, d._rev);
+        localResults.set(i, new_edits === false ? undefined : result);
+      } catch (err) {
+        const { body: failure } = couchErrorOf(err);
+        localResults.set(i, { id, ...failure });
+      }
+    }
+  }
   const conflicts = new Set<number>();
   /** Documents naming a revision of an id that never existed: CouchDB writes them at the next position. */
   const unknownRevs = new Map<number, unknown>();
@@ -302,15 +394,23 @@ export async function bulkDocs(db: Database, body: unknown, strict = false): Pro
       }
     }
   }
-  const toWrite = (docs as never[]).filter((_, i) => !conflicts.has(i) && !unknownRevs.has(i));
-  const written = (await db.bulkDocs(toWrite, new_edits === false ? { new_edits: false } : {})) as unknown[];
+  const toWrite = (docs as never[]).filter((_, i) => !conflicts.has(i) && !unknownRevs.has(i) && !localResults.has(i));
+  const written = toWrite.length === 0 && localResults.size > 0 ? [] : ((await db.bulkDocs(toWrite, new_edits === false ? { new_edits: false } : {})) as unknown[]);
   let next = 0;
   const results =
-    conflicts.size === 0 && unknownRevs.size === 0
+    conflicts.size === 0 && unknownRevs.size === 0 && localResults.size === 0
       ? written
-      : (docs as { _id?: unknown }[]).map((d, i) =>
-          conflicts.has(i) ? { id: d._id, error: true, name: 'conflict', status: 409 } : unknownRevs.has(i) ? unknownRevs.get(i) : written[next++],
-        );
+      : (docs as { _id?: unknown }[]).flatMap((d, i) => {
+          if (localResults.has(i)) {
+            const r = localResults.get(i);
+            return r === undefined ? [] : [r];
+          }
+          if (conflicts.has(i)) return [{ id: d._id, error: true, name: 'conflict', status: 409 }];
+          if (unknownRevs.has(i)) return [unknownRevs.get(i)];
+          // `new_edits: false`: PouchDB answers only its failures, not one entry per document.
+          return new_edits === false ? [] : [written[next++]];
+        });
+  if (new_edits === false && localResults.size > 0) results.push(...written);
   return results.map((r) => {
     const info = r as { error?: unknown; id?: unknown };
     if (!info.error) return r;
@@ -336,10 +436,12 @@ export async function writeAtNextRev(db: Database, id: string, doc: Record<strin
 export async function revsDiff(db: Database, body: unknown): Promise<unknown> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
   const clean: Record<string, string[]> = {};
+  const locals: string[] = [];
   for (const [id, revs] of Object.entries(body)) {
     if (!Array.isArray(revs) || !revs.every((r) => typeof r === 'string')) throw new HttpError(500, 'unknown_error', 'function_clause');
     if (!revs.every(isRev)) throw badRequest('Invalid rev format');
-    Object.defineProperty(clean, id, { value: revs, enumerable: true });
+    if (id.startsWith('_local/')) locals.push(id);
+    else Object.defineProperty(clean, id, { value: revs, enumerable: true });
   }
   const diff = (await db.revsDiff(clean)) as Record<string, { missing: string[]; possible_ancestors?: string[] }>;
   // couch_db:possible_ancestors/2: the leaves older than the newest missing revision, in doc_info order (live ones
@@ -354,7 +456,14 @@ export async function revsDiff(db: Database, body: unknown): Promise<unknown> {
       .map((leaf) => leaf._rev);
     if (older.length > 0) entry.possible_ancestors = older;
   }
-  return diff;
+  // A `_local` id: every revision is missing (in the request's order of ids).
+  if (locals.length === 0) return diff;
+  const ordered: Record<string, unknown> = {};
+  for (const [id, revs] of Object.entries(body as Record<string, string[]>)) {
+    const entry = id.startsWith('_local/') ? { missing: [...new Set(revs)] } : diff[id];
+    if (entry !== undefined && (entry as { missing: string[] }).missing.length > 0) Object.defineProperty(ordered, id, { value: entry, enumerable: true });
+  }
+  return ordered;
 }
 
 /** Where a `_local` document keeps the revision CouchDB would give it (PouchDB's own counts its writes). */

@@ -5,7 +5,7 @@
  */
 import type { Request, Response } from 'express';
 import { serveChanges, str } from './changes-feed.js';
-import { badRequest, bulkDocs, bulkGet, couchErrorOf, HttpError, isRev, openRevs, parseOpenRevs, revsDiff, writeAtNextRev } from './couch-docs.js';
+import { badRequest, bulkDocs, bulkGet, couchErrorOf, HttpError, isRev, openRevs, parseOpenRevs, readWithMeta, revsDiff, writeAtNextRev } from './couch-docs.js';
 import type { ReadOptions , LocalDocs} from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
@@ -58,6 +58,26 @@ async function allDocsWithOddKeys(db: Database, options: Record<string, unknown>
   return { total_rows: page.total_rows, offset: null, rows };
 }
 
+/**
+ * `_all_docs` by `keys`: CouchDB answers a `_local` id with its row (`{id, key, value: {rev}}`, and `doc` with
+ * `include_docs`); PouchDB answered `not_found`. A deleted document's row has no `doc` member without `include_docs`
+ * (PouchDB's has `"doc": null`).
+ */
+async function withLocalRows(local: LocalDocs, db: Database, rows: unknown[], includeDocs: boolean): Promise<unknown[]> {
+  const out: unknown[] = [];
+  for (const row of rows) {
+    const r = row as { key?: unknown; doc?: unknown; value?: { deleted?: unknown } };
+    if (typeof r.key === 'string' && r.key.startsWith('_local/')) {
+      const doc = await local.get(db, r.key).catch(() => undefined);
+      out.push(doc === undefined ? { key: r.key, error: 'not_found' } : { id: r.key, key: r.key, value: { rev: doc._rev }, ...(includeDocs ? { doc } : {}) });
+    } else if (!includeDocs && r.value?.deleted === true && 'doc' in r) {
+      const { doc: _dropped, ...rest } = r;
+      out.push(rest);
+    } else out.push(row);
+  }
+  return out;
+}
+
 /** Database endpoints PouchDB lacks: `_revs_limit`, `_view_cleanup`, `_missing_revs`, `_all_docs/queries`. */
 async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, req: Request, res: Response, segments: string[]): Promise<boolean> {
   const [, first, second] = segments;
@@ -102,6 +122,7 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
     const options = { ...fromBody, ...allDocsOptions(query, true) };
     if (str(query.keys) !== undefined && !Array.isArray(options.keys)) throw badRequest('`keys` parameter must be an array.');
     const page = ((await allDocsWithOddKeys(db, options)) ?? (await db.allDocs(options as never))) as { total_rows: number; offset?: number | null; update_seq?: unknown; rows: unknown[] };
+    if (Array.isArray(options.keys)) page.rows = await withLocalRows(ctx.local, db, page.rows, options.include_docs === true);
     // CouchDB's order of members; `offset` is null for `keys`; `update_seq` is the database's (opaque) sequence.
     sendJson(res, 200, {
       total_rows: page.total_rows,
@@ -268,6 +289,11 @@ export async function serveOwnRoute(
     const doc = (await db.get(docPath[0], rev === undefined ? {} : { rev })) as { _attachments?: Record<string, unknown> };
     if (!doc._attachments?.[docPath[1]]) throw new HttpError(404, 'not_found', 'Document is missing attachment');
   }
+  // An attachment the document lacks (the document exists): CouchDB's reason (PouchDB's: "missing").
+  if ((method === 'GET' || method === 'HEAD') && docPath?.[1] !== undefined && !docPath[0].startsWith('_local/')) {
+    const doc = (await db.get(docPath[0], rev === undefined ? {} : { rev }).catch(() => undefined)) as { _attachments?: Record<string, unknown> } | undefined;
+    if (doc !== undefined && !doc._attachments?.[docPath[1]]) throw new HttpError(404, 'not_found', 'Document is missing attachment');
+  }
   if (segments.length === 1 && (method === 'GET' || method === 'HEAD') && fidelity.strict) {
     sendJson(res, 200, await dbInfo(db, dbName, fidelity));
     return true;
@@ -304,7 +330,7 @@ export async function serveOwnRoute(
     if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
     const body = req.body as { all_or_nothing?: unknown; docs?: unknown } | undefined;
     if (body?.all_or_nothing !== true) {
-      sendJson(res, 201, await bulkDocs(db, body, fidelity.strict));
+      sendJson(res, 201, await bulkDocs(db, body, fidelity.strict, { docs: local, dbName }));
       return true;
     }
     const docs = Array.isArray(body.docs) ? body.docs : [];
@@ -352,6 +378,15 @@ export async function serveOwnRoute(
       return true;
     }
     return false;
+  }
+  // The winner with its other leaves: `deleted_conflicts` (PouchDB has none), `meta`, and `conflicts` in CouchDB's order.
+  const meta = str(query.meta) === 'true';
+  const deletedConflicts = meta || str(query.deleted_conflicts) === 'true';
+  const conflicts = meta || str(query.conflicts) === 'true';
+  if ((method === 'GET' || method === 'HEAD') && rev === undefined && (deletedConflicts || (conflicts && fidelity.strict))) {
+    const opts = { revs: str(query.revs) === 'true', revsInfo: meta || str(query.revs_info) === 'true', conflicts, deletedConflicts, attachments: str(query.attachments) === 'true' };
+    sendJson(res, 200, await readWithMeta(db, docId, opts));
+    return true;
   }
   // A replicated write of one document: CouchDB answers its revision (express-pouchdb answered PouchDB's `[]`).
   if (method === 'PUT' && str(query.new_edits) === 'false') {

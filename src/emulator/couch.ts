@@ -3,7 +3,7 @@
  * CouchDB's own rules (proxy auth, require_valid_user, admin-only `_users` and server endpoints, per-user database
  * access, max_document_size) in front of express-pouchdb, which serves everything that passes.
  */
-import { randomUUID } from 'node:crypto';
+import { createHash, randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
@@ -43,6 +43,8 @@ interface Locals {
   segments: string[];
   /** The documents a write carries (after the body checks), for checks that need the database. */
   writes?: { docs: unknown[]; newEdits: boolean };
+  /** The request's `If-None-Match` (taken off the request: express would answer it by its own rules). */
+  ifNoneMatch?: string | undefined;
 }
 
 const COUCH_VERSION = '3.4.3';
@@ -155,6 +157,8 @@ function documentPath(segments: string[]): [string, string | undefined] | undefi
     const att = first === '_design' && rest.length > 0 ? rest.join('/') : undefined;
     return [`${first}/${second}`, att];
   }
+  // `_local%2F{id}` (the slash encoded) is the same `_local` document.
+  if (first.startsWith('_local/')) return [first, second === undefined ? undefined : [second, ...rest].join('/')];
   if (first.startsWith('_')) return undefined;
   const att = second === undefined ? undefined : [second, ...rest].join('/');
   return [first, att];
@@ -170,6 +174,14 @@ function patchExpressPouchdbErrors(): void {
   errorsPatched = true;
   const utils = require('express-pouchdb/lib/utils') as { sendError: (res: unknown, err: unknown, base?: number) => void };
   const original = utils.sendError;
+  // chttpd answers JSON as `application/json` whatever the `Accept` (express-pouchdb: `text/plain` unless asked), and
+  // `res.send` would add a weak ETag and answer `If-None-Match` by express's rules.
+  const json = require('express-pouchdb/lib/utils') as { sendJSON: (res: Response, status: number, body: unknown) => void };
+  json.sendJSON = (res, status, body) => {
+    res.status(status);
+    res.setHeader('Content-Type', 'application/json');
+    res.end(Buffer.from(`${JSON.stringify(body)}\n`, 'utf8'));
+  };
   utils.sendError = (res, err, base) => {
     if (typeof err === 'object' && err !== null && typeof (err as { name?: unknown }).name === 'string') {
       const { status, body } = couchErrorOf(err, base);
@@ -180,7 +192,7 @@ function patchExpressPouchdbErrors(): void {
 }
 
 /** Database endpoints CouchDB refuses (415) unless the body is sent as `application/json`. */
-const JSON_ONLY = new Set(['_bulk_docs', '_bulk_get', '_all_docs', '_revs_diff', '_find', '_explain', '_index', '_changes', '_missing_revs', '_purge']);
+const JSON_ONLY = new Set(['_bulk_docs', '_bulk_get', '_all_docs', '_revs_diff', '_find', '_explain', '_index', '_changes', '_missing_revs', '_purge', '_compact']);
 
 /** couch_httpd:validate_ctype: the text before the first `;` is exactly `application/json` (case and spaces count). */
 function isJsonType(req: Request): boolean {
@@ -267,6 +279,65 @@ function nginxUpstreamHeaderLimit(req: Request, res: Response, dbName: string, a
   }) as Response['end'];
 }
 
+/** The flags of a document read (chttpd_db:parse_doc_query), each on only as `true`. */
+const DOC_FLAGS = ['attachments', 'meta', 'revs', 'revs_info', 'conflicts', 'deleted', 'deleted_conflicts', 'latest', 'local_seq', 'att_encoding_info'];
+
+/** Members that make a document read carry no ETag (chttpd_db:send_doc: only a document without meta has one). */
+const META_MEMBERS = ['_conflicts', '_deleted_conflicts', '_revs_info', '_local_seq'];
+
+/**
+ * A document's ETag as CouchDB makes it (couch_httpd:doc_etag): `"<rev>"`; for a `_local` document a hash of its
+ * revision and body (CouchDB's: base 36 of an MD5 of the Erlang term — the emulator's differs in value, not in use).
+ */
+function docEtag(doc: Record<string, unknown>): string {
+  if (!String(doc._id).startsWith('_local/')) return `"${String(doc._rev)}"`;
+  const { _id, _rev, ...body } = doc;
+  const hex = createHash('md5').update(JSON.stringify([_rev, body])).digest('hex');
+  return `"${BigInt(`0x${hex}`).toString(36).toUpperCase()}"`;
+}
+
+/** couch_httpd:etag_match: `If-None-Match` split on commas and spaces, a `W/` prefix dropped; compared exactly. */
+function etagsOf(ifNoneMatch: string): string[] {
+  return ifNoneMatch
+    .split(/[, ]+/)
+    .filter((t) => t !== '')
+    .map((t) => (t.startsWith('W/') ? t.slice(2) : t));
+}
+
+/**
+ * Document reads (`GET`/`HEAD /{db}/{id}`, `_local` ones too): the ETag and `If-None-Match` as CouchDB answers them.
+ * A 200 with `_id` and `_rev` and no meta member carries the document's ETag; `If-None-Match` naming it (couch_httpd:
+ * etag_respond: {@link etagsOf}; `*` matches nothing)
+ * → 304 with no body.
+ */
+function documentRead(res: Response, ifNoneMatch: string | undefined): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (res.statusCode === 200 && !res.headersSent && chunk !== undefined && typeof chunk !== 'function' && /^application\/json/.test(String(res.getHeader('Content-Type') ?? ''))) {
+      let doc: unknown;
+      try {
+        doc = JSON.parse(Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk));
+      } catch {
+        // not JSON
+      }
+      const d = doc as Record<string, unknown> | undefined;
+      if (d && typeof d === 'object' && !Array.isArray(d) && typeof d._id === 'string' && typeof d._rev === 'string') {
+        if (META_MEMBERS.some((m) => m in d)) res.removeHeader('ETag');
+        else {
+          const etag = docEtag(d);
+          res.setHeader('ETag', etag);
+          if (ifNoneMatch !== undefined && etagsOf(ifNoneMatch).includes(etag)) {
+            res.statusCode = 304;
+            for (const name of ['Content-Type', 'Content-Length', 'Cache-Control']) res.removeHeader(name);
+            return end();
+          }
+        }
+      }
+    }
+    return end(chunk, ...rest);
+  }) as Response['end'];
+}
+
 /** Wraps an async middleware: any rejection becomes a JSON error answer, never an unhandled rejection. */
 function guarded(fn: (req: Request, res: Response, next: NextFunction) => Promise<void>): RequestHandler {
   return (req, res, next) => {
@@ -295,6 +366,14 @@ export function createCouchApp(ctx: CouchContext): express.Express {
 
   app.use((req, res, next) => {
     log.observe('couch', req, res);
+    // chttpd's headers on every answer (nginx's own pages remove them); `If-None-Match` is CouchDB's to answer, never
+    // express's freshness check (which took `*` or its own weak ETags as a match).
+    res.setHeader('Cache-Control', 'must-revalidate');
+    res.setHeader('X-Couch-Request-ID', randomBytes(5).toString('hex'));
+    res.setHeader('X-CouchDB-Body-Time', '0');
+    locals(res).ifNoneMatch = req.headers['if-none-match'];
+    delete req.headers['if-none-match'];
+    delete req.headers['if-modified-since'];
     next();
   });
   // nginx (in front of everything): request and header line limits (profile 'couchdb').
@@ -340,7 +419,27 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       const path = q === -1 ? req.url : req.url.slice(0, q);
       req.url = `${path.replace(/\+/g, '%20')}${q === -1 ? '' : req.url.slice(q)}`;
     }
+    // `POST /{db}/` is `POST /{db}` (express-pouchdb took it for an attachment upload to the document "").
+    if (req.method === 'POST' && /^\/[^/]+\/$/.test(req.path)) {
+      const q = req.url.indexOf('?');
+      req.url = `${req.path.slice(0, -1)}${q === -1 ? '' : req.url.slice(q)}`;
+    }
     locals(res).segments = segmentsOf(req.path);
+    const doc = documentPath(locals(res).segments);
+    // chttpd_db:parse_doc_query takes only `true` for its flags (`?revs=yes` is no `revs`); PouchDB took any value.
+    if (doc !== undefined && doc[1] === undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      const query = req.query as Record<string, unknown>;
+      for (const flag of DOC_FLAGS) if (query[flag] !== undefined && query[flag] !== 'true') delete query[flag];
+    }
+    const ifNoneMatch = locals(res).ifNoneMatch;
+    if (doc !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
+      if (doc[1] === undefined) documentRead(res, ifNoneMatch);
+      else {
+        // An attachment's ETag (its digest) is compared by express-pouchdb: CouchDB's tokens, without `*`.
+        const strong = etagsOf(ifNoneMatch ?? '').filter((t) => t !== '*');
+        if (strong.length > 0) req.headers['if-none-match'] = strong.join(', ');
+      }
+    }
     next();
   });
 
@@ -410,6 +509,10 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       });
     }
     const isAdmin = user.roles.includes('_admin');
+    // Purging needs a server admin (a database admin is not enough).
+    if ((segments[1] === '_purge' || segments[1] === '_purged_infos_limit') && segments.length === 2 && !isAdmin) {
+      return deny(res, DENIALS.notServerAdmin, fidelity.strict);
+    }
     if (segments.length === 1 && (req.method === 'PUT' || req.method === 'DELETE') && !isAdmin) return deny(res, DENIALS.notServerAdmin, fidelity.strict);
     if (!storage.exists(db)) return deny(res, DENIALS.noDatabase);
     if (db !== userDbName(user.name) && !isAdmin) return deny(res, DENIALS.forbiddenDb);
@@ -442,7 +545,8 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     const putsDoc = req.method === 'PUT' && doc !== undefined && !isAttachment;
     if (body === undefined || body.length === 0) {
       // CouchDB reads an empty `_changes` POST as no body at all.
-      if (fidelity.strict && (putsDoc || (postsJson && op !== '_changes'))) return sendJson(res, 400, INVALID_UTF8_JSON);
+      // `_compact` reads no body at all.
+      if (fidelity.strict && (putsDoc || (postsJson && op !== '_changes' && op !== '_compact'))) return sendJson(res, 400, INVALID_UTF8_JSON);
       if (body === undefined) return next();
     }
     if (isAttachment || body === undefined) return next();

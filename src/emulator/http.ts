@@ -23,7 +23,11 @@ export function nginxPage(status: number): string {
   return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
 }
 
+/** Headers every answer from CouchDB carries (chttpd), and nginx's own pages do not. */
+export const COUCH_HEADERS = ['Cache-Control', 'X-Couch-Request-ID', 'X-CouchDB-Body-Time'];
+
 export function sendNginxError(res: Response, status: number): void {
+  for (const name of COUCH_HEADERS) res.removeHeader(name);
   res.status(status);
   res.setHeader('Content-Type', 'text/html');
   res.setHeader('Server', 'nginx');

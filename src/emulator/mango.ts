@@ -370,6 +370,8 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
     }
     if (endpoint === '_index' && req.method === 'POST') {
       if (!isObject(body) || !('index' in body)) throw bad('missing_required_key', 'Missing required key: index');
+      // mango_idx:idx_mod/1: text indexes need the search service (clouseau), which the deployment does not run.
+      if (body.type === 'text') throw new MangoError(503, { error: 'required index service unavailable', reason: 'text' });
       const index = body.index;
       const fields = isObject(index) ? index.fields : undefined;
       if (!isObject(index) || !('fields' in index)) throw bad('missing_required_key', 'Missing required key: fields');
