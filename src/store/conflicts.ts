@@ -1,6 +1,7 @@
 import { endedBy, FeatConflictError } from '../errors.js';
 import { anySignal, LATE, within, withSignal } from '../util/abort.js';
 import { sameJson } from './codec.js';
+import { snapshotValue } from './validate.js';
 
 /** One side of a conflict. */
 export interface ConflictSide<T = unknown> {
@@ -75,13 +76,26 @@ export const latestWriteWins: ConflictResolver = (conflict) => latestSide(confli
 export const RESOLVER_TIMEOUT_MS = 10_000;
 
 /**
+ * Resolvers that did not settle in time, and when: one is not asked again for {@link RESOLVER_TIMEOUT_MS} after (its
+ * conflicts fail at once), so a batch of conflicts (a write batch, `find()`, an export) waits out one bound, not one
+ * per conflict. Asked again after, or answered in time, it is trusted again.
+ */
+const hung = new WeakMap<ConflictResolver, number>();
+
+/**
  * Asks the resolver, bounded by {@link RESOLVER_TIMEOUT_MS} and ended by `closed` (the client's lifetime signal):
  * its value, or `conflict` when it throws or does not settle in time (`outcome` says what that leaves), or the
  * FeatError `closed` was aborted with. Nothing stays attached to `closed` or to a timer once this settles.
  */
 export async function askResolver(resolve: ConflictResolver, conflict: Conflict, closed: AbortSignal | undefined, outcome: string): Promise<unknown> {
   const key = conflict.key;
+  const s = RESOLVER_TIMEOUT_MS / 1_000;
+  const late = `onConflict must return the value to keep (or settle its promise) within ${s} s: do not wait on user input or on the network there (return a value, e.g. the latest side, and merge later)`;
   if (closed?.aborted) throw endedBy(closed);
+  const since = hung.get(resolve);
+  if (since !== undefined && Date.now() - since < RESOLVER_TIMEOUT_MS) {
+    throw new FeatConflictError('conflict', `The conflict resolver did not settle within ${s} s for another conflict just before; not asked for "${key}": ${outcome}. ${late}`, { key });
+  }
   const settled = new AbortController();
   const ended = anySignal([closed, settled.signal]);
   let answer: unknown;
@@ -96,12 +110,15 @@ export async function askResolver(resolve: ConflictResolver, conflict: Conflict,
     ended.dispose();
   }
   if (answer === LATE) {
-    const s = RESOLVER_TIMEOUT_MS / 1_000;
-    throw new FeatConflictError(
-      'conflict',
-      `The conflict resolver did not settle within ${s} s for "${key}"; ${outcome}. onConflict must return the value to keep (or settle its promise) within ${s} s: do not wait on user input or on the network there (return a value, e.g. the latest side, and merge later)`,
-      { key },
-    );
+    hung.set(resolve, Date.now());
+    throw new FeatConflictError('conflict', `The conflict resolver did not settle within ${s} s for "${key}"; ${outcome}. ${late}`, { key });
   }
-  return answer;
+  hung.delete(resolve);
+  // Its value is written as a value is: one that is not JSON is the resolver's failure (a read never fails with it).
+  if (answer === undefined) return answer;
+  try {
+    return snapshotValue(answer, key);
+  } catch (error) {
+    throw new FeatConflictError('conflict', `The conflict resolver returned a value for "${key}" that cannot be stored (${(error as Error).message}); ${outcome}`, { key, cause: error });
+  }
 }

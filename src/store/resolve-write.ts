@@ -3,7 +3,6 @@ import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } fro
 import { askResolver, keptExpiry, latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
 import type { StoreIO } from './io.js';
 import type { AllDocsRow, BulkResult, Db } from './db.js';
-import { snapshotValue } from './validate.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
 
@@ -60,8 +59,7 @@ async function decide(
   const local: ConflictSide = { value: op.deleted ? undefined : op.value, deleted: op.deleted, updatedAt: op.at, rev: undefined };
   const conflict: Conflict = { key: id, local, remote };
   // Bounded (RESOLVER_TIMEOUT_MS) and ended by close(): a resolver that never settles does not hold the write.
-  let resolved = await askResolver(io.ctx.onConflict ?? latestWriteWins, conflict, io.ctx.closed, 'nothing was written');
-  if (resolved !== undefined) resolved = snapshotValue(resolved, id);
+  const resolved = await askResolver(io.ctx.onConflict ?? latestWriteWins, conflict, io.ctx.closed, 'nothing was written');
   io.ctx.emitConflict({ ...conflict, resolved, source: 'write' });
   const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);
   const at = Math.max(op.at, remote.updatedAt);

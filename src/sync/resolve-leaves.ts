@@ -3,7 +3,6 @@ import { decode, isExpired, sameJson, type StoredDoc, type WriteOp } from '../st
 import { askResolver, compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type ConflictSide, type StoredSide } from '../store/conflicts.js';
 import type { Db } from '../store/db.js';
 import type { ConflictEvent } from '../store/store.js';
-import { snapshotValue } from '../store/validate.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
 
@@ -114,8 +113,7 @@ async function resolveOnce(
     // The same value on both sides (a merge another device wrote too) is not a conflict: the resolver is not asked.
     if (other.deleted === current.deleted && (current.deleted || sameJson(other.value, current.value))) continue;
     // Bounded (RESOLVER_TIMEOUT_MS) and ended by `closed`: one that never settles leaves the leaves as they are.
-    let value = await askResolver(resolve, { key: id, local: current, remote: other }, closed, 'the conflict stays until it succeeds');
-    if (value !== undefined) value = snapshotValue(value, id);
+    const value = await askResolver(resolve, { key: id, local: current, remote: other }, closed, 'the conflict stays until it succeeds');
     emit({ key: id, local: current, remote: other, resolved: value, source: 'replication' });
     current = { value, deleted: value === undefined, updatedAt, rev: current.rev };
   }
