@@ -491,7 +491,7 @@ export class LocalFirst {
     }
     // Took over meanwhile: replicate, and (never synced) wait for the first pull as the leader would have, within the
     // same deadline (the standby session was taken by the takeover when it came after the wait).
-    if (this.leading && this.#standby && !this.#deps.signal.aborted) {
+    if (this.leading && this.#standby && !this.#deps.signal.aborted && !this.#lost) {
       this.#standby = undefined;
       await this.#attach(session, deadline);
     }

@@ -159,7 +159,8 @@ export class ChangeWatcher implements WatchSource {
           },
           (error: unknown) => {
             const failure = toFeatError(error);
-            if (!this.#subs.has(sub)) return;
+            // Ended by close() (a resolution it cut short): nothing to report.
+            if (!this.#subs.has(sub) || (failure.code === 'closed' && current!.io.ctx.closed?.aborted)) return;
             (current!.onError ?? this.#options.onError)(failure);
             if (failure.code !== 'storage_lost') sub.retry = setTimeout(read, backoff(failures++));
           },

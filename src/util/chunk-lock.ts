@@ -17,20 +17,27 @@ interface WebLocks {
   request(name: string, options: { signal: AbortSignal }, callback: () => Promise<void>): Promise<unknown>;
 }
 
-/** Waits (at most `waitMs`) for the lock of `db`; resolves with its release, rejects with `timeout`. */
+/**
+ * Waits (at most `waitMs`) for the lock of `db`; resolves with its release, rejects with `timeout`. Where Web Locks
+ * refuse (an opaque origin's `SecurityError`), the lock in memory is taken instead.
+ */
 export function lockChunks(db: object, waitMs = CHUNK_LOCK_WAIT_MS): Promise<() => void> {
   const web = (globalThis as { navigator?: { locks?: WebLocks } }).navigator?.locks;
   const name = (db as { name?: unknown }).name;
   const signal = AbortSignal.timeout(waitMs);
   return new Promise((acquired, failed) => {
-    const late = (error?: unknown) =>
-      failed(signal.aborted ? new FeatError('timeout', `Waited ${waitMs} ms for the local replica's chunk lock ("feat-chunks:${String(name)}": a large write or sync batch in a tab that does not answer). Nothing was written; try again, or reload the other tabs.`) : error);
+    const late = () =>
+      failed(new FeatError('timeout', `Waited ${waitMs} ms for the local replica's chunk lock ("feat-chunks:${String(name)}": a large write or sync batch in a tab that does not answer). Nothing was written; try again, or reload the other tabs.`));
     // Given up on by the time it is this one's turn: the lock passes straight on.
     const held = () => (signal.aborted ? Promise.resolve(late()) : new Promise<void>((release) => acquired(release)));
-    if (web && typeof name === 'string') return void web.request(`feat-chunks:${name}`, { signal }, held).catch(late);
-    signal.onabort = () => late();
-    let lock = locks.get(db);
-    if (!lock) locks.set(db, (lock = limiter(1)));
-    void lock(held);
+    const inMemory = () => {
+      if (signal.aborted) return late();
+      signal.onabort = late;
+      let lock = locks.get(db);
+      if (!lock) locks.set(db, (lock = limiter(1)));
+      void lock(held);
+    };
+    if (web && typeof name === 'string') void web.request(`feat-chunks:${name}`, { signal }, held).catch(() => (signal.aborted ? late() : inMemory()));
+    else inMemory();
   });
 }
