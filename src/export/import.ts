@@ -9,16 +9,22 @@
  *
  * Writes go a page at a time (bounded by count and bytes) and each page is awaited, so memory holds one page.
  */
-import { FeatError, FeatValidationError, toFeatError } from '../errors.js';
-import type { SetOptions } from '../store/store.js';
+import { abortError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { sameJson } from '../store/codec.js';
+import { AS_OF, type SetOptions } from '../store/store.js';
 import { snapshotValue, validateKey } from '../store/validate.js';
-import { throwIfAborted, withSignal } from '../util/abort.js';
+import { throwIfAborted, within, withSignal } from '../util/abort.js';
+import { limiter } from '../util/limit.js';
 import { checkOptions, FORMAT, progress, VERSION } from './export.js';
 import type { ClientIo } from './io.js';
 import type { ExportHeader, ImportResult, ImportSource } from './types.js';
 
 const WRITE_PAGE = 100;
 const WRITE_PAGE_BYTES = 4 * 1024 * 1024;
+/** Default lines handled at once (each makes its requests one after the other; a page may hold 100 defaults). */
+const DEFAULTS_AT_ONCE = 6;
+/** How long a source's `return()` is waited for when the import stops early without an abort (it may hang). */
+const SOURCE_RETURN_WAIT_MS = 1_000;
 
 interface Entry {
   line: number;
@@ -30,9 +36,6 @@ interface Entry {
   deleted: boolean;
   bytes: number;
 }
-
-/** The store's hidden `set()` option stamping a write earlier than now (store.ts `AS_OF`; a global symbol). */
-const AS_OF = Symbol.for('@feat/sdk.asOf');
 
 const bad = (line: number, message: string) => new FeatValidationError('invalid_argument', `Import input, line ${line}: ${message}`);
 
@@ -47,15 +50,22 @@ function* stringLines(text: string): Generator<string> {
   }
 }
 
-/** Lines of a Blob, decoded as UTF-8 a chunk at a time. */
-async function* blobLines(blob: Blob): AsyncGenerator<string> {
+/** Lines of a Blob, decoded as UTF-8 a chunk at a time; an abort ends a read at once (the stream is cancelled). */
+async function* blobLines(blob: Blob, signal: AbortSignal | undefined): AsyncGenerator<string> {
   const reader = blob.stream().getReader();
   const decoder = new TextDecoder('utf-8', { fatal: true });
   let carry = '';
   let line = 0;
   try {
     for (;;) {
-      const { done, value } = await reader.read();
+      let chunk: ReadableStreamReadResult<Uint8Array>;
+      try {
+        chunk = await withSignal(reader.read(), signal);
+      } catch (error) {
+        reader.cancel().catch(() => undefined);
+        throw error;
+      }
+      const { done, value } = chunk;
       try {
         carry += done ? decoder.decode() : decoder.decode(value, { stream: true });
       } catch {
@@ -74,27 +84,89 @@ async function* blobLines(blob: Blob): AsyncGenerator<string> {
     }
     if (carry !== '') yield carry;
   } finally {
-    reader.releaseLock();
+    try {
+      reader.releaseLock();
+    } catch {
+      // a read still pending (older runtimes refuse to release then): the stream was cancelled
+    }
   }
 }
 
 /**
- * Items of an iterable. Its own failure (the app's source: a file read, a stream) is neither the input's content nor a
- * server's answer: `invalid_argument`, with its error as the cause.
+ * Items of an iterable, each `next()` raced against the import's signal: a source that stops yielding (a stalled stream)
+ * does not hold an abort up. How its failure is reported:
+ * - the import's signal is aborted: `aborted`, whatever the source threw (a fetch body read with the same signal fails
+ *   with its AbortError);
+ * - a FeatError (one client's `exportData({ format: 'lines' })` piped into another's import: `network`, `timeout`, …):
+ *   rethrown, its code kept;
+ * - anything else is the app's source failing (a file read, a stream), neither the input's content nor a server's
+ *   answer: `invalid_argument`, with its error as the cause.
+ * The source is closed (`return()`) when the import stops before its end; after an abort that is not waited for (a
+ * stalled async generator's `return()` waits for the `next()` in progress, forever), otherwise for at most a second.
  */
-async function* items(source: Iterable<string> | AsyncIterable<string>): AsyncGenerator<unknown> {
+async function* items(source: Iterable<string> | AsyncIterable<string>, signal: AbortSignal | undefined): AsyncGenerator<unknown> {
+  const iterable: AsyncIterable<unknown> =
+    Symbol.asyncIterator in source
+      ? source
+      : (async function* () {
+          yield* source;
+        })();
+  let iterator: AsyncIterator<unknown>;
+  let running = true;
   try {
-    yield* source as AsyncIterable<string>;
+    iterator = iterable[Symbol.asyncIterator]();
   } catch (error) {
-    const reason = error instanceof Error ? error.message : String(error);
-    throw new FeatValidationError('invalid_argument', `The import source failed: ${reason}`, { cause: error });
+    throw sourceFailure(error, signal);
+  }
+  try {
+    for (;;) {
+      let result: IteratorResult<unknown>;
+      try {
+        let next: Promise<IteratorResult<unknown>>;
+        try {
+          next = Promise.resolve(iterator.next());
+        } catch (error) {
+          next = Promise.reject(error as Error);
+        }
+        result = await withSignal(next, signal);
+      } catch (error) {
+        // A source that threw is done; one that an abort left stalled still runs: it is told to stop below.
+        running = signal?.aborted === true;
+        throw sourceFailure(error, signal);
+      }
+      if (result.done) {
+        running = false;
+        return;
+      }
+      yield result.value;
+    }
+  } finally {
+    if (running && typeof iterator.return === 'function') {
+      const closing = Promise.resolve()
+        .then(() => iterator.return!())
+        .catch(() => undefined);
+      if (!signal?.aborted) await within(closing, SOURCE_RETURN_WAIT_MS);
+    }
   }
 }
 
+/** The FeatErrors an import source threw (rethrown as they are): their message says the source failed. */
+const fromSource = new WeakSet<FeatError>();
+
+function sourceFailure(error: unknown, signal: AbortSignal | undefined): FeatError {
+  if (signal?.aborted) return abortError(signal);
+  if (error instanceof FeatError) {
+    fromSource.add(error);
+    return error;
+  }
+  const reason = error instanceof Error ? error.message : String(error);
+  return new FeatValidationError('invalid_argument', `The import source failed: ${reason}`, { cause: error });
+}
+
 /** Items of an iterable of lines; an item holding several lines is split. */
-async function* iterableLines(source: Iterable<string> | AsyncIterable<string>): AsyncGenerator<string> {
+async function* iterableLines(source: Iterable<string> | AsyncIterable<string>, signal: AbortSignal | undefined): AsyncGenerator<string> {
   let n = 0;
-  for await (const item of items(source)) {
+  for await (const item of items(source, signal)) {
     n++;
     if (typeof item !== 'string') throw bad(n, `the iterable yielded ${item === null ? 'null' : typeof item}, not a string`);
     const text = item.endsWith('\n') ? item.slice(0, -1) : item;
@@ -195,15 +267,16 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
   let open: () => AsyncIterable<string> | Iterable<string>;
   let rereadable = true;
   if (typeof data === 'string') open = () => stringLines(data);
-  else if (typeof Blob !== 'undefined' && data instanceof Blob) open = () => blobLines(data);
+  else if (typeof Blob !== 'undefined' && data instanceof Blob) open = () => blobLines(data, signal);
   else if (data !== null && typeof data === 'object' && (Symbol.asyncIterator in data || Symbol.iterator in data)) {
-    open = () => iterableLines(data);
+    open = () => iterableLines(data, signal);
     rereadable = false;
   } else {
     throw new FeatValidationError('invalid_argument', 'importData() takes a string, a Blob or an (async) iterable of lines');
   }
   throwIfAborted(signal);
   let total = 0;
+  const defaults = limiter(DEFAULTS_AT_ONCE);
 
   let imported = 0;
   let skipped = 0;
@@ -243,13 +316,19 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
         }
         // A default (updatedAt 0) stays one: written only where the key holds no value (a deletion does not count),
         // stamped 0 (store.ts AS_OF), so a value stored meanwhile, or by another device, wins over it (resolve-write.ts).
-        // (Its expiry is kept: `ttl` counts from the stamp.)
+        // (Its expiry is kept: `ttl` counts from the stamp.) set() resolves also when the resolution kept a value stored
+        // between the read and the write: the key is read again, and the line counts as imported only when it then holds
+        // the line's value. Each is a read, a write and a read (requests, in remote mode), made one after the other; a
+        // few defaults are handled at once (their writes still batched together); those waiting do not start after an
+        // abort.
         const options = { [AS_OF]: 0, ...(e.expiresAt === undefined ? {} : { ttl: e.expiresAt }) } as SetOptions;
         writes.push(
-          io.store.get(e.key).then(async (stored) => {
-            if (stored !== undefined) return false;
+          defaults(async () => {
+            throwIfAborted(signal);
+            if ((await io.store.get(e.key)) !== undefined) return false;
+            throwIfAborted(signal);
             await io.store.set(e.key, e.value, options);
-            return true;
+            return sameJson(await io.store.get(e.key), e.value);
           }),
         );
       }
@@ -269,14 +348,18 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
       report('write', processed, total);
     }
   } catch (error) {
+    // Once the import's signal is aborted, whatever failed with it (a write, the source) was stopped by it: `aborted`.
+    if (signal?.aborted) {
+      const aborted = toFeatError(error);
+      throw stopped(aborted.code === 'aborted' ? aborted : abortError(signal), 'The import was aborted');
+    }
     const failure = toFeatError(error);
-    if (failure.code === 'aborted') throw stopped(failure, 'The import was aborted');
     if (failure instanceof FeatValidationError) {
       if (imported === 0) throw failure;
       // (The cause: the source's own error when it failed, else the validation error.)
       throw new FeatValidationError(failure.code, `${failure.message}; ${imported} key(s) from the lines before it were written`, { cause: failure.cause ?? failure });
     }
-    throw stopped(failure, `The import stopped: ${failure.message}`);
+    throw stopped(failure, `${fromSource.has(failure) ? 'The import source failed' : 'The import stopped'}: ${failure.message}`);
   }
   return { imported, skipped };
 }
