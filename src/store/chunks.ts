@@ -9,6 +9,7 @@ import { CHUNK_ENVELOPE_BYTES, CHUNK_PREFIX, type ChunkDoc, type StoredDoc } fro
 import type { Db } from './db.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
+import { CHUNK_LOCK_WAIT_MS, isLocalWait, underLock } from '../util/chunk-lock.js';
 
 // Gear table for the rolling hash: 256 fixed pseudo-random 32-bit numbers (xorshift, fixed seed).
 const GEAR = (() => {
@@ -126,25 +127,43 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
 }
 
 /**
+ * How long one look-up of the chunks present may take before it is asked again. PouchDB's `indexeddb` adapter answers
+ * a read (allDocs) only when its transaction completes: a transaction aborted instead is never answered. A tab frozen
+ * in that read while another tab wrote (paused in a debugger, suspended) never saw it answered once resumed, and its
+ * big write held the chunk lock forever. The read asked again, in a new transaction, is answered.
+ */
+const PRESENCE_READ_MS = 10_000;
+
+/**
+ * Which of `ids` the database has: each read bounded and asked again, for {@link CHUNK_LOCK_WAIT_MS} in all — and at
+ * least twice (a frozen tab's bound expires the moment it resumes, when its read was cut short by the freeze).
+ */
+async function presence(db: Db, ids: string[], key: string): ReturnType<Db['allDocs']> {
+  const deadline = Date.now() + CHUNK_LOCK_WAIT_MS;
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await underLock(db.allDocs({ keys: ids }), `reading which chunks of "${key}" are stored`, Math.max(1_000, Math.min(PRESENCE_READ_MS, deadline - Date.now())));
+    } catch (error) {
+      if (!isLocalWait(error) || (attempt >= 2 && Date.now() >= deadline)) throw toFeatError(error, { key });
+    }
+  }
+}
+
+/**
  * Writes the chunks the database does not have yet: content-addressed, so a chunk found there is never sent again. The
  * database is asked each time (never a cache): another device's garbage collection may have deleted a chunk since; a
  * deleted one is written again, over its tombstone.
  */
 export async function storeChunks(db: Db, chunks: ChunkDoc[], key: string): Promise<void> {
   const unique = [...new Map(chunks.map((c) => [c._id, c])).values()];
-  let present;
-  try {
-    present = await db.allDocs({ keys: unique.map((c) => c._id) });
-  } catch (error) {
-    throw toFeatError(error, { key });
-  }
+  const present = await presence(db, unique.map((c) => c._id), key);
   const missing = unique.filter((_, i) => {
     const row = present.rows[i];
     return !row?.value || row.value.deleted || row.error;
   });
   for (let i = 0; i < missing.length; i += 16) {
     const group = missing.slice(i, i + 16);
-    const written = await db.bulkDocs(group as unknown as StoredDoc[]);
+    const written = await underLock(db.bulkDocs(group as unknown as StoredDoc[]), `writing chunks of "${key}"`);
     written.forEach((r) => {
       if (r.error && r.status !== 409) throw toFeatError(r, { key });
     });

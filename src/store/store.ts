@@ -19,7 +19,7 @@ import type { WatchQueryOptions } from '../query/live.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
 import { remember } from '../util/remember.js';
-import { lockChunks } from '../util/chunk-lock.js';
+import { lockChunks, underLock } from '../util/chunk-lock.js';
 import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
 
 // Loaded on first use (code-split), each once.
@@ -715,7 +715,8 @@ export class DocumentStore {
         const docs = todo.map(({ id, op, rev, chunks }) => encode(id, op, rev, chunks));
         let written: BulkResult[];
         try {
-          written = await db.bulkDocs(docs);
+          // Under the chunk lock, every step is bounded (underLock): the lock is always released.
+          written = await (unlock ? underLock(db.bulkDocs(docs), 'writing the manifest') : db.bulkDocs(docs));
         } catch (error) {
           for (const { id, i } of todo) results[i] = toFeatError(error, { key: id });
           // On the server, an answer lost on the way back: the writes may be stored (see #unanswered).

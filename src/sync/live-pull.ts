@@ -2,7 +2,7 @@ import { stringMd5 } from 'pouchdb-md5';
 import { isChunkId, type StoredDoc } from '../store/codec.js';
 import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js';
-import { lockChunks } from '../util/chunk-lock.js';
+import { lockChunks, underLock } from '../util/chunk-lock.js';
 
 /**
  * The local document holding the server sequence up to which the pull has written everything (local replica only; like
@@ -221,9 +221,11 @@ export class LivePull extends LiveLoop {
     // Under the chunk lock: a big write in progress here writes its manifest first, and is then seen (chunk-lock.ts).
     const unlock = gone.length ? await lockChunks(this.local) : undefined;
     try {
-      if (gone.length) await (await import('../store/gc.js')).keepReferenced(this.local, gone, docs);
+      // Every step under the lock is bounded (a replica that never answers fails the batch with `timeout`, retried).
+      const bound = <T>(step: Promise<T>, what: string) => (unlock ? underLock(step, what) : step);
+      if (gone.length) await bound((async () => (await import('../store/gc.js')).keepReferenced(this.local, gone, docs))(), 'keeping the chunks still referred to');
       this.#incoming(docs);
-      const results = await this.local.bulkDocs(docs, { new_edits: false });
+      const results = await bound(this.local.bulkDocs(docs, { new_edits: false }), 'writing a pulled batch');
       const failed = results.find((r) => r.error);
       if (failed) throw failed;
     } finally {

@@ -1,5 +1,6 @@
 import type { FeatError } from '../errors.js';
 import type { ConflictEvent } from '../store/store.js';
+import { isLocalWait } from '../util/chunk-lock.js';
 
 /**
  * - `idle`: up to date, waiting for changes (remote mode: connected, nothing pending)
@@ -42,6 +43,10 @@ export type SyncEventName = 'status' | 'conflict' | 'error' | 'pending' | 'initi
 
 /** What a failure means for the status. */
 export function statusForError(error: FeatError): SyncStatus {
+  // A wait on this device (a pull batch that timed out on the chunk lock another tab holds, or on a replica step under
+  // it: util/chunk-lock.ts) says nothing about the server, which answered: `error`, as the device's other failures
+  // (storage_full …), with the `timeout` event saying what to do; the next batch that goes through makes it `active`.
+  if (error.code === 'timeout' && isLocalWait(error)) return 'error';
   if (error.code === 'network' || error.code === 'timeout') return 'offline';
   if (error.code === 'unauthorized' || error.code === 'forbidden') return 'denied';
   return 'error';

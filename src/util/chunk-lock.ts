@@ -13,6 +13,49 @@ const locks = new WeakMap<object, ReturnType<typeof limiter>>();
 /** How long a big write or a pull batch waits for the lock before it fails with `timeout` (as a tabs' write does). */
 export const CHUNK_LOCK_WAIT_MS = 30_000;
 
+/**
+ * How long one step under the lock (one read or write of the replica) may take before the big write or pull batch
+ * fails with `timeout` and the lock is released. A write may wait 30 s for the tabs' write lock and then 30 s for
+ * IndexedDB (sync/tabs-writes.ts, which answers by then): this is the bound behind those, for any step that would
+ * otherwise hold the lock forever (a read on a connection IndexedDB never answers on).
+ */
+export const CHUNK_STEP_MS = 2 * CHUNK_LOCK_WAIT_MS + 5_000;
+
+/**
+ * The timeouts of a wait on this device (the chunk lock, a step under it), not of the server: sync/status.ts must not
+ * read them as the server being unreachable. Marked by identity (the error object is kept as is on its way to the
+ * status), so nothing in the public shape of FeatError changes.
+ */
+const localWaits = new WeakSet<object>();
+
+/** True for a `timeout` that {@link lockChunks} or {@link underLock} raised: a local wait, the server is not involved. */
+export function isLocalWait(error: unknown): boolean {
+  return typeof error === 'object' && error !== null && localWaits.has(error);
+}
+
+function localTimeout(message: string): FeatError {
+  const error = new FeatError('timeout', message);
+  localWaits.add(error);
+  return error;
+}
+
+/**
+ * `step` (work done while holding the chunk lock), bounded: it settles within `ms` or rejects with `timeout`, so that
+ * the lock's holder always reaches its release. The step itself is not stopped (a read or write of IndexedDB cannot
+ * be cancelled): what it still does later is not reported as done, and chunks it writes late are orphans that
+ * garbage collection removes.
+ */
+export function underLock<T>(step: Promise<T>, what: string, ms = CHUNK_STEP_MS): Promise<T> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<never>((_, failed) => {
+    timer = setTimeout(
+      () => failed(localTimeout(`The local replica did not answer within ${ms} ms (${what}) while holding the chunk lock: IndexedDB may be blocked by another connection (a tab that does not answer, or the app's own IndexedDB code). The lock was released; nothing more of this write is reported as written. Try again, or reload the other tabs.`)),
+      ms,
+    );
+  });
+  return Promise.race([step, late]).finally(() => clearTimeout(timer));
+}
+
 interface WebLocks {
   request(name: string, options: { signal: AbortSignal }, callback: () => Promise<void>): Promise<unknown>;
 }
@@ -27,7 +70,7 @@ export function lockChunks(db: object, waitMs = CHUNK_LOCK_WAIT_MS): Promise<() 
   const signal = AbortSignal.timeout(waitMs);
   return new Promise((acquired, failed) => {
     const late = () =>
-      failed(new FeatError('timeout', `Waited ${waitMs} ms for the local replica's chunk lock ("feat-chunks:${String(name)}": a large write or sync batch in a tab that does not answer). Nothing was written; try again, or reload the other tabs.`));
+      failed(localTimeout(`Waited ${waitMs} ms for the local replica's chunk lock ("feat-chunks:${String(name)}": a large write or sync batch in a tab that does not answer). Nothing was written; try again, or reload the other tabs.`));
     // Given up on by the time it is this one's turn: the lock passes straight on.
     const held = () => (signal.aborted ? Promise.resolve(late()) : new Promise<void>((release) => acquired(release)));
     const inMemory = () => {
