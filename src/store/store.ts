@@ -614,8 +614,11 @@ export class DocumentStore {
         const { resolveLeaves } = await loadResolveLeaves();
         try {
           const wrote = await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op), this.#ctx.closed);
-          if (wrote || raw._conflicts?.length) raw = await db.get(id);
-          else if (deletedLeaves !== undefined) remember(this.#deletedSeen, id, deletedLeaves, DELETED_SEEN_MAX);
+          // Read again whatever it did: another client (a device's pushed resolution) may have resolved the leaves
+          // between the two reads. Unchanged, with nothing to do: its deleted leaves are not looked at again.
+          const before = raw._rev;
+          raw = await db.get(id);
+          if (!wrote && deletedLeaves !== undefined && raw._rev === before) remember(this.#deletedSeen, id, deletedLeaves, DELETED_SEEN_MAX);
         } catch (error) {
           if (!(error instanceof FeatConflictError)) throw error;
           this.#ctx.reportError?.(error);

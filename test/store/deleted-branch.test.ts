@@ -102,6 +102,33 @@ describe('remote mode: a removal on another branch', () => {
     expect(await remote(user).store.get('k')).toBeUndefined();
   });
 
+  it('another client resolves the leaves between the read and the resolution: get() reads the key as removed', async () => {
+    const user = uniqueUser('delbranch');
+    await emu.createUser(user);
+    const s = await server(user);
+    await s.bulk(laterRemoval(Date.now() - 10_000));
+    let raced = false;
+    const c = emu.track(
+      createFeatClient({
+        couchUrl: emu.couchUrl,
+        accountsUrl: emu.accountsUrl,
+        auth: emu.bearerFor(user),
+        mode: 'remote',
+        fetch: async (input: RequestInfo | URL, init?: RequestInit) => {
+          const url = input instanceof Request ? input.url : String(input);
+          if (!raced && url.includes('open_revs')) {
+            raced = true;
+            // A local-first device's pushed resolution lands first: the live leaf is deleted.
+            await s.bulk([{ _id: 'k', _rev: `3-${H(7)}`, _deleted: true, feat: { updatedAt: Date.now() }, _revisions: { start: 3, ids: [H(7), H(2)] } }]);
+          }
+          return fetch(input, init);
+        },
+      }),
+    );
+    expect(await c.store.get('k')).toBeUndefined();
+    expect(raced).toBe(true);
+  });
+
   it('deleted leaves an earlier resolution left (the losers): each further read is one request', async () => {
     const user = uniqueUser('delbranch');
     await emu.createUser(user);
