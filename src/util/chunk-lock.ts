@@ -1,4 +1,5 @@
 import { FeatError } from '../errors.js';
+import { LATE, within } from './abort.js';
 import { limiter } from './limit.js';
 
 /**
@@ -45,15 +46,10 @@ function localTimeout(message: string): FeatError {
  * be cancelled): what it still does later is not reported as done, and chunks it writes late are orphans that
  * garbage collection removes.
  */
-export function underLock<T>(step: Promise<T>, what: string, ms = CHUNK_STEP_MS): Promise<T> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<never>((_, failed) => {
-    timer = setTimeout(
-      () => failed(localTimeout(`The local replica did not answer within ${ms} ms (${what}) while holding the chunk lock: IndexedDB may be blocked by another connection (a tab that does not answer, or the app's own IndexedDB code). The lock was released; nothing more of this write is reported as written. Try again, or reload the other tabs.`)),
-      ms,
-    );
-  });
-  return Promise.race([step, late]).finally(() => clearTimeout(timer));
+export async function underLock<T>(step: Promise<T>, what: string, ms = CHUNK_STEP_MS): Promise<T> {
+  const done = await within(step, ms);
+  if (done !== LATE) return done;
+  throw localTimeout(`The local replica did not answer within ${ms} ms (${what}) while holding the chunk lock: IndexedDB may be blocked by another connection (a tab that does not answer, or the app's own IndexedDB code). The lock was released; nothing more of this write is reported as written. Try again, or reload the other tabs.`);
 }
 
 interface WebLocks {
