@@ -22,7 +22,11 @@ afterAll(() => {
   expect(unhandled).toEqual([]);
 });
 
-const never = () => new Promise<never>(() => undefined);
+/**
+ * A resolver that never settles: each client its own (one that did not settle is not asked again for 10 s, so a shared
+ * one would make the concurrent cases fail each other's conflicts at once).
+ */
+const never = () => () => new Promise<never>(() => undefined);
 
 function client(user: string, extra: Partial<FeatClientOptions> = {}): { c: FeatClient; errors: FeatError[] } {
   const c = emu.track(
@@ -31,7 +35,7 @@ function client(user: string, extra: Partial<FeatClientOptions> = {}): { c: Feat
       accountsUrl: emu.accountsUrl,
       auth: emu.bearerFor(user),
       mode: 'remote',
-      onConflict: never,
+      onConflict: never(),
       ...extra,
     } as FeatClientOptions),
   );
