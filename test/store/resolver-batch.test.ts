@@ -3,67 +3,15 @@
  * batch, find() and an export wait out one bound, not one per conflict. A resolver value that cannot be stored is the
  * resolver's failure (`conflict`), never a read's `invalid_value`.
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
-import { sleep, uniqueUser, useEmulator } from '../support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { type FeatClientOptions } from '@feat/sdk';
+import { uniqueUser, useEmulator } from '../support/backend.js';
+import { noUnhandledRejections, outcome, rawDatabase, resolverClient } from '../support/resolver-harness.js';
 
 const emu = useEmulator();
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => unhandled.push(e);
-process.on('unhandledRejection', onUnhandled);
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
-});
-/** A resolver that never settles: each client its own (one that did not settle is not asked again for a while). */
-const never = () => () => new Promise<never>(() => undefined);
-
-function client(user: string, extra: Partial<FeatClientOptions> = {}): { c: FeatClient; errors: FeatError[] } {
-  const c = emu.track(
-    createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote', onConflict: never(), ...extra } as FeatClientOptions),
-  );
-  const errors: FeatError[] = [];
-  c.sync.on('error', (e) => errors.push(e));
-  return { c, errors };
-}
-
-async function server(user: string) {
-  const token = await fetch(`${emu.accountsUrl.replace(/\/+$/, '')}/couchdb/token/`, { headers: { Authorization: emu.bearerFor(user) } });
-  const { data } = (await token.json()) as { data: { headers: Record<string, string>; dbname: string } };
-  const url = `${emu.couchUrl.replace(/\/+$/, '')}/${data.dbname}`;
-  const headers = { ...data.headers, 'Content-Type': 'application/json', Accept: 'application/json' };
-  return {
-    async leaves(id: string) {
-      const now = Date.now();
-      const docs = [
-        { _id: id, _rev: `1-${'a'.repeat(32)}`, doc: { kind: 'newer' }, feat: { updatedAt: now } },
-        { _id: id, _rev: `1-${'f'.repeat(32)}`, doc: { kind: 'older' }, feat: { updatedAt: now - 60_000 } },
-      ];
-      const r = await fetch(`${url}/_bulk_docs`, { method: 'POST', headers, body: JSON.stringify({ docs, new_edits: false }) });
-      expect(r.status).toBe(201);
-    },
-    async put(id: string, value: unknown) {
-      const r = await fetch(`${url}/${encodeURIComponent(id)}`, { method: 'PUT', headers, body: JSON.stringify({ doc: value, feat: { updatedAt: Date.now() } }) });
-      expect(r.status).toBe(201);
-    },
-    async doc(id: string) {
-      const r = await fetch(`${url}/${encodeURIComponent(id)}?conflicts=true`, { headers });
-      return (await r.json()) as { doc?: unknown; _conflicts?: string[] };
-    },
-  };
-}
-
-async function outcome(p: Promise<unknown>, ms: number): Promise<{ how: string; value?: unknown; ms: number }> {
-  const t0 = Date.now();
-  const how = await Promise.race([
-    p.then(
-      (value) => ({ how: 'resolved', value }),
-      (e: unknown) => ({ how: `rejected:${isFeatError(e) ? e.code : String(e)}`, value: e }),
-    ),
-    sleep(ms).then(() => ({ how: 'pending' })),
-  ]);
-  return { ...how, ms: Date.now() - t0 };
-}
+noUnhandledRejections();
+const client = (user: string, extra: Partial<FeatClientOptions> = {}) => resolverClient(emu, user, extra);
+const server = (user: string) => rawDatabase(emu, user);
 
 describe.concurrent('a resolver that does not settle, over many conflicts: one bound, not one per conflict', () => {
   it('setParts over 4 parts another client wrote: rejects conflict within about one bound (not 4 x 10 s)', async () => {

@@ -5,85 +5,19 @@
  * the read returns CouchDB's winner and the failure goes to the `error` event. `close()` ends a wait for it.
  * The cases wait the real bound, so they run concurrently (each on its own user and client).
  */
-import { afterAll, describe, expect, it } from 'vitest';
-import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
-import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { describe, expect, it } from 'vitest';
+import { type FeatClientOptions, type FeatError } from '@feat/sdk';
+import { uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { noUnhandledRejections, outcome, rawDatabase, resolverClient } from '../support/resolver-harness.js';
 
 const emu = useEmulator();
 const BOUND_MS = 10_000;
 /** Slack on top of the bound (requests, the pull that brings a conflict in). */
 const SLACK_MS = 6_000;
 
-const unhandled: unknown[] = [];
-const onUnhandled = (e: unknown) => unhandled.push(e);
-process.on('unhandledRejection', onUnhandled);
-afterAll(() => {
-  process.off('unhandledRejection', onUnhandled);
-  expect(unhandled).toEqual([]);
-});
-
-/**
- * A resolver that never settles: each client its own (one that did not settle is not asked again for 10 s, so a shared
- * one would make the concurrent cases fail each other's conflicts at once).
- */
-const never = () => () => new Promise<never>(() => undefined);
-
-function client(user: string, extra: Partial<FeatClientOptions> = {}): { c: FeatClient; errors: FeatError[] } {
-  const c = emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      mode: 'remote',
-      onConflict: never(),
-      ...extra,
-    } as FeatClientOptions),
-  );
-  const errors: FeatError[] = [];
-  c.sync.on('error', (e) => errors.push(e));
-  return { c, errors };
-}
-
-async function server(user: string) {
-  const token = await fetch(`${emu.accountsUrl.replace(/\/+$/, '')}/couchdb/token/`, { headers: { Authorization: emu.bearerFor(user) } });
-  const { data } = (await token.json()) as { data: { headers: Record<string, string>; dbname: string } };
-  const url = `${emu.couchUrl.replace(/\/+$/, '')}/${data.dbname}`;
-  const headers = { ...data.headers, 'Content-Type': 'application/json', Accept: 'application/json' };
-  return {
-    /** Two conflicting live leaves of `id`; CouchDB's winner (the higher revision) holds `{ kind: 'older' }`. */
-    async leaves(id: string) {
-      const now = Date.now();
-      const docs = [
-        { _id: id, _rev: `1-${'a'.repeat(32)}`, doc: { kind: 'newer' }, feat: { updatedAt: now } },
-        { _id: id, _rev: `1-${'f'.repeat(32)}`, doc: { kind: 'older' }, feat: { updatedAt: now - 60_000 } },
-      ];
-      const r = await fetch(`${url}/_bulk_docs`, { method: 'POST', headers, body: JSON.stringify({ docs, new_edits: false }) });
-      expect(r.status).toBe(201);
-    },
-    /** Another writer's version of `id`. */
-    async put(id: string, value: unknown) {
-      const r = await fetch(`${url}/${id}`, { method: 'PUT', headers, body: JSON.stringify({ doc: value, feat: { updatedAt: Date.now() } }) });
-      expect(r.status).toBe(201);
-    },
-    async doc(id: string) {
-      const r = await fetch(`${url}/${id}?conflicts=true`, { headers });
-      return (await r.json()) as { doc?: unknown; _conflicts?: string[] };
-    },
-  };
-}
-
-/** How a promise ended within `ms`: 'pending' if it did not; with the time it took. */
-async function outcome(p: Promise<unknown>, ms: number): Promise<{ how: string; value?: unknown; ms: number }> {
-  const t0 = Date.now();
-  const how = await Promise.race([
-    p.then(
-      (value) => ({ how: 'resolved', value }),
-      (e: unknown) => ({ how: `rejected:${isFeatError(e) ? e.code : String(e)}`, value: e }),
-    ),
-    sleep(ms).then(() => ({ how: 'pending' })),
-  ]);
-  return { ...how, ms: Date.now() - t0 };
-}
+noUnhandledRejections();
+const client = (user: string, extra: Partial<FeatClientOptions> = {}) => resolverClient(emu, user, extra);
+const server = (user: string) => rawDatabase(emu, user);
 
 const lateError = (errors: FeatError[], key: string) =>
   errors.find((e) => e.code === 'conflict' && e.key === key && /did not settle within 10 s/.test(e.message));
