@@ -91,10 +91,20 @@ export async function load(context: BrowserContext, origin: string, page?: Page)
 /** The client options of `user` on `emu` (what the page's `start` takes). */
 export const optionsFor = (emu: Emulator, user: string) => ({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user) });
 
-/** Opens a tab (or reloads `page`) and starts the app's client; resolves with the page and `sync.leader`. */
-export async function openApp(context: BrowserContext, origin: string, emu: Emulator, user: string, page?: Page): Promise<{ page: Page; leader: boolean }> {
+/**
+ * Opens a tab (or reloads `page`) and starts the app's client (`extra`: more client options, JSON only); resolves with
+ * the page and `sync.leader`.
+ */
+export async function openApp(
+  context: BrowserContext,
+  origin: string,
+  emu: Emulator,
+  user: string,
+  page?: Page,
+  extra: Record<string, unknown> = {},
+): Promise<{ page: Page; leader: boolean }> {
   const p = await load(context, origin, page);
-  const { leader } = await p.evaluate((options) => app().start(options), optionsFor(emu, user));
+  const { leader } = await p.evaluate((options) => app().start(options), { ...optionsFor(emu, user), ...extra });
   return { page: p, leader };
 }
 

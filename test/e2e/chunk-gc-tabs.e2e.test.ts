@@ -8,16 +8,18 @@
  *
  * Needs Debian's `chromium` (/usr/bin/chromium, or CHROMIUM_PATH); skipped with a loud warning without it.
  */
-import type { Page } from 'playwright-core';
+import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
 import type { Emulator } from '@feat/emulator';
 import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
-import { APP_PAGE, load, optionsFor, readOnServer, type App } from '../attack/browser-page.js';
+import { APP_PAGE, openApp, optionsFor, readOnServer, type App } from '../attack/browser-page.js';
+
+/** The page's `self` (a local name: page.evaluate runs the function's own text in the page). */
+const app = () => self as unknown as App;
 
 warnIfNoChromium('the chunk-GC-with-several-tabs browser tests');
 
-const app = () => self as unknown as App;
 const ROUNDS = 4;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** Small documents: a value of 260 kB is a few hundred chunks. */
@@ -33,11 +35,8 @@ describe.skipIf(!hasChromium)('chunk GC while another tab writes a value reusing
   }, 60_000);
   afterAll(() => harness?.stop());
 
-  async function tab(context: Awaited<ReturnType<Harness['newContext']>>, user: string): Promise<{ page: Page; leader: boolean }> {
-    const page = await load(context, harness.origin);
-    const { leader } = await page.evaluate((o) => app().start(o), { ...optionsFor(emu, user), maxDocumentBytes: MAX_DOC, maintenance: { enabled: false } });
-    return { page, leader };
-  }
+  const tab = (context: BrowserContext, user: string) =>
+    openApp(context, harness.origin, emu, user, undefined, { maxDocumentBytes: MAX_DOC, maintenance: { enabled: false } });
 
   /** Deterministic text of `n` characters (same seed, same text: same chunks). */
   const rnd = (n: number, seed: number) => {

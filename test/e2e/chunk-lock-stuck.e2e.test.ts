@@ -12,11 +12,13 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
 import type { Emulator } from '@feat/emulator';
 import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
-import { APP_PAGE, load, optionsFor, type App } from '../attack/browser-page.js';
+import { APP_PAGE, openApp, optionsFor, type App } from '../attack/browser-page.js';
+
+/** The page's `self` (a local name: page.evaluate runs the function's own text in the page). */
+const app = () => self as unknown as App;
 
 warnIfNoChromium('the frozen-chunk-lock browser tests');
 
-const app = () => self as unknown as App;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const MAX_DOC = 4096;
 
@@ -30,11 +32,8 @@ describe.skipIf(!hasChromium)('a tab frozen while it holds the chunk lock', () =
   }, 60_000);
   afterAll(() => harness?.stop());
 
-  async function tab(context: BrowserContext, user: string): Promise<{ page: Page; leader: boolean }> {
-    const page = await load(context, harness.origin);
-    const { leader } = await page.evaluate((o) => app().start(o), { ...optionsFor(emu, user), maxDocumentBytes: MAX_DOC, maintenance: { enabled: false } });
-    return { page, leader };
-  }
+  const tab = (context: BrowserContext, user: string) =>
+    openApp(context, harness.origin, emu, user, undefined, { maxDocumentBytes: MAX_DOC, maintenance: { enabled: false } });
   const heldLocks = (p: Page) => p.evaluate(async () => ((await navigator.locks.query()).held ?? []).map((l) => l.name!));
   /** Starts a 3 MB write in `p` (not awaited): its outcome goes to self.bigOutcome. */
   const startBig = (p: Page, key: string) =>

@@ -14,9 +14,11 @@ import type { Emulator } from '@feat/emulator';
 import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
 import { APP_PAGE, load, optionsFor, type App } from '../attack/browser-page.js';
 
+/** The page's `self` (a local name: page.evaluate runs the function's own text in the page). */
+const app = () => self as unknown as App;
+
 warnIfNoChromium('the takeover-during-first-pull browser tests');
 
-const app = () => self as unknown as App;
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 const N = 1500;
 type Outcome = { outcome?: string | undefined; readyMs?: number | undefined; keysAtReady?: number | undefined };
