@@ -9,7 +9,7 @@ import { CHUNK_ENVELOPE_BYTES, CHUNK_PREFIX, type ChunkDoc, type StoredDoc } fro
 import type { Db } from './db.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
-import { CHUNK_LOCK_WAIT_MS, isLocalWait, underLock } from '../util/chunk-lock.js';
+import { readReplica, underLock } from '../util/chunk-lock.js';
 
 // Gear table for the rolling hash: 256 fixed pseudo-random 32-bit numbers (xorshift, fixed seed).
 const GEAR = (() => {
@@ -126,26 +126,12 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
   }
 }
 
-/**
- * How long one look-up of the chunks present may take before it is asked again. PouchDB's `indexeddb` adapter answers
- * a read (allDocs) only when its transaction completes: a transaction aborted instead is never answered. A tab frozen
- * in that read while another tab wrote (paused in a debugger, suspended) never saw it answered once resumed, and its
- * big write held the chunk lock forever. The read asked again, in a new transaction, is answered.
- */
-const PRESENCE_READ_MS = 10_000;
-
-/**
- * Which of `ids` the database has: each read bounded and asked again, for {@link CHUNK_LOCK_WAIT_MS} in all — and at
- * least twice (a frozen tab's bound expires the moment it resumes, when its read was cut short by the freeze).
- */
+/** Which of `ids` the database has (the chunk lock held): see {@link readReplica}. */
 async function presence(db: Db, ids: string[], key: string): ReturnType<Db['allDocs']> {
-  const deadline = Date.now() + CHUNK_LOCK_WAIT_MS;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await underLock(db.allDocs({ keys: ids }), `reading which chunks of "${key}" are stored`, Math.max(1_000, Math.min(PRESENCE_READ_MS, deadline - Date.now())));
-    } catch (error) {
-      if (!isLocalWait(error) || (attempt >= 2 && Date.now() >= deadline)) throw toFeatError(error, { key });
-    }
+  try {
+    return await readReplica(() => db.allDocs({ keys: ids }), `reading which chunks of "${key}" are stored`, true);
+  } catch (error) {
+    throw toFeatError(error, { key });
   }
 }
 

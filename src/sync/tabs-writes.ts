@@ -9,7 +9,7 @@
  * {@link LOCK_WAIT_MS} without the lock (a tab that holds it does not answer), or holding it (its database does not
  * answer: an upgrade blocked by a connection that ignores `versionchange`).
  */
-import { FeatError } from '../errors.js';
+import { localTimeout } from '../util/chunk-lock.js';
 import { storedSeq } from '../store/replica-version.js';
 import { webLocks } from './leader.js';
 
@@ -131,7 +131,7 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
         // The lock stays held until the write answers (another write at the same time would reuse its sequence); the
         // caller is answered in time all the same.
         held = setTimeout(
-          () => answer(new FeatError('timeout', `A write to the local replica "${name}" got no answer from IndexedDB within ${LOCK_WAIT_MS} ms: another connection (a tab that does not answer, or the app's own IndexedDB code) may be blocking it. It may still be stored; close that connection, then read the value back.`)),
+          () => answer(localTimeout( `A write to the local replica "${name}" got no answer from IndexedDB within ${LOCK_WAIT_MS} ms: another connection (a tab that does not answer, or the app's own IndexedDB code) may be blocking it. It may still be stored; close that connection, then read the value back.`)),
           LOCK_WAIT_MS,
         );
         return refreshIfStale(raw)
@@ -142,7 +142,7 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
         clearTimeout(waited);
         clearTimeout(held);
         if (!waiting.signal.aborted) return answer(error);
-        answer(new FeatError('timeout', `A write to the local replica "${name}" waited ${LOCK_WAIT_MS} ms for another tab's write to finish (the Web Lock "feat-write:${name}"): a tab that does not answer holds it. Nothing was written; try again, or close or reload the other tabs.`));
+        answer(localTimeout( `A write to the local replica "${name}" waited ${LOCK_WAIT_MS} ms for another tab's write to finish (the Web Lock "feat-write:${name}"): a tab that does not answer holds it. Nothing was written; try again, or close or reload the other tabs.`));
       });
   };
 }

@@ -29,12 +29,17 @@ export const CHUNK_STEP_MS = 2 * CHUNK_LOCK_WAIT_MS + 5_000;
  */
 const localWaits = new WeakSet<object>();
 
-/** True for a `timeout` that {@link lockChunks} or {@link underLock} raised: a local wait, the server is not involved. */
+/**
+ * True for a `timeout` that a wait on this device raised ({@link lockChunks}, {@link underLock}, {@link readReplica},
+ * the tabs' write lock): the server is not involved. Also through a copy PouchDB made of it (kept as its `cause`).
+ */
 export function isLocalWait(error: unknown): boolean {
-  return typeof error === 'object' && error !== null && localWaits.has(error);
+  if (typeof error !== 'object' || error === null) return false;
+  return localWaits.has(error) || localWaits.has((error as { cause?: object }).cause ?? {});
 }
 
-function localTimeout(message: string): FeatError {
+/** A `timeout` FeatError marked as a wait on this device (see {@link isLocalWait}). */
+export function localTimeout(message: string): FeatError {
   const error = new FeatError('timeout', message);
   localWaits.add(error);
   return error;
@@ -49,7 +54,42 @@ function localTimeout(message: string): FeatError {
 export async function underLock<T>(step: Promise<T>, what: string, ms = CHUNK_STEP_MS): Promise<T> {
   const done = await within(step, ms);
   if (done !== LATE) return done;
-  throw localTimeout(`The local replica did not answer within ${ms} ms (${what}) while holding the chunk lock: IndexedDB may be blocked by another connection (a tab that does not answer, or the app's own IndexedDB code). The lock was released; nothing more of this write is reported as written. Try again, or reload the other tabs.`);
+  throw localTimeout(`The local replica did not answer within ${ms} ms (${what}) while holding the chunk lock: ${BLOCKED} The lock was released; nothing more of this write is reported as written. Try again, or reload the other tabs.`);
+}
+
+const BLOCKED = "IndexedDB may be blocked by another connection (a tab that does not answer, or the app's own IndexedDB code).";
+
+/**
+ * How long one read of the replica may take before it is asked again. PouchDB's `indexeddb` adapter answers a read
+ * (allDocs) only when its transaction completes: a transaction aborted instead is never answered. A tab frozen in that
+ * read while another tab wrote (paused in a debugger, suspended) never saw it answered once resumed; the read asked
+ * again, in a new transaction, is answered.
+ */
+export const READ_AGAIN_MS = 10_000;
+
+/**
+ * A read of the replica that a write waits for (`read` makes a new request each time): each bounded and asked again,
+ * for `totalMs` in all — and at least twice (a frozen tab's bound expires the moment it resumes, when its read was cut
+ * short by the freeze) — then `timeout` (a local wait). `lockHeld`: the caller holds the chunk lock.
+ */
+export async function readReplica<T>(read: () => Promise<T>, what: string, lockHeld = false, totalMs = CHUNK_LOCK_WAIT_MS): Promise<T> {
+  const deadline = Date.now() + totalMs;
+  for (let attempt = 1; ; attempt++) {
+    const ms = Math.max(1_000, Math.min(READ_AGAIN_MS, deadline - Date.now()));
+    if (lockHeld) {
+      try {
+        return await underLock(read(), what, ms);
+      } catch (error) {
+        if (!isLocalWait(error) || (attempt >= 2 && Date.now() >= deadline)) throw error;
+        continue;
+      }
+    }
+    const done = await within(read(), ms);
+    if (done !== LATE) return done;
+    if (attempt >= 2 && Date.now() >= deadline) {
+      throw localTimeout(`The local replica did not answer within ${totalMs} ms (${what}): ${BLOCKED} Nothing was written; try again, or reload the other tabs.`);
+    }
+  }
 }
 
 interface WebLocks {

@@ -1,0 +1,134 @@
+/**
+ * A write of a key this client has not seen first looks up its revision in the replica (store/look-up.ts). PouchDB's
+ * `indexeddb` adapter answers a read only when its transaction completes: one IndexedDB aborts instead (as it may for
+ * a tab that was frozen, or blocked by another connection) is never answered, and the write waited forever. The read
+ * is now bounded and asked again in a new transaction; when the replica never answers, the write rejects `timeout`
+ * (a wait on this device: the sync status does not turn `offline`), and nothing is written.
+ * The same for the pull: one that waits out the tabs' write lock (`feat-write:<replica>`) held by a tab that does not
+ * answer fails with a local `timeout`, and the status says `error`, never `offline` (the server answered).
+ *
+ * Needs Debian's `chromium` (/usr/bin/chromium, or CHROMIUM_PATH); skipped with a loud warning without it.
+ */
+import type { Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { createFeatClient } from '@feat/sdk';
+import type { Emulator } from '@feat/emulator';
+import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
+import { APP_PAGE, openApp, readOnServer, type App } from '../attack/browser-page.js';
+
+/** The page's `self` (a local name: page.evaluate runs the function's own text in the page). */
+const app = () => self as unknown as App;
+
+warnIfNoChromium('the aborted-replica-read browser tests');
+
+describe.skipIf(!hasChromium)('a replica read never answered, a write lock never released', () => {
+  let harness: Harness;
+  let emu: Emulator;
+  const run = Date.now().toString(36);
+  beforeAll(async () => {
+    harness = await startHarness({ '/': ['text/html', APP_PAGE] });
+    emu = harness.emu;
+  }, 60_000);
+  afterAll(() => harness?.stop());
+
+  /**
+   * Has IndexedDB abort the transaction of the next `times` reads of document `key` (IDBObjectStore.get on the replica's
+   * `docs` store), after they succeeded: PouchDB then never answers them.
+   */
+  const abortReadsOf = (p: Page, key: string, times: number) =>
+    p.evaluate(
+      ({ key, times }) => {
+        const get = IDBObjectStore.prototype.get;
+        const s = self as unknown as { aborted: number };
+        s.aborted = 0;
+        IDBObjectStore.prototype.get = function (this: IDBObjectStore, query: IDBValidKey | IDBKeyRange) {
+          const request = get.call(this, query);
+          if (s.aborted < times && this.name === 'docs' && query === key) {
+            s.aborted++;
+            const transaction = this.transaction;
+            request.addEventListener('success', () => transaction.abort());
+          }
+          return request;
+        };
+      },
+      { key, times },
+    );
+  const aborted = (p: Page) => p.evaluate(() => (self as unknown as { aborted: number }).aborted);
+
+  it.concurrent('one read aborted: asked again, the write is stored', async () => {
+    const user = `rra-once-${run}`;
+    const { page } = await openApp(await harness.newContext(), harness.origin, emu, user);
+    await abortReadsOf(page, 'unseen', 1);
+    const t0 = Date.now();
+    const outcome = await page.evaluate(() => app().settle(app().client.store.set('unseen', 'v1'), 40_000));
+    const took = Date.now() - t0;
+    expect(await aborted(page)).toBe(1);
+    expect(outcome).toBe('resolved value');
+    expect(took).toBeLessThan(25_000);
+    expect(await page.evaluate(() => app().client.store.get('unseen'))).toBe('v1');
+    await page.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
+    expect(await readOnServer(emu, user, ['unseen'])).toEqual({ unseen: 'v1' });
+  }, 90_000);
+
+  it.concurrent('never answered: the write rejects timeout within its bound, the status stays honest, the next write goes through', async () => {
+    const user = `rra-never-${run}`;
+    const { page } = await openApp(await harness.newContext(), harness.origin, emu, user);
+    await page.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
+    await abortReadsOf(page, 'stuck', 1_000);
+    const t0 = Date.now();
+    const outcome = await page.evaluate(() => app().settle(app().client.store.set('stuck', 'lost?'), 60_000));
+    const took = Date.now() - t0;
+    expect(outcome).toBe('rejected timeout');
+    expect(took).toBeGreaterThan(29_000);
+    expect(took).toBeLessThan(45_000);
+    expect(await page.evaluate(() => app().client.sync.status)).not.toBe('offline');
+    await page.evaluate(() => {
+      (self as unknown as { aborted: number }).aborted = Infinity;
+    });
+    expect(await page.evaluate(() => app().settle(app().client.store.set('stuck', 'v2'), 30_000))).toBe('resolved value');
+    expect(await page.evaluate(() => app().client.store.get('stuck'))).toBe('v2');
+  }, 120_000);
+
+  it.concurrent('the pull waiting for a write lock another tab holds: status error, never offline; it goes on once released', async () => {
+    const user = `rra-wlock-${run}`;
+    const context = await harness.newContext();
+    const { page: leader, leader: leads } = await openApp(context, harness.origin, emu, user);
+    expect(leads).toBe(true);
+    await leader.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
+    // Another tab of the app that holds the replica's write lock and does not answer (as a frozen tab would).
+    const holder = await context.newPage();
+    await holder.goto(`${harness.origin}/`);
+    await holder.evaluate(async () => {
+      const held = (await navigator.locks.query()).held ?? [];
+      const replica = held.map((l) => l.name ?? '').find((n) => n.startsWith('feat-leader:'))!.slice('feat-leader:'.length);
+      const s = self as unknown as { release?: () => void };
+      await new Promise<void>((acquired) => {
+        void navigator.locks.request(`feat-write:${replica}`, () => {
+          acquired();
+          return new Promise<void>((release) => (s.release = release));
+        });
+      });
+    });
+    const other = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
+    try {
+      await other.ready();
+      await other.store.set('marker', 1);
+      await other.sync.waitForPush({ timeout: 30_000 });
+      const statuses: string[] = [];
+      for (let i = 0; i < 40; i++) {
+        statuses.push(await leader.evaluate(() => app().client.sync.status));
+        await new Promise((r) => setTimeout(r, 1_000));
+      }
+      await holder.evaluate(() => (self as unknown as { release: () => void }).release());
+      const t1 = Date.now();
+      let marker: unknown;
+      while (Date.now() - t1 < 60_000 && (marker = await leader.evaluate(() => app().client.store.get('marker'))) === undefined) await new Promise((r) => setTimeout(r, 250));
+      console.log({ statuses: statuses.join(' ') });
+      expect(statuses.filter((s) => s === 'offline')).toEqual([]);
+      expect(statuses).toContain('error');
+      expect(marker).toBe(1);
+    } finally {
+      await other.close();
+    }
+  }, 150_000);
+});
