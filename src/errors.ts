@@ -135,7 +135,7 @@ interface PouchLikeError {
 
 /** How fetch implementations (undici, browsers) and Node sockets say that the connection failed. */
 const NETWORK_FAILURE =
-  /fetch failed|Failed to fetch|NetworkError|network (?:connection|request)|Load failed|\bterminated\b|other side closed|socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET|socket/i;
+  /fetch failed|Failed to fetch|NetworkError|network (?:connection|request|error)|Load failed|\bterminated\b|other side closed|socket hang up|ECONNREFUSED|ECONNRESET|EPIPE|ETIMEDOUT|EHOSTUNREACH|ENOTFOUND|UND_ERR_SOCKET|socket/i;
 
 /** zlib's (gzip, deflate) and brotli's decoding failures, as Node's zlib codes them. */
 const DECODE_FAILURE = /^(Z_(DATA|BUF|STREAM|NEED_DICT)_ERROR|ERR__ERROR_FORMAT\w*|ERR_BROTLI\w*)$/;
