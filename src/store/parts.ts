@@ -11,6 +11,7 @@ import { hashString } from '../util/hash.js';
 import { tick } from './rev-cache.js';
 import { PART_SEPARATOR, subkeyOf } from './ids.js';
 import { INTERNAL_PREFIX } from './validate.js';
+import { readReplica } from '../util/chunk-lock.js';
 
 /** The rows of the documents that may be parts of `key` (filter them with {@link subkeyOf}). */
 const partRows = (io: StoreIO, db: Db, key: string, options: Record<string, unknown>) =>
@@ -51,9 +52,13 @@ export async function readParts<T>(io: StoreIO, key: string): Promise<Record<str
   return parts;
 }
 
-/** The ids of the stored parts of `key`, with their current revisions. */
+/**
+ * The ids of the stored parts of `key`, with their current revisions. On the replica a write waits for this read:
+ * bounded and asked again as the look-up of a write's revisions is (look-up.ts).
+ */
 async function current(io: StoreIO, db: Db, key: string): Promise<Map<string, string>> {
-  const existing = await partRows(io, db, key, {});
+  const read = () => partRows(io, db, key, {});
+  const existing = await (io.ctx.local ? readReplica(read, `reading the parts of "${key}"`) : read());
   return new Map(existing.filter((r) => !r.value.deleted && subkeyOf(r.id, key) !== undefined).map((r) => [r.id, r.value.rev]));
 }
 

@@ -14,7 +14,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
 import type { Emulator } from '@feat/emulator';
 import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
-import { APP_PAGE, openApp, readOnServer, type App } from '../attack/browser-page.js';
+import { APP_PAGE, openApp, type App } from '../attack/browser-page.js';
 
 /** The page's `self` (a local name: page.evaluate runs the function's own text in the page). */
 const app = () => self as unknown as App;
@@ -32,26 +32,38 @@ describe.skipIf(!hasChromium)('a replica read never answered, a write lock never
   afterAll(() => harness?.stop());
 
   /**
-   * Has IndexedDB abort the transaction of the next `times` reads of document `key` (IDBObjectStore.get on the replica's
-   * `docs` store), after they succeeded: PouchDB then never answers them.
+   * Has IndexedDB abort the transaction of the next `times` reads of the replica's `docs` store that ask for document
+   * `id`, or for a range starting with `id` (get, getAll, cursors), after they succeeded: PouchDB then never answers.
    */
-  const abortReadsOf = (p: Page, key: string, times: number) =>
+  const abortReadsOf = (p: Page, id: string, times: number) =>
     p.evaluate(
-      ({ key, times }) => {
-        const get = IDBObjectStore.prototype.get;
+      ({ id, times }) => {
         const s = self as unknown as { aborted: number };
         s.aborted = 0;
-        IDBObjectStore.prototype.get = function (this: IDBObjectStore, query: IDBValidKey | IDBKeyRange) {
-          const request = get.call(this, query);
-          if (s.aborted < times && this.name === 'docs' && query === key) {
-            s.aborted++;
-            const transaction = this.transaction;
-            request.addEventListener('success', () => transaction.abort());
-          }
-          return request;
+        const lowest = (query: unknown): unknown => (query instanceof IDBKeyRange ? query.lower : query);
+        const hits = (query: unknown) => {
+          const key = lowest(query);
+          // PouchDB's index keys are arrays ([deleted, id]).
+          const ids = Array.isArray(key) ? key : [key];
+          return ids.some((k) => k === id || (query instanceof IDBKeyRange && typeof k === 'string' && k.startsWith(id)));
         };
+        for (const proto of [IDBObjectStore.prototype, IDBIndex.prototype] as const) {
+          for (const method of ['get', 'getAll', 'getAllKeys', 'openCursor', 'openKeyCursor'] as const) {
+            const original = (proto as unknown as Record<string, (...args: unknown[]) => IDBRequest>)[method]!;
+            (proto as unknown as Record<string, unknown>)[method] = function (this: IDBObjectStore | IDBIndex, ...args: unknown[]) {
+              const request = original.apply(this, args);
+              const store = this instanceof IDBIndex ? this.objectStore : this;
+              if (s.aborted < times && store.name === 'docs' && hits(args[0])) {
+                s.aborted++;
+                const transaction = store.transaction;
+                request.addEventListener('success', () => transaction.abort(), { once: true });
+              }
+              return request;
+            };
+          }
+        }
       },
-      { key, times },
+      { id, times },
     );
   const aborted = (p: Page) => p.evaluate(() => (self as unknown as { aborted: number }).aborted);
 
@@ -67,7 +79,25 @@ describe.skipIf(!hasChromium)('a replica read never answered, a write lock never
     expect(took).toBeLessThan(25_000);
     expect(await page.evaluate(() => app().client.store.get('unseen'))).toBe('v1');
     await page.evaluate(() => app().client.sync.waitForPush({ timeout: 20_000 }));
-    expect(await readOnServer(emu, user, ['unseen'])).toEqual({ unseen: 'v1' });
+    const device = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
+    try {
+      await device.ready();
+      expect(await device.store.get('unseen')).toBe('v1');
+    } finally {
+      await device.close();
+    }
+  }, 90_000);
+
+  it.concurrent('setParts: its read of the stored parts aborted once is asked again, the parts are stored', async () => {
+    const user = `rra-parts-${run}`;
+    const { page } = await openApp(await harness.newContext(), harness.origin, emu, user);
+    await abortReadsOf(page, 'obj:', 1);
+    const t0 = Date.now();
+    const outcome = await page.evaluate(() => app().settle(app().client.store.setParts('obj', { a: 1, b: 2 }), 40_000));
+    expect(await aborted(page)).toBe(1);
+    expect(outcome).toBe('resolved value');
+    expect(Date.now() - t0).toBeLessThan(25_000);
+    expect(await page.evaluate(() => app().client.store.getParts('obj'))).toEqual({ a: 1, b: 2 });
   }, 90_000);
 
   it.concurrent('never answered: the write rejects timeout within its bound, the status stays honest, the next write goes through', async () => {
