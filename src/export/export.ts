@@ -39,14 +39,21 @@ export function checkOptions(options: unknown, name: string): { onProgress?: (e:
   return o as { onProgress?: (e: ProgressEvent) => void; signal?: AbortSignal };
 }
 
-/** Calls `onProgress` only when something changed, so listeners see a clean, monotone sequence. */
-export function progress(onProgress: ((e: ProgressEvent) => void) | undefined) {
+/**
+ * Calls `onProgress` only when something changed, so listeners see a clean, monotone sequence. One that throws does
+ * not stop the work: its error is reported (`warn`: the client's `error` event) as a listener's is.
+ */
+export function progress(onProgress: ((e: ProgressEvent) => void) | undefined, warn: ClientIo['warn']) {
   let last = '';
   return (phase: ProgressEvent['phase'], done: number, total: number) => {
     const key = `${phase}:${done}:${total}`;
     if (!onProgress || key === last) return;
     last = key;
-    onProgress({ phase, done, total });
+    try {
+      onProgress({ phase, done, total });
+    } catch (error) {
+      warn(new FeatError('invalid_argument', `The onProgress callback threw: ${error instanceof Error ? error.message : String(error)}`, { cause: error }));
+    }
   };
 }
 
@@ -89,7 +96,7 @@ async function resolvedDoc(io: ClientIo, db: Db, id: string): Promise<StoredDoc 
 /** The export, one line at a time (without line breaks): the header first. Memory stays bounded by a page. */
 export async function* exportLines(io: ClientIo, options?: ExportOptions): AsyncGenerator<string, void, undefined> {
   const { onProgress, signal } = checkOptions(options, 'exportLines');
-  const report = progress(onProgress);
+  const report = progress(onProgress, io.warn);
   throwIfAborted(signal);
   const session = await withSignal(io.session(), signal);
   const db = await withSignal(io.db(), signal);

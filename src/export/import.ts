@@ -9,11 +9,11 @@
  *
  * Writes go a page at a time (bounded by count and bytes) and each page is awaited, so memory holds one page.
  */
-import { abortError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { abortError, endedBy, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { sameJson } from '../store/codec.js';
 import { AS_OF, type SetOptions } from '../store/store.js';
 import { snapshotValue, validateKey } from '../store/validate.js';
-import { throwIfAborted, within, withSignal } from '../util/abort.js';
+import { anySignal, throwIfAborted, within, withSignal } from '../util/abort.js';
 import { limiter } from '../util/limit.js';
 import { checkOptions, FORMAT, progress, VERSION } from './export.js';
 import type { ClientIo } from './io.js';
@@ -261,9 +261,19 @@ async function* pages(lines: AsyncIterable<string> | Iterable<string>, signal: A
 }
 
 /** Restores an export into the current account. */
-export async function importData(io: ClientIo, data: ImportSource, options?: unknown): Promise<ImportResult> {
-  const { onProgress, signal } = checkOptions(options, 'importData');
-  const report = progress(onProgress);
+export async function importData(io: ClientIo, data: ImportSource, options?: unknown, lifetime?: AbortSignal): Promise<ImportResult> {
+  const { onProgress, signal: own } = checkOptions(options, 'importData');
+  const report = progress(onProgress, io.warn);
+  // The client's close() ends the import as its own signal does (a source that stalls is not waited for): `closed`.
+  const ended = anySignal([own, lifetime]);
+  try {
+    return await importFrom(io, data, report, ended.signal, lifetime);
+  } finally {
+    ended.dispose();
+  }
+}
+
+async function importFrom(io: ClientIo, data: ImportSource, report: ReturnType<typeof progress>, signal: AbortSignal, lifetime: AbortSignal | undefined): Promise<ImportResult> {
   let open: () => AsyncIterable<string> | Iterable<string>;
   let rereadable = true;
   if (typeof data === 'string') open = () => stringLines(data);
@@ -348,8 +358,9 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
       report('write', processed, total);
     }
   } catch (error) {
+    if (lifetime?.aborted) throw stopped(endedBy(lifetime), 'The client was closed during the import');
     // Once the import's signal is aborted, whatever failed with it (a write, the source) was stopped by it: `aborted`.
-    if (signal?.aborted) {
+    if (signal.aborted) {
       const aborted = toFeatError(error);
       throw stopped(aborted.code === 'aborted' ? aborted : abortError(signal), 'The import was aborted');
     }

@@ -1,3 +1,4 @@
+import type { FeatError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
 import type { DocumentStore } from '../store/store.js';
@@ -13,4 +14,6 @@ export interface ClientIo {
   local: boolean;
   /** Records a revision this client wrote (so watchers see it as a local change). */
   wrote(id: string, rev: string, deleted?: boolean): void;
+  /** Reports a failure of the app's own callback (`onProgress`): the `error` event, else logged. */
+  warn(error: FeatError): void;
 }

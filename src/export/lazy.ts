@@ -2,7 +2,7 @@
  * What `client.ts` loads on first use of export, import or maintenance (or when the first maintenance timer fires):
  * one chunk, reached through one small forwarder, so the core bundle carries almost nothing of it.
  */
-import { closedError, FeatValidationError } from '../errors.js';
+import { closedError, FeatValidationError, type FeatError } from '../errors.js';
 import { Maintenance, type MaintenanceClient, type MaintenanceRunOptions } from '../maintenance/scheduler.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Db } from '../store/db.js';
@@ -30,7 +30,12 @@ export function extras(
   db: () => Promise<Db>,
   wrote: (id: string, rev: string, deleted?: boolean) => void,
 ) {
-  const io: ClientIo = { db, session: () => client.ready(), store: client.store, local: options.mode === 'local-first', wrote };
+  // As the client reports background failures: to `error` listeners, else logged (network failures excepted).
+  const warn = (error: FeatError, what = '') => {
+    if (emitter.listenerCount('error') > 0) emitter.emit('error', error);
+    else if (error.code !== 'network') console.warn(`[@feat/sdk] ${what}${error.code}: ${error.message}`);
+  };
+  const io: ClientIo = { db, session: () => client.ready(), store: client.store, local: options.mode === 'local-first', wrote, warn };
   // Aborted by the client's close(), through close() below.
   const lifetime = new AbortController();
   const maintenance = new Maintenance({
@@ -38,11 +43,7 @@ export function extras(
     due: due === true,
     options: options.maintenance,
     io: () => io,
-    // As the client reports background failures: to `error` listeners, else logged (network failures excepted).
-    error: (error) => {
-      if (emitter.listenerCount('error') > 0) emitter.emit('error', error);
-      else if (error.code !== 'network') console.warn(`[@feat/sdk] maintenance: ${error.code}: ${error.message}`);
-    },
+    error: (error) => warn(error, 'maintenance: '),
     emit: (report) => emitter.emit('run', report),
     signal: lifetime.signal,
   });
@@ -53,7 +54,7 @@ export function extras(
       if (format !== 'text' && format !== 'lines') throw new FeatValidationError('invalid_argument', '"format" must be "text" or "lines"');
       return format === 'lines' ? exportLines(io, opts) : exportData(io, opts);
     },
-    importData: (data: ImportSource, opts?: ImportOptions) => importData(io, data, opts),
+    importData: (data: ImportSource, opts?: ImportOptions) => importData(io, data, opts, lifetime.signal),
     run: (opts?: MaintenanceRunOptions) => maintenance.run(opts),
     pause: () => maintenance.pause(),
     resume: () => maintenance.resume(),
