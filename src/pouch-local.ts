@@ -68,6 +68,7 @@ export async function openLocal(name: string, adapter: string): Promise<Db> {
   // Other tabs may write to the same IndexedDB replica (sync/tabs-writes.ts).
   if (adapter === 'indexeddb') {
     shareWritesAcrossTabs(db, name);
+    hearDropRequests();
     freshenQuietly(db);
     keepClosed(db);
   }
@@ -134,18 +135,44 @@ function keepClosed(db: unknown): void {
 /** The `indexeddb` adapter's calls that open its database (all but `_close` and `_destroy`, which must still run). */
 const CLOSED_CALLS = ['_info', '_id', '_get', '_getLocal', '_allDocs', '_bulkDocs', '_getRevisionTree', '_doCompaction', '_purge', '_getAttachment', '_openTransactionSafely', '_freshen'];
 
+/** Where a context without `localStorage` (a Web Worker) asks the others to drop a deleted replica's change signals. */
+const DROP_SIGNALS = 'feat-drop-signals';
+let dropRequests: BroadcastChannel | undefined;
+
+function localStorageOf(): Storage | undefined {
+  try {
+    return globalThis.localStorage ?? undefined;
+  } catch {
+    return undefined; // a sandboxed frame: PouchDB could not use it either
+  }
+}
+
+/**
+ * A context with `localStorage` hears the requests of {@link dropChangeSignals} for as long as it lives: a worker's
+ * `logout({ destroyLocal: true })` closes this context's client first, and the signal that client set stays here.
+ */
+function hearDropRequests(): void {
+  if (dropRequests || !localStorageOf() || typeof BroadcastChannel !== 'function') return;
+  dropRequests = new BroadcastChannel(DROP_SIGNALS);
+  dropRequests.onmessage = (event: MessageEvent) => {
+    if (typeof event.data === 'string') dropChangeSignals(event.data);
+  };
+}
+
 /**
  * After a replica is deleted: PouchDB's cross-tab change signals in `localStorage` (`_pouch_<name>` and its query
- * indexes' `_pouch_<name>-mrview-…`, toggled on every write) go too — their keys name the user's database.
+ * indexes' `_pouch_<name>-mrview-…`, toggled on every write) go too — their keys name the user's database. A worker
+ * has no `localStorage`: it asks the tabs (hearDropRequests).
  */
 export function dropChangeSignals(name: string): void {
-  let storage: Storage | undefined;
-  try {
-    storage = globalThis.localStorage ?? undefined;
-  } catch {
-    return; // a sandboxed frame: PouchDB could not use it either
+  const storage = localStorageOf();
+  if (!storage) {
+    if (typeof BroadcastChannel !== 'function') return;
+    const channel = new BroadcastChannel(DROP_SIGNALS);
+    channel.postMessage(name);
+    channel.close();
+    return;
   }
-  if (!storage) return;
   const own = `_pouch_${name}`;
   for (let i = storage.length - 1; i >= 0; i--) {
     const key = storage.key(i);

@@ -1,5 +1,6 @@
 import { FeatError, toFeatError } from '../errors.js';
 import type { Db } from '../store/db.js';
+import { replicaVersion } from '../store/replica-version.js';
 
 const MARKER = '_local/feat-push';
 const REVS_DIFF_BATCH = 200;
@@ -129,10 +130,15 @@ export class PushTracker {
     return missingCount;
   }
 
-  /** The local sequence now (for waitForPush). */
+  /**
+   * The local sequence now (for waitForPush): the replica's, which counts the writes of the other tabs and workers too
+   * (`info().update_seq` of an `indexeddb` replica counts only this connection's: replica-version.ts). Asked through
+   * the guarded replica first, so that one closed or deleted under the client fails as such.
+   */
   async localSeq(): Promise<number> {
-    const info = await this.#local.info();
-    return Number(info.update_seq) || 0;
+    const seq = Number((await this.#local.info()).update_seq) || 0;
+    const { pouch } = this.#local as { pouch?: unknown };
+    return (pouch === undefined ? undefined : await replicaVersion(pouch)) ?? seq;
   }
 
   /** Forgets what was verified (the server lost it: continuity.ts); the marker is deleted by the caller. */
