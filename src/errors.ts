@@ -190,6 +190,11 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
     }
     const status = typeof e.status === 'number' ? e.status : undefined;
     const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : undefined;
+    // PouchDB's `indexeddb` adapter: a transaction IndexedDB aborted (a full device is told apart before this, by
+    // sync/device-storage.ts). No server was asked: not `server`.
+    if (e.name === 'unknown_error' && reason === 'transaction was aborted') {
+      return localTimeout(`The local replica's IndexedDB transaction was aborted (browsers abort those of a tab that was frozen, or of a connection that blocked another's): the call did not complete, and nothing of it was stored. Try again.`, { ...context, cause: error });
+    }
     // fetch() rejects with a TypeError on connection failures ("fetch failed", "Failed to fetch", "NetworkError …",
     // "Load failed"); any other TypeError is a bug, not the network ("bad_response: Unexpected failure" below).
     const fetchFailure = error instanceof TypeError && (NETWORK_FAILURE.test(String(reason)) || NETWORK_FAILURE.test(causeCode(error)));
@@ -218,6 +223,27 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
   }
   const message = error instanceof Error ? error.message : String(error);
   return new FeatError('bad_response', `Unexpected failure: ${message}`, { ...context, cause: error });
+}
+
+/**
+ * The timeouts of a wait on this device, not of the server (util/chunk-lock.ts, sync/tabs-writes.ts, an IndexedDB
+ * transaction aborted under a call): sync/status.ts must not read them as the server being unreachable. Marked by
+ * identity (the error object is kept as is on its way to the status), so nothing in the public shape of FeatError
+ * changes.
+ */
+const localWaits = new WeakSet<object>();
+
+/** True for a `timeout` that a wait on this device raised; also through a copy PouchDB made of it (kept as `cause`). */
+export function isLocalWait(error: unknown): boolean {
+  if (typeof error !== 'object' || error === null) return false;
+  return localWaits.has(error) || localWaits.has((error as { cause?: object }).cause ?? {});
+}
+
+/** A `timeout` FeatError marked as a wait on this device (see {@link isLocalWait}). */
+export function localTimeout(message: string, context: FeatErrorContext = {}): FeatError {
+  const error = new FeatError('timeout', message, context);
+  localWaits.add(error);
+  return error;
 }
 
 /** The error a call receives when its `signal` was aborted. Keeps the signal's reason as `cause`. */

@@ -1,6 +1,5 @@
-import type { FeatError } from '../errors.js';
+import { isLocalWait, type FeatError } from '../errors.js';
 import type { ConflictEvent } from '../store/store.js';
-import { isLocalWait } from '../util/chunk-lock.js';
 
 /**
  * - `idle`: up to date, waiting for changes (remote mode: connected, nothing pending)

@@ -9,7 +9,7 @@
  * {@link LOCK_WAIT_MS} without the lock (a tab that holds it does not answer), or holding it (its database does not
  * answer: an upgrade blocked by a connection that ignores `versionchange`).
  */
-import { localTimeout } from '../util/chunk-lock.js';
+import { localTimeout } from '../errors.js';
 import { storedSeq } from '../store/replica-version.js';
 import { webLocks } from './leader.js';
 

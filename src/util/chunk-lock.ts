@@ -1,4 +1,4 @@
-import { FeatError } from '../errors.js';
+import { isLocalWait, localTimeout } from '../errors.js';
 import { LATE, within } from './abort.js';
 import { limiter } from './limit.js';
 
@@ -21,29 +21,6 @@ export const CHUNK_LOCK_WAIT_MS = 30_000;
  * otherwise hold the lock forever (a read on a connection IndexedDB never answers on).
  */
 export const CHUNK_STEP_MS = 2 * CHUNK_LOCK_WAIT_MS + 5_000;
-
-/**
- * The timeouts of a wait on this device (the chunk lock, a step under it), not of the server: sync/status.ts must not
- * read them as the server being unreachable. Marked by identity (the error object is kept as is on its way to the
- * status), so nothing in the public shape of FeatError changes.
- */
-const localWaits = new WeakSet<object>();
-
-/**
- * True for a `timeout` that a wait on this device raised ({@link lockChunks}, {@link underLock}, {@link readReplica},
- * the tabs' write lock): the server is not involved. Also through a copy PouchDB made of it (kept as its `cause`).
- */
-export function isLocalWait(error: unknown): boolean {
-  if (typeof error !== 'object' || error === null) return false;
-  return localWaits.has(error) || localWaits.has((error as { cause?: object }).cause ?? {});
-}
-
-/** A `timeout` FeatError marked as a wait on this device (see {@link isLocalWait}). */
-export function localTimeout(message: string): FeatError {
-  const error = new FeatError('timeout', message);
-  localWaits.add(error);
-  return error;
-}
 
 /**
  * `step` (work done while holding the chunk lock), bounded: it settles within `ms` or rejects with `timeout`, so that

@@ -161,4 +161,34 @@ describe.skipIf(!hasChromium)('a replica read never answered, a write lock never
       await other.close();
     }
   }, 150_000);
+
+  it.concurrent('a write whose IndexedDB transaction is aborted: a local timeout, not `server`; the next write goes through', async () => {
+    const user = `rra-wabort-${run}`;
+    const { page } = await openApp(await harness.newContext(), harness.origin, emu, user);
+    await page.evaluate(() => app().client.store.set('w', 0));
+    await page.evaluate(() => {
+      const put = IDBObjectStore.prototype.put;
+      const s = self as unknown as { abortedWrites: number };
+      s.abortedWrites = 0;
+      IDBObjectStore.prototype.put = function (this: IDBObjectStore, value: unknown, key?: IDBValidKey) {
+        const request = put.call(this, value, key);
+        if (s.abortedWrites === 0 && this.name === 'docs' && (value as { id?: unknown })?.id === 'w') {
+          s.abortedWrites++;
+          const transaction = this.transaction;
+          request.addEventListener('success', () => transaction.abort(), { once: true });
+        }
+        return request;
+      };
+    });
+    const failed = await page.evaluate(() =>
+      app().client.store.set('w', 1).then(
+        () => 'resolved',
+        (e: { code?: string; message?: string }) => `${e.code}: ${e.message}`,
+      ),
+    );
+    expect(failed).toMatch(/^timeout: The local replica's IndexedDB transaction was aborted/);
+    expect(await page.evaluate(() => app().client.store.get('w'))).toBe(0);
+    expect(await page.evaluate(() => app().settle(app().client.store.set('w', 2), 20_000))).toBe('resolved value');
+    expect(await page.evaluate(() => app().client.store.get('w'))).toBe(2);
+  }, 60_000);
 });
