@@ -323,7 +323,9 @@ class Client implements FeatClient {
       options: this.#options,
       store: this.store,
       connect: () => this.#connect(),
-      authorization: async () => this.#auth?.get(),
+      // Ended by close(), so that a provider that never answers does not hold ready() for requestTimeout (logout's
+      // wipe of a replica never opened asks after close(): unbounded by it).
+      authorization: () => withSignal(this.#auth?.get() ?? Promise.resolve(undefined), this.#closed ? undefined : this.#lifetime.signal),
       couchFetch: this.#couchFetch,
       status: () => this.#publish(),
       pendingChanged: () => this.sync.recount(),
@@ -467,10 +469,19 @@ class Client implements FeatClient {
     globalThis.removeEventListener?.('online', this.#onOnline);
     const waiting = this.store.pendingKeys();
     const stored = new Set<string>();
+    // A write already stored whose batch still waits (for a resolver) is confirmed once that batch settles.
+    for (const key of waiting) void this.store.writing(key)?.then(() => stored.add(key), () => undefined);
     this.#onStored = (id) => stored.add(id);
     const limit = this.#options.requestTimeout * 2 + 1_000;
     let failure: unknown;
-    const flushed = (await within(this.store.flush(), limit).catch((error: unknown) => (failure = error))) !== LATE;
+    const flushing = this.store.flush().catch((error: unknown) => (failure = error));
+    const flushed = (await within(flushing, limit - 1_000)) !== LATE;
+    if (!flushed) {
+      // Still unsettled: the waits close() ends (a resolver's: `closed`) end now, and the list below says what became
+      // of their writes — a write batched with them that is then stored is not named as lost.
+      this.#lifetime.abort(closedError());
+      await within(flushing, 1_000);
+    }
     this.#onStored = undefined;
     const unconfirmed = waiting.filter((key) => !stored.has(key));
     if (unconfirmed.length > 0) {
@@ -485,6 +496,8 @@ class Client implements FeatClient {
       );
     }
     this.#closed = true;
+    // A memory replica's last push runs before the lifetime ends, so that it can still refresh a token that just expired.
+    await this.#localFirst?.drain();
     this.#lifetime.abort(closedError());
     await this.#loaded?.then((x) => x.close()).catch(() => undefined);
     await this.#watcher.close();

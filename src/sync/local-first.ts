@@ -290,11 +290,13 @@ export class LocalFirst {
   }
 
   async #identityNow(): Promise<string | undefined> {
-    if (this.#identity === undefined) {
-      const authorization = await this.#deps.authorization().catch(() => undefined);
-      this.#identity = (await identityOf(authorization, this.#deps.options.local?.identity)) ?? null;
-    }
-    return this.#identity ?? undefined;
+    if (this.#identity !== undefined) return this.#identity ?? undefined;
+    let failed = false;
+    const authorization = await this.#deps.authorization().catch(() => void (failed = true));
+    const identity = await identityOf(authorization ?? undefined, this.#deps.options.local?.identity);
+    // A provider that failed or did not answer leaves it unknown, asked again next time: not "none" for the client's life.
+    if (identity || !failed) this.#identity = identity ?? null;
+    return identity;
   }
 
   #directory(): DirectoryAccess {
@@ -705,30 +707,37 @@ export class LocalFirst {
     else if (!this.#lost) this.replicator.start();
   }
 
-  /** Stops replication and closes the databases (pending writes were flushed by the caller). */
+  /** Stops replication and closes the databases (pending writes were flushed, and drain() run, by the caller). */
   async close(): Promise<void> {
     globalThis.removeEventListener?.('online', this.#onOnline);
     this.#wake?.();
     if (this.#confirming) clearTimeout(this.#confirming);
     // Each resolution ends with close() (its resolver wait is ended by the lifetime signal); bounded all the same.
     await within(this.#conflictChain, RESOLVER_TIMEOUT_MS);
-    // A memory replica under a generated name can never be opened again: it is freed rather than kept for the
-    // process — after giving its unpushed writes a bounded chance to reach the server, and saying so if they did not.
-    const ephemeral = !this.#deps.options.local?.name && (this.#deps.options.local?.adapter ?? defaultAdapter()) === 'memory';
-    if (ephemeral) await this.#pushBeforeDiscard();
     await this.replicator?.stop();
-    await Promise.allSettled([ephemeral ? this.local?.destroy() : this.local?.close(), this.#remote?.close()]);
+    await Promise.allSettled([this.#ephemeral() ? this.local?.destroy() : this.local?.close(), this.#remote?.close()]);
     this.#leaderWatch?.close();
     this.#tabs?.close();
   }
 
-  async #pushBeforeDiscard(): Promise<void> {
+  /** A memory replica under a generated name: it can never be opened again, so close() frees it. */
+  #ephemeral(): boolean {
+    return !this.#deps.options.local?.name && (this.#deps.options.local?.adapter ?? defaultAdapter()) === 'memory';
+  }
+
+  /**
+   * Before close() ends the client's lifetime (so that a push meeting a token that just expired can still refresh
+   * it): an ephemeral replica's unpushed writes get a bounded chance to reach the server, and are reported if they
+   * did not.
+   */
+  async drain(): Promise<void> {
     const tracker = this.tracker;
-    if (!tracker) return;
+    if (!tracker || !this.#ephemeral()) return;
     const target = await tracker.localSeq().catch(() => 0);
     const deadline = Date.now() + DISCARD_WAIT_MS;
     while (tracker.verifiedSeq < target && this.replicator && !this.#paused && Date.now() < deadline) {
-      await tracker.verify().catch(() => undefined);
+      // The lifetime does not end this one (a refresh the accounts service holds): the grace period does.
+      await within(tracker.verify(), deadline - Date.now()).catch(() => undefined);
       if (tracker.verifiedSeq >= target) return;
       await sleep(100);
     }

@@ -232,6 +232,8 @@ export class Replicator {
       if (error) {
         this.#suspect = true;
         const failure = this.#explain(error);
+        // Ended by close() (a token refresh it cut short): the app's own doing, not a failure to report.
+        if (failure.code === 'closed') return;
         if (failure.code === 'aborted') {
           // A request the side cancelled itself (not the server's doing): it retries by itself, nothing to report.
           this.#state[direction] = 'connecting';
