@@ -1,4 +1,4 @@
-import { endedBy, FeatError, httpError, isFeatError, toFeatError } from '../errors.js';
+import { endedBy, FeatError, FeatHttpError, httpError, isFeatError, toFeatError } from '../errors.js';
 import type { SessionOption } from '../options.js';
 import { discard, MAX_ANSWER_BYTES, readJson, readText } from '../transport/responses.js';
 import { fetchWithTimeout } from '../transport/timeout.js';
@@ -73,6 +73,8 @@ const REFRESH_BACKOFF_MAX_MS = 30_000;
 /** How long a call within the refusal backoff waits for the auth provider's current value before it gets the refusal. */
 const RENEWAL_WAIT_MS = 250;
 const backoff = (failures: number) => Math.min(REFRESH_BACKOFF_MAX_MS, REFRESH_BACKOFF_MS * 2 ** (failures - 1));
+/** The accounts service failing for now (429, 5xx), as opposed to refusing the Authorization value. */
+const failing = (error: FeatError) => error.status === 429 || (error.status ?? 0) >= 500;
 
 /**
  * The session: token from the accounts service, fetched once and shared by concurrent callers (single flight),
@@ -83,10 +85,13 @@ export class SessionSource {
   #current: Promise<SessionState> | undefined;
   #failedRefreshes = 0;
   #refreshing: Promise<void> | undefined;
-  /** Token requests refused in a row (401/403), the last refusal and until when it is the answer (the same backoff). */
-  #refusals = 0;
-  #refused: FeatError | undefined;
-  #refusedUntil = 0;
+  /**
+   * Token requests refused (401/403) or failed by the service (429, 5xx) in a row, the last failure and until when it is
+   * the answer (the same backoff; jittered, and at least a Retry-After of up to 30 s, after a failure of the service).
+   */
+  #failures = 0;
+  #failure: FeatError | undefined;
+  #failedUntil = 0;
   /** The Authorization value last sent for a token (the refused one, after a refusal), and the check of a newer one. */
   #sent: string | undefined;
   #renewal: Promise<string | undefined> | undefined;
@@ -103,11 +108,15 @@ export class SessionSource {
   }
 
   /**
-   * The current session (fetched on first use). After the accounts service refused the token, calls within the backoff
-   * get that refusal at once (no request each); `retry` (ready()) asks again anyway.
+   * The current session (fetched on first use). After the accounts service refused the token or failed, calls within the
+   * backoff get that failure at once (no request each); `retry` (ready()) asks again anyway.
    */
   get(retry = false): Promise<SessionState> {
-    if (!this.#current && !retry && this.#refused && Date.now() < this.#refusedUntil) return this.#renewed(this.#refused);
+    const failure = this.#failure;
+    if (!this.#current && !retry && failure && Date.now() < this.#failedUntil) {
+      // Another Authorization value does not help a service that fails.
+      return failing(failure) ? Promise.reject(failure) : this.#renewed(failure);
+    }
     this.#renewalTried = false;
     return (this.#current ??= this.#fetchToken(false));
   }
@@ -168,6 +177,7 @@ export class SessionSource {
   // Not `async`: the promise returned must be the one whose failure clears `#current` below (an async method would
   // wrap it in another promise, and a failed token fetch would then stay memoized forever).
   #fetchToken(refreshAuth: boolean): Promise<SessionState> {
+    let retryAfter = NaN;
     const promise = (async () => {
       const { accountsUrl, auth, signal, requestTimeout } = this.#options;
       if (!accountsUrl || !auth) throw new FeatError('invalid_argument', 'accountsUrl and auth are required without a session');
@@ -214,10 +224,15 @@ export class SessionSource {
           throw httpError(401, { url, reason: 'the accounts service refused the Authorization value' });
         }
         if (!response.ok) {
+          const after = response.headers.get('Retry-After') ?? '';
+          retryAfter = /^\d+$/.test(after) ? Number(after) * 1000 : Date.parse(after) - Date.now();
           const body = (await readJson(response).catch(() => undefined)) as { reason?: unknown; detail?: unknown } | null | undefined;
           if (signal.aborted) throw endedBy(signal);
           const reason = typeof body?.reason === 'string' ? body.reason : typeof body?.detail === 'string' ? body.detail : undefined;
-          throw httpError(response.status, { url, reason: reason ?? 'the accounts service refused the token request' });
+          const failure = httpError(response.status, { url, reason: reason ?? 'the accounts service refused the token request' });
+          // A refusal (401/403) or a failure for now (408, 429, 5xx); any other answer (409, 404, 400…) is not the documented shape.
+          if (/^(unauthorized|forbidden|timeout|server)$/.test(failure.code)) throw failure;
+          throw new FeatHttpError('bad_response', `HTTP ${response.status} from the accounts service, not a token answer${reason ? `: ${reason}` : ''}`, { url, status: response.status });
         }
         let body: unknown;
         try {
@@ -239,18 +254,20 @@ export class SessionSource {
         }
         const { parseCouchToken } = await loadToken();
         const token = parseCouchToken(body, url);
-        this.#refusals = 0;
-        this.#refused = undefined;
+        this.#failures = 0;
+        this.#failure = undefined;
         return { dbName: token.dbname, headers: token.headers, userName: token.headers['X-Auth-CouchDB-UserName'] };
       }
     })();
-    // A failed fetch is not memoized: the next call tries again (after a refusal, once its backoff passed).
+    // A failed fetch is not memoized: the next call tries again (after a refusal or a failure of the service, once its
+    // backoff passed).
     promise.catch((error: unknown) => {
       if (this.#current === promise) this.#current = undefined;
-      if (isFeatError(error, 'unauthorized') || isFeatError(error, 'forbidden')) {
-        this.#refused = error;
-        this.#refusedUntil = Date.now() + backoff(++this.#refusals);
-      }
+      if (!isFeatError(error) || !(failing(error) || error.code === 'unauthorized' || error.code === 'forbidden')) return;
+      const wait = backoff(++this.#failures);
+      this.#failure = error;
+      // The service failing: jittered (its clients do not all come back at once), or its Retry-After within the cap.
+      this.#failedUntil = Date.now() + (failing(error) ? Math.max(wait * (0.5 + Math.random() / 2), Math.min(retryAfter, REFRESH_BACKOFF_MAX_MS) || 0) : wait);
     });
     return promise;
   }

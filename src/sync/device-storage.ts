@@ -9,6 +9,7 @@
  */
 import { closedError, FeatError } from '../errors.js';
 import { nodeOnly, openLocal } from '../pouch-local.js';
+import { Pouch } from '../pouch.js';
 import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import type { StoredDoc } from '../store/codec.js';
 import { LATE, within } from '../util/abort.js';
@@ -157,6 +158,9 @@ function fullOn(db: RawDb | undefined, error: unknown): boolean {
 /** Opens a replica and checks that it can be used; a device too full to open it fails with `storage_full`. */
 async function openChecked(name: string, adapter: string): Promise<RawDb> {
   const key = `${adapter}:${name}`;
+  if (SHARED_STORES.has(adapter)) shareStores(key);
+  // One opened while its store closes (a client's close() not awaited) would never complete.
+  await within(closing.get(key) ?? Promise.resolve(), OPEN_WAIT_MS);
   // An open that timed out before goes on (IndexedDB completes it once the other connection closes): the next attempt
   // waits for that one. A new one would queue behind it, and closing the old one would close the connection both get.
   let attempt = stalled.get(key);
@@ -169,7 +173,9 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
   }
   try {
     if ((await within(attempt.opened, OPEN_WAIT_MS)) === LATE) {
-      stalled.set(key, attempt);
+      // A LevelDB (or memory) one never completes: the next attempt opens anew.
+      if (SHARED_STORES.has(adapter)) void attempt.opened.then(() => attempt.db.close(), () => undefined);
+      else stalled.set(key, attempt);
       // A new database on a device whose quota is used up: IndexedDB never answers its first (creating) transaction.
       if (await quotaUsedUp()) {
         // That open never completes, even once there is room: the next attempt opens anew.
@@ -228,6 +234,63 @@ export async function quotaUsedUp(): Promise<boolean> {
 
 /** Opens that did not finish in time, by adapter and name (see openChecked). */
 const stalled = new Map<string, { db: RawDb; opened: Promise<unknown> }>();
+
+/** Adapters that share one store per name in the process (pouchdb-adapter-leveldb-core): see {@link shareStores}. */
+const SHARED_STORES = new Set(['leveldb', 'memory']);
+
+/** The replicas' shared stores (adapter and name), the databases open on each, and each one's close (or deletion) under way. */
+const replicas = new Set<string>();
+const sharing = new Map<string, Set<unknown>>();
+const closing = new Map<string, Promise<void>>();
+
+type Done = (error?: unknown, result?: unknown) => void;
+interface SharingDb {
+  adapter: string;
+  name: string;
+  _close(done: Done): void;
+  _destroy(options: unknown, done: Done): void;
+}
+
+/**
+ * Closing any database on a LevelDB (or memory) store closes the store under every other one of that name (whose calls
+ * then never answer): a client whose close() was not awaited would close the replica under the next client of it. Every
+ * database opened on the store of a replica (`key`) from now on (logout's own, the app's: pouchdb-core is shared)
+ * closes the store only as the last one open on it; a close or deletion is kept in `closing` until it ends.
+ */
+function shareStores(key: string): void {
+  if (!replicas.size) (Pouch as unknown as { on(event: 'ref', listener: (db: SharingDb) => void): void }).on('ref', shared);
+  replicas.add(key);
+}
+
+/** A database opened (see {@link shareStores}). */
+function shared(db: SharingDb): void {
+  const key = `${db.adapter}:${db.name}`;
+  if (!replicas.has(key)) return;
+  const open = sharing.get(key) ?? new Set();
+  sharing.set(key, open.add(db));
+  const end = (run: (done: Done) => void, done: Done) => {
+    let settle!: () => void;
+    const ended = new Promise<void>((resolve) => (settle = resolve));
+    closing.set(key, ended);
+    run((error, result) => {
+      if (closing.get(key) === ended) closing.delete(key);
+      settle();
+      done(error, result);
+    });
+  };
+  const close = db._close.bind(db);
+  const destroy = db._destroy.bind(db);
+  db._close = (done) => {
+    const peers = sharing.get(key);
+    if (peers?.delete(db) && peers.size > 0) return done();
+    if (peers?.size === 0) sharing.delete(key);
+    end(close, done);
+  };
+  db._destroy = (options, done) => {
+    sharing.delete(key);
+    end((ended) => destroy(options, ended), done);
+  };
+}
 
 /**
  * The most opening the replica may take. IndexedDB holds an open (a new version, as the `indexeddb` adapter asks for)
