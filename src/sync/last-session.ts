@@ -19,7 +19,7 @@ import { FeatError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
 import { LATE, within } from '../util/abort.js';
-import { toStorageAwareError } from './storage-errors.js';
+import { isStorageFull, storageFullError } from './storage-errors.js';
 import { hex } from '../util/hash.js';
 
 /**
@@ -141,61 +141,97 @@ export interface DirectoryAccess {
   open(): Promise<Db> | undefined;
 }
 
+/** The Web Lock every tab and worker of the origin takes to use the directory (see {@link useDirectory}). */
+interface Locks {
+  request(name: string, use: () => Promise<unknown>): Promise<unknown>;
+}
+
+/**
+ * Uses the directory database, opened for this use alone (undefined where there is none). Every tab and worker of the
+ * origin uses it in turn, under one Web Lock: each open of an `indexeddb`-adapter database bumps its version, which
+ * closed another context's connection in the middle of its transaction ("The database connection is closing") or
+ * refused an open made a moment earlier ("The requested version … is less than the existing version"). Something
+ * else may still open it (another copy of the SDK, the app's own code): a failed use is tried again — PouchDB reopens a
+ * connection closed that way — until `ms` have passed (a full device: at once), then its failure is the answer.
+ * Where Web Locks are refused (an opaque origin), it goes without.
+ */
+function useDirectory<T>(access: DirectoryAccess, ms: number, use: (db: Db) => Promise<T>): Promise<T | undefined> {
+  const deadline = Date.now() + ms;
+  let ran = false;
+  const run = async () => {
+    ran = true;
+    const db = await access.open();
+    if (!db) return undefined;
+    try {
+      for (;;) {
+        try {
+          return await use(db);
+        } catch (error) {
+          if (Date.now() > deadline || isStorageFull(error)) throw error;
+          await new Promise((retry) => setTimeout(retry, 100));
+        }
+      }
+    } finally {
+      await db.close().catch(() => undefined);
+    }
+  };
+  const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
+  return Promise.resolve()
+    .then(() => (locks ? (locks.request(DIRECTORY_NAME, run) as Promise<T | undefined>) : run()))
+    .catch((error: unknown) => {
+      if (ran) throw error;
+      return run();
+    });
+}
+
+/** `write`, rejecting with its failure. */
+async function change(db: Db, id: string, body: Record<string, unknown> | undefined): Promise<void> {
+  const failure = await write(db, id, body);
+  if (failure) throw failure;
+}
+
 /** The browser directory of last sessions. */
 export async function recallFromDirectory(access: DirectoryAccess, identity: string): Promise<Remembered | undefined> {
-  const opening = access.open();
-  const db = opening && (await bounded(opening));
-  if (!db) return undefined;
-  try {
-    const doc = await bounded(read(db, entryId(access.couchUrl, identity)));
-    if (!doc) return undefined;
-    return {
-      userName: doc.userName,
-      dbName: doc.dbName,
-      ...(typeof doc.name === 'string' ? { name: doc.name } : {}),
-      ...(typeof doc.adapter === 'string' ? { adapter: doc.adapter } : {}),
-    };
-  } finally {
-    await bounded(db.close());
-  }
+  const doc = await bounded(
+    // A read that fails is tried again (a missing entry is none).
+    useDirectory(access, DIRECTORY_WAIT_MS, (db) => db.get(entryId(access.couchUrl, identity)).catch((error: { status?: number }) => {
+      if (error?.status !== 404) throw error;
+    }) as Promise<(Remembered & { dbName?: unknown; userName?: unknown }) | undefined>),
+  );
+  if (typeof doc?.dbName !== 'string' || typeof doc.userName !== 'string') return undefined;
+  return {
+    userName: doc.userName,
+    dbName: doc.dbName,
+    ...(typeof doc.name === 'string' ? { name: doc.name } : {}),
+    ...(typeof doc.adapter === 'string' ? { adapter: doc.adapter } : {}),
+  };
 }
 
 /** Records (or, with `undefined`, forgets) the session of `identity` in the browser directory (bounded, best effort). */
 export async function rememberInDirectory(access: DirectoryAccess, identity: string, entry: Remembered | undefined): Promise<void> {
   dropLegacyEntries();
-  const opening = access.open();
-  const db = opening && (await bounded(opening));
-  if (!db) return;
-  try {
-    await bounded(write(db, entryId(access.couchUrl, identity), entry && { ...entry }));
-  } finally {
-    await bounded(db.close());
-  }
+  await bounded(useDirectory(access, DIRECTORY_WAIT_MS, (db) => change(db, entryId(access.couchUrl, identity), entry && { ...entry })));
 }
 
 /**
  * Forgets the session of `identity` in the browser directory (logout): unlike remembering, not best effort. Rejects
  * when it could not, with `timeout` when the directory did not open within `waitMs` (another connection holds it
- * open: IndexedDB keeps the open waiting, and the entry is deleted as soon as that connection closes). A directory
- * IndexedDB does not list is not opened (that would create it; on a full device, never answering).
+ * open: IndexedDB keeps the open waiting, and the entry is deleted as soon as that connection closes), or kept failing
+ * for that long. A directory IndexedDB does not list is not opened (that would create it; on a full device, never
+ * answering).
  */
 export async function forgetInDirectory(access: DirectoryAccess, identity: string, waitMs: number): Promise<void> {
   dropLegacyEntries();
   const deadline = Date.now() + waitMs;
   const list = await bounded(Promise.resolve().then(() => indexedDB.databases()));
   if (list && !list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`)) return;
-  const forgetting = access.open()?.then(async (db) => {
-    try {
-      const failure = await write(db, entryId(access.couchUrl, identity), undefined);
-      if (failure) throw failure;
-    } catch (error) {
-      // A typed error (a full device: `storage_full`), as every other failure of logout().
-      throw toStorageAwareError(error);
-    } finally {
-      await db.close();
-    }
+  const forgetting = useDirectory(access, deadline - Date.now() - 500, (db) => change(db, entryId(access.couchUrl, identity), undefined));
+  const outcome = await within(forgetting, Math.max(0, deadline - Date.now())).catch((error: unknown) => {
+    // A full device: `storage_full`, as every other failure of logout(); anything else is one more wait that ran out.
+    if (isStorageFull(error)) throw storageFullError(error);
+    return LATE;
   });
-  if (forgetting && (await within(forgetting, Math.max(0, deadline - Date.now()))) === LATE) {
+  if (outcome === LATE) {
     throw new FeatError('timeout', `logout(): the IndexedDB database "${DIRECTORY_NAME}" is held open elsewhere (a tab that does not answer, or the app's own code): the session is forgotten once it closes`);
   }
 }

@@ -43,6 +43,11 @@ export class LazyWatch implements WatchSource {
     if (loaded !== LATE) await loaded?.started(Math.max(0, deadline - Date.now()));
   }
 
+  /** See ChangeWatcher.resume. */
+  resume(): void {
+    this.#loaded?.resume();
+  }
+
   async close(): Promise<void> {
     await (await this.#watcher)?.close();
   }

@@ -59,6 +59,9 @@ type Subscription = WatchScope & {
   retry?: ReturnType<typeof setTimeout>;
 };
 
+/** A refusal of the session or of a read: trying again by itself would not help (see ChangeWatcher.#failed). */
+const refused = (error: FeatError) => error.code === 'forbidden' || error.code === 'unauthorized';
+
 /** Exponential backoff with jitter (50–100 % of the step, at most 30 s), so clients that failed together retry apart. */
 export const backoff = (failures: number): number => Math.min(30_000, 500 * 2 ** failures) * (0.5 + Math.random() / 2);
 
@@ -120,6 +123,8 @@ export class ChangeWatcher implements WatchSource {
   #closed = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
+  /** The session was refused (see #failed): the feed waits for {@link resume}. */
+  #refused = false;
   /** Where the feed (re)starts: the sequence when the first subscription came, then the last change seen. */
   #since: number | string | undefined;
   /** Settles when the feed has its starting point (pending only while the first subscription's feed starts). */
@@ -162,7 +167,11 @@ export class ChangeWatcher implements WatchSource {
             // Ended by close() (a resolution it cut short): nothing to report.
             if (!this.#subs.has(sub) || (failure.code === 'closed' && current!.io.ctx.closed?.aborted)) return;
             (current!.onError ?? this.#options.onError)(failure);
-            if (failure.code !== 'storage_lost') sub.retry = setTimeout(read, backoff(failures++));
+            // Refused with no feed (the read was the client's ready() too: see #failed): tried again once resumed.
+            if (refused(failure) && !this.#feed) {
+              this.#refused = true;
+              this.#waiting.add(read);
+            } else if (failure.code !== 'storage_lost') sub.retry = setTimeout(read, backoff(failures++));
           },
         );
     if (current && this.#feed) queueMicrotask(read);
@@ -203,6 +212,8 @@ export class ChangeWatcher implements WatchSource {
   }
 
   started(ms: number): Promise<void> | undefined {
+    // A write has its database: the session is no longer refused.
+    this.resume();
     const startup = this.#startup;
     if (!startup) return undefined;
     return within(startup, ms).then(() => undefined);
@@ -217,8 +228,17 @@ export class ChangeWatcher implements WatchSource {
     return this.#stop();
   }
 
+  /** Starts the feed (and the current reads) again after a refusal, once the app's own call got the client ready. */
+  resume(): void {
+    if (!this.#refused) return;
+    this.#refused = false;
+    if (this.#feed) this.#live();
+    else this.#start();
+  }
+
   #start(): void {
     if (this.#feed || this.#starting || this.#closed || this.#subs.size === 0) return;
+    this.#refused = false;
     this.#starting = true;
     let started!: () => void;
     // Only the first start pins a starting point; a restart resumes from the last change seen (nothing is missed).
@@ -266,7 +286,7 @@ export class ChangeWatcher implements WatchSource {
       .catch((error: unknown) => {
         this.#starting = false;
         done();
-        this.#failed(error);
+        this.#failed(error, true);
       });
   }
 
@@ -302,13 +322,19 @@ export class ChangeWatcher implements WatchSource {
     if (deliver) this.#queue(held.change);
   }
 
-  /** The feed failed: reported, and started again later — unless the replica is gone (its guard said so once). */
-  #failed(error: unknown): void {
+  /**
+   * The feed failed: reported, and started again later — unless the replica is gone (its guard said so once), or the
+   * session was refused (`opening`: db() is the client's ready()). A refused client (another account's replica, refused
+   * credentials) started again by its watch would sign in by itself, with backoff, forever — and take the replica
+   * over once its owner logged out with destroyLocal. It stays refused until the app calls again ({@link resume}).
+   */
+  #failed(error: unknown, opening = false): void {
     if (this.#closed) return;
     const failure = toFeatError(error);
     if (failure.code === 'storage_lost') return;
     this.#options.onError(failure);
-    this.#scheduleRestart();
+    if (opening && refused(failure)) this.#refused = true;
+    else this.#scheduleRestart();
   }
 
   #scheduleRestart(): void {
