@@ -3,6 +3,7 @@ import { validateAuthOption, type AuthOption } from './session/auth.js';
 import { isLatin1 } from './session/token.js';
 import type { ConflictResolver } from './store/conflicts.js';
 import { checkIndex, type IndexSpec } from './query/validate.js';
+import { readable, shown } from './store/validate.js';
 
 /** Proxy-auth session used instead of the accounts service (any CouchDB-compatible server). */
 export interface SessionOption {
@@ -17,9 +18,9 @@ export interface SessionOption {
 /** Where the local replica lives (local-first mode). */
 export interface LocalOptions {
   /**
-   * PouchDB adapter name for the local replica: `'idb'` in browsers, `'memory'` or `'leveldb'` in Node (any other
-   * adapter works once its plugin is registered on `pouchdb-core`).
-   * @default 'idb' in browsers, 'memory' in Node
+   * PouchDB adapter name for the local replica: `'indexeddb'` (or `'idb'`) in browsers and workers, `'memory'` or
+   * `'leveldb'` in Node (any other adapter works once its plugin is registered on `pouchdb-core`).
+   * @default 'indexeddb' in browsers and workers, 'memory' in Node
    */
   adapter?: string;
   /**
@@ -54,7 +55,7 @@ export interface MaintenanceOptions {
   enabled?: boolean;
   /**
    * Time between runs, in ms. A run starts only while the client is ready, online and idle (sync idle, no writes
-   * queued); a busy client is tried again within 30 s.
+   * queued); a busy client is tried again within 30 s. At most 2_147_483_647 (about 24.8 days, the longest timer).
    * @default 300_000 (5 minutes)
    */
   intervalMs?: number;
@@ -102,17 +103,18 @@ export interface FeatClientOptions {
   /**
    * How long a request may stay silent (no response headers, no body bytes) before it fails with `timeout`: every
    * request to CouchDB, the accounts service and the REST API. A long-poll of the changes feed waits on purpose: its
-   * limit is its heartbeat plus this. Also bounds how long `close()` and `logout()` wait for writes in flight.
+   * limit is its heartbeat plus this. Also bounds how long `close()` and `logout()` wait for writes in flight. At most
+   * 2_147_483_647 (about 24.8 days, the longest timer).
    * @default 30_000
    */
   requestTimeout?: number;
   /**
-   * How long `ready()` waits for the first pull on a replica that has never synced, in ms.
+   * How long `ready()` waits for the first pull on a replica that has never synced, in ms (at most 2_147_483_647).
    * @default 10_000
    */
   initialSyncTimeout?: number;
   /**
-   * How long bootstrap waits for the per-user database to appear after creating the user, in ms.
+   * How long bootstrap waits for the per-user database to appear after creating the user, in ms (at most 2_147_483_647).
    * @default 15_000
    */
   bootstrapTimeout?: number;
@@ -178,15 +180,20 @@ function checkUrl(name: string, value: unknown): string {
   return value.replace(/\/+$/, '');
 }
 
-function checkCount(name: string, value: unknown, min: number): void {
+/** The longest timer (ms): JavaScript runs a longer one at once. */
+const MAX_DELAY = 2_147_483_647;
+
+function checkCount(name: string, value: unknown, min: number, max = Infinity): void {
   if (value === undefined) return;
-  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || !Number.isInteger(value)) {
-    throw invalid(`"${name}" must be an integer ≥ ${min}`);
+  if (typeof value !== 'number' || !Number.isFinite(value) || value < min || value > max || !Number.isInteger(value)) {
+    throw invalid(`"${name}" must be an integer ≥ ${min}${max < Infinity ? ` and ≤ ${max}` : ''}`);
   }
 }
 
-/** Validates the options and fills in defaults, in one place. */
-export function resolveOptions(options: unknown): ResolvedOptions {
+/** Validates the options and fills in defaults, in one place (a getter or a Proxy that throws: `invalid_argument`). */
+export const resolveOptions = (options: unknown): ResolvedOptions => readable(() => resolve(options), 'createFeatClient(): the options');
+
+function resolve(options: unknown): ResolvedOptions {
   if (typeof options !== 'object' || options === null || Array.isArray(options)) {
     throw new FeatValidationError('invalid_argument', 'createFeatClient() expects an options object');
   }
@@ -210,12 +217,12 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   }
   if (o.auth !== undefined) validateAuthOption(o.auth);
   if (o.mode !== undefined && o.mode !== 'local-first' && o.mode !== 'remote') {
-    throw invalid(`"mode" must be 'local-first' or 'remote', got ${JSON.stringify(o.mode)}`);
+    throw invalid(`"mode" must be 'local-first' or 'remote', got ${shown(o.mode)}`);
   }
   if (o.local !== undefined) {
     if (typeof o.local !== 'object' || o.local === null) throw invalid('"local" must be an object');
     if (o.local.adapter !== undefined && (typeof o.local.adapter !== 'string' || !o.local.adapter)) {
-      throw invalid('"local.adapter" must be an adapter name such as "idb", "memory" or "leveldb"');
+      throw invalid('"local.adapter" must be an adapter name such as "indexeddb", "memory" or "leveldb"');
     }
     if (o.local.name !== undefined && (typeof o.local.name !== 'string' || !o.local.name)) {
       throw invalid('"local.name" must be a non-empty string');
@@ -232,12 +239,18 @@ export function resolveOptions(options: unknown): ResolvedOptions {
   if (o.maxRequestBytes !== undefined && o.maxRequestBytes > 0 && o.maxRequestBytes < 4096) {
     throw invalid('"maxRequestBytes" must be 0 (no limit) or at least 4096');
   }
-  checkCount('requestTimeout', o.requestTimeout, 1);
-  checkCount('initialSyncTimeout', o.initialSyncTimeout, 0);
-  checkCount('bootstrapTimeout', o.bootstrapTimeout, 0);
+  checkCount('requestTimeout', o.requestTimeout, 1, MAX_DELAY);
+  checkCount('initialSyncTimeout', o.initialSyncTimeout, 0, MAX_DELAY);
+  checkCount('bootstrapTimeout', o.bootstrapTimeout, 0, MAX_DELAY);
   checkCount('conflictRetries', o.conflictRetries, 0);
   checkCount('revCacheSize', o.revCacheSize, 1);
-  checkCount('maintenance.intervalMs', o.maintenance?.intervalMs, 1);
+  const m = o.maintenance as Record<string, unknown> | undefined;
+  if (m !== undefined) {
+    if (typeof m !== 'object' || m === null || Array.isArray(m) || (m.enabled !== undefined && typeof m.enabled !== 'boolean')) {
+      throw invalid('"maintenance" must be { enabled?: boolean, intervalMs? }');
+    }
+    checkCount('maintenance.intervalMs', m.intervalMs, 1, MAX_DELAY);
+  }
   let indexes: IndexSpec[] | undefined;
   if (o.indexes !== undefined) {
     if (!Array.isArray(o.indexes)) throw invalid('"indexes" must be an array of { fields: [...], name? }');

@@ -77,6 +77,16 @@ const MAX_TIMEOUT = 2_147_483_647;
 
 const invalid = (message: string) => new FeatValidationError('invalid_argument', message);
 
+/** Runs a check; a getter or a Proxy trap of the argument that throws → `invalid_argument`, with it as `cause`. */
+export function readable<T>(check: () => T, what: string): T {
+  try {
+    return check();
+  } catch (cause) {
+    if (cause instanceof FeatValidationError) throw cause;
+    throw new FeatValidationError('invalid_argument', `${what} could not be read (a getter or a Proxy threw)`, { cause });
+  }
+}
+
 export const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);
 
@@ -150,6 +160,10 @@ export function describe(value: unknown): string {
  * `requireApiUrl: false` is for clients that only talk to the accounts service.
  */
 export function resolveOptions(options: unknown, { requireApiUrl = true } = {}): ResolvedOptions {
+  return readable(() => resolve(options, requireApiUrl), 'The options');
+}
+
+function resolve(options: unknown, requireApiUrl: boolean): ResolvedOptions {
   if (!isRecord(options)) {
     throw new FeatValidationError('invalid_argument', `The options must be an object like { apiUrl, auth } (got ${describe(options)})`);
   }
@@ -195,6 +209,10 @@ export function resolveOptions(options: unknown, { requireApiUrl = true } = {}):
 
 /** Checks the optional last argument of a call. Not an object, or a bad value → `invalid_argument`. */
 export function resolveCallOptions(options: unknown): CallOptions {
+  return readable(() => resolveCall(options), 'The call options');
+}
+
+function resolveCall(options: unknown): CallOptions {
   if (options === undefined) return {};
   if (!isRecord(options)) {
     throw new FeatValidationError('invalid_argument', `The call options must be an object like { signal, timeout } (got ${describe(options)})`);

@@ -3,7 +3,7 @@
  * and their translation onto the stored document layout (`{ _id, doc: value, feat: {...} }`).
  */
 import { FeatValidationError } from '../errors.js';
-import { wellFormed } from '../store/validate.js';
+import { readable, shown, wellFormed } from '../store/validate.js';
 
 /** A Mango selector over the value's own fields, e.g. `{ done: false, prio: { $gte: 3 } }`. */
 export type Selector = Record<string, unknown>;
@@ -61,12 +61,14 @@ export interface IndexSpec {
  * Checks an index (throwing `invalid_argument`, before any I/O): `{ fields: [non-empty strings, no "$"], name? }`; the
  * result is a copy (a later change of the app's object changes nothing).
  */
-export function checkIndex(index: unknown, where: string): IndexSpec {
+export const checkIndex = (index: unknown, where: string): IndexSpec => readable(() => indexOf(index, where), where);
+
+function indexOf(index: unknown, where: string): IndexSpec {
   const shape = `${where} takes { fields: [...], name? }: a non-empty array of the value's field names, and an optional name`;
   if (!isPlainObject(index)) throw new FeatValidationError('invalid_argument', shape);
   const { fields, name } = index;
   for (const key of Object.keys(index)) if (key !== 'fields' && key !== 'name') throw new FeatValidationError('invalid_argument', `${shape} (unknown field "${key}")`);
-  if (!Array.isArray(fields) || fields.length === 0 || !fields.every((f) => typeof f === 'string' && f !== '' && !f.startsWith('$'))) {
+  if (!Array.isArray(fields) || fields.length === 0 || !all(fields, (f) => typeof f === 'string' && f !== '' && !f.startsWith('$'))) {
     throw new FeatValidationError('invalid_argument', shape);
   }
   if (name !== undefined && (typeof name !== 'string' || !/^[A-Za-z0-9][\w.-]{0,99}$/.test(name))) {
@@ -80,6 +82,15 @@ const ANY_VALUE = new Set(['$eq', '$ne', '$gt', '$gte', '$lt', '$lte']);
 const ARRAYS = new Set(['$in', '$nin', '$all']);
 const SUB_SELECTORS = new Set(['$elemMatch', '$allMatch']);
 const TYPES = new Set(['null', 'boolean', 'number', 'string', 'array', 'object']);
+
+/**
+ * Whether `ok` holds for every element, up to the first it fails for — a sparse array's holes included, as `undefined`
+ * (`every` and `forEach` skip them; JSON.stringify writes `null`).
+ */
+function all(array: readonly unknown[], ok: (value: unknown, i: number) => unknown): boolean {
+  for (let i = 0; i < array.length; i++) if (ok(array[i], i) === false) return false;
+  return true;
+}
 
 const fail = (message: string): never => {
   throw new FeatValidationError('invalid_argument', `find(): ${message}`);
@@ -105,7 +116,7 @@ function checkValue(value: unknown, at: string, depth: number): void {
   if (value === null || typeof value === 'string' || typeof value === 'boolean') return;
   if (typeof value === 'number') return void (Number.isFinite(value) || fail(`${at} is ${value}, which JSON cannot hold`));
   const d = deeper(depth, at);
-  if (Array.isArray(value)) return value.forEach((v, i) => checkValue(v, `${at}[${i}]`, d));
+  if (Array.isArray(value)) return void all(value, (v, i) => checkValue(v, `${at}[${i}]`, d));
   if (!isPlainObject(value)) fail(`${at} is ${value === undefined ? 'undefined' : 'not a JSON value'}`);
   for (const [name, v] of Object.entries(value as object)) checkValue(v, `${at} › ${name}`, d);
 }
@@ -124,7 +135,7 @@ function checkSelector(selector: unknown, where: string, field: boolean, depth =
     }
     if (COMBINATORS.has(name)) {
       if (!Array.isArray(arg) || arg.length === 0) fail(`${at} takes a non-empty array of selectors`);
-      (arg as unknown[]).forEach((s, i) => checkSelector(s, `${at}[${i}]`, field, d));
+      all(arg as unknown[], (s, i) => checkSelector(s, `${at}[${i}]`, field, d));
     } else if (name === '$not') {
       checkSelector(arg, at, field, d);
     } else if (!field) {
@@ -141,7 +152,7 @@ function checkSelector(selector: unknown, where: string, field: boolean, depth =
     } else if (name === '$size') {
       if (!Number.isInteger(arg) || (arg as number) < 0) fail(`${at} takes a non-negative integer`);
     } else if (name === '$mod') {
-      const ok = Array.isArray(arg) && arg.length === 2 && arg.every((n) => Number.isInteger(n)) && arg[0] !== 0;
+      const ok = Array.isArray(arg) && arg.length === 2 && Number.isInteger(arg[0]) && Number.isInteger(arg[1]) && arg[0] !== 0;
       if (!ok) fail(`${at} takes [divisor, remainder], integers, the divisor not 0`);
     } else if (name === '$regex') {
       if (typeof arg !== 'string') fail(`${at} takes a regular expression as a string`);
@@ -209,8 +220,13 @@ function checkCount(value: unknown, name: string): number | undefined {
   return value as number;
 }
 
-/** Checks a query (throwing `invalid_argument`, before any I/O) and translates it onto the stored documents. */
-export function planQuery(query: unknown): PlannedQuery {
+/**
+ * Checks a query (throwing `invalid_argument`, before any I/O; a getter or a Proxy that throws too) and translates it
+ * onto the stored documents.
+ */
+export const planQuery = (query: unknown): PlannedQuery => readable(() => plan(query), 'find(): the query');
+
+function plan(query: unknown): PlannedQuery {
   if (!isPlainObject(query)) fail('takes a query object: { prefix?, selector?, sort?, limit?, skip? }');
   const q = query as Record<string, unknown>;
   for (const name of Object.keys(q)) {
@@ -222,14 +238,15 @@ export function planQuery(query: unknown): PlannedQuery {
   checkSelector(selector, 'selector', false);
   const sortIn = q.sort ?? [];
   if (!Array.isArray(sortIn)) fail('"sort" must be an array of field names or { field: "asc" | "desc" }');
-  const sort = (sortIn as unknown[]).map((item) => {
-    if (typeof item === 'string' && item !== '') return { field: `doc.${item}`, desc: false };
+  const sort: PlannedQuery['sort'] = [];
+  all(sortIn as unknown[], (item) => {
+    if (typeof item === 'string' && item !== '') return void sort.push({ field: `doc.${item}`, desc: false });
     const entries = isPlainObject(item) ? Object.entries(item) : [];
     const [entry] = entries;
     if (entries.length !== 1 || entry![0] === '' || (entry![1] !== 'asc' && entry![1] !== 'desc')) {
-      return fail(`sort entry ${JSON.stringify(item)} must be a field name or { field: "asc" | "desc" }`);
+      fail(`sort entry ${shown(item)} must be a field name or { field: "asc" | "desc" }`);
     }
-    return { field: `doc.${entry![0]}`, desc: entry![1] === 'desc' };
+    sort.push({ field: `doc.${entry![0]}`, desc: entry![1] === 'desc' });
   });
   const limit = checkCount(q.limit, 'limit');
   const skip = checkCount(q.skip, 'skip') ?? 0;

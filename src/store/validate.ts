@@ -1,4 +1,4 @@
-import { FeatValidationError } from '../errors.js';
+import { FeatValidationError, type FeatErrorCode } from '../errors.js';
 import { idTooLong, MAX_ENCODED_ID_BYTES, partId } from './ids.js';
 
 /** Ids starting with this prefix are the SDK's own documents (chunks); user keys may not use it. */
@@ -56,12 +56,39 @@ function checkId(text: string, what: string, key: string): void {
   }
 }
 
+/**
+ * Runs the check of an argument: an error the check did not mean to throw — a getter or a Proxy trap of the argument
+ * that throws — becomes a `code` error with it as `cause` (nothing was sent or changed).
+ */
+export function readable<T>(check: () => T, what: string, code: FeatErrorCode = 'invalid_argument'): T {
+  try {
+    return check();
+  } catch (cause) {
+    if (cause instanceof FeatValidationError) throw cause;
+    throw new FeatValidationError(code, `${what} could not be read (a getter or a Proxy threw)`, { cause });
+  }
+}
+
+/** A value as a message shows it: its JSON, else its type (a bigint, a cycle, a getter that throws). */
+export function shown(value: unknown): string {
+  try {
+    return JSON.stringify(value) ?? typeof value;
+  } catch {
+    return typeof value;
+  }
+}
+
 function describe(value: unknown): string {
   if (value === null) return 'null';
-  if (Array.isArray(value)) return 'an array';
   if (typeof value === 'object') {
-    const name = Object.getPrototypeOf(value)?.constructor?.name;
-    return name && name !== 'Object' ? `a ${name}` : 'an object';
+    try {
+      if (Array.isArray(value)) return 'an array';
+      const name: unknown = Object.getPrototypeOf(value)?.constructor?.name;
+      if (name && name !== 'Object') return `a ${String(name)}`;
+    } catch {
+      // a Proxy whose trap throws
+    }
+    return 'an object';
   }
   if (typeof value === 'number') return String(value);
   return `a ${typeof value}`;
@@ -85,14 +112,14 @@ export function snapshotValue<T>(value: T, key: string, size?: { bytes: number }
   let bytes = 0;
   // The path is only spelled out when something is wrong (no string building on the hot path).
   const path: (string | number)[] = [];
-  const bad = (what: string, last?: string | number) => {
+  const bad = (what: string, last?: string | number, cause?: unknown) => {
     const at = [...path, ...(last === undefined ? [] : [last])]
       .map((p) => (typeof p === 'number' ? `[${p}]` : `.${p}`))
       .join('');
     return new FeatValidationError(
       'invalid_value',
       `The value of "${key}" is not JSON: ${what} at ${at || 'the top level'}; store only plain objects, arrays, strings, finite numbers, booleans and null`,
-      { key },
+      { key, cause },
     );
   };
 
@@ -149,7 +176,13 @@ export function snapshotValue<T>(value: T, key: string, size?: { bytes: number }
         throw bad(describe(v));
     }
   };
-  const copy = walk(value, 0) as T;
+  let copy: T;
+  try {
+    copy = walk(value, 0) as T;
+  } catch (cause) {
+    if (cause instanceof FeatValidationError) throw cause;
+    throw bad('a getter or a Proxy that throws', undefined, cause);
+  }
   if (size) size.bytes += bytes;
   return copy;
 }

@@ -16,6 +16,9 @@ export function silenceLimit(url: string, requestTimeout: number): number {
   return wait + requestTimeout;
 }
 
+/** A timer's delay, within the longest JavaScript keeps (a longer one fires at once). */
+const delay = (ms: number) => Math.min(ms, 2_147_483_647);
+
 const pathOf = (url: string) => url.split('?')[0]!.replace(/\/\/[^/@]*@/, '//');
 
 /**
@@ -37,7 +40,8 @@ function bodyBytes(body: BodyInit | null | undefined): number {
  * `fetch` with a silence limit: the request is aborted with a `timeout` FeatError when neither the response headers nor
  * a byte of its body arrived for `ms` (a server that accepted the connection and went quiet, a proxy holding the
  * request) — plus, before the headers, the time its body may take to send ({@link SLOWEST_UPLOAD}). The caller's
- * `signal` still aborts it as before (with the caller's reason).
+ * `signal` still aborts it as before (with the caller's reason). Both hold whatever `fetchFn` does with the signal: one
+ * that ignores it (a wrapper that does not pass it on) is left behind, its answer, if it ever comes, discarded.
  *
  * `total` (ms), when given, also bounds the whole exchange — headers and every byte of the body — whatever trickles in:
  * for small answers (a token) that a server must not keep open by sending a byte now and then.
@@ -50,6 +54,7 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
   let timer: ReturnType<typeof setTimeout> | undefined;
   const onOuter = () => {
     cleanup();
+    failBody?.(outer!.reason);
     controller.abort(outer!.reason);
   };
   let deadline: ReturnType<typeof setTimeout> | undefined;
@@ -71,7 +76,7 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
       });
       failBody?.(reason);
       controller.abort(reason);
-    }, limit);
+    }, delay(limit));
     (timer as { unref?(): void }).unref?.();
   };
   if (outer?.aborted) controller.abort(outer.reason);
@@ -85,14 +90,24 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
       });
       failBody?.(reason);
       controller.abort(reason);
-    }, total + Math.ceil(bodyBytes(init.body) / SLOWEST_UPLOAD));
+    }, delay(total + Math.ceil(bodyBytes(init.body) / SLOWEST_UPLOAD)));
     (deadline as { unref?(): void }).unref?.();
   }
   let response: Response;
+  let sent: Promise<Response> | undefined;
   try {
-    response = await fetchFn(input, { ...init, signal: controller.signal });
+    // Raced with the signal: a fetch that ignores it would otherwise wait on a silent server forever.
+    response = await new Promise<Response>((resolve, reject) => {
+      const stop = () => reject(controller.signal.reason);
+      if (controller.signal.aborted) stop();
+      else controller.signal.addEventListener('abort', stop, { once: true });
+      sent = Promise.resolve(fetchFn(input, { ...init, signal: controller.signal }));
+      sent.then(resolve, reject);
+    });
   } catch (error) {
     cleanup();
+    // An answer that comes after all is not read (its connection freed).
+    void sent?.then((late) => late.body?.cancel()).catch(() => undefined);
     // Some fetch implementations reject with a generic AbortError rather than the signal's reason.
     const reason: unknown = controller.signal.reason;
     if (controller.signal.aborted && reason instanceof FeatError && !outer?.aborted) throw reason;
