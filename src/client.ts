@@ -112,6 +112,8 @@ class Client implements FeatClient {
   /** Set once close() has closed everything: the status is `paused` from then on, whatever was in flight. */
   #shut = false;
   #paused = false;
+  /** The next token request may skip the backoff after a failed one: the app called ready() (see #connect). */
+  #askAgain = false;
   #status: SyncStatus = 'paused';
   /** The last status emitted. */
   #published: SyncStatus = 'paused';
@@ -279,6 +281,8 @@ class Client implements FeatClient {
     } catch (error) {
       return Promise.reject(error);
     }
+    // The app's own ready() asks the accounts service again even within the backoff after a failed token request.
+    this.#askAgain = true;
     return withSignal(this.#begin(), options.signal);
   }
 
@@ -311,7 +315,7 @@ class Client implements FeatClient {
     const db = this.#dbNow();
     if (db) return Promise.resolve(db);
     // A write made before close() (even before ready()) is stored while close() flushes: the session starts for it.
-    return (this.#closing ? this.#begin() : this.ready()).then(() => {
+    return this.#begin().then(() => {
       const opened = this.#dbNow();
       if (!opened) throw closedError();
       return opened;
@@ -343,8 +347,11 @@ class Client implements FeatClient {
   /** Token (single flight) and bootstrap: the user and their database exist. */
   async #connect(): Promise<Session> {
     const o = this.#options;
-    // ready() asks the accounts service again even within the backoff after a refusal.
-    const state = await this.#sessionSource.get(true);
+    // ready() asks the accounts service again even within the backoff after a refusal; a store call that starts the
+    // session (or a reconnection) does not: one call each would be a request each.
+    const retry = this.#askAgain;
+    this.#askAgain = false;
+    const state = await this.#sessionSource.get(retry);
     const { bootstrap } = await import('./session/bootstrap.js');
     await bootstrap({
       couchUrl: o.couchUrl,
@@ -382,6 +389,8 @@ class Client implements FeatClient {
         this.#setStatus('idle');
       }
       this.store.prepareIndexes();
+      // A watch that stopped at a refused start (sync/watch.ts) goes on now that the app's call got the client ready.
+      this.#watcher.resume();
       return this.session;
     } catch (error) {
       // Ended by close(): `closed` (not the `aborted` of a wait cut by the lifetime signal), and the status stays as

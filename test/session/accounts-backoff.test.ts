@@ -51,6 +51,33 @@ async function remoteClient() {
 const json = (status: number, body: unknown, headers: Record<string, string> = {}) =>
   new Response(JSON.stringify(body), { status, headers: { 'Content-Type': 'application/json', ...headers } });
 
+it('a client whose first token request failed (503): store calls without ready() do not ask once each; ready() asks at once', async () => {
+  const tokens: number[] = [];
+  let failing = true;
+  const c = createFeatClient({
+    couchUrl: emu.couchUrl,
+    accountsUrl: emu.accountsUrl,
+    auth: emu.bearerFor(uniqueUser('busy-first')),
+    mode: 'remote',
+    maintenance: { enabled: false },
+    fetch: (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (!url.startsWith(emu.accountsUrl)) return fetch(input, init);
+      tokens.push(Date.now());
+      return failing ? Promise.resolve(json(503, { error: 'busy', reason: 'slow down' })) : fetch(input, init);
+    },
+  });
+  cleanups.push(() => c.close().catch(() => undefined));
+  const results: string[] = [];
+  for (let i = 0; i < 20; i++) results.push(await code(c.store.get('k')));
+  expect(results).toEqual(Array(20).fill('server'));
+  expect(tokens.length).toBe(1);
+  failing = false;
+  expect(await code(c.ready())).toBe('ok');
+  expect(tokens.length).toBe(2);
+  expect(await code(c.store.get('k'))).toBe('ok');
+});
+
 describe.each([429, 503])('remote mode, the token expired and the accounts service answers %i', (status) => {
   it('calls within the backoff reject at once with `server`, a request per backoff step at most; calls work once it answers', async () => {
     const { c, couch, tokens, accounts, expire } = await remoteClient();
