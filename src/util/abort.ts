@@ -36,7 +36,8 @@ export function within<T>(promise: Promise<T>, ms: number): Promise<T | typeof L
   let timer: ReturnType<typeof setTimeout> | undefined;
   promise.catch(() => undefined);
   const late = new Promise<typeof LATE>((resolve) => {
-    timer = setTimeout(resolve, ms, LATE);
+    // (Timers wait at most 2^31-1 ms: a longer one, close()'s 2 x requestTimeout say, would fire at once.)
+    timer = setTimeout(resolve, Math.min(ms, 2_147_483_647), LATE);
     (timer as { unref?(): void }).unref?.();
   });
   return Promise.race([promise, late]).finally(() => clearTimeout(timer));
