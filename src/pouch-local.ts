@@ -154,6 +154,8 @@ function localStorageOf(): Storage | undefined {
 function hearDropRequests(): void {
   if (dropRequests || !localStorageOf() || typeof BroadcastChannel !== 'function') return;
   dropRequests = new BroadcastChannel(DROP_SIGNALS);
+  // (Node with web storage: it must not keep the process alive.)
+  (dropRequests as { unref?(): void }).unref?.();
   dropRequests.onmessage = (event: MessageEvent) => {
     if (typeof event.data === 'string') dropChangeSignals(event.data);
   };

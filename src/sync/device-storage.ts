@@ -166,10 +166,14 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
   let attempt = stalled.get(key);
   stalled.delete(key);
   if (!attempt) {
+    // Counted as open on its store from now (it joins `sharing` only once PouchDB's 'ref' comes, after the adapter's
+    // reads): a close meanwhile must not close the store under it.
+    const shares = SHARED_STORES.has(adapter);
+    if (shares) opening.set(key, (opening.get(key) ?? 0) + 1);
     const db = (await openLocal(name, adapter)) as RawDb;
     recordAborts(db);
     attempt = { db, opened: db.info() };
-    attempt.opened.catch(() => undefined);
+    attempt.opened.catch(() => undefined).finally(() => shares && opening.set(key, opening.get(key)! - 1));
   }
   try {
     if ((await within(attempt.opened, OPEN_WAIT_MS)) === LATE) {
@@ -242,6 +246,8 @@ const SHARED_STORES = new Set(['leveldb', 'memory']);
 const replicas = new Set<string>();
 const sharing = new Map<string, Set<unknown>>();
 const closing = new Map<string, Promise<void>>();
+/** Opens under way on each store (see openChecked). */
+const opening = new Map<string, number>();
 
 type Done = (error?: unknown, result?: unknown) => void;
 interface SharingDb {
@@ -282,7 +288,7 @@ function shared(db: SharingDb): void {
   const destroy = db._destroy.bind(db);
   db._close = (done) => {
     const peers = sharing.get(key);
-    if (peers?.delete(db) && peers.size > 0) return done();
+    if (peers?.delete(db) && (peers.size > 0 || (opening.get(key) ?? 0) > 0)) return done();
     if (peers?.size === 0) sharing.delete(key);
     end(close, done);
   };

@@ -19,7 +19,7 @@ import { FeatError } from '../errors.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
 import { LATE, within } from '../util/abort.js';
-import { isStorageFull, storageFullError } from './storage-errors.js';
+import { isStorageFull, toStorageAwareError } from './storage-errors.js';
 import { hex } from '../util/hash.js';
 
 /**
@@ -143,7 +143,7 @@ export interface DirectoryAccess {
 
 /** The Web Lock every tab and worker of the origin takes to use the directory (see {@link useDirectory}). */
 interface Locks {
-  request(name: string, use: () => Promise<unknown>): Promise<unknown>;
+  request(name: string, options: { signal: AbortSignal }, use: () => Promise<unknown>): Promise<unknown>;
 }
 
 /**
@@ -153,9 +153,11 @@ interface Locks {
  * refused an open made a moment earlier ("The requested version … is less than the existing version"). Something
  * else may still open it (another copy of the SDK, the app's own code): a failed use is tried again — PouchDB reopens a
  * connection closed that way — until `ms` have passed (a full device: at once), then its failure is the answer.
- * Where Web Locks are refused (an opaque origin), it goes without.
+ * Within `ms` in all, the lock's wait and its use included: a use that never answers (a blocked open) must not hold
+ * the lock for every other tab — it is released, and the answer is {@link LATE}. Where Web Locks are refused (an opaque
+ * origin), it goes without.
  */
-function useDirectory<T>(access: DirectoryAccess, ms: number, use: (db: Db) => Promise<T>): Promise<T | undefined> {
+function useDirectory<T>(access: DirectoryAccess, ms: number, use: (db: Db) => Promise<T>): Promise<T | undefined | typeof LATE> {
   const deadline = Date.now() + ms;
   let ran = false;
   const run = async () => {
@@ -175,12 +177,15 @@ function useDirectory<T>(access: DirectoryAccess, ms: number, use: (db: Db) => P
       await db.close().catch(() => undefined);
     }
   };
+  const timed = () => within(run(), Math.max(0, deadline - Date.now()));
   const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
+  const signal = AbortSignal.timeout(Math.max(1, ms));
   return Promise.resolve()
-    .then(() => (locks ? (locks.request(DIRECTORY_NAME, run) as Promise<T | undefined>) : run()))
+    .then(() => (locks ? (locks.request(DIRECTORY_NAME, { signal }, timed) as Promise<T | undefined | typeof LATE>) : timed()))
     .catch((error: unknown) => {
       if (ran) throw error;
-      return run();
+      // Still waiting for the lock when the time ran out; else Web Locks refused: without.
+      return signal.aborted ? LATE : timed();
     });
 }
 
@@ -192,12 +197,13 @@ async function change(db: Db, id: string, body: Record<string, unknown> | undefi
 
 /** The browser directory of last sessions. */
 export async function recallFromDirectory(access: DirectoryAccess, identity: string): Promise<Remembered | undefined> {
-  const doc = await bounded(
+  const found = await bounded(
     // A read that fails is tried again (a missing entry is none).
     useDirectory(access, DIRECTORY_WAIT_MS, (db) => db.get(entryId(access.couchUrl, identity)).catch((error: { status?: number }) => {
       if (error?.status !== 404) throw error;
     }) as Promise<(Remembered & { dbName?: unknown; userName?: unknown }) | undefined>),
   );
+  const doc = found === LATE ? undefined : found;
   if (typeof doc?.dbName !== 'string' || typeof doc.userName !== 'string') return undefined;
   return {
     userName: doc.userName,
@@ -226,10 +232,10 @@ export async function forgetInDirectory(access: DirectoryAccess, identity: strin
   const list = await bounded(Promise.resolve().then(() => indexedDB.databases()));
   if (list && !list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`)) return;
   const forgetting = useDirectory(access, deadline - Date.now() - 500, (db) => change(db, entryId(access.couchUrl, identity), undefined));
+  // A failure that kept coming for that long is the answer (`storage_full` for a full device, as every other failure of
+  // logout()); a use that never answered is one more wait that ran out.
   const outcome = await within(forgetting, Math.max(0, deadline - Date.now())).catch((error: unknown) => {
-    // A full device: `storage_full`, as every other failure of logout(); anything else is one more wait that ran out.
-    if (isStorageFull(error)) throw storageFullError(error);
-    return LATE;
+    throw toStorageAwareError(error);
   });
   if (outcome === LATE) {
     throw new FeatError('timeout', `logout(): the IndexedDB database "${DIRECTORY_NAME}" is held open elsewhere (a tab that does not answer, or the app's own code): the session is forgotten once it closes`);

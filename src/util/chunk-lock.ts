@@ -51,20 +51,19 @@ export const READ_AGAIN_MS = 10_000;
  */
 export async function readReplica<T>(read: () => Promise<T>, what: string, lockHeld = false, totalMs = CHUNK_LOCK_WAIT_MS): Promise<T> {
   const deadline = Date.now() + totalMs;
+  // Every read asked is still in the race: a slow one that answers after its bound is not thrown away.
+  let reads: Promise<T> | undefined;
   for (let attempt = 1; ; attempt++) {
     const ms = Math.max(1_000, Math.min(READ_AGAIN_MS, deadline - Date.now()));
-    if (lockHeld) {
-      try {
-        return await underLock(read(), what, ms);
-      } catch (error) {
-        if (!isLocalWait(error) || (attempt >= 2 && Date.now() >= deadline)) throw error;
-        continue;
-      }
-    }
-    const done = await within(read(), ms);
-    if (done !== LATE) return done;
-    if (attempt >= 2 && Date.now() >= deadline) {
-      throw localTimeout(`The local replica did not answer within ${totalMs} ms (${what}): ${BLOCKED} Nothing was written; try again, or reload the other tabs.`);
+    const next = read();
+    reads = reads ? Promise.race([reads, next]) : next;
+    try {
+      return await (lockHeld ? underLock(reads, what, ms) : within(reads, ms).then((done) => {
+        if (done === LATE) throw localTimeout(`The local replica did not answer within ${totalMs} ms (${what}): ${BLOCKED} Nothing was written; try again, or reload the other tabs.`);
+        return done;
+      }));
+    } catch (error) {
+      if (!isLocalWait(error) || (attempt >= 2 && Date.now() >= deadline)) throw error;
     }
   }
 }

@@ -73,4 +73,34 @@ describe.skipIf(!hasChromium)('the sessions directory used by two tabs at once',
     await ctx.close();
     expect(bad).toEqual([]);
   }, 300_000);
+
+  it('a tab whose use of the directory never answers does not hold the others up past its bound', async () => {
+    const ctx = await harness.newContext();
+    const [stuck, other] = [await load(ctx, harness.origin), await load(ctx, harness.origin)];
+    const users = [`sdr-stuck-${run}`, `sdr-other-${run}`];
+    await stuck.evaluate((o) => app().start(o), optionsFor(emu, users[0]!));
+    await other.evaluate((o) => app().start(o), optionsFor(emu, users[1]!));
+    // In the stuck tab, every read of the directory has its transaction aborted: PouchDB never answers it.
+    await stuck.evaluate(() => {
+      const get = IDBObjectStore.prototype.get;
+      IDBObjectStore.prototype.get = function (this: IDBObjectStore, query: IDBValidKey | IDBKeyRange) {
+        const request = get.call(this, query);
+        if (this.transaction.db.name === '_pouch_feat-sessions') {
+          const transaction = this.transaction;
+          request.addEventListener('success', () => transaction.abort(), { once: true });
+        }
+        return request;
+      };
+    });
+    const stuckLogout = stuck.evaluate(() => app().settle(app().client.logout().then(() => 'ok'), 30_000));
+    await new Promise((r) => setTimeout(r, 500));
+    const t0 = Date.now();
+    const otherLogout = await other.evaluate(() => app().settle(app().client.logout().then(() => 'ok'), 30_000));
+    const took = Date.now() - t0;
+    expect(await stuckLogout).toBe('rejected timeout');
+    expect(otherLogout).toBe('resolved ok');
+    expect(took).toBeLessThan(15_000);
+    expect((await directory(other)).includes(Buffer.from(users[1]!).toString('hex'))).toBe(false);
+    await ctx.close();
+  }, 90_000);
 });

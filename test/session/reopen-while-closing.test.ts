@@ -78,4 +78,24 @@ describe('a named leveldb replica reopened while another client of it closes', (
     await c2.close();
     expect(await released(name)).toBe(true);
   });
+
+  it('a client closing while the next one is opening it (any moment of that open): the next one opens and works', { timeout: 90_000 }, async () => {
+    const failures: string[] = [];
+    for (let delay = 0; delay <= 120; delay += 3) {
+      const user = uniqueUser('reopen');
+      const name = path.join(dir, `opening-${delay}-${user}`);
+      const c1 = client(user, name);
+      await c1.ready();
+      await c1.store.set('k', 1);
+      const c2 = client(user, name);
+      const opening = outcome(c2.ready(), 8_000);
+      await sleep(delay);
+      await c1.close();
+      const opened = await opening;
+      const read = opened === 'ok' ? await outcome(c2.store.get('k').then((v) => expect(v).toBe(1))) : 'not opened';
+      if (opened !== 'ok' || read !== 'ok') failures.push(`${delay} ms: ready ${opened}, read ${read}`);
+      await c2.close();
+    }
+    expect(failures).toEqual([]);
+  });
 });
