@@ -1,6 +1,6 @@
 import type { FeatApi } from './api/index.js';
 import { lazyApi } from './api-lazy.js';
-import { closedError, FeatError, FeatValidationError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
+import { closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
 import type { Extras } from './export/lazy.js';
 import type { ExportOptions, ImportOptions, ImportResult, ImportSource } from './export/types.js';
 import type { FeatMaintenance } from './maintenance/scheduler.js';
@@ -9,7 +9,7 @@ import { remoteDb } from './transport/remote-db.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
 import { SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
-import { DocumentStore, type ConflictEvent, type SetOptions } from './store/store.js';
+import { checkOptions, DocumentStore, type ConflictEvent, type SetOptions } from './store/store.js';
 import type { StoredAs, ValueFor } from './store/typed.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
 import type { LocalFirst } from './sync/local-first.js';
@@ -273,17 +273,18 @@ class Client implements FeatClient {
       ));
   }
 
-  ready(options: ReadyOptions = {}): Promise<Session> {
+  ready(options?: ReadyOptions): Promise<Session> {
     if (this.#closing) return Promise.reject(closedError());
+    let signal;
     try {
-      if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'ready() takes an options object');
-      checkSignal(options.signal);
+      signal = checkOptions(options, 'ready').signal;
+      checkSignal(signal);
     } catch (error) {
       return Promise.reject(error);
     }
     // The app's own ready() asks the accounts service again even within the backoff after a failed token request.
     this.#askAgain = true;
-    return withSignal(this.#begin(), options.signal);
+    return withSignal(this.#begin(), signal);
   }
 
   /** Starts the session once (a failed start is forgotten, so the next call tries again). */
@@ -521,14 +522,15 @@ class Client implements FeatClient {
   /** Logouts one after another: two at once (a double click) would open or delete the same replica together. */
   #logouts: Promise<unknown> = Promise.resolve();
 
-  logout(options: LogoutOptions = {}): Promise<void> {
-    if (typeof options !== 'object' || options === null) return Promise.reject(new FeatValidationError('invalid_argument', 'logout() takes an options object'));
+  logout(options?: LogoutOptions): Promise<void> {
     const run = this.#logouts.then(() => this.#logout(options));
     this.#logouts = run.catch(() => undefined);
     return run;
   }
 
-  async #logout(options: LogoutOptions): Promise<void> {
+  async #logout(given: LogoutOptions | undefined): Promise<void> {
+    // Read once, before anything is closed: options that throw are refused with the client left open.
+    const options: LogoutOptions = checkOptions(given, 'logout');
     await this.close();
     try {
       if (options.destroyLocal && !this.#localFirst && this.#options.mode === 'local-first') {

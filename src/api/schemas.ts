@@ -1,6 +1,6 @@
 import * as v from 'valibot';
 import { FeatError, FeatValidationError } from '../errors.js';
-import { describe, isHttpUrl, isRecord } from './options.js';
+import { describe, isHttpUrl, isRecord, readable } from './options.js';
 
 /*
  * Declared inputs and expected outputs of every endpoint, as valibot schemas (tree-shakeable: only what is used is bundled).
@@ -31,7 +31,8 @@ export function isJsonValue(value: unknown, seen: Set<object> = new Set()): valu
   if (seen.has(value)) return false;
   seen.add(value);
   try {
-    if (Array.isArray(value)) return value.every((item) => isJsonValue(item, seen));
+    // Spread: a hole of a sparse array is `undefined` (`every` would skip it).
+    if (Array.isArray(value)) return [...value].every((item) => isJsonValue(item, seen));
     const proto = Object.getPrototypeOf(value) as unknown;
     if (proto !== Object.prototype && proto !== null) return false;
     return Object.values(value).every((item) => isJsonValue(item, seen));
@@ -135,12 +136,14 @@ function issuesText(issues: readonly v.BaseIssue<unknown>[], withInput: boolean)
 
 /** Checks a caller's input; failure → `invalid_argument` (nothing was sent). */
 export function parseInput<S extends v.GenericSchema>(schema: S, input: unknown, call: string): v.InferOutput<S> {
-  if (!isRecord(input)) {
-    throw new FeatValidationError('invalid_argument', `${call}: the argument must be an object (got ${describe(input)})`);
-  }
-  const result = v.safeParse(schema, input, { abortEarly: false });
-  if (result.success) return result.output;
-  throw new FeatValidationError('invalid_argument', `${call}: ${issuesText(result.issues, true)}`);
+  return readable(() => {
+    if (!isRecord(input)) {
+      throw new FeatValidationError('invalid_argument', `${call}: the argument must be an object (got ${describe(input)})`);
+    }
+    const result = v.safeParse(schema, input, { abortEarly: false });
+    if (result.success) return result.output;
+    throw new FeatValidationError('invalid_argument', `${call}: ${issuesText(result.issues, true)}`);
+  }, `${call}: the argument`);
 }
 
 /** Checks a response body; failure → `bad_response` (status and url are added by the client). */

@@ -9,7 +9,8 @@
 import { FeatError, FeatValidationError } from '../errors.js';
 import { decode, isExpired, type StoredDoc } from '../store/codec.js';
 import { parsePartId } from '../store/ids.js';
-import { throwIfAborted, withSignal } from '../util/abort.js';
+import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
+import { checkOptions as copyOptions } from '../store/store.js';
 import type { Db } from '../store/db.js';
 import type { ClientIo } from './io.js';
 import { allDocs, userDocPages } from './pages.js';
@@ -25,18 +26,12 @@ const EXPORT_PAGE = 100;
 const EXPORT_PAGE_BYTES = 4 * 1024 * 1024;
 
 export function checkOptions(options: unknown, name: string): { onProgress?: (e: ProgressEvent) => void; signal?: AbortSignal } {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new FeatValidationError('invalid_argument', `${name}() takes an options object`);
-  }
-  const o = options as Record<string, unknown>;
+  const o = copyOptions(options, name);
   if (o.onProgress !== undefined && typeof o.onProgress !== 'function') {
     throw new FeatValidationError('invalid_argument', '"onProgress" must be a function');
   }
-  if (o.signal !== undefined && !(o.signal instanceof AbortSignal)) {
-    throw new FeatValidationError('invalid_argument', '"signal" must be an AbortSignal');
-  }
-  return o as { onProgress?: (e: ProgressEvent) => void; signal?: AbortSignal };
+  checkSignal(o.signal);
+  return o as { onProgress?: (e: ProgressEvent) => void };
 }
 
 /**

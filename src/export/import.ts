@@ -12,7 +12,7 @@
 import { abortError, endedBy, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import { sameJson } from '../store/codec.js';
 import { AS_OF, type SetOptions } from '../store/store.js';
-import { snapshotValue, validateKey } from '../store/validate.js';
+import { readable, snapshotValue, validateKey } from '../store/validate.js';
 import { anySignal, throwIfAborted, within, withSignal } from '../util/abort.js';
 import { limiter } from '../util/limit.js';
 import { checkOptions, FORMAT, progress, VERSION } from './export.js';
@@ -274,16 +274,13 @@ export async function importData(io: ClientIo, data: ImportSource, options?: unk
 }
 
 async function importFrom(io: ClientIo, data: ImportSource, report: ReturnType<typeof progress>, signal: AbortSignal, lifetime: AbortSignal | undefined): Promise<ImportResult> {
-  let open: () => AsyncIterable<string> | Iterable<string>;
-  let rereadable = true;
-  if (typeof data === 'string') open = () => stringLines(data);
-  else if (typeof Blob !== 'undefined' && data instanceof Blob) open = () => blobLines(data, signal);
-  else if (data !== null && typeof data === 'object' && (Symbol.asyncIterator in data || Symbol.iterator in data)) {
-    open = () => iterableLines(data, signal);
-    rereadable = false;
-  } else {
+  // A getter or a Proxy trap of `data` that throws: invalid_argument, before anything is read or written.
+  const [open, rereadable] = readable((): [() => AsyncIterable<string> | Iterable<string>, boolean] => {
+    if (typeof data === 'string') return [() => stringLines(data), true];
+    if (typeof Blob !== 'undefined' && data instanceof Blob) return [() => blobLines(data, signal), true];
+    if (data !== null && typeof data === 'object' && (Symbol.asyncIterator in data || Symbol.iterator in data)) return [() => iterableLines(data, signal), false];
     throw new FeatValidationError('invalid_argument', 'importData() takes a string, a Blob or an (async) iterable of lines');
-  }
+  }, 'The data of importData()');
   throwIfAborted(signal);
   let total = 0;
   const defaults = limiter(DEFAULTS_AT_ONCE);

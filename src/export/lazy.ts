@@ -10,6 +10,7 @@ import type { DocumentStore } from '../store/store.js';
 import type { Session } from '../session/session.js';
 import type { SyncEvents } from '../sync/status.js';
 import type { Emitter } from '../util/emitter.js';
+import { checkOptions as copyOptions } from '../store/store.js';
 import { exportData, exportLines } from './export.js';
 import { importData } from './import.js';
 import type { ClientIo } from './io.js';
@@ -49,8 +50,10 @@ export function extras(
   });
   return {
     // `format: 'lines'`: the lines as an async iterable (streamed a page at a time), else the whole text.
-    exportData: async (opts?: ExportOptions & { format?: 'text' | 'lines' }) => {
-      const format = opts?.format ?? 'text';
+    exportData: async (options?: ExportOptions & { format?: 'text' | 'lines' }) => {
+      // Read once (a getter or Proxy that throws: invalid_argument).
+      const opts = copyOptions(options, 'exportData') as ExportOptions & { format?: unknown };
+      const format = opts.format ?? 'text';
       if (format !== 'text' && format !== 'lines') throw new FeatValidationError('invalid_argument', '"format" must be "text" or "lines"');
       return format === 'lines' ? exportLines(io, opts) : exportData(io, opts);
     },

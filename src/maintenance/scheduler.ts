@@ -1,7 +1,8 @@
-import { closedError, FeatValidationError, type FeatError } from '../errors.js';
+import { closedError, type FeatError } from '../errors.js';
 import type { ClientIo } from '../export/io.js';
 import type { MaintenanceOptions } from '../options.js';
-import { withSignal } from '../util/abort.js';
+import { checkSignal, withSignal } from '../util/abort.js';
+import { checkOptions } from '../store/store.js';
 import { runMaintenance } from './run.js';
 
 /** One maintenance run, as emitted on `client.maintenance.on('run')`. */
@@ -98,11 +99,11 @@ export class Maintenance implements Omit<FeatMaintenance, 'on'> {
     return this.#paused;
   }
 
-  run(options: MaintenanceRunOptions = {}): Promise<MaintenanceReport> {
+  run(given?: MaintenanceRunOptions): Promise<MaintenanceReport> {
     if (this.#deps.signal.aborted) return Promise.reject(closedError());
-    if (typeof options !== 'object' || options === null) {
-      return Promise.reject(new FeatValidationError('invalid_argument', 'run() takes an options object'));
-    }
+    // Thrown inside the client's `.then()`: a rejection.
+    const options: MaintenanceRunOptions = checkOptions(given, 'run');
+    checkSignal(options.signal);
     if (!this.#current || this.#current.stop.signal.aborted) {
       // A run every caller left is stopping: a new one starts once it has stopped (runs never overlap).
       const stopping = this.#current?.report.catch(() => undefined);

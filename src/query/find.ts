@@ -495,13 +495,13 @@ export async function createIndex(io: StoreIO, index: IndexSpec): Promise<void> 
 
 /**
  * A failure as the app should read it: on the replica, through its guard (a transaction aborted for lack of room is
- * `storage_full`, not the `server` error its HTTP-like status suggests: device-storage.ts), else as a FeatError.
+ * `storage_full`, not the local `timeout` of an aborted transaction: device-storage.ts, errors.ts), else as a FeatError.
  */
 async function explained(db: Db | undefined, error: unknown): Promise<FeatError> {
   const explain = (db as { explain?: (e: unknown) => FeatError } | undefined)?.explain;
   const failure = explain ? explain.call(db, error) : toFeatError(error);
   // An index made on the replica upgrades its IndexedDB database, whose abort for lack of room no write path sees.
-  if (explain && failure.code === 'server' && /transaction was aborted/i.test(failure.message)) {
+  if (explain && (failure.code === 'timeout' || failure.code === 'server') && /transaction was aborted/i.test(failure.message)) {
     const { quotaUsedUp } = await import('../sync/device-storage.js');
     if (await quotaUsedUp()) return new FeatError('storage_full', "The device (or the browser's quota for this site) has no room left for an index of the local replica. Free some space; queries keep working meanwhile (without the index).", { cause: error });
   }

@@ -74,7 +74,7 @@ const REFRESH_BACKOFF_MAX_MS = 30_000;
 const RENEWAL_WAIT_MS = 250;
 const backoff = (failures: number) => Math.min(REFRESH_BACKOFF_MAX_MS, REFRESH_BACKOFF_MS * 2 ** (failures - 1));
 /** The accounts service failing for now (429, 5xx), as opposed to refusing the Authorization value. */
-const failing = (error: FeatError) => error.status === 429 || (error.status ?? 0) >= 500;
+const failing = (error: FeatError) => error.status === 408 || error.status === 429 || (error.status ?? 0) >= 500;
 
 /**
  * The session: token from the accounts service, fetched once and shared by concurrent callers (single flight),

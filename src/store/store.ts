@@ -5,7 +5,7 @@ import { decode, encode, inlineLimit, isExpired, jsonOf, sameJson, type StoredDo
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
-import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey, wellFormed } from './validate.js';
+import { INTERNAL_PREFIX, readable, snapshotValue, validateKey, validateSubkey, wellFormed } from './validate.js';
 import { WriteQueue } from './write-queue.js';
 import type { ChangeEvent, WatchSource, WatchTarget } from '../sync/watch.js';
 import { idTooLong, parsePartId, partId } from './ids.js';
@@ -143,13 +143,18 @@ function hashOf(op: WriteOp): string {
 /** Content hashes are compared only for parts (`planSetParts`): an id with no `:` after its first character is none. */
 const mayBePart = (id: string): boolean => id.lastIndexOf(':') > 0;
 
-function checkOptions(options: unknown, name: string): Record<string, unknown> {
-  if (options === undefined) return {};
-  if (typeof options !== 'object' || options === null || Array.isArray(options)) {
-    throw new FeatValidationError('invalid_argument', `The ${name} options must be an object`);
-  }
-  return options as Record<string, unknown>;
-}
+/**
+ * A call's options object (absent: `{}`), copied once: a getter or a Proxy trap that throws is `invalid_argument` with it
+ * as `cause`, and nothing reads the caller's object again later.
+ */
+export const checkOptions = (options: unknown, call: string): Record<string | symbol, unknown> =>
+  readable(() => {
+    if (options === undefined) return {};
+    if (typeof options !== 'object' || options === null || Array.isArray(options)) {
+      throw new FeatValidationError('invalid_argument', `${call}() takes an options object`);
+    }
+    return { ...options };
+  }, `The ${call}() options`);
 
 /**
  * The document store: validation → write queue (coalescing per key) → codec → database → conflict resolution.
@@ -238,7 +243,7 @@ export class DocumentStore {
       if (value === undefined) {
         throw new FeatValidationError('invalid_value', `The value of "${key}" is undefined; use remove() to delete a key`, { key });
       }
-      const asOf = (options as { [AS_OF]?: unknown } | undefined)?.[AS_OF];
+      const asOf = opts[AS_OF];
       const at = typeof asOf === 'number' && asOf >= 0 ? Math.min(asOf, Date.now()) : Date.now();
       const size = { bytes: 0 };
       const op: WriteOp = { deleted: false, value: snapshotValue(value, key, size), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
@@ -304,24 +309,26 @@ export class DocumentStore {
     this.#open();
     validateKey(key);
     const opts = checkOptions(options, 'setParts');
-    if (typeof parts !== 'object' || parts === null || Array.isArray(parts) || Object.getPrototypeOf(parts) !== Object.prototype) {
-      throw new FeatValidationError('invalid_value', `setParts("${key}") takes a plain object of subkey → value`, { key });
-    }
-    if (opts.replace !== undefined && typeof opts.replace !== 'boolean') {
-      throw new FeatValidationError('invalid_argument', '"replace" must be a boolean', { key });
-    }
     const at = Date.now();
     const seq = tick();
     // Validate everything before anything is written: a bad part rejects the whole call.
-    const ops = Object.keys(parts).map((subkey) => {
-      validateSubkey(key, subkey);
-      const id = partId(key, subkey);
-      const value = parts[subkey];
-      if (value === undefined) {
-        throw new FeatValidationError('invalid_value', `The part "${subkey}" of "${key}" is undefined`, { key: id });
+    const ops = readable(() => {
+      if (typeof parts !== 'object' || parts === null || Array.isArray(parts) || Object.getPrototypeOf(parts) !== Object.prototype) {
+        throw new FeatValidationError('invalid_value', `setParts("${key}") takes a plain object of subkey → value`, { key });
       }
-      return { id, op: { deleted: false, value: snapshotValue(value, id), at, seq } as WriteOp };
-    });
+      if (opts.replace !== undefined && typeof opts.replace !== 'boolean') {
+        throw new FeatValidationError('invalid_argument', '"replace" must be a boolean', { key });
+      }
+      return Object.keys(parts).map((subkey) => {
+        validateSubkey(key, subkey);
+        const id = partId(key, subkey);
+        const value = parts[subkey];
+        if (value === undefined) {
+          throw new FeatValidationError('invalid_value', `The part "${subkey}" of "${key}" is undefined`, { key: id });
+        }
+        return { id, op: { deleted: false, value: snapshotValue(value, id), at, seq } as WriteOp };
+      });
+    }, `setParts("${key}")`, 'invalid_value');
     // The order is reserved now; the lookup and the writes are planned in the parts module, loaded on first use.
     return this.#ordered(key, async () => (await loadParts()).planSetParts(this.#io, key, ops, opts.replace === true, at, seq));
   }
@@ -408,7 +415,8 @@ export class DocumentStore {
    */
   watch(target: WatchTarget, listener: (event: ChangeEvent) => void, options?: WatchOptions): () => void {
     this.#open();
-    const t = (typeof target === 'object' && target !== null ? target : {}) as { key?: unknown; prefix?: unknown };
+    // An object target is copied once (a getter or a Proxy trap that throws: invalid_argument).
+    const t = typeof target === 'object' && target !== null ? checkOptions(target, 'watch') : {};
     const subscription =
       typeof target === 'string'
         ? { key: target }
@@ -448,11 +456,12 @@ export class DocumentStore {
   async find<T = unknown>(query: Query, options?: FindOptions): Promise<QueryResult<T>[]> {
     this.#open();
     const planned = planQuery(query);
-    const { onWarning, signal } = checkOptions(options, 'find');
+    const opts = checkOptions(options, 'find');
+    const { onWarning, signal } = opts;
     if (onWarning !== undefined && typeof onWarning !== 'function') throw new FeatValidationError('invalid_argument', 'find(): "onWarning" must be a function');
     checkSignal(signal);
     throwIfAborted(signal);
-    return this.#untilClose((await this.#queries()).find<T>(this.#io, planned, options));
+    return this.#untilClose((await this.#queries()).find<T>(this.#io, planned, opts));
   }
 
   /**
@@ -501,13 +510,14 @@ export class DocumentStore {
     this.#open();
     const planned = planQuery(query);
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watchQuery() takes a listener function');
-    const { onError, onWarning } = checkOptions(options, 'watchQuery');
+    const opts = checkOptions(options, 'watchQuery') as WatchQueryOptions;
+    const { onError, onWarning } = opts;
     if ((onError !== undefined && typeof onError !== 'function') || (onWarning !== undefined && typeof onWarning !== 'function')) {
       throw new FeatValidationError('invalid_argument', 'watchQuery() options: "onError" and "onWarning" are functions');
     }
     let stop: (() => void) | undefined;
     let stopped = false;
-    const report = (error: FeatError) => (options?.onError ?? this.#ctx.reportError ?? (() => undefined))(error);
+    const report = (error: FeatError) => (onError ?? this.#ctx.reportError ?? (() => undefined))(error);
     import('../query/live.js').then(
       (m) => {
         if (stopped) return;
@@ -520,7 +530,7 @@ export class DocumentStore {
           },
           planned,
           listener,
-          options ?? {},
+          opts,
         );
       },
       (error: unknown) => report(toFeatError(error)),

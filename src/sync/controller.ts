@@ -5,6 +5,7 @@ import type { Emitter } from '../util/emitter.js';
 import type { LocalFirst } from './local-first.js';
 import type { SyncEventName, SyncEvents, SyncStatus } from './status.js';
 import { lazy } from '../util/lazy.js';
+import { checkOptions } from '../store/store.js';
 
 const loadPendingCount = lazy(() => import('./pending-count.js'));
 const loadWaitForPush = lazy(() => import('./wait-for-push.js'));
@@ -131,8 +132,8 @@ export class SyncController implements FeatSync {
     return queued + unconfirmed;
   }
 
-  async waitForPush(options: WaitForPushOptions = {}): Promise<void> {
-    if (typeof options !== 'object' || options === null) throw new FeatValidationError('invalid_argument', 'waitForPush() takes an options object');
+  async waitForPush(given?: WaitForPushOptions): Promise<void> {
+    const options: WaitForPushOptions = checkOptions(given, 'waitForPush');
     const { timeout } = options;
     if (timeout !== undefined && (typeof timeout !== 'number' || !(timeout >= 0) || timeout > MAX_TIMEOUT_MS)) {
       throw new FeatValidationError('invalid_argument', `"timeout" must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`);

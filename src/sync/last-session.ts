@@ -232,13 +232,16 @@ export async function forgetInDirectory(access: DirectoryAccess, identity: strin
   const list = await bounded(Promise.resolve().then(() => indexedDB.databases()));
   if (list && !list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`)) return;
   const forgetting = useDirectory(access, deadline - Date.now() - 500, (db) => change(db, entryId(access.couchUrl, identity), undefined));
-  // A failure that kept coming for that long is the answer (`storage_full` for a full device, as every other failure of
-  // logout()); a use that never answered is one more wait that ran out.
+  // A full device is `storage_full`, as every other failure of logout(); a use that never answered, or kept failing for
+  // that long, is the one other failure logout() has: `timeout` (with that failure as its cause).
+  let cause: unknown;
   const outcome = await within(forgetting, Math.max(0, deadline - Date.now())).catch((error: unknown) => {
-    throw toStorageAwareError(error);
+    if (isStorageFull(error)) throw toStorageAwareError(error);
+    cause = error;
+    return LATE;
   });
   if (outcome === LATE) {
-    throw new FeatError('timeout', `logout(): the IndexedDB database "${DIRECTORY_NAME}" is held open elsewhere (a tab that does not answer, or the app's own code): the session is forgotten once it closes`);
+    throw new FeatError('timeout', `logout(): the IndexedDB database "${DIRECTORY_NAME}" is held open elsewhere (a tab that does not answer, or the app's own code), or kept failing: the session is forgotten once it can be`, cause === undefined ? {} : { cause });
   }
 }
 

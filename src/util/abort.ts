@@ -87,9 +87,14 @@ export function anySignal(signals: (AbortSignal | undefined)[]): { signal: Abort
 
 /** `signal` must be an AbortSignal (or absent): anything else is a caller's mistake → `invalid_argument`. */
 export function checkSignal(signal: unknown): asserts signal is AbortSignal | undefined {
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new FeatValidationError('invalid_argument', '"signal" must be an AbortSignal (e.g. from an AbortController)');
+  let cause;
+  try {
+    if (signal === undefined || signal instanceof AbortSignal) return;
+  } catch (error) {
+    // A Proxy whose getPrototypeOf trap throws.
+    cause = error;
   }
+  throw new FeatValidationError('invalid_argument', '"signal" must be an AbortSignal (e.g. from an AbortController)', { cause });
 }
 
 /**
