@@ -78,6 +78,8 @@ describe('a refused token request is not made by every call', () => {
     revoke(couch, accounts);
     const tokens = () => accounts.log.length;
     const a0 = tokens();
+    // The refusal comes after this: its backoff (500 ms) lasts at least until `before` + 500 ms.
+    const before = Date.now();
     const concurrent = await Promise.all(Array.from({ length: 50 }, (_, i) => code(c.store.get(`k${i}`))));
     expect(new Set(concurrent)).toEqual(new Set(['unauthorized']));
     expect(tokens() - a0).toBe(1);
@@ -85,9 +87,9 @@ describe('a refused token request is not made by every call', () => {
     // Within the backoff: refused at once, by the same typed error, without a token request (nor one to CouchDB).
     const a1 = tokens();
     const c1 = couch.log.length;
-    const started = Date.now();
     for (let i = 0; i < 20; i++) expect(await code(c.store.get(`s${i}`))).toBe('unauthorized');
-    const quick = Date.now() - started < 400;
+    // (On a loaded machine the calls may outlast the backoff: then one request is allowed.)
+    const quick = Date.now() - before < 450;
     if (quick) {
       expect(tokens() - a1).toBe(0);
       expect(couch.log.length - c1).toBe(0);
