@@ -82,7 +82,9 @@ describe('a refused token request is not made by every call', () => {
     const before = Date.now();
     const concurrent = await Promise.all(Array.from({ length: 50 }, (_, i) => code(c.store.get(`k${i}`))));
     expect(new Set(concurrent)).toEqual(new Set(['unauthorized']));
-    expect(tokens() - a0).toBe(1);
+    // One request for all of them (on a loaded machine a 401 may come back after the 500 ms backoff: one more then).
+    if (Date.now() - before < 450) expect(tokens() - a0).toBe(1);
+    else expect(tokens() - a0).toBeLessThanOrEqual(2);
 
     // Within the backoff: refused at once, by the same typed error, without a token request (nor one to CouchDB).
     const a1 = tokens();
