@@ -114,6 +114,8 @@ class Client implements FeatClient {
   #paused = false;
   /** The next token request may skip the backoff after a failed one: the app called ready() (see #connect). */
   #askAgain = false;
+  /** The last start was refused `forbidden`: see #db. */
+  #refused: FeatErrorType | undefined;
   #status: SyncStatus = 'paused';
   /** The last status emitted. */
   #published: SyncStatus = 'paused';
@@ -282,8 +284,10 @@ class Client implements FeatClient {
     } catch (error) {
       return Promise.reject(error);
     }
-    // The app's own ready() asks the accounts service again even within the backoff after a failed token request.
+    // The app's own ready() asks the accounts service again even within the backoff after a failed token request, and
+    // starts a client whose start was refused.
     this.#askAgain = true;
+    this.#refused = undefined;
     return withSignal(this.#begin(), signal);
   }
 
@@ -312,6 +316,9 @@ class Client implements FeatClient {
   /** The database for store calls; while close() flushes, the writes made before it still get through. */
   #db(): Promise<Db> {
     if (this.#closed) return Promise.reject(closedError());
+    // A local-first start refused `forbidden` (another account's replica, say): only the app's ready() starts it again —
+    // not a watch's retry nor a store call, which signed it in by itself once that replica was gone (and took it over).
+    if (this.#refused) return Promise.reject(this.#refused);
     // Ready already: no detour through the ready() promise on every call.
     const db = this.#dbNow();
     if (db) return Promise.resolve(db);
@@ -398,6 +405,7 @@ class Client implements FeatClient {
       // close() leaves it (`paused`).
       if (this.#closing !== undefined && (this.#lifetime.signal.aborted || this.#closed)) throw closedError();
       const failure = toFeatError(error);
+      if (failure.code === 'forbidden' && o.mode === 'local-first') this.#refused = failure;
       if (this.#closing === undefined) {
         this.#setStatus(failure.code === 'network' ? 'offline' : failure.code === 'unauthorized' || failure.code === 'forbidden' ? 'denied' : 'error');
       }
