@@ -73,8 +73,8 @@ import { build as esbuild } from 'esbuild';
 // a time, a refused client's watch, LevelDB stores shared by name, close()'s last push (lazy chunk): measured 114.70 kB
 // (+1.58 kB; up front 25.1 kB). A review and two attacks of those fixes: every call's options read once through the
 // typed check (getters and Proxies), a stuck directory use releasing its lock, bounded replica reads racing every read
-// asked: measured 114.87 kB (up front 25.18 kB).
-const BUDGET_KB = 114.9;
+// asked: measured 114.87 kB (up front 25.18 kB); a refused local-first start restarted only by ready(): 114.90 kB.
+const BUDGET_KB = 115.0;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
