@@ -246,6 +246,19 @@ export function localTimeout(message: string, context: FeatErrorContext = {}): F
   return error;
 }
 
+/**
+ * Runs the check of an argument: an error the check did not mean to throw — a getter or a Proxy trap of the argument
+ * that throws — becomes a `code` error with it as `cause` (nothing was sent or changed).
+ */
+export function readable<T>(check: () => T, what: string, code: FeatErrorCode = 'invalid_argument'): T {
+  try {
+    return check();
+  } catch (cause) {
+    if (cause instanceof FeatValidationError) throw cause;
+    throw new FeatValidationError(code, `${what} could not be read (a getter or a Proxy threw)`, { cause });
+  }
+}
+
 /** The error a call receives when its `signal` was aborted. Keeps the signal's reason as `cause`. */
 export function abortError(signal: AbortSignal, context: FeatErrorContext = {}): FeatError {
   return new FeatError('aborted', 'The operation was aborted', { ...context, cause: signal.reason });

@@ -1,9 +1,9 @@
-import { FeatValidationError } from './errors.js';
+import { FeatValidationError, readable } from './errors.js';
 import { validateAuthOption, type AuthOption } from './session/auth.js';
 import { isLatin1 } from './session/token.js';
 import type { ConflictResolver } from './store/conflicts.js';
 import { checkIndex, type IndexSpec } from './query/validate.js';
-import { readable, shown } from './store/validate.js';
+import { shown } from './store/validate.js';
 
 /** Proxy-auth session used instead of the accounts service (any CouchDB-compatible server). */
 export interface SessionOption {

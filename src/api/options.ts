@@ -1,4 +1,4 @@
-import { FeatValidationError } from '../errors.js';
+import { FeatValidationError, readable } from '../errors.js';
 import { validateAuthOption, type AuthOption, type AuthSource } from '../session/auth.js';
 
 /**
@@ -76,16 +76,6 @@ export const API_DEFAULTS = {
 const MAX_TIMEOUT = 2_147_483_647;
 
 const invalid = (message: string) => new FeatValidationError('invalid_argument', message);
-
-/** Runs a check; a getter or a Proxy trap of the argument that throws → `invalid_argument`, with it as `cause`. */
-export function readable<T>(check: () => T, what: string): T {
-  try {
-    return check();
-  } catch (cause) {
-    if (cause instanceof FeatValidationError) throw cause;
-    throw new FeatValidationError('invalid_argument', `${what} could not be read (a getter or a Proxy threw)`, { cause });
-  }
-}
 
 export const isRecord = (v: unknown): v is Record<string, unknown> =>
   typeof v === 'object' && v !== null && !Array.isArray(v);

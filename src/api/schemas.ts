@@ -1,6 +1,6 @@
 import * as v from 'valibot';
-import { FeatError, FeatValidationError } from '../errors.js';
-import { describe, isHttpUrl, isRecord, readable } from './options.js';
+import { FeatError, FeatValidationError, readable } from '../errors.js';
+import { describe, isHttpUrl, isRecord } from './options.js';
 
 /*
  * Declared inputs and expected outputs of every endpoint, as valibot schemas (tree-shakeable: only what is used is bundled).

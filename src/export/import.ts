@@ -9,10 +9,10 @@
  *
  * Writes go a page at a time (bounded by count and bytes) and each page is awaited, so memory holds one page.
  */
-import { abortError, endedBy, FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { abortError, endedBy, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
 import { sameJson } from '../store/codec.js';
 import { AS_OF, type SetOptions } from '../store/store.js';
-import { readable, snapshotValue, validateKey } from '../store/validate.js';
+import { snapshotValue, validateKey } from '../store/validate.js';
 import { anySignal, throwIfAborted, within, withSignal } from '../util/abort.js';
 import { limiter } from '../util/limit.js';
 import { checkOptions, FORMAT, progress, VERSION } from './export.js';

@@ -2,8 +2,8 @@
  * Queries over stored values (`store.find`, `store.watchQuery`): their public shape, their validation (before any I/O)
  * and their translation onto the stored document layout (`{ _id, doc: value, feat: {...} }`).
  */
-import { FeatValidationError } from '../errors.js';
-import { readable, shown, wellFormed } from '../store/validate.js';
+import { FeatValidationError, readable } from '../errors.js';
+import { shown, wellFormed } from '../store/validate.js';
 
 /** A Mango selector over the value's own fields, e.g. `{ done: false, prio: { $gte: 3 } }`. */
 export type Selector = Record<string, unknown>;

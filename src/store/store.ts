@@ -1,11 +1,11 @@
-import { closedError, FeatConflictError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { closedError, FeatConflictError, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
 import { decode, encode, inlineLimit, isExpired, jsonOf, sameJson, type StoredDoc, type WriteOp } from './codec.js';
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
-import { INTERNAL_PREFIX, readable, snapshotValue, validateKey, validateSubkey, wellFormed } from './validate.js';
+import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey, wellFormed } from './validate.js';
 import { WriteQueue } from './write-queue.js';
 import type { ChangeEvent, WatchSource, WatchTarget } from '../sync/watch.js';
 import { idTooLong, parsePartId, partId } from './ids.js';

@@ -1,4 +1,4 @@
-import { FeatValidationError, type FeatErrorCode } from '../errors.js';
+import { FeatValidationError } from '../errors.js';
 import { idTooLong, MAX_ENCODED_ID_BYTES, partId } from './ids.js';
 
 /** Ids starting with this prefix are the SDK's own documents (chunks); user keys may not use it. */
@@ -53,19 +53,6 @@ function checkId(text: string, what: string, key: string): void {
       `${what} is too long: ${bytes} bytes in a URL (JSON, percent-encoded) where the limit is ${MAX_ENCODED_ID_BYTES} (nginx refuses request lines over 8 KB); use a shorter key`,
       { key },
     );
-  }
-}
-
-/**
- * Runs the check of an argument: an error the check did not mean to throw — a getter or a Proxy trap of the argument
- * that throws — becomes a `code` error with it as `cause` (nothing was sent or changed).
- */
-export function readable<T>(check: () => T, what: string, code: FeatErrorCode = 'invalid_argument'): T {
-  try {
-    return check();
-  } catch (cause) {
-    if (cause instanceof FeatValidationError) throw cause;
-    throw new FeatValidationError(code, `${what} could not be read (a getter or a Proxy threw)`, { cause });
   }
 }
 
