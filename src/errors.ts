@@ -151,6 +151,23 @@ function causeCode(error: unknown): string {
   return '';
 }
 
+/**
+ * A transaction IndexedDB aborted under a read or write of the replica (browsers abort those of a tab that was frozen,
+ * or of a connection that blocked another's): PouchDB's `indexeddb` adapter fails a write with "transaction was
+ * aborted", a request of the aborted transaction fails with IndexedDB's own `AbortError` ("The transaction was
+ * aborted, so the request cannot be fulfilled"; Firefox: "A request was aborted…"). No server was asked, and no
+ * signal of the app's ended it: a local `timeout` (a full device is told apart before this, by
+ * sync/device-storage.ts). `undefined` for any other error.
+ */
+export function abortedTransaction(error: unknown, context: FeatErrorContext = {}): FeatError | undefined {
+  if (typeof error !== 'object' || error === null) return undefined;
+  const { name, reason, message } = error as { name?: unknown; reason?: unknown; message?: unknown };
+  const pouch = name === 'unknown_error' && (reason ?? message) === 'transaction was aborted';
+  const request = isAbortError(error) && typeof message === 'string' && /transaction was aborted|request was aborted/i.test(message);
+  if (!pouch && !request) return undefined;
+  return localTimeout(`The local replica's IndexedDB transaction was aborted (browsers abort those of a tab that was frozen, or of a connection that blocked another's): the call did not complete, and nothing of it was stored. Try again.`, { ...context, cause: error });
+}
+
 function isAbortError(error: unknown): boolean {
   return (
     typeof error === 'object' &&
@@ -165,6 +182,8 @@ function isAbortError(error: unknown): boolean {
  */
 export function toFeatError(error: unknown, context: FeatErrorContext = {}): FeatError {
   if (error instanceof FeatError) return error;
+  const aborted = abortedTransaction(error, context);
+  if (aborted) return aborted;
   if (isAbortError(error)) return new FeatError('aborted', 'The operation was aborted', { ...context, cause: error });
   if (typeof error === 'object' && error !== null) {
     const e = error as PouchLikeError;
@@ -190,11 +209,6 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
     }
     const status = typeof e.status === 'number' ? e.status : undefined;
     const reason = typeof e.reason === 'string' ? e.reason : typeof e.message === 'string' ? e.message : undefined;
-    // PouchDB's `indexeddb` adapter: a transaction IndexedDB aborted (a full device is told apart before this, by
-    // sync/device-storage.ts). No server was asked: not `server`.
-    if (e.name === 'unknown_error' && reason === 'transaction was aborted') {
-      return localTimeout(`The local replica's IndexedDB transaction was aborted (browsers abort those of a tab that was frozen, or of a connection that blocked another's): the call did not complete, and nothing of it was stored. Try again.`, { ...context, cause: error });
-    }
     // fetch() rejects with a TypeError on connection failures ("fetch failed", "Failed to fetch", "NetworkError …",
     // "Load failed"); any other TypeError is a bug, not the network ("bad_response: Unexpected failure" below).
     const fetchFailure = error instanceof TypeError && (NETWORK_FAILURE.test(String(reason)) || NETWORK_FAILURE.test(causeCode(error)));

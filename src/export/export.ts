@@ -84,7 +84,7 @@ async function resolvedDoc(io: ClientIo, db: Db, id: string): Promise<StoredDoc 
   await io.store.get(id).catch((error: unknown) => {
     if (!(error instanceof FeatValidationError)) throw error;
   });
-  const row = (await allDocs(db, { keys: [id], include_docs: true })).rows[0];
+  const row = (await allDocs(db, { keys: [id], include_docs: true }, io.local)).rows[0];
   return row?.value?.deleted ? undefined : (row?.doc ?? undefined);
 }
 
@@ -104,7 +104,7 @@ export async function* exportLines(io: ClientIo, options?: ExportOptions): Async
   let scanned = 0;
   let total: number | undefined;
   // The database's count when the scan starts: `total` stays as it is for the whole phase, even while writes go on.
-  for await (const page of userDocPages(db, { limit: SCAN_PAGE, signal, total: (n) => (total ??= n) })) {
+  for await (const page of userDocPages(db, { limit: SCAN_PAGE, signal, total: (n) => (total ??= n), replica: io.local })) {
     for (const { id, doc } of page) {
       scanned++;
       if (!exported(doc, exportedAt)) continue;
@@ -143,7 +143,7 @@ export async function* exportLines(io: ClientIo, options?: ExportOptions): Async
     const keys = ids.slice(start, end);
     // On the server, with the ids of conflicting leaves: such a document is read resolved, as get() reads it. (On the
     // replica get() reads the winning leaf as it is; replication resolves leaves there.)
-    const page = await withSignal(allDocs(db, { keys, include_docs: true, ...(io.local ? {} : { conflicts: true }) }), signal);
+    const page = await withSignal(allDocs(db, { keys, include_docs: true, ...(io.local ? {} : { conflicts: true }) }, io.local), signal);
     const lines: string[] = [];
     for (const [i, row] of page.rows.entries()) {
       throwIfAborted(signal);

@@ -4,15 +4,17 @@ import { rangesFrom } from '../store/ranges.js';
 import type { AllDocsRow, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { throwIfAborted, withSignal } from '../util/abort.js';
+import { readReplica } from '../util/chunk-lock.js';
 
 /** True for ids that are not user keys: CouchDB's (`_design/…`) and the SDK's own (`feat~…`, chunks). */
 export function isInternalId(id: string): boolean {
   return id.startsWith('_') || id.startsWith(INTERNAL_PREFIX);
 }
 
-export async function allDocs(db: Db, options: Record<string, unknown>): Promise<{ rows: AllDocsRow[]; total_rows?: number }> {
+/** `db.allDocs(options)`, errors as FeatErrors; `replica`: bounded and asked again (util/chunk-lock.ts `readReplica`). */
+export async function allDocs(db: Db, options: Record<string, unknown>, replica = false): Promise<{ rows: AllDocsRow[]; total_rows?: number }> {
   try {
-    return await db.allDocs(options);
+    return await (replica ? readReplica(() => db.allDocs(options), 'reading a page of keys') : db.allDocs(options));
   } catch (error) {
     throw toFeatError(error);
   }
@@ -24,7 +26,7 @@ export async function allDocs(db: Db, options: Record<string, unknown>): Promise
  */
 export async function* userDocPages(
   db: Db,
-  options: { limit: number; signal?: AbortSignal | undefined; total?: (n: number) => void },
+  options: { limit: number; signal?: AbortSignal | undefined; total?: (n: number) => void; replica?: boolean },
 ): AsyncGenerator<{ id: string; doc: StoredDoc }[]> {
   // Ids starting with U+E000–U+FFFF come twice where ids are ordered by code points (see rangesFrom): few, kept here.
   const high = new Set<string>();
@@ -38,7 +40,7 @@ export async function* userDocPages(
           ...(last === undefined ? {} : { startkey: last, skip: 1 }),
           limit: options.limit,
           include_docs: true,
-        }),
+        }, options.replica),
         options.signal,
       );
       if (page.total_rows !== undefined) options.total?.(page.total_rows);

@@ -95,14 +95,16 @@ interface ChunkReader {
 /**
  * Reads a chunked value's JSON text. Chunks are written before the manifest, so they are normally there; on a
  * replica where replication is still bringing them, the read waits up to `waitMs` and then fails with `not_found`
- * rather than return a torn value.
+ * rather than return a torn value. `replica`: `db` is the local replica.
  */
-export async function readChunks(db: ChunkReader, ids: string[], waitMs: number, key: string): Promise<string> {
+export async function readChunks(db: ChunkReader, ids: string[], waitMs: number, key: string, replica = false): Promise<string> {
   const deadline = Date.now() + waitMs;
   const found = new Map<string, string>();
   for (;;) {
     const missing = [...new Set(ids)].filter((id) => !found.has(id));
-    const result = await db.allDocs({ keys: missing, include_docs: true });
+    const read = () => db.allDocs({ keys: missing, include_docs: true });
+    // On the replica, bounded and asked again (see readReplica).
+    const result = await (replica ? readReplica(read, `reading the chunks of "${key}"`) : read());
     for (const row of result.rows) {
       const data = (row.doc as { data?: unknown } | null | undefined)?.data;
       if (typeof data === 'string' && !row.value?.deleted) found.set(row.key, data);

@@ -5,7 +5,6 @@
 import { decode, type WriteOp } from './codec.js';
 import type { Db } from './db.js';
 import type { StoreIO } from './io.js';
-import { readReplica } from '../util/chunk-lock.js';
 
 /**
  * Looks up the unknown revisions in one request. A live one the app did not see asks the resolver: the key was read as
@@ -16,13 +15,13 @@ import { readReplica } from '../util/chunk-lock.js';
  * an earlier concurrent write of another device does not win over it); a set over a deletion is sent without a
  * revision and checked after it landed (`checkRecreated`).
  *
- * The read is bounded and asked again (a blocked IndexedDB transaction: util/chunk-lock.ts `readReplica`); the batch
+ * The read is bounded and asked again (the store's reads of the replica: util/chunk-lock.ts `readReplica`); the batch
  * fails with `timeout` when the replica does not answer.
  */
 export async function lookUp(io: StoreIO, db: Db, batch: { id: string; op: WriteOp }[]): Promise<void> {
   const known = io.known();
   const lookup = batch.filter((b) => known.rev(b.id) === undefined);
-  const found = await readReplica(() => io.allDocs(db, { keys: lookup.map((b) => b.id), include_docs: true }), 'looking up the revisions of the keys written');
+  const found = await io.allDocs(db, { keys: lookup.map((b) => b.id), include_docs: true });
   const now = Date.now();
   found.rows.forEach((row, i) => {
     const item = lookup[i]!;

@@ -11,7 +11,6 @@ import { hashString } from '../util/hash.js';
 import { tick } from './rev-cache.js';
 import { PART_SEPARATOR, subkeyOf } from './ids.js';
 import { INTERNAL_PREFIX } from './validate.js';
-import { readReplica } from '../util/chunk-lock.js';
 
 /** The rows of the documents that may be parts of `key` (filter them with {@link subkeyOf}). */
 const partRows = (io: StoreIO, db: Db, key: string, options: Record<string, unknown>) =>
@@ -53,12 +52,11 @@ export async function readParts<T>(io: StoreIO, key: string): Promise<Record<str
 }
 
 /**
- * The ids of the stored parts of `key`, with their current revisions. On the replica a write waits for this read:
- * bounded and asked again as the look-up of a write's revisions is (look-up.ts).
+ * The ids of the stored parts of `key`, with their current revisions (on the replica, bounded and asked again as the
+ * store's every read is: util/chunk-lock.ts `readReplica`).
  */
 async function current(io: StoreIO, db: Db, key: string): Promise<Map<string, string>> {
-  const read = () => partRows(io, db, key, {});
-  const existing = await (io.ctx.local ? readReplica(read, `reading the parts of "${key}"`) : read());
+  const existing = await partRows(io, db, key, {});
   return new Map(existing.filter((r) => !r.value.deleted && subkeyOf(r.id, key) !== undefined).map((r) => [r.id, r.value.rev]));
 }
 

@@ -19,7 +19,7 @@ import type { WatchQueryOptions } from '../query/live.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
 import { remember } from '../util/remember.js';
-import { lockChunks, underLock } from '../util/chunk-lock.js';
+import { lockChunks, readReplica, underLock } from '../util/chunk-lock.js';
 import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
 
 // Loaded on first use (code-split), each once.
@@ -222,7 +222,7 @@ export class DocumentStore {
     if (decoded.deleted || isExpired(decoded)) return undefined;
     if (!decoded.chunks) return decoded.value;
     const { readChunks } = await loadChunks();
-    const json = await readChunks(db, decoded.chunks, this.#ctx.chunkWaitMs, raw._id);
+    const json = await readChunks(db, decoded.chunks, this.#ctx.chunkWaitMs, raw._id, this.#ctx.local);
     try {
       return JSON.parse(json) as unknown;
     } catch (error) {
@@ -608,7 +608,7 @@ export class DocumentStore {
    */
   async #read(db: Db, id: string, seen?: number): Promise<StoredDoc | undefined> {
     try {
-      let raw = this.#ctx.local ? await db.get(id) : await db.get(id, { conflicts: true, deleted_conflicts: true });
+      let raw = this.#ctx.local ? await this.#bounded(() => db.get(id), `reading "${id}"`) : await db.get(id, { conflicts: true, deleted_conflicts: true });
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
       // the value is read — through the resolver, as replication does on a replica: never left to hide data.
       // (Not for `.` and `..`, which no URL can name: their leaves wait for a local-first device to resolve them.)
@@ -650,9 +650,17 @@ export class DocumentStore {
     }
   }
 
+  /**
+   * A read of the replica, bounded and asked again (IndexedDB may never answer a read whose transaction it aborted:
+   * util/chunk-lock.ts `readReplica`); on the server, the transport bounds it.
+   */
+  #bounded<T>(read: () => Promise<T>, what: string): Promise<T> {
+    return this.#ctx.local ? readReplica(read, what) : read();
+  }
+
   async #allDocs(db: Db, options: Record<string, unknown>, key?: string) {
     try {
-      return await db.allDocs(options);
+      return await this.#bounded(() => db.allDocs(options), key === undefined ? 'reading keys' : `reading "${key}"`);
     } catch (error) {
       throw toFeatError(error, key === undefined ? {} : { key });
     }

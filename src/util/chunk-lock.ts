@@ -1,5 +1,5 @@
-import { isLocalWait, localTimeout } from '../errors.js';
-import { LATE, within } from './abort.js';
+import { abortedTransaction, isLocalWait, localTimeout } from '../errors.js';
+import { LATE, sleep, within } from './abort.js';
 import { limiter } from './limit.js';
 
 /**
@@ -45,9 +45,10 @@ const BLOCKED = "IndexedDB may be blocked by another connection (a tab that does
 export const READ_AGAIN_MS = 10_000;
 
 /**
- * A read of the replica that a write waits for (`read` makes a new request each time): each bounded and asked again,
- * for `totalMs` in all — and at least twice (a frozen tab's bound expires the moment it resumes, when its read was cut
- * short by the freeze) — then `timeout` (a local wait). `lockHeld`: the caller holds the chunk lock.
+ * A read of the replica (`read` makes a new request each time): the store's reads (`get`, `keys`, `getParts`, a big
+ * value's chunks), export's pages and the reads a write waits for. Each bounded and asked again, for `totalMs` in
+ * all — and at least twice (a frozen tab's bound expires the moment it resumes, when its read was cut short by the
+ * freeze) — then `timeout` (a local wait). `lockHeld`: the caller holds the chunk lock.
  */
 export async function readReplica<T>(read: () => Promise<T>, what: string, lockHeld = false, totalMs = CHUNK_LOCK_WAIT_MS): Promise<T> {
   const deadline = Date.now() + totalMs;
@@ -59,11 +60,18 @@ export async function readReplica<T>(read: () => Promise<T>, what: string, lockH
     reads = reads ? Promise.race([reads, next]) : next;
     try {
       return await (lockHeld ? underLock(reads, what, ms) : within(reads, ms).then((done) => {
-        if (done === LATE) throw localTimeout(`The local replica did not answer within ${totalMs} ms (${what}): ${BLOCKED} Nothing was written; try again, or reload the other tabs.`);
+        if (done === LATE) throw localTimeout(`The local replica did not answer within ${totalMs} ms (${what}): ${BLOCKED} Nothing was read or written; try again, or reload the other tabs.`);
         return done;
       }));
     } catch (error) {
-      if (!isLocalWait(error) || (attempt >= 2 && Date.now() >= deadline)) throw error;
+      // A read whose transaction was aborted (it failed at once rather than never answering) is asked again too,
+      // after a pause, and is out of the race.
+      const failed = isLocalWait(error) ? undefined : abortedTransaction(error);
+      if ((!failed && !isLocalWait(error)) || (attempt >= 2 && Date.now() >= deadline)) throw failed ?? error;
+      if (failed) {
+        reads = undefined;
+        await sleep(100 + Math.random() * 200);
+      }
     }
   }
 }
