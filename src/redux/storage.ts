@@ -1,6 +1,6 @@
 import type { FeatStore } from '../client.js';
 import type { SetOptions } from '../store/store.js';
-import { FeatError, FeatValidationError } from '../errors.js';
+import { FeatError, FeatValidationError, isFeatError } from '../errors.js';
 import { composeOuter, parseOuter, sliceToValue, valueToSlice, wellFormed } from './codec.js';
 import { escapeSubkey, partId } from '../store/ids.js';
 import { validateSubkey } from '../store/validate.js';
@@ -402,17 +402,29 @@ export class PersistEngine {
   }
 
   /**
-   * Waits for every write started so far; a slice whose last write failed (and that no later write replaced) is sent
-   * again once, and if it fails again the flush rejects with that failure: it never reports a state durable that is not.
+   * Waits for every write started before the call (not those the app makes meanwhile: a flush under steady writes
+   * settles); a slice whose last write failed (and that no later write replaced) is sent again once, and if it fails
+   * again the flush rejects with that failure: it never reports a state durable that is not. Asked before `close()`,
+   * it settles as those writes do (close() waits for them); asked after, it rejects `closed`.
    */
   async flush(): Promise<void> {
-    while (this.#pending.size > 0) await Promise.allSettled([...this.#pending]);
+    // (Called now: it rejects `closed` at once on a client closed before this call.)
+    const before = this.store.flush().then(
+      () => undefined,
+      (error: unknown) => error,
+    );
+    await Promise.allSettled([...this.#pending]);
+    const early = await before;
+    if (isFeatError(early, 'closed')) throw early;
     for (const st of this.#keys.values()) if (st.refusal) throw st.refusal;
     const again: Promise<void>[] = [];
     for (const [key, st] of this.#keys) for (const [slice, value] of st.failed) again.push(this.#track(this.#write(key, st, slice, value)));
     const failure = (await Promise.allSettled(again)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
-    await this.store.flush();
+    // What the store still has on its way; a close() begun since waits for it itself.
+    await this.store.flush().catch((error: unknown) => {
+      if (!isFeatError(error, 'closed')) throw error;
+    });
   }
 
   /** Stored value of one slice as a slice string (`undefined`: absent). Sees this device's own pending writes. */
