@@ -13,7 +13,8 @@ export interface IdRange {
  * Ids are ordered by UTF-16 code units in PouchDB's memory and IndexedDB adapters, by code points (UTF-8 bytes) in its
  * LevelDB adapter and in CouchDB; PouchDB's LevelDB-based adapters list nothing past U+00FF in a range without an
  * explicit end, and CouchDB refuses a range whose start is above its end. Two ranges, valid in both orders, hold every
- * id from `start` on that begins with `base` (aside from ids made mostly of the noncharacters U+FFFF and U+10FFFF): the first, to
+ * id from `start` on that begins with `base` (aside from ids with U+10FFFF followed by U+E000–U+FFFF or U+10FFFF, or with eight
+ * U+FFFF in a row, which validate.ts refuses as keys): the first, to
  * U+10FFFF…, is complete in code point order and, in UTF-16 order, stops before the ids that start with U+E000–U+FFFF;
  * the second holds those. In code point order the second repeats ids of the first: dedupe by id.
  */

@@ -13,7 +13,8 @@ export const wellFormed = (s: string): boolean =>
 
 /**
  * Keys are non-empty strings that do not start with `_` (reserved by CouchDB) or `feat~` (the SDK's own documents), with
- * no lone surrogate, no NUL (nginx answers 400 to a URL holding one) and an id within {@link MAX_ENCODED_ID_BYTES}.
+ * no lone surrogate, no NUL (nginx answers 400 to a URL holding one), none of the ids past the SDK's id ranges
+ * ({@link PAST_THE_RANGES}) and an id within {@link MAX_ENCODED_ID_BYTES}.
  */
 export function validateKey(key: unknown, what = 'key'): asserts key is string {
   if (typeof key !== 'string' || key === '') {
@@ -36,6 +37,13 @@ export function validateSubkey(key: string, subkey: string): void {
 
 const short = (s: string): string => (s.length > 40 ? `${s.slice(0, 40)}…` : s);
 
+/**
+ * The ids past the ends of the SDK's id ranges (ranges.ts `toTheEnd`: to eight U+10FFFF, and from U+E000 to eight
+ * U+FFFF, valid in both code point and UTF-16 order): listed by no keys(), find() or export, and the chunk collector,
+ * which finds the big values it keeps that way, would delete their chunks. Every other id lies within the ranges.
+ */
+const PAST_THE_RANGES = /\u{10FFFF}[\u{E000}-\u{FFFF}\u{10FFFF}]|\u{FFFF}{8}/u;
+
 /** What every id needs to travel through the deployment's proxy: UTF-8, no NUL, a request line under 8 KB. */
 function checkId(text: string, what: string, key: string): void {
   if (!wellFormed(text)) {
@@ -45,6 +53,13 @@ function checkId(text: string, what: string, key: string): void {
     throw new FeatValidationError('invalid_key', `${what} contains a NUL character (U+0000), which the server's proxy refuses in a URL; remove it`, {
       key,
     });
+  }
+  if (PAST_THE_RANGES.test(text)) {
+    throw new FeatValidationError(
+      'invalid_key',
+      `${what} holds U+10FFFF followed by U+E000–U+FFFF or U+10FFFF, or eight U+FFFF in a row: the noncharacters the SDK's id ranges end with, so keys(), find(), export and chunk collection could not list it; remove them`,
+      { key },
+    );
   }
   const bytes = idTooLong(text);
   if (bytes !== undefined) {

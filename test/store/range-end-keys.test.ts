@@ -1,0 +1,66 @@
+/**
+ * Keys at the ends of the SDK's id ranges (src/store/ranges.ts: to eight U+10FFFF, and from U+E000 to eight U+FFFF).
+ * A key with U+10FFFF followed by U+E000–U+FFFF or U+10FFFF, or with eight U+FFFF in a row, lay past both ranges:
+ * stored and read by get(), but listed by no keys(), find() or export — and the chunk collector, which finds the
+ * manifests it keeps that way, deleted the chunks of its big value (data loss). Such keys are now refused up front
+ * (`invalid_key`, nothing sent); every key next to them is listed, and its big value kept.
+ */
+import { describe, expect, it } from 'vitest';
+import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
+import { expectCode, text, uniqueUser, useEmulator } from '../support/backend.js';
+
+const emu = useEmulator();
+
+const REFUSED = ['\u{10FFFF}\uffff', '\u{10FFFF}\ue000note', 'a\u{10FFFF}\u{10FFFF}', '\u{10FFFF}'.repeat(9), '\uffff'.repeat(8), 'x' + '\uffff'.repeat(9)];
+/** Next to them, and accepted. */
+const EDGE = ['\u{10FFFF}', '\u{10FFFF}x', '\u{10FFFF}\u{10FFFE}', '\u{10FFFF}\ud7ff', '\uffff'.repeat(7), '\uffff'.repeat(7) + 'z', '\uffff\u{10FFFF}', 'x\uffff', '\ue000\uffff'];
+
+const modes = [
+  { name: 'remote', options: { mode: 'remote' } },
+  { name: 'local-first', options: { local: { adapter: 'memory' } } },
+] as const;
+
+describe.each(modes)('keys at the ends of the id ranges: $name', ({ options }) => {
+  const open = (user: string, extra: Partial<FeatClientOptions> = {}): FeatClient =>
+    emu.track(
+      createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), maintenance: { enabled: false }, ...options, ...extra } as FeatClientOptions),
+    );
+
+  it('a key past the ranges is refused up front, as a key and as a part; nothing is sent', async () => {
+    let requests = 0;
+    const c = open(uniqueUser('rek'), {
+      fetch: (input: RequestInfo | URL, init?: RequestInit) => {
+        requests++;
+        return fetch(input, init);
+      },
+    });
+    for (const key of REFUSED) {
+      const error = await expectCode(c.store.set(key, 1), 'invalid_key');
+      expect(error.message).toMatch(/U\+10FFFF followed by U\+E000–U\+FFFF or U\+10FFFF, or eight U\+FFFF in a row/);
+      await expectCode(c.store.get(key), 'invalid_key');
+      await expectCode(c.store.setParts('doc', { [key]: 1 }), 'invalid_key');
+    }
+    expect(requests).toBe(0);
+  });
+
+  it('every key next to them is listed by keys(), find() and exportData()', { timeout: 60_000 }, async () => {
+    const c = open(uniqueUser('rek'));
+    await Promise.all(EDGE.map((k) => c.store.set(k, { k })));
+    const sorted = [...EDGE].sort();
+    expect([...(await c.store.keys())].sort()).toEqual(sorted);
+    expect((await c.store.find({})).map((r) => r.key).sort()).toEqual(sorted);
+    const exported = await c.exportData();
+    expect(EDGE.filter((k) => !exported.includes(JSON.stringify(k)))).toEqual([]);
+  });
+
+  it('chunk collection keeps the big values stored under them', { timeout: 90_000 }, async () => {
+    const c = open(uniqueUser('rek-gc'), { maxDocumentBytes: 200_000 });
+    const big = text(400_000, 7);
+    const keys = ['\u{10FFFF}\u{10FFFE}', '\uffff'.repeat(7)];
+    for (const k of keys) await c.store.set(k, big);
+    await c.sync.waitForPush({ timeout: 20_000 });
+    const report = await c.maintenance.run({ chunkGraceMs: 0 });
+    expect(report.chunksDeleted).toBe(0);
+    for (const k of keys) expect(await c.store.get(k)).toBe(big);
+  });
+});
