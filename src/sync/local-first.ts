@@ -619,7 +619,6 @@ export class LocalFirst {
   }
 
   async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number): Promise<void> {
-    const rep = new LivePull(local, remote, backOff, { once: true });
     const timeoutMs = deadline === undefined ? this.#deps.options.initialSyncTimeout : Math.max(0, deadline - Date.now());
     const progress: InitialSyncEvent = { phase: 'start', docs: 0, pending: undefined, startedAt: Date.now(), timeoutMs, complete: false };
     const report = (changes: Partial<InitialSyncEvent>) => {
@@ -627,7 +626,7 @@ export class LocalFirst {
       this.#deps.initialSync({ ...progress });
     };
     report({});
-    rep.on('change', (info: { docs?: { _id: string; _rev: string }[]; pending?: number }) => {
+    const onChange = (info: { docs?: { _id: string; _rev: string }[]; pending?: number }) => {
       const seen = new Set<string>();
       const conflicted = new Set<string>();
       for (const doc of info.docs ?? []) {
@@ -638,9 +637,11 @@ export class LocalFirst {
       // A document the server holds in conflict comes with all its leaves at once: resolved as live sync does.
       if (conflicted.size) this.#resolveConflicts(local, [...conflicted]);
       report({ phase: 'progress', docs: progress.docs + (info.docs?.length ?? 0), pending: info.pending });
-    });
+    };
+    let rep: LivePull | undefined;
     let timedOut = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
+    let wake = () => {};
     const signal = this.#deps.signal;
     let onClose = () => {};
     // Cut short by initialSyncTimeout or close(): it is given 2 s more to save its checkpoint, no more (a write to a
@@ -649,7 +650,8 @@ export class LocalFirst {
       const stop = () => {
         // Cut short: not a complete first pull, whichever comes first (the pull, cancelled, or this).
         timedOut = true;
-        rep.cancel();
+        rep?.cancel();
+        wake();
         setTimeout(resolve, 2_000);
       };
       timer = setTimeout(stop, timeoutMs);
@@ -658,21 +660,46 @@ export class LocalFirst {
       if (signal.aborted) stop();
     });
     let complete = false;
+    let failure: FeatError | undefined;
     try {
-      // Its checkpoint is saved: live sync's pull continues from there.
-      await Promise.race([Promise.resolve(rep), cut]);
-      // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
-      complete = !timedOut;
+      // A failure the next attempt may not meet (a reset connection, a 503 burst, a captive portal's page) is tried
+      // again with backoff until the deadline: given up at once, ready() resolved with an empty replica, the app wrote
+      // its default for "absent", and that newer default replaced the user's data. Each attempt resumes from the
+      // checkpoint the last one saved.
+      for (let delay = 0; !timedOut; ) {
+        failure = undefined;
+        rep = new LivePull(local, remote, backOff, { once: true });
+        rep.on('change', onChange);
+        try {
+          // Its checkpoint is saved: live sync's pull continues from there.
+          await Promise.race([Promise.resolve(rep), cut]);
+          // Only a complete first pull counts: a cut-short one is resumed by live sync, and the next start waits again.
+          complete = !timedOut;
+          break;
+        } catch (error) {
+          failure = toFeatError(error);
+          if (timedOut || !retryFirstPull(failure)) break;
+        }
+        delay = backOff(delay);
+        await new Promise<void>((resolve) => {
+          const pause = setTimeout(resolve, delay);
+          wake = () => {
+            clearTimeout(pause);
+            resolve();
+          };
+        });
+        wake = () => {};
+      }
       if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).then(() => (this.#synced = true), () => undefined);
-    } catch (error) {
-      // Offline or failing: start with what is local; live sync catches up.
-      const failure = toFeatError(error);
-      // A full device is reported by the replica's guard, once per episode (device-storage.ts).
-      const guardSaidSo = failure.code === 'storage_full' && (local as { full?: boolean }).full === true;
-      if (!['network', 'timeout', 'aborted', 'storage_lost'].includes(failure.code) && !guardSaidSo) this.#deps.error(failure);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onClose);
+      if (failure && !complete) {
+        // Offline or failing: start with what is local; live sync catches up.
+        // A full device is reported by the replica's guard, once per episode (device-storage.ts).
+        const guardSaidSo = failure.code === 'storage_full' && (local as { full?: boolean }).full === true;
+        if (!['network', 'timeout', 'aborted', 'storage_lost'].includes(failure.code) && !guardSaidSo) this.#deps.error(failure);
+      }
       report({ phase: 'done', complete, ...(complete ? { pending: 0 } : {}) });
     }
   }
@@ -837,6 +864,16 @@ export class LocalFirst {
     if (info.persisted === undefined && typeof persisted === 'boolean') info.persisted = persisted;
     return info;
   }
+}
+
+/**
+ * Whether a failed first pull is worth trying again before its deadline: the network, a request that timed out, the
+ * server failing for now (5xx, 408, 429) or an answer that is not CouchDB's (a captive portal's page). Not a refusal
+ * the session's own handling could not fix (unauthorized, forbidden), a database that is not there, a full or deleted
+ * replica, nor close(): those would only make ready() wait the whole initialSyncTimeout.
+ */
+function retryFirstPull(failure: FeatError): boolean {
+  return ['network', 'timeout', 'server', 'bad_response'].includes(failure.code);
 }
 
 /**
