@@ -65,12 +65,12 @@ export async function readReplica<T>(read: () => Promise<T>, what: string, lockH
       }));
     } catch (error) {
       // A read whose transaction was aborted (it failed at once rather than never answering) is asked again too,
-      // after a pause, and is out of the race.
+      // after a pause that grows (jittered), and is out of the race.
       const failed = isLocalWait(error) ? undefined : abortedTransaction(error);
       if ((!failed && !isLocalWait(error)) || (attempt >= 2 && Date.now() >= deadline)) throw failed ?? error;
       if (failed) {
         reads = undefined;
-        await sleep(100 + Math.random() * 200);
+        await sleep(Math.min(2_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2));
       }
     }
   }
