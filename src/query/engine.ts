@@ -13,7 +13,7 @@ const engineCache = new WeakMap<Selector, Selector>();
 
 /**
  * The selector for the replica's engine (pouchdb-find) and the in-memory matcher (pouchdb-selector-core), which match
- * it as CouchDB 3.4 does:
+ * it as CouchDB 3.4 does (and the same selector again for its own output, which a replica's scan matches in memory):
  * - CouchDB's normal form first (mango_selector:normalize): one operator per condition, and every negation (`$not`,
  *   `$nor`, a field's `$not`) pushed down to the fields (`$gt` ↔ `$lte`, `$eq` ↔ `$ne`, `$in` ↔ `$nin`, `$exists`
  *   flipped; any other operator keeps a `$not` of its own). Then, as CouchDB matches a condition, it never holds where
@@ -139,10 +139,8 @@ function add(conj: Conjunction, node: Node): void {
 }
 
 function addTerm(conj: Conjunction, { field, op, arg, not }: Term): void {
-  const ops =
-    op === '$beginsWith' && typeof arg === 'string'
-      ? { $regex: `^${escapeRegex(arg)}` }
-      : { [op]: SUB_SELECTORS.has(op) && isPlainObject(arg) ? subSelector(arg) : arg };
+  const alternatives = engineOps(op, arg);
+  const ops = alternatives[0]!;
   // Split at the dots as the engines read a field name: `a\\.b` is the one field `a.b` (CouchDB's escape).
   const path = field.match(/(?:\\[.$]|[^.])+/g) ?? [field];
   if (op === '$exists' && arg === false) {
@@ -156,11 +154,19 @@ function addTerm(conj: Conjunction, { field, op, arg, not }: Term): void {
     return;
   }
   // Below anything but an object CouchDB finds a bad path (no match); pouchdb-selector-core reads a falsy value on
-  // the way (`0`, `null`, `''`) as the field's own. An array index (`tags.0`) is left as it is.
-  if (path.length > 1 && !/^\d+$/.test(path.at(-1)!)) conj.field(path.slice(0, -1).join('.'), { $type: 'object' });
+  // the way (`0`, `null`, `''`) as the field's own, and indexes into strings. An index (`tags.0`) is an array's element
+  // or an object's field "0": arrays and objects are the values from `[]` up in CouchDB's collation.
+  if (path.length > 1) conj.field(path.slice(0, -1).join('.'), /^\d+$/.test(path.at(-1)!) ? { $gte: [] } : { $type: 'object' });
   if (not) {
     conj.field(field, { $exists: true });
-    conj.not({ [field]: ops });
+    conj.not(alternatives.length === 1 ? { [field]: ops } : { $or: alternatives.map((o) => ({ [field]: o })) });
+  } else if (alternatives.length > 1) {
+    conj.or(alternatives.map((o) => ({ [field]: o })));
+  } else if (op === '$ne' && Array.isArray(arg)) {
+    // pouchdb-selector-core reads an array there as a list of values the field is none of (`$ne: []` held for every
+    // value); CouchDB compares with the whole array: "not equal" as a negated `$eq` (which compares whole values).
+    conj.field(field, { $exists: true });
+    conj.not({ [field]: { $eq: arg } });
   } else if (op === '$ne') {
     conj.field(field, { $exists: true, ...ops });
   } else if ((op === '$in' || op === '$nin') && Array.isArray(arg)) {
@@ -172,13 +178,39 @@ function addTerm(conj: Conjunction, { field, op, arg, not }: Term): void {
 }
 
 /**
+ * A field's condition as the engines read it right: alternatives (any of them holds), most often one.
+ * - `$all` as CouchDB 3.4 matches it: `[]` never; `[A]`, A an array, also when the field equals A;
+ * - `$elemMatch` of `$eq` alone, or of `{}` (CouchDB reads it as `$eq: {}`), as an `$in` over the array's elements:
+ *   pouchdb-selector-core takes a sub-selector's operators for fields when the first element is an object or array.
+ */
+function engineOps(op: string, arg: unknown): Record<string, unknown>[] {
+  if (op === '$beginsWith' && typeof arg === 'string') return [{ $regex: `^${escapeRegex(arg)}` }];
+  if (op === '$all' && Array.isArray(arg)) {
+    // (`$in: []` holds for nothing.)
+    if (arg.length === 0) return [{ $in: [] }];
+    if (arg.length === 1 && Array.isArray(arg[0])) return [{ $eq: arg[0] }, { $all: arg }];
+  }
+  if (op === '$elemMatch' && isPlainObject(arg)) {
+    const keys = Object.keys(arg);
+    if (keys.length === 0) return [{ $type: 'array', $in: [{}] }];
+    if (keys.length === 1 && keys[0] === '$eq') return [{ $type: 'array', $in: [arg.$eq] }];
+  }
+  return [{ [op]: SUB_SELECTORS.has(op) && isPlainObject(arg) ? subSelector(arg) : arg }];
+}
+
+/**
  * The selector of an `$elemMatch`/`$allMatch` (over each element: its fields, or operators on the element itself): no
  * `$and`, `$beginsWith` as a `$regex`; negations inside it are left as written.
  */
 function subSelector(selector: Selector): Selector {
   const conj = new Conjunction();
   addSub(conj, selector);
-  return conj.result();
+  const out = conj.result();
+  // Fields of an element: CouchDB finds them in objects only. pouchdb-selector-core looks them up in any element (and
+  // fails on `null`) unless the array starts with an object: `$gte: {}` first, which only an object passes (objects
+  // collate last), stops it before the fields; over an array starting with an object it reads `$gte` as a field of
+  // each element, whose condition `{}` always holds.
+  return Object.keys(out).some((k) => !k.startsWith('$')) && !('$gte' in out) ? { $gte: {}, ...out } : out;
 }
 
 function addSub(conj: Conjunction, selector: Selector): void {
@@ -205,13 +237,19 @@ function subCondition(cond: Record<string, unknown>): Record<string, unknown> {
 
 const serverCache = new WeakMap<Selector, Selector>();
 
-/** An `$in`/`$nin` list CouchDB 3.4.3 fails on (500 `function_clause`) once the database has a json index. */
-const crashes = (list: unknown): list is unknown[] => Array.isArray(list) && list.some((v) => v === null || (Array.isArray(v) && v.length === 0));
+/**
+ * A value of an `$in`, `$nin` or `$all` list CouchDB 3.4.3 fails on (500 `function_clause`) once the database has a
+ * json index, as every SDK database has: `null` or an array.
+ */
+const crashes = (v: unknown): boolean => v === null || Array.isArray(v);
+const LISTS = new Set(['$in', '$nin', '$all']);
 
 /**
- * The selector as sent to CouchDB: the same meaning, without what CouchDB 3.4.3 fails on — an `$in` or `$nin` list
- * holding `null` or `[]` (500 `function_clause` as soon as the database has a json index, as every SDK database has),
- * which becomes equalities (`$or` of `$eq`; `$and` of `$ne`). The same object for the same selector.
+ * The selector as sent to CouchDB: the same meaning, without what CouchDB 3.4.3 fails on — `null` or an array in an
+ * `$in`, `$nin` or `$all` list. Its own `$elemMatch: { $eq }` matches each such value as those operators do: an array
+ * field by its elements (`$all: [A]`, A an array, also when the field equals A), any other by its value. A field's
+ * `$and`/`$or`/`$nor` is moved above the field (as CouchDB normalises it) to be rewritten too. The same object for the
+ * same selector.
  */
 export function forServer(selector: Selector): Selector {
   let out = serverCache.get(selector);
@@ -219,22 +257,52 @@ export function forServer(selector: Selector): Selector {
   return out;
 }
 
+/**
+ * An `$in`/`$nin`/`$all` over `at` (a field; inside `$elemMatch`, the element itself) as a selector CouchDB answers, or
+ * `undefined` when it answers the list as it is. `keep`: what stays in the list (the values it answers), if any.
+ */
+function listSelector(op: string, list: unknown, at: (cond: Selector) => Selector): { keep: unknown[]; rest: Selector } | undefined {
+  if (!Array.isArray(list) || !list.some(crashes)) return undefined;
+  const keep = list.filter((v) => !crashes(v));
+  const held = (v: unknown): Selector[] => [...(v === null ? [at({ $eq: null })] : []), at({ $elemMatch: { $eq: v } })];
+  const odd = list.filter(crashes);
+  if (op === '$in') {
+    const terms = [...(keep.length > 0 ? [at({ $in: keep })] : []), ...odd.flatMap(held)];
+    return { keep: [], rest: terms.length === 1 ? terms[0]! : { $or: terms } };
+  }
+  // (Negations with `$not` each: CouchDB's `$nor` inside an `$elemMatch` matches nothing.)
+  if (op === '$nin') return { keep, rest: { $and: odd.flatMap(held).map((t) => ({ $not: t })) } };
+  const all = [...(keep.length > 0 ? [at({ $all: keep })] : []), ...odd.map((v) => at({ $elemMatch: { $eq: v } }))];
+  const every = all.length === 1 ? all[0]! : { $and: all };
+  return { keep: [], rest: list.length === 1 && Array.isArray(list[0]) ? { $or: [every, at({ $eq: list[0] })] } : every };
+}
+
 function serverSelector(selector: Selector): Selector {
   const out: Selector = {};
   const more: Selector[] = [];
   for (const [name, arg] of Object.entries(selector)) {
-    if ((name === '$and' || name === '$or' || name === '$nor') && Array.isArray(arg)) out[name] = arg.map((s) => (isPlainObject(s) ? serverSelector(s) : s));
+    const own = LISTS.has(name) ? listSelector(name, arg, (cond) => cond) : undefined;
+    if (own) {
+      if (own.keep.length > 0) out[name] = own.keep;
+      more.push(own.rest);
+    } else if ((name === '$and' || name === '$or' || name === '$nor') && Array.isArray(arg)) out[name] = arg.map((s) => (isPlainObject(s) ? serverSelector(s) : s));
     else if (name === '$not' && isPlainObject(arg)) out[name] = serverSelector(arg);
     else if (name.startsWith('$') || !isPlainObject(arg)) out[name] = arg;
     else {
       const cond: Record<string, unknown> = {};
+      const before = more.length;
       for (const [op, value] of Object.entries(arg)) {
-        if (op === '$in' && crashes(value)) more.push({ $or: value.map((v) => ({ [name]: { $eq: v } })) });
-        else if (op === '$nin' && crashes(value)) more.push({ $and: value.map((v) => ({ [name]: { $ne: v } })) });
-        else if (op === '$not' && isPlainObject(value)) more.push({ $not: serverSelector({ [name]: value }) });
+        const listed = LISTS.has(op) ? listSelector(op, value, (c) => ({ [name]: c })) : undefined;
+        if (listed) {
+          if (listed.keep.length > 0) cond[op] = listed.keep;
+          more.push(listed.rest);
+        } else if ((op === '$and' || op === '$or' || op === '$nor') && Array.isArray(value)) {
+          more.push({ [op]: value.map((c) => serverSelector({ [name]: c })) });
+        } else if (op === '$not' && isPlainObject(value)) more.push({ $not: serverSelector({ [name]: value }) });
         else cond[op] = SUB_SELECTORS.has(op) && isPlainObject(value) ? serverSelector(value) : value;
       }
-      if (Object.keys(cond).length > 0 || more.length === 0) out[name] = cond;
+      // (`{ field: {} }` is `$eq: {}` to CouchDB: an emptied condition is left out.)
+      if (Object.keys(cond).length > 0 || more.length === before) out[name] = cond;
     }
   }
   if (more.length === 0) return out;

@@ -143,18 +143,24 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
       if (!state && !running) void run();
       return;
     }
-    void tools.then(({ matches, compare }) => {
-      if (stopped) return;
-      if (running) return void held.push(event);
-      if (rerun) {
-        const id = event.subkey === undefined ? event.key : partId(event.key, event.subkey);
-        // With `skip`, a change of a key outside the window may be of a skipped match (which, leaving, moves it).
-        const touches = !deps.io.ctx.local || query.skip > 0 || state!.has(id) || (event.value !== undefined && matches({ _id: id, doc: event.value }, query.selector));
-        if (touches) void run();
-        return;
-      }
-      if (fold(event, matches)) deliver([...state!.values()].sort(compare));
-    });
+    void tools
+      .then(({ matches, compare }) => {
+        if (stopped) return;
+        if (running) return void held.push(event);
+        if (rerun) {
+          const id = event.subkey === undefined ? event.key : partId(event.key, event.subkey);
+          // With `skip`, a change of a key outside the window may be of a skipped match (which, leaving, moves it).
+          const touches = !deps.io.ctx.local || query.skip > 0 || state!.has(id) || (event.value !== undefined && matches({ _id: id, doc: event.value }, query.selector));
+          if (touches) void run();
+          return;
+        }
+        if (fold(event, matches)) deliver([...state!.values()].sort(compare));
+      })
+      .catch(() => {
+        // The in-memory matcher failed on this value (pouchdb-selector-core throws on some shapes): the change is not
+        // lost, the query runs again instead — whose failure goes to `onError` (and is retried) as any run's does.
+        if (!stopped) void run();
+      });
   };
 
   const stop = deps.subscribe({ prefix }, onChange);
