@@ -71,18 +71,24 @@ function checkParams(query: Query): void {
   }
 }
 
-/** Whether a design document exists (for the 404 CouchDB gives a filter naming a missing one). */
-async function ddocExists(db: Database, name: string): Promise<boolean> {
-  return db.get(`_design/${name}`).then(
-    () => true,
-    () => false,
-  );
+/**
+ * couch_changes:check_member_exists: the design document (404 `missing` without one), then its `filters`/`views`
+ * member and the named function in it (404 `missing json key: <key>`).
+ */
+async function checkDdocMember(db: Database, name: string, path: string[]): Promise<void> {
+  let value = (await db.get(`_design/${name}`).catch(() => undefined)) as unknown;
+  if (value === undefined) throw new HttpError(404, 'not_found', 'missing');
+  for (const key of path) {
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) throw new HttpError(404, 'not_found', 'json_mismatch');
+    value = (value as Record<string, unknown>)[key];
+    if (value === undefined || value === null) throw new HttpError(404, 'not_found', `missing json key: ${key}`);
+  }
 }
 
 const isDesign = (doc: { _id?: unknown }) => typeof doc._id === 'string' && doc._id.startsWith('_design/');
 
 /** PouchDB changes() options from CouchDB query parameters and body; throws {@link HttpError} like CouchDB. */
-async function changesOptions(db: Database, query: Query, body: unknown, post: boolean): Promise<{ opts: ChangesOptions; filtered: boolean }> {
+async function changesOptions(db: Database, query: Query, body: unknown, post: boolean): Promise<{ opts: ChangesOptions; pendingFromLastRow: boolean }> {
   const b = (typeof body === 'object' && body !== null ? body : {}) as Record<string, unknown>;
   const opts: ChangesOptions = {
     include_docs: bool(query.include_docs),
@@ -92,9 +98,11 @@ async function changesOptions(db: Database, query: Query, body: unknown, post: b
   };
   if (str(query.style) === 'all_docs') opts.style = 'all_docs';
   const filter = str(query.filter);
-  if (filter === undefined || filter === '') return { opts, filtered: false };
+  if (filter === undefined || filter === '') return { opts, pendingFromLastRow: false };
   if (filter === '_doc_ids') {
-    const ids = b.doc_ids ?? json(str(query.doc_ids));
+    const fromQuery = str(query.doc_ids);
+    if (b.doc_ids === undefined && fromQuery !== undefined && json(fromQuery) === undefined) throw badRequest('invalid UTF-8 JSON');
+    const ids = b.doc_ids ?? json(fromQuery);
     if (!Array.isArray(ids) || !ids.every((id) => typeof id === 'string')) throw badRequest('`doc_ids` filter parameter is not a list of doc ids.');
     opts.doc_ids = ids;
   } else if (filter === '_selector') {
@@ -108,12 +116,12 @@ async function changesOptions(db: Database, query: Query, body: unknown, post: b
   } else {
     const view = str(query.view);
     if (filter === '_view' && view === undefined) throw badRequest('`view` filter parameter is not provided.');
-    const ddoc = filter === '_view' ? view?.split('/')[0] : filter.includes('/') ? filter.split('/')[0] : undefined;
-    if (ddoc === undefined) throw badRequest('`filter` must be of the form `designname/filtername`');
-    if (!(await ddocExists(db, ddoc))) throw new HttpError(404, 'not_found', 'missing');
+    if (filter !== '_view' && !filter.includes('/')) throw badRequest('`filter` must be of the form `designname/filtername`');
+    const [ddoc = '', fn = ''] = (filter === '_view' ? (view as string) : filter).split('/');
+    await checkDdocMember(db, ddoc, [filter === '_view' ? 'views' : 'filters', fn]);
     throw new HttpError(NO_JAVASCRIPT.status, NO_JAVASCRIPT.body.error, NO_JAVASCRIPT.body.reason);
   }
-  return { opts, filtered: true };
+  return { opts, pendingFromLastRow: filter === '_doc_ids' || filter === '_design' };
 }
 
 /** How many changes (any document) come after `seq`: CouchDB's `pending`. */
@@ -152,7 +160,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   const sinceParam = str(query.since) ?? str((req.body as { since?: unknown } | undefined)?.since) ?? '0';
   const decoded = fidelity.decodeSeq(dbName, sinceParam);
   if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");
-  const { opts, filtered } = await changesOptions(db, query, req.body, req.method === 'POST');
+  const { opts, pendingFromLastRow } = await changesOptions(db, query, req.body, req.method === 'POST');
   const limitParam = str(query.limit);
   const limit = limitParam === '0' ? 0 : positive(limitParam);
   const seqInterval = fidelity.strict ? positive(str(query.seq_interval)) : undefined;
@@ -172,7 +180,10 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     if (opts.style === 'all_docs') first.results = await Promise.all(first.results.map((c) => inLeafOrder(db, c)));
     if (feed === 'normal' || first.results.length > 0) {
       const lastRow = first.results[first.results.length - 1];
-      const exhausted = !filtered && limit !== 0 && (limit === undefined || first.results.length < limit);
+      // Fewer rows than the limit: the feed read to the end, nothing is pending — also when `_selector` let none
+      // through. With `_doc_ids` and `_design` CouchDB counts the changes after the last row sent (measured: `_design`
+      // matching nothing → every change pending).
+      const exhausted = !pendingFromLastRow && limit !== 0 && (limit === undefined || first.results.length < limit);
       // Descending: the changes older than the last row sent (none without a row or a limit reached).
       const pending = exhausted || (opts.descending && lastRow === undefined) ? 0 : opts.descending ? await pendingBefore(db, Number(lastRow?.seq)) : await pendingAfter(db, Number(lastRow?.seq ?? since));
       const results = first.results.map((c, i) => row(c, i, i === first.results.length - 1));

@@ -4,22 +4,28 @@
  * non-list) or answers differently from CouchDB 3.4 (leaf order, per-entry `_bulk_get` results and errors, `_local`
  * documents). Every function validates its input first and reports failures as {@link HttpError}.
  */
-import { randomBytes } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import type { Database } from './storage.js';
 
 /** An answer with a CouchDB error body (`{error, reason}`). `name` is the `error` member. */
 export class HttpError extends Error {
   readonly status: number;
   readonly reason: string;
-  constructor(status: number, error: string, reason: string) {
+  /** Headers the answer carries (a 405's `Allow`). */
+  readonly headers: Record<string, string>;
+  constructor(status: number, error: string, reason: string, headers: Record<string, string> = {}) {
     super(reason);
     this.name = error;
     this.status = status;
     this.reason = reason;
+    this.headers = headers;
   }
 }
 
 export const badRequest = (reason: string): HttpError => new HttpError(400, 'bad_request', reason);
+
+/** chttpd:send_method_not_allowed: `405 "Only <methods> allowed"` with `Allow: <methods>`. */
+export const methodNotAllowed = (allowed: string): HttpError => new HttpError(405, 'method_not_allowed', `Only ${allowed} allowed`, { Allow: allowed });
 
 /** PouchDB's reasons for a bad document id, which CouchDB reports as `illegal_docid`. */
 const ILLEGAL_ID = /underscore|_id field must contain a string|Document id must be/i;
@@ -260,6 +266,62 @@ export async function readWithMeta(db: Database, id: string, opts: MetaOptions):
   };
 }
 
+/**
+ * mochiweb's `accepts_content_type("multipart/mixed")`: no `Accept` is `*\/*`; a type (or `multipart/*`, `*\/*`) with a
+ * q above 0 accepts it, unless `multipart/mixed` or `multipart/*` is listed with q=0.
+ */
+export function acceptsMultipartMixed(accept: string | undefined): boolean {
+  const entries = (accept ?? '*/*').split(',').map((entry) => {
+    const [type = '', ...params] = entry.split(';').map((p) => p.trim().toLowerCase());
+    const q = params.find((p) => p.startsWith('q='));
+    return { type, q: q === undefined ? 1 : Number(q.slice(2)) };
+  });
+  const refused = entries.some((e) => (e.type === 'multipart/mixed' || e.type === 'multipart/*') && e.q === 0);
+  return !refused && entries.some((e) => e.q > 0 && (e.type === '*/*' || e.type === 'multipart/*' || e.type === 'multipart/mixed'));
+}
+
+/**
+ * An `open_revs` answer as chttpd_db:send_docs_multipart writes it for a client that accepts `multipart/mixed`: one
+ * part per revision — the document as `application/json`, or as `multipart/related` (its JSON, then each attachment,
+ * marked `follows`) when it has attachments; a missing revision as `application/json; error="true"`. The documents
+ * must have been read with their attachments' data.
+ */
+export function openRevsMultipart(answers: OpenRev[]): { contentType: string; body: Buffer } {
+  const outer = randomBytes(16).toString('hex');
+  const parts: Buffer[] = [Buffer.from(`--${outer}`)];
+  for (const answer of answers) {
+    if ('missing' in answer) {
+      parts.push(Buffer.from(`\r\nContent-Type: application/json; error="true"\r\n\r\n${JSON.stringify(answer)}\r\n--${outer}`));
+      continue;
+    }
+    const atts = Object.entries((answer.ok._attachments ?? {}) as Record<string, Record<string, unknown>>).filter(([, a]) => typeof a.data === 'string');
+    // couch_doc:to_json_obj's order: `_id` and `_rev` first.
+    const { _id, _rev, ...body } = answer.ok;
+    const doc = { _id, _rev, ...body };
+    if (atts.length === 0) {
+      parts.push(Buffer.from(`\r\nContent-Type: application/json\r\n\r\n${JSON.stringify(doc)}\r\n--${outer}`));
+      continue;
+    }
+    const inner = randomBytes(16).toString('hex');
+    const data = new Map(atts.map(([name, a]) => [name, Buffer.from(a.data as string, 'base64')]));
+    const stubs: Record<string, unknown> = {};
+    for (const [name, a] of Object.entries(answer.ok._attachments as Record<string, Record<string, unknown>>)) {
+      const bytes = data.get(name);
+      stubs[name] = bytes === undefined ? a : { content_type: a.content_type, revpos: a.revpos, digest: a.digest, length: bytes.length, follows: true };
+    }
+    parts.push(Buffer.from(`\r\nContent-Type: multipart/related; boundary="${inner}"\r\n\r\n`));
+    parts.push(Buffer.from(`--${inner}\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ ...doc, _attachments: stubs })}\r\n--${inner}`));
+    for (const [name, a] of atts) {
+      const bytes = data.get(name) as Buffer;
+      parts.push(Buffer.from(`\r\nContent-Disposition: attachment; filename="${name}"\r\nContent-Type: ${String(a.content_type)}\r\nContent-Length: ${bytes.length}\r\n\r\n`));
+      parts.push(bytes, Buffer.from(`\r\n--${inner}`));
+    }
+    parts.push(Buffer.from(`--\r\n--${outer}`));
+  }
+  parts.push(Buffer.from('--'));
+  return { contentType: `multipart/mixed; boundary="${outer}"`, body: Buffer.concat(parts as unknown as readonly Uint8Array[]) };
+}
+
 /** Parses the `open_revs` query parameter like CouchDB (`all` or a JSON list). */
 export function parseOpenRevs(raw: string): 'all' | string[] {
   if (raw === 'all') return 'all';
@@ -358,7 +420,8 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
 export async function bulkDocs(db: Database, body: unknown, strict = false, local?: { docs: LocalDocs; dbName: string }): Promise<unknown[]> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
   const { docs, new_edits } = body as { docs?: unknown; new_edits?: unknown };
-  if (!Array.isArray(docs)) throw badRequest('POST body must include `docs` parameter.');
+  if (docs === undefined) throw badRequest('POST body must include `docs` parameter.');
+  if (!Array.isArray(docs)) throw badRequest('`docs` parameter must be an array.');
   if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
   // `_local` documents (the couchdb profile): written as CouchDB writes them, without revision checks — the sent
   // revision + 1 (`0-1` without one), also with `new_edits: false`, whose answer lists only failures.
@@ -448,8 +511,16 @@ export async function revsDiff(db: Database, body: unknown): Promise<unknown> {
   // first, then by revision, newest first). PouchDB names none.
   for (const [id, entry] of Object.entries(diff)) {
     delete entry.possible_ancestors;
-    const newest = Math.max(...entry.missing.map((r) => revParts(r)[0]));
     const all = await leaves(db, id, false);
+    // A revision the tree has without its body (an ancestor a replicated history named) is not missing to CouchDB
+    // (couch_key_tree:find_missing); PouchDB lists it.
+    const known = new Set(all.flatMap((leaf) => (leaf._revisions ? leaf._revisions.ids.map((hash, i) => `${leaf._revisions!.start - i}-${hash}`) : [leaf._rev])));
+    entry.missing = entry.missing.filter((r) => !known.has(r));
+    if (entry.missing.length === 0) {
+      delete diff[id];
+      continue;
+    }
+    const newest = Math.max(...entry.missing.map((r) => revParts(r)[0]));
     const older = all
       .filter((leaf) => revParts(leaf._rev)[0] < newest)
       .sort((a, b) => Number(a._deleted === true) - Number(b._deleted === true) || byRev(b, a))
@@ -464,6 +535,30 @@ export async function revsDiff(db: Database, body: unknown): Promise<unknown> {
     if (entry !== undefined && (entry as { missing: string[] }).missing.length > 0) Object.defineProperty(ordered, id, { value: entry, enumerable: true });
   }
   return ordered;
+}
+
+/** The `_all_docs` options `_local_docs` takes (as `allDocsOptions` in couch-routes.ts reads them). */
+export interface LocalDocsOptions {
+  keys?: unknown;
+  key?: unknown;
+  startkey?: unknown;
+  endkey?: unknown;
+  inclusive_end?: unknown;
+  descending?: unknown;
+  include_docs?: unknown;
+  skip?: number;
+  limit?: number;
+}
+
+/**
+ * A document's ETag as CouchDB makes it (couch_httpd:doc_etag): `"<rev>"`; for a `_local` document a hash of its
+ * revision and body (CouchDB's: base 36 of an MD5 of the Erlang term — the emulator's differs in value, not in use).
+ */
+export function docEtag(doc: Record<string, unknown>): string {
+  if (!String(doc._id).startsWith('_local/')) return `"${String(doc._rev)}"`;
+  const { _id, _rev, ...body } = doc;
+  const hex = createHash('md5').update(JSON.stringify([_rev, body])).digest('hex');
+  return `"${BigInt(`0x${hex}`).toString(36).toUpperCase()}"`;
 }
 
 /** Where a `_local` document keeps the revision CouchDB would give it (PouchDB's own counts its writes). */
@@ -532,15 +627,19 @@ export class LocalDocs {
     return { ok: true, id, rev: `0-${next}` };
   }
 
-  /** `GET /{db}/_local/…`: the document with the emulator's revision; 404 missing when there is none. */
-  async get(db: Database, id: string): Promise<Record<string, unknown>> {
+  /**
+   * `GET /{db}/_local/…`: the document with the emulator's revision; 404 missing when there is none. `revs`: with
+   * `_revisions` `{start: 0, ids: ["<n>"]}` (its one revision `0-<n>`), as CouchDB answers `?revs=true`.
+   */
+  async get(db: Database, id: string, revs = false): Promise<Record<string, unknown>> {
     let doc: Record<string, unknown>;
     try {
       doc = (await db.get(id)) as Record<string, unknown>;
     } catch {
       throw new HttpError(404, 'not_found', 'missing');
     }
-    return localShape(doc);
+    const shaped = localShape(doc);
+    return revs ? { ...shaped, _revisions: { start: 0, ids: [String(shaped._rev).slice(2)] } } : shaped;
   }
 
   /** Deletes `_local/…` without a revision; `mustExist: false` (a PUT with `_deleted: true`) succeeds on none. */
@@ -552,18 +651,48 @@ export class LocalDocs {
     return { ok: true, id, rev: '0-0' };
   }
 
-  /** `GET /{db}/_local_docs` (CouchDB: `total_rows` and `offset` are null). */
-  async list(db: Database, dbName: string, includeDocs: boolean): Promise<unknown> {
-    const rows: unknown[] = [];
-    for (const id of [...(this.#ids.get(dbName) ?? [])].sort()) {
+  /**
+   * `GET`/`POST /{db}/_local_docs` (CouchDB: `total_rows` and `offset` are null) with `_all_docs`' options: `keys` (a
+   * missing one → `{key, error: "not_found"}`, one not `_local/…` left out), or the range `startkey`/`endkey`/`key` (`inclusive_end`,
+   * `descending`), then `skip` and `limit`.
+   */
+  async list(db: Database, dbName: string, options: LocalDocsOptions): Promise<unknown> {
+    const row = async (id: string): Promise<unknown> => {
       try {
         const doc = localShape((await db.get(id)) as Record<string, unknown>);
-        rows.push({ id, key: id, value: { rev: doc._rev }, ...(includeDocs ? { doc } : {}) });
+        return { id, key: id, value: { rev: doc._rev }, ...(options.include_docs === true ? { doc } : {}) };
       } catch {
         this.noteDeleted(dbName, id);
+        return undefined;
       }
+    };
+    const skip = options.skip ?? 0;
+    const end = options.limit === undefined ? undefined : skip + options.limit;
+    const descending = options.descending === true;
+    if (Array.isArray(options.keys)) {
+      // fabric_view_all_docs: the keys (reversed when descending), skipped and limited, then those not `_local/…` dropped.
+      const keys = (descending ? [...(options.keys as unknown[])].reverse() : (options.keys as unknown[])).slice(skip, end);
+      const rows = [];
+      for (const key of keys) if (typeof key === 'string' && key.startsWith('_local/')) rows.push((await row(key)) ?? { key, error: 'not_found' });
+      return { total_rows: null, offset: null, rows };
     }
-    return { total_rows: null, offset: null, rows };
+    const [low, high] = descending ? [options.endkey, options.startkey] : [options.startkey, options.endkey];
+    const inclusiveEnd = options.inclusive_end !== false;
+    const inRange = (id: string) => {
+      if (options.key !== undefined) return id === options.key;
+      if (typeof low === 'string' && (id < low || (descending && !inclusiveEnd && id === low))) return false;
+      if (typeof high === 'string' && (id > high || (!descending && !inclusiveEnd && id === high))) return false;
+      return true;
+    };
+    const ids = [...(this.#ids.get(dbName) ?? [])].filter(inRange).sort();
+    if (descending) ids.reverse();
+    const rows: unknown[] = [];
+    for (const id of ids) {
+      const r = await row(id);
+      if (r !== undefined) rows.push(r);
+      if (end !== undefined && rows.length >= end) break;
+    }
+    return { total_rows: null, offset: null, rows: rows.slice(skip) };
   }
 }
 

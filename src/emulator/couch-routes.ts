@@ -5,8 +5,8 @@
  */
 import type { Request, Response } from 'express';
 import { serveChanges, str } from './changes-feed.js';
-import { badRequest, bulkDocs, bulkGet, couchErrorOf, HttpError, isRev, openRevs, parseOpenRevs, readWithMeta, revsDiff, writeAtNextRev } from './couch-docs.js';
-import type { ReadOptions , LocalDocs} from './couch-docs.js';
+import { acceptsMultipartMixed, badRequest, bulkDocs, bulkGet, couchErrorOf, docEtag, HttpError, isRev, methodNotAllowed, openRevs, openRevsMultipart, parseOpenRevs, readWithMeta, revsDiff, writeAtNextRev } from './couch-docs.js';
+import type { LocalDocs, LocalDocsOptions, ReadOptions } from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
 import { sendJson } from './http.js';
@@ -23,7 +23,14 @@ export interface RouteContext {
   applyRevsLimit(dbName: string, limit: number): Promise<void>;
 }
 
-const methodNotAllowed = (allowed: string) => new HttpError(405, 'method_not_allowed', `Only ${allowed} allowed`);
+/**
+ * A document's URL as chttpd_db:absolute_uri writes it in `Location` behind nginx (its `$host`: no port;
+ * couch_util:url_encode: `/` too is escaped).
+ */
+function locationOf(req: Request, dbName: string, docId: string): string {
+  const encode = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9_.:-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+  return `http://${req.hostname}/${encode(dbName)}/${encode(docId)}`;
+}
 
 /** `_all_docs` options as PouchDB reads them, from CouchDB's query parameters or a `queries` entry. */
 function allDocsOptions(source: Query, fromQueryString: boolean): Record<string, unknown> {
@@ -95,6 +102,14 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
     sendJson(res, 200, { ok: true });
     return true;
   }
+  // `POST _compact` is express-pouchdb's; a design document's views have nothing to compact here.
+  if (first === '_compact') {
+    if (method !== 'POST') throw methodNotAllowed('POST');
+    if (second === undefined) return false;
+    if ((await db.get(`_design/${second}`).catch(() => undefined)) === undefined) throw new HttpError(404, 'not_found', 'missing');
+    sendJson(res, 202, { ok: true });
+    return true;
+  }
   if (first === '_view_cleanup' && segments.length === 2) {
     if (method !== 'POST') throw methodNotAllowed('POST');
     sendJson(res, 202, { ok: true });
@@ -119,8 +134,18 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
       if ((body as Query).keys !== undefined && !Array.isArray((body as Query).keys)) throw badRequest('`keys` body member must be an array.');
       fromBody = allDocsOptions(body as Query, false);
     }
-    const options = { ...fromBody, ...allDocsOptions(query, true) };
+    let options = { ...fromBody, ...allDocsOptions(query, true) };
     if (str(query.keys) !== undefined && !Array.isArray(options.keys)) throw badRequest('`keys` parameter must be an array.');
+    // couch_mrview_util:validate_args refuses `keys` with a range, unless `keys` is empty or is `[K]` with the range K…K
+    // (`key=K`); then the range is ignored (PouchDB refused any, with its own text).
+    if (Array.isArray(options.keys) && (options.key !== undefined || options.startkey !== undefined || options.endkey !== undefined)) {
+      const { key, startkey, endkey, ...rest } = options;
+      const [start, end, only] = [key ?? startkey, key ?? endkey, rest.keys as unknown[]].map((v) => JSON.stringify(v));
+      if (only !== '[]' && !(only === `[${start}]` && start === end)) {
+        throw new HttpError(400, 'query_parse_error', '`keys` is incompatible with `key`, `start_key` and `end_key`');
+      }
+      options = rest;
+    }
     const page = ((await allDocsWithOddKeys(db, options)) ?? (await db.allDocs(options as never))) as { total_rows: number; offset?: number | null; update_seq?: unknown; rows: unknown[] };
     if (Array.isArray(options.keys)) page.rows = await withLocalRows(ctx.local, db, page.rows, options.include_docs === true);
     // CouchDB's order of members; `offset` is null for `keys`; `update_seq` is the database's (opaque) sequence.
@@ -173,9 +198,12 @@ function checkViewQuery(query: Query, strict: boolean): void {
     }
   }
   if (!strict) return;
+  // couch_mrview_http:parse_pos_int: not an integer (list_to_integer) → "integer", a negative one → "positive integer".
   for (const name of ['limit', 'skip']) {
     const v = str(query[name]);
-    if (v !== undefined && !/^\d+$/.test(v)) throw new HttpError(400, 'query_parse_error', `Invalid value for positive integer: "${v}"`);
+    if (v === undefined) continue;
+    if (!/^[+-]?\d+$/.test(v)) throw new HttpError(400, 'query_parse_error', `Invalid value for integer: "${v}"`);
+    if (Number(v) < 0) throw new HttpError(400, 'query_parse_error', `Invalid value for positive integer: "${v}"`);
   }
   for (const name of BOOLEAN_PARAMS) {
     const v = str(query[name]);
@@ -207,7 +235,7 @@ async function dbInfo(db: Database, dbName: string, fidelity: Fidelity): Promise
  * `COPY /{db}/{id}` with `Destination: {new id}[?rev=…]`: the document's body (and attachments) written under the new
  * id, answered `{ ok, id, rev }` as CouchDB does (express-pouchdb answered `{ ok }` alone).
  */
-async function copyDoc(db: Database, id: string, rev: string | undefined, destination: string): Promise<unknown> {
+async function copyDoc(db: Database, id: string, rev: string | undefined, destination: string): Promise<{ ok: true; id: string; rev: string }> {
   const [rawId = '', destQuery = ''] = destination.split('?');
   let destId: string;
   try {
@@ -258,6 +286,11 @@ export async function serveOwnRoute(
     sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
     return true;
   }
+  // chttpd_db's document and attachment handlers answer other methods (PATCH, a plain OPTIONS) 405 with `Allow`.
+  if (docPath !== undefined) {
+    const allowed = docPath[1] === undefined ? 'DELETE,GET,HEAD,POST,PUT,COPY' : 'DELETE,GET,HEAD,PUT';
+    if (!allowed.split(',').includes(method)) throw methodNotAllowed(allowed);
+  }
   if (method === 'COPY') {
     const dest = String(req.headers.destination ?? '');
     if (decodeURIComponent(dest.replace(/%(?![0-9a-fA-F]{2})/g, '%25')).startsWith('_design/')) {
@@ -266,7 +299,8 @@ export async function serveOwnRoute(
     }
   }
   if (method === 'COPY' && docPath !== undefined && docPath[1] === undefined) {
-    sendJson(res, 201, await copyDoc(db, docPath[0], str(query.rev), String(req.headers.destination ?? '')));
+    const copied = await copyDoc(db, docPath[0], str(query.rev), String(req.headers.destination ?? ''));
+    sendJson(res, 201, copied, { Location: locationOf(req, dbName, copied.id), ETag: `"${copied.rev}"` });
     return true;
   }
   // A DELETE's `If-Match` names the revision (chttpd_db:extract_header_rev; quotes stripped); express-pouchdb ignored
@@ -285,6 +319,21 @@ export async function serveOwnRoute(
   if (first === '_design' && segments.length === 2 && (method === 'PUT' || method === 'DELETE')) {
     throw new HttpError(400, 'illegal_docid', 'Only reserved document ids may start with underscore.');
   }
+  // couch_doc:validate_docid: `PUT /{db}/_design%2F` names a design document without a name.
+  if (first === '_design/' && segments.length === 2 && method === 'PUT') throw new HttpError(400, 'illegal_docid', 'Illegal document id `_design/`');
+  // chttpd_db:couch_doc_from_req: the body's `_rev` must agree with `?rev=` and `If-Match`; without one, either names it.
+  const sent = req.body as Record<string, unknown> | undefined;
+  if (method === 'PUT' && docPath?.[1] === undefined && docPath !== undefined && str(query.new_edits) !== 'false' && typeof sent === 'object' && sent !== null && !Array.isArray(sent)) {
+    const etag = typeof ifMatch === 'string' ? ifMatch.replace(/^"+|"+$/g, '') : undefined;
+    if (isRev(sent._rev)) {
+      if (rev !== undefined && rev !== sent._rev) throw badRequest('Document rev from request body and query string have different values');
+      if (etag !== undefined && etag !== sent._rev) throw badRequest('Document rev and etag have different values');
+    } else if (sent._rev === undefined && etag !== undefined) {
+      if (!isRev(etag)) throw badRequest('Invalid rev format');
+      if (rev !== undefined && rev !== etag) throw badRequest('Document rev and etag have different values');
+      sent._rev = etag;
+    }
+  }
   if (method === 'DELETE' && docPath?.[1] !== undefined) {
     const doc = (await db.get(docPath[0], rev === undefined ? {} : { rev })) as { _attachments?: Record<string, unknown> };
     if (!doc._attachments?.[docPath[1]]) throw new HttpError(404, 'not_found', 'Document is missing attachment');
@@ -299,23 +348,30 @@ export async function serveOwnRoute(
     return true;
   }
   if (first === '_changes' && segments.length === 2) {
-    if (method !== 'GET' && method !== 'POST' && method !== 'HEAD') throw new HttpError(405, 'method_not_allowed', 'Only GET,HEAD,POST allowed');
+    if (method !== 'GET' && method !== 'POST' && method !== 'HEAD') throw methodNotAllowed('GET,POST,HEAD');
     await serveChanges(db, dbName, req, res, fidelity);
     return true;
   }
   if (first === '_bulk_get' && segments.length === 2) {
-    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
+    if (method !== 'POST') throw methodNotAllowed('POST');
     sendJson(res, 200, await bulkGet(db, req.body, readOptions(query)));
     return true;
   }
   if (first === '_revs_diff' && segments.length === 2) {
-    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
+    if (method !== 'POST') throw methodNotAllowed('POST');
     sendJson(res, 200, await revsDiff(db, req.body));
     return true;
   }
   if (first === '_local_docs' && segments.length === 2) {
     checkViewQuery(query, fidelity.strict);
-    sendJson(res, 200, await local.list(db, dbName, str(query.include_docs) === 'true'));
+    let options = allDocsOptions(query, true);
+    if (method === 'POST') {
+      const posted = req.body as unknown;
+      if (typeof posted !== 'object' || posted === null || Array.isArray(posted)) throw badRequest('Request body must be a JSON object');
+      if ((posted as Query).keys !== undefined && !Array.isArray((posted as Query).keys)) throw badRequest('`keys` body member must be an array.');
+      options = { ...allDocsOptions(posted as Query, false), ...options };
+    }
+    sendJson(res, 200, await local.list(db, dbName, options as LocalDocsOptions));
     return true;
   }
   if ((first === '_all_docs' || first === '_design_docs') && segments.length === 2) checkViewQuery(query, fidelity.strict);
@@ -327,7 +383,7 @@ export async function serveOwnRoute(
     return true;
   }
   if (first === '_bulk_docs' && segments.length === 2) {
-    if (method !== 'POST') throw new HttpError(405, 'method_not_allowed', 'Only POST allowed');
+    if (method !== 'POST') throw methodNotAllowed('POST');
     const body = req.body as { all_or_nothing?: unknown; docs?: unknown } | undefined;
     if (body?.all_or_nothing !== true) {
       sendJson(res, 201, await bulkDocs(db, body, fidelity.strict, { docs: local, dbName }));
@@ -349,7 +405,16 @@ export async function serveOwnRoute(
   const [docId] = docPath;
   const openRevsParam = str(query.open_revs);
   if ((method === 'GET' || method === 'HEAD') && openRevsParam !== undefined) {
-    sendJson(res, 200, await openRevs(db, docId, parseOpenRevs(openRevsParam), readOptions(query)));
+    // Multipart unless the client asks for JSON only (PouchDB and the SDK send `Accept: application/json`).
+    if (!acceptsMultipartMixed(req.headers.accept)) {
+      sendJson(res, 200, await openRevs(db, docId, parseOpenRevs(openRevsParam), readOptions(query)));
+      return true;
+    }
+    const { contentType, body } = openRevsMultipart(await openRevs(db, docId, parseOpenRevs(openRevsParam), { ...readOptions(query), attachments: true }));
+    res.status(200).setHeader('Content-Type', contentType);
+    // Chunked, as CouchDB streams it.
+    res.write(body);
+    res.end();
     return true;
   }
   if (docId.startsWith('_local/')) {
@@ -364,13 +429,14 @@ export async function serveOwnRoute(
         return true;
       }
       const named = '_rev' in body ? (body as { _rev?: unknown })._rev : str(query.rev);
-      sendJson(res, 201, await local.put(db, dbName, docId, body as Record<string, unknown>, named));
+      const written = await local.put(db, dbName, docId, body as Record<string, unknown>, named);
+      sendJson(res, 201, written, { Location: locationOf(req, dbName, docId), ETag: docEtag({ ...body, _id: docId, _rev: written.rev }) });
       return true;
     }
     // CouchDB keeps no revisions of `_local` documents: a read naming one finds nothing, even the current one.
     if ((method === 'GET' || method === 'HEAD') && str(query.rev) !== undefined) throw new HttpError(404, 'not_found', 'missing');
     if (method === 'GET' || method === 'HEAD') {
-      sendJson(res, 200, await local.get(db, docId));
+      sendJson(res, 200, await local.get(db, docId, str(query.revs) === 'true'));
       return true;
     }
     if (method === 'DELETE') {

@@ -3,14 +3,14 @@
  * CouchDB's own rules (proxy auth, require_valid_user, admin-only `_users` and server endpoints, per-user database
  * access, max_document_size) in front of express-pouchdb, which serves everything that passes.
  */
-import { createHash, randomBytes, randomUUID } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { attachmentsRefusal, couchErrorOf, LocalDocs, missingStubRefusal, specialMemberRefusal } from './couch-docs.js';
+import { attachmentsRefusal, couchErrorOf, docEtag, HttpError, LocalDocs, missingStubRefusal, specialMemberRefusal } from './couch-docs.js';
 import { serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
-import { hasLoneSurrogate, isCouchJsonText, sleep } from './fidelity.js';
+import { hasLoneSurrogate, hasNonFiniteNumber, isCouchJsonText, sleep } from './fidelity.js';
 import type { Fidelity, LatencyKind } from './fidelity.js';
 import { enableRegexFallback, holdsCode, NO_JAVASCRIPT } from './guard.js';
 import { cors, nginxPage, sendJson, sendNginxError } from './http.js';
@@ -137,7 +137,7 @@ function nginxLineRefusal(req: Request): number | undefined {
 
 function pouchError(res: Response, err: unknown): void {
   const { status, body } = couchErrorOf(err);
-  sendJson(res, status, body);
+  sendJson(res, status, body, err instanceof HttpError ? err.headers : {});
 }
 
 /** Path segments of the raw path, each percent-decoded (so `%2F` stays inside its segment). */
@@ -285,15 +285,20 @@ const DOC_FLAGS = ['attachments', 'meta', 'revs', 'revs_info', 'conflicts', 'del
 /** Members that make a document read carry no ETag (chttpd_db:send_doc: only a document without meta has one). */
 const META_MEMBERS = ['_conflicts', '_deleted_conflicts', '_revs_info', '_local_seq'];
 
-/**
- * A document's ETag as CouchDB makes it (couch_httpd:doc_etag): `"<rev>"`; for a `_local` document a hash of its
- * revision and body (CouchDB's: base 36 of an MD5 of the Erlang term — the emulator's differs in value, not in use).
- */
-function docEtag(doc: Record<string, unknown>): string {
-  if (!String(doc._id).startsWith('_local/')) return `"${String(doc._rev)}"`;
-  const { _id, _rev, ...body } = doc;
-  const hex = createHash('md5').update(JSON.stringify([_rev, body])).digest('hex');
-  return `"${BigInt(`0x${hex}`).toString(36).toUpperCase()}"`;
+/** A document deletion's answer carries the tombstone's ETag (chttpd_db:update_doc_req); express-pouchdb sent none. */
+function deletionEtag(res: Response): void {
+  const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  res.end = ((chunk?: unknown, ...rest: unknown[]) => {
+    if (res.statusCode === 200 && !res.headersSent && res.getHeader('ETag') === undefined && chunk !== undefined && typeof chunk !== 'function') {
+      try {
+        const { id, rev } = JSON.parse(Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk)) as { id?: unknown; rev?: unknown };
+        if (typeof id === 'string' && typeof rev === 'string') res.setHeader('ETag', docEtag({ _id: id, _rev: rev }));
+      } catch {
+        // not JSON
+      }
+    }
+    return end(chunk, ...rest);
+  }) as Response['end'];
 }
 
 /** couch_httpd:etag_match: `If-None-Match` split on commas and spaces, a `W/` prefix dropped; compared exactly. */
@@ -374,6 +379,10 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     locals(res).ifNoneMatch = req.headers['if-none-match'];
     delete req.headers['if-none-match'];
     delete req.headers['if-modified-since'];
+    // nginx's merge_slashes (and chttpd's path split): `//{db}//{id}` is `/{db}/{id}`.
+    const q = req.url.indexOf('?');
+    const path = q === -1 ? req.url : req.url.slice(0, q);
+    if (path.includes('//')) req.url = `${path.replace(/\/{2,}/g, '/')}${q === -1 ? '' : req.url.slice(q)}`;
     next();
   });
   // nginx (in front of everything): request and header line limits (profile 'couchdb').
@@ -494,9 +503,11 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin, fidelity.strict);
       if (db === '_up') return sendJson(res, 200, { status: 'ok', seeds: {} });
       if (db === '_uuids') {
-        const requested = Number(req.query.count ?? 1);
-        const count = Math.min(Math.max(Number.isFinite(requested) ? Math.floor(requested) : 1, 0), 1000);
-        return sendJson(res, 200, { uuids: Array.from({ length: count }, () => randomUUID().replace(/-/g, '')) });
+        // couch_httpd_misc_handlers:handle_uuids_req, `[uuids] max_count` 1000.
+        const requested = typeof req.query.count === 'string' ? req.query.count : '1';
+        if (!/^[+-]?\d+$/.test(requested) || Number(requested) < 0) return sendJson(res, 400, { error: 'bad_request', reason: 'count must be a positive integer' });
+        if (Number(requested) > 1000) return sendJson(res, 400, { error: 'bad_request', reason: 'count parameter too large' });
+        return sendJson(res, 200, { uuids: Array.from({ length: Number(requested) }, () => randomUUID().replace(/-/g, '')) });
       }
       if (db === '_session' && req.method !== 'GET' && req.method !== 'HEAD') return sessionAnswer(req, res, locals(res).body);
       if (req.method !== 'GET' && !(db === '_session' && req.method === 'HEAD')) {
@@ -535,7 +546,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     const doc = documentPath(segments);
     const isAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
     const [, op] = segments;
-    const postsJson = req.method === 'POST' && (segments.length === 1 || (segments.length === 2 && op !== undefined && JSON_ONLY.has(op)));
+    const postsJson = req.method === 'POST' && (segments.length === 1 || (segments.length === 2 && op !== undefined && JSON_ONLY.has(op)) || (segments.length >= 3 && op === '_compact'));
     if (fidelity.strict && postsJson && !isJsonType(req)) {
       return sendJson(res, 415, { error: 'bad_content_type', reason: 'Content-Type must be application/json' });
     }
@@ -557,7 +568,8 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     } catch {
       return sendJson(res, 400, INVALID_UTF8_JSON);
     }
-    if (fidelity.strict && hasLoneSurrogate(parsed)) return sendJson(res, 400, INVALID_UTF8_JSON);
+    // A lone surrogate, or a number beyond a double's range (`1e400`: JSON.parse makes it Infinity, stored as null).
+    if (fidelity.strict && (hasLoneSurrogate(parsed) || hasNonFiniteNumber(parsed))) return sendJson(res, 400, INVALID_UTF8_JSON);
     if (nestingDepth(parsed) > MAX_NESTING) {
       return sendJson(res, 400, { error: 'bad_request', reason: `The emulator stores no JSON nested more than ${MAX_NESTING} levels deep (CouchDB does).` });
     }
@@ -570,6 +582,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       const list = (parsed as { docs?: unknown } | null)?.docs;
       docs = Array.isArray(list) ? list : [];
     } else if (segments.length === 1 && req.method === 'POST') {
+      // CouchDB's new id is a uuid of 32 lowercase hex digits (express-pouchdb's has dashes).
+      const asObject = parsed as Record<string, unknown>;
+      if (asObject._id === undefined) asObject._id = randomUUID().replace(/-/g, '');
       docs = [parsed];
     } else if (putsDoc) {
       // The id comes from the path (CouchDB reports it even when the body has none).
@@ -587,6 +602,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     if (fidelity.strict && !putsDoc && docs.some((d) => (d as { _id?: unknown } | null)?._id === '')) {
       return sendJson(res, 400, { error: 'illegal_docid', reason: 'Document id must not be empty' });
     }
+    // couch_doc:validate_docid: a design or `_local` document without a name.
+    const unnamed = segments.length === 1 && req.method === 'POST' ? ['_design/', '_local/'].find((id) => (parsed as { _id?: unknown })._id === id) : undefined;
+    if (unnamed !== undefined) return sendJson(res, 400, { error: 'illegal_docid', reason: `Illegal document id \`${unnamed}\`` });
     for (const d of docs) {
       const special = specialMemberRefusal(d, newEdits !== false, op !== '_bulk_docs');
       const refusal = special ?? attachmentsRefusal(d);
@@ -622,6 +640,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       const doc = documentPath(segments);
       const writesDoc = (req.method === 'POST' && segments.length === 1) || (req.method === 'PUT' && doc !== undefined && doc[1] === undefined);
       if (fidelity.strict && writesDoc && req.query.batch === 'ok') answerAsBatch(res);
+      if (req.method === 'DELETE' && doc !== undefined && doc[1] === undefined) deletionEtag(res);
       const writesAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
       if (fidelity.strict && (writesDoc || writesAttachment)) nginxUpstreamHeaderLimit(req, res, dbName, doc?.[1]);
       const writes = locals(res).writes;

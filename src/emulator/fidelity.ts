@@ -100,4 +100,13 @@ export function hasLoneSurrogate(value: unknown, depth = 0): boolean {
   return false;
 }
 
+/** True when a parsed JSON value holds a number JSON.parse made infinite (`1e400`): CouchDB's parser refuses it. */
+export function hasNonFiniteNumber(value: unknown, depth = 0): boolean {
+  if (depth > 200) return false;
+  if (typeof value === 'number') return !Number.isFinite(value);
+  if (Array.isArray(value)) return value.some((v) => hasNonFiniteNumber(v, depth + 1));
+  if (typeof value === 'object' && value !== null) return Object.values(value).some((v) => hasNonFiniteNumber(v, depth + 1));
+  return false;
+}
+
 export const sleep = (ms: number): Promise<void> => (ms <= 0 ? Promise.resolve() : new Promise((resolve) => setTimeout(resolve, ms)));
