@@ -69,6 +69,7 @@ export function runsCode(segments: readonly string[]): boolean {
 }
 
 const MAX_PATTERN = 1000;
+const MAX_LITERAL_PATTERN = 64_000;
 /** Backreferences, lookarounds and bounded repetition defeat V8's linear-time fallback. */
 const UNBOUNDABLE = /\\[1-9]|\\k<|\(\?<?[=!]|\{\d*,\d*\}|\{\d{3,}\}/;
 
@@ -99,11 +100,14 @@ export function checkSelectorRegexes(selector: unknown, depth = 0): void {
       } catch {
         throw new HttpError(400, 'bad_arg', `Invalid regular expression: ${value.slice(0, 100)}`);
       }
-      if (value.length > MAX_PATTERN || UNBOUNDABLE.test(value)) {
+      // A long pattern without quantifiers or alternation (a literal, as the SDK's anchored prefix of a long key) runs
+      // in linear time: only a bound on its length, that of a request.
+      const quantified = /[*+?{|]/.test(value.replace(/\\[\s\S]/g, ''));
+      if ((value.length > MAX_PATTERN && quantified) || value.length > MAX_LITERAL_PATTERN || UNBOUNDABLE.test(value)) {
         throw new HttpError(400, 
           'bad_arg',
-          'The emulator refuses $regex patterns longer than 1000 characters or using backreferences, lookarounds or ' +
-            '{n,m} repetition (they could run for minutes); use *, + and ? instead.',
+          'The emulator refuses $regex patterns longer than 1000 characters with quantifiers or alternation (64,000 ' +
+            'without), or using backreferences, lookarounds or {n,m} repetition (they could run for minutes); use *, + and ? instead.',
         );
       }
     } else {
