@@ -453,9 +453,25 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   const base: MatchDoc[] = windowed && !mixed ? await main({ skip: 0, limit: wide }) : first;
   const { compareDocs } = await loadMemory();
   const order = await compareDocs(query.sort);
-  return [...base.filter((d) => !replaced.has(d._id)), ...extra]
-    .sort(order)
-    .slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
+  const kept = base.filter((d) => !replaced.has(d._id));
+  // The engine's order is kept as it is (the server's: ICU collation for strings, `apple` before `Banana`, which
+  // pouchdb-collate's code units put the other way): the extra documents are placed into it, the order never
+  // changing because a write is on its way. What no engine ordered (mixed directions; a whole key-order set) is
+  // sorted here.
+  const merged = mixed || !(sort.length || windowed) ? [...kept, ...extra].sort(order) : placeInto(kept, extra.sort(order), order);
+  return merged.slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
+}
+
+/** `sorted` with each of `extra` (in order) placed before the first document it sorts before. */
+function placeInto(sorted: MatchDoc[], extra: MatchDoc[], order: (a: MatchDoc, b: MatchDoc) => number): MatchDoc[] {
+  const out = [...sorted];
+  let from = 0;
+  for (const doc of extra) {
+    while (from < out.length && order(doc, out[from]!) >= 0) from++;
+    out.splice(from, 0, doc);
+    from++;
+  }
+  return out;
 }
 
 /** The replica's manifests of chunked values as last read, with the replica's version they were read at. */
