@@ -427,6 +427,8 @@ export class DocumentStore {
             : undefined;
     if (!subscription) throw new FeatValidationError('invalid_argument', 'watch() takes a key or prefix: a key string (or { key }), or { prefix }');
     if (subscription.key === '') throw new FeatValidationError('invalid_argument', 'watch("") names no key; watch({ prefix: "" }) reports every key');
+    // A key set() refuses is never reported: refused at once, as set() refuses it.
+    if (subscription.key !== undefined) validateKey(subscription.key);
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
     const { initial, current, onError } = checkOptions(options, 'watch');
     const bool = (v: unknown) => v === undefined || typeof v === 'boolean';
