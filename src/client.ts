@@ -75,6 +75,42 @@ export interface FeatClient<S extends {} = {}> {
 
 type LocalFirstClass = typeof LocalFirst;
 
+/**
+ * A 2xx is a good answer once its body reads as JSON: a captive portal's page or a truncated answer comes with 200 too
+ * (the call rejects `bad_response`, and the status must not say `idle` meanwhile). Remote-mode answers are read with
+ * `json()` (transport/remote-db.ts, body-limit.ts); one read as a stream (a query's pages) counts as it is taken.
+ */
+function goodOnceRead(response: Response, failed: (error: unknown) => void, good: () => void): Response {
+  const json = response.json.bind(response);
+  const body = response.body;
+  let told = false;
+  const tell = (error?: unknown) => {
+    if (told) return;
+    told = true;
+    if (error === undefined) good();
+    else failed(error);
+  };
+  Object.defineProperties(response, {
+    json: {
+      configurable: true,
+      value: () => {
+        const read = json();
+        // (Only the outcome of the first read counts.)
+        read.then(() => tell(), (error: unknown) => tell(error));
+        return read;
+      },
+    },
+    body: {
+      configurable: true,
+      get: () => {
+        tell();
+        return body;
+      },
+    },
+  });
+  return response;
+}
+
 const OWN_REVS_MAX = 20_000;
 
 /** A revision's generation (`3-abc…` → 3; 0 for anything else). */
@@ -92,6 +128,11 @@ class Client implements FeatClient {
 
   #options: ResolvedOptions;
   #lifetime = new AbortController();
+  /**
+   * Ends the transport (every request in flight, every resend: `closed`) once close() is done with the server: with the
+   * lifetime, but never before the memory replica's last push (the lifetime ends early when the writes are late).
+   */
+  #sending = new AbortController();
   #sessionSource: SessionSource;
   #couchFetch: typeof fetch;
   #emitter: Emitter<SyncEvents>;
@@ -138,6 +179,7 @@ class Client implements FeatClient {
 
   constructor(options: FeatClientOptions) {
     manyListeners(this.#lifetime.signal);
+    manyListeners(this.#sending.signal);
     this.#options = resolveOptions(options);
     const o = this.#options;
     // A listener that throws is reported as an error event; one that throws from the error event itself is rethrown
@@ -173,6 +215,8 @@ class Client implements FeatClient {
       fetch: o.fetch,
       maxRequestBytes: o.maxRequestBytes,
       requestTimeout: o.requestTimeout,
+      // close() ends every request in flight (`closed`) and every resend: a closed client sends nothing.
+      signal: this.#sending.signal,
       accepted: (info: AcceptedWrite) => {
         this.sync.accepted++;
         this.#emitter.emit('accepted', info);
@@ -186,16 +230,24 @@ class Client implements FeatClient {
     // Remote mode has no replication to report on its connection: its requests do (after the transport's own
     // refresh and retry, so a 401 that a new token fixed never shows).
     this.#couchFetch = async (input, init) => {
+      // A request ended by its caller or by close() says nothing about the server.
+      const failed = (error: unknown) => {
+        if (o.mode === 'remote' && this.session && !init?.signal?.aborted && !this.#sending.signal.aborted) this.#setStatus(statusForError(toFeatError(error)));
+      };
       try {
         const response = await couchFetch(input, init);
         if (o.mode === 'remote' && this.session) {
           const s = response.status;
-          this.#setStatus(s === 401 || s === 403 ? 'denied' : s >= 500 ? 'error' : 'idle');
+          // A redirect (never followed: couch-fetch.ts) is no answer of CouchDB's.
+          if (s === 401 || s === 403) this.#setStatus('denied');
+          else if (s >= 500 || (s >= 300 && s < 400)) this.#setStatus('error');
+          else if (!response.ok) this.#setStatus('idle');
+          else return goodOnceRead(response, failed, () => this.#setStatus('idle'));
         }
         return response;
       } catch (error) {
         // `offline` only when the server could not be reached: a refused token is `denied`.
-        if (o.mode === 'remote' && this.session && !init?.signal?.aborted) this.#setStatus(statusForError(toFeatError(error)));
+        failed(error);
         throw error;
       }
     };
@@ -516,7 +568,9 @@ class Client implements FeatClient {
     this.#closed = true;
     // A memory replica's last push runs before the lifetime ends, so that it can still refresh a token that just expired.
     await this.#localFirst?.drain();
-    this.#lifetime.abort(closedError());
+    const closed = closedError();
+    this.#lifetime.abort(closed);
+    this.#sending.abort(closed);
     await this.#loaded?.then((x) => x.close()).catch(() => undefined);
     await this.#watcher.close();
     await this.#localFirst?.close();

@@ -29,6 +29,11 @@ export interface CouchFetchOptions {
   accepted?(info: AcceptedWrite): void;
   /** Base of the pause between resends of a request that met a transient 5xx, in ms. @default 200 */
   resendDelayMs?: number;
+  /**
+   * The client's lifetime: once aborted (close()), every request in flight ends with its reason (`closed`), none is
+   * resent, and no new one is sent.
+   */
+  signal?: AbortSignal;
 }
 
 /** What the `accepted` event carries: a write the server stored on fewer copies than its quorum (`202 Accepted`). */
@@ -79,8 +84,10 @@ function urlOf(input: RequestInfo | URL): string {
  * - non-JSON error bodies (an nginx HTML 413) turned into CouchDB-style JSON errors.
  */
 export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
-  const { couchUrl, auth, maxRequestBytes } = options;
+  const { couchUrl, auth, maxRequestBytes, signal: lifetime } = options;
   const base = couchUrl.replace(/\/+$/, '');
+  /** What ended a request, if anything did: its caller's signal or the client's lifetime. */
+  const endedBy = (init: RequestInit): AbortSignal | undefined => [init.signal ?? undefined, lifetime].find((s) => s?.aborted);
 
   async function send(url: string, init: RequestInit, credentials: Record<string, string>): Promise<Response> {
     const headers = new Headers(init.headers);
@@ -91,13 +98,14 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     let response: Response;
     const limit = silenceLimit(url, options.requestTimeout);
     try {
-      response = await fetchWithTimeout(options.fetch, url, request, limit);
+      response = await fetchWithTimeout(options.fetch, url, request, limit, undefined, lifetime);
     } catch (error) {
       // A kept-alive connection the server had just closed fails at once: try once more on a fresh one.
       // (Writes are safe to repeat: a write that did land comes back as a conflict with identical content.)
-      if (init.signal?.aborted || !(error instanceof TypeError)) throw error;
+      if (endedBy(init) || !(error instanceof TypeError)) throw error;
       await sleep(50);
-      response = await fetchWithTimeout(options.fetch, url, request, limit);
+      // Not after close() (nor the caller's abort) meanwhile: fetchWithTimeout sends nothing then.
+      response = await fetchWithTimeout(options.fetch, url, request, limit, undefined, lifetime);
     }
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
       return jsonErrorResponse(
@@ -118,13 +126,16 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     const method = (init.method ?? 'GET').toUpperCase();
     const resendable = !(method === 'POST' && /^\/[^/?]+\/?(\?|$)/.test(url.slice(base.length)));
     let response = await authedOnce(url, init);
-    for (let resend = 0; resendable && (await isTransient(response, options.requestTimeout)) && resend < RESENDS && !init.signal?.aborted; resend++) {
+    for (let resend = 0; resendable && (await isTransient(response, options.requestTimeout)) && resend < RESENDS && !endedBy(init); resend++) {
       const asked = retryAfterMs(response);
       if (asked !== undefined && asked > MAX_RETRY_AFTER_MS) break;
       discard(response);
       const pause = (options.resendDelayMs ?? 200) * 2 ** resend;
-      await sleep(Math.max(asked ?? 0, pause / 2 + Math.random() * pause));
-      if (init.signal?.aborted) break;
+      // close() cuts the pause short.
+      await sleep(Math.max(asked ?? 0, pause / 2 + Math.random() * pause), lifetime).catch(() => undefined);
+      // Ended meanwhile: not resent, and ended as an aborted fetch is (the answer it had is discarded already).
+      const ended = endedBy(init);
+      if (ended) throw ended.reason;
       response = await authedOnce(url, init);
     }
     if (response.status === 202 && method !== 'GET' && options.accepted) options.accepted(acceptedWrite(method, url, init.body));
@@ -169,7 +180,7 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
     const url = urlOf(input);
     if (!isBelow(url, base)) {
       // Not CouchDB: no proxy headers, no credentials.
-      return fetchWithTimeout(options.fetch, input, { ...init, credentials: 'omit' }, silenceLimit(url, options.requestTimeout));
+      return fetchWithTimeout(options.fetch, input, { ...init, credentials: 'omit' }, silenceLimit(url, options.requestTimeout), undefined, lifetime);
     }
     const method = (init.method ?? 'GET').toUpperCase();
     if (method === 'POST' && typeof init.body === 'string' && /\/_bulk_docs(\?|$)/.test(url)) {

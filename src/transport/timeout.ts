@@ -45,23 +45,35 @@ function bodyBytes(body: BodyInit | null | undefined): number {
  *
  * `total` (ms), when given, also bounds the whole exchange — headers and every byte of the body — whatever trickles in:
  * for small answers (a token) that a server must not keep open by sending a byte now and then.
+ *
+ * `lifetime`, when given (the client's), ends the exchange as the caller's signal does, with its reason (`closed`).
  */
-export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo | URL, init: RequestInit, ms: number, total?: number): Promise<Response> {
+export async function fetchWithTimeout(
+  fetchFn: typeof fetch,
+  input: RequestInfo | URL,
+  init: RequestInit,
+  ms: number,
+  total?: number,
+  lifetime?: AbortSignal,
+): Promise<Response> {
   if (!(ms > 0) || !Number.isFinite(ms)) return fetchFn(input, init);
   const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
   const controller = new AbortController();
-  const outer = init.signal ?? (input instanceof Request ? input.signal : undefined);
+  // The caller's signal and, when given, the client's lifetime: either ends the exchange, body included (no signal
+  // combined per request, whose listener on the lifetime would outlive it).
+  const outers = [init.signal ?? (input instanceof Request ? input.signal : undefined), lifetime].filter((s): s is AbortSignal => !!s);
   let timer: ReturnType<typeof setTimeout> | undefined;
-  const onOuter = () => {
+  const onOuter = (event: Event) => {
+    const reason: unknown = (event.target as AbortSignal).reason;
     cleanup();
-    failBody?.(outer!.reason);
-    controller.abort(outer!.reason);
+    failBody?.(reason);
+    controller.abort(reason);
   };
   let deadline: ReturnType<typeof setTimeout> | undefined;
   const cleanup = () => {
     clearTimeout(timer);
     clearTimeout(deadline);
-    outer?.removeEventListener('abort', onOuter);
+    for (const outer of outers) outer.removeEventListener('abort', onOuter);
   };
   let answered = false;
   /** Fails the body read by the caller with the timeout itself (some fetches fail it with a bare AbortError). */
@@ -79,8 +91,9 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
     }, delay(limit));
     (timer as { unref?(): void }).unref?.();
   };
-  if (outer?.aborted) controller.abort(outer.reason);
-  else outer?.addEventListener('abort', onOuter, { once: true });
+  const ended = outers.find((s) => s.aborted);
+  if (ended) controller.abort(ended.reason);
+  else for (const outer of outers) outer.addEventListener('abort', onOuter, { once: true });
   arm(ms + Math.ceil(bodyBytes(init.body) / SLOWEST_UPLOAD));
   if (total !== undefined && total > 0 && Number.isFinite(total)) {
     deadline = setTimeout(() => {
@@ -99,8 +112,9 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
     // Raced with the signal: a fetch that ignores it would otherwise wait on a silent server forever.
     response = await new Promise<Response>((resolve, reject) => {
       const stop = () => reject(controller.signal.reason);
-      if (controller.signal.aborted) stop();
-      else controller.signal.addEventListener('abort', stop, { once: true });
+      // Ended already: nothing is sent (a fetch that ignores the signal would send it all the same).
+      if (controller.signal.aborted) return stop();
+      controller.signal.addEventListener('abort', stop, { once: true });
       sent = Promise.resolve(fetchFn(input, { ...init, signal: controller.signal }));
       sent.then(resolve, reject);
     });
@@ -110,7 +124,7 @@ export async function fetchWithTimeout(fetchFn: typeof fetch, input: RequestInfo
     void sent?.then((late) => late.body?.cancel()).catch(() => undefined);
     // Some fetch implementations reject with a generic AbortError rather than the signal's reason.
     const reason: unknown = controller.signal.reason;
-    if (controller.signal.aborted && reason instanceof FeatError && !outer?.aborted) throw reason;
+    if (controller.signal.aborted && reason instanceof FeatError && !outers.some((s) => s.aborted)) throw reason;
     throw error;
   }
   if (!response.body || response.type === 'opaqueredirect' || NULL_BODY.has(response.status) || response.status < 200) {
