@@ -163,7 +163,8 @@ export function abortedTransaction(error: unknown, context: FeatErrorContext = {
   if (typeof error !== 'object' || error === null) return undefined;
   const { name, reason, message } = error as { name?: unknown; reason?: unknown; message?: unknown };
   const pouch = name === 'unknown_error' && (reason ?? message) === 'transaction was aborted';
-  const request = isAbortError(error) && typeof message === 'string' && /transaction was aborted|request was aborted/i.test(message);
+  // (Only a request's: not, say, Chromium's "Version change transaction was aborted…" of a database deleted under it.)
+  const request = isAbortError(error) && typeof message === 'string' && /^(The transaction was aborted, so the request|A request was aborted)/.test(message);
   if (!pouch && !request) return undefined;
   return localTimeout(`The local replica's IndexedDB transaction was aborted (browsers abort those of a tab that was frozen, or of a connection that blocked another's): the call did not complete, and nothing of it was stored. Try again.`, { ...context, cause: error });
 }

@@ -55,7 +55,9 @@ export async function readReplica<T>(read: () => Promise<T>, what: string, lockH
   // Every read asked is still in the race: a slow one that answers after its bound is not thrown away.
   let reads: Promise<T> | undefined;
   for (let attempt = 1; ; attempt++) {
-    const ms = Math.max(1_000, Math.min(READ_AGAIN_MS, deadline - Date.now()));
+    // Each wait twice the last (10 s, then the rest of 30 s): a read that is only slow (a big replica, a slow device)
+    // is not asked again and again, each one more scan of the replica.
+    const ms = Math.max(1_000, Math.min(READ_AGAIN_MS * 2 ** (attempt - 1), deadline - Date.now()));
     const next = read();
     reads = reads ? Promise.race([reads, next]) : next;
     try {
