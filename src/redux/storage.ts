@@ -182,6 +182,11 @@ export class PersistEngine {
   readonly store: PersistBackingStore;
   #keys = new Map<string, KeyState>();
   #pending = new Set<Promise<unknown>>();
+  /** Plain keys (not `persist:…`) whose last write failed, with what it wrote (`undefined`: a removal): flush() sends them again. */
+  #plainFailed = new Map<string, string | undefined>();
+  /** Per plain key, its last write (a number in call order). */
+  #plainLast = new Map<string, number>();
+  #plainCalls = 0;
 
   /** redux-persist's timeout in ms (`0`: none). */
   readonly timeout: number;
@@ -340,7 +345,7 @@ export class PersistEngine {
         }),
       );
     }
-    if (!key.startsWith(PERSIST_PREFIX)) return this.#track(this.store.setItem(key, value));
+    if (!key.startsWith(PERSIST_PREFIX)) return this.#plain(key, value);
     const slices = parseOuter(value);
     if (!slices) {
       return Promise.reject(
@@ -374,7 +379,7 @@ export class PersistEngine {
   }
 
   removeItem(key: string): Promise<void> {
-    if (!key.startsWith(PERSIST_PREFIX)) return this.#track(this.store.removeItem(key));
+    if (!key.startsWith(PERSIST_PREFIX)) return this.#plain(key, undefined);
     const st = this.state(key);
     // What is stored is known from here on (nothing, then this device's writes): a later read's answer is not a base to
     // take, and a read taking too long answers that (see `#bounded`).
@@ -419,6 +424,7 @@ export class PersistEngine {
     for (const st of this.#keys.values()) if (st.refusal) throw st.refusal;
     const again: Promise<void>[] = [];
     for (const [key, st] of this.#keys) for (const [slice, value] of st.failed) again.push(this.#track(this.#write(key, st, slice, value)));
+    for (const [key, value] of this.#plainFailed) again.push(this.#plain(key, value));
     const failure = (await Promise.allSettled(again)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
     // What the store still has on its way; a close() begun since waits for it itself.
@@ -563,6 +569,25 @@ export class PersistEngine {
   #complete(): Promise<boolean> {
     const probe = (this.store as { [COMPLETE]?: () => Promise<boolean> })[COMPLETE];
     return probe ? probe.call(this.store).catch(() => false) : Promise.resolve(true);
+  }
+
+  /** A plain key's write (`undefined`: a removal), tracked; a failure stays for flush() until a later write of the key. */
+  #plain(key: string, value: string | undefined): Promise<void> {
+    const call = ++this.#plainCalls;
+    this.#plainLast.set(key, call);
+    const last = () => this.#plainLast.get(key) === call;
+    const write = value === undefined ? this.store.removeItem(key) : this.store.setItem(key, value);
+    return this.#track(
+      write.then(
+        () => {
+          if (last()) this.#plainFailed.delete(key);
+        },
+        (error: unknown) => {
+          if (last()) this.#plainFailed.set(key, value);
+          throw error;
+        },
+      ),
+    );
   }
 
   #track<T>(promise: Promise<T>): Promise<T> {

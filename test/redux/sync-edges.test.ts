@@ -146,6 +146,23 @@ describe('storage.flush()', () => {
   });
 });
 
+describe('storage.flush() and plain keys (not persist:…)', () => {
+  it('a plain key whose write failed is sent again by flush(); flush() rejects while it cannot be stored', async () => {
+    const user = uniqueUser('redux-plain');
+    const c = client(user, { couchUrl: proxy.url, requestTimeout: 2_000, mode: 'remote' });
+    const storage = createPersistStorage(c.store);
+    await storage.setItem('plain', 'v1');
+    const off = proxy.fault((r) => r.method !== 'GET' && r.method !== 'HEAD', 'reset');
+    await expectCode(storage.setItem('plain', 'v2'), 'network');
+    // Still failing: flush() says so (it resolved, reporting a state durable that was not).
+    await expectCode(storage.flush(), 'network');
+    off();
+    await storage.flush();
+    const reader = client(user, { mode: 'remote' });
+    expect(await reader.store.getItem('plain')).toBe('v2');
+  });
+});
+
 describe('slices the store cannot take as they are', () => {
   it('a slice name with a NUL or over 3,000 bytes is refused before anything is written', async () => {
     const user = uniqueUser('redux-names');
