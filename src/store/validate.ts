@@ -40,11 +40,12 @@ const short = (s: string): string => (s.length > 40 ? `${s.slice(0, 40)}…` : s
 /**
  * The ids past the ends of the SDK's id ranges (ranges.ts `toTheEnd`: to eight U+10FFFF, and from U+E000 to eight
  * U+FFFF, valid in both code point and UTF-16 order, after a base made of U+FFFF and U+10FFFF only): those whose
- * leading run of U+FFFF and U+10FFFF holds U+10FFFF followed by U+E000–U+FFFF or U+10FFFF, or eight U+FFFF. Listed by
+ * leading run of U+FFFF and U+10FFFF holds U+10FFFF followed by U+E000–U+FFFF, or eight U+10FFFF or eight U+FFFF
+ * followed by more. Listed by
  * no keys(), find() or export, and the chunk collector, which finds the big values it keeps that way, would delete
  * their chunks. Every other id lies within the ranges (a prefix with any other character has a successor).
  */
-const PAST_THE_RANGES = /^[\u{FFFF}\u{10FFFF}]*(?:\u{10FFFF}[\u{E000}-\u{FFFF}\u{10FFFF}]|\u{FFFF}{8})/u;
+const PAST_THE_RANGES = /^[\u{FFFF}\u{10FFFF}]*(?:\u{10FFFF}[\u{E000}-\u{FFFF}]|\u{10FFFF}{8}[^]|\u{FFFF}{8}[^])/u;
 
 /** What every id needs to travel through the deployment's proxy: UTF-8, no NUL, a request line under 8 KB. */
 function checkId(text: string, what: string, key: string): void {
@@ -59,7 +60,7 @@ function checkId(text: string, what: string, key: string): void {
   if (PAST_THE_RANGES.test(text)) {
     throw new FeatValidationError(
       'invalid_key',
-      `${what} starts with U+FFFF/U+10FFFF characters holding U+10FFFF followed by U+E000–U+FFFF or U+10FFFF, or eight U+FFFF: the noncharacters the SDK's id ranges end with, so keys(), find(), export and chunk collection could not list it; remove them`,
+      `${what} starts with U+FFFF/U+10FFFF characters holding U+10FFFF followed by U+E000–U+FFFF, or eight U+10FFFF or eight U+FFFF followed by more: the noncharacters the SDK's id ranges end with, so keys(), find(), export and chunk collection could not list it; remove them`,
       { key },
     );
   }
