@@ -117,6 +117,8 @@ interface KeyState {
   unapplied: Map<string, string> | undefined;
   /** Slices whose last write failed, with the value (`undefined`: a removal) it was writing: `flush()` sends them again. */
   failed: Map<string, string | undefined>;
+  /** Those of {@link failed} that were defaults (the reducer's initial state): sent again as defaults. */
+  failedDefaults: Set<string>;
   /** The value (`undefined`: a removal) of the last write started per slice. */
   written: Map<string, string | undefined>;
   /** `setItem` calls so far, and the slice strings of the last one (what the redux state held then). */
@@ -217,6 +219,7 @@ export class PersistEngine {
         adoptListeners: new Set(),
         unapplied: undefined,
         failed: new Map(),
+        failedDefaults: new Set(),
         written: new Map(),
         calls: 0,
         lastCalled: undefined,
@@ -397,6 +400,7 @@ export class PersistEngine {
       if (st.answered && st.answered.removal < removal) st.answered = undefined;
       st.unapplied = undefined;
       st.failed.clear();
+      st.failedDefaults.clear();
       st.establish();
       const stored = await this.#readStored(key);
       const removals = [...stored.slices.keys()].map((slice) => this.#write(key, st, slice, undefined));
@@ -423,7 +427,11 @@ export class PersistEngine {
     if (isFeatError(early, 'closed')) throw early;
     for (const st of this.#keys.values()) if (st.refusal) throw st.refusal;
     const again: Promise<void>[] = [];
-    for (const [key, st] of this.#keys) for (const [slice, value] of st.failed) again.push(this.#track(this.#write(key, st, slice, value)));
+    // (Not a slice or key with a newer write on its way since: that one is the latest, and an older value sent after
+    // it would replace it.)
+    for (const [key, st] of this.#keys) {
+      for (const [slice, value] of st.failed) if (!st.writing.has(slice)) again.push(this.#track(this.#write(key, st, slice, value, st.failedDefaults.has(slice))));
+    }
     for (const [key, value] of this.#plainFailed) again.push(this.#plain(key, value));
     const failure = (await Promise.allSettled(again)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
     if (failure) throw failure.reason;
@@ -575,6 +583,8 @@ export class PersistEngine {
   #plain(key: string, value: string | undefined): Promise<void> {
     const call = ++this.#plainCalls;
     this.#plainLast.set(key, call);
+    // This write is the key's latest: what an earlier one failed to write is not sent again.
+    this.#plainFailed.delete(key);
     const last = () => this.#plainLast.get(key) === call;
     const write = value === undefined ? this.store.removeItem(key) : this.store.setItem(key, value);
     return this.#track(
@@ -775,7 +785,9 @@ export class PersistEngine {
       // A slice storage did not hold, never written by this device (or one of `defaults`): its value is the reducer's
       // initial state (a rehydrate from nothing). Written as a default: another device's version of it wins, even one
       // this replica has not pulled yet; a deletion (a purge, then a reload) does not.
-      const initial = defaults.has(slice) || (!base.has(slice) && !st.removed && !st.seq.has(slice));
+      // (A default whose write failed is written again as one, while the state still holds it.)
+      const failedDefault = base.get(slice) === DIRTY && st.failedDefaults.has(slice) && st.failed.get(slice) === value;
+      const initial = defaults.has(slice) || failedDefault || (!base.has(slice) && !st.removed && !st.seq.has(slice));
       base.set(slice, value);
       st.unapplied?.delete(slice);
       writes.push(this.#write(key, st, slice, value, initial));
@@ -806,6 +818,7 @@ export class PersistEngine {
         // The latest write of the slice: what it failed before is written now.
         if (st.seq.get(slice) !== seq || !st.failed.has(slice)) return;
         st.failed.delete(slice);
+        st.failedDefaults.delete(slice);
         if (st.base?.get(slice) !== DIRTY) return;
         if (value === undefined) st.base.delete(slice);
         else st.base.set(slice, value);
@@ -814,7 +827,11 @@ export class PersistEngine {
         done();
         const base = st.base;
         if (base && (value === undefined ? !base.has(slice) : base.get(slice) === value)) base.set(slice, DIRTY);
-        if (st.seq.get(slice) === seq) st.failed.set(slice, value);
+        if (st.seq.get(slice) === seq) {
+          st.failed.set(slice, value);
+          if (initial) st.failedDefaults.add(slice);
+          else st.failedDefaults.delete(slice);
+        }
         throw error;
       },
     );
