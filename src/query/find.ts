@@ -452,7 +452,8 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   const wide = query.limit === undefined ? undefined : query.limit + query.skip + pending.length;
   const base: MatchDoc[] = windowed && !mixed ? await main({ skip: 0, limit: wide }) : first;
   const { compareDocs } = await loadMemory();
-  const order = await compareDocs(query.sort);
+  // On the server: its order (strings by ICU collation), for the extra documents and a mixed sort alike.
+  const order = await compareDocs(query.sort, !io.ctx.local);
   const kept = base.filter((d) => !replaced.has(d._id));
   // The engine's order is kept as it is (the server's: ICU collation for strings, `apple` before `Banana`, which
   // pouchdb-collate's code units put the other way): the extra documents are placed into it, the order never
