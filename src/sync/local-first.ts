@@ -262,24 +262,69 @@ export class LocalFirst {
         return last;
       }
     }
-    let session: Session;
+    let session: Session | undefined;
+    /** A replica that never completed its first pull, whose connection failed: one wait for both, until `deadline`. */
+    let deadline: number | undefined;
+    let events: InitialSyncEvents | undefined;
     try {
-      session = await this.#deps.connect();
-    } catch (error) {
-      const failure = toFeatError(error);
-      if ((failure.code !== 'network' && failure.code !== 'timeout') || !last) throw this.#failed(failure);
-      // Offline with a replica that never finished its first pull: use what it has.
-      this.#setStatus('offline');
-      void this.#reconnect(last, false);
-      return last;
+      try {
+        session = await this.#deps.connect();
+      } catch (error) {
+        const failure = toFeatError(error);
+        if ((failure.code !== 'network' && failure.code !== 'timeout') || !last) throw this.#failed(failure);
+        // The connection is tried again as the first pull would be (a reset, a request timed out): given up at once,
+        // ready() resolved with an empty replica, and the app's default for "absent" replaced the user's data.
+        deadline = Date.now() + this.#deps.options.initialSyncTimeout;
+        events = new InitialSyncEvents(this.#deps.initialSync, this.#deps.options.initialSyncTimeout);
+        session = await this.#connectBy(deadline, failure);
+        if (!session) {
+          // Offline with a replica that never finished its first pull: use what it has.
+          this.#setStatus('offline');
+          void this.#reconnect(last, false);
+          return last;
+        }
+        this.#setStatus('connecting');
+      }
+      if (last && last.dbName !== session.dbName) {
+        await this.local?.close();
+        this.local = undefined;
+      }
+      if (!this.local) await this.#openReplica(session).catch((error: unknown) => Promise.reject(this.#failed(error)));
+      await this.#attach(session, deadline, events);
+      return session;
+    } finally {
+      // Ended before the first pull said so (given up, refused, closed; or a replica synced already, or another tab's).
+      if (events && !events.done) events.report({ phase: 'done', complete: session !== undefined && (await this.complete().catch(() => false)) });
     }
-    if (last && last.dbName !== session.dbName) {
-      await this.local?.close();
-      this.local = undefined;
+  }
+
+  /**
+   * Connects again after `failure` (the network, a timeout), with backoff until `deadline` (and at once when the browser
+   * is back online); undefined once it passed. Any other failure, or close(), rejects.
+   */
+  async #connectBy(deadline: number, failure: FeatError): Promise<Session | undefined> {
+    const signal = this.#deps.signal;
+    for (let delay = 0; ; ) {
+      if (failure.code !== 'network' && failure.code !== 'timeout') throw this.#failed(failure);
+      this.#setStatus(statusForError(failure));
+      delay = backOff(delay);
+      // Waits until the deadline at most, as the first pull's own retries do.
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+        sleep(Math.min(delay, deadline - Date.now()), signal).then(resolve, resolve);
+      });
+      this.#wake = undefined;
+      if (signal.aborted) throw closedError();
+      if (Date.now() >= deadline) return undefined;
+      try {
+        // An attempt still under way at the deadline is left to finish on its own (#reconnect asks again).
+        const session = await within(this.#deps.connect(), deadline - Date.now());
+        return session === LATE ? undefined : session;
+      } catch (error) {
+        if (signal.aborted) throw closedError();
+        failure = toFeatError(error);
+      }
     }
-    if (!this.local) await this.#openReplica(session).catch((error: unknown) => Promise.reject(this.#failed(error)));
-    await this.#attach(session);
-    return session;
   }
 
   /** A start that failed: the status says why. */
@@ -423,7 +468,7 @@ export class LocalFirst {
     return this.#synced;
   }
 
-  async #attach(session: Session, deadline?: number): Promise<void> {
+  async #attach(session: Session, deadline?: number, events?: InitialSyncEvents): Promise<void> {
     const local = this.local!;
     const tracker = this.tracker!;
     const o = this.#deps.options;
@@ -431,10 +476,10 @@ export class LocalFirst {
     this.#remote = remote;
     tracker.remote = remote;
     if (!o.session) await this.#remember(local, session);
-    if (!this.leading) return this.#follow(local, session);
+    if (!this.leading) return this.#follow(local, session, deadline, events);
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
     const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
-    if (!synced) await this.#initialPull(local, remote, tracker, deadline);
+    if (!synced) await this.#initialPull(local, remote, tracker, deadline, events);
     else this.#synced = true;
     if (this.#deps.signal.aborted) throw closedError();
     const replicator = new Replicator(local, remote, {
@@ -476,13 +521,13 @@ export class LocalFirst {
   }
 
   /**
-   * A follower tab: the leader replicates. A device that has never synced waits (up to `initialSyncTimeout`) for the
-   * leader's first pull to complete, as the leader's own `ready()` does.
+   * A follower tab: the leader replicates. A device that has never synced waits (up to `initialSyncTimeout`, or `until`
+   * when its wait began with the connection) for the leader's first pull to complete, as the leader's own `ready()` does.
    */
-  async #follow(local: Db, session: Session): Promise<void> {
+  async #follow(local: Db, session: Session, until?: number, events?: InitialSyncEvents): Promise<void> {
     this.#standby = session;
     this.#following = true;
-    const deadline = Date.now() + this.#deps.options.initialSyncTimeout;
+    const deadline = until ?? Date.now() + this.#deps.options.initialSyncTimeout;
     try {
       while (!this.leading && !this.#deps.signal.aborted && !this.#lost && Date.now() < deadline) {
         if (await local.get(SYNCED_MARKER).catch(() => undefined)) break;
@@ -495,7 +540,7 @@ export class LocalFirst {
     // same deadline (the standby session was taken by the takeover when it came after the wait).
     if (this.leading && this.#standby && !this.#deps.signal.aborted && !this.#lost) {
       this.#standby = undefined;
-      await this.#attach(session, deadline);
+      await this.#attach(session, deadline, events);
     }
   }
 
@@ -618,14 +663,12 @@ export class LocalFirst {
     this.#reconnecting = false;
   }
 
-  async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number): Promise<void> {
+  /** `events`: the wait began before (its connection was tried again): its `start` was reported then. */
+  async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number, events?: InitialSyncEvents): Promise<void> {
     const timeoutMs = deadline === undefined ? this.#deps.options.initialSyncTimeout : Math.max(0, deadline - Date.now());
-    const progress: InitialSyncEvent = { phase: 'start', docs: 0, pending: undefined, startedAt: Date.now(), timeoutMs, complete: false };
-    const report = (changes: Partial<InitialSyncEvent>) => {
-      Object.assign(progress, changes);
-      this.#deps.initialSync({ ...progress });
-    };
-    report({});
+    const reporter = events ?? new InitialSyncEvents(this.#deps.initialSync, timeoutMs);
+    const progress = reporter.progress;
+    const report = (changes: Partial<InitialSyncEvent>) => reporter.report(changes);
     const onChange = (info: { docs?: { _id: string; _rev: string }[]; pending?: number }) => {
       const seen = new Set<string>();
       const conflicted = new Set<string>();
@@ -863,6 +906,28 @@ export class LocalFirst {
     const persisted = this.#persisted && (await within(this.#persisted, PERSIST_WAIT_MS));
     if (info.persisted === undefined && typeof persisted === 'boolean') info.persisted = persisted;
     return info;
+  }
+}
+
+/** The `initialSync` events of one wait for a first pull: `start` as it begins, then `done` once. */
+class InitialSyncEvents {
+  readonly progress: InitialSyncEvent;
+  #emit: (event: InitialSyncEvent) => void;
+
+  constructor(emit: (event: InitialSyncEvent) => void, timeoutMs: number) {
+    this.#emit = emit;
+    this.progress = { phase: 'start', docs: 0, pending: undefined, startedAt: Date.now(), timeoutMs, complete: false };
+    emit({ ...this.progress });
+  }
+
+  get done(): boolean {
+    return this.progress.phase === 'done';
+  }
+
+  report(changes: Partial<InitialSyncEvent>): void {
+    if (this.done) return;
+    Object.assign(this.progress, changes);
+    this.#emit({ ...this.progress });
   }
 }
 
