@@ -24,7 +24,9 @@ const engineCache = new WeakMap<Selector, Selector>();
  *   conjunction is one object: conditions of one field are merged while no operator repeats; any other conjunct, and
  *   every negation, goes in one `$nor` list (`{ $nor: [{ $nor: [c] }] }` is `c`; `$nor: [c]` is "not c");
  * - `$beginsWith` (CouchDB 3.4) as an anchored `$regex`, which matches the same values (strings that start with it; a
- *   prefix of well-formed UTF-16 is one of UTF-8 bytes too).
+ *   prefix of well-formed UTF-16 is one of UTF-8 bytes too);
+ * - `$elemMatch`/`$allMatch` with the same rewrites inside, in forms pouchdb-selector-core does not misread whatever
+ *   the array starts with (see {@link elementsSelector}).
  * The server gets the selector as the app wrote it. The same object for the same selector.
  */
 export function forEngine(selector: Selector): Selector {
@@ -157,7 +159,13 @@ function addTerm(conj: Conjunction, { field, op, arg, not }: Term): void {
   // the way (`0`, `null`, `''`) as the field's own, and indexes into strings. An index (`tags.0`) is an array's element
   // or an object's field "0": arrays and objects are the values from `[]` up in CouchDB's collation.
   if (path.length > 1) conj.field(path.slice(0, -1).join('.'), /^\d+$/.test(path.at(-1)!) ? { $gte: [] } : { $type: 'object' });
-  if (not) {
+  const elements = SUB_SELECTORS.has(op) && isPlainObject(arg) ? elementsSelector(field, op, arg) : undefined;
+  if (elements) {
+    if (not) {
+      conj.field(field, { $exists: true });
+      conj.not(elements);
+    } else conj.merge(elements);
+  } else if (not) {
     conj.field(field, { $exists: true });
     conj.not(alternatives.length === 1 ? { [field]: ops } : { $or: alternatives.map((o) => ({ [field]: o })) });
   } else if (alternatives.length > 1) {
@@ -180,8 +188,7 @@ function addTerm(conj: Conjunction, { field, op, arg, not }: Term): void {
 /**
  * A field's condition as the engines read it right: alternatives (any of them holds), most often one.
  * - `$all` as CouchDB 3.4 matches it: `[]` never; `[A]`, A an array, also when the field equals A;
- * - `$elemMatch` of `$eq` alone, or of `{}` (CouchDB reads it as `$eq: {}`), as an `$in` over the array's elements:
- *   pouchdb-selector-core takes a sub-selector's operators for fields when the first element is an object or array.
+ * - `$elemMatch: {}` (CouchDB reads it as `$eq: {}`) as an `$in` over the array's elements.
  */
 function engineOps(op: string, arg: unknown): Record<string, unknown>[] {
   if (op === '$beginsWith' && typeof arg === 'string') return [{ $regex: `^${escapeRegex(arg)}` }];
@@ -190,17 +197,208 @@ function engineOps(op: string, arg: unknown): Record<string, unknown>[] {
     if (arg.length === 0) return [{ $in: [] }];
     if (arg.length === 1 && Array.isArray(arg[0])) return [{ $eq: arg[0] }, { $all: arg }];
   }
-  if (op === '$elemMatch' && isPlainObject(arg)) {
-    const keys = Object.keys(arg);
-    if (keys.length === 0) return [{ $type: 'array', $in: [{}] }];
-    if (keys.length === 1 && keys[0] === '$eq') return [{ $type: 'array', $in: [arg.$eq] }];
-  }
+  if (op === '$elemMatch' && isPlainObject(arg) && Object.keys(arg).length === 0) return [{ $type: 'array', $in: [{}] }];
   return [{ [op]: SUB_SELECTORS.has(op) && isPlainObject(arg) ? subSelector(arg) : arg }];
+}
+
+const anyOf = (selectors: Selector[]): Selector => (selectors.length === 1 ? selectors[0]! : { $or: selectors });
+function allOf(...selectors: Selector[]): Selector {
+  const conj = new Conjunction();
+  for (const s of selectors) conj.merge(s);
+  return conj.result();
+}
+/** `$in`/`$nin` over a list whose `null` pouchdb-selector-core misreads: its `$in`/`$nin` never hold for `null`. */
+const nullMisread = (op: string, arg: unknown): arg is unknown[] => (op === '$in' || op === '$nin') && Array.isArray(arg) && (op === '$in') === arg.includes(null);
+
+/**
+ * An `$elemMatch`/`$allMatch` as a selector over `field` the engines read right, or `undefined` where
+ * {@link engineOps} has its form. pouchdb-selector-core matches each element as a value only while the array starts
+ * with anything but an object or array: then it reads the sub-selector's operators as fields of each element (`$ne`,
+ * `$in`: "Cannot read properties of undefined") and fails on a `null` element.
+ */
+function elementsSelector(field: string, op: string, arg: Selector): Selector | undefined {
+  if (op === '$keyMapMatch' || Object.keys(arg).length === 0) return undefined;
+  const ops = elementOps(arg);
+  if (ops) return elementMatch(field, op, ops);
+  if (op !== '$elemMatch') {
+    // (Every element unequal to each of them: none equal to one.)
+    const unequal = neValues(arg);
+    if (unequal) return allOf({ [field]: { $type: 'array', $gt: [] } }, { $nor: [{ [field]: { $type: 'array', $in: unequal } }] });
+    // Every element an object with those fields: none is `null` — a guard pouchdb-selector-core reads before the
+    // elements (it fails on a `null` one when the array starts with an object).
+    const sub = subSelector(arg);
+    return fieldsIn(sub) ? { [field]: { $type: 'array', $nin: [null], [op]: sub } } : undefined;
+  }
+  // Some element matches one of the alternatives: pouchdb-selector-core fails on an `$or` over an element that is no
+  // object ("unknown operator"), and a condition with `null` in `$in` (not in `$nin`) is two.
+  return anyOf(
+    disjuncts([arg]).map((parts) => {
+      const own = elementOps({ $and: parts });
+      return own ? elementMatch(field, op, own) : fieldsMatch(field, { $and: parts });
+    }),
+  );
+}
+
+/**
+ * An `$elemMatch` on the elements' fields. pouchdb-selector-core fails on a `null` element of an array starting with
+ * an object or array (and no earlier element matching): there the first element decides — exact where it matches,
+ * and where the later ones agree with it.
+ */
+function fieldsMatch(field: string, selector: Selector): Selector {
+  const sub = subSelector(selector);
+  if (!fieldsIn(sub)) return { [field]: { $elemMatch: sub } };
+  return anyOf([
+    { [field]: { $type: 'array', $nin: [null], $elemMatch: sub } },
+    { [field]: { $type: 'array', $lt: [[]], $elemMatch: sub } },
+    emit(and([parseCondition(field, { $type: 'array', $gte: [[]], $in: [null] }), parse(at(`${field}.0`, selector))])),
+  ]);
+}
+
+/** A sub-selector as one over the element at `path` (its fields below it, its operators on it). */
+function at(path: string, selector: Selector): Selector {
+  const parts = Object.entries(selector).map(([name, arg]): Selector => {
+    if (name === '$and' || name === '$or' || name === '$nor') return { [name]: list(arg).filter(isPlainObject).map((s) => at(path, s)) };
+    if (name === '$not') return { $not: at(path, isPlainObject(arg) ? arg : {}) };
+    return name.startsWith('$') ? { [path]: { [name]: arg } } : { [`${path}.${name}`]: arg };
+  });
+  return { $and: parts };
+}
+
+/**
+ * The operators of a sub-selector on the element itself (none on its fields, no `$or`/`$nor`, none repeated), if so.
+ */
+function elementOps(selector: Selector): Record<string, unknown> | undefined {
+  const into: Record<string, unknown> = {};
+  return addElementOps(selector, into) && Object.keys(into).length > 0 ? into : undefined;
+}
+
+function addElementOps(selector: Selector, into: Record<string, unknown>): boolean {
+  for (const [op, arg] of Object.entries(selector)) {
+    if (op === '$and') {
+      if (!list(arg).every((part) => isPlainObject(part) && addElementOps(part, into))) return false;
+    } else if (op === '$not' && isPlainObject(arg)) {
+      // (A negated operator as its opposite, as CouchDB normalises it.)
+      const own = elementOps(arg);
+      const [[o, a] = []] = own ? Object.entries(own) : [];
+      if (own === undefined || Object.keys(own).length !== 1 || !OPPOSITE[o!] || OPPOSITE[o!]! in into) return false;
+      into[OPPOSITE[o!]!] = a;
+    } else if (op === '$beginsWith' && typeof arg === 'string' && !('$regex' in into)) into.$regex = `^${escapeRegex(arg)}`;
+    else if (!op.startsWith('$') || op === '$or' || op === '$nor' || op === '$not' || op === '$beginsWith' || op in into) return false;
+    else into[op] = arg;
+  }
+  return true;
+}
+
+/** The values of a sub-selector made of `$ne`s on the element (in `$and`s), if so. */
+function neValues(selector: Selector, into: unknown[] = []): unknown[] | undefined {
+  for (const [op, arg] of Object.entries(selector)) {
+    if (op === '$ne') into.push(arg);
+    else if (op !== '$and' || !list(arg).every((part) => isPlainObject(part) && neValues(part, into))) return undefined;
+  }
+  return into;
+}
+
+/**
+ * A sub-selector (conjuncts) as alternatives without an `$or`, nor a field's `$in` holding `null` or `$nin` without
+ * it (the field `null`, or the list without it), nor `$ne` of an array (below it, or above), each a list of conjuncts.
+ */
+function disjuncts(parts: Selector[]): Selector[][] {
+  for (const [i, part] of parts.entries()) {
+    for (const [name, arg] of Object.entries(part)) {
+      const others = [...parts.slice(0, i), ...parts.slice(i + 1)];
+      const { [name]: _, ...rest } = part;
+      if (name === '$and') return disjuncts([...others, rest, ...list(arg).filter(isPlainObject)]);
+      if (name === '$or') return list(arg).filter(isPlainObject).flatMap((alt) => disjuncts([...others, rest, alt]));
+      // (A second `$ne` on the element: below or above that value, one `$ne` to each alternative.)
+      if (name === '$ne' && others.some((o) => '$ne' in o)) return [{ $lt: arg }, { $gt: arg }].flatMap((alt) => disjuncts([...others, rest, alt]));
+      if (name.startsWith('$') || !isPlainObject(arg)) continue;
+      const split = Object.entries(arg).find(([o, a]) => nullMisread(o, a) || (o === '$ne' && Array.isArray(a)));
+      if (!split) continue;
+      const [o, values] = split as [string, unknown[]];
+      const { [o]: __, ...cond } = arg;
+      const without = disjuncts([...others, rest, ...(Object.keys(cond).length > 0 ? [{ [name]: cond }] : [])]);
+      // (Unequal to an array: below or above it.)
+      if (o === '$ne') return without.flatMap((d) => [[...d, { [name]: { $lt: values } }], [...d, { [name]: { $gt: values } }]]);
+      const listed = o === '$in' ? values.filter((v) => v !== null) : values;
+      return without.flatMap((d) => [
+        [...d, { [name]: null }],
+        // (`$nin` as pouchdb-selector-core reads it, `null` excluded: a list holding `null`, rewritten no more.)
+        ...(o === '$nin' ? [[...d, { [name]: { $nin: [...values, null] } }]] : listed.length > 0 ? [[...d, { [name]: { $in: listed } }]] : []),
+      ]);
+    }
+  }
+  return [parts];
+}
+
+/** An `$elemMatch`/`$allMatch` of operators on the element itself (see {@link elementsSelector}). */
+function elementMatch(field: string, op: string, ops: Record<string, unknown>): Selector {
+  const keys = Object.keys(ops);
+  const only = keys.length === 1 ? keys[0]! : undefined;
+  const arg = only === undefined ? undefined : ops[only];
+  // (An element equal to one of `values`, compared whole, `null` too; a nonempty array.)
+  const holding = (values: unknown[]): Selector => ({ [field]: { $type: 'array', $in: values } });
+  const nonEmpty = { [field]: { $type: 'array', $gt: [] } };
+  const none = (s: Selector): Selector => ({ $nor: [s] });
+  if (op === '$elemMatch') {
+    if (only === '$eq') return holding([arg]);
+    if (only === '$type' && arg === 'null') return holding([null]);
+    if (only === '$exists') return arg === true ? nonEmpty : { [field]: { $in: [] } };
+    if (only !== undefined && nullMisread(only, arg)) {
+      const listed = only === '$in' ? arg.filter((v) => v !== null) : arg;
+      const others = only === '$nin' ? [byFirst(field, op, { $nin: [...arg, null] })] : listed.length > 0 ? [elementMatch(field, op, { $in: listed })] : [];
+      return anyOf([holding([null]), ...others]);
+    }
+    // An element in the list: any but an array compared whole (exact whatever the array starts with), an array by its
+    // elements (as CouchDB's `$in` reads a value that is an array).
+    if (only === '$in' && Array.isArray(arg)) {
+      const whole = arg.filter((v) => !Array.isArray(v));
+      return anyOf([...(whole.length > 0 ? [holding(whole)] : []), byFirst(field, op, ops)]);
+    }
+    // (An array starting with anything but an array holds an element unequal to an array: the first.)
+    if (only === '$ne' && Array.isArray(arg)) return byFirst(field, op, ops, { $gt: [] });
+  } else {
+    // "Every element" as "a nonempty array without an element that is not".
+    if (only === '$ne') return allOf(nonEmpty, none(holding([arg])));
+    if (only === '$eq') return allOf(nonEmpty, none(elementMatch(field, '$elemMatch', { $ne: arg })));
+    if ((only === '$in' || only === '$nin') && Array.isArray(arg)) return allOf(nonEmpty, none(elementMatch(field, '$elemMatch', { [only === '$in' ? '$nin' : '$in']: arg })));
+  }
+  return byFirst(field, op, ops);
+}
+
+/**
+ * Split by the array's first element: when it is no object or array (the array lies below `[[]]` in CouchDB's
+ * collation) pouchdb-selector-core reads the operators right on each element (`scalar`: what stands for them there);
+ * else the first element decides, matched as the field `field.0` — exact where it matches an `$elemMatch` or fails an
+ * `$allMatch`, and where the later elements agree with it.
+ */
+function byFirst(field: string, op: string, ops: Record<string, unknown>, scalar?: Record<string, unknown>): Selector {
+  const each = Object.fromEntries(Object.entries(ops).map(([o, a]) => [o, SUB_SELECTORS.has(o) && isPlainObject(a) ? subSelector(a) : a]));
+  const first = emit(and([parseCondition(field, { $type: 'array', $gte: [[]] }), parseCondition(`${field}.0`, ops)]));
+  // (A `null` element decides too, wherever it is.)
+  const nulls = { [field]: { $type: 'array', $in: [null] } };
+  const held = nullMatches(ops);
+  return anyOf([
+    { [field]: { $type: 'array', $lt: [[]], ...(scalar ?? { [op]: each }) } },
+    op === '$elemMatch' || held ? first : allOf(first, { $nor: [nulls] }),
+    ...(op === '$elemMatch' && held ? [nulls] : []),
+  ]);
+}
+
+/** True when `null` passes the operators, as CouchDB compares it (the least value). */
+function nullMatches(ops: Record<string, unknown>): boolean {
+  return Object.entries(ops).every(([op, arg]) => {
+    if (op === '$eq' || op === '$gte') return arg === null;
+    if (op === '$ne' || op === '$lt') return arg !== null;
+    if (op === '$in' || op === '$nin') return Array.isArray(arg) && arg.includes(null) === (op === '$in');
+    if (op === '$type') return arg === 'null';
+    return op === '$lte' || (op === '$exists' && arg === true);
+  });
 }
 
 /**
  * The selector of an `$elemMatch`/`$allMatch` (over each element: its fields, or operators on the element itself): no
- * `$and`, `$beginsWith` as a `$regex`; negations inside it are left as written.
+ * `$and`, `$beginsWith` as a `$regex`, a field's `$ne`, `$in`/`$nin` with `null`, `$all` as at the top; negations
+ * inside it are left as written.
  */
 function subSelector(selector: Selector): Selector {
   const conj = new Conjunction();
@@ -210,8 +408,12 @@ function subSelector(selector: Selector): Selector {
   // fails on `null`) unless the array starts with an object: `$gte: {}` first, which only an object passes (objects
   // collate last), stops it before the fields; over an array starting with an object it reads `$gte` as a field of
   // each element, whose condition `{}` always holds.
-  return Object.keys(out).some((k) => !k.startsWith('$')) && !('$gte' in out) ? { $gte: {}, ...out } : out;
+  return fieldsIn(out) && !('$gte' in out) ? { $gte: {}, ...out } : out;
 }
+
+/** True when a sub-selector names fields of the element (also in its `$or`/`$nor`). */
+const fieldsIn = (selector: Selector): boolean =>
+  Object.entries(selector).some(([k, v]) => !k.startsWith('$') || ((k === '$or' || k === '$nor') && list(v).some((s) => isPlainObject(s) && fieldsIn(s))));
 
 function addSub(conj: Conjunction, selector: Selector): void {
   for (const [name, arg] of Object.entries(selector)) {
@@ -222,17 +424,27 @@ function addSub(conj: Conjunction, selector: Selector): void {
     else if (name === '$beginsWith' && typeof arg === 'string') conj.out.$regex = `^${escapeRegex(arg)}`;
     else if (name.startsWith('$')) conj.out[name] = SUB_SELECTORS.has(name) && isPlainObject(arg) ? subSelector(arg) : arg;
     else if (!isPlainObject(arg)) conj.field(name, { $eq: arg });
-    else conj.field(name, subCondition(arg));
+    else addSubField(conj, name, arg);
   }
 }
 
-function subCondition(cond: Record<string, unknown>): Record<string, unknown> {
+/** A field's condition inside a sub-selector, rewritten as at the top (see {@link addTerm}). */
+function addSubField(conj: Conjunction, name: string, cond: Record<string, unknown>): void {
   const out: Record<string, unknown> = {};
   for (const [op, arg] of Object.entries(cond)) {
-    if (op === '$beginsWith' && typeof arg === 'string') out.$regex = `^${escapeRegex(arg)}`;
-    else out[op] = SUB_SELECTORS.has(op) && isPlainObject(arg) ? subSelector(arg) : arg;
+    if (op === '$ne') {
+      // CouchDB's `$ne` never holds for a missing field, and compares an array whole.
+      out.$exists = true;
+      if (Array.isArray(arg)) conj.or([{ [name]: { $lt: arg } }, { [name]: { $gt: arg } }]);
+      else out.$ne = arg;
+    } else if (nullMisread(op, arg)) conj.or([{ [name]: { $type: 'null' } }, { [name]: { [op]: arg } }]);
+    else if (op.startsWith('$')) {
+      const alternatives = engineOps(op, arg);
+      if (alternatives.length > 1) conj.or(alternatives.map((o) => ({ [name]: o })));
+      else Object.assign(out, alternatives[0]);
+    } else out[op] = arg;
   }
-  return out;
+  if (Object.keys(out).length > 0 || Object.keys(cond).length === 0) conj.field(name, out);
 }
 
 const serverCache = new WeakMap<Selector, Selector>();

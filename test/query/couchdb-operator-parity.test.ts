@@ -49,11 +49,29 @@ describe.each(MODES)('Mango operators as CouchDB reads them: $name', (mode) => {
       eobj: { tags: [{}] },
       missing: { other: 1 },
     });
+    // Arrays starting with an object or array (pouchdb-selector-core reads a sub-selector's operators as fields of
+    // their elements), objects holding null.
+    await c.store.setParts('v', {
+      empty: { tags: [] },
+      one: { tags: ['urgent'] },
+      two: { tags: ['urgent', 'home'] },
+      nul: { tags: [null, 'home'] },
+      nested: { tags: [['urgent']] },
+      nestedE: { tags: [[]] },
+      plain: { tags: 'urgent' },
+      none: { tags: null },
+      obj: { tags: { '0': 'urgent', a: null } },
+      eobj: { tags: [{}] },
+      objs: { tags: [{ a: null }, { a: 1 }] },
+      arrNul: { tags: [['home'], null] },
+      missing: { other: 1 },
+    });
     return c;
   };
   const ids = async (selector: Record<string, unknown>, prefix = 't') =>
     (await (await ready()).store.find({ prefix, selector }, { onWarning: () => undefined })).map((r) => r.subkey).join(',');
   const more = (selector: Record<string, unknown>) => ids(selector, 'u');
+  const mixed = (selector: Record<string, unknown>) => ids(selector, 'v');
 
   it('$in with null in the list still matches array elements', async () => {
     expect(await ids({ tags: { $in: ['urgent', null] } })).toBe('none,nul,one,plain,two');
@@ -114,14 +132,50 @@ describe.each(MODES)('Mango operators as CouchDB reads them: $name', (mode) => {
     expect(await more({ 'tags.0': { $exists: false } })).toBe('missing');
   });
 
-  it.runIf(mode.name === 'remote')('inside $elemMatch: $in / $nin / $all with null or arrays over the element itself', async () => {
+  it('inside $elemMatch: $in / $nin / $all with null or arrays over the element itself', async () => {
     expect(await more({ tags: { $elemMatch: { $in: [['urgent'], null] } } })).toBe('nul');
     expect(await more({ tags: { $elemMatch: { $nin: [null, 'home'] } } })).toBe('arr1,eobj,nested,one,two');
     expect(await more({ tags: { $elemMatch: { $all: [['urgent']] } } })).toBe('nested');
   });
+
+  it('$elemMatch / $allMatch of operators over arrays starting with an object or array: answers, no failure', async () => {
+    expect(await mixed({ tags: { $elemMatch: { $ne: null } } })).toBe('arrNul,eobj,nested,nestedE,nul,objs,one,two');
+    expect(await mixed({ tags: { $elemMatch: { $in: [null] } } })).toBe('arrNul,nul');
+    expect(await mixed({ tags: { $elemMatch: { $nin: ['urgent'] } } })).toBe('arrNul,eobj,nestedE,nul,objs,two');
+    expect(await mixed({ tags: { $allMatch: { $in: [null, 'home'] } } })).toBe('arrNul,nul');
+    expect(await mixed({ tags: { $allMatch: { $nin: [null] } } })).toBe('eobj,nested,nestedE,objs,one,two');
+    expect(await mixed({ tags: { $allMatch: { $ne: ['urgent'] } } })).toBe('arrNul,eobj,nestedE,nul,objs,one,two');
+    expect(await mixed({ tags: { $not: { $elemMatch: { $ne: null } } } })).toBe('empty,none,obj,plain');
+  });
+
+  it("$elemMatch on an element's field: $in with null, $ne compare as at the top", async () => {
+    expect(await mixed({ tags: { $elemMatch: { a: { $in: [null] } } } })).toBe('objs');
+    expect(await mixed({ tags: { $elemMatch: { a: { $in: [null, 2] } } } })).toBe('objs');
+    expect(await mixed({ tags: { $elemMatch: { a: { $ne: 1 } } } })).toBe('objs');
+    expect(await mixed({ tags: { $allMatch: { a: { $in: [null, 1] } } } })).toBe('objs');
+  });
 });
 
 describe('local-first watchQuery', () => {
+  it('answers an $elemMatch of operators over an array starting with an object (no failure retried forever)', async () => {
+    const c = client(uniqueUser('parity-elem'), LOCAL);
+    await c.ready();
+    await c.store.setParts('t', { a: { tags: [{ a: 1 }, 'x'] }, b: { tags: [['x']] }, c: { tags: [null] } });
+    const sets: string[] = [];
+    const errors: unknown[] = [];
+    const stop = c.store.watchQuery({ prefix: 't', selector: { tags: { $elemMatch: { $ne: null } } } }, (r) => sets.push(r.map((x) => x.subkey).join(',')), {
+      onError: (e) => errors.push(e),
+    });
+    try {
+      await waitFor(() => sets.at(-1) === 'a,b' || errors.length > 0, 15_000, 'the first result set');
+      await c.store.setParts('t', { d: { tags: [{}, null] } });
+      await waitFor(() => sets.at(-1) === 'a,b,d' || errors.length > 0, 15_000, 'd in the results');
+    } finally {
+      stop();
+    }
+    expect(errors).toEqual([]);
+  });
+
   it('delivers a changed value whose $elemMatch array holds null; a value the matcher fails on is no unhandled rejection', async () => {
     const unhandled: unknown[] = [];
     const onUnhandled = (e: unknown) => void unhandled.push(e);
