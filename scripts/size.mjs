@@ -74,7 +74,14 @@ import { build as esbuild } from 'esbuild';
 // (+1.58 kB; up front 25.1 kB). A review and two attacks of those fixes: every call's options read once through the
 // typed check (getters and Proxies), a stuck directory use releasing its lock, bounded replica reads racing every read
 // asked: measured 114.87 kB (up front 25.18 kB); a refused local-first start restarted only by ready(): 114.90 kB.
-const BUDGET_KB = 115.0;
+// Seventeenth session, from seven black-box attacks (redux-persist as apps use it, hangs on the real server, the device,
+// emulator fidelity, the key space, React and tabs, queries against CouchDB's Mango), a review and two attacks of the
+// fixes: Mango's operators answered as CouchDB does in both engines ($in/$nin/$all with null or arrays rewritten for
+// the server, $ne of arrays, $elemMatch/$allMatch over any element, the server's collation for what the SDK sorts:
+// query/ +2.1 kB), the store's reads of the replica bounded, a new device's first pull and connection retried,
+// close() ending the transport, the remote status after a captive portal, redux flush's resends, key rules: measured
+// 117.94 kB (+3.0 kB; up front 25.83 kB, +0.6).
+const BUDGET_KB = 118.0;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
