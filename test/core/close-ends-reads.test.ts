@@ -2,20 +2,14 @@
  * close() ends every wait: remote reads in flight when the client closes (a server holding every request, a long
  * requestTimeout) end with `closed` at close(), not `timeout` requestTimeout later.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, isFeatError } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { useFaultProxy } from '../support/fault-proxy.js';
 
 const RT = 20_000;
 const emu = useEmulator({ peruserDelayMs: 0 });
-let proxy: FaultProxy;
-beforeAll(async () => {
-  proxy = await startFaultProxy(emu.couchUrl);
-});
-afterAll(async () => {
-  await proxy.close();
-});
+const proxy = useFaultProxy(() => emu.couchUrl);
 const dbPath = (p: string) => !p.startsWith('/_') && p !== '/';
 
 describe('remote: close() while the server holds every request', () => {

@@ -3,19 +3,13 @@
  * when its connection drops afterwards, not resent after a 5xx — in remote mode (a watch's feed) and local-first (live
  * sync, the "is it on the server?" check of waitForPush).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { useFaultProxy } from '../support/fault-proxy.js';
 
 const emu = useEmulator({ peruserDelayMs: 0 });
-let proxy: FaultProxy;
-beforeAll(async () => {
-  proxy = await startFaultProxy(emu.couchUrl);
-});
-afterAll(async () => {
-  await proxy.close();
-});
+const proxy = useFaultProxy(() => emu.couchUrl);
 
 const dbPath = (p: string) => !p.startsWith('/_') && p !== '/';
 

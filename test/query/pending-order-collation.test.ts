@@ -1,21 +1,13 @@
 /**
  * find() in remote mode with writes on their way: the answer must be the one the server gives once they land.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { uniqueUser, useEmulator } from '../support/backend.js';
-import { startFaultProxy, type FaultProxy, type FaultRequest } from '../support/fault-proxy.js';
+import { useFaultProxy, type FaultRequest } from '../support/fault-proxy.js';
 
 const emu = useEmulator();
-let proxy: FaultProxy;
-beforeAll(async () => {
-  proxy = await startFaultProxy(emu.couchUrl);
-});
-afterAll(async () => {
-  proxy.clear();
-  proxy.release();
-  await proxy.close();
-});
+const proxy = useFaultProxy(() => emu.couchUrl);
 const isWrite = (r: FaultRequest) => r.method === 'PUT' || r.method === 'DELETE' || /_bulk_docs$/.test(r.path);
 const client = (user: string): FeatClient =>
   emu.track(createFeatClient({ couchUrl: proxy.url, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote', requestTimeout: 10_000 } as FeatClientOptions));

@@ -3,22 +3,14 @@
  * device's version wins over it. When that write fails and storage.flush() sends it again, it must still be a default,
  * not a fresh write that replaces the other device's real edit.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { uniqueUser, useEmulator } from '../support/backend.js';
-import { startFaultProxy, type FaultProxy, type FaultRequest } from '../support/fault-proxy.js';
+import { useFaultProxy, type FaultRequest } from '../support/fault-proxy.js';
 
 const emu = useEmulator();
-let proxy: FaultProxy;
-beforeAll(async () => {
-  proxy = await startFaultProxy(emu.couchUrl);
-});
-afterAll(async () => {
-  proxy.clear();
-  proxy.release();
-  await proxy.close();
-});
+const proxy = useFaultProxy(() => emu.couchUrl);
 
 const client = (user: string, extra: Partial<FeatClientOptions> = {}): FeatClient =>
   emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote', ...extra } as FeatClientOptions));

@@ -2,22 +2,14 @@
  * storage.flush() sends a failed write again. When the app wrote the key again meanwhile (a newer value, or a
  * removal, still on its way), the resend must not land over it: last write wins, never an older value resurrected.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { createPersistStorage } from '@feat/sdk/redux';
 import { expectCode, sleep, uniqueUser, useEmulator } from '../support/backend.js';
-import { startFaultProxy, type FaultProxy, type FaultRequest } from '../support/fault-proxy.js';
+import { useFaultProxy, type FaultRequest } from '../support/fault-proxy.js';
 
 const emu = useEmulator();
-let proxy: FaultProxy;
-beforeAll(async () => {
-  proxy = await startFaultProxy(emu.couchUrl);
-});
-afterAll(async () => {
-  proxy.clear();
-  proxy.release();
-  await proxy.close();
-});
+const proxy = useFaultProxy(() => emu.couchUrl);
 
 const client = (user: string, extra: Partial<FeatClientOptions> = {}): FeatClient =>
   emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote', ...extra } as FeatClientOptions));

@@ -20,6 +20,7 @@
  * const off = proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'hold', { times: 1 });
  * ```
  */
+import { afterAll, beforeAll } from 'vitest';
 import { createServer, request as httpRequest, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 
@@ -222,4 +223,28 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
+}
+
+/**
+ * A fault proxy for the current test file, forwarding to `target()` (read once the file's hooks run, e.g.
+ * `() => emu.couchUrl`): started before the file's tests, its faults cleared and held requests released, then closed
+ * after them. Returns a stand-in that forwards to it once started, as `useEmulator` does.
+ */
+export function useFaultProxy(target: () => string): FaultProxy {
+  let real: FaultProxy | undefined;
+  beforeAll(async () => {
+    real = await startFaultProxy(target());
+  });
+  afterAll(async () => {
+    real?.clear();
+    real?.release();
+    await real?.close();
+  });
+  return new Proxy({} as FaultProxy, {
+    get(_, property) {
+      if (!real) throw new Error('The fault proxy is not started yet (use it inside tests or hooks)');
+      const value = (real as unknown as Record<PropertyKey, unknown>)[property];
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(real) : value;
+    },
+  });
 }

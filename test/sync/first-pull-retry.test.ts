@@ -11,19 +11,13 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClientOptions, type FeatError, type InitialSyncEvent } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { useFaultProxy } from '../support/fault-proxy.js';
 
 const emu = useEmulator({ peruserDelayMs: 0 });
-let proxy: FaultProxy;
-beforeAll(async () => {
-  proxy = await startFaultProxy(emu.couchUrl);
-});
-afterAll(async () => {
-  await proxy.close();
-});
+const proxy = useFaultProxy(() => emu.couchUrl);
 
 const CHANGES = { path: /\/_changes$/ };
 const urlOf = (input: Parameters<typeof fetch>[0]) => (typeof input === 'string' ? input : input instanceof URL ? input.href : input.url);
