@@ -528,9 +528,17 @@ export class LocalFirst {
     this.#standby = session;
     this.#following = true;
     const deadline = until ?? Date.now() + this.#deps.options.initialSyncTimeout;
+    // A replica that never synced: this tab's ready() waits for the leader's first pull, and says so as the leader's
+    // does (one `start`, one `done`).
+    let waiting = events;
+    let synced = false;
     try {
       while (!this.leading && !this.#deps.signal.aborted && !this.#lost && Date.now() < deadline) {
-        if (await local.get(SYNCED_MARKER).catch(() => undefined)) break;
+        if (await local.get(SYNCED_MARKER).catch(() => undefined)) {
+          synced = true;
+          break;
+        }
+        waiting ??= new InitialSyncEvents(this.#deps.initialSync, Math.max(0, deadline - Date.now()));
         await sleep(100, this.#deps.signal).catch(() => undefined);
       }
     } finally {
@@ -540,8 +548,10 @@ export class LocalFirst {
     // same deadline (the standby session was taken by the takeover when it came after the wait).
     if (this.leading && this.#standby && !this.#deps.signal.aborted && !this.#lost) {
       this.#standby = undefined;
-      await this.#attach(session, deadline, events);
+      await this.#attach(session, deadline, waiting);
+      synced = this.#synced;
     }
+    if (waiting && !waiting.done) waiting.report({ phase: 'done', complete: synced, ...(synced ? { pending: 0 } : {}) });
   }
 
   /** This tab queued or stored a write (a follower watches its leader while writes wait: leader-watch.ts). */
@@ -723,6 +733,8 @@ export class LocalFirst {
           failure = toFeatError(error);
           if (timedOut || !retryFirstPull(failure)) break;
         }
+        // Meanwhile the status says why (`offline`, `error`), as the connection's retries do.
+        this.#setStatus(statusForError(failure));
         delay = backOff(delay);
         await new Promise<void>((resolve) => {
           const pause = setTimeout(resolve, delay);
@@ -730,14 +742,18 @@ export class LocalFirst {
             clearTimeout(pause);
             resolve();
           };
+          // The browser back online: the next attempt at once.
+          this.#wake = wake;
         });
         wake = () => {};
+        this.#wake = undefined;
       }
       if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).then(() => (this.#synced = true), () => undefined);
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onClose);
-      if (failure && !complete) {
+      // (Not once close() or a logout ended the wait: nothing to tell then.)
+      if (failure && !complete && !signal.aborted) {
         // Offline or failing: start with what is local; live sync catches up.
         // A full device is reported by the replica's guard, once per episode (device-storage.ts).
         const guardSaidSo = failure.code === 'storage_full' && (local as { full?: boolean }).full === true;
