@@ -121,6 +121,17 @@ function checkValue(value: unknown, at: string, depth: number): void {
   for (const [name, v] of Object.entries(value as object)) checkValue(v, `${at} › ${name}`, d);
 }
 
+/**
+ * Whether `value` holds an array with a `null` in it, at any depth: CouchDB 3.4 fails on such a value in a selector
+ * (HTTP 500 `function_clause`, on any database with a json index — every SDK database has one), so it is refused in
+ * both modes rather than meet a `server` error a live query would retry forever. (`null` itself, and `null` in the
+ * list of `$in`/`$nin`/`$all`, are fine.)
+ */
+const holdsNullArray = (value: unknown): boolean =>
+  Array.isArray(value) ? value.some((v) => v === null || holdsNullArray(v)) : isPlainObject(value) && Object.values(value).some(holdsNullArray);
+
+const NULL_ARRAY = 'holds an array with null in it, which CouchDB 3.4 cannot compare (HTTP 500); match its elements instead (e.g. $elemMatch: { $eq: null })';
+
 /** Checks a selector at the level of whole values (`top`) or of one field's value (operators apply to it). */
 function checkSelector(selector: unknown, where: string, field: boolean, depth = 0): void {
   if (!isPlainObject(selector)) fail(`${where} must be an object (a Mango selector)`);
@@ -131,6 +142,7 @@ function checkSelector(selector: unknown, where: string, field: boolean, depth =
       if (name === '') fail(`${where} names an empty field`);
       if (isPlainObject(arg)) checkSelector(arg, at, true, d);
       else checkValue(arg, at, d);
+      if (holdsNullArray(arg) && !isPlainObject(arg)) fail(`${at} ${NULL_ARRAY}`);
       continue;
     }
     if (COMBINATORS.has(name)) {
@@ -142,9 +154,11 @@ function checkSelector(selector: unknown, where: string, field: boolean, depth =
       fail(`unknown operator "${name}" at ${where} (field names do not start with "$"; operators: $and $or $nor $not at this level)`);
     } else if (ANY_VALUE.has(name)) {
       checkValue(arg, at, d);
+      if (holdsNullArray(arg)) fail(`${at} ${NULL_ARRAY}`);
     } else if (ARRAYS.has(name)) {
       if (!Array.isArray(arg)) fail(`${at} takes an array`);
       checkValue(arg, at, d);
+      if ((arg as unknown[]).some(holdsNullArray)) fail(`${at} ${NULL_ARRAY}`);
     } else if (name === '$exists') {
       if (typeof arg !== 'boolean') fail(`${at} takes true or false`);
     } else if (name === '$type') {
