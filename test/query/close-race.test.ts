@@ -11,7 +11,8 @@ import { uniqueUser, useEmulator } from '../support/backend.js';
 
 const emu = useEmulator();
 const dir = mkdtempSync(join(tmpdir(), 'feat-find-close-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
+// (LevelDB may still be writing an index's files just after close(): retried.)
+afterAll(() => rmSync(dir, { recursive: true, force: true, maxRetries: 10, retryDelay: 100 }));
 const tag = (p: Promise<unknown>) =>
   p.then(
     () => 'ok',
