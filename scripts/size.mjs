@@ -80,8 +80,10 @@ import { build as esbuild } from 'esbuild';
 // the server, $ne of arrays, $elemMatch/$allMatch over any element, the server's collation for what the SDK sorts:
 // query/ +2.1 kB), the store's reads of the replica bounded, a new device's first pull and connection retried,
 // close() ending the transport, the remote status after a captive portal, redux flush's resends, key rules: measured
-// 117.94 kB (+3.0 kB; up front 25.83 kB, +0.6).
-const BUDGET_KB = 118.0;
+// 117.94 kB (+3.0 kB; up front 25.83 kB, +0.6). The last wave's fixes (a new device's first pull in several tabs:
+// followers' initialSync events, the online event, the status while it retries; selector values holding an array with
+// null refused): 118.11 kB (up front 25.95 kB).
+const BUDGET_KB = 118.5;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
