@@ -3,19 +3,13 @@
  * the server cannot be reached, `error` when it fails for another reason, details in the `error` event), and that
  * nothing is sent after close() during those retries.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClientOptions } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
-import { startFaultProxy, type FaultProxy } from '../support/fault-proxy.js';
+import { useFaultProxy } from '../support/fault-proxy.js';
 
 const emu = useEmulator({ peruserDelayMs: 0 });
-let proxy: FaultProxy;
-beforeAll(async () => {
-  proxy = await startFaultProxy(emu.couchUrl);
-});
-afterAll(async () => {
-  await proxy.close();
-});
+const proxy = useFaultProxy(() => emu.couchUrl);
 const CHANGES = { path: /\/_changes$/ };
 
 function make(user: string, extra: Partial<FeatClientOptions> = {}) {
@@ -36,7 +30,7 @@ async function seed(user: string): Promise<void> {
   await laptop.close();
 }
 
-describe('newdev: status while a new device retries its first pull', () => {
+describe('status while a new device retries its first pull', () => {
   const cases = [
     { name: 'CouchDB answers 503', status: 'error', fault: () => proxy.fault(CHANGES, 'answer', { status: 503, body: { error: 'service_unavailable', reason: 'busy' } }) },
     { name: 'every connection is reset', status: 'offline', fault: () => proxy.fault(CHANGES, 'reset') },
