@@ -764,8 +764,9 @@ export class LocalFirst {
   }
 
   #resolveConflicts(local: Db, ids: string[]): void {
-    this.#conflictChain = this.#conflictChain.then(async () => {
-      // Loaded on first use: only replicated documents with conflicts need it.
+    const chain = this.#conflictChain.then(async () => {
+      // Loaded on first use: only replicated documents with conflicts need it (a chunk that cannot load, offline, is
+      // reported and tried again with the next conflict: the chain never stays rejected).
       const { resolveLeaves } = await loadResolveLeaves();
       for (const id of ids) {
         if (this.#deps.signal.aborted) return;
@@ -777,6 +778,9 @@ export class LocalFirst {
           if (!this.#deps.signal.aborted) this.#deps.error(toFeatError(error, { key: id }));
         }
       }
+    });
+    this.#conflictChain = chain.catch((error: unknown) => {
+      if (!this.#deps.signal.aborted) this.#deps.error(toFeatError(error));
     });
   }
 
@@ -819,8 +823,11 @@ export class LocalFirst {
   async drain(): Promise<void> {
     const tracker = this.tracker;
     if (!tracker || !this.#ephemeral()) return;
-    const target = await tracker.localSeq().catch(() => 0);
     const deadline = Date.now() + DISCARD_WAIT_MS;
+    // A conflict resolution under way (a pull just brought another device's revision) is a local change too: written
+    // first, then pushed with the rest, so this device's last word is not left for another device to repeat.
+    await within(this.#conflictChain, DISCARD_WAIT_MS);
+    const target = await tracker.localSeq().catch(() => 0);
     while (tracker.verifiedSeq < target && this.replicator && !this.#paused && Date.now() < deadline) {
       // The lifetime does not end this one (a refresh the accounts service holds): the grace period does.
       await within(tracker.verify(), deadline - Date.now()).catch(() => undefined);

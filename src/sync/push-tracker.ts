@@ -1,9 +1,12 @@
 import { FeatError, toFeatError } from '../errors.js';
 import type { Db } from '../store/db.js';
 import { replicaVersion } from '../store/replica-version.js';
+import { remember } from '../util/remember.js';
 
 const MARKER = '_local/feat-push';
 const REVS_DIFF_BATCH = 200;
+/** Pulled revisions remembered per document. */
+const PULLED_LEAVES = 4;
 
 interface RemoteWithRevsDiff extends Db {
   revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>>;
@@ -12,13 +15,18 @@ interface RemoteWithRevsDiff extends Db {
 interface LocalChange {
   id: string;
   seq: number;
-  rev: string;
+  /** The document's leaves this device may hold alone (not pulled, not given up): the winner and its conflicts. */
+  revs: string[];
+  /** `revs` as one string (what `#onServer` remembers). */
+  key: string;
 }
 
 /**
  * Knows which local changes are on the server. `verifiedSeq` is the local sequence up to which every change is known
  * to be there (kept in a `_local` document, which never replicates); later changes are checked with `_revs_diff`,
  * so the answer does not depend on PouchDB's internal checkpoints. Revisions that arrived by pull never count.
+ * Every leaf of a changed document is checked, not only its winner: a conflict resolution that keeps the pulled
+ * winner writes only the deletion of the losing leaf, and that is a change the server does not have yet.
  */
 export class PushTracker {
   #local: Db;
@@ -26,12 +34,15 @@ export class PushTracker {
   remote: Db | undefined;
   #verifiedSeq = 0;
   #loaded: Promise<void> | undefined;
-  #pulled = new Map<string, string>();
+  /** Revisions that came by pull, per document (the last few: a pull may bring several leaves of one document). */
+  #pulled = new Map<string, string[]>();
   /**
    * Changes after `verifiedSeq` that the server was found to have (by id: the revision), while an earlier one is
    * missing there (a document the server refuses): not pending, and not asked about again.
    */
   #onServer = new Map<string, string>();
+  /** Revisions that will not reach the server (given up): never waited for. */
+  #given = new Map<string, string>();
   #verified: (() => void) | undefined;
 
   /** `verified` is called when more changes are known to be on the server. */
@@ -42,8 +53,7 @@ export class PushTracker {
 
   /** A revision that came from the server. */
   pulled(id: string, rev: string): void {
-    this.#pulled.set(id, rev);
-    if (this.#pulled.size > 50_000) this.#pulled.delete(this.#pulled.keys().next().value!);
+    remember(this.#pulled, id, [rev, ...(this.#pulled.get(id) ?? []).filter((r) => r !== rev)].slice(0, PULLED_LEAVES), 50_000);
   }
 
   async #load(): Promise<void> {
@@ -59,23 +69,24 @@ export class PushTracker {
 
   async #unverified(): Promise<{ changes: LocalChange[]; lastSeq: number }> {
     await this.#load();
-    const result = (await this.#local.changes({ since: this.#verifiedSeq, style: 'main_only', return_docs: true })) as {
+    const result = (await this.#local.changes({ since: this.#verifiedSeq, style: 'all_docs', return_docs: true })) as {
       results: { id: string; seq: number; changes: { rev: string }[] }[];
       last_seq: number;
     };
     const changes: LocalChange[] = [];
     for (const c of result.results) {
-      const rev = c.changes[0]?.rev;
-      if (!rev || c.id.startsWith('_local/')) continue;
-      if (this.#pulled.get(c.id) === rev) continue;
-      changes.push({ id: c.id, seq: c.seq, rev });
+      if (c.id.startsWith('_local/')) continue;
+      const pulled = this.#pulled.get(c.id);
+      const revs = c.changes.flatMap(({ rev }) => (rev && !pulled?.includes(rev) && rev !== this.#given.get(c.id) ? [rev] : []));
+      if (revs.length === 0) continue;
+      changes.push({ id: c.id, seq: c.seq, revs, key: revs.join(',') });
     }
     return { changes, lastSeq: result.last_seq };
   }
 
   /** A revision that will not reach the server and is not to wait for (an index definition it refused: live-push.ts). */
   givenUp(id: string, rev: string): void {
-    this.#onServer.set(id, rev);
+    remember(this.#given, id, rev, 10_000);
   }
 
   /** Reads the verified sequence again: another tab's client (the leader, leader.ts) may have advanced it. */
@@ -86,20 +97,20 @@ export class PushTracker {
 
   /** Local changes not yet known to be on the server (no network). */
   async count(): Promise<number> {
-    return (await this.#unverified()).changes.filter((c) => this.#onServer.get(c.id) !== c.rev).length;
+    return (await this.#unverified()).changes.filter((c) => this.#onServer.get(c.id) !== c.key).length;
   }
 
   /** Asks the server which unverified changes it has; advances `verifiedSeq`. Returns how many are still missing. */
   async verify(): Promise<number> {
     const { changes: all, lastSeq } = await this.#unverified();
-    const changes = all.filter((c) => this.#onServer.get(c.id) !== c.rev);
+    const changes = all.filter((c) => this.#onServer.get(c.id) !== c.key);
     let firstMissingSeq = Infinity;
     let missingCount = 0;
     const present = new Map<string, string>();
     for (let i = 0; i < changes.length; i += REVS_DIFF_BATCH) {
       const batch = changes.slice(i, i + REVS_DIFF_BATCH);
       const diff: Record<string, string[]> = {};
-      for (const c of batch) Object.defineProperty(diff, c.id, { value: [c.rev], enumerable: true });
+      for (const c of batch) Object.defineProperty(diff, c.id, { value: c.revs, enumerable: true });
       let missing: Record<string, { missing?: string[] }>;
       try {
         if (!this.remote) throw new FeatError('network', 'Not connected to the server yet');
@@ -108,17 +119,17 @@ export class PushTracker {
         throw toFeatError(error);
       }
       for (const c of batch) {
-        if (Object.prototype.hasOwnProperty.call(missing, c.id) && missing[c.id]?.missing?.includes(c.rev)) {
+        if (Object.prototype.hasOwnProperty.call(missing, c.id) && c.revs.some((rev) => missing[c.id]?.missing?.includes(rev))) {
           missingCount++;
           firstMissingSeq = Math.min(firstMissingSeq, c.seq);
-        } else present.set(c.id, c.rev);
+        } else present.set(c.id, c.key);
       }
     }
     const next = missingCount === 0 ? lastSeq : firstMissingSeq - 1;
     // Known on the server past the first missing change (by each document's latest revision); the rest forgotten.
     const onServer = new Map<string, string>();
     for (const c of all) {
-      if (c.seq > next && (this.#onServer.get(c.id) === c.rev || present.get(c.id) === c.rev)) onServer.set(c.id, c.rev);
+      if (c.seq > next && (this.#onServer.get(c.id) === c.key || present.get(c.id) === c.key)) onServer.set(c.id, c.key);
     }
     this.#onServer = onServer;
     if (next > this.#verifiedSeq) {

@@ -10,6 +10,7 @@ import { createFeatClient } from '@feat/sdk';
 import type { Emulator } from '@feat/emulator';
 import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
 import { APP_PAGE, load, openApp, optionsFor, readOnServer, until, type App } from './browser-page.js';
+import { rawDatabase } from '../support/resolver-harness.js';
 
 /** The page's own `app` (a function given to `page.evaluate` is serialized: it must name the page's globals, not an import). */
 const app = () => self as unknown as App;
@@ -448,6 +449,10 @@ describe.skipIf(!hasChromium)('attack: several tabs of one user in Chromium', ()
       await until(() => page.evaluate(async () => (await app().client.store.get('shared')) === 'tab B, latest'), 15_000, 'the tab reads the latest');
       await until(() => page.evaluate(() => app().seen.events.filter((e) => e.key === 'shared').at(-1)?.value === 'tab B, latest'), 10_000, 'watch ends on the latest');
     }
+    // The device's close() pushed its resolution (within its grace); the tabs' leader resolves the same conflict when
+    // it pulls the device's revision. Either way the server converges; under load that may take a moment after close().
+    const raw = await rawDatabase(emu, user);
+    await until(async () => ((await raw.doc('shared'))._conflicts ?? []).length === 0, 20_000, 'the server holds no conflict');
     expect(await readOnServer(emu, user, ['shared'])).toEqual({ shared: 'tab B, latest' });
   }, 90_000);
 

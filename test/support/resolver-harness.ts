@@ -36,12 +36,15 @@ export function resolverClient(emu: Emulator, user: string, extra: Partial<FeatC
 }
 
 /** The user's database as another writer sees it (raw HTTP with the user's proxy headers). */
-export async function rawDatabase(emu: Emulator, user: string) {
+export async function rawDatabase(emu: Pick<Emulator, 'accountsUrl' | 'couchUrl' | 'bearerFor'>, user: string) {
   const token = await fetch(`${emu.accountsUrl.replace(/\/+$/, '')}/couchdb/token/`, { headers: { Authorization: emu.bearerFor(user) } });
   const { data } = (await token.json()) as { data: { headers: Record<string, string>; dbname: string } };
   const url = `${emu.couchUrl.replace(/\/+$/, '')}/${data.dbname}`;
   const headers = { ...data.headers, 'Content-Type': 'application/json', Accept: 'application/json' };
   return {
+    /** The database's URL and the user's headers (JSON). */
+    url,
+    headers,
     /** Two conflicting live leaves of `id`; CouchDB's winner (the higher revision) holds `{ kind: 'older' }`. */
     async leaves(id: string) {
       const now = Date.now();

@@ -30,8 +30,10 @@ it('a write every 20 ms for 2 s: a handful of _revs_diff, not one per batch; pen
     void c.store.set(`k${i % 5}`, { i });
     await sleep(20);
   }
+  const seconds = Math.ceil((Date.now() - t0) / 1_000);
   const during = revsDiffs.filter((t) => t >= t0).length;
   expect(bulkDocs.length).toBeGreaterThan(20); // sent as they came, in many batches
-  expect(during).toBeLessThanOrEqual(5); // about one a second over ~2 s (was one per 100 ms)
-  await waitFor(async () => (await c.sync.pending()) === 0, 5_000, 'pending() to reach 0');
+  // About one a second (was one per 100 ms): ~2 s at rest, longer on a loaded machine, where the 20 ms sleeps stretch.
+  expect(during).toBeLessThanOrEqual(seconds + 2);
+  await waitFor(async () => (await c.sync.pending()) === 0, 10_000, 'pending() to reach 0');
 });
