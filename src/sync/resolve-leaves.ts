@@ -94,10 +94,12 @@ async function resolveOnce(
   const losers = live.slice(1).map((l) => l._rev!);
   const leaves: StoredDoc[] = live.slice(1);
   // A live leaf beats a deleted one in CouchDB whatever their times; a removal written later than every live leaf
-  // (another device deleted the key while this one wrote it) takes part too. Only the newest few are looked at.
+  // (another device deleted the key while this one wrote it) takes part too. Only the newest few such removals are
+  // looked at — chosen among the later ones, not among every tombstone: each resolved conflict leaves one (a losing
+  // leaf's deletion, time 0) at a higher generation than an offline device's removal made after all of them.
   const liveAt = Math.max(...live.map((l) => decode(l).updatedAt));
-  const deleted = found.flatMap((l) => (l.ok && l.ok._deleted ? [l.ok] : [])).sort(byRev).slice(0, MAX_DELETED_LEAVES);
-  for (const leaf of deleted) if (decode(leaf).updatedAt > liveAt) leaves.push(leaf);
+  const later = found.flatMap((l) => (l.ok && l.ok._deleted && decode(l.ok).updatedAt > liveAt ? [l.ok] : []));
+  leaves.push(...later.sort(byRev).slice(0, MAX_DELETED_LEAVES));
   if (leaves.length === 0) return false;
   const resolve = resolver ?? latestWriteWins;
   const winner = await sideOf(doc, valueOf);
