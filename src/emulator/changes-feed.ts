@@ -54,21 +54,25 @@ function positive(v: string | undefined): number | undefined {
   return Number.isFinite(n) && n > 0 ? n : undefined;
 }
 
+/** Erlang's `list_to_integer`: an optional sign and digits. */
+const INTEGER = /^[+-]?\d+$/;
+
 /**
  * What CouchDB answers to parameters it cannot read (chttpd_db's `parse_changes_query`): a `limit`, `timeout` or
- * `style` it cannot convert is a 500 `badarg` (a long poll with `timeout=abc` waited the 60 s default instead), a bad
- * `heartbeat` a 400.
+ * `style` it cannot convert is a 500 `badarg` (a long poll with `timeout=abc` waited the 60 s default instead); a
+ * `heartbeat` that is not an integer, or one below 1, a 400. A negative `limit` is no limit.
  */
 function checkParams(query: Query): void {
   const count = (v: string | undefined) => v === undefined || /^\d+$/.test(v);
+  const limit = str(query.limit);
   const style = str(query.style);
-  if (!count(str(query.limit)) || !count(str(query.timeout)) || (style !== undefined && style !== 'main_only' && style !== 'all_docs')) {
+  if ((limit !== undefined && !INTEGER.test(limit)) || !count(str(query.timeout)) || (style !== undefined && style !== 'main_only' && style !== 'all_docs')) {
     throw new HttpError(500, 'unknown_error', 'badarg');
   }
   const heartbeat = str(query.heartbeat);
-  if (heartbeat !== undefined && heartbeat !== 'true' && !/^\d+$/.test(heartbeat)) {
-    throw badRequest('Invalid heartbeat value. Expecting a positive integer value (in milliseconds).');
-  }
+  if (heartbeat === undefined || heartbeat === 'true') return;
+  if (!INTEGER.test(heartbeat)) throw badRequest('Invalid heartbeat value. Expecting a positive integer value (in milliseconds).');
+  if (Number(heartbeat) < 1) throw badRequest('The heartbeat value should be a positive integer (in milliseconds).');
 }
 
 /**
@@ -116,6 +120,7 @@ async function changesOptions(db: Database, query: Query, body: unknown, post: b
   } else {
     const view = str(query.view);
     if (filter === '_view' && view === undefined) throw badRequest('`view` filter parameter is not provided.');
+    if (filter !== '_view' && filter.startsWith('_')) throw badRequest('unknown builtin filter name');
     if (filter !== '_view' && !filter.includes('/')) throw badRequest('`filter` must be of the form `designname/filtername`');
     const [ddoc = '', fn = ''] = (filter === '_view' ? (view as string) : filter).split('/');
     await checkDdocMember(db, ddoc, [filter === '_view' ? 'views' : 'filters', fn]);
@@ -162,7 +167,8 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");
   const { opts, pendingFromLastRow } = await changesOptions(db, query, req.body, req.method === 'POST');
   const limitParam = str(query.limit);
-  const limit = limitParam === '0' ? 0 : positive(limitParam);
+  // checkParams let only integers through: `-0` is 0, a negative one no limit.
+  const limit = limitParam === undefined || Number(limitParam) < 0 ? undefined : Number(limitParam);
   const seqInterval = fidelity.strict ? positive(str(query.seq_interval)) : undefined;
   const enc = (seq: unknown) => (typeof seq === 'number' ? fidelity.encodeSeq(dbName, seq) : seq);
   // `seq` first, as CouchDB writes it.

@@ -146,6 +146,31 @@ function byRev(a: Doc, b: Doc): number {
   return pa - pb || (ha < hb ? -1 : ha > hb ? 1 : 0);
 }
 
+/** A leaf's path from the root of its revision tree, `[position of the root, hashes root first]`. */
+function pathOf(leaf: Doc): [number, string[]] {
+  const history = leaf._revisions;
+  if (!history || history.ids.length === 0) {
+    const [pos, hash] = revParts(leaf._rev);
+    return [pos, [hash]];
+  }
+  return [history.start - history.ids.length + 1, [...history.ids].reverse()];
+}
+
+/**
+ * The order `_bulk_get` lists a document's leaves in without a rev (measured; not `open_revs=all`'s): tree by tree, the
+ * newest root first (position, then hash, descending); inside a tree depth first, branches in ascending hash order.
+ */
+function byTreeOrder(a: Doc, b: Doc): number {
+  const [posA, pathA] = pathOf(a);
+  const [posB, pathB] = pathOf(b);
+  const [rootA, rootB] = [pathA[0] as string, pathB[0] as string];
+  if (posA !== posB || rootA !== rootB) return posB - posA || (rootA < rootB ? 1 : -1);
+  for (let i = 1; i < Math.min(pathA.length, pathB.length); i++) {
+    if (pathA[i] !== pathB[i]) return (pathA[i] as string) < (pathB[i] as string) ? -1 : 1;
+  }
+  return pathA.length - pathB.length;
+}
+
 export interface ReadOptions {
   revs: boolean;
   latest: boolean;
@@ -331,7 +356,8 @@ export function parseOpenRevs(raw: string): 'all' | string[] {
   } catch {
     throw badRequest('invalid UTF-8 JSON');
   }
-  if (!Array.isArray(parsed)) throw badRequest('Invalid rev format');
+  // couch_doc:parse_revs: a value that is not a list; then each revision (parse_rev).
+  if (!Array.isArray(parsed)) throw badRequest('Invalid list of revisions');
   return parsed.map((r) => {
     if (!isRev(r)) throw badRequest('Invalid rev format');
     return r;
@@ -395,12 +421,7 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
         fail(id, 'undefined', 'not_found', 'missing');
         continue;
       }
-      // The winner first (as CouchDB answers), then the other leaves.
-      const winner = await db.get(id, { revs: true, attachments: entryOpts.attachments }).catch(() => undefined);
-      const ordered = [...all].sort((a, b) => byRev(b, a));
-      const first = ordered.findIndex((d) => d._rev === winner?._rev);
-      if (first > 0) ordered.unshift(...ordered.splice(first, 1));
-      results.push({ id, docs: ordered.map((doc) => ({ ok: send(doc) })) });
+      results.push({ id, docs: all.sort(byTreeOrder).map((doc) => ({ ok: send(doc) })) });
       continue;
     }
     const answers = await openRevs(db, id, [rev], entryOpts);

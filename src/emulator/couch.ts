@@ -14,7 +14,7 @@ import { hasLoneSurrogate, hasNonFiniteNumber, isCouchJsonText, sleep } from './
 import type { Fidelity, LatencyKind } from './fidelity.js';
 import { enableRegexFallback, holdsCode, NO_JAVASCRIPT } from './guard.js';
 import { cors, nginxPage, sendJson, sendNginxError } from './http.js';
-import { hasBody, MAX_NESTING, nestingDepth, oversizeDocument, readBody } from './limits.js';
+import { decodedBodyLimit, gunzipBody, hasBody, MAX_NESTING, nestingDepth, oversizeDocument, readBody } from './limits.js';
 import { serveMango } from './mango.js';
 import { authenticate, decodePath, DENIALS, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
 import type { ProxyRoute, UserContext } from './proxy-auth.js';
@@ -191,6 +191,16 @@ function patchExpressPouchdbErrors(): void {
   };
 }
 
+/** True when a raw path's percent escapes spell valid UTF-8 (`%FF`, or `%C3` cut short, do not). */
+function isUtf8Path(rawPath: string): boolean {
+  try {
+    decodeURIComponent(rawPath.replace(/%(?![0-9a-fA-F]{2})/g, '%25'));
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /** Database endpoints CouchDB refuses (415) unless the body is sent as `application/json`. */
 const JSON_ONLY = new Set(['_bulk_docs', '_bulk_get', '_all_docs', '_revs_diff', '_find', '_explain', '_index', '_changes', '_missing_revs', '_purge', '_compact']);
 
@@ -281,6 +291,9 @@ function nginxUpstreamHeaderLimit(req: Request, res: Response, dbName: string, a
 
 /** The flags of a document read (chttpd_db:parse_doc_query), each on only as `true`. */
 const DOC_FLAGS = ['attachments', 'meta', 'revs', 'revs_info', 'conflicts', 'deleted', 'deleted_conflicts', 'latest', 'local_seq', 'att_encoding_info'];
+
+/** Flags that add meta members, which chttpd_db sends only for the winner (a read without `rev`). */
+const REV_READ_DROPS = ['meta', 'revs_info', 'conflicts', 'deleted_conflicts', 'local_seq'];
 
 /** Members that make a document read carry no ETag (chttpd_db:send_doc: only a document without meta has one). */
 const META_MEMBERS = ['_conflicts', '_deleted_conflicts', '_revs_info', '_local_seq'];
@@ -439,6 +452,13 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     if (doc !== undefined && doc[1] === undefined && (req.method === 'GET' || req.method === 'HEAD')) {
       const query = req.query as Record<string, unknown>;
       for (const flag of DOC_FLAGS) if (query[flag] !== undefined && query[flag] !== 'true') delete query[flag];
+      // Without `open_revs`, CouchDB 3.4 reads `?rev=…&latest=true` as the winner, whatever the revision (measured: a
+      // deleted leaf below it, another branch, an unknown one); a read of a named revision carries no meta members.
+      if (query.rev !== undefined && query.open_revs === undefined && !doc[0].startsWith('_local/')) {
+        if (query.latest === 'true') delete query.rev;
+        else for (const flag of REV_READ_DROPS) delete query[flag];
+        delete query.latest;
+      }
     }
     const ifNoneMatch = locals(res).ifNoneMatch;
     if (doc !== undefined && (req.method === 'GET' || req.method === 'HEAD')) {
@@ -532,102 +552,137 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     next();
   });
 
-  // CouchDB: content type, UTF-8, max_document_size, no JavaScript; JSON bodies are parsed here once (express-pouchdb's
-  // parser then skips them).
-  app.use((req, res, next) => {
-    const { body, segments } = locals(res);
-    // chttpd_db: `_local` paths without a name, or with more than one (an attachment), whatever the method and body.
-    if (fidelity.strict && (segments[1] === '_local' || segments[1] === '_local/')) {
-      if (segments.length === 2) return sendJson(res, 400, { error: 'bad_request', reason: 'Invalid _local document id.' });
-      if (segments[1] === '_local' && segments.length > 3) {
-        return sendJson(res, 400, { error: 'bad_request', reason: '_local documents do not accept attachments.' });
+  // CouchDB: content type, content encoding, UTF-8, max_document_size, no JavaScript; JSON bodies are parsed here once
+  // (express-pouchdb's parser then skips them).
+  app.use(
+    guarded(async (req, res, next) => {
+      const { segments } = locals(res);
+      let { body } = locals(res);
+      // chttpd_db: `_local` paths without a name, or with more than one (an attachment), whatever the method and body.
+      if (fidelity.strict && (segments[1] === '_local' || segments[1] === '_local/')) {
+        if (segments.length === 2) return sendJson(res, 400, { error: 'bad_request', reason: 'Invalid _local document id.' });
+        if (segments[1] === '_local' && segments.length > 3) {
+          return sendJson(res, 400, { error: 'bad_request', reason: '_local documents do not accept attachments.' });
+        }
       }
-    }
-    const doc = documentPath(segments);
-    const isAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
-    const [, op] = segments;
-    const postsJson = req.method === 'POST' && (segments.length === 1 || (segments.length === 2 && op !== undefined && JSON_ONLY.has(op)) || (segments.length >= 3 && op === '_compact'));
-    if (fidelity.strict && postsJson && !isJsonType(req)) {
-      return sendJson(res, 415, { error: 'bad_content_type', reason: 'Content-Type must be application/json' });
-    }
-    if (/^multipart\//i.test(req.headers['content-type'] ?? '') && !isAttachment) {
-      return sendJson(res, 415, { error: 'bad_content_type', reason: 'The emulator accepts documents as application/json only (no multipart).' });
-    }
-    const putsDoc = req.method === 'PUT' && doc !== undefined && !isAttachment;
-    if (body === undefined || body.length === 0) {
-      // CouchDB reads an empty `_changes` POST as no body at all.
-      // `_compact` reads no body at all.
-      if (fidelity.strict && (putsDoc || (postsJson && op !== '_changes' && op !== '_compact'))) return sendJson(res, 400, INVALID_UTF8_JSON);
-      if (body === undefined) return next();
-    }
-    if (isAttachment || body === undefined) return next();
-    if (fidelity.strict && !isCouchJsonText(body)) return sendJson(res, 400, INVALID_UTF8_JSON);
-    let parsed: unknown;
-    try {
-      parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
-    } catch {
-      return sendJson(res, 400, INVALID_UTF8_JSON);
-    }
-    // A lone surrogate, or a number beyond a double's range (`1e400`: JSON.parse makes it Infinity, stored as null).
-    if (fidelity.strict && (hasLoneSurrogate(parsed) || hasNonFiniteNumber(parsed))) return sendJson(res, 400, INVALID_UTF8_JSON);
-    if (nestingDepth(parsed) > MAX_NESTING) {
-      return sendJson(res, 400, { error: 'bad_request', reason: `The emulator stores no JSON nested more than ${MAX_NESTING} levels deep (CouchDB does).` });
-    }
-    const writesOneDoc = (segments.length === 1 && req.method === 'POST') || putsDoc;
-    if (writesOneDoc && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) {
-      return sendJson(res, 400, { error: 'bad_request', reason: 'Document must be a JSON object' });
-    }
-    let docs: unknown[] = [];
-    if (segments.length === 2 && op === '_bulk_docs' && req.method === 'POST') {
-      const list = (parsed as { docs?: unknown } | null)?.docs;
-      docs = Array.isArray(list) ? list : [];
-    } else if (segments.length === 1 && req.method === 'POST') {
-      // CouchDB's new id is a uuid of 32 lowercase hex digits (express-pouchdb's has dashes).
-      const asObject = parsed as Record<string, unknown>;
-      if (asObject._id === undefined) asObject._id = randomUUID().replace(/-/g, '');
-      docs = [parsed];
-    } else if (putsDoc) {
-      // The id comes from the path (CouchDB reports it even when the body has none).
-      if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+      const doc = documentPath(segments);
+      const isAttachment = req.method === 'PUT' && doc?.[1] !== undefined;
+      // couch_doc:validate_docid: an id whose escapes are not UTF-8 (`%FF`) is refused on a write and found on no read
+      // (express-pouchdb failed on it with a URIError).
+      if (doc !== undefined && doc[1] === undefined && !isUtf8Path(req.path.split('/').filter((s) => s !== '').slice(1).join('/'))) {
+        if (req.method === 'PUT') return sendJson(res, 400, { error: 'illegal_docid', reason: 'Document id must be valid UTF-8' });
+        if (req.method === 'GET' || req.method === 'HEAD' || req.method === 'DELETE') return sendJson(res, 404, { error: 'not_found', reason: 'missing' });
+      }
+      const [, op] = segments;
+      const postsJson = req.method === 'POST' && (segments.length === 1 || (segments.length === 2 && op !== undefined && JSON_ONLY.has(op)) || (segments.length >= 3 && op === '_compact'));
+      if (fidelity.strict && postsJson && !isJsonType(req)) {
+        return sendJson(res, 415, { error: 'bad_content_type', reason: 'Content-Type must be application/json' });
+      }
+      if (/^multipart\//i.test(req.headers['content-type'] ?? '') && !isAttachment) {
+        return sendJson(res, 415, { error: 'bad_content_type', reason: 'The emulator accepts documents as application/json only (no multipart).' });
+      }
+      const putsDoc = req.method === 'PUT' && doc !== undefined && !isAttachment;
+      // chttpd:json_body decompresses a gzip body (nginx counted it compressed) and refuses other encodings; an
+      // attachment's body is stored as sent.
+      // CouchDB reads an empty `_changes` POST as no body at all; `_compact` reads no body at all.
+      const needsBody = putsDoc || (postsJson && op !== '_changes' && op !== '_compact');
+      const encoding = req.headers['content-encoding'];
+      if ((body !== undefined || (fidelity.strict && needsBody)) && !isAttachment && encoding !== undefined && encoding !== 'identity') {
+        if (encoding !== 'gzip') {
+          if (fidelity.strict) return sendJson(res, 415, { error: 'bad_content_type', reason: `${encoding} is not a supported content encoding.` });
+        } else {
+          const decoded = await gunzipBody(body ?? Buffer.alloc(0), decodedBodyLimit(ctx.maxDocumentBytes, ctx.maxRequestBytes));
+          if (!decoded.ok) {
+            if (decoded.reason === 'not_gzip') return sendJson(res, 400, { error: 'bad_request', reason: 'Request body is not properly gzipped.' });
+            // CouchDB's answer to a body over its max_http_request_size: the emulator's bound stands in for it.
+            return sendJson(res, 413, { error: 'too_large', reason: 'the request entity is too large' });
+          }
+          body = decoded.body;
+          locals(res).body = body;
+          delete req.headers['content-encoding'];
+        }
+      }
+      if (body === undefined || body.length === 0) {
+        if (fidelity.strict && needsBody) return sendJson(res, 400, INVALID_UTF8_JSON);
+        if (body === undefined) return next();
+      }
+      if (isAttachment || body === undefined) return next();
+      if (fidelity.strict && !isCouchJsonText(body)) return sendJson(res, 400, INVALID_UTF8_JSON);
+      let parsed: unknown;
+      try {
+        parsed = body.length === 0 ? {} : JSON.parse(body.toString('utf8'));
+      } catch {
+        return sendJson(res, 400, INVALID_UTF8_JSON);
+      }
+      // A lone surrogate, or a number beyond a double's range (`1e400`: JSON.parse makes it Infinity, stored as null).
+      if (fidelity.strict && (hasLoneSurrogate(parsed) || hasNonFiniteNumber(parsed))) return sendJson(res, 400, INVALID_UTF8_JSON);
+      if (nestingDepth(parsed) > MAX_NESTING) {
+        return sendJson(res, 400, { error: 'bad_request', reason: `The emulator stores no JSON nested more than ${MAX_NESTING} levels deep (CouchDB does).` });
+      }
+      const writesOneDoc = (segments.length === 1 && req.method === 'POST') || putsDoc;
+      if (writesOneDoc && (typeof parsed !== 'object' || parsed === null || Array.isArray(parsed))) {
+        return sendJson(res, 400, { error: 'bad_request', reason: 'Document must be a JSON object' });
+      }
+      // The `_id` the body was sent with (a `document_too_large` names it, `""` without one).
+      const sentId = writesOneDoc ? (parsed as { _id?: unknown })._id : undefined;
+      let docs: unknown[] = [];
+      if (segments.length === 2 && op === '_bulk_docs' && req.method === 'POST') {
+        const list = (parsed as { docs?: unknown } | null)?.docs;
+        docs = Array.isArray(list) ? list : [];
+      } else if (segments.length === 1 && req.method === 'POST') {
+        // CouchDB's new id is a uuid of 32 lowercase hex digits (express-pouchdb's has dashes).
         const asObject = parsed as Record<string, unknown>;
-        if (fidelity.strict) asObject._id = doc[0];
-        docs = [fidelity.strict ? asObject : { ...asObject, _id: doc[0] }];
-      } else docs = [parsed];
-    }
-    const newEdits = op === '_bulk_docs' ? (parsed as { new_edits?: unknown }).new_edits : req.query.new_edits === 'false' ? false : true;
-    if (op === '_bulk_docs' && newEdits !== undefined && typeof newEdits !== 'boolean') {
-      return sendJson(res, 400, { error: 'bad_request', reason: '`new_edits` parameter must be a boolean.' });
-    }
-    // CouchDB: an empty `_id` in `POST /{db}` (PouchDB would make up an id) or `_bulk_docs` fails the request.
-    if (fidelity.strict && !putsDoc && docs.some((d) => (d as { _id?: unknown } | null)?._id === '')) {
-      return sendJson(res, 400, { error: 'illegal_docid', reason: 'Document id must not be empty' });
-    }
-    // couch_doc:validate_docid: a design or `_local` document without a name.
-    const unnamed = segments.length === 1 && req.method === 'POST' ? ['_design/', '_local/'].find((id) => (parsed as { _id?: unknown })._id === id) : undefined;
-    if (unnamed !== undefined) return sendJson(res, 400, { error: 'illegal_docid', reason: `Illegal document id \`${unnamed}\`` });
-    for (const d of docs) {
-      const special = specialMemberRefusal(d, newEdits !== false, op !== '_bulk_docs');
-      const refusal = special ?? attachmentsRefusal(d);
-      if (refusal) {
-        const body = { error: refusal.name, reason: refusal.reason };
-        // CouchDB's 500 for a `_revisions` of one document of a `_bulk_docs` is a list (for an attachment, not).
-        return sendJson(res, refusal.status, refusal.status === 500 && op === '_bulk_docs' && special ? [body] : body);
+        if (asObject._id === undefined) asObject._id = randomUUID().replace(/-/g, '');
+        docs = [parsed];
+      } else if (putsDoc) {
+        // The id comes from the path (CouchDB reports it even when the body has none).
+        if (typeof parsed === 'object' && parsed !== null && !Array.isArray(parsed)) {
+          const asObject = parsed as Record<string, unknown>;
+          if (fidelity.strict) asObject._id = doc[0];
+          docs = [fidelity.strict ? asObject : { ...asObject, _id: doc[0] }];
+        } else docs = [parsed];
       }
-    }
-    // CouchDB keeps no attachments on `_local` documents (it drops them; PouchDB never answered such a write).
-    for (const d of [...docs, parsed] as { _id?: unknown; _attachments?: unknown }[]) {
-      const id = d === parsed && putsDoc ? doc[0] : d?._id;
-      if (typeof id === 'string' && id.startsWith('_local/') && d && typeof d === 'object') delete d._attachments;
-    }
-    if (docs.some(holdsCode)) return sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
-    const tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);
-    if (tooLarge !== undefined) return sendJson(res, 413, { error: 'document_too_large', reason: tooLarge });
-    locals(res).writes = { docs, newEdits: newEdits !== false };
-    const r = req as Request & { _body?: boolean };
-    r.body = parsed;
-    r._body = true;
-    next();
-  });
+      const newEdits = op === '_bulk_docs' ? (parsed as { new_edits?: unknown }).new_edits : req.query.new_edits === 'false' ? false : true;
+      if (op === '_bulk_docs' && newEdits !== undefined && typeof newEdits !== 'boolean') {
+        return sendJson(res, 400, { error: 'bad_request', reason: '`new_edits` parameter must be a boolean.' });
+      }
+      // CouchDB: an empty `_id` in `POST /{db}` (PouchDB would make up an id) or `_bulk_docs`, or one that is not a
+      // string (`null` too), fails the request.
+      if (fidelity.strict && !putsDoc) {
+        for (const d of docs) {
+          const id = (d as { _id?: unknown } | null)?._id;
+          if (id === '') return sendJson(res, 400, { error: 'illegal_docid', reason: 'Document id must not be empty' });
+          if (id !== undefined && typeof id !== 'string') return sendJson(res, 400, { error: 'illegal_docid', reason: 'Document id must be a string' });
+        }
+      }
+      // couch_doc:validate_docid: a design or `_local` document without a name.
+      const unnamed = segments.length === 1 && req.method === 'POST' ? ['_design/', '_local/'].find((id) => (parsed as { _id?: unknown })._id === id) : undefined;
+      if (unnamed !== undefined) return sendJson(res, 400, { error: 'illegal_docid', reason: `Illegal document id \`${unnamed}\`` });
+      for (const d of docs) {
+        const special = specialMemberRefusal(d, newEdits !== false, op !== '_bulk_docs');
+        const refusal = special ?? attachmentsRefusal(d);
+        if (refusal) {
+          const body = { error: refusal.name, reason: refusal.reason };
+          // CouchDB's 500 for a `_revisions` of one document of a `_bulk_docs` is a list (for an attachment, not).
+          return sendJson(res, refusal.status, refusal.status === 500 && op === '_bulk_docs' && special ? [body] : body);
+        }
+      }
+      // CouchDB keeps no attachments on `_local` documents (it drops them; PouchDB never answered such a write).
+      for (const d of [...docs, parsed] as { _id?: unknown; _attachments?: unknown }[]) {
+        const id = d === parsed && putsDoc ? doc[0] : d?._id;
+        if (typeof id === 'string' && id.startsWith('_local/') && d && typeof d === 'object') delete d._attachments;
+      }
+      if (docs.some(holdsCode)) return sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
+      let tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);
+      if (tooLarge !== undefined && fidelity.strict && writesOneDoc) tooLarge = typeof sentId === 'string' ? sentId : '';
+      if (tooLarge !== undefined) return sendJson(res, 413, { error: 'document_too_large', reason: tooLarge });
+      locals(res).writes = { docs, newEdits: newEdits !== false };
+      const r = req as Request & { _body?: boolean };
+      r.body = parsed;
+      r._body = true;
+      next();
+    }),
+  );
 
   // Handled here rather than by express-pouchdb: everything that runs code, crashes PouchDB or differs from CouchDB,
   // attachment uploads, _security, _find.

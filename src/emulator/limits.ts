@@ -4,8 +4,11 @@
  *   before reading, and on the streamed byte count for chunked bodies; refused with nginx's HTML 413;
  * - CouchDB's `max_document_size` (8,000,000 bytes): a document whose JSON is larger → 413 `document_too_large`,
  *   and a `_bulk_docs` holding one fails whole.
+ * A gzip-encoded body is counted compressed by nginx and decompressed by CouchDB; the emulator bounds what it
+ * decompresses ({@link decodedBodyLimit}).
  */
 import type { IncomingMessage } from 'node:http';
+import { gunzip } from 'node:zlib';
 import { noteBytesIn } from './request-log.js';
 
 export type BodyResult = { ok: true; body: Buffer } | { ok: false; reason: 'too_large' | 'aborted' };
@@ -50,6 +53,28 @@ export function readBody(req: IncomingMessage, limit: number): Promise<BodyResul
     req.on('end', () => settle({ ok: true, body: Buffer.concat(chunks) }));
     req.on('error', () => settle({ ok: false, reason: 'aborted' }));
     req.on('close', () => settle({ ok: false, reason: 'aborted' }));
+  });
+}
+
+/**
+ * How large a gzip-encoded body may grow once decompressed. CouchDB decompresses without a bound (its
+ * `max_http_request_size`, 4 GiB, counts the compressed bytes, as nginx does); the emulator holds a body in memory, so a
+ * few kilobytes must not expand to gigabytes: one largest document plus as much again as the proxy lets through
+ * uncompressed (another document's worth when the proxy has no limit).
+ */
+export function decodedBodyLimit(maxDocumentBytes: number, maxRequestBytes: number): number {
+  return maxDocumentBytes + (maxRequestBytes > 0 ? maxRequestBytes : maxDocumentBytes);
+}
+
+export type DecodedBody = { ok: true; body: Buffer } | { ok: false; reason: 'not_gzip' | 'too_large' };
+
+/** Decompresses a gzip body, stopping once it passes `limit` bytes; a body that is not gzip (or empty) → `not_gzip`. */
+export function gunzipBody(body: Buffer, limit: number): Promise<DecodedBody> {
+  return new Promise((resolve) => {
+    gunzip(body as Uint8Array, { maxOutputLength: limit }, (err, result) => {
+      if (!err) resolve({ ok: true, body: result });
+      else resolve({ ok: false, reason: (err as { code?: unknown }).code === 'ERR_BUFFER_TOO_LARGE' ? 'too_large' : 'not_gzip' });
+    });
   });
 }
 
