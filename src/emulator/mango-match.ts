@@ -228,7 +228,9 @@ function match(node: Node, value: unknown, cmp: Cmp): boolean {
       return args.length === 0 || args.some((n) => match(n, value, cmp));
     }
     case '$nor':
-      return !(node as { args: Node[] }).args.some((n) => match(n, value, cmp));
+      // Only inside a sub-selector (normalized away elsewhere), where CouchDB 3.4's match/3 has no clause for it: it
+      // never holds (measured: `$elemMatch: { $nor: [...] }` matches nothing).
+      return false;
     case '$not':
       return !match((node as { arg: Node }).arg, value, cmp);
     case '$all': {

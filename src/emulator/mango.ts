@@ -18,7 +18,7 @@
  *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`. */
 import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
-import { escapeRegex, forEngine } from '../query/engine.js';
+import { emptyRange, escapeRegex, forEngine } from '../query/engine.js';
 import { checkSelectorRegexes } from './guard.js';
 import { dottedFields, explainAnswer, indexJson, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
 import { collate, compareBytes, found, getField, InvalidFieldName, matches, normalize, parseField, project } from './mango-match.js';
@@ -194,8 +194,10 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   try {
     plan = await explain(request.use_index);
   } catch (error) {
-    if (/sort/i.test(String((error as Error).message))) throw new MangoError(400, NO_USABLE_INDEX);
-    throw error;
+    // pouchdb-find refuses a sort where it takes no index (its own rules: a `$nin`, an `$elemMatch`…), and fails on a
+    // range that cannot hold (`$gt: 2, $lt: 1`): CouchDB's choice of index below decides.
+    if (!/sort/i.test(String((error as Error).message)) && !emptyRange(error)) throw error;
+    plan = {};
   }
   const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: IndexInfo[] };
   if (request.use_index === undefined) {

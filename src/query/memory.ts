@@ -47,7 +47,8 @@ export async function matcher(sort: { field: string; desc: boolean }[], server =
     // first sort field).
     return desc && fields.length ? -byId(a, b) : byId(a, b);
   };
-  return { matches: (doc: MatchDoc, selector: Selector) => sc.matchesSelector(doc, forEngine(selector)), compare };
+  // `rewritten`: a selector in the engine's form already (forEngine's output), matched as it is.
+  return { matches: (doc: MatchDoc, selector: Selector) => sc.matchesSelector(doc, forEngine(selector)), rewritten: sc.matchesSelector, compare };
 }
 
 /**

@@ -147,7 +147,13 @@ function checkSelector(selector: unknown, where: string, field: boolean, depth =
     }
     if (COMBINATORS.has(name)) {
       if (!Array.isArray(arg) || arg.length === 0) fail(`${at} takes a non-empty array of selectors`);
-      all(arg as unknown[], (s, i) => checkSelector(s, `${at}[${i}]`, field, d));
+      all(arg as unknown[], (s, i) => {
+        // Under a field, a value in the list is an equality (CouchDB reads `{ x: { $or: [1, { $gt: 2 }] } }` so).
+        if (field && !isPlainObject(s)) {
+          checkValue(s, `${at}[${i}]`, d);
+          if (holdsNullArray(s)) fail(`${at}[${i}] ${NULL_ARRAY}`);
+        } else checkSelector(s, `${at}[${i}]`, field, d);
+      });
     } else if (name === '$not') {
       checkSelector(arg, at, field, d);
     } else if (!field) {
@@ -265,8 +271,14 @@ function plan(query: unknown): PlannedQuery {
   const limit = checkCount(q.limit, 'limit');
   const skip = checkCount(q.skip, 'skip') ?? 0;
   const mapped = underDoc(selector as Selector);
-  // A sorted query runs on an index of its sort fields, which holds only the values that have them.
-  for (const s of sort) if (!(s.field in mapped)) mapped[s.field] = { $exists: true };
+  // A sorted query runs on an index of its sort fields, which holds only the values that have them. Said beside a
+  // condition of operators too: pouchdb-find takes the index for a sort only on a field it finds at the top (a
+  // `$nin`, `$elemMatch`… is rewritten into an `$or` for it: engine.ts).
+  for (const s of sort) {
+    const cond = mapped[s.field];
+    if (cond === undefined) mapped[s.field] = { $exists: true };
+    else if (isPlainObject(cond) && Object.keys(cond).every((op) => op.startsWith('$')) && !('$exists' in cond)) mapped[s.field] = { ...cond, $exists: true };
+  }
   return { prefix: prefix as string, selector: mapped, sort, limit, skip };
 }
 
