@@ -22,7 +22,14 @@ describe('a pull checkpoint the server refuses', () => {
     const user = uniqueUser('since');
     const name = `feat-since-${user}`;
     const options = { accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), requestTimeout: 3_000 } as const;
+    // Something on the server first: the device's first pull then saves a checkpoint past 0 before ready() resolves
+    // (its live pull's later checkpoint may not be saved before close(), on a loaded machine).
+    const before = createFeatClient({ ...options, couchUrl: emu.couchUrl });
+    await before.store.set('before', 0);
+    await before.close();
     const first = createFeatClient({ ...options, couchUrl: proxy.url, local: { adapter: 'memory', name } });
+    await first.ready();
+    expect(await first.store.get('before')).toBe(0);
     await first.store.set('mine', 1);
     await first.sync.waitForPush({ timeout: 10_000 });
     await first.close();
