@@ -711,7 +711,8 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         const names = { roles: ['_admin'], names: [locals(res).user.name] };
         return sendJson(res, 200, securityObjects.get(dbName) ?? { members: names, admins: names });
       }
-      if ((first === '_find' || first === '_index' || first === '_explain') && segments.length <= 5) {
+      // (`_index/_design/<ddoc>/json/<name>`: the ddoc named with its prefix, as CouchDB takes it.)
+      if ((first === '_find' || first === '_index' || first === '_explain') && segments.length <= (first === '_index' && segments[2] === '_design' ? 6 : 5)) {
         return serveMango(db, req, res, segments);
       }
       if (req.method === 'PUT' && doc?.[1] !== undefined) {

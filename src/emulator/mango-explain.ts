@@ -10,10 +10,10 @@ export interface IndexInfo {
   ddoc: string | null;
   name: string;
   type: string;
-  def: { fields: Record<string, string>[] };
+  def: { fields: Record<string, string>[]; partial_filter_selector?: unknown };
 }
 
-import { normalize, selectorJson } from './mango-match.js';
+import { collate, normalize, selectorJson } from './mango-match.js';
 
 type Json = Record<string, unknown>;
 const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null && !Array.isArray(v);
@@ -95,11 +95,13 @@ interface Analysis {
 }
 
 /** Whether CouchDB can use the index (`mango_idx_view:is_usable`): every column not sorted on is required. */
-function analyse(index: IndexInfo, required: Set<string>, sort: string[], equalities: string[]): Analysis {
+function analyse(index: IndexInfo, required: Set<string>, sort: string[], equalities: string[], named = false): Analysis {
   if (index.type === 'special') {
     const usable = sort.length === 0 || sort.every((f) => f === '_id');
     return { usable, reason: usable ? 'unfavored_type' : 'field_mismatch', overlap: 0 };
   }
+  // A partial index serves only the queries that name it (`use_index`): it lacks the documents its filter leaves out.
+  if (!named && isObject(index.def.partial_filter_selector) && Object.keys(index.def.partial_filter_selector).length > 0) return { usable: false, reason: 'is_partial', overlap: 0 };
   const cols = columns(index);
   if (!cols.every((c) => required.has(c) || sort.includes(c) || c === '_id' || c === '_rev')) return { usable: false, reason: 'field_mismatch', overlap: 0 };
   if (sort.length > 0 && !sort.every((f, i) => cols[i] === f)) return { usable: false, reason: 'sort_order_mismatch', overlap: 0 };
@@ -117,6 +119,12 @@ function equalityFields(normalized: Json): string[] {
   });
 }
 
+/** Whether CouchDB can use the index for the query; `named`: `use_index` names it (then a partial index can serve). */
+export function analyseIndex(index: IndexInfo, selector: Json, sort: string[], named = false): boolean {
+  const normalized = normalizeSelector(selector);
+  return analyse(index, requiredFields(normalized), sort, equalityFields(normalized), named).usable;
+}
+
 /** The usable json indexes, best first (CouchDB: most columns served, then fewer columns, then by name). */
 export function usableJsonIndexes(indexes: IndexInfo[], selector: Json, sort: string[]): IndexInfo[] {
   const normalized = normalizeSelector(selector);
@@ -131,6 +139,56 @@ export function usableJsonIndexes(indexes: IndexInfo[], selector: Json, sort: st
 /** CouchDB's order of usable json indexes: the best overlap, then fewer columns, then by design document. */
 const better = (a: { index: IndexInfo; overlap: number }, b: { index: IndexInfo; overlap: number }) =>
   b.overlap - a.overlap || columns(a.index).length - columns(b.index).length || (a.index.ddoc ?? '').localeCompare(b.index.ddoc ?? '');
+
+/** `mango_json:min()`/`max()`: below and above every JSON value. */
+const [BOTTOM, TOP] = [Symbol('min'), Symbol('max')];
+const cmp = (a: unknown, b: unknown): number => (a === b ? 0 : a === BOTTOM || b === TOP ? -1 : a === TOP || b === BOTTOM ? 1 : collate(a, b));
+type Bounds = [lowOp: string, low: unknown, highOp: string, high: unknown];
+
+/** One condition narrowing a column's range, as `mango_idx_view:range/5` does it (`undefined`: empty). */
+function narrow(r: Bounds, op: string, arg: unknown): Bounds | undefined {
+  const [lowOp, low, highOp, high] = r;
+  const at = cmp(arg, low) < 0 ? 'min' : cmp(arg, low) === 0 ? 'low' : cmp(arg, high) < 0 ? 'mid' : cmp(arg, high) === 0 ? 'high' : 'max';
+  const eq: Bounds = ['$eq', arg, '$eq', arg];
+  const fromLow = at === 'low' && (lowOp === '$gte' || lowOp === '$eq');
+  const toHigh = at === 'high' && (highOp === '$lte' || highOp === '$eq');
+  switch (op) {
+    case '$lt':
+      return at === 'min' || at === 'low' ? undefined : at === 'max' ? r : [lowOp, low, '$lt', arg];
+    case '$lte':
+      return at === 'min' ? undefined : at === 'low' ? (fromLow ? eq : undefined) : at === 'mid' ? [lowOp, low, '$lte', arg] : r;
+    case '$eq':
+      return at === 'mid' || fromLow || toHigh ? eq : undefined;
+    case '$gte':
+      return at === 'min' || at === 'low' ? r : at === 'mid' ? ['$gte', arg, highOp, high] : toHigh ? eq : undefined;
+    case '$gt':
+      // At an equality's own value this keeps the equality's end (`{'$gt', V, '$eq', V}`), which CouchDB cannot read.
+      return at === 'min' ? r : at === 'low' || at === 'mid' ? ['$gt', arg, highOp, high] : undefined;
+    default:
+      return r;
+  }
+}
+
+/**
+ * True when CouchDB 3.4 fails on the query on this index (500 `function_clause`): the range of a column it reads the
+ * end key through narrows, condition by condition, to a `$gt` at an equality's own value (`{ $eq: 'a', $gt: 'a' }`,
+ * the `$gt` after the equality). The end key stops at the first column open above; no column is read after an empty
+ * range.
+ */
+export function rangeFails(index: IndexInfo | null, selector: Json): boolean {
+  const conds = top(normalizeSelector(selector));
+  for (const column of index?.type === 'json' ? columns(index) : ['_id']) {
+    let r: Bounds | undefined = ['$gt', BOTTOM, '$lt', TOP];
+    for (const c of conds) {
+      const cond = c[column];
+      const [op, arg] = isObject(cond) ? (Object.entries(cond)[0] ?? []) : [];
+      if (r && op !== undefined) r = narrow(r, op, arg);
+    }
+    if (!r || (r[2] === '$lt' && r[3] === TOP)) return false;
+    if (r[2] === '$eq' && r[0] !== '$eq') return true;
+  }
+  return false;
+}
 
 /** An index as `_explain` and `GET _index` show it (`mango_idx:to_json`). */
 export const indexJson = (index: IndexInfo) =>

@@ -8,19 +8,24 @@
  *   `limit` 25; every answer carries a `bookmark` (passing it back returns the next page); the `warning` when no
  *   index serves the query; `400 no_usable_index` for a sort no index covers; 400 for bad queries
  *   (`missing_required_key`, `invalid_operator`, `invalid_non_neg_integer`, `bad_arg`, `invalid_bookmark`);
- *   `use_index` naming a missing index: 200 with CouchDB's warning; `$beginsWith`; never a design document.
+ *   `use_index` naming a missing or unsuitable index: 200 with CouchDB's warning (`allow_fallback: false`: 400
+ *   `invalid_index`, as where only `_all_docs` serves); `$beginsWith`; never a design document; CouchDB's own 500
+ *   `function_clause` on a `$gt` after an equality at its value (mango-explain.ts `rangeFails`).
  *   `execution_stats: true` adds CouchDB's counters (keys and documents examined: the rows read to fill the page).
- * - The index is CouchDB's choice (its best usable json index, else `_all_docs`) where pouchdb-find's differs: it
+ * - The index is CouchDB's choice (its best usable json index, else `_all_docs`; a partial index only when `use_index`
+ *   names it) where pouchdb-find's differs: it
  *   takes `_all_docs` for any `_id` condition or a `$ne`, and an index for a field the selector does not require.
- * - `_index`: `POST` → `{ result: 'created' | 'exists', id, name }`; `GET`; `DELETE /{db}/_index/<ddoc>/json/<name>`;
- *   CouchDB's errors (`missing_required_key`, `404 not_found "missing"`, `405` "Only GET,POST allowed").
+ * - `_index`: `POST` → `{ result: 'created' | 'exists', id, name }` (`ddoc` with or without `_design/`); `GET` (paged
+ *   by `limit`/`skip`); `DELETE /{db}/_index/<ddoc>/json/<name>`; CouchDB's errors (`missing_required_key`,
+ *   `invalid_index` for a type other than json, `unsupported_mixed_sort`, `404 not_found "missing"`, `405` "Only
+ *   GET,POST allowed").
  * - `_explain`: CouchDB's answer, key for key (mango-explain.ts): `index` (`null` for a sort no index serves: 200, not
  *   400), `selector` normalized, `opts`, `index_candidates` with their analysis, `selector_hints`, `mrargs`, `covering`. */
 import { createRequire } from 'node:module';
 import type { Request, Response } from 'express';
 import { emptyRange, escapeRegex, forEngine } from '../query/engine.js';
 import { checkSelectorRegexes } from './guard.js';
-import { dottedFields, explainAnswer, indexJson, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
+import { analyseIndex, dottedFields, explainAnswer, indexJson, rangeFails, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
 import { collate, compareBytes, found, getField, InvalidFieldName, matches, normalize, parseField, project } from './mango-match.js';
 import { sendJson } from './http.js';
 import type { Database } from './storage.js';
@@ -174,16 +179,21 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
   if (body.bookmark !== undefined && body.bookmark !== 'nil') skip = decodeBookmark(body.bookmark);
   delete request.bookmark;
   let warning: string | undefined;
+  const fields = sortFields(body.sort);
+  const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: IndexInfo[] };
+  // `allow_fallback: false`: CouchDB answers 400 where it would fall back to `_all_docs`.
+  const fallback = body.allow_fallback !== false;
   if (body.use_index !== undefined) {
     const wanted = (Array.isArray(body.use_index) ? body.use_index : [body.use_index]).map(String);
     const ddoc = wanted[0]?.startsWith('_design/') ? wanted[0] : `_design/${wanted[0]}`;
-    const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: { ddoc: string | null; name: string }[] };
-    if (!indexes.some((i) => i.ddoc === ddoc && (wanted[1] === undefined || i.name === wanted[1]))) {
+    // Named, an index is used if it exists and suits the query (a partial one too: naming it is how it is used).
+    const named = indexes.find((i) => i.ddoc === ddoc && (wanted[1] === undefined || i.name === wanted[1]));
+    if (!named || !analyseIndex(named, request.selector as Record<string, unknown>, fields, true)) {
+      if (!fallback) throw bad('invalid_index', `${[ddoc, ...wanted.slice(1)].join(', ')} specified by \`use_index\` could not be found or it is not suitable.`);
       warning = `${ddoc} was not used because it does not contain a valid index for this query.`;
       delete request.use_index;
     }
   }
-  const fields = sortFields(body.sort);
   type Plan = { index?: IndexInfo & { ddoc: string | null; def?: { fields?: unknown[] } } };
   const explain = async (useIndex: unknown) => {
     // pouchdb-find plans on a form it reads right (with two `$or`s in an `$and` it failed: "reading 'startkey'").
@@ -199,7 +209,6 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
     if (!/sort/i.test(String((error as Error).message)) && !emptyRange(error)) throw error;
     plan = {};
   }
-  const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: IndexInfo[] };
   if (request.use_index === undefined) {
     // CouchDB's choice: the best usable json index, else `_all_docs`. pouchdb-find takes `_all_docs` on a tie (an `_id`
     // condition) or where it cannot narrow the index (`$ne`: CouchDB reads the whole index), and takes an index whose
@@ -210,7 +219,8 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
       const better = await explain(useIndex).catch(() => undefined);
       plan = better?.index?.ddoc === best.ddoc ? better : { index: best };
       request.use_index = useIndex;
-    } else if (!best && plan.index?.ddoc && fields.length === 0) {
+    } else if (!best && plan.index?.ddoc && (fields.length === 0 || !analyseIndex(plan.index, request.selector as Record<string, unknown>, fields))) {
+      // (pouchdb-find also takes a partial index unasked: CouchDB never does.)
       const allDocs = indexes.find((i) => i.ddoc === null);
       if (allDocs) plan = { index: allDocs };
     }
@@ -224,6 +234,10 @@ async function prepare(plugin: FindPlugin, db: Database, body: unknown) {
       const indexed = (plan.index?.def?.fields ?? []).map((f) => (isObject(f) ? Object.keys(f)[0] : String(f)));
       if (!fields.every((f, i) => indexed[i] === f)) throw new MangoError(400, NO_USABLE_INDEX);
     }
+  }
+  if (onDefault && !fallback) throw bad('invalid_index', 'You must specify an index with the `use_index` parameter.');
+  if (rangeFails(onDefault ? null : (plan.index ?? null), request.selector as Record<string, unknown>)) {
+    throw new MangoError(500, { error: 'unknown_error', reason: 'function_clause' });
   }
   if (onDefault) warning = [NO_INDEX_WARNING, warning].filter(Boolean).join('\n');
   return { limit, skip, warning, index: plan.index ?? null, indexes };
@@ -374,26 +388,44 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
       if (!isObject(body) || !('index' in body)) throw bad('missing_required_key', 'Missing required key: index');
       // mango_idx:idx_mod/1: text indexes need the search service (clouseau), which the deployment does not run.
       if (body.type === 'text') throw new MangoError(503, { error: 'required index service unavailable', reason: 'text' });
+      if (body.type !== undefined && typeof body.type !== 'string') throw bad('invalid_string', `Invalid string: ${JSON.stringify(body.type)}`);
+      if (body.type !== undefined && body.type !== 'json') throw bad('invalid_index', `Invalid type for index: ${String(body.type)}`);
       const index = body.index;
       const fields = isObject(index) ? index.fields : undefined;
       if (!isObject(index) || !('fields' in index)) throw bad('missing_required_key', 'Missing required key: fields');
       if (!Array.isArray(fields) || fields.length === 0) throw bad('invalid_index_fields', 'Index fields must be a non-empty array');
       for (const f of fields as unknown[]) if (!sortSpec(f)) throw bad('invalid_sort_field', `Invalid sort field: ${JSON.stringify(f)}`);
+      if (new Set((fields as unknown[]).map((f) => (isObject(f) ? Object.values(f)[0] : 'asc'))).size > 1) {
+        throw bad('unsupported_mixed_sort', 'Sorts currently only support a single direction for all fields.');
+      }
       const partial = index.partial_filter_selector;
       if (partial !== undefined && !isObject(partial)) throw bad('invalid_selector_json', `Selector must be a JSON object, not: ${JSON.stringify(partial)}`);
+      // `ddoc` may be given with its prefix (pouchdb-find would add another).
+      if (typeof body.ddoc === 'string' && body.ddoc.startsWith('_design/')) {
+        if (body.ddoc === '_design/') throw bad('illegal_docid', 'Illegal document id `_design/`');
+        return sendJson(res, 200, await plugin.createIndex.call(db, { ...body, ddoc: body.ddoc.slice('_design/'.length) }));
+      }
       return sendJson(res, 200, await plugin.createIndex.call(db, body));
     }
     if (endpoint === '_index' && req.method === 'GET' && rest.length === 0) {
       const listed = (await plugin.getIndexes.call(db)) as { total_rows: number; indexes: IndexInfo[] };
-      return sendJson(res, 200, { total_rows: listed.total_rows, indexes: listed.indexes.map(indexJson) });
+      // `limit` (at least 1) and `skip` page the list; `total_rows` stays the total. Out of range: CouchDB's 500.
+      const [limit, skip] = (['limit', 'skip'] as const).map((name) => (req.query[name] === undefined ? undefined : Number(req.query[name])));
+      if ((limit !== undefined && !(Number.isSafeInteger(limit) && limit >= 1)) || (skip !== undefined && !(Number.isSafeInteger(skip) && skip >= 0))) {
+        throw new MangoError(500, { error: 'invalid_list_index_params', reason: 'Index parameter ranges: limit > 1, skip > 0' });
+      }
+      const page = listed.indexes.slice(skip ?? 0, limit === undefined ? undefined : (skip ?? 0) + limit);
+      return sendJson(res, 200, { total_rows: listed.total_rows, indexes: page.map(indexJson) });
     }
-    if (endpoint === '_index' && req.method === 'DELETE' && rest.length === 3 && rest[1] === 'json') {
-      const ddoc = rest[0]!.startsWith('_design/') ? rest[0]! : `_design/${rest[0]}`;
+    if (endpoint === '_index' && req.method === 'DELETE' && rest.length > 0) {
+      // `<ddoc>/json/<name>`, the design document's id with or without its prefix; any other path is a missing index.
+      const [id, type, name, ...more] = rest[0] === '_design' ? [`_design/${rest[1]}`, ...rest.slice(2)] : rest;
+      const ddoc = id!.startsWith('_design/') ? id! : `_design/${id}`;
       const { indexes } = (await plugin.getIndexes.call(db)) as { indexes: { ddoc: string | null; name: string }[] };
-      if (!indexes.some((i) => i.ddoc === ddoc && i.name === rest[2])) {
+      if (type !== 'json' || more.length > 0 || !indexes.some((i) => i.ddoc === ddoc && i.name === name)) {
         return sendJson(res, 404, { error: 'not_found', reason: 'missing' });
       }
-      await plugin.deleteIndex.call(db, { ddoc, name: rest[2] });
+      await plugin.deleteIndex.call(db, { ddoc, name });
       return sendJson(res, 200, { ok: true });
     }
     const allowed = endpoint !== '_index' ? 'POST' : rest.length === 0 ? 'GET,POST' : 'DELETE';

@@ -487,15 +487,43 @@ const LISTS = new Set(['$in', '$nin', '$all']);
 
 /**
  * The selector as sent to CouchDB: the same meaning, without what CouchDB 3.4.3 fails on — `null` or an array in an
- * `$in`, `$nin` or `$all` list. Its own `$elemMatch: { $eq }` matches each such value as those operators do: an array
- * field by its elements (`$all: [A]`, A an array, also when the field equals A), any other by its value. A field's
- * `$and`/`$or`/`$nor` is moved above the field (as CouchDB normalises it) to be rewritten too. The same object for the
- * same selector.
+ * `$in`, `$nin` or `$all` list, and a `$gt` after an equality at its own value ({@link gtFirst}). Its own
+ * `$elemMatch: { $eq }` matches each such value as those operators do: an array field by its elements (`$all: [A]`, A
+ * an array, also when the field equals A), any other by its value. A field's `$and`/`$or`/`$nor` is moved above the
+ * field (as CouchDB normalises it) to be rewritten too. The same object for the same selector.
  */
 export function forServer(selector: Selector): Selector {
   let out = serverCache.get(selector);
-  if (!out) serverCache.set(selector, (out = serverSelector(selector)));
+  if (!out) serverCache.set(selector, (out = gtFirst(serverSelector(selector))));
   return out;
+}
+
+/**
+ * CouchDB 3.4 narrows an index's range by the top-level conditions in their order and fails (500 `function_clause`)
+ * on a `$gt` after an equality at its own value (`{ $eq: 'a', $gt: 'a' }`, or `$gte` and `$lte` at it: nothing
+ * matches). Read first, a `$gt` has nothing to fail on: where a field has one beside other top-level conditions, its
+ * `$gt`s (and `$not: { $lte }`, which CouchDB reads as one) lead a top-level `$and` of them all.
+ */
+function gtFirst(selector: Selector): Selector {
+  const parts: Selector[] = [];
+  const split = (s: Selector): void => {
+    for (const [name, arg] of Object.entries(s)) {
+      const ops = isPlainObject(arg) && !name.startsWith('$') ? Object.keys(arg) : [];
+      if (name === '$and' && list(arg).length > 0 && list(arg).every(isPlainObject)) list(arg).forEach((part) => split(part as Selector));
+      else if (ops.length > 0 && ops.every((op) => op.startsWith('$'))) for (const op of ops) parts.push({ [name]: { [op]: (arg as Selector)[op] } });
+      else parts.push({ [name]: arg });
+    }
+  };
+  split(selector);
+  const gtOn = (part: Selector): string | undefined => {
+    const [name, arg] = Object.entries(part)[0]!;
+    const [field, cond] = name === '$not' && isPlainObject(arg) ? (Object.entries(arg)[0] ?? []) : [name, arg];
+    return isPlainObject(cond) && (name === '$not' ? Object.keys(cond).join() === '$lte' : '$gt' in cond) ? field : undefined;
+  };
+  const gts = parts.filter((part) => gtOn(part) !== undefined);
+  const fields = new Set(gts.map(gtOn));
+  if (!parts.some((part) => !gts.includes(part) && fields.has(Object.keys(part)[0]))) return selector;
+  return { $and: [...gts, ...parts.filter((part) => !gts.includes(part))] };
 }
 
 /**
