@@ -4,7 +4,11 @@ import { replicaVersion } from '../store/replica-version.js';
 import { remember } from '../util/remember.js';
 
 const MARKER = '_local/feat-push';
-const REVS_DIFF_BATCH = 200;
+/**
+ * Revisions asked about in one `_revs_diff` at most (a document's every leaf is asked about: one conflicted many
+ * times holds many deleted ones), so that a request stays far below the proxy's 1 MiB body limit.
+ */
+const REVS_DIFF_BATCH = 500;
 /** Pulled revisions remembered per document. */
 const PULLED_LEAVES = 4;
 
@@ -107,8 +111,12 @@ export class PushTracker {
     let firstMissingSeq = Infinity;
     let missingCount = 0;
     const present = new Map<string, string>();
-    for (let i = 0; i < changes.length; i += REVS_DIFF_BATCH) {
-      const batch = changes.slice(i, i + REVS_DIFF_BATCH);
+    for (let i = 0; i < changes.length; ) {
+      const batch: LocalChange[] = [];
+      for (let revs = 0; i < changes.length && (batch.length === 0 || revs + changes[i]!.revs.length <= REVS_DIFF_BATCH); i++) {
+        revs += changes[i]!.revs.length;
+        batch.push(changes[i]!);
+      }
       const diff: Record<string, string[]> = {};
       for (const c of batch) Object.defineProperty(diff, c.id, { value: c.revs, enumerable: true });
       let missing: Record<string, { missing?: string[] }>;

@@ -4,7 +4,7 @@
  * at once, and a default that lost to a value stored between the import's read and its write (counted `skipped`).
  */
 import { describe, expect, it } from 'vitest';
-import { createFeatClient, FeatError, isFeatError, type FeatClient, type FeatClientOptions } from '@feat/sdk';
+import { createFeatClient, FeatError, isFeatError, type FeatClient, type FeatClientOptions, type ProgressEvent } from '@feat/sdk';
 import { expectCode, uniqueUser, useEmulator } from '../support/backend.js';
 
 const emu = useEmulator();
@@ -47,8 +47,10 @@ describe('a failing source', () => {
       await new Promise((_, reject) => ac.signal.addEventListener('abort', () => reject(ac.signal.reason as Error), { once: true }));
       yield line('k100', 100);
     }
-    const p = c.importData(source(), { signal: ac.signal });
-    setTimeout(() => ac.abort(), 300);
+    // Aborted once the first page (100 keys) is written, when the source waits for its next chunk: the pages are read
+    // one after the other, and a timer runs after the microtasks that take the import to that read.
+    const onProgress = (e: ProgressEvent) => void (e.phase === 'write' && e.done === 100 && setTimeout(() => ac.abort(), 0));
+    const p = c.importData(source(), { signal: ac.signal, onProgress });
     const error = await expectCode(p, 'aborted');
     expect(error.message).toMatch(/^The import was aborted; 100 key\(s\) were written before it/);
   });
