@@ -8,6 +8,7 @@
  * decompresses ({@link decodedBodyLimit}).
  */
 import type { IncomingMessage } from 'node:http';
+import { constants } from 'node:buffer';
 import { gunzip } from 'node:zlib';
 import { noteBytesIn } from './request-log.js';
 
@@ -63,7 +64,8 @@ export function readBody(req: IncomingMessage, limit: number): Promise<BodyResul
  * uncompressed (another document's worth when the proxy has no limit).
  */
 export function decodedBodyLimit(maxDocumentBytes: number, maxRequestBytes: number): number {
-  return maxDocumentBytes + (maxRequestBytes > 0 ? maxRequestBytes : maxDocumentBytes);
+  // (zlib takes no bound above its largest buffer: limits set higher than that are held to it.)
+  return Math.min(maxDocumentBytes + (maxRequestBytes > 0 ? maxRequestBytes : maxDocumentBytes), constants.MAX_LENGTH);
 }
 
 export type DecodedBody = { ok: true; body: Buffer } | { ok: false; reason: 'not_gzip' | 'too_large' };

@@ -510,6 +510,8 @@ function gtFirst(selector: Selector): Selector {
     for (const [name, arg] of Object.entries(s)) {
       const ops = isPlainObject(arg) && !name.startsWith('$') ? Object.keys(arg) : [];
       if (name === '$and' && list(arg).length > 0 && list(arg).every(isPlainObject)) list(arg).forEach((part) => split(part as Selector));
+      // (`$nor: [a, b]` is `$nor: [a]` and `$nor: [b]`: each a part, so that one of a `$lte` is seen as the `$gt` it is.)
+      else if (name === '$nor' && list(arg).length > 1 && list(arg).every(isPlainObject)) for (const part of list(arg)) parts.push({ $nor: [part] });
       else if (ops.length > 0 && ops.every((op) => op.startsWith('$'))) for (const op of ops) parts.push({ [name]: { [op]: (arg as Selector)[op] } });
       else parts.push({ [name]: arg });
     }
@@ -517,8 +519,10 @@ function gtFirst(selector: Selector): Selector {
   split(selector);
   const gtOn = (part: Selector): string | undefined => {
     const [name, arg] = Object.entries(part)[0]!;
-    const [field, cond] = name === '$not' && isPlainObject(arg) ? (Object.entries(arg)[0] ?? []) : [name, arg];
-    return isPlainObject(cond) && (name === '$not' ? Object.keys(cond).join() === '$lte' : '$gt' in cond) ? field : undefined;
+    // `$not: { f: { $lte } }` and `$nor: [{ f: { $lte } }]` are read as a `$gt` by CouchDB.
+    const negated = name === '$not' ? arg : name === '$nor' && list(arg).length === 1 ? list(arg)[0] : undefined;
+    const [field, cond] = negated !== undefined ? (isPlainObject(negated) && Object.keys(negated).length === 1 ? Object.entries(negated)[0]! : []) : [name, arg];
+    return isPlainObject(cond) && (negated !== undefined ? Object.keys(cond).join() === '$lte' : '$gt' in cond) ? field : undefined;
   };
   const gts = parts.filter((part) => gtOn(part) !== undefined);
   const fields = new Set(gts.map(gtOn));

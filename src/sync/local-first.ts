@@ -122,6 +122,8 @@ export class LocalFirst {
   /** Another tab's logout({ destroyLocal: true }) asked this client to close: the replica's failures from now are `closed`. */
   #closeAsked = false;
   #conflictChain: Promise<void> = Promise.resolve();
+  /** Documents whose resolution could not start (its code failed to load): resolved with the next conflict. */
+  #unresolved: string[] = [];
   #reconnecting = false;
   /** The identity the last session is remembered under (last-session.ts); null: none. */
   #identity: string | null | undefined;
@@ -765,10 +767,17 @@ export class LocalFirst {
 
   #resolveConflicts(local: Db, ids: string[]): void {
     const chain = this.#conflictChain.then(async () => {
-      // Loaded on first use: only replicated documents with conflicts need it (a chunk that cannot load, offline, is
-      // reported and tried again with the next conflict: the chain never stays rejected).
-      const { resolveLeaves } = await loadResolveLeaves();
-      for (const id of ids) {
+      // Loaded on first use: only replicated documents with conflicts need it. A chunk that cannot load (offline) is
+      // reported, and its documents are resolved with the next conflict's (the chain never stays rejected).
+      const batch = [...new Set([...this.#unresolved.splice(0), ...ids])];
+      let resolveLeaves: Awaited<ReturnType<typeof loadResolveLeaves>>['resolveLeaves'];
+      try {
+        ({ resolveLeaves } = await loadResolveLeaves());
+      } catch (error) {
+        this.#unresolved.push(...batch.slice(0, 1_000));
+        throw error;
+      }
+      for (const id of batch) {
         if (this.#deps.signal.aborted) return;
         try {
           const store = this.#deps.store;
@@ -825,12 +834,18 @@ export class LocalFirst {
     if (!tracker || !this.#ephemeral()) return;
     const deadline = Date.now() + DISCARD_WAIT_MS;
     // A conflict resolution under way (a pull just brought another device's revision) is a local change too: written
-    // first, then pushed with the rest, so this device's last word is not left for another device to repeat.
-    await within(this.#conflictChain, DISCARD_WAIT_MS);
+    // first, then pushed with the rest, so this device's last word is not left for another device to repeat. One queued
+    // meanwhile is waited for too; the chain gets half the grace at most, the push the rest.
+    const chainBy = Date.now() + DISCARD_WAIT_MS / 2;
+    for (let chain: Promise<void> | undefined; chain !== this.#conflictChain && Date.now() < chainBy; ) {
+      chain = this.#conflictChain;
+      await within(chain, chainBy - Date.now());
+    }
     const target = await tracker.localSeq().catch(() => 0);
-    while (tracker.verifiedSeq < target && this.replicator && !this.#paused && Date.now() < deadline) {
+    // (At least one look at the server, however long the chain took.)
+    for (let first = true; tracker.verifiedSeq < target && this.replicator && !this.#paused && (first || Date.now() < deadline); first = false) {
       // The lifetime does not end this one (a refresh the accounts service holds): the grace period does.
-      await within(tracker.verify(), deadline - Date.now()).catch(() => undefined);
+      await within(tracker.verify(), Math.max(deadline - Date.now(), 1_000)).catch(() => undefined);
       if (tracker.verifiedSeq >= target) return;
       await sleep(100);
     }

@@ -9,8 +9,13 @@ const MARKER = '_local/feat-push';
  * times holds many deleted ones), so that a request stays far below the proxy's 1 MiB body limit.
  */
 const REVS_DIFF_BATCH = 500;
-/** Pulled revisions remembered per document. */
-const PULLED_LEAVES = 4;
+/**
+ * Pulled revisions remembered per document: every leaf a pull brought counts as the server's (a document conflicted
+ * and resolved many times holds a deleted leaf for each).
+ */
+const PULLED_LEAVES = 64;
+/** A `_revs_diff` body's size at most (estimated: ids as UTF-8 at worst), far below the proxy's 1 MiB limit. */
+const REVS_DIFF_BYTES = 256 * 1024;
 
 interface RemoteWithRevsDiff extends Db {
   revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>>;
@@ -113,9 +118,13 @@ export class PushTracker {
     const present = new Map<string, string>();
     for (let i = 0; i < changes.length; ) {
       const batch: LocalChange[] = [];
-      for (let revs = 0; i < changes.length && (batch.length === 0 || revs + changes[i]!.revs.length <= REVS_DIFF_BATCH); i++) {
-        revs += changes[i]!.revs.length;
-        batch.push(changes[i]!);
+      for (let revs = 0, bytes = 0; i < changes.length; i++) {
+        const c = changes[i]!;
+        const size = 3 * c.id.length + c.key.length + 3 * c.revs.length + 8;
+        if (batch.length > 0 && (revs + c.revs.length > REVS_DIFF_BATCH || bytes + size > REVS_DIFF_BYTES)) break;
+        revs += c.revs.length;
+        bytes += size;
+        batch.push(c);
       }
       const diff: Record<string, string[]> = {};
       for (const c of batch) Object.defineProperty(diff, c.id, { value: c.revs, enumerable: true });

@@ -24,6 +24,10 @@ const CASES: [selector: Record<string, unknown>, keys: string[]][] = [
   [{ x: { $eq: 'a', $gt: 'a' }, y: 1 }, []],
   [{ x: { $eq: 'a', $gte: 'a' } }, ['a']],
   [{ x: { $gt: 'a', $lt: 'c' } }, ['b']],
+  // A `$gt` spelled as a `$nor` of a `$lte` (CouchDB reads it so), alone or beside another.
+  [{ x: 'a', $nor: [{ x: { $lte: 'a' } }] }, []],
+  [{ x: { $eq: 'a', $nor: [{ $lte: 'a' }] } }, []],
+  [{ x: 'b', $nor: [{ x: { $lte: 'a' } }, { y: 2 }] }, ['b']],
 ];
 
 describe.each([
