@@ -150,6 +150,50 @@ function recordAborts(db: RawDb): void {
     });
 }
 
+/**
+ * PouchDB's `indexeddb` adapter answers a transaction aborted on its connection ("Database has a global failure") by
+ * forgetting the database and opening it at a new version on the next call. When the site's data is cleared,
+ * IndexedDB aborts the transactions under way as it closes the connection: that next call then creates a new, empty
+ * replica under the running client, which goes on with it as if its data were still there (a read finds nothing, a
+ * write succeeds) and never learns of the loss. Every connection seen is reopened as it is instead: the adapter's own
+ * handling of a connection closed under it (its `close` handler marks it stale; the next call opens the database at
+ * its current version, as sync/tabs-writes.ts does), which finds a cleared one gone (`storage_lost`). A connection not
+ * seen here before an abort (one only read since it was opened) may still have made a new database: the first
+ * transaction on each new connection checks that it is the one opened (`id()`, made when the database is created),
+ * and `recreated` is called when it is not.
+ */
+function reopenAsItIs(db: RawDb, recreated: () => void): void {
+  const raw = db as unknown as {
+    _openTransactionSafely?: (stores: unknown, mode: unknown, cb: (e: unknown, t?: { db?: IDBDatabase }) => void) => void;
+    id?(): Promise<string>;
+  };
+  const open = raw._openTransactionSafely;
+  if (typeof open !== 'function' || typeof raw.id !== 'function') return;
+  const identity = raw.id().catch(() => undefined);
+  const seen = new WeakSet<IDBDatabase>();
+  const check = async () => {
+    const [was, now] = await Promise.all([identity, raw.id!().catch(() => undefined)]);
+    if (was !== undefined && now !== undefined && was !== now) recreated();
+  };
+  raw._openTransactionSafely = (stores, mode, callback) =>
+    open.call(db, stores, mode, (error, txn) => {
+      const connection = txn?.db;
+      if (connection && !seen.has(connection)) {
+        seen.add(connection);
+        const forget = connection.onabort;
+        const markStale = connection.onclose;
+        if (typeof forget === 'function' && typeof markStale === 'function') {
+          connection.onabort = () => {
+            markStale.call(connection, new Event('close'));
+            connection.close();
+          };
+        }
+        void check();
+      }
+      callback(error, txn);
+    });
+}
+
 /** True when `error`, or the abort behind it, says the device is full. */
 function fullOn(db: RawDb | undefined, error: unknown): boolean {
   return isStorageFull(error) || (db !== undefined && isStorageFull(aborts.get(db)) && /transaction was aborted/.test(String((error as { reason?: unknown })?.reason)));
@@ -375,6 +419,15 @@ export class GuardedDb implements Db {
     this.adapter = adapter;
     this.#events = events;
     tolerateCheckpoints(db);
+    this.#watch(db);
+  }
+
+  /** See {@link reopenAsItIs}: a new database made under the client is a lost replica. */
+  #watch(db: RawDb): void {
+    if (this.adapter !== 'indexeddb') return;
+    reopenAsItIs(db, () => {
+      if (!this.#events.closing() && this.#db === db) this.#markLost(new Error(`The IndexedDB database of the local replica "${this.name}" was created again under its open connection`));
+    });
   }
 
   static async open(name: string, adapter: string, events: GuardEvents): Promise<GuardedDb> {
@@ -419,6 +472,7 @@ export class GuardedDb implements Db {
     await old?.close().catch(() => undefined);
     const db = await openChecked(this.name, this.adapter);
     tolerateCheckpoints(db);
+    this.#watch(db);
     this.#db = db;
     this.#events.reopened();
   }
@@ -446,6 +500,11 @@ export class GuardedDb implements Db {
     if (this.#events.closing()) return closedError();
     if (!(await replicaGone(this.name, this.adapter, error))) return error;
     if (this.#events.closing()) return closedError();
+    return this.#markLost(error);
+  }
+
+  /** The replica is lost (once): every later call fails with it, the feeds end, the client is told. */
+  #markLost(error: unknown): FeatError {
     if (!this.#lost) {
       this.#lost = lostError(this.name, error);
       for (const feed of this.#feeds) feed.cancel();

@@ -42,6 +42,8 @@ export class PushTracker {
   /** The server's database, once connected. */
   remote: Db | undefined;
   #verifiedSeq = 0;
+  /** The sequence the marker holds, as far as this tracker knows (what the other tabs read). */
+  #savedSeq = 0;
   #loaded: Promise<void> | undefined;
   /** Revisions that came by pull, per document (the last few: a pull may bring several leaves of one document). */
   #pulled = new Map<string, string[]>();
@@ -70,7 +72,10 @@ export class PushTracker {
       .get(MARKER)
       .then((doc) => {
         const seq = (doc as unknown as { seq?: unknown }).seq;
-        if (typeof seq === 'number') this.#verifiedSeq = Math.max(this.#verifiedSeq, seq);
+        if (typeof seq === 'number') {
+          this.#verifiedSeq = Math.max(this.#verifiedSeq, seq);
+          this.#savedSeq = Math.max(this.#savedSeq, seq);
+        }
       })
       .catch(() => undefined);
     return this.#loaded;
@@ -149,11 +154,14 @@ export class PushTracker {
       if (c.seq > next && (this.#onServer.get(c.id) === c.key || present.get(c.id) === c.key)) onServer.set(c.id, c.key);
     }
     this.#onServer = onServer;
-    if (next > this.#verifiedSeq) {
-      this.#verifiedSeq = next;
-      // Saved first: another tab (leader.ts) reads it when told.
-      await this.#save();
-      this.#verified?.();
+    const advanced = next > this.#verifiedSeq;
+    if (advanced) this.#verifiedSeq = next;
+    // Saved first: another tab (leader.ts) reads it when told. A save that failed (the marker's read or write failed
+    // three times) is made again by the next verify, even with nothing new: else the other tabs would count the
+    // changes as pending until this device wrote again, while this one shows them confirmed.
+    if (this.#verifiedSeq > this.#savedSeq) {
+      const saved = await this.#save();
+      if (advanced || saved) this.#verified?.();
     }
     return missingCount;
   }
@@ -172,6 +180,7 @@ export class PushTracker {
   /** Forgets what was verified (the server lost it: continuity.ts); the marker is deleted by the caller. */
   reset(): void {
     this.#verifiedSeq = 0;
+    this.#savedSeq = 0;
     this.#onServer.clear();
     this.#loaded = Promise.resolve();
   }
@@ -180,16 +189,19 @@ export class PushTracker {
     return this.#verifiedSeq;
   }
 
-  async #save(): Promise<void> {
+  /** Saves the verified sequence in the marker; false when it could not (tried three times). */
+  async #save(): Promise<boolean> {
     const seq = this.#verifiedSeq;
     for (let attempt = 0; attempt < 3; attempt++) {
       try {
         const existing = await this.#local.get(MARKER).catch(() => undefined);
         await this.#local.put({ _id: MARKER, ...(existing?._rev ? { _rev: existing._rev } : {}), seq } as never);
-        return;
+        this.#savedSeq = Math.max(this.#savedSeq, seq);
+        return true;
       } catch {
         // a concurrent save won; try again with its revision
       }
     }
+    return false;
   }
 }

@@ -71,20 +71,55 @@ describe.skipIf(!hasChromium)('several tabs in Chromium', () => {
 
   const leaderOf = (page: Page) => page.evaluate(() => tab().client.sync.leader);
 
-  /** Writes `key` in the tab, then waits (bounded) until that tab's `pending()` is 0: no request of its own. */
-  async function writeAndSettle(page: Page, key: string, value: string): Promise<void> {
-    await page.evaluate(
-      async ({ key, value }) => {
-        const { client } = tab();
-        await client.store.set(key, value);
-        const deadline = Date.now() + 20_000;
-        while ((await client.sync.pending()) > 0) {
-          if (Date.now() > deadline) throw new Error(`pending() stayed ${await client.sync.pending()} (status ${client.sync.status}, leader ${client.sync.leader})`);
-          await new Promise((resolve) => setTimeout(resolve, 50));
+  /**
+   * Writes `key` in the tab, then waits (bounded) until that tab's `pending()` is 0: no request of its own. When it
+   * does not get there, the failure says what the server has of the `k…` keys and what every open tab of the context
+   * reports (leader, status, pending, errors), to tell a write never pushed from a push never confirmed.
+   */
+  async function writeAndSettle(page: Page, key: string, value: string, user?: string): Promise<void> {
+    try {
+      await page.evaluate(
+        async ({ key, value }) => {
+          const { client } = tab();
+          await client.store.set(key, value);
+          const deadline = Date.now() + 20_000;
+          while ((await client.sync.pending()) > 0) {
+            if (Date.now() > deadline) throw new Error(`pending() stayed ${await client.sync.pending()} (status ${client.sync.status}, leader ${client.sync.leader})`);
+            await new Promise((resolve) => setTimeout(resolve, 50));
+          }
+        },
+        { key, value },
+      );
+    } catch (error) {
+      const tabs = await Promise.all(
+        page
+          .context()
+          .pages()
+          .filter((p) => !p.isClosed())
+          .map((p) =>
+            p
+              .evaluate(async () => {
+                const { client, seen } = tab();
+                const pending = await Promise.race([client.sync.pending(), new Promise((resolve) => setTimeout(() => resolve('no answer'), 2_000))]);
+                return { leader: client.sync.leader, status: client.sync.status, pending, errors: seen.errors, statuses: seen.statuses.slice(-8) };
+              })
+              .then((state) => ({ writer: p === page, ...state }), (e: unknown) => ({ writer: p === page, unreadable: String(e) })),
+          ),
+      );
+      let server: unknown = 'not read (no user given)';
+      if (user) {
+        const remote = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+        try {
+          const keys = await remote.store.keys('k');
+          server = Object.fromEntries(await Promise.all(keys.map(async (k) => [k, await remote.store.get(k)])));
+        } catch (e) {
+          server = `unreadable: ${String(e)}`;
+        } finally {
+          await remote.close();
         }
-      },
-      { key, value },
-    );
+      }
+      throw new Error(`${error instanceof Error ? error.message : String(error)}\nwriting ${key}; on the server: ${JSON.stringify(server)}\ntabs: ${JSON.stringify(tabs)}`, { cause: error });
+    }
   }
 
   /** The requests the emulator answered for `user`'s database from `since` on. */
@@ -95,7 +130,7 @@ describe.skipIf(!hasChromium)('several tabs in Chromium', () => {
 
   /** Runs the same workload (9 writes, round robin over `pages`) and counts the server's requests for it. */
   async function workload(user: string, pages: Page[], since: number): Promise<number> {
-    for (let i = 0; i < 9; i++) await writeAndSettle(pages[i % pages.length]!, `k${i}`, `from tab ${i % pages.length}`);
+    for (let i = 0; i < 9; i++) await writeAndSettle(pages[i % pages.length]!, `k${i}`, `from tab ${i % pages.length}`, user);
     await new Promise((resolve) => setTimeout(resolve, 1_500));
     if (process.env.TABS_DEBUG) {
       // The requests by kind (method and endpoint).
@@ -203,8 +238,8 @@ describe.skipIf(!hasChromium)('several tabs in Chromium', () => {
     console.log(`takeover after the leader's page ${how === 'crashes' ? 'crashed' : 'closed'}: ${tookOver} ms`);
     expect(tookOver).toBeLessThan(2_000);
     // Both remaining tabs write; everything reaches another device.
-    await writeAndSettle(second.page, 'k-second', 'from tab 2');
-    await writeAndSettle(third.page, 'k-third', 'from tab 3');
+    await writeAndSettle(second.page, 'k-second', 'from tab 2', user);
+    await writeAndSettle(third.page, 'k-third', 'from tab 3', user);
     const got = await secondDevice(user, ['k-last', 'k-second', 'k-third']);
     expect(got).toEqual({ 'k-last': 'written by the leader', 'k-second': 'from tab 2', 'k-third': 'from tab 3' });
   }, 60_000);
