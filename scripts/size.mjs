@@ -83,7 +83,14 @@ import { build as esbuild } from 'esbuild';
 // 117.94 kB (+3.0 kB; up front 25.83 kB, +0.6). The last wave's fixes (a new device's first pull in several tabs:
 // followers' initialSync events, the online event, the status while it retries; selector values holding an array with
 // null refused): 118.11 kB (up front 25.95 kB).
-const BUDGET_KB = 118.5;
+// Eighteenth session, from four black-box attacks (conflict convergence and pending, emulator fidelity, flakes under
+// load, local Mango leftovers), a review and an attack of the fixes: local-first Mango as CouchDB answers ($eq beside
+// a range, impossible ranges, sorts beside $nin/$ne/$elemMatch, negations inside $elemMatch) and the server's own 500
+// avoided ($gt first): query/ +0.55 kB; pending() over every leaf, close() pushing a resolution under way, a later
+// removal beating many tombstones, a replica recreated under the client after "clear site data" told as
+// storage_lost, the push marker's save retried: sync/ +0.4 kB — all in the lazy chunk: measured 119.14 kB (up front
+// 25.99 kB, +0.04).
+const BUDGET_KB = 119.5;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
