@@ -34,8 +34,8 @@ const json = { 'Content-Type': 'application/json' };
 
 describe("profile 'couchdb': the differences of COUCHDB-FACTS.md", () => {
   it('1. sign-up: 404, then 403 forbidden while the new database is admin-only, then 200', async () => {
-    // A fixed window wide enough to be met on a loaded machine (by default it is drawn from 5–60 ms).
-    const slow = await startEmulator({ profile: 'couchdb', peruserAdminOnlyMs: 400 });
+    // Fixed windows wide enough to be met on a loaded machine (by default they are drawn from 15–65 ms and 5–60 ms).
+    const slow = await startEmulator({ profile: 'couchdb', peruserDelayMs: 400, peruserAdminOnlyMs: 400 });
     try {
       for (const user of ['timeline-1', 'timeline-2']) {
         const created = await couch(slow, user, `/_users/org.couchdb.user:${user}`, { method: 'PUT', body: { name: user } });
