@@ -220,14 +220,24 @@ function descends(leaf: Doc, rev: string): boolean {
  * `GET /{db}/{id}?open_revs=…`: `'all'` lists the leaves in ascending order; a list answers each revision in turn
  * (`latest` resolves it to the leaves descending from it), unknown ones as `{missing}`.
  */
-export async function openRevs(db: Database, id: string, revs: 'all' | string[], opts: ReadOptions): Promise<OpenRev[]> {
+export async function openRevs(
+  db: Database,
+  id: string,
+  revs: 'all' | string[],
+  opts: ReadOptions,
+  /** A `_bulk_get`'s leaves read once per document (one asking for 300 revisions of one document read them 300 times). */
+  cache?: Map<string, Promise<Doc[]>>,
+): Promise<OpenRev[]> {
   if (revs === 'all') {
     const all = await leaves(db, id, opts.attachments);
     if (all.length === 0) throw new HttpError(404, 'not_found', 'missing');
     return all.sort(byRev).map((doc) => ({ ok: shape(doc, opts) }));
   }
   for (const rev of revs) if (!isRev(rev)) throw badRequest('Invalid rev format');
-  const all = await leaves(db, id, opts.attachments);
+  const key = `${id}\u0000${String(opts.attachments)}`;
+  const reading = cache?.get(key) ?? leaves(db, id, opts.attachments);
+  cache?.set(key, reading);
+  const all = await reading;
   const out: OpenRev[] = [];
   for (const rev of revs) {
     if (opts.latest) {
@@ -392,6 +402,7 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
   const docs = (body as { docs?: unknown }).docs;
   if (!Array.isArray(docs)) throw badRequest("Missing JSON list of 'docs'.");
   const results: { id: unknown; docs: BulkGetDoc[] }[] = [];
+  const read = new Map<string, Promise<Doc[]>>();
   for (const entry of docs) {
     const fail = (id: unknown, rev: unknown, error: string, reason: string) => results.push({ id, docs: [{ error: { id, rev, error, reason } }] });
     if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
@@ -424,7 +435,7 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
       results.push({ id, docs: all.sort(byTreeOrder).map((doc) => ({ ok: send(doc) })) });
       continue;
     }
-    const answers = await openRevs(db, id, [rev], entryOpts);
+    const answers = await openRevs(db, id, [rev], entryOpts, read);
     results.push({
       id,
       docs: answers.map((a): BulkGetDoc => ('ok' in a ? { ok: send(a.ok) } : { error: { id, rev: a.missing, error: 'not_found', reason: 'missing' } })),

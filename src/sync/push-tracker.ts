@@ -10,10 +10,13 @@ const MARKER = '_local/feat-push';
  */
 const REVS_DIFF_BATCH = 500;
 /**
- * Pulled revisions remembered per document: every leaf a pull brought counts as the server's (a document conflicted
- * and resolved many times holds a deleted leaf for each).
+ * Pulled revisions remembered: every leaf a pull brought counts as the server's (a document conflicted and resolved
+ * many times holds a deleted leaf for each, each pulled once), up to this many in all (the least recently pulled
+ * documents are forgotten first: only asked about again).
  */
-const PULLED_LEAVES = 64;
+const PULLED_KEPT = 100_000;
+/** Of one document, at most (its deleted leaves from earlier resolutions, and its pulled winners). */
+const PULLED_PER_DOC = 1_000;
 /** A `_revs_diff` body's size at most (estimated: ids as UTF-8 at worst), far below the proxy's 1 MiB limit. */
 const REVS_DIFF_BYTES = 256 * 1024;
 
@@ -45,8 +48,9 @@ export class PushTracker {
   /** The sequence the marker holds, as far as this tracker knows (what the other tabs read). */
   #savedSeq = 0;
   #loaded: Promise<void> | undefined;
-  /** Revisions that came by pull, per document (the last few: a pull may bring several leaves of one document). */
+  /** Revisions that came by pull, per document (a pull may bring several leaves of one document). */
   #pulled = new Map<string, string[]>();
+  #pulledCount = 0;
   /**
    * Changes after `verifiedSeq` that the server was found to have (by id: the revision), while an earlier one is
    * missing there (a document the server refuses): not pending, and not asked about again.
@@ -64,7 +68,16 @@ export class PushTracker {
 
   /** A revision that came from the server. */
   pulled(id: string, rev: string): void {
-    remember(this.#pulled, id, [rev, ...(this.#pulled.get(id) ?? []).filter((r) => r !== rev)].slice(0, PULLED_LEAVES), 50_000);
+    const had = this.#pulled.get(id) ?? [];
+    if (had.includes(rev)) return;
+    // (The oldest of one document's go first: a document pulled again and again remembers its recent revisions.)
+    const revs = [...had, rev].slice(-PULLED_PER_DOC);
+    remember(this.#pulled, id, revs, Infinity);
+    for (this.#pulledCount += revs.length - had.length; this.#pulledCount > PULLED_KEPT; ) {
+      const [oldest, revs] = this.#pulled.entries().next().value!;
+      this.#pulled.delete(oldest);
+      this.#pulledCount -= revs.length;
+    }
   }
 
   async #load(): Promise<void> {
