@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 import { useFaultProxy } from '../support/fault-proxy.js';
 import { outcome } from '../support/resolver-harness.js';
-import { device, raw } from '../support/devices.js';
+import { device, raw, type Device } from '../support/devices.js';
 
 const emu = useEmulator();
 const proxy = useFaultProxy(() => emu.couchUrl);
@@ -60,28 +60,38 @@ describe('pending and waitForPush with a pulled winner', () => {
   }
 });
 
+/**
+ * Device A (through the fault proxy, with `extra` options) writes `k` while B pushes three later edits (generation 4,
+ * the winner); A's pushes are then held and its pull brings B's revision in: A's own edit is a losing leaf the server
+ * lacks. Resolves with A once it reads B's value.
+ */
+async function pulledWinnerOver(user: string, extra: Record<string, unknown>): Promise<Device> {
+  const a = device(emu, user, { name: 'A', couchUrl: proxy.url, extra: extra as never });
+  const b = device(emu, user, { name: 'B' });
+  await a.store.set('k', 'v0');
+  await a.sync.waitForPush({ timeout: 20_000 });
+  await b.ready();
+  await waitFor(async () => (await b.store.get('k')) === 'v0', 20_000, 'B has v0');
+  a.sync.pause();
+  for (const v of ['b1', 'b2', 'b3']) {
+    await b.store.set('k', v);
+    await b.sync.waitForPush({ timeout: 20_000 });
+  }
+  await a.store.set('k', 'A-offline');
+  proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'hold');
+  a.sync.resume();
+  await waitFor(async () => (await a.store.get('k')) === 'b3', 20_000, 'A pulled');
+  await sleep(500);
+  return a;
+}
+
 describe('close() of a memory replica with an unpushed leaf under a pulled winner', () => {
   it('close() reports the local edit it discards (it never reached the server)', async () => {
     const user = uniqueUser('pwc');
     const onConflict = () => {
       throw new Error('no');
     };
-    const a = device(emu, user, { name: 'A', couchUrl: proxy.url, extra: { onConflict } as never });
-    const b = device(emu, user, { name: 'B' });
-    await a.store.set('k', 'v0');
-    await a.sync.waitForPush({ timeout: 20_000 });
-    await b.ready();
-    await waitFor(async () => (await b.store.get('k')) === 'v0', 20_000, 'B has v0');
-    a.sync.pause();
-    for (const v of ['b1', 'b2', 'b3']) {
-      await b.store.set('k', v);
-      await b.sync.waitForPush({ timeout: 20_000 });
-    }
-    await a.store.set('k', 'A-offline');
-    proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'hold');
-    a.sync.resume();
-    await waitFor(async () => (await a.store.get('k')) === 'b3', 20_000, 'A pulled');
-    await sleep(500);
+    const a = await pulledWinnerOver(user, { onConflict });
     const t0 = Date.now();
     await a.close();
     const took = Date.now() - t0;
@@ -105,22 +115,7 @@ describe('a leveldb replica restarted with an unpushed leaf under a pulled winne
     const throwing = () => {
       throw new Error('not now');
     };
-    const a = device(emu, user, { name: 'A', couchUrl: proxy.url, extra: { onConflict: throwing, local: { adapter: 'leveldb', name } } as never });
-    const b = device(emu, user, { name: 'B' });
-    await a.store.set('k', 'v0');
-    await a.sync.waitForPush({ timeout: 20_000 });
-    await b.ready();
-    await waitFor(async () => (await b.store.get('k')) === 'v0', 20_000, 'B has v0');
-    a.sync.pause();
-    for (const v of ['b1', 'b2', 'b3']) {
-      await b.store.set('k', v);
-      await b.sync.waitForPush({ timeout: 20_000 });
-    }
-    await a.store.set('k', 'A-offline');
-    proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'hold');
-    a.sync.resume();
-    await waitFor(async () => (await a.store.get('k')) === 'b3', 20_000, 'A pulled');
-    await sleep(500);
+    const a = await pulledWinnerOver(user, { onConflict: throwing, local: { adapter: 'leveldb', name } });
     // The app asks, as a "saved" indicator would.
     await a.sync.waitForPush({ timeout: 3_000 }).catch(() => undefined);
     await a.close();
