@@ -33,7 +33,7 @@ const CASES: [selector: Record<string, unknown>, keys: string[]][] = [
 describe.each([
   { name: 'remote', options: { mode: 'remote' } },
   { name: 'local-first', options: { local: { adapter: 'memory' } } },
-] as const)('$eq and a range on one field: $name', ({ options }) => {
+] as const)('an equality and a range on one field: $name', ({ options }) => {
   it('answers what CouchDB means (nothing for a $gt at the equality), sorted or not, never a server error', async () => {
     const c = emu.track(
       createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(uniqueUser('eqrange')), ...options } as FeatClientOptions),
