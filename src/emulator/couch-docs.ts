@@ -131,7 +131,16 @@ type OpenRev = { ok: Doc } | { missing: string };
 const REV = /^(\d{1,15})-([^\s]+)$/;
 
 export function isRev(value: unknown): value is string {
-  return typeof value === 'string' && REV.test(value);
+  return typeof value === 'string' && REV.test(value) && !nonHexRev(value);
+}
+
+/**
+ * A revision past position 0 whose id is 32 characters that are not hex: couch_doc:parse_revid decodes such an id
+ * as hex and fails (`400 "Invalid rev format"`, measured on CouchDB 3.4.3 for `1-ggg…`); PouchDB stores it.
+ */
+export function nonHexRev(value: unknown): boolean {
+  const m = typeof value === 'string' ? /^(\d+)-(.{32})$/s.exec(value) : null;
+  return m !== null && Number(m[1]) !== 0 && !/^[0-9a-fA-F]{32}$/.test(m[2]!);
 }
 
 function revParts(rev: string): [number, string] {

@@ -7,7 +7,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { attachmentsRefusal, couchErrorOf, docEtag, HttpError, LocalDocs, missingStubRefusal, specialMemberRefusal } from './couch-docs.js';
+import { attachmentsRefusal, couchErrorOf, docEtag, HttpError, LocalDocs, missingStubRefusal, nonHexRev, specialMemberRefusal } from './couch-docs.js';
 import { serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, hasNonFiniteNumber, isCouchJsonText, sleep } from './fidelity.js';
@@ -654,6 +654,10 @@ export function createCouchApp(ctx: CouchContext): express.Express {
           if (id === '') return sendJson(res, 400, { error: 'illegal_docid', reason: 'Document id must not be empty' });
           if (id !== undefined && typeof id !== 'string') return sendJson(res, 400, { error: 'illegal_docid', reason: 'Document id must be a string' });
         }
+      }
+      // couch_doc:parse_rev: a revision id of 32 characters is hex (a replicated `1-ggg…` is refused, not stored).
+      if (fidelity.strict && docs.some((d) => nonHexRev((d as { _rev?: unknown } | null)?._rev))) {
+        return sendJson(res, 400, { error: 'bad_request', reason: 'Invalid rev format' });
       }
       // couch_doc:validate_docid: a design or `_local` document without a name.
       const unnamed = segments.length === 1 && req.method === 'POST' ? ['_design/', '_local/'].find((id) => (parsed as { _id?: unknown })._id === id) : undefined;

@@ -153,6 +153,19 @@ describe('document ids CouchDB refuses', () => {
     expect(outcome(await send('GET', at('/%FF')))).toEqual(missing);
     expect(outcome(await send('DELETE', at('/%FF?rev=1-abc')))).toEqual(missing);
   });
+
+  it('a revision id of 32 characters that are not hex → 400 "Invalid rev format", in a body and in ?rev= (other lengths are taken as they are)', async () => {
+    const invalid = { status: 400, error: 'bad_request', reason: 'Invalid rev format' };
+    const odd = `1-${'g'.repeat(32)}`;
+    expect(outcome(await send('POST', at('/_bulk_docs'), json({ new_edits: false, docs: [{ _id: 'rv-1', _rev: odd, v: 1 }] })))).toEqual(invalid);
+    expect((await send('GET', at('/rv-1'))).status).toBe(404);
+    expect(outcome(await send('GET', at(`/rv-1?rev=${odd}`)))).toEqual(invalid);
+    // 31 characters, or hex in capitals: stored.
+    const r = await send('POST', at('/_bulk_docs'), json({ new_edits: false, docs: [{ _id: 'rv-2', _rev: `1-${'g'.repeat(31)}`, v: 1 }, { _id: 'rv-3', _rev: `1-${'A'.repeat(32)}`, v: 1 }] }));
+    expect(r.status).toBe(201);
+    expect((await send('GET', at('/rv-2'))).status).toBe(200);
+    expect((await send('GET', at('/rv-3'))).status).toBe(200);
+  });
 });
 
 describe('document reads', () => {
