@@ -63,7 +63,7 @@ export interface Emulator {
   rotateSecret(secret?: string): string;
   /** Closes every listener and cuts open connections; data is kept. */
   suspend(): Promise<void>;
-  /** Listens again on the same ports. */
+  /** Listens again on the same ports (one the system lent meanwhile is waited for, up to 10 s). */
   resume(): Promise<void>;
   /** Frees everything (listeners, timers, in-memory data). Idempotent. */
   stop(): Promise<void>;

@@ -12,6 +12,8 @@ export class Listener {
   readonly #host: string;
   #port: number;
   #listening = false;
+  /** It listened once: its port is kept, and taken again on `listen()`. */
+  #listened = false;
 
   constructor(handler: RequestListener, host: string, port: number) {
     this.#server = createServer({ keepAlive: true }, handler);
@@ -36,19 +38,32 @@ export class Listener {
     return this.#listening;
   }
 
-  /** Listens on the configured port (the first time `0` picks a free one, which is then kept). */
+  /**
+   * Listens on the configured port (the first time `0` picks a free one, which is then kept). Back on a port it had
+   * (`resume()`), the system may have lent it meanwhile to an outgoing connection as its local port: asked again every
+   * 250 ms for up to 10 s before `EADDRINUSE` is thrown (the first time it is thrown at once).
+   */
   async listen(): Promise<void> {
     if (this.#listening) return;
-    await new Promise<void>((resolve, reject) => {
-      const onError = (err: Error) => reject(err);
-      this.#server.once('error', onError);
-      this.#server.listen(this.#port, this.#host, () => {
-        this.#server.off('error', onError);
-        resolve();
-      });
-    });
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await new Promise<void>((resolve, reject) => {
+          const onError = (err: Error) => reject(err);
+          this.#server.once('error', onError);
+          this.#server.listen(this.#port, this.#host, () => {
+            this.#server.off('error', onError);
+            resolve();
+          });
+        });
+        break;
+      } catch (error) {
+        if (!this.#listened || (error as { code?: unknown }).code !== 'EADDRINUSE' || attempt >= 40) throw error;
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    }
     this.#port = (this.#server.address() as AddressInfo).port;
     this.#listening = true;
+    this.#listened = true;
   }
 
   /** Stops accepting connections and cuts every open one. */

@@ -68,6 +68,23 @@ describe('suspend() / resume() / stop()', () => {
     expect((await couch(emu, 'alice', `/${db}/kept`)).json).toMatchObject({ _id: 'kept', v: 1 });
   });
 
+  it('resume waits for a port the system lent meanwhile (EADDRINUSE), then listens on it again', async () => {
+    const emu = await start();
+    const db = await signUp(emu, 'bob');
+    const ports = { ...emu.ports };
+    await emu.suspend();
+    // Something else holds the CouchDB port for a moment (as an outgoing connection's local port may).
+    const { createServer } = await import('node:net');
+    const squatter = createServer();
+    await new Promise<void>((resolve) => squatter.listen(ports.couch, '127.0.0.1', resolve));
+    const resumed = emu.resume();
+    await sleep(600);
+    await new Promise<void>((resolve) => squatter.close(() => resolve()));
+    await resumed;
+    expect(emu.ports).toEqual(ports);
+    expect((await couch(emu, 'bob', `/${db}`)).status).toBe(200);
+  });
+
   it('suspend cuts open long-polls and continuous feeds', async () => {
     const emu = await start();
     const db = await signUp(emu, 'alice');
