@@ -74,9 +74,9 @@ export class PushTracker {
     const revs = [...had, rev].slice(-PULLED_PER_DOC);
     remember(this.#pulled, id, revs, Infinity);
     for (this.#pulledCount += revs.length - had.length; this.#pulledCount > PULLED_KEPT; ) {
-      const [oldest, revs] = this.#pulled.entries().next().value!;
+      const [oldest, dropped] = this.#pulled.entries().next().value!;
       this.#pulled.delete(oldest);
-      this.#pulledCount -= revs.length;
+      this.#pulledCount -= dropped.length;
     }
   }
 
