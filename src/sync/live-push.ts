@@ -1,3 +1,4 @@
+import type { StoredDoc } from '../store/codec.js';
 import type { BulkResult, Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, latestPerDoc, LiveLoop, MAX_BATCH, readSeq, type Seq } from './live-loop.js';
 
@@ -47,9 +48,10 @@ export class LivePush extends LiveLoop {
    * Documents the server refused (a `validate_doc_update` throwing `forbidden`, a role the user lost, a proxy's body
    * limit), by id, with the revision refused, the local sequence of its change and the status it gives: sent again with
    * backoff (a rule may be lifted, a limit raised), reported once per revision, and the checkpoint is not saved past
-   * them (a restart sends them again). The other documents go on.
+   * them (a restart sends them again). The other documents go on. `deleted`: the document's deletions held until the
+   * refused revision is stored (`#send`), resent with it.
    */
-  #refused = new Map<string, { rev: string; seq: Seq | undefined; status: 'denied' | 'error' }>();
+  #refused = new Map<string, { rev: string; seq: Seq | undefined; status: 'denied' | 'error'; deleted: Set<string> }>();
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retryDelay = 0;
 
@@ -149,7 +151,14 @@ export class LivePush extends LiveLoop {
     return held;
   }
 
-  /** Sends the revisions of `changes` that the server lacks, with their history. */
+  /**
+   * Sends the revisions of `changes` that the server lacks, with their history. A deletion of a document whose live
+   * revision goes too (a conflict resolution wrote the kept value and the losing leaves' deletions at once) waits until
+   * that one is stored: were the live revision refused (too large, forbidden) and the deletion taken, the server would
+   * lose the other device's value, for every device. So the live revisions go first (with the deletions of the
+   * documents without one here: one request, as a rule), then the deletions held; those of a refused document go
+   * with its resend.
+   */
   async #send(changes: Change[]): Promise<void> {
     const diff: Record<string, string[]> = {};
     const latest = latestPerDoc(changes);
@@ -163,6 +172,19 @@ export class LivePush extends LiveLoop {
     const found = await this.local.bulkGet({ docs: wanted, revs: true, attachments: true });
     const docs = found.results.flatMap((r) => r.docs.flatMap((d) => ('ok' in d ? [d.ok] : [])));
     if (!docs.length) return;
+    const withLive = new Set(docs.flatMap((d) => (d._deleted ? [] : [d._id])));
+    const held = docs.filter((d) => d._deleted && withLive.has(d._id));
+    const stored = await this.#store(held.length ? docs.filter((d) => !held.includes(d)) : docs, latest);
+    // An index definition refused is given up, not resent: its deletions are sent (and given up) as before.
+    const follow = held.filter((d) => !this.#refused.has(d._id) || isDesign(d._id));
+    for (const d of held) this.#refused.get(d._id)?.deleted.add(d._rev!);
+    if (follow.length && !this.cancelled) stored.push(...(await this.#store(follow, latest)));
+    if (this.#refused.size) this.#retryLater();
+    if (stored.length) this.emit('change', { docs: stored, docs_written: stored.length });
+  }
+
+  /** One `_bulk_docs` of `docs`; records the documents refused (reported once per revision). Returns those stored. */
+  async #store(docs: StoredDoc[], latest: Map<string, Change>): Promise<StoredDoc[]> {
     const results = await this.#remote.bulkDocs(docs, { new_edits: false });
     // With `new_edits: false` CouchDB lists only the documents it refused: the others are stored.
     const refusedNow = new Set<string>();
@@ -181,14 +203,13 @@ export class LivePush extends LiveLoop {
         continue;
       }
       const before = this.#refused.get(id);
-      this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, status });
+      this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, status, deleted: before?.deleted ?? new Set() });
       // Once per revision: a resend refused again says nothing new.
       if (before?.rev !== rev) this.emit('denied', result);
     }
     const stored = docs.filter((d) => !refusedNow.has(d._id));
     for (const doc of stored) this.#refused.delete(doc._id);
-    if (this.#refused.size) this.#retryLater();
-    if (stored.length) this.emit('change', { docs: stored, docs_written: stored.length });
+    return stored;
   }
 
   /** Sends the refused documents again after a backoff (with jitter), until the server takes them or sync stops. */
@@ -198,7 +219,10 @@ export class LivePush extends LiveLoop {
     this.#retry = setTimeout(() => {
       this.#retry = undefined;
       if (this.cancelled || !this.#refused.size) return;
-      const again: Change[] = [...this.#refused].map(([id, r]) => ({ id, seq: r.seq ?? 0, changes: [{ rev: r.rev }] }) as Change);
+      // With the deletions held for the refused revision: once the server takes it, they follow in the same send.
+      const again: Change[] = [...this.#refused].map(
+        ([id, r]) => ({ id, seq: r.seq ?? 0, changes: [r.rev, ...r.deleted].map((rev) => ({ rev })) }) as Change,
+      );
       this.#send(again).then(
         () => {
           if (this.#refused.size) return;

@@ -19,6 +19,8 @@ const CONTINUITY_EVERY_MS = 60_000;
 
 /** How many documents' pulled (and pushed) revisions are remembered. */
 const PULLED_KEPT = 50_000;
+/** Pulled revisions remembered per document (a few leaves' worth: a resolution's kept value and its deletions). */
+const PULLED_PER_DOC = 16;
 
 interface Replication extends PromiseLike<unknown> {
   on(event: string, listener: (arg: never) => void): Replication;
@@ -300,12 +302,21 @@ export class Replicator {
     });
   }
 
-  /** Remembers a pulled revision, and the ones before it that the pull named (`_revisions`): a few per document. */
+  /**
+   * Remembers a pulled revision, and the ones before it that the pull named (`_revisions`): a few per leaf, added to
+   * what the document's other leaves brought (a resolution's kept value and its deletions come in one batch: forgetting
+   * the first would send it back — and one bigger than this device's `maxRequestBytes` would be refused here).
+   */
   #notePulled(doc: { _id: string; _rev: string; _revisions?: { start: number; ids: string[] } }): void {
-    const revs = new Set<string>([doc._rev]);
+    const revs = new Set<string>(this.#pulledRevs.get(doc._id));
+    revs.add(doc._rev);
     const history = doc._revisions;
     if (history) for (let i = 0; i < Math.min(history.ids.length, 4); i++) revs.add(`${history.start - i}-${history.ids[i]}`);
-    // Bounded: a revision forgotten is only sent once more.
+    // Bounded, per document and in all: a revision forgotten (the oldest first) is only sent once more.
+    for (const rev of revs) {
+      if (revs.size <= PULLED_PER_DOC) break;
+      revs.delete(rev);
+    }
     remember(this.#pulledRevs, doc._id, revs, PULLED_KEPT);
   }
 
