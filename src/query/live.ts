@@ -109,6 +109,8 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
             for (const event of pending) fold(event, matches);
             deliver([...state.values()].sort(compare));
           }
+          // Changes that came while this run folded and delivered (the matcher loading, a listener writing): once more.
+          if (held.length > 0) again = true;
         } catch (error) {
           // Once the client closes, a run still going fails on the closed database: nothing to report (nobody listens).
           if (stopped || deps.io.ctx.closing()) return;
@@ -118,6 +120,9 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
       } while (again && !stopped);
     })().finally(() => {
       running = undefined;
+      // A change between the last run's end and here was held for a run that has ended: one more (not after a
+      // failure, which its backoff retries).
+      if (held.length > 0 && !stopped && failures === 0 && state) void run();
     });
     return running;
   };
