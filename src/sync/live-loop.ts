@@ -251,6 +251,14 @@ export abstract class LiveLoop implements PromiseLike<void> {
     });
   }
 
+  /**
+   * The checkpoint to save for `seq` — every save goes through it, the catch-up's too: never past a change that is
+   * still to be handled again (the push's refused documents).
+   */
+  protected holdBack(seq: Seq): Seq {
+    return seq;
+  }
+
   /** The live changes feed to follow (from `since`). */
   protected abstract feed(): ChangesFeed;
 
@@ -264,9 +272,10 @@ export abstract class LiveLoop implements PromiseLike<void> {
    * (the latest waiting wins). Under a stream of small batches that is a write now and then instead of one per batch;
    * what a stop loses of it (a cancelled side drops the save waiting) is only handled again, which changes nothing.
    */
-  protected save(seq: Seq, now = false): void {
+  protected save(to: Seq, now = false): void {
     // A cancelled side may have stopped inside a batch (its write or send returned early): saving would skip it.
     if (this.cancelled) return;
+    const seq = this.holdBack(to);
     const state = this.#checkpoint;
     state.next = seq;
     if (now && state.timer) {

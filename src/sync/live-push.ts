@@ -135,15 +135,18 @@ export class LivePush extends LiveLoop {
     while (this.#inFlight[0]?.done) seq = this.#inFlight.shift()!.seq ?? seq;
     if (seq !== undefined) {
       this.since = seq;
-      this.save(this.#held(seq));
+      this.save(seq);
     }
     if (this.cancelled) return;
     this.#next();
     if (!this.#inFlight.length && !this.queue.length) this.setActive(false);
   }
 
-  /** The checkpoint to save for `seq`: never past a refused document's change. */
-  #held(seq: Seq): Seq {
+  /**
+   * The checkpoint to save for `seq`: never past a refused document's change — the catch-up's save neither (after a
+   * pause, a failure or a restart it reads the refused change again, and moved past it, the next session never sent it).
+   */
+  protected override holdBack(seq: Seq): Seq {
     let held = seq;
     for (const { seq: refused } of this.#refused.values()) {
       if (typeof refused === 'number' && typeof held === 'number' && refused - 1 < held) held = refused - 1;
@@ -171,6 +174,10 @@ export class LivePush extends LiveLoop {
     if (!wanted.length || this.cancelled) return;
     const found = await this.local.bulkGet({ docs: wanted, revs: true, attachments: true });
     const docs = found.results.flatMap((r) => r.docs.flatMap((d) => ('ok' in d ? [d.ok] : [])));
+    // A refused revision no longer on the replica (compacted under a newer one, which goes by itself): not resent.
+    for (const { id, rev } of wanted) {
+      if (this.#refused.get(id)?.rev === rev && !docs.some((d) => d._id === id && d._rev === rev)) this.#refused.delete(id);
+    }
     if (!docs.length) return;
     const withLive = new Set(docs.flatMap((d) => (d._deleted ? [] : [d._id])));
     const held = docs.filter((d) => d._deleted && withLive.has(d._id));
@@ -203,6 +210,12 @@ export class LivePush extends LiveLoop {
         continue;
       }
       const before = this.#refused.get(id);
+      // Edited since it was sent (a slow uplink, a resend): the refusal of a revision that is no longer a leaf is old
+      // news — the newer one goes by itself, and stored, it must not be sent again nor keep the status at `error`.
+      if (!(await this.#isLeaf(id, rev))) {
+        if (before?.rev === rev) this.#refused.delete(id);
+        continue;
+      }
       this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, status, deleted: before?.deleted ?? new Set() });
       // Once per revision: a resend refused again says nothing new.
       if (before?.rev !== rev) this.emit('denied', result);
@@ -210,6 +223,16 @@ export class LivePush extends LiveLoop {
     const stored = docs.filter((d) => !refusedNow.has(d._id));
     for (const doc of stored) this.#refused.delete(doc._id);
     return stored;
+  }
+
+  /** Whether `rev` is still one of the document's leaves on the replica (true when that cannot be read). */
+  async #isLeaf(id: string, rev: string): Promise<boolean> {
+    try {
+      const leaves = (await this.local.get(id, { open_revs: 'all' })) as unknown as { ok?: { _rev?: string } }[];
+      return leaves.some((l) => l.ok?._rev === rev);
+    } catch {
+      return true;
+    }
   }
 
   /** Sends the refused documents again after a backoff (with jitter), until the server takes them or sync stops. */
@@ -225,7 +248,8 @@ export class LivePush extends LiveLoop {
       );
       this.#send(again).then(
         () => {
-          if (this.#refused.size) return;
+          // Still refused: the next resend (#send schedules it, unless it had nothing it could send).
+          if (this.#refused.size) return this.#retryLater();
           this.#retryDelay = 0;
           // Nothing refused any more: the side is up to date again (its status, the checkpoint held back).
           this.save(this.since);
