@@ -581,6 +581,17 @@ class Client implements FeatClient {
     this.#emitter.clear();
   }
 
+  /**
+   * Who these credentials are on the server, for logout's wipe of a replica the app named that holds some account's data
+   * (sync/local-first.ts): one token request of its own, after close() ended the client's (ended by `signal`).
+   */
+  async #account(signal: AbortSignal): Promise<Session> {
+    const o = this.#options;
+    const source = new SessionSource({ accountsUrl: o.accountsUrl, auth: this.#auth, session: o.session, fetch: o.fetch, requestTimeout: o.requestTimeout, signal });
+    const { userName, dbName } = await source.get(true);
+    return { userName, dbName };
+  }
+
   /** Logouts one after another: two at once (a double click) would open or delete the same replica together. */
   #logouts: Promise<unknown> = Promise.resolve();
 
@@ -598,7 +609,7 @@ class Client implements FeatClient {
       if (options.destroyLocal && !this.#localFirst && this.#options.mode === 'local-first') {
         // Never opened here: still wipe what this device holds for these credentials.
         const { LocalFirst } = await import('./sync/local-first.js');
-        await this.#newLocalFirst(LocalFirst).wipe();
+        await this.#newLocalFirst(LocalFirst).wipe((signal) => this.#account(signal));
       } else if (options.destroyLocal) await this.#localFirst?.destroy();
       else await this.#localFirst?.forget();
     } catch (error) {

@@ -160,9 +160,10 @@ function recordAborts(db: RawDb): void {
  * its current version, as sync/tabs-writes.ts does), which finds a cleared one gone (`storage_lost`). A connection not
  * seen here before an abort (one only read since it was opened) may still have made a new database: the first
  * transaction on each new connection checks that it is the one opened (`id()`, made when the database is created),
- * and `recreated` is called when it is not.
+ * and `recreated` is called when it is not. `deleting` is called when a connection hears that the database is being
+ * deleted.
  */
-function reopenAsItIs(db: RawDb, recreated: () => void): void {
+function reopenAsItIs(db: RawDb, recreated: () => void, deleting: () => void): void {
   const raw = db as unknown as {
     _openTransactionSafely?: (stores: unknown, mode: unknown, cb: (e: unknown, t?: { db?: IDBDatabase }) => void) => void;
     id?(): Promise<string>;
@@ -180,6 +181,11 @@ function reopenAsItIs(db: RawDb, recreated: () => void): void {
       const connection = txn?.db;
       if (connection && !seen.has(connection)) {
         seen.add(connection);
+        // A deletion (another tab's logout): IndexedDB tells every open connection first, before any later event of
+        // theirs — a write of this tab that ends after it went into the replica being deleted.
+        connection.addEventListener('versionchange', (event) => {
+          if (event.newVersion === null) deleting();
+        });
         const forget = connection.onabort;
         const markStale = connection.onclose;
         if (typeof forget === 'function' && typeof markStale === 'function') {
@@ -360,6 +366,13 @@ export interface GuardEvents {
   lost(error: FeatError): void;
   /** The client is closing (its own close(), or another tab's logout deleting the replica): failures are `closed`. */
   closing(): boolean;
+  /** IndexedDB says the replica is being deleted (another tab's logout({ destroyLocal: true })): the client closes. */
+  deleting(): void;
+  /**
+   * Another tab's logout deletes the replica: every call fails with `closed`, and a write that ends now is not
+   * acknowledged (it went into the replica being deleted).
+   */
+  doomed(): boolean;
 }
 
 /**
@@ -425,9 +438,15 @@ export class GuardedDb implements Db {
   /** See {@link reopenAsItIs}: a new database made under the client is a lost replica. */
   #watch(db: RawDb): void {
     if (this.adapter !== 'indexeddb') return;
-    reopenAsItIs(db, () => {
-      if (!this.#events.closing() && this.#db === db) this.#markLost(new Error(`The IndexedDB database of the local replica "${this.name}" was created again under its open connection`));
-    });
+    reopenAsItIs(
+      db,
+      () => {
+        if (!this.#events.closing() && this.#db === db) this.#markLost(new Error(`The IndexedDB database of the local replica "${this.name}" was created again under its open connection`));
+      },
+      () => {
+        if (this.#db === db) this.#events.deleting();
+      },
+    );
   }
 
   static async open(name: string, adapter: string, events: GuardEvents): Promise<GuardedDb> {
@@ -515,6 +534,7 @@ export class GuardedDb implements Db {
   }
 
   async #read<T>(call: (db: RawDb) => Promise<T>): Promise<T> {
+    if (this.#events.doomed()) throw closedError();
     try {
       // Not full: no await before the call (one promise hop less per read and write, W4 in docs/benchmarks.md).
       return await call(this.#full ? await this.#ready(false) : this.#raw());
@@ -525,10 +545,13 @@ export class GuardedDb implements Db {
 
   /** `evidence`: a success shows room again (the SDK's own small `_local` markers do not: they may fit when nothing else does). */
   async #write<T>(call: (db: RawDb) => Promise<T>, key?: string, evidence = true): Promise<T> {
+    if (this.#events.doomed()) throw closedError();
     try {
       const db = this.#full ? await this.#ready(true) : this.#raw();
       aborts.delete(db);
       const result = await call(db);
+      // Another tab's logout is deleting the replica: what was just written goes with it.
+      if (this.#events.doomed()) throw closedError();
       if (evidence) this.#sawRoom();
       return result;
     } catch (error) {

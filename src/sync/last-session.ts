@@ -213,25 +213,106 @@ export async function recallFromDirectory(access: DirectoryAccess, identity: str
   };
 }
 
-/** Records (or, with `undefined`, forgets) the session of `identity` in the browser directory (bounded, best effort). */
-export async function rememberInDirectory(access: DirectoryAccess, identity: string, entry: Remembered | undefined): Promise<void> {
+/**
+ * Records (or, with `undefined`, forgets) the session of `identity` in the browser directory (bounded, best effort).
+ * Resolves false, having recorded nothing, when a logout asked for the deletion of the entry's replica (see
+ * {@link forgetInDirectory}): the client that opened it before must not make it remembered again.
+ */
+export async function rememberInDirectory(access: DirectoryAccess, identity: string, entry: Remembered | undefined): Promise<boolean> {
   dropLegacyEntries();
-  await bounded(useDirectory(access, DIRECTORY_WAIT_MS, (db) => change(db, entryId(access.couchUrl, identity), entry && { ...entry })));
+  const tag = entry?.name === undefined ? undefined : await replicaTag(entry.name);
+  const done = await bounded(
+    useDirectory(access, DIRECTORY_WAIT_MS, async (db) => {
+      if (tag && doomedIn(await readDoomed(db)).some((d) => d.tag === tag)) return false;
+      await change(db, entryId(access.couchUrl, identity), entry && { ...entry });
+      return true;
+    }),
+  );
+  return done !== false;
 }
 
 /**
- * Forgets the session of `identity` in the browser directory (logout): unlike remembering, not best effort. Rejects
+ * Replicas a logout({ destroyLocal: true }) is deleting, recorded in the directory before the session is forgotten, so
+ * that a deletion the browser dropped (the page closed while another connection held the replica open) is finished by
+ * the next start on the origin (sync/local-first.ts). Each is named by a digest of its name (its name holds the user's),
+ * kept until a start finds the replica gone.
+ */
+const DOOMED_ID = '_local/feat-doomed';
+
+/** A replica being deleted: the digest of its name ({@link replicaTag}) and its adapter. */
+export interface Doomed {
+  tag: string;
+  adapter: string;
+}
+
+/** The digest a replica's name is recorded under among the deletions under way. */
+export const replicaTag = (name: string): Promise<string> => digest(`replica:${name}`);
+
+async function readDoomed(db: Db): Promise<{ _rev?: string; replicas?: unknown } | undefined> {
+  return (await db.get(DOOMED_ID).catch((error: { status?: number }) => {
+    if (error?.status !== 404) throw error;
+    return undefined;
+  })) as { _rev?: string; replicas?: unknown } | undefined;
+}
+
+function doomedIn(doc: { replicas?: unknown } | undefined): Doomed[] {
+  const list = Array.isArray(doc?.replicas) ? (doc.replicas as unknown[]) : [];
+  return list.filter((d): d is Doomed => typeof (d as Doomed)?.tag === 'string' && typeof (d as Doomed).adapter === 'string');
+}
+
+/** Changes the list of deletions under way (one retry on a concurrent update). */
+async function editDoomed(db: Db, edit: (list: Doomed[]) => Doomed[]): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    const doc = await readDoomed(db);
+    const list = doomedIn(doc);
+    const next = edit(list);
+    if (next.length === list.length && next.every((d, i) => d === list[i])) return;
+    try {
+      await db.put({ _id: DOOMED_ID, ...(doc?._rev ? { _rev: doc._rev } : {}), replicas: next } as never);
+      return;
+    } catch (error) {
+      if (attempt > 0) throw error;
+    }
+  }
+}
+
+/** Whether IndexedDB lists the directory (undefined: it could not say); a directory not there is not created to be read. */
+async function directoryListed(): Promise<boolean | undefined> {
+  const list = await bounded(Promise.resolve().then(() => indexedDB.databases()));
+  return list && list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`);
+}
+
+/** The deletions under way on this origin (bounded; none when the directory cannot say). */
+export async function pendingDeletions(access: DirectoryAccess): Promise<Doomed[]> {
+  if ((await directoryListed()) === false) return [];
+  const doc = await bounded(useDirectory(access, DIRECTORY_WAIT_MS, readDoomed));
+  return doc === LATE ? [] : doomedIn(doc);
+}
+
+/** A deletion is over (the replica is gone): its record goes. Resolves false when the directory could not be changed. */
+export async function dropDeletion(access: DirectoryAccess, tag: string): Promise<boolean> {
+  const done = await bounded(useDirectory(access, DIRECTORY_WAIT_MS, async (db) => (await editDoomed(db, (list) => list.filter((d) => d.tag !== tag)), true)));
+  return done === true;
+}
+
+/**
+ * Forgets the session of `identity` in the browser directory (logout), recording first the deletion of `doomed`, its
+ * replica, when logout deletes it (see {@link pendingDeletions}): unlike remembering, not best effort. Rejects
  * when it could not, with `timeout` when the directory did not open within `waitMs` (another connection holds it
  * open: IndexedDB keeps the open waiting, and the entry is deleted as soon as that connection closes), or kept failing
  * for that long. A directory IndexedDB does not list is not opened (that would create it; on a full device, never
  * answering).
  */
-export async function forgetInDirectory(access: DirectoryAccess, identity: string, waitMs: number): Promise<void> {
+export async function forgetInDirectory(access: DirectoryAccess, identity: string | undefined, waitMs: number, doomed?: { name: string; adapter: string }): Promise<void> {
   dropLegacyEntries();
   const deadline = Date.now() + waitMs;
-  const list = await bounded(Promise.resolve().then(() => indexedDB.databases()));
-  if (list && !list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`)) return;
-  const forgetting = useDirectory(access, deadline - Date.now() - 500, (db) => change(db, entryId(access.couchUrl, identity), undefined));
+  if ((await directoryListed()) === false) return;
+  const tag = doomed && (await replicaTag(doomed.name));
+  const forgetting = useDirectory(access, deadline - Date.now() - 500, async (db) => {
+    // The deletion first: a page closed in between leaves the session remembered, never a replica nothing points to.
+    if (tag) await editDoomed(db, (list) => (list.some((d) => d.tag === tag) ? list : [...list, { tag, adapter: doomed!.adapter }]));
+    if (identity) await change(db, entryId(access.couchUrl, identity), undefined);
+  });
   // A full device is `storage_full`, as every other failure of logout(); a use that never answered, or kept failing for
   // that long, is the one other failure logout() has: `timeout` (with that failure as its cause).
   let cause: unknown;

@@ -4,24 +4,28 @@ import { remoteDb } from '../transport/remote-db.js';
 import { defaultAdapter, dropChangeSignals, openLocal } from '../pouch-local.js';
 import type { Session } from '../session/session.js';
 import type { Db } from '../store/db.js';
-import { adapterFor, askPersist, GuardedDb, storageInfo, type GuardEvents, type StorageInfo } from './device-storage.js';
+import { adapterFor, askPersist, GuardedDb, OPEN_WAIT_MS, storageInfo, type GuardEvents, type StorageInfo } from './device-storage.js';
 import {
   DIRECTORY_NAME,
+  dropDeletion,
   dropLegacyEntries,
   forgetInDirectory,
   identityOf,
   recallFromDirectory,
+  pendingDeletions,
   recallFromReplica,
   rememberInDirectory,
   rememberInReplica,
+  replicaTag,
   SESSION_MARKER,
   type DirectoryAccess,
+  type Doomed,
   type Remembered,
 } from './last-session.js';
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { RESOLVER_TIMEOUT_MS } from '../store/conflicts.js';
 import { LATE, sleep, within } from '../util/abort.js';
-import { closeOtherTabs, Tabs } from './leader.js';
+import { closeOtherTabs, Tabs, webLocks } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { LivePull } from './live-pull.js';
 import type { Seq } from './live-loop.js';
@@ -68,6 +72,68 @@ async function claimReplica(local: Db, session: Session): Promise<void> {
   // Best effort (another tab may write it at the same moment; a full device keeps its session record).
   if (!owner) await local.put({ _id: OWNER_MARKER, dbName: session.dbName } as never).catch(() => undefined);
 }
+/**
+ * The account whose data `local` holds, as claimReplica judges it (its owner record, else an older replica's session
+ * record); undefined when it names none.
+ */
+async function ownerOf(local: Db): Promise<string | undefined> {
+  const owner = (await local.get(OWNER_MARKER).catch(() => undefined)) as { dbName?: unknown } | undefined;
+  const recorded = owner ?? ((await local.get(SESSION_MARKER).catch(() => undefined)) as { dbName?: unknown } | undefined);
+  return typeof recorded?.dbName === 'string' ? recorded.dbName : undefined;
+}
+
+/** How long logout({ destroyLocal: true }) waits to read whose data a replica the app named holds (see LocalFirst.wipe). */
+const OWNER_WAIT_MS = 5_000;
+
+/** IndexedDB's name of a replica (PouchDB's `indexeddb` and `idb` adapters). */
+const idbName = (name: string) => `_pouch_${name}`;
+
+/** Deletes an IndexedDB database: true once it is gone (the browser keeps a deletion blocked by a connection waiting). */
+function deleteDatabase(name: string): Promise<boolean> {
+  return new Promise((resolve) => {
+    try {
+      const request = indexedDB.deleteDatabase(name);
+      request.onsuccess = () => resolve(true);
+      request.onerror = () => resolve(false);
+    } catch {
+      resolve(false);
+    }
+  });
+}
+
+/** The replicas IndexedDB lists (their PouchDB names), or undefined when it cannot say. */
+async function replicasListed(): Promise<string[] | undefined> {
+  const list = await within(Promise.resolve().then(() => indexedDB.databases()), 2_000).catch(() => LATE);
+  if (typeof list === 'symbol') return undefined;
+  return list.flatMap((d) => (d.name?.startsWith('_pouch_') ? [d.name.slice('_pouch_'.length)] : []));
+}
+
+/**
+ * Finishes a deletion that a logout({ destroyLocal: true }) recorded (last-session.ts) and may not have seen through: the
+ * page closed while IndexedDB held the deletion for another connection, and the browser dropped it. Under the
+ * replica's tab lock (`feat-tab:<replica>`, leader.ts: every client holds it shared while its replica is open), so never
+ * while a client has the replica open: `wait` (this client is about to open it: its account asked for the deletion)
+ * waits for that lock up to OPEN_WAIT_MS, any other start passes. The record is read again under the lock (a start of
+ * the replica's account may have finished it meanwhile, and opened a new one). True once the replica is gone and its
+ * record dropped.
+ */
+async function finishDeletion(access: DirectoryAccess, name: string, wait: boolean): Promise<boolean> {
+  const tag = await replicaTag(name);
+  const run = async () => {
+    if (!(await pendingDeletions(access)).some((d) => d.tag === tag)) return true;
+    const listed = await replicasListed();
+    if (!listed || listed.includes(name)) {
+      if ((await within(deleteDatabase(idbName(name)), DESTROY_WAIT_MS)) !== true) return false;
+    }
+    dropChangeSignals(name);
+    return dropDeletion(access, tag);
+  };
+  const locks = webLocks();
+  if (!locks) return run();
+  const options = wait ? { signal: AbortSignal.timeout(OPEN_WAIT_MS) } : { ifAvailable: true };
+  return (locks.request(`feat-tab:${name}`, options, (lock) => (lock === null ? false : run())) as Promise<boolean>).catch(() => false);
+}
+
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
 const DISCARD_WAIT_MS = 5_000;
 
@@ -125,6 +191,8 @@ export class LocalFirst {
   /** Documents whose resolution could not start (its code failed to load): resolved with the next conflict. */
   #unresolved: string[] = [];
   #reconnecting = false;
+  /** The deletions a logout recorded on this origin (browsers; read once per start: see finishDeletion). */
+  #doomed: Promise<Doomed[]> | undefined;
   /** The identity the last session is remembered under (last-session.ts); null: none. */
   #identity: string | null | undefined;
   /** What the directory remembered of the replica (its name and adapter). */
@@ -204,9 +272,10 @@ export class LocalFirst {
         this.#leaderWatch?.close();
         this.#leaderWatch = undefined;
         this.#leaderStatus = undefined;
-        // #follow, still waiting for the first pull, attaches itself (its ready() waits for that pull).
+        // #follow, still waiting for the first pull, attaches itself (its ready() waits for that pull). A tab asked to
+        // close (the leader left for its logout({ destroyLocal: true })) does not take over.
         const session = this.#following ? undefined : this.#standby;
-        if (!session) return;
+        if (!session || this.#closeAsked) return;
         this.#standby = undefined;
         if (!this.#deps.signal.aborted) void this.#reconnect(session, true);
       },
@@ -219,10 +288,7 @@ export class LocalFirst {
         this.#leaderWatch?.heard();
         void this.tracker?.refresh().then(() => this.#deps.pendingChanged(), () => undefined);
       },
-      close: () => {
-        this.#closeAsked = true;
-        this.#deps.closeRequested();
-      },
+      close: () => this.#doomedUnder(),
       current: () => this.status,
     });
     if (this.#deps.signal.aborted || this.#lost) this.#tabs?.close();
@@ -249,6 +315,9 @@ export class LocalFirst {
   async open(): Promise<Session> {
     globalThis.addEventListener?.('online', this.#onOnline);
     if (this.#deps.options.local?.persist) this.#persisted ??= askPersist();
+    // Read again by every start (a deletion recorded since the last one may be finished by now, or due).
+    this.#doomed = undefined;
+    void this.#finishDeletions().catch(() => undefined);
     // A replica that has synced before opens at once and catches up live; the connection is made in the background.
     let last: Session | undefined;
     try {
@@ -329,6 +398,38 @@ export class LocalFirst {
     }
   }
 
+  /** The deletions a logout recorded on this origin and did not see through (browsers; read once, bounded). */
+  #pendingDeletions(): Promise<Doomed[]> {
+    const browser = hasIndexedDb() && this.#adapterAsked() !== 'memory' && this.#deps.options.session === undefined;
+    return (this.#doomed ??= browser ? pendingDeletions(this.#directory()) : Promise.resolve([]));
+  }
+
+  /** Whether a logout asked for the deletion of replica `name` (see finishDeletion). */
+  async #isDoomed(name: string): Promise<boolean> {
+    const doomed = await this.#pendingDeletions();
+    if (!doomed.length) return false;
+    const tag = await replicaTag(name);
+    return doomed.some((d) => d.tag === tag);
+  }
+
+  /**
+   * Every start (of any account) finishes, in the background, the deletions a logout recorded and did not see through:
+   * of the replicas IndexedDB still lists, those no client has open (finishDeletion); a record whose replica is gone
+   * is dropped.
+   */
+  async #finishDeletions(): Promise<void> {
+    const doomed = await this.#pendingDeletions();
+    if (!doomed.length) return;
+    const listed = (await replicasListed()) ?? [];
+    const byTag = new Map(await Promise.all(listed.map(async (name) => [await replicaTag(name), name] as const)));
+    for (const { tag } of doomed) {
+      if (this.#deps.signal.aborted) return;
+      const name = byTag.get(tag);
+      if (name) await finishDeletion(this.#directory(), name, false);
+      else await dropDeletion(this.#directory(), tag);
+    }
+  }
+
   /** A start that failed: the status says why. */
   #failed(error: unknown): FeatError {
     const failure = toFeatError(error);
@@ -369,8 +470,8 @@ export class LocalFirst {
       this.#remembered = remembered;
       return { userName: remembered.userName, dbName: remembered.dbName };
     }
-    // A replica named explicitly remembers its own session (for the same identity).
-    if (o.local?.name) {
+    // A replica named explicitly remembers its own session (for the same identity) — unless a logout is deleting it.
+    if (o.local?.name && !(await this.#isDoomed(o.local.name))) {
       const adapter = await adapterFor(o.local.name, o.local.adapter, defaultAdapter());
       let db: GuardedDb;
       try {
@@ -406,6 +507,8 @@ export class LocalFirst {
         if (this.replicator && !this.#paused && !this.#lost && !this.#deps.signal.aborted) this.replicator.start();
       },
       closing: () => this.#closeAsked || this.#deps.signal.aborted,
+      deleting: () => this.#doomedUnder(),
+      doomed: () => this.#closeAsked,
       // Nothing more can be exchanged: sync stops, with status `error`, and says why once.
       lost: (error) => {
         this.#lost = error;
@@ -431,6 +534,11 @@ export class LocalFirst {
     const adapter = !o.local?.adapter && remembered?.adapter ? remembered.adapter : await adapterFor(name, o.local?.adapter, asked);
     const opened = this.#opened;
     this.#opened = undefined;
+    // This account's logout asked for this replica's deletion and it did not happen (the page closed meanwhile): done
+    // first, never reopened with what the user asked to delete.
+    if (!opened && (await this.#isDoomed(name)) && !(await finishDeletion(this.#directory(), name, true))) {
+      throw new FeatError('timeout', `The local replica "${name}", whose deletion a logout({ destroyLocal: true }) asked for, is still open elsewhere (another tab, or the app's own code); it is deleted, and opened anew, once that closes`);
+    }
     const local = opened ?? (await GuardedDb.open(name, adapter, this.#guardEvents()));
     if (this.#deps.signal.aborted) {
       await local.close();
@@ -451,13 +559,31 @@ export class LocalFirst {
     await this.#joinTabs(local);
   }
 
-  /** Remembers the session for an offline start: by identity, never by a credential or a digest of a short one. */
+  /**
+   * Remembers the session for an offline start: by identity, never by a credential or a digest of a short one. Not when
+   * another tab's logout({ destroyLocal: true }) is deleting the replica (a tab that slept through it, then took the
+   * lead): this client closes instead (`closed`).
+   */
   async #remember(local: GuardedDb, session: Session): Promise<void> {
     if (local.adapter === 'memory') return;
     const identity = await this.#identityNow();
+    this.#checkNotDoomed();
+    if (identity && !(await rememberInDirectory(this.#directory(), identity, { ...session, name: local.name, adapter: local.adapter }))) this.#doomedUnder();
+    else if (!identity) dropLegacyEntries();
+    this.#checkNotDoomed();
     await rememberInReplica(local, identity, session);
-    if (identity) await rememberInDirectory(this.#directory(), identity, { ...session, name: local.name, adapter: local.adapter });
-    else dropLegacyEntries();
+  }
+
+  /** Another tab deletes the replica under this client (its logout, seen now): it closes, and its calls fail `closed`. */
+  #doomedUnder(): void {
+    if (this.#closeAsked || this.#deps.signal.aborted) return;
+    this.#closeAsked = true;
+    this.#deps.closeRequested();
+  }
+
+  /** After another tab's logout({ destroyLocal: true }) asked this client to close: nothing more is written or started. */
+  #checkNotDoomed(): void {
+    if (this.#closeAsked) throw closedError();
   }
 
   /** Starts replication with the server (the session is known to work). */
@@ -477,6 +603,7 @@ export class LocalFirst {
     const remote = remoteDb(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#deps.couchFetch);
     this.#remote = remote;
     tracker.remote = remote;
+    this.#checkNotDoomed();
     if (!o.session) await this.#remember(local, session);
     if (!this.leading) return this.#follow(local, session, deadline, events);
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
@@ -484,6 +611,7 @@ export class LocalFirst {
     if (!synced) await this.#initialPull(local, remote, tracker, deadline, events);
     else this.#synced = true;
     if (this.#deps.signal.aborted) throw closedError();
+    this.#checkNotDoomed();
     const replicator = new Replicator(local, remote, {
       status: (status) => {
         // A first pull cut short (initialSyncTimeout) is complete once live sync has caught up.
@@ -548,7 +676,7 @@ export class LocalFirst {
     }
     // Took over meanwhile: replicate, and (never synced) wait for the first pull as the leader would have, within the
     // same deadline (the standby session was taken by the takeover when it came after the wait).
-    if (this.leading && this.#standby && !this.#deps.signal.aborted && !this.#lost) {
+    if (this.leading && this.#standby && !this.#deps.signal.aborted && !this.#lost && !this.#closeAsked) {
       this.#standby = undefined;
       await this.#attach(session, deadline, waiting);
       synced = this.#synced;
@@ -641,7 +769,7 @@ export class LocalFirst {
     this.#reconnecting = true;
     this.#expected = expected;
     let reported: string | undefined;
-    for (let delay = 0, first = true; !this.#deps.signal.aborted && !this.#lost; first = false) {
+    for (let delay = 0, first = true; !this.#deps.signal.aborted && !this.#lost && !this.#closeAsked; first = false) {
       if (!(first && now)) {
         delay = backOff(delay);
         await new Promise<void>((resolve) => {
@@ -649,7 +777,7 @@ export class LocalFirst {
           sleep(delay, this.#deps.signal).then(resolve, resolve);
         });
       }
-      if (this.#deps.signal.aborted || this.#lost) break;
+      if (this.#deps.signal.aborted || this.#lost || this.#closeAsked) break;
       try {
         const session = await this.#deps.connect();
         if (session.dbName !== expected.dbName) {
@@ -663,7 +791,7 @@ export class LocalFirst {
         this.#expected = undefined;
         break;
       } catch (error) {
-        if (this.#deps.signal.aborted || this.#lost) break;
+        if (this.#deps.signal.aborted || this.#lost || this.#closeAsked) break;
         const failure = toFeatError(error);
         // The same failure round after round is reported once.
         if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== reported) this.#deps.error(failure);
@@ -873,49 +1001,113 @@ export class LocalFirst {
   }
 
   /**
-   * Forgets the session in the directory (within DESTROY_WAIT_MS, else `timeout`: see forgetInDirectory). Started first
-   * and awaited last by logout, which meanwhile does the rest; its failure is never left unhandled.
+   * Forgets the session in the directory (within DESTROY_WAIT_MS, else `timeout`: see forgetInDirectory), recording
+   * first the deletion of `doomed` (browsers), which the next start on the origin finishes if this page does not.
+   * Started before the deletion and awaited last by logout, which meanwhile does the rest; its failure is never left
+   * unhandled.
    */
-  #forgetDirectory(): Promise<void> {
+  #forgetDirectory(doomed?: { name: string; adapter: string }): Promise<void> {
     dropLegacyEntries();
     const identity = this.#identity ?? undefined;
-    const forgetting = identity && this.#deps.options.session === undefined ? forgetInDirectory(this.#directory(), identity, DESTROY_WAIT_MS) : Promise.resolve();
+    const record = doomed && hasIndexedDb() && doomed.adapter !== 'memory' ? doomed : undefined;
+    const forgetting =
+      (identity || record) && this.#deps.options.session === undefined ? forgetInDirectory(this.#directory(), identity, DESTROY_WAIT_MS, record) : Promise.resolve();
     forgetting.catch(() => undefined);
     return forgetting;
   }
 
   /**
    * logout({ destroyLocal }) of a client that never opened its replica: find the replica this device would open for
-   * these credentials (its name, or the remembered session) and delete it.
+   * these credentials (its name, or the remembered session) and delete it — unless it is a replica the app named
+   * (`local.name`, which every account may share) holding another account's data: that one is left alone, as this
+   * client's refused ready() would leave it. `account` asks the server who these credentials are (with `signal`),
+   * when the device cannot tell.
    */
-  async wipe(): Promise<void> {
+  async wipe(account: (signal: AbortSignal) => Promise<Session>): Promise<void> {
     const o = this.#deps.options;
     const last = await this.#lastSession().catch(() => undefined);
     const opened = this.#opened;
     this.#opened = undefined;
     const name = o.local?.name ?? this.#remembered?.name ?? (last ? `feat-${last.dbName}` : undefined);
-    const forgetting = this.#forgetDirectory();
-    if (name) await this.#closeOtherTabs(name, opened?.adapter ?? this.#adapterAsked());
+    let forgetting: Promise<void> | undefined;
+    /** The replica being deleted (its change signals are dropped, whatever the deletion's outcome). */
+    let doomed: string | undefined;
     try {
-      if (opened) await destroyBounded(opened);
-      else if (name && this.#adapterAsked() !== 'memory') {
-        await destroyBounded(await openLocal(name, this.#remembered?.adapter ?? (await adapterFor(name, o.local?.adapter, this.#adapterAsked()))));
+      if (opened) {
+        // Found by its own session record, for these credentials: theirs.
+        doomed = opened.name;
+        forgetting = this.#forgetDirectory({ name: opened.name, adapter: opened.adapter });
+        await this.#closeOtherTabs(opened.name, opened.adapter);
+        await destroyBounded(opened);
+      } else if (name && this.#adapterAsked() !== 'memory') {
+        const adapter = this.#remembered?.adapter ?? (await adapterFor(name, o.local?.adapter, this.#adapterAsked()));
+        const shared = o.local?.name !== undefined;
+        if (!shared) {
+          // A name of the account's own (`feat-<dbName>`, or the one its remembered session gives): the other tabs close
+          // before it is opened at all.
+          forgetting = this.#forgetDirectory({ name, adapter });
+          await this.#closeOtherTabs(name, adapter);
+        }
+        const db = await openLocal(name, adapter);
+        const mine = !shared || (await this.#mayDelete(db, name, last, account).catch((error: unknown) => {
+          void db.close().catch(() => undefined);
+          throw error;
+        }));
+        if (!mine) {
+          await within(db.close(), DESTROY_WAIT_MS);
+        } else {
+          doomed = name;
+          forgetting ??= this.#forgetDirectory({ name, adapter });
+          if (shared) await this.#closeOtherTabs(name, adapter);
+          await destroyBounded(db);
+        }
       }
     } finally {
-      if (name) dropChangeSignals(name);
+      forgetting ??= this.#forgetDirectory();
+      if (doomed) dropChangeSignals(doomed);
     }
     await forgetting;
   }
 
+  /**
+   * Whether logout({ destroyLocal: true }) of a client that never opened it may delete `db`, a replica the app named:
+   * it holds no account's data, or nothing at all, or this client's account's — known from the session the device
+   * remembers for these credentials, else asked of the server (bounded: `timeout`; offline: `network`, the replica
+   * left alone). Another account's data is never this client's to delete.
+   */
+  async #mayDelete(db: Db, name: string, last: Session | undefined, account: (signal: AbortSignal) => Promise<Session>): Promise<boolean> {
+    const read = await within(Promise.all([ownerOf(db), db.info().catch(() => undefined)]), OWNER_WAIT_MS);
+    if (read === LATE) {
+      throw new FeatError('timeout', `logout(): the local replica "${name}" is held open elsewhere and could not be read within ${OWNER_WAIT_MS} ms to tell whose data it holds; it was not deleted`);
+    }
+    const [owner, info] = read;
+    if (owner === undefined || owner === last?.dbName || info?.doc_count === 0) return true;
+    const asked = new AbortController();
+    const timer = setTimeout(() => asked.abort(new FeatError('timeout', `logout(): the accounts service did not answer within ${DESTROY_WAIT_MS} ms`)), DESTROY_WAIT_MS);
+    try {
+      return (await account(asked.signal)).dbName === owner;
+    } catch (error) {
+      const failure = toFeatError(error);
+      throw new FeatError(
+        failure.code,
+        `logout(): the local replica "${name}" holds an account's data, and the server could not say whether it is this one's: it was not deleted (call logout({ destroyLocal: true }) again once online)`,
+        { cause: failure },
+      );
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
   /** Deletes the local replica and forgets the session this device remembered. */
   async destroy(): Promise<void> {
-    const forgetting = this.#forgetDirectory();
     const name = this.localName;
+    const adapter = this.local?.adapter ?? this.#adapterAsked();
+    // (A replica deleted already — the site's data cleared — has nothing left to delete.)
+    const forgetting = this.#forgetDirectory(name && !this.#lost ? { name, adapter } : undefined);
     if (name) {
       try {
         // A replica deleted already (the site's data cleared): this page's adapter can no longer open it, not even to delete it.
         if (!this.#lost) {
-          const adapter = this.local?.adapter ?? this.#adapterAsked();
           await this.#closeOtherTabs(name, adapter);
           await destroyBounded(await openLocal(name, adapter));
         }
