@@ -27,7 +27,7 @@ export function webLocks(): LockManagerLike | undefined {
 }
 
 const channelName = (replica: string) => `feat-tabs:${replica}`;
-const tabLock = (replica: string) => `feat-tab:${replica}`;
+export const tabLock = (replica: string) => `feat-tab:${replica}`;
 const leaderLock = (replica: string) => `feat-leader:${replica}`;
 
 /** What a tab hears from the others. */

@@ -181,17 +181,22 @@ export class LivePush extends LiveLoop {
     if (!docs.length) return;
     const withLive = new Set(docs.flatMap((d) => (d._deleted ? [] : [d._id])));
     const held = docs.filter((d) => d._deleted && withLive.has(d._id));
-    const stored = await this.#store(held.length ? docs.filter((d) => !held.includes(d)) : docs, latest);
-    // An index definition refused is given up, not resent: its deletions are sent (and given up) as before.
-    const follow = held.filter((d) => !this.#refused.has(d._id) || isDesign(d._id));
+    const { stored, refusedNow } = await this.#store(held.length ? docs.filter((d) => !held.includes(d)) : docs, latest);
+    // Not after a live revision refused now — even one edited since (its refusal not kept: the next revision's change
+    // names every leaf, these deletions with it). An index definition refused is given up, not resent: its deletions
+    // are sent (and given up) as before.
+    const follow = held.filter((d) => isDesign(d._id) || (!refusedNow.has(d._id) && !this.#refused.has(d._id)));
     for (const d of held) this.#refused.get(d._id)?.deleted.add(d._rev!);
-    if (follow.length && !this.cancelled) stored.push(...(await this.#store(follow, latest)));
+    if (follow.length && !this.cancelled) stored.push(...(await this.#store(follow, latest)).stored);
     if (this.#refused.size) this.#retryLater();
     if (stored.length) this.emit('change', { docs: stored, docs_written: stored.length });
   }
 
-  /** One `_bulk_docs` of `docs`; records the documents refused (reported once per revision). Returns those stored. */
-  async #store(docs: StoredDoc[], latest: Map<string, Change>): Promise<StoredDoc[]> {
+  /**
+   * One `_bulk_docs` of `docs`; records the documents refused (reported once per revision). Returns those stored, and
+   * the ids the server refused in this request.
+   */
+  async #store(docs: StoredDoc[], latest: Map<string, Change>): Promise<{ stored: StoredDoc[]; refusedNow: Set<string> }> {
     const results = await this.#remote.bulkDocs(docs, { new_edits: false });
     // With `new_edits: false` CouchDB lists only the documents it refused: the others are stored.
     const refusedNow = new Set<string>();
@@ -222,7 +227,7 @@ export class LivePush extends LiveLoop {
     }
     const stored = docs.filter((d) => !refusedNow.has(d._id));
     for (const doc of stored) this.#refused.delete(doc._id);
-    return stored;
+    return { stored, refusedNow };
   }
 
   /** Whether `rev` is still one of the document's leaves on the replica (true when that cannot be read). */

@@ -25,7 +25,7 @@ import {
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { RESOLVER_TIMEOUT_MS } from '../store/conflicts.js';
 import { LATE, sleep, within } from '../util/abort.js';
-import { closeOtherTabs, Tabs, webLocks } from './leader.js';
+import { closeOtherTabs, tabLock, Tabs, webLocks } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { LivePull } from './live-pull.js';
 import type { Seq } from './live-loop.js';
@@ -131,7 +131,7 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
   const locks = webLocks();
   if (!locks) return run();
   const options = wait ? { signal: AbortSignal.timeout(OPEN_WAIT_MS) } : { ifAvailable: true };
-  return (locks.request(`feat-tab:${name}`, options, (lock) => (lock === null ? false : run())) as Promise<boolean>).catch(() => false);
+  return (locks.request(tabLock(name), options, (lock) => (lock === null ? false : run())) as Promise<boolean>).catch(() => false);
 }
 
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
@@ -992,7 +992,9 @@ export class LocalFirst {
   async forget(): Promise<void> {
     const forgetting = this.#forgetDirectory();
     const adapter = this.local?.adapter ?? this.#adapterAsked();
-    if (this.localName && adapter !== 'memory' && !this.#lost) {
+    // (Not once another tab's logout({ destroyLocal: true }) asked this client to close: opening would make the deleted
+    // replica again, empty, under a name that holds the user's.)
+    if (this.localName && adapter !== 'memory' && !this.#lost && !this.#closeAsked) {
       const db = await openLocal(this.localName, adapter);
       await rememberInReplica(db, undefined, undefined);
       await db.close();
@@ -1030,8 +1032,9 @@ export class LocalFirst {
     this.#opened = undefined;
     const name = o.local?.name ?? this.#remembered?.name ?? (last ? `feat-${last.dbName}` : undefined);
     let forgetting: Promise<void> | undefined;
-    /** The replica being deleted (its change signals are dropped, whatever the deletion's outcome). */
+    /** The replica being deleted (its change signals are dropped, whatever the deletion's outcome), and once it is. */
     let doomed: string | undefined;
+    let deleted: string | undefined;
     try {
       if (opened) {
         // Found by its own session record, for these credentials: theirs.
@@ -1039,6 +1042,7 @@ export class LocalFirst {
         forgetting = this.#forgetDirectory({ name: opened.name, adapter: opened.adapter });
         await this.#closeOtherTabs(opened.name, opened.adapter);
         await destroyBounded(opened);
+        deleted = opened.name;
       } else if (name && this.#adapterAsked() !== 'memory') {
         const adapter = this.#remembered?.adapter ?? (await adapterFor(name, o.local?.adapter, this.#adapterAsked()));
         const shared = o.local?.name !== undefined;
@@ -1060,6 +1064,7 @@ export class LocalFirst {
           forgetting ??= this.#forgetDirectory({ name, adapter });
           if (shared) await this.#closeOtherTabs(name, adapter);
           await destroyBounded(db);
+          deleted = name;
         }
       }
     } finally {
@@ -1067,6 +1072,7 @@ export class LocalFirst {
       if (doomed) dropChangeSignals(doomed);
     }
     await forgetting;
+    if (deleted) await this.#deletionDone(deleted);
   }
 
   /**
@@ -1081,7 +1087,8 @@ export class LocalFirst {
       throw new FeatError('timeout', `logout(): the local replica "${name}" is held open elsewhere and could not be read within ${OWNER_WAIT_MS} ms to tell whose data it holds; it was not deleted`);
     }
     const [owner, info] = read;
-    if (owner === undefined || owner === last?.dbName || info?.doc_count === 0) return true;
+    // (Nothing ever written but `_local` records: `doc_count` leaves out deletions — another account's unsent removals.)
+    if (owner === undefined || owner === last?.dbName || info?.update_seq === 0) return true;
     const asked = new AbortController();
     const timer = setTimeout(() => asked.abort(new FeatError('timeout', `logout(): the accounts service did not answer within ${DESTROY_WAIT_MS} ms`)), DESTROY_WAIT_MS);
     try {
@@ -1104,12 +1111,14 @@ export class LocalFirst {
     const adapter = this.local?.adapter ?? this.#adapterAsked();
     // (A replica deleted already — the site's data cleared — has nothing left to delete.)
     const forgetting = this.#forgetDirectory(name && !this.#lost ? { name, adapter } : undefined);
+    let deleted = false;
     if (name) {
       try {
         // A replica deleted already (the site's data cleared): this page's adapter can no longer open it, not even to delete it.
         if (!this.#lost) {
           await this.#closeOtherTabs(name, adapter);
           await destroyBounded(await openLocal(name, adapter));
+          deleted = true;
         }
       } finally {
         dropChangeSignals(name);
@@ -1117,6 +1126,16 @@ export class LocalFirst {
       }
     }
     await forgetting;
+    if (deleted && name) await this.#deletionDone(name);
+  }
+
+  /**
+   * A deletion seen through: its record goes at once (best effort, bounded), so that it can never apply to a replica
+   * of the same name made later — a start that cannot read the directory in time would not see it, and open one.
+   */
+  async #deletionDone(name: string): Promise<void> {
+    if (!hasIndexedDb() || this.#deps.options.session !== undefined) return;
+    await dropDeletion(this.#directory(), await replicaTag(name)).catch(() => undefined);
   }
 
   /**
