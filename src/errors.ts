@@ -79,7 +79,9 @@ const HINTS: Partial<Record<FeatErrorCode, string>> = {
   unauthorized: 'check the auth value or provider and that the accounts service issues tokens for this user',
   forbidden: "a user may only open their own database and create only their own account; an index (a query's sort) needs the database's admin role",
   too_large: 'split the value with setParts() or raise the server limits',
-  network: 'the server could not be reached; local-first mode keeps writing offline',
+  // Said alike in both modes (an error does not know its client's): what to do is the same, whether the call was a
+  // remote client's or one of a local-first client that needs the server (its writes never fail so).
+  network: 'the server could not be reached: check the connection, then try again',
   server: 'the server failed; the call may be retried',
   bad_response: 'the server answered with something that is not the documented shape',
 };
@@ -110,6 +112,10 @@ export function codeForStatus(status: number, name?: string): FeatErrorCode {
   return 'bad_response';
 }
 
+/** A 413 of a Mango request: the body is the query itself, with no value in it to split. */
+const QUERY_TOO_LARGE = "the query is over the server's request size limit: use fewer $in values, or query in parts and merge the results";
+const isQuery = (url: string | undefined): boolean => url !== undefined && /\/_(find|explain|index)$/.test(url.split('?')[0]!);
+
 /** Builds the error for a failed HTTP response. `reason` is the server's own explanation, if any. */
 export function httpError(
   status: number,
@@ -119,7 +125,7 @@ export function httpError(
   const code = status === 500 && /saving the design document: forbidden/.test(context.reason ?? '') ? 'forbidden' : codeForStatus(status, context.error);
   const what = context.key === undefined ? '' : ` for key "${context.key}"`;
   const reason = context.reason ? `: ${context.reason}` : '';
-  const hint = HINTS[code] ? ` (${HINTS[code]})` : '';
+  const hint = code === 'too_large' && isQuery(context.url) ? ` (${QUERY_TOO_LARGE})` : HINTS[code] ? ` (${HINTS[code]})` : '';
   const { reason: _ignored, error: _name, ...rest } = context;
   return new FeatHttpError(code, `HTTP ${status}${what}${reason}${hint}`, { ...rest, status });
 }

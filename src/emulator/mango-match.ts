@@ -10,7 +10,10 @@
  *   condition on a field holds only where the field is found: a missing field satisfies `$exists: false` alone, and a
  *   path through `null` or a scalar (or past an array's end) satisfies nothing, not even `$exists: false`.
  * - `$regex` runs on the string's UTF-8 bytes, as Erlang's `re` does without its `unicode` option (`^.$` does not match
- *   `é`, `^..$` does); the dialect is still JavaScript's, not PCRE's.
+ *   `é`, `^..$` does), and reads as PCRE (compiled without options) where JavaScript's RegExp reads otherwise in what
+ *   both accept: `$` also matches before a final `\n`, `.` matches anything but `\n` (`\r` too), a `]` first in a
+ *   class is a literal ({@link pcreRegex}). The rest of the dialect is JavaScript's (`\A`, `\z`, `\Q…\E` and POSIX
+ *   classes are read otherwise, `(?i)` does not compile; the SDK refuses them before any request).
  */
 
 type Json = null | boolean | number | string | Json[] | { [key: string]: Json };
@@ -192,14 +195,66 @@ function sameTerm(a: unknown, b: unknown): boolean {
   return false;
 }
 
-const regexes = new Map<string, RegExp | null>();
+/** A `$regex` pattern compiled for {@link pcreTest}: `dollar` when it holds a `$` anchor. */
+type PcreRegex = { re: RegExp; dollar: boolean };
+
+/**
+ * The pattern (over bytes: see {@link byteRegex}) as a JavaScript RegExp that reads it as PCRE does, outside escapes:
+ * `.` is `[^\n]` (JavaScript's `.` also excludes `\r`); a `]` first in a class (after its `^`, if any) is a literal
+ * (`[]a]`; JavaScript reads `[]` as an empty class), so `[]` alone is left open and refused, as PCRE refuses it.
+ * `$` is left as it is, and {@link pcreTest} reads it as PCRE's: a lookahead (`(?=\n?$)`) would say the same, but
+ * would keep V8 from falling back to its linear engine on a pattern that backtracks (guard.ts).
+ */
+export function pcreRegex(pattern: string): PcreRegex {
+  let source = '';
+  let dollar = false;
+  let inClass = false;
+  for (let i = 0; i < pattern.length; i++) {
+    const ch = pattern[i]!;
+    if (ch === '\\') {
+      source += pattern.slice(i, i + 2);
+      i++;
+    } else if (inClass) {
+      inClass = ch !== ']';
+      source += ch;
+    } else if (ch === '[') {
+      inClass = true;
+      source += ch;
+      if (pattern[i + 1] === '^') source += pattern[++i];
+      if (pattern[i + 1] === ']') {
+        source += '\\]';
+        i++;
+      }
+    } else {
+      if (ch === '$') dollar = true;
+      source += ch === '.' ? '[^\\n]' : ch;
+    }
+  }
+  return { re: new RegExp(source), dollar };
+}
+
+/**
+ * PCRE's `$` (no multiline): at the end, or before a final `\n`. A match whose `$` falls before the final `\n` is
+ * a match of the subject without it, where JavaScript's `$` falls there; and a match of that shorter subject is one of
+ * the whole (it only ends earlier: `\b`/`\B` read the `\n` as they read the end; lookarounds are refused, guard.ts).
+ * So two runs are PCRE's answer —
+ * but for a `$` followed by more pattern that reads the final `\n` itself (`a$\n`), which this reads as JavaScript.
+ */
+function pcreTest({ re, dollar }: PcreRegex, subject: string): boolean {
+  return re.test(subject) || (dollar && subject.endsWith('\n') && re.test(subject.slice(0, -1)));
+}
+
+const regexes = new Map<string, PcreRegex | null>();
 const latin1 = (s: string) => Buffer.from(s, 'utf8').toString('latin1');
-/** The pattern compiled over UTF-8 bytes (each byte one character), as Erlang's `re` runs a binary pattern. */
-function byteRegex(pattern: string): RegExp | null {
+/**
+ * The pattern compiled over UTF-8 bytes (each byte one character), as Erlang's `re` runs a binary pattern; `null`
+ * where it does not compile (`_find` refuses it: {@link compilesAsPcre}).
+ */
+function byteRegex(pattern: string): PcreRegex | null {
   let re = regexes.get(pattern);
   if (re === undefined) {
     try {
-      re = new RegExp(latin1(pattern));
+      re = pcreRegex(latin1(pattern));
     } catch {
       re = null;
     }
@@ -208,6 +263,9 @@ function byteRegex(pattern: string): RegExp | null {
   }
   return re;
 }
+
+/** Whether a `$regex` pattern compiles as the matcher reads it (`mango_selector:norm_ops/1` refuses it otherwise). */
+export const compilesAsPcre = (pattern: string): boolean => byteRegex(pattern) !== null;
 
 /** `mango_selector:match/3`: `value` against a normalized node. */
 function match(node: Node, value: unknown, cmp: Cmp): boolean {
@@ -287,7 +345,8 @@ function match(node: Node, value: unknown, cmp: Cmp): boolean {
       return typeof value === 'string' && typeof arg === 'string' && value.startsWith(arg);
     case '$regex': {
       if (typeof value !== 'string' || typeof arg !== 'string') return false;
-      return byteRegex(arg)?.test(latin1(value)) ?? false;
+      const re = byteRegex(arg);
+      return re !== null && pcreTest(re, latin1(value));
     }
     case '$size':
       return Array.isArray(value) && value.length === arg;

@@ -26,7 +26,7 @@ import type { Request, Response } from 'express';
 import { emptyRange, escapeRegex, forEngine } from '../query/engine.js';
 import { checkSelectorRegexes } from './guard.js';
 import { analyseIndex, dottedFields, explainAnswer, indexJson, rangeFails, usableJsonIndexes, type IndexInfo } from './mango-explain.js';
-import { collate, compareBytes, found, getField, InvalidFieldName, matches, normalize, parseField, project } from './mango-match.js';
+import { collate, compareBytes, compilesAsPcre, found, getField, InvalidFieldName, matches, normalize, parseField, project } from './mango-match.js';
 import { sendJson } from './http.js';
 import type { Database } from './storage.js';
 
@@ -109,11 +109,8 @@ function checked(selector: unknown): unknown {
       out.$regex = `^${escapeRegex(value)}`;
     } else if (key === '$regex') {
       if (typeof value !== 'string') throw bad('bad_arg', 'Invalid regular expression');
-      try {
-        new RegExp(value);
-      } catch {
-        throw bad('bad_arg', `Invalid regular expression: ${value}`);
-      }
+      // As the matcher reads it: PCRE leaves `[]` open, where JavaScript reads an empty class.
+      if (!compilesAsPcre(value)) throw bad('bad_arg', `Invalid regular expression: ${value}`);
       out[key] = value;
     } else if (['$in', '$nin', '$all', '$and', '$or', '$nor'].includes(key) && !Array.isArray(value)) {
       throw bad('bad_arg', `Argument to ${key} must be an array`);

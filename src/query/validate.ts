@@ -184,8 +184,20 @@ function checkSelector(selector: unknown, where: string, field: boolean, depth =
       // What the two engines (JavaScript's here, CouchDB's PCRE) read otherwise: `\u0041`, `[^]` and `[]` (PCRE
       // refuses them), `\x{41}`, `\p{L}`, `\A`, `\h`… (JavaScript reads a letter), POSIX classes `[[:alpha:]]`:
       // refused, so both modes agree.
-      if (/\\(?![dDwWsSbBnrtf]|x[\da-fA-F]{2})/.test((arg as string).replace(/\\[^a-zA-Z]/g, '_')) || readsOtherwise(arg as string)) {
-        fail(`${at}: CouchDB's PCRE reads [], [^], [[:class:]] and escaped letters but \\dDwWsSbBnrtf \\xHH otherwise`);
+      const escape = /\\(?![dDwWsSbBnrtf]|x[\da-fA-F]{2})[a-zA-Z]/.exec((arg as string).replace(/\\[^a-zA-Z]/g, '_'))?.[0];
+      if (escape !== undefined) {
+        fail(
+          `${at}: the escape "${escape}" is refused, because CouchDB's PCRE and JavaScript read it differently (of escaped ` +
+            `letters, only \\d \\D \\w \\W \\s \\S \\b \\B \\n \\r \\t \\f and \\xHH read alike); write the character itself ` +
+            `(A for \\u0041), a class spelled out (e.g. [A-Za-z] for \\p{L}) or ^ for \\A instead, or use $beginsWith for a prefix`,
+        );
+      }
+      const bracket = readsOtherwise(arg as string);
+      if (bracket !== undefined) {
+        fail(
+          `${at}: "${bracket}" is refused, because CouchDB's PCRE and JavaScript read it differently; write a "]" inside a ` +
+            `class as \\], and spell a POSIX class out (e.g. [A-Za-z] for [[:alpha:]])`,
+        );
       }
     } else if (name === '$beginsWith') {
       // CouchDB 3.4: a UTF-8 string (its bad_arg otherwise); matches the string values that start with it.
@@ -282,18 +294,22 @@ function plan(query: unknown): PlannedQuery {
   return { prefix: prefix as string, selector: mapped, sort, limit, skip };
 }
 
-/** A character class that opens empty (`[]`, `[^]`) or holds a POSIX class (`[:`, `[.`, `[=`): read otherwise by PCRE. */
-function readsOtherwise(pattern: string): boolean {
+/**
+ * A character class that opens empty (`[]`, `[^]`) or holds a POSIX class (`[:`, `[.`, `[=`): read otherwise by PCRE.
+ * Returns that piece of the pattern, else `undefined`.
+ */
+function readsOtherwise(pattern: string): string | undefined {
   let inClass = false;
   for (let i = 0; i < pattern.length; i++) {
     const c = pattern[i];
     if (c === '\\') i++;
     else if (!inClass && c === '[') {
       inClass = true;
+      const start = i;
       if (pattern[i + 1] === '^') i++;
-      if (pattern[i + 1] === ']') return true;
-    } else if (inClass && c === '[' && /[:.=]/.test(pattern[i + 1] ?? '')) return true;
+      if (pattern[i + 1] === ']') return pattern.slice(start, i + 2);
+    } else if (inClass && c === '[' && /[:.=]/.test(pattern[i + 1] ?? '')) return pattern.slice(i, i + 2);
     else if (inClass && c === ']') inClass = false;
   }
-  return false;
+  return undefined;
 }

@@ -96,6 +96,8 @@ function describe(value: unknown): string {
     return 'an object';
   }
   if (typeof value === 'number') return String(value);
+  if (value === undefined) return 'undefined';
+  if (value === '') return 'an empty string';
   return `a ${typeof value}`;
 }
 
