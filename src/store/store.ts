@@ -837,5 +837,6 @@ export class DocumentStore {
     this.#answerLost.delete(id);
     this.#known.set(id, rev, op.deleted || !mayBePart(id) ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev, op.deleted === true);
+    this.#ctx.watch.wrote?.(id, rev, op);
   }
 }

@@ -1,3 +1,4 @@
+import type { WriteOp } from '../store/codec.js';
 import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, CurrentRead, WatchScope, WatchSource } from './watch.js';
 import { LATE, within } from '../util/abort.js';
 
@@ -41,6 +42,11 @@ export class LazyWatch implements WatchSource {
     const deadline = Date.now() + ms;
     const loaded = await within(watcher.catch(() => undefined), ms);
     if (loaded !== LATE) await loaded?.started(Math.max(0, deadline - Date.now()));
+  }
+
+  /** See WatchSource.wrote (nothing to do before the first subscription loaded the watcher). */
+  wrote(id: string, rev: string, op: WriteOp): void {
+    this.#loaded?.wrote(id, rev, op);
   }
 
   /** See ChangeWatcher.resume. */

@@ -1,12 +1,13 @@
 import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { StoreIO } from '../store/io.js';
-import { decode, isExpired } from '../store/codec.js';
+import { decode, encode, isExpired, type WriteOp } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { parsePartId } from '../store/ids.js';
 import { LATE, within } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
+import { remember } from '../util/remember.js';
 
 const loadCurrent = lazy(() => import('../store/current.js'));
 
@@ -49,6 +50,8 @@ export interface WatchSource {
    * `undefined` when there is nothing to wait for (no promise hop on every write, W4 in docs/benchmarks.md).
    */
   started(ms: number): Promise<void> | undefined;
+  /** This client stored `rev` of `id` (the value of `op`): reported in order, even when the feed only shows a later one. */
+  wrote?(id: string, rev: string, op: WriteOp): void;
 }
 
 type Subscription = WatchScope & {
@@ -120,6 +123,13 @@ export class ChangeWatcher implements WatchSource {
    * change that made that revision comes again in the next answer.
    */
   #reported = new Map<string, string>();
+  /**
+   * This client's own revisions not reported yet, per id in the order they were stored (bounded): a feed carries only a
+   * document's latest revision when it reads, so two awaited writes of a key between two of its reads came as one
+   * event. Each goes out just before the feed's change of a later (or the same) generation of the document: in the
+   * feed's order, after a change it read before the write landed.
+   */
+  #own = new Map<string, Change[]>();
   #closed = false;
   #retry: ReturnType<typeof setTimeout> | undefined;
   #failures = 0;
@@ -217,6 +227,16 @@ export class ChangeWatcher implements WatchSource {
     const startup = this.#startup;
     if (!startup) return undefined;
     return within(startup, ms).then(() => undefined);
+  }
+
+  wrote(id: string, rev: string, op: WriteOp): void {
+    // Before the starting point: not a change made after watch() returned. Already reported: the feed was first.
+    if (this.#since === undefined || this.#reported.get(id) === rev || id.startsWith('_') || id.startsWith(INTERNAL_PREFIX)) return;
+    const part = parsePartId(id);
+    if (![...this.#subs].some((sub) => eventFor(sub, id, part))) return;
+    // The value as written, inline (a chunked one as well: no chunk is read for it).
+    const change: Change = { id, seq: 0, changes: [{ rev }], doc: encode(id, op, rev) };
+    remember(this.#own, id, [...(this.#own.get(id) ?? []), change].slice(-OWN_PER_ID), REPORTED_IDS);
   }
 
   /** Stops the feed; resolves when it has finished (so the database can be closed safely). */
@@ -354,6 +374,7 @@ export class ChangeWatcher implements WatchSource {
     if (this.#subs.size === 0) {
       this.#since = undefined;
       this.#reported.clear();
+      this.#own.clear();
       this.#held.forEach((held) => clearTimeout(held.timer));
       this.#held.clear();
     }
@@ -365,14 +386,33 @@ export class ChangeWatcher implements WatchSource {
   async #dispatch(change: Change): Promise<void> {
     const id = change.id;
     if (id.startsWith('_') || id.startsWith(INTERNAL_PREFIX) || !change.doc) return;
-    const doc = change.doc;
-    const rev = doc._rev ?? change.changes[0]?.rev ?? '';
+    const rev = revOf(change);
     if (rev !== '' && this.#reported.get(id) === rev) return;
-    if (rev !== '') {
-      this.#reported.delete(id);
-      this.#reported.set(id, rev);
-      if (this.#reported.size > REPORTED_IDS) this.#reported.delete(this.#reported.keys().next().value!);
+    const part = parsePartId(id);
+    // This client's write of `id` on its way: its revision (and whether this change is it) is known once it has its
+    // answer — a change can reach the feed first (a real server answers the long-poll before the write).
+    if (!this.#options.isOwn(id, rev) && [...this.#subs].some((sub) => eventFor(sub, id, part))) {
+      await this.#options.writing?.(id)?.catch(() => undefined);
     }
+    // The client's own revisions the feed went past (it shows only the latest) come first, in the order stored.
+    const own = this.#own.get(id);
+    if (own) {
+      const gen = generation(rev);
+      const later = own.filter((c) => generation(revOf(c)) > gen);
+      if (later.length > 0) this.#own.set(id, later);
+      else this.#own.delete(id);
+      for (const c of own) if (generation(revOf(c)) <= gen && revOf(c) !== rev) await this.#report(c);
+    }
+    await this.#report(change);
+  }
+
+  /** Reports one revision of a document to the subscriptions it matches (each revision once). */
+  async #report(change: Change): Promise<void> {
+    const id = change.id;
+    const doc = change.doc!;
+    const rev = revOf(change);
+    if (rev !== '' && this.#reported.get(id) === rev) return;
+    if (rev !== '') remember(this.#reported, id, rev, REPORTED_IDS);
     // A value already expired when its change arrives (a short `ttl`, a writer whose clock runs behind) reads as a
     // deletion: `value` is undefined only for a delete.
     const decoded = change.deleted === true || doc._deleted === true ? undefined : decode(doc);
@@ -394,12 +434,7 @@ export class ChangeWatcher implements WatchSource {
     if (matching.length === 0) return;
     let value: unknown;
     if (decoded && !deleted) value = this.#options.reassemble ? await this.#options.reassemble(change) : decoded.value;
-    let own = this.#options.isOwn(id, rev);
-    const writing = own ? undefined : this.#options.writing?.(id);
-    if (writing) {
-      await writing.catch(() => undefined);
-      own = this.#options.isOwn(id, rev);
-    }
+    const own = this.#options.isOwn(id, rev);
     // Another device's revision that this client's own later write already replaced (e.g. a remote-mode write that met
     // it as a conflict and was written over it): its value is stale, and reporting it after the write settled would
     // let a listener apply it over the newer value, whose own event says 'local'. The newer write's event follows.
@@ -414,6 +449,15 @@ const HOLD_MS = 2_000;
 
 /** How many ids' last reported revisions a watch keeps (to drop a revision the feed carries twice). */
 const REPORTED_IDS = 10_000;
+
+/** How many of the client's own unreported revisions a watch keeps per id (the oldest go first). */
+const OWN_PER_ID = 100;
+
+/** A change's revision (`''` when it names none). */
+const revOf = (change: Change): string => change.doc?._rev ?? change.changes[0]?.rev ?? '';
+
+/** A revision's generation (the number before its `-`). */
+const generation = (rev: string): number => Number.parseInt(rev, 10) || 0;
 
 /** The database's current sequence, bounded in time. */
 async function currentSeq(db: Db): Promise<number | string> {
