@@ -261,9 +261,11 @@ function doomedIn(doc: { replicas?: unknown } | undefined): Doomed[] {
 }
 
 /** Changes the list of deletions under way (one retry on a concurrent update). */
-async function editDoomed(db: Db, edit: (list: Doomed[]) => Doomed[]): Promise<void> {
+async function editDoomed(db: Db, edit: (list: Doomed[]) => Doomed[], late?: () => boolean): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     const doc = await readDoomed(db);
+    // (PouchDB queues a call until its open is done: the read answers when the directory could open, maybe late.)
+    if (late?.()) return;
     const list = doomedIn(doc);
     const next = edit(list);
     if (next.length === list.length && next.every((d, i) => d === list[i])) return;
@@ -308,9 +310,12 @@ export async function forgetInDirectory(access: DirectoryAccess, identity: strin
   const deadline = Date.now() + waitMs;
   if ((await directoryListed()) === false) return;
   const tag = doomed && (await replicaTag(doomed.name));
+  let gaveUp = false;
   const forgetting = useDirectory(access, deadline - Date.now() - 500, async (db) => {
     // The deletion first: a page closed in between leaves the session remembered, never a replica nothing points to.
-    if (tag) await editDoomed(db, (list) => (list.some((d) => d.tag === tag) ? list : [...list, { tag, adapter: doomed!.adapter }]));
+    // Not once logout gave up (`timeout`): an open IndexedDB kept waiting may run this much later, when the user has
+    // signed in again and a replica of that name is new — a late record would delete it.
+    if (tag) await editDoomed(db, (list) => (list.some((d) => d.tag === tag) ? list : [...list, { tag, adapter: doomed!.adapter }]), () => gaveUp);
     if (identity) await change(db, entryId(access.couchUrl, identity), undefined);
   });
   // A full device is `storage_full`, as every other failure of logout(); a use that never answered, or kept failing for
@@ -322,6 +327,7 @@ export async function forgetInDirectory(access: DirectoryAccess, identity: strin
     return LATE;
   });
   if (outcome === LATE) {
+    gaveUp = true;
     throw new FeatError('timeout', `logout(): the IndexedDB database "${DIRECTORY_NAME}" is held open elsewhere (a tab that does not answer, or the app's own code), or kept failing: the session is forgotten once it can be`, cause === undefined ? {} : { cause });
   }
 }

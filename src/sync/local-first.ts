@@ -113,14 +113,16 @@ async function replicasListed(): Promise<string[] | undefined> {
  * page closed while IndexedDB held the deletion for another connection, and the browser dropped it. Under the
  * replica's tab lock (`feat-tab:<replica>`, leader.ts: every client holds it shared while its replica is open), so never
  * while a client has the replica open: `wait` (this client is about to open it: its account asked for the deletion)
- * waits for that lock up to OPEN_WAIT_MS, any other start passes. The record is read again under the lock (a start of
- * the replica's account may have finished it meanwhile, and opened a new one). True once the replica is gone and its
- * record dropped.
+ * waits up to OPEN_WAIT_MS for that lock or for the record to go (another tab of the account finished it and opened
+ * the replica anew: it holds the lock for as long as it is open), any other start passes. The record is read again
+ * under the lock (a start of the replica's account may have finished it meanwhile, and opened a new one). True once
+ * the replica is gone and its record dropped.
  */
 async function finishDeletion(access: DirectoryAccess, name: string, wait: boolean): Promise<boolean> {
   const tag = await replicaTag(name);
+  const recorded = async () => (await pendingDeletions(access)).some((d) => d.tag === tag);
   const run = async () => {
-    if (!(await pendingDeletions(access)).some((d) => d.tag === tag)) return true;
+    if (!(await recorded())) return true;
     const listed = await replicasListed();
     if (!listed || listed.includes(name)) {
       if ((await within(deleteDatabase(idbName(name)), DESTROY_WAIT_MS)) !== true) return false;
@@ -130,8 +132,16 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
   };
   const locks = webLocks();
   if (!locks) return run();
-  const options = wait ? { signal: AbortSignal.timeout(OPEN_WAIT_MS) } : { ifAvailable: true };
-  return (locks.request(tabLock(name), options, (lock) => (lock === null ? false : run())) as Promise<boolean>).catch(() => false);
+  const attempt = () => (locks.request(tabLock(name), { ifAvailable: true }, (lock) => (lock === null ? undefined : run())) as Promise<boolean | undefined>).catch(() => false);
+  const deadline = Date.now() + OPEN_WAIT_MS;
+  for (;;) {
+    const done = await attempt();
+    if (done !== undefined) return done;
+    if (!wait) return false;
+    if (!(await recorded())) return true;
+    if (Date.now() > deadline) return false;
+    await sleep(250);
+  }
 }
 
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
@@ -1077,18 +1087,17 @@ export class LocalFirst {
 
   /**
    * Whether logout({ destroyLocal: true }) of a client that never opened it may delete `db`, a replica the app named:
-   * it holds no account's data, or nothing at all, or this client's account's — known from the session the device
+   * it holds no account's data, or this client's account's — known from the session the device
    * remembers for these credentials, else asked of the server (bounded: `timeout`; offline: `network`, the replica
    * left alone). Another account's data is never this client's to delete.
    */
   async #mayDelete(db: Db, name: string, last: Session | undefined, account: (signal: AbortSignal) => Promise<Session>): Promise<boolean> {
-    const read = await within(Promise.all([ownerOf(db), db.info().catch(() => undefined)]), OWNER_WAIT_MS);
-    if (read === LATE) {
+    const owner = await within(ownerOf(db), OWNER_WAIT_MS);
+    if (owner === LATE) {
       throw new FeatError('timeout', `logout(): the local replica "${name}" is held open elsewhere and could not be read within ${OWNER_WAIT_MS} ms to tell whose data it holds; it was not deleted`);
     }
-    const [owner, info] = read;
-    // (Nothing ever written but `_local` records: `doc_count` leaves out deletions — another account's unsent removals.)
-    if (owner === undefined || owner === last?.dbName || info?.update_seq === 0) return true;
+    // Another account's, even empty (it may be open and in use right now): only the server can say it is this one's.
+    if (owner === undefined || owner === last?.dbName) return true;
     const asked = new AbortController();
     const timer = setTimeout(() => asked.abort(new FeatError('timeout', `logout(): the accounts service did not answer within ${DESTROY_WAIT_MS} ms`)), DESTROY_WAIT_MS);
     try {
