@@ -284,11 +284,16 @@ async function directoryListed(): Promise<boolean | undefined> {
   return list && list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`);
 }
 
+/** The deletions under way on this origin (bounded; undefined when the directory cannot say in time). */
+export async function readDeletions(access: DirectoryAccess): Promise<Doomed[] | undefined> {
+  if ((await directoryListed()) === false) return [];
+  const doc = await bounded(useDirectory(access, DIRECTORY_WAIT_MS, async (db) => (await readDoomed(db)) ?? {}));
+  return doc === LATE || doc === undefined ? undefined : doomedIn(doc);
+}
+
 /** The deletions under way on this origin (bounded; none when the directory cannot say). */
 export async function pendingDeletions(access: DirectoryAccess): Promise<Doomed[]> {
-  if ((await directoryListed()) === false) return [];
-  const doc = await bounded(useDirectory(access, DIRECTORY_WAIT_MS, readDoomed));
-  return doc === LATE ? [] : doomedIn(doc);
+  return (await readDeletions(access)) ?? [];
 }
 
 /** A deletion is over (the replica is gone): its record goes. Resolves false when the directory could not be changed. */

@@ -13,6 +13,7 @@ import {
   identityOf,
   recallFromDirectory,
   pendingDeletions,
+  readDeletions,
   recallFromReplica,
   rememberInDirectory,
   rememberInReplica,
@@ -120,9 +121,12 @@ async function replicasListed(): Promise<string[] | undefined> {
  */
 async function finishDeletion(access: DirectoryAccess, name: string, wait: boolean): Promise<boolean> {
   const tag = await replicaTag(name);
-  const recorded = async () => (await pendingDeletions(access)).some((d) => d.tag === tag);
+  /** Whether the record is still there (undefined: the directory could not say in time). */
+  const recorded = async () => (await readDeletions(access))?.some((d) => d.tag === tag);
   const run = async () => {
-    if (!(await recorded())) return true;
+    // Gone: finished by another start (which may have opened a new replica since). Unknown: nothing is deleted.
+    const still = await recorded();
+    if (still !== true) return still === false;
     const listed = await replicasListed();
     if (!listed || listed.includes(name)) {
       if ((await within(deleteDatabase(idbName(name)), DESTROY_WAIT_MS)) !== true) return false;
@@ -137,10 +141,9 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
   for (;;) {
     const done = await attempt();
     if (done !== undefined) return done;
-    if (!wait) return false;
-    if (!(await recorded())) return true;
-    if (Date.now() > deadline) return false;
-    await sleep(250);
+    if (!wait || Date.now() > deadline) return false;
+    if ((await recorded()) === false) return true;
+    await sleep(500);
   }
 }
 

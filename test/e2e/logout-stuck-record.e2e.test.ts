@@ -95,8 +95,9 @@ describe.skipIf(!hasChromium)('stuck and shared pending deletions', () => {
       released: { listedWhileHeld: true, listedAfter: false },
       aAgain: { started: 'resolved value', unpushed: null, diary: 'A diary' },
     });
-    // README: "waits up to 10 s, else ready() rejects timeout" (slack for a busy machine).
-    expect(aStart.ms, `A's start took ${aStart.ms} ms`).toBeLessThan(16_000);
+    // Bounded: the deletion's wait (10 s), then the open's own wait for a replica held open elsewhere (10 s) — seen at
+    // ~20 s; slack for a busy machine.
+    expect(aStart.ms, `A's start took ${aStart.ms} ms`).toBeLessThan(28_000);
     expect(Math.max(...bTimes.map((b) => b.ms)), `B's starts took ${bTimes.map((b) => b.ms).join(', ')} ms`).toBeLessThan(8_000);
     await ctx.close();
   }, 240_000);
