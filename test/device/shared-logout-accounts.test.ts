@@ -6,40 +6,14 @@
  * Failed before: "A deleted keys offline (only tombstones left …)" and "A is signed in right now (empty new account …)"
  * — an owner's replica counted as empty was deleted. The others confirm what held.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createFeatClient, isFeatError, type FeatClient } from '@feat/sdk';
+import { describe, expect, it } from 'vitest';
+import { isFeatError } from '@feat/sdk';
 import { uniqueUser, useEmulator } from '../support/backend.js';
+import { codeOf, sharedReplicas } from '../support/shared-replica.js';
 import PouchDB from 'pouchdb-core';
 
 const emu = useEmulator();
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-const replicaPath = () => {
-  const d = mkdtempSync(join(tmpdir(), 'feat-logout-'));
-  dirs.push(d);
-  return join(d, 'replica');
-};
-const clientOf = (user: string, name: string): FeatClient =>
-  emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'leveldb', name } }));
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => 'ok',
-    (e: unknown) => (isFeatError(e) ? e.code : `non-FeatError ${String(e)}`),
-  );
-async function serverKeys(user: string): Promise<string[]> {
-  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
-  try {
-    await c.ready();
-    return (await c.store.keys()).sort();
-  } finally {
-    await c.close();
-  }
-}
+const { replicaPath, clientOf, serverKeys } = sharedReplicas(emu);
 
 describe('shared local.name, never-ready logout({ destroyLocal: true }) of another account', () => {
   // Failed before: doc_count counts no deletions: a replica whose only unpushed changes are deletions looked "empty".

@@ -3,38 +3,14 @@
  * deleted documents, so another account's replica whose only unsynced writes are removals (tombstones) is deleted by
  * a never-ready client's logout({ destroyLocal: true }) — the removal never reaches the server, the value comes back.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createFeatClient, isFeatError, type FeatClient } from '@feat/sdk';
+import { describe, expect, it } from 'vitest';
 import { uniqueUser, useEmulator } from '../support/backend.js';
+import { codeOf, sharedReplicas } from '../support/shared-replica.js';
 
 const emu = useEmulator();
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-const replicaPath = () => {
-  const d = mkdtempSync(join(tmpdir(), 'feat-shared-'));
-  dirs.push(d);
-  return join(d, 'replica');
-};
-const clientOf = (user: string, name: string): FeatClient =>
-  emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'leveldb', name } }));
-const codeOf = (p: Promise<unknown>) => p.then(() => 'ok', (e: unknown) => (isFeatError(e) ? e.code : `non-FeatError ${String(e)}`));
+const { replicaPath, clientOf, serverKeys } = sharedReplicas(emu);
 
-async function serverKeys(user: string): Promise<string[]> {
-  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
-  try {
-    await c.ready();
-    return await c.store.keys();
-  } finally {
-    await c.close();
-  }
-}
-
-describe('review: shared named replica, another account logs out with destroyLocal', () => {
+describe('shared named replica, another account logs out with destroyLocal', () => {
   it("A's unpushed removal survives B's never-ready logout({ destroyLocal: true })", async () => {
     const [alice, bob] = [uniqueUser('zr-a'), uniqueUser('zr-b')];
     const name = replicaPath();

@@ -5,42 +5,13 @@
  * account's is left alone and logout resolves, exactly as after that client's refused ready(); when the server cannot
  * say whose credentials these are, it rejects and deletes nothing.
  */
-import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
-import { createFeatClient, isFeatError, type FeatClient } from '@feat/sdk';
+import { existsSync, readdirSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
 import { uniqueUser, useEmulator } from '../support/backend.js';
+import { codeOf, sharedReplicas } from '../support/shared-replica.js';
 
 const emu = useEmulator();
-const dirs: string[] = [];
-afterAll(() => {
-  for (const d of dirs) rmSync(d, { recursive: true, force: true });
-});
-
-const replicaPath = () => {
-  const d = mkdtempSync(join(tmpdir(), 'shared-logout-'));
-  dirs.push(d);
-  return join(d, 'replica');
-};
-const clientOf = (user: string, name: string): FeatClient =>
-  emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'leveldb', name } }));
-
-const codeOf = (p: Promise<unknown>) =>
-  p.then(
-    () => 'ok',
-    (e: unknown) => (isFeatError(e) ? e.code : `non-FeatError ${String(e)}`),
-  );
-
-async function serverKeys(user: string): Promise<string[]> {
-  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
-  try {
-    await c.ready();
-    return await c.store.keys();
-  } finally {
-    await c.close();
-  }
-}
+const { replicaPath, clientOf, serverKeys } = sharedReplicas(emu);
 
 /** A's replica at `name`, with one write pushed and one only on the device, A logged out without destroyLocal. */
 async function aLoggedOut(alice: string, name: string): Promise<void> {
