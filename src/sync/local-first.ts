@@ -121,6 +121,7 @@ async function replicasListed(): Promise<string[] | undefined> {
  */
 async function finishDeletion(access: DirectoryAccess, name: string, wait: boolean): Promise<boolean> {
   const tag = await replicaTag(name);
+  const deadline = Date.now() + OPEN_WAIT_MS;
   /** Whether the record is still there (undefined: the directory could not say in time). */
   const recorded = async () => (await readDeletions(access))?.some((d) => d.tag === tag);
   const run = async () => {
@@ -129,7 +130,11 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
     if (still !== true) return still === false;
     const listed = await replicasListed();
     if (!listed || listed.includes(name)) {
-      if ((await within(deleteDatabase(idbName(name)), DESTROY_WAIT_MS)) !== true) return false;
+      // A deletion blocked by a connection stays queued in IndexedDB (done once that closes). Waited for within the
+      // start's bound; in the background only briefly — holding the tab lock, it would keep the account's own start
+      // from going on for that long.
+      const ms = wait ? Math.max(1_000, deadline - Date.now()) : BACKGROUND_DELETE_MS;
+      if ((await within(deleteDatabase(idbName(name)), ms)) !== true) return false;
     }
     dropChangeSignals(name);
     return dropDeletion(access, tag);
@@ -137,7 +142,6 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
   const locks = webLocks();
   if (!locks) return run();
   const attempt = () => (locks.request(tabLock(name), { ifAvailable: true }, (lock) => (lock === null ? undefined : run())) as Promise<boolean | undefined>).catch(() => false);
-  const deadline = Date.now() + OPEN_WAIT_MS;
   for (;;) {
     const done = await attempt();
     if (done !== undefined) return done;
@@ -146,6 +150,9 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
     await sleep(500);
   }
 }
+
+/** How long a start's background finish of another replica's deletion waits for IndexedDB (ms; see finishDeletion). */
+const BACKGROUND_DELETE_MS = 2_000;
 
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
 const DISCARD_WAIT_MS = 5_000;

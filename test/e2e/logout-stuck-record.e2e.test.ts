@@ -95,9 +95,9 @@ describe.skipIf(!hasChromium)('stuck and shared pending deletions', () => {
       released: { listedWhileHeld: true, listedAfter: false },
       aAgain: { started: 'resolved value', unpushed: null, diary: 'A diary' },
     });
-    // Bounded: the deletion's wait (10 s), then the open's own wait for a replica held open elsewhere (10 s) — seen at
-    // ~20 s; slack for a busy machine.
-    expect(aStart.ms, `A's start took ${aStart.ms} ms`).toBeLessThan(28_000);
+    // README: a start waits up to 10 s (slack for a busy machine). It took 20 s while another start's background
+    // finish of the same deletion held the replica's tab lock for its own 10 s wait.
+    expect(aStart.ms, `A's start took ${aStart.ms} ms`).toBeLessThan(16_000);
     expect(Math.max(...bTimes.map((b) => b.ms)), `B's starts took ${bTimes.map((b) => b.ms).join(', ')} ms`).toBeLessThan(8_000);
     await ctx.close();
   }, 240_000);
