@@ -13,6 +13,7 @@ import { Pouch } from '../pouch.js';
 import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import type { StoredDoc } from '../store/codec.js';
 import { LATE, within } from '../util/abort.js';
+import { idbDatabases } from '../util/idb-list.js';
 import { isStorageFull, storageFullError, toStorageAwareError } from './storage-errors.js';
 
 /** What `client.storage()` answers: estimates where the platform gives them. */
@@ -113,8 +114,7 @@ async function hasRoom(name: string, adapter: string): Promise<boolean> {
 
 /** The IndexedDB database PouchDB uses for `name`, and whether the `idb` adapter created it (version < 10^13). */
 async function madeByIdb(name: string): Promise<boolean> {
-  const factory = (globalThis as { indexedDB?: { databases?(): Promise<{ name?: string; version?: number }[]> } }).indexedDB;
-  const list = await factory?.databases?.().catch(() => undefined);
+  const list = await idbDatabases();
   const found = list?.find((d) => d.name === `_pouch_${name}`);
   return found?.version !== undefined && found.version < 1e13;
 }
@@ -388,8 +388,8 @@ export async function replicaGone(name: string, adapter: string, error: unknown)
   const factory = (globalThis as { indexedDB?: { databases?(): Promise<{ name?: string; version?: number }[]> } }).indexedDB;
   if (!factory) return false;
   if (typeof factory.databases !== 'function') return /deleted while open|Version change transaction was aborted/i.test(String((error as { message?: unknown })?.message));
-  const list = await within(factory.databases(), 2_000).catch(() => LATE);
-  if (typeof list === 'symbol') return false;
+  const list = await idbDatabases();
+  if (!list) return false;
   const found = list.find((d) => d.name === `_pouch_${name}`);
   return found === undefined || (found.version !== undefined && found.version < 1e13);
 }

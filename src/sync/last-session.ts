@@ -21,6 +21,7 @@ import type { Db } from '../store/db.js';
 import { LATE, within } from '../util/abort.js';
 import { isStorageFull, toStorageAwareError } from './storage-errors.js';
 import { hex } from '../util/hash.js';
+import { idbDatabases } from '../util/idb-list.js';
 
 /**
  * The most a use of the browser directory may take (ms). It only helps an offline start; on a device whose quota is
@@ -280,7 +281,7 @@ async function editDoomed(db: Db, edit: (list: Doomed[]) => Doomed[], late?: () 
 
 /** Whether IndexedDB lists the directory (undefined: it could not say); a directory not there is not created to be read. */
 async function directoryListed(): Promise<boolean | undefined> {
-  const list = await bounded(Promise.resolve().then(() => indexedDB.databases()));
+  const list = await idbDatabases(DIRECTORY_WAIT_MS);
   return list && list.some((d) => d.name === `_pouch_${DIRECTORY_NAME}`);
 }
 

@@ -26,6 +26,7 @@ import {
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { RESOLVER_TIMEOUT_MS } from '../store/conflicts.js';
 import { LATE, sleep, within } from '../util/abort.js';
+import { idbDatabases } from '../util/idb-list.js';
 import { closeOtherTabs, tabLock, Tabs, webLocks } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { LivePull } from './live-pull.js';
@@ -104,9 +105,8 @@ function deleteDatabase(name: string): Promise<boolean> {
 
 /** The replicas IndexedDB lists (their PouchDB names), or undefined when it cannot say. */
 async function replicasListed(): Promise<string[] | undefined> {
-  const list = await within(Promise.resolve().then(() => indexedDB.databases()), 2_000).catch(() => LATE);
-  if (typeof list === 'symbol') return undefined;
-  return list.flatMap((d) => (d.name?.startsWith('_pouch_') ? [d.name.slice('_pouch_'.length)] : []));
+  const list = await idbDatabases();
+  return list?.flatMap((d) => (d.name?.startsWith('_pouch_') ? [d.name.slice('_pouch_'.length)] : []));
 }
 
 /**
