@@ -372,7 +372,7 @@ export interface GuardEvents {
    * Another tab's logout deletes the replica: every call fails with `closed`, and a write that ends now is not
    * acknowledged (it went into the replica being deleted).
    */
-  doomed(): boolean;
+  closeAsked(): boolean;
 }
 
 /**
@@ -534,7 +534,7 @@ export class GuardedDb implements Db {
   }
 
   async #read<T>(call: (db: RawDb) => Promise<T>): Promise<T> {
-    if (this.#events.doomed()) throw closedError();
+    if (this.#events.closeAsked()) throw closedError();
     try {
       // Not full: no await before the call (one promise hop less per read and write, W4 in docs/benchmarks.md).
       return await call(this.#full ? await this.#ready(false) : this.#raw());
@@ -545,13 +545,13 @@ export class GuardedDb implements Db {
 
   /** `evidence`: a success shows room again (the SDK's own small `_local` markers do not: they may fit when nothing else does). */
   async #write<T>(call: (db: RawDb) => Promise<T>, key?: string, evidence = true): Promise<T> {
-    if (this.#events.doomed()) throw closedError();
+    if (this.#events.closeAsked()) throw closedError();
     try {
       const db = this.#full ? await this.#ready(true) : this.#raw();
       aborts.delete(db);
       const result = await call(db);
       // Another tab's logout is deleting the replica: what was just written goes with it.
-      if (this.#events.doomed()) throw closedError();
+      if (this.#events.closeAsked()) throw closedError();
       if (evidence) this.#sawRoom();
       return result;
     } catch (error) {

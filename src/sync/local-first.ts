@@ -528,7 +528,7 @@ export class LocalFirst {
       },
       closing: () => this.#closeAsked || this.#deps.signal.aborted,
       deleting: () => this.#doomedUnder(),
-      doomed: () => this.#closeAsked,
+      closeAsked: () => this.#closeAsked,
       // Nothing more can be exchanged: sync stops, with status `error`, and says why once.
       lost: (error) => {
         this.#lost = error;
