@@ -11,6 +11,7 @@ import { badRequest, HttpError, leafRevsInDocInfoOrder } from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { sleep } from './fidelity.js';
 import { checkSelectorRegexes, NO_JAVASCRIPT } from './guard.js';
+import { changesSelector } from './mango.js';
 import type { Database } from './storage.js';
 
 type Query = Record<string, unknown>;
@@ -114,7 +115,12 @@ async function changesOptions(db: Database, query: Query, body: unknown, post: b
     if (!post) throw badRequest('Selector must be specified in POST payload');
     if (typeof b.selector !== 'object' || b.selector === null || Array.isArray(b.selector)) throw badRequest('Selector error: expected a JSON object');
     checkSelectorRegexes(b.selector);
-    opts.selector = b.selector as PouchDB.Find.Selector;
+    // Matched by CouchDB's rules (mango-match.ts), as `_find` is, not PouchDB's (its `$regex` is JavaScript's).
+    try {
+      opts.filter = changesSelector(b.selector as Record<string, unknown>);
+    } catch (error) {
+      throw badRequest((error as Error).message);
+    }
   } else if (filter === '_design') {
     opts.filter = isDesign;
   } else {

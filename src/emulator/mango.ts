@@ -126,6 +126,22 @@ function checked(selector: unknown): unknown {
   return out;
 }
 
+/**
+ * A `_changes` `filter=_selector` selector as CouchDB runs it (`couch_changes` → `mango_selector`): checked as `_find`
+ * checks it, matched by the same rules. Throws the reason CouchDB answers (`400 bad_request` there).
+ */
+export function changesSelector(selector: Record<string, unknown>): (doc: unknown) => boolean {
+  try {
+    if (missesFieldName(selector)) throw bad('invalid_selector', 'One or more conditions is missing a field name.');
+    checked(selector);
+    const node = normalize(selector);
+    return (doc) => matches(node, doc);
+  } catch (error) {
+    if (error instanceof MangoError || error instanceof InvalidFieldName) throw new Error(error.message);
+    throw error;
+  }
+}
+
 function count(body: Record<string, unknown>, name: 'limit' | 'skip'): number | undefined {
   const value = body[name];
   if (value === undefined) return undefined;
