@@ -66,6 +66,12 @@ export interface WriteOp {
   maxBytes?: number;
 }
 
+/**
+ * What a content hash adds for an expiry: a copy that expires (or expires at another time) is not the same content
+ * as this write's, so `setParts` does not skip it.
+ */
+export const expiryTag = (expiresAt: number | undefined): string => (expiresAt === undefined ? '' : `@${expiresAt}`);
+
 /** The value's JSON text (cached on the op). */
 export function jsonOf(op: WriteOp): string {
   return (op.json ??= JSON.stringify(op.value));

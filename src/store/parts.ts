@@ -3,7 +3,7 @@
  * Loaded on first use; the store keeps the call order and the validation.
  */
 import type { WriteOp } from './codec.js';
-import { decode, isExpired } from './codec.js';
+import { decode, expiryTag, isExpired } from './codec.js';
 import { prefixRanges, rangeRows } from './ranges.js';
 import type { Db } from './db.js';
 import type { StoreIO } from './io.js';
@@ -31,7 +31,8 @@ export async function readPrefix(io: StoreIO, prefix: string, key = prefix): Pro
     if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
     const value = await io.valueOf(db, row.doc);
     // (An expired value reads as undefined: its revision is known, its content is not a value to compare with.)
-    if (!decode(row.doc).chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, value === undefined ? undefined : hashString(JSON.stringify(value)));
+    const stored = decode(row.doc);
+    if (!stored.chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, value === undefined ? undefined : hashString(JSON.stringify(value)) + expiryTag(stored.expiresAt));
     if (value !== undefined) values.set(row.id, value);
   }
   for (const [id, op] of pending) {

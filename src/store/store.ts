@@ -1,7 +1,7 @@
 import { closedError, FeatConflictError, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { decode, encode, inlineLimit, isExpired, jsonOf, sameJson, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, expiryTag, inlineLimit, isExpired, jsonOf, sameJson, type StoredDoc, type WriteOp } from './codec.js';
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
@@ -137,7 +137,7 @@ const DELETED_SEEN_MAX = 1_000;
 const WATCH_START_WAIT_MS = 10_000;
 
 function hashOf(op: WriteOp): string {
-  return op.deleted ? 'deleted' : hashString(jsonOf(op));
+  return op.deleted ? 'deleted' : hashString(jsonOf(op)) + expiryTag(op.expiresAt);
 }
 
 /** Content hashes are compared only for parts (`planSetParts`): an id with no `:` after its first character is none. */
