@@ -57,6 +57,24 @@ interface CallState {
 
 const STATE = 'featCall';
 
+/** The headers ky reads a server's wait from on a 429 or 503, in its order (the first present counts). */
+const WAIT_HEADERS = ['Retry-After', 'RateLimit-Reset', 'X-RateLimit-Retry-After', 'X-RateLimit-Reset', 'X-Rate-Limit-Reset'];
+
+/**
+ * A 429/503 whose wait header names a time already past (a negative number of seconds, an old date or timestamp): ky
+ * would retry at once, every attempt, so the usual backoff is taken instead.
+ */
+function pastRetryAfter(response: Response): boolean {
+  if (response.status !== 429 && response.status !== 503) return false;
+  let value: string | null = null;
+  for (const name of WAIT_HEADERS) if ((value ??= response.headers.get(name)) !== null) break;
+  if (!value) return false;
+  let after = Number(value) * 1000;
+  if (Number.isNaN(after)) after = Date.parse(value) - Date.now();
+  else if (after >= Date.parse('2024-01-01')) after -= Date.now();
+  return after < 0;
+}
+
 /** The statuses a GET is retried on (ky's `retry.statusCodes`). */
 const RETRY_STATUSES = [408, 429, 500, 502, 503, 504];
 
@@ -215,7 +233,11 @@ export function createApiClient(options: unknown, flags: { requireApiUrl?: boole
           // ky retries this answer: its body is never read. Release it now, before the wait: left unread (ky keeps it,
           // teed by the clone it gave the afterResponse hooks), an abort during the wait errors it, and that
           // AbortError escaped as an unhandled rejection.
-          if (error instanceof HTTPError && RETRY_STATUSES.includes(error.response.status)) discard(error.response);
+          if (error instanceof HTTPError && RETRY_STATUSES.includes(error.response.status)) {
+            discard(error.response);
+            // A wait in the past (a negative Retry-After, a reset time gone by) is no wait ky should take: the backoff.
+            if (pastRetryAfter(error.response)) return true;
+          }
           return undefined;
         },
       },

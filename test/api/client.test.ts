@@ -144,6 +144,21 @@ describe('shared plumbing', () => {
     expect(Date.now() - started).toBeLessThan(2_000);
   });
 
+  it.each([
+    ['a negative Retry-After', { 'Retry-After': '-30' }],
+    ['a Retry-After date gone by', { 'Retry-After': 'Wed, 21 Oct 2015 07:28:00 GMT' }],
+    ['a RateLimit-Reset timestamp gone by', { 'X-RateLimit-Reset': String(Math.floor(Date.parse('2024-06-01') / 1000)) }],
+  ])('503 with %s: retried after the usual backoff, not at once', async (_name, headers) => {
+    const at: number[] = [];
+    server.use(http.get(COUNT, () => (at.push(Date.now()), new HttpResponse(null, { status: 503, headers }))));
+    const error = await rejection(createFeatApi({ apiUrl: API, auth: 'tok', retry: { limit: 2, backoffLimit: 5_000 } }).activity.commentCount(q));
+    expect(error.code).toBe('server');
+    expect(at).toHaveLength(3);
+    // 300 ms, 600 ms (docs/api.md), jittered no lower than half.
+    const gaps = at.slice(1).map((t, i) => t - at[i]!);
+    expect(Math.min(...gaps)).toBeGreaterThanOrEqual(100);
+  });
+
   it('other 4xx are not retried and keep the server reason', async () => {
     server.use(http.get(COUNT, () => HttpResponse.json({ detail: 'target_type is not a valid choice' }, { status: 400 })));
     const error = await rejection(createFeatApi({ apiUrl: API, auth: 'tok', retry: fastRetry }).activity.commentCount(q));
