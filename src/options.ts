@@ -1,6 +1,6 @@
 import { FeatValidationError, readable } from './errors.js';
 import { validateAuthOption, type AuthOption } from './session/auth.js';
-import { isLatin1 } from './session/token.js';
+import { isDbName, isLatin1 } from './session/token.js';
 import type { ConflictResolver } from './store/conflicts.js';
 import { checkIndex, type IndexSpec } from './query/validate.js';
 import { shown } from './store/validate.js';
@@ -208,6 +208,7 @@ function resolve(options: unknown): ResolvedOptions {
     const s = o.session as unknown as Record<string, unknown>;
     if (typeof s !== 'object' || s === null) throw invalid('"session" must be { dbName, headers, userName? }');
     if (typeof s.dbName !== 'string' || s.dbName === '') throw invalid('"session.dbName" must be a non-empty string');
+    if (!isDbName(s.dbName)) throw invalid('"session.dbName" must be a database name CouchDB allows: a lowercase letter, then lowercase letters, digits and _$()+-/');
     if (typeof s.headers !== 'object' || s.headers === null) throw invalid('"session.headers" must be an object of strings');
     for (const [k, v] of Object.entries(s.headers)) {
       if (typeof v !== 'string') throw invalid(`"session.headers.${k}" must be a string`);

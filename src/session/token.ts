@@ -25,6 +25,12 @@ const FORBIDDEN_HEADERS = new Set([
   'set-cookie', 'te', 'trailer', 'transfer-encoding', 'upgrade', 'via', 'proxy-connection', 'proxy-authorization',
 ]);
 
+/**
+ * A name CouchDB allows for a user's database (`couch_db` `DBNAME_REGEX`; its system databases are not a user's).
+ * Anything else would address another path of the server (`.`, `..`, `_users`), or one it refuses.
+ */
+export const isDbName = (name: string): boolean => /^[a-z][a-z0-9_$()+/-]*$/.test(name);
+
 const isRecord = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
 
 /**
@@ -38,6 +44,7 @@ export function parseCouchToken(body: unknown, url?: string): CouchToken {
     new FeatError('bad_response', `The accounts service answered without ${what}; expected {data:{headers,dbname}}`, url === undefined ? {} : { url });
   if (!isRecord(data)) throw bad('"data"');
   if (typeof data.dbname !== 'string' || data.dbname === '') throw bad('a "dbname"');
+  if (!isDbName(data.dbname)) throw bad(`a database name CouchDB allows (got ${JSON.stringify(data.dbname.slice(0, 64))})`);
   if (!isRecord(headers)) throw bad('"headers"');
   const out: Record<string, string> = {};
   for (const [name, value] of Object.entries(headers)) {

@@ -69,6 +69,8 @@ describe('createFeatClient options', () => {
   it.each([
     [{ headers: {} }, 'session.dbName'],
     [{ dbName: '', headers: {} }, 'session.dbName'],
+    [{ dbName: '..', headers: {} }, 'session.dbName'],
+    [{ dbName: '_users', headers: {} }, 'session.dbName'],
     [{ dbName: 'userdb-61' }, 'session.headers'],
     [{ dbName: 'userdb-61', headers: { 'X-Auth-CouchDB-Token': 1 } }, 'session.headers'],
     [{ dbName: 'userdb-61', headers: {}, userName: 5 }, 'session.userName'],

@@ -114,6 +114,13 @@ describe('token response validation (msw)', () => {
   const cases: { what: string; answer: () => Response; code: FeatErrorCode }[] = [
     { what: 'no dbname', answer: () => HttpResponse.json({ data: { headers: good().data.headers } }), code: 'bad_response' },
     { what: 'an empty dbname', answer: () => HttpResponse.json({ data: { ...good().data, dbname: '' } }), code: 'bad_response' },
+    // Not a database name CouchDB allows: `.`/`..` are dot segments (the requests went to the server root), `_users` a
+    // system database.
+    ...['.', '..', '_users', 'UserDB-1', '../_users', ' userdb'].map((dbname) => ({
+      what: `dbname ${JSON.stringify(dbname)}`,
+      answer: () => HttpResponse.json({ data: { ...good().data, dbname } }),
+      code: 'bad_response' as const,
+    })),
     { what: 'no headers', answer: () => HttpResponse.json({ data: { dbname: dbNameOf(name) } }), code: 'bad_response' },
     { what: 'headers without the token', answer: () => HttpResponse.json({ data: { headers: { 'X-Auth-CouchDB-UserName': name }, dbname: dbNameOf(name) } }), code: 'bad_response' },
     { what: 'headers without the user name', answer: () => HttpResponse.json({ data: { headers: { 'X-Auth-CouchDB-Token': 'abc' }, dbname: dbNameOf(name) } }), code: 'bad_response' },
