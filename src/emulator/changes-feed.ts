@@ -7,10 +7,11 @@
  * `ddoc/filter` answer 404 when the design document is missing, otherwise 501: no JavaScript here).
  */
 import type { Request, Response } from 'express';
-import { badRequest, HttpError, leafRevsInDocInfoOrder } from './couch-docs.js';
+import { badRequest, hashEtag, HttpError, leafRevsInDocInfoOrder } from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { sleep } from './fidelity.js';
 import { checkSelectorRegexes, NO_JAVASCRIPT } from './guard.js';
+import { etagsOf } from './http.js';
 import { changesSelector } from './mango.js';
 import type { Database } from './storage.js';
 
@@ -61,7 +62,8 @@ const INTEGER = /^[+-]?\d+$/;
 /**
  * What CouchDB answers to parameters it cannot read (chttpd_db's `parse_changes_query`): a `limit`, `timeout` or
  * `style` it cannot convert is a 500 `badarg` (a long poll with `timeout=abc` waited the 60 s default instead); a
- * `heartbeat` that is not an integer, or one below 1, a 400. A negative `limit` is no limit.
+ * `heartbeat` that is not an integer, or one below 1, a 400, as is a `seq_interval` that is not an integer above 0
+ * (`invalid_seq_interval`). A negative `limit` is no limit.
  */
 function checkParams(query: Query): void {
   const count = (v: string | undefined) => v === undefined || /^\d+$/.test(v);
@@ -70,6 +72,9 @@ function checkParams(query: Query): void {
   if ((limit !== undefined && !INTEGER.test(limit)) || !count(str(query.timeout)) || (style !== undefined && style !== 'main_only' && style !== 'all_docs')) {
     throw new HttpError(500, 'unknown_error', 'badarg');
   }
+  // A `seq_interval` that is not an integer above 0 (a `+` in the query string is a space: `+2` is refused too).
+  const seqInterval = str(query.seq_interval);
+  if (seqInterval !== undefined && !(INTEGER.test(seqInterval) && Number(seqInterval) > 0)) throw badRequest('invalid_seq_interval');
   const heartbeat = str(query.heartbeat);
   if (heartbeat === undefined || heartbeat === 'true') return;
   if (!INTEGER.test(heartbeat)) throw badRequest('Invalid heartbeat value. Expecting a positive integer value (in milliseconds).');
@@ -158,8 +163,22 @@ async function inLeafOrder(db: Database, change: Change): Promise<Change> {
   return { ...change, changes: [...change.changes].sort((a, b) => rank(a.rev) - rank(b.rev)) };
 }
 
-/** Serves `_changes`; `dbName` keys the opaque sequences of the `'couchdb'` profile. */
-export async function serveChanges(db: Database, dbName: string, req: Request, res: Response, fidelity: Fidelity): Promise<void> {
+/**
+ * A normal feed's ETag (chttpd_db:handle_changes_req1: a hash of the database's info, whatever the query): another
+ * after every document write, and for a database deleted and made again (PouchDB's instance id). CouchDB's changes
+ * with a `_local` write too (the database's sizes); the feed's rows do not.
+ */
+async function changesEtag(db: Database, dbName: string): Promise<string> {
+  const info = await db.info();
+  const instance = await (db as unknown as { id(): Promise<string> }).id();
+  return hashEtag([dbName, instance, info.update_seq, info.doc_count]);
+}
+
+/**
+ * Serves `_changes`; `dbName` keys the opaque sequences of the `'couchdb'` profile. `ifNoneMatch`: the request's
+ * `If-None-Match` (a normal feed whose ETag it names → 304 with no body, as couch_httpd:etag_respond answers).
+ */
+export async function serveChanges(db: Database, dbName: string, req: Request, res: Response, fidelity: Fidelity, ifNoneMatch?: string): Promise<void> {
   const query = req.query as Query;
   const feedParam = str(query.feed) ?? 'normal';
   let feed = FEEDS[feedParam];
@@ -172,10 +191,19 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   const decoded = fidelity.decodeSeq(dbName, sinceParam);
   if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");
   const { opts, pendingFromLastRow } = await changesOptions(db, query, req.body, req.method === 'POST');
+  if (feed === 'normal') {
+    const etag = await changesEtag(db, dbName);
+    res.setHeader('ETag', etag);
+    if (ifNoneMatch !== undefined && etagsOf(ifNoneMatch).includes(etag)) {
+      res.status(304).end();
+      return;
+    }
+  }
   const limitParam = str(query.limit);
   // checkParams let only integers through: `-0` is 0, a negative one no limit.
   const limit = limitParam === undefined || Number(limitParam) < 0 ? undefined : Number(limitParam);
-  const seqInterval = fidelity.strict ? positive(str(query.seq_interval)) : undefined;
+  // checkParams let only integers above 0 through.
+  const seqInterval = fidelity.strict && str(query.seq_interval) !== undefined ? Number(str(query.seq_interval)) : undefined;
   const enc = (seq: unknown) => (typeof seq === 'number' ? fidelity.encodeSeq(dbName, seq) : seq);
   // `seq` first, as CouchDB writes it.
   const row = ({ seq, ...rest }: Change, i = 0, last = true) => ({

@@ -48,6 +48,28 @@ export function couchErrorOf(err: unknown, fallbackStatus = 500): { status: numb
 }
 
 /**
+ * The members starting with `_` that CouchDB 3.4 takes in a document body (couch_doc's `transfer_fields`); any other is
+ * `400 doc_validation "Bad special document member: <name>"`. PouchDB's list adds `_rev_tree` and `_removed`.
+ */
+const COUCH_SPECIAL_MEMBERS = new Set([
+  '_id',
+  '_rev',
+  '_access',
+  '_attachments',
+  '_deleted',
+  '_revisions',
+  '_revs_info',
+  '_conflicts',
+  '_deleted_conflicts',
+  '_local_seq',
+  '_replication_id',
+  '_replication_state',
+  '_replication_state_time',
+  '_replication_state_reason',
+  '_replication_stats',
+]);
+
+/**
  * CouchDB's checks of a document's special members (couch_doc's `transfer_fields`, chttpd_db's `validate_revs`) that
  * PouchDB lacks: a malformed `_revisions` written with `new_edits: false` was stored, and every later read of the
  * database threw inside PouchDB's adapter (an uncaught exception: the CLI exited). The answers are CouchDB's; `single`:
@@ -57,7 +79,10 @@ export function specialMemberRefusal(doc: unknown, newEdits: boolean, single: bo
   if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
   const d = doc as Record<string, unknown>;
   const invalid = (reason: string) => new HttpError(400, 'doc_validation', reason);
-  if ('_deleted' in d && typeof d._deleted !== 'boolean') return invalid('Bad special document member: _deleted');
+  // The first member CouchDB does not take, in the body's order (PouchDB stored `_removed` and took `_rev_tree` for its
+  // own revision tree: a `_bulk_docs` with one threw outside any handler and was never answered).
+  const bad = Object.keys(d).find((key) => key.startsWith('_') && (!COUCH_SPECIAL_MEMBERS.has(key) || (key === '_deleted' && typeof d._deleted !== 'boolean')));
+  if (bad !== undefined) return invalid(`Bad special document member: ${bad}`);
   if ('_revisions' in d) {
     const revisions = d._revisions;
     if (typeof revisions !== 'object' || revisions === null || Array.isArray(revisions)) return invalid('Bad special document member: _revisions');
@@ -464,6 +489,38 @@ export async function bulkDocs(db: Database, body: unknown, strict = false, loca
   if (docs === undefined) throw badRequest('POST body must include `docs` parameter.');
   if (!Array.isArray(docs)) throw badRequest('`docs` parameter must be an array.');
   if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
+  const all = docs as Record<string, unknown>[];
+  const rounds = new_edits === false ? [all.map((_, i) => i)] : roundsById(all);
+  if (rounds.length === 1) return writeBatch(db, all, new_edits, strict, local);
+  // One id named more than once: CouchDB's updater applies a document's edits one after the other, each against the
+  // revision tree the earlier ones left (a second edit of the same revision is a conflict, and leaves nothing). PouchDB
+  // checks them so too, but keeps the refused edit's revision in the tree it stores (a phantom leaf: `_conflicts`
+  // naming the winner itself, replications failing). Each round is one PouchDB write; the answers keep the request's order.
+  const results: unknown[] = new Array(all.length);
+  for (const round of rounds) {
+    const written = await writeBatch(db, round.map((i) => all[i]!), new_edits, strict, local);
+    for (const [j, i] of round.entries()) results[i] = written[j];
+  }
+  return results;
+}
+
+/**
+ * The positions of `docs` in rounds: the first occurrence of every id, then the second ones, and so on (a document
+ * without a string `_id` gets a new id: the first round).
+ */
+function roundsById(docs: Record<string, unknown>[]): number[][] {
+  const rounds: number[][] = [];
+  const seen = new Map<string, number>();
+  for (const [i, d] of docs.entries()) {
+    const round = typeof d._id === 'string' ? (seen.get(d._id) ?? 0) : 0;
+    if (typeof d._id === 'string') seen.set(d._id, round + 1);
+    (rounds[round] ??= []).push(i);
+  }
+  return rounds.length === 0 ? [[]] : rounds;
+}
+
+/** One PouchDB write of `docs` (no id twice when `new_edits` is true), with the couchdb profile's own rules. */
+async function writeBatch(db: Database, docs: Record<string, unknown>[], new_edits: unknown, strict: boolean, local?: { docs: LocalDocs; dbName: string }): Promise<unknown[]> {
   // `_local` documents (the couchdb profile): written as CouchDB writes them, without revision checks — the sent
   // revision + 1 (`0-1` without one), also with `new_edits: false`, whose answer lists only failures.
   const localResults = new Map<number, unknown>();
@@ -598,7 +655,12 @@ export interface LocalDocsOptions {
 export function docEtag(doc: Record<string, unknown>): string {
   if (!String(doc._id).startsWith('_local/')) return `"${String(doc._rev)}"`;
   const { _id, _rev, ...body } = doc;
-  const hex = createHash('md5').update(JSON.stringify([_rev, body])).digest('hex');
+  return hashEtag([_rev, body]);
+}
+
+/** An ETag as couch_httpd:make_etag writes one: `"<base 36 of an MD5, upper case>"` (of JSON here, not an Erlang term). */
+export function hashEtag(value: unknown): string {
+  const hex = createHash('md5').update(JSON.stringify(value)).digest('hex');
   return `"${BigInt(`0x${hex}`).toString(36).toUpperCase()}"`;
 }
 

@@ -5,7 +5,7 @@
  */
 import type { Request, Response } from 'express';
 import { serveChanges, str } from './changes-feed.js';
-import { acceptsMultipartMixed, badRequest, bulkDocs, bulkGet, couchErrorOf, docEtag, HttpError, isRev, methodNotAllowed, openRevs, openRevsMultipart, parseOpenRevs, readWithMeta, revsDiff, writeAtNextRev } from './couch-docs.js';
+import { acceptsMultipartMixed, badRequest, bulkDocs, bulkGet, couchErrorOf, docEtag, HttpError, isRev, leafRevsInDocInfoOrder, methodNotAllowed, openRevs, openRevsMultipart, parseOpenRevs, readWithMeta, revsDiff, writeAtNextRev } from './couch-docs.js';
 import type { LocalDocs, LocalDocsOptions, ReadOptions } from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
@@ -32,6 +32,47 @@ function locationOf(req: Request, dbName: string, docId: string): string {
   return `http://${req.hostname}/${encode(dbName)}/${encode(docId)}`;
 }
 
+/**
+ * The methods chttpd_db names in the 405 of a database route that takes no other (`Only <methods> allowed`, and the
+ * `Allow` header). Routes the emulator serves itself say it where they are served.
+ */
+const ROUTE_METHODS: Record<string, string> = {
+  '': 'DELETE,GET,HEAD,POST',
+  _all_docs: 'GET,HEAD,POST',
+  _design_docs: 'GET,HEAD,POST',
+  _local_docs: 'GET,HEAD,POST',
+  '_design_docs/queries': 'POST',
+  '_local_docs/queries': 'POST',
+  _security: 'PUT,GET',
+  _ensure_full_commit: 'POST',
+  _find: 'POST',
+  _explain: 'POST',
+  _index: 'GET,POST',
+};
+
+function methodsOf(segments: string[]): string | undefined {
+  return segments.length <= 3 ? ROUTE_METHODS[segments.slice(1).join('/')] : undefined;
+}
+
+/** What a route taking `allowed` serves: `HEAD` wherever `GET` is (chttpd reads one as the other); `PUT /{db}` creates it. */
+function acceptedMethods(allowed: string, database: boolean): string[] {
+  const methods = allowed.split(',');
+  if (methods.includes('GET')) methods.push('HEAD');
+  if (database) methods.push('PUT');
+  return methods;
+}
+
+/**
+ * A read of `/{db}/_design%2F<name>…` (the slash encoded): CouchDB redirects it (chttpd_db:db_req) — `301` with no body,
+ * `Location` the raw path (its query too) with the first `_design%2F` (any case) made `_design/` and any later one
+ * dropped, absolute behind nginx (its `$host`: no port). Other methods address the document as `_design/<name>` does.
+ */
+function designRedirect(req: Request, res: Response): void {
+  const [head = '', ...tail] = req.originalUrl.split(/_design%2F/i);
+  res.status(301).setHeader('Location', `http://${req.hostname}${head}_design/${tail.join('')}`);
+  res.end();
+}
+
 /** `_all_docs` options as PouchDB reads them, from CouchDB's query parameters or a `queries` entry. */
 function allDocsOptions(source: Query, fromQueryString: boolean): Record<string, unknown> {
   const out: Record<string, unknown> = {};
@@ -40,6 +81,9 @@ function allDocsOptions(source: Query, fromQueryString: boolean): Record<string,
     if (value === undefined) continue;
     const key = name === 'start_key' ? 'startkey' : name === 'end_key' ? 'endkey' : name;
     if (JSON_PARAMS.includes(name)) out[key] = read(value);
+    // A document id as it is (not JSON), in a query string or a body.
+    else if (name === 'startkey_docid' || name === 'start_key_doc_id') out.startkey_docid = value;
+    else if (name === 'endkey_docid' || name === 'end_key_doc_id') out.endkey_docid = value;
     else if (name === 'limit' || name === 'skip') {
       // Not a count (the default profile lets it through): ignored, as express-pouchdb did.
       const n = Number(value);
@@ -48,6 +92,18 @@ function allDocsOptions(source: Query, fromQueryString: boolean): Record<string,
     else if (BOOLEAN_PARAMS.includes(name)) out[key] = value === true || value === 'true';
   }
   return out;
+}
+
+/**
+ * couch_mrview_util:all_docs_key_opts: for `_all_docs` a row's key is its id, and `startkey_docid`/`endkey_docid` are the
+ * ends of the range where no `startkey`/`endkey` is given (PouchDB knows them only for views). Not with `keys`.
+ */
+function withDocIdRange(options: Record<string, unknown>): Record<string, unknown> {
+  const { startkey_docid: startId, endkey_docid: endId, ...rest } = options;
+  if (Array.isArray(rest.keys)) return rest;
+  if (rest.startkey === undefined && typeof startId === 'string') rest.startkey = startId;
+  if (rest.endkey === undefined && typeof endId === 'string') rest.endkey = endId;
+  return rest;
 }
 
 /**
@@ -146,6 +202,7 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
       }
       options = rest;
     }
+    options = withDocIdRange(options);
     const page = ((await allDocsWithOddKeys(db, options)) ?? (await db.allDocs(options as never))) as { total_rows: number; offset?: number | null; update_seq?: unknown; rows: unknown[] };
     if (Array.isArray(options.keys)) page.rows = await withLocalRows(ctx.local, db, page.rows, options.include_docs === true);
     // CouchDB's order of members; `offset` is null for `keys`; `update_seq` is the database's (opaque) sequence.
@@ -166,7 +223,7 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
     const results: unknown[] = [];
     for (const q of queries) {
       if (typeof q !== 'object' || q === null || Array.isArray(q)) throw badRequest('Request body must be a JSON object');
-      const options = allDocsOptions(q as Query, false);
+      const options = withDocIdRange(allDocsOptions(q as Query, false));
       if (options.keys !== undefined && !Array.isArray(options.keys)) throw badRequest('`keys` member must be an array.');
       const page = (await allDocsWithOddKeys(db, options)) ?? (await db.allDocs(options as never));
       results.push(page);
@@ -286,6 +343,12 @@ export async function serveOwnRoute(
     sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
     return true;
   }
+  const routeAllows = methodsOf(segments);
+  if (routeAllows !== undefined && !acceptedMethods(routeAllows, segments.length === 1).includes(method)) throw methodNotAllowed(routeAllows);
+  if (fidelity.strict && (method === 'GET' || method === 'HEAD') && first?.startsWith('_design/')) {
+    designRedirect(req, res);
+    return true;
+  }
   // chttpd_db's document and attachment handlers answer other methods (PATCH, a plain OPTIONS) 405 with `Allow`.
   if (docPath !== undefined) {
     const allowed = docPath[1] === undefined ? 'DELETE,GET,HEAD,POST,PUT,COPY' : 'DELETE,GET,HEAD,PUT';
@@ -349,7 +412,8 @@ export async function serveOwnRoute(
   }
   if (first === '_changes' && segments.length === 2) {
     if (method !== 'GET' && method !== 'POST' && method !== 'HEAD') throw methodNotAllowed('GET,POST,HEAD');
-    await serveChanges(db, dbName, req, res, fidelity);
+    // couch.ts took `If-None-Match` off the request (express would answer it by its own rules).
+    await serveChanges(db, dbName, req, res, fidelity, (res.locals as { ifNoneMatch?: string }).ifNoneMatch);
     return true;
   }
   if (first === '_bulk_get' && segments.length === 2) {
@@ -371,13 +435,14 @@ export async function serveOwnRoute(
       if ((posted as Query).keys !== undefined && !Array.isArray((posted as Query).keys)) throw badRequest('`keys` body member must be an array.');
       options = { ...allDocsOptions(posted as Query, false), ...options };
     }
-    sendJson(res, 200, await local.list(db, dbName, options as LocalDocsOptions));
+    sendJson(res, 200, await local.list(db, dbName, withDocIdRange(options) as LocalDocsOptions));
     return true;
   }
   if ((first === '_all_docs' || first === '_design_docs') && segments.length === 2) checkViewQuery(query, fidelity.strict);
   if (await serveDbExtras(ctx, db, dbName, req, res, segments)) return true;
-  if (first === '_design_docs' && segments.length === 2 && (method === 'GET' || method === 'HEAD')) {
-    const includeDocs = str(query.include_docs) === 'true';
+  if (first === '_design_docs' && segments.length === 2) {
+    const posted = method === 'POST' ? (req.body as { include_docs?: unknown } | undefined) : undefined;
+    const includeDocs = str(query.include_docs) === 'true' || posted?.include_docs === true;
     const page = await db.allDocs({ startkey: '_design/', endkey: '_design0', inclusive_end: false, include_docs: includeDocs });
     sendJson(res, 200, { total_rows: page.rows.length, offset: 0, rows: page.rows });
     return true;
@@ -485,6 +550,10 @@ export async function serveOwnRoute(
     }
   }
   if (method === 'DELETE' && str(query.rev) === undefined && req.headers['if-match'] === undefined) {
+    throw new HttpError(409, 'conflict', 'Document update conflict.');
+  }
+  // A revision that is not one of its leaves (unknown, or an older one): a conflict (PouchDB: 404 for an unknown one).
+  if (method === 'DELETE' && rev !== undefined && !(await leafRevsInDocInfoOrder(db, docId)).includes(rev)) {
     throw new HttpError(409, 'conflict', 'Document update conflict.');
   }
   // CouchDB re-creates a deleted document only from a write that names no revision: one naming the deletion's (or any)

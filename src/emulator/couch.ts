@@ -7,13 +7,13 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { attachmentsRefusal, couchErrorOf, docEtag, HttpError, LocalDocs, missingStubRefusal, nonHexRev, specialMemberRefusal } from './couch-docs.js';
+import { attachmentsRefusal, couchErrorOf, docEtag, HttpError, LocalDocs, methodNotAllowed, missingStubRefusal, nonHexRev, specialMemberRefusal } from './couch-docs.js';
 import { serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, hasNonFiniteNumber, isCouchJsonText, sleep } from './fidelity.js';
 import type { Fidelity, LatencyKind } from './fidelity.js';
 import { enableRegexFallback, holdsCode, NO_JAVASCRIPT } from './guard.js';
-import { cors, nginxPage, sendJson, sendNginxError } from './http.js';
+import { cors, etagsOf, nginxPage, sendJson, sendNginxError } from './http.js';
 import { decodedBodyLimit, gunzipBody, hasBody, MAX_NESTING, nestingDepth, oversizeDocument, readBody } from './limits.js';
 import { serveMango } from './mango.js';
 import { authenticate, decodePath, DENIALS, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
@@ -157,8 +157,11 @@ function documentPath(segments: string[]): [string, string | undefined] | undefi
     const att = first === '_design' && rest.length > 0 ? rest.join('/') : undefined;
     return [`${first}/${second}`, att];
   }
-  // `_local%2F{id}` (the slash encoded) is the same `_local` document.
-  if (first.startsWith('_local/')) return [first, second === undefined ? undefined : [second, ...rest].join('/')];
+  // `_local%2F{id}` and `_design%2F{name}` (the slash encoded) are the same documents (CouchDB answers a read of the
+  // latter with a redirect: couch-routes.ts).
+  if (first.startsWith('_local/') || (first.startsWith('_design/') && first.length > '_design/'.length)) {
+    return [first, second === undefined ? undefined : [second, ...rest].join('/')];
+  }
   if (first.startsWith('_')) return undefined;
   const att = second === undefined ? undefined : [second, ...rest].join('/');
   return [first, att];
@@ -214,7 +217,7 @@ function latencyKind(req: Request, segments: string[], route: ProxyRoute): Laten
   if (route.kind === 'newuser') return 'signup';
   const op = segments[1];
   if (op === '_bulk_docs' || op === '_bulk_get') return 'bulk';
-  if (req.method === 'GET' || req.method === 'HEAD' || (op !== undefined && op.startsWith('_') && op !== '_design' && op !== '_local')) return 'read';
+  if (req.method === 'GET' || req.method === 'HEAD' || (op !== undefined && op.startsWith('_') && documentPath(segments) === undefined)) return 'read';
   return 'write';
 }
 
@@ -312,14 +315,6 @@ function deletionEtag(res: Response): void {
     }
     return end(chunk, ...rest);
   }) as Response['end'];
-}
-
-/** couch_httpd:etag_match: `If-None-Match` split on commas and spaces, a `W/` prefix dropped; compared exactly. */
-function etagsOf(ifNoneMatch: string): string[] {
-  return ifNoneMatch
-    .split(/[, ]+/)
-    .filter((t) => t !== '')
-    .map((t) => (t.startsWith('W/') ? t.slice(2) : t));
 }
 
 /**
@@ -521,6 +516,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         return deny(res, DENIALS.notMetricsUser, fidelity.strict);
       }
       if (!PUBLIC_SERVER_PATHS.has(db)) return deny(res, DENIALS.notServerAdmin, fidelity.strict);
+      // chttpd_misc: `_up` takes GET (and HEAD), `_uuids` GET (HEAD read as GET); others → 405 with `Allow`.
+      if (db === '_up' && req.method !== 'GET' && req.method !== 'HEAD') return pouchError(res, methodNotAllowed('GET,HEAD'));
+      if (db === '_uuids' && req.method !== 'GET' && req.method !== 'HEAD') return pouchError(res, methodNotAllowed('GET'));
       if (db === '_up') return sendJson(res, 200, { status: 'ok', seeds: {} });
       if (db === '_uuids') {
         // couch_httpd_misc_handlers:handle_uuids_req, `[uuids] max_count` 1000.

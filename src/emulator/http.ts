@@ -23,6 +23,14 @@ export function nginxPage(status: number): string {
   return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
 }
 
+/** couch_httpd:etag_match: `If-None-Match` split on commas and spaces, a `W/` prefix dropped; compared exactly. */
+export function etagsOf(ifNoneMatch: string): string[] {
+  return ifNoneMatch
+    .split(/[, ]+/)
+    .filter((t) => t !== '')
+    .map((t) => (t.startsWith('W/') ? t.slice(2) : t));
+}
+
 /** Headers every answer from CouchDB carries (chttpd), and nginx's own pages do not. */
 export const COUCH_HEADERS = ['Cache-Control', 'X-Couch-Request-ID', 'X-CouchDB-Body-Time'];
 
