@@ -442,7 +442,7 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
       return sendJson(res, 200, { ok: true });
     }
     const allowed = endpoint !== '_index' ? 'POST' : rest.length === 0 ? 'GET,POST' : 'DELETE';
-    sendJson(res, 405, { error: 'method_not_allowed', reason: `Only ${allowed} allowed` });
+    sendJson(res, 405, { error: 'method_not_allowed', reason: `Only ${allowed} allowed` }, { Allow: allowed });
   } catch (error) {
     if (error instanceof MangoError) return sendJson(res, error.status, error.body);
     if (error instanceof InvalidFieldName) return sendJson(res, 400, { error: 'invalid_field_name', reason: error.message });

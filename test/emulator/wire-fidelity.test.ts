@@ -312,6 +312,7 @@ describe.each(PROFILES)('finding 4: methods a route does not take → 405 with A
     ['PUT', '/_find', 'POST'],
     ['GET', '/_explain', 'POST'],
     ['PATCH', '/_index', 'GET,POST'],
+    ['GET', '/_index/foo/json/bar', 'DELETE'],
     ['GET', '/_ensure_full_commit', 'POST'],
   ])('%s /{db}%s → 405 "Only %s allowed"', async (method, path, allow) => {
     const r = await a.send(method, a.at(path), method === 'POST' || method === 'PUT' ? '{}' : undefined);
