@@ -1,8 +1,8 @@
-import { toFeatError } from '../errors.js';
+import { FeatError, toFeatError } from '../errors.js';
 import { sleep } from '../util/abort.js';
 import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from './codec.js';
 import { rangesFrom } from './ranges.js';
-import type { Db } from './db.js';
+import type { BulkResult, Db } from './db.js';
 
 const MARK = '_local/feat-gc';
 
@@ -96,28 +96,102 @@ export interface GcServer {
 /** Server changes looked at before deleting (more: this run deletes nothing, the next one looks again). */
 const CHANGES_LOOKED_AT = 1_000;
 
+type ChangesAnswer = { results?: { id: string; doc?: StoredDoc | null }[]; last_seq?: string | number };
+
+/** Up to {@link CHANGES_LOOKED_AT} changes on the server after `since`, with their documents and conflicting leaves. */
+async function changesAfter(db: Db, since: string | number): Promise<ChangesAnswer> {
+  try {
+    return (await db.changes({ since, include_docs: true, conflicts: true, style: 'all_docs', limit: CHANGES_LOOKED_AT })) as ChangesAnswer;
+  } catch (error) {
+    throw toFeatError(error);
+  }
+}
+
+/** The chunk ids the manifests among `results` refer to, in a winning revision or a conflicting leaf. */
+async function chunksIn(db: Db, results: NonNullable<ChangesAnswer['results']>): Promise<Set<string>> {
+  const chunks = new Set<string>();
+  for (const { id, doc } of results) {
+    if (!doc || isChunkId(id)) continue;
+    for (const chunk of doc.feat?.chunks ?? []) chunks.add(chunk);
+    for (const rev of doc._conflicts ?? []) {
+      const leaf = await leafOf(db, id, rev);
+      for (const chunk of leaf?.feat?.chunks ?? []) chunks.add(chunk);
+    }
+  }
+  return chunks;
+}
+
 /**
  * The chunks of `doomed` that a change on the server after `server.since` refers to (a manifest written meanwhile,
  * by another device or another app's client, in its winning revision or a conflicting leaf); every one of them when
- * there are too many changes to look at.
+ * there are too many changes to look at. `seq`: where the changes looked at end.
  */
-async function spared(server: GcServer, doomed: Set<string>): Promise<Set<string>> {
-  const answer = (await server.db.changes({ since: server.since, include_docs: true, conflicts: true, style: 'all_docs', limit: CHANGES_LOOKED_AT })) as {
-    results?: { id: string; doc?: StoredDoc | null }[];
-  };
+async function spared(server: GcServer, doomed: Set<string>): Promise<{ spare: Set<string>; seq: string | number }> {
+  const answer = await changesAfter(server.db, server.since);
   const results = answer.results ?? [];
-  if (results.length >= CHANGES_LOOKED_AT) return doomed;
-  const spare = new Set<string>();
+  if (results.length >= CHANGES_LOOKED_AT) return { spare: doomed, seq: server.since };
   // (A chunk written again meanwhile needs no look: its deletion, at the revision scanned, meets a conflict.)
-  for (const { id, doc } of results) {
-    if (!doc || isChunkId(id)) continue;
-    for (const chunk of doc.feat?.chunks ?? []) spare.add(chunk);
-    for (const rev of doc._conflicts ?? []) {
-      const leaf = await leafOf(server.db, id, rev);
-      for (const chunk of leaf?.feat?.chunks ?? []) spare.add(chunk);
-    }
+  return { spare: await chunksIn(server.db, results), seq: answer.last_seq ?? server.since };
+}
+
+/** The content of a chunk at the revision deleted, while the database still keeps it (until it is compacted). */
+async function contentOf(db: Db, id: string, rev: string): Promise<string | undefined> {
+  try {
+    const data = ((await db.get(id, { rev })) as { data?: unknown }).data;
+    return typeof data === 'string' ? data : undefined;
+  } catch (error) {
+    if ((error as { status?: unknown } | null)?.status === 404) return undefined;
+    throw toFeatError(error, { key: id });
   }
-  return spare;
+}
+
+/**
+ * After the deletion of `deleted` (at their scanned revisions): the chunks a manifest written on the server after `seq`
+ * refers to are written again, and returned. Such a manifest is a remote-mode write that found the chunks present
+ * (and so did not send them) before the deletion, and whose manifest landed after this run's look at the changes
+ * (`spared`). Its writer checks its chunks again once the manifest is stored (store.ts `#keepChunks`), but that check
+ * may come before this deletion lands: then only this look, made after the deletion was answered, sees the manifest.
+ * Between the two, no window is left: a manifest stored before this look began is seen here; one stored after it was
+ * stored after the deletion, so its writer's check, which follows it, finds the chunk deleted and writes it again.
+ *
+ * The content is the deleted revision's, which CouchDB (and the replica, in local-first mode, until the run's
+ * compaction) keeps until it compacts the database; read only for chunks a manifest refers to, which is rare (a
+ * collection reads no chunk's content otherwise). Too many changes to look at: every manifest on the server is read.
+ */
+async function restoreReferenced(db: Db, server: GcServer, deleted: StoredDoc[], seq: string | number): Promise<Set<string>> {
+  const answer = await changesAfter(server.db, seq);
+  const results = answer.results ?? [];
+  const referenced = results.length >= CHANGES_LOOKED_AT ? await referencedChunks(server.db) : await chunksIn(server.db, results);
+  const wanted = deleted.filter((d) => referenced.has(d._id));
+  if (wanted.length === 0) return new Set();
+  const again: StoredDoc[] = [];
+  const lost: string[] = [];
+  for (const d of wanted) {
+    const data = (await contentOf(server.db, d._id, d._rev!)) ?? (db !== server.db ? await contentOf(db, d._id, d._rev!) : undefined);
+    if (data === undefined) lost.push(d._id);
+    // Without a revision: CouchDB re-creates a document on top of its deletion (it refuses a write naming the
+    // deletion's revision); 409: written again meanwhile (by its writer's check).
+    else again.push({ _id: d._id, data } as unknown as StoredDoc);
+  }
+  let written: BulkResult[] = [];
+  try {
+    written = again.length > 0 ? await server.db.bulkDocs(again) : [];
+  } catch (error) {
+    throw toFeatError(error);
+  }
+  const restored = new Set<string>();
+  for (const [i, d] of again.entries()) {
+    const r = written[i];
+    if (r && (!r.error || r.status === 409 || r.name === 'conflict')) restored.add(d._id);
+    else throw toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'));
+  }
+  if (lost.length > 0) {
+    throw new FeatError(
+      'not_found',
+      `${lost.length} chunk(s) this collection deleted are used by a value written meanwhile, and the server no longer holds their content (compacted): read the big values written during this run, and write again those that fail`,
+    );
+  }
+  return restored;
 }
 
 const PULLED_WAIT_MS = 5_000;
@@ -139,7 +213,8 @@ async function pulled(db: Db, ids: string[]): Promise<void> {
  * where they come back by pull — and only once `server.since` is known: a local replica that is offline or behind
  * (a pull cut short) lacks manifests other devices wrote, and its deletions, pushed later, won over chunks those
  * values use. Chunks a change on the server since then refers to are spared, and a deletion meets a conflict when the
- * chunk was written again meanwhile. Without `server` (offline) nothing is deleted, and the next run looks again.
+ * chunk was written again meanwhile; once deleted, those a manifest written during the deletion refers to are written
+ * again (restoreReferenced). Without `server` (offline) nothing is deleted, and the next run looks again.
  */
 export async function collectChunks(db: Db, graceMs: number, server: GcServer | undefined): Promise<{ deletedIds: string[]; kept: number }> {
   const chunkRows = await rowsOf(db)({ startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH });
@@ -161,11 +236,14 @@ export async function collectChunks(db: Db, graceMs: number, server: GcServer | 
   }
   let deletedIds: string[] = [];
   if (doomed.length > 0) {
-    const spare = await spared(server, new Set(doomed.map((d) => d._id)));
+    const { spare, seq } = await spared(server, new Set(doomed.map((d) => d._id)));
     const going = doomed.filter((d) => !spare.has(d._id));
     const results = going.length > 0 ? await server.db.bulkDocs(going) : [];
-    deletedIds = going.filter((_, i) => results[i] && !results[i]!.error && typeof results[i]!.rev === 'string').map((d) => d._id);
-    // Not deleted (spared; a conflict: written again meanwhile; not on the server yet): looked at again next time.
+    const gone = going.filter((_, i) => results[i] && !results[i]!.error && typeof results[i]!.rev === 'string');
+    // A manifest written since the look at the changes may refer to some of them: written again (see restoreReferenced).
+    const restored = gone.length > 0 ? await restoreReferenced(db, server, gone, seq) : new Set<string>();
+    deletedIds = gone.map((d) => d._id).filter((id) => !restored.has(id));
+    // Not deleted (spared; a conflict: written again meanwhile; not on the server yet; restored): looked at again next time.
     const deleted = new Set(deletedIds);
     for (const d of doomed) if (!deleted.has(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
     // A replica gets the deletions by pull (bounded wait, so that the run's compaction and the next scan see them). Not

@@ -1,7 +1,7 @@
 import { closedError, FeatConflictError, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { decode, encode, expiryTag, inlineLimit, isExpired, jsonOf, sameJson, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, expiryTag, inlineLimit, isExpired, jsonOf, sameJson, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
@@ -688,7 +688,22 @@ export class DocumentStore {
     if (this.#ctx.local && batch.some((b) => this.#known.rev(b.id) === undefined)) {
       await (await loadLookUp()).lookUp(this.#io, db, batch);
     }
-    let todo = batch.map(({ id, op }, i) => ({ id, op, i, rev: undefined as string | undefined, chunks: undefined as string[] | undefined }));
+    let todo = batch.map(({ id, op }, i) => ({ id, op, i, rev: undefined as string | undefined, chunks: undefined as ChunkDoc[] | undefined }));
+    // On the server, the big values whose manifest this batch stored (and their chunks, when at hand): their chunks are
+    // checked again before the writes resolve (#keepChunks). The resolver's writes are recorded through `io.stored`.
+    const manifests = new Map<string, { op: WriteOp; chunks?: ChunkDoc[] }>();
+    const io: StoreIO = this.#ctx.local
+      ? this.#io
+      : {
+          ...this.#io,
+          stored: (id, rev, op, seen) => {
+            this.#stored(id, rev, op, seen);
+            // (The same value written again on top of its own write, checkRecreated: its chunks are at hand.)
+            const chunks = manifests.get(id)?.op === op ? manifests.get(id)?.chunks : undefined;
+            if (this.#isLarge(op)) manifests.set(id, chunks ? { op, chunks } : { op });
+            else manifests.delete(id);
+          },
+        };
     // A write goes blindly on top of a revision only when the app could have seen that revision when it made the write;
     // otherwise (read since, or seen only by the SDK while an earlier write of the key met a conflict) it is resolved.
     const conflicts: Promise<void>[] = [];
@@ -702,7 +717,7 @@ export class DocumentStore {
     // one write for many documents: see resolveWrites); on the replica (local reads) each on its own at once.
     const gathered: { id: string; op: WriteOp; i: number }[] = [];
     const resolve = (id: string, op: WriteOp, i: number) =>
-      this.#ctx.local ? later(id, i, (m) => m.resolveWrite(db, id, op, this.#io)) : gathered.push({ id, op, i });
+      this.#ctx.local ? later(id, i, (m) => m.resolveWrite(db, id, op, io)) : gathered.push({ id, op, i });
     // On the server, a write never names a deletion's revision (CouchDB answers 409): a value goes without one (CouchDB
     // re-creates the document on top of its deletion), a deletion of a deleted key goes through resolve-write.
     const overTombstone = new Map<number, string>();
@@ -728,14 +743,14 @@ export class DocumentStore {
       for (const item of todo) {
         if (!this.#isLarge(item.op)) continue;
         try {
-          item.chunks = await this.chunkIfLarge(db, item.id, item.op);
+          item.chunks = await this.#storeChunks(db, item.id, item.op);
         } catch (error) {
           results[item.i] = toFeatError(error, { key: item.id });
         }
       }
       todo = todo.filter((item) => results[item.i] === undefined);
       if (todo.length > 0) {
-        const docs = todo.map(({ id, op, rev, chunks }) => encode(id, op, rev, chunks));
+        const docs = todo.map(({ id, op, rev, chunks }) => encode(id, op, rev, chunks?.map((c) => c._id)));
         let written: BulkResult[];
         try {
           // Under the chunk lock, every step is bounded (underLock): the lock is always released.
@@ -748,17 +763,18 @@ export class DocumentStore {
           }
           written = [];
         }
-        todo.forEach(({ id, op, i }, j) => {
+        todo.forEach(({ id, op, i, chunks }, j) => {
           const r = written[j];
           if (results[i] !== undefined) return;
           if (r && !r.error && r.rev) {
             this.#stored(id, r.rev, op);
+            if (chunks && !this.#ctx.local) manifests.set(id, { op, chunks });
             // Sent without a revision, it landed on a deleted document (not a first revision): see checkRecreated().
             // Over a deletion it knew of, the check is needed only when the write landed on another one.
             const tombstone = overTombstone.get(i);
             const extendsKnown = tombstone !== undefined && Number.parseInt(r.rev, 10) === Number.parseInt(tombstone, 10) + 1;
             if (docs[j]!._rev === undefined && !r.rev.startsWith('1-') && !extendsKnown) {
-              later(id, i, (m) => m.checkRecreated(db, id, op, r.rev!, this.#io));
+              later(id, i, (m) => m.checkRecreated(db, id, op, r.rev!, io));
             }
           } else if (r?.status === 409 || r?.name === 'conflict') resolve(id, op, i);
           else results[i] = toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'), { key: id });
@@ -767,11 +783,11 @@ export class DocumentStore {
     } finally {
       unlock?.();
     }
-    if (gathered.length === 1) later(gathered[0]!.id, gathered[0]!.i, (m) => m.resolveWrite(db, gathered[0]!.id, gathered[0]!.op, this.#io));
+    if (gathered.length === 1) later(gathered[0]!.id, gathered[0]!.i, (m) => m.resolveWrite(db, gathered[0]!.id, gathered[0]!.op, io));
     else if (gathered.length > 1) {
       conflicts.push(
         loadResolveWrite()
-          .then((m) => m.resolveWrites(db, gathered, this.#io, (work) => this.#resolving(work)))
+          .then((m) => m.resolveWrites(db, gathered, io, (work) => this.#resolving(work)))
           .then(
             (errors) => errors.forEach((error, j) => (results[gathered[j]!.i] = error)),
             (error: unknown) => gathered.forEach(({ id, i }) => (results[i] = toFeatError(error, { key: id }))),
@@ -779,7 +795,38 @@ export class DocumentStore {
       );
     }
     if (conflicts.length > 0) await Promise.all(conflicts);
+    if (manifests.size > 0) await this.#keepChunks(db, batch, manifests, results);
     return results;
+  }
+
+  /**
+   * On the server, once the manifests of big values are stored: their chunks are looked up again (one request of their
+   * ids per value, no content), and those deleted meanwhile are written again, before the writes resolve.
+   *
+   * A write sends only the chunks the server does not have, and another device's garbage collection may delete the
+   * ones it found there (orphans a replaced value left, past their grace) before the manifest lands: the value would
+   * then be torn for good. The look comes after the manifest is stored, so that it closes the window with the
+   * collector's own look (gc.ts `restoreReferenced`): a deletion that lands before this look is seen here, and the
+   * chunk written again; one that lands after it is the collector's, which then reads the server's changes and finds
+   * this manifest, stored before this look began, and writes the chunk again itself. (Looked up before the manifest
+   * was stored, a deletion landing between the look and the manifest would be seen by neither.) A chunk written again
+   * here is a new revision: a collection that scanned the deleted one cannot delete it (409), and one that scans it
+   * now finds the manifest that refers to it.
+   *
+   * A failed look fails the write (the value may be stored, its chunks are not known to be): writing it again is safe.
+   */
+  async #keepChunks(db: Db, batch: { id: string; op: WriteOp }[], manifests: Map<string, { op: WriteOp; chunks?: ChunkDoc[] }>, results: (unknown | undefined)[]): Promise<void> {
+    const { storeChunks } = await loadChunks();
+    for (const [id, { op, chunks }] of manifests) {
+      const at = batch.flatMap((b, i) => (b.id === id && results[i] === undefined ? [i] : []));
+      if (at.length === 0) continue;
+      try {
+        // A resolver's value (written by resolve-write.ts) is cut again: its chunk documents are not kept.
+        await storeChunks(db, chunks ?? (await this.#chunksOf(op)), id);
+      } catch (error) {
+        for (const i of at) results[i] = toFeatError(error, { key: id });
+      }
+    }
   }
 
   /** True when the value does not fit in one document. */
@@ -792,15 +839,23 @@ export class DocumentStore {
 
   /** For a value too big for one document: stores its chunks (those not stored yet) and returns their ids. */
   async chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined> {
+    return (await this.#storeChunks(db, id, op))?.map((c) => c._id);
+  }
+
+  /** {@link chunkIfLarge}, returning the chunk documents. */
+  async #storeChunks(db: Db, id: string, op: WriteOp): Promise<ChunkDoc[] | undefined> {
     if (!this.#isLarge(op)) return undefined;
-    const json = jsonOf(op);
+    const chunks = await this.#chunksOf(op);
+    await (await loadChunks()).storeChunks(db, chunks, id);
+    return chunks;
+  }
+
+  /** A big value cut into chunk documents. */
+  async #chunksOf(op: WriteOp): Promise<ChunkDoc[]> {
     const { maxDocumentBytes, maxRequestBytes } = this.#ctx;
     // The largest chunk document is what one request (and one document) may carry, less the _bulk_docs envelope.
     const limit = (maxRequestBytes > 0 ? Math.min(maxDocumentBytes, maxRequestBytes) : maxDocumentBytes) - 256;
-    const { toChunks, storeChunks } = await loadChunks();
-    const chunks = await toChunks(json, limit);
-    await storeChunks(db, chunks, id);
-    return chunks.map((c) => c._id);
+    return (await loadChunks()).toChunks(jsonOf(op), limit);
   }
 
   /**
