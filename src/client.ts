@@ -356,6 +356,7 @@ class Client implements FeatClient {
   }
 
   storage(): Promise<StorageInfo> {
+    if (this.#closing) return Promise.reject(closedError());
     return this.#localFirst?.storage() ?? import('./sync/device-storage.js').then((m) => m.storageInfo());
   }
 

@@ -404,6 +404,17 @@ function lostError(name: string, cause: unknown): FeatError {
 }
 
 /** A `_local` document written by replication (a checkpoint), as opposed to the SDK's own markers. */
+/**
+ * Closes the index databases pouchdb-find opened beside `db` (the map/reduce views of the LevelDB, memory and idb
+ * adapters, `<name>-mrview-<hash>`, cached on the replica object): PouchDB's close() leaves them open, and with them
+ * their files and memory, one set per sign-in. Each is given 1 s (a view still building is left to finish).
+ */
+async function closeViews(db: RawDb): Promise<void> {
+  const views = (db as { _cachedViews?: Record<string, PromiseLike<{ db?: { close?: () => Promise<unknown> } }>> })._cachedViews;
+  if (!views) return;
+  await Promise.all(Object.values(views).map((view) => within(Promise.resolve(view).then((v) => v.db?.close?.()), 1_000).catch(() => undefined)));
+}
+
 const isCheckpoint = (id: unknown) => typeof id === 'string' && id.startsWith('_local/') && !id.startsWith('_local/feat-');
 
 /** Adapters whose database must be reopened after a full device (LevelDB's background error; idb's closed connection). */
@@ -615,7 +626,8 @@ export class GuardedDb implements Db {
   close(): Promise<void> {
     // A replica deleted under the client: the adapter's every call (its close and destroy too) fails or never answers.
     if (this.#lost) return Promise.resolve();
-    return this.#db?.close() ?? Promise.resolve();
+    const db = this.#db;
+    return db ? closeViews(db).then(() => db.close()) : Promise.resolve();
   }
 
   destroy(): Promise<void> {

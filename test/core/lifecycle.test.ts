@@ -52,6 +52,7 @@ describe('client lifecycle', () => {
     await expectCode(c.exportData(), 'closed');
     await expectCode(c.api!.activity.commentCount({ target_type: 400 }), 'closed');
     await expectCode(c.store.keys(), 'closed');
+    await expectCode(c.storage(), 'closed');
   });
 
   it('close() right after a write on a memory replica pushes it before freeing the replica', async () => {
