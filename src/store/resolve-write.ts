@@ -61,7 +61,6 @@ async function decide(
   // Bounded (RESOLVER_TIMEOUT_MS) and ended by close(): a resolver that never settles does not hold the write.
   const resolved = await askResolver(io.ctx.onConflict ?? latestWriteWins, conflict, io.ctx.closed, 'nothing was written');
   io.ctx.emitConflict({ ...conflict, resolved, source: 'write' });
-  const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value);
   const at = Math.max(op.at, remote.updatedAt);
   const next: WriteOp =
     resolved === undefined
@@ -74,6 +73,9 @@ async function decide(
           // The app's own value keeps its `ttl`; a merge expires only if both sides would (see keptExpiry).
           expiresAt: keptExpiry(resolved, [{ ...local, expiresAt: op.expiresAt }, { ...remote, expiresAt: decoded?.expiresAt }]),
         };
+  // The server's version as it is (nothing to write) only when its expiry is the kept one too: the same value without
+  // the ttl (or with another) is written, or the key would expire (or outlive its ttl) unlike the write that won.
+  const keepsRemote = resolved === undefined ? remote.deleted : !remote.deleted && sameJson(resolved, remote.value) && next.expiresAt === decoded?.expiresAt;
   return { next, keepsRemote };
 }
 
