@@ -22,7 +22,13 @@ async function gcPending(db: Db): Promise<boolean> {
   return mark?.retry === true || Object.keys(mark?.since ?? {}).length > 0;
 }
 
+/**
+ * True when there is something to collect: a chunk, or a chunk an earlier collection deleted and still owes the
+ * values written meanwhile (store/gc.ts `unrestored`: also when it was the last chunk).
+ */
 async function hasChunks(db: Db): Promise<boolean> {
+  const mark = (await db.get(GC_MARK).catch(() => undefined)) as { unrestored?: Record<string, string> } | undefined;
+  if (Object.keys(mark?.unrestored ?? {}).length > 0) return true;
   const rows = (await allDocs(db, { startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH, limit: 1 })).rows;
   return rows.length > 0;
 }
@@ -60,7 +66,7 @@ async function work(io: ClientIo, signal: AbortSignal, options: MaintenanceRunOp
   //    may have orphaned some) or some found unreferenced earlier wait for their grace period to end.
   if ((purge.changed > 0 || (await gcPending(db))) && (await hasChunks(db))) {
     throwIfAborted(signal);
-    report.chunksDeleted = (await io.store.collectGarbage({ graceMs })).deleted;
+    report.chunksDeleted = (await io.store.collectGarbage({ graceMs, signal })).deleted;
   }
   throwIfAborted(signal);
 

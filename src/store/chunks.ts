@@ -6,7 +6,7 @@
  */
 import { FeatError, toFeatError } from '../errors.js';
 import { CHUNK_ENVELOPE_BYTES, CHUNK_PREFIX, type ChunkDoc, type StoredDoc } from './codec.js';
-import type { Db } from './db.js';
+import type { AllDocsRow, Db } from './db.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
 import { readReplica, underLock } from '../util/chunk-lock.js';
@@ -118,9 +118,13 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
       return ids.map((id) => found.get(id)!).join('');
     }
     if (Date.now() >= deadline) {
+      const missing = `${ids.filter((id) => !found.has(id)).length} of ${ids.length} chunks missing`;
       throw new FeatError(
         'not_found',
-        `Part of the value of "${key}" has not arrived yet (${ids.filter((id) => !found.has(id)).length} of ${ids.length} chunks missing); it is still syncing — try again shortly`,
+        replica
+          ? `Part of the value of "${key}" has not arrived yet (${missing}); it is still syncing — try again shortly`
+          : // On the server chunks are written before their manifest: one missing there does not come by waiting.
+            `Part of the value of "${key}" is missing on the server (${missing}): write it again`,
         { key },
       );
     }
@@ -128,32 +132,104 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
   }
 }
 
-/** Which of `ids` the database has (the chunk lock held): see {@link readReplica}. */
-async function presence(db: Db, ids: string[], key: string): ReturnType<Db['allDocs']> {
+/**
+ * `step`, tried again twice after a failure of the server or of the connection, after a jittered pause (0.5 s, then 1 s,
+ * on average); each try is bounded by the transport (requestTimeout). `signal` ends the pauses.
+ */
+export async function retried<T>(step: () => Promise<T>, signal?: AbortSignal): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await step();
+    } catch (error) {
+      if (attempt > 2 || !['network', 'timeout', 'server'].includes(toFeatError(error).code)) throw error;
+      await sleep(250 * 2 ** attempt * (0.5 + Math.random()), signal);
+    }
+  }
+}
+
+/** True when an `_all_docs` row says its document is not there (never written, or deleted). */
+const absent = (row: AllDocsRow | undefined) => !row?.value || row.value.deleted || row.error;
+
+/**
+ * Which of `ids` the database has. On the replica the chunk lock is held (see readReplica); on the server (`replica`
+ * false) the transport bounds the request (requestTimeout): a slow server is not a blocked IndexedDB.
+ */
+async function presence(db: Db, ids: string[], key: string, replica: boolean): ReturnType<Db['allDocs']> {
+  const read = () => db.allDocs({ keys: ids });
   try {
-    return await readReplica(() => db.allDocs({ keys: ids }), `reading which chunks of "${key}" are stored`, true);
+    return await (replica ? readReplica(read, `reading which chunks of "${key}" are stored`, true) : read());
   } catch (error) {
     throw toFeatError(error, { key });
   }
 }
 
-/**
- * Writes the chunks the database does not have yet: content-addressed, so a chunk found there is never sent again. The
- * database is asked each time (never a cache): another device's garbage collection may have deleted a chunk since; a
- * deleted one is written again, over its tombstone.
- */
-export async function storeChunks(db: Db, chunks: ChunkDoc[], key: string): Promise<void> {
-  const unique = [...new Map(chunks.map((c) => [c._id, c])).values()];
-  const present = await presence(db, unique.map((c) => c._id), key);
-  const missing = unique.filter((_, i) => {
-    const row = present.rows[i];
-    return !row?.value || row.value.deleted || row.error;
-  });
-  for (let i = 0; i < missing.length; i += 16) {
-    const group = missing.slice(i, i + 16);
-    const written = await underLock(db.bulkDocs(group as unknown as StoredDoc[]), `writing chunks of "${key}"`);
+/** Writes chunk documents, 16 a request (on the replica, bounded: the chunk lock is held); 409: there already. */
+async function writeChunks(db: Db, chunks: ChunkDoc[], key: string, replica: boolean): Promise<void> {
+  for (let i = 0; i < chunks.length; i += 16) {
+    const write = db.bulkDocs(chunks.slice(i, i + 16) as unknown as StoredDoc[]);
+    const written = await (replica ? underLock(write, `writing chunks of "${key}"`) : write);
     written.forEach((r) => {
       if (r.error && r.status !== 409) throw toFeatError(r, { key });
     });
   }
+}
+
+const uniqueChunks = (chunks: ChunkDoc[]) => [...new Map(chunks.map((c) => [c._id, c])).values()];
+
+/**
+ * Writes the chunks the database does not have yet: content-addressed, so a chunk found there is never sent again. The
+ * database is asked each time (never a cache): another device's garbage collection may have deleted a chunk since; a
+ * deleted one is written again, over its tombstone. `replica`: `db` is the local replica.
+ */
+export async function storeChunks(db: Db, chunks: ChunkDoc[], key: string, replica: boolean): Promise<void> {
+  const unique = uniqueChunks(chunks);
+  const present = await presence(db, unique.map((c) => c._id), key, replica);
+  await writeChunks(db, unique.filter((_, i) => absent(present.rows[i])), key, replica);
+}
+
+/** Chunk ids asked in one `_all_docs` (about 80 bytes each in its body). */
+const KEYS_AT_ONCE = 1_000;
+
+/**
+ * On the server, once the manifests of big values are stored: the chunks of all of them are looked up again (one
+ * request of ids, no content), and each value's chunks deleted meanwhile are written again. Returns the failure of each
+ * value whose chunks could not be checked or written (its manifest is stored): each step is tried again twice first.
+ *
+ * A write sends only the chunks the server does not have, and another device's garbage collection may delete the
+ * ones it found there (orphans a replaced value left, past their grace) before the manifest lands: the value would
+ * then be torn for good. The look comes after the manifest is stored, so that it closes the window with the
+ * collector's own look (gc.ts `restoreReferenced`): a deletion that lands before this look is seen here, and the
+ * chunk written again; one that lands after it is the collector's, which then reads the server's changes and finds
+ * this manifest, stored before this look began, and writes the chunk again itself. (Looked up before the manifest
+ * was stored, a deletion landing between the look and the manifest would be seen by neither.) A chunk written again
+ * here is a new revision: a collection that scanned the deleted one cannot delete it (409), and one that scans it
+ * now finds the manifest that refers to it.
+ */
+export async function keepChunks(db: Db, values: { key: string; chunks: ChunkDoc[] }[]): Promise<Map<string, FeatError>> {
+  const failed = new Map<string, FeatError>();
+  const fail = (key: string, error: unknown) => {
+    const cause = toFeatError(error, { key });
+    failed.set(key, new FeatError(cause.code, `The value of "${key}" was stored, but whether its chunks are all on the server could not be checked: write it again`, { key, cause }));
+  };
+  const ids = [...new Set(values.flatMap((v) => v.chunks.map((c) => c._id)))];
+  const gone = new Set<string>();
+  try {
+    for (let i = 0; i < ids.length; i += KEYS_AT_ONCE) {
+      const { rows } = await retried(() => db.allDocs({ keys: ids.slice(i, i + KEYS_AT_ONCE) }));
+      for (const row of rows) if (absent(row)) gone.add(row.key);
+    }
+  } catch (error) {
+    for (const { key } of values) fail(key, error);
+    return failed;
+  }
+  for (const { key, chunks } of values) {
+    const missing = uniqueChunks(chunks).filter((c) => gone.has(c._id));
+    try {
+      // (A chunk two values share is written twice: the second, 409.)
+      if (missing.length > 0) await retried(() => writeChunks(db, missing, key, false));
+    } catch (error) {
+      fail(key, error);
+    }
+  }
+  return failed;
 }

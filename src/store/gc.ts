@@ -1,5 +1,6 @@
-import { FeatError, toFeatError } from '../errors.js';
+import { FeatError, toFeatError, type FeatErrorCode } from '../errors.js';
 import { sleep } from '../util/abort.js';
+import { retried } from './chunks.js';
 import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from './codec.js';
 import { rangesFrom } from './ranges.js';
 import type { BulkResult, Db } from './db.js';
@@ -27,23 +28,26 @@ async function leafOf(db: Db, id: string, rev: string): Promise<StoredDoc | unde
   }
 }
 
+/** Chunk ids, each with a key whose manifest refers to it. */
+type Users = Map<string, string>;
+
 /**
  * The chunk ids that a manifest refers to, in a winning revision or a conflicting leaf — leaving out the leaves
  * `replaced(id, rev)` says are about to be replaced.
  */
-async function referencedChunks(db: Db, replaced?: (id: string, rev: string) => boolean): Promise<Set<string>> {
+async function referencedChunks(db: Db, replaced?: (id: string, rev: string) => boolean): Promise<Users> {
   const all = rowsOf(db);
-  const referenced = new Set<string>();
+  const referenced: Users = new Map();
   // Every manifest: the ids before the chunk range and after it, to the end of either id order (see rangesFrom).
   for (const range of [{ endkey: CHUNK_PREFIX }, ...rangesFrom(CHUNK_PREFIX + HIGH)]) {
     for (const row of await all({ ...range, include_docs: true, conflicts: true })) {
       const doc = row.doc;
       if (!doc || isChunkId(row.id)) continue;
-      if (!(doc._rev && replaced?.(row.id, doc._rev))) for (const id of doc.feat?.chunks ?? []) referenced.add(id);
+      if (!(doc._rev && replaced?.(row.id, doc._rev))) for (const id of doc.feat?.chunks ?? []) referenced.set(id, row.id);
       for (const rev of doc._conflicts ?? []) {
         if (replaced?.(row.id, rev)) continue;
         const leaf = await leafOf(db, row.id, rev);
-        for (const id of leaf?.feat?.chunks ?? []) referenced.add(id);
+        for (const id of leaf?.feat?.chunks ?? []) referenced.set(id, row.id);
       }
     }
   }
@@ -73,7 +77,7 @@ export async function keepReferenced(db: Db, ids: string[], incoming: Pulled[]):
   const pulled = new Map<string, Pulled[]>();
   for (const doc of incoming) pulled.set(doc._id, [...(pulled.get(doc._id) ?? []), doc]);
   const referenced = await referencedChunks(db, (id, rev) => pulled.get(id)?.some((doc) => extends_(doc, rev)) === true);
-  for (const doc of incoming) if (!doc._deleted) for (const id of doc.feat?.chunks ?? []) referenced.add(id);
+  for (const doc of incoming) if (!doc._deleted) for (const id of doc.feat?.chunks ?? []) referenced.set(id, doc._id);
   const wanted = ids.filter((id) => referenced.has(id));
   if (wanted.length === 0) return;
   // Only the content of chunks a manifest refers to is read (a collection deletes unreferenced ones: reading every
@@ -108,14 +112,14 @@ async function changesAfter(db: Db, since: string | number): Promise<ChangesAnsw
 }
 
 /** The chunk ids the manifests among `results` refer to, in a winning revision or a conflicting leaf. */
-async function chunksIn(db: Db, results: NonNullable<ChangesAnswer['results']>): Promise<Set<string>> {
-  const chunks = new Set<string>();
+async function chunksIn(db: Db, results: NonNullable<ChangesAnswer['results']>): Promise<Users> {
+  const chunks: Users = new Map();
   for (const { id, doc } of results) {
     if (!doc || isChunkId(id)) continue;
-    for (const chunk of doc.feat?.chunks ?? []) chunks.add(chunk);
+    for (const chunk of doc.feat?.chunks ?? []) chunks.set(chunk, id);
     for (const rev of doc._conflicts ?? []) {
       const leaf = await leafOf(db, id, rev);
-      for (const chunk of leaf?.feat?.chunks ?? []) chunks.add(chunk);
+      for (const chunk of leaf?.feat?.chunks ?? []) chunks.set(chunk, id);
     }
   }
   return chunks;
@@ -126,7 +130,7 @@ async function chunksIn(db: Db, results: NonNullable<ChangesAnswer['results']>):
  * by another device or another app's client, in its winning revision or a conflicting leaf); every one of them when
  * there are too many changes to look at. `seq`: where the changes looked at end.
  */
-async function spared(server: GcServer, doomed: Set<string>): Promise<{ spare: Set<string>; seq: string | number }> {
+async function spared(server: GcServer, doomed: Set<string>): Promise<{ spare: { has(id: string): boolean }; seq: string | number }> {
   const answer = await changesAfter(server.db, server.since);
   const results = answer.results ?? [];
   if (results.length >= CHANGES_LOOKED_AT) return { spare: doomed, seq: server.since };
@@ -134,10 +138,13 @@ async function spared(server: GcServer, doomed: Set<string>): Promise<{ spare: S
   return { spare: await chunksIn(server.db, results), seq: answer.last_seq ?? server.since };
 }
 
-/** The content of a chunk at the revision deleted, while the database still keeps it (until it is compacted). */
-async function contentOf(db: Db, id: string, rev: string): Promise<string | undefined> {
+/**
+ * The content of a chunk at the revision deleted, while the database still keeps it (until it is compacted); without
+ * `rev`, of the live chunk (written again meanwhile).
+ */
+async function contentOf(db: Db, id: string, rev?: string): Promise<string | undefined> {
   try {
-    const data = ((await db.get(id, { rev })) as { data?: unknown }).data;
+    const data = ((await db.get(id, rev ? { rev } : {})) as { data?: unknown }).data;
     return typeof data === 'string' ? data : undefined;
   } catch (error) {
     if ((error as { status?: unknown } | null)?.status === 404) return undefined;
@@ -146,10 +153,51 @@ async function contentOf(db: Db, id: string, rev: string): Promise<string | unde
 }
 
 /**
+ * Deleted chunks being written back: those written back (`restored`); those that could not be (`owed`, each with the
+ * revision deleted, kept in the collection's mark and tried again at the start of every later run) and why (`error`);
+ * those whose content is gone (`lost`); `users`: a key that refers to each.
+ */
+interface Back {
+  restored: Set<string>;
+  owed: Record<string, string>;
+  lost: StoredDoc[];
+  error?: unknown;
+  users: Users;
+}
+
+/**
+ * Writes back the deleted chunks `wanted` (each with the revision deleted), whose content is read from that revision
+ * (on the server, else in the replica), else from the live chunk (written again meanwhile); each request tried again
+ * twice. What could not be written is owed.
+ */
+async function writeBack(db: Db, server: GcServer, wanted: StoredDoc[], back: Back, signal: AbortSignal | undefined): Promise<void> {
+  try {
+    const again: StoredDoc[] = [];
+    for (const d of wanted) {
+      const read = (from: Db, rev?: string) => retried(() => contentOf(from, d._id, rev), signal);
+      const data = (await read(server.db, d._rev)) ?? (db !== server.db ? await read(db, d._rev) : undefined) ?? (await read(server.db));
+      if (data === undefined) back.lost.push(d);
+      // Without a revision: CouchDB re-creates a document on top of its deletion (it refuses a write naming the
+      // deletion's revision); 409: written again meanwhile (by its writer's check).
+      else again.push({ _id: d._id, data } as unknown as StoredDoc);
+    }
+    if (again.length > 0) {
+      await retried(async () => {
+        for (const r of await server.db.bulkDocs(again)) if (r.error && r.status !== 409 && r.name !== 'conflict') throw toFeatError(r);
+      }, signal);
+    }
+    for (const d of again) back.restored.add(d._id);
+  } catch (error) {
+    back.error ??= error;
+    for (const d of wanted) if (!back.restored.has(d._id)) back.owed[d._id] = d._rev!;
+  }
+}
+
+/**
  * After the deletion of `deleted` (at their scanned revisions): the chunks a manifest written on the server after `seq`
- * refers to are written again, and returned. Such a manifest is a remote-mode write that found the chunks present
+ * refers to are written again. Such a manifest is a remote-mode write that found the chunks present
  * (and so did not send them) before the deletion, and whose manifest landed after this run's look at the changes
- * (`spared`). Its writer checks its chunks again once the manifest is stored (store.ts `#keepChunks`), but that check
+ * (`spared`). Its writer checks its chunks again once the manifest is stored (chunks.ts `keepChunks`), but that check
  * may come before this deletion lands: then only this look, made after the deletion was answered, sees the manifest.
  * Between the two, no window is left: a manifest stored before this look began is seen here; one stored after it was
  * stored after the deletion, so its writer's check, which follows it, finds the chunk deleted and writes it again.
@@ -157,41 +205,30 @@ async function contentOf(db: Db, id: string, rev: string): Promise<string | unde
  * The content is the deleted revision's, which CouchDB (and the replica, in local-first mode, until the run's
  * compaction) keeps until it compacts the database; read only for chunks a manifest refers to, which is rare (a
  * collection reads no chunk's content otherwise). Too many changes to look at: every manifest on the server is read.
+ * The changes that cannot be read (tried three times): every deleted chunk is owed (the next run's scan tells which a
+ * manifest refers to).
  */
-async function restoreReferenced(db: Db, server: GcServer, deleted: StoredDoc[], seq: string | number): Promise<Set<string>> {
-  const answer = await changesAfter(server.db, seq);
-  const results = answer.results ?? [];
-  const referenced = results.length >= CHANGES_LOOKED_AT ? await referencedChunks(server.db) : await chunksIn(server.db, results);
-  const wanted = deleted.filter((d) => referenced.has(d._id));
-  if (wanted.length === 0) return new Set();
-  const again: StoredDoc[] = [];
-  const lost: string[] = [];
-  for (const d of wanted) {
-    const data = (await contentOf(server.db, d._id, d._rev!)) ?? (db !== server.db ? await contentOf(db, d._id, d._rev!) : undefined);
-    if (data === undefined) lost.push(d._id);
-    // Without a revision: CouchDB re-creates a document on top of its deletion (it refuses a write naming the
-    // deletion's revision); 409: written again meanwhile (by its writer's check).
-    else again.push({ _id: d._id, data } as unknown as StoredDoc);
-  }
-  let written: BulkResult[] = [];
+async function restoreReferenced(db: Db, server: GcServer, deleted: StoredDoc[], seq: string | number, back: Back, signal: AbortSignal | undefined): Promise<void> {
+  let referenced: Users;
   try {
-    written = again.length > 0 ? await server.db.bulkDocs(again) : [];
+    referenced = await retried(async () => {
+      const results = (await changesAfter(server.db, seq)).results ?? [];
+      return results.length >= CHANGES_LOOKED_AT ? referencedChunks(server.db) : chunksIn(server.db, results);
+    }, signal);
   } catch (error) {
-    throw toFeatError(error);
+    back.error ??= error;
+    for (const d of deleted) back.owed[d._id] = d._rev!;
+    return;
   }
-  const restored = new Set<string>();
-  for (const [i, d] of again.entries()) {
-    const r = written[i];
-    if (r && (!r.error || r.status === 409 || r.name === 'conflict')) restored.add(d._id);
-    else throw toFeatError(r ?? new FeatError('bad_response', 'The server returned no result for a document'));
-  }
-  if (lost.length > 0) {
-    throw new FeatError(
-      'not_found',
-      `${lost.length} chunk(s) this collection deleted are used by a value written meanwhile, and the server no longer holds their content (compacted): read the big values written during this run, and write again those that fail`,
-    );
-  }
-  return restored;
+  referenced.forEach((key, id) => back.users.set(id, key));
+  await writeBack(db, server, deleted.filter((d) => referenced.has(d._id)), back, signal);
+}
+
+/** A failure about the deleted chunks `ids`, naming the keys that use them (those known). */
+function chunksError(code: FeatErrorCode, ids: string[], users: Users, what: string, cause?: unknown): FeatError {
+  const keys = [...new Set(ids.flatMap((id) => users.get(id) ?? []))];
+  const used = keys.slice(0, 5).map((k) => `"${k}"`).join(', ') || 'a value written during the run';
+  return new FeatError(code, `${ids.length} chunk(s) this collection deleted, used by ${used}, ${what}`, { cause, ...(keys[0] ? { key: keys[0] } : {}) });
 }
 
 const PULLED_WAIT_MS = 5_000;
@@ -216,15 +253,19 @@ async function pulled(db: Db, ids: string[]): Promise<void> {
  * chunk was written again meanwhile; once deleted, those a manifest written during the deletion refers to are written
  * again (restoreReferenced). Without `server` (offline) nothing is deleted, and the next run looks again.
  */
-export async function collectChunks(db: Db, graceMs: number, server: GcServer | undefined): Promise<{ deletedIds: string[]; kept: number }> {
+export async function collectChunks(db: Db, graceMs: number, server: GcServer | undefined, signal?: AbortSignal): Promise<{ deletedIds: string[]; kept: number }> {
   const chunkRows = await rowsOf(db)({ startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH });
-  const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number>; retry?: boolean }) | undefined;
+  const marked = (await db.get(MARK).catch(() => undefined)) as (StoredDoc & { since?: Record<string, number>; retry?: boolean; unrestored?: Record<string, string> }) | undefined;
   if (!server) {
     // Not now: the next run looks again, even when nothing else changed by then (maintenance's `gcPending`).
     if (chunkRows.length > 0 && !marked?.retry) await db.put({ ...(marked ?? { _id: MARK }), retry: true } as StoredDoc).catch(() => undefined);
     return { deletedIds: [], kept: chunkRows.length };
   }
   const referenced = await referencedChunks(db);
+  const back: Back = { restored: new Set(), owed: {}, lost: [], users: referenced };
+  // Chunks an earlier run deleted and could not write back: written back first, those a manifest still refers to.
+  const owed = Object.entries(marked?.unrestored ?? {}).flatMap(([_id, _rev]) => (referenced.has(_id) ? [{ _id, _rev }] : []));
+  if (owed.length > 0) await writeBack(db, server, owed, back, signal);
   const now = Date.now();
   const since: Record<string, number> = {};
   const doomed: StoredDoc[] = [];
@@ -235,14 +276,21 @@ export async function collectChunks(db: Db, graceMs: number, server: GcServer | 
     else since[row.id] = first;
   }
   let deletedIds: string[] = [];
+  let failure: unknown;
   if (doomed.length > 0) {
     const { spare, seq } = await spared(server, new Set(doomed.map((d) => d._id)));
     const going = doomed.filter((d) => !spare.has(d._id));
-    const results = going.length > 0 ? await server.db.bulkDocs(going) : [];
-    const gone = going.filter((_, i) => results[i] && !results[i]!.error && typeof results[i]!.rev === 'string');
+    let results: BulkResult[] | undefined;
+    try {
+      results = going.length > 0 ? await server.db.bulkDocs(going) : [];
+    } catch (error) {
+      failure = error;
+    }
+    // (Its answer lost: each of them may be deleted.)
+    const gone = results ? going.filter((_, i) => results[i] && !results[i]!.error && typeof results[i]!.rev === 'string') : going;
     // A manifest written since the look at the changes may refer to some of them: written again (see restoreReferenced).
-    const restored = gone.length > 0 ? await restoreReferenced(db, server, gone, seq) : new Set<string>();
-    deletedIds = gone.map((d) => d._id).filter((id) => !restored.has(id));
+    if (gone.length > 0) await restoreReferenced(db, server, gone, seq, back, signal);
+    deletedIds = results ? gone.map((d) => d._id).filter((id) => !back.restored.has(id)) : [];
     // Not deleted (spared; a conflict: written again meanwhile; not on the server yet; restored): looked at again next time.
     const deleted = new Set(deletedIds);
     for (const d of doomed) if (!deleted.has(d._id)) since[d._id] = marked?.since?.[d._id] ?? now;
@@ -251,6 +299,21 @@ export async function collectChunks(db: Db, graceMs: number, server: GcServer | 
     // chunk again (keepReferenced) — a deletion copied here would have passed it by.
     if (server.db !== db && deletedIds.length > 0) await pulled(db, deletedIds);
   }
-  await db.put({ _id: MARK, ...(marked?._rev ? { _rev: marked._rev } : {}), since } as StoredDoc).catch(() => undefined);
+  // Owing some, the lost ones are reported (as lost) by a later run.
+  const owing = Object.keys(back.owed).length > 0;
+  if (owing) for (const d of back.lost) back.owed[d._id] = d._rev!;
+  const mark = { _id: MARK, ...(marked?._rev ? { _rev: marked._rev } : {}), since, ...(owing ? { unrestored: back.owed, retry: true } : {}) };
+  const noted = await retried(() => db.put(mark as StoredDoc), signal).then(
+    () => true,
+    () => false,
+  );
+  if (owing) {
+    const cause = toFeatError(back.error);
+    const next = noted ? 'the next maintenance run tries again' : 'write those values again';
+    throw chunksError(cause.code, Object.keys(back.owed), back.users, `could not be written back (${cause.message}): ${next}`, cause);
+  }
+  if (failure) throw toFeatError(failure);
+  const lost = back.lost.map((d) => d._id);
+  if (lost.length > 0) throw chunksError('not_found', lost, back.users, 'are no longer on the server (compacted): write those values again');
   return { deletedIds, kept: chunkRows.length - deletedIds.length };
 }

@@ -800,33 +800,19 @@ export class DocumentStore {
   }
 
   /**
-   * On the server, once the manifests of big values are stored: their chunks are looked up again (one request of their
-   * ids per value, no content), and those deleted meanwhile are written again, before the writes resolve.
-   *
-   * A write sends only the chunks the server does not have, and another device's garbage collection may delete the
-   * ones it found there (orphans a replaced value left, past their grace) before the manifest lands: the value would
-   * then be torn for good. The look comes after the manifest is stored, so that it closes the window with the
-   * collector's own look (gc.ts `restoreReferenced`): a deletion that lands before this look is seen here, and the
-   * chunk written again; one that lands after it is the collector's, which then reads the server's changes and finds
-   * this manifest, stored before this look began, and writes the chunk again itself. (Looked up before the manifest
-   * was stored, a deletion landing between the look and the manifest would be seen by neither.) A chunk written again
-   * here is a new revision: a collection that scanned the deleted one cannot delete it (409), and one that scans it
-   * now finds the manifest that refers to it.
-   *
-   * A failed look fails the write (the value may be stored, its chunks are not known to be): writing it again is safe.
+   * On the server, once the manifests of big values are stored: their chunks are looked up again, all in one request,
+   * and those deleted meanwhile (another device's collection) are written again, before the writes resolve (chunks.ts
+   * `keepChunks`). A failed look fails the write with what is true (the value is stored, its chunks are not known to
+   * be): writing it again is safe.
    */
   async #keepChunks(db: Db, batch: { id: string; op: WriteOp }[], manifests: Map<string, { op: WriteOp; chunks?: ChunkDoc[] }>, results: (unknown | undefined)[]): Promise<void> {
-    const { storeChunks } = await loadChunks();
-    for (const [id, { op, chunks }] of manifests) {
-      const at = batch.flatMap((b, i) => (b.id === id && results[i] === undefined ? [i] : []));
-      if (at.length === 0) continue;
-      try {
-        // A resolver's value (written by resolve-write.ts) is cut again: its chunk documents are not kept.
-        await storeChunks(db, chunks ?? (await this.#chunksOf(op)), id);
-      } catch (error) {
-        for (const i of at) results[i] = toFeatError(error, { key: id });
-      }
+    const values: { key: string; chunks: ChunkDoc[] }[] = [];
+    for (const [key, { op, chunks }] of manifests) {
+      // A resolver's value (written by resolve-write.ts) is cut again: its chunk documents are not kept.
+      if (batch.some((b, i) => b.id === key && results[i] === undefined)) values.push({ key, chunks: chunks ?? (await this.#chunksOf(op)) });
     }
+    const failed = values.length > 0 ? await (await loadChunks()).keepChunks(db, values) : undefined;
+    batch.forEach((b, i) => (results[i] ??= failed?.get(b.id)));
   }
 
   /** True when the value does not fit in one document. */
@@ -846,7 +832,7 @@ export class DocumentStore {
   async #storeChunks(db: Db, id: string, op: WriteOp): Promise<ChunkDoc[] | undefined> {
     if (!this.#isLarge(op)) return undefined;
     const chunks = await this.#chunksOf(op);
-    await (await loadChunks()).storeChunks(db, chunks, id);
+    await (await loadChunks()).storeChunks(db, chunks, id, this.#ctx.local);
     return chunks;
   }
 
@@ -862,7 +848,7 @@ export class DocumentStore {
    * Deletes chunk documents no value refers to. A chunk is deleted only when it was unreferenced in a run at least
    * `graceMs` earlier too, so that a chunk written just before its manifest (here or on another device) survives.
    */
-  async collectGarbage(options: { graceMs?: number } = {}): Promise<{ deleted: number; kept: number }> {
+  async collectGarbage(options: { graceMs?: number; signal?: AbortSignal } = {}): Promise<{ deleted: number; kept: number }> {
     const graceMs = options.graceMs ?? 10 * 60_000;
     if (typeof graceMs !== 'number' || !(graceMs >= 0)) throw new FeatValidationError('invalid_argument', '"graceMs" must be ≥ 0');
     const db = await this.#db();
@@ -871,7 +857,7 @@ export class DocumentStore {
     // On the server: changes made during the scan are looked at before deleting. On the replica: only while its
     // pull is caught up, the deletions made on the server (see collectChunks).
     const server = this.#ctx.local ? await this.#ctx.server?.() : { db, since: String((await db.info()).update_seq ?? 'now') };
-    const result = await collectChunks(db, graceMs, server);
+    const result = await collectChunks(db, graceMs, server, options.signal);
     return { deleted: result.deletedIds.length, kept: result.kept };
   }
 
