@@ -97,7 +97,13 @@ import { build as esbuild } from 'esbuild';
 // tab that slept through another tab's logout closed (sync/ +1.6 kB); every revision this client writes reported to
 // `watch`, messages that say what to do (entry +0.37 kB): measured 121.43 kB (up front 26.37 kB); a start's background
 // finish of a blocked deletion bounded apart from the account's own (the attack of the fixes): 121.48 kB.
-const BUDGET_KB = 121.5;
+// Twentieth session, from four black-box attacks (the emulator against the real server, session and REST, export and
+// maintenance, leaks and lifecycle), a review and an attack of the fixes: chunk collection against a remote write
+// reusing orphan chunks — the writer's check of its chunks once its manifest is stored, the collector's write-back,
+// chunks it owes kept for the next run, both retried (store/ +1.2 kB, of it 0.3 kB up front); a ttl's expiry in
+// setParts' content hash and in a conflict's "nothing to write", a token's `dbname` checked, REST waits in the past,
+// the replica's index databases closed: measured 123.02 kB (up front 26.71 kB).
+const BUDGET_KB = 123.1;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
