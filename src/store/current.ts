@@ -10,15 +10,20 @@ import { readPrefix } from './parts.js';
  * itself (its value `undefined` when no such key is stored): that last event marks the end of the current values.
  * A document with conflicting leaves shows its resolution, as `get()` does after it (never the leaf it drops).
  */
-export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<ChangeEvent[]> {
+export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<{ events: ChangeEvent[]; revs: Map<string, string> }> {
   const self = scope.key ?? scope.prefix;
   const conflicted: string[] = [];
+  /** The revision each value was read at (the watch drops the feed's changes it already holds). */
+  const revs = new Map<string, string>();
   const values = await readPrefix(
     {
       ...io,
       allDocs: async (db, options, key) => {
         const answer = await io.allDocs(db, { ...options, conflicts: true }, key);
-        for (const row of answer.rows) if (row.doc?._conflicts?.length) conflicted.push(row.id);
+        for (const row of answer.rows) {
+          if (row.doc?._conflicts?.length) conflicted.push(row.id);
+          if (row.value?.rev) revs.set(row.id, row.value.rev);
+        }
         return answer;
       },
     },
@@ -42,6 +47,8 @@ export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<Cha
       );
     }
     const raw = await io.read(db, id);
+    if (raw?._rev) revs.set(id, raw._rev);
+    else revs.delete(id);
     const value = raw && (await io.valueOf(db, raw));
     if (value === undefined) values.delete(id);
     else values.set(id, value);
@@ -54,5 +61,5 @@ export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<Cha
   }
   const value = values.get(self);
   events.push({ key: self, value, kind: value === undefined ? 'delete' : 'insert', origin: 'local', current: true });
-  return events;
+  return { events, revs };
 }

@@ -56,8 +56,8 @@ export interface WatchSource {
 
 type Subscription = WatchScope & {
   listener: (event: ChangeEvent) => void;
-  /** Changes held back while the current values are read (they come first). */
-  held?: ChangeEvent[] | undefined;
+  /** Changes held back while the current values are read (they come first), with their document and revision. */
+  held?: { event: ChangeEvent; id?: string | undefined; rev?: string | undefined }[] | undefined;
   /** The next try of a failed read of the current values. */
   retry?: ReturnType<typeof setTimeout>;
 };
@@ -167,10 +167,17 @@ export class ChangeWatcher implements WatchSource {
       loadCurrent()
         .then((m) => m.currentEvents(current!.io, target))
         .then(
-          (events) => {
+          ({ events, revs }) => {
             const held = sub.held ?? [];
             sub.held = undefined;
-            [...events, ...held].forEach((event) => this.#deliver(sub, event));
+            events.forEach((event) => this.#deliver(sub, event));
+            for (const { event, id, rev } of held) {
+              // A change older than the current value (the feed carried it late: another tab wrote on meanwhile) would
+              // take the listener back after it: not delivered. (The current value's own revision may come again.)
+              const read = id === undefined ? undefined : revs.get(id);
+              if (read !== undefined && rev && generation(rev) < generation(read)) continue;
+              this.#deliver(sub, event);
+            }
           },
           (error: unknown) => {
             const failure = toFeatError(error);
@@ -210,9 +217,9 @@ export class ChangeWatcher implements WatchSource {
     waiting.forEach((read) => read());
   }
 
-  #deliver(sub: Subscription, event: ChangeEvent): void {
+  #deliver(sub: Subscription, event: ChangeEvent, id?: string, rev?: string): void {
     if (!this.#subs.has(sub)) return;
-    if (sub.held) return void sub.held.push(event);
+    if (sub.held) return void sub.held.push({ event, id, rev });
     try {
       sub.listener(event.value === undefined ? event : { ...event, value: structuredClone(event.value) });
     } catch (error) {
@@ -440,7 +447,7 @@ export class ChangeWatcher implements WatchSource {
     // let a listener apply it over the newer value, whose own event says 'local'. The newer write's event follows.
     if (!own && this.#options.supersededByOwn?.(id, rev)) return;
     const origin = own ? 'local' : 'remote';
-    for (const { sub, target } of matching) this.#deliver(sub, { ...target, value, kind, origin });
+    for (const { sub, target } of matching) this.#deliver(sub, { ...target, value, kind, origin }, id, rev);
   }
 }
 
