@@ -102,8 +102,9 @@ import { build as esbuild } from 'esbuild';
 // reusing orphan chunks — the writer's check of its chunks once its manifest is stored, the collector's write-back,
 // chunks it owes kept for the next run, both retried (store/ +1.2 kB, of it 0.3 kB up front); a ttl's expiry in
 // setParts' content hash and in a conflict's "nothing to write", a token's `dbname` checked, REST waits in the past,
-// the replica's index databases closed: measured 123.02 kB (up front 26.71 kB).
-const BUDGET_KB = 123.1;
+// the replica's index databases closed: measured 123.02 kB (up front 26.71 kB); `watch`'s current read keeping its
+// revisions (a late, older change no longer delivered after it, found by a CI dry run): 123.11 kB.
+const BUDGET_KB = 123.2;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
