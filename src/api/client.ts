@@ -66,8 +66,7 @@ const WAIT_HEADERS = ['Retry-After', 'RateLimit-Reset', 'X-RateLimit-Retry-After
  */
 function pastRetryAfter(response: Response): boolean {
   if (response.status !== 429 && response.status !== 503) return false;
-  let value: string | null = null;
-  for (const name of WAIT_HEADERS) if ((value ??= response.headers.get(name)) !== null) break;
+  const value = WAIT_HEADERS.map((name) => response.headers.get(name)).find((v) => v !== null);
   if (!value) return false;
   let after = Number(value) * 1000;
   if (Number.isNaN(after)) after = Date.parse(value) - Date.now();
