@@ -13,21 +13,24 @@ import type { MaintenanceDeps, MaintenanceReport, MaintenanceRunOptions } from '
 
 const GC_MARK = '_local/feat-gc';
 
-/**
- * True when some chunk was found unreferenced in an earlier garbage collection (it waits for its grace period), or an
- * earlier one could not run (local-first, sync not caught up).
- */
-async function gcPending(db: Db): Promise<boolean> {
-  const mark = (await db.get(GC_MARK).catch(() => undefined)) as { since?: Record<string, number>; retry?: boolean } | undefined;
-  return mark?.retry === true || Object.keys(mark?.since ?? {}).length > 0;
+/** What the last garbage collection left in its mark (store/gc.ts). */
+interface GcMark {
+  since?: Record<string, number>;
+  retry?: boolean;
+  unrestored?: Record<string, string>;
 }
 
 /**
- * True when there is something to collect: a chunk, or a chunk an earlier collection deleted and still owes the
- * values written meanwhile (store/gc.ts `unrestored`: also when it was the last chunk).
+ * True when some chunk was found unreferenced in an earlier garbage collection (it waits for its grace period), or an
+ * earlier one could not run (local-first, sync not caught up) or still owes chunks it deleted.
  */
-async function hasChunks(db: Db): Promise<boolean> {
-  const mark = (await db.get(GC_MARK).catch(() => undefined)) as { unrestored?: Record<string, string> } | undefined;
+const gcPending = (mark: GcMark | undefined): boolean => mark?.retry === true || Object.keys(mark?.since ?? {}).length > 0;
+
+/**
+ * True when there is something to collect: a chunk, or a chunk an earlier collection deleted and still owes the
+ * values written meanwhile (`unrestored`: also when it was the last chunk).
+ */
+async function hasChunks(db: Db, mark: GcMark | undefined): Promise<boolean> {
   if (Object.keys(mark?.unrestored ?? {}).length > 0) return true;
   const rows = (await allDocs(db, { startkey: CHUNK_PREFIX, endkey: CHUNK_PREFIX + HIGH, limit: 1 })).rows;
   return rows.length > 0;
@@ -64,7 +67,8 @@ async function work(io: ClientIo, signal: AbortSignal, options: MaintenanceRunOp
 
   // 2. Orphaned chunks — a full scan, so only when there are chunks and something changed since the last run (which
   //    may have orphaned some) or some found unreferenced earlier wait for their grace period to end.
-  if ((purge.changed > 0 || (await gcPending(db))) && (await hasChunks(db))) {
+  const mark = (await db.get(GC_MARK).catch(() => undefined)) as GcMark | undefined;
+  if ((purge.changed > 0 || gcPending(mark)) && (await hasChunks(db, mark))) {
     throwIfAborted(signal);
     report.chunksDeleted = (await io.store.collectGarbage({ graceMs, signal })).deleted;
   }
