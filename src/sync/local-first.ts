@@ -991,11 +991,12 @@ export class LocalFirst {
     }
     const target = await tracker.localSeq().catch(() => 0);
     // (At least one look at the server, however long the chain took.)
-    for (let first = true; tracker.verifiedSeq < target && this.replicator && !this.#paused && (first || Date.now() < deadline); first = false) {
+    // Looks back off (0.1, 0.2, 0.4, 0.8, 1 s…): a push the server holds is not asked about ten times a second.
+    for (let wait = 100; tracker.verifiedSeq < target && this.replicator && !this.#paused && (wait === 100 || Date.now() < deadline); wait = Math.min(wait * 2, 1_000)) {
       // The lifetime does not end this one (a refresh the accounts service holds): the grace period does.
       await within(tracker.verify(), Math.max(deadline - Date.now(), 1_000)).catch(() => undefined);
       if (tracker.verifiedSeq >= target) return;
-      await sleep(100);
+      await sleep(Math.min(wait, Math.max(deadline - Date.now(), 0)));
     }
     const left = await tracker.count().catch(() => 0);
     if (left > 0) {

@@ -53,6 +53,33 @@ describe('close() of a local-first client', () => {
     expect(errors.filter((e) => /discarded/.test(e))).toEqual([]);
   }, 40_000);
 
+  it('memory replica whose push the server holds: close() looks at the server with backoff during its grace, not ten times a second', async () => {
+    const couch = await proxy(emu.couchUrl);
+    const user = uniqueUser('cl-held');
+    const c = emu.track(createFeatClient({ couchUrl: couch.url, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } }));
+    await c.ready();
+    await c.store.set('warm', 1);
+    await c.sync.waitForPush({ timeout: 10_000 });
+    const errors: string[] = [];
+    c.sync.on('error', (e) => errors.push(e.message));
+    couch.fault({ method: 'POST', path: /_bulk_docs$/ }, 'hold');
+    await c.store.set('held', 2);
+    await waitFor(() => couch.held > 0, 10_000, 'the push held');
+    const asked = () => couch.log.filter((r) => /_revs_diff$/.test(r.path)).length;
+    const before = asked();
+    const t0 = Date.now();
+    try {
+      await c.close();
+    } finally {
+      couch.release();
+    }
+    // The grace period (5 s) is used, and the server is asked about the push a few times within it (was ~50).
+    expect(Date.now() - t0).toBeGreaterThan(4_000);
+    expect(asked() - before).toBeGreaterThan(1);
+    expect(asked() - before).toBeLessThanOrEqual(12);
+    expect(errors.filter((e) => /discarded 1 local change/.test(e))).toHaveLength(1);
+  }, 30_000);
+
   it("close() while the push's token refresh is held: no `closed` error event or warning", async () => {
     const couch = await proxy(emu.couchUrl);
     const accounts = await proxy(emu.accountsUrl);
