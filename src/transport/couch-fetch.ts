@@ -1,5 +1,5 @@
 import { FeatError, toFeatError } from '../errors.js';
-import { discard, jsonErrorResponse, jsonResponse, readJson, readText } from './responses.js';
+import { discard, jsonErrorResponse, jsonResponse, readJson, readText, utf8Bytes } from './responses.js';
 import { fetchWithTimeout, silenceLimit } from './timeout.js';
 import { lazy } from '../util/lazy.js';
 import { sleep, withSignal } from '../util/abort.js';
@@ -187,6 +187,12 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
       const body = init.body;
       // Loaded on first use: most apps never send a body near the limit.
       return loadBodyLimit().then((m) => m.splitBulkDocs(url, init, body, maxRequestBytes, authed));
+    }
+    // Any other body over the limit (a `_find` with a huge `$in`) cannot be split: answered here as the proxy would
+    // (413, `too_large`), without sending it. (A string's UTF-8 size is at least its length, at most three times it.)
+    const body = init.body;
+    if (maxRequestBytes > 0 && typeof body === 'string' && body.length * 3 > maxRequestBytes && utf8Bytes(body) > maxRequestBytes) {
+      return jsonResponse(413, { error: 'too_large', reason: `the request body is over maxRequestBytes (${maxRequestBytes} bytes), the proxy's limit`, url: url.split('?')[0] });
     }
     return authed(url, init);
   };
