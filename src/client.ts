@@ -488,6 +488,8 @@ class Client implements FeatClient {
   }
 
   #reportError(error: FeatErrorType): void {
+    // A background step that meets the close() or logout() the app asked for is no failure to tell about.
+    if (this.#closing && error.code === 'closed') return;
     if (this.#emitter.listenerCount('error') > 0) this.#emitter.emit('error', error);
     else if (!(error instanceof FeatError && error.code === 'network')) {
       // Never swallowed: without an error listener, background failures are logged.

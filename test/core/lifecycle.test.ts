@@ -5,7 +5,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { createFeatClient, type FeatClientOptions, type SyncStatus } from '@feat/sdk';
 import { expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
@@ -64,6 +64,29 @@ describe('client lifecycle', () => {
     const b = createFeatClient(options(user, { mode: 'remote' }));
     expect(await b.store.get('last-words')).toBe('kept');
     await b.close();
+  });
+
+  it('logout() right after unawaited writes while keys are watched (as hooks do): nothing logged about its own close', async () => {
+    const warn = vi.spyOn(console, 'warn').mockImplementation(() => undefined);
+    try {
+      for (const adapter of ['memory', 'leveldb'] as const) {
+        const dir = adapter === 'leveldb' ? mkdtempSync(join(tmpdir(), 'feat-lw-')) : undefined;
+        const c = createFeatClient(options(uniqueUser('logout-watch'), { local: dir ? { adapter, name: join(dir, 'db') } : { adapter } }));
+        await c.ready();
+        const offs = [c.store.watch('note', () => undefined), c.store.watch({ prefix: 'draft' }, () => undefined)];
+        await c.store.set('note', 'first');
+        const last = [c.store.set('note', 'last'), c.store.setParts('draft', { body: 'last' })].map((p) => p.then(() => 'ok', (e: { code?: string }) => e.code));
+        // The hooks are still mounted when the app signs out.
+        await c.logout();
+        offs.forEach((off) => off());
+        expect(await Promise.all(last)).toEqual(['ok', 'ok']);
+        await new Promise((r) => setTimeout(r, 300));
+        if (dir) rmSync(dir, { recursive: true, force: true });
+      }
+      expect(warn.mock.calls.map((a) => a.map(String).join(' ')).filter((w) => /closed/.test(w))).toEqual([]);
+    } finally {
+      warn.mockRestore();
+    }
   });
 
   it('a bad bearer makes a local-first status denied, consistent with its event', async () => {
