@@ -378,7 +378,12 @@ export class PersistEngine {
     const step = deciding(this.store, () => st.chain.then(() => this.#apply(key, st, slices, call)));
     st.chain = step.catch(() => undefined);
     // The decision is serialized; the writes it starts run (and are awaited) outside the chain.
-    return this.#track(step.then((writes) => writes.done));
+    return this.#track(step.then((writes) => writes.done)).catch((error: unknown) => {
+      // redux-persist calls setItem on a later timer tick: an action dispatched just before logout() comes after it.
+      throw isFeatError(error, 'closed')
+        ? new FeatError('closed', `setItem("${key}") came after close(): this state was not saved; await persistor.flush() before close() or logout()`, { key, cause: error })
+        : error;
+    });
   }
 
   removeItem(key: string): Promise<void> {

@@ -3,7 +3,7 @@
  * handler, a purge at logout — is written: close() promises that writes made before it finish. The engine decides
  * its writes later (in call order), after close() began; they used to reject with `closed` and the last state was lost.
  */
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import { combineReducers, legacy_createStore, type Reducer } from 'redux';
 import { persistReducer, persistStore } from 'redux-persist';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
@@ -69,6 +69,29 @@ describe.each(modes)('%s: engine calls made before close()', (_, options) => {
     await c.close();
     await pushed(user);
     expect((await stored(user))?.draft).toBe('"typed just before closing the tab"');
+  });
+
+  it('redux-persist: an action, then close() at once without flush(): its later setItem is refused closed, saying to flush first', async () => {
+    const user = uniqueUser('redux-close-noflush');
+    const c = client(user);
+    const storage = createPersistStorage(c.store);
+    const draft: Reducer<string> = (s = '', action) => (action.type === 'draft' ? (action as unknown as { text: string }).text : s);
+    const store = legacy_createStore(persistReducer({ key: 'root', storage, throttle: 0 }, combineReducers({ draft })));
+    const persistor = persistStore(store);
+    await bootstrapped(persistor);
+    await persistor.flush();
+    // redux-persist writes on a later timer tick: after close() has begun, which refuses it (redux-persist logs it).
+    const logged = vi.spyOn(console, 'error').mockImplementation(() => undefined);
+    try {
+      store.dispatch({ type: 'draft', text: 'typed just before logout' });
+      await c.close();
+      await vi.waitFor(() => expect(logged).toHaveBeenCalled(), { timeout: 5_000 });
+      const error = logged.mock.calls[0]![1] as { code?: string; message?: string };
+      expect(error.code).toBe('closed');
+      expect(error.message).toMatch(/not saved.*await persistor\.flush\(\) before close\(\) or logout\(\)/);
+    } finally {
+      logged.mockRestore();
+    }
   });
 
   it('removeItem() (a purge) not awaited, then close(): the slices are deleted', async () => {
