@@ -174,7 +174,7 @@ async function writeChunks(db: Db, chunks: ChunkDoc[], key: string, replica: boo
   }
 }
 
-const uniqueChunks = (chunks: ChunkDoc[]) => [...new Map(chunks.map((c) => [c._id, c])).values()];
+const uniqueChunks = <C extends Pick<ChunkDoc, '_id'>>(chunks: C[]) => [...new Map(chunks.map((c) => [c._id, c])).values()];
 
 /**
  * Writes the chunks the database does not have yet: content-addressed, so a chunk found there is never sent again. The
@@ -204,8 +204,12 @@ const KEYS_AT_ONCE = 1_000;
  * was stored, a deletion landing between the look and the manifest would be seen by neither.) A chunk written again
  * here is a new revision: a collection that scanned the deleted one cannot delete it (409), and one that scans it
  * now finds the manifest that refers to it.
+ *
+ * `from` (the local replica, push-tracker.ts): the chunks' content is not given but read there (one missing there too
+ * fails the value), and only the chunks deleted on the server are written again — one it never had is still on its
+ * way there with the push, which sends it as this replica's revision (written here too, it would be a conflict).
  */
-export async function keepChunks(db: Db, values: { key: string; chunks: ChunkDoc[] }[]): Promise<Map<string, FeatError>> {
+export async function keepChunks(db: Db, values: { key: string; chunks: Pick<ChunkDoc, '_id'>[] }[], from?: Db): Promise<Map<string, FeatError>> {
   const failed = new Map<string, FeatError>();
   const fail = (key: string, error: unknown) => {
     const cause = toFeatError(error, { key });
@@ -216,7 +220,7 @@ export async function keepChunks(db: Db, values: { key: string; chunks: ChunkDoc
   try {
     for (let i = 0; i < ids.length; i += KEYS_AT_ONCE) {
       const { rows } = await retried(() => db.allDocs({ keys: ids.slice(i, i + KEYS_AT_ONCE) }));
-      for (const row of rows) if (absent(row)) gone.add(row.key);
+      for (const row of rows) if (from ? row.value?.deleted : absent(row)) gone.add(row.key);
     }
   } catch (error) {
     for (const { key } of values) fail(key, error);
@@ -224,9 +228,11 @@ export async function keepChunks(db: Db, values: { key: string; chunks: ChunkDoc
   }
   for (const { key, chunks } of values) {
     const missing = uniqueChunks(chunks).filter((c) => gone.has(c._id));
+    // (One read of the replica per chunk, checked against its address: only those deleted on the server are read.)
+    const content = async () => (from ? Promise.all(missing.map(async ({ _id }) => ({ _id, data: await readChunks(from, [_id], 0, key, true) }))) : (missing as ChunkDoc[]));
     try {
       // (A chunk two values share is written twice: the second, 409.)
-      if (missing.length > 0) await retried(() => writeChunks(db, missing, key, false));
+      if (missing.length > 0) await retried(async () => writeChunks(db, await content(), key, false));
     } catch (error) {
       fail(key, error);
     }

@@ -1,4 +1,6 @@
 import { FeatError, toFeatError } from '../errors.js';
+import { keepChunks } from '../store/chunks.js';
+import { isChunkId } from '../store/codec.js';
 import type { Db } from '../store/db.js';
 import { replicaVersion } from '../store/replica-version.js';
 import { remember } from '../util/remember.js';
@@ -39,6 +41,21 @@ interface LocalChange {
  * so the answer does not depend on PouchDB's internal checkpoints. Revisions that arrived by pull never count.
  * Every leaf of a changed document is checked, not only its winner: a conflict resolution that keeps the pulled
  * winner writes only the deletion of the losing leaf, and that is a change the server does not have yet.
+ *
+ * A big value this device wrote, found on the server, counts only once its chunks are known to be there too (its
+ * manifest is read from the replica, when its winner is one of the change's leaves): they are looked up on the server
+ * and those deleted there written back from the replica (chunks.ts `keepChunks`, each step tried again twice); a value
+ * whose look or write failed counts as missing, and verify rejects with that failure once it has saved what it
+ * verified (the confirmation after a push tries again with backoff). Why: a write of content stored before (undo,
+ * restore) finds the orphaned chunks in the replica; they have no local change, and the push sends only the manifest.
+ * Another device's collection may have deleted them on the server, and while this device's pull fails nothing brings
+ * that here for the pull's write-back (gc.ts `keepReferenced`): the server held a torn value while waitForPush(),
+ * pending() and close() said it was there. Checked here rather than in the push (live-push.ts): this is what says a
+ * change is on the server; it looks once the manifest is stored there (after it, the look closes the window with the
+ * collector's own, as a remote write's does); and its verified sequence is kept in the replica — after a check that
+ * failed, a restart, a follower tab or a new session still checks before the change counts, where the push skips a
+ * manifest the server already holds. The cost: the documents newly found on the server (not the chunks) are read once
+ * more from the replica, and one look-up of ids is made per verify that finds big values.
  */
 export class PushTracker {
   #local: Db;
@@ -133,6 +150,7 @@ export class PushTracker {
     const changes = all.filter((c) => this.#onServer.get(c.id) !== c.key);
     let firstMissingSeq = Infinity;
     let missingCount = 0;
+    let failed: FeatError | undefined;
     const present = new Map<string, string>();
     for (let i = 0; i < changes.length; ) {
       const batch: LocalChange[] = [];
@@ -153,8 +171,16 @@ export class PushTracker {
       } catch (error) {
         throw toFeatError(error);
       }
+      const lacks = (c: LocalChange) => Object.prototype.hasOwnProperty.call(missing, c.id) && c.revs.some((rev) => missing[c.id]?.missing?.includes(rev));
+      // The big values this device wrote among the changes the server has: their chunks too (see the class comment).
+      const found = batch.filter((c) => !lacks(c) && !isChunkId(c.id));
+      const values = (await this.#local.allDocs({ keys: found.map((c) => c.id), include_docs: true })).rows.flatMap(({ key, doc }, i) =>
+        doc?.feat?.chunks && found[i]!.revs.includes(doc._rev!) ? [{ key, chunks: doc.feat.chunks.map((_id) => ({ _id })) }] : [],
+      );
+      const torn = await keepChunks(this.remote, values, this.#local);
+      failed ??= torn.values().next().value;
       for (const c of batch) {
-        if (Object.prototype.hasOwnProperty.call(missing, c.id) && c.revs.some((rev) => missing[c.id]?.missing?.includes(rev))) {
+        if (lacks(c) || torn.has(c.id)) {
           missingCount++;
           firstMissingSeq = Math.min(firstMissingSeq, c.seq);
         } else present.set(c.id, c.key);
@@ -176,6 +202,8 @@ export class PushTracker {
       const saved = await this.#save();
       if (advanced || saved) this.#verified?.();
     }
+    // (After what was verified is saved: the caller's retry, e.g. the confirmation's backoff, looks again.)
+    if (failed) throw failed;
     return missingCount;
   }
 
