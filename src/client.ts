@@ -1,6 +1,6 @@
 import type { FeatApi } from './api/index.js';
 import { lazyApi } from './api-lazy.js';
-import { closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
+import { abortError, closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
 import type { Extras } from './export/lazy.js';
 import type { ExportOptions, ImportOptions, ImportResult, ImportSource } from './export/types.js';
 import type { FeatMaintenance } from './maintenance/scheduler.js';
@@ -333,6 +333,8 @@ class Client implements FeatClient {
     try {
       signal = checkOptions(options, 'ready').signal;
       checkSignal(signal);
+      // Aborted already: no start, no request.
+      if (signal?.aborted) throw abortError(signal);
     } catch (error) {
       return Promise.reject(error);
     }

@@ -290,10 +290,10 @@ async function importFrom(io: ClientIo, data: ImportSource, report: ReturnType<t
   let processed = 0;
   /** Writes of the page in flight when an abort ended the wait for them: not confirmed, they may still land. */
   let inFlight = 0;
-  const stopped = (cause: FeatError, what: string): FeatError => {
+  const stopped = (failure: FeatError, what: string, cause: unknown = failure): FeatError => {
     let written = imported === 0 ? 'nothing was written' : `${imported} key(s) were written before it`;
     if (inFlight > 0) written += `, ${inFlight} more were being written and may still land`;
-    return new FeatError(cause.code, `${what}; ${written} (running the same import again is safe)`, { cause, ...(cause.key ? { key: cause.key } : {}) });
+    return new FeatError(failure.code, `${what}; ${written} (running the same import again is safe)`, { cause, ...(failure.key ? { key: failure.key } : {}) });
   };
   try {
     // Pass 1 (strings and Blobs): validate everything before the first write.
@@ -357,10 +357,8 @@ async function importFrom(io: ClientIo, data: ImportSource, report: ReturnType<t
   } catch (error) {
     if (lifetime?.aborted) throw stopped(endedBy(lifetime), 'The client was closed during the import');
     // Once the import's signal is aborted, whatever failed with it (a write, the source) was stopped by it: `aborted`.
-    if (signal.aborted) {
-      const aborted = toFeatError(error);
-      throw stopped(aborted.code === 'aborted' ? aborted : abortError(signal), 'The import was aborted');
-    }
+    // (Its cause is the signal's reason, as for an import aborted before it began.)
+    if (signal.aborted) throw stopped(abortError(signal), 'The import was aborted', signal.reason);
     const failure = toFeatError(error);
     if (failure instanceof FeatValidationError) {
       if (imported === 0) throw failure;

@@ -17,7 +17,7 @@ import { INTERNAL_PREFIX } from '../store/validate.js';
 import { eventFor } from '../sync/watch.js';
 import { readText } from '../transport/responses.js';
 import { hashString } from '../util/hash.js';
-import { throwIfAborted, withSignal } from '../util/abort.js';
+import { anySignal, throwIfAborted, withSignal } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
 import { designRun, forgetDesigns, type DesignRun } from './design-cache.js';
@@ -328,8 +328,12 @@ export async function find<T>(io: StoreIO, query: PlannedQuery, options: FindOpt
 }
 
 /** The matching documents (`{ _id, doc: value }`), in the query's order; `aborted` as soon as `options.signal` aborts. */
-export function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions = {}): Promise<MatchDoc[]> {
-  if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
+export function findDocs(io: StoreIO, query: PlannedQuery, given: FindOptions = {}): Promise<MatchDoc[]> {
+  if (given.signal?.aborted) return Promise.reject(abortError(given.signal));
+  // One listener on the app's signal per call (its requests and reads listen to this one): an app that shares a signal
+  // between many queries at once gets no MaxListenersExceededWarning.
+  const link = given.signal && anySignal([given.signal]);
+  const options = link ? { ...given, signal: link.signal } : given;
   const run = findAll(io, query, options).catch(async (error: unknown) => {
     // An index this session made was deleted or replaced meanwhile (another device, another app, a design document
     // conflict): forget what was made and planned, make the indexes again, and run the query once more.
@@ -350,7 +354,7 @@ export function findDocs(io: StoreIO, query: PlannedQuery, options: FindOptions 
       throw await explained(io.ctx.local ? await io.ctx.db().catch(() => undefined) : undefined, error);
     }),
     options.signal,
-  );
+  ).finally(() => link?.dispose());
 }
 
 const byKey = (a: MatchDoc, b: MatchDoc): number => (a._id < b._id ? -1 : a._id > b._id ? 1 : 0);

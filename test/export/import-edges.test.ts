@@ -53,6 +53,8 @@ describe('a failing source', () => {
     const p = c.importData(source(), { signal: ac.signal, onProgress });
     const error = await expectCode(p, 'aborted');
     expect(error.message).toMatch(/^The import was aborted; 100 key\(s\) were written before it/);
+    // As for an import aborted before it began: the cause is the signal's reason.
+    expect(error.cause).toBe(ac.signal.reason);
   });
 
   it('throws a FeatError (another client’s export failing): its code is kept, with what was written', async () => {

@@ -67,6 +67,43 @@ it('remote find({ signal }) aborted while _find stalls after its headers → abo
   }
 }, 30_000);
 
+it('one signal shared by 6 finds at once (both modes): no MaxListenersExceededWarning; aborted, each rejects with its reason as cause', async () => {
+  const warnings: string[] = [];
+  const onWarning = (w: Error) => warnings.push(`${w.name}: ${w.message}`);
+  process.on('warning', onWarning);
+  const remote = client(uniqueUser('fsl'), 5_000);
+  const local = createFeatClient({ couchUrl: couch.url, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(uniqueUser('fsl')), local: { adapter: 'memory' } });
+  try {
+    for (const c of [remote, local]) {
+      await c.ready();
+      await c.store.set('k', { v: 1 });
+      const ac = new AbortController();
+      const six = () => Array.from({ length: 6 }, (_, i) => c.store.find({ prefix: 'k', selector: { v: { $gt: i - 10 } } }, { signal: ac.signal }));
+      expect((await Promise.all(six())).map((r) => r.length)).toEqual([1, 1, 1, 1, 1, 1]);
+      // (A local find sends no request to hold.)
+      if (c === local) continue;
+      couch.fault({ method: 'POST', path: /\/_find$/ }, 'hold');
+      const held = six().map((p) => p.catch((e: unknown) => e));
+      await new Promise((r) => setTimeout(r, 300));
+      const reason = new Error('left the page');
+      ac.abort(reason);
+      for (const e of await Promise.all(held)) {
+        expect(describe(e)).toMatch(/^aborted: /);
+        expect((e as FeatError).cause).toBe(reason);
+      }
+      couch.clear();
+      couch.release();
+    }
+    await new Promise((r) => setTimeout(r, 100));
+    expect(warnings.filter((w) => /MaxListeners/.test(w))).toEqual([]);
+  } finally {
+    process.off('warning', onWarning);
+    couch.clear();
+    couch.release();
+    await Promise.all([remote.close(), local.close()]);
+  }
+}, 30_000);
+
 it('remote find: a _find answer that is not JSON → bad_response with the parse error as cause', async () => {
   const notJson: typeof fetch = async (input, init) => {
     const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;

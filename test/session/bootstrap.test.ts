@@ -263,6 +263,16 @@ describe('abort and ordering', () => {
     expect(Date.now() - closing).toBeLessThan(1500);
   });
 
+  it('ready() with a signal aborted before the call: aborted, and no request is sent (no start begins)', async () => {
+    const rec = recorder();
+    const c = client(lateEmu, uniqueName('pre-aborted'), rec);
+    const reason = new Error('gone');
+    const error = await rejectsWith(c.ready({ signal: AbortSignal.abort(reason) }), 'aborted');
+    expect((error as { cause?: unknown }).cause).toBe(reason);
+    await new Promise((r) => setTimeout(r, 200));
+    expect(rec.calls).toEqual([]);
+  });
+
   it('an aborted ready() does not spoil the others: ready() without a signal still resolves', async () => {
     const name = uniqueName('abort-others');
     const c = client(lateEmu, name, recorder());
