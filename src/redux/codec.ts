@@ -18,6 +18,10 @@
 /** The property of the wrapper that keeps a slice string verbatim. */
 export const RAW = '$featPersistRaw';
 
+/**
+ * Slices nested deeper are kept as their string. Under the store's limit (500 levels, src/store/validate.ts), so every
+ * parsed slice is one the store takes; a slice between the two stays a string, as it always was (it reads back the same).
+ */
 const MAX_DEPTH = 200;
 
 export const wellFormed = (s: string): boolean =>
