@@ -415,6 +415,21 @@ async function closeViews(db: RawDb): Promise<void> {
   await Promise.all(Object.values(views).map((view) => within(Promise.resolve(view).then((v) => v.db?.close?.()), 1_000).catch(() => undefined)));
 }
 
+/**
+ * Resolves once the transactions under way on the `indexeddb` replica's connection have ended (within 1 s): IndexedDB
+ * closes a connection only then, and an open at a new version meanwhile (the adapter's every open: logout's own right
+ * after close(), the next client's of the replica) is `blocked`, which the adapter logs with console.error ("onblocked,
+ * this should never happen"). Live changes feeds that a last write signalled are still reading when close() comes. A
+ * read-write transaction over every store starts only once every transaction created before it has ended.
+ */
+function settled(db: RawDb): Promise<unknown> {
+  const open = (db as { _openTransactionSafely?: (stores: string[], mode: string, cb: (e: unknown, t?: IDBTransaction) => void) => void })._openTransactionSafely;
+  // (An adapter version without it: nothing to wait for.)
+  if (!open) return Promise.resolve();
+  const ended = new Promise<void>((resolve) => open.call(db, ['docs', 'meta'], 'readwrite', (_, txn) => (txn ? (txn.oncomplete = txn.onabort = () => resolve()) : resolve())));
+  return within(ended, 1_000).catch(() => undefined);
+}
+
 const isCheckpoint = (id: unknown) => typeof id === 'string' && id.startsWith('_local/') && !id.startsWith('_local/feat-');
 
 /** Adapters whose database must be reopened after a full device (LevelDB's background error; idb's closed connection). */
@@ -627,7 +642,8 @@ export class GuardedDb implements Db {
     // A replica deleted under the client: the adapter's every call (its close and destroy too) fails or never answers.
     if (this.#lost) return Promise.resolve();
     const db = this.#db;
-    return db ? closeViews(db).then(() => db.close()) : Promise.resolve();
+    if (!db) return Promise.resolve();
+    return Promise.all([this.adapter === 'indexeddb' && settled(db), closeViews(db)]).then(() => db.close());
   }
 
   destroy(): Promise<void> {
