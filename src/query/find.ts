@@ -330,8 +330,8 @@ export async function find<T>(io: StoreIO, query: PlannedQuery, options: FindOpt
 /** The matching documents (`{ _id, doc: value }`), in the query's order; `aborted` as soon as `options.signal` aborts. */
 export function findDocs(io: StoreIO, query: PlannedQuery, given: FindOptions = {}): Promise<MatchDoc[]> {
   if (given.signal?.aborted) return Promise.reject(abortError(given.signal));
-  // One listener on the app's signal per call (its requests and reads listen to this one): an app that shares a signal
-  // between many queries at once gets no MaxListenersExceededWarning.
+  // One listener on the app's signal per call (its requests and reads listen to this one, up to five): Node warns of a
+  // possible leak past ten listeners, which a signal shared by two or three queries at once used to pass.
   const link = given.signal && anySignal([given.signal]);
   const options = link ? { ...given, signal: link.signal } : given;
   const run = findAll(io, query, options).catch(async (error: unknown) => {

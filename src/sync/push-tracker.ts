@@ -55,7 +55,8 @@ interface LocalChange {
  * collector's own, as a remote write's does); and its verified sequence is kept in the replica — after a check that
  * failed, a restart, a follower tab or a new session still checks before the change counts, where the push skips a
  * manifest the server already holds. The cost: the documents newly found on the server (not the chunks) are read once
- * more from the replica, and one look-up of ids is made per verify that finds big values.
+ * more from the replica, 20 at a time (an inline value up to ~1 MB each), and one look-up of ids is made per verify
+ * that finds big values.
  */
 export class PushTracker {
   #local: Db;
@@ -174,10 +175,15 @@ export class PushTracker {
       const lacks = (c: LocalChange) => Object.prototype.hasOwnProperty.call(missing, c.id) && c.revs.some((rev) => missing[c.id]?.missing?.includes(rev));
       // The big values this device wrote among the changes the server has: their chunks too (see the class comment).
       const found = batch.filter((c) => !lacks(c) && !isChunkId(c.id));
-      const values = (await this.#local.allDocs({ keys: found.map((c) => c.id), include_docs: true })).rows.flatMap(({ key, doc }, i) =>
-        doc?.feat?.chunks && found[i]!.revs.includes(doc._rev!) ? [{ key, chunks: doc.feat.chunks.map((_id) => ({ _id })) }] : [],
-      );
-      const torn = await keepChunks(this.remote, values, this.#local);
+      const values: { key: string; chunks: { _id: string }[] }[] = [];
+      // (Read 20 at a time: an inline value may be near 1 MB, and only the manifests are wanted.)
+      for (let j = 0; j < found.length; j += 20) {
+        const some = found.slice(j, j + 20);
+        for (const [k, { key, doc }] of (await this.#local.allDocs({ keys: some.map((c) => c.id), include_docs: true })).rows.entries()) {
+          if (doc?.feat?.chunks && some[k]!.revs.includes(doc._rev!)) values.push({ key, chunks: doc.feat.chunks.map((_id) => ({ _id })) });
+        }
+      }
+      const torn = values.length > 0 ? await keepChunks(this.remote, values, this.#local) : new Map<string, FeatError>();
       failed ??= torn.values().next().value;
       for (const c of batch) {
         if (lacks(c) || torn.has(c.id)) {

@@ -7,7 +7,7 @@
  * write-back (gc.ts `keepReferenced`) to repair: the server holds a manifest whose chunks are deleted.
  *
  * `waitForPush()` promises the writes are on the server: once it resolves, every big value pushed has its chunks there
- * (live-push.ts checks them once the manifests are stored and writes back those deleted), for another device to read
+ * (push-tracker.ts checks them once the manifests are stored and writes back those deleted), for another device to read
  * — also when this device closes or logs out right after.
  */
 import { describe, expect, it } from 'vitest';
