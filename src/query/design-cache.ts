@@ -83,11 +83,15 @@ export function designRun(pouch: Db, fresh = false): DesignRun {
     return (reading ??= read().then((l) => (served = l)));
   };
   const mapper = (pouch as { _customFindAbstractMapper?: FindMapper })._customFindAbstractMapper;
-  /** The `indexeddb` adapter's own query of an index, or one `getAll` (query/idb-index.ts) with the planned-on design document. */
+  /**
+   * The `indexeddb` adapter's own query of an index, one `getAll`, or pouchdb-find's views where the native index is
+   * wrong (query/idb-index.ts), with the planned-on design document.
+   */
   const query: FindMapper['query'] = async function (this: unknown, signature, opts, fallback) {
     const [ddocName, view] = signature.split('/') as [string, string | undefined];
     const ddoc = view === undefined ? undefined : served?.rows.find((row) => row.id === `_design/${ddocName}`)?.doc;
-    const fast = ddoc ? readIndex(pouch as unknown as IndexedDbPouch, ddoc as never, view!, opts) : undefined;
+    const views = () => (fallback as (signature: string, opts: Record<string, unknown>) => Promise<unknown>)(signature, opts);
+    const fast = ddoc ? readIndex(pouch as unknown as IndexedDbPouch, ddoc as never, view!, opts, views) : undefined;
     return (fast && (await fast)) ?? mapper!.query.call(this, signature, opts, fallback);
   };
   // pouch-abstract-mapreduce keeps its views on the database it is given (`_cachedViews`, when missing): on the

@@ -90,7 +90,9 @@ describe.skipIf(!hasChromium)('find on an indexeddb replica (Chromium)', () => {
     });
     for (const { probe, sdk, raw, getAlls } of report) {
       expect(sdk, `find({ v: ${JSON.stringify(probe)} })`).toEqual(raw);
-      expect(getAlls, `getAll calls for ${JSON.stringify(probe)}`).toBeGreaterThan(0);
+      // null, false and true are read from pouchdb-find's views: the native index may miss them (query/idb-index.ts).
+      const native = typeof probe === 'string' || typeof probe === 'number';
+      expect(getAlls > 0, `getAll calls for ${JSON.stringify(probe)}`).toBe(native);
     }
     const matches = Object.fromEntries(report.map((r) => [JSON.stringify(r.probe), r.sdk.length]));
     // The data has what each probe should find: not a comparison of two empty answers.
