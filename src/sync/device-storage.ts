@@ -244,6 +244,10 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
     await attempt.db.close().catch(() => undefined);
     // A replica deleted under a client of this page leaves the adapter unable to open it here again.
     if ((error as { name?: unknown } | undefined)?.name === 'AbortError' && (await replicaGone(name, adapter, error))) throw lostError(name, error);
+    // LevelDB's lock: another process has the replica open (IndexedDB's case is the open that does not complete above).
+    if (/IO error: lock\b/.test(String((error as { message?: unknown } | undefined)?.message))) {
+      throw new FeatError('timeout', `The local replica "${name}" is open in another process (LevelDB's lock): close the client there (or give this one another local.name), then call ready() again.`, { cause: error });
+    }
     throw toStorageAwareError(error);
   }
   return attempt.db;
