@@ -113,3 +113,51 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
   await sendBatch(batch);
   return jsonResponse(status, results);
 }
+
+/**
+ * A read request whose body lists ids over the limit — `_revs_diff` (an object of ids), `_all_docs` (`keys`),
+ * `_bulk_get` (`docs`): long ids and a proxy limit below the default make a batch of them too large — is sent in parts
+ * within the limit, one after the other, and their answers merged into one, in order. One entry that cannot pass is
+ * sent alone (the proxy's 413 then says so).
+ */
+export async function splitList(url: string, init: RequestInit, body: string, maxBytes: number, send: Send): Promise<Response> {
+  const path = new URL(url).pathname;
+  const field = path.endsWith('/_all_docs') ? 'keys' : path.endsWith('/_bulk_get') ? 'docs' : undefined;
+  let parsed: Record<string, unknown>;
+  try {
+    parsed = JSON.parse(body) as Record<string, unknown>;
+  } catch {
+    return send(url, init);
+  }
+  const list = field ? parsed[field] : undefined;
+  const entries: unknown[] = field ? (Array.isArray(list) ? list : []) : Object.entries(parsed);
+  if (entries.length < 2) return send(url, init);
+  const bodyOf = (some: unknown[]) => JSON.stringify(field ? { ...parsed, [field]: some } : Object.fromEntries(some as [string, unknown][]));
+  const overhead = utf8Bytes(bodyOf([]));
+  const merged: { rows?: unknown[]; results?: unknown[]; [id: string]: unknown } = {};
+  let batch: unknown[] = [];
+  let bytes = overhead;
+  const flush = async (): Promise<Response | undefined> => {
+    const response = await send(url, { ...init, body: bodyOf(batch) });
+    if (!response.ok) return response;
+    const part = (await response.json()) as typeof merged;
+    // (`_all_docs`' rows, `_bulk_get`'s results: concatenated; the rest, such as `total_rows`, as the last part says.)
+    const rows = field === 'keys' ? 'rows' : 'results';
+    const before = merged[rows] ?? [];
+    Object.assign(merged, part);
+    if (field) merged[rows] = [...before, ...(part[rows] ?? [])];
+    batch = [];
+    bytes = overhead;
+    return undefined;
+  };
+  for (const entry of entries) {
+    const size = utf8Bytes(JSON.stringify(entry)) + 1;
+    if (batch.length > 0 && bytes + size > maxBytes) {
+      const failed = await flush();
+      if (failed) return failed;
+    }
+    batch.push(entry);
+    bytes += size;
+  }
+  return (await flush()) ?? jsonResponse(200, merged);
+}

@@ -188,10 +188,12 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
       // Loaded on first use: most apps never send a body near the limit.
       return loadBodyLimit().then((m) => m.splitBulkDocs(url, init, body, maxRequestBytes, authed));
     }
-    // Any other body over the limit (a `_find` with a huge `$in`) cannot be split: answered here as the proxy would
-    // (413, `too_large`), without sending it. (A string's UTF-8 size is at least its length, at most three times it.)
+    // A list of ids over the limit (`_revs_diff`, `_all_docs` keys, `_bulk_get`) is sent in parts; any other body (a
+    // `_find` with a huge `$in`) cannot be split: answered here as the proxy would (413, `too_large`), without sending
+    // it. (A string's UTF-8 size is at least its length, at most three times it.)
     const body = init.body;
     if (maxRequestBytes > 0 && typeof body === 'string' && body.length * 3 > maxRequestBytes && utf8Bytes(body) > maxRequestBytes) {
+      if (method === 'POST' && /\/_(revs_diff|all_docs|bulk_get)(\?|$)/.test(url)) return loadBodyLimit().then((m) => m.splitList(url, init, body, maxRequestBytes, authed));
       return jsonResponse(413, { error: 'too_large', reason: `the request body is over maxRequestBytes (${maxRequestBytes} bytes), the proxy's limit`, url: url.split('?')[0] });
     }
     return authed(url, init);
