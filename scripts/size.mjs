@@ -104,7 +104,17 @@ import { build as esbuild } from 'esbuild';
 // setParts' content hash and in a conflict's "nothing to write", a token's `dbname` checked, REST waits in the past,
 // the replica's index databases closed: measured 123.02 kB (up front 26.71 kB); `watch`'s current read keeping its
 // revisions (a late, older change no longer delivered after it, found by a CI dry run): 123.11 kB.
-const BUDGET_KB = 123.2;
+// Twenty-first session, from four black-box attacks (crash consistency, the AbortSignal contract, scale and the
+// deployment's limits, a React + redux app's lifecycle), a review and an attack of the fixes: a big value counts as
+// pushed only once its chunks are on the server, written back from the replica when another device collected them
+// (sync/ +0.25 kB); id lists (`_revs_diff`, `_all_docs` keys, `_bulk_get`) over a small maxRequestBytes sent in parts
+// and any other body over it refused before it is sent (transport/ +0.33 kB, 0.1 kB of it up front); a value whose
+// manifest cannot fit refused up front, values nested up to 500 levels with a message of their own (store/ +0.22 kB);
+// the indexeddb adapter's native index used only where it answers as CouchDB orders (query/ +0.08 kB); an indexeddb
+// replica's close waiting for its transactions, LevelDB's lock told as `timeout`, close()'s last look backing off,
+// `closed` not reported during close, ready() with an aborted signal starting nothing: measured 124.24 kB (up front
+// 27.02 kB).
+const BUDGET_KB = 124.3;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
