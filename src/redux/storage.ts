@@ -378,12 +378,7 @@ export class PersistEngine {
     const step = deciding(this.store, () => st.chain.then(() => this.#apply(key, st, slices, call)));
     st.chain = step.catch(() => undefined);
     // The decision is serialized; the writes it starts run (and are awaited) outside the chain.
-    return this.#track(step.then((writes) => writes.done)).catch((error: unknown) => {
-      // redux-persist calls setItem on a later timer tick: an action dispatched just before logout() comes after it.
-      throw isFeatError(error, 'closed')
-        ? new FeatError('closed', `setItem("${key}") came after close(): this state was not saved; await persistor.flush() before close() or logout()`, { key, cause: error })
-        : error;
-    });
+    return this.#track(step.then((writes) => writes.done)).catch(afterClose('setItem', key));
   }
 
   removeItem(key: string): Promise<void> {
@@ -412,7 +407,7 @@ export class PersistEngine {
       await Promise.all(st.legacy ? [...removals, remove(this.store, key)] : removals);
     }));
     st.chain = step.catch(() => undefined);
-    return this.#track(step);
+    return this.#track(step).catch(afterClose('removeItem', key));
   }
 
   /**
@@ -602,7 +597,7 @@ export class PersistEngine {
           throw error;
         },
       ),
-    );
+    ).catch(afterClose(value === undefined ? 'removeItem' : 'setItem', key));
   }
 
   #track<T>(promise: Promise<T>): Promise<T> {
@@ -849,6 +844,16 @@ export function engineOf(value: unknown): PersistEngine | undefined {
   const engine = (value as { [ENGINE]?: unknown })[ENGINE];
   return engine instanceof PersistEngine ? engine : undefined;
 }
+
+/**
+ * A write refused because the client is closed, with the advice: redux-persist calls setItem/removeItem on a later
+ * timer tick, so an action dispatched (or a purge) just before logout() comes after it.
+ */
+const afterClose = (method: 'setItem' | 'removeItem', key: string) => (error: unknown): never => {
+  if (!isFeatError(error, 'closed')) throw error;
+  const what = method === 'setItem' ? 'this state was not saved; await persistor.flush()' : 'the stored state was not removed; await persistor.purge()';
+  throw new FeatError('closed', `${method}("${key}") came after close(): ${what} before close() or logout()`, { key, cause: error });
+};
 
 const STORE_METHODS = ['get', 'set', 'remove', 'getItem', 'setItem', 'removeItem', 'getParts', 'watch', 'flush'] as const;
 

@@ -107,4 +107,20 @@ describe.each(modes)('%s: engine calls made before close()', (_, options) => {
     await pushed(user);
     expect(await stored(user)).toBeNull();
   });
+
+  it('calls after close(): setItem, removeItem and plain keys reject closed, saying what was not done and what to await', async () => {
+    const c = client(uniqueUser('redux-after-close'));
+    await c.ready();
+    const storage = createPersistStorage(c.store);
+    await c.close();
+    const reason = async (call: Promise<unknown>) => {
+      const error = (await call.then(() => undefined, (e: unknown) => e)) as { code?: string; message?: string };
+      expect(error?.code).toBe('closed');
+      return error.message;
+    };
+    expect(await reason(storage.setItem('persist:root', state('late')))).toMatch(/not saved; await persistor\.flush\(\) before close\(\) or logout\(\)/);
+    expect(await reason(storage.removeItem('persist:root'))).toMatch(/removeItem\("persist:root"\).*not removed; await persistor\.purge\(\) before close\(\) or logout\(\)/);
+    expect(await reason(storage.setItem('plain', 'x'))).toMatch(/setItem\("plain"\).*not saved/);
+    expect(await reason(storage.removeItem('plain'))).toMatch(/removeItem\("plain"\).*not removed/);
+  });
 });
