@@ -213,7 +213,9 @@ export async function keepChunks(db: Db, values: { key: string; chunks: Pick<Chu
   const failed = new Map<string, FeatError>();
   const fail = (key: string, error: unknown) => {
     const cause = toFeatError(error, { key });
-    failed.set(key, new FeatError(cause.code, `The value of "${key}" was stored, but whether its chunks are all on the server could not be checked: write it again`, { key, cause }));
+    // (From the replica: the push tracker keeps the value pending and checks again by itself.)
+    const then = from ? 'this device keeps it pending and tries again' : 'write it again';
+    failed.set(key, new FeatError(cause.code, `The value of "${key}" was stored, but whether its chunks are all on the server could not be checked: ${then}`, { key, cause }));
   };
   const ids = [...new Set(values.flatMap((v) => v.chunks.map((c) => c._id)))];
   const gone = new Set<string>();

@@ -47,6 +47,8 @@ const CONFIRM_QUIET_MS = 100;
 const CONFIRM_MAX_WAIT_MS = 1_000;
 /** Confirmations retried after a failure (with backoff from ~1 s) before waiting for the next push event. */
 const CONFIRM_RETRIES = 5;
+/** Confirmation failures not reported: the network's and the server's (tried again), and those reported elsewhere. */
+const QUIET_CONFIRM: string[] = ['network', 'timeout', 'server', 'aborted', 'closed', 'unauthorized', 'storage_lost'];
 /** Then the confirmation is asked this often (ms, ±20 %) until the server answers. */
 const CONFIRM_SLOW_MS = 30_000;
 
@@ -226,6 +228,8 @@ export class LocalFirst {
   #confirmAgain = false;
   /** Failed confirmations in a row. */
   #confirmRetry = 0;
+  /** The code of the confirmation failure last reported (reported once until a confirmation succeeds). */
+  #confirmReported: string | undefined;
   /** The confirmation gave up retrying (the server could not answer): made when sync is `idle` again. */
   #confirmOwed = false;
   /** The replica has had a complete first pull (its `SYNCED_MARKER`): an absent value is absent on the server too. */
@@ -742,6 +746,7 @@ export class LocalFirst {
         () => {
           this.#confirmRunning = false;
           this.#confirmRetry = 0;
+          this.#confirmReported = undefined;
           // Answered (by the slow retry, say): nothing owed any more — no extra request at the next `idle`.
           this.#confirmOwed = false;
           if (this.#confirmAgain) {
@@ -749,10 +754,17 @@ export class LocalFirst {
             this.#confirmPushed();
           }
         },
-        () => {
+        (error: unknown) => {
           // The server could not say (offline, 5xx, timeout): asked again with backoff, so pending() does not stay
           // above 0 until the next write; a few times, then every 30 s (with jitter) while the client is open — and at
-          // once when sync is back to `idle`.
+          // once when sync is back to `idle`. A big value's failure (its chunks refused on the server or unreadable on
+          // this device: push-tracker.ts; one with a key) that is not the network's is reported once, as it may not
+          // pass by itself. (The server's refusals of the session or the requests are the push's and pull's to report.)
+          const failure = toFeatError(error);
+          if (failure.key !== undefined && !QUIET_CONFIRM.includes(failure.code) && failure.code !== this.#confirmReported && !this.#deps.signal.aborted) {
+            this.#confirmReported = failure.code;
+            this.#deps.error(failure);
+          }
           this.#confirmRunning = false;
           this.#confirmAgain = false;
           if (this.#confirmRetry < CONFIRM_RETRIES) this.#confirmPushed(backOff(1_000 * 2 ** this.#confirmRetry++));

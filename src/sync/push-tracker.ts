@@ -145,8 +145,22 @@ export class PushTracker {
     return (await this.#unverified()).changes.filter((c) => this.#onServer.get(c.id) !== c.key).length;
   }
 
+  /** The last verify's failure, until one succeeds (why changes stay pending: wait-for-push.ts says it). */
+  failure: unknown;
+
   /** Asks the server which unverified changes it has; advances `verifiedSeq`. Returns how many are still missing. */
   async verify(): Promise<number> {
+    try {
+      const missing = await this.#verify();
+      this.failure = undefined;
+      return missing;
+    } catch (error) {
+      this.failure = error;
+      throw error;
+    }
+  }
+
+  async #verify(): Promise<number> {
     const { changes: all, lastSeq } = await this.#unverified();
     const changes = all.filter((c) => this.#onServer.get(c.id) !== c.key);
     let firstMissingSeq = Infinity;

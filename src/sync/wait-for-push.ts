@@ -11,11 +11,15 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
   const { timeout } = options;
   const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout));
   const { signal, dispose } = anySignal([options.signal, timer, deps.lifetime]);
+  /** The last confirmation's failure: the timeout's cause (why the writes are not confirmed). */
+  let last: unknown;
   const fail = (): never => {
     // close() or logout() meanwhile: nothing will push any more.
     if (deps.lifetime.aborted && !options.signal?.aborted) throw deps.lifetime.reason;
     if (timer?.aborted && !options.signal?.aborted) {
-      throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${status()})`);
+      last ??= deps.localFirst()?.tracker?.failure;
+      const why = last instanceof FeatError ? `; the last check failed: ${last.message}` : '';
+      throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${status()})${why}`, last === undefined ? {} : { cause: last });
     }
     throwIfAborted(signal);
     throw new FeatError('aborted', 'The operation was aborted');
@@ -37,8 +41,9 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
         try {
           await race(tracker.verify(), signal);
           if (tracker.verifiedSeq >= target) return;
-        } catch {
+        } catch (error) {
           // offline again: keep waiting (an abort is handled at the top of the loop)
+          last = error;
         }
       }
       await sleep(delay, signal).catch(() => fail());

@@ -19,10 +19,21 @@ const emu = useEmulator();
 const proxy = useFaultProxy(() => emu.couchUrl);
 const MAXDOC = 100_000;
 
+/** While set, a `_bulk_docs` carrying chunk documents (a write-back) is refused 403 by A's `fetch`. */
+let refuseChunkWrites = false;
+const refusing: typeof fetch = async (input, init) => {
+  const body = typeof init?.body === 'string' ? init.body : '';
+  if (refuseChunkWrites && String(input instanceof Request ? input.url : input).endsWith('/_bulk_docs') && body.includes('"_id":"feat~chunk~')) {
+    return new Response(JSON.stringify({ error: 'forbidden', reason: 'chunks refused (test)' }), { status: 403, headers: { 'content-type': 'application/json' } });
+  }
+  return fetch(input, init);
+};
+
 function device(user: string, mode: 'local-first' | 'remote', couchUrl = emu.couchUrl): FeatClient {
   return emu.track(
     createFeatClient({
       couchUrl,
+      ...(couchUrl === emu.couchUrl ? {} : { fetch: refusing }),
       accountsUrl: emu.accountsUrl,
       auth: emu.bearerFor(user),
       mode,
@@ -119,6 +130,29 @@ describe('a local-first write reusing chunks another device collected, while its
       await waitFor(async () => (await A.sync.pending()) === 0, 10_000, 'pending() to drop to 0');
     } finally {
       offLook();
+      off();
+    }
+  }, 120_000);
+
+  it('the write-back of a chunk is refused (forbidden): reported once to the error event, saying this device tries again, and the value stays pending', async () => {
+    const { A, V, deleted, off } = await orphansCollected(3535);
+    const errors: { code: string; message: string }[] = [];
+    A.sync.on('error', (e) => errors.push(e));
+    refuseChunkWrites = true;
+    try {
+      await A.store.set('copy', V);
+      const timedOut = await expectCode(A.sync.waitForPush({ timeout: 5_000 }), 'timeout');
+      // Why, in the timeout: the last check's failure.
+      expect({ cause: (timedOut.cause as { code?: string } | undefined)?.code, message: timedOut.message }).toEqual({ cause: 'forbidden', message: expect.stringMatching(/last check failed: .*"copy"/) as unknown });
+      await waitFor(() => errors.some((e) => e.code === 'forbidden'), 20_000, 'the refusal to be reported');
+      const reported = errors.filter((e) => e.code === 'forbidden');
+      expect({ deleted: deleted > 0, pending: await A.sync.pending(), reported: reported.length }).toEqual({ deleted: true, pending: 1, reported: 1 });
+      expect(reported[0]!.message).toMatch(/"copy".*tries again/);
+      expect(reported[0]!.message).not.toMatch(/write it again/);
+      refuseChunkWrites = false;
+      await waitFor(async () => (await A.sync.pending()) === 0, 60_000, 'the value to be made whole once the server takes the chunks');
+    } finally {
+      refuseChunkWrites = false;
       off();
     }
   }, 120_000);
