@@ -72,8 +72,9 @@ export class Replicator {
   #reported: Record<Direction, string | undefined> = { push: undefined, pull: undefined };
   /** The server's continuity is to be checked when something goes through again (continuity.ts). */
   #suspect = true;
-  #verifying = false;
-  /** Restarts from scratch so far (a bound, should the checkpoints not go away). */
+  /** The continuity check under way. */
+  #checking: Promise<void> | undefined;
+  /** Restarts from scratch in a row (a bound, should the checkpoints not go away; 0 again once in step). */
   #rewinds = 0;
   #every: ReturnType<typeof setInterval> | undefined;
   /** When the server's continuity was last checked (ms). */
@@ -129,13 +130,31 @@ export class Replicator {
    * something goes through, or when `due` and the last one is a quarter of CONTINUITY_EVERY_MS old.
    */
   #verify(due = false): void {
-    if (this.#verifying || !this.#running) return;
+    if (this.#checking || !this.#running) return;
     if (!this.#suspect && !(due && Date.now() - this.#checked >= CONTINUITY_EVERY_MS / 4)) return;
-    this.#verifying = true;
+    // A check that cannot be made (offline) is made again by the next failure's recovery or by the periodic one,
+    // not at every event.
+    this.#check().catch(() => undefined);
+  }
+
+  /**
+   * The check now (or the one under way): resolves once it is made — and, the server being behind, sync started over
+   * (the push tracker forgets what it verified: waitForPush waits for the writes again). Rejects when it cannot be
+   * made. For waitForPush(): changes it verified before a restore are no longer on the server, and nothing else looks
+   * at them again until the next periodic check.
+   */
+  checkServer(): Promise<void> {
+    if (!this.#running) return Promise.resolve();
+    return this.#checking ?? this.#check();
+  }
+
+  #check(): Promise<void> {
     this.#suspect = false;
     this.#checked = Date.now();
-    void serverBehind(this.#local, this.#remote)
+    const check: Promise<void> = serverBehind(this.#local, this.#remote)
       .then(async (behind) => {
+        // In step again (a restart from scratch worked): a later restore is started over from as well.
+        if (!behind) this.#rewinds = 0;
         if (!behind || !this.#running || this.#rewinds >= 3) return;
         this.#rewinds++;
         await this.#cancel();
@@ -150,15 +169,16 @@ export class Replicator {
         this.#pulledRevs.clear();
         this.#pushedRevs.clear();
         this.#running = false;
-        this.#verifying = false;
+        this.#checking = undefined;
+        // Checked again once something goes through: in step, the bound counts from 0 again.
+        this.#suspect = true;
         this.start();
       })
-      // A check that cannot be made (offline) is made again by the next failure's recovery or by the periodic one,
-      // not at every event.
-      .catch(() => undefined)
       .finally(() => {
-        this.#verifying = false;
+        if (this.#checking === check) this.#checking = undefined;
       });
+    this.#checking = check;
+    return check;
   }
 
   /**

@@ -32,9 +32,26 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     const tracker = lf.tracker;
     // Every await is raced with the signal: a request stuck behind a hung token refresh must not hold the caller.
     const target = await race(tracker.localSeq(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+    /** The server was checked for a restore since the call (once: see below). */
+    let checked = false;
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       if (signal.aborted) fail();
-      if (tracker.verifiedSeq >= target) return;
+      if (tracker.verifiedSeq >= target) {
+        // What was verified before a restore of the server (a backup, a database made again) is no longer there, and
+        // only the periodic check would see it: looked at once before saying the writes are on the server. Behind, sync
+        // starts over and the tracker forgets what it verified (the loop waits for the writes to go again).
+        const replicator = lf.leading ? lf.replicator : undefined;
+        if (checked || !replicator) return;
+        checked = true;
+        try {
+          await race(replicator.checkServer(), signal);
+        } catch {
+          // Not made (offline, the call's time up): what was verified stands (the replicator's next check looks again).
+          if (options.signal?.aborted || deps.lifetime.aborted) fail();
+          return;
+        }
+        if (tracker.verifiedSeq >= target) return;
+      }
       // A follower tab: the leader confirms (leader.ts).
       if (!lf.leading) await race(tracker.refresh(), signal).catch(() => undefined);
       else if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
