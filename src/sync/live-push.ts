@@ -26,6 +26,9 @@ const refusal = (r: BulkResult): 'denied' | 'error' | undefined => {
 /** The replica's index definitions: replicated like values, but one the server refuses is given up (not retried). */
 export const isDesign = (id: string) => id.startsWith('_design/');
 
+/** A big value's manifest: its value is in the chunk documents it lists (store/chunks.ts). */
+const isManifest = (d: StoredDoc) => !d._deleted && Array.isArray(d.feat?.chunks) && d.feat.chunks.length > 0;
+
 /** The first resend of documents the server refused, and the longest wait between resends (ms). */
 const REFUSED_RETRY_MS = 5_000;
 const REFUSED_RETRY_MAX_MS = 300_000;
@@ -41,8 +44,8 @@ const REFUSED_RETRY_MAX_MS = 300_000;
 export class LivePush extends LiveLoop {
   #remote: ReplicaDb;
   #revsDiff: RevsDiff;
-  /** Batches sent and not yet checkpointed, in order. */
-  #inFlight: { seq: Seq | undefined; done: boolean; sent: Promise<void> }[] = [];
+  /** Batches sent and not yet checkpointed, in order; `stored` rejects when the batch failed (`sent` never does). */
+  #inFlight: { seq: Seq | undefined; done: boolean; sent: Promise<void>; stored: Promise<void> }[] = [];
   #scheduled = false;
   /**
    * Documents the server refused (a `validate_doc_update` throwing `forbidden`, a role the user lost, a proxy's body
@@ -116,9 +119,12 @@ export class LivePush extends LiveLoop {
   #next(): void {
     while (this.queue.length && this.#inFlight.length < IN_FLIGHT && !this.cancelled) {
       const batch = this.queue.splice(0, MAX_BATCH);
-      const entry = { seq: batch.at(-1)?.seq, done: false, sent: Promise.resolve() };
+      // The batches before this one: its manifests wait for them (#send).
+      const earlier = this.#inFlight.map((b) => b.stored);
+      const stored = this.#send(batch, earlier);
+      const entry = { seq: batch.at(-1)?.seq, done: false, sent: Promise.resolve(), stored };
       this.setActive(true);
-      entry.sent = this.#send(batch).then(
+      entry.sent = stored.then(
         () => {
           entry.done = true;
           this.#settle();
@@ -161,8 +167,17 @@ export class LivePush extends LiveLoop {
    * lose the other device's value, for every device. So the live revisions go first (with the deletions of the
    * documents without one here: one request, as a rule), then the deletions held; those of a refused document go
    * with its resend.
+   *
+   * A big value's manifest (`feat.chunks`, store/chunks.ts) goes only once its chunks are on the server: after the
+   * other documents of the batch are stored (its chunks among them, in their own request: split over
+   * `maxRequestBytes`, a part that failed does not stop the next ones), and after every `earlier` batch still in flight
+   * is stored (chunks written in an earlier turn). Landed first, then its chunks' request failing (a reset, the tab
+   * closed), the server would hold a manifest without its chunks: every other device would read `not_found` for the
+   * key until this one came back. An earlier batch failed: the manifest is not sent (the push starts again from its
+   * checkpoint); a chunk refused (a proxy's limit below `maxRequestBytes`): it is held with it, resent with it.
+   * The other documents do not wait: the batches' concurrency is kept for them.
    */
-  async #send(changes: Change[]): Promise<void> {
+  async #send(changes: Change[], earlier: Promise<void>[] = []): Promise<void> {
     const diff: Record<string, string[]> = {};
     const latest = latestPerDoc(changes);
     for (const [id, change] of latest) {
@@ -181,7 +196,18 @@ export class LivePush extends LiveLoop {
     if (!docs.length) return;
     const withLive = new Set(docs.flatMap((d) => (d._deleted ? [] : [d._id])));
     const held = docs.filter((d) => d._deleted && withLive.has(d._id));
-    const { stored, refusedNow } = await this.#store(held.length ? docs.filter((d) => !held.includes(d)) : docs, latest);
+    const live = held.length ? docs.filter((d) => !held.includes(d)) : docs;
+    const manifests = live.filter(isManifest);
+    const first = manifests.length ? live.filter((d) => !manifests.includes(d)) : live;
+    const { stored, refusedNow } = first.length ? await this.#store(first, latest) : { stored: [], refusedNow: new Set<string>() };
+    // (Rejects when an earlier batch failed: this one fails too, its manifests not sent.)
+    if (manifests.length) await Promise.all(earlier);
+    if (manifests.length && !this.cancelled) {
+      const going = manifests.filter((m) => !this.#chunkRefused(m, refusedNow, latest));
+      const more = going.length ? await this.#store(going, latest) : { stored: [], refusedNow: new Set<string>() };
+      stored.push(...more.stored);
+      for (const id of more.refusedNow) refusedNow.add(id);
+    }
     // Not after a live revision refused now — even one edited since (its refusal not kept: the next revision's change
     // names every leaf, these deletions with it). An index definition refused is given up, not resent: its deletions
     // are sent (and given up) as before.
@@ -230,6 +256,20 @@ export class LivePush extends LiveLoop {
     return { stored, refusedNow };
   }
 
+  /**
+   * Whether one of the chunks of the manifest `doc` is refused by the server (now, or still): the manifest is then held
+   * as refused too, with the chunk's status (not reported: the chunk's refusal was), and resent with it.
+   */
+  #chunkRefused(doc: StoredDoc, refusedNow: Set<string>, latest: Map<string, Change>): boolean {
+    const chunk = doc.feat!.chunks!.find((id) => refusedNow.has(id) || this.#refused.has(id));
+    if (chunk === undefined) return false;
+    const before = this.#refused.get(doc._id);
+    const status = this.#refused.get(chunk)?.status ?? 'error';
+    this.#refused.set(doc._id, { rev: doc._rev!, seq: before?.seq ?? latest.get(doc._id)?.seq, status, deleted: before?.deleted ?? new Set() });
+    refusedNow.add(doc._id);
+    return true;
+  }
+
   /** Whether `rev` is still one of the document's leaves on the replica (true when that cannot be read). */
   async #isLeaf(id: string, rev: string): Promise<boolean> {
     try {
@@ -251,7 +291,11 @@ export class LivePush extends LiveLoop {
       const again: Change[] = [...this.#refused].map(
         ([id, r]) => ({ id, seq: r.seq ?? 0, changes: [r.rev, ...r.deleted].map((rev) => ({ rev })) }) as Change,
       );
-      this.#send(again).then(
+      // (A refused manifest goes after the batches in flight, as in #next.)
+      this.#send(
+        again,
+        this.#inFlight.map((b) => b.stored),
+      ).then(
         () => {
           // Still refused: the next resend (#send schedules it, unless it had nothing it could send).
           if (this.#refused.size) return this.#retryLater();
