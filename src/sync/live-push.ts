@@ -1,4 +1,4 @@
-import type { StoredDoc } from '../store/codec.js';
+import { isChunkId, type StoredDoc } from '../store/codec.js';
 import type { BulkResult, Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, latestPerDoc, LiveLoop, MAX_BATCH, readSeq, type Seq } from './live-loop.js';
 
@@ -45,7 +45,13 @@ export class LivePush extends LiveLoop {
   #remote: ReplicaDb;
   #revsDiff: RevsDiff;
   /** Batches sent and not yet checkpointed, in order; `stored` rejects when the batch failed (`sent` never does). */
-  #inFlight: { seq: Seq | undefined; done: boolean; sent: Promise<void>; stored: Promise<void> }[] = [];
+  #inFlight: { seq: Seq | undefined; done: boolean; sent: Promise<void>; stored: Promise<void>; chunks: boolean }[] = [];
+  /**
+   * The small changes sent ahead while every request slot carries a big value's chunks (#express), and the local
+   * sequence up to which queued changes were sent so.
+   */
+  #express: Promise<void> | undefined;
+  #expressSeq: Seq | undefined;
   #scheduled = false;
   /**
    * Documents the server refused (a `validate_doc_update` throwing `forbidden`, a role the user lost, a proxy's body
@@ -110,7 +116,7 @@ export class LivePush extends LiveLoop {
   }
 
   protected async settled(): Promise<void> {
-    await Promise.allSettled(this.#inFlight.map((b) => b.sent));
+    await Promise.allSettled([...this.#inFlight.map((b) => b.sent), this.#express]);
     // What was not checkpointed is sent again from the checkpoint.
     this.#inFlight = [];
   }
@@ -122,7 +128,7 @@ export class LivePush extends LiveLoop {
       // The batches before this one: its manifests wait for them (#send).
       const earlier = this.#inFlight.map((b) => b.stored);
       const stored = this.#send(batch, earlier);
-      const entry = { seq: batch.at(-1)?.seq, done: false, sent: Promise.resolve(), stored };
+      const entry = { seq: batch.at(-1)?.seq, done: false, sent: Promise.resolve(), stored, chunks: batch.some((c) => isChunkId(c.id)) };
       this.setActive(true);
       entry.sent = stored.then(
         () => {
@@ -133,6 +139,30 @@ export class LivePush extends LiveLoop {
       );
       this.#inFlight.push(entry);
     }
+    this.#expressNext();
+  }
+
+  /**
+   * While every request slot carries a big value's chunks (a slow uplink may take minutes over them), the small changes
+   * queued behind them go ahead in a request of their own: a keystroke made meanwhile is not held behind megabytes.
+   * They stay queued (sent again in order: a revision the server has is kept as it is), so the checkpoint never passes
+   * a change not sent in order; a manifest is never sent ahead (#send: its chunks may still be queued).
+   */
+  #expressNext(): void {
+    if (this.#express || this.cancelled || this.#inFlight.length < IN_FLIGHT || !this.#inFlight.every((b) => b.chunks)) return;
+    const after = this.#expressSeq;
+    const ahead = this.queue
+      .filter((c) => !isChunkId(c.id) && (typeof after !== 'number' || typeof c.seq !== 'number' || c.seq > after))
+      .slice(0, MAX_BATCH);
+    if (!ahead.length) return;
+    this.#expressSeq = ahead.at(-1)!.seq;
+    this.#express = this.#send(ahead, [], true)
+      // (Failed: sent in order all the same.)
+      .catch(() => undefined)
+      .finally(() => {
+        this.#express = undefined;
+        this.#expressNext();
+      });
   }
 
   /** Checkpoints the batches done in order, starts what waits, and goes idle when nothing is left. */
@@ -177,7 +207,7 @@ export class LivePush extends LiveLoop {
    * checkpoint); a chunk refused (a proxy's limit below `maxRequestBytes`): it is held with it, resent with it.
    * The other documents do not wait: the batches' concurrency is kept for them.
    */
-  async #send(changes: Change[], earlier: Promise<void>[] = []): Promise<void> {
+  async #send(changes: Change[], earlier: Promise<void>[] = [], ahead = false): Promise<void> {
     const diff: Record<string, string[]> = {};
     const latest = latestPerDoc(changes);
     for (const [id, change] of latest) {
@@ -199,6 +229,12 @@ export class LivePush extends LiveLoop {
     const live = held.length ? docs.filter((d) => !held.includes(d)) : docs;
     const manifests = live.filter(isManifest);
     const first = manifests.length ? live.filter((d) => !manifests.includes(d)) : live;
+    if (ahead) {
+      // Sent ahead of the chunks (#expressNext): no manifest, nor the deletions that wait for one.
+      const later = new Set(manifests.map((m) => m._id));
+      manifests.length = 0;
+      for (let i = held.length - 1; i >= 0; i--) if (later.has(held[i]!._id)) held.splice(i, 1);
+    }
     const { stored, refusedNow } = first.length ? await this.#store(first, latest) : { stored: [], refusedNow: new Set<string>() };
     // (Rejects when an earlier batch failed: this one fails too, its manifests not sent.)
     if (manifests.length) await Promise.all(earlier);

@@ -1,4 +1,5 @@
 import { FeatError } from '../errors.js';
+import { utf8Bytes } from './responses.js';
 
 /** Statuses whose responses have no body (a Response cannot be built with one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -30,11 +31,19 @@ export const SLOWEST_UPLOAD = 16;
 
 /** Bytes of a request body, as far as they can be told without reading it (0 when unknown). */
 function bodyBytes(body: BodyInit | null | undefined): number {
-  if (typeof body === 'string') return body.length;
+  // (UTF-8: a CJK character is 3 bytes on the wire, not 1.)
+  if (typeof body === 'string') return utf8Bytes(body);
   if (body instanceof ArrayBuffer || ArrayBuffer.isView(body)) return body.byteLength;
   if (typeof Blob !== 'undefined' && body instanceof Blob) return body.size;
   return 0;
 }
+
+/**
+ * The uploads being sent now (their answer not started), each with its bytes and a way to give it more time: they
+ * share the device's uplink, so a body sent beside others takes their time too (two 1 MB writes at once on a 24 kB/s
+ * link each took twice what one alone would, and both were cut off, and sent again, forever).
+ */
+const uploading = new Set<{ bytes: number; extend(ms: number): void }>();
 
 /**
  * `fetch` with a silence limit: the request is aborted with a `timeout` FeatError when neither the response headers nor
@@ -70,7 +79,17 @@ export async function fetchWithTimeout(
     controller.abort(reason);
   };
   let deadline: ReturnType<typeof setTimeout> | undefined;
+  const bytes = bodyBytes(init.body);
+  // (A monotonic clock: the device's may be set meanwhile.)
+  const started = performance.now();
+  const upload = {
+    bytes,
+    extend: (more: number) => {
+      if (!answered && timer !== undefined) arm(Math.max(0, due - performance.now()) + more);
+    },
+  };
   const cleanup = () => {
+    uploading.delete(upload);
     clearTimeout(timer);
     clearTimeout(deadline);
     for (const outer of outers) outer.removeEventListener('abort', onOuter);
@@ -78,12 +97,20 @@ export async function fetchWithTimeout(
   let answered = false;
   /** Fails the body read by the caller with the timeout itself (some fetches fail it with a bare AbortError). */
   let failBody: ((reason: unknown) => void) | undefined;
+  /** When the armed limit ends (ms since the epoch). */
+  let due = 0;
   const arm = (limit = ms) => {
     clearTimeout(timer);
+    due = performance.now() + limit;
     timer = setTimeout(() => {
       cleanup();
-      const what = answered ? `The answer from ${pathOf(url)} went silent for` : `No answer from ${pathOf(url)} within`;
-      const reason = new FeatError('timeout', `${what} ${ms} ms; the server may be overloaded or unreachable (option "requestTimeout")`, {
+      // (Before the answer, a body's upload time was allowed too: the message says how long it waited, and why.)
+      const what = answered
+        ? `The answer from ${pathOf(url)} went silent for ${ms} ms`
+        : bytes > 0
+          ? `No answer from ${pathOf(url)} within ${Math.round(performance.now() - started)} ms (${ms} ms plus the time its ${bytes}-byte body, and those sent beside it, take at ${SLOWEST_UPLOAD} kB/s)`
+          : `No answer from ${pathOf(url)} within ${ms} ms`;
+      const reason = new FeatError('timeout', `${what}; the server may be overloaded or unreachable (option "requestTimeout")`, {
         url: pathOf(url),
       });
       failBody?.(reason);
@@ -94,7 +121,15 @@ export async function fetchWithTimeout(
   const ended = outers.find((s) => s.aborted);
   if (ended) controller.abort(ended.reason);
   else for (const outer of outers) outer.addEventListener('abort', onOuter, { once: true });
-  arm(ms + Math.ceil(bodyBytes(init.body) / SLOWEST_UPLOAD));
+  // Its upload time, and that of the uploads it shares the link with: those under way (at most what they have left),
+  // and those that start before its answer does (they give it more time then).
+  let sharing = 0;
+  for (const other of uploading) sharing += other.bytes;
+  arm(ms + Math.ceil((bytes + sharing) / SLOWEST_UPLOAD));
+  if (bytes > 0) {
+    for (const other of uploading) other.extend(Math.ceil(bytes / SLOWEST_UPLOAD));
+    uploading.add(upload);
+  }
   if (total !== undefined && total > 0 && Number.isFinite(total)) {
     deadline = setTimeout(() => {
       cleanup();
@@ -103,7 +138,7 @@ export async function fetchWithTimeout(
       });
       failBody?.(reason);
       controller.abort(reason);
-    }, delay(total + Math.ceil(bodyBytes(init.body) / SLOWEST_UPLOAD)));
+    }, delay(total + Math.ceil((bytes + sharing) / SLOWEST_UPLOAD)));
     (deadline as { unref?(): void }).unref?.();
   }
   let response: Response;
@@ -132,6 +167,7 @@ export async function fetchWithTimeout(
     return response;
   }
   answered = true;
+  uploading.delete(upload);
   arm();
   // The body is watched too: every chunk that arrives restarts the limit (a long-poll's heartbeats included).
   const body = response.body.pipeThrough(
