@@ -1,6 +1,6 @@
 import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { StoreIO } from '../store/io.js';
-import { decode, encode, isExpired, type WriteOp } from '../store/codec.js';
+import { decode, encode, isExpired, type StoredDoc, type WriteOp } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { parsePartId } from '../store/ids.js';
@@ -145,7 +145,12 @@ export class ChangeWatcher implements WatchSource {
    * Changes of documents with conflicting leaves, held per id until their resolution's revision arrives (the winner
    * CouchDB picks may be the older value the resolver drops: shown, the watch would go back to it), at most HOLD_MS.
    */
-  #held = new Map<string, { change: Change; timer: ReturnType<typeof setTimeout> }>();
+  #held = new Map<string, { change: Change; timer: ReturnType<typeof setTimeout>; asked?: true }>();
+  /**
+   * The time (`updatedAt`) of each deleted leaf looked at, by `id rev` (bounded): a leaf never changes, and the losing
+   * leaves a resolution deleted stay next to the winner for good, so each is read once, not on every change.
+   */
+  #removedAt = new Map<string, number>();
   /** Events are delivered in order even when a value needs async work to reassemble. */
   #chain = Promise.resolve();
   /** Resolutions asked for, a few at a time (a burst of conflicted documents must not open a connection each). */
@@ -287,7 +292,8 @@ export class ChangeWatcher implements WatchSource {
           if (this.#subs.size === 0) this.#since = undefined;
           return done();
         }
-        const feed = db.changes({ since: this.#since, live: true, include_docs: true, conflicts: true, timeout: false, heartbeat: 10_000 });
+        // (`all_docs`: a change lists every leaf, the deleted ones too, which `_conflicts` leaves out.)
+        const feed = db.changes({ since: this.#since, live: true, include_docs: true, conflicts: true, style: 'all_docs', timeout: false, heartbeat: 10_000 });
         this.#feed = feed;
         done();
         feed.on('change', (change) => {
@@ -296,6 +302,8 @@ export class ChangeWatcher implements WatchSource {
           // A document with conflicting leaves waits for its resolution; any other change of it replaces what was held.
           if (change.doc?._conflicts?.length) return this.#hold(change);
           if (this.#held.size) this.#release(change.id);
+          const removals = removalsOf(change);
+          if (removals.length > 0) return this.#checkRemovals(db, change, removals);
           this.#queue(change);
         });
         // A feed that ends without being cancelled here (its database was reopened) starts again.
@@ -324,20 +332,56 @@ export class ChangeWatcher implements WatchSource {
   /**
    * Holds `change` (its document has conflicting leaves) and has them resolved; the resolution's revision, or any other
    * change of the document, replaces it. Delivered as it is when nothing came within HOLD_MS or resolving failed.
+   * `resolve: false`: not asked yet (see #checkRemovals); asked once per hold.
    */
-  #hold(change: Change): void {
+  #hold(change: Change, resolve = true): void {
     const id = change.id;
-    const held = this.#held.get(id);
-    if (held) return void (held.change = change);
-    // Only what a subscription reports is held (and resolved): the rest goes on as any change.
-    const part = parsePartId(id);
-    if (id.startsWith('_') || id.startsWith(INTERNAL_PREFIX) || ![...this.#subs].some((sub) => eventFor(sub, id, part))) return this.#queue(change);
-    // A new key stays an insert when its resolution (a later generation) comes.
-    if (change.doc!._rev?.startsWith('1-') && !this.#reported.has(id)) this.#deleted.add(id);
-    const timer = setTimeout(() => this.#release(id, true), HOLD_MS);
-    this.#held.set(id, { change, timer });
-    const resolve = this.#options.resolve;
-    if (resolve) this.#resolving(() => resolve(id)).catch(() => this.#release(id, true));
+    let held = this.#held.get(id);
+    if (held) held.change = change;
+    else {
+      // Only what a subscription reports is held (and resolved): the rest goes on as any change.
+      const part = parsePartId(id);
+      if (id.startsWith('_') || id.startsWith(INTERNAL_PREFIX) || ![...this.#subs].some((sub) => eventFor(sub, id, part))) return this.#queue(change);
+      // A new key stays an insert when its resolution (a later generation) comes.
+      if (change.doc!._rev?.startsWith('1-') && !this.#reported.has(id)) this.#deleted.add(id);
+      held = { change, timer: setTimeout(() => this.#release(id, true), HOLD_MS) };
+      this.#held.set(id, held);
+    }
+    const resolver = this.#options.resolve;
+    if (!resolve || held.asked || !resolver) return;
+    held.asked = true;
+    this.#resolving(() => resolver(id)).catch(() => this.#release(id, true));
+  }
+
+  /**
+   * `change` shows a live winner with deleted leaves next to it (`removals`: another device removed the key on another
+   * branch — its history was stemmed, or both wrote at once). CouchDB picks the live leaf whatever the times, but a
+   * later removal beats an earlier concurrent write (resolve-leaves.ts): then the change is held for its resolution,
+   * as a conflict is (shown, the watch would report a value already removed, then the removal). Leaves not looked at
+   * yet are read first (one request for them), the change held meanwhile (at most HOLD_MS, as any hold); an older
+   * removal lets it go at once.
+   */
+  #checkRemovals(db: Db, change: Change, removals: string[]): void {
+    const id = change.id;
+    const at = decode(change.doc!).updatedAt;
+    const later = () => removals.some((rev) => (this.#removedAt.get(`${id} ${rev}`) ?? 0) > at);
+    const unread = removals.filter((rev) => !this.#removedAt.has(`${id} ${rev}`));
+    if (unread.length === 0) return later() ? this.#hold(change) : this.#queue(change);
+    this.#hold(change, false);
+    // (Not held: no subscription reports it.)
+    if (this.#held.get(id)?.change !== change) return;
+    const stillHeld = () => this.#held.get(id)?.change === change;
+    db.get(id, { open_revs: unread }).then(
+      (answer) => {
+        const found = new Map((answer as unknown as { ok?: StoredDoc }[]).flatMap((l) => (l.ok?._rev ? [[l.ok._rev, decode(l.ok).updatedAt] as const] : [])));
+        // (A leaf the database no longer has is not looked for again: nothing could resolve it either.)
+        for (const rev of unread) remember(this.#removedAt, `${id} ${rev}`, found.get(rev) ?? 0, REMOVED_LEAVES);
+        if (!stillHeld()) return;
+        if (later()) this.#hold(change);
+        else this.#release(id, true);
+      },
+      () => stillHeld() && this.#release(id, true),
+    );
   }
 
   /** Stops holding `id`'s change; `deliver`: it goes out as it is. */
@@ -456,6 +500,20 @@ const HOLD_MS = 2_000;
 
 /** How many ids' last reported revisions a watch keeps (to drop a revision the feed carries twice). */
 const REPORTED_IDS = 10_000;
+
+/** How many deleted leaves' times a watch keeps (see ChangeWatcher.#removedAt). */
+const REMOVED_LEAVES = 10_000;
+
+/**
+ * The deleted leaves next to a change's live winner (`style: 'all_docs'` lists every leaf; `_conflicts`, the live
+ * ones): none for a removal, or for a change that lists only its winner.
+ */
+function removalsOf(change: Change): string[] {
+  const doc = change.doc;
+  if (!doc?._rev || doc._deleted === true || change.deleted === true || change.changes.length < 2) return [];
+  const live = new Set([doc._rev, ...(doc._conflicts ?? [])]);
+  return change.changes.flatMap(({ rev }) => (live.has(rev) ? [] : [rev]));
+}
 
 /** How many of the client's own unreported revisions a watch keeps per id (the oldest go first). */
 const OWN_PER_ID = 100;
