@@ -377,6 +377,12 @@ export interface GuardEvents {
    * acknowledged (it went into the replica being deleted).
    */
   closeAsked(): boolean;
+  /**
+   * Whether a logout({ destroyLocal: true }) recorded the deletion of replica `name` (last-session.ts; bounded, false
+   * when it cannot tell): asked when the replica is found gone, to tell another tab's logout, whose close request this
+   * client slept through (a frozen tab), from the site's data cleared.
+   */
+  deletionRecorded(name: string): Promise<boolean>;
 }
 
 /**
@@ -452,6 +458,8 @@ export class GuardedDb implements Db {
   #full = false;
   /** Set once the replica was found deleted under the client: every later call fails with it at once. */
   #lost: FeatError | undefined;
+  /** Set once the replica was found deleted by another tab's logout: the adapter can no longer close or delete it. */
+  #deleted = false;
   #healing: Promise<void> | undefined;
   /** Live changes feeds handed out: ended when the database is reopened, so their owners start new ones. */
   #feeds = new Set<ChangesFeed>();
@@ -471,7 +479,7 @@ export class GuardedDb implements Db {
     reopenAsItIs(
       db,
       () => {
-        if (!this.#events.closing() && this.#db === db) this.#markLost(new Error(`The IndexedDB database of the local replica "${this.name}" was created again under its open connection`));
+        if (!this.#events.closing() && this.#db === db) void this.#gone(new Error(`The IndexedDB database of the local replica "${this.name}" was created again under its open connection`));
       },
       () => {
         if (this.#db === db) this.#events.deleting();
@@ -548,6 +556,22 @@ export class GuardedDb implements Db {
     if (typeof status === 'number' && status >= 400 && status < 500) return error;
     if (this.#events.closing()) return closedError();
     if (!(await replicaGone(this.name, this.adapter, error))) return error;
+    return this.#gone(error);
+  }
+
+  /**
+   * The replica was deleted under the client. By another tab's logout({ destroyLocal: true }) that this client slept
+   * through (a frozen tab: its JavaScript stopped, it heard neither the close request nor the deletion, and wakes to
+   * find the replica gone): it closes, and its calls fail with `closed` (README "Several tabs"). Otherwise the site's
+   * data was cleared: `storage_lost`.
+   */
+  async #gone(error: unknown): Promise<FeatError> {
+    if (!this.#lost && !this.#events.closing() && (await this.#events.deletionRecorded(this.name).catch(() => false))) {
+      this.#deleted = true;
+      for (const feed of this.#feeds) feed.cancel();
+      this.#feeds.clear();
+      this.#events.deleting();
+    }
     if (this.#events.closing()) return closedError();
     return this.#markLost(error);
   }
@@ -644,14 +668,14 @@ export class GuardedDb implements Db {
 
   close(): Promise<void> {
     // A replica deleted under the client: the adapter's every call (its close and destroy too) fails or never answers.
-    if (this.#lost) return Promise.resolve();
+    if (this.#lost || this.#deleted) return Promise.resolve();
     const db = this.#db;
     if (!db) return Promise.resolve();
     return Promise.all([this.adapter === 'indexeddb' && settled(db), closeViews(db)]).then(() => db.close());
   }
 
   destroy(): Promise<void> {
-    if (this.#lost) return Promise.resolve();
+    if (this.#lost || this.#deleted) return Promise.resolve();
     return this.#db ? this.#db.destroy() : openLocal(this.name, this.adapter).then((db) => db.destroy());
   }
 }

@@ -215,6 +215,8 @@ export class LocalFirst {
   #reconnecting = false;
   /** The deletions a logout recorded on this origin (browsers; read once per start: see finishDeletion). */
   #doomed: Promise<Doomed[]> | undefined;
+  /** The replica was found gone: whether a logout recorded its deletion (one look at a time; see #deletionRecorded). */
+  #deletionCheck: Promise<boolean> | undefined;
   /** The identity the last session is remembered under (last-session.ts); null: none. */
   #identity: string | null | undefined;
   /** What the directory remembered of the replica (its name and adapter). */
@@ -533,6 +535,7 @@ export class LocalFirst {
       closing: () => this.#closeAsked || this.#deps.signal.aborted,
       deleting: () => this.#doomedUnder(),
       closeAsked: () => this.#closeAsked,
+      deletionRecorded: (name) => (this.#deletionCheck ??= this.#deletionRecorded(name).finally(() => (this.#deletionCheck = undefined))),
       // Nothing more can be exchanged: sync stops, with status `error`, and says why once.
       lost: (error) => {
         this.#lost = error;
@@ -603,6 +606,17 @@ export class LocalFirst {
     if (this.#closeAsked || this.#deps.signal.aborted) return;
     this.#closeAsked = true;
     this.#deps.closeRequested();
+  }
+
+  /**
+   * Whether a logout recorded the deletion of replica `name` (read now, not the start's list: the logout came since).
+   * It stays recorded while its deletion waits for a tab that holds the replica (one frozen), until a start finds the
+   * replica gone. Clearing the site's data takes the directory with it: none is recorded then.
+   */
+  async #deletionRecorded(name: string): Promise<boolean> {
+    if (!hasIndexedDb() || this.#deps.options.session !== undefined) return false;
+    const [doomed, tag] = await Promise.all([readDeletions(this.#directory()), replicaTag(name)]);
+    return doomed?.some((d) => d.tag === tag) ?? false;
   }
 
   /** After another tab's logout({ destroyLocal: true }) asked this client to close: nothing more is written or started. */
