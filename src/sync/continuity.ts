@@ -25,10 +25,12 @@ const seqNumber = (seq: unknown): number | undefined => {
 const SERVER_MARKER = '_local/feat-server';
 
 /**
- * True when the server's database is behind what this replica pushed to it or read from it: made again since (its
- * `instance_start_time` changed), its sequence below the one read up to, or recent pushed revisions missing from it.
+ * `behind` when the server's database is behind what this replica pushed to it or read from it: made again since (its
+ * `instance_start_time` changed), its sequence below the one read up to, or recent pushed revisions missing from it;
+ * `in-step` when the recent pushed revisions are there; `unknown` when nothing was pushed to compare (since the
+ * checkpoints went back to the start).
  */
-export async function serverBehind(local: Db, remote: Db): Promise<boolean> {
+export async function compare(local: Db, remote: Db): Promise<'behind' | 'in-step' | 'unknown'> {
   const [pull, push, verified, info, known] = await Promise.all([
     readSeq(local, PULL_CHECKPOINT),
     readSeq(local, PUSH_CHECKPOINT),
@@ -38,31 +40,38 @@ export async function serverBehind(local: Db, remote: Db): Promise<boolean> {
   ]);
   const instance = typeof info.instance_start_time === 'string' && info.instance_start_time !== '0' ? info.instance_start_time : undefined;
   if (instance !== undefined && known?.instance !== instance) {
-    if (typeof known?.instance === 'string') return true;
+    if (typeof known?.instance === 'string') return 'behind';
     // First seen: remembered (best effort).
     await local.put({ _id: SERVER_MARKER, ...(known?._rev ? { _rev: known._rev } : {}), instance } as never).catch(() => undefined);
   }
   const read = seqNumber(pull.seq);
   const now = seqNumber(info.update_seq);
-  if (read !== undefined && now !== undefined && read > now) return true;
+  if (read !== undefined && now !== undefined && read > now) return 'behind';
   const pushed = Math.max(Number(push.seq) || 0, Number(verified.seq) || 0);
-  if (pushed <= 0) return false;
+  if (pushed <= 0) return 'unknown';
   // The last changes the push side is past, as the replica has them now (a later change of a document is not past).
   const recent = (await local.changes({ since: Math.max(0, pushed - SAMPLE), limit: SAMPLE, return_docs: true })) as {
-    results: { id: string; seq: Seq; changes: { rev: string }[] }[];
+    results: { id: string; seq: Seq; deleted?: boolean; changes: { rev: string }[] }[];
   };
   const diff: Record<string, string[]> = {};
+  const removals = new Set<string>();
   for (const change of recent.results) {
-    // Deletions and values with a ttl count too: maintenance deletes an expired value by a new revision, which keeps
-    // this one in the document's history (the SDK never purges), and a restore loses them as it loses the others.
-    // Not index definitions (the server may refuse them: live-push.ts).
+    // Values with a ttl count too: maintenance deletes an expired value by a new revision, which keeps this one in the
+    // document's history (the SDK never purges). Not index definitions (the server may refuse them: live-push.ts).
     if ((seqNumber(change.seq) ?? Infinity) > pushed || isDesign(change.id)) continue;
     const rev = change.changes[0]?.rev;
-    if (rev) Object.defineProperty(diff, change.id, { value: [rev], enumerable: true });
+    if (!rev) continue;
+    Object.defineProperty(diff, change.id, { value: [rev], enumerable: true });
+    if (change.deleted) removals.add(change.id);
   }
-  if (Object.keys(diff).length === 0) return false;
+  const ids = Object.keys(diff);
+  if (ids.length === 0) return 'unknown';
   const missing = await (remote as ReplicaDb).revsDiff(diff);
-  return Object.values(missing).some((m) => (m.missing?.length ?? 0) > 0);
+  const lacks = ids.filter((id) => (missing[id]?.missing?.length ?? 0) > 0);
+  // A removal missing alone may be an operator's purge of tombstones (CouchDB's `_purge`), not a restore, which loses
+  // the values written with it too: removals count when nothing else was written of late (every one missing then).
+  const behind = lacks.some((id) => !removals.has(id)) || (removals.size === ids.length && lacks.length === ids.length);
+  return behind ? 'behind' : 'in-step';
 }
 
 /** Sends the replica's checkpoints back to the start (the push tracker forgets what it verified: `reset`). */

@@ -2,7 +2,7 @@ import { toFeatError, type FeatError } from '../errors.js';
 import type { Db, ReplicaDb } from '../store/db.js';
 import { within } from '../util/abort.js';
 import { remember } from '../util/remember.js';
-import { restartFromScratch, serverBehind } from './continuity.js';
+import { compare, restartFromScratch } from './continuity.js';
 import { LivePull } from './live-pull.js';
 import type { Seq } from './live-loop.js';
 import { LivePush } from './live-push.js';
@@ -74,7 +74,7 @@ export class Replicator {
   #suspect = true;
   /** The continuity check under way. */
   #checking: Promise<void> | undefined;
-  /** Restarts from scratch in a row (a bound, should the checkpoints not go away; 0 again once in step). */
+  /** Restarts from scratch in a row (a bound, should the checkpoints not go away; 0 again once found in step). */
   #rewinds = 0;
   #every: ReturnType<typeof setInterval> | undefined;
   /** When the server's continuity was last checked (ms). */
@@ -151,11 +151,12 @@ export class Replicator {
   #check(): Promise<void> {
     this.#suspect = false;
     this.#checked = Date.now();
-    const check: Promise<void> = serverBehind(this.#local, this.#remote)
-      .then(async (behind) => {
-        // In step again (a restart from scratch worked): a later restore is started over from as well.
-        if (!behind) this.#rewinds = 0;
-        if (!behind || !this.#running || this.#rewinds >= 3) return;
+    const check: Promise<void> = compare(this.#local, this.#remote)
+      .then(async (found) => {
+        // Found in step with what was pushed since (the restart from scratch worked): a later restore is started over
+        // from as well. (Not at the check right after a restart: nothing pushed yet to compare.)
+        if (found === 'in-step') this.#rewinds = 0;
+        if (found !== 'behind' || !this.#running || this.#rewinds >= 3) return;
         this.#rewinds++;
         await this.#cancel();
         if (!this.#running) return;

@@ -57,7 +57,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
       else if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
         try {
           await race(tracker.verify(), signal);
-          if (tracker.verifiedSeq >= target) return;
+          // (The server's check above, before resolving: what was verified before a restore is not asked again here.)
+          if (tracker.verifiedSeq >= target) continue;
         } catch (error) {
           // offline again: keep waiting (an abort is handled at the top of the loop)
           last = error;
