@@ -44,6 +44,11 @@ function bodyBytes(body: BodyInit | null | undefined): number {
  * link each took twice what one alone would, and both were cut off, and sent again, forever).
  */
 const uploading = new Set<{ bytes: number; extend(ms: number): void }>();
+/**
+ * The most time one request is given for the uploads beside it (ms: 8 MiB at 16 kB/s, about 9 min): uploads that keep
+ * starting never hold a request a silent server keeps, for good.
+ */
+const SHARED_MAX_MS = (8 * 1024 * 1024) / SLOWEST_UPLOAD;
 
 /**
  * `fetch` with a silence limit: the request is aborted with a `timeout` FeatError when neither the response headers nor
@@ -82,10 +87,15 @@ export async function fetchWithTimeout(
   const bytes = bodyBytes(init.body);
   // (A monotonic clock: the device's may be set meanwhile.)
   const started = performance.now();
+  /** The time given so far for the uploads beside it (at most SHARED_MAX_MS). */
+  let shared = 0;
   const upload = {
     bytes,
     extend: (more: number) => {
-      if (!answered && timer !== undefined) arm(Math.max(0, due - performance.now()) + more);
+      const given = Math.min(more, SHARED_MAX_MS - shared);
+      if (answered || timer === undefined || given <= 0) return;
+      shared += given;
+      arm(Math.max(0, due - performance.now()) + given);
     },
   };
   const cleanup = () => {
@@ -97,7 +107,7 @@ export async function fetchWithTimeout(
   let answered = false;
   /** Fails the body read by the caller with the timeout itself (some fetches fail it with a bare AbortError). */
   let failBody: ((reason: unknown) => void) | undefined;
-  /** When the armed limit ends (ms since the epoch). */
+  /** When the armed limit ends (`performance.now()` ms). */
   let due = 0;
   const arm = (limit = ms) => {
     clearTimeout(timer);
@@ -121,11 +131,12 @@ export async function fetchWithTimeout(
   const ended = outers.find((s) => s.aborted);
   if (ended) controller.abort(ended.reason);
   else for (const outer of outers) outer.addEventListener('abort', onOuter, { once: true });
-  // Its upload time, and that of the uploads it shares the link with: those under way (at most what they have left),
-  // and those that start before its answer does (they give it more time then).
+  // Its upload time, and that of the uploads it shares the link with: those under way (their whole bodies: what they
+  // have left is not known), and those that start before its answer does (they give it more time then).
   let sharing = 0;
   for (const other of uploading) sharing += other.bytes;
-  arm(ms + Math.ceil((bytes + sharing) / SLOWEST_UPLOAD));
+  shared = Math.min(SHARED_MAX_MS, Math.ceil(sharing / SLOWEST_UPLOAD));
+  arm(ms + Math.ceil(bytes / SLOWEST_UPLOAD) + shared);
   if (bytes > 0) {
     for (const other of uploading) other.extend(Math.ceil(bytes / SLOWEST_UPLOAD));
     uploading.add(upload);
@@ -138,7 +149,7 @@ export async function fetchWithTimeout(
       });
       failBody?.(reason);
       controller.abort(reason);
-    }, delay(total + Math.ceil((bytes + sharing) / SLOWEST_UPLOAD)));
+    }, delay(total + Math.ceil(bytes / SLOWEST_UPLOAD) + shared));
     (deadline as { unref?(): void }).unref?.();
   }
   let response: Response;
