@@ -127,8 +127,13 @@ export class LivePush extends LiveLoop {
       const batch = this.queue.splice(0, MAX_BATCH);
       // The batches before this one: its manifests wait for them (#send).
       const earlier = this.#inFlight.map((b) => b.stored);
-      const stored = this.#send(batch, earlier);
-      const entry = { seq: batch.at(-1)?.seq, done: false, sent: Promise.resolve(), stored, chunks: batch.some((c) => isChunkId(c.id)) };
+      const entry = { seq: batch.at(-1)?.seq, done: false, sent: Promise.resolve(), stored: Promise.resolve(), chunks: batch.some((c) => isChunkId(c.id)) };
+      // (A batch whose manifest waits for the chunks in flight is bound to them too: small changes may go ahead.)
+      const stored = this.#send(batch, earlier, false, () => {
+        entry.chunks = true;
+        this.#expressNext();
+      });
+      entry.stored = stored;
       this.setActive(true);
       entry.sent = stored.then(
         () => {
@@ -207,7 +212,7 @@ export class LivePush extends LiveLoop {
    * checkpoint); a chunk refused (a proxy's limit below `maxRequestBytes`): it is held with it, resent with it.
    * The other documents do not wait: the batches' concurrency is kept for them.
    */
-  async #send(changes: Change[], earlier: Promise<void>[] = [], ahead = false): Promise<void> {
+  async #send(changes: Change[], earlier: Promise<void>[] = [], ahead = false, waiting?: () => void): Promise<void> {
     const diff: Record<string, string[]> = {};
     const latest = latestPerDoc(changes);
     for (const [id, change] of latest) {
@@ -237,7 +242,10 @@ export class LivePush extends LiveLoop {
     }
     const { stored, refusedNow } = first.length ? await this.#store(first, latest) : { stored: [], refusedNow: new Set<string>() };
     // (Rejects when an earlier batch failed: this one fails too, its manifests not sent.)
-    if (manifests.length) await Promise.all(earlier);
+    if (manifests.length && earlier.length) {
+      waiting?.();
+      await Promise.all(earlier);
+    }
     if (manifests.length && !this.cancelled) {
       const going = manifests.filter((m) => !this.#chunkRefused(m, refusedNow, latest));
       const more = going.length ? await this.#store(going, latest) : { stored: [], refusedNow: new Set<string>() };
