@@ -460,6 +460,8 @@ export class GuardedDb implements Db {
   #lost: FeatError | undefined;
   /** Set once the replica was found deleted by another tab's logout: the adapter can no longer close or delete it. */
   #deleted = false;
+  /** Whether the replica found gone was deleted by a logout or lost (#gone): what every call waits for meanwhile. */
+  #deciding: Promise<FeatError> | undefined;
   #healing: Promise<void> | undefined;
   /** Live changes feeds handed out: ended when the database is reopened, so their owners start new ones. */
   #feeds = new Set<ChangesFeed>();
@@ -508,12 +510,14 @@ export class GuardedDb implements Db {
   }
 
   #raw(): RawDb {
+    if (this.#deleted) throw closedError();
     if (this.#lost) throw this.#lost;
     if (!this.#db) throw storageFullError(undefined);
     return this.#db;
   }
 
   async #ready(write: boolean): Promise<RawDb> {
+    if (this.#deciding) await this.#deciding;
     if (this.#full && (write || !this.#db) && REOPENS.has(this.adapter)) await (this.#healing ??= this.#heal().finally(() => (this.#healing = undefined)));
     return this.#raw();
   }
@@ -565,7 +569,13 @@ export class GuardedDb implements Db {
    * find the replica gone): it closes, and its calls fail with `closed` (README "Several tabs"). Otherwise the site's
    * data was cleared: `storage_lost`.
    */
-  async #gone(error: unknown): Promise<FeatError> {
+  #gone(error: unknown): Promise<FeatError> {
+    // Decided once; the calls made meanwhile wait for it (else a read would answer from an empty database made again
+    // under the old name, and a write would go into it and be lost).
+    return (this.#deciding ??= this.#decideGone(error));
+  }
+
+  async #decideGone(error: unknown): Promise<FeatError> {
     if (!this.#lost && !this.#events.closing() && (await this.#events.deletionRecorded(this.name).catch(() => false))) {
       this.#deleted = true;
       for (const feed of this.#feeds) feed.cancel();
@@ -668,8 +678,14 @@ export class GuardedDb implements Db {
 
   close(): Promise<void> {
     // A replica deleted under the client: the adapter's every call (its close and destroy too) fails or never answers.
-    if (this.#lost || this.#deleted) return Promise.resolve();
+    if (this.#lost) return Promise.resolve();
     const db = this.#db;
+    // Deleted by a logout: the adapter may never answer a close of it (not waited for); one made again under its name
+    // (the logout's own open) is let go all the same.
+    if (this.#deleted) {
+      db?.close().catch(() => undefined);
+      return Promise.resolve();
+    }
     if (!db) return Promise.resolve();
     return Promise.all([this.adapter === 'indexeddb' && settled(db), closeViews(db)]).then(() => db.close());
   }
