@@ -851,8 +851,10 @@ export function engineOf(value: unknown): PersistEngine | undefined {
  */
 const afterClose = (method: 'setItem' | 'removeItem', key: string) => (error: unknown): never => {
   if (!isFeatError(error, 'closed')) throw error;
-  const what = method === 'setItem' ? 'this state was not saved; await persistor.flush()' : 'the stored state was not removed; await persistor.purge()';
-  throw new FeatError('closed', `${method}("${key}") came after close(): ${what} before close() or logout()`, { key, cause: error });
+  const what = method === 'setItem' ? 'this state was not saved' : 'the stored state was not removed';
+  // (A key of redux-persist's is written on its timer: the persistor says when; any other, the call itself.)
+  const wait = !key.startsWith(PERSIST_PREFIX) ? `await ${method}()` : method === 'setItem' ? 'await persistor.flush()' : 'await persistor.purge()';
+  throw new FeatError('closed', `${method}("${key}") came after close(): ${what}; ${wait} before close() or logout()`, { key, cause: error });
 };
 
 const STORE_METHODS = ['get', 'set', 'remove', 'getItem', 'setItem', 'removeItem', 'getParts', 'watch', 'flush'] as const;
