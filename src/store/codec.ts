@@ -1,6 +1,7 @@
 /**
- * The document layout. A value is stored as `{ _id: key, doc: value, feat: { updatedAt, expiresAt? } }`, readable by
- * existing apps that store `{ _id, doc }` (and their documents are read as values).
+ * The document layout. A value is stored as `{ _id: key, doc: value, feat: { updatedAt, expiresAt?, by?, from? } }`,
+ * readable by existing apps that store `{ _id, doc }` (and their documents are read as values). `by`/`from` mark the
+ * revision's writer and the start of its run of edits (lineage.ts); documents without them are read as before.
  */
 
 import { INTERNAL_PREFIX } from './validate.js';
@@ -32,12 +33,16 @@ export function isChunkId(id: string): boolean {
 }
 
 export interface FeatMeta {
-  /** Write time, ms since the epoch. */
+  /** Write time, ms since the epoch: the writer's clock, but at least the parent revision's + 1 (lineage.ts `stamp`). */
   updatedAt: number;
   /** Expiry time (ttl), ms since the epoch. */
   expiresAt?: number;
   /** For a value too big for one document: the ids of the chunk documents holding its JSON text, in order. */
   chunks?: string[];
+  /** The writer (lineage.ts). */
+  by?: string;
+  /** Where the writer's run of edits started: another writer's revision, or `~<token>` (lineage.ts). */
+  from?: string;
 }
 
 export interface StoredDoc {
@@ -55,7 +60,7 @@ export interface StoredDoc {
 export interface WriteOp {
   deleted: boolean;
   value: unknown;
-  /** When the write was asked for (ms). */
+  /** When the write was asked for (ms); once sent, its stamp (at least its parent's + 1: lineage.ts `stamp`). */
   at: number;
   /** The call's place in the app's order of calls and reads (`tick()` in rev-cache.ts). */
   seq: number;
@@ -64,6 +69,9 @@ export interface WriteOp {
   json?: string;
   /** An upper bound of the value's JSON text in UTF-8 bytes, when known (see `snapshotValue`). */
   maxBytes?: number;
+  /** The writer and the start of its run (lineage.ts), set when the write is sent. */
+  by?: string | undefined;
+  from?: string | undefined;
 }
 
 /**
@@ -82,6 +90,10 @@ export function encode(id: string, op: WriteOp, rev: string | undefined, chunks?
   const feat: FeatMeta = { updatedAt: op.at };
   if (op.expiresAt !== undefined) feat.expiresAt = op.expiresAt;
   if (chunks && !op.deleted) feat.chunks = chunks;
+  if (op.by !== undefined && op.from !== undefined) {
+    feat.by = op.by;
+    feat.from = op.from;
+  }
   const doc: StoredDoc = op.deleted ? { _id: id, _deleted: true, feat } : chunks ? { _id: id, feat } : { _id: id, doc: op.value, feat };
   if (rev !== undefined) doc._rev = rev;
   return doc;

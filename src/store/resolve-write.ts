@@ -3,6 +3,7 @@ import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } fro
 import { askResolver, keptExpiry, latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
 import type { StoreIO } from './io.js';
 import type { AllDocsRow, BulkResult, Db } from './db.js';
+import { parentOf, stamp, type Parent } from './lineage.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
 
@@ -27,6 +28,16 @@ async function readLatest(io: StoreIO, db: Db, id: string): Promise<StoredDoc | 
 
 /** The resolved write is the app's own value (or deletion), not a merge. */
 const isAppsOwn = (next: WriteOp, op: WriteOp): boolean => next.deleted === op.deleted && (op.deleted || sameJson(next.value, op.value));
+/**
+ * The write `next` (made for the app's `op`, by its writer) going on top of `parent`: stamped after it, its run of
+ * edits continued or started (lineage.ts).
+ */
+function onTop(next: WriteOp, op: WriteOp, parent: Parent | undefined): WriteOp {
+  next.by = op.by;
+  stamp(next, parent);
+  return next;
+}
+
 /** A resolved write made of the app's own value is seen by the app; a merge (or a kept deletion) is not. */
 const seenOf = (next: WriteOp, op: WriteOp): number => (isAppsOwn(next, op) ? 0 : Infinity);
 
@@ -97,13 +108,14 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
       // Deleted on both sides: nothing to resolve, but the later deletion's time is kept (a tombstone on top), so that
       // a concurrent write made between the two does not win over it later.
       if (decode(raw).updatedAt >= op.at) return;
-      if (!io.ctx.local) return extendTombstone(db, id, op, raw._rev!, io);
+      if (!io.ctx.local) return extendTombstone(db, id, onTop(op, op, parentOf(raw)), raw._rev!, io);
     } else if (!raw?._rev || !(io.ctx.isOwn(id, raw._rev) || io.unanswered(id, raw)) || unseenMerge) {
       const decision = await decide(db, id, op, raw, io);
       if (decision.keepsRemote) return;
       next = decision.next;
     }
     try {
+      onTop(next, op, parentOf(raw));
       const chunks = await io.chunkIfLarge(db, id, next);
       // On top of the current version, a deletion included (so that its history, and its time, is kept). CouchDB
       // refuses a write naming a deletion's revision (409, however often it is retried): a value goes without one
@@ -170,6 +182,7 @@ export async function resolveWrites(
           if (decision.keepsRemote) continue;
           next = decision.next;
         }
+        onTop(next, g.op, parentOf(raw));
         writes.push({ i: g.i, id: g.id, op: g.op, next, doc: encode(g.id, next, raw._rev, await io.chunkIfLarge(db, g.id, next)) });
       } catch (error) {
         results[g.i] = toFeatError(error, { key: g.id });
@@ -247,6 +260,7 @@ export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: strin
     // Here "the remote version" is the deletion the write went over: keeping it means deleting again.
     const { next } = await decide(db, id, op, parent, io);
     if (isAppsOwn(next, op)) return;
+    onTop(next, op, { rev, at: op.at, by: op.by, from: op.from });
     try {
       const r = await db.put(encode(id, next, rev, await io.chunkIfLarge(db, id, next)));
       io.stored(id, r.rev, next, seenOf(next, op));

@@ -7,6 +7,7 @@ import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
 import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey, wellFormed } from './validate.js';
 import { WriteQueue } from './write-queue.js';
+import { parentOf, randomId, stamp, type Parent } from './lineage.js';
 import type { ChangeEvent, WatchSource, WatchTarget } from '../sync/watch.js';
 import { idTooLong, parsePartId, partId } from './ids.js';
 import { dotSafe } from './dot-ids.js';
@@ -175,6 +176,14 @@ export class DocumentStore {
   #answerLost = new Map<string, WriteOp>();
   /** Per document, the winner and deleted leaves last found to hold no later removal (remote mode, `#read`). */
   #deletedSeen = new Map<string, string>();
+  /**
+   * Per document, what the store last knew of a revision it wrote or read (its time and lineage marks), for the next
+   * write on top of it (lineage.ts `stamp`). Bounded like the revisions; a revision not found here is written on as one
+   * of unknown time and writer.
+   */
+  #lineage = new Map<string, Parent>();
+  /** This writer's id (lineage.ts): one per client, never kept. */
+  #writer = randomId();
   #inline: number;
 
   /** What the modules loaded on demand (parts, conflict resolution) use of the store. */
@@ -639,6 +648,7 @@ export class DocumentStore {
       }
       delete raw._deleted_conflicts;
       if (raw._rev) this.#known.learn(id, raw._rev, seen ?? tick());
+      this.#saw(raw);
       return raw;
     } catch (error) {
       // A missing document is an absent key; a missing database is not (an app would show an empty draft and save it).
@@ -662,7 +672,10 @@ export class DocumentStore {
 
   async #allDocs(db: Db, options: Record<string, unknown>, key?: string) {
     try {
-      return await this.#bounded(() => db.allDocs(options), key === undefined ? 'reading keys' : `reading "${key}"`);
+      const answer = await this.#bounded(() => db.allDocs(options), key === undefined ? 'reading keys' : `reading "${key}"`);
+      // The documents a write may go on top of (a write batch's look-up, parts, conflicts, reads of many keys).
+      if (options.include_docs) for (const row of answer.rows) if (row.doc && !row.error && !row.value?.deleted) this.#saw(row.doc);
+      return answer;
     } catch (error) {
       throw toFeatError(error, key === undefined ? {} : { key });
     }
@@ -682,6 +695,7 @@ export class DocumentStore {
     const starting = this.#ctx.watch.started(WATCH_START_WAIT_MS);
     if (starting) await starting;
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
+    for (const { op } of batch) op.by = this.#writer;
     // Unknown revisions. On the local replica they are looked up in one request (conflicts between devices surface in
     // replication). On the server a write or a deletion with an unknown revision meets 409 and goes through the
     // resolver: never a blind overwrite of a newer write by another client.
@@ -732,7 +746,10 @@ export class DocumentStore {
         overTombstone.set(item.i, known.rev);
         item.rev = undefined;
       }
-      if (known === undefined || known.seen < item.op.seq) return true;
+      if (known === undefined || known.seen < item.op.seq) {
+        stamp(item.op, this.#parent(item.id, known?.rev));
+        return true;
+      }
       resolve(item.id, item.op, item.i);
       return false;
     });
@@ -881,7 +898,22 @@ export class DocumentStore {
     return mine;
   }
 
+  /** The revision `rev` of `id` as a write's parent: with its time and marks when the store knows them. */
+  #parent(id: string, rev: string | undefined): Parent | undefined {
+    if (rev === undefined) return undefined;
+    const known = this.#lineage.get(id);
+    return known?.rev === rev ? known : { rev, at: 0 };
+  }
+
+  /** Records what a read found of `id`'s current revision (its time and lineage marks). */
+  #saw(doc: StoredDoc): void {
+    if (doc._id.startsWith('_') || doc._id.startsWith(INTERNAL_PREFIX)) return;
+    const parent = parentOf(doc);
+    if (parent) remember(this.#lineage, doc._id, parent, this.#ctx.revCacheSize);
+  }
+
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
+    remember(this.#lineage, id, { rev, at: op.at, by: op.by, from: op.from }, this.#ctx.revCacheSize);
     this.#answerLost.delete(id);
     this.#known.set(id, rev, op.deleted || !mayBePart(id) ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev, op.deleted === true);

@@ -2,6 +2,7 @@ import { FeatConflictError, toFeatError } from '../errors.js';
 import { decode, isExpired, sameJson, type StoredDoc, type WriteOp } from '../store/codec.js';
 import { askResolver, compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type ConflictSide, type StoredSide } from '../store/conflicts.js';
 import type { Db } from '../store/db.js';
+import { supersededRevs } from '../store/lineage.js';
 import type { ConflictEvent } from '../store/store.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
@@ -88,19 +89,26 @@ async function resolveOnce(
     throw toFeatError(error, { key: id });
   }
   const byRev = (a: StoredDoc, b: StoredDoc) => -compareRevs(a._rev, b._rev);
-  const live = found.flatMap((l) => (l.ok && !l.ok._deleted ? [l.ok] : [])).sort(byRev);
+  const every = found.flatMap((l) => (l.ok?._rev ? [l.ok] : []));
+  // CouchDB's winner, and the other live leaves (what `_conflicts` lists).
+  const leader = every.filter((l) => !l._deleted).sort(byRev);
+  if (leader.length === 0) return false;
+  // A leaf another leaf descends from, although the kept history (stemmed to `_revs_limit`) no longer says so, is no
+  // side of a conflict: deleted with the losers, the resolver not asked, no event (lineage.ts).
+  const stale = leader.length > 1 || every.length > 1 ? supersededRevs(every) : new Set<string>();
+  const live = leader.filter((l) => !stale.has(l._rev!));
   const doc = live[0];
-  if (!doc) return false;
-  const losers = live.slice(1).map((l) => l._rev!);
+  const losers = leader.filter((l) => l !== doc).map((l) => l._rev!);
   const leaves: StoredDoc[] = live.slice(1);
   // A live leaf beats a deleted one in CouchDB whatever their times; a removal written later than every live leaf
   // (another device deleted the key while this one wrote it) takes part too. Only the newest few such removals are
   // looked at — chosen among the later ones, not among every tombstone: each resolved conflict leaves one (a losing
   // leaf's deletion, time 0) at a higher generation than an offline device's removal made after all of them.
   const liveAt = Math.max(...live.map((l) => decode(l).updatedAt));
-  const later = found.flatMap((l) => (l.ok && l.ok._deleted && decode(l.ok).updatedAt > liveAt ? [l.ok] : []));
+  const later = every.filter((l) => l._deleted && !stale.has(l._rev!) && decode(l).updatedAt > liveAt);
   leaves.push(...later.sort(byRev).slice(0, MAX_DELETED_LEAVES));
-  if (leaves.length === 0) return false;
+  // Only superseded leaves next to the one kept (or every live leaf superseded by a removal): deleted, nothing asked.
+  if (!doc || leaves.length === 0) return losers.length === 0 ? false : writeResolution(db, id, leader, losers, []);
   const resolve = resolver ?? latestWriteWins;
   const winner = await sideOf(doc, valueOf);
   const sides: StoredSide[] = [winner];
@@ -136,6 +144,14 @@ async function resolveOnce(
       ),
     );
   }
+  return writeResolution(db, id, leader, losers, docs);
+}
+
+/**
+ * Writes a resolution: `docs` (the result on top of the kept leaf) and the deletions of the `losers`, unless the live
+ * leaves (`leader`, CouchDB's winner first) changed since they were read (then {@link CHANGED}).
+ */
+async function writeResolution(db: Db, id: string, leader: StoredDoc[], losers: string[], docs: StoredDoc[]): Promise<boolean | typeof CHANGED> {
   for (const rev of losers) docs.push(await child(rev, { _id: id, _deleted: true }));
   if (docs.length === 0) return false;
   // The leaves are still those resolved (a write or a pull that moved the winner meanwhile is resolved again, rather
@@ -148,7 +164,8 @@ async function resolveOnce(
     if ((error as { status?: number }).status === 404) return CHANGED;
     throw toFeatError(error, { key: id });
   }
-  if (now._rev !== doc._rev || String(now._conflicts?.slice().sort() ?? []) !== String(losers.slice().sort())) return CHANGED;
+  const conflicts = leader.slice(1).map((l) => l._rev!);
+  if (now._rev !== leader[0]!._rev || String(now._conflicts?.slice().sort() ?? []) !== String(conflicts.sort())) return CHANGED;
   const failed = (await db.bulkDocs(docs, { new_edits: false })).find((r) => r.error);
   if (failed) throw toFeatError(failed, { key: id });
   return true;

@@ -1,0 +1,91 @@
+/**
+ * Lineage: what a document's revision history no longer says once CouchDB or PouchDB stemmed it (each keeps the last
+ * `_revs_limit` revisions, 1,000 by default; an operator may lower the server's). A device that edits a key more times
+ * than that on top of revision v0 pushes (or another pulls) a history that no longer reaches v0, and v0 shows up again
+ * as a second leaf: a conflict that is not one. Two small marks in `feat` let the SDK recognise such a leaf:
+ *
+ * - `by`: the writer — a random id per client (per store instance, never kept: a replica copied to another device, or
+ *   restored from an older backup of the device, starts new runs instead of continuing one another device continues);
+ * - `from`: where the writer's run of edits started — the revision of another writer (or of a resolution) it first
+ *   wrote on top of, or a random token when it wrote without a known parent; kept along the run.
+ *
+ * Leaf P is an ancestor of leaf Q (superseded: deleted, not a conflict) when Q's generation is higher and either Q's
+ * run started from P (`Q.from === P._rev`), or both are of one run of one writer (same `by`, same `from`): a writer's
+ * writes go on top of its own database's current revision, so within one run each is the child of the one before.
+ * Both marks are checked (anything may write `feat`): a leaf with marks not of this shape is compared as before.
+ * `updatedAt` stays the writer's clock: a value a fast clock stamped that meets its descendant again is dropped by
+ * these marks, not by time (raising each write to its parent's time + 1 would carry a fast clock's lead to every later
+ * edit of the key, and with it the "stamped ahead of this device's clock" rule of a write conflict: resolve-write.ts).
+ */
+import { hex } from '../util/hash.js';
+import type { FeatMeta, StoredDoc, WriteOp } from './codec.js';
+
+/** What a write needs of the revision it goes on top of. */
+export interface Parent {
+  rev: string;
+  /** Its `updatedAt` (0 when unknown). */
+  at: number;
+  by?: string | undefined;
+  from?: string | undefined;
+}
+
+const WRITER = /^[0-9a-f]{16,64}$/;
+/** A revision (`<gen>-<hash>`), or a run's own origin token (`~<hex>`). */
+const ORIGIN = /^(?:[1-9]\d{0,9}-[0-9a-zA-Z]{1,64}|~[0-9a-f]{16,64})$/;
+
+/** A new writer id (or origin token): 16 random hex digits. */
+export const randomId = (): string => hex(crypto.getRandomValues(new Uint8Array(8)));
+
+/** The valid marks of a stored revision (`undefined` each when absent or not of the SDK's shape). */
+export function marksOf(meta: FeatMeta | undefined): { by: string | undefined; from: string | undefined } {
+  const by = typeof meta?.by === 'string' && WRITER.test(meta.by) ? meta.by : undefined;
+  const from = by !== undefined && typeof meta?.from === 'string' && ORIGIN.test(meta.from) ? meta.from : undefined;
+  return { by: from === undefined ? undefined : by, from };
+}
+
+/** A stored revision as a write's parent. */
+export function parentOf(raw: StoredDoc | undefined): Parent | undefined {
+  if (!raw?._rev) return undefined;
+  const at = raw.feat?.updatedAt;
+  return { rev: raw._rev, at: typeof at === 'number' && Number.isFinite(at) ? at : 0, ...marksOf(raw.feat) };
+}
+
+/**
+ * Marks a write going on top of `parent` (`undefined`: none known) by writer `op.by`: its `from` continues the
+ * writer's run or starts one. Called again when the write is retried on top of another revision.
+ */
+export function stamp(op: WriteOp, parent: Parent | undefined): void {
+  // A default carries no marks: devices that store the same default write the very same revision (PouchDB derives
+  // its id from the content), as before — no conflict between them, and two defaults still tie as before.
+  if (op.by === undefined || op.at === 0) {
+    op.from = undefined;
+    return;
+  }
+  op.from = !parent ? `~${randomId()}` : parent.by === op.by && parent.from !== undefined ? parent.from : parent.rev;
+}
+
+const generation = (rev: string | undefined): number => (rev === undefined ? 0 : Number.parseInt(rev, 10) || 0);
+
+interface Marked {
+  rev: string;
+  gen: number;
+  by: string | undefined;
+  from: string | undefined;
+}
+
+/** True when `q` descends from `p` by the marks alone (see the module's comment). */
+const supersedes = (q: Marked, p: Marked): boolean =>
+  q.gen > p.gen && q.from !== undefined && (q.from === p.rev || (q.by === p.by && q.from === p.from));
+
+/**
+ * The revisions among `leaves` (a document's leaves, deleted ones included) that another leaf descends from although
+ * the history kept no longer links them. Never the leaf of the highest generation: at least one leaf stays.
+ */
+export function supersededRevs(leaves: StoredDoc[]): Set<string> {
+  const out = new Set<string>();
+  const all: Marked[] = leaves.flatMap((l) => (l._rev ? [{ rev: l._rev, gen: generation(l._rev), ...marksOf(l.feat) }] : []));
+  const marked = all.filter((l) => l.from !== undefined);
+  if (marked.length === 0) return out;
+  for (const p of all) if (marked.some((q) => supersedes(q, p))) out.add(p.rev);
+  return out;
+}

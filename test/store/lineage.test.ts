@@ -1,0 +1,75 @@
+/**
+ * Lineage marks (src/store/lineage.ts): a write's hybrid logical time and run marks, and which leaves descend from
+ * others when the revision history no longer says so. Marks not of the SDK's shape (another app, an attacker) never
+ * make a leaf superseded: such a document is compared as before.
+ */
+import { describe, expect, it } from 'vitest';
+import type { StoredDoc, WriteOp } from '../../src/store/codec.js';
+import { marksOf, stamp, supersededRevs } from '../../src/store/lineage.js';
+
+const W = '0123456789abcdef';
+const X = 'fedcba9876543210';
+const op = (at: number, by: string | undefined = W): WriteOp => ({ deleted: false, value: 1, at, seq: 1, by });
+const leaf = (rev: string, feat?: Record<string, unknown>, deleted = false): StoredDoc =>
+  ({ _id: 'k', _rev: rev, ...(deleted ? { _deleted: true } : { doc: rev }), ...(feat ? { feat: { updatedAt: 1, ...feat } } : {}) }) as StoredDoc;
+
+describe('stamp', () => {
+  it('a write keeps its own time on top of a revision stamped ahead (marks, not time, drop that one); a default carries no marks', () => {
+    const ahead = op(1_000);
+    stamp(ahead, { rev: '3-a', at: 5_000 });
+    expect({ at: ahead.at, from: ahead.from }).toEqual({ at: 1_000, from: '3-a' });
+    const def = op(0);
+    stamp(def, { rev: '3-a', at: 5_000 });
+    expect(def.at).toBe(0);
+    // No marks either: devices storing the same default write the very same revision, as before.
+    expect(def.from).toBeUndefined();
+  });
+
+  it('continues the writer\'s run on its own revision, starts one on another writer\'s (or an unknown) revision', () => {
+    const own = op(1);
+    stamp(own, { rev: '3-a', at: 0, by: W, from: '1-z' });
+    expect(own.from).toBe('1-z');
+    const other = op(1);
+    stamp(other, { rev: '3-a', at: 0, by: X, from: '1-z' });
+    expect(other.from).toBe('3-a');
+    const unknown = op(1);
+    stamp(unknown, { rev: '3-a', at: 0 });
+    expect(unknown.from).toBe('3-a');
+    const first = op(1);
+    stamp(first, undefined);
+    expect(first.from).toMatch(/^~[0-9a-f]{16}$/);
+  });
+});
+
+describe('supersededRevs', () => {
+  it('the same run of one writer: the lower generation is superseded (a removal included)', () => {
+    const run = { by: W, from: '~0000000000000001' };
+    expect([...supersededRevs([leaf('1-a', run), leaf('1500-b', run)])]).toEqual(['1-a']);
+    expect([...supersededRevs([leaf('1-a', run), leaf('22-b', run, true)])]).toEqual(['1-a']);
+  });
+
+  it('a run that started from a leaf supersedes it, whatever wrote that leaf (another app\'s document too)', () => {
+    expect([...supersededRevs([leaf('1-a'), leaf('21-b', { by: W, from: '1-a' })])]).toEqual(['1-a']);
+  });
+
+  it('two writers, or two runs of one writer, or equal generations: nothing superseded (a real conflict)', () => {
+    expect(supersededRevs([leaf('5-a', { by: W, from: '1-z' }), leaf('9-b', { by: X, from: '1-z' })]).size).toBe(0);
+    expect(supersededRevs([leaf('5-a', { by: W, from: '1-z' }), leaf('9-b', { by: W, from: '2-y' })]).size).toBe(0);
+    expect(supersededRevs([leaf('5-a', { by: W, from: '1-z' }), leaf('5-b', { by: W, from: '1-z' })]).size).toBe(0);
+    expect(supersededRevs([leaf('5-a'), leaf('9-b')]).size).toBe(0);
+  });
+
+  it('marks not of the SDK\'s shape, or claiming a later leaf as origin, supersede nothing', () => {
+    for (const bad of [{ by: 'x', from: '1-a' }, { by: W, from: 'nope' }, { by: 7, from: '1-a' }, { by: W, from: ['1-a'] }, { from: '1-a' }]) {
+      expect(supersededRevs([leaf('1-a'), leaf('9-b', bad)]).size, JSON.stringify(bad)).toBe(0);
+    }
+    // Each naming the other: only the lower generation can be an ancestor; the highest leaf always stays.
+    const cycle = supersededRevs([leaf('3-a', { by: W, from: '9-b' }), leaf('9-b', { by: X, from: '3-a' })]);
+    expect([...cycle]).toEqual(['3-a']);
+  });
+
+  it('marksOf: a writer without a valid origin counts as no marks', () => {
+    expect(marksOf({ updatedAt: 1, by: W })).toEqual({ by: undefined, from: undefined });
+    expect(marksOf({ updatedAt: 1, by: W, from: '12-abc' })).toEqual({ by: W, from: '12-abc' });
+  });
+});
