@@ -114,7 +114,14 @@ import { build as esbuild } from 'esbuild';
 // replica's close waiting for its transactions, LevelDB's lock told as `timeout`, close()'s last look backing off,
 // `closed` not reported during close, ready() with an aborted signal starting nothing: measured 124.24 kB (up front
 // 27.02 kB).
-const BUDGET_KB = 124.3;
+// Twenty-second session, from four black-box attacks (the server restored from a backup, slow links, revision
+// history depth, the browser page lifecycle), a review and an attack of the fixes: lineage marks on each write, so that
+// a leaf another descends from is no conflict once stemming cut the history (store/ +0.6 kB, up front); a restored
+// server repaired every time and checked by waitForPush(), a manifest never before its chunks, small changes ahead of
+// chunk uploads, watch holding a live leaf a later removal beats, a frozen leader closed by another tab's logout, a
+// chunk check's failure reported (sync/ +1.3 kB); uploads sharing a slow link, counted in UTF-8 bytes (transport/
+// +0.2 kB): measured 126.41 kB (up front 27.82 kB).
+const BUDGET_KB = 126.5;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
