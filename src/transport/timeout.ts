@@ -39,16 +39,17 @@ function bodyBytes(body: BodyInit | null | undefined): number {
 }
 
 /**
- * The uploads being sent now (their answer not started), each with its bytes and a way to give it more time: they
- * share the device's uplink, so a body sent beside others takes their time too (two 1 MB writes at once on a 24 kB/s
- * link each took twice what one alone would, and both were cut off, and sent again, forever).
+ * The uploads being sent now (their answer not started), by their bytes: they share the device's uplink, so a request
+ * still unanswered while others upload takes their time too (two 1 MB writes at once on a 24 kB/s link each took twice
+ * what one alone would, and both were cut off, and sent again, forever). Counted when its limit comes: uploads answered
+ * by then (a fast link) give it nothing.
  */
-const uploading = new Set<{ bytes: number; extend(ms: number): void }>();
+const uploading = new Set<{ bytes: number }>();
 /**
- * The most time one request is given for the uploads beside it (ms: 8 MiB at 16 kB/s, about 9 min): uploads that keep
+ * The most time one request is given for the uploads beside it (ms: 4 MiB at 16 kB/s, about 4 min): uploads that keep
  * starting never hold a request a silent server keeps, for good.
  */
-const SHARED_MAX_MS = (8 * 1024 * 1024) / SLOWEST_UPLOAD;
+const SHARED_MAX_MS = (4 * 1024 * 1024) / SLOWEST_UPLOAD;
 
 /**
  * `fetch` with a silence limit: the request is aborted with a `timeout` FeatError when neither the response headers nor
@@ -89,15 +90,7 @@ export async function fetchWithTimeout(
   const started = performance.now();
   /** The time given so far for the uploads beside it (at most SHARED_MAX_MS). */
   let shared = 0;
-  const upload = {
-    bytes,
-    extend: (more: number) => {
-      const given = Math.min(more, SHARED_MAX_MS - shared);
-      if (answered || timer === undefined || given <= 0) return;
-      shared += given;
-      arm(Math.max(0, due - performance.now()) + given);
-    },
-  };
+  const upload = { bytes };
   const cleanup = () => {
     uploading.delete(upload);
     clearTimeout(timer);
@@ -107,17 +100,24 @@ export async function fetchWithTimeout(
   let answered = false;
   /** Fails the body read by the caller with the timeout itself (some fetches fail it with a bare AbortError). */
   let failBody: ((reason: unknown) => void) | undefined;
-  /** When the armed limit ends (`performance.now()` ms). */
-  let due = 0;
   const arm = (limit = ms) => {
     clearTimeout(timer);
-    due = performance.now() + limit;
     timer = setTimeout(() => {
+      if (!answered) {
+        // Other uploads still under way now: this one waits its turn on the link behind them.
+        let others = 0;
+        for (const other of uploading) if (other !== upload) others += other.bytes;
+        const more = Math.min(SHARED_MAX_MS - shared, Math.ceil(others / SLOWEST_UPLOAD));
+        if (more > 0) {
+          shared += more;
+          return arm(more);
+        }
+      }
       cleanup();
       // (Before the answer, a body's upload time was allowed too: the message says how long it waited, and why.)
       const what = answered
         ? `The answer from ${pathOf(url)} went silent for ${ms} ms`
-        : bytes > 0
+        : bytes > 0 || shared > 0
           ? `No answer from ${pathOf(url)} within ${Math.round(performance.now() - started)} ms (${ms} ms plus the time its ${bytes}-byte body, and those sent beside it, take at ${SLOWEST_UPLOAD} kB/s)`
           : `No answer from ${pathOf(url)} within ${ms} ms`;
       const reason = new FeatError('timeout', `${what}; the server may be overloaded or unreachable (option "requestTimeout")`, {
@@ -131,16 +131,9 @@ export async function fetchWithTimeout(
   const ended = outers.find((s) => s.aborted);
   if (ended) controller.abort(ended.reason);
   else for (const outer of outers) outer.addEventListener('abort', onOuter, { once: true });
-  // Its upload time, and that of the uploads it shares the link with: those under way (their whole bodies: what they
-  // have left is not known), and those that start before its answer does (they give it more time then).
-  let sharing = 0;
-  for (const other of uploading) sharing += other.bytes;
-  shared = Math.min(SHARED_MAX_MS, Math.ceil(sharing / SLOWEST_UPLOAD));
-  arm(ms + Math.ceil(bytes / SLOWEST_UPLOAD) + shared);
-  if (bytes > 0) {
-    for (const other of uploading) other.extend(Math.ceil(bytes / SLOWEST_UPLOAD));
-    uploading.add(upload);
-  }
+  // Its own upload time (those beside it are counted when the limit comes).
+  arm(ms + Math.ceil(bytes / SLOWEST_UPLOAD));
+  if (bytes > 0) uploading.add(upload);
   if (total !== undefined && total > 0 && Number.isFinite(total)) {
     deadline = setTimeout(() => {
       cleanup();
@@ -149,7 +142,7 @@ export async function fetchWithTimeout(
       });
       failBody?.(reason);
       controller.abort(reason);
-    }, delay(total + Math.ceil(bytes / SLOWEST_UPLOAD) + shared));
+    }, delay(total + Math.ceil(bytes / SLOWEST_UPLOAD)));
     (deadline as { unref?(): void }).unref?.();
   }
   let response: Response;

@@ -135,4 +135,42 @@ describe.concurrent('a big write over a slow uplink', () => {
     expect(await reader.store.get('big')).toBe(big);
     expect(noteMs).toBeLessThan(20_000);
   }, 150_000);
+
+});
+
+// Alone (not beside the slow uploads above: the uploads of one process share its uplink, and give it their time).
+describe('a request held while other uploads come and go', () => {
+  it('a request the server holds still times out while other clients keep uploading over a fast link', async (test) => {
+    const user = uniqueUser('uplink-held');
+    // A write carrying HOLDME is never answered (a proxy that took the body and went quiet).
+    const hold: typeof fetch = (input, init) =>
+      typeof init?.body === 'string' && init.body.includes('HOLDME')
+        ? new Promise((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal!.reason as Error), { once: true }))
+        : fetch(input, init);
+    const held = client(test, user, 'remote', hold);
+    const busy = client(test, user, 'remote', fetch);
+    await Promise.all([held.ready(), busy.ready()]);
+    let stop = false;
+    let writes = 0;
+    // Another part of the app saves a 40 kB document every 250 ms; each is answered in milliseconds.
+    const background = (async () => {
+      const v = randomBytes(30_000).toString('base64');
+      while (!stop) {
+        await busy.store.set(`busy${writes++ % 5}`, v + writes);
+        await new Promise((resolve) => setTimeout(resolve, 250));
+      }
+    })();
+    const t0 = performance.now();
+    const outcome = await Promise.race([
+      held.store.set('held', 'HOLDME').then(
+        () => 'resolved',
+        (e: { code?: string }) => `rejected:${e.code}`,
+      ),
+      new Promise((resolve) => setTimeout(resolve, 40_000, 'still pending after 40 s')),
+    ]);
+    const ms = performance.now() - t0;
+    stop = true;
+    await background;
+    expect({ outcome, bounded: ms < 15_000, busy: writes > 5 }).toEqual({ outcome: 'rejected:timeout', bounded: true, busy: true });
+  }, 90_000);
 });
