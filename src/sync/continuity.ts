@@ -67,7 +67,14 @@ export async function compare(local: Db, remote: Db): Promise<'behind' | 'in-ste
   const ids = Object.keys(diff);
   if (ids.length === 0) return 'unknown';
   const missing = await (remote as ReplicaDb).revsDiff(diff);
-  const lacks = ids.filter((id) => (missing[id]?.missing?.length ?? 0) > 0);
+  let lacks = ids.filter((id) => (missing[id]?.missing?.length ?? 0) > 0);
+  if (lacks.length) {
+    // A revision the server no longer knows while it holds a later one of the document (another device edited it past
+    // `_revs_limit`, and stemming dropped this one from its history): not lost by a restore. One look at them.
+    const { rows } = await remote.allDocs({ keys: lacks });
+    const generation = (rev: unknown) => (typeof rev === 'string' ? Number.parseInt(rev, 10) || 0 : 0);
+    lacks = lacks.filter((id, i) => generation((rows[i] as { value?: { rev?: unknown } } | undefined)?.value?.rev) < generation(diff[id]![0]));
+  }
   // A removal missing alone may be an operator's purge of tombstones (CouchDB's `_purge`), not a restore, which loses
   // the values written with it too: removals count when nothing else was written of late (every one missing then).
   const behind = lacks.some((id) => !removals.has(id)) || (removals.size === ids.length && lacks.length === ids.length);

@@ -144,7 +144,15 @@ export class Replicator {
    * at them again until the next periodic check.
    */
   checkServer(): Promise<void> {
-    if (!this.#running) return Promise.resolve();
+    // Paused: looked at all the same; behind, the tracker forgets what it verified (the call waits, honestly) and sync
+    // starts over once resumed.
+    if (!this.#running) {
+      return compare(this.#local, this.#remote).then((found) => {
+        if (found !== 'behind') return;
+        this.#suspect = true;
+        this.#events.rewound();
+      });
+    }
     return this.#checking ?? this.#check();
   }
 

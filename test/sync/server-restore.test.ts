@@ -76,6 +76,27 @@ describe('local-first device ahead of a restored server', () => {
     expect(onServer, 'waitForPush() resolved while the server lacked these').toEqual(range(1, 21));
   }, 120_000);
 
+  it('a restore while sync is paused: waitForPush() does not say the lost writes are on the server; resumed, they go back', async () => {
+    const r = await env();
+    const user = uniqueUser('rbpause');
+    const a = clientOf(r.server(), user, {}, track);
+    const { dbName } = await a.ready();
+    for (const k of range(1, 5)) await a.store.set(k, `v-${k}`);
+    await a.sync.waitForPush({ timeout: 20_000 });
+    await r.snapshot(dbName);
+    for (const k of range(6, 10)) await a.store.set(k, `v-${k}`);
+    await a.sync.waitForPush({ timeout: 20_000 });
+    await r.restore(dbName);
+    a.sync.pause();
+    const outcome = await a.sync.waitForPush({ timeout: 6_000 }).then(
+      () => 'resolved',
+      (e: { code?: string }) => `rejected ${e.code}`,
+    );
+    expect({ outcome, onServer: Object.keys(await serverValues(r.server(), user)).length }).toEqual({ outcome: 'rejected timeout', onServer: 5 });
+    a.sync.resume();
+    await waitFor(async () => Object.keys(await serverValues(r.server(), user)).length === 10, 60_000, 'repaired after resume');
+  }, 120_000);
+
   it('a fourth restore in one session is repaired like the first three', async () => {
     const r = await env();
     const user = uniqueUser('rb4');
