@@ -371,7 +371,8 @@ export class ChangeWatcher implements WatchSource {
     // (Not held: no subscription reports it.)
     if (this.#held.get(id)?.change !== change) return;
     const stillHeld = () => this.#held.get(id)?.change === change;
-    db.get(id, { open_revs: unread }).then(
+    // (A few at a time, as resolutions: a burst of such documents does not open a connection each.)
+    this.#resolving(() => db.get(id, { open_revs: unread })).then(
       (answer) => {
         const found = new Map((answer as unknown as { ok?: StoredDoc }[]).flatMap((l) => (l.ok?._rev ? [[l.ok._rev, decode(l.ok).updatedAt] as const] : [])));
         // (A leaf the database no longer has is not looked for again: nothing could resolve it either.)
