@@ -69,13 +69,20 @@ const generation = (rev: string | undefined): number => (rev === undefined ? 0 :
 interface Marked {
   rev: string;
   gen: number;
+  /** Its `updatedAt`. */
+  at: number;
   by: string | undefined;
   from: string | undefined;
 }
 
-/** True when `q` descends from `p` by the marks alone (see the module's comment). */
+/**
+ * True when `q` descends from `p` by the marks alone (see the module's comment). One run of one writer is also ordered
+ * by that writer's clock: another app that edits a document keeping its `feat` (a read-modify-write of the whole body)
+ * writes a revision that claims the run but keeps the old time — taken for a descendant, it would delete a device's
+ * real edit made meanwhile without asking the resolver.
+ */
 const supersedes = (q: Marked, p: Marked): boolean =>
-  q.gen > p.gen && q.from !== undefined && (q.from === p.rev || (q.by === p.by && q.from === p.from));
+  q.gen > p.gen && q.from !== undefined && (q.from === p.rev || (q.by === p.by && q.from === p.from && q.at > p.at));
 
 /**
  * The revisions among `leaves` (a document's leaves, deleted ones included) that another leaf descends from although
@@ -83,7 +90,10 @@ const supersedes = (q: Marked, p: Marked): boolean =>
  */
 export function supersededRevs(leaves: StoredDoc[]): Set<string> {
   const out = new Set<string>();
-  const all: Marked[] = leaves.flatMap((l) => (l._rev ? [{ rev: l._rev, gen: generation(l._rev), ...marksOf(l.feat) }] : []));
+  const all: Marked[] = leaves.flatMap((l) => {
+    const at = l.feat?.updatedAt;
+    return l._rev ? [{ rev: l._rev, gen: generation(l._rev), at: typeof at === 'number' && Number.isFinite(at) ? at : 0, ...marksOf(l.feat) }] : [];
+  });
   const marked = all.filter((l) => l.from !== undefined);
   if (marked.length === 0) return out;
   for (const p of all) if (marked.some((q) => supersedes(q, p))) out.add(p.rev);

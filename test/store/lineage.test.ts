@@ -42,10 +42,15 @@ describe('stamp', () => {
 });
 
 describe('supersededRevs', () => {
-  it('the same run of one writer: the lower generation is superseded (a removal included)', () => {
+  it('the same run of one writer: the lower generation, written earlier, is superseded (a removal included)', () => {
     const run = { by: W, from: '~0000000000000001' };
-    expect([...supersededRevs([leaf('1-a', run), leaf('1500-b', run)])]).toEqual(['1-a']);
-    expect([...supersededRevs([leaf('1-a', run), leaf('22-b', run, true)])]).toEqual(['1-a']);
+    expect([...supersededRevs([leaf('1-a', { ...run, updatedAt: 1 }), leaf('1500-b', { ...run, updatedAt: 2 })])]).toEqual(['1-a']);
+    expect([...supersededRevs([leaf('1-a', { ...run, updatedAt: 1 }), leaf('22-b', { ...run, updatedAt: 2 }, true)])]).toEqual(['1-a']);
+  });
+
+  it('a higher generation claiming the run with an older time (another app kept the document\'s feat): no descendant', () => {
+    const run = { by: W, from: '~0000000000000001' };
+    expect(supersededRevs([leaf('2-a', { ...run, updatedAt: 50 }), leaf('3-b', { ...run, updatedAt: 10 })]).size).toBe(0);
   });
 
   it('a run that started from a leaf supersedes it, whatever wrote that leaf (another app\'s document too)', () => {
