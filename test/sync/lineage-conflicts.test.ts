@@ -84,7 +84,7 @@ describe("another app editing read-modify-write (keeping feat) while a device ed
     }, 90_000);
   }
 
-  it('a second SDK device: A's offline edit against the app's edits is a conflict there too (B local-first, online)', async () => {
+  it("a second SDK device: A's offline edit against the app's edits is a conflict there too (B local-first, online)", async () => {
     const user = uniqueUser('lin-app2');
     const asked: Asked[] = [];
     const a = device(emu, user, { name: 'A', extra: { onConflict: latest(asked, 'A') } });
