@@ -88,8 +88,9 @@ export async function fetchWithTimeout(
   const bytes = bodyBytes(init.body);
   // (A monotonic clock: the device's may be set meanwhile.)
   const started = performance.now();
-  /** The time given so far for the uploads beside it (at most SHARED_MAX_MS). */
+  /** The time given so far for the uploads beside it (at most SHARED_MAX_MS), and those it was given for. */
   let shared = 0;
+  const credited = new Set<object>();
   const upload = { bytes };
   const cleanup = () => {
     uploading.delete(upload);
@@ -104,9 +105,14 @@ export async function fetchWithTimeout(
     clearTimeout(timer);
     timer = setTimeout(() => {
       if (!answered) {
-        // Other uploads still under way now: this one waits its turn on the link behind them.
+        // Other uploads still under way now: this one waits its turn on the link behind them — each counted once (a
+        // server that holds every request holds them too: they must not keep one another alive).
         let others = 0;
-        for (const other of uploading) if (other !== upload) others += other.bytes;
+        for (const other of uploading) {
+          if (other === upload || credited.has(other)) continue;
+          credited.add(other);
+          others += other.bytes;
+        }
         const more = Math.min(SHARED_MAX_MS - shared, Math.ceil(others / SLOWEST_UPLOAD));
         if (more > 0) {
           shared += more;
