@@ -18,13 +18,11 @@
  * edit of the key, and with it the "stamped ahead of this device's clock" rule of a write conflict: resolve-write.ts).
  */
 import { hex } from '../util/hash.js';
-import type { FeatMeta, StoredDoc, WriteOp } from './codec.js';
+import { decode, type FeatMeta, type StoredDoc, type WriteOp } from './codec.js';
 
 /** What a write needs of the revision it goes on top of. */
 export interface Parent {
   rev: string;
-  /** Its `updatedAt` (0 when unknown). */
-  at: number;
   by?: string | undefined;
   from?: string | undefined;
 }
@@ -45,9 +43,7 @@ export function marksOf(meta: FeatMeta | undefined): { by: string | undefined; f
 
 /** A stored revision as a write's parent. */
 export function parentOf(raw: StoredDoc | undefined): Parent | undefined {
-  if (!raw?._rev) return undefined;
-  const at = raw.feat?.updatedAt;
-  return { rev: raw._rev, at: typeof at === 'number' && Number.isFinite(at) ? at : 0, ...marksOf(raw.feat) };
+  return raw?._rev ? { rev: raw._rev, ...marksOf(raw.feat) } : undefined;
 }
 
 /**
@@ -90,10 +86,7 @@ const supersedes = (q: Marked, p: Marked): boolean =>
  */
 export function supersededRevs(leaves: StoredDoc[]): Set<string> {
   const out = new Set<string>();
-  const all: Marked[] = leaves.flatMap((l) => {
-    const at = l.feat?.updatedAt;
-    return l._rev ? [{ rev: l._rev, gen: generation(l._rev), at: typeof at === 'number' && Number.isFinite(at) ? at : 0, ...marksOf(l.feat) }] : [];
-  });
+  const all: Marked[] = leaves.flatMap((l) => (l._rev ? [{ rev: l._rev, gen: generation(l._rev), at: decode(l).updatedAt, ...marksOf(l.feat) }] : []));
   const marked = all.filter((l) => l.from !== undefined);
   if (marked.length === 0) return out;
   for (const p of all) if (marked.some((q) => supersedes(q, p))) out.add(p.rev);

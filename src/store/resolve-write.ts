@@ -28,10 +28,7 @@ async function readLatest(io: StoreIO, db: Db, id: string): Promise<StoredDoc | 
 
 /** The resolved write is the app's own value (or deletion), not a merge. */
 const isAppsOwn = (next: WriteOp, op: WriteOp): boolean => next.deleted === op.deleted && (op.deleted || sameJson(next.value, op.value));
-/**
- * The write `next` (made for the app's `op`, by its writer) going on top of `parent`: stamped after it, its run of
- * edits continued or started (lineage.ts).
- */
+/** The write `next` (made for the app's `op`, by its writer) going on top of `parent`: its run of edits continued or started (lineage.ts). */
 function onTop(next: WriteOp, op: WriteOp, parent: Parent | undefined): WriteOp {
   next.by = op.by;
   stamp(next, parent);
@@ -260,7 +257,7 @@ export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: strin
     // Here "the remote version" is the deletion the write went over: keeping it means deleting again.
     const { next } = await decide(db, id, op, parent, io);
     if (isAppsOwn(next, op)) return;
-    onTop(next, op, { rev, at: op.at, by: op.by, from: op.from });
+    onTop(next, op, { rev, by: op.by, from: op.from });
     try {
       const r = await db.put(encode(id, next, rev, await io.chunkIfLarge(db, id, next)));
       io.stored(id, r.rev, next, seenOf(next, op));

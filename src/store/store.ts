@@ -177,9 +177,9 @@ export class DocumentStore {
   /** Per document, the winner and deleted leaves last found to hold no later removal (remote mode, `#read`). */
   #deletedSeen = new Map<string, string>();
   /**
-   * Per document, what the store last knew of a revision it wrote or read (its time and lineage marks), for the next
-   * write on top of it (lineage.ts `stamp`). Bounded like the revisions; a revision not found here is written on as one
-   * of unknown time and writer.
+   * Per document, what the store last knew of a revision it wrote or read (its lineage marks), for the next write on
+   * top of it (lineage.ts `stamp`). Bounded like the revisions; a revision not found here is written on as one of an
+   * unknown writer.
    */
   #lineage = new Map<string, Parent>();
   /** This writer's id (lineage.ts): one per client, never kept. */
@@ -898,14 +898,14 @@ export class DocumentStore {
     return mine;
   }
 
-  /** The revision `rev` of `id` as a write's parent: with its time and marks when the store knows them. */
+  /** The revision `rev` of `id` as a write's parent: with its marks when the store knows them. */
   #parent(id: string, rev: string | undefined): Parent | undefined {
     if (rev === undefined) return undefined;
     const known = this.#lineage.get(id);
-    return known?.rev === rev ? known : { rev, at: 0 };
+    return known?.rev === rev ? known : { rev };
   }
 
-  /** Records what a read found of `id`'s current revision (its time and lineage marks). */
+  /** Records what a read found of `id`'s current revision (its lineage marks). */
   #saw(doc: StoredDoc): void {
     if (doc._id.startsWith('_') || doc._id.startsWith(INTERNAL_PREFIX)) return;
     const parent = parentOf(doc);
@@ -913,7 +913,7 @@ export class DocumentStore {
   }
 
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
-    remember(this.#lineage, id, { rev, at: op.at, by: op.by, from: op.from }, this.#ctx.revCacheSize);
+    remember(this.#lineage, id, { rev, by: op.by, from: op.from }, this.#ctx.revCacheSize);
     this.#answerLost.delete(id);
     this.#known.set(id, rev, op.deleted || !mayBePart(id) ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev, op.deleted === true);

@@ -16,10 +16,10 @@ const leaf = (rev: string, feat?: Record<string, unknown>, deleted = false): Sto
 describe('stamp', () => {
   it('a write keeps its own time on top of a revision stamped ahead (marks, not time, drop that one); a default carries no marks', () => {
     const ahead = op(1_000);
-    stamp(ahead, { rev: '3-a', at: 5_000 });
+    stamp(ahead, { rev: '3-a' });
     expect({ at: ahead.at, from: ahead.from }).toEqual({ at: 1_000, from: '3-a' });
     const def = op(0);
-    stamp(def, { rev: '3-a', at: 5_000 });
+    stamp(def, { rev: '3-a' });
     expect(def.at).toBe(0);
     // No marks either: devices storing the same default write the very same revision, as before.
     expect(def.from).toBeUndefined();
@@ -27,13 +27,13 @@ describe('stamp', () => {
 
   it('continues the writer\'s run on its own revision, starts one on another writer\'s (or an unknown) revision', () => {
     const own = op(1);
-    stamp(own, { rev: '3-a', at: 0, by: W, from: '1-z' });
+    stamp(own, { rev: '3-a', by: W, from: '1-z' });
     expect(own.from).toBe('1-z');
     const other = op(1);
-    stamp(other, { rev: '3-a', at: 0, by: X, from: '1-z' });
+    stamp(other, { rev: '3-a', by: X, from: '1-z' });
     expect(other.from).toBe('3-a');
     const unknown = op(1);
-    stamp(unknown, { rev: '3-a', at: 0 });
+    stamp(unknown, { rev: '3-a' });
     expect(unknown.from).toBe('3-a');
     const first = op(1);
     stamp(first, undefined);
