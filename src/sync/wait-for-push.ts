@@ -11,13 +11,12 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
   const { timeout } = options;
   const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout));
   const { signal, dispose } = anySignal([options.signal, timer, deps.lifetime]);
-  /** The last confirmation's failure: the timeout's cause (why the writes are not confirmed). */
-  let last: unknown;
   const fail = (): never => {
     // close() or logout() meanwhile: nothing will push any more.
     if (deps.lifetime.aborted && !options.signal?.aborted) throw deps.lifetime.reason;
     if (timer?.aborted && !options.signal?.aborted) {
-      last ??= deps.localFirst()?.tracker?.failure;
+      // The last confirmation's failure (the tracker keeps it until one succeeds): why the writes are not confirmed.
+      const last = deps.localFirst()?.tracker?.failure;
       const why = last instanceof FeatError ? `; the last check failed: ${last.message}` : '';
       throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${status()})${why}`, last === undefined ? {} : { cause: last });
     }
@@ -59,9 +58,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
           await race(tracker.verify(), signal);
           // (The server's check above, before resolving: what was verified before a restore is not asked again here.)
           if (tracker.verifiedSeq >= target) continue;
-        } catch (error) {
+        } catch {
           // offline again: keep waiting (an abort is handled at the top of the loop)
-          last = error;
         }
       }
       await sleep(delay, signal).catch(() => fail());
