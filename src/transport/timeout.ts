@@ -190,6 +190,9 @@ export async function fetchWithTimeout(
         output.enqueue(chunk);
       },
       flush: cleanup,
+      // A body cancelled unread (a 401 before a retry, an error's answer) is done with too: its timer and its listener
+      // on the client's lifetime go now, not at the limit.
+      cancel: cleanup,
     }),
   );
   return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
