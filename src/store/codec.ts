@@ -1,7 +1,8 @@
 /**
- * The document layout. A value is stored as `{ _id: key, doc: value, feat: { updatedAt, expiresAt?, by?, from? } }`,
- * readable by existing apps that store `{ _id, doc }` (and their documents are read as values). `by`/`from` mark the
- * revision's writer and the start of its run of edits (lineage.ts); documents without them are read as before.
+ * The document layout. A value is stored as `{ _id: key, doc: value, feat: { updatedAt, expiresAt?, by?, from?, n? } }`,
+ * readable by existing apps that store `{ _id, doc }` (and their documents are read as values). `by`/`from`/`n` mark
+ * the revision's writer, the start of its run of edits and its place in the writer's writes (lineage.ts); documents
+ * without them are read as before.
  */
 
 import { INTERNAL_PREFIX } from './validate.js';
@@ -33,7 +34,7 @@ export function isChunkId(id: string): boolean {
 }
 
 export interface FeatMeta {
-  /** Write time, ms since the epoch: the writer's clock, but at least the parent revision's + 1 (lineage.ts `stamp`). */
+  /** Write time, ms since the epoch: the writer's clock. */
   updatedAt: number;
   /** Expiry time (ttl), ms since the epoch. */
   expiresAt?: number;
@@ -43,6 +44,8 @@ export interface FeatMeta {
   by?: string;
   /** Where the writer's run of edits started: another writer's revision, or `~<token>` (lineage.ts). */
   from?: string;
+  /** The writer's count of its writes: orders its run without its clock (lineage.ts). */
+  n?: number;
 }
 
 export interface StoredDoc {
@@ -60,7 +63,7 @@ export interface StoredDoc {
 export interface WriteOp {
   deleted: boolean;
   value: unknown;
-  /** When the write was asked for (ms); once sent, its stamp (at least its parent's + 1: lineage.ts `stamp`). */
+  /** When the write was asked for (ms): its stamp, the writer's clock. */
   at: number;
   /** The call's place in the app's order of calls and reads (`tick()` in rev-cache.ts). */
   seq: number;
@@ -69,9 +72,10 @@ export interface WriteOp {
   json?: string;
   /** An upper bound of the value's JSON text in UTF-8 bytes, when known (see `snapshotValue`). */
   maxBytes?: number;
-  /** The writer and the start of its run (lineage.ts), set when the write is sent. */
+  /** The writer, the start of its run and its count (lineage.ts), set when the write is sent. */
   by?: string | undefined;
   from?: string | undefined;
+  n?: number | undefined;
 }
 
 /**
@@ -93,6 +97,7 @@ export function encode(id: string, op: WriteOp, rev: string | undefined, chunks?
   if (op.by !== undefined && op.from !== undefined) {
     feat.by = op.by;
     feat.from = op.from;
+    if (op.n !== undefined) feat.n = op.n;
   }
   const doc: StoredDoc = op.deleted ? { _id: id, _deleted: true, feat } : chunks ? { _id: id, feat } : { _id: id, doc: op.value, feat };
   if (rev !== undefined) doc._rev = rev;

@@ -2,17 +2,25 @@
  * Lineage: what a document's revision history no longer says once CouchDB or PouchDB stemmed it (each keeps the last
  * `_revs_limit` revisions, 1,000 by default; an operator may lower the server's). A device that edits a key more times
  * than that on top of revision v0 pushes (or another pulls) a history that no longer reaches v0, and v0 shows up again
- * as a second leaf: a conflict that is not one. Two small marks in `feat` let the SDK recognise such a leaf:
+ * as a second leaf: a conflict that is not one. Small marks in `feat` let the SDK recognise such a leaf:
  *
  * - `by`: the writer — a random id per client (per store instance, never kept: a replica copied to another device, or
  *   restored from an older backup of the device, starts new runs instead of continuing one another device continues);
- * - `from`: where the writer's run of edits started — the revision of another writer (or of a resolution) it first
- *   wrote on top of, or a random token when it wrote without a known parent; kept along the run.
+ * - `from`: where the writer's run of edits started — the revision of another writer (or of a resolution, which
+ *   carries no marks) it first wrote on top of, or a random token when it wrote without a known parent; kept along the
+ *   run;
+ * - `n`: the writer's count of its writes — strictly increasing for every write the process stamps (in memory only,
+ *   like `by`), so one writer's edits are ordered without its wall clock, which an NTP correction may set back.
  *
  * Leaf P is an ancestor of leaf Q (superseded: deleted, not a conflict) when Q's generation is higher and either Q's
- * run started from P (`Q.from === P._rev`), or both are of one run of one writer (same `by`, same `from`): a writer's
- * writes go on top of its own database's current revision, so within one run each is the child of the one before.
- * Both marks are checked (anything may write `feat`): a leaf with marks not of this shape is compared as before.
+ * run started from P (`Q.from === P._rev`), or both are of one run of one writer (same `by`, same `from`) and Q was
+ * written later (higher `n`). Why that is sound: a write continues a run only on top of a revision of that very run
+ * (its parent's marks, as this client wrote or read them); on top of any other revision — another writer's, a
+ * resolution's (resolve-leaves.ts writes none), one of unknown marks — it starts a new run from that revision. And a
+ * writer's writes go on top of its own database's current revision (a stale one is refused, 409, and resolved on top
+ * of the current one: resolve-write.ts), so within one run each write descends from every earlier one.
+ * Every mark is checked (anything may write `feat`): a leaf with marks not of this shape is compared as before, and
+ * leaves of one run without `n` (written by an earlier version) are ordered by `updatedAt` as before.
  * `updatedAt` stays the writer's clock: a value a fast clock stamped that meets its descendant again is dropped by
  * these marks, not by time (raising each write to its parent's time + 1 would carry a fast clock's lead to every later
  * edit of the key, and with it the "stamped ahead of this device's clock" rule of a write conflict: resolve-write.ts).
@@ -31,33 +39,41 @@ const WRITER = /^[0-9a-f]{16,64}$/;
 /** A revision (`<gen>-<hash>`), or a run's own origin token (`~<hex>`). */
 const ORIGIN = /^(?:[1-9]\d{0,9}-[0-9a-zA-Z]{1,64}|~[0-9a-f]{16,64})$/;
 
+/** The last `n` stamped: one count for the process, so strictly increasing for each of its writers. */
+let count = 0;
+
 /** A new writer id (or origin token): 16 random hex digits. */
 export const randomId = (): string => hex(crypto.getRandomValues(new Uint8Array(8)));
 
 /** The valid marks of a stored revision (`undefined` each when absent or not of the SDK's shape). */
-export function marksOf(meta: FeatMeta | undefined): { by: string | undefined; from: string | undefined } {
+export function marksOf(meta: FeatMeta | undefined): { by: string | undefined; from: string | undefined; n: number | undefined } {
   const by = typeof meta?.by === 'string' && WRITER.test(meta.by) ? meta.by : undefined;
   const from = by !== undefined && typeof meta?.from === 'string' && ORIGIN.test(meta.from) ? meta.from : undefined;
-  return { by: from === undefined ? undefined : by, from };
+  const n = from !== undefined && typeof meta?.n === 'number' && Number.isSafeInteger(meta.n) && meta.n > 0 ? meta.n : undefined;
+  return { by: from === undefined ? undefined : by, from, n };
 }
 
 /** A stored revision as a write's parent. */
 export function parentOf(raw: StoredDoc | undefined): Parent | undefined {
-  return raw?._rev ? { rev: raw._rev, ...marksOf(raw.feat) } : undefined;
+  if (!raw?._rev) return undefined;
+  const { by, from } = marksOf(raw.feat);
+  return { rev: raw._rev, by, from };
 }
 
 /**
  * Marks a write going on top of `parent` (`undefined`: none known) by writer `op.by`: its `from` continues the
- * writer's run or starts one. Called again when the write is retried on top of another revision.
+ * writer's run or starts one, its `n` counts it after every write stamped before. Called again when the write is
+ * retried on top of another revision (a new `n`: it is a later write than any stamped meanwhile).
  */
 export function stamp(op: WriteOp, parent: Parent | undefined): void {
   // A default carries no marks: devices that store the same default write the very same revision (PouchDB derives
   // its id from the content), as before — no conflict between them, and two defaults still tie as before.
   if (op.by === undefined || op.at === 0) {
-    op.from = undefined;
+    op.from = op.n = undefined;
     return;
   }
   op.from = !parent ? `~${randomId()}` : parent.by === op.by && parent.from !== undefined ? parent.from : parent.rev;
+  op.n = ++count;
 }
 
 const generation = (rev: string | undefined): number => (rev === undefined ? 0 : Number.parseInt(rev, 10) || 0);
@@ -69,16 +85,19 @@ interface Marked {
   at: number;
   by: string | undefined;
   from: string | undefined;
+  n: number | undefined;
 }
 
 /**
- * True when `q` descends from `p` by the marks alone (see the module's comment). One run of one writer is also ordered
- * by that writer's clock: another app that edits a document keeping its `feat` (a read-modify-write of the whole body)
- * writes a revision that claims the run but keeps the old time — taken for a descendant, it would delete a device's
- * real edit made meanwhile without asking the resolver.
+ * True when `q` descends from `p` by the marks alone (see the module's comment). Within one run of one writer the
+ * generation alone is not enough: another app that edits a document keeping its `feat` (a read-modify-write of the
+ * whole body) writes a revision that claims the run but keeps the old `n` — taken for a descendant, it would delete a
+ * device's real edit made meanwhile without asking the resolver. Marks without `n` (an earlier version's) are ordered
+ * by the writer's clock, as that version did.
  */
+const later = (q: Marked, p: Marked): boolean => (q.n !== undefined && p.n !== undefined ? q.n > p.n : q.at > p.at);
 const supersedes = (q: Marked, p: Marked): boolean =>
-  q.gen > p.gen && q.from !== undefined && (q.from === p.rev || (q.by === p.by && q.from === p.from && q.at > p.at));
+  q.gen > p.gen && q.from !== undefined && (q.from === p.rev || (q.by === p.by && q.from === p.from && later(q, p)));
 
 /**
  * The revisions among `leaves` (a document's leaves, deleted ones included) that another leaf descends from although

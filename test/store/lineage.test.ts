@@ -1,10 +1,10 @@
 /**
- * Lineage marks (src/store/lineage.ts): a write's hybrid logical time and run marks, and which leaves descend from
- * others when the revision history no longer says so. Marks not of the SDK's shape (another app, an attacker) never
+ * Lineage marks (src/store/lineage.ts): a write's writer, run and count marks, and which leaves descend from others
+ * when the revision history no longer says so. One writer's run is ordered by its count, not its clock. Marks not of the SDK's shape (another app, an attacker) never
  * make a leaf superseded: such a document is compared as before.
  */
 import { describe, expect, it } from 'vitest';
-import type { StoredDoc, WriteOp } from '../../src/store/codec.js';
+import { encode, type StoredDoc, type WriteOp } from '../../src/store/codec.js';
 import { marksOf, stamp, supersededRevs } from '../../src/store/lineage.js';
 
 const W = '0123456789abcdef';
@@ -39,6 +39,32 @@ describe('stamp', () => {
     stamp(first, undefined);
     expect(first.from).toMatch(/^~[0-9a-f]{16}$/);
   });
+
+  it('counts every write it marks, whatever the clock says (set back, or the same millisecond); a retry counts anew', () => {
+    const ops = [op(5_000), op(1_000), op(1_000), op(3_000)];
+    for (const o of ops) stamp(o, { rev: '3-a', by: W, from: '1-z' });
+    const ns = ops.map((o) => o.n!);
+    expect(ns.every((n, i) => Number.isSafeInteger(n) && n > 0 && (i === 0 || n > ns[i - 1]!))).toBe(true);
+    // Another writer's write counts on the same count (one for the process): still increasing for each writer.
+    const other = op(1, X);
+    stamp(other, undefined);
+    expect(other.n).toBeGreaterThan(ns[3]!);
+    const retried = ops[0]!;
+    stamp(retried, { rev: '4-b', by: W, from: '1-z' });
+    expect(retried.n).toBeGreaterThan(other.n!);
+    // A default carries none.
+    const def = op(0);
+    def.n = 7;
+    stamp(def, { rev: '3-a', by: W, from: '1-z' });
+    expect(def.n).toBeUndefined();
+  });
+
+  it('the marks reach the stored document (encode), and only with a writer and an origin', () => {
+    const o = op(1);
+    stamp(o, undefined);
+    expect(encode('k', o, undefined).feat).toEqual({ updatedAt: 1, by: W, from: o.from, n: o.n });
+    expect(encode('k', op(0), undefined).feat).toEqual({ updatedAt: 0 });
+  });
 });
 
 describe('supersededRevs', () => {
@@ -51,6 +77,32 @@ describe('supersededRevs', () => {
   it('a higher generation claiming the run with an older time (another app kept the document\'s feat): no descendant', () => {
     const run = { by: W, from: '~0000000000000001' };
     expect(supersededRevs([leaf('2-a', { ...run, updatedAt: 50 }), leaf('3-b', { ...run, updatedAt: 10 })]).size).toBe(0);
+  });
+
+  it('with counts, one run is ordered by them, not by the clock: a later edit stamped an hour earlier supersedes', () => {
+    const run = { by: W, from: '~0000000000000001' };
+    const hour = 3_600_000;
+    expect([...supersededRevs([leaf('1-a', { ...run, n: 1, updatedAt: 2 * hour }), leaf('21-b', { ...run, n: 21, updatedAt: hour })])]).toEqual(['1-a']);
+    // The same millisecond: the count still tells which came later.
+    expect([...supersededRevs([leaf('1-a', { ...run, n: 4, updatedAt: 9 }), leaf('8-b', { ...run, n: 5, updatedAt: 9 })])]).toEqual(['1-a']);
+    // A removal made after the clock went back, too.
+    expect([...supersededRevs([leaf('1-a', { ...run, n: 1, updatedAt: 2 * hour }), leaf('22-b', { ...run, n: 22, updatedAt: hour }, true)])]).toEqual(['1-a']);
+  });
+
+  it('with counts, a higher generation keeping an older count (another app kept the feat) is no descendant, whatever its time', () => {
+    const run = { by: W, from: '~0000000000000001' };
+    expect(supersededRevs([leaf('2-a', { ...run, n: 6, updatedAt: 10 }), leaf('3-b', { ...run, n: 5, updatedAt: 50 })]).size).toBe(0);
+    expect(supersededRevs([leaf('2-a', { ...run, n: 6 }), leaf('3-b', { ...run, n: 6 })]).size).toBe(0);
+  });
+
+  it('a count on one leaf only, or not a positive integer: the run is ordered by time, as before', () => {
+    const run = { by: W, from: '~0000000000000001' };
+    for (const n of [undefined, 0, -3, 1.5, '9', Number.MAX_SAFE_INTEGER + 2]) {
+      const leaves = [leaf('1-a', { ...run, n: 1, updatedAt: 50 }), leaf('9-b', { ...run, n, updatedAt: 10 })];
+      expect(supersededRevs(leaves).size, String(n)).toBe(0);
+      leaves[1] = leaf('9-b', { ...run, n, updatedAt: 60 });
+      expect([...supersededRevs(leaves)], String(n)).toEqual(['1-a']);
+    }
   });
 
   it('a run that started from a leaf supersedes it, whatever wrote that leaf (another app\'s document too)', () => {
@@ -74,7 +126,10 @@ describe('supersededRevs', () => {
   });
 
   it('marksOf: a writer without a valid origin counts as no marks', () => {
-    expect(marksOf({ updatedAt: 1, by: W })).toEqual({ by: undefined, from: undefined });
-    expect(marksOf({ updatedAt: 1, by: W, from: '12-abc' })).toEqual({ by: W, from: '12-abc' });
+    expect(marksOf({ updatedAt: 1, by: W })).toEqual({ by: undefined, from: undefined, n: undefined });
+    expect(marksOf({ updatedAt: 1, by: W, from: '12-abc' })).toEqual({ by: W, from: '12-abc', n: undefined });
+    expect(marksOf({ updatedAt: 1, by: W, from: '12-abc', n: 3 })).toEqual({ by: W, from: '12-abc', n: 3 });
+    // A count without a valid writer and origin counts for nothing.
+    expect(marksOf({ updatedAt: 1, by: 'x', from: '12-abc', n: 3 })).toEqual({ by: undefined, from: undefined, n: undefined });
   });
 });
