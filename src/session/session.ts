@@ -97,6 +97,10 @@ export class SessionSource {
   #renewal: Promise<string | undefined> | undefined;
   /** A renewed value was tried since the last backoff ran out (at most one per backoff). */
   #renewalTried = false;
+  /** Whom the first token named: a later one naming another user or database is refused, never adopted. */
+  #who: Session | undefined;
+  /** The last token named another account: the next token request asks the provider afresh (its value is that account's). */
+  #switched = false;
 
   constructor(options: SessionSourceOptions) {
     this.#options = options;
@@ -190,7 +194,7 @@ export class SessionSource {
             ? error
             : new FeatError('unauthorized', 'The auth provider failed to give an Authorization value; see the cause', { cause: error });
         });
-      let authorization = await ask(refreshAuth);
+      let authorization = await ask(refreshAuth || this.#switched);
       for (let attempt = 0; ; attempt++) {
         this.#sent = authorization;
         let response: Response;
@@ -254,9 +258,17 @@ export class SessionSource {
         }
         const { parseCouchToken } = await loadToken();
         const token = parseCouchToken(body, url);
+        const got = { userName: token.headers['X-Auth-CouchDB-UserName'], dbName: token.dbname };
+        const who = (this.#who ??= got);
+        // An account switcher answering for another user: its token would send this client's requests (and writes) to
+        // this database with that user's headers. Refused (with backoff, like any refusal) until the provider answers
+        // for this client's user again.
+        if ((this.#switched = who.userName !== got.userName || who.dbName !== got.dbName)) {
+          throw httpError(403, { url, reason: `the auth provider gave ${got.userName}'s token, not the signed-in ${who.userName}'s; to switch accounts, call logout() and create a new client` });
+        }
         this.#failures = 0;
         this.#failure = undefined;
-        return { dbName: token.dbname, headers: token.headers, userName: token.headers['X-Auth-CouchDB-UserName'] };
+        return { ...got, headers: token.headers };
       }
     })();
     // A failed fetch is not memoized: the next call tries again (after a refusal or a failure of the service, once its

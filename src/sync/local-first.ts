@@ -285,9 +285,12 @@ export class LocalFirst {
     }
   }
 
-  /** True when this client runs replication and maintenance: no other tab of the replica leads (leader.ts). */
+  /**
+   * True when this client runs replication and maintenance: no other tab of the replica leads (leader.ts). Not before
+   * its replica is open (a client refused it — another account's — never runs them).
+   */
   get leading(): boolean {
-    return this.#tabs?.leading ?? true;
+    return this.#tabs?.leading ?? this.local !== undefined;
   }
 
   /** Joins the other tabs of a browser replica: elects the leader (leader.ts). */
