@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import type { Writable } from 'node:stream';
 import { createFeatClient, type FeatClientOptions, type ProgressEvent } from '../index.js';
 import { proxyToken, startEmulator, userDbName, type Emulator } from '../emulator/index.js';
+import { monotonicNow } from '../util/clock.js';
 
 export const EXPORT_USAGE = `Usage: feat-emulator export --user NAME [options]
 
@@ -124,7 +125,7 @@ export async function exportCommand(argv: string[]): Promise<number> {
   let lastDraw = 0;
   const draw = (event: ProgressEvent, force = false) => {
     if (!showProgress) return;
-    const now = Date.now();
+    const now = monotonicNow();
     const bar = progressBar(event);
     if (bar === drawn || (!force && now - lastDraw < 100 && event.done !== event.total)) return;
     drawn = bar;

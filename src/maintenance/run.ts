@@ -7,6 +7,7 @@ import type { ClientIo } from '../export/io.js';
 import { CHUNK_PREFIX, HIGH } from '../store/codec.js';
 import type { Db } from '../store/db.js';
 import { anySignal, throwIfAborted, withSignal } from '../util/abort.js';
+import { monotonicNow } from '../util/clock.js';
 import { allDocs } from '../export/pages.js';
 import { purgeExpired } from './purge.js';
 import type { MaintenanceDeps, MaintenanceReport, MaintenanceRunOptions } from './scheduler.js';
@@ -38,6 +39,8 @@ async function hasChunks(db: Db, mark: GcMark | undefined): Promise<boolean> {
 
 /** One run: its report is emitted as `run` whether it succeeds or fails; the promise rejects with the failure. */
 export async function runMaintenance(deps: MaintenanceDeps, options: MaintenanceRunOptions): Promise<MaintenanceReport> {
+  // (startedAt is a date for the app; the duration is measured on the monotonic clock, which no correction moves.)
+  const started = monotonicNow();
   const report: MaintenanceReport = { startedAt: Date.now(), durationMs: 0, purged: 0, chunksDeleted: 0, compacted: false };
   const { signal, dispose } = anySignal([deps.signal, options.signal]);
   try {
@@ -47,7 +50,7 @@ export async function runMaintenance(deps: MaintenanceDeps, options: Maintenance
     throw (report.error = toFeatError(error));
   } finally {
     dispose();
-    report.durationMs = Date.now() - report.startedAt;
+    report.durationMs = monotonicNow() - started;
     deps.emit(report);
   }
 }

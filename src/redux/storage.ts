@@ -757,7 +757,10 @@ export class PersistEngine {
     for (const slice of base.keys()) if (!next.has(slice) && !keep.has(slice)) changes.push([slice, undefined]);
     const mine = next.get('_persist');
     if (changes.length > 0 && mine !== undefined) {
-      if (st.watched === 0 && Date.now() - st.persistAt > PERSIST_RECHECK_MS) {
+      // Wall clock: a last read "in the future" means the clock went back by an unknown amount — read again now rather
+      // than skip the re-check for that long (a jump forward costs one read at most).
+      const sinceRead = Date.now() - st.persistAt;
+      if (st.watched === 0 && (sinceRead > PERSIST_RECHECK_MS || sinceRead < 0)) {
         const at = Date.now();
         persistSeen(st, await this.readSlice(key, '_persist'), at);
         if (st.gone && base.has('_persist') && !changes.some(([slice]) => slice === '_persist')) changes.push(['_persist', mine]);

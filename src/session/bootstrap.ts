@@ -2,6 +2,7 @@ import { endedBy, FeatError, httpError, toFeatError } from '../errors.js';
 import { discard } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
+import { monotonicNow } from '../util/clock.js';
 
 export interface BootstrapOptions {
   couchUrl: string;
@@ -121,7 +122,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
  */
 async function waitForDatabase(options: BootstrapOptions, dbUrl: string): Promise<void> {
   const { dbName, fetch: fetchFn, signal } = options;
-  const deadline = Date.now() + options.timeout;
+  const deadline = monotonicNow() + options.timeout;
   for (let delay = FIRST_DELAY; ; delay = Math.min(delay * 2, MAX_DELAY)) {
     const check = await request(fetchFn, dbUrl, { method: 'GET', signal });
     if (check.ok) return discard(check);
@@ -129,7 +130,7 @@ async function waitForDatabase(options: BootstrapOptions, dbUrl: string): Promis
     if (body !== undefined && !isNotReadyYet(check, body)) throw failureOf(check, body, dbUrl);
     if (body === undefined) discard(check);
     const wait = jittered(delay);
-    if (Date.now() + wait > deadline) {
+    if (monotonicNow() + wait > deadline) {
       if (body !== undefined) {
         throw new FeatError(
           'forbidden',

@@ -5,6 +5,7 @@ import { fetchWithTimeout } from '../transport/timeout.js';
 import { LATE, sleep, within } from '../util/abort.js';
 import type { AuthSource } from './auth.js';
 import { lazy } from '../util/lazy.js';
+import { monotonicNow } from '../util/clock.js';
 
 const loadToken = lazy(() => import('./token.js'));
 
@@ -117,7 +118,7 @@ export class SessionSource {
    */
   get(retry = false): Promise<SessionState> {
     const failure = this.#failure;
-    if (!this.#current && !retry && failure && Date.now() < this.#failedUntil) {
+    if (!this.#current && !retry && failure && monotonicNow() < this.#failedUntil) {
       // Another Authorization value does not help a service that fails.
       return failing(failure) ? Promise.reject(failure) : this.#renewed(failure);
     }
@@ -279,7 +280,7 @@ export class SessionSource {
       const wait = backoff(++this.#failures);
       this.#failure = error;
       // The service failing: jittered (its clients do not all come back at once), or its Retry-After within the cap.
-      this.#failedUntil = Date.now() + (failing(error) ? Math.max(wait * (0.5 + Math.random() / 2), Math.min(retryAfter, REFRESH_BACKOFF_MAX_MS) || 0) : wait);
+      this.#failedUntil = monotonicNow() + (failing(error) ? Math.max(wait * (0.5 + Math.random() / 2), Math.min(retryAfter, REFRESH_BACKOFF_MAX_MS) || 0) : wait);
     });
     return promise;
   }

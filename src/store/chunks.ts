@@ -10,6 +10,7 @@ import type { AllDocsRow, Db } from './db.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
 import { readReplica, underLock } from '../util/chunk-lock.js';
+import { monotonicNow } from '../util/clock.js';
 
 // Gear table for the rolling hash: 256 fixed pseudo-random 32-bit numbers (xorshift, fixed seed).
 const GEAR = (() => {
@@ -98,7 +99,7 @@ interface ChunkReader {
  * rather than return a torn value. `replica`: `db` is the local replica.
  */
 export async function readChunks(db: ChunkReader, ids: string[], waitMs: number, key: string, replica = false): Promise<string> {
-  const deadline = Date.now() + waitMs;
+  const deadline = monotonicNow() + waitMs;
   const found = new Map<string, string>();
   for (;;) {
     const missing = [...new Set(ids)].filter((id) => !found.has(id));
@@ -117,7 +118,7 @@ export async function readChunks(db: ChunkReader, ids: string[], waitMs: number,
       }
       return ids.map((id) => found.get(id)!).join('');
     }
-    if (Date.now() >= deadline) {
+    if (monotonicNow() >= deadline) {
       const missing = `${ids.filter((id) => !found.has(id)).length} of ${ids.length} chunks missing`;
       throw new FeatError(
         'not_found',

@@ -2,6 +2,7 @@ import { endedBy, FeatConflictError } from '../errors.js';
 import { anySignal, LATE, within, withSignal } from '../util/abort.js';
 import { sameJson } from './codec.js';
 import { snapshotValue } from './validate.js';
+import { monotonicNow } from '../util/clock.js';
 
 /** One side of a conflict. */
 export interface ConflictSide<T = unknown> {
@@ -93,7 +94,7 @@ export async function askResolver(resolve: ConflictResolver, conflict: Conflict,
   const late = `onConflict must return the value to keep (or settle its promise) within ${s} s: do not wait on user input or on the network there (return a value, e.g. the latest side, and merge later)`;
   if (closed?.aborted) throw endedBy(closed);
   const since = hung.get(resolve);
-  if (since !== undefined && Date.now() - since < RESOLVER_TIMEOUT_MS) {
+  if (since !== undefined && monotonicNow() - since < RESOLVER_TIMEOUT_MS) {
     throw new FeatConflictError('conflict', `The conflict resolver did not settle within ${s} s for another conflict just before; not asked for "${key}": ${outcome}. ${late}`, { key });
   }
   const settled = new AbortController();
@@ -110,7 +111,7 @@ export async function askResolver(resolve: ConflictResolver, conflict: Conflict,
     ended.dispose();
   }
   if (answer === LATE) {
-    hung.set(resolve, Date.now());
+    hung.set(resolve, monotonicNow());
     throw new FeatConflictError('conflict', `The conflict resolver did not settle within ${s} s for "${key}"; ${outcome}. ${late}`, { key });
   }
   hung.delete(resolve);

@@ -4,6 +4,7 @@ import { retried } from './chunks.js';
 import { CHUNK_PREFIX, HIGH, isChunkId, type StoredDoc } from './codec.js';
 import { rangesFrom } from './ranges.js';
 import type { BulkResult, Db } from './db.js';
+import { monotonicNow } from '../util/clock.js';
 
 const MARK = '_local/feat-gc';
 
@@ -235,7 +236,7 @@ const PULLED_WAIT_MS = 5_000;
 
 /** Waits (up to PULLED_WAIT_MS) until the replica holds the deletions of `ids`, brought by the pull. */
 async function pulled(db: Db, ids: string[]): Promise<void> {
-  for (const deadline = Date.now() + PULLED_WAIT_MS; Date.now() < deadline; ) {
+  for (const deadline = monotonicNow() + PULLED_WAIT_MS; monotonicNow() < deadline; ) {
     const rows = await rowsOf(db)({ keys: ids }).catch(() => []);
     if (rows.every((row) => row.value?.deleted === true || row.error !== undefined)) return;
     await sleep(100);

@@ -22,6 +22,7 @@ import { LATE, within } from '../util/abort.js';
 import { isStorageFull, toStorageAwareError } from './storage-errors.js';
 import { hex } from '../util/hash.js';
 import { idbDatabases } from '../util/idb-list.js';
+import { monotonicNow } from '../util/clock.js';
 
 /**
  * The most a use of the browser directory may take (ms). It only helps an offline start; on a device whose quota is
@@ -159,7 +160,7 @@ interface Locks {
  * origin), it goes without.
  */
 function useDirectory<T>(access: DirectoryAccess, ms: number, use: (db: Db) => Promise<T>): Promise<T | undefined | typeof LATE> {
-  const deadline = Date.now() + ms;
+  const deadline = monotonicNow() + ms;
   let ran = false;
   const run = async () => {
     ran = true;
@@ -170,7 +171,7 @@ function useDirectory<T>(access: DirectoryAccess, ms: number, use: (db: Db) => P
         try {
           return await use(db);
         } catch (error) {
-          if (Date.now() > deadline || isStorageFull(error)) throw error;
+          if (monotonicNow() > deadline || isStorageFull(error)) throw error;
           await new Promise((retry) => setTimeout(retry, 100));
         }
       }
@@ -178,7 +179,7 @@ function useDirectory<T>(access: DirectoryAccess, ms: number, use: (db: Db) => P
       await db.close().catch(() => undefined);
     }
   };
-  const timed = () => within(run(), Math.max(0, deadline - Date.now()));
+  const timed = () => within(run(), Math.max(0, deadline - monotonicNow()));
   const locks = (globalThis as { navigator?: { locks?: Locks } }).navigator?.locks;
   const signal = AbortSignal.timeout(Math.max(1, ms));
   return Promise.resolve()
@@ -313,11 +314,11 @@ export async function dropDeletion(access: DirectoryAccess, tag: string): Promis
  */
 export async function forgetInDirectory(access: DirectoryAccess, identity: string | undefined, waitMs: number, doomed?: { name: string; adapter: string }): Promise<void> {
   dropLegacyEntries();
-  const deadline = Date.now() + waitMs;
+  const deadline = monotonicNow() + waitMs;
   if ((await directoryListed()) === false) return;
   const tag = doomed && (await replicaTag(doomed.name));
   let gaveUp = false;
-  const forgetting = useDirectory(access, deadline - Date.now() - 500, async (db) => {
+  const forgetting = useDirectory(access, deadline - monotonicNow() - 500, async (db) => {
     // The deletion first: a page closed in between leaves the session remembered, never a replica nothing points to.
     // Not once logout gave up (`timeout`): an open IndexedDB kept waiting may run this much later, when the user has
     // signed in again and a replica of that name is new — a late record would delete it.
@@ -327,7 +328,7 @@ export async function forgetInDirectory(access: DirectoryAccess, identity: strin
   // A full device is `storage_full`, as every other failure of logout(); a use that never answered, or kept failing for
   // that long, is the one other failure logout() has: `timeout` (with that failure as its cause).
   let cause: unknown;
-  const outcome = await within(forgetting, Math.max(0, deadline - Date.now())).catch((error: unknown) => {
+  const outcome = await within(forgetting, Math.max(0, deadline - monotonicNow())).catch((error: unknown) => {
     if (isStorageFull(error)) throw toStorageAwareError(error);
     cause = error;
     return LATE;

@@ -1,6 +1,7 @@
 import type { WriteOp } from '../store/codec.js';
 import type { ChangeEvent, ChangeWatcher, ChangeWatcherOptions, CurrentRead, WatchScope, WatchSource } from './watch.js';
 import { LATE, within } from '../util/abort.js';
+import { monotonicNow } from '../util/clock.js';
 
 /**
  * The watch source the store talks to: subscribes at once (the unsubscribe function is returned synchronously) and
@@ -39,9 +40,9 @@ export class LazyWatch implements WatchSource {
   }
 
   async #loading(watcher: Promise<ChangeWatcher>, ms: number): Promise<void> {
-    const deadline = Date.now() + ms;
+    const deadline = monotonicNow() + ms;
     const loaded = await within(watcher.catch(() => undefined), ms);
-    if (loaded !== LATE) await loaded?.started(Math.max(0, deadline - Date.now()));
+    if (loaded !== LATE) await loaded?.started(Math.max(0, deadline - monotonicNow()));
   }
 
   /** See WatchSource.wrote (nothing to do before the first subscription loaded the watcher). */

@@ -7,13 +7,14 @@
  * while writes wait: from its start or this tab's next write (`poke`) until the count is 0.
  */
 import type { SyncStatus } from './status.js';
+import { monotonicNow } from '../util/clock.js';
 
 /** How long a follower's writes may wait on a leader that says nothing before the follower stops reporting its status. */
 export const SILENT_MS = 5_000;
 const CHECK_MS = 1_000;
 
 export class LeaderWatch {
-  #heardAt = Date.now();
+  #heardAt = monotonicNow();
   #pendingSince: number | undefined;
   #silent = false;
   #checking = false;
@@ -34,7 +35,7 @@ export class LeaderWatch {
 
   /** This tab wrote: counts (again) until nothing waits. */
   poke(): void {
-    this.#pokedAt = Date.now();
+    this.#pokedAt = monotonicNow();
     if (this.#timer) return;
     this.#timer = setInterval(() => void this.#check(), CHECK_MS);
     (this.#timer as { unref?: () => void }).unref?.();
@@ -42,7 +43,7 @@ export class LeaderWatch {
 
   /** The leader said something (a status, writes confirmed). */
   heard(): void {
-    this.#heardAt = Date.now();
+    this.#heardAt = monotonicNow();
     this.#set(false);
   }
 
@@ -55,9 +56,9 @@ export class LeaderWatch {
     if (this.#checking) return;
     this.#checking = true;
     try {
-      const asked = Date.now();
+      const asked = monotonicNow();
       const waiting = (await this.#count().catch(() => 0)) > 0;
-      const now = Date.now();
+      const now = monotonicNow();
       if (!waiting) {
         this.#pendingSince = undefined;
         if (this.#pokedAt < asked) this.close();

@@ -1,5 +1,6 @@
 import type { StoredDoc } from '../store/codec.js';
 import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
+import { monotonicNow } from '../util/clock.js';
 
 export type Seq = string | number;
 
@@ -170,7 +171,7 @@ export abstract class LiveLoop implements PromiseLike<void> {
         if (this.#checkpoint.next !== undefined) this.save(this.#checkpoint.next, true);
         this.#active = true;
         this.setActive(false);
-        following = Date.now();
+        following = monotonicNow();
         await this.#follow();
         // The live feed ended (a proxy's limit on a connection's life, a server restart): it is read and followed again.
         this.emit('restarted');
@@ -184,7 +185,7 @@ export abstract class LiveLoop implements PromiseLike<void> {
         if (this.since !== 0 && refusedSince(error)) this.since = 0;
         // The backoff starts over only after the live feed stayed up a while: a feed that fails at once (while the
         // catch-up works) keeps backing off instead of retrying every half second.
-        if (following && Date.now() - following > FEED_PROVEN_MS) delay = 0;
+        if (following && monotonicNow() - following > FEED_PROVEN_MS) delay = 0;
         this.#active = false;
         this.emit('paused', error);
         delay = this.#backOff(delay);
@@ -283,7 +284,7 @@ export abstract class LiveLoop implements PromiseLike<void> {
       state.timer = undefined;
     }
     if (state.saving || state.timer) return;
-    const wait = now ? 0 : (state.last ?? -Infinity) + CHECKPOINT_EVERY_MS - Date.now();
+    const wait = now ? 0 : (state.last ?? -Infinity) + CHECKPOINT_EVERY_MS - monotonicNow();
     if (wait > 0) {
       state.timer = setTimeout(() => {
         state.timer = undefined;
@@ -293,7 +294,7 @@ export abstract class LiveLoop implements PromiseLike<void> {
     }
     const next = seq;
     state.next = undefined;
-    state.last = Date.now();
+    state.last = monotonicNow();
     state.saving = (async () => {
       const doc = { _id: this.#checkpointId, ...(state.rev ? { _rev: state.rev } : {}), seq: next };
       // A checkpoint not saved only means that some changes are handled again.

@@ -3,6 +3,7 @@ import { isChunkId, type StoredDoc } from '../store/codec.js';
 import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js';
 import { lockChunks, underLock } from '../util/chunk-lock.js';
+import { monotonicNow } from '../util/clock.js';
 
 /**
  * The local document holding the server sequence up to which the pull has written everything (local replica only; like
@@ -147,7 +148,7 @@ export class LivePull extends LiveLoop {
   }
 
   protected feed(): ChangesFeed {
-    const streamed = Date.now() >= this.#pollUntil ? { feed: 'continuous' } : { batch_size: BATCH };
+    const streamed = monotonicNow() >= this.#pollUntil ? { feed: 'continuous' } : { batch_size: BATCH };
     return this.changes(this.#remote, { live: true, ...streamed, since: this.since, include_docs: true, style: 'all_docs', heartbeat: HEARTBEAT_MS, return_docs: false });
   }
 
@@ -160,7 +161,7 @@ export class LivePull extends LiveLoop {
    */
   protected override feedFailed(error: unknown): void {
     const e = error as { code?: unknown; silentFromStart?: unknown } | null;
-    if (e?.code === 'timeout' && e.silentFromStart === true) this.#pollUntil = Date.now() + POLL_AFTER_SILENT_MS;
+    if (e?.code === 'timeout' && e.silentFromStart === true) this.#pollUntil = monotonicNow() + POLL_AFTER_SILENT_MS;
   }
 
   protected pump(): void {

@@ -26,6 +26,7 @@ import {
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { RESOLVER_TIMEOUT_MS } from '../store/conflicts.js';
 import { LATE, sleep, within } from '../util/abort.js';
+import { monotonicNow } from '../util/clock.js';
 import { idbDatabases } from '../util/idb-list.js';
 import { closeOtherTabs, tabLock, Tabs, webLocks } from './leader.js';
 import { PushTracker } from './push-tracker.js';
@@ -123,7 +124,7 @@ async function replicasListed(): Promise<string[] | undefined> {
  */
 async function finishDeletion(access: DirectoryAccess, name: string, wait: boolean): Promise<boolean> {
   const tag = await replicaTag(name);
-  const deadline = Date.now() + OPEN_WAIT_MS;
+  const deadline = monotonicNow() + OPEN_WAIT_MS;
   /** Whether the record is still there (undefined: the directory could not say in time). */
   const recorded = async () => (await readDeletions(access))?.some((d) => d.tag === tag);
   const run = async () => {
@@ -135,7 +136,7 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
       // A deletion blocked by a connection stays queued in IndexedDB (done once that closes). Waited for within the
       // start's bound; in the background only briefly — holding the tab lock, it would keep the account's own start
       // from going on for that long.
-      const ms = wait ? Math.max(1_000, deadline - Date.now()) : BACKGROUND_DELETE_MS;
+      const ms = wait ? Math.max(1_000, deadline - monotonicNow()) : BACKGROUND_DELETE_MS;
       if ((await within(deleteDatabase(idbName(name)), ms)) !== true) return false;
     }
     dropChangeSignals(name);
@@ -147,7 +148,7 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
   for (;;) {
     const done = await attempt();
     if (done !== undefined) return done;
-    if (!wait || Date.now() > deadline) return false;
+    if (!wait || monotonicNow() > deadline) return false;
     if ((await recorded()) === false) return true;
     await sleep(500);
   }
@@ -276,11 +277,11 @@ export class LocalFirst {
    */
   async server(): Promise<{ db: Db; since: Seq } | undefined> {
     // A pull on its way (just woken, or catching up) is given a few seconds; one that cannot reach the server is not.
-    for (const deadline = Date.now() + CAUGHT_UP_WAIT_MS; ; ) {
+    for (const deadline = monotonicNow() + CAUGHT_UP_WAIT_MS; ; ) {
       const since = this.#paused ? undefined : this.replicator?.pulledTo();
       if (since !== undefined && this.#remote) return { db: this.#remote, since };
       const state = this.replicator?.pullState;
-      if (this.#paused || !state || !['connecting', 'active'].includes(state) || Date.now() >= deadline || this.#deps.signal.aborted) return undefined;
+      if (this.#paused || !state || !['connecting', 'active'].includes(state) || monotonicNow() >= deadline || this.#deps.signal.aborted) return undefined;
       await sleep(100);
     }
   }
@@ -374,7 +375,7 @@ export class LocalFirst {
         if ((failure.code !== 'network' && failure.code !== 'timeout') || !last) throw this.#failed(failure);
         // The connection is tried again as the first pull would be (a reset, a request timed out): given up at once,
         // ready() resolved with an empty replica, and the app's default for "absent" replaced the user's data.
-        deadline = Date.now() + this.#deps.options.initialSyncTimeout;
+        deadline = monotonicNow() + this.#deps.options.initialSyncTimeout;
         events = new InitialSyncEvents(this.#deps.initialSync, this.#deps.options.initialSyncTimeout);
         session = await this.#connectBy(deadline, failure);
         if (!session) {
@@ -411,14 +412,14 @@ export class LocalFirst {
       // Waits until the deadline at most, as the first pull's own retries do.
       await new Promise<void>((resolve) => {
         this.#wake = resolve;
-        sleep(Math.min(delay, deadline - Date.now()), signal).then(resolve, resolve);
+        sleep(Math.min(delay, deadline - monotonicNow()), signal).then(resolve, resolve);
       });
       this.#wake = undefined;
       if (signal.aborted) throw closedError();
-      if (Date.now() >= deadline) return undefined;
+      if (monotonicNow() >= deadline) return undefined;
       try {
         // An attempt still under way at the deadline is left to finish on its own (#reconnect asks again).
-        const session = await within(this.#deps.connect(), deadline - Date.now());
+        const session = await within(this.#deps.connect(), deadline - monotonicNow());
         return session === LATE ? undefined : session;
       } catch (error) {
         if (signal.aborted) throw closedError();
@@ -698,18 +699,18 @@ export class LocalFirst {
   async #follow(local: Db, session: Session, until?: number, events?: InitialSyncEvents): Promise<void> {
     this.#standby = session;
     this.#following = true;
-    const deadline = until ?? Date.now() + this.#deps.options.initialSyncTimeout;
+    const deadline = until ?? monotonicNow() + this.#deps.options.initialSyncTimeout;
     // A replica that never synced: this tab's ready() waits for the leader's first pull, and says so as the leader's
     // does (one `start`, one `done`).
     let waiting = events;
     let synced = false;
     try {
-      while (!this.leading && !this.#deps.signal.aborted && !this.#lost && Date.now() < deadline) {
+      while (!this.leading && !this.#deps.signal.aborted && !this.#lost && monotonicNow() < deadline) {
         if (await local.get(SYNCED_MARKER).catch(() => undefined)) {
           synced = true;
           break;
         }
-        waiting ??= new InitialSyncEvents(this.#deps.initialSync, Math.max(0, deadline - Date.now()));
+        waiting ??= new InitialSyncEvents(this.#deps.initialSync, Math.max(0, deadline - monotonicNow()));
         await sleep(100, this.#deps.signal).catch(() => undefined);
       }
     } finally {
@@ -749,7 +750,7 @@ export class LocalFirst {
       this.#confirmAgain = true;
       return;
     }
-    const now = Date.now();
+    const now = monotonicNow();
     this.#confirmFirst ??= now;
     const due = retryIn !== undefined ? now + retryIn : Math.min(now + CONFIRM_QUIET_MS, this.#confirmFirst + CONFIRM_MAX_WAIT_MS);
     clearTimeout(this.#confirming);
@@ -854,7 +855,7 @@ export class LocalFirst {
 
   /** `events`: the wait began before (its connection was tried again): its `start` was reported then. */
   async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number, events?: InitialSyncEvents): Promise<void> {
-    const timeoutMs = deadline === undefined ? this.#deps.options.initialSyncTimeout : Math.max(0, deadline - Date.now());
+    const timeoutMs = deadline === undefined ? this.#deps.options.initialSyncTimeout : Math.max(0, deadline - monotonicNow());
     const reporter = events ?? new InitialSyncEvents(this.#deps.initialSync, timeoutMs);
     const progress = reporter.progress;
     const report = (changes: Partial<InitialSyncEvent>) => reporter.report(changes);
@@ -1009,23 +1010,23 @@ export class LocalFirst {
   async drain(): Promise<void> {
     const tracker = this.tracker;
     if (!tracker || !this.#ephemeral()) return;
-    const deadline = Date.now() + DISCARD_WAIT_MS;
+    const deadline = monotonicNow() + DISCARD_WAIT_MS;
     // A conflict resolution under way (a pull just brought another device's revision) is a local change too: written
     // first, then pushed with the rest, so this device's last word is not left for another device to repeat. One queued
     // meanwhile is waited for too; the chain gets half the grace at most, the push the rest.
-    const chainBy = Date.now() + DISCARD_WAIT_MS / 2;
-    for (let chain: Promise<void> | undefined; chain !== this.#conflictChain && Date.now() < chainBy; ) {
+    const chainBy = monotonicNow() + DISCARD_WAIT_MS / 2;
+    for (let chain: Promise<void> | undefined; chain !== this.#conflictChain && monotonicNow() < chainBy; ) {
       chain = this.#conflictChain;
-      await within(chain, chainBy - Date.now());
+      await within(chain, chainBy - monotonicNow());
     }
     const target = await tracker.localSeq().catch(() => 0);
     // (At least one look at the server, however long the chain took.)
     // Looks back off (0.1, 0.2, 0.4, 0.8, 1 s…): a push the server holds is not asked about ten times a second.
-    for (let wait = 100; tracker.verifiedSeq < target && this.replicator && !this.#paused && (wait === 100 || Date.now() < deadline); wait = Math.min(wait * 2, 1_000)) {
+    for (let wait = 100; tracker.verifiedSeq < target && this.replicator && !this.#paused && (wait === 100 || monotonicNow() < deadline); wait = Math.min(wait * 2, 1_000)) {
       // The lifetime does not end this one (a refresh the accounts service holds): the grace period does.
-      await within(tracker.verify(), Math.max(deadline - Date.now(), 1_000)).catch(() => undefined);
+      await within(tracker.verify(), Math.max(deadline - monotonicNow(), 1_000)).catch(() => undefined);
       if (tracker.verifiedSeq >= target) return;
-      await sleep(Math.min(wait, Math.max(deadline - Date.now(), 0)));
+      await sleep(Math.min(wait, Math.max(deadline - monotonicNow(), 0)));
     }
     const left = await tracker.count().catch(() => 0);
     if (left > 0) {

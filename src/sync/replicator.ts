@@ -8,6 +8,7 @@ import type { Seq } from './live-loop.js';
 import { LivePush } from './live-push.js';
 import { statusForError, type SyncStatus } from './status.js';
 import { toStorageAwareError } from './storage-errors.js';
+import { monotonicNow } from '../util/clock.js';
 
 type Direction = 'push' | 'pull';
 
@@ -78,7 +79,7 @@ export class Replicator {
   #rewinds = 0;
   #every: ReturnType<typeof setInterval> | undefined;
   /** When the server's continuity was last checked (ms). */
-  #checked = 0;
+  #checked = -Infinity;
   /** Maps a failure to its error; a full local replica reads `storage_full` (device-storage.ts). */
   #explain: (error: unknown) => FeatError;
 
@@ -131,7 +132,7 @@ export class Replicator {
    */
   #verify(due = false): void {
     if (this.#checking || !this.#running) return;
-    if (!this.#suspect && !(due && Date.now() - this.#checked >= CONTINUITY_EVERY_MS / 4)) return;
+    if (!this.#suspect && !(due && monotonicNow() - this.#checked >= CONTINUITY_EVERY_MS / 4)) return;
     // A check that cannot be made (offline) is made again by the next failure's recovery or by the periodic one,
     // not at every event.
     this.#check().catch(() => undefined);
@@ -158,7 +159,7 @@ export class Replicator {
 
   #check(): Promise<void> {
     this.#suspect = false;
-    this.#checked = Date.now();
+    this.#checked = monotonicNow();
     const check: Promise<void> = compare(this.#local, this.#remote)
       .then(async (found) => {
         // Found in step with what was pushed since (the restart from scratch worked): a later restore is started over

@@ -6,6 +6,7 @@
  */
 import type { StoredDoc } from '../store/codec.js';
 import type { BulkResult, Change, ChangesFeed, Db } from '../store/db.js';
+import { monotonicNow } from '../util/clock.js';
 
 type Json = Record<string, unknown>;
 type Options = Record<string, unknown>;
@@ -323,7 +324,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
      */
     async function follow(since: unknown): Promise<void> {
       const path = '_changes' + query({ ...params, since: typeof since === 'object' ? JSON.stringify(since) : since });
-      const started = Date.now();
+      const started = monotonicNow();
       const silent = (error: unknown) => {
         if ((error as { code?: unknown } | null)?.code === 'timeout') Object.assign(error as object, { silentFromStart: true });
         return error;
@@ -349,7 +350,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
           }
           if (done) return;
           if (next.done) {
-            if (Date.now() - started >= STREAM_PROVEN_MS) return settle(undefined, { results, last_seq: lastSeq });
+            if (monotonicNow() - started >= STREAM_PROVEN_MS) return settle(undefined, { results, last_seq: lastSeq });
             throw thrown({ error: 'bad_response', reason: 'The changes feed stopped' }, 502);
           }
           bytes += next.value.byteLength;

@@ -1,6 +1,7 @@
 import { abortedTransaction, isLocalWait, localTimeout } from '../errors.js';
 import { LATE, sleep, within } from './abort.js';
 import { limiter } from './limit.js';
+import { monotonicNow } from './clock.js';
 
 /**
  * One lock per local replica between a big write (its chunks looked up and written, then its manifest) and the pull's
@@ -51,13 +52,13 @@ export const READ_AGAIN_MS = 10_000;
  * freeze) — then `timeout` (a local wait). `lockHeld`: the caller holds the chunk lock.
  */
 export async function readReplica<T>(read: () => Promise<T>, what: string, lockHeld = false, totalMs = CHUNK_LOCK_WAIT_MS): Promise<T> {
-  const deadline = Date.now() + totalMs;
+  const deadline = monotonicNow() + totalMs;
   // Every read asked is still in the race: a slow one that answers after its bound is not thrown away.
   let reads: Promise<T> | undefined;
   for (let attempt = 1; ; attempt++) {
     // Each wait twice the last (10 s, then the rest of 30 s): a read that is only slow (a big replica, a slow device)
     // is not asked again and again, each one more scan of the replica.
-    const ms = Math.max(1_000, Math.min(READ_AGAIN_MS * 2 ** (attempt - 1), deadline - Date.now()));
+    const ms = Math.max(1_000, Math.min(READ_AGAIN_MS * 2 ** (attempt - 1), deadline - monotonicNow()));
     const next = read();
     reads = reads ? Promise.race([reads, next]) : next;
     try {
@@ -69,7 +70,7 @@ export async function readReplica<T>(read: () => Promise<T>, what: string, lockH
       // A read whose transaction was aborted (it failed at once rather than never answering) is asked again too,
       // after a pause that grows (jittered), and is out of the race.
       const failed = isLocalWait(error) ? undefined : abortedTransaction(error);
-      if ((!failed && !isLocalWait(error)) || (attempt >= 2 && Date.now() >= deadline)) throw failed ?? error;
+      if ((!failed && !isLocalWait(error)) || (attempt >= 2 && monotonicNow() >= deadline)) throw failed ?? error;
       if (failed) {
         reads = undefined;
         await sleep(Math.min(2_000, 100 * 2 ** attempt) * (0.5 + Math.random() / 2));
