@@ -182,6 +182,7 @@ export async function fetchWithTimeout(
   // The body is watched too: every chunk that arrives restarts the limit (a long-poll's heartbeats included).
   const body = response.body.pipeThrough(
     new TransformStream<Uint8Array, Uint8Array>({
+      // (`cancel`: Streams spec 2023, in Node ≥ 20 and current browsers; not yet in TypeScript's DOM types.)
       start(output) {
         failBody = (reason) => output.error(reason);
       },
@@ -193,7 +194,7 @@ export async function fetchWithTimeout(
       // A body cancelled unread (a 401 before a retry, an error's answer) is done with too: its timer and its listener
       // on the client's lifetime go now, not at the limit.
       cancel: cleanup,
-    }),
+    } as Transformer<Uint8Array, Uint8Array>),
   );
   return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
 }
