@@ -51,7 +51,9 @@ const ROUTE_METHODS: Record<string, string> = {
 };
 
 function methodsOf(segments: string[]): string | undefined {
-  return segments.length <= 3 ? ROUTE_METHODS[segments.slice(1).join('/')] : undefined;
+  const route = segments.slice(1).join('/');
+  // (Own entries only: a document named `constructor` or `toString` is a document, not an inherited route.)
+  return segments.length <= 3 && Object.hasOwn(ROUTE_METHODS, route) ? ROUTE_METHODS[route] : undefined;
 }
 
 /** What a route taking `allowed` serves: `HEAD` wherever `GET` is (chttpd reads one as the other); `PUT /{db}` creates it. */
