@@ -7,7 +7,7 @@ import type { FeatMaintenance } from './maintenance/scheduler.js';
 import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './options.js';
 import { remoteDb } from './transport/remote-db.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
-import { SessionSource, type Session } from './session/session.js';
+import { isSwitchRefusal, SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
 import { checkOptions, DocumentStore, type ConflictEvent, type SetOptions } from './store/store.js';
 import type { StoredAs, ValueFor } from './store/typed.js';
@@ -297,7 +297,8 @@ class Client implements FeatClient {
       lifetime: this.#lifetime.signal,
       localFirst: () => this.#localFirst,
       status: () => this.#effectiveStatus(),
-      leader: () => this.#localFirst?.leading ?? true,
+      // (Not before the replica is open, nor once the client is closed: it syncs nothing then.)
+      leader: () => !this.#closed && (this.#localFirst?.leading ?? o.mode !== 'local-first'),
       setPaused: (paused) => this.#setPaused(paused),
     });
     // Export, import and maintenance load on first use; maintenance keeps only an unref'd timer up front.
@@ -390,6 +391,7 @@ class Client implements FeatClient {
       options: this.#options,
       store: this.store,
       connect: () => this.#connect(),
+      expectAccount: (session) => this.#sessionSource.expect(session),
       // Ended by close(), so that a provider that never answers does not hold ready() for requestTimeout (logout's
       // wipe of a replica never opened asks after close(): unbounded by it).
       authorization: () => withSignal(this.#auth?.get() ?? Promise.resolve(undefined), this.#closed ? undefined : this.#lifetime.signal),
@@ -460,7 +462,8 @@ class Client implements FeatClient {
       // close() leaves it (`paused`).
       if (this.#closing !== undefined && (this.#lifetime.signal.aborted || this.#closed)) throw closedError();
       const failure = toFeatError(error);
-      if (failure.code === 'forbidden' && o.mode === 'local-first') this.#refused = failure;
+      // (A token of another account is passing: the provider may answer for this one again.)
+      if (failure.code === 'forbidden' && o.mode === 'local-first' && !isSwitchRefusal(failure)) this.#refused = failure;
       if (this.#closing === undefined) {
         this.#setStatus(failure.code === 'network' ? 'offline' : failure.code === 'unauthorized' || failure.code === 'forbidden' ? 'denied' : 'error');
       }

@@ -181,7 +181,8 @@ async function changesEtag(db: Database, dbName: string): Promise<string> {
 export async function serveChanges(db: Database, dbName: string, req: Request, res: Response, fidelity: Fidelity, ifNoneMatch?: string): Promise<void> {
   const query = req.query as Query;
   const feedParam = str(query.feed) ?? 'normal';
-  let feed = FEEDS[feedParam];
+  // (Own entries only: `feed=constructor` is no feed type.)
+  let feed = Object.hasOwn(FEEDS, feedParam) ? FEEDS[feedParam] : undefined;
   if (feed === undefined) {
     if (fidelity.strict) throw badRequest('Supported `feed` types: normal, continuous, live, longpoll, eventsource');
     feed = 'normal';

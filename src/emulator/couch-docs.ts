@@ -376,7 +376,8 @@ export function openRevsMultipart(answers: OpenRev[]): { contentType: string; bo
     const stubs: Record<string, unknown> = {};
     for (const [name, a] of Object.entries(answer.ok._attachments as Record<string, Record<string, unknown>>)) {
       const bytes = data.get(name);
-      stubs[name] = bytes === undefined ? a : { content_type: a.content_type, revpos: a.revpos, digest: a.digest, length: bytes.length, follows: true };
+      // (Defined, not assigned: an attachment named `__proto__` is an attachment.)
+      Object.defineProperty(stubs, name, { value: bytes === undefined ? a : { content_type: a.content_type, revpos: a.revpos, digest: a.digest, length: bytes.length, follows: true }, enumerable: true });
     }
     parts.push(Buffer.from(`\r\nContent-Type: multipart/related; boundary="${inner}"\r\n\r\n`));
     parts.push(Buffer.from(`--${inner}\r\nContent-Type: application/json\r\n\r\n${JSON.stringify({ ...doc, _attachments: stubs })}\r\n--${inner}`));

@@ -34,6 +34,10 @@ export interface SessionSourceOptions {
  * Token answers are taken only from the configured origin: a redirect (`redirect: 'manual'` gives an opaque one in
  * browsers, the 3xx itself in Node) or a response a fetch wrapper followed elsewhere is refused.
  */
+/** Refusals of a token naming another account than the client's: passing (the provider may answer for it again). */
+const switchRefusals = new WeakSet<object>();
+export const isSwitchRefusal = (error: unknown): boolean => typeof error === 'object' && error !== null && switchRefusals.has(error);
+
 export function refuseRedirect(response: Response, url: string): void {
   const elsewhere = response.redirected && response.url !== '' && new URL(response.url).origin !== new URL(url).origin;
   if (response.type !== 'opaqueredirect' && !(response.status >= 300 && response.status < 400) && !elsewhere) return;
@@ -102,6 +106,11 @@ export class SessionSource {
   #who: Session | undefined;
   /** The last token named another account: the next token request asks the provider afresh (its value is that account's). */
   #switched = false;
+
+  /** The account a replica opened offline belongs to: the client's, whatever token comes first. */
+  expect(who: { userName: string; dbName: string }): void {
+    this.#who ??= { userName: who.userName, dbName: who.dbName };
+  }
 
   constructor(options: SessionSourceOptions) {
     this.#options = options;
@@ -265,7 +274,10 @@ export class SessionSource {
         // this database with that user's headers. Refused (with backoff, like any refusal) until the provider answers
         // for this client's user again.
         if ((this.#switched = who.userName !== got.userName || who.dbName !== got.dbName)) {
-          throw httpError(403, { url, reason: `the auth provider gave ${got.userName}'s token, not the signed-in ${who.userName}'s; to switch accounts, call logout() and create a new client` });
+          const what = who.userName !== got.userName ? `a token of ${got.userName}, not of the signed-in ${who.userName}` : `the database ${got.dbName}, not ${who.dbName} this client uses`;
+          const refusal = new FeatHttpError('forbidden', `The accounts service gave ${what}; this client keeps to its account (to switch accounts, call logout() and create a new client)`, { url, status: 403 });
+          switchRefusals.add(refusal);
+          throw refusal;
         }
         this.#failures = 0;
         this.#failure = undefined;

@@ -170,6 +170,8 @@ export interface LocalFirstDeps {
   store: DocumentStore;
   /** Session + bootstrap; rejects with `network` when the server cannot be reached. */
   connect(): Promise<Session>;
+  /** The replica opened offline is this account's: a token of another is refused (session.ts). */
+  expectAccount(session: Session): void;
   /** The current Authorization value (no network), or undefined when there is none to ask. */
   authorization(): Promise<string | undefined>;
   couchFetch: typeof fetch;
@@ -818,6 +820,7 @@ export class LocalFirst {
     if (this.#reconnecting) return;
     this.#reconnecting = true;
     this.#expected = expected;
+    this.#deps.expectAccount(expected);
     let reported: string | undefined;
     for (let delay = 0, first = true; !this.#deps.signal.aborted && !this.#lost && !this.#closeAsked; first = false) {
       if (!(first && now)) {

@@ -36,3 +36,19 @@ describe.each(['remote', 'local-first'] as const)('%s mode', (mode) => {
     for (const name of NAMES) expect(await other.store.get(name)).toBeUndefined();
   });
 });
+
+describe('query values named after Object.prototype members', () => {
+  it('`_changes?feed=constructor` is no feed type: refused (CouchDB 3.4, the couchdb profile) or a normal feed, never a long-poll', async () => {
+    const user = uniqueUser('feed');
+    await emu.createUser(user);
+    const db = `userdb-${Buffer.from(user).toString('hex')}`;
+    const headers = emu.couchHeadersFor(user);
+    // An empty database: a long-poll would wait for a change (its default timeout, a minute).
+    const started = performance.now();
+    const odd = await fetch(`${emu.couchUrl}/${db}/_changes?feed=constructor`, { headers, signal: AbortSignal.timeout(10_000) });
+    const body = await odd.text();
+    expect([200, 400]).toContain(odd.status);
+    if (odd.status === 200) expect(JSON.parse(body)).toMatchObject({ results: [] });
+    expect(performance.now() - started).toBeLessThan(5_000);
+  });
+});

@@ -5,7 +5,10 @@
  * the refusal says what happened (`forbidden`, both accounts named), and the provider is asked again with backoff, so
  * the client recovers by itself once the provider answers for A again.
  */
-import { describe, expect, it } from 'vitest';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { afterAll, describe, expect, it } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
@@ -141,4 +144,105 @@ describe('a refreshed token naming another account', () => {
     expect(Object.keys(await serverState(alice)).sort()).toEqual(['a-after', 'a-before']);
     expect(a.sync.status).toBe('idle');
   }, 120_000);
+});
+
+// From the review of the fix: the refusal met during a start, a renamed database, the account of a replica opened
+// offline, and `leader` before the replica is open.
+describe('the account check, around the start', () => {
+  it('a switch met during a second start (ready() after a network failure) passes once the provider answers for A again', { timeout: 90_000 }, async () => {
+    const [alice, bob] = [uniqueUser('st-a'), uniqueUser('st-b')];
+    let selected = alice;
+    let cut = false;
+    const fetchFn: typeof fetch = (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (cut && url.startsWith(emu.couchUrl)) return Promise.reject(new TypeError('fetch failed'));
+      return fetch(input, init);
+    };
+    const a = client(alice, { auth: () => emu.bearerFor(selected), fetch: fetchFn, requestTimeout: 2_000, initialSyncTimeout: 2_000 });
+    a.sync.on('error', () => undefined);
+    // The token is fetched (alice: the client's account), then CouchDB cannot be reached: the start fails.
+    const starting = a.ready();
+    cut = true;
+    expect(await codeOf(starting)).not.toBe('ok');
+    cut = false;
+    selected = bob;
+    emu.rotateSecret();
+    expect(await codeOf(a.ready())).toBe('forbidden');
+    selected = alice;
+    await waitFor(async () => (await codeOf(a.store.set('k', 'A'))) === 'ok', 40_000, 'a write working again');
+    await a.sync.waitForPush({ timeout: 30_000 });
+    expect(await serverState(alice)).toEqual({ k: 'A' });
+    expect(await serverState(bob)).toEqual({});
+  });
+
+  it('a token of the same user naming another database: the refusal names the database, without the generic hint', async () => {
+    const alice = uniqueUser('db');
+    let rename = false;
+    const fetchFn: typeof fetch = async (input, init) => {
+      const response = await fetch(input, init);
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      if (!rename || !url.includes('/couchdb/token/') || !response.ok) return response;
+      const body = (await response.json()) as { data: { dbname: string } };
+      body.data.dbname = 'renamed-db';
+      return new Response(JSON.stringify(body), { status: 200, headers: { 'content-type': 'application/json' } });
+    };
+    const a = client(alice, { mode: 'remote', fetch: fetchFn });
+    a.sync.on('error', () => undefined);
+    await a.ready();
+    await a.store.set('k', 1);
+    rename = true;
+    emu.rotateSecret();
+    const error = await a.store.set('k', 2).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
+    expect(isFeatError(error) && error.code).toBe('forbidden');
+    const message = (error as Error).message;
+    expect(message).toContain('renamed-db');
+    expect(message).not.toMatch(/admin role/);
+  });
+
+  it('sync.leader is false before the replica is open, true once it is, false once closed', async () => {
+    const c = client(uniqueUser('ld'));
+    const before = c.sync.leader;
+    const starting = c.ready();
+    const during = c.sync.leader;
+    await starting;
+    const after = c.sync.leader;
+    await c.close();
+    expect({ before, during, after, closed: c.sync.leader }).toEqual({ before: false, during: false, after: true, closed: false });
+  });
+});
+
+describe('a replica opened offline', () => {
+  const dir = mkdtempSync(path.join(tmpdir(), 'feat-switch-'));
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+
+  it("is its account's: a token of another user met first is refused, and sync goes on once the provider answers for the owner", { timeout: 90_000 }, async () => {
+    const [alice, bob] = [uniqueUser('off-a'), uniqueUser('off-b')];
+    const name = path.join(dir, alice);
+    const first = client(alice, { local: { adapter: 'leveldb', name, identity: alice } });
+    await first.ready();
+    await first.store.set('synced', 1);
+    await first.sync.waitForPush({ timeout: 30_000 });
+    await first.close();
+
+    // Next start offline (no server, no accounts service: no token yet): the app names alice (`local.identity`), but
+    // its provider already answers for bob (the app's switcher moved). The first token this client sees is bob's.
+    let selected = bob;
+    let cut = true;
+    const fetchFn: typeof fetch = (input, init) => (cut ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init));
+    const errors: string[] = [];
+    const again = client(alice, { local: { adapter: 'leveldb', name, identity: alice }, auth: () => emu.bearerFor(selected), fetch: fetchFn });
+    again.sync.on('error', (e) => errors.push(e.code));
+    expect((await again.ready()).userName).toBe(alice);
+    await again.store.set('offline', 2);
+    cut = false;
+    await waitFor(() => again.sync.status === 'denied', 30_000, 'refused: a token of bob');
+    expect(errors).toContain('forbidden');
+    selected = alice;
+    await again.sync.waitForPush({ timeout: 60_000 });
+    expect(await serverState(alice)).toEqual({ synced: 1, offline: 2 });
+    expect(await serverState(bob)).toEqual({});
+  });
 });
