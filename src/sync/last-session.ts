@@ -14,6 +14,10 @@
  * in IndexedDB, one entry per server and identity); in every persistent replica, in its `_local/feat-session`
  * document (how a named `leveldb` replica in Node finds its own session). Nothing goes to `localStorage` any more;
  * entries an older version left there (keyed by an unsalted digest of the Authorization value) are deleted.
+ *
+ * v0.1.0 (35fe56d) keyed its records by that digest (its `credentialFingerprint`): `feat:last-session:<couchUrl>:<digest>`
+ * in localStorage, `{ userName, dbName, fingerprint }` in the replica. One made for the current credentials (the
+ * digest checked as v0.1.0 checked it) still opens the replica offline, and is then rewritten in the current form.
  */
 import { FeatError } from '../errors.js';
 import type { Session } from '../session/session.js';
@@ -85,6 +89,24 @@ export async function identityOf(authorization: string | undefined, given: strin
   return value.length >= MIN_TOKEN_CHARS ? `token:${await digest(authorization.trim())}` : undefined;
 }
 
+/** v0.1.0's fingerprint of an Authorization value: the first 12 bytes of its SHA-256, in hex (never stored now). */
+export async function legacyFingerprint(authorization: string | undefined): Promise<string | undefined> {
+  if (!authorization) return undefined;
+  return hex(new Uint8Array(await crypto.subtle.digest('SHA-256', new TextEncoder().encode(authorization)), 0, 12));
+}
+
+/** The session v0.1.0 remembered in localStorage for the credentials of fingerprint `print` (browsers), or undefined. */
+export function recallLegacyEntry(couchUrl: string, print: string | undefined): Session | undefined {
+  let doc: Partial<Session> | null | undefined;
+  try {
+    const text = print && legacyStorage()?.getItem(`${LEGACY_PREFIX}${couchUrl}:${print}`);
+    doc = text ? (JSON.parse(text) as Partial<Session> | null) : undefined;
+  } catch {
+    return undefined;
+  }
+  return typeof doc?.dbName === 'string' && typeof doc.userName === 'string' ? { userName: doc.userName, dbName: doc.dbName } : undefined;
+}
+
 function legacyStorage(): Storage | undefined {
   try {
     return globalThis.localStorage ?? undefined;
@@ -111,9 +133,11 @@ export function dropLegacyEntries(): void {
 
 const entryId = (couchUrl: string, identity: string) => `_local/${couchUrl}|${identity}`;
 
+type SessionRecord = Remembered & { _rev?: string; identity?: string; fingerprint?: unknown };
+
 /** Reads a `_local` document, or undefined. */
-async function read(db: Db, id: string): Promise<(Remembered & { _rev?: string; identity?: string }) | undefined> {
-  const doc = (await db.get(id).catch(() => undefined)) as unknown as (Remembered & { _rev?: string; identity?: string }) | undefined;
+async function read(db: Db, id: string): Promise<SessionRecord | undefined> {
+  const doc = (await db.get(id).catch(() => undefined)) as unknown as SessionRecord | undefined;
   return doc && typeof doc.dbName === 'string' && typeof doc.userName === 'string' ? doc : undefined;
 }
 
@@ -339,10 +363,15 @@ export async function forgetInDirectory(access: DirectoryAccess, identity: strin
   }
 }
 
-/** The session a replica recorded for `identity`, or undefined. */
-export async function recallFromReplica(db: Db, identity: string): Promise<Session | undefined> {
+/**
+ * The session a replica recorded for `identity` — or, in v0.1.0's form, for the credentials of fingerprint `print`
+ * (then `legacy`) — or undefined.
+ */
+export async function recallFromReplica(db: Db, identity: string, print?: string): Promise<(Session & { legacy?: boolean }) | undefined> {
   const doc = await read(db, SESSION_MARKER);
-  return doc && doc.identity === identity ? { userName: doc.userName, dbName: doc.dbName } : undefined;
+  const session = doc && { userName: doc.userName, dbName: doc.dbName };
+  if (doc?.identity === identity) return session;
+  return print && doc?.identity === undefined && doc?.fingerprint === print ? { ...session!, legacy: true } : undefined;
 }
 
 /** Records the replica's session (user, database and the identity, never a credential or a digest of a short one). */

@@ -3,7 +3,7 @@ import type { ResolvedOptions } from '../options.js';
 import { remoteDb } from '../transport/remote-db.js';
 import { defaultAdapter, dropChangeSignals, openLocal } from '../pouch-local.js';
 import type { Session } from '../session/session.js';
-import type { Db } from '../store/db.js';
+import type { Change, Db, ReplicaDb } from '../store/db.js';
 import { adapterFor, askPersist, GuardedDb, OPEN_WAIT_MS, storageInfo, type GuardEvents, type StorageInfo } from './device-storage.js';
 import {
   DIRECTORY_NAME,
@@ -11,10 +11,12 @@ import {
   dropLegacyEntries,
   forgetInDirectory,
   identityOf,
+  legacyFingerprint,
   recallFromDirectory,
   pendingDeletions,
   readDeletions,
   recallFromReplica,
+  recallLegacyEntry,
   rememberInDirectory,
   rememberInReplica,
   replicaTag,
@@ -63,9 +65,11 @@ const OWNER_MARKER = '_local/feat-owner';
  * Checks that `local` holds `session`'s data, or none yet (then it becomes that account's): a replica named by the app
  * (`local.name`) for one account and opened for another would show the first account's data to the second and push
  * its unsynced writes into the second's database. An older replica without the owner record is judged by its session
- * record, when it still has one.
+ * record, when it still has one. One with neither that the app named (`server`: this account's server database) and
+ * that holds documents was left by v0.1.0 (35fe56d), whose logout() deleted its only record of the account: it is
+ * this account's only if the server knows some of its revisions (offline, the request's failure is the answer).
  */
-async function claimReplica(local: Db, session: Session): Promise<void> {
+async function claimReplica(local: Db, session: Session, server?: () => Server): Promise<void> {
   const owner = (await local.get(OWNER_MARKER).catch(() => undefined)) as { dbName?: unknown } | undefined;
   const recorded = owner ?? ((await local.get(SESSION_MARKER).catch(() => undefined)) as { dbName?: unknown } | undefined);
   if (typeof recorded?.dbName === 'string' && recorded.dbName !== session.dbName) {
@@ -74,8 +78,46 @@ async function claimReplica(local: Db, session: Session): Promise<void> {
       `The local replica holds the data of another account (${recorded.dbName}), not of ${session.dbName}: give each account its own "local.name", or delete that replica with the other account's logout({ destroyLocal: true }) first`,
     );
   }
+  if (typeof recorded?.dbName !== 'string' && server && !(await knownTo(local, server))) {
+    throw new FeatError(
+      'forbidden',
+      `The local replica holds data an earlier version of the SDK wrote for an account it no longer names, and the server knows none of it for ${session.dbName}: sign in as the account that wrote it (its writes then reach its server), or discard it, with the writes it holds, by logout({ destroyLocal: true })`,
+    );
+  }
   // Best effort (another tab may write it at the same moment; a full device keeps its session record).
   if (!owner) await local.put({ _id: OWNER_MARKER, dbName: session.dbName } as never).catch(() => undefined);
+}
+
+/** What claimReplica asks of the server's database. */
+type Server = Pick<ReplicaDb, 'revsDiff' | 'close'>;
+
+/** Documents of a replica that names no account whose revisions are asked of the server (see claimReplica). */
+const PROOF_SAMPLE = 10;
+
+/**
+ * Whether `local` holds no document (never written: nothing asked), or the server's database knows a revision of one of
+ * its first documents: the newest, or the oldest of its history (known there once any of its revisions was pushed or
+ * pulled). Revision ids are random (PouchDB) or digests of the content and its history (CouchDB): another account's
+ * database never holds them.
+ */
+async function knownTo(local: Db, server: () => Server): Promise<boolean> {
+  const { results } = (await local.changes({ since: 0, limit: PROOF_SAMPLE })) as { results: Change[] };
+  if (!results.length) return true;
+  const docs = results.map((c) => ({ id: c.id, rev: c.changes[0]!.rev }));
+  const { results: found } = await (local as ReplicaDb).bulkGet({ docs, revs: true });
+  const diff: Record<string, string[]> = {};
+  for (const [i, { id, rev }] of docs.entries()) {
+    const history = (found[i]?.docs[0] as { ok?: { _revisions?: { start: number; ids: string[] } } } | undefined)?.ok?._revisions;
+    const oldest = history?.ids.length ? `${history.start - history.ids.length + 1}-${history.ids[history.ids.length - 1]!}` : rev;
+    diff[id] = oldest === rev ? [rev] : [rev, oldest];
+  }
+  const remote = server();
+  try {
+    const missing = await remote.revsDiff(diff);
+    return Object.entries(diff).some(([id, revs]) => revs.some((rev) => !missing[id]?.missing?.includes(rev)));
+  } finally {
+    await remote.close().catch(() => undefined);
+  }
 }
 /**
  * The account whose data `local` holds, as claimReplica judges it (its owner record, else an older replica's session
@@ -224,6 +266,8 @@ export class LocalFirst {
   #identity: string | null | undefined;
   /** What the directory remembered of the replica (its name and adapter). */
   #remembered: Remembered | undefined;
+  /** The last session was found in a record v0.1.0 left (see #lastSession). */
+  #legacy = false;
   /** The answer of `navigator.storage.persist()` (`local.persist`). */
   #persisted: Promise<boolean | undefined> | undefined;
   #confirming: ReturnType<typeof setTimeout> | undefined;
@@ -359,6 +403,8 @@ export class LocalFirst {
       // A device too full to open the replica (`storage_full`): ready() says so; it can be called again.
       throw this.#failed(error);
     }
+    // Found by a record v0.1.0 left (verified for these credentials): rewritten in the current form, offline too.
+    if (last && this.#legacy) await this.#remember(this.local!, last).catch(() => undefined);
     if (last) {
       if (await this.local!.get(SYNCED_MARKER).catch(() => undefined)) {
         void this.#reconnect(last, true);
@@ -489,6 +535,7 @@ export class LocalFirst {
 
   async #lastSession(): Promise<Session | undefined> {
     const o = this.#deps.options;
+    this.#legacy = false;
     // A fixed `session` names its database: nothing to remember.
     if (o.session) {
       const userName = o.session.userName ?? o.session.headers['X-Auth-CouchDB-UserName'] ?? '';
@@ -502,7 +549,15 @@ export class LocalFirst {
       this.#remembered = remembered;
       return { userName: remembered.userName, dbName: remembered.dbName };
     }
-    // A replica named explicitly remembers its own session (for the same identity) — unless a logout is deleting it.
+    // v0.1.0 remembered it under a fingerprint of the credentials (last-session.ts): in localStorage in browsers…
+    const print = await legacyFingerprint(await this.#deps.authorization().catch(() => undefined));
+    const legacy = recallLegacyEntry(o.couchUrl, print);
+    if (legacy) {
+      this.#legacy = true;
+      return legacy;
+    }
+    // …and in the replica. A replica named explicitly remembers its own session (for the same identity, or v0.1.0's
+    // fingerprint) — unless a logout is deleting it.
     if (o.local?.name && !(await this.#isDoomed(o.local.name))) {
       const adapter = await adapterFor(o.local.name, o.local.adapter, defaultAdapter());
       let db: GuardedDb;
@@ -513,11 +568,12 @@ export class LocalFirst {
         if (toFeatError(error).code === 'storage_full') throw error;
         return undefined;
       }
-      const session = await recallFromReplica(db, identity);
+      const session = await recallFromReplica(db, identity, print);
       if (session) {
         // Keep it open: it is the replica to use.
         this.#opened = db;
-        return session;
+        this.#legacy = session.legacy === true;
+        return { userName: session.userName, dbName: session.dbName };
       }
       await db.close();
     }
@@ -578,7 +634,9 @@ export class LocalFirst {
       throw closedError();
     }
     try {
-      await claimReplica(local, session);
+      // Only a replica the app named is shared by accounts: one named after the account's database is its own.
+      const server = () => remoteDb(`${o.couchUrl}/${encodeURIComponent(session.dbName)}`, this.#deps.couchFetch);
+      await claimReplica(local, session, o.local?.name === undefined ? undefined : server);
     } catch (error) {
       await local.close();
       throw toFeatError(error);
