@@ -1,9 +1,10 @@
 import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
-import { remoteDb } from '../transport/remote-db.js';
+import { remoteDb, type RemoteDb } from '../transport/remote-db.js';
 import { defaultAdapter, dropChangeSignals, openLocal } from '../pouch-local.js';
 import type { Session } from '../session/session.js';
 import type { Change, Db, ReplicaDb } from '../store/db.js';
+import { isChunkId, type StoredDoc } from '../store/codec.js';
 import { adapterFor, askPersist, GuardedDb, OPEN_WAIT_MS, storageInfo, type GuardEvents, type StorageInfo } from './device-storage.js';
 import {
   DIRECTORY_NAME,
@@ -89,32 +90,61 @@ async function claimReplica(local: Db, session: Session, server?: () => Server):
 }
 
 /** What claimReplica asks of the server's database. */
-type Server = Pick<ReplicaDb, 'revsDiff' | 'close'>;
+type Server = Pick<RemoteDb, 'revsDiff' | 'bulkGet' | 'close'>;
 
-/** Documents of a replica that names no account whose revisions are asked of the server (see claimReplica). */
+/** Values of a replica that names no account whose revisions are asked of the server (see claimReplica)… */
 const PROOF_SAMPLE = 10;
+/** …looked for among its first changes (chunks come before their manifest: they are no proof). */
+const PROOF_SCAN = 1_000;
+/** The revisions of a value's history asked about (the server may keep fewer: `_revs_limit`). */
+const PROOF_HISTORY = 200;
 
 /**
- * Whether `local` holds no document (never written: nothing asked), or the server's database knows a revision of one of
- * its first documents: the newest, or the oldest of its history (known there once any of its revisions was pushed or
- * pulled). Revision ids are random (PouchDB) or digests of the content and its history (CouchDB): another account's
- * database never holds them.
+ * A revision that only this account's history can have made. A revision's id digests its content and its parent's id
+ * (PouchDB's and CouchDB's): a value the SDK stamped with a write time (`feat.updatedAt`) is the writer's own, and so
+ * is every revision after it; a chunk (content-addressed), a default (time 0), an index definition or a removal may be
+ * written identically by another account, revision ids included.
+ */
+function ownContent(doc: { _id?: string; _deleted?: boolean; feat?: { updatedAt?: unknown } } | undefined): boolean {
+  const at = doc?.feat?.updatedAt;
+  return !!doc?._id && !doc._deleted && !doc._id.startsWith('_') && !isChunkId(doc._id) && typeof at === 'number' && at > 0;
+}
+
+/**
+ * Whether `local` holds no document (never written: nothing asked), or the server's database holds a revision of one
+ * of its first values that only this account's history makes (ownContent): the value itself, or an earlier revision
+ * of it whose content the server shows to be stamped (a device that edited offline past the server's kept history).
  */
 async function knownTo(local: Db, server: () => Server): Promise<boolean> {
-  const { results } = (await local.changes({ since: 0, limit: PROOF_SAMPLE })) as { results: Change[] };
-  if (!results.length) return true;
-  const docs = results.map((c) => ({ id: c.id, rev: c.changes[0]!.rev }));
-  const { results: found } = await (local as ReplicaDb).bulkGet({ docs, revs: true });
+  const sample: { id: string; rev: string }[] = [];
+  let since: Seq = 0;
+  let seen = 0;
+  while (sample.length < PROOF_SAMPLE && seen < PROOF_SCAN) {
+    const page = (await local.changes({ since, limit: 100, include_docs: true })) as { results: (Change & { doc?: StoredDoc })[]; last_seq: Seq };
+    if (!page.results.length) break;
+    for (const c of page.results) if (ownContent(c.doc) && sample.length < PROOF_SAMPLE) sample.push({ id: c.id, rev: c.changes[0]!.rev });
+    seen += page.results.length;
+    since = page.last_seq;
+  }
+  if (seen === 0) return true;
+  if (!sample.length) return false;
+  const { results: found } = await (local as ReplicaDb).bulkGet({ docs: sample, revs: true });
   const diff: Record<string, string[]> = {};
-  for (const [i, { id, rev }] of docs.entries()) {
+  for (const [i, { id, rev }] of sample.entries()) {
     const history = (found[i]?.docs[0] as { ok?: { _revisions?: { start: number; ids: string[] } } } | undefined)?.ok?._revisions;
-    const oldest = history?.ids.length ? `${history.start - history.ids.length + 1}-${history.ids[history.ids.length - 1]!}` : rev;
-    diff[id] = oldest === rev ? [rev] : [rev, oldest];
+    const revs = history ? history.ids.slice(0, PROOF_HISTORY).map((hash, n) => `${history.start - n}-${hash}`) : [];
+    diff[id] = revs.includes(rev) ? revs : [rev, ...revs];
   }
   const remote = server();
   try {
     const missing = await remote.revsDiff(diff);
-    return Object.entries(diff).some(([id, revs]) => revs.some((rev) => !missing[id]?.missing?.includes(rev)));
+    const known = Object.entries(diff).flatMap(([id, revs]) => revs.filter((rev) => !missing[id]?.missing?.includes(rev)).map((rev) => ({ id, rev })));
+    // The value itself: its content is this account's own.
+    if (known.some(({ id, rev }) => sample.some((s) => s.id === id && s.rev === rev))) return true;
+    if (!known.length) return false;
+    // An earlier revision: its content, as the server holds it, must be stamped too.
+    const { results } = await remote.bulkGet({ docs: known.slice(0, 50) });
+    return results.some((r) => r.docs.some((d) => 'ok' in d && ownContent(d.ok as StoredDoc)));
   } finally {
     await remote.close().catch(() => undefined);
   }
