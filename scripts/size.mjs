@@ -126,8 +126,9 @@ import { build as esbuild } from 'esbuild';
 // clocks and sleep, long-lived tabs), a review and an attack of the fixes: one account per client (a token of another
 // user refused, the account a replica opened offline kept: session/ +0.2 kB, up front), every in-process wait on the
 // monotonic clock, one writer's edits ordered by a write count (`feat.n`), a cancelled body's timer ended: measured
-// 126.74 kB (up front 28.15 kB).
-const BUDGET_KB = 127;
+// 126.74 kB (up front 28.15 kB); replicas and session records of 0.1.0 read (an offline start from its records, a
+// replica it left without an owner claimed only with a proof the server holds: sync/ +0.64 kB, lazy): 127.38 kB.
+const BUDGET_KB = 127.5;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
