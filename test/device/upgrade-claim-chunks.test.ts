@@ -28,6 +28,33 @@ async function v010Chunks(value: unknown): Promise<{ _id: string; data: string }
   return pieces.map((data) => ({ _id: `feat~chunk~${createHash('sha256').update(data).digest('hex')}`, data }));
 }
 
+/** B opens A's replica (the app's fixed local.name on a shared device): what B got, and whether A's secret reached B's server. */
+async function openAs(bob: string, aPath: string): Promise<{ outcome: string; secret: unknown; leaked: boolean }> {
+  const b = clientOf(bob, aPath);
+  b.sync.on('error', () => undefined);
+  const outcome = await b.ready().then(
+    () => 'claimed',
+    (e: unknown) => (isFeatError(e) ? e.code : String(e)),
+  );
+  let secret: unknown;
+  if (outcome === 'claimed') {
+    secret = await b.store.get('a-secret');
+    await b.sync.waitForPush({ timeout: 30_000 }).catch(() => undefined);
+  }
+  await b.close();
+  return { outcome, secret, leaked: (await serverKeys(bob)).includes('a-secret') };
+}
+const REFUSED = { outcome: 'forbidden', secret: undefined, leaked: false };
+
+/** B's own device, on this version, writes the same template: it reaches B's server. */
+async function templateOnServer(bob: string): Promise<void> {
+  const device = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(bob), local: { adapter: 'memory' } }));
+  await device.ready();
+  await device.store.set('template', TEMPLATE);
+  await device.sync.waitForPush({ timeout: 60_000 });
+  await device.close();
+}
+
 /** A v0.1.0 replica at `path` that wrote `value` as `key` (chunks, then the manifest) and then `extra` values. */
 async function writeV010WithBig(path: string, key: string, value: unknown, extra: Record<string, unknown>): Promise<string[]> {
   const chunks = await v010Chunks(value);
@@ -72,23 +99,9 @@ describe('a v0.1.0 replica of A (no session record) opened for B', () => {
     await aDb.close();
     expect(aRevs).toEqual(bDocs.filter((d) => ids.includes(d._id)).map((d) => d._rev));
 
-    // B opens A's replica (the app's fixed local.name on a shared device).
-    const b = clientOf(bob, aPath);
-    b.sync.on('error', () => undefined);
-    const outcome = await b.ready().then(
-      () => 'claimed',
-      (e: unknown) => (isFeatError(e) ? e.code : String(e)),
-    );
-    let secret: unknown;
-    if (outcome === 'claimed') {
-      secret = await b.store.get('a-secret');
-      await b.sync.waitForPush({ timeout: 30_000 }).catch(() => undefined);
-    }
-    await b.close();
-    const onBobServer = await serverKeys(bob);
-    const owner = await localDoc(aPath, '_local/feat-owner');
     // Expected: refused as another account's replica; nothing of A's read by B or pushed to B's database.
-    expect({ outcome, secret, leaked: onBobServer.includes('a-secret'), owner }).toEqual({ outcome: 'forbidden', secret: undefined, leaked: false, owner: undefined });
+    expect(await openAs(bob, aPath)).toEqual(REFUSED);
+    expect(await localDoc(aPath, '_local/feat-owner')).toBeUndefined();
   }, 180_000);
 
   it('the same with B on THIS version: B\'s device wrote the same big value (local-first) — B claims A\'s v0.1.0 replica', async () => {
@@ -98,26 +111,9 @@ describe('a v0.1.0 replica of A (no session record) opened for B', () => {
     await writeV010WithBig(aPath, 'template', TEMPLATE, { 'a-secret': 'A offline secret' });
 
     // B, on another device with the current SDK, writes the same template; it reaches B's server.
-    const bDevice = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(bob), local: { adapter: 'memory' } }));
-    await bDevice.ready();
-    await bDevice.store.set('template', TEMPLATE);
-    await bDevice.sync.waitForPush({ timeout: 60_000 });
-    await bDevice.close();
+    await templateOnServer(bob);
 
-    const b = clientOf(bob, aPath);
-    b.sync.on('error', () => undefined);
-    const outcome = await b.ready().then(
-      () => 'claimed',
-      (e: unknown) => (isFeatError(e) ? e.code : String(e)),
-    );
-    let secret: unknown;
-    if (outcome === 'claimed') {
-      secret = await b.store.get('a-secret');
-      await b.sync.waitForPush({ timeout: 30_000 }).catch(() => undefined);
-    }
-    await b.close();
-    const onBobServer = await serverKeys(bob);
-    expect({ outcome, secret, leaked: onBobServer.includes('a-secret') }).toEqual({ outcome: 'forbidden', secret: undefined, leaked: false });
+    expect(await openAs(bob, aPath)).toEqual(REFUSED);
   }, 180_000);
 
   it('a replica THIS version made whose owner record is missing (its best-effort write failed: full device) and whose session record a plain logout() removed — B claims it the same way', async () => {
@@ -136,21 +132,8 @@ describe('a v0.1.0 replica of A (no session record) opened for B', () => {
     }
     await db.close();
 
-    const bDevice = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(bob), local: { adapter: 'memory' } }));
-    await bDevice.ready();
-    await bDevice.store.set('template', TEMPLATE);
-    await bDevice.sync.waitForPush({ timeout: 60_000 });
-    await bDevice.close();
+    await templateOnServer(bob);
 
-    const b = clientOf(bob, aPath);
-    b.sync.on('error', () => undefined);
-    const outcome = await b.ready().then(
-      () => 'claimed',
-      (e: unknown) => (isFeatError(e) ? e.code : String(e)),
-    );
-    let secret: unknown;
-    if (outcome === 'claimed') secret = await b.store.get('a-secret');
-    await b.close();
-    expect({ outcome, secret }).toEqual({ outcome: 'forbidden', secret: undefined });
+    expect(await openAs(bob, aPath)).toEqual(REFUSED);
   }, 180_000);
 });
