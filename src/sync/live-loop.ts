@@ -159,12 +159,13 @@ export abstract class LiveLoop implements PromiseLike<void> {
       }
     }
     let delay = 0;
-    let following = 0;
+    /** When the live feed was started (monotonic ms); undefined while catching up. */
+    let following: number | undefined;
     while (!this.cancelled) {
       try {
         // After a feed that completed: what it queued and did not handle is read again, once the rest is handled.
-        if (following) await this.settled();
-        following = 0;
+        if (following !== undefined) await this.settled();
+        following = undefined;
         await this.catchUp();
         if (this.cancelled) break;
         // Caught up: its checkpoint is written now, not after the interval.
@@ -178,14 +179,14 @@ export abstract class LiveLoop implements PromiseLike<void> {
       } catch (error) {
         await this.settled().catch(() => undefined);
         if (this.cancelled) break;
-        if (following) this.feedFailed(error);
+        if (following !== undefined) this.feedFailed(error);
         // A checkpoint the server refuses (400 "Malformed sequence supplied in 'since' parameter": one from another
         // server or a database restored from elsewhere) is dropped: read again from the start, the replica skips what
         // it has. Retried as it was, it failed forever.
         if (this.since !== 0 && refusedSince(error)) this.since = 0;
         // The backoff starts over only after the live feed stayed up a while: a feed that fails at once (while the
         // catch-up works) keeps backing off instead of retrying every half second.
-        if (following && monotonicNow() - following > FEED_PROVEN_MS) delay = 0;
+        if (following !== undefined && monotonicNow() - following > FEED_PROVEN_MS) delay = 0;
         this.#active = false;
         this.emit('paused', error);
         delay = this.#backOff(delay);
