@@ -30,14 +30,14 @@ export interface SessionSourceOptions {
   signal: AbortSignal;
 }
 
-/**
- * Token answers are taken only from the configured origin: a redirect (`redirect: 'manual'` gives an opaque one in
- * browsers, the 3xx itself in Node) or a response a fetch wrapper followed elsewhere is refused.
- */
 /** Refusals of a token naming another account than the client's: passing (the provider may answer for it again). */
 const switchRefusals = new WeakSet<object>();
 export const isSwitchRefusal = (error: unknown): boolean => typeof error === 'object' && error !== null && switchRefusals.has(error);
 
+/**
+ * Token answers are taken only from the configured origin: a redirect (`redirect: 'manual'` gives an opaque one in
+ * browsers, the 3xx itself in Node) or a response a fetch wrapper followed elsewhere is refused.
+ */
 export function refuseRedirect(response: Response, url: string): void {
   const elsewhere = response.redirected && response.url !== '' && new URL(response.url).origin !== new URL(url).origin;
   if (response.type !== 'opaqueredirect' && !(response.status >= 300 && response.status < 400) && !elsewhere) return;

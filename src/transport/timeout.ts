@@ -1,5 +1,6 @@
 import { FeatError } from '../errors.js';
 import { utf8Bytes } from './responses.js';
+import { monotonicNow } from '../util/clock.js';
 
 /** Statuses whose responses have no body (a Response cannot be built with one). */
 const NULL_BODY = new Set([101, 103, 204, 205, 304]);
@@ -87,7 +88,7 @@ export async function fetchWithTimeout(
   let deadline: ReturnType<typeof setTimeout> | undefined;
   const bytes = bodyBytes(init.body);
   // (A monotonic clock: the device's may be set meanwhile.)
-  const started = performance.now();
+  const started = monotonicNow();
   /** The time given so far for the uploads beside it (at most SHARED_MAX_MS), and those it was given for. */
   let shared = 0;
   const credited = new Set<object>();
@@ -124,7 +125,7 @@ export async function fetchWithTimeout(
       const what = answered
         ? `The answer from ${pathOf(url)} went silent for ${ms} ms`
         : bytes > 0 || shared > 0
-          ? `No answer from ${pathOf(url)} within ${Math.round(performance.now() - started)} ms (${ms} ms plus the time its ${bytes}-byte body, and those sent beside it, take at ${SLOWEST_UPLOAD} kB/s)`
+          ? `No answer from ${pathOf(url)} within ${monotonicNow() - started} ms (${ms} ms plus the time its ${bytes}-byte body, and those sent beside it, take at ${SLOWEST_UPLOAD} kB/s)`
           : `No answer from ${pathOf(url)} within ${ms} ms`;
       const reason = new FeatError('timeout', `${what}; the server may be overloaded or unreachable (option "requestTimeout")`, {
         url: pathOf(url),
