@@ -9,7 +9,7 @@ import { remoteDb } from './transport/remote-db.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
 import { isSwitchRefusal, SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
-import { checkOptions, DocumentStore, type ConflictEvent, type SetOptions } from './store/store.js';
+import { checkOptions, DocumentStore, type ConflictEvent, type SetOptions, type SignalOptions } from './store/store.js';
 import type { StoredAs, ValueFor } from './store/typed.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
 import type { LocalFirst } from './sync/local-first.js';
@@ -29,9 +29,15 @@ export type { Session };
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema, every key is free
 export interface FeatStore<S extends {} = {}>
   extends Pick<DocumentStore, 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'setParts' | 'removeParts' | 'keys' | 'watch' | 'flush' | 'find' | 'createIndex' | 'watchQuery'> {
-  /** Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. */
-  get<T = unknown, K extends string = string>(key: K): Promise<StoredAs<S, K, T> | undefined>;
-  /** Writes a JSON value (a `Date`, a function or `undefined` does not compile); resolves once it is durable. */
+  /**
+   * Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. `signal` ends
+   * the call's wait (`aborted`).
+   */
+  get<T = unknown, K extends string = string>(key: K, options?: SignalOptions): Promise<StoredAs<S, K, T> | undefined>;
+  /**
+   * Writes a JSON value (a `Date`, a function or `undefined` does not compile); resolves once it is durable. `signal`
+   * ends the call's wait, not the write once queued.
+   */
   set<K extends string, T>(key: K, value: ValueFor<S, K, T>, options?: SetOptions): Promise<void>;
 }
 

@@ -18,14 +18,14 @@ const partRows = (io: StoreIO, db: Db, key: string, options: Record<string, unkn
 
 /**
  * Every stored id that starts with `prefix` and its value (in id order), with this client's unwritten ones on top;
- * `key` names the call in errors.
+ * `key` names the call in errors. A read whose caller gave up (`signal`) is one the app does not see.
  */
-export async function readPrefix(io: StoreIO, prefix: string, key = prefix): Promise<Map<string, unknown>> {
+export async function readPrefix(io: StoreIO, prefix: string, key = prefix, signal?: AbortSignal): Promise<Map<string, unknown>> {
   const db = await io.db();
   // This client's unwritten values, taken before the read (see pendingUnder).
   const pending = io.queue().pendingUnder(prefix);
   const rows = await rangeRows(io.allDocs, db, prefixRanges(prefix), { include_docs: true }, key);
-  const seen = tick(); // the app sees these revisions from here on
+  const seen = signal?.aborted ? Infinity : tick(); // the app sees these revisions from here on
   const values = new Map<string, unknown>();
   for (const row of rows) {
     if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
@@ -43,9 +43,9 @@ export async function readPrefix(io: StoreIO, prefix: string, key = prefix): Pro
 }
 
 /** Every stored part of `key` (and no part of another key, such as `key:b`), with this client's unwritten ones on top. */
-export async function readParts<T>(io: StoreIO, key: string): Promise<Record<string, T>> {
+export async function readParts<T>(io: StoreIO, key: string, signal?: AbortSignal): Promise<Record<string, T>> {
   const parts: Record<string, T> = {};
-  for (const [id, value] of await readPrefix(io, key + PART_SEPARATOR, key)) {
+  for (const [id, value] of await readPrefix(io, key + PART_SEPARATOR, key, signal)) {
     const subkey = subkeyOf(id, key);
     if (subkey !== undefined) Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
   }
@@ -64,7 +64,10 @@ async function current(io: StoreIO, db: Db, key: string): Promise<Map<string, st
 /** The ids of the parts of `key` this client has yet to write. */
 const queuedParts = (io: StoreIO, key: string): string[] => [...io.queue().ids()].filter((id) => subkeyOf(id, key) !== undefined);
 
-/** Enqueues the parts whose content changed (a cached hash only counts while its revision is current). */
+/**
+ * Enqueues the parts whose content changed (a cached hash only counts while its revision is current). Nothing when
+ * `signal` fired during the lookup: the caller has `aborted` already, and nothing of the call was queued yet.
+ */
 export async function planSetParts(
   io: StoreIO,
   key: string,
@@ -72,9 +75,11 @@ export async function planSetParts(
   replace: boolean,
   at: number,
   seq: number,
+  signal?: AbortSignal,
 ): Promise<Promise<void>[]> {
   const db = await io.db();
   const revs = await current(io, db, key);
+  if (signal?.aborted) return [];
   const queue = io.queue();
   const known = io.known();
   const writes: Promise<void>[] = [];
@@ -96,10 +101,12 @@ export async function planSetParts(
   return writes;
 }
 
-/** Enqueues the deletion of every part of `key` (stored or still queued). */
-export async function planRemoveParts(io: StoreIO, key: string, at: number, seq: number): Promise<Promise<void>[]> {
+/** Enqueues the deletion of every part of `key` (stored or still queued); nothing when `signal` fired (planSetParts). */
+export async function planRemoveParts(io: StoreIO, key: string, at: number, seq: number, signal?: AbortSignal): Promise<Promise<void>[]> {
   const db = await io.db();
-  const ids = new Set([...(await current(io, db, key)).keys(), ...queuedParts(io, key)]);
+  const stored = await current(io, db, key);
+  if (signal?.aborted) return [];
+  const ids = new Set([...stored.keys(), ...queuedParts(io, key)]);
   const queue = io.queue();
   return [...ids].map((id) => queue.enqueue(id, { deleted: true, value: undefined, at, seq }));
 }

@@ -32,7 +32,16 @@ const loadResolveWrite = lazy(() => import('./resolve-write.js'));
 const loadGc = lazy(() => import('./gc.js'));
 const loadResolveLeaves = lazy(() => import('../sync/resolve-leaves.js'));
 
-export interface SetOptions {
+/**
+ * A store call's `signal`: aborting it rejects the call with `aborted` (`cause` = the signal's reason) at once, and an
+ * already aborted one starts nothing. A read just ends; a write the call already queued is still written (see the
+ * README's store section), like a `fetch` aborted after it was sent.
+ */
+export interface SignalOptions {
+  signal?: AbortSignal;
+}
+
+export interface SetOptions extends SignalOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
   ttl?: number;
 }
@@ -49,7 +58,7 @@ export interface WatchOptions {
   onError?: (error: FeatError) => void;
 }
 
-export interface SetPartsOptions {
+export interface SetPartsOptions extends SignalOptions {
   /** Delete the parts of `key` that are not in `parts`. @default false */
   replace?: boolean;
 }
@@ -157,6 +166,28 @@ export const checkOptions = (options: unknown, call: string): Record<string | sy
     return { ...options };
   }, `The ${call}() options`);
 
+/** The `signal` of a call's checked options: not an AbortSignal → `invalid_argument`. */
+const signalOf = (opts: Record<string | symbol, unknown>): AbortSignal | undefined => {
+  const { signal } = opts;
+  checkSignal(signal);
+  return signal;
+};
+
+/**
+ * A read (or flush): `check()` validates the call (a throw rejects it) and gives its signal; `work` is raced against
+ * it — `aborted` at once when it fires, its listener removed either way (one per call); an already aborted signal
+ * starts nothing. Without a signal the call is `work`'s promise itself (no promise hop more than before signals).
+ */
+const abortable = <T>(check: () => AbortSignal | undefined, work: (signal: AbortSignal | undefined) => Promise<T>): Promise<T> => {
+  try {
+    const signal = check();
+    throwIfAborted(signal);
+    return withSignal(work(signal), signal);
+  } catch (error) {
+    return Promise.reject(error);
+  }
+};
+
 /**
  * The document store: validation → write queue (coalescing per key) → codec → database → conflict resolution.
  * Works the same over the local replica (local-first) and over the server's database (remote).
@@ -213,16 +244,24 @@ export class DocumentStore {
     });
   }
 
-  /** Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. */
-  async get<T = unknown>(key: string): Promise<T | undefined> {
-    this.#open(READ);
-    validateKey(key);
-    const pending = this.#queue.peek(key);
-    if (pending) return (pending.deleted || isExpired(pending) ? undefined : structuredClone(pending.value)) as T | undefined;
-    const db = await this.#db();
-    const raw = await this.#read(db, key);
-    if (!raw) return undefined;
-    return (await this.valueOf(db, raw)) as T | undefined;
+  /**
+   * Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. `signal` ends
+   * the call's wait (`aborted`).
+   */
+  get<T = unknown>(key: string, options?: SignalOptions): Promise<T | undefined> {
+    return abortable(() => {
+      this.#open(READ);
+      validateKey(key);
+      return signalOf(checkOptions(options, 'get'));
+    }, async (signal) => {
+      const pending = this.#queue.peek(key);
+      if (pending) return (pending.deleted || isExpired(pending) ? undefined : structuredClone(pending.value)) as T | undefined;
+      const db = await this.#db();
+      // Aborted while the database opened: no read.
+      throwIfAborted(signal);
+      const raw = await this.#read(db, key, undefined, signal);
+      return raw && ((await this.valueOf(db, raw)) as T | undefined);
+    });
   }
 
   /** The value a stored document holds: `undefined` when deleted or expired; chunked values reassembled. */
@@ -239,10 +278,14 @@ export class DocumentStore {
     }
   }
 
-  /** Writes a value; resolves once it (or a later value of the key) is durable. */
+  /**
+   * Writes a value; resolves once it (or a later value of the key) is durable. `signal` ends the call's wait, not the
+   * write once queued (see {@link SignalOptions}).
+   */
   set<T>(key: string, value: T, options?: SetOptions): Promise<void> {
     try {
       const opts = checkOptions(options, 'set');
+      const signal = signalOf(opts);
       this.#open(opts);
       validateKey(key);
       const ttl = opts.ttl;
@@ -257,26 +300,30 @@ export class DocumentStore {
       const size = { bytes: 0 };
       const op: WriteOp = { deleted: false, value: snapshotValue(value, key, size), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
       op.maxBytes = size.bytes;
-      return this.#enqueue(key, op);
+      throwIfAborted(signal);
+      return withSignal(this.#enqueue(key, op, signal), signal);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
-  /** Deletes a key; resolves once the deletion is durable. Removing an absent key succeeds. */
-  remove(key: string, options?: object): Promise<void> {
+  /** Deletes a key; resolves once the deletion is durable. Removing an absent key succeeds. `signal`: as `set()`'s. */
+  remove(key: string, options?: SignalOptions): Promise<void> {
     try {
+      // (The redux engine's hidden DECIDING flag comes in the options too.)
       this.#open(options);
       validateKey(key);
-      return this.#enqueue(key, { deleted: true, value: undefined, at: Date.now(), seq: tick() });
+      const signal = signalOf(checkOptions(options, 'remove'));
+      throwIfAborted(signal);
+      return withSignal(this.#enqueue(key, { deleted: true, value: undefined, at: Date.now(), seq: tick() }, signal), signal);
     } catch (error) {
       return Promise.reject(error);
     }
   }
 
   /** The string API (redux-persist / localStorage shape): `null` when absent. */
-  async getItem(key: string): Promise<string | null> {
-    const value = await this.get(key);
+  async getItem(key: string, options?: SignalOptions): Promise<string | null> {
+    const value = await this.get(key, options);
     if (value === undefined) return null;
     // Strings round-trip exactly; values written by other apps as JSON are returned serialized.
     return typeof value === 'string' ? value : JSON.stringify(value);
@@ -297,14 +344,19 @@ export class DocumentStore {
     return this.remove(key);
   }
 
-  /** Every `key:subkey` part of `key`, in one request. */
-  async getParts<T = unknown>(key: string): Promise<Record<string, T>> {
-    this.#open(READ);
-    validateKey(key);
-    const planning = this.#planning((k) => k === key);
-    const { readParts } = await loadParts();
-    if (planning.length > 0) await Promise.all(planning);
-    return readParts<T>(this.#io, key);
+  /** Every `key:subkey` part of `key`, in one request. `signal` ends the call's wait (`aborted`). */
+  getParts<T = unknown>(key: string, options?: SignalOptions): Promise<Record<string, T>> {
+    return abortable(() => {
+      this.#open(READ);
+      validateKey(key);
+      return signalOf(checkOptions(options, 'getParts'));
+    }, async (signal) => {
+      const planning = this.#planning((k) => k === key);
+      const { readParts } = await loadParts();
+      if (planning.length > 0) await Promise.all(planning);
+      throwIfAborted(signal);
+      return readParts<T>(this.#io, key, signal);
+    });
   }
 
   /** The parts calls still planning (looking up stored parts before they enqueue) on the keys `which` names. */
@@ -313,11 +365,15 @@ export class DocumentStore {
     return [...this.#reserved].flatMap(([key, reservation]) => (which(key) ? [reservation] : []));
   }
 
-  /** Writes the parts whose content changed (each its own document and revision); `replace` deletes the others. */
+  /**
+   * Writes the parts whose content changed (each its own document and revision); `replace` deletes the others.
+   * `signal` ends the call's wait; aborted before the stored parts were looked up, the call writes nothing.
+   */
   async setParts<T>(key: string, parts: Record<string, T>, options?: SetPartsOptions): Promise<void> {
     this.#open();
     validateKey(key);
     const opts = checkOptions(options, 'setParts');
+    const signal = signalOf(opts);
     const at = Date.now();
     const seq = tick();
     // Validate everything before anything is written: a bad part rejects the whole call.
@@ -338,27 +394,38 @@ export class DocumentStore {
         return { id, op: { deleted: false, value: snapshotValue(value, id), at, seq } as WriteOp };
       });
     }, `setParts("${key}")`, 'invalid_value');
+    throwIfAborted(signal);
     // The order is reserved now; the lookup and the writes are planned in the parts module, loaded on first use.
-    return this.#ordered(key, async () => (await loadParts()).planSetParts(this.#io, key, ops, opts.replace === true, at, seq));
+    return withSignal(this.#ordered(key, async () => (await loadParts()).planSetParts(this.#io, key, ops, opts.replace === true, at, seq, signal), signal), signal);
   }
 
-  /** Deletes every part of `key`. */
-  async removeParts(key: string): Promise<void> {
+  /** Deletes every part of `key`. `signal`: as `setParts()`'s. */
+  async removeParts(key: string, options?: SignalOptions): Promise<void> {
     this.#open();
     validateKey(key);
+    const signal = signalOf(checkOptions(options, 'removeParts'));
+    throwIfAborted(signal);
     const at = Date.now();
     const seq = tick();
-    return this.#ordered(key, async () => (await loadParts()).planRemoveParts(this.#io, key, at, seq));
+    return withSignal(this.#ordered(key, async () => (await loadParts()).planRemoveParts(this.#io, key, at, seq, signal), signal), signal);
   }
 
   /**
    * Keeps the calls on the parts of `key` in call order: `plan` looks up the stored parts, then enqueues its writes;
    * it runs only after the previous plan for `key` has enqueued, and a later set()/remove() of one of the parts waits
-   * for it too. Resolves when the planned writes are durable.
+   * for it too. Resolves when the planned writes are durable. A call whose `signal` fired before its turn plans nothing,
+   * and one whose lookup failed after it fired queued nothing: its caller has `aborted`, flush() nothing to report.
    */
-  #ordered(key: string, plan: () => Promise<Promise<void>[]>): Promise<void> {
+  #ordered(key: string, plan: () => Promise<Promise<void>[]>, signal: AbortSignal | undefined): Promise<void> {
     const previous = this.#reserved.get(key) ?? Promise.resolve();
-    const enqueued = previous.then(plan);
+    const enqueued = previous.then(() =>
+      signal?.aborted
+        ? []
+        : plan().catch((error: unknown) => {
+            if (signal?.aborted) return [];
+            throw error;
+          }),
+    );
     const reservation = enqueued.then(
       () => undefined,
       () => undefined,
@@ -377,42 +444,50 @@ export class DocumentStore {
     return done;
   }
 
-  /** Enqueues a write of one id, after any parts call on the key it is a part of that is still planning. */
-  #enqueue(id: string, op: WriteOp): Promise<void> {
+  /**
+   * Enqueues a write of one id, after any parts call on the key it is a part of that is still planning (not queued at
+   * all when `signal` fired meanwhile).
+   */
+  #enqueue(id: string, op: WriteOp, signal: AbortSignal | undefined): Promise<void> {
     const key = this.#reserved.size > 0 ? parsePartId(id)?.key : undefined;
-    if (key !== undefined && this.#reserved.has(key)) return this.#ordered(key, async () => [this.#queue.enqueue(id, op)]);
+    if (key !== undefined && this.#reserved.has(key)) return this.#ordered(key, async () => [this.#queue.enqueue(id, op)], signal);
     return this.#queue.enqueue(id, op);
   }
 
-  /** Keys (including `key:subkey` parts) that start with `prefix`, sorted. */
-  async keys(prefix = ''): Promise<string[]> {
-    this.#open();
-    if (typeof prefix !== 'string' || !wellFormed(prefix)) {
-      throw new FeatValidationError('invalid_argument', 'keys(prefix) takes a string prefix without lone UTF-16 surrogates');
-    }
-    // No key is longer than the limit: nothing to ask (and a request line that long would be refused).
-    if (idTooLong(prefix) !== undefined) return [];
-    // Parts calls made before this one that are still looking up stored parts: their writes are pending too.
-    const planning = this.#planning((key) => (key + ':').startsWith(prefix) || prefix.startsWith(key + ':'));
-    const db = await this.#db();
-    if (planning.length > 0) await Promise.all(planning);
-    const { prefixRanges, rangeRows } = await loadRanges();
-    // This client's writes not stored yet, taken before the read (see pendingUnder).
-    const pending = this.#queue.pendingUnder(prefix);
-    const rows = await rangeRows((d, o) => this.#allDocs(d, o), db, prefixRanges(prefix), { include_docs: true });
-    const keys = new Set<string>();
-    const now = Date.now();
-    for (const row of rows) {
-      if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
-      // Another app's document without a value reads as absent (get()): not a key either.
-      const d = decode(row.doc);
-      if (!isExpired(d, now) && (d.value !== undefined || d.chunks !== undefined)) keys.add(row.id);
-    }
-    for (const [id, op] of pending) {
-      if (op.deleted || isExpired(op, now)) keys.delete(id);
-      else keys.add(id);
-    }
-    return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+  /** Keys (including `key:subkey` parts) that start with `prefix`, sorted. `signal` ends the call's wait (`aborted`). */
+  keys(prefix = '', options?: SignalOptions): Promise<string[]> {
+    return abortable(() => {
+      this.#open();
+      if (typeof prefix !== 'string' || !wellFormed(prefix)) {
+        throw new FeatValidationError('invalid_argument', 'keys(prefix) takes a string prefix without lone UTF-16 surrogates');
+      }
+      return signalOf(checkOptions(options, 'keys'));
+    }, async (signal) => {
+      // No key is longer than the limit: nothing to ask (and a request line that long would be refused).
+      if (idTooLong(prefix) !== undefined) return [];
+      // Parts calls made before this one that are still looking up stored parts: their writes are pending too.
+      const planning = this.#planning((key) => (key + ':').startsWith(prefix) || prefix.startsWith(key + ':'));
+      const db = await this.#db();
+      if (planning.length > 0) await Promise.all(planning);
+      throwIfAborted(signal);
+      const { prefixRanges, rangeRows } = await loadRanges();
+      // This client's writes not stored yet, taken before the read (see pendingUnder).
+      const pending = this.#queue.pendingUnder(prefix);
+      const rows = await rangeRows((d, o) => this.#allDocs(d, o), db, prefixRanges(prefix), { include_docs: true });
+      const keys = new Set<string>();
+      const now = Date.now();
+      for (const row of rows) {
+        if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
+        // Another app's document without a value reads as absent (get()): not a key either.
+        const d = decode(row.doc);
+        if (!isExpired(d, now) && (d.value !== undefined || d.chunks !== undefined)) keys.add(row.id);
+      }
+      for (const [id, op] of pending) {
+        if (op.deleted || isExpired(op, now)) keys.delete(id);
+        else keys.add(id);
+      }
+      return [...keys].sort((a, b) => (a < b ? -1 : a > b ? 1 : 0));
+    });
   }
 
   /**
@@ -567,16 +642,24 @@ export class DocumentStore {
     return decision;
   }
 
-  /** Resolves when every set/remove made before the call is durable; rejects with the first failure among them. */
-  async flush(): Promise<void> {
-    this.#open();
-    // Taken now, together: what is queued, and the parts calls (and the writes waiting for them) still planning — a
-    // snapshot taken after waiting for those would miss the writes that failed meanwhile. Writes still being decided
-    // ([DECIDING]) are waited for once decided.
-    const decided = [...this.#deciding].map((d) => d.then(() => Promise.all([this.#queue.flush(), ...this.#orderedCalls])));
-    const results = await Promise.allSettled([this.#queue.flush(), ...this.#orderedCalls, ...decided]);
-    const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
-    if (failed) throw failed.reason;
+  /**
+   * Resolves when every set/remove made before the call is durable; rejects with the first failure among them.
+   * `signal` ends the call's wait (`aborted`), not the writes.
+   */
+  flush(options?: SignalOptions): Promise<void> {
+    return abortable(() => {
+      const signal = signalOf(checkOptions(options, 'flush'));
+      this.#open();
+      return signal;
+    }, async () => {
+      // Taken now, together: what is queued, and the parts calls (and the writes waiting for them) still planning — a
+      // snapshot taken after waiting for those would miss the writes that failed meanwhile. Writes still being decided
+      // ([DECIDING]) are waited for once decided.
+      const decided = [...this.#deciding].map((d) => d.then(() => Promise.all([this.#queue.flush(), ...this.#orderedCalls])));
+      const results = await Promise.allSettled([this.#queue.flush(), ...this.#orderedCalls, ...decided]);
+      const failed = results.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+      if (failed) throw failed.reason;
+    });
   }
 
   /** Number of keys with a write that is not yet durable. */
@@ -617,7 +700,9 @@ export class DocumentStore {
    * from now on, or from `seen` (`Infinity`: a read the app does not see). A 404 keeps what was known: the revision
    * may be this client's own deletion, which a later write then extends.
    */
-  async #read(db: Db, id: string, seen?: number): Promise<StoredDoc | undefined> {
+  async #read(db: Db, id: string, seen?: number, signal?: AbortSignal): Promise<StoredDoc | undefined> {
+    // A read whose caller gave up (`signal`) is one the app does not see.
+    const sighted = () => seen ?? (signal?.aborted ? Infinity : tick());
     try {
       let raw = this.#ctx.local ? await this.#bounded(() => db.get(id), `reading "${id}"`) : await db.get(id, { conflicts: true, deleted_conflicts: true });
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
@@ -628,10 +713,11 @@ export class DocumentStore {
       // next read or write of the key.
       // A removal on another branch (a device that deleted the key offline) is a deleted leaf, which CouchDB never
       // lists in `_conflicts`: those are looked at once per winner and set of deleted leaves (the losers a resolution
-      // deleted stay deleted leaves for good, and are older than the winner: nothing to do).
+      // deleted stay deleted leaves for good, and are older than the winner: nothing to do). A read whose caller gave up
+      // (`signal`) leaves them to the next read or write.
       const deletedLeaves = raw._deleted_conflicts?.length ? `${raw._rev} ${raw._deleted_conflicts.join(' ')}` : undefined;
       const toResolve = raw._conflicts?.length || (deletedLeaves !== undefined && this.#deletedSeen.get(id) !== deletedLeaves);
-      if (!this.#ctx.local && toResolve && !id.startsWith('_') && id !== '.' && id !== '..') {
+      if (!this.#ctx.local && toResolve && !signal?.aborted && !id.startsWith('_') && id !== '.' && id !== '..') {
         const { resolveLeaves } = await loadResolveLeaves();
         try {
           const wrote = await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op), this.#ctx.closed);
@@ -647,7 +733,7 @@ export class DocumentStore {
         }
       }
       delete raw._deleted_conflicts;
-      if (raw._rev) this.#known.learn(id, raw._rev, seen ?? tick());
+      if (raw._rev) this.#known.learn(id, raw._rev, sighted());
       this.#saw(raw);
       return raw;
     } catch (error) {
@@ -655,7 +741,8 @@ export class DocumentStore {
       const e = error as { status?: number; reason?: unknown; message?: unknown };
       if (e.status === 404 && !/Database does not exist/.test(String(e.reason ?? e.message))) {
         // On the replica, a key the app read as absent: a revision pulled in before its write was not seen by it.
-        if (this.#ctx.local && seen !== Infinity) this.#known.readAbsent(id, seen ?? tick());
+        const at = sighted();
+        if (this.#ctx.local && at !== Infinity) this.#known.readAbsent(id, at);
         return undefined;
       }
       throw toFeatError(error, { key: id });

@@ -34,6 +34,25 @@ describe('@feat/sdk types', () => {
     expectTypeOf(client.store.watch).returns.toEqualTypeOf<() => void>();
   });
 
+  it('every store call takes an optional signal; the string API keeps its shape', () => {
+    const { signal } = new AbortController();
+    expectTypeOf(client.store.get('k', { signal })).resolves.toEqualTypeOf<unknown>();
+    expectTypeOf(client.store.getItem('k', { signal })).resolves.toEqualTypeOf<string | null>();
+    expectTypeOf(client.store.getParts<number>('k', { signal })).resolves.toEqualTypeOf<Record<string, number>>();
+    expectTypeOf(client.store.keys(undefined, { signal })).resolves.toEqualTypeOf<string[]>();
+    expectTypeOf(client.store.set('k', 1, { ttl: 1_000, signal })).resolves.toEqualTypeOf<void>();
+    expectTypeOf(client.store.remove('k', { signal })).resolves.toEqualTypeOf<void>();
+    expectTypeOf(client.store.setParts('k', { a: 1 }, { replace: true, signal })).resolves.toEqualTypeOf<void>();
+    expectTypeOf(client.store.removeParts('k', { signal })).resolves.toEqualTypeOf<void>();
+    expectTypeOf(client.store.flush({ signal })).resolves.toEqualTypeOf<void>();
+    // @ts-expect-error -- a signal is an AbortSignal
+    void client.store.get('k', { signal: 'stop' });
+    // @ts-expect-error -- flush() takes options, not a signal
+    void client.store.flush(signal);
+    expectTypeOf(client.store.setItem).parameters.toEqualTypeOf<[key: string, value: string]>();
+    expectTypeOf(client.store.removeItem).parameters.toEqualTypeOf<[key: string]>();
+  });
+
   it('queries: results typed by the caller (unknown by default), options typed, watchQuery returns an unsubscribe', () => {
     expectTypeOf(client.store.find({ selector: { done: false } })).resolves.toEqualTypeOf<QueryResult<unknown>[]>();
     expectTypeOf(client.store.find<{ title: string }>({ prefix: 'todo' })).resolves.toEqualTypeOf<QueryResult<{ title: string }>[]>();
