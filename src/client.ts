@@ -9,8 +9,8 @@ import { remoteDb } from './transport/remote-db.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
 import { isSwitchRefusal, SessionSource, type Session } from './session/session.js';
 import type { Db } from './store/db.js';
-import { checkOptions, DocumentStore, type ConflictEvent, type SetOptions, type SignalOptions } from './store/store.js';
-import type { StoredAs, ValueFor } from './store/typed.js';
+import { checkOptions, DocumentStore, type ConflictEvent, type SetOptions, type SetPartsOptions, type SignalOptions } from './store/store.js';
+import type { JsonCompatible, StoredAs, ValueFor } from './store/typed.js';
 import { SyncController, type FeatSync } from './sync/controller.js';
 import type { LocalFirst } from './sync/local-first.js';
 import type { StorageInfo } from './sync/device-storage.js';
@@ -28,7 +28,7 @@ export type { Session };
  */
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema, every key is free
 export interface FeatStore<S extends {} = {}>
-  extends Pick<DocumentStore, 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'setParts' | 'removeParts' | 'keys' | 'watch' | 'flush' | 'find' | 'createIndex' | 'watchQuery'> {
+  extends Pick<DocumentStore, 'remove' | 'getItem' | 'setItem' | 'removeItem' | 'getParts' | 'removeParts' | 'keys' | 'watch' | 'flush' | 'find' | 'createIndex' | 'watchQuery'> {
   /**
    * Reads a value; `undefined` when absent, deleted or expired. Sees this client's own unwritten values. `signal` ends
    * the call's wait (`aborted`).
@@ -39,6 +39,11 @@ export interface FeatStore<S extends {} = {}>
    * ends the call's wait, not the write once queued.
    */
   set<K extends string, T>(key: K, value: ValueFor<S, K, T>, options?: SetOptions): Promise<void>;
+  /**
+   * Writes the parts whose content changed (each its own document and revision); `replace` deletes the others. Each
+   * part is a JSON value, as `set()`'s (a `Date` does not compile).
+   */
+  setParts<T>(key: string, parts: Record<string, T & JsonCompatible<T>>, options?: SetPartsOptions): Promise<void>;
 }
 
 export interface ReadyOptions {

@@ -14,7 +14,7 @@ export type { ExportHeader, ExportLine, ExportOptions, ImportOptions, ImportResu
 export type { FeatMaintenance, MaintenanceReport, MaintenanceRunOptions } from './maintenance/scheduler.js';
 export type { AuthOption } from './session/auth.js';
 export type { Conflict, ConflictResolver, ConflictSide } from './store/conflicts.js';
-export type { ConflictEvent, SetOptions, SetPartsOptions, WatchOptions } from './store/store.js';
+export type { ConflictEvent, SetOptions, SetPartsOptions, SignalOptions, WatchOptions } from './store/store.js';
 export type { IndexSpec, Query, QueryResult, Selector, SortField } from './query/validate.js';
 export type { FindOptions } from './query/find.js';
 export type { WatchQueryOptions } from './query/live.js';

@@ -72,6 +72,18 @@ describe('set() values are JSON', () => {
     void typed.store.set('other', [new Date()]);
   });
 
+  it('setParts() takes JSON parts too (a Date, a function, undefined do not compile)', () => {
+    const draft: Draft = { title: 't', editedAt: 1 };
+    void plain.store.setParts('board', { a: draft, b: 'text', c: [1, null] });
+    void typed.store.setParts('board', { a: JSON.parse('1') as unknown }, { replace: true });
+    // @ts-expect-error a Date is not JSON
+    void plain.store.setParts('board', { at: new Date() });
+    // @ts-expect-error a nested function
+    void plain.store.setParts('board', { a: { f: () => 1 } });
+    // @ts-expect-error undefined: removeParts() or replace
+    void plain.store.setParts('board', { a: undefined });
+  });
+
   it('JsonCompatible<T> is T for JSON types, never for the rest', () => {
     expectTypeOf<JsonCompatible<Draft>>().toEqualTypeOf<{ title: string; tags?: string[]; editedAt: number | null }>();
     expectTypeOf<JsonCompatible<Date>>().toBeNever();
