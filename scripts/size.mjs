@@ -1,8 +1,9 @@
 // Size budget: ALL the JavaScript a browser app can load through the SDK, PouchDB included. A real Vite production
 // build of an app that imports `@feat/sdk` (the built dist/, as a published install resolves it); every emitted
 // chunk counts, minified and gzipped file by file, as a browser fetches them. `@feat/sdk/redux` and `@feat/sdk/api`
-// are reported on top. Exits non-zero over budget, over the file count, when a module is emitted twice, or when the
-// entry holds PouchDB.
+// are reported on top. Exits non-zero over budget, over the file count, when a module is emitted twice, when the
+// entry holds PouchDB, or when an app importing only `@feat/sdk/api`, `/redux` or `/react` gets any PouchDB module or
+// the lazy local-first group (Vite and esbuild builds: none of the three needs either).
 //
 //   npm run build && npm run size
 import { gzipSync } from 'node:zlib';
@@ -140,9 +141,12 @@ if (!existsSync(join(repo, 'dist/index.js'))) {
 const alias = [
   { find: /^@feat\/sdk\/redux$/, replacement: join(repo, 'dist/redux/index.js') },
   { find: /^@feat\/sdk\/api$/, replacement: join(repo, 'dist/api/index.js') },
+  { find: /^@feat\/sdk\/react$/, replacement: join(repo, 'dist/react/index.js') },
   { find: /^@feat\/sdk$/, replacement: join(repo, 'dist/index.js') },
 ];
 const kB = (n) => `${(n / 1024).toFixed(2)} kB`;
+/** dist/lazy-*.js: the lazy group tsup.config.ts gathers (local-first sync, PouchDB, queries, export…). */
+const isLazyGroup = (id) => /(^|\/)dist\/lazy-[^/]*\.js$/.test(id);
 const packageOf = (id) => (id.includes('node_modules/') ? id.split('node_modules/').pop().split('/')[0] : undefined);
 
 /** Builds an app whose only code imports `imports` (whole namespaces: everything they export stays). */
@@ -178,6 +182,7 @@ async function measure(imports) {
         entry: c.isEntry,
         gz: gzipSync(c.code, { level: 9 }).byteLength,
         packages: [...new Set(Object.keys(c.modules).map(packageOf).filter(Boolean))],
+        ids: Object.keys(c.modules),
       })),
     };
   } finally {
@@ -197,6 +202,37 @@ for (const c of sdk.chunks) {
   console.log(`  ${c.entry ? 'entry' : 'lazy '} ${kB(c.gz).padStart(9)}  ${c.name}${c.packages.length ? `  [${c.packages.join(' ')}]` : ''}`);
 }
 console.log(`with @feat/sdk/redux and @feat/sdk/api imported too: ${kB(total(all))} in ${all.chunks.length} files`);
+
+// The subpaths alone: an app that imports only the REST clients, the redux storage or the React bindings needs neither
+// PouchDB nor the lazy local-first group (a module they share that loaded it, even lazily, put ≈ 89 kB gz into every
+// api-only app's build). Vite (Rollup) and esbuild each keep a dynamic import differently: both are checked.
+const SUBPATHS = ['@feat/sdk/api', '@feat/sdk/redux', '@feat/sdk/react'];
+const esbuildInputs = async (spec) => {
+  const dir = mkdtempSync(join(tmpdir(), 'feat-size-esb-'));
+  try {
+    const result = await esbuild({
+      entryPoints: [alias.find((a) => a.find.test(spec)).replacement],
+      bundle: true, format: 'esm', splitting: true, minify: true, platform: 'browser', write: false, metafile: true,
+      outdir: dir, logLevel: 'error',
+    });
+    return Object.keys(result.metafile.inputs);
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+};
+const alone = [];
+for (const spec of SUBPATHS) {
+  const m = await measure([spec]);
+  /** What a bundler took in that the subpath must not reach: the lazy group, and PouchDB's packages (a count). */
+  const found = (bundler, ids) => {
+    const pouch = new Set(ids.map(packageOf).filter((p) => p?.startsWith('pouchdb')));
+    const what = [...(ids.some(isLazyGroup) ? ['the lazy group'] : []), ...(pouch.size ? [`${pouch.size} PouchDB packages (${[...pouch].slice(0, 3).join(', ')}, …)`] : [])];
+    return what.length ? [`${bundler}: ${what.join(' and ')}`] : [];
+  };
+  const pulled = [...found('vite', m.chunks.flatMap((c) => c.ids)), ...found('esbuild', await esbuildInputs(spec))];
+  alone.push({ spec, pulled });
+  console.log(`${spec} alone: ${kB(total(m))} in ${m.chunks.length} file${m.chunks.length === 1 ? '' : 's'}${pulled.length ? ` — ${pulled.join('; ')}` : ', no PouchDB, no lazy group'}`);
+}
 
 // Who the figure is: the sources bundled once more (esbuild, minified, lazy imports inlined: one file), its gzipped
 // size shared among its inputs by their minified bytes and scaled to the Vite total above. An apportioned figure
@@ -234,6 +270,9 @@ if (sdk.chunks.length > MAX_FILES) failures.push(`${sdk.chunks.length} files, mo
 // PouchDB is the local engine: remote-mode apps never load it (the remote database is the SDK's own, #16).
 const upFrontPouch = sdk.chunks.filter((c) => c.entry).flatMap((c) => c.packages.filter((p) => p.startsWith('pouchdb')));
 if (upFrontPouch.length) failures.push(`the entry holds PouchDB (${upFrontPouch.join(', ')}); it belongs in the lazy local-first chunk`);
+for (const { spec, pulled } of alone) {
+  if (pulled.length) failures.push(`an app importing only ${spec} gets ${pulled.join('; ')} (it must reach no module that loads them)`);
+}
 for (const m of [sdk, all]) if (m.duplicated.length) failures.push(`bundled more than once: ${m.duplicated.join(', ')}`);
-console.log(`budget: ≤ ${BUDGET_KB} kB (aim ${AIM_KB} kB), ≤ ${MAX_FILES} files, nothing duplicated — ${failures.length ? `OVER: ${failures.join('; ')}` : 'ok'}`);
+console.log(`budget: ≤ ${BUDGET_KB} kB (aim ${AIM_KB} kB), ≤ ${MAX_FILES} files, nothing duplicated, no PouchDB in ${SUBPATHS.join(', ')} alone — ${failures.length ? `OVER: ${failures.join('; ')}` : 'ok'}`);
 process.exit(failures.length ? 1 : 0);

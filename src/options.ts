@@ -12,7 +12,7 @@ export interface SessionOption {
   /** Headers sent with every CouchDB request, e.g. `X-Auth-CouchDB-UserName` / `X-Auth-CouchDB-Token`. */
   headers: Record<string, string>;
   /** The CouchDB user name; taken from `X-Auth-CouchDB-UserName` when omitted. */
-  userName?: string;
+  userName?: string | undefined;
 }
 
 /** Where the local replica lives (local-first mode). */
@@ -22,26 +22,26 @@ export interface LocalOptions {
    * `'leveldb'` in Node (any other adapter works once its plugin is registered on `pouchdb-core`).
    * @default 'indexeddb' in browsers and workers, 'memory' in Node
    */
-  adapter?: string;
+  adapter?: string | undefined;
   /**
    * Name of the local database (a directory path for `leveldb`). A replica holds one account's data: opened for
    * another account it is refused with `forbidden` (give each account its own name).
    * @default `feat-<dbName>`; with the memory adapter a per-client name, so that two clients in one process act as two devices
    */
-  name?: string;
+  name?: string | undefined;
   /**
    * Who is signed in (an account id, a user name), under which the device remembers the last session so that an app
    * started offline reopens this user's replica. Needed for an offline start when `auth` is a short token or one that
    * rotates (OAuth); never a secret (it is stored as is).
    * @default the user name of HTTP Basic `auth`; a digest of a token of 32 characters or more; else none
    */
-  identity?: string;
+  identity?: string | undefined;
   /**
    * Ask the browser once (`navigator.storage.persist()`) to keep the site's storage, so that the replica and its
    * unsynced writes are not evicted under storage pressure; `client.storage()` reports the answer.
    * @default false
    */
-  persist?: boolean;
+  persist?: boolean | undefined;
 }
 
 export type Mode = 'local-first' | 'remote';
@@ -52,54 +52,54 @@ export interface MaintenanceOptions {
    * Run maintenance on a schedule (`client.maintenance.run()` works either way).
    * @default true
    */
-  enabled?: boolean;
+  enabled?: boolean | undefined;
   /**
    * Time between runs, in ms. A run starts only while the client is ready, online and idle (sync idle, no writes
    * queued); a busy client is tried again within 30 s. At most 2_147_483_647 (about 24.8 days, the longest timer).
    * @default 300_000 (5 minutes)
    */
-  intervalMs?: number;
+  intervalMs?: number | undefined;
 }
 
 export interface FeatClientOptions {
   /** CouchDB base URL, behind the reverse proxy (e.g. `https://couchdb.feat.com`). */
   couchUrl: string;
   /** Accounts service base URL; the token comes from `GET {accountsUrl}/couchdb/token/`. Not needed with `session`. */
-  accountsUrl?: string;
+  accountsUrl?: string | undefined;
   /** Authorization value for the accounts service (and REST API), or a function returning the current one. */
-  auth?: AuthOption;
+  auth?: AuthOption | undefined;
   /** Skip the accounts service and use these proxy headers and database directly. */
-  session?: SessionOption;
+  session?: SessionOption | undefined;
   /** Base URL of the REST API; enables `client.api`. */
-  apiUrl?: string;
+  apiUrl?: string | undefined;
   /**
    * `'local-first'`: reads and writes go to a local replica that syncs live with the server.
    * `'remote'`: every operation goes to the server.
    * @default 'local-first'
    */
-  mode?: Mode;
+  mode?: Mode | undefined;
   /** Local replica settings (local-first mode). */
-  local?: LocalOptions;
+  local?: LocalOptions | undefined;
   /**
    * Decides which value wins when a write conflicts with another device's.
    * @default latest `updatedAt` wins; ties go to the higher revision
    */
-  onConflict?: ConflictResolver;
+  onConflict?: ConflictResolver | undefined;
   /**
    * The fetch used for every request the client makes (accounts, CouchDB, REST).
    * @default globalThis.fetch
    */
-  fetch?: typeof fetch;
+  fetch?: typeof fetch | undefined;
   /**
    * Largest document the server accepts, in UTF-8 JSON bytes (CouchDB `max_document_size`).
    * @default 8_000_000
    */
-  maxDocumentBytes?: number;
+  maxDocumentBytes?: number | undefined;
   /**
    * Largest request body the proxy accepts (nginx `client_max_body_size`); 0 = no limit.
    * @default 1_048_576
    */
-  maxRequestBytes?: number;
+  maxRequestBytes?: number | undefined;
   /**
    * How long a request may stay silent (no response headers, no body bytes) before it fails with `timeout`: every
    * request to CouchDB, the accounts service and the REST API. A long-poll of the changes feed waits on purpose: its
@@ -107,29 +107,29 @@ export interface FeatClientOptions {
    * 2_147_483_647 (about 24.8 days, the longest timer).
    * @default 30_000
    */
-  requestTimeout?: number;
+  requestTimeout?: number | undefined;
   /**
    * How long `ready()` waits for the first pull on a replica that has never synced, in ms (at most 2_147_483_647).
    * @default 10_000
    */
-  initialSyncTimeout?: number;
+  initialSyncTimeout?: number | undefined;
   /**
    * How long bootstrap waits for the per-user database to appear after creating the user, in ms (at most 2_147_483_647).
    * @default 15_000
    */
-  bootstrapTimeout?: number;
+  bootstrapTimeout?: number | undefined;
   /**
    * How many times a conflicting write is resolved and retried before it fails with `conflict`.
    * @default 5
    */
-  conflictRetries?: number;
+  conflictRetries?: number | undefined;
   /**
    * How many document revisions the store remembers (LRU); older keys cost one extra round trip on their next write.
    * @default 10_000
    */
-  revCacheSize?: number;
+  revCacheSize?: number | undefined;
   /** Scheduled maintenance. @default { enabled: true, intervalMs: 300_000 } */
-  maintenance?: MaintenanceOptions;
+  maintenance?: MaintenanceOptions | undefined;
   /**
    * Indexes of the values' fields for `store.find()` and `store.watchQuery()`, declared once: e.g.
    * `[{ fields: ['done', 'prio'] }, { fields: ['due'], name: 'by-due' }]`. Each is created, idempotently, in the
@@ -139,7 +139,7 @@ export interface FeatClientOptions {
    * next query.
    * @default [] (none declared: `find()` still creates the index a sort needs on first use)
    */
-  indexes?: readonly IndexSpec[];
+  indexes?: readonly IndexSpec[] | undefined;
 }
 
 export const DEFAULTS = {

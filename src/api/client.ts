@@ -2,7 +2,7 @@ import ky, { HTTPError, TimeoutError, type KyInstance, type Options as KyOptions
 import { abortError, FeatError, httpError, toFeatError } from '../errors.js';
 import { anySignal } from '../util/abort.js';
 import { createAuthSource, type AuthSource } from '../session/auth.js';
-import { askWithin, refuseRedirect } from '../session/session.js';
+import { askWithin, refuseRedirect } from '../session/answers.js';
 import { discard, MAX_ANSWER_BYTES, readJson, readText } from '../transport/responses.js';
 import {
   isAuthSource,

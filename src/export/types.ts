@@ -20,21 +20,21 @@ export interface ExportOptions {
    * lines (without line breaks), read a page at a time — for writing big exports to a file or a stream.
    * @default 'text'
    */
-  format?: 'text' | 'lines';
+  format?: 'text' | 'lines' | undefined;
   /** Called as the export advances (synchronously; keep it cheap). */
-  onProgress?: (event: ProgressEvent) => void;
+  onProgress?: ((event: ProgressEvent) => void) | undefined;
   /** Aborts the export with an `aborted` error. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface ImportOptions {
   /** Called as the import advances (synchronously; keep it cheap). */
-  onProgress?: (event: ProgressEvent) => void;
+  onProgress?: ((event: ProgressEvent) => void) | undefined;
   /**
    * Aborts the import with an `aborted` error. Before the first write nothing is written; once writing started, the
    * error's message says how many keys were written (see docs/export.md).
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /**

@@ -22,12 +22,12 @@ export interface MaintenanceReport {
 
 export interface MaintenanceRunOptions {
   /** Aborts the run (between its steps and pages) with `aborted`. */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /**
    * How long a chunk must have been found unreferenced, in an earlier run, before it is deleted (see docs/architecture.md).
    * @default 600_000 (10 minutes)
    */
-  chunkGraceMs?: number;
+  chunkGraceMs?: number | undefined;
 }
 
 /** `client.maintenance`: the scheduled upkeep of the user's data (expired values, orphaned chunks, replica size). */

@@ -34,12 +34,12 @@ export interface FindOptions {
    * Receives the warnings of the query engine (CouchDB's or pouchdb-find's), e.g. "No matching index found, create an
    * index to optimize query time." Without it, each distinct warning is written once to `console.warn`.
    */
-  onWarning?: (warning: string) => void;
+  onWarning?: ((warning: string) => void) | undefined;
   /**
    * Aborts the query: it rejects with `aborted` (`cause` = the signal's reason) at once; in remote mode the request in
    * flight is cancelled and no further page is asked for.
    */
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 /** Matches asked for per `_find` request on the server (each page is one request). */

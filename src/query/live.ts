@@ -19,9 +19,9 @@ import type { PlannedQuery, QueryResult } from './validate.js';
 /** Options of `store.watchQuery()`. */
 export interface WatchQueryOptions {
   /** Where a failed (re)run of the query goes; without it, to `client.sync.on('error')`. */
-  onError?: (error: FeatError) => void;
+  onError?: ((error: FeatError) => void) | undefined;
   /** As in `find()`: receives the query engine's warnings. */
-  onWarning?: (warning: string) => void;
+  onWarning?: ((warning: string) => void) | undefined;
 }
 
 export interface LiveDeps {

@@ -14,18 +14,18 @@ export type SortField = string | Record<string, 'asc' | 'desc'>;
 /** What `store.find()` and `store.watchQuery()` take. */
 export interface Query {
   /** Only keys (and parts of keys) starting with this prefix. @default '' (every key) */
-  prefix?: string;
+  prefix?: string | undefined;
   /** Mango selector over the value's own fields (never `doc.` or metadata). @default {} (every value) */
-  selector?: Selector;
+  selector?: Selector | undefined;
   /**
    * Order of the results (the SDK creates the index it needs, on first use). Values without a sort field are not in a
    * sorted result, as in CouchDB. @default by key
    */
-  sort?: SortField[];
+  sort?: SortField[] | undefined;
   /** The most results to return. @default every match (never CouchDB's silent 25) */
-  limit?: number;
+  limit?: number | undefined;
   /** Matches to skip first. @default 0 */
-  skip?: number;
+  skip?: number | undefined;
 }
 
 /** One match: the key (for a part, the key and its subkey) and its value. */
@@ -54,7 +54,7 @@ export interface IndexSpec {
    * The index's name (and its design document's, `_design/<name>`), as CouchDB's `_index` takes it.
    * @default a name derived from the fields (`feat-<hash>`)
    */
-  name?: string;
+  name?: string | undefined;
 }
 
 /**

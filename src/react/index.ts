@@ -17,7 +17,7 @@
  * Built on `useSyncExternalStore`: no tearing, a component renders only when what it reads changes, and on the server
  * the hooks render the loading state without any I/O. `react` (18 or later) is an optional peer dependency.
  */
-import { createContext, createElement, useContext, useMemo, useSyncExternalStore, type ReactNode } from 'react';
+import { createContext, createElement, useContext, useMemo, useSyncExternalStore, type ReactElement, type ReactNode } from 'react';
 import type { FeatClient } from '../client.js';
 import { FeatValidationError } from '../errors.js';
 import type { SyncStatus } from '../sync/status.js';
@@ -39,8 +39,11 @@ export interface FeatProviderProps {
   children?: ReactNode;
 }
 
-/** Makes `client` the one the hooks below it use. */
-export function FeatProvider({ client, children }: FeatProviderProps): ReactNode {
+/**
+ * Makes `client` the one the hooks below it use. Returns a `ReactElement`, not `ReactNode`: TypeScript before 5.1
+ * takes a component as JSX only when its return type is a `JSX.Element` (test/react/types.test-d.ts).
+ */
+export function FeatProvider({ client, children }: FeatProviderProps): ReactElement {
   return createElement(Context.Provider, { value: client }, children);
 }
 

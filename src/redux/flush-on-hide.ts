@@ -10,14 +10,14 @@ export interface HideTarget {
   addEventListener(type: string, listener: () => void, options?: { capture?: boolean }): void;
   removeEventListener(type: string, listener: () => void, options?: { capture?: boolean }): void;
   /** Read on `visibilitychange` when present (a `Document`); otherwise `globalThis.document.visibilityState`. */
-  readonly visibilityState?: string;
+  readonly visibilityState?: string | undefined;
 }
 
 export interface FlushOnHideOptions {
   /** Where `pagehide` and `visibilitychange` are listened to. @default globalThis (the window) */
-  target?: HideTarget;
+  target?: HideTarget | undefined;
   /** A failed flush (the failure is also reported to whoever wrote). @default ignored */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 /**

@@ -29,7 +29,7 @@ export interface PersistStorageOptions {
    * engine knows that state was not derived from storage, so it never writes it over the stored slices.
    * @default 5000 (redux-persist's default)
    */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 /** @see PersistStorageOptions.timeout */

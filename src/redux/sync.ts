@@ -41,21 +41,21 @@ export interface SyncPersistedStateOptions {
   /** The same config given to `persistReducer`. */
   persistConfig: SyncPersistConfig;
   /** The storage made by `createPersistStorage`. @default persistConfig.storage */
-  storage?: FeatPersistStorage;
+  storage?: FeatPersistStorage | undefined;
   /** Remote changes arriving within this many ms are applied in one REHYDRATE. @default 10 */
-  delay?: number;
+  delay?: number | undefined;
   /**
    * `'changed'`: the payload holds only the slices another device changed (right for the default `autoMergeLevel1` and
    * for `autoMergeLevel2`: the other slices keep their current state). `'all'`: every slice, for `hardSet`.
    * @default 'changed'
    */
-  payload?: 'changed' | 'all';
+  payload?: 'changed' | 'all' | undefined;
   /**
    * Failures while applying remote changes (reading a slice, deserializing), and (once) a `FeatError` `conflict` when
    * redux-persist ignored a REHYDRATE after `persistor.purge()`: reload the app to follow other devices again.
    * @default console.warn
    */
-  onError?: (error: unknown) => void;
+  onError?: ((error: unknown) => void) | undefined;
 }
 
 interface Dirty {

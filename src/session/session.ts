@@ -3,11 +3,12 @@ import type { SessionOption } from '../options.js';
 import { discard, MAX_ANSWER_BYTES, readJson, readText } from '../transport/responses.js';
 import { fetchWithTimeout } from '../transport/timeout.js';
 import { LATE, sleep, within } from '../util/abort.js';
+import { askWithin, refuseRedirect } from './answers.js';
 import type { AuthSource } from './auth.js';
-import { lazy } from '../util/lazy.js';
 import { monotonicNow } from '../util/clock.js';
-
-const loadToken = lazy(() => import('./token.js'));
+// Static: options.ts and auth.ts load token.ts up front anyway. An `import()` here was a reference to the whole lazy
+// group (tsup.config.ts) from a module `@feat/sdk/api` shared, and put PouchDB into api-only apps' builds.
+import { parseCouchToken } from './token.js';
 
 /** Who the client is on the server: resolved by `ready()`. */
 export interface Session {
@@ -33,44 +34,6 @@ export interface SessionSourceOptions {
 /** Refusals of a token naming another account than the client's: passing (the provider may answer for it again). */
 const switchRefusals = new WeakSet<object>();
 export const isSwitchRefusal = (error: unknown): boolean => typeof error === 'object' && error !== null && switchRefusals.has(error);
-
-/**
- * Token answers are taken only from the configured origin: a redirect (`redirect: 'manual'` gives an opaque one in
- * browsers, the 3xx itself in Node) or a response a fetch wrapper followed elsewhere is refused.
- */
-export function refuseRedirect(response: Response, url: string): void {
-  const elsewhere = response.redirected && response.url !== '' && new URL(response.url).origin !== new URL(url).origin;
-  if (response.type !== 'opaqueredirect' && !(response.status >= 300 && response.status < 400) && !elsewhere) return;
-  discard(response);
-  throw new FeatError(
-    'bad_response',
-    `${new URL(url).pathname} answered with a redirect; answers are taken only from the configured origin (point the URL option at the final address)`,
-    { url, ...(response.status ? { status: response.status } : {}) },
-  );
-}
-
-/**
- * Waits for the auth provider at most `ms` (→ `timeout`) and no longer than `signal` lives (→ {@link endedBy}). The
- * provider's own promise is left behind, never awaited again.
- */
-export async function askWithin<T>(ask: () => Promise<T>, ms: number, signal: AbortSignal | undefined): Promise<T> {
-  if (signal?.aborted) throw endedBy(signal);
-  let onAbort: (() => void) | undefined;
-  const ended = new Promise<never>((_, reject) => {
-    onAbort = () => reject(endedBy(signal!));
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
-  ended.catch(() => undefined);
-  try {
-    const result = await Promise.race([within(ask(), ms), ended]);
-    if (result === LATE) {
-      throw new FeatError('timeout', `The auth provider did not give an Authorization value within ${ms} ms (option "requestTimeout" / "timeout")`);
-    }
-    return result;
-  } finally {
-    if (onAbort) signal?.removeEventListener('abort', onAbort);
-  }
-}
 
 /** The minimum pause between two token refreshes that did not help (CouchDB ≥ 3.4 locks out repeated failures). */
 const REFRESH_BACKOFF_MS = 500;
@@ -266,7 +229,6 @@ export class SessionSource {
           if (failure.code === 'timeout' || failure.code === 'network' || failure.code === 'aborted' || failure.code === 'closed') throw failure;
           throw new FeatError('bad_response', 'The accounts service answered with a body that is not JSON', { url, cause: error, status: response.status });
         }
-        const { parseCouchToken } = await loadToken();
         const token = parseCouchToken(body, url);
         const got = { userName: token.headers['X-Auth-CouchDB-UserName'], dbName: token.dbname };
         const who = (this.#who ??= got);

@@ -11,9 +11,9 @@ const loadPendingCount = lazy(() => import('./pending-count.js'));
 const loadWaitForPush = lazy(() => import('./wait-for-push.js'));
 
 export interface WaitForPushOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
   /** Give up after this many ms with a `timeout` error. @default no limit */
-  timeout?: number;
+  timeout?: number | undefined;
 }
 
 export type { AcceptedWrite };

@@ -1,5 +1,5 @@
 /** The public types of `@feat/sdk/react`. */
-import type { ReactNode } from 'react';
+import type { JSX, ReactElement } from 'react';
 import { describe, expectTypeOf, it } from 'vitest';
 import type { FeatClient, FeatError, SyncStatus } from '@feat/sdk';
 import {
@@ -44,7 +44,9 @@ describe('@feat/sdk/react types', () => {
 
   it('FeatProvider takes a client; useFeatClient can carry a schema', () => {
     expectTypeOf(FeatProvider).toBeCallableWith({ client: {} as FeatClient });
-    expectTypeOf(FeatProvider).returns.toEqualTypeOf<ReactNode>();
+    // A JSX.Element: TypeScript before 5.1 refuses `<FeatProvider>` as JSX when a component returns ReactNode.
+    expectTypeOf(FeatProvider).returns.toEqualTypeOf<ReactElement>();
+    expectTypeOf(FeatProvider).returns.toExtend<JSX.Element>();
     expectTypeOf(useFeatClient()).toEqualTypeOf<FeatClient>();
     expectTypeOf(useFeatClient<{ draft: Draft }>().store.get('draft')).resolves.toEqualTypeOf<Draft | undefined>();
     // A client with a schema is a client.
