@@ -47,12 +47,12 @@ export interface FeatStore<S extends {} = {}>
 }
 
 export interface ReadyOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface LogoutOptions {
   /** Also delete the local replica (local-first mode), so no user data stays on the device. @default false */
-  destroyLocal?: boolean;
+  destroyLocal?: boolean | undefined;
 }
 
 // eslint-disable-next-line @typescript-eslint/no-empty-object-type -- {}: no schema

@@ -38,12 +38,12 @@ const loadResolveLeaves = lazy(() => import('../sync/resolve-leaves.js'));
  * README's store section), like a `fetch` aborted after it was sent.
  */
 export interface SignalOptions {
-  signal?: AbortSignal;
+  signal?: AbortSignal | undefined;
 }
 
 export interface SetOptions extends SignalOptions {
   /** Time to live in ms: the value reads as `undefined` once this long has passed since the write. */
-  ttl?: number;
+  ttl?: number | undefined;
 }
 
 export interface WatchOptions {
@@ -51,16 +51,16 @@ export interface WatchOptions {
    * Deliver what is stored now first (events with `current: true`; a stored value as `kind: 'insert'`, `origin:
    * 'local'`), then every later change, in order and with no gap between the two. @default false
    */
-  initial?: boolean;
+  initial?: boolean | undefined;
   /** The same as `initial` (its earlier name). @default false */
-  current?: boolean;
+  current?: boolean | undefined;
   /** Called when reading the current values fails; without it the failure goes to `client.sync.on('error')`. */
-  onError?: (error: FeatError) => void;
+  onError?: ((error: FeatError) => void) | undefined;
 }
 
 export interface SetPartsOptions extends SignalOptions {
   /** Delete the parts of `key` that are not in `parts`. @default false */
-  replace?: boolean;
+  replace?: boolean | undefined;
 }
 
 /** A conflict and how it was resolved, as emitted on `client.sync.on('conflict')`. */

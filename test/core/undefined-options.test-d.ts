@@ -74,18 +74,11 @@ describe('optional options take undefined (exactOptionalPropertyTypes)', () => {
   });
 
   it('store and client call options (src/store/store.ts, src/client.ts)', () => {
-    // TODO(lead): SetOptions.ttl, SetPartsOptions.replace, WatchOptions.initial/current/onError, ReadyOptions.signal and
-    // LogoutOptions.destroyLocal want `| undefined` too (the runtime takes it: undefined-options.test.ts); each expected
-    // error below goes once they have it (an unused directive fails the type check).
-    // @ts-expect-error SetOptions.ttl
-    void client.store.set('k', 1, { ttl: maybe.number });
-    // @ts-expect-error SetPartsOptions.replace
-    void client.store.setParts('k', { a: 1 }, { replace: maybe.boolean });
-    // @ts-expect-error WatchOptions.initial
-    client.store.watch('k', () => undefined, { initial: maybe.boolean });
-    // @ts-expect-error ReadyOptions.signal
+    void client.store.set('k', 1, { ttl: maybe.number, signal: maybe.signal });
+    void client.store.setParts('k', { a: 1 }, { replace: maybe.boolean, signal: maybe.signal });
+    void client.store.get('k', { signal: maybe.signal });
+    client.store.watch('k', () => undefined, { initial: maybe.boolean, current: maybe.boolean, onError: undefined });
     void client.ready({ signal: maybe.signal });
-    // @ts-expect-error LogoutOptions.destroyLocal
     void client.logout({ destroyLocal: maybe.boolean });
   });
 

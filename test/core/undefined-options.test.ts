@@ -39,10 +39,9 @@ const client = (mode: 'local-first' | 'remote') =>
 describe.each(['local-first', 'remote'] as const)('optional options given as undefined: %s', (mode) => {
   it('the client, queries, waitForPush, export, import and maintenance take them as absent', async () => {
     const c = client(mode);
-    // Store and client options (src/store/store.ts, src/client.ts) are typed without `| undefined` so far.
-    await c.ready({ signal: absent } as object);
-    await c.store.set('todo:a', { prio: 2 }, { ttl: absent } as object);
-    await c.store.setParts('board', { a: 1 }, { replace: absent } as object);
+    await c.ready({ signal: absent });
+    await c.store.set('todo:a', { prio: 2 }, { ttl: absent });
+    await c.store.setParts('board', { a: 1 }, { replace: absent });
     const results = await c.store.find({ prefix: 'todo:', selector: absent, sort: absent, limit: absent, skip: absent }, { signal: absent, onWarning: absent });
     expect(results).toEqual([{ key: 'todo:a', value: { prio: 2 } }]);
     const seen: unknown[] = [];
