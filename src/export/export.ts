@@ -9,10 +9,12 @@
 import { FeatError, FeatValidationError } from '../errors.js';
 import { decode, isExpired, type StoredDoc } from '../store/codec.js';
 import { parsePartId } from '../store/ids.js';
+import { unreadableValue } from '../store/unreadable.js';
 import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
 import { checkOptions as copyOptions } from '../store/store.js';
 import type { Db } from '../store/db.js';
 import type { ClientIo } from './io.js';
+import { stringify } from '../util/json.js';
 import { allDocs, userDocPages } from './pages.js';
 import type { ExportHeader, ExportLine, ExportOptions, ProgressEvent } from './types.js';
 
@@ -67,11 +69,21 @@ async function lineOf(io: ClientIo, db: Parameters<ClientIo['store']['valueOf']>
     return JSON.stringify(line);
   }
   const d = decode(doc);
-  line.value = await io.store.valueOf(db, doc);
+  try {
+    line.value = await io.store.valueOf(db, doc);
+  } catch (error) {
+    if (!unreadableValue(error, id)) throw error;
+    // Its value cannot be read (a manifest whose chunks are missing or damaged): the key is still in the export, as a
+    // line that says so (an import skips it), and the failure goes to the client's `error` event — one broken
+    // document neither fails the user's backup of every other key nor leaves it silently.
+    io.warn(new FeatError(error.code, `Exported "${id}" as an "error" line: ${error.message}`, { key: id, cause: error }));
+    line.error = { code: error.code, message: error.message };
+  }
   // A default (stamped 0, store.ts AS_OF: a redux slice's initial state) stays one: an import writes it as a default.
   if (d.updatedAt > 0 || doc.feat?.updatedAt === 0) line.updatedAt = d.updatedAt;
   if (d.expiresAt !== undefined) line.expiresAt = d.expiresAt;
-  return JSON.stringify(line);
+  // (A value another app nested deeper than JSON.stringify reaches is written all the same: util/json.ts.)
+  return stringify(line);
 }
 
 /**
@@ -110,7 +122,7 @@ export async function* exportLines(io: ClientIo, options?: ExportOptions): Async
       if (!exported(doc, exportedAt)) continue;
       ids.push(id);
       // Chunked values are read on their own page.
-      sizes.push(doc.feat?.chunks ? EXPORT_PAGE_BYTES : JSON.stringify(doc.doc).length);
+      sizes.push(doc.feat?.chunks ? EXPORT_PAGE_BYTES : stringify(doc.doc).length);
       if (parsePartId(id)) parts++;
     }
     total ??= scanned;

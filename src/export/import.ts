@@ -34,6 +34,8 @@ interface Entry {
   /** The line's `updatedAt` is 0: a default (store.ts AS_OF), which any value stored in the account wins over. */
   asDefault: boolean;
   deleted: boolean;
+  /** An `error` line: the export could not read the key's value (export.ts `lineOf`); skipped. */
+  unreadable: boolean;
   bytes: number;
 }
 
@@ -209,18 +211,19 @@ function parseEntry(text: string, line: number): Entry {
   }
   if (o.deleted !== undefined && o.deleted !== true) throw bad(line, '"deleted" must be true when present');
   const deleted = o.deleted === true;
-  if (!deleted && !('value' in o)) throw bad(line, `the line of "${key}" has no "value"`);
+  const unreadable = o.error !== undefined;
+  if (!deleted && !unreadable && !('value' in o)) throw bad(line, `the line of "${key}" has no "value"`);
   if (o.updatedAt !== undefined && !isTime(o.updatedAt)) throw bad(line, '"updatedAt" must be a time in ms');
   if (o.expiresAt !== undefined && !isTime(o.expiresAt)) throw bad(line, '"expiresAt" must be a time in ms');
   let value: unknown;
-  if (!deleted) {
+  if (!deleted && !unreadable) {
     try {
       value = snapshotValue(o.value, key);
     } catch (error) {
       throw bad(line, (error as Error).message);
     }
   }
-  return { line, key, value, expiresAt: o.expiresAt as number | undefined, asDefault: o.updatedAt === 0, deleted, bytes: text.length };
+  return { line, key, value, expiresAt: o.expiresAt as number | undefined, asDefault: o.updatedAt === 0, deleted, unreadable, bytes: text.length };
 }
 
 /** Parses and validates the input, a page at a time; checks the count against the header at the end. */
@@ -312,7 +315,7 @@ async function importFrom(io: ClientIo, data: ImportSource, report: ReturnType<t
       const now = Date.now();
       const writes: Promise<boolean>[] = [];
       for (const e of page) {
-        if (e.deleted || (e.expiresAt !== undefined && e.expiresAt <= now)) {
+        if (e.deleted || e.unreadable || (e.expiresAt !== undefined && e.expiresAt <= now)) {
           skipped++;
           continue;
         }

@@ -1,4 +1,5 @@
 /** Public types of `client.exportData` / `client.exportLines` / `client.importData` (type-only: no runtime code). */
+import type { FeatErrorCode } from '../errors.js';
 
 /**
  * Where an export or an import is.
@@ -47,8 +48,8 @@ export interface ImportResult {
   /** Keys written. */
   imported: number;
   /**
-   * Key lines not written: values that expired since the export, keys deleted while the export ran, and defaults
-   * (`updatedAt: 0`) for keys that hold a value.
+   * Key lines not written: values that expired since the export, keys deleted while the export ran, keys whose value
+   * the export could not read (`error` lines), and defaults (`updatedAt: 0`) for keys that hold a value.
    */
   skipped: number;
 }
@@ -83,4 +84,10 @@ export interface ExportLine {
   expiresAt?: number;
   /** The key was deleted while the export ran (rare); an import skips it. */
   deleted?: true;
+  /**
+   * The key's value could not be read (another app's or a damaged document: a chunked value whose chunks are missing
+   * or do not form JSON); its line has no value, and an import skips it. The failure also went to the exporting
+   * client's `error` event.
+   */
+  error?: { code: FeatErrorCode; message: string };
 }

@@ -9,10 +9,11 @@
  * - A sort needs an index of its fields: it is created on first use (`store.createIndex`), the same in both modes.
  */
 import { abortError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
-import type { StoredDoc } from '../store/codec.js';
+import { decode, type StoredDoc } from '../store/codec.js';
 import type { Db } from '../store/db.js';
 import { parsePartId } from '../store/ids.js';
 import type { StoreIO } from '../store/io.js';
+import { unreadableValue } from '../store/unreadable.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { eventFor } from '../sync/watch.js';
 import { readText } from '../transport/responses.js';
@@ -160,8 +161,17 @@ function kept(doc: StoredDoc, prefix: string, now: number): boolean {
   return doc._id.startsWith(prefix) && !doc._id.startsWith(INTERNAL_PREFIX) && !(typeof expiresAt === 'number' && expiresAt <= now);
 }
 
+/**
+ * True for a chunked value's manifest, as `get()` reads it (store.ts `valueOf`): its value is in its chunks, even when
+ * another app's document also holds a `doc`.
+ */
+const isManifest = (doc: StoredDoc): boolean => decode(doc).chunks !== undefined;
+
 /** A value the query returns: {@link kept}, and a value (not a manifest or a design document). */
-const keptValue = (doc: StoredDoc, prefix: string, now: number): boolean => 'doc' in doc && kept(doc, prefix, now);
+const keptValue = (doc: StoredDoc, prefix: string, now: number): boolean => 'doc' in doc && !isManifest(doc) && kept(doc, prefix, now);
+
+/** A manifest the query reassembles: {@link kept}, and one `get()` reads as a manifest. */
+const keptManifest = (doc: StoredDoc, prefix: string, now: number): boolean => isManifest(doc) && kept(doc, prefix, now);
 
 /** The database pouchdb-find runs on: the replica's PouchDB object itself (under the SDK's guard). */
 const pouchOf = (db: Db): Db => ((db as { pouch?: Db }).pouch ?? db);
@@ -267,7 +277,7 @@ async function runMango(
   manifests = false,
 ): Promise<StoredDoc[]> {
   const now = Date.now();
-  const keep = manifests ? kept : keptValue;
+  const keep = manifests ? keptManifest : keptValue;
   const total = range.limit === undefined ? undefined : range.skip + range.limit;
   const replica = run?.db ?? pouchOf(db);
   if (io.ctx.local && !manifests && !(await onReplicaIndex(db, query, run))) {
@@ -449,16 +459,8 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
     await Promise.all(conflicted.map((d) => resolving(() => io.read(db, d._id, Infinity)).catch(() => undefined)));
     return AGAIN;
   }
-  const chunked: MatchDoc[] = [];
   const { matches } = manifests.length > 0 || queued.length > 0 ? await loadMemory() : { matches: undefined };
-  if (manifests.length > 0) {
-    const valueDb = await io.db();
-    for (const manifest of manifests) {
-      const value = await io.valueOf(valueDb, manifest);
-      const doc = { _id: manifest._id, doc: value };
-      if (value !== undefined && (await matches!(doc, query.selector))) chunked.push(doc);
-    }
-  }
+  const chunked = manifests.length > 0 ? await reassembled(io, manifests, (doc) => matches!(doc, query.selector), warn) : [];
   // This client's writes not stored yet: their stored versions give way to them.
   const pending = queued.map(([id]) => id);
   const replaced = new Set(pending);
@@ -483,6 +485,26 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
   // sorted here.
   const merged = mixed || !(sort.length || windowed) ? [...kept, ...extra].sort(order) : placeInto(kept, extra.sort(order), order);
   return merged.slice(query.skip, query.limit === undefined ? undefined : query.skip + query.limit);
+}
+
+/**
+ * The chunked values of `manifests` that match, in their order. A value that cannot be read (its chunks missing or
+ * damaged: another app's document, a broken one) is left out and named in a warning, as `get()` of its key fails
+ * alone: one bad document does not fail the query of every other key. (A failure of the connection fails the query.)
+ */
+async function reassembled(io: StoreIO, manifests: StoredDoc[], matches: (doc: MatchDoc) => boolean | Promise<boolean>, warn: (warning: string) => void): Promise<MatchDoc[]> {
+  const db = await io.db();
+  const docs: MatchDoc[] = [];
+  for (const manifest of manifests) {
+    try {
+      const doc = { _id: manifest._id, doc: await io.valueOf(db, manifest) };
+      if (doc.doc !== undefined && (await matches(doc))) docs.push(doc);
+    } catch (error) {
+      if (!unreadableValue(error, manifest._id)) throw error;
+      warn(`"${manifest._id}" is left out: its value cannot be read (${error.code}: ${error.message})`);
+    }
+  }
+  return docs;
 }
 
 /** `sorted` with each of `extra` (in order) placed before the first document it sorts before. */
@@ -518,7 +540,7 @@ async function manifestsOf(io: StoreIO, db: Db, prefix: string, signal: AbortSig
     manifestCache.set(db, cached);
   }
   const now = Date.now();
-  return cached.docs.filter((doc) => kept(doc, prefix, now));
+  return cached.docs.filter((doc) => keptManifest(doc, prefix, now));
 }
 
 /** `store.createIndex({ fields, name? })`: an index of the value's fields, created once (idempotent). */

@@ -8,6 +8,7 @@ import { prefixRanges, rangeRows } from './ranges.js';
 import type { Db } from './db.js';
 import type { StoreIO } from './io.js';
 import { hashString } from '../util/hash.js';
+import { stringify } from '../util/json.js';
 import { tick } from './rev-cache.js';
 import { PART_SEPARATOR, subkeyOf } from './ids.js';
 import { INTERNAL_PREFIX } from './validate.js';
@@ -30,9 +31,10 @@ export async function readPrefix(io: StoreIO, prefix: string, key = prefix, sign
   for (const row of rows) {
     if (!row.doc || row.value.deleted || !row.id.startsWith(prefix) || row.id.startsWith('_') || row.id.startsWith(INTERNAL_PREFIX)) continue;
     const value = await io.valueOf(db, row.doc);
-    // (An expired value reads as undefined: its revision is known, its content is not a value to compare with.)
+    // (An expired value reads as undefined: its revision is known, its content is not a value to compare with. A value
+    // another app nested deeper than JSON.stringify reaches is hashed all the same: util/json.ts.)
     const stored = decode(row.doc);
-    if (!stored.chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, value === undefined ? undefined : hashString(JSON.stringify(value)) + expiryTag(stored.expiresAt));
+    if (!stored.chunks && row.doc._rev) io.known().learn(row.id, row.doc._rev, seen, value === undefined ? undefined : hashString(stringify(value)) + expiryTag(stored.expiresAt));
     if (value !== undefined) values.set(row.id, value);
   }
   for (const [id, op] of pending) {
