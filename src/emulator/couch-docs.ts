@@ -557,7 +557,7 @@ async function writeBatch(db: Database, docs: Record<string, unknown>[], new_edi
     }
   }
   const toWrite = (docs as never[]).filter((_, i) => !conflicts.has(i) && !unknownRevs.has(i) && !localResults.has(i));
-  const written = toWrite.length === 0 && localResults.size > 0 ? [] : ((await db.bulkDocs(toWrite, new_edits === false ? { new_edits: false } : {})) as unknown[]);
+  const written = toWrite.length === 0 && localResults.size > 0 ? [] : new_edits === false ? await replicated(db, toWrite) : ((await db.bulkDocs(toWrite, {})) as unknown[]);
   let next = 0;
   const results =
     conflicts.size === 0 && unknownRevs.size === 0 && localResults.size === 0
@@ -578,6 +578,29 @@ async function writeBatch(db: Database, docs: Record<string, unknown>[], new_edi
     if (!info.error) return r;
     return { id: info.id, ...couchErrorOf(r).body };
   });
+}
+
+/** Revisions of one id per PouchDB write at most (see `replicated`). */
+const REVS_PER_WRITE = 50;
+
+/**
+ * Writes `docs` with `new_edits: false`, at most REVS_PER_WRITE revisions of one id per PouchDB call: PouchDB writes
+ * the revisions of one id in a call by synchronous callbacks, and 1,500 branches of one document (CouchDB takes them)
+ * overflowed the stack inside its adapter — a RangeError no handler saw, the request never answered and the database
+ * wedged. Answers the failures only, as PouchDB does.
+ */
+async function replicated(db: Database, docs: never[]): Promise<unknown[]> {
+  const slices: never[][] = [];
+  const seen = new Map<unknown, number>();
+  for (const doc of docs) {
+    const id = (doc as { _id?: unknown })._id;
+    const n = seen.get(id) ?? 0;
+    seen.set(id, n + 1);
+    (slices[Math.floor(n / REVS_PER_WRITE)] ??= []).push(doc);
+  }
+  const failures: unknown[] = [];
+  for (const slice of slices) failures.push(...((await db.bulkDocs(slice, { new_edits: false })) as unknown[]));
+  return failures;
 }
 
 /**

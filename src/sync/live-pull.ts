@@ -4,6 +4,7 @@ import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js';
 import { lockChunks, underLock } from '../util/chunk-lock.js';
 import { monotonicNow } from '../util/clock.js';
+import { slicesPerId } from '../util/slices.js';
 
 /**
  * The local document holding the server sequence up to which the pull has written everything (local replica only; like
@@ -17,6 +18,35 @@ const HEARTBEAT_MS = 10_000;
 const BACKLOG = 2 * MAX_BATCH;
 /** How long the pull reads long-polls after a stream of which nothing came (ms; see `LivePull.feedFailed`). */
 const POLL_AFTER_SILENT_MS = 10 * 60_000;
+
+/**
+ * How deep a pulled document's fields may nest (objects and arrays, `[]` one level) for the local replica to take it.
+ * Deeper ones break the adapters' recursive writes — by a RangeError inside the adapter's own callbacks, which nothing
+ * can catch and which leaves its write queue held (the replica never answers again): `JSON.stringify` in the memory
+ * and LevelDB adapters from ~4,000 levels in Node, an `indexeddb` write in a Chromium Web Worker from 1,100
+ * (src/store/validate.ts). The SDK writes at most 500; a deeper document (another app's) is left out (`tooDeep`).
+ */
+export const MAX_PULLED_DEPTH = 1_000;
+
+/** Whether `doc` holds objects or arrays nested deeper than `max` levels (counted without recursion). */
+export function deeperThan(doc: unknown, max: number): boolean {
+  const stack: [unknown, number][] = [[doc, 0]];
+  for (let next = stack.pop(); next; next = stack.pop()) {
+    const [value, depth] = next;
+    if (depth > max) return true;
+    for (const child of Array.isArray(value) ? value : Object.values(value as object)) if (typeof child === 'object' && child !== null) stack.push([child, depth + 1]);
+  }
+  return false;
+}
+
+/**
+ * Leaves of one document the pull writes at most. PouchDB merges each revision into the document's tree at a cost that
+ * grows with the square of its branches (pouchdb-merge `stem`): 300 branches take a second to write, 1,500 took 50 s
+ * of blocked event loop, and as long again to write their resolution. A document with more (another writer's
+ * `new_edits: false` branches) is resolved on the server first (`crowded`, the way remote mode resolves), and only its
+ * live leaves — the highest MAX_LEAVES — come to the replica: the deleted ones are history it needs not hold.
+ */
+export const MAX_LEAVES = 100;
 
 type PulledDoc = StoredDoc & { _rev: string; _revisions: { start: number; ids: string[] } };
 
@@ -115,6 +145,10 @@ export class LivePull extends LiveLoop {
   #incoming: (docs: PulledDoc[]) => void;
   /** Whether the replica has this revision for sure (e.g. it sent it itself): the feed's entry is skipped. */
   #has: (id: string, rev: string) => boolean;
+  /** Told of a revision left out of the replica: nested deeper than MAX_PULLED_DEPTH. */
+  #tooDeep: (id: string, rev: string) => void;
+  /** Resolves a document with more than MAX_LEAVES leaves on the server (a failure is reported, not thrown). */
+  #crowded: (id: string) => Promise<void>;
   #draining: Promise<void> | undefined;
   #pending: number | undefined;
   /** Until when the live feed is read by long-polls instead of a stream (see `feedFailed`). */
@@ -124,12 +158,14 @@ export class LivePull extends LiveLoop {
     local: Db,
     remote: Db,
     backOff: (delay: number) => number,
-    hooks: { incoming?: (docs: PulledDoc[]) => void; has?: (id: string, rev: string) => boolean; once?: boolean },
+    hooks: { incoming?: (docs: PulledDoc[]) => void; has?: (id: string, rev: string) => boolean; tooDeep?: (id: string, rev: string) => void; crowded?: (id: string) => Promise<void>; once?: boolean },
   ) {
     super(local, backOff, PULL_CHECKPOINT);
     this.#remote = remote as ReplicaDb;
     this.#incoming = hooks.incoming ?? (() => undefined);
     this.#has = hooks.has ?? (() => false);
+    this.#tooDeep = hooks.tooDeep ?? (() => undefined);
+    this.#crowded = hooks.crowded ?? (() => Promise.resolve());
     this.once = hooks.once === true;
     this.start();
   }
@@ -206,16 +242,26 @@ export class LivePull extends LiveLoop {
     if (!latest.size) return;
     const rows = (await this.local.allDocs({ keys: [...latest.keys()] })).rows;
     const current = new Map(rows.flatMap((row) => (row.value?.rev ? [[row.key, row.value.rev] as const] : [])));
-    const docs: PulledDoc[] = [];
+    let docs: PulledDoc[] = [];
     const unsure: Record<string, string[]> = {};
+    const crowded: string[] = [];
     for (const [id, change] of latest) {
       const localRev = current.get(id);
       if (change.changes.length === 1 && change.changes[0]!.rev === localRev) continue;
+      if (change.changes.length > MAX_LEAVES) {
+        crowded.push(id);
+        continue;
+      }
       const doc = withHistory(change, localRev);
       if (doc) docs.push(doc);
       else unsure[id] = change.changes.map((c) => c.rev);
     }
     if (Object.keys(unsure).length) docs.push(...(await this.#fetch(unsure)));
+    for (const id of crowded) docs.push(...(await this.#liveLeaves(id)));
+    // Never handed to the adapter (see MAX_PULLED_DEPTH): told once, and the pull goes on past it.
+    const deep = docs.filter((d) => deeperThan(d, MAX_PULLED_DEPTH));
+    for (const d of deep) this.#tooDeep(d._id, d._rev);
+    if (deep.length) docs = docs.filter((d) => !deep.includes(d));
     if (!docs.length || this.cancelled) return;
     // Chunk deletions (another device's garbage collection): those a manifest here still refers to are written again.
     const gone = docs.flatMap((d) => (d._deleted && isChunkId(d._id) ? [d._id] : []));
@@ -226,13 +272,32 @@ export class LivePull extends LiveLoop {
       const bound = <T>(step: Promise<T>, what: string) => (unlock ? underLock(step, what) : step);
       if (gone.length) await bound((async () => (await import('../store/gc.js')).keepReferenced(this.local, gone, docs))(), 'keeping the chunks still referred to');
       this.#incoming(docs);
-      const results = await bound(this.local.bulkDocs(docs, { new_edits: false }), 'writing a pulled batch');
-      const failed = results.find((r) => r.error);
-      if (failed) throw failed;
+      // A document with many leaves (another writer's branches) in bounded slices (slices.ts); one write as a rule.
+      for (const slice of slicesPerId(docs)) {
+        const results = await bound(this.local.bulkDocs(slice, { new_edits: false }), 'writing a pulled batch');
+        const failed = results.find((r) => r.error);
+        if (failed) throw failed;
+      }
     } finally {
       unlock?.();
     }
     this.emit('change', { docs, docs_written: docs.length, pending: this.#pending });
+  }
+
+  /**
+   * A document with more than MAX_LEAVES leaves: resolved on the server, then its live leaves the replica lacks (the
+   * highest MAX_LEAVES, should the resolution have failed; CouchDB's winner when every leaf is deleted).
+   */
+  async #liveLeaves(id: string): Promise<PulledDoc[]> {
+    await this.#crowded(id);
+    const found = (await this.#remote.get(id, { open_revs: 'all', revs: true })) as unknown as { ok?: PulledDoc }[];
+    const leaves = (Array.isArray(found) ? found : []).flatMap((l) => (l?.ok && isPulledDoc(l.ok, id, l.ok._rev) ? [l.ok] : []));
+    const order = (a: PulledDoc, b: PulledDoc) => parseRev(b._rev)!.pos - parseRev(a._rev)!.pos || (a._rev < b._rev ? 1 : -1);
+    const live = leaves.filter((l) => !l._deleted).sort(order);
+    const kept = live.length ? live.slice(0, MAX_LEAVES) : leaves.sort(order).slice(0, 1);
+    if (!kept.length) return [];
+    const missing = (await this.local.revsDiff({ [id]: kept.map((l) => l._rev) }))[id]?.missing ?? [];
+    return kept.filter((l) => missing.includes(l._rev));
   }
 
   /** The missing revisions of `leaves` with their history, from the server (`_bulk_get`), as replication fetches them. */

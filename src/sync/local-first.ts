@@ -1,4 +1,4 @@
-import { closedError, FeatError, toFeatError } from '../errors.js';
+import { closedError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { remoteDb, type RemoteDb } from '../transport/remote-db.js';
 import { defaultAdapter, dropChangeSignals, openLocal } from '../pouch-local.js';
@@ -33,7 +33,7 @@ import { monotonicNow } from '../util/clock.js';
 import { idbDatabases } from '../util/idb-list.js';
 import { closeOtherTabs, tabLock, Tabs, webLocks } from './leader.js';
 import { PushTracker } from './push-tracker.js';
-import { LivePull } from './live-pull.js';
+import { LivePull, MAX_PULLED_DEPTH } from './live-pull.js';
 import type { Seq } from './live-loop.js';
 import { backOff, Replicator } from './replicator.js';
 import { LeaderWatch } from './leader-watch.js';
@@ -285,6 +285,8 @@ export class LocalFirst {
   /** Another tab's logout({ destroyLocal: true }) asked this client to close: the replica's failures from now are `closed`. */
   #closeAsked = false;
   #conflictChain: Promise<void> = Promise.resolve();
+  /** Pulled revisions left out of the replica (too deep for it) that were reported: each is reported once. */
+  #tooDeepSeen = new Set<string>();
   /** Documents whose resolution could not start (its code failed to load): resolved with the next conflict. */
   #unresolved: string[] = [];
   #reconnecting = false;
@@ -777,6 +779,8 @@ export class LocalFirst {
         tracker.givenUp(id, rev);
         this.#deps.pendingChanged();
       },
+      tooDeep: (id, rev) => this.#tooDeep(id, rev),
+      crowded: (id) => this.#resolveOnServer(remote, id),
     });
     this.replicator = replicator;
     if (!this.#paused) replicator.start();
@@ -992,7 +996,7 @@ export class LocalFirst {
       // checkpoint the last one saved.
       for (let delay = 0; !timedOut; ) {
         failure = undefined;
-        rep = new LivePull(local, remote, backOff, { once: true });
+        rep = new LivePull(local, remote, backOff, { once: true, tooDeep: (id, rev) => this.#tooDeep(id, rev), crowded: (id) => this.#resolveOnServer(remote, id) });
         rep.on('change', onChange);
         try {
           // Its checkpoint is saved: live sync's pull continues from there.
@@ -1031,6 +1035,41 @@ export class LocalFirst {
         if (!['network', 'timeout', 'aborted', 'storage_lost'].includes(failure.code) && !guardSaidSo) this.#deps.error(failure);
       }
       report({ phase: 'done', complete, ...(complete ? { pending: 0 } : {}) });
+    }
+  }
+
+  /**
+   * A pulled revision nested deeper than the replica can write (another app's document; live-pull.ts
+   * `MAX_PULLED_DEPTH`): it is left out of the replica, and said so once (an `invalid_value` naming the key); the
+   * pull goes on. Remote mode reads it.
+   */
+  #tooDeep(id: string, rev: string): void {
+    const seen = `${rev}\u0000${id}`;
+    if (this.#tooDeepSeen.has(seen) || this.#deps.signal.aborted) return;
+    if (this.#tooDeepSeen.size >= 1_000) this.#tooDeepSeen.clear();
+    this.#tooDeepSeen.add(seen);
+    this.#deps.error(
+      new FeatValidationError(
+        'invalid_value',
+        `The value of "${id}" (another app's) is nested deeper than ${MAX_PULLED_DEPTH} levels, which this device's replica cannot hold: it is left out of it (remote mode reads it)`,
+        { key: id },
+      ),
+    );
+  }
+
+  /**
+   * A pulled document with hundreds of leaves (another writer's branches, live-pull.ts `MAX_LEAVES`): resolved on the
+   * server, as remote mode resolves, so that only its result comes to the replica. A failure other than the
+   * connection's is reported (the pull goes on with the highest leaves, resolved here).
+   */
+  async #resolveOnServer(remote: Db, id: string): Promise<void> {
+    try {
+      const { resolveLeaves } = await loadResolveLeaves();
+      const store = this.#deps.store;
+      await resolveLeaves(remote, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(remote, doc), (key, op) => store.chunkIfLarge(remote, key, op), this.#deps.signal);
+    } catch (error) {
+      const failure = toFeatError(error, { key: id });
+      if (!['network', 'timeout', 'aborted', 'closed'].includes(failure.code) && !this.#deps.signal.aborted) this.#deps.error(failure);
     }
   }
 

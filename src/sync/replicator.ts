@@ -39,6 +39,10 @@ export interface ReplicatorEvents {
   rewound(): void;
   /** A revision the server refused and that is not sent again (an index definition: live-push.ts). */
   givenUp(id: string, rev: string): void;
+  /** A pulled revision left out of the local replica: nested too deep for it (live-pull.ts `MAX_PULLED_DEPTH`). */
+  tooDeep?(id: string, rev: string): void;
+  /** A pulled document with hundreds of leaves, to resolve on the server first (live-pull.ts `MAX_LEAVES`). */
+  crowded?(id: string): Promise<void>;
 }
 
 /** Capped exponential backoff for each side's retry (ms), with ±20 % jitter so that devices do not retry in step. */
@@ -117,6 +121,8 @@ export class Replicator {
     this.#pull = new LivePull(this.#local, this.#remote, backOff, {
       incoming: (docs) => docs.forEach((doc) => this.#notePulled(doc)),
       has: (id, rev) => this.#pushedRevs.get(id) === rev,
+      tooDeep: (id, rev) => this.#events.tooDeep?.(id, rev),
+      crowded: (id) => this.#events.crowded?.(id) ?? Promise.resolve(),
     });
     this.#watch('pull', this.#pull);
     this.#verify();

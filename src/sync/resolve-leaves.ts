@@ -6,6 +6,7 @@ import { supersededRevs } from '../store/lineage.js';
 import type { ConflictEvent } from '../store/store.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
+import { slicesPerId } from '../util/slices.js';
 
 const MAX_DELETED_LEAVES = 8;
 
@@ -166,8 +167,12 @@ async function writeResolution(db: Db, id: string, leader: StoredDoc[], losers: 
   }
   const conflicts = leader.slice(1).map((l) => l._rev!);
   if (now._rev !== leader[0]!._rev || String(now._conflicts?.slice().sort() ?? []) !== String(conflicts.sort())) return CHANGED;
-  const failed = (await db.bulkDocs(docs, { new_edits: false })).find((r) => r.error);
-  if (failed) throw toFeatError(failed, { key: id });
+  // Hundreds of losers (another writer's branches): in bounded slices (slices.ts), the result with the first — it wins
+  // from then on; a resolution cut short after it deletes the rest with the very same revisions.
+  for (const slice of slicesPerId(docs)) {
+    const failed = (await db.bulkDocs(slice, { new_edits: false })).find((r) => r.error);
+    if (failed) throw toFeatError(failed, { key: id });
+  }
   return true;
 }
 
