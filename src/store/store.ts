@@ -22,6 +22,7 @@ import { limiter } from '../util/limit.js';
 import { remember } from '../util/remember.js';
 import { lockChunks, readReplica, underLock } from '../util/chunk-lock.js';
 import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
+import { stringify } from '../util/json.js';
 
 // Loaded on first use (code-split), each once.
 const loadChunks = lazy(() => import('./chunks.js'));
@@ -326,7 +327,8 @@ export class DocumentStore {
     const value = await this.get(key, options);
     if (value === undefined) return null;
     // Strings round-trip exactly; values written by other apps as JSON are returned serialized.
-    return typeof value === 'string' ? value : JSON.stringify(value);
+    // (At any depth: another app's value may nest deeper than JSON.stringify's stack.)
+    return typeof value === 'string' ? value : stringify(value);
   }
 
   setItem(key: string, value: string): Promise<void> {

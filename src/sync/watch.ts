@@ -8,6 +8,7 @@ import { LATE, within } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
 import { remember } from '../util/remember.js';
+import { cloneJson } from '../util/json.js';
 
 const loadCurrent = lazy(() => import('../store/current.js'));
 
@@ -226,7 +227,8 @@ export class ChangeWatcher implements WatchSource {
     if (!this.#subs.has(sub)) return;
     if (sub.held) return void sub.held.push({ event, id, rev });
     try {
-      sub.listener(event.value === undefined ? event : { ...event, value: structuredClone(event.value) });
+      // (Another app's value may nest deeper than structuredClone's stack: cloneJson.)
+      sub.listener(event.value === undefined ? event : { ...event, value: cloneJson(event.value) });
     } catch (error) {
       // As for `sync.on` listeners: an `error` event, and the other listeners still hear the change.
       this.#options.onError(toFeatError(error));

@@ -35,3 +35,13 @@ export function stringify(value: unknown): string {
   }
   return out;
 }
+
+/** A copy of a JSON-parsed value, at any depth (`structuredClone` overflows the stack as `JSON.stringify` does). */
+export function cloneJson<T>(value: T): T {
+  try {
+    return structuredClone(value);
+  } catch (error) {
+    if (!(error instanceof RangeError)) throw error;
+    return JSON.parse(stringify(value)) as T;
+  }
+}

@@ -11,7 +11,7 @@
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type ExportHeader, type ExportLine, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
-import { expectCode, uniqueUser, useEmulator } from '../support/backend.js';
+import { expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 import { ON_REAL } from '../support/target.js';
 import { stringify } from '../../src/util/json.js';
 
@@ -133,5 +133,24 @@ describe.runIf(ON_REAL)('a value nested 5,000 levels deep (real CouchDB: the emu
 
     const error = await expectCode(client(uniqueUser('xbd-deep-in'), 'remote').importData(text), 'invalid_argument');
     expect(error.message).toMatch(/^Import input, line 2: .*nested deeper than 500 levels/);
+  }, 60_000);
+
+  it('remote: watch() delivers it and getItem() returns its JSON text (no RangeError from a copy or a stringify)', async () => {
+    const user = uniqueUser('xbd-deep-watch');
+    const c = client(user, 'remote');
+    const { dbName } = await c.ready();
+    const events: unknown[] = [];
+    const errors: FeatError[] = [];
+    c.sync.on('error', (e) => errors.push(e));
+    const stop = c.store.watch('deep', (e) => events.push(e.value));
+    await new Promise((r) => setTimeout(r, 500));
+    await writeForeign(user, dbName, `{"docs":[{"_id":"deep","doc":${deep}}]}`);
+    await waitFor(() => events.length > 0, 20_000, 'the watch event');
+    stop();
+    let depth = 0;
+    for (let v = events[0]; Array.isArray(v); v = v[0]) depth++;
+    expect(depth).toBe(DEPTH);
+    expect(await c.store.getItem('deep')).toBe(deep);
+    expect(errors).toEqual([]);
   }, 60_000);
 });
