@@ -12,6 +12,7 @@ import { abortError, FeatError, FeatValidationError, toFeatError } from '../erro
 import { decode, type StoredDoc } from '../store/codec.js';
 import type { Db } from '../store/db.js';
 import { parsePartId } from '../store/ids.js';
+import { rangeRows } from '../store/ranges.js';
 import type { StoreIO } from '../store/io.js';
 import { unreadableValue } from '../store/unreadable.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
@@ -22,12 +23,12 @@ import { anySignal, throwIfAborted, withSignal } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
 import { designRun, forgetDesigns, type DesignRun } from './design-cache.js';
+import { replicaManifests, valueRanges } from './manifests.js';
 import type { MatchDoc } from './memory.js';
 import { emptyRange, escapeRegex, forEngine, forServer } from './engine.js';
 import type { IndexSpec, PlannedQuery, QueryResult, Selector } from './validate.js';
 
 const loadMemory = lazy(() => import('./memory.js'));
-const loadRanges = lazy(() => import('../store/ranges.js'));
 
 /** Options of `store.find()`. */
 export interface FindOptions {
@@ -45,7 +46,7 @@ export interface FindOptions {
 
 /** Matches asked for per `_find` request on the server (each page is one request). */
 export const FIND_PAGE_SIZE = 1_000;
-/** The index of chunked values' manifests (documents with `feat.chunks`). */
+/** The server's index of chunked values' manifests (documents with `feat.chunks`); the replica's: query/manifests.ts. */
 const MANIFEST_INDEX = ['feat.chunks'];
 
 type FindResponse = { docs: StoredDoc[]; bookmark?: string; warning?: string };
@@ -145,8 +146,9 @@ const NO_INDEX_WARNING = 'No matching index found, create an index to optimize q
  * in Greek, Cyrillic, CJK or emoji were never found.)
  */
 async function scanReplica(io: StoreIO, db: Db, selector: Selector, prefix: string): Promise<StoredDoc[]> {
-  const [{ prefixRanges, rangesFrom, rangeRows }, { matcher }] = await Promise.all([loadRanges(), loadMemory()]);
-  const rows = await rangeRows(io.allDocs, db, prefix ? prefixRanges(prefix) : rangesFrom(''), { include_docs: true });
+  const { matcher } = await loadMemory();
+  // (Chunk documents, never a query's, left out: a few big values are most of a replica's bytes.)
+  const rows = await rangeRows(io.allDocs, db, valueRanges(prefix), { include_docs: true });
   const { rewritten } = await matcher([]);
   const docs: StoredDoc[] = [];
   for (const row of rows) if (row.doc && !row.value.deleted && row.id.startsWith(prefix) && rewritten(row.doc, selector)) docs.push(row.doc);
@@ -351,7 +353,6 @@ export function findDocs(io: StoreIO, query: PlannedQuery, given: FindOptions = 
     const db = await io.ctx.db();
     created.delete(db);
     indexPlans.delete(db);
-    manifestCache.delete(db);
     forgetDesigns(pouchOf(db));
     return findAll(io, query, options);
   });
@@ -424,7 +425,7 @@ async function findOnce(io: StoreIO, query: PlannedQuery, signal: AbortSignal | 
     }
   };
   const wanted = mixed ? [] : query.sort.map((s) => s.field);
-  const [, sortIndexFull] = await Promise.all([full(declaredIndexes(io, db)), full(wanted.length ? ensureIndex(io, db, wanted) : undefined), full(ensureIndex(io, db, MANIFEST_INDEX))]);
+  const [, sortIndexFull] = await Promise.all([full(declaredIndexes(io, db)), full(wanted.length ? ensureIndex(io, db, wanted) : undefined), full(io.ctx.local ? undefined : ensureIndex(io, db, MANIFEST_INDEX))]);
   if (sortIndexFull) mixed = true;
   const sort = mixed ? [] : query.sort.map((s) => ({ [s.field]: s.desc ? 'desc' : 'asc' }));
   // On the replica, after the indexes are made: the version it reads is one they are in.
@@ -519,28 +520,19 @@ function placeInto(sorted: MatchDoc[], extra: MatchDoc[], order: (a: MatchDoc, b
   return out;
 }
 
-/** The replica's manifests of chunked values as last read, with the replica's version they were read at. */
-const manifestCache = new WeakMap<Db, { version: number | undefined; docs: StoredDoc[] }>();
-
 /**
- * The manifests of chunked values under `prefix` (not internal, not expired). On the replica, the last answer is
- * reused while the replica's version has not moved (nothing written, nothing replicated since, in this tab or another:
- * store/replica-version.ts), which the run reads anyway. On the server, one `_find` (a sequence would cost a request
- * too).
+ * The manifests of chunked values under `prefix` (not internal, not expired). On the replica, read under the prefix
+ * and then kept up to date from the replica's changes (query/manifests.ts), as of the replica's version the run reads
+ * anyway. On the server, one `_find` (a sequence would cost a request too).
  */
 async function manifestsOf(io: StoreIO, db: Db, prefix: string, signal: AbortSignal | undefined, run: DesignRun | undefined): Promise<StoredDoc[]> {
   const query = { selector: { 'feat.chunks': { $exists: true } } };
   const all = { skip: 0, limit: undefined };
   if (!run) return runMango(io, db, query, prefix, all, () => undefined, signal, undefined, true);
-  // The version is read before the query: a write landing meanwhile leaves a cache entry older than what it saw.
-  const version = await run.version;
-  let cached = manifestCache.get(db);
-  if (!cached || version === undefined || cached.version !== version) {
-    cached = { version, docs: await runMango(io, db, query, '', all, () => undefined, signal, run, true) };
-    manifestCache.set(db, cached);
-  }
+  // The version is read before the query: a write landing meanwhile is read by the next one.
+  const docs = await replicaManifests(io, db, prefix, await run.version);
   const now = Date.now();
-  return cached.docs.filter((doc) => keptManifest(doc, prefix, now));
+  return docs.filter((doc) => keptManifest(doc, prefix, now));
 }
 
 /** `store.createIndex({ fields, name? })`: an index of the value's fields, created once (idempotent). */
