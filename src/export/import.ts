@@ -212,6 +212,11 @@ function parseEntry(text: string, line: number): Entry {
   if (o.deleted !== undefined && o.deleted !== true) throw bad(line, '"deleted" must be true when present');
   const deleted = o.deleted === true;
   const unreadable = o.error !== undefined;
+  // An export's line for a value it could not read: `{ key, error: { code, message } }`, no value — anything else
+  // carrying `error` is not one (a value beside it is never dropped silently).
+  if (unreadable && (deleted || 'value' in o || typeof o.error !== 'object' || o.error === null || typeof (o.error as { code?: unknown }).code !== 'string')) {
+    throw bad(line, `"error" is for a value the export could not read: { "code", "message" } and no "value"`);
+  }
   if (!deleted && !unreadable && !('value' in o)) throw bad(line, `the line of "${key}" has no "value"`);
   if (o.updatedAt !== undefined && !isTime(o.updatedAt)) throw bad(line, '"updatedAt" must be a time in ms');
   if (o.expiresAt !== undefined && !isTime(o.expiresAt)) throw bad(line, '"expiresAt" must be a time in ms');

@@ -14,7 +14,7 @@ import type { Db } from '../store/db.js';
 import { parsePartId } from '../store/ids.js';
 import { rangeRows } from '../store/ranges.js';
 import type { StoreIO } from '../store/io.js';
-import { unreadableValue } from '../store/unreadable.js';
+import { currentValueOf, unreadableValue } from '../store/unreadable.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
 import { eventFor } from '../sync/watch.js';
 import { readText } from '../transport/responses.js';
@@ -498,7 +498,8 @@ async function reassembled(io: StoreIO, manifests: StoredDoc[], matches: (doc: M
   const docs: MatchDoc[] = [];
   for (const manifest of manifests) {
     try {
-      const doc = { _id: manifest._id, doc: await io.valueOf(db, manifest) };
+      // (Read again at the current revision if another device replaced it and collected its chunks meanwhile.)
+      const doc = { _id: manifest._id, doc: await currentValueOf(io, db, manifest) };
       if (doc.doc !== undefined && (await matches(doc))) docs.push(doc);
     } catch (error) {
       if (!unreadableValue(error, manifest._id)) throw error;

@@ -4,7 +4,7 @@ import { eventFor, type ChangeEvent, type WatchScope } from '../sync/watch.js';
 import { parsePartId } from './ids.js';
 import type { StoreIO } from './io.js';
 import { readPrefix } from './parts.js';
-import { unreadableValue } from './unreadable.js';
+import { currentValueOf, unreadableValue } from './unreadable.js';
 
 /**
  * One event per stored id the watch reports (in id order), then, always and last, one for the watched key or prefix
@@ -22,7 +22,8 @@ export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<{ e
   // does not report (`todos` under a watch of `todo`) is left out silently.
   const valueOf: StoreIO['valueOf'] = async (db, raw) => {
     try {
-      return await io.valueOf(db, raw);
+      // (Read again at the current revision if another device replaced it and collected its chunks meanwhile.)
+      return await currentValueOf(io, db, raw);
     } catch (error) {
       const id = raw._id;
       if (!unreadableValue(error, id) || id === scope.key) throw error;

@@ -5,6 +5,7 @@ import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js'
 import { lockChunks, underLock } from '../util/chunk-lock.js';
 import { monotonicNow } from '../util/clock.js';
 import { slicesPerId } from '../util/slices.js';
+import { stringify } from '../util/json.js';
 
 /**
  * The local document holding the server sequence up to which the pull has written everything (local replica only; like
@@ -81,7 +82,8 @@ function isChange(change: unknown): change is Change {
  */
 export function writtenOnTop(doc: Record<string, unknown>, parent: string, id: string): boolean {
   let body = '';
-  for (const key of Object.keys(doc)) if (key[0] !== '_') body += `,${JSON.stringify(key)}:${JSON.stringify(doc[key])}`;
+  // (stringify: another app's value may nest deeper than JSON.stringify's stack.)
+  for (const key of Object.keys(doc)) if (key[0] !== '_') body += `,${JSON.stringify(key)}:${stringify(doc[key])}`;
   const head = `{"_id":${JSON.stringify(doc._id)}`;
   const rev = `"_rev":${JSON.stringify(parent)}`;
   const deleted = doc._deleted === true ? ',"_deleted":true' : '';
@@ -149,6 +151,8 @@ export class LivePull extends LiveLoop {
   #tooDeep: (id: string, rev: string) => void;
   /** Resolves a document with more than MAX_LEAVES leaves on the server (a failure is reported, not thrown). */
   #crowded: (id: string) => Promise<void>;
+  /** Per key resolved on the server for its many leaves (`#liveLeaves`): its deleted leaves, which stay listed. */
+  #settled = new Map<string, Set<string>>();
   #draining: Promise<void> | undefined;
   #pending: number | undefined;
   /** Until when the live feed is read by long-polls instead of a stream (see `feedFailed`). */
@@ -245,9 +249,13 @@ export class LivePull extends LiveLoop {
     let docs: PulledDoc[] = [];
     const unsure: Record<string, string[]> = {};
     const crowded: string[] = [];
-    for (const [id, change] of latest) {
+    for (const [id, listed] of latest) {
       const localRev = current.get(id);
-      if (change.changes.length === 1 && change.changes[0]!.rev === localRev) continue;
+      // The deleted leaves of a key resolved on the server before (`#liveLeaves`) are no news: without them, its next
+      // change is pulled as any other's, not resolved and read whole again.
+      const settled = this.#settled.get(id);
+      const change = settled ? { ...listed, changes: listed.changes.filter((c) => !settled.has(c.rev)) } : listed;
+      if (!change.changes.length || (change.changes.length === 1 && change.changes[0]!.rev === localRev)) continue;
       if (change.changes.length > MAX_LEAVES) {
         crowded.push(id);
         continue;
@@ -258,10 +266,16 @@ export class LivePull extends LiveLoop {
     }
     if (Object.keys(unsure).length) docs.push(...(await this.#fetch(unsure)));
     for (const id of crowded) docs.push(...(await this.#liveLeaves(id)));
-    // Never handed to the adapter (see MAX_PULLED_DEPTH): told once, and the pull goes on past it.
-    const deep = docs.filter((d) => deeperThan(d, MAX_PULLED_DEPTH));
-    for (const d of deep) this.#tooDeep(d._id, d._rev);
-    if (deep.length) docs = docs.filter((d) => !deep.includes(d));
+    // Never handed to the adapter (see MAX_PULLED_DEPTH): told once, and written without its fields — the revision
+    // (and its history) without a value, which reads as absent, never as the older value it replaced; the next
+    // revision (a shallower value, a write here) goes on top of it as on any other.
+    docs = docs.map((d) => {
+      if (!deeperThan(d, MAX_PULLED_DEPTH)) return d;
+      this.#tooDeep(d._id, d._rev);
+      // (Its write time kept, when shallow: a conflict with it is resolved on what it is.)
+      const feat = d.feat && !deeperThan(d.feat, 8) ? { feat: d.feat } : {};
+      return { _id: d._id, _rev: d._rev, _revisions: d._revisions, ...feat, ...(d._deleted ? { _deleted: true } : {}) } as PulledDoc;
+    });
     if (!docs.length || this.cancelled) return;
     // Chunk deletions (another device's garbage collection): those a manifest here still refers to are written again.
     const gone = docs.flatMap((d) => (d._deleted && isChunkId(d._id) ? [d._id] : []));
@@ -294,6 +308,9 @@ export class LivePull extends LiveLoop {
     const leaves = (Array.isArray(found) ? found : []).flatMap((l) => (l?.ok && isPulledDoc(l.ok, id, l.ok._rev) ? [l.ok] : []));
     const order = (a: PulledDoc, b: PulledDoc) => parseRev(b._rev)!.pos - parseRev(a._rev)!.pos || (a._rev < b._rev ? 1 : -1);
     const live = leaves.filter((l) => !l._deleted).sort(order);
+    // (A few keys at most: bounded all the same.)
+    if (this.#settled.size >= 100) this.#settled.clear();
+    this.#settled.set(id, new Set(leaves.flatMap((l) => (l._deleted ? [l._rev] : []))));
     const kept = live.length ? live.slice(0, MAX_LEAVES) : leaves.sort(order).slice(0, 1);
     if (!kept.length) return [];
     const missing = (await this.local.revsDiff({ [id]: kept.map((l) => l._rev) }))[id]?.missing ?? [];

@@ -1,0 +1,66 @@
+/**
+ * A key with hundreds of branches (another writer's `new_edits: false`) is resolved on the server and only its live
+ * leaves are pulled (src/sync/live-pull.ts MAX_LEAVES). Its deleted leaves stay listed in the feed: once resolved,
+ * its later changes must be pulled as any other key's — not resolved and read whole (`open_revs=all`) again on every
+ * edit, by every device.
+ */
+import { describe, expect, it } from 'vitest';
+import { uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { device } from '../support/devices.js';
+import { rawDatabase } from '../support/resolver-harness.js';
+import { ON_REAL } from '../support/target.js';
+
+const emu = useEmulator();
+const N = ON_REAL ? 600 : 300;
+const H = (n: number) => n.toString(16).padStart(32, '0');
+
+async function foreignBulk(user: string, body: string): Promise<void> {
+  const { url, headers } = await rawDatabase(emu, user);
+  const r = await fetch(`${url}/_bulk_docs`, { method: 'POST', headers, body });
+  expect(r.status).toBe(201);
+}
+
+describe('a resolved crowded key, changed again later', () => {
+  it('once resolved, its later set()s do not make every pulling device read all its leaves again (open_revs=all)', async () => {
+    const user = uniqueUser('crowd-cost');
+    const r = device(emu, user, { name: 'r', mode: 'remote' });
+    await r.ready();
+    const t = Date.now() - 60_000;
+    for (let start = 0; start < N; start += 300) {
+      const docs = Array.from({ length: Math.min(300, N - start) }, (_, j) => ({ _id: 'k', _rev: `1-${H(start + j + 1)}`, doc: { i: start + j }, feat: { updatedAt: t + start + j } }));
+      await foreignBulk(user, JSON.stringify({ docs, new_edits: false }));
+    }
+    const seen: string[] = [];
+    let bytes = 0;
+    const counting: typeof fetch = (input, init) => {
+      const u = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      seen.push(decodeURIComponent(u));
+      const answer = fetch(input, init);
+      if (/open_revs=all/.test(u)) void answer.then(async (res) => void (bytes += (await res.clone().text()).length)).catch(() => undefined);
+      return answer;
+    };
+    const extra = { initialSyncTimeout: 60_000, maintenance: { enabled: false } };
+    const a = device(emu, user, { name: 'a', extra });
+    const b = device(emu, user, { name: 'b', extra: { ...extra, fetch: counting } });
+    await Promise.all([a.ready(), b.ready()]);
+    expect(await b.store.get('k')).toEqual({ i: N - 1 });
+    const { url, headers } = await rawDatabase(emu, user);
+    await waitFor(async () => {
+      const res = (await (await fetch(`${url}/k?conflicts=true`, { headers })).json()) as { _conflicts?: string[] };
+      return !res._conflicts?.length;
+    }, 120_000, 'resolved on the server');
+    await new Promise((res) => setTimeout(res, 2_000));
+
+    // Ordinary life afterwards: a few edits of the key on device a.
+    seen.length = 0;
+    bytes = 0;
+    for (let n = 0; n < 3; n++) {
+      await a.store.set('k', { edit: n });
+      await a.sync.waitForPush({ timeout: 60_000 });
+      await waitFor(async () => JSON.stringify(await b.store.get('k')) === JSON.stringify({ edit: n }), 60_000, `b pulled edit ${n}`);
+    }
+    const openRevs = seen.filter((u) => /\/k\?.*open_revs=all/.test(u));
+    expect([...a.errors, ...b.errors].map((e) => e.code)).toEqual([]);
+    expect(openRevs, `b fetched all ${N} leaves of k ${openRevs.length} times (${bytes} bytes) for 3 ordinary edits`).toEqual([]);
+  }, 300_000);
+});
