@@ -135,8 +135,10 @@ import { build as esbuild } from 'esbuild';
 // another app wrote that the device cannot hold — nested deeper than 1,000 levels, hundreds of branches — kept out of
 // the replica or resolved on the server instead of wedging it (sync/ +0.6 kB, lazy); one unreadable value no longer
 // blocking find/export/watch, values deeper than JSON.stringify's stack (+0.6 kB, mostly lazy); a first query on a new
-// device reading no chunk documents (query/ +0.2 kB): measured 128.77 kB (up front 28.30 kB).
-const BUDGET_KB = 129;
+// device reading no chunk documents (query/ +0.2 kB): measured 128.77 kB (up front 28.30 kB); the review and the
+// attack of the fixes (a too-deep revision written without its value, a resolved crowded key pulled as any other, a
+// value read again at its current revision before it counts as unreadable): 129.00 kB.
+const BUDGET_KB = 129.3;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
