@@ -7,7 +7,7 @@
  * 2. export — those keys' current documents, in pages bounded by count and by size, big values reassembled.
  */
 import { FeatError, FeatValidationError } from '../errors.js';
-import { decode, isExpired, type StoredDoc } from '../store/codec.js';
+import { decode, isExpired, isUnheld, type StoredDoc } from '../store/codec.js';
 import { parsePartId } from '../store/ids.js';
 import { unreadableValue } from '../store/unreadable.js';
 import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
@@ -57,7 +57,7 @@ export function progress(onProgress: ((e: ProgressEvent) => void) | undefined, w
 /** The scan's decision for one document: is it a key to export? */
 function exported(doc: StoredDoc, now: number): boolean {
   const d = decode(doc);
-  return !d.deleted && !isExpired(d, now) && (d.chunks !== undefined || d.value !== undefined);
+  return !d.deleted && !isExpired(d, now) && (d.chunks !== undefined || d.value !== undefined || isUnheld(doc));
 }
 
 /** The export line of a document that the scan counted. */
@@ -70,9 +70,11 @@ async function lineOf(io: ClientIo, db: Parameters<ClientIo['store']['valueOf']>
   }
   const d = decode(doc);
   try {
+    // Another app's value too deep for this device's replica (held without it: live-pull.ts): an "error" line.
+    if (isUnheld(doc)) throw new FeatError('invalid_value', `The value of "${id}" is nested deeper than this device's replica holds; export in remote mode to take it out`, { key: id });
     line.value = await io.store.valueOf(db, doc);
   } catch (error) {
-    if (!unreadableValue(error, id)) throw error;
+    if (!unreadableValue(error, id) && !(isUnheld(doc) && error instanceof FeatError)) throw error;
     // Its value cannot be read (a manifest whose chunks are missing or damaged): the key is still in the export, as a
     // line that says so (an import skips it), and the failure goes to the client's `error` event — one broken
     // document neither fails the user's backup of every other key nor leaves it silently.
@@ -122,7 +124,7 @@ export async function* exportLines(io: ClientIo, options?: ExportOptions): Async
       if (!exported(doc, exportedAt)) continue;
       ids.push(id);
       // Chunked values are read on their own page.
-      sizes.push(doc.feat?.chunks ? EXPORT_PAGE_BYTES : stringify(doc.doc).length);
+      sizes.push(doc.feat?.chunks ? EXPORT_PAGE_BYTES : isUnheld(doc) ? 0 : stringify(doc.doc).length);
       if (parsePartId(id)) parts++;
     }
     total ??= scanned;

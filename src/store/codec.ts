@@ -142,3 +142,10 @@ function canonical(value: unknown): string {
     return v;
   }) ?? 'undefined';
 }
+
+/**
+ * A revision the replica holds without its value (too deep for it: sync/live-pull.ts `MAX_PULLED_DEPTH`): never
+ * pushed (the server's own, whose value this device never had: after a restore it would hide the value), resolved on
+ * the server, and an export says it could not read it.
+ */
+export const isUnheld = (doc: unknown): boolean => (doc as { unheld?: unknown } | null | undefined)?.unheld === true;

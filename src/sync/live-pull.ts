@@ -29,6 +29,7 @@ const POLL_AFTER_SILENT_MS = 10 * 60_000;
  */
 export const MAX_PULLED_DEPTH = 1_000;
 
+
 /** Whether `doc` holds objects or arrays nested deeper than `max` levels (counted without recursion). */
 export function deeperThan(doc: unknown, max: number): boolean {
   const stack: [unknown, number][] = [[doc, 0]];
@@ -274,7 +275,7 @@ export class LivePull extends LiveLoop {
       this.#tooDeep(d._id, d._rev);
       // (Its write time kept, when shallow: a conflict with it is resolved on what it is.)
       const feat = d.feat && !deeperThan(d.feat, 8) ? { feat: d.feat } : {};
-      return { _id: d._id, _rev: d._rev, _revisions: d._revisions, ...feat, ...(d._deleted ? { _deleted: true } : {}) } as PulledDoc;
+      return { _id: d._id, _rev: d._rev, _revisions: d._revisions, ...feat, unheld: true, ...(d._deleted ? { _deleted: true } : {}) } as unknown as PulledDoc;
     });
     if (!docs.length || this.cancelled) return;
     // Chunk deletions (another device's garbage collection): those a manifest here still refers to are written again.

@@ -1,4 +1,4 @@
-import { isChunkId, type StoredDoc } from '../store/codec.js';
+import { isChunkId, isUnheld, type StoredDoc } from '../store/codec.js';
 import type { BulkResult, Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, latestPerDoc, LiveLoop, MAX_BATCH, readSeq, type Seq } from './live-loop.js';
 
@@ -223,7 +223,8 @@ export class LivePush extends LiveLoop {
     const wanted = Object.entries(missing).flatMap(([id, d]) => (d.missing ?? []).map((rev) => ({ id, rev })));
     if (!wanted.length || this.cancelled) return;
     const found = await this.local.bulkGet({ docs: wanted, revs: true, attachments: true });
-    const docs = found.results.flatMap((r) => r.docs.flatMap((d) => ('ok' in d ? [d.ok] : [])));
+    // (A revision held without its value is the server's, never this device's to send: isUnheld.)
+    const docs = found.results.flatMap((r) => r.docs.flatMap((d) => ('ok' in d && !isUnheld(d.ok) ? [d.ok] : [])));
     // A refused revision no longer on the replica (compacted under a newer one, which goes by itself): not resent.
     for (const { id, rev } of wanted) {
       if (this.#refused.get(id)?.rev === rev && !docs.some((d) => d._id === id && d._rev === rev)) this.#refused.delete(id);

@@ -34,6 +34,7 @@ import { idbDatabases } from '../util/idb-list.js';
 import { closeOtherTabs, tabLock, Tabs, webLocks } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { LivePull, MAX_PULLED_DEPTH } from './live-pull.js';
+import { isUnheld } from '../store/codec.js';
 import type { Seq } from './live-loop.js';
 import { backOff, Replicator } from './replicator.js';
 import { LeaderWatch } from './leader-watch.js';
@@ -285,6 +286,8 @@ export class LocalFirst {
   /** Another tab's logout({ destroyLocal: true }) asked this client to close: the replica's failures from now are `closed`. */
   #closeAsked = false;
   #conflictChain: Promise<void> = Promise.resolve();
+  /** Keys in conflict with a revision held without its value, resolved on the server (again after each push). */
+  #onServer = new Set<string>();
   /** Pulled revisions left out of the replica (too deep for it) that were reported: each is reported once. */
   #tooDeepSeen = new Set<string>();
   /** Documents whose resolution could not start (its code failed to load): resolved with the next conflict. */
@@ -770,7 +773,10 @@ export class LocalFirst {
         // CouchDB's winner is the same on every replica, and each of its leaves is a valid index.
         this.#resolveConflicts(local, docs.flatMap((d) => (d._id.startsWith('_') ? [] : [d._id])));
       },
-      pushed: () => this.#confirmPushed(),
+      pushed: () => {
+        this.#confirmPushed();
+        if (this.#onServer.size) this.#resolveConflicts(local, [...this.#onServer]);
+      },
       rewound: () => {
         tracker.reset();
         this.#deps.pendingChanged();
@@ -1089,6 +1095,17 @@ export class LocalFirst {
         if (this.#deps.signal.aborted) return;
         try {
           const store = this.#deps.store;
+          // A leaf held without its value (too deep for the replica): resolved where its value is, on the server (the
+          // result comes back with the pull); this device's own leaf goes there first with the push.
+          const leaves = (await local.get(id, { open_revs: 'all' })) as unknown as { ok?: { _deleted?: boolean } }[];
+          const live = Array.isArray(leaves) ? leaves.filter((l) => l?.ok && !l.ok._deleted) : [];
+          this.#onServer.delete(id);
+          if (this.#remote && live.length > 1 && live.some((l) => isUnheld(l.ok))) {
+            // Again once a push landed (this device's leaf may not be on the server yet: nothing to resolve there).
+            this.#onServer.add(id);
+            await this.#resolveOnServer(this.#remote, id);
+            continue;
+          }
           await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(local, doc), (key, op) => store.chunkIfLarge(local, key, op), this.#deps.signal);
         } catch (error) {
           // Ended by close(): nothing to report.
