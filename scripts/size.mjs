@@ -137,7 +137,8 @@ import { build as esbuild } from 'esbuild';
 // blocking find/export/watch, values deeper than JSON.stringify's stack (+0.6 kB, mostly lazy); a first query on a new
 // device reading no chunk documents (query/ +0.2 kB): measured 128.77 kB (up front 28.30 kB); the review and the
 // attack of the fixes (a too-deep revision written without its value, a resolved crowded key pulled as any other, a
-// value read again at its current revision before it counts as unreadable): 129.00 kB.
+// value read again at its current revision before it counts as unreadable): 129.00 kB; such a revision never pushed,
+// exported as an error line, its conflicts resolved on the server: 129.07 kB.
 const BUDGET_KB = 129.3;
 const MAX_FILES = 6;
 const AIM_KB = 50;
