@@ -50,6 +50,11 @@ describe('a resolved crowded key, changed again later', () => {
       return !res._conflicts?.length;
     }, 120_000, 'resolved on the server');
     await new Promise((res) => setTimeout(res, 2_000));
+    // One edit first: the resolution's own deletions (written by whichever device resolved, maybe after b read the
+    // leaves) may reach b with it, and be read once more.
+    await a.store.set('k', { edit: -1 });
+    await a.sync.waitForPush({ timeout: 60_000 });
+    await waitFor(async () => JSON.stringify(await b.store.get('k')) === JSON.stringify({ edit: -1 }), 60_000, 'b pulled the first edit');
 
     // Ordinary life afterwards: a few edits of the key on device a.
     seen.length = 0;
