@@ -119,10 +119,12 @@ describe('concurrent calls during a renewal check', () => {
     const user = uniqueUser('conc');
     const good = emu.bearerFor(user);
     let value = good;
+    // (A generous requestTimeout: 50 reads at once on a loaded machine may take longer than the default 1.5 s here,
+    // which is not what this test is about.)
     const { c, revoke, restore, state, accounts } = await setup(async () => {
       await sleep(200);
       return value;
-    });
+    }, 10_000);
     revoke();
     value = 'Bearer revoked';
     expect(await code(c.store.get('a'))).toBe('unauthorized');
