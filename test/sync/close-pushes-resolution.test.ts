@@ -77,7 +77,7 @@ describe('close() of a memory replica and a conflict it is resolving', () => {
       expect(r.status).toBe(201);
       expect((await raw.doc('shared'))._conflicts).toHaveLength(1);
       // The resolution (the deletion of the device's own leaf; the pulled winner stays) is slow to land.
-      const off = proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'delay', { delayMs: 3_000 });
+      const off = proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'delay', { delayMs: 1_500 });
       try {
         const resolved = new Promise<void>((resolve) => device.sync.on('conflict', () => resolve()));
         device.sync.resume();
