@@ -34,7 +34,6 @@ import { idbDatabases } from '../util/idb-list.js';
 import { closeOtherTabs, tabLock, Tabs, webLocks } from './leader.js';
 import { PushTracker } from './push-tracker.js';
 import { LivePull, MAX_PULLED_DEPTH } from './live-pull.js';
-import { isUnheld } from '../store/codec.js';
 import type { Seq } from './live-loop.js';
 import { backOff, Replicator } from './replicator.js';
 import { LeaderWatch } from './leader-watch.js';
@@ -1095,18 +1094,12 @@ export class LocalFirst {
         if (this.#deps.signal.aborted) return;
         try {
           const store = this.#deps.store;
-          // A leaf held without its value (too deep for the replica): resolved where its value is, on the server (the
-          // result comes back with the pull); this device's own leaf goes there first with the push.
-          const leaves = (await local.get(id, { open_revs: 'all' })) as unknown as { ok?: { _deleted?: boolean } }[];
-          const live = Array.isArray(leaves) ? leaves.filter((l) => l?.ok && !l.ok._deleted) : [];
           this.#onServer.delete(id);
-          if (this.#remote && live.length > 1 && live.some((l) => isUnheld(l.ok))) {
-            // Again once a push landed (this device's leaf may not be on the server yet: nothing to resolve there).
-            this.#onServer.add(id);
-            await this.#resolveOnServer(this.#remote, id);
-            continue;
-          }
-          await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(local, doc), (key, op) => store.chunkIfLarge(local, key, op), this.#deps.signal);
+          // A leaf held without its value (too deep for the replica) is resolved where its value is, on the server (the
+          // result comes back with the pull) — again once a push landed: this device's own leaf may not be there yet.
+          const remote = this.#remote;
+          const onServer = remote && (() => (this.#onServer.add(id), this.#resolveOnServer(remote, id)));
+          await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(local, doc), (key, op) => store.chunkIfLarge(local, key, op), this.#deps.signal, onServer);
         } catch (error) {
           // Ended by close(): nothing to report.
           if (!this.#deps.signal.aborted) this.#deps.error(toFeatError(error, { key: id }));

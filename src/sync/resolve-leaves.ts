@@ -1,5 +1,5 @@
 import { FeatConflictError, toFeatError } from '../errors.js';
-import { decode, isExpired, sameJson, type StoredDoc, type WriteOp } from '../store/codec.js';
+import { decode, isExpired, isUnheld, sameJson, type StoredDoc, type WriteOp } from '../store/codec.js';
 import { askResolver, compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type ConflictSide, type StoredSide } from '../store/conflicts.js';
 import type { Db } from '../store/db.js';
 import { supersededRevs } from '../store/lineage.js';
@@ -39,11 +39,12 @@ export async function resolveLeaves(
   valueOf: (doc: StoredDoc) => Promise<unknown>,
   chunk: (id: string, op: WriteOp) => Promise<string[] | undefined>,
   closed?: AbortSignal,
+  elsewhere?: () => Promise<void>,
 ): Promise<boolean> {
   let wrote = false;
   let changed = 0;
   for (let round = 0; ; round++) {
-    const outcome = await resolveOnce(db, id, resolver, emit, valueOf, chunk, closed);
+    const outcome = await resolveOnce(db, id, resolver, emit, valueOf, chunk, closed, elsewhere);
     if (outcome === false) return wrote;
     // Written: read the leaves once more (a write that landed meanwhile is a leaf next to the result). Under a stream
     // of changes that goes on, the rest waits for the next pull or read of the document (never counted as a failure).
@@ -78,6 +79,7 @@ async function resolveOnce(
   valueOf: (doc: StoredDoc) => Promise<unknown>,
   chunk: (id: string, op: WriteOp) => Promise<string[] | undefined>,
   closed: AbortSignal | undefined,
+  elsewhere: (() => Promise<void>) | undefined,
 ): Promise<boolean | typeof CHANGED> {
   // Design documents (query indexes) and other `_` documents are not values: never resolved, never deleted.
   if (id.startsWith('_')) return false;
@@ -94,6 +96,13 @@ async function resolveOnce(
   // CouchDB's winner, and the other live leaves (what `_conflicts` lists).
   const leader = every.filter((l) => !l._deleted).sort(byRev);
   if (leader.length === 0) return false;
+  // A leaf held without its value (too deep for this replica: codec.ts `isUnheld`) is never a side here — its value
+  // would read as absent and a resolution could delete it: resolved where its value is (`elsewhere`, the server), or
+  // left as it is.
+  if (leader.length > 1 && leader.some(isUnheld)) {
+    await elsewhere?.();
+    return false;
+  }
   // A leaf another leaf descends from, although the kept history (stemmed to `_revs_limit`) no longer says so, is no
   // side of a conflict: deleted with the losers, the resolver not asked, no event (lineage.ts).
   const stale = leader.length > 1 || every.length > 1 ? supersededRevs(every) : new Set<string>();

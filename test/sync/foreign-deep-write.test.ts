@@ -56,3 +56,32 @@ describe('a held key edited on the server into a too-deep value', () => {
     else expect(deviceValue).not.toBe('v2-from-device'); // the device must not believe its write won if it did not
   }, 90_000);
 });
+
+describe('an offline write of a key another app then made too deep', () => {
+  it('no read on the device resolves the conflict with the valueless leaf: the deep value stays on the server', async () => {
+    const user = uniqueUser('s24-deep-conflict');
+    const r = device(emu, user, { name: 'r', mode: 'remote' });
+    await r.ready();
+    await r.store.set('held', 'v1');
+    const l = device(emu, user, { name: 'l', extra });
+    await l.ready();
+    l.sync.pause();
+    await l.store.set('held', 'mine, offline');
+    const { url, headers } = await rawDatabase(emu, user);
+    const cur = (await (await fetch(`${url}/held`, { headers })).json()) as Record<string, unknown>;
+    // Stamped later than the device's write: the latest write would be the deep value.
+    const feat = { ...(cur.feat as object), updatedAt: Date.now() + 60_000 };
+    await bulk(user, `{"docs":[{"_id":"held","_rev":"${cur._rev as string}","feat":${JSON.stringify(feat)},"doc":${arrays(1100)}}]}`);
+    l.sync.resume();
+    await waitFor(() => l.errors.some((e) => e.key === 'held'), 20_000, 'an invalid_value for held');
+    // Reads of the device that resolve conflicts on the replica: a watch's current values, get().
+    const stop = l.store.watch({ prefix: 'held' }, () => undefined, { current: true });
+    await l.store.get('held');
+    await l.sync.waitForPush({ timeout: 30_000 });
+    await sleep(1_000);
+    stop();
+    const db = await raw(emu, user);
+    const live = (await db.leaves('held')).filter((x) => !x.deleted);
+    expect(live.some((x) => Array.isArray(x.doc))).toBe(true);
+  }, 90_000);
+});
