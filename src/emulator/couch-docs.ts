@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Database } from './storage.js';
+import { slicesPerId } from '../util/slices.js';
 
 /** An answer with a CouchDB error body (`{error, reason}`). `name` is the `error` member. */
 export class HttpError extends Error {
@@ -580,26 +581,15 @@ async function writeBatch(db: Database, docs: Record<string, unknown>[], new_edi
   });
 }
 
-/** Revisions of one id per PouchDB write at most (see `replicated`). */
-const REVS_PER_WRITE = 50;
-
 /**
- * Writes `docs` with `new_edits: false`, at most REVS_PER_WRITE revisions of one id per PouchDB call: PouchDB writes
- * the revisions of one id in a call by synchronous callbacks, and 1,500 branches of one document (CouchDB takes them)
- * overflowed the stack inside its adapter — a RangeError no handler saw, the request never answered and the database
- * wedged. Answers the failures only, as PouchDB does.
+ * Writes `docs` with `new_edits: false`, a bounded number of revisions of one id per PouchDB call (util/slices.ts):
+ * PouchDB writes the revisions of one id in a call by synchronous callbacks, and 1,500 branches of one document
+ * (CouchDB takes them) overflowed the stack inside its adapter — a RangeError no handler saw, the request never
+ * answered and the database wedged. Answers the failures only, as PouchDB does.
  */
 async function replicated(db: Database, docs: never[]): Promise<unknown[]> {
-  const slices: never[][] = [];
-  const seen = new Map<unknown, number>();
-  for (const doc of docs) {
-    const id = (doc as { _id?: unknown })._id;
-    const n = seen.get(id) ?? 0;
-    seen.set(id, n + 1);
-    (slices[Math.floor(n / REVS_PER_WRITE)] ??= []).push(doc);
-  }
   const failures: unknown[] = [];
-  for (const slice of slices) failures.push(...((await db.bulkDocs(slice, { new_edits: false })) as unknown[]));
+  for (const slice of slicesPerId(docs as { _id?: string }[])) failures.push(...((await db.bulkDocs(slice as never[], { new_edits: false })) as unknown[]));
   return failures;
 }
 

@@ -25,10 +25,10 @@ const POLL_AFTER_SILENT_MS = 10 * 60_000;
  * Deeper ones break the adapters' recursive writes — by a RangeError inside the adapter's own callbacks, which nothing
  * can catch and which leaves its write queue held (the replica never answers again): `JSON.stringify` in the memory
  * and LevelDB adapters from ~4,000 levels in Node, an `indexeddb` write in a Chromium Web Worker from 1,100
- * (src/store/validate.ts). The SDK writes at most 500; a deeper document (another app's) is left out (`tooDeep`).
+ * (src/store/validate.ts). The SDK writes at most 500; a deeper revision (another app's) comes to the replica without
+ * its value (`isUnheld`, store/codec.ts) and is reported (`tooDeep`).
  */
 export const MAX_PULLED_DEPTH = 1_000;
-
 
 /** Whether `doc` holds objects or arrays nested deeper than `max` levels (counted without recursion). */
 export function deeperThan(doc: unknown, max: number): boolean {
@@ -46,7 +46,8 @@ export function deeperThan(doc: unknown, max: number): boolean {
  * grows with the square of its branches (pouchdb-merge `stem`): 300 branches take a second to write, 1,500 took 50 s
  * of blocked event loop, and as long again to write their resolution. A document with more (another writer's
  * `new_edits: false` branches) is resolved on the server first (`crowded`, the way remote mode resolves), and only its
- * live leaves — the highest MAX_LEAVES — come to the replica: the deleted ones are history it needs not hold.
+ * live leaves — the highest MAX_LEAVES — come to the replica; its deleted leaves, which the feed goes on listing, are
+ * remembered (`#settled`) so that its later changes are pulled as any other's.
  */
 export const MAX_LEAVES = 100;
 
@@ -148,7 +149,7 @@ export class LivePull extends LiveLoop {
   #incoming: (docs: PulledDoc[]) => void;
   /** Whether the replica has this revision for sure (e.g. it sent it itself): the feed's entry is skipped. */
   #has: (id: string, rev: string) => boolean;
-  /** Told of a revision left out of the replica: nested deeper than MAX_PULLED_DEPTH. */
+  /** Told of a revision written without its value: nested deeper than MAX_PULLED_DEPTH. */
   #tooDeep: (id: string, rev: string) => void;
   /** Resolves a document with more than MAX_LEAVES leaves on the server (a failure is reported, not thrown). */
   #crowded: (id: string) => Promise<void>;

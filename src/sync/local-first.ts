@@ -287,7 +287,7 @@ export class LocalFirst {
   #conflictChain: Promise<void> = Promise.resolve();
   /** Keys in conflict with a revision held without its value, resolved on the server (again after each push). */
   #onServer = new Set<string>();
-  /** Pulled revisions left out of the replica (too deep for it) that were reported: each is reported once. */
+  /** Pulled revisions written without their value (too deep for the replica) that were reported: each once. */
   #tooDeepSeen = new Set<string>();
   /** Documents whose resolution could not start (its code failed to load): resolved with the next conflict. */
   #unresolved: string[] = [];
@@ -1045,8 +1045,8 @@ export class LocalFirst {
 
   /**
    * A pulled revision nested deeper than the replica can write (another app's document; live-pull.ts
-   * `MAX_PULLED_DEPTH`): it is left out of the replica, and said so once (an `invalid_value` naming the key); the
-   * pull goes on. Remote mode reads it.
+   * `MAX_PULLED_DEPTH`): the replica holds it without its value, and says so once (an `invalid_value` naming the
+   * key); the pull goes on. Remote mode reads it.
    */
   #tooDeep(id: string, rev: string): void {
     const seen = `${rev}\u0000${id}`;
@@ -1056,7 +1056,7 @@ export class LocalFirst {
     this.#deps.error(
       new FeatValidationError(
         'invalid_value',
-        `The value of "${id}" (another app's) is nested deeper than ${MAX_PULLED_DEPTH} levels, which this device's replica cannot hold: it is left out of it (remote mode reads it)`,
+        `The value of "${id}" (another app's) is nested deeper than ${MAX_PULLED_DEPTH} levels, which this device's replica cannot hold: it reads as absent here (remote mode reads it)`,
         { key: id },
       ),
     );

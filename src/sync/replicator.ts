@@ -39,7 +39,7 @@ export interface ReplicatorEvents {
   rewound(): void;
   /** A revision the server refused and that is not sent again (an index definition: live-push.ts). */
   givenUp(id: string, rev: string): void;
-  /** A pulled revision left out of the local replica: nested too deep for it (live-pull.ts `MAX_PULLED_DEPTH`). */
+  /** A pulled revision written without its value: nested too deep for the replica (live-pull.ts `MAX_PULLED_DEPTH`). */
   tooDeep?(id: string, rev: string): void;
   /** A pulled document with hundreds of leaves, to resolve on the server first (live-pull.ts `MAX_LEAVES`). */
   crowded?(id: string): Promise<void>;

@@ -8,8 +8,9 @@
 export const REVS_PER_WRITE = 50;
 
 /**
- * `docs` in consecutive slices holding at most `perId` revisions of any one id, in order (the usual batch, of distinct
- * ids or a few leaves each, is one slice).
+ * `docs` in slices holding at most `perId` revisions of any one id: the first `perId` of each id in the first slice, the
+ * next ones in the second… (each id's revisions keep their order; the usual batch, of distinct ids or a few leaves
+ * each, is one slice).
  */
 export function slicesPerId<T extends { _id?: string }>(docs: T[], perId = REVS_PER_WRITE): T[][] {
   const slices: T[][] = [];
