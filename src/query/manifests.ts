@@ -11,7 +11,7 @@
  *   then the changed documents under the prefix (not chunks), by id: a value made chunked, or no longer, or removed,
  *   here or in another tab or by replication, is seen as its index would have.
  */
-import { CHUNK_PREFIX, HIGH, type StoredDoc } from '../store/codec.js';
+import { CHUNK_PREFIX, decode, HIGH, type StoredDoc } from '../store/codec.js';
 import type { AllDocsRow, Db } from '../store/db.js';
 import type { StoreIO } from '../store/io.js';
 import { prefixRanges, rangeRows, rangesFrom, type IdRange } from '../store/ranges.js';
@@ -23,8 +23,11 @@ interface Entry {
   manifests: Map<string, StoredDoc>;
 }
 
-/** Per replica, per prefix: the last entry (or its making). */
+/** Per replica, per prefix: the last entry (or its making). At most PREFIXES_MAX prefixes per replica are kept. */
 const tracked = new WeakMap<Db, Map<string, Promise<Entry | undefined>>>();
+const PREFIXES_MAX = 64;
+/** Changes read to catch an entry up at most. */
+const CATCH_UP_MAX = 2_000;
 
 /**
  * The `_all_docs` ranges of the ids under `prefix` (store/ranges.ts), the chunk documents' range left out: never a
@@ -42,7 +45,9 @@ export function valueRanges(prefix: string): IdRange[] {
  */
 async function rowsOf(io: StoreIO, db: Db, prefix: string, entry: Entry | undefined): Promise<AllDocsRow[]> {
   if (!entry) return rangeRows(io.allDocs, db, valueRanges(prefix), { include_docs: true });
-  const feed = (await db.changes({ since: entry.version, return_docs: true })) as { results: { id: string }[] };
+  // (Bounded: after more changes than that, the prefix is read whole again.)
+  const feed = (await db.changes({ since: entry.version, return_docs: true, limit: CATCH_UP_MAX })) as { results: { id: string }[] };
+  if (feed.results.length >= CATCH_UP_MAX) return rowsOf(io, db, prefix, undefined);
   const keys = feed.results.map((change) => change.id).filter((id) => id.startsWith(prefix) && !id.startsWith(INTERNAL_PREFIX));
   return keys.length ? (await io.allDocs(db, { keys, include_docs: true })).rows : [];
 }
@@ -53,7 +58,7 @@ async function rowsOf(io: StoreIO, db: Db, prefix: string, entry: Entry | undefi
  */
 export async function replicaManifests(io: StoreIO, db: Db, prefix: string, version: number | undefined): Promise<StoredDoc[]> {
   let byPrefix = tracked.get(db);
-  if (!byPrefix) tracked.set(db, (byPrefix = new Map()));
+  if (!byPrefix || (byPrefix.size >= PREFIXES_MAX && !byPrefix.has(prefix))) tracked.set(db, (byPrefix = new Map()));
   // One after the other per prefix: an entry is never replaced by one older than it. An entry read at this version or
   // later (by a query that started after this one) is as current as asked.
   const next = Promise.resolve(version === undefined ? undefined : byPrefix.get(prefix)).then(async (entry): Promise<Entry> => {
@@ -62,7 +67,8 @@ export async function replicaManifests(io: StoreIO, db: Db, prefix: string, vers
     for (const row of await rowsOf(io, db, prefix, entry)) {
       // (A key not found: a row with `error`, no value.)
       if (!row.key.startsWith(prefix)) continue;
-      if (row.doc && Array.isArray(row.doc.feat?.chunks) && !row.value?.deleted) manifests.set(row.key, row.doc);
+      // (As `get()` reads it: decode.)
+      if (row.doc && !row.value?.deleted && decode(row.doc).chunks !== undefined) manifests.set(row.key, row.doc);
       else manifests.delete(row.key);
     }
     return { version: version!, manifests };
