@@ -10,36 +10,18 @@
  */
 import { createHash } from 'node:crypto';
 import { describe, expect, it } from 'vitest';
-import { createFeatClient, type ExportHeader, type ExportLine, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
-import { expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { type ExportHeader, type ExportLine, type FeatClient, type FeatError } from '@feat/sdk';
+import { clientIn, expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { rawDatabase } from '../support/resolver-harness.js';
 import { ON_REAL } from '../support/target.js';
 import { stringify } from '../../src/util/json.js';
 
 const emu = useEmulator();
 
-function client(user: string, mode: 'remote' | 'local-first'): FeatClient {
-  return emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      mode,
-      ...(mode === 'local-first' ? { local: { adapter: 'memory' } } : {}),
-      requestTimeout: 20_000,
-      maintenance: { enabled: false },
-    } as FeatClientOptions),
-  );
-}
+const client = (user: string, mode: 'remote' | 'local-first'): FeatClient => clientIn(emu, user, mode, { requestTimeout: 20_000 });
 
 /** A raw `_bulk_docs` body written straight to the user's database, as another app would. */
-async function writeForeign(user: string, dbName: string, body: string): Promise<void> {
-  const res = await fetch(`${emu.couchUrl.replace(/\/+$/, '')}/${dbName}/_bulk_docs`, {
-    method: 'POST',
-    headers: { ...emu.couchHeadersFor(user), 'Content-Type': 'application/json' },
-    body,
-  });
-  expect(res.status).toBe(201);
-}
+const writeForeign = async (user: string, body: string) => (await rawDatabase(emu, user)).bulk(body);
 
 const parse = (ndjson: string) => {
   const [head, ...rest] = ndjson.trimEnd().split('\n');
@@ -54,12 +36,9 @@ for (const mode of ['remote', 'local-first'] as const) {
     it('exports every other key, the broken ones as "error" lines (reported); an import skips them', async () => {
       const user = uniqueUser(`xbd-${mode}`);
       const writer = client(user, 'remote');
-      const { dbName } = await writer.ready();
+      await writer.ready();
       const chunk = changedChunk();
-      await writeForeign(
-        user,
-        dbName,
-        JSON.stringify({
+      await writeForeign(user, JSON.stringify({
           docs: [
             { _id: 'todo:a', doc: { n: 1 } },
             { _id: 'todo:b', doc: { n: 2 }, feat: { updatedAt: 5, chunks: [] } },
@@ -119,8 +98,8 @@ describe.runIf(ON_REAL)('a value nested 5,000 levels deep (real CouchDB: the emu
   it('remote: get() reads it, an export writes it whole, and an import refuses the file naming its line', async () => {
     const user = uniqueUser('xbd-deep');
     const c = client(user, 'remote');
-    const { dbName } = await c.ready();
-    await writeForeign(user, dbName, `{"docs":[{"_id":"deep","doc":${deep}},{"_id":"good","doc":"ok"}]}`);
+    await c.ready();
+    await writeForeign(user, `{"docs":[{"_id":"deep","doc":${deep}},{"_id":"good","doc":"ok"}]}`);
     let depth = 0;
     for (let v = await c.store.get('deep'); Array.isArray(v); v = v[0]) depth++;
     expect(depth).toBe(DEPTH);
@@ -138,13 +117,13 @@ describe.runIf(ON_REAL)('a value nested 5,000 levels deep (real CouchDB: the emu
   it('remote: watch() delivers it and getItem() returns its JSON text (no RangeError from a copy or a stringify)', async () => {
     const user = uniqueUser('xbd-deep-watch');
     const c = client(user, 'remote');
-    const { dbName } = await c.ready();
+    await c.ready();
     const events: unknown[] = [];
     const errors: FeatError[] = [];
     c.sync.on('error', (e) => errors.push(e));
     const stop = c.store.watch('deep', (e) => events.push(e.value));
     await new Promise((r) => setTimeout(r, 500));
-    await writeForeign(user, dbName, `{"docs":[{"_id":"deep","doc":${deep}}]}`);
+    await writeForeign(user, `{"docs":[{"_id":"deep","doc":${deep}}]}`);
     await waitFor(() => events.length > 0, 20_000, 'the watch event');
     stop();
     let depth = 0;

@@ -5,40 +5,23 @@
  * `onWarning`; the watch's, the client's `error` event). Remote and local-first, both backends.
  */
 import { describe, expect, it } from 'vitest';
-import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError, type QueryResult } from '@feat/sdk';
-import { uniqueUser, useEmulator } from '../support/backend.js';
+import { isFeatError, type FeatClient, type FeatError, type QueryResult } from '@feat/sdk';
+import { clientIn, uniqueUser, useEmulator } from '../support/backend.js';
+import { rawDatabase } from '../support/resolver-harness.js';
 
 const emu = useEmulator();
 
-function client(user: string, mode: 'remote' | 'local-first'): FeatClient {
-  return emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      mode,
-      ...(mode === 'local-first' ? { local: { adapter: 'memory' } } : {}),
-      maintenance: { enabled: false },
-    } as FeatClientOptions),
-  );
-}
+const client = (user: string, mode: 'remote' | 'local-first'): FeatClient => clientIn(emu, user, mode);
 
 /** Documents written straight to the user's database, as another app would (CouchDB `_bulk_docs`). */
-async function writeForeign(user: string, dbName: string, docs: object[]): Promise<void> {
-  const res = await fetch(`${emu.couchUrl.replace(/\/+$/, '')}/${dbName}/_bulk_docs`, {
-    method: 'POST',
-    headers: { ...emu.couchHeadersFor(user), 'Content-Type': 'application/json' },
-    body: JSON.stringify({ docs }),
-  });
-  expect(res.status).toBe(201);
-}
+const writeForeign = async (user: string, docs: object[]) => (await rawDatabase(emu, user)).bulk({ docs });
 
 /** Good keys `todo:a` and `todo:d`; `todo:b` a manifest of no chunks, `todo:c` one whose chunk is not there. */
 async function seeded(mode: 'remote' | 'local-first', missingChunk = false): Promise<FeatClient> {
   const user = uniqueUser(`fbd-${mode}`);
   const writer = client(user, 'remote');
-  const { dbName } = await writer.ready();
-  await writeForeign(user, dbName, [
+  await writer.ready();
+  await writeForeign(user, [
     { _id: 'todo:a', doc: { n: 1 } },
     // (Its `doc` is not its value: get() reads a manifest's chunks.)
     { _id: 'todo:b', doc: { n: 2 }, feat: { chunks: [] } },

@@ -3,21 +3,11 @@
  * style), and parts calls interleaved with set()/remove() of a part still apply in call order; flush() covers them.
  */
 import { describe, expect, it } from 'vitest';
-import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { uniqueUser, useEmulator } from '../support/backend.js';
+import type { FeatClient } from '@feat/sdk';
+import { clientIn, uniqueUser, useEmulator } from '../support/backend.js';
 
 const emu = useEmulator();
-const client = (user: string, mode: 'remote' | 'local-first'): FeatClient =>
-  emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      mode,
-      ...(mode === 'local-first' ? { local: { adapter: 'memory' } } : {}),
-      maintenance: { enabled: false },
-    } as FeatClientOptions),
-  );
+const client = (user: string, mode: 'remote' | 'local-first'): FeatClient => clientIn(emu, user, mode);
 
 for (const mode of ['remote', 'local-first'] as const) {
   describe(`${mode}: not-awaited calls`, () => {

@@ -3,7 +3,7 @@
  * (closed after), unique user names, polling waits and deterministic test data.
  */
 import { afterAll, beforeAll, expect } from 'vitest';
-import { isFeatError, type FeatClient, type FeatError } from '@feat/sdk';
+import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
 import { startEmulator, type Emulator, type EmulatorOptions } from '@feat/emulator';
 
 /**
@@ -75,4 +75,22 @@ export function text(bytes: number, seed = 1): string {
     n += SIZES[i]!;
   }
   return out.join('');
+}
+
+/**
+ * A client of `emu` for `user`: remote, or local-first on a memory replica; scheduled maintenance off; `extra` on top;
+ * closed after the file.
+ */
+export function clientIn(emu: ReturnType<typeof useEmulator>, user: string, mode: 'remote' | 'local-first', extra: Partial<FeatClientOptions> = {}): FeatClient {
+  return emu.track(
+    createFeatClient({
+      couchUrl: emu.couchUrl,
+      accountsUrl: emu.accountsUrl,
+      auth: emu.bearerFor(user),
+      mode,
+      ...(mode === 'local-first' ? { local: { adapter: 'memory' } } : {}),
+      maintenance: { enabled: false },
+      ...extra,
+    } as FeatClientOptions),
+  );
 }

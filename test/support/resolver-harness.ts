@@ -45,6 +45,23 @@ export async function rawDatabase(emu: Pick<Emulator, 'accountsUrl' | 'couchUrl'
     /** The database's URL and the user's headers (JSON). */
     url,
     headers,
+    /**
+     * `n` conflicting first-generation leaves of `id` another writer left (`new_edits: false`, 300 per request): leaf
+     * `i` holds `{ i }`, stamped `since + i` (the last one latest).
+     */
+    async branches(id: string, n: number, since: number) {
+      const hex = (i: number) => i.toString(16).padStart(32, '0');
+      for (let start = 0; start < n; start += 300) {
+        const docs = Array.from({ length: Math.min(300, n - start) }, (_, j) => ({ _id: id, _rev: `1-${hex(start + j + 1)}`, doc: { i: start + j }, feat: { updatedAt: since + start + j } }));
+        const r = await fetch(`${url}/_bulk_docs`, { method: 'POST', headers, body: JSON.stringify({ docs, new_edits: false }) });
+        expect(r.status).toBe(201);
+      }
+    },
+    /** A `_bulk_docs` body (text, or an object sent as JSON) written as another app would: 201 expected. */
+    async bulk(body: string | object) {
+      const r = await fetch(`${url}/_bulk_docs`, { method: 'POST', headers, body: typeof body === 'string' ? body : JSON.stringify(body) });
+      expect(r.status).toBe(201);
+    },
     /** Two conflicting live leaves of `id`; CouchDB's winner (the higher revision) holds `{ kind: 'older' }`. */
     async leaves(id: string) {
       const now = Date.now();

@@ -10,11 +10,7 @@ import { rawDatabase } from '../support/resolver-harness.js';
 
 const emu = useEmulator();
 const arrays = (n: number) => `${'['.repeat(n)}${']'.repeat(n)}`;
-async function bulk(user: string, body: string) {
-  const { url, headers } = await rawDatabase(emu, user);
-  const r = await fetch(`${url}/_bulk_docs`, { method: 'POST', headers, body });
-  expect(r.status).toBe(201);
-}
+const bulk = async (user: string, body: string) => (await rawDatabase(emu, user)).bulk(body);
 const extra = { initialSyncTimeout: 30_000, maintenance: { enabled: false } };
 
 async function setup() {

@@ -29,11 +29,7 @@ const depthOf = (v: unknown): number => {
 };
 
 /** Another app's `_bulk_docs` (raw JSON: the deep value is never parsed here), with the user's proxy headers. */
-async function foreignBulk(user: string, body: string): Promise<void> {
-  const { url, headers } = await rawDatabase(emu, user);
-  const r = await fetch(`${url}/_bulk_docs`, { method: 'POST', headers, body });
-  expect(r.status).toBe(201);
-}
+const foreignBulk = async (user: string, body: string) => (await rawDatabase(emu, user)).bulk(body);
 
 describe('a document nested deeper than a local replica holds, written by another app', () => {
   for (const adapter of ['memory', 'leveldb'] as const) {
@@ -72,17 +68,11 @@ describe('a document nested deeper than a local replica holds, written by anothe
 const N = ON_REAL ? 1_500 : 300;
 
 describe(`one key with ${N} conflicting branches another writer left`, () => {
-  const H = (n: number) => n.toString(16).padStart(32, '0');
-
   it('two local-first devices (memory, LevelDB) pull it, other keys read, and it resolves to one leaf everywhere', async () => {
     const user = uniqueUser('branches');
     const r = device(emu, user, { name: 'r', mode: 'remote' });
     await r.ready();
-    const t = Date.now() - 60_000;
-    for (let start = 0; start < N; start += 300) {
-      const docs = Array.from({ length: Math.min(300, N - start) }, (_, j) => ({ _id: 'k', _rev: `1-${H(start + j + 1)}`, doc: { i: start + j }, feat: { updatedAt: t + start + j } }));
-      await foreignBulk(user, JSON.stringify({ docs, new_edits: false }));
-    }
+    await (await rawDatabase(emu, user)).branches('k', N, Date.now() - 60_000);
     await foreignBulk(user, '{"docs":[{"_id":"other","doc":"ok"}]}');
     const extra = { initialSyncTimeout: 60_000, maintenance: { enabled: false } };
     const a = device(emu, user, { name: 'a', extra });
