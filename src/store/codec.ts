@@ -6,6 +6,7 @@
  */
 
 import { INTERNAL_PREFIX } from './validate.js';
+import { stringify } from '../util/json.js';
 
 /** Sorts after every chunk id (hex after the chunk prefix): `CHUNK_PREFIX + HIGH` ends the chunk range. */
 export const HIGH = '\ufff0';
@@ -133,14 +134,7 @@ export function sameJson(a: unknown, b: unknown): boolean {
 }
 
 function canonical(value: unknown): string {
-  return JSON.stringify(value, (_k, v: unknown) => {
-    if (v && typeof v === 'object' && !Array.isArray(v)) {
-      const sorted: Record<string, unknown> = {};
-      for (const k of Object.keys(v).sort()) Object.defineProperty(sorted, k, { value: (v as Record<string, unknown>)[k], enumerable: true });
-      return sorted;
-    }
-    return v;
-  }) ?? 'undefined';
+  return stringify(value, true) ?? 'undefined';
 }
 
 /**

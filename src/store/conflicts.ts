@@ -86,9 +86,10 @@ const hung = new WeakMap<ConflictResolver, number>();
 /**
  * Asks the resolver, bounded by {@link RESOLVER_TIMEOUT_MS} and ended by `closed` (the client's lifetime signal):
  * its value, or `conflict` when it throws or does not settle in time (`outcome` says what that leaves), or the
- * FeatError `closed` was aborted with. Nothing stays attached to `closed` or to a timer once this settles.
+ * FeatError `closed` was aborted with. Nothing stays attached to `closed` or to a timer once this settles. With
+ * `stored`, a side's value handed back as it is passes even when the SDK would refuse to write it.
  */
-export async function askResolver(resolve: ConflictResolver, conflict: Conflict, closed: AbortSignal | undefined, outcome: string): Promise<unknown> {
+export async function askResolver(resolve: ConflictResolver, conflict: Conflict, closed: AbortSignal | undefined, outcome: string, stored = false): Promise<unknown> {
   const key = conflict.key;
   const s = RESOLVER_TIMEOUT_MS / 1_000;
   const late = `onConflict must return the value to keep (or settle its promise) within ${s} s: do not wait on user input or on the network there (return a value, e.g. the latest side, and merge later)`;
@@ -120,6 +121,9 @@ export async function askResolver(resolve: ConflictResolver, conflict: Conflict,
   try {
     return snapshotValue(answer, key);
   } catch (error) {
+    // `stored`: a side's own value handed back (one the SDK would not write, e.g. another app's deeper than it writes)
+    // is the caller's to keep as the leaf it is (sync/resolve-leaves.ts), never written as a new revision.
+    if (stored && (answer === conflict.local.value || answer === conflict.remote.value)) return answer;
     throw new FeatConflictError('conflict', `The conflict resolver returned a value for "${key}" that cannot be stored (${(error as Error).message}); ${outcome}`, { key, cause: error });
   }
 }

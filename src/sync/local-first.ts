@@ -1074,7 +1074,11 @@ export class LocalFirst {
       await resolveLeaves(remote, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(remote, doc), (key, op) => store.chunkIfLarge(remote, key, op), this.#deps.signal);
     } catch (error) {
       const failure = toFeatError(error, { key: id });
-      if (!['network', 'timeout', 'aborted', 'closed'].includes(failure.code) && !this.#deps.signal.aborted) this.#deps.error(failure);
+      if (!['network', 'timeout', 'aborted', 'closed'].includes(failure.code) && !this.#deps.signal.aborted) {
+        // Reported once, not again after every push: tried again with the key's next pulled change.
+        this.#onServer.delete(id);
+        this.#deps.error(failure);
+      }
     }
   }
 

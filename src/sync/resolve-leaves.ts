@@ -3,6 +3,7 @@ import { decode, isExpired, isUnheld, sameJson, type StoredDoc, type WriteOp } f
 import { askResolver, compareRevs, keptExpiry, latestWriteWins, type ConflictResolver, type ConflictSide, type StoredSide } from '../store/conflicts.js';
 import type { Db } from '../store/db.js';
 import { supersededRevs } from '../store/lineage.js';
+import { snapshotValue } from '../store/validate.js';
 import type { ConflictEvent } from '../store/store.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
@@ -133,12 +134,25 @@ async function resolveOnce(
     // The same value on both sides (a merge another device wrote too) is not a conflict: the resolver is not asked.
     if (other.deleted === current.deleted && (current.deleted || sameJson(other.value, current.value))) continue;
     // Bounded (RESOLVER_TIMEOUT_MS) and ended by `closed`: one that never settles leaves the leaves as they are.
-    const value = await askResolver(resolve, { key: id, local: current, remote: other }, closed, 'the conflict stays until it succeeds');
+    const value = await askResolver(resolve, { key: id, local: current, remote: other }, closed, 'the conflict stays until it succeeds', true);
     emit({ key: id, local: current, remote: other, resolved: value, source: 'replication' });
     current = { value, deleted: value === undefined, updatedAt, rev: current.rev };
   }
   const keepsWinner = current.deleted ? winner.deleted : !winner.deleted && sameJson(current.value, winner.value);
   const docs: StoredDoc[] = [];
+  if (!keepsWinner && !current.deleted) {
+    // A value the SDK does not write (another app's, nested deeper than a value may be) is kept as the leaf it is: the
+    // other live leaves are deleted, nothing is written on top. Any other value that cannot be stored is the resolver's
+    // failure (`conflict`), as askResolver says for a value it returned.
+    // (Only a side's own value can be one: askResolver returns a checked copy of any other.)
+    const invalid = sides.some((s) => s.value === current.value) ? refusal(current.value, id) : undefined;
+    if (invalid) {
+      const i = sides.findIndex((s) => !s.deleted && sameJson(s.value, current.value));
+      const kept = i >= 0 ? all[i] : undefined;
+      if (kept && !kept._deleted) return writeResolution(db, id, leader, leader.filter((l) => l !== kept).map((l) => l._rev!), []);
+      throw new FeatConflictError('conflict', `The conflict resolver returned a value for "${id}" that cannot be stored (${invalid.message}); the conflict stays until it succeeds`, { key: id, cause: invalid });
+    }
+  }
   if (!keepsWinner) {
     // The kept value keeps its expiry (a value written with `ttl` that wins still expires).
     const expiresAt = current.deleted ? undefined : keptExpiry(current.value, sides);
@@ -193,6 +207,16 @@ async function child(parent: string, body: StoredDoc): Promise<StoredDoc> {
   const gen = Number.parseInt(parent, 10) + 1;
   const revId = hex(new Uint8Array(await crypto.subtle.digest('SHA-256', encoder.encode(JSON.stringify([parent, body]))))).slice(0, 32);
   return { ...body, _rev: `${gen}-${revId}`, _revisions: { start: gen, ids: [revId, parent.slice(parent.indexOf('-') + 1)] } } as StoredDoc;
+}
+
+/** Why `value` cannot be written as a value (validate.ts), or undefined. */
+function refusal(value: unknown, key: string): Error | undefined {
+  try {
+    snapshotValue(value, key);
+    return undefined;
+  } catch (error) {
+    return error as Error;
+  }
 }
 
 /** When the kept value is a chunked leaf's value, its manifest's chunks (so a big value is never written inline). */

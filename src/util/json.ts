@@ -7,11 +7,11 @@
 
 /**
  * The JSON text of a JSON-parsed value (no `undefined`, function or `toJSON` below its top); `JSON.stringify`'s own
- * when it does not overflow.
+ * when it does not overflow. With `sorted`, every object's keys in sorted order (a canonical text: codec.ts `sameJson`).
  */
-export function stringify(value: unknown): string {
+export function stringify(value: unknown, sorted = false): string {
   try {
-    return JSON.stringify(value);
+    return JSON.stringify(value, sorted ? sortKeys : undefined);
   } catch (error) {
     if (!(error instanceof RangeError)) throw error;
   }
@@ -24,7 +24,8 @@ export function stringify(value: unknown): string {
     else if (v === null || typeof v !== 'object') out += JSON.stringify(v);
     else {
       const array = Array.isArray(v);
-      const entries = Object.entries(v);
+      // (Sorted as JSON.stringify's replacer sorts them: integer-like keys still come first, as any object lists them.)
+      const entries = Object.entries(sorted && !array ? sortKeys('', v) as object : v);
       out += array ? '[' : '{';
       todo.push(new String(array ? ']' : '}'));
       for (let i = entries.length - 1; i >= 0; i--) {
@@ -34,6 +35,13 @@ export function stringify(value: unknown): string {
     }
   }
   return out;
+}
+
+function sortKeys(_key: string, v: unknown): unknown {
+  if (!v || typeof v !== 'object' || Array.isArray(v)) return v;
+  const sorted: Record<string, unknown> = {};
+  for (const k of Object.keys(v).sort()) Object.defineProperty(sorted, k, { value: (v as Record<string, unknown>)[k], enumerable: true });
+  return sorted;
 }
 
 /** A copy of a JSON-parsed value, at any depth (`structuredClone` overflows the stack as `JSON.stringify` does). */

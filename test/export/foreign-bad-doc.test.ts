@@ -89,6 +89,14 @@ describe("the export's JSON writer (src/util/json.ts)", () => {
     expect(() => JSON.stringify(JSON.parse(text))).toThrow(RangeError);
     expect(stringify(JSON.parse(text))).toBe(text);
   });
+
+  it('sorted (the canonical text two values are compared by): the same key order at any depth', () => {
+    const obj = { b: 1, 10: 2, 9: 3, a: { z: 0, y: [{ d: 1, c: 2 }] }, A: null };
+    const shallow = stringify(obj, true);
+    expect(shallow).toBe('{"9":3,"10":2,"A":null,"a":{"y":[{"c":2,"d":1}],"z":0},"b":1}');
+    const deep = JSON.parse('['.repeat(20_000) + JSON.stringify(obj) + ']'.repeat(20_000)) as unknown;
+    expect(stringify(deep, true)).toBe('['.repeat(20_000) + shallow + ']'.repeat(20_000));
+  });
 });
 
 describe.runIf(ON_REAL)('a value nested 5,000 levels deep (real CouchDB: the emulator stores at most 2,000)', () => {
