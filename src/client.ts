@@ -297,6 +297,7 @@ class Client implements FeatClient {
       indexes: o.indexes,
       complete: async () => o.mode === 'remote' || ((await this.#localFirst?.complete()) ?? false),
       server: () => this.#localFirst?.server(),
+      resolution: (id) => this.#localFirst?.resolution(id),
       connected: () => ['idle', 'active'].includes(this.#localFirst?.status ?? 'paused'),
     });
     this.sync = new SyncController({

@@ -3,6 +3,8 @@ import { anySignal, LATE, within, withSignal } from '../util/abort.js';
 import { sameJson } from './codec.js';
 import { snapshotValue } from './validate.js';
 import { monotonicNow } from '../util/clock.js';
+import { cloneJson } from '../util/json.js';
+import { callResolver, resolverStarted } from './resolving.js';
 
 /** One side of a conflict. */
 export interface ConflictSide<T = unknown> {
@@ -86,8 +88,12 @@ const hung = new WeakMap<ConflictResolver, number>();
 /**
  * Asks the resolver, bounded by {@link RESOLVER_TIMEOUT_MS} and ended by `closed` (the client's lifetime signal):
  * its value, or `conflict` when it throws or does not settle in time (`outcome` says what that leaves), or the
- * FeatError `closed` was aborted with. Nothing stays attached to `closed` or to a timer once this settles. With
- * `stored`, a side's value handed back as it is passes even when the SDK would refuse to write it.
+ * FeatError `closed` was aborted with. Nothing stays attached to `closed` or to a timer once this settles.
+ *
+ * The resolver is shown copies of the sides' values: one that merges by changing a side in place (and returns it)
+ * leaves the stored sides as they were, so the caller still tells a merge from a side kept as it is. With `stored`, a
+ * side's value handed back unchanged passes even when the SDK would refuse to write it (another app's, e.g. nested
+ * deeper than a value may be): the caller's own object for that side is returned, for it to keep the leaf as it is.
  */
 export async function askResolver(resolve: ConflictResolver, conflict: Conflict, closed: AbortSignal | undefined, outcome: string, stored = false): Promise<unknown> {
   const key = conflict.key;
@@ -98,16 +104,19 @@ export async function askResolver(resolve: ConflictResolver, conflict: Conflict,
   if (since !== undefined && monotonicNow() - since < RESOLVER_TIMEOUT_MS) {
     throw new FeatConflictError('conflict', `The conflict resolver did not settle within ${s} s for another conflict just before; not asked for "${key}": ${outcome}. ${late}`, { key });
   }
+  const shown: Conflict = { key, local: { ...conflict.local, value: cloneJson(conflict.local.value) }, remote: { ...conflict.remote, value: cloneJson(conflict.remote.value) } };
   const settled = new AbortController();
   const ended = anySignal([closed, settled.signal]);
+  const done = resolverStarted(closed, key);
   let answer: unknown;
   try {
     // (A resolver that throws at once rejects this promise, as one whose promise rejects.)
-    answer = await within(withSignal(new Promise((r) => r(resolve(conflict))), ended.signal), RESOLVER_TIMEOUT_MS);
+    answer = await within(withSignal(new Promise((r) => r(callResolver(closed, key, () => resolve(shown)))), ended.signal), RESOLVER_TIMEOUT_MS);
   } catch (error) {
     if (closed?.aborted) throw endedBy(closed);
     throw new FeatConflictError('conflict', `The conflict resolver failed for "${key}"; ${outcome}`, { key, cause: error });
   } finally {
+    done();
     settled.abort();
     ended.dispose();
   }
@@ -121,9 +130,11 @@ export async function askResolver(resolve: ConflictResolver, conflict: Conflict,
   try {
     return snapshotValue(answer, key);
   } catch (error) {
-    // `stored`: a side's own value handed back (one the SDK would not write, e.g. another app's deeper than it writes)
-    // is the caller's to keep as the leaf it is (sync/resolve-leaves.ts), never written as a new revision.
-    if (stored && (answer === conflict.local.value || answer === conflict.remote.value)) return answer;
+    // `stored`: a side's own value handed back unchanged (one the SDK would not write) is the caller's to keep as the
+    // leaf it is (sync/resolve-leaves.ts), never written as a new revision.
+    for (const side of ['local', 'remote'] as const) {
+      if (stored && answer === shown[side].value && sameJson(answer, conflict[side].value)) return conflict[side].value;
+    }
     throw new FeatConflictError('conflict', `The conflict resolver returned a value for "${key}" that cannot be stored (${(error as Error).message}); ${outcome}`, { key, cause: error });
   }
 }

@@ -5,6 +5,8 @@ import { parsePartId } from './ids.js';
 import type { StoreIO } from './io.js';
 import { readPrefix } from './parts.js';
 import { currentValueOf, unreadableValue } from './unreadable.js';
+import { oneAtATime, resolverRunning, SETTLE_WAIT_MS, turnOf } from './resolving.js';
+import { LATE, within } from '../util/abort.js';
 
 /**
  * One event per stored id the watch reports (in id order), then, always and last, one for the watched key or prefix
@@ -51,12 +53,16 @@ export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<{ e
     // (This client's unwritten value is shown as it is.)
     if (!db || io.queue().peek(id)) continue;
     // On the server the store's read resolves them; on a replica, as the replicator does after a pull.
-    if (io.ctx.local) {
+    // While the key's resolver runs, its result (waited for, bounded) or the winner — nothing resolved twice.
+    const turn = io.ctx.local && resolverRunning(io.ctx.closed, id) ? turnOf(io.ctx.closed, id) : undefined;
+    if (turn) await within(turn, SETTLE_WAIT_MS);
+    // (Not queued behind a resolution of the key here that does not end: what is stored is shown.)
+    else if (io.ctx.local && !resolverRunning(io.ctx.closed, id) && (await within(turnOf(io.ctx.closed, id) ?? Promise.resolve(), SETTLE_WAIT_MS)) !== LATE) {
       const { resolveLeaves } = await import('../sync/resolve-leaves.js');
       const closed = io.ctx.closed;
       // A resolution that cannot finish (the resolver throws or does not settle in time) is reported, and the winner
       // shown; one ended by close() ends the read.
-      await resolveLeaves(db, id, io.ctx.onConflict, io.ctx.emitConflict, (doc) => io.valueOf(db, doc), (key, op) => io.chunkIfLarge(db, key, op), closed).catch(
+      await oneAtATime(closed, id, () => resolveLeaves(db, id, io.ctx.onConflict, io.ctx.emitConflict, (doc) => io.valueOf(db, doc), (key, op) => io.chunkIfLarge(db, key, op), closed)).catch(
         (error: unknown) => {
           if (closed?.aborted) throw endedBy(closed);
           io.ctx.reportError?.(toFeatError(error));

@@ -10,7 +10,7 @@ export interface StoreIO {
   db(): Promise<Db>;
   allDocs(db: Db, options: Record<string, unknown>, key?: string): Promise<{ rows: AllDocsRow[] }>;
   /** The current version of a document; `undefined` when absent or deleted. Records its revision as seen from `seen`. */
-  read(db: Db, id: string, seen?: number): Promise<StoredDoc | undefined>;
+  read(db: Db, id: string, seen?: number, settle?: boolean, signal?: AbortSignal, byResolver?: boolean): Promise<StoredDoc | undefined>;
   valueOf(db: Db, doc: StoredDoc): Promise<unknown>;
   chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined>;
   /** Records a revision this client wrote; `seen` as in `Known` (0: the app's own value). */

@@ -44,10 +44,34 @@ export async function readPrefix(io: StoreIO, prefix: string, key = prefix, sign
   return new Map([...values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)));
 }
 
-/** Every stored part of `key` (and no part of another key, such as `key:b`), with this client's unwritten ones on top. */
-export async function readParts<T>(io: StoreIO, key: string, signal?: AbortSignal): Promise<Record<string, T>> {
+/**
+ * Every stored part of `key` (and no part of another key, such as `key:b`), with this client's unwritten ones on top.
+ * A part with conflicting leaves shows its resolution, as `get()` of it does (remote: resolved and written; a
+ * replica: the resolution a pull started, waited for).
+ */
+export async function readParts<T>(io: StoreIO, key: string, signal?: AbortSignal, byResolver = false): Promise<Record<string, T>> {
+  const conflicted: string[] = [];
+  const allDocs: StoreIO['allDocs'] = async (db, options, k) => {
+    const answer = await io.allDocs(db, { ...options, conflicts: true }, k);
+    for (const row of answer.rows) if (row.doc?._conflicts?.length) conflicted.push(row.id);
+    return answer;
+  };
+  const values = await readPrefix({ ...io, allDocs }, key + PART_SEPARATOR, key, signal);
+  if (conflicted.length > 0 && !signal?.aborted) {
+    const db = await io.db();
+    // All at once: each waits (bounded) for the resolution a pull started, the waits overlap.
+    // (This client's unwritten value is shown as it is.)
+    const read = conflicted.filter((id) => !io.queue().peek(id)).map(async (id) => {
+      const raw = await io.read(db, id, undefined, true, signal, byResolver);
+      return [id, raw && (await io.valueOf(db, raw))] as const;
+    });
+    for (const [id, value] of await Promise.all(read)) {
+      if (value === undefined) values.delete(id);
+      else values.set(id, value);
+    }
+  }
   const parts: Record<string, T> = {};
-  for (const [id, value] of await readPrefix(io, key + PART_SEPARATOR, key, signal)) {
+  for (const [id, value] of [...values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const subkey = subkeyOf(id, key);
     if (subkey !== undefined) Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
   }

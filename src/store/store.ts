@@ -1,4 +1,4 @@
-import { closedError, FeatConflictError, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
+import { closedError, endedBy, FeatConflictError, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
 import { decode, encode, expiryTag, inlineLimit, isExpired, jsonOf, sameJson, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
@@ -9,7 +9,7 @@ import { INTERNAL_PREFIX, snapshotValue, validateKey, validateSubkey, wellFormed
 import { WriteQueue } from './write-queue.js';
 import { parentOf, randomId, stamp, type Parent } from './lineage.js';
 import type { ChangeEvent, WatchSource, WatchTarget } from '../sync/watch.js';
-import { idTooLong, parsePartId, partId } from './ids.js';
+import { idTooLong, PART_SEPARATOR, parsePartId, partId } from './ids.js';
 import { dotSafe } from './dot-ids.js';
 import type { StoreIO } from './io.js';
 import type * as ResolveWriteModule from './resolve-write.js';
@@ -21,8 +21,9 @@ import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
 import { remember } from '../util/remember.js';
 import { lockChunks, readReplica, underLock } from '../util/chunk-lock.js';
-import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
+import { checkSignal, LATE, throwIfAborted, withSignal, within } from '../util/abort.js';
 import { stringify } from '../util/json.js';
+import { calledByResolver, oneAtATime, resolverRunning, SETTLE_WAIT_MS, turnOf } from './resolving.js';
 
 // Loaded on first use (code-split), each once.
 const loadChunks = lazy(() => import('./chunks.js'));
@@ -113,6 +114,8 @@ export interface StoreContext {
   server?(): Promise<{ db: Db; since: string | number } | undefined> | undefined;
   /** Local-first: sync is connected (`idle` or `active`, this tab's or the leading tab's): the replica is not cut off. */
   connected?(): boolean;
+  /** Local-first: the resolution under way of conflicting leaves a pull brought for `id` (settled either way), if any. */
+  resolution?(id: string): Promise<void> | undefined;
 }
 
 /** The store's hidden `[COMPLETE]()`: see `StoreContext.complete` (the redux engine's never-clobber rule). */
@@ -146,6 +149,7 @@ const DELETED_SEEN_MAX = 1_000;
 
 /** How long a write waits for a watch subscription made before it to start its feed (so the feed sees the write). */
 const WATCH_START_WAIT_MS = 10_000;
+
 
 function hashOf(op: WriteOp): string {
   return op.deleted ? 'deleted' : hashString(jsonOf(op)) + expiryTag(op.expiresAt);
@@ -227,7 +231,7 @@ export class DocumentStore {
       ctx,
       db: () => this.#db(),
       allDocs: (db, options, key) => this.#allDocs(db, options, key),
-      read: (db, id, seen) => this.#read(db, id, seen),
+      read: (db, id, seen, settle, signal, byResolver) => this.#read(db, id, seen, signal, settle, byResolver),
       valueOf: (db, doc) => this.valueOf(db, doc),
       chunkIfLarge: (db, id, op) => this.chunkIfLarge(db, id, op),
       stored: (id, rev, op, seen) => this.#stored(id, rev, op, seen),
@@ -250,6 +254,8 @@ export class DocumentStore {
    * the call's wait (`aborted`).
    */
   get<T = unknown>(key: string, options?: SignalOptions): Promise<T | undefined> {
+    // Called from the body of the key's own resolver (resolving.ts): answered the winner, not waited for.
+    const byResolver = typeof key === 'string' && calledByResolver(this.#ctx.closed, key);
     return abortable(() => {
       this.#open(READ);
       validateKey(key);
@@ -260,7 +266,7 @@ export class DocumentStore {
       const db = await this.#db();
       // Aborted while the database opened: no read.
       throwIfAborted(signal);
-      const raw = await this.#read(db, key, undefined, signal);
+      const raw = await this.#read(db, key, undefined, signal, true, byResolver);
       return raw && ((await this.valueOf(db, raw)) as T | undefined);
     });
   }
@@ -348,6 +354,8 @@ export class DocumentStore {
 
   /** Every `key:subkey` part of `key`, in one request. `signal` ends the call's wait (`aborted`). */
   getParts<T = unknown>(key: string, options?: SignalOptions): Promise<Record<string, T>> {
+    // Called from the body of one of the parts' resolvers: those parts answered as stored, not waited for.
+    const byResolver = typeof key === 'string' && calledByResolver(this.#ctx.closed, key + PART_SEPARATOR, true);
     return abortable(() => {
       this.#open(READ);
       validateKey(key);
@@ -357,7 +365,7 @@ export class DocumentStore {
       const { readParts } = await loadParts();
       if (planning.length > 0) await Promise.all(planning);
       throwIfAborted(signal);
-      return readParts<T>(this.#io, key, signal);
+      return readParts<T>(this.#io, key, signal, byResolver);
     });
   }
 
@@ -702,11 +710,16 @@ export class DocumentStore {
    * from now on, or from `seen` (`Infinity`: a read the app does not see). A 404 keeps what was known: the revision
    * may be this client's own deletion, which a later write then extends.
    */
-  async #read(db: Db, id: string, seen?: number, signal?: AbortSignal): Promise<StoredDoc | undefined> {
+  async #read(db: Db, id: string, seen?: number, signal?: AbortSignal, settle = false, byResolver = false): Promise<StoredDoc | undefined> {
     // A read whose caller gave up (`signal`) is one the app does not see.
     const sighted = () => seen ?? (signal?.aborted ? Infinity : tick());
     try {
-      let raw = this.#ctx.local ? await this.#bounded(() => db.get(id), `reading "${id}"`) : await db.get(id, { conflicts: true, deleted_conflicts: true });
+      let raw = this.#ctx.local
+        ? await this.#bounded(() => db.get(id, settle ? { conflicts: true } : {}), `reading "${id}"`)
+        : await db.get(id, { conflicts: true, deleted_conflicts: true });
+      // `get()` on a replica: conflicting leaves a pull just brought show their resolution, not the leaf it drops.
+      if (this.#ctx.local && raw._conflicts?.length) raw = await this.#settled(db, id, raw, signal, byResolver);
+      if (this.#ctx.local) delete raw._conflicts;
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
       // the value is read — through the resolver, as replication does on a replica: never left to hide data.
       // (Not for `.` and `..`, which no URL can name: their leaves wait for a local-first device to resolve them.)
@@ -719,10 +732,19 @@ export class DocumentStore {
       // (`signal`) leaves them to the next read or write.
       const deletedLeaves = raw._deleted_conflicts?.length ? `${raw._rev} ${raw._deleted_conflicts.join(' ')}` : undefined;
       const toResolve = raw._conflicts?.length || (deletedLeaves !== undefined && this.#deletedSeen.get(id) !== deletedLeaves);
-      if (!this.#ctx.local && toResolve && !signal?.aborted && !id.startsWith('_') && id !== '.' && id !== '..') {
+      // While the key's resolver runs, what that resolution writes (waited for, bounded), or the winner: the reader
+      // may be that resolver (resolving.ts).
+      if (!this.#ctx.local && toResolve && (await this.#whileResolving(id, byResolver))) {
+        if (byResolver) delete raw._conflicts;
+        else raw = await db.get(id);
+      }
+      else if (!this.#ctx.local && toResolve && !signal?.aborted && !id.startsWith('_') && id !== '.' && id !== '..') {
         const { resolveLeaves } = await loadResolveLeaves();
         try {
-          const wrote = await resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op), this.#ctx.closed);
+          // (One resolution of the key at a time: a read made meanwhile finds it resolved, asks nothing.)
+          const wrote = await oneAtATime(this.#ctx.closed, id, () =>
+            resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op), this.#ctx.closed),
+          );
           // Read again whatever it did: another client (a device's pushed resolution) may have resolved the leaves
           // between the two reads. Unchanged, with nothing to do: its deleted leaves are not looked at again.
           const before = raw._rev;
@@ -749,6 +771,52 @@ export class DocumentStore {
       }
       throw toFeatError(error, { key: id });
     }
+  }
+
+  /**
+   * The replica's version of `id` once its conflicting leaves are resolved: by the resolution under way after the pull
+   * that brought them (waited for up to {@link SETTLE_WAIT_MS}), or here, as `watch({ current })` resolves them (the
+   * same revisions: resolve-leaves.ts is deterministic). One that cannot finish is reported and the winner read, as
+   * everywhere; one whose caller gave up (`signal`) is left to the sync.
+   */
+  async #settled(db: Db, id: string, found: StoredDoc, signal: AbortSignal | undefined, byResolver: boolean): Promise<StoredDoc> {
+    const read = () => this.#bounded(() => db.get(id, { conflicts: true }), `reading "${id}"`);
+    if (await this.#whileResolving(id, byResolver)) return byResolver ? found : read();
+    const pending = this.#ctx.resolution?.(id);
+    if (pending) await within(pending, SETTLE_WAIT_MS);
+    let raw = pending ? await read() : undefined;
+    const closed = this.#ctx.closed;
+    if ((!raw || raw._conflicts?.length) && !signal?.aborted && !id.startsWith('_')) {
+      // The sync reached the key meanwhile: what it wrote (waited for, bounded).
+      if (await this.#whileResolving(id, byResolver)) return byResolver ? found : read();
+      // A resolution of the key under way here that does not end (a replica that stopped answering) is not queued
+      // behind: what is stored is read.
+      const turn = turnOf(closed, id);
+      if (turn && (await within(turn, SETTLE_WAIT_MS)) === LATE) return read();
+      const { resolveLeaves } = await loadResolveLeaves();
+      // (After any resolution of the key under way here: that one's result is found, nothing asked twice.)
+      await oneAtATime(closed, id, () =>
+        resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op), closed),
+      ).catch((error: unknown) => {
+        if (closed?.aborted) throw endedBy(closed);
+        this.#ctx.reportError?.(toFeatError(error, { key: id }));
+      });
+      raw = await read();
+    }
+    return raw ?? (await read());
+  }
+
+  /**
+   * True when `id`'s resolver is running (then nothing here resolves it again): a read made by that very resolver
+   * (`byResolver`: called from its body) answers the winner at once; any other waits (up to {@link SETTLE_WAIT_MS}) for
+   * that resolution to be written.
+   */
+  async #whileResolving(id: string, byResolver: boolean): Promise<boolean> {
+    const closed = this.#ctx.closed;
+    if (!resolverRunning(closed, id)) return false;
+    const turn = byResolver ? undefined : turnOf(closed, id);
+    if (turn) await within(turn, SETTLE_WAIT_MS);
+    return true;
   }
 
   /**

@@ -39,6 +39,7 @@ import { backOff, Replicator } from './replicator.js';
 import { LeaderWatch } from './leader-watch.js';
 import { statusForError, type InitialSyncEvent, type SyncStatus } from './status.js';
 import { lazy } from '../util/lazy.js';
+import { oneAtATime } from '../store/resolving.js';
 
 /** How long `logout({ destroyLocal: true })` waits for the replica's deletion (see `LocalFirst.destroy`). */
 export const DESTROY_WAIT_MS = 10_000;
@@ -285,6 +286,8 @@ export class LocalFirst {
   /** Another tab's logout({ destroyLocal: true }) asked this client to close: the replica's failures from now are `closed`. */
   #closeAsked = false;
   #conflictChain: Promise<void> = Promise.resolve();
+  /** Documents pulled with conflicting leaves, and the resolution under way that covers each (store.ts `get()`). */
+  #resolving = new Map<string, Promise<void>>();
   /** Keys in conflict with a revision held without its value, resolved on the server (again after each push). */
   #onServer = new Set<string>();
   /** Pulled revisions written without their value (too deep for the replica) that were reported: each once. */
@@ -348,6 +351,11 @@ export class LocalFirst {
     if (this.leading) return this.#status;
     const leader = this.#leaderStatus ?? this.#status;
     return this.#leaderWatch ? this.#leaderWatch.statusFor(leader) : leader;
+  }
+
+  /** The resolution under way of `id`'s conflicting leaves pulled into the replica, if any (settled either way). */
+  resolution(id: string): Promise<void> | undefined {
+    return this.#resolving.get(id)?.catch(() => undefined);
   }
 
   /**
@@ -1075,8 +1083,9 @@ export class LocalFirst {
     } catch (error) {
       const failure = toFeatError(error, { key: id });
       if (!['network', 'timeout', 'aborted', 'closed'].includes(failure.code) && !this.#deps.signal.aborted) {
-        // Reported once, not again after every push: tried again with the key's next pulled change.
-        this.#onServer.delete(id);
+        // A resolution that cannot be written (the resolver's answer) is reported once, not again after every push:
+        // tried again with the key's next pulled change. A server's failure (5xx, 429, a session) is tried again.
+        if (failure.code === 'conflict') this.#onServer.delete(id);
         this.#deps.error(failure);
       }
     }
@@ -1103,13 +1112,21 @@ export class LocalFirst {
           // result comes back with the pull) — again once a push landed: this device's own leaf may not be there yet.
           const remote = this.#remote;
           const onServer = remote && (() => (this.#onServer.add(id), this.#resolveOnServer(remote, id)));
-          await resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(local, doc), (key, op) => store.chunkIfLarge(local, key, op), this.#deps.signal, onServer);
+          // (After a resolution of the key a read started meanwhile: see store/resolving.ts.)
+          await oneAtATime(this.#deps.signal, id, () =>
+            resolveLeaves(local, id, this.#deps.options.onConflict, this.#deps.conflict, (doc) => store.valueOf(local, doc), (key, op) => store.chunkIfLarge(local, key, op), this.#deps.signal, onServer),
+          );
         } catch (error) {
           // Ended by close(): nothing to report.
           if (!this.#deps.signal.aborted) this.#deps.error(toFeatError(error, { key: id }));
         }
       }
     });
+    for (const id of ids) this.#resolving.set(id, chain);
+    const done = () => {
+      for (const id of ids) if (this.#resolving.get(id) === chain) this.#resolving.delete(id);
+    };
+    chain.then(done, done);
     this.#conflictChain = chain.catch((error: unknown) => {
       if (!this.#deps.signal.aborted) this.#deps.error(toFeatError(error));
     });

@@ -147,7 +147,11 @@ async function resolveOnce(
     // (Only a side's own value can be one: askResolver returns a checked copy of any other.)
     const invalid = sides.some((s) => s.value === current.value) ? refusal(current.value, id) : undefined;
     if (invalid) {
-      const i = sides.findIndex((s) => !s.deleted && sameJson(s.value, current.value));
+      // The newest leaf holding it, as keptExpiry picks the expiry of a value several leaves hold.
+      let i = -1;
+      sides.forEach((s, j) => {
+        if (!s.deleted && sameJson(s.value, current.value) && (i < 0 || s.updatedAt > sides[i]!.updatedAt)) i = j;
+      });
       const kept = i >= 0 ? all[i] : undefined;
       if (kept && !kept._deleted) return writeResolution(db, id, leader, leader.filter((l) => l !== kept).map((l) => l._rev!), []);
       throw new FeatConflictError('conflict', `The conflict resolver returned a value for "${id}" that cannot be stored (${invalid.message}); the conflict stays until it succeeds`, { key: id, cause: invalid });
