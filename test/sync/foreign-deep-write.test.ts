@@ -53,21 +53,29 @@ describe('a held key edited on the server into a too-deep value', () => {
   }, 90_000);
 });
 
+/**
+ * `held` = "v1" on the server and the device; the device writes it offline (`offline` times: its leaf that many
+ * generations up), then another app makes it 1,100 levels deep, stamped 60 s later (the latest write).
+ */
+async function offlineThenDeep(name: string, offline = 1) {
+  const user = uniqueUser(name);
+  const r = device(emu, user, { name: 'r', mode: 'remote' });
+  await r.ready();
+  await r.store.set('held', 'v1');
+  const l = device(emu, user, { name: 'l', extra });
+  await l.ready();
+  l.sync.pause();
+  for (let i = 0; i < offline; i++) await l.store.set('held', `mine, offline ${i}`);
+  const { url, headers } = await rawDatabase(emu, user);
+  const cur = (await (await fetch(`${url}/held`, { headers })).json()) as Record<string, unknown>;
+  const feat = { ...(cur.feat as object), updatedAt: Date.now() + 60_000 };
+  await bulk(user, `{"docs":[{"_id":"held","_rev":"${cur._rev as string}","feat":${JSON.stringify(feat)},"doc":${arrays(1100)}}]}`);
+  return { user, r, l, url, headers, feat };
+}
+
 describe('an offline write of a key another app then made too deep', () => {
   it('no read on the device resolves the conflict with the valueless leaf: the deep value stays on the server', async () => {
-    const user = uniqueUser('s24-deep-conflict');
-    const r = device(emu, user, { name: 'r', mode: 'remote' });
-    await r.ready();
-    await r.store.set('held', 'v1');
-    const l = device(emu, user, { name: 'l', extra });
-    await l.ready();
-    l.sync.pause();
-    await l.store.set('held', 'mine, offline');
-    const { url, headers } = await rawDatabase(emu, user);
-    const cur = (await (await fetch(`${url}/held`, { headers })).json()) as Record<string, unknown>;
-    // Stamped later than the device's write: the latest write would be the deep value.
-    const feat = { ...(cur.feat as object), updatedAt: Date.now() + 60_000 };
-    await bulk(user, `{"docs":[{"_id":"held","_rev":"${cur._rev as string}","feat":${JSON.stringify(feat)},"doc":${arrays(1100)}}]}`);
+    const { user, l } = await offlineThenDeep('s24-deep-conflict');
     l.sync.resume();
     await waitFor(() => l.errors.some((e) => e.key === 'held'), 20_000, 'an invalid_value for held');
     // Reads of the device that resolve conflicts on the replica: a watch's current values, get().
@@ -87,20 +95,8 @@ describe('an offline write of a key another app then made too deep, the deep val
   // write values deeper than 500 levels itself) and deletes the device's: one live leaf, no `conflict` reported.
   for (const winner of ['the deep leaf', "the device's leaf"] as const) {
     it(`CouchDB's winner is ${winner}: the server ends with the deep value alone, no conflict error`, async () => {
-      const user = uniqueUser('s25-deep-wins');
-      const r = device(emu, user, { name: 'r', mode: 'remote' });
-      await r.ready();
-      await r.store.set('held', 'v1');
-      const l = device(emu, user, { name: 'l', extra });
-      await l.ready();
-      l.sync.pause();
-      await l.store.set('held', 'mine, offline');
       // Two offline writes: the device's leaf is one generation higher (CouchDB's winner).
-      if (winner === "the device's leaf") await l.store.set('held', 'mine, offline, again');
-      const { url, headers } = await rawDatabase(emu, user);
-      const cur = (await (await fetch(`${url}/held`, { headers })).json()) as Record<string, unknown>;
-      const feat = { ...(cur.feat as object), updatedAt: Date.now() + 60_000 };
-      await bulk(user, `{"docs":[{"_id":"held","_rev":"${cur._rev as string}","feat":${JSON.stringify(feat)},"doc":${arrays(1100)}}]}`);
+      const { user, r, l, url, headers, feat } = await offlineThenDeep('s25-deep-wins', winner === "the device's leaf" ? 2 : 1);
       if (winner === 'the deep leaf') {
         // A second server edit: the deep leaf is one generation higher.
         const now = (await (await fetch(`${url}/held`, { headers })).json()) as Record<string, unknown>;
