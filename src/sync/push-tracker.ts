@@ -129,6 +129,34 @@ export class PushTracker {
     return { changes, lastSeq: result.last_seq };
   }
 
+  /** The changes not known to be on the server up to local sequence `seq` (waitForPush's): each document's revisions. */
+  async pendingUpTo(seq: number): Promise<Map<string, string[]>> {
+    const { changes } = await this.#unverified();
+    return new Map(changes.filter((c) => c.seq <= seq && this.#onServer.get(c.id) !== c.key).map((c) => [c.id, c.revs]));
+  }
+
+  /**
+   * How many of `pending` ({@link pendingUpTo} at `seq`) the server still lacks although their documents changed again
+   * here after `seq` — a conflict's resolution (which carries the change: a merge, or the deletion of its leaf) or a later
+   * write — so that the verified sequence passed them: asked with `_revs_diff` (the revisions reach the server with
+   * the later change's history). Without a connection (a follower tab), each such document counts.
+   */
+  async stillMissing(pending: Map<string, string[]>, seq: number): Promise<number> {
+    if (pending.size === 0) return 0;
+    const { changes } = await this.#unverified();
+    const moved = changes.filter((c) => c.seq > seq && pending.has(c.id) && this.#onServer.get(c.id) !== c.key);
+    if (moved.length === 0) return 0;
+    if (!this.remote) return moved.length;
+    let lacking = 0;
+    for (let i = 0; i < moved.length; i += REVS_DIFF_BATCH) {
+      const diff: Record<string, string[]> = {};
+      for (const c of moved.slice(i, i + REVS_DIFF_BATCH)) Object.defineProperty(diff, c.id, { value: pending.get(c.id), enumerable: true });
+      const missing = await (this.remote as RemoteWithRevsDiff).revsDiff(diff).catch((error: unknown) => Promise.reject(toFeatError(error)));
+      lacking += Object.keys(diff).filter((id) => Object.prototype.hasOwnProperty.call(missing, id) && (missing[id]?.missing?.length ?? 0) > 0).length;
+    }
+    return lacking;
+  }
+
   /** A revision that will not reach the server and is not to wait for (an index definition it refused: live-push.ts). */
   givenUp(id: string, rev: string): void {
     remember(this.#given, id, rev, 10_000);

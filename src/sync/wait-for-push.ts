@@ -31,11 +31,25 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     const tracker = lf.tracker;
     // Every await is raced with the signal: a request stuck behind a hung token refresh must not hold the caller.
     const target = await race(tracker.localSeq(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+    // The changes made before the call not on the server yet. One changed again since (a pulled conflict's resolution
+    // replaced its leaf, a later write went on top) is no longer below `target`: it counts once the server has it.
+    const before = await race(tracker.pendingUpTo(target), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+    const arrived = async (): Promise<boolean> => {
+      try {
+        return (await race(tracker.stillMissing(before, target), signal)) === 0;
+      } catch {
+        // offline, or the call's time up (handled at the top of the loop): not known to be there
+        return false;
+      }
+    };
     /** The server was checked for a restore since the call (once: see below). */
     let checked = false;
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       if (signal.aborted) fail();
-      if (tracker.verifiedSeq >= target) {
+      // (Changes made again since the call, not there yet: the loop waits with its backoff, not at once again.)
+      const verified = tracker.verifiedSeq >= target;
+      const moved = verified && !(await arrived());
+      if (verified && !moved) {
         // What was verified before a restore of the server (a backup, a database made again) is no longer there, and
         // only the periodic check would see it: looked at once before saying the writes are on the server. Behind, sync
         // starts over and the tracker forgets what it verified (the loop waits for the writes to go again).
@@ -51,13 +65,14 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
         }
         if (tracker.verifiedSeq >= target) return;
       }
+      if (signal.aborted) fail();
       // A follower tab: the leader confirms (leader.ts).
       if (!lf.leading) await race(tracker.refresh(), signal).catch(() => undefined);
       else if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
         try {
           await race(tracker.verify(), signal);
           // (The server's check above, before resolving: what was verified before a restore is not asked again here.)
-          if (tracker.verifiedSeq >= target) continue;
+          if (tracker.verifiedSeq >= target && !moved) continue;
         } catch {
           // offline again: keep waiting (an abort is handled at the top of the loop)
         }

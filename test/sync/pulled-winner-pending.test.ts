@@ -139,3 +139,24 @@ describe('a leveldb replica restarted with an unpushed leaf under a pulled winne
     expect(last).toMatch(/"serverHasA":true|"pending":[1-9]/);
   }, 60_000);
 });
+
+describe('a resolution landing while waitForPush() waits', () => {
+  it('waitForPush() does not resolve until the merge (which carries the edit) is on the server, then does', async () => {
+    const user = uniqueUser('pw-landing');
+    // The resolution lands 3 s after the pull, while waitForPush() waits: it deletes A's pending leaf and writes the
+    // merge, both later than the call — the verified sequence passes the call's without them.
+    const onConflict = async (c: { local: { value: unknown; updatedAt: number }; remote: { value: unknown; updatedAt: number } }) => {
+      await sleep(3_000);
+      return c.local.updatedAt >= c.remote.updatedAt ? c.local.value : c.remote.value;
+    };
+    const a = await pulledWinnerOver(user, { onConflict });
+    const server = await raw(emu, user);
+    const held = await outcome(a.sync.waitForPush({ timeout: 6_000 }), 7_000);
+    expect({ wait: held.how, resolved: a.conflicts.map((c) => c.resolved) }).toEqual({ wait: 'rejected:timeout', resolved: ['A-offline'] });
+    expect((await server.leaves('k')).some((l) => l.doc === 'A-offline')).toBe(false);
+    proxy.clear();
+    proxy.release();
+    await a.sync.waitForPush({ timeout: 20_000 });
+    expect((await server.doc('k')).body.doc).toBe('A-offline');
+  }, 60_000);
+});
