@@ -4,7 +4,8 @@ import { sameJson } from './codec.js';
 import { snapshotValue } from './validate.js';
 import { monotonicNow } from '../util/clock.js';
 import { cloneJson } from '../util/json.js';
-import { callResolver, resolverStarted } from './resolving.js';
+import { callResolver } from './resolver-calls.js';
+import { resolverStarted } from './resolving.js';
 
 /** One side of a conflict. */
 export interface ConflictSide<T = unknown> {

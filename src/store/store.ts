@@ -1,4 +1,4 @@
-import { closedError, endedBy, FeatConflictError, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
+import { closedError, FeatConflictError, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
 import { decode, encode, expiryTag, inlineLimit, isExpired, jsonOf, sameJson, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
@@ -21,9 +21,10 @@ import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
 import { remember } from '../util/remember.js';
 import { lockChunks, readReplica, underLock } from '../util/chunk-lock.js';
-import { checkSignal, LATE, throwIfAborted, withSignal, within } from '../util/abort.js';
+import { checkSignal, throwIfAborted, withSignal } from '../util/abort.js';
 import { stringify } from '../util/json.js';
-import { calledByResolver, oneAtATime, resolverRunning, SETTLE_WAIT_MS, turnOf } from './resolving.js';
+import { calledByResolver } from './resolver-calls.js';
+import type { SettleDeps } from './settle.js';
 
 // Loaded on first use (code-split), each once.
 const loadChunks = lazy(() => import('./chunks.js'));
@@ -32,7 +33,7 @@ const loadRanges = lazy(() => import('./ranges.js'));
 const loadLookUp = lazy(() => import('./look-up.js'));
 const loadResolveWrite = lazy(() => import('./resolve-write.js'));
 const loadGc = lazy(() => import('./gc.js'));
-const loadResolveLeaves = lazy(() => import('../sync/resolve-leaves.js'));
+const loadSettle = lazy(() => import('./settle.js'));
 
 /**
  * A store call's `signal`: aborting it rejects the call with `aborted` (`cause` = the signal's reason) at once, and an
@@ -718,7 +719,7 @@ export class DocumentStore {
         ? await this.#bounded(() => db.get(id, settle ? { conflicts: true } : {}), `reading "${id}"`)
         : await db.get(id, { conflicts: true, deleted_conflicts: true });
       // `get()` on a replica: conflicting leaves a pull just brought show their resolution, not the leaf it drops.
-      if (this.#ctx.local && raw._conflicts?.length) raw = await this.#settled(db, id, raw, signal, byResolver);
+      if (this.#ctx.local && raw._conflicts?.length) raw = await (await loadSettle()).settleReplica(this.#settleDeps(), db, id, raw, signal, byResolver);
       if (this.#ctx.local) delete raw._conflicts;
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
       // the value is read — through the resolver, as replication does on a replica: never left to hide data.
@@ -734,12 +735,12 @@ export class DocumentStore {
       const toResolve = raw._conflicts?.length || (deletedLeaves !== undefined && this.#deletedSeen.get(id) !== deletedLeaves);
       // While the key's resolver runs, what that resolution writes (waited for, bounded), or the winner: the reader
       // may be that resolver (resolving.ts).
-      if (!this.#ctx.local && toResolve && (await this.#whileResolving(id, byResolver))) {
+      const settling = !this.#ctx.local && toResolve ? await loadSettle() : undefined;
+      if (settling && (await settling.whileResolving(this.#ctx.closed, id, byResolver))) {
         if (byResolver) delete raw._conflicts;
         else raw = await db.get(id);
-      }
-      else if (!this.#ctx.local && toResolve && !signal?.aborted && !id.startsWith('_') && id !== '.' && id !== '..') {
-        const { resolveLeaves } = await loadResolveLeaves();
+      } else if (settling && !signal?.aborted && !id.startsWith('_') && id !== '.' && id !== '..') {
+        const { resolveLeaves, oneAtATime } = settling;
         try {
           // (One resolution of the key at a time: a read made meanwhile finds it resolved, asks nothing.)
           const wrote = await oneAtATime(this.#ctx.closed, id, () =>
@@ -773,50 +774,19 @@ export class DocumentStore {
     }
   }
 
-  /**
-   * The replica's version of `id` once its conflicting leaves are resolved: by the resolution under way after the pull
-   * that brought them (waited for up to {@link SETTLE_WAIT_MS}), or here, as `watch({ current })` resolves them (the
-   * same revisions: resolve-leaves.ts is deterministic). One that cannot finish is reported and the winner read, as
-   * everywhere; one whose caller gave up (`signal`) is left to the sync.
-   */
-  async #settled(db: Db, id: string, found: StoredDoc, signal: AbortSignal | undefined, byResolver: boolean): Promise<StoredDoc> {
-    const read = () => this.#bounded(() => db.get(id, { conflicts: true }), `reading "${id}"`);
-    if (await this.#whileResolving(id, byResolver)) return byResolver ? found : read();
-    const pending = this.#ctx.resolution?.(id);
-    if (pending) await within(pending, SETTLE_WAIT_MS);
-    let raw = pending ? await read() : undefined;
-    const closed = this.#ctx.closed;
-    if ((!raw || raw._conflicts?.length) && !signal?.aborted && !id.startsWith('_')) {
-      // The sync reached the key meanwhile: what it wrote (waited for, bounded).
-      if (await this.#whileResolving(id, byResolver)) return byResolver ? found : read();
-      // A resolution of the key under way here that does not end (a replica that stopped answering) is not queued
-      // behind: what is stored is read.
-      const turn = turnOf(closed, id);
-      if (turn && (await within(turn, SETTLE_WAIT_MS)) === LATE) return read();
-      const { resolveLeaves } = await loadResolveLeaves();
-      // (After any resolution of the key under way here: that one's result is found, nothing asked twice.)
-      await oneAtATime(closed, id, () =>
-        resolveLeaves(db, id, this.#ctx.onConflict, (event) => this.#ctx.emitConflict(event), (doc) => this.valueOf(db, doc), (key, op) => this.chunkIfLarge(db, key, op), closed),
-      ).catch((error: unknown) => {
-        if (closed?.aborted) throw endedBy(closed);
-        this.#ctx.reportError?.(toFeatError(error, { key: id }));
-      });
-      raw = await read();
-    }
-    return raw ?? (await read());
-  }
-
-  /**
-   * True when `id`'s resolver is running (then nothing here resolves it again): a read made by that very resolver
-   * (`byResolver`: called from its body) answers the winner at once; any other waits (up to {@link SETTLE_WAIT_MS}) for
-   * that resolution to be written.
-   */
-  async #whileResolving(id: string, byResolver: boolean): Promise<boolean> {
-    const closed = this.#ctx.closed;
-    if (!resolverRunning(closed, id)) return false;
-    const turn = byResolver ? undefined : turnOf(closed, id);
-    if (turn) await within(turn, SETTLE_WAIT_MS);
-    return true;
+  /** What settle.ts needs of the store. */
+  #settleDeps(): SettleDeps {
+    const ctx = this.#ctx;
+    return {
+      closed: ctx.closed,
+      onConflict: ctx.onConflict,
+      emitConflict: (event) => ctx.emitConflict(event),
+      reportError: ctx.reportError ? (error) => ctx.reportError?.(error) : undefined,
+      valueOf: (db, doc) => this.valueOf(db, doc),
+      chunkIfLarge: (db, id, op) => this.chunkIfLarge(db, id, op),
+      resolution: ctx.resolution ? (id) => ctx.resolution?.(id) : undefined,
+      bounded: (read, what) => this.#bounded(read, what),
+    };
   }
 
   /**
