@@ -129,30 +129,54 @@ export class PushTracker {
     return { changes, lastSeq: result.last_seq };
   }
 
-  /** The changes not known to be on the server up to local sequence `seq` (waitForPush's): each document's revisions. */
-  async pendingUpTo(seq: number): Promise<Map<string, string[]>> {
+  /**
+   * The changes not known to be on the server now (waitForPush's call): each document's revisions. Every unverified
+   * one, also one made just after the call's sequence was read (a write racing the call: the later revision carries the
+   * earlier one's history, so waiting for it waits for both).
+   */
+  async pendingNow(): Promise<Map<string, string[]>> {
     const { changes } = await this.#unverified();
-    return new Map(changes.filter((c) => c.seq <= seq && this.#onServer.get(c.id) !== c.key).map((c) => [c.id, c.revs]));
+    return new Map(changes.filter((c) => this.#onServer.get(c.id) !== c.key).map((c) => [c.id, c.revs]));
   }
 
   /**
-   * How many of `pending` ({@link pendingUpTo} at `seq`) the server still lacks although their documents changed again
-   * here after `seq` — a conflict's resolution (which carries the change: a merge, or the deletion of its leaf) or a later
-   * write — so that the verified sequence passed them: asked with `_revs_diff` (the revisions reach the server with
-   * the later change's history). Without a connection (a follower tab), each such document counts.
+   * How many of `pending` ({@link pendingNow} at the call, once the verified sequence passed the call's) the server may
+   * still lack: a document whose current revision here is not one of those remembered changed again since — a
+   * conflict's resolution (a merge, or the deletion of its leaf) or a later write — and the verified sequence passed it
+   * without its remembered revisions; those are asked with `_revs_diff` (they reach the server with the later change's
+   * history). Not taken from the changes feed: a document written while the feed is read may be left out of it. Those
+   * found there are dropped from `pending` (not asked again).
    */
-  async stillMissing(pending: Map<string, string[]>, seq: number): Promise<number> {
+  async stillMissing(pending: Map<string, string[]>): Promise<number> {
     if (pending.size === 0) return 0;
-    const { changes } = await this.#unverified();
-    const moved = changes.filter((c) => c.seq > seq && pending.has(c.id) && this.#onServer.get(c.id) !== c.key);
+    const ids = [...pending.keys()];
+    const rows = (await this.#local.allDocs({ keys: ids })).rows as { value?: { rev?: string } }[];
+    const moved: LocalChange[] = [];
+    ids.forEach((id, i) => {
+      const revs = pending.get(id)!;
+      const rev = rows[i]?.value?.rev;
+      if (rev !== undefined && revs.includes(rev)) pending.delete(id);
+      else moved.push({ id, seq: 0, revs, key: revs.join(',') });
+    });
     if (moved.length === 0) return 0;
     if (!this.remote) return moved.length;
     let lacking = 0;
-    for (let i = 0; i < moved.length; i += REVS_DIFF_BATCH) {
+    for (let i = 0; i < moved.length; ) {
+      // (Bounded as verify's requests are: revisions and bytes.)
       const diff: Record<string, string[]> = {};
-      for (const c of moved.slice(i, i + REVS_DIFF_BATCH)) Object.defineProperty(diff, c.id, { value: pending.get(c.id), enumerable: true });
+      for (let revs = 0, bytes = 0; i < moved.length; i++) {
+        const c = moved[i]!;
+        const size = 3 * c.id.length + c.key.length + 3 * c.revs.length + 8;
+        if (revs > 0 && (revs + c.revs.length > REVS_DIFF_BATCH || bytes + size > REVS_DIFF_BYTES)) break;
+        revs += c.revs.length;
+        bytes += size;
+        Object.defineProperty(diff, c.id, { value: c.revs, enumerable: true });
+      }
       const missing = await (this.remote as RemoteWithRevsDiff).revsDiff(diff).catch((error: unknown) => Promise.reject(toFeatError(error)));
-      lacking += Object.keys(diff).filter((id) => Object.prototype.hasOwnProperty.call(missing, id) && (missing[id]?.missing?.length ?? 0) > 0).length;
+      for (const id of Object.keys(diff)) {
+        if (Object.prototype.hasOwnProperty.call(missing, id) && (missing[id]?.missing?.length ?? 0) > 0) lacking++;
+        else pending.delete(id);
+      }
     }
     return lacking;
   }

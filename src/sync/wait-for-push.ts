@@ -33,10 +33,12 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     const target = await race(tracker.localSeq(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
     // The changes made before the call not on the server yet. One changed again since (a pulled conflict's resolution
     // replaced its leaf, a later write went on top) is no longer below `target`: it counts once the server has it.
-    const before = await race(tracker.pendingUpTo(target), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+    // (Nothing unverified at the call: nothing to remember, no read.)
+    const before =
+      tracker.verifiedSeq >= target ? new Map<string, string[]>() : await race(tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
     const arrived = async (): Promise<boolean> => {
       try {
-        return (await race(tracker.stillMissing(before, target), signal)) === 0;
+        return (await race(tracker.stillMissing(before), signal)) === 0;
       } catch {
         // offline, or the call's time up (handled at the top of the loop): not known to be there
         return false;
