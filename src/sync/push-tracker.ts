@@ -135,9 +135,13 @@ export class PushTracker {
    * earlier one's history, so waiting for it waits for both).
    */
   async pendingNow(): Promise<Map<string, string[]>> {
-    const { changes } = await this.#unverified();
+    // One read for the calls made at once (each changes feed of the replica listens to it: many at once made Node warn).
+    this.#pendingRead ??= this.#unverified().finally(() => (this.#pendingRead = undefined));
+    const { changes } = await this.#pendingRead;
     return new Map(changes.filter((c) => this.#onServer.get(c.id) !== c.key).map((c) => [c.id, c.revs]));
   }
+
+  #pendingRead: Promise<{ changes: LocalChange[]; lastSeq: number }> | undefined;
 
   /**
    * How many of `pending` ({@link pendingNow} at the call, once the verified sequence passed the call's) the server may

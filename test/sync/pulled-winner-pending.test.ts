@@ -143,20 +143,37 @@ describe('a leveldb replica restarted with an unpushed leaf under a pulled winne
 describe('a resolution landing while waitForPush() waits', () => {
   it('waitForPush() does not resolve until the merge (which carries the edit) is on the server, then does', async () => {
     const user = uniqueUser('pw-landing');
-    // The resolution lands 3 s after the pull, while waitForPush() waits: it deletes A's pending leaf and writes the
+    // The resolution lands 5 s after the pull, while waitForPush() waits: it deletes A's pending leaf and writes the
     // merge, both later than the call — the verified sequence passes the call's without them.
+    let asked = false;
     const onConflict = async (c: { local: { value: unknown; updatedAt: number }; remote: { value: unknown; updatedAt: number } }) => {
-      await sleep(3_000);
+      asked = true;
+      await sleep(5_000);
       return c.local.updatedAt >= c.remote.updatedAt ? c.local.value : c.remote.value;
     };
-    const a = await pulledWinnerOver(user, { onConflict });
+    const a = device(emu, user, { name: 'A', couchUrl: proxy.url, extra: { onConflict } as never });
+    const b = device(emu, user, { name: 'B' });
+    await a.store.set('k', 'v0');
+    await a.sync.waitForPush({ timeout: 20_000 });
+    await b.ready();
+    await waitFor(async () => (await b.store.get('k')) === 'v0', 20_000, 'B has v0');
+    a.sync.pause();
+    for (const v of ['b1', 'b2', 'b3']) {
+      await b.store.set('k', v);
+      await b.sync.waitForPush({ timeout: 20_000 });
+    }
+    await a.store.set('k', 'A-offline');
+    proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'hold');
+    a.sync.resume();
+    // The pull brought B's revision: the resolver is asked (and answers 5 s later).
+    await waitFor(() => asked, 20_000, 'the conflict pulled');
     const server = await raw(emu, user);
-    const held = await outcome(a.sync.waitForPush({ timeout: 6_000 }), 7_000);
+    const held = await outcome(a.sync.waitForPush({ timeout: 9_000 }), 10_000);
     expect({ wait: held.how, resolved: a.conflicts.map((c) => c.resolved) }).toEqual({ wait: 'rejected:timeout', resolved: ['A-offline'] });
     expect((await server.leaves('k')).some((l) => l.doc === 'A-offline')).toBe(false);
     proxy.clear();
     proxy.release();
     await a.sync.waitForPush({ timeout: 20_000 });
     expect((await server.doc('k')).body.doc).toBe('A-offline');
-  }, 60_000);
+  }, 90_000);
 });
