@@ -63,9 +63,9 @@ describe('pending and waitForPush with a pulled winner', () => {
 /**
  * Device A (through the fault proxy, with `extra` options) writes `k` while B pushes three later edits (generation 4,
  * the winner); A's pushes are then held and its pull brings B's revision in: A's own edit is a losing leaf the server
- * lacks. Resolves with A once it reads B's value.
+ * lacks. Resolves with A once it reads B's value (or once `pulled` says so).
  */
-async function pulledWinnerOver(user: string, extra: Record<string, unknown>): Promise<Device> {
+async function pulledWinnerOver(user: string, extra: Record<string, unknown>, pulled?: () => boolean): Promise<Device> {
   const a = device(emu, user, { name: 'A', couchUrl: proxy.url, extra: extra as never });
   const b = device(emu, user, { name: 'B' });
   await a.store.set('k', 'v0');
@@ -80,7 +80,8 @@ async function pulledWinnerOver(user: string, extra: Record<string, unknown>): P
   await a.store.set('k', 'A-offline');
   proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'hold');
   a.sync.resume();
-  await waitFor(async () => (await a.store.get('k')) === 'b3', 20_000, 'A pulled');
+  // (By default a read of B's value; `pulled` tells it otherwise, e.g. the resolver was asked.)
+  await waitFor(async () => (pulled ? pulled() : (await a.store.get('k')) === 'b3'), 20_000, 'A pulled');
   await sleep(500);
   return a;
 }
@@ -151,24 +152,10 @@ describe('a resolution landing while waitForPush() waits', () => {
       await sleep(5_000);
       return c.local.updatedAt >= c.remote.updatedAt ? c.local.value : c.remote.value;
     };
-    const a = device(emu, user, { name: 'A', couchUrl: proxy.url, extra: { onConflict } as never });
-    const b = device(emu, user, { name: 'B' });
-    await a.store.set('k', 'v0');
-    await a.sync.waitForPush({ timeout: 20_000 });
-    await b.ready();
-    await waitFor(async () => (await b.store.get('k')) === 'v0', 20_000, 'B has v0');
-    a.sync.pause();
-    for (const v of ['b1', 'b2', 'b3']) {
-      await b.store.set('k', v);
-      await b.sync.waitForPush({ timeout: 20_000 });
-    }
-    await a.store.set('k', 'A-offline');
-    proxy.fault({ method: 'POST', path: /\/_bulk_docs$/ }, 'hold');
-    a.sync.resume();
     // The pull brought B's revision: the resolver is asked (and answers 5 s later).
-    await waitFor(() => asked, 20_000, 'the conflict pulled');
+    const a = await pulledWinnerOver(user, { onConflict }, () => asked);
     const server = await raw(emu, user);
-    const held = await outcome(a.sync.waitForPush({ timeout: 9_000 }), 10_000);
+    const held = await outcome(a.sync.waitForPush({ timeout: 8_000 }), 9_000);
     expect({ wait: held.how, resolved: a.conflicts.map((c) => c.resolved) }).toEqual({ wait: 'rejected:timeout', resolved: ['A-offline'] });
     expect((await server.leaves('k')).some((l) => l.doc === 'A-offline')).toBe(false);
     proxy.clear();
