@@ -139,7 +139,7 @@ import { build as esbuild } from 'esbuild';
 // attack of the fixes (a too-deep revision written without its value, a resolved crowded key pulled as any other, a
 // value read again at its current revision before it counts as unreadable): 129.00 kB; such a revision never pushed,
 // exported as an error line, its conflicts resolved on the server: 129.07 kB.
-// Twenty-fifth session, from an attack of custom conflict resolvers and three reviews: the resolver shown copies (an
+// Twenty-fifth session, from an attack of custom conflict resolvers and four reviews: the resolver shown copies (an
 // in-place merge lost the other side) and a kept value the SDK would not write kept as its leaf (+0.3 kB, lazy);
 // local-first get()/getParts() answering a pulled conflict's resolution, remote getParts() resolving conflicted parts,
 // one resolution of a key at a time and a resolver reading its own key answered at once (store/ +1.0 kB, of which up
