@@ -45,33 +45,53 @@ export async function readPrefix(io: StoreIO, prefix: string, key = prefix, sign
 }
 
 /**
- * Every stored part of `key` (and no part of another key, such as `key:b`), with this client's unwritten ones on top.
- * A part with conflicting leaves shows its resolution, as `get()` of it does (remote: resolved and written; a
- * replica: the resolution a pull started, waited for).
+ * {@link readPrefix}, where a document with conflicting leaves shows its resolution, as `get()` of it does (the store's
+ * read: on the server resolved and written; on a replica the resolution a pull started, waited for, or made). The
+ * resolutions are read at once (their bounded waits overlap). `seen` is told each value's revision (`undefined`:
+ * none stored). `byResolver`: called from a conflict resolver's body (its own key answered as stored).
  */
-export async function readParts<T>(io: StoreIO, key: string, signal?: AbortSignal, byResolver = false): Promise<Record<string, T>> {
+export async function readPrefixResolved(
+  io: StoreIO,
+  prefix: string,
+  key = prefix,
+  signal?: AbortSignal,
+  byResolver = false,
+  seen?: (id: string, rev: string | undefined) => void,
+): Promise<Map<string, unknown>> {
   const conflicted: string[] = [];
   const allDocs: StoreIO['allDocs'] = async (db, options, k) => {
     const answer = await io.allDocs(db, { ...options, conflicts: true }, k);
-    for (const row of answer.rows) if (row.doc?._conflicts?.length) conflicted.push(row.id);
+    for (const row of answer.rows) {
+      if (row.doc?._conflicts?.length) conflicted.push(row.id);
+      if (row.value?.rev) seen?.(row.id, row.value.rev);
+    }
     return answer;
   };
-  const values = await readPrefix({ ...io, allDocs }, key + PART_SEPARATOR, key, signal);
-  if (conflicted.length > 0 && !signal?.aborted) {
-    const db = await io.db();
-    // All at once: each waits (bounded) for the resolution a pull started, the waits overlap.
-    // (This client's unwritten value is shown as it is.)
-    const read = conflicted.filter((id) => !io.queue().peek(id)).map(async (id) => {
-      const raw = await io.read(db, id, undefined, true, signal, byResolver);
-      return [id, raw && (await io.valueOf(db, raw))] as const;
-    });
-    for (const [id, value] of await Promise.all(read)) {
-      if (value === undefined) values.delete(id);
-      else values.set(id, value);
-    }
+  const values = await readPrefix({ ...io, allDocs }, prefix, key, signal);
+  if (conflicted.length === 0 || signal?.aborted) return values;
+  const db = await io.db();
+  // (This client's unwritten value is shown as it is.)
+  const read = conflicted.filter((id) => !io.queue().peek(id)).map(async (id) => {
+    const raw = await io.read(db, id, undefined, true, signal, byResolver);
+    seen?.(id, raw?._rev);
+    return [id, raw && (await io.valueOf(db, raw))] as const;
+  });
+  // (Replaced in place: the map keeps its id order.)
+  for (const [id, value] of await Promise.all(read)) {
+    if (value === undefined) values.delete(id);
+    else values.set(id, value);
   }
+  return values;
+}
+
+/**
+ * Every stored part of `key` (and no part of another key, such as `key:b`), with this client's unwritten ones on top;
+ * a part with conflicting leaves shows its resolution ({@link readPrefixResolved}).
+ */
+export async function readParts<T>(io: StoreIO, key: string, signal?: AbortSignal, byResolver = false): Promise<Record<string, T>> {
+  const values = await readPrefixResolved(io, key + PART_SEPARATOR, key, signal, byResolver);
   const parts: Record<string, T> = {};
-  for (const [id, value] of [...values].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+  for (const [id, value] of values) {
     const subkey = subkeyOf(id, key);
     if (subkey !== undefined) Object.defineProperty(parts, subkey, { value, enumerable: true, writable: true, configurable: true });
   }
