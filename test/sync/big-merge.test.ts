@@ -3,9 +3,9 @@
  * the server (local-first) or is written there (remote mode) — never one plain document refused with `too_large`.
  */
 import { describe, expect, it } from 'vitest';
-import { createFeatClient, type Conflict, type FeatClientOptions, type FeatError } from '@feat/sdk';
+import { type Conflict, type FeatError } from '@feat/sdk';
 import { createFeatApi } from '@feat/sdk/api';
-import { text, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { clientIn, text, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
 const emu = useEmulator();
 
@@ -15,16 +15,8 @@ const mergeObjects = (c: Conflict): Obj | undefined =>
 
 function device(user: string, mode: 'remote' | 'local-first') {
   const errors: FeatError[] = [];
-  const c = emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      mode,
-      ...(mode === 'local-first' ? { local: { adapter: 'memory' } } : {}),
-      onConflict: mergeObjects,
-    } as FeatClientOptions),
-  );
+  // (Scheduled maintenance as an app has it.)
+  const c = clientIn(emu, user, mode, { onConflict: mergeObjects, maintenance: { enabled: true } });
   c.sync.on('error', (e) => errors.push(e));
   return Object.assign(c, { errors });
 }
