@@ -491,7 +491,11 @@ class Client implements FeatClient {
     this.#onStored?.(id);
     this.#ownRevs.add(id + '\u0000' + rev);
     if (this.#ownRevs.size > OWN_REVS_MAX) this.#ownRevs.delete(this.#ownRevs.values().next().value!);
-    if (this.#options.mode !== 'remote') return;
+    if (this.#options.mode !== 'remote') {
+      // What waitForPush() waits for (push-tracker.ts `written`).
+      this.#localFirst?.tracker?.written(id, rev);
+      return;
+    }
     if (deleted) {
       this.#ownGeneration.delete(id);
       return;

@@ -21,6 +21,8 @@ const PULLED_KEPT = 100_000;
 const PULLED_PER_DOC = 1_000;
 /** A `_revs_diff` body's size at most (estimated: ids as UTF-8 at worst), far below the proxy's 1 MiB limit. */
 const REVS_DIFF_BYTES = 256 * 1024;
+/** Documents whose last write by this client is remembered until found on the server (the most recently written). */
+const WRITTEN_KEPT = 10_000;
 
 interface RemoteWithRevsDiff extends Db {
   revsDiff(diff: Record<string, string[]>): Promise<Record<string, { missing?: string[] }>>;
@@ -76,12 +78,24 @@ export class PushTracker {
   #onServer = new Map<string, string>();
   /** Revisions that will not reach the server (given up): never waited for. */
   #given = new Map<string, string>();
+  /**
+   * Per document, the revision this client last wrote, until the server is found to have it (leading tab). What
+   * waitForPush() waits for does not rest on the replica's changes feed alone: the leveldb and memory adapters read
+   * the sequence index from a snapshot and the documents live, so a document written again while the feed is read is
+   * left out of it; and a write landing after the call may carry the verified sequence past the call's own revision.
+   */
+  #written = new Map<string, string>();
   #verified: (() => void) | undefined;
 
   /** `verified` is called when more changes are known to be on the server. */
   constructor(local: Db, verified?: () => void) {
     this.#local = local;
     this.#verified = verified;
+  }
+
+  /** A revision this client wrote to the replica (the store's write, a resolution). */
+  written(id: string, rev: string): void {
+    remember(this.#written, id, rev, WRITTEN_KEPT);
   }
 
   /** A revision that came from the server. */
@@ -138,7 +152,28 @@ export class PushTracker {
     // One read for the calls made at once (each changes feed of the replica listens to it: many at once made Node warn).
     this.#pendingRead ??= this.#unverified().finally(() => (this.#pendingRead = undefined));
     const { changes } = await this.#pendingRead;
-    return new Map(changes.filter((c) => this.#onServer.get(c.id) !== c.key).map((c) => [c.id, c.revs]));
+    return this.writtenNow(new Map(changes.filter((c) => this.#onServer.get(c.id) !== c.key).map((c) => [c.id, c.revs])));
+  }
+
+  /**
+   * `pending` with this client's own writes not yet found on the server added (see `#written`): those the changes feed
+   * left out, and those whose change the verified sequence may pass without them (written on since). Only where the
+   * server can be asked (the leading tab: a follower's leader confirms its writes through the feed).
+   */
+  writtenNow(pending = new Map<string, string[]>()): Map<string, string[]> {
+    if (!this.remote) return pending;
+    for (const [id, rev] of this.#written) {
+      const revs = pending.get(id);
+      if (!revs) pending.set(id, [rev]);
+      else if (!revs.includes(rev)) pending.set(id, [...revs, rev]);
+    }
+    return pending;
+  }
+
+  /** `id`'s revision `rev` is known to be on the server: this client's write of it is no longer waited for. */
+  #arrived(id: string, revs: string[]): void {
+    const rev = this.#written.get(id);
+    if (rev !== undefined && revs.includes(rev)) this.#written.delete(id);
   }
 
   #pendingRead: Promise<{ changes: LocalChange[]; lastSeq: number }> | undefined;
@@ -159,8 +194,11 @@ export class PushTracker {
     ids.forEach((id, i) => {
       const revs = pending.get(id)!;
       const rev = rows[i]?.value?.rev;
-      if (rev !== undefined && revs.includes(rev)) pending.delete(id);
-      else moved.push({ id, seq: 0, revs, key: revs.join(',') });
+      if (rev !== undefined && revs.includes(rev)) {
+        // Its change is below the verified sequence, not written on since: on the server.
+        pending.delete(id);
+        this.#arrived(id, revs);
+      } else moved.push({ id, seq: 0, revs, key: revs.join(',') });
     });
     if (moved.length === 0) return 0;
     if (!this.remote) return moved.length;
@@ -179,7 +217,10 @@ export class PushTracker {
       const missing = await (this.remote as RemoteWithRevsDiff).revsDiff(diff).catch((error: unknown) => Promise.reject(toFeatError(error)));
       for (const id of Object.keys(diff)) {
         if (Object.prototype.hasOwnProperty.call(missing, id) && (missing[id]?.missing?.length ?? 0) > 0) lacking++;
-        else pending.delete(id);
+        else {
+          this.#arrived(id, pending.get(id)!);
+          pending.delete(id);
+        }
       }
     }
     return lacking;
@@ -259,7 +300,10 @@ export class PushTracker {
         if (lacks(c) || torn.has(c.id)) {
           missingCount++;
           firstMissingSeq = Math.min(firstMissingSeq, c.seq);
-        } else present.set(c.id, c.key);
+        } else {
+          present.set(c.id, c.key);
+          this.#arrived(c.id, c.revs);
+        }
       }
     }
     const next = missingCount === 0 ? lastSeq : firstMissingSeq - 1;

@@ -31,11 +31,11 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     const tracker = lf.tracker;
     // Every await is raced with the signal: a request stuck behind a hung token refresh must not hold the caller.
     const target = await race(tracker.localSeq(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
-    // The changes made before the call not on the server yet. One changed again since (a pulled conflict's resolution
-    // replaced its leaf, a later write went on top) is no longer below `target`: it counts once the server has it.
-    // (Nothing unverified at the call: nothing to remember, no read.)
+    // The changes made before the call not on the server yet, and this client's own writes not found there yet. One
+    // changed again since (a pulled conflict's resolution replaced its leaf, a later write went on top) is no longer
+    // below `target`: it counts once the server has it. (Nothing unverified at the call: only this client's writes.)
     const before =
-      tracker.verifiedSeq >= target ? new Map<string, string[]>() : await race(tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+      tracker.verifiedSeq >= target ? tracker.writtenNow() : await race(tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
     const arrived = async (): Promise<boolean> => {
       try {
         return (await race(tracker.stillMissing(before), signal)) === 0;
