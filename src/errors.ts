@@ -45,6 +45,8 @@ export class FeatError extends Error {
   readonly status: number | undefined;
   readonly url: string | undefined;
   readonly key: string | undefined;
+  /** The failure underneath (a network error, the server's answer), when there is one (declared here for apps whose `lib` is older than ES2022). */
+  declare readonly cause?: unknown;
 
   constructor(code: FeatErrorCode, message: string, context: FeatErrorContext = {}) {
     super(message, context.cause === undefined ? undefined : { cause: context.cause });
@@ -71,6 +73,8 @@ export class FeatConflictError extends FeatError {
 }
 
 /** True when `error` is a {@link FeatError}, optionally with the given code. */
+export function isFeatError<C extends FeatErrorCode>(error: unknown, code: C): error is FeatError & { readonly code: C };
+export function isFeatError(error: unknown, code?: FeatErrorCode): error is FeatError;
 export function isFeatError(error: unknown, code?: FeatErrorCode): error is FeatError {
   return error instanceof FeatError && (code === undefined || error.code === code);
 }

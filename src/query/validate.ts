@@ -21,7 +21,7 @@ export interface Query {
    * Order of the results (the SDK creates the index it needs, on first use). Values without a sort field are not in a
    * sorted result, as in CouchDB. @default by key
    */
-  sort?: SortField[] | undefined;
+  sort?: readonly SortField[] | undefined;
   /** The most results to return. @default every match (never CouchDB's silent 25) */
   limit?: number | undefined;
   /** Matches to skip first. @default 0 */

@@ -37,7 +37,9 @@ export interface SyncPersistedStateOptions {
    * The redux store (anything with `dispatch`). With `getState` and `subscribe` (a redux store), an edit made after a
    * rehydrate that timed out but before redux-persist's first write (`throttle`) is told from the initial state.
    */
-  store: { dispatch(action: FeatRehydrateAction): unknown; getState?(): unknown; subscribe?(listener: () => void): unknown };
+  // (`any`: a redux store typed with the app's own action union lists no REHYDRATE, as redux-persist's persistStore() takes.)
+  // eslint-disable-next-line @typescript-eslint/no-explicit-any
+  store: { dispatch(action: any): unknown; getState?(): unknown; subscribe?(listener: () => void): unknown };
   /** The same config given to `persistReducer`. */
   persistConfig: SyncPersistConfig;
   /** The storage made by `createPersistStorage`. @default persistConfig.storage */

@@ -508,7 +508,7 @@ export class DocumentStore {
    * With `{ current: true }`, what is stored now comes first (events marked `current`, the one for the watched key or
    * prefix itself last), then every later change, with no gap between the two.
    */
-  watch(target: WatchTarget, listener: (event: ChangeEvent) => void, options?: WatchOptions): () => void {
+  watch<T = unknown>(target: WatchTarget, listener: (event: ChangeEvent<T>) => void, options?: WatchOptions): () => void {
     this.#open();
     // An object target is copied once (a getter or a Proxy trap that throws: invalid_argument).
     const t = typeof target === 'object' && target !== null ? checkOptions(target, 'watch') : {};
@@ -531,7 +531,7 @@ export class DocumentStore {
       throw new FeatValidationError('invalid_argument', 'watch() options: "initial" (or "current") is a boolean, "onError" a function');
     }
     const first = initial === true || current === true;
-    return this.#ctx.watch.subscribe(subscription, listener, first ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
+    return this.#ctx.watch.subscribe(subscription, listener as (event: ChangeEvent) => void, first ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
   }
 
   #findModule: Promise<typeof FindModule> | undefined;

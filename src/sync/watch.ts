@@ -38,7 +38,7 @@ export interface CurrentRead {
  * What a subscription reports: a string or `{ key }`, the key itself and its parts (`getParts(key)`), nothing else;
  * `{ prefix }`, every key that starts with `prefix` and the parts of those keys.
  */
-export type WatchTarget = string | { key: string } | { prefix: string };
+export type WatchTarget = string | { key: string; prefix?: undefined } | { prefix: string; key?: undefined };
 
 /** A subscription's target, normalized: exactly one key (and its parts), or a prefix. */
 export type WatchScope = { key: string; prefix?: undefined } | { prefix: string; key?: undefined };

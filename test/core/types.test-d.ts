@@ -78,5 +78,16 @@ describe('@feat/sdk types', () => {
     expectTypeOf<FeatError['code']>().toEqualTypeOf<FeatErrorCode>();
     expectTypeOf<'closed'>().toMatchTypeOf<FeatErrorCode>();
     expectTypeOf(isFeatError).guards.toEqualTypeOf<FeatError>();
+    const e: unknown = new Error('x');
+    if (isFeatError(e, 'conflict')) expectTypeOf(e.code).toEqualTypeOf<'conflict'>();
+  });
+
+  it('watch<T>() types its events; a target is a key or a prefix, not both; a query may be a const', () => {
+    client.store.watch<{ title: string }>('draft', (event) => expectTypeOf(event.value).toEqualTypeOf<{ title: string } | undefined>());
+    client.store.watch('draft', (event) => expectTypeOf(event.value).toEqualTypeOf<unknown>());
+    // @ts-expect-error key and prefix at once (refused at run time too: invalid_argument)
+    client.store.watch({ key: 'a', prefix: 'b' }, () => undefined);
+    const open = { prefix: 'todos', selector: { done: false }, sort: ['prio', { at: 'desc' }] } as const;
+    expectTypeOf(client.store.find<{ prio: number }>(open)).resolves.toEqualTypeOf<QueryResult<{ prio: number }>[]>();
   });
 });
