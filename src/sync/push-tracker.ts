@@ -157,16 +157,28 @@ export class PushTracker {
 
   /**
    * `pending` with this client's own writes not yet found on the server added (see `#written`): those the changes feed
-   * left out, and those whose change the verified sequence may pass without them (written on since). Only where the
-   * server can be asked (the leading tab: a follower's leader confirms its writes through the feed).
+   * left out, and those whose change the verified sequence may pass without them (written on since). Only a write that
+   * is still its document's current revision here: one another writer wrote on (a pull, a conflict's resolution,
+   * another tab) is forgotten — that later change is the changes feed's to track, and the write may never be found on
+   * the server by itself (a resolution that dropped its leaf, a history stemmed there). Only where the server can be
+   * asked (once connected).
    */
-  writtenNow(pending = new Map<string, string[]>()): Map<string, string[]> {
-    if (!this.remote) return pending;
-    for (const [id, rev] of this.#written) {
+  async writtenNow(pending = new Map<string, string[]>()): Promise<Map<string, string[]>> {
+    if (!this.remote || this.#written.size === 0) return pending;
+    const before = new Map(this.#written);
+    const ids = [...before.keys()];
+    const rows = (await this.#local.allDocs({ keys: ids })).rows as { value?: { rev?: string } }[];
+    ids.forEach((id, i) => {
+      const rev = before.get(id)!;
+      if (rows[i]?.value?.rev !== rev) {
+        // (Written again by this client meanwhile: that write is remembered instead; this one still counts.)
+        if (this.#written.get(id) === rev) return void this.#written.delete(id);
+        if (this.#written.get(id) === undefined) return;
+      }
       const revs = pending.get(id);
       if (!revs) pending.set(id, [rev]);
       else if (!revs.includes(rev)) pending.set(id, [...revs, rev]);
-    }
+    });
     return pending;
   }
 
@@ -194,11 +206,10 @@ export class PushTracker {
     ids.forEach((id, i) => {
       const revs = pending.get(id)!;
       const rev = rows[i]?.value?.rev;
-      if (rev !== undefined && revs.includes(rev)) {
-        // Its change is below the verified sequence, not written on since: on the server.
-        pending.delete(id);
-        this.#arrived(id, revs);
-      } else moved.push({ id, seq: 0, revs, key: revs.join(',') });
+      // Its change is below the verified sequence, not written on since: on the server. (Not forgotten from `#written`:
+      // a write made after the call's sequence was read is here too, and nothing asked the server about it.)
+      if (rev !== undefined && revs.includes(rev)) pending.delete(id);
+      else moved.push({ id, seq: 0, revs, key: revs.join(',') });
     });
     if (moved.length === 0) return 0;
     if (!this.remote) return moved.length;

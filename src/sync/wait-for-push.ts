@@ -1,4 +1,4 @@
-import { FeatError } from '../errors.js';
+import { FeatError, toFeatError } from '../errors.js';
 import { anySignal, sleep, throwIfAborted } from '../util/abort.js';
 import type { SyncControllerDeps, WaitForPushOptions } from './controller.js';
 import type { SyncStatus } from './status.js';
@@ -35,7 +35,7 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     // changed again since (a pulled conflict's resolution replaced its leaf, a later write went on top) is no longer
     // below `target`: it counts once the server has it. (Nothing unverified at the call: only this client's writes.)
     const before =
-      tracker.verifiedSeq >= target ? tracker.writtenNow() : await race(tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+      await race(tracker.verifiedSeq >= target ? tracker.writtenNow() : tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
     const arrived = async (): Promise<boolean> => {
       try {
         return (await race(tracker.stillMissing(before), signal)) === 0;
@@ -70,12 +70,16 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
       if (signal.aborted) fail();
       // A follower tab: the leader confirms (leader.ts).
       if (!lf.leading) await race(tracker.refresh(), signal).catch(() => undefined);
-      else if (lf.replicator && (lf.status === 'idle' || lf.status === 'active')) {
+      else if (lf.replicator && (lf.status === 'idle' || lf.status === 'active' || lf.status === 'denied')) {
         try {
           await race(tracker.verify(), signal);
           // (The server's check above, before resolving: what was verified before a restore is not asked again here.)
           if (tracker.verifiedSeq >= target && !moved) continue;
-        } catch {
+        } catch (error) {
+          // Sync refused the session (`denied`) and so did this look (a renewed credential is tried): the writes cannot
+          // go until the app signs in again — said now, not at the call's timeout or never.
+          const failure = toFeatError(error);
+          if (!signal.aborted && lf.status === 'denied' && failure.key === undefined && (failure.code === 'unauthorized' || failure.code === 'forbidden')) throw failure;
           // offline again: keep waiting (an abort is handled at the top of the loop)
         }
       }
