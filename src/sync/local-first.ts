@@ -278,6 +278,20 @@ export class LocalFirst {
   tracker: PushTracker | undefined;
   replicator: Replicator | undefined;
   #deps: LocalFirstDeps;
+  /**
+   * The refusal of the session (`denied`: a 401 a token refresh did not fix, a 403) last reported, until something
+   * goes through: the start's pull, live sync and every `resume()` meeting the same refusal say it once (README: once
+   * per episode). A document's refusal (it names its key) is not one.
+   */
+  #refusal: string | undefined;
+
+  #report(failure: FeatError): void {
+    if (failure.key === undefined && statusForError(failure) === 'denied') {
+      if (this.#refusal === failure.code) return;
+      this.#refusal = failure.code;
+    }
+    this.#deps.error(failure);
+  }
   #remote: Db | undefined;
   #status: SyncStatus = 'connecting';
   #paused = false;
@@ -752,12 +766,15 @@ export class LocalFirst {
     if (!this.leading) return this.#follow(local, session, deadline, events);
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
     const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
-    if (!synced) await this.#initialPull(local, remote, tracker, deadline, events);
+    let refused: FeatError | undefined;
+    if (!synced) refused = await this.#initialPull(local, remote, tracker, deadline, events);
     else this.#synced = true;
     if (this.#deps.signal.aborted) throw closedError();
     this.#checkNotDoomed();
     const replicator = new Replicator(local, remote, {
       status: (status) => {
+        // Something went through: a refusal met again is a new episode.
+        if (status === 'idle' || status === 'active') this.#refusal = undefined;
         // A first pull cut short (initialSyncTimeout) is complete once live sync has caught up.
         if (status === 'idle' && !this.#synced) {
           this.#synced = true;
@@ -771,7 +788,7 @@ export class LocalFirst {
         this.#statusChanged(status);
       },
       // The replica's guard said `storage_lost` once already.
-      error: (error) => error.code === 'storage_lost' || this.#deps.error(error),
+      error: (error) => error.code === 'storage_lost' || this.#report(error),
       pulled: (docs) => {
         // What the store knew of each document (the revision the app read or wrote) is kept: a write based on it meets
         // the pulled revision as a conflict for the resolver, as a write in remote mode meets another client's (409).
@@ -796,6 +813,7 @@ export class LocalFirst {
       crowded: (id) => this.#resolveOnServer(remote, id),
     });
     this.replicator = replicator;
+    if (refused) replicator.refused(refused);
     if (!this.#paused) replicator.start();
   }
 
@@ -952,7 +970,7 @@ export class LocalFirst {
         if (this.#deps.signal.aborted || this.#lost || this.#closeAsked) break;
         const failure = toFeatError(error);
         // The same failure round after round is reported once.
-        if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== reported) this.#deps.error(failure);
+        if (failure.code !== 'network' && failure.code !== 'timeout' && failure.code !== reported) this.#report(failure);
         reported = failure.code;
         this.#setStatus(statusForError(failure));
         if (this.#permanent(failure)) break;
@@ -962,7 +980,8 @@ export class LocalFirst {
   }
 
   /** `events`: the wait began before (its connection was tried again): its `start` was reported then. */
-  async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number, events?: InitialSyncEvents): Promise<void> {
+  /** Resolves with the failure that ended it, when it did not complete (live sync starts from what it says). */
+  async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number, events?: InitialSyncEvents): Promise<FeatError | undefined> {
     const timeoutMs = deadline === undefined ? this.#deps.options.initialSyncTimeout : Math.max(0, deadline - monotonicNow());
     const reporter = events ?? new InitialSyncEvents(this.#deps.initialSync, timeoutMs);
     const progress = reporter.progress;
@@ -1036,7 +1055,10 @@ export class LocalFirst {
         wake = () => {};
         this.#wake = undefined;
       }
-      if (complete) await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).then(() => (this.#synced = true), () => undefined);
+      if (complete) {
+        this.#refusal = undefined;
+        await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).then(() => (this.#synced = true), () => undefined);
+      }
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onClose);
@@ -1045,10 +1067,11 @@ export class LocalFirst {
         // Offline or failing: start with what is local; live sync catches up.
         // A full device is reported by the replica's guard, once per episode (device-storage.ts).
         const guardSaidSo = failure.code === 'storage_full' && (local as { full?: boolean }).full === true;
-        if (!['network', 'timeout', 'aborted', 'storage_lost'].includes(failure.code) && !guardSaidSo) this.#deps.error(failure);
+        if (!['network', 'timeout', 'aborted', 'storage_lost'].includes(failure.code) && !guardSaidSo) this.#report(failure);
       }
       report({ phase: 'done', complete, ...(complete ? { pending: 0 } : {}) });
     }
+    return complete ? undefined : failure;
   }
 
   /**

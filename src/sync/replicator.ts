@@ -112,7 +112,10 @@ export class Replicator {
   start(): void {
     if (this.#running) return;
     this.#running = true;
-    this.#state = { push: 'connecting', pull: 'connecting' };
+    // A refusal of the session met before (before a pause, or by the start's first pull: `refused`) stands until
+    // something goes through: trying again is not `connecting` (README: the status stays `denied`).
+    const from = (d: Direction): SyncStatus => (this.#state[d] === 'denied' && this.#reported[d] !== undefined ? 'denied' : 'connecting');
+    this.#state = { push: from('push'), pull: from('pull') };
     this.#pushCaughtUp = false;
     this.#update();
     // Both sides are our own (live-push.ts, live-pull.ts), with checkpoints in the local replica only: see
@@ -220,6 +223,13 @@ export class Replicator {
    * Stops both directions; `status` becomes `paused` (or `as`: `error` when the replica is gone). Resolves when both
    * have finished their current batch.
    */
+  /** The start's first pull met this refusal of the session (before start()): the status starts `denied`, said once. */
+  refused(failure: FeatError): void {
+    if (this.#running || statusForError(failure) !== 'denied') return;
+    this.#state = { push: 'denied', pull: 'denied' };
+    this.#reported = { push: failure.code, pull: failure.code };
+  }
+
   stop(as: 'paused' | 'error' = 'paused'): Promise<void> {
     this.#running = false;
     clearInterval(this.#every);
