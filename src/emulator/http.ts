@@ -34,8 +34,14 @@ export function etagsOf(ifNoneMatch: string): string[] {
 /** Headers every answer from CouchDB carries (chttpd), and nginx's own pages do not. */
 export const COUCH_HEADERS = ['Cache-Control', 'X-Couch-Request-ID', 'X-CouchDB-Body-Time'];
 
+/**
+ * nginx's own answer (its body limit's 413, a location's 405, a 502): CouchDB's headers are not on it, nor CORS —
+ * CouchDB adds those, nginx does not — so a browser page on another origin cannot read it: `fetch` fails as if
+ * offline (measured on the deployment's nginx).
+ */
 export function sendNginxError(res: Response, status: number): void {
   for (const name of COUCH_HEADERS) res.removeHeader(name);
+  for (const name of ['Access-Control-Allow-Origin', 'Access-Control-Allow-Credentials', 'Access-Control-Expose-Headers', 'Vary']) res.removeHeader(name);
   res.status(status);
   res.setHeader('Content-Type', 'text/html');
   res.setHeader('Server', 'nginx');

@@ -1,3 +1,4 @@
+import { toFeatError } from '../errors.js';
 import { discard, jsonResponse, utf8Bytes } from './responses.js';
 
 type Send = (url: string, init: RequestInit) => Promise<Response>;
@@ -10,17 +11,45 @@ interface BulkResult {
 }
 
 /**
+ * A body at least this big that fails as the network does may be the proxy's 413 hidden from a page on another origin:
+ * nginx's own answers carry no CORS headers, so `fetch` rejects as if offline. Such a failure is checked with a small
+ * request to the database (one per call): answered, the body is taken as refused (halved, as for a 413).
+ */
+const HIDDEN_413_BYTES = 64 * 1024;
+
+/**
  * Sends a `_bulk_docs` request in as few requests as the body limit allows and merges the per-document results
  * back into one response, so PouchDB (and its replicator) never sees a 413 for a batch that could have passed.
- * A batch refused with 413 anyway is halved and retried; a single document that cannot pass gets a per-document
- * `too_large` error (status 413) instead of failing its neighbours.
+ * A batch refused with 413 anyway (or hidden: see HIDDEN_413_BYTES) is halved and retried; a single document that
+ * cannot pass gets a per-document `too_large` error (status 413) instead of failing its neighbours.
  */
 export async function splitBulkDocs(url: string, init: RequestInit, body: string, maxBytes: number, send: Send): Promise<Response> {
   // maxBytes 0 means no known limit, not that the proxy has none: a 413 is split as well.
   const limit = maxBytes > 0 ? maxBytes : Infinity;
+  let hidden = false;
+  let reachable: Promise<boolean> | undefined;
+  /** `send`, with a network failure of a big body that the server answers a small request beside taken as a 413. */
+  const sendBody = async (text: string, bytes: number): Promise<Response> => {
+    try {
+      return await send(url, { ...init, body: text });
+    } catch (error) {
+      if (bytes < HIDDEN_413_BYTES || toFeatError(error).code !== 'network' || init.signal?.aborted) throw error;
+      reachable ??= send(url.replace(/\/_bulk_docs(\?.*)?$/, '/'), { method: 'GET', headers: init.headers ?? {}, ...(init.signal ? { signal: init.signal } : {}) }).then(
+        (r) => {
+          discard(r);
+          return r.ok;
+        },
+        () => false,
+      );
+      if (!(await reachable)) throw error;
+      hidden = true;
+      return jsonResponse(413, { error: 'too_large', reason: 'the request failed as the network does while the server answers: a proxy refusal a browser cannot read' });
+    }
+  };
   let refused: Response | undefined;
-  if (maxBytes <= 0 || utf8Bytes(body) <= maxBytes) {
-    const response = await send(url, init);
+  const bodyBytes = utf8Bytes(body);
+  if (maxBytes <= 0 || bodyBytes <= maxBytes) {
+    const response = await sendBody(body, bodyBytes);
     if (response.status !== 413) return response;
     refused = response;
   }
@@ -47,8 +76,9 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
   const tooLarge = (doc: unknown): BulkResult => ({
     id: typeof (doc as { _id?: unknown })?._id === 'string' ? (doc as { _id: string })._id : '',
     error: 'too_large',
-    reason:
-      maxBytes > 0
+    reason: hidden
+      ? `The proxy refused the document's request (its body limit is below maxRequestBytes, ${maxBytes} bytes; a page on another origin sees its 413 as a network failure): set maxRequestBytes to the proxy's limit, or store the value in parts`
+      : maxBytes > 0
         ? `The document does not fit in a request body of ${maxBytes} bytes (the proxy's limit); store it in parts or chunks`
         : 'The server refused the document as too large (413); store it in parts or chunks',
     status: 413,
@@ -62,7 +92,7 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
     }
     // `{…,"docs":[]}` → `{…,"docs":[` + the documents + `]}`
     const text = envelope.slice(0, -2) + batch.map((d) => d.json).join(',') + ']}';
-    const response = await send(url, { ...init, body: text });
+    const response = await sendBody(text, batch.reduce((n, d) => n + d.bytes, overhead));
     if (response.status === 413) {
       discard(response);
       await halve(batch);

@@ -32,6 +32,8 @@ export interface FaultRequest {
   path: string;
   /** Path with the query string. */
   url: string;
+  /** The request's `content-length` (a body sent chunked: undefined). */
+  bytes?: number | undefined;
 }
 
 /** Which requests a fault applies to: a predicate, or a method and/or a path pattern (both must match). */
@@ -124,7 +126,8 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     for await (const chunk of req) chunks.push(chunk as Uint8Array);
     const body = Buffer.concat(chunks);
     const url = req.url ?? '/';
-    const info: FaultRequest = { method: (req.method ?? 'GET').toUpperCase(), url, path: url.split('?')[0]! };
+    const length = Number(req.headers['content-length']);
+    const info: FaultRequest = { method: (req.method ?? 'GET').toUpperCase(), url, path: url.split('?')[0]!, bytes: Number.isFinite(length) ? length : undefined };
     const rule = pick(info);
     const action = rule?.action ?? 'pass';
     counts[action]++;
