@@ -108,10 +108,12 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
       response = await fetchWithTimeout(options.fetch, url, request, limit, undefined, lifetime);
     }
     if (response.type === 'opaqueredirect' || (response.status >= 300 && response.status < 400)) {
+      // A browser hides a redirect's status and address (status 0): answered as a 300, never as a 5xx to resend.
+      const to = response.headers.get('location');
       return jsonErrorResponse(
-        response.status || 502,
+        response.status || 300,
         'redirect',
-        `CouchDB answered with a redirect${response.headers.get('location') ? ` to ${response.headers.get('location')}` : ''}; point couchUrl at the final address (credentials are never sent across redirects)`,
+        `CouchDB answered with a redirect${to ? ` to ${to}` : response.status === 0 ? ' (the browser hides where to)' : ''}; point couchUrl at the final address (credentials are never sent across redirects)`,
       );
     }
     return response;
