@@ -327,6 +327,21 @@ describe('CORS (the seed’s [cors] section)', () => {
     expect(bare.headers.get('access-control-allow-headers')).toBe('');
   });
 
+  it("nginx's own answers (its body limit's 413, a location's 405) carry no CORS headers, CouchDB's do", async () => {
+    const Origin = 'https://app.feat.com';
+    const big = await couch(emu, alice, `/${aliceDb}/_bulk_docs`, { method: 'POST', headers: { Origin }, body: { docs: [{ _id: 'big', v: 'x'.repeat(1_100_000) }] } });
+    expect(big.status).toBe(413);
+    const wrongMethod = await couch(emu, alice, '/_users/create-new-user', { headers: { Origin } });
+    expect(wrongMethod.status).toBe(405);
+    const couchs = await couch(emu, alice, `/${aliceDb}/missing`, { headers: { Origin } });
+    expect(couchs.status).toBe(404);
+    expect([big, wrongMethod, couchs].map((r) => [r.headers.get('access-control-allow-origin'), r.headers.get('access-control-allow-credentials')])).toEqual([
+      [null, null],
+      [null, null],
+      [Origin, 'true'],
+    ]);
+  });
+
   it('the accounts service and the REST API answer preflights too', async () => {
     for (const url of [`${emu.accountsUrl}/couchdb/token/`, `${emu.apiUrl}/api/weixin-service/sign/`]) {
       const pre = await call(url, {
