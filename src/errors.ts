@@ -79,6 +79,15 @@ export function isFeatError(error: unknown, code?: FeatErrorCode): error is Feat
   return error instanceof FeatError && (code === undefined || error.code === code);
 }
 
+/**
+ * In a page or worker (an http(s) origin), `fetch` fails alike when the network does and when the server's answer
+ * does not allow this origin (CORS) — a proxy's own error page carries no CORS headers at all.
+ */
+const networkHint = (): string =>
+  /^https?:/.test(String((globalThis as { location?: { origin?: unknown } }).location?.origin))
+    ? "the server could not be reached, or its answer did not allow this page's origin (CORS): check the connection, then the server's CORS settings"
+    : HINTS.network!;
+
 const HINTS: Partial<Record<FeatErrorCode, string>> = {
   unauthorized: 'check the auth value or provider and that the accounts service issues tokens for this user',
   forbidden: "a user may only open their own database and create only their own account; an index (a query's sort) needs the database's admin role",
@@ -225,7 +234,7 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
     const fetchFailure = error instanceof TypeError && (NETWORK_FAILURE.test(String(reason)) || NETWORK_FAILURE.test(causeCode(error)));
     if (e.name === 'FetchError' || e.code === 'ECONNREFUSED' || e.code === 'ECONNRESET' || fetchFailure) {
       if (status === undefined || status === 0 || status === 500) {
-        return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${HINTS.network})`, {
+        return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${networkHint()})`, {
           ...context,
           cause: error,
         });
@@ -240,7 +249,7 @@ export function toFeatError(error: unknown, context: FeatErrorContext = {}): Fea
       return httpError(status, { ...context, ...(url === undefined ? {} : { url }), cause: error, reason, error: name });
     }
     if (e.name === 'unknown_error' || NETWORK_FAILURE.test(String(reason)) || NETWORK_FAILURE.test(causeCode(error))) {
-      return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${HINTS.network})`, {
+      return new FeatError('network', `Network request failed${reason ? `: ${reason}` : ''} (${networkHint()})`, {
         ...context,
         cause: error,
       });
