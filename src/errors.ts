@@ -80,11 +80,12 @@ export function isFeatError(error: unknown, code?: FeatErrorCode): error is Feat
 }
 
 /**
- * In a page or worker (an http(s) origin), `fetch` fails alike when the network does and when the server's answer
- * does not allow this origin (CORS) — a proxy's own error page carries no CORS headers at all.
+ * In a page or worker (any origin: http(s), a file:// page's "null", an app shell's capacitor://), `fetch` fails alike
+ * when the network does and when the server's answer does not allow this origin (CORS) — a proxy's own error page
+ * carries no CORS headers at all.
  */
 const networkHint = (): string =>
-  /^https?:/.test(String((globalThis as { location?: { origin?: unknown } }).location?.origin))
+  typeof (globalThis as { location?: { origin?: unknown } }).location?.origin === 'string'
     ? "the server could not be reached, or its answer did not allow this page's origin (CORS): check the connection, then the server's CORS settings"
     : HINTS.network!;
 

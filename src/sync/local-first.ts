@@ -279,16 +279,17 @@ export class LocalFirst {
   replicator: Replicator | undefined;
   #deps: LocalFirstDeps;
   /**
-   * The refusal of the session (`denied`: a 401 a token refresh did not fix, a 403) last reported, until something
+   * The refusals of the session (`denied`: a 401 a token refresh did not fix, a 403) reported, by code, until something
    * goes through: the start's pull, live sync and every `resume()` meeting the same refusal say it once (README: once
-   * per episode). A document's refusal (it names its key) is not one.
+   * per episode); another code (`forbidden` after `unauthorized`) is said too. A document's refusal (it names its key)
+   * is not one.
    */
-  #refusal: string | undefined;
+  #refusals = new Set<string>();
 
   #report(failure: FeatError): void {
     if (failure.key === undefined && statusForError(failure) === 'denied') {
-      if (this.#refusal === failure.code) return;
-      this.#refusal = failure.code;
+      if (this.#refusals.has(failure.code)) return;
+      this.#refusals.add(failure.code);
     }
     this.#deps.error(failure);
   }
@@ -774,7 +775,7 @@ export class LocalFirst {
     const replicator = new Replicator(local, remote, {
       status: (status) => {
         // Something went through: a refusal met again is a new episode.
-        if (status === 'idle' || status === 'active') this.#refusal = undefined;
+        if (status === 'idle' || status === 'active') this.#refusals.clear();
         // A first pull cut short (initialSyncTimeout) is complete once live sync has caught up.
         if (status === 'idle' && !this.#synced) {
           this.#synced = true;
@@ -1056,7 +1057,7 @@ export class LocalFirst {
         this.#wake = undefined;
       }
       if (complete) {
-        this.#refusal = undefined;
+        this.#refusals.clear();
         await local.put({ _id: SYNCED_MARKER, at: Date.now() } as never).then(() => (this.#synced = true), () => undefined);
       }
     } finally {
@@ -1214,10 +1215,14 @@ export class LocalFirst {
     }
     const left = await tracker.count().catch(() => 0);
     if (left > 0) {
+      // Why they did not go: the last confirmation's failure (a refused session says `unauthorized`), else the network.
+      const last = tracker.failure === undefined ? undefined : toFeatError(tracker.failure);
+      const code = last && ['unauthorized', 'forbidden', 'server', 'timeout', 'storage_full'].includes(last.code) ? last.code : 'network';
       this.#deps.error(
         new FeatError(
-          'network',
-          `close() discarded ${left} local change(s) not yet on the server: the memory replica cannot be reopened. Call waitForPush() before close(), or use a persistent adapter`,
+          code,
+          `close() discarded ${left} local change(s) not yet on the server: the memory replica cannot be reopened. Call waitForPush() before close(), or use a persistent adapter${last ? ` (the last attempt: ${last.message})` : ''}`,
+          last ? { cause: last } : {},
         ),
       );
     }

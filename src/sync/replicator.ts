@@ -290,8 +290,8 @@ export class Replicator {
         const next = statusForError(failure);
         // Once per episode: a side that keeps failing the same way (offline, a full device, refused credentials: on
         // either side, whether CouchDB or the accounts service said so) says so once.
-        const seen = (d: Direction) =>
-          this.#state[d] === next && (next === 'offline' || this.#reported[d] === failure.code || (next === 'denied' && this.#reported[d] !== undefined));
+        // (A refusal with another code — `forbidden` after `unauthorized`: signed in as another account — is new.)
+        const seen = (d: Direction) => this.#state[d] === next && (next === 'offline' || this.#reported[d] === failure.code);
         const again = seen(direction) || (next === 'denied' && seen(direction === 'push' ? 'pull' : 'push'));
         // A full device is reported by the replica's guard, once per episode (device-storage.ts).
         const guardSaidSo = (failure.code === 'storage_full' && (this.#local as { full?: boolean }).full === true) || failure.code === 'storage_lost';

@@ -1,7 +1,11 @@
 import { FeatError, toFeatError } from '../errors.js';
 import { anySignal, sleep, throwIfAborted } from '../util/abort.js';
+import { monotonicNow } from '../util/clock.js';
 import type { SyncControllerDeps, WaitForPushOptions } from './controller.js';
 import type { SyncStatus } from './status.js';
+
+/** How long the looks of one call are refused, while sync is `denied`, before it rejects with the refusal. */
+const REFUSED_FOR_MS = 2_000;
 
 /**
  * `client.sync.waitForPush()`: ready, flush the write queue, then (local-first) wait until the server has every local
@@ -46,6 +50,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     };
     /** The server was checked for a restore since the call (once: see below). */
     let checked = false;
+    /** Since when this call's looks have been refused, while sync is `denied`. */
+    let refusedSince: number | undefined;
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       if (signal.aborted) fail();
       // (Changes made again since the call, not there yet: the loop waits with its backoff, not at once again.)
@@ -73,13 +79,18 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
       else if (lf.replicator && (lf.status === 'idle' || lf.status === 'active' || lf.status === 'denied')) {
         try {
           await race(tracker.verify(), signal);
+          refusedSince = undefined;
           // (The server's check above, before resolving: what was verified before a restore is not asked again here.)
           if (tracker.verifiedSeq >= target && !moved) continue;
         } catch (error) {
-          // Sync refused the session (`denied`) and so did this look (a renewed credential is tried): the writes cannot
-          // go until the app signs in again — said now, not at the call's timeout or never.
+          // Sync refused the session (`denied`) and so did this call's looks for REFUSED_FOR_MS (a renewed credential is
+          // tried; a provider renewing it slowly is given that long): the writes cannot go until the app signs in again
+          // — said then, not at the call's timeout or never.
           const failure = toFeatError(error);
-          if (!signal.aborted && lf.status === 'denied' && failure.key === undefined && (failure.code === 'unauthorized' || failure.code === 'forbidden')) throw failure;
+          if (!signal.aborted && lf.status === 'denied' && failure.key === undefined && (failure.code === 'unauthorized' || failure.code === 'forbidden')) {
+            refusedSince ??= monotonicNow();
+            if (monotonicNow() - refusedSince >= REFUSED_FOR_MS) throw failure;
+          } else refusedSince = undefined;
           // offline again: keep waiting (an abort is handled at the top of the loop)
         }
       }

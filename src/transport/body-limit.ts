@@ -1,4 +1,5 @@
 import { toFeatError } from '../errors.js';
+import { sleep, throwIfAborted } from '../util/abort.js';
 import { discard, jsonResponse, utf8Bytes } from './responses.js';
 
 type Send = (url: string, init: RequestInit) => Promise<Response>;
@@ -12,10 +13,18 @@ interface BulkResult {
 
 /**
  * A body at least this big that fails as the network does may be the proxy's 413 hidden from a page on another origin:
- * nginx's own answers carry no CORS headers, so `fetch` rejects as if offline. Such a failure is checked with a small
- * request to the database (one per call): answered, the body is taken as refused (halved, as for a 413).
+ * nginx's own answers carry no CORS headers, so `fetch` rejects as if offline (see `sendBody`). In Node, and in a page
+ * on the server's own origin, a 413 is read as such: no guess.
  */
 const HIDDEN_413_BYTES = 64 * 1024;
+/** The wait before such a body is sent again. */
+const RESEND_MS = 250;
+
+/** A page or worker on another origin than the server's (any scheme: file:// pages and app shells are cross-origin too). */
+function crossOriginPage(url: string): boolean {
+  const origin = (globalThis as { location?: { origin?: unknown } }).location?.origin;
+  return typeof origin === 'string' && origin !== new URL(url).origin;
+}
 
 /**
  * Sends a `_bulk_docs` request in as few requests as the body limit allows and merges the per-document results
@@ -28,22 +37,36 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
   const limit = maxBytes > 0 ? maxBytes : Infinity;
   let hidden = false;
   let reachable: Promise<boolean> | undefined;
-  /** `send`, with a network failure of a big body that the server answers a small request beside taken as a 413. */
+  /**
+   * `send`; in a page on another origin, a network failure of a big body is looked at again: the database answers a
+   * small request (once per call), and the same body sent again a moment later fails the same way → the proxy's 413.
+   * (A reset on a flaky link passes the second time; offline, the small request fails too.)
+   */
   const sendBody = async (text: string, bytes: number): Promise<Response> => {
     try {
       return await send(url, { ...init, body: text });
     } catch (error) {
-      if (bytes < HIDDEN_413_BYTES || toFeatError(error).code !== 'network' || init.signal?.aborted) throw error;
-      reachable ??= send(url.replace(/\/_bulk_docs(\?.*)?$/, '/'), { method: 'GET', headers: init.headers ?? {}, ...(init.signal ? { signal: init.signal } : {}) }).then(
+      if (bytes < HIDDEN_413_BYTES || toFeatError(error).code !== 'network' || !crossOriginPage(url)) throw error;
+      throwIfAborted(init.signal ?? undefined);
+      reachable ??= send(url.replace(/\/_bulk_docs(\?.*)?$/, '/'), { method: 'GET', ...(init.signal ? { signal: init.signal } : {}) }).then(
         (r) => {
           discard(r);
           return r.ok;
         },
         () => false,
       );
-      if (!(await reachable)) throw error;
+      const answered = await reachable;
+      throwIfAborted(init.signal ?? undefined);
+      if (!answered) throw error;
+      await sleep(RESEND_MS, init.signal ?? undefined);
+      try {
+        return await send(url, { ...init, body: text });
+      } catch (again) {
+        if (toFeatError(again).code !== 'network') throw again;
+        throwIfAborted(init.signal ?? undefined);
+      }
       hidden = true;
-      return jsonResponse(413, { error: 'too_large', reason: 'the request failed as the network does while the server answers: a proxy refusal a browser cannot read' });
+      return jsonResponse(413, { error: 'too_large', reason: 'the request failed as the network does, twice, while the server answers: a proxy refusal a page cannot read' });
     }
   };
   let refused: Response | undefined;

@@ -22,8 +22,10 @@ async function networkMessage(): Promise<string> {
   }
 }
 
-it('a page on an http(s) origin: the network error names CORS too; Node: the connection only', async () => {
+it('a page (http(s), a file:// page, an app shell): the network error names CORS too; Node: the connection only', async () => {
   expect(await networkMessage()).not.toMatch(/CORS/);
-  g.location = { origin: 'http://localhost:5173' };
-  expect(await networkMessage()).toMatch(/CORS/);
+  for (const origin of ['http://localhost:5173', 'null', 'capacitor://localhost']) {
+    g.location = { origin };
+    expect(await networkMessage(), origin).toMatch(/CORS/);
+  }
 });
