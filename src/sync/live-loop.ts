@@ -31,10 +31,14 @@ export async function readSeq(local: Db, id: string): Promise<{ seq: Seq | undef
 
 type Listener = (arg: never) => void;
 
-/** CouchDB's answer to a `since` it cannot read: 400 with "Malformed sequence …" (fabric_view_changes). */
+/**
+ * CouchDB's answer to a `since` it cannot read: 400 with "Malformed sequence …" (fabric_view_changes); or the front's
+ * to a request line too long for it (414, 431: a sequence longer than nginx takes in a URL, as a server or proxy that
+ * answered one may leave behind) — the checkpoint is not usable: read from the start again.
+ */
 function refusedSince(error: unknown): boolean {
   const e = error as { status?: unknown; reason?: unknown; message?: unknown } | null;
-  return e?.status === 400 && /sequence|since/i.test(String(e.reason ?? e.message));
+  return (e?.status === 400 && /sequence|since/i.test(String(e.reason ?? e.message))) || e?.status === 414 || e?.status === 431;
 }
 
 /**

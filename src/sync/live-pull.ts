@@ -1,3 +1,4 @@
+import { FeatError } from '../errors.js';
 import { stringMd5 } from 'pouchdb-md5';
 import { isChunkId, type StoredDoc } from '../store/codec.js';
 import type { Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
@@ -180,7 +181,7 @@ export class LivePull extends LiveLoop {
     const feed = this.changes(this.#remote, { since: this.since, include_docs: true, style: 'all_docs', limit: BATCH, batch_size: BATCH, return_docs: true });
     // How many changes the server has after this batch (CouchDB's `pending`), for the first pull's progress.
     feed.on('change', (_change, pending) => {
-      if (typeof pending === 'number') this.#pending = pending;
+      if (typeof pending === 'number' && Number.isSafeInteger(pending) && pending >= 0) this.#pending = pending;
     });
     return feed;
   }
@@ -243,9 +244,17 @@ export class LivePull extends LiveLoop {
   /** Writes the documents of `entries` (feed entries) that the replica lacks, with their revision history. */
   async #write(entries: unknown[]): Promise<void> {
     const latest = latestPerDoc(entries.filter(isChange));
+    // An entry naming a document with revisions this pull cannot read (not a revision's shape): the document's leaves
+    // are asked for instead — never skipped past.
+    const unreadable = new Set(
+      entries.flatMap((e) => {
+        const id = (e as { id?: unknown } | null)?.id;
+        return !isChange(e) && typeof id === 'string' && id !== '' && !id.startsWith('_local/') && !latest.has(id) ? [id] : [];
+      }),
+    );
     // The echo of what this device sent.
     for (const [id, change] of latest) if (change.changes.length === 1 && this.#has(id, change.changes[0]!.rev)) latest.delete(id);
-    if (!latest.size) return;
+    if (!latest.size && !unreadable.size) return;
     const rows = (await this.local.allDocs({ keys: [...latest.keys()] })).rows;
     const current = new Map(rows.flatMap((row) => (row.value?.rev ? [[row.key, row.value.rev] as const] : [])));
     let docs: PulledDoc[] = [];
@@ -267,6 +276,7 @@ export class LivePull extends LiveLoop {
       else unsure[id] = change.changes.map((c) => c.rev);
     }
     if (Object.keys(unsure).length) docs.push(...(await this.#fetch(unsure)));
+    for (const id of unreadable) docs.push(...(await this.#leavesNow(id, [])));
     for (const id of crowded) docs.push(...(await this.#liveLeaves(id)));
     // Never handed to the adapter (see MAX_PULLED_DEPTH): told once, and written without its fields — the revision
     // (and its history) without a value, which reads as absent, never as the older value it replaced; the next
@@ -326,11 +336,27 @@ export class LivePull extends LiveLoop {
     if (!wanted.length) return [];
     const answer = await this.#remote.bulkGet({ docs: wanted, revs: true, attachments: true });
     const docs: PulledDoc[] = [];
-    for (const [i, result] of (answer.results ?? []).entries()) {
+    const results = Array.isArray(answer?.results) ? answer.results : [];
+    for (const [i, result] of results.entries()) {
       const asked = wanted[i];
-      // A revision the server no longer has (e.g. replaced meanwhile) comes with a later change.
-      for (const one of result?.docs ?? []) if (asked && 'ok' in one && isPulledDoc(one.ok, asked.id, asked.rev)) docs.push(one.ok);
+      const found = Array.isArray(result?.docs) ? result.docs : [];
+      for (const one of found) if (asked && one && typeof one === 'object' && 'ok' in one && isPulledDoc(one.ok, asked.id, asked.rev)) docs.push(one.ok);
     }
+    // A revision not given (no result, an error, `not_found` from a node that lacks it yet, another revision than
+    // asked): the document's leaves now, from the server — a revision replaced meanwhile gives its successor — else
+    // the batch fails and is pulled again (its checkpoint not saved past it): never skipped.
+    const got = new Set(docs.map((d) => `${d._id}\u0000${d._rev}`));
+    const lacking = [...new Set(wanted.filter(({ id, rev }) => !got.has(`${id}\u0000${rev}`)).map(({ id }) => id))];
+    for (const id of lacking) docs.push(...(await this.#leavesNow(id, leaves[id] ?? [])));
     return docs;
+  }
+
+  /** The leaves of `id` on the server the replica lacks; rejects (`bad_response`) when none is given of `listed`'s. */
+  async #leavesNow(id: string, listed: string[]): Promise<PulledDoc[]> {
+    const found = (await this.#remote.get(id, { open_revs: 'all', revs: true })) as unknown as { ok?: PulledDoc }[];
+    const leaves = (Array.isArray(found) ? found : []).flatMap((l) => (l?.ok && isPulledDoc(l.ok, id, l.ok._rev) ? [l.ok] : []));
+    if (!leaves.length) throw new FeatError('bad_response', `The server listed a change of "${id}" (${listed.join(', ')}) it then did not give: pulled again`, { key: id });
+    const missing = (await this.local.revsDiff({ [id]: leaves.map((l) => l._rev) }))[id]?.missing ?? [];
+    return leaves.filter((l) => missing.includes(l._rev));
   }
 }

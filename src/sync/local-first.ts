@@ -865,6 +865,36 @@ export class LocalFirst {
     this.#confirmPushed(0);
   }
 
+  /** Resends of changes the server lacks after the push side saw them stored, since the last time it had everything. */
+  #resends = 0;
+  #resendTimer: ReturnType<typeof setTimeout> | undefined;
+
+  /**
+   * The confirmation found changes the server lacks: if the push side is caught up (it sent them and saw them
+   * answered as stored — a proxy or a server that answered 201 without storing), they are sent again, with backoff
+   * (2 s doubling to 5 min, jittered), for as long as it lasts; the count starts over once the server has everything.
+   */
+  #resendMissing(missing: number): void {
+    if (missing === 0) {
+      this.#resends = 0;
+      return;
+    }
+    if (this.#resendTimer || this.#deps.signal.aborted) return;
+    const wait = backOff(Math.min(2_000 * 2 ** this.#resends, 300_000));
+    this.#resendTimer = setTimeout(() => {
+      this.#resendTimer = undefined;
+      const tracker = this.tracker;
+      if (!tracker || !this.replicator || this.#deps.signal.aborted) return;
+      void this.replicator.resendFrom(tracker.verifiedSeq).then(
+        (resent) => {
+          if (resent) this.#resends++;
+        },
+        () => undefined,
+      );
+    }, wait);
+    (this.#resendTimer as { unref?: () => void }).unref?.();
+  }
+
   /**
    * After the push side wrote or went idle, confirm with the server (`_revs_diff`) what is there, so `pending()`
    * drops to 0 by itself: once the push side has been quiet for CONFIRM_QUIET_MS, or CONFIRM_MAX_WAIT_MS after the
@@ -887,7 +917,8 @@ export class LocalFirst {
       if (!tracker || this.#deps.signal.aborted) return;
       this.#confirmRunning = true;
       tracker.verify().then(
-        () => {
+        (missing) => {
+          this.#resendMissing(missing);
           this.#confirmRunning = false;
           this.#confirmRetry = 0;
           this.#confirmReported = undefined;
@@ -1174,6 +1205,7 @@ export class LocalFirst {
     globalThis.removeEventListener?.('online', this.#onOnline);
     this.#wake?.();
     if (this.#confirming) clearTimeout(this.#confirming);
+    clearTimeout(this.#resendTimer);
     // Each resolution ends with close() (its resolver wait is ended by the lifetime signal); bounded all the same.
     await within(this.#conflictChain, RESOLVER_TIMEOUT_MS);
     await this.replicator?.stop();

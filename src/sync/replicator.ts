@@ -4,8 +4,8 @@ import { within } from '../util/abort.js';
 import { remember } from '../util/remember.js';
 import { compare, restartFromScratch } from './continuity.js';
 import { LivePull } from './live-pull.js';
-import type { Seq } from './live-loop.js';
-import { LivePush } from './live-push.js';
+import { readSeq, type Seq } from './live-loop.js';
+import { LivePush, PUSH_CHECKPOINT } from './live-push.js';
 import { statusForError, type SyncStatus } from './status.js';
 import { toStorageAwareError } from './storage-errors.js';
 import { monotonicNow } from '../util/clock.js';
@@ -62,6 +62,7 @@ export class Replicator {
   #events: ReplicatorEvents;
   #reps: Replication[] = [];
   #pull: LivePull | undefined;
+  #push: LivePush | undefined;
   #state: Record<Direction, SyncStatus> = { push: 'connecting', pull: 'connecting' };
   #status: SyncStatus = 'paused';
   #running = false;
@@ -120,7 +121,8 @@ export class Replicator {
     this.#update();
     // Both sides are our own (live-push.ts, live-pull.ts), with checkpoints in the local replica only: see
     // docs/benchmarks.md (W7).
-    this.#watch('push', new LivePush(this.#local, this.#remote, backOff, (diff) => this.#revsDiff(diff)));
+    this.#push = new LivePush(this.#local, this.#remote, backOff, (diff) => this.#revsDiff(diff));
+    this.#watch('push', this.#push);
     this.#pull = new LivePull(this.#local, this.#remote, backOff, {
       incoming: (docs) => docs.forEach((doc) => this.#notePulled(doc)),
       has: (id, rev) => this.#pushedRevs.get(id) === rev,
@@ -223,6 +225,24 @@ export class Replicator {
    * Stops both directions; `status` becomes `paused` (or `as`: `error` when the replica is gone). Resolves when both
    * have finished their current batch.
    */
+  /**
+   * The server lacks changes the push side sent and saw answered as stored (a `_bulk_docs` answered 201 by something
+   * that did not store them: a proxy, a server losing writes): the push side starts again from `seq` (the tracker's
+   * verified sequence), sending them again. Only when its checkpoint is past `seq` and it is caught up (`idle`).
+   * Resolves true when it started again.
+   */
+  async resendFrom(seq: number): Promise<boolean> {
+    const sent = this.#push?.seq;
+    if (!this.#running || this.#checking || this.#status !== 'idle' || typeof sent !== 'number' || sent <= seq) return false;
+    await this.#cancel();
+    if (!this.#running) return false;
+    const { rev } = await readSeq(this.#local, PUSH_CHECKPOINT);
+    await this.#local.put({ _id: PUSH_CHECKPOINT, ...(rev ? { _rev: rev } : {}), seq } as never).catch(() => undefined);
+    this.#running = false;
+    this.start();
+    return true;
+  }
+
   /** The start's first pull met this refusal of the session (before start()): the status starts `denied`, said once. */
   refused(failure: FeatError): void {
     if (this.#running || statusForError(failure) !== 'denied') return;

@@ -7,6 +7,34 @@
 import type { StoredDoc } from '../store/codec.js';
 import type { BulkResult, Change, ChangesFeed, Db } from '../store/db.js';
 import { monotonicNow } from '../util/clock.js';
+import { FeatError } from '../errors.js';
+import { discard, readText } from './responses.js';
+
+/**
+ * The most bytes read of one answer of the database (decompressed: a gzip bomb stops here too). Its largest honest
+ * answers — a batch of pulled documents, a page of an export — are far below it (a document is at most 8 MB, a chunk
+ * of a big value one request); a server or proxy that sends more is not read on until memory runs out.
+ */
+const MAX_DB_ANSWER_BYTES = 128 * 1024 * 1024;
+
+/** An answer's JSON, read within MAX_DB_ANSWER_BYTES (one that says its length larger is not read at all). */
+async function bodyOf(response: Response, max = MAX_DB_ANSWER_BYTES): Promise<unknown> {
+  const length = Number(response.headers.get('content-length') ?? Number.NaN);
+  const tooLarge = () =>
+    Object.assign(new FeatError('bad_response', `The server's answer is larger than ${max / 1024 / 1024} MiB: not read`, { url: response.url, status: response.status }), { answerTooLarge: true });
+  // (Its length as sent: a compressed answer's says nothing of what it expands to.)
+  const encoded = (response.headers.get('content-encoding') ?? 'identity').toLowerCase() !== 'identity';
+  if (!encoded && Number.isFinite(length) && length > 0) {
+    if (length > max) {
+      discard(response);
+      throw tooLarge();
+    }
+    return response.json();
+  }
+  const read = await readText(response, { maxBytes: max });
+  if ('hit' in read) throw tooLarge();
+  return JSON.parse(read.text);
+}
 
 type Json = Record<string, unknown>;
 type Options = Record<string, unknown>;
@@ -92,9 +120,9 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
     return fetchFn(dbUrl + path, { ...init, headers });
   }
 
-  async function json<T>(path: string, init: RequestInit = {}): Promise<T> {
+  async function json<T>(path: string, init: RequestInit = {}, max?: number): Promise<T> {
     const response = await send(path, init);
-    const data = (await response.json()) as unknown;
+    const data = await bodyOf(response, max);
     if (!response.ok) throw thrown((typeof data === 'object' && data !== null ? data : { error: 'unknown', reason: String(data) }) as Json, response.status);
     // Entries of an array answer (`_bulk_docs`, `open_revs`) that are errors or missing revisions: PouchDB's errors.
     if (Array.isArray(data)) return data.map((v: Json) => (v.error || v.missing ? pouchError(v) : v)) as T;
@@ -105,7 +133,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
   async function info(): Promise<Json> {
     const response = await fetchFn(dbUrl, { headers: new Headers() });
-    const body = (await response.json()) as Json;
+    const body = (await bodyOf(response)) as Json;
     // An error answer is an error (the http adapter handed its body on as if it were the database's info, which left
     // a changes feed from 'now' without a sequence, i.e. from 0).
     if (!response.ok) throw thrown(body, response.status);
@@ -188,7 +216,17 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
 
     changes: (options) => changesFeed(options),
 
-    revsDiff: (diff) => post('_revs_diff', diff),
+    async revsDiff(diff) {
+      // (Its answer is about as long as the question, which the proxy keeps within 1 MiB: 16 MiB at most.)
+      const answer = await json<unknown>('_revs_diff', { method: 'POST', body: JSON.stringify(diff) }, 16 * 1024 * 1024);
+      // What says which revisions reach the server: a malformed answer is no "nothing missing".
+      const entries = typeof answer === 'object' && answer !== null && !Array.isArray(answer) ? Object.entries(answer) : undefined;
+      const strings = (v: unknown) => Array.isArray(v) && v.every((x) => typeof x === 'string');
+      if (!entries || !entries.every(([, d]) => typeof d === 'object' && d !== null && !Array.isArray(d) && (!('missing' in d) || strings((d as { missing?: unknown }).missing)))) {
+        throw new FeatError('bad_response', 'The server answered _revs_diff with something that is not its documented shape');
+      }
+      return Object.fromEntries(entries) as Record<string, { missing: string[] }>;
+    },
 
     bulkGet: ({ docs, revs, latest, attachments }) =>
       post<Awaited<ReturnType<RemoteDb['bulkGet']>>>(
@@ -277,11 +315,20 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
         if (since === undefined || since === null) throw thrown({ error: 'bad_response', reason: 'The database info has no update_seq' }, 502);
       }
       if (stream) return follow(since);
+      // A page too large to read (documents near the size limit, many of them) is asked again half as long.
+      let size = batchSize;
       for (;;) {
         if (done) return;
-        const page = o.descending ? left : left === undefined || left > batchSize ? batchSize : left;
+        const page = o.descending ? left : left === undefined || left > size ? size : left;
         const path = '_changes' + query({ ...params, since: typeof since === 'object' ? JSON.stringify(since) : since, limit: page });
-        const res = await json<{ results?: Change[]; last_seq?: unknown; pending?: unknown }>(path, requestInit);
+        let res: { results?: Change[]; last_seq?: unknown; pending?: unknown };
+        try {
+          res = await json<typeof res>(path, requestInit);
+        } catch (error) {
+          if (!(error as { answerTooLarge?: unknown }).answerTooLarge || page === undefined || page <= 1 || done) throw error;
+          size = Math.max(1, Math.floor(page / 2));
+          continue;
+        }
         if (done) return;
         const rows = res.results ?? [];
         lastSeq = res.last_seq;
@@ -293,7 +340,7 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
         }
         if (res.last_seq) since = res.last_seq;
         const limitReached = left !== undefined && left <= 0;
-        const finished = limitReached || rows.length < batchSize || !!o.descending;
+        const finished = limitReached || rows.length < size || !!o.descending;
         if (!(live && !limitReached) && finished) return settle(undefined, { results, last_seq: lastSeq });
       }
     }
