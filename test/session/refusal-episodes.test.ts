@@ -2,19 +2,14 @@
  * Refusal episodes: another code after a refusal is told; a sign-in again ends the episode; waitForPush() right after
  * a sign-in with a slow provider does not reject with the old refusal; a first pull refused once, then idle.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatError } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
-import { startAccountsFront, type AccountsFront } from '../support/accounts-front.js';
+import { useAccountsFront, type AccountsFront } from '../support/accounts-front.js';
 
 const emu = useEmulator();
 let front: AccountsFront;
-beforeAll(async () => {
-  front = await startAccountsFront(emu.accountsUrl, (u) => emu.bearerFor(u));
-});
-afterAll(async () => {
-  await front?.close();
-});
+useAccountsFront(emu, (f) => (front = f));
 
 let gen = 0;
 function dev(user: string, providerMs = 0) {

@@ -2,19 +2,14 @@
  * The session dying during sync: what the app does while the session is dying (mashing resume()/ready(), closing a memory replica),
  * an offline device whose session was revoked meanwhile, and several devices of one user meeting one rotation.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatError } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
-import { couchCounter, startAccountsFront, type AccountsFront } from '../support/accounts-front.js';
+import { couchCounter, useAccountsFront, type AccountsFront } from '../support/accounts-front.js';
 
 const emu = useEmulator();
 let front: AccountsFront;
-beforeAll(async () => {
-  front = await startAccountsFront(emu.accountsUrl, (u) => emu.bearerFor(u));
-});
-afterAll(async () => {
-  await front?.close();
-});
+useAccountsFront(emu, (f) => (front = f));
 
 let gen = 0;
 function dev(user: string, tag: string) {

@@ -1,19 +1,14 @@
 /**
  * The session dying during sync: refusal episodes, a hung token service and the pulling device losing its session.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatError } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
-import { couchCounter, startAccountsFront, type AccountsFront } from '../support/accounts-front.js';
+import { couchCounter, useAccountsFront, type AccountsFront } from '../support/accounts-front.js';
 
 const emu = useEmulator();
 let front: AccountsFront;
-beforeAll(async () => {
-  front = await startAccountsFront(emu.accountsUrl, (u) => emu.bearerFor(u));
-});
-afterAll(async () => {
-  await front?.close();
-});
+useAccountsFront(emu, (f) => (front = f));
 
 type Dev = { c: FeatClient; errors: FeatError[]; statuses: string[]; couch: ReturnType<typeof couchCounter>; session: { bearer: string }; tag: string; login(): string; revoke(): void };
 

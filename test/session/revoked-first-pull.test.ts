@@ -2,19 +2,14 @@
  * The session dying during sync: the session dying during a new device's first pull (ready() waits for it), and during a chunked
  * value's upload.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient, type FeatError } from '@feat/sdk';
 import { sleep, text, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
-import { couchCounter, startAccountsFront, type AccountsFront } from '../support/accounts-front.js';
+import { couchCounter, useAccountsFront, type AccountsFront } from '../support/accounts-front.js';
 
 const emu = useEmulator();
 let front: AccountsFront;
-beforeAll(async () => {
-  front = await startAccountsFront(emu.accountsUrl, (u) => emu.bearerFor(u));
-});
-afterAll(async () => {
-  await front?.close();
-});
+useAccountsFront(emu, (f) => (front = f));
 
 function dev(user: string, bearer: { v: string }, extra: Record<string, unknown> = {}) {
   const couch = couchCounter();

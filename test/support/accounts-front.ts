@@ -5,6 +5,7 @@
  */
 import { createServer, type IncomingMessage, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { afterAll, beforeAll } from 'vitest';
 
 export type FrontMode =
   | { kind: 'pass' }
@@ -95,4 +96,19 @@ export function couchCounter() {
     status: (s: number, since = 0) => c.calls.filter((x) => x.status === s && x.at >= since).length,
   };
   return c;
+}
+
+/**
+ * An accounts front started before the file's tests (in front of `emu`'s accounts service) and closed after them:
+ * `set` receives it once started.
+ */
+export function useAccountsFront(emu: { accountsUrl: string; bearerFor(user: string): string }, set: (front: AccountsFront) => void): void {
+  let front: AccountsFront | undefined;
+  beforeAll(async () => {
+    front = await startAccountsFront(emu.accountsUrl, (u) => emu.bearerFor(u));
+    set(front);
+  });
+  afterAll(async () => {
+    await front?.close();
+  });
 }
