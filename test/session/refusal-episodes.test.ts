@@ -39,17 +39,22 @@ function dev(user: string, providerMs = 0) {
   return { c, errors, statuses, login, revoke: () => void front.sessions.delete(session.bearer) };
 }
 
+/** A device of a new user (`tag`) that pushed a first value, then lost its session while writing `key`: `denied`. */
+async function deniedDevice(tag: string, key: string, providerMs = 0) {
+  const a = dev(uniqueUser(tag), providerMs);
+  await a.c.ready();
+  await a.c.store.set('seed', 1);
+  await a.c.sync.waitForPush({ timeout: 15_000 });
+  a.revoke();
+  emu.rotateSecret();
+  await a.c.store.set(key, 1);
+  await waitFor(() => a.c.sync.status === 'denied', 15_000, 'denied');
+  return a;
+}
+
 describe('refusal episodes', () => {
   it('unauthorized, pause, signed in again as another account, resume: the app is told forbidden (create a new client)', async () => {
-    const user = uniqueUser('s26e');
-    const a = dev(user);
-    await a.c.ready();
-    await a.c.store.set('seed', 1);
-    await a.c.sync.waitForPush({ timeout: 15_000 });
-    a.revoke();
-    emu.rotateSecret();
-    await a.c.store.set('x', 1);
-    await waitFor(() => a.c.sync.status === 'denied', 15_000, 'denied');
+    const a = await deniedDevice('s26e', 'x');
     expect(a.errors.map((e) => e.code)).toEqual(['unauthorized']);
     a.c.sync.pause();
     // The app signs in again — as another account: the session refuses its token (`forbidden`, "call logout() and
@@ -62,15 +67,7 @@ describe('refusal episodes', () => {
   }, 40_000);
 
   it('denied, pause, signed in again, resume: idle again, and a later revocation is reported again', async () => {
-    const user = uniqueUser('s26p');
-    const a = dev(user);
-    await a.c.ready();
-    await a.c.store.set('seed', 1);
-    await a.c.sync.waitForPush({ timeout: 15_000 });
-    a.revoke();
-    emu.rotateSecret();
-    await a.c.store.set('x', 1);
-    await waitFor(() => a.c.sync.status === 'denied', 15_000, 'denied');
+    const a = await deniedDevice('s26p', 'x');
     a.c.sync.pause();
     a.login();
     a.c.sync.resume();
@@ -86,15 +83,7 @@ describe('refusal episodes', () => {
 
   for (const [pause, providerMs] of [[0, 400], [0, 0]] as const) {
     it(`waitForPush() ${pause} ms after sign-in again (provider ${providerMs} ms) does not reject unauthorized`, async () => {
-      const user = uniqueUser('s26v');
-      const a = dev(user, providerMs);
-      await a.c.ready();
-      await a.c.store.set('seed', 1);
-      await a.c.sync.waitForPush({ timeout: 15_000 });
-      a.revoke();
-      emu.rotateSecret();
-      await a.c.store.set('p', 1);
-      await waitFor(() => a.c.sync.status === 'denied', 15_000, 'denied');
+      const a = await deniedDevice('s26v', 'p', providerMs);
       await sleep(pause);
       // Signed in again: the provider now answers a valid credential (in 400 ms, as an OAuth refresh or a secure
       // storage read may). README: a refusal ends the wait only once "a renewed credential [was] tried".
