@@ -316,17 +316,27 @@ export class LivePull extends LiveLoop {
    */
   async #liveLeaves(id: string): Promise<PulledDoc[]> {
     await this.#crowded(id);
-    const found = (await this.#remote.get(id, { open_revs: 'all', revs: true })) as unknown as { ok?: PulledDoc }[];
-    const leaves = (Array.isArray(found) ? found : []).flatMap((l) => (l?.ok && isPulledDoc(l.ok, id, l.ok._rev) ? [l.ok] : []));
+    const leaves = await this.#serverLeaves(id);
     const order = (a: PulledDoc, b: PulledDoc) => parseRev(b._rev)!.pos - parseRev(a._rev)!.pos || (a._rev < b._rev ? 1 : -1);
     const live = leaves.filter((l) => !l._deleted).sort(order);
     // (A few keys at most: bounded all the same.)
     if (this.#settled.size >= 100) this.#settled.clear();
     this.#settled.set(id, new Set(leaves.flatMap((l) => (l._deleted ? [l._rev] : []))));
     const kept = live.length ? live.slice(0, MAX_LEAVES) : leaves.sort(order).slice(0, 1);
-    if (!kept.length) return [];
-    const missing = (await this.local.revsDiff({ [id]: kept.map((l) => l._rev) }))[id]?.missing ?? [];
-    return kept.filter((l) => missing.includes(l._rev));
+    return this.#lacking(id, kept);
+  }
+
+  /** Every leaf of `id` on the server with its history (`open_revs=all`), those that are not what they say left out. */
+  async #serverLeaves(id: string): Promise<PulledDoc[]> {
+    const found = (await this.#remote.get(id, { open_revs: 'all', revs: true })) as unknown as { ok?: PulledDoc }[];
+    return (Array.isArray(found) ? found : []).flatMap((l) => (l?.ok && isPulledDoc(l.ok, id, l.ok._rev) ? [l.ok] : []));
+  }
+
+  /** Those of `leaves` (revisions of `id`) the replica lacks. */
+  async #lacking(id: string, leaves: PulledDoc[]): Promise<PulledDoc[]> {
+    if (!leaves.length) return [];
+    const missing = (await this.local.revsDiff({ [id]: leaves.map((l) => l._rev) }))[id]?.missing ?? [];
+    return leaves.filter((l) => missing.includes(l._rev));
   }
 
   /** The missing revisions of `leaves` with their history, from the server (`_bulk_get`), as replication fetches them. */
@@ -353,10 +363,8 @@ export class LivePull extends LiveLoop {
 
   /** The leaves of `id` on the server the replica lacks; rejects (`bad_response`) when none is given of `listed`'s. */
   async #leavesNow(id: string, listed: string[]): Promise<PulledDoc[]> {
-    const found = (await this.#remote.get(id, { open_revs: 'all', revs: true })) as unknown as { ok?: PulledDoc }[];
-    const leaves = (Array.isArray(found) ? found : []).flatMap((l) => (l?.ok && isPulledDoc(l.ok, id, l.ok._rev) ? [l.ok] : []));
+    const leaves = await this.#serverLeaves(id);
     if (!leaves.length) throw new FeatError('bad_response', `The server listed a change of "${id}" (${listed.join(', ')}) it then did not give: pulled again`, { key: id });
-    const missing = (await this.local.revsDiff({ [id]: leaves.map((l) => l._rev) }))[id]?.missing ?? [];
-    return leaves.filter((l) => missing.includes(l._rev));
+    return this.#lacking(id, leaves);
   }
 }

@@ -285,14 +285,6 @@ export class LocalFirst {
    * is not one.
    */
   #refusals = new Set<string>();
-
-  #report(failure: FeatError): void {
-    if (failure.key === undefined && statusForError(failure) === 'denied') {
-      if (this.#refusals.has(failure.code)) return;
-      this.#refusals.add(failure.code);
-    }
-    this.#deps.error(failure);
-  }
   #remote: Db | undefined;
   #status: SyncStatus = 'connecting';
   #paused = false;
@@ -865,6 +857,15 @@ export class LocalFirst {
     this.#confirmPushed(0);
   }
 
+  /** Reports a failure; a refusal of the session once per episode and code (see `#refusals`). */
+  #report(failure: FeatError): void {
+    if (failure.key === undefined && statusForError(failure) === 'denied') {
+      if (this.#refusals.has(failure.code)) return;
+      this.#refusals.add(failure.code);
+    }
+    this.#deps.error(failure);
+  }
+
   /** Resends of changes the server lacks after the push side saw them stored, since the last time it had everything. */
   #resends = 0;
   #resendTimer: ReturnType<typeof setTimeout> | undefined;
@@ -1011,8 +1012,11 @@ export class LocalFirst {
     this.#reconnecting = false;
   }
 
-  /** `events`: the wait began before (its connection was tried again): its `start` was reported then. */
-  /** Resolves with the failure that ended it, when it did not complete (live sync starts from what it says). */
+  /**
+   * A new device's first pull. `events`: the wait began before (its connection was tried again): its `start` was
+   * reported then. Resolves with the failure that ended it, when it did not complete (live sync starts from what it
+   * says).
+   */
   async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number, events?: InitialSyncEvents): Promise<FeatError | undefined> {
     const timeoutMs = deadline === undefined ? this.#deps.options.initialSyncTimeout : Math.max(0, deadline - monotonicNow());
     const reporter = events ?? new InitialSyncEvents(this.#deps.initialSync, timeoutMs);

@@ -222,10 +222,6 @@ export class Replicator {
   }
 
   /**
-   * Stops both directions; `status` becomes `paused` (or `as`: `error` when the replica is gone). Resolves when both
-   * have finished their current batch.
-   */
-  /**
    * The server lacks changes the push side sent and saw answered as stored (a `_bulk_docs` answered 201 by something
    * that did not store them: a proxy, a server losing writes): the push side starts again from `seq` (the tracker's
    * verified sequence), sending them again. Only when its checkpoint is past `seq` and it is caught up (`idle`).
@@ -250,6 +246,10 @@ export class Replicator {
     this.#reported = { push: failure.code, pull: failure.code };
   }
 
+  /**
+   * Stops both directions; `status` becomes `paused` (or `as`: `error` when the replica is gone). Resolves when both
+   * have finished their current batch.
+   */
   stop(as: 'paused' | 'error' = 'paused'): Promise<void> {
     this.#running = false;
     clearInterval(this.#every);

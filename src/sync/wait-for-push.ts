@@ -2,7 +2,7 @@ import { FeatError, toFeatError } from '../errors.js';
 import { anySignal, sleep, throwIfAborted } from '../util/abort.js';
 import { monotonicNow } from '../util/clock.js';
 import type { SyncControllerDeps, WaitForPushOptions } from './controller.js';
-import type { SyncStatus } from './status.js';
+import { statusForError, type SyncStatus } from './status.js';
 
 /** How long the looks of one call are refused, while sync is `denied`, before it rejects with the refusal. */
 const REFUSED_FOR_MS = 2_000;
@@ -87,7 +87,7 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
           // tried; a provider renewing it slowly is given that long): the writes cannot go until the app signs in again
           // — said then, not at the call's timeout or never.
           const failure = toFeatError(error);
-          if (!signal.aborted && lf.status === 'denied' && failure.key === undefined && (failure.code === 'unauthorized' || failure.code === 'forbidden')) {
+          if (!signal.aborted && lf.status === 'denied' && failure.key === undefined && statusForError(failure) === 'denied') {
             refusedSince ??= monotonicNow();
             if (monotonicNow() - refusedSince >= REFUSED_FOR_MS) throw failure;
           } else refusedSince = undefined;
