@@ -15,6 +15,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
   const { timeout } = options;
   const timer = timeout === undefined ? undefined : AbortSignal.timeout(Math.ceil(timeout));
   const { signal, dispose } = anySignal([options.signal, timer, deps.lifetime]);
+  /** The changes this call waits for (the documents not yet found on the server drop out of it). */
+  let waiting: Map<string, string[]> | undefined;
   const fail = (): never => {
     // close() or logout() meanwhile: nothing will push any more.
     if (deps.lifetime.aborted && !options.signal?.aborted) throw deps.lifetime.reason;
@@ -22,7 +24,9 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
       // The last confirmation's failure (the tracker keeps it until one succeeds): why the writes are not confirmed.
       const last = deps.localFirst()?.tracker?.failure;
       const why = last instanceof FeatError ? `; the last check failed: ${last.message}` : '';
-      throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${status()})${why}`, last === undefined ? {} : { cause: last });
+      const ids = waiting ? [...waiting.keys()] : [];
+      const which = ids.length ? `; not found there yet: ${ids.slice(0, 3).map((id) => JSON.stringify(id)).join(', ')}${ids.length > 3 ? ` and ${ids.length - 3} more` : ''}` : '';
+      throw new FeatError('timeout', `The writes did not reach the server within ${timeout} ms (sync status: ${status()})${which}${why}`, last === undefined ? {} : { cause: last });
     }
     throwIfAborted(signal);
     throw new FeatError('aborted', 'The operation was aborted');
@@ -38,8 +42,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     // The changes made before the call not on the server yet, and this client's own writes not found there yet. One
     // changed again since (a pulled conflict's resolution replaced its leaf, a later write went on top) is no longer
     // below `target`: it counts once the server has it. (Nothing unverified at the call: only this client's writes.)
-    const before =
-      await race(tracker.verifiedSeq >= target ? tracker.writtenNow() : tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+    const before = (waiting =
+      await race(tracker.verifiedSeq >= target ? tracker.writtenNow() : tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e))));
     const arrived = async (): Promise<boolean> => {
       try {
         return (await race(tracker.stillMissing(before), signal)) === 0;
