@@ -465,6 +465,12 @@ export class GuardedDb implements Db {
   #healing: Promise<void> | undefined;
   /** Live changes feeds handed out: ended when the database is reopened, so their owners start new ones. */
   #feeds = new Set<ChangesFeed>();
+  /**
+   * The calls under way on an IndexedDB replica (how each is ended). The adapter never answers a call whose
+   * transaction the clear aborted: such calls are ended with the loss (or `closed`) when it is found, not left
+   * pending for ever (a waitForPush() made before the clear never settled).
+   */
+  #inFlight = new Set<(error: FeatError) => void>();
 
   private constructor(db: RawDb, name: string, adapter: string, events: GuardEvents) {
     this.#db = db;
@@ -578,6 +584,7 @@ export class GuardedDb implements Db {
   async #decideGone(error: unknown): Promise<FeatError> {
     if (!this.#lost && !this.#events.closing() && (await this.#events.deletionRecorded(this.name).catch(() => false))) {
       this.#deleted = true;
+      this.#endInFlight(closedError());
       for (const feed of this.#feeds) feed.cancel();
       this.#feeds.clear();
       this.#events.deleting();
@@ -590,6 +597,7 @@ export class GuardedDb implements Db {
   #markLost(error: unknown): FeatError {
     if (!this.#lost) {
       this.#lost = lostError(this.name, error);
+      this.#endInFlight(this.#lost);
       for (const feed of this.#feeds) feed.cancel();
       this.#feeds.clear();
       this.#events.lost(this.#lost);
@@ -597,11 +605,25 @@ export class GuardedDb implements Db {
     return this.#lost;
   }
 
+  #endInFlight(error: FeatError): void {
+    for (const end of this.#inFlight) end(error);
+    this.#inFlight.clear();
+  }
+
+  /** `promise`, ended by the replica's loss found meanwhile (IndexedDB only: the other adapters' stores are not lost). */
+  #endable<T>(promise: Promise<T>): Promise<T> {
+    if (this.adapter !== 'indexeddb') return promise;
+    return new Promise<T>((resolve, reject) => {
+      this.#inFlight.add(reject);
+      promise.then(resolve, reject).finally(() => this.#inFlight.delete(reject));
+    });
+  }
+
   async #read<T>(call: (db: RawDb) => Promise<T>): Promise<T> {
     if (this.#events.closeAsked()) throw closedError();
     try {
       // Not full: no await before the call (one promise hop less per read and write, W4 in docs/benchmarks.md).
-      return await call(this.#full ? await this.#ready(false) : this.#raw());
+      return await this.#endable(call(this.#full ? await this.#ready(false) : this.#raw()));
     } catch (error) {
       throw fullOn(this.#db, error) ? storageFullError(error) : await this.#lostOr(error);
     }
@@ -613,7 +635,7 @@ export class GuardedDb implements Db {
     try {
       const db = this.#full ? await this.#ready(true) : this.#raw();
       aborts.delete(db);
-      const result = await call(db);
+      const result = await this.#endable(call(db));
       // Another tab's logout is deleting the replica: what was just written goes with it.
       if (this.#events.closeAsked()) throw closedError();
       if (evidence) this.#sawRoom();
@@ -649,6 +671,11 @@ export class GuardedDb implements Db {
     const feed = this.#raw().changes(options);
     // Its failure is the caller's; whether the replica went is ours to notice (the next calls then say so).
     feed.on('error', (error: unknown) => void this.#lostOr(error));
+    if (!options.live && this.adapter === 'indexeddb') {
+      // A one-off read awaited as a promise: ended by the loss too (see #inFlight).
+      const result = this.#endable(new Promise((resolve, reject) => void feed.then(resolve, reject)));
+      Object.assign(feed, { then: result.then.bind(result), catch: result.catch.bind(result) });
+    }
     if (options.live) {
       this.#feeds.add(feed);
       feed.on('complete', () => this.#feeds.delete(feed));

@@ -352,6 +352,11 @@ export class LocalFirst {
     this.#deps = deps;
   }
 
+  /** The replica's loss (`storage_lost`: the site's data cleared under the client), once noticed. */
+  get lost(): FeatError | undefined {
+    return this.#lost;
+  }
+
   get status(): SyncStatus {
     if (this.replicator) return this.replicator.status;
     if (this.#lost) return 'error';

@@ -42,8 +42,9 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     // The changes made before the call not on the server yet, and this client's own writes not found there yet. One
     // changed again since (a pulled conflict's resolution replaced its leaf, a later write went on top) is no longer
     // below `target`: it counts once the server has it. (Nothing unverified at the call: only this client's writes.)
-    const before = (waiting =
-      await race(tracker.verifiedSeq >= target ? tracker.writtenNow() : tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e))));
+    const before =
+      await race(tracker.verifiedSeq >= target ? tracker.writtenNow() : tracker.pendingNow(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
+    waiting = before;
     const arrived = async (): Promise<boolean> => {
       try {
         return (await race(tracker.stillMissing(before), signal)) === 0;
@@ -58,6 +59,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     let refusedSince: number | undefined;
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       if (signal.aborted) fail();
+      // The replica was lost meanwhile (the site's data cleared): what was not on the server is gone with it.
+      if (lf.lost) throw lf.lost;
       // (Changes made again since the call, not there yet: the loop waits with its backoff, not at once again.)
       const verified = tracker.verifiedSeq >= target;
       const moved = verified && !(await arrived());
