@@ -47,6 +47,8 @@ export interface FeatMeta {
   from?: string;
   /** The writer's count of its writes: orders its run without its clock (lineage.ts). */
   n?: number;
+  /** Earlier runs this one descends from, newest first: `<by>:<n>:<from>` each (lineage.ts). */
+  anc?: string[];
 }
 
 export interface StoredDoc {
@@ -77,6 +79,7 @@ export interface WriteOp {
   by?: string | undefined;
   from?: string | undefined;
   n?: number | undefined;
+  anc?: string[] | undefined;
 }
 
 /**
@@ -99,6 +102,7 @@ export function encode(id: string, op: WriteOp, rev: string | undefined, chunks?
     feat.by = op.by;
     feat.from = op.from;
     if (op.n !== undefined) feat.n = op.n;
+    if (op.anc?.length) feat.anc = op.anc;
   }
   const doc: StoredDoc = op.deleted ? { _id: id, _deleted: true, feat } : chunks ? { _id: id, feat } : { _id: id, doc: op.value, feat };
   if (rev !== undefined) doc._rev = rev;

@@ -10,11 +10,16 @@
  *   carries no marks) it first wrote on top of, or a random token when it wrote without a known parent; kept along the
  *   run;
  * - `n`: the writer's count of its writes — strictly increasing for every write the process stamps (in memory only,
- *   like `by`), so one writer's edits are ordered without its wall clock, which an NTP correction may set back.
+ *   like `by`), so one writer's edits are ordered without its wall clock, which an NTP correction may set back;
+ * - `anc`: the runs the writer's run went on top of, newest first, at most ANCESTRY of them — for each, the place of
+ *   the revision it started on (`<by>:<n>:<from>`: that revision's writer, count and run). A run of another writer
+ *   (another device, or this device's app started again: a new writer id) that goes on top of the first's run carries
+ *   it, so that a leaf older than both is still known for an ancestor.
  *
  * Leaf P is an ancestor of leaf Q (superseded: deleted, not a conflict) when Q's generation is higher and either Q's
  * run started from P (`Q.from === P._rev`), or both are of one run of one writer (same `by`, same `from`) and Q was
- * written later (higher `n`). Why that is sound: a write continues a run only on top of a revision of that very run
+ * written later (higher `n`), or P is one of Q's earlier runs (`anc`): the revision at its place, where it started,
+ * or of it before the place (same `by` and `from`, a lower `n`). Why that is sound: a write continues a run only on top of a revision of that very run
  * (its parent's marks, as this client wrote or read them); on top of any other revision — another writer's, a
  * resolution's (resolve-leaves.ts writes none), one of unknown marks — it starts a new run from that revision. And a
  * writer's writes go on top of its own database's current revision (a stale one is refused, 409, and resolved on top
@@ -33,11 +38,24 @@ export interface Parent {
   rev: string;
   by?: string | undefined;
   from?: string | undefined;
+  n?: number | undefined;
+  anc?: string[] | undefined;
 }
+
+/** How many earlier runs a revision names (`anc`): each hand-over of a key between writers adds one. */
+const ANCESTRY = 4;
 
 const WRITER = /^[0-9a-f]{16,64}$/;
 /** A revision (`<gen>-<hash>`), or a run's own origin token (`~<hex>`). */
 const ORIGIN = /^(?:[1-9]\d{0,9}-[0-9a-zA-Z]{1,64}|~[0-9a-f]{16,64})$/;
+/** An earlier run's place (`anc`): `<by>:<n>:<from>`. */
+const PLACE = /^([0-9a-f]{16,64}):([1-9]\d{0,15}):([1-9]\d{0,9}-[0-9a-zA-Z]{1,64}|~[0-9a-f]{16,64})$/;
+
+interface Place {
+  by: string;
+  n: number;
+  from: string;
+}
 
 /** The last `n` stamped: one count for the process, so strictly increasing for each of its writers. */
 let count = 0;
@@ -46,18 +64,26 @@ let count = 0;
 export const randomId = (): string => hex(crypto.getRandomValues(new Uint8Array(8)));
 
 /** The valid marks of a stored revision (`undefined` each when absent or not of the SDK's shape). */
-export function marksOf(meta: FeatMeta | undefined): { by: string | undefined; from: string | undefined; n: number | undefined } {
+export function marksOf(meta: FeatMeta | undefined): { by: string | undefined; from: string | undefined; n: number | undefined; anc: string[] | undefined } {
   const by = typeof meta?.by === 'string' && WRITER.test(meta.by) ? meta.by : undefined;
   const from = by !== undefined && typeof meta?.from === 'string' && ORIGIN.test(meta.from) ? meta.from : undefined;
   const n = from !== undefined && typeof meta?.n === 'number' && Number.isSafeInteger(meta.n) && meta.n > 0 ? meta.n : undefined;
-  return { by: from === undefined ? undefined : by, from, n };
+  // (All or none: a list not of this shape is not read.)
+  const list: unknown = meta?.anc;
+  const anc = n !== undefined && Array.isArray(list) && list.length <= ANCESTRY && list.every((a) => typeof a === 'string' && PLACE.test(a)) ? (list as string[]) : undefined;
+  return { by: from === undefined ? undefined : by, from, n, anc };
 }
+
+const placeOf = (a: string): Place => {
+  const [, by, n, from] = PLACE.exec(a)!;
+  return { by: by!, n: Number(n), from: from! };
+};
 
 /** A stored revision as a write's parent. */
 export function parentOf(raw: StoredDoc | undefined): Parent | undefined {
   if (!raw?._rev) return undefined;
-  const { by, from } = marksOf(raw.feat);
-  return { rev: raw._rev, by, from };
+  const { by, from, n, anc } = marksOf(raw.feat);
+  return { rev: raw._rev, by, from, n, anc };
 }
 
 /**
@@ -69,10 +95,17 @@ export function stamp(op: WriteOp, parent: Parent | undefined): void {
   // A default carries no marks: devices that store the same default write the very same revision (PouchDB derives
   // its id from the content), as before — no conflict between them, and two defaults still tie as before.
   if (op.by === undefined || op.at === 0) {
-    op.from = op.n = undefined;
+    op.from = op.n = op.anc = undefined;
     return;
   }
-  op.from = !parent ? `~${randomId()}` : parent.by === op.by && parent.from !== undefined ? parent.from : parent.rev;
+  if (parent && parent.by === op.by && parent.from !== undefined) {
+    op.from = parent.from;
+    op.anc = parent.anc;
+  } else {
+    op.from = parent ? parent.rev : `~${randomId()}`;
+    // The run gone on top of (its place), then the ones it went on top of.
+    op.anc = parent?.by !== undefined && parent.from !== undefined && parent.n !== undefined ? [`${parent.by}:${parent.n}:${parent.from}`, ...(parent.anc ?? [])].slice(0, ANCESTRY) : undefined;
+  }
   op.n = ++count;
 }
 
@@ -86,6 +119,7 @@ interface Marked {
   by: string | undefined;
   from: string | undefined;
   n: number | undefined;
+  anc: string[] | undefined;
 }
 
 /**
@@ -96,8 +130,24 @@ interface Marked {
  * by the writer's clock, as that version did.
  */
 const later = (q: Marked, p: Marked): boolean => (q.n !== undefined && p.n !== undefined ? q.n > p.n : q.at > p.at);
+/**
+ * P is an earlier run's revision at place `a` (`rev`: where the later run started — Q's own `from` for the first place,
+ * the previous place's run's `from` for the next), where that run started, or of that run with a lower count. (Not an
+ * equal count: another app's edit that kept the document's `feat` claims the place it went on top of.)
+ */
+const within = (a: Place, rev: string, p: Marked): boolean =>
+  p.rev === rev || p.rev === a.from || (a.by === p.by && a.from === p.from && p.n !== undefined && p.n < a.n);
+const inEarlierRun = (q: Marked, p: Marked): boolean => {
+  let rev = q.from!;
+  for (const a of q.anc ?? []) {
+    const place = placeOf(a);
+    if (within(place, rev, p)) return true;
+    rev = place.from;
+  }
+  return false;
+};
 const supersedes = (q: Marked, p: Marked): boolean =>
-  q.gen > p.gen && q.from !== undefined && (q.from === p.rev || (q.by === p.by && q.from === p.from && later(q, p)));
+  q.gen > p.gen && q.from !== undefined && (q.from === p.rev || (q.by === p.by && q.from === p.from && later(q, p)) || inEarlierRun(q, p));
 
 /**
  * The revisions among `leaves` (a document's leaves, deleted ones included) that another leaf descends from although

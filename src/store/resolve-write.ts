@@ -257,7 +257,7 @@ export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: strin
     // Here "the remote version" is the deletion the write went over: keeping it means deleting again.
     const { next } = await decide(db, id, op, parent, io);
     if (isAppsOwn(next, op)) return;
-    onTop(next, op, { rev, by: op.by, from: op.from });
+    onTop(next, op, { rev, by: op.by, from: op.from, n: op.n, anc: op.anc });
     try {
       const r = await db.put(encode(id, next, rev, await io.chunkIfLarge(db, id, next)));
       io.stored(id, r.rev, next, seenOf(next, op));

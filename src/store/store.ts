@@ -1040,7 +1040,7 @@ export class DocumentStore {
   }
 
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
-    remember(this.#lineage, id, { rev, by: op.by, from: op.from }, this.#ctx.revCacheSize);
+    remember(this.#lineage, id, { rev, by: op.by, from: op.from, n: op.n, anc: op.anc }, this.#ctx.revCacheSize);
     this.#answerLost.delete(id);
     this.#known.set(id, rev, op.deleted || !mayBePart(id) ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev, op.deleted === true);

@@ -126,10 +126,62 @@ describe('supersededRevs', () => {
   });
 
   it('marksOf: a writer without a valid origin counts as no marks', () => {
-    expect(marksOf({ updatedAt: 1, by: W })).toEqual({ by: undefined, from: undefined, n: undefined });
-    expect(marksOf({ updatedAt: 1, by: W, from: '12-abc' })).toEqual({ by: W, from: '12-abc', n: undefined });
-    expect(marksOf({ updatedAt: 1, by: W, from: '12-abc', n: 3 })).toEqual({ by: W, from: '12-abc', n: 3 });
+    expect(marksOf({ updatedAt: 1, by: W })).toEqual({ by: undefined, from: undefined, n: undefined, anc: undefined });
+    expect(marksOf({ updatedAt: 1, by: W, from: '12-abc' })).toEqual({ by: W, from: '12-abc', n: undefined, anc: undefined });
+    expect(marksOf({ updatedAt: 1, by: W, from: '12-abc', n: 3 })).toEqual({ by: W, from: '12-abc', n: 3, anc: undefined });
     // A count without a valid writer and origin counts for nothing.
-    expect(marksOf({ updatedAt: 1, by: 'x', from: '12-abc', n: 3 })).toEqual({ by: undefined, from: undefined, n: undefined });
+    expect(marksOf({ updatedAt: 1, by: 'x', from: '12-abc', n: 3 })).toEqual({ by: undefined, from: undefined, n: undefined, anc: undefined });
+  });
+});
+
+describe('a key handed over between writers (anc: the runs a run went on top of)', () => {
+  it('a new run names the place it started on (writer, count, run), then that run\'s own; at most 4; its own run carries them on', () => {
+    const first = op(1, X);
+    stamp(first, undefined);
+    const second = op(2);
+    stamp(second, { rev: '7-a', by: X, from: first.from, n: first.n, anc: undefined });
+    expect(second.from).toBe('7-a');
+    expect(second.anc).toEqual([`${X}:${first.n}:${first.from}`]);
+    const own = op(3);
+    stamp(own, { rev: '8-b', by: W, from: '7-a', n: second.n, anc: second.anc });
+    expect({ from: own.from, anc: own.anc }).toEqual({ from: '7-a', anc: second.anc });
+    const many = op(4, X);
+    stamp(many, { rev: '9-c', by: W, from: '7-a', n: 5, anc: ['a'.repeat(16) + ':1:1-a', 'b'.repeat(16) + ':2:2-b', 'c'.repeat(16) + ':3:3-c', 'd'.repeat(16) + ':4:4-d'] });
+    expect(many.anc).toEqual([`${W}:5:7-a`, 'a'.repeat(16) + ':1:1-a', 'b'.repeat(16) + ':2:2-b', 'c'.repeat(16) + ':3:3-c']);
+    // A parent without a count (an earlier version's marks) or without marks: no place to name.
+    const legacy = op(5, X);
+    stamp(legacy, { rev: '9-c', by: W, from: '7-a' });
+    expect(legacy.anc).toBeUndefined();
+    expect(encode('k', second, undefined).feat?.anc).toEqual(second.anc);
+  });
+
+  it('supersedes where an earlier run started, and that run\'s revisions up to the place it was left — not a later one', () => {
+    // The tablet holds v0 (1-v); the laptop (X) ran from it, the phone (W) went on top of the laptop's edit n=10.
+    const phone = leaf('30-p', { by: W, from: '20-l', n: 50, anc: [`${X}:10:1-v`] });
+    expect([...supersededRevs([leaf('1-v'), phone])]).toEqual(['1-v']);
+    expect([...supersededRevs([leaf('15-m', { by: X, from: '1-v', n: 7 }), phone])]).toEqual(['15-m']);
+    expect([...supersededRevs([leaf('20-l', { by: X, from: '1-v', n: 10 }), phone])]).toEqual(['20-l']);
+    // Another app's edit on top of the place, keeping its `feat` (the same count): not the place itself.
+    expect(supersededRevs([leaf('21-o', { by: X, from: '1-v', n: 10 }), phone]).size).toBe(0);
+    // Two hand-overs back: the place of the second is where the first run started (1-v here).
+    const third = leaf('40-t', { by: 'e'.repeat(16), from: '30-p', n: 9, anc: [`${W}:50:20-l`, `${X}:10:1-v`] });
+    expect([...supersededRevs([leaf('1-v'), third])]).toEqual(['1-v']);
+    expect([...supersededRevs([leaf('20-l', { by: X, from: '1-v', n: 10 }), third])]).toEqual(['20-l']);
+    expect([...supersededRevs([leaf('25-q', { by: W, from: '20-l', n: 40 }), third])]).toEqual(['25-q']);
+    expect(supersededRevs([leaf('25-q', { by: W, from: '20-l', n: 50 }), third]).size).toBe(0);
+    // The laptop went on editing after the phone took over: a real conflict.
+    expect(supersededRevs([leaf('22-n', { by: X, from: '1-v', n: 12 }), phone]).size).toBe(0);
+    // Another run of the laptop's, or a leaf without a count: not named.
+    expect(supersededRevs([leaf('15-m', { by: X, from: '2-w', n: 7 }), phone]).size).toBe(0);
+    expect(supersededRevs([leaf('15-m', { by: X, from: '1-v' }), phone]).size).toBe(0);
+  });
+
+  it('a list not of the SDK\'s shape (too long, malformed places) names nothing', () => {
+    const place = `${X}:10:1-v`;
+    for (const anc of [place, [place, 7], [`${X}:0:1-v`], ['x:10:1-v'], [`${X}:10:nope`], Array(5).fill(place)]) {
+      expect(supersededRevs([leaf('1-v'), leaf('30-p', { by: W, from: '20-l', n: 50, anc })]).size, JSON.stringify(anc)).toBe(0);
+    }
+    // Without a count of its own, the list is not read either.
+    expect(supersededRevs([leaf('1-v'), leaf('30-p', { by: W, from: '20-l', anc: [place] })]).size).toBe(0);
   });
 });
