@@ -48,8 +48,12 @@ function refusedSince(error: unknown): boolean {
  * a live changes feed (`follow`) whose entries it handles as they come (`pump`). Its checkpoint (the sequence handled up
  * to) is a `_local` document of the local replica, saved one write at a time, off the path of the data.
  */
-/** How long the live feed must have stayed up before a failure starts the backoff over (ms). */
-const FEED_PROVEN_MS = 30_000;
+/**
+ * How long the live feed must have stayed up before a failure starts the backoff over (ms): longer than a feed that
+ * fails at once lasts, short enough that a network blipping every few seconds is not met with the longest backoff
+ * (8 s) after each blip once a few came close together.
+ */
+const FEED_PROVEN_MS = 4_000;
 /** The checkpoint is written at most this often (ms). */
 const CHECKPOINT_EVERY_MS = 500;
 

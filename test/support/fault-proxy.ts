@@ -63,6 +63,8 @@ export interface FaultProxy {
   readonly counts: Readonly<Record<FaultAction | 'pass', number>>;
   /** Every request seen, in order. */
   readonly log: readonly (FaultRequest & { action: FaultAction | 'pass' })[];
+  /** Destroys every connection now, streams under way included (a network outage's start). */
+  cut(): void;
   /** Ends the held requests: their sockets are destroyed (the client sees a reset). */
   release(): void;
   /** Stops the proxy and destroys every connection. */
@@ -216,6 +218,9 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     },
     counts,
     log,
+    cut() {
+      for (const socket of sockets) socket.destroy();
+    },
     release() {
       for (const socket of held) socket.destroy();
       held.clear();
