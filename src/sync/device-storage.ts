@@ -7,7 +7,7 @@
  * LevelDB keeps its background error until the database is reopened (and `idb` closes its connection), so those
  * replicas are reopened — after the platform reports free space — on the next write.
  */
-import { closedError, FeatError } from '../errors.js';
+import { closedError, FeatError, localTimeout } from '../errors.js';
 import { nodeOnly, openLocal } from '../pouch-local.js';
 import { Pouch } from '../pouch.js';
 import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
@@ -237,16 +237,24 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
         void within(attempt.db.close(), 1_000).catch(() => undefined);
         throw new FeatError('storage_full', `The local replica "${name}" could not be created: the device (or the browser's quota for this site) has no room left. Free some space, then call ready() again.`);
       }
-      throw new FeatError('timeout', `The local replica "${name}" did not open within ${OPEN_WAIT_MS} ms: another connection to it (a tab that does not answer, or the app's own IndexedDB code) keeps it open. Close that connection, then call ready() again.`);
+      // Not there at all: not held by another connection — the site's data was cleared while the adapter created it,
+      // and that open never completes (the next attempt opens anew).
+      if (adapter === 'indexeddb' && (await idbDatabases())?.some((d) => d.name === `_pouch_${name}`) === false) {
+        stalled.delete(key);
+        throw lostError(name, new Error(`The IndexedDB database of the local replica "${name}" was deleted while it was being created`));
+      }
+      throw localTimeout(`The local replica "${name}" did not open within ${OPEN_WAIT_MS} ms: another connection to it (a tab that does not answer, or the app's own IndexedDB code) keeps it open. Close that connection, then call ready() again.`);
     }
   } catch (error) {
     if (error instanceof FeatError) throw error;
-    await attempt.db.close().catch(() => undefined);
-    // A replica deleted under a client of this page leaves the adapter unable to open it here again.
-    if ((error as { name?: unknown } | undefined)?.name === 'AbortError' && (await replicaGone(name, adapter, error))) throw lostError(name, error);
+    // (Bounded: the adapter may never answer the close of a database whose open failed — the site's data cleared.)
+    await within(attempt.db.close(), 1_000).catch(() => undefined);
+    // A replica deleted under a client of this page leaves the adapter unable to open it here again. (Its connection
+    // closed while it opened — the site's data cleared then — is no `aborted`: no signal of the app's was involved.)
+    if ((error as { name?: unknown } | undefined)?.name === 'AbortError' && adapter === 'indexeddb') throw lostError(name, error);
     // LevelDB's lock: another process has the replica open (IndexedDB's case is the open that does not complete above).
     if (/IO error: lock\b/.test(String((error as { message?: unknown } | undefined)?.message))) {
-      throw new FeatError('timeout', `The local replica "${name}" is open in another process (LevelDB's lock): close the client there (or give this one another local.name), then call ready() again.`, { cause: error });
+      throw localTimeout(`The local replica "${name}" is open in another process (LevelDB's lock): close the client there (or give this one another local.name), then call ready() again.`, { cause: error });
     }
     throw toStorageAwareError(error);
   }
@@ -357,6 +365,8 @@ function shared(db: SharingDb): void {
  * for as long as another connection to the database does not close on `versionchange`.
  */
 export const OPEN_WAIT_MS = 10_000;
+/** How often a replica with calls under way is looked for (ms; see `GuardedDb.#watchdog`). */
+const STUCK_LOOK_MS = 3_000;
 
 export interface GuardEvents {
   /** A write failed for lack of space (once per episode). */
@@ -471,6 +481,12 @@ export class GuardedDb implements Db {
    * pending for ever (a waitForPush() made before the clear never settled).
    */
   #inFlight = new Set<(error: FeatError) => void>();
+  /**
+   * While calls are under way: looks every STUCK_LOOK_MS whether the replica is still there. The site's data cleared
+   * while the adapter was creating or opening it leaves calls that fail no way: none would tell the loss.
+   */
+  #watchdog: ReturnType<typeof setInterval> | undefined;
+  #looking = false;
 
   private constructor(db: RawDb, name: string, adapter: string, events: GuardEvents) {
     this.#db = db;
@@ -608,6 +624,23 @@ export class GuardedDb implements Db {
   #endInFlight(error: FeatError): void {
     for (const end of this.#inFlight) end(error);
     this.#inFlight.clear();
+    this.#stopWatchdog();
+  }
+
+  #stopWatchdog(): void {
+    clearInterval(this.#watchdog);
+    this.#watchdog = undefined;
+  }
+
+  async #look(): Promise<void> {
+    if (this.#looking || this.#lost || this.#deleted || this.#events.closing()) return;
+    this.#looking = true;
+    try {
+      const cause = new Error(`The IndexedDB database of the local replica "${this.name}" is no longer there while calls wait on it`);
+      if (this.#inFlight.size > 0 && (await replicaGone(this.name, this.adapter, cause))) await this.#gone(cause);
+    } finally {
+      this.#looking = false;
+    }
   }
 
   /** `promise`, ended by the replica's loss found meanwhile (IndexedDB only: the other adapters' stores are not lost). */
@@ -615,7 +648,14 @@ export class GuardedDb implements Db {
     if (this.adapter !== 'indexeddb') return promise;
     return new Promise<T>((resolve, reject) => {
       this.#inFlight.add(reject);
-      promise.then(resolve, reject).finally(() => this.#inFlight.delete(reject));
+      if (!this.#watchdog) {
+        this.#watchdog = setInterval(() => void this.#look(), STUCK_LOOK_MS);
+        (this.#watchdog as { unref?(): void }).unref?.();
+      }
+      promise.then(resolve, reject).finally(() => {
+        this.#inFlight.delete(reject);
+        if (this.#inFlight.size === 0) this.#stopWatchdog();
+      });
     });
   }
 

@@ -566,8 +566,14 @@ export class LocalFirst {
   #failed(error: unknown): FeatError {
     const failure = toFeatError(error);
     this.#setStatus(statusForError(failure));
+    // The site's data cleared while the replica opened: told once as the guard tells it of an open one (README).
+    if (failure.code === 'storage_lost' && !this.#lost && !this.#lostAtOpen && !this.#deps.signal.aborted) {
+      this.#lostAtOpen = true;
+      this.#deps.error(failure);
+    }
     return failure;
   }
+  #lostAtOpen = false;
 
   async #identityNow(): Promise<string | undefined> {
     if (this.#identity !== undefined) return this.#identity ?? undefined;

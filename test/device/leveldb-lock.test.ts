@@ -50,6 +50,8 @@ it('a replica another process holds: ready() rejects timeout at once, naming the
   );
   expect(isFeatError(error) ? `${error.code}: ${error.message}` : String(error)).toMatch(/^timeout: The local replica ".*" is open in another process/);
   expect(Date.now() - t0).toBeLessThan(5_000);
+  // A wait on this device, not the server's: `error`, not `offline` (README, the status table).
+  expect(second.sync.status).toBe('error');
   await second.close();
 
   holder.kill('SIGKILL');
