@@ -40,6 +40,8 @@ export interface Parent {
   from?: string | undefined;
   n?: number | undefined;
   anc?: string[] | undefined;
+  /** Written by this client (its own write): only then does a write continue the run its marks name. */
+  mine?: boolean | undefined;
 }
 
 /** How many earlier runs a revision names (`anc`): each hand-over of a key between writers adds one. */
@@ -79,11 +81,11 @@ const placeOf = (a: string): Place => {
   return { by: by!, n: Number(n), from: from! };
 };
 
-/** A stored revision as a write's parent. */
-export function parentOf(raw: StoredDoc | undefined): Parent | undefined {
+/** A stored revision as a write's parent; `mine` when this client wrote it. */
+export function parentOf(raw: StoredDoc | undefined, mine = false): Parent | undefined {
   if (!raw?._rev) return undefined;
   const { by, from, n, anc } = marksOf(raw.feat);
-  return { rev: raw._rev, by, from, n, anc };
+  return { rev: raw._rev, by, from, n, anc, mine };
 }
 
 /**
@@ -98,7 +100,9 @@ export function stamp(op: WriteOp, parent: Parent | undefined): void {
     op.from = op.n = op.anc = undefined;
     return;
   }
-  if (parent && parent.by === op.by && parent.from !== undefined) {
+  // (Only on a revision it wrote itself: another app that copied the document's `feat` claims the writer's run, and a
+  // write continuing it would make one writer's run branch.)
+  if (parent?.mine && parent.by === op.by && parent.from !== undefined) {
     op.from = parent.from;
     op.anc = parent.anc;
   } else {

@@ -26,6 +26,9 @@ async function readLatest(io: StoreIO, db: Db, id: string): Promise<StoredDoc | 
   }
 }
 
+/** `raw` as the parent of a write (lineage.ts): this client's own revision, or one whose answer was lost. */
+const parentHere = (io: StoreIO, id: string, raw: StoredDoc | undefined) => parentOf(raw, !!raw?._rev && (io.ctx.isOwn(id, raw._rev) || io.unanswered(id, raw)));
+
 /** The resolved write is the app's own value (or deletion), not a merge. */
 const isAppsOwn = (next: WriteOp, op: WriteOp): boolean => next.deleted === op.deleted && (op.deleted || sameJson(next.value, op.value));
 /** The write `next` (made for the app's `op`, by its writer) going on top of `parent`: its run of edits continued or started (lineage.ts). */
@@ -105,14 +108,14 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
       // Deleted on both sides: nothing to resolve, but the later deletion's time is kept (a tombstone on top), so that
       // a concurrent write made between the two does not win over it later.
       if (decode(raw).updatedAt >= op.at) return;
-      if (!io.ctx.local) return extendTombstone(db, id, onTop(op, op, parentOf(raw)), raw._rev!, io);
+      if (!io.ctx.local) return extendTombstone(db, id, onTop(op, op, parentHere(io, id, raw)), raw._rev!, io);
     } else if (!raw?._rev || !(io.ctx.isOwn(id, raw._rev) || io.unanswered(id, raw)) || unseenMerge) {
       const decision = await decide(db, id, op, raw, io);
       if (decision.keepsRemote) return;
       next = decision.next;
     }
     try {
-      onTop(next, op, parentOf(raw));
+      onTop(next, op, parentHere(io, id, raw));
       const chunks = await io.chunkIfLarge(db, id, next);
       // On top of the current version, a deletion included (so that its history, and its time, is kept). CouchDB
       // refuses a write naming a deletion's revision (409, however often it is retried): a value goes without one
@@ -179,7 +182,7 @@ export async function resolveWrites(
           if (decision.keepsRemote) continue;
           next = decision.next;
         }
-        onTop(next, g.op, parentOf(raw));
+        onTop(next, g.op, parentHere(io, g.id, raw));
         writes.push({ i: g.i, id: g.id, op: g.op, next, doc: encode(g.id, next, raw._rev, await io.chunkIfLarge(db, g.id, next)) });
       } catch (error) {
         results[g.i] = toFeatError(error, { key: g.id });
@@ -257,7 +260,7 @@ export async function checkRecreated(db: Db, id: string, op: WriteOp, rev: strin
     // Here "the remote version" is the deletion the write went over: keeping it means deleting again.
     const { next } = await decide(db, id, op, parent, io);
     if (isAppsOwn(next, op)) return;
-    onTop(next, op, { rev, by: op.by, from: op.from, n: op.n, anc: op.anc });
+    onTop(next, op, { rev, by: op.by, from: op.from, n: op.n, anc: op.anc, mine: true });
     try {
       const r = await db.put(encode(id, next, rev, await io.chunkIfLarge(db, id, next)));
       io.stored(id, r.rev, next, seenOf(next, op));

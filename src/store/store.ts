@@ -1035,12 +1035,12 @@ export class DocumentStore {
   /** Records what a read found of `id`'s current revision (its lineage marks). */
   #saw(doc: StoredDoc): void {
     if (doc._id.startsWith('_') || doc._id.startsWith(INTERNAL_PREFIX)) return;
-    const parent = parentOf(doc);
+    const parent = parentOf(doc, !!doc._rev && this.#ctx.isOwn(doc._id, doc._rev));
     if (parent) remember(this.#lineage, doc._id, parent, this.#ctx.revCacheSize);
   }
 
   #stored(id: string, rev: string, op: WriteOp, seen = 0): void {
-    remember(this.#lineage, id, { rev, by: op.by, from: op.from, n: op.n, anc: op.anc }, this.#ctx.revCacheSize);
+    remember(this.#lineage, id, { rev, by: op.by, from: op.from, n: op.n, anc: op.anc, mine: true }, this.#ctx.revCacheSize);
     this.#answerLost.delete(id);
     this.#known.set(id, rev, op.deleted || !mayBePart(id) ? undefined : hashOf(op), seen, op.deleted);
     this.#ctx.wrote(id, rev, op.deleted === true);

@@ -7,7 +7,7 @@
  * LevelDB keeps its background error until the database is reopened (and `idb` closes its connection), so those
  * replicas are reopened — after the platform reports free space — on the next write.
  */
-import { closedError, FeatError, localTimeout } from '../errors.js';
+import { abortedTransaction, closedError, FeatError, localTimeout } from '../errors.js';
 import { nodeOnly, openLocal } from '../pouch-local.js';
 import { Pouch } from '../pouch.js';
 import type { BulkResult, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
@@ -251,7 +251,11 @@ async function openChecked(name: string, adapter: string): Promise<RawDb> {
     await within(attempt.db.close(), 1_000).catch(() => undefined);
     // A replica deleted under a client of this page leaves the adapter unable to open it here again. (Its connection
     // closed while it opened — the site's data cleared then — is no `aborted`: no signal of the app's was involved.)
-    if ((error as { name?: unknown } | undefined)?.name === 'AbortError' && adapter === 'indexeddb') throw lostError(name, error);
+    if ((error as { name?: unknown } | undefined)?.name === 'AbortError' && adapter === 'indexeddb') {
+      // (A creating transaction aborted for want of room is the full device's.)
+      if (await quotaUsedUp()) throw storageFullError(error);
+      throw lostError(name, error);
+    }
     // LevelDB's lock: another process has the replica open (IndexedDB's case is the open that does not complete above).
     if (/IO error: lock\b/.test(String((error as { message?: unknown } | undefined)?.message))) {
       throw localTimeout(`The local replica "${name}" is open in another process (LevelDB's lock): close the client there (or give this one another local.name), then call ready() again.`, { cause: error });
@@ -581,8 +585,14 @@ export class GuardedDb implements Db {
     const status = (error as { status?: unknown } | undefined)?.status;
     if (typeof status === 'number' && status >= 400 && status < 500) return error;
     if (this.#events.closing()) return closedError();
-    if (!(await replicaGone(this.name, this.adapter, error))) return error;
-    return this.#gone(error);
+    // A transaction the clear aborted fails while IndexedDB may still list the database it is deleting: looked at
+    // again a little later before it is taken for an ordinary abort (a frozen tab's).
+    for (const wait of abortedTransaction(error) && this.adapter === 'indexeddb' ? [0, 250, 750] : [0]) {
+      if (wait) await new Promise((resolve) => setTimeout(resolve, wait));
+      if (this.#lost) return this.#lost;
+      if (await replicaGone(this.name, this.adapter, error)) return this.#gone(error);
+    }
+    return error;
   }
 
   /**

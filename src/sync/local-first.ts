@@ -708,6 +708,8 @@ export class LocalFirst {
       this.#deps.pendingChanged();
     });
     await this.#joinTabs(local);
+    // (A later clear while a replica opens is a new loss to tell.)
+    this.#lostAtOpen = false;
   }
 
   /**

@@ -59,8 +59,6 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     let refusedSince: number | undefined;
     for (let delay = 50; ; delay = Math.min(delay * 2, 500)) {
       if (signal.aborted) fail();
-      // The replica was lost meanwhile (the site's data cleared): what was not on the server is gone with it.
-      if (lf.lost) throw lf.lost;
       // (Changes made again since the call, not there yet: the loop waits with its backoff, not at once again.)
       const verified = tracker.verifiedSeq >= target;
       const moved = verified && !(await arrived());
@@ -80,6 +78,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
         }
         if (tracker.verifiedSeq >= target) return;
       }
+      // The replica was lost meanwhile (the site's data cleared): what was not on the server is gone with it.
+      if (lf.lost) throw lf.lost;
       if (signal.aborted) fail();
       // A follower tab: the leader confirms (leader.ts).
       if (!lf.leading) await race(tracker.refresh(), signal).catch(() => undefined);

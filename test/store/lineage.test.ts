@@ -27,8 +27,12 @@ describe('stamp', () => {
 
   it('continues the writer\'s run on its own revision, starts one on another writer\'s (or an unknown) revision', () => {
     const own = op(1);
-    stamp(own, { rev: '3-a', by: W, from: '1-z' });
+    stamp(own, { rev: '3-a', by: W, from: '1-z', mine: true });
     expect(own.from).toBe('1-z');
+    // Marks naming this writer on a revision it did not write (another app copied the document's `feat`): a new run.
+    const copied = op(1);
+    stamp(copied, { rev: '3-a', by: W, from: '1-z', n: 4 });
+    expect({ from: copied.from, anc: copied.anc }).toEqual({ from: '3-a', anc: [`${W}:4:1-z`] });
     const other = op(1);
     stamp(other, { rev: '3-a', by: X, from: '1-z' });
     expect(other.from).toBe('3-a');
@@ -143,7 +147,7 @@ describe('a key handed over between writers (anc: the runs a run went on top of)
     expect(second.from).toBe('7-a');
     expect(second.anc).toEqual([`${X}:${first.n}:${first.from}`]);
     const own = op(3);
-    stamp(own, { rev: '8-b', by: W, from: '7-a', n: second.n, anc: second.anc });
+    stamp(own, { rev: '8-b', by: W, from: '7-a', n: second.n, anc: second.anc, mine: true });
     expect({ from: own.from, anc: own.anc }).toEqual({ from: '7-a', anc: second.anc });
     const many = op(4, X);
     stamp(many, { rev: '9-c', by: W, from: '7-a', n: 5, anc: ['a'.repeat(16) + ':1:1-a', 'b'.repeat(16) + ':2:2-b', 'c'.repeat(16) + ':3:3-c', 'd'.repeat(16) + ':4:4-d'] });
