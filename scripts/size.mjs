@@ -153,7 +153,13 @@ import { build as esbuild } from 'esbuild';
 // the database's answers read within a bound (a too large `_changes` page asked again half as long: remote-db.ts, up
 // front), a checkpoint the front refuses read from the start (+0.75 kB, up front +0.34 kB): 132.17 kB (up front
 // 29.11 kB).
-const BUDGET_KB = 132.3;
+// Twenty-seventh session, from three black-box attacks and a review: lineage marks across hand-overs between writers
+// (`feat.anc`, store/lineage.ts, up front +0.27 kB: an offline device's old value was met as a conflict, and a merge
+// or a fast clock undid later edits); the site's data cleared under calls under way or while a replica is created
+// (calls ended with storage_lost, a watchdog while calls wait, the open's failures told as the loss: lazy chunk);
+// waitForPush()'s timeout naming what it waits for; live sync's backoff starting over sooner (+0.75 kB in all):
+// 132.91 kB (up front 29.38 kB).
+const BUDGET_KB = 133.0;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
