@@ -93,7 +93,11 @@ describe.skipIf(!hasChromium)('chunk GC while another tab writes a value reusing
           if (other) await other.maintenance.run({ chunkGraceMs: 1000 });
           else await leader.evaluate(() => app().client.maintenance.run({ chunkGraceMs: 1000 }));
           await write;
-          await follower.evaluate(() => app().client.sync.waitForPush({ timeout: 30_000 }));
+          // The value on the server, whole (read by a new device: every chunk). Not the follower's waitForPush(): with
+          // another device collecting, it timed out now and then with status idle, waiting for reused chunks' revisions
+          // (ci63, ci64 — an open defect of waitForPush across tabs, recorded in docs/reliability.md "What remains").
+          const onServer = (await readOnServer(emu, user, [`dst${i}`], 30_000))[`dst${i}`] as { old?: string; tail?: string };
+          if (onServer.old?.length !== 60_000 || onServer.tail?.length !== 200_000) failures.push(`round ${i}: the server's dst${i} is not whole`);
           await sleep(300);
           for (const [name, page] of [['follower', follower], ['leader', leader]] as const) {
             const got = await page.evaluate(async (i) => {

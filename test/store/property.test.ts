@@ -102,7 +102,7 @@ describe.each(modes)('property: random keys round-trip and stay apart: $name', (
         for (const [id, v] of model) expect(await b.store.get(id)).toEqual(v);
         await Promise.all([a.close(), b.close()]);
       }),
-      { numRuns: 12, endOnFailure: true, ...(process.env.PROPERTY_SEED ? { seed: Number(process.env.PROPERTY_SEED), path: process.env.PROPERTY_PATH } : {}) },
+      { numRuns: 12, endOnFailure: true, ...(process.env.PROPERTY_SEED ? { seed: Number(process.env.PROPERTY_SEED), ...(process.env.PROPERTY_PATH ? { path: process.env.PROPERTY_PATH } : {}) } : {}) },
     );
   });
 });
