@@ -487,7 +487,8 @@ export class GuardedDb implements Db {
   #inFlight = new Set<(error: FeatError) => void>();
   /**
    * While calls are under way: looks every STUCK_LOOK_MS whether the replica is still there. The site's data cleared
-   * while the adapter was creating or opening it leaves calls that fail no way: none would tell the loss.
+   * while the adapter was creating or opening it leaves calls that fail no way: none would tell the loss. Started by
+   * the first call, it stops itself at a look that finds none under way (not started and stopped per call).
    */
   #watchdog: ReturnType<typeof setInterval> | undefined;
   #looking = false;
@@ -643,11 +644,12 @@ export class GuardedDb implements Db {
   }
 
   async #look(): Promise<void> {
+    if (this.#inFlight.size === 0) return this.#stopWatchdog();
     if (this.#looking || this.#lost || this.#deleted || this.#events.closing()) return;
     this.#looking = true;
     try {
       const cause = new Error(`The IndexedDB database of the local replica "${this.name}" is no longer there while calls wait on it`);
-      if (this.#inFlight.size > 0 && (await replicaGone(this.name, this.adapter, cause))) await this.#gone(cause);
+      if (await replicaGone(this.name, this.adapter, cause)) await this.#gone(cause);
     } finally {
       this.#looking = false;
     }
@@ -662,10 +664,7 @@ export class GuardedDb implements Db {
         this.#watchdog = setInterval(() => void this.#look(), STUCK_LOOK_MS);
         (this.#watchdog as { unref?(): void }).unref?.();
       }
-      promise.then(resolve, reject).finally(() => {
-        this.#inFlight.delete(reject);
-        if (this.#inFlight.size === 0) this.#stopWatchdog();
-      });
+      promise.then(resolve, reject).finally(() => this.#inFlight.delete(reject));
     });
   }
 
