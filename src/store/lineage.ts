@@ -50,8 +50,8 @@ const ANCESTRY = 4;
 const WRITER = /^[0-9a-f]{16,64}$/;
 /** A revision (`<gen>-<hash>`), or a run's own origin token (`~<hex>`). */
 const ORIGIN = /^(?:[1-9]\d{0,9}-[0-9a-zA-Z]{1,64}|~[0-9a-f]{16,64})$/;
-/** An earlier run's place (`anc`): `<by>:<n>:<from>`. */
-const PLACE = /^([0-9a-f]{16,64}):([1-9]\d{0,15}):([1-9]\d{0,9}-[0-9a-zA-Z]{1,64}|~[0-9a-f]{16,64})$/;
+/** An earlier run's place (`anc`): `<by>:<n>:<from>`, a writer and an origin as above. */
+const PLACE = new RegExp(`^(${WRITER.source.slice(1, -1)}):([1-9]\\d{0,15}):(${ORIGIN.source.slice(1, -1)})$`);
 
 interface Place {
   by: string;
