@@ -6,6 +6,7 @@
  */
 
 import { INTERNAL_PREFIX } from './validate.js';
+import { hashString } from '../util/hash.js';
 import { stringify } from '../util/json.js';
 
 /** Sorts after every chunk id (hex after the chunk prefix): `CHUNK_PREFIX + HIGH` ends the chunk range. */
@@ -49,6 +50,8 @@ export interface FeatMeta {
   n?: number;
   /** Earlier runs this one descends from, newest first: `<by>:<n>:<from>` each (lineage.ts). */
   anc?: string[];
+  /** The fingerprint of the content the marks were written with (`contentPrint`): another app's edit keeping `feat` does not match it. */
+  h?: string;
 }
 
 export interface StoredDoc {
@@ -103,10 +106,26 @@ export function encode(id: string, op: WriteOp, rev: string | undefined, chunks?
     feat.from = op.from;
     if (op.n !== undefined) feat.n = op.n;
     if (op.anc?.length) feat.anc = op.anc;
+    feat.h = contentPrint(op.deleted, chunks, op.deleted || chunks ? undefined : jsonOf(op), op.expiresAt);
   }
   const doc: StoredDoc = op.deleted ? { _id: id, _deleted: true, feat } : chunks ? { _id: id, feat } : { _id: id, doc: op.value, feat };
   if (rev !== undefined) doc._rev = rev;
   return doc;
+}
+
+/**
+ * A short fingerprint of a revision's content (its value's JSON text, or its chunk ids, or a deletion, and its expiry):
+ * the lineage marks vouch only for the content they were written with (lineage.ts). Not for security: another app
+ * that edits the value and keeps the document's `feat` as it read it is told apart, not an attacker.
+ */
+export function contentPrint(deleted: boolean, chunks: string[] | undefined, json: string | undefined, expiresAt: number | undefined): string {
+  return hashString((deleted ? '-' : chunks ? `#${chunks.join(',')}` : `=${json}`) + expiryTag(expiresAt));
+}
+
+/** The fingerprint of a stored revision's content (`contentPrint`). */
+export function storedPrint(raw: StoredDoc): string {
+  const { deleted, chunks, expiresAt } = decode(raw);
+  return contentPrint(deleted, chunks, deleted || chunks ? undefined : JSON.stringify(raw.doc), expiresAt);
 }
 
 export interface Decoded {

@@ -31,7 +31,7 @@
  * edit of the key, and with it the "stamped ahead of this device's clock" rule of a write conflict: resolve-write.ts).
  */
 import { hex } from '../util/hash.js';
-import { decode, type FeatMeta, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, storedPrint, type FeatMeta, type StoredDoc, type WriteOp } from './codec.js';
 
 /** What a write needs of the revision it goes on top of. */
 export interface Parent {
@@ -154,12 +154,22 @@ const supersedes = (q: Marked, p: Marked): boolean =>
   q.gen > p.gen && q.from !== undefined && (q.from === p.rev || (q.by === p.by && q.from === p.from && later(q, p)) || inEarlierRun(q, p));
 
 /**
+ * The marks of `l` stand for its content: written with it (`feat.h`, the content's fingerprint, matches), or written by
+ * an earlier version (no `h`). Another app (an admin in Fauxton) that edits the value and keeps `feat` as it read it
+ * writes a revision whose marks claim the SDK revision it edited — its place in that writer's run: taken at its word,
+ * a later edit of that run (or a run that went on from a later place of it) would drop it without the resolver.
+ * (Only here, where a leaf may be dropped: a write's parent's marks, as anc's place, name that parent's ancestors,
+ * which the edited revision's also are.)
+ */
+const vouched = (l: StoredDoc): boolean => l.feat?.h === undefined || l.feat.h === storedPrint(l);
+
+/**
  * The revisions among `leaves` (a document's leaves, deleted ones included) that another leaf descends from although
  * the history kept no longer links them. Never the leaf of the highest generation: at least one leaf stays.
  */
 export function supersededRevs(leaves: StoredDoc[]): Set<string> {
   const out = new Set<string>();
-  const all: Marked[] = leaves.flatMap((l) => (l._rev ? [{ rev: l._rev, gen: generation(l._rev), at: decode(l).updatedAt, ...marksOf(l.feat) }] : []));
+  const all: Marked[] = leaves.flatMap((l) => (l._rev ? [{ rev: l._rev, gen: generation(l._rev), at: decode(l).updatedAt, ...marksOf(vouched(l) ? l.feat : undefined) }] : []));
   const marked = all.filter((l) => l.from !== undefined);
   if (marked.length === 0) return out;
   for (const p of all) if (marked.some((q) => supersedes(q, p))) out.add(p.rev);

@@ -4,7 +4,7 @@
  * make a leaf superseded: such a document is compared as before.
  */
 import { describe, expect, it } from 'vitest';
-import { encode, type StoredDoc, type WriteOp } from '../../src/store/codec.js';
+import { encode, storedPrint, type StoredDoc, type WriteOp } from '../../src/store/codec.js';
 import { marksOf, stamp, supersededRevs } from '../../src/store/lineage.js';
 
 const W = '0123456789abcdef';
@@ -66,8 +66,38 @@ describe('stamp', () => {
   it('the marks reach the stored document (encode), and only with a writer and an origin', () => {
     const o = op(1);
     stamp(o, undefined);
-    expect(encode('k', o, undefined).feat).toEqual({ updatedAt: 1, by: W, from: o.from, n: o.n });
+    const doc = encode('k', o, undefined);
+    expect(doc.feat).toEqual({ updatedAt: 1, by: W, from: o.from, n: o.n, h: storedPrint(doc) });
     expect(encode('k', op(0), undefined).feat).toEqual({ updatedAt: 0 });
+  });
+
+  it("the marks vouch for the content they were written with (`h`): another app's edit keeping `feat` is not dropped by them", () => {
+    // W's run: the revision at generation 3 (n 5), edited by another app keeping its feat (generation 4), and W's own
+    // later edits on the other branch (n 6, 7: generation 5).
+    const mine = (value: unknown, n: number, deleted = false, expiresAt?: number): StoredDoc => {
+      const o: WriteOp = { deleted, value, at: n, seq: 1, by: W, ...(expiresAt === undefined ? {} : { expiresAt }) };
+      stamp(o, { rev: '2-r', by: W, from: '1-z', mine: true });
+      o.n = n;
+      return encode('k', o, undefined);
+    };
+    const original = { ...mine({ note: 'v', list: [1, 2] }, 5), _rev: '3-p' };
+    const edited = { ...original, _rev: '4-app', doc: { note: 'edited by the app', list: [1, 2] } };
+    const later = { ...mine({ note: 'mine' }, 7), _rev: '5-q' };
+    expect(supersededRevs([edited, later]).has('4-app')).toBe(false);
+    // The SDK's own revision (its content as written) is still an ancestor of the run's later edit.
+    expect(supersededRevs([original, later]).has('3-p')).toBe(true);
+    // The same content after a round trip (JSON text), a deletion, a chunked value and an expiry are recognised.
+    expect(supersededRevs([JSON.parse(JSON.stringify(original)) as StoredDoc, later]).has('3-p')).toBe(true);
+    expect(supersededRevs([{ ...mine(undefined, 5, true), _rev: '3-d' }, later]).has('3-d')).toBe(true);
+    expect(supersededRevs([{ ...mine({ note: 'v' }, 5, false, 99), _rev: '3-e' }, later]).has('3-e')).toBe(true);
+    // Another expiry set on the value by another app, or the value removed from the document: not the marks' content.
+    const expiring = mine({ note: 'v' }, 5, false, 99);
+    expect(supersededRevs([{ ...expiring, _rev: '3-e', feat: { ...expiring.feat!, expiresAt: 100 } }, later]).has('3-e')).toBe(false);
+    expect(supersededRevs([{ _id: 'k', _rev: '3-x', feat: original.feat! }, later]).has('3-x')).toBe(false);
+    // Marks without a fingerprint (an earlier version's) are taken as before; a fingerprint not a string is no match.
+    const { h: _h, ...old } = original.feat!;
+    expect(supersededRevs([{ ...edited, feat: old }, later]).has('4-app')).toBe(true);
+    expect(supersededRevs([{ ...original, feat: { ...original.feat!, h: 5 as never } }, later]).has('3-p')).toBe(false);
   });
 });
 

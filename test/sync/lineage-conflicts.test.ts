@@ -84,6 +84,26 @@ describe("another app editing read-modify-write (keeping feat) while a device ed
     }, 90_000);
   }
 
+  it("the app edits once, A edits three times offline: the app's edit meets the resolver, not deleted as A's older revision", async () => {
+    const user = uniqueUser('lin-app-once');
+    const asked: Asked[] = [];
+    const a = device(emu, user, { name: 'A', adapter: 'leveldb', extra: { onConflict: latest(asked, 'A') } });
+    await a.ready();
+    await a.store.set('k', { note: 'v1' });
+    await a.sync.waitForPush({ timeout: 20_000 });
+    a.sync.pause();
+    await sleep(50);
+    // The app's edit (generation 2) keeps A's marks of v1; A's later edits of its run reach generation 4.
+    await appEdit(user, 'k', { note: 'app edit' });
+    for (let i = 1; i <= 3; i++) await a.store.set('k', { note: `A offline ${i}` });
+    a.sync.resume();
+    const s = await settle(user, [a]);
+    expect(
+      { asked: asked.some((x) => JSON.stringify([x.local, x.remote]).includes('app edit')), events: a.conflicts.length > 0, device: s.devices[0], server: s.server },
+      "the app's edit deleted without the resolver, as if A's v1 (whose marks it kept)",
+    ).toEqual({ asked: true, events: true, device: { note: 'A offline 3' }, server: { note: 'A offline 3' } });
+  }, 90_000);
+
   it("a second SDK device: A's offline edit against the app's edits is a conflict there too (B local-first, online)", async () => {
     const user = uniqueUser('lin-app2');
     const asked: Asked[] = [];
