@@ -62,7 +62,9 @@ export async function readPrefixResolved(
   const allDocs: StoreIO['allDocs'] = async (db, options, k) => {
     const answer = await io.allDocs(db, { ...options, conflicts: true }, k);
     for (const row of answer.rows) {
-      if (row.doc?._conflicts?.length) conflicted.push(row.id);
+      // (And a part whose pulled change is being resolved: a removal made here later is a deleted leaf, which no
+      // `_conflicts` lists — the store's read looks.)
+      if (row.doc?._conflicts?.length || (io.ctx.local && row.doc && io.ctx.resolution?.(row.id))) conflicted.push(row.id);
       if (row.value?.rev) seen?.(row.id, row.value.rev);
     }
     return answer;

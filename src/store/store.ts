@@ -718,8 +718,11 @@ export class DocumentStore {
       let raw = this.#ctx.local
         ? await this.#bounded(() => db.get(id, settle ? { conflicts: true } : {}), `reading "${id}"`)
         : await db.get(id, { conflicts: true, deleted_conflicts: true });
-      // `get()` on a replica: conflicting leaves a pull just brought show their resolution, not the leaf it drops.
-      if (this.#ctx.local && raw._conflicts?.length) raw = await (await loadSettle()).settleReplica(this.#settleDeps(), db, id, raw, signal, byResolver);
+      // `get()` on a replica: conflicting leaves a pull just brought show their resolution, not the leaf it drops — a
+      // removal made here later than the value a pull just brought too (a deleted leaf, which no `_conflicts` lists):
+      // the app would see, and write on, a value it removed.
+      if (this.#ctx.local && settle && (raw._conflicts?.length || (await this.#laterRemoval(db, id, raw))))
+        raw = await (await loadSettle()).settleReplica(this.#settleDeps(), db, id, raw, signal, byResolver);
       if (this.#ctx.local) delete raw._conflicts;
       // On the server, leaves another client replicated in (a local-first device, another app) are resolved before
       // the value is read — through the resolver, as replication does on a replica: never left to hide data.
@@ -772,6 +775,17 @@ export class DocumentStore {
       }
       throw toFeatError(error, { key: id });
     }
+  }
+
+  /**
+   * On a replica, while the pull's resolution of `id` is under way (it brought a revision): whether a deleted leaf
+   * written later than the current one is there — a removal the resolution is about to keep (resolve-leaves.ts).
+   */
+  async #laterRemoval(db: Db, id: string, raw: StoredDoc): Promise<boolean> {
+    if (raw._deleted || !this.#ctx.resolution?.(id)) return false;
+    const at = decode(raw).updatedAt;
+    const leaves = (await this.#bounded(() => db.get(id, { open_revs: 'all' }), `reading "${id}"`)) as unknown as { ok?: StoredDoc }[];
+    return leaves.some((l) => l.ok?._deleted === true && decode(l.ok).updatedAt > at);
   }
 
   /** What settle.ts needs of the store. */

@@ -58,6 +58,8 @@ const QUIET_CONFIRM: string[] = ['network', 'timeout', 'server', 'aborted', 'clo
 const CONFIRM_SLOW_MS = 30_000;
 
 const loadResolveLeaves = lazy(() => import('./resolve-leaves.js'));
+/** How long documents a pull is writing count as arriving at most (a batch that failed is never `pulled`). */
+const ARRIVAL_MS = 10_000;
 
 const SYNCED_MARKER = '_local/feat-synced';
 /** The account a replica holds the data of (its database name), written when it is first opened; kept until deleted. */
@@ -301,6 +303,8 @@ export class LocalFirst {
   #tooDeepSeen = new Set<string>();
   /** Documents whose resolution could not start (its code failed to load): resolved with the next conflict. */
   #unresolved: string[] = [];
+  /** Documents the pull is writing, before `pulled` starts their resolution: each settled with it (see #arriving). */
+  #arrivals = new Map<string, (resolution?: Promise<void>) => void>();
   #reconnecting = false;
   /** The deletions a logout recorded on this origin (browsers; read once per start: see finishDeletion). */
   #doomed: Promise<Doomed[]> | undefined;
@@ -795,6 +799,7 @@ export class LocalFirst {
       },
       // The replica's guard said `storage_lost` once already.
       error: (error) => error.code === 'storage_lost' || this.#report(error),
+      arriving: (ids) => this.#arriving(ids),
       pulled: (docs) => {
         // What the store knew of each document (the revision the app read or wrote) is kept: a write based on it meets
         // the pulled revision as a conflict for the resolver, as a write in remote mode meets another client's (409).
@@ -1163,6 +1168,29 @@ export class LocalFirst {
     }
   }
 
+  /**
+   * The pull is about to write these documents: a read of one meanwhile waits as for its resolution (store.ts), which
+   * `pulled` then starts — the revision written is not read before the resolution that may drop it. A batch that
+   * fails to be written is never `pulled`: its documents are let go after ARRIVAL_MS.
+   */
+  #arriving(ids: string[]): void {
+    for (const id of ids) {
+      if (id.startsWith('_') || this.#arrivals.has(id)) continue;
+      let settle!: (resolution?: Promise<void>) => void;
+      const arrival = new Promise<void>((resolve) => (settle = resolve as typeof settle));
+      const timer = setTimeout(() => release(), ARRIVAL_MS);
+      (timer as { unref?: () => void }).unref?.();
+      const release = (resolution?: Promise<void>) => {
+        clearTimeout(timer);
+        if (this.#arrivals.get(id) === release) this.#arrivals.delete(id);
+        settle(resolution);
+      };
+      this.#arrivals.set(id, release);
+      this.#resolving.set(id, arrival);
+      void arrival.then(() => this.#resolving.get(id) === arrival && this.#resolving.delete(id));
+    }
+  }
+
   #resolveConflicts(local: Db, ids: string[]): void {
     const chain = this.#conflictChain.then(async () => {
       // Loaded on first use: only replicated documents with conflicts need it. A chunk that cannot load (offline) is
@@ -1195,6 +1223,8 @@ export class LocalFirst {
       }
     });
     for (const id of ids) this.#resolving.set(id, chain);
+    // (A read waiting since the documents arrived waits for this resolution.)
+    for (const id of ids) this.#arrivals.get(id)?.(chain.catch(() => undefined));
     const done = () => {
       for (const id of ids) if (this.#resolving.get(id) === chain) this.#resolving.delete(id);
     };

@@ -31,6 +31,8 @@ interface Replication extends PromiseLike<unknown> {
 export interface ReplicatorEvents {
   status(status: SyncStatus): void;
   error(error: FeatError): void;
+  /** Documents the pull is about to write to the replica (`pulled` follows once they are written). */
+  arriving?(ids: string[]): void;
   /** Documents that arrived from the server. */
   pulled(docs: { _id: string; _rev: string }[]): void;
   /** The push side wrote a batch or went idle. */
@@ -124,7 +126,10 @@ export class Replicator {
     this.#push = new LivePush(this.#local, this.#remote, backOff, (diff) => this.#revsDiff(diff));
     this.#watch('push', this.#push);
     this.#pull = new LivePull(this.#local, this.#remote, backOff, {
-      incoming: (docs) => docs.forEach((doc) => this.#notePulled(doc)),
+      incoming: (docs) => {
+        docs.forEach((doc) => this.#notePulled(doc));
+        this.#events.arriving?.(docs.map((doc) => doc._id));
+      },
       has: (id, rev) => this.#pushedRevs.get(id) === rev,
       tooDeep: (id, rev) => this.#events.tooDeep?.(id, rev),
       crowded: (id) => this.#events.crowded?.(id) ?? Promise.resolve(),
