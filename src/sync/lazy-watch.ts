@@ -20,7 +20,13 @@ export class LazyWatch implements WatchSource {
   subscribe(target: WatchScope, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void {
     let unsubscribe: (() => void) | undefined;
     let cancelled = false;
-    this.#watcher ??= import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher(this.#options)));
+    if (!this.#watcher) {
+      // The starting point is asked for now, not once the code has loaded (tens of ms, a request in a browser): another
+      // device's change that arrives meanwhile is one made after watch() returned.
+      const pinned = this.#options.db().then((db) => db.info());
+      pinned.catch(() => undefined);
+      this.#watcher = import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher({ ...this.#options, pinned })));
+    }
     this.#watcher.then(
       (watcher) => {
         // (Even when the client closed meanwhile: a watch with its own `onError` is told `closed`.)

@@ -108,6 +108,11 @@ export interface ChangeWatcherOptions {
    */
   resolve?: ((id: string) => Promise<unknown>) | undefined;
   onError(error: FeatError): void;
+  /**
+   * The database's state asked for when the first subscription came, before this module was loaded (lazy-watch.ts):
+   * the first feed starts there — a change made while the module loaded is one made after watch() returned.
+   */
+  pinned?: Promise<{ update_seq?: unknown }> | undefined;
 }
 
 /** Turns the database's live changes feed into {@link ChangeEvent}s for the subscribed keys and prefixes. */
@@ -287,7 +292,12 @@ export class ChangeWatcher implements WatchSource {
     this.#options
       .db()
       .then(async (db) => {
-        if (this.#since === undefined) this.#since = await currentSeq(db);
+        if (this.#since === undefined) {
+          // (Taken once: a later first subscription, after every one was gone, pins its own.)
+          const pinned = this.#options.pinned;
+          this.#options = { ...this.#options, pinned: undefined };
+          this.#since = await currentSeq(db, pinned?.catch(() => db.info()));
+        }
         this.#starting = false;
         if (this.#closed || this.#subs.size === 0 || this.#feed) {
           // Nobody is left to resume for: the next subscription pins its own starting point.
@@ -528,8 +538,8 @@ const revOf = (change: Change): string => change.doc?._rev ?? change.changes[0]?
 const generation = (rev: string): number => Number.parseInt(rev, 10) || 0;
 
 /** The database's current sequence, bounded in time. */
-async function currentSeq(db: Db): Promise<number | string> {
-  const info = await within(db.info(), START_TIMEOUT_MS);
+async function currentSeq(db: Db, asked: Promise<{ update_seq?: unknown }> = db.info()): Promise<number | string> {
+  const info = await within(asked, START_TIMEOUT_MS);
   if (info === LATE) throw new FeatError('timeout', `The database did not answer within ${START_TIMEOUT_MS} ms; watch retries`);
   const seq = info.update_seq;
   return typeof seq === 'number' || typeof seq === 'string' ? seq : 'now';
