@@ -70,12 +70,24 @@ function lazyGroups(): Plugin {
   };
 }
 
+/** Leaves `name` to the app's install (tsup would bundle it: tsconfig's paths map it to a source file). */
+function peer(name: string): Plugin {
+  return {
+    name: 'feat-peer',
+    setup(build) {
+      build.onResolve({ filter: new RegExp(`^${name.replace(/[/.]/g, '\\$&')}$`) }, () => ({ path: name, external: true }));
+    },
+  };
+}
+
 export default defineConfig({
   entry: {
     index: 'src/index.ts',
     'api/index': 'src/api/index.ts',
     'redux/index': 'src/redux/index.ts',
     'react/index': 'src/react/index.ts',
+    // Node only: a re-export of the optional peer `@feat/emulator` (never bundled here).
+    'emulator/index': 'src/emulator-entry.ts',
   },
   format: ['esm'],
   dts: true,
@@ -87,5 +99,6 @@ export default defineConfig({
   sourcemap: true,
   // Every dependency stays external: users' bundlers pick only the PouchDB modules we import.
   skipNodeModulesBundle: true,
-  esbuildPlugins: [lazyGroups()],
+  // `@feat/emulator` is a peer, never bundled (tsconfig's paths point it at src/emulator, for the tests and tsc).
+  esbuildPlugins: [peer('@feat/emulator'), lazyGroups()],
 });

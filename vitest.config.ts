@@ -25,6 +25,8 @@ export default defineConfig({
       { find: /^@feat\/sdk\/api$/, replacement: src('api/index.ts') },
       // The emulator (its own package); FEAT_BACKEND=real: the real CouchDB stack behind the same interface.
       { find: /^@feat\/emulator$/, replacement: emulator },
+      // The contract's name for it (API.md): a re-export of the optional peer @feat/emulator.
+      { find: /^@feat\/sdk\/emulator$/, replacement: emulator },
       { find: /^@feat\/sdk$/, replacement: src('index.ts') },
     ],
   },

@@ -109,6 +109,9 @@ try {
     npm(['install', '--save-dev', `./${emulator.filename}`], app);
     const help = run(join(app, 'node_modules/.bin/feat-emulator'), ['--help'], app);
     check(help.includes('Usage: feat-emulator'), '`npx feat-emulator --help` answers after `npm i -D @feat/emulator`');
+    // The contract's name for it (API.md): `@feat/sdk/emulator`, a re-export of the optional peer.
+    const started = run('node', ['--input-type=module', '-e', "const { startEmulator } = await import('@feat/sdk/emulator'); const e = await startEmulator({ port: 0 }); console.log(new URL(e.couchUrl).protocol); await e.stop();"], app);
+    check(started.trim() === 'http:', '`startEmulator` from `@feat/sdk/emulator` starts one');
   }
 } finally {
   if (args.has('--keep')) console.log(`kept: ${app}`);

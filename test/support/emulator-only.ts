@@ -8,6 +8,7 @@ export const EMULATOR_ONLY_FILES: Record<string, string> = {
   'test/emulator/safety.test.ts': "the emulator refuses JavaScript design functions; CouchDB runs them in its own sandbox",
   'test/emulator/fuzz.test.ts': 'fuzzes the emulator process (that it answers, never crashes)',
   'test/emulator/cli.test.ts': 'the feat-emulator command line',
+  'test/emulator/sdk-entry.test.ts': "the emulator's entry point in the SDK package (@feat/sdk/emulator)",
   'test/emulator/accounts.test.ts': "the emulator's accounts service with several secrets at once (one CouchDB has one)",
   'test/emulator/fidelity.test.ts': "compares the emulator's two profiles, with windows fixed by emulator-only options",
   'test/emulator/signup.test.ts': 'fixes the admin-only window with peruserAdminOnlyMs (the real one lasts 5–60 ms)',
