@@ -44,6 +44,21 @@ async function failure(response: Response, url: string): Promise<FeatError> {
 }
 
 /**
+ * A 200 for the database that is not CouchDB's database info (`{ db_name, … }`): a captive portal's page, another
+ * server at `couchUrl` — `ready()` would resolve and every later call fail. `bad_response`, naming what came.
+ */
+async function databaseInfo(response: Response, url: string): Promise<void> {
+  const type = response.headers.get('content-type') ?? '';
+  const body = (await response.json().catch(() => undefined)) as { db_name?: unknown } | undefined;
+  if (typeof body?.db_name === 'string') return;
+  throw new FeatError(
+    'bad_response',
+    `The server answered ${response.status} for the database without CouchDB's database info (${type ? `content-type ${type.split(';')[0]}` : 'no content-type'}): is couchUrl the deployment's proxy (a captive portal or another server answers here)?`,
+    { url, status: response.status },
+  );
+}
+
+/**
  * couch_peruser creates the per-user database admin-only and sets its members a moment later (5–60 ms measured on
  * CouchDB 3.4): meanwhile the user's own requests get `403 {"error":"forbidden"}`. That means "not ready yet".
  */
@@ -89,7 +104,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
   }
   const dbUrl = `${couchUrl}/${encodeURIComponent(dbName)}/`;
   const info = await request(fetchFn, dbUrl, { method: 'GET', signal });
-  if (info.ok) return discard(info);
+  if (info.ok) return databaseInfo(info, dbUrl);
   if (info.status !== 404) {
     const body = await errorBody(info);
     // The user was created a moment ago (another device, an earlier attempt): wait for the database's members. Only
@@ -125,7 +140,7 @@ async function waitForDatabase(options: BootstrapOptions, dbUrl: string): Promis
   const deadline = monotonicNow() + options.timeout;
   for (let delay = FIRST_DELAY; ; delay = Math.min(delay * 2, MAX_DELAY)) {
     const check = await request(fetchFn, dbUrl, { method: 'GET', signal });
-    if (check.ok) return discard(check);
+    if (check.ok) return databaseInfo(check, dbUrl);
     const body = check.status === 404 ? undefined : await errorBody(check);
     if (body !== undefined && !isNotReadyYet(check, body)) throw failureOf(check, body, dbUrl);
     if (body === undefined) discard(check);

@@ -303,3 +303,36 @@ describe('abort and ordering', () => {
     expect(firstStore).toBeGreaterThan(firstDbOk);
   });
 });
+
+describe('a 200 for the database that is not CouchDB (README errors: bad_response)', () => {
+  // A captive portal (or another server at couchUrl) answers every request with its page: ready() resolved, and every
+  // later call failed (found by an attack). Now ready() says so.
+  const portal = (on: Emulator, dbPath: string): typeof fetch => async (input, init) => {
+    const url = new URL(input instanceof Request ? input.url : String(input));
+    if (url.origin === new URL(on.couchUrl).origin && url.pathname === dbPath) return new Response('<html>Sign in to the Wi-Fi</html>', { status: 200, headers: { 'content-type': 'text/html' } });
+    return fetch(input, init);
+  };
+
+  it('remote mode, the database there or just created: ready() rejects with bad_response, naming what came', async () => {
+    for (const existing of [true, false]) {
+      const name = uniqueName(existing ? 'portal' : 'portal-new');
+      if (existing) await client(emu, name).ready();
+      const c = client(emu, name, recorder(), { fetch: existing ? portal(emu, `/${dbNameOf(name)}/`) : firstThen(portal(emu, `/${dbNameOf(name)}/`)) });
+      const error = await c.ready().catch((e: unknown) => e);
+      expect(error).toMatchObject({ code: 'bad_response', message: expect.stringMatching(/content-type text\/html.*couchUrl/) });
+    }
+  });
+});
+
+/** The real server for the first request to the database (a 404: not created yet), then `then`. */
+function firstThen(then: typeof fetch): typeof fetch {
+  let first = true;
+  return async (input, init) => {
+    const url = input instanceof Request ? input.url : String(input);
+    if (first && /\/userdb-[0-9a-f]+\/$/.test(url)) {
+      first = false;
+      return fetch(input, init);
+    }
+    return then(input, init);
+  };
+}
