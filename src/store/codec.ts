@@ -74,6 +74,8 @@ export interface WriteOp {
   /** The call's place in the app's order of calls and reads (`tick()` in rev-cache.ts). */
   seq: number;
   expiresAt?: number | undefined;
+  /** `set()`'s `ttl`, until the write is handed to the database: its expiry counts from then (store.ts #writeBatch). */
+  ttl?: number | undefined;
   /** The value's JSON text, computed once when first needed (size check, content hash). */
   json?: string;
   /** An upper bound of the value's JSON text in UTF-8 bytes, when known (see `snapshotValue`). */

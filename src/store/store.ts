@@ -307,6 +307,8 @@ export class DocumentStore {
       const at = typeof asOf === 'number' && asOf >= 0 ? Math.min(asOf, Date.now()) : Date.now();
       const size = { bytes: 0 };
       const op: WriteOp = { deleted: false, value: snapshotValue(value, key, size), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
+      // (A write stamped earlier, AS_OF, keeps its expiry from that time.)
+      if (ttl !== undefined && asOf === undefined) op.ttl = ttl;
       op.maxBytes = size.bytes;
       throwIfAborted(signal);
       return withSignal(this.#enqueue(key, op, signal), signal);
@@ -836,7 +838,16 @@ export class DocumentStore {
     const starting = this.#ctx.watch.started(WATCH_START_WAIT_MS);
     if (starting) await starting;
     const results: (unknown | undefined)[] = new Array(batch.length).fill(undefined);
-    for (const { op } of batch) op.by = this.#writer;
+    const now = Date.now();
+    for (const { op } of batch) {
+      op.by = this.#writer;
+      // A `ttl` counts from the write (API.md), not from a call that waited for ready() or behind other writes: from now,
+      // once (a write tried again keeps it).
+      if (op.ttl !== undefined) {
+        op.expiresAt = Math.max(op.expiresAt ?? 0, now + op.ttl);
+        op.ttl = undefined;
+      }
+    }
     // Unknown revisions. On the local replica they are looked up in one request (conflicts between devices surface in
     // replication). On the server a write or a deletion with an unknown revision meets 409 and goes through the
     // resolver: never a blind overwrite of a newer write by another client.

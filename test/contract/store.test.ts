@@ -236,14 +236,31 @@ describe.each(modes)('store contract: $name', ({ options }) => {
   it('ttl: the value expires and disappears from keys()', async () => {
     const { store } = client(uniqueUser());
     // (3 s, and the first read checked only while within it: on a loaded machine the two writes alone took over 1 s.)
+    // (The ttl counts from the write, made before set() resolves: expired 3 s after that at the latest.)
     const start = Date.now();
     await store.set('short', 'lived', { ttl: 3_000 });
+    const written = Date.now();
     await store.set('long', 'lived');
     const early = await store.get('short');
     if (Date.now() - start < 2_900) expect(early).toBe('lived');
-    await new Promise((r) => setTimeout(r, Math.max(0, start + 3_100 - Date.now())));
+    await new Promise((r) => setTimeout(r, Math.max(0, written + 3_100 - Date.now())));
     expect(await store.get('short')).toBeUndefined();
     expect(await store.keys()).toEqual(['long']);
+  });
+
+  it('ttl counts from the write (API.md), not from a call made before ready(): a slow start leaves it whole', async () => {
+    // The accounts service answers in 1.5 s: set() waits for ready(), then writes; its 1 s ttl starts then.
+    const slow: typeof fetch = async (input, init) => {
+      if (String(input instanceof Request ? input.url : input).startsWith(emu.accountsUrl)) await new Promise((r) => setTimeout(r, 1_500));
+      return fetch(input, init);
+    };
+    const { store } = client(uniqueUser(), { fetch: slow });
+    await store.set('t', 'v', { ttl: 1_000 });
+    const written = Date.now();
+    const early = await store.get('t');
+    if (Date.now() - written < 900) expect(early).toBe('v');
+    await new Promise((r) => setTimeout(r, Math.max(0, written + 1_100 - Date.now())));
+    expect(await store.get('t')).toBeUndefined();
   });
 
   it('conflicting writes from two devices: the latest wins, the conflict is reported, nothing else is lost', async () => {

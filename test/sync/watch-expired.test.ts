@@ -9,12 +9,12 @@ import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
 const emu = useEmulator();
 
-/** Runs `fn` with Date.now() shifted by `offset` ms (set() stamps its write synchronously). */
-function skewed<T>(offset: number, fn: () => T): T {
+/** Runs `fn` with Date.now() shifted by `offset` ms until it settles (a ttl counts from the write, made in it). */
+async function skewed<T>(offset: number, fn: () => Promise<T>): Promise<T> {
   const now = Date.now;
   Date.now = () => now() + offset;
   try {
-    return fn();
+    return await fn();
   } finally {
     Date.now = now;
   }
