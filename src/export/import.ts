@@ -325,8 +325,9 @@ async function importFrom(io: ClientIo, data: ImportSource, report: ReturnType<t
           continue;
         }
         if (!e.asDefault) {
-          const ttl = e.expiresAt === undefined ? undefined : e.expiresAt - now;
-          writes.push(io.store.set(e.key, e.value, ttl === undefined ? undefined : { ttl }).then(() => true));
+          // (The exported expiry kept as it is: stamped `now`, AS_OF, its ttl counts from then, not from the write.)
+          const options = e.expiresAt === undefined ? undefined : ({ [AS_OF]: now, ttl: e.expiresAt - now } as SetOptions);
+          writes.push(io.store.set(e.key, e.value, options).then(() => true));
           continue;
         }
         // A default (updatedAt 0) stays one: written only where the key holds no value (a deletion does not count),

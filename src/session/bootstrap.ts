@@ -1,5 +1,5 @@
 import { endedBy, FeatError, httpError, toFeatError } from '../errors.js';
-import { discard } from '../transport/responses.js';
+import { discard, readJson } from '../transport/responses.js';
 import { sleep } from '../util/abort.js';
 import { hex } from '../util/hash.js';
 import { monotonicNow } from '../util/clock.js';
@@ -47,9 +47,16 @@ async function failure(response: Response, url: string): Promise<FeatError> {
  * A 200 for the database that is not CouchDB's database info (`{ db_name, … }`): a captive portal's page, another
  * server at `couchUrl` — `ready()` would resolve and every later call fail. `bad_response`, naming what came.
  */
-async function databaseInfo(response: Response, url: string): Promise<void> {
+async function databaseInfo(response: Response, url: string, signal: AbortSignal): Promise<void> {
   const type = response.headers.get('content-type') ?? '';
-  const body = (await response.json().catch(() => undefined)) as { db_name?: unknown } | undefined;
+  let body: { db_name?: unknown } | undefined;
+  try {
+    // (Bounded: a portal's page is not read whole. A body cut off or the client closed meanwhile fail as they are.)
+    body = (await readJson(response, { maxBytes: 64 * 1024, signal })) as typeof body;
+  } catch (error) {
+    if (signal.aborted) throw endedBy(signal);
+    throw toFeatError(error, { url });
+  }
   if (typeof body?.db_name === 'string') return;
   throw new FeatError(
     'bad_response',
@@ -104,7 +111,7 @@ export async function bootstrap(options: BootstrapOptions): Promise<void> {
   }
   const dbUrl = `${couchUrl}/${encodeURIComponent(dbName)}/`;
   const info = await request(fetchFn, dbUrl, { method: 'GET', signal });
-  if (info.ok) return databaseInfo(info, dbUrl);
+  if (info.ok) return databaseInfo(info, dbUrl, signal);
   if (info.status !== 404) {
     const body = await errorBody(info);
     // The user was created a moment ago (another device, an earlier attempt): wait for the database's members. Only
@@ -140,7 +147,7 @@ async function waitForDatabase(options: BootstrapOptions, dbUrl: string): Promis
   const deadline = monotonicNow() + options.timeout;
   for (let delay = FIRST_DELAY; ; delay = Math.min(delay * 2, MAX_DELAY)) {
     const check = await request(fetchFn, dbUrl, { method: 'GET', signal });
-    if (check.ok) return databaseInfo(check, dbUrl);
+    if (check.ok) return databaseInfo(check, dbUrl, signal);
     const body = check.status === 404 ? undefined : await errorBody(check);
     if (body !== undefined && !isNotReadyYet(check, body)) throw failureOf(check, body, dbUrl);
     if (body === undefined) discard(check);

@@ -31,7 +31,7 @@
  * edit of the key, and with it the "stamped ahead of this device's clock" rule of a write conflict: resolve-write.ts).
  */
 import { hex } from '../util/hash.js';
-import { decode, storedPrint, type FeatMeta, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, isUnheld, storedPrint, type FeatMeta, type StoredDoc, type WriteOp } from './codec.js';
 
 /** What a write needs of the revision it goes on top of. */
 export interface Parent {
@@ -159,9 +159,10 @@ const supersedes = (q: Marked, p: Marked): boolean =>
  * writes a revision whose marks claim the SDK revision it edited — its place in that writer's run: taken at its word,
  * a later edit of that run (or a run that went on from a later place of it) would drop it without the resolver.
  * (Only here, where a leaf may be dropped: a write's parent's marks, as anc's place, name that parent's ancestors,
- * which the edited revision's also are.)
+ * which the edited revision's also are.) A revision the replica holds without its value (too deep for it: codec.ts
+ * `isUnheld`) keeps the marks it came with.
  */
-const vouched = (l: StoredDoc): boolean => l.feat?.h === undefined || l.feat.h === storedPrint(l);
+const vouched = (l: StoredDoc): boolean => l.feat?.h === undefined || isUnheld(l) || l.feat.h === storedPrint(l);
 
 /**
  * The revisions among `leaves` (a document's leaves, deleted ones included) that another leaf descends from although

@@ -306,9 +306,11 @@ export class DocumentStore {
       const asOf = opts[AS_OF];
       const at = typeof asOf === 'number' && asOf >= 0 ? Math.min(asOf, Date.now()) : Date.now();
       const size = { bytes: 0 };
-      const op: WriteOp = { deleted: false, value: snapshotValue(value, key, size), at, seq: tick(), expiresAt: ttl === undefined ? undefined : at + ttl };
-      // (A write stamped earlier, AS_OF, keeps its expiry from that time.)
-      if (ttl !== undefined && asOf === undefined) op.ttl = ttl;
+      // A `ttl` counts from the write (#writeBatch): until then the value has no expiry yet (its own reads see it). A
+      // write stamped earlier (AS_OF) keeps its expiry from that time.
+      const fromWrite = ttl !== undefined && asOf === undefined;
+      const op: WriteOp = { deleted: false, value: snapshotValue(value, key, size), at, seq: tick(), expiresAt: ttl === undefined || fromWrite ? undefined : at + ttl };
+      if (fromWrite) op.ttl = ttl;
       op.maxBytes = size.bytes;
       throwIfAborted(signal);
       return withSignal(this.#enqueue(key, op, signal), signal);
@@ -844,7 +846,7 @@ export class DocumentStore {
       // A `ttl` counts from the write (API.md), not from a call that waited for ready() or behind other writes: from now,
       // once (a write tried again keeps it).
       if (op.ttl !== undefined) {
-        op.expiresAt = Math.max(op.expiresAt ?? 0, now + op.ttl);
+        op.expiresAt = now + op.ttl;
         op.ttl = undefined;
       }
     }

@@ -12,6 +12,9 @@ export class LazyWatch implements WatchSource {
   #watcher: Promise<ChangeWatcher> | undefined;
   /** The watcher once loaded (writes then ask it directly). */
   #loaded: ChangeWatcher | undefined;
+  /** Subscriptions made before the watcher loaded and still there, and the starting point the first of them asked for. */
+  #early = 0;
+  #pinned: Promise<{ update_seq?: unknown }> | undefined;
 
   constructor(options: ChangeWatcherOptions) {
     this.#options = options;
@@ -20,13 +23,15 @@ export class LazyWatch implements WatchSource {
   subscribe(target: WatchScope, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void {
     let unsubscribe: (() => void) | undefined;
     let cancelled = false;
-    if (!this.#watcher) {
-      // The starting point is asked for now, not once the code has loaded (tens of ms, a request in a browser): another
-      // device's change that arrives meanwhile is one made after watch() returned.
-      const pinned = this.#options.db().then((db) => db.info());
-      pinned.catch(() => undefined);
-      this.#watcher = import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher({ ...this.#options, pinned })));
+    // The starting point is asked for now, not once the code has loaded (tens of ms, a request in a browser): another
+    // device's change that arrives meanwhile is one made after watch() returned. Only while a subscription made before
+    // the load is still there: one made after all of them went pins its own.
+    const early = !this.#loaded;
+    if (early && this.#early++ === 0) {
+      this.#pinned = this.#options.db().then((db) => db.info());
+      this.#pinned.catch(() => undefined);
     }
+    this.#watcher ??= import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher({ ...this.#options, pinned: this.#early > 0 ? this.#pinned : undefined })));
     this.#watcher.then(
       (watcher) => {
         // (Even when the client closed meanwhile: a watch with its own `onError` is told `closed`.)
@@ -35,6 +40,7 @@ export class LazyWatch implements WatchSource {
       (error: unknown) => this.#options.onError(error as never),
     );
     return () => {
+      if (!cancelled && early && !this.#loaded) this.#early--;
       cancelled = true;
       unsubscribe?.();
     };

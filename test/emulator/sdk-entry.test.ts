@@ -8,10 +8,13 @@ import { describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
 import * as fromSdk from '@feat/sdk/emulator';
 import * as fromPackage from '@feat/emulator';
+// (The entry's own module: vitest maps `@feat/sdk/emulator` to the emulator's sources, as tsconfig's paths do.)
+import * as entry from '../../src/emulator-entry.js';
 
 describe('@feat/sdk/emulator', () => {
   it('is the emulator package: the same startEmulator, and an emulator it starts answers as the deployment', async () => {
-    expect(fromSdk.startEmulator).toBe(fromPackage.startEmulator);
+    expect(Object.keys(entry).sort()).toEqual(Object.keys(fromPackage).sort());
+    expect(entry.startEmulator).toBe(fromPackage.startEmulator);
     const emu = await fromSdk.startEmulator({ port: 0 });
     const client = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor('alice'), mode: 'remote' });
     try {

@@ -324,6 +324,27 @@ describe('a 200 for the database that is not CouchDB (README errors: bad_respons
   });
 });
 
+describe('the database info cut off or ended (found by the review): told as it is, not as "not CouchDB"', () => {
+  it('a body cut off mid-stream: network; close() while it is read: closed', async () => {
+    const name = uniqueName('cut');
+    await client(emu, name).ready();
+    const dbPath = `/${dbNameOf(name)}/`;
+    const body = (then: (c: ReadableStreamDefaultController<Uint8Array>) => void): Response =>
+      new Response(new ReadableStream<Uint8Array>({ start: (c) => (c.enqueue(new TextEncoder().encode('{"db_name":"userdb-')), then(c)) }), { status: 200, headers: { 'content-type': 'application/json' } });
+    const cut: typeof fetch = async (input, init) =>
+      new URL(input instanceof Request ? input.url : String(input)).pathname === dbPath ? body((c) => setTimeout(() => c.error(new TypeError('terminated')), 10)) : fetch(input, init);
+    const error = await client(emu, name, recorder(), { fetch: cut }).ready().catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'network' });
+    // (Never ends by itself: close() ends it.)
+    const silent: typeof fetch = async (input, init) => (new URL(input instanceof Request ? input.url : String(input)).pathname === dbPath ? body(() => undefined) : fetch(input, init));
+    const c = client(emu, name, recorder(), { fetch: silent });
+    const ready = c.ready().catch((e: unknown) => e);
+    await new Promise((r) => setTimeout(r, 300));
+    await c.close();
+    expect(await ready).toMatchObject({ code: 'closed' });
+  });
+});
+
 /** The real server for the first request to the database (a 404: not created yet), then `then`. */
 function firstThen(then: typeof fetch): typeof fetch {
   let first = true;

@@ -98,6 +98,8 @@ describe('stamp', () => {
     const { h: _h, ...old } = original.feat!;
     expect(supersededRevs([{ ...edited, feat: old }, later]).has('4-app')).toBe(true);
     expect(supersededRevs([{ ...original, feat: { ...original.feat!, h: 5 as never } }, later]).has('3-p')).toBe(false);
+    // A revision held without its value (too deep for the replica: `unheld`) keeps the marks it came with.
+    expect(supersededRevs([{ _id: 'k', _rev: '3-u', unheld: true, feat: original.feat! } as StoredDoc, later]).has('3-u')).toBe(true);
   });
 });
 
