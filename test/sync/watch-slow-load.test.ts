@@ -13,21 +13,27 @@ import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
 const emu = useEmulator();
 
+/**
+ * Clients of `user` from a fresh module graph whose watch code loads for the first time, in 300 ms (a fresh graph per
+ * case: each case's first watch() loads it).
+ */
+async function slowWatchClients(user: string) {
+  vi.resetModules();
+  vi.doMock('../../src/sync/watch.js', async (load) => {
+    await sleep(300);
+    return load();
+  });
+  const { createFeatClient } = await import('@feat/sdk');
+  return (mode: 'local-first' | 'remote') =>
+    emu.track(
+      createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode, ...(mode === 'local-first' ? { local: { adapter: 'memory' } } : {}) } as FeatClientOptions),
+    );
+}
+
 describe('the first watch() while its code loads slowly', () => {
   for (const mode of ['local-first', 'remote'] as const)
     it(`${mode}: another device's change made right after watch() returned is reported`, async () => {
-      // (A fresh module graph per case: the code loads for the first time in each, in 300 ms.)
-      vi.resetModules();
-      vi.doMock('../../src/sync/watch.js', async (load) => {
-        await sleep(300);
-        return load();
-      });
-      const { createFeatClient } = await import('@feat/sdk');
-      const user = uniqueUser('watch-slow');
-      const client = (m: 'local-first' | 'remote') =>
-        emu.track(
-          createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: m, ...(m === 'local-first' ? { local: { adapter: 'memory' } } : {}) } as FeatClientOptions),
-        );
+      const client = await slowWatchClients(uniqueUser('watch-slow'));
       const a = client('remote');
       const b = client(mode);
       await Promise.all([a.ready(), b.ready()]);
@@ -41,20 +47,10 @@ describe('the first watch() while its code loads slowly', () => {
     }, 60_000);
 });
 
-
 describe('watch(): the starting point of a subscription gone before the code loaded', () => {
   for (const mode of ['local-first', 'remote'] as const)
     it(`${mode}: a later watch() reports no change made before it was called`, async () => {
-      vi.resetModules();
-      vi.doMock('../../src/sync/watch.js', async (load) => {
-        await sleep(300);
-        return load();
-      });
-      const { createFeatClient } = await import('@feat/sdk');
-      const user = uniqueUser('pin-stale');
-      const c = emu.track(
-        createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode, ...(mode === 'local-first' ? { local: { adapter: 'memory' } } : {}) } as FeatClientOptions),
-      );
+      const c = (await slowWatchClients(uniqueUser('pin-stale')))(mode);
       await c.ready();
       // Subscribed and gone at once: the code is still loading (300 ms).
       const off0 = c.store.watch('k', () => undefined);
