@@ -26,10 +26,12 @@ export class LazyWatch implements WatchSource {
     // The starting point is asked for now, not once the code has loaded (tens of ms, a request in a browser): another
     // device's change that arrives meanwhile is one made after watch() returned. Only while a subscription made before
     // the load is still there: one made after all of them went pins its own.
+    // (A client not started yet is not started here: its feed starts once the app's ready() opened the database.)
     const early = !this.#loaded;
     if (early && this.#early++ === 0) {
-      this.#pinned = this.#options.db().then((db) => db.info());
-      this.#pinned.catch(() => undefined);
+      const db = this.#options.dbNow?.();
+      this.#pinned = db?.info();
+      this.#pinned?.catch(() => undefined);
     }
     this.#watcher ??= import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher({ ...this.#options, pinned: this.#early > 0 ? this.#pinned : undefined })));
     this.#watcher.then(

@@ -88,6 +88,8 @@ const START_TIMEOUT_MS = 10_000;
 
 export interface ChangeWatcherOptions {
   db(): Promise<Db>;
+  /** The database when the client is started already (no wait, nothing started): see `pinned`. */
+  dbNow?(): Db | undefined;
   /** True when this client wrote `rev` of `id`. */
   isOwn(id: string, rev: string): boolean;
   /**
