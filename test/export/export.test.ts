@@ -226,8 +226,9 @@ describe.each(modes)('export/import: $name', ({ options }) => {
     const alice = client(uniqueUser());
     // A TTL long enough that the export (several requests, on a slow or loaded server too) starts before it ends.
     const shortTtl = 3_000;
-    const setAt = Date.now();
     await alice.store.set('short', 1, { ttl: shortTtl });
+    // (The ttl counts from the write, made before set() resolved: expired `shortTtl` after this at the latest.)
+    const setAt = Date.now();
     await alice.store.set('long', 2, { ttl: 3_600_000 });
     await alice.store.set('forever', 3);
     const ndjson = await alice.exportData();
