@@ -50,8 +50,12 @@ describe.each(modes)('ttl and maintenance: $name', ({ options, local }) => {
     await Promise.all([a.ready(), b.ready()]);
     // Long enough for the second device to see the value before it expires, on a slow or loaded machine too.
     const ttl = 4_000;
-    const setAt = Date.now();
+    // (The ttl counts from the write, made between the call and set() resolving: expired `ttl` after `setAt` at the
+    // latest, and purged — expired for as long again as it lived, from its stamp — `2 × ttl + took` after it.)
+    const calledAt = Date.now();
     await a.store.set('draft', { text: 'half-typed' }, { ttl });
+    const setAt = Date.now();
+    const took = setAt - calledAt;
     await a.store.set('keep', 1);
     await a.store.set('later', 2, { ttl: 3_600_000 });
     if (local) await pushed(a);
@@ -66,7 +70,7 @@ describe.each(modes)('ttl and maintenance: $name', ({ options, local }) => {
 
     // Maintenance deletes it only once expired for as long again as it was to live (clock skew between devices).
     expect((await a.maintenance.run()).purged).toBe(0);
-    await sleep(Math.max(0, setAt + 2 * ttl + 50 - Date.now()));
+    await sleep(Math.max(0, setAt + 2 * ttl + took + 50 - Date.now()));
     const reports: MaintenanceReport[] = [];
     a.maintenance.on('run', (r) => reports.push(r));
     const report = await a.maintenance.run();
