@@ -264,7 +264,7 @@ class Client implements FeatClient {
     };
     this.#watcher = new LazyWatch({
       db: () => this.#db(),
-      dbNow: () => (this.#closed || this.#refused ? undefined : this.#dbNow()),
+      dbNow: () => (this.#refused ? undefined : this.#dbNow()),
       isOwn: (id, rev) => this.#isOwn(id, rev),
       supersededByOwn: (id, rev) => generation(rev) < (this.#ownGeneration.get(id) ?? 0),
       writing: (id) => this.store.writing(id),
