@@ -85,8 +85,8 @@ const snap = <T>(value: T, status: LoadStatus = 'ready', error?: FeatError): Sna
 
 /**
  * A source over `watch(target, …, { current: true })`: `apply` folds each event into the value (returning the
- * same value when nothing changed). The current values are folded from `initial` and shown together, once the event
- * for the watched key or prefix itself marked `current` ends them — on every (re)start, so nothing removed meanwhile lingers.
+ * same value when nothing changed). The current values are folded from `initial` and shown together once `onCurrent`
+ * ends them.
  */
 export function watchSource<T>(
   client: FeatClient,
@@ -94,25 +94,23 @@ export function watchSource<T>(
   initial: T,
   apply: (value: T, event: ChangeEvent) => T,
 ): Source<Snapshot<T>> {
-  const self = 'key' in target ? target.key : target.prefix;
   return new Source<Snapshot<T>>(snap(initial, 'loading'), (source) => {
     let loaded: T | undefined;
     let loading = true;
     return startOr(source, (error) => snap(source.snapshot.value, 'error', error), () => client.store.watch(
       target,
       (event) => {
-        if (loading) {
-          loaded = apply(loaded ?? initial, event);
-          if (!event.current || event.key !== self || event.subkey !== undefined) return;
-          loading = false;
-          return source.put(snap(loaded));
-        }
+        if (loading) return void (loaded = apply(loaded ?? initial, event));
         const { value, status } = source.snapshot;
         const next = apply(value, event);
         if (next !== value || status !== 'ready') source.put(snap(next));
       },
       {
         current: true,
+        onCurrent: () => {
+          loading = false;
+          source.put(snap(loaded ?? initial));
+        },
         // (Still loading: the read is tried again, and only a whole read of the current values shows them.)
         onError: (error) => source.put(snap(source.snapshot.value, 'error', error)),
       },

@@ -7,8 +7,8 @@ import { readPrefixResolved } from './parts.js';
 import { currentValueOf, unreadableValue } from './unreadable.js';
 
 /**
- * One event per stored id the watch reports (in id order), then, always and last, one for the watched key or prefix
- * itself (its value `undefined` when no such key is stored): that last event marks the end of the current values.
+ * One event per stored id the watch reports (in id order); a watch of a key ends with one for the key itself, always
+ * (its value `undefined` when the key is not stored). A prefix is no key: its watch reports only what is stored.
  * A document with conflicting leaves shows its resolution, as `get()` does after it (never the leaf it drops).
  */
 export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<{ events: ChangeEvent[]; revs: Map<string, string> }> {
@@ -34,11 +34,13 @@ export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<{ e
   const values = await readPrefixResolved({ ...io, valueOf }, self, self, undefined, false, (id, rev) => (rev === undefined ? revs.delete(id) : revs.set(id, rev)));
   const events: ChangeEvent[] = [];
   for (const [id, value] of values) {
-    if (id === self) continue;
+    if (id === scope.key) continue;
     const target = eventFor(scope, id, parsePartId(id));
     if (target) events.push({ ...target, value, kind: 'insert', origin: 'local', current: true });
   }
-  const value = values.get(self);
-  events.push({ key: self, value, kind: value === undefined ? 'delete' : 'insert', origin: 'local', current: true });
+  if (scope.key !== undefined) {
+    const value = values.get(scope.key);
+    events.push({ key: scope.key, value, kind: value === undefined ? 'delete' : 'insert', origin: 'local', current: true });
+  }
   return { events, revs };
 }

@@ -59,6 +59,11 @@ export interface WatchOptions {
   current?: boolean | undefined;
   /** Called when reading the current values fails; without it the failure goes to `client.sync.on('error')`. */
   onError?: ((error: FeatError) => void) | undefined;
+  /**
+   * With `initial`: called once the current values are all delivered (none when nothing is stored under a prefix),
+   * before any later change.
+   */
+  onCurrent?: (() => void) | undefined;
 }
 
 export interface SetPartsOptions extends SignalOptions {
@@ -509,8 +514,8 @@ export class DocumentStore {
    * Calls `listener` for every change (local and remote) made after this call returns:
    * - `watch(key)` or `watch({ key })`: the key itself and its parts (`getParts(key)`), nothing else;
    * - `watch({ prefix })`: every key starting with `prefix` (and the parts of those keys).
-   * With `{ current: true }`, what is stored now comes first (events marked `current`, the one for the watched key or
-   * prefix itself last), then every later change, with no gap between the two.
+   * With `{ initial: true }`, what is stored now comes first (events marked `current`; a watched key's own last, even
+   * when absent; `onCurrent` called after them), then every later change, with no gap between the two.
    */
   watch<T = unknown>(target: WatchTarget, listener: (event: ChangeEvent<T>) => void, options?: WatchOptions): () => void {
     this.#open();
@@ -529,13 +534,15 @@ export class DocumentStore {
     // A key set() refuses is never reported: refused at once, as set() refuses it.
     if (subscription.key !== undefined) validateKey(subscription.key);
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
-    const { initial, current, onError } = checkOptions(options, 'watch');
+    const { initial, current, onError, onCurrent } = checkOptions(options, 'watch');
     const bool = (v: unknown) => v === undefined || typeof v === 'boolean';
-    if (!bool(initial) || !bool(current) || (onError !== undefined && typeof onError !== 'function')) {
-      throw new FeatValidationError('invalid_argument', 'watch() options: "initial" (or "current") is a boolean, "onError" a function');
+    const fn = (v: unknown) => v === undefined || typeof v === 'function';
+    if (!bool(initial) || !bool(current) || !fn(onError) || !fn(onCurrent)) {
+      throw new FeatValidationError('invalid_argument', 'watch() options: "initial" (or "current") is a boolean, "onError" and "onCurrent" functions');
     }
     const first = initial === true || current === true;
-    return this.#ctx.watch.subscribe(subscription, listener as (event: ChangeEvent) => void, first ? { io: this.#io, onError: onError as WatchOptions['onError'] } : undefined);
+    const read = { io: this.#io, onError: onError as WatchOptions['onError'], onCurrent: onCurrent as WatchOptions['onCurrent'] };
+    return this.#ctx.watch.subscribe(subscription, listener as (event: ChangeEvent) => void, first ? read : undefined);
   }
 
   #findModule: Promise<typeof FindModule> | undefined;

@@ -32,6 +32,8 @@ export interface CurrentRead {
   io: StoreIO;
   /** Where a failed read goes (else to the watcher's `onError`). */
   onError?: ((error: FeatError) => void) | undefined;
+  /** Called once the current values are delivered, before the changes held meanwhile. */
+  onCurrent?: (() => void) | undefined;
 }
 
 /**
@@ -184,6 +186,7 @@ export class ChangeWatcher implements WatchSource {
             const held = sub.held ?? [];
             sub.held = undefined;
             events.forEach((event) => this.#deliver(sub, event));
+            if (current!.onCurrent && this.#subs.has(sub)) this.#call(current!.onCurrent);
             for (const { event, id, rev } of held) {
               // A change older than the current value (the feed carried it late: another tab wrote on meanwhile) would
               // take the listener back after it: not delivered. (The current value's own revision may come again.)
@@ -233,11 +236,15 @@ export class ChangeWatcher implements WatchSource {
   #deliver(sub: Subscription, event: ChangeEvent, id?: string, rev?: string): void {
     if (!this.#subs.has(sub)) return;
     if (sub.held) return void sub.held.push({ event, id, rev });
+    // (Another app's value may nest deeper than structuredClone's stack: cloneJson.)
+    this.#call(() => sub.listener(event.value === undefined ? event : { ...event, value: cloneJson(event.value) }));
+  }
+
+  /** Calls an app's listener: one that throws is reported (an `error` event), as `sync.on` listeners are. */
+  #call(listener: () => void): void {
     try {
-      // (Another app's value may nest deeper than structuredClone's stack: cloneJson.)
-      sub.listener(event.value === undefined ? event : { ...event, value: cloneJson(event.value) });
+      listener();
     } catch (error) {
-      // As for `sync.on` listeners: an `error` event, and the other listeners still hear the change.
       this.#options.onError(toFeatError(error));
     }
   }

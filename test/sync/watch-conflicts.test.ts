@@ -79,7 +79,7 @@ describe.concurrent.each(modes)('watch and conflicting leaves: $name', (mode) =>
     // (Local-first: the watching client is a new device, whose replica pulls the leaves on ready() and resolves them
     // after that batch: the current values are read from the replica meanwhile.)
     const { seen, stop } = await watching(user, true);
-    await waitFor(() => seen.some((e) => e.key === 'c:' && e.current), 10_000, 'the current values');
+    await waitFor(() => seen.some((e) => e.key === 'c:1' && e.current), 10_000, 'the current values');
     await sleep(2_500);
     stop();
     expect(seen[0]).toEqual({ key: 'c:1', kind: 'insert', value: 'newer', current: true });
@@ -98,7 +98,7 @@ describe.concurrent.each(modes)('watch and conflicting leaves: $name', (mode) =>
     await first.ready();
     await leaves(user, 'c:1', ['newer', 'older']);
     const { seen, stop } = await watching(user, true, { onConflict });
-    await waitFor(() => seen.some((e) => e.key === 'c:' && e.current), 10_000, 'the current values');
+    await waitFor(() => seen.some((e) => e.key === 'c:1' && e.current), 10_000, 'the current values');
     await sleep(2_500);
     stop();
     expect(seen[0]).toEqual({ key: 'c:1', kind: 'insert', value: 'newer', current: true });

@@ -32,7 +32,7 @@ describe.each(modes)('watch { current: true } ($name)', ({ options }) => {
     stop();
   });
 
-  it('an absent key is delivered as undefined; a prefix gets each stored key, then the key itself last', async () => {
+  it('an absent key is delivered as undefined; a key gets each stored part, then the key itself last', async () => {
     const c = client(uniqueUser('current'));
     const none: ChangeEvent[] = [];
     c.store.watch('missing', (e) => none.push(e), { current: true });
@@ -71,6 +71,74 @@ describe.each(modes)('watch { current: true } ($name)', ({ options }) => {
     expect(() => c.store.watch('k', () => undefined, { current: 'yes' as never })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     expect(() => c.store.watch('k', () => undefined, { initial: 1 as never })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
     expect(() => c.store.watch('k', () => undefined, { onError: 1 as never })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+    expect(() => c.store.watch('k', () => undefined, { initial: true, onCurrent: 'done' as never })).toThrow(expect.objectContaining({ code: 'invalid_argument' }));
+  });
+
+  it('a prefix gets each stored key as an insert, nothing for the prefix itself; onCurrent ends them, before later changes', async () => {
+    const c = client(uniqueUser('current'));
+    await c.store.set('todo:2', 2);
+    await c.store.set('todo:1', 1);
+    await c.store.setParts('todo:3', { x: 'x' });
+    await c.store.set('other', 0);
+    const events: ChangeEvent[] = [];
+    const ends: number[] = [];
+    // README's own example: a listener that keeps a map of the keys it is told about.
+    const list = new Map<string, unknown>();
+    c.store.watch({ prefix: 'todo:' }, (e) => {
+      events.push(e);
+      if (e.kind === 'delete') list.delete(e.key);
+      else list.set(e.subkey === undefined ? e.key : `${e.key}:${e.subkey}`, e.value);
+    }, { initial: true, onCurrent: () => ends.push(events.length) });
+    await waitFor(() => ends.length === 1, 10_000, 'the current values');
+    const current = events.filter((e) => e.current);
+    expect(current.map((e) => [e.key, e.subkey, e.value, e.kind, e.origin])).toEqual([
+      ['todo:1', undefined, 1, 'insert', 'local'],
+      ['todo:2', undefined, 2, 'insert', 'local'],
+      ['todo:3', 'x', 'x', 'insert', 'local'],
+    ]);
+    expect(ends).toEqual([3]);
+    expect([...list.keys()]).not.toContain('todo:');
+    await c.store.set('todo:4', 4);
+    await waitFor(() => events.some((e) => e.key === 'todo:4'), 10_000, 'the change');
+    expect(events.findIndex((e) => e.key === 'todo:4')).toBeGreaterThanOrEqual(3);
+    expect(ends).toEqual([3]);
+
+    // Nothing stored under it: no event, onCurrent still says the (empty) current values are there.
+    const none: ChangeEvent[] = [];
+    let emptyEnded = false;
+    c.store.watch({ prefix: 'nothing:' }, (e) => none.push(e), { initial: true, onCurrent: () => void (emptyEnded = true) });
+    await waitFor(() => emptyEnded, 10_000, 'onCurrent of an empty prefix');
+    expect(none).toEqual([]);
+
+    // A stored key equal to the prefix is one of its keys: an insert in id order (`todo:1` is now a part of it).
+    await c.store.set('todo', 't');
+    const withSelf: ChangeEvent[] = [];
+    let selfEnded = false;
+    c.store.watch({ prefix: 'todo' }, (e) => withSelf.push(e), { initial: true, onCurrent: () => void (selfEnded = true) });
+    await waitFor(() => selfEnded, 10_000, 'the current values');
+    expect(withSelf.filter((e) => e.current).map((e) => [e.key, e.subkey, e.kind])).toEqual([
+      ['todo', undefined, 'insert'],
+      ['todo', '1', 'insert'],
+      ['todo', '2', 'insert'],
+      ['todo:3', 'x', 'insert'],
+      ['todo', '4', 'insert'],
+    ]);
+  });
+
+  it('an onCurrent that throws is reported as an error event; the changes still come', async () => {
+    const c = client(uniqueUser('current'));
+    const errors: unknown[] = [];
+    c.sync.on('error', (e) => void errors.push(e));
+    const events: ChangeEvent[] = [];
+    c.store.watch({ prefix: 'p:' }, (e) => events.push(e), {
+      initial: true,
+      onCurrent: () => {
+        throw new Error('app bug');
+      },
+    });
+    await waitFor(() => errors.length === 1, 10_000, 'the error event');
+    await c.store.set('p:1', 1);
+    await waitFor(() => events.some((e) => e.key === 'p:1'), 10_000, 'the change');
   });
 });
 
