@@ -403,7 +403,7 @@ class Client implements FeatClient {
     return new LocalFirst({
       options: this.#options,
       store: this.store,
-      connect: () => this.#connect(),
+      connect: (named) => this.#connect(named),
       expectAccount: (session) => this.#sessionSource.expect(session),
       // Ended by close(), so that a provider that never answers does not hold ready() for requestTimeout (logout's
       // wipe of a replica never opened asks after close(): unbounded by it).
@@ -422,14 +422,15 @@ class Client implements FeatClient {
     });
   }
 
-  /** Token (single flight) and bootstrap: the user and their database exist. */
-  async #connect(): Promise<Session> {
+  /** Token (single flight) and bootstrap: the user and their database exist. `named`: told the token's session first. */
+  async #connect(named?: (session: Session) => void): Promise<Session> {
     const o = this.#options;
     // ready() asks the accounts service again even within the backoff after a refusal; a store call that starts the
     // session (or a reconnection) does not: one call each would be a request each.
     const retry = this.#askAgain;
     this.#askAgain = false;
     const state = await this.#sessionSource.get(retry);
+    named?.({ userName: state.userName, dbName: state.dbName });
     const { bootstrap } = await import('./session/bootstrap.js');
     await bootstrap({
       couchUrl: o.couchUrl,

@@ -243,8 +243,11 @@ export { resolveWrite } from '../store/resolve-write.js';
 export interface LocalFirstDeps {
   options: ResolvedOptions;
   store: DocumentStore;
-  /** Session + bootstrap; rejects with `network` when the server cannot be reached. */
-  connect(): Promise<Session>;
+  /**
+   * Session + bootstrap; rejects with `network` when the server cannot be reached. `named` is told the session the
+   * token names before the bootstrap's requests (a new device whose CouchDB cannot be reached opens its replica).
+   */
+  connect(named?: (session: Session) => void): Promise<Session>;
   /** The replica opened offline is this account's: a token of another is refused (session.ts). */
   expectAccount(session: Session): void;
   /** The current Authorization value (no network), or undefined when there is none to ask. */
@@ -444,7 +447,8 @@ export class LocalFirst {
 
   /**
    * Connects and opens the replica. Offline, a device that has used a replica before opens it from what it
-   * remembers and connects in the background; a device with nothing local fails with `network`.
+   * remembers and connects in the background; so does a new device whose token named its account when CouchDB could
+   * not be reached (an empty replica); a device with nothing local and no token fails with `network`.
    */
   async open(): Promise<Session> {
     globalThis.addEventListener?.('online', this.#onOnline);
@@ -473,19 +477,34 @@ export class LocalFirst {
     /** A replica that never completed its first pull, whose connection failed: one wait for both, until `deadline`. */
     let deadline: number | undefined;
     let events: InitialSyncEvents | undefined;
+    /** The session the token named (before the bootstrap's requests). */
+    let named: Session | undefined;
+    /** The replica was opened for the account the token named, the server unreachable (nothing remembered it yet). */
+    let fromToken = false;
     try {
       try {
-        session = await this.#deps.connect();
+        session = await this.#deps.connect((s) => (named = s));
       } catch (error) {
         const failure = toFeatError(error);
-        if ((failure.code !== 'network' && failure.code !== 'timeout') || !last) throw this.#failed(failure);
+        const unreachable = failure.code === 'network' || failure.code === 'timeout';
+        // A new device (nothing remembered) whose token named its account, CouchDB out of reach: its replica opens
+        // empty and ready() resolves as for a replica that never finished its first pull (API.md: offline → what is
+        // local); the bootstrap is made when the server answers (#reconnect connects again).
+        if (unreachable && !last && named && !this.#deps.signal.aborted) {
+          await this.#openReplica(named).catch((e: unknown) => Promise.reject(this.#failed(e)));
+          last = named;
+          fromToken = true;
+        }
+        if (!unreachable || !last) throw this.#failed(failure);
         // The connection is tried again as the first pull would be (a reset, a request timed out): given up at once,
         // ready() resolved with an empty replica, and the app's default for "absent" replaced the user's data.
         deadline = monotonicNow() + this.#deps.options.initialSyncTimeout;
         events = new InitialSyncEvents(this.#deps.initialSync, this.#deps.options.initialSyncTimeout);
         session = await this.#connectBy(deadline, failure);
         if (!session) {
-          // Offline with a replica that never finished its first pull: use what it has.
+          // Offline with a replica that never finished its first pull: use what it has. One opened from the token's
+          // session is remembered, so that a start without the accounts service opens it too.
+          if (fromToken && !this.#deps.options.session) await this.#remember(this.local!, last).catch(() => undefined);
           this.#setStatus('offline');
           void this.#reconnect(last, false);
           return last;
