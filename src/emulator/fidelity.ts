@@ -7,9 +7,10 @@
 import { createHash } from 'node:crypto';
 
 /** `'emulator'`: fast and lenient; `'couchdb'`: real-server timing and quirks. */
-export type Profile = 'emulator' | 'couchdb';
+/** `'fast'` (API.md's name) and `'emulator'` (the default's earlier name) are the same profile. */
+export type Profile = 'fast' | 'emulator' | 'couchdb';
 
-export const PROFILES: readonly Profile[] = ['emulator', 'couchdb'];
+export const PROFILES: readonly Profile[] = ['fast', 'emulator', 'couchdb'];
 
 /** Kinds of work that take measurably different time on the real server. */
 export type LatencyKind = 'read' | 'write' | 'bulk' | 'notice' | 'signup' | 'adminOnly';

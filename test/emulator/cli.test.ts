@@ -28,7 +28,11 @@ describe('parseCli', () => {
   it('rejects unknown flags and bad numbers', () => {
     expect(() => parseCli(['--prot', '1'])).toThrow();
     expect(() => parseCli(['--port', 'abc'])).toThrow(/--port/);
-    expect(() => parseCli(['--profile', 'couch'])).toThrow(/--profile must be one of emulator, couchdb/);
+    expect(() => parseCli(['--profile', 'couch'])).toThrow(/--profile must be one of fast, emulator, couchdb/);
+  });
+
+  it("takes --profile fast (API.md's name of the default profile)", () => {
+    expect(parseCli(['--profile', 'fast']).options.profile).toBe('fast');
   });
 });
 

@@ -40,6 +40,14 @@ describe('options', () => {
     expect(DEFAULTS).toEqual({ port: 0, host: '127.0.0.1', maxDocumentBytes: 8_000_000, maxRequestBytes: 1_048_576, peruserDelayMs: 50, log: false, profile: 'emulator', maxRequestRecords: 10_000 });
   });
 
+  it("profile 'fast' (API.md's name) is the default profile: accepted, lenient and quick", async () => {
+    const emu = await start({ profile: 'fast' });
+    expect(emu.profile).toBe('fast');
+    const db = await signUp(emu, 'fast-user');
+    // No admin-only window after sign-up (the couchdb profile draws one): the user's database answers at once.
+    expect((await couch(emu, 'fast-user', `/${db}/k`, { method: 'PUT', body: { v: 1 } })).status).toBe(201);
+  });
+
   it('three services on three free ports; URLs without trailing slashes', async () => {
     const emu = await start();
     const urls = [emu.couchUrl, emu.accountsUrl, emu.apiUrl];
