@@ -4,6 +4,7 @@
  * should serve the request.
  */
 import type { Request, Response } from 'express';
+import { allDocsByCodePoint } from './all-docs-order.js';
 import { serveChanges, str } from './changes-feed.js';
 import { acceptsMultipartMixed, badRequest, bulkDocs, bulkGet, couchErrorOf, docEtag, HttpError, isRev, leafRevsInDocInfoOrder, methodNotAllowed, openRevs, openRevsMultipart, parseOpenRevs, readWithMeta, revsDiff, writeAtNextRev } from './couch-docs.js';
 import type { LocalDocs, LocalDocsOptions, ReadOptions } from './couch-docs.js';
@@ -205,7 +206,7 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
       options = rest;
     }
     options = withDocIdRange(options);
-    const page = ((await allDocsWithOddKeys(db, options)) ?? (await db.allDocs(options as never))) as { total_rows: number; offset?: number | null; update_seq?: unknown; rows: unknown[] };
+    const page = ((await allDocsWithOddKeys(db, options)) ?? (await allDocsByCodePoint(db, options)) ?? (await db.allDocs(options as never))) as { total_rows: number; offset?: number | null; update_seq?: unknown; rows: unknown[] };
     if (Array.isArray(options.keys)) page.rows = await withLocalRows(ctx.local, db, page.rows, options.include_docs === true);
     // CouchDB's order of members; `offset` is null for `keys`; `update_seq` is the database's (opaque) sequence.
     sendJson(res, 200, {
@@ -227,7 +228,7 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
       if (typeof q !== 'object' || q === null || Array.isArray(q)) throw badRequest('Request body must be a JSON object');
       const options = withDocIdRange(allDocsOptions(q as Query, false));
       if (options.keys !== undefined && !Array.isArray(options.keys)) throw badRequest('`keys` member must be an array.');
-      const page = (await allDocsWithOddKeys(db, options)) ?? (await db.allDocs(options as never));
+      const page = (await allDocsWithOddKeys(db, options)) ?? (await allDocsByCodePoint(db, options)) ?? (await db.allDocs(options as never));
       results.push(page);
     }
     sendJson(res, 200, { results });
