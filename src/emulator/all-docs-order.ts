@@ -15,11 +15,19 @@ const HIGH_BMP = /[\ue000-\uffff]/;
 const seen = new WeakMap<Database, { seq: unknown; surrogate: boolean; high: boolean }>();
 
 async function kinds(db: Database): Promise<{ surrogate: boolean; high: boolean }> {
-  const { update_seq: seq } = await db.info();
   const known = seen.get(db);
+  // The sequence first: what is listed after it covers every id written up to it (and perhaps later ones).
+  const { update_seq: seq } = await db.info();
   if (known && known.seq === seq) return known;
-  const { rows } = await db.allDocs({ startkey: '', endkey: '\uffff'.repeat(8) });
-  const found = { seq, surrogate: rows.some((r) => SURROGATE.test(r.id)), high: rows.some((r) => HIGH_BMP.test(r.id)) };
+  // The ids changed since the last look (once true, a kind stays so: a deleted id only makes the look slower).
+  const listed = known
+    ? (await db.changes({ since: known.seq as number })).results.map((r) => r.id)
+    : (await db.allDocs({ startkey: '', endkey: '\uffff'.repeat(8) })).rows.map((r) => r.id);
+  const found = {
+    seq,
+    surrogate: (known?.surrogate ?? false) || listed.some((id) => SURROGATE.test(id)),
+    high: (known?.high ?? false) || listed.some((id) => HIGH_BMP.test(id)),
+  };
   seen.set(db, found);
   return found;
 }

@@ -56,6 +56,19 @@ describe('_all_docs in code point order', () => {
     expect({ total_rows: page.total_rows, offset: page.offset }).toEqual({ total_rows: IDS.length, offset: sorted.indexOf('kｆ') });
   });
 
+  it('ids written after a listing are ordered too (and one of a kind in an otherwise plain database)', async () => {
+    const user = uniqueUser('alldocs-later');
+    await emu.createUser(user);
+    const h = emu.couchHeadersFor(user);
+    const d = `userdb-${Buffer.from(user).toString('hex')}`;
+    const raw = (method: string, path: string, body?: string) => rawCapped(emu.couchUrl, method, path, body, { ...h, 'Content-Type': 'application/json' }, 20_000);
+    for (let i = 0; i < 100 && (await raw('GET', `/${d}`)).status !== 200; i++) await new Promise((r) => setTimeout(r, 100));
+    expect((await raw('PUT', `/${d}/${encodeURIComponent('x😀')}`, '{}')).status).toBe(201);
+    expect(ids(await raw('GET', `/${d}/_all_docs`))).toEqual(['x😀']);
+    expect((await raw('PUT', `/${d}/${encodeURIComponent('x\uff01')}`, '{}')).status).toBe(201);
+    expect(ids(await raw('GET', `/${d}/_all_docs`))).toEqual(['x\uff01', 'x😀']);
+  });
+
   it('include_docs and _all_docs/queries answer in the same order', async () => {
     const body = (await send('GET', q({ include_docs: true, startkey: 'k', endkey: 'k\u{10ffff}' }))).body as { rows: { id: string; doc: { _id: string } }[] };
     expect(body.rows.map((r) => r.doc._id)).toEqual(sorted.filter((id) => id.startsWith('k')));
