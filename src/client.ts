@@ -16,6 +16,7 @@ import type { LocalFirst } from './sync/local-first.js';
 import type { StorageInfo } from './sync/device-storage.js';
 import { statusForError, type SyncEvents, type SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
+import { logoutStarted } from './sync/logouts.js';
 import { createCouchFetch, type AcceptedWrite } from './transport/couch-fetch.js';
 import { checkSignal, LATE, manyListeners, within, withSignal } from './util/abort.js';
 import { Emitter } from './util/emitter.js';
@@ -624,6 +625,8 @@ class Client implements FeatClient {
   logout(options?: LogoutOptions): Promise<void> {
     const run = this.#logouts.then(() => this.#logout(options));
     this.#logouts = run.catch(() => undefined);
+    // A local-first client started meanwhile (this account again, say) opens its replica once this is done.
+    if (this.#options.mode === 'local-first') logoutStarted(run, this.#lifetime.signal);
     return run;
   }
 

@@ -29,6 +29,7 @@ import {
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { RESOLVER_TIMEOUT_MS } from '../store/conflicts.js';
 import { LATE, sleep, within } from '../util/abort.js';
+import { logoutsDone } from './logouts.js';
 import { monotonicNow } from '../util/clock.js';
 import { idbDatabases } from '../util/idb-list.js';
 import { closeOtherTabs, tabLock, Tabs, webLocks } from './leader.js';
@@ -231,6 +232,9 @@ async function finishDeletion(access: DirectoryAccess, name: string, wait: boole
 
 /** How long a start's background finish of another replica's deletion waits for IndexedDB (ms; see finishDeletion). */
 const BACKGROUND_DELETE_MS = 2_000;
+
+/** How long a start waits for the logouts under way in its page or process (each is bounded by its own steps). */
+const LOGOUT_WAIT_MS = 20_000;
 
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
 const DISCARD_WAIT_MS = 5_000;
@@ -451,6 +455,13 @@ export class LocalFirst {
    * not be reached (an empty replica); a device with nothing local and no token fails with `network`.
    */
   async open(): Promise<Session> {
+    // A logout under way in this page or process (one not awaited before this client was made) first: it may be
+    // deleting or closing the replica this start would open.
+    const logouts = logoutsDone(this.#deps.signal);
+    if (logouts) {
+      await within(logouts, LOGOUT_WAIT_MS);
+      if (this.#deps.signal.aborted) throw closedError();
+    }
     globalThis.addEventListener?.('online', this.#onOnline);
     if (this.#deps.options.local?.persist) this.#persisted ??= askPersist();
     // Read again by every start (a deletion recorded since the last one may be finished by now, or due).

@@ -1,0 +1,110 @@
+/**
+ * A logout not awaited, then at once a new client (found by the account-switching attack): `logout({ destroyLocal:
+ * true })` was deleting the replica while the new client opened it — the same account signing in again hung, or its
+ * first write failed `bad_response` ("database is closed") and later calls hung (10 of 10 runs); another account on a
+ * replica the app named was refused, and A's deletion failed `timeout`, leaving A's data on the device for good (5 of 5).
+ * A local-first start now waits for the logouts under way in its process (not its own), bounded. Node, leveldb.
+ */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import PouchDB from 'pouchdb-core';
+import LevelAdapter from 'pouchdb-adapter-leveldb';
+import { afterAll, describe, expect, it } from 'vitest';
+import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions } from '@feat/sdk';
+import { sleep, uniqueUser, useEmulator } from '../support/backend.js';
+
+PouchDB.plugin(LevelAdapter);
+const emu = useEmulator();
+const dirs: string[] = [];
+afterAll(() => dirs.forEach((d) => rmSync(d, { recursive: true, force: true })));
+const replicaPath = () => {
+  const d = mkdtempSync(join(tmpdir(), 'feat-relogin-'));
+  dirs.push(d);
+  return join(d, 'app');
+};
+
+/** How a call settles within 20 s: 'ok', the FeatError code, 'untyped …' or 'still waiting'. */
+const outcome = (p: Promise<unknown>, ms = 20_000): Promise<string> =>
+  Promise.race([p.then(() => 'ok', (e: unknown) => (isFeatError(e) ? e.code : `untyped ${String(e)}`)), sleep(ms).then(() => 'still waiting')]);
+
+const clientOf = (user: string, name: string, extra: Partial<FeatClientOptions> = {}): FeatClient =>
+  emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'leveldb', name }, ...extra }));
+
+async function onServer(user: string, key: string): Promise<unknown> {
+  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+  try {
+    return await c.store.get(key);
+  } finally {
+    await c.close();
+  }
+}
+
+async function idsOnDevice(name: string): Promise<string[]> {
+  const raw = new PouchDB(name, { adapter: 'leveldb' });
+  try {
+    return (await raw.allDocs()).rows.map((r) => r.id).filter((id) => !id.startsWith('_'));
+  } finally {
+    await raw.close();
+  }
+}
+
+describe('a new client right after a logout not awaited', () => {
+  it('the same account on the same replica: its start waits for the deletion, then works (writes read back and pushed)', async () => {
+    const alice = uniqueUser('relogin');
+    const name = replicaPath();
+    const a = clientOf(alice, name);
+    await a.ready();
+    await a.store.set('old', 'A-old');
+    await a.sync.waitForPush({ timeout: 30_000 });
+    const destroyed = outcome(a.logout({ destroyLocal: true }));
+    const again = clientOf(alice, name);
+    const ready = outcome(again.ready());
+    const write = outcome(again.store.set('new', 'A2-new'));
+    expect({ destroyed: await destroyed, ready: await ready, write: await write }).toEqual({ destroyed: 'ok', ready: 'ok', write: 'ok' });
+    expect(await again.store.get('new')).toBe('A2-new');
+    // The deleted replica is made again and pulls the account's data from the server.
+    expect(await again.store.get('old')).toBe('A-old');
+    await again.sync.waitForPush({ timeout: 30_000 });
+    expect(await onServer(alice, 'new')).toBe('A2-new');
+  }, 90_000);
+
+  it('another account on a replica the app named: A’s deletion finishes (nothing of A left), B opens a new replica and works', async () => {
+    const [alice, bob] = [uniqueUser('relogin-a'), uniqueUser('relogin-b')];
+    const name = replicaPath();
+    const a = clientOf(alice, name);
+    await a.ready();
+    await a.store.set('old', 'A-old');
+    await a.sync.waitForPush({ timeout: 30_000 });
+    const destroyed = outcome(a.logout({ destroyLocal: true }));
+    const b = clientOf(bob, name);
+    const ready = outcome(b.ready());
+    const write = outcome(b.store.set('bkey', 'B'));
+    expect({ destroyed: await destroyed, ready: await ready, write: await write }).toEqual({ destroyed: 'ok', ready: 'ok', write: 'ok' });
+    expect(await b.store.get('old')).toBeUndefined();
+    await b.sync.waitForPush({ timeout: 30_000 });
+    await b.close();
+    expect(await idsOnDevice(name)).toEqual(['bkey']);
+    expect(await onServer(bob, 'bkey')).toBe('B');
+    expect(await onServer(alice, 'bkey')).toBeUndefined();
+  }, 90_000);
+
+  it("a client's own logout while its start waits for another's: no wait on itself (A→B→A, nothing awaited)", async () => {
+    const [alice, bob] = [uniqueUser('relogin-a'), uniqueUser('relogin-b')];
+    const [nameA, nameB] = [replicaPath(), replicaPath()];
+    const a = clientOf(alice, nameA);
+    await a.ready();
+    const t0 = performance.now();
+    const aWrite = outcome(a.store.set('k', 'A'));
+    const aOut = outcome(a.logout());
+    const b = clientOf(bob, nameB);
+    const bWrite = outcome(b.store.set('k', 'B'));
+    const bOut = outcome(b.logout());
+    const a2 = clientOf(alice, nameA);
+    const a2Get = a2.store.get('k');
+    expect({ aWrite: await aWrite, aOut: await aOut, bWrite: await bWrite, bOut: await bOut }).toEqual({ aWrite: 'ok', aOut: 'ok', bWrite: 'ok', bOut: 'ok' });
+    expect(await a2Get).toBe('A');
+    // (Waiting on its own logout, B's start held everything for the 20 s bound.)
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  }, 60_000);
+});
