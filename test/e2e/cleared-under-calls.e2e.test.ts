@@ -13,10 +13,9 @@
  *   `storage_lost` without the error event, or waited for ever (a write the adapter never answered nor failed: a
  *   watchdog now looks for the replica while calls wait).
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
-import type { Emulator } from '@feat/emulator';
-import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
+import { hasChromium, useHarness, warnIfNoChromium } from '../support/chromium-harness.js';
 import { APP_PAGE, load, optionsFor, type App } from '../attack/browser-page.js';
 
 warnIfNoChromium('the site-data-cleared-under-calls browser tests');
@@ -24,24 +23,17 @@ warnIfNoChromium('the site-data-cleared-under-calls browser tests');
 const app = () => self as unknown as App & { wfp?: Promise<{ o: string; ms: number }>; outcome?: Promise<string>; sets?: Promise<string>[] };
 
 describe.skipIf(!hasChromium)('the site data cleared while calls are under way', () => {
-  let harness: Harness;
-  let emu: Emulator;
-  let origin: string;
+  const h = useHarness({ '/': ['text/html', APP_PAGE] });
   const run = Date.now().toString(36);
-  beforeAll(async () => {
-    harness = await startHarness({ '/': ['text/html', APP_PAGE] });
-    ({ emu, origin } = harness);
-  }, 60_000);
-  afterAll(() => harness?.stop());
 
   it('a waitForPush() (no timeout) pending at the clear settles with storage_lost, not a wait without end', async () => {
     const results: { delay: number; waitForPush: string; ms: number; errors: string[]; status: string; get: string }[] = [];
     for (let i = 0; i < 3; i++) {
       const user = `wfp-cleared-${run}-${i}`;
       const delay = Math.floor(Math.random() * 150);
-      const ctx = await harness.newContext();
-      const page = await load(ctx, origin);
-      await page.evaluate((o) => app().start(o), optionsFor(emu, user));
+      const ctx = await h.harness.newContext();
+      const page = await load(ctx, h.origin);
+      await page.evaluate((o) => app().start(o), optionsFor(h.emu, user));
       await page.evaluate(async () => {
         const c = app().client;
         await Promise.all(Array.from({ length: 200 }, (_, j) => c.store.set(`w${j}`, { j, pad: 'x'.repeat(500) })));
@@ -50,7 +42,7 @@ describe.skipIf(!hasChromium)('the site data cleared while calls are under way',
       });
       await page.waitForTimeout(delay);
       const cdp = await ctx.newCDPSession(page);
-      await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'indexeddb,local_storage' });
+      await cdp.send('Storage.clearDataForOrigin', { origin: h.origin, storageTypes: 'indexeddb,local_storage' });
       const r = await page.evaluate(async () => {
         const { o, ms } = (await app().wfp)!;
         return { waitForPush: o, ms, errors: [...app().seen.errors], status: app().client.sync.status, get: await app().settle(app().client.store.get('w1'), 10_000) };
@@ -65,19 +57,19 @@ describe.skipIf(!hasChromium)('the site data cleared while calls are under way',
 
   it('ends with storage_lost told once (status error), or a client that works — never aborted, timeout or a wait', async () => {
     const user = `cleared-open-${run}`;
-    const w = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } });
+    const w = createFeatClient({ couchUrl: h.emu.couchUrl, accountsUrl: h.emu.accountsUrl, auth: h.emu.bearerFor(user), local: { adapter: 'memory' } });
     await Promise.all(Array.from({ length: 50 }, (_, i) => w.store.set(`k${i}`, { i })));
     await w.sync.waitForPush({ timeout: 30_000 });
     await w.close();
     const outcomes: string[] = [];
     for (let i = 0; i < 8; i++) {
-      const ctx = await harness.newContext();
+      const ctx = await h.harness.newContext();
       try {
-        const page = await load(ctx, origin);
-        await page.evaluate((o) => void (app().outcome = app().settle(app().start(o), 20_000)), optionsFor(emu, user));
+        const page = await load(ctx, h.origin);
+        await page.evaluate((o) => void (app().outcome = app().settle(app().start(o), 20_000)), optionsFor(h.emu, user));
         await page.waitForTimeout(25 + Math.round((i * 50) / 8));
         const cdp = await ctx.newCDPSession(page);
-        await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'indexeddb,local_storage' });
+        await cdp.send('Storage.clearDataForOrigin', { origin: h.origin, storageTypes: 'indexeddb,local_storage' });
         const r = await page.evaluate(async () => {
           const c = app().client;
           const [ready, get] = await Promise.all([app().outcome!, app().settle(c.store.get('k1'), 20_000)]);
@@ -98,16 +90,16 @@ describe.skipIf(!hasChromium)('the site data cleared while calls are under way',
   it('end with storage_lost (never a "try again" timeout)', async () => {
     const out: { outcomes: string[]; errors: string[]; status: string }[] = [];
     for (let i = 0; i < 6; i++) {
-      const ctx = await harness.newContext();
-      const page = await load(ctx, origin);
-      await page.evaluate((o) => app().start(o), optionsFor(emu, `cleared-writes-${run}-${i}`));
+      const ctx = await h.harness.newContext();
+      const page = await load(ctx, h.origin);
+      await page.evaluate((o) => app().start(o), optionsFor(h.emu, `cleared-writes-${run}-${i}`));
       await page.evaluate(() => {
         const c = app().client;
         app().sets = Array.from({ length: 300 }, (_, j) => app().settle(c.store.set(`w${j}`, { j, pad: 'x'.repeat(2000) }), 20_000));
       });
       await page.waitForTimeout(20);
       const cdp = await ctx.newCDPSession(page);
-      await cdp.send('Storage.clearDataForOrigin', { origin, storageTypes: 'indexeddb,local_storage' });
+      await cdp.send('Storage.clearDataForOrigin', { origin: h.origin, storageTypes: 'indexeddb,local_storage' });
       out.push(
         await page.evaluate(async () => {
           const sets = await Promise.all(app().sets!);

@@ -5,28 +5,20 @@
  * 14 on the emulator, 2 of 7 on the real server) — or it was closed as "another tab" (5 of 14), or failed
  * `storage_lost` blaming a cleared site (6 of 14). A start now waits for the logouts under way in its page.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { createFeatClient } from '@feat/sdk';
-import type { Emulator } from '@feat/emulator';
-import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
+import { hasChromium, useHarness, warnIfNoChromium } from '../support/chromium-harness.js';
 import { APP_PAGE, openApp, optionsFor, type App } from '../attack/browser-page.js';
 
 warnIfNoChromium('the logout-then-sign-in-again browser test');
 const app = () => self as unknown as App & { again?: App['client'] };
 
 describe.skipIf(!hasChromium)('signing in again during a logout not awaited, in Chromium', () => {
-  let harness: Harness;
-  let emu: Emulator;
-  let origin: string;
+  const h = useHarness({ '/': ['text/html', APP_PAGE] });
   const run = Date.now().toString(36);
-  beforeAll(async () => {
-    harness = await startHarness({ '/': ['text/html', APP_PAGE] });
-    ({ emu, origin } = harness);
-  }, 60_000);
-  afterAll(() => harness?.stop());
 
   async function onServer(user: string): Promise<string[]> {
-    const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+    const c = createFeatClient({ couchUrl: h.emu.couchUrl, accountsUrl: h.emu.accountsUrl, auth: h.emu.bearerFor(user), mode: 'remote' });
     try {
       return (await c.store.keys()).sort();
     } finally {
@@ -38,10 +30,10 @@ describe.skipIf(!hasChromium)('signing in again during a logout not awaited, in 
     const outcomes: unknown[] = [];
     for (let round = 0; round < 4; round++) {
       const user = `relogin-${run}-${round}`;
-      const context = await harness.newContext();
+      const context = await h.harness.newContext();
       try {
-        const t1 = await openApp(context, origin, emu, user);
-        const t2 = await openApp(context, origin, emu, user);
+        const t1 = await openApp(context, h.origin, h.emu, user);
+        const t2 = await openApp(context, h.origin, h.emu, user);
         await t1.page.evaluate(async () => {
           await app().client.store.set('old', 'A-old');
           await app().client.sync.waitForPush({ timeout: 15_000 });
@@ -61,7 +53,7 @@ describe.skipIf(!hasChromium)('signing in again during a logout not awaited, in 
           const readBack = await Promise.all(written.map((_, i) => again.store.get(`w${i}`).then((v) => v, (e: { code: string }) => `rejected ${e.code}`)));
           const push = await S(again.sync.waitForPush({ timeout: 20_000 }));
           return { destroyed: await destroyed, ready: await ready, written, readBack, push, old: await again.store.get('old') };
-        }, optionsFor(emu, user));
+        }, optionsFor(h.emu, user));
         const tab1 = await t1.page.evaluate(() => app().settle(app().client.store.set('t1', 'x'), 20_000));
         const server = await onServer(user);
         await t2.page.evaluate(() => app().again?.close());

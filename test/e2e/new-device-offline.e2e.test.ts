@@ -5,32 +5,24 @@
  * session is remembered under the identity), and the writes reach the server once it answers. Before, ready() rejected
  * `network` and nothing could be written.
  */
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Emulator } from '@feat/emulator';
-import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
+import { describe, expect, it } from 'vitest';
+import { hasChromium, useHarness, warnIfNoChromium } from '../support/chromium-harness.js';
 import { APP_PAGE, load, optionsFor, readOnServer, type App } from '../attack/browser-page.js';
 
 warnIfNoChromium('the new-device-offline browser test');
 const app = () => self as unknown as App;
 
 describe.skipIf(!hasChromium)('a new device, CouchDB out of reach, in Chromium', () => {
-  let harness: Harness;
-  let emu: Emulator;
-  let origin: string;
-  beforeAll(async () => {
-    harness = await startHarness({ '/': ['text/html', APP_PAGE] });
-    ({ emu, origin } = harness);
-  }, 60_000);
-  afterAll(() => harness?.stop());
+  const h = useHarness({ '/': ['text/html', APP_PAGE] });
 
   it('opens an empty replica for the token’s account, keeps the writes across a reload with no server, pushes them later', async () => {
     const user = `newdev-off-${Date.now().toString(36)}`;
-    const ctx = await harness.newContext();
+    const ctx = await h.harness.newContext();
     try {
-      const toCouch = (url: URL) => url.href.startsWith(emu.couchUrl);
+      const toCouch = (url: URL) => url.href.startsWith(h.emu.couchUrl);
       await ctx.route(toCouch, (route) => route.abort('internetdisconnected'));
-      const options = { ...optionsFor(emu, user), initialSyncTimeout: 1_500 };
-      const page = await load(ctx, origin);
+      const options = { ...optionsFor(h.emu, user), initialSyncTimeout: 1_500 };
+      const page = await load(ctx, h.origin);
       const first = await page.evaluate(async (o) => {
         const t0 = performance.now();
         const { session } = await app().start(o);
@@ -44,20 +36,20 @@ describe.skipIf(!hasChromium)('a new device, CouchDB out of reach, in Chromium',
       await page.evaluate(() => app().client.close());
 
       // A reload with no server at all (accounts service too): the remembered session opens the same replica.
-      await emu.suspend();
+      await h.emu.suspend();
       try {
-        await load(ctx, origin, page);
+        await load(ctx, h.origin, page);
         const again = await page.evaluate(async (o) => {
           const { session } = await app().start(o);
           return { user: session.userName, draft: await app().client.store.get('draft') };
         }, options);
         expect(again).toEqual({ user, draft: 'typed offline on a new device' });
       } finally {
-        await emu.resume();
+        await h.emu.resume();
       }
       await ctx.unroute(toCouch);
       await page.evaluate(() => app().client.sync.waitForPush({ timeout: 30_000 }));
-      expect(await readOnServer(emu, user, ['draft'])).toEqual({ draft: 'typed offline on a new device' });
+      expect(await readOnServer(h.emu, user, ['draft'])).toEqual({ draft: 'typed offline on a new device' });
     } finally {
       await ctx.close();
     }

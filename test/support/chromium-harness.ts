@@ -8,6 +8,7 @@ import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { chromium, type Browser, type BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll } from 'vitest';
 import { startEmulator, type Emulator } from '@feat/emulator';
 
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
@@ -68,6 +69,33 @@ export async function startHarness(files: Record<string, [string, string]>): Pro
       await browser.close();
       await emu.stop();
       await new Promise((resolve) => server.close(resolve));
+    },
+  };
+}
+
+/**
+ * A harness for the tests of the enclosing `describe` (started before them, stopped after): its parts are read once
+ * started (`h.emu`, `h.origin`, `h.harness.newContext()`).
+ */
+export function useHarness(files: Record<string, [string, string]>): { readonly harness: Harness; readonly emu: Emulator; readonly origin: string } {
+  let started: Harness | undefined;
+  beforeAll(async () => {
+    started = await startHarness(files);
+  }, 60_000);
+  afterAll(() => started?.stop());
+  const harness = (): Harness => {
+    if (!started) throw new Error('the Chromium harness is not started: read it inside a test');
+    return started;
+  };
+  return {
+    get harness() {
+      return harness();
+    },
+    get emu() {
+      return harness().emu;
+    },
+    get origin() {
+      return harness().origin;
     },
   };
 }
