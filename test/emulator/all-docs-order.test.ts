@@ -54,6 +54,10 @@ describe('_all_docs in code point order', () => {
     expect(ids(await send('GET', q({ key: 'kｆ' })))).toEqual(['kｆ']);
     const page = (await send('GET', q({ startkey: 'kｆ', limit: 1 }))).body as { total_rows: number; offset: number };
     expect({ total_rows: page.total_rows, offset: page.offset }).toEqual({ total_rows: IDS.length, offset: sorted.indexOf('kｆ') });
+    // Past the end, CouchDB counts every row before it, no more.
+    const past = (await send('GET', q({ skip: 100 }))).body as { offset: number; rows: unknown[] };
+    const after = (await send('GET', q({ startkey: '\u{10ffff}', skip: 1 }))).body as { offset: number; rows: unknown[] };
+    expect([past.offset, past.rows.length, after.offset, after.rows.length]).toEqual([IDS.length, 0, IDS.length, 0]);
   });
 
   it('ids written after a listing are ordered too (and one of a kind in an otherwise plain database)', async () => {

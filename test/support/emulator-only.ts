@@ -14,5 +14,6 @@ export const EMULATOR_ONLY_FILES: Record<string, string> = {
   'test/emulator/signup.test.ts': 'fixes the admin-only window with peruserAdminOnlyMs (the real one lasts 5–60 ms)',
   'test/export/cli.test.ts': 'feat-emulator export from a running emulator and from its data directory',
   'test/api/emulator.test.ts': "the emulator's REST fixtures",
+  'test/emulator/all-docs-order-unit.test.ts': "the emulator's _all_docs ordering code itself, below HTTP (all-docs-order.test.ts runs on both)",
   'test/emulator/limits.test.ts': 'custom maxDocumentBytes / maxRequestBytes per emulator (one real CouchDB has one max_document_size)',
 };
