@@ -16,7 +16,7 @@ import type { LocalFirst } from './sync/local-first.js';
 import type { StorageInfo } from './sync/device-storage.js';
 import { statusForError, type SyncEvents, type SyncStatus } from './sync/status.js';
 import { LazyWatch } from './sync/lazy-watch.js';
-import { logoutStarted } from './sync/logouts.js';
+import { logoutStarted, logoutsUnderWay } from './sync/logouts.js';
 import { createCouchFetch, type AcceptedWrite } from './transport/couch-fetch.js';
 import { checkSignal, LATE, manyListeners, within, withSignal } from './util/abort.js';
 import { Emitter } from './util/emitter.js';
@@ -194,6 +194,7 @@ class Client implements FeatClient {
     manyListeners(this.#sending.signal);
     this.#options = resolveOptions(options);
     const o = this.#options;
+    if (o.mode === 'local-first') this.#logoutsBefore = logoutsUnderWay();
     // A listener that throws is reported as an error event; one that throws from the error event itself is rethrown
     // on its own (never reported again, which would loop).
     this.#emitter = new Emitter<SyncEvents>((error, event) =>
@@ -420,6 +421,7 @@ class Client implements FeatClient {
         void this.close();
       },
       signal: this.#lifetime.signal,
+      logoutsBefore: this.#logoutsBefore,
     });
   }
 
@@ -619,6 +621,9 @@ class Client implements FeatClient {
     return { userName, dbName };
   }
 
+  /** The logouts of other clients under way when this one was created: its start waits for them (sync/logouts.ts). */
+  #logoutsBefore: Promise<unknown>[] = [];
+
   /** Logouts one after another: two at once (a double click) would open or delete the same replica together. */
   #logouts: Promise<unknown> = Promise.resolve();
 
@@ -626,7 +631,7 @@ class Client implements FeatClient {
     const run = this.#logouts.then(() => this.#logout(options));
     this.#logouts = run.catch(() => undefined);
     // A local-first client started meanwhile (this account again, say) opens its replica once this is done.
-    if (this.#options.mode === 'local-first') logoutStarted(run, this.#lifetime.signal);
+    if (this.#options.mode === 'local-first') logoutStarted(run);
     return run;
   }
 
@@ -635,8 +640,9 @@ class Client implements FeatClient {
     const options: LogoutOptions = checkOptions(given, 'logout');
     await this.close();
     try {
-      if (options.destroyLocal && !this.#localFirst && this.#options.mode === 'local-first') {
-        // Never opened here: still wipe what this device holds for these credentials.
+      if (options.destroyLocal && this.#localFirst?.localName === undefined && this.#options.mode === 'local-first') {
+        // Never opened here (or its start was still waiting: sync/logouts.ts): still wipe what this device holds for
+        // these credentials.
         const { LocalFirst } = await import('./sync/local-first.js');
         await this.#newLocalFirst(LocalFirst).wipe((signal) => this.#account(signal));
       } else if (options.destroyLocal) await this.#localFirst?.destroy();

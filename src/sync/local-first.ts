@@ -28,8 +28,7 @@ import {
 } from './last-session.js';
 import type { ConflictEvent, DocumentStore } from '../store/store.js';
 import { RESOLVER_TIMEOUT_MS } from '../store/conflicts.js';
-import { LATE, sleep, within } from '../util/abort.js';
-import { logoutsDone } from './logouts.js';
+import { LATE, sleep, within, withSignal } from '../util/abort.js';
 import { monotonicNow } from '../util/clock.js';
 import { idbDatabases } from '../util/idb-list.js';
 import { closeOtherTabs, tabLock, Tabs, webLocks } from './leader.js';
@@ -266,6 +265,8 @@ export interface LocalFirstDeps {
   /** Another tab deletes the replica (`logout({ destroyLocal: true })`): close the client. */
   closeRequested(): void;
   signal: AbortSignal;
+  /** The logouts under way in this page or process when the client was made (sync/logouts.ts). */
+  logoutsBefore: readonly Promise<unknown>[];
 }
 
 /** Adapters whose replica other tabs of the origin share (leader.ts). */
@@ -455,11 +456,11 @@ export class LocalFirst {
    * not be reached (an empty replica); a device with nothing local and no token fails with `network`.
    */
   async open(): Promise<Session> {
-    // A logout under way in this page or process (one not awaited before this client was made) first: it may be
-    // deleting or closing the replica this start would open.
-    const logouts = logoutsDone(this.#deps.signal);
-    if (logouts) {
-      await within(logouts, LOGOUT_WAIT_MS);
+    // The logouts under way in this page or process when this client was made (not awaited) first: one may be
+    // deleting or closing the replica this start would open. (A memory replica is this client's alone.)
+    const logouts = this.#deps.logoutsBefore;
+    if (logouts.length && this.#adapterAsked() !== 'memory') {
+      await withSignal(within(Promise.all(logouts), LOGOUT_WAIT_MS), this.#deps.signal).catch(() => undefined);
       if (this.#deps.signal.aborted) throw closedError();
     }
     globalThis.addEventListener?.('online', this.#onOnline);

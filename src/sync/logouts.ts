@@ -4,23 +4,23 @@
  * another on a replica the app named) opened the replica the logout was deleting — its writes were lost with it, or it
  * was closed as "another tab", or waited on a replica closed under it.
  */
-const underWay = new Map<Promise<unknown>, object>();
+const underWay = new Set<Promise<unknown>>();
 
-/** Registers a logout of the client `owner` stands for until it settles (its failure is the caller's to handle). */
-export function logoutStarted(run: Promise<unknown>, owner: object): void {
+/** Registers a logout until it settles (its failure is the caller's to handle). */
+export function logoutStarted(run: Promise<unknown>): void {
   const settled = run.then(
     () => undefined,
     () => undefined,
   );
-  underWay.set(settled, owner);
+  underWay.add(settled);
   void settled.then(() => underWay.delete(settled));
 }
 
 /**
- * Settles once every logout under way now of another client than `owner`'s has (a client's own logout waits for its
- * start: waiting for it would wait for itself); undefined when there is none.
+ * The logouts under way now (each settles, never rejects). A client takes them when it is created and its start waits
+ * only for those: a logout called later — its own, or one of a client that waits for this client's start — would
+ * make two starts wait for each other.
  */
-export function logoutsDone(owner: object): Promise<unknown> | undefined {
-  const others = [...underWay].filter(([, of]) => of !== owner).map(([run]) => run);
-  return others.length ? Promise.all(others) : undefined;
+export function logoutsUnderWay(): Promise<unknown>[] {
+  return [...underWay];
 }

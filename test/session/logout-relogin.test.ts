@@ -3,7 +3,9 @@
  * true })` was deleting the replica while the new client opened it — the same account signing in again hung, or its
  * first write failed `bad_response` ("database is closed") and later calls hung (10 of 10 runs); another account on a
  * replica the app named was refused, and A's deletion failed `timeout`, leaving A's data on the device for good (5 of 5).
- * A local-first start now waits for the logouts under way in its process (not its own), bounded. Node, leveldb.
+ * A local-first start now waits for the logouts under way in its process when the client was made, bounded. The
+ * review of that: a logout of a client still waiting deleted nothing; two clients logging out in one tick waited for
+ * each other 20 s; close() left ready() waiting. Node, leveldb.
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -107,4 +109,72 @@ describe('a new client right after a logout not awaited', () => {
     // (Waiting on its own logout, B's start held everything for the 20 s bound.)
     expect(performance.now() - t0).toBeLessThan(10_000);
   }, 60_000);
+
+  it('logout({ destroyLocal }) of a client whose start waits for another logout deletes its replica', async () => {
+    const [alice, bob] = [uniqueUser('relogin-a'), uniqueUser('relogin-b')];
+    const nameA = replicaPath();
+    const a0 = clientOf(alice, nameA);
+    await a0.ready();
+    await a0.store.set('secret', 'A');
+    await a0.sync.waitForPush({ timeout: 30_000 });
+    await a0.close();
+    expect(await idsOnDevice(nameA)).toEqual(['secret']);
+    // Bob's logout (never started: the wipe asks a slow auth provider) takes ~6 s.
+    const bearer = emu.bearerFor(bob);
+    const c = clientOf(bob, replicaPath(), { auth: () => sleep(6_000).then(() => bearer) });
+    const cOut = outcome(c.logout({ destroyLocal: true }));
+    // Alice signs in on this device, and signs out at once, deleting what the device holds.
+    const a = clientOf(alice, nameA);
+    const aReady = outcome(a.ready());
+    await sleep(300);
+    const aOut = await outcome(a.logout({ destroyLocal: true }));
+    expect({ aOut, cOut: await cOut }).toEqual({ aOut: 'ok', cOut: 'ok' });
+    expect(['ok', 'closed']).toContain(await aReady);
+    expect(await idsOnDevice(nameA)).toEqual([]);
+  }, 60_000);
+
+  it('two clients each writing then logging out in the same tick: no 20 s deadlock', async () => {
+    const [alice, bob] = [uniqueUser('relogin-c'), uniqueUser('relogin-d')];
+    const a = clientOf(alice, replicaPath());
+    const b = clientOf(bob, replicaPath());
+    const t0 = performance.now();
+    const aw = outcome(a.store.set('k', 'A'));
+    const bw = outcome(b.store.set('k', 'B'));
+    const ao = outcome(a.logout());
+    const bo = outcome(b.logout());
+    expect({ aw: await aw, bw: await bw, ao: await ao, bo: await bo }).toEqual({ aw: 'ok', bw: 'ok', ao: 'ok', bo: 'ok' });
+    expect(performance.now() - t0).toBeLessThan(10_000);
+  }, 60_000);
+
+  it('close() while the start waits for another logout: close() does not wait for that logout', async () => {
+    const [alice, bob] = [uniqueUser('relogin-e'), uniqueUser('relogin-f')];
+    const bearer = emu.bearerFor(bob);
+    const c = clientOf(bob, replicaPath(), { auth: () => sleep(8_000).then(() => bearer) });
+    const cOut = outcome(c.logout({ destroyLocal: true }));
+    const a = clientOf(alice, replicaPath());
+    const aReady = outcome(a.ready());
+    await sleep(300);
+    const t0 = performance.now();
+    const closed = await outcome(a.close());
+    const closeTook = performance.now() - t0;
+    const readyAt = await aReady;
+    const readyTook = performance.now() - t0;
+    expect(closed).toBe('ok');
+    expect(['ok', 'closed']).toContain(readyAt);
+    // ready() of a closed client rejects `closed` at once, not when another client's logout ends.
+    expect({ close: closeTook < 3_000, ready: readyTook < 3_000 }).toEqual({ close: true, ready: true });
+    await cOut;
+  }, 60_000);
+
+  it('a memory replica (this client’s alone) does not wait for another client’s logout', async () => {
+    const [alice, bob] = [uniqueUser('relogin-m'), uniqueUser('relogin-n')];
+    const bearer = emu.bearerFor(bob);
+    const c = clientOf(bob, replicaPath(), { auth: () => sleep(6_000).then(() => bearer) });
+    const cOut = outcome(c.logout({ destroyLocal: true }));
+    const a = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(alice), local: { adapter: 'memory' } }));
+    const t0 = performance.now();
+    await a.ready();
+    expect(performance.now() - t0).toBeLessThan(3_000);
+    expect(await cOut).toBe('ok');
+  }, 30_000);
 });
