@@ -72,6 +72,37 @@ const CHANGED = 'changed';
 /** Resolutions tried again after the winner moved, before giving up until the next change of the document. */
 const MAX_ATTEMPTS = 5;
 
+/**
+ * The later removals without the purges (maintenance's deletion of an expired value, which keeps that value's stamps)
+ * of a revision a live leaf was written on: an edit made on top of the expired value replaced it, whatever the clock of
+ * the device that made it said (one running behind stamped it earlier than the value it edited: docs/export.md, "a
+ * write made after that value, on any device, wins over the purge"). Read only when there is such a purge.
+ */
+async function withoutOverwrittenPurges(db: Db, id: string, later: StoredDoc[], live: StoredDoc[]): Promise<StoredDoc[]> {
+  const purges = later.filter((l) => decode(l).expiresAt !== undefined);
+  if (!purges.length || !live.length) return later;
+  let read: { ok?: StoredDoc & { _revisions?: { start: number; ids: string[] } } }[];
+  try {
+    read = (await db.get(id, { open_revs: [...purges, ...live].map((l) => l._rev!), revs: true })) as unknown as typeof read;
+  } catch {
+    return later;
+  }
+  const history = new Map(read.flatMap((r) => (r.ok?._rev && r.ok._revisions ? [[r.ok._rev, r.ok._revisions] as const] : [])));
+  /** Whether the revision at generation `gen` with hash `hash` is in the history of `rev`. */
+  const has = (rev: string, gen: number, hash: string) => {
+    const h = history.get(rev);
+    return !!h && gen <= h.start && h.ids[h.start - gen] === hash;
+  };
+  const overwritten = new Set(
+    purges.flatMap((p) => {
+      const h = history.get(p._rev!);
+      const parent = h?.ids[1];
+      return h && parent !== undefined && live.some((l) => has(l._rev!, h.start - 1, parent)) ? [p] : [];
+    }),
+  );
+  return later.filter((l) => !overwritten.has(l));
+}
+
 async function resolveOnce(
   db: Db,
   id: string,
@@ -116,7 +147,12 @@ async function resolveOnce(
   // looked at — chosen among the later ones, not among every tombstone: each resolved conflict leaves one (a losing
   // leaf's deletion, time 0) at a higher generation than an offline device's removal made after all of them.
   const liveAt = Math.max(...live.map((l) => decode(l).updatedAt));
-  const later = every.filter((l) => l._deleted && !stale.has(l._rev!) && decode(l).updatedAt > liveAt);
+  const later = await withoutOverwrittenPurges(
+    db,
+    id,
+    every.filter((l) => l._deleted && !stale.has(l._rev!) && decode(l).updatedAt > liveAt),
+    live,
+  );
   leaves.push(...later.sort(byRev).slice(0, MAX_DELETED_LEAVES));
   // Only superseded leaves next to the one kept (or every live leaf superseded by a removal): deleted, nothing asked.
   if (!doc || leaves.length === 0) return losers.length === 0 ? false : writeResolution(db, id, leader, losers, []);
