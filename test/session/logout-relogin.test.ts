@@ -51,19 +51,27 @@ async function idsOnDevice(name: string): Promise<string[]> {
   }
 }
 
+/**
+ * `user` signs in on replica `name`, writes `old` and pushes it, then logs out with `destroyLocal` (not awaited), and
+ * `next` signs in at once on the same replica and writes `key`: how the three calls settle.
+ */
+async function destroyThenSignIn(user: string, name: string, next: string, key: string, value: string) {
+  const a = clientOf(user, name);
+  await a.ready();
+  await a.store.set('old', 'A-old');
+  await a.sync.waitForPush({ timeout: 30_000 });
+  const destroyed = outcome(a.logout({ destroyLocal: true }));
+  const client = clientOf(next, name);
+  const ready = outcome(client.ready());
+  const write = outcome(client.store.set(key, value));
+  return { client, settled: { destroyed: await destroyed, ready: await ready, write: await write } };
+}
+
 describe('a new client right after a logout not awaited', () => {
   it('the same account on the same replica: its start waits for the deletion, then works (writes read back and pushed)', async () => {
     const alice = uniqueUser('relogin');
-    const name = replicaPath();
-    const a = clientOf(alice, name);
-    await a.ready();
-    await a.store.set('old', 'A-old');
-    await a.sync.waitForPush({ timeout: 30_000 });
-    const destroyed = outcome(a.logout({ destroyLocal: true }));
-    const again = clientOf(alice, name);
-    const ready = outcome(again.ready());
-    const write = outcome(again.store.set('new', 'A2-new'));
-    expect({ destroyed: await destroyed, ready: await ready, write: await write }).toEqual({ destroyed: 'ok', ready: 'ok', write: 'ok' });
+    const { client: again, settled } = await destroyThenSignIn(alice, replicaPath(), alice, 'new', 'A2-new');
+    expect(settled).toEqual({ destroyed: 'ok', ready: 'ok', write: 'ok' });
     expect(await again.store.get('new')).toBe('A2-new');
     // The deleted replica is made again and pulls the account's data from the server.
     expect(await again.store.get('old')).toBe('A-old');
@@ -74,15 +82,8 @@ describe('a new client right after a logout not awaited', () => {
   it('another account on a replica the app named: A’s deletion finishes (nothing of A left), B opens a new replica and works', async () => {
     const [alice, bob] = [uniqueUser('relogin-a'), uniqueUser('relogin-b')];
     const name = replicaPath();
-    const a = clientOf(alice, name);
-    await a.ready();
-    await a.store.set('old', 'A-old');
-    await a.sync.waitForPush({ timeout: 30_000 });
-    const destroyed = outcome(a.logout({ destroyLocal: true }));
-    const b = clientOf(bob, name);
-    const ready = outcome(b.ready());
-    const write = outcome(b.store.set('bkey', 'B'));
-    expect({ destroyed: await destroyed, ready: await ready, write: await write }).toEqual({ destroyed: 'ok', ready: 'ok', write: 'ok' });
+    const { client: b, settled } = await destroyThenSignIn(alice, name, bob, 'bkey', 'B');
+    expect(settled).toEqual({ destroyed: 'ok', ready: 'ok', write: 'ok' });
     expect(await b.store.get('old')).toBeUndefined();
     await b.sync.waitForPush({ timeout: 30_000 });
     await b.close();
