@@ -267,6 +267,7 @@ class Client implements FeatClient {
     this.#watcher = new LazyWatch({
       db: () => this.#db(),
       dbNow: () => (this.#refused ? undefined : this.#dbNow()),
+      opened: () => (o.mode === 'local-first' ? this.#opened.promise : undefined),
       isOwn: (id, rev) => this.#isOwn(id, rev),
       supersededByOwn: (id, rev) => generation(rev) < (this.#ownGeneration.get(id) ?? 0),
       writing: (id) => this.store.writing(id),
@@ -422,6 +423,7 @@ class Client implements FeatClient {
       },
       signal: this.#lifetime.signal,
       logoutsBefore: this.#logoutsBefore,
+      opened: (info) => this.#opened.resolve(info),
     });
   }
 
@@ -621,6 +623,9 @@ class Client implements FeatClient {
     return { userName, dbName };
   }
 
+  /** The replica's state when it was first opened (local-first; sync/watch.ts `opened`). */
+  #opened = settleOnce<{ update_seq?: unknown }>();
+
   /** The logouts of other clients under way when this one was created: its start waits for them (sync/logouts.ts). */
   #logoutsBefore: Promise<unknown>[] = [];
 
@@ -653,6 +658,14 @@ class Client implements FeatClient {
       this.session = undefined;
     }
   }
+}
+
+/** A promise settled by the first `resolve` (later ones are ignored); a rejection nobody awaits is not unhandled. */
+function settleOnce<T>(): { promise: Promise<T>; resolve(value: T | Promise<T>): void } {
+  let resolve!: (value: T | Promise<T>) => void;
+  const promise = new Promise<T>((r) => (resolve = r));
+  promise.catch(() => undefined);
+  return { promise, resolve };
 }
 
 /**

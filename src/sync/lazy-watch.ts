@@ -30,7 +30,8 @@ export class LazyWatch implements WatchSource {
     const early = !this.#loaded;
     if (early && this.#early++ === 0) {
       const db = this.#options.dbNow?.();
-      this.#pinned = db?.info();
+      // (Not started: from the replica as it opens, before its first pull — see ChangeWatcherOptions.opened.)
+      this.#pinned = db ? db.info() : this.#options.opened?.();
       this.#pinned?.catch(() => undefined);
     }
     this.#watcher ??= import('./watch.js').then((m) => (this.#loaded = new m.ChangeWatcher({ ...this.#options, pinned: this.#early > 0 ? this.#pinned : undefined })));

@@ -267,6 +267,8 @@ export interface LocalFirstDeps {
   signal: AbortSignal;
   /** The logouts under way in this page or process when the client was made (sync/logouts.ts). */
   logoutsBefore: readonly Promise<unknown>[];
+  /** The replica is open, before any pull writes to it: its state then (ChangeWatcherOptions.opened). */
+  opened?(info: Promise<{ update_seq?: unknown }>): void;
 }
 
 /** Adapters whose replica other tabs of the origin share (leader.ts). */
@@ -738,6 +740,12 @@ export class LocalFirst {
     }
     this.local = local;
     this.localName = name;
+    // (Asked before anything is pulled into it: the watches made before the start report what the pull brings.)
+    if (this.#deps.opened) {
+      const info = local.info();
+      info.catch(() => undefined);
+      this.#deps.opened(info);
+    }
     this.tracker = new PushTracker(local, () => {
       this.#tabs?.pushed();
       this.#deps.pendingChanged();

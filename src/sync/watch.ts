@@ -117,6 +117,12 @@ export interface ChangeWatcherOptions {
    * the first feed starts there — a change made while the module loaded is one made after watch() returned.
    */
   pinned?: Promise<{ update_seq?: unknown }> | undefined;
+  /**
+   * Local-first: the replica's state when it was opened, before its first pull or catch-up (settles once it is). A
+   * first subscription made before the client was started starts there, so that what that pull brings — changes other
+   * devices made after watch() returned — is reported.
+   */
+  opened?: (() => Promise<{ update_seq?: unknown }> | undefined) | undefined;
 }
 
 /** Turns the database's live changes feed into {@link ChangeEvent}s for the subscribed keys and prefixes. */
@@ -288,6 +294,8 @@ export class ChangeWatcher implements WatchSource {
     if (this.#feed || this.#starting || this.#closed || this.#subs.size === 0) return;
     this.#refused = false;
     this.#starting = true;
+    // A first start on a client not started yet: from the replica as it opens (see `opened`).
+    if (this.#since === undefined && !this.#options.pinned && !this.#options.dbNow?.()) this.#options = { ...this.#options, pinned: this.#options.opened?.() };
     let started!: () => void;
     // Only the first start pins a starting point; a restart resumes from the last change seen (nothing is missed).
     const startup = this.#since === undefined ? new Promise<void>((resolve) => (started = resolve)) : undefined;
