@@ -569,6 +569,10 @@ class Client implements FeatClient {
     globalThis.removeEventListener?.('offline', this.#onOffline);
     globalThis.removeEventListener?.('online', this.#onOnline);
     const waiting = this.store.pendingKeys();
+    // Writes made before close() and a start waiting for the network (a replica's first pull, its connection): the
+    // start goes on with what is local at once, and the writes are stored in the replica. (Without writes, the start
+    // ends with `closed` as every other wait does.)
+    if (waiting.length) this.#localFirst?.endWaits();
     const stored = new Set<string>();
     // A write already stored whose batch still waits (for a resolver) is confirmed once that batch settles.
     for (const key of waiting) void this.store.writing(key)?.then(() => stored.add(key), () => undefined);

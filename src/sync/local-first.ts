@@ -235,6 +235,9 @@ const BACKGROUND_DELETE_MS = 2_000;
 /** How long a start waits for the logouts under way in its page or process (each is bounded by its own steps). */
 const LOGOUT_WAIT_MS = 20_000;
 
+/** At most this many ids a replica holds are listed before its first pull (see #heldIds). */
+const HELD_IDS_MAX = 5_000;
+
 /** How long close() lets an ephemeral (memory) replica push before it is freed. */
 const DISCARD_WAIT_MS = 5_000;
 
@@ -344,6 +347,9 @@ export class LocalFirst {
   /** The replica, when finding the last session already opened it. */
   #opened: GuardedDb | undefined;
   #wake: (() => void) | undefined;
+  /** close() began: a start's waits for the network end (see endWaits). */
+  #ending = false;
+  #endWaits = new Set<() => void>();
   /** The session an offline start opened, while the connection is not made yet (for `online` to try again). */
   #expected: Session | undefined;
   /** The other tabs of this replica (leader.ts); undefined: this client syncs on its own. */
@@ -555,10 +561,10 @@ export class LocalFirst {
       });
       this.#wake = undefined;
       if (signal.aborted) throw closedError();
-      if (monotonicNow() >= deadline) return undefined;
+      if (this.#ending || monotonicNow() >= deadline) return undefined;
       try {
-        // An attempt still under way at the deadline is left to finish on its own (#reconnect asks again).
-        const session = await within(this.#deps.connect(), deadline - monotonicNow());
+        // An attempt still under way at the deadline (or at close()) is left to finish on its own (#reconnect asks again).
+        const session = await this.#unlessEnding(within(this.#deps.connect(), deadline - monotonicNow()));
         return session === LATE ? undefined : session;
       } catch (error) {
         if (signal.aborted) throw closedError();
@@ -880,7 +886,7 @@ export class LocalFirst {
     let waiting = events;
     let synced = false;
     try {
-      while (!this.leading && !this.#deps.signal.aborted && !this.#lost && monotonicNow() < deadline) {
+      while (!this.leading && !this.#deps.signal.aborted && !this.#lost && !this.#ending && monotonicNow() < deadline) {
         if (await local.get(SYNCED_MARKER).catch(() => undefined)) {
           synced = true;
           break;
@@ -893,7 +899,7 @@ export class LocalFirst {
     }
     // Took over meanwhile: replicate, and (never synced) wait for the first pull as the leader would have, within the
     // same deadline (the standby session was taken by the takeover when it came after the wait).
-    if (this.leading && this.#standby && !this.#deps.signal.aborted && !this.#lost && !this.#closeAsked) {
+    if (this.leading && this.#standby && !this.#deps.signal.aborted && !this.#lost && !this.#closeAsked && !this.#ending) {
       this.#standby = undefined;
       await this.#attach(session, deadline, waiting);
       synced = this.#synced;
@@ -1079,12 +1085,15 @@ export class LocalFirst {
     const reporter = events ?? new InitialSyncEvents(this.#deps.initialSync, timeoutMs);
     const progress = reporter.progress;
     const report = (changes: Partial<InitialSyncEvent>) => reporter.report(changes);
+    // What the replica held before this pull: an earlier first pull's part, and what the app wrote meanwhile (offline
+    // on a new device, a removal too) — a pulled document that meets one of them is resolved as live sync does.
+    const held = await this.#heldIds(local);
     const onChange = (info: { docs?: { _id: string; _rev: string }[]; pending?: number }) => {
       const seen = new Set<string>();
       const conflicted = new Set<string>();
       for (const doc of info.docs ?? []) {
         tracker.pulled(doc._id, doc._rev);
-        if (seen.has(doc._id) && !doc._id.startsWith('_')) conflicted.add(doc._id);
+        if ((seen.has(doc._id) || held === true || held.has(doc._id)) && !doc._id.startsWith('_')) conflicted.add(doc._id);
         seen.add(doc._id);
       }
       // A document the server holds in conflict comes with all its leaves at once: resolved as live sync does.
@@ -1110,7 +1119,9 @@ export class LocalFirst {
       timer = setTimeout(stop, timeoutMs);
       onClose = stop;
       signal.addEventListener('abort', onClose, { once: true });
-      if (signal.aborted) stop();
+      // close() ends the wait at once: the writes made before it go to the replica, which is open.
+      this.#endWaits.add(stop);
+      if (signal.aborted || this.#ending) stop();
     });
     let complete = false;
     let failure: FeatError | undefined;
@@ -1155,6 +1166,7 @@ export class LocalFirst {
     } finally {
       clearTimeout(timer);
       signal.removeEventListener('abort', onClose);
+      this.#endWaits.delete(onClose);
       // (Not once close() or a logout ended the wait: nothing to tell then.)
       if (failure && !complete && !signal.aborted) {
         // Offline or failing: start with what is local; live sync catches up.
@@ -1463,6 +1475,44 @@ export class LocalFirst {
   }
 
   /** Deletes the local replica and forgets the session this device remembered. */
+  /**
+   * The ids of the documents a replica holds, deleted ones included (its changes feed), before a first pull; `true`
+   * when there are too many to list (every pulled document is then looked at). None for an empty replica.
+   */
+  async #heldIds(local: Db): Promise<Set<string> | true> {
+    try {
+      if (!(await local.info()).update_seq) return new Set();
+      const { results } = (await local.changes({ since: 0, limit: HELD_IDS_MAX })) as { results: { id: string }[] };
+      return results.length >= HELD_IDS_MAX ? true : new Set(results.map((r) => r.id));
+    } catch {
+      return true;
+    }
+  }
+
+  /**
+   * close() began: a start waiting for the network (the connection of a replica that never finished its first pull, or
+   * that pull) stops waiting and goes on with what is local, so that the writes made before close() reach the replica
+   * at once (README: close() ends every wait) rather than after `initialSyncTimeout`.
+   */
+  endWaits(): void {
+    this.#ending = true;
+    this.#wake?.();
+    for (const end of this.#endWaits) end();
+  }
+
+  /** `promise`, or LATE as soon as close() began (see endWaits). */
+  #unlessEnding<T>(promise: Promise<T>): Promise<T | typeof LATE> {
+    if (this.#ending) {
+      promise.catch(() => undefined);
+      return Promise.resolve(LATE);
+    }
+    return new Promise<T | typeof LATE>((resolve, reject) => {
+      const end = () => resolve(LATE);
+      this.#endWaits.add(end);
+      promise.then(resolve, reject).finally(() => this.#endWaits.delete(end));
+    });
+  }
+
   async destroy(): Promise<void> {
     const name = this.localName;
     const adapter = this.local?.adapter ?? this.#adapterAsked();

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient } from '@feat/sdk';
-import { expectCode, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { expectCode, sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
 const emu = useEmulator();
 
@@ -19,6 +19,15 @@ function switchable(down: { couch: boolean; accounts: boolean }): typeof fetch {
     if ((down.couch && url.startsWith(emu.couchUrl)) || (down.accounts && url.startsWith(emu.accountsUrl))) return Promise.reject(new TypeError('fetch failed'));
     return fetch(input, init);
   };
+}
+
+async function onServer(user: string, key: string): Promise<unknown> {
+  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+  try {
+    return await c.store.get(key);
+  } finally {
+    await c.close();
+  }
 }
 
 const client = (user: string, fetchFn: typeof fetch, initialSyncTimeout = 1_500): FeatClient =>
@@ -105,6 +114,38 @@ describe('a new device starting while CouchDB cannot be reached', () => {
     const bobs = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(bob), mode: 'remote' }));
     expect(await bobs.store.keys()).toEqual([]);
     expect(await c.store.get('k')).toBe('written as alice');
+  }, 60_000);
+
+  it('a removal made offline on the new device, later than the server’s value, beats it once CouchDB answers', async () => {
+    const user = uniqueUser('newoff');
+    const first = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' }));
+    await first.store.set('k', 'x');
+    await first.close();
+    await sleep(20);
+    const down = { couch: true, accounts: false };
+    const c = client(user, switchable(down));
+    await c.ready();
+    expect(await c.store.get('k')).toBeUndefined();
+    await c.store.remove('k');
+    down.couch = false;
+    await c.sync.waitForPush({ timeout: 60_000 });
+    // (Found by the attack: the first pull, resumed once online, met the removal without resolving it — the value came
+    // back on this device for good and stayed the server's winner: 12 of 12 runs.)
+    await waitFor(async () => (await onServer(user, 'k')) === undefined, 20_000, 'the removal on the server');
+    expect(await c.store.get('k')).toBeUndefined();
+  }, 90_000);
+
+  it('close() during the wait: a write made before it is stored at once (ready() resolves with what is local); without one, ready() rejects closed', async () => {
+    for (const queued of [false, true]) {
+      const c = client(uniqueUser('newoff'), switchable({ couch: true, accounts: false }), 25_000);
+      const t0 = performance.now();
+      const ready = c.ready().then(() => 'resolved', (e: { code: string }) => `rejected ${e.code}`);
+      const write = queued ? c.store.set('early', 1).then(() => 'stored', (e: { code: string }) => `rejected ${e.code}`) : undefined;
+      await sleep(500);
+      await c.close();
+      expect(performance.now() - t0).toBeLessThan(5_000);
+      expect({ ready: await ready, write: await write }).toEqual(queued ? { ready: 'resolved', write: 'stored' } : { ready: 'rejected closed', write: undefined });
+    }
   }, 60_000);
 
   it('the accounts service out of reach too: nothing names the database — ready() rejects network (README), and works once it answers', async () => {
