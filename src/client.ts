@@ -153,6 +153,8 @@ class Client implements FeatClient {
   #localFirst: LocalFirst | undefined;
   #watcher: LazyWatch;
   #ownRevs = new Set<string>();
+  /** Remote mode: the ids whose last write of this client was their removal (newest last; see StoreContext.removedHere). */
+  #ownRemovals = new Set<string>();
   /**
    * Remote mode: the generation of the newest value this client wrote, per id (bounded like `#ownRevs`); a deletion
    * clears it, so that a value another device brings back (a branch winning over the tombstone) is always reported.
@@ -289,6 +291,7 @@ class Client implements FeatClient {
       emitConflict: (event: ConflictEvent) => this.#emitter.emit('conflict', event),
       wrote: (id, rev, deleted) => this.#rememberOwn(id, rev, deleted),
       isOwn: (id, rev) => this.#isOwn(id, rev),
+      removedHere: (id) => this.#ownRemovals.has(id),
       local: o.mode === 'local-first',
       closing: () => this.#closing !== undefined,
       closed: this.#lifetime.signal,
@@ -503,8 +506,11 @@ class Client implements FeatClient {
       this.#localFirst?.tracker?.written(id, rev);
       return;
     }
+    this.#ownRemovals.delete(id);
     if (deleted) {
       this.#ownGeneration.delete(id);
+      this.#ownRemovals.add(id);
+      if (this.#ownRemovals.size > OWN_REVS_MAX) this.#ownRemovals.delete(this.#ownRemovals.values().next().value!);
       return;
     }
     const gen = generation(rev);

@@ -64,7 +64,8 @@ export async function readPrefixResolved(
     for (const row of answer.rows) {
       // (And a part whose pulled change is being resolved: a removal made here later is a deleted leaf, which no
       // `_conflicts` lists — the store's read looks.)
-      if (row.doc?._conflicts?.length || (io.ctx.local && row.doc && io.ctx.resolution?.(row.id))) conflicted.push(row.id);
+      // So too for a part this client removed (remote mode) that reads as live: an older branch may have won over it.
+      if (row.doc?._conflicts?.length || (row.doc && (io.ctx.local ? io.ctx.resolution?.(row.id) : io.ctx.removedHere?.(row.id)))) conflicted.push(row.id);
       if (row.value?.rev) seen?.(row.id, row.value.rev);
     }
     return answer;

@@ -98,6 +98,12 @@ export interface StoreContext {
   wrote(id: string, rev: string, deleted?: boolean): void;
   /** True when this client wrote `rev` of `id`. */
   isOwn(id: string, rev: string): boolean;
+  /**
+   * Remote mode: this client's last write of `id` was its removal. A read of many documents (`_all_docs`, which lists
+   * no deleted leaf) that finds it live reads it as `get()` does: another device's older branch may have become the
+   * server's winner over the removal.
+   */
+  removedHere?(id: string): boolean;
   /** The database is the local replica (local-first), not the server. */
   local: boolean;
   /** close() was called: new calls reject with `closed` (calls made before it still complete). */
