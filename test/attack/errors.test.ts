@@ -172,8 +172,16 @@ describe.each(MODES)('lifecycle: $name', (mode) => {
     await within(expectCode(c.ready(), 'network'), 20_000, 'ready with accounts down');
   });
 
-  it('CouchDB down (closed port) on a new device → network, bounded; store calls reject too', async () => {
+  // Local-first: the token names the account, so a new device opens its (empty) replica and ready() resolves once the
+  // connection gave up (API.md: "offline → resolves with what is local"; README "Starting offline"); remote: network.
+  it('CouchDB down (closed port) on a new device → bounded: remote rejects network (store calls too); local-first opens the empty replica', async () => {
     const c = raw({ ...mode.options, couchUrl: await closedPort(), requestTimeout: 3_000, bootstrapTimeout: 3_000, initialSyncTimeout: 2_000 });
+    if (mode.name === 'local-first') {
+      await within(c.ready(), 30_000, 'ready with couch down');
+      expect(c.sync.status).toBe('offline');
+      expect(await within(c.store.get('k'), 30_000, 'get with couch down')).toBeUndefined();
+      return;
+    }
     await within(expectCode(c.ready(), 'network'), 30_000, 'ready with couch down');
     await within(expectCode(c.store.get('k'), 'network'), 30_000, 'get with couch down');
   });
