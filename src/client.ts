@@ -292,6 +292,7 @@ class Client implements FeatClient {
       wrote: (id, rev, deleted) => this.#rememberOwn(id, rev, deleted),
       isOwn: (id, rev) => this.#isOwn(id, rev),
       removedHere: (id) => this.#ownRemovals.has(id),
+      removalRead: (id) => this.#ownRemovals.delete(id),
       local: o.mode === 'local-first',
       closing: () => this.#closing !== undefined,
       closed: this.#lifetime.signal,
@@ -467,6 +468,8 @@ class Client implements FeatClient {
         const { LocalFirst } = await import('./sync/local-first.js');
         if (this.#closed) throw closedError();
         this.#localFirst ??= this.#newLocalFirst(LocalFirst);
+        // (close() came while the local-first code loaded: its start does not wait for the network either.)
+        if (this.#waitsEnded) this.#localFirst.endWaits();
         if (this.#paused) this.#localFirst.setPaused(true);
         this.session = await this.#localFirst.open();
       } else {
@@ -578,7 +581,10 @@ class Client implements FeatClient {
     // Writes made before close() and a start waiting for the network (a replica's first pull, its connection): the
     // start goes on with what is local at once, and the writes are stored in the replica. (Without writes, the start
     // ends with `closed` as every other wait does.)
-    if (waiting.length) this.#localFirst?.endWaits();
+    if (waiting.length) {
+      this.#waitsEnded = true;
+      this.#localFirst?.endWaits();
+    }
     const stored = new Set<string>();
     // A write already stored whose batch still waits (for a resolver) is confirmed once that batch settles.
     for (const key of waiting) void this.store.writing(key)?.then(() => stored.add(key), () => undefined);
@@ -632,6 +638,9 @@ class Client implements FeatClient {
     const { userName, dbName } = await source.get(true);
     return { userName, dbName };
   }
+
+  /** close() came with writes queued: a start's waits for the network end (LocalFirst.endWaits). */
+  #waitsEnded = false;
 
   /** The replica's state when it was first opened (local-first; sync/watch.ts `opened`). */
   #opened = settleOnce<{ update_seq?: unknown }>();

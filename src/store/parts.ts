@@ -76,6 +76,7 @@ export async function readPrefixResolved(
   // (This client's unwritten value is shown as it is.)
   const read = conflicted.filter((id) => !io.queue().peek(id)).map(async (id) => {
     const raw = await io.read(db, id, undefined, true, signal, byResolver);
+    io.ctx.removalRead?.(id);
     seen?.(id, raw?._rev);
     return [id, raw && (await io.valueOf(db, raw))] as const;
   });

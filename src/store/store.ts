@@ -104,6 +104,8 @@ export interface StoreContext {
    * server's winner over the removal.
    */
   removedHere?(id: string): boolean;
+  /** Such a read was made (and resolved what it met): the id is looked at as any other from now on. */
+  removalRead?(id: string): void;
   /** The database is the local replica (local-first), not the server. */
   local: boolean;
   /** close() was called: new calls reject with `closed` (calls made before it still complete). */

@@ -235,6 +235,9 @@ const BACKGROUND_DELETE_MS = 2_000;
 /** How long a start waits for the logouts under way in its page or process (each is bounded by its own steps). */
 const LOGOUT_WAIT_MS = 20_000;
 
+/** A start's first connection cut short by close() (see endWaits). */
+const ENDED = Symbol('ended');
+
 /** At most this many ids a replica holds are listed before its first pull (see #heldIds). */
 const HELD_IDS_MAX = 5_000;
 
@@ -503,9 +506,13 @@ export class LocalFirst {
     let fromToken = false;
     try {
       try {
-        session = await this.#deps.connect((s) => (named = s));
+        // (close() with writes queued ends this wait too: they go to the replica — see endWaits.)
+        const connected = await this.#unlessEnding(this.#deps.connect((s) => (named = s)));
+        if (connected === LATE) throw ENDED;
+        session = connected;
       } catch (error) {
-        const failure = toFeatError(error);
+        const ended = error === ENDED;
+        const failure = ended ? new FeatError('network', 'close() ended the wait for the server') : toFeatError(error);
         const unreachable = failure.code === 'network' || failure.code === 'timeout';
         // A new device (nothing remembered) whose token named its account, CouchDB out of reach: its replica opens
         // empty and ready() resolves as for a replica that never finished its first pull (API.md: offline → what is
@@ -515,7 +522,7 @@ export class LocalFirst {
           last = named;
           fromToken = true;
         }
-        if (!unreachable || !last) throw this.#failed(failure);
+        if (!unreachable || !last) throw this.#failed(ended ? closedError() : failure);
         // The connection is tried again as the first pull would be (a reset, a request timed out): given up at once,
         // ready() resolved with an empty replica, and the app's default for "absent" replaced the user's data.
         deadline = monotonicNow() + this.#deps.options.initialSyncTimeout;

@@ -148,6 +148,31 @@ describe('a new device starting while CouchDB cannot be reached', () => {
     }
   }, 60_000);
 
+  it('close() with a write queued while CouchDB keeps the first connection silent: returns at once, the write stored (the review)', async () => {
+    for (let round = 0; round < 3; round++) {
+      const silent: typeof fetch = (input, init) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        if (!url.startsWith(emu.couchUrl)) return fetch(input, init);
+        return new Promise((_, reject) => init?.signal?.addEventListener('abort', () => reject(init.signal!.reason), { once: true }));
+      };
+      const c = emu.track(
+        createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(uniqueUser('newoff')), local: { adapter: 'memory' }, fetch: silent, requestTimeout: 8_000, initialSyncTimeout: 25_000 }),
+      );
+      const ready = c.ready().then(() => 'resolved', (e: { code: string }) => `rejected ${e.code}`);
+      const write = c.store.set('early', 1).then(() => 'stored', (e: { code: string }) => `rejected ${e.code}`);
+      // (At once or after a while: close() may come before the local-first code has loaded.)
+      await sleep(round * 300);
+      const t0 = performance.now();
+      await c.close();
+      expect(performance.now() - t0).toBeLessThan(4_000);
+      // Once the token named the account the write is stored; a close() before that (nothing names the replica yet)
+      // ends both with `closed` — told, never lost silently.
+      const outcome = { ready: await ready, write: await write };
+      if (round > 0) expect(outcome).toEqual({ ready: 'resolved', write: 'stored' });
+      else expect([JSON.stringify({ ready: 'resolved', write: 'stored' }), JSON.stringify({ ready: 'rejected closed', write: 'rejected closed' })]).toContain(JSON.stringify(outcome));
+    }
+  }, 60_000);
+
   it('the accounts service out of reach too: nothing names the database — ready() rejects network (README), and works once it answers', async () => {
     const user = uniqueUser('newoff');
     const down = { couch: true, accounts: true };

@@ -67,3 +67,26 @@ describe('remote mode read after a later removal meets an older offline edit pus
     });
   }
 });
+
+describe('remote getParts() after a removal here that another client undid (the review)', () => {
+  it('the first read looks at the parts once; later ones ask the server once (no get() per part)', async () => {
+    const user = uniqueUser('rmbranch');
+    let requests: string[] = [];
+    const counting: typeof fetch = (input, init) => {
+      requests.push(`${init?.method ?? 'GET'} ${String(input instanceof Request ? input.url : input)}`);
+      return fetch(input, init);
+    };
+    const a = clientIn(emu, user, 'remote', { fetch: counting });
+    const b = clientIn(emu, user, 'remote');
+    await Promise.all([a.ready(), b.ready()]);
+    const parts = Object.fromEntries(Array.from({ length: 20 }, (_, i) => [`s${i}`, { n: i }]));
+    await a.store.setParts('p', parts);
+    await a.store.removeParts('p');
+    await b.store.setParts('p', parts); // a later write of every part, on another client
+    expect(Object.keys(await a.store.getParts('p')).length).toBe(20);
+    requests = [];
+    await a.store.getParts('p');
+    const reads = requests.filter((r) => r.includes('/p%3A') || r.includes('/p:'));
+    expect({ total: requests.length, perPart: reads.length }).toEqual({ total: 1, perPart: 0 });
+  });
+});
