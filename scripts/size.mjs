@@ -164,7 +164,13 @@ import { build as esbuild } from 'esbuild';
 // ancestor; store/, up front), a local-first read answering a removal made here later than the edit a pull brings
 // (store/ and sync/), watch()'s starting point asked for at the call, ready() refusing a 200 that is not CouchDB's
 // database info, a ttl counted from the write (+0.7 kB in all, up front +0.34 kB): 133.62 kB (up front 29.72 kB).
-const BUDGET_KB = 134.0;
+// Twenty-ninth session, from five black-box attacks (the README as a contract, accounts on one device, wrong clocks, a
+// new device with CouchDB out of reach, a chaos model) and two reviews: a new device opening its replica when only
+// CouchDB is out of reach, its first pull resolving what the replica held, close() ending a start's waits for the
+// network (sync/, lazy); a start waiting for the logouts under way (sync/logouts.ts, up front: tiny); watch's
+// `onCurrent` and a watch made before the start reporting the first pull; a purge losing to an edit made on it; remote
+// getParts() reading a part removed here (+0.9 kB in all, up front +0.25 kB): 134.51 kB (up front 29.97 kB).
+const BUDGET_KB = 134.6;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
