@@ -14,7 +14,7 @@ import PouchDB from 'pouchdb-core';
 import LevelAdapter from 'pouchdb-adapter-leveldb';
 import { afterAll, describe, expect, it } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { sleep, uniqueUser, useEmulator } from '../support/backend.js';
+import { sleep, uniqueUser, useEmulator, valueOnServer } from '../support/backend.js';
 
 PouchDB.plugin(LevelAdapter);
 const emu = useEmulator();
@@ -33,14 +33,7 @@ const outcome = (p: Promise<unknown>, ms = 20_000): Promise<string> =>
 const clientOf = (user: string, name: string, extra: Partial<FeatClientOptions> = {}): FeatClient =>
   emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'leveldb', name }, ...extra }));
 
-async function onServer(user: string, key: string): Promise<unknown> {
-  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
-  try {
-    return await c.store.get(key);
-  } finally {
-    await c.close();
-  }
-}
+const onServer = (user: string, key: string) => valueOnServer(emu, user, key);
 
 async function idsOnDevice(name: string): Promise<string[]> {
   const raw = new PouchDB(name, { adapter: 'leveldb' });

@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type FeatClient } from '@feat/sdk';
-import { expectCode, sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { expectCode, sleep, uniqueUser, useEmulator, valueOnServer, waitFor } from '../support/backend.js';
 
 const emu = useEmulator();
 
@@ -21,14 +21,7 @@ function switchable(down: { couch: boolean; accounts: boolean }): typeof fetch {
   };
 }
 
-async function onServer(user: string, key: string): Promise<unknown> {
-  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
-  try {
-    return await c.store.get(key);
-  } finally {
-    await c.close();
-  }
-}
+const onServer = (user: string, key: string) => valueOnServer(emu, user, key);
 
 const client = (user: string, fetchFn: typeof fetch, initialSyncTimeout = 1_500): FeatClient =>
   emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' }, fetch: fetchFn, initialSyncTimeout }));

@@ -94,3 +94,13 @@ export function clientIn(emu: ReturnType<typeof useEmulator>, user: string, mode
     } as FeatClientOptions),
   );
 }
+
+/** What the server holds for `key` of `user` (a remote-mode client of its own, closed after). */
+export async function valueOnServer(emu: Emulator, user: string, key: string): Promise<unknown> {
+  const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+  try {
+    return await c.store.get(key);
+  } finally {
+    await c.close();
+  }
+}
