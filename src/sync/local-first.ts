@@ -238,6 +238,9 @@ const LOGOUT_WAIT_MS = 20_000;
 /** A start's first connection cut short by close() (see endWaits). */
 const ENDED = Symbol('ended');
 
+/** How long close() lets a start's first connection go on before the writes go to the replica without it (ms). */
+const FIRST_CONNECT_GRACE_MS = 2_000;
+
 /** At most this many ids a replica holds are listed before its first pull (see #heldIds). */
 const HELD_IDS_MAX = 5_000;
 
@@ -506,8 +509,10 @@ export class LocalFirst {
     let fromToken = false;
     try {
       try {
-        // (close() with writes queued ends this wait too: they go to the replica — see endWaits.)
-        const connected = await this.#unlessEnding(this.#deps.connect((s) => (named = s)));
+        // (close() with writes queued ends this wait too, after FIRST_CONNECT_GRACE_MS: a server that answers gets the
+        // writes — a memory replica's are pushed while close() drains it — and one that does not leaves them to the
+        // replica: see endWaits.)
+        const connected = await this.#unlessEnding(this.#deps.connect((s) => (named = s)), FIRST_CONNECT_GRACE_MS);
         if (connected === LATE) throw ENDED;
         session = connected;
       } catch (error) {
@@ -1507,16 +1512,20 @@ export class LocalFirst {
     for (const end of this.#endWaits) end();
   }
 
-  /** `promise`, or LATE as soon as close() began (see endWaits). */
-  #unlessEnding<T>(promise: Promise<T>): Promise<T | typeof LATE> {
-    if (this.#ending) {
-      promise.catch(() => undefined);
-      return Promise.resolve(LATE);
-    }
+  /** `promise`, or LATE once close() began (see endWaits) and `graceMs` more passed. */
+  #unlessEnding<T>(promise: Promise<T>, graceMs = 0): Promise<T | typeof LATE> {
     return new Promise<T | typeof LATE>((resolve, reject) => {
-      const end = () => resolve(LATE);
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const end = () => {
+        promise.catch(() => undefined);
+        timer ??= setTimeout(() => resolve(LATE), graceMs);
+      };
       this.#endWaits.add(end);
-      promise.then(resolve, reject).finally(() => this.#endWaits.delete(end));
+      if (this.#ending) end();
+      promise.then(resolve, reject).finally(() => {
+        clearTimeout(timer);
+        this.#endWaits.delete(end);
+      });
     });
   }
 
