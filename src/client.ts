@@ -153,11 +153,10 @@ class Client implements FeatClient {
   #localFirst: LocalFirst | undefined;
   #watcher: LazyWatch;
   #ownRevs = new Set<string>();
-  /** Remote mode: the ids whose last write of this client was their removal (newest last; see StoreContext.removedHere). */
-  #ownRemovals = new Set<string>();
   /**
    * Remote mode: the generation of the newest value this client wrote, per id (bounded like `#ownRevs`); a deletion
-   * clears it, so that a value another device brings back (a branch winning over the tombstone) is always reported.
+   * sets it to 0, so that a value another device brings back (a branch winning over the tombstone) is always reported,
+   * and a read of many documents that finds the id live looks at it (StoreContext.removedHere).
    */
   #ownGeneration = new Map<string, number>();
   #closing: Promise<void> | undefined;
@@ -291,8 +290,9 @@ class Client implements FeatClient {
       emitConflict: (event: ConflictEvent) => this.#emitter.emit('conflict', event),
       wrote: (id, rev, deleted) => this.#rememberOwn(id, rev, deleted),
       isOwn: (id, rev) => this.#isOwn(id, rev),
-      removedHere: (id) => this.#ownRemovals.has(id),
-      removalRead: (id) => this.#ownRemovals.delete(id),
+      // (A removal is kept as generation 0: see #rememberOwn.)
+      removedHere: (id) => this.#ownGeneration.get(id) === 0,
+      removalRead: (id) => this.#ownGeneration.get(id) === 0 && this.#ownGeneration.delete(id),
       local: o.mode === 'local-first',
       closing: () => this.#closing !== undefined,
       closed: this.#lifetime.signal,
@@ -509,15 +509,9 @@ class Client implements FeatClient {
       this.#localFirst?.tracker?.written(id, rev);
       return;
     }
-    this.#ownRemovals.delete(id);
-    if (deleted) {
-      this.#ownGeneration.delete(id);
-      this.#ownRemovals.add(id);
-      if (this.#ownRemovals.size > OWN_REVS_MAX) this.#ownRemovals.delete(this.#ownRemovals.values().next().value!);
-      return;
-    }
-    const gen = generation(rev);
-    if (gen > (this.#ownGeneration.get(id) ?? 0)) {
+    // A removal is generation 0: it supersedes nothing, and StoreContext.removedHere knows it.
+    const gen = deleted ? 0 : generation(rev);
+    if (deleted || gen > (this.#ownGeneration.get(id) ?? 0)) {
       this.#ownGeneration.delete(id); // newest last, so the oldest go first
       this.#ownGeneration.set(id, gen);
       if (this.#ownGeneration.size > OWN_REVS_MAX) this.#ownGeneration.delete(this.#ownGeneration.keys().next().value!);
