@@ -44,6 +44,12 @@ async function idsOnDevice(name: string): Promise<string[]> {
   }
 }
 
+/** A logout({ destroyLocal: true }) of `user` (a client never started) that takes `ms`: its auth provider answers that late. */
+function slowLogout(user: string, ms: number): Promise<string> {
+  const bearer = emu.bearerFor(user);
+  return outcome(clientOf(user, replicaPath(), { auth: () => sleep(ms).then(() => bearer) }).logout({ destroyLocal: true }));
+}
+
 /**
  * `user` signs in on replica `name`, writes `old` and pushes it, then logs out with `destroyLocal` (not awaited), and
  * `next` signs in at once on the same replica and writes `key`: how the three calls settle.
@@ -114,9 +120,7 @@ describe('a new client right after a logout not awaited', () => {
     await a0.close();
     expect(await idsOnDevice(nameA)).toEqual(['secret']);
     // Bob's logout (never started: the wipe asks a slow auth provider) takes ~6 s.
-    const bearer = emu.bearerFor(bob);
-    const c = clientOf(bob, replicaPath(), { auth: () => sleep(6_000).then(() => bearer) });
-    const cOut = outcome(c.logout({ destroyLocal: true }));
+    const cOut = slowLogout(bob, 6_000);
     // Alice signs in on this device, and signs out at once, deleting what the device holds.
     const a = clientOf(alice, nameA);
     const aReady = outcome(a.ready());
@@ -142,9 +146,7 @@ describe('a new client right after a logout not awaited', () => {
 
   it('close() while the start waits for another logout: close() does not wait for that logout', async () => {
     const [alice, bob] = [uniqueUser('relogin-e'), uniqueUser('relogin-f')];
-    const bearer = emu.bearerFor(bob);
-    const c = clientOf(bob, replicaPath(), { auth: () => sleep(8_000).then(() => bearer) });
-    const cOut = outcome(c.logout({ destroyLocal: true }));
+    const cOut = slowLogout(bob, 8_000);
     const a = clientOf(alice, replicaPath());
     const aReady = outcome(a.ready());
     await sleep(300);
@@ -162,9 +164,7 @@ describe('a new client right after a logout not awaited', () => {
 
   it('a memory replica (this client’s alone) does not wait for another client’s logout', async () => {
     const [alice, bob] = [uniqueUser('relogin-m'), uniqueUser('relogin-n')];
-    const bearer = emu.bearerFor(bob);
-    const c = clientOf(bob, replicaPath(), { auth: () => sleep(6_000).then(() => bearer) });
-    const cOut = outcome(c.logout({ destroyLocal: true }));
+    const cOut = slowLogout(bob, 6_000);
     const a = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(alice), local: { adapter: 'memory' } }));
     const t0 = performance.now();
     await a.ready();
