@@ -549,8 +549,9 @@ export class DocumentStore {
       throw new FeatValidationError('invalid_argument', 'watch() options: "initial" (or "current") is a boolean, "onError" and "onCurrent" functions');
     }
     const first = initial === true || current === true;
-    const read = { io: this.#io, onError: onError as WatchOptions['onError'], onCurrent: onCurrent as WatchOptions['onCurrent'] };
-    return this.#ctx.watch.subscribe(subscription, listener as (event: ChangeEvent) => void, first ? read : undefined);
+    // (Without `initial`, read only when the watch's starting point came late: see ChangeWatcher.#catchUp.)
+    const read = { io: this.#io, initial: first, onError: onError as WatchOptions['onError'], onCurrent: onCurrent as WatchOptions['onCurrent'] };
+    return this.#ctx.watch.subscribe(subscription, listener as (event: ChangeEvent) => void, read);
   }
 
   #findModule: Promise<typeof FindModule> | undefined;

@@ -30,6 +30,11 @@ export interface ChangeEvent<T = unknown> {
 export interface CurrentRead {
   /** The store the current values are read from, once the feed is live (so that no later change is missed). */
   io: StoreIO;
+  /**
+   * `false`: the app did not ask for the current values; they are read only when the feed's starting point came later
+   * than the subscription (see ChangeWatcher.#catchUp). Default `true`.
+   */
+  initial?: boolean | undefined;
   /** Where a failed read goes (else to the watcher's `onError`). */
   onError?: ((error: FeatError) => void) | undefined;
   /** Called once the current values are delivered, before the changes held meanwhile. */
@@ -62,7 +67,13 @@ type Subscription = WatchScope & {
   /** Changes held back while the current values are read (they come first), with their document and revision. */
   held?: { event: ChangeEvent; id?: string | undefined; rev?: string | undefined }[] | undefined;
   /** The next try of a failed read of the current values. */
-  retry?: ReturnType<typeof setTimeout>;
+  retry?: ReturnType<typeof setTimeout> | undefined;
+  /** Reads the current values and delivers them (then the changes held meanwhile); `catchUp`: not the first read. */
+  read?: ((catchUp?: boolean) => unknown) | undefined;
+  /** A read of the current values is on its way (started, not answered): a catch-up after it is read again. */
+  reading?: boolean;
+  /** Read once more when the read on its way is answered (it may have started before the feed's starting point). */
+  again?: boolean;
 };
 
 /** A refusal of the session or of a read: trying again by itself would not help (see ChangeWatcher.#failed). */
@@ -151,6 +162,8 @@ export class ChangeWatcher implements WatchSource {
   #failures = 0;
   /** The session was refused (see #failed): the feed waits for {@link resume}. */
   #refused = false;
+  /** A first start failed before it had a starting point: the one taken later comes after the subscriptions. */
+  #late = false;
   /** Where the feed (re)starts: the sequence when the first subscription came, then the last change seen. */
   #since: number | string | undefined;
   /** Settles when the feed has its starting point (pending only while the first subscription's feed starts). */
@@ -177,22 +190,36 @@ export class ChangeWatcher implements WatchSource {
   }
 
   subscribe(target: WatchScope, listener: (event: ChangeEvent) => void, current?: CurrentRead): () => void {
-    const sub: Subscription = { ...(target.key !== undefined ? { key: target.key } : { prefix: target.prefix }), listener, held: current && [] };
+    const initial = current !== undefined && current.initial !== false;
+    const sub: Subscription = { ...(target.key !== undefined ? { key: target.key } : { prefix: target.prefix }), listener, held: initial ? [] : undefined };
     this.#subs.add(sub);
     // The read starts once the feed is live (or failed to start: it retries on its own; the read is tried all the same).
     // A failed read is reported and tried again with backoff, the changes still held: the current values always come
     // whole and first.
     let failures = 0;
-    const read = (): unknown =>
-      this.#subs.has(sub) &&
-      loadCurrent()
+    let told = false;
+    const read = (catchUp = false): unknown => {
+      if (!this.#subs.has(sub)) return;
+      if (catchUp) sub.held ??= [];
+      sub.reading = true;
+      return loadCurrent()
         .then((m) => m.currentEvents(current!.io, target))
         .then(
           ({ events, revs }) => {
+            sub.reading = false;
+            if (sub.again) {
+              // Started before the feed's late starting point: what it read may miss a change made since. Read again.
+              sub.again = false;
+              return void read(true);
+            }
             const held = sub.held ?? [];
             sub.held = undefined;
             events.forEach((event) => this.#deliver(sub, event));
-            if (current!.onCurrent && this.#subs.has(sub)) this.#call(current!.onCurrent);
+            // (Once: a catch-up's current values are no new "loaded" moment.)
+            if (initial && !told && current!.onCurrent && this.#subs.has(sub)) {
+              told = true;
+              this.#call(current!.onCurrent);
+            }
             for (const { event, id, rev } of held) {
               // A change older than the current value (the feed carried it late: another tab wrote on meanwhile) would
               // take the listener back after it: not delivered. (The current value's own revision may come again.)
@@ -202,19 +229,28 @@ export class ChangeWatcher implements WatchSource {
             }
           },
           (error: unknown) => {
+            sub.reading = sub.again = false;
             const failure = toFeatError(error);
             // Ended by close() (a resolution it cut short): nothing to report.
             if (!this.#subs.has(sub) || (failure.code === 'closed' && current!.io.ctx.closed?.aborted)) return;
             (current!.onError ?? this.#options.onError)(failure);
+            const retry = () => read(catchUp);
             // Refused with no feed (the read was the client's ready() too: see #failed): tried again once resumed.
             if (refused(failure) && !this.#feed) {
               this.#refused = true;
-              this.#waiting.add(read);
-            } else if (failure.code !== 'storage_lost') sub.retry = setTimeout(read, backoff(failures++));
+              this.#waiting.add(retry);
+            } else if (failure.code !== 'storage_lost') {
+              sub.retry = setTimeout(() => {
+                sub.retry = undefined;
+                retry();
+              }, backoff(failures++));
+            }
           },
         );
-    if (current && this.#feed) queueMicrotask(read);
-    else if (current) this.#waiting.add(read);
+    };
+    if (current) sub.read = read;
+    if (initial && this.#feed) queueMicrotask(read);
+    else if (initial) this.#waiting.add(read);
     // The client closes: a watch with its own `onError` (a hook) ends with `closed`, as a live query does.
     const closed = current?.onError && current.io.ctx.closed;
     const onClosed = () => {
@@ -297,6 +333,7 @@ export class ChangeWatcher implements WatchSource {
     // A first start on a client not started yet: from the replica as it opens (see `opened`).
     if (this.#since === undefined && !this.#options.pinned && !this.#options.dbNow?.()) this.#options = { ...this.#options, pinned: this.#options.opened?.() };
     let started!: () => void;
+    let catchUp = false;
     // Only the first start pins a starting point; a restart resumes from the last change seen (nothing is missed).
     const startup = this.#since === undefined ? new Promise<void>((resolve) => (started = resolve)) : undefined;
     if (startup) this.#startup = startup;
@@ -313,7 +350,16 @@ export class ChangeWatcher implements WatchSource {
           // (Taken once: a later first subscription, after every one was gone, pins its own.)
           const pinned = this.#options.pinned;
           this.#options = { ...this.#options, pinned: undefined };
-          this.#since = await currentSeq(db, pinned?.catch(() => db.info()));
+          this.#since = await currentSeq(
+            db,
+            pinned?.catch(() => {
+              // Not asked at the call after all: this starting point is later than the subscriptions.
+              this.#late = true;
+              return db.info();
+            }),
+          );
+          if (this.#late) catchUp = true;
+          this.#late = false;
         }
         this.#starting = false;
         if (this.#closed || this.#subs.size === 0 || this.#feed) {
@@ -325,6 +371,7 @@ export class ChangeWatcher implements WatchSource {
         const feed = db.changes({ since: this.#since, live: true, include_docs: true, conflicts: true, style: 'all_docs', timeout: false, heartbeat: 10_000 });
         this.#feed = feed;
         done();
+        if (catchUp) this.#catchUp();
         feed.on('change', (change) => {
           this.#failures = 0;
           if (this.#feed === feed) this.#since = change.seq;
@@ -349,9 +396,26 @@ export class ChangeWatcher implements WatchSource {
       })
       .catch((error: unknown) => {
         this.#starting = false;
+        // No starting point yet: the one a later start takes comes after the subscriptions (see #catchUp).
+        if (this.#since === undefined) this.#late = true;
         done();
         this.#failed(error, true);
       });
+  }
+
+  /**
+   * The feed's starting point came later than the subscriptions made before it (the database could not be reached
+   * when they were made: a remote client started while the server was down): a change made in between would never be
+   * reported. Each of them is told the current values instead (as `{ initial: true }` delivers them, marked
+   * `current`), then the changes from the starting point; one reading already (it may have started before the starting
+   * point) reads again once answered; one whose read is yet to start is left as it is.
+   */
+  #catchUp(): void {
+    for (const sub of this.#subs) {
+      if (!sub.read) continue;
+      if (sub.reading) sub.again = true;
+      else if (sub.held === undefined && sub.retry === undefined) sub.read(true);
+    }
   }
 
   #queue(change: Change): void {
@@ -454,6 +518,7 @@ export class ChangeWatcher implements WatchSource {
     // With no subscription left, the next one starts from its own time.
     if (this.#subs.size === 0) {
       this.#since = undefined;
+      this.#late = false;
       this.#reported.clear();
       this.#own.clear();
       this.#held.forEach((held) => clearTimeout(held.timer));
