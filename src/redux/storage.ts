@@ -167,6 +167,15 @@ interface KeyState {
   initial: Map<string, string | undefined> | undefined;
   /** A later rehydrating read was given up: `base` is dropped before the first `setItem` called after this many. */
   resetAfter: number | undefined;
+  /**
+   * The first `setItem` whose decision failed before anything was known of what is stored (the read it needs could not
+   * be made: the server out of reach), kept until the key is established: nothing of it was written. It carries the
+   * state redux-persist started from, so it is decided first, before any later call (whose slices may hold edits made
+   * since): see `#decide`.
+   */
+  undecided: { slices: Map<string, string>; call: number } | undefined;
+  /** The last call whose decision failed (`flush()` and `syncPersistedState` decide it again: `decideAgain`). */
+  failedCall: number;
 }
 
 /** A slice dispatched by `syncPersistedState` after a `removeItem`, not yet seen in the redux state. */
@@ -238,6 +247,8 @@ export class PersistEngine {
         refusal: undefined,
         initial: undefined,
         resetAfter: undefined,
+        undecided: undefined,
+        failedCall: 0,
       };
       this.#keys.set(key, st);
     }
@@ -375,10 +386,48 @@ export class PersistEngine {
     const call = ++st.calls;
     st.lastCalled = slices;
     if (st.since) st.since = slices;
-    const step = deciding(this.store, () => st.chain.then(() => this.#apply(key, st, slices, call)));
+    return this.#track(this.#decide(key, st, slices, call)).catch(afterClose('setItem', key));
+  }
+
+  /**
+   * Decides a `setItem` in call order and resolves once the writes it started are done. While the key is not
+   * established, an earlier call whose decision failed (`undecided`: the state redux-persist started from) is decided
+   * first, so that what this call changed since is told from it — an edit made while the server was out of reach is
+   * written, not taken for the initial state.
+   */
+  #decide(key: string, st: KeyState, slices: Map<string, string>, call: number): Promise<void> {
+    const step = deciding(this.store, () =>
+      st.chain.then(async () => {
+        const first = st.base === undefined ? st.undecided : undefined;
+        const before = first && first.call < call ? await this.#apply(key, st, first.slices, first.call) : undefined;
+        const writes = await this.#apply(key, st, slices, call);
+        return before ? { done: Promise.all([before.done, writes.done]).then(() => undefined) } : writes;
+      }),
+    );
     st.chain = step.catch(() => undefined);
+    step.then(
+      () => {
+        if (st.base !== undefined) st.undecided = undefined;
+      },
+      () => {
+        // Nothing known of what is stored, nothing written: decided again later.
+        if (st.base !== undefined) return;
+        st.undecided ??= { slices, call };
+        st.failedCall = Math.max(st.failedCall, call);
+      },
+    );
     // The decision is serialized; the writes it starts run (and are awaited) outside the chain.
-    return this.#track(step.then((writes) => writes.done)).catch(afterClose('setItem', key));
+    return step.then((writes) => writes.done);
+  }
+
+  /**
+   * Decides again the last `setItem` of `key` when its decision failed with nothing known of what is stored (see
+   * `undecided`): resolves once its writes are done (at once when there is none), rejects with its failure.
+   */
+  decideAgain(key: string): Promise<void> {
+    const st = this.state(key);
+    if (!st.undecided || st.base !== undefined || st.failedCall !== st.calls || !st.lastCalled) return Promise.resolve();
+    return this.#track(this.#decide(key, st, st.lastCalled, st.calls));
   }
 
   removeItem(key: string): Promise<void> {
@@ -398,7 +447,7 @@ export class PersistEngine {
       // answered before this removeItem.
       st.resetAfter = st.initial = undefined;
       if (st.answered && st.answered.removal < removal) st.answered = undefined;
-      st.unapplied = undefined;
+      st.unapplied = st.undecided = undefined;
       st.failed.clear();
       st.failedDefaults.clear();
       st.establish();
@@ -429,6 +478,7 @@ export class PersistEngine {
     const again: Promise<void>[] = [];
     // (Not a slice or key with a newer write on its way since: that one is the latest, and an older value sent after
     // it would replace it.)
+    for (const key of this.#keys.keys()) again.push(this.decideAgain(key));
     for (const [key, st] of this.#keys) {
       for (const [slice, value] of st.failed) if (!st.writing.has(slice)) again.push(this.#track(this.#write(key, st, slice, value, st.failedDefaults.has(slice))));
     }

@@ -1,5 +1,6 @@
 import { FeatError, FeatValidationError } from '../errors.js';
 import type { ChangeEvent } from '../sync/watch.js';
+import { backoff } from '../util/backoff.js';
 import { valueToSlice } from './codec.js';
 import { DEFAULT_REHYDRATE_TIMEOUT_MS, engineOf, PERSIST_PREFIX, type FeatPersistStorage } from './storage.js';
 
@@ -135,6 +136,9 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
   const dirty = new Map<string, Dirty>();
   let timer: ReturnType<typeof setTimeout> | undefined;
   let running: Promise<void> = Promise.resolve();
+  /** The next try of a `setItem` decision that failed again (see apply), and the failures so far. */
+  let again: ReturnType<typeof setTimeout> | undefined;
+  let failures = 0;
 
   const schedule = () => {
     if (timer !== undefined || stopped) return;
@@ -242,6 +246,21 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
   });
 
   async function apply(): Promise<void> {
+    // redux-persist's write after its rehydrate (the state it started from) whose decision failed — the server out of
+    // reach when the app started — is decided again: a change came (the store answers). Without it this key would
+    // never be established, and the stored state never applied until the user's next edit.
+    try {
+      await engine!.decideAgain(storageKey);
+      failures = 0;
+    } catch {
+      if (!stopped && again === undefined) {
+        again = setTimeout(() => {
+          again = undefined;
+          running = running.then(apply).catch(report);
+        }, backoff(failures++));
+      }
+      return;
+    }
     // Nothing is applied before redux-persist has loaded (or written) this key: its own REHYDRATE comes first.
     await engine!.whenEstablished(storageKey);
     await engine!.idle(storageKey);
@@ -301,7 +320,8 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     if (stopped) return;
     stopped = true;
     if (timer !== undefined) clearTimeout(timer);
-    timer = undefined;
+    if (again !== undefined) clearTimeout(again);
+    timer = again = undefined;
     dirty.clear();
     unwatch();
     persisted.stop();

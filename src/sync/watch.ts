@@ -1,3 +1,4 @@
+import { backoff } from '../util/backoff.js';
 import { closedError, FeatError, toFeatError } from '../errors.js';
 import type { StoreIO } from '../store/io.js';
 import { decode, encode, isExpired, type StoredDoc, type WriteOp } from '../store/codec.js';
@@ -79,8 +80,6 @@ type Subscription = WatchScope & {
 /** A refusal of the session or of a read: trying again by itself would not help (see ChangeWatcher.#failed). */
 const refused = (error: FeatError) => error.code === 'forbidden' || error.code === 'unauthorized';
 
-/** Exponential backoff with jitter (50–100 % of the step, at most 30 s), so clients that failed together retry apart. */
-export const backoff = (failures: number): number => Math.min(30_000, 500 * 2 ** failures) * (0.5 + Math.random() / 2);
 
 /**
  * Which key (and subkey) a subscription to `scope` reports a change of `id` as (`part`: the key and subkey `id` names
