@@ -201,7 +201,13 @@ const abortable = <T>(check: () => AbortSignal | undefined, work: (signal: Abort
   try {
     const signal = check();
     throwIfAborted(signal);
-    return withSignal(work(signal), signal);
+    // (Every failure typed, whatever path it took: a body cut mid-read is fetch's TypeError.)
+    return withSignal(
+      work(signal).catch((error: unknown) => {
+        throw toFeatError(error);
+      }),
+      signal,
+    );
   } catch (error) {
     return Promise.reject(error);
   }
@@ -291,7 +297,13 @@ export class DocumentStore {
     if (decoded.deleted || isExpired(decoded)) return undefined;
     if (!decoded.chunks) return decoded.value;
     const { readChunks } = await loadChunks();
-    const json = await readChunks(db, decoded.chunks, this.#ctx.chunkWaitMs, raw._id, this.#ctx.local);
+    let json: string;
+    try {
+      json = await readChunks(db, decoded.chunks, this.#ctx.chunkWaitMs, raw._id, this.#ctx.local);
+    } catch (error) {
+      // (An answer cut mid-body rejects with fetch's own TypeError: `network`, as every read's failure is told.)
+      throw toFeatError(error, { key: raw._id });
+    }
     try {
       return JSON.parse(json) as unknown;
     } catch (error) {
