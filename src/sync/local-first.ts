@@ -244,7 +244,10 @@ const FIRST_CONNECT_GRACE_MS = 2_000;
 /** At most this many ids a replica holds are listed before its first pull (see #heldIds). */
 const HELD_IDS_MAX = 5_000;
 
-/** How long close() lets an ephemeral (memory) replica push before it is freed. */
+/**
+ * How long close() lets an ephemeral (memory) replica push before it is freed — longer while the push is under way
+ * (status `active`: a big value crossing a slow link), up to close()'s own bound, `2 × requestTimeout + 1 s`.
+ */
 const DISCARD_WAIT_MS = 5_000;
 
 // The store's local write path loads these on demand; re-exported here so that they arrive with local-first mode (one
@@ -1337,7 +1340,18 @@ export class LocalFirst {
   async drain(): Promise<void> {
     const tracker = this.tracker;
     if (!tracker || !this.#ephemeral()) return;
-    const deadline = monotonicNow() + DISCARD_WAIT_MS;
+    const start = monotonicNow();
+    const grace = start + DISCARD_WAIT_MS;
+    const bound = start + Math.max(DISCARD_WAIT_MS, 2 * this.#deps.options.requestTimeout + 1_000);
+    // (A push still sending goes on, within close()'s bound; one that stopped — offline, refused — gets the grace.)
+    let deadline = grace;
+    // (Once more after the push went idle: its confirmation is one more look at the server.)
+    let sending = false;
+    const extend = () => {
+      const active = this.status === 'active';
+      if (active || sending) deadline = Math.max(deadline, Math.min(bound, monotonicNow() + 2_000));
+      sending = active;
+    };
     // A conflict resolution under way (a pull just brought another device's revision) is a local change too: written
     // first, then pushed with the rest, so this device's last word is not left for another device to repeat. One queued
     // meanwhile is waited for too; the chain gets half the grace at most, the push the rest.
@@ -1351,9 +1365,12 @@ export class LocalFirst {
     // Looks back off (0.1, 0.2, 0.4, 0.8, 1 s…): a push the server holds is not asked about ten times a second.
     for (let wait = 100; tracker.verifiedSeq < target && this.replicator && !this.#paused && (wait === 100 || monotonicNow() < deadline); wait = Math.min(wait * 2, 1_000)) {
       // The lifetime does not end this one (a refresh the accounts service holds): the grace period does.
+      extend();
       await within(tracker.verify(), Math.max(deadline - monotonicNow(), 1_000)).catch(() => undefined);
       if (tracker.verifiedSeq >= target) return;
+      extend();
       await sleep(Math.min(wait, Math.max(deadline - monotonicNow(), 0)));
+      extend();
     }
     const left = await tracker.count().catch(() => 0);
     if (left > 0) {
