@@ -505,8 +505,9 @@ class Client implements FeatClient {
     this.#ownRevs.add(id + '\u0000' + rev);
     if (this.#ownRevs.size > OWN_REVS_MAX) this.#ownRevs.delete(this.#ownRevs.values().next().value!);
     if (this.#options.mode !== 'remote') {
-      // What waitForPush() waits for (push-tracker.ts `written`).
+      // What waitForPush() waits for (push-tracker.ts `written`); the push sends it by itself if its feed lags.
       this.#localFirst?.tracker?.written(id, rev);
+      this.#localFirst?.replicator?.written(id, rev);
       return;
     }
     // A removal is generation 0: it supersedes nothing, and StoreContext.removedHere knows it.

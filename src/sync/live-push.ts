@@ -1,6 +1,10 @@
 import { isChunkId, isUnheld, type StoredDoc } from '../store/codec.js';
 import type { BulkResult, Change, ChangesFeed, Db, ReplicaDb } from '../store/db.js';
 import { BATCH, latestPerDoc, LiveLoop, MAX_BATCH, readSeq, type Seq } from './live-loop.js';
+import { monotonicNow } from '../util/clock.js';
+
+/** A revision's generation (the number before its `-`). */
+const generation = (rev: string): number => Number.parseInt(rev, 10) || 0;
 
 /** The local document holding the local sequence up to which every change was sent (local replica only). */
 export const PUSH_CHECKPOINT = '_local/sync-push';
@@ -28,6 +32,16 @@ export const isDesign = (id: string) => id.startsWith('_design/');
 
 /** A big value's manifest: its value is in the chunk documents it lists (store/chunks.ts). */
 const isManifest = (d: StoredDoc) => !d._deleted && Array.isArray(d.feat?.chunks) && d.feat.chunks.length > 0;
+
+/**
+ * How long this client's own write may go unseen by the replica's changes feed before it is sent by itself (ms). The
+ * memory and LevelDB adapters' feed skips a document written again while it reads (it reads the rows from a snapshot
+ * and the document's latest sequence from now): under a writer that never pauses on one key it delivers nothing, and
+ * the server fell seconds and over a thousand revisions behind.
+ */
+const UNSEEN_MS = 750;
+/** Own writes remembered as unseen at most (the oldest go first; what the feed sends anyway is never lost). */
+const UNSEEN_MAX = 1_000;
 
 /** The first resend of documents the server refused, and the longest wait between resends (ms). */
 const REFUSED_RETRY_MS = 5_000;
@@ -63,6 +77,11 @@ export class LivePush extends LiveLoop {
   #refused = new Map<string, { rev: string; seq: Seq | undefined; status: 'denied' | 'error'; deleted: Set<string> }>();
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retryDelay = 0;
+  /** This client's own writes the changes feed has not delivered yet (id → revision, when): see UNSEEN_MS. */
+  #unseen = new Map<string, { rev: string; at: number }>();
+  #unseenTimer: ReturnType<typeof setTimeout> | undefined;
+  /** The own writes sent by themselves (#sendUnseen), while on their way. */
+  #aheadOfFeed: Promise<void> | undefined;
 
   constructor(local: Db, remote: Db, backOff: (delay: number) => number, revsDiff: RevsDiff) {
     super(local, backOff, PUSH_CHECKPOINT);
@@ -94,10 +113,60 @@ export class LivePush extends LiveLoop {
 
   override cancel(): void {
     clearTimeout(this.#retry);
+    clearTimeout(this.#unseenTimer);
+    this.#unseen.clear();
     super.cancel();
   }
 
+  /**
+   * This client stored `rev` of `id` in the replica: when the changes feed has not delivered it within UNSEEN_MS, it is
+   * sent by itself (as the express lane sends: never a manifest, the checkpoint untouched — the feed's change of it
+   * comes later and finds it on the server).
+   */
+  written(id: string, rev: string): void {
+    if (this.cancelled || id.startsWith('_local/')) return;
+    // (Unseen already: since its first unseen write, in its place — a key written on and on is still sent.)
+    const unseen = this.#unseen.get(id);
+    if (unseen) unseen.rev = rev;
+    else this.#unseen.set(id, { rev, at: monotonicNow() });
+    if (this.#unseen.size > UNSEEN_MAX) this.#unseen.delete(this.#unseen.keys().next().value!);
+    this.#unseenTimer ??= setTimeout(() => this.#sendUnseen(), UNSEEN_MS);
+    (this.#unseenTimer as { unref?: () => void }).unref?.();
+  }
+
+  /** The feed delivered `change`: its document's own writes up to that revision are seen. */
+  #seen(change: Change): void {
+    const unseen = this.#unseen.get(change.id);
+    if (unseen && change.changes.some((c) => generation(c.rev) >= generation(unseen.rev))) this.#unseen.delete(change.id);
+  }
+
+  #sendUnseen(): void {
+    this.#unseenTimer = undefined;
+    if (this.cancelled || this.#unseen.size === 0) return;
+    if (!this.#aheadOfFeed) {
+      const now = monotonicNow();
+      const due: Change[] = [];
+      // (Oldest first: the map keeps the order they were written in.)
+      for (const [id, { rev, at }] of this.#unseen) {
+        if (due.length >= MAX_BATCH || now - at < UNSEEN_MS) break;
+        this.#unseen.delete(id);
+        due.push({ id, seq: 0, changes: [{ rev }] } as Change);
+      }
+      if (due.length) {
+        this.#aheadOfFeed = this.#send(due, [], true)
+          // (Failed: the feed sends them in order all the same.)
+          .catch(() => undefined)
+          .finally(() => (this.#aheadOfFeed = undefined));
+      }
+    }
+    if (this.#unseen.size > 0) {
+      this.#unseenTimer = setTimeout(() => this.#sendUnseen(), UNSEEN_MS);
+      (this.#unseenTimer as { unref?: () => void }).unref?.();
+    }
+  }
+
   protected handle(entries: unknown[]): Promise<void> {
+    for (const entry of entries as Change[]) this.#seen(entry);
     return this.#send(entries as Change[]);
   }
 
@@ -106,6 +175,8 @@ export class LivePush extends LiveLoop {
   }
 
   protected pump(): void {
+    const last = this.queue.at(-1);
+    if (last) this.#seen(last);
     // Changes of one local write arrive in the same turn: one batch for them.
     if (this.#scheduled) return;
     this.#scheduled = true;
@@ -116,7 +187,7 @@ export class LivePush extends LiveLoop {
   }
 
   protected async settled(): Promise<void> {
-    await Promise.allSettled([...this.#inFlight.map((b) => b.sent), this.#express]);
+    await Promise.allSettled([...this.#inFlight.map((b) => b.sent), this.#express, this.#aheadOfFeed]);
     // What was not checkpointed is sent again from the checkpoint.
     this.#inFlight = [];
   }

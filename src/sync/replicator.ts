@@ -112,6 +112,11 @@ export class Replicator {
     return this.#running && this.#state.pull === 'idle' && this.#reps.includes(this.#pull!) ? this.#pull?.seq : undefined;
   }
 
+  /** This client stored `rev` of `id` in the replica (live-push.ts `written`). */
+  written(id: string, rev: string): void {
+    this.#push?.written(id, rev);
+  }
+
   start(): void {
     if (this.#running) return;
     this.#running = true;
