@@ -57,5 +57,7 @@ export interface ChangesFeed extends PromiseLike<unknown> {
   on(event: 'change', listener: (change: Change, pending?: unknown) => void): ChangesFeed;
   on(event: 'error', listener: (error: unknown) => void): ChangesFeed;
   on(event: 'complete', listener: (info: unknown) => void): ChangesFeed;
+  /** The server's database only: a page's answer has begun to arrive (its body may still take long). */
+  on(event: 'answered', listener: () => void): ChangesFeed;
   cancel(): void;
 }

@@ -54,6 +54,8 @@ function refusedSince(error: unknown): boolean {
  * (8 s) after each blip once a few came close together.
  */
 const FEED_PROVEN_MS = 4_000;
+/** How long a page's body may take to arrive after its answer began before the side reads as transferring (ms). */
+const ANSWER_FLOWING_MS = 500;
 /** The checkpoint is written at most this often (ms). */
 const CHECKPOINT_EVERY_MS = 500;
 
@@ -225,7 +227,22 @@ export abstract class LiveLoop implements PromiseLike<void> {
   /** Batches of changes since the checkpoint, each handled before the next is asked, until fewer than a batch came. */
   protected async catchUp(): Promise<void> {
     for (;;) {
-      const answer = (await this.batch()) as { results?: unknown; last_seq?: unknown } | undefined;
+      const feed = this.batch();
+      // A page the server answered whose body is still arriving after ANSWER_FLOWING_MS (a big value over a slow
+      // link): changes are being transferred — `active`, not `connecting` (a quick answer, often empty, says nothing).
+      let flowing: ReturnType<typeof setTimeout> | undefined;
+      feed.on('answered', () => {
+        flowing = setTimeout(() => this.setActive(true), ANSWER_FLOWING_MS);
+        (flowing as { unref?: () => void }).unref?.();
+      });
+      const answer = (await feed.then(
+        (value) => value,
+        (error: unknown) => {
+          clearTimeout(flowing);
+          throw error;
+        },
+      )) as { results?: unknown; last_seq?: unknown } | undefined;
+      clearTimeout(flowing);
       if (this.cancelled) return;
       const results = Array.isArray(answer?.results) ? (answer.results as unknown[]) : [];
       if (results.length) {

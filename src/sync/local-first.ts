@@ -1149,6 +1149,8 @@ export class LocalFirst {
         failure = undefined;
         rep = new LivePull(local, remote, backOff, { once: true, tooDeep: (id, rev) => this.#tooDeep(id, rev), crowded: (id) => this.#resolveOnServer(remote, id) });
         rep.on('change', onChange);
+        // Changes arriving (a page written, or one still arriving after its answer began): `active`, not `connecting`.
+        rep.on('active', () => !timedOut && this.#setStatus('active'));
         try {
           // Its checkpoint is saved: live sync's pull continues from there.
           await Promise.race([Promise.resolve(rep), cut]);
@@ -1345,11 +1347,12 @@ export class LocalFirst {
     const bound = start + Math.max(DISCARD_WAIT_MS, 2 * this.#deps.options.requestTimeout + 1_000);
     // (A push still sending goes on, within close()'s bound; one that stopped — offline, refused — gets the grace.)
     let deadline = grace;
-    // (Once more after the push went idle: its confirmation is one more look at the server.)
+    // (Once the push went idle after sending: the grace again for its confirmation, a look at the server over the
+    // same slow link.)
     let sending = false;
     const extend = () => {
       const active = this.status === 'active';
-      if (active || sending) deadline = Math.max(deadline, Math.min(bound, monotonicNow() + 2_000));
+      if (active || sending) deadline = Math.max(deadline, Math.min(bound, monotonicNow() + (active ? 2_000 : DISCARD_WAIT_MS)));
       sending = active;
     };
     // A conflict resolution under way (a pull just brought another device's revision) is a local change too: written

@@ -120,8 +120,10 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
     return fetchFn(dbUrl + path, { ...init, headers });
   }
 
-  async function json<T>(path: string, init: RequestInit = {}, max?: number): Promise<T> {
+  /** `answered`: told when the answer's headers came (its body may take long to arrive: a big page over a slow link). */
+  async function json<T>(path: string, init: RequestInit = {}, max?: number, answered?: () => void): Promise<T> {
     const response = await send(path, init);
+    if (response.ok) answered?.();
     const data = await bodyOf(response, max);
     if (!response.ok) throw thrown((typeof data === 'object' && data !== null ? data : { error: 'unknown', reason: String(data) }) as Json, response.status);
     // Entries of an array answer (`_bulk_docs`, `open_revs`) that are errors or missing revisions: PouchDB's errors.
@@ -323,7 +325,9 @@ export function remoteDb(url: string, fetchFn: typeof fetch): RemoteDb {
         const path = '_changes' + query({ ...params, since: typeof since === 'object' ? JSON.stringify(since) : since, limit: page });
         let res: { results?: Change[]; last_seq?: unknown; pending?: unknown };
         try {
-          res = await json<typeof res>(path, requestInit);
+          res = await json<typeof res>(path, requestInit, undefined, () => {
+            for (const l of listeners.answered ?? []) (l as () => void)();
+          });
         } catch (error) {
           if (!(error as { answerTooLarge?: unknown }).answerTooLarge || page === undefined || page <= 1 || done) throw error;
           size = Math.max(1, Math.floor(page / 2));
