@@ -146,6 +146,8 @@ export function valueSource<T>(client: FeatClient, key: string): ValueSource<T> 
    * screen. And how many of its writes are unsettled, and the functional updates waiting for the stored value.
    */
   let mine: (T | undefined)[] = [];
+  /** The last value known stored (what the feed last showed of the key): on screen again when a write fails unread. */
+  let confirmed: T | undefined;
   let writing = 0;
   let waiting: Promise<T | undefined> | undefined;
   /**
@@ -153,7 +155,8 @@ export function valueSource<T>(client: FeatClient, key: string): ValueSource<T> 
    * differs (a later write replaced it, or the write failed) and forgets the writes.
    */
   const check = async (error?: unknown) => {
-    let stored = source.snapshot.value;
+    // (Not what is on screen: that is this source's own write, which may be the one that failed.)
+    let stored = confirmed;
     let read = true;
     await store.get<T>(key).then(
       (v) => (stored = v),
@@ -165,6 +168,7 @@ export function valueSource<T>(client: FeatClient, key: string): ValueSource<T> 
   };
   const source = watchSource<T | undefined>(client, { key }, undefined, (value, event) => {
     if (event.key !== key || event.subkey !== undefined) return value;
+    confirmed = event.value as T | undefined;
     if (mine.length > 0) {
       const seen = mine.findIndex((v) => json(v) === json(event.value));
       // One of this source's writes: the older ones before it will not come (or are stale).
