@@ -610,6 +610,7 @@ class Client implements FeatClient {
     this.#closed = true;
     // A memory replica's last push runs before the lifetime ends, so that it can still refresh a token that just expired.
     await this.#localFirst?.drain();
+    await within(this.sync.closing(), 1_000);
     const closed = closedError();
     this.#lifetime.abort(closed);
     this.#sending.abort(closed);

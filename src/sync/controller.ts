@@ -86,7 +86,7 @@ export class SyncController implements FeatSync {
   #deps: SyncControllerDeps;
   accepted = 0;
   /** Recounts for the `pending` event (loaded with its first listener). */
-  #recount: (() => void) | undefined;
+  #recount: ((() => void) & { last(n: number): void }) | undefined;
 
   constructor(deps: SyncControllerDeps) {
     this.#deps = deps;
@@ -118,6 +118,17 @@ export class SyncController implements FeatSync {
   /** The pending count may have changed: emit `pending` if it did. */
   recount(): void {
     this.#recount?.();
+  }
+
+  /**
+   * close(), once its last push is done (a memory replica's drain): the count it leaves, told to `pending` listeners
+   * (counting stops when close() begins, and that push may have sent what an "unsaved" badge still shows).
+   */
+  async closing(): Promise<void> {
+    if (!this.#recount) return;
+    const tracker = this.#deps.localFirst()?.tracker;
+    const left = tracker ? await tracker.count().catch(() => undefined) : 0;
+    if (left !== undefined) this.#recount.last(this.#deps.queued() + left);
   }
 
   async pending(): Promise<number> {

@@ -1,8 +1,11 @@
 /** The `pending` event: counts again when the count may have changed, emits when it did. Loaded with its first listener. */
 import type { FeatSync, SyncControllerDeps } from './controller.js';
 
-/** Returns the recount function: single flight (a call while counting counts once more after). */
-export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): () => void {
+/**
+ * Returns the recount function: single flight (a call while counting counts once more after). Its `last(n)` emits the
+ * count close() ended with (what its last push left), if it differs from the last one emitted.
+ */
+export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() => void) & { last(n: number): void } {
   let last: number | undefined;
   let counting = false;
   let again = false;
@@ -31,5 +34,11 @@ export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): () => 
         }
       });
   };
-  return count;
+  return Object.assign(count, {
+    last(n: number): void {
+      if (n === last || deps.emitter.listenerCount('pending') === 0) return;
+      last = n;
+      deps.emitter.emit('pending', n);
+    },
+  });
 }
