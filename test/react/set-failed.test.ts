@@ -7,29 +7,21 @@
  */
 import { createElement as h } from 'react';
 import { describe, expect, it } from 'vitest';
-import { createFeatClient, type FeatClient } from '@feat/sdk';
+import type { FeatClient } from '@feat/sdk';
 import { useValue, type ValueState } from '@feat/sdk/react';
-import { sleep, uniqueUser, useEmulator, valueOnServer } from '../support/backend.js';
+import { clientIn, sleep, uniqueUser, useEmulator, valueOnServer } from '../support/backend.js';
 import { inAct, mount, until } from './harness.js';
 
 const emu = useEmulator();
 
 function client(user: string, mode: 'local-first' | 'remote', down: () => boolean = () => false): FeatClient {
-  return emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      mode,
-      local: { adapter: 'memory' },
-      maintenance: { enabled: false },
-      requestTimeout: 2_000,
-      fetch: (input, init) => {
-        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
-        return down() && url.startsWith(emu.couchUrl) ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init);
-      },
-    }),
-  );
+  return clientIn(emu, user, mode, {
+    requestTimeout: 2_000,
+    fetch: (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      return down() && url.startsWith(emu.couchUrl) ? Promise.reject(new TypeError('fetch failed')) : fetch(input, init);
+    },
+  });
 }
 
 function view() {
