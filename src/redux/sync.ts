@@ -252,7 +252,13 @@ export function syncPersistedState(options: SyncPersistedStateOptions): () => vo
     try {
       await engine!.decideAgain(storageKey);
       failures = 0;
-    } catch {
+    } catch (error) {
+      // A closed client, a refused session: trying again would not help (the app's next call tells it).
+      const code = (error as { code?: unknown } | null)?.code;
+      if (code === 'closed' || code === 'forbidden' || code === 'unauthorized') {
+        if (code !== 'closed') report(error);
+        return;
+      }
       if (!stopped && again === undefined) {
         again = setTimeout(() => {
           again = undefined;

@@ -232,7 +232,9 @@ export abstract class LiveLoop implements PromiseLike<void> {
       // link): changes are being transferred — `active`, not `connecting` (a quick answer, often empty, says nothing).
       let flowing: ReturnType<typeof setTimeout> | undefined;
       feed.on('answered', () => {
-        flowing = setTimeout(() => this.setActive(true), ANSWER_FLOWING_MS);
+        // (A page answered again — asked half as long after one too large to read — restarts the wait.)
+        clearTimeout(flowing);
+        flowing = setTimeout(() => !this.cancelled && this.setActive(true), ANSWER_FLOWING_MS);
         (flowing as { unref?: () => void }).unref?.();
       });
       const answer = (await feed.then(

@@ -150,7 +150,8 @@ export class LivePush extends LiveLoop {
       for (const [id, { rev, at }] of this.#unseen) {
         if (due.length >= MAX_BATCH || now - at < UNSEEN_MS) break;
         this.#unseen.delete(id);
-        due.push({ id, seq: 0, changes: [{ rev }] } as Change);
+        // (No sequence: a refusal of it holds no checkpoint back — the feed's change of it does, when it comes.)
+        due.push({ id, changes: [{ rev }] } as unknown as Change);
       }
       if (due.length) {
         this.#aheadOfFeed = this.#send(due, [], true)

@@ -4,7 +4,7 @@ import type { StoreIO } from '../store/io.js';
 import { decode, encode, isExpired, type StoredDoc, type WriteOp } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
 import { INTERNAL_PREFIX } from '../store/validate.js';
-import { parsePartId } from '../store/ids.js';
+import { parsePartId, partId } from '../store/ids.js';
 import { LATE, within } from '../util/abort.js';
 import { lazy } from '../util/lazy.js';
 import { limiter } from '../util/limit.js';
@@ -75,6 +75,10 @@ type Subscription = WatchScope & {
   reading?: boolean;
   /** Read once more when the read on its way is answered (it may have started before the feed's starting point). */
   again?: boolean;
+  /** The retry of a refused read waiting in `#waiting` (taken out when the subscription goes). */
+  waitingRead?: (() => unknown) | undefined;
+  /** What its current reads delivered, by id (`''`: the key absent): a catch-up does not tell it again. */
+  shown?: Map<string, string>;
 };
 
 /** A refusal of the session or of a read: trying again by itself would not help (see ChangeWatcher.#failed). */
@@ -213,7 +217,15 @@ export class ChangeWatcher implements WatchSource {
             }
             const held = sub.held ?? [];
             sub.held = undefined;
-            events.forEach((event) => this.#deliver(sub, event));
+            const shown = (sub.shown ??= new Map());
+            for (const event of events) {
+              const id = event.subkey === undefined ? event.key : partId(event.key, event.subkey);
+              const rev = revs.get(id) ?? '';
+              // A catch-up tells only what changed since what this subscription was told (by a read or the feed).
+              if (catchUp && (shown.get(id) === rev || (rev !== '' && this.#reported.get(id) === rev))) continue;
+              remember(shown, id, rev, REPORTED_IDS);
+              this.#deliver(sub, event);
+            }
             // (Once: a catch-up's current values are no new "loaded" moment.)
             if (initial && !told && current!.onCurrent && this.#subs.has(sub)) {
               told = true;
@@ -237,6 +249,7 @@ export class ChangeWatcher implements WatchSource {
             // Refused with no feed (the read was the client's ready() too: see #failed): tried again once resumed.
             if (refused(failure) && !this.#feed) {
               this.#refused = true;
+              sub.waitingRead = retry;
               this.#waiting.add(retry);
             } else if (failure.code !== 'storage_lost') {
               sub.retry = setTimeout(() => {
@@ -262,6 +275,7 @@ export class ChangeWatcher implements WatchSource {
       closed?.removeEventListener('abort', onClosed);
       clearTimeout(sub.retry);
       this.#waiting.delete(read);
+      if (sub.waitingRead) this.#waiting.delete(sub.waitingRead);
       this.#subs.delete(sub);
       if (this.#subs.size === 0) void this.#stop();
     };
@@ -363,14 +377,18 @@ export class ChangeWatcher implements WatchSource {
         this.#starting = false;
         if (this.#closed || this.#subs.size === 0 || this.#feed) {
           // Nobody is left to resume for: the next subscription pins its own starting point.
-          if (this.#subs.size === 0) this.#since = undefined;
+          if (this.#subs.size === 0) {
+            this.#since = undefined;
+            this.#late = false;
+          }
           return done();
         }
         // (`all_docs`: a change lists every leaf, the deleted ones too, which `_conflicts` leaves out.)
         const feed = db.changes({ since: this.#since, live: true, include_docs: true, conflicts: true, style: 'all_docs', timeout: false, heartbeat: 10_000 });
         this.#feed = feed;
-        done();
+        // (First: the reads still waiting for the feed start after its starting point, and need no catch-up.)
         if (catchUp) this.#catchUp();
+        done();
         feed.on('change', (change) => {
           this.#failures = 0;
           if (this.#feed === feed) this.#since = change.seq;
@@ -395,8 +413,9 @@ export class ChangeWatcher implements WatchSource {
       })
       .catch((error: unknown) => {
         this.#starting = false;
-        // No starting point yet: the one a later start takes comes after the subscriptions (see #catchUp).
-        if (this.#since === undefined) this.#late = true;
+        // No starting point yet, nor one asked for at the call (remote mode; local-first pins the replica as it opened):
+        // the one a later start takes comes after the subscriptions (see #catchUp). (None left: the next pins its own.)
+        if (this.#since === undefined && !this.#options.pinned && this.#subs.size > 0) this.#late = true;
         done();
         this.#failed(error, true);
       });

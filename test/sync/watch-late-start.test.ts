@@ -166,3 +166,85 @@ describe('watch() made while CouchDB cannot be reached (remote mode)', () => {
     expect(events).toEqual([]);
   }, 90_000);
 });
+
+describe('watch() catch-up: only when the starting point came late, each revision once', () => {
+  it('{ initial: true } whose read came before the late starting point: each revision once, onCurrent once', async () => {
+    const user = uniqueUser('late');
+    const state = { infoDown: false, dbUrl: '' };
+    const c = client(user, {
+      // Only the database's info (the watch's starting point) fails; document reads work.
+      fetch: (input, init) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        if (state.infoDown && state.dbUrl && url.replace(/\/$/, '') === state.dbUrl) return Promise.reject(new TypeError('fetch failed'));
+        return fetch(input, init);
+      },
+    });
+    await c.store.set('k', 1);
+    state.dbUrl = `${emu.couchUrl}/${c.session!.dbName}`;
+    c.sync.on('error', () => undefined);
+    state.infoDown = true;
+    const events: ChangeEvent[] = [];
+    let loaded = 0;
+    c.store.watch('k', (e) => events.push(e), { initial: true, onCurrent: () => loaded++, onError: () => undefined });
+    await waitFor(() => events.length > 0, 10_000, 'the current value');
+    await sleep(1_500);
+    state.infoDown = false;
+    await sleep(4_000);
+    expect(loaded).toBe(1);
+    expect(events.map((e) => [e.value, e.current])).toEqual([[1, true]]);
+  }, 40_000);
+
+  it('a failed start whose watches all left: a later watch on the reachable client gets no current values', async () => {
+    const user = uniqueUser('late');
+    await otherDevice(user, (o) => o.store.set('k', 1));
+    let down = true;
+    const c = client(user, {
+      fetch: async (input, init) => {
+        const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+        if (down && url.startsWith(emu.couchUrl)) {
+          await sleep(800);
+          throw new TypeError('fetch failed');
+        }
+        return fetch(input, init);
+      },
+    });
+    c.sync.on('error', () => undefined);
+    const stop = c.store.watch('k', () => undefined);
+    // (The watch code loaded, its start — the client's ready — under way.)
+    await sleep(300);
+    stop();
+    await expect(c.ready()).rejects.toBeDefined();
+    await sleep(200);
+    down = false;
+    await c.ready();
+    const events: ChangeEvent[] = [];
+    c.store.watch('k', (e) => events.push(e));
+    await sleep(2_000);
+    expect(events).toEqual([]);
+  }, 40_000);
+
+  it('local-first, a refused first ready() then a working one: the pulled value is reported once, no current value', async () => {
+    const user = uniqueUser('late');
+    await otherDevice(user, (o) => o.store.set('k', 1));
+    let ok = false;
+    const c = emu.track(
+      createFeatClient({
+        couchUrl: emu.couchUrl,
+        accountsUrl: emu.accountsUrl,
+        auth: () => (ok ? emu.bearerFor(user) : 'Bearer not-a-token'),
+        local: { adapter: 'memory' },
+        maintenance: { enabled: false },
+      }),
+    );
+    c.sync.on('error', () => undefined);
+    const events: ChangeEvent[] = [];
+    c.store.watch('k', (e) => events.push(e));
+    await expect(c.ready()).rejects.toBeDefined();
+    ok = true;
+    await c.ready();
+    await waitFor(() => events.length > 0, 10_000, 'the pulled value');
+    await sleep(2_000);
+    expect(events.filter((e) => e.current)).toEqual([]);
+    expect(events.map((e) => e.value)).toEqual([1]);
+  }, 40_000);
+});
