@@ -270,6 +270,7 @@ class Client implements FeatClient {
       dbNow: () => (this.#refused ? undefined : this.#dbNow()),
       opened: () => (o.mode === 'local-first' ? this.#opened.promise : undefined),
       isOwn: (id, rev) => this.#isOwn(id, rev),
+      lostOwn: (id, doc) => this.store.wasUnanswered(id, doc),
       supersededByOwn: (id, rev) => generation(rev) < (this.#ownGeneration.get(id) ?? 0),
       writing: (id) => this.store.writing(id),
       reassemble: async (change) => this.store.valueOf(await this.#db(), change.doc!),

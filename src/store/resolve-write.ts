@@ -102,6 +102,9 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
     await sleep(Math.random() * Math.min(1_000, 25 * 2 ** attempt));
     const known = io.known().get(id); // before the read records what it finds
     const raw = await readLatest(io, db, id);
+    // This very write, stored: its answer was lost and the request went again (a connection reset after the server
+    // took it: the transport resends once), which met it. Nothing to resolve — a resolver would merge it with itself.
+    if (raw?._rev && isThisWrite(raw, op)) return io.stored(id, raw._rev, op);
     let next = op;
     const unseenMerge = known !== undefined && known.rev === raw?._rev && known.seen >= op.seq;
     if (op.deleted && raw?._deleted) {
@@ -133,6 +136,12 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
     `"${id}" kept changing on the server while its conflict was resolved (${io.ctx.conflictRetries + 1} attempts); try again`,
     { key: id },
   );
+}
+
+/** `raw` is the revision `op` wrote: its time, and its value (a deletion, or a big value's manifest: its time alone). */
+function isThisWrite(raw: StoredDoc, op: WriteOp): boolean {
+  const seen = decode(raw);
+  return seen.updatedAt === op.at && seen.deleted === (op.deleted === true) && (seen.deleted || seen.chunks !== undefined || sameJson(seen.value, op.value));
 }
 
 /** Documents read per `_all_docs` request when several writes are resolved together (their values come along). */
@@ -170,6 +179,11 @@ export async function resolveWrites(
       // Deleted, gone, or with leaves to resolve first: the read-and-write of resolveWrite, on its own.
       if (!raw?._rev || raw._conflicts?.length) {
         alone.push(g.i);
+        continue;
+      }
+      // This very write, stored (see resolveWrite).
+      if (isThisWrite(raw, g.op)) {
+        io.stored(g.id, raw._rev, g.op);
         continue;
       }
       try {

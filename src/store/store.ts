@@ -1072,12 +1072,17 @@ export class DocumentStore {
    * write's time and value: no conflict, and no resolver merging the app's value with itself.
    */
   #unanswered(id: string, raw: StoredDoc): boolean {
+    const mine = this.wasUnanswered(id, raw);
+    if (mine) this.#answerLost.delete(id);
+    return mine;
+  }
+
+  /** `raw` is this client's own write whose answer was lost (the watch reports it as `local`); nothing is recorded. */
+  wasUnanswered(id: string, raw: StoredDoc): boolean {
     const op = this.#answerLost.get(id);
     if (!op) return false;
     const seen = decode(raw);
-    const mine = seen.updatedAt === op.at && seen.deleted === (op.deleted === true) && (seen.deleted || seen.chunks !== undefined || sameJson(seen.value, op.value));
-    if (mine) this.#answerLost.delete(id);
-    return mine;
+    return seen.updatedAt === op.at && seen.deleted === (op.deleted === true) && (seen.deleted || seen.chunks !== undefined || sameJson(seen.value, op.value));
   }
 
   /** The revision `rev` of `id` as a write's parent: with its marks when the store knows them. */

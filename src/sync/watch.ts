@@ -108,6 +108,8 @@ export interface ChangeWatcherOptions {
   dbNow?(): Db | undefined;
   /** True when this client wrote `rev` of `id`. */
   isOwn(id: string, rev: string): boolean;
+  /** True when `doc` is this client's write whose answer was lost (it never learnt its revision). */
+  lostOwn?(id: string, doc: StoredDoc): boolean;
   /**
    * True when this client has since written a newer value of `id` than `rev` (a later generation). Remote mode only:
    * a local replica's feed carries the current winner, which is never older than a live own write.
@@ -598,7 +600,7 @@ export class ChangeWatcher implements WatchSource {
     if (matching.length === 0) return;
     let value: unknown;
     if (decoded && !deleted) value = this.#options.reassemble ? await this.#options.reassemble(change) : decoded.value;
-    const own = this.#options.isOwn(id, rev);
+    const own = this.#options.isOwn(id, rev) || (this.#options.lostOwn?.(id, doc) ?? false);
     // Another device's revision that this client's own later write already replaced (e.g. a remote-mode write that met
     // it as a conflict and was written over it): its value is stale, and reporting it after the write settled would
     // let a listener apply it over the newer value, whose own event says 'local'. The newer write's event follows.
