@@ -170,7 +170,13 @@ import { build as esbuild } from 'esbuild';
 // network (sync/, lazy); a start waiting for the logouts under way (sync/logouts.ts, up front: tiny); watch's
 // `onCurrent` and a watch made before the start reporting the first pull; a purge losing to an edit made on it; remote
 // getParts() reading a part removed here (+0.9 kB in all, up front +0.25 kB): 134.51 kB (up front 29.97 kB).
-const BUDGET_KB = 134.6;
+// Thirtieth session, from five black-box attacks (a Redux Toolkit app, a slow link, scale, React hooks, remote mode over
+// a lossy link) and a review: a watch whose starting point came late catching up (sync/watch.ts), a redux setItem that
+// could not be decided decided again (redux/), own writes sent ahead of a starved changes feed (sync/live-push.ts),
+// `active` while a page arrives, a memory replica's drain while its push still sends, the pending count close()
+// leaves, a write met again by its own resend taken as stored (store/resolve-write.ts) (+0.86 kB in all, up front
+// +0.09 kB): 135.37 kB (up front 30.06 kB).
+const BUDGET_KB = 135.4;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
