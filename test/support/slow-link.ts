@@ -53,14 +53,14 @@ export async function startSlowLink(shape: LinkShape): Promise<SlowLink> {
     let ended = false;
     const timers = new Set<ReturnType<typeof setTimeout>>();
     // one FIFO per direction and connection, drained by one timer: bytes never overtake each other
-    const fifo: Array<{ piece: Buffer; at: number }> = [];
+    const fifo: Array<{ piece: Uint8Array; at: number }> = [];
     let head: ReturnType<typeof setTimeout> | undefined;
     const drain = () => {
       head = undefined;
       const t = Date.now();
       while (fifo.length && fifo[0]!.at <= t) {
         const { piece } = fifo.shift()!;
-        queued -= piece.length;
+        queued -= piece.byteLength;
         if (!to.destroyed) to.write(piece);
       }
       if (queued < LOW && from.isPaused()) from.resume();
@@ -68,7 +68,7 @@ export async function startSlowLink(shape: LinkShape): Promise<SlowLink> {
       if (!fifo.length && finish) finish();
     };
     let finish: (() => void) | undefined;
-    const deliver = (piece: Buffer, at: number) => {
+    const deliver = (piece: Uint8Array, at: number) => {
       fifo.push({ piece, at });
       head ??= setTimeout(drain, Math.max(0, fifo[0]!.at - Date.now()));
     };
@@ -83,7 +83,7 @@ export async function startSlowLink(shape: LinkShape): Promise<SlowLink> {
         const at = Math.max(wire.freeAt + oneWay(), lastAt);
         lastAt = at;
         queued += piece.length;
-        deliver(Buffer.from(piece), at);
+        deliver(Uint8Array.from(piece), at);
       }
       if (queued > HIGH) from.pause();
     });
