@@ -56,7 +56,8 @@ describe('close() of a local-first client', () => {
   it('memory replica whose push the server holds: close() looks at the server with backoff during its grace, not ten times a second', async () => {
     const couch = await proxy(emu.couchUrl);
     const user = uniqueUser('cl-held');
-    const c = emu.track(createFeatClient({ couchUrl: couch.url, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' } }));
+    // (A push still in flight is given up to close()'s bound, 2 × requestTimeout + 1 s: 7 s here.)
+    const c = emu.track(createFeatClient({ couchUrl: couch.url, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), local: { adapter: 'memory' }, requestTimeout: 3_000 }));
     await c.ready();
     await c.store.set('warm', 1);
     await c.sync.waitForPush({ timeout: 10_000 });
@@ -73,8 +74,10 @@ describe('close() of a local-first client', () => {
     } finally {
       couch.release();
     }
-    // The grace period (5 s) is used, and the server is asked about the push a few times within it (was ~50).
+    // The grace period (5 s) is used, not past close()'s bound (7 s, plus the confirmation's last look), and the
+    // server is asked about the push a few times within it (was ~50).
     expect(Date.now() - t0).toBeGreaterThan(4_000);
+    expect(Date.now() - t0).toBeLessThan(14_000);
     expect(asked() - before).toBeGreaterThan(1);
     expect(asked() - before).toBeLessThanOrEqual(12);
     expect(errors.filter((e) => /discarded 1 local change/.test(e))).toHaveLength(1);
