@@ -8,7 +8,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { createFeatClient, type ChangeEvent, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { clientIn, sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 
 const emu = useEmulator();
 
@@ -26,17 +26,7 @@ function switchable() {
   return { state, fetchImpl };
 }
 
-const client = (user: string, options: Partial<FeatClientOptions> = {}): FeatClient =>
-  emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      mode: 'remote',
-      maintenance: { enabled: false },
-      ...options,
-    }),
-  );
+const client = (user: string, options: Partial<FeatClientOptions> = {}): FeatClient => clientIn(emu, user, 'remote', options);
 
 /** A writer on another device (reaches the server), its value stored before the test goes on. */
 async function otherDevice(user: string, writes: (c: FeatClient) => Promise<unknown>): Promise<void> {
