@@ -153,6 +153,15 @@ export function isExpired(decoded: { expiresAt?: number | undefined }, now = Dat
   return decoded.expiresAt !== undefined && decoded.expiresAt <= now;
 }
 
+/**
+ * `raw` is the revision `op` wrote (a write whose answer was lost, met again): its time, and its value (a deletion, or a
+ * big value's manifest: its time alone).
+ */
+export function isWriteOf(raw: StoredDoc, op: WriteOp): boolean {
+  const seen = decode(raw);
+  return seen.updatedAt === op.at && seen.deleted === (op.deleted === true) && (seen.deleted || seen.chunks !== undefined || sameJson(seen.value, op.value));
+}
+
 /** Deep equality of two JSON values by their canonical serialization. */
 export function sameJson(a: unknown, b: unknown): boolean {
   return a === b || canonical(a) === canonical(b);

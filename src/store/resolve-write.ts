@@ -1,5 +1,5 @@
 import { FeatConflictError, FeatError, toFeatError } from '../errors.js';
-import { decode, encode, isExpired, sameJson, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, isExpired, isWriteOf, sameJson, type StoredDoc, type WriteOp } from './codec.js';
 import { askResolver, keptExpiry, latestWriteWins, type Conflict, type ConflictSide } from './conflicts.js';
 import type { StoreIO } from './io.js';
 import type { AllDocsRow, BulkResult, Db } from './db.js';
@@ -104,7 +104,7 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
     const raw = await readLatest(io, db, id);
     // This very write, stored: its answer was lost and the request went again (a connection reset after the server
     // took it: the transport resends once), which met it. Nothing to resolve — a resolver would merge it with itself.
-    if (raw?._rev && isThisWrite(raw, op)) return io.stored(id, raw._rev, op);
+    if (raw?._rev && isWriteOf(raw, op)) return io.stored(id, raw._rev, op);
     let next = op;
     const unseenMerge = known !== undefined && known.rev === raw?._rev && known.seen >= op.seq;
     if (op.deleted && raw?._deleted) {
@@ -136,12 +136,6 @@ export async function resolveWrite(db: Db, id: string, op: WriteOp, io: StoreIO)
     `"${id}" kept changing on the server while its conflict was resolved (${io.ctx.conflictRetries + 1} attempts); try again`,
     { key: id },
   );
-}
-
-/** `raw` is the revision `op` wrote: its time, and its value (a deletion, or a big value's manifest: its time alone). */
-function isThisWrite(raw: StoredDoc, op: WriteOp): boolean {
-  const seen = decode(raw);
-  return seen.updatedAt === op.at && seen.deleted === (op.deleted === true) && (seen.deleted || seen.chunks !== undefined || sameJson(seen.value, op.value));
 }
 
 /** Documents read per `_all_docs` request when several writes are resolved together (their values come along). */
@@ -182,7 +176,7 @@ export async function resolveWrites(
         continue;
       }
       // This very write, stored (see resolveWrite).
-      if (isThisWrite(raw, g.op)) {
+      if (isWriteOf(raw, g.op)) {
         io.stored(g.id, raw._rev, g.op);
         continue;
       }

@@ -1,7 +1,7 @@
 import { closedError, FeatConflictError, FeatError, FeatValidationError, readable, toFeatError } from '../errors.js';
 import { hashString } from '../util/hash.js';
 import { utf8Bytes } from '../transport/responses.js';
-import { decode, encode, expiryTag, inlineLimit, isExpired, jsonOf, sameJson, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
+import { decode, encode, expiryTag, inlineLimit, isExpired, isWriteOf, jsonOf, type ChunkDoc, type StoredDoc, type WriteOp } from './codec.js';
 import type { Conflict, ConflictResolver } from './conflicts.js';
 import type { BulkResult, Db } from './db.js';
 import { RevCache, tick } from './rev-cache.js';
@@ -1080,9 +1080,7 @@ export class DocumentStore {
   /** `raw` is this client's own write whose answer was lost (the watch reports it as `local`); nothing is recorded. */
   wasUnanswered(id: string, raw: StoredDoc): boolean {
     const op = this.#answerLost.get(id);
-    if (!op) return false;
-    const seen = decode(raw);
-    return seen.updatedAt === op.at && seen.deleted === (op.deleted === true) && (seen.deleted || seen.chunks !== undefined || sameJson(seen.value, op.value));
+    return op !== undefined && isWriteOf(raw, op);
   }
 
   /** The revision `rev` of `id` as a write's parent: with its marks when the store knows them. */
