@@ -126,13 +126,17 @@ export class SyncController implements FeatSync {
    */
   async closing(): Promise<void> {
     if (!this.#recount) return;
-    const tracker = this.#deps.localFirst()?.tracker;
-    const left = tracker ? await tracker.count().catch(() => undefined) : 0;
-    if (left !== undefined) this.#recount.last(this.#deps.queued() + left);
+    const left = await this.#count().catch(() => undefined);
+    if (left !== undefined) this.#recount.last(left);
   }
 
   async pending(): Promise<number> {
     if (this.#deps.closed()) throw closedError();
+    return this.#count();
+  }
+
+  /** Writes queued, plus the replica's changes not confirmed on the server (asking it at once when there are some). */
+  async #count(): Promise<number> {
     const localFirst = this.#deps.localFirst();
     const tracker = localFirst?.tracker;
     const queued = this.#deps.queued();
