@@ -237,14 +237,12 @@ export abstract class LiveLoop implements PromiseLike<void> {
         flowing = setTimeout(() => !this.cancelled && this.setActive(true), ANSWER_FLOWING_MS);
         (flowing as { unref?: () => void }).unref?.();
       });
-      const answer = (await feed.then(
-        (value) => value,
-        (error: unknown) => {
-          clearTimeout(flowing);
-          throw error;
-        },
-      )) as { results?: unknown; last_seq?: unknown } | undefined;
-      clearTimeout(flowing);
+      let answer: { results?: unknown; last_seq?: unknown } | undefined;
+      try {
+        answer = (await feed) as typeof answer;
+      } finally {
+        clearTimeout(flowing);
+      }
       if (this.cancelled) return;
       const results = Array.isArray(answer?.results) ? (answer.results as unknown[]) : [];
       if (results.length) {

@@ -1506,7 +1506,6 @@ export class LocalFirst {
     }
   }
 
-  /** Deletes the local replica and forgets the session this device remembered. */
   /**
    * The ids of the documents a replica holds, deleted ones included (its changes feed), before a first pull; `true`
    * when there are too many to list (every pulled document is then looked at). None for an empty replica.
@@ -1549,6 +1548,7 @@ export class LocalFirst {
     });
   }
 
+  /** Deletes the local replica and forgets the session this device remembered. */
   async destroy(): Promise<void> {
     const name = this.localName;
     const adapter = this.local?.adapter ?? this.#adapterAsked();

@@ -84,7 +84,6 @@ type Subscription = WatchScope & {
 /** A refusal of the session or of a read: trying again by itself would not help (see ChangeWatcher.#failed). */
 const refused = (error: FeatError) => error.code === 'forbidden' || error.code === 'unauthorized';
 
-
 /**
  * Which key (and subkey) a subscription to `scope` reports a change of `id` as (`part`: the key and subkey `id` names
  * as a part, `parsePartId(id)`); `undefined`: not reported.
