@@ -91,6 +91,11 @@ export abstract class LiveLoop implements PromiseLike<void> {
     this.#done = this.#run();
   }
 
+  /** Changes are being transferred (a page written or arriving), as the last `active`/`paused` event said. */
+  get transferring(): boolean {
+    return this.#active;
+  }
+
   /** The server sequence handled up to (the last change written to the replica, or the checkpoint's). */
   get seq(): Seq {
     return this.since;

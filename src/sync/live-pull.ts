@@ -52,7 +52,7 @@ export function deeperThan(doc: unknown, max: number): boolean {
  */
 export const MAX_LEAVES = 100;
 
-type PulledDoc = StoredDoc & { _rev: string; _revisions: { start: number; ids: string[] } };
+export type PulledDoc = StoredDoc & { _rev: string; _revisions: { start: number; ids: string[] } };
 
 /** A revision `N-id`, or undefined. */
 function parseRev(rev: unknown): { pos: number; id: string } | undefined {
@@ -175,6 +175,15 @@ export class LivePull extends LiveLoop {
     this.#crowded = hooks.crowded ?? (() => Promise.resolve());
     this.once = hooks.once === true;
     this.start();
+  }
+
+  /**
+   * Live sync takes this pull over (a first pull still under way when `initialSyncTimeout` cut the wait short): it is
+   * told of what comes as of now, as its own pull would be.
+   */
+  adopt(hooks: { incoming: (docs: PulledDoc[]) => void; has: (id: string, rev: string) => boolean }): void {
+    this.#incoming = hooks.incoming;
+    this.#has = hooks.has;
   }
 
   protected batch(): ChangesFeed {

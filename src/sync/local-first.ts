@@ -837,10 +837,16 @@ export class LocalFirst {
     // A device that has never synced waits for its first pull, so that first reads see the user's data.
     const synced = await local.get(SYNCED_MARKER).catch(() => undefined);
     let refused: FeatError | undefined;
-    if (!synced) refused = await this.#initialPull(local, remote, tracker, deadline, events);
+    let tail: LivePull | undefined;
+    if (!synced) ({ refused, tail } = await this.#initialPull(local, remote, tracker, deadline, events));
     else this.#synced = true;
-    if (this.#deps.signal.aborted) throw closedError();
-    this.#checkNotDoomed();
+    try {
+      if (this.#deps.signal.aborted) throw closedError();
+      this.#checkNotDoomed();
+    } catch (error) {
+      tail?.cancel();
+      throw error;
+    }
     const replicator = new Replicator(local, remote, {
       status: (status) => {
         // Something went through: a refusal met again is a new episode.
@@ -885,6 +891,9 @@ export class LocalFirst {
     });
     this.replicator = replicator;
     if (refused) replicator.refused(refused);
+    // Paused or closing meanwhile: the first pull stops (resume() starts the pull from its checkpoint).
+    if (tail && (this.#paused || this.#ending)) tail.cancel();
+    else if (tail) replicator.adoptFirstPull(tail);
     if (!this.#paused) replicator.start();
   }
 
@@ -1092,10 +1101,10 @@ export class LocalFirst {
 
   /**
    * A new device's first pull. `events`: the wait began before (its connection was tried again): its `start` was
-   * reported then. Resolves with the failure that ended it, when it did not complete (live sync starts from what it
-   * says).
+   * reported then. Resolves with the failure that ended it, when it did not complete (`refused`: live sync starts from
+   * what it says), and the pull still under way that live sync takes over (`tail`).
    */
-  async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number, events?: InitialSyncEvents): Promise<FeatError | undefined> {
+  async #initialPull(local: Db, remote: Db, tracker: PushTracker, deadline?: number, events?: InitialSyncEvents): Promise<{ refused: FeatError | undefined; tail: LivePull | undefined }> {
     const timeoutMs = deadline === undefined ? this.#deps.options.initialSyncTimeout : Math.max(0, deadline - monotonicNow());
     const reporter = events ?? new InitialSyncEvents(this.#deps.initialSync, timeoutMs);
     const progress = reporter.progress;
@@ -1116,27 +1125,38 @@ export class LocalFirst {
       report({ phase: 'progress', docs: progress.docs + (info.docs?.length ?? 0), pending: info.pending });
     };
     let rep: LivePull | undefined;
+    /** `rep` has not ended. */
+    let running = false;
+    /** The pull that goes on past ready() (see `stop`). */
+    let tail: LivePull | undefined;
     let timedOut = false;
     let timer: ReturnType<typeof setTimeout> | undefined;
     let wake = () => {};
     const signal = this.#deps.signal;
     let onClose = () => {};
-    // Cut short by initialSyncTimeout or close(): it is given 2 s more to save its checkpoint, no more (a write to a
-    // replica closed under it never answers: LevelDB).
+    // Cut short by close() (or initialSyncTimeout between attempts): it is given 2 s more to save its checkpoint, no
+    // more (a write to a replica closed under it never answers: LevelDB).
     const cut = new Promise<void>((resolve) => {
-      const stop = () => {
+      const stop = (late = false) => {
         // Cut short: not a complete first pull, whichever comes first (the pull, cancelled, or this).
+        if (timedOut) return;
         timedOut = true;
-        rep?.cancel();
         wake();
+        // initialSyncTimeout with a page under way (a big one over a slow link): ready() stops waiting, and the pull
+        // goes on as live sync's pull side (#attach) — cancelled, that page was read again from its start by live sync.
+        if (late && rep && running && !signal.aborted && !this.#ending) {
+          tail = rep;
+          return resolve();
+        }
+        rep?.cancel();
         setTimeout(resolve, 2_000);
       };
-      timer = setTimeout(stop, timeoutMs);
-      onClose = stop;
+      timer = setTimeout(() => stop(true), timeoutMs);
+      onClose = () => stop();
       signal.addEventListener('abort', onClose, { once: true });
       // close() ends the wait at once: the writes made before it go to the replica, which is open.
-      this.#endWaits.add(stop);
-      if (signal.aborted || this.#ending) stop();
+      this.#endWaits.add(onClose);
+      if (signal.aborted || this.#ending) onClose();
     });
     let complete = false;
     let failure: FeatError | undefined;
@@ -1147,7 +1167,13 @@ export class LocalFirst {
       // checkpoint the last one saved.
       for (let delay = 0; !timedOut; ) {
         failure = undefined;
-        rep = new LivePull(local, remote, backOff, { once: true, tooDeep: (id, rev) => this.#tooDeep(id, rev), crowded: (id) => this.#resolveOnServer(remote, id) });
+        const attempt = new LivePull(local, remote, backOff, { once: true, tooDeep: (id, rev) => this.#tooDeep(id, rev), crowded: (id) => this.#resolveOnServer(remote, id) });
+        rep = attempt;
+        running = true;
+        attempt.then(
+          () => rep === attempt && (running = false),
+          () => rep === attempt && (running = false),
+        );
         rep.on('change', onChange);
         // Changes arriving (a page written, or one still arriving after its answer began): `active`, not `connecting`.
         rep.on('active', () => !timedOut && this.#setStatus('active'));
@@ -1193,7 +1219,7 @@ export class LocalFirst {
       }
       report({ phase: 'done', complete, ...(complete ? { pending: 0 } : {}) });
     }
-    return complete ? undefined : failure;
+    return { refused: complete ? undefined : failure, tail };
   }
 
   /**

@@ -3,7 +3,7 @@ import type { Db, ReplicaDb } from '../store/db.js';
 import { within } from '../util/abort.js';
 import { remember } from '../util/remember.js';
 import { compare, restartFromScratch } from './continuity.js';
-import { LivePull } from './live-pull.js';
+import { LivePull, type PulledDoc } from './live-pull.js';
 import { readSeq, type Seq } from './live-loop.js';
 import { LivePush, PUSH_CHECKPOINT } from './live-push.js';
 import { statusForError, type SyncStatus } from './status.js';
@@ -64,6 +64,8 @@ export class Replicator {
   #events: ReplicatorEvents;
   #reps: Replication[] = [];
   #pull: LivePull | undefined;
+  /** See adoptFirstPull. */
+  #firstPull: LivePull | undefined;
   #push: LivePush | undefined;
   #state: Record<Direction, SyncStatus> = { push: 'connecting', pull: 'connecting' };
   #status: SyncStatus = 'paused';
@@ -124,26 +126,61 @@ export class Replicator {
     // something goes through: trying again is not `connecting` (README: the status stays `denied`).
     const from = (d: Direction): SyncStatus => (this.#state[d] === 'denied' && this.#reported[d] !== undefined ? 'denied' : 'connecting');
     this.#state = { push: from('push'), pull: from('pull') };
+    const first = this.#firstPull;
+    this.#firstPull = undefined;
+    // (A first pull taken over whose page is arriving: `active`.)
+    if (first?.transferring) this.#state.pull = 'active';
     this.#pushCaughtUp = false;
     this.#update();
     // Both sides are our own (live-push.ts, live-pull.ts), with checkpoints in the local replica only: see
     // docs/benchmarks.md (W7).
     this.#push = new LivePush(this.#local, this.#remote, backOff, (diff) => this.#revsDiff(diff));
     this.#watch('push', this.#push);
-    this.#pull = new LivePull(this.#local, this.#remote, backOff, {
-      incoming: (docs) => {
-        docs.forEach((doc) => this.#notePulled(doc));
-        this.#events.arriving?.(docs.map((doc) => doc._id));
-      },
-      has: (id, rev) => this.#pushedRevs.get(id) === rev,
-      tooDeep: (id, rev) => this.#events.tooDeep?.(id, rev),
-      crowded: (id) => this.#events.crowded?.(id) ?? Promise.resolve(),
-    });
-    this.#watch('pull', this.#pull);
+    if (first) {
+      // The first pull goes on as this pull side until it has caught up (or failed): its page under way is not read
+      // again; then the live pull starts from its checkpoint.
+      first.adopt(this.#pullHooks());
+      this.#pull = first;
+      this.#watch('pull', first);
+      const next = () => {
+        if (!this.#running || !this.#reps.includes(first)) return;
+        this.#reps = this.#reps.filter((rep) => rep !== first);
+        this.#startPull();
+      };
+      first.then(next, next);
+    } else this.#startPull();
     this.#verify();
     clearInterval(this.#every);
     this.#every = setInterval(() => this.#status === 'idle' && this.#verify(true), CONTINUITY_EVERY_MS);
     (this.#every as { unref?: () => void }).unref?.();
+  }
+
+  #pullHooks() {
+    return {
+      incoming: (docs: PulledDoc[]) => {
+        docs.forEach((doc) => this.#notePulled(doc));
+        this.#events.arriving?.(docs.map((doc) => doc._id));
+      },
+      has: (id: string, rev: string) => this.#pushedRevs.get(id) === rev,
+    };
+  }
+
+  #startPull(): void {
+    this.#pull = new LivePull(this.#local, this.#remote, backOff, {
+      ...this.#pullHooks(),
+      tooDeep: (id, rev) => this.#events.tooDeep?.(id, rev),
+      crowded: (id) => this.#events.crowded?.(id) ?? Promise.resolve(),
+    });
+    this.#watch('pull', this.#pull);
+  }
+
+  /**
+   * A new device's first pull still under way when `initialSyncTimeout` ended the wait for it (a big page arriving
+   * over a slow link): the next `start()` takes it over as its pull side instead of reading that page again.
+   */
+  adoptFirstPull(pull: LivePull): void {
+    this.#firstPull?.cancel();
+    this.#firstPull = pull;
   }
 
   /**
