@@ -54,20 +54,36 @@ export function createAuthSource(auth: AuthOption, { timeout }: { timeout?: numb
     const answer = Promise.resolve().then(() => auth());
     const p = (timeout === undefined ? answer : bounded(answer, timeout)).then(normalize);
     current = p;
-    p.catch(() => {
+    p.catch((error: unknown) => {
+      if (providerTimeouts.has(error as object)) timedOut.set(p, error);
       if (current === p) current = undefined;
     });
     return p;
   };
   return {
-    get: () => current ?? ask(),
+    get: () => {
+      const asked = current;
+      if (!asked) return ask();
+      // Joining a call under way: if that one runs out of time (it began before this caller came — a caller that gave
+      // up on it calls again at once), this caller asks the provider itself instead of taking that stale `timeout`.
+      return asked.catch((error: unknown) => (error === timedOut.get(asked) ? (current ?? ask()) : Promise.reject(error)));
+    },
     refresh: ask,
   };
 }
 
+/** The `timeout` each bounded provider call rejected with (see `get`). */
+const timedOut = new WeakMap<Promise<string>, unknown>();
+/** The errors `bounded` made. */
+const providerTimeouts = new WeakSet<object>();
+
 /** The provider's answer, or a `timeout` rejection once `ms` passed. */
 async function bounded<T>(answer: Promise<T>, ms: number): Promise<T> {
   const result = await within(answer, ms);
-  if (result === LATE) throw new FeatError('timeout', `The auth provider did not give an Authorization value within ${ms} ms; it is asked again on the next call`);
+  if (result === LATE) {
+    const error = new FeatError('timeout', `The auth provider did not give an Authorization value within ${ms} ms; it is asked again on the next call`);
+    providerTimeouts.add(error);
+    throw error;
+  }
   return result;
 }

@@ -166,9 +166,10 @@ export function createCouchFetch(options: CouchFetchOptions): typeof fetch {
         discard(response);
         // The accounts service could not be reached or did not answer (a hung refresh ends with `timeout`): that
         // failure, retried like any network failure — not a refusal of the credentials. A `forbidden` refusal (a token
-        // of another account, an account disabled) keeps its own word.
+        // of another account, an account disabled) keeps its own word, and so does an answer that was not a token
+        // (`bad_response`: malformed JSON, another shape, a redirect).
         const failure = toFeatError(error);
-        if (['network', 'timeout', 'server', 'aborted', 'closed', 'forbidden'].includes(failure.code)) throw failure;
+        if (['network', 'timeout', 'server', 'aborted', 'closed', 'forbidden', 'bad_response'].includes(failure.code)) throw failure;
         return jsonErrorResponse(401, 'unauthorized', 'Authentication required and the token could not be refreshed');
       }
       discard(response);
