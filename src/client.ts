@@ -480,6 +480,8 @@ class Client implements FeatClient {
         this.#setStatus('idle');
       }
       this.store.prepareIndexes();
+      // (The `pending` count of a replica just opened: and, in a browser, the other tabs' writes to it are heard now.)
+      this.sync.recount();
       // A watch that stopped at a refused start (sync/watch.ts) goes on now that the app's call got the client ready.
       this.#watcher.resume();
       return this.session;

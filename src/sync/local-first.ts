@@ -1058,6 +1058,9 @@ export class LocalFirst {
     // A follower tab connects once it leads (leader.ts).
     if (!this.leading) {
       this.#standby = expected;
+      // Its waitForPush() asks the server about writes another tab wrote on since the call (push-tracker.ts
+      // `stillMissing`): without the server to ask, those counted as missing for as long as that tab kept writing.
+      if (this.tracker && !this.tracker.remote) this.tracker.remote = remoteDb(`${this.#deps.options.couchUrl}/${encodeURIComponent(expected.dbName)}`, this.#deps.couchFetch);
       return;
     }
     if (this.#reconnecting) return;

@@ -9,8 +9,28 @@ export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() =>
   let last: number | undefined;
   let counting = false;
   let again = false;
+  /** The other tabs' writes to the shared replica, heard while someone listens (see `hear`). */
+  let heard: { name: string; channel: BroadcastChannel } | undefined;
+  const listening = () => deps.emitter.listenerCount('pending') > 0 && !deps.closed();
+  /**
+   * Another tab's (or worker's) write to this tab's IndexedDB replica changes the count too (README: it holds in every
+   * tab), and only that tab hears it from its own write: every write to the replica is announced on the
+   * BroadcastChannel `feat-writes:<replica>` (tabs-writes.ts), which this tab follows while someone listens.
+   */
+  const hear = (): void => {
+    const name = listening() ? deps.localFirst()?.localName : undefined;
+    if (heard && heard.name === name) return;
+    heard?.channel.close();
+    heard = undefined;
+    if (name === undefined || typeof BroadcastChannel !== 'function' || typeof indexedDB === 'undefined') return;
+    const channel = new BroadcastChannel(`feat-writes:${name}`);
+    channel.onmessage = () => count();
+    (channel as { unref?: () => void }).unref?.();
+    heard = { name, channel };
+  };
   const count = (): void => {
-    if (deps.emitter.listenerCount('pending') === 0 || deps.closed()) return;
+    hear();
+    if (!listening()) return;
     if (counting) {
       again = true;
       return;

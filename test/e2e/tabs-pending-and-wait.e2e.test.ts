@@ -1,0 +1,92 @@
+/**
+ * Two tabs of one user in Chromium, one writing:
+ * - the `pending` event of the tab that did not write kept its old count (0 while the server was down and three
+ *   writes waited; `pending()` said 3): a tab recounted only on its own writes and the leader's "pushed" message.
+ *   Every tab now recounts on the other tabs' writes to the shared replica (their BroadcastChannel announcement).
+ * - a follower's `waitForPush()` while the leader tab kept writing (no pause between writes) never resolved
+ *   (`timeout`, "not found there yet: lp-5, …"; its own write was on the server): the keys the leader wrote on since
+ *   the call are asked about on the server, and a follower had no server to ask, so they counted as missing for as
+ *   long as the leader wrote. A follower now asks the server itself (the session it was opened for).
+ */
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Emulator } from '@feat/emulator';
+import { createFeatClient } from '@feat/sdk';
+import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
+import { APP_PAGE, openApp, type App } from '../attack/browser-page.js';
+
+const app = () => self as unknown as App;
+
+warnIfNoChromium('tabs-pending-and-wait');
+
+describe.skipIf(!hasChromium)('two tabs, one writing', () => {
+  let harness: Harness;
+  let emu: Emulator;
+  let origin: string;
+  const run = Date.now().toString(36);
+  let n = 0;
+  const userFor = (what: string) => `tpw-${what}-${run}-${n++}`;
+
+  beforeAll(async () => {
+    harness = await startHarness({ '/': ['text/html', APP_PAGE] });
+    ({ emu, origin } = harness);
+  }, 60_000);
+  afterAll(() => harness?.stop());
+
+  async function twoTabs(context: BrowserContext, user: string): Promise<[Page, Page]> {
+    const leader = (await openApp(context, origin, emu, user)).page;
+    const follower = (await openApp(context, origin, emu, user)).page;
+    expect(await leader.evaluate(() => app().client.sync.leader)).toBe(true);
+    expect(await follower.evaluate(() => app().client.sync.leader)).toBe(false);
+    await Promise.all([leader, follower].map((p) => p.evaluate(() => app().settled(20_000))));
+    return [leader, follower];
+  }
+  const lastPendingEvent = (page: Page) => page.evaluate(() => app().seen.pending.at(-1));
+
+  it.each(['leader', 'follower'] as const)('server down, the %s writes three values: the other tab\'s `pending` event says 3, then 0 once they are pushed', async (writer) => {
+    const context = await harness.newContext();
+    const [leader, follower] = await twoTabs(context, userFor(`pending-${writer}`));
+    const [w, other] = writer === 'leader' ? [leader, follower] : [follower, leader];
+    await emu.suspend();
+    try {
+      await w.evaluate(async () => {
+        for (let j = 0; j < 3; j++) await app().client.store.set(`pe-${j}`, j);
+      });
+      expect(await other.evaluate(() => app().client.sync.pending())).toBe(3);
+      await expect.poll(() => lastPendingEvent(other), { timeout: 10_000, interval: 100 }).toBe(3);
+      await expect.poll(() => lastPendingEvent(w), { timeout: 10_000, interval: 100 }).toBe(3);
+    } finally {
+      await emu.resume();
+    }
+    await expect.poll(() => lastPendingEvent(other), { timeout: 30_000, interval: 200 }).toBe(0);
+    await expect.poll(() => lastPendingEvent(w), { timeout: 30_000, interval: 200 }).toBe(0);
+    await context.close();
+  }, 90_000);
+
+  it.each(['leader', 'follower'] as const)('the %s keeps writing 50 keys with no pause: the other tab\'s set + waitForPush() resolves meanwhile', async (looper) => {
+    const user = userFor(`loop-${looper}`);
+    const context = await harness.newContext();
+    const [leader, follower] = await twoTabs(context, user);
+    const [loop, other] = looper === 'leader' ? [leader, follower] : [follower, leader];
+    await loop.evaluate(() => {
+      const st = self as unknown as { halt?: boolean };
+      void (async () => {
+        for (let i = 0; !st.halt; i++) await app().client.store.set(`lp-${i % 50}`, i).catch(() => undefined);
+      })();
+    });
+    await new Promise((r) => setTimeout(r, 1_000));
+    const during = await other.evaluate(async () => {
+      await app().client.store.set('lp-other', 'O');
+      return app().settle(app().client.sync.waitForPush({ timeout: 20_000 }), 25_000);
+    });
+    await loop.evaluate(() => void ((self as unknown as { halt: boolean }).halt = true));
+    expect(during).toBe('resolved value');
+    const remote = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+    try {
+      expect(await remote.store.get('lp-other')).toBe('O');
+    } finally {
+      await remote.close();
+    }
+    await context.close();
+  }, 90_000);
+});
