@@ -264,11 +264,12 @@ function plan(query: unknown): PlannedQuery {
   for (const name of Object.keys(q)) {
     if (!['prefix', 'selector', 'sort', 'limit', 'skip'].includes(name)) fail(`unknown query field "${name}" (prefix, selector, sort, limit, skip)`);
   }
-  const prefix = q.prefix ?? '';
+  // (Absent or `undefined` only: a `null` is a malformed query, not "every value".)
+  const prefix = q.prefix === undefined ? '' : q.prefix;
   if (typeof prefix !== 'string') fail('"prefix" must be a string');
-  const selector = q.selector ?? {};
+  const selector = q.selector === undefined ? {} : q.selector;
   checkSelector(selector, 'selector', false);
-  const sortIn = q.sort ?? [];
+  const sortIn = q.sort === undefined ? [] : q.sort;
   if (!Array.isArray(sortIn)) fail('"sort" must be an array of field names or { field: "asc" | "desc" }');
   const sort: PlannedQuery['sort'] = [];
   all(sortIn as unknown[], (item) => {
