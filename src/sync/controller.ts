@@ -86,7 +86,7 @@ export class SyncController implements FeatSync {
   #deps: SyncControllerDeps;
   accepted = 0;
   /** Recounts for the `pending` event (loaded with its first listener). */
-  #recount: ((() => void) & { last(n: number): void }) | undefined;
+  #recount: ((() => void) & { last(n: number): void; stop(): void }) | undefined;
 
   constructor(deps: SyncControllerDeps) {
     this.#deps = deps;
@@ -126,6 +126,7 @@ export class SyncController implements FeatSync {
    */
   async closing(): Promise<void> {
     if (!this.#recount) return;
+    this.#recount.stop();
     const left = await this.#count().catch(() => undefined);
     if (left !== undefined) this.#recount.last(left);
   }

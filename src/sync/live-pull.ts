@@ -156,6 +156,8 @@ export class LivePull extends LiveLoop {
   #crowded: (id: string) => Promise<void>;
   /** Per key resolved on the server for its many leaves (`#liveLeaves`): its deleted leaves, which stay listed. */
   #settled = new Map<string, Set<string>>();
+  /** The documents being written to the replica now (told to `#incoming` already). */
+  #writing: PulledDoc[] | undefined;
   #draining: Promise<void> | undefined;
   #pending: number | undefined;
   /** Until when the live feed is read by long-polls instead of a stream (see `feedFailed`). */
@@ -184,6 +186,8 @@ export class LivePull extends LiveLoop {
   adopt(hooks: { incoming: (docs: PulledDoc[]) => void; has: (id: string, rev: string) => boolean }): void {
     this.#incoming = hooks.incoming;
     this.#has = hooks.has;
+    // (A page being written now was told to the hook before: told again.)
+    if (this.#writing) hooks.incoming(this.#writing);
   }
 
   protected batch(): ChangesFeed {
@@ -307,6 +311,7 @@ export class LivePull extends LiveLoop {
       const bound = <T>(step: Promise<T>, what: string) => (unlock ? underLock(step, what) : step);
       if (gone.length) await bound((async () => (await import('../store/gc.js')).keepReferenced(this.local, gone, docs))(), 'keeping the chunks still referred to');
       this.#incoming(docs);
+      this.#writing = docs;
       // A document with many leaves (another writer's branches) in bounded slices (slices.ts); one write as a rule.
       for (const slice of slicesPerId(docs)) {
         const results = await bound(this.local.bulkDocs(slice, { new_edits: false }), 'writing a pulled batch');
@@ -314,6 +319,7 @@ export class LivePull extends LiveLoop {
         if (failed) throw failed;
       }
     } finally {
+      this.#writing = undefined;
       unlock?.();
     }
     this.emit('change', { docs, docs_written: docs.length, pending: this.#pending });

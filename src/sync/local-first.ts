@@ -891,9 +891,12 @@ export class LocalFirst {
     });
     this.replicator = replicator;
     if (refused) replicator.refused(refused);
-    // Paused or closing meanwhile: the first pull stops (resume() starts the pull from its checkpoint).
-    if (tail && (this.#paused || this.#ending)) tail.cancel();
-    else if (tail) replicator.adoptFirstPull(tail);
+    // Paused or closing meanwhile: the first pull stops (resume() starts the pull from its checkpoint), its write under
+    // way given 2 s to end (a replica closed under it never answers: LevelDB).
+    if (tail && (this.#paused || this.#ending)) {
+      tail.cancel();
+      await within(Promise.resolve(tail).catch(() => undefined), 2_000);
+    } else if (tail) replicator.adoptFirstPull(tail);
     if (!this.#paused) replicator.start();
   }
 

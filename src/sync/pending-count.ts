@@ -1,11 +1,12 @@
 /** The `pending` event: counts again when the count may have changed, emits when it did. Loaded with its first listener. */
 import type { FeatSync, SyncControllerDeps } from './controller.js';
+import { SYNC_WRITE } from './tabs-writes.js';
 
 /**
  * Returns the recount function: single flight (a call while counting counts once more after). Its `last(n)` emits the
  * count close() ended with (what its last push left), if it differs from the last one emitted.
  */
-export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() => void) & { last(n: number): void } {
+export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() => void) & { last(n: number): void; stop(): void } {
   let last: number | undefined;
   let counting = false;
   let again = false;
@@ -24,7 +25,8 @@ export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() =>
     heard = undefined;
     if (name === undefined || typeof BroadcastChannel !== 'function' || typeof indexedDB === 'undefined') return;
     const channel = new BroadcastChannel(`feat-writes:${name}`);
-    channel.onmessage = () => count();
+    // (Not replication's writes — a pulled batch, a checkpoint: this tab learns of those from the leader's confirmation.)
+    channel.onmessage = (event: MessageEvent) => !String(event.data).endsWith(SYNC_WRITE) && count();
     (channel as { unref?: () => void }).unref?.();
     heard = { name, channel };
   };
@@ -55,6 +57,11 @@ export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() =>
       });
   };
   return Object.assign(count, {
+    /** close(): the other tabs' writes are no longer heard. */
+    stop(): void {
+      heard?.channel.close();
+      heard = undefined;
+    },
     last(n: number): void {
       if (n === last || deps.emitter.listenerCount('pending') === 0) return;
       last = n;

@@ -66,7 +66,7 @@ function hasLocalStorage(): boolean {
  * made it); a tab raises the `localStorage` event for a worker's write (it heard the other tabs' itself), and a worker
  * wakes its own feeds for any write, with an empty write of its own (which makes PouchDB signal its listeners).
  */
-function relayWrites(db: unknown, name: string, wake: () => void): () => void {
+function relayWrites(db: unknown, name: string, wake: () => void): (sync: boolean) => void {
   const events = db as { once?(event: string, listener: () => void): void };
   const channel = new BroadcastChannel(`feat-writes:${name}`);
   events.once?.('closed', () => channel.close());
@@ -74,15 +74,27 @@ function relayWrites(db: unknown, name: string, wake: () => void): () => void {
   const inTab = hasLocalStorage();
   channel.onmessage = (event: MessageEvent) => {
     if (!inTab) wake();
-    else if (event.data === 'worker' && typeof StorageEvent === 'function') globalThis.dispatchEvent(new StorageEvent('storage', { key: `_pouch_${name}` }));
+    else if (String(event.data).startsWith('worker') && typeof StorageEvent === 'function') globalThis.dispatchEvent(new StorageEvent('storage', { key: `_pouch_${name}` }));
   };
-  return () => {
+  return (sync: boolean) => {
     try {
-      channel.postMessage(inTab ? 'tab' : 'worker');
+      channel.postMessage(`${inTab ? 'tab' : 'worker'}${sync ? SYNC_WRITE : ''}`);
     } catch {
       // closed meanwhile
     }
   };
+}
+
+/**
+ * The suffix of a write's announcement when replication made it (a pulled batch: `new_edits: false`; checkpoints and
+ * other `_local` documents only): no change of the app's to push (the `pending` count, pending-count.ts, skips it).
+ */
+export const SYNC_WRITE = ':sync';
+
+function isSyncWrite(req: unknown, options: unknown): boolean {
+  if ((options as { new_edits?: unknown } | null)?.new_edits === false) return true;
+  const docs = (req as { docs?: unknown } | null)?.docs;
+  return Array.isArray(docs) && docs.length > 0 && docs.every((d) => typeof (d as { _id?: unknown } | null)?._id === 'string' && (d as { _id: string })._id.startsWith('_local/'));
 }
 
 /**
@@ -121,7 +133,7 @@ export function shareWritesAcrossTabs(db: unknown, name: string): void {
       }
       write(req, options, (error, result) => {
         done();
-        if (!error) announce();
+        if (!error) announce(isSyncWrite(req, options));
         answer(error, result);
       });
     };

@@ -7,13 +7,16 @@
  *   (`timeout`, "not found there yet: lp-5, …"; its own write was on the server): the keys the leader wrote on since
  *   the call are asked about on the server, and a follower had no server to ask, so they counted as missing for as
  *   long as the leader wrote. A follower now asks the server itself (the session it was opened for).
+ * The review of the first fix: the leader's pulled batches are announced too, and a follower counted them as
+ * unsaved (it learns of them from the leader's confirmation): replication's writes are announced as such and not
+ * counted; and close() closes the channel it listened on.
  */
 import type { BrowserContext, Page } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Emulator } from '@feat/emulator';
 import { createFeatClient } from '@feat/sdk';
 import { hasChromium, startHarness, warnIfNoChromium, type Harness } from '../support/chromium-harness.js';
-import { APP_PAGE, openApp, type App } from '../attack/browser-page.js';
+import { APP_PAGE, load, openApp, optionsFor, type App } from '../attack/browser-page.js';
 
 const app = () => self as unknown as App;
 
@@ -89,4 +92,59 @@ describe.skipIf(!hasChromium)('two tabs, one writing', () => {
     }
     await context.close();
   }, 90_000);
+
+  it('no tab wrote, another device wrote 300 values: neither tab\'s `pending` event ever says more than 0', async () => {
+    const user = userFor('pulled');
+    const context = await harness.newContext();
+    const [leader, follower] = await twoTabs(context, user);
+    const other = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+    try {
+      for (let round = 0; round < 5; round++) {
+        await Promise.all(Array.from({ length: 60 }, (_, i) => other.store.set(`o-${round}-${i}`, { round, i })));
+        await new Promise((r) => setTimeout(r, 300));
+      }
+      await expect.poll(() => leader.evaluate(() => app().client.store.get('o-4-59')), { timeout: 20_000 }).toEqual({ round: 4, i: 59 });
+      await new Promise((r) => setTimeout(r, 2_000));
+      const seen = async (p: Page) => Math.max(0, ...(await p.evaluate(() => app().seen.pending)));
+      expect({ leader: await seen(leader), follower: await seen(follower) }).toEqual({ leader: 0, follower: 0 });
+    } finally {
+      await other.close();
+      await context.close();
+    }
+  }, 90_000);
+
+  it('close() of a client with a `pending` listener leaves no BroadcastChannel of the replica open', async () => {
+    const context = await harness.newContext();
+    const page = await load(context, origin);
+    await page.evaluate(() => {
+      const Native = BroadcastChannel;
+      const made: { name: string; closed: boolean }[] = [];
+      (self as unknown as { channels: typeof made }).channels = made;
+      self.BroadcastChannel = class extends Native {
+        #rec: { name: string; closed: boolean };
+        constructor(name: string) {
+          super(name);
+          this.#rec = { name, closed: false };
+          made.push(this.#rec);
+        }
+        override close(): void {
+          this.#rec.closed = true;
+          super.close();
+        }
+      } as typeof BroadcastChannel;
+    });
+    await page.evaluate((options) => app().start(options), optionsFor(emu, userFor('channel')));
+    await page.evaluate(async () => {
+      await app().client.store.set('a', 1);
+      await app().client.sync.waitForPush({ timeout: 10_000 });
+      await new Promise((r) => setTimeout(r, 500));
+    });
+    const channels = () => page.evaluate(() => (self as unknown as { channels: { name: string; closed: boolean }[] }).channels.filter((c) => c.name.startsWith('feat-writes:')));
+    // The replica's own announcer and the pending count's listener.
+    expect((await channels()).length).toBeGreaterThanOrEqual(2);
+    await page.evaluate(() => app().client.close());
+    await new Promise((r) => setTimeout(r, 1_000));
+    expect((await channels()).filter((c) => !c.closed)).toEqual([]);
+    await context.close();
+  }, 60_000);
 });
