@@ -18,7 +18,7 @@ interface LockManagerLike {
   ): Promise<unknown>;
 }
 
-type TabMessage = { type: 'status'; status: SyncStatus } | { type: 'hello' } | { type: 'pushed' } | { type: 'close' };
+type TabMessage = { type: 'status'; status: SyncStatus } | { type: 'hello' } | { type: 'pushed' } | { type: 'pulled'; docs: unknown } | { type: 'close' };
 
 /** The Web Locks API, where BroadcastChannel exists too. */
 export function webLocks(): LockManagerLike | undefined {
@@ -38,6 +38,8 @@ export interface TabEvents {
   status(status: SyncStatus): void;
   /** Followers: the leader confirmed more writes on the server. */
   pushed(): void;
+  /** Followers: revisions the leader's pull is writing to the replica (`[id, rev]`): none of them is a write to push. */
+  pulled?(docs: [string, string][]): void;
   /** Another tab deletes the replica (`logout({ destroyLocal: true })`): close now. */
   close(): void;
   /** Leader: its status now (for a tab that just joined). */
@@ -117,6 +119,11 @@ export class Tabs {
     if (this.#leading) this.#post({ type: 'pushed' });
   }
 
+  /** Leader: tells the followers which revisions its pull is writing (before they are in the replica). */
+  pulled(docs: [string, string][]): void {
+    if (this.#leading && docs.length) this.#post({ type: 'pulled', docs });
+  }
+
   #post(message: TabMessage): void {
     try {
       this.#channel.postMessage(message);
@@ -134,6 +141,10 @@ export class Tabs {
     }
     if (message.type === 'status') this.#events.status(message.status);
     else if (message.type === 'pushed') this.#events.pushed();
+    else if (message.type === 'pulled' && Array.isArray(message.docs)) {
+      const docs = (message.docs as unknown[]).filter((d): d is [string, string] => Array.isArray(d) && typeof d[0] === 'string' && typeof d[1] === 'string');
+      this.#events.pulled?.(docs);
+    }
   }
 
   /** Leaves: releases the locks (the next tab takes over) and closes the channel. */

@@ -447,6 +447,9 @@ export class LocalFirst {
         this.#leaderWatch?.heard();
         void this.tracker?.refresh().then(() => this.#deps.pendingChanged(), () => undefined);
       },
+      pulled: (docs) => {
+        for (const [id, rev] of docs) this.tracker?.pulled(id, rev);
+      },
       close: () => this.#doomedUnder(),
       current: () => this.status,
     });
@@ -865,7 +868,11 @@ export class LocalFirst {
       },
       // The replica's guard said `storage_lost` once already.
       error: (error) => error.code === 'storage_lost' || this.#report(error),
-      arriving: (ids) => this.#arriving(ids),
+      arriving: (docs) => {
+        // (The follower tabs' pending counts leave them out: pulled, not written here.)
+        this.#tabs?.pulled(docs.map((d) => [d._id, d._rev]));
+        this.#arriving(docs.map((d) => d._id));
+      },
       pulled: (docs) => {
         // What the store knew of each document (the revision the app read or wrote) is kept: a write based on it meets
         // the pulled revision as a conflict for the resolver, as a write in remote mode meets another client's (409).
@@ -1173,7 +1180,13 @@ export class LocalFirst {
       // checkpoint the last one saved.
       for (let delay = 0; !timedOut; ) {
         failure = undefined;
-        const attempt = new LivePull(local, remote, backOff, { once: true, tooDeep: (id, rev) => this.#tooDeep(id, rev), crowded: (id) => this.#resolveOnServer(remote, id) });
+        const attempt = new LivePull(local, remote, backOff, {
+          once: true,
+          // (The follower tabs' pending counts leave them out.)
+          incoming: (docs) => this.#tabs?.pulled(docs.map((d) => [d._id, d._rev])),
+          tooDeep: (id, rev) => this.#tooDeep(id, rev),
+          crowded: (id) => this.#resolveOnServer(remote, id),
+        });
         rep = attempt;
         running = true;
         attempt.then(

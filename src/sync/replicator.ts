@@ -32,7 +32,7 @@ export interface ReplicatorEvents {
   status(status: SyncStatus): void;
   error(error: FeatError): void;
   /** Documents the pull is about to write to the replica (`pulled` follows once they are written). */
-  arriving?(ids: string[]): void;
+  arriving?(docs: { _id: string; _rev: string }[]): void;
   /** Documents that arrived from the server. */
   pulled(docs: { _id: string; _rev: string }[]): void;
   /** The push side wrote a batch or went idle. */
@@ -159,7 +159,7 @@ export class Replicator {
     return {
       incoming: (docs: PulledDoc[]) => {
         docs.forEach((doc) => this.#notePulled(doc));
-        this.#events.arriving?.(docs.map((doc) => doc._id));
+        this.#events.arriving?.(docs);
       },
       has: (id: string, rev: string) => this.#pushedRevs.get(id) === rev,
     };

@@ -113,6 +113,32 @@ describe.skipIf(!hasChromium)('two tabs, one writing', () => {
     }
   }, 90_000);
 
+  it('the follower writes while the leader pulls another device\'s 300 values: its `pending` event counts its own writes only', async () => {
+    const user = userFor('pulled-busy');
+    const context = await harness.newContext();
+    const [leader, follower] = await twoTabs(context, user);
+    const other = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' });
+    try {
+      for (let round = 0; round < 5; round++) {
+        const batch = Promise.all(Array.from({ length: 60 }, (_, i) => other.store.set(`o-${round}-${i}`, { round, i })));
+        // While the leader pulls, the follower writes (each write makes it count again).
+        for (let j = 0; j < 6; j++) {
+          await follower.evaluate((k) => app().client.store.set(k, 1), `mine-${round}-${j}`);
+          await new Promise((r) => setTimeout(r, 50));
+        }
+        await batch;
+      }
+      await expect.poll(() => leader.evaluate(() => app().client.store.get('o-4-59')), { timeout: 20_000 }).toEqual({ round: 4, i: 59 });
+      await follower.evaluate(() => app().settled(20_000));
+      // At most its own 30 writes were ever unsaved; never the pulled ones.
+      expect(Math.max(0, ...(await follower.evaluate(() => app().seen.pending)))).toBeLessThanOrEqual(30);
+      await expect.poll(() => lastPendingEvent(follower), { timeout: 20_000, interval: 200 }).toBe(0);
+    } finally {
+      await other.close();
+      await context.close();
+    }
+  }, 120_000);
+
   it('close() of a client with a `pending` listener leaves no BroadcastChannel of the replica open', async () => {
     const context = await harness.newContext();
     const page = await load(context, origin);
