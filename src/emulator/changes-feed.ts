@@ -26,6 +26,8 @@ type ChangesOptions = PouchDB.Core.ChangesOptions & Record<string, unknown>;
  * that reads the stream sees what the real server sends.
  */
 const RESULTS_OPEN = '{"results":[\n';
+/** CouchDB's `changes_timeout` (60 s): the longest a feed waits, and the longest heartbeat interval. */
+const CHANGES_TIMEOUT = 60_000;
 const rowsText = (rows: unknown[]): string => rows.map((r) => JSON.stringify(r)).join(',\r\n');
 const resultsClose = (lastSeq: unknown, pending: number): string =>
   `\n],\n"last_seq":${JSON.stringify(lastSeq)},"pending":${pending}}\n`;
@@ -236,10 +238,13 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   }
 
   const heartbeatParam = str(query.heartbeat);
-  const heartbeat = heartbeatParam === 'true' ? 60_000 : positive(heartbeatParam);
+  // couch_changes:get_changes_timeout: a heartbeat or timeout is at most `changes_timeout` (60 s) — which also keeps
+  // them within Node's timers (past 2^31 - 1 ms setTimeout/setInterval fire after 1 ms).
+  const heartbeatAsked = heartbeatParam === 'true' ? CHANGES_TIMEOUT : positive(heartbeatParam);
+  const heartbeat = heartbeatAsked === undefined ? undefined : Math.min(heartbeatAsked, CHANGES_TIMEOUT);
   // `timeout=0` ends the feed at once (checkParams let only digits through).
   const timeoutParam = str(query.timeout);
-  const timeout = heartbeat === undefined ? (timeoutParam === undefined ? 60_000 : Number(timeoutParam)) : undefined;
+  const timeout = heartbeat === undefined ? (timeoutParam === undefined ? CHANGES_TIMEOUT : Math.min(Number(timeoutParam), CHANGES_TIMEOUT)) : undefined;
   const continuous = feed === 'continuous';
 
   res.status(200);
@@ -282,10 +287,13 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   };
 
   res.on('close', stop);
-  if (limit === 0) return finish([]);
+  // A continuous feed with `limit=0` ends at once; a long poll can send no change, and waits its timeout out as
+  // CouchDB's (fabric_view_changes stops a long poll only once a change was sent; each update restarts the wait).
+  if (limit === 0 && continuous) return finish([]);
   armTimeout();
   live.on('change', (received: Change) => {
     if (ended) return;
+    if (limit === 0) return armTimeout();
     // The real server notices a change a few ms after the write; deliveries keep their order. The delay counts from
     // the change's own write, not from the delivery before it: changes that came meanwhile go out together, as a
     // backlog does from CouchDB.

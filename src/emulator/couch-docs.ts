@@ -492,6 +492,7 @@ export async function bulkDocs(db: Database, body: unknown, strict = false, loca
   if (!Array.isArray(docs)) throw badRequest('`docs` parameter must be an array.');
   if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
   const all = docs as Record<string, unknown>[];
+  validateBulkEntries(all);
   const rounds = new_edits === false ? [all.map((_, i) => i)] : roundsById(all);
   if (rounds.length === 1) return writeBatch(db, all, new_edits, strict, local);
   // One id named more than once: CouchDB's updater applies a document's edits one after the other, each against the
@@ -504,6 +505,23 @@ export async function bulkDocs(db: Database, body: unknown, strict = false, loca
     for (const [j, i] of round.entries()) results[i] = written[j];
   }
   return results;
+}
+
+/**
+ * chttpd_db's `_bulk_docs` reads every entry (couch_doc:from_json_obj_validate) before it writes any: an id CouchDB
+ * reserves or a `_rev` that is not a revision fails the whole request, and nothing is written. The emulator writes some
+ * entries itself before PouchDB sees the rest (an unknown `_rev` of a new document, `_local` documents, the rounds of an
+ * id named twice), so the checks PouchDB would make on the batch are made here first, in the request's order.
+ */
+function validateBulkEntries(docs: Record<string, unknown>[]): void {
+  for (const d of docs) {
+    const id = d._id;
+    if (typeof id === 'string' && id.startsWith('_') && !/^_(design|local)\//.test(id)) {
+      throw new HttpError(400, 'illegal_docid', 'Only reserved document ids may start with underscore.');
+    }
+    const rev = d._rev;
+    if (typeof rev === 'string' && !/^\d+-/.test(rev)) throw badRequest('Invalid rev format');
+  }
 }
 
 /**
@@ -853,6 +871,73 @@ export async function missingStubRefusal(db: Database, docs: unknown[]): Promise
       const disk = onDisk[name] as Record<string, unknown>;
       if (typeof entry.digest !== 'string') Object.assign(entry, { content_type: disk.content_type, digest: disk.digest, length: disk.length, revpos: disk.revpos }, entry);
     }
+  }
+  return undefined;
+}
+
+type DdocType = 'object' | 'string' | 'array' | 'boolean';
+/** couch_mrview:validate_ddoc_fields' paths, in its order (`*` = every member). */
+const DDOC_FIELDS: [string, DdocType[]][][] = [
+  [['filters', ['object']], ['*', ['object', 'string']]],
+  [['language', ['string']]],
+  [['lists', ['object']], ['*', ['object', 'string']]],
+  [['options', ['object']]],
+  [['options', ['object']], ['include_design', ['boolean']]],
+  [['options', ['object']], ['local_seq', ['boolean']]],
+  [['options', ['object']], ['partitioned', ['boolean']]],
+  [['rewrites', ['string', 'array']]],
+  [['shows', ['object']], ['*', ['object', 'string']]],
+  [['updates', ['object']], ['*', ['object', 'string']]],
+  [['validate_doc_update', ['string']]],
+  [['views', ['object']], ['lib', ['object']]],
+  [['views', ['object']], ['*', ['object']], ['map', ['MAP' as DdocType]]],
+  [['views', ['object']], ['*', ['object']], ['reduce', ['string']]],
+];
+
+function hasDdocType(value: unknown, type: DdocType): boolean {
+  if (type === 'object') return typeof value === 'object' && value !== null && !Array.isArray(value);
+  if (type === 'array') return Array.isArray(value);
+  return typeof value === type;
+}
+
+/**
+ * couch_mrview:validate for a design document written (not a deletion): a member of the wrong type →
+ * `400 invalid_design_doc "`<path>` field must have <type> type"` (`views.v.map` is an object for `language: "query"`,
+ * else a string), a view without `map` → "View `<name>` must contain map function", `options.partitioned: true` →
+ * refused in a database that is not partitioned (every per-user database). Undefined for a valid one.
+ */
+export function designDocRefusal(doc: unknown): HttpError | undefined {
+  if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return undefined;
+  const d = doc as Record<string, unknown>;
+  if (typeof d._id !== 'string' || !d._id.startsWith('_design/') || d._deleted === true) return undefined;
+  const mapType: DdocType = d.language === 'query' ? 'object' : 'string';
+  const refuse = (path: string[], types: DdocType[]) =>
+    new HttpError(400, 'invalid_design_doc', `\`${path.join('.')}\` field must have ${types.map((t) => ((t as string) === 'MAP' ? mapType : t)).join(' or ')} type`);
+  const walk = (value: unknown, steps: [string, DdocType[]][], path: string[]): HttpError | undefined => {
+    if (steps.length === 0 || value === undefined) return undefined;
+    const [[name, types], ...rest] = steps as [[string, DdocType[]], ...[string, DdocType[]][]];
+    if (typeof value !== 'object' || value === null || Array.isArray(value)) return undefined;
+    const members = value as Record<string, unknown>;
+    for (const key of name === '*' ? Object.keys(members) : [name]) {
+      const member = Object.hasOwn(members, key) ? members[key] : undefined;
+      if (member === undefined) continue;
+      if (!types.some((t) => hasDdocType(member, (t as string) === 'MAP' ? mapType : t))) return refuse([...path, key], types);
+      const deeper = walk(member, rest, [...path, key]);
+      if (deeper) return deeper;
+    }
+    return undefined;
+  };
+  for (const steps of DDOC_FIELDS) {
+    const refusal = walk(d, steps, []);
+    if (refusal) return refusal;
+  }
+  if (typeof d.views === 'object' && d.views !== null) {
+    for (const [name, view] of Object.entries(d.views as Record<string, unknown>)) {
+      if (name !== 'lib' && (view as { map?: unknown }).map === undefined) return new HttpError(400, 'invalid_design_doc', `View \`${name}\` must contain map function`);
+    }
+  }
+  if ((d.options as { partitioned?: unknown } | undefined)?.partitioned === true) {
+    return new HttpError(400, 'invalid_design_doc', 'partitioned option cannot be true in a non-partitioned database.');
   }
   return undefined;
 }

@@ -3,6 +3,7 @@
  * crash PouchDB (answered safely) or differ from CouchDB 3.4 (answered like it). Returns false when express-pouchdb
  * should serve the request.
  */
+import { createHash } from 'node:crypto';
 import type { Request, Response } from 'express';
 import { allDocsByCodePoint } from './all-docs-order.js';
 import { serveChanges, str } from './changes-feed.js';
@@ -29,8 +30,36 @@ export interface RouteContext {
  * couch_util:url_encode: `/` too is escaped).
  */
 function locationOf(req: Request, dbName: string, docId: string): string {
-  const encode = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9_.:-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
-  return `http://${req.hostname}/${encode(dbName)}/${encode(docId)}`;
+  return `http://${req.hostname}/${urlEncode(dbName)}/${urlEncode(docId)}`;
+}
+
+const urlEncode = (s: string) => [...Buffer.from(s, 'utf8')].map((b) => (/[A-Za-z0-9_.:-]/.test(String.fromCharCode(b)) ? String.fromCharCode(b) : `%${b.toString(16).toUpperCase().padStart(2, '0')}`)).join('');
+
+/** An attachment's URL in the `Location` of its upload (chttpd_db: the name escaped as a document id is, `/` too). */
+export function attachmentLocationOf(req: Request, dbName: string, docId: string, name: string): string {
+  return `${locationOf(req, dbName, docId)}/${urlEncode(name)}`;
+}
+
+/**
+ * chttpd_db:parse_ranges over mochiweb's `Range` parsing: a range whose end (held to the last byte) comes before its
+ * start is unsatisfiable (`bytes=50-60` of 11 bytes) → 416. A header that does not parse is ignored.
+ */
+function unsatisfiableRange(header: string | undefined, length: number): boolean {
+  const m = /^bytes=(.+)$/.exec(header ?? '');
+  if (!m) return false;
+  const ranges: [number | undefined, number | undefined][] = [];
+  for (const part of (m[1] as string).split(',')) {
+    const r = /^\s*(\d*)-(\d*)\s*$/.exec(part);
+    if (!r || (r[1] === '' && r[2] === '')) return false;
+    ranges.push([r[1] === '' ? undefined : Number(r[1]), r[2] === '' ? undefined : Number(r[2])]);
+  }
+  for (const [from, to] of ranges) {
+    if (from === 0 && to === undefined) return false;
+    if (from === undefined) continue;
+    const end = to === undefined || to >= length ? length - 1 : to;
+    if (end < from) return true;
+  }
+  return false;
 }
 
 /**
@@ -197,6 +226,11 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
     if (str(query.keys) !== undefined && !Array.isArray(options.keys)) throw badRequest('`keys` parameter must be an array.');
     // couch_mrview_util:validate_args refuses `keys` with a range, unless `keys` is empty or is `[K]` with the range K…K
     // (`key=K`); then the range is ignored (PouchDB refused any, with its own text).
+    // A GET naming `keys` and `key` in its query: the keys are read, the key ignored (measured).
+    if (method !== 'POST' && str(query.keys) !== undefined && str(query.key) !== undefined && str(query.startkey ?? query.start_key ?? query.endkey ?? query.end_key) === undefined) {
+      const { key: _ignored, ...rest } = options;
+      options = rest;
+    }
     if (Array.isArray(options.keys) && (options.key !== undefined || options.startkey !== undefined || options.endkey !== undefined)) {
       const { key, startkey, endkey, ...rest } = options;
       const [start, end, only] = [key ?? startkey, key ?? endkey, rest.keys as unknown[]].map((v) => JSON.stringify(v));
@@ -268,6 +302,12 @@ function checkViewQuery(query: Query, strict: boolean): void {
   for (const name of BOOLEAN_PARAMS) {
     const v = str(query[name]);
     if (v !== undefined && v !== 'true' && v !== 'false') throw new HttpError(400, 'query_parse_error', `Invalid boolean parameter: "${v}"`);
+  }
+  // couch_mrview_util:validate_args: `_all_docs` is a map view.
+  if (str(query.reduce) === 'true') throw new HttpError(400, 'query_parse_error', 'Reduce is invalid for map-only views.');
+  const groupLevel = str(query.group_level);
+  if (str(query.group) === 'true' || (groupLevel !== undefined && /^\d+$/.test(groupLevel) && Number(groupLevel) > 0)) {
+    throw new HttpError(400, 'query_parse_error', 'Invalid use of grouping on a map view.');
   }
 }
 
@@ -352,6 +392,31 @@ export async function serveOwnRoute(
     designRedirect(req, res);
     return true;
   }
+  // `GET /{db}/_design/<name>/_info` (chttpd_db:handle_design_info_req): the design document's view index. The
+  // emulator builds no index: its figures are those of an index that is up to date and empty.
+  if (first === '_design' && segments.length === 4 && segments[3] === '_info') {
+    if (method !== 'GET' && method !== 'HEAD') throw methodNotAllowed('GET');
+    const name = segments[2] as string;
+    const ddoc = (await db.get(`_design/${name}`)) as { language?: unknown; views?: unknown; options?: unknown };
+    const signature = createHash('md5').update(JSON.stringify([ddoc.language ?? null, ddoc.views ?? null, ddoc.options ?? null])).digest('hex');
+    sendJson(res, 200, {
+      name,
+      view_index: {
+        collator_versions: ['153.120'],
+        compact_running: false,
+        language: typeof ddoc.language === 'string' ? ddoc.language : 'javascript',
+        purge_seq: 0,
+        signature,
+        sizes: { active: 0, external: 0, file: 0 },
+        update_seq: 0,
+        updater_running: false,
+        updates_pending: { minimum: 0, preferred: 0, total: 0 },
+        waiting_clients: 0,
+        waiting_commit: false,
+      },
+    });
+    return true;
+  }
   // chttpd_db's document and attachment handlers answer other methods (PATCH, a plain OPTIONS) 405 with `Allow`.
   if (docPath !== undefined) {
     const allowed = docPath[1] === undefined ? 'DELETE,GET,HEAD,POST,PUT,COPY' : 'DELETE,GET,HEAD,PUT';
@@ -406,8 +471,15 @@ export async function serveOwnRoute(
   }
   // An attachment the document lacks (the document exists): CouchDB's reason (PouchDB's: "missing").
   if ((method === 'GET' || method === 'HEAD') && docPath?.[1] !== undefined && !docPath[0].startsWith('_local/')) {
-    const doc = (await db.get(docPath[0], rev === undefined ? {} : { rev }).catch(() => undefined)) as { _attachments?: Record<string, unknown> } | undefined;
+    const doc = (await db.get(docPath[0], rev === undefined ? {} : { rev }).catch(() => undefined)) as { _attachments?: Record<string, { length?: unknown }> } | undefined;
     if (doc !== undefined && !doc._attachments?.[docPath[1]]) throw new HttpError(404, 'not_found', 'Document is missing attachment');
+    const length = doc?._attachments?.[docPath[1]]?.length;
+    if (typeof length === 'number') {
+      if (unsatisfiableRange(req.headers.range, length)) throw new HttpError(416, 'requested_range_not_satisfiable', 'Requested range not satisfiable');
+      // The emulator sends no part of an attachment (CouchDB none of one it stores gzip-encoded: text and JSON types).
+      res.setHeader('Accept-Ranges', 'none');
+      delete req.headers.range;
+    }
   }
   if (segments.length === 1 && (method === 'GET' || method === 'HEAD') && fidelity.strict) {
     sendJson(res, 200, await dbInfo(db, dbName, fidelity));

@@ -5,10 +5,11 @@
  */
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createRequire } from 'node:module';
+import { posix } from 'node:path';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { attachmentsRefusal, couchErrorOf, docEtag, HttpError, LocalDocs, methodNotAllowed, missingStubRefusal, nonHexRev, specialMemberRefusal } from './couch-docs.js';
-import { serveOwnRoute } from './couch-routes.js';
+import { attachmentsRefusal, couchErrorOf, designDocRefusal, docEtag, HttpError, LocalDocs, methodNotAllowed, missingStubRefusal, nonHexRev, specialMemberRefusal } from './couch-docs.js';
+import { attachmentLocationOf, serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, hasNonFiniteNumber, isCouchJsonText, sleep } from './fidelity.js';
 import type { Fidelity, LatencyKind } from './fidelity.js';
@@ -16,7 +17,7 @@ import { enableRegexFallback, holdsCode, NO_JAVASCRIPT } from './guard.js';
 import { cors, etagsOf, nginxPage, sendJson, sendNginxError } from './http.js';
 import { decodedBodyLimit, gunzipBody, hasBody, MAX_NESTING, nestingDepth, oversizeDocument, readBody } from './limits.js';
 import { serveMango } from './mango.js';
-import { authenticate, decodePath, DENIALS, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
+import { authenticate, decodePath, DENIALS, nginxSignup, ROLES_HEADER, routeLikeNginx, TOKEN_HEADER, USERNAME_HEADER } from './proxy-auth.js';
 import type { ProxyRoute, UserContext } from './proxy-auth.js';
 import type { RequestLog } from './request-log.js';
 import type { Storage } from './storage.js';
@@ -273,7 +274,8 @@ function nginxUpstreamHeaderLimit(req: Request, res: Response, dbName: string, a
       if (typeof written.id === 'string') {
         const id = written.id.startsWith('_design/') ? `_design/${encodeURIComponent(written.id.slice(8))}` : encodeURIComponent(written.id);
         const location = `http://${req.hostname}/${encodeURIComponent(dbName)}/${id}${attachment === undefined ? '' : `/${encodeURIComponent(attachment)}`}`;
-        const etag = typeof written.rev === 'string' ? written.rev.length + 2 : 0;
+        // (An attachment upload's answer carries no ETag.)
+        const etag = typeof written.rev === 'string' && attachment === undefined ? written.rev.length + 2 : 0;
         const cors = CORS_RESPONSE_HEADERS.reduce((n, name) => {
           const value = res.getHeader(name);
           return value === undefined ? n : n + name.length + 4 + String(value).length;
@@ -351,6 +353,27 @@ function documentRead(res: Response, ifNoneMatch: string | undefined): void {
   }) as Response['end'];
 }
 
+/** A design document with JavaScript in it: text in a member that holds code (`views: 5` holds none). */
+function holdsCodeText(doc: unknown): boolean {
+  if (!holdsCode(doc)) return false;
+  const text = (v: unknown, depth = 0): boolean => typeof v === 'string' || (depth < 8 && typeof v === 'object' && v !== null && Object.values(v).some((x) => text(x, depth + 1)));
+  const d = doc as Record<string, unknown>;
+  return ['views', 'filters', 'shows', 'lists', 'updates', 'validate_doc_update', 'rewrites'].some((m) => text(d[m]));
+}
+
+/** couch_db:validate_security_object: `admins` and `members` (or `readers`) objects whose `names` and `roles` are lists of strings. */
+function validSecurityObject(body: unknown): boolean {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return false;
+  const b = body as Record<string, unknown>;
+  const namesAndRoles = (v: unknown) =>
+    typeof v === 'object' && v !== null && !Array.isArray(v) && ['names', 'roles'].every((k) => {
+      const list = Object.hasOwn(v, k) ? (v as Record<string, unknown>)[k] : [];
+      return Array.isArray(list) && list.every((x) => typeof x === 'string');
+    });
+  const members = Object.hasOwn(b, 'members') ? b.members : Object.hasOwn(b, 'readers') ? b.readers : {};
+  return namesAndRoles(Object.hasOwn(b, 'admins') ? b.admins : {}) && namesAndRoles(members);
+}
+
 /** Wraps an async middleware: any rejection becomes a JSON error answer, never an unhandled rejection. */
 function guarded(fn: (req: Request, res: Response, next: NextFunction) => Promise<void>): RequestHandler {
   return (req, res, next) => {
@@ -400,7 +423,16 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     sendNginxError(res, refusal);
   });
 
+  // nginx (both profiles): it answers TRACE itself, and refuses a path whose percent escapes it cannot decode.
+  app.use((req, res, next) => {
+    if (req.method === 'TRACE') return sendNginxError(res, 405);
+    const q = req.url.indexOf('?');
+    if (/%(?![0-9a-fA-F]{2})/.test(q === -1 ? req.url : req.url.slice(0, q))) return sendNginxError(res, 400);
+    next();
+  });
+
   app.use(cors({ strict: true }));
+
 
   // nginx: client_max_body_size, before anything else sees the body.
   app.use(
@@ -419,7 +451,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
 
   // nginx: location rules.
   app.use((req, res, next) => {
-    const route = routeLikeNginx(req.method, decodePath(req.path), req.headers);
+    // nginx matches its locations on the normalised URI (`/_users/x/../org.couchdb.user:me` is the own-account rule);
+    // `@normal` proxies the request's URI as sent.
+    const route = routeLikeNginx(req.method, posix.normalize(decodePath(req.path)), req.headers);
     if (route.kind === 'not_allowed') return sendNginxError(res, 405);
     locals(res).route = route;
     next();
@@ -428,6 +462,8 @@ export function createCouchApp(ctx: CouchContext): express.Express {
   // CouchDB: proxy authentication + require_valid_user.
   app.use((req, res, next) => {
     const user = authenticate(req.headers, ctx.secret(), locals(res).route);
+    // Without a proxy user, CouchDB's default handler checks Basic credentials: nobody has a password here.
+    if (!user && /^basic /i.test(req.headers.authorization ?? '')) return deny(res, DENIALS.wrongPassword, fidelity.strict);
     if (!user) return deny(res, DENIALS.authenticationRequired, fidelity.strict);
     locals(res).user = user;
     // CouchDB (mochiweb) reads a raw `+` in the path as a space.
@@ -467,6 +503,19 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     next();
   });
 
+  // chttpd's static handlers (after authentication, as every request): no Fauxton in the deployment's build, no favicon.
+  app.use((req, res, next) => {
+    if (req.method !== 'GET' && req.method !== 'HEAD') return next();
+    const favicon = req.path === '/favicon.ico';
+    if (!favicon && !req.path.startsWith('/_utils/')) return next();
+    res.removeHeader('X-Couch-Request-ID');
+    res.removeHeader('X-CouchDB-Body-Time');
+    res.status(404);
+    res.setHeader('Cache-Control', favicon ? 'public, max-age=31536000' : 'private, must-revalidate');
+    res.setHeader('Content-Type', 'text/plain');
+    res.end('Not found.');
+  });
+
   // The real server's time (profile 'couchdb').
   app.use(
     guarded(async (req, res, next) => {
@@ -481,7 +530,13 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       const route = locals(res).route;
       if (route.kind !== 'newuser') return next();
       if (req.method === 'OPTIONS') return void res.status(204).end();
-      const result = await users.create(route.userName);
+      // A name nginx cannot carry into the URL or the JSON body it builds: CouchDB reads another request.
+      const signup = nginxSignup(route.userName);
+      // (The real stack never answers within 12 s: CouchDB holds the malformed request; nginx's proxy_read_timeout
+      // ends it with a 504 after 60 s. The emulator answers that 504 at once.)
+      if (signup.kind === 'no_answer') return sendNginxError(res, 504);
+      if (signup.kind === 'refuse') return sendJson(res, signup.status, signup.body);
+      const result = await users.create(signup.userName);
       sendJson(res, result.status, result.body);
     }),
   );
@@ -503,9 +558,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         vendor: { name: 'The Apache Software Foundation' },
       });
     }
-    if (db === USERS_DB) {
+    if (db === USERS_DB || db === '_replicator') {
       // chttpd_auth_request: `_users/_all_docs`, `_users/_changes` and creating or deleting `_users` need a server
-      // admin (401); everything else in it is the database's security check (403).
+      // admin (401); everything else in it is the database's security check (403). `_replicator` the same.
       const [, part] = segments;
       const adminOnly = part === undefined ? req.method === 'PUT' || req.method === 'DELETE' : part === '_all_docs' || part === '_changes';
       return deny(res, adminOnly ? DENIALS.notServerAdmin : DENIALS.forbiddenDb, fidelity.strict);
@@ -674,6 +729,11 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         const id = d === parsed && putsDoc ? doc[0] : d?._id;
         if (typeof id === 'string' && id.startsWith('_local/') && d && typeof d === 'object') delete d._attachments;
       }
+      // couch_mrview:validate: a design document's members of the wrong type (a document's own write; in a
+      // `_bulk_docs` CouchDB answers it per document, which the emulator does not model).
+      // Code the emulator will not run is refused as such (501) first, valid or not.
+      const invalidDesign = writesOneDoc && !holdsCodeText(docs[0]) ? designDocRefusal(docs[0]) : undefined;
+      if (invalidDesign) return sendJson(res, invalidDesign.status, { error: invalidDesign.name, reason: invalidDesign.reason });
       if (docs.some(holdsCode)) return sendJson(res, NO_JAVASCRIPT.status, NO_JAVASCRIPT.body);
       let tooLarge = oversizeDocument(docs, ctx.maxDocumentBytes);
       if (tooLarge !== undefined && fidelity.strict && writesOneDoc) tooLarge = typeof sentId === 'string' ? sentId : '';
@@ -706,6 +766,8 @@ export function createCouchApp(ctx: CouchContext): express.Express {
       if (await serveOwnRoute(routes, db, req, res, segments, doc)) return;
       if (first === '_security' && segments.length === 2) {
         if (req.method === 'PUT') {
+          // couch_db:validate_security_object fails on every shard: the cluster's answer is `no_majority`.
+          if (!validSecurityObject(req.body)) return sendJson(res, 500, { error: 'error', reason: 'no_majority' });
           securityObjects.set(dbName, req.body);
           return sendJson(res, 200, { ok: true });
         }
@@ -718,14 +780,16 @@ export function createCouchApp(ctx: CouchContext): express.Express {
         return serveMango(db, req, res, segments);
       }
       if (req.method === 'PUT' && doc?.[1] !== undefined) {
-        const [docId, attachment] = doc;
+        const [docId, attachment] = doc as [string, string];
+        if (attachment.startsWith('_')) return sendJson(res, 400, { error: 'bad_request', reason: `Attachment name '${attachment}' starts with prohibited character '_'` });
         const rev = typeof req.query.rev === 'string' ? req.query.rev : req.headers['if-match']?.replace(/"/g, '');
+        // A revision the document does not have (or no document): CouchDB's 409 names it so.
+        if (rev && !(await db.get(docId, { rev }).then(() => true, () => false))) return sendJson(res, 409, { error: 'not_found', reason: 'missing_rev' });
         const type = req.headers['content-type'] ?? 'application/octet-stream';
         const data = body ?? Buffer.alloc(0);
-        const result = rev
-          ? await db.putAttachment(docId, attachment as string, rev, data, type)
-          : await db.putAttachment(docId, attachment as string, data, type);
-        return sendJson(res, 201, { ok: true, id: result.id, rev: result.rev }, { ETag: `"${result.rev}"` });
+        const result = rev ? await db.putAttachment(docId, attachment, rev, data, type) : await db.putAttachment(docId, attachment, data, type);
+        // chttpd_db answers an upload with its `Location`, and no ETag.
+        return sendJson(res, 201, { ok: true, id: result.id, rev: result.rev }, { Location: attachmentLocationOf(req, dbName, docId, attachment) });
       }
       next();
     }),

@@ -14,7 +14,9 @@ const REASONS: Record<number, string> = {
   405: 'Not Allowed',
   413: 'Request Entity Too Large',
   414: 'Request-URI Too Large',
+  408: 'Request Time-out',
   502: 'Bad Gateway',
+  504: 'Gateway Time-out',
 };
 
 /** An error page exactly as nginx renders it (e.g. `413 Request Entity Too Large`). */

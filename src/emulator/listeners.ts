@@ -5,6 +5,7 @@
 import { createServer } from 'node:http';
 import type { RequestListener, Server } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
+import type { Duplex } from 'node:stream';
 
 export class Listener {
   readonly #server: Server;
@@ -16,7 +17,19 @@ export class Listener {
   #listened = false;
 
   constructor(handler: RequestListener, host: string, port: number) {
-    this.#server = createServer({ keepAlive: true }, handler);
+    // nginx's client_header_timeout (60 s): a client that has not sent its whole header block by then is dropped
+    // (slow-loris); the body's client_body_timeout is readBody's (limits.ts). Node's whole-request bound (5 min) stays
+    // as a backstop. Node checks these every `connectionsCheckingInterval` (30 s by default: drops came up to 90 s late).
+    this.#server = createServer({ keepAlive: true, headersTimeout: 60_000, connectionsCheckingInterval: 2_000 }, handler);
+    // nginx closes a timed-out connection without an answer (Node would write a 408); other malformed requests get
+    // Node's own answers.
+    this.#server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+      const inFlight = (socket as Duplex & { _httpMessage?: { headersSent?: boolean } })._httpMessage;
+      if (error.code !== 'ERR_HTTP_REQUEST_TIMEOUT' && socket.writable && !inFlight?.headersSent) {
+        socket.write(error.code === 'HPE_HEADER_OVERFLOW' ? 'HTTP/1.1 431 Request Header Fields Too Large\r\nConnection: close\r\n\r\n' : 'HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+      }
+      socket.destroy();
+    });
     this.#host = host;
     this.#port = port;
     this.#server.on('connection', (socket) => {

@@ -77,9 +77,51 @@ export function authenticate(headers: IncomingHttpHeaders, secret: string, route
 /** CouchDB's answers to the denials the deployment produces. */
 export const DENIALS = {
   authenticationRequired: { status: 401, body: { error: 'unauthorized', reason: 'Authentication required.' } },
+  wrongPassword: { status: 401, body: { error: 'unauthorized', reason: 'Name or password is incorrect.' } },
   notServerAdmin: { status: 401, body: { error: 'unauthorized', reason: 'You are not a server admin.' } },
   notMetricsUser: { status: 401, body: { error: 'unauthorized', reason: 'You are not a server admin or read-only metrics user' } },
   forbiddenDb: { status: 403, body: { error: 'forbidden', reason: 'You are not allowed to access this db.' } },
   noDatabase: { status: 404, body: { error: 'not_found', reason: 'Database does not exist.' } },
   conflict: { status: 409, body: { error: 'conflict', reason: 'Document update conflict.' } },
 } as const;
+
+/** What the deployment's `@newuser` location makes of the header user name (see {@link nginxSignup}). */
+export type SignupOutcome =
+  | { kind: 'create'; userName: string }
+  | { kind: 'refuse'; status: number; body: { error: string; reason: string } }
+  /** The request line nginx sends is not HTTP (a space in the URL): CouchDB never answers it. */
+  | { kind: 'no_answer' };
+
+const USERS_FORBIDDEN = (reason: string) => ({ kind: 'refuse' as const, status: 403, body: { error: 'forbidden', reason } });
+
+/**
+ * The seed's `@newuser` location puts the header user name unescaped into the proxied URL
+ * (`/_users/org.couchdb.user:$name`) and into the JSON body (`{"name": "$name", …}`). For most names that is the user
+ * document of that name; for others CouchDB reads another request (measured on the real stack):
+ * - a space or tab: the request line nginx sends is not HTTP; CouchDB never answers (nginx gives up after its
+ *   `proxy_read_timeout`);
+ * - `#` starts a fragment and `?` a query, `+` is a space, `%XX` is decoded: the document id is not the body's name →
+ *   403 "Doc ID must be of the form org.couchdb.user:name";
+ * - `/`: the rest is an attachment name, the user document gets no `type` → 403 "doc.type must be user";
+ * - `"` (or a `\` that is no JSON escape): the body is not JSON → 400 "invalid UTF-8 JSON"; a `\` that is one (`\b`)
+ *   changes the body's name → the 403 above.
+ */
+export function nginxSignup(name: string): SignupOutcome {
+  if (/[ \t]/.test(name)) return { kind: 'no_answer' };
+  const path = (name.split('#')[0] ?? '').split('?')[0] ?? '';
+  const [first = '', ...attachment] = path.split('/');
+  if (attachment.length > 0) return USERS_FORBIDDEN('doc.type must be user');
+  let body: unknown;
+  try {
+    body = JSON.parse(`{"name": "${name}", "roles": [], "type": "user"}`);
+  } catch {
+    return { kind: 'refuse', status: 400, body: { error: 'bad_request', reason: 'invalid UTF-8 JSON' } };
+  }
+  const bodyName = (body as { name: string }).name;
+  // A lone surrogate escape (`\ud800`): not UTF-8 for CouchDB's parser.
+  if (/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(bodyName)) {
+    return { kind: 'refuse', status: 400, body: { error: 'bad_request', reason: 'invalid UTF-8 JSON' } };
+  }
+  if (decodePath(first.replace(/\+/g, ' ')) !== bodyName) return USERS_FORBIDDEN('Doc ID must be of the form org.couchdb.user:name');
+  return { kind: 'create', userName: bodyName };
+}
