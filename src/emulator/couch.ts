@@ -453,7 +453,10 @@ export function createCouchApp(ctx: CouchContext): express.Express {
   app.use((req, res, next) => {
     // nginx matches its locations on the normalised URI (`/_users/x/../org.couchdb.user:me` is the own-account rule);
     // `@normal` proxies the request's URI as sent.
-    const route = routeLikeNginx(req.method, posix.normalize(decodePath(req.path)), req.headers);
+    const decoded = decodePath(req.path);
+    // A `..` that climbs above the root: nginx refuses the URI with its 400 page (ngx_http_parse_complex_uri).
+    if (climbsAboveRoot(decoded)) return sendNginxError(res, 400);
+    const route = routeLikeNginx(req.method, posix.normalize(decoded), req.headers);
     if (route.kind === 'not_allowed') return sendNginxError(res, 405);
     locals(res).route = route;
     next();
@@ -821,4 +824,15 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     pouchError(res, err);
   });
   return app;
+}
+
+/** Whether a path's `..` segments climb above its root (`/../x`, `/a/../../x`). */
+function climbsAboveRoot(path: string): boolean {
+  let depth = 0;
+  for (const segment of path.split('/')) {
+    if (segment === '..') depth--;
+    else if (segment !== '' && segment !== '.') depth++;
+    if (depth < 0) return true;
+  }
+  return false;
 }

@@ -101,7 +101,7 @@ const USERS_FORBIDDEN = (reason: string) => ({ kind: 'refuse' as const, status: 
  * - a space or tab: the request line nginx sends is not HTTP; CouchDB never answers (nginx gives up after its
  *   `proxy_read_timeout`);
  * - `#` starts a fragment and `?` a query, `+` is a space, `%XX` is decoded: the document id is not the body's name →
- *   403 "Doc ID must be of the form org.couchdb.user:name";
+ *   403 "Doc ID must be of the form org.couchdb.user:name"; a `%` that starts no escape → 400 `invalid_url_encoding`;
  * - `/`: the rest is an attachment name, the user document gets no `type` → 403 "doc.type must be user";
  * - `"` (or a `\` that is no JSON escape): the body is not JSON → 400 "invalid UTF-8 JSON"; a `\` that is one (`\b`)
  *   changes the body's name → the 403 above.
@@ -109,6 +109,8 @@ const USERS_FORBIDDEN = (reason: string) => ({ kind: 'refuse' as const, status: 
 export function nginxSignup(name: string): SignupOutcome {
   if (/[ \t]/.test(name)) return { kind: 'no_answer' };
   const path = (name.split('#')[0] ?? '').split('?')[0] ?? '';
+  // A `%` that starts no escape (`a%zz%41`): CouchDB refuses the path before anything else (measured).
+  if (/%(?![0-9a-fA-F]{2})/.test(path)) return { kind: 'refuse', status: 400, body: { error: 'bad_request', reason: 'invalid_url_encoding' } };
   const [first = '', ...attachment] = path.split('/');
   if (attachment.length > 0) return USERS_FORBIDDEN('doc.type must be user');
   let body: unknown;
