@@ -1,4 +1,4 @@
-import { closedError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
+import { abortError, closedError, FeatError, FeatValidationError, toFeatError } from '../errors.js';
 import type { ResolvedOptions } from '../options.js';
 import { remoteDb, type RemoteDb } from '../transport/remote-db.js';
 import { defaultAdapter, dropChangeSignals, openLocal } from '../pouch-local.js';
@@ -445,7 +445,10 @@ export class LocalFirst {
       },
       pushed: () => {
         this.#leaderWatch?.heard();
-        void this.tracker?.refresh().then(() => this.#deps.pendingChanged(), () => undefined);
+        void this.tracker?.refresh().then(() => {
+          this.#deps.pendingChanged();
+          this.#wakePushWaiters();
+        }, () => undefined);
       },
       pulled: (docs) => {
         for (const [id, rev] of docs) this.tracker?.pulled(id, rev);
@@ -462,6 +465,39 @@ export class LocalFirst {
         () => this.#deps.status(this.status),
       );
     }
+  }
+
+  /** waitForPush()'s waits between its looks (see afterPush). */
+  #pushWaiters = new Set<() => void>();
+
+  /**
+   * Waits `ms`, or less: until the push stores a batch or more writes are confirmed (here, or by the leader tab) —
+   * waitForPush() looks again then, not after its backoff's pause. Rejects when `signal` aborts.
+   */
+  afterPush(ms: number, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const done = () => {
+        clearTimeout(timer);
+        this.#pushWaiters.delete(wake);
+        signal.removeEventListener('abort', onAbort);
+      };
+      const wake = () => {
+        done();
+        resolve();
+      };
+      const onAbort = () => {
+        done();
+        reject(abortError(signal));
+      };
+      const timer = setTimeout(wake, ms);
+      if (signal.aborted) return onAbort();
+      this.#pushWaiters.add(wake);
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+  }
+
+  #wakePushWaiters(): void {
+    for (const wake of [...this.#pushWaiters]) wake();
   }
 
   /** A status change: the app hears it, and so do the follower tabs. */
@@ -773,6 +809,7 @@ export class LocalFirst {
     this.tracker = new PushTracker(local, () => {
       this.#tabs?.pushed();
       this.#deps.pendingChanged();
+      this.#wakePushWaiters();
     });
     await this.#joinTabs(local);
     // (A later clear while a replica opens is a new loss to tell.)
@@ -884,6 +921,7 @@ export class LocalFirst {
       pushed: () => {
         this.#confirmPushed();
         if (this.#onServer.size) this.#resolveConflicts(local, [...this.#onServer]);
+        this.#wakePushWaiters();
       },
       rewound: () => {
         tracker.reset();

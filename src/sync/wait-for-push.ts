@@ -1,5 +1,5 @@
 import { FeatError, toFeatError } from '../errors.js';
-import { anySignal, sleep, throwIfAborted } from '../util/abort.js';
+import { anySignal, throwIfAborted } from '../util/abort.js';
 import { monotonicNow } from '../util/clock.js';
 import type { SyncControllerDeps, WaitForPushOptions } from './controller.js';
 import { statusForError, type SyncStatus } from './status.js';
@@ -101,7 +101,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
           // offline again: keep waiting (an abort is handled at the top of the loop)
         }
       }
-      await sleep(delay, signal).catch(() => fail());
+      // (Woken early once the push stores a batch or more writes are confirmed: looked at again at once.)
+      await lf.afterPush(delay, signal).catch(() => fail());
     }
   } finally {
     dispose();
