@@ -72,7 +72,8 @@ async function lineOf(io: ClientIo, db: Parameters<ClientIo['store']['valueOf']>
   try {
     // Another app's value too deep for this device's replica (held without it: live-pull.ts): an "error" line.
     if (isUnheld(doc)) throw new FeatError('invalid_value', `The value of "${id}" is nested deeper than this device's replica holds; export in remote mode to take it out`, { key: id });
-    line.value = await io.store.valueOf(db, doc);
+    // As of the export's start (`exportedAt`): a value expiring meanwhile is exported, as the scan counted it.
+    line.value = await io.store.valueOf(db, doc, now);
   } catch (error) {
     if (!unreadableValue(error, id) && !(isUnheld(doc) && error instanceof FeatError)) throw error;
     // Its value cannot be read (a manifest whose chunks are missing or damaged): the key is still in the export, as a

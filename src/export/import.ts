@@ -217,6 +217,8 @@ function parseEntry(text: string, line: number): Entry {
   if (unreadable && (deleted || 'value' in o || typeof o.error !== 'object' || o.error === null || typeof (o.error as { code?: unknown }).code !== 'string')) {
     throw bad(line, `"error" is for a value the export could not read: { "code", "message" } and no "value"`);
   }
+  // A key the export found deleted: `{ key, deleted: true }` — a value beside it is not dropped silently either.
+  if (deleted && 'value' in o) throw bad(line, `"deleted" is for a key the export found deleted, with no "value"`);
   if (!deleted && !unreadable && !('value' in o)) throw bad(line, `the line of "${key}" has no "value"`);
   if (o.updatedAt !== undefined && !isTime(o.updatedAt)) throw bad(line, '"updatedAt" must be a time in ms');
   if (o.expiresAt !== undefined && !isTime(o.expiresAt)) throw bad(line, '"expiresAt" must be a time in ms');

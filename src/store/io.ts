@@ -11,7 +11,8 @@ export interface StoreIO {
   allDocs(db: Db, options: Record<string, unknown>, key?: string): Promise<{ rows: AllDocsRow[] }>;
   /** The current version of a document; `undefined` when absent or deleted. Records its revision as seen from `seen`. */
   read(db: Db, id: string, seen?: number, settle?: boolean, signal?: AbortSignal, byResolver?: boolean): Promise<StoredDoc | undefined>;
-  valueOf(db: Db, doc: StoredDoc): Promise<unknown>;
+  /** `now`: when a `ttl` is read as expired (an export reads its values as of when it started). */
+  valueOf(db: Db, doc: StoredDoc, now?: number): Promise<unknown>;
   chunkIfLarge(db: Db, id: string, op: WriteOp): Promise<string[] | undefined>;
   /** Records a revision this client wrote; `seen` as in `Known` (0: the app's own value). */
   stored(id: string, rev: string, op: WriteOp, seen?: number): void;

@@ -291,10 +291,10 @@ export class DocumentStore {
     });
   }
 
-  /** The value a stored document holds: `undefined` when deleted or expired; chunked values reassembled. */
-  async valueOf(db: Db, raw: StoredDoc): Promise<unknown> {
+  /** The value a stored document holds: `undefined` when deleted or expired (at `now`); chunked values reassembled. */
+  async valueOf(db: Db, raw: StoredDoc, now = Date.now()): Promise<unknown> {
     const decoded = decode(raw);
-    if (decoded.deleted || isExpired(decoded)) return undefined;
+    if (decoded.deleted || isExpired(decoded, now)) return undefined;
     if (!decoded.chunks) return decoded.value;
     const { readChunks } = await loadChunks();
     let json: string;
