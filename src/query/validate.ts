@@ -266,7 +266,7 @@ function plan(query: unknown): PlannedQuery {
   }
   // (Absent or `undefined` only: a `null` is a malformed query, not "every value".)
   const prefix = q.prefix === undefined ? '' : q.prefix;
-  if (typeof prefix !== 'string') fail('"prefix" must be a string');
+  if (typeof prefix !== 'string' || !wellFormed(prefix)) fail('"prefix" must be a string without lone UTF-16 surrogates');
   const selector = q.selector === undefined ? {} : q.selector;
   checkSelector(selector, 'selector', false);
   const sortIn = q.sort === undefined ? [] : q.sort;

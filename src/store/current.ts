@@ -1,7 +1,7 @@
 /** The values `watch(target, listener, { current: true })` delivers first. Loaded on first use. */
 import { FeatError } from '../errors.js';
 import { eventFor, type ChangeEvent, type WatchScope } from '../sync/watch.js';
-import { parsePartId } from './ids.js';
+import { idTooLong, parsePartId } from './ids.js';
 import type { StoreIO } from './io.js';
 import { readPrefixResolved } from './parts.js';
 import { currentValueOf, unreadableValue } from './unreadable.js';
@@ -15,6 +15,8 @@ export async function currentEvents(io: StoreIO, scope: WatchScope): Promise<{ e
   const self = scope.key ?? scope.prefix;
   /** The revision each value was read at (the watch drops the feed's changes it already holds). */
   const revs = new Map<string, string>();
+  // A prefix longer than any key: nothing is stored under it (and a request line that long is refused), as keys() says.
+  if (scope.prefix !== undefined && idTooLong(scope.prefix) !== undefined) return { events: [], revs };
   // A document whose value cannot be read (another app's, a damaged one: unreadable.ts) reads as absent here, and is
   // reported (the client's `error` event): as `get()` of it fails alone, the other keys' current values still come.
   // The watched key's own fails the read (tried again), as its `get()` fails; an id the read covers but the watch

@@ -553,6 +553,10 @@ export class DocumentStore {
     if (subscription.key === '') throw new FeatValidationError('invalid_argument', 'watch("") names no key; watch({ prefix: "" }) reports every key');
     // A key set() refuses is never reported: refused at once, as set() refuses it.
     if (subscription.key !== undefined) validateKey(subscription.key);
+    // (A prefix no key can start with and a request cannot carry, as keys() refuses it.)
+    if (subscription.prefix !== undefined && !wellFormed(subscription.prefix)) {
+      throw new FeatValidationError('invalid_argument', 'watch({ prefix }) takes a prefix without lone UTF-16 surrogates');
+    }
     if (typeof listener !== 'function') throw new FeatValidationError('invalid_argument', 'watch() takes a listener function');
     const { initial, current, onError, onCurrent } = checkOptions(options, 'watch');
     const bool = (v: unknown) => v === undefined || typeof v === 'boolean';
