@@ -416,9 +416,10 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     if (path.includes('//')) req.url = `${path.replace(/\/{2,}/g, '/')}${q === -1 ? '' : req.url.slice(q)}`;
     next();
   });
-  // nginx (in front of everything): request and header line limits (profile 'couchdb').
+  // nginx (in front of everything): request and header line limits — both profiles: a deployment's limits, which an
+  // app developed against the default profile meets too (a request line over 8 KB → 414).
   app.use((req, res, next) => {
-    const refusal = fidelity.strict ? nginxLineRefusal(req) : undefined;
+    const refusal = nginxLineRefusal(req);
     if (refusal === undefined) return next();
     sendNginxError(res, refusal);
   });
