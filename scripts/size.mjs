@@ -176,7 +176,14 @@ import { build as esbuild } from 'esbuild';
 // `active` while a page arrives, a memory replica's drain while its push still sends, the pending count close()
 // leaves, a write met again by its own resend taken as stored (store/resolve-write.ts) (+0.86 kB in all, up front
 // +0.09 kB): 135.37 kB (up front 30.06 kB).
-const BUDGET_KB = 135.4;
+// Thirty-first session, from six black-box attacks (several tabs, queries, the emulator's HTTP, session and REST
+// faults, latency, key space, export) and two reviews: a first pull taken over by live sync instead of dropping its
+// page (sync/), the other tabs' writes and the leader's pulled revisions in a tab's pending count (sync/pending-count.ts,
+// sync/leader.ts), a follower's waitForPush asking the server, waitForPush woken by the push, a refresh's
+// bad_response, a REST call joining a provider call that ran out (session/auth.ts, up front), prefixes with a lone
+// surrogate refused and too-long ones read as empty, export as of exportedAt (+0.89 kB in all, up front +0.11 kB):
+// 136.23 kB (up front 30.19 kB).
+const BUDGET_KB = 136.3;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 
