@@ -5,32 +5,38 @@
  * as live sync's pull (its push starts at once), so the page is read once and the status stays `active`.
  */
 import { describe, expect, it } from 'vitest';
-import { createFeatClient, type FeatClient, type SyncStatus } from '@feat/sdk';
+import { createFeatClient, type FeatClient, type FeatClientOptions, type SyncStatus } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator } from '../support/backend.js';
-import { startSlowLink } from '../support/slow-link.js';
+import { startSlowLink, type SlowLink } from '../support/slow-link.js';
 
 const emu = useEmulator();
 
 const noise = (n: number) => Array.from({ length: Math.ceil(n / 8) }, () => Math.random().toString(36).slice(2, 10)).join('').slice(0, n);
 
+/** A big value another device stored, and a new device (memory replica) reaching the server over `link`. */
+async function bigValueAndNewDevice(what: string, bytes: number, link: SlowLink, options: Partial<FeatClientOptions>) {
+  const user = uniqueUser(what);
+  const writer: FeatClient = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' }));
+  const value = { body: noise(bytes) };
+  await writer.store.set('big', value);
+  const device: FeatClient = emu.track(
+    createFeatClient({
+      couchUrl: await link.through(emu.couchUrl),
+      accountsUrl: emu.accountsUrl,
+      auth: emu.bearerFor(user),
+      local: { adapter: 'memory' },
+      maintenance: { enabled: false },
+      ...options,
+    }),
+  );
+  return { writer, value, device };
+}
+
 describe('a first pull cut short while a big page arrives', () => {
   it('is read once: ready() on time, the value arrives without a second download, the status never `connecting` meanwhile', async () => {
-    const user = uniqueUser('cutpage');
-    const writer: FeatClient = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' }));
-    const value = { body: noise(600_000) };
-    await writer.store.set('big', value);
     const link = await startSlowLink({ up: 60_000, down: 60_000, rttMs: 200 });
     try {
-      const device: FeatClient = emu.track(
-        createFeatClient({
-          couchUrl: await link.through(emu.couchUrl),
-          accountsUrl: emu.accountsUrl,
-          auth: emu.bearerFor(user),
-          local: { adapter: 'memory' },
-          initialSyncTimeout: 5_000,
-          maintenance: { enabled: false },
-        }),
-      );
+      const { writer, value, device } = await bigValueAndNewDevice('cutpage', 600_000, link, { initialSyncTimeout: 5_000 });
       const statuses: SyncStatus[] = [];
       const off = device.sync.on('status', (s) => statuses.push(s));
       const started = Date.now();
@@ -65,23 +71,9 @@ describe('a first pull cut short while a big page arrives', () => {
 
   for (const how of ['close', 'pause'] as const) {
     it(`${how}() while the page still arrives: ${how === 'close' ? 'ends within its bound, nothing reported' : 'stops it; resume() brings the value'}`, async () => {
-      const user = uniqueUser(`cutpage-${how}`);
-      const writer: FeatClient = emu.track(createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' }));
-      const value = { body: noise(400_000) };
-      await writer.store.set('big', value);
       const link = await startSlowLink({ up: 40_000, down: 40_000, rttMs: 200 });
       try {
-        const device: FeatClient = emu.track(
-          createFeatClient({
-            couchUrl: await link.through(emu.couchUrl),
-            accountsUrl: emu.accountsUrl,
-            auth: emu.bearerFor(user),
-            local: { adapter: 'memory' },
-            initialSyncTimeout: 3_000,
-            requestTimeout: 5_000,
-            maintenance: { enabled: false },
-          }),
-        );
+        const { value, device } = await bigValueAndNewDevice(`cutpage-${how}`, 400_000, link, { initialSyncTimeout: 3_000, requestTimeout: 5_000 });
         const errors: unknown[] = [];
         device.sync.on('error', (e) => errors.push(e));
         await device.ready();
