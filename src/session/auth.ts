@@ -54,8 +54,7 @@ export function createAuthSource(auth: AuthOption, { timeout }: { timeout?: numb
     const answer = Promise.resolve().then(() => auth());
     const p = (timeout === undefined ? answer : bounded(answer, timeout)).then(normalize);
     current = p;
-    p.catch((error: unknown) => {
-      if (providerTimeouts.has(error as object)) timedOut.set(p, error);
+    p.catch(() => {
       if (current === p) current = undefined;
     });
     return p;
@@ -66,15 +65,13 @@ export function createAuthSource(auth: AuthOption, { timeout }: { timeout?: numb
       if (!asked) return ask();
       // Joining a call under way: if that one runs out of time (it began before this caller came — a caller that gave
       // up on it calls again at once), this caller asks the provider itself instead of taking that stale `timeout`.
-      return asked.catch((error: unknown) => (error === timedOut.get(asked) ? (current ?? ask()) : Promise.reject(error)));
+      return asked.catch((error: unknown) => (providerTimeouts.has(error as object) ? (current ?? ask()) : Promise.reject(error)));
     },
     refresh: ask,
   };
 }
 
-/** The `timeout` each bounded provider call rejected with (see `get`). */
-const timedOut = new WeakMap<Promise<string>, unknown>();
-/** The errors `bounded` made. */
+/** The `timeout`s `bounded` made (a joiner of the call that ran out asks again: see `get`). */
 const providerTimeouts = new WeakSet<object>();
 
 /** The provider's answer, or a `timeout` rejection once `ms` passed. */
