@@ -496,6 +496,11 @@ export class LocalFirst {
     });
   }
 
+  /** Revisions a pull is about to write: the follower tabs' pending counts leave them out (pulled, not written here). */
+  #tellPulled(docs: { _id: string; _rev: string }[]): void {
+    this.#tabs?.pulled(docs.map((d) => [d._id, d._rev]));
+  }
+
   #wakePushWaiters(): void {
     for (const wake of [...this.#pushWaiters]) wake();
   }
@@ -906,8 +911,7 @@ export class LocalFirst {
       // The replica's guard said `storage_lost` once already.
       error: (error) => error.code === 'storage_lost' || this.#report(error),
       arriving: (docs) => {
-        // (The follower tabs' pending counts leave them out: pulled, not written here.)
-        this.#tabs?.pulled(docs.map((d) => [d._id, d._rev]));
+        this.#tellPulled(docs);
         this.#arriving(docs.map((d) => d._id));
       },
       pulled: (docs) => {
@@ -1220,8 +1224,7 @@ export class LocalFirst {
         failure = undefined;
         const attempt = new LivePull(local, remote, backOff, {
           once: true,
-          // (The follower tabs' pending counts leave them out.)
-          incoming: (docs) => this.#tabs?.pulled(docs.map((d) => [d._id, d._rev])),
+          incoming: (docs) => this.#tellPulled(docs),
           tooDeep: (id, rev) => this.#tooDeep(id, rev),
           crowded: (id) => this.#resolveOnServer(remote, id),
         });
