@@ -6,6 +6,7 @@ import { BATCH, isSeq, latestPerDoc, LiveLoop, MAX_BATCH } from './live-loop.js'
 import { lockChunks, underLock } from '../util/chunk-lock.js';
 import { monotonicNow } from '../util/clock.js';
 import { slicesPerId } from '../util/slices.js';
+import { webLocks } from './leader.js';
 import { stringify } from '../util/json.js';
 
 /**
@@ -16,6 +17,15 @@ export const PULL_CHECKPOINT = '_local/sync-pull';
 
 /** The live feed's heartbeat (ms): the transport's silence limit for the stream is this plus `requestTimeout`. */
 const HEARTBEAT_MS = 10_000;
+/**
+ * A page without Web Locks (Safari before 15.4): every tab syncs on its own (local-first.ts), each holding its stream,
+ * and a browser gives one host six HTTP/1.1 connections for every tab and the app's own requests — six such tabs left
+ * none for pushes or reads. There the stream ends after this long without a change (CouchDB's `timeout`, no heartbeat:
+ * one would keep it open for good), freeing its connection for what waits; the loop reads what it missed and follows
+ * again.
+ */
+const IDLE_END_MS = 10_000;
+const onItsOwn = () => typeof document !== 'undefined' && webLocks() === undefined;
 /** Changes waiting to be written at most, before the stream is closed and the backlog read in pages (see `pump`). */
 const BACKLOG = 2 * MAX_BATCH;
 /** How long the pull reads long-polls after a stream of which nothing came (ms; see `LivePull.feedFailed`). */
@@ -205,7 +215,8 @@ export class LivePull extends LiveLoop {
 
   protected feed(): ChangesFeed {
     const streamed = monotonicNow() >= this.#pollUntil ? { feed: 'continuous' } : { batch_size: BATCH };
-    return this.changes(this.#remote, { live: true, ...streamed, since: this.since, include_docs: true, style: 'all_docs', heartbeat: HEARTBEAT_MS, return_docs: false });
+    const bound = streamed.feed && onItsOwn() ? { timeout: IDLE_END_MS, heartbeat: false } : { heartbeat: HEARTBEAT_MS };
+    return this.changes(this.#remote, { live: true, ...streamed, since: this.since, include_docs: true, style: 'all_docs', ...bound, return_docs: false });
   }
 
   /**

@@ -13,6 +13,16 @@ import { cloneJson } from '../util/json.js';
 
 const loadCurrent = lazy(() => import('../store/current.js'));
 
+/**
+ * Remote mode: how long the watch's long-poll of `_changes` waits for a change before the server answers it empty and
+ * it is asked again (CouchDB's `timeout`; no heartbeat, which would keep it open for good). A browser gives one host six
+ * HTTP/1.1 connections, shared by every tab and the app's own requests: six tabs each holding a long-poll for good left
+ * no connection for anything else — writes, reads and the app's own fetches waited in the browser, then failed as
+ * `timeout`. Answered every WATCH_POLL_MS, each tab's long-poll frees its connection for whatever is waiting. (A change
+ * still comes at once. The silence limit is this wait plus `requestTimeout`, as it was the heartbeat's.)
+ */
+const WATCH_POLL_MS = 10_000;
+
 export interface ChangeEvent<T = unknown> {
   /** The changed key (for a part: the key it belongs to). */
   key: string;
@@ -385,7 +395,7 @@ export class ChangeWatcher implements WatchSource {
           return done();
         }
         // (`all_docs`: a change lists every leaf, the deleted ones too, which `_conflicts` leaves out.)
-        const feed = db.changes({ since: this.#since, live: true, include_docs: true, conflicts: true, style: 'all_docs', timeout: false, heartbeat: 10_000 });
+        const feed = db.changes({ since: this.#since, live: true, include_docs: true, conflicts: true, style: 'all_docs', timeout: WATCH_POLL_MS, heartbeat: false });
         this.#feed = feed;
         // (First: the reads still waiting for the feed start after its starting point, and need no catch-up.)
         if (catchUp) this.#catchUp();
