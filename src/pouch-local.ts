@@ -62,6 +62,11 @@ export async function openLocal(name: string, adapter: string): Promise<Db> {
   await loadAdapter(adapter);
   // No auto-compaction: it costs I/O on every write; scheduled maintenance compacts instead.
   const db = new Pouch(name, { adapter });
+  // Every changes feed of the replica adds a 'destroyed' listener to it while it runs (live sync's, each watch's, the
+  // reads after a write, a cancelled watch's until its feed ends): a screen of components remounting their watches
+  // passed Node's (and the browser `events` package's) 10, which prints "Possible EventEmitter memory leak detected"
+  // in the app's console. None leaks — each goes with its feed (a soak of hours of churn stayed flat).
+  (db as unknown as { setMaxListeners?(n: number): void }).setMaxListeners?.(100);
   // Documents by id (pouchdb-find's matches, look-ups, chunks, export pages) in the LevelDB-based adapters: a `get`
   // each, not an iterator each (2–5× faster there; in Chromium's IndexedDB adapters PouchDB's own reads are faster).
   if (adapter === 'memory' || adapter === 'leveldb') readByIds(db as unknown as Parameters<typeof readByIds>[0]);

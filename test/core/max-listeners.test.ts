@@ -29,6 +29,24 @@ const loads: Record<string, (c: ReturnType<typeof createFeatClient>) => Promise<
     const offs = Array.from({ length: 20 }, () => c.store.watchQuery({ prefix: 'k' }, () => {}));
     return [new Promise((r) => setTimeout(r, 800)).then(() => offs.forEach((o) => o()))];
   },
+  // A screen of components remounting: 12 watches made and dropped 60 times, a write every 10 (the replica's changes
+  // feeds each add a 'destroyed' listener while they run: "11 destroyed listeners added to [klass]", 2 of 3 runs).
+  watchChurn60: (c) => [
+    (async () => {
+      for (let i = 0; i < 60; i++) {
+        const offs = [0, 1, 2].flatMap((j) => [
+          c.store.watch(`w${j}`, () => {}),
+          c.store.watch({ prefix: `w${j}` }, () => {}),
+          c.store.watch(`wp${j}`, () => {}, { initial: true }),
+          c.store.watch({ prefix: `wp${j}` }, () => {}, { initial: true }),
+        ]);
+        if (i % 10 === 0) await c.store.set(`w${i % 3}`, i);
+        await new Promise((r) => setTimeout(r, i % 10 === 0 ? 30 : 0));
+        offs.forEach((off) => off());
+      }
+      await new Promise((r) => setTimeout(r, 300));
+    })(),
+  ],
   api20: (c) => Array.from({ length: 20 }, () => c.api!.activity.commentCount({ target_type: 400 })),
   exportData12: (c) => Array.from({ length: 12 }, () => c.exportData()),
 };
