@@ -115,8 +115,23 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
         resolve,
       );
       upstream.on('error', () => resolve(undefined));
+      // A read whose client went away (cut, reset, its own abort) ends at the server too, as nginx ends it: a long-poll
+      // left running there held a changes listener per outage. (A write is left to finish: what a server does with a
+      // request whose client went away is what some tests are about.)
+      if (req.method === 'GET' || req.method === 'HEAD') {
+        const drop = () => upstream.destroy();
+        req.socket.once('close', drop);
+        upstream.once('close', () => req.socket.off('close', drop));
+      }
       upstream.end(body);
     });
+
+  /** Ends `answer` (the server's side) when the client's socket closes before it ended. */
+  const endWithClient = (socket: Socket, answer: IncomingMessage) => {
+    const drop = () => answer.destroy();
+    socket.once('close', drop);
+    answer.once('close', () => socket.off('close', drop));
+  };
 
   const hold = (socket: Socket) => {
     held.add(socket);
@@ -177,10 +192,13 @@ export async function startFaultProxy(target: string): Promise<FaultProxy> {
     if (action === 'stall') {
       res.flushHeaders();
       answer.resume();
+      endWithClient(socket, answer);
       return hold(socket);
     }
     answer.pipe(res);
     answer.once('error', () => socket.destroy());
+    // The client went away while the answer streams (a live feed): the server's side ends too.
+    endWithClient(socket, answer);
   };
 
   const server: Server = createServer((req, res) => {
