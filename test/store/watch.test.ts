@@ -80,16 +80,17 @@ describe('watch: a change this client already wrote over', () => {
     const user = uniqueUser('over');
     const base = { couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote' as const };
     const a = emu.track(createFeatClient(base));
-    // B's changes feed answers reach it late — held until B's write is done while `hold.gate` is set (a fixed delay alone
-    // is not enough on a loaded machine): A's change comes after B has written over it.
+    // B's changes feed answers reach it late — held whole until B's write is done while `hold.gate` is set (a fixed
+    // delay alone is not enough on a loaded machine; holding only the headers held nothing: CouchDB sends a long-poll's
+    // headers at once, its change later): A's change comes after B has written over it.
     const hold: { gate?: Promise<void> } = {};
     const lateFeed: typeof fetch = async (input, init) => {
       const response = await fetch(input, init);
-      if (String(input instanceof Request ? input.url : input).includes('/_changes')) {
-        await sleep(400);
-        await hold.gate;
-      }
-      return response;
+      if (!String(input instanceof Request ? input.url : input).includes('/_changes')) return response;
+      const body = await response.text();
+      await sleep(400);
+      await hold.gate;
+      return new Response(body, { status: response.status, statusText: response.statusText, headers: response.headers });
     };
     const b = emu.track(createFeatClient({ ...base, fetch: lateFeed }));
     await a.ready();
