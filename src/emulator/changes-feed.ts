@@ -11,7 +11,7 @@ import { badRequest, hashEtag, HttpError, leafRevsInDocInfoOrder } from './couch
 import type { Fidelity } from './fidelity.js';
 import { sleep } from './fidelity.js';
 import { checkSelectorRegexes, NO_JAVASCRIPT } from './guard.js';
-import { etagsOf } from './http.js';
+import { etagsOf, sendNginxError } from './http.js';
 import { changesSelector } from './mango.js';
 import type { Database } from './storage.js';
 
@@ -65,13 +65,14 @@ const INTEGER = /^[+-]?\d+$/;
  * What CouchDB answers to parameters it cannot read (chttpd_db's `parse_changes_query`): a `limit`, `timeout` or
  * `style` it cannot convert is a 500 `badarg` (a long poll with `timeout=abc` waited the 60 s default instead); a
  * `heartbeat` that is not an integer, or one below 1, a 400, as is a `seq_interval` that is not an integer above 0
- * (`invalid_seq_interval`). A negative `limit` is no limit.
+ * (`invalid_seq_interval`). A negative `limit` is no limit. A negative `timeout` is read (`list_to_integer`): a normal
+ * feed ignores it, a waiting feed crashes on it (see {@link serveChanges}).
  */
 function checkParams(query: Query): void {
-  const count = (v: string | undefined) => v === undefined || /^\d+$/.test(v);
   const limit = str(query.limit);
   const style = str(query.style);
-  if ((limit !== undefined && !INTEGER.test(limit)) || !count(str(query.timeout)) || (style !== undefined && style !== 'main_only' && style !== 'all_docs')) {
+  const timeout = str(query.timeout);
+  if ((limit !== undefined && !INTEGER.test(limit)) || (timeout !== undefined && !INTEGER.test(timeout)) || (style !== undefined && style !== 'main_only' && style !== 'all_docs')) {
     throw new HttpError(500, 'unknown_error', 'badarg');
   }
   // A `seq_interval` that is not an integer above 0 (a `+` in the query string is a space: `+2` is refused too).
@@ -193,6 +194,10 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   const sinceParam = str(query.since) ?? str((req.body as { since?: unknown } | undefined)?.since) ?? '0';
   const decoded = fidelity.decodeSeq(dbName, sinceParam);
   if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");
+  // A long poll, continuous or eventsource feed with a negative `timeout` and no heartbeat (which replaces the timeout):
+  // CouchDB's feed process fails on it and the connection closes with no answer at all, also with changes to send;
+  // nginx answers its 502 page (measured, 3.4.3).
+  if (feed !== 'normal' && Number(str(query.timeout)) < 0 && str(query.heartbeat) === undefined) return sendNginxError(res, 502);
   const { opts, pendingFromLastRow } = await changesOptions(db, query, req.body, req.method === 'POST');
   if (feed === 'normal') {
     const etag = await changesEtag(db, dbName);
@@ -224,11 +229,19 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     if (feed === 'normal' || first.results.length > 0) {
       const lastRow = first.results[first.results.length - 1];
       // Fewer rows than the limit: the feed read to the end, nothing is pending — also when `_selector` let none
-      // through. With `_doc_ids` and `_design` CouchDB counts the changes after the last row sent (measured: `_design`
-      // matching nothing → every change pending).
+      // through. `_doc_ids` and `_design` read only the documents they name (fabric_rpc:changes): `pending` is every
+      // change since `since` less the rows sent (measured: `_design` matching nothing → every change pending; a
+      // `_doc_ids` naming the newest change → the others pending).
       const exhausted = !pendingFromLastRow && limit !== 0 && (limit === undefined || first.results.length < limit);
       // Descending: the changes older than the last row sent (none without a row or a limit reached).
-      const pending = exhausted || (opts.descending && lastRow === undefined) ? 0 : opts.descending ? await pendingBefore(db, Number(lastRow?.seq)) : await pendingAfter(db, Number(lastRow?.seq ?? since));
+      const pending =
+        pendingFromLastRow && !opts.descending
+          ? Math.max(0, (await pendingAfter(db, since)) - first.results.length)
+          : exhausted || (opts.descending && lastRow === undefined)
+            ? 0
+            : opts.descending
+              ? await pendingBefore(db, Number(lastRow?.seq))
+              : await pendingAfter(db, Number(lastRow?.seq ?? since));
       const results = first.results.map((c, i) => row(c, i, i === first.results.length - 1));
       res.status(200).setHeader('Content-Type', 'application/json');
       res.end(`${RESULTS_OPEN}${rowsText(results)}${resultsClose(enc(first.last_seq), pending)}`);
@@ -242,7 +255,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   // them within Node's timers (past 2^31 - 1 ms setTimeout/setInterval fire after 1 ms).
   const heartbeatAsked = heartbeatParam === 'true' ? CHANGES_TIMEOUT : positive(heartbeatParam);
   const heartbeat = heartbeatAsked === undefined ? undefined : Math.min(heartbeatAsked, CHANGES_TIMEOUT);
-  // `timeout=0` ends the feed at once (checkParams let only digits through).
+  // `timeout=0` ends the feed at once (checkParams let only integers through, and a negative one ended above).
   const timeoutParam = str(query.timeout);
   const timeout = heartbeat === undefined ? (timeoutParam === undefined ? CHANGES_TIMEOUT : Math.min(Number(timeoutParam), CHANGES_TIMEOUT)) : undefined;
   const continuous = feed === 'continuous';

@@ -6,6 +6,7 @@
  */
 import { createHash, randomBytes } from 'node:crypto';
 import type { Database } from './storage.js';
+import { checkBeforeWrite } from './validation-funs.js';
 import { slicesPerId } from '../util/slices.js';
 
 /** An answer with a CouchDB error body (`{error, reason}`). `name` is the `error` member. */
@@ -252,8 +253,8 @@ function descends(leaf: Doc, rev: string): boolean {
 }
 
 /**
- * `GET /{db}/{id}?open_revs=…`: `'all'` lists the leaves in ascending order; a list answers each revision in turn
- * (`latest` resolves it to the leaves descending from it), unknown ones as `{missing}`.
+ * `GET /{db}/{id}?open_revs=…`: `'all'` lists the leaves in ascending order; a list answers its revisions (`latest`
+ * resolves each to the leaves descending from it), unknown ones as `{missing}`, in CouchDB's order ({@link inReplyOrder}).
  */
 export async function openRevs(
   db: Database,
@@ -298,7 +299,28 @@ export async function openRevs(
       out.push({ missing: rev });
     }
   }
-  return out;
+  return inReplyOrder(out);
+}
+
+/**
+ * fabric_doc_open_revs answers a list of revisions sorted as Erlang terms, not in the request's order (measured): the
+ * documents found first, ascending by revision (position, then id), then the missing revisions the same way; a revision
+ * named twice is answered once.
+ */
+function inReplyOrder(out: OpenRev[]): OpenRev[] {
+  const found = new Map<string, OpenRev & { ok: Doc }>();
+  const missing = new Map<string, OpenRev & { missing: string }>();
+  for (const o of out) {
+    if ('ok' in o) {
+      if (!found.has(o.ok._rev)) found.set(o.ok._rev, o);
+    } else if (!missing.has(o.missing)) missing.set(o.missing, o);
+  }
+  const byParts = (x: string, y: string) => {
+    const [px, hx] = revParts(x);
+    const [py, hy] = revParts(y);
+    return px - py || (hx < hy ? -1 : hx > hy ? 1 : 0);
+  };
+  return [...[...found.values()].sort((x, y) => byParts(x.ok._rev, y.ok._rev)), ...[...missing.values()].sort((x, y) => byParts(x.missing, y.missing))];
 }
 
 /** The meta members a document read can ask for (chttpd_db's `conflicts`, `deleted_conflicts`, `revs_info`, `meta`). */
@@ -436,32 +458,52 @@ type BulkGetDoc = { ok: Doc } | { error: { id: unknown; rev: unknown; error: str
 export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): Promise<{ results: { id: unknown; docs: BulkGetDoc[] }[] }> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
   const docs = (body as { docs?: unknown }).docs;
-  if (!Array.isArray(docs)) throw badRequest("Missing JSON list of 'docs'.");
+  if (docs === undefined) throw badRequest("Missing JSON list of 'docs'.");
+  // chttpd_db:bulk_get_parse_args maps over `docs` and couch_db:validate_docid takes only a string: a `docs` that is no
+  // list, or an entry whose `id` is no string (`null` too), fails the whole request before anything is read.
+  const entries = (Array.isArray(docs) ? docs : []) as unknown[];
+  const idOf = (entry: unknown) => (typeof entry === 'object' && entry !== null && !Array.isArray(entry) && Object.hasOwn(entry, 'id') ? (entry as { id: unknown }).id : undefined);
+  if (!Array.isArray(docs) || entries.some((entry) => idOf(entry) !== undefined && typeof idOf(entry) !== 'string')) {
+    throw new HttpError(500, 'unknown_error', 'function_clause');
+  }
   const results: { id: unknown; docs: BulkGetDoc[] }[] = [];
   const read = new Map<string, Promise<Doc[]>>();
-  for (const entry of docs) {
-    const fail = (id: unknown, rev: unknown, error: string, reason: string) => results.push({ id, docs: [{ error: { id, rev, error, reason } }] });
-    if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) {
+  for (const entry of entries) {
+    // (Members in CouchDB's order for these errors.)
+    const fail = (id: unknown, rev: unknown, error: string, reason: string) => results.push({ id, docs: [{ error: { rev, reason, id, error } }] });
+    // An empty object is no document either (`{[_ | _] = Props}`).
+    if (typeof entry !== 'object' || entry === null || Array.isArray(entry) || Object.keys(entry).length === 0) {
       fail(null, null, 'bad_request', 'document must be a JSON object');
       continue;
     }
-    const { id, rev, atts_since: attsSince } = entry as { id?: unknown; rev?: unknown; atts_since?: unknown };
-    // `atts_since`: the attachments added after the newest of those revisions the document has come inline.
-    const since = Array.isArray(attsSince) ? attsSince.filter(isRev) : undefined;
-    const entryOpts = since === undefined ? opts : { ...opts, revs: true, attachments: true };
-    const send = (doc: Doc): Doc => shape(since === undefined ? doc : stubsSince(doc, since), opts);
-    if (id === undefined || id === null) {
-      fail(null, rev ?? null, 'bad_request', 'document id missed');
+    const { id, rev, atts_since: attsSince } = entry as { id?: string; rev?: unknown; atts_since?: unknown };
+    if (id === undefined) {
+      fail(null, null, 'bad_request', 'document id missed');
       continue;
     }
-    if (typeof id !== 'string' || id === '') {
-      fail(id, rev ?? null, 'illegal_docid', 'Document id must be a non-empty string');
+    const illegal = id === '' ? 'Document id must not be empty' : id === '_design/' || id === '_local/' ? `Illegal document id \`${id}\`` : /^_(?!design\/|local\/)/.test(id) ? 'Only reserved document ids may start with underscore.' : undefined;
+    if (illegal !== undefined) {
+      fail(id, null, 'illegal_docid', illegal);
       continue;
     }
     if (rev !== undefined && !isRev(rev)) {
       fail(id, rev, 'bad_request', 'Invalid rev format');
       continue;
     }
+    // `atts_since` (parse_field): a list of revisions, each parsed; anything else is refused with the value as `rev`.
+    if (attsSince !== undefined && !Array.isArray(attsSince)) {
+      fail(id, attsSince, 'bad_request', 'att_since value must be array of revs.');
+      continue;
+    }
+    const badSince = Array.isArray(attsSince) ? attsSince.find((r) => !isRev(r)) : undefined;
+    if (badSince !== undefined) {
+      fail(id, badSince, 'bad_request', 'Invalid rev format');
+      continue;
+    }
+    // `atts_since`: the attachments added after the newest of those revisions the document has come inline.
+    const since = Array.isArray(attsSince) && attsSince.length > 0 ? (attsSince as string[]) : undefined;
+    const entryOpts = since === undefined ? opts : { ...opts, revs: true, attachments: true };
+    const send = (doc: Doc): Doc => shape(since === undefined ? doc : stubsSince(doc, since), opts);
     if (rev === undefined) {
       const all = await leaves(db, id, entryOpts.attachments);
       if (all.length === 0) {
@@ -485,7 +527,7 @@ export async function bulkGet(db: Database, body: unknown, opts: ReadOptions): P
  * `strict` (the couchdb profile): an interactive write that names a revision of a document whose winner is deleted is
  * a conflict, as in CouchDB (it re-creates a deleted document only from a write without `_rev`).
  */
-export async function bulkDocs(db: Database, body: unknown, strict = false, local?: { docs: LocalDocs; dbName: string }): Promise<unknown[]> {
+export async function bulkDocs(db: Database, body: unknown, strict = false, local?: BatchContext): Promise<unknown[]> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw badRequest('Request body must be a JSON object');
   const { docs, new_edits } = body as { docs?: unknown; new_edits?: unknown };
   if (docs === undefined) throw badRequest('POST body must include `docs` parameter.');
@@ -493,15 +535,18 @@ export async function bulkDocs(db: Database, body: unknown, strict = false, loca
   if (!docs.every((d) => typeof d === 'object' && d !== null && !Array.isArray(d))) throw badRequest('Document must be a JSON object');
   const all = docs as Record<string, unknown>[];
   validateBulkEntries(all);
+  // Whether CouchDB checks a new document naming a `_rev` against the stored ones (a conflict) or writes it: decided
+  // once for the request, before any of it is written (validation-funs.ts).
+  const checked = strict && new_edits !== false && local ? await checkBeforeWrite(db, local.dbName, local.openedSeq ?? 0, all) : undefined;
   const rounds = new_edits === false ? [all.map((_, i) => i)] : roundsById(all);
-  if (rounds.length === 1) return writeBatch(db, all, new_edits, strict, local);
+  if (rounds.length === 1) return writeBatch(db, all, new_edits, strict, local, checked);
   // One id named more than once: CouchDB's updater applies a document's edits one after the other, each against the
   // revision tree the earlier ones left (a second edit of the same revision is a conflict, and leaves nothing). PouchDB
   // checks them so too, but keeps the refused edit's revision in the tree it stores (a phantom leaf: `_conflicts`
   // naming the winner itself, replications failing). Each round is one PouchDB write; the answers keep the request's order.
   const results: unknown[] = new Array(all.length);
   for (const round of rounds) {
-    const written = await writeBatch(db, round.map((i) => all[i]!), new_edits, strict, local);
+    const written = await writeBatch(db, round.map((i) => all[i]!), new_edits, strict, local, checked);
     for (const [j, i] of round.entries()) results[i] = written[j];
   }
   return results;
@@ -540,7 +585,15 @@ function roundsById(docs: Record<string, unknown>[]): number[][] {
 }
 
 /** One PouchDB write of `docs` (no id twice when `new_edits` is true), with the couchdb profile's own rules. */
-async function writeBatch(db: Database, docs: Record<string, unknown>[], new_edits: unknown, strict: boolean, local?: { docs: LocalDocs; dbName: string }): Promise<unknown[]> {
+/** What `_bulk_docs` needs of the database beyond its handle: its `_local` documents, name and opening sequence. */
+export interface BatchContext {
+  docs: LocalDocs;
+  dbName: string;
+  /** The update sequence when the emulator opened the database (storage.ts). */
+  openedSeq?: number;
+}
+
+async function writeBatch(db: Database, docs: Record<string, unknown>[], new_edits: unknown, strict: boolean, local?: BatchContext, checked?: (id: string) => Promise<boolean>): Promise<unknown[]> {
   // `_local` documents (the couchdb profile): written as CouchDB writes them, without revision checks — the sent
   // revision + 1 (`0-1` without one), also with `new_edits: false`, whose answer lists only failures.
   const localResults = new Map<number, unknown>();
@@ -558,10 +611,21 @@ async function writeBatch(db: Database, docs: Record<string, unknown>[], new_edi
     }
   }
   const conflicts = new Set<number>();
-  /** Documents naming a revision of an id that never existed: CouchDB writes them at the next position. */
+  // couch_mrview:validate of each design document (a refused one is that document's answer; the others are written).
+  const refused = new Map<number, unknown>();
+  if (new_edits !== false) {
+    for (const [i, d] of docs.entries()) {
+      const refusal = designDocRefusal(d);
+      if (refusal) refused.set(i, { id: d._id, error: true, name: refusal.name, reason: refusal.reason, status: refusal.status });
+    }
+  }
+  /**
+   * Documents naming a revision of an id that never existed: CouchDB writes them at the next position unless it checks
+   * them against the stored documents first (then a conflict: validation-funs.ts).
+   */
   const unknownRevs = new Map<number, unknown>();
   if (strict && new_edits !== false) {
-    const named = (docs as { _id?: unknown; _rev?: unknown }[]).flatMap((d, i) => (typeof d._id === 'string' && d._rev !== undefined ? [{ i, id: d._id, rev: d._rev }] : []));
+    const named = (docs as { _id?: unknown; _rev?: unknown }[]).flatMap((d, i) => (typeof d._id === 'string' && d._rev !== undefined && !refused.has(i) ? [{ i, id: d._id, rev: d._rev }] : []));
     if (named.length > 0) {
       const rows = (await db.allDocs({ keys: named.map((n) => n.id) })).rows as { value?: { deleted?: boolean }; error?: unknown }[];
       const fresh = new Set<string>();
@@ -570,22 +634,27 @@ async function writeBatch(db: Database, docs: Record<string, unknown>[], new_edi
         if (row?.value?.deleted === true) conflicts.add(n.i);
         else if (row?.error === 'not_found' && isRev(n.rev) && !n.id.startsWith('_local/') && !fresh.has(n.id)) {
           fresh.add(n.id);
+          if (checked && (await checked(n.id))) {
+            conflicts.add(n.i);
+            continue;
+          }
           unknownRevs.set(n.i, await writeAtNextRev(db, n.id, docs[n.i] as Record<string, unknown>, n.rev));
         }
       }
     }
   }
-  const toWrite = (docs as never[]).filter((_, i) => !conflicts.has(i) && !unknownRevs.has(i) && !localResults.has(i));
+  const toWrite = (docs as never[]).filter((_, i) => !conflicts.has(i) && !unknownRevs.has(i) && !localResults.has(i) && !refused.has(i));
   const written = toWrite.length === 0 && localResults.size > 0 ? [] : new_edits === false ? await replicated(db, toWrite) : ((await db.bulkDocs(toWrite, {})) as unknown[]);
   let next = 0;
   const results =
-    conflicts.size === 0 && unknownRevs.size === 0 && localResults.size === 0
+    conflicts.size === 0 && unknownRevs.size === 0 && localResults.size === 0 && refused.size === 0
       ? written
       : (docs as { _id?: unknown }[]).flatMap((d, i) => {
           if (localResults.has(i)) {
             const r = localResults.get(i);
             return r === undefined ? [] : [r];
           }
+          if (refused.has(i)) return [refused.get(i)];
           if (conflicts.has(i)) return [{ id: d._id, error: true, name: 'conflict', status: 409 }];
           if (unknownRevs.has(i)) return [unknownRevs.get(i)];
           // `new_edits: false`: PouchDB answers only its failures, not one entry per document.
@@ -612,8 +681,9 @@ async function replicated(db: Database, docs: never[]): Promise<unknown[]> {
 }
 
 /**
- * CouchDB accepts a new document whose `_rev` names an unknown revision (a value or a deletion): it writes it at the
- * next position, as a child of that revision. PouchDB answers a conflict.
+ * CouchDB accepts a new document whose `_rev` names an unknown revision (a value or a deletion) when it does not check
+ * the write first (validation-funs.ts): it writes it at the next position, as a child of that revision. PouchDB
+ * answers a conflict.
  */
 export async function writeAtNextRev(db: Database, id: string, doc: Record<string, unknown>, rev: string): Promise<{ ok: true; id: string; rev: string }> {
   const [pos, hash] = revParts(rev);

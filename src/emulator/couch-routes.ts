@@ -13,6 +13,7 @@ import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
 import { sendJson } from './http.js';
 import { CREATED, DEFAULT_REVS_LIMIT, type Database } from './storage.js';
+import { checkBeforeWrite, shardCount } from './validation-funs.js';
 
 type Query = Record<string, unknown>;
 
@@ -23,13 +24,15 @@ export interface RouteContext {
   revsLimits: Map<string, number>;
   /** Applies a `_revs_limit` to the database's later writes (storage.ts). */
   applyRevsLimit(dbName: string, limit: number): Promise<void>;
+  /** The database's update sequence when the emulator opened it (storage.ts; validation-funs.ts). */
+  openedSeq(dbName: string): number;
 }
 
 /**
  * A document's URL as chttpd_db:absolute_uri writes it in `Location` behind nginx (its `$host`: no port;
  * couch_util:url_encode: `/` too is escaped).
  */
-function locationOf(req: Request, dbName: string, docId: string): string {
+export function locationOf(req: Request, dbName: string, docId: string): string {
   return `http://${req.hostname}/${urlEncode(dbName)}/${urlEncode(docId)}`;
 }
 
@@ -327,7 +330,7 @@ async function dbInfo(db: Database, dbName: string, fidelity: Fidelity): Promise
     doc_count: info.doc_count,
     disk_format_version: 8,
     compact_running: false,
-    cluster: { q: 2, n: 1, w: 1, r: 1 },
+    cluster: { q: shardCount(dbName), n: 1, w: 1, r: 1 },
   };
 }
 
@@ -526,7 +529,7 @@ export async function serveOwnRoute(
     if (method !== 'POST') throw methodNotAllowed('POST');
     const body = req.body as { all_or_nothing?: unknown; docs?: unknown } | undefined;
     if (body?.all_or_nothing !== true) {
-      sendJson(res, 201, await bulkDocs(db, body, fidelity.strict, { docs: local, dbName }));
+      sendJson(res, 201, await bulkDocs(db, body, fidelity.strict, { docs: local, dbName, openedSeq: ctx.openedSeq(dbName) }));
       return true;
     }
     const docs = Array.isArray(body.docs) ? body.docs : [];
@@ -647,6 +650,9 @@ export async function serveOwnRoute(
     }
     const rev = body?._rev ?? str(query.rev);
     if (body && typeof body === 'object' && !Array.isArray(body) && isRev(rev) && (await exists(db, docId)) === 'no') {
+      // Checked against the stored documents first (validation-funs.ts): "old revs specified but none exist".
+      const checked = await checkBeforeWrite(db, dbName, ctx.openedSeq(dbName), [{ ...body, _id: docId }]);
+      if (await checked(docId)) throw new HttpError(409, 'conflict', 'Document update conflict.');
       sendJson(res, 201, await writeAtNextRev(db, docId, body, rev));
       return true;
     }

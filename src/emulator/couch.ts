@@ -9,7 +9,7 @@ import { posix } from 'node:path';
 import express from 'express';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
 import { attachmentsRefusal, couchErrorOf, designDocRefusal, docEtag, HttpError, LocalDocs, methodNotAllowed, missingStubRefusal, nonHexRev, specialMemberRefusal } from './couch-docs.js';
-import { attachmentLocationOf, serveOwnRoute } from './couch-routes.js';
+import { attachmentLocationOf, locationOf, serveOwnRoute } from './couch-routes.js';
 import type { RouteContext } from './couch-routes.js';
 import { hasLoneSurrogate, hasNonFiniteNumber, isCouchJsonText, sleep } from './fidelity.js';
 import type { Fidelity, LatencyKind } from './fidelity.js';
@@ -125,13 +125,13 @@ function deny(res: Response, denial: { status: number; body: unknown }, challeng
 /** nginx's `large_client_header_buffers 4 8k`: a longer request line → 414, a longer header line → 400. */
 const NGINX_LINE_LIMIT = 8192;
 
-function nginxLineRefusal(req: Request): number | undefined {
+function nginxLineRefusal(req: Request): 400 | 414 | 'header' | undefined {
   if (`${req.method} ${req.url} HTTP/1.1`.length > NGINX_LINE_LIMIT) return 414;
   // A NUL in the path (`%00`): nginx refuses it with 400 before CouchDB sees it.
   if (/%00/.test(req.url.split('?')[0] ?? '')) return 400;
   const raw = req.rawHeaders;
   for (let i = 0; i + 1 < raw.length; i += 2) {
-    if ((raw[i] as string).length + 2 + (raw[i + 1] as string).length > NGINX_LINE_LIMIT) return 400;
+    if ((raw[i] as string).length + 2 + (raw[i + 1] as string).length > NGINX_LINE_LIMIT) return 'header';
   }
   return undefined;
 }
@@ -262,6 +262,7 @@ const CORS_RESPONSE_HEADERS = ['access-control-allow-origin', 'access-control-al
 
 function nginxUpstreamHeaderLimit(req: Request, res: Response, dbName: string, attachment: string | undefined): void {
   const end = res.end.bind(res) as (...args: unknown[]) => Response;
+  // (Also writes the `Location` of a document write as CouchDB behind nginx does.)
   res.end = ((chunk?: unknown, ...rest: unknown[]) => {
     if (res.statusCode === 201 && !res.headersSent && chunk !== undefined && typeof chunk !== 'function') {
       const text = Buffer.isBuffer(chunk) ? chunk.toString('utf8') : String(chunk);
@@ -272,8 +273,10 @@ function nginxUpstreamHeaderLimit(req: Request, res: Response, dbName: string, a
         // not a write's answer
       }
       if (typeof written.id === 'string') {
-        const id = written.id.startsWith('_design/') ? `_design/${encodeURIComponent(written.id.slice(8))}` : encodeURIComponent(written.id);
-        const location = `http://${req.hostname}/${encodeURIComponent(dbName)}/${id}${attachment === undefined ? '' : `/${encodeURIComponent(attachment)}`}`;
+        // chttpd_db:absolute_uri behind nginx: no port, and a `/` of the id escaped too (`_design%2Fname`); express-pouchdb
+        // wrote its own port and the id's `/` as it is.
+        const location = attachment === undefined ? locationOf(req, dbName, written.id) : attachmentLocationOf(req, dbName, written.id, attachment);
+        if (res.getHeader('Location') !== undefined) res.setHeader('Location', location);
         // (An attachment upload's answer carries no ETag.)
         const etag = typeof written.rev === 'string' && attachment === undefined ? written.rev.length + 2 : 0;
         const cors = CORS_RESPONSE_HEADERS.reduce((n, name) => {
@@ -393,6 +396,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     local: new LocalDocs(),
     revsLimits: new Map(),
     applyRevsLimit: (dbName, limit) => storage.setRevsLimit(dbName, limit),
+    openedSeq: (dbName) => storage.openedSeq(dbName),
   };
   const serverUuid = randomUUID().replace(/-/g, '');
   const securityObjects = new Map<string, unknown>();
@@ -421,6 +425,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
   app.use((req, res, next) => {
     const refusal = nginxLineRefusal(req);
     if (refusal === undefined) return next();
+    if (refusal === 'header') return sendNginxError(res, 400, 'Request Header Or Cookie Too Large');
     sendNginxError(res, refusal);
   });
 
@@ -468,6 +473,9 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     const user = authenticate(req.headers, ctx.secret(), locals(res).route);
     // Without a proxy user, CouchDB's default handler checks Basic credentials: nobody has a password here.
     if (!user && /^basic /i.test(req.headers.authorization ?? '')) return deny(res, DENIALS.wrongPassword, fidelity.strict);
+    // A login (`POST /_session`) is answered without a user: 400 without a name, 415 for another body type, 401
+    // "Name or password is incorrect." (no challenge) — not "Authentication required." (measured, 3.4.3).
+    if (!user && req.method === 'POST' && /^\/_session\/?$/.test(req.path)) return sessionAnswer(req, res, locals(res).body);
     if (!user) return deny(res, DENIALS.authenticationRequired, fidelity.strict);
     locals(res).user = user;
     // CouchDB (mochiweb) reads a raw `+` in the path as a space.

@@ -19,10 +19,18 @@ const REASONS: Record<number, string> = {
   504: 'Gateway Time-out',
 };
 
+/**
+ * nginx's own 400 variants: their title names the cause and a line under the heading repeats it (a header line over
+ * `large_client_header_buffers`: "400 Request Header Or Cookie Too Large", measured).
+ */
+export type NginxVariant = 'Request Header Or Cookie Too Large';
+
 /** An error page exactly as nginx renders it (e.g. `413 Request Entity Too Large`). */
-export function nginxPage(status: number): string {
-  const title = `${status} ${REASONS[status] ?? 'Error'}`;
-  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${title}</h1></center>\r\n<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
+export function nginxPage(status: number, variant?: NginxVariant): string {
+  const heading = `${status} ${REASONS[status] ?? 'Error'}`;
+  const title = variant === undefined ? heading : `${status} ${variant}`;
+  const cause = variant === undefined ? '' : `<center>${variant}</center>\r\n`;
+  return `<html>\r\n<head><title>${title}</title></head>\r\n<body>\r\n<center><h1>${heading}</h1></center>\r\n${cause}<hr><center>nginx</center>\r\n</body>\r\n</html>\r\n`;
 }
 
 /** couch_httpd:etag_match: `If-None-Match` split on commas and spaces, a `W/` prefix dropped; compared exactly. */
@@ -41,13 +49,13 @@ export const COUCH_HEADERS = ['Cache-Control', 'X-Couch-Request-ID', 'X-CouchDB-
  * CouchDB adds those, nginx does not — so a browser page on another origin cannot read it: `fetch` fails as if
  * offline (measured on the deployment's nginx).
  */
-export function sendNginxError(res: Response, status: number): void {
+export function sendNginxError(res: Response, status: number, variant?: NginxVariant): void {
   for (const name of COUCH_HEADERS) res.removeHeader(name);
   for (const name of ['Access-Control-Allow-Origin', 'Access-Control-Allow-Credentials', 'Access-Control-Expose-Headers', 'Vary']) res.removeHeader(name);
   res.status(status);
   res.setHeader('Content-Type', 'text/html');
   res.setHeader('Server', 'nginx');
-  res.end(nginxPage(status));
+  res.end(nginxPage(status, variant));
 }
 
 /** The seed's `[cors]` section. */

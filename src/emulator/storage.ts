@@ -40,6 +40,8 @@ export const CREATED = '_local/feat-emulator-created';
 export class Storage {
   readonly Pouch: EmulatorPouch;
   readonly #known = new Set<string>();
+  /** Each database's update sequence when this process opened it (validation-funs.ts: CouchDB's shards open so). */
+  readonly #openedSeq = new Map<string, number>();
   readonly #persistent: boolean;
 
   private constructor(Pouch: EmulatorPouch, persistent: boolean) {
@@ -109,7 +111,8 @@ export class Storage {
   /** Creates (or opens) a database and registers it as existing. */
   async create(name: string): Promise<Database> {
     const db = this.db(name);
-    await db.info();
+    const info = await db.info();
+    if (!this.#openedSeq.has(name)) this.#openedSeq.set(name, Number(info.update_seq) || 0);
     // When it was made (CouchDB's `instance_start_time`: a database deleted and made again has a new one).
     const marker = (await db.get(CREATED).catch(() => undefined)) as { at?: unknown } | undefined;
     if (typeof marker?.at !== 'string') await db.put({ _id: CREATED, at: String(Math.floor(Date.now() / 1000)) } as never).catch(() => undefined);
@@ -117,11 +120,17 @@ export class Storage {
     return db;
   }
 
+  /** The database's update sequence when this process opened it (0 for one it has not). */
+  openedSeq(name: string): number {
+    return this.#openedSeq.get(name) ?? 0;
+  }
+
   /** Closes every database; in memory, also drops their data. */
   async close(): Promise<void> {
     const dbs = [...this.Pouch.__dbCacheMap.values()];
     this.Pouch.__dbCacheMap.clear();
     this.#known.clear();
+    this.#openedSeq.clear();
     await Promise.all(dbs.map((db) => (this.#persistent ? db.close() : db.destroy()).catch(() => undefined)));
     // Retired handles shared a store with one of those: it is closed (or gone) already.
     await Promise.all(this.#retired.splice(0).map((db) => db.close().catch(() => undefined)));
