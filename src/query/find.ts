@@ -184,7 +184,10 @@ const created = new WeakMap<Db, Map<string, Promise<void>>>();
 /**
  * Creates (once per database and session) the Mango index of `fields` (stored fields, e.g. `doc.prio`). Remembered by
  * its fields: an index declared under a name also serves a sort on the same fields (no second index). A failure is
- * forgotten, so the next call tries again.
+ * forgotten, so the next call tries again. Its design document is named for its fields (`feat-<hash>`), the index
+ * within it by `name`: two app builds that give one name different fields (an update, a web and a mobile build) make
+ * two indexes — under `_design/<name>` they replaced each other's, replicated to every device, and the other build's
+ * sorts failed.
  */
 export function ensureIndex(io: StoreIO, db: Db, fields: string[], name = indexName(fields)): Promise<void> {
   let done = created.get(db);
@@ -192,7 +195,7 @@ export function ensureIndex(io: StoreIO, db: Db, fields: string[], name = indexN
   const key = JSON.stringify(fields);
   let pending = done.get(key);
   if (!pending) {
-    const request = { index: { fields }, ddoc: name, name, type: 'json' };
+    const request = { index: { fields }, ddoc: indexName(fields), name, type: 'json' };
     pending = (io.ctx.local ? findPlugin().then((p) => p.createIndex.call(pouchOf(db), request)) : post(db as FetchDb, '_index', request)).then(
       () => undefined,
       (error: unknown) => {

@@ -51,7 +51,8 @@ export interface IndexSpec {
   /** The value's field names (dotted for nested fields, e.g. `'due.day'`), in the index's order. */
   fields: readonly string[];
   /**
-   * The index's name (and its design document's, `_design/<name>`), as CouchDB's `_index` takes it.
+   * The index's name, as CouchDB's `_index` takes it (its design document is named for its fields, `_design/feat-<hash>`:
+   * the same name with other fields — another build of the app — is another index).
    * @default a name derived from the fields (`feat-<hash>`)
    */
   name?: string | undefined;
