@@ -36,6 +36,19 @@ type FindPlugin = Record<'find' | 'createIndex' | 'getIndexes' | 'deleteIndex' |
 let findPlugin: FindPlugin | undefined;
 
 /** CouchDB's answer when no index covers a sort. */
+/**
+ * mango_httpd: an index named like one its design document holds, with another definition, replaces it (`created`);
+ * pouchdb-find keeps the old one and answers `exists`. The old one is taken out first.
+ */
+async function replaceChanged(db: Database, ddocId: string, name: unknown, index: Record<string, unknown>): Promise<void> {
+  if (typeof name !== 'string') return;
+  const ddoc = (await db.get(ddocId).catch(() => undefined)) as { views?: Record<string, { options?: { def?: unknown } }> } | undefined;
+  const view = ddoc?.views?.[name];
+  if (!view || JSON.stringify(view.options?.def) === JSON.stringify(index)) return;
+  delete ddoc.views![name];
+  await db.put(ddoc as never);
+}
+
 export const NO_USABLE_INDEX = { error: 'no_usable_index', reason: 'No index exists for this sort, try indexing by the sort fields.' };
 /** CouchDB's warning when a query examined many documents per result (over {@link SCAN_WARNING_RATIO}). */
 export const SCAN_WARNING =
@@ -416,8 +429,10 @@ export async function serveMango(db: Database, req: Request, res: Response, segm
       // `ddoc` may be given with its prefix (pouchdb-find would add another).
       if (typeof body.ddoc === 'string' && body.ddoc.startsWith('_design/')) {
         if (body.ddoc === '_design/') throw bad('illegal_docid', 'Illegal document id `_design/`');
+        await replaceChanged(db, body.ddoc, body.name, index);
         return sendJson(res, 200, await plugin.createIndex.call(db, { ...body, ddoc: body.ddoc.slice('_design/'.length) }));
       }
+      if (typeof body.ddoc === 'string') await replaceChanged(db, `_design/${body.ddoc}`, body.name, index);
       return sendJson(res, 200, await plugin.createIndex.call(db, body));
     }
     if (endpoint === '_index' && req.method === 'GET' && rest.length === 0) {
