@@ -20,11 +20,12 @@ const HEARTBEAT_MS = 10_000;
 /**
  * A page without Web Locks (Safari before 15.4): every tab syncs on its own (local-first.ts), each holding its stream,
  * and a browser gives one host six HTTP/1.1 connections for every tab and the app's own requests — six such tabs left
- * none for pushes or reads. There the stream ends after this long without a change (CouchDB's `timeout`, no heartbeat:
- * one would keep it open for good), freeing its connection for what waits; the loop reads what it missed and follows
- * again.
+ * none for pushes or reads. There the pull reads long-polls instead, which CouchDB answers at a change or after this
+ * long (its `timeout`; no heartbeat, which would keep one open for good): each answer frees the connection for what
+ * waits. (A stream ended after a while without a change held on for good while another device wrote every few
+ * seconds.) The long-polls read after a silent stream (a buffering proxy) are bounded so too.
  */
-const IDLE_END_MS = 10_000;
+const POLL_WAIT_MS = 10_000;
 const onItsOwn = () => typeof document !== 'undefined' && webLocks() === undefined;
 /** Changes waiting to be written at most, before the stream is closed and the backlog read in pages (see `pump`). */
 const BACKLOG = 2 * MAX_BATCH;
@@ -214,9 +215,8 @@ export class LivePull extends LiveLoop {
   }
 
   protected feed(): ChangesFeed {
-    const streamed = monotonicNow() >= this.#pollUntil ? { feed: 'continuous' } : { batch_size: BATCH };
-    const bound = streamed.feed && onItsOwn() ? { timeout: IDLE_END_MS, heartbeat: false } : { heartbeat: HEARTBEAT_MS };
-    return this.changes(this.#remote, { live: true, ...streamed, since: this.since, include_docs: true, style: 'all_docs', ...bound, return_docs: false });
+    const read = monotonicNow() >= this.#pollUntil && !onItsOwn() ? { feed: 'continuous', heartbeat: HEARTBEAT_MS } : { batch_size: BATCH, timeout: POLL_WAIT_MS, heartbeat: false };
+    return this.changes(this.#remote, { live: true, ...read, since: this.since, include_docs: true, style: 'all_docs', return_docs: false });
   }
 
   /**
