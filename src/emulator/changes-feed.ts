@@ -270,7 +270,12 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   let count = 0;
   let ended = false;
   let idle: NodeJS.Timeout | undefined;
-  let delivery = Promise.resolve();
+  /**
+   * The changes received and not yet sent, by document, in sequence order (a Map keeps the order its keys were set in):
+   * at most one per document (see the `change` handler). `delivering`: they are being sent now.
+   */
+  const backlog = new Map<string, { change: Change; due: number }>();
+  let delivering = false;
   // A long poll opens its results at once, as CouchDB does; heartbeats come inside them.
   if (!continuous) res.write(RESULTS_OPEN);
   const beat = heartbeat === undefined ? undefined : setInterval(() => res.write('\n'), heartbeat);
@@ -304,6 +309,33 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   // CouchDB's (fabric_view_changes stops a long poll only once a change was sent; each update restarts the wait).
   if (limit === 0 && continuous) return finish([]);
   armTimeout();
+  const shift = () => {
+    const first = backlog.entries().next();
+    if (first.done) return undefined;
+    backlog.delete(first.value[0]);
+    return first.value[1];
+  };
+  /** Sends the backlog in order, each change once the server would have noticed it. */
+  const deliver = async () => {
+    delivering = true;
+    try {
+      for (let next = shift(); next && !ended; next = shift()) {
+        const wait = next.due - Date.now();
+        if (wait > 0) await sleep(wait);
+        const received = next.change;
+        const change = opts.style === 'all_docs' ? await inLeafOrder(db, received).catch(() => received) : received;
+        if (ended) return;
+        lastSeq = Number(change.seq);
+        count += 1;
+        if (!continuous) return finish([change]);
+        res.write(`${JSON.stringify(row(change))}\n`);
+        if (limit !== undefined && count >= limit) finish([]);
+        else armTimeout();
+      }
+    } finally {
+      delivering = false;
+    }
+  };
   live.on('change', (received: Change) => {
     if (ended) return;
     if (limit === 0) return armTimeout();
@@ -311,18 +343,14 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     // the change's own write, not from the delivery before it: changes that came meanwhile go out together, as a
     // backlog does from CouchDB.
     const due = Date.now() + fidelity.latency('notice');
-    delivery = delivery.then(async () => {
-      const wait = due - Date.now();
-      if (wait > 0) await sleep(wait);
-      const change = opts.style === 'all_docs' ? await inLeafOrder(db, received).catch(() => received) : received;
-      if (ended) return;
-      lastSeq = Number(change.seq);
-      count += 1;
-      if (!continuous) return finish([change]);
-      res.write(`${JSON.stringify(row(change))}\n`);
-      if (limit !== undefined && count >= limit) finish([]);
-      else armTimeout();
-    });
+    // CouchDB's feed reads its by-sequence index from the last row it sent: a document changed again before its row was
+    // sent is listed once, at its newest sequence, with its leaves and body as they are then — never an older state.
+    // A change not sent yet is dropped for the newer one of its document (one written on and on by several devices
+    // otherwise queued every intermediate state, seconds behind the server: devices pulled and resolved leaves long
+    // replaced, each resolution a change more, and the feed fell further behind).
+    backlog.delete(received.id);
+    backlog.set(received.id, { change: received, due });
+    if (!delivering) void deliver();
   });
   live.on('error', () => {
     if (!ended) {
