@@ -174,7 +174,10 @@ async function resolveOnce(
     emit({ key: id, local: current, remote: other, resolved: value, source: 'replication' });
     current = { value, deleted: value === undefined, updatedAt, rev: current.rev };
   }
-  const keepsWinner = current.deleted ? winner.deleted : !winner.deleted && sameJson(current.value, winner.value);
+  // (The winner holding the kept value keeps it only with the expiry that value keeps — the newest side's holding it:
+  // a device's later write of the same value without a ttl lost to an older leaf with one by CouchDB's revision order,
+  // and the value expired on every device.)
+  const keepsWinner = current.deleted ? winner.deleted : !winner.deleted && sameJson(current.value, winner.value) && keptExpiry(current.value, sides) === winner.expiresAt;
   const docs: StoredDoc[] = [];
   if (!keepsWinner && !current.deleted) {
     // A value the SDK does not write (another app's, nested deeper than a value may be) is kept as the leaf it is: the
