@@ -8,25 +8,18 @@
  * configurations: one device here pushes through a smaller request limit.
  */
 import { expect, it } from 'vitest';
-import { createFeatClient, type FeatClientOptions } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator } from '../support/backend.js';
-import { raw } from '../support/devices.js';
+import { device, raw } from '../support/devices.js';
 
 const emu = useEmulator();
 
 it('3 devices, default resolver, one key written concurrently for 4 s: converge within 15 s once writes stop', async () => {
   const user = uniqueUser('hot3');
   const devices = ['D0', 'D1', 'D2'].map((name, k) =>
-    emu.track(
-      createFeatClient({
-        couchUrl: emu.couchUrl,
-        accountsUrl: emu.accountsUrl,
-        auth: emu.bearerFor(user),
-        local: { adapter: 'memory', name: `${user}-${name}` },
-        maintenance: { enabled: false },
-        ...(k === 1 ? { maxRequestBytes: 131_072 } : {}),
-      } as FeatClientOptions),
-    ),
+    device(emu, user, {
+      name,
+      extra: { local: { adapter: 'memory', name: `${user}-${name}` }, maintenance: { enabled: false }, ...(k === 1 ? { maxRequestBytes: 131_072 } : {}) },
+    }),
   );
   await Promise.all(devices.map((d) => d.ready()));
   const end = Date.now() + 4_000;

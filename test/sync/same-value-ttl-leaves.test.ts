@@ -6,20 +6,13 @@
  * write lost to B's older ttl and the value expired on both devices (3 of 6 runs).
  */
 import { expect, it } from 'vitest';
-import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../support/backend.js';
+import { device as deviceOf } from '../support/devices.js';
 
 const emu = useEmulator();
-const device = (user: string, name: string): FeatClient =>
-  emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      local: { adapter: 'memory', name: `${user}-${name}` },
-      maintenance: { enabled: false },
-    } as FeatClientOptions),
-  );
+/** A local-first device with a replica of its own name. */
+const device = (user: string, name: string) =>
+  deviceOf(emu, user, { name, extra: { local: { adapter: 'memory', name: `${user}-${name}` }, maintenance: { enabled: false } } });
 
 it.each([0, 1, 2, 3])('the later write without a ttl keeps the value on both devices (run %i)', async () => {
   const user = uniqueUser('samettl');
