@@ -8,6 +8,7 @@
  * await emu.stop();
  * ```
  */
+import path from 'node:path';
 import { createAccountsApp } from './accounts.js';
 import { createCouchApp } from './couch.js';
 import { createFidelity } from './fidelity.js';
@@ -83,7 +84,16 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const storage = await Storage.open(opts.dataDir);
   const { peruserAdminOnlyMs } = opts;
   const users = new Users(storage, opts.peruserDelayMs, () => peruserAdminOnlyMs ?? fidelity.latency('adminOnly'));
-  await users.start();
+  try {
+    await users.start();
+  } catch (err) {
+    users.stop();
+    await storage.close();
+    // LevelDB's own text ("Corruption: CURRENT file does not end with newline") names no file.
+    if (opts.dataDir === undefined) throw err;
+    const reason = err instanceof Error ? err.message : String(err);
+    throw new Error(`The emulator could not read its dataDir "${path.resolve(opts.dataDir)}": ${reason}. Use another directory, or remove this one to start empty`, { cause: err });
+  }
 
   const couch = new Listener(
     createCouchApp({

@@ -66,6 +66,8 @@ const emptyStats = (): EmulatorStats => {
  */
 export class RequestLog {
   readonly #records: RequestRecord[] = [];
+  /** Records before this index are dropped already (removed in batches, so each request costs O(1) on average). */
+  #dropped = 0;
   readonly #sink: LogSink | undefined;
   readonly #maxRecords: number;
   #totals = emptyStats();
@@ -77,11 +79,13 @@ export class RequestLog {
 
   /** The kept records, oldest first. */
   get requests(): readonly RequestRecord[] {
+    this.#compact();
     return this.#records;
   }
 
   reset(): void {
     this.#records.length = 0;
+    this.#dropped = 0;
     this.#totals = emptyStats();
   }
 
@@ -99,8 +103,15 @@ export class RequestLog {
     out.byStatus[String(r.status)] = (out.byStatus[String(r.status)] ?? 0) + 1;
     if (this.#maxRecords === 0) return;
     this.#records.push(r);
-    // Dropped in batches, so keeping the newest costs O(1) per request on average.
-    if (this.#records.length > this.#maxRecords) this.#records.splice(0, this.#records.length - this.#maxRecords + Math.ceil(this.#maxRecords / 10));
+    // Exactly the newest `maxRecords` are kept; the oldest are removed from the array in batches.
+    if (this.#records.length - this.#dropped > this.#maxRecords) this.#dropped += 1;
+    if (this.#dropped >= Math.max(64, this.#maxRecords)) this.#compact();
+  }
+
+  #compact(): void {
+    if (this.#dropped === 0) return;
+    this.#records.splice(0, this.#dropped);
+    this.#dropped = 0;
   }
 
   /** Writes a line to the log sink, if any. Callers never pass credentials. */

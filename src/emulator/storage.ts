@@ -31,6 +31,12 @@ function loadMemoryAdapter(): Promise<void> {
   return adaptersLoaded;
 }
 
+/**
+ * The `dataDir`s an emulator of this process holds open. LevelDB stores are shared by path within a process, so a
+ * second emulator on the same directory would close the first one's databases when it stops.
+ */
+const openDirs = new Set<string>();
+
 /** CouchDB's `_revs_limit` of a new database. */
 export const DEFAULT_REVS_LIMIT = 1000;
 
@@ -43,10 +49,13 @@ export class Storage {
   /** Each database's update sequence when this process opened it (validation-funs.ts: CouchDB's shards open so). */
   readonly #openedSeq = new Map<string, number>();
   readonly #persistent: boolean;
+  /** The resolved `dataDir` this storage holds (in {@link openDirs} until closed). */
+  readonly #dir: string | undefined;
 
-  private constructor(Pouch: EmulatorPouch, persistent: boolean) {
+  private constructor(Pouch: EmulatorPouch, dir: string | undefined) {
     this.Pouch = Pouch;
-    this.#persistent = persistent;
+    this.#persistent = dir !== undefined;
+    this.#dir = dir;
   }
 
   static async open(dataDir: string | undefined): Promise<Storage> {
@@ -56,12 +65,19 @@ export class Storage {
       defaults = { adapter: 'memory', prefix: `feat-emu-${randomBytes(6).toString('hex')}-` } as typeof defaults;
     } else {
       const dir = path.resolve(dataDir);
+      if (openDirs.has(dir)) {
+        throw new Error(
+          `dataDir "${dir}" is in use by another emulator of this process: stop that one first, or give each emulator a dataDir of its own`,
+        );
+      }
       await mkdir(dir, { recursive: true });
       if (!('leveldb' in adapters())) PouchDB.plugin(require('pouchdb-adapter-leveldb') as PouchDB.Plugin);
       defaults = { adapter: 'leveldb', prefix: `${dir}${path.sep}` } as typeof defaults;
     }
     const Pouch = PouchDB.defaults(defaults) as unknown as EmulatorPouch;
-    const storage = new Storage(Pouch, dataDir !== undefined);
+    const dir = dataDir === undefined ? undefined : path.resolve(dataDir);
+    const storage = new Storage(Pouch, dir);
+    if (dir !== undefined) openDirs.add(dir);
     Pouch.__dbCacheMap = new Map();
     Pouch.allDbs = (callback) => {
       const names = storage.names();
@@ -134,5 +150,6 @@ export class Storage {
     await Promise.all(dbs.map((db) => (this.#persistent ? db.close() : db.destroy()).catch(() => undefined)));
     // Retired handles shared a store with one of those: it is closed (or gone) already.
     await Promise.all(this.#retired.splice(0).map((db) => db.close().catch(() => undefined)));
+    if (this.#dir !== undefined) openDirs.delete(this.#dir);
   }
 }

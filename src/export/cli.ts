@@ -100,6 +100,19 @@ function clientOptions(args: ExportArgs, emu: Emulator | undefined): FeatClientO
   return { ...base, couchUrl: args.couchUrl, accountsUrl, auth: args.bearer! };
 }
 
+/** Why the user's database cannot be exported (it does not exist, the server is out of reach), or undefined. */
+async function noDatabase(couchUrl: string, session: { dbName: string; headers: Record<string, string>; userName?: string | undefined }): Promise<string | undefined> {
+  const url = `${couchUrl}/${encodeURIComponent(session.dbName)}`;
+  try {
+    const response = await fetch(url, { headers: { ...session.headers, Accept: 'application/json' }, signal: AbortSignal.timeout(30_000) });
+    await response.body?.cancel();
+    if (response.status !== 404) return undefined;
+    return `user "${session.userName ?? ''}" has no database here (${session.dbName}): check the user name; nothing was exported`;
+  } catch (error) {
+    return `${url} did not answer (${(error as Error).message}): is the server running?`;
+  }
+}
+
 async function write(stream: Writable, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, 'drain');
 }
@@ -119,7 +132,15 @@ export async function exportCommand(argv: string[]): Promise<number> {
   }
   const showProgress = args.progress ?? process.stderr.isTTY === true;
   const emu = args.data === undefined ? undefined : await startEmulator({ port: 0, dataDir: args.data });
-  const client = createFeatClient(clientOptions(args, emu));
+  const options = clientOptions(args, emu);
+  // An export reads; it never creates the account the SDK's start would sign up (a user name mistyped).
+  const missing = options.session ? await noDatabase(options.couchUrl, options.session) : undefined;
+  if (missing !== undefined) {
+    process.stderr.write(`feat-emulator export: ${missing}\n`);
+    await emu?.stop();
+    return 1;
+  }
+  const client = createFeatClient(options);
   const out: Writable = args.out === undefined ? process.stdout : createWriteStream(args.out);
   let drawn = '';
   let lastDraw = 0;

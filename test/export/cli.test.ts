@@ -92,4 +92,20 @@ describe('feat-emulator export', () => {
     expect(usage.code).toBe(2);
     expect(usage.stderr).toContain('Usage: feat-emulator export');
   }, 40_000);
+
+  it('a user with no account (a mistyped name): exit 1 naming it, and no account made (a start of the SDK would sign it up)', async () => {
+    const user = `cli-typo-${Date.now().toString(36)}`;
+    const { code, stdout, stderr } = await run(['--user', user, '--couch-url', emu.couchUrl, '--secret', SECRET, '--quiet']);
+    expect(stderr).toContain(`user "${user}" has no database here`);
+    expect(stdout).toBe('');
+    expect(code).toBe(1);
+    // The account does not exist: creating it now makes it (before, the export had signed it up: `false`).
+    expect(await emu.createUser(user)).toBe(true);
+    const data = join(dir, 'typo-data');
+    const onDisk = await startEmulator({ port: 0, dataDir: data });
+    await onDisk.stop();
+    const fromDisk = await run(['--user', user, '--data', data, '--quiet']);
+    expect(fromDisk.stderr).toContain('has no database here');
+    expect(fromDisk.code).toBe(1);
+  }, 40_000);
 });

@@ -15,5 +15,6 @@ export const EMULATOR_ONLY_FILES: Record<string, string> = {
   'test/export/cli.test.ts': 'feat-emulator export from a running emulator and from its data directory',
   'test/api/emulator.test.ts': "the emulator's REST fixtures",
   'test/emulator/all-docs-order-unit.test.ts': "the emulator's _all_docs ordering code itself, below HTTP (all-docs-order.test.ts runs on both)",
+  'test/emulator/dev-use.test.ts': "the emulator's dataDir shared in one process, a damaged dataDir, maxRequestRecords",
   'test/emulator/limits.test.ts': 'custom maxDocumentBytes / maxRequestBytes per emulator (one real CouchDB has one max_document_size)',
 };
