@@ -8,6 +8,7 @@ import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './
 import { remoteDb } from './transport/remote-db.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
 import { isSwitchRefusal, SessionSource, type Session } from './session/session.js';
+import { databaseGone } from './session/database-gone.js';
 import type { Db } from './store/db.js';
 import { checkOptions, DocumentStore, type ConflictEvent, type SetOptions, type SetPartsOptions, type SignalOptions } from './store/store.js';
 import type { JsonCompatible, StoredAs, ValueFor } from './store/typed.js';
@@ -241,6 +242,24 @@ class Client implements FeatClient {
         succeeded: () => session.succeeded(),
       },
     });
+    // The user's database gone under a running client: signed up again as a start would, and the request sent again
+    // once (a body that cannot be sent twice is not).
+    const gone = databaseGone({
+      dbUrl: () => (this.session && !this.#closing ? `${o.couchUrl}/${encodeURIComponent(this.session.dbName)}` : undefined),
+      bootstrap: async () => {
+        const { bootstrap } = await import('./session/bootstrap.js');
+        const { userName, dbName } = this.session!;
+        await bootstrap({ couchUrl: o.couchUrl, dbName, userName, fetch: couchFetch, timeout: o.bootstrapTimeout, signal: this.#lifetime.signal });
+      },
+      report: (error) => this.#reportError(error),
+      signal: this.#lifetime.signal,
+    });
+    const send = async (input: RequestInfo | URL, init?: RequestInit) => {
+      const response = await couchFetch(input, init);
+      if (response.status !== 404 || !(init?.body == null || typeof init.body === 'string') || !(await gone(input, response))) return response;
+      await response.body?.cancel().catch(() => undefined);
+      return couchFetch(input, init);
+    };
     // Remote mode has no replication to report on its connection: its requests do (after the transport's own
     // refresh and retry, so a 401 that a new token fixed never shows).
     this.#couchFetch = async (input, init) => {
@@ -249,7 +268,7 @@ class Client implements FeatClient {
         if (o.mode === 'remote' && this.session && !init?.signal?.aborted && !this.#sending.signal.aborted) this.#setStatus(statusForError(toFeatError(error)));
       };
       try {
-        const response = await couchFetch(input, init);
+        const response = await send(input, init);
         if (o.mode === 'remote' && this.session) {
           const s = response.status;
           // A redirect (never followed: couch-fetch.ts) is no answer of CouchDB's.

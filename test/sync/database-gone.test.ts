@@ -1,0 +1,102 @@
+/**
+ * The user's database gone from the server under a running client, with its account (src/session/database-gone.ts):
+ * an emulator restarted without its data (`npx feat-emulator` without `--data`), or, on the real server, an admin who
+ * deleted the user and their database. A start signs the user up and waits for the database; a running client now
+ * does the same when a request meets `404 "Database does not exist."`, so that live sync and remote calls carry on as
+ * after a reload (they stayed `error` / `not_found` on every call until the app was reloaded).
+ */
+import { afterEach, describe, expect, it } from 'vitest';
+import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
+import { startEmulator, type Emulator } from '@feat/emulator';
+import { uniqueUser, waitFor } from '../support/backend.js';
+import { ON_REAL } from '../support/target.js';
+
+const SECRET = 'database-gone-secret';
+const COUCH = process.env.COUCH_URL ?? 'http://127.0.0.1:5984';
+const cleanups: (() => unknown)[] = [];
+afterEach(async () => {
+  for (const cleanup of cleanups.splice(0).reverse()) await cleanup();
+});
+
+function clientOf(on: Emulator, user: string, extra: Partial<FeatClientOptions> = {}): FeatClient {
+  const c = createFeatClient({ couchUrl: on.couchUrl, accountsUrl: on.accountsUrl, auth: on.bearerFor(user), local: { adapter: 'memory' }, requestTimeout: 5_000, ...extra });
+  cleanups.push(() => c.close().catch(() => undefined));
+  return c;
+}
+
+async function serverValues(on: Emulator, user: string): Promise<Record<string, unknown>> {
+  const reader = createFeatClient({ couchUrl: on.couchUrl, accountsUrl: on.accountsUrl, auth: on.bearerFor(user), mode: 'remote' });
+  try {
+    const out: Record<string, unknown> = {};
+    for (const key of await reader.store.keys()) out[key] = await reader.store.get(key);
+    return out;
+  } finally {
+    await reader.close();
+  }
+}
+
+/** Takes the user's account and database off the server, as the backend at hand can. Returns the emulator to use next. */
+type Remover = (on: Emulator, user: string, dbName: string) => Promise<Emulator>;
+
+/** The emulator stopped and started again on the same ports and secret, in memory: the account and database are gone. */
+const restartEmpty: Remover = async (on) => {
+  await on.stop();
+  const next = await startEmulator({ secret: SECRET, port: on.ports.couch, accountsPort: on.ports.accounts, apiPort: on.ports.api });
+  cleanups.push(() => next.stop());
+  return next;
+};
+
+/** The real server's admin deletes the user's document and their database (couch_peruser keeps it otherwise). */
+const adminDeletes: Remover = async (on, user, dbName) => {
+  const { adminFetch } = (await import('../support/real-emulator.js')) as unknown as { adminFetch(url: string, init?: RequestInit): Promise<Response> };
+  const id = `${COUCH}/_users/${encodeURIComponent(`org.couchdb.user:${user}`)}`;
+  const { _rev } = (await (await adminFetch(id)).json()) as { _rev: string };
+  expect((await adminFetch(`${id}?rev=${_rev}`, { method: 'DELETE' })).status).toBeLessThan(300);
+  expect((await adminFetch(`${COUCH}/${dbName}`, { method: 'DELETE' })).status).toBe(200);
+  return on;
+};
+
+const start = async (): Promise<Emulator> => {
+  const emu = await startEmulator({ port: 0, secret: SECRET });
+  cleanups.push(() => emu.stop());
+  return emu;
+};
+
+describe.each(ON_REAL ? [['deleted by the admin', adminDeletes] as const] : [['an emulator restarted in memory', restartEmpty] as const])(
+  'the account and database gone under a running client: %s',
+  (_name, remove) => {
+    it('local-first: live sync signs up again and pushes everything back; writes made before, meanwhile and after reach the server', async () => {
+      let emu = await start();
+      const user = uniqueUser('gone-lf');
+      const laptop = clientOf(emu, user);
+      const errors: FeatError[] = [];
+      laptop.sync.on('error', (e) => errors.push(e));
+      const { dbName } = await laptop.ready();
+      await laptop.store.set('before', 1);
+      await laptop.sync.waitForPush({ timeout: 15_000 });
+      emu = await remove(emu, user, dbName);
+      await laptop.store.set('meanwhile', 2);
+      // (No other client of the account until this one pushed: another one's start would sign the user up itself.)
+      await laptop.store.set('after', 3);
+      await laptop.sync.waitForPush({ timeout: 30_000 });
+      expect(await serverValues(emu, user)).toEqual({ before: 1, meanwhile: 2, after: 3 });
+      expect(await laptop.sync.pending()).toBe(0);
+      await waitFor(() => laptop.sync.status === 'idle' || laptop.sync.status === 'active', 10_000, 'the status back to idle');
+      for (const e of errors) expect(isFeatError(e)).toBe(true);
+    }, 90_000);
+
+    it('remote: the next call signs up again and succeeds; the data written before is gone with the database, as the server says', async () => {
+      let emu = await start();
+      const user = uniqueUser('gone-remote');
+      const c = clientOf(emu, user, { mode: 'remote' });
+      const { dbName } = await c.ready();
+      await c.store.set('before', 1);
+      emu = await remove(emu, user, dbName);
+      await c.store.set('after', 2);
+      expect(await c.store.get('after')).toBe(2);
+      expect(await c.store.get('before')).toBeUndefined();
+      expect(await serverValues(emu, user)).toEqual({ after: 2 });
+      expect(c.sync.status).toBe('idle');
+    }, 60_000);
+  },
+);
