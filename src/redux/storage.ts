@@ -77,6 +77,12 @@ type Base = Map<string, string | typeof DIRTY>;
 
 interface Stored {
   slices: Map<string, string>;
+  /**
+   * A whole-string document of a plain string engine that is not redux-persist's default serialization (a custom
+   * serializer's, or damaged), when no slices are stored: answered as it is, so that the app's deserialize reads it or
+   * redux-persist reports the error (never "nothing stored").
+   */
+  raw?: string | undefined;
   order: string[];
   /** When the read started (ms): what it found is known as of then (the stored `_persist`, see `persistSeen`). */
   at: number;
@@ -283,7 +289,7 @@ export class PersistEngine {
         this.#sawPersist(st, stored);
         st.establish();
       }
-      if (stored.slices.size === 0) return null;
+      if (stored.slices.size === 0) return stored.raw ?? null;
       return composeOuter(stored.slices, st.order.length > 0 ? st.order : stored.order);
     });
     st.chain = step.catch(() => undefined);
@@ -373,7 +379,8 @@ export class PersistEngine {
     const st = this.state(key);
     for (const slice of slices.keys()) {
       if (slice === '' || !wellFormed(slice)) {
-        return Promise.reject(new FeatValidationError('invalid_value', `The persisted state "${key}" has a slice name that cannot be stored`, { key }));
+        const name = slice === '' ? 'an empty slice name ("")' : `the slice name ${JSON.stringify(slice)} (a lone surrogate)`;
+        return Promise.reject(new FeatValidationError('invalid_key', `The persisted state "${key}" has ${name}, which cannot be stored: rename that reducer key`, { key }));
       }
       // Its document id passes the store's rules (no NUL, within 3,000 bytes) before anything is written.
       try {
@@ -479,8 +486,16 @@ export class PersistEngine {
     // (Not a slice or key with a newer write on its way since: that one is the latest, and an older value sent after
     // it would replace it.)
     for (const key of this.#keys.keys()) again.push(this.decideAgain(key));
+    const resend = (key: string, st: KeyState, slice: string, value: string | undefined) => this.#track(this.#write(key, st, slice, value, st.failedDefaults.has(slice)));
     for (const [key, st] of this.#keys) {
-      for (const [slice, value] of st.failed) if (!st.writing.has(slice)) again.push(this.#track(this.#write(key, st, slice, value, st.failedDefaults.has(slice))));
+      const failed = [...st.failed].filter(([slice]) => !st.writing.has(slice));
+      const persist = failed.find(([slice, value]) => slice === '_persist' && value !== undefined);
+      // `_persist` first, as #apply sends it; the rest only once it is stored.
+      if (persist && failed.length > 1) {
+        again.push(resend(key, st, ...persist).then(() => Promise.all(failed.filter((f) => f !== persist).map((f) => resend(key, st, ...f))).then(() => undefined)));
+      } else {
+        for (const [slice, value] of failed) again.push(resend(key, st, slice, value));
+      }
     }
     for (const [key, value] of this.#plainFailed) again.push(this.#plain(key, value));
     const failure = (await Promise.allSettled(again)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -705,7 +720,7 @@ export class PersistEngine {
         // Migrated on a later load; reads merge both meanwhile.
       }
     }
-    return { slices, order, at };
+    return { slices, order, at, raw: typeof whole === 'string' && !legacy && own.size === 0 ? whole : undefined };
   }
 
   async #apply(key: string, st: KeyState, next: Map<string, string>, call: number): Promise<{ done: Promise<void> }> {
@@ -828,12 +843,11 @@ export class PersistEngine {
         ));
       }
     }
-    const writes: Promise<void>[] = [];
-    for (const [slice, value] of changes) {
+    // Decided now, for every slice (what another device's change applies meanwhile does not alter it); sent below.
+    const plan = (slice: string, value: string | undefined): ((refused?: unknown) => Promise<void>) => {
       if (value === undefined) {
         base.delete(slice);
-        writes.push(this.#write(key, st, slice, undefined));
-        continue;
+        return (refused) => this.#write(key, st, slice, undefined, false, refused);
       }
       // A slice storage did not hold, never written by this device (or one of `defaults`): its value is the reducer's
       // initial state (a rehydrate from nothing). Written as a default: another device's version of it wins, even one
@@ -843,23 +857,40 @@ export class PersistEngine {
       const initial = defaults.has(slice) || failedDefault || (!base.has(slice) && !st.removed && !st.seq.has(slice));
       base.set(slice, value);
       st.unapplied?.delete(slice);
-      writes.push(this.#write(key, st, slice, value, initial));
+      return (refused) => this.#write(key, st, slice, value, initial, refused);
+    };
+    const sends = changes.map(([slice, value]) => ({ slice, send: plan(slice, value), persist: slice === '_persist' && value !== undefined }));
+    const writes: Promise<void>[] = [];
+    // `_persist` first when it is written with other slices (a first state, a new version, after a purge): a device
+    // reading while they arrive never finds slices without it, which redux-persist would take for version -1 and migrate
+    // again (createMigrate), writing the result over them. The others are sent once it is stored; when it failed, they
+    // fail with it (sent again, after it, by the next setItem or flush()).
+    const persist = sends.length > 1 ? sends.find((s) => s.persist) : undefined;
+    let refused: unknown;
+    if (persist) {
+      const write = persist.send();
+      writes.push(write);
+      await write.catch((error: unknown) => (refused = error ?? new Error('_persist was not stored')));
     }
+    for (const s of sends) if (s !== persist) writes.push(s.send(refused));
     st.order = [...next.keys()];
     return { done: Promise.all(writes).then(() => undefined) };
   }
 
   /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
   /** `initial`: the value is the reducer's initial state, written as a default (see `AS_DEFAULT`). */
-  #write(key: string, st: KeyState, slice: string, value: string | undefined, initial = false): Promise<void> {
+  /** `refused`: not sent, failed with this (its `_persist` was not stored). */
+  #write(key: string, st: KeyState, slice: string, value: string | undefined, initial = false, refused?: unknown): Promise<void> {
     const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     st.written.set(slice, value);
     if (slice === '_persist') persistSeen(st, value, st.persistAt, false);
     const write =
-      value === undefined
-        ? remove(this.store, id)
-        : this.store.set(id, sliceToValue(value), initial ? AS_DEFAULT : DECIDED);
+      refused !== undefined
+        ? Promise.reject(refused)
+        : value === undefined
+          ? remove(this.store, id)
+          : this.store.set(id, sliceToValue(value), initial ? AS_DEFAULT : DECIDED);
     st.writing.set(slice, write);
     const seq = st.seq.get(slice);
     const done = () => {

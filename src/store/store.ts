@@ -932,7 +932,9 @@ export class DocumentStore {
         overTombstone.set(item.i, known.rev);
         item.rev = undefined;
       }
-      if (known === undefined || known.seen < item.op.seq) {
+      // (Never a default, time 0, over a live revision, whenever it was seen: any version wins over a default — the
+      // redux engine decides it before it sends it, and another device's value may arrive in between.)
+      if (known === undefined || (known.seen < item.op.seq && (item.op.at !== 0 || item.op.deleted || known.deleted))) {
         stamp(item.op, this.#parent(item.id, known?.rev));
         return true;
       }

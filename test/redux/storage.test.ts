@@ -306,7 +306,7 @@ describe('persist storage: details', () => {
     expect(await code(storage.setItem('persist:root', 42 as never))).toBe('invalid_value');
     expect(await code(storage.setItem('persist:root', '[1,2]'))).toBe('invalid_value');
     expect(await code(storage.setItem('persist:root', '{"a":1}'))).toBe('invalid_value');
-    expect(await code(storage.setItem('persist:root', '{"":"1"}'))).toBe('invalid_value');
+    expect(await code(storage.setItem('persist:root', '{"":"1"}'))).toBe('invalid_key');
     expect(await code(storage.getItem(7 as never))).toBe('invalid_key');
     expect(await code(storage.setItem('_bad', 'x'))).toBe('invalid_key');
   });

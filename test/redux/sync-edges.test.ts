@@ -173,6 +173,39 @@ describe('slices the store cannot take as they are', () => {
     expect(await storage.getItem('persist:root')).toBeNull();
   });
 
+  it('an empty slice name, or one with a lone surrogate: invalid_key naming it, before anything is written', async () => {
+    const user = uniqueUser('redux-empty-name');
+    const storage = createPersistStorage(client(user).store);
+    for (const [name, shown] of [['', 'an empty slice name ("")'], ['x\ud800', 'the slice name "x\\ud800"']] as const) {
+      const error = await expectCode(storage.setItem('persist:root', JSON.stringify({ ok: '1', [name]: '2', _persist: '{"version":-1,"rehydrated":true}' })), 'invalid_key');
+      expect(error.message).toContain(shown);
+    }
+    expect(await storage.getItem('persist:root')).toBeNull();
+  });
+
+  it.each(['{broken', 'v1|{"a":"1"}', '{"a":{"text":"mine"}}'])(
+    'a whole state a plain string engine stored that is not redux-persist\'s default serialization (%j): answered as it is, never as "nothing stored"',
+    async (value) => {
+      const user = uniqueUser('redux-raw');
+      const c = client(user);
+      await c.store.setItem('persist:root', value);
+      const storage = createPersistStorage(c.store);
+      // (Before: null, so the app started from its initial state with no error.) The app's deserialize reads it, or
+      // redux-persist reports the error with its REHYDRATE.
+      expect(await storage.getItem('persist:root')).toBe(value);
+      const { getStoredState } = await import('redux-persist');
+      if (value.startsWith('v1|')) {
+        // (redux-persist's deserialize reads the outer string and each slice string.)
+        const deserialize = (raw: string) => JSON.parse(raw.replace(/^v1\|/, '')) as unknown;
+        expect(await getStoredState({ key: 'root', storage, deserialize } as never)).toEqual({ a: 1 });
+      } else {
+        await expect(getStoredState({ key: 'root', storage })).rejects.toBeDefined();
+      }
+      // Still there for another read (never deleted by a read).
+      expect(await c.store.getItem('persist:root')).toBe(value);
+    },
+  );
+
   it('Number.MIN_VALUE in a slice round-trips exactly (kept verbatim)', async () => {
     const user = uniqueUser('redux-min');
     const storage = createPersistStorage(client(user).store);
