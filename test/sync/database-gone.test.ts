@@ -100,3 +100,27 @@ describe.each(ON_REAL ? [['deleted by the admin', adminDeletes] as const] : [['a
     }, 60_000);
   },
 );
+
+describe.runIf(ON_REAL)('the database deleted while its user stays (real CouchDB, as its admin)', () => {
+  it('a remote call says not_found, the failed attempt to make it again is an error event, and nothing waits past bootstrapTimeout', async () => {
+    const emu = await start();
+    const user = uniqueUser('gone-db-only');
+    const c = clientOf(emu, user, { mode: 'remote', bootstrapTimeout: 2_000 });
+    const errors: FeatError[] = [];
+    c.sync.on('error', (e) => errors.push(e));
+    const { dbName } = await c.ready();
+    await c.store.set('before', 1);
+    const { adminFetch } = (await import('../support/real-emulator.js')) as unknown as { adminFetch(url: string, init?: RequestInit): Promise<Response> };
+    expect((await adminFetch(`${COUCH}/${dbName}`, { method: 'DELETE' })).status).toBe(200);
+    const t0 = performance.now();
+    await expect(c.store.set('after', 2)).rejects.toMatchObject({ code: 'not_found' });
+    expect(performance.now() - t0).toBeLessThan(15_000);
+    await waitFor(() => errors.length > 0, 5_000, 'the failed attempt reported');
+    expect(isFeatError(errors[0])).toBe(true);
+    expect(errors[0]!.message).toContain('did not appear within 2000 ms');
+    // Within the backoff, the next call does not try again: it fails at once.
+    const t1 = performance.now();
+    await expect(c.store.set('after', 2)).rejects.toMatchObject({ code: 'not_found' });
+    expect(performance.now() - t1).toBeLessThan(2_000);
+  }, 60_000);
+});
