@@ -719,6 +719,29 @@ export class DocumentStore {
     return this.#queue.inFlight(id);
   }
 
+  /**
+   * A value this replica holds in a shape no request can carry now (a document larger than `maxRequestBytes`, or chunks
+   * cut for a larger limit: an app that lowered the limit to its proxy's, the push refused it `too_large`): written
+   * again in the shape the current limits give, as it is — same value, same time (AS_OF) and expiry — so that the push
+   * can send it. Resolves true when it was written again, false when its shape is already the current one (or it is
+   * gone, expired, or unreadable).
+   */
+  async reshape(id: string): Promise<boolean> {
+    const raw = (await (await this.#db()).get(id).catch(() => undefined)) as StoredDoc | undefined;
+    if (!raw || raw._deleted || !raw.feat) return false;
+    const { updatedAt, expiresAt, chunks } = decode(raw);
+    const value = await this.get(id).catch(() => undefined);
+    if (value === undefined || (expiresAt !== undefined && expiresAt <= Date.now())) return false;
+    const op: WriteOp = { deleted: false, value, at: updatedAt, seq: tick() };
+    const now = this.#isLarge(op) ? (await this.#chunksOf(op)).map((c) => c._id) : undefined;
+    if (now === undefined ? chunks === undefined : chunks !== undefined && now.join() === chunks.join()) return false;
+    const ttl = expiresAt === undefined ? {} : { ttl: Math.max(1, expiresAt - updatedAt) };
+    // (A default, time 0, is stamped 1: still older than any write, but not a default, which the server's copy of
+    // the same key would keep out.)
+    await this.set(id, value, { [AS_OF]: Math.max(1, updatedAt), ...ttl } as unknown as SetOptions);
+    return true;
+  }
+
   /** Keys with a write not yet stored (queued or in flight). */
   pendingKeys(): string[] {
     return [...this.#queue.ids()];

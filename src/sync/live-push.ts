@@ -75,6 +75,10 @@ export class LivePush extends LiveLoop {
    * refused revision is stored (`#send`), resent with it.
    */
   #refused = new Map<string, { rev: string; seq: Seq | undefined; status: 'denied' | 'error'; deleted: Set<string> }>();
+  /** Chunks refused as too large (their manifest is told, and cut again: #chunkRefused). */
+  #tooLargeChunks = new Set<string>();
+  /** Those chunks' manifests (the key whose value they hold). */
+  #chunkOwners = new Map<string, string>();
   #retry: ReturnType<typeof setTimeout> | undefined;
   #retryDelay = 0;
   /** This client's own writes the changes feed has not delivered yet (id → revision, when): see UNSEEN_MS. */
@@ -365,11 +369,37 @@ export class LivePush extends LiveLoop {
         continue;
       }
       this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, status, deleted: before?.deleted ?? new Set() });
+      const tooLarge = String(result.name ?? result.error) === 'too_large';
+      if (isChunkId(id)) {
+        // Told under the key whose value it holds, with its manifest (#chunkRefused): its id means nothing to the app.
+        if (tooLarge && this.#tooLargeChunks.size < 10_000) this.#tooLargeChunks.add(id);
+        continue;
+      }
       // Once per revision: a resend refused again says nothing new.
-      if (before?.rev !== rev) this.emit('denied', result);
+      if (before?.rev !== rev) {
+        this.emit('denied', result);
+        // Too large for a request now: the store may cut it for the current limits (store.ts `reshape`).
+        if (tooLarge) this.emit('too-large', id);
+      }
     }
     const stored = docs.filter((d) => !refusedNow.has(d._id));
-    for (const doc of stored) this.#refused.delete(doc._id);
+    for (const doc of stored) {
+      this.#refused.delete(doc._id);
+      this.#tooLargeChunks.delete(doc._id);
+      // A value stored in a new shape (store.ts `reshape`): the chunks of its refused one are no longer sent.
+      if (!isChunkId(doc._id) && this.#tooLargeChunks.size) {
+        const now = new Set(doc.feat?.chunks ?? []);
+        for (const [chunk, owner] of this.#chunkOwners) {
+          if (owner !== doc._id || now.has(chunk)) continue;
+          this.#chunkOwners.delete(chunk);
+          this.#tooLargeChunks.delete(chunk);
+          const refused = this.#refused.get(chunk);
+          this.#refused.delete(chunk);
+          // Not pending any more (push-tracker.ts): no value refers to it; chunk collection deletes it here.
+          if (refused) this.emit('given-up', { id: chunk, rev: refused.rev });
+        }
+      }
+    }
     return { stored, refusedNow };
   }
 
@@ -384,6 +414,19 @@ export class LivePush extends LiveLoop {
     const status = this.#refused.get(chunk)?.status ?? 'error';
     this.#refused.set(doc._id, { rev: doc._rev!, seq: before?.seq ?? latest.get(doc._id)?.seq, status, deleted: before?.deleted ?? new Set() });
     refusedNow.add(doc._id);
+    if (before?.rev !== doc._rev) {
+      // Said once per revision of the value, under its key (the chunk's refusal was not).
+      const tooLarge = this.#tooLargeChunks.has(chunk);
+      for (const id of doc.feat!.chunks!) if (this.#tooLargeChunks.has(id)) this.#chunkOwners.set(id, doc._id);
+      this.emit('denied', {
+        id: doc._id,
+        rev: doc._rev,
+        status: tooLarge ? 413 : status === 'denied' ? 403 : 500,
+        error: tooLarge ? 'too_large' : status === 'denied' ? 'forbidden' : 'error',
+        reason: `a part of its value (chunk ${chunk}) was refused${tooLarge ? ': too large for a request' : ''}`,
+      });
+      if (tooLarge) this.emit('too-large', doc._id);
+    }
     return true;
   }
 

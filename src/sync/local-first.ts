@@ -937,6 +937,7 @@ export class LocalFirst {
       },
       tooDeep: (id, rev) => this.#tooDeep(id, rev),
       crowded: (id) => this.#resolveOnServer(remote, id),
+      tooLarge: (id) => this.#reshape(id),
     });
     this.replicator = replicator;
     if (refused) replicator.refused(refused);
@@ -1299,6 +1300,18 @@ export class LocalFirst {
         { key: id },
       ),
     );
+  }
+
+  /**
+   * A value the push found too large for a request (stored here under larger limits: an app that lowered
+   * `maxRequestBytes` to its proxy's): written again in the shape the current limits give (store.ts `reshape`), which
+   * the push then sends. A failure is reported; the refusal itself was (once per revision).
+   */
+  #reshape(id: string): void {
+    if (this.#deps.signal.aborted) return;
+    this.#deps.store.reshape(id).catch((error: unknown) => {
+      if (!this.#deps.signal.aborted) this.#deps.error(toFeatError(error, { key: id }));
+    });
   }
 
   /**

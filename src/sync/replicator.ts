@@ -45,6 +45,8 @@ export interface ReplicatorEvents {
   tooDeep?(id: string, rev: string): void;
   /** A pulled document with hundreds of leaves, to resolve on the server first (live-pull.ts `MAX_LEAVES`). */
   crowded?(id: string): Promise<void>;
+  /** A value the push found too large for a request (first refusal of its revision): cut it for the current limits. */
+  tooLarge?(id: string): void;
 }
 
 /** Capped exponential backoff for each side's retry (ms), with ±20 % jitter so that devices do not retry in step. */
@@ -402,6 +404,9 @@ export class Replicator {
     });
     rep.on('given-up', (change: { id: string; rev: string }) => {
       if (mine()) this.#events.givenUp(change.id, change.rev);
+    });
+    rep.on('too-large', (id: string) => {
+      if (mine()) this.#events.tooLarge?.(id);
     });
     rep.on('denied', (error: unknown) => {
       if (!mine()) return;
