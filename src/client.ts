@@ -169,6 +169,8 @@ class Client implements FeatClient {
   #paused = false;
   /** The next token request may skip the backoff after a failed one: the app called ready() (see #connect). */
   #askAgain = false;
+  /** Starts and reconnections under way (their bootstrap's requests are not checked for a database gone). */
+  #connecting = 0;
   /** The last start was refused `forbidden`: see #db. */
   #refused: FeatErrorType | undefined;
   #status: SyncStatus = 'paused';
@@ -245,7 +247,8 @@ class Client implements FeatClient {
     // The user's database gone under a running client: signed up again as a start would, and the request sent again
     // once (a body that cannot be sent twice is not).
     const gone = databaseGone({
-      dbUrl: () => (this.session && !this.#closing ? `${o.couchUrl}/${encodeURIComponent(this.session.dbName)}` : undefined),
+      // (Not while a start or reconnection runs its own bootstrap, whose requests come here too.)
+      dbUrl: () => (this.session && !this.#closing && this.#connecting === 0 ? `${o.couchUrl}/${encodeURIComponent(this.session.dbName)}` : undefined),
       bootstrap: async () => {
         const { bootstrap } = await import('./session/bootstrap.js');
         const { userName, dbName } = this.session!;
@@ -254,11 +257,14 @@ class Client implements FeatClient {
       report: (error) => this.#reportError(error),
       signal: this.#lifetime.signal,
     });
-    const send = async (input: RequestInfo | URL, init?: RequestInit) => {
+    /** The response, and whether it says the user's database is gone and could not be made again. */
+    const send = async (input: RequestInfo | URL, init?: RequestInit): Promise<[Response, boolean]> => {
       const response = await couchFetch(input, init);
-      if (response.status !== 404 || !(init?.body == null || typeof init.body === 'string') || !(await gone(input, response))) return response;
+      if (response.status !== 404 || !(init?.body == null || typeof init.body === 'string')) return [response, false];
+      const made = await gone(input, response);
+      if (made !== true) return [response, made === 'gone'];
       await response.body?.cancel().catch(() => undefined);
-      return couchFetch(input, init);
+      return [await couchFetch(input, init), false];
     };
     // Remote mode has no replication to report on its connection: its requests do (after the transport's own
     // refresh and retry, so a 401 that a new token fixed never shows).
@@ -268,11 +274,13 @@ class Client implements FeatClient {
         if (o.mode === 'remote' && this.session && !init?.signal?.aborted && !this.#sending.signal.aborted) this.#setStatus(statusForError(toFeatError(error)));
       };
       try {
-        const response = await send(input, init);
+        const [response, lost] = await send(input, init);
         if (o.mode === 'remote' && this.session) {
           const s = response.status;
           // A redirect (never followed: couch-fetch.ts) is no answer of CouchDB's.
           if (s === 401 || s === 403) this.#setStatus('denied');
+          // The user's database gone and not made again: every call fails until it is.
+          else if (lost) this.#setStatus('error');
           else if (s >= 500 || (s >= 300 && s < 400)) this.#setStatus('error');
           else if (!response.ok) this.#setStatus('idle');
           else return goodOnceRead(response, failed, () => this.#setStatus('idle'));
@@ -453,6 +461,15 @@ class Client implements FeatClient {
 
   /** Token (single flight) and bootstrap: the user and their database exist. `named`: told the token's session first. */
   async #connect(named?: (session: Session) => void): Promise<Session> {
+    this.#connecting++;
+    try {
+      return await this.#connectNow(named);
+    } finally {
+      this.#connecting--;
+    }
+  }
+
+  async #connectNow(named?: (session: Session) => void): Promise<Session> {
     const o = this.#options;
     // ready() asks the accounts service again even within the backoff after a refusal; a store call that starts the
     // session (or a reconnection) does not: one call each would be a request each.

@@ -865,7 +865,9 @@ export class PersistEngine {
     // reading while they arrive never finds slices without it, which redux-persist would take for version -1 and migrate
     // again (createMigrate), writing the result over them. The others are sent once it is stored; when it failed, they
     // fail with it (sent again, after it, by the next setItem or flush()).
-    const persist = sends.length > 1 ? sends.find((s) => s.persist) : undefined;
+    // (Not when `_persist` failed before and is sent again: every later setItem would then wait a request's timeout
+    // in turn while the server stalls. A resend goes with the others.)
+    const persist = sends.length > 1 && !st.failed.has('_persist') ? sends.find((s) => s.persist) : undefined;
     let refused: unknown;
     if (persist) {
       const write = persist.send();

@@ -23,10 +23,11 @@ export interface DatabaseGoneOptions {
  * request to it (an emulator restarted without its data, an account deleted with its database). A start signs the
  * user up and waits for the database (bootstrap.ts); a running client does the same when it meets that answer, one
  * attempt at a time, then waits 5 s doubling up to 5 min (jittered) before trying again after a failed one. Resolves
- * true when the database is there again, so the caller may send its request once more. Live sync then finds a database
- * made again (continuity.ts) and pushes everything back.
+ * true when the database is there again, so the caller may send its request once more (live sync then finds a database
+ * made again, continuity.ts, and pushes everything back); `'gone'` when it is gone and was not made again (now, or
+ * within the wait after a failed attempt); false for any other answer.
  */
-export function databaseGone(options: DatabaseGoneOptions): (input: RequestInfo | URL, response: Response) => Promise<boolean> {
+export function databaseGone(options: DatabaseGoneOptions): (input: RequestInfo | URL, response: Response) => Promise<boolean | 'gone'> {
   let running: Promise<boolean> | undefined;
   let wait = 0;
   let notBefore = 0;
@@ -41,8 +42,8 @@ export function databaseGone(options: DatabaseGoneOptions): (input: RequestInfo 
       return false;
     }
     if ((body as { reason?: unknown } | null)?.reason !== GONE || options.signal.aborted) return false;
-    if (running) return running;
-    if (monotonicNow() < notBefore) return false;
+    if (running) return (await running) || 'gone';
+    if (monotonicNow() < notBefore) return 'gone';
     running = options.bootstrap().then(
       () => {
         wait = 0;
@@ -56,7 +57,7 @@ export function databaseGone(options: DatabaseGoneOptions): (input: RequestInfo 
       },
     );
     try {
-      return await running;
+      return (await running) || 'gone';
     } finally {
       running = undefined;
     }

@@ -61,3 +61,34 @@ describe.each(modes)('another device reading while a $name device stores its fir
     expect(torn.slice(0, 3)).toEqual([]);
   }, 90_000);
 });
+
+describe('`_persist` first, and a server that stalls', () => {
+  const outer = (o: Record<string, unknown>) => JSON.stringify(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, JSON.stringify(v)])));
+  // (The review of the fix: a `_persist` that failed was awaited again by every later setItem, one after another.)
+  it('remote, server stalls writes: five setItems settle within ~2 × requestTimeout, not 5 ×', async () => {
+    let stall = false;
+    const fetchFn: typeof fetch = async (input, init) => {
+      if (stall && init?.method === 'POST' && typeof init.body === 'string' && init.body.includes('_persist')) {
+        await new Promise((_, reject) => init.signal?.addEventListener('abort', () => reject(init.signal!.reason)));
+      }
+      return fetch(input, init);
+    };
+    const c = makeClient(emu, uniqueUser(), { mode: 'remote', requestTimeout: 2_000, fetch: fetchFn });
+    try {
+      await c.ready();
+      const storage = createPersistStorage(c.store, { timeout: 0 });
+      await storage.getItem('persist:root');
+      await storage.setItem('persist:root', outer({ a: 0, b: 0, _persist: { version: 1, rehydrated: true } }));
+      stall = true;
+      const t0 = performance.now();
+      const writes = [storage.setItem('persist:root', outer({ a: 1, b: 0, _persist: { version: 2, rehydrated: true } }))];
+      for (let i = 2; i <= 5; i++) writes.push(storage.setItem('persist:root', outer({ a: i, b: 0, _persist: { version: 2, rehydrated: true } })));
+      await Promise.allSettled(writes);
+      const took = performance.now() - t0;
+      // (Measured: 10.1 s — each decision waited for its own `_persist` write to time out, one after another.)
+      expect(took).toBeLessThan(5_000);
+    } finally {
+      await c.close();
+    }
+  }, 60_000);
+});

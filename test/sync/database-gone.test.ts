@@ -8,7 +8,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { createFeatClient, isFeatError, type FeatClient, type FeatClientOptions, type FeatError } from '@feat/sdk';
 import { startEmulator, type Emulator } from '@feat/emulator';
-import { uniqueUser, waitFor } from '../support/backend.js';
+import { uniqueUser, useEmulator, waitFor } from '../support/backend.js';
 import { ON_REAL } from '../support/target.js';
 
 const SECRET = 'database-gone-secret';
@@ -122,5 +122,53 @@ describe.runIf(ON_REAL)('the database deleted while its user stays (real CouchDB
     const t1 = performance.now();
     await expect(c.store.set('after', 2)).rejects.toMatchObject({ code: 'not_found' });
     expect(performance.now() - t1).toBeLessThan(2_000);
+    // Honest: every call fails until the database is back.
+    expect(c.sync.status).toBe('error');
+  }, 60_000);
+});
+
+describe.runIf(!ON_REAL)('a local-first client started offline, reconnecting to a database deleted while its user stays', () => {
+  // (The review of the fix: the reconnection's own bootstrap met the 404 and started a second one: two sign-ups and two
+  // errors per attempt.)
+  const emu = useEmulator();
+  it('one reconnect attempt signs up once and reports one error', async () => {
+    const u = uniqueUser('gone-reconnect');
+    const name = uniqueUser('gone-replica');
+    const first = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(u), local: { adapter: 'memory', name } });
+    await first.ready();
+    await first.store.set('a', 1);
+    await first.sync.waitForPush({ timeout: 10_000 });
+    await first.close();
+    const mode = { offline: true, gone: false };
+    const log: string[] = [];
+    const fetchFn: typeof fetch = async (input, init) => {
+      const url = typeof input === 'string' ? input : input instanceof URL ? input.href : input.url;
+      const path = new URL(url).pathname;
+      log.push(`${init?.method ?? 'GET'} ${path}`);
+      if (/^\/userdb-/.test(path)) {
+        if (mode.offline) throw new TypeError('fetch failed');
+        // The database deleted while the user stays (real CouchDB: nothing makes it again).
+        if (mode.gone) return new Response(JSON.stringify({ error: 'not_found', reason: 'Database does not exist.' }), { status: 404, headers: { 'content-type': 'application/json' } });
+      }
+      return fetch(input, init);
+    };
+    const c = createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(u), local: { adapter: 'memory', name }, fetch: fetchFn, bootstrapTimeout: 3_000 });
+    try {
+      await c.ready(); // offline: the replica's session
+      const errors: string[] = [];
+      c.sync.on('error', (e) => errors.push(e.message));
+      mode.offline = false;
+      mode.gone = true;
+      const mark = log.length;
+      // Until the first reconnect attempt has failed (its error reported).
+      const t0 = performance.now();
+      while (errors.length === 0 && performance.now() - t0 < 20_000) await new Promise((r) => setTimeout(r, 50));
+      await new Promise((r) => setTimeout(r, 200));
+      const signUps = log.slice(mark).filter((l) => l.startsWith('PUT /_users')).length;
+      // (Measured: 2 sign-ups and 2 "did not appear within 3000 ms" errors for one reconnect attempt.)
+      expect({ signUps, errors: errors.length }).toEqual({ signUps: 1, errors: 1 });
+    } finally {
+      await c.close();
+    }
   }, 60_000);
 });
