@@ -183,7 +183,12 @@ import { build as esbuild } from 'esbuild';
 // bad_response, a REST call joining a provider call that ran out (session/auth.ts, up front), prefixes with a lone
 // surrogate refused and too-long ones read as empty, export as of exportedAt (+0.89 kB in all, up front +0.11 kB):
 // 136.23 kB (up front 30.19 kB).
-const BUDGET_KB = 136.3;
+// Thirty-third session, from three black-box attacks (the emulator as developers use it, redux-persist's own suite,
+// one device's options changed between launches) and a review: the user's database made again under a running client
+// (client.ts, up front; session/database-gone.ts loaded with the first 404), a value cut again for a lowered
+// maxRequestBytes and a refused chunk told under its key (store.ts reshape up front, sync/ lazy), redux's `_persist`
+// stored first (+0.83 kB in all, up front +0.36 kB): 137.13 kB (up front 30.55 kB).
+const BUDGET_KB = 137.2;
 const MAX_FILES = 6;
 const AIM_KB = 50;
 

@@ -8,7 +8,6 @@ import { resolveOptions, type FeatClientOptions, type ResolvedOptions } from './
 import { remoteDb } from './transport/remote-db.js';
 import { createAuthSource, type AuthSource } from './session/auth.js';
 import { isSwitchRefusal, SessionSource, type Session } from './session/session.js';
-import { databaseGone } from './session/database-gone.js';
 import type { Db } from './store/db.js';
 import { checkOptions, DocumentStore, type ConflictEvent, type SetOptions, type SetPartsOptions, type SignalOptions } from './store/store.js';
 import type { JsonCompatible, StoredAs, ValueFor } from './store/typed.js';
@@ -245,18 +244,26 @@ class Client implements FeatClient {
       },
     });
     // The user's database gone under a running client: signed up again as a start would, and the request sent again
-    // once (a body that cannot be sent twice is not).
-    const gone = databaseGone({
-      // (Not while a start or reconnection runs its own bootstrap, whose requests come here too.)
-      dbUrl: () => (this.session && !this.#closing && this.#connecting === 0 ? `${o.couchUrl}/${encodeURIComponent(this.session.dbName)}` : undefined),
-      bootstrap: async () => {
-        const { bootstrap } = await import('./session/bootstrap.js');
-        const { userName, dbName } = this.session!;
-        await bootstrap({ couchUrl: o.couchUrl, dbName, userName, fetch: couchFetch, timeout: o.bootstrapTimeout, signal: this.#lifetime.signal });
-      },
-      report: (error) => this.#reportError(error),
-      signal: this.#lifetime.signal,
-    });
+    // once (a body that cannot be sent twice is not). Loaded with the first 404 of a request to it.
+    // (Not while a start or reconnection runs its own bootstrap, whose requests come here too.)
+    const dbUrl = () => (this.session && !this.#closing && this.#connecting === 0 ? `${o.couchUrl}/${encodeURIComponent(this.session.dbName)}` : undefined);
+    let goneCheck: Promise<(input: RequestInfo | URL, response: Response) => Promise<boolean | 'gone'>> | undefined;
+    const gone = async (input: RequestInfo | URL, response: Response): Promise<boolean | 'gone'> => {
+      if (dbUrl() === undefined) return false;
+      goneCheck ??= import('./session/database-gone.js').then(({ databaseGone }) =>
+        databaseGone({
+          dbUrl,
+          bootstrap: async () => {
+            const { bootstrap } = await import('./session/bootstrap.js');
+            const { userName, dbName } = this.session!;
+            await bootstrap({ couchUrl: o.couchUrl, dbName, userName, fetch: couchFetch, timeout: o.bootstrapTimeout, signal: this.#lifetime.signal });
+          },
+          report: (error) => this.#reportError(error),
+          signal: this.#lifetime.signal,
+        }),
+      );
+      return (await goneCheck)(input, response);
+    };
     /** The response, and whether it says the user's database is gone and could not be made again. */
     const send = async (input: RequestInfo | URL, init?: RequestInit): Promise<[Response, boolean]> => {
       const response = await couchFetch(input, init);
