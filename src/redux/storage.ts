@@ -136,6 +136,12 @@ interface KeyState {
    * `setItem` shows it. See {@link Adopting}.
    */
   removed: boolean;
+  /**
+   * After a `removeItem`: the slice strings this device's state held before it (as far as the engine knew). The first
+   * write after it writes the slices it did not change since as defaults: over the removal they are stored again (the
+   * purged tab's state written back), and another device's edit made meanwhile wins over them.
+   */
+  purged: Map<string, string> | undefined;
   adopting: Map<string, Adopting>;
   /** Told the slices whose REHYDRATE redux-persist ignored. */
   ignoredListeners: Set<(slices: string[]) => void>;
@@ -239,6 +245,7 @@ export class PersistEngine {
         calls: 0,
         lastCalled: undefined,
         removed: false,
+        purged: undefined,
         adopting: new Map(),
         ignoredListeners: new Set(),
         givenUpListeners: new Set(),
@@ -447,6 +454,9 @@ export class PersistEngine {
     st.since = new Map();
     const removal = ++st.removals;
     const step = deciding(this.store, () => st.chain.then(async () => {
+      const prior = new Map<string, string>();
+      for (const [slice, value] of st.base ?? []) if (typeof value === 'string') prior.set(slice, value);
+      st.purged = prior;
       st.base = new Map();
       persistSeen(st, undefined, Date.now(), false);
       st.unloaded = false;
@@ -486,16 +496,10 @@ export class PersistEngine {
     // (Not a slice or key with a newer write on its way since: that one is the latest, and an older value sent after
     // it would replace it.)
     for (const key of this.#keys.keys()) again.push(this.decideAgain(key));
-    const resend = (key: string, st: KeyState, slice: string, value: string | undefined) => this.#track(this.#write(key, st, slice, value, st.failedDefaults.has(slice)));
     for (const [key, st] of this.#keys) {
-      const failed = [...st.failed].filter(([slice]) => !st.writing.has(slice));
-      const persist = failed.find(([slice, value]) => slice === '_persist' && value !== undefined);
-      // `_persist` first, as #apply sends it; the rest only once it is stored.
-      if (persist && failed.length > 1) {
-        again.push(resend(key, st, ...persist).then(() => Promise.all(failed.filter((f) => f !== persist).map((f) => resend(key, st, ...f))).then(() => undefined)));
-      } else {
-        for (const [slice, value] of failed) again.push(resend(key, st, slice, value));
-      }
+      // `_persist` first, as #apply sends it (in the same batch).
+      const failed = [...st.failed].filter(([slice]) => !st.writing.has(slice)).sort(([x], [y]) => Number(y === '_persist') - Number(x === '_persist'));
+      for (const [slice, value] of failed) again.push(this.#track(this.#write(key, st, slice, value, st.failedDefaults.has(slice))));
     }
     for (const [key, value] of this.#plainFailed) again.push(this.#plain(key, value));
     const failure = (await Promise.allSettled(again)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
@@ -843,56 +847,45 @@ export class PersistEngine {
         ));
       }
     }
+    // The first write after a removeItem: what it did not change since is written as a default (`purged`).
+    const purged = st.purged;
+    st.purged = undefined;
     // Decided now, for every slice (what another device's change applies meanwhile does not alter it); sent below.
-    const plan = (slice: string, value: string | undefined): ((refused?: unknown) => Promise<void>) => {
+    const plan = (slice: string, value: string | undefined): (() => Promise<void>) => {
       if (value === undefined) {
         base.delete(slice);
-        return (refused) => this.#write(key, st, slice, undefined, false, refused);
+        return () => this.#write(key, st, slice, undefined);
       }
       // A slice storage did not hold, never written by this device (or one of `defaults`): its value is the reducer's
       // initial state (a rehydrate from nothing). Written as a default: another device's version of it wins, even one
       // this replica has not pulled yet; a deletion (a purge, then a reload) does not.
       // (A default whose write failed is written again as one, while the state still holds it.)
       const failedDefault = base.get(slice) === DIRTY && st.failedDefaults.has(slice) && st.failed.get(slice) === value;
-      const initial = defaults.has(slice) || failedDefault || (!base.has(slice) && !st.removed && !st.seq.has(slice));
+      const initial = defaults.has(slice) || failedDefault || purged?.get(slice) === value || (!base.has(slice) && !st.removed && !st.seq.has(slice));
       base.set(slice, value);
       st.unapplied?.delete(slice);
-      return (refused) => this.#write(key, st, slice, value, initial, refused);
+      return () => this.#write(key, st, slice, value, initial);
     };
     const sends = changes.map(([slice, value]) => ({ slice, send: plan(slice, value), persist: slice === '_persist' && value !== undefined }));
-    const writes: Promise<void>[] = [];
-    // `_persist` first when it is written with other slices (a first state, a new version, after a purge): a device
-    // reading while they arrive never finds slices without it, which redux-persist would take for version -1 and migrate
-    // again (createMigrate), writing the result over them. The others are sent once it is stored; when it failed, they
-    // fail with it (sent again, after it, by the next setItem or flush()).
-    // (Not when `_persist` failed before and is sent again: every later setItem would then wait a request's timeout
-    // in turn while the server stalls. A resend goes with the others.)
-    const persist = sends.length > 1 && !st.failed.has('_persist') ? sends.find((s) => s.persist) : undefined;
-    let refused: unknown;
-    if (persist) {
-      const write = persist.send();
-      writes.push(write);
-      await write.catch((error: unknown) => (refused = error ?? new Error('_persist was not stored')));
-    }
-    for (const s of sends) if (s !== persist) writes.push(s.send(refused));
+    // `_persist` first, in the same batch as the other slices (a first state, a new version, after a purge): the store
+    // writes them in call order, so a local-first replica's push never sends the slices ahead of it, and a device
+    // reading while they arrive does not find slices without it — which redux-persist would take for version -1 and
+    // migrate again (createMigrate), writing the result over them. (Not awaited before the others: a version's
+    // `_persist` stored without its migrated slices would stay over the old ones for good.)
+    sends.sort((x, y) => Number(y.persist) - Number(x.persist));
+    const writes = sends.map((x) => x.send());
     st.order = [...next.keys()];
     return { done: Promise.all(writes).then(() => undefined) };
   }
 
   /** Writes (or with `undefined` deletes) one slice; a failure marks it dirty so the next `setItem` writes it again. */
   /** `initial`: the value is the reducer's initial state, written as a default (see `AS_DEFAULT`). */
-  /** `refused`: not sent, failed with this (its `_persist` was not stored). */
-  #write(key: string, st: KeyState, slice: string, value: string | undefined, initial = false, refused?: unknown): Promise<void> {
+  #write(key: string, st: KeyState, slice: string, value: string | undefined, initial = false): Promise<void> {
     const id = this.sliceId(key, slice);
     st.seq.set(slice, (st.seq.get(slice) ?? 0) + 1);
     st.written.set(slice, value);
     if (slice === '_persist') persistSeen(st, value, st.persistAt, false);
-    const write =
-      refused !== undefined
-        ? Promise.reject(refused)
-        : value === undefined
-          ? remove(this.store, id)
-          : this.store.set(id, sliceToValue(value), initial ? AS_DEFAULT : DECIDED);
+    const write = value === undefined ? remove(this.store, id) : this.store.set(id, sliceToValue(value), initial ? AS_DEFAULT : DECIDED);
     st.writing.set(slice, write);
     const seq = st.seq.get(slice);
     const done = () => {

@@ -727,13 +727,21 @@ export class DocumentStore {
    * gone, expired, or unreadable).
    */
   async reshape(id: string): Promise<boolean> {
-    const raw = (await (await this.#db()).get(id).catch(() => undefined)) as StoredDoc | undefined;
+    const db = await this.#db();
+    const raw = (await db.get(id).catch(() => undefined)) as StoredDoc | undefined;
     if (!raw || raw._deleted || !raw.feat) return false;
     const { updatedAt, expiresAt, chunks } = decode(raw);
-    const value = await this.get(id).catch(() => undefined);
-    if (value === undefined || (expiresAt !== undefined && expiresAt <= Date.now())) return false;
+    // (Expired too: it goes as it is, expired, as the server would have it — not held as pending for good.)
+    const value = await this.valueOf(db, raw, 0).catch(() => undefined);
+    if (value === undefined) return false;
     const op: WriteOp = { deleted: false, value, at: updatedAt, seq: tick() };
-    const now = this.#isLarge(op) ? (await this.#chunksOf(op)).map((c) => c._id) : undefined;
+    let now: string[] | undefined;
+    try {
+      now = this.#isLarge(op) ? (await this.#chunksOf(op)).map((c) => c._id) : undefined;
+    } catch {
+      // Too big for a manifest that fits in a request: nothing to cut (the refusal was told, with its key).
+      return false;
+    }
     if (now === undefined ? chunks === undefined : chunks !== undefined && now.join() === chunks.join()) return false;
     const ttl = expiresAt === undefined ? {} : { ttl: Math.max(1, expiresAt - updatedAt) };
     // (A default, time 0, is stamped 1: still older than any write, but not a default, which the server's copy of

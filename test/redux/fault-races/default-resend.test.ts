@@ -1,0 +1,112 @@
+import { describe, expect, it } from 'vitest';
+import { legacy_createStore } from 'redux';
+import { persistReducer, persistStore, type Persistor } from 'redux-persist';
+import { createPersistStorage, syncPersistedState } from '@feat/sdk/redux';
+import type { FeatClient } from '@feat/sdk';
+import { sleep, uniqueUser, useEmulator, waitFor } from '../../support/backend.js';
+import { bootstrapped, rootReducer, type AppState } from '../helpers.js';
+import { faultyFetch, mk, settle, stored } from './common.js';
+
+const emu = useEmulator();
+
+function app(c: FeatClient, sync = true) {
+  const storage = createPersistStorage(c.store);
+  const persistConfig = { key: 'root', storage, version: 1 };
+  const store = legacy_createStore(persistReducer(persistConfig as never, rootReducer as never));
+  const persistor: Persistor = persistStore(store);
+  const errors: unknown[] = [];
+  const stop = sync ? syncPersistedState({ store, persistConfig, storage, onError: (e) => errors.push(e) }) : () => {};
+  const state = () => store.getState() as unknown as AppState;
+  const settleAll = async () => {
+    await persistor.flush();
+    await storage.flush();
+  };
+  return { storage, store, persistor, stop, state, settleAll, errors };
+}
+
+describe('a first state whose `_persist` failed, resent after another device stored live values', () => {
+  it.each([[true], [false]])('sync=%s: the resent defaults do not overwrite B\'s edits; A\'s own edit is kept', async (sync) => {
+    const user = uniqueUser('z33-dr');
+    const { ctl, fetchFn } = faultyFetch();
+    const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 2000 });
+    await ca.ready();
+    ctl.fault = 'fail-persist';
+    const A = app(ca, sync);
+    await bootstrapped(A.persistor);
+    const r0 = await settle(A.settleAll());
+    // A's edit of b while _persist still fails
+    A.store.dispatch({ type: 'set', slice: 'b', text: 'A-b' });
+    const r1 = await settle(A.settleAll());
+    expect(await stored(emu, user)).toBeNull();
+    // B starts (nothing stored), edits c
+    const cb = mk(emu, user);
+    const B = app(cb, true);
+    await bootstrapped(B.persistor);
+    await B.settleAll();
+    B.store.dispatch({ type: 'set', slice: 'c', text: 'B-c' });
+    B.store.dispatch({ type: 'set', slice: 'a', text: 'B-a' });
+    await B.settleAll();
+    if (sync) await waitFor(() => A.state().c.text === 'B-c', 8000).catch(() => {});
+    ctl.fault = 'none';
+    const r2 = await settle(A.settleAll());
+    await sleep(500);
+    const s = await stored(emu, user);
+    console.log({ r0, r1, r2 }, JSON.stringify(s), 'A', JSON.stringify(A.state()), 'B', JSON.stringify(B.state()), ctl.log);
+    expect(r2).toBe('resolved');
+    expect(s).toEqual({ a: { text: 'B-a' }, b: { text: 'A-b' }, c: { text: 'B-c' }, _persist: { version: 1, rehydrated: true } });
+    if (sync) {
+      await waitFor(() => B.state().b.text === 'A-b' && A.state().a.text === 'B-a' && A.state().c.text === 'B-c', 8000);
+    }
+    A.stop();
+    B.stop();
+  }, 40_000);
+});
+
+describe('persistor.flush() during a stalled `_persist`', () => {
+  it('settles within bounded time, and the state lands once the server answers', async () => {
+    const user = uniqueUser('z33-ps');
+    const { ctl, fetchFn } = faultyFetch();
+    const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 1500 });
+    await ca.ready();
+    ctl.fault = 'stall-persist';
+    const A = app(ca, true);
+    await bootstrapped(A.persistor);
+    A.store.dispatch({ type: 'set', slice: 'a', text: 'x' });
+    const t0 = Date.now();
+    const r = await settle(A.persistor.flush());
+    const r2 = await settle(A.storage.flush());
+    const took = Date.now() - t0;
+    console.log('stall flush', r, r2, took);
+    expect(took).toBeLessThan(8000);
+    expect(r2).toMatch(/^rejected/);
+    ctl.fault = 'none';
+    A.store.dispatch({ type: 'set', slice: 'b', text: 'y' });
+    expect(await settle(A.settleAll())).toBe('resolved');
+    expect(await stored(emu, user)).toEqual({ a: { text: 'x' }, b: { text: 'y' }, c: { text: 'initial c' }, _persist: { version: 1, rehydrated: true } });
+    // close() with nothing pending settles
+    const t1 = Date.now();
+    await ca.close();
+    expect(Date.now() - t1).toBeLessThan(3000);
+    A.stop();
+  }, 30_000);
+
+  it('close() during a stalled `_persist` (flush not awaited): close settles in bounded time, no slice without _persist stored', async () => {
+    const user = uniqueUser('z33-pc');
+    const { ctl, fetchFn } = faultyFetch();
+    const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 1500 });
+    await ca.ready();
+    ctl.fault = 'stall-persist';
+    const A = app(ca, true);
+    await bootstrapped(A.persistor);
+    A.store.dispatch({ type: 'set', slice: 'a', text: 'x' });
+    void A.persistor.flush();
+    const t0 = Date.now();
+    await ca.close();
+    const took = Date.now() - t0;
+    A.stop();
+    const s = await stored(emu, user);
+    console.log('close during stall', took, JSON.stringify(s));
+    expect(took).toBeLessThan(8000);
+    if (s !== null) expect(s).toHaveProperty('_persist');
+  }, 30_000);
+});
