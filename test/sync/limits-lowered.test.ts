@@ -105,4 +105,23 @@ describe('a launch with a smaller maxRequestBytes than the one a value was store
     // (Before: `too_large` for each chunk id, `feat~chunk~…`, and never pushed.)
     for (const e of b.errors) expect(e.key ?? '').not.toMatch(/^feat~chunk~/);
   }, 90_000);
+
+  it('a value whose ttl ran out before the next launch: sent as it is (expired), nothing resurrected, pending 0', async () => {
+    // (The attack of the fix: an expired value was not cut again, and stayed pending and refused for good.)
+    const user = uniqueUser('limits-expired');
+    const name = replicaPath();
+    const a = launch(user, name, { maxRequestBytes: 4 * 1_048_576 });
+    await a.ready();
+    await a.store.set('doc', text(2_000_000, 10), { ttl: 2_000 });
+    await expect(a.sync.waitForPush({ timeout: 3_000 })).rejects.toMatchObject({ code: 'timeout' });
+    await a.close();
+    await new Promise((r) => setTimeout(r, 500));
+    const b = launch(user, name);
+    await b.ready();
+    await b.sync.waitForPush({ timeout: 15_000 });
+    // (waitForPush() does not wait for an expired value: it reads as absent. Its new shape goes just after.)
+    await expect.poll(() => b.sync.pending(), { timeout: 15_000 }).toBe(0);
+    expect(await b.store.get('doc')).toBeUndefined();
+    expect(await onServer(user, 'doc')).toBeUndefined();
+  }, 60_000);
 });
