@@ -49,7 +49,7 @@ async function follow(signal: AbortSignal): Promise<{ rows: { at: number; row: R
   return { rows, reading };
 }
 
-it(`${WRITERS} writers editing a document of ${BRANCHES} leaves ${EDITS} times each while ${FEEDS} feeds follow it: its newest state comes within 2 s of the last edit, and at most 2 rows after that edit list an older one`, async () => {
+it(`${WRITERS} writers editing a document of ${BRANCHES} leaves ${EDITS} times each while ${FEEDS} feeds follow it: its newest state comes within 5 s of the last edit, and at most 2 rows after that edit list an older one`, async () => {
   const controller = new AbortController();
   // (Devices of one account: each follows the feed.)
   const feeds = await Promise.all(Array.from({ length: FEEDS }, () => follow(controller.signal)));
@@ -79,7 +79,9 @@ it(`${WRITERS} writers editing a document of ${BRANCHES} leaves ${EDITS} times e
     const newest = rows.find(({ row }) => newestState(row));
     const older = rows.filter(({ at, row }) => at > lastEdit && row.id === 'hot' && !newestState(row)).length;
     const measured = `newest state ${newest ? `${newest.at - lastEdit} ms after the last edit` : 'never listed'}, ${older} rows listing an older state after it, ${rows.length} rows in all`;
-    expect({ newestWithin2s: !!newest && newest.at - lastEdit < 2_000, atMost2Older: older <= 2 }, measured).toEqual({ newestWithin2s: true, atMost2Older: true });
+    // (Before the fix: up to 30 s late, with 50 older rows. 2.3 s was measured once in a CI dry run, six test files at
+    // a time on two cores: the bound is the regression's, not the machine's speed.)
+    expect({ newestWithin5s: !!newest && newest.at - lastEdit < 5_000, atMost2Older: older <= 2 }, measured).toEqual({ newestWithin5s: true, atMost2Older: true });
   } finally {
     controller.abort();
     await Promise.all(feeds.map((f) => f.reading));

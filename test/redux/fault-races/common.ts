@@ -4,8 +4,11 @@
  * them. A version bump left `_persist` v2 over v1 slices when written apart (`bump-torn`); a purged device wrote its
  * unchanged slices back over another device's edit made meanwhile (`purge-edit`, `redux-races`).
  */
+import { legacy_createStore } from 'redux';
+import { persistReducer, persistStore, type Persistor } from 'redux-persist';
 import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import { createPersistStorage } from '@feat/sdk/redux';
+import { createPersistStorage, syncPersistedState } from '@feat/sdk/redux';
+import { rootReducer, type AppState } from '../helpers.js';
 
 export const outer = (o: Record<string, unknown>) =>
   JSON.stringify(Object.fromEntries(Object.entries(o).map(([k, v]) => [k, JSON.stringify(v)])));
@@ -89,3 +92,19 @@ export const settle = <T>(p: Promise<T>) =>
     () => 'resolved',
     (e: { code?: string; message?: string }) => `rejected ${e?.code ?? ''} ${String(e?.message ?? e).slice(0, 80)}`,
   );
+
+/** A redux app persisted through `c` (state version `version`), with `syncPersistedState` unless `sync` is false. */
+export function app(c: FeatClient, opts: { sync?: boolean; version?: number } = {}) {
+  const storage = createPersistStorage(c.store);
+  const persistConfig = { key: 'root', storage, version: opts.version ?? 1 };
+  const store = legacy_createStore(persistReducer(persistConfig as never, rootReducer as never));
+  const persistor: Persistor = persistStore(store);
+  const errors: unknown[] = [];
+  const stop = opts.sync === false ? () => {} : syncPersistedState({ store, persistConfig, storage, onError: (e) => errors.push(e) });
+  const state = () => store.getState() as unknown as AppState;
+  const settleAll = async () => {
+    await persistor.flush();
+    await storage.flush();
+  };
+  return { storage, store, persistor, stop, state, settleAll, errors };
+}

@@ -1,28 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { legacy_createStore } from 'redux';
-import { persistReducer, persistStore, type Persistor } from 'redux-persist';
-import { createPersistStorage, syncPersistedState } from '@feat/sdk/redux';
-import type { FeatClient } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../../support/backend.js';
-import { bootstrapped, rootReducer, type AppState } from '../helpers.js';
-import { faultyFetch, mk, settle, stored } from './common.js';
+import { bootstrapped } from '../helpers.js';
+import { app, faultyFetch, mk, settle, stored } from './common.js';
 
 const emu = useEmulator();
 
-function app(c: FeatClient, sync = true) {
-  const storage = createPersistStorage(c.store);
-  const persistConfig = { key: 'root', storage, version: 1 };
-  const store = legacy_createStore(persistReducer(persistConfig as never, rootReducer as never));
-  const persistor: Persistor = persistStore(store);
-  const errors: unknown[] = [];
-  const stop = sync ? syncPersistedState({ store, persistConfig, storage, onError: (e) => errors.push(e) }) : () => {};
-  const state = () => store.getState() as unknown as AppState;
-  const settleAll = async () => {
-    await persistor.flush();
-    await storage.flush();
-  };
-  return { storage, store, persistor, stop, state, settleAll, errors };
-}
 
 describe('a first state whose `_persist` failed, resent after another device stored live values', () => {
   it.each([[true], [false]])('sync=%s: the resent defaults do not overwrite B\'s edits; A\'s own edit is kept', async (sync) => {
@@ -31,7 +13,7 @@ describe('a first state whose `_persist` failed, resent after another device sto
     const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 2000 });
     await ca.ready();
     ctl.fault = 'fail-persist';
-    const A = app(ca, sync);
+    const A = app(ca, { sync: sync });
     await bootstrapped(A.persistor);
     const r0 = await settle(A.settleAll());
     // A's edit of b while _persist still fails
@@ -40,7 +22,7 @@ describe('a first state whose `_persist` failed, resent after another device sto
     expect(await stored(emu, user)).toBeNull();
     // B starts (nothing stored), edits c
     const cb = mk(emu, user);
-    const B = app(cb, true);
+    const B = app(cb, { sync: true });
     await bootstrapped(B.persistor);
     await B.settleAll();
     B.store.dispatch({ type: 'set', slice: 'c', text: 'B-c' });
@@ -69,7 +51,7 @@ describe('persistor.flush() during a stalled `_persist`', () => {
     const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 1500 });
     await ca.ready();
     ctl.fault = 'stall-persist';
-    const A = app(ca, true);
+    const A = app(ca, { sync: true });
     await bootstrapped(A.persistor);
     A.store.dispatch({ type: 'set', slice: 'a', text: 'x' });
     const t0 = Date.now();
@@ -96,7 +78,7 @@ describe('persistor.flush() during a stalled `_persist`', () => {
     const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 1500 });
     await ca.ready();
     ctl.fault = 'stall-persist';
-    const A = app(ca, true);
+    const A = app(ca, { sync: true });
     await bootstrapped(A.persistor);
     A.store.dispatch({ type: 'set', slice: 'a', text: 'x' });
     void A.persistor.flush();

@@ -1,28 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { legacy_createStore } from 'redux';
-import { persistReducer, persistStore, type Persistor } from 'redux-persist';
-import { createPersistStorage, syncPersistedState } from '@feat/sdk/redux';
-import type { FeatClient } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../../support/backend.js';
-import { bootstrapped, rootReducer, type AppState } from '../helpers.js';
-import { mk, settle, stored } from './common.js';
+import { bootstrapped } from '../helpers.js';
+import { app, mk, settle, stored } from './common.js';
 
 const emu = useEmulator();
 
-function app(c: FeatClient, sync = true) {
-  const storage = createPersistStorage(c.store);
-  const persistConfig = { key: 'root', storage, version: 1 };
-  const store = legacy_createStore(persistReducer(persistConfig as never, rootReducer as never));
-  const persistor: Persistor = persistStore(store);
-  const errors: unknown[] = [];
-  const stop = sync ? syncPersistedState({ store, persistConfig, storage, onError: (e) => errors.push(e) }) : () => {};
-  const state = () => store.getState() as unknown as AppState;
-  const settleAll = async () => {
-    await persistor.flush();
-    await storage.flush();
-  };
-  return { storage, store, persistor, stop, state, settleAll, errors };
-}
 
 describe('purge on A, then B edits another slice (remote)', () => {
   it.each([[300], [1500]])('B edits %i ms after A purged + edited: B\'s edit is stored', async (gap) => {

@@ -1,28 +1,10 @@
 import { describe, expect, it } from 'vitest';
-import { legacy_createStore } from 'redux';
-import { persistReducer, persistStore, type Persistor } from 'redux-persist';
-import { createPersistStorage, syncPersistedState } from '@feat/sdk/redux';
-import type { FeatClient } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../../support/backend.js';
-import { bootstrapped, rootReducer, type AppState } from '../helpers.js';
-import { faultyFetch, mk, settle, stored } from './common.js';
+import { bootstrapped } from '../helpers.js';
+import { app, faultyFetch, mk, settle, stored } from './common.js';
 
 const emu = useEmulator();
 
-function app(c: FeatClient, opts: { sync?: boolean; version?: number } = {}) {
-  const storage = createPersistStorage(c.store);
-  const persistConfig = { key: 'root', storage, version: opts.version ?? 1 };
-  const store = legacy_createStore(persistReducer(persistConfig as never, rootReducer as never));
-  const persistor: Persistor = persistStore(store);
-  const errors: unknown[] = [];
-  const stop = opts.sync ? syncPersistedState({ store, persistConfig, storage, onError: (e) => errors.push(e) }) : () => {};
-  const state = () => store.getState() as unknown as AppState;
-  const settleAll = async () => {
-    await persistor.flush();
-    await storage.flush();
-  };
-  return { storage, store, persistor, stop, state, settleAll, errors };
-}
 
 describe('close right after a first dispatch, `_persist` write slow', () => {
   it.each([['awaited flush'], ['flush not awaited']])('remote, %s: close() keeps the state', async (how) => {
@@ -32,7 +14,7 @@ describe('close right after a first dispatch, `_persist` write slow', () => {
     await c.ready();
     ctl.fault = 'delay-persist';
     ctl.delayMs = 600;
-    const a = app(c);
+    const a = app(c, { sync: false });
     await bootstrapped(a.persistor);
     a.store.dispatch({ type: 'set', slice: 'a', text: 'typed' });
     if (how === 'awaited flush') await a.persistor.flush();
@@ -48,7 +30,7 @@ describe('close right after a first dispatch, `_persist` write slow', () => {
     const user = uniqueUser('z33-cloself');
     const c = mk(emu, user, { mode: 'local-first', local: { adapter: 'memory', name: `z33-${user}` } } as never);
     await c.ready();
-    const a = app(c);
+    const a = app(c, { sync: false });
     await bootstrapped(a.persistor);
     a.store.dispatch({ type: 'set', slice: 'a', text: 'typed' });
     await a.persistor.flush();
