@@ -262,7 +262,14 @@ class Client implements FeatClient {
           signal: this.#lifetime.signal,
         }),
       );
-      return (await goneCheck)(input, response);
+      try {
+        return await (await goneCheck)(input, response);
+      } catch {
+        // The module could not load (the app's files replaced by a deploy, its host out of reach): the 404 stands as
+        // it is, and the next one tries again.
+        goneCheck = undefined;
+        return false;
+      }
     };
     /** The response, and whether it says the user's database is gone and could not be made again. */
     const send = async (input: RequestInfo | URL, init?: RequestInit): Promise<[Response, boolean]> => {
