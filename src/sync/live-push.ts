@@ -75,8 +75,8 @@ export class LivePush extends LiveLoop {
    * refused revision is stored (`#send`), resent with it.
    */
   #refused = new Map<string, { rev: string; seq: Seq | undefined; status: 'denied' | 'error'; deleted: Set<string> }>();
-  /** Chunks refused as too large (their manifest is told, and cut again: #chunkRefused). */
-  #tooLargeChunks = new Set<string>();
+  /** Chunks refused, with the refusal's name (told under their manifest's key, and cut again: #chunkRefused). */
+  #chunkRefusals = new Map<string, string>();
   /** Those chunks' manifests (the key whose value they hold). */
   #chunkOwners = new Map<string, string>();
   #retry: ReturnType<typeof setTimeout> | undefined;
@@ -369,10 +369,11 @@ export class LivePush extends LiveLoop {
         continue;
       }
       this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, status, deleted: before?.deleted ?? new Set() });
-      const tooLarge = String(result.name ?? result.error) === 'too_large';
+      const name = String(result.name ?? result.error);
+      const tooLarge = name === 'too_large' || name === 'document_too_large';
       if (isChunkId(id)) {
         // Told under the key whose value it holds, with its manifest (#chunkRefused): its id means nothing to the app.
-        if (tooLarge && this.#tooLargeChunks.size < 10_000) this.#tooLargeChunks.add(id);
+        if (this.#chunkRefusals.size < 10_000) this.#chunkRefusals.set(id, name);
         continue;
       }
       // Once per revision: a resend refused again says nothing new.
@@ -385,14 +386,14 @@ export class LivePush extends LiveLoop {
     const stored = docs.filter((d) => !refusedNow.has(d._id));
     for (const doc of stored) {
       this.#refused.delete(doc._id);
-      this.#tooLargeChunks.delete(doc._id);
+      this.#chunkRefusals.delete(doc._id);
       // A value stored in a new shape (store.ts `reshape`): the chunks of its refused one are no longer sent.
-      if (!isChunkId(doc._id) && this.#tooLargeChunks.size) {
+      if (!isChunkId(doc._id) && this.#chunkOwners.size) {
         const now = new Set(doc.feat?.chunks ?? []);
         for (const [chunk, owner] of this.#chunkOwners) {
           if (owner !== doc._id || now.has(chunk)) continue;
           this.#chunkOwners.delete(chunk);
-          this.#tooLargeChunks.delete(chunk);
+          this.#chunkRefusals.delete(chunk);
           const refused = this.#refused.get(chunk);
           this.#refused.delete(chunk);
           // Not pending any more (push-tracker.ts): no value refers to it; chunk collection deletes it here.
@@ -416,13 +417,15 @@ export class LivePush extends LiveLoop {
     refusedNow.add(doc._id);
     if (before?.rev !== doc._rev) {
       // Said once per revision of the value, under its key (the chunk's refusal was not).
-      const tooLarge = this.#tooLargeChunks.has(chunk);
-      for (const id of doc.feat!.chunks!) if (this.#tooLargeChunks.has(id)) this.#chunkOwners.set(id, doc._id);
+      // (The chunk's own refusal: its name, as the server or the transport gave it.)
+      const name = this.#chunkRefusals.get(chunk) ?? (status === 'denied' ? 'forbidden' : 'too_large');
+      const tooLarge = name === 'too_large' || name === 'document_too_large';
+      for (const id of doc.feat!.chunks!) if (this.#chunkRefusals.has(id)) this.#chunkOwners.set(id, doc._id);
       this.emit('denied', {
         id: doc._id,
         rev: doc._rev,
-        status: tooLarge ? 413 : status === 'denied' ? 403 : 500,
-        error: tooLarge ? 'too_large' : status === 'denied' ? 'forbidden' : 'error',
+        status: tooLarge ? 413 : name === 'unauthorized' ? 401 : 403,
+        error: name,
         reason: `a part of its value (chunk ${chunk}) was refused${tooLarge ? ': too large for a request' : ''}`,
       });
       if (tooLarge) this.emit('too-large', doc._id);
