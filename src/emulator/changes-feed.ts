@@ -181,7 +181,7 @@ async function changesEtag(db: Database, dbName: string): Promise<string> {
  * Serves `_changes`; `dbName` keys the opaque sequences of the `'couchdb'` profile. `ifNoneMatch`: the request's
  * `If-None-Match` (a normal feed whose ETag it names → 304 with no body, as couch_httpd:etag_respond answers).
  */
-export async function serveChanges(db: Database, dbName: string, req: Request, res: Response, fidelity: Fidelity, ifNoneMatch?: string): Promise<void> {
+export async function serveChanges(db: Database, dbName: string, req: Request, res: Response, fidelity: Fidelity, instance: string, ifNoneMatch?: string): Promise<void> {
   const query = req.query as Query;
   const feedParam = str(query.feed) ?? 'normal';
   // (Own entries only: `feed=constructor` is no feed type.)
@@ -192,7 +192,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   }
   checkParams(query);
   const sinceParam = str(query.since) ?? str((req.body as { since?: unknown } | undefined)?.since) ?? '0';
-  const decoded = fidelity.decodeSeq(dbName, sinceParam);
+  const decoded = fidelity.decodeSeq(dbName, sinceParam, instance);
   if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");
   // A long poll, continuous or eventsource feed with a negative `timeout` and no heartbeat (which replaces the timeout):
   // CouchDB's feed process fails on it and the connection closes with no answer at all, also with changes to send;
@@ -212,7 +212,7 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
   const limit = limitParam === undefined || Number(limitParam) < 0 ? undefined : Number(limitParam);
   // checkParams let only integers above 0 through.
   const seqInterval = fidelity.strict && str(query.seq_interval) !== undefined ? Number(str(query.seq_interval)) : undefined;
-  const enc = (seq: unknown) => (typeof seq === 'number' ? fidelity.encodeSeq(dbName, seq) : seq);
+  const enc = (seq: unknown) => (typeof seq === 'number' ? fidelity.encodeSeq(dbName, seq, instance) : seq);
   // `seq` first, as CouchDB writes it.
   const row = ({ seq, ...rest }: Change, i = 0, last = true) => ({
     seq: seqInterval !== undefined && i % seqInterval !== 0 && !last ? null : enc(seq),

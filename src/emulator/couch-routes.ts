@@ -26,6 +26,8 @@ export interface RouteContext {
   applyRevsLimit(dbName: string, limit: number): Promise<void>;
   /** The database's update sequence when the emulator opened it (storage.ts; validation-funs.ts). */
   openedSeq(dbName: string): number;
+  /** The database's identity as made, named by its sequences (storage.ts; fidelity.ts). */
+  instance(dbName: string): string;
 }
 
 /**
@@ -249,7 +251,7 @@ async function serveDbExtras(ctx: RouteContext, db: Database, dbName: string, re
     sendJson(res, 200, {
       total_rows: page.total_rows,
       offset: Array.isArray(options.keys) ? null : (page.offset ?? 0),
-      ...(page.update_seq === undefined ? {} : { update_seq: ctx.fidelity.encodeSeq(dbName, Number(page.update_seq)) }),
+      ...(page.update_seq === undefined ? {} : { update_seq: ctx.fidelity.encodeSeq(dbName, Number(page.update_seq), ctx.instance(dbName)) }),
       rows: page.rows,
     });
     return true;
@@ -315,15 +317,15 @@ function checkViewQuery(query: Query, strict: boolean): void {
 }
 
 /** A database's info as CouchDB 3.4 answers it (opaque sequences, no PouchDB fields). */
-async function dbInfo(db: Database, dbName: string, fidelity: Fidelity): Promise<unknown> {
+async function dbInfo(db: Database, dbName: string, fidelity: Fidelity, instance: string): Promise<unknown> {
   const info = await db.info();
   // CouchDB 3.4: the second the database was created (one deleted and made again has a new one).
   const created = (await db.get(CREATED).catch(() => undefined)) as { at?: unknown } | undefined;
   return {
     instance_start_time: typeof created?.at === 'string' ? created.at : '0',
     db_name: dbName,
-    purge_seq: fidelity.encodeSeq(dbName, 0),
-    update_seq: fidelity.encodeSeq(dbName, Number(info.update_seq)),
+    purge_seq: fidelity.encodeSeq(dbName, 0, instance),
+    update_seq: fidelity.encodeSeq(dbName, Number(info.update_seq), instance),
     sizes: { file: 0, external: 0, active: 0 },
     props: {},
     doc_del_count: 0,
@@ -484,14 +486,15 @@ export async function serveOwnRoute(
       delete req.headers.range;
     }
   }
-  if (segments.length === 1 && (method === 'GET' || method === 'HEAD') && fidelity.strict) {
-    sendJson(res, 200, await dbInfo(db, dbName, fidelity));
+  // Both profiles: its sequence is the opaque one the feeds send.
+  if (segments.length === 1 && (method === 'GET' || method === 'HEAD')) {
+    sendJson(res, 200, await dbInfo(db, dbName, fidelity, ctx.instance(dbName)));
     return true;
   }
   if (first === '_changes' && segments.length === 2) {
     if (method !== 'GET' && method !== 'POST' && method !== 'HEAD') throw methodNotAllowed('GET,POST,HEAD');
     // couch.ts took `If-None-Match` off the request (express would answer it by its own rules).
-    await serveChanges(db, dbName, req, res, fidelity, (res.locals as { ifNoneMatch?: string }).ifNoneMatch);
+    await serveChanges(db, dbName, req, res, fidelity, ctx.instance(dbName), (res.locals as { ifNoneMatch?: string }).ifNoneMatch);
     return true;
   }
   if (first === '_bulk_get' && segments.length === 2) {

@@ -397,6 +397,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     revsLimits: new Map(),
     applyRevsLimit: (dbName, limit) => storage.setRevsLimit(dbName, limit),
     openedSeq: (dbName) => storage.openedSeq(dbName),
+    instance: (dbName) => storage.instance(dbName),
   };
   const serverUuid = randomUUID().replace(/-/g, '');
   const securityObjects = new Map<string, unknown>();

@@ -43,21 +43,35 @@ export interface Fidelity {
   readonly strict: boolean;
   /** Extra milliseconds for one request or notice of `kind` (0 under `'emulator'`). */
   latency(kind: LatencyKind): number;
-  /** A sequence as the client sees it: the integer, or under `'couchdb'` an opaque string. */
-  encodeSeq(db: string, seq: number): number | string;
   /**
-   * The integer behind a `since` value, `'now'`, or undefined when it is malformed (CouchDB: 400). Integers are
-   * accepted only under `'emulator'`; `0` always.
+   * A sequence as the client sees it: an opaque string naming the database's instance, as CouchDB's names its shards
+   * (`instance`: Storage.instance). Both profiles (the default's integers let a position in a database deleted and
+   * made again, an emulator restarted in memory, skip the new one's first changes).
    */
-  decodeSeq(db: string, since: string): number | 'now' | undefined;
+  encodeSeq(db: string, seq: number, instance: string): string;
+  /**
+   * The integer behind a `since` value, `'now'`, or undefined when it is malformed (CouchDB: 400). A sequence of
+   * another database, or of an earlier instance of this one, is 0: CouchDB reads from the start when the shard it
+   * names is not there any more (measured: a `since` of a database deleted and made again lists every change of the
+   * new one). Integers are accepted only under `'emulator'` (as positions in this instance); `0` always.
+   */
+  decodeSeq(db: string, since: string, instance: string): number | 'now' | undefined;
 }
 
-function opaque(db: string, seq: number): string {
-  const hash = createHash('sha256').update(`${db}\u0000${seq}`).digest('base64url').slice(0, 40);
-  return `${seq}-g1AAAAB${hash}`;
+const hash = (text: string, length: number): string => createHash('sha256').update(text).digest('base64url').slice(0, length);
+
+/** The part of a sequence that names the database instance (16 characters). */
+const instanceTag = (db: string, instance: string): string => hash(`${db}\u0000${instance}`, 16);
+
+function opaque(db: string, seq: number, instance: string): string {
+  const tag = instanceTag(db, instance);
+  return `${seq}-g1AAAAB${tag}${hash(`${tag}\u0000${seq}`, 40)}`;
 }
 
-const OPAQUE = /^(\d{1,15})-g1AAAAB[A-Za-z0-9_-]{40}$/;
+/** `N-g1AAAAB`, the instance's tag, then a check over the tag and N (a made-up sequence is malformed: 400). */
+const OPAQUE = /^(\d{1,15})-g1AAAAB([A-Za-z0-9_-]{16})([A-Za-z0-9_-]{40})$/;
+/** The form earlier emulators wrote (a check over the database's name and N, no instance): read from the start. */
+const UNTAGGED = /^(\d{1,15})-g1AAAAB([A-Za-z0-9_-]{40})$/;
 
 export function createFidelity(profile: Profile): Fidelity {
   const strict = profile === 'couchdb';
@@ -65,15 +79,19 @@ export function createFidelity(profile: Profile): Fidelity {
     profile,
     strict,
     latency: (kind) => (strict ? drawLatency(LATENCY[kind]) : 0),
-    encodeSeq: (db, seq) => (strict ? opaque(db, seq) : seq),
-    decodeSeq(db, since) {
+    encodeSeq: opaque,
+    decodeSeq(db, since, instance) {
       if (since === 'now') return 'now';
       if (since === '0' || since === '') return 0;
-      if (!strict) return /^\d{1,15}$/.test(since) ? Number(since) : undefined;
+      if (!strict && /^\d{1,15}$/.test(since)) return Number(since);
       const match = OPAQUE.exec(since);
-      if (!match) return undefined;
-      const seq = Number(match[1]);
-      return opaque(db, seq) === since ? seq : undefined;
+      if (!match) {
+        const old = UNTAGGED.exec(since);
+        return old && hash(`${db}\u0000${old[1]}`, 40) === old[2] ? 0 : undefined;
+      }
+      const [, n, tag, check] = match as unknown as [string, string, string, string];
+      if (hash(`${tag}\u0000${n}`, 40) !== check) return undefined;
+      return tag === instanceTag(db, instance) ? Number(n) : 0;
     },
   };
 }

@@ -48,6 +48,8 @@ export class Storage {
   readonly #known = new Set<string>();
   /** Each database's update sequence when this process opened it (validation-funs.ts: CouchDB's shards open so). */
   readonly #openedSeq = new Map<string, number>();
+  /** Each database's identity as made ({@link instance}). */
+  readonly #instances = new Map<string, string>();
   readonly #persistent: boolean;
   /** The resolved `dataDir` this storage holds (in {@link openDirs} until closed). */
   readonly #dir: string | undefined;
@@ -130,10 +132,23 @@ export class Storage {
     const info = await db.info();
     if (!this.#openedSeq.has(name)) this.#openedSeq.set(name, Number(info.update_seq) || 0);
     // When it was made (CouchDB's `instance_start_time`: a database deleted and made again has a new one).
-    const marker = (await db.get(CREATED).catch(() => undefined)) as { at?: unknown } | undefined;
-    if (typeof marker?.at !== 'string') await db.put({ _id: CREATED, at: String(Math.floor(Date.now() / 1000)) } as never).catch(() => undefined);
+    // Its identity, named by its sequences (fidelity.ts): random for each database made, kept with `dataDir`.
+    const marker = (await db.get(CREATED).catch(() => undefined)) as { at?: unknown; uid?: unknown } | undefined;
+    if (typeof marker?.at !== 'string') {
+      const uid = randomBytes(12).toString('base64url');
+      this.#instances.set(name, uid);
+      await db.put({ _id: CREATED, at: String(Math.floor(Date.now() / 1000)), uid } as never).catch(() => undefined);
+    } else {
+      // (A database an earlier emulator made: its creation second.)
+      this.#instances.set(name, typeof marker.uid === 'string' ? marker.uid : `at-${marker.at}`);
+    }
     this.#known.add(name);
     return db;
+  }
+
+  /** The identity of the database as made (its sequences name it, as CouchDB's name their shards: fidelity.ts). */
+  instance(name: string): string {
+    return this.#instances.get(name) ?? '';
   }
 
   /** The database's update sequence when this process opened it (0 for one it has not). */
@@ -147,6 +162,7 @@ export class Storage {
     this.Pouch.__dbCacheMap.clear();
     this.#known.clear();
     this.#openedSeq.clear();
+    this.#instances.clear();
     await Promise.all(dbs.map((db) => (this.#persistent ? db.close() : db.destroy()).catch(() => undefined)));
     // Retired handles shared a store with one of those: it is closed (or gone) already.
     await Promise.all(this.#retired.splice(0).map((db) => db.close().catch(() => undefined)));

@@ -85,6 +85,28 @@ describe.each(ON_REAL ? [['deleted by the admin', adminDeletes] as const] : [['a
       for (const e of errors) expect(isFeatError(e)).toBe(true);
     }, 90_000);
 
+    it('a device that only reads sees what another device wrote once the database was back (its read position is of the old database)', async () => {
+      // (Emulator only, found by the attack of session 33: the new database's sequences started again at 1, and the
+      // reader's position in the old one skipped the first writes of the new one. CouchDB's sequences name their
+      // database's shards, so a position in an old database reads the new one from its start.)
+      let emu = await start();
+      const user = uniqueUser('gone-reader');
+      const writer = clientOf(emu, user);
+      const { dbName } = await writer.ready();
+      await writer.store.set('before', 1);
+      await writer.sync.waitForPush({ timeout: 15_000 });
+      const reader = clientOf(emu, user);
+      await reader.ready();
+      await waitFor(async () => (await reader.store.get('before')) === 1, 15_000, 'the reader has the first value');
+      emu = await remove(emu, user, dbName);
+      await writer.store.set('later', 2);
+      await writer.sync.waitForPush({ timeout: 30_000 });
+      await writer.store.set('latest', 3);
+      await writer.sync.waitForPush({ timeout: 30_000 });
+      expect(await serverValues(emu, user)).toEqual({ before: 1, later: 2, latest: 3 });
+      await waitFor(async () => (await reader.store.get('latest')) === 3 && (await reader.store.get('later')) === 2, 40_000, 'the reader has both later values');
+    }, 120_000);
+
     it('remote: the next call signs up again and succeeds; the data written before is gone with the database, as the server says', async () => {
       let emu = await start();
       const user = uniqueUser('gone-remote');
