@@ -14,6 +14,7 @@ import { checkSelectorRegexes, NO_JAVASCRIPT } from './guard.js';
 import { etagsOf, sendNginxError } from './http.js';
 import { changesSelector } from './mango.js';
 import type { Database } from './storage.js';
+import { readConsistently } from './read-phase.js';
 
 type Query = Record<string, unknown>;
 type Change = PouchDB.Core.ChangesResponseChange<Record<string, unknown>>;
@@ -223,9 +224,15 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
 
   if (feed !== 'continuous') {
     // Normal feed, or a long poll with something to report at once.
+    // Of one moment of the database: no write runs meanwhile (read-phase.ts).
     const first: { results: Change[]; last_seq: number | string } =
-      limit === 0 ? { results: [], last_seq: since } : await db.changes({ ...opts, since, live: false, ...(limit === undefined ? {} : { limit }) });
-    if (opts.style === 'all_docs') first.results = await Promise.all(first.results.map((c) => inLeafOrder(db, c)));
+      limit === 0
+        ? { results: [], last_seq: since }
+        : await readConsistently(db, async () => {
+            const read = await db.changes({ ...opts, since, live: false, ...(limit === undefined ? {} : { limit }) });
+            if (opts.style === 'all_docs') read.results = await Promise.all(read.results.map((c) => inLeafOrder(db, c)));
+            return read;
+          });
     if (feed === 'normal' || first.results.length > 0) {
       const lastRow = first.results[first.results.length - 1];
       // Fewer rows than the limit: the feed read to the end, nothing is pending — also when `_selector` let none

@@ -9,6 +9,7 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import PouchDB from 'pouchdb-core';
+import { ReadPhase, takeTurns } from './read-phase.js';
 
 const require = createRequire(import.meta.url);
 
@@ -48,6 +49,8 @@ export class Storage {
   readonly #known = new Set<string>();
   /** Each database's update sequence when this process opened it (validation-funs.ts: CouchDB's shards open so). */
   readonly #openedSeq = new Map<string, number>();
+  /** Each database's turns of writes and feed reads, shared by its handles (read-phase.ts). */
+  readonly #phases = new Map<string, ReadPhase>();
   /** Each database's identity as made ({@link instance}). */
   readonly #instances = new Map<string, string>();
   readonly #persistent: boolean;
@@ -104,6 +107,7 @@ export class Storage {
     if (!db) {
       // CouchDB's default `_revs_limit` (PouchDB's own default keeps every revision).
       db = new this.Pouch(name, { revs_limit: DEFAULT_REVS_LIMIT } as PouchDB.Configuration.DatabaseConfiguration) as Database;
+      takeTurns(db, this.#phase(name));
       this.Pouch.__dbCacheMap.set(name, db);
     }
     return db;
@@ -120,6 +124,7 @@ export class Storage {
    */
   async setRevsLimit(name: string, limit: number): Promise<void> {
     const handle = new this.Pouch(name, { revs_limit: limit } as PouchDB.Configuration.DatabaseConfiguration) as Database;
+    takeTurns(handle, this.#phase(name));
     await handle.info();
     const old = this.Pouch.__dbCacheMap.get(name);
     if (old) this.#retired.push(old);
@@ -146,6 +151,12 @@ export class Storage {
     return db;
   }
 
+  #phase(name: string): ReadPhase {
+    let phase = this.#phases.get(name);
+    if (!phase) this.#phases.set(name, (phase = new ReadPhase()));
+    return phase;
+  }
+
   /** The identity of the database as made (its sequences name it, as CouchDB's name their shards: fidelity.ts). */
   instance(name: string): string {
     return this.#instances.get(name) ?? '';
@@ -163,6 +174,7 @@ export class Storage {
     this.#known.clear();
     this.#openedSeq.clear();
     this.#instances.clear();
+    this.#phases.clear();
     await Promise.all(dbs.map((db) => (this.#persistent ? db.close() : db.destroy()).catch(() => undefined)));
     // Retired handles shared a store with one of those: it is closed (or gone) already.
     await Promise.all(this.#retired.splice(0).map((db) => db.close().catch(() => undefined)));
