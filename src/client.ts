@@ -1,6 +1,6 @@
 import type { FeatApi } from './api/index.js';
 import { lazyApi } from './api-lazy.js';
-import { abortError, closedError, FeatError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
+import { abortError, closedError, FeatError, isFeatError, listenerError, toFeatError, type FeatError as FeatErrorType } from './errors.js';
 import type { Extras } from './export/lazy.js';
 import type { ExportOptions, ImportOptions, ImportResult, ImportSource } from './export/types.js';
 import type { FeatMaintenance } from './maintenance/scheduler.js';
@@ -198,15 +198,12 @@ class Client implements FeatClient {
     this.#options = resolveOptions(options);
     const o = this.#options;
     if (o.mode === 'local-first') this.#logoutsBefore = logoutsUnderWay();
-    // A listener that throws is reported as an error event; one that throws from the error event itself is rethrown
-    // on its own (never reported again, which would loop).
-    this.#emitter = new Emitter<SyncEvents>((error, event) =>
-      event === 'error'
-        ? queueMicrotask(() => {
-            throw error;
-          })
-        : this.#reportError(toFeatError(error)),
-    );
+    // A listener that throws (or whose promise rejects) is reported as an error event, told apart as `listener`; one
+    // of the error event itself is logged (reporting it again would loop; README: nothing escapes to the process).
+    this.#emitter = new Emitter<SyncEvents>((error, event) => {
+      if (event === 'error') console.error('[@feat/sdk] an `error` listener failed; the SDK carried on:', error);
+      else this.#reportError(listenerError(error));
+    });
     // One provider call may take requestTimeout at most; one that did not answer is forgotten and asked again later.
     const auth = o.auth === undefined ? undefined : createAuthSource(o.auth, { timeout: o.requestTimeout });
     this.#auth = auth;
@@ -574,7 +571,7 @@ class Client implements FeatClient {
 
   #reportError(error: FeatErrorType): void {
     // A background step that meets the close() or logout() the app asked for is no failure to tell about.
-    if (this.#closing && error.code === 'closed') return;
+    if (this.#closing && (error.code === 'closed' || (error.code === 'listener' && isFeatError(error.cause, 'closed')))) return;
     if (this.#emitter.listenerCount('error') > 0) this.#emitter.emit('error', error);
     else if (!(error instanceof FeatError && error.code === 'network')) {
       // Never swallowed: without an error listener, background failures are logged.

@@ -25,7 +25,12 @@ export type FeatErrorCode =
    * The local replica was deleted under the running client (the site's data cleared by the user, DevTools or the
    * browser): what had reached the server is safe; create the client again (reload the page) to go on.
    */
-  | 'storage_lost';
+  | 'storage_lost'
+  /**
+   * A listener of the app's (`watch`, `watchQuery`, `sync.on`) threw, or the promise it returned rejected: its own
+   * error is the `cause`. Reported as an `error` event; the SDK carried on.
+   */
+  | 'listener';
 
 /** Context attached to an error: what was being done, where, and why it failed underneath. */
 export interface FeatErrorContext {
@@ -306,4 +311,28 @@ export function endedBy(signal: AbortSignal): FeatError {
 
 export function closedError(): FeatError {
   return new FeatError('closed', 'The client is closed; create a new client with createFeatClient()');
+}
+
+/**
+ * A listener's own failure, told apart from the server's and the network's (its message may mention a socket, its
+ * object carry a `status`: it is the app's, whatever it says).
+ */
+export function listenerError(error: unknown): FeatError {
+  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return new FeatError('listener', `A listener of yours failed (${text}); the SDK carried on. Its error is this error's cause.`, { cause: error });
+}
+
+/**
+ * Calls an app's listener: a throw, or a rejection of the promise it returns (an `async` listener), goes to `report`
+ * as a `listener` error, never to the process.
+ */
+export function callListener(call: () => unknown, report: (error: FeatError) => void): void {
+  try {
+    const returned = call();
+    if (typeof (returned as PromiseLike<unknown> | undefined)?.then === 'function') {
+      (returned as PromiseLike<unknown>).then(undefined, (error: unknown) => report(listenerError(error)));
+    }
+  } catch (error) {
+    report(listenerError(error));
+  }
 }

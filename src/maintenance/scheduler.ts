@@ -1,4 +1,4 @@
-import { closedError, type FeatError } from '../errors.js';
+import { abortError, closedError, type FeatError } from '../errors.js';
 import type { ClientIo } from '../export/io.js';
 import type { MaintenanceOptions } from '../options.js';
 import { checkSignal, withSignal } from '../util/abort.js';
@@ -104,6 +104,8 @@ export class Maintenance implements Omit<FeatMaintenance, 'on'> {
     // Thrown inside the client's `.then()`: a rejection.
     const options: MaintenanceRunOptions = checkOptions(given, 'run');
     checkSignal(options.signal);
+    // An already aborted signal starts nothing (no run, so no client start either).
+    if (options.signal?.aborted) return Promise.reject(abortError(options.signal));
     if (!this.#current || this.#current.stop.signal.aborted) {
       // A run every caller left is stopping: a new one starts once it has stopped (runs never overlap).
       const stopping = this.#current?.report.catch(() => undefined);

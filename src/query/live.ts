@@ -7,7 +7,7 @@
  * (a match, or a value that was one) runs the query again instead (the window moves), and again only a different
  * result set is delivered. In remote mode every change under the prefix runs the query again on the server.
  */
-import { closedError, toFeatError, type FeatError } from '../errors.js';
+import { callListener, closedError, toFeatError, type FeatError } from '../errors.js';
 import { sameJson } from '../store/codec.js';
 import { partId } from '../store/ids.js';
 import type { StoreIO } from '../store/io.js';
@@ -73,12 +73,8 @@ export function watchQuery<T>(deps: LiveDeps, query: PlannedQuery, listener: (re
     const next: typeof made = new Map();
     const results = docs.map((d) => resultFor(d, next));
     made = next;
-    try {
-      listener(results);
-    } catch (error) {
-      // As for `sync.on` listeners: an `error` event (not the query's own failure).
-      deps.reportError(toFeatError(error));
-    }
+    // As for `sync.on` listeners: an `error` event (not the query's own failure).
+    callListener(() => listener(results), deps.reportError);
   };
 
   /** Runs the query (again), then folds in what came meanwhile; one run at a time. */

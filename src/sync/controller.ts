@@ -1,4 +1,4 @@
-import { closedError, FeatValidationError, toFeatError } from '../errors.js';
+import { abortError, closedError, FeatValidationError, toFeatError } from '../errors.js';
 import { checkSignal } from '../util/abort.js';
 import type { AcceptedWrite } from '../transport/couch-fetch.js';
 import type { Emitter } from '../util/emitter.js';
@@ -86,7 +86,7 @@ export class SyncController implements FeatSync {
   #deps: SyncControllerDeps;
   accepted = 0;
   /** Recounts for the `pending` event (loaded with its first listener). */
-  #recount: ((() => void) & { last(n: number): void; stop(): void }) | undefined;
+  #recount: ((() => void) & { last(n: number): void; stop(): void; told(): boolean }) | undefined;
 
   constructor(deps: SyncControllerDeps) {
     this.#deps = deps;
@@ -105,13 +105,26 @@ export class SyncController implements FeatSync {
       const name = typeof event === 'string' ? `"${event}"` : `of type ${typeof event}`;
       throw new FeatValidationError('invalid_argument', `Unknown sync event ${name}; use ${EVENTS.join(', ')}`);
     }
-    const off = this.#deps.emitter.on(event, listener as (event: unknown) => void);
-    if (event === 'pending') {
-      void loadPendingCount().then((m) => {
-        this.#recount ??= m.pendingCounter(this, this.#deps);
-        this.#recount();
-      });
-    }
+    if (event !== 'pending') return this.#deps.emitter.on(event, listener as (event: unknown) => void);
+    // Every `pending` listener hears the current count first (a later one too, not only the first: the counter tells
+    // changes only), unless a change reached it before.
+    let heard = false;
+    const entry = (n: number) => {
+      heard = true;
+      return (listener as (n: number) => unknown)(n);
+    };
+    const off = this.#deps.emitter.on('pending', entry);
+    void loadPendingCount().then((m) => {
+      this.#recount ??= m.pendingCounter(this, this.#deps);
+      // (Before a count was told, the counter's first one reaches every listener.)
+      const late = this.#recount.told();
+      this.#recount();
+      if (!late || this.#deps.closed()) return;
+      this.pending().then(
+        (n) => !heard && !this.#deps.closed() && this.#deps.emitter.emitTo('pending', entry, n),
+        () => undefined,
+      );
+    });
     return off;
   }
 
@@ -155,6 +168,8 @@ export class SyncController implements FeatSync {
       throw new FeatValidationError('invalid_argument', `"timeout" must be a number of milliseconds from 0 to ${MAX_TIMEOUT_MS}`);
     }
     checkSignal(options.signal);
+    // An already aborted signal starts nothing (the client's start included).
+    if (options.signal?.aborted) throw abortError(options.signal);
     // The waiting itself loads on first use.
     const { waitForPush } = await loadWaitForPush();
     return waitForPush(this.#deps, options, () => this.status).catch((error: unknown) => Promise.reject(toFeatError(error)));

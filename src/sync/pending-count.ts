@@ -6,7 +6,7 @@ import { SYNC_WRITE } from './tabs-writes.js';
  * Returns the recount function: single flight (a call while counting counts once more after). Its `last(n)` emits the
  * count close() ended with (what its last push left), if it differs from the last one emitted.
  */
-export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() => void) & { last(n: number): void; stop(): void } {
+export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() => void) & { last(n: number): void; stop(): void; told(): boolean } {
   let last: number | undefined;
   let counting = false;
   let again = false;
@@ -57,6 +57,8 @@ export function pendingCounter(sync: FeatSync, deps: SyncControllerDeps): (() =>
       });
   };
   return Object.assign(count, {
+    /** True once a count was told (a listener coming later hears the current one from the controller). */
+    told: (): boolean => last !== undefined,
     /** close(): the other tabs' writes are no longer heard. */
     stop(): void {
       heard?.channel.close();

@@ -32,6 +32,8 @@ export async function waitForPush(deps: SyncControllerDeps, options: WaitForPush
     throw new FeatError('aborted', 'The operation was aborted');
   };
   try {
+    // Aborted already (or the client closing): the client's start is not begun.
+    if (signal.aborted) fail();
     await race(deps.ready(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
     await race(deps.flush(), signal).catch((e: unknown) => (signal.aborted ? fail() : Promise.reject(e)));
     const lf = deps.localFirst();

@@ -1,5 +1,5 @@
 import { backoff } from '../util/backoff.js';
-import { closedError, FeatError, toFeatError } from '../errors.js';
+import { callListener, closedError, FeatError, toFeatError } from '../errors.js';
 import type { StoreIO } from '../store/io.js';
 import { decode, encode, isExpired, type StoredDoc, type WriteOp } from '../store/codec.js';
 import type { Change, ChangesFeed, Db } from '../store/db.js';
@@ -306,13 +306,9 @@ export class ChangeWatcher implements WatchSource {
     this.#call(() => sub.listener(event.value === undefined ? event : { ...event, value: cloneJson(event.value) }));
   }
 
-  /** Calls an app's listener: one that throws is reported (an `error` event), as `sync.on` listeners are. */
-  #call(listener: () => void): void {
-    try {
-      listener();
-    } catch (error) {
-      this.#options.onError(toFeatError(error));
-    }
+  /** Calls an app's listener: one that throws or rejects is reported (an `error` event), as `sync.on` listeners are. */
+  #call(listener: () => unknown): void {
+    callListener(listener, this.#options.onError);
   }
 
   started(ms: number): Promise<void> | undefined {
