@@ -4,7 +4,9 @@
  * redux-persist 6 writes `persist:<key>` as `JSON.stringify({ [slice]: JSON.stringify(sliceState), …, _persist: '…' })`.
  * Each slice string is stored as its own part, parsed (so the documents are readable JSON) when parsing and serializing
  * again gives back the very same string; otherwise (a custom serializer, a value the store refuses) the string is kept
- * verbatim inside a `{ "$featPersistRaw": string }` wrapper. Either way the round trip is exact.
+ * verbatim inside a `{ "$featPersistRaw": string }` wrapper — or, when it holds a lone surrogate (a custom serializer
+ * that writes one raw: no JSON text CouchDB takes can hold it), as its JSON text inside `{ "$featPersistRawJson": string }`
+ * (JSON.stringify escapes it as `\udXXX`). Either way the round trip is exact.
  */
 
 /**
@@ -29,11 +31,19 @@ export const wellFormed = (s: string): boolean =>
     ? (s as unknown as { isWellFormed(): boolean }).isWellFormed()
     : !/[\ud800-\udbff](?![\udc00-\udfff])|(?:[^\ud800-\udbff]|^)[\udc00-\udfff]/.test(s);
 
-function isRawWrapper(value: unknown): value is { [RAW]: string } {
+/** The property of the wrapper that keeps a slice string holding a lone surrogate, as its JSON text. */
+export const RAW_JSON = '$featPersistRawJson';
+
+function isWrapper<K extends string>(value: unknown, name: K): value is { [P in K]: string } {
   if (typeof value !== 'object' || value === null || Array.isArray(value)) return false;
   const keys = Object.keys(value);
-  return keys.length === 1 && keys[0] === RAW && typeof (value as Record<string, unknown>)[RAW] === 'string';
+  return keys.length === 1 && keys[0] === name && typeof (value as Record<string, unknown>)[name] === 'string';
 }
+
+const isRawWrapper = (value: unknown): value is { [RAW]: string } => isWrapper(value, RAW) || isWrapper(value, RAW_JSON);
+
+/** A slice string kept as it is. */
+const raw = (slice: string): unknown => (wellFormed(slice) ? { [RAW]: slice } : { [RAW_JSON]: JSON.stringify(slice) });
 
 /** True when the store accepts `value` as it is (no `__proto__` names, no lone surrogates, not too deep, no ±5e-324). */
 function storable(value: unknown, depth: number): boolean {
@@ -56,15 +66,24 @@ export function sliceToValue(slice: string): unknown {
   try {
     parsed = JSON.parse(slice);
   } catch {
-    return { [RAW]: slice };
+    return raw(slice);
   }
-  if (isRawWrapper(parsed) || !storable(parsed, 0) || JSON.stringify(parsed) !== slice) return { [RAW]: slice };
+  if (isRawWrapper(parsed) || !storable(parsed, 0) || JSON.stringify(parsed) !== slice) return raw(slice);
   return parsed;
 }
 
 /** The slice string of a stored document value. */
 export function valueToSlice(value: unknown): string {
-  return isRawWrapper(value) ? value[RAW] : JSON.stringify(value);
+  if (isWrapper(value, RAW)) return value[RAW];
+  if (isWrapper(value, RAW_JSON)) {
+    try {
+      const slice: unknown = JSON.parse(value[RAW_JSON]);
+      if (typeof slice === 'string') return slice;
+    } catch {
+      // (Not this engine's: another app's document.)
+    }
+  }
+  return JSON.stringify(value);
 }
 
 /**
