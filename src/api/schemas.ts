@@ -19,23 +19,32 @@ export const idInput = v.pipe(
 /** An id as a response carries it. */
 export const id = v.pipe(v.number(), v.safeInteger(), v.minValue(0));
 
-const nonEmptyString = (message: string) => v.pipe(v.string(message), v.nonEmpty(message));
+/** A string that is sent as it is: a lone surrogate would go as U+FFFD (another value than the one given). */
+const wellFormed = (s: string): boolean => !/[\ud800-\udbff](?![\udc00-\udfff])|(?<![\ud800-\udbff])[\udc00-\udfff]/.test(s);
+
+const nonEmptyString = (message: string) =>
+  v.pipe(v.string(message), v.nonEmpty(message), v.check((s) => wellFormed(s), `${message} (this one holds a lone UTF-16 surrogate, which would be sent as U+FFFD)`));
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
 
-/** A JSON value that survives `JSON.stringify` unchanged: no `undefined`, functions, `NaN`, class instances or cycles. */
+/**
+ * A JSON value that survives `JSON.stringify` unchanged: no `undefined`, functions, `NaN`, class instances, cycles,
+ * symbol keys, named properties on arrays, or lone surrogates (sent as U+FFFD).
+ */
 export function isJsonValue(value: unknown, seen: Set<object> = new Set()): value is JsonValue {
-  if (value === null || typeof value === 'string' || typeof value === 'boolean') return true;
+  if (value === null || typeof value === 'boolean') return true;
+  if (typeof value === 'string') return wellFormed(value);
   if (typeof value === 'number') return Number.isFinite(value);
   if (typeof value !== 'object') return false;
   if (seen.has(value)) return false;
   seen.add(value);
   try {
-    // Spread: a hole of a sparse array is `undefined` (`every` would skip it).
-    if (Array.isArray(value)) return [...value].every((item) => isJsonValue(item, seen));
+    // Only its elements are sent: a named property or a symbol key would be dropped.
+    if (Array.isArray(value)) return Reflect.ownKeys(value).length === value.length + 1 && [...value].every((item) => isJsonValue(item, seen));
     const proto = Object.getPrototypeOf(value) as unknown;
     if (proto !== Object.prototype && proto !== null) return false;
-    return Object.values(value).every((item) => isJsonValue(item, seen));
+    if (Object.getOwnPropertySymbols(value).length > 0) return false;
+    return Object.entries(value).every(([key, item]) => wellFormed(key) && isJsonValue(item, seen));
   } finally {
     seen.delete(value);
   }

@@ -418,8 +418,14 @@ export class DocumentStore {
     const seq = tick();
     // Validate everything before anything is written: a bad part rejects the whole call.
     const ops = readable(() => {
-      if (typeof parts !== 'object' || parts === null || Array.isArray(parts) || Object.getPrototypeOf(parts) !== Object.prototype) {
+      // (A null-prototype object is a plain one too, as `set()` takes it.)
+      const proto: unknown = typeof parts === 'object' && parts !== null ? Object.getPrototypeOf(parts) : undefined;
+      if (typeof parts !== 'object' || parts === null || Array.isArray(parts) || (proto !== Object.prototype && proto !== null)) {
         throw new FeatValidationError('invalid_value', `setParts("${key}") takes a plain object of subkey → value`, { key });
+      }
+      // A symbol is no subkey: refused, never dropped.
+      if (Object.getOwnPropertySymbols(parts).length > 0) {
+        throw new FeatValidationError('invalid_key', `setParts("${key}") has a symbol subkey, which cannot be stored: use strings`, { key });
       }
       if (opts.replace !== undefined && typeof opts.replace !== 'boolean') {
         throw new FeatValidationError('invalid_argument', '"replace" must be a boolean', { key });

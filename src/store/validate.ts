@@ -175,6 +175,11 @@ export function snapshotValue<T>(value: T, key: string, size?: { bytes: number }
         stack.add(v);
         let out: unknown;
         if (Array.isArray(v)) {
+          // Its own keys are its indices and `length`: a named property (or a symbol) on it would be dropped.
+          if (Reflect.ownKeys(v).length !== v.length + 1) {
+            for (let i = 0; i < v.length; i++) if (!(i in v)) throw bad('a hole in an array', i);
+            throw bad('an array with a named property (JSON keeps only its elements)');
+          }
           const arr = new Array<unknown>(v.length);
           for (let i = 0; i < v.length; i++) {
             if (!(i in v)) throw bad('a hole in an array', i);
