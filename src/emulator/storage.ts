@@ -131,8 +131,20 @@ export class Storage {
     this.Pouch.__dbCacheMap.set(name, handle);
   }
 
+  /** Calls of {@link create} under way, by name: two at once make one database (one identity). */
+  readonly #creating = new Map<string, Promise<Database>>();
+
   /** Creates (or opens) a database and registers it as existing. */
-  async create(name: string): Promise<Database> {
+  create(name: string): Promise<Database> {
+    let creating = this.#creating.get(name);
+    if (!creating) {
+      creating = this.#create(name).finally(() => this.#creating.delete(name));
+      this.#creating.set(name, creating);
+    }
+    return creating;
+  }
+
+  async #create(name: string): Promise<Database> {
     const db = this.db(name);
     const info = await db.info();
     if (!this.#openedSeq.has(name)) this.#openedSeq.set(name, Number(info.update_seq) || 0);

@@ -344,7 +344,7 @@ export class LivePush extends LiveLoop {
    * the ids the server refused in this request.
    */
   async #store(docs: StoredDoc[], latest: Map<string, Change>): Promise<{ stored: StoredDoc[]; refusedNow: Set<string> }> {
-    const results = await this.#withShortHistory(docs, await this.#remote.bulkDocs(docs, { new_edits: false }));
+    const results = await this.#remote.bulkDocs(docs, { new_edits: false });
     // With `new_edits: false` CouchDB lists only the documents it refused: the others are stored.
     const refusedNow = new Set<string>();
     for (const result of results) {
@@ -402,49 +402,6 @@ export class LivePush extends LiveLoop {
       }
     }
     return { stored, refusedNow };
-  }
-
-  /**
-   * Documents refused as too large for a request only because of their revision history (`_revisions`: up to 1,000
-   * ids, ~35 KB, under a small `maxRequestBytes`: a key edited a few hundred times was never pushed again): sent once
-   * more with the history cut after the newest revision the server holds (CouchDB's `_revs_diff` `possible_ancestors`),
-   * which CouchDB joins to its tree as it would the whole one, or to the newest revision alone for a document the server
-   * never held. Otherwise (the server holds the document on another branch) the refusal stands. Returns the results
-   * with the resent documents' own.
-   */
-  async #withShortHistory(docs: StoredDoc[], results: BulkResult[]): Promise<BulkResult[]> {
-    type Revisions = { start: number; ids: string[] };
-    const long = results.flatMap((result) => {
-      const name = String(result.name ?? result.error ?? '');
-      if (!result.error || name !== 'too_large') return [];
-      const doc = docs.find((d) => d._id === result.id);
-      const revisions = (doc as { _revisions?: Revisions } | undefined)?._revisions;
-      return doc && revisions && revisions.ids.length > 1 ? [{ doc, revisions }] : [];
-    });
-    if (!long.length || this.cancelled) return results;
-    const asked: Record<string, string[]> = {};
-    for (const { doc } of long) Object.defineProperty(asked, doc._id, { value: [doc._rev!], enumerable: true });
-    const answer = (await (this.#remote as ReplicaDb).revsDiff(asked).catch(() => ({}))) as Record<string, { possible_ancestors?: unknown }>;
-    // Documents the server has never held (not even deleted): any end of the history starts them as well.
-    const unheld = new Set<string>();
-    const without = long.filter(({ doc }) => !Array.isArray(answer[doc._id]?.possible_ancestors)).map(({ doc }) => doc._id);
-    if (without.length) {
-      const { rows } = await this.#remote.allDocs({ keys: without }).catch(() => ({ rows: [] as unknown[] }));
-      for (const row of rows as { key?: unknown; error?: unknown }[]) if (row.error === 'not_found' && typeof row.key === 'string') unheld.add(row.key);
-    }
-    const cut: StoredDoc[] = [];
-    for (const { doc, revisions } of long) {
-      const held = answer[doc._id]?.possible_ancestors;
-      // The newest of this history's revisions the server holds (ids[i] is generation start - i); the newest alone for a
-      // document it never held.
-      const at = Array.isArray(held) ? revisions.ids.findIndex((hash, i) => held.includes(`${revisions.start - i}-${hash}`)) : unheld.has(doc._id) ? 0 : -1;
-      if (at < 0 || at === revisions.ids.length - 1) continue;
-      cut.push({ ...doc, _revisions: { start: revisions.start, ids: revisions.ids.slice(0, at + 1) } } as StoredDoc);
-    }
-    if (!cut.length || this.cancelled) return results;
-    const again = await this.#remote.bulkDocs(cut, { new_edits: false });
-    const resent = new Set(cut.map((d) => d._id));
-    return [...results.filter((r) => !resent.has(r.id as string)), ...again];
   }
 
   /**

@@ -27,6 +27,28 @@ function crossOriginPage(url: string): boolean {
 }
 
 /**
+ * A replicated revision (`new_edits: false`) that does not fit `room` bytes only because of its history: `_revisions`
+ * holds up to 1,000 revision ids (~35 bytes each), so a key edited a few hundred times no longer fit a small
+ * `maxRequestBytes` although its value is a byte — it was refused `too_large` for good. Its history is cut to the
+ * newest ids that fit, as CouchDB stems histories at `_revs_limit`: the server joins it to its tree at any revision
+ * it holds among them (a device's last push, a common ancestor of two devices' edits); a branch apart for longer is
+ * kept apart, as stemming keeps it. Undefined when not even one id fits (the document itself is too large).
+ */
+function shortHistory(doc: unknown, room: number): { doc: unknown; json: string; bytes: number } | undefined {
+  const revisions = (doc as { _revisions?: { start?: unknown; ids?: unknown } } | null)?._revisions;
+  const ids = revisions?.ids;
+  if (!Array.isArray(ids) || ids.length < 2 || !ids.every((id) => typeof id === 'string')) return undefined;
+  const base = utf8Bytes(JSON.stringify({ ...(doc as object), _revisions: { ...revisions, ids: [] } }));
+  const each = utf8Bytes(JSON.stringify(ids[0])) + 1;
+  const keep = Math.min(ids.length - 1, Math.floor((room - base + 1) / each));
+  if (keep < 1) return undefined;
+  const cut = { ...(doc as object), _revisions: { ...revisions, ids: ids.slice(0, keep) } };
+  const json = JSON.stringify(cut);
+  const bytes = utf8Bytes(json);
+  return bytes <= room ? { doc: cut, json, bytes } : undefined;
+}
+
+/**
  * Sends a `_bulk_docs` request in as few requests as the body limit allows and merges the per-document results
  * back into one response, so PouchDB (and its replicator) never sees a 413 for a batch that could have passed.
  * A batch refused with 413 anyway (or hidden: see HIDDEN_413_BYTES) is halved and retried; a single document that
@@ -91,13 +113,15 @@ export async function splitBulkDocs(url: string, init: RequestInit, body: string
   const overhead = utf8Bytes(envelope);
   const sized = docs.map((doc) => {
     const json = JSON.stringify(doc);
-    return { doc, json, bytes: utf8Bytes(json) };
+    const bytes = utf8Bytes(json);
+    return overhead + bytes > limit && rest.new_edits === false ? shortHistory(doc, limit - overhead) ?? { doc, json, bytes } : { doc, json, bytes };
   });
 
   const results: BulkResult[] = [];
   let status = 201;
   const tooLarge = (doc: unknown): BulkResult => ({
     id: typeof (doc as { _id?: unknown })?._id === 'string' ? (doc as { _id: string })._id : '',
+    ...(typeof (doc as { _rev?: unknown })?._rev === 'string' ? { rev: (doc as { _rev: string })._rev } : {}),
     error: 'too_large',
     reason: hidden
       ? `The proxy refused the document's request (its body limit is below maxRequestBytes, ${maxBytes} bytes; a page on another origin sees its 413 as a network failure): set maxRequestBytes to the proxy's limit, or store the value in parts`

@@ -4,6 +4,7 @@
  * `emulatorOnly(reason)` from `./target.ts` instead.
  */
 export const EMULATOR_ONLY_FILES: Record<string, string> = {
+  'test/sync/long-history-recreated.test.ts': 'restarts the emulator in memory to make the database again (the real server keeps it)',
   'test/emulator/lifecycle.test.ts': "the emulator's own options, ports, suspend/stop, request log and dataDir",
   'test/emulator/safety.test.ts': "the emulator refuses JavaScript design functions; CouchDB runs them in its own sandbox",
   'test/emulator/fuzz.test.ts': 'fuzzes the emulator process (that it answers, never crashes)',
