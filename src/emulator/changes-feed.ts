@@ -14,7 +14,6 @@ import { checkSelectorRegexes, NO_JAVASCRIPT } from './guard.js';
 import { etagsOf, sendNginxError } from './http.js';
 import { changesSelector } from './mango.js';
 import type { Database } from './storage.js';
-import { readConsistently } from './read-phase.js';
 
 type Query = Record<string, unknown>;
 type Change = PouchDB.Core.ChangesResponseChange<Record<string, unknown>>;
@@ -167,6 +166,33 @@ async function inLeafOrder(db: Database, change: Change): Promise<Change> {
   return { ...change, changes: [...change.changes].sort((a, b) => rank(a.rev) - rank(b.rev)) };
 }
 
+/** Reads on after a read that reached the end, at most this many times (each reads what the one before let pass). */
+const CATCH_UP_ROUNDS = 10;
+
+/**
+ * A normal read (or a long poll's first one) that leaves out no document written while it ran, without holding writes
+ * up. CouchDB folds over a snapshot of its by-sequence index: such a document is listed at the sequence it had. PouchDB's
+ * adapters read only up to where they started, and skip a row whose document has moved on since (measured: 6 of 8 reads
+ * of 1,500 documents left out the one written meanwhile). A read that reached the end reads on from its last sequence,
+ * so such a document comes at its newer sequence (listed once: an earlier row of it is dropped), as a read that started
+ * a moment later lists it. (A first version had writes wait for reads: a write beside a long read took most of its
+ * time, where CouchDB answers at once.)
+ */
+async function readThrough(db: Database, opts: PouchDB.Core.ChangesOptions, since: number, limit: number | undefined): Promise<{ results: Change[]; last_seq: number | string }> {
+  const read = (from: number | string, max: number | undefined) =>
+    db.changes({ ...opts, since: from, live: false, ...(max === undefined ? {} : { limit: max }) }) as unknown as Promise<{ results: Change[]; last_seq: number | string }>;
+  const page = await read(since, limit);
+  for (let round = 0; round < CATCH_UP_ROUNDS; round += 1) {
+    if (limit !== undefined && page.results.length >= limit) break;
+    const more = await read(page.last_seq, limit === undefined ? undefined : limit - page.results.length);
+    if (more.results.length === 0) break;
+    const again = new Set(more.results.map((c) => c.id));
+    page.results = [...page.results.filter((c) => !again.has(c.id)), ...more.results];
+    page.last_seq = more.last_seq;
+  }
+  return page;
+}
+
 /**
  * A normal feed's ETag (chttpd_db:handle_changes_req1: a hash of the database's info, whatever the query): another
  * after every document write, and for a database deleted and made again (PouchDB's instance id). CouchDB's changes
@@ -192,7 +218,12 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
     feed = 'normal';
   }
   checkParams(query);
-  const sinceParam = str(query.since) ?? str((req.body as { since?: unknown } | undefined)?.since) ?? '0';
+  // chttpd_db:parse_changes_query: the query's `since` or `last-event-id`, the later one winning (not a `since` in a POST
+  // body: measured), overridden for an eventsource feed by a `Last-Event-ID` header (a browser reconnecting).
+  const header = feedParam === 'eventsource' ? str(req.headers['last-event-id']) : undefined;
+  const raw = req.originalUrl.split('?')[1] ?? '';
+  const laterOfTwo = raw.lastIndexOf('last-event-id=') > raw.search(/(^|&)since=/) ? str(query['last-event-id']) : str(query.since);
+  const sinceParam = header ?? laterOfTwo ?? str(query.since) ?? str(query['last-event-id']) ?? '0';
   const decoded = fidelity.decodeSeq(dbName, sinceParam, instance);
   if (decoded === undefined) throw badRequest("Malformed sequence supplied in 'since' parameter.");
   // A long poll, continuous or eventsource feed with a negative `timeout` and no heartbeat (which replaces the timeout):
@@ -224,15 +255,8 @@ export async function serveChanges(db: Database, dbName: string, req: Request, r
 
   if (feed !== 'continuous') {
     // Normal feed, or a long poll with something to report at once.
-    // Of one moment of the database: no write runs meanwhile (read-phase.ts).
-    const first: { results: Change[]; last_seq: number | string } =
-      limit === 0
-        ? { results: [], last_seq: since }
-        : await readConsistently(db, async () => {
-            const read = await db.changes({ ...opts, since, live: false, ...(limit === undefined ? {} : { limit }) });
-            if (opts.style === 'all_docs') read.results = await Promise.all(read.results.map((c) => inLeafOrder(db, c)));
-            return read;
-          });
+    const first: { results: Change[]; last_seq: number | string } = limit === 0 ? { results: [], last_seq: since } : await readThrough(db, opts, since, limit);
+    if (opts.style === 'all_docs') first.results = await Promise.all(first.results.map((c) => inLeafOrder(db, c)));
     if (feed === 'normal' || first.results.length > 0) {
       const lastRow = first.results[first.results.length - 1];
       // Fewer rows than the limit: the feed read to the end, nothing is pending — also when `_selector` let none

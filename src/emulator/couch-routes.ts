@@ -12,7 +12,7 @@ import type { LocalDocs, LocalDocsOptions, ReadOptions } from './couch-docs.js';
 import type { Fidelity } from './fidelity.js';
 import { NO_JAVASCRIPT, runsCode, TEMP_VIEW_GONE } from './guard.js';
 import { sendJson } from './http.js';
-import { CREATED, DEFAULT_REVS_LIMIT, type Database } from './storage.js';
+import { DEFAULT_REVS_LIMIT, type Database } from './storage.js';
 import { checkBeforeWrite, shardCount } from './validation-funs.js';
 
 type Query = Record<string, unknown>;
@@ -28,6 +28,8 @@ export interface RouteContext {
   openedSeq(dbName: string): number;
   /** The database's identity as made, named by its sequences (storage.ts; fidelity.ts). */
   instance(dbName: string): string;
+  /** The second the database was made (its `instance_start_time`; storage.ts). */
+  createdAt(dbName: string): string;
 }
 
 /**
@@ -317,12 +319,11 @@ function checkViewQuery(query: Query, strict: boolean): void {
 }
 
 /** A database's info as CouchDB 3.4 answers it (opaque sequences, no PouchDB fields). */
-async function dbInfo(db: Database, dbName: string, fidelity: Fidelity, instance: string): Promise<unknown> {
+async function dbInfo(db: Database, dbName: string, fidelity: Fidelity, instance: string, createdAt: string): Promise<unknown> {
   const info = await db.info();
-  // CouchDB 3.4: the second the database was created (one deleted and made again has a new one).
-  const created = (await db.get(CREATED).catch(() => undefined)) as { at?: unknown } | undefined;
   return {
-    instance_start_time: typeof created?.at === 'string' ? created.at : '0',
+    // CouchDB 3.4: the second the database was created (one deleted and made again has a new one).
+    instance_start_time: createdAt,
     db_name: dbName,
     purge_seq: fidelity.encodeSeq(dbName, 0, instance),
     update_seq: fidelity.encodeSeq(dbName, Number(info.update_seq), instance),
@@ -488,7 +489,7 @@ export async function serveOwnRoute(
   }
   // Both profiles: its sequence is the opaque one the feeds send.
   if (segments.length === 1 && (method === 'GET' || method === 'HEAD')) {
-    sendJson(res, 200, await dbInfo(db, dbName, fidelity, ctx.instance(dbName)));
+    sendJson(res, 200, await dbInfo(db, dbName, fidelity, ctx.instance(dbName), ctx.createdAt(dbName)));
     return true;
   }
   if (first === '_changes' && segments.length === 2) {

@@ -398,6 +398,7 @@ export function createCouchApp(ctx: CouchContext): express.Express {
     applyRevsLimit: (dbName, limit) => storage.setRevsLimit(dbName, limit),
     openedSeq: (dbName) => storage.openedSeq(dbName),
     instance: (dbName) => storage.instance(dbName),
+    createdAt: (dbName) => storage.createdAt(dbName),
   };
   const serverUuid = randomUUID().replace(/-/g, '');
   const securityObjects = new Map<string, unknown>();

@@ -9,7 +9,6 @@ import { mkdir } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import PouchDB from 'pouchdb-core';
-import { ReadPhase, takeTurns } from './read-phase.js';
 
 const require = createRequire(import.meta.url);
 
@@ -41,18 +40,27 @@ const openDirs = new Set<string>();
 /** CouchDB's `_revs_limit` of a new database. */
 export const DEFAULT_REVS_LIMIT = 1000;
 
-/** A `_local` document of each database holding when it was created (its `instance_start_time`, couch-routes.ts). */
-export const CREATED = '_local/feat-emulator-created';
+/** Where earlier emulators kept a database's identity: a `_local` document of its own (its users could reach it). */
+const OLD_MARKER = '_local/feat-emulator-created';
+/** The emulator's own database of the databases' identities (storage.ts `#identity`). */
+const IDENTITIES = 'feat-emulator-identities';
+
+interface Identity {
+  /** CouchDB's `instance_start_time`: the second it was made. */
+  at: string;
+  /** Random for each database made (fidelity.ts: its sequences name it). */
+  uid: string;
+}
 
 export class Storage {
   readonly Pouch: EmulatorPouch;
   readonly #known = new Set<string>();
   /** Each database's update sequence when this process opened it (validation-funs.ts: CouchDB's shards open so). */
   readonly #openedSeq = new Map<string, number>();
-  /** Each database's turns of writes and feed reads, shared by its handles (read-phase.ts). */
-  readonly #phases = new Map<string, ReadPhase>();
-  /** Each database's identity as made ({@link instance}). */
-  readonly #instances = new Map<string, string>();
+  /** Each database's identity as made ({@link instance}, {@link createdAt}). */
+  readonly #identities = new Map<string, Identity>();
+  /** The store of identities, once opened. */
+  #meta: Database | undefined;
   readonly #persistent: boolean;
   /** The resolved `dataDir` this storage holds (in {@link openDirs} until closed). */
   readonly #dir: string | undefined;
@@ -107,7 +115,9 @@ export class Storage {
     if (!db) {
       // CouchDB's default `_revs_limit` (PouchDB's own default keeps every revision).
       db = new this.Pouch(name, { revs_limit: DEFAULT_REVS_LIMIT } as PouchDB.Configuration.DatabaseConfiguration) as Database;
-      takeTurns(db, this.#phase(name));
+      // One live feed per waiting client (continuous, long polls, the SDK's devices): Node's default of 10 listeners
+      // printed MaxListenersExceededWarning for a dozen of them.
+      (db as unknown as { setMaxListeners?: (n: number) => void }).setMaxListeners?.(1_000);
       this.Pouch.__dbCacheMap.set(name, db);
     }
     return db;
@@ -124,7 +134,7 @@ export class Storage {
    */
   async setRevsLimit(name: string, limit: number): Promise<void> {
     const handle = new this.Pouch(name, { revs_limit: limit } as PouchDB.Configuration.DatabaseConfiguration) as Database;
-    takeTurns(handle, this.#phase(name));
+    (handle as unknown as { setMaxListeners?: (n: number) => void }).setMaxListeners?.(1_000);
     await handle.info();
     const old = this.Pouch.__dbCacheMap.get(name);
     if (old) this.#retired.push(old);
@@ -148,30 +158,43 @@ export class Storage {
     const db = this.db(name);
     const info = await db.info();
     if (!this.#openedSeq.has(name)) this.#openedSeq.set(name, Number(info.update_seq) || 0);
-    // When it was made (CouchDB's `instance_start_time`: a database deleted and made again has a new one).
-    // Its identity, named by its sequences (fidelity.ts): random for each database made, kept with `dataDir`.
-    const marker = (await db.get(CREATED).catch(() => undefined)) as { at?: unknown; uid?: unknown } | undefined;
-    if (typeof marker?.at !== 'string') {
-      const uid = randomBytes(12).toString('base64url');
-      this.#instances.set(name, uid);
-      await db.put({ _id: CREATED, at: String(Math.floor(Date.now() / 1000)), uid } as never).catch(() => undefined);
-    } else {
-      // (A database an earlier emulator made: its creation second.)
-      this.#instances.set(name, typeof marker.uid === 'string' ? marker.uid : `at-${marker.at}`);
-    }
+    // When it was made (CouchDB's `instance_start_time`: a database deleted and made again has a new one) and its
+    // identity, named by its sequences (fidelity.ts): random for each database made, kept with `dataDir` — in the
+    // emulator's own store, out of the users' reach (a `_local` document of theirs could be read and deleted).
+    this.#identities.set(name, await this.#identity(name, db));
     this.#known.add(name);
     return db;
   }
 
-  #phase(name: string): ReadPhase {
-    let phase = this.#phases.get(name);
-    if (!phase) this.#phases.set(name, (phase = new ReadPhase()));
-    return phase;
-  }
-
   /** The identity of the database as made (its sequences name it, as CouchDB's name their shards: fidelity.ts). */
   instance(name: string): string {
-    return this.#instances.get(name) ?? '';
+    return this.#identities.get(name)?.uid ?? '';
+  }
+
+  /** The second the database was made (CouchDB's `instance_start_time`), `'0'` when unknown. */
+  createdAt(name: string): string {
+    return this.#identities.get(name)?.at ?? '0';
+  }
+
+  /** The emulator's own store of identities (not a database any request can name: it is never registered). */
+  #identityStore(): Database {
+    return (this.#meta ??= new this.Pouch(IDENTITIES) as Database);
+  }
+
+  async #identity(name: string, db: Database): Promise<Identity> {
+    const store = this.#identityStore();
+    const id = `db:${name}`;
+    const kept = (await store.get(id).catch(() => undefined)) as (Identity & { _rev: string }) | undefined;
+    if (kept && typeof kept.uid === 'string' && typeof kept.at === 'string') return { uid: kept.uid, at: kept.at };
+    // A database an earlier emulator made kept its identity in a `_local` document of its own: moved here.
+    const old = (await db.get(OLD_MARKER).catch(() => undefined)) as { _rev?: string; at?: unknown; uid?: unknown } | undefined;
+    const identity: Identity =
+      typeof old?.at === 'string'
+        ? { at: old.at, uid: typeof old.uid === 'string' ? old.uid : `at-${old.at}` }
+        : { at: String(Math.floor(Date.now() / 1000)), uid: randomBytes(12).toString('base64url') };
+    await store.put({ _id: id, ...identity } as never).catch(() => undefined);
+    if (old) await db.remove(OLD_MARKER, old._rev ?? '0-1').catch(() => undefined);
+    return identity;
   }
 
   /** The database's update sequence when this process opened it (0 for one it has not). */
@@ -185,9 +208,10 @@ export class Storage {
     this.Pouch.__dbCacheMap.clear();
     this.#known.clear();
     this.#openedSeq.clear();
-    this.#instances.clear();
-    this.#phases.clear();
-    await Promise.all(dbs.map((db) => (this.#persistent ? db.close() : db.destroy()).catch(() => undefined)));
+    this.#identities.clear();
+    const meta = this.#meta;
+    this.#meta = undefined;
+    await Promise.all([...dbs, ...(meta ? [meta] : [])].map((db) => (this.#persistent ? db.close() : db.destroy()).catch(() => undefined)));
     // Retired handles shared a store with one of those: it is closed (or gone) already.
     await Promise.all(this.#retired.splice(0).map((db) => db.close().catch(() => undefined)));
     if (this.#dir !== undefined) openDirs.delete(this.#dir);
