@@ -182,7 +182,8 @@ async function readThrough(db: Database, opts: PouchDB.Core.ChangesOptions, sinc
   const read = (from: number | string, max: number | undefined) =>
     db.changes({ ...opts, since: from, live: false, ...(max === undefined ? {} : { limit: max }) }) as unknown as Promise<{ results: Change[]; last_seq: number | string }>;
   const page = await read(since, limit);
-  for (let round = 0; round < CATCH_UP_ROUNDS; round += 1) {
+  // (Descending, the read starts at the newest change: nothing was written past where it started.)
+  for (let round = 0; round < CATCH_UP_ROUNDS && !opts.descending; round += 1) {
     if (limit !== undefined && page.results.length >= limit) break;
     const more = await read(page.last_seq, limit === undefined ? undefined : limit - page.results.length);
     if (more.results.length === 0) break;
