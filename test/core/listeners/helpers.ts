@@ -1,6 +1,6 @@
-/** Shared scaffolding for the listener/lifecycle attack (zz-listeners). */
-import { createFeatClient, type FeatClient, type FeatClientOptions } from '@feat/sdk';
-import type { useEmulator } from '../../support/backend.js';
+/** Shared scaffolding of the listener and lifecycle tests. */
+import type { FeatClientOptions } from '@feat/sdk';
+import { clientIn, type useEmulator } from '../../support/backend.js';
 
 export const modes = ['remote', 'local-first'] as const;
 export type Mode = (typeof modes)[number];
@@ -13,19 +13,7 @@ export function counted(emu: ReturnType<typeof useEmulator>, user: string, mode:
     wire.push(`${(init?.method ?? (input instanceof Request ? input.method : 'GET')).toUpperCase()} ${url.pathname}`);
     return fetch(input, init);
   };
-  const c = emu.track(
-    createFeatClient({
-      couchUrl: emu.couchUrl,
-      accountsUrl: emu.accountsUrl,
-      auth: emu.bearerFor(user),
-      mode,
-      ...(mode === 'local-first' ? { local: { adapter: 'memory' } } : {}),
-      maintenance: { enabled: false },
-      fetch: f,
-      ...extra,
-    } as FeatClientOptions),
-  ) as FeatClient;
-  return Object.assign(c, { wire });
+  return Object.assign(clientIn(emu, user, mode, { fetch: f, ...extra }), { wire });
 }
 
 /**
