@@ -318,7 +318,13 @@ export function closedError(): FeatError {
  * object carry a `status`: it is the app's, whatever it says).
  */
 export function listenerError(error: unknown): FeatError {
-  const text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  let text: string;
+  try {
+    text = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  } catch {
+    // (A thrown value whose text cannot be read: a Proxy, a throwing getter.)
+    text = 'an error that cannot be shown';
+  }
   return new FeatError('listener', `A listener of yours failed (${text}); the SDK carried on. Its error is this error's cause.`, { cause: error });
 }
 

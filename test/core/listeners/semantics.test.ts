@@ -278,3 +278,23 @@ describe.each(modes)('sync.on listener semantics: %s', (mode) => {
     }
   });
 });
+
+describe('a listener that throws something whose text cannot be read', () => {
+  it('is reported as `listener` all the same, nothing escapes', async () => {
+    const c = counted(emu, uniqueUser('s9'), 'remote');
+    await c.ready();
+    const errors: FeatError[] = [];
+    c.sync.on('error', (e) => errors.push(e));
+    const hostile = new Proxy({}, { get: () => { throw new Error('no reading me'); }, getPrototypeOf: () => { throw new Error('no'); } });
+    const seen = await escaped(async () => {
+      c.store.watch('k', () => {
+        throw hostile;
+      });
+      await c.store.set('k', 1);
+      await waitFor(() => errors.length > 0, 10_000, 'the error event');
+    });
+    expect(seen).toEqual([]);
+    expect(errors[0]).toMatchObject({ code: 'listener' });
+    expect(errors[0]!.cause).toBe(hostile);
+  });
+});
