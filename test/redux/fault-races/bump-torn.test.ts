@@ -5,7 +5,7 @@ import { createPersistStorage } from '@feat/sdk/redux';
 import type { FeatClient } from '@feat/sdk';
 import { sleep, uniqueUser, useEmulator } from '../../support/backend.js';
 import { bootstrapped, rootReducer, type AppState } from '../helpers.js';
-import { faultyFetch, mk, settle, stored } from './common.js';
+import { faultyFetch, mk, settle } from './common.js';
 
 const emu = useEmulator();
 type V1 = Record<"a" | "b" | "c", { text: string }>;
@@ -39,16 +39,12 @@ describe('version bump: `_persist` v2 stored, the migrated slices fail, the app 
     f.ctl.fault = 'fail-others';
     const v2 = app(c2, 2);
     await bootstrapped(v2.persistor);
-    console.log('v2 state', JSON.stringify(v2.state()));
-    const r = await settle(v2.settleAll());
+    await settle(v2.settleAll());
     await c2.close();
-    const s = await stored(emu, user);
-    console.log('flush', r, 'log', f.ctl.log, 'stored', JSON.stringify(s));
     // the next start of v2 (or another device on v2)
     const c3 = mk(emu, user);
     const v2b = app(c3, 2);
     await bootstrapped(v2b.persistor);
-    console.log('fresh v2 sees', JSON.stringify(v2b.state()));
     expect(v2b.state().a.text).toBe('v2:old');
   }, 30_000);
 
@@ -73,7 +69,6 @@ describe('version bump: `_persist` v2 stored, the migrated slices fail, the app 
     const c3 = mk(emu, user);
     const other = app(c3, 2);
     await bootstrapped(other.persistor);
-    console.log('other v2 device sees', JSON.stringify(other.state()));
     await v2.settleAll();
     expect(other.state().a.text).toBe('v2:old');
   }, 30_000);

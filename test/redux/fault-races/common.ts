@@ -74,6 +74,14 @@ export const mk = (emu: Emu, user: string, extra: Partial<FeatClientOptions> = {
     createFeatClient({ couchUrl: emu.couchUrl, accountsUrl: emu.accountsUrl, auth: emu.bearerFor(user), mode: 'remote', ...extra } as FeatClientOptions),
   );
 
+/** A started remote client of `user` whose requests go through a fresh {@link faultyFetch} (no fault yet). */
+export async function faultyClient(emu: Emu, user: string, requestTimeout = 2000): Promise<{ ctl: ReturnType<typeof faultyFetch>['ctl']; c: FeatClient }> {
+  const { ctl, fetchFn } = faultyFetch();
+  const c = mk(emu, user, { fetch: fetchFn, requestTimeout });
+  await c.ready();
+  return { ctl, c };
+}
+
 /** What the server holds, read by a fresh remote client (parsed one level), or null. */
 export async function stored(emu: Emu, user: string): Promise<Record<string, unknown> | null> {
   const reader = mk(emu, user);

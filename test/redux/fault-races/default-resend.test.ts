@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { sleep, uniqueUser, useEmulator, waitFor } from '../../support/backend.js';
 import { bootstrapped } from '../helpers.js';
-import { app, faultyFetch, mk, settle, stored } from './common.js';
+import { app, faultyClient, mk, settle, stored } from './common.js';
 
 const emu = useEmulator();
 
@@ -9,16 +9,14 @@ const emu = useEmulator();
 describe('a first state whose `_persist` failed, resent after another device stored live values', () => {
   it.each([[true], [false]])('sync=%s: the resent defaults do not overwrite B\'s edits; A\'s own edit is kept', async (sync) => {
     const user = uniqueUser('z33-dr');
-    const { ctl, fetchFn } = faultyFetch();
-    const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 2000 });
-    await ca.ready();
+    const { ctl, c: ca } = await faultyClient(emu, user);
     ctl.fault = 'fail-persist';
     const A = app(ca, { sync: sync });
     await bootstrapped(A.persistor);
-    const r0 = await settle(A.settleAll());
+    await settle(A.settleAll());
     // A's edit of b while _persist still fails
     A.store.dispatch({ type: 'set', slice: 'b', text: 'A-b' });
-    const r1 = await settle(A.settleAll());
+    await settle(A.settleAll());
     expect(await stored(emu, user)).toBeNull();
     // B starts (nothing stored), edits c
     const cb = mk(emu, user);
@@ -33,7 +31,6 @@ describe('a first state whose `_persist` failed, resent after another device sto
     const r2 = await settle(A.settleAll());
     await sleep(500);
     const s = await stored(emu, user);
-    console.log({ r0, r1, r2 }, JSON.stringify(s), 'A', JSON.stringify(A.state()), 'B', JSON.stringify(B.state()), ctl.log);
     expect(r2).toBe('resolved');
     expect(s).toEqual({ a: { text: 'B-a' }, b: { text: 'A-b' }, c: { text: 'B-c' }, _persist: { version: 1, rehydrated: true } });
     if (sync) {
@@ -47,18 +44,15 @@ describe('a first state whose `_persist` failed, resent after another device sto
 describe('persistor.flush() during a stalled `_persist`', () => {
   it('settles within bounded time, and the state lands once the server answers', async () => {
     const user = uniqueUser('z33-ps');
-    const { ctl, fetchFn } = faultyFetch();
-    const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 1500 });
-    await ca.ready();
+    const { ctl, c: ca } = await faultyClient(emu, user, 1500);
     ctl.fault = 'stall-persist';
     const A = app(ca, { sync: true });
     await bootstrapped(A.persistor);
     A.store.dispatch({ type: 'set', slice: 'a', text: 'x' });
     const t0 = Date.now();
-    const r = await settle(A.persistor.flush());
+    await settle(A.persistor.flush());
     const r2 = await settle(A.storage.flush());
     const took = Date.now() - t0;
-    console.log('stall flush', r, r2, took);
     expect(took).toBeLessThan(8000);
     expect(r2).toMatch(/^rejected/);
     ctl.fault = 'none';
@@ -74,9 +68,7 @@ describe('persistor.flush() during a stalled `_persist`', () => {
 
   it('close() during a stalled `_persist` (flush not awaited): close settles in bounded time, no slice without _persist stored', async () => {
     const user = uniqueUser('z33-pc');
-    const { ctl, fetchFn } = faultyFetch();
-    const ca = mk(emu, user, { fetch: fetchFn, requestTimeout: 1500 });
-    await ca.ready();
+    const { ctl, c: ca } = await faultyClient(emu, user, 1500);
     ctl.fault = 'stall-persist';
     const A = app(ca, { sync: true });
     await bootstrapped(A.persistor);
@@ -87,7 +79,6 @@ describe('persistor.flush() during a stalled `_persist`', () => {
     const took = Date.now() - t0;
     A.stop();
     const s = await stored(emu, user);
-    console.log('close during stall', took, JSON.stringify(s));
     expect(took).toBeLessThan(8000);
     if (s !== null) expect(s).toHaveProperty('_persist');
   }, 30_000);

@@ -19,9 +19,7 @@ describe('close right after a first dispatch, `_persist` write slow', () => {
     a.store.dispatch({ type: 'set', slice: 'a', text: 'typed' });
     if (how === 'awaited flush') await a.persistor.flush();
     else void a.persistor.flush();
-    const t0 = Date.now();
     await c.close();
-    console.log('close took', Date.now() - t0, ctl.log);
     const s = await stored(emu, user);
     expect(s).toEqual({ a: { text: 'typed' }, b: { text: 'initial b' }, c: { text: 'initial c' }, _persist: { version: 1, rehydrated: true } });
   }, 30_000);
@@ -106,7 +104,6 @@ describe('purge then immediate edits on two devices', () => {
       await c2.sync.waitForPush({ timeout: 10_000 });
     }
     const s = await stored(emu, user);
-    console.log(mode, 'stored', JSON.stringify(s), 'A errors', A.errors.map(String), 'B errors', B.errors.map(String));
     expect(s?._persist).toEqual({ version: 1, rehydrated: true });
     expect(s?.b).toEqual({ text: 'A2' });
     expect(s?.c).toEqual({ text: 'B2' });

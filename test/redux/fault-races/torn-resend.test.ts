@@ -36,7 +36,6 @@ describe('a resent first state (`_persist` failed before): a reader never finds 
       stop = true;
       await poll;
       expect(f).toBe('resolved');
-      console.log(round, ctl.log.join(' '));
       await w.close();
       await r.close();
     }
