@@ -24,15 +24,21 @@ function app(c: FeatClient, version: number) {
   return { storage, store, persistor, state, settleAll };
 }
 
+/** A new user whose state a v1 app stored (`a: old`) before it closed. */
+async function storedByV1(name: string): Promise<string> {
+  const user = uniqueUser(name);
+  const c1 = mk(emu, user);
+  const v1 = app(c1, 1);
+  await bootstrapped(v1.persistor);
+  v1.store.dispatch({ type: 'set', slice: 'a', text: 'old' });
+  await v1.settleAll();
+  await c1.close();
+  return user;
+}
+
 describe('version bump: `_persist` v2 stored, the migrated slices fail, the app closes', () => {
   it('a fresh v2 device still finds migrated data (or v1 `_persist`), never v1 slices under v2', async () => {
-    const user = uniqueUser('z33-bt');
-    const c1 = mk(emu, user);
-    const v1 = app(c1, 1);
-    await bootstrapped(v1.persistor);
-    v1.store.dispatch({ type: 'set', slice: 'a', text: 'old' });
-    await v1.settleAll();
-    await c1.close();
+    const user = await storedByV1('z33-bt');
     // the app reloads as v2; the network drops right after `_persist` went through
     const f = faultyFetch();
     const c2 = mk(emu, user, { fetch: f.fetchFn, requestTimeout: 2000 });
@@ -49,13 +55,7 @@ describe('version bump: `_persist` v2 stored, the migrated slices fail, the app 
   }, 30_000);
 
   it('a device loading between `_persist` v2 and the migrated slices (slow link) reads a consistent state', async () => {
-    const user = uniqueUser('z33-bt2');
-    const c1 = mk(emu, user);
-    const v1 = app(c1, 1);
-    await bootstrapped(v1.persistor);
-    v1.store.dispatch({ type: 'set', slice: 'a', text: 'old' });
-    await v1.settleAll();
-    await c1.close();
+    const user = await storedByV1('z33-bt2');
     const f = faultyFetch();
     const c2 = mk(emu, user, { fetch: async (input, init) => {
       const body = typeof init?.body === 'string' ? init.body : '';

@@ -6,18 +6,22 @@ import { app, faultyFetch, mk, settle, stored } from './common.js';
 const emu = useEmulator();
 
 
+/** Two remote devices of a new user: A stored `a: A1`, B rehydrated it. */
+async function twoDevices(name: string) {
+  const user = uniqueUser(name);
+  const A = app(mk(emu, user));
+  await bootstrapped(A.persistor);
+  A.store.dispatch({ type: 'set', slice: 'a', text: 'A1' });
+  await A.settleAll();
+  const B = app(mk(emu, user));
+  await bootstrapped(B.persistor);
+  await waitFor(() => B.state().a.text === 'A1', 8000);
+  return { user, A, B };
+}
+
 describe('purge on A, then B edits another slice (remote)', () => {
   it.each([[300], [1500]])('B edits %i ms after A purged + edited: B\'s edit is stored', async (gap) => {
-    const user = uniqueUser('z33-pe');
-    const c1 = mk(emu, user);
-    const c2 = mk(emu, user);
-    const A = app(c1);
-    await bootstrapped(A.persistor);
-    A.store.dispatch({ type: 'set', slice: 'a', text: 'A1' });
-    await A.settleAll();
-    const B = app(c2);
-    await bootstrapped(B.persistor);
-    await waitFor(() => B.state().a.text === 'A1', 8000);
+    const { user, A, B } = await twoDevices('z33-pe');
     await A.persistor.purge();
     A.store.dispatch({ type: 'set', slice: 'b', text: 'A2' });
     if (gap > 0) {
@@ -36,16 +40,7 @@ describe('purge on A, then B edits another slice (remote)', () => {
   }, 40_000);
 
   it('without a purge, the same concurrent edits: both kept (control)', async () => {
-    const user = uniqueUser('z33-pe0');
-    const c1 = mk(emu, user);
-    const c2 = mk(emu, user);
-    const A = app(c1);
-    await bootstrapped(A.persistor);
-    A.store.dispatch({ type: 'set', slice: 'a', text: 'A1' });
-    await A.settleAll();
-    const B = app(c2);
-    await bootstrapped(B.persistor);
-    await waitFor(() => B.state().a.text === 'A1', 8000);
+    const { user, A, B } = await twoDevices('z33-pe0');
     A.store.dispatch({ type: 'set', slice: 'b', text: 'A2' });
     B.store.dispatch({ type: 'set', slice: 'c', text: 'B2' });
     await settle(B.settleAll());
