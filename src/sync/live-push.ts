@@ -15,6 +15,9 @@ const IN_FLIGHT = 2;
 
 type RevsDiff = (diff: Record<string, string[]>) => Promise<Record<string, { missing?: string[] }>>;
 
+/** A refusal for size: the request's body (`too_large`) or the server's `max_document_size` (`document_too_large`). */
+const isSizeRefusal = (name: string): boolean => name === 'too_large' || name === 'document_too_large';
+
 /**
  * A document the server (or its proxy) refuses, not the request: a rule or a role (`forbidden`), or a size no request
  * can carry (`too_large`: the proxy's body limit is below `maxRequestBytes`, transport/body-limit.ts). What the side's
@@ -23,9 +26,10 @@ type RevsDiff = (diff: Record<string, string[]>) => Promise<Record<string, { mis
 const refusal = (r: BulkResult): 'denied' | 'error' | undefined => {
   const name = String(r.name ?? r.error);
   if (name === 'unauthorized' || name === 'forbidden') return 'denied';
-  if (name === 'too_large' || name === 'document_too_large') return 'error';
+  if (isSizeRefusal(name)) return 'error';
   return undefined;
 };
+
 
 /** The replica's index definitions: replicated like values, but one the server refuses is given up (not retried). */
 export const isDesign = (id: string) => id.startsWith('_design/');
@@ -370,7 +374,7 @@ export class LivePush extends LiveLoop {
       }
       this.#refused.set(id, { rev, seq: before?.seq ?? latest.get(id)?.seq, status, deleted: before?.deleted ?? new Set() });
       const name = String(result.name ?? result.error);
-      const tooLarge = name === 'too_large' || name === 'document_too_large';
+      const tooLarge = isSizeRefusal(name);
       if (isChunkId(id)) {
         // Told under the key whose value it holds, with its manifest (#chunkRefused): its id means nothing to the app.
         if (this.#chunkRefusals.size < 10_000) this.#chunkRefusals.set(id, name);
@@ -419,7 +423,7 @@ export class LivePush extends LiveLoop {
       // Said once per revision of the value, under its key (the chunk's refusal was not).
       // (The chunk's own refusal: its name, as the server or the transport gave it.)
       const name = this.#chunkRefusals.get(chunk) ?? (status === 'denied' ? 'forbidden' : 'too_large');
-      const tooLarge = name === 'too_large' || name === 'document_too_large';
+      const tooLarge = isSizeRefusal(name);
       for (const id of doc.feat!.chunks!) if (this.#chunkRefusals.has(id)) this.#chunkOwners.set(id, doc._id);
       this.emit('denied', {
         id: doc._id,
